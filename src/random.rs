@@ -1,0 +1,94 @@
+//! Every random value the server hands out comes from here, and from the OS CSPRNG.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::rngs::OsRng;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// `n` random bytes from the operating system's CSPRNG, base64url-encoded without padding.
+pub fn token(n: usize) -> String {
+    let mut buf = vec![0u8; n];
+    OsRng.fill_bytes(&mut buf);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// A random string of `len` characters from `[A-Za-z0-9]`.
+///
+/// WeCom only accepts `a-zA-Z0-9` (at most 128 bytes) in `state`, so upstream state uses this
+/// alphabet. Rejection sampling keeps every character equally likely.
+pub fn alphanumeric(len: usize) -> String {
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        OsRng.fill_bytes(&mut buf);
+        for b in buf {
+            // 248 = 4 * 62: bytes at or above it would bias the first characters.
+            if b < 248 && out.len() < len {
+                out.push(ALNUM[(b % 62) as usize] as char);
+            }
+        }
+    }
+    out
+}
+
+/// SHA-256 of `secret`, base64url without padding: the form in which codes and tokens are stored,
+/// so a copy of the database does not hand out working credentials.
+pub fn hash_secret(secret: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Compares two secrets in constant time (with respect to their contents).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    // Hash first so that the comparison time does not depend on where the inputs differ or on
+    // the length of the expected value.
+    let ha = Sha256::digest(a);
+    let hb = Sha256::digest(b);
+    ha.ct_eq(&hb).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn tokens_are_unique_and_url_safe() {
+        let set: HashSet<String> = (0..1000).map(|_| token(32)).collect();
+        assert_eq!(set.len(), 1000);
+        for t in &set {
+            assert_eq!(t.len(), 43);
+            assert!(t
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        }
+    }
+
+    #[test]
+    fn alphanumeric_state_fits_wecom_rules() {
+        let s = alphanumeric(40);
+        assert_eq!(s.len(), 40);
+        assert!(s.bytes().all(|b| b.is_ascii_alphanumeric()));
+        assert_ne!(alphanumeric(40), s);
+    }
+
+    #[test]
+    fn hash_secret_is_sha256_base64url() {
+        // RFC 7636 appendix B: SHA-256 of the example verifier.
+        assert_eq!(
+            hash_secret("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
+    #[test]
+    fn constant_time_eq_compares_contents() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+        assert!(!constant_time_eq(b"", b"x"));
+    }
+}
