@@ -1,0 +1,479 @@
+//! The authorization endpoint's logic (OIDC Core §3.1.2) and the return from the upstream:
+//! validate the request, hand the browser to the connector, and turn the upstream identity into
+//! an authorization code for the client.
+
+use std::collections::HashMap;
+
+use url::form_urlencoded;
+
+use super::error::{ErrorCode, OAuthError};
+use super::params::Params;
+use super::{pkce, Client, Provider};
+use crate::connector::{ConnectorError, Identity, LoginRequest};
+use crate::random;
+use crate::storage::{AuthCode, AuthRequest, StorageError};
+
+/// Longest `state` or `nonce` we keep; values are echoed back, so they are bounded.
+const MAX_ECHOED_VALUE: usize = 2048;
+
+/// Scopes this provider understands; others are ignored (RFC 6749 §3.3 lets the server narrow).
+pub const SUPPORTED_SCOPES: &[&str] = &["openid", "profile", "email"];
+
+/// How the authorization response reaches the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseMode {
+    /// Parameters in the redirect URI's query (RFC 6749 §4.1.2).
+    Query,
+}
+
+impl ResponseMode {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Query => "query",
+        }
+    }
+}
+
+/// A validated authorization request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidAuthorizeRequest {
+    /// The client.
+    pub client_id: String,
+    /// The registered redirect URI.
+    pub redirect_uri: String,
+    /// Granted scopes (always contains `openid`).
+    pub scopes: Vec<String>,
+    /// Client state.
+    pub state: Option<String>,
+    /// Client nonce.
+    pub nonce: Option<String>,
+    /// PKCE S256 challenge.
+    pub code_challenge: Option<String>,
+    /// Response mode.
+    pub response_mode: ResponseMode,
+    /// `max_age` in seconds.
+    pub max_age: Option<i64>,
+    /// `login_hint`.
+    pub login_hint: Option<String>,
+    /// `ui_locales`.
+    pub ui_locales: Option<String>,
+}
+
+/// Where an error goes back to the client (OIDC Core §3.1.2.6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorRedirect {
+    /// The verified, registered redirect URI.
+    pub redirect_uri: String,
+    /// The client's state.
+    pub state: Option<String>,
+    /// The error.
+    pub error: OAuthError,
+}
+
+/// Why an authorization request was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorizeRejection {
+    /// The client or its redirect URI cannot be trusted: show an error page, never redirect
+    /// (RFC 6749 §4.1.2.1).
+    Page(OAuthError),
+    /// Redirect the error to the client.
+    Redirect(ErrorRedirect),
+}
+
+impl Provider {
+    /// Validates an authorization request (OIDC Core §3.1.2.1–3.1.2.2, RFC 6749 §4.1.1,
+    /// RFC 7636 §4.3).
+    pub fn validate_authorize(
+        &self,
+        p: &Params,
+    ) -> Result<ValidAuthorizeRequest, AuthorizeRejection> {
+        let page = |msg: &str| AuthorizeRejection::Page(OAuthError::invalid_request(msg));
+        if p.is_repeated("client_id") {
+            return Err(page("client_id is repeated"));
+        }
+        let client_id = p.get("client_id").ok_or_else(|| page("client_id is missing"))?;
+        let client: &Client = self
+            .clients
+            .get(client_id)
+            .ok_or_else(|| page("client_id is not a registered client"))?;
+        if p.is_repeated("redirect_uri") {
+            return Err(page("redirect_uri is repeated"));
+        }
+        let redirect_uri = p
+            .get("redirect_uri")
+            .ok_or_else(|| page("redirect_uri is missing (OpenID Connect requires it)"))?;
+        if !client.has_redirect_uri(redirect_uri) {
+            return Err(page(
+                "redirect_uri is not registered for this client (exact match required)",
+            ));
+        }
+
+        // From here on errors go back to the verified redirect URI.
+        let state = p
+            .get("state")
+            .filter(|s| s.len() <= MAX_ECHOED_VALUE)
+            .map(str::to_string);
+        let redirect = |code: ErrorCode, msg: &str| {
+            AuthorizeRejection::Redirect(ErrorRedirect {
+                redirect_uri: redirect_uri.to_string(),
+                state: state.clone(),
+                error: OAuthError::new(code, msg),
+            })
+        };
+        let invalid = |msg: &str| redirect(ErrorCode::InvalidRequest, msg);
+
+        if let Some(name) = p.first_repeated() {
+            return Err(invalid(&format!("parameter {name} is repeated")));
+        }
+        if p.get("state").is_some_and(|s| s.len() > MAX_ECHOED_VALUE) {
+            return Err(invalid("state is too long"));
+        }
+        if p.has("request") {
+            return Err(redirect(
+                ErrorCode::RequestNotSupported,
+                "request objects are not supported",
+            ));
+        }
+        if p.has("request_uri") {
+            return Err(redirect(
+                ErrorCode::RequestUriNotSupported,
+                "request_uri is not supported",
+            ));
+        }
+        if p.has("registration") {
+            return Err(redirect(
+                ErrorCode::RegistrationNotSupported,
+                "the registration parameter is not supported",
+            ));
+        }
+        match p.get("response_type") {
+            None => return Err(invalid("response_type is missing")),
+            Some("code") => {}
+            Some(_) => {
+                return Err(redirect(
+                    ErrorCode::UnsupportedResponseType,
+                    "only response_type=code is supported",
+                ))
+            }
+        }
+        let response_mode = match p.get("response_mode") {
+            None | Some("query") => ResponseMode::Query,
+            Some(_) => return Err(invalid("unsupported response_mode (supported: query)")),
+        };
+        let requested: Vec<&str> = p
+            .get("scope")
+            .map(|s| s.split(' ').filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default();
+        if !requested.contains(&"openid") {
+            return Err(redirect(
+                ErrorCode::InvalidScope,
+                "the openid scope is required",
+            ));
+        }
+        let mut scopes: Vec<String> = Vec::new();
+        for s in requested {
+            if SUPPORTED_SCOPES.contains(&s) && !scopes.iter().any(|x| x == s) {
+                scopes.push(s.to_string());
+            }
+        }
+        let nonce = p.get("nonce");
+        if nonce.is_some_and(|n| n.len() > MAX_ECHOED_VALUE) {
+            return Err(invalid("nonce is too long"));
+        }
+
+        let code_challenge = match (p.get("code_challenge"), p.get("code_challenge_method")) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "code_challenge_method was sent without code_challenge",
+                ))
+            }
+            (Some(_), None) | (Some(_), Some("plain")) => {
+                return Err(invalid("code_challenge_method must be S256"))
+            }
+            (Some(c), Some("S256")) => {
+                if !pkce::is_well_formed(c) {
+                    return Err(invalid("code_challenge is malformed (RFC 7636 4.2)"));
+                }
+                Some(c.to_string())
+            }
+            (Some(_), Some(_)) => return Err(invalid("code_challenge_method must be S256")),
+        };
+        if client.is_public() && code_challenge.is_none() {
+            return Err(invalid("PKCE (code_challenge with S256) is required for public clients"));
+        }
+
+        let max_age = match p.get("max_age") {
+            None => None,
+            Some(v) => match v.parse::<i64>() {
+                Ok(n) if n >= 0 => Some(n),
+                _ => return Err(invalid("max_age must be a non-negative integer")),
+            },
+        };
+
+        let prompt: Vec<&str> = p
+            .get("prompt")
+            .map(|s| s.split(' ').filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default();
+        if prompt.contains(&"none") {
+            if prompt.len() > 1 {
+                return Err(invalid("prompt=none cannot be combined with other values"));
+            }
+            // Every login goes through the upstream, so without an interaction the person
+            // cannot be authenticated (OIDC Core §3.1.2.6).
+            return Err(redirect(
+                ErrorCode::LoginRequired,
+                "the user must log in with WeCom",
+            ));
+        }
+
+        Ok(ValidAuthorizeRequest {
+            client_id: client.id.clone(),
+            redirect_uri: redirect_uri.to_string(),
+            scopes,
+            state,
+            nonce: nonce.map(str::to_string),
+            code_challenge,
+            response_mode,
+            max_age,
+            login_hint: p.get("login_hint").map(str::to_string),
+            ui_locales: p.get("ui_locales").map(str::to_string),
+        })
+    }
+
+    /// Stores the request and returns the upstream login URL to send the browser to.
+    /// `browser_binding` is the hash of the cookie that ties the flow to this browser.
+    pub fn begin_login(
+        &self,
+        req: &ValidAuthorizeRequest,
+        browser_binding: &str,
+        user_agent: Option<&str>,
+    ) -> Result<String, ErrorRedirect> {
+        let fail = |error: OAuthError| ErrorRedirect {
+            redirect_uri: req.redirect_uri.clone(),
+            state: req.state.clone(),
+            error,
+        };
+        let connector = self
+            .connectors
+            .get(&self.default_connector)
+            .ok_or_else(|| fail(OAuthError::server_error()))?;
+        let upstream_state = random::alphanumeric(43);
+        let now = self.now();
+        let record = AuthRequest {
+            client_id: req.client_id.clone(),
+            redirect_uri: req.redirect_uri.clone(),
+            scopes: req.scopes.clone(),
+            state: req.state.clone(),
+            nonce: req.nonce.clone(),
+            code_challenge: req.code_challenge.clone(),
+            response_mode: req.response_mode.as_str().to_string(),
+            max_age: req.max_age,
+            login_hint: req.login_hint.clone(),
+            ui_locales: req.ui_locales.clone(),
+            connector_id: connector.id().to_string(),
+            browser_binding: browser_binding.to_string(),
+            created_at: now,
+            expires_at: now + self.lifetimes.auth_request,
+        };
+        self.store
+            .create_auth_request(&random::hash_secret(&upstream_state), &record)
+            .map_err(|e| fail(e.into()))?;
+        let callback = self.callback_url(connector.id());
+        connector
+            .login_url(&LoginRequest {
+                state: &upstream_state,
+                callback_url: &callback,
+                scopes: &req.scopes,
+                user_agent,
+                login_hint: req.login_hint.as_deref(),
+                ui_locales: req.ui_locales.as_deref(),
+            })
+            .map_err(|e| {
+                tracing::error!(error = %e, "connector could not build a login URL");
+                fail(OAuthError::server_error())
+            })
+    }
+
+    /// Handles the browser's return from the upstream. Errors before the original request is
+    /// recovered are [`AuthorizeRejection::Page`]: we cannot know where it is safe to redirect.
+    /// Returns the URL to redirect the browser to (the client's redirect URI with a code or an
+    /// error).
+    pub async fn finish_login(
+        &self,
+        connector_id: &str,
+        params: &HashMap<String, String>,
+        browser_binding: Option<&str>,
+    ) -> Result<String, AuthorizeRejection> {
+        let page = |msg: &str| AuthorizeRejection::Page(OAuthError::invalid_request(msg));
+        let connector = self
+            .connectors
+            .get(connector_id)
+            .ok_or_else(|| page("unknown login callback"))?;
+        let state = connector
+            .callback_state(params)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| page("the login callback carries no state"))?;
+        let req = match self.store.take_auth_request(&random::hash_secret(state)) {
+            Ok(r) => r,
+            Err(StorageError::NotFound) => {
+                return Err(page(
+                    "this login link is unknown, expired or was already used; start the login again from the application",
+                ))
+            }
+            Err(e) => return Err(AuthorizeRejection::Page(e.into())),
+        };
+        if req.expires_at <= self.now() {
+            return Err(page(
+                "the login took too long and expired; start the login again from the application",
+            ));
+        }
+        if req.connector_id != connector_id {
+            return Err(page("the login callback does not match the login that was started"));
+        }
+        let bound = browser_binding.is_some_and(|b| {
+            random::constant_time_eq(random::hash_secret(b).as_bytes(), req.browser_binding.as_bytes())
+        });
+        if !bound {
+            return Err(page(
+                "this login was started in another browser (or cookies are blocked); start the login again from the application",
+            ));
+        }
+        if !self.clients.get(&req.client_id).is_some_and(|c| c.has_redirect_uri(&req.redirect_uri)) {
+            // The client was reconfigured while the person was logging in.
+            return Err(page("the application's registration changed; start the login again"));
+        }
+        let fail = |error: OAuthError| {
+            AuthorizeRejection::Redirect(ErrorRedirect {
+                redirect_uri: req.redirect_uri.clone(),
+                state: req.state.clone(),
+                error,
+            })
+        };
+        let identity = connector
+            .handle_callback(params, &req.scopes)
+            .await
+            .map_err(|e| fail(connector_error_to_oauth(&e)))?;
+        let code = self.issue_code(&req, identity).map_err(fail)?;
+        Ok(success_redirect(
+            &req.redirect_uri,
+            &[
+                ("code", Some(code.as_str())),
+                ("state", req.state.as_deref()),
+                ("iss", Some(self.issuer())),
+            ],
+        ))
+    }
+
+    /// Issues an authorization code for `identity` and stores it hashed.
+    fn issue_code(&self, req: &AuthRequest, identity: Identity) -> Result<String, OAuthError> {
+        let code = random::token(32);
+        let now = self.now();
+        let record = AuthCode {
+            client_id: req.client_id.clone(),
+            redirect_uri: req.redirect_uri.clone(),
+            scopes: req.scopes.clone(),
+            nonce: req.nonce.clone(),
+            code_challenge: req.code_challenge.clone(),
+            identity,
+            auth_time: now,
+            grant_id: random::token(16),
+            expires_at: now + self.lifetimes.code,
+            redeemed: false,
+        };
+        self.store
+            .create_auth_code(&random::hash_secret(&code), &record)?;
+        Ok(code)
+    }
+}
+
+/// Maps a connector failure to the error the client sees; details stay in our log.
+fn connector_error_to_oauth(e: &ConnectorError) -> OAuthError {
+    match e {
+        ConnectorError::Cancelled => {
+            OAuthError::new(ErrorCode::AccessDenied, "the user cancelled the WeCom login")
+        }
+        ConnectorError::AccessDenied(why) => {
+            tracing::info!(reason = %why, "upstream login refused");
+            OAuthError::new(
+                ErrorCode::AccessDenied,
+                "the account may not log in here (not an active member of the organisation)",
+            )
+        }
+        ConnectorError::InvalidCode(why) => {
+            tracing::warn!(reason = %why, "upstream rejected the login code");
+            OAuthError::new(
+                ErrorCode::AccessDenied,
+                "the upstream login code was invalid, expired or already used",
+            )
+        }
+        ConnectorError::Upstream { code, message } => {
+            tracing::error!(upstream_code = code, upstream_message = %message, "upstream error during login");
+            OAuthError::new(
+                ErrorCode::ServerError,
+                "the upstream identity provider returned an error",
+            )
+        }
+        ConnectorError::Unavailable(why) => {
+            tracing::error!(reason = %why, "upstream unavailable during login");
+            OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "the upstream identity provider is unavailable; try again later",
+            )
+        }
+    }
+}
+
+/// The redirect URI with `params` added to its query (RFC 6749 §4.1.2: keep the existing query).
+pub fn success_redirect(redirect_uri: &str, params: &[(&str, Option<&str>)]) -> String {
+    let mut ser = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        if let Some(v) = v {
+            ser.append_pair(k, v);
+        }
+    }
+    let query = ser.finish();
+    let sep = if redirect_uri.contains('?') {
+        if redirect_uri.ends_with('?') || redirect_uri.ends_with('&') {
+            ""
+        } else {
+            "&"
+        }
+    } else {
+        "?"
+    };
+    format!("{redirect_uri}{sep}{query}")
+}
+
+impl ErrorRedirect {
+    /// The client's redirect URI carrying `error`, `error_description`, `state` and `iss`.
+    pub fn to_url(&self, issuer: &str) -> String {
+        success_redirect(
+            &self.redirect_uri,
+            &[
+                ("error", Some(self.error.code.as_str())),
+                ("error_description", Some(self.error.description.as_str())),
+                ("state", self.state.as_deref()),
+                ("iss", Some(issuer)),
+            ],
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_keeps_existing_query_rfc6749_4_1_2() {
+        assert_eq!(
+            success_redirect("https://a.example/cb?x=1", &[("code", Some("c d"))]),
+            "https://a.example/cb?x=1&code=c+d"
+        );
+        assert_eq!(
+            success_redirect("https://a.example/cb", &[("code", Some("c")), ("state", None)]),
+            "https://a.example/cb?code=c"
+        );
+    }
+}

@@ -1,0 +1,136 @@
+//! OpenID Provider metadata (Discovery 1.0 §3), built with the openidconnect crate's types and
+//! serialized once: every value advertised here is true of this server.
+
+use openidconnect::core::{
+    CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType, CoreJwsSigningAlgorithm,
+    CoreProviderMetadata, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
+};
+use openidconnect::{
+    AdditionalProviderMetadata, AuthUrl, IssuerUrl, JsonWebKeySetUrl, ProviderMetadata,
+    ResponseTypes, Scope, TokenUrl, UserInfoUrl,
+};
+use serde::{Deserialize, Serialize};
+
+use super::authorize::SUPPORTED_SCOPES;
+use super::claims::SUPPORTED_CLAIMS;
+
+/// Metadata defined outside OIDC Discovery itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExtraMetadata {
+    /// RFC 8414 §2: PKCE methods; we accept only S256.
+    pub code_challenge_methods_supported: Vec<String>,
+    /// RFC 9207 §3: we send `iss` in every authorization response (mix-up defence,
+    /// RFC 9700 §4.4).
+    pub authorization_response_iss_parameter_supported: bool,
+}
+
+impl AdditionalProviderMetadata for ExtraMetadata {}
+
+/// Our provider metadata type.
+pub type Metadata = ProviderMetadata<
+    ExtraMetadata,
+    openidconnect::core::CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    openidconnect::core::CoreJweContentEncryptionAlgorithm,
+    openidconnect::core::CoreJweKeyManagementAlgorithm,
+    openidconnect::core::CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+// Keep the Core alias in use so a change in the crate's defaults shows up at compile time.
+const _: fn(CoreProviderMetadata) = |_| {};
+
+/// Errors building the metadata (an issuer that is not a valid URL).
+#[derive(Debug, thiserror::Error)]
+#[error("invalid URL in provider metadata: {0}")]
+pub struct DiscoveryError(String);
+
+/// Builds the metadata for `issuer` (no trailing slash) signing with `signing_alg`.
+pub fn metadata(issuer: &str, signing_alg: &str) -> Result<Metadata, DiscoveryError> {
+    let url = |p: &str| format!("{issuer}{p}");
+    let e = |x: url::ParseError| DiscoveryError(x.to_string());
+    let alg: CoreJwsSigningAlgorithm =
+        serde_json::from_value(serde_json::Value::String(signing_alg.to_string()))
+            .map_err(|x| DiscoveryError(x.to_string()))?;
+    let meta = Metadata::new(
+        IssuerUrl::new(issuer.to_string()).map_err(e)?,
+        AuthUrl::new(url("/authorize")).map_err(e)?,
+        JsonWebKeySetUrl::new(url("/jwks")).map_err(e)?,
+        vec![ResponseTypes::new(vec![CoreResponseType::Code])],
+        vec![CoreSubjectIdentifierType::Public],
+        vec![alg],
+        ExtraMetadata {
+            code_challenge_methods_supported: vec!["S256".into()],
+            authorization_response_iss_parameter_supported: true,
+        },
+    )
+    .set_token_endpoint(Some(TokenUrl::new(url("/token")).map_err(e)?))
+    .set_userinfo_endpoint(Some(UserInfoUrl::new(url("/userinfo")).map_err(e)?))
+    .set_scopes_supported(Some(
+        SUPPORTED_SCOPES
+            .iter()
+            .map(|s| Scope::new(s.to_string()))
+            .collect(),
+    ))
+    .set_response_modes_supported(Some(vec![CoreResponseMode::Query]))
+    .set_grant_types_supported(Some(vec![CoreGrantType::AuthorizationCode]))
+    .set_token_endpoint_auth_methods_supported(Some(vec![
+        CoreClientAuthMethod::ClientSecretBasic,
+        CoreClientAuthMethod::ClientSecretPost,
+        CoreClientAuthMethod::None,
+    ]))
+    .set_claim_types_supported(Some(vec![CoreClaimType::Normal]))
+    .set_claims_supported(Some(
+        SUPPORTED_CLAIMS
+            .iter()
+            .map(|c| CoreClaimName::new(c.to_string()))
+            .collect(),
+    ))
+    // Discovery §3: request_uri_parameter_supported defaults to true, so say false explicitly.
+    .set_claims_parameter_supported(Some(false))
+    .set_request_parameter_supported(Some(false))
+    .set_request_uri_parameter_supported(Some(false));
+    Ok(meta)
+}
+
+/// The metadata serialized to JSON bytes, once at startup.
+pub fn metadata_json(issuer: &str, signing_alg: &str) -> Result<bytes::Bytes, DiscoveryError> {
+    let meta = metadata(issuer, signing_alg)?;
+    serde_json::to_vec(&meta)
+        .map(bytes::Bytes::from)
+        .map_err(|x| DiscoveryError(x.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_advertises_exactly_what_we_support() {
+        let json: serde_json::Value =
+            serde_json::from_slice(&metadata_json("https://sso.example.com", "RS256").unwrap())
+                .unwrap();
+        assert_eq!(json["issuer"], "https://sso.example.com");
+        assert_eq!(json["authorization_endpoint"], "https://sso.example.com/authorize");
+        assert_eq!(json["token_endpoint"], "https://sso.example.com/token");
+        assert_eq!(json["userinfo_endpoint"], "https://sso.example.com/userinfo");
+        assert_eq!(json["jwks_uri"], "https://sso.example.com/jwks");
+        assert_eq!(json["response_types_supported"], serde_json::json!(["code"]));
+        assert_eq!(json["response_modes_supported"], serde_json::json!(["query"]));
+        assert_eq!(json["grant_types_supported"], serde_json::json!(["authorization_code"]));
+        assert_eq!(json["subject_types_supported"], serde_json::json!(["public"]));
+        assert_eq!(json["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]));
+        assert_eq!(json["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+        assert_eq!(json["request_uri_parameter_supported"], false);
+        assert_eq!(json["request_parameter_supported"], false);
+        assert_eq!(json["claims_parameter_supported"], false);
+        assert_eq!(json["authorization_response_iss_parameter_supported"], true);
+        assert!(json.get("registration_endpoint").is_none());
+        assert!(json.get("jwks").is_none());
+    }
+}

@@ -1,0 +1,119 @@
+//! OAuth 2.0 / OIDC error values. The core returns these; the HTTP layer alone decides whether an
+//! error becomes JSON, a redirect to the client, or an HTML page.
+
+use std::fmt;
+
+/// The registered error codes we use (RFC 6749 §4.1.2.1, §5.2; OIDC Core §3.1.2.6; RFC 6750 §3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// The request is missing a parameter, repeats one, or is otherwise malformed.
+    InvalidRequest,
+    /// Client authentication failed.
+    InvalidClient,
+    /// The grant (code, refresh token) is invalid, expired, revoked or was issued to another client.
+    InvalidGrant,
+    /// The client may not use this grant type.
+    UnauthorizedClient,
+    /// The grant type is not supported.
+    UnsupportedGrantType,
+    /// The response type is not supported.
+    UnsupportedResponseType,
+    /// The requested scope is invalid.
+    InvalidScope,
+    /// The resource owner or the server denied the request.
+    AccessDenied,
+    /// An unexpected condition on our side.
+    ServerError,
+    /// A temporary overload or an upstream outage.
+    TemporarilyUnavailable,
+    /// `prompt=none` but the person must log in (OIDC Core §3.1.2.6).
+    LoginRequired,
+    /// The `request` parameter is not supported (OIDC Core §6).
+    RequestNotSupported,
+    /// The `request_uri` parameter is not supported (OIDC Core §6).
+    RequestUriNotSupported,
+    /// The `registration` parameter is not supported (OIDC Core §7.2.1).
+    RegistrationNotSupported,
+    /// The access token is invalid, expired or revoked (RFC 6750 §3.1).
+    InvalidToken,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::AccessDenied => "access_denied",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::LoginRequired => "login_required",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::RegistrationNotSupported => "registration_not_supported",
+            Self::InvalidToken => "invalid_token",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An OAuth error with a human-readable description (safe to show to the client: it never
+/// carries secrets or internal details).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {description}")]
+pub struct OAuthError {
+    /// The error code.
+    pub code: ErrorCode,
+    /// `error_description`: ASCII, no secrets (RFC 6749 §5.2 restricts its character set).
+    pub description: String,
+}
+
+impl OAuthError {
+    /// A new error.
+    pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+        }
+    }
+
+    /// `invalid_request`.
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, description)
+    }
+
+    /// `invalid_grant`.
+    pub fn invalid_grant(description: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidGrant, description)
+    }
+
+    /// `invalid_client`.
+    pub fn invalid_client(description: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidClient, description)
+    }
+
+    /// `server_error`, for failures whose detail stays in our logs.
+    pub fn server_error() -> Self {
+        Self::new(
+            ErrorCode::ServerError,
+            "the server could not complete the request",
+        )
+    }
+}
+
+impl From<crate::storage::StorageError> for OAuthError {
+    fn from(e: crate::storage::StorageError) -> Self {
+        tracing::error!(error = %e, "storage failure");
+        Self::server_error()
+    }
+}

@@ -1,0 +1,152 @@
+//! The OpenID Connect core: validates authorization requests, turns an upstream identity into an
+//! authorization code, exchanges codes for tokens and answers userinfo. It returns values and
+//! OAuth errors, never HTTP: the web layer decides how errors are shown.
+
+pub mod authorize;
+pub mod claims;
+pub mod client;
+pub mod discovery;
+pub mod error;
+pub mod params;
+pub mod pkce;
+pub mod token;
+pub mod userinfo;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::clock::SharedClock;
+use crate::connector::Connector;
+use crate::storage::Store;
+use crate::tokens::KeyStore;
+
+pub use client::{Client, ClientCredentials, ClientRegistry};
+pub use error::{ErrorCode, OAuthError};
+
+/// How long each kind of credential lives, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetimes {
+    /// A pending authorization request (the person is at the upstream login page).
+    pub auth_request: i64,
+    /// An authorization code; short, since it only bridges a redirect (RFC 6749 §4.1.2).
+    pub code: i64,
+    /// An access token.
+    pub access_token: i64,
+    /// An id_token.
+    pub id_token: i64,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Self {
+            auth_request: 600,
+            code: 60,
+            access_token: 3600,
+            id_token: 3600,
+        }
+    }
+}
+
+/// Everything the OIDC core needs, shared behind an `Arc`.
+pub struct Provider {
+    issuer: String,
+    clients: ClientRegistry,
+    store: Arc<dyn Store>,
+    keys: Arc<KeyStore>,
+    clock: SharedClock,
+    lifetimes: Lifetimes,
+    connectors: HashMap<String, Arc<dyn Connector>>,
+    default_connector: String,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("issuer", &self.issuer)
+            .field("clients", &self.clients)
+            .field("lifetimes", &self.lifetimes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Provider`].
+pub struct ProviderParts {
+    /// The issuer identifier, without a trailing slash.
+    pub issuer: String,
+    /// Registered clients.
+    pub clients: ClientRegistry,
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Signing keys.
+    pub keys: Arc<KeyStore>,
+    /// The clock.
+    pub clock: SharedClock,
+    /// Credential lifetimes.
+    pub lifetimes: Lifetimes,
+    /// The upstream connector every login goes through.
+    pub connector: Arc<dyn Connector>,
+}
+
+impl Provider {
+    /// Assembles the provider.
+    pub fn new(parts: ProviderParts) -> Self {
+        let id = parts.connector.id().to_string();
+        let mut connectors = HashMap::new();
+        connectors.insert(id.clone(), parts.connector);
+        Self {
+            issuer: parts.issuer,
+            clients: parts.clients,
+            store: parts.store,
+            keys: parts.keys,
+            clock: parts.clock,
+            lifetimes: parts.lifetimes,
+            connectors,
+            default_connector: id,
+        }
+    }
+
+    /// The issuer identifier.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Registered clients.
+    pub fn clients(&self) -> &ClientRegistry {
+        &self.clients
+    }
+
+    /// The signing keys.
+    pub fn keys(&self) -> &Arc<KeyStore> {
+        &self.keys
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Credential lifetimes.
+    pub fn lifetimes(&self) -> Lifetimes {
+        self.lifetimes
+    }
+
+    /// The connector with `id`.
+    pub fn connector(&self, id: &str) -> Option<&Arc<dyn Connector>> {
+        self.connectors.get(id)
+    }
+
+    /// Current time from the injected clock.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// `issuer` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.issuer, path)
+    }
+
+    /// The callback URL the upstream sends the browser back to.
+    pub fn callback_url(&self, connector_id: &str) -> String {
+        self.url(&format!("/callback/{connector_id}"))
+    }
+}

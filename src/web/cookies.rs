@@ -1,0 +1,77 @@
+//! The browser-binding cookie that ties an upstream login to the browser that started it
+//! (RFC 9700 §4.7: CSRF protection of the redirect back from the upstream).
+
+use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue};
+
+use crate::random;
+
+/// Cookie name.
+pub const BROWSER_COOKIE: &str = "wecom_oidc_browser";
+
+/// The browser-binding value from the request's cookies, if well-formed.
+pub fn browser_binding(headers: &HeaderMap) -> Option<String> {
+    for value in headers.get_all(COOKIE) {
+        let Ok(s) = value.to_str() else { continue };
+        for pair in s.split(';') {
+            let pair = pair.trim();
+            if let Some(v) = pair.strip_prefix(BROWSER_COOKIE).and_then(|r| r.strip_prefix('=')) {
+                if v.len() == 43 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                    return Some(v.to_string());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// The existing binding, or a fresh one with the `Set-Cookie` header that installs it.
+pub fn ensure_browser_binding(
+    headers: &HeaderMap,
+    secure: bool,
+) -> (String, Option<HeaderValue>) {
+    if let Some(v) = browser_binding(headers) {
+        return (v, None);
+    }
+    let v = random::token(32);
+    // SameSite=Lax: the upstream returns the browser with a top-level GET, which carries Lax
+    // cookies; cross-site subresource requests do not.
+    let cookie = format!(
+        "{BROWSER_COOKIE}={v}; Path=/; HttpOnly; SameSite=Lax{}",
+        if secure { "; Secure" } else { "" }
+    );
+    let header = HeaderValue::from_str(&cookie).ok();
+    (v, header)
+}
+
+/// Header name for setting cookies.
+pub const SET_COOKIE_HEADER: axum::http::HeaderName = SET_COOKIE;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_binding_cookie_is_httponly_lax_and_secure_on_https() {
+        let (v, h) = ensure_browser_binding(&HeaderMap::new(), true);
+        let h = h.unwrap();
+        let s = h.to_str().unwrap();
+        assert!(s.starts_with(&format!("{BROWSER_COOKIE}={v}")));
+        assert!(s.contains("HttpOnly"));
+        assert!(s.contains("SameSite=Lax"));
+        assert!(s.contains("Secure"));
+        let (_, h) = ensure_browser_binding(&HeaderMap::new(), false);
+        assert!(!h.unwrap().to_str().unwrap().contains("Secure"));
+    }
+
+    #[test]
+    fn existing_binding_is_reused_and_malformed_is_ignored() {
+        let mut headers = HeaderMap::new();
+        let v = random::token(32);
+        headers.insert(COOKIE, HeaderValue::from_str(&format!("a=b; {BROWSER_COOKIE}={v}")).unwrap());
+        assert_eq!(ensure_browser_binding(&headers, false), (v, None));
+        let mut bad = HeaderMap::new();
+        bad.insert(COOKIE, HeaderValue::from_static("wecom_oidc_browser=short"));
+        assert!(browser_binding(&bad).is_none());
+    }
+}

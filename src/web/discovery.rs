@@ -1,0 +1,32 @@
+//! Discovery metadata and the JWK Set, served from bytes serialized at startup.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use super::WebState;
+
+/// `GET /.well-known/openid-configuration` (Discovery 1.0 §4).
+pub async fn openid_configuration(State(s): State<WebState>) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        ],
+        s.discovery.clone(),
+    )
+}
+
+/// `GET /jwks` (RFC 7517 §5): the public signing keys.
+pub async fn jwks(State(s): State<WebState>) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "application/jwk-set+json"),
+            // Short enough that a rotated key is picked up quickly.
+            (header::CACHE_CONTROL, "public, max-age=300"),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        ],
+        s.jwks.clone(),
+    )
+}

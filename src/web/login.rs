@@ -1,0 +1,120 @@
+//! `/authorize` and the upstream's return to `/callback/{connector}`.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::cookies::{browser_binding, ensure_browser_binding};
+use super::{error_page, WebState};
+use crate::provider::authorize::AuthorizeRejection;
+use crate::provider::params::Params;
+use crate::random;
+
+/// `GET /authorize` (OIDC Core §3.1.2.1).
+pub async fn authorize_get(
+    State(s): State<WebState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    authorize(&s, &headers, &Params::parse(query.as_deref().unwrap_or("")), StatusCode::FOUND)
+}
+
+/// `POST /authorize` with a form body (OIDC Core §3.1.2.1).
+pub async fn authorize_post(State(s): State<WebState>, headers: HeaderMap, body: String) -> Response {
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !form {
+        return error_page::render(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &crate::provider::OAuthError::invalid_request(
+                "POST /authorize needs an application/x-www-form-urlencoded body",
+            ),
+            &headers,
+        );
+    }
+    // 303: the browser must follow with GET, not re-POST (RFC 9700 §4.12).
+    authorize(&s, &headers, &Params::parse(&body), StatusCode::SEE_OTHER)
+}
+
+fn authorize(s: &WebState, headers: &HeaderMap, params: &Params, redirect: StatusCode) -> Response {
+    let provider = &s.provider;
+    let req = match provider.validate_authorize(params) {
+        Ok(r) => r,
+        Err(rejection) => return reject(s, rejection, headers, redirect),
+    };
+    let (binding, set_cookie) = ensure_browser_binding(headers, s.secure_cookies);
+    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+    match provider.begin_login(&req, &random::hash_secret(&binding), user_agent) {
+        Ok(url) => {
+            let mut resp = redirect_to(redirect, &url);
+            if let Some(c) = set_cookie {
+                resp.headers_mut().append(header::SET_COOKIE, c);
+            }
+            resp
+        }
+        Err(e) => redirect_to(redirect, &e.to_url(provider.issuer())),
+    }
+}
+
+/// `GET /callback/{connector}`: the upstream sends the browser back here.
+pub async fn callback(
+    State(s): State<WebState>,
+    Path(connector): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params: HashMap<String, String> =
+        url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    let binding = browser_binding(&headers);
+    match s
+        .provider
+        .finish_login(&connector, &params, binding.as_deref())
+        .await
+    {
+        Ok(url) => redirect_to(StatusCode::FOUND, &url),
+        Err(rejection) => reject(&s, rejection, &headers, StatusCode::FOUND),
+    }
+}
+
+fn reject(
+    s: &WebState,
+    rejection: AuthorizeRejection,
+    headers: &HeaderMap,
+    redirect: StatusCode,
+) -> Response {
+    match rejection {
+        AuthorizeRejection::Page(e) => {
+            let status = if e.code == crate::provider::ErrorCode::ServerError {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            error_page::render(status, &e, headers)
+        }
+        AuthorizeRejection::Redirect(r) => {
+            tracing::info!(error = r.error.code.as_str(), description = %r.error.description, "authorization error returned to client");
+            redirect_to(redirect, &r.to_url(s.provider.issuer()))
+        }
+    }
+}
+
+fn redirect_to(status: StatusCode, url: &str) -> Response {
+    match HeaderValue::from_str(url) {
+        Ok(v) => (
+            status,
+            [
+                (header::LOCATION, v),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+            ],
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}

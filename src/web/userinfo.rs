@@ -1,0 +1,107 @@
+//! `GET|POST /userinfo` (OIDC Core §5.3) with bearer tokens (RFC 6750).
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use super::WebState;
+use crate::provider::params::Params;
+use crate::provider::{ErrorCode, OAuthError};
+
+/// The bearer token from `Authorization: Bearer` (RFC 6750 §2.1).
+fn bearer_from_header(headers: &HeaderMap) -> Result<Option<String>, OAuthError> {
+    let Some(v) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let s = v
+        .to_str()
+        .map_err(|_| OAuthError::invalid_request("malformed Authorization header"))?;
+    match s.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+            Ok(Some(token.trim().to_string()))
+        }
+        _ => Err(OAuthError::invalid_request(
+            "the Authorization header must use the Bearer scheme",
+        )),
+    }
+}
+
+/// A 401/400 with the RFC 6750 §3 `WWW-Authenticate` challenge.
+fn challenge(e: Option<&OAuthError>) -> Response {
+    let (status, value) = match e {
+        // §3.1: a request without any token gets the bare challenge.
+        None => (StatusCode::UNAUTHORIZED, "Bearer realm=\"wecom-oidc\"".to_string()),
+        Some(e) => {
+            let status = match e.code {
+                ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+                ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            (
+                status,
+                format!(
+                    "Bearer realm=\"wecom-oidc\", error=\"{}\", error_description=\"{}\"",
+                    e.code.as_str(),
+                    e.description.replace(['"', '\\'], "'")
+                ),
+            )
+        }
+    };
+    let mut resp = (status, [(header::CACHE_CONTROL, "no-store")]).into_response();
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    resp
+}
+
+fn answer(s: &WebState, token: Result<Option<String>, OAuthError>) -> Response {
+    let token = match token {
+        Ok(Some(t)) => t,
+        Ok(None) => return challenge(None),
+        Err(e) => return challenge(Some(&e)),
+    };
+    match s.provider.userinfo(&token) {
+        Ok(claims) => (
+            StatusCode::OK,
+            [(header::CACHE_CONTROL, "no-store")],
+            Json(claims),
+        )
+            .into_response(),
+        Err(e) => challenge(Some(&e)),
+    }
+}
+
+/// `GET /userinfo`.
+pub async fn userinfo_get(State(s): State<WebState>, headers: HeaderMap) -> Response {
+    answer(&s, bearer_from_header(&headers))
+}
+
+/// `POST /userinfo`: the token in the header or, per RFC 6750 §2.2, in a form body.
+pub async fn userinfo_post(State(s): State<WebState>, headers: HeaderMap, body: String) -> Response {
+    let header_token = bearer_from_header(&headers);
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let body_token = if is_form {
+        let p = Params::parse(&body);
+        if p.is_repeated("access_token") {
+            return challenge(Some(&OAuthError::invalid_request("access_token is repeated")));
+        }
+        p.get("access_token").map(str::to_string)
+    } else {
+        None
+    };
+    let token = match (header_token, body_token) {
+        // RFC 6750 §2: a client MUST NOT use more than one method.
+        (Ok(Some(_)), Some(_)) => Err(OAuthError::invalid_request(
+            "send the access token in one place only",
+        )),
+        (Ok(None), Some(b)) => Ok(Some(b)),
+        (h, None) => h,
+        (Err(e), Some(_)) => Err(e),
+    };
+    answer(&s, token)
+}
