@@ -2,10 +2,11 @@
 //! `storage/conformance`): each backend's tests call [`run_all`] on a fresh store.
 //!
 //! The checks panic on the first violation, as tests do. Each uses its own random keys, and the
-//! records other checks leave behind expire far in the future, so the checks do not disturb one
-//! another and may run on a store that already holds data.
+//! records a check leaves behind expire long after any `now` another check sweeps with, so the
+//! checks neither disturb one another nor rely on the store being empty.
 
-use std::sync::Barrier;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{AccessToken, AuthCode, AuthRequest, StorageError, Store, UpstreamToken};
 use crate::connector::Identity;
@@ -13,8 +14,8 @@ use crate::random;
 
 /// How many threads race for a single-use record.
 const RACERS: usize = 8;
-/// How many times each race is run: one lucky interleaving proves little.
-const RACE_ROUNDS: usize = 16;
+/// How many records each race is run on: one lucky interleaving proves little.
+const RACE_KEYS: usize = 256;
 /// An expiry no check's `now` reaches (year 2096), for records that must outlive every sweep.
 const FAR_FUTURE: i64 = 4_000_000_000;
 /// The `now` of the expiry check: far before `FAR_FUTURE`, so it touches no other check's records.
@@ -128,15 +129,52 @@ fn is_already_exists<T>(result: &Result<T, StorageError>) -> bool {
     matches!(result, Err(StorageError::AlreadyExists))
 }
 
-/// Runs `f` on [`RACERS`] threads released at once, and returns what each got.
-fn race<T: Send>(f: impl Fn() -> T + Sync) -> Vec<T> {
-    let barrier = Barrier::new(RACERS);
-    std::thread::scope(|s| {
+/// A barrier that releases its threads within a few hundred nanoseconds of one another.
+///
+/// `std::sync::Barrier` parks the waiters and wakes them one after another, tens of microseconds
+/// apart: longer than a store operation takes, so the "race" would run the threads one by one and
+/// a non-atomic backend would pass. Here the waiters poll instead (yielding, so that on a machine
+/// with fewer cores than racers the threads still to arrive get to run).
+struct Gate {
+    arrived: AtomicUsize,
+}
+
+impl Gate {
+    /// Waits until all [`RACERS`] threads have called `wait` for the `round`-th time (from 0).
+    fn wait(&self, round: usize) {
+        self.arrived.fetch_add(1, Ordering::SeqCst);
+        let everyone = RACERS * (round + 1);
+        let mut spins = 0u32;
+        while self.arrived.load(Ordering::SeqCst) < everyone {
+            spins += 1;
+            if spins % 64 == 0 {
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+}
+
+/// Runs `f` for every key on [`RACERS`] threads that start each key together; returns, per key,
+/// what each thread got.
+fn race<T: Send>(keys: &[String], f: impl Fn(&str) -> T + Sync) -> Vec<Vec<T>> {
+    let gate = Gate {
+        arrived: AtomicUsize::new(0),
+    };
+    let per_thread: Vec<Vec<std::thread::Result<T>>> = std::thread::scope(|s| {
         let racers: Vec<_> = (0..RACERS)
             .map(|_| {
                 s.spawn(|| {
-                    barrier.wait();
-                    f()
+                    keys.iter()
+                        .enumerate()
+                        .map(|(round, k)| {
+                            gate.wait(round);
+                            // A panicking backend must fail the check, not leave the other
+                            // racers polling the gate for a thread that will never arrive.
+                            panic::catch_unwind(AssertUnwindSafe(|| f(k)))
+                        })
+                        .collect::<Vec<_>>()
                 })
             })
             .collect();
@@ -144,7 +182,23 @@ fn race<T: Send>(f: impl Fn() -> T + Sync) -> Vec<T> {
             .into_iter()
             .map(|racer| racer.join().expect("a racing thread panicked"))
             .collect()
-    })
+    });
+    // Transpose to one row per key, re-raising the first panic of the backend.
+    let mut per_key: Vec<Vec<T>> = keys.iter().map(|_| Vec::with_capacity(RACERS)).collect();
+    for results in per_thread {
+        for (row, result) in per_key.iter_mut().zip(results) {
+            match result {
+                Ok(value) => row.push(value),
+                Err(payload) => panic::resume_unwind(payload),
+            }
+        }
+    }
+    per_key
+}
+
+/// [`RACE_KEYS`] fresh keys for one race.
+fn race_keys(kind: &str) -> Vec<String> {
+    (0..RACE_KEYS).map(|_| key(kind)).collect()
 }
 
 /// A stored authorization request comes back unchanged once, then is gone.
@@ -185,20 +239,20 @@ pub fn auth_code_cannot_be_created_twice(store: &dyn Store) {
 /// Of many threads creating the same key at once, exactly one succeeds and the rest see
 /// `AlreadyExists`, for every record kind created with `create_`.
 pub fn racing_creates_succeed_exactly_once(store: &dyn Store) {
-    for _ in 0..RACE_ROUNDS {
-        let k = key("race-create");
-        let req = auth_request(FAR_FUTURE);
-        let code = auth_code("grant-race-create", FAR_FUTURE);
-        let token = access_token("grant-race-create", FAR_FUTURE);
-        let outcomes = race(|| {
-            (
-                store.create_auth_request(&k, &req),
-                store.create_auth_code(&k, &code),
-                store.create_access_token(&k, &token),
-            )
-        });
+    let keys = race_keys("race-create");
+    let req = auth_request(FAR_FUTURE);
+    let code = auth_code("grant-race-create", FAR_FUTURE);
+    let token = access_token("grant-race-create", FAR_FUTURE);
+    let outcomes = race(&keys, |k| {
+        (
+            store.create_auth_request(k, &req),
+            store.create_auth_code(k, &code),
+            store.create_access_token(k, &token),
+        )
+    });
+    for per_key in outcomes {
         let mut created = [0; 3];
-        for (req, code, token) in &outcomes {
+        for (req, code, token) in &per_key {
             for (i, outcome) in [req, code, token].into_iter().enumerate() {
                 match outcome {
                     Ok(()) => created[i] += 1,
@@ -207,7 +261,11 @@ pub fn racing_creates_succeed_exactly_once(store: &dyn Store) {
                 }
             }
         }
-        assert_eq!(created, [1, 1, 1], "racing creates: successes per kind");
+        assert_eq!(
+            created,
+            [1, 1, 1],
+            "racing creates: successes per kind (request, code, token)"
+        );
     }
 }
 
@@ -229,14 +287,15 @@ pub fn redeem_returns_the_previous_state_and_marks_redeemed(store: &dyn Store) {
 /// Of many threads redeeming the same code at once, exactly one sees `redeemed == false`
 /// (RFC 6749 section 4.1.2: a code is used once); the others see it already redeemed.
 pub fn racing_redemptions_see_an_unredeemed_code_exactly_once(store: &dyn Store) {
-    for _ in 0..RACE_ROUNDS {
-        let k = key("race-code");
+    let keys = race_keys("race-code");
+    for k in &keys {
         store
-            .create_auth_code(&k, &auth_code("grant-race", FAR_FUTURE))
+            .create_auth_code(k, &auth_code("grant-race", FAR_FUTURE))
             .expect("create");
-        let outcomes = race(|| store.redeem_auth_code(&k));
+    }
+    for per_key in race(&keys, |k| store.redeem_auth_code(k)) {
         let mut first_uses = 0;
-        for outcome in outcomes {
+        for outcome in per_key {
             match outcome {
                 Ok(code) if !code.redeemed => first_uses += 1,
                 Ok(_) => {}
@@ -250,13 +309,14 @@ pub fn racing_redemptions_see_an_unredeemed_code_exactly_once(store: &dyn Store)
 /// Of many threads taking the same authorization request at once, exactly one gets it and the
 /// others see `NotFound`.
 pub fn racing_takes_of_an_auth_request_succeed_exactly_once(store: &dyn Store) {
-    for _ in 0..RACE_ROUNDS {
-        let k = key("race-authreq");
-        let req = auth_request(FAR_FUTURE);
-        store.create_auth_request(&k, &req).expect("create");
-        let outcomes = race(|| store.take_auth_request(&k));
+    let keys = race_keys("race-authreq");
+    let req = auth_request(FAR_FUTURE);
+    for k in &keys {
+        store.create_auth_request(k, &req).expect("create");
+    }
+    for per_key in race(&keys, |k| store.take_auth_request(k)) {
         let mut taken = 0;
-        for outcome in outcomes {
+        for outcome in per_key {
             match outcome {
                 Ok(got) => {
                     assert_eq!(got, req);

@@ -181,3 +181,19 @@ pub trait Store: Send + Sync + 'static {
     /// Makes every write so far durable (called on shutdown and by a periodic task).
     fn flush(&self) -> Result<()>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_token_debug_redacts_the_token() {
+        let token = UpstreamToken {
+            token: "wecom-access-token-value".into(),
+            expires_at: 1_700_000_000,
+        };
+        let shown = format!("{token:?}");
+        assert!(!shown.contains("wecom-access-token-value"), "{shown}");
+        assert!(shown.contains("1700000000"), "{shown}");
+    }
+}
