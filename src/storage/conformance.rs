@@ -1,1 +1,493 @@
-//! conformance
+//! The behaviour every [`Store`] backend must show, as one shared suite (after Dex's
+//! `storage/conformance`): each backend's tests call [`run_all`] on a fresh store.
+//!
+//! The checks panic on the first violation, as tests do. Each uses its own random keys, and the
+//! records a check leaves behind expire long after any `now` another check sweeps with, so the
+//! checks neither disturb one another nor rely on the store being empty.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::{AccessToken, AuthCode, AuthRequest, StorageError, Store, UpstreamToken};
+use crate::connector::Identity;
+use crate::random;
+
+/// How many threads race for a single-use record.
+const RACERS: usize = 8;
+/// How many records each race is run on: one lucky interleaving proves little.
+const RACE_KEYS: usize = 256;
+/// An expiry no check's `now` reaches (year 2096), for records that must outlive every sweep.
+const FAR_FUTURE: i64 = 4_000_000_000;
+/// The `now` of the expiry check: far before `FAR_FUTURE`, so it touches no other check's records.
+const SWEEP_NOW: i64 = 1_000_000;
+
+/// Runs every check of the suite against `store`.
+pub fn run_all(store: &dyn Store) {
+    auth_request_is_single_use(store);
+    auth_request_cannot_be_created_twice(store);
+    auth_code_cannot_be_created_twice(store);
+    racing_creates_succeed_exactly_once(store);
+    redeem_returns_the_previous_state_and_marks_redeemed(store);
+    racing_redemptions_see_an_unredeemed_code_exactly_once(store);
+    racing_takes_of_an_auth_request_succeed_exactly_once(store);
+    access_token_can_be_created_found_and_deleted(store);
+    grant_revocation_is_remembered(store);
+    upstream_token_can_be_saved_replaced_found_and_deleted(store);
+    delete_expired_removes_exactly_the_expired_records_of_every_kind(store);
+    absent_keys_are_not_found(store);
+}
+
+/// A fresh key no other check (or earlier run) uses.
+fn key(kind: &str) -> String {
+    format!("conformance-{kind}-{}", random::token(12))
+}
+
+/// An identity with non-ASCII text and every optional field set, to catch lossy encodings.
+fn identity() -> Identity {
+    Identity {
+        user_id: "ZhangSan".into(),
+        username: "zhangsan".into(),
+        name: Some("张三".into()),
+        email: Some("zhangsan@example.com".into()),
+        email_verified: true,
+        groups: vec!["研发部".into(), "on-call".into()],
+    }
+}
+
+fn auth_request(expires_at: i64) -> AuthRequest {
+    AuthRequest {
+        client_id: "client-a".into(),
+        redirect_uri: "https://rp.example/callback?x=1".into(),
+        scopes: vec!["openid".into(), "profile".into(), "email".into()],
+        state: Some("af0ifjsldkj".into()),
+        nonce: Some("n-0S6_WzA2Mj".into()),
+        code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+        response_mode: "form_post".into(),
+        max_age: Some(3600),
+        login_hint: Some("zhangsan".into()),
+        ui_locales: Some("zh-CN en".into()),
+        connector_id: "wecom".into(),
+        browser_binding: random::hash_secret("binding"),
+        created_at: expires_at - 600,
+        expires_at,
+    }
+}
+
+/// The same request with every optional field absent.
+fn minimal_auth_request(expires_at: i64) -> AuthRequest {
+    AuthRequest {
+        state: None,
+        nonce: None,
+        code_challenge: None,
+        max_age: None,
+        login_hint: None,
+        ui_locales: None,
+        response_mode: "query".into(),
+        ..auth_request(expires_at)
+    }
+}
+
+fn auth_code(grant_id: &str, expires_at: i64) -> AuthCode {
+    AuthCode {
+        client_id: "client-a".into(),
+        redirect_uri: "https://rp.example/callback?x=1".into(),
+        scopes: vec!["openid".into(), "profile".into()],
+        nonce: Some("n-0S6_WzA2Mj".into()),
+        code_challenge: None,
+        identity: identity(),
+        auth_time: expires_at - 60,
+        grant_id: grant_id.into(),
+        expires_at,
+        redeemed: false,
+    }
+}
+
+fn access_token(grant_id: &str, expires_at: i64) -> AccessToken {
+    AccessToken {
+        client_id: "client-a".into(),
+        grant_id: grant_id.into(),
+        scopes: vec!["openid".into(), "email".into()],
+        identity: identity(),
+        auth_time: expires_at - 3600,
+        issued_at: expires_at - 3600,
+        expires_at,
+    }
+}
+
+fn upstream_token(token: &str, expires_at: i64) -> UpstreamToken {
+    UpstreamToken {
+        token: token.into(),
+        expires_at,
+    }
+}
+
+fn is_not_found<T>(result: &Result<T, StorageError>) -> bool {
+    matches!(result, Err(StorageError::NotFound))
+}
+
+fn is_already_exists<T>(result: &Result<T, StorageError>) -> bool {
+    matches!(result, Err(StorageError::AlreadyExists))
+}
+
+/// A barrier that releases its threads within a few hundred nanoseconds of one another.
+///
+/// `std::sync::Barrier` parks the waiters and wakes them one after another, tens of microseconds
+/// apart: longer than a store operation takes, so the "race" would run the threads one by one and
+/// a non-atomic backend would pass. Here the waiters poll instead (yielding, so that on a machine
+/// with fewer cores than racers the threads still to arrive get to run).
+struct Gate {
+    arrived: AtomicUsize,
+}
+
+impl Gate {
+    /// Waits until all [`RACERS`] threads have called `wait` for the `round`-th time (from 0).
+    fn wait(&self, round: usize) {
+        self.arrived.fetch_add(1, Ordering::SeqCst);
+        let everyone = RACERS * (round + 1);
+        let mut spins = 0u32;
+        while self.arrived.load(Ordering::SeqCst) < everyone {
+            spins += 1;
+            if spins % 64 == 0 {
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+}
+
+/// Runs `f` for every key on [`RACERS`] threads that start each key together; returns, per key,
+/// what each thread got.
+fn race<T: Send>(keys: &[String], f: impl Fn(&str) -> T + Sync) -> Vec<Vec<T>> {
+    let gate = Gate {
+        arrived: AtomicUsize::new(0),
+    };
+    let per_thread: Vec<Vec<std::thread::Result<T>>> = std::thread::scope(|s| {
+        let racers: Vec<_> = (0..RACERS)
+            .map(|_| {
+                s.spawn(|| {
+                    keys.iter()
+                        .enumerate()
+                        .map(|(round, k)| {
+                            gate.wait(round);
+                            // A panicking backend must fail the check, not leave the other
+                            // racers polling the gate for a thread that will never arrive.
+                            panic::catch_unwind(AssertUnwindSafe(|| f(k)))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        racers
+            .into_iter()
+            .map(|racer| racer.join().expect("a racing thread panicked"))
+            .collect()
+    });
+    // Transpose to one row per key, re-raising the first panic of the backend.
+    let mut per_key: Vec<Vec<T>> = keys.iter().map(|_| Vec::with_capacity(RACERS)).collect();
+    for results in per_thread {
+        for (row, result) in per_key.iter_mut().zip(results) {
+            match result {
+                Ok(value) => row.push(value),
+                Err(payload) => panic::resume_unwind(payload),
+            }
+        }
+    }
+    per_key
+}
+
+/// [`RACE_KEYS`] fresh keys for one race.
+fn race_keys(kind: &str) -> Vec<String> {
+    (0..RACE_KEYS).map(|_| key(kind)).collect()
+}
+
+/// A stored authorization request comes back unchanged once, then is gone.
+pub fn auth_request_is_single_use(store: &dyn Store) {
+    for req in [auth_request(FAR_FUTURE), minimal_auth_request(FAR_FUTURE)] {
+        let k = key("authreq");
+        store
+            .create_auth_request(&k, &req)
+            .expect("create auth request");
+        assert_eq!(store.take_auth_request(&k).expect("first take"), req);
+        assert!(
+            is_not_found(&store.take_auth_request(&k)),
+            "an auth request was taken twice"
+        );
+    }
+}
+
+/// Creating an authorization request under a taken key fails and keeps the first record.
+pub fn auth_request_cannot_be_created_twice(store: &dyn Store) {
+    let k = key("authreq-dup");
+    let first = auth_request(FAR_FUTURE);
+    let second = minimal_auth_request(FAR_FUTURE);
+    store.create_auth_request(&k, &first).expect("create");
+    assert!(is_already_exists(&store.create_auth_request(&k, &second)));
+    assert_eq!(store.take_auth_request(&k).expect("take"), first);
+}
+
+/// Creating an authorization code under a taken key fails and keeps the first record.
+pub fn auth_code_cannot_be_created_twice(store: &dyn Store) {
+    let k = key("code-dup");
+    let first = auth_code("grant-first", FAR_FUTURE);
+    let second = auth_code("grant-second", FAR_FUTURE);
+    store.create_auth_code(&k, &first).expect("create");
+    assert!(is_already_exists(&store.create_auth_code(&k, &second)));
+    assert_eq!(store.redeem_auth_code(&k).expect("redeem"), first);
+}
+
+/// Of many threads creating the same key at once, exactly one succeeds and the rest see
+/// `AlreadyExists`, for every record kind created with `create_`.
+pub fn racing_creates_succeed_exactly_once(store: &dyn Store) {
+    let keys = race_keys("race-create");
+    let req = auth_request(FAR_FUTURE);
+    let code = auth_code("grant-race-create", FAR_FUTURE);
+    let token = access_token("grant-race-create", FAR_FUTURE);
+    let outcomes = race(&keys, |k| {
+        (
+            store.create_auth_request(k, &req),
+            store.create_auth_code(k, &code),
+            store.create_access_token(k, &token),
+        )
+    });
+    for per_key in outcomes {
+        let mut created = [0; 3];
+        for (req, code, token) in &per_key {
+            for (i, outcome) in [req, code, token].into_iter().enumerate() {
+                match outcome {
+                    Ok(()) => created[i] += 1,
+                    Err(StorageError::AlreadyExists) => {}
+                    Err(other) => panic!("racing create failed: {other}"),
+                }
+            }
+        }
+        assert_eq!(
+            created,
+            [1, 1, 1],
+            "racing creates: successes per kind (request, code, token)"
+        );
+    }
+}
+
+/// Redeeming returns the record as it was before the call and marks it redeemed; later
+/// redemptions return `redeemed == true` and leave the rest of the record unchanged.
+pub fn redeem_returns_the_previous_state_and_marks_redeemed(store: &dyn Store) {
+    let k = key("code");
+    let code = auth_code("grant-redeem", FAR_FUTURE);
+    store.create_auth_code(&k, &code).expect("create");
+    assert_eq!(store.redeem_auth_code(&k).expect("first redeem"), code);
+    let used = AuthCode {
+        redeemed: true,
+        ..code
+    };
+    assert_eq!(store.redeem_auth_code(&k).expect("second redeem"), used);
+    assert_eq!(store.redeem_auth_code(&k).expect("third redeem"), used);
+}
+
+/// Of many threads redeeming the same code at once, exactly one sees `redeemed == false`
+/// (RFC 6749 section 4.1.2: a code is used once); the others see it already redeemed.
+pub fn racing_redemptions_see_an_unredeemed_code_exactly_once(store: &dyn Store) {
+    let keys = race_keys("race-code");
+    for k in &keys {
+        store
+            .create_auth_code(k, &auth_code("grant-race", FAR_FUTURE))
+            .expect("create");
+    }
+    for per_key in race(&keys, |k| store.redeem_auth_code(k)) {
+        let mut first_uses = 0;
+        for outcome in per_key {
+            match outcome {
+                Ok(code) if !code.redeemed => first_uses += 1,
+                Ok(_) => {}
+                Err(err) => panic!("racing redemption failed: {err}"),
+            }
+        }
+        assert_eq!(first_uses, 1, "racing redemptions that saw an unused code");
+    }
+}
+
+/// Of many threads taking the same authorization request at once, exactly one gets it and the
+/// others see `NotFound`.
+pub fn racing_takes_of_an_auth_request_succeed_exactly_once(store: &dyn Store) {
+    let keys = race_keys("race-authreq");
+    let req = auth_request(FAR_FUTURE);
+    for k in &keys {
+        store.create_auth_request(k, &req).expect("create");
+    }
+    for per_key in race(&keys, |k| store.take_auth_request(k)) {
+        let mut taken = 0;
+        for outcome in per_key {
+            match outcome {
+                Ok(got) => {
+                    assert_eq!(got, req);
+                    taken += 1;
+                }
+                Err(StorageError::NotFound) => {}
+                Err(err) => panic!("racing take failed: {err}"),
+            }
+        }
+        assert_eq!(taken, 1, "racing takes that got the request");
+    }
+}
+
+/// An access token can be found until deleted; a second create under the same key fails without
+/// overwriting; deleting an absent token is not an error.
+pub fn access_token_can_be_created_found_and_deleted(store: &dyn Store) {
+    let k = key("token");
+    let token = access_token("grant-token", FAR_FUTURE);
+    store.create_access_token(&k, &token).expect("create");
+    assert_eq!(store.find_access_token(&k).expect("find"), token);
+    assert_eq!(store.find_access_token(&k).expect("find again"), token);
+    assert!(is_already_exists(&store.create_access_token(
+        &k,
+        &access_token("grant-other", FAR_FUTURE)
+    )));
+    assert_eq!(store.find_access_token(&k).expect("find after dup"), token);
+    store.delete_access_token(&k).expect("delete");
+    assert!(is_not_found(&store.find_access_token(&k)));
+    store.delete_access_token(&k).expect("delete absent");
+}
+
+/// A revoked grant reads as revoked, repeatedly; another grant does not.
+pub fn grant_revocation_is_remembered(store: &dyn Store) {
+    let grant = key("grant");
+    let other = key("grant-other");
+    assert!(!store.is_grant_revoked(&grant).expect("before"));
+    store.revoke_grant(&grant, FAR_FUTURE).expect("revoke");
+    assert!(store.is_grant_revoked(&grant).expect("after"));
+    store
+        .revoke_grant(&grant, FAR_FUTURE)
+        .expect("revoke again");
+    assert!(store.is_grant_revoked(&grant).expect("after second revoke"));
+    assert!(!store.is_grant_revoked(&other).expect("other grant"));
+}
+
+/// The upstream token cache returns the latest saved token until deleted; deleting an absent
+/// token is not an error.
+pub fn upstream_token_can_be_saved_replaced_found_and_deleted(store: &dyn Store) {
+    let k = key("upstream");
+    let first = upstream_token("first-upstream-token", FAR_FUTURE);
+    let second = upstream_token("second-upstream-token", FAR_FUTURE + 7200);
+    store.save_upstream_token(&k, &first).expect("save");
+    assert_eq!(store.find_upstream_token(&k).expect("find"), first);
+    store.save_upstream_token(&k, &second).expect("replace");
+    assert_eq!(
+        store.find_upstream_token(&k).expect("find replaced"),
+        second
+    );
+    store.delete_upstream_token(&k).expect("delete");
+    assert!(is_not_found(&store.find_upstream_token(&k)));
+    store.delete_upstream_token(&k).expect("delete absent");
+}
+
+/// `delete_expired(now)` removes exactly the records of every kind whose expiry is strictly
+/// before `now`, counts them, keeps the rest (including one expiring at `now` exactly), and keeps a
+/// grant revoked until the later of two `keep_until`s.
+pub fn delete_expired_removes_exactly_the_expired_records_of_every_kind(store: &dyn Store) {
+    let now = SWEEP_NOW;
+    let (past, at_now, later) = (now - 1, now, now + 3600);
+    // Leftovers of an interrupted earlier run would otherwise be counted below.
+    store.delete_expired(now).expect("initial sweep");
+
+    let dead_req = key("sweep-authreq");
+    let live_req = key("sweep-authreq");
+    store
+        .create_auth_request(&dead_req, &auth_request(past))
+        .expect("create");
+    store
+        .create_auth_request(&live_req, &auth_request(at_now))
+        .expect("create");
+
+    let dead_code = key("sweep-code");
+    let dead_used_code = key("sweep-code");
+    let live_used_code = key("sweep-code");
+    store
+        .create_auth_code(&dead_code, &auth_code("g", past))
+        .expect("create");
+    store
+        .create_auth_code(&dead_used_code, &auth_code("g", past))
+        .expect("create");
+    store.redeem_auth_code(&dead_used_code).expect("redeem");
+    store
+        .create_auth_code(&live_used_code, &auth_code("g", later))
+        .expect("create");
+    store.redeem_auth_code(&live_used_code).expect("redeem");
+
+    let dead_token = key("sweep-token");
+    let live_token = key("sweep-token");
+    store
+        .create_access_token(&dead_token, &access_token("g", past))
+        .expect("create");
+    store
+        .create_access_token(&live_token, &access_token("g", later))
+        .expect("create");
+
+    let dead_grant = key("sweep-grant");
+    let live_grant = key("sweep-grant");
+    store.revoke_grant(&dead_grant, past).expect("revoke");
+    // The second, shorter revocation must not shorten the first.
+    store.revoke_grant(&live_grant, later).expect("revoke");
+    store.revoke_grant(&live_grant, past).expect("revoke again");
+
+    let dead_upstream = key("sweep-upstream");
+    let live_upstream = key("sweep-upstream");
+    store
+        .save_upstream_token(&dead_upstream, &upstream_token("old", past))
+        .expect("save");
+    store
+        .save_upstream_token(&live_upstream, &upstream_token("fresh", later))
+        .expect("save");
+
+    assert_eq!(
+        store.delete_expired(now).expect("sweep"),
+        6,
+        "expired records removed: 1 request, 2 codes, 1 token, 1 grant, 1 upstream token"
+    );
+
+    assert!(is_not_found(&store.take_auth_request(&dead_req)));
+    assert!(is_not_found(&store.redeem_auth_code(&dead_code)));
+    assert!(is_not_found(&store.redeem_auth_code(&dead_used_code)));
+    assert!(is_not_found(&store.find_access_token(&dead_token)));
+    assert!(!store.is_grant_revoked(&dead_grant).expect("dead grant"));
+    assert!(is_not_found(&store.find_upstream_token(&dead_upstream)));
+
+    // A redeemed code stays until it expires, so a replay is still recognised as one.
+    assert!(
+        store
+            .redeem_auth_code(&live_used_code)
+            .expect("live")
+            .redeemed
+    );
+    assert_eq!(
+        store.find_access_token(&live_token).expect("live token"),
+        access_token("g", later)
+    );
+    assert!(store.is_grant_revoked(&live_grant).expect("live grant"));
+    assert_eq!(
+        store
+            .find_upstream_token(&live_upstream)
+            .expect("live upstream"),
+        upstream_token("fresh", later)
+    );
+    assert_eq!(store.delete_expired(now).expect("second sweep"), 0);
+    // Taken last: a take would remove it, which is not what is being checked above.
+    assert_eq!(
+        store.take_auth_request(&live_req).expect("live request"),
+        auth_request(at_now)
+    );
+}
+
+/// Every lookup of an absent key is `NotFound`; deleting one succeeds; an unknown grant is not
+/// revoked.
+pub fn absent_keys_are_not_found(store: &dyn Store) {
+    let k = key("absent");
+    assert!(is_not_found(&store.take_auth_request(&k)));
+    assert!(is_not_found(&store.redeem_auth_code(&k)));
+    assert!(is_not_found(&store.find_access_token(&k)));
+    assert!(is_not_found(&store.find_upstream_token(&k)));
+    assert!(!store.is_grant_revoked(&k).expect("unknown grant"));
+    store.delete_access_token(&k).expect("delete absent token");
+    store
+        .delete_upstream_token(&k)
+        .expect("delete absent upstream token");
+}

@@ -1,1 +1,183 @@
-//! In-memory store (tests).
+//! In-memory [`Store`]: the same semantics as the sled backend without persistence, for tests and
+//! a no-persistence mode (everything is lost on restart).
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use super::{AccessToken, AuthCode, AuthRequest, Result, StorageError, Store, UpstreamToken};
+
+/// A [`Store`] kept in process memory: one `Mutex<HashMap>` per record kind.
+///
+/// Every operation holds the lock of its map for its whole read-modify-write, which is what makes
+/// `take_auth_request` and `redeem_auth_code` atomic. No operation holds two locks at once, so
+/// there is no lock order to get wrong.
+#[derive(Default)]
+pub struct MemoryStore {
+    auth_requests: Mutex<HashMap<String, AuthRequest>>,
+    auth_codes: Mutex<HashMap<String, AuthCode>>,
+    access_tokens: Mutex<HashMap<String, AccessToken>>,
+    /// Revoked grant id → `keep_until` (Unix seconds).
+    revoked_grants: Mutex<HashMap<String, i64>>,
+    upstream_tokens: Mutex<HashMap<String, UpstreamToken>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+// Records hold identities and upstream credentials: show only how many there are.
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("auth_requests", &lock(&self.auth_requests).len())
+            .field("auth_codes", &lock(&self.auth_codes).len())
+            .field("access_tokens", &lock(&self.access_tokens).len())
+            .field("revoked_grants", &lock(&self.revoked_grants).len())
+            .field("upstream_tokens", &lock(&self.upstream_tokens).len())
+            .finish()
+    }
+}
+
+/// Locks `map`, recovering from poisoning.
+///
+/// A poisoned lock only means another thread panicked while holding it. Every critical section
+/// here is a single insert, remove or field update that cannot leave a map half-changed, so the
+/// data is still consistent and refusing all further storage calls would turn one panic into an
+/// outage.
+fn lock<T>(map: &Mutex<T>) -> MutexGuard<'_, T> {
+    map.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Inserts `value` under `key` unless the key is taken.
+fn insert_new<V: Clone>(map: &Mutex<HashMap<String, V>>, key: &str, value: &V) -> Result<()> {
+    match lock(map).entry(key.to_owned()) {
+        Entry::Occupied(_) => Err(StorageError::AlreadyExists),
+        Entry::Vacant(slot) => {
+            slot.insert(value.clone());
+            Ok(())
+        }
+    }
+}
+
+/// Removes every entry whose expiry is strictly before `now`; returns how many went.
+fn sweep<V>(map: &Mutex<HashMap<String, V>>, now: i64, expiry: impl Fn(&V) -> i64) -> usize {
+    let mut map = lock(map);
+    let before = map.len();
+    map.retain(|_, v| expiry(v) >= now);
+    before - map.len()
+}
+
+impl Store for MemoryStore {
+    fn create_auth_request(&self, key: &str, req: &AuthRequest) -> Result<()> {
+        insert_new(&self.auth_requests, key, req)
+    }
+
+    fn take_auth_request(&self, key: &str) -> Result<AuthRequest> {
+        lock(&self.auth_requests)
+            .remove(key)
+            .ok_or(StorageError::NotFound)
+    }
+
+    fn create_auth_code(&self, key: &str, code: &AuthCode) -> Result<()> {
+        insert_new(&self.auth_codes, key, code)
+    }
+
+    fn redeem_auth_code(&self, key: &str) -> Result<AuthCode> {
+        let mut codes = lock(&self.auth_codes);
+        let code = codes.get_mut(key).ok_or(StorageError::NotFound)?;
+        let before = code.clone();
+        code.redeemed = true;
+        Ok(before)
+    }
+
+    fn create_access_token(&self, key: &str, token: &AccessToken) -> Result<()> {
+        insert_new(&self.access_tokens, key, token)
+    }
+
+    fn find_access_token(&self, key: &str) -> Result<AccessToken> {
+        lock(&self.access_tokens)
+            .get(key)
+            .cloned()
+            .ok_or(StorageError::NotFound)
+    }
+
+    fn delete_access_token(&self, key: &str) -> Result<()> {
+        lock(&self.access_tokens).remove(key);
+        Ok(())
+    }
+
+    fn revoke_grant(&self, grant_id: &str, keep_until: i64) -> Result<()> {
+        lock(&self.revoked_grants)
+            .entry(grant_id.to_owned())
+            .and_modify(|kept| *kept = (*kept).max(keep_until))
+            .or_insert(keep_until);
+        Ok(())
+    }
+
+    fn is_grant_revoked(&self, grant_id: &str) -> Result<bool> {
+        Ok(lock(&self.revoked_grants).contains_key(grant_id))
+    }
+
+    fn find_upstream_token(&self, key: &str) -> Result<UpstreamToken> {
+        lock(&self.upstream_tokens)
+            .get(key)
+            .cloned()
+            .ok_or(StorageError::NotFound)
+    }
+
+    fn save_upstream_token(&self, key: &str, token: &UpstreamToken) -> Result<()> {
+        lock(&self.upstream_tokens).insert(key.to_owned(), token.clone());
+        Ok(())
+    }
+
+    fn delete_upstream_token(&self, key: &str) -> Result<()> {
+        lock(&self.upstream_tokens).remove(key);
+        Ok(())
+    }
+
+    fn delete_expired(&self, now: i64) -> Result<usize> {
+        Ok(sweep(&self.auth_requests, now, |r| r.expires_at)
+            + sweep(&self.auth_codes, now, |c| c.expires_at)
+            + sweep(&self.access_tokens, now, |t| t.expires_at)
+            + sweep(&self.revoked_grants, now, |keep_until| *keep_until)
+            + sweep(&self.upstream_tokens, now, |t| t.expires_at))
+    }
+
+    fn flush(&self) -> Result<()> {
+        // Nothing to make durable: this backend keeps nothing across restarts by design.
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::conformance;
+
+    #[test]
+    fn memory_store_passes_the_conformance_suite() {
+        conformance::run_all(&MemoryStore::new());
+    }
+
+    #[test]
+    fn debug_output_shows_counts_not_records() {
+        let store = MemoryStore::new();
+        store
+            .save_upstream_token(
+                "wecom",
+                &UpstreamToken {
+                    token: "upstream-secret".into(),
+                    expires_at: 10,
+                },
+            )
+            .expect("save");
+        let shown = format!("{store:?}");
+        assert!(!shown.contains("upstream-secret"), "{shown}");
+        assert!(shown.contains("upstream_tokens: 1"), "{shown}");
+    }
+}

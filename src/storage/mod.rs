@@ -1,20 +1,23 @@
 //! Persistent state behind one small typed trait: pending authorization requests, authorization
 //! codes, access tokens, revoked grants and the upstream token cache.
 //!
-//! Nothing backend-specific leaks out of this module: sled is the embedded default and a memory
-//! backend serves tests; every backend passes the shared [`conformance`] suite. Keys handed to the
-//! store are already hashed by the caller where they are secrets (codes, tokens).
+//! Nothing backend-specific leaks out of this module: [`SledStore`] is the embedded default and
+//! [`MemoryStore`] serves tests and a no-persistence mode; every backend passes the shared
+//! [`conformance`] suite. Keys handed to the store are already hashed by the caller where they are
+//! secrets (codes, tokens), so a copy of the database does not hand out working credentials.
 
 pub mod conformance;
 pub mod memory;
 pub mod sled_store;
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 use crate::connector::Identity;
 
-
-
+pub use memory::MemoryStore;
+pub use sled_store::SledStore;
 
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]
@@ -111,13 +114,23 @@ pub struct AccessToken {
 }
 
 /// A cached upstream credential (e.g. a WeCom app access_token), kept across restarts so a restart
-/// does not cost a new upstream token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// does not cost a new upstream token. Its `Debug` output redacts the token.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpstreamToken {
     /// The token itself.
     pub token: String,
     /// Unix seconds after which it must not be used.
     pub expires_at: i64,
+}
+
+// Written by hand so that the upstream credential never reaches a log line through `{:?}`.
+impl fmt::Debug for UpstreamToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpstreamToken")
+            .field("token", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// The storage interface. Implementations must be safe to call from many tasks at once; the
@@ -137,7 +150,8 @@ pub trait Store: Send + Sync + 'static {
     /// `NotFound` if absent.
     fn redeem_auth_code(&self, key: &str) -> Result<AuthCode>;
 
-    /// Stores an access token under `key` (the token's hash).
+    /// Stores an access token under `key` (the token's hash). `AlreadyExists` if taken (a fresh
+    /// random token never collides; refusing keeps an existing grant from being overwritten).
     fn create_access_token(&self, key: &str, token: &AccessToken) -> Result<()>;
     /// Returns the access token under `key`. `NotFound` if absent. Expiry and grant revocation
     /// are the caller's checks.
@@ -146,7 +160,9 @@ pub trait Store: Send + Sync + 'static {
     fn delete_access_token(&self, key: &str) -> Result<()>;
 
     /// Records that every token of `grant_id` is revoked; the mark may be dropped after
-    /// `keep_until` (Unix seconds), when every token of the grant has expired anyway.
+    /// `keep_until` (Unix seconds), when every token of the grant has expired anyway. Revoking an
+    /// already revoked grant keeps the later of the two `keep_until`s, so a second revocation
+    /// never shortens the first.
     fn revoke_grant(&self, grant_id: &str, keep_until: i64) -> Result<()>;
     /// Whether `grant_id` has been revoked.
     fn is_grant_revoked(&self, grant_id: &str) -> Result<bool>;
@@ -158,9 +174,26 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the cached upstream token under `key`; absent is not an error.
     fn delete_upstream_token(&self, key: &str) -> Result<()>;
 
-    /// Deletes every record whose expiry (or `keep_until`) is before `now`; returns how many.
+    /// Deletes every record whose expiry (or `keep_until`) is strictly before `now`; returns how
+    /// many. Redeemed codes are kept until they expire, so a replayed code is still recognised.
     fn delete_expired(&self, now: i64) -> Result<usize>;
 
     /// Makes every write so far durable (called on shutdown and by a periodic task).
     fn flush(&self) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_token_debug_redacts_the_token() {
+        let token = UpstreamToken {
+            token: "wecom-access-token-value".into(),
+            expires_at: 1_700_000_000,
+        };
+        let shown = format!("{token:?}");
+        assert!(!shown.contains("wecom-access-token-value"), "{shown}");
+        assert!(shown.contains("1700000000"), "{shown}");
+    }
 }

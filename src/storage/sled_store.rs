@@ -1,1 +1,479 @@
-//! In-memory store (tests).
+//! The embedded default [`Store`]: sled, one tree per record kind, values as JSON, and the
+//! single-use operations made atomic with sled's own atomic primitives.
+//!
+//! # Durability
+//!
+//! Writes are not flushed one by one: sled's background thread writes dirty data every
+//! [`FLUSH_EVERY_MS`] milliseconds, and dropping the store (or calling [`Store::flush`]) writes the
+//! rest. A clean shutdown loses nothing; a crash or power cut may lose the writes of the last
+//! window. For pending requests, codes and access tokens that costs at worst a repeated login.
+//! Grant revocations are the exception: losing one would bring revoked tokens back, so
+//! `revoke_grant` flushes before it returns (it is rare, so the cost does not matter).
+
+use std::fmt;
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::{AccessToken, AuthCode, AuthRequest, Result, StorageError, Store, UpstreamToken};
+
+/// How often, in milliseconds, sled writes dirty data to disk in the background: the most a crash
+/// can lose. Short enough that a crash costs a handful of logins, long enough that a busy server
+/// does not sync once per request.
+pub const FLUSH_EVERY_MS: u64 = 200;
+
+/// A [`Store`] on an embedded sled database.
+///
+/// Cheap to share behind an `Arc`; every method is safe to call from many threads at once.
+pub struct SledStore {
+    db: sled::Db,
+    auth_requests: Table,
+    auth_codes: Table,
+    access_tokens: Table,
+    revoked_grants: Table,
+    upstream_tokens: Table,
+}
+
+/// The record stored for a revoked grant.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct RevokedGrant {
+    /// Unix seconds after which the mark may be dropped.
+    keep_until: i64,
+}
+
+impl SledStore {
+    /// Opens (or creates) the database in the directory `path`.
+    ///
+    /// Fails with `StorageError::Backend` if the directory cannot be created or another process
+    /// holds the database open.
+    pub fn open(path: &Path) -> Result<SledStore> {
+        Self::with_config(sled::Config::new().path(path))
+    }
+
+    /// A fresh database in a temporary location that is deleted when the store is dropped (tests).
+    pub fn temporary() -> Result<SledStore> {
+        Self::with_config(sled::Config::new().temporary(true))
+    }
+
+    fn with_config(config: sled::Config) -> Result<SledStore> {
+        let db = config
+            .flush_every_ms(Some(FLUSH_EVERY_MS))
+            .open()
+            .map_err(|e| sled_error("open", "database", &e))?;
+        Ok(SledStore {
+            auth_requests: Table::open(&db, "auth_requests")?,
+            auth_codes: Table::open(&db, "auth_codes")?,
+            access_tokens: Table::open(&db, "access_tokens")?,
+            revoked_grants: Table::open(&db, "revoked_grants")?,
+            upstream_tokens: Table::open(&db, "upstream_tokens")?,
+            db,
+        })
+    }
+}
+
+// The records hold identities and upstream credentials; there is nothing useful and safe to show.
+impl fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SledStore").finish_non_exhaustive()
+    }
+}
+
+/// A sled error as a backend error. sled's messages name files, offsets and tree names, never
+/// values.
+fn sled_error(op: &str, tree: &str, err: &sled::Error) -> StorageError {
+    StorageError::Backend(format!("sled {op} on {tree}: {err}"))
+}
+
+/// A serde_json error as a backend error, *without* serde_json's message: it quotes offending
+/// values (`invalid type: string "alice"`), and records hold identities. The class and position
+/// are enough to diagnose.
+fn codec_error(op: &str, tree: &str, err: &serde_json::Error) -> StorageError {
+    StorageError::Backend(format!(
+        "cannot {op} a record in {tree}: {:?} error at line {} column {}",
+        err.classify(),
+        err.line(),
+        err.column()
+    ))
+}
+
+/// One sled tree holding one record kind, named for error messages.
+struct Table {
+    tree: sled::Tree,
+    name: &'static str,
+}
+
+impl Table {
+    fn open(db: &sled::Db, name: &'static str) -> Result<Table> {
+        let tree = db
+            .open_tree(name)
+            .map_err(|e| sled_error("open_tree", name, &e))?;
+        Ok(Table { tree, name })
+    }
+
+    fn encode<T: Serialize>(&self, record: &T) -> Result<Vec<u8>> {
+        serde_json::to_vec(record).map_err(|e| codec_error("encode", self.name, &e))
+    }
+
+    fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T> {
+        serde_json::from_slice(bytes).map_err(|e| codec_error("decode", self.name, &e))
+    }
+
+    fn sled<T>(&self, op: &str, result: sled::Result<T>) -> Result<T> {
+        result.map_err(|e| sled_error(op, self.name, &e))
+    }
+
+    /// Inserts `record` under `key` unless the key is taken, in one atomic step.
+    fn create<T: Serialize>(&self, key: &str, record: &T) -> Result<()> {
+        let value = self.encode(record)?;
+        // compare-and-swap from "absent": two racing creates cannot both succeed.
+        match self.sled(
+            "compare_and_swap",
+            self.tree.compare_and_swap(key, None::<&[u8]>, Some(value)),
+        )? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(StorageError::AlreadyExists),
+        }
+    }
+
+    /// Inserts or replaces `record` under `key`.
+    fn save<T: Serialize>(&self, key: &str, record: &T) -> Result<()> {
+        let value = self.encode(record)?;
+        self.sled("insert", self.tree.insert(key, value))?;
+        Ok(())
+    }
+
+    fn find<T: DeserializeOwned>(&self, key: &str) -> Result<T> {
+        match self.sled("get", self.tree.get(key))? {
+            Some(bytes) => self.decode(&bytes),
+            None => Err(StorageError::NotFound),
+        }
+    }
+
+    /// Removes and returns the record under `key`; sled's `remove` is atomic, so of two racing
+    /// takes only one gets the record.
+    fn take<T: DeserializeOwned>(&self, key: &str) -> Result<T> {
+        match self.sled("remove", self.tree.remove(key))? {
+            Some(bytes) => self.decode(&bytes),
+            None => Err(StorageError::NotFound),
+        }
+    }
+
+    fn delete(&self, key: &str) -> Result<()> {
+        self.sled("remove", self.tree.remove(key))?;
+        Ok(())
+    }
+
+    /// Deletes every record whose `expiry` is strictly before `now`; returns how many went.
+    ///
+    /// A record that cannot be decoded is skipped with a warning rather than failing the sweep:
+    /// one bad record must not stop expired credentials from being cleaned up.
+    fn sweep<T: DeserializeOwned>(&self, now: i64, expiry: impl Fn(&T) -> i64) -> Result<usize> {
+        let mut removed = 0;
+        for entry in self.tree.iter() {
+            let (key, value) = self.sled("iter", entry)?;
+            let record: T = match self.decode(&value) {
+                Ok(record) => record,
+                Err(err) => {
+                    tracing::warn!(error = %err, "skipping an undecodable record in the expiry sweep");
+                    continue;
+                }
+            };
+            if expiry(&record) >= now {
+                continue;
+            }
+            // Remove only the exact value judged expired: if a concurrent call replaced it since
+            // (a fresh upstream token under the same key, a code being redeemed), the swap fails
+            // and the newer record survives until a later sweep looks at it.
+            let swapped = self.sled(
+                "compare_and_swap",
+                self.tree
+                    .compare_and_swap(&key, Some(&value), None::<sled::IVec>),
+            )?;
+            if swapped.is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+impl Store for SledStore {
+    fn create_auth_request(&self, key: &str, req: &AuthRequest) -> Result<()> {
+        self.auth_requests.create(key, req)
+    }
+
+    fn take_auth_request(&self, key: &str) -> Result<AuthRequest> {
+        self.auth_requests.take(key)
+    }
+
+    fn create_auth_code(&self, key: &str, code: &AuthCode) -> Result<()> {
+        self.auth_codes.create(key, code)
+    }
+
+    fn redeem_auth_code(&self, key: &str) -> Result<AuthCode> {
+        let table = &self.auth_codes;
+        // A compare-and-swap loop rather than `fetch_and_update`, whose closure cannot report a
+        // decode error. The swap succeeds only if the record is still exactly the one read, so
+        // of two racing redemptions only one can turn `redeemed` from false to true; the other
+        // re-reads and sees `redeemed == true` (RFC 6749 section 4.1.2: a code is single use).
+        loop {
+            let current = table
+                .sled("get", table.tree.get(key))?
+                .ok_or(StorageError::NotFound)?;
+            let before: AuthCode = table.decode(&current)?;
+            if before.redeemed {
+                return Ok(before);
+            }
+            let after = AuthCode {
+                redeemed: true,
+                ..before.clone()
+            };
+            let value = table.encode(&after)?;
+            let swapped = table.sled(
+                "compare_and_swap",
+                table
+                    .tree
+                    .compare_and_swap(key, Some(&current), Some(value)),
+            )?;
+            if swapped.is_ok() {
+                return Ok(before);
+            }
+            // Changed under us (redeemed or swept by someone else): look again.
+        }
+    }
+
+    fn create_access_token(&self, key: &str, token: &AccessToken) -> Result<()> {
+        self.access_tokens.create(key, token)
+    }
+
+    fn find_access_token(&self, key: &str) -> Result<AccessToken> {
+        self.access_tokens.find(key)
+    }
+
+    fn delete_access_token(&self, key: &str) -> Result<()> {
+        self.access_tokens.delete(key)
+    }
+
+    fn revoke_grant(&self, grant_id: &str, keep_until: i64) -> Result<()> {
+        let table = &self.revoked_grants;
+        let value = table.encode(&RevokedGrant { keep_until })?;
+        // Keep the later `keep_until` of concurrent or repeated revocations: a swap loop so a
+        // shorter one can never overwrite a longer one that landed in between.
+        loop {
+            let current = table.sled("get", table.tree.get(grant_id))?;
+            if let Some(bytes) = &current {
+                // An undecodable mark is replaced by this one; the grant stays revoked either way.
+                if let Ok(existing) = table.decode::<RevokedGrant>(bytes) {
+                    if existing.keep_until >= keep_until {
+                        break;
+                    }
+                }
+            }
+            let swapped = table.sled(
+                "compare_and_swap",
+                table
+                    .tree
+                    .compare_and_swap(grant_id, current, Some(value.clone())),
+            )?;
+            if swapped.is_ok() {
+                break;
+            }
+        }
+        // See the module docs: a revocation lost in a crash would revive the grant's tokens.
+        self.flush()
+    }
+
+    fn is_grant_revoked(&self, grant_id: &str) -> Result<bool> {
+        self.revoked_grants.sled(
+            "contains_key",
+            self.revoked_grants.tree.contains_key(grant_id),
+        )
+    }
+
+    fn find_upstream_token(&self, key: &str) -> Result<UpstreamToken> {
+        self.upstream_tokens.find(key)
+    }
+
+    fn save_upstream_token(&self, key: &str, token: &UpstreamToken) -> Result<()> {
+        self.upstream_tokens.save(key, token)
+    }
+
+    fn delete_upstream_token(&self, key: &str) -> Result<()> {
+        self.upstream_tokens.delete(key)
+    }
+
+    fn delete_expired(&self, now: i64) -> Result<usize> {
+        Ok(self
+            .auth_requests
+            .sweep(now, |r: &AuthRequest| r.expires_at)?
+            + self.auth_codes.sweep(now, |c: &AuthCode| c.expires_at)?
+            + self
+                .access_tokens
+                .sweep(now, |t: &AccessToken| t.expires_at)?
+            + self
+                .revoked_grants
+                .sweep(now, |g: &RevokedGrant| g.keep_until)?
+            + self
+                .upstream_tokens
+                .sweep(now, |t: &UpstreamToken| t.expires_at)?)
+    }
+
+    fn flush(&self) -> Result<()> {
+        // All trees share one log, so flushing the database makes every tree durable.
+        self.db
+            .flush()
+            .map_err(|e| sled_error("flush", "database", &e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connector::Identity;
+    use crate::storage::conformance;
+
+    fn token(expires_at: i64) -> AccessToken {
+        AccessToken {
+            client_id: "client".into(),
+            grant_id: "grant".into(),
+            scopes: vec!["openid".into(), "profile".into()],
+            identity: Identity {
+                user_id: "zhangsan".into(),
+                username: "zhangsan".into(),
+                name: Some("张三".into()),
+                ..Identity::default()
+            },
+            auth_time: 100,
+            issued_at: 100,
+            expires_at,
+        }
+    }
+
+    #[test]
+    fn sled_store_passes_the_conformance_suite() {
+        let store = SledStore::temporary().expect("temporary store");
+        conformance::run_all(&store);
+    }
+
+    #[test]
+    fn flushed_data_survives_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = SledStore::open(dir.path()).expect("open");
+            store
+                .create_access_token("at", &token(500))
+                .expect("create");
+            store.revoke_grant("revoked", 900).expect("revoke");
+            store
+                .save_upstream_token(
+                    "wecom",
+                    &UpstreamToken {
+                        token: "upstream".into(),
+                        expires_at: 700,
+                    },
+                )
+                .expect("save");
+            store.flush().expect("flush");
+        }
+        let store = SledStore::open(dir.path()).expect("reopen");
+        assert_eq!(store.find_access_token("at").expect("find"), token(500));
+        assert!(store.is_grant_revoked("revoked").expect("revoked"));
+        assert_eq!(
+            store.find_upstream_token("wecom").expect("find").token,
+            "upstream"
+        );
+    }
+
+    #[test]
+    fn unflushed_write_survives_reopen_because_drop_flushes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = SledStore::open(dir.path()).expect("open");
+            store
+                .create_access_token("at", &token(500))
+                .expect("create");
+        }
+        let store = SledStore::open(dir.path()).expect("reopen");
+        assert_eq!(store.find_access_token("at").expect("find"), token(500));
+    }
+
+    #[test]
+    fn redeemed_mark_survives_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t = token(500);
+        let code = AuthCode {
+            client_id: t.client_id,
+            redirect_uri: "https://rp.example/cb".into(),
+            scopes: t.scopes,
+            nonce: None,
+            code_challenge: None,
+            identity: t.identity,
+            auth_time: 100,
+            grant_id: "grant".into(),
+            expires_at: 500,
+            redeemed: false,
+        };
+        {
+            let store = SledStore::open(dir.path()).expect("open");
+            store.create_auth_code("code", &code).expect("create");
+            assert!(!store.redeem_auth_code("code").expect("redeem").redeemed);
+        }
+        let store = SledStore::open(dir.path()).expect("reopen");
+        assert!(store.redeem_auth_code("code").expect("redeem").redeemed);
+    }
+
+    #[test]
+    fn second_open_of_a_locked_database_is_a_backend_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let _first = SledStore::open(dir.path()).expect("open");
+        assert!(matches!(
+            SledStore::open(dir.path()),
+            Err(StorageError::Backend(_))
+        ));
+    }
+
+    #[test]
+    fn corrupt_record_errors_do_not_quote_record_contents() {
+        let store = SledStore::temporary().expect("temporary store");
+        // A record whose JSON has the wrong shape, with a value that must not leak.
+        store
+            .access_tokens
+            .tree
+            .insert(
+                "at",
+                br#"{"client_id": 4242424, "secret": "alice-private"}"#.to_vec(),
+            )
+            .expect("insert");
+        let err = store.find_access_token("at").expect_err("must not decode");
+        let message = err.to_string();
+        assert!(matches!(err, StorageError::Backend(_)));
+        assert!(!message.contains("alice"), "{message}");
+        assert!(!message.contains("4242424"), "{message}");
+    }
+
+    #[test]
+    fn expiry_sweep_skips_corrupt_records_and_still_removes_expired_ones() {
+        let store = SledStore::temporary().expect("temporary store");
+        store
+            .access_tokens
+            .tree
+            .insert("bad", b"not json".to_vec())
+            .expect("insert");
+        store
+            .create_access_token("old", &token(10))
+            .expect("create");
+        assert_eq!(store.delete_expired(20).expect("sweep"), 1);
+        assert!(matches!(
+            store.find_access_token("old"),
+            Err(StorageError::NotFound)
+        ));
+    }
+
+    #[test]
+    fn debug_output_shows_no_records() {
+        let store = SledStore::temporary().expect("temporary store");
+        assert_eq!(format!("{store:?}"), "SledStore { .. }");
+    }
+}
