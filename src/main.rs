@@ -1,1 +1,59 @@
-fn main() {}
+//! The `wecom-oidc` binary: parses the command line and hands over to the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use wecom_oidc::cli::{Cli, Command};
+use wecom_oidc::clock::SystemClock;
+use wecom_oidc::{app, config, demo};
+
+fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(cli.config).await,
+            Command::Demo(args) => demo::run(args, cli.config).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config_path: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
+    let path = config_path.unwrap_or_else(|| PathBuf::from("wecom-oidc.toml"));
+    let config = config::load(&path)?;
+    let built = app::build(&config, Arc::new(SystemClock))?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    tracing::info!(issuer = %config.issuer, listen = %config.listen, "wecom-oidc is serving");
+    app::serve(listener, app::with_middleware(built.router), built.store).await?;
+    Ok(())
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    // sled logs record keys at trace level: keep it at info whatever RUST_LOG asks.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        .add_directive("sled=info".parse().expect("static directive"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

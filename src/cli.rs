@@ -1,0 +1,47 @@
+//! Command-line interface: `serve` (default) and `demo`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// An OpenID Connect provider that logs people in with WeCom (企业微信).
+#[derive(Debug, Parser)]
+#[command(name = "wecom-oidc", version, about)]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(long, global = true, env = "WECOM_OIDC_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the provider from the configuration file (default `wecom-oidc.toml`).
+    Serve,
+    /// Run the provider with a built-in WeCom simulator and a demo client: try everything on one
+    /// machine, no WeCom account needed. `--config` adds the `[[clients]]` of that file.
+    Demo(DemoArgs),
+}
+
+/// Options of `demo`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Issuer URL (what browsers and clients use to reach this server).
+    /// Default: http://localhost:PORT, or http://ADDR:PORT when listening on a specific address.
+    #[arg(long)]
+    pub issuer: Option<String>,
+    /// Make the simulated WeCom login pages complete at once as this member (for unattended
+    /// clients that only follow redirects), e.g. `zhangsan`.
+    #[arg(long)]
+    pub auto_login: Option<String>,
+    /// Keep the demo's keys and store here (default: a fresh temporary folder).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
