@@ -1,0 +1,799 @@
+//! The key store: loads (or, on first start, generates) the signing keys in the key directory,
+//! publishes their public halves as a JWK Set, and signs JWTs with the active key.
+//!
+//! Layout of the key directory:
+//! - one PKCS#8 PEM file per private key, named `<alg>-<kid>.pem` (e.g. `rs256-NzbL….pem`),
+//!   created with mode 0600;
+//! - `keys.json`, the manifest: for each key its kid, alg, file, created_at and status
+//!   (`active` or `retiring`), replaced atomically. Exactly one key is active and signs; retiring
+//!   keys stay in the JWKS so tokens they signed keep verifying during a rotation grace period.
+//!
+//! Without a manifest, a directory with no key file gets a freshly generated key (and a
+//! manifest); a directory with exactly one key file uses it as the active key without writing
+//! anything, so a read-only mounted key works; several key files without a manifest are an
+//! error, because which one signs would be a guess. Files other than `*.pem` (the README,
+//! editor leftovers) are ignored. A key file that cannot be read or parsed, or whose kid
+//! disagrees with the manifest, stops the start with an error naming it: silently generating a
+//! new key would invalidate every token already issued.
+//!
+//! One process owns the key directory: two servers starting at the same time on an empty shared
+//! directory would each generate a key.
+
+use std::fmt;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use josekit::jws::{JwsHeader, JwsSigner};
+use serde_json::{Map, Value};
+
+use super::manifest::{sync_dir, Manifest, ManifestEntry, MANIFEST_FILE};
+use super::{jwk_thumbprint, KeyError, KeyStatus, SigningAlg};
+use crate::clock::{Clock, SystemClock};
+
+/// Public facts about one key in the store (never the key itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// The key's `kid`: its RFC 7638 thumbprint.
+    pub kid: String,
+    /// The algorithm it signs with.
+    pub alg: SigningAlg,
+    /// Whether it signs new tokens or is only still published.
+    pub status: KeyStatus,
+    /// When it was generated (seconds since the Unix epoch), if a manifest records it.
+    pub created_at: Option<i64>,
+    /// The PEM file it was loaded from.
+    pub path: PathBuf,
+}
+
+/// The provider's signing keys: the active one with its ready-built signer, and the JWK Set of
+/// every published key. Immutable once loaded; share it behind an `Arc`.
+pub struct KeyStore {
+    active_kid: String,
+    alg: SigningAlg,
+    /// Built once at load, so signing does no key parsing.
+    signer: Box<dyn JwsSigner>,
+    /// `{"typ":"JWT","kid":…}`; josekit adds `alg` from the signer.
+    header: JwsHeader,
+    jwks: Bytes,
+    keys: Vec<KeyInfo>,
+}
+
+/// A key read from disk, before the store is assembled.
+struct LoadedKey {
+    info: KeyInfo,
+    /// `kty` and the public members.
+    members: Map<String, Value>,
+    signer: Box<dyn JwsSigner>,
+}
+
+impl KeyStore {
+    /// Loads every private key listed in `dir`; when there is none, generates an RS256
+    /// (RSA-2048) key and writes it with mode 0600. Creates `dir` (mode 0700) if missing.
+    pub fn load_or_generate(dir: &Path) -> Result<KeyStore, KeyError> {
+        Self::load_or_generate_with(dir, SigningAlg::Rs256, &SystemClock)
+    }
+
+    /// Like [`KeyStore::load_or_generate`], but a generated key uses `new_key_alg` and its
+    /// `created_at` comes from `clock`. The algorithm only matters when a key is generated:
+    /// existing keys keep theirs.
+    pub fn load_or_generate_with(
+        dir: &Path,
+        new_key_alg: SigningAlg,
+        clock: &dyn Clock,
+    ) -> Result<KeyStore, KeyError> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|source| KeyError::Io {
+                action: "create the key directory",
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        let (active, retiring) = match Manifest::read(dir)? {
+            Some(manifest) => load_from_manifest(dir, &manifest)?,
+            None => {
+                let files = pem_files(dir)?;
+                match files.as_slice() {
+                    [] => (generate(dir, new_key_alg, clock)?, Vec::new()),
+                    [only] => (adopt(only)?, Vec::new()),
+                    _ => {
+                        return Err(KeyError::AmbiguousKeys {
+                            dir: dir.to_path_buf(),
+                            count: files.len(),
+                        })
+                    }
+                }
+            }
+        };
+        Ok(Self::assemble(active, retiring))
+    }
+
+    /// Builds the store from the active key and the keys that are only still published.
+    fn assemble(active: LoadedKey, retiring: Vec<LoadedKey>) -> KeyStore {
+        // Active key first in the JWKS: some clients try keys in order when a token has no kid.
+        let jwks_keys: Vec<Value> = std::iter::once(&active)
+            .chain(&retiring)
+            .map(public_jwk)
+            .collect();
+        let mut jwks = Map::new();
+        jwks.insert("keys".to_owned(), Value::Array(jwks_keys));
+        let jwks = Bytes::from(Value::Object(jwks).to_string());
+
+        let mut header = JwsHeader::new();
+        header.set_token_type("JWT");
+        header.set_key_id(active.info.kid.clone());
+        let mut infos = vec![active.info.clone()];
+        infos.extend(retiring.into_iter().map(|k| k.info));
+        KeyStore {
+            active_kid: active.info.kid,
+            alg: active.info.alg,
+            signer: active.signer,
+            header,
+            jwks,
+            keys: infos,
+        }
+    }
+
+    /// The public JWK Set (RFC 7517 §5) of every published key, serialized once at load:
+    /// `{"keys":[{"kty","use":"sig","alg","kid",…public members}]}`.
+    pub fn jwks_bytes(&self) -> Bytes {
+        self.jwks.clone()
+    }
+
+    /// The `kid` of the key that signs.
+    pub fn active_kid(&self) -> &str {
+        &self.active_kid
+    }
+
+    /// The JWS `alg` of the key that signs (`"RS256"` unless another key type was configured).
+    pub fn signing_alg(&self) -> &str {
+        self.alg.as_str()
+    }
+
+    /// Every published key, the active one first.
+    pub fn keys(&self) -> &[KeyInfo] {
+        &self.keys
+    }
+
+    /// Signs `claims` as a compact JWS (RFC 7515 §7.1) with header
+    /// `{"typ":"JWT","kid":<active kid>,"alg":<signing alg>}`.
+    pub fn sign_jwt(&self, claims: &Map<String, Value>) -> Result<String, KeyError> {
+        let payload = serde_json::to_vec(claims).map_err(|e| KeyError::Sign {
+            reason: format!("cannot serialize the claims: {e}"),
+        })?;
+        josekit::jws::serialize_compact(&payload, &self.header, self.signer.as_ref()).map_err(
+            // The error comes from the crypto library's signing step; it has no claim values.
+            |e| KeyError::Sign {
+                reason: e.to_string(),
+            },
+        )
+    }
+}
+
+impl fmt::Debug for KeyStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The signer holds the private key: it is never printed.
+        f.debug_struct("KeyStore")
+            .field("active_kid", &self.active_kid)
+            .field("alg", &self.alg)
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The public JWK of a key, members in the conventional order.
+fn public_jwk(key: &LoadedKey) -> Value {
+    let mut jwk = Map::new();
+    jwk.insert("kty".to_owned(), Value::from(key.info.alg.key_type()));
+    // RFC 7517 §4.2: these keys only ever sign.
+    jwk.insert("use".to_owned(), Value::from("sig"));
+    jwk.insert("alg".to_owned(), Value::from(key.info.alg.as_str()));
+    jwk.insert("kid".to_owned(), Value::from(key.info.kid.as_str()));
+    for (name, value) in &key.members {
+        if name != "kty" {
+            jwk.insert(name.clone(), value.clone());
+        }
+    }
+    Value::Object(jwk)
+}
+
+/// Loads every key the manifest lists (the active one, and the retiring ones in manifest order)
+/// and warns about key files it does not list.
+fn load_from_manifest(
+    dir: &Path,
+    manifest: &Manifest,
+) -> Result<(LoadedKey, Vec<LoadedKey>), KeyError> {
+    let mut active = None;
+    let mut retiring = Vec::with_capacity(manifest.keys.len());
+    for entry in &manifest.keys {
+        let key = load_entry(dir, entry)?;
+        match key.info.status {
+            KeyStatus::Active if active.is_none() => active = Some(key),
+            KeyStatus::Active => return Err(one_active_key_error(dir)),
+            KeyStatus::Retiring => retiring.push(key),
+        }
+    }
+    let active = active.ok_or_else(|| one_active_key_error(dir))?;
+    // A key file the manifest does not list is left by an interrupted generation or rotation, or
+    // put there by hand; it is not published, so it must not be used, but the operator should
+    // know about it.
+    for path in pem_files(dir)? {
+        let listed = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|name| manifest.keys.iter().any(|e| e.file == name));
+        if !listed {
+            tracing::warn!(
+                file = %path.display(),
+                "key file is not listed in {MANIFEST_FILE}; ignoring it"
+            );
+        }
+    }
+    Ok((active, retiring))
+}
+
+/// Already checked when the manifest is read; repeated here rather than assumed.
+fn one_active_key_error(dir: &Path) -> KeyError {
+    KeyError::Manifest {
+        path: dir.join(MANIFEST_FILE),
+        reason: "exactly one key must be marked active".to_owned(),
+    }
+}
+
+fn load_entry(dir: &Path, entry: &ManifestEntry) -> Result<LoadedKey, KeyError> {
+    let path = dir.join(&entry.file);
+    let pem = read_key_file(&path)?;
+    let parsed = entry.alg.parse_pem(&pem).map_err(|reason| {
+        let reason = match SigningAlg::detect(&pem) {
+            Some((actual, _)) => format!(
+                "holds a key for {actual} but {MANIFEST_FILE} says {}",
+                entry.alg
+            ),
+            None => reason.to_owned(),
+        };
+        KeyError::InvalidKey {
+            path: path.clone(),
+            reason,
+        }
+    })?;
+    let kid = jwk_thumbprint(&Value::Object(parsed.members.clone()))?;
+    if kid != entry.kid {
+        return Err(KeyError::KidMismatch {
+            path,
+            expected: entry.kid.clone(),
+            actual: kid,
+        });
+    }
+    Ok(LoadedKey {
+        info: KeyInfo {
+            kid,
+            alg: entry.alg,
+            status: entry.status,
+            created_at: Some(entry.created_at),
+            path,
+        },
+        members: parsed.members,
+        signer: parsed.signer,
+    })
+}
+
+/// Uses the only key file of a directory without manifest, whatever its algorithm.
+fn adopt(path: &Path) -> Result<LoadedKey, KeyError> {
+    let pem = read_key_file(path)?;
+    let (alg, parsed) = SigningAlg::detect(&pem).ok_or_else(|| KeyError::InvalidKey {
+        path: path.to_path_buf(),
+        reason: "not a PEM private key for RS256 (RSA ≥ 2048 bits), ES256 (P-256) or EdDSA \
+                 (Ed25519)"
+            .to_owned(),
+    })?;
+    let kid = jwk_thumbprint(&Value::Object(parsed.members.clone()))?;
+    tracing::info!(file = %path.display(), %kid, %alg, "using the only key file; no {MANIFEST_FILE}");
+    Ok(LoadedKey {
+        info: KeyInfo {
+            kid,
+            alg,
+            status: KeyStatus::Active,
+            created_at: None,
+            path: path.to_path_buf(),
+        },
+        members: parsed.members,
+        signer: parsed.signer,
+    })
+}
+
+/// Generates a key, writes it (mode 0600) and a manifest naming it active.
+fn generate(dir: &Path, alg: SigningAlg, clock: &dyn Clock) -> Result<LoadedKey, KeyError> {
+    let pem = alg.generate_pem()?;
+    // Parse what we are about to write, so the running key is exactly the stored one.
+    let parsed = alg.parse_pem(&pem).map_err(|reason| KeyError::Generate {
+        alg: alg.as_str(),
+        reason: reason.to_owned(),
+    })?;
+    let kid = jwk_thumbprint(&Value::Object(parsed.members.clone()))?;
+    // base64url kids are safe in file names; the prefix keeps a leading '-' off the name.
+    let file = format!("{}-{kid}.pem", alg.file_prefix());
+    let path = dir.join(&file);
+    write_new_key_file(&path, &pem)?;
+    let created_at = clock.now();
+    Manifest {
+        keys: vec![ManifestEntry {
+            kid: kid.clone(),
+            alg,
+            file,
+            created_at,
+            status: KeyStatus::Active,
+        }],
+    }
+    .write(dir)?;
+    tracing::info!(file = %path.display(), %kid, %alg, "generated a new signing key");
+    Ok(LoadedKey {
+        info: KeyInfo {
+            kid,
+            alg,
+            status: KeyStatus::Active,
+            created_at: Some(created_at),
+            path,
+        },
+        members: parsed.members,
+        signer: parsed.signer,
+    })
+}
+
+/// Creates `path` with mode 0600 from the start (never write-then-chmod, which leaves a window
+/// where the key is readable) and refuses to overwrite an existing file.
+fn write_new_key_file(path: &Path, pem: &[u8]) -> Result<(), KeyError> {
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|source| KeyError::Io {
+            action: "create",
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if let Err(source) = file.write_all(pem).and_then(|()| file.sync_all()) {
+        // A truncated key file would stop the next start; better no file at all.
+        drop(file);
+        let _ = fs::remove_file(path);
+        return Err(KeyError::Io {
+            action: "write",
+            path: path.to_path_buf(),
+            source,
+        });
+    }
+    match path.parent() {
+        Some(dir) => sync_dir(dir),
+        None => Ok(()),
+    }
+}
+
+/// Reads a key file, warning when its mode lets anyone but the owner read it.
+fn read_key_file(path: &Path) -> Result<Vec<u8>, KeyError> {
+    let io = |action: &'static str| {
+        move |source: std::io::Error| KeyError::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    };
+    let mut file = fs::File::open(path).map_err(io("open"))?;
+    // Metadata of the opened file, not of the path, so it describes what we actually read.
+    let meta = file.metadata().map_err(io("inspect"))?;
+    if !meta.is_file() {
+        return Err(KeyError::InvalidKey {
+            path: path.to_path_buf(),
+            reason: "not a regular file".to_owned(),
+        });
+    }
+    if meta.mode() & 0o077 != 0 {
+        tracing::warn!(
+            file = %path.display(),
+            mode = format_args!("{:o}", meta.mode() & 0o777),
+            "private key file is accessible by group or others; chmod 600 it"
+        );
+    }
+    let mut pem = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).min(1 << 20));
+    file.read_to_end(&mut pem).map_err(io("read"))?;
+    Ok(pem)
+}
+
+/// The `*.pem` files of `dir` (following symlinks, as mounted secrets use them), sorted by name.
+fn pem_files(dir: &Path) -> Result<Vec<PathBuf>, KeyError> {
+    let entries = fs::read_dir(dir).map_err(|source| KeyError::Io {
+        action: "list",
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| KeyError::Io {
+            action: "list",
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = entry.path();
+        let is_pem = path
+            .extension()
+            .is_some_and(|ext| ext.eq_ignore_ascii_case("pem"));
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if is_pem && !hidden && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use josekit::jwk::Jwk;
+    use josekit::jws::{EdDSA, JwsVerifier, ES256, RS256};
+    use serde_json::json;
+
+    fn jwks_keys(store: &KeyStore) -> Vec<Map<String, Value>> {
+        let jwks: Value = serde_json::from_slice(&store.jwks_bytes()).expect("JWKS is JSON");
+        jwks["keys"]
+            .as_array()
+            .expect("keys array")
+            .iter()
+            .map(|k| k.as_object().expect("JWK object").clone())
+            .collect()
+    }
+
+    fn pem_names(dir: &Path) -> Vec<String> {
+        pem_files(dir)
+            .expect("list")
+            .iter()
+            .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
+            .collect()
+    }
+
+    fn claims() -> Map<String, Value> {
+        let mut claims = Map::new();
+        claims.insert("iss".into(), json!("https://op.example"));
+        claims.insert("sub".into(), json!("zhangsan"));
+        claims.insert("aud".into(), json!("client-1"));
+        claims.insert("iat".into(), json!(1_700_000_000));
+        claims.insert("exp".into(), json!(1_700_000_600));
+        claims.insert("name".into(), json!("张三"));
+        claims
+    }
+
+    /// Verifies `jwt` with the JWKS key of `kid` the way a relying party would, and returns its
+    /// header and claims.
+    fn verify(store: &KeyStore, jwt: &str) -> (Value, Map<String, Value>) {
+        let header_b64 = jwt.split('.').next().expect("header part");
+        let header: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header_b64).expect("base64url"))
+                .expect("header JSON");
+        let kid = header["kid"].as_str().expect("kid in header");
+        let jwk = jwks_keys(store)
+            .into_iter()
+            .find(|k| k["kid"] == kid)
+            .expect("kid is in the JWKS");
+        let jwk = Jwk::from_map(jwk).expect("JWK");
+        let verifier: Box<dyn JwsVerifier> = match header["alg"].as_str() {
+            Some("RS256") => Box::new(RS256.verifier_from_jwk(&jwk).expect("verifier")),
+            Some("ES256") => Box::new(ES256.verifier_from_jwk(&jwk).expect("verifier")),
+            Some("EdDSA") => Box::new(EdDSA.verifier_from_jwk(&jwk).expect("verifier")),
+            other => panic!("unexpected alg {other:?}"),
+        };
+        let (payload, _) =
+            josekit::jwt::decode_with_verifier(jwt, verifier.as_ref()).expect("signature verifies");
+        (header, payload.claims_set().clone())
+    }
+
+    #[test]
+    fn empty_dir_generates_exactly_one_rs256_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(dir.path().join("README.md"), "# keys\n").expect("readme");
+        let store = KeyStore::load_or_generate(dir.path()).expect("load");
+        assert_eq!(store.signing_alg(), "RS256");
+        assert_eq!(pem_names(dir.path()).len(), 1);
+        assert_eq!(jwks_keys(&store).len(), 1);
+        assert_eq!(store.keys().len(), 1);
+        assert_eq!(store.keys()[0].status, KeyStatus::Active);
+        let manifest = Manifest::read(dir.path())
+            .expect("manifest")
+            .expect("written");
+        assert_eq!(manifest.keys.len(), 1);
+        assert_eq!(manifest.keys[0].kid, store.active_kid());
+        assert_eq!(manifest.keys[0].alg, SigningAlg::Rs256);
+        assert_eq!(pem_names(dir.path()), vec![manifest.keys[0].file.clone()]);
+    }
+
+    #[test]
+    fn missing_key_dir_is_created_owner_only() {
+        let parent = tempfile::tempdir().expect("tempdir");
+        let dir = parent.path().join("a").join("keys");
+        let store = KeyStore::load_or_generate(&dir).expect("load");
+        assert_eq!(pem_names(&dir).len(), 1);
+        assert!(!store.active_kid().is_empty());
+        let mode = fs::metadata(&dir).expect("stat").mode() & 0o777;
+        assert_eq!(mode, 0o700);
+    }
+
+    #[test]
+    fn generated_key_file_has_mode_0600() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = KeyStore::load_or_generate(dir.path()).expect("load");
+        let meta = fs::metadata(&store.keys()[0].path).expect("stat");
+        assert_eq!(meta.mode() & 0o777, 0o600);
+        let pem = fs::read_to_string(&store.keys()[0].path).expect("read");
+        assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "PKCS#8 PEM");
+    }
+
+    #[test]
+    fn kid_is_stable_across_reload() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = KeyStore::load_or_generate(dir.path()).expect("first load");
+        let second = KeyStore::load_or_generate(dir.path()).expect("second load");
+        assert_eq!(first.active_kid(), second.active_kid());
+        assert_eq!(first.jwks_bytes(), second.jwks_bytes());
+        assert_eq!(pem_names(dir.path()).len(), 1, "no second key generated");
+    }
+
+    #[test]
+    fn kid_is_the_rfc7638_thumbprint_of_the_published_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = KeyStore::load_or_generate(dir.path()).expect("load");
+        let jwk = Value::Object(jwks_keys(&store).remove(0));
+        assert_eq!(
+            jwk_thumbprint(&jwk).ok().as_deref(),
+            Some(store.active_kid())
+        );
+        assert_eq!(jwk["kid"], store.active_kid());
+    }
+
+    #[test]
+    fn jwks_holds_only_public_members() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = KeyStore::load_or_generate(dir.path()).expect("load");
+        let keys = jwks_keys(&store);
+        let names: Vec<&str> = keys[0].keys().map(String::as_str).collect();
+        assert_eq!(names, ["kty", "use", "alg", "kid", "n", "e"]);
+        assert_eq!(keys[0]["kty"], "RSA");
+        assert_eq!(keys[0]["use"], "sig");
+        assert_eq!(keys[0]["alg"], "RS256");
+        for private in ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] {
+            assert!(!keys[0].contains_key(private), "JWKS leaks {private}");
+        }
+        // RSA-2048: a 256-byte modulus is 342 base64url characters.
+        assert_eq!(keys[0]["n"].as_str().map(str::len), Some(342));
+    }
+
+    #[test]
+    fn signed_jwt_verifies_against_the_jwks_and_names_kid_alg_typ() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = KeyStore::load_or_generate(dir.path()).expect("load");
+        let jwt = store.sign_jwt(&claims()).expect("sign");
+        let (header, payload) = verify(&store, &jwt);
+        assert_eq!(header["alg"], "RS256");
+        assert_eq!(header["typ"], "JWT");
+        assert_eq!(header["kid"], store.active_kid());
+        assert_eq!(header.as_object().map(Map::len), Some(3), "{header}");
+        assert_eq!(payload, claims());
+    }
+
+    #[test]
+    fn jwt_signed_before_restart_verifies_after_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let jwt = KeyStore::load_or_generate(dir.path())
+            .expect("first load")
+            .sign_jwt(&claims())
+            .expect("sign");
+        let restarted = KeyStore::load_or_generate(dir.path()).expect("second load");
+        assert_eq!(verify(&restarted, &jwt).1, claims());
+    }
+
+    #[test]
+    fn es256_and_eddsa_keys_are_generated_signed_with_and_reloaded() {
+        for alg in [SigningAlg::Es256, SigningAlg::EdDsa] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let clock = ManualClock::new(1_234);
+            let store = KeyStore::load_or_generate_with(dir.path(), alg, &clock).expect("generate");
+            assert_eq!(store.signing_alg(), alg.as_str());
+            assert_eq!(store.keys()[0].created_at, Some(1_234));
+            let jwt = store.sign_jwt(&claims()).expect("sign");
+            let (header, payload) = verify(&store, &jwt);
+            assert_eq!(header["alg"], alg.as_str());
+            assert_eq!(payload, claims());
+            let key = jwks_keys(&store).remove(0);
+            assert!(!key.contains_key("d"), "{alg} JWKS leaks d");
+            // Reloading (even when asked for RS256) keeps the existing key and its alg.
+            let reloaded = KeyStore::load_or_generate_with(dir.path(), SigningAlg::Rs256, &clock)
+                .expect("reload");
+            assert_eq!(reloaded.active_kid(), store.active_kid());
+            assert_eq!(reloaded.signing_alg(), alg.as_str());
+        }
+    }
+
+    #[test]
+    fn corrupt_key_file_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = KeyStore::load_or_generate(dir.path()).expect("load");
+        let path = store.keys()[0].path.clone();
+        let secret = "c2VjcmV0LWtleS1tYXRlcmlhbA";
+        fs::write(
+            &path,
+            format!("-----BEGIN PRIVATE KEY-----\n{secret}\n-----END PRIVATE KEY-----\n"),
+        )
+        .expect("corrupt");
+        let err = KeyStore::load_or_generate(dir.path()).expect_err("corrupt key accepted");
+        let message = err.to_string();
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(!message.contains(secret), "error quotes the key: {message}");
+        assert!(matches!(err, KeyError::InvalidKey { .. }));
+        // Not silently replaced by a new key.
+        assert_eq!(pem_names(dir.path()).len(), 1);
+    }
+
+    #[test]
+    fn corrupt_lone_key_file_without_manifest_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("mine.pem");
+        fs::write(&path, "not a key").expect("write");
+        let err = KeyStore::load_or_generate(dir.path()).expect_err("garbage accepted");
+        assert!(err.to_string().contains("mine.pem"), "{err}");
+        assert_eq!(pem_names(dir.path()), vec!["mine.pem".to_owned()]);
+    }
+
+    #[test]
+    fn missing_key_file_listed_in_manifest_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = KeyStore::load_or_generate(dir.path()).expect("load");
+        let path = store.keys()[0].path.clone();
+        fs::remove_file(&path).expect("remove");
+        let err = KeyStore::load_or_generate(dir.path()).expect_err("missing key accepted");
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn key_file_swapped_behind_the_manifest_is_a_kid_mismatch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = KeyStore::load_or_generate(dir.path()).expect("load");
+        let other = SigningAlg::Rs256.generate_pem().expect("generate");
+        fs::write(&store.keys()[0].path, other).expect("swap");
+        let err = KeyStore::load_or_generate(dir.path()).expect_err("swapped key accepted");
+        assert!(matches!(err, KeyError::KidMismatch { .. }), "{err}");
+    }
+
+    #[test]
+    fn key_of_another_type_than_the_manifest_says_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = KeyStore::load_or_generate(dir.path()).expect("load");
+        let ec = SigningAlg::Es256.generate_pem().expect("generate");
+        fs::write(&store.keys()[0].path, ec).expect("swap");
+        let err = KeyStore::load_or_generate(dir.path()).expect_err("EC key accepted as RS256");
+        assert!(err.to_string().contains("ES256"), "{err}");
+    }
+
+    #[test]
+    fn lone_key_file_without_manifest_is_used_without_writing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pem = SigningAlg::EdDsa.generate_pem().expect("generate");
+        write_new_key_file(&dir.path().join("operator.pem"), &pem).expect("write");
+        let store = KeyStore::load_or_generate(dir.path()).expect("load");
+        assert_eq!(store.signing_alg(), "EdDSA");
+        assert!(Manifest::read(dir.path()).expect("read").is_none());
+        let again = KeyStore::load_or_generate(dir.path()).expect("reload");
+        assert_eq!(again.active_kid(), store.active_kid());
+    }
+
+    #[test]
+    fn several_key_files_without_manifest_are_ambiguous() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for name in ["a.pem", "b.pem"] {
+            let pem = SigningAlg::Es256.generate_pem().expect("generate");
+            write_new_key_file(&dir.path().join(name), &pem).expect("write");
+        }
+        let err = KeyStore::load_or_generate(dir.path()).expect_err("guessed a key");
+        assert!(
+            matches!(err, KeyError::AmbiguousKeys { count: 2, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn retiring_key_stays_published_but_does_not_sign() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Two keys made in their own directories, then brought together by a manifest, as a
+        // rotation would leave them.
+        let old_dir = tempfile::tempdir().expect("tempdir");
+        let new_dir = tempfile::tempdir().expect("tempdir");
+        let old = KeyStore::load_or_generate(old_dir.path()).expect("old");
+        let new = KeyStore::load_or_generate_with(
+            new_dir.path(),
+            SigningAlg::Es256,
+            &ManualClock::new(2_000),
+        )
+        .expect("new");
+        let old_jwt = old.sign_jwt(&claims()).expect("sign");
+        let mut entries = Vec::new();
+        for (store, status) in [(&new, KeyStatus::Active), (&old, KeyStatus::Retiring)] {
+            let info = &store.keys()[0];
+            let file = info
+                .path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .expect("name");
+            fs::copy(&info.path, dir.path().join(file)).expect("copy");
+            entries.push(ManifestEntry {
+                kid: info.kid.clone(),
+                alg: info.alg,
+                file: file.to_owned(),
+                created_at: info.created_at.unwrap_or_default(),
+                status,
+            });
+        }
+        entries.reverse(); // manifest order must not decide which key signs
+        Manifest { keys: entries }
+            .write(dir.path())
+            .expect("manifest");
+
+        let store = KeyStore::load_or_generate(dir.path()).expect("load");
+        assert_eq!(store.active_kid(), new.active_kid());
+        assert_eq!(store.signing_alg(), "ES256");
+        let kids: Vec<Value> = jwks_keys(&store).iter().map(|k| k["kid"].clone()).collect();
+        assert_eq!(kids, [json!(new.active_kid()), json!(old.active_kid())]);
+        // Tokens of the retiring key still verify; new tokens come from the active key.
+        assert_eq!(verify(&store, &old_jwt).1, claims());
+        let (header, _) = verify(&store, &store.sign_jwt(&claims()).expect("sign"));
+        assert_eq!(header["kid"], new.active_kid());
+    }
+
+    #[test]
+    fn key_file_not_in_manifest_is_ignored() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = KeyStore::load_or_generate(dir.path()).expect("load");
+        let stray = SigningAlg::Rs256.generate_pem().expect("generate");
+        write_new_key_file(&dir.path().join("stray.pem"), &stray).expect("write");
+        let reloaded = KeyStore::load_or_generate(dir.path()).expect("reload");
+        assert_eq!(reloaded.active_kid(), store.active_kid());
+        assert_eq!(jwks_keys(&reloaded).len(), 1);
+    }
+
+    #[test]
+    fn group_readable_key_file_still_loads() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = KeyStore::load_or_generate(dir.path()).expect("load");
+        fs::set_permissions(&store.keys()[0].path, fs::Permissions::from_mode(0o640))
+            .expect("chmod");
+        // Only a warning: refusing to start over a mode would be harsher than the risk.
+        let reloaded = KeyStore::load_or_generate(dir.path()).expect("reload");
+        assert_eq!(reloaded.active_kid(), store.active_kid());
+    }
+
+    #[test]
+    fn debug_output_shows_no_key_material() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = KeyStore::load_or_generate(dir.path()).expect("load");
+        let debug = format!("{store:?}");
+        assert!(debug.contains(store.active_kid()));
+        let n = jwks_keys(&store)[0]["n"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(!debug.contains(&n[..40]));
+        assert!(!debug.contains("PRIVATE"));
+    }
+
+    #[test]
+    fn key_store_can_be_shared_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<KeyStore>();
+    }
+}
