@@ -56,6 +56,8 @@ pub(crate) struct FakeState {
     last_token: Mutex<Option<String>>,
     /// errcodes answered by the next `getuserinfo` calls, before any other check.
     getuserinfo_script: Mutex<VecDeque<i64>>,
+    /// errcodes answered by the next `user/get` calls, before any other check.
+    user_get_script: Mutex<VecDeque<i64>>,
     /// When set, every token-bearing call is answered with this errcode.
     reject_every_token_with: Mutex<Option<i64>>,
 }
@@ -84,6 +86,16 @@ impl FakeState {
     /// The next `getuserinfo` calls answer these errcodes, in order.
     pub(crate) fn script_getuserinfo(&self, errcodes: &[i64]) {
         lock(&self.getuserinfo_script).extend(errcodes.iter().copied());
+    }
+
+    /// The next `user/get` calls answer these errcodes, in order.
+    pub(crate) fn script_user_get(&self, errcodes: &[i64]) {
+        lock(&self.user_get_script).extend(errcodes.iter().copied());
+    }
+
+    /// The user/get call count.
+    pub(crate) fn user_get(&self) -> usize {
+        self.user_get_calls.load(Ordering::SeqCst)
     }
 
     /// Every call with a token gets `errcode`, whatever the token.
@@ -229,6 +241,10 @@ async fn user_get(
     Query(q): Query<HashMap<String, String>>,
 ) -> Json<Value> {
     state.user_get_calls.fetch_add(1, Ordering::SeqCst);
+    let scripted = lock(&state.user_get_script).pop_front();
+    if let Some(errcode) = scripted {
+        return error(errcode, format!("scripted error {errcode}"));
+    }
     if let Err(e) = state.check_token(&q) {
         return e;
     }

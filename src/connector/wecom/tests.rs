@@ -314,6 +314,17 @@ async fn invalid_token_40014_is_refreshed_and_the_call_retried_once() {
 }
 
 #[tokio::test]
+async fn expired_token_on_user_get_is_refreshed_and_the_call_retried_once() {
+    let h = Harness::start().await;
+    let c = h.connector();
+    h.fake.state.script_user_get(&[42001]);
+    login(&c, codes::ALICE).await.expect("login after refresh");
+    assert_eq!(h.fake.state.gettoken(), 2);
+    assert_eq!(h.fake.state.getuserinfo(), 1);
+    assert_eq!(h.fake.state.user_get(), 2);
+}
+
+#[tokio::test]
 async fn token_rejected_again_after_refresh_is_not_retried_a_second_time() {
     let h = Harness::start().await;
     h.fake.state.reject_every_token_with(42001);
@@ -452,6 +463,16 @@ async fn broken_store_does_not_block_logins() {
     login(&c, codes::ALICE).await.expect("login");
     login(&c, codes::ALICE).await.expect("login");
     assert_eq!(h.fake.state.gettoken(), 1, "the memory cache still serves");
+}
+
+#[tokio::test]
+async fn connector_debug_shows_neither_secret_nor_token() {
+    let h = Harness::start().await;
+    let c = h.connector();
+    let token = c.access_token().await.expect("token");
+    let dbg = format!("{c:?}");
+    assert!(!dbg.contains(SECRET), "{dbg}");
+    assert!(!dbg.contains(&token), "{dbg}");
 }
 
 #[test]
