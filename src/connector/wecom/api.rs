@@ -1,0 +1,376 @@
+//! Typed HTTP client for the WeCom server APIs the login needs (wecom-api.md §1, §4, §6): one
+//! response type per endpoint, success decided by `errcode` alone, errors that never carry the
+//! access_token, the code or the secret.
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::connector::ConnectorError;
+
+/// wecom-api.md §10: `-1` means "system busy; retry, at most 3 times".
+const MAX_BUSY_RETRIES: u32 = 3;
+/// The WeCom error code for "system busy".
+const SYSTEM_BUSY: i64 = -1;
+/// Pause before the n-th busy retry is `n * BUSY_BACKOFF`, so a busy WeCom is not hammered.
+const BUSY_BACKOFF: Duration = Duration::from_millis(50);
+/// The largest response body we read. `user/get` is the biggest answer we ask for (a few KiB
+/// even with `extattr`); the cap keeps a misbehaving upstream from exhausting memory.
+const MAX_BODY_BYTES: usize = 1 << 20;
+/// `errmsg` is cut to this many characters before it reaches an error value or a log.
+const MAX_ERRMSG_CHARS: usize = 200;
+/// What replaces a secret found inside an upstream message.
+const REDACTED: &str = "[redacted]";
+
+/// Implemented by every endpoint's response: the common `errcode` / `errmsg` envelope.
+pub(crate) trait ApiResponse: DeserializeOwned {
+    /// WeCom's error code; 0 is success.
+    fn errcode(&self) -> i64;
+    /// WeCom's error message (`"ok"` on success).
+    fn errmsg(&self) -> &str;
+}
+
+/// `GET /cgi-bin/gettoken` (wecom-api.md §1).
+///
+/// Every field has a default: error bodies omit the token fields, and success is decided by
+/// `errcode` alone. A body without `errcode` counts as 0, and is then checked for a usable token.
+#[derive(Deserialize)]
+pub(crate) struct GetTokenResponse {
+    #[serde(default)]
+    errcode: i64,
+    #[serde(default)]
+    errmsg: Option<String>,
+    /// The app's access token (at most 512 bytes).
+    #[serde(default)]
+    pub(crate) access_token: Option<String>,
+    /// Seconds until the token expires, normally 7200.
+    #[serde(default)]
+    pub(crate) expires_in: Option<i64>,
+}
+
+impl std::fmt::Debug for GetTokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GetTokenResponse")
+            .field("errcode", &self.errcode)
+            .field("errmsg", &self.errmsg)
+            .field(
+                "access_token",
+                &self.access_token.as_ref().map(|_| REDACTED),
+            )
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
+}
+
+impl ApiResponse for GetTokenResponse {
+    fn errcode(&self) -> i64 {
+        self.errcode
+    }
+    fn errmsg(&self) -> &str {
+        self.errmsg.as_deref().unwrap_or_default()
+    }
+}
+
+/// `GET /cgi-bin/auth/getuserinfo` (wecom-api.md §4): `userid` for a corp member, `openid`
+/// (and maybe `external_userid`) for anyone else. `user_ticket` is not read: we ask for
+/// `snsapi_base`, which never yields one.
+#[derive(Debug, Deserialize)]
+pub(crate) struct GetUserInfoResponse {
+    #[serde(default)]
+    errcode: i64,
+    #[serde(default)]
+    errmsg: Option<String>,
+    /// The member's UserId; present only for corp members.
+    #[serde(default)]
+    pub(crate) userid: Option<String>,
+    /// Set instead of `userid` for a person who is not a member of the corp.
+    #[serde(default)]
+    pub(crate) openid: Option<String>,
+}
+
+impl ApiResponse for GetUserInfoResponse {
+    fn errcode(&self) -> i64 {
+        self.errcode
+    }
+    fn errmsg(&self) -> &str {
+        self.errmsg.as_deref().unwrap_or_default()
+    }
+}
+
+/// `GET /cgi-bin/user/get` (wecom-api.md §6), only the fields the login uses. Since the 2022
+/// privacy change apps created after 2022-06-20 get no `email` / `biz_mail` here; whether the
+/// keys are dropped or sent empty is unconfirmed, so both are optional and empty means absent.
+#[derive(Debug, Deserialize)]
+pub(crate) struct UserGetResponse {
+    #[serde(default)]
+    errcode: i64,
+    #[serde(default)]
+    errmsg: Option<String>,
+    /// Display name; not removed by the 2022 privacy change.
+    #[serde(default)]
+    pub(crate) name: Option<String>,
+    /// Personal e-mail.
+    #[serde(default)]
+    pub(crate) email: Option<String>,
+    /// Corporate e-mail (企业邮箱).
+    #[serde(default)]
+    pub(crate) biz_mail: Option<String>,
+    /// 1 active, 2 disabled, 4 not activated, 5 left.
+    #[serde(default)]
+    pub(crate) status: Option<i64>,
+}
+
+impl ApiResponse for UserGetResponse {
+    fn errcode(&self) -> i64 {
+        self.errcode
+    }
+    fn errmsg(&self) -> &str {
+        self.errmsg.as_deref().unwrap_or_default()
+    }
+}
+
+/// The HTTP client for one WeCom API base URL. Cheap to clone (reqwest's client is an `Arc`).
+#[derive(Clone, Debug)]
+pub(crate) struct ApiClient {
+    http: reqwest::Client,
+    /// e.g. `https://qyapi.weixin.qq.com`, without a trailing slash.
+    base: String,
+    timeout: Duration,
+}
+
+impl ApiClient {
+    /// A client for `base` whose every call (connect included) ends after `timeout`.
+    pub(crate) fn new(base: &str, timeout: Duration) -> Result<Self, ConnectorError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeout)
+            .timeout(timeout)
+            // Every WeCom URL carries the access_token (or the corpsecret) in its query: following
+            // a redirect could hand it to another host. WeCom itself only redirects plain http
+            // (301, wecom-api.md "Conventions"), which is a configuration error to surface.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("wecom-oidc/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| {
+                ConnectorError::Unavailable(format!(
+                    "cannot build the WeCom HTTP client: {}",
+                    e.without_url()
+                ))
+            })?;
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            timeout,
+        })
+    }
+
+    /// `GET /cgi-bin/gettoken?corpid=&corpsecret=` (wecom-api.md §1).
+    pub(crate) async fn get_token(
+        &self,
+        corp_id: &str,
+        secret: &str,
+    ) -> Result<GetTokenResponse, ConnectorError> {
+        self.get(
+            "/cgi-bin/gettoken",
+            &[("corpid", corp_id), ("corpsecret", secret)],
+            &[secret],
+        )
+        .await
+    }
+
+    /// `GET /cgi-bin/auth/getuserinfo?access_token=&code=` (wecom-api.md §4).
+    pub(crate) async fn get_user_info(
+        &self,
+        access_token: &str,
+        code: &str,
+    ) -> Result<GetUserInfoResponse, ConnectorError> {
+        self.get(
+            "/cgi-bin/auth/getuserinfo",
+            &[("access_token", access_token), ("code", code)],
+            &[access_token, code],
+        )
+        .await
+    }
+
+    /// `GET /cgi-bin/user/get?access_token=&userid=` (wecom-api.md §6).
+    pub(crate) async fn get_user(
+        &self,
+        access_token: &str,
+        userid: &str,
+    ) -> Result<UserGetResponse, ConnectorError> {
+        self.get(
+            "/cgi-bin/user/get",
+            &[("access_token", access_token), ("userid", userid)],
+            &[access_token],
+        )
+        .await
+    }
+
+    /// One GET with the busy retry. `secrets` are scrubbed from every message that leaves here.
+    async fn get<T: ApiResponse>(
+        &self,
+        path: &'static str,
+        query: &[(&str, &str)],
+        secrets: &[&str],
+    ) -> Result<T, ConnectorError> {
+        let mut busy_retries = 0;
+        loop {
+            let response: T = self.get_once(path, query, secrets).await?;
+            let code = response.errcode();
+            tracing::debug!(path, errcode = code, "WeCom API call");
+            match code {
+                0 => return Ok(response),
+                SYSTEM_BUSY if busy_retries < MAX_BUSY_RETRIES => {
+                    busy_retries += 1;
+                    tokio::time::sleep(BUSY_BACKOFF * busy_retries).await;
+                }
+                _ => {
+                    return Err(ConnectorError::Upstream {
+                        code,
+                        message: sanitize(response.errmsg(), secrets),
+                    })
+                }
+            }
+        }
+    }
+
+    /// One GET, decoded, without looking at `errcode`.
+    async fn get_once<T: DeserializeOwned>(
+        &self,
+        path: &'static str,
+        query: &[(&str, &str)],
+        secrets: &[&str],
+    ) -> Result<T, ConnectorError> {
+        let mut url = url::Url::parse(&format!("{}{}", self.base, path)).map_err(|_| {
+            ConnectorError::Unavailable(format!("the WeCom API base URL is invalid ({path})"))
+        })?;
+        url.query_pairs_mut().extend_pairs(query);
+
+        let mut response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(path, e, secrets))?;
+        let status = response.status();
+        if status != reqwest::StatusCode::OK {
+            // WeCom answers 200 even for errors; anything else means a wrong base URL (404),
+            // plain http (301) or a proxy in trouble (wecom-api.md "Conventions").
+            return Err(ConnectorError::Unavailable(format!(
+                "WeCom answered HTTP {} on {path}",
+                status.as_u16()
+            )));
+        }
+
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.transport_error(path, e, secrets))?
+        {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(ConnectorError::Unavailable(format!(
+                    "WeCom's answer on {path} is larger than {MAX_BODY_BYTES} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        // The serde error is left out of the message: it may quote the body, which may quote
+        // the token.
+        serde_json::from_slice(&body).map_err(|_| {
+            ConnectorError::Unavailable(format!(
+                "WeCom's answer on {path} is not the expected JSON"
+            ))
+        })
+    }
+
+    /// A network or timeout failure, described without the URL (whose query holds the
+    /// access_token, the code or the secret).
+    fn transport_error(
+        &self,
+        path: &'static str,
+        err: reqwest::Error,
+        secrets: &[&str],
+    ) -> ConnectorError {
+        let what = if err.is_timeout() {
+            format!("no answer within {} ms", self.timeout.as_millis())
+        } else if err.is_connect() {
+            format!("cannot connect: {}", err.without_url())
+        } else {
+            err.without_url().to_string()
+        };
+        ConnectorError::Unavailable(sanitize(&format!("WeCom {path}: {what}"), secrets))
+    }
+}
+
+/// Makes an upstream message safe to keep and show: every secret (raw or form-encoded) is
+/// replaced, control characters are dropped and the result is cut to [`MAX_ERRMSG_CHARS`].
+/// WeCom's `errmsg` is not known to echo credentials, but a proxy or a future format might.
+pub(crate) fn sanitize(message: &str, secrets: &[&str]) -> String {
+    let mut out: String = message.chars().filter(|c| !c.is_control()).collect();
+    // Redact before cutting: a secret straddling the cut must not survive half-visible.
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        out = out.replace(*secret, REDACTED);
+        let encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+        if encoded != *secret {
+            out = out.replace(&encoded, REDACTED);
+        }
+    }
+    out.chars().take(MAX_ERRMSG_CHARS).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitize_removes_raw_and_encoded_secrets() {
+        let msg = "invalid code abc/+= and token T0KEN, encoded abc%2F%2B%3D";
+        let out = sanitize(msg, &["abc/+=", "T0KEN"]);
+        assert!(!out.contains("abc/+="));
+        assert!(!out.contains("abc%2F%2B%3D"));
+        assert!(!out.contains("T0KEN"));
+        assert_eq!(
+            out,
+            "invalid code [redacted] and token [redacted], encoded [redacted]"
+        );
+    }
+
+    #[test]
+    fn sanitize_cuts_long_messages_and_drops_control_characters() {
+        let msg = format!("a\nb{}", "x".repeat(1000));
+        let out = sanitize(&msg, &[]);
+        assert_eq!(out.chars().count(), MAX_ERRMSG_CHARS);
+        assert!(out.starts_with("abx"));
+    }
+
+    #[test]
+    fn sanitize_does_not_leave_half_a_secret_at_the_cut() {
+        let secret = "S".repeat(50);
+        let msg = format!("{}{}", "x".repeat(MAX_ERRMSG_CHARS - 10), secret);
+        let out = sanitize(&msg, &[&secret]);
+        assert!(!out.contains("SSSSS"));
+    }
+
+    #[test]
+    fn error_bodies_decode_with_absent_fields() {
+        let r: UserGetResponse = serde_json::from_str(
+            r#"{"errcode":60111,"errmsg":"userid not found","department":[]}"#,
+        )
+        .expect("decodes");
+        assert_eq!(r.errcode(), 60111);
+        assert_eq!(r.errmsg(), "userid not found");
+        assert!(r.name.is_none() && r.status.is_none());
+    }
+
+    #[test]
+    fn token_response_debug_redacts_the_token() {
+        let r: GetTokenResponse = serde_json::from_str(
+            r#"{"errcode":0,"errmsg":"ok","access_token":"SECRET-TOKEN","expires_in":7200}"#,
+        )
+        .expect("decodes");
+        let dbg = format!("{r:?}");
+        assert!(!dbg.contains("SECRET-TOKEN"));
+        assert!(dbg.contains("7200"));
+    }
+}

@@ -1,0 +1,520 @@
+//! Tests of the WeCom connector against the fake WeCom in `fake.rs` (never the simulator).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::fake::{codes, FakeWeCom, TokenStore, AGENT_ID, CORP_ID, SECRET};
+use super::*;
+use crate::clock::ManualClock;
+
+const START: i64 = 1_700_000_000;
+const STORE_KEY: &str = "wecom:wwfakecorp0001:1000002";
+
+struct Harness {
+    fake: FakeWeCom,
+    store: Arc<TokenStore>,
+    clock: ManualClock,
+}
+
+impl Harness {
+    async fn start() -> Self {
+        Self {
+            fake: FakeWeCom::start().await,
+            store: Arc::new(TokenStore::default()),
+            clock: ManualClock::new(START),
+        }
+    }
+
+    fn settings(&self) -> WeComSettings {
+        WeComSettings {
+            api_base: self.fake.base.clone(),
+            oauth_base: "https://oauth.example".to_owned(),
+            sso_base: "https://sso.example/".to_owned(),
+            timeout: Duration::from_millis(500),
+            ..WeComSettings::new(CORP_ID, AGENT_ID, SECRET)
+        }
+    }
+
+    /// A connector (a fresh one each call, as after a restart) on the harness's store.
+    fn connector_with(&self, settings: WeComSettings) -> WeComConnector {
+        WeComConnector::new(settings, self.store.clone(), Arc::new(self.clock.clone()))
+            .expect("valid settings")
+    }
+
+    fn connector(&self) -> WeComConnector {
+        self.connector_with(self.settings())
+    }
+}
+
+fn callback(code: &str) -> HashMap<String, String> {
+    HashMap::from([
+        ("code".to_owned(), code.to_owned()),
+        ("state".to_owned(), "st4te".to_owned()),
+    ])
+}
+
+async fn login(c: &WeComConnector, code: &str) -> Result<Identity, ConnectorError> {
+    c.handle_callback(&callback(code), &["openid".to_owned()])
+        .await
+}
+
+fn request<'a>(user_agent: Option<&'a str>, ui_locales: Option<&'a str>) -> LoginRequest<'a> {
+    LoginRequest {
+        state: "Abc123",
+        callback_url: "https://idp.example/callback/wecom",
+        scopes: &[],
+        user_agent,
+        login_hint: None,
+        ui_locales,
+    }
+}
+
+#[tokio::test]
+async fn wecom_browser_gets_the_in_app_oauth_link() {
+    let h = Harness::start().await;
+    let c = h.connector();
+    let ua = "Mozilla/5.0 (Linux; Android 13) MicroMessenger/8.0 wxwork/4.1.22";
+    let url = c.login_url(&request(Some(ua), Some("en"))).expect("url");
+    assert_eq!(
+        url,
+        "https://oauth.example/connect/oauth2/authorize?appid=wwfakecorp0001\
+         &redirect_uri=https%3A%2F%2Fidp.example%2Fcallback%2Fwecom&response_type=code\
+         &scope=snsapi_base&state=Abc123&agentid=1000002#wechat_redirect"
+    );
+}
+
+#[tokio::test]
+async fn other_browsers_get_the_pc_login_page_in_the_asked_language() {
+    let h = Harness::start().await;
+    let c = h.connector();
+    let url = c
+        .login_url(&request(
+            Some("Mozilla/5.0 Firefox/130.0"),
+            Some("en-GB zh"),
+        ))
+        .expect("url");
+    assert_eq!(
+        url,
+        "https://sso.example/wwlogin/sso/login?login_type=CorpApp&appid=wwfakecorp0001\
+         &agentid=1000002&redirect_uri=https%3A%2F%2Fidp.example%2Fcallback%2Fwecom\
+         &state=Abc123&lang=en"
+    );
+    let url = c.login_url(&request(None, None)).expect("url");
+    assert!(url.ends_with("&lang=zh"), "{url}");
+    assert_eq!(c.id(), "wecom");
+}
+
+#[tokio::test]
+async fn member_login_yields_identity_with_biz_mail_when_email_is_empty() {
+    let h = Harness::start().await;
+    let id = login(&h.connector(), codes::ALICE).await.expect("login");
+    assert_eq!(
+        id,
+        Identity {
+            user_id: "alice".to_owned(),
+            username: "alice".to_owned(),
+            name: Some("张三 Alice".to_owned()),
+            email: Some("alice@corp.example".to_owned()),
+            email_verified: false,
+            groups: vec![],
+        }
+    );
+}
+
+#[tokio::test]
+async fn empty_name_is_absent_and_email_wins_over_biz_mail() {
+    let h = Harness::start().await;
+    let id = login(&h.connector(), codes::CAROL).await.expect("login");
+    assert_eq!(id.name, None);
+    assert_eq!(id.email.as_deref(), Some("carol@example.com"));
+}
+
+#[tokio::test]
+async fn callback_without_code_is_a_cancellation() {
+    let h = Harness::start().await;
+    let c = h.connector();
+    let only_state = HashMap::from([("state".to_owned(), "st4te".to_owned())]);
+    assert!(matches!(
+        c.handle_callback(&only_state, &[]).await,
+        Err(ConnectorError::Cancelled)
+    ));
+    assert!(matches!(
+        login(&c, "").await,
+        Err(ConnectorError::Cancelled)
+    ));
+    assert_eq!(h.fake.state.gettoken(), 0, "no upstream call for a refusal");
+}
+
+#[tokio::test]
+async fn oversized_code_is_rejected_without_calling_wecom() {
+    let h = Harness::start().await;
+    let code = "c".repeat(513);
+    assert!(matches!(
+        login(&h.connector(), &code).await,
+        Err(ConnectorError::InvalidCode(_))
+    ));
+    assert_eq!(h.fake.state.getuserinfo(), 0);
+}
+
+#[tokio::test]
+async fn rejected_code_40029_is_invalid_code_and_message_hides_code_and_token() {
+    let h = Harness::start().await;
+    let code = "used-code/+?&=";
+    let err = login(&h.connector(), code).await.expect_err("40029");
+    let ConnectorError::InvalidCode(message) = &err else {
+        panic!("expected InvalidCode, got {err:?}");
+    };
+    assert!(message.contains("invalid code"), "{message}");
+    let token = h.fake.state.last_token().expect("a token was issued");
+    for text in [err.to_string(), format!("{err:?}")] {
+        assert!(!text.contains(code), "{text}");
+        assert!(!text.contains("used-code"), "{text}");
+        assert!(!text.contains(&token), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn non_member_with_only_openid_is_denied() {
+    let h = Harness::start().await;
+    let err = login(&h.connector(), codes::GUEST)
+        .await
+        .expect_err("denied");
+    assert!(
+        matches!(&err, ConnectorError::AccessDenied(m) if m == "not a member of this WeCom corp"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn disabled_member_is_denied() {
+    let h = Harness::start().await;
+    let err = login(&h.connector(), codes::BOB).await.expect_err("denied");
+    assert!(
+        matches!(&err, ConnectorError::AccessDenied(m) if m.contains("disabled")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_member_60111_is_denied() {
+    let h = Harness::start().await;
+    let err = login(&h.connector(), codes::GHOST)
+        .await
+        .expect_err("denied");
+    assert!(matches!(err, ConnectorError::AccessDenied(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn untrusted_domain_50001_is_an_upstream_error() {
+    let h = Harness::start().await;
+    h.fake.state.script_getuserinfo(&[50001]);
+    let err = login(&h.connector(), codes::ALICE)
+        .await
+        .expect_err("50001");
+    assert!(
+        matches!(err, ConnectorError::Upstream { code: 50001, .. }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn token_is_fetched_once_for_ten_sequential_logins() {
+    let h = Harness::start().await;
+    let c = h.connector();
+    for _ in 0..10 {
+        login(&c, codes::ALICE).await.expect("login");
+    }
+    assert_eq!(h.fake.state.gettoken(), 1);
+    assert_eq!(h.fake.state.getuserinfo(), 10);
+}
+
+#[tokio::test]
+async fn token_is_fetched_once_for_twenty_concurrent_logins() {
+    let h = Harness::start().await;
+    let c = Arc::new(h.connector());
+    let mut logins = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let c = c.clone();
+        logins.spawn(async move { login(&c, &format!("{}-{i}", codes::ALICE_PREFIX)).await });
+    }
+    while let Some(result) = logins.join_next().await {
+        assert_eq!(result.expect("task").expect("login").user_id, "alice");
+    }
+    assert_eq!(h.fake.state.gettoken(), 1);
+}
+
+#[tokio::test]
+async fn token_survives_a_restart_through_the_store() {
+    let h = Harness::start().await;
+    login(&h.connector(), codes::ALICE).await.expect("login");
+    let saved = h.store.saved(STORE_KEY).expect("token persisted");
+    assert_eq!(Some(saved.token.clone()), h.fake.state.last_token());
+    // A new connector on the same store: as after a restart.
+    let restarted = h.connector();
+    login(&restarted, codes::ALICE).await.expect("login");
+    assert_eq!(restarted.access_token().await.expect("token"), saved.token);
+    assert_eq!(h.fake.state.gettoken(), 1, "no gettoken after the restart");
+}
+
+#[tokio::test]
+async fn token_expiry_by_the_clock_fetches_a_new_token() {
+    let h = Harness::start().await;
+    let c = h.connector();
+    login(&c, codes::ALICE).await.expect("login");
+    // Still well inside the 7200 s lifetime: reused.
+    h.clock.advance(6000);
+    login(&c, codes::ALICE).await.expect("login");
+    assert_eq!(h.fake.state.gettoken(), 1);
+    h.clock.advance(1200);
+    login(&c, codes::ALICE).await.expect("login");
+    assert_eq!(h.fake.state.gettoken(), 2);
+}
+
+#[tokio::test]
+async fn stored_token_past_its_expiry_is_not_reused_after_restart() {
+    let h = Harness::start().await;
+    login(&h.connector(), codes::ALICE).await.expect("login");
+    h.clock.advance(7200);
+    login(&h.connector(), codes::ALICE).await.expect("login");
+    assert_eq!(h.fake.state.gettoken(), 2);
+}
+
+#[tokio::test]
+async fn expired_token_42001_is_refreshed_and_the_call_retried_once() {
+    let h = Harness::start().await;
+    let c = h.connector();
+    login(&c, codes::ALICE).await.expect("login");
+    let old = h.fake.state.last_token().expect("token");
+    h.fake.state.expire_token(&old);
+
+    login(&c, codes::ALICE).await.expect("login after refresh");
+    assert_eq!(h.fake.state.gettoken(), 2);
+    assert_eq!(
+        h.fake.state.getuserinfo(),
+        3,
+        "1 + the rejected call + its retry"
+    );
+    let new = h.fake.state.last_token().expect("token");
+    assert_ne!(new, old);
+    assert_eq!(h.store.saved(STORE_KEY).map(|t| t.token), Some(new));
+}
+
+#[tokio::test]
+async fn invalid_token_40014_is_refreshed_and_the_call_retried_once() {
+    let h = Harness::start().await;
+    let c = h.connector();
+    login(&c, codes::ALICE).await.expect("login");
+    let old = h.fake.state.last_token().expect("token");
+    h.fake.state.invalidate_token(&old);
+
+    login(&c, codes::ALICE).await.expect("login after refresh");
+    assert_eq!(h.fake.state.gettoken(), 2);
+    assert_eq!(h.fake.state.getuserinfo(), 3);
+}
+
+#[tokio::test]
+async fn expired_token_on_user_get_is_refreshed_and_the_call_retried_once() {
+    let h = Harness::start().await;
+    let c = h.connector();
+    h.fake.state.script_user_get(&[42001]);
+    login(&c, codes::ALICE).await.expect("login after refresh");
+    assert_eq!(h.fake.state.gettoken(), 2);
+    assert_eq!(h.fake.state.getuserinfo(), 1);
+    assert_eq!(h.fake.state.user_get(), 2);
+}
+
+#[tokio::test]
+async fn token_rejected_again_after_refresh_is_not_retried_a_second_time() {
+    let h = Harness::start().await;
+    h.fake.state.reject_every_token_with(42001);
+    let err = login(&h.connector(), codes::ALICE)
+        .await
+        .expect_err("42001");
+    assert!(
+        matches!(err, ConnectorError::Upstream { code: 42001, .. }),
+        "{err:?}"
+    );
+    assert_eq!(h.fake.state.gettoken(), 2, "one fetch, one refresh");
+    assert_eq!(h.fake.state.getuserinfo(), 2, "one call, one retry");
+    let token = h.fake.state.last_token().expect("token");
+    assert!(!err.to_string().contains(&token), "{err}");
+}
+
+#[tokio::test]
+async fn concurrent_rejections_of_one_token_cost_one_refresh() {
+    let h = Harness::start().await;
+    let c = Arc::new(h.connector());
+    login(&c, codes::ALICE).await.expect("login");
+    let old = h.fake.state.last_token().expect("token");
+    h.fake.state.expire_token(&old);
+    let mut logins = tokio::task::JoinSet::new();
+    for i in 0..10 {
+        let c = c.clone();
+        logins.spawn(async move { login(&c, &format!("{}-{i}", codes::ALICE_PREFIX)).await });
+    }
+    while let Some(result) = logins.join_next().await {
+        result.expect("task").expect("login");
+    }
+    assert_eq!(h.fake.state.gettoken(), 2);
+}
+
+#[tokio::test]
+async fn system_busy_is_retried_up_to_three_times() {
+    let h = Harness::start().await;
+    let c = h.connector();
+    h.fake.state.script_getuserinfo(&[-1, -1, -1]);
+    login(&c, codes::ALICE).await.expect("third retry succeeds");
+    assert_eq!(h.fake.state.getuserinfo(), 4);
+
+    h.fake.state.script_getuserinfo(&[-1, -1, -1, -1]);
+    let err = login(&c, codes::ALICE).await.expect_err("still busy");
+    assert!(
+        matches!(err, ConnectorError::Upstream { code: -1, .. }),
+        "{err:?}"
+    );
+    assert_eq!(h.fake.state.getuserinfo(), 8);
+}
+
+#[tokio::test]
+async fn bad_secret_40001_is_an_upstream_error_that_hides_the_secret() {
+    let h = Harness::start().await;
+    let settings = WeComSettings {
+        secret: "wrong-secret-value".to_owned(),
+        ..h.settings()
+    };
+    let c = h.connector_with(settings);
+    let err = login(&c, codes::ALICE).await.expect_err("40001");
+    let ConnectorError::Upstream { code, message } = &err else {
+        panic!("expected Upstream, got {err:?}");
+    };
+    assert_eq!(*code, 40001);
+    assert!(message.contains("invalid credential"), "{message}");
+    assert!(!err.to_string().contains("wrong-secret-value"), "{err}");
+    assert!(matches!(
+        c.access_token().await,
+        Err(ConnectorError::Upstream { code: 40001, .. })
+    ));
+    assert!(h.store.saved(STORE_KEY).is_none());
+}
+
+#[tokio::test]
+async fn wecom_that_does_not_answer_in_time_is_unavailable_and_message_hides_secrets() {
+    let h = Harness::start().await;
+    let settings = WeComSettings {
+        timeout: Duration::from_millis(200),
+        ..h.settings()
+    };
+    let err = login(&h.connector_with(settings), codes::SLOW)
+        .await
+        .expect_err("timeout");
+    let ConnectorError::Unavailable(message) = &err else {
+        panic!("expected Unavailable, got {err:?}");
+    };
+    let token = h.fake.state.last_token().expect("token");
+    assert!(!message.contains(codes::SLOW), "{message}");
+    assert!(!message.contains(&token), "{message}");
+    assert!(!message.contains("access_token"), "{message}");
+}
+
+#[tokio::test]
+async fn unreachable_wecom_is_unavailable() {
+    // Bind then drop a listener: nothing accepts on that port any more.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    let h = Harness::start().await;
+    let settings = WeComSettings {
+        api_base: format!("http://{addr}"),
+        ..h.settings()
+    };
+    let err = h
+        .connector_with(settings)
+        .access_token()
+        .await
+        .expect_err("unreachable");
+    assert!(matches!(err, ConnectorError::Unavailable(_)), "{err:?}");
+    assert!(!err.to_string().contains(SECRET), "{err}");
+}
+
+#[tokio::test]
+async fn wrong_api_base_answering_404_is_unavailable() {
+    let h = Harness::start().await;
+    let settings = WeComSettings {
+        api_base: format!("{}/nowhere", h.fake.base),
+        ..h.settings()
+    };
+    let err = h
+        .connector_with(settings)
+        .access_token()
+        .await
+        .expect_err("404");
+    assert!(
+        matches!(&err, ConnectorError::Unavailable(m) if m.contains("404")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn broken_store_does_not_block_logins() {
+    let h = Harness::start().await;
+    h.store.fail();
+    let c = h.connector();
+    login(&c, codes::ALICE).await.expect("login");
+    login(&c, codes::ALICE).await.expect("login");
+    assert_eq!(h.fake.state.gettoken(), 1, "the memory cache still serves");
+}
+
+#[tokio::test]
+async fn connector_debug_shows_neither_secret_nor_token() {
+    let h = Harness::start().await;
+    let c = h.connector();
+    let token = c.access_token().await.expect("token");
+    let dbg = format!("{c:?}");
+    assert!(!dbg.contains(SECRET), "{dbg}");
+    assert!(!dbg.contains(&token), "{dbg}");
+}
+
+#[test]
+fn settings_debug_redacts_the_secret() {
+    let s = WeComSettings::new(CORP_ID, AGENT_ID, SECRET);
+    let dbg = format!("{s:?}");
+    assert!(!dbg.contains(SECRET), "{dbg}");
+    assert!(dbg.contains(CORP_ID));
+}
+
+#[test]
+fn settings_defaults_point_at_wecom() {
+    let s = WeComSettings::new(CORP_ID, AGENT_ID, SECRET);
+    assert_eq!(s.api_base, "https://qyapi.weixin.qq.com");
+    assert_eq!(s.oauth_base, "https://open.weixin.qq.com");
+    assert_eq!(s.sso_base, "https://login.work.weixin.qq.com");
+    assert_eq!(s.timeout, Duration::from_secs(5));
+    assert!(s.problems().is_empty());
+}
+
+#[test]
+fn invalid_settings_report_every_problem_at_once() {
+    let s = WeComSettings {
+        corp_id: String::new(),
+        agent_id: 0,
+        secret: " ".to_owned(),
+        api_base: "ftp://x".to_owned(),
+        oauth_base: "not a url".to_owned(),
+        sso_base: "https://sso.example/?q=1".to_owned(),
+        timeout: Duration::ZERO,
+    };
+    assert_eq!(s.problems().len(), 7, "{:?}", s.problems());
+    let err = WeComConnector::new(
+        s,
+        Arc::new(TokenStore::default()),
+        Arc::new(ManualClock::new(START)),
+    )
+    .expect_err("invalid");
+    let text = err.to_string();
+    assert!(
+        text.contains("corp_id") && text.contains("timeout"),
+        "{text}"
+    );
+    assert!(!text.contains(SECRET));
+}

@@ -1,0 +1,159 @@
+//! The app's WeCom access_token (wecom-api.md §1): cached in memory and in the [`Store`] so a
+//! restart costs no `gettoken`, fetched by one caller at a time (single flight), refreshed
+//! shortly before it expires and replaced when WeCom rejects it (40014 / 42001).
+
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+
+use super::api::ApiClient;
+use crate::clock::SharedClock;
+use crate::connector::ConnectorError;
+use crate::random::constant_time_eq;
+use crate::storage::{StorageError, Store, UpstreamToken};
+
+/// Upper bound on the lifetime we believe. WeCom says 7200 s; a larger value would only keep a
+/// token WeCom may have revoked, and the clamp keeps `now + lifetime` far from overflow.
+const MAX_LIFETIME_SECS: i64 = 24 * 3600;
+/// How long before expiry we stop using a token, at most. `gettoken` is rate limited and may
+/// return the same token inside its validity window (wecom-api.md §1), so the margin is a small
+/// fraction of the lifetime: one `gettoken` per token lifetime, never more.
+const MAX_REFRESH_MARGIN_SECS: i64 = 300;
+/// WeCom's documented maximum length of an access_token (wecom-api.md §1).
+const MAX_TOKEN_BYTES: usize = 512;
+
+/// A token and the Unix second from which we no longer use it.
+#[derive(Clone)]
+struct CachedToken {
+    token: String,
+    usable_until: i64,
+}
+
+/// One app's access_token. Shared by every login of the connector.
+pub(crate) struct TokenCache {
+    api: ApiClient,
+    store: Arc<dyn Store>,
+    clock: SharedClock,
+    /// Store key: `wecom:{corp_id}:{agent_id}` (tokens are per app).
+    key: String,
+    corp_id: String,
+    secret: String,
+    /// Held across `gettoken`, so concurrent callers that find no token wait for the one fetch
+    /// instead of each calling WeCom.
+    cached: Mutex<Option<CachedToken>>,
+}
+
+impl std::fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("key", &self.key)
+            .field("secret", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenCache {
+    /// A cache for the app `agent_id` of `corp_id`.
+    pub(crate) fn new(
+        api: ApiClient,
+        store: Arc<dyn Store>,
+        clock: SharedClock,
+        corp_id: &str,
+        agent_id: i64,
+        secret: &str,
+    ) -> Self {
+        Self {
+            api,
+            store,
+            clock,
+            key: format!("wecom:{corp_id}:{agent_id}"),
+            corp_id: corp_id.to_owned(),
+            secret: secret.to_owned(),
+            cached: Mutex::new(None),
+        }
+    }
+
+    /// A usable token: from memory, else from the store, else from `gettoken`.
+    pub(crate) async fn get(&self) -> Result<String, ConnectorError> {
+        let mut cached = self.cached.lock().await;
+        let now = self.clock.now();
+        if let Some(t) = cached.as_ref().filter(|t| now < t.usable_until) {
+            return Ok(t.token.clone());
+        }
+        if let Some(t) = self.load(now) {
+            let token = t.token.clone();
+            *cached = Some(t);
+            return Ok(token);
+        }
+        self.fetch_into(&mut cached).await
+    }
+
+    /// Replaces `rejected`, which WeCom answered with 40014 (invalid) or 42001 (expired):
+    /// forgets it in memory and in the store and fetches a new one. When another caller has
+    /// already replaced it, that replacement is returned without a new `gettoken`.
+    pub(crate) async fn replace(&self, rejected: &str) -> Result<String, ConnectorError> {
+        let mut cached = self.cached.lock().await;
+        let now = self.clock.now();
+        if let Some(t) = cached.as_ref().filter(|t| now < t.usable_until) {
+            if !constant_time_eq(t.token.as_bytes(), rejected.as_bytes()) {
+                return Ok(t.token.clone());
+            }
+        }
+        *cached = None;
+        if let Err(e) = self.store.delete_upstream_token(&self.key) {
+            tracing::warn!(key = %self.key, error = %e, "cannot delete the rejected WeCom token");
+        }
+        self.fetch_into(&mut cached).await
+    }
+
+    /// The persisted token, if the store has one that is still usable. A store failure is
+    /// logged and treated as a miss: the login can still go on with a fresh token.
+    fn load(&self, now: i64) -> Option<CachedToken> {
+        match self.store.find_upstream_token(&self.key) {
+            Ok(t) if now < t.expires_at && !t.token.is_empty() => Some(CachedToken {
+                token: t.token,
+                usable_until: t.expires_at,
+            }),
+            Ok(_) | Err(StorageError::NotFound) => None,
+            Err(e) => {
+                tracing::warn!(key = %self.key, error = %e, "cannot read the cached WeCom token");
+                None
+            }
+        }
+    }
+
+    /// Calls `gettoken`, then keeps the token in `cached` and in the store.
+    async fn fetch_into(&self, cached: &mut Option<CachedToken>) -> Result<String, ConnectorError> {
+        // Counting the lifetime from before the call errs on the early side.
+        let now = self.clock.now();
+        let response = self.api.get_token(&self.corp_id, &self.secret).await?;
+        let token = response
+            .access_token
+            .filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_BYTES)
+            .ok_or_else(|| {
+                ConnectorError::Unavailable("WeCom gettoken answered without a usable token".into())
+            })?;
+        let lifetime = response
+            .expires_in
+            .filter(|s| *s > 0)
+            .ok_or_else(|| {
+                ConnectorError::Unavailable("WeCom gettoken answered without expires_in".into())
+            })?
+            .min(MAX_LIFETIME_SECS);
+        let margin = (lifetime / 10).min(MAX_REFRESH_MARGIN_SECS);
+        let entry = CachedToken {
+            token: token.clone(),
+            usable_until: now.saturating_add(lifetime - margin),
+        };
+        let record = UpstreamToken {
+            token: token.clone(),
+            expires_at: entry.usable_until,
+        };
+        if let Err(e) = self.store.save_upstream_token(&self.key, &record) {
+            // Only the restart optimisation is lost; the in-memory copy still serves.
+            tracing::warn!(key = %self.key, error = %e, "cannot persist the WeCom token");
+        }
+        *cached = Some(entry);
+        Ok(token)
+    }
+}
