@@ -1,9 +1,16 @@
 //! wecom-oidc: an OpenID Connect provider that logs people in with WeCom (企业微信).
 #![warn(missing_docs)]
 
+pub mod app;
+pub mod cli;
 pub mod clock;
+pub mod config;
+pub mod demo;
 pub mod connector;
+pub mod provider;
 pub mod random;
+pub mod secret;
 pub mod simulator;
 pub mod storage;
 pub mod tokens;
+pub mod web;

@@ -26,12 +26,15 @@ impl Params {
             if v.is_empty() {
                 continue;
             }
-            if values.contains_key(&k) {
-                if !repeated.contains(&k) {
-                    repeated.push(k);
+            match values.entry(k) {
+                std::collections::hash_map::Entry::Occupied(e) => {
+                    if !repeated.contains(e.key()) {
+                        repeated.push(e.key().clone());
+                    }
                 }
-            } else {
-                values.insert(k, v);
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(v);
+                }
             }
         }
         Self { values, repeated }
