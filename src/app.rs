@@ -58,12 +58,13 @@ pub struct App {
 
 /// Opens the store and keys and builds the provider with its routes.
 pub fn build(config: &Config, clock: SharedClock) -> Result<App, StartError> {
-    let store: Arc<dyn Store> = Arc::new(SledStore::open(&config.data_dir).map_err(|source| {
-        StartError::Store {
-            dir: config.data_dir.display().to_string(),
-            source,
-        }
-    })?);
+    let store: Arc<dyn Store> =
+        Arc::new(
+            SledStore::open(&config.data_dir).map_err(|source| StartError::Store {
+                dir: config.data_dir.display().to_string(),
+                source,
+            })?,
+        );
     build_with_store(config, clock, store)
 }
 

@@ -42,11 +42,7 @@ pub struct ConfigErrors {
 
 impl ConfigErrors {
     fn render(&self) -> String {
-        let mut s = format!(
-            "{} has {} problem(s):",
-            self.file,
-            self.problems.len()
-        );
+        let mut s = format!("{} has {} problem(s):", self.file, self.problems.len());
         for p in &self.problems {
             s.push_str("\n  - ");
             s.push_str(p);
@@ -133,7 +129,14 @@ const WECOM_KEYS: &[&str] = &[
     "sso_base",
     "timeout_secs",
 ];
-const CLIENT_KEYS: &[&str] = &["id", "name", "secret", "secret_env", "redirect_uris", "public"];
+const CLIENT_KEYS: &[&str] = &[
+    "id",
+    "name",
+    "secret",
+    "secret_env",
+    "redirect_uris",
+    "public",
+];
 const TOKEN_KEYS: &[&str] = &[
     "auth_request_ttl",
     "code_ttl",
@@ -195,7 +198,10 @@ impl Validator<'_> {
             None => None,
             Some(Value::Integer(i)) => Some(*i),
             Some(other) => {
-                self.problem(key, format!("must be an integer, found {}", other.type_str()));
+                self.problem(
+                    key,
+                    format!("must be an integer, found {}", other.type_str()),
+                );
                 None
             }
         }
@@ -241,7 +247,10 @@ impl Validator<'_> {
             Some(s) => match s.parse::<SocketAddr>() {
                 Ok(a) => Some(a),
                 Err(_) => {
-                    self.problem("listen", format!("{s:?} is not an address like 0.0.0.0:8080"));
+                    self.problem(
+                        "listen",
+                        format!("{s:?} is not an address like 0.0.0.0:8080"),
+                    );
                     None
                 }
             },
@@ -267,7 +276,10 @@ impl Validator<'_> {
         };
         let clients = self.clients(t);
         if t.get("clients").is_none() {
-            self.problem("clients", "no [[clients]] registered: no application could log in");
+            self.problem(
+                "clients",
+                "no [[clients]] registered: no application could log in",
+            );
         }
         let lifetimes = match t.get("tokens") {
             None => Some(Lifetimes::default()),
@@ -323,7 +335,10 @@ impl Validator<'_> {
         let corp_id = self.required_string(w, "wecom.corp_id", "corp_id");
         let agent_id = self.integer(w, "wecom.agent_id", "agent_id");
         if agent_id.is_none() && !w.contains_key("agent_id") {
-            self.problem("wecom.agent_id", "is required (the AgentId of the WeCom app)");
+            self.problem(
+                "wecom.agent_id",
+                "is required (the AgentId of the WeCom app)",
+            );
         }
         let secret = self.secret(w, "wecom");
         if secret.is_none() && !w.contains_key("secret") && !w.contains_key("secret_env") {
@@ -391,7 +406,10 @@ impl Validator<'_> {
             };
             if let Some(client) = self.client(c, &key) {
                 if out.iter().any(|o| o.id == client.id) {
-                    self.problem(&format!("{key}.id"), format!("duplicate client id {:?}", client.id));
+                    self.problem(
+                        &format!("{key}.id"),
+                        format!("duplicate client id {:?}", client.id),
+                    );
                 } else {
                     out.push(client);
                 }
@@ -404,7 +422,11 @@ impl Validator<'_> {
         self.unknown_keys(c, key, CLIENT_KEYS);
         let id = self.required_string(c, &format!("{key}.id"), "id");
         if let Some(id) = &id {
-            if id.len() > 255 || id.chars().any(|ch| ch.is_control() || ch == ' ' || ch == ':') {
+            if id.len() > 255
+                || id
+                    .chars()
+                    .any(|ch| ch.is_control() || ch == ' ' || ch == ':')
+            {
                 self.problem(
                     &format!("{key}.id"),
                     "must be at most 255 characters, without spaces, colons or control characters",
@@ -474,7 +496,10 @@ impl Validator<'_> {
         match url::Url::parse(s) {
             Ok(u) => {
                 if !s.is_ascii() || s.chars().any(|c| c.is_ascii_control() || c == ' ') {
-                    self.problem(key, "must be a URI of printable ASCII (percent-encode other characters)");
+                    self.problem(
+                        key,
+                        "must be a URI of printable ASCII (percent-encode other characters)",
+                    );
                     return None;
                 }
                 // RFC 6749 §3.1.2: absolute, no fragment.
@@ -487,7 +512,10 @@ impl Validator<'_> {
                     return None;
                 }
                 if u.scheme() == "http"
-                    && !matches!(u.host_str(), Some("localhost") | Some("127.0.0.1") | Some("[::1]"))
+                    && !matches!(
+                        u.host_str(),
+                        Some("localhost") | Some("127.0.0.1") | Some("[::1]")
+                    )
                 {
                     tracing::warn!(
                         key,
@@ -622,7 +650,10 @@ code_ttl = 100000
     #[test]
     fn plain_http_issuer_is_allowed_only_on_loopback() {
         let t = GOOD.replace("https://sso.example.com/", "http://127.0.0.1:8080");
-        assert_eq!(parse(&t, "t", &env).unwrap().issuer, "http://127.0.0.1:8080");
+        assert_eq!(
+            parse(&t, "t", &env).unwrap().issuer,
+            "http://127.0.0.1:8080"
+        );
         let t = GOOD.replace("https://sso.example.com/", "http://sso.example.com");
         assert!(parse(&t, "t", &env).is_err());
     }

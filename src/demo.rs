@@ -28,6 +28,7 @@ use openidconnect::{
 use tokio::net::TcpListener;
 use tokio::sync::OnceCell;
 
+use crate::app;
 use crate::cli::DemoArgs;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{self, Config};
@@ -37,7 +38,6 @@ use crate::random;
 use crate::secret::Secret;
 use crate::simulator::{Simulator, SimulatorConfig};
 use crate::storage::{SledStore, Store};
-use crate::app;
 
 /// The demo client's id.
 pub const DEMO_CLIENT_ID: &str = "demo";
@@ -115,12 +115,18 @@ pub fn build(opts: DemoOptions) -> Result<(Router, RunningDemo, TcpListener), De
         .map_err(|e| DemoError::Invalid(format!("--issuer {issuer:?} is not a URL: {e}")))?;
     let host_port = match (issuer_url.host_str(), issuer_url.port_or_known_default()) {
         (Some(h), Some(p)) => format!("{h}:{p}"),
-        _ => return Err(DemoError::Invalid(format!("--issuer {issuer:?} has no host"))),
+        _ => {
+            return Err(DemoError::Invalid(format!(
+                "--issuer {issuer:?} has no host"
+            )))
+        }
     };
     let (data_dir, tmp) = match opts.data_dir {
         Some(d) => (d, None),
         None => {
-            let t = tempfile::Builder::new().prefix("wecom-oidc-demo-").tempdir()?;
+            let t = tempfile::Builder::new()
+                .prefix("wecom-oidc-demo-")
+                .tempdir()?;
             (t.path().to_path_buf(), Some(t))
         }
     };
@@ -165,12 +171,13 @@ pub fn build(opts: DemoOptions) -> Result<(Router, RunningDemo, TcpListener), De
         clients: clients.clone(),
         lifetimes: Lifetimes::default(),
     };
-    let store: Arc<dyn Store> = Arc::new(SledStore::open(&config.data_dir).map_err(|source| {
-        app::StartError::Store {
-            dir: config.data_dir.display().to_string(),
-            source,
-        }
-    })?);
+    let store: Arc<dyn Store> =
+        Arc::new(
+            SledStore::open(&config.data_dir).map_err(|source| app::StartError::Store {
+                dir: config.data_dir.display().to_string(),
+                source,
+            })?,
+        );
     let built = app::build_with_store(&config, opts.clock, store.clone())?;
 
     let rp = Arc::new(DemoRp {
@@ -223,7 +230,9 @@ pub async fn run(args: DemoArgs, extra: Option<PathBuf>) -> Result<(), Box<dyn s
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            config::parse_clients(&text, &path.display().to_string(), &|n| std::env::var(n).ok())?
+            config::parse_clients(&text, &path.display().to_string(), &|n| {
+                std::env::var(n).ok()
+            })?
         }
         None => Vec::new(),
     };
@@ -241,7 +250,10 @@ pub async fn run(args: DemoArgs, extra: Option<PathBuf>) -> Result<(), Box<dyn s
     println!("wecom-oidc demo is running.");
     println!("  Open in a browser:  {}/", running.issuer);
     println!("  Issuer:             {}", running.issuer);
-    println!("  Discovery:          {}/.well-known/openid-configuration", running.issuer);
+    println!(
+        "  Discovery:          {}/.well-known/openid-configuration",
+        running.issuer
+    );
     println!("  WeCom simulator:    {}{SIMULATOR_PATH}", running.issuer);
     println!("Press Ctrl-C to stop.");
     app::serve(listener, router, running.store.clone()).await?;
@@ -291,7 +303,8 @@ impl DemoRp {
                 let meta = CoreProviderMetadata::discover_async(issuer, &self.http)
                     .await
                     .map_err(|e| format!("discovery failed: {e}"))?;
-                let redirect = RedirectUrl::new(self.redirect_uri.clone()).map_err(|e| e.to_string())?;
+                let redirect =
+                    RedirectUrl::new(self.redirect_uri.clone()).map_err(|e| e.to_string())?;
                 Ok::<_, String>(
                     CoreClient::from_provider_metadata(
                         meta,
@@ -440,7 +453,10 @@ async fn callback(
     if let Some(err) = params.get("error") {
         return failure(format!(
             "{err}: {}",
-            params.get("error_description").map(String::as_str).unwrap_or("")
+            params
+                .get("error_description")
+                .map(String::as_str)
+                .unwrap_or("")
         ));
     }
     let (Some(code), Some(state)) = (params.get("code"), params.get("state")) else {
@@ -477,18 +493,16 @@ async fn finish(rp: &DemoRp, code: &str, pending: Pending) -> Result<ResultPage,
         .request_async(&rp.http)
         .await
         .map_err(|e| format!("token request failed: {e}"))?;
-    let id_token = token.id_token().ok_or("the token response has no id_token")?;
+    let id_token = token
+        .id_token()
+        .ok_or("the token response has no id_token")?;
     let verifier = client.id_token_verifier();
     let claims: &CoreIdTokenClaims = id_token
         .claims(&verifier, &Nonce::new(pending.nonce))
         .map_err(|e| format!("id_token rejected: {e}"))?;
-    let alg = id_token
-        .signing_alg()
-        .map_err(|e| e.to_string())?;
+    let alg = id_token.signing_alg().map_err(|e| e.to_string())?;
     if let Some(expected) = claims.access_token_hash() {
-        let signing_key = id_token
-            .signing_key(&verifier)
-            .map_err(|e| e.to_string())?;
+        let signing_key = id_token.signing_key(&verifier).map_err(|e| e.to_string())?;
         let actual = AccessTokenHash::from_token(token.access_token(), alg, signing_key)
             .map_err(|e| e.to_string())?;
         if &actual != expected {
@@ -522,4 +536,3 @@ async fn finish(rp: &DemoRp, code: &str, pending: Pending) -> Result<ResultPage,
         error: String::new(),
     })
 }
-

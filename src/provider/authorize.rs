@@ -92,7 +92,9 @@ impl Provider {
         if p.is_repeated("client_id") {
             return Err(page("client_id is repeated"));
         }
-        let client_id = p.get("client_id").ok_or_else(|| page("client_id is missing"))?;
+        let client_id = p
+            .get("client_id")
+            .ok_or_else(|| page("client_id is missing"))?;
         let client: &Client = self
             .clients
             .get(client_id)
@@ -201,7 +203,9 @@ impl Provider {
             (Some(_), Some(_)) => return Err(invalid("code_challenge_method must be S256")),
         };
         if client.is_public() && code_challenge.is_none() {
-            return Err(invalid("PKCE (code_challenge with S256) is required for public clients"));
+            return Err(invalid(
+                "PKCE (code_challenge with S256) is required for public clients",
+            ));
         }
 
         let max_age = match p.get("max_age") {
@@ -330,19 +334,30 @@ impl Provider {
             ));
         }
         if req.connector_id != connector_id {
-            return Err(page("the login callback does not match the login that was started"));
+            return Err(page(
+                "the login callback does not match the login that was started",
+            ));
         }
         let bound = browser_binding.is_some_and(|b| {
-            random::constant_time_eq(random::hash_secret(b).as_bytes(), req.browser_binding.as_bytes())
+            random::constant_time_eq(
+                random::hash_secret(b).as_bytes(),
+                req.browser_binding.as_bytes(),
+            )
         });
         if !bound {
             return Err(page(
                 "this login was started in another browser (or cookies are blocked); start the login again from the application",
             ));
         }
-        if !self.clients.get(&req.client_id).is_some_and(|c| c.has_redirect_uri(&req.redirect_uri)) {
+        if !self
+            .clients
+            .get(&req.client_id)
+            .is_some_and(|c| c.has_redirect_uri(&req.redirect_uri))
+        {
             // The client was reconfigured while the person was logging in.
-            return Err(page("the application's registration changed; start the login again"));
+            return Err(page(
+                "the application's registration changed; start the login again",
+            ));
         }
         let fail = |error: OAuthError| {
             AuthorizeRejection::Redirect(ErrorRedirect {
@@ -391,9 +406,10 @@ impl Provider {
 /// Maps a connector failure to the error the client sees; details stay in our log.
 fn connector_error_to_oauth(e: &ConnectorError) -> OAuthError {
     match e {
-        ConnectorError::Cancelled => {
-            OAuthError::new(ErrorCode::AccessDenied, "the user cancelled the WeCom login")
-        }
+        ConnectorError::Cancelled => OAuthError::new(
+            ErrorCode::AccessDenied,
+            "the user cancelled the WeCom login",
+        ),
         ConnectorError::AccessDenied(why) => {
             tracing::info!(reason = %why, "upstream login refused");
             OAuthError::new(
@@ -472,7 +488,10 @@ mod tests {
             "https://a.example/cb?x=1&code=c+d"
         );
         assert_eq!(
-            success_redirect("https://a.example/cb", &[("code", Some("c")), ("state", None)]),
+            success_redirect(
+                "https://a.example/cb",
+                &[("code", Some("c")), ("state", None)]
+            ),
             "https://a.example/cb?code=c"
         );
     }

@@ -44,7 +44,10 @@ pub fn user_claims(identity: &Identity, scopes: &[String]) -> Map<String, Value>
     if has("email") {
         if let Some(email) = identity.email.as_deref().filter(|e| !e.is_empty()) {
             m.insert("email".into(), Value::String(email.to_string()));
-            m.insert("email_verified".into(), Value::Bool(identity.email_verified));
+            m.insert(
+                "email_verified".into(),
+                Value::Bool(identity.email_verified),
+            );
         }
     }
     m

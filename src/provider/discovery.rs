@@ -116,16 +116,40 @@ mod tests {
             serde_json::from_slice(&metadata_json("https://sso.example.com", "RS256").unwrap())
                 .unwrap();
         assert_eq!(json["issuer"], "https://sso.example.com");
-        assert_eq!(json["authorization_endpoint"], "https://sso.example.com/authorize");
+        assert_eq!(
+            json["authorization_endpoint"],
+            "https://sso.example.com/authorize"
+        );
         assert_eq!(json["token_endpoint"], "https://sso.example.com/token");
-        assert_eq!(json["userinfo_endpoint"], "https://sso.example.com/userinfo");
+        assert_eq!(
+            json["userinfo_endpoint"],
+            "https://sso.example.com/userinfo"
+        );
         assert_eq!(json["jwks_uri"], "https://sso.example.com/jwks");
-        assert_eq!(json["response_types_supported"], serde_json::json!(["code"]));
-        assert_eq!(json["response_modes_supported"], serde_json::json!(["query"]));
-        assert_eq!(json["grant_types_supported"], serde_json::json!(["authorization_code"]));
-        assert_eq!(json["subject_types_supported"], serde_json::json!(["public"]));
-        assert_eq!(json["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]));
-        assert_eq!(json["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+        assert_eq!(
+            json["response_types_supported"],
+            serde_json::json!(["code"])
+        );
+        assert_eq!(
+            json["response_modes_supported"],
+            serde_json::json!(["query"])
+        );
+        assert_eq!(
+            json["grant_types_supported"],
+            serde_json::json!(["authorization_code"])
+        );
+        assert_eq!(
+            json["subject_types_supported"],
+            serde_json::json!(["public"])
+        );
+        assert_eq!(
+            json["id_token_signing_alg_values_supported"],
+            serde_json::json!(["RS256"])
+        );
+        assert_eq!(
+            json["code_challenge_methods_supported"],
+            serde_json::json!(["S256"])
+        );
         assert_eq!(json["request_uri_parameter_supported"], false);
         assert_eq!(json["request_parameter_supported"], false);
         assert_eq!(json["claims_parameter_supported"], false);

@@ -7,14 +7,14 @@ use crate::random::{constant_time_eq, hash_secret};
 /// `[A-Za-z0-9-._~]` (RFC 7636 §4.1, §4.2).
 pub fn is_well_formed(s: &str) -> bool {
     (43..=128).contains(&s.len())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
 /// Whether `verifier` matches the S256 `challenge` (RFC 7636 §4.6), compared in constant time.
 pub fn verify_s256(verifier: &str, challenge: &str) -> bool {
-    is_well_formed(verifier) && constant_time_eq(hash_secret(verifier).as_bytes(), challenge.as_bytes())
+    is_well_formed(verifier)
+        && constant_time_eq(hash_secret(verifier).as_bytes(), challenge.as_bytes())
 }
 
 #[cfg(test)]

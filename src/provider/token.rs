@@ -39,7 +39,11 @@ pub struct TokenError {
 
 impl Provider {
     /// Handles a token request.
-    pub fn token(&self, p: &Params, creds: &ClientCredentials) -> Result<TokenResponse, TokenError> {
+    pub fn token(
+        &self,
+        p: &Params,
+        creds: &ClientCredentials,
+    ) -> Result<TokenResponse, TokenError> {
         let used_basic = creds.used_basic();
         let err = |error: OAuthError| TokenError { error, used_basic };
         let client = self.authenticate_client(p, creds).map_err(err)?;
@@ -66,10 +70,16 @@ impl Provider {
         creds: &ClientCredentials,
     ) -> Result<&Client, OAuthError> {
         if p.is_repeated("client_id") || p.is_repeated("client_secret") {
-            return Err(OAuthError::invalid_request("client credentials are repeated"));
+            return Err(OAuthError::invalid_request(
+                "client credentials are repeated",
+            ));
         }
         let unknown = || OAuthError::invalid_client("client authentication failed");
-        match (&creds.basic, &creds.body_client_id, &creds.body_client_secret) {
+        match (
+            &creds.basic,
+            &creds.body_client_id,
+            &creds.body_client_secret,
+        ) {
             (Some(_), _, Some(_)) => Err(OAuthError::invalid_request(
                 "use only one client authentication method",
             )),
@@ -88,9 +98,7 @@ impl Provider {
             (None, Some(id), secret) => {
                 let client = self.clients.get(id).ok_or_else(unknown)?;
                 match (&client.secret, secret) {
-                    (Some(expected), Some(given)) if expected.matches(given.expose()) => {
-                        Ok(client)
-                    }
+                    (Some(expected), Some(given)) if expected.matches(given.expose()) => Ok(client),
                     (None, None) => Ok(client),
                     _ => Err(unknown()),
                 }
@@ -132,7 +140,9 @@ impl Provider {
             ));
         }
         if record.expires_at <= now {
-            return Err(OAuthError::invalid_grant("the authorization code has expired"));
+            return Err(OAuthError::invalid_grant(
+                "the authorization code has expired",
+            ));
         }
         if record.client_id != client.id {
             return Err(OAuthError::invalid_grant(

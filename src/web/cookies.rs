@@ -15,8 +15,14 @@ pub fn browser_binding(headers: &HeaderMap) -> Option<String> {
         let Ok(s) = value.to_str() else { continue };
         for pair in s.split(';') {
             let pair = pair.trim();
-            if let Some(v) = pair.strip_prefix(BROWSER_COOKIE).and_then(|r| r.strip_prefix('=')) {
-                if v.len() == 43 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            if let Some(v) = pair
+                .strip_prefix(BROWSER_COOKIE)
+                .and_then(|r| r.strip_prefix('='))
+            {
+                if v.len() == 43
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                {
                     return Some(v.to_string());
                 }
             }
@@ -26,10 +32,7 @@ pub fn browser_binding(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The existing binding, or a fresh one with the `Set-Cookie` header that installs it.
-pub fn ensure_browser_binding(
-    headers: &HeaderMap,
-    secure: bool,
-) -> (String, Option<HeaderValue>) {
+pub fn ensure_browser_binding(headers: &HeaderMap, secure: bool) -> (String, Option<HeaderValue>) {
     if let Some(v) = browser_binding(headers) {
         return (v, None);
     }
@@ -68,7 +71,10 @@ mod tests {
     fn existing_binding_is_reused_and_malformed_is_ignored() {
         let mut headers = HeaderMap::new();
         let v = random::token(32);
-        headers.insert(COOKIE, HeaderValue::from_str(&format!("a=b; {BROWSER_COOKIE}={v}")).unwrap());
+        headers.insert(
+            COOKIE,
+            HeaderValue::from_str(&format!("a=b; {BROWSER_COOKIE}={v}")).unwrap(),
+        );
         assert_eq!(ensure_browser_binding(&headers, false), (v, None));
         let mut bad = HeaderMap::new();
         bad.insert(COOKIE, HeaderValue::from_static("wecom_oidc_browser=short"));

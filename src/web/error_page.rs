@@ -48,14 +48,15 @@ pub fn render(status: StatusCode, error: &OAuthError, headers: &HeaderMap) -> Re
         lang: if zh { "zh-CN" } else { "en" },
         zh,
         what_zh: "登录请求无效，或者登录链接已过期、已被使用。",
-        what_en: "The sign-in request is invalid, or the sign-in link has expired or was already used.",
+        what_en:
+            "The sign-in request is invalid, or the sign-in link has expired or was already used.",
         code: error.code.as_str(),
         description: &error.description,
         request_id: &request_id,
     };
-    let body = page.render().unwrap_or_else(|_| {
-        format!("Sign-in error: {} (request id {request_id})", error.code)
-    });
+    let body = page
+        .render()
+        .unwrap_or_else(|_| format!("Sign-in error: {} (request id {request_id})", error.code));
     (
         status,
         [
@@ -77,7 +78,10 @@ mod tests {
     fn language_follows_accept_language() {
         let mut h = HeaderMap::new();
         assert!(!prefers_chinese(&h, None));
-        h.insert(header::ACCEPT_LANGUAGE, HeaderValue::from_static("zh-CN,zh;q=0.9,en;q=0.8"));
+        h.insert(
+            header::ACCEPT_LANGUAGE,
+            HeaderValue::from_static("zh-CN,zh;q=0.9,en;q=0.8"),
+        );
         assert!(prefers_chinese(&h, None));
         assert!(!prefers_chinese(&h, Some("en-US zh")));
     }

@@ -18,11 +18,20 @@ pub async fn authorize_get(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    authorize(&s, &headers, &Params::parse(query.as_deref().unwrap_or("")), StatusCode::FOUND)
+    authorize(
+        &s,
+        &headers,
+        &Params::parse(query.as_deref().unwrap_or("")),
+        StatusCode::FOUND,
+    )
 }
 
 /// `POST /authorize` with a form body (OIDC Core §3.1.2.1).
-pub async fn authorize_post(State(s): State<WebState>, headers: HeaderMap, body: String) -> Response {
+pub async fn authorize_post(
+    State(s): State<WebState>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
     let form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -47,7 +56,9 @@ fn authorize(s: &WebState, headers: &HeaderMap, params: &Params, redirect: Statu
         Err(rejection) => return reject(s, rejection, headers, redirect),
     };
     let (binding, set_cookie) = ensure_browser_binding(headers, s.secure_cookies);
-    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
     match provider.begin_login(&req, &random::hash_secret(&binding), user_agent) {
         Ok(url) => {
             let mut resp = redirect_to(redirect, &url);
@@ -111,7 +122,10 @@ fn redirect_to(status: StatusCode, url: &str) -> Response {
             [
                 (header::LOCATION, v),
                 (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-                (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+                (
+                    header::REFERRER_POLICY,
+                    HeaderValue::from_static("no-referrer"),
+                ),
             ],
         )
             .into_response(),

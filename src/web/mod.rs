@@ -42,6 +42,9 @@ pub fn router(state: WebState) -> Router {
         )
         .route("/callback/{connector}", get(login::callback))
         .route("/token", post(token::token))
-        .route("/userinfo", get(userinfo::userinfo_get).post(userinfo::userinfo_post))
+        .route(
+            "/userinfo",
+            get(userinfo::userinfo_get).post(userinfo::userinfo_post),
+        )
         .with_state(state)
 }

@@ -49,8 +49,10 @@ pub fn oauth_error_response(e: &OAuthError, used_basic: bool) -> Response {
         } else {
             "Basic realm=\"wecom-oidc\""
         };
-        resp.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(challenge),
+        );
     }
     resp
 }
@@ -95,9 +97,10 @@ pub async fn token(State(s): State<WebState>, headers: HeaderMap, body: String) 
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+            v.split(';').next().is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
         });
     if !form {
         return oauth_error_response(
@@ -141,7 +144,9 @@ mod tests {
 
     #[test]
     fn basic_credentials_are_form_urldecoded_rfc6749_2_3_1() {
-        let (id, secret) = basic_credentials(&basic("my%3Aclient:p%40ss+word")).unwrap().unwrap();
+        let (id, secret) = basic_credentials(&basic("my%3Aclient:p%40ss+word"))
+            .unwrap()
+            .unwrap();
         assert_eq!(id, "my:client");
         assert_eq!(secret.expose(), "p@ss word");
     }
@@ -151,7 +156,10 @@ mod tests {
         assert!(basic_credentials(&basic("no-colon")).is_err());
         let mut h = HeaderMap::new();
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!!"));
-        assert_eq!(basic_credentials(&h).unwrap_err().code, ErrorCode::InvalidClient);
+        assert_eq!(
+            basic_credentials(&h).unwrap_err().code,
+            ErrorCode::InvalidClient
+        );
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
         assert!(basic_credentials(&h).is_err());
     }

@@ -18,7 +18,9 @@ fn bearer_from_header(headers: &HeaderMap) -> Result<Option<String>, OAuthError>
         .to_str()
         .map_err(|_| OAuthError::invalid_request("malformed Authorization header"))?;
     match s.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
             Ok(Some(token.trim().to_string()))
         }
         _ => Err(OAuthError::invalid_request(
@@ -31,7 +33,10 @@ fn bearer_from_header(headers: &HeaderMap) -> Result<Option<String>, OAuthError>
 fn challenge(e: Option<&OAuthError>) -> Response {
     let (status, value) = match e {
         // §3.1: a request without any token gets the bare challenge.
-        None => (StatusCode::UNAUTHORIZED, "Bearer realm=\"wecom-oidc\"".to_string()),
+        None => (
+            StatusCode::UNAUTHORIZED,
+            "Bearer realm=\"wecom-oidc\"".to_string(),
+        ),
         Some(e) => {
             let status = match e.code {
                 ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
@@ -79,7 +84,11 @@ pub async fn userinfo_get(State(s): State<WebState>, headers: HeaderMap) -> Resp
 }
 
 /// `POST /userinfo`: the token in the header or, per RFC 6750 §2.2, in a form body.
-pub async fn userinfo_post(State(s): State<WebState>, headers: HeaderMap, body: String) -> Response {
+pub async fn userinfo_post(
+    State(s): State<WebState>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
     let header_token = bearer_from_header(&headers);
     let is_form = headers
         .get(header::CONTENT_TYPE)
@@ -88,7 +97,9 @@ pub async fn userinfo_post(State(s): State<WebState>, headers: HeaderMap, body: 
     let body_token = if is_form {
         let p = Params::parse(&body);
         if p.is_repeated("access_token") {
-            return challenge(Some(&OAuthError::invalid_request("access_token is repeated")));
+            return challenge(Some(&OAuthError::invalid_request(
+                "access_token is repeated",
+            )));
         }
         p.get("access_token").map(str::to_string)
     } else {
