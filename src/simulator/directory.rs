@@ -183,6 +183,7 @@ pub(super) struct Directory {
     pub tags: Vec<Tag>,
 }
 
+// One positional row per member keeps the seed table readable at a glance.
 #[allow(clippy::too_many_arguments)]
 fn member(
     userid: &str,

@@ -638,3 +638,64 @@ mod tests {
         assert!(!c.is_trusted_domain("www.sso.example.com:8443"));
     }
 }
+
+/// The simulator behind a real socket, nested the way the demo mounts it.
+#[cfg(test)]
+mod served_tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+    use crate::clock::SystemClock;
+
+    #[tokio::test]
+    async fn nested_router_serves_wecom_paths_and_names_the_caller_ip() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind an ephemeral port");
+        let addr = listener.local_addr().expect("local addr");
+        let base = format!("http://{addr}/wecom-sim");
+        let sim = Simulator::new(SimulatorConfig::demo(base.clone()), Arc::new(SystemClock));
+        let app = Router::new().nest("/wecom-sim", sim.router());
+        let server = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+        });
+        let http = reqwest::Client::new();
+
+        let url = format!(
+            "{base}/cgi-bin/gettoken?corpid=ww7f3c2a1b9d8e6f50&corpsecret=demo-wecom-app-secret"
+        );
+        let ok: serde_json::Value = http
+            .get(url)
+            .send()
+            .await
+            .expect("gettoken answers")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(ok["errcode"], serde_json::json!(0));
+
+        let bad = http
+            .get(format!("{base}/cgi-bin/gettoken?corpid=x"))
+            .send()
+            .await
+            .expect("gettoken answers");
+        assert_eq!(bad.status(), reqwest::StatusCode::OK);
+        let bad: serde_json::Value = bad.json().await.expect("JSON");
+        let msg = bad["errmsg"].as_str().unwrap_or("");
+        assert!(msg.contains("from ip: 127.0.0.1,"), "{msg}");
+
+        let missing = http
+            .get(format!("{base}/cgi-bin/no/such/api"))
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(missing.status(), reqwest::StatusCode::NOT_FOUND);
+        assert!(missing.bytes().await.expect("body").is_empty());
+        assert_eq!(sim.gettoken_calls(), 2);
+        server.abort();
+    }
+}
