@@ -489,6 +489,7 @@ impl Validator<'_> {
             id,
             secret: if public { None } else { secret },
             redirect_uris: uris,
+            settings: Default::default(),
         })
     }
 

@@ -152,6 +152,7 @@ pub fn build(opts: DemoOptions) -> Result<(Router, RunningDemo, TcpListener), De
         name: "wecom-oidc demo".into(),
         secret: Some(Secret::new(demo_secret.clone())),
         redirect_uris: vec![redirect_uri.clone()],
+        settings: Default::default(),
     }];
     for c in opts.extra_clients {
         if clients.iter().any(|x| x.id == c.id) {

@@ -94,4 +94,11 @@ pub trait Connector: Send + Sync {
         params: &HashMap<String, String>,
         scopes: &[String],
     ) -> Result<Identity, ConnectorError>;
+
+    /// Re-checks a person at refresh time (still a member? still active?) and returns their
+    /// current identity; `AccessDenied` ends the grant. Connectors that cannot tell return the
+    /// identity unchanged.
+    async fn refresh(&self, identity: &Identity) -> Result<Identity, ConnectorError> {
+        Ok(identity.clone())
+    }
 }

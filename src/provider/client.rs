@@ -15,7 +15,15 @@ pub struct Client {
     pub secret: Option<Secret>,
     /// Registered redirect URIs, compared by exact string match (RFC 9700 §4.1.1).
     pub redirect_uris: Vec<String>,
+    /// Per-client options beyond the basics; `Default` is what a plain `[[clients]]` entry gets.
+    pub settings: ClientSettings,
 }
+
+/// Per-client options (token formats, algorithms, logout URIs …). Every field has a default so
+/// that a minimal client entry stays minimal.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientSettings {}
 
 impl Client {
     /// Public clients (no secret) must use PKCE (RFC 9700 §2.1.1).

@@ -39,7 +39,7 @@ pub struct TokenError {
 
 impl Provider {
     /// Handles a token request.
-    pub fn token(
+    pub async fn token(
         &self,
         p: &Params,
         creds: &ClientCredentials,

@@ -120,7 +120,7 @@ pub async fn token(State(s): State<WebState>, headers: HeaderMap, body: String) 
         body_client_id: params.get("client_id").map(str::to_string),
         body_client_secret: params.get("client_secret").map(Secret::new),
     };
-    match s.provider.token(&params, &creds) {
+    match s.provider.token(&params, &creds).await {
         Ok(t) => (StatusCode::OK, NO_STORE, Json(t)).into_response(),
         Err(e) => {
             tracing::info!(error = e.error.code.as_str(), description = %e.error.description, "token request refused");
