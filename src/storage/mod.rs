@@ -113,6 +113,30 @@ pub struct AccessToken {
     pub expires_at: i64,
 }
 
+/// A refresh token we issued (OIDC Core §12, RFC 6749 §6). Stored under the hash of the token.
+/// Each use spends it and issues a successor (rotation, RFC 9700 §4.14.2); a spent token is kept
+/// until it expires so that a replay is recognised and revokes the grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshToken {
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// The grant the token belongs to (shared with the code and access tokens it came from).
+    pub grant_id: String,
+    /// The scopes of the grant; a refresh may narrow the access token's scope, never this one
+    /// (RFC 6749 §6).
+    pub scopes: Vec<String>,
+    /// Who the grant speaks for, as last confirmed by the connector.
+    pub identity: Identity,
+    /// When the person authenticated upstream (kept in every refreshed id_token, OIDC Core §12.2).
+    pub auth_time: i64,
+    /// When this token was issued (Unix seconds).
+    pub issued_at: i64,
+    /// Unix seconds after which the token is dead.
+    pub expires_at: i64,
+    /// Set once the token has been exchanged for its successor.
+    pub spent: bool,
+}
+
 /// A cached upstream credential (e.g. a WeCom app access_token), kept across restarts so a restart
 /// does not cost a new upstream token. Its `Debug` output redacts the token.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,6 +190,20 @@ pub trait Store: Send + Sync + 'static {
     fn revoke_grant(&self, grant_id: &str, keep_until: i64) -> Result<()>;
     /// Whether `grant_id` has been revoked.
     fn is_grant_revoked(&self, grant_id: &str) -> Result<bool>;
+
+    /// Stores a new refresh token under `key` (the token's hash). `AlreadyExists` if taken.
+    fn create_refresh_token(&self, key: &str, token: &RefreshToken) -> Result<()>;
+    /// Returns the refresh token under `key` without changing it. `NotFound` if absent.
+    fn find_refresh_token(&self, key: &str) -> Result<RefreshToken>;
+    /// Atomically marks the refresh token under `key` as spent and returns the record as it was
+    /// *before* this call: a returned `spent == true` means it had already been used, so of two
+    /// racing refreshes exactly one sees `spent == false`. `NotFound` if absent.
+    fn spend_refresh_token(&self, key: &str) -> Result<RefreshToken>;
+
+    /// Records a single-use identifier (a client assertion's `jti`, RFC 7523 §3) until
+    /// `expires_at`. `AlreadyExists` if it was recorded before: of two racing calls with the same
+    /// key exactly one succeeds.
+    fn create_used_jti(&self, key: &str, expires_at: i64) -> Result<()>;
 
     /// Returns the cached upstream token under `key`. `NotFound` if absent.
     fn find_upstream_token(&self, key: &str) -> Result<UpstreamToken>;

@@ -16,7 +16,9 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{AccessToken, AuthCode, AuthRequest, Result, StorageError, Store, UpstreamToken};
+use super::{
+    AccessToken, AuthCode, AuthRequest, RefreshToken, Result, StorageError, Store, UpstreamToken,
+};
 
 /// How often, in milliseconds, sled writes dirty data to disk in the background: the most a crash
 /// can lose. Short enough that a crash costs a handful of logins, long enough that a busy server
@@ -33,6 +35,15 @@ pub struct SledStore {
     access_tokens: Table,
     revoked_grants: Table,
     upstream_tokens: Table,
+    refresh_tokens: Table,
+    used_jtis: Table,
+}
+
+/// The record stored for a used single-use identifier.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct UsedJti {
+    /// Unix seconds after which the record may be dropped.
+    expires_at: i64,
 }
 
 /// The record stored for a revoked grant.
@@ -67,6 +78,8 @@ impl SledStore {
             access_tokens: Table::open(&db, "access_tokens")?,
             revoked_grants: Table::open(&db, "revoked_grants")?,
             upstream_tokens: Table::open(&db, "upstream_tokens")?,
+            refresh_tokens: Table::open(&db, "refresh_tokens")?,
+            used_jtis: Table::open(&db, "used_jtis")?,
             db,
         })
     }
@@ -291,6 +304,47 @@ impl Store for SledStore {
         )
     }
 
+    fn create_refresh_token(&self, key: &str, token: &RefreshToken) -> Result<()> {
+        self.refresh_tokens.create(key, token)
+    }
+
+    fn find_refresh_token(&self, key: &str) -> Result<RefreshToken> {
+        self.refresh_tokens.find(key)
+    }
+
+    fn spend_refresh_token(&self, key: &str) -> Result<RefreshToken> {
+        let table = &self.refresh_tokens;
+        // The same compare-and-swap loop as `redeem_auth_code`: of two racing refreshes only one
+        // can turn `spent` from false to true (RFC 9700 §4.14.2, rotation).
+        loop {
+            let current = table
+                .sled("get", table.tree.get(key))?
+                .ok_or(StorageError::NotFound)?;
+            let before: RefreshToken = table.decode(&current)?;
+            if before.spent {
+                return Ok(before);
+            }
+            let after = RefreshToken {
+                spent: true,
+                ..before.clone()
+            };
+            let value = table.encode(&after)?;
+            let swapped = table.sled(
+                "compare_and_swap",
+                table
+                    .tree
+                    .compare_and_swap(key, Some(&current), Some(value)),
+            )?;
+            if swapped.is_ok() {
+                return Ok(before);
+            }
+        }
+    }
+
+    fn create_used_jti(&self, key: &str, expires_at: i64) -> Result<()> {
+        self.used_jtis.create(key, &UsedJti { expires_at })
+    }
+
     fn find_upstream_token(&self, key: &str) -> Result<UpstreamToken> {
         self.upstream_tokens.find(key)
     }
@@ -316,7 +370,11 @@ impl Store for SledStore {
                 .sweep(now, |g: &RevokedGrant| g.keep_until)?
             + self
                 .upstream_tokens
-                .sweep(now, |t: &UpstreamToken| t.expires_at)?)
+                .sweep(now, |t: &UpstreamToken| t.expires_at)?
+            + self
+                .refresh_tokens
+                .sweep(now, |t: &RefreshToken| t.expires_at)?
+            + self.used_jtis.sweep(now, |j: &UsedJti| j.expires_at)?)
     }
 
     fn flush(&self) -> Result<()> {
