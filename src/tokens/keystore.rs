@@ -174,6 +174,28 @@ impl KeyStore {
     }
 }
 
+impl KeyStore {
+    /// Signs `claims` like [`KeyStore::sign_jwt`] but with header `typ` set to `typ`, e.g.
+    /// `at+jwt` for JWT access tokens (RFC 9068 §2.1), so that one kind of token cannot be
+    /// passed off as another.
+    pub fn sign_jwt_typed(
+        &self,
+        claims: &Map<String, Value>,
+        typ: &str,
+    ) -> Result<String, KeyError> {
+        let payload = serde_json::to_vec(claims).map_err(|e| KeyError::Sign {
+            reason: format!("cannot serialize the claims: {e}"),
+        })?;
+        let mut header = self.header.clone();
+        header.set_token_type(typ);
+        josekit::jws::serialize_compact(&payload, &header, self.signer.as_ref()).map_err(|e| {
+            KeyError::Sign {
+                reason: e.to_string(),
+            }
+        })
+    }
+}
+
 impl fmt::Debug for KeyStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The signer holds the private key: it is never printed.
