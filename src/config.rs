@@ -864,6 +864,110 @@ code_ttl = 100000
     }
 
     #[test]
+    fn grant_and_client_auth_keys_are_parsed() {
+        use sha2::{Digest, Sha256};
+        let hash = hex::encode(Sha256::digest(b"a-high-entropy-secret"));
+        let jwk = josekit::jwk::Jwk::generate_ec_key(josekit::jwk::alg::ec::EcCurve::P256)
+            .expect("key")
+            .to_public_key()
+            .expect("public");
+        let jwks = serde_json::json!({ "keys": [serde_json::Value::Object(jwk.as_ref().clone())] })
+            .to_string()
+            .replace('"', "\\\"");
+        let text = format!(
+            r#"{GOOD}
+[[clients]]
+id = "hashed"
+secret_sha256 = "{hash}"
+token_endpoint_auth_method = "client_secret_post"
+access_token_format = "jwt"
+access_token_audience = "https://api.example.com"
+allow_offline_access = false
+redirect_uris = ["https://h.example/cb"]
+[[clients]]
+id = "pkj"
+jwks = "{jwks}"
+redirect_uris = ["https://p.example/cb"]
+[tokens]
+refresh_token_ttl = 86400
+grant_max_lifetime = 604800
+[limits]
+token_burst = 10
+callback_per_minute = 30
+"#
+        );
+        let c = parse(&text, "t.toml", &env).expect("valid");
+        let hashed = &c.clients[2];
+        assert!(!hashed.is_public());
+        assert!(hashed.secret_matches("a-high-entropy-secret"));
+        assert_eq!(
+            hashed.settings.token_endpoint_auth_method,
+            Some(AuthMethod::ClientSecretPost)
+        );
+        assert_eq!(hashed.settings.access_token_format, AccessTokenFormat::Jwt);
+        assert!(!hashed.allows_offline_access());
+        let pkj = &c.clients[3];
+        assert!(!pkj.is_public());
+        assert!(pkj.accepts_auth_method(AuthMethod::PrivateKeyJwt));
+        assert!(!pkj.accepts_auth_method(AuthMethod::ClientSecretBasic));
+        assert_eq!(c.lifetimes.refresh_token, 86400);
+        assert_eq!(c.lifetimes.grant, Some(604800));
+        assert_eq!(c.limits.token_burst, 10);
+        assert_eq!(c.limits.callback_per_minute, 30);
+        assert_eq!(
+            c.limits.token_per_minute,
+            RateLimits::default().token_per_minute
+        );
+        // The defaults: 30-day refresh tokens, no absolute grant limit.
+        let d = parse(GOOD, "t.toml", &env).expect("valid");
+        assert_eq!(d.lifetimes.refresh_token, 30 * 24 * 3600);
+        assert_eq!(d.lifetimes.grant, None);
+        assert!(d.clients[0].allows_offline_access());
+        assert!(!d.clients[1].allows_offline_access());
+    }
+
+    #[test]
+    fn inconsistent_client_auth_settings_are_reported_naming_their_keys() {
+        let text = format!(
+            r#"{GOOD}
+[[clients]]
+id = "a"
+secret = "s"
+secret_sha256 = "not-a-hash"
+token_endpoint_auth_method = "private_key_jwt"
+access_token_format = "paseto"
+redirect_uris = ["https://a.example/cb"]
+[[clients]]
+id = "b"
+public = true
+token_endpoint_auth_method = "client_secret_basic"
+jwks = "{{not json"
+redirect_uris = ["https://b.example/cb"]
+[[clients]]
+id = "c"
+secret = "s"
+token_endpoint_auth_method = "none"
+redirect_uris = ["https://c.example/cb"]
+[limits]
+token_burst = 0
+"#
+        );
+        let err = parse(&text, "bad.toml", &env).expect_err("invalid");
+        let all = err.problems.join("\n");
+        for key in [
+            "clients[2].secret_sha256:",
+            "clients[2].token_endpoint_auth_method:",
+            "clients[2].access_token_format:",
+            "clients[3].jwks:",
+            "clients[3].token_endpoint_auth_method:",
+            "clients[4].token_endpoint_auth_method:",
+            "limits.token_burst:",
+        ] {
+            assert!(all.contains(key), "missing problem for {key} in:\n{all}");
+        }
+    }
+
+    #[test]
     fn invalid_toml_is_reported_not_panicked() {
         let err = parse("issuer = ", "t", &env).unwrap_err();
         assert!(err.problems[0].starts_with("not valid TOML"));

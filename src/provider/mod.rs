@@ -13,6 +13,8 @@ pub mod params;
 pub mod pkce;
 pub mod refresh;
 pub mod revoke;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod token;
 pub mod userinfo;
 

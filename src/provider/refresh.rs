@@ -150,6 +150,103 @@ fn narrowed_scopes(p: &Params, granted: &[String]) -> Result<Vec<String>, OAuthE
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::client::ClientSettings;
+    use crate::provider::testing::{app_client, harness, Harness, RefreshAnswer};
+    use crate::provider::{ClientCredentials, Lifetimes};
+    use crate::secret::Secret;
+
+    fn creds() -> ClientCredentials {
+        ClientCredentials {
+            basic: Some(("app".into(), Secret::new("app-secret"))),
+            ..ClientCredentials::default()
+        }
+    }
+
+    async fn use_token(h: &Harness, token: &str) -> Result<TokenResponse, OAuthError> {
+        let p = Params::from_pairs([
+            ("grant_type".to_string(), "refresh_token".to_string()),
+            ("refresh_token".to_string(), token.to_string()),
+        ]);
+        h.provider.token(&p, &creds()).await.map_err(|e| e.error)
+    }
+
+    #[tokio::test]
+    async fn access_denied_from_the_connector_ends_the_grant() {
+        let h = harness(
+            vec![app_client(ClientSettings::default())],
+            Lifetimes::default(),
+        );
+        let token = h.seed_refresh_token("app", "g1");
+        h.upstream(RefreshAnswer::Denied);
+        let err = use_token(&h, &token).await.expect_err("denied");
+        assert_eq!(err.code, ErrorCode::InvalidGrant);
+        assert!(h.provider.store().is_grant_revoked("g1").expect("store"));
+    }
+
+    #[tokio::test]
+    async fn upstream_outage_at_refresh_does_not_spend_the_token() {
+        let h = harness(
+            vec![app_client(ClientSettings::default())],
+            Lifetimes::default(),
+        );
+        let token = h.seed_refresh_token("app", "g1");
+        h.upstream(RefreshAnswer::Down);
+        let err = use_token(&h, &token).await.expect_err("down");
+        assert_eq!(err.code, ErrorCode::TemporarilyUnavailable);
+        h.upstream(RefreshAnswer::Same);
+        let ok = use_token(&h, &token)
+            .await
+            .expect("usable after the outage");
+        assert!(ok.refresh_token.is_some());
+    }
+
+    #[tokio::test]
+    async fn expired_refresh_token_is_invalid_grant() {
+        let h = harness(
+            vec![app_client(ClientSettings::default())],
+            Lifetimes::default(),
+        );
+        let token = h.seed_refresh_token("app", "g1");
+        h.clock.advance(Lifetimes::default().refresh_token);
+        let err = use_token(&h, &token).await.expect_err("expired");
+        assert_eq!(err.code, ErrorCode::InvalidGrant);
+    }
+
+    #[tokio::test]
+    async fn grant_max_lifetime_caps_every_rotated_refresh_token() {
+        let lifetimes = Lifetimes {
+            grant: Some(3600),
+            ..Lifetimes::default()
+        };
+        let h = harness(vec![app_client(ClientSettings::default())], lifetimes);
+        let mut token = h.seed_refresh_token("app", "g1");
+        // Rotations keep the grant alive only until an hour after the login.
+        for _ in 0..3 {
+            h.clock.advance(1000);
+            token = use_token(&h, &token)
+                .await
+                .expect("within the grant lifetime")
+                .refresh_token
+                .expect("rotated");
+        }
+        h.clock.advance(1000);
+        let err = use_token(&h, &token)
+            .await
+            .expect_err("grant lifetime over");
+        assert_eq!(err.code, ErrorCode::InvalidGrant);
+    }
+
+    #[tokio::test]
+    async fn client_that_lost_offline_access_cannot_refresh() {
+        let settings = ClientSettings {
+            allow_offline_access: Some(false),
+            ..ClientSettings::default()
+        };
+        let h = harness(vec![app_client(settings)], Lifetimes::default());
+        let token = h.seed_refresh_token("app", "g1");
+        let err = use_token(&h, &token).await.expect_err("not allowed");
+        assert_eq!(err.code, ErrorCode::UnauthorizedClient);
+    }
 
     fn granted() -> Vec<String> {
         ["openid", "profile", "offline_access"]

@@ -441,3 +441,118 @@ impl Provider {
         Ok(record)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::client::ClientSettings;
+    use crate::provider::testing::{app_client, harness};
+    use crate::provider::Lifetimes;
+    use crate::secret::Secret;
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        Params::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn two_authentication_methods_at_once_are_refused_rfc6749_2_3() {
+        let h = harness(
+            vec![app_client(ClientSettings::default())],
+            Lifetimes::default(),
+        );
+        let creds = ClientCredentials {
+            basic: Some(("app".into(), Secret::new("app-secret"))),
+            body_client_id: Some("app".into()),
+            body_client_secret: Some(Secret::new("app-secret")),
+        };
+        let err = h
+            .provider
+            .authenticate_client(&params(&[]), &creds)
+            .expect_err("two methods");
+        assert_eq!(err.code, ErrorCode::InvalidRequest);
+        let creds = ClientCredentials {
+            basic: Some(("app".into(), Secret::new("app-secret"))),
+            ..ClientCredentials::default()
+        };
+        let p = params(&[
+            (
+                "client_assertion_type",
+                super::super::client_assertion::JWT_BEARER,
+            ),
+            ("client_assertion", "a.b.c"),
+        ]);
+        let err = h
+            .provider
+            .authenticate_client(&p, &creds)
+            .expect_err("basic and assertion");
+        assert_eq!(err.code, ErrorCode::InvalidRequest);
+    }
+
+    #[test]
+    fn a_pinned_method_refuses_the_other_secret_method_oidc_core_9() {
+        let settings = ClientSettings {
+            token_endpoint_auth_method: Some(AuthMethod::ClientSecretPost),
+            ..ClientSettings::default()
+        };
+        let h = harness(vec![app_client(settings)], Lifetimes::default());
+        let basic = ClientCredentials {
+            basic: Some(("app".into(), Secret::new("app-secret"))),
+            ..ClientCredentials::default()
+        };
+        let err = h
+            .provider
+            .authenticate_client(&params(&[]), &basic)
+            .expect_err("basic refused");
+        assert_eq!(err.code, ErrorCode::InvalidClient);
+        let post = ClientCredentials {
+            body_client_id: Some("app".into()),
+            body_client_secret: Some(Secret::new("app-secret")),
+            ..ClientCredentials::default()
+        };
+        assert!(h.provider.authenticate_client(&params(&[]), &post).is_ok());
+    }
+
+    #[test]
+    fn malformed_client_assertions_are_invalid_client_not_panics_rfc7521_4_2_1() {
+        let h = harness(
+            vec![app_client(ClientSettings::default())],
+            Lifetimes::default(),
+        );
+        for assertion in [
+            "",
+            "x",
+            "a.b.c",
+            "..",
+            "e30.e30.",
+            "eyJhbGciOiJub25lIn0.e30.",
+        ] {
+            let p = params(&[
+                (
+                    "client_assertion_type",
+                    super::super::client_assertion::JWT_BEARER,
+                ),
+                ("client_assertion", assertion),
+            ]);
+            let result = h
+                .provider
+                .authenticate_client(&p, &ClientCredentials::default());
+            let err = result.expect_err("refused");
+            assert!(
+                matches!(
+                    err.code,
+                    ErrorCode::InvalidClient | ErrorCode::InvalidRequest
+                ),
+                "{assertion}: {err}"
+            );
+        }
+        let p = params(&[
+            ("client_assertion_type", "urn:example:other"),
+            ("client_assertion", "a.b.c"),
+        ]);
+        let err = h
+            .provider
+            .authenticate_client(&p, &ClientCredentials::default())
+            .expect_err("unknown type");
+        assert_eq!(err.code, ErrorCode::InvalidClient);
+    }
+}
