@@ -1068,3 +1068,95 @@ async fn discovery_advertises_refresh_revocation_introspection_and_private_key_j
         format!("{}/introspect", d.issuer)
     );
 }
+
+#[tokio::test]
+async fn login_callback_rate_limit_answers_429_with_retry_after_rfc6585_4() {
+    let Env { d, .. } = start().await;
+    let http = reqwest::Client::new();
+    let mut limited_after = None;
+    for i in 0..400 {
+        let resp = http
+            .get(format!(
+                "{}/callback/wecom?state=unknown{i}&code=x",
+                d.issuer
+            ))
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(resp.headers().contains_key("retry-after"));
+            assert!(resp.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"));
+            limited_after = Some(i);
+            break;
+        }
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    }
+    let n = limited_after.expect("the callback limit was never reached");
+    assert!(n >= 50, "a burst of 50 logins must pass, limited after {n}");
+}
+
+#[tokio::test]
+async fn openidconnect_rp_refreshes_and_verifies_the_new_id_token_oidc_core_12() {
+    use openidconnect::core::{CoreClient, CoreProviderMetadata};
+    use openidconnect::{
+        AuthorizationCode, ClientId, ClientSecret, IssuerUrl, Nonce, OAuth2TokenResponse,
+        PkceCodeVerifier, RedirectUrl, RefreshToken, TokenResponse,
+    };
+    let Env { d, .. } = start().await;
+    let http = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap();
+    let meta =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(d.issuer.clone()).unwrap(), &http)
+            .await
+            .unwrap();
+    let rp = CoreClient::from_provider_metadata(
+        meta,
+        ClientId::new(APP.into()),
+        Some(ClientSecret::new(APP_SECRET.into())),
+    )
+    .set_redirect_uri(RedirectUrl::new(APP_CB.into()).unwrap());
+    let code = login_code(&d, APP, APP_CB, "openid profile offline_access").await;
+    let first = rp
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(PkceCodeVerifier::new(VERIFIER.into()))
+        .request_async(&http)
+        .await
+        .unwrap();
+    let verifier = rp.id_token_verifier();
+    let original = first
+        .id_token()
+        .unwrap()
+        .claims(&verifier, &Nonce::new("n-original".into()))
+        .unwrap()
+        .clone();
+    let refreshed = rp
+        .exchange_refresh_token(&RefreshToken::new(
+            first.refresh_token().unwrap().secret().clone(),
+        ))
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    assert_ne!(
+        refreshed.refresh_token().unwrap().secret(),
+        first.refresh_token().unwrap().secret()
+    );
+    // No nonce at refresh: the verifier is told not to expect one.
+    let claims = refreshed
+        .id_token()
+        .unwrap()
+        .claims(&verifier, |n: Option<&Nonce>| match n {
+            None => Ok(()),
+            Some(_) => Err("a refreshed id_token carries no nonce".to_string()),
+        })
+        .unwrap();
+    assert_eq!(claims.subject(), original.subject());
+    assert_eq!(claims.auth_time(), original.auth_time());
+    assert_eq!(claims.issuer(), original.issuer());
+}
