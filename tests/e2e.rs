@@ -126,7 +126,11 @@ async fn login_code(d: &RunningDemo, b: &reqwest::Client, extra: &[(&str, &str)]
     q.get("code").cloned().expect("no code in redirect")
 }
 
-async fn token(d: &RunningDemo, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+async fn token(
+    d: &RunningDemo,
+    form: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
     let mut req = reqwest::Client::new()
         .post(format!("{}/token", d.issuer))
         .form(form);
@@ -166,10 +170,14 @@ async fn userinfo(d: &RunningDemo, access_token: &str) -> reqwest::Response {
 #[tokio::test]
 async fn openidconnect_rp_logs_in_with_pkce_nonce_and_verified_id_token() {
     let d = start(Some("zhangsan")).await;
-    let http = reqwest::Client::builder().redirect(Policy::none()).build().unwrap();
-    let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(d.issuer.clone()).unwrap(), &http)
-        .await
+    let http = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
         .unwrap();
+    let meta =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(d.issuer.clone()).unwrap(), &http)
+            .await
+            .unwrap();
     let rp = CoreClient::from_provider_metadata(
         meta,
         ClientId::new(APP.into()),
@@ -225,10 +233,14 @@ async fn openidconnect_rp_logs_in_with_pkce_nonce_and_verified_id_token() {
 #[tokio::test]
 async fn a_wrong_nonce_makes_the_rp_reject_the_id_token() {
     let d = start(Some("lisi")).await;
-    let http = reqwest::Client::builder().redirect(Policy::none()).build().unwrap();
-    let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(d.issuer.clone()).unwrap(), &http)
-        .await
+    let http = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
         .unwrap();
+    let meta =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(d.issuer.clone()).unwrap(), &http)
+            .await
+            .unwrap();
     let rp = CoreClient::from_provider_metadata(
         meta,
         ClientId::new(APP.into()),
@@ -264,7 +276,10 @@ async fn public_client_logs_in_with_pkce_and_no_secret() {
         &d,
         SPA,
         SPA_CB,
-        &[("code_challenge", CHALLENGE), ("code_challenge_method", "S256")],
+        &[
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
     );
     let back = follow_until(&b, &url, SPA_CB).await;
     let code = query(&back)["code"].clone();
@@ -306,7 +321,10 @@ async fn pkce_plain_is_refused() {
             &d,
             APP,
             APP_CB,
-            &[("code_challenge", VERIFIER), ("code_challenge_method", "plain")],
+            &[
+                ("code_challenge", VERIFIER),
+                ("code_challenge_method", "plain"),
+            ],
         ))
         .send()
         .await
@@ -340,9 +358,15 @@ async fn unknown_or_missing_client_gets_an_error_page_not_a_redirect() {
     let d = start(Some("zhangsan")).await;
     for url in [
         authorize_url(&d, "nobody", APP_CB, &[]),
-        format!("{}/authorize?redirect_uri={APP_CB}&response_type=code&scope=openid", d.issuer),
+        format!(
+            "{}/authorize?redirect_uri={APP_CB}&response_type=code&scope=openid",
+            d.issuer
+        ),
         format!("{}/authorize", d.issuer),
-        format!("{}/authorize?client_id=app&client_id=app&redirect_uri={APP_CB}", d.issuer),
+        format!(
+            "{}/authorize?client_id=app&client_id=app&redirect_uri={APP_CB}",
+            d.issuer
+        ),
     ] {
         let resp = browser().get(&url).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{url}");
@@ -359,7 +383,10 @@ async fn authorize_errors_after_a_valid_redirect_uri_go_to_the_client_oidc_3_1_2
         (&[("response_type", "token")], "unsupported_response_type"),
         (&[("prompt", "none")], "login_required"),
         (&[("request", "eyJ")], "request_not_supported"),
-        (&[("request_uri", "https://x.example/r")], "request_uri_not_supported"),
+        (
+            &[("request_uri", "https://x.example/r")],
+            "request_uri_not_supported",
+        ),
         (&[("max_age", "-1")], "invalid_request"),
         (&[("nonce", "again")], "invalid_request"),
     ];
@@ -506,7 +533,10 @@ async fn wrong_redirect_uri_at_token_is_invalid_grant() {
 #[tokio::test]
 async fn pkce_verifier_mismatch_or_absence_is_invalid_grant() {
     let d = start(Some("zhangsan")).await;
-    let pkce = [("code_challenge", CHALLENGE), ("code_challenge_method", "S256")];
+    let pkce = [
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
     for verifier in [Some("wrong-verifier-wrong-verifier-wrong-verifier-x"), None] {
         let code = login_code(&d, &browser(), &pkce).await;
         let mut form = vec![
@@ -549,7 +579,10 @@ async fn wrong_client_secret_is_invalid_client_with_401() {
     let (s, headers, body) = token(&d, &form, Some((APP, "wrong"))).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"], "invalid_client");
-    assert!(headers["www-authenticate"].to_str().unwrap().starts_with("Basic"));
+    assert!(headers["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Basic"));
     // No authentication at all for a confidential client.
     let (s, _, body) = token(&d, &form, None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{body}");
@@ -571,7 +604,11 @@ async fn token_endpoint_rejects_malformed_requests_with_oauth_json() {
     assert_eq!(body["error"], "invalid_request");
     let (_, _, body) = token(
         &d,
-        &[("grant_type", "authorization_code"), ("code", "nope"), ("redirect_uri", APP_CB)],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", "nope"),
+            ("redirect_uri", APP_CB),
+        ],
         Some((APP, APP_SECRET)),
     )
     .await;
@@ -744,7 +781,12 @@ async fn discovery_and_jwks_are_true_of_the_server() {
         .await
         .unwrap();
     assert_eq!(meta["issuer"], d.issuer);
-    for key in ["authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri"] {
+    for key in [
+        "authorization_endpoint",
+        "token_endpoint",
+        "userinfo_endpoint",
+        "jwks_uri",
+    ] {
         let url = meta[key].as_str().unwrap();
         assert!(url.starts_with(&d.issuer), "{key}");
         let status = http.get(url).send().await.unwrap().status();
@@ -769,7 +811,10 @@ async fn discovery_and_jwks_are_true_of_the_server() {
     assert!(!algs.contains(&"none"));
     for k in keys {
         for private in ["d", "p", "q", "dp", "dq", "qi"] {
-            assert!(k.get(private).is_none(), "private member {private} published");
+            assert!(
+                k.get(private).is_none(),
+                "private member {private} published"
+            );
         }
         // RFC 7638: kid is the JWK thumbprint.
         assert_eq!(
