@@ -360,6 +360,25 @@ async fn futures_join_all<F: std::future::Future>(
 }
 
 #[tokio::test]
+async fn replayed_code_also_revokes_the_refresh_token_it_issued_rfc6749_4_1_2() {
+    let Env { d, .. } = start().await;
+    let code = login_code(&d, APP, APP_CB, "openid offline_access").await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", APP_CB),
+        ("code_verifier", VERIFIER),
+    ];
+    let (s, _, first) = post(&d, "/token", &form, Some((APP, APP_SECRET))).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _, _) = post(&d, "/token", &form, Some((APP, APP_SECRET))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, body) = refresh(&d, str_of(&first, "refresh_token"), &[]).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_grant");
+}
+
+#[tokio::test]
 async fn refresh_may_narrow_the_scope_but_never_widen_it_rfc6749_6() {
     let Env { d, .. } = start().await;
     let first = app_tokens(&d, "openid profile offline_access").await;

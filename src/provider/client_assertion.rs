@@ -77,10 +77,15 @@ impl Provider {
         {
             return Err(fail("iss and sub must both be the client_id"));
         }
-        // Item 3 and OIDC Core §9: the audience is our token endpoint (the issuer is accepted
-        // too, as RFC 7523 §3 allows any value identifying the authorization server).
-        let token_endpoint = self.url("/token");
-        let audience_ok = |a: &str| a == token_endpoint || a == self.issuer();
+        // Item 3 and OIDC Core §9: the audience is our token endpoint. RFC 7523 §3 allows any
+        // value that identifies the authorization server, so the issuer and the URLs of the other
+        // endpoints that take client authentication (revocation, introspection) are accepted too.
+        let ours = [
+            self.url("/token"),
+            self.url("/revoke"),
+            self.url("/introspect"),
+        ];
+        let audience_ok = |a: &str| a == self.issuer() || ours.iter().any(|u| u == a);
         let aud_ok = match claims.get("aud") {
             Some(Value::String(a)) => audience_ok(a),
             Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).any(audience_ok),
