@@ -41,7 +41,7 @@ pub fn router(state: WebState) -> Router {
 }
 
 /// The provider's routes, with CORS on the endpoints browser apps call and rate limits on
-/// `/token` and the login callback.
+/// `/token` (shared with `/revoke` and `/introspect`) and the login callback.
 pub fn router_with(state: WebState, limits: &rate_limit::RateLimits) -> Router {
     let limiters = rate_limit::RateLimiters::new(limits);
     let public_docs = from_fn_with_state(cors::CorsPolicy::Any, cors::cors);
@@ -69,7 +69,10 @@ pub fn router_with(state: WebState, limits: &rate_limit::RateLimits) -> Router {
         .route(
             "/token",
             post(token::token)
-                .layer(from_fn_with_state(limiters, rate_limit::limit_token))
+                .layer(from_fn_with_state(
+                    limiters.clone(),
+                    rate_limit::limit_token,
+                ))
                 .layer(spa_api.clone()),
         )
         .route(
@@ -78,7 +81,20 @@ pub fn router_with(state: WebState, limits: &rate_limit::RateLimits) -> Router {
                 .post(userinfo::userinfo_post)
                 .layer(spa_api.clone()),
         )
-        .route("/revoke", post(revoke::revoke).layer(spa_api))
-        .route("/introspect", post(revoke::introspect))
+        // Revocation and introspection authenticate clients like /token, so the same per
+        // client and address budget keeps them from being used to guess client secrets.
+        .route(
+            "/revoke",
+            post(revoke::revoke)
+                .layer(from_fn_with_state(
+                    limiters.clone(),
+                    rate_limit::limit_token,
+                ))
+                .layer(spa_api),
+        )
+        .route(
+            "/introspect",
+            post(revoke::introspect).layer(from_fn_with_state(limiters, rate_limit::limit_token)),
+        )
         .with_state(state)
 }

@@ -1,5 +1,6 @@
-//! Rate limits on `POST /token` (per client and IP address) and on the upstream login callback
-//! (per IP address): an in-memory token bucket per key.
+//! Rate limits on `POST /token` (per client and IP address; `/revoke` and `/introspect`, which
+//! authenticate clients the same way, share that budget) and on the upstream login callback (per
+//! IP address): an in-memory token bucket per key.
 //!
 //! The defaults let a legitimate burst through — a whole office behind one NAT address logging
 //! in at the start of the day (50 logins at once is far below `*_burst`) — while capping
@@ -165,7 +166,8 @@ fn token_client_id(req_headers: &axum::http::HeaderMap, body: &[u8]) -> String {
     params.get("client_id").unwrap_or_default().to_string()
 }
 
-/// Middleware for `POST /token`: one bucket per (client id, address).
+/// Middleware for `POST /token`, `/revoke` and `/introspect`: one bucket per (client id,
+/// address).
 pub async fn limit_token(
     State(limiters): State<RateLimiters>,
     req: Request,
