@@ -1,5 +1,6 @@
 //! Persistent state behind one small typed trait: pending authorization requests, authorization
-//! codes, access tokens, revoked grants and the upstream token cache.
+//! codes, access tokens, refresh tokens, used client-assertion ids, revoked grants and the
+//! upstream token cache.
 //!
 //! Nothing backend-specific leaks out of this module: [`SledStore`] is the embedded default and
 //! [`MemoryStore`] serves tests and a no-persistence mode; every backend passes the shared
@@ -158,8 +159,8 @@ impl fmt::Debug for UpstreamToken {
 }
 
 /// The storage interface. Implementations must be safe to call from many tasks at once; the
-/// single-use operations (`take_auth_request`, `redeem_auth_code`) must be atomic, so that two
-/// racing requests never both succeed.
+/// single-use operations (`take_auth_request`, `redeem_auth_code`, `spend_refresh_token`,
+/// `create_used_jti`) must be atomic, so that two racing requests never both succeed.
 pub trait Store: Send + Sync + 'static {
     /// Stores a pending authorization request under `key`. `AlreadyExists` if taken.
     fn create_auth_request(&self, key: &str, req: &AuthRequest) -> Result<()>;
@@ -213,7 +214,8 @@ pub trait Store: Send + Sync + 'static {
     fn delete_upstream_token(&self, key: &str) -> Result<()>;
 
     /// Deletes every record whose expiry (or `keep_until`) is strictly before `now`; returns how
-    /// many. Redeemed codes are kept until they expire, so a replayed code is still recognised.
+    /// many. Redeemed codes and spent refresh tokens are kept until they expire, so a replay is
+    /// still recognised.
     fn delete_expired(&self, now: i64) -> Result<usize>;
 
     /// Makes every write so far durable (called on shutdown and by a periodic task).

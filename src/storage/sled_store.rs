@@ -9,6 +9,10 @@
 //! window. For pending requests, codes and access tokens that costs at worst a repeated login.
 //! Grant revocations are the exception: losing one would bring revoked tokens back, so
 //! `revoke_grant` flushes before it returns (it is rare, so the cost does not matter).
+//! A spent refresh token or a used client-assertion `jti` lost in a crash would make that one
+//! credential usable once more; they are not flushed one by one, since refreshes are frequent and
+//! the window is [`FLUSH_EVERY_MS`] (the successor token issued in the same window is lost with
+//! it, so the legitimate client has to log in again and a copy of the old token gets one use).
 
 use std::fmt;
 use std::path::Path;
