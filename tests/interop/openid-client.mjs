@@ -32,6 +32,7 @@ const { values: args } = parseArgs({
     alg: { type: 'string', default: 'RS256' },
     username: { type: 'string', default: 'zhangsan' },
     negative: { type: 'boolean', default: false },
+    tamper: { type: 'string' },
   },
 });
 for (const k of ['issuer', 'client-id', 'secret-env', 'redirect-uri']) {
@@ -49,6 +50,13 @@ if (!clientSecret) {
 }
 const redirectUri = args['redirect-uri'];
 const alg = args.alg;
+// --tamper signature|claim breaks every id_token on its way from the token endpoint to the
+// checks above the negative ones: `run` uses it to prove that this suite fails against a provider
+// whose signatures or claims are broken.
+if (args.tamper && !['signature', 'claim'].includes(args.tamper)) {
+  console.error('openid-client.mjs: --tamper takes signature or claim');
+  process.exit(2);
+}
 const label = `[${alg}]`;
 
 const HTTP_TIMEOUT_MS = 10_000;
@@ -209,6 +217,22 @@ function tamperTokenResponse(config, edit) {
   };
 }
 
+/** Changes one character in the middle of the signature (the last may carry only padding bits). */
+function breakSignature(jwt) {
+  const [h, p, s] = jwt.split('.');
+  const i = Math.floor(s.length / 2);
+  const flipped = s[i] === 'A' ? 'B' : 'A';
+  return `${h}.${p}.${s.slice(0, i)}${flipped}${s.slice(i + 1)}`;
+}
+
+/** Changes `sub` and keeps the original signature. */
+function breakClaim(jwt) {
+  const [h, p, s] = jwt.split('.');
+  const payload = b64url.decode(p);
+  payload.sub = `${payload.sub}-not`;
+  return `${h}.${b64url.encode(payload)}.${s}`;
+}
+
 const b64url = {
   decode: (s) => JSON.parse(Buffer.from(s, 'base64url').toString('utf8')),
   encode: (o) => Buffer.from(JSON.stringify(o), 'utf8').toString('base64url'),
@@ -221,6 +245,12 @@ let meta;
 const discovered = await check('Discovery 1.0 §4: metadata is discovered and matches the issuer', async () => {
   config = await discover();
   meta = config.serverMetadata();
+  if (args.tamper) {
+    config[client.customFetch] = tamperTokenResponse(
+      config,
+      args.tamper === 'signature' ? breakSignature : breakClaim,
+    );
+  }
   // Discovery 1.0 §4.3: the issuer in the document equals the URL it was fetched for
   // (openid-client enforces it too).
   assert(meta.issuer === issuer, `issuer ${meta.issuer} != ${issuer}`);
@@ -350,25 +380,14 @@ if (discovered) {
     await check('negative: a tampered id_token signature is rejected (RFC 7515 §5.2)', async () => {
       const flow2 = await startLogin(config, baseScope);
       const tampered = await discover();
-      tampered[client.customFetch] = tamperTokenResponse(tampered, (jwt) => {
-        const [h, p, s] = jwt.split('.');
-        // Change a character in the middle: the last one may only carry padding bits.
-        const i = Math.floor(s.length / 2);
-        const flipped = s[i] === 'A' ? 'B' : 'A';
-        return `${h}.${p}.${s.slice(0, i)}${flipped}${s.slice(i + 1)}`;
-      });
+      tampered[client.customFetch] = tamperTokenResponse(tampered, breakSignature);
       return expectRejection(() => redeem(tampered, flow2), /signature/i);
     });
 
     await check('negative: a changed claim under the original signature is rejected', async () => {
       const flow2 = await startLogin(config, baseScope);
       const tampered = await discover();
-      tampered[client.customFetch] = tamperTokenResponse(tampered, (jwt) => {
-        const [h, p, s] = jwt.split('.');
-        const payload = b64url.decode(p);
-        payload.sub = 'lisi';
-        return `${h}.${b64url.encode(payload)}.${s}`;
-      });
+      tampered[client.customFetch] = tamperTokenResponse(tampered, breakClaim);
       return expectRejection(() => redeem(tampered, flow2), /signature/i);
     });
 
