@@ -88,7 +88,14 @@ function describe(e) {
   const parts = [e.message];
   if (e.code) parts.push(`code=${e.code}`);
   if (e.error) parts.push(`error=${e.error}`);
+  if (e.status) parts.push(`status=${e.status}`);
   if (e.cause && e.cause.message) parts.push(`cause: ${e.cause.message}`);
+  // RFC 6750 §3: a bearer challenge carries the error code in WWW-Authenticate.
+  if (Array.isArray(e.cause)) {
+    for (const c of e.cause) {
+      if (c && c.parameters && c.parameters.error) parts.push(`${c.scheme} error=${c.parameters.error}`);
+    }
+  }
   return parts.join('; ');
 }
 
@@ -360,7 +367,7 @@ if (discovered) {
       await client.tokenRevocation(config, live.access_token, { token_type_hint: 'access_token' });
       return expectRejection(
         () => client.fetchUserInfo(config, live.access_token, claims.sub),
-        /invalid_token|401/,
+        /error=invalid_token/,
       );
     });
     const refreshToken = live.refresh_token ?? tokens.refresh_token;
@@ -448,6 +455,12 @@ if (discovered) {
       const late = await discover({ [client.clockSkew]: 2 * 24 * 3600 });
       return expectRejection(() => redeem(late, flow2), /"exp"|expired|timestamp/);
     });
+
+    await check('negative: an unknown access token is refused at userinfo (RFC 6750 §3.1)', async () =>
+      expectRejection(
+        () => client.fetchUserInfo(config, client.randomState(), claims ? claims.sub : args.username),
+        /error=invalid_token/,
+      ));
 
     await check('negative: a code cannot be redeemed twice (RFC 6749 §4.1.2)', async () => {
       const flow2 = await startLogin(config, baseScope);
