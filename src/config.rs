@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use toml::{Table, Value};
 
-use crate::connector::wecom::WeComSettings;
+use crate::connector::wecom::{
+    ClaimSource, EmailPolicy, GroupOptions, PrivateInfo, ProfileMapping, SubjectMode, WeComSettings,
+};
 use crate::provider::{Client, Lifetimes};
 use crate::secret::Secret;
 
@@ -128,6 +130,15 @@ const WECOM_KEYS: &[&str] = &[
     "oauth_base",
     "sso_base",
     "timeout_secs",
+    "privateinfo",
+    "email",
+    "email_template",
+    "email_verified",
+    "name_claim",
+    "username_claim",
+    "sub",
+    "groups",
+    "groups_cache_secs",
 ];
 const CLIENT_KEYS: &[&str] = &[
     "id",
@@ -377,6 +388,25 @@ impl Validator<'_> {
                 self.problem("wecom.agent_id", "must be a positive integer");
             }
         }
+        let defaults = WeComSettings::new("", 0, "");
+        let privateinfo = self.choice(
+            w,
+            "wecom.privateinfo",
+            "privateinfo",
+            defaults.privateinfo,
+            PrivateInfo::parse,
+            "never, always, when_requested",
+        );
+        let profile = self.profile_mapping(w);
+        let subject = self.choice(
+            w,
+            "wecom.sub",
+            "sub",
+            defaults.subject,
+            SubjectMode::parse,
+            "userid, lowercase",
+        );
+        let groups = self.group_options(w);
         Some(WeComSettings {
             corp_id: corp_id?,
             agent_id: agent_id.filter(|i| *i > 0)?,
@@ -385,7 +415,149 @@ impl Validator<'_> {
             oauth_base: oauth_base?,
             sso_base: sso_base?,
             timeout: timeout?,
+            privateinfo: privateinfo?,
+            profile: profile?,
+            subject: subject?,
+            groups: groups?,
         })
+    }
+
+    fn boolean(&mut self, t: &Table, key: &str, name: &str) -> Option<bool> {
+        match t.get(name) {
+            None => None,
+            Some(Value::Boolean(b)) => Some(*b),
+            Some(_) => {
+                self.problem(key, "must be true or false");
+                None
+            }
+        }
+    }
+
+    /// A string that must be one of a few words; `None` (after a problem) when it is not.
+    fn choice<T>(
+        &mut self,
+        t: &Table,
+        key: &str,
+        name: &str,
+        default: T,
+        parse: fn(&str) -> Option<T>,
+        allowed: &str,
+    ) -> Option<T> {
+        match self.string(t, key, name) {
+            None if t.contains_key(name) => None,
+            None => Some(default),
+            Some(s) => match parse(&s) {
+                Some(v) => Some(v),
+                None => {
+                    self.problem(key, format!("{s:?} is not one of: {allowed}"));
+                    None
+                }
+            },
+        }
+    }
+
+    /// `email`, `email_template`, `email_verified`, `name_claim`, `username_claim`.
+    fn profile_mapping(&mut self, w: &Table) -> Option<ProfileMapping> {
+        let d = ProfileMapping::default();
+        let name = self.choice(
+            w,
+            "wecom.name_claim",
+            "name_claim",
+            d.name,
+            ClaimSource::parse,
+            ClaimSource::NAMES,
+        );
+        let preferred_username = self.choice(
+            w,
+            "wecom.username_claim",
+            "username_claim",
+            d.preferred_username,
+            ClaimSource::parse,
+            ClaimSource::NAMES,
+        );
+        let template = self.string(w, "wecom.email_template", "email_template");
+        let email = match (self.string(w, "wecom.email", "email").as_deref(), template) {
+            (None | Some("upstream"), None) => Some(EmailPolicy::Upstream),
+            (Some("template"), Some(t)) => match EmailPolicy::template_problem(&t) {
+                None => Some(EmailPolicy::Template(t)),
+                Some(problem) => {
+                    self.problem("wecom.email_template", problem);
+                    None
+                }
+            },
+            (Some("template"), None) => {
+                self.problem(
+                    "wecom.email_template",
+                    "is required with email = \"template\" (e.g. \"{userid_lower}@corp.example.com\")",
+                );
+                None
+            }
+            (None | Some("upstream"), Some(_)) => {
+                self.problem(
+                    "wecom.email_template",
+                    "is only used with email = \"template\"",
+                );
+                None
+            }
+            (Some(other), _) => {
+                self.problem(
+                    "wecom.email",
+                    format!("{other:?} is not one of: upstream, template"),
+                );
+                None
+            }
+        };
+        let email_verified = self
+            .boolean(w, "wecom.email_verified", "email_verified")
+            .unwrap_or(d.email_verified);
+        Some(ProfileMapping {
+            name: name?,
+            preferred_username: preferred_username?,
+            email: email?,
+            email_verified,
+        })
+    }
+
+    /// `groups = ["names", "paths", "ids", "tags"]` and `groups_cache_secs`.
+    fn group_options(&mut self, w: &Table) -> Option<GroupOptions> {
+        let mut options = GroupOptions::default();
+        match w.get("groups") {
+            None => {}
+            Some(Value::Array(a)) => {
+                let mut kinds = Vec::new();
+                for (i, v) in a.iter().enumerate() {
+                    match v.as_str() {
+                        Some(s) => kinds.push(s),
+                        None => self.problem(&format!("wecom.groups[{i}]"), "must be a string"),
+                    }
+                }
+                match options.with_kinds(kinds) {
+                    Ok(o) => options = o,
+                    Err(e) => {
+                        self.problem("wecom.groups", e);
+                        return None;
+                    }
+                }
+            }
+            Some(_) => {
+                self.problem(
+                    "wecom.groups",
+                    "must be a list such as [\"names\", \"paths\", \"tags\"]",
+                );
+                return None;
+            }
+        }
+        match self.integer(w, "wecom.groups_cache_secs", "groups_cache_secs") {
+            None => {}
+            Some(n) if (10..=86_400).contains(&n) => {
+                options.cache_ttl = Duration::from_secs(n.unsigned_abs())
+            }
+            Some(_) => {
+                self.problem("wecom.groups_cache_secs", "must be between 10 and 86400");
+                return None;
+            }
+        }
+        Some(options)
     }
 
     fn clients(&mut self, t: &Table) -> Vec<Client> {

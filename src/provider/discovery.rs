@@ -154,6 +154,18 @@ mod tests {
         assert_eq!(json["request_parameter_supported"], false);
         assert_eq!(json["claims_parameter_supported"], false);
         assert_eq!(json["authorization_response_iss_parameter_supported"], true);
+        assert_eq!(
+            json["scopes_supported"],
+            serde_json::json!(["openid", "profile", "email", "phone", "address", "groups"])
+        );
+        for claim in ["picture", "gender", "phone_number", "address", "groups"] {
+            assert!(
+                json["claims_supported"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|c| c == claim)),
+                "claims_supported lacks {claim}"
+            );
+        }
         assert!(json.get("registration_endpoint").is_none());
         assert!(json.get("jwks").is_none());
     }

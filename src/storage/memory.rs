@@ -21,6 +21,7 @@ pub struct MemoryStore {
     /// Revoked grant id → `keep_until` (Unix seconds).
     revoked_grants: Mutex<HashMap<String, i64>>,
     upstream_tokens: Mutex<HashMap<String, UpstreamToken>>,
+    user_links: Mutex<HashMap<String, String>>,
 }
 
 impl MemoryStore {
@@ -39,6 +40,7 @@ impl fmt::Debug for MemoryStore {
             .field("access_tokens", &lock(&self.access_tokens).len())
             .field("revoked_grants", &lock(&self.revoked_grants).len())
             .field("upstream_tokens", &lock(&self.upstream_tokens).len())
+            .field("user_links", &lock(&self.user_links).len())
             .finish()
     }
 }
@@ -132,6 +134,18 @@ impl Store for MemoryStore {
 
     fn save_upstream_token(&self, key: &str, token: &UpstreamToken) -> Result<()> {
         lock(&self.upstream_tokens).insert(key.to_owned(), token.clone());
+        Ok(())
+    }
+
+    fn find_user_link(&self, key: &str) -> Result<String> {
+        lock(&self.user_links)
+            .get(key)
+            .cloned()
+            .ok_or(StorageError::NotFound)
+    }
+
+    fn save_user_link(&self, key: &str, value: &str) -> Result<()> {
+        lock(&self.user_links).insert(key.to_owned(), value.to_owned());
         Ok(())
     }
 

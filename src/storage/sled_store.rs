@@ -33,6 +33,7 @@ pub struct SledStore {
     access_tokens: Table,
     revoked_grants: Table,
     upstream_tokens: Table,
+    user_links: Table,
 }
 
 /// The record stored for a revoked grant.
@@ -67,6 +68,7 @@ impl SledStore {
             access_tokens: Table::open(&db, "access_tokens")?,
             revoked_grants: Table::open(&db, "revoked_grants")?,
             upstream_tokens: Table::open(&db, "upstream_tokens")?,
+            user_links: Table::open(&db, "user_links")?,
             db,
         })
     }
@@ -301,6 +303,14 @@ impl Store for SledStore {
 
     fn delete_upstream_token(&self, key: &str) -> Result<()> {
         self.upstream_tokens.delete(key)
+    }
+
+    fn find_user_link(&self, key: &str) -> Result<String> {
+        self.user_links.find(key)
+    }
+
+    fn save_user_link(&self, key: &str, value: &str) -> Result<()> {
+        self.user_links.save(key, &value)
     }
 
     fn delete_expired(&self, now: i64) -> Result<usize> {

@@ -1,0 +1,381 @@
+//! End-to-end tests of the WeCom connector against the WeCom simulator, through the real HTTP
+//! server (`demo::spawn` on `127.0.0.1:0`): token caching under concurrency and across
+//! restarts, early token revocation, profile and e-mail policies, groups, inactive members,
+//! and the error pages for deployment faults (issue 3, "Done when").
+//!
+//! Run with `cargo test --test wecom`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tokio::net::TcpListener;
+use wecom_oidc::clock::SystemClock;
+use wecom_oidc::connector::wecom::{EmailPolicy, PrivateInfo, WeComSettings};
+use wecom_oidc::demo::{self, DemoOptions, RunningDemo};
+use wecom_oidc::provider::Client;
+use wecom_oidc::secret::Secret;
+use wecom_oidc::simulator::SimulatorConfig;
+
+const CLIENT_ID: &str = "rp";
+const CLIENT_SECRET: &str = "rp-secret-for-tests";
+/// Never contacted: the tests read the code from the redirect's `Location`.
+const REDIRECT_URI: &str = "http://127.0.0.1:9/cb";
+/// WeCom's in-app browser (wecom-api.md §9): gets the OAuth link, where privateinfo exists.
+const WECOM_UA: &str = "Mozilla/5.0 (iPhone) AppleWebKit/605.1.15 MicroMessenger/8.0 wxwork/4.1.0";
+
+fn rp_client() -> Client {
+    Client {
+        id: CLIENT_ID.into(),
+        name: "test RP".into(),
+        secret: Some(Secret::new(CLIENT_SECRET.to_string())),
+        redirect_uris: vec![REDIRECT_URI.into()],
+        settings: Default::default(),
+    }
+}
+
+async fn start_with(
+    auto_login: &str,
+    data_dir: Option<std::path::PathBuf>,
+    customize: impl FnOnce(&mut WeComSettings, &mut SimulatorConfig),
+) -> RunningDemo {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    demo::spawn_with(
+        DemoOptions {
+            listener,
+            issuer: None,
+            auto_login: Some(auto_login.into()),
+            extra_clients: vec![rp_client()],
+            data_dir,
+            clock: Arc::new(SystemClock),
+        },
+        customize,
+    )
+    .await
+    .expect("demo starts")
+}
+
+async fn start(auto_login: &str) -> RunningDemo {
+    start_with(auto_login, None, |_, _| {}).await
+}
+
+/// A browser: its own cookie jar, redirects walked by hand.
+fn browser(user_agent: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(user_agent)
+        .build()
+        .expect("client")
+}
+
+/// Where a browser's login ends: the RP callback's query, or a page we showed instead.
+enum Outcome {
+    Redirect(HashMap<String, String>),
+    Page(reqwest::StatusCode, String),
+}
+
+/// Walks `/authorize` → simulator → `/callback/wecom` → RP redirect URI.
+async fn login(demo: &RunningDemo, scope: &str, user_agent: &str) -> Outcome {
+    let http = browser(user_agent);
+    let verifier = "v".repeat(50);
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let mut url = url::Url::parse(&format!("{}/authorize", demo.issuer)).expect("url");
+    url.query_pairs_mut()
+        .append_pair("client_id", CLIENT_ID)
+        .append_pair("redirect_uri", REDIRECT_URI)
+        .append_pair("response_type", "code")
+        .append_pair("scope", scope)
+        .append_pair("state", "s1")
+        .append_pair("nonce", "n1")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    let mut next = url.to_string();
+    for _ in 0..6 {
+        let resp = http.get(&next).send().await.expect("request");
+        let status = resp.status();
+        if !status.is_redirection() {
+            return Outcome::Page(status, resp.text().await.unwrap_or_default());
+        }
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .expect("redirect has a Location")
+            .to_string();
+        if location.starts_with(REDIRECT_URI) {
+            let u = url::Url::parse(&location).expect("location URL");
+            return Outcome::Redirect(u.query_pairs().into_owned().collect());
+        }
+        next = location;
+    }
+    panic!("too many redirects");
+}
+
+/// Tokens for a login that must succeed: (id_token claims, userinfo).
+async fn login_ok(demo: &RunningDemo, scope: &str, user_agent: &str) -> (Value, Value) {
+    let query = match login(demo, scope, user_agent).await {
+        Outcome::Redirect(q) => q,
+        Outcome::Page(status, body) => panic!("login showed a page {status}: {body}"),
+    };
+    let code = query
+        .get("code")
+        .unwrap_or_else(|| panic!("no code in {query:?}"));
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{}/token", demo.issuer))
+        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", &"v".repeat(50)),
+        ])
+        .send()
+        .await
+        .expect("token request")
+        .json()
+        .await
+        .expect("token JSON");
+    let id_token = token["id_token"].as_str().expect("id_token");
+    let payload = id_token.split('.').nth(1).expect("JWT payload");
+    let claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url"))
+            .expect("claims JSON");
+    let userinfo: Value = http
+        .get(format!("{}/userinfo", demo.issuer))
+        .bearer_auth(token["access_token"].as_str().expect("access_token"))
+        .send()
+        .await
+        .expect("userinfo")
+        .json()
+        .await
+        .expect("userinfo JSON");
+    (claims, userinfo)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hundred_concurrent_logins_cause_exactly_one_gettoken() {
+    let demo = Arc::new(start("zhangsan").await);
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let demo = demo.clone();
+        tasks.push(tokio::spawn(async move {
+            login_ok(&demo, "openid", "Mozilla/5.0").await.0["sub"].clone()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.expect("task"), "zhangsan");
+    }
+    assert_eq!(demo.simulator.gettoken_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_restarted_connector_reuses_the_token_persisted_in_the_store() {
+    let demo = start("zhangsan").await;
+    login_ok(&demo, "openid", "Mozilla/5.0").await;
+    assert_eq!(demo.simulator.gettoken_calls(), 1);
+    // A new connector on the same store has nothing in memory, as after a restart.
+    let sim = demo.simulator.config();
+    let settings = WeComSettings {
+        api_base: format!("{}{}", demo.issuer, demo::SIMULATOR_PATH),
+        ..WeComSettings::new(sim.corp_id.clone(), sim.agent_id, sim.secret.clone())
+    };
+    let restarted = wecom_oidc::connector::wecom::WeComConnector::new(
+        settings,
+        demo.store.clone(),
+        Arc::new(SystemClock),
+    )
+    .expect("connector");
+    restarted.access_token().await.expect("token");
+    assert_eq!(
+        demo.simulator.gettoken_calls(),
+        1,
+        "the cached token is reused"
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_refreshed_and_the_login_still_succeeds() {
+    let demo = start("zhangsan").await;
+    login_ok(&demo, "openid", "Mozilla/5.0").await;
+    demo.simulator.revoke_all_tokens();
+    let (claims, _) = login_ok(&demo, "openid", "Mozilla/5.0").await;
+    assert_eq!(claims["sub"], "zhangsan");
+    assert_eq!(demo.simulator.gettoken_calls(), 2);
+}
+
+#[tokio::test]
+async fn system_busy_is_retried_and_the_login_succeeds() {
+    let demo = start("zhangsan").await;
+    demo.simulator.fail_next("/cgi-bin/user/get", -1, 2);
+    let (claims, _) = login_ok(&demo, "openid", "Mozilla/5.0").await;
+    assert_eq!(claims["sub"], "zhangsan");
+}
+
+#[tokio::test]
+async fn member_without_email_logs_in_under_the_upstream_policy_without_an_email_claim() {
+    // A post-2022 app: user/get carries no email (wecom-api.md §6), and privateinfo is off.
+    let demo = start("zhangsan").await;
+    let (claims, userinfo) = login_ok(&demo, "openid email profile", "Mozilla/5.0").await;
+    for c in [&claims, &userinfo] {
+        assert!(c.get("email").is_none(), "{c}");
+        assert!(c.get("email_verified").is_none(), "{c}");
+        assert_eq!(c["name"], "张三");
+    }
+}
+
+#[tokio::test]
+async fn member_without_email_logs_in_under_the_template_policy_with_a_verified_address() {
+    let demo = start_with("ZhouBa", None, |w, _| {
+        w.profile.email = EmailPolicy::Template("{userid_lower}@corp.example.com".into());
+    })
+    .await;
+    let (claims, userinfo) = login_ok(&demo, "openid email", "Mozilla/5.0").await;
+    for c in [&claims, &userinfo] {
+        assert_eq!(c["email"], "zhouba@corp.example.com");
+        assert_eq!(c["email_verified"], true);
+    }
+}
+
+#[tokio::test]
+async fn privateinfo_when_requested_feeds_email_phone_address_picture_gender_from_getuserdetail() {
+    let demo = start_with("zhangsan", None, |w, _| {
+        w.privateinfo = PrivateInfo::WhenRequested;
+    })
+    .await;
+    let (claims, userinfo) = login_ok(&demo, "openid profile email phone address", WECOM_UA).await;
+    for c in [&claims, &userinfo] {
+        assert_eq!(c["email"], "zhangsan@example.com", "{c}");
+        assert_eq!(c["email_verified"], false);
+        assert_eq!(c["phone_number"], "13800130001");
+        assert_eq!(
+            c["address"],
+            serde_json::json!({"formatted": "北京市海淀区示例路1号"})
+        );
+        assert_eq!(c["gender"], "male");
+        assert!(c["picture"].as_str().is_some_and(|p| p.starts_with("http")));
+    }
+    // Without those scopes the login stays silent: no ticket, no private claims.
+    let (claims, _) = login_ok(&demo, "openid profile", WECOM_UA).await;
+    assert!(claims.get("picture").is_none(), "{claims}");
+}
+
+#[tokio::test]
+async fn groups_arrive_in_id_token_and_userinfo_as_names_paths_and_tags() {
+    let demo = start("zhangsan").await;
+    let (claims, userinfo) = login_ok(&demo, "openid groups", "Mozilla/5.0").await;
+    let expected = serde_json::json!(["平台", "/研发/平台", "管理员"]);
+    assert_eq!(claims["groups"], expected);
+    assert_eq!(userinfo["groups"], expected);
+    // Without the scope there is no claim.
+    let (claims, _) = login_ok(&demo, "openid", "Mozilla/5.0").await;
+    assert!(claims.get("groups").is_none());
+}
+
+#[tokio::test]
+async fn the_directory_is_walked_once_not_per_login() {
+    let demo = start("lisi").await;
+    for _ in 0..3 {
+        let (claims, _) = login_ok(&demo, "openid groups", "Mozilla/5.0").await;
+        assert_eq!(
+            claims["groups"],
+            serde_json::json!(["市场", "/市场", "值班"])
+        );
+    }
+    // A walk that would now fail is never attempted: the cache (TTL 600 s) serves.
+    demo.simulator
+        .fail_next("/cgi-bin/department/list", 48002, 1);
+    let (claims, _) = login_ok(&demo, "openid groups", "Mozilla/5.0").await;
+    assert_eq!(
+        claims["groups"],
+        serde_json::json!(["市场", "/市场", "值班"])
+    );
+}
+
+#[tokio::test]
+async fn inactive_members_are_refused_at_login() {
+    for who in ["wangwu", "zhaoliu", "sunqi"] {
+        let demo = start(who).await;
+        match login(&demo, "openid", "Mozilla/5.0").await {
+            Outcome::Redirect(q) => assert_eq!(
+                q.get("error").map(String::as_str),
+                Some("access_denied"),
+                "{who}"
+            ),
+            Outcome::Page(s, b) => panic!("{who}: page {s}: {b}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_member_disabled_after_login_is_refused_at_refresh() {
+    use wecom_oidc::connector::Connector;
+    let demo = start("zhangsan").await;
+    let sim = demo.simulator.config();
+    let settings = WeComSettings {
+        api_base: format!("{}{}", demo.issuer, demo::SIMULATOR_PATH),
+        ..WeComSettings::new(sim.corp_id.clone(), sim.agent_id, sim.secret.clone())
+    };
+    let connector = wecom_oidc::connector::wecom::WeComConnector::new(
+        settings,
+        demo.store.clone(),
+        Arc::new(SystemClock),
+    )
+    .expect("connector");
+    let identity = wecom_oidc::connector::Identity {
+        user_id: "zhangsan".into(),
+        username: "zhangsan".into(),
+        ..Default::default()
+    };
+    let fresh = connector
+        .refresh(&identity)
+        .await
+        .expect("active member refreshes");
+    assert_eq!(fresh.name.as_deref(), Some("张三"));
+    assert!(demo.simulator.set_member_status("zhangsan", 5));
+    assert!(matches!(
+        connector.refresh(&identity).await,
+        Err(wecom_oidc::connector::ConnectorError::AccessDenied(_))
+    ));
+}
+
+#[tokio::test]
+async fn configuration_faults_show_a_bilingual_page_instead_of_a_redirect() {
+    let demo = start("zhangsan").await;
+    for (code, status) in [
+        (60020, 502),
+        (50001, 502),
+        (40001, 502),
+        (40013, 502),
+        (45009, 503),
+    ] {
+        demo.simulator
+            .fail_next("/cgi-bin/auth/getuserinfo", code, 1);
+        match login(&demo, "openid", "Mozilla/5.0").await {
+            Outcome::Page(s, body) => {
+                assert_eq!(s.as_u16(), status, "{code}");
+                // The page explains in both languages (one primary, one secondary line).
+                assert!(
+                    body.contains("无法完成登录")
+                        || body.contains("Sign-in could not be completed")
+                );
+                if code == 45009 {
+                    assert!(
+                        body.contains("rate-limiting") || body.contains("调用频率"),
+                        "{body}"
+                    );
+                } else {
+                    assert!(
+                        body.contains("configuration problem") || body.contains("配置问题"),
+                        "{body}"
+                    );
+                }
+            }
+            Outcome::Redirect(q) => panic!("{code}: redirected with {q:?}"),
+        }
+    }
+}
