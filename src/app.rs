@@ -41,6 +41,9 @@ pub enum StartError {
     /// The connector could not be built.
     #[error("WeCom connector: {0}")]
     Connector(#[from] crate::connector::ConnectorError),
+    /// A configured WeCom verification file could not be read.
+    #[error("wecom.verify_files: {0}")]
+    VerifyFile(String),
     /// Discovery metadata could not be built.
     #[error("{0}")]
     Discovery(#[from] discovery::DiscoveryError),
@@ -75,6 +78,8 @@ pub fn build_with_store(
     store: Arc<dyn Store>,
 ) -> Result<App, StartError> {
     let keys = Arc::new(KeyStore::load_or_generate(&config.keys_dir)?);
+    let verify_files =
+        web::verify::load(&config.wecom.verify_files).map_err(StartError::VerifyFile)?;
     let connector: Arc<dyn Connector> = Arc::new(WeComConnector::new(
         config.wecom.clone(),
         store.clone(),
@@ -96,7 +101,7 @@ pub fn build_with_store(
         secure_cookies: config.issuer.starts_with("https://"),
     };
     Ok(App {
-        router: web::router(state),
+        router: web::router(state).merge(web::verify::router(verify_files)),
         provider,
         store,
     })

@@ -8,7 +8,8 @@ use std::time::Duration;
 use toml::{Table, Value};
 
 use crate::connector::wecom::{
-    ClaimSource, EmailPolicy, GroupOptions, PrivateInfo, ProfileMapping, SubjectMode, WeComSettings,
+    CallbackSettings, ClaimSource, EmailPolicy, GroupOptions, PrivateInfo, ProfileMapping,
+    SubjectMode, WeComSettings,
 };
 use crate::provider::{Client, Lifetimes};
 use crate::secret::Secret;
@@ -139,6 +140,11 @@ const WECOM_KEYS: &[&str] = &[
     "sub",
     "groups",
     "groups_cache_secs",
+    "callback_token",
+    "callback_token_env",
+    "callback_aes_key",
+    "callback_aes_key_env",
+    "verify_files",
 ];
 const CLIENT_KEYS: &[&str] = &[
     "id",
@@ -407,6 +413,8 @@ impl Validator<'_> {
             "userid, lowercase",
         );
         let groups = self.group_options(w);
+        let callback = self.callback_settings(w);
+        let verify_files = self.verify_files(w);
         Some(WeComSettings {
             corp_id: corp_id?,
             agent_id: agent_id.filter(|i| *i > 0)?,
@@ -419,7 +427,114 @@ impl Validator<'_> {
             profile: profile?,
             subject: subject?,
             groups: groups?,
+            callback: callback?,
+            verify_files: verify_files?,
         })
+    }
+
+    /// A secret given directly (`name`) or through an environment variable (`name_env`).
+    fn secret_pair(&mut self, t: &Table, prefix: &str, name: &str) -> Option<Option<String>> {
+        let env_name = format!("{name}_env");
+        let key = format!("{prefix}.{name}");
+        let direct = self.string(t, &key, name);
+        let var = self.string(t, &format!("{key}_env"), &env_name);
+        match (direct, var) {
+            (Some(_), Some(_)) => {
+                self.problem(&key, format!("set either {name} or {env_name}, not both"));
+                None
+            }
+            (Some(v), None) if v.is_empty() => {
+                self.problem(&key, "must not be empty");
+                None
+            }
+            (Some(v), None) => Some(Some(v)),
+            (None, Some(var)) => match (self.env)(&var) {
+                Some(v) if !v.is_empty() => Some(Some(v)),
+                _ => {
+                    self.problem(
+                        &format!("{key}_env"),
+                        format!("environment variable {var} is not set or empty"),
+                    );
+                    None
+                }
+            },
+            (None, None) if t.contains_key(name) || t.contains_key(&env_name) => None,
+            (None, None) => Some(None),
+        }
+    }
+
+    /// `callback_token(_env)` and `callback_aes_key(_env)`: both or neither.
+    fn callback_settings(&mut self, w: &Table) -> Option<Option<CallbackSettings>> {
+        let token = self.secret_pair(w, "wecom", "callback_token");
+        let aes = self.secret_pair(w, "wecom", "callback_aes_key");
+        match (token?, aes?) {
+            (None, None) => Some(None),
+            (Some(token), Some(encoding_aes_key)) => {
+                let settings = CallbackSettings {
+                    token,
+                    encoding_aes_key,
+                };
+                match settings.problem() {
+                    None => Some(Some(settings)),
+                    Some(problem) => {
+                        self.problem("wecom.callback_aes_key", problem);
+                        None
+                    }
+                }
+            }
+            (Some(_), None) => {
+                self.problem(
+                    "wecom.callback_aes_key_env",
+                    "is required with callback_token (the EncodingAESKey of the callback URL)",
+                );
+                None
+            }
+            (None, Some(_)) => {
+                self.problem(
+                    "wecom.callback_token_env",
+                    "is required with callback_aes_key (the Token of the callback URL)",
+                );
+                None
+            }
+        }
+    }
+
+    /// `verify_files = ["path/WW_verify_<token>.txt"]` (wecom-api.md §9). Only the name is
+    /// checked here; the files are read at startup.
+    fn verify_files(&mut self, w: &Table) -> Option<Vec<PathBuf>> {
+        let list = match w.get("verify_files") {
+            None => return Some(Vec::new()),
+            Some(Value::Array(a)) => a,
+            Some(_) => {
+                self.problem("wecom.verify_files", "must be a list of file paths");
+                return None;
+            }
+        };
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (i, v) in list.iter().enumerate() {
+            let key = format!("wecom.verify_files[{i}]");
+            let Some(path) = v.as_str() else {
+                self.problem(&key, "must be a string");
+                ok = false;
+                continue;
+            };
+            let path = PathBuf::from(path);
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if !crate::connector::wecom::is_verify_file_name(name) {
+                self.problem(
+                    &key,
+                    "the file name must be WW_verify_<letters and digits>.txt, as downloaded from the WeCom admin console",
+                );
+                ok = false;
+                continue;
+            }
+            out.push(path);
+        }
+        ok.then_some(out)
     }
 
     fn boolean(&mut self, t: &Table, key: &str, name: &str) -> Option<bool> {
@@ -835,5 +950,85 @@ code_ttl = 100000
     fn invalid_toml_is_reported_not_panicked() {
         let err = parse("issuer = ", "t", &env).unwrap_err();
         assert!(err.problems[0].starts_with("not valid TOML"));
+    }
+
+    #[test]
+    fn wecom_profile_groups_sub_callback_and_verify_keys_parse() {
+        let t = GOOD.replace(
+            "secret_env = \"WECOM_SECRET\"\n",
+            r#"secret_env = "WECOM_SECRET"
+privateinfo = "when_requested"
+email = "template"
+email_template = "{userid_lower}@corp.example.com"
+email_verified = true
+name_claim = "alias"
+username_claim = "userid_lower"
+sub = "lowercase"
+groups = ["paths", "tags"]
+groups_cache_secs = 120
+callback_token = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo"
+callback_aes_key = "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt"
+verify_files = ["/srv/WW_verify_Ab12.txt"]
+"#,
+        );
+        let c = parse(&t, "t.toml", &env).unwrap();
+        let w = &c.wecom;
+        assert_eq!(w.privateinfo, PrivateInfo::WhenRequested);
+        assert_eq!(
+            w.profile.email,
+            EmailPolicy::Template("{userid_lower}@corp.example.com".into())
+        );
+        assert!(w.profile.email_verified);
+        assert_eq!(w.profile.name, ClaimSource::Alias);
+        assert_eq!(w.profile.preferred_username, ClaimSource::UseridLower);
+        assert_eq!(w.subject, SubjectMode::Lowercase);
+        assert!(w.groups.paths && w.groups.tags && !w.groups.names && !w.groups.ids);
+        assert_eq!(w.groups.cache_ttl, Duration::from_secs(120));
+        assert!(w.callback.is_some());
+        assert_eq!(
+            w.verify_files,
+            vec![PathBuf::from("/srv/WW_verify_Ab12.txt")]
+        );
+        // The callback keys never reach Debug output.
+        assert!(!format!("{c:?}").contains("hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo"));
+    }
+
+    #[test]
+    fn bad_wecom_option_values_are_each_reported_naming_the_key() {
+        let t = GOOD.replace(
+            "secret_env = \"WECOM_SECRET\"\n",
+            r#"secret_env = "WECOM_SECRET"
+privateinfo = "sometimes"
+email = "template"
+name_claim = "nickname"
+sub = "pairwise-ish"
+groups = ["roles"]
+callback_token = "t"
+verify_files = ["/srv/config.toml"]
+"#,
+        );
+        let err = parse(&t, "t.toml", &env).unwrap_err();
+        let all = err.problems.join("\n");
+        for key in [
+            "wecom.privateinfo:",
+            "wecom.email_template:",
+            "wecom.name_claim:",
+            "wecom.sub:",
+            "wecom.groups:",
+            "wecom.callback_aes_key_env:",
+            "wecom.verify_files[0]:",
+        ] {
+            assert!(all.contains(key), "missing problem for {key} in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn wecom_defaults_are_silent_login_upstream_email_and_userid_sub() {
+        let w = parse(GOOD, "t.toml", &env).unwrap().wecom;
+        assert_eq!(w.privateinfo, PrivateInfo::Never);
+        assert_eq!(w.profile, ProfileMapping::default());
+        assert_eq!(w.subject, SubjectMode::Userid);
+        assert_eq!(w.groups, GroupOptions::default());
+        assert!(w.callback.is_none() && w.verify_files.is_empty());
     }
 }

@@ -14,11 +14,13 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use wecom_oidc::clock::SystemClock;
-use wecom_oidc::connector::wecom::{EmailPolicy, PrivateInfo, WeComSettings};
+use wecom_oidc::connector::wecom::{
+    CallbackSettings, EmailPolicy, PrivateInfo, SubjectMode, WeComSettings,
+};
 use wecom_oidc::demo::{self, DemoOptions, RunningDemo};
 use wecom_oidc::provider::Client;
 use wecom_oidc::secret::Secret;
-use wecom_oidc::simulator::SimulatorConfig;
+use wecom_oidc::simulator::{CallbackTarget, SimulatorConfig};
 
 const CLIENT_ID: &str = "rp";
 const CLIENT_SECRET: &str = "rp-secret-for-tests";
@@ -80,6 +82,17 @@ enum Outcome {
 
 /// Walks `/authorize` → simulator → `/callback/wecom` → RP redirect URI.
 async fn login(demo: &RunningDemo, scope: &str, user_agent: &str) -> Outcome {
+    login_via(demo, scope, user_agent, None).await
+}
+
+/// Like [`login`]; with `as_member`, the simulator's page is skipped and the member's code is
+/// minted with `Simulator::issue_code`, as if they had logged in there.
+async fn login_via(
+    demo: &RunningDemo,
+    scope: &str,
+    user_agent: &str,
+    as_member: Option<&str>,
+) -> Outcome {
     let http = browser(user_agent);
     let verifier = "v".repeat(50);
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
@@ -110,6 +123,18 @@ async fn login(demo: &RunningDemo, scope: &str, user_agent: &str) -> Outcome {
             let u = url::Url::parse(&location).expect("location URL");
             return Outcome::Redirect(u.query_pairs().into_owned().collect());
         }
+        if let Some(member) = as_member.filter(|_| location.contains(demo::SIMULATOR_PATH)) {
+            let u = url::Url::parse(&location).expect("simulator URL");
+            let state = u
+                .query_pairs()
+                .find(|(k, _)| k == "state")
+                .map(|(_, v)| v.into_owned())
+                .expect("state");
+            let callback = format!("{}/callback/wecom", demo.issuer);
+            let code = demo.simulator.issue_code(member, "", &callback);
+            next = format!("{callback}?code={code}&state={state}");
+            continue;
+        }
         next = location;
     }
     panic!("too many redirects");
@@ -117,7 +142,11 @@ async fn login(demo: &RunningDemo, scope: &str, user_agent: &str) -> Outcome {
 
 /// Tokens for a login that must succeed: (id_token claims, userinfo).
 async fn login_ok(demo: &RunningDemo, scope: &str, user_agent: &str) -> (Value, Value) {
-    let query = match login(demo, scope, user_agent).await {
+    tokens_for(demo, login(demo, scope, user_agent).await).await
+}
+
+async fn tokens_for(demo: &RunningDemo, outcome: Outcome) -> (Value, Value) {
+    let query = match outcome {
         Outcome::Redirect(q) => q,
         Outcome::Page(status, body) => panic!("login showed a page {status}: {body}"),
     };
@@ -378,4 +407,143 @@ async fn configuration_faults_show_a_bilingual_page_instead_of_a_redirect() {
             Outcome::Redirect(q) => panic!("{code}: redirected with {q:?}"),
         }
     }
+}
+
+const CALLBACK_TOKEN: &str = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo";
+const CALLBACK_AES_KEY: &str = "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt";
+
+async fn start_with_callbacks(auto_login: &str) -> (RunningDemo, CallbackTarget) {
+    let demo = start_with(auto_login, None, |w, _| {
+        w.callback = Some(CallbackSettings {
+            token: CALLBACK_TOKEN.into(),
+            encoding_aes_key: CALLBACK_AES_KEY.into(),
+        });
+    })
+    .await;
+    let target = CallbackTarget {
+        url: format!("{}/callback/wecom/events", demo.issuer),
+        token: CALLBACK_TOKEN.into(),
+        encoding_aes_key: CALLBACK_AES_KEY.into(),
+    };
+    (demo, target)
+}
+
+#[tokio::test]
+async fn callback_url_verification_answers_the_decrypted_echostr_wecom_api_11() {
+    let (demo, target) = start_with_callbacks("zhangsan").await;
+    // Several rounds: random echostrs regularly contain `+`, which must survive decoding.
+    for _ in 0..8 {
+        assert!(demo
+            .simulator
+            .verify_callback_url(&target)
+            .await
+            .expect("delivered"));
+    }
+    let wrong = CallbackTarget {
+        token: "not-the-token".into(),
+        ..target
+    };
+    assert!(!demo
+        .simulator
+        .verify_callback_url(&wrong)
+        .await
+        .expect("delivered"));
+}
+
+#[tokio::test]
+async fn a_renamed_member_keeps_the_same_sub_after_the_update_user_callback() {
+    let (demo, target) = start_with_callbacks("zhangsan").await;
+    let (before, _) = login_ok(&demo, "openid", "Mozilla/5.0").await;
+    assert_eq!(before["sub"], "zhangsan");
+    let delivery = demo
+        .simulator
+        .rename_member_and_notify("zhangsan", "zhangsan001", &target)
+        .await
+        .expect("delivered");
+    assert_eq!(delivery.status, 200);
+    // WeCom retries: a second delivery of a rename is harmless.
+    let outcome = login_via(&demo, "openid profile", "Mozilla/5.0", Some("zhangsan001")).await;
+    let (after, userinfo) = tokens_for(&demo, outcome).await;
+    assert_eq!(
+        after["sub"], "zhangsan",
+        "old and new UserId map to the same sub"
+    );
+    assert_eq!(userinfo["sub"], "zhangsan");
+    assert_eq!(after["preferred_username"], "zhangsan001");
+}
+
+#[tokio::test]
+async fn callbacks_with_a_bad_signature_are_rejected_and_change_nothing() {
+    let (demo, target) = start_with_callbacks("zhangsan").await;
+    let forged = CallbackTarget {
+        token: "forged".into(),
+        ..target
+    };
+    let delivery = demo
+        .simulator
+        .rename_member_and_notify("lisi", "lisi001", &forged)
+        .await
+        .expect("delivered");
+    assert_eq!(delivery.status, 400);
+    let outcome = login_via(&demo, "openid", "Mozilla/5.0", Some("lisi001")).await;
+    let (claims, _) = tokens_for(&demo, outcome).await;
+    assert_eq!(claims["sub"], "lisi001", "no rename was recorded");
+}
+
+#[tokio::test]
+async fn events_endpoint_is_not_found_when_no_callback_is_configured() {
+    let demo = start("zhangsan").await;
+    let resp = reqwest::get(format!("{}/callback/wecom/events?echostr=x", demo.issuer))
+        .await
+        .expect("answers");
+    assert_eq!(resp.status(), reqwest::StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn lowercase_sub_option_folds_wecom_userid_case() {
+    let demo = start_with("ZhouBa", None, |w, _| w.subject = SubjectMode::Lowercase).await;
+    let (claims, _) = login_ok(&demo, "openid profile", "Mozilla/5.0").await;
+    assert_eq!(claims["sub"], "zhouba");
+    assert_eq!(claims["preferred_username"], "ZhouBa");
+}
+
+#[tokio::test]
+async fn verify_files_are_served_at_the_root_byte_for_byte() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("WW_verify_Ab12Cd34.txt");
+    std::fs::write(&path, b"Ab12Cd34xyz").expect("write");
+    let demo = start_with("zhangsan", None, |w, _| w.verify_files = vec![path]).await;
+    let resp = reqwest::get(format!("{}/WW_verify_Ab12Cd34.txt", demo.issuer))
+        .await
+        .expect("answers");
+    assert_eq!(resp.status(), reqwest::StatusCode::OK);
+    assert_eq!(&resp.bytes().await.expect("body")[..], b"Ab12Cd34xyz");
+    let other = reqwest::get(format!("{}/WW_verify_Zz.txt", demo.issuer))
+        .await
+        .expect("answers");
+    assert_eq!(other.status(), reqwest::StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_slow_wecom_times_out_into_temporarily_unavailable_not_a_hang() {
+    let demo = start_with("zhangsan", None, |w, _| {
+        w.timeout = std::time::Duration::from_millis(300);
+    })
+    .await;
+    demo.simulator
+        .set_latency("/cgi-bin/gettoken", std::time::Duration::from_secs(2));
+    let started = std::time::Instant::now();
+    match login(&demo, "openid", "Mozilla/5.0").await {
+        Outcome::Redirect(q) => {
+            assert_eq!(
+                q.get("error").map(String::as_str),
+                Some("temporarily_unavailable")
+            )
+        }
+        Outcome::Page(s, b) => panic!("page {s}: {b}"),
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    demo.simulator
+        .set_latency("/cgi-bin/gettoken", std::time::Duration::ZERO);
+    login_ok(&demo, "openid", "Mozilla/5.0").await;
 }

@@ -107,6 +107,28 @@ pub struct FailureNotice {
     pub temporary: bool,
 }
 
+/// A request the upstream pushes to us on its own (WeCom's server callbacks, wecom-api.md §11).
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamEvent<'a> {
+    /// `POST` (a message) rather than `GET` (URL verification).
+    pub is_post: bool,
+    /// Query parameters, percent-decoded only (a `+` stays a `+`: WeCom's base64 needs it).
+    pub query: &'a HashMap<String, String>,
+    /// The request body.
+    pub body: &'a [u8],
+}
+
+/// Why an upstream event was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    /// This connector (or its configuration) takes no events.
+    #[error("this connector receives no upstream events")]
+    NotSupported,
+    /// The event failed a check (signature, decryption …) or could not be recorded.
+    #[error("upstream event rejected: {0}")]
+    Rejected(String),
+}
+
 /// An upstream identity provider.
 #[async_trait]
 pub trait Connector: Send + Sync {
@@ -133,6 +155,12 @@ pub trait Connector: Send + Sync {
     /// go back to the client as OAuth errors.
     fn failure_notice(&self, _error: &ConnectorError) -> Option<FailureNotice> {
         None
+    }
+
+    /// Handles an event the upstream pushed to `/callback/{id}/events` and returns the body to
+    /// answer with (HTTP 200). Connectors without events keep the default.
+    async fn handle_event(&self, _event: &UpstreamEvent<'_>) -> Result<String, EventError> {
+        Err(EventError::NotSupported)
     }
 
     /// Re-checks a person at refresh time (still a member? still active?) and returns their

@@ -3,9 +3,11 @@
 pub mod cookies;
 pub mod discovery;
 pub mod error_page;
+pub mod events;
 pub mod login;
 pub mod token;
 pub mod userinfo;
+pub mod verify;
 
 use std::sync::Arc;
 
@@ -41,6 +43,10 @@ pub fn router(state: WebState) -> Router {
             get(login::authorize_get).post(login::authorize_post),
         )
         .route("/callback/{connector}", get(login::callback))
+        .route(
+            "/callback/{connector}/events",
+            get(events::upstream_event).post(events::upstream_event),
+        )
         .route("/token", post(token::token))
         .route(
             "/userinfo",

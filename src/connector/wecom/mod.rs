@@ -7,6 +7,7 @@
 //! with `user/get` ([`api`]), using the app's cached access_token ([`token_cache`]).
 
 mod api;
+mod callback;
 mod groups;
 mod login_url;
 mod profile;
@@ -23,14 +24,18 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use self::api::ApiClient;
+use self::callback::{CallbackCrypto, ContactEvent};
 use self::groups::DirectoryCache;
 use self::login_url::LinkParams;
 use self::profile::{non_empty, MemberProfile};
 use self::token_cache::TokenCache;
 use crate::clock::SharedClock;
-use crate::connector::{Connector, ConnectorError, FailureNotice, Identity, LoginRequest};
+use crate::connector::{
+    Connector, ConnectorError, EventError, FailureNotice, Identity, LoginRequest, UpstreamEvent,
+};
 use crate::storage::Store;
 
+pub use self::callback::{signature as callback_signature, CallbackSettings};
 pub use self::groups::GroupOptions;
 pub use self::profile::{ClaimSource, EmailPolicy, PrivateInfo, ProfileMapping, SubjectMode};
 
@@ -96,6 +101,11 @@ pub struct WeComSettings {
     pub subject: SubjectMode,
     /// What the `groups` claim carries and how long the directory is cached.
     pub groups: GroupOptions,
+    /// Token and EncodingAESKey of the app's callback URL (接收事件服务器), when contact-change
+    /// callbacks are to be received at `/callback/wecom/events`.
+    pub callback: Option<CallbackSettings>,
+    /// `WW_verify_<token>.txt` files to serve at the domain root (wecom-api.md §9).
+    pub verify_files: Vec<std::path::PathBuf>,
 }
 
 impl WeComSettings {
@@ -122,6 +132,8 @@ impl WeComSettings {
             profile: ProfileMapping::default(),
             subject: SubjectMode::default(),
             groups: GroupOptions::default(),
+            callback: None,
+            verify_files: Vec::new(),
         }
     }
 
@@ -156,11 +168,26 @@ impl WeComSettings {
                 problems.push(format!("email template {t:?} {problem}"));
             }
         }
+        if let Some(problem) = self.callback.as_ref().and_then(CallbackSettings::problem) {
+            problems.push(problem.to_owned());
+        }
         if self.groups.cache_ttl.is_zero() {
             problems.push("groups cache TTL is zero".to_owned());
         }
         problems
     }
+}
+
+/// Whether `name` is a WeCom domain-verification file name, `WW_verify_<token>.txt`
+/// (wecom-api.md §9), so that only such names are ever served at the domain root.
+pub fn is_verify_file_name(name: &str) -> bool {
+    name.strip_prefix("WW_verify_")
+        .and_then(|rest| rest.strip_suffix(".txt"))
+        .is_some_and(|token| {
+            !token.is_empty()
+                && token.len() <= 64
+                && token.bytes().all(|b| b.is_ascii_alphanumeric())
+        })
 }
 
 /// Why `value` cannot serve as a base URL, if it cannot.
@@ -190,6 +217,8 @@ impl std::fmt::Debug for WeComSettings {
             .field("profile", &self.profile)
             .field("subject", &self.subject)
             .field("groups", &self.groups)
+            .field("callback", &self.callback)
+            .field("verify_files", &self.verify_files)
             .finish()
     }
 }
@@ -201,7 +230,14 @@ pub struct WeComConnector {
     tokens: Arc<TokenCache>,
     directory: Arc<DirectoryCache>,
     store: Arc<dyn Store>,
+    callback: Option<CallbackCrypto>,
+    /// Hashes of recently handled callback messages: WeCom retries until it gets a 200 within
+    /// 5 s (wecom-api.md §11), so a message may arrive more than once.
+    recent_events: std::sync::Mutex<std::collections::VecDeque<String>>,
 }
+
+/// How many callback message hashes are remembered for de-duplication.
+const RECENT_EVENTS: usize = 1024;
 
 impl std::fmt::Debug for WeComConnector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -247,12 +283,20 @@ impl WeComConnector {
             &settings.secret,
         ));
         let directory = DirectoryCache::new(api.clone(), tokens.clone(), clock, settings.groups);
+        let callback = match &settings.callback {
+            Some(c) => Some(CallbackCrypto::new(c, &settings.corp_id).map_err(|e| {
+                ConnectorError::Unavailable(format!("invalid WeCom callback settings: {e}"))
+            })?),
+            None => None,
+        };
         Ok(Self {
             settings,
             api,
             tokens,
             directory,
             store,
+            callback,
+            recent_events: std::sync::Mutex::new(std::collections::VecDeque::new()),
         })
     }
 
@@ -619,6 +663,57 @@ impl Connector for WeComConnector {
             operator,
             temporary,
         })
+    }
+
+    /// WeCom's callback URL (wecom-api.md §11): `GET` is the URL verification (answer the
+    /// decrypted `echostr`), `POST` a message; an `update_user` with `NewUserID` is recorded
+    /// so the renamed member keeps their `sub`. Other events are acknowledged and ignored.
+    /// Recording is two store writes, fast enough to do before answering within WeCom's 5 s.
+    async fn handle_event(&self, event: &UpstreamEvent<'_>) -> Result<String, EventError> {
+        let crypto = self.callback.as_ref().ok_or(EventError::NotSupported)?;
+        let q = |k: &str| event.query.get(k).map(String::as_str).unwrap_or_default();
+        let reject = |e: callback::CallbackError| {
+            tracing::warn!(error = %e, "WeCom callback refused");
+            EventError::Rejected(e.to_string())
+        };
+        if !event.is_post {
+            return crypto
+                .open(q("msg_signature"), q("timestamp"), q("nonce"), q("echostr"))
+                .map_err(reject);
+        }
+        let body =
+            std::str::from_utf8(event.body).map_err(|_| reject(callback::CallbackError::Xml))?;
+        let encrypted = callback::xml_field(body, "Encrypt")
+            .ok_or_else(|| reject(callback::CallbackError::Xml))?;
+        let message = crypto
+            .open(q("msg_signature"), q("timestamp"), q("nonce"), &encrypted)
+            .map_err(reject)?;
+        let digest = crate::random::hash_secret(&encrypted);
+        {
+            let mut recent = self.recent_events.lock().unwrap_or_else(|p| p.into_inner());
+            if recent.contains(&digest) {
+                return Ok(String::new());
+            }
+            if recent.len() >= RECENT_EVENTS {
+                recent.pop_front();
+            }
+            recent.push_back(digest.clone());
+        }
+        if let ContactEvent::Renamed { old, new } = callback::contact_event(&message) {
+            match self.record_rename(&old, &new) {
+                Ok(_) => tracing::info!(old = %old, new = %new, "WeCom UserId rename recorded"),
+                Err(e) => {
+                    // Forget the message so WeCom's retry gets another chance.
+                    self.recent_events
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .retain(|d| d != &digest);
+                    tracing::error!(error = %e, "cannot record a WeCom UserId rename");
+                    return Err(EventError::Rejected(e.to_string()));
+                }
+            }
+        }
+        Ok(String::new())
     }
 
     /// Re-reads the member (following a recorded rename): a member who left, was disabled or
