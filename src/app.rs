@@ -96,7 +96,11 @@ pub fn build_with_store(
     }));
     let state = WebState {
         provider: provider.clone(),
-        discovery: discovery::metadata_json(&config.issuer, keys.signing_alg())?,
+        discovery: discovery::metadata_json_with_subject_types(
+            &config.issuer,
+            keys.signing_alg(),
+            config.wecom.subject == crate::connector::wecom::SubjectMode::Pairwise,
+        )?,
         jwks: keys.jwks_bytes(),
         secure_cookies: config.issuer.starts_with("https://"),
     };

@@ -145,6 +145,8 @@ const WECOM_KEYS: &[&str] = &[
     "callback_aes_key",
     "callback_aes_key_env",
     "verify_files",
+    "pairwise_salt",
+    "pairwise_salt_env",
 ];
 const CLIENT_KEYS: &[&str] = &[
     "id",
@@ -410,11 +412,22 @@ impl Validator<'_> {
             "sub",
             defaults.subject,
             SubjectMode::parse,
-            "userid, lowercase",
+            "userid, lowercase, pairwise",
         );
         let groups = self.group_options(w);
         let callback = self.callback_settings(w);
         let verify_files = self.verify_files(w);
+        let pairwise_salt = self.secret_pair(w, "wecom", "pairwise_salt");
+        if subject == Some(SubjectMode::Pairwise) {
+            if let Some(salt) = pairwise_salt.as_ref() {
+                if salt.as_ref().is_none_or(|s| s.len() < 16) {
+                    self.problem(
+                        "wecom.pairwise_salt_env",
+                        "sub = \"pairwise\" needs a secret pairwise_salt of at least 16 characters (never change it: every sub would change)",
+                    );
+                }
+            }
+        }
         Some(WeComSettings {
             corp_id: corp_id?,
             agent_id: agent_id.filter(|i| *i > 0)?,
@@ -429,6 +442,7 @@ impl Validator<'_> {
             groups: groups?,
             callback: callback?,
             verify_files: verify_files?,
+            pairwise_salt: pairwise_salt?,
         })
     }
 

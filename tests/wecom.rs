@@ -547,3 +547,29 @@ async fn a_slow_wecom_times_out_into_temporarily_unavailable_not_a_hang() {
         .set_latency("/cgi-bin/gettoken", std::time::Duration::ZERO);
     login_ok(&demo, "openid", "Mozilla/5.0").await;
 }
+
+#[tokio::test]
+async fn pairwise_sub_is_the_sector_hash_oidc_core_8_1_and_is_advertised() {
+    let salt = "a-long-secret-pairwise-salt";
+    let demo = start_with("ZhangSan", None, |w, _| {
+        w.subject = SubjectMode::Pairwise;
+        w.pairwise_salt = Some(salt.into());
+    })
+    .await;
+    let (first, userinfo) = login_ok(&demo, "openid", "Mozilla/5.0").await;
+    let expected = wecom_oidc::connector::wecom::pairwise_subject("127.0.0.1", "zhangsan", salt);
+    assert_eq!(first["sub"], expected.as_str());
+    assert_eq!(userinfo["sub"], expected.as_str());
+    let (second, _) = login_ok(&demo, "openid", "Mozilla/5.0").await;
+    assert_eq!(second["sub"], first["sub"], "stable for the same client");
+    let meta: Value = reqwest::get(format!("{}/.well-known/openid-configuration", demo.issuer))
+        .await
+        .expect("discovery")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        meta["subject_types_supported"],
+        serde_json::json!(["public", "pairwise"])
+    );
+}

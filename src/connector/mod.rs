@@ -157,6 +157,17 @@ pub trait Connector: Send + Sync {
         None
     }
 
+    /// Whether this connector gives each client its own `sub` (OIDC Core §8.1 pairwise).
+    fn is_pairwise(&self) -> bool {
+        false
+    }
+
+    /// The pairwise `sub` of `identity` for the client whose sector identifier is `sector`;
+    /// `None` when subjects are public (the default).
+    fn pairwise_subject(&self, _identity: &Identity, _sector: &str) -> Option<String> {
+        None
+    }
+
     /// Handles an event the upstream pushed to `/callback/{id}/events` and returns the body to
     /// answer with (HTTP 200). Connectors without events keep the default.
     async fn handle_event(&self, _event: &UpstreamEvent<'_>) -> Result<String, EventError> {

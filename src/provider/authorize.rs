@@ -395,6 +395,23 @@ impl Provider {
                 return Err(fail(connector_error_to_oauth(&e)));
             }
         };
+        let mut identity = identity;
+        if connector.is_pairwise() {
+            let sector = self
+                .clients
+                .get(&req.client_id)
+                .map(Client::sector_identifier)
+                .unwrap_or_else(|| req.client_id.clone());
+            let Some(sub) = connector.pairwise_subject(&identity, &sector) else {
+                tracing::error!("the connector is pairwise but produced no pairwise subject");
+                return Err(fail(OAuthError::server_error()));
+            };
+            // The upstream's own id stays available to the connector for refresh.
+            if identity.upstream_id.is_none() {
+                identity.upstream_id = Some(identity.user_id.clone());
+            }
+            identity.user_id = sub;
+        }
         let code = self.issue_code(&req, identity).map_err(fail)?;
         Ok(success_redirect(
             &req.redirect_uri,

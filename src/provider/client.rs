@@ -31,6 +31,21 @@ impl Client {
         self.secret.is_none()
     }
 
+    /// The sector identifier for pairwise subjects (OIDC Core §8.1): the host of the
+    /// registered redirect URIs when they share one; otherwise (we support no
+    /// `sector_identifier_uri`) the client id, so the client still gets a stable `sub` of its own.
+    pub fn sector_identifier(&self) -> String {
+        let mut hosts = self.redirect_uris.iter().map(|u| {
+            url::Url::parse(u)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+        });
+        match hosts.next() {
+            Some(Some(first)) if hosts.all(|h| h.as_deref() == Some(first.as_str())) => first,
+            _ => self.id.clone(),
+        }
+    }
+
     /// Whether `uri` is one of the registered redirect URIs, by exact string comparison.
     pub fn has_redirect_uri(&self, uri: &str) -> bool {
         self.redirect_uris.iter().any(|u| u == uri)
@@ -80,5 +95,32 @@ impl ClientCredentials {
     /// Whether the client tried HTTP Basic authentication (decides the 401 challenge).
     pub fn used_basic(&self) -> bool {
         self.basic.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(uris: &[&str]) -> Client {
+        Client {
+            id: "c1".into(),
+            name: "c1".into(),
+            secret: None,
+            redirect_uris: uris.iter().map(|u| u.to_string()).collect(),
+            settings: ClientSettings::default(),
+        }
+    }
+
+    #[test]
+    fn sector_is_the_shared_redirect_host_else_the_client_id_oidc_core_8_1() {
+        assert_eq!(
+            client(&["https://RP.example/cb", "https://rp.example/other"]).sector_identifier(),
+            "rp.example"
+        );
+        assert_eq!(
+            client(&["https://a.example/cb", "https://b.example/cb"]).sector_identifier(),
+            "c1"
+        );
     }
 }

@@ -52,6 +52,20 @@ pub struct DiscoveryError(String);
 
 /// Builds the metadata for `issuer` (no trailing slash) signing with `signing_alg`.
 pub fn metadata(issuer: &str, signing_alg: &str) -> Result<Metadata, DiscoveryError> {
+    metadata_with_subject_types(issuer, signing_alg, false)
+}
+
+/// [`metadata`], advertising `pairwise` beside `public` in `subject_types_supported` when a
+/// connector issues pairwise subjects (OIDC Core §8, Discovery §3).
+pub fn metadata_with_subject_types(
+    issuer: &str,
+    signing_alg: &str,
+    pairwise: bool,
+) -> Result<Metadata, DiscoveryError> {
+    let mut subject_types = vec![CoreSubjectIdentifierType::Public];
+    if pairwise {
+        subject_types.push(CoreSubjectIdentifierType::Pairwise);
+    }
     let url = |p: &str| format!("{issuer}{p}");
     let e = |x: url::ParseError| DiscoveryError(x.to_string());
     let alg: CoreJwsSigningAlgorithm =
@@ -62,7 +76,7 @@ pub fn metadata(issuer: &str, signing_alg: &str) -> Result<Metadata, DiscoveryEr
         AuthUrl::new(url("/authorize")).map_err(e)?,
         JsonWebKeySetUrl::new(url("/jwks")).map_err(e)?,
         vec![ResponseTypes::new(vec![CoreResponseType::Code])],
-        vec![CoreSubjectIdentifierType::Public],
+        subject_types,
         vec![alg],
         ExtraMetadata {
             code_challenge_methods_supported: vec!["S256".into()],
@@ -96,6 +110,18 @@ pub fn metadata(issuer: &str, signing_alg: &str) -> Result<Metadata, DiscoveryEr
     .set_request_parameter_supported(Some(false))
     .set_request_uri_parameter_supported(Some(false));
     Ok(meta)
+}
+
+/// [`metadata_with_subject_types`] serialized to JSON bytes, once at startup.
+pub fn metadata_json_with_subject_types(
+    issuer: &str,
+    signing_alg: &str,
+    pairwise: bool,
+) -> Result<bytes::Bytes, DiscoveryError> {
+    let meta = metadata_with_subject_types(issuer, signing_alg, pairwise)?;
+    serde_json::to_vec(&meta)
+        .map(bytes::Bytes::from)
+        .map_err(|x| DiscoveryError(x.to_string()))
 }
 
 /// The metadata serialized to JSON bytes, once at startup.
@@ -167,6 +193,14 @@ mod tests {
             );
         }
         assert!(json.get("registration_endpoint").is_none());
+        let pairwise: serde_json::Value = serde_json::from_slice(
+            &metadata_json_with_subject_types("https://sso.example.com", "RS256", true).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            pairwise["subject_types_supported"],
+            serde_json::json!(["public", "pairwise"])
+        );
         assert!(json.get("jwks").is_none());
     }
 }

@@ -37,7 +37,9 @@ use crate::storage::Store;
 
 pub use self::callback::{signature as callback_signature, CallbackSettings};
 pub use self::groups::GroupOptions;
-pub use self::profile::{ClaimSource, EmailPolicy, PrivateInfo, ProfileMapping, SubjectMode};
+pub use self::profile::{
+    pairwise_subject, ClaimSource, EmailPolicy, PrivateInfo, ProfileMapping, SubjectMode,
+};
 
 /// WeCom's `access_token` is invalid (wecom-api.md §10): refresh and retry once.
 const TOKEN_INVALID: i64 = 40014;
@@ -106,6 +108,9 @@ pub struct WeComSettings {
     pub callback: Option<CallbackSettings>,
     /// `WW_verify_<token>.txt` files to serve at the domain root (wecom-api.md §9).
     pub verify_files: Vec<std::path::PathBuf>,
+    /// The secret salt of pairwise subjects; required with [`SubjectMode::Pairwise`] and never
+    /// to be changed afterwards (every `sub` would change). Redacted in `Debug`.
+    pub pairwise_salt: Option<String>,
 }
 
 impl WeComSettings {
@@ -134,6 +139,7 @@ impl WeComSettings {
             groups: GroupOptions::default(),
             callback: None,
             verify_files: Vec::new(),
+            pairwise_salt: None,
         }
     }
 
@@ -170,6 +176,13 @@ impl WeComSettings {
         }
         if let Some(problem) = self.callback.as_ref().and_then(CallbackSettings::problem) {
             problems.push(problem.to_owned());
+        }
+        if self.subject == SubjectMode::Pairwise
+            && self.pairwise_salt.as_deref().is_none_or(|s| s.len() < 16)
+        {
+            problems.push(
+                "pairwise subjects need a pairwise_salt of at least 16 characters".to_owned(),
+            );
         }
         if self.groups.cache_ttl.is_zero() {
             problems.push("groups cache TTL is zero".to_owned());
@@ -219,6 +232,10 @@ impl std::fmt::Debug for WeComSettings {
             .field("groups", &self.groups)
             .field("callback", &self.callback)
             .field("verify_files", &self.verify_files)
+            .field(
+                "pairwise_salt",
+                &self.pairwise_salt.as_ref().map(|_| "[redacted]"),
+            )
             .finish()
     }
 }
@@ -590,6 +607,17 @@ impl Connector for WeComConnector {
             .await
     }
 
+    fn is_pairwise(&self) -> bool {
+        self.settings.subject == SubjectMode::Pairwise
+    }
+
+    /// OIDC Core §8.1, over the local id (the lower-cased first UserId, which follows renames).
+    fn pairwise_subject(&self, identity: &Identity, sector: &str) -> Option<String> {
+        let salt = self.settings.pairwise_salt.as_deref()?;
+        self.is_pairwise()
+            .then(|| pairwise_subject(sector, &identity.user_id, salt))
+    }
+
     /// Configuration faults and rate limiting become a clear page for the person and a log
     /// line telling the operator what to change in the WeCom admin console (wecom-api.md §1,
     /// §2, §10). The person cannot fix these, and the client could only show `server_error`.
@@ -723,6 +751,9 @@ impl Connector for WeComConnector {
         let userid = self.current_userid(identity)?;
         let with_groups = !identity.groups.is_empty();
         let mut fresh = self.read_member(&userid, None, with_groups).await?;
+        // `sub` never changes within a grant (it may be pairwise, computed by the provider).
+        fresh.upstream_id = Some(userid);
+        fresh.user_id.clone_from(&identity.user_id);
         let keep = |new: &mut Option<String>, old: &Option<String>| {
             if new.is_none() {
                 new.clone_from(old);

@@ -116,6 +116,9 @@ pub enum SubjectMode {
     /// The UserId in lower case: WeCom treats `ZhangSan` and `zhangsan` as the same member
     /// (§6), so relying parties that compare case-sensitively see one account.
     Lowercase,
+    /// A different `sub` per client (OIDC Core §8.1): `base64url(SHA-256(sector ‖ 0 ‖
+    /// lower-cased UserId ‖ 0 ‖ salt))`, so clients cannot correlate people by `sub`.
+    Pairwise,
 }
 
 impl SubjectMode {
@@ -124,17 +127,34 @@ impl SubjectMode {
         match value {
             "userid" => Some(Self::Userid),
             "lowercase" => Some(Self::Lowercase),
+            "pairwise" => Some(Self::Pairwise),
             _ => None,
         }
     }
 
-    /// The subject for a (possibly renamed-from) UserId.
+    /// The subject for a (possibly renamed-from) UserId; for [`Self::Pairwise`] the local
+    /// account id that is then hashed per client ([`pairwise_subject`]).
     pub fn apply(self, userid: &str) -> String {
         match self {
             Self::Userid => userid.to_owned(),
-            Self::Lowercase => userid.to_ascii_lowercase(),
+            Self::Lowercase | Self::Pairwise => userid.to_ascii_lowercase(),
         }
     }
+}
+
+/// OIDC Core §8.1 pairwise `sub`: `base64url(SHA-256(sector ‖ 0 ‖ local_id ‖ 0 ‖ salt))`. The zero
+/// bytes keep `("ab", "c")` and `("a", "bc")` apart; the salt keeps the value unguessable from
+/// the UserId.
+pub fn pairwise_subject(sector: &str, local_id: &str, salt: &str) -> String {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(sector.as_bytes());
+    h.update([0]);
+    h.update(local_id.as_bytes());
+    h.update([0]);
+    h.update(salt.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(h.finalize())
 }
 
 /// Claim mapping and e-mail policy of one WeCom app.
@@ -381,6 +401,23 @@ mod tests {
         let id = member().to_identity(&ProfileMapping::default(), sub);
         assert_eq!(id.user_id, "zhangsan");
         assert_eq!(id.upstream_id.as_deref(), Some("ZhangSan"));
+    }
+
+    #[test]
+    fn pairwise_subjects_differ_per_sector_and_are_stable_oidc_core_8_1() {
+        let a = pairwise_subject("rp-a.example", "zhangsan", "salt");
+        assert_eq!(a, pairwise_subject("rp-a.example", "zhangsan", "salt"));
+        assert_ne!(a, pairwise_subject("rp-b.example", "zhangsan", "salt"));
+        assert_ne!(
+            a,
+            pairwise_subject("rp-a.example", "zhangsan", "other salt")
+        );
+        assert_ne!(
+            pairwise_subject("ab", "c", "s"),
+            pairwise_subject("a", "bc", "s")
+        );
+        assert_eq!(a.len(), 43);
+        assert!(!a.contains("zhangsan"));
     }
 
     #[test]
