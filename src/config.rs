@@ -11,6 +11,7 @@ use crate::connector::wecom::{
     CallbackSettings, ClaimSource, EmailPolicy, GroupOptions, PrivateInfo, ProfileMapping,
     SubjectMode, WeComSettings,
 };
+use crate::provider::client::ClientSettings;
 use crate::provider::{Client, Lifetimes};
 use crate::secret::Secret;
 
@@ -25,8 +26,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Where signing keys live.
     pub keys_dir: PathBuf,
-    /// The WeCom app logins go through.
+    /// The WeCom app logins go through (the first of a `[[wecom]]` list).
     pub wecom: WeComSettings,
+    /// Further WeCom apps of a `[[wecom]]` list, chosen by clients with `wecom_app = "name"`.
+    pub more_wecom_apps: Vec<WeComSettings>,
     /// Registered clients.
     pub clients: Vec<Client>,
     /// Credential lifetimes.
@@ -123,6 +126,7 @@ const TOP_KEYS: &[&str] = &[
     "issuer", "listen", "data_dir", "keys_dir", "wecom", "clients", "tokens",
 ];
 const WECOM_KEYS: &[&str] = &[
+    "name",
     "corp_id",
     "agent_id",
     "secret",
@@ -149,6 +153,7 @@ const WECOM_KEYS: &[&str] = &[
     "pairwise_salt_env",
 ];
 const CLIENT_KEYS: &[&str] = &[
+    "wecom_app",
     "id",
     "name",
     "secret",
@@ -282,10 +287,60 @@ impl Validator<'_> {
             self.string(t, "keys_dir", "keys_dir")
                 .unwrap_or_else(|| "keys".into()),
         );
+        let mut more_wecom_apps = Vec::new();
         let wecom = match t.get("wecom") {
             Some(Value::Table(w)) => self.wecom(w),
+            // Several WeCom apps (corps or agents) in one provider: `[[wecom]]` with a `name`
+            // each; the first is the default for clients that name none.
+            Some(Value::Array(list)) if !list.is_empty() => {
+                let mut apps: Vec<WeComSettings> = Vec::new();
+                let mut complete = true;
+                for (i, item) in list.iter().enumerate() {
+                    let before = self.problems.len();
+                    let app = match item {
+                        Value::Table(w) => {
+                            let app = self.wecom(w);
+                            if !w.contains_key("name") {
+                                self.problem(
+                                    "wecom.name",
+                                    "is required for each [[wecom]] app (e.g. name = \"hq\")",
+                                );
+                            }
+                            app
+                        }
+                        _ => {
+                            self.problem("wecom", "must be a table");
+                            None
+                        }
+                    };
+                    // The app's problems name it: `wecom[1].secret_env: …`.
+                    for p in &mut self.problems[before..] {
+                        if let Some(rest) = p.strip_prefix("wecom") {
+                            *p = format!("wecom[{i}]{rest}");
+                        }
+                    }
+                    match app {
+                        Some(a) if apps.iter().any(|b| b.id == a.id) => {
+                            self.problem(
+                                &format!("wecom[{i}].name"),
+                                format!("duplicate WeCom app name {:?}", a.id),
+                            );
+                            complete = false;
+                        }
+                        Some(a) => apps.push(a),
+                        None => complete = false,
+                    }
+                }
+                if complete {
+                    let first = apps.remove(0);
+                    more_wecom_apps = apps;
+                    Some(first)
+                } else {
+                    None
+                }
+            }
             Some(_) => {
-                self.problem("wecom", "must be a table ([wecom])");
+                self.problem("wecom", "must be a table ([wecom]) or a list ([[wecom]])");
                 None
             }
             None => {
@@ -294,6 +349,18 @@ impl Validator<'_> {
             }
         };
         let clients = self.clients(t);
+        if let Some(w) = &wecom {
+            for (i, c) in clients.iter().enumerate() {
+                if let Some(app) = &c.settings.connector {
+                    if w.id != *app && !more_wecom_apps.iter().any(|a| a.id == *app) {
+                        self.problem(
+                            &format!("clients[{i}].wecom_app"),
+                            format!("no [[wecom]] app is named {app:?}"),
+                        );
+                    }
+                }
+            }
+        }
         if t.get("clients").is_none() {
             self.problem(
                 "clients",
@@ -314,6 +381,7 @@ impl Validator<'_> {
             data_dir,
             keys_dir,
             wecom: wecom?,
+            more_wecom_apps,
             clients,
             lifetimes: lifetimes?,
         })
@@ -351,6 +419,17 @@ impl Validator<'_> {
 
     fn wecom(&mut self, w: &Table) -> Option<WeComSettings> {
         self.unknown_keys(w, "wecom", WECOM_KEYS);
+        let id = match self.string(w, "wecom.name", "name") {
+            None => Some(WeComSettings::DEFAULT_ID.to_string()),
+            Some(n) if crate::connector::wecom::is_app_id(&n) => Some(n),
+            Some(n) => {
+                self.problem(
+                    "wecom.name",
+                    format!("{n:?} must be 1-32 lower-case letters, digits, '-' or '_'"),
+                );
+                None
+            }
+        };
         let corp_id = self.required_string(w, "wecom.corp_id", "corp_id");
         let agent_id = self.integer(w, "wecom.agent_id", "agent_id");
         if agent_id.is_none() && !w.contains_key("agent_id") {
@@ -429,6 +508,7 @@ impl Validator<'_> {
             }
         }
         Some(WeComSettings {
+            id: id?,
             corp_id: corp_id?,
             agent_id: agent_id.filter(|i| *i > 0)?,
             secret: secret?.expose().to_string(),
@@ -781,6 +861,7 @@ impl Validator<'_> {
             }
         };
         let name = self.string(c, &format!("{key}.name"), "name");
+        let wecom_app = self.string(c, &format!("{key}.wecom_app"), "wecom_app");
         let id = id?;
         if !public && secret.is_none() {
             return None;
@@ -790,7 +871,10 @@ impl Validator<'_> {
             id,
             secret: if public { None } else { secret },
             redirect_uris: uris,
-            settings: Default::default(),
+            settings: ClientSettings {
+                connector: wecom_app,
+                ..ClientSettings::default()
+            },
         })
     }
 
@@ -1044,5 +1128,48 @@ verify_files = ["/srv/config.toml"]
         assert_eq!(w.subject, SubjectMode::Userid);
         assert_eq!(w.groups, GroupOptions::default());
         assert!(w.callback.is_none() && w.verify_files.is_empty());
+    }
+
+    #[test]
+    fn several_wecom_apps_parse_and_clients_must_name_an_existing_one() {
+        let t = r#"
+issuer = "https://sso.example.com"
+[[wecom]]
+name = "hq"
+corp_id = "ww7f3c2a1b9d8e6f50"
+agent_id = 1000002
+secret_env = "WECOM_SECRET"
+[[wecom]]
+name = "branch"
+corp_id = "ww0000000000000001"
+agent_id = 1000005
+secret = "branch-secret"
+[[clients]]
+id = "grafana"
+secret_env = "GRAFANA_SECRET"
+redirect_uris = ["https://grafana.example.com/login/generic_oauth"]
+wecom_app = "branch"
+"#;
+        let c = parse(t, "t.toml", &env).unwrap();
+        assert_eq!(c.wecom.id, "hq");
+        assert_eq!(c.more_wecom_apps.len(), 1);
+        assert_eq!(c.more_wecom_apps[0].id, "branch");
+        assert_eq!(c.clients[0].settings.connector.as_deref(), Some("branch"));
+
+        let bad = t
+            .replace("wecom_app = \"branch\"", "wecom_app = \"nowhere\"")
+            .replace("secret = \"branch-secret\"", "");
+        let err = parse(&bad, "t.toml", &env).unwrap_err();
+        let all = err.problems.join("\n");
+        assert!(all.contains("wecom[1].secret_env:"), "{all}");
+        let dup = t.replace("name = \"branch\"", "name = \"hq\"");
+        let err = parse(&dup, "t.toml", &env).unwrap_err();
+        assert!(err.problems.join("\n").contains("wecom[1].name:"), "{err}");
+        let unknown = t.replace("wecom_app = \"branch\"", "wecom_app = \"nowhere\"");
+        let err = parse(&unknown, "t.toml", &env).unwrap_err();
+        assert!(
+            err.problems.join("\n").contains("clients[0].wecom_app:"),
+            "{err}"
+        );
     }
 }

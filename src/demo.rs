@@ -180,6 +180,7 @@ pub fn build_with(
         data_dir: data_dir.join("store"),
         keys_dir: data_dir.join("keys"),
         wecom,
+        more_wecom_apps: Vec::new(),
         clients: clients.clone(),
         lifetimes: Lifetimes::default(),
     };

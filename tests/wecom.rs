@@ -573,3 +573,78 @@ async fn pairwise_sub_is_the_sector_hash_oidc_core_8_1_and_is_advertised() {
         serde_json::json!(["public", "pairwise"])
     );
 }
+
+#[tokio::test]
+async fn each_client_logs_in_through_the_wecom_app_it_names() {
+    use wecom_oidc::config::Config;
+    use wecom_oidc::simulator::Simulator;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let issuer = format!("http://{addr}");
+    let sim_base = format!("{issuer}/wecom-sim");
+    let mut sim_config = SimulatorConfig::demo(sim_base.clone());
+    sim_config.auto_login = Some("lisi".into());
+    let simulator = Simulator::new(sim_config.clone(), Arc::new(SystemClock));
+    let app = |name: &str| WeComSettings {
+        id: name.into(),
+        api_base: sim_base.clone(),
+        oauth_base: sim_base.clone(),
+        sso_base: sim_base.clone(),
+        ..WeComSettings::new(
+            sim_config.corp_id.clone(),
+            sim_config.agent_id,
+            sim_config.secret.clone(),
+        )
+    };
+    let mut client = rp_client();
+    client.settings.connector = Some("branch".into());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = Config {
+        issuer: issuer.clone(),
+        listen: addr,
+        data_dir: dir.path().join("store"),
+        keys_dir: dir.path().join("keys"),
+        wecom: app("wecom"),
+        more_wecom_apps: vec![app("branch")],
+        clients: vec![client],
+        lifetimes: Default::default(),
+    };
+    let built = wecom_oidc::app::build(&config, Arc::new(SystemClock)).expect("builds");
+    let router = built.router.nest("/wecom-sim", simulator.router());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+
+    let http = browser("Mozilla/5.0");
+    let authorize = format!(
+        "{issuer}/authorize?client_id={CLIENT_ID}&redirect_uri={}&response_type=code&scope=openid&state=s",
+        url::form_urlencoded::byte_serialize(REDIRECT_URI.as_bytes()).collect::<String>()
+    );
+    let mut next = authorize;
+    let mut saw_branch_callback = false;
+    let query = loop {
+        let resp = http.get(&next).send().await.expect("request");
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("no redirect: {}", resp.status()))
+            .to_string();
+        if location.starts_with(&format!("{issuer}/callback/branch?")) {
+            saw_branch_callback = true;
+        }
+        if location.starts_with(REDIRECT_URI) {
+            let u = url::Url::parse(&location).expect("url");
+            break u
+                .query_pairs()
+                .into_owned()
+                .collect::<HashMap<String, String>>();
+        }
+        next = location;
+    };
+    assert!(
+        saw_branch_callback,
+        "the login came back through the branch app"
+    );
+    assert!(query.contains_key("code"), "{query:?}");
+}

@@ -268,10 +268,20 @@ impl Provider {
             state: req.state.clone(),
             error,
         };
-        let connector = self
-            .connectors
-            .get(&self.default_connector)
-            .ok_or_else(|| fail(OAuthError::server_error()))?;
+        // Each client may name the upstream app its logins use (several WeCom apps in one
+        // provider); the others use the default one.
+        let connector_id = self
+            .clients
+            .get(&req.client_id)
+            .and_then(|c| c.settings.connector.as_deref())
+            .unwrap_or(&self.default_connector);
+        let connector = self.connectors.get(connector_id).ok_or_else(|| {
+            tracing::error!(
+                connector = connector_id,
+                "the client's connector does not exist"
+            );
+            fail(OAuthError::server_error())
+        })?;
         let upstream_state = random::alphanumeric(43);
         let now = self.now();
         let record = AuthRequest {

@@ -23,7 +23,11 @@ pub struct Client {
 /// that a minimal client entry stays minimal.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct ClientSettings {}
+pub struct ClientSettings {
+    /// The connector (upstream app) this client's logins go through; `None` is the provider's
+    /// default connector. Config key `wecom_app`.
+    pub connector: Option<String>,
+}
 
 impl Client {
     /// Public clients (no secret) must use PKCE (RFC 9700 §2.1.1).

@@ -105,6 +105,15 @@ impl Provider {
         }
     }
 
+    /// Adds another connector (e.g. a second WeCom app), reachable by its id from clients
+    /// whose `ClientSettings::connector` names it. A connector with an id already present
+    /// replaces it.
+    pub fn with_connector(mut self, connector: Arc<dyn Connector>) -> Self {
+        self.connectors
+            .insert(connector.id().to_string(), connector);
+        self
+    }
+
     /// The issuer identifier.
     pub fn issuer(&self) -> &str {
         &self.issuer

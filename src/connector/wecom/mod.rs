@@ -81,6 +81,9 @@ const STATUS_ACTIVE: i64 = 1;
 /// Settings of the WeCom connector: which corp and app, and where WeCom is.
 #[derive(Clone)]
 pub struct WeComSettings {
+    /// The connector id: the app's name in `/callback/{id}` and in a client's `wecom_app`
+    /// ([`Self::DEFAULT_ID`] for the single-`[wecom]` configuration).
+    pub id: String,
     /// The CorpID (企业ID), e.g. `ww1436e0e65a779aee`.
     pub corp_id: String,
     /// The AgentId of the self-built app that logs people in.
@@ -114,6 +117,8 @@ pub struct WeComSettings {
 }
 
 impl WeComSettings {
+    /// The id of the single WeCom app of a `[wecom]` configuration.
+    pub const DEFAULT_ID: &str = "wecom";
     /// WeCom's server API host (wecom-api.md "Conventions").
     pub const DEFAULT_API_BASE: &str = "https://qyapi.weixin.qq.com";
     /// Host of the OAuth link opened inside the WeCom app (wecom-api.md §2).
@@ -126,6 +131,7 @@ impl WeComSettings {
     /// Settings for WeCom's real hosts with the default timeout.
     pub fn new(corp_id: impl Into<String>, agent_id: i64, secret: impl Into<String>) -> Self {
         Self {
+            id: Self::DEFAULT_ID.to_owned(),
             corp_id: corp_id.into(),
             agent_id,
             secret: secret.into(),
@@ -146,6 +152,12 @@ impl WeComSettings {
     /// Every problem with these settings, empty when they are usable.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
+        if !is_app_id(&self.id) {
+            problems.push(format!(
+                "id {:?} must be 1-32 lower-case letters, digits, '-' or '_'",
+                self.id
+            ));
+        }
         if self.corp_id.trim().is_empty() {
             problems.push("corp_id is empty".to_owned());
         } else if !self.corp_id.bytes().all(|b| b.is_ascii_graphic()) {
@@ -191,6 +203,15 @@ impl WeComSettings {
     }
 }
 
+/// Whether `id` can name a WeCom app in URLs and config (`/callback/{id}`).
+pub fn is_app_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
 /// Whether `name` is a WeCom domain-verification file name, `WW_verify_<token>.txt`
 /// (wecom-api.md §9), so that only such names are ever served at the domain root.
 pub fn is_verify_file_name(name: &str) -> bool {
@@ -219,6 +240,7 @@ fn base_url_problem(value: &str) -> Option<&'static str> {
 impl std::fmt::Debug for WeComSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WeComSettings")
+            .field("id", &self.id)
             .field("corp_id", &self.corp_id)
             .field("agent_id", &self.agent_id)
             .field("secret", &"[redacted]")
@@ -559,7 +581,7 @@ where
 #[async_trait]
 impl Connector for WeComConnector {
     fn id(&self) -> &str {
-        "wecom"
+        &self.settings.id
     }
 
     /// The in-app OAuth link inside WeCom's browser, the PC login page elsewhere
