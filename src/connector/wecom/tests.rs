@@ -545,3 +545,41 @@ fn invalid_settings_report_every_problem_at_once() {
     );
     assert!(!text.contains(SECRET));
 }
+
+#[tokio::test]
+async fn deployment_faults_get_a_notice_telling_the_operator_what_to_fix() {
+    let h = Harness::start().await;
+    let c = h.connector();
+    let notice = |code: i64| {
+        c.failure_notice(&ConnectorError::Upstream {
+            code,
+            message: "x".to_owned(),
+        })
+    };
+    let ip = notice(60020).expect("60020 is a configuration fault");
+    assert!(ip.operator.contains("企业可信IP"), "{}", ip.operator);
+    assert!(!ip.temporary);
+    assert!(notice(50001).expect("50001").operator.contains("可信域名"));
+    assert!(notice(40001).expect("40001").operator.contains("Secret"));
+    assert!(notice(40013).expect("40013").operator.contains("corp_id"));
+    assert!(notice(45009).expect("45009").temporary);
+    // Ordinary login failures go back to the client instead.
+    assert!(notice(40029).is_none());
+    assert!(c
+        .failure_notice(&ConnectorError::AccessDenied("left".to_owned()))
+        .is_none());
+    // The operator text never carries the secret.
+    for code in [60020, 50001, 40001, 40013, 45009] {
+        assert!(!notice(code).expect("notice").operator.contains(SECRET));
+    }
+}
+
+#[tokio::test]
+async fn a_member_without_user_get_visibility_is_refused_not_accepted_unchecked() {
+    // Linked-corp ids (`CorpId/userid`) that user/get will not show behave like GHOST here.
+    let h = Harness::start().await;
+    let err = login(&h.connector(), codes::GHOST)
+        .await
+        .expect_err("unknown to user/get");
+    assert!(matches!(err, ConnectorError::AccessDenied(_)), "{err:?}");
+}
