@@ -648,3 +648,64 @@ async fn each_client_logs_in_through_the_wecom_app_it_names() {
     );
     assert!(query.contains_key("code"), "{query:?}");
 }
+
+/// wecom-api.md §11 vectors A1 (URL verification) and D (`update_user` rename), sent over HTTP
+/// exactly as WeCom would, to a provider configured with the vectors' corp and keys.
+#[tokio::test]
+async fn callback_endpoint_accepts_the_reference_vectors_a1_and_d() {
+    let demo = start_with("zhangsan", None, |w, sim| {
+        sim.corp_id = "ww1436e0e65a779aee".into();
+        w.corp_id = "ww1436e0e65a779aee".into();
+        w.callback = Some(CallbackSettings {
+            token: CALLBACK_TOKEN.into(),
+            encoding_aes_key: CALLBACK_AES_KEY.into(),
+        });
+    })
+    .await;
+    let events = format!("{}/callback/wecom/events", demo.issuer);
+    // A1: echostr arrives percent-encoded; its `+` must not become a space.
+    let echostr =
+        "fsi1xnbH4yQh0+PJxcOdhhK6TDXkjMyhEPA7xB2TGz6b+g7xyAbEkRxN/3cNXW9qdqjnoVzEtpbhnFyq6SVHyA==";
+    let url = format!(
+        "{events}?msg_signature=012bc692d0a58dd4b10f8dfe5c4ac00ae211ebeb&timestamp=1476416373&nonce=47744683&echostr={}",
+        url::form_urlencoded::byte_serialize(echostr.as_bytes()).collect::<String>()
+    );
+    let resp = reqwest::get(url).await.expect("A1 answers");
+    assert_eq!(resp.status(), reqwest::StatusCode::OK);
+    assert_eq!(resp.text().await.expect("body"), "1288432023552776189");
+
+    // D: the rename zhangsan → zhangsan001.
+    let encrypt = "/K4xJYsBwQssQzE/v2nbvPiz8m9hNp0ww+8LDzsdpZ/NcqD8q6xAFVzsVUG1+zQYNvItjZgVzmFxrX71LjPP6f4P0nQemIw9Ks2isQHNpdUWKB4HRsJhA3NV9m5ZBh759awIau6jPTl3NQjYVtMBWtv4elmfhreeMdmj6P7ZB0NTgomgnFW08h+SDi2hIenXgWEX/BIGJUAM2JRBx3hqH8CLmxCjWi4JpB6Kl0dItCaOLyZ0xtyQXJSE7z3Vjfo7H31qcVTqpM+/F+EVB3+aeFHqYgCEXc7hco3uxYlA/G1XyPN3nUCo2pwCQYKQbZQhRSXVJVS8tdn5HkRdIwCACexDFMPHVB5A33juhIGLBxp1peKLuvvfxOOCJzvRMhOVLCgRrGrUUy5o0GqltbI7Gufn5GGjqhUNIX0ZTt4j8fJsdVF3OVGQE7RsB1hMw3R1jgjJLuJFbKfrhsoOaz1550LTdhAjoXRpUqXOEXXiTpzjcXQ+FJlm5YlSq52FdjKHQSXXyp0y9kmnaDCHBvEFiWgsa7lMIPq2OrZvXrnTOgs=";
+    let body = format!(
+        "<xml><ToUserName><![CDATA[ww1436e0e65a779aee]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt><AgentID><![CDATA[]]></AgentID></xml>"
+    );
+    let post = format!(
+        "{events}?msg_signature=5527913e6e2607115d352e341a1e1f99e1e00e09&timestamp=1700000000&nonce=1372623149"
+    );
+    let http = reqwest::Client::new();
+    for _ in 0..2 {
+        // The second delivery is WeCom's retry: acknowledged, nothing changes.
+        let resp = http
+            .post(&post)
+            .body(body.clone())
+            .send()
+            .await
+            .expect("D answers");
+        assert_eq!(resp.status(), reqwest::StatusCode::OK);
+    }
+    // The simulated directory follows (its own delivery of the same rename is idempotent).
+    let target = CallbackTarget {
+        url: events,
+        token: CALLBACK_TOKEN.into(),
+        encoding_aes_key: CALLBACK_AES_KEY.into(),
+    };
+    let again = demo
+        .simulator
+        .rename_member_and_notify("zhangsan", "zhangsan001", &target)
+        .await
+        .expect("delivered");
+    assert_eq!(again.status, 200);
+    let outcome = login_via(&demo, "openid", "Mozilla/5.0", Some("zhangsan001")).await;
+    let (claims, _) = tokens_for(&demo, outcome).await;
+    assert_eq!(claims["sub"], "zhangsan");
+}
