@@ -69,10 +69,11 @@ const MEMBER_OUT_OF_RANGE: i64 = 50002;
 const USER_NOT_VISIBLE: i64 = 60021;
 /// The userid does not exist (wecom-api.md §6).
 const USER_NOT_FOUND: i64 = 60111;
-/// Value of a UserId's link once the member renamed away from it ([`WeComConnector::subject_of`]).
-/// Not a valid UserId (those are at most 64 bytes of letters, digits and `_-@.`), so it cannot be
-/// confused with a recorded `sub`.
-const RETIRED_USERID: &str = "\u{0}retired";
+/// Prefix of a UserId's link once the member renamed away from it, followed by the random
+/// suffix its next holder's `sub` gets ([`WeComConnector::subject_of`]). Chosen at the rename, so
+/// concurrent first logins of that next holder all derive the same `sub`. Starts with a NUL,
+/// which no UserId or `sub` contains, so it cannot be confused with a recorded `sub`.
+const RETIRED_USERID: &str = "\u{0}retired:";
 /// WeCom codes are at most 512 bytes (wecom-api.md §2); anything longer is not worth a call.
 const MAX_CODE_BYTES: usize = 512;
 /// `user/get` `status` of an active member (wecom-api.md §6).
@@ -484,12 +485,9 @@ impl WeComConnector {
         let unavailable =
             |e| ConnectorError::Unavailable(format!("cannot read the renamed-UserId links: {e}"));
         match self.store.find_user_link(&key) {
-            Ok(subject) if subject == RETIRED_USERID => {
-                let fresh = format!(
-                    "{}.{}",
-                    self.settings.subject.apply(userid),
-                    crate::random::alphanumeric(8).to_ascii_lowercase()
-                );
+            Ok(link) if link.starts_with(RETIRED_USERID) => {
+                let suffix = &link[RETIRED_USERID.len()..];
+                let fresh = format!("{}.{suffix}", self.settings.subject.apply(userid));
                 self.store
                     .save_user_link(&key, &fresh)
                     .map_err(unavailable)?;
@@ -513,11 +511,11 @@ impl WeComConnector {
             return self.subject_of(old);
         }
         if let Ok(subject) = self.store.find_user_link(&self.id_link_key(new)) {
-            if subject != RETIRED_USERID
+            if !subject.starts_with(RETIRED_USERID)
                 && self
                     .store
                     .find_user_link(&self.id_link_key(old))
-                    .is_ok_and(|v| v == RETIRED_USERID)
+                    .is_ok_and(|v| v.starts_with(RETIRED_USERID))
             {
                 // Already recorded (a retried callback).
                 return Ok(subject);
@@ -531,7 +529,13 @@ impl WeComConnector {
             .save_user_link(&self.sub_link_key(&subject), new)
             .map_err(fail)?;
         self.store
-            .save_user_link(&self.id_link_key(old), RETIRED_USERID)
+            .save_user_link(
+                &self.id_link_key(old),
+                &format!(
+                    "{RETIRED_USERID}{}",
+                    crate::random::alphanumeric(8).to_ascii_lowercase()
+                ),
+            )
             .map_err(fail)?;
         Ok(subject)
     }
