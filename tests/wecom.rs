@@ -709,3 +709,29 @@ async fn callback_endpoint_accepts_the_reference_vectors_a1_and_d() {
     let (claims, _) = tokens_for(&demo, outcome).await;
     assert_eq!(claims["sub"], "zhangsan");
 }
+
+#[tokio::test]
+async fn a_pre_2022_app_gets_the_profile_from_user_get_without_privateinfo() {
+    let demo = start_with("zhangsan", None, |_, sim| sim.legacy_app = true).await;
+    let (claims, _) = login_ok(&demo, "openid profile email phone", "Mozilla/5.0").await;
+    assert_eq!(claims["email"], "zhangsan@example.com");
+    assert_eq!(claims["phone_number"], "13800130001");
+    assert_eq!(claims["gender"], "male");
+}
+
+#[tokio::test]
+async fn privacy_fields_sent_as_empty_strings_are_absent_claims_not_empty_ones() {
+    let demo = start("zhangsan").await;
+    demo.simulator
+        .set_quirks(wecom_oidc::simulator::SimulatorQuirks {
+            privacy_fields_empty: true,
+            ..Default::default()
+        });
+    let (claims, userinfo) =
+        login_ok(&demo, "openid profile email phone address", "Mozilla/5.0").await;
+    for c in [&claims, &userinfo] {
+        for absent in ["email", "phone_number", "address", "picture", "gender"] {
+            assert!(c.get(absent).is_none(), "{absent} in {c}");
+        }
+    }
+}
