@@ -35,16 +35,13 @@ pub async fn upstream_event(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    let Some(connector) = s.provider.connector(&connector) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
     let query = raw_query_params(query.as_deref().unwrap_or_default());
     let event = UpstreamEvent {
         is_post: method == Method::POST,
         query: &query,
         body: &body,
     };
-    match connector.handle_event(&event).await {
+    match s.provider.upstream_event(&connector, &event).await {
         // §11: the body is exactly the decrypted message (no quotes, no newline).
         Ok(reply) => (
             StatusCode::OK,
