@@ -41,6 +41,9 @@ pub enum StartError {
     /// The connector could not be built.
     #[error("WeCom connector: {0}")]
     Connector(#[from] crate::connector::ConnectorError),
+    /// A configured WeCom verification file could not be read.
+    #[error("wecom.verify_files: {0}")]
+    VerifyFile(String),
     /// Discovery metadata could not be built.
     #[error("{0}")]
     Discovery(#[from] discovery::DiscoveryError),
@@ -75,28 +78,47 @@ pub fn build_with_store(
     store: Arc<dyn Store>,
 ) -> Result<App, StartError> {
     let keys = Arc::new(KeyStore::load_or_generate(&config.keys_dir)?);
+    let apps = std::iter::once(&config.wecom).chain(&config.more_wecom_apps);
+    let verify_paths: Vec<std::path::PathBuf> =
+        apps.clone().flat_map(|a| a.verify_files.clone()).collect();
+    let verify_files = web::verify::load(&verify_paths).map_err(StartError::VerifyFile)?;
+    let pairwise = apps
+        .clone()
+        .any(|a| a.subject == crate::connector::wecom::SubjectMode::Pairwise);
     let connector: Arc<dyn Connector> = Arc::new(WeComConnector::new(
         config.wecom.clone(),
         store.clone(),
         clock.clone(),
     )?);
-    let provider = Arc::new(Provider::new(ProviderParts {
+    let mut provider = Provider::new(ProviderParts {
         issuer: config.issuer.clone(),
         clients: ClientRegistry::new(config.clients.clone()),
         store: store.clone(),
         keys: keys.clone(),
-        clock,
+        clock: clock.clone(),
         lifetimes: config.lifetimes,
         connector,
-    }));
+    });
+    for app in &config.more_wecom_apps {
+        provider = provider.with_connector(Arc::new(WeComConnector::new(
+            app.clone(),
+            store.clone(),
+            clock.clone(),
+        )?));
+    }
+    let provider = Arc::new(provider);
     let state = WebState {
         provider: provider.clone(),
-        discovery: discovery::metadata_json(&config.issuer, keys.signing_alg())?,
+        discovery: discovery::metadata_json_with_subject_types(
+            &config.issuer,
+            keys.signing_alg(),
+            pairwise,
+        )?,
         jwks: keys.jwks_bytes(),
         secure_cookies: config.issuer.starts_with("https://"),
     };
     Ok(App {
-        router: web::router_with(state, &config.limits),
+        router: web::router_with(state, &config.limits).merge(web::verify::router(verify_files)),
         provider,
         store,
     })

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use toml::{Table, Value};
 
-use crate::connector::wecom::WeComSettings;
+use crate::connector::wecom::{
+    CallbackSettings, ClaimSource, EmailPolicy, GroupOptions, PrivateInfo, ProfileMapping,
+    SubjectMode, WeComSettings,
+};
 use crate::provider::client::{AccessTokenFormat, AuthMethod, ClientSettings};
 use crate::provider::{Client, Lifetimes};
 use crate::secret::Secret;
@@ -24,8 +27,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Where signing keys live.
     pub keys_dir: PathBuf,
-    /// The WeCom app logins go through.
+    /// The WeCom app logins go through (the first of a `[[wecom]]` list).
     pub wecom: WeComSettings,
+    /// Further WeCom apps of a `[[wecom]]` list, chosen by clients with `wecom_app = "name"`.
+    pub more_wecom_apps: Vec<WeComSettings>,
     /// Registered clients.
     pub clients: Vec<Client>,
     /// Credential lifetimes.
@@ -124,6 +129,7 @@ const TOP_KEYS: &[&str] = &[
     "issuer", "listen", "data_dir", "keys_dir", "wecom", "clients", "tokens", "limits",
 ];
 const WECOM_KEYS: &[&str] = &[
+    "name",
     "corp_id",
     "agent_id",
     "secret",
@@ -132,8 +138,25 @@ const WECOM_KEYS: &[&str] = &[
     "oauth_base",
     "sso_base",
     "timeout_secs",
+    "privateinfo",
+    "email",
+    "email_template",
+    "email_verified",
+    "name_claim",
+    "username_claim",
+    "sub",
+    "groups",
+    "groups_cache_secs",
+    "callback_token",
+    "callback_token_env",
+    "callback_aes_key",
+    "callback_aes_key_env",
+    "verify_files",
+    "pairwise_salt",
+    "pairwise_salt_env",
 ];
 const CLIENT_KEYS: &[&str] = &[
+    "wecom_app",
     "id",
     "name",
     "secret",
@@ -282,10 +305,60 @@ impl Validator<'_> {
             self.string(t, "keys_dir", "keys_dir")
                 .unwrap_or_else(|| "keys".into()),
         );
+        let mut more_wecom_apps = Vec::new();
         let wecom = match t.get("wecom") {
             Some(Value::Table(w)) => self.wecom(w),
+            // Several WeCom apps (corps or agents) in one provider: `[[wecom]]` with a `name`
+            // each; the first is the default for clients that name none.
+            Some(Value::Array(list)) if !list.is_empty() => {
+                let mut apps: Vec<WeComSettings> = Vec::new();
+                let mut complete = true;
+                for (i, item) in list.iter().enumerate() {
+                    let before = self.problems.len();
+                    let app = match item {
+                        Value::Table(w) => {
+                            let app = self.wecom(w);
+                            if !w.contains_key("name") {
+                                self.problem(
+                                    "wecom.name",
+                                    "is required for each [[wecom]] app (e.g. name = \"hq\")",
+                                );
+                            }
+                            app
+                        }
+                        _ => {
+                            self.problem("wecom", "must be a table");
+                            None
+                        }
+                    };
+                    // The app's problems name it: `wecom[1].secret_env: …`.
+                    for p in &mut self.problems[before..] {
+                        if let Some(rest) = p.strip_prefix("wecom") {
+                            *p = format!("wecom[{i}]{rest}");
+                        }
+                    }
+                    match app {
+                        Some(a) if apps.iter().any(|b| b.id == a.id) => {
+                            self.problem(
+                                &format!("wecom[{i}].name"),
+                                format!("duplicate WeCom app name {:?}", a.id),
+                            );
+                            complete = false;
+                        }
+                        Some(a) => apps.push(a),
+                        None => complete = false,
+                    }
+                }
+                if complete {
+                    let first = apps.remove(0);
+                    more_wecom_apps = apps;
+                    Some(first)
+                } else {
+                    None
+                }
+            }
             Some(_) => {
-                self.problem("wecom", "must be a table ([wecom])");
+                self.problem("wecom", "must be a table ([wecom]) or a list ([[wecom]])");
                 None
             }
             None => {
@@ -294,6 +367,18 @@ impl Validator<'_> {
             }
         };
         let clients = self.clients(t);
+        if let Some(w) = &wecom {
+            for (i, c) in clients.iter().enumerate() {
+                if let Some(app) = &c.settings.connector {
+                    if w.id != *app && !more_wecom_apps.iter().any(|a| a.id == *app) {
+                        self.problem(
+                            &format!("clients[{i}].wecom_app"),
+                            format!("no [[wecom]] app is named {app:?}"),
+                        );
+                    }
+                }
+            }
+        }
         if t.get("clients").is_none() {
             self.problem(
                 "clients",
@@ -323,6 +408,7 @@ impl Validator<'_> {
             data_dir,
             keys_dir,
             wecom: wecom?,
+            more_wecom_apps,
             clients,
             lifetimes: lifetimes?,
         })
@@ -360,6 +446,17 @@ impl Validator<'_> {
 
     fn wecom(&mut self, w: &Table) -> Option<WeComSettings> {
         self.unknown_keys(w, "wecom", WECOM_KEYS);
+        let id = match self.string(w, "wecom.name", "name") {
+            None => Some(WeComSettings::DEFAULT_ID.to_string()),
+            Some(n) if crate::connector::wecom::is_app_id(&n) => Some(n),
+            Some(n) => {
+                self.problem(
+                    "wecom.name",
+                    format!("{n:?} must be 1-32 lower-case letters, digits, '-' or '_'"),
+                );
+                None
+            }
+        };
         let corp_id = self.required_string(w, "wecom.corp_id", "corp_id");
         let agent_id = self.integer(w, "wecom.agent_id", "agent_id");
         if agent_id.is_none() && !w.contains_key("agent_id") {
@@ -405,7 +502,40 @@ impl Validator<'_> {
                 self.problem("wecom.agent_id", "must be a positive integer");
             }
         }
+        let defaults = WeComSettings::new("", 0, "");
+        let privateinfo = self.choice(
+            w,
+            "wecom.privateinfo",
+            "privateinfo",
+            defaults.privateinfo,
+            PrivateInfo::parse,
+            "never, always, when_requested",
+        );
+        let profile = self.profile_mapping(w);
+        let subject = self.choice(
+            w,
+            "wecom.sub",
+            "sub",
+            defaults.subject,
+            SubjectMode::parse,
+            "userid, lowercase, pairwise",
+        );
+        let groups = self.group_options(w);
+        let callback = self.callback_settings(w);
+        let verify_files = self.verify_files(w);
+        let pairwise_salt = self.secret_pair(w, "wecom", "pairwise_salt");
+        if subject == Some(SubjectMode::Pairwise) {
+            if let Some(salt) = pairwise_salt.as_ref() {
+                if salt.as_ref().is_none_or(|s| s.len() < 16) {
+                    self.problem(
+                        "wecom.pairwise_salt_env",
+                        "sub = \"pairwise\" needs a secret pairwise_salt of at least 16 characters (never change it: every sub would change)",
+                    );
+                }
+            }
+        }
         Some(WeComSettings {
+            id: id?,
             corp_id: corp_id?,
             agent_id: agent_id.filter(|i| *i > 0)?,
             secret: secret?.expose().to_string(),
@@ -413,7 +543,257 @@ impl Validator<'_> {
             oauth_base: oauth_base?,
             sso_base: sso_base?,
             timeout: timeout?,
+            privateinfo: privateinfo?,
+            profile: profile?,
+            subject: subject?,
+            groups: groups?,
+            callback: callback?,
+            verify_files: verify_files?,
+            pairwise_salt: pairwise_salt?,
         })
+    }
+
+    /// A secret given directly (`name`) or through an environment variable (`name_env`).
+    fn secret_pair(&mut self, t: &Table, prefix: &str, name: &str) -> Option<Option<String>> {
+        let env_name = format!("{name}_env");
+        let key = format!("{prefix}.{name}");
+        let direct = self.string(t, &key, name);
+        let var = self.string(t, &format!("{key}_env"), &env_name);
+        match (direct, var) {
+            (Some(_), Some(_)) => {
+                self.problem(&key, format!("set either {name} or {env_name}, not both"));
+                None
+            }
+            (Some(v), None) if v.is_empty() => {
+                self.problem(&key, "must not be empty");
+                None
+            }
+            (Some(v), None) => Some(Some(v)),
+            (None, Some(var)) => match (self.env)(&var) {
+                Some(v) if !v.is_empty() => Some(Some(v)),
+                _ => {
+                    self.problem(
+                        &format!("{key}_env"),
+                        format!("environment variable {var} is not set or empty"),
+                    );
+                    None
+                }
+            },
+            (None, None) if t.contains_key(name) || t.contains_key(&env_name) => None,
+            (None, None) => Some(None),
+        }
+    }
+
+    /// `callback_token(_env)` and `callback_aes_key(_env)`: both or neither.
+    fn callback_settings(&mut self, w: &Table) -> Option<Option<CallbackSettings>> {
+        let token = self.secret_pair(w, "wecom", "callback_token");
+        let aes = self.secret_pair(w, "wecom", "callback_aes_key");
+        match (token?, aes?) {
+            (None, None) => Some(None),
+            (Some(token), Some(encoding_aes_key)) => {
+                let settings = CallbackSettings {
+                    token,
+                    encoding_aes_key,
+                };
+                match settings.problem() {
+                    None => Some(Some(settings)),
+                    Some(problem) => {
+                        self.problem("wecom.callback_aes_key", problem);
+                        None
+                    }
+                }
+            }
+            (Some(_), None) => {
+                self.problem(
+                    "wecom.callback_aes_key_env",
+                    "is required with callback_token (the EncodingAESKey of the callback URL)",
+                );
+                None
+            }
+            (None, Some(_)) => {
+                self.problem(
+                    "wecom.callback_token_env",
+                    "is required with callback_aes_key (the Token of the callback URL)",
+                );
+                None
+            }
+        }
+    }
+
+    /// `verify_files = ["path/WW_verify_<token>.txt"]` (wecom-api.md §9). Only the name is
+    /// checked here; the files are read at startup.
+    fn verify_files(&mut self, w: &Table) -> Option<Vec<PathBuf>> {
+        let list = match w.get("verify_files") {
+            None => return Some(Vec::new()),
+            Some(Value::Array(a)) => a,
+            Some(_) => {
+                self.problem("wecom.verify_files", "must be a list of file paths");
+                return None;
+            }
+        };
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (i, v) in list.iter().enumerate() {
+            let key = format!("wecom.verify_files[{i}]");
+            let Some(path) = v.as_str() else {
+                self.problem(&key, "must be a string");
+                ok = false;
+                continue;
+            };
+            let path = PathBuf::from(path);
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if !crate::connector::wecom::is_verify_file_name(name) {
+                self.problem(
+                    &key,
+                    "the file name must be WW_verify_<letters and digits>.txt, as downloaded from the WeCom admin console",
+                );
+                ok = false;
+                continue;
+            }
+            out.push(path);
+        }
+        ok.then_some(out)
+    }
+
+    fn boolean(&mut self, t: &Table, key: &str, name: &str) -> Option<bool> {
+        match t.get(name) {
+            None => None,
+            Some(Value::Boolean(b)) => Some(*b),
+            Some(_) => {
+                self.problem(key, "must be true or false");
+                None
+            }
+        }
+    }
+
+    /// A string that must be one of a few words; `None` (after a problem) when it is not.
+    fn choice<T>(
+        &mut self,
+        t: &Table,
+        key: &str,
+        name: &str,
+        default: T,
+        parse: fn(&str) -> Option<T>,
+        allowed: &str,
+    ) -> Option<T> {
+        match self.string(t, key, name) {
+            None if t.contains_key(name) => None,
+            None => Some(default),
+            Some(s) => match parse(&s) {
+                Some(v) => Some(v),
+                None => {
+                    self.problem(key, format!("{s:?} is not one of: {allowed}"));
+                    None
+                }
+            },
+        }
+    }
+
+    /// `email`, `email_template`, `email_verified`, `name_claim`, `username_claim`.
+    fn profile_mapping(&mut self, w: &Table) -> Option<ProfileMapping> {
+        let d = ProfileMapping::default();
+        let name = self.choice(
+            w,
+            "wecom.name_claim",
+            "name_claim",
+            d.name,
+            ClaimSource::parse,
+            ClaimSource::NAMES,
+        );
+        let preferred_username = self.choice(
+            w,
+            "wecom.username_claim",
+            "username_claim",
+            d.preferred_username,
+            ClaimSource::parse,
+            ClaimSource::NAMES,
+        );
+        let template = self.string(w, "wecom.email_template", "email_template");
+        let email = match (self.string(w, "wecom.email", "email").as_deref(), template) {
+            (None | Some("upstream"), None) => Some(EmailPolicy::Upstream),
+            (Some("template"), Some(t)) => match EmailPolicy::template_problem(&t) {
+                None => Some(EmailPolicy::Template(t)),
+                Some(problem) => {
+                    self.problem("wecom.email_template", problem);
+                    None
+                }
+            },
+            (Some("template"), None) => {
+                self.problem(
+                    "wecom.email_template",
+                    "is required with email = \"template\" (e.g. \"{userid_lower}@corp.example.com\")",
+                );
+                None
+            }
+            (None | Some("upstream"), Some(_)) => {
+                self.problem(
+                    "wecom.email_template",
+                    "is only used with email = \"template\"",
+                );
+                None
+            }
+            (Some(other), _) => {
+                self.problem(
+                    "wecom.email",
+                    format!("{other:?} is not one of: upstream, template"),
+                );
+                None
+            }
+        };
+        let email_verified = self
+            .boolean(w, "wecom.email_verified", "email_verified")
+            .unwrap_or(d.email_verified);
+        Some(ProfileMapping {
+            name: name?,
+            preferred_username: preferred_username?,
+            email: email?,
+            email_verified,
+        })
+    }
+
+    /// `groups = ["names", "paths", "ids", "tags"]` and `groups_cache_secs`.
+    fn group_options(&mut self, w: &Table) -> Option<GroupOptions> {
+        let mut options = GroupOptions::default();
+        match w.get("groups") {
+            None => {}
+            Some(Value::Array(a)) => {
+                let mut kinds = Vec::new();
+                for (i, v) in a.iter().enumerate() {
+                    match v.as_str() {
+                        Some(s) => kinds.push(s),
+                        None => self.problem(&format!("wecom.groups[{i}]"), "must be a string"),
+                    }
+                }
+                match options.with_kinds(kinds) {
+                    Ok(o) => options = o,
+                    Err(e) => {
+                        self.problem("wecom.groups", e);
+                        return None;
+                    }
+                }
+            }
+            Some(_) => {
+                self.problem(
+                    "wecom.groups",
+                    "must be a list such as [\"names\", \"paths\", \"tags\"]",
+                );
+                return None;
+            }
+        }
+        match self.integer(w, "wecom.groups_cache_secs", "groups_cache_secs") {
+            None => {}
+            Some(n) if (10..=86_400).contains(&n) => {
+                options.cache_ttl = Duration::from_secs(n.unsigned_abs())
+            }
+            Some(_) => {
+                self.problem("wecom.groups_cache_secs", "must be between 10 and 86400");
+                return None;
+            }
+        }
+        Some(options)
     }
 
     fn clients(&mut self, t: &Table) -> Vec<Client> {
@@ -516,6 +896,7 @@ impl Validator<'_> {
             }
         };
         let name = self.string(c, &format!("{key}.name"), "name");
+        let wecom_app = self.string(c, &format!("{key}.wecom_app"), "wecom_app");
         let id = id?;
         let settings = extra?;
         if !public
@@ -530,19 +911,11 @@ impl Validator<'_> {
             id,
             secret: if public { None } else { secret },
             redirect_uris: uris,
-            settings,
+            settings: ClientSettings {
+                connector: wecom_app,
+                ..settings
+            },
         })
-    }
-
-    fn boolean(&mut self, t: &Table, key: &str, name: &str) -> Option<bool> {
-        match t.get(name) {
-            None => None,
-            Some(Value::Boolean(b)) => Some(*b),
-            Some(_) => {
-                self.problem(key, "must be true or false");
-                None
-            }
-        }
     }
 
     /// The per-client options beyond id, secret and redirect URIs; `None` if any is invalid.
@@ -971,5 +1344,128 @@ token_burst = 0
     fn invalid_toml_is_reported_not_panicked() {
         let err = parse("issuer = ", "t", &env).unwrap_err();
         assert!(err.problems[0].starts_with("not valid TOML"));
+    }
+
+    #[test]
+    fn wecom_profile_groups_sub_callback_and_verify_keys_parse() {
+        let t = GOOD.replace(
+            "secret_env = \"WECOM_SECRET\"\n",
+            r#"secret_env = "WECOM_SECRET"
+privateinfo = "when_requested"
+email = "template"
+email_template = "{userid_lower}@corp.example.com"
+email_verified = true
+name_claim = "alias"
+username_claim = "userid_lower"
+sub = "lowercase"
+groups = ["paths", "tags"]
+groups_cache_secs = 120
+callback_token = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo"
+callback_aes_key = "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt"
+verify_files = ["/srv/WW_verify_Ab12.txt"]
+"#,
+        );
+        let c = parse(&t, "t.toml", &env).unwrap();
+        let w = &c.wecom;
+        assert_eq!(w.privateinfo, PrivateInfo::WhenRequested);
+        assert_eq!(
+            w.profile.email,
+            EmailPolicy::Template("{userid_lower}@corp.example.com".into())
+        );
+        assert!(w.profile.email_verified);
+        assert_eq!(w.profile.name, ClaimSource::Alias);
+        assert_eq!(w.profile.preferred_username, ClaimSource::UseridLower);
+        assert_eq!(w.subject, SubjectMode::Lowercase);
+        assert!(w.groups.paths && w.groups.tags && !w.groups.names && !w.groups.ids);
+        assert_eq!(w.groups.cache_ttl, Duration::from_secs(120));
+        assert!(w.callback.is_some());
+        assert_eq!(
+            w.verify_files,
+            vec![PathBuf::from("/srv/WW_verify_Ab12.txt")]
+        );
+        // The callback keys never reach Debug output.
+        assert!(!format!("{c:?}").contains("hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo"));
+    }
+
+    #[test]
+    fn bad_wecom_option_values_are_each_reported_naming_the_key() {
+        let t = GOOD.replace(
+            "secret_env = \"WECOM_SECRET\"\n",
+            r#"secret_env = "WECOM_SECRET"
+privateinfo = "sometimes"
+email = "template"
+name_claim = "nickname"
+sub = "pairwise-ish"
+groups = ["roles"]
+callback_token = "t"
+verify_files = ["/srv/config.toml"]
+"#,
+        );
+        let err = parse(&t, "t.toml", &env).unwrap_err();
+        let all = err.problems.join("\n");
+        for key in [
+            "wecom.privateinfo:",
+            "wecom.email_template:",
+            "wecom.name_claim:",
+            "wecom.sub:",
+            "wecom.groups:",
+            "wecom.callback_aes_key_env:",
+            "wecom.verify_files[0]:",
+        ] {
+            assert!(all.contains(key), "missing problem for {key} in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn wecom_defaults_are_silent_login_upstream_email_and_userid_sub() {
+        let w = parse(GOOD, "t.toml", &env).unwrap().wecom;
+        assert_eq!(w.privateinfo, PrivateInfo::Never);
+        assert_eq!(w.profile, ProfileMapping::default());
+        assert_eq!(w.subject, SubjectMode::Userid);
+        assert_eq!(w.groups, GroupOptions::default());
+        assert!(w.callback.is_none() && w.verify_files.is_empty());
+    }
+
+    #[test]
+    fn several_wecom_apps_parse_and_clients_must_name_an_existing_one() {
+        let t = r#"
+issuer = "https://sso.example.com"
+[[wecom]]
+name = "hq"
+corp_id = "ww7f3c2a1b9d8e6f50"
+agent_id = 1000002
+secret_env = "WECOM_SECRET"
+[[wecom]]
+name = "branch"
+corp_id = "ww0000000000000001"
+agent_id = 1000005
+secret = "branch-secret"
+[[clients]]
+id = "grafana"
+secret_env = "GRAFANA_SECRET"
+redirect_uris = ["https://grafana.example.com/login/generic_oauth"]
+wecom_app = "branch"
+"#;
+        let c = parse(t, "t.toml", &env).unwrap();
+        assert_eq!(c.wecom.id, "hq");
+        assert_eq!(c.more_wecom_apps.len(), 1);
+        assert_eq!(c.more_wecom_apps[0].id, "branch");
+        assert_eq!(c.clients[0].settings.connector.as_deref(), Some("branch"));
+
+        let bad = t
+            .replace("wecom_app = \"branch\"", "wecom_app = \"nowhere\"")
+            .replace("secret = \"branch-secret\"", "");
+        let err = parse(&bad, "t.toml", &env).unwrap_err();
+        let all = err.problems.join("\n");
+        assert!(all.contains("wecom[1].secret_env:"), "{all}");
+        let dup = t.replace("name = \"branch\"", "name = \"hq\"");
+        let err = parse(&dup, "t.toml", &env).unwrap_err();
+        assert!(err.problems.join("\n").contains("wecom[1].name:"), "{err}");
+        let unknown = t.replace("wecom_app = \"branch\"", "wecom_app = \"nowhere\"");
+        let err = parse(&unknown, "t.toml", &env).unwrap_err();
+        assert!(
+            err.problems.join("\n").contains("clients[0].wecom_app:"),
+            "{err}"
+        );
     }
 }

@@ -105,6 +105,15 @@ pub fn default_issuer(addr: SocketAddr) -> String {
 
 /// Builds the demo and returns its router and handles; the caller serves the router.
 pub fn build(opts: DemoOptions) -> Result<(Router, RunningDemo, TcpListener), DemoError> {
+    build_with(opts, |_, _| {})
+}
+
+/// Like [`build`], with `customize` changing the WeCom connector's settings and the
+/// simulator's configuration before either is built (tests of the WeCom options).
+pub fn build_with(
+    opts: DemoOptions,
+    customize: impl FnOnce(&mut WeComSettings, &mut SimulatorConfig),
+) -> Result<(Router, RunningDemo, TcpListener), DemoError> {
     let addr = opts.listener.local_addr()?;
     let issuer = opts
         .issuer
@@ -134,7 +143,7 @@ pub fn build(opts: DemoOptions) -> Result<(Router, RunningDemo, TcpListener), De
     let mut sim_config = SimulatorConfig::demo(format!("{issuer}{SIMULATOR_PATH}"));
     sim_config.trusted_domains = vec![host_port];
     sim_config.auto_login = opts.auto_login.clone();
-    let wecom = WeComSettings {
+    let mut wecom = WeComSettings {
         corp_id: sim_config.corp_id.clone(),
         agent_id: sim_config.agent_id,
         secret: sim_config.secret.clone(),
@@ -142,7 +151,9 @@ pub fn build(opts: DemoOptions) -> Result<(Router, RunningDemo, TcpListener), De
         oauth_base: format!("{issuer}{SIMULATOR_PATH}"),
         sso_base: format!("{issuer}{SIMULATOR_PATH}"),
         timeout: Duration::from_secs(5),
+        ..WeComSettings::new("", 0, "")
     };
+    customize(&mut wecom, &mut sim_config);
     let simulator = Simulator::new(sim_config, opts.clock.clone());
 
     let demo_secret = random::token(24);
@@ -169,6 +180,7 @@ pub fn build(opts: DemoOptions) -> Result<(Router, RunningDemo, TcpListener), De
         data_dir: data_dir.join("store"),
         keys_dir: data_dir.join("keys"),
         wecom,
+        more_wecom_apps: Vec::new(),
         clients: clients.clone(),
         lifetimes: Lifetimes::default(),
         limits: Default::default(),
@@ -227,6 +239,18 @@ pub async fn spawn(opts: DemoOptions) -> Result<RunningDemo, DemoError> {
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .await;
+    });
+    Ok(running)
+}
+
+/// Like [`spawn`], with [`build_with`]'s `customize`.
+pub async fn spawn_with(
+    opts: DemoOptions,
+    customize: impl FnOnce(&mut WeComSettings, &mut SimulatorConfig),
+) -> Result<RunningDemo, DemoError> {
+    let (router, running, listener) = build_with(opts, customize)?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
     });
     Ok(running)
 }

@@ -9,7 +9,7 @@ use url::form_urlencoded;
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use super::{pkce, Client, Provider};
-use crate::connector::{ConnectorError, Identity, LoginRequest};
+use crate::connector::{ConnectorError, FailureNotice, Identity, LoginRequest};
 use crate::random;
 use crate::storage::{AuthCode, AuthRequest, StorageError};
 
@@ -17,7 +17,16 @@ use crate::storage::{AuthCode, AuthRequest, StorageError};
 const MAX_ECHOED_VALUE: usize = 2048;
 
 /// Scopes this provider understands; others are ignored (RFC 6749 §3.3 lets the server narrow).
-pub const SUPPORTED_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
+/// `groups` is ours (not OIDC Core §5.4): it releases the `groups` claim.
+pub const SUPPORTED_SCOPES: &[&str] = &[
+    "openid",
+    "profile",
+    "email",
+    "phone",
+    "address",
+    "groups",
+    "offline_access",
+];
 
 /// How the authorization response reaches the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +86,14 @@ pub enum AuthorizeRejection {
     /// The client or its redirect URI cannot be trusted: show an error page, never redirect
     /// (RFC 6749 §4.1.2.1).
     Page(OAuthError),
+    /// The upstream failed in a way the person should see explained on our page, with the
+    /// operator told in the log what to fix ([`crate::connector::Connector::failure_notice`]).
+    Upstream {
+        /// The OAuth error, for the page's detail line.
+        error: OAuthError,
+        /// What to show and log.
+        notice: FailureNotice,
+    },
     /// Redirect the error to the client.
     Redirect(ErrorRedirect),
 }
@@ -269,10 +286,20 @@ impl Provider {
             state: req.state.clone(),
             error,
         };
-        let connector = self
-            .connectors
-            .get(&self.default_connector)
-            .ok_or_else(|| fail(OAuthError::server_error()))?;
+        // Each client may name the upstream app its logins use (several WeCom apps in one
+        // provider); the others use the default one.
+        let connector_id = self
+            .clients
+            .get(&req.client_id)
+            .and_then(|c| c.settings.connector.as_deref())
+            .unwrap_or(&self.default_connector);
+        let connector = self.connectors.get(connector_id).ok_or_else(|| {
+            tracing::error!(
+                connector = connector_id,
+                "the client's connector does not exist"
+            );
+            fail(OAuthError::server_error())
+        })?;
         let upstream_state = random::alphanumeric(43);
         let now = self.now();
         let record = AuthRequest {
@@ -376,10 +403,43 @@ impl Provider {
                 error,
             })
         };
-        let identity = connector
-            .handle_callback(params, &req.scopes)
-            .await
-            .map_err(|e| fail(connector_error_to_oauth(&e)))?;
+        let identity = match connector.handle_callback(params, &req.scopes).await {
+            Ok(identity) => identity,
+            Err(e) => {
+                if let Some(notice) = connector.failure_notice(&e) {
+                    tracing::error!(
+                        connector = connector_id,
+                        error = %e,
+                        fix = %notice.operator,
+                        "upstream login failed: configuration or rate limit"
+                    );
+                    let error = if notice.temporary {
+                        OAuthError::new(ErrorCode::TemporarilyUnavailable, &notice.en)
+                    } else {
+                        OAuthError::new(ErrorCode::ServerError, &notice.en)
+                    };
+                    return Err(AuthorizeRejection::Upstream { error, notice });
+                }
+                return Err(fail(connector_error_to_oauth(&e)));
+            }
+        };
+        let mut identity = identity;
+        if connector.is_pairwise() {
+            let sector = self
+                .clients
+                .get(&req.client_id)
+                .map(Client::sector_identifier)
+                .unwrap_or_else(|| req.client_id.clone());
+            let Some(sub) = connector.pairwise_subject(&identity, &sector) else {
+                tracing::error!("the connector is pairwise but produced no pairwise subject");
+                return Err(fail(OAuthError::server_error()));
+            };
+            // The upstream's own id stays available to the connector for refresh.
+            if identity.upstream_id.is_none() {
+                identity.upstream_id = Some(identity.user_id.clone());
+            }
+            identity.user_id = sub;
+        }
         let code = self.issue_code(&req, identity).map_err(fail)?;
         Ok(success_redirect(
             &req.redirect_uri,

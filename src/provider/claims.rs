@@ -18,11 +18,18 @@ pub const SUPPORTED_CLAIMS: &[&str] = &[
     "preferred_username",
     "email",
     "email_verified",
+    "picture",
+    "gender",
+    "phone_number",
+    "address",
+    "groups",
 ];
 
-/// The user claims for `scopes`: `sub` always; `profile` → `name`, `preferred_username`;
-/// `email` → `email`, `email_verified` when an address is known. Absent values are absent
-/// claims, never empty strings.
+/// The user claims for `scopes` (OIDC Core §5.4): `sub` always; `profile` → `name`,
+/// `preferred_username`, `picture`, `gender`; `email` → `email`, `email_verified` when an
+/// address is known; `phone` → `phone_number`; `address` → `address` as the §5.1.1 JSON object
+/// (`formatted` only: WeCom keeps one free-text line); `groups` → `groups`, an array of strings.
+/// Absent values are absent claims, never empty strings or empty arrays.
 pub fn user_claims(identity: &Identity, scopes: &[String]) -> Map<String, Value> {
     let has = |s: &str| scopes.iter().any(|x| x == s);
     let mut m = Map::new();
@@ -40,6 +47,37 @@ pub fn user_claims(identity: &Identity, scopes: &[String]) -> Map<String, Value>
                 Value::String(identity.username.clone()),
             );
         }
+    }
+    if has("profile") {
+        for (claim, value) in [("picture", &identity.picture), ("gender", &identity.gender)] {
+            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+                m.insert(claim.into(), Value::String(v.to_string()));
+            }
+        }
+    }
+    if has("phone") {
+        if let Some(phone) = identity.phone_number.as_deref().filter(|p| !p.is_empty()) {
+            m.insert("phone_number".into(), Value::String(phone.to_string()));
+        }
+    }
+    if has("address") {
+        if let Some(address) = identity.address.as_deref().filter(|a| !a.is_empty()) {
+            let mut object = Map::new();
+            object.insert("formatted".into(), Value::String(address.to_string()));
+            m.insert("address".into(), Value::Object(object));
+        }
+    }
+    if has("groups") && !identity.groups.is_empty() {
+        m.insert(
+            "groups".into(),
+            Value::Array(
+                identity
+                    .groups
+                    .iter()
+                    .map(|g| Value::String(g.clone()))
+                    .collect(),
+            ),
+        );
     }
     if has("email") {
         if let Some(email) = identity.email.as_deref().filter(|e| !e.is_empty()) {
@@ -65,6 +103,7 @@ mod tests {
             email: None,
             email_verified: false,
             groups: vec![],
+            ..Identity::default()
         }
     }
 
@@ -95,5 +134,59 @@ mod tests {
         let c = user_claims(&zhangsan(), &["openid".into(), "email".into()]);
         assert!(!c.contains_key("email"));
         assert!(!c.contains_key("email_verified"));
+    }
+
+    fn full() -> Identity {
+        Identity {
+            picture: Some("https://wework.qpic.cn/a/0".into()),
+            gender: Some("male".into()),
+            phone_number: Some("13800000001".into()),
+            address: Some("北京市海淀区示例路1号".into()),
+            groups: vec!["平台".into(), "/研发/平台".into()],
+            upstream_id: Some("ZhangSan".into()),
+            ..zhangsan()
+        }
+    }
+
+    fn scopes(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn each_scope_releases_only_its_claims_oidc_core_5_4() {
+        let c = user_claims(&full(), &scopes(&["openid", "profile"]));
+        assert_eq!(c["picture"], "https://wework.qpic.cn/a/0");
+        assert_eq!(c["gender"], "male");
+        for absent in ["phone_number", "address", "groups", "email"] {
+            assert!(!c.contains_key(absent), "{absent} needs its own scope");
+        }
+        let c = user_claims(&full(), &scopes(&["openid", "phone", "address", "groups"]));
+        assert_eq!(c["phone_number"], "13800000001");
+        assert_eq!(
+            c["address"],
+            serde_json::json!({"formatted": "北京市海淀区示例路1号"})
+        );
+        assert_eq!(c["groups"], serde_json::json!(["平台", "/研发/平台"]));
+        assert!(!c.contains_key("picture"));
+    }
+
+    #[test]
+    fn absent_profile_values_and_empty_groups_are_absent_claims() {
+        let c = user_claims(
+            &zhangsan(),
+            &scopes(&["openid", "profile", "phone", "address", "groups"]),
+        );
+        for absent in ["picture", "gender", "phone_number", "address", "groups"] {
+            assert!(!c.contains_key(absent), "{absent}");
+        }
+    }
+
+    #[test]
+    fn upstream_id_is_never_released() {
+        let c = user_claims(
+            &full(),
+            &scopes(&["openid", "profile", "email", "phone", "address", "groups"]),
+        );
+        assert!(!c.values().any(|v| v == "ZhangSan"));
     }
 }

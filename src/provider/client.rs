@@ -41,6 +41,9 @@ pub struct ClientSettings {
     /// The `aud` of the client's JWT access tokens (a resource server's identifier); `None`
     /// uses the client id.
     pub access_token_audience: Option<String>,
+    /// The connector (upstream app) this client's logins go through; `None` is the provider's
+    /// default connector. Config key `wecom_app`.
+    pub connector: Option<String>,
 }
 
 /// A client authentication method at the token, revocation and introspection endpoints
@@ -137,6 +140,21 @@ impl Client {
         false
     }
 
+    /// The sector identifier for pairwise subjects (OIDC Core §8.1): the host of the
+    /// registered redirect URIs when they share one; otherwise (we support no
+    /// `sector_identifier_uri`) the client id, so the client still gets a stable `sub` of its own.
+    pub fn sector_identifier(&self) -> String {
+        let mut hosts = self.redirect_uris.iter().map(|u| {
+            url::Url::parse(u)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+        });
+        match hosts.next() {
+            Some(Some(first)) if hosts.all(|h| h.as_deref() == Some(first.as_str())) => first,
+            _ => self.id.clone(),
+        }
+    }
+
     /// Whether `uri` is one of the registered redirect URIs, by exact string comparison.
     pub fn has_redirect_uri(&self, uri: &str) -> bool {
         self.redirect_uris.iter().any(|u| u == uri)
@@ -204,6 +222,16 @@ mod tests {
         }
     }
 
+    fn client_with_uris(uris: &[&str]) -> Client {
+        Client {
+            id: "c1".into(),
+            name: "c1".into(),
+            secret: None,
+            redirect_uris: uris.iter().map(|u| u.to_string()).collect(),
+            settings: ClientSettings::default(),
+        }
+    }
+
     #[test]
     fn hashed_secret_matches_only_the_secret_it_hashes() {
         let settings = ClientSettings {
@@ -250,5 +278,18 @@ mod tests {
             },
         );
         assert!(spa.allows_offline_access());
+    }
+
+    #[test]
+    fn sector_is_the_shared_redirect_host_else_the_client_id_oidc_core_8_1() {
+        assert_eq!(
+            client_with_uris(&["https://RP.example/cb", "https://rp.example/other"])
+                .sector_identifier(),
+            "rp.example"
+        );
+        assert_eq!(
+            client_with_uris(&["https://a.example/cb", "https://b.example/cb"]).sector_identifier(),
+            "c1"
+        );
     }
 }

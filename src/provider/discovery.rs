@@ -72,6 +72,20 @@ pub struct DiscoveryError(String);
 
 /// Builds the metadata for `issuer` (no trailing slash) signing with `signing_alg`.
 pub fn metadata(issuer: &str, signing_alg: &str) -> Result<Metadata, DiscoveryError> {
+    metadata_with_subject_types(issuer, signing_alg, false)
+}
+
+/// [`metadata`], advertising `pairwise` beside `public` in `subject_types_supported` when a
+/// connector issues pairwise subjects (OIDC Core §8, Discovery §3).
+pub fn metadata_with_subject_types(
+    issuer: &str,
+    signing_alg: &str,
+    pairwise: bool,
+) -> Result<Metadata, DiscoveryError> {
+    let mut subject_types = vec![CoreSubjectIdentifierType::Public];
+    if pairwise {
+        subject_types.push(CoreSubjectIdentifierType::Pairwise);
+    }
     let url = |p: &str| format!("{issuer}{p}");
     let e = |x: url::ParseError| DiscoveryError(x.to_string());
     let alg: CoreJwsSigningAlgorithm =
@@ -82,7 +96,7 @@ pub fn metadata(issuer: &str, signing_alg: &str) -> Result<Metadata, DiscoveryEr
         AuthUrl::new(url("/authorize")).map_err(e)?,
         JsonWebKeySetUrl::new(url("/jwks")).map_err(e)?,
         vec![ResponseTypes::new(vec![CoreResponseType::Code])],
-        vec![CoreSubjectIdentifierType::Public],
+        subject_types,
         vec![alg],
         ExtraMetadata {
             code_challenge_methods_supported: vec!["S256".into()],
@@ -144,6 +158,18 @@ pub fn metadata(issuer: &str, signing_alg: &str) -> Result<Metadata, DiscoveryEr
     Ok(meta)
 }
 
+/// [`metadata_with_subject_types`] serialized to JSON bytes, once at startup.
+pub fn metadata_json_with_subject_types(
+    issuer: &str,
+    signing_alg: &str,
+    pairwise: bool,
+) -> Result<bytes::Bytes, DiscoveryError> {
+    let meta = metadata_with_subject_types(issuer, signing_alg, pairwise)?;
+    serde_json::to_vec(&meta)
+        .map(bytes::Bytes::from)
+        .map_err(|x| DiscoveryError(x.to_string()))
+}
+
 /// The metadata serialized to JSON bytes, once at startup.
 pub fn metadata_json(issuer: &str, signing_alg: &str) -> Result<bytes::Bytes, DiscoveryError> {
     let meta = metadata(issuer, signing_alg)?;
@@ -186,7 +212,15 @@ mod tests {
         );
         assert_eq!(
             json["scopes_supported"],
-            serde_json::json!(["openid", "profile", "email", "offline_access"])
+            serde_json::json!([
+                "openid",
+                "profile",
+                "email",
+                "phone",
+                "address",
+                "groups",
+                "offline_access"
+            ])
         );
         assert_eq!(
             json["token_endpoint_auth_methods_supported"],
@@ -237,7 +271,23 @@ mod tests {
         assert_eq!(json["request_parameter_supported"], false);
         assert_eq!(json["claims_parameter_supported"], false);
         assert_eq!(json["authorization_response_iss_parameter_supported"], true);
+        for claim in ["picture", "gender", "phone_number", "address", "groups"] {
+            assert!(
+                json["claims_supported"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|c| c == claim)),
+                "claims_supported lacks {claim}"
+            );
+        }
         assert!(json.get("registration_endpoint").is_none());
+        let pairwise: serde_json::Value = serde_json::from_slice(
+            &metadata_json_with_subject_types("https://sso.example.com", "RS256", true).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            pairwise["subject_types_supported"],
+            serde_json::json!(["public", "pairwise"])
+        );
         assert!(json.get("jwks").is_none());
     }
 }

@@ -121,6 +121,28 @@ impl Provider {
         }
     }
 
+    /// Adds another connector (e.g. a second WeCom app), reachable by its id from clients
+    /// whose `ClientSettings::connector` names it. A connector with an id already present
+    /// replaces it.
+    pub fn with_connector(mut self, connector: Arc<dyn Connector>) -> Self {
+        self.connectors
+            .insert(connector.id().to_string(), connector);
+        self
+    }
+
+    /// Hands an event the upstream pushed (e.g. a WeCom contact-change callback) to the
+    /// connector `connector_id`; `NotSupported` for an unknown connector.
+    pub async fn upstream_event(
+        &self,
+        connector_id: &str,
+        event: &crate::connector::UpstreamEvent<'_>,
+    ) -> Result<String, crate::connector::EventError> {
+        match self.connectors.get(connector_id) {
+            Some(c) => c.handle_event(event).await,
+            None => Err(crate::connector::EventError::NotSupported),
+        }
+    }
+
     /// The issuer identifier.
     pub fn issuer(&self) -> &str {
         &self.issuer

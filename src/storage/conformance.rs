@@ -33,6 +33,7 @@ pub fn run_all(store: &dyn Store) {
     access_token_can_be_created_found_and_deleted(store);
     grant_revocation_is_remembered(store);
     upstream_token_can_be_saved_replaced_found_and_deleted(store);
+    user_link_can_be_saved_replaced_and_found_and_survives_expiry_sweeps(store);
     delete_expired_removes_exactly_the_expired_records_of_every_kind(store);
     absent_keys_are_not_found(store);
     refresh_token_can_be_created_found_and_spent(store);
@@ -55,6 +56,7 @@ fn identity() -> Identity {
         email: Some("zhangsan@example.com".into()),
         email_verified: true,
         groups: vec!["研发部".into(), "on-call".into()],
+        ..Identity::default()
     }
 }
 
@@ -377,6 +379,19 @@ pub fn grant_revocation_is_remembered(store: &dyn Store) {
         .expect("revoke again");
     assert!(store.is_grant_revoked(&grant).expect("after second revoke"));
     assert!(!store.is_grant_revoked(&other).expect("other grant"));
+}
+
+/// A user link returns the latest saved value; links have no expiry, so a sweep keeps them (a
+/// renamed member's `sub` must stay stable).
+pub fn user_link_can_be_saved_replaced_and_found_and_survives_expiry_sweeps(store: &dyn Store) {
+    let k = key("user-link");
+    assert!(is_not_found(&store.find_user_link(&k)));
+    store.save_user_link(&k, "zhangsan").expect("save");
+    assert_eq!(store.find_user_link(&k).expect("find"), "zhangsan");
+    store.save_user_link(&k, "张三/ZhangSan").expect("replace");
+    assert_eq!(store.find_user_link(&k).expect("find"), "张三/ZhangSan");
+    store.delete_expired(SWEEP_NOW).expect("sweep");
+    assert_eq!(store.find_user_link(&k).expect("kept"), "张三/ZhangSan");
 }
 
 /// The upstream token cache returns the latest saved token until deleted; deleting an absent

@@ -26,6 +26,7 @@ pub struct MemoryStore {
     refresh_tokens: Mutex<HashMap<String, RefreshToken>>,
     /// Used single-use identifier → expiry (Unix seconds).
     used_jtis: Mutex<HashMap<String, i64>>,
+    user_links: Mutex<HashMap<String, String>>,
 }
 
 impl MemoryStore {
@@ -46,6 +47,7 @@ impl fmt::Debug for MemoryStore {
             .field("upstream_tokens", &lock(&self.upstream_tokens).len())
             .field("refresh_tokens", &lock(&self.refresh_tokens).len())
             .field("used_jtis", &lock(&self.used_jtis).len())
+            .field("user_links", &lock(&self.user_links).len())
             .finish()
     }
 }
@@ -162,6 +164,18 @@ impl Store for MemoryStore {
 
     fn save_upstream_token(&self, key: &str, token: &UpstreamToken) -> Result<()> {
         lock(&self.upstream_tokens).insert(key.to_owned(), token.clone());
+        Ok(())
+    }
+
+    fn find_user_link(&self, key: &str) -> Result<String> {
+        lock(&self.user_links)
+            .get(key)
+            .cloned()
+            .ok_or(StorageError::NotFound)
+    }
+
+    fn save_user_link(&self, key: &str, value: &str) -> Result<()> {
+        lock(&self.user_links).insert(key.to_owned(), value.to_owned());
         Ok(())
     }
 

@@ -213,6 +213,13 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the cached upstream token under `key`; absent is not an error.
     fn delete_upstream_token(&self, key: &str) -> Result<()>;
 
+    /// Returns the value of the upstream user link under `key` (a connector's record that a
+    /// renamed upstream user keeps their `sub`, e.g. WeCom's `NewUserID`). `NotFound` if absent.
+    /// Links never expire: a `sub` must stay stable for as long as the account exists.
+    fn find_user_link(&self, key: &str) -> Result<String>;
+    /// Saves (replaces) the upstream user link under `key`.
+    fn save_user_link(&self, key: &str, value: &str) -> Result<()>;
+
     /// Deletes every record whose expiry (or `keep_until`) is strictly before `now`; returns how
     /// many. Redeemed codes and spent refresh tokens are kept until they expire, so a replay is
     /// still recognised.

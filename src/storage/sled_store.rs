@@ -41,6 +41,7 @@ pub struct SledStore {
     upstream_tokens: Table,
     refresh_tokens: Table,
     used_jtis: Table,
+    user_links: Table,
 }
 
 /// The record stored for a used single-use identifier.
@@ -84,6 +85,7 @@ impl SledStore {
             upstream_tokens: Table::open(&db, "upstream_tokens")?,
             refresh_tokens: Table::open(&db, "refresh_tokens")?,
             used_jtis: Table::open(&db, "used_jtis")?,
+            user_links: Table::open(&db, "user_links")?,
             db,
         })
     }
@@ -359,6 +361,14 @@ impl Store for SledStore {
 
     fn delete_upstream_token(&self, key: &str) -> Result<()> {
         self.upstream_tokens.delete(key)
+    }
+
+    fn find_user_link(&self, key: &str) -> Result<String> {
+        self.user_links.find(key)
+    }
+
+    fn save_user_link(&self, key: &str, value: &str) -> Result<()> {
+        self.user_links.save(key, &value)
     }
 
     fn delete_expired(&self, now: i64) -> Result<usize> {

@@ -35,6 +35,23 @@ pub fn prefers_chinese(headers: &HeaderMap, ui_locales: Option<&str>) -> bool {
 
 /// Renders the error page with `status`, logging the error under a fresh request id.
 pub fn render(status: StatusCode, error: &OAuthError, headers: &HeaderMap) -> Response {
+    render_text(
+        status,
+        error,
+        headers,
+        "登录请求无效，或者登录链接已过期、已被使用。",
+        "The sign-in request is invalid, or the sign-in link has expired or was already used.",
+    )
+}
+
+/// Renders the error page with `status` and its own explanation in Chinese and English.
+pub fn render_text(
+    status: StatusCode,
+    error: &OAuthError,
+    headers: &HeaderMap,
+    what_zh: &str,
+    what_en: &str,
+) -> Response {
     let request_id = random::alphanumeric(12);
     tracing::warn!(
         request_id = %request_id,
@@ -47,9 +64,8 @@ pub fn render(status: StatusCode, error: &OAuthError, headers: &HeaderMap) -> Re
     let page = ErrorPage {
         lang: if zh { "zh-CN" } else { "en" },
         zh,
-        what_zh: "登录请求无效，或者登录链接已过期、已被使用。",
-        what_en:
-            "The sign-in request is invalid, or the sign-in link has expired or was already used.",
+        what_zh,
+        what_en,
         code: error.code.as_str(),
         description: &error.description,
         request_id: &request_id,

@@ -108,6 +108,17 @@ fn reject(
             };
             error_page::render(status, &e, headers)
         }
+        // A deployment fault at the upstream (untrusted IP or domain, wrong secret, rate
+        // limit): the client could only show an opaque `server_error`, so the person gets our
+        // page saying it is not their fault and what happens next; the operator's fix is logged.
+        AuthorizeRejection::Upstream { error, notice } => {
+            let status = if notice.temporary {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::BAD_GATEWAY
+            };
+            error_page::render_text(status, &error, headers, &notice.zh, &notice.en)
+        }
         AuthorizeRejection::Redirect(r) => {
             tracing::info!(error = r.error.code.as_str(), description = %r.error.description, "authorization error returned to client");
             redirect_to(redirect, &r.to_url(s.provider.issuer()))

@@ -4,11 +4,13 @@ pub mod cookies;
 pub mod cors;
 pub mod discovery;
 pub mod error_page;
+pub mod events;
 pub mod login;
 pub mod rate_limit;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;
+pub mod verify;
 
 use std::sync::Arc;
 
@@ -65,6 +67,10 @@ pub fn router_with(state: WebState, limits: &rate_limit::RateLimits) -> Router {
                 limiters.clone(),
                 rate_limit::limit_callback,
             )),
+        )
+        .route(
+            "/callback/{connector}/events",
+            get(events::upstream_event).post(events::upstream_event),
         )
         .route(
             "/token",

@@ -273,6 +273,7 @@ async fn user_get(
 #[derive(Default)]
 pub(crate) struct TokenStore {
     tokens: Mutex<HashMap<String, UpstreamToken>>,
+    links: Mutex<HashMap<String, String>>,
     failing: std::sync::atomic::AtomicBool,
 }
 
@@ -357,6 +358,18 @@ impl Store for TokenStore {
     fn delete_upstream_token(&self, key: &str) -> StoreResult<()> {
         self.check()?;
         lock(&self.tokens).remove(key);
+        Ok(())
+    }
+    fn find_user_link(&self, key: &str) -> StoreResult<String> {
+        self.check()?;
+        lock(&self.links)
+            .get(key)
+            .cloned()
+            .ok_or(StorageError::NotFound)
+    }
+    fn save_user_link(&self, key: &str, value: &str) -> StoreResult<()> {
+        self.check()?;
+        lock(&self.links).insert(key.to_owned(), value.to_owned());
         Ok(())
     }
     fn delete_expired(&self, now: i64) -> StoreResult<usize> {
