@@ -18,7 +18,7 @@ use crate::connector::wecom::WeComConnector;
 use crate::connector::Connector;
 use crate::provider::{discovery, ClientRegistry, Provider, ProviderParts};
 use crate::storage::{SledStore, Store};
-use crate::tokens::KeyStore;
+use crate::tokens::{KeyStore, SigningAlg};
 use crate::web::{self, WebState};
 
 /// Largest request body we read; OAuth requests are small (RFC 9700 §4.16 asks for limits).
@@ -41,6 +41,16 @@ pub enum StartError {
     /// The connector could not be built.
     #[error("WeCom connector: {0}")]
     Connector(#[from] crate::connector::ConnectorError),
+    /// A client asks for id_tokens in an algorithm that has no active key.
+    #[error(
+        "client {client:?} has id_token_signed_response_alg = {alg:?} but there is no active {alg} key: run `wecom-oidc keys generate --alg {alg}`"
+    )]
+    MissingKey {
+        /// The client id.
+        client: String,
+        /// The algorithm.
+        alg: &'static str,
+    },
     /// Discovery metadata could not be built.
     #[error("{0}")]
     Discovery(#[from] discovery::DiscoveryError),
@@ -74,7 +84,27 @@ pub fn build_with_store(
     clock: SharedClock,
     store: Arc<dyn Store>,
 ) -> Result<App, StartError> {
-    let keys = Arc::new(KeyStore::load_or_generate(&config.keys_dir)?);
+    let keys = Arc::new(KeyStore::load_or_generate_with(
+        &config.keys_dir,
+        SigningAlg::Rs256,
+        clock.as_ref(),
+    )?);
+    // A client's id_token algorithm needs a key now, not a failed token request later.
+    for c in &config.clients {
+        if let Some(alg) = c.settings.id_token_signed_response_alg {
+            if !keys.has_alg(alg) {
+                return Err(StartError::MissingKey {
+                    client: c.id.clone(),
+                    alg: alg.as_str(),
+                });
+            }
+        }
+    }
+    let algs: Vec<&str> = keys
+        .signing_algs()
+        .into_iter()
+        .map(SigningAlg::as_str)
+        .collect();
     let connector: Arc<dyn Connector> = Arc::new(WeComConnector::new(
         config.wecom.clone(),
         store.clone(),
@@ -88,10 +118,11 @@ pub fn build_with_store(
         clock,
         lifetimes: config.lifetimes,
         connector,
+        session: config.session,
     }));
     let state = WebState {
         provider: provider.clone(),
-        discovery: discovery::metadata_json(&config.issuer, keys.signing_alg())?,
+        discovery: discovery::metadata_json_for_algs(&config.issuer, &algs)?,
         jwks: keys.jwks_bytes(),
         secure_cookies: config.issuer.starts_with("https://"),
     };

@@ -8,8 +8,10 @@ use std::time::Duration;
 use toml::{Table, Value};
 
 use crate::connector::wecom::WeComSettings;
-use crate::provider::{Client, Lifetimes};
+use crate::provider::client::ClientSettings;
+use crate::provider::{Client, Lifetimes, SessionSettings};
 use crate::secret::Secret;
+use crate::tokens::SigningAlg;
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -28,6 +30,8 @@ pub struct Config {
     pub clients: Vec<Client>,
     /// Credential lifetimes.
     pub lifetimes: Lifetimes,
+    /// Provider session lifetimes (`[session]`).
+    pub session: SessionSettings,
 }
 
 /// Every problem found in a configuration file.
@@ -117,8 +121,9 @@ struct Validator<'a> {
 }
 
 const TOP_KEYS: &[&str] = &[
-    "issuer", "listen", "data_dir", "keys_dir", "wecom", "clients", "tokens",
+    "issuer", "listen", "data_dir", "keys_dir", "wecom", "clients", "tokens", "session",
 ];
+const SESSION_KEYS: &[&str] = &["ttl", "idle_timeout"];
 const WECOM_KEYS: &[&str] = &[
     "corp_id",
     "agent_id",
@@ -136,6 +141,10 @@ const CLIENT_KEYS: &[&str] = &[
     "secret_env",
     "redirect_uris",
     "public",
+    "id_token_signed_response_alg",
+    "post_logout_redirect_uris",
+    "backchannel_logout_uri",
+    "backchannel_logout_session_required",
 ];
 const TOKEN_KEYS: &[&str] = &[
     "auth_request_ttl",
@@ -289,7 +298,16 @@ impl Validator<'_> {
                 None
             }
         };
+        let session = match t.get("session") {
+            None => Some(SessionSettings::default()),
+            Some(Value::Table(st)) => Some(self.session(st)),
+            Some(_) => {
+                self.problem("session", "must be a table ([session])");
+                None
+            }
+        };
         Some(Config {
+            session: session?,
             issuer: issuer?,
             listen: listen?,
             data_dir,
@@ -480,6 +498,7 @@ impl Validator<'_> {
             }
         };
         let name = self.string(c, &format!("{key}.name"), "name");
+        let settings = self.client_settings(c, key);
         let id = id?;
         if !public && secret.is_none() {
             return None;
@@ -489,8 +508,95 @@ impl Validator<'_> {
             id,
             secret: if public { None } else { secret },
             redirect_uris: uris,
-            settings: Default::default(),
+            settings,
         })
+    }
+
+    /// The per-client options beyond the basics (logout URIs, id_token algorithm).
+    fn client_settings(&mut self, c: &Table, key: &str) -> ClientSettings {
+        let mut settings = ClientSettings::default();
+        let alg_key = format!("{key}.id_token_signed_response_alg");
+        if let Some(alg) = self.string(c, &alg_key, "id_token_signed_response_alg") {
+            // OIDC Core §16.14 / RFC 8725 §3.1: `none` is never accepted.
+            match alg.parse::<SigningAlg>() {
+                Ok(a) => settings.id_token_signed_response_alg = Some(a),
+                Err(_) => self.problem(
+                    &alg_key,
+                    format!("{alg:?} is not one of RS256, ES256, EdDSA"),
+                ),
+            }
+        }
+        let plr_key = format!("{key}.post_logout_redirect_uris");
+        match c.get("post_logout_redirect_uris") {
+            None => {}
+            Some(Value::Array(a)) => {
+                for (j, u) in a.iter().enumerate() {
+                    let ukey = format!("{plr_key}[{j}]");
+                    match u {
+                        Value::String(s) => {
+                            if let Some(s) = self.redirect_uri(s, &ukey) {
+                                settings.post_logout_redirect_uris.push(s);
+                            }
+                        }
+                        _ => self.problem(&ukey, "must be a string"),
+                    }
+                }
+            }
+            Some(_) => self.problem(&plr_key, "must be a list of exact URIs"),
+        }
+        let bcl_key = format!("{key}.backchannel_logout_uri");
+        if let Some(u) = self.string(c, &bcl_key, "backchannel_logout_uri") {
+            // Back-Channel Logout 1.0 §2.2: an absolute http(s) URI without a fragment.
+            match url::Url::parse(&u) {
+                Ok(parsed)
+                    if matches!(parsed.scheme(), "https" | "http")
+                        && parsed.fragment().is_none() =>
+                {
+                    settings.backchannel_logout_uri = Some(u)
+                }
+                _ => self.problem(
+                    &bcl_key,
+                    format!("{u:?} is not an absolute http(s) URI without a fragment"),
+                ),
+            }
+        }
+        match c.get("backchannel_logout_session_required") {
+            None => {}
+            Some(Value::Boolean(b)) => settings.backchannel_logout_session_required = *b,
+            Some(_) => self.problem(
+                &format!("{key}.backchannel_logout_session_required"),
+                "must be true or false",
+            ),
+        }
+        settings
+    }
+
+    fn session(&mut self, t: &Table) -> SessionSettings {
+        self.unknown_keys(t, "session", SESSION_KEYS);
+        let d = SessionSettings::default();
+        let ttl = match self.integer(t, "session.ttl", "ttl") {
+            None => d.ttl,
+            Some(n) if (60..=30 * 86400).contains(&n) => n,
+            Some(_) => {
+                self.problem(
+                    "session.ttl",
+                    "must be between 60 seconds and 30 days (2592000)",
+                );
+                d.ttl
+            }
+        };
+        let idle_timeout = match self.integer(t, "session.idle_timeout", "idle_timeout") {
+            None => None,
+            Some(n) if (60..=ttl).contains(&n) => Some(n),
+            Some(_) => {
+                self.problem(
+                    "session.idle_timeout",
+                    "must be between 60 seconds and session.ttl",
+                );
+                None
+            }
+        };
+        SessionSettings { ttl, idle_timeout }
     }
 
     fn redirect_uri(&mut self, s: &str, key: &str) -> Option<String> {
@@ -598,6 +704,53 @@ redirect_uris = ["http://127.0.0.1:8400/callback"]
             "grafana-client-secret"
         );
         assert_eq!(c.lifetimes, Lifetimes::default());
+        assert_eq!(c.session, SessionSettings::default());
+    }
+
+    #[test]
+    fn session_table_and_logout_client_settings_are_parsed() {
+        let text = format!("{GOOD}\n[session]\nttl = 3600\nidle_timeout = 600\n").replace(
+            "redirect_uris = [\"https://grafana.example.com/login/generic_oauth\"]",
+            "redirect_uris = [\"https://grafana.example.com/login/generic_oauth\"]\n\
+             id_token_signed_response_alg = \"ES256\"\n\
+             post_logout_redirect_uris = [\"https://grafana.example.com/\"]\n\
+             backchannel_logout_uri = \"https://grafana.example.com/bcl\"\n\
+             backchannel_logout_session_required = true",
+        );
+        let c = parse(&text, "t.toml", &env).unwrap();
+        assert_eq!(c.session.ttl, 3600);
+        assert_eq!(c.session.idle_timeout, Some(600));
+        let s = &c.clients[0].settings;
+        assert_eq!(s.id_token_signed_response_alg, Some(SigningAlg::Es256));
+        assert_eq!(
+            s.post_logout_redirect_uris,
+            ["https://grafana.example.com/"]
+        );
+        assert_eq!(
+            s.backchannel_logout_uri.as_deref(),
+            Some("https://grafana.example.com/bcl")
+        );
+        assert!(s.backchannel_logout_session_required);
+    }
+
+    #[test]
+    fn alg_none_and_bad_session_values_are_reported() {
+        let text = format!("{GOOD}\n[session]\nttl = 5\ncolour = 1\n").replace(
+            "public = true",
+            "public = true\nid_token_signed_response_alg = \"none\"\nbackchannel_logout_uri = \"ftp://x\"",
+        );
+        let all = parse(&text, "t.toml", &env)
+            .unwrap_err()
+            .problems
+            .join("\n");
+        for key in [
+            "clients[1].id_token_signed_response_alg:",
+            "clients[1].backchannel_logout_uri:",
+            "session.ttl:",
+            "session.colour:",
+        ] {
+            assert!(all.contains(key), "missing {key} in:\n{all}");
+        }
     }
 
     #[test]

@@ -171,6 +171,7 @@ pub fn build(opts: DemoOptions) -> Result<(Router, RunningDemo, TcpListener), De
         wecom,
         clients: clients.clone(),
         lifetimes: Lifetimes::default(),
+        session: Default::default(),
     };
     let store: Arc<dyn Store> =
         Arc::new(

@@ -14,6 +14,7 @@ pub const SUPPORTED_CLAIMS: &[&str] = &[
     "auth_time",
     "nonce",
     "at_hash",
+    "sid",
     "name",
     "preferred_username",
     "email",

@@ -22,6 +22,15 @@ pub struct ExtraMetadata {
     /// RFC 9207 §3: we send `iss` in every authorization response (mix-up defence,
     /// RFC 9700 §4.4).
     pub authorization_response_iss_parameter_supported: bool,
+    /// RP-Initiated Logout 1.0 §2.1.
+    pub end_session_endpoint: String,
+    /// Back-Channel Logout 1.0 §2.1: logout tokens are POSTed to clients that register a
+    /// `backchannel_logout_uri`.
+    pub backchannel_logout_supported: bool,
+    /// Back-Channel Logout 1.0 §2.1: `sid` is in id_tokens and logout tokens.
+    pub backchannel_logout_session_supported: bool,
+    /// Front-Channel Logout 1.0 §3: not implemented, said explicitly.
+    pub frontchannel_logout_supported: bool,
 }
 
 impl AdditionalProviderMetadata for ExtraMetadata {}
@@ -52,21 +61,37 @@ pub struct DiscoveryError(String);
 
 /// Builds the metadata for `issuer` (no trailing slash) signing with `signing_alg`.
 pub fn metadata(issuer: &str, signing_alg: &str) -> Result<Metadata, DiscoveryError> {
+    metadata_for_algs(issuer, &[signing_alg])
+}
+
+/// Builds the metadata for `issuer` whose keys sign with `signing_algs` (those with an active
+/// key, the default first): exactly the id_token algorithms clients may register.
+pub fn metadata_for_algs(issuer: &str, signing_algs: &[&str]) -> Result<Metadata, DiscoveryError> {
     let url = |p: &str| format!("{issuer}{p}");
     let e = |x: url::ParseError| DiscoveryError(x.to_string());
-    let alg: CoreJwsSigningAlgorithm =
-        serde_json::from_value(serde_json::Value::String(signing_alg.to_string()))
-            .map_err(|x| DiscoveryError(x.to_string()))?;
+    let algs = signing_algs
+        .iter()
+        .map(|a| {
+            serde_json::from_value::<CoreJwsSigningAlgorithm>(serde_json::Value::String(
+                a.to_string(),
+            ))
+            .map_err(|x| DiscoveryError(x.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let meta = Metadata::new(
         IssuerUrl::new(issuer.to_string()).map_err(e)?,
         AuthUrl::new(url("/authorize")).map_err(e)?,
         JsonWebKeySetUrl::new(url("/jwks")).map_err(e)?,
         vec![ResponseTypes::new(vec![CoreResponseType::Code])],
         vec![CoreSubjectIdentifierType::Public],
-        vec![alg],
+        algs,
         ExtraMetadata {
             code_challenge_methods_supported: vec!["S256".into()],
             authorization_response_iss_parameter_supported: true,
+            end_session_endpoint: url("/logout"),
+            backchannel_logout_supported: true,
+            backchannel_logout_session_supported: true,
+            frontchannel_logout_supported: false,
         },
     )
     .set_token_endpoint(Some(TokenUrl::new(url("/token")).map_err(e)?))
@@ -77,7 +102,10 @@ pub fn metadata(issuer: &str, signing_alg: &str) -> Result<Metadata, DiscoveryEr
             .map(|s| Scope::new(s.to_string()))
             .collect(),
     ))
-    .set_response_modes_supported(Some(vec![CoreResponseMode::Query]))
+    .set_response_modes_supported(Some(vec![
+        CoreResponseMode::Query,
+        CoreResponseMode::FormPost,
+    ]))
     .set_grant_types_supported(Some(vec![CoreGrantType::AuthorizationCode]))
     .set_token_endpoint_auth_methods_supported(Some(vec![
         CoreClientAuthMethod::ClientSecretBasic,
@@ -100,7 +128,15 @@ pub fn metadata(issuer: &str, signing_alg: &str) -> Result<Metadata, DiscoveryEr
 
 /// The metadata serialized to JSON bytes, once at startup.
 pub fn metadata_json(issuer: &str, signing_alg: &str) -> Result<bytes::Bytes, DiscoveryError> {
-    let meta = metadata(issuer, signing_alg)?;
+    metadata_json_for_algs(issuer, &[signing_alg])
+}
+
+/// [`metadata_for_algs`] serialized to JSON bytes, once at startup.
+pub fn metadata_json_for_algs(
+    issuer: &str,
+    signing_algs: &[&str],
+) -> Result<bytes::Bytes, DiscoveryError> {
+    let meta = metadata_for_algs(issuer, signing_algs)?;
     serde_json::to_vec(&meta)
         .map(bytes::Bytes::from)
         .map_err(|x| DiscoveryError(x.to_string()))
@@ -132,8 +168,15 @@ mod tests {
         );
         assert_eq!(
             json["response_modes_supported"],
-            serde_json::json!(["query"])
+            serde_json::json!(["query", "form_post"])
         );
+        assert_eq!(
+            json["end_session_endpoint"],
+            "https://sso.example.com/logout"
+        );
+        assert_eq!(json["backchannel_logout_supported"], true);
+        assert_eq!(json["backchannel_logout_session_supported"], true);
+        assert_eq!(json["frontchannel_logout_supported"], false);
         assert_eq!(
             json["grant_types_supported"],
             serde_json::json!(["authorization_code"])
@@ -156,5 +199,18 @@ mod tests {
         assert_eq!(json["authorization_response_iss_parameter_supported"], true);
         assert!(json.get("registration_endpoint").is_none());
         assert!(json.get("jwks").is_none());
+    }
+
+    #[test]
+    fn signing_algs_are_exactly_those_with_keys_never_none() {
+        let json: serde_json::Value = serde_json::from_slice(
+            &metadata_json_for_algs("https://sso.example.com", &["RS256", "ES256", "EdDSA"])
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            json["id_token_signing_alg_values_supported"],
+            serde_json::json!(["RS256", "ES256", "EdDSA"])
+        );
     }
 }

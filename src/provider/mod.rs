@@ -9,6 +9,7 @@ pub mod discovery;
 pub mod error;
 pub mod params;
 pub mod pkce;
+pub mod session;
 pub mod token;
 pub mod userinfo;
 
@@ -22,6 +23,7 @@ use crate::tokens::KeyStore;
 
 pub use client::{Client, ClientCredentials, ClientRegistry};
 pub use error::{ErrorCode, OAuthError};
+pub use session::SessionSettings;
 
 /// How long each kind of credential lives, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +59,7 @@ pub struct Provider {
     lifetimes: Lifetimes,
     connectors: HashMap<String, Arc<dyn Connector>>,
     default_connector: String,
+    session: SessionSettings,
 }
 
 impl std::fmt::Debug for Provider {
@@ -85,6 +88,8 @@ pub struct ProviderParts {
     pub lifetimes: Lifetimes,
     /// The upstream connector every login goes through.
     pub connector: Arc<dyn Connector>,
+    /// Provider session lifetimes.
+    pub session: SessionSettings,
 }
 
 impl Provider {
@@ -102,6 +107,7 @@ impl Provider {
             lifetimes: parts.lifetimes,
             connectors,
             default_connector: id,
+            session: parts.session,
         }
     }
 

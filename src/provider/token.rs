@@ -10,7 +10,7 @@ use super::params::Params;
 use super::{pkce, Client, ClientCredentials, Provider};
 use crate::random;
 use crate::storage::{AccessToken, AuthCode, StorageError};
-use crate::tokens::at_hash;
+use crate::tokens::{at_hash, SigningAlg};
 
 /// A successful token response (RFC 6749 §5.1, OIDC Core §3.1.3.3).
 #[derive(Debug, Clone, Serialize)]
@@ -204,11 +204,16 @@ impl Provider {
         if let Some(nonce) = &grant.nonce {
             claims.insert("nonce".into(), nonce.clone().into());
         }
+        // Back-Channel Logout 1.0 §2.1 / Front-Channel §3: the session the login came from.
+        if let Some(sid) = &grant.sid {
+            claims.insert("sid".into(), sid.clone().into());
+        }
+        let alg = self.id_token_alg(client);
         claims.insert(
             "at_hash".into(),
-            at_hash(&access_token, keys.signing_alg()).into(),
+            at_hash(&access_token, alg.as_str()).into(),
         );
-        let id_token = keys.sign_jwt(&claims).map_err(|e| {
+        let id_token = keys.sign_jwt_with(alg, "JWT", &claims).map_err(|e| {
             tracing::error!(error = %e, "id_token signing failed");
             OAuthError::server_error()
         })?;
@@ -219,6 +224,22 @@ impl Provider {
             id_token,
             scope: grant.scopes.join(" "),
         })
+    }
+
+    /// The algorithm of `client`'s id_tokens: its `id_token_signed_response_alg`, else the
+    /// provider's default. Startup checked that a key exists for every configured one.
+    pub fn id_token_alg(&self, client: &Client) -> SigningAlg {
+        client
+            .settings
+            .id_token_signed_response_alg
+            .filter(|a| self.keys.has_alg(*a))
+            .unwrap_or_else(|| {
+                self.keys
+                    .signing_algs()
+                    .first()
+                    .copied()
+                    .unwrap_or(SigningAlg::Rs256)
+            })
     }
 
     /// Looks up a live access token: present, not expired, grant not revoked.

@@ -8,7 +8,7 @@
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{AccessToken, AuthCode, AuthRequest, StorageError, Store, UpstreamToken};
+use super::{AccessToken, AuthCode, AuthRequest, Session, StorageError, Store, UpstreamToken};
 use crate::connector::Identity;
 use crate::random;
 
@@ -35,6 +35,10 @@ pub fn run_all(store: &dyn Store) {
     upstream_token_can_be_saved_replaced_found_and_deleted(store);
     delete_expired_removes_exactly_the_expired_records_of_every_kind(store);
     absent_keys_are_not_found(store);
+    session_can_be_created_found_touched_and_taken(store);
+    racing_touches_of_a_session_keep_every_client(store);
+    racing_takes_of_a_session_succeed_exactly_once(store);
+    expired_sessions_are_swept(store);
 }
 
 /// A fresh key no other check (or earlier run) uses.
@@ -99,6 +103,7 @@ fn auth_code(grant_id: &str, expires_at: i64) -> AuthCode {
         grant_id: grant_id.into(),
         expires_at,
         redeemed: false,
+        sid: Some("sid-1".into()),
     }
 }
 
@@ -490,4 +495,92 @@ pub fn absent_keys_are_not_found(store: &dyn Store) {
     store
         .delete_upstream_token(&k)
         .expect("delete absent upstream token");
+}
+
+fn session(expires_at: i64) -> Session {
+    Session {
+        sid: random::token(16),
+        identity: identity(),
+        connector_id: "wecom".into(),
+        auth_time: expires_at - 28_800,
+        last_seen: expires_at - 28_800,
+        expires_at,
+        clients: vec!["client-a".into()],
+    }
+}
+
+/// A session is created once, found unchanged, touched (client added once, `last_seen` moved
+/// forward only) and taken exactly once.
+pub fn session_can_be_created_found_touched_and_taken(store: &dyn Store) {
+    let k = key("session");
+    let s = session(FAR_FUTURE);
+    store.create_session(&k, &s).expect("create");
+    assert!(is_already_exists(&store.create_session(&k, &s)));
+    assert_eq!(store.find_session(&k).expect("find"), s);
+    let now = s.last_seen + 10;
+    let touched = store.touch_session(&k, "client-b", now).expect("touch");
+    assert_eq!(touched.clients, vec!["client-a", "client-b"]);
+    assert_eq!(touched.last_seen, now);
+    let again = store.touch_session(&k, "client-a", now - 5).expect("touch");
+    assert_eq!(again.clients, vec!["client-a", "client-b"]);
+    assert_eq!(again.last_seen, now, "last_seen never moves back");
+    assert_eq!(store.find_session(&k).expect("find"), again);
+    assert_eq!(store.take_session(&k).expect("take"), again);
+    assert!(is_not_found(&store.take_session(&k)));
+    assert!(is_not_found(&store.find_session(&k)));
+    assert!(is_not_found(&store.touch_session(&k, "client-a", now)));
+}
+
+/// Clients logging in through one session at the same time are all remembered (the update is
+/// atomic), so a logout reaches every one of them.
+pub fn racing_touches_of_a_session_keep_every_client(store: &dyn Store) {
+    let keys = race_keys("session-touch");
+    for k in &keys {
+        store
+            .create_session(k, &session(FAR_FUTURE))
+            .expect("create");
+    }
+    let next = AtomicUsize::new(0);
+    race(&keys, |k| {
+        let client = format!("client-{}", next.fetch_add(1, Ordering::SeqCst));
+        store.touch_session(k, &client, 1).expect("touch");
+    });
+    for k in &keys {
+        let s = store.take_session(k).expect("take");
+        assert_eq!(
+            s.clients.len(),
+            1 + RACERS,
+            "a racing update of {k} was lost"
+        );
+    }
+}
+
+/// Of racing takes of one session only one succeeds: a logout notifies the clients once.
+pub fn racing_takes_of_a_session_succeed_exactly_once(store: &dyn Store) {
+    let keys = race_keys("session-take");
+    for k in &keys {
+        store
+            .create_session(k, &session(FAR_FUTURE))
+            .expect("create");
+    }
+    for (k, results) in keys.iter().zip(race(&keys, |k| store.take_session(k))) {
+        let won = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(won, 1, "session {k} taken {won} times");
+    }
+}
+
+/// `delete_expired` removes sessions past `expires_at` and keeps live ones.
+pub fn expired_sessions_are_swept(store: &dyn Store) {
+    let now = SWEEP_NOW;
+    store.delete_expired(now).expect("initial sweep");
+    let dead = key("sweep-session");
+    let live = key("sweep-session");
+    let live_session = session(now);
+    store
+        .create_session(&dead, &session(now - 1))
+        .expect("create");
+    store.create_session(&live, &live_session).expect("create");
+    assert_eq!(store.delete_expired(now).expect("sweep"), 1);
+    assert!(is_not_found(&store.find_session(&dead)));
+    assert_eq!(store.take_session(&live).expect("live"), live_session);
 }

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use super::{AccessToken, AuthCode, AuthRequest, Result, StorageError, Store, UpstreamToken};
+use super::{
+    AccessToken, AuthCode, AuthRequest, Result, Session, StorageError, Store, UpstreamToken,
+};
 
 /// A [`Store`] kept in process memory: one `Mutex<HashMap>` per record kind.
 ///
@@ -21,6 +23,7 @@ pub struct MemoryStore {
     /// Revoked grant id → `keep_until` (Unix seconds).
     revoked_grants: Mutex<HashMap<String, i64>>,
     upstream_tokens: Mutex<HashMap<String, UpstreamToken>>,
+    sessions: Mutex<HashMap<String, Session>>,
 }
 
 impl MemoryStore {
@@ -39,6 +42,7 @@ impl fmt::Debug for MemoryStore {
             .field("access_tokens", &lock(&self.access_tokens).len())
             .field("revoked_grants", &lock(&self.revoked_grants).len())
             .field("upstream_tokens", &lock(&self.upstream_tokens).len())
+            .field("sessions", &lock(&self.sessions).len())
             .finish()
     }
 }
@@ -123,6 +127,30 @@ impl Store for MemoryStore {
         Ok(lock(&self.revoked_grants).contains_key(grant_id))
     }
 
+    fn create_session(&self, key: &str, session: &Session) -> Result<()> {
+        insert_new(&self.sessions, key, session)
+    }
+
+    fn find_session(&self, key: &str) -> Result<Session> {
+        lock(&self.sessions)
+            .get(key)
+            .cloned()
+            .ok_or(StorageError::NotFound)
+    }
+
+    fn touch_session(&self, key: &str, client_id: &str, now: i64) -> Result<Session> {
+        let mut sessions = lock(&self.sessions);
+        let session = sessions.get_mut(key).ok_or(StorageError::NotFound)?;
+        session.touch(client_id, now);
+        Ok(session.clone())
+    }
+
+    fn take_session(&self, key: &str) -> Result<Session> {
+        lock(&self.sessions)
+            .remove(key)
+            .ok_or(StorageError::NotFound)
+    }
+
     fn find_upstream_token(&self, key: &str) -> Result<UpstreamToken> {
         lock(&self.upstream_tokens)
             .get(key)
@@ -145,7 +173,8 @@ impl Store for MemoryStore {
             + sweep(&self.auth_codes, now, |c| c.expires_at)
             + sweep(&self.access_tokens, now, |t| t.expires_at)
             + sweep(&self.revoked_grants, now, |keep_until| *keep_until)
-            + sweep(&self.upstream_tokens, now, |t| t.expires_at))
+            + sweep(&self.upstream_tokens, now, |t| t.expires_at)
+            + sweep(&self.sessions, now, |s| s.expires_at))
     }
 
     fn flush(&self) -> Result<()> {

@@ -16,7 +16,9 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{AccessToken, AuthCode, AuthRequest, Result, StorageError, Store, UpstreamToken};
+use super::{
+    AccessToken, AuthCode, AuthRequest, Result, Session, StorageError, Store, UpstreamToken,
+};
 
 /// How often, in milliseconds, sled writes dirty data to disk in the background: the most a crash
 /// can lose. Short enough that a crash costs a handful of logins, long enough that a busy server
@@ -33,6 +35,7 @@ pub struct SledStore {
     access_tokens: Table,
     revoked_grants: Table,
     upstream_tokens: Table,
+    sessions: Table,
 }
 
 /// The record stored for a revoked grant.
@@ -67,6 +70,7 @@ impl SledStore {
             access_tokens: Table::open(&db, "access_tokens")?,
             revoked_grants: Table::open(&db, "revoked_grants")?,
             upstream_tokens: Table::open(&db, "upstream_tokens")?,
+            sessions: Table::open(&db, "sessions")?,
             db,
         })
     }
@@ -291,6 +295,42 @@ impl Store for SledStore {
         )
     }
 
+    fn create_session(&self, key: &str, session: &Session) -> Result<()> {
+        self.sessions.create(key, session)
+    }
+
+    fn find_session(&self, key: &str) -> Result<Session> {
+        self.sessions.find(key)
+    }
+
+    fn touch_session(&self, key: &str, client_id: &str, now: i64) -> Result<Session> {
+        let table = &self.sessions;
+        // Compare-and-swap loop, as in `redeem_auth_code`: two clients logging in through the
+        // same session at once must both end up in `clients`, so neither write may overwrite the
+        // other's.
+        loop {
+            let current = table
+                .sled("get", table.tree.get(key))?
+                .ok_or(StorageError::NotFound)?;
+            let mut session: Session = table.decode(&current)?;
+            session.touch(client_id, now);
+            let value = table.encode(&session)?;
+            let swapped = table.sled(
+                "compare_and_swap",
+                table
+                    .tree
+                    .compare_and_swap(key, Some(&current), Some(value)),
+            )?;
+            if swapped.is_ok() {
+                return Ok(session);
+            }
+        }
+    }
+
+    fn take_session(&self, key: &str) -> Result<Session> {
+        self.sessions.take(key)
+    }
+
     fn find_upstream_token(&self, key: &str) -> Result<UpstreamToken> {
         self.upstream_tokens.find(key)
     }
@@ -316,7 +356,8 @@ impl Store for SledStore {
                 .sweep(now, |g: &RevokedGrant| g.keep_until)?
             + self
                 .upstream_tokens
-                .sweep(now, |t: &UpstreamToken| t.expires_at)?)
+                .sweep(now, |t: &UpstreamToken| t.expires_at)?
+            + self.sessions.sweep(now, |s: &Session| s.expires_at)?)
     }
 
     fn flush(&self) -> Result<()> {
@@ -414,6 +455,7 @@ mod tests {
             grant_id: "grant".into(),
             expires_at: 500,
             redeemed: false,
+            sid: None,
         };
         {
             let store = SledStore::open(dir.path()).expect("open");

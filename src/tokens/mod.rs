@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256, Sha384, Sha512};
 pub use alg::SigningAlg;
 pub use error::KeyError;
 pub use jwk::jwk_thumbprint;
-pub use keystore::{KeyInfo, KeyStore};
+pub use keystore::{KeyInfo, KeyStore, Rotation};
 pub use manifest::KeyStatus;
 
 /// The `at_hash` claim for `access_token` in an ID Token signed with `alg` (OIDC Core §3.1.3.6,

@@ -4,7 +4,7 @@
 
 use askama::Template;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 
 use crate::provider::OAuthError;
 use crate::random;
@@ -57,16 +57,7 @@ pub fn render(status: StatusCode, error: &OAuthError, headers: &HeaderMap) -> Re
     let body = page
         .render()
         .unwrap_or_else(|_| format!("Sign-in error: {} (request id {request_id})", error.code));
-    (
-        status,
-        [
-            (header::CACHE_CONTROL, "no-store"),
-            (header::X_FRAME_OPTIONS, "DENY"),
-            (header::REFERRER_POLICY, "no-referrer"),
-        ],
-        Html(body),
-    )
-        .into_response()
+    super::html::page(status, body, super::html::PAGE_CSP)
 }
 
 #[cfg(test)]
@@ -91,5 +82,13 @@ mod tests {
         let e = OAuthError::invalid_request("<script>alert(1)</script>");
         let resp = render(StatusCode::BAD_REQUEST, &e, &HeaderMap::new());
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        // Security headers on every HTML page.
+        let csp = resp.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap();
+        assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
+        assert_eq!(resp.headers()[header::X_FRAME_OPTIONS], "DENY");
+        assert_eq!(resp.headers()[header::REFERRER_POLICY], "no-referrer");
+        assert_eq!(resp.headers()[header::CACHE_CONTROL], "no-store");
     }
 }

@@ -3,6 +3,7 @@
 pub mod cookies;
 pub mod discovery;
 pub mod error_page;
+pub mod html;
 pub mod login;
 pub mod token;
 pub mod userinfo;

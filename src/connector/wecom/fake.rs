@@ -12,7 +12,8 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use crate::storage::{
-    AccessToken, AuthCode, AuthRequest, Result as StoreResult, StorageError, Store, UpstreamToken,
+    AccessToken, AuthCode, AuthRequest, Result as StoreResult, Session, StorageError, Store,
+    UpstreamToken,
 };
 
 /// The fake's CorpID.
@@ -327,6 +328,18 @@ impl Store for TokenStore {
         unused()
     }
     fn is_grant_revoked(&self, _: &str) -> StoreResult<bool> {
+        unused()
+    }
+    fn create_session(&self, _: &str, _: &Session) -> StoreResult<()> {
+        unused()
+    }
+    fn find_session(&self, _: &str) -> StoreResult<Session> {
+        unused()
+    }
+    fn touch_session(&self, _: &str, _: &str, _: i64) -> StoreResult<Session> {
+        unused()
+    }
+    fn take_session(&self, _: &str) -> StoreResult<Session> {
         unused()
     }
     fn find_upstream_token(&self, key: &str) -> StoreResult<UpstreamToken> {

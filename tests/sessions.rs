@@ -1,0 +1,517 @@
+//! End-to-end tests of provider sessions, prompts, form_post, logout (RP-initiated and
+//! back-channel) and signing algorithms, against the demo server (provider + WeCom simulator)
+//! on 127.0.0.1:0. Redirects are walked by hand so each hop can be checked.
+//!
+//! Run with `cargo test --test sessions`.
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use reqwest::redirect::Policy;
+use serde_json::Value;
+use wecom_oidc::clock::{ManualClock, SharedClock};
+use wecom_oidc::demo::{self, DemoOptions, RunningDemo, SIMULATOR_PATH};
+use wecom_oidc::provider::client::ClientSettings;
+use wecom_oidc::provider::Client;
+use wecom_oidc::secret::Secret;
+
+const SECRET: &str = "sessions-test-client-secret-0123456789";
+const START: i64 = 1_800_000_000;
+
+fn client(id: &str, settings: ClientSettings) -> Client {
+    Client {
+        id: id.into(),
+        name: id.into(),
+        secret: Some(Secret::new(SECRET)),
+        redirect_uris: vec![redirect_uri(id)],
+        settings,
+    }
+}
+
+/// Never fetched: the walk stops when the provider sends the browser there.
+fn redirect_uri(id: &str) -> String {
+    format!("http://127.0.0.1:9/{id}/cb")
+}
+
+struct Env {
+    demo: RunningDemo,
+    clock: ManualClock,
+    browser: reqwest::Client,
+}
+
+async fn start_with(clients: Vec<Client>, data_dir: Option<std::path::PathBuf>) -> Env {
+    let clock = ManualClock::new(START);
+    let shared: SharedClock = Arc::new(clock.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let demo = demo::spawn(DemoOptions {
+        listener,
+        issuer: None,
+        auto_login: Some("zhangsan".into()),
+        extra_clients: clients,
+        data_dir,
+        clock: shared,
+    })
+    .await
+    .expect("demo starts");
+    Env {
+        demo,
+        clock,
+        browser: browser(),
+    }
+}
+
+async fn start() -> Env {
+    start_with(
+        vec![
+            client("app-a", ClientSettings::default()),
+            client("app-b", ClientSettings::default()),
+        ],
+        None,
+    )
+    .await
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// Where a walk of redirects ended.
+#[derive(Debug)]
+struct Walk {
+    /// Every URL requested, in order.
+    visited: Vec<String>,
+    /// The client redirect the walk stopped at, or the URL of a page (200) it ended on.
+    end: String,
+    /// The body of the final page, when the walk ended on one.
+    body: Option<String>,
+    /// Headers of the last response.
+    headers: reqwest::header::HeaderMap,
+}
+
+impl Walk {
+    fn went_through_wecom(&self) -> bool {
+        self.visited.iter().any(|u| u.contains(SIMULATOR_PATH))
+    }
+
+    fn param(&self, name: &str) -> Option<String> {
+        url::Url::parse(&self.end)
+            .ok()?
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+}
+
+/// Follows redirects from `start` until one leads to `http://127.0.0.1:9/` (a client redirect
+/// URI) or a response is not a redirect.
+async fn walk(http: &reqwest::Client, start: &str) -> Walk {
+    let mut url = url::Url::parse(start).expect("start URL");
+    let mut visited = Vec::new();
+    for _ in 0..12 {
+        visited.push(url.to_string());
+        let resp = http.get(url.clone()).send().await.expect("request");
+        let headers = resp.headers().clone();
+        if resp.status().is_redirection() {
+            let loc = headers["location"].to_str().expect("ascii location");
+            let next = url.join(loc).expect("location URL");
+            if next.as_str().starts_with("http://127.0.0.1:9/") {
+                return Walk {
+                    visited,
+                    end: next.to_string(),
+                    body: None,
+                    headers,
+                };
+            }
+            url = next;
+        } else {
+            let body = resp.text().await.expect("body");
+            return Walk {
+                visited,
+                end: url.to_string(),
+                body: Some(body),
+                headers,
+            };
+        }
+    }
+    panic!("too many redirects: {visited:?}");
+}
+
+fn authorize_url(env: &Env, client_id: &str, extra: &[(&str, &str)]) -> String {
+    let mut u = url::Url::parse(&format!("{}/authorize", env.demo.issuer)).expect("url");
+    {
+        let mut q = u.query_pairs_mut();
+        q.append_pair("response_type", "code")
+            .append_pair("client_id", client_id)
+            .append_pair("redirect_uri", &redirect_uri(client_id))
+            .append_pair("scope", "openid profile")
+            .append_pair("state", "st-123")
+            .append_pair("nonce", "n-456");
+        for (k, v) in extra {
+            q.append_pair(k, v);
+        }
+    }
+    u.to_string()
+}
+
+/// Redeems `code` for `client_id`; returns the token response.
+async fn redeem(env: &Env, client_id: &str, code: &str) -> Value {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/token", env.demo.issuer))
+        .basic_auth(client_id, Some(SECRET))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", &redirect_uri(client_id)),
+        ])
+        .send()
+        .await
+        .expect("token request");
+    assert_eq!(resp.status(), 200, "token endpoint refused the code");
+    resp.json().await.expect("token JSON")
+}
+
+/// The claims of a JWT, without verification (the tests that need it verify separately).
+fn claims_of(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).expect("payload");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("json")
+}
+
+fn header_of(jwt: &str) -> Value {
+    let h = jwt.split('.').next().expect("header");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).expect("b64")).expect("json")
+}
+
+/// A full first login of `client_id` through WeCom; returns its id_token.
+async fn login(env: &Env, client_id: &str) -> String {
+    let w = walk(&env.browser, &authorize_url(env, client_id, &[])).await;
+    assert!(w.went_through_wecom(), "first login goes through WeCom");
+    let code = w.param("code").expect("code");
+    redeem(env, client_id, &code).await["id_token"]
+        .as_str()
+        .expect("id_token")
+        .to_string()
+}
+
+#[tokio::test]
+async fn second_client_signs_in_from_the_session_without_wecom() {
+    let env = start().await;
+    let first = login(&env, "app-a").await;
+    env.clock.advance(30);
+    let w = walk(&env.browser, &authorize_url(&env, "app-b", &[])).await;
+    assert!(
+        !w.went_through_wecom(),
+        "SSO must skip WeCom: {:?}",
+        w.visited
+    );
+    assert_eq!(w.visited.len(), 1, "straight from /authorize to the client");
+    assert_eq!(w.param("state").as_deref(), Some("st-123"));
+    assert_eq!(w.param("iss").as_deref(), Some(env.demo.issuer.as_str()));
+    let tokens = redeem(&env, "app-b", &w.param("code").expect("code")).await;
+    let second_jwt = tokens["id_token"].as_str().expect("id_token");
+    assert_eq!(header_of(second_jwt)["alg"], "RS256", "default algorithm");
+    let second = claims_of(second_jwt);
+    let first = claims_of(&first);
+    assert_eq!(second["sub"], first["sub"]);
+    // OIDC Core §2: auth_time is when the person authenticated, not when the session was used.
+    assert_eq!(second["auth_time"], first["auth_time"]);
+    assert_eq!(second["auth_time"], START);
+    assert_eq!(second["nonce"], "n-456");
+    assert_eq!(second["sid"], first["sid"], "one session, one sid");
+    assert!(second["sid"].is_string());
+}
+
+#[tokio::test]
+async fn session_cookie_is_httponly_samesite_lax_on_root_path() {
+    let env = start().await;
+    let w = walk(&env.browser, &authorize_url(&env, "app-a", &[])).await;
+    let cookie = w
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("wecom_oidc_session="))
+        .expect("session cookie set on the callback's redirect")
+        .to_string();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(cookie.contains("Path=/"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "http issuer: no Secure");
+}
+
+#[tokio::test]
+async fn prompt_none_without_session_returns_login_required_oidc_core_3_1_2_6() {
+    let env = start().await;
+    let w = walk(
+        &env.browser,
+        &authorize_url(&env, "app-a", &[("prompt", "none")]),
+    )
+    .await;
+    assert!(!w.went_through_wecom());
+    assert_eq!(w.param("error").as_deref(), Some("login_required"));
+    assert_eq!(w.param("state").as_deref(), Some("st-123"));
+    assert_eq!(w.param("iss").as_deref(), Some(env.demo.issuer.as_str()));
+}
+
+#[tokio::test]
+async fn prompt_none_with_session_returns_a_code_without_ui() {
+    let env = start().await;
+    login(&env, "app-a").await;
+    let w = walk(
+        &env.browser,
+        &authorize_url(&env, "app-b", &[("prompt", "none")]),
+    )
+    .await;
+    assert!(!w.went_through_wecom());
+    assert!(w.param("error").is_none(), "{}", w.end);
+    redeem(&env, "app-b", &w.param("code").expect("code")).await;
+}
+
+#[tokio::test]
+async fn prompt_login_forces_wecom_even_with_a_session() {
+    let env = start().await;
+    login(&env, "app-a").await;
+    env.clock.advance(100);
+    let w = walk(
+        &env.browser,
+        &authorize_url(&env, "app-a", &[("prompt", "login")]),
+    )
+    .await;
+    assert!(w.went_through_wecom(), "prompt=login must re-authenticate");
+    let tokens = redeem(&env, "app-a", &w.param("code").expect("code")).await;
+    let claims = claims_of(tokens["id_token"].as_str().expect("id_token"));
+    assert_eq!(
+        claims["auth_time"],
+        START + 100,
+        "auth_time of the new login"
+    );
+}
+
+#[tokio::test]
+async fn max_age_zero_forces_re_authentication_and_old_sessions_re_login() {
+    let env = start().await;
+    login(&env, "app-a").await;
+    env.clock.advance(5);
+    let w = walk(
+        &env.browser,
+        &authorize_url(&env, "app-b", &[("max_age", "0")]),
+    )
+    .await;
+    assert!(w.went_through_wecom(), "max_age=0 acts as prompt=login");
+    // A recent enough login is reused; an older one is not.
+    env.clock.advance(50);
+    let w = walk(
+        &env.browser,
+        &authorize_url(&env, "app-b", &[("max_age", "3600")]),
+    )
+    .await;
+    assert!(!w.went_through_wecom());
+    let claims = claims_of(
+        redeem(&env, "app-b", &w.param("code").expect("code")).await["id_token"]
+            .as_str()
+            .expect("id_token"),
+    );
+    assert_eq!(
+        claims["auth_time"],
+        START + 5,
+        "auth_time REQUIRED with max_age"
+    );
+    let w = walk(
+        &env.browser,
+        &authorize_url(&env, "app-b", &[("max_age", "10"), ("prompt", "none")]),
+    )
+    .await;
+    assert_eq!(w.param("error").as_deref(), Some("login_required"));
+}
+
+/// A login of `client_id` in `http` as WeCom member `userid`: the simulator's page is skipped
+/// and a code for `userid` is minted for the state the provider sent there.
+async fn login_as(env: &Env, http: &reqwest::Client, client_id: &str, userid: &str) -> String {
+    let resp = http
+        .get(authorize_url(env, client_id, &[("prompt", "login")]))
+        .send()
+        .await
+        .expect("authorize");
+    assert!(resp.status().is_redirection());
+    let to_wecom =
+        url::Url::parse(resp.headers()["location"].to_str().expect("ascii")).expect("upstream URL");
+    assert!(to_wecom.path().starts_with(SIMULATOR_PATH));
+    let get = |name: &str| {
+        to_wecom
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .expect("upstream login parameter")
+    };
+    let (state, callback) = (get("state"), get("redirect_uri"));
+    let code = env.demo.simulator.issue_code(userid, "", &callback);
+    let mut back = url::Url::parse(&callback).expect("callback URL");
+    back.query_pairs_mut()
+        .append_pair("code", &code)
+        .append_pair("state", &state);
+    let w = walk(http, back.as_str()).await;
+    let code = w.param("code").expect("code for the client");
+    redeem(env, client_id, &code).await["id_token"]
+        .as_str()
+        .expect("id_token")
+        .to_string()
+}
+
+#[tokio::test]
+async fn id_token_hint_for_another_user_is_login_required_with_prompt_none() {
+    let env = start().await;
+    let zhangsan = login(&env, "app-a").await;
+    // The hint verifies (our signature, our iss) and names the session's user: SSO.
+    let w = walk(
+        &env.browser,
+        &authorize_url(
+            &env,
+            "app-b",
+            &[("prompt", "none"), ("id_token_hint", &zhangsan)],
+        ),
+    )
+    .await;
+    assert!(w.param("code").is_some(), "{}", w.end);
+    // lisi's id_token, from another browser, as the hint in zhangsan's browser.
+    let lisi = login_as(&env, &browser(), "app-a", "lisi").await;
+    assert_eq!(claims_of(&lisi)["sub"], "lisi");
+    let w = walk(
+        &env.browser,
+        &authorize_url(
+            &env,
+            "app-b",
+            &[("prompt", "none"), ("id_token_hint", &lisi)],
+        ),
+    )
+    .await;
+    assert_eq!(
+        w.param("error").as_deref(),
+        Some("login_required"),
+        "{}",
+        w.end
+    );
+    // Without prompt=none the person is sent to log in again.
+    let w = walk(
+        &env.browser,
+        &authorize_url(&env, "app-b", &[("id_token_hint", &lisi)]),
+    )
+    .await;
+    assert!(w.went_through_wecom());
+}
+
+#[tokio::test]
+async fn id_token_hint_not_signed_by_us_is_refused() {
+    let env = start().await;
+    let id_token = login(&env, "app-a").await;
+    // Same header and signature, different sub: the signature no longer verifies.
+    let mut parts: Vec<String> = id_token.split('.').map(str::to_string).collect();
+    let mut claims = claims_of(&id_token);
+    claims["sub"] = Value::from("lisi");
+    parts[1] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("json"));
+    let forged = parts.join(".");
+    let w = walk(
+        &env.browser,
+        &authorize_url(
+            &env,
+            "app-b",
+            &[("prompt", "none"), ("id_token_hint", &forged)],
+        ),
+    )
+    .await;
+    assert_eq!(
+        w.param("error").as_deref(),
+        Some("invalid_request"),
+        "{}",
+        w.end
+    );
+}
+
+#[tokio::test]
+async fn expired_id_token_hint_is_still_accepted_oidc_core_3_1_2_1() {
+    let env = start().await;
+    let id_token = login(&env, "app-a").await;
+    env.clock.advance(2 * 3600); // id_token expired (1 h), session alive (8 h)
+    let w = walk(
+        &env.browser,
+        &authorize_url(
+            &env,
+            "app-b",
+            &[("prompt", "none"), ("id_token_hint", &id_token)],
+        ),
+    )
+    .await;
+    assert!(w.param("code").is_some(), "{}", w.end);
+}
+
+#[tokio::test]
+async fn session_expires_after_its_ttl() {
+    let env = start().await;
+    login(&env, "app-a").await;
+    env.clock.advance(8 * 3600);
+    let w = walk(
+        &env.browser,
+        &authorize_url(&env, "app-b", &[("prompt", "none")]),
+    )
+    .await;
+    assert_eq!(w.param("error").as_deref(), Some("login_required"));
+}
+
+#[tokio::test]
+async fn form_post_success_is_an_auto_submitting_form_with_strict_csp() {
+    let env = start().await;
+    login(&env, "app-a").await;
+    let w = walk(
+        &env.browser,
+        &authorize_url(&env, "app-b", &[("response_mode", "form_post")]),
+    )
+    .await;
+    let body = w.body.as_deref().expect("a page, not a redirect");
+    assert!(
+        body.contains(r#"<form method="post" action="http://127.0.0.1:9/app-b/cb">"#),
+        "{body}"
+    );
+    assert!(body.contains(r#"<input type="hidden" name="code" value=""#));
+    assert!(body.contains(r#"name="state" value="st-123""#));
+    assert!(
+        body.contains(&format!(r#"name="iss" value="{}""#, env.demo.issuer))
+            || body.contains(r#"name="iss""#)
+    );
+    assert!(
+        body.contains(r#"<button type="submit">"#),
+        "usable with JavaScript off"
+    );
+    let csp = w.headers["content-security-policy"].to_str().expect("csp");
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    assert!(csp.contains("form-action http://127.0.0.1:9;"), "{csp}");
+    assert!(csp.contains("script-src 'sha256-"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(w.headers["x-frame-options"], "DENY");
+    assert_eq!(w.headers["referrer-policy"], "no-referrer");
+    assert_eq!(w.headers["cache-control"], "no-store");
+}
+
+#[tokio::test]
+async fn form_post_errors_use_the_requested_mode_form_post_2() {
+    let env = start().await;
+    let w = walk(
+        &env.browser,
+        &authorize_url(
+            &env,
+            "app-a",
+            &[("response_mode", "form_post"), ("prompt", "none")],
+        ),
+    )
+    .await;
+    let body = w.body.as_deref().expect("a page, not a redirect");
+    assert!(
+        body.contains(r#"name="error" value="login_required""#),
+        "{body}"
+    );
+    assert!(body.contains(r#"name="state" value="st-123""#), "{body}");
+}
