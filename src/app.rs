@@ -51,6 +51,9 @@ pub enum StartError {
         /// The algorithm.
         alg: &'static str,
     },
+    /// The outgoing HTTP client could not be built (TLS roots).
+    #[error("HTTP client: {0}")]
+    Http(String),
     /// Discovery metadata could not be built.
     #[error("{0}")]
     Discovery(#[from] discovery::DiscoveryError),
@@ -125,6 +128,11 @@ pub fn build_with_store(
         discovery: discovery::metadata_json_for_algs(&config.issuer, &algs)?,
         jwks: keys.jwks_bytes(),
         secure_cookies: config.issuer.starts_with("https://"),
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(web::logout::BACKCHANNEL_TIMEOUT)
+            .build()
+            .map_err(|e| StartError::Http(e.to_string()))?,
     };
     Ok(App {
         router: web::router(state),

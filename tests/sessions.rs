@@ -41,7 +41,11 @@ struct Env {
 }
 
 async fn start_with(clients: Vec<Client>, data_dir: Option<std::path::PathBuf>) -> Env {
-    let clock = ManualClock::new(START);
+    start_at(START, clients, data_dir).await
+}
+
+async fn start_at(now: i64, clients: Vec<Client>, data_dir: Option<std::path::PathBuf>) -> Env {
+    let clock = ManualClock::new(now);
     let shared: SharedClock = Arc::new(clock.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -514,4 +518,258 @@ async fn form_post_errors_use_the_requested_mode_form_post_2() {
         "{body}"
     );
     assert!(body.contains(r#"name="state" value="st-123""#), "{body}");
+}
+
+// ---- RP-Initiated Logout 1.0 and Back-Channel Logout 1.0 ----
+
+fn logout_client(id: &str, backchannel: Option<String>) -> Client {
+    let mut settings = ClientSettings::default();
+    settings.post_logout_redirect_uris = vec![format!("http://127.0.0.1:9/{id}/bye")];
+    settings.backchannel_logout_uri = backchannel;
+    settings.backchannel_logout_session_required = true;
+    client(id, settings)
+}
+
+fn logout_url(env: &Env, params: &[(&str, &str)]) -> String {
+    let mut u = url::Url::parse(&format!("{}/logout", env.demo.issuer)).expect("url");
+    u.query_pairs_mut().extend_pairs(params);
+    u.to_string()
+}
+
+#[tokio::test]
+async fn logout_redirects_to_registered_post_logout_uri_with_state_and_ends_session() {
+    let env = start_with(
+        vec![
+            logout_client("app-a", None),
+            client("app-b", ClientSettings::default()),
+        ],
+        None,
+    )
+    .await;
+    let id_token = login(&env, "app-a").await;
+    let resp = env
+        .browser
+        .get(logout_url(
+            &env,
+            &[
+                ("id_token_hint", &id_token),
+                ("post_logout_redirect_uri", "http://127.0.0.1:9/app-a/bye"),
+                ("state", "bye-1"),
+            ],
+        ))
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(resp.status(), 302);
+    assert_eq!(
+        resp.headers()["location"],
+        "http://127.0.0.1:9/app-a/bye?state=bye-1"
+    );
+    let cleared = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|c| c.starts_with("wecom_oidc_session=;") && c.contains("Max-Age=0"));
+    assert!(cleared, "the session cookie is cleared");
+    // The session is gone server-side too, whatever the browser keeps.
+    let w = walk(
+        &env.browser,
+        &authorize_url(&env, "app-b", &[("prompt", "none")]),
+    )
+    .await;
+    assert_eq!(w.param("error").as_deref(), Some("login_required"));
+}
+
+#[tokio::test]
+async fn logout_with_unregistered_post_logout_uri_shows_our_page_and_never_redirects() {
+    let env = start_with(vec![logout_client("app-a", None)], None).await;
+    let id_token = login(&env, "app-a").await;
+    let resp = env
+        .browser
+        .get(logout_url(
+            &env,
+            &[
+                ("id_token_hint", &id_token),
+                ("post_logout_redirect_uri", "https://evil.example/"),
+                ("state", "bye-1"),
+                ("ui_locales", "zh-CN"),
+            ],
+        ))
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().get("location").is_none());
+    let csp = resp.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp")
+        .to_string();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let body = resp.text().await.expect("body");
+    assert!(body.contains("您已退出登录"), "{body}");
+    assert!(body.contains("You are signed out"), "bilingual: {body}");
+    let w = walk(
+        &env.browser,
+        &authorize_url(&env, "app-a", &[("prompt", "none")]),
+    )
+    .await;
+    assert_eq!(w.param("error").as_deref(), Some("login_required"));
+}
+
+#[tokio::test]
+async fn logout_refuses_an_id_token_hint_we_did_not_sign() {
+    let env = start_with(vec![logout_client("app-a", None)], None).await;
+    let id_token = login(&env, "app-a").await;
+    let mut forged: Vec<&str> = id_token.split('.').collect();
+    forged[2] = "AAAA";
+    let resp = env
+        .browser
+        .get(logout_url(
+            &env,
+            &[
+                ("id_token_hint", &forged.join(".")),
+                ("post_logout_redirect_uri", "http://127.0.0.1:9/app-a/bye"),
+            ],
+        ))
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(resp.status(), 400);
+    assert!(resp.headers().get("location").is_none());
+}
+
+/// A relying party's back-channel logout endpoint on 127.0.0.1:0 that records what it gets.
+async fn receiver() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::routing::post;
+    let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = got.clone();
+    let app = axum::Router::new().route(
+        "/bcl",
+        post(move |body: String| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().expect("lock").push(body);
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}/bcl"), got)
+}
+
+/// Verifies `jwt` against the provider's JWKS the way a relying party would.
+async fn verify_with_jwks(env: &Env, jwt: &str) -> serde_json::Map<String, Value> {
+    use josekit::jwk::Jwk;
+    use josekit::jws::{EdDSA, JwsVerifier, ES256, RS256};
+    let jwks: Value = reqwest::get(format!("{}/jwks", env.demo.issuer))
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json");
+    let header = header_of(jwt);
+    let jwk = jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["kid"] == header["kid"])
+        .expect("kid in JWKS")
+        .as_object()
+        .expect("object")
+        .clone();
+    let jwk = Jwk::from_map(jwk).expect("jwk");
+    let verifier: Box<dyn JwsVerifier> = match header["alg"].as_str() {
+        Some("RS256") => Box::new(RS256.verifier_from_jwk(&jwk).expect("v")),
+        Some("ES256") => Box::new(ES256.verifier_from_jwk(&jwk).expect("v")),
+        Some("EdDSA") => Box::new(EdDSA.verifier_from_jwk(&jwk).expect("v")),
+        other => panic!("unexpected alg {other:?}"),
+    };
+    let (payload, _) =
+        josekit::jws::deserialize_compact(jwt, verifier.as_ref()).expect("signature verifies");
+    serde_json::from_slice(&payload).expect("claims")
+}
+
+#[tokio::test]
+async fn backchannel_logout_token_reaches_every_client_of_the_session_and_verifies() {
+    let (bcl_a, got_a) = receiver().await;
+    let (bcl_b, got_b) = receiver().await;
+    let env = start_with(
+        vec![
+            logout_client("app-a", Some(bcl_a)),
+            logout_client("app-b", Some(bcl_b)),
+            client("app-c", ClientSettings::default()),
+        ],
+        None,
+    )
+    .await;
+    let id_token = login(&env, "app-a").await;
+    let sid = claims_of(&id_token)["sid"].clone();
+    // app-b and app-c log in through the session (SSO).
+    for id in ["app-b", "app-c"] {
+        let w = walk(&env.browser, &authorize_url(&env, id, &[])).await;
+        assert!(!w.went_through_wecom());
+    }
+    let resp = env
+        .browser
+        .post(format!("{}/logout", env.demo.issuer))
+        .form(&[("id_token_hint", id_token.as_str()), ("client_id", "app-a")])
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(resp.status(), 200, "no redirect asked for: our page");
+    // Delivery is awaited (bounded) before the logout answers, so it has happened by now.
+    for (client_id, got) in [("app-a", &got_a), ("app-b", &got_b)] {
+        let bodies = got.lock().expect("lock").clone();
+        assert_eq!(bodies.len(), 1, "{client_id} notified once");
+        let token = url::form_urlencoded::parse(bodies[0].as_bytes())
+            .find(|(k, _)| k == "logout_token")
+            .map(|(_, v)| v.into_owned())
+            .expect("logout_token form field");
+        assert_eq!(header_of(&token)["typ"], "logout+jwt");
+        let claims = verify_with_jwks(&env, &token).await;
+        assert_eq!(claims["iss"], env.demo.issuer.as_str());
+        assert_eq!(claims["aud"], client_id);
+        assert_eq!(claims["sub"], "zhangsan");
+        assert_eq!(claims["sid"], sid);
+        assert!(claims["jti"].is_string());
+        assert!(claims["iat"].is_i64() && claims["exp"].as_i64() > claims["iat"].as_i64());
+        assert_eq!(
+            claims["events"],
+            serde_json::json!({"http://schemas.openid.net/event/backchannel-logout": {}})
+        );
+        assert!(!claims.contains_key("nonce"), "BCL §2.4: no nonce");
+    }
+}
+
+#[tokio::test]
+async fn logout_does_not_hang_on_an_unreachable_backchannel_endpoint() {
+    // A listener that accepts and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let uri = format!("http://{}/bcl", silent.local_addr().expect("addr"));
+    let env = start_with(vec![logout_client("app-a", Some(uri))], None).await;
+    let id_token = login(&env, "app-a").await;
+    let started = std::time::Instant::now();
+    let resp = env
+        .browser
+        .get(logout_url(&env, &[("id_token_hint", &id_token)]))
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(resp.status(), 200);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "logout waited {:?}",
+        started.elapsed()
+    );
+    drop(silent);
 }

@@ -7,6 +7,7 @@ pub mod claims;
 pub mod client;
 pub mod discovery;
 pub mod error;
+pub mod logout;
 pub mod params;
 pub mod pkce;
 pub mod session;

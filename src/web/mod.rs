@@ -5,6 +5,7 @@ pub mod discovery;
 pub mod error_page;
 pub mod html;
 pub mod login;
+pub mod logout;
 pub mod token;
 pub mod userinfo;
 
@@ -27,6 +28,8 @@ pub struct WebState {
     pub jwks: Bytes,
     /// Whether cookies carry `Secure` (issuer is https).
     pub secure_cookies: bool,
+    /// Outgoing HTTP (back-channel logout deliveries); no redirects followed.
+    pub http: reqwest::Client,
 }
 
 /// The provider's routes.
@@ -42,6 +45,7 @@ pub fn router(state: WebState) -> Router {
             get(login::authorize_get).post(login::authorize_post),
         )
         .route("/callback/{connector}", get(login::callback))
+        .route("/logout", get(logout::logout_get).post(logout::logout_post))
         .route("/token", post(token::token))
         .route(
             "/userinfo",
