@@ -15,6 +15,12 @@ use wecom_oidc::demo::{self, DemoOptions, RunningDemo, SIMULATOR_PATH};
 use wecom_oidc::provider::client::ClientSettings;
 use wecom_oidc::provider::Client;
 use wecom_oidc::secret::Secret;
+use wecom_oidc::tokens::{KeyStore, SigningAlg};
+
+use openidconnect::core::{
+    CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
+};
+use openidconnect::{ClientId, ClientSecret, IssuerUrl, Nonce};
 
 const SECRET: &str = "sessions-test-client-secret-0123456789";
 const START: i64 = 1_800_000_000;
@@ -194,7 +200,12 @@ fn header_of(jwt: &str) -> Value {
 
 /// A full first login of `client_id` through WeCom; returns its id_token.
 async fn login(env: &Env, client_id: &str) -> String {
-    let w = walk(&env.browser, &authorize_url(env, client_id, &[])).await;
+    login_with(env, &env.browser, client_id).await
+}
+
+/// A full first login of `client_id` through WeCom in browser `http`.
+async fn login_with(env: &Env, http: &reqwest::Client, client_id: &str) -> String {
+    let w = walk(http, &authorize_url(env, client_id, &[])).await;
     assert!(w.went_through_wecom(), "first login goes through WeCom");
     let code = w.param("code").expect("code");
     redeem(env, client_id, &code).await["id_token"]
@@ -772,4 +783,147 @@ async fn logout_does_not_hang_on_an_unreachable_backchannel_endpoint() {
         started.elapsed()
     );
     drop(silent);
+}
+
+// ---- Signing algorithms and key rotation ----
+
+fn real_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs() as i64
+}
+
+fn alg_client(id: &str, alg: SigningAlg) -> Client {
+    let mut settings = ClientSettings::default();
+    settings.id_token_signed_response_alg = Some(alg);
+    client(id, settings)
+}
+
+/// Verifies `jwt` as a relying party with the openidconnect crate: JWKS from the server, only
+/// `alg` allowed, issuer, audience, nonce and expiry checked.
+async fn verify_as_rp(env: &Env, client_id: &str, jwt: &str, alg: CoreJwsSigningAlgorithm) {
+    let jwks: CoreJsonWebKeySet = reqwest::get(format!("{}/jwks", env.demo.issuer))
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("JWKS JSON");
+    let verifier = CoreIdTokenVerifier::new_confidential_client(
+        ClientId::new(client_id.into()),
+        ClientSecret::new(SECRET.into()),
+        IssuerUrl::new(env.demo.issuer.clone()).expect("issuer"),
+        jwks,
+    )
+    .set_allowed_algs(vec![alg]);
+    let token: CoreIdToken = jwt.parse().expect("id_token parses");
+    let claims = token
+        .claims(&verifier, &Nonce::new("n-456".into()))
+        .expect("id_token verifies with the JWKS");
+    assert_eq!(claims.subject().as_str(), "zhangsan");
+}
+
+#[tokio::test]
+async fn es256_and_eddsa_clients_get_id_tokens_that_verify_with_the_jwks() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let keys = data.path().join("keys");
+    let clock = ManualClock::new(real_now());
+    for alg in [SigningAlg::Rs256, SigningAlg::Es256, SigningAlg::EdDsa] {
+        KeyStore::generate_key(&keys, alg, &clock).expect("generate");
+    }
+    let env = start_at(
+        real_now(),
+        vec![
+            alg_client("app-es", SigningAlg::Es256),
+            alg_client("app-ed", SigningAlg::EdDsa),
+            client("app-rs", ClientSettings::default()),
+        ],
+        Some(data.path().to_path_buf()),
+    )
+    .await;
+    let discovery: Value = reqwest::get(format!(
+        "{}/.well-known/openid-configuration",
+        env.demo.issuer
+    ))
+    .await
+    .expect("discovery")
+    .json()
+    .await
+    .expect("json");
+    assert_eq!(
+        discovery["id_token_signing_alg_values_supported"],
+        serde_json::json!(["RS256", "ES256", "EdDSA"]),
+        "exactly the algorithms with keys"
+    );
+    for (id, alg, core) in [
+        ("app-es", "ES256", CoreJwsSigningAlgorithm::EcdsaP256Sha256),
+        ("app-ed", "EdDSA", CoreJwsSigningAlgorithm::EdDsa),
+        (
+            "app-rs",
+            "RS256",
+            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        ),
+    ] {
+        let jwt = login_with(&env, &browser(), id).await;
+        assert_eq!(header_of(&jwt)["alg"], alg, "{id}");
+        verify_as_rp(&env, id, &jwt, core).await;
+    }
+}
+
+#[tokio::test]
+async fn client_alg_without_a_key_stops_the_start() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let result = demo::spawn(DemoOptions {
+        listener,
+        issuer: None,
+        auto_login: None,
+        extra_clients: vec![alg_client("app-es", SigningAlg::Es256)],
+        data_dir: None,
+        clock: Arc::new(ManualClock::new(START)),
+    })
+    .await;
+    let err = result.err().expect("start refused").to_string();
+    assert!(
+        err.contains("ES256") && err.contains("keys generate"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn keys_rotate_keeps_the_old_kid_in_the_jwks_and_signs_with_the_new() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let keys = data.path().join("keys");
+    let clock = ManualClock::new(real_now());
+    let old = KeyStore::generate_key(&keys, SigningAlg::Rs256, &clock).expect("generate");
+    let rotation = KeyStore::rotate(&keys, SigningAlg::Rs256, 86_400, &clock).expect("rotate");
+    let env = start_at(
+        real_now(),
+        vec![client("app-a", ClientSettings::default())],
+        Some(data.path().to_path_buf()),
+    )
+    .await;
+    let jwks: Value = reqwest::get(format!("{}/jwks", env.demo.issuer))
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json");
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter_map(|k| k["kid"].as_str())
+        .collect();
+    assert_eq!(kids, [rotation.new_key.kid.as_str(), old.kid.as_str()]);
+    let jwt = login(&env, "app-a").await;
+    assert_eq!(header_of(&jwt)["kid"], rotation.new_key.kid.as_str());
+    verify_as_rp(
+        &env,
+        "app-a",
+        &jwt,
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    )
+    .await;
 }

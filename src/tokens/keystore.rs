@@ -1064,4 +1064,108 @@ mod tests {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<KeyStore>();
     }
+
+    #[test]
+    fn one_active_key_per_algorithm_each_signs_its_own_tokens() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = ManualClock::new(1_000);
+        for alg in [SigningAlg::Es256, SigningAlg::Rs256, SigningAlg::EdDsa] {
+            KeyStore::generate_key(dir.path(), alg, &clock).expect("generate");
+        }
+        let store =
+            KeyStore::load_or_generate_with(dir.path(), SigningAlg::Rs256, &clock).expect("load");
+        // RS256 is the default whatever the order the keys were made in (OIDC Core §15.1).
+        assert_eq!(store.signing_alg(), "RS256");
+        assert_eq!(store.signing_algs().len(), 3);
+        for alg in SigningAlg::ALL {
+            let jwt = store.sign_jwt_with(alg, "JWT", &claims()).expect("sign");
+            let (header, payload) = verify(&store, &jwt);
+            assert_eq!(header["alg"], alg.as_str());
+            assert_eq!(payload, claims());
+            assert_eq!(
+                store.verify_jwt(&jwt).expect("own token verifies"),
+                claims()
+            );
+        }
+        assert!(matches!(
+            KeyStore::generate_key(dir.path(), SigningAlg::Es256, &clock),
+            Err(KeyError::AlreadyActive("ES256"))
+        ));
+    }
+
+    #[test]
+    fn verify_jwt_refuses_tampered_foreign_and_alg_none_tokens() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = KeyStore::load_or_generate(dir.path()).expect("load");
+        let jwt = store.sign_jwt(&claims()).expect("sign");
+        let mut parts: Vec<String> = jwt.split('.').map(str::to_owned).collect();
+        parts[1] = URL_SAFE_NO_PAD.encode(br#"{"sub":"lisi"}"#);
+        assert!(store.verify_jwt(&parts.join(".")).is_err(), "tampered");
+        let other_dir = tempfile::tempdir().expect("tempdir");
+        let other = KeyStore::load_or_generate(other_dir.path()).expect("other");
+        assert!(
+            store
+                .verify_jwt(&other.sign_jwt(&claims()).expect("sign"))
+                .is_err(),
+            "foreign"
+        );
+        let none = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(format!(
+                r#"{{"alg":"none","kid":"{}"}}"#,
+                store.active_kid()
+            )),
+            URL_SAFE_NO_PAD.encode(br#"{"sub":"x"}"#)
+        );
+        assert!(store.verify_jwt(&none).is_err(), "alg none");
+        assert!(store.verify_jwt("not a jwt").is_err());
+    }
+
+    #[test]
+    fn rotation_keeps_the_old_key_published_for_the_grace_period_then_removes_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = ManualClock::new(1_000);
+        let first =
+            KeyStore::load_or_generate_with(dir.path(), SigningAlg::Rs256, &clock).expect("first");
+        let old_jwt = first.sign_jwt(&claims()).expect("sign");
+        let r = KeyStore::rotate(dir.path(), SigningAlg::Rs256, 3_600, &clock).expect("rotate");
+        assert_eq!(r.retired.as_deref(), Some(first.active_kid()));
+        let mode = fs::metadata(&r.new_key.path).expect("meta").mode() & 0o777;
+        assert_eq!(mode, 0o600, "new private key file is owner-only");
+
+        let during = KeyStore::load_or_generate_with(dir.path(), SigningAlg::Rs256, &clock)
+            .expect("during grace");
+        assert_eq!(during.active_kid(), r.new_key.kid);
+        assert_eq!(jwks_keys(&during).len(), 2);
+        assert_eq!(
+            verify(&during, &old_jwt).1,
+            claims(),
+            "old tokens still verify"
+        );
+
+        clock.advance(3_600);
+        let after = KeyStore::load_or_generate_with(dir.path(), SigningAlg::Rs256, &clock)
+            .expect("after grace");
+        assert_eq!(
+            jwks_keys(&after).len(),
+            1,
+            "expired retiring key unpublished"
+        );
+        assert_eq!(pem_names(dir.path()).len(), 2, "loading never deletes");
+        let r2 = KeyStore::rotate(dir.path(), SigningAlg::Rs256, 60, &clock).expect("rotate");
+        assert_eq!(r2.removed, vec![first.active_kid().to_owned()]);
+        assert_eq!(pem_names(dir.path()).len(), 2, "expired key file deleted");
+    }
+
+    #[test]
+    fn rotation_adopts_a_lone_key_file_without_manifest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pem = SigningAlg::Es256.generate_pem().expect("generate");
+        write_new_key_file(&dir.path().join("mine.pem"), &pem).expect("write");
+        let clock = ManualClock::new(5);
+        let r = KeyStore::rotate(dir.path(), SigningAlg::Es256, 10, &clock).expect("rotate");
+        assert!(r.retired.is_some());
+        let listed = KeyStore::list(dir.path()).expect("list");
+        assert_eq!(listed.len(), 2);
+    }
 }
