@@ -927,3 +927,45 @@ async fn keys_rotate_keeps_the_old_kid_in_the_jwks_and_signs_with_the_new() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn error_page_follows_ui_locales_and_carries_security_headers() {
+    let env = start().await;
+    let mut u = url::Url::parse(&format!("{}/authorize", env.demo.issuer)).expect("url");
+    u.query_pairs_mut()
+        .append_pair("client_id", "no-such-client")
+        .append_pair("ui_locales", "zh-CN en");
+    let resp = env.browser.get(u).send().await.expect("authorize");
+    assert_eq!(resp.status(), 400);
+    for (name, want) in [
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        ("cache-control", "no-store"),
+    ] {
+        assert_eq!(resp.headers()[name], want, "{name}");
+    }
+    assert!(resp.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp")
+        .contains("frame-ancestors 'none'"));
+    let body = resp.text().await.expect("body");
+    assert!(body.contains("无法完成登录"), "{body}");
+}
+
+#[tokio::test]
+async fn another_users_login_in_the_same_browser_ends_the_first_session_for_its_clients() {
+    let (bcl, got) = receiver().await;
+    let env = start_with(
+        vec![
+            logout_client("app-a", Some(bcl)),
+            client("app-b", ClientSettings::default()),
+        ],
+        None,
+    )
+    .await;
+    login(&env, "app-a").await; // zhangsan's session, app-a in it
+    let lisi = login_as(&env, &env.browser, "app-b", "lisi").await;
+    assert_eq!(claims_of(&lisi)["sub"], "lisi");
+    let bodies = got.lock().expect("lock").clone();
+    assert_eq!(bodies.len(), 1, "app-a is told zhangsan's session ended");
+}

@@ -79,6 +79,9 @@ pub struct LoginFinished {
     pub response: AuthorizationResponse,
     /// The value of the new provider session cookie.
     pub session_cookie: String,
+    /// Logout tokens for the clients of another person's session that this login replaced in
+    /// the same browser (Back-Channel Logout 1.0: that session has ended).
+    pub ended_session_logouts: Vec<super::logout::BackchannelLogout>,
 }
 
 /// What an authorization code is bound to (RFC 6749 §4.1.3, RFC 7636 §4.4).
@@ -438,9 +441,12 @@ impl Provider {
             .handle_callback(params, &req.scopes)
             .await
             .map_err(|e| fail(connector_error_to_oauth(&e)))?;
-        let (session_cookie, session) = self
+        let (session_cookie, session, replaced) = self
             .start_session(&identity, connector_id, previous_session)
             .map_err(fail)?;
+        let ended_session_logouts = replaced
+            .map(|old| self.logout_tokens(&old))
+            .unwrap_or_default();
         let session = self
             .store
             .touch_session(
@@ -448,7 +454,10 @@ impl Provider {
                 &req.client_id,
                 self.now(),
             )
-            .unwrap_or(session);
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "could not record the client in the new session");
+                session
+            });
         let code = self
             .issue_code_for(
                 &CodeGrant {
@@ -471,6 +480,7 @@ impl Provider {
                 req.state.as_deref(),
             ),
             session_cookie,
+            ended_session_logouts,
         })
     }
 

@@ -134,21 +134,25 @@ impl Provider {
         Some((key, session))
     }
 
-    /// Starts a session for `identity` after an upstream login and returns the cookie value.
-    /// When the browser already had a session for the same person, its clients carry over so a
-    /// later logout still reaches them; the old session record is removed either way.
+    /// Starts a session for `identity` after an upstream login and returns the cookie value,
+    /// the session, and the session it replaced when that was another person's (whose clients
+    /// must be told of its end). When the browser already had a session for the same person, its
+    /// clients carry over so a later logout still reaches them; the old record is removed either
+    /// way.
     pub(crate) fn start_session(
         &self,
         identity: &Identity,
         connector_id: &str,
         previous_cookie: Option<&str>,
-    ) -> Result<(String, Session), OAuthError> {
+    ) -> Result<(String, Session, Option<Session>), OAuthError> {
         let now = self.now();
         let mut clients = Vec::new();
+        let mut replaced = None;
         if let Some(old) = previous_cookie {
             match self.store.take_session(&random::hash_secret(old)) {
                 Ok(s) if s.identity.user_id == identity.user_id => clients = s.clients,
-                Ok(_) | Err(StorageError::NotFound) => {}
+                Ok(s) => replaced = Some(s),
+                Err(StorageError::NotFound) => {}
                 Err(e) => tracing::warn!(error = %e, "could not remove the previous session"),
             }
         }
@@ -164,7 +168,7 @@ impl Provider {
         };
         self.store
             .create_session(&random::hash_secret(&cookie), &session)?;
-        Ok((cookie, session))
+        Ok((cookie, session, replaced))
     }
 
     /// Decides what a valid authorization request gets, given the browser's session cookie:

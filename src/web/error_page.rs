@@ -35,6 +35,17 @@ pub fn prefers_chinese(headers: &HeaderMap, ui_locales: Option<&str>) -> bool {
 
 /// Renders the error page with `status`, logging the error under a fresh request id.
 pub fn render(status: StatusCode, error: &OAuthError, headers: &HeaderMap) -> Response {
+    render_localized(status, error, headers, None)
+}
+
+/// [`render`] in the language of the request's `ui_locales` (OIDC Core §3.1.2.1), if it names
+/// one, else of `Accept-Language`.
+pub fn render_localized(
+    status: StatusCode,
+    error: &OAuthError,
+    headers: &HeaderMap,
+    ui_locales: Option<&str>,
+) -> Response {
     let request_id = random::alphanumeric(12);
     tracing::warn!(
         request_id = %request_id,
@@ -43,7 +54,7 @@ pub fn render(status: StatusCode, error: &OAuthError, headers: &HeaderMap) -> Re
         status = status.as_u16(),
         "showing error page"
     );
-    let zh = prefers_chinese(headers, None);
+    let zh = prefers_chinese(headers, ui_locales);
     let page = ErrorPage {
         lang: if zh { "zh-CN" } else { "en" },
         zh,

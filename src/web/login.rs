@@ -54,6 +54,14 @@ fn authorize(s: &WebState, headers: &HeaderMap, params: &Params, redirect: Statu
     let provider = &s.provider;
     let req = match provider.validate_authorize(params) {
         Ok(r) => r,
+        Err(AuthorizeRejection::Page(e)) => {
+            return error_page::render_localized(
+                StatusCode::BAD_REQUEST,
+                &e,
+                headers,
+                params.get("ui_locales"),
+            )
+        }
         Err(rejection) => return reject(s, rejection, headers, redirect),
     };
     let zh = error_page::prefers_chinese(headers, req.ui_locales.as_deref());
@@ -106,6 +114,7 @@ pub async fn callback(
         .await
     {
         Ok(done) => {
+            super::logout::deliver_all(&s.http, done.ended_session_logouts).await;
             let mut resp = respond(&done.response, StatusCode::FOUND, zh);
             let max_age = s.provider.session_settings().ttl;
             if let Some(c) = set_session_cookie(&done.session_cookie, s.secure_cookies, max_age) {
