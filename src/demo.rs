@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -352,7 +352,8 @@ struct ResultPage {
 
 fn html(t: &impl Template) -> Response {
     match t.render() {
-        Ok(body) => Html(body).into_response(),
+        // The demo's pages get the same security headers as the provider's own.
+        Ok(body) => crate::web::html::page(StatusCode::OK, body, crate::web::html::PAGE_CSP),
         Err(e) => {
             tracing::error!(error = %e, "template rendering failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()

@@ -287,6 +287,135 @@ impl Provider {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use crate::clock::ManualClock;
+    use crate::connector::{Connector, ConnectorError, LoginRequest};
+    use crate::provider::{ClientRegistry, Lifetimes, ProviderParts};
+    use crate::storage::MemoryStore;
+    use crate::tokens::{KeyStore, SigningAlg};
+
+    struct NoUpstream;
+
+    #[async_trait::async_trait]
+    impl Connector for NoUpstream {
+        fn id(&self) -> &str {
+            "none"
+        }
+        fn login_url(&self, _: &LoginRequest<'_>) -> Result<String, ConnectorError> {
+            Err(ConnectorError::Unavailable("test".into()))
+        }
+        async fn handle_callback(
+            &self,
+            _: &HashMap<String, String>,
+            _: &[String],
+        ) -> Result<Identity, ConnectorError> {
+            Err(ConnectorError::Cancelled)
+        }
+    }
+
+    fn provider(
+        clock: &ManualClock,
+        session: SessionSettings,
+        keys_dir: &std::path::Path,
+    ) -> Provider {
+        Provider::new(ProviderParts {
+            issuer: "https://op.example".into(),
+            clients: ClientRegistry::default(),
+            store: Arc::new(MemoryStore::new()),
+            keys: Arc::new(
+                KeyStore::load_or_generate_with(keys_dir, SigningAlg::EdDsa, clock).expect("keys"),
+            ),
+            clock: Arc::new(clock.clone()),
+            lifetimes: Lifetimes::default(),
+            connector: Arc::new(NoUpstream),
+            session,
+        })
+    }
+
+    fn zhangsan() -> Identity {
+        Identity {
+            user_id: "zhangsan".into(),
+            username: "zhangsan".into(),
+            ..Identity::default()
+        }
+    }
+
+    #[test]
+    fn session_ends_after_ttl_and_after_idle_timeout_but_use_keeps_it_alive() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = ManualClock::new(10_000);
+        let settings = SessionSettings {
+            ttl: 3_600,
+            idle_timeout: Some(600),
+        };
+        let p = provider(&clock, settings, dir.path());
+        let (cookie, _, _) = p.start_session(&zhangsan(), "none", None).expect("start");
+        assert!(p.live_session(&cookie).is_some());
+        assert!(p.live_session("not-a-session").is_none());
+        // Used every 500 s: the idle timeout never fires, the ttl still does.
+        for _ in 0..7 {
+            clock.advance(500);
+            let (key, _) = p.live_session(&cookie).expect("alive while used");
+            p.store.touch_session(&key, "c", p.now()).expect("touch");
+        }
+        clock.advance(100);
+        assert!(p.live_session(&cookie).is_none(), "ttl reached (3600 s)");
+
+        let (idle, _, _) = p.start_session(&zhangsan(), "none", None).expect("start");
+        clock.advance(599);
+        assert!(p.live_session(&idle).is_some());
+        clock.advance(1);
+        assert!(p.live_session(&idle).is_none(), "idle for 600 s");
+    }
+
+    #[test]
+    fn new_login_of_the_same_person_keeps_the_clients_of_the_old_session() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = ManualClock::new(10_000);
+        let p = provider(&clock, SessionSettings::default(), dir.path());
+        let (old, _, _) = p.start_session(&zhangsan(), "none", None).expect("start");
+        p.store
+            .touch_session(&random::hash_secret(&old), "app-a", p.now())
+            .expect("touch");
+        let (new, s, replaced) = p
+            .start_session(&zhangsan(), "none", Some(&old))
+            .expect("restart");
+        assert_eq!(s.clients, vec!["app-a"]);
+        assert!(replaced.is_none());
+        assert!(p.live_session(&old).is_none(), "the old cookie is dead");
+        assert!(p.live_session(&new).is_some());
+        let lisi = Identity {
+            user_id: "lisi".into(),
+            ..zhangsan()
+        };
+        let (_, s, replaced) = p.start_session(&lisi, "none", Some(&new)).expect("other");
+        assert!(
+            s.clients.is_empty(),
+            "another person's clients do not carry over"
+        );
+        assert_eq!(replaced.map(|r| r.clients), Some(vec!["app-a".to_string()]));
+    }
+
+    #[test]
+    fn own_id_token_verifies_even_when_expired_but_not_from_another_issuer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = ManualClock::new(10_000);
+        let p = provider(&clock, SessionSettings::default(), dir.path());
+        let mut claims = Map::new();
+        claims.insert("iss".into(), "https://op.example".into());
+        claims.insert("sub".into(), "zhangsan".into());
+        claims.insert("aud".into(), serde_json::json!(["app-a", "app-b"]));
+        claims.insert("exp".into(), 1.into());
+        let jwt = p.keys.sign_jwt(&claims).expect("sign");
+        let hint = p.verify_own_id_token(&jwt).expect("expired hint accepted");
+        assert_eq!(hint.sub, "zhangsan");
+        assert_eq!(hint.aud, vec!["app-a", "app-b"]);
+        claims.insert("iss".into(), "https://other.example".into());
+        let jwt = p.keys.sign_jwt(&claims).expect("sign");
+        assert!(p.verify_own_id_token(&jwt).is_err());
+    }
 
     #[test]
     fn prompt_none_cannot_be_combined_oidc_core_3_1_2_1() {
