@@ -154,13 +154,17 @@ async fn walk(http: &reqwest::Client, start: &str) -> Walk {
 }
 
 fn authorize_url(env: &Env, client_id: &str, extra: &[(&str, &str)]) -> String {
+    authorize_url_scoped(env, client_id, "openid profile", extra)
+}
+
+fn authorize_url_scoped(env: &Env, client_id: &str, scope: &str, extra: &[(&str, &str)]) -> String {
     let mut u = url::Url::parse(&format!("{}/authorize", env.demo.issuer)).expect("url");
     {
         let mut q = u.query_pairs_mut();
         q.append_pair("response_type", "code")
             .append_pair("client_id", client_id)
             .append_pair("redirect_uri", &redirect_uri(client_id))
-            .append_pair("scope", "openid profile")
+            .append_pair("scope", scope)
             .append_pair("state", "st-123")
             .append_pair("nonce", "n-456");
         for (k, v) in extra {
@@ -968,4 +972,45 @@ async fn another_users_login_in_the_same_browser_ends_the_first_session_for_its_
     assert_eq!(claims_of(&lisi)["sub"], "lisi");
     let bodies = got.lock().expect("lock").clone();
     assert_eq!(bodies.len(), 1, "app-a is told zhangsan's session ended");
+}
+
+#[tokio::test]
+async fn claims_parameter_adds_requested_claims_to_id_token_and_userinfo_oidc_core_5_5() {
+    let env = start().await;
+    let claims = r#"{"id_token":{"name":null,"phone_number":{"essential":true}},
+                     "userinfo":{"preferred_username":null}}"#;
+    let w = walk(
+        &env.browser,
+        &authorize_url_scoped(&env, "app-a", "openid", &[("claims", claims)]),
+    )
+    .await;
+    let tokens = redeem(&env, "app-a", &w.param("code").expect("code")).await;
+    let id = claims_of(tokens["id_token"].as_str().expect("id_token"));
+    assert_eq!(id["name"], "张三", "requested for the id_token");
+    assert!(
+        id.get("preferred_username").is_none(),
+        "asked for userinfo only"
+    );
+    assert!(id.get("phone_number").is_none(), "no data, no claim");
+    let info: Value = reqwest::Client::new()
+        .get(format!("{}/userinfo", env.demo.issuer))
+        .bearer_auth(tokens["access_token"].as_str().expect("access_token"))
+        .send()
+        .await
+        .expect("userinfo")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(info["preferred_username"], "zhangsan");
+    assert!(
+        info.get("name").is_none(),
+        "scope openid only, name not asked at userinfo"
+    );
+    // A malformed claims parameter is an invalid_request back to the client.
+    let w = walk(
+        &env.browser,
+        &authorize_url(&env, "app-a", &[("claims", "[1]")]),
+    )
+    .await;
+    assert_eq!(w.param("error").as_deref(), Some("invalid_request"));
 }

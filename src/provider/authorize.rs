@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use url::form_urlencoded;
 
+use super::claims::{parse_claims_request, ClaimsRequest};
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use super::session::Prompt;
@@ -91,6 +92,7 @@ pub(crate) struct CodeGrant<'a> {
     pub(crate) scopes: &'a [String],
     pub(crate) nonce: Option<&'a str>,
     pub(crate) code_challenge: Option<&'a str>,
+    pub(crate) claims: &'a ClaimsRequest,
 }
 
 /// A validated authorization request.
@@ -120,6 +122,8 @@ pub struct ValidAuthorizeRequest {
     pub prompt: Prompt,
     /// The `sub` of a verified `id_token_hint`.
     pub id_token_hint_sub: Option<String>,
+    /// The `claims` parameter (OIDC Core §5.5), reduced to claims we can supply.
+    pub claims: ClaimsRequest,
 }
 
 /// Where an error goes back to the client (OIDC Core §3.1.2.6).
@@ -288,6 +292,10 @@ impl Provider {
         };
 
         let prompt = Prompt::parse(p.get("prompt")).map_err(invalid)?;
+        let claims = match p.get("claims") {
+            None => ClaimsRequest::default(),
+            Some(json) => parse_claims_request(json).map_err(invalid)?,
+        };
         // OIDC Core §3.1.2.1: the hint must be an id_token we issued; an expired one is fine.
         let id_token_hint_sub = match p.get("id_token_hint") {
             None => None,
@@ -310,6 +318,7 @@ impl Provider {
             ui_locales: p.get("ui_locales").map(str::to_string),
             prompt,
             id_token_hint_sub,
+            claims,
         })
     }
 
@@ -344,6 +353,7 @@ impl Provider {
             max_age: req.max_age,
             login_hint: req.login_hint.clone(),
             ui_locales: req.ui_locales.clone(),
+            claims: req.claims.clone(),
             connector_id: connector.id().to_string(),
             browser_binding: browser_binding.to_string(),
             created_at: now,
@@ -466,6 +476,7 @@ impl Provider {
                     scopes: &req.scopes,
                     nonce: req.nonce.as_deref(),
                     code_challenge: req.code_challenge.as_deref(),
+                    claims: &req.claims,
                 },
                 identity,
                 session.auth_time,
@@ -526,6 +537,7 @@ impl Provider {
             expires_at: now + self.lifetimes.code,
             redeemed: false,
             sid,
+            claims: grant.claims.clone(),
         };
         self.store
             .create_auth_code(&random::hash_secret(&code), &record)?;

@@ -119,8 +119,9 @@ pub fn metadata_for_algs(issuer: &str, signing_algs: &[&str]) -> Result<Metadata
             .map(|c| CoreClaimName::new(c.to_string()))
             .collect(),
     ))
+    // OIDC Core §5.5, for the claims of REQUESTABLE_CLAIMS (see claims.rs).
+    .set_claims_parameter_supported(Some(true))
     // Discovery §3: request_uri_parameter_supported defaults to true, so say false explicitly.
-    .set_claims_parameter_supported(Some(false))
     .set_request_parameter_supported(Some(false))
     .set_request_uri_parameter_supported(Some(false));
     Ok(meta)
@@ -195,7 +196,7 @@ mod tests {
         );
         assert_eq!(json["request_uri_parameter_supported"], false);
         assert_eq!(json["request_parameter_supported"], false);
-        assert_eq!(json["claims_parameter_supported"], false);
+        assert_eq!(json["claims_parameter_supported"], true);
         assert_eq!(json["authorization_response_iss_parameter_supported"], true);
         assert!(json.get("registration_endpoint").is_none());
         assert!(json.get("jwks").is_none());

@@ -227,6 +227,7 @@ impl Provider {
                     scopes: &req.scopes,
                     nonce: req.nonce.as_deref(),
                     code_challenge: req.code_challenge.as_deref(),
+                    claims: &req.claims,
                 },
                 session.identity.clone(),
                 session.auth_time,

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::claims::user_claims;
+use super::claims::{requested_claims, user_claims};
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use super::{pkce, Client, ClientCredentials, Provider};
@@ -189,6 +189,7 @@ impl Provider {
                 scopes: grant.scopes.clone(),
                 identity: grant.identity.clone(),
                 auth_time: grant.auth_time,
+                userinfo_claims: grant.claims.userinfo.clone(),
                 issued_at: now,
                 expires_at: now + self.lifetimes.access_token,
             },
@@ -196,6 +197,8 @@ impl Provider {
 
         let keys = self.keys();
         let mut claims: Map<String, Value> = user_claims(&grant.identity, &grant.scopes);
+        // OIDC Core §5.5: claims asked for one by one, beside the scopes' own.
+        claims.extend(requested_claims(&grant.identity, &grant.claims.id_token));
         claims.insert("iss".into(), self.issuer().into());
         claims.insert("aud".into(), client.id.clone().into());
         claims.insert("iat".into(), now.into());

@@ -8,7 +8,9 @@
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{AccessToken, AuthCode, AuthRequest, Session, StorageError, Store, UpstreamToken};
+use super::{
+    AccessToken, AuthCode, AuthRequest, ClaimsRequest, Session, StorageError, Store, UpstreamToken,
+};
 use crate::connector::Identity;
 use crate::random;
 
@@ -70,6 +72,10 @@ fn auth_request(expires_at: i64) -> AuthRequest {
         max_age: Some(3600),
         login_hint: Some("zhangsan".into()),
         ui_locales: Some("zh-CN en".into()),
+        claims: ClaimsRequest {
+            id_token: vec!["email".into()],
+            userinfo: vec!["name".into()],
+        },
         connector_id: "wecom".into(),
         browser_binding: random::hash_secret("binding"),
         created_at: expires_at - 600,
@@ -86,6 +92,7 @@ fn minimal_auth_request(expires_at: i64) -> AuthRequest {
         max_age: None,
         login_hint: None,
         ui_locales: None,
+        claims: ClaimsRequest::default(),
         response_mode: "query".into(),
         ..auth_request(expires_at)
     }
@@ -104,6 +111,10 @@ fn auth_code(grant_id: &str, expires_at: i64) -> AuthCode {
         expires_at,
         redeemed: false,
         sid: Some("sid-1".into()),
+        claims: ClaimsRequest {
+            id_token: vec!["email".into()],
+            userinfo: Vec::new(),
+        },
     }
 }
 
@@ -114,6 +125,7 @@ fn access_token(grant_id: &str, expires_at: i64) -> AccessToken {
         scopes: vec!["openid".into(), "email".into()],
         identity: identity(),
         auth_time: expires_at - 3600,
+        userinfo_claims: vec!["email_verified".into()],
         issued_at: expires_at - 3600,
         expires_at,
     }

@@ -59,6 +59,9 @@ pub struct AuthRequest {
     pub login_hint: Option<String>,
     /// OIDC `ui_locales`.
     pub ui_locales: Option<String>,
+    /// The `claims` request parameter (OIDC Core §5.5), reduced to what we release.
+    #[serde(default, skip_serializing_if = "ClaimsRequest::is_empty")]
+    pub claims: ClaimsRequest,
     /// Which connector handles the login.
     pub connector_id: String,
     /// Hash of the browser-binding cookie that started the flow.
@@ -67,6 +70,25 @@ pub struct AuthRequest {
     pub created_at: i64,
     /// Unix seconds after which the request is dead.
     pub expires_at: i64,
+}
+
+/// Claims a client asked for one by one with the `claims` request parameter (OIDC Core §5.5),
+/// already reduced by the provider to names it can supply.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimsRequest {
+    /// Claim names for the id_token.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub id_token: Vec<String>,
+    /// Claim names for the userinfo response.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub userinfo: Vec<String>,
+}
+
+impl ClaimsRequest {
+    /// Whether nothing was asked for.
+    pub fn is_empty(&self) -> bool {
+        self.id_token.is_empty() && self.userinfo.is_empty()
+    }
 }
 
 /// An authorization code we issued. Stored under the hash of the code.
@@ -96,6 +118,9 @@ pub struct AuthCode {
     /// Logout 1.0 §2.1). Absent in records written before sessions existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// Claims requested individually for the id_token and userinfo (OIDC Core §5.5).
+    #[serde(default, skip_serializing_if = "ClaimsRequest::is_empty")]
+    pub claims: ClaimsRequest,
 }
 
 /// An access token we issued. Stored under the hash of the token.
@@ -111,6 +136,9 @@ pub struct AccessToken {
     pub identity: Identity,
     /// When the person authenticated upstream.
     pub auth_time: i64,
+    /// Claims requested individually for userinfo (OIDC Core §5.5), beyond the scopes'.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub userinfo_claims: Vec<String>,
     /// Unix seconds.
     pub issued_at: i64,
     /// Unix seconds.

@@ -387,6 +387,7 @@ mod tests {
                 ..Identity::default()
             },
             auth_time: 100,
+            userinfo_claims: Vec::new(),
             issued_at: 100,
             expires_at,
         }
@@ -456,6 +457,7 @@ mod tests {
             expires_at: 500,
             redeemed: false,
             sid: None,
+            claims: Default::default(),
         };
         {
             let store = SledStore::open(dir.path()).expect("open");
