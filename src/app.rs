@@ -135,7 +135,7 @@ pub fn build_with_store(
             .map_err(|e| StartError::Http(e.to_string()))?,
     };
     Ok(App {
-        router: web::router(state),
+        router: web::router_with(state, &config.limits),
         provider,
         store,
     })
@@ -163,9 +163,13 @@ pub async fn serve(
     store: Arc<dyn Store>,
 ) -> std::io::Result<()> {
     let flusher = spawn_maintenance(store.clone());
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    // With the peer address: the rate limits of `web::rate_limit` key on it.
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     flusher.abort();
     if let Err(e) = store.flush() {
         tracing::error!(error = %e, "final store flush failed");

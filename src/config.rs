@@ -8,10 +8,11 @@ use std::time::Duration;
 use toml::{Table, Value};
 
 use crate::connector::wecom::WeComSettings;
-use crate::provider::client::ClientSettings;
+use crate::provider::client::{AccessTokenFormat, AuthMethod, ClientSettings};
 use crate::provider::{Client, Lifetimes, SessionSettings};
 use crate::secret::Secret;
 use crate::tokens::SigningAlg;
+use crate::web::rate_limit::RateLimits;
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -32,6 +33,8 @@ pub struct Config {
     pub lifetimes: Lifetimes,
     /// Provider session lifetimes (`[session]`).
     pub session: SessionSettings,
+    /// Rate limits on `/token` and the login callback (`[limits]`).
+    pub limits: RateLimits,
 }
 
 /// Every problem found in a configuration file.
@@ -121,7 +124,7 @@ struct Validator<'a> {
 }
 
 const TOP_KEYS: &[&str] = &[
-    "issuer", "listen", "data_dir", "keys_dir", "wecom", "clients", "tokens", "session",
+    "issuer", "listen", "data_dir", "keys_dir", "wecom", "clients", "tokens", "limits", "session",
 ];
 const SESSION_KEYS: &[&str] = &["ttl", "idle_timeout"];
 const WECOM_KEYS: &[&str] = &[
@@ -145,12 +148,27 @@ const CLIENT_KEYS: &[&str] = &[
     "post_logout_redirect_uris",
     "backchannel_logout_uri",
     "backchannel_logout_session_required",
+    "allow_offline_access",
+    "token_endpoint_auth_method",
+    "secret_sha256",
+    "jwks",
+    "jwks_file",
+    "access_token_format",
+    "access_token_audience",
 ];
 const TOKEN_KEYS: &[&str] = &[
     "auth_request_ttl",
     "code_ttl",
     "access_token_ttl",
     "id_token_ttl",
+    "refresh_token_ttl",
+    "grant_max_lifetime",
+];
+const LIMIT_KEYS: &[&str] = &[
+    "token_burst",
+    "token_per_minute",
+    "callback_burst",
+    "callback_per_minute",
 ];
 
 impl Validator<'_> {
@@ -306,8 +324,17 @@ impl Validator<'_> {
                 None
             }
         };
+        let limits = match t.get("limits") {
+            None => Some(RateLimits::default()),
+            Some(Value::Table(lt)) => Some(self.limits(lt)),
+            Some(_) => {
+                self.problem("limits", "must be a table ([limits])");
+                None
+            }
+        };
         Some(Config {
             session: session?,
+            limits: limits?,
             issuer: issuer?,
             listen: listen?,
             data_dir,
@@ -460,17 +487,25 @@ impl Validator<'_> {
             }
         };
         let secret = self.secret(c, key);
+        let extra = self.client_settings(c, key, public, secret.is_some());
+        let has_other_credential = c.contains_key("secret_sha256")
+            || c.contains_key("jwks")
+            || c.contains_key("jwks_file");
         if public && secret.is_some() {
             self.problem(
                 &format!("{key}.secret"),
                 "a public client has no secret (remove secret/secret_env or public = true)",
             );
         }
-        if !public && secret.is_none() && !c.contains_key("secret") && !c.contains_key("secret_env")
+        if !public
+            && secret.is_none()
+            && !c.contains_key("secret")
+            && !c.contains_key("secret_env")
+            && !has_other_credential
         {
             self.problem(
                 &format!("{key}.secret_env"),
-                "a confidential client needs secret or secret_env (or set public = true and use PKCE)",
+                "a confidential client needs secret, secret_env, secret_sha256 or jwks (or set public = true and use PKCE)",
             );
         }
         let uris = match c.get("redirect_uris") {
@@ -498,9 +533,24 @@ impl Validator<'_> {
             }
         };
         let name = self.string(c, &format!("{key}.name"), "name");
-        let settings = self.client_settings(c, key);
+        // Checked even when other settings failed, so every problem is reported at once.
+        let mut logout = ClientSettings::default();
+        self.logout_and_alg_settings(c, key, &mut logout);
+        let mut extra = extra;
+        if let Some(settings) = extra.as_mut() {
+            settings.id_token_signed_response_alg = logout.id_token_signed_response_alg;
+            settings.post_logout_redirect_uris = logout.post_logout_redirect_uris;
+            settings.backchannel_logout_uri = logout.backchannel_logout_uri;
+            settings.backchannel_logout_session_required =
+                logout.backchannel_logout_session_required;
+        }
         let id = id?;
-        if !public && secret.is_none() {
+        let settings = extra?;
+        if !public
+            && secret.is_none()
+            && settings.secret_sha256.is_none()
+            && settings.jwks.is_none()
+        {
             return None;
         }
         Some(Client {
@@ -512,9 +562,8 @@ impl Validator<'_> {
         })
     }
 
-    /// The per-client options beyond the basics (logout URIs, id_token algorithm).
-    fn client_settings(&mut self, c: &Table, key: &str) -> ClientSettings {
-        let mut settings = ClientSettings::default();
+    /// The logout and id_token algorithm options of a client (added to `settings`).
+    fn logout_and_alg_settings(&mut self, c: &Table, key: &str, settings: &mut ClientSettings) {
         let alg_key = format!("{key}.id_token_signed_response_alg");
         if let Some(alg) = self.string(c, &alg_key, "id_token_signed_response_alg") {
             // OIDC Core §16.14 / RFC 8725 §3.1: `none` is never accepted.
@@ -568,7 +617,6 @@ impl Validator<'_> {
                 "must be true or false",
             ),
         }
-        settings
     }
 
     fn session(&mut self, t: &Table) -> SessionSettings {
@@ -597,6 +645,152 @@ impl Validator<'_> {
             }
         };
         SessionSettings { ttl, idle_timeout }
+    }
+
+    fn boolean(&mut self, t: &Table, key: &str, name: &str) -> Option<bool> {
+        match t.get(name) {
+            None => None,
+            Some(Value::Boolean(b)) => Some(*b),
+            Some(_) => {
+                self.problem(key, "must be true or false");
+                None
+            }
+        }
+    }
+
+    /// The per-client options beyond id, secret and redirect URIs; `None` if any is invalid.
+    fn client_settings(
+        &mut self,
+        c: &Table,
+        key: &str,
+        public: bool,
+        has_secret: bool,
+    ) -> Option<ClientSettings> {
+        let before = self.problems.len();
+        let mut settings = ClientSettings {
+            allow_offline_access: self.boolean(
+                c,
+                &format!("{key}.allow_offline_access"),
+                "allow_offline_access",
+            ),
+            ..ClientSettings::default()
+        };
+        let hash_key = format!("{key}.secret_sha256");
+        if let Some(h) = self.string(c, &hash_key, "secret_sha256") {
+            match decode_sha256(&h) {
+                Some(bytes) => settings.secret_sha256 = Some(bytes),
+                None => self.problem(
+                    &hash_key,
+                    "must be the SHA-256 of the secret as 64 hex digits or 43 base64url characters",
+                ),
+            }
+            if has_secret || c.contains_key("secret") || c.contains_key("secret_env") {
+                self.problem(
+                    &hash_key,
+                    "set either secret/secret_env or secret_sha256, not both",
+                );
+            }
+        }
+        let jwks_key = format!("{key}.jwks");
+        let inline = self.string(c, &jwks_key, "jwks");
+        let file = self.string(c, &format!("{key}.jwks_file"), "jwks_file");
+        let jwks_text = match (inline, file) {
+            (Some(_), Some(_)) => {
+                self.problem(&jwks_key, "set either jwks or jwks_file, not both");
+                None
+            }
+            (Some(text), None) => Some((jwks_key.clone(), text)),
+            (None, Some(path)) => match std::fs::read_to_string(&path) {
+                Ok(text) => Some((format!("{key}.jwks_file"), text)),
+                Err(e) => {
+                    self.problem(
+                        &format!("{key}.jwks_file"),
+                        format!("cannot read {path}: {e}"),
+                    );
+                    None
+                }
+            },
+            (None, None) => None,
+        };
+        if let Some((k, text)) = jwks_text {
+            match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(set) => match crate::tokens::JwksVerifier::from_jwks(&set) {
+                    Ok(_) => settings.jwks = Some(set),
+                    Err(e) => self.problem(&k, e),
+                },
+                Err(_) => self.problem(&k, "is not valid JSON (expected {\"keys\":[...]})"),
+            }
+        }
+        if public && (settings.secret_sha256.is_some() || settings.jwks.is_some()) {
+            self.problem(
+                &format!("{key}.public"),
+                "a public client has no credentials (remove secret_sha256/jwks or public = true)",
+            );
+        }
+        let method_key = format!("{key}.token_endpoint_auth_method");
+        if let Some(m) = self.string(c, &method_key, "token_endpoint_auth_method") {
+            let has_secret = has_secret || settings.secret_sha256.is_some();
+            match AuthMethod::parse(&m) {
+                None => self.problem(
+                    &method_key,
+                    "must be client_secret_basic, client_secret_post, private_key_jwt or none",
+                ),
+                Some(AuthMethod::None) if !public => self.problem(
+                    &method_key,
+                    "none is only for public clients (public = true)",
+                ),
+                Some(AuthMethod::PrivateKeyJwt) if settings.jwks.is_none() => self.problem(
+                    &method_key,
+                    "private_key_jwt needs the client's jwks or jwks_file",
+                ),
+                Some(AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost)
+                    if !has_secret =>
+                {
+                    self.problem(
+                        &method_key,
+                        format!("{m} needs secret, secret_env or secret_sha256"),
+                    )
+                }
+                Some(method) => settings.token_endpoint_auth_method = Some(method),
+            }
+        }
+        let format_key = format!("{key}.access_token_format");
+        match self
+            .string(c, &format_key, "access_token_format")
+            .as_deref()
+        {
+            None | Some("opaque") => {}
+            Some("jwt") => settings.access_token_format = AccessTokenFormat::Jwt,
+            Some(_) => self.problem(&format_key, "must be \"opaque\" or \"jwt\""),
+        }
+        settings.access_token_audience = self.string(
+            c,
+            &format!("{key}.access_token_audience"),
+            "access_token_audience",
+        );
+        (self.problems.len() == before).then_some(settings)
+    }
+
+    fn limits(&mut self, t: &Table) -> RateLimits {
+        self.unknown_keys(t, "limits", LIMIT_KEYS);
+        let d = RateLimits::default();
+        let mut get = |name: &str, default: u32| -> u32 {
+            let key = format!("limits.{name}");
+            match self.integer(t, &key, name) {
+                None => default,
+                Some(n) if (1..=1_000_000).contains(&n) => n as u32,
+                Some(_) => {
+                    self.problem(&key, "must be between 1 and 1000000");
+                    default
+                }
+            }
+        };
+        RateLimits {
+            token_burst: get("token_burst", d.token_burst),
+            token_per_minute: get("token_per_minute", d.token_per_minute),
+            callback_burst: get("callback_burst", d.callback_burst),
+            callback_per_minute: get("callback_per_minute", d.callback_per_minute),
+        }
     }
 
     fn redirect_uri(&mut self, s: &str, key: &str) -> Option<String> {
@@ -657,8 +851,25 @@ impl Validator<'_> {
             code: get("code_ttl", d.code, 10, 600),
             access_token: get("access_token_ttl", d.access_token, 60, 86400),
             id_token: get("id_token_ttl", d.id_token, 60, 86400),
+            refresh_token: get("refresh_token_ttl", d.refresh_token, 60, 366 * 86400),
+            grant: t
+                .get("grant_max_lifetime")
+                .map(|_| get("grant_max_lifetime", 0, 60, 3660 * 86400)),
         })
     }
+}
+
+/// A SHA-256 given as 64 hex digits or as 43 base64url characters (no padding).
+fn decode_sha256(s: &str) -> Option<Vec<u8>> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let s = s.trim();
+    let bytes = if s.len() == 64 {
+        hex::decode(s).ok()?
+    } else {
+        URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).ok()?
+    };
+    (bytes.len() == 32).then_some(bytes)
 }
 
 #[cfg(test)]
@@ -810,6 +1021,110 @@ code_ttl = 100000
         );
         let t = GOOD.replace("https://sso.example.com/", "http://sso.example.com");
         assert!(parse(&t, "t", &env).is_err());
+    }
+
+    #[test]
+    fn grant_and_client_auth_keys_are_parsed() {
+        use sha2::{Digest, Sha256};
+        let hash = hex::encode(Sha256::digest(b"a-high-entropy-secret"));
+        let jwk = josekit::jwk::Jwk::generate_ec_key(josekit::jwk::alg::ec::EcCurve::P256)
+            .expect("key")
+            .to_public_key()
+            .expect("public");
+        let jwks = serde_json::json!({ "keys": [serde_json::Value::Object(jwk.as_ref().clone())] })
+            .to_string()
+            .replace('"', "\\\"");
+        let text = format!(
+            r#"{GOOD}
+[[clients]]
+id = "hashed"
+secret_sha256 = "{hash}"
+token_endpoint_auth_method = "client_secret_post"
+access_token_format = "jwt"
+access_token_audience = "https://api.example.com"
+allow_offline_access = false
+redirect_uris = ["https://h.example/cb"]
+[[clients]]
+id = "pkj"
+jwks = "{jwks}"
+redirect_uris = ["https://p.example/cb"]
+[tokens]
+refresh_token_ttl = 86400
+grant_max_lifetime = 604800
+[limits]
+token_burst = 10
+callback_per_minute = 30
+"#
+        );
+        let c = parse(&text, "t.toml", &env).expect("valid");
+        let hashed = &c.clients[2];
+        assert!(!hashed.is_public());
+        assert!(hashed.secret_matches("a-high-entropy-secret"));
+        assert_eq!(
+            hashed.settings.token_endpoint_auth_method,
+            Some(AuthMethod::ClientSecretPost)
+        );
+        assert_eq!(hashed.settings.access_token_format, AccessTokenFormat::Jwt);
+        assert!(!hashed.allows_offline_access());
+        let pkj = &c.clients[3];
+        assert!(!pkj.is_public());
+        assert!(pkj.accepts_auth_method(AuthMethod::PrivateKeyJwt));
+        assert!(!pkj.accepts_auth_method(AuthMethod::ClientSecretBasic));
+        assert_eq!(c.lifetimes.refresh_token, 86400);
+        assert_eq!(c.lifetimes.grant, Some(604800));
+        assert_eq!(c.limits.token_burst, 10);
+        assert_eq!(c.limits.callback_per_minute, 30);
+        assert_eq!(
+            c.limits.token_per_minute,
+            RateLimits::default().token_per_minute
+        );
+        // The defaults: 30-day refresh tokens, no absolute grant limit.
+        let d = parse(GOOD, "t.toml", &env).expect("valid");
+        assert_eq!(d.lifetimes.refresh_token, 30 * 24 * 3600);
+        assert_eq!(d.lifetimes.grant, None);
+        assert!(d.clients[0].allows_offline_access());
+        assert!(!d.clients[1].allows_offline_access());
+    }
+
+    #[test]
+    fn inconsistent_client_auth_settings_are_reported_naming_their_keys() {
+        let text = format!(
+            r#"{GOOD}
+[[clients]]
+id = "a"
+secret = "s"
+secret_sha256 = "not-a-hash"
+token_endpoint_auth_method = "private_key_jwt"
+access_token_format = "paseto"
+redirect_uris = ["https://a.example/cb"]
+[[clients]]
+id = "b"
+public = true
+token_endpoint_auth_method = "client_secret_basic"
+jwks = "{{not json"
+redirect_uris = ["https://b.example/cb"]
+[[clients]]
+id = "c"
+secret = "s"
+token_endpoint_auth_method = "none"
+redirect_uris = ["https://c.example/cb"]
+[limits]
+token_burst = 0
+"#
+        );
+        let err = parse(&text, "bad.toml", &env).expect_err("invalid");
+        let all = err.problems.join("\n");
+        for key in [
+            "clients[2].secret_sha256:",
+            "clients[2].token_endpoint_auth_method:",
+            "clients[2].access_token_format:",
+            "clients[3].jwks:",
+            "clients[3].token_endpoint_auth_method:",
+            "clients[4].token_endpoint_auth_method:",
+            "limits.token_burst:",
+        ] {
+            assert!(all.contains(key), "missing problem for {key} in:\n{all}");
+        }
     }
 
     #[test]

@@ -172,6 +172,7 @@ pub fn build(opts: DemoOptions) -> Result<(Router, RunningDemo, TcpListener), De
         clients: clients.clone(),
         lifetimes: Lifetimes::default(),
         session: Default::default(),
+        limits: Default::default(),
     };
     let store: Arc<dyn Store> =
         Arc::new(
@@ -221,7 +222,12 @@ pub fn build(opts: DemoOptions) -> Result<(Router, RunningDemo, TcpListener), De
 pub async fn spawn(opts: DemoOptions) -> Result<RunningDemo, DemoError> {
     let (router, running, listener) = build(opts)?;
     tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
+        // With the peer address: the rate limits key on it.
+        let _ = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
     });
     Ok(running)
 }

@@ -19,7 +19,7 @@ use crate::storage::{AuthCode, AuthRequest, StorageError};
 const MAX_ECHOED_VALUE: usize = 2048;
 
 /// Scopes this provider understands; others are ignored (RFC 6749 §3.3 lets the server narrow).
-pub const SUPPORTED_SCOPES: &[&str] = &["openid", "profile", "email"];
+pub const SUPPORTED_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
 
 /// How the authorization response reaches the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,6 +253,16 @@ impl Provider {
             if SUPPORTED_SCOPES.contains(&s) && !scopes.iter().any(|x| x == s) {
                 scopes.push(s.to_string());
             }
+        }
+        // OIDC Core §11: offline_access needs prompt=consent "unless other conditions for
+        // processing the request permitting offline access to the requested resources are
+        // known". Our documented choice: every client here is registered by the operator in the
+        // configuration, i.e. first party, and `allow_offline_access` is that permission, so
+        // the scope is honoured for such clients with or without prompt=consent. For a client
+        // without the permission the scope is ignored, as §11 asks (the rest of the request
+        // goes on).
+        if !client.allows_offline_access() {
+            scopes.retain(|s| s != super::token::OFFLINE_ACCESS);
         }
         let nonce = p.get("nonce");
         if nonce.is_some_and(|n| n.len() > MAX_ECHOED_VALUE) {

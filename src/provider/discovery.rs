@@ -13,6 +13,13 @@ use serde::{Deserialize, Serialize};
 
 use super::authorize::SUPPORTED_SCOPES;
 use super::claims::SUPPORTED_CLAIMS;
+use super::client::AuthMethod;
+use crate::tokens::verify::VERIFY_ALGS;
+
+/// The client assertion algorithms we verify (`private_key_jwt`).
+fn assertion_algs() -> Vec<String> {
+    VERIFY_ALGS.iter().map(|a| a.to_string()).collect()
+}
 
 /// Metadata defined outside OIDC Discovery itself.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -31,6 +38,19 @@ pub struct ExtraMetadata {
     pub backchannel_logout_session_supported: bool,
     /// Front-Channel Logout 1.0 §3: not implemented, said explicitly.
     pub frontchannel_logout_supported: bool,
+    /// RFC 8414 §2: the RFC 7009 revocation endpoint.
+    pub revocation_endpoint: String,
+    /// RFC 8414 §2: client authentication methods at the revocation endpoint.
+    pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    /// RFC 8414 §2: JWS algorithms for `private_key_jwt` at the revocation endpoint.
+    pub revocation_endpoint_auth_signing_alg_values_supported: Vec<String>,
+    /// RFC 8414 §2: the RFC 7662 introspection endpoint.
+    pub introspection_endpoint: String,
+    /// RFC 8414 §2: client authentication methods at the introspection endpoint (no `none`:
+    /// public clients may not introspect).
+    pub introspection_endpoint_auth_methods_supported: Vec<String>,
+    /// RFC 8414 §2: JWS algorithms for `private_key_jwt` at the introspection endpoint.
+    pub introspection_endpoint_auth_signing_alg_values_supported: Vec<String>,
 }
 
 impl AdditionalProviderMetadata for ExtraMetadata {}
@@ -92,6 +112,19 @@ pub fn metadata_for_algs(issuer: &str, signing_algs: &[&str]) -> Result<Metadata
             backchannel_logout_supported: true,
             backchannel_logout_session_supported: true,
             frontchannel_logout_supported: false,
+            revocation_endpoint: url("/revoke"),
+            revocation_endpoint_auth_methods_supported: AuthMethod::ALL
+                .iter()
+                .map(|m| m.as_str().to_string())
+                .collect(),
+            revocation_endpoint_auth_signing_alg_values_supported: assertion_algs(),
+            introspection_endpoint: url("/introspect"),
+            introspection_endpoint_auth_methods_supported: AuthMethod::ALL
+                .iter()
+                .filter(|m| **m != AuthMethod::None)
+                .map(|m| m.as_str().to_string())
+                .collect(),
+            introspection_endpoint_auth_signing_alg_values_supported: assertion_algs(),
         },
     )
     .set_token_endpoint(Some(TokenUrl::new(url("/token")).map_err(e)?))
@@ -106,12 +139,25 @@ pub fn metadata_for_algs(issuer: &str, signing_algs: &[&str]) -> Result<Metadata
         CoreResponseMode::Query,
         CoreResponseMode::FormPost,
     ]))
-    .set_grant_types_supported(Some(vec![CoreGrantType::AuthorizationCode]))
+    .set_grant_types_supported(Some(vec![
+        CoreGrantType::AuthorizationCode,
+        CoreGrantType::RefreshToken,
+    ]))
     .set_token_endpoint_auth_methods_supported(Some(vec![
         CoreClientAuthMethod::ClientSecretBasic,
         CoreClientAuthMethod::ClientSecretPost,
+        CoreClientAuthMethod::PrivateKeyJwt,
         CoreClientAuthMethod::None,
     ]))
+    .set_token_endpoint_auth_signing_alg_values_supported(Some(
+        VERIFY_ALGS
+            .iter()
+            .map(|a| {
+                serde_json::from_value(serde_json::Value::String(a.to_string()))
+                    .map_err(|x| DiscoveryError(x.to_string()))
+            })
+            .collect::<Result<Vec<CoreJwsSigningAlgorithm>, _>>()?,
+    ))
     .set_claim_types_supported(Some(vec![CoreClaimType::Normal]))
     .set_claims_supported(Some(
         SUPPORTED_CLAIMS
@@ -180,7 +226,44 @@ mod tests {
         assert_eq!(json["frontchannel_logout_supported"], false);
         assert_eq!(
             json["grant_types_supported"],
-            serde_json::json!(["authorization_code"])
+            serde_json::json!(["authorization_code", "refresh_token"])
+        );
+        assert_eq!(
+            json["scopes_supported"],
+            serde_json::json!(["openid", "profile", "email", "offline_access"])
+        );
+        assert_eq!(
+            json["token_endpoint_auth_methods_supported"],
+            serde_json::json!([
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+                "none"
+            ])
+        );
+        assert_eq!(
+            json["token_endpoint_auth_signing_alg_values_supported"],
+            serde_json::json!(VERIFY_ALGS)
+        );
+        assert_eq!(
+            json["revocation_endpoint"],
+            "https://sso.example.com/revoke"
+        );
+        assert_eq!(
+            json["introspection_endpoint"],
+            "https://sso.example.com/introspect"
+        );
+        assert_eq!(
+            json["introspection_endpoint_auth_methods_supported"],
+            serde_json::json!([
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt"
+            ])
+        );
+        assert_eq!(
+            json["revocation_endpoint_auth_methods_supported"],
+            json["token_endpoint_auth_methods_supported"]
         );
         assert_eq!(
             json["subject_types_supported"],

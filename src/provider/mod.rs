@@ -5,24 +5,30 @@
 pub mod authorize;
 pub mod claims;
 pub mod client;
+pub mod client_assertion;
 pub mod discovery;
 pub mod error;
+pub mod introspect;
 pub mod logout;
 pub mod params;
 pub mod pkce;
+pub mod refresh;
+pub mod revoke;
 pub mod session;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod token;
 pub mod userinfo;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::clock::SharedClock;
 use crate::connector::Connector;
 use crate::storage::Store;
-use crate::tokens::KeyStore;
+use crate::tokens::{JwksVerifier, KeyStore};
 
-pub use client::{Client, ClientCredentials, ClientRegistry};
+pub use client::{AccessTokenFormat, AuthMethod, Client, ClientCredentials, ClientRegistry};
 pub use error::{ErrorCode, OAuthError};
 pub use session::SessionSettings;
 
@@ -37,6 +43,11 @@ pub struct Lifetimes {
     pub access_token: i64,
     /// An id_token.
     pub id_token: i64,
+    /// A refresh token (each rotation starts a new one, RFC 9700 §4.14.2).
+    pub refresh_token: i64,
+    /// The longest a grant may be kept alive by refreshing, from the original login; `None`
+    /// means no limit beyond `refresh_token` inactivity.
+    pub grant: Option<i64>,
 }
 
 impl Default for Lifetimes {
@@ -46,6 +57,8 @@ impl Default for Lifetimes {
             code: 60,
             access_token: 3600,
             id_token: 3600,
+            refresh_token: 30 * 24 * 3600,
+            grant: None,
         }
     }
 }
@@ -61,6 +74,8 @@ pub struct Provider {
     connectors: HashMap<String, Arc<dyn Connector>>,
     default_connector: String,
     session: SessionSettings,
+    /// Verifiers for our own published keys (JWT access tokens), built on first use.
+    own_verifier: OnceLock<Option<JwksVerifier>>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -109,6 +124,7 @@ impl Provider {
             connectors,
             default_connector: id,
             session: parts.session,
+            own_verifier: OnceLock::new(),
         }
     }
 
@@ -150,6 +166,29 @@ impl Provider {
     /// `issuer` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.issuer, path)
+    }
+
+    /// Verifiers for the keys in our JWKS (every published key, so tokens signed before a
+    /// rotation still verify); `None` only if our own JWKS were unusable.
+    pub(crate) fn own_keys_verifier(&self) -> Option<&JwksVerifier> {
+        self.own_verifier
+            .get_or_init(|| {
+                let set: serde_json::Value =
+                    serde_json::from_slice(&self.keys.jwks_bytes()).ok()?;
+                match JwksVerifier::from_jwks(&set) {
+                    Ok(v) => Some(v),
+                    Err(e) => {
+                        tracing::error!(error = %e, "our own JWKS cannot verify tokens");
+                        None
+                    }
+                }
+            })
+            .as_ref()
+    }
+
+    /// The default connector (every grant logs in through it).
+    pub(crate) fn default_connector(&self) -> Option<&Arc<dyn Connector>> {
+        self.connectors.get(&self.default_connector)
     }
 
     /// The callback URL the upstream sends the browser back to.

@@ -9,7 +9,8 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{
-    AccessToken, AuthCode, AuthRequest, ClaimsRequest, Session, StorageError, Store, UpstreamToken,
+    AccessToken, AuthCode, AuthRequest, ClaimsRequest, RefreshToken, Session, StorageError, Store,
+    UpstreamToken,
 };
 use crate::connector::Identity;
 use crate::random;
@@ -41,6 +42,10 @@ pub fn run_all(store: &dyn Store) {
     racing_touches_of_a_session_keep_every_client(store);
     racing_takes_of_a_session_succeed_exactly_once(store);
     expired_sessions_are_swept(store);
+    refresh_token_can_be_created_found_and_spent(store);
+    racing_refreshes_see_an_unspent_token_exactly_once(store);
+    used_jti_is_recorded_once_even_under_races(store);
+    delete_expired_removes_expired_refresh_tokens_and_used_jtis(store);
 }
 
 /// A fresh key no other check (or earlier run) uses.
@@ -128,6 +133,19 @@ fn access_token(grant_id: &str, expires_at: i64) -> AccessToken {
         userinfo_claims: vec!["email_verified".into()],
         issued_at: expires_at - 3600,
         expires_at,
+    }
+}
+
+fn refresh_token(grant_id: &str, expires_at: i64) -> RefreshToken {
+    RefreshToken {
+        client_id: "client-a".into(),
+        grant_id: grant_id.into(),
+        scopes: vec!["openid".into(), "offline_access".into()],
+        identity: identity(),
+        auth_time: expires_at - 7200,
+        issued_at: expires_at - 3600,
+        expires_at,
+        spent: false,
     }
 }
 
@@ -595,4 +613,108 @@ pub fn expired_sessions_are_swept(store: &dyn Store) {
     assert_eq!(store.delete_expired(now).expect("sweep"), 1);
     assert!(is_not_found(&store.find_session(&dead)));
     assert_eq!(store.take_session(&live).expect("live"), live_session);
+}
+
+/// A refresh token reads back unchanged until spent; spending returns the state before the call,
+/// so the first spend sees `spent == false` and every later one `spent == true`; a duplicate
+/// create fails without overwriting.
+pub fn refresh_token_can_be_created_found_and_spent(store: &dyn Store) {
+    let k = key("refresh");
+    let token = refresh_token("grant-refresh", FAR_FUTURE);
+    store.create_refresh_token(&k, &token).expect("create");
+    assert_eq!(store.find_refresh_token(&k).expect("find"), token);
+    assert!(is_already_exists(&store.create_refresh_token(
+        &k,
+        &refresh_token("grant-other", FAR_FUTURE)
+    )));
+    assert_eq!(store.spend_refresh_token(&k).expect("first spend"), token);
+    let spent = RefreshToken {
+        spent: true,
+        ..token
+    };
+    assert_eq!(store.spend_refresh_token(&k).expect("second spend"), spent);
+    assert_eq!(store.find_refresh_token(&k).expect("find spent"), spent);
+    let absent = key("refresh-absent");
+    assert!(is_not_found(&store.find_refresh_token(&absent)));
+    assert!(is_not_found(&store.spend_refresh_token(&absent)));
+}
+
+/// Of many threads spending the same refresh token at once, exactly one sees it unspent
+/// (RFC 9700 section 4.14.2: rotation makes every refresh token single use).
+pub fn racing_refreshes_see_an_unspent_token_exactly_once(store: &dyn Store) {
+    let keys = race_keys("race-refresh");
+    for k in &keys {
+        store
+            .create_refresh_token(k, &refresh_token("grant-race", FAR_FUTURE))
+            .expect("create");
+    }
+    for per_key in race(&keys, |k| store.spend_refresh_token(k)) {
+        let mut first_uses = 0;
+        for outcome in per_key {
+            match outcome {
+                Ok(token) if !token.spent => first_uses += 1,
+                Ok(_) => {}
+                Err(err) => panic!("racing spend failed: {err}"),
+            }
+        }
+        assert_eq!(first_uses, 1, "racing spends that saw an unspent token");
+    }
+}
+
+/// A used `jti` is recorded once: a second record is `AlreadyExists`, and of many threads
+/// recording it at once exactly one succeeds (RFC 7523 section 3: single-use assertions).
+pub fn used_jti_is_recorded_once_even_under_races(store: &dyn Store) {
+    let k = key("jti");
+    store.create_used_jti(&k, FAR_FUTURE).expect("first use");
+    assert!(is_already_exists(&store.create_used_jti(&k, FAR_FUTURE)));
+    let keys = race_keys("race-jti");
+    for per_key in race(&keys, |k| store.create_used_jti(k, FAR_FUTURE)) {
+        let mut recorded = 0;
+        for outcome in per_key {
+            match outcome {
+                Ok(()) => recorded += 1,
+                Err(StorageError::AlreadyExists) => {}
+                Err(err) => panic!("racing jti record failed: {err}"),
+            }
+        }
+        assert_eq!(recorded, 1, "racing jti records that succeeded");
+    }
+}
+
+/// `delete_expired` also removes refresh tokens (spent or not) and used `jti`s strictly before
+/// `now`, and keeps those expiring at `now` or later.
+pub fn delete_expired_removes_expired_refresh_tokens_and_used_jtis(store: &dyn Store) {
+    let now = SWEEP_NOW;
+    store.delete_expired(now).expect("initial sweep");
+    let dead = key("sweep-refresh");
+    let dead_spent = key("sweep-refresh");
+    let live = key("sweep-refresh");
+    store
+        .create_refresh_token(&dead, &refresh_token("g", now - 1))
+        .expect("create");
+    store
+        .create_refresh_token(&dead_spent, &refresh_token("g", now - 1))
+        .expect("create");
+    store.spend_refresh_token(&dead_spent).expect("spend");
+    store
+        .create_refresh_token(&live, &refresh_token("g", now))
+        .expect("create");
+    let dead_jti = key("sweep-jti");
+    let live_jti = key("sweep-jti");
+    store.create_used_jti(&dead_jti, now - 1).expect("record");
+    store.create_used_jti(&live_jti, now + 60).expect("record");
+    assert_eq!(
+        store.delete_expired(now).expect("sweep"),
+        3,
+        "expired records removed: 2 refresh tokens, 1 jti"
+    );
+    assert!(is_not_found(&store.find_refresh_token(&dead)));
+    assert!(is_not_found(&store.find_refresh_token(&dead_spent)));
+    assert_eq!(
+        store.find_refresh_token(&live).expect("live"),
+        refresh_token("g", now)
+    );
+    // A swept jti may be used again: its assertion has expired, so it is refused for that.
+    store.create_used_jti(&dead_jti, FAR_FUTURE).expect("reuse");
+    assert!(is_already_exists(&store.create_used_jti(&live_jti, now)));
 }

@@ -7,7 +7,8 @@ use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::{
-    AccessToken, AuthCode, AuthRequest, Result, Session, StorageError, Store, UpstreamToken,
+    AccessToken, AuthCode, AuthRequest, RefreshToken, Result, Session, StorageError, Store,
+    UpstreamToken,
 };
 
 /// A [`Store`] kept in process memory: one `Mutex<HashMap>` per record kind.
@@ -23,6 +24,9 @@ pub struct MemoryStore {
     /// Revoked grant id → `keep_until` (Unix seconds).
     revoked_grants: Mutex<HashMap<String, i64>>,
     upstream_tokens: Mutex<HashMap<String, UpstreamToken>>,
+    refresh_tokens: Mutex<HashMap<String, RefreshToken>>,
+    /// Used single-use identifier → expiry (Unix seconds).
+    used_jtis: Mutex<HashMap<String, i64>>,
     sessions: Mutex<HashMap<String, Session>>,
 }
 
@@ -42,6 +46,8 @@ impl fmt::Debug for MemoryStore {
             .field("access_tokens", &lock(&self.access_tokens).len())
             .field("revoked_grants", &lock(&self.revoked_grants).len())
             .field("upstream_tokens", &lock(&self.upstream_tokens).len())
+            .field("refresh_tokens", &lock(&self.refresh_tokens).len())
+            .field("used_jtis", &lock(&self.used_jtis).len())
             .field("sessions", &lock(&self.sessions).len())
             .finish()
     }
@@ -127,6 +133,29 @@ impl Store for MemoryStore {
         Ok(lock(&self.revoked_grants).contains_key(grant_id))
     }
 
+    fn create_refresh_token(&self, key: &str, token: &RefreshToken) -> Result<()> {
+        insert_new(&self.refresh_tokens, key, token)
+    }
+
+    fn find_refresh_token(&self, key: &str) -> Result<RefreshToken> {
+        lock(&self.refresh_tokens)
+            .get(key)
+            .cloned()
+            .ok_or(StorageError::NotFound)
+    }
+
+    fn spend_refresh_token(&self, key: &str) -> Result<RefreshToken> {
+        let mut tokens = lock(&self.refresh_tokens);
+        let token = tokens.get_mut(key).ok_or(StorageError::NotFound)?;
+        let before = token.clone();
+        token.spent = true;
+        Ok(before)
+    }
+
+    fn create_used_jti(&self, key: &str, expires_at: i64) -> Result<()> {
+        insert_new(&self.used_jtis, key, &expires_at)
+    }
+
     fn create_session(&self, key: &str, session: &Session) -> Result<()> {
         insert_new(&self.sessions, key, session)
     }
@@ -174,6 +203,8 @@ impl Store for MemoryStore {
             + sweep(&self.access_tokens, now, |t| t.expires_at)
             + sweep(&self.revoked_grants, now, |keep_until| *keep_until)
             + sweep(&self.upstream_tokens, now, |t| t.expires_at)
+            + sweep(&self.refresh_tokens, now, |t| t.expires_at)
+            + sweep(&self.used_jtis, now, |expires_at| *expires_at)
             + sweep(&self.sessions, now, |s| s.expires_at))
     }
 

@@ -1,5 +1,6 @@
 //! Persistent state behind one small typed trait: pending authorization requests, authorization
-//! codes, access tokens, revoked grants and the upstream token cache.
+//! codes, access tokens, refresh tokens, used client-assertion ids, revoked grants and the
+//! upstream token cache.
 //!
 //! Nothing backend-specific leaks out of this module: [`SledStore`] is the embedded default and
 //! [`MemoryStore`] serves tests and a no-persistence mode; every backend passes the shared
@@ -177,6 +178,30 @@ impl Session {
     }
 }
 
+/// A refresh token we issued (OIDC Core §12, RFC 6749 §6). Stored under the hash of the token.
+/// Each use spends it and issues a successor (rotation, RFC 9700 §4.14.2); a spent token is kept
+/// until it expires so that a replay is recognised and revokes the grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshToken {
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// The grant the token belongs to (shared with the code and access tokens it came from).
+    pub grant_id: String,
+    /// The scopes of the grant; a refresh may narrow the access token's scope, never this one
+    /// (RFC 6749 §6).
+    pub scopes: Vec<String>,
+    /// Who the grant speaks for, as last confirmed by the connector.
+    pub identity: Identity,
+    /// When the person authenticated upstream (kept in every refreshed id_token, OIDC Core §12.2).
+    pub auth_time: i64,
+    /// When this token was issued (Unix seconds).
+    pub issued_at: i64,
+    /// Unix seconds after which the token is dead.
+    pub expires_at: i64,
+    /// Set once the token has been exchanged for its successor.
+    pub spent: bool,
+}
+
 /// A cached upstream credential (e.g. a WeCom app access_token), kept across restarts so a restart
 /// does not cost a new upstream token. Its `Debug` output redacts the token.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,8 +223,8 @@ impl fmt::Debug for UpstreamToken {
 }
 
 /// The storage interface. Implementations must be safe to call from many tasks at once; the
-/// single-use operations (`take_auth_request`, `redeem_auth_code`) must be atomic, so that two
-/// racing requests never both succeed.
+/// single-use operations (`take_auth_request`, `redeem_auth_code`, `spend_refresh_token`,
+/// `create_used_jti`) must be atomic, so that two racing requests never both succeed.
 pub trait Store: Send + Sync + 'static {
     /// Stores a pending authorization request under `key`. `AlreadyExists` if taken.
     fn create_auth_request(&self, key: &str, req: &AuthRequest) -> Result<()>;
@@ -243,6 +268,20 @@ pub trait Store: Send + Sync + 'static {
     /// one notifies the clients. `NotFound` if absent.
     fn take_session(&self, key: &str) -> Result<Session>;
 
+    /// Stores a new refresh token under `key` (the token's hash). `AlreadyExists` if taken.
+    fn create_refresh_token(&self, key: &str, token: &RefreshToken) -> Result<()>;
+    /// Returns the refresh token under `key` without changing it. `NotFound` if absent.
+    fn find_refresh_token(&self, key: &str) -> Result<RefreshToken>;
+    /// Atomically marks the refresh token under `key` as spent and returns the record as it was
+    /// *before* this call: a returned `spent == true` means it had already been used, so of two
+    /// racing refreshes exactly one sees `spent == false`. `NotFound` if absent.
+    fn spend_refresh_token(&self, key: &str) -> Result<RefreshToken>;
+
+    /// Records a single-use identifier (a client assertion's `jti`, RFC 7523 §3) until
+    /// `expires_at`. `AlreadyExists` if it was recorded before: of two racing calls with the same
+    /// key exactly one succeeds.
+    fn create_used_jti(&self, key: &str, expires_at: i64) -> Result<()>;
+
     /// Returns the cached upstream token under `key`. `NotFound` if absent.
     fn find_upstream_token(&self, key: &str) -> Result<UpstreamToken>;
     /// Saves (replaces) the cached upstream token under `key`.
@@ -251,7 +290,8 @@ pub trait Store: Send + Sync + 'static {
     fn delete_upstream_token(&self, key: &str) -> Result<()>;
 
     /// Deletes every record whose expiry (or `keep_until`) is strictly before `now`; returns how
-    /// many. Redeemed codes are kept until they expire, so a replayed code is still recognised.
+    /// many. Redeemed codes and spent refresh tokens are kept until they expire, so a replay is
+    /// still recognised.
     fn delete_expired(&self, now: i64) -> Result<usize>;
 
     /// Makes every write so far durable (called on shutdown and by a periodic task).

@@ -456,6 +456,19 @@ fn new_key_file(
     ))
 }
 
+impl KeyStore {
+    /// Signs `claims` like [`KeyStore::sign_jwt`] but with header `typ` set to `typ`, e.g.
+    /// `at+jwt` for JWT access tokens (RFC 9068 §2.1), so that one kind of token cannot be
+    /// passed off as another.
+    pub fn sign_jwt_typed(
+        &self,
+        claims: &Map<String, Value>,
+        typ: &str,
+    ) -> Result<String, KeyError> {
+        self.sign_jwt_with(self.alg, typ, claims)
+    }
+}
+
 impl fmt::Debug for KeyStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The signer holds the private key: it is never printed.

@@ -12,8 +12,8 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use crate::storage::{
-    AccessToken, AuthCode, AuthRequest, Result as StoreResult, Session, StorageError, Store,
-    UpstreamToken,
+    AccessToken, AuthCode, AuthRequest, RefreshToken, Result as StoreResult, Session, StorageError,
+    Store, UpstreamToken,
 };
 
 /// The fake's CorpID.
@@ -328,6 +328,18 @@ impl Store for TokenStore {
         unused()
     }
     fn is_grant_revoked(&self, _: &str) -> StoreResult<bool> {
+        unused()
+    }
+    fn create_refresh_token(&self, _: &str, _: &RefreshToken) -> StoreResult<()> {
+        unused()
+    }
+    fn find_refresh_token(&self, _: &str) -> StoreResult<RefreshToken> {
+        unused()
+    }
+    fn spend_refresh_token(&self, _: &str) -> StoreResult<RefreshToken> {
+        unused()
+    }
+    fn create_used_jti(&self, _: &str, _: i64) -> StoreResult<()> {
         unused()
     }
     fn create_session(&self, _: &str, _: &Session) -> StoreResult<()> {

@@ -354,6 +354,12 @@ impl Connector for WeComConnector {
         let userid = self.redeem_code(code).await?;
         self.read_member(userid).await
     }
+
+    /// Re-reads the member with `user/get` (wecom-api.md §6): a member disabled, not activated
+    /// or gone since the login is `AccessDenied`, which ends the grant at refresh.
+    async fn refresh(&self, identity: &Identity) -> Result<Identity, ConnectorError> {
+        self.read_member(identity.user_id.clone()).await
+    }
 }
 
 #[cfg(test)]
