@@ -255,7 +255,13 @@ impl Provider {
         let invalid = || {
             OAuthError::invalid_request("id_token_hint is not an id_token issued by this provider")
         };
-        let claims: Map<String, Value> = self.keys.verify_jwt(jwt).map_err(|_| invalid())?;
+        let (typ, claims): (Option<String>, Map<String, Value>) =
+            self.keys.verify_jwt_with_typ(jwt).map_err(|_| invalid())?;
+        // Our id_tokens are typed `JWT`; access tokens (`at+jwt`) and logout tokens
+        // (`logout+jwt`) signed with the same keys must not pass as one.
+        if typ.as_deref() != Some("JWT") {
+            return Err(invalid());
+        }
         if claims.get("iss").and_then(Value::as_str) != Some(self.issuer()) {
             return Err(invalid());
         }
@@ -413,6 +419,14 @@ mod tests {
         let hint = p.verify_own_id_token(&jwt).expect("expired hint accepted");
         assert_eq!(hint.sub, "zhangsan");
         assert_eq!(hint.aud, vec!["app-a", "app-b"]);
+        let typed = p
+            .keys
+            .sign_jwt_with(SigningAlg::EdDsa, "at+jwt", &claims)
+            .expect("sign");
+        assert!(
+            p.verify_own_id_token(&typed).is_err(),
+            "an access token is no id_token"
+        );
         claims.insert("iss".into(), "https://other.example".into());
         let jwt = p.keys.sign_jwt(&claims).expect("sign");
         assert!(p.verify_own_id_token(&jwt).is_err());

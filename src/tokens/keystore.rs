@@ -248,10 +248,19 @@ impl KeyStore {
     /// else is checked: `iss`, `aud` and expiry are the caller's, since `id_token_hint` accepts
     /// expired tokens (OIDC Core §3.1.2.1). `alg: none` never verifies.
     pub fn verify_jwt(&self, jwt: &str) -> Result<Map<String, Value>, KeyError> {
+        self.verify_jwt_with_typ(jwt).map(|(_, claims)| claims)
+    }
+
+    /// Like [`KeyStore::verify_jwt`], also returning the header's `typ`, which tells our kinds
+    /// of JWT apart (`JWT` id_tokens, `at+jwt` access tokens, `logout+jwt` logout tokens).
+    pub fn verify_jwt_with_typ(
+        &self,
+        jwt: &str,
+    ) -> Result<(Option<String>, Map<String, Value>), KeyError> {
         let invalid = |reason: &str| KeyError::Verify {
             reason: reason.to_owned(),
         };
-        let (payload, _header) = josekit::jws::deserialize_compact_with_selector(jwt, |header| {
+        let (payload, header) = josekit::jws::deserialize_compact_with_selector(jwt, |header| {
             let kid = header.key_id();
             let alg = header.algorithm();
             Ok(self
@@ -262,7 +271,7 @@ impl KeyStore {
         })
         .map_err(|_| invalid("not a JWT signed by one of our published keys"))?;
         match serde_json::from_slice::<Value>(&payload) {
-            Ok(Value::Object(claims)) => Ok(claims),
+            Ok(Value::Object(claims)) => Ok((header.token_type().map(str::to_owned), claims)),
             _ => Err(invalid("the payload is not a JSON object")),
         }
     }
