@@ -181,6 +181,7 @@ pub fn build(opts: DemoOptions) -> Result<(Router, RunningDemo, TcpListener), De
                 source,
             })?,
         );
+    ensure_demo_keys(&config, opts.clock.as_ref())?;
     let built = app::build_with_store(&config, opts.clock, store.clone())?;
 
     let rp = Arc::new(DemoRp {
@@ -216,6 +217,32 @@ pub fn build(opts: DemoOptions) -> Result<(Router, RunningDemo, TcpListener), De
         _tmp: tmp,
     };
     Ok((app::with_middleware(router), running, opts.listener))
+}
+
+/// The demo signs with RS256 and ES256 out of the box (and with any other algorithm a client
+/// asks for), so that clients can try `id_token_signed_response_alg` without running
+/// `keys generate` first. RS256 is generated first and stays the default.
+fn ensure_demo_keys(config: &Config, clock: &dyn crate::clock::Clock) -> Result<(), DemoError> {
+    use crate::tokens::{KeyStatus, KeyStore, SigningAlg};
+    let mut wanted = vec![SigningAlg::Rs256, SigningAlg::Es256];
+    for c in &config.clients {
+        if let Some(alg) = c.settings.id_token_signed_response_alg {
+            if !wanted.contains(&alg) {
+                wanted.push(alg);
+            }
+        }
+    }
+    let keys_error = |e| DemoError::Start(app::StartError::Keys(e));
+    let present = KeyStore::list(&config.keys_dir).map_err(keys_error)?;
+    for alg in wanted {
+        let active = present
+            .iter()
+            .any(|k| k.alg == alg && k.status == KeyStatus::Active);
+        if !active {
+            KeyStore::generate_key(&config.keys_dir, alg, clock).map_err(keys_error)?;
+        }
+    }
+    Ok(())
 }
 
 /// Starts the demo in the background (tests) and returns once it accepts connections.

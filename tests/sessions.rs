@@ -876,21 +876,32 @@ async fn es256_and_eddsa_clients_get_id_tokens_that_verify_with_the_jwks() {
 
 #[tokio::test]
 async fn client_alg_without_a_key_stops_the_start() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let result = demo::spawn(DemoOptions {
-        listener,
-        issuer: None,
-        auto_login: None,
-        extra_clients: vec![alg_client("app-es", SigningAlg::Es256)],
-        data_dir: None,
-        clock: Arc::new(ManualClock::new(START)),
-    })
-    .await;
-    let err = result.err().expect("start refused").to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!(
+        r#"
+issuer = "http://127.0.0.1:9"
+data_dir = "{data}"
+keys_dir = "{keys}"
+[wecom]
+corp_id = "ww0000000000000001"
+agent_id = 1000002
+secret = "wecom-secret"
+[[clients]]
+id = "app-ed"
+secret = "{SECRET}"
+redirect_uris = ["http://127.0.0.1:9/cb"]
+id_token_signed_response_alg = "EdDSA"
+"#,
+        data = dir.path().join("data").display(),
+        keys = dir.path().join("keys").display(),
+    );
+    let config = wecom_oidc::config::parse(&text, "t.toml", &|_| None).expect("valid config");
+    let err = wecom_oidc::app::build(&config, Arc::new(ManualClock::new(START)))
+        .err()
+        .expect("start refused: only an RS256 key is generated")
+        .to_string();
     assert!(
-        err.contains("ES256") && err.contains("keys generate"),
+        err.contains("EdDSA") && err.contains("keys generate"),
         "{err}"
     );
 }
@@ -920,7 +931,13 @@ async fn keys_rotate_keeps_the_old_kid_in_the_jwks_and_signs_with_the_new() {
         .iter()
         .filter_map(|k| k["kid"].as_str())
         .collect();
-    assert_eq!(kids, [rotation.new_key.kid.as_str(), old.kid.as_str()]);
+    // The demo adds its ES256 key; the RS256 ones are the rotated pair, the new one first.
+    let rs256: Vec<&str> = kids
+        .iter()
+        .copied()
+        .filter(|k| *k == rotation.new_key.kid || *k == old.kid)
+        .collect();
+    assert_eq!(rs256, [rotation.new_key.kid.as_str(), old.kid.as_str()]);
     let jwt = login(&env, "app-a").await;
     assert_eq!(header_of(&jwt)["kid"], rotation.new_key.kid.as_str());
     verify_as_rp(
