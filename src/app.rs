@@ -18,7 +18,7 @@ use crate::connector::wecom::WeComConnector;
 use crate::connector::Connector;
 use crate::provider::{discovery, ClientRegistry, Provider, ProviderParts};
 use crate::storage::{SledStore, Store};
-use crate::tokens::KeyStore;
+use crate::tokens::{KeyStore, SigningAlg};
 use crate::web::{self, WebState};
 
 /// Largest request body we read; OAuth requests are small (RFC 9700 §4.16 asks for limits).
@@ -44,6 +44,19 @@ pub enum StartError {
     /// A configured WeCom verification file could not be read.
     #[error("wecom.verify_files: {0}")]
     VerifyFile(String),
+    /// A client asks for id_tokens in an algorithm that has no active key.
+    #[error(
+        "client {client:?} has id_token_signed_response_alg = {alg:?} but there is no active {alg} key: run `wecom-oidc keys generate --alg {alg}`"
+    )]
+    MissingKey {
+        /// The client id.
+        client: String,
+        /// The algorithm.
+        alg: &'static str,
+    },
+    /// The outgoing HTTP client could not be built (TLS roots).
+    #[error("HTTP client: {0}")]
+    Http(String),
     /// Discovery metadata could not be built.
     #[error("{0}")]
     Discovery(#[from] discovery::DiscoveryError),
@@ -77,7 +90,27 @@ pub fn build_with_store(
     clock: SharedClock,
     store: Arc<dyn Store>,
 ) -> Result<App, StartError> {
-    let keys = Arc::new(KeyStore::load_or_generate(&config.keys_dir)?);
+    let keys = Arc::new(KeyStore::load_or_generate_with(
+        &config.keys_dir,
+        SigningAlg::Rs256,
+        clock.as_ref(),
+    )?);
+    // A client's id_token algorithm needs a key now, not a failed token request later.
+    for c in &config.clients {
+        if let Some(alg) = c.settings.id_token_signed_response_alg {
+            if !keys.has_alg(alg) {
+                return Err(StartError::MissingKey {
+                    client: c.id.clone(),
+                    alg: alg.as_str(),
+                });
+            }
+        }
+    }
+    let algs: Vec<&str> = keys
+        .signing_algs()
+        .into_iter()
+        .map(SigningAlg::as_str)
+        .collect();
     let apps = std::iter::once(&config.wecom).chain(&config.more_wecom_apps);
     let verify_paths: Vec<std::path::PathBuf> =
         apps.clone().flat_map(|a| a.verify_files.clone()).collect();
@@ -98,6 +131,7 @@ pub fn build_with_store(
         clock: clock.clone(),
         lifetimes: config.lifetimes,
         connector,
+        session: config.session,
     });
     for app in &config.more_wecom_apps {
         provider = provider.with_connector(Arc::new(WeComConnector::new(
@@ -109,13 +143,14 @@ pub fn build_with_store(
     let provider = Arc::new(provider);
     let state = WebState {
         provider: provider.clone(),
-        discovery: discovery::metadata_json_with_subject_types(
-            &config.issuer,
-            keys.signing_alg(),
-            pairwise,
-        )?,
+        discovery: discovery::metadata_json_full(&config.issuer, &algs, pairwise)?,
         jwks: keys.jwks_bytes(),
         secure_cookies: config.issuer.starts_with("https://"),
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(web::logout::BACKCHANNEL_TIMEOUT)
+            .build()
+            .map_err(|e| StartError::Http(e.to_string()))?,
     };
     Ok(App {
         router: web::router_with(state, &config.limits).merge(web::verify::router(verify_files)),

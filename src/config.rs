@@ -12,8 +12,9 @@ use crate::connector::wecom::{
     SubjectMode, WeComSettings,
 };
 use crate::provider::client::{AccessTokenFormat, AuthMethod, ClientSettings};
-use crate::provider::{Client, Lifetimes};
+use crate::provider::{Client, Lifetimes, SessionSettings};
 use crate::secret::Secret;
+use crate::tokens::SigningAlg;
 use crate::web::rate_limit::RateLimits;
 
 /// The validated configuration.
@@ -35,6 +36,8 @@ pub struct Config {
     pub clients: Vec<Client>,
     /// Credential lifetimes.
     pub lifetimes: Lifetimes,
+    /// Provider session lifetimes (`[session]`).
+    pub session: SessionSettings,
     /// Rate limits on `/token` and the login callback (`[limits]`).
     pub limits: RateLimits,
 }
@@ -126,8 +129,9 @@ struct Validator<'a> {
 }
 
 const TOP_KEYS: &[&str] = &[
-    "issuer", "listen", "data_dir", "keys_dir", "wecom", "clients", "tokens", "limits",
+    "issuer", "listen", "data_dir", "keys_dir", "wecom", "clients", "tokens", "limits", "session",
 ];
+const SESSION_KEYS: &[&str] = &["ttl", "idle_timeout"];
 const WECOM_KEYS: &[&str] = &[
     "name",
     "corp_id",
@@ -163,6 +167,10 @@ const CLIENT_KEYS: &[&str] = &[
     "secret_env",
     "redirect_uris",
     "public",
+    "id_token_signed_response_alg",
+    "post_logout_redirect_uris",
+    "backchannel_logout_uri",
+    "backchannel_logout_session_required",
     "allow_offline_access",
     "token_endpoint_auth_method",
     "secret_sha256",
@@ -393,6 +401,14 @@ impl Validator<'_> {
                 None
             }
         };
+        let session = match t.get("session") {
+            None => Some(SessionSettings::default()),
+            Some(Value::Table(st)) => Some(self.session(st)),
+            Some(_) => {
+                self.problem("session", "must be a table ([session])");
+                None
+            }
+        };
         let limits = match t.get("limits") {
             None => Some(RateLimits::default()),
             Some(Value::Table(lt)) => Some(self.limits(lt)),
@@ -402,6 +418,7 @@ impl Validator<'_> {
             }
         };
         Some(Config {
+            session: session?,
             limits: limits?,
             issuer: issuer?,
             listen: listen?,
@@ -897,6 +914,17 @@ impl Validator<'_> {
         };
         let name = self.string(c, &format!("{key}.name"), "name");
         let wecom_app = self.string(c, &format!("{key}.wecom_app"), "wecom_app");
+        // Checked even when other settings failed, so every problem is reported at once.
+        let mut logout = ClientSettings::default();
+        self.logout_and_alg_settings(c, key, &mut logout);
+        let mut extra = extra;
+        if let Some(settings) = extra.as_mut() {
+            settings.id_token_signed_response_alg = logout.id_token_signed_response_alg;
+            settings.post_logout_redirect_uris = logout.post_logout_redirect_uris;
+            settings.backchannel_logout_uri = logout.backchannel_logout_uri;
+            settings.backchannel_logout_session_required =
+                logout.backchannel_logout_session_required;
+        }
         let id = id?;
         let settings = extra?;
         if !public
@@ -916,6 +944,91 @@ impl Validator<'_> {
                 ..settings
             },
         })
+    }
+
+    /// The logout and id_token algorithm options of a client (added to `settings`).
+    fn logout_and_alg_settings(&mut self, c: &Table, key: &str, settings: &mut ClientSettings) {
+        let alg_key = format!("{key}.id_token_signed_response_alg");
+        if let Some(alg) = self.string(c, &alg_key, "id_token_signed_response_alg") {
+            // OIDC Core §16.14 / RFC 8725 §3.1: `none` is never accepted.
+            match alg.parse::<SigningAlg>() {
+                Ok(a) => settings.id_token_signed_response_alg = Some(a),
+                Err(_) => self.problem(
+                    &alg_key,
+                    format!("{alg:?} is not one of RS256, ES256, EdDSA"),
+                ),
+            }
+        }
+        let plr_key = format!("{key}.post_logout_redirect_uris");
+        match c.get("post_logout_redirect_uris") {
+            None => {}
+            Some(Value::Array(a)) => {
+                for (j, u) in a.iter().enumerate() {
+                    let ukey = format!("{plr_key}[{j}]");
+                    match u {
+                        Value::String(s) => {
+                            if let Some(s) = self.redirect_uri(s, &ukey) {
+                                settings.post_logout_redirect_uris.push(s);
+                            }
+                        }
+                        _ => self.problem(&ukey, "must be a string"),
+                    }
+                }
+            }
+            Some(_) => self.problem(&plr_key, "must be a list of exact URIs"),
+        }
+        let bcl_key = format!("{key}.backchannel_logout_uri");
+        if let Some(u) = self.string(c, &bcl_key, "backchannel_logout_uri") {
+            // Back-Channel Logout 1.0 §2.2: an absolute http(s) URI without a fragment.
+            match url::Url::parse(&u) {
+                Ok(parsed)
+                    if matches!(parsed.scheme(), "https" | "http")
+                        && parsed.fragment().is_none() =>
+                {
+                    settings.backchannel_logout_uri = Some(u)
+                }
+                _ => self.problem(
+                    &bcl_key,
+                    format!("{u:?} is not an absolute http(s) URI without a fragment"),
+                ),
+            }
+        }
+        match c.get("backchannel_logout_session_required") {
+            None => {}
+            Some(Value::Boolean(b)) => settings.backchannel_logout_session_required = *b,
+            Some(_) => self.problem(
+                &format!("{key}.backchannel_logout_session_required"),
+                "must be true or false",
+            ),
+        }
+    }
+
+    fn session(&mut self, t: &Table) -> SessionSettings {
+        self.unknown_keys(t, "session", SESSION_KEYS);
+        let d = SessionSettings::default();
+        let ttl = match self.integer(t, "session.ttl", "ttl") {
+            None => d.ttl,
+            Some(n) if (60..=30 * 86400).contains(&n) => n,
+            Some(_) => {
+                self.problem(
+                    "session.ttl",
+                    "must be between 60 seconds and 30 days (2592000)",
+                );
+                d.ttl
+            }
+        };
+        let idle_timeout = match self.integer(t, "session.idle_timeout", "idle_timeout") {
+            None => None,
+            Some(n) if (60..=ttl).contains(&n) => Some(n),
+            Some(_) => {
+                self.problem(
+                    "session.idle_timeout",
+                    "must be between 60 seconds and session.ttl",
+                );
+                None
+            }
+        };
+        SessionSettings { ttl, idle_timeout }
     }
 
     /// The per-client options beyond id, secret and redirect URIs; `None` if any is invalid.
@@ -1175,6 +1288,53 @@ redirect_uris = ["http://127.0.0.1:8400/callback"]
             "grafana-client-secret"
         );
         assert_eq!(c.lifetimes, Lifetimes::default());
+        assert_eq!(c.session, SessionSettings::default());
+    }
+
+    #[test]
+    fn session_table_and_logout_client_settings_are_parsed() {
+        let text = format!("{GOOD}\n[session]\nttl = 3600\nidle_timeout = 600\n").replace(
+            "redirect_uris = [\"https://grafana.example.com/login/generic_oauth\"]",
+            "redirect_uris = [\"https://grafana.example.com/login/generic_oauth\"]\n\
+             id_token_signed_response_alg = \"ES256\"\n\
+             post_logout_redirect_uris = [\"https://grafana.example.com/\"]\n\
+             backchannel_logout_uri = \"https://grafana.example.com/bcl\"\n\
+             backchannel_logout_session_required = true",
+        );
+        let c = parse(&text, "t.toml", &env).unwrap();
+        assert_eq!(c.session.ttl, 3600);
+        assert_eq!(c.session.idle_timeout, Some(600));
+        let s = &c.clients[0].settings;
+        assert_eq!(s.id_token_signed_response_alg, Some(SigningAlg::Es256));
+        assert_eq!(
+            s.post_logout_redirect_uris,
+            ["https://grafana.example.com/"]
+        );
+        assert_eq!(
+            s.backchannel_logout_uri.as_deref(),
+            Some("https://grafana.example.com/bcl")
+        );
+        assert!(s.backchannel_logout_session_required);
+    }
+
+    #[test]
+    fn alg_none_and_bad_session_values_are_reported() {
+        let text = format!("{GOOD}\n[session]\nttl = 5\ncolour = 1\n").replace(
+            "public = true",
+            "public = true\nid_token_signed_response_alg = \"none\"\nbackchannel_logout_uri = \"ftp://x\"",
+        );
+        let all = parse(&text, "t.toml", &env)
+            .unwrap_err()
+            .problems
+            .join("\n");
+        for key in [
+            "clients[1].id_token_signed_response_alg:",
+            "clients[1].backchannel_logout_uri:",
+            "session.ttl:",
+            "session.colour:",
+        ] {
+            assert!(all.contains(key), "missing {key} in:\n{all}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -183,6 +183,7 @@ pub fn build_with(
         more_wecom_apps: Vec::new(),
         clients: clients.clone(),
         lifetimes: Lifetimes::default(),
+        session: Default::default(),
         limits: Default::default(),
     };
     let store: Arc<dyn Store> =
@@ -192,6 +193,7 @@ pub fn build_with(
                 source,
             })?,
         );
+    ensure_demo_keys(&config, opts.clock.as_ref())?;
     let built = app::build_with_store(&config, opts.clock, store.clone())?;
 
     let rp = Arc::new(DemoRp {
@@ -227,6 +229,32 @@ pub fn build_with(
         _tmp: tmp,
     };
     Ok((app::with_middleware(router), running, opts.listener))
+}
+
+/// The demo signs with RS256 and ES256 out of the box (and with any other algorithm a client
+/// asks for), so that clients can try `id_token_signed_response_alg` without running
+/// `keys generate` first. RS256 is generated first and stays the default.
+fn ensure_demo_keys(config: &Config, clock: &dyn crate::clock::Clock) -> Result<(), DemoError> {
+    use crate::tokens::{KeyStatus, KeyStore, SigningAlg};
+    let mut wanted = vec![SigningAlg::Rs256, SigningAlg::Es256];
+    for c in &config.clients {
+        if let Some(alg) = c.settings.id_token_signed_response_alg {
+            if !wanted.contains(&alg) {
+                wanted.push(alg);
+            }
+        }
+    }
+    let keys_error = |e| DemoError::Start(app::StartError::Keys(e));
+    let present = KeyStore::list(&config.keys_dir).map_err(keys_error)?;
+    for alg in wanted {
+        let active = present
+            .iter()
+            .any(|k| k.alg == alg && k.status == KeyStatus::Active);
+        if !active {
+            KeyStore::generate_key(&config.keys_dir, alg, clock).map_err(keys_error)?;
+        }
+    }
+    Ok(())
 }
 
 /// Starts the demo in the background (tests) and returns once it accepts connections.
@@ -381,7 +409,8 @@ struct ResultPage {
 
 fn html(t: &impl Template) -> Response {
     match t.render() {
-        Ok(body) => Html(body).into_response(),
+        // The demo's pages get the same security headers as the provider's own.
+        Ok(body) => crate::web::html::page(StatusCode::OK, body, crate::web::html::PAGE_CSP),
         Err(e) => {
             tracing::error!(error = %e, "template rendering failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()

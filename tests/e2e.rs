@@ -627,9 +627,10 @@ async fn token_endpoint_rejects_malformed_requests_with_oauth_json() {
 
 /// Starts a flow and stops at the provider's callback URL (the simulator auto-logs in).
 async fn callback_url(d: &RunningDemo, b: &reqwest::Client) -> String {
+    // prompt=login: with a provider session the browser would otherwise skip WeCom (SSO).
     follow_until(
         b,
-        &authorize_url(d, APP, APP_CB, &[]),
+        &authorize_url(d, APP, APP_CB, &[("prompt", "login")]),
         &format!("{}/callback/wecom", d.issuer),
     )
     .await

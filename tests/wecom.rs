@@ -609,6 +609,7 @@ async fn each_client_logs_in_through_the_wecom_app_it_names() {
         clients: vec![client],
         lifetimes: Default::default(),
         limits: Default::default(),
+        session: Default::default(),
     };
     let built = wecom_oidc::app::build(&config, Arc::new(SystemClock)).expect("builds");
     let router = built.router.nest("/wecom-sim", simulator.router());

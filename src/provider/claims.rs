@@ -4,6 +4,58 @@ use serde_json::{Map, Value};
 
 use crate::connector::Identity;
 
+/// User claims a `claims` request parameter may ask for individually: those our scopes supply
+/// (`profile`, `email`). Others (`phone_number`, `address` …) are ignored: we have no data for
+/// them.
+pub const REQUESTABLE_CLAIMS: &[&str] = &["name", "preferred_username", "email", "email_verified"];
+
+pub use crate::storage::ClaimsRequest;
+
+/// Parses the `claims` parameter's JSON (OIDC Core §5.5): an object whose optional `userinfo`
+/// and `id_token` members are objects mapping claim names to `null` or an object. Anything else
+/// is malformed; claim names we cannot supply are dropped. `essential` makes no difference (we
+/// release what we have either way) and `value`/`values` are ignored, as §5.5.1 allows.
+pub fn parse_claims_request(json: &str) -> Result<ClaimsRequest, &'static str> {
+    let malformed = "claims must be a JSON object as in OpenID Connect Core 5.5";
+    let Ok(Value::Object(top)) = serde_json::from_str::<Value>(json) else {
+        return Err(malformed);
+    };
+    let member = |name: &str| -> Result<Vec<String>, &'static str> {
+        match top.get(name) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Object(m)) => {
+                let mut out = Vec::new();
+                for (claim, req) in m {
+                    if !matches!(req, Value::Null | Value::Object(_)) {
+                        return Err(malformed);
+                    }
+                    if REQUESTABLE_CLAIMS.contains(&claim.as_str()) && !out.contains(claim) {
+                        out.push(claim.clone());
+                    }
+                }
+                Ok(out)
+            }
+            Some(_) => Err(malformed),
+        }
+    };
+    Ok(ClaimsRequest {
+        id_token: member("id_token")?,
+        userinfo: member("userinfo")?,
+    })
+}
+
+/// The claims named in `names` that `identity` can supply, as `claims` requested them
+/// (OIDC Core §5.5); absent data stays absent.
+pub fn requested_claims(identity: &Identity, names: &[String]) -> Map<String, Value> {
+    if names.is_empty() {
+        return Map::new();
+    }
+    let all = user_claims(identity, &["profile".to_string(), "email".to_string()]);
+    all.into_iter()
+        .filter(|(k, _)| names.iter().any(|n| n == k))
+        .collect()
+}
+
 /// Claim names we can release, for discovery's `claims_supported`.
 pub const SUPPORTED_CLAIMS: &[&str] = &[
     "sub",
@@ -14,6 +66,7 @@ pub const SUPPORTED_CLAIMS: &[&str] = &[
     "auth_time",
     "nonce",
     "at_hash",
+    "sid",
     "name",
     "preferred_username",
     "email",
@@ -94,6 +147,36 @@ pub fn user_claims(identity: &Identity, scopes: &[String]) -> Map<String, Value>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn claims_parameter_parses_members_and_drops_unknown_claims_oidc_core_5_5() {
+        let r = parse_claims_request(
+            r#"{"id_token":{"email":{"essential":true},"phone_number":null},
+                "userinfo":{"name":null,"email_verified":{"value":true}}}"#,
+        )
+        .expect("valid");
+        assert_eq!(r.id_token, ["email"]);
+        assert_eq!(r.userinfo, ["name", "email_verified"]);
+        assert!(parse_claims_request("{}").expect("empty").is_empty());
+        for bad in [
+            "[]",
+            "nope",
+            r#"{"id_token":[]}"#,
+            r#"{"userinfo":{"name":1}}"#,
+        ] {
+            assert!(parse_claims_request(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn requested_claims_release_only_what_the_identity_has() {
+        let mut who = zhangsan();
+        who.email = None;
+        let m = requested_claims(&who, &["email".to_string(), "name".to_string()]);
+        assert!(m.contains_key("name"));
+        assert!(!m.contains_key("email"), "no data, no claim");
+        assert!(requested_claims(&who, &[]).is_empty());
+    }
 
     fn zhangsan() -> Identity {
         Identity {

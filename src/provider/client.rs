@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use crate::secret::Secret;
+use crate::tokens::SigningAlg;
 
 /// A registered client.
 #[derive(Debug, Clone)]
@@ -24,6 +25,17 @@ pub struct Client {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ClientSettings {
+    /// The JWS algorithm of this client's id_tokens (OIDC Dynamic Client Registration §2
+    /// `id_token_signed_response_alg`); `None`: the provider's default (RS256). Must have an
+    /// active key at startup.
+    pub id_token_signed_response_alg: Option<SigningAlg>,
+    /// Where RP-Initiated Logout 1.0 §3 may send the browser after logout, by exact match.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Back-Channel Logout 1.0 §2.2: where logout tokens are POSTed.
+    pub backchannel_logout_uri: Option<String>,
+    /// Back-Channel Logout 1.0 §2.2: the client needs `sid` in id_tokens and logout tokens. We
+    /// always send it, so this only documents the client's expectation.
+    pub backchannel_logout_session_required: bool,
     /// Whether `offline_access` (refresh tokens) may be granted; `None` means the default:
     /// allowed for confidential clients, not for public ones.
     pub allow_offline_access: Option<bool>,
@@ -153,6 +165,15 @@ impl Client {
             Some(Some(first)) if hosts.all(|h| h.as_deref() == Some(first.as_str())) => first,
             _ => self.id.clone(),
         }
+    }
+
+    /// Whether `uri` is a registered post-logout redirect URI, by exact string comparison
+    /// (RP-Initiated Logout 1.0 §3).
+    pub fn has_post_logout_redirect_uri(&self, uri: &str) -> bool {
+        self.settings
+            .post_logout_redirect_uris
+            .iter()
+            .any(|u| u == uri)
     }
 
     /// Whether `uri` is one of the registered redirect URIs, by exact string comparison.

@@ -29,6 +29,15 @@ pub struct ExtraMetadata {
     /// RFC 9207 §3: we send `iss` in every authorization response (mix-up defence,
     /// RFC 9700 §4.4).
     pub authorization_response_iss_parameter_supported: bool,
+    /// RP-Initiated Logout 1.0 §2.1.
+    pub end_session_endpoint: String,
+    /// Back-Channel Logout 1.0 §2.1: logout tokens are POSTed to clients that register a
+    /// `backchannel_logout_uri`.
+    pub backchannel_logout_supported: bool,
+    /// Back-Channel Logout 1.0 §2.1: `sid` is in id_tokens and logout tokens.
+    pub backchannel_logout_session_supported: bool,
+    /// Front-Channel Logout 1.0 §3: not implemented, said explicitly.
+    pub frontchannel_logout_supported: bool,
     /// RFC 8414 §2: the RFC 7009 revocation endpoint.
     pub revocation_endpoint: String,
     /// RFC 8414 §2: client authentication methods at the revocation endpoint.
@@ -72,7 +81,7 @@ pub struct DiscoveryError(String);
 
 /// Builds the metadata for `issuer` (no trailing slash) signing with `signing_alg`.
 pub fn metadata(issuer: &str, signing_alg: &str) -> Result<Metadata, DiscoveryError> {
-    metadata_with_subject_types(issuer, signing_alg, false)
+    metadata_full(issuer, &[signing_alg], false)
 }
 
 /// [`metadata`], advertising `pairwise` beside `public` in `subject_types_supported` when a
@@ -82,25 +91,50 @@ pub fn metadata_with_subject_types(
     signing_alg: &str,
     pairwise: bool,
 ) -> Result<Metadata, DiscoveryError> {
+    metadata_full(issuer, &[signing_alg], pairwise)
+}
+
+/// Builds the metadata for `issuer` whose keys sign with `signing_algs` (those with an active
+/// key, the default first): exactly the id_token algorithms clients may register.
+pub fn metadata_for_algs(issuer: &str, signing_algs: &[&str]) -> Result<Metadata, DiscoveryError> {
+    metadata_full(issuer, signing_algs, false)
+}
+
+/// The metadata for `issuer`, its signing algorithms and whether pairwise subjects are issued.
+pub fn metadata_full(
+    issuer: &str,
+    signing_algs: &[&str],
+    pairwise: bool,
+) -> Result<Metadata, DiscoveryError> {
     let mut subject_types = vec![CoreSubjectIdentifierType::Public];
     if pairwise {
         subject_types.push(CoreSubjectIdentifierType::Pairwise);
     }
     let url = |p: &str| format!("{issuer}{p}");
     let e = |x: url::ParseError| DiscoveryError(x.to_string());
-    let alg: CoreJwsSigningAlgorithm =
-        serde_json::from_value(serde_json::Value::String(signing_alg.to_string()))
-            .map_err(|x| DiscoveryError(x.to_string()))?;
+    let algs = signing_algs
+        .iter()
+        .map(|a| {
+            serde_json::from_value::<CoreJwsSigningAlgorithm>(serde_json::Value::String(
+                a.to_string(),
+            ))
+            .map_err(|x| DiscoveryError(x.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let meta = Metadata::new(
         IssuerUrl::new(issuer.to_string()).map_err(e)?,
         AuthUrl::new(url("/authorize")).map_err(e)?,
         JsonWebKeySetUrl::new(url("/jwks")).map_err(e)?,
         vec![ResponseTypes::new(vec![CoreResponseType::Code])],
         subject_types,
-        vec![alg],
+        algs,
         ExtraMetadata {
             code_challenge_methods_supported: vec!["S256".into()],
             authorization_response_iss_parameter_supported: true,
+            end_session_endpoint: url("/logout"),
+            backchannel_logout_supported: true,
+            backchannel_logout_session_supported: true,
+            frontchannel_logout_supported: false,
             revocation_endpoint: url("/revoke"),
             revocation_endpoint_auth_methods_supported: AuthMethod::ALL
                 .iter()
@@ -124,7 +158,10 @@ pub fn metadata_with_subject_types(
             .map(|s| Scope::new(s.to_string()))
             .collect(),
     ))
-    .set_response_modes_supported(Some(vec![CoreResponseMode::Query]))
+    .set_response_modes_supported(Some(vec![
+        CoreResponseMode::Query,
+        CoreResponseMode::FormPost,
+    ]))
     .set_grant_types_supported(Some(vec![
         CoreGrantType::AuthorizationCode,
         CoreGrantType::RefreshToken,
@@ -151,8 +188,9 @@ pub fn metadata_with_subject_types(
             .map(|c| CoreClaimName::new(c.to_string()))
             .collect(),
     ))
+    // OIDC Core §5.5, for the claims of REQUESTABLE_CLAIMS (see claims.rs).
+    .set_claims_parameter_supported(Some(true))
     // Discovery §3: request_uri_parameter_supported defaults to true, so say false explicitly.
-    .set_claims_parameter_supported(Some(false))
     .set_request_parameter_supported(Some(false))
     .set_request_uri_parameter_supported(Some(false));
     Ok(meta)
@@ -170,9 +208,29 @@ pub fn metadata_json_with_subject_types(
         .map_err(|x| DiscoveryError(x.to_string()))
 }
 
+/// [`metadata_full`] serialized to JSON bytes, once at startup.
+pub fn metadata_json_full(
+    issuer: &str,
+    signing_algs: &[&str],
+    pairwise: bool,
+) -> Result<bytes::Bytes, DiscoveryError> {
+    let meta = metadata_full(issuer, signing_algs, pairwise)?;
+    serde_json::to_vec(&meta)
+        .map(bytes::Bytes::from)
+        .map_err(|x| DiscoveryError(x.to_string()))
+}
+
 /// The metadata serialized to JSON bytes, once at startup.
 pub fn metadata_json(issuer: &str, signing_alg: &str) -> Result<bytes::Bytes, DiscoveryError> {
-    let meta = metadata(issuer, signing_alg)?;
+    metadata_json_for_algs(issuer, &[signing_alg])
+}
+
+/// [`metadata_for_algs`] serialized to JSON bytes, once at startup.
+pub fn metadata_json_for_algs(
+    issuer: &str,
+    signing_algs: &[&str],
+) -> Result<bytes::Bytes, DiscoveryError> {
+    let meta = metadata_for_algs(issuer, signing_algs)?;
     serde_json::to_vec(&meta)
         .map(bytes::Bytes::from)
         .map_err(|x| DiscoveryError(x.to_string()))
@@ -204,8 +262,15 @@ mod tests {
         );
         assert_eq!(
             json["response_modes_supported"],
-            serde_json::json!(["query"])
+            serde_json::json!(["query", "form_post"])
         );
+        assert_eq!(
+            json["end_session_endpoint"],
+            "https://sso.example.com/logout"
+        );
+        assert_eq!(json["backchannel_logout_supported"], true);
+        assert_eq!(json["backchannel_logout_session_supported"], true);
+        assert_eq!(json["frontchannel_logout_supported"], false);
         assert_eq!(
             json["grant_types_supported"],
             serde_json::json!(["authorization_code", "refresh_token"])
@@ -269,7 +334,7 @@ mod tests {
         );
         assert_eq!(json["request_uri_parameter_supported"], false);
         assert_eq!(json["request_parameter_supported"], false);
-        assert_eq!(json["claims_parameter_supported"], false);
+        assert_eq!(json["claims_parameter_supported"], true);
         assert_eq!(json["authorization_response_iss_parameter_supported"], true);
         for claim in ["picture", "gender", "phone_number", "address", "groups"] {
             assert!(
@@ -289,5 +354,18 @@ mod tests {
             serde_json::json!(["public", "pairwise"])
         );
         assert!(json.get("jwks").is_none());
+    }
+
+    #[test]
+    fn signing_algs_are_exactly_those_with_keys_never_none() {
+        let json: serde_json::Value = serde_json::from_slice(
+            &metadata_json_for_algs("https://sso.example.com", &["RS256", "ES256", "EdDSA"])
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            json["id_token_signing_alg_values_supported"],
+            serde_json::json!(["RS256", "ES256", "EdDSA"])
+        );
     }
 }

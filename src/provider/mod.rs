@@ -9,10 +9,12 @@ pub mod client_assertion;
 pub mod discovery;
 pub mod error;
 pub mod introspect;
+pub mod logout;
 pub mod params;
 pub mod pkce;
 pub mod refresh;
 pub mod revoke;
+pub mod session;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod token;
@@ -28,6 +30,7 @@ use crate::tokens::{JwksVerifier, KeyStore};
 
 pub use client::{AccessTokenFormat, AuthMethod, Client, ClientCredentials, ClientRegistry};
 pub use error::{ErrorCode, OAuthError};
+pub use session::SessionSettings;
 
 /// How long each kind of credential lives, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +73,7 @@ pub struct Provider {
     lifetimes: Lifetimes,
     connectors: HashMap<String, Arc<dyn Connector>>,
     default_connector: String,
+    session: SessionSettings,
     /// Verifiers for our own published keys (JWT access tokens), built on first use.
     own_verifier: OnceLock<Option<JwksVerifier>>,
 }
@@ -100,6 +104,8 @@ pub struct ProviderParts {
     pub lifetimes: Lifetimes,
     /// The upstream connector every login goes through.
     pub connector: Arc<dyn Connector>,
+    /// Provider session lifetimes.
+    pub session: SessionSettings,
 }
 
 impl Provider {
@@ -117,6 +123,7 @@ impl Provider {
             lifetimes: parts.lifetimes,
             connectors,
             default_connector: id,
+            session: parts.session,
             own_verifier: OnceLock::new(),
         }
     }

@@ -2,6 +2,7 @@
 //! detection that revokes the grant (RFC 9700 §4.14.2), scope narrowing, and a re-check of the
 //! person with the connector.
 
+use super::claims::ClaimsRequest;
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use super::token::{Issue, TokenResponse};
@@ -101,6 +102,10 @@ impl Provider {
                 nonce: None,
                 // RFC 6749 §6: the new refresh token has exactly the old one's scope.
                 refresh_scopes: Some(&record.scopes),
+                // Refresh tokens outlive the session; their id_tokens carry no sid and only
+                // the scopes' claims.
+                sid: None,
+                claims: &ClaimsRequest::default(),
             },
             now,
         )

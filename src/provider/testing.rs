@@ -104,6 +104,7 @@ pub fn harness(clients: Vec<Client>, lifetimes: Lifetimes) -> Harness {
         clock: Arc::new(clock.clone()),
         lifetimes,
         connector: connector.clone(),
+        session: Default::default(),
     });
     Harness {
         provider,

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::claims::user_claims;
+use super::claims::{requested_claims, user_claims, ClaimsRequest};
 use super::client::{AccessTokenFormat, AuthMethod};
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
@@ -12,7 +12,7 @@ use super::{pkce, Client, ClientCredentials, Provider};
 use crate::connector::Identity;
 use crate::random;
 use crate::storage::{AccessToken, AuthCode, RefreshToken, StorageError};
-use crate::tokens::at_hash;
+use crate::tokens::{at_hash, SigningAlg};
 
 /// The scope that asks for a refresh token (OIDC Core §11).
 pub const OFFLINE_ACCESS: &str = "offline_access";
@@ -31,6 +31,10 @@ pub(crate) struct Issue<'a> {
     pub nonce: Option<&'a str>,
     /// The scopes of a refresh token to issue with the response, if one is due.
     pub refresh_scopes: Option<&'a [String]>,
+    /// The provider session of the login (the id_token's `sid`).
+    pub sid: Option<&'a str>,
+    /// Claims the `claims` parameter asked for (OIDC Core §5.5).
+    pub claims: &'a ClaimsRequest,
 }
 
 /// The JOSE `typ` of JWT access tokens (RFC 9068 §2.1).
@@ -253,6 +257,8 @@ impl Provider {
                 auth_time: record.auth_time,
                 nonce: record.nonce.as_deref(),
                 refresh_scopes,
+                sid: record.sid.as_deref(),
+                claims: &record.claims,
             },
             now,
         )
@@ -283,6 +289,7 @@ impl Provider {
             scopes: grant.scopes.to_vec(),
             identity: grant.identity.clone(),
             auth_time: grant.auth_time,
+            userinfo_claims: grant.claims.userinfo.clone(),
             issued_at: now,
             expires_at,
         };
@@ -326,6 +333,8 @@ impl Provider {
         let id_token = if grant.scopes.iter().any(|s| s == "openid") {
             let keys = self.keys();
             let mut claims: Map<String, Value> = user_claims(grant.identity, grant.scopes);
+            // OIDC Core §5.5: claims asked for one by one, beside the scopes' own.
+            claims.extend(requested_claims(grant.identity, &grant.claims.id_token));
             claims.insert("iss".into(), self.issuer().into());
             claims.insert("aud".into(), client.id.clone().into());
             claims.insert("iat".into(), now.into());
@@ -334,11 +343,16 @@ impl Provider {
             if let Some(nonce) = grant.nonce {
                 claims.insert("nonce".into(), nonce.into());
             }
+            // Back-Channel Logout 1.0 §2.1: the session the login came from.
+            if let Some(sid) = grant.sid {
+                claims.insert("sid".into(), sid.into());
+            }
+            let alg = self.id_token_alg(client);
             claims.insert(
                 "at_hash".into(),
-                at_hash(&access_token, keys.signing_alg()).into(),
+                at_hash(&access_token, alg.as_str()).into(),
             );
-            Some(keys.sign_jwt(&claims).map_err(|e| {
+            Some(keys.sign_jwt_with(alg, "JWT", &claims).map_err(|e| {
                 tracing::error!(error = %e, "id_token signing failed");
                 OAuthError::server_error()
             })?)
@@ -353,6 +367,22 @@ impl Provider {
             scope: grant.scopes.join(" "),
             refresh_token,
         })
+    }
+
+    /// The algorithm of `client`'s id_tokens: its `id_token_signed_response_alg`, else the
+    /// provider's default. Startup checked that a key exists for every configured one.
+    pub fn id_token_alg(&self, client: &Client) -> SigningAlg {
+        client
+            .settings
+            .id_token_signed_response_alg
+            .filter(|a| self.keys.has_alg(*a))
+            .unwrap_or_else(|| {
+                self.keys
+                    .signing_algs()
+                    .first()
+                    .copied()
+                    .unwrap_or(SigningAlg::Rs256)
+            })
     }
 
     /// Creates and stores a refresh token for `grant` with `scopes`. It lives

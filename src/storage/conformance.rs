@@ -8,7 +8,10 @@
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{AccessToken, AuthCode, AuthRequest, RefreshToken, StorageError, Store, UpstreamToken};
+use super::{
+    AccessToken, AuthCode, AuthRequest, ClaimsRequest, RefreshToken, Session, StorageError, Store,
+    UpstreamToken,
+};
 use crate::connector::Identity;
 use crate::random;
 
@@ -36,6 +39,10 @@ pub fn run_all(store: &dyn Store) {
     user_link_can_be_saved_replaced_and_found_and_survives_expiry_sweeps(store);
     delete_expired_removes_exactly_the_expired_records_of_every_kind(store);
     absent_keys_are_not_found(store);
+    session_can_be_created_found_touched_and_taken(store);
+    racing_touches_of_a_session_keep_every_client(store);
+    racing_takes_of_a_session_succeed_exactly_once(store);
+    expired_sessions_are_swept(store);
     refresh_token_can_be_created_found_and_spent(store);
     racing_refreshes_see_an_unspent_token_exactly_once(store);
     used_jti_is_recorded_once_even_under_races(store);
@@ -72,6 +79,10 @@ fn auth_request(expires_at: i64) -> AuthRequest {
         max_age: Some(3600),
         login_hint: Some("zhangsan".into()),
         ui_locales: Some("zh-CN en".into()),
+        claims: ClaimsRequest {
+            id_token: vec!["email".into()],
+            userinfo: vec!["name".into()],
+        },
         connector_id: "wecom".into(),
         browser_binding: random::hash_secret("binding"),
         created_at: expires_at - 600,
@@ -88,6 +99,7 @@ fn minimal_auth_request(expires_at: i64) -> AuthRequest {
         max_age: None,
         login_hint: None,
         ui_locales: None,
+        claims: ClaimsRequest::default(),
         response_mode: "query".into(),
         ..auth_request(expires_at)
     }
@@ -105,6 +117,11 @@ fn auth_code(grant_id: &str, expires_at: i64) -> AuthCode {
         grant_id: grant_id.into(),
         expires_at,
         redeemed: false,
+        sid: Some("sid-1".into()),
+        claims: ClaimsRequest {
+            id_token: vec!["email".into()],
+            userinfo: Vec::new(),
+        },
     }
 }
 
@@ -115,6 +132,7 @@ fn access_token(grant_id: &str, expires_at: i64) -> AccessToken {
         scopes: vec!["openid".into(), "email".into()],
         identity: identity(),
         auth_time: expires_at - 3600,
+        userinfo_claims: vec!["email_verified".into()],
         issued_at: expires_at - 3600,
         expires_at,
     }
@@ -522,6 +540,94 @@ pub fn absent_keys_are_not_found(store: &dyn Store) {
     store
         .delete_upstream_token(&k)
         .expect("delete absent upstream token");
+}
+
+fn session(expires_at: i64) -> Session {
+    Session {
+        sid: random::token(16),
+        identity: identity(),
+        connector_id: "wecom".into(),
+        auth_time: expires_at - 28_800,
+        last_seen: expires_at - 28_800,
+        expires_at,
+        clients: vec!["client-a".into()],
+    }
+}
+
+/// A session is created once, found unchanged, touched (client added once, `last_seen` moved
+/// forward only) and taken exactly once.
+pub fn session_can_be_created_found_touched_and_taken(store: &dyn Store) {
+    let k = key("session");
+    let s = session(FAR_FUTURE);
+    store.create_session(&k, &s).expect("create");
+    assert!(is_already_exists(&store.create_session(&k, &s)));
+    assert_eq!(store.find_session(&k).expect("find"), s);
+    let now = s.last_seen + 10;
+    let touched = store.touch_session(&k, "client-b", now).expect("touch");
+    assert_eq!(touched.clients, vec!["client-a", "client-b"]);
+    assert_eq!(touched.last_seen, now);
+    let again = store.touch_session(&k, "client-a", now - 5).expect("touch");
+    assert_eq!(again.clients, vec!["client-a", "client-b"]);
+    assert_eq!(again.last_seen, now, "last_seen never moves back");
+    assert_eq!(store.find_session(&k).expect("find"), again);
+    assert_eq!(store.take_session(&k).expect("take"), again);
+    assert!(is_not_found(&store.take_session(&k)));
+    assert!(is_not_found(&store.find_session(&k)));
+    assert!(is_not_found(&store.touch_session(&k, "client-a", now)));
+}
+
+/// Clients logging in through one session at the same time are all remembered (the update is
+/// atomic), so a logout reaches every one of them.
+pub fn racing_touches_of_a_session_keep_every_client(store: &dyn Store) {
+    let keys = race_keys("session-touch");
+    for k in &keys {
+        store
+            .create_session(k, &session(FAR_FUTURE))
+            .expect("create");
+    }
+    let next = AtomicUsize::new(0);
+    race(&keys, |k| {
+        let client = format!("client-{}", next.fetch_add(1, Ordering::SeqCst));
+        store.touch_session(k, &client, 1).expect("touch");
+    });
+    for k in &keys {
+        let s = store.take_session(k).expect("take");
+        assert_eq!(
+            s.clients.len(),
+            1 + RACERS,
+            "a racing update of {k} was lost"
+        );
+    }
+}
+
+/// Of racing takes of one session only one succeeds: a logout notifies the clients once.
+pub fn racing_takes_of_a_session_succeed_exactly_once(store: &dyn Store) {
+    let keys = race_keys("session-take");
+    for k in &keys {
+        store
+            .create_session(k, &session(FAR_FUTURE))
+            .expect("create");
+    }
+    for (k, results) in keys.iter().zip(race(&keys, |k| store.take_session(k))) {
+        let won = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(won, 1, "session {k} taken {won} times");
+    }
+}
+
+/// `delete_expired` removes sessions past `expires_at` and keeps live ones.
+pub fn expired_sessions_are_swept(store: &dyn Store) {
+    let now = SWEEP_NOW;
+    store.delete_expired(now).expect("initial sweep");
+    let dead = key("sweep-session");
+    let live = key("sweep-session");
+    let live_session = session(now);
+    store
+        .create_session(&dead, &session(now - 1))
+        .expect("create");
+    store.create_session(&live, &live_session).expect("create");
+    assert_eq!(store.delete_expired(now).expect("sweep"), 1);
+    assert!(is_not_found(&store.find_session(&dead)));
+    assert_eq!(store.take_session(&live).expect("live"), live_session);
 }
 
 /// A refresh token reads back unchanged until spent; spending returns the state before the call,

@@ -7,7 +7,8 @@ use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::{
-    AccessToken, AuthCode, AuthRequest, RefreshToken, Result, StorageError, Store, UpstreamToken,
+    AccessToken, AuthCode, AuthRequest, RefreshToken, Result, Session, StorageError, Store,
+    UpstreamToken,
 };
 
 /// A [`Store`] kept in process memory: one `Mutex<HashMap>` per record kind.
@@ -27,6 +28,7 @@ pub struct MemoryStore {
     /// Used single-use identifier → expiry (Unix seconds).
     used_jtis: Mutex<HashMap<String, i64>>,
     user_links: Mutex<HashMap<String, String>>,
+    sessions: Mutex<HashMap<String, Session>>,
 }
 
 impl MemoryStore {
@@ -48,6 +50,7 @@ impl fmt::Debug for MemoryStore {
             .field("refresh_tokens", &lock(&self.refresh_tokens).len())
             .field("used_jtis", &lock(&self.used_jtis).len())
             .field("user_links", &lock(&self.user_links).len())
+            .field("sessions", &lock(&self.sessions).len())
             .finish()
     }
 }
@@ -155,6 +158,30 @@ impl Store for MemoryStore {
         insert_new(&self.used_jtis, key, &expires_at)
     }
 
+    fn create_session(&self, key: &str, session: &Session) -> Result<()> {
+        insert_new(&self.sessions, key, session)
+    }
+
+    fn find_session(&self, key: &str) -> Result<Session> {
+        lock(&self.sessions)
+            .get(key)
+            .cloned()
+            .ok_or(StorageError::NotFound)
+    }
+
+    fn touch_session(&self, key: &str, client_id: &str, now: i64) -> Result<Session> {
+        let mut sessions = lock(&self.sessions);
+        let session = sessions.get_mut(key).ok_or(StorageError::NotFound)?;
+        session.touch(client_id, now);
+        Ok(session.clone())
+    }
+
+    fn take_session(&self, key: &str) -> Result<Session> {
+        lock(&self.sessions)
+            .remove(key)
+            .ok_or(StorageError::NotFound)
+    }
+
     fn find_upstream_token(&self, key: &str) -> Result<UpstreamToken> {
         lock(&self.upstream_tokens)
             .get(key)
@@ -191,7 +218,8 @@ impl Store for MemoryStore {
             + sweep(&self.revoked_grants, now, |keep_until| *keep_until)
             + sweep(&self.upstream_tokens, now, |t| t.expires_at)
             + sweep(&self.refresh_tokens, now, |t| t.expires_at)
-            + sweep(&self.used_jtis, now, |expires_at| *expires_at))
+            + sweep(&self.used_jtis, now, |expires_at| *expires_at)
+            + sweep(&self.sessions, now, |s| s.expires_at))
     }
 
     fn flush(&self) -> Result<()> {

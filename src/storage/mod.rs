@@ -60,6 +60,9 @@ pub struct AuthRequest {
     pub login_hint: Option<String>,
     /// OIDC `ui_locales`.
     pub ui_locales: Option<String>,
+    /// The `claims` request parameter (OIDC Core §5.5), reduced to what we release.
+    #[serde(default, skip_serializing_if = "ClaimsRequest::is_empty")]
+    pub claims: ClaimsRequest,
     /// Which connector handles the login.
     pub connector_id: String,
     /// Hash of the browser-binding cookie that started the flow.
@@ -68,6 +71,25 @@ pub struct AuthRequest {
     pub created_at: i64,
     /// Unix seconds after which the request is dead.
     pub expires_at: i64,
+}
+
+/// Claims a client asked for one by one with the `claims` request parameter (OIDC Core §5.5),
+/// already reduced by the provider to names it can supply.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimsRequest {
+    /// Claim names for the id_token.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub id_token: Vec<String>,
+    /// Claim names for the userinfo response.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub userinfo: Vec<String>,
+}
+
+impl ClaimsRequest {
+    /// Whether nothing was asked for.
+    pub fn is_empty(&self) -> bool {
+        self.id_token.is_empty() && self.userinfo.is_empty()
+    }
 }
 
 /// An authorization code we issued. Stored under the hash of the code.
@@ -93,6 +115,13 @@ pub struct AuthCode {
     pub expires_at: i64,
     /// Set once the code has been exchanged.
     pub redeemed: bool,
+    /// The provider session the code was issued from (the id_token's `sid`, Back-Channel
+    /// Logout 1.0 §2.1). Absent in records written before sessions existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// Claims requested individually for the id_token and userinfo (OIDC Core §5.5).
+    #[serde(default, skip_serializing_if = "ClaimsRequest::is_empty")]
+    pub claims: ClaimsRequest,
 }
 
 /// An access token we issued. Stored under the hash of the token.
@@ -108,10 +137,45 @@ pub struct AccessToken {
     pub identity: Identity,
     /// When the person authenticated upstream.
     pub auth_time: i64,
+    /// Claims requested individually for userinfo (OIDC Core §5.5), beyond the scopes'.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub userinfo_claims: Vec<String>,
     /// Unix seconds.
     pub issued_at: i64,
     /// Unix seconds.
     pub expires_at: i64,
+}
+
+/// A provider session: who logged in upstream, when, and which clients they have since logged
+/// into without a new upstream login (so a logout can reach every one of them). Stored under the
+/// hash of the session cookie's value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// The public session id sent as `sid` in id_tokens and logout tokens (Back-Channel
+    /// Logout 1.0 §2.1). Random and unrelated to the cookie, so it reveals nothing about it.
+    pub sid: String,
+    /// Who logged in.
+    pub identity: Identity,
+    /// The connector that authenticated them.
+    pub connector_id: String,
+    /// When they authenticated upstream (Unix seconds): the id_token's `auth_time`.
+    pub auth_time: i64,
+    /// Last time the session was used (Unix seconds), for the idle timeout.
+    pub last_seen: i64,
+    /// Unix seconds after which the session is dead whatever its use.
+    pub expires_at: i64,
+    /// Client ids that received a code through this session, in first-login order.
+    pub clients: Vec<String>,
+}
+
+impl Session {
+    /// Records a use by `client_id` at `now` (the update every backend applies atomically).
+    pub fn touch(&mut self, client_id: &str, now: i64) {
+        self.last_seen = self.last_seen.max(now);
+        if !self.clients.iter().any(|c| c == client_id) {
+            self.clients.push(client_id.to_owned());
+        }
+    }
 }
 
 /// A refresh token we issued (OIDC Core §12, RFC 6749 §6). Stored under the hash of the token.
@@ -191,6 +255,18 @@ pub trait Store: Send + Sync + 'static {
     fn revoke_grant(&self, grant_id: &str, keep_until: i64) -> Result<()>;
     /// Whether `grant_id` has been revoked.
     fn is_grant_revoked(&self, grant_id: &str) -> Result<bool>;
+
+    /// Stores a new provider session under `key` (the cookie's hash). `AlreadyExists` if taken.
+    fn create_session(&self, key: &str, session: &Session) -> Result<()>;
+    /// Returns the session under `key`. `NotFound` if absent; expiry is the caller's check.
+    fn find_session(&self, key: &str) -> Result<Session>;
+    /// Atomically sets `last_seen` to `now` and adds `client_id` to the session's clients (once),
+    /// returning the updated session: two clients logging in through one session at the same
+    /// time must both be remembered for logout. `NotFound` if absent.
+    fn touch_session(&self, key: &str, client_id: &str, now: i64) -> Result<Session>;
+    /// Atomically removes and returns the session under `key`, so that of two racing logouts only
+    /// one notifies the clients. `NotFound` if absent.
+    fn take_session(&self, key: &str) -> Result<Session>;
 
     /// Stores a new refresh token under `key` (the token's hash). `AlreadyExists` if taken.
     fn create_refresh_token(&self, key: &str, token: &RefreshToken) -> Result<()>;

@@ -21,7 +21,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AccessToken, AuthCode, AuthRequest, RefreshToken, Result, StorageError, Store, UpstreamToken,
+    AccessToken, AuthCode, AuthRequest, RefreshToken, Result, Session, StorageError, Store,
+    UpstreamToken,
 };
 
 /// How often, in milliseconds, sled writes dirty data to disk in the background: the most a crash
@@ -42,6 +43,7 @@ pub struct SledStore {
     refresh_tokens: Table,
     used_jtis: Table,
     user_links: Table,
+    sessions: Table,
 }
 
 /// The record stored for a used single-use identifier.
@@ -86,6 +88,7 @@ impl SledStore {
             refresh_tokens: Table::open(&db, "refresh_tokens")?,
             used_jtis: Table::open(&db, "used_jtis")?,
             user_links: Table::open(&db, "user_links")?,
+            sessions: Table::open(&db, "sessions")?,
             db,
         })
     }
@@ -351,6 +354,42 @@ impl Store for SledStore {
         self.used_jtis.create(key, &UsedJti { expires_at })
     }
 
+    fn create_session(&self, key: &str, session: &Session) -> Result<()> {
+        self.sessions.create(key, session)
+    }
+
+    fn find_session(&self, key: &str) -> Result<Session> {
+        self.sessions.find(key)
+    }
+
+    fn touch_session(&self, key: &str, client_id: &str, now: i64) -> Result<Session> {
+        let table = &self.sessions;
+        // Compare-and-swap loop, as in `redeem_auth_code`: two clients logging in through the
+        // same session at once must both end up in `clients`, so neither write may overwrite the
+        // other's.
+        loop {
+            let current = table
+                .sled("get", table.tree.get(key))?
+                .ok_or(StorageError::NotFound)?;
+            let mut session: Session = table.decode(&current)?;
+            session.touch(client_id, now);
+            let value = table.encode(&session)?;
+            let swapped = table.sled(
+                "compare_and_swap",
+                table
+                    .tree
+                    .compare_and_swap(key, Some(&current), Some(value)),
+            )?;
+            if swapped.is_ok() {
+                return Ok(session);
+            }
+        }
+    }
+
+    fn take_session(&self, key: &str) -> Result<Session> {
+        self.sessions.take(key)
+    }
+
     fn find_upstream_token(&self, key: &str) -> Result<UpstreamToken> {
         self.upstream_tokens.find(key)
     }
@@ -388,7 +427,8 @@ impl Store for SledStore {
             + self
                 .refresh_tokens
                 .sweep(now, |t: &RefreshToken| t.expires_at)?
-            + self.used_jtis.sweep(now, |j: &UsedJti| j.expires_at)?)
+            + self.used_jtis.sweep(now, |j: &UsedJti| j.expires_at)?
+            + self.sessions.sweep(now, |s: &Session| s.expires_at)?)
     }
 
     fn flush(&self) -> Result<()> {
@@ -418,6 +458,7 @@ mod tests {
                 ..Identity::default()
             },
             auth_time: 100,
+            userinfo_claims: Vec::new(),
             issued_at: 100,
             expires_at,
         }
@@ -486,6 +527,8 @@ mod tests {
             grant_id: "grant".into(),
             expires_at: 500,
             redeemed: false,
+            sid: None,
+            claims: Default::default(),
         };
         {
             let store = SledStore::open(dir.path()).expect("open");

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256, Sha384, Sha512};
 pub use alg::SigningAlg;
 pub use error::KeyError;
 pub use jwk::jwk_thumbprint;
-pub use keystore::{KeyInfo, KeyStore};
+pub use keystore::{KeyInfo, KeyStore, Rotation};
 pub use manifest::KeyStatus;
 pub use verify::{JwksVerifier, VerifyError};
 

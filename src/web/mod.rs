@@ -5,7 +5,9 @@ pub mod cors;
 pub mod discovery;
 pub mod error_page;
 pub mod events;
+pub mod html;
 pub mod login;
+pub mod logout;
 pub mod rate_limit;
 pub mod revoke;
 pub mod token;
@@ -32,6 +34,8 @@ pub struct WebState {
     pub jwks: Bytes,
     /// Whether cookies carry `Secure` (issuer is https).
     pub secure_cookies: bool,
+    /// Outgoing HTTP (back-channel logout deliveries); no redirects followed.
+    pub http: reqwest::Client,
 }
 
 /// Largest form body a rate limiter reads (the body limit layer of `app` is the same size).
@@ -81,6 +85,7 @@ pub fn router_with(state: WebState, limits: &rate_limit::RateLimits) -> Router {
                 ))
                 .layer(spa_api.clone()),
         )
+        .route("/logout", get(logout::logout_get).post(logout::logout_post))
         .route(
             "/userinfo",
             get(userinfo::userinfo_get)

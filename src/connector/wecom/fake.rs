@@ -12,8 +12,8 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use crate::storage::{
-    AccessToken, AuthCode, AuthRequest, RefreshToken, Result as StoreResult, StorageError, Store,
-    UpstreamToken,
+    AccessToken, AuthCode, AuthRequest, RefreshToken, Result as StoreResult, Session, StorageError,
+    Store, UpstreamToken,
 };
 
 /// The fake's CorpID.
@@ -341,6 +341,18 @@ impl Store for TokenStore {
         unused()
     }
     fn create_used_jti(&self, _: &str, _: i64) -> StoreResult<()> {
+        unused()
+    }
+    fn create_session(&self, _: &str, _: &Session) -> StoreResult<()> {
+        unused()
+    }
+    fn find_session(&self, _: &str) -> StoreResult<Session> {
+        unused()
+    }
+    fn touch_session(&self, _: &str, _: &str, _: i64) -> StoreResult<Session> {
+        unused()
+    }
+    fn take_session(&self, _: &str) -> StoreResult<Session> {
         unused()
     }
     fn find_upstream_token(&self, key: &str) -> StoreResult<UpstreamToken> {
