@@ -78,9 +78,11 @@ async function check(name, fn) {
   }
 }
 
+// Refresh, revocation, ES256 and groups have all landed (issues 3 and 4), so a feature missing
+// from discovery is now a failure, not a skip.
 function skip(name, why) {
-  skipped += 1;
-  console.log(`skip - ${label} ${name}: SKIPPED (not advertised yet): ${why}`);
+  failed += 1;
+  console.log(`not ok - ${label} ${name}: no longer advertised: ${why}`);
 }
 
 function describe(e) {
