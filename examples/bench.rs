@@ -1492,18 +1492,30 @@ async fn run(opts: Options, pinned: bool) -> Result<bool> {
         |b| b.starts_with(b"{"),
     )
     .await?;
-    eprintln!("bench:   {}", discovery.summary());
+    eprintln!(
+        "bench:   {}; server VmHWM {:.1} MB",
+        discovery.summary(),
+        mb(status_kb(pid, "VmHWM")?)
+    );
     eprintln!("bench: JWKS…");
     let jwks = hammer(&opts, addr, pid, ticks, RequestSpec::get("/jwks"), |b| {
         b.starts_with(b"{")
     })
     .await?;
-    eprintln!("bench:   {}", jwks.summary());
+    eprintln!(
+        "bench:   {}; server VmHWM {:.1} MB",
+        jwks.summary(),
+        mb(status_kb(pid, "VmHWM")?)
+    );
 
     eprintln!("bench: complete logins, {} browsers…", opts.browsers);
     let tokens = Arc::new(Mutex::new(Vec::new()));
     let login = logins(&opts, &server.issuer, pid, ticks, &rs, tokens.clone()).await?;
-    eprintln!("bench:   {}", login.summary());
+    eprintln!(
+        "bench:   {}; server VmHWM {:.1} MB",
+        login.summary(),
+        mb(status_kb(pid, "VmHWM")?)
+    );
 
     let access_token = tokens
         .lock()
@@ -1516,7 +1528,11 @@ async fn run(opts: Options, pinned: bool) -> Result<bool> {
     spec.headers
         .push(("authorization", format!("Bearer {access_token}")));
     let userinfo = hammer(&opts, addr, pid, ticks, spec, |b| b.starts_with(b"{")).await?;
-    eprintln!("bench:   {}", userinfo.summary());
+    eprintln!(
+        "bench:   {}; server VmHWM {:.1} MB",
+        userinfo.summary(),
+        mb(status_kb(pid, "VmHWM")?)
+    );
 
     // /token alone: codes prepared beforehand, each used once. The warm-up is short so that it
     // does not eat the prepared codes.
@@ -1545,7 +1561,11 @@ async fn run(opts: Options, pinned: bool) -> Result<bool> {
     .await?;
     eprintln!("bench: /token (RS256) on {} prepared codes…", codes.len());
     let (token_rs, alg_rs) = token_phase(&token_opts, addr, pid, ticks, &rs, codes).await?;
-    eprintln!("bench:   {} (id_token alg {alg_rs})", token_rs.summary());
+    eprintln!(
+        "bench:   {} (id_token alg {alg_rs}); server VmHWM {:.1} MB",
+        token_rs.summary(),
+        mb(status_kb(pid, "VmHWM")?)
+    );
 
     let token_es = match &es_client {
         Some(es) => {
@@ -1614,7 +1634,11 @@ async fn run(opts: Options, pinned: bool) -> Result<bool> {
         .ok_or_else(|| err("the simulator gave no access_token"))?
         .to_string();
     let sim = simulator_only(&opts, addr, pid, ticks, &upstream_url, &wecom_token).await?;
-    eprintln!("bench:   {}", sim.summary());
+    eprintln!(
+        "bench:   {}; server VmHWM {:.1} MB",
+        sim.summary(),
+        mb(status_kb(pid, "VmHWM")?)
+    );
 
     let peak_rss = mb(status_kb(pid, "VmHWM")?);
     let after_rss = mb(status_kb(pid, "VmRSS")?);
