@@ -1849,3 +1849,36 @@ async fn run(opts: Options, pinned: bool) -> Result<bool> {
     }
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openssl_speed_sign_columns_are_read_from_openssl_3_output() {
+        let out = "version: 3.0.19\n\
+                   options: bn(64,64)\n\
+                   \x20                 sign    verify    sign/s verify/s\n\
+                   rsa 2048 bits 0.000669s 0.000019s   1495.0  52631.6\n\
+                   \x20                             sign    verify    sign/s verify/s\n\
+                   \x20256 bits ecdsa (nistp256)   0.0000s   0.0001s  43214.0  13862.4\n";
+        assert_eq!(parse_openssl(out), (1495.0, 43214.0));
+    }
+
+    #[test]
+    fn missing_openssl_figures_are_nan_so_the_smoke_run_fails() {
+        let (rsa, ec) = parse_openssl("nothing useful");
+        assert!(rsa.is_nan() && ec.is_nan());
+    }
+
+    #[test]
+    fn percentiles_come_from_sorted_latencies() {
+        let p = PhaseResult {
+            latencies: (1..=100).map(|ms| ms * 1000).collect(),
+            ..Default::default()
+        };
+        assert_eq!(p.percentile(0.5), 51.0);
+        assert_eq!(p.percentile(0.99), 99.0);
+        assert!(PhaseResult::default().percentile(0.5).is_nan());
+    }
+}
