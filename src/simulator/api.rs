@@ -427,6 +427,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn stats_endpoint_counts_every_gettoken_call_and_shows_only_counters() {
+        let (sim, _) = setup(|_| {});
+        assert_eq!(
+            get_json(&sim, super::super::STATS_PATH).await,
+            json!({"gettoken_calls": 0})
+        );
+        token(&sim).await;
+        get_json(&sim, "/cgi-bin/gettoken?corpid=x").await;
+        // Failed calls count too: WeCom rate-limits calls, not successes (§1).
+        assert_eq!(
+            get_json(&sim, super::super::STATS_PATH).await,
+            json!({"gettoken_calls": 2})
+        );
+    }
+
+    #[tokio::test]
     async fn gettoken_errors_come_in_wecom_order() {
         let (sim, _) = setup(|_| {});
         assert_err(

@@ -29,6 +29,26 @@ use directory::Directory;
 /// How long a `user_ticket` from `snsapi_privateinfo` stays valid, in seconds (wecom-api.md §4).
 const USER_TICKET_TTL: i64 = 1800;
 
+/// Simulator-only path (relative to the mount point) answering [`SimulatorStats`] as JSON. WeCom
+/// has no such path; it exists so that a load generator in another process (`examples/bench.rs`)
+/// can check that the provider calls `gettoken` once per token lifetime. It shows counters only,
+/// never a token, code or secret.
+pub const STATS_PATH: &str = "/_stats";
+
+/// Counters of a running simulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SimulatorStats {
+    /// `gettoken` calls so far, successful or failed.
+    pub gettoken_calls: u64,
+}
+
+/// `GET {STATS_PATH}`: the counters, simulator-only.
+async fn stats(
+    axum::extract::State(sim): axum::extract::State<Simulator>,
+) -> axum::Json<SimulatorStats> {
+    axum::Json(sim.stats())
+}
+
 /// Settings of one simulated corp and its one self-built app.
 #[derive(Clone)]
 pub struct SimulatorConfig {
@@ -309,6 +329,9 @@ impl Simulator {
                 "/wwopen/sso/qrConnect",
                 get(pages::qr_connect_page).post(pages::qr_connect_submit),
             )
+            // Simulator-only, not a WeCom path: lets a benchmark in another process read the
+            // call counters (see `stats`).
+            .route(STATS_PATH, get(stats))
             .fallback(api::not_found)
             .layer(axum::middleware::from_fn_with_state(
                 self.clone(),
@@ -342,6 +365,13 @@ impl Simulator {
     /// How many `gettoken` calls were made, successful or failed.
     pub fn gettoken_calls(&self) -> u64 {
         self.inner.gettoken_calls.load(Ordering::SeqCst)
+    }
+
+    /// The simulator's counters, as served at [`STATS_PATH`].
+    pub fn stats(&self) -> SimulatorStats {
+        SimulatorStats {
+            gettoken_calls: self.gettoken_calls(),
+        }
     }
 
     /// Mints a code as if member `userid` had logged in through a page with `scope`
@@ -742,6 +772,18 @@ mod served_tests {
         assert_eq!(missing.status(), reqwest::StatusCode::NOT_FOUND);
         assert!(missing.bytes().await.expect("body").is_empty());
         assert_eq!(sim.gettoken_calls(), 2);
+
+        // The simulator-only counter endpoint reports the same count, and nothing secret.
+        let stats = http
+            .get(format!("{base}{STATS_PATH}"))
+            .send()
+            .await
+            .expect("stats answer");
+        assert_eq!(stats.status(), reqwest::StatusCode::OK);
+        let text = stats.text().await.expect("body");
+        assert!(!text.contains("demo-wecom-app-secret"), "{text}");
+        let stats: SimulatorStats = serde_json::from_str(&text).expect("stats JSON");
+        assert_eq!(stats, SimulatorStats { gettoken_calls: 2 });
         server.abort();
     }
 }
