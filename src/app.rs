@@ -16,9 +16,11 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::connector::wecom::WeComConnector;
 use crate::connector::Connector;
+use crate::metrics::Metrics;
 use crate::provider::{discovery, ClientRegistry, Provider, ProviderParts};
 use crate::storage::{SledStore, Store};
 use crate::tokens::KeyStore;
+use crate::web::ops::OpsState;
 use crate::web::{self, WebState};
 
 /// Largest request body we read; OAuth requests are small (RFC 9700 §4.16 asks for limits).
@@ -54,6 +56,8 @@ pub struct App {
     pub provider: Arc<Provider>,
     /// The store (flushed on shutdown).
     pub store: Arc<dyn Store>,
+    /// The metrics registry behind `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Opens the store and keys and builds the provider with its routes.
@@ -75,11 +79,19 @@ pub fn build_with_store(
     store: Arc<dyn Store>,
 ) -> Result<App, StartError> {
     let keys = Arc::new(KeyStore::load_or_generate(&config.keys_dir)?);
-    let connector: Arc<dyn Connector> = Arc::new(WeComConnector::new(
+    let metrics = Arc::new(Metrics::new());
+    let connector: Arc<dyn Connector> = Arc::new(WeComConnector::with_metrics(
         config.wecom.clone(),
         store.clone(),
         clock.clone(),
+        metrics.clone(),
     )?);
+    let ops_state = OpsState {
+        store: store.clone(),
+        keys: keys.clone(),
+        connectors: vec![connector.clone()],
+        metrics: metrics.clone(),
+    };
     let provider = Arc::new(Provider::new(ProviderParts {
         issuer: config.issuer.clone(),
         clients: ClientRegistry::new(config.clients.clone()),
@@ -95,10 +107,14 @@ pub fn build_with_store(
         jwks: keys.jwks_bytes(),
         secure_cookies: config.issuer.starts_with("https://"),
     };
+    let router = web::router(state).merge(web::ops::router(ops_state)).layer(
+        axum::middleware::from_fn_with_state(metrics.clone(), web::ops::count_requests),
+    );
     Ok(App {
-        router: web::router(state),
+        router,
         provider,
         store,
+        metrics,
     })
 }
 

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod connector;
 pub mod demo;
+pub mod metrics;
 pub mod provider;
 pub mod random;
 pub mod secret;

@@ -4,6 +4,7 @@ pub mod cookies;
 pub mod discovery;
 pub mod error_page;
 pub mod login;
+pub mod ops;
 pub mod token;
 pub mod userinfo;
 

@@ -25,6 +25,7 @@ use self::login_url::LinkParams;
 use self::token_cache::TokenCache;
 use crate::clock::SharedClock;
 use crate::connector::{Connector, ConnectorError, Identity, LoginRequest};
+use crate::metrics::Metrics;
 use crate::storage::Store;
 
 /// WeCom's `access_token` is invalid (wecom-api.md §10): refresh and retry once.
@@ -163,6 +164,16 @@ impl WeComConnector {
         store: Arc<dyn Store>,
         clock: SharedClock,
     ) -> Result<Self, ConnectorError> {
+        Self::with_metrics(settings, store, clock, Arc::new(Metrics::new()))
+    }
+
+    /// Like [`Self::new`], counting WeCom API calls and token cache hits into `metrics`.
+    pub fn with_metrics(
+        settings: WeComSettings,
+        store: Arc<dyn Store>,
+        clock: SharedClock,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, ConnectorError> {
         let problems = settings.problems();
         if !problems.is_empty() {
             return Err(ConnectorError::Unavailable(format!(
@@ -179,7 +190,8 @@ impl WeComConnector {
             let trimmed = base.trim_end_matches('/').len();
             base.truncate(trimmed);
         }
-        let api = ApiClient::new(&settings.api_base, settings.timeout)?;
+        let api =
+            ApiClient::new(&settings.api_base, settings.timeout)?.with_metrics(metrics.clone());
         let tokens = TokenCache::new(
             api.clone(),
             store,
@@ -187,7 +199,8 @@ impl WeComConnector {
             &settings.corp_id,
             settings.agent_id,
             &settings.secret,
-        );
+        )
+        .with_metrics(metrics);
         Ok(Self {
             settings,
             api,
@@ -332,6 +345,12 @@ impl Connector for WeComConnector {
             let lang = login_url::page_lang(req.ui_locales);
             login_url::pc_url(&self.settings.sso_base, &params, lang)
         }
+    }
+
+    /// Ready when the app's access_token is cached or `gettoken` hands out a new one: a cached
+    /// token costs no WeCom call, so `/readyz` probes do not eat into the rate limit (§1).
+    async fn check_ready(&self) -> Result<(), ConnectorError> {
+        self.access_token().await.map(|_| ())
     }
 
     /// Redeems the callback's `code`. A callback without one is a refusal (wecom-api.md §3).
