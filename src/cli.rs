@@ -25,6 +25,10 @@ pub enum Command {
     /// Run the provider with a built-in WeCom simulator and a demo client: try everything on one
     /// machine, no WeCom account needed. `--config` adds the `[[clients]]` of that file.
     Demo(DemoArgs),
+    /// Check the configuration: validate the file, ask WeCom for a token and explain any error
+    /// in plain words (zh/en), print the trusted domain and callback URL to enter in the WeCom
+    /// admin console. Exits non-zero when logins cannot work.
+    Check,
 }
 
 /// Options of `demo`.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use clap::Parser;
 use wecom_oidc::cli::{Cli, Command};
 use wecom_oidc::clock::SystemClock;
-use wecom_oidc::{app, config, demo};
+use wecom_oidc::{app, config, demo, ops};
 
 fn main() -> ExitCode {
     init_tracing();
@@ -26,6 +26,9 @@ fn main() -> ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(cli.config).await,
             Command::Demo(args) => demo::run(args, cli.config).await,
+            Command::Check => ops::doctor::run(cli.config.as_deref(), Arc::new(SystemClock))
+                .await
+                .map_err(Into::into),
         }
     });
     match result {
