@@ -29,6 +29,37 @@ pub enum Command {
     /// in plain words (zh/en), print the trusted domain and callback URL to enter in the WeCom
     /// admin console. Exits non-zero when logins cannot work.
     Check,
+    /// Print a ready configuration block for an application (Grafana, GitLab, oauth2-proxy,
+    /// mod_auth_openidc, JupyterHub, Synapse) that logs in through this provider.
+    Snippet(SnippetArgs),
+    /// Show the registered clients (ids, types, redirect URIs; never secrets).
+    Clients(ClientsArgs),
+}
+
+/// Options of `snippet`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SnippetArgs {
+    /// The application to configure.
+    #[arg(value_enum)]
+    pub app: crate::ops::snippet::SnippetApp,
+    /// The client id (from `[[clients]]`) the application uses.
+    #[arg(long)]
+    pub client: String,
+}
+
+/// Options of `clients`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClientsArgs {
+    /// What to do with the clients.
+    #[command(subcommand)]
+    pub command: ClientsCommand,
+}
+
+/// `clients` subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ClientsCommand {
+    /// List every registered client.
+    List,
 }
 
 /// Options of `demo`.

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use wecom_oidc::cli::{Cli, Command};
+use wecom_oidc::cli::{Cli, ClientsCommand, Command};
 use wecom_oidc::clock::SystemClock;
 use wecom_oidc::{app, config, demo, ops};
 
@@ -29,6 +29,12 @@ fn main() -> ExitCode {
             Command::Check => ops::doctor::run(cli.config.as_deref(), Arc::new(SystemClock))
                 .await
                 .map_err(Into::into),
+            Command::Snippet(args) => {
+                ops::run_snippet(cli.config.as_deref(), args.app, &args.client)
+            }
+            Command::Clients(args) => match args.command {
+                ClientsCommand::List => ops::run_clients_list(cli.config.as_deref()),
+            },
         }
     });
     match result {

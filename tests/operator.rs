@@ -335,3 +335,355 @@ async fn check_command_exit_code_says_pass_or_fail() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("40001"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// `wecom-oidc snippet` and `clients list`.
+
+use wecom_oidc::ops::snippet::{self as snippets, SnippetApp};
+use wecom_oidc::provider::Client;
+use wecom_oidc::secret::Secret;
+
+const ISSUER: &str = "https://sso.example.com";
+
+fn rp_client(id: &str, uri: &str) -> Client {
+    Client {
+        id: id.into(),
+        name: id.into(),
+        secret: Some(Secret::new("rp-secret-never-printed")),
+        redirect_uris: vec![uri.into()],
+        settings: Default::default(),
+    }
+}
+
+fn snippet(app: SnippetApp, id: &str, uri: &str) -> String {
+    let s = snippets::render(app, ISSUER, &rp_client(id, uri));
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    assert!(!s.text.contains("rp-secret-never-printed"));
+    s.text
+}
+
+/// A minimal INI reader (Grafana's format): `[section]`, `key = value`, `#`/`;` comments.
+fn parse_ini(
+    text: &str,
+) -> std::collections::HashMap<String, std::collections::HashMap<String, String>> {
+    let mut out: std::collections::HashMap<String, std::collections::HashMap<String, String>> =
+        Default::default();
+    let mut section = String::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = s.to_owned();
+            continue;
+        }
+        let (k, v) = line
+            .split_once('=')
+            .unwrap_or_else(|| panic!("line {} is not key = value: {line}", n + 1));
+        assert!(!section.is_empty(), "key outside a section: {line}");
+        out.entry(section.clone())
+            .or_default()
+            .insert(k.trim().to_owned(), v.trim().to_owned());
+    }
+    out
+}
+
+#[test]
+fn grafana_snippet_is_ini_with_generic_oauth_endpoints_pkce_and_groups_role_mapping() {
+    let text = snippet(
+        SnippetApp::Grafana,
+        "grafana",
+        "https://grafana.example.com/login/generic_oauth",
+    );
+    let ini = parse_ini(&text);
+    let g = &ini["auth.generic_oauth"];
+    assert_eq!(g["client_id"], "grafana");
+    assert_eq!(g["auth_url"], format!("{ISSUER}/authorize"));
+    assert_eq!(g["token_url"], format!("{ISSUER}/token"));
+    assert_eq!(g["api_url"], format!("{ISSUER}/userinfo"));
+    assert_eq!(g["use_pkce"], "true");
+    assert_eq!(g["client_secret"], "$__env{WECOM_OIDC_CLIENT_SECRET}");
+    assert_eq!(g["groups_attribute_path"], "groups");
+    assert!(g["role_attribute_path"].contains("'Admin'"));
+    assert!(g["scopes"].split(' ').any(|s| s == "openid"));
+    assert_eq!(ini["server"]["root_url"], "https://grafana.example.com/");
+}
+
+/// Turns the Ruby hash/array literal of gitlab.rb into JSON: `key:` → `"key":`, `ENV["X"]` →
+/// `"$X"`, `#` comments dropped. Panics on anything else, so odd Ruby fails the test.
+fn ruby_literal_to_json(src: &str) -> serde_json::Value {
+    let mut out = String::new();
+    let chars: Vec<char> = src.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '"' {
+            let start = i;
+            i += 1;
+            while chars[i] != '"' {
+                i += if chars[i] == '\\' { 2 } else { 1 };
+            }
+            out.extend(&chars[start..=i]);
+            i += 1;
+        } else if c == '#' {
+            while i < chars.len() && chars[i] != '\n' {
+                i += 1;
+            }
+        } else if c.is_ascii_alphabetic() {
+            let start = i;
+            while chars[i].is_ascii_alphanumeric() || chars[i] == '_' {
+                i += 1;
+            }
+            let word: String = chars[start..i].iter().collect();
+            if chars[i] == ':' {
+                out.push_str(&format!("\"{word}\""));
+            } else if word == "ENV" && chars[i] == '[' {
+                let end = i + chars[i..].iter().position(|c| *c == ']').unwrap();
+                let name: String = chars[i + 2..end - 1].iter().collect();
+                out.push_str(&format!("\"${name}\""));
+                i = end + 1;
+            } else if word == "true" || word == "false" {
+                out.push_str(&word);
+            } else {
+                panic!("unexpected Ruby word {word}");
+            }
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    // Ruby allows trailing commas; JSON does not.
+    let out = out.replace(",\n]", "\n]").replace(",\n}", "\n}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+#[test]
+fn gitlab_snippet_is_a_ruby_omniauth_provider_with_discovery_and_the_client() {
+    let text = snippet(
+        SnippetApp::Gitlab,
+        "gitlab",
+        "https://gitlab.example.com/users/auth/openid_connect/callback",
+    );
+    let rhs = text
+        .split("gitlab_rails['omniauth_providers'] =")
+        .nth(1)
+        .expect("providers assignment");
+    let providers = ruby_literal_to_json(rhs);
+    let p = &providers[0];
+    assert_eq!(p["name"], "openid_connect");
+    assert_eq!(p["args"]["issuer"], ISSUER);
+    assert_eq!(p["args"]["discovery"], true);
+    assert_eq!(p["args"]["pkce"], true);
+    assert_eq!(p["args"]["response_type"], "code");
+    assert_eq!(p["args"]["client_options"]["identifier"], "gitlab");
+    assert_eq!(
+        p["args"]["client_options"]["secret"],
+        "$WECOM_OIDC_CLIENT_SECRET"
+    );
+    assert_eq!(
+        p["args"]["client_options"]["redirect_uri"],
+        "https://gitlab.example.com/users/auth/openid_connect/callback"
+    );
+    assert!(text.contains("gitlab_rails['omniauth_allow_single_sign_on'] = ['openid_connect']"));
+}
+
+#[test]
+fn oauth2_proxy_snippet_is_toml_with_oidc_issuer_and_pkce() {
+    let text = snippet(
+        SnippetApp::Oauth2Proxy,
+        "proxy",
+        "https://app.example.com/oauth2/callback",
+    );
+    let t: toml::Table = toml::from_str(&text).expect("valid TOML");
+    assert_eq!(t["provider"].as_str(), Some("oidc"));
+    assert_eq!(t["oidc_issuer_url"].as_str(), Some(ISSUER));
+    assert_eq!(t["client_id"].as_str(), Some("proxy"));
+    assert_eq!(
+        t["redirect_url"].as_str(),
+        Some("https://app.example.com/oauth2/callback")
+    );
+    assert_eq!(t["code_challenge_method"].as_str(), Some("S256"));
+    assert_eq!(
+        t["insecure_oidc_allow_unverified_email"].as_bool(),
+        Some(true)
+    );
+    assert!(
+        !t.contains_key("client_secret"),
+        "secret comes from the environment"
+    );
+}
+
+#[test]
+fn mod_auth_openidc_snippet_is_apache_directives_with_metadata_url() {
+    let text = snippet(
+        SnippetApp::ModAuthOpenidc,
+        "apache",
+        "https://www.example.com/protected/redirect_uri",
+    );
+    let known = [
+        "OIDCProviderMetadataURL",
+        "OIDCClientID",
+        "OIDCClientSecret",
+        "OIDCRedirectURI",
+        "OIDCCryptoPassphrase",
+        "OIDCScope",
+        "OIDCPKCEMethod",
+        "OIDCRemoteUserClaim",
+        "AuthType",
+        "Require",
+    ];
+    let mut depth = 0;
+    let mut directives = std::collections::HashMap::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if line.starts_with("<Location ") && line.ends_with('>') {
+            depth += 1;
+            continue;
+        }
+        if line == "</Location>" {
+            depth -= 1;
+            continue;
+        }
+        let (name, args) = line.split_once(' ').expect("directive with arguments");
+        assert!(known.contains(&name), "unknown directive {name}");
+        directives.insert(name, args);
+    }
+    assert_eq!(depth, 0, "balanced <Location>");
+    assert_eq!(
+        directives["OIDCProviderMetadataURL"],
+        format!("{ISSUER}/.well-known/openid-configuration")
+    );
+    assert_eq!(directives["OIDCClientID"], "apache");
+    assert_eq!(
+        directives["OIDCRedirectURI"],
+        "https://www.example.com/protected/redirect_uri"
+    );
+    assert_eq!(directives["AuthType"], "openid-connect");
+    assert!(text.contains("<Location \"/protected\">"));
+}
+
+#[test]
+fn jupyterhub_snippet_is_python_assignments_for_generic_oauthenticator() {
+    let text = snippet(
+        SnippetApp::Jupyterhub,
+        "hub",
+        "https://hub.example.com/hub/oauth_callback",
+    );
+    let mut values = std::collections::HashMap::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') || line == "import os" {
+            continue;
+        }
+        let (lhs, rhs) = line.split_once(" = ").expect("an assignment");
+        assert!(
+            lhs.starts_with("c.") && lhs.split('.').count() == 3,
+            "not a traitlets assignment: {line}"
+        );
+        let rhs = rhs.replace("True", "true").replace("os.environ[", "[");
+        let v: serde_json::Value =
+            serde_json::from_str(&rhs).unwrap_or_else(|e| panic!("{e}: {line}"));
+        values.insert(lhs.to_owned(), v);
+    }
+    let g = |k: &str| values[&format!("c.GenericOAuthenticator.{k}")].clone();
+    assert_eq!(values["c.JupyterHub.authenticator_class"], "generic-oauth");
+    assert_eq!(g("client_id"), "hub");
+    assert_eq!(g("authorize_url"), format!("{ISSUER}/authorize"));
+    assert_eq!(g("token_url"), format!("{ISSUER}/token"));
+    assert_eq!(g("userdata_url"), format!("{ISSUER}/userinfo"));
+    assert_eq!(
+        g("oauth_callback_url"),
+        "https://hub.example.com/hub/oauth_callback"
+    );
+    assert_eq!(
+        g("client_secret"),
+        serde_json::json!(["WECOM_OIDC_CLIENT_SECRET"])
+    );
+    assert_eq!(g("username_claim"), "preferred_username");
+}
+
+#[test]
+fn synapse_snippet_is_yaml_oidc_provider_with_issuer_and_secret_file() {
+    let text = snippet(
+        SnippetApp::Synapse,
+        "matrix",
+        "https://matrix.example.com/_synapse/client/oidc/callback",
+    );
+    let docs = yaml_rust2::YamlLoader::load_from_str(&text).expect("valid YAML");
+    let p = &docs[0]["oidc_providers"][0];
+    assert_eq!(p["idp_id"].as_str(), Some("wecom"));
+    assert_eq!(p["issuer"].as_str(), Some(ISSUER));
+    assert_eq!(p["client_id"].as_str(), Some("matrix"));
+    assert!(p["client_secret_path"].as_str().is_some());
+    assert!(p["client_secret"].is_badvalue());
+    assert_eq!(p["pkce_method"].as_str(), Some("always"));
+    assert_eq!(
+        p["user_mapping_provider"]["config"]["localpart_template"].as_str(),
+        Some("{{ user.preferred_username }}")
+    );
+    assert_eq!(p["scopes"][0].as_str(), Some("openid"));
+}
+
+#[test]
+fn snippet_warns_when_the_client_lacks_the_apps_callback_path() {
+    let s = snippets::render(
+        SnippetApp::Grafana,
+        ISSUER,
+        &rp_client("g", "https://grafana.example.com/wrong"),
+    );
+    assert_eq!(s.warnings.len(), 1);
+    assert!(s.warnings[0].contains("/login/generic_oauth"));
+}
+
+#[tokio::test]
+async fn snippet_and_clients_list_commands_read_the_config_and_hide_secrets() {
+    let (_sim, base) = start_simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_file(&dir, &base, None, None);
+    let bin = env!("CARGO_BIN_EXE_wecom-oidc");
+    let out = tokio::process::Command::new(bin)
+        .arg("--config")
+        .arg(&path)
+        .args(["snippet", "grafana", "--client", "grafana"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("auth_url = https://sso.example.com:8443/authorize"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("grafana-secret-value"));
+
+    let out = tokio::process::Command::new(bin)
+        .arg("--config")
+        .arg(&path)
+        .args(["snippet", "gitlab", "--client", "nobody"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("registered: grafana"));
+
+    let out = tokio::process::Command::new(bin)
+        .arg("--config")
+        .arg(&path)
+        .args(["clients", "list"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("https://grafana.example.com/login/generic_oauth"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("grafana-secret-value"));
+}

@@ -2,4 +2,43 @@
 //! relying parties and the `clients list` view. They print for a person at a terminal and
 //! never show a secret.
 
+pub mod clients;
 pub mod doctor;
+pub mod snippet;
+
+use std::path::Path;
+
+use crate::config;
+
+/// `wecom-oidc snippet APP --client ID`: prints the block on stdout, remarks on stderr.
+pub fn run_snippet(
+    config_path: Option<&Path>,
+    app: snippet::SnippetApp,
+    client_id: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let cfg = config::load(config_path.unwrap_or(Path::new("wecom-oidc.toml")))?;
+    let client = cfg
+        .clients
+        .iter()
+        .find(|c| c.id == client_id)
+        .ok_or_else(|| {
+            let known: Vec<&str> = cfg.clients.iter().map(|c| c.id.as_str()).collect();
+            format!(
+                "no client {client_id:?} in the configuration (registered: {})",
+                known.join(", ")
+            )
+        })?;
+    let s = snippet::render(app, &cfg.issuer, client);
+    print!("{}", s.text);
+    for w in &s.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(())
+}
+
+/// `wecom-oidc clients list`.
+pub fn run_clients_list(config_path: Option<&Path>) -> Result<(), Box<dyn std::error::Error>> {
+    let cfg = config::load(config_path.unwrap_or(Path::new("wecom-oidc.toml")))?;
+    print!("{}", clients::list(&cfg));
+    Ok(())
+}
