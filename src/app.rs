@@ -21,6 +21,7 @@ use crate::provider::{discovery, ClientRegistry, Provider, ProviderParts};
 use crate::storage::{SledStore, Store};
 use crate::tokens::KeyStore;
 use crate::web::ops::OpsState;
+use crate::web::start::{ClientRow, StartInfo};
 use crate::web::{self, WebState};
 
 /// Largest request body we read; OAuth requests are small (RFC 9700 §4.16 asks for limits).
@@ -86,6 +87,7 @@ pub fn build_with_store(
         clock.clone(),
         metrics.clone(),
     )?);
+    let connector_id = connector.id().to_owned();
     let ops_state = OpsState {
         store: store.clone(),
         keys: keys.clone(),
@@ -107,9 +109,31 @@ pub fn build_with_store(
         jwks: keys.jwks_bytes(),
         secure_cookies: config.issuer.starts_with("https://"),
     };
-    let router = web::router(state).merge(web::ops::router(ops_state)).layer(
-        axum::middleware::from_fn_with_state(metrics.clone(), web::ops::count_requests),
-    );
+    let start_info = Arc::new(StartInfo {
+        issuer: config.issuer.clone(),
+        corp_id: config.wecom.corp_id.clone(),
+        agent_id: config.wecom.agent_id,
+        callback_url: provider.callback_url(&connector_id),
+        clients: config
+            .clients
+            .iter()
+            .map(|c| ClientRow {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                public: c.is_public(),
+                redirect_uris: c.redirect_uris.clone(),
+            })
+            .collect(),
+        discovery: StartInfo::pretty(&state.discovery),
+        jwks: StartInfo::pretty(&state.jwks),
+    });
+    let router = web::router(state)
+        .merge(web::ops::router(ops_state))
+        .merge(web::start::router(start_info))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics.clone(),
+            web::ops::count_requests,
+        ));
     Ok(App {
         router,
         provider,

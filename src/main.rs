@@ -54,7 +54,14 @@ async fn serve(config_path: Option<PathBuf>) -> Result<(), Box<dyn std::error::E
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     tracing::info!(issuer = %config.issuer, listen = %config.listen, "wecom-oidc is serving");
-    app::serve(listener, app::with_middleware(built.router), built.store).await?;
+    // The start page is `/` in serve mode only; the demo keeps its own page at `/`.
+    let router = built.router.route(
+        "/",
+        axum::routing::get(|| async {
+            axum::response::Redirect::to(wecom_oidc::web::start::START_PATH)
+        }),
+    );
+    app::serve(listener, app::with_middleware(router), built.store).await?;
     Ok(())
 }
 

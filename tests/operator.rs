@@ -687,3 +687,77 @@ async fn snippet_and_clients_list_commands_read_the_config_and_hide_secrets() {
     );
     assert!(!stdout.contains("grafana-secret-value"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The start page.
+
+#[tokio::test]
+async fn start_page_shows_issuer_links_wecom_app_and_clients_but_no_secret() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut extra = rp_client("grafana", "https://grafana.example.com/login/generic_oauth");
+    extra.name = "Grafana <ops>".into();
+    let d = demo::spawn(DemoOptions {
+        listener,
+        issuer: None,
+        auto_login: None,
+        extra_clients: vec![extra],
+        data_dir: None,
+        clock: Arc::new(SystemClock),
+    })
+    .await
+    .unwrap();
+    let resp = reqwest::Client::new()
+        .get(format!("{}/start", d.issuer))
+        .header("accept-language", "en-US,en;q=0.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("name=\"viewport\""), "phone-readable");
+    assert!(html.contains(&format!("{}/.well-known/openid-configuration", d.issuer)));
+    assert!(html.contains(&format!("{}/jwks", d.issuer)));
+    assert!(html.contains(&format!("{}/callback/wecom", d.issuer)));
+    assert!(html.contains("ww7f3c2a1b9d8e6f50"), "the WeCom corp in use");
+    assert!(html.contains("https://grafana.example.com/login/generic_oauth"));
+    assert!(
+        html.contains("Grafana &lt;ops&gt;") || html.contains("Grafana &#60;ops&#62;"),
+        "escaped"
+    );
+    assert!(html.contains("jwks_uri"), "discovery viewer");
+    assert!(html.contains("kty"), "JWKS viewer");
+    assert!(html.contains("Registered clients"));
+    assert!(!html.contains("rp-secret-never-printed"));
+    assert!(!html.contains("demo-wecom-app-secret"));
+
+    // Chinese by Accept-Language, and ui_locales wins over it (OIDC Core §3.1.2.1).
+    let zh = reqwest::Client::new()
+        .get(format!("{}/start", d.issuer))
+        .header("accept-language", "zh-CN,zh;q=0.9")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(zh.contains("已注册应用") && zh.contains("lang=\"zh-CN\""));
+    let en = reqwest::Client::new()
+        .get(format!("{}/start?ui_locales=en", d.issuer))
+        .header("accept-language", "zh-CN")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(en.contains("Registered clients"));
+
+    // The demo keeps its own page at `/`.
+    let root = reqwest::get(format!("{}/", d.issuer))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(root.contains("/demo/login"));
+}
