@@ -144,8 +144,9 @@ pub fn build_with_store(
 
 /// Adds the middleware every route gets.
 pub fn with_middleware(router: Router) -> Router {
-    router
-        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n").into_response() })
+    let router =
+        router.fallback(|| async { (StatusCode::NOT_FOUND, "not found\n").into_response() });
+    web::request_log::layer(router)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

@@ -12,9 +12,21 @@ pub struct Cli {
     /// The configuration file.
     #[arg(long, global = true, env = "WECOM_OIDC_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Log format on stderr: `text` for people, `json` (one object per line) for collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "WECOM_OIDC_LOG_FORMAT")]
+    pub log_format: LogFormat,
     /// What to do (default: serve).
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, with the request span's fields (request_id, method, path).
+    Json,
 }
 
 /// Subcommands.

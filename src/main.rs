@@ -5,13 +5,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use wecom_oidc::cli::{Cli, ClientsCommand, Command};
+use wecom_oidc::cli::{Cli, ClientsCommand, Command, LogFormat};
 use wecom_oidc::clock::SystemClock;
 use wecom_oidc::{app, config, demo, ops};
 
 fn main() -> ExitCode {
-    init_tracing();
     let cli = Cli::parse();
+    init_tracing(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -65,14 +65,17 @@ async fn serve(config_path: Option<PathBuf>) -> Result<(), Box<dyn std::error::E
     Ok(())
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     // sled logs record keys at trace level: keep it at info whatever RUST_LOG asks.
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info"))
         .add_directive("sled=info".parse().expect("static directive"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().with_current_span(true).init(),
+    }
 }

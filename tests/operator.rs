@@ -761,3 +761,93 @@ async fn start_page_shows_issuer_links_wecom_app_and_clients_but_no_secret() {
         .unwrap();
     assert!(root.contains("/demo/login"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Structured logs.
+
+#[tokio::test]
+async fn json_logs_have_one_line_per_request_with_request_id_and_no_codes_or_queries() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    let bin = env!("CARGO_BIN_EXE_wecom-oidc");
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(bin)
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--auto-login",
+            "zhangsan",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--log-format", "json"])
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut issuer = None;
+    while let Some(line) = stdout.next_line().await.unwrap() {
+        if let Some(rest) = line.trim().strip_prefix("Issuer:") {
+            issuer = Some(rest.trim().to_owned());
+            break;
+        }
+    }
+    let issuer = issuer.expect("the demo prints its issuer");
+
+    let b = browser();
+    let page = walk(&b, &issuer, &format!("{issuer}/demo/login")).await;
+    assert_eq!(page.status(), 200);
+    // An error page (unknown client): its request id must be in the log.
+    let err = b
+        .get(format!(
+            "{issuer}/authorize?client_id=nobody&response_type=code&scope=openid"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(err.status().is_client_error());
+    let rid = err.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let body = err.text().await.unwrap();
+    assert!(body.contains(&rid), "the page shows the request id");
+
+    child.kill().await.unwrap();
+    let mut logs = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .await
+        .unwrap();
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let request_lines: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "request")
+        .collect();
+    let callback = request_lines
+        .iter()
+        .find(|l| l["span"]["path"] == "/callback/wecom")
+        .expect("a line for the WeCom callback");
+    assert_eq!(callback["fields"]["status"], 302);
+    assert!(callback["span"]["request_id"].as_str().unwrap().len() >= 16);
+    assert!(request_lines.iter().any(|l| l["span"]["path"] == "/token"));
+    // The error page's id is on its request line and on the detailed warning.
+    assert!(request_lines
+        .iter()
+        .any(|l| l["span"]["request_id"] == rid.as_str() && l["fields"]["status"] == 400));
+    assert!(lines
+        .iter()
+        .any(|l| l["fields"]["message"] == "showing error page"
+            && l["span"]["request_id"] == rid.as_str()));
+    // No query string, code, or secret reaches the log.
+    assert!(!logs.contains("code="), "{logs}");
+    assert!(!logs.contains("corpsecret"), "{logs}");
+    assert!(!logs.contains("demo-wecom-app-secret"), "{logs}");
+    assert!(!logs.contains("client_secret"), "{logs}");
+}

@@ -35,7 +35,10 @@ pub fn prefers_chinese(headers: &HeaderMap, ui_locales: Option<&str>) -> bool {
 
 /// Renders the error page with `status`, logging the error under a fresh request id.
 pub fn render(status: StatusCode, error: &OAuthError, headers: &HeaderMap) -> Response {
-    let request_id = random::alphanumeric(12);
+    // The id of this request's log line (web::request_log), so the operator finds it.
+    let request_id = super::request_log::request_id(headers)
+        .map(str::to_owned)
+        .unwrap_or_else(|| random::alphanumeric(12));
     tracing::warn!(
         request_id = %request_id,
         error = error.code.as_str(),

@@ -5,6 +5,7 @@ pub mod discovery;
 pub mod error_page;
 pub mod login;
 pub mod ops;
+pub mod request_log;
 pub mod start;
 pub mod token;
 pub mod userinfo;
