@@ -8,7 +8,7 @@
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{AccessToken, AuthCode, AuthRequest, StorageError, Store, UpstreamToken};
+use super::{AccessToken, AuthCode, AuthRequest, LoginEvent, StorageError, Store, UpstreamToken};
 use crate::connector::Identity;
 use crate::random;
 
@@ -35,6 +35,8 @@ pub fn run_all(store: &dyn Store) {
     upstream_token_can_be_saved_replaced_found_and_deleted(store);
     delete_expired_removes_exactly_the_expired_records_of_every_kind(store);
     absent_keys_are_not_found(store);
+    login_events_are_listed_newest_first_and_expire(store);
+    racing_login_events_are_all_kept(store);
 }
 
 /// A fresh key no other check (or earlier run) uses.
@@ -490,4 +492,74 @@ pub fn absent_keys_are_not_found(store: &dyn Store) {
     store
         .delete_upstream_token(&k)
         .expect("delete absent upstream token");
+}
+
+fn login_event(at: i64, marker: &str, expires_at: i64) -> LoginEvent {
+    LoginEvent {
+        at,
+        user_id: Some("ZhangSan".into()),
+        client_id: Some("client-a".into()),
+        address: Some("203.0.113.7".into()),
+        outcome: "success".into(),
+        reason: Some(marker.to_owned()),
+        request_id: Some("rid".into()),
+        expires_at,
+    }
+}
+
+/// Events come back newest first, intact, within `limit`; expired ones are swept.
+pub fn login_events_are_listed_newest_first_and_expire(store: &dyn Store) {
+    let marker = key("event");
+    for at in [FAR_FUTURE - 30, FAR_FUTURE - 10, FAR_FUTURE - 20] {
+        store
+            .create_login_event(&login_event(at, &marker, FAR_FUTURE))
+            .expect("create event");
+    }
+    let expired = login_event(10, &marker, SWEEP_NOW - 1);
+    store.create_login_event(&expired).expect("create event");
+    let mine = |limit: usize| -> Vec<LoginEvent> {
+        store
+            .list_login_events(limit)
+            .expect("list events")
+            .into_iter()
+            .filter(|e| e.reason.as_deref() == Some(marker.as_str()))
+            .collect()
+    };
+    let all = mine(usize::MAX);
+    let times: Vec<i64> = all.iter().map(|e| e.at).collect();
+    assert_eq!(
+        times,
+        vec![FAR_FUTURE - 10, FAR_FUTURE - 20, FAR_FUTURE - 30, 10]
+    );
+    assert_eq!(all[0], login_event(FAR_FUTURE - 10, &marker, FAR_FUTURE));
+    assert!(store.list_login_events(2).expect("list").len() <= 2);
+    store.delete_expired(SWEEP_NOW).expect("sweep");
+    let after: Vec<i64> = mine(usize::MAX).iter().map(|e| e.at).collect();
+    assert_eq!(
+        after,
+        vec![FAR_FUTURE - 10, FAR_FUTURE - 20, FAR_FUTURE - 30]
+    );
+}
+
+/// Logins finishing at the same second on many threads each leave their event.
+pub fn racing_login_events_are_all_kept(store: &dyn Store) {
+    let marker = key("race-event");
+    std::thread::scope(|s| {
+        for _ in 0..RACERS {
+            s.spawn(|| {
+                for _ in 0..16 {
+                    store
+                        .create_login_event(&login_event(FAR_FUTURE - 5, &marker, FAR_FUTURE))
+                        .expect("create event");
+                }
+            });
+        }
+    });
+    let count = store
+        .list_login_events(usize::MAX)
+        .expect("list")
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some(marker.as_str()))
+        .count();
+    assert_eq!(count, RACERS * 16);
 }

@@ -6,7 +6,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use super::{AccessToken, AuthCode, AuthRequest, Result, StorageError, Store, UpstreamToken};
+use std::collections::BTreeMap;
+
+use super::{
+    AccessToken, AuthCode, AuthRequest, LoginEvent, Result, StorageError, Store, UpstreamToken,
+};
 
 /// A [`Store`] kept in process memory: one `Mutex<HashMap>` per record kind.
 ///
@@ -21,6 +25,8 @@ pub struct MemoryStore {
     /// Revoked grant id → `keep_until` (Unix seconds).
     revoked_grants: Mutex<HashMap<String, i64>>,
     upstream_tokens: Mutex<HashMap<String, UpstreamToken>>,
+    /// Login events by (time, sequence number): ordered, and never two under one key.
+    login_events: Mutex<(u64, BTreeMap<(i64, u64), LoginEvent>)>,
 }
 
 impl MemoryStore {
@@ -145,7 +151,31 @@ impl Store for MemoryStore {
             + sweep(&self.auth_codes, now, |c| c.expires_at)
             + sweep(&self.access_tokens, now, |t| t.expires_at)
             + sweep(&self.revoked_grants, now, |keep_until| *keep_until)
-            + sweep(&self.upstream_tokens, now, |t| t.expires_at))
+            + sweep(&self.upstream_tokens, now, |t| t.expires_at)
+            + {
+                let mut events = lock(&self.login_events);
+                let before = events.1.len();
+                events.1.retain(|_, e| e.expires_at >= now);
+                before - events.1.len()
+            })
+    }
+
+    fn create_login_event(&self, event: &LoginEvent) -> Result<()> {
+        let mut events = lock(&self.login_events);
+        events.0 += 1;
+        let seq = events.0;
+        events.1.insert((event.at, seq), event.clone());
+        Ok(())
+    }
+
+    fn list_login_events(&self, limit: usize) -> Result<Vec<LoginEvent>> {
+        Ok(lock(&self.login_events)
+            .1
+            .values()
+            .rev()
+            .take(limit)
+            .cloned()
+            .collect())
     }
 
     fn flush(&self) -> Result<()> {

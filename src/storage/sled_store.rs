@@ -16,7 +16,9 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{AccessToken, AuthCode, AuthRequest, Result, StorageError, Store, UpstreamToken};
+use super::{
+    AccessToken, AuthCode, AuthRequest, LoginEvent, Result, StorageError, Store, UpstreamToken,
+};
 
 /// How often, in milliseconds, sled writes dirty data to disk in the background: the most a crash
 /// can lose. Short enough that a crash costs a handful of logins, long enough that a busy server
@@ -33,6 +35,7 @@ pub struct SledStore {
     access_tokens: Table,
     revoked_grants: Table,
     upstream_tokens: Table,
+    login_events: Table,
 }
 
 /// The record stored for a revoked grant.
@@ -67,6 +70,7 @@ impl SledStore {
             access_tokens: Table::open(&db, "access_tokens")?,
             revoked_grants: Table::open(&db, "revoked_grants")?,
             upstream_tokens: Table::open(&db, "upstream_tokens")?,
+            login_events: Table::open(&db, "login_events")?,
             db,
         })
     }
@@ -316,7 +320,35 @@ impl Store for SledStore {
                 .sweep(now, |g: &RevokedGrant| g.keep_until)?
             + self
                 .upstream_tokens
-                .sweep(now, |t: &UpstreamToken| t.expires_at)?)
+                .sweep(now, |t: &UpstreamToken| t.expires_at)?
+            + self
+                .login_events
+                .sweep(now, |e: &LoginEvent| e.expires_at)?)
+    }
+
+    fn create_login_event(&self, event: &LoginEvent) -> Result<()> {
+        // Key: zero-padded time, then sled's unique monotonic id, so keys sort by time and two
+        // events of the same second never collide.
+        let id = self
+            .login_events
+            .sled("generate_id", self.db.generate_id())?;
+        let key = format!("{:020}-{id:020}", event.at.max(0));
+        self.login_events.create(&key, event)
+    }
+
+    fn list_login_events(&self, limit: usize) -> Result<Vec<LoginEvent>> {
+        let mut out = Vec::new();
+        for entry in self.login_events.tree.iter().rev() {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, value) = self.login_events.sled("iter", entry)?;
+            match self.login_events.decode(&value) {
+                Ok(event) => out.push(event),
+                Err(err) => tracing::warn!(error = %err, "skipping an undecodable login event"),
+            }
+        }
+        Ok(out)
     }
 
     fn flush(&self) -> Result<()> {
