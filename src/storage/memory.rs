@@ -12,6 +12,9 @@ use super::{
     AccessToken, AuthCode, AuthRequest, LoginEvent, Result, StorageError, Store, UpstreamToken,
 };
 
+/// Login events by (time, sequence number).
+type EventLog = BTreeMap<(i64, u64), LoginEvent>;
+
 /// A [`Store`] kept in process memory: one `Mutex<HashMap>` per record kind.
 ///
 /// Every operation holds the lock of its map for its whole read-modify-write, which is what makes
@@ -26,7 +29,7 @@ pub struct MemoryStore {
     revoked_grants: Mutex<HashMap<String, i64>>,
     upstream_tokens: Mutex<HashMap<String, UpstreamToken>>,
     /// Login events by (time, sequence number): ordered, and never two under one key.
-    login_events: Mutex<(u64, BTreeMap<(i64, u64), LoginEvent>)>,
+    login_events: Mutex<(u64, EventLog)>,
 }
 
 impl MemoryStore {
