@@ -16,10 +16,12 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::connector::wecom::WeComConnector;
 use crate::connector::Connector;
+use crate::events::RecordingConnector;
 use crate::metrics::Metrics;
 use crate::provider::{discovery, ClientRegistry, Provider, ProviderParts};
 use crate::storage::{SledStore, Store};
 use crate::tokens::KeyStore;
+use crate::web::login_events::EventLogState;
 use crate::web::ops::OpsState;
 use crate::web::start::{ClientRow, StartInfo};
 use crate::web::{self, WebState};
@@ -81,12 +83,26 @@ pub fn build_with_store(
 ) -> Result<App, StartError> {
     let keys = Arc::new(KeyStore::load_or_generate(&config.keys_dir)?);
     let metrics = Arc::new(Metrics::new());
-    let connector: Arc<dyn Connector> = Arc::new(WeComConnector::with_metrics(
+    let wecom: Arc<dyn Connector> = Arc::new(WeComConnector::with_metrics(
         config.wecom.clone(),
         store.clone(),
         clock.clone(),
         metrics.clone(),
     )?);
+    // Notes who each callback authenticated, for the login event log.
+    let connector: Arc<dyn Connector> = Arc::new(RecordingConnector::new(wecom));
+    let event_log = EventLogState {
+        store: store.clone(),
+        clock: clock.clone(),
+        retention: config.login_event_retention,
+        clients: Arc::new(
+            config
+                .clients
+                .iter()
+                .map(|c| (c.id.clone(), c.redirect_uris.clone()))
+                .collect(),
+        ),
+    };
     let connector_id = connector.id().to_owned();
     let ops_state = OpsState {
         store: store.clone(),
@@ -133,6 +149,10 @@ pub fn build_with_store(
         .layer(axum::middleware::from_fn_with_state(
             metrics.clone(),
             web::ops::count_requests,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            event_log,
+            web::login_events::record,
         ));
     Ok(App {
         router,
@@ -165,9 +185,13 @@ pub async fn serve(
     store: Arc<dyn Store>,
 ) -> std::io::Result<()> {
     let flusher = spawn_maintenance(store.clone());
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    // With the peer address: the login event log records where a login came from.
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     flusher.abort();
     if let Err(e) = store.flush() {
         tracing::error!(error = %e, "final store flush failed");

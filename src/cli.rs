@@ -46,6 +46,20 @@ pub enum Command {
     Snippet(SnippetArgs),
     /// Show the registered clients (ids, types, redirect URIs; never secrets).
     Clients(ClientsArgs),
+    /// List the newest login events (who, which client, when, from where, outcome, reason)
+    /// from the store; run it while the server is stopped.
+    Events(EventsArgs),
+}
+
+/// Options of `events`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EventsArgs {
+    /// How many events, newest first.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Options of `snippet`.

@@ -171,6 +171,7 @@ pub fn build(opts: DemoOptions) -> Result<(Router, RunningDemo, TcpListener), De
         wecom,
         clients: clients.clone(),
         lifetimes: Lifetimes::default(),
+        login_event_retention: config::DEFAULT_EVENT_RETENTION_DAYS * 86_400,
     };
     let store: Arc<dyn Store> =
         Arc::new(
@@ -220,7 +221,12 @@ pub fn build(opts: DemoOptions) -> Result<(Router, RunningDemo, TcpListener), De
 pub async fn spawn(opts: DemoOptions) -> Result<RunningDemo, DemoError> {
     let (router, running, listener) = build(opts)?;
     tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
+        // With the peer address, as `app::serve` does, for the login event log.
+        let _ = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
     });
     Ok(running)
 }

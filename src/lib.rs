@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod connector;
 pub mod demo;
+pub mod events;
 pub mod metrics;
 pub mod ops;
 pub mod provider;

@@ -32,6 +32,7 @@ fn main() -> ExitCode {
             Command::Snippet(args) => {
                 ops::run_snippet(cli.config.as_deref(), args.app, &args.client)
             }
+            Command::Events(args) => ops::run_events(cli.config.as_deref(), args.limit, args.json),
             Command::Clients(args) => match args.command {
                 ClientsCommand::List => ops::run_clients_list(cli.config.as_deref()),
             },

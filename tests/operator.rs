@@ -851,3 +851,95 @@ async fn json_logs_have_one_line_per_request_with_request_id_and_no_codes_or_que
     assert!(!logs.contains("demo-wecom-app-secret"), "{logs}");
     assert!(!logs.contains("client_secret"), "{logs}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Login event log.
+
+#[tokio::test]
+async fn login_events_record_who_which_client_where_outcome_and_reason() {
+    let d = start_demo(Some("zhangsan")).await;
+    let b = browser();
+    let page = walk(&b, &d.issuer, &format!("{}/demo/login", d.issuer)).await;
+    assert_eq!(page.status(), 200);
+    let events = d.store.list_login_events(10).unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!(e.outcome, "success");
+    assert_eq!(e.user_id.as_deref(), Some("zhangsan"));
+    assert_eq!(e.client_id.as_deref(), Some("demo"));
+    assert_eq!(e.address.as_deref(), Some("127.0.0.1"));
+    assert!(e.request_id.is_some());
+    assert!(e.expires_at - e.at == 30 * 86_400, "default retention");
+
+    // A member WeCom knows but who is disabled is refused, and the reason is kept.
+    assert!(d.simulator.set_member_status("zhangsan", 2));
+    let b = browser();
+    let _ = walk(&b, &d.issuer, &format!("{}/demo/login", d.issuer)).await;
+    let events = d.store.list_login_events(10).unwrap();
+    assert_eq!(events.len(), 2);
+    let refused = &events[0];
+    assert_eq!(refused.outcome, "access_denied", "{refused:?}");
+    assert_eq!(refused.client_id.as_deref(), Some("demo"));
+    assert!(
+        refused.reason.as_deref().unwrap_or("").contains("disabled"),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn events_command_lists_the_stores_login_events() {
+    let (_sim, base) = start_simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_file(&dir, &base, None, None);
+    {
+        use wecom_oidc::storage::{LoginEvent, SledStore, Store};
+        let store = SledStore::open(&dir.path().join("data")).unwrap();
+        for (at, user) in [(1_700_000_000, "lisi"), (1_700_000_100, "zhangsan")] {
+            store
+                .create_login_event(&LoginEvent {
+                    at,
+                    user_id: Some(user.into()),
+                    client_id: Some("grafana".into()),
+                    address: Some("198.51.100.4".into()),
+                    outcome: "success".into(),
+                    reason: None,
+                    request_id: None,
+                    expires_at: at + 86_400,
+                })
+                .unwrap();
+        }
+        store.flush().unwrap();
+    }
+    let bin = env!("CARGO_BIN_EXE_wecom-oidc");
+    let out = tokio::process::Command::new(bin)
+        .arg("--config")
+        .arg(&path)
+        .args(["events", "--limit", "1"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("2023-11-14 22:15:00  success"), "{stdout}");
+    assert!(
+        stdout.contains("zhangsan") && !stdout.contains("lisi"),
+        "{stdout}"
+    );
+    let out = tokio::process::Command::new(bin)
+        .arg("--config")
+        .arg(&path)
+        .args(["events", "--json"])
+        .output()
+        .await
+        .unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["user_id"], "zhangsan");
+}

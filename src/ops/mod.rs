@@ -4,6 +4,7 @@
 
 pub mod clients;
 pub mod doctor;
+pub mod events;
 pub mod snippet;
 
 use std::path::Path;
@@ -40,5 +41,30 @@ pub fn run_snippet(
 pub fn run_clients_list(config_path: Option<&Path>) -> Result<(), Box<dyn std::error::Error>> {
     let cfg = config::load(config_path.unwrap_or(Path::new("wecom-oidc.toml")))?;
     print!("{}", clients::list(&cfg));
+    Ok(())
+}
+
+/// `wecom-oidc events`: reads the store of the configured `data_dir`. sled allows one process
+/// at a time, so this runs while the server is stopped (or against a copy of `data_dir`).
+pub fn run_events(
+    config_path: Option<&Path>,
+    limit: usize,
+    json: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use crate::storage::{SledStore, Store};
+    let cfg = config::load(config_path.unwrap_or(Path::new("wecom-oidc.toml")))?;
+    let store = SledStore::open(&cfg.data_dir).map_err(|e| {
+        format!(
+            "cannot open the store in {} ({e}); if the server is running, stop it first or \
+             point data_dir at a copy",
+            cfg.data_dir.display()
+        )
+    })?;
+    let events = store.list_login_events(limit)?;
+    if json {
+        print!("{}", events::json_lines(&events));
+    } else {
+        print!("{}", events::table(&events));
+    }
     Ok(())
 }

@@ -4,6 +4,7 @@ pub mod cookies;
 pub mod discovery;
 pub mod error_page;
 pub mod login;
+pub mod login_events;
 pub mod ops;
 pub mod request_log;
 pub mod start;

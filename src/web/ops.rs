@@ -18,7 +18,7 @@ use crate::storage::{StorageError, Store};
 use crate::tokens::KeyStore;
 
 /// The route template of the login callback, whose answers are counted as login outcomes.
-const CALLBACK_ROUTE: &str = "/callback/{connector}";
+pub(crate) const CALLBACK_ROUTE: &str = "/callback/{connector}";
 /// A key no record is stored under: reading it proves the store answers without touching data.
 const READINESS_PROBE_KEY: &str = "readyz-probe";
 
@@ -166,7 +166,7 @@ pub async fn count_requests(
 /// The outcome of a login callback from its answer: a redirect carrying `error` is that OAuth
 /// error (Core §3.1.2.6), any other redirect or a form_post page is a success, an error page
 /// is `rejected` (4xx) or `server_error` (5xx).
-fn login_outcome(response: &Response) -> &'static str {
+pub(crate) fn login_outcome(response: &Response) -> &'static str {
     let status = response.status();
     if status.is_redirection() {
         let error = response
