@@ -943,3 +943,69 @@ async fn events_command_lists_the_stores_login_events() {
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["user_id"], "zhangsan");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Deployment examples.
+
+fn example(path: &str) -> String {
+    std::fs::read_to_string(format!("{}/examples/{path}", env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or_else(|e| panic!("examples/{path}: {e}"))
+}
+
+#[test]
+fn example_config_is_valid_and_keeps_secrets_in_the_environment() {
+    let text = example("wecom-oidc.toml");
+    let cfg = wecom_oidc::config::parse(&text, "examples/wecom-oidc.toml", &|name| {
+        matches!(name, "WECOM_SECRET" | "GRAFANA_CLIENT_SECRET").then(|| "from-env".to_owned())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.login_event_retention, 90 * 86_400);
+    assert!(!text.contains("secret ="), "secrets come from secret_env");
+}
+
+#[test]
+fn systemd_unit_runs_check_then_serve_with_arguments_the_cli_accepts() {
+    use clap::Parser;
+    let unit = example("systemd/wecom-oidc.service");
+    let ini = parse_ini(&unit);
+    let service = &ini["Service"];
+    for key in ["ExecStartPre", "ExecStart"] {
+        let args: Vec<&str> = service[key].split_whitespace().collect();
+        assert_eq!(args[0], "/usr/local/bin/wecom-oidc");
+        let cli =
+            wecom_oidc::cli::Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("{key}: {e}"));
+        assert_eq!(
+            cli.config.as_deref(),
+            Some(std::path::Path::new("/etc/wecom-oidc/wecom-oidc.toml"))
+        );
+    }
+    assert!(service["ExecStart"].ends_with(" serve"));
+    assert!(service["ExecStartPre"].ends_with(" check"));
+    assert_eq!(service["KillSignal"], "SIGTERM");
+    assert_eq!(service["StateDirectory"], "wecom-oidc");
+    let config = example("wecom-oidc.toml");
+    assert!(
+        config.contains("data_dir = \"/var/lib/wecom-oidc/data\""),
+        "StateDirectory holds the store"
+    );
+}
+
+#[test]
+fn containerfile_entrypoint_and_cmd_are_accepted_by_the_cli() {
+    use clap::Parser;
+    let file = example("container/Containerfile");
+    let line = |prefix: &str| -> String {
+        file.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix}"))[prefix.len()..]
+            .trim()
+            .to_owned()
+    };
+    let entry: Vec<String> = serde_json::from_str(&line("ENTRYPOINT")).unwrap();
+    let cmd: Vec<String> = serde_json::from_str(&line("CMD")).unwrap();
+    let argv: Vec<String> = entry.into_iter().chain(cmd).collect();
+    let cli = wecom_oidc::cli::Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(cli.command, Some(wecom_oidc::cli::Command::Serve)));
+    assert_eq!(line("STOPSIGNAL"), "SIGTERM");
+    assert_eq!(line("VOLUME"), "[\"/var/lib/wecom-oidc\"]");
+}
