@@ -1009,3 +1009,83 @@ fn containerfile_entrypoint_and_cmd_are_accepted_by_the_cli() {
     assert_eq!(line("STOPSIGNAL"), "SIGTERM");
     assert_eq!(line("VOLUME"), "[\"/var/lib/wecom-oidc\"]");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Screenshots of every page we render, on a phone-sized window, in both languages.
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Width and height from a PNG's IHDR chunk.
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "a PNG");
+    let w = u32::from_be_bytes([bytes[16], bytes[17], bytes[18], bytes[19]]);
+    let h = u32::from_be_bytes([bytes[20], bytes[21], bytes[22], bytes[23]]);
+    (w, h)
+}
+
+#[tokio::test]
+async fn every_page_renders_on_a_phone_in_chinese_and_english_headless_chromium() {
+    if !std::path::Path::new(CHROMIUM).exists() {
+        eprintln!("SKIPPED: {CHROMIUM} is absent; install it (apt-get install -y chromium) to take the page screenshots");
+        return;
+    }
+    let d = start_demo(None).await;
+    let sim = format!("{}/wecom-sim", d.issuer);
+    let callback = format!("{}/callback/wecom", d.issuer);
+    let cb = url::form_urlencoded::byte_serialize(callback.as_bytes()).collect::<String>();
+    let pages: Vec<(&str, String)> = vec![
+        ("start", format!("{}/start", d.issuer)),
+        ("demo-index", format!("{}/", d.issuer)),
+        (
+            "error",
+            format!("{}/authorize?client_id=nobody&response_type=code&scope=openid", d.issuer),
+        ),
+        (
+            "wecom-login",
+            format!(
+                "{sim}/wwlogin/sso/login?login_type=CorpApp&appid=ww7f3c2a1b9d8e6f50&agentid=1000002&redirect_uri={cb}&state=s1"
+            ),
+        ),
+    ];
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, url) in &pages {
+        for lang in ["zh-CN", "en-US"] {
+            let file = dir.join(format!("{name}-{lang}.png"));
+            let _ = std::fs::remove_file(&file);
+            let profile = tempfile::tempdir().unwrap();
+            let status = tokio::time::timeout(
+                std::time::Duration::from_secs(60),
+                tokio::process::Command::new(CHROMIUM)
+                    .args([
+                        "--headless",
+                        "--no-sandbox",
+                        "--disable-gpu",
+                        "--hide-scrollbars",
+                        "--no-first-run",
+                        "--window-size=390,844",
+                    ])
+                    .arg(format!("--lang={lang}"))
+                    .arg(format!("--accept-lang={lang}"))
+                    .arg(format!("--user-data-dir={}", profile.path().display()))
+                    .arg(format!("--screenshot={}", file.display()))
+                    .arg(url)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status(),
+            )
+            .await
+            .expect("chromium finishes within a minute")
+            .unwrap();
+            assert!(status.success(), "chromium failed on {name} ({lang})");
+            let bytes = std::fs::read(&file).unwrap();
+            assert_eq!(
+                png_size(&bytes),
+                (390, 844),
+                "{name} {lang}: phone-sized shot"
+            );
+            assert!(bytes.len() > 4_000, "{name} {lang}: the page is not blank");
+        }
+    }
+    eprintln!("screenshots in {}", dir.display());
+}
