@@ -1089,3 +1089,73 @@ async fn every_page_renders_on_a_phone_in_chinese_and_english_headless_chromium(
     }
     eprintln!("screenshots in {}", dir.display());
 }
+
+// ---------------------------------------------------------------------------------------------
+// `serve` mode end to end: start page at `/`, probes, graceful shutdown on SIGTERM.
+
+#[tokio::test]
+async fn serve_mode_shows_the_start_page_at_root_and_stops_cleanly_on_sigterm() {
+    use tokio::io::AsyncBufReadExt;
+    let (_sim, base) = start_simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_file(&dir, &base, None, None);
+    // An ephemeral port for the server: bound, read, released (the server binds it next).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "data_dir =",
+        &format!("listen = \"127.0.0.1:{port}\"\ndata_dir ="),
+    );
+    std::fs::write(&path, text).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_wecom-oidc"))
+        .arg("--config")
+        .arg(&path)
+        .arg("serve")
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    // The "serving" line is logged once the listener is bound.
+    loop {
+        let line = stderr
+            .next_line()
+            .await
+            .unwrap()
+            .expect("server logs before exiting");
+        if line.contains("wecom-oidc is serving") {
+            break;
+        }
+    }
+    let origin = format!("http://127.0.0.1:{port}");
+    let b = browser();
+    let root = b.get(format!("{origin}/")).send().await.unwrap();
+    assert!(root.status().is_redirection());
+    assert_eq!(root.headers()["location"], "/start");
+    let start = b.get(format!("{origin}/start")).send().await.unwrap();
+    assert_eq!(start.status(), 200);
+    let html = start.text().await.unwrap();
+    assert!(html.contains("https://grafana.example.com/login/generic_oauth"));
+    assert!(!html.contains("grafana-secret-value"));
+    let ready = b.get(format!("{origin}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+
+    let pid = child.id().expect("running").to_string();
+    let killed = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let mut rest = Vec::new();
+    while let Some(line) = stderr.next_line().await.unwrap() {
+        rest.push(line);
+    }
+    let status = child.wait().await.unwrap();
+    assert!(status.success(), "SIGTERM is a clean exit: {status:?}");
+    assert!(rest.iter().any(|l| l.contains("shutting down")), "{rest:?}");
+}
