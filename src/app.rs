@@ -109,6 +109,8 @@ pub fn build_with_store(
         keys: keys.clone(),
         connectors: vec![connector.clone()],
         metrics: metrics.clone(),
+        clock: clock.clone(),
+        recent_failures: Default::default(),
     };
     let provider = Arc::new(Provider::new(ProviderParts {
         issuer: config.issuer.clone(),

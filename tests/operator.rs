@@ -85,7 +85,18 @@ async fn readyz_is_ready_when_store_keys_and_wecom_token_are_available() {
 
 #[tokio::test]
 async fn readyz_is_unavailable_when_wecom_refuses_the_token() {
-    let d = start_demo(None).await;
+    let clock = wecom_oidc::clock::ManualClock::new(1_800_000_000);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let d = demo::spawn(DemoOptions {
+        listener,
+        issuer: None,
+        auto_login: None,
+        extra_clients: Vec::new(),
+        data_dir: None,
+        clock: Arc::new(clock.clone()),
+    })
+    .await
+    .unwrap();
     d.simulator.fail_next("/cgi-bin/gettoken", 60020, 1);
     let resp = reqwest::get(format!("{}/readyz", d.issuer)).await.unwrap();
     assert_eq!(resp.status(), 503);
@@ -100,9 +111,17 @@ async fn readyz_is_unavailable_when_wecom_refuses_the_token() {
     assert_eq!(failing.len(), 1, "{body}");
     assert_eq!(failing[0]["name"], "connector:wecom");
     assert!(failing[0]["detail"].as_str().unwrap().contains("60020"));
-    // Once WeCom accepts again, the service becomes ready without a restart.
+    // Probes right after a failure do not call WeCom again (wrong secrets get the IP banned,
+    // wecom-api.md §1) ...
+    let calls = d.simulator.gettoken_calls();
+    let resp = reqwest::get(format!("{}/readyz", d.issuer)).await.unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(d.simulator.gettoken_calls(), calls);
+    // ... and once the pause is over and WeCom accepts, it is ready without a restart.
+    clock.advance(wecom_oidc::web::ops::READINESS_RETRY_SECS);
     let resp = reqwest::get(format!("{}/readyz", d.issuer)).await.unwrap();
     assert_eq!(resp.status(), 200);
+    assert_eq!(d.simulator.gettoken_calls(), calls + 1);
 }
 
 #[tokio::test]

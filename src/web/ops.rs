@@ -2,7 +2,8 @@
 //! upstream token obtainable) and `/metrics` (Prometheus text format), plus the middleware that
 //! counts requests by route template and status and login callbacks by outcome.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, StatusCode};
@@ -12,6 +13,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 
+use crate::clock::SharedClock;
 use crate::connector::Connector;
 use crate::metrics::Metrics;
 use crate::storage::{StorageError, Store};
@@ -19,6 +21,10 @@ use crate::tokens::KeyStore;
 
 /// The route template of the login callback, whose answers are counted as login outcomes.
 pub(crate) const CALLBACK_ROUTE: &str = "/callback/{connector}";
+/// After a failed upstream check, `/readyz` repeats that answer for this many seconds instead of
+/// calling the upstream again: probes every few seconds with a wrong WeCom secret would
+/// otherwise get the server's IP banned from `gettoken` for an hour (wecom-api.md §1).
+pub const READINESS_RETRY_SECS: i64 = 30;
 /// A key no record is stored under: reading it proves the store answers without touching data.
 const READINESS_PROBE_KEY: &str = "readyz-probe";
 
@@ -33,6 +39,10 @@ pub struct OpsState {
     pub connectors: Vec<Arc<dyn Connector>>,
     /// The metrics registry `/metrics` renders.
     pub metrics: Arc<Metrics>,
+    /// The clock.
+    pub clock: SharedClock,
+    /// Per connector id: when its readiness check last failed and why.
+    pub recent_failures: Arc<Mutex<HashMap<String, (i64, String)>>>,
 }
 
 /// `/healthz`, `/readyz` and `/metrics`.
@@ -97,16 +107,39 @@ pub async fn readyz(State(s): State<OpsState>) -> Response {
         },
     });
     for c in &s.connectors {
-        let result = c.check_ready().await;
-        if let Err(e) = &result {
-            tracing::warn!(connector = c.id(), error = %e, "readiness check failed");
-        }
+        let now = s.clock.now();
+        let remembered = s
+            .recent_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(c.id())
+            .filter(|(at, _)| now < at.saturating_add(READINESS_RETRY_SECS))
+            .map(|(_, why)| why.clone());
+        let result = match remembered {
+            Some(why) => Err(format!(
+                "{why} (rechecked at most every {READINESS_RETRY_SECS} s)"
+            )),
+            None => {
+                let result = c.check_ready().await.map_err(|e| e.to_string());
+                let mut failures = s.recent_failures.lock().unwrap_or_else(|p| p.into_inner());
+                match &result {
+                    Ok(()) => {
+                        failures.remove(c.id());
+                    }
+                    Err(e) => {
+                        tracing::warn!(connector = c.id(), error = %e, "readiness check failed");
+                        failures.insert(c.id().to_owned(), (now, e.clone()));
+                    }
+                }
+                result
+            }
+        };
         checks.push(Check {
             name: format!("connector:{}", c.id()),
             ok: result.is_ok(),
             detail: match result {
                 Ok(()) => "upstream token available".into(),
-                Err(e) => e.to_string(),
+                Err(e) => e,
             },
         });
     }
