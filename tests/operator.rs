@@ -157,6 +157,26 @@ async fn metrics_count_requests_by_route_template_logins_and_wecom_calls() {
     assert!(text.contains(
         "wecom_oidc_wecom_api_duration_seconds_count{endpoint=\"/cgi-bin/user/get\"} 1\n"
     ));
+    // Arbitrary methods and paths cannot mint new series.
+    for m in ["FOO", "BAR"] {
+        let method = reqwest::Method::from_bytes(m.as_bytes()).unwrap();
+        reqwest::Client::new()
+            .request(method, format!("{}/token", d.issuer))
+            .send()
+            .await
+            .unwrap();
+    }
+    let text = reqwest::get(format!("{}/metrics", d.issuer))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("method=\"OTHER\",route=\"/token\",status=\"405\"} 2\n"),
+        "{text}"
+    );
+    assert!(!text.contains("FOO"));
     // No concrete path or query (with its code) ever becomes a label.
     assert!(!text.contains('?'), "{text}");
     assert!(!text.contains("/callback/wecom"), "{text}");
