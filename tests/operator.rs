@@ -993,8 +993,8 @@ fn example(path: &str) -> String {
 
 #[test]
 fn example_config_is_valid_and_keeps_secrets_in_the_environment() {
-    let text = example("wecom-oidc.toml");
-    let cfg = wecom_oidc::config::parse(&text, "examples/wecom-oidc.toml", &|name| {
+    let text = example("wecom-oidc.example.toml");
+    let cfg = wecom_oidc::config::parse(&text, "examples/wecom-oidc.example.toml", &|name| {
         matches!(name, "WECOM_SECRET" | "GRAFANA_CLIENT_SECRET").then(|| "from-env".to_owned())
     })
     .unwrap_or_else(|e| panic!("{e}"));
@@ -1022,7 +1022,7 @@ fn systemd_unit_runs_check_then_serve_with_arguments_the_cli_accepts() {
     assert!(service["ExecStartPre"].ends_with(" check"));
     assert_eq!(service["KillSignal"], "SIGTERM");
     assert_eq!(service["StateDirectory"], "wecom-oidc");
-    let config = example("wecom-oidc.toml");
+    let config = example("wecom-oidc.example.toml");
     assert!(
         config.contains("data_dir = \"/var/lib/wecom-oidc/data\""),
         "StateDirectory holds the store"
