@@ -192,11 +192,18 @@ use wecom_oidc::simulator::{Simulator, SimulatorConfig};
 /// A simulator served on its own port with connect info, so its `errmsg` carries
 /// `from ip: 127.0.0.1` like WeCom's.
 async fn start_simulator() -> (Simulator, String) {
+    start_simulator_with(|_| {}).await
+}
+
+/// Like [`start_simulator`], with `adjust` applied to the simulated corp first.
+async fn start_simulator_with(adjust: impl FnOnce(&mut SimulatorConfig)) -> (Simulator, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let sim = Simulator::new(SimulatorConfig::demo(&base), Arc::new(SystemClock));
+    let mut config = SimulatorConfig::demo(&base);
+    adjust(&mut config);
+    let sim = Simulator::new(config, Arc::new(SystemClock));
     let app = sim.router();
     tokio::spawn(async move {
         let _ = axum::serve(
@@ -227,6 +234,8 @@ corp_id = "{corp}"
 agent_id = {agent}
 secret = "{secret}"
 api_base = "{api_base}"
+oauth_base = "{api_base}"
+sso_base = "{api_base}"
 [[clients]]
 id = "grafana"
 secret = "grafana-secret-value"
@@ -285,6 +294,49 @@ async fn check_explains_a_wrong_secret_40001_and_never_prints_it() {
     assert!(!text.contains("wrong-secret-value"), "{text}");
     assert!(!text.contains("grafana-secret-value"), "{text}");
     assert!(text.contains("FAIL"));
+}
+
+#[tokio::test]
+async fn check_finds_a_callback_domain_that_is_not_the_apps_trusted_domain() {
+    let (_sim, base) =
+        start_simulator_with(|c| c.trusted_domains = vec!["other.example.com".into()]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_file(&dir, &base, None, None);
+    let report = doctor::check_file(&path, Arc::new(SystemClock)).await;
+    assert!(!report.passed());
+    let f = report
+        .findings
+        .iter()
+        .find(|f| f.topic == "wecom login page")
+        .expect("login page finding");
+    assert_eq!(f.level, Level::Fail, "{f:?}");
+    assert!(
+        f.en.contains("sso.example.com:8443") && f.zh.contains("可信域名"),
+        "{f:?}"
+    );
+    // The right domain passes.
+    let (_sim, base) =
+        start_simulator_with(|c| c.trusted_domains = vec!["sso.example.com:8443".into()]).await;
+    let path = config_file(&dir, &base, None, None);
+    let report = doctor::check_file(&path, Arc::new(SystemClock)).await;
+    assert!(report.passed(), "{}", report.render());
+}
+
+#[tokio::test]
+async fn check_finds_a_wrong_agent_id_40056() {
+    let (_sim, base) = start_simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_file(&dir, &base, None, None);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("agent_id = 1000002", "agent_id = 1000099");
+    std::fs::write(&path, text).unwrap();
+    let report = doctor::check_file(&path, Arc::new(SystemClock)).await;
+    let f = report.wecom_error(40056).expect("40056 reported");
+    assert!(
+        f.en.contains("1000099") && f.zh.contains("AgentId"),
+        "{f:?}"
+    );
 }
 
 #[tokio::test]

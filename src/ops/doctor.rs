@@ -180,7 +180,108 @@ pub async fn check(cfg: &Config, clock: SharedClock) -> Report {
     check_clients(cfg, &mut report);
     check_keys(&cfg.keys_dir, &mut report);
     check_wecom(cfg, clock, &mut report).await;
+    check_login_page(cfg, &mut report).await;
     report
+}
+
+/// WeCom's wording when the redirect domain is not the app's trusted domain (wecom-api.md §2).
+const DOMAIN_ERROR_TEXT: &str = "redirect_uri需使用应用可信域名";
+
+/// Loads WeCom's PC login page (wecom-api.md §3) for our callback, without following redirects,
+/// and looks for WeCom's refusals: an untrusted callback domain (the `uriconfirm` page with
+/// `err_type=domain_err`, or its wording) or a wrong AgentId (40056). WeCom renders this page for
+/// browsers, so a page without a known refusal is reported as "nothing found", not as proof.
+async fn check_login_page(cfg: &Config, report: &mut Report) {
+    let w = &cfg.wecom;
+    let callback = format!("{}/callback/{CONNECTOR_ID}", cfg.issuer);
+    let Ok(mut url) = url::Url::parse(&format!("{}/wwlogin/sso/login", w.sso_base)) else {
+        return;
+    };
+    url.query_pairs_mut()
+        .append_pair("login_type", "CorpApp")
+        .append_pair("appid", &w.corp_id)
+        .append_pair("agentid", &w.agent_id.to_string())
+        .append_pair("redirect_uri", &callback)
+        .append_pair("state", "wecomoidccheck");
+    let http = match reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(w.timeout)
+        .build()
+    {
+        Ok(h) => h,
+        Err(_) => return,
+    };
+    let response = match http.get(url).send().await {
+        Ok(r) => r,
+        Err(e) => {
+            report.findings.push(Finding::new(
+                Level::Warn,
+                "wecom login page",
+                format!(
+                    "could not load WeCom's login page at {} to check the trusted domain: {}",
+                    w.sso_base,
+                    e.without_url()
+                ),
+                format!("无法打开企业微信登录页 {}，未能检查可信域名", w.sso_base),
+            ));
+            return;
+        }
+    };
+    let location = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    // The page is small; a cap keeps an odd answer from filling memory.
+    let body: String = response
+        .text()
+        .await
+        .unwrap_or_default()
+        .chars()
+        .take(256 * 1024)
+        .collect();
+    let domain = report.trusted_domain.clone().unwrap_or_default();
+    if location.contains("domain_err") || body.contains(DOMAIN_ERROR_TEXT) {
+        report.findings.push(Finding::new(
+            Level::Fail,
+            "wecom login page",
+            format!(
+                "WeCom refuses the callback domain {domain}: enter it exactly (port included) as                  the app's trusted domain: 应用管理 → 自建 → the app → 网页授权及JS-SDK → 可信域名,                  and 企业微信授权登录 → Web网页 → 授权回调域"
+            ),
+            format!(
+                "企业微信拒绝回调域名 {domain}：请在「应用管理 → 自建 → 该应用 → 网页授权及JS-SDK → 可信域名」                 以及「企业微信授权登录 → Web网页 → 授权回调域」中准确填写（含端口）"
+            ),
+        ));
+    } else if body.contains("40056") || body.contains("agentid参数错误") {
+        let mut f = Finding::new(
+            Level::Fail,
+            "wecom login page",
+            format!(
+                "WeCom does not know AgentId {} in this corp: copy the AgentId from 应用管理 → 自建                  → the app into wecom.agent_id",
+                w.agent_id
+            ),
+            format!(
+                "企业微信不认识 AgentId {}：请从「应用管理 → 自建 → 该应用」复制 AgentId 到 wecom.agent_id",
+                w.agent_id
+            ),
+        );
+        f.wecom_errcode = Some(40056);
+        report.findings.push(f);
+    } else {
+        report.findings.push(Finding::new(
+            Level::Pass,
+            "wecom login page",
+            format!(
+                "WeCom's login page reported no problem with AgentId {} and {domain}",
+                w.agent_id
+            ),
+            format!(
+                "企业微信登录页未报告 AgentId {} 或域名 {domain} 的问题",
+                w.agent_id
+            ),
+        ));
+    }
 }
 
 /// The issuer gives the trusted domain and the callback URL (wecom-api.md §2 domain rule: exact
@@ -386,14 +487,10 @@ async fn check_wecom(cfg: &Config, clock: SharedClock, report: &mut Report) {
             Level::Pass,
             "wecom",
             format!(
-                "gettoken succeeded for corp {} with the app secret (AgentId {} is checked at \
-                 the first login: 40056 / 301002 mean a wrong agent_id)",
-                w.corp_id, w.agent_id
+                "gettoken succeeded: corp {} accepts the app secret",
+                w.corp_id
             ),
-            format!(
-                "gettoken 成功：企业 {} 与应用 Secret 匹配（AgentId {} 会在首次登录时校验）",
-                w.corp_id, w.agent_id
-            ),
+            format!("gettoken 成功：企业 {} 与应用 Secret 匹配", w.corp_id),
         )),
         Err(ConnectorError::Upstream { code, message }) => {
             let (en, zh) = explain(code, &message, w.agent_id);
