@@ -14,13 +14,13 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
-use crate::connector::wecom::WeComConnector;
+use crate::connector::wecom::{WeComConnector, WeComSettings};
 use crate::connector::Connector;
 use crate::events::RecordingConnector;
 use crate::metrics::Metrics;
 use crate::provider::{discovery, ClientRegistry, Provider, ProviderParts};
 use crate::storage::{SledStore, Store};
-use crate::tokens::KeyStore;
+use crate::tokens::{KeyStore, SigningAlg};
 use crate::web::login_events::EventLogState;
 use crate::web::ops::OpsState;
 use crate::web::start::{ClientRow, StartInfo};
@@ -46,6 +46,22 @@ pub enum StartError {
     /// The connector could not be built.
     #[error("WeCom connector: {0}")]
     Connector(#[from] crate::connector::ConnectorError),
+    /// A configured WeCom verification file could not be read.
+    #[error("wecom.verify_files: {0}")]
+    VerifyFile(String),
+    /// A client asks for id_tokens in an algorithm that has no active key.
+    #[error(
+        "client {client:?} has id_token_signed_response_alg = {alg:?} but there is no active {alg} key: run `wecom-oidc keys generate --alg {alg}`"
+    )]
+    MissingKey {
+        /// The client id.
+        client: String,
+        /// The algorithm.
+        alg: &'static str,
+    },
+    /// The outgoing HTTP client could not be built (TLS roots).
+    #[error("HTTP client: {0}")]
+    Http(String),
     /// Discovery metadata could not be built.
     #[error("{0}")]
     Discovery(#[from] discovery::DiscoveryError),
@@ -81,16 +97,52 @@ pub fn build_with_store(
     clock: SharedClock,
     store: Arc<dyn Store>,
 ) -> Result<App, StartError> {
-    let keys = Arc::new(KeyStore::load_or_generate(&config.keys_dir)?);
-    let metrics = Arc::new(Metrics::new());
-    let wecom: Arc<dyn Connector> = Arc::new(WeComConnector::with_metrics(
-        config.wecom.clone(),
-        store.clone(),
-        clock.clone(),
-        metrics.clone(),
+    let keys = Arc::new(KeyStore::load_or_generate_with(
+        &config.keys_dir,
+        SigningAlg::Rs256,
+        clock.as_ref(),
     )?);
-    // Notes who each callback authenticated, for the login event log.
-    let connector: Arc<dyn Connector> = Arc::new(RecordingConnector::new(wecom));
+    // A client's id_token algorithm needs a key now, not a failed token request later.
+    for c in &config.clients {
+        if let Some(alg) = c.settings.id_token_signed_response_alg {
+            if !keys.has_alg(alg) {
+                return Err(StartError::MissingKey {
+                    client: c.id.clone(),
+                    alg: alg.as_str(),
+                });
+            }
+        }
+    }
+    let algs: Vec<&str> = keys
+        .signing_algs()
+        .into_iter()
+        .map(SigningAlg::as_str)
+        .collect();
+    let apps = std::iter::once(&config.wecom).chain(&config.more_wecom_apps);
+    let verify_paths: Vec<std::path::PathBuf> =
+        apps.clone().flat_map(|a| a.verify_files.clone()).collect();
+    let verify_files = web::verify::load(&verify_paths).map_err(StartError::VerifyFile)?;
+    let pairwise = apps
+        .clone()
+        .any(|a| a.subject == crate::connector::wecom::SubjectMode::Pairwise);
+    let metrics = Arc::new(Metrics::new());
+    // Every WeCom app counts its calls into the one registry and notes who each callback
+    // authenticated, for the login event log.
+    let wrap = |app: &WeComSettings| -> Result<Arc<dyn Connector>, StartError> {
+        let wecom: Arc<dyn Connector> = Arc::new(WeComConnector::with_metrics(
+            app.clone(),
+            store.clone(),
+            clock.clone(),
+            metrics.clone(),
+        )?);
+        Ok(Arc::new(RecordingConnector::new(wecom)))
+    };
+    let connector = wrap(&config.wecom)?;
+    let more_connectors = config
+        .more_wecom_apps
+        .iter()
+        .map(wrap)
+        .collect::<Result<Vec<_>, _>>()?;
     let event_log = EventLogState {
         store: store.clone(),
         clock: clock.clone(),
@@ -107,25 +159,37 @@ pub fn build_with_store(
     let ops_state = OpsState {
         store: store.clone(),
         keys: keys.clone(),
-        connectors: vec![connector.clone()],
+        connectors: std::iter::once(connector.clone())
+            .chain(more_connectors.iter().cloned())
+            .collect(),
         metrics: metrics.clone(),
         clock: clock.clone(),
         recent_failures: Default::default(),
     };
-    let provider = Arc::new(Provider::new(ProviderParts {
+    let mut provider = Provider::new(ProviderParts {
         issuer: config.issuer.clone(),
         clients: ClientRegistry::new(config.clients.clone()),
         store: store.clone(),
         keys: keys.clone(),
-        clock,
+        clock: clock.clone(),
         lifetimes: config.lifetimes,
         connector,
-    }));
+        session: config.session,
+    });
+    for more in more_connectors {
+        provider = provider.with_connector(more);
+    }
+    let provider = Arc::new(provider);
     let state = WebState {
         provider: provider.clone(),
-        discovery: discovery::metadata_json(&config.issuer, keys.signing_alg())?,
+        discovery: discovery::metadata_json_full(&config.issuer, &algs, pairwise)?,
         jwks: keys.jwks_bytes(),
         secure_cookies: config.issuer.starts_with("https://"),
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(web::logout::BACKCHANNEL_TIMEOUT)
+            .build()
+            .map_err(|e| StartError::Http(e.to_string()))?,
     };
     let start_info = Arc::new(StartInfo {
         issuer: config.issuer.clone(),
@@ -145,7 +209,8 @@ pub fn build_with_store(
         discovery: StartInfo::pretty(&state.discovery),
         jwks: StartInfo::pretty(&state.jwks),
     });
-    let router = web::router(state)
+    let router = web::router_with(state, &config.limits)
+        .merge(web::verify::router(verify_files))
         .merge(web::ops::router(ops_state))
         .merge(web::start::router(start_info))
         .layer(axum::middleware::from_fn_with_state(
@@ -187,7 +252,8 @@ pub async fn serve(
     store: Arc<dyn Store>,
 ) -> std::io::Result<()> {
     let flusher = spawn_maintenance(store.clone());
-    // With the peer address: the login event log records where a login came from.
+    // With the peer address: the rate limits of `web::rate_limit` key on it, and the login
+    // event log records where a login came from.
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -105,6 +105,15 @@ pub fn default_issuer(addr: SocketAddr) -> String {
 
 /// Builds the demo and returns its router and handles; the caller serves the router.
 pub fn build(opts: DemoOptions) -> Result<(Router, RunningDemo, TcpListener), DemoError> {
+    build_with(opts, |_, _| {})
+}
+
+/// Like [`build`], with `customize` changing the WeCom connector's settings and the
+/// simulator's configuration before either is built (tests of the WeCom options).
+pub fn build_with(
+    opts: DemoOptions,
+    customize: impl FnOnce(&mut WeComSettings, &mut SimulatorConfig),
+) -> Result<(Router, RunningDemo, TcpListener), DemoError> {
     let addr = opts.listener.local_addr()?;
     let issuer = opts
         .issuer
@@ -134,7 +143,7 @@ pub fn build(opts: DemoOptions) -> Result<(Router, RunningDemo, TcpListener), De
     let mut sim_config = SimulatorConfig::demo(format!("{issuer}{SIMULATOR_PATH}"));
     sim_config.trusted_domains = vec![host_port];
     sim_config.auto_login = opts.auto_login.clone();
-    let wecom = WeComSettings {
+    let mut wecom = WeComSettings {
         corp_id: sim_config.corp_id.clone(),
         agent_id: sim_config.agent_id,
         secret: sim_config.secret.clone(),
@@ -142,7 +151,9 @@ pub fn build(opts: DemoOptions) -> Result<(Router, RunningDemo, TcpListener), De
         oauth_base: format!("{issuer}{SIMULATOR_PATH}"),
         sso_base: format!("{issuer}{SIMULATOR_PATH}"),
         timeout: Duration::from_secs(5),
+        ..WeComSettings::new("", 0, "")
     };
+    customize(&mut wecom, &mut sim_config);
     let simulator = Simulator::new(sim_config, opts.clock.clone());
 
     let demo_secret = random::token(24);
@@ -169,9 +180,12 @@ pub fn build(opts: DemoOptions) -> Result<(Router, RunningDemo, TcpListener), De
         data_dir: data_dir.join("store"),
         keys_dir: data_dir.join("keys"),
         wecom,
+        more_wecom_apps: Vec::new(),
         clients: clients.clone(),
         lifetimes: Lifetimes::default(),
         login_event_retention: config::DEFAULT_EVENT_RETENTION_DAYS * 86_400,
+        session: Default::default(),
+        limits: Default::default(),
     };
     let store: Arc<dyn Store> =
         Arc::new(
@@ -180,6 +194,7 @@ pub fn build(opts: DemoOptions) -> Result<(Router, RunningDemo, TcpListener), De
                 source,
             })?,
         );
+    ensure_demo_keys(&config, opts.clock.as_ref())?;
     let built = app::build_with_store(&config, opts.clock, store.clone())?;
 
     let rp = Arc::new(DemoRp {
@@ -217,11 +232,54 @@ pub fn build(opts: DemoOptions) -> Result<(Router, RunningDemo, TcpListener), De
     Ok((app::with_middleware(router), running, opts.listener))
 }
 
+/// The demo signs with RS256 and ES256 out of the box (and with any other algorithm a client
+/// asks for), so that clients can try `id_token_signed_response_alg` without running
+/// `keys generate` first. RS256 is generated first and stays the default.
+fn ensure_demo_keys(config: &Config, clock: &dyn crate::clock::Clock) -> Result<(), DemoError> {
+    use crate::tokens::{KeyStatus, KeyStore, SigningAlg};
+    let mut wanted = vec![SigningAlg::Rs256, SigningAlg::Es256];
+    for c in &config.clients {
+        if let Some(alg) = c.settings.id_token_signed_response_alg {
+            if !wanted.contains(&alg) {
+                wanted.push(alg);
+            }
+        }
+    }
+    let keys_error = |e| DemoError::Start(app::StartError::Keys(e));
+    let present = KeyStore::list(&config.keys_dir).map_err(keys_error)?;
+    for alg in wanted {
+        let active = present
+            .iter()
+            .any(|k| k.alg == alg && k.status == KeyStatus::Active);
+        if !active {
+            KeyStore::generate_key(&config.keys_dir, alg, clock).map_err(keys_error)?;
+        }
+    }
+    Ok(())
+}
+
 /// Starts the demo in the background (tests) and returns once it accepts connections.
 pub async fn spawn(opts: DemoOptions) -> Result<RunningDemo, DemoError> {
     let (router, running, listener) = build(opts)?;
     tokio::spawn(async move {
-        // With the peer address, as `app::serve` does, for the login event log.
+        // With the peer address: the rate limits key on it, and the login event log records it.
+        let _ = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+    });
+    Ok(running)
+}
+
+/// Like [`spawn`], with [`build_with`]'s `customize`.
+pub async fn spawn_with(
+    opts: DemoOptions,
+    customize: impl FnOnce(&mut WeComSettings, &mut SimulatorConfig),
+) -> Result<RunningDemo, DemoError> {
+    let (router, running, listener) = build_with(opts, customize)?;
+    tokio::spawn(async move {
+        // With the peer address, as `spawn` does.
         let _ = axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -357,7 +415,8 @@ struct ResultPage {
 
 fn html(t: &impl Template) -> Response {
     match t.render() {
-        Ok(body) => Html(body).into_response(),
+        // The demo's pages get the same security headers as the provider's own.
+        Ok(body) => crate::web::html::page(StatusCode::OK, body, crate::web::html::PAGE_CSP),
         Err(e) => {
             tracing::error!(error = %e, "template rendering failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()

@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use crate::connector::{Connector, ConnectorError, Identity, LoginRequest};
+use crate::connector::{
+    Connector, ConnectorError, EventError, FailureNotice, Identity, LoginRequest, UpstreamEvent,
+};
 
 /// What the connector learnt during one callback.
 #[derive(Debug, Clone, Default)]
@@ -77,6 +79,24 @@ impl Connector for RecordingConnector {
             Err(e) => note(|n| n.reason = Some(e.to_string())),
         }
         result
+    }
+
+    // Everything below is passed through unchanged: the wrapper only watches callbacks, so a
+    // connector behaves the same with the event log as without it.
+    fn failure_notice(&self, error: &ConnectorError) -> Option<FailureNotice> {
+        self.inner.failure_notice(error)
+    }
+
+    fn is_pairwise(&self) -> bool {
+        self.inner.is_pairwise()
+    }
+
+    fn pairwise_subject(&self, identity: &Identity, sector: &str) -> Option<String> {
+        self.inner.pairwise_subject(identity, sector)
+    }
+
+    async fn handle_event(&self, event: &UpstreamEvent<'_>) -> Result<String, EventError> {
+        self.inner.handle_event(event).await
     }
 
     async fn refresh(&self, identity: &Identity) -> Result<Identity, ConnectorError> {

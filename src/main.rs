@@ -26,6 +26,11 @@ fn main() -> ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(cli.config).await,
             Command::Demo(args) => demo::run(args, cli.config).await,
+            Command::Keys(args) => {
+                wecom_oidc::cli::run_keys(&args, cli.config.as_deref(), &SystemClock)
+                    .map(|out| print!("{out}"))
+                    .map_err(Into::into)
+            }
             Command::Check => ops::doctor::run(cli.config.as_deref(), Arc::new(SystemClock))
                 .await
                 .map_err(Into::into),

@@ -30,6 +30,23 @@ pub struct Identity {
     /// Group names (departments, tags …).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
+    /// URL of the person's picture (`picture`, OIDC Core §5.1), if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture: Option<String>,
+    /// `gender` (OIDC Core §5.1: `female`, `male` or another value), if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gender: Option<String>,
+    /// Phone number (`phone_number`), if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    /// Postal address as one formatted string (the `address` claim's `formatted` member).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// The id the upstream knows the person by *now*, when it differs from `user_id` (a WeCom
+    /// UserId renamed after the first login keeps its first id as `user_id`, and so as `sub`).
+    /// Connectors use it to re-check the person at refresh; it is never released as a claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_id: Option<String>,
 }
 
 /// What the core tells a connector when it starts a login.
@@ -74,6 +91,44 @@ pub enum ConnectorError {
     Unavailable(String),
 }
 
+/// What to tell the person, and the operator, about a login failure that is not theirs to fix
+/// and that the client application could not explain (a configuration fault or rate limiting
+/// at the upstream). The web layer shows it as an error page instead of redirecting an opaque
+/// `server_error` to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureNotice {
+    /// For the person, in Chinese.
+    pub zh: String,
+    /// For the person, in English.
+    pub en: String,
+    /// For the operator's log: what exactly to fix, and where.
+    pub operator: String,
+    /// Whether waiting helps (rate limiting) rather than a configuration change.
+    pub temporary: bool,
+}
+
+/// A request the upstream pushes to us on its own (WeCom's server callbacks, wecom-api.md §11).
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamEvent<'a> {
+    /// `POST` (a message) rather than `GET` (URL verification).
+    pub is_post: bool,
+    /// Query parameters, percent-decoded only (a `+` stays a `+`: WeCom's base64 needs it).
+    pub query: &'a HashMap<String, String>,
+    /// The request body.
+    pub body: &'a [u8],
+}
+
+/// Why an upstream event was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    /// This connector (or its configuration) takes no events.
+    #[error("this connector receives no upstream events")]
+    NotSupported,
+    /// The event failed a check (signature, decryption …) or could not be recorded.
+    #[error("upstream event rejected: {0}")]
+    Rejected(String),
+}
+
 /// An upstream identity provider.
 #[async_trait]
 pub trait Connector: Send + Sync {
@@ -94,6 +149,30 @@ pub trait Connector: Send + Sync {
         params: &HashMap<String, String>,
         scopes: &[String],
     ) -> Result<Identity, ConnectorError>;
+
+    /// A clear notice for `error` when it is a fault of the deployment the person should see
+    /// explained (and the operator told how to fix), `None` for ordinary login failures, which
+    /// go back to the client as OAuth errors.
+    fn failure_notice(&self, _error: &ConnectorError) -> Option<FailureNotice> {
+        None
+    }
+
+    /// Whether this connector gives each client its own `sub` (OIDC Core §8.1 pairwise).
+    fn is_pairwise(&self) -> bool {
+        false
+    }
+
+    /// The pairwise `sub` of `identity` for the client whose sector identifier is `sector`;
+    /// `None` when subjects are public (the default).
+    fn pairwise_subject(&self, _identity: &Identity, _sector: &str) -> Option<String> {
+        None
+    }
+
+    /// Handles an event the upstream pushed to `/callback/{id}/events` and returns the body to
+    /// answer with (HTTP 200). Connectors without events keep the default.
+    async fn handle_event(&self, _event: &UpstreamEvent<'_>) -> Result<String, EventError> {
+        Err(EventError::NotSupported)
+    }
 
     /// Re-checks a person at refresh time (still a member? still active?) and returns their
     /// current identity; `AccessDenied` ends the grant. Connectors that cannot tell return the

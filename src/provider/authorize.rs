@@ -6,10 +6,12 @@ use std::collections::HashMap;
 
 use url::form_urlencoded;
 
+use super::claims::{parse_claims_request, ClaimsRequest};
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
+use super::session::Prompt;
 use super::{pkce, Client, Provider};
-use crate::connector::{ConnectorError, Identity, LoginRequest};
+use crate::connector::{ConnectorError, FailureNotice, Identity, LoginRequest};
 use crate::random;
 use crate::storage::{AuthCode, AuthRequest, StorageError};
 
@@ -17,13 +19,24 @@ use crate::storage::{AuthCode, AuthRequest, StorageError};
 const MAX_ECHOED_VALUE: usize = 2048;
 
 /// Scopes this provider understands; others are ignored (RFC 6749 §3.3 lets the server narrow).
-pub const SUPPORTED_SCOPES: &[&str] = &["openid", "profile", "email"];
+/// `groups` is ours (not OIDC Core §5.4): it releases the `groups` claim.
+pub const SUPPORTED_SCOPES: &[&str] = &[
+    "openid",
+    "profile",
+    "email",
+    "phone",
+    "address",
+    "groups",
+    "offline_access",
+];
 
 /// How the authorization response reaches the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResponseMode {
     /// Parameters in the redirect URI's query (RFC 6749 §4.1.2).
     Query,
+    /// Parameters POSTed by an auto-submitting HTML form (OAuth 2.0 Form Post Response Mode §2).
+    FormPost,
 }
 
 impl ResponseMode {
@@ -31,8 +44,64 @@ impl ResponseMode {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Query => "query",
+            Self::FormPost => "form_post",
         }
     }
+
+    /// The mode named `s`, if we support it.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "query" => Some(Self::Query),
+            "form_post" => Some(Self::FormPost),
+            _ => None,
+        }
+    }
+}
+
+/// An authorization response (success or error) for the client, in the mode it asked for; the
+/// web layer renders it as a redirect or as a form_post page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationResponse {
+    /// The verified, registered redirect URI.
+    pub redirect_uri: String,
+    /// How the parameters travel.
+    pub response_mode: ResponseMode,
+    /// The response parameters, in order.
+    pub params: Vec<(String, String)>,
+}
+
+impl AuthorizationResponse {
+    /// The redirect URI with the parameters in its query (response_mode=query).
+    pub fn to_url(&self) -> String {
+        let params: Vec<(&str, Option<&str>)> = self
+            .params
+            .iter()
+            .map(|(k, v)| (k.as_str(), Some(v.as_str())))
+            .collect();
+        success_redirect(&self.redirect_uri, &params)
+    }
+}
+
+/// The end of an upstream login: the response for the client and the new session's cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginFinished {
+    /// The response for the client (a code).
+    pub response: AuthorizationResponse,
+    /// The value of the new provider session cookie.
+    pub session_cookie: String,
+    /// Logout tokens for the clients of another person's session that this login replaced in
+    /// the same browser (Back-Channel Logout 1.0: that session has ended).
+    pub ended_session_logouts: Vec<super::logout::BackchannelLogout>,
+}
+
+/// What an authorization code is bound to (RFC 6749 §4.1.3, RFC 7636 §4.4).
+pub(crate) struct CodeGrant<'a> {
+    pub(crate) client_id: &'a str,
+    pub(crate) redirect_uri: &'a str,
+    pub(crate) scopes: &'a [String],
+    pub(crate) nonce: Option<&'a str>,
+    pub(crate) code_challenge: Option<&'a str>,
+    pub(crate) claims: &'a ClaimsRequest,
 }
 
 /// A validated authorization request.
@@ -58,6 +127,12 @@ pub struct ValidAuthorizeRequest {
     pub login_hint: Option<String>,
     /// `ui_locales`.
     pub ui_locales: Option<String>,
+    /// `prompt` (OIDC Core §3.1.2.1).
+    pub prompt: Prompt,
+    /// The `sub` of a verified `id_token_hint`.
+    pub id_token_hint_sub: Option<String>,
+    /// The `claims` parameter (OIDC Core §5.5), reduced to claims we can supply.
+    pub claims: ClaimsRequest,
 }
 
 /// Where an error goes back to the client (OIDC Core §3.1.2.6).
@@ -67,6 +142,8 @@ pub struct ErrorRedirect {
     pub redirect_uri: String,
     /// The client's state.
     pub state: Option<String>,
+    /// How the error travels (the mode the request asked for, OAuth 2.0 Form Post §2).
+    pub response_mode: ResponseMode,
     /// The error.
     pub error: OAuthError,
 }
@@ -77,6 +154,14 @@ pub enum AuthorizeRejection {
     /// The client or its redirect URI cannot be trusted: show an error page, never redirect
     /// (RFC 6749 §4.1.2.1).
     Page(OAuthError),
+    /// The upstream failed in a way the person should see explained on our page, with the
+    /// operator told in the log what to fix ([`crate::connector::Connector::failure_notice`]).
+    Upstream {
+        /// The OAuth error, for the page's detail line.
+        error: OAuthError,
+        /// What to show and log.
+        notice: FailureNotice,
+    },
     /// Redirect the error to the client.
     Redirect(ErrorRedirect),
 }
@@ -111,15 +196,21 @@ impl Provider {
             ));
         }
 
-        // From here on errors go back to the verified redirect URI.
+        // From here on errors go back to the verified redirect URI, in the requested mode.
         let state = p
             .get("state")
             .filter(|s| s.len() <= MAX_ECHOED_VALUE)
             .map(str::to_string);
+        let requested_mode = match p.get("response_mode") {
+            None => Some(ResponseMode::Query),
+            Some(m) => ResponseMode::parse(m),
+        };
+        let mode = requested_mode.unwrap_or(ResponseMode::Query);
         let redirect = |code: ErrorCode, msg: &str| {
             AuthorizeRejection::Redirect(ErrorRedirect {
                 redirect_uri: redirect_uri.to_string(),
                 state: state.clone(),
+                response_mode: mode,
                 error: OAuthError::new(code, msg),
             })
         };
@@ -159,9 +250,10 @@ impl Provider {
                 ))
             }
         }
-        let response_mode = match p.get("response_mode") {
-            None | Some("query") => ResponseMode::Query,
-            Some(_) => return Err(invalid("unsupported response_mode (supported: query)")),
+        let Some(response_mode) = requested_mode else {
+            return Err(invalid(
+                "unsupported response_mode (supported: query, form_post)",
+            ));
         };
         let requested: Vec<&str> = p
             .get("scope")
@@ -178,6 +270,16 @@ impl Provider {
             if SUPPORTED_SCOPES.contains(&s) && !scopes.iter().any(|x| x == s) {
                 scopes.push(s.to_string());
             }
+        }
+        // OIDC Core §11: offline_access needs prompt=consent "unless other conditions for
+        // processing the request permitting offline access to the requested resources are
+        // known". Our documented choice: every client here is registered by the operator in the
+        // configuration, i.e. first party, and `allow_offline_access` is that permission, so
+        // the scope is honoured for such clients with or without prompt=consent. For a client
+        // without the permission the scope is ignored, as §11 asks (the rest of the request
+        // goes on).
+        if !client.allows_offline_access() {
+            scopes.retain(|s| s != super::token::OFFLINE_ACCESS);
         }
         let nonce = p.get("nonce");
         if nonce.is_some_and(|n| n.len() > MAX_ECHOED_VALUE) {
@@ -216,21 +318,19 @@ impl Provider {
             },
         };
 
-        let prompt: Vec<&str> = p
-            .get("prompt")
-            .map(|s| s.split(' ').filter(|s| !s.is_empty()).collect())
-            .unwrap_or_default();
-        if prompt.contains(&"none") {
-            if prompt.len() > 1 {
-                return Err(invalid("prompt=none cannot be combined with other values"));
-            }
-            // Every login goes through the upstream, so without an interaction the person
-            // cannot be authenticated (OIDC Core §3.1.2.6).
-            return Err(redirect(
-                ErrorCode::LoginRequired,
-                "the user must log in with WeCom",
-            ));
-        }
+        let prompt = Prompt::parse(p.get("prompt")).map_err(invalid)?;
+        let claims = match p.get("claims") {
+            None => ClaimsRequest::default(),
+            Some(json) => parse_claims_request(json).map_err(invalid)?,
+        };
+        // OIDC Core §3.1.2.1: the hint must be an id_token we issued; an expired one is fine.
+        let id_token_hint_sub = match p.get("id_token_hint") {
+            None => None,
+            Some(hint) => match self.verify_own_id_token(hint) {
+                Ok(h) => Some(h.sub),
+                Err(e) => return Err(invalid(&e.description)),
+            },
+        };
 
         Ok(ValidAuthorizeRequest {
             client_id: client.id.clone(),
@@ -243,6 +343,9 @@ impl Provider {
             max_age,
             login_hint: p.get("login_hint").map(str::to_string),
             ui_locales: p.get("ui_locales").map(str::to_string),
+            prompt,
+            id_token_hint_sub,
+            claims,
         })
     }
 
@@ -257,12 +360,19 @@ impl Provider {
         let fail = |error: OAuthError| ErrorRedirect {
             redirect_uri: req.redirect_uri.clone(),
             state: req.state.clone(),
+            response_mode: req.response_mode,
             error,
         };
-        let connector = self
-            .connectors
-            .get(&self.default_connector)
-            .ok_or_else(|| fail(OAuthError::server_error()))?;
+        // Each client may name the upstream app its logins use (several WeCom apps in one
+        // provider); the others use the default one.
+        let connector_id = self.connector_id_for_client(&req.client_id);
+        let connector = self.connectors.get(connector_id).ok_or_else(|| {
+            tracing::error!(
+                connector = connector_id,
+                "the client's connector does not exist"
+            );
+            fail(OAuthError::server_error())
+        })?;
         let upstream_state = random::alphanumeric(43);
         let now = self.now();
         let record = AuthRequest {
@@ -276,6 +386,7 @@ impl Provider {
             max_age: req.max_age,
             login_hint: req.login_hint.clone(),
             ui_locales: req.ui_locales.clone(),
+            claims: req.claims.clone(),
             connector_id: connector.id().to_string(),
             browser_binding: browser_binding.to_string(),
             created_at: now,
@@ -302,14 +413,15 @@ impl Provider {
 
     /// Handles the browser's return from the upstream. Errors before the original request is
     /// recovered are [`AuthorizeRejection::Page`]: we cannot know where it is safe to redirect.
-    /// Returns the URL to redirect the browser to (the client's redirect URI with a code or an
-    /// error).
+    /// On success a provider session starts (replacing `previous_session`, the browser's old
+    /// session cookie, if any) and the client gets a code.
     pub async fn finish_login(
         &self,
         connector_id: &str,
         params: &HashMap<String, String>,
         browser_binding: Option<&str>,
-    ) -> Result<String, AuthorizeRejection> {
+        previous_session: Option<&str>,
+    ) -> Result<LoginFinished, AuthorizeRejection> {
         let page = |msg: &str| AuthorizeRejection::Page(OAuthError::invalid_request(msg));
         let connector = self
             .connectors
@@ -359,47 +471,168 @@ impl Provider {
                 "the application's registration changed; start the login again",
             ));
         }
+        let response_mode = ResponseMode::parse(&req.response_mode).unwrap_or(ResponseMode::Query);
         let fail = |error: OAuthError| {
             AuthorizeRejection::Redirect(ErrorRedirect {
                 redirect_uri: req.redirect_uri.clone(),
                 state: req.state.clone(),
+                response_mode,
                 error,
             })
         };
-        let identity = connector
-            .handle_callback(params, &req.scopes)
-            .await
-            .map_err(|e| fail(connector_error_to_oauth(&e)))?;
-        let code = self.issue_code(&req, identity).map_err(fail)?;
-        Ok(success_redirect(
-            &req.redirect_uri,
-            &[
-                ("code", Some(code.as_str())),
-                ("state", req.state.as_deref()),
-                ("iss", Some(self.issuer())),
-            ],
-        ))
+        let identity = match connector.handle_callback(params, &req.scopes).await {
+            Ok(identity) => identity,
+            Err(e) => {
+                if let Some(notice) = connector.failure_notice(&e) {
+                    tracing::error!(
+                        connector = connector_id,
+                        error = %e,
+                        fix = %notice.operator,
+                        "upstream login failed: configuration or rate limit"
+                    );
+                    let error = if notice.temporary {
+                        OAuthError::new(ErrorCode::TemporarilyUnavailable, &notice.en)
+                    } else {
+                        OAuthError::new(ErrorCode::ServerError, &notice.en)
+                    };
+                    return Err(AuthorizeRejection::Upstream { error, notice });
+                }
+                return Err(fail(connector_error_to_oauth(&e)));
+            }
+        };
+        let (session_cookie, session, replaced) = self
+            .start_session(&identity, connector_id, previous_session)
+            .map_err(fail)?;
+        let ended_session_logouts = replaced
+            .map(|old| self.logout_tokens(&old))
+            .unwrap_or_default();
+        let session = self
+            .store
+            .touch_session(
+                &random::hash_secret(&session_cookie),
+                &req.client_id,
+                self.now(),
+            )
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "could not record the client in the new session");
+                session
+            });
+        let code = self
+            .issue_code_for(
+                &CodeGrant {
+                    client_id: &req.client_id,
+                    redirect_uri: &req.redirect_uri,
+                    scopes: &req.scopes,
+                    nonce: req.nonce.as_deref(),
+                    code_challenge: req.code_challenge.as_deref(),
+                    claims: &req.claims,
+                },
+                identity,
+                session.auth_time,
+                Some(session.sid),
+            )
+            .map_err(fail)?;
+        Ok(LoginFinished {
+            response: self.code_response(
+                &req.redirect_uri,
+                response_mode,
+                &code,
+                req.state.as_deref(),
+            ),
+            session_cookie,
+            ended_session_logouts,
+        })
+    }
+
+    /// The successful authorization response: `code`, `state` and `iss` (RFC 9207 §2).
+    pub(crate) fn code_response(
+        &self,
+        redirect_uri: &str,
+        response_mode: ResponseMode,
+        code: &str,
+        state: Option<&str>,
+    ) -> AuthorizationResponse {
+        let mut params = vec![("code".to_string(), code.to_string())];
+        if let Some(state) = state {
+            params.push(("state".to_string(), state.to_string()));
+        }
+        params.push(("iss".to_string(), self.issuer().to_string()));
+        AuthorizationResponse {
+            redirect_uri: redirect_uri.to_string(),
+            response_mode,
+            params,
+        }
     }
 
     /// Issues an authorization code for `identity` and stores it hashed.
-    fn issue_code(&self, req: &AuthRequest, identity: Identity) -> Result<String, OAuthError> {
+    pub(crate) fn issue_code_for(
+        &self,
+        grant: &CodeGrant<'_>,
+        identity: Identity,
+        auth_time: i64,
+        sid: Option<String>,
+    ) -> Result<String, OAuthError> {
+        let identity = self.subject_for_client(grant.client_id, identity)?;
         let code = random::token(32);
         let now = self.now();
         let record = AuthCode {
-            client_id: req.client_id.clone(),
-            redirect_uri: req.redirect_uri.clone(),
-            scopes: req.scopes.clone(),
-            nonce: req.nonce.clone(),
-            code_challenge: req.code_challenge.clone(),
+            client_id: grant.client_id.to_string(),
+            redirect_uri: grant.redirect_uri.to_string(),
+            scopes: grant.scopes.to_vec(),
+            nonce: grant.nonce.map(str::to_string),
+            code_challenge: grant.code_challenge.map(str::to_string),
             identity,
-            auth_time: now,
+            auth_time,
             grant_id: random::token(16),
             expires_at: now + self.lifetimes.code,
             redeemed: false,
+            sid,
+            claims: grant.claims.clone(),
         };
         self.store
             .create_auth_code(&random::hash_secret(&code), &record)?;
         Ok(code)
+    }
+}
+
+impl Provider {
+    /// The id of the connector (upstream app) `client_id`'s logins go through.
+    pub(crate) fn connector_id_for_client(&self, client_id: &str) -> &str {
+        self.clients
+            .get(client_id)
+            .and_then(|c| c.settings.connector.as_deref())
+            .unwrap_or(&self.default_connector)
+    }
+
+    /// The identity as `client_id` sees it: with a pairwise connector, `sub` is the client's
+    /// sector hash (OIDC Core §8.1). Sessions keep the upstream identity, so each client of a
+    /// session gets its own pairwise `sub`.
+    pub(crate) fn subject_for_client(
+        &self,
+        client_id: &str,
+        mut identity: Identity,
+    ) -> Result<Identity, OAuthError> {
+        let Some(connector) = self.connectors.get(self.connector_id_for_client(client_id)) else {
+            return Err(OAuthError::server_error());
+        };
+        if !connector.is_pairwise() {
+            return Ok(identity);
+        }
+        let sector = self
+            .clients
+            .get(client_id)
+            .map(Client::sector_identifier)
+            .unwrap_or_else(|| client_id.to_string());
+        let Some(sub) = connector.pairwise_subject(&identity, &sector) else {
+            tracing::error!("the connector is pairwise but produced no pairwise subject");
+            return Err(OAuthError::server_error());
+        };
+        // The upstream's own id stays available to the connector for refresh.
+        if identity.upstream_id.is_none() {
+            identity.upstream_id = Some(identity.user_id.clone());
+        }
+        identity.user_id = sub;
+        Ok(identity)
     }
 }
 
@@ -465,15 +698,27 @@ pub fn success_redirect(redirect_uri: &str, params: &[(&str, Option<&str>)]) -> 
 impl ErrorRedirect {
     /// The client's redirect URI carrying `error`, `error_description`, `state` and `iss`.
     pub fn to_url(&self, issuer: &str) -> String {
-        success_redirect(
-            &self.redirect_uri,
-            &[
-                ("error", Some(self.error.code.as_str())),
-                ("error_description", Some(self.error.description.as_str())),
-                ("state", self.state.as_deref()),
-                ("iss", Some(issuer)),
-            ],
-        )
+        self.to_response(issuer).to_url()
+    }
+
+    /// The error response (OIDC Core §3.1.2.6, RFC 9207 §2) in the request's response mode.
+    pub fn to_response(&self, issuer: &str) -> AuthorizationResponse {
+        let mut params = vec![
+            ("error".to_string(), self.error.code.as_str().to_string()),
+            (
+                "error_description".to_string(),
+                self.error.description.clone(),
+            ),
+        ];
+        if let Some(state) = &self.state {
+            params.push(("state".to_string(), state.clone()));
+        }
+        params.push(("iss".to_string(), issuer.to_string()));
+        AuthorizationResponse {
+            redirect_uri: self.redirect_uri.clone(),
+            response_mode: self.response_mode,
+            params,
+        }
     }
 }
 

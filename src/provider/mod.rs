@@ -5,23 +5,32 @@
 pub mod authorize;
 pub mod claims;
 pub mod client;
+pub mod client_assertion;
 pub mod discovery;
 pub mod error;
+pub mod introspect;
+pub mod logout;
 pub mod params;
 pub mod pkce;
+pub mod refresh;
+pub mod revoke;
+pub mod session;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod token;
 pub mod userinfo;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::clock::SharedClock;
 use crate::connector::Connector;
 use crate::storage::Store;
-use crate::tokens::KeyStore;
+use crate::tokens::{JwksVerifier, KeyStore};
 
-pub use client::{Client, ClientCredentials, ClientRegistry};
+pub use client::{AccessTokenFormat, AuthMethod, Client, ClientCredentials, ClientRegistry};
 pub use error::{ErrorCode, OAuthError};
+pub use session::SessionSettings;
 
 /// How long each kind of credential lives, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +43,11 @@ pub struct Lifetimes {
     pub access_token: i64,
     /// An id_token.
     pub id_token: i64,
+    /// A refresh token (each rotation starts a new one, RFC 9700 §4.14.2).
+    pub refresh_token: i64,
+    /// The longest a grant may be kept alive by refreshing, from the original login; `None`
+    /// means no limit beyond `refresh_token` inactivity.
+    pub grant: Option<i64>,
 }
 
 impl Default for Lifetimes {
@@ -43,6 +57,8 @@ impl Default for Lifetimes {
             code: 60,
             access_token: 3600,
             id_token: 3600,
+            refresh_token: 30 * 24 * 3600,
+            grant: None,
         }
     }
 }
@@ -57,6 +73,9 @@ pub struct Provider {
     lifetimes: Lifetimes,
     connectors: HashMap<String, Arc<dyn Connector>>,
     default_connector: String,
+    session: SessionSettings,
+    /// Verifiers for our own published keys (JWT access tokens), built on first use.
+    own_verifier: OnceLock<Option<JwksVerifier>>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -85,6 +104,8 @@ pub struct ProviderParts {
     pub lifetimes: Lifetimes,
     /// The upstream connector every login goes through.
     pub connector: Arc<dyn Connector>,
+    /// Provider session lifetimes.
+    pub session: SessionSettings,
 }
 
 impl Provider {
@@ -102,6 +123,30 @@ impl Provider {
             lifetimes: parts.lifetimes,
             connectors,
             default_connector: id,
+            session: parts.session,
+            own_verifier: OnceLock::new(),
+        }
+    }
+
+    /// Adds another connector (e.g. a second WeCom app), reachable by its id from clients
+    /// whose `ClientSettings::connector` names it. A connector with an id already present
+    /// replaces it.
+    pub fn with_connector(mut self, connector: Arc<dyn Connector>) -> Self {
+        self.connectors
+            .insert(connector.id().to_string(), connector);
+        self
+    }
+
+    /// Hands an event the upstream pushed (e.g. a WeCom contact-change callback) to the
+    /// connector `connector_id`; `NotSupported` for an unknown connector.
+    pub async fn upstream_event(
+        &self,
+        connector_id: &str,
+        event: &crate::connector::UpstreamEvent<'_>,
+    ) -> Result<String, crate::connector::EventError> {
+        match self.connectors.get(connector_id) {
+            Some(c) => c.handle_event(event).await,
+            None => Err(crate::connector::EventError::NotSupported),
         }
     }
 
@@ -143,6 +188,29 @@ impl Provider {
     /// `issuer` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.issuer, path)
+    }
+
+    /// Verifiers for the keys in our JWKS (every published key, so tokens signed before a
+    /// rotation still verify); `None` only if our own JWKS were unusable.
+    pub(crate) fn own_keys_verifier(&self) -> Option<&JwksVerifier> {
+        self.own_verifier
+            .get_or_init(|| {
+                let set: serde_json::Value =
+                    serde_json::from_slice(&self.keys.jwks_bytes()).ok()?;
+                match JwksVerifier::from_jwks(&set) {
+                    Ok(v) => Some(v),
+                    Err(e) => {
+                        tracing::error!(error = %e, "our own JWKS cannot verify tokens");
+                        None
+                    }
+                }
+            })
+            .as_ref()
+    }
+
+    /// The default connector (every grant logs in through it).
+    pub(crate) fn default_connector(&self) -> Option<&Arc<dyn Connector>> {
+        self.connectors.get(&self.default_connector)
     }
 
     /// The callback URL the upstream sends the browser back to.

@@ -4,13 +4,41 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::claims::user_claims;
+use super::claims::{requested_claims, user_claims, ClaimsRequest};
+use super::client::{AccessTokenFormat, AuthMethod};
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use super::{pkce, Client, ClientCredentials, Provider};
+use crate::connector::Identity;
 use crate::random;
-use crate::storage::{AccessToken, AuthCode, StorageError};
-use crate::tokens::at_hash;
+use crate::storage::{AccessToken, AuthCode, RefreshToken, StorageError};
+use crate::tokens::{at_hash, SigningAlg};
+
+/// The scope that asks for a refresh token (OIDC Core §11).
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
+/// What a token response is issued from: a redeemed code or a refreshed grant.
+pub(crate) struct Issue<'a> {
+    /// The grant every issued token belongs to.
+    pub grant_id: &'a str,
+    /// The access token's (and id_token's claims') scopes.
+    pub scopes: &'a [String],
+    /// Who the tokens speak for.
+    pub identity: &'a Identity,
+    /// When the person authenticated upstream.
+    pub auth_time: i64,
+    /// The authorization request's nonce (OIDC Core §3.1.3.6); `None` at refresh.
+    pub nonce: Option<&'a str>,
+    /// The scopes of a refresh token to issue with the response, if one is due.
+    pub refresh_scopes: Option<&'a [String]>,
+    /// The provider session of the login (the id_token's `sid`).
+    pub sid: Option<&'a str>,
+    /// Claims the `claims` parameter asked for (OIDC Core §5.5).
+    pub claims: &'a ClaimsRequest,
+}
+
+/// The JOSE `typ` of JWT access tokens (RFC 9068 §2.1).
+pub const JWT_ACCESS_TOKEN_TYP: &str = "at+jwt";
 
 /// A successful token response (RFC 6749 §5.1, OIDC Core §3.1.3.3).
 #[derive(Debug, Clone, Serialize)]
@@ -21,10 +49,15 @@ pub struct TokenResponse {
     pub token_type: &'static str,
     /// Access token lifetime in seconds.
     pub expires_in: i64,
-    /// The signed id_token.
-    pub id_token: String,
+    /// The signed id_token; absent at refresh when the narrowed scope drops `openid`
+    /// (OIDC Core §12.2: the refresh response "might not contain an id_token").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
     /// Granted scopes, space-separated.
     pub scope: String,
+    /// A refresh token, when `offline_access` was granted (OIDC Core §11, RFC 6749 §5.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
 }
 
 /// A failed token request, with whether the client tried HTTP Basic (RFC 6749 §5.2: a 401 with
@@ -55,34 +88,66 @@ impl Provider {
         match p.get("grant_type") {
             None => Err(err(OAuthError::invalid_request("grant_type is missing"))),
             Some("authorization_code") => self.exchange_code(client, p).map_err(err),
+            Some("refresh_token") => self.refresh(client, p).await.map_err(err),
             Some(_) => Err(err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
-                "supported grant types: authorization_code",
+                "supported grant types: authorization_code, refresh_token",
             ))),
         }
     }
 
-    /// Authenticates the client (RFC 6749 §2.3.1): `client_secret_basic`, `client_secret_post`,
-    /// or `none` for public clients. Using two methods at once is refused (RFC 6749 §2.3).
+    /// Authenticates the client (RFC 6749 §2.3.1, OIDC Core §9): `client_secret_basic`,
+    /// `client_secret_post`, `private_key_jwt` (RFC 7523 §2.2), or `none` for public clients,
+    /// each only if the client is registered for it. Using two methods at once is refused
+    /// (RFC 6749 §2.3).
     pub fn authenticate_client(
         &self,
         p: &Params,
         creds: &ClientCredentials,
     ) -> Result<&Client, OAuthError> {
-        if p.is_repeated("client_id") || p.is_repeated("client_secret") {
+        if [
+            "client_id",
+            "client_secret",
+            "client_assertion",
+            "client_assertion_type",
+        ]
+        .iter()
+        .any(|n| p.is_repeated(n))
+        {
             return Err(OAuthError::invalid_request(
                 "client credentials are repeated",
             ));
         }
         let unknown = || OAuthError::invalid_client("client authentication failed");
+        let uses_assertion = p.has("client_assertion") || p.has("client_assertion_type");
+        let methods = usize::from(creds.basic.is_some())
+            + usize::from(creds.body_client_secret.is_some())
+            + usize::from(uses_assertion);
+        if methods > 1 {
+            return Err(OAuthError::invalid_request(
+                "use only one client authentication method",
+            ));
+        }
+        let accepts = |client: &Client, method: AuthMethod| -> Result<(), OAuthError> {
+            if client.accepts_auth_method(method) {
+                Ok(())
+            } else {
+                Err(OAuthError::invalid_client(format!(
+                    "this client must not authenticate with {}",
+                    method.as_str()
+                )))
+            }
+        };
+        if uses_assertion {
+            let client = self.verify_client_assertion(p, creds.body_client_id.as_deref())?;
+            accepts(client, AuthMethod::PrivateKeyJwt)?;
+            return Ok(client);
+        }
         match (
             &creds.basic,
             &creds.body_client_id,
             &creds.body_client_secret,
         ) {
-            (Some(_), _, Some(_)) => Err(OAuthError::invalid_request(
-                "use only one client authentication method",
-            )),
             (Some((id, secret)), body_id, None) => {
                 if body_id.as_deref().is_some_and(|b| b != id) {
                     return Err(OAuthError::invalid_request(
@@ -90,20 +155,28 @@ impl Provider {
                     ));
                 }
                 let client = self.clients.get(id).ok_or_else(unknown)?;
-                match &client.secret {
-                    Some(expected) if expected.matches(secret.expose()) => Ok(client),
-                    _ => Err(unknown()),
+                if !client.secret_matches(secret.expose()) {
+                    return Err(unknown());
                 }
+                accepts(client, AuthMethod::ClientSecretBasic)?;
+                Ok(client)
             }
-            (None, Some(id), secret) => {
+            (None, Some(id), Some(secret)) => {
                 let client = self.clients.get(id).ok_or_else(unknown)?;
-                match (&client.secret, secret) {
-                    (Some(expected), Some(given)) if expected.matches(given.expose()) => Ok(client),
-                    (None, None) => Ok(client),
-                    _ => Err(unknown()),
+                if !client.secret_matches(secret.expose()) {
+                    return Err(unknown());
                 }
+                accepts(client, AuthMethod::ClientSecretPost)?;
+                Ok(client)
             }
-            (None, None, _) => Err(OAuthError::invalid_client(
+            (None, Some(id), None) => {
+                let client = self.clients.get(id).ok_or_else(unknown)?;
+                if !client.accepts_auth_method(AuthMethod::None) {
+                    return Err(unknown());
+                }
+                Ok(client)
+            }
+            (None, None, _) | (Some(_), _, Some(_)) => Err(OAuthError::invalid_client(
                 "client authentication is required",
             )),
         }
@@ -130,10 +203,9 @@ impl Provider {
         };
         if record.redeemed {
             // RFC 6749 §4.1.2 / RFC 9700 §4.2.4: a replayed code revokes what it issued.
-            self.store.revoke_grant(
-                &record.grant_id,
-                now + self.lifetimes.access_token.max(self.lifetimes.code),
-            )?;
+            // The horizon covers refresh tokens too, which the grant may have issued.
+            self.store
+                .revoke_grant(&record.grant_id, self.grant_revocation_horizon(now))?;
             tracing::warn!(client_id = %client.id, "authorization code replayed; grant revoked");
             return Err(OAuthError::invalid_grant(
                 "the authorization code was already used",
@@ -171,60 +243,215 @@ impl Provider {
             }
             (None, None) => {}
         }
-        self.issue_tokens(client, &record, now)
+        // OIDC Core §11: a refresh token only for a granted offline_access, and only while the
+        // client is still allowed to have one.
+        let refresh_scopes = (record.scopes.iter().any(|s| s == OFFLINE_ACCESS)
+            && client.allows_offline_access())
+        .then_some(record.scopes.as_slice());
+        self.issue_tokens(
+            client,
+            &Issue {
+                grant_id: &record.grant_id,
+                scopes: &record.scopes,
+                identity: &record.identity,
+                auth_time: record.auth_time,
+                nonce: record.nonce.as_deref(),
+                refresh_scopes,
+                sid: record.sid.as_deref(),
+                claims: &record.claims,
+            },
+            now,
+        )
     }
 
-    fn issue_tokens(
+    /// How long a grant revocation must be remembered: until every token the grant may have
+    /// issued so far has expired, plus a minute for a refresh racing the revocation.
+    pub(crate) fn grant_revocation_horizon(&self, now: i64) -> i64 {
+        let l = &self.lifetimes;
+        now + l
+            .access_token
+            .max(l.code)
+            .max(l.refresh_token)
+            .max(l.id_token)
+            + 60
+    }
+
+    pub(crate) fn issue_tokens(
         &self,
         client: &Client,
-        grant: &AuthCode,
+        grant: &Issue<'_>,
         now: i64,
     ) -> Result<TokenResponse, OAuthError> {
-        let access_token = random::token(32);
-        self.store.create_access_token(
-            &random::hash_secret(&access_token),
-            &AccessToken {
-                client_id: client.id.clone(),
-                grant_id: grant.grant_id.clone(),
-                scopes: grant.scopes.clone(),
-                identity: grant.identity.clone(),
-                auth_time: grant.auth_time,
-                issued_at: now,
-                expires_at: now + self.lifetimes.access_token,
-            },
-        )?;
+        let expires_at = now + self.lifetimes.access_token;
+        let record = AccessToken {
+            client_id: client.id.clone(),
+            grant_id: grant.grant_id.to_string(),
+            scopes: grant.scopes.to_vec(),
+            identity: grant.identity.clone(),
+            auth_time: grant.auth_time,
+            userinfo_claims: grant.claims.userinfo.clone(),
+            issued_at: now,
+            expires_at,
+        };
+        let access_token = match client.settings.access_token_format {
+            AccessTokenFormat::Opaque => {
+                let token = random::token(32);
+                self.store
+                    .create_access_token(&random::hash_secret(&token), &record)?;
+                token
+            }
+            AccessTokenFormat::Jwt => {
+                // RFC 9068 §2.2. The record is stored under the hash of the jti so that
+                // revocation and userinfo work exactly as for opaque tokens.
+                let jti = random::token(32);
+                self.store
+                    .create_access_token(&random::hash_secret(&jti), &record)?;
+                let mut claims = Map::new();
+                claims.insert("iss".into(), self.issuer().into());
+                claims.insert("exp".into(), expires_at.into());
+                claims.insert("aud".into(), self.access_token_audience(client).into());
+                claims.insert("sub".into(), grant.identity.user_id.clone().into());
+                claims.insert("client_id".into(), client.id.clone().into());
+                claims.insert("iat".into(), now.into());
+                claims.insert("jti".into(), jti.into());
+                claims.insert("scope".into(), grant.scopes.join(" ").into());
+                claims.insert("auth_time".into(), grant.auth_time.into());
+                self.keys()
+                    .sign_jwt_typed(&claims, JWT_ACCESS_TOKEN_TYP)
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "access token signing failed");
+                        OAuthError::server_error()
+                    })?
+            }
+        };
 
-        let keys = self.keys();
-        let mut claims: Map<String, Value> = user_claims(&grant.identity, &grant.scopes);
-        claims.insert("iss".into(), self.issuer().into());
-        claims.insert("aud".into(), client.id.clone().into());
-        claims.insert("iat".into(), now.into());
-        claims.insert("exp".into(), (now + self.lifetimes.id_token).into());
-        claims.insert("auth_time".into(), grant.auth_time.into());
-        if let Some(nonce) = &grant.nonce {
-            claims.insert("nonce".into(), nonce.clone().into());
-        }
-        claims.insert(
-            "at_hash".into(),
-            at_hash(&access_token, keys.signing_alg()).into(),
-        );
-        let id_token = keys.sign_jwt(&claims).map_err(|e| {
-            tracing::error!(error = %e, "id_token signing failed");
-            OAuthError::server_error()
-        })?;
+        let refresh_token = match grant.refresh_scopes {
+            Some(scopes) => Some(self.create_refresh_token(client, grant, scopes, now)?),
+            None => None,
+        };
+
+        let id_token = if grant.scopes.iter().any(|s| s == "openid") {
+            let keys = self.keys();
+            let mut claims: Map<String, Value> = user_claims(grant.identity, grant.scopes);
+            // OIDC Core §5.5: claims asked for one by one, beside the scopes' own.
+            claims.extend(requested_claims(grant.identity, &grant.claims.id_token));
+            claims.insert("iss".into(), self.issuer().into());
+            claims.insert("aud".into(), client.id.clone().into());
+            claims.insert("iat".into(), now.into());
+            claims.insert("exp".into(), (now + self.lifetimes.id_token).into());
+            claims.insert("auth_time".into(), grant.auth_time.into());
+            if let Some(nonce) = grant.nonce {
+                claims.insert("nonce".into(), nonce.into());
+            }
+            // Back-Channel Logout 1.0 §2.1: the session the login came from.
+            if let Some(sid) = grant.sid {
+                claims.insert("sid".into(), sid.into());
+            }
+            let alg = self.id_token_alg(client);
+            claims.insert(
+                "at_hash".into(),
+                at_hash(&access_token, alg.as_str()).into(),
+            );
+            Some(keys.sign_jwt_with(alg, "JWT", &claims).map_err(|e| {
+                tracing::error!(error = %e, "id_token signing failed");
+                OAuthError::server_error()
+            })?)
+        } else {
+            None
+        };
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",
             expires_in: self.lifetimes.access_token,
             id_token,
             scope: grant.scopes.join(" "),
+            refresh_token,
         })
+    }
+
+    /// The algorithm of `client`'s id_tokens: its `id_token_signed_response_alg`, else the
+    /// provider's default. Startup checked that a key exists for every configured one.
+    pub fn id_token_alg(&self, client: &Client) -> SigningAlg {
+        client
+            .settings
+            .id_token_signed_response_alg
+            .filter(|a| self.keys.has_alg(*a))
+            .unwrap_or_else(|| {
+                self.keys
+                    .signing_algs()
+                    .first()
+                    .copied()
+                    .unwrap_or(SigningAlg::Rs256)
+            })
+    }
+
+    /// Creates and stores a refresh token for `grant` with `scopes`. It lives
+    /// `refresh_token_ttl`, but never beyond the grant's absolute lifetime from the login.
+    fn create_refresh_token(
+        &self,
+        client: &Client,
+        grant: &Issue<'_>,
+        scopes: &[String],
+        now: i64,
+    ) -> Result<String, OAuthError> {
+        let mut expires_at = now + self.lifetimes.refresh_token;
+        if let Some(max) = self.lifetimes.grant {
+            expires_at = expires_at.min(grant.auth_time + max);
+        }
+        let token = random::token(32);
+        self.store.create_refresh_token(
+            &random::hash_secret(&token),
+            &RefreshToken {
+                client_id: client.id.clone(),
+                grant_id: grant.grant_id.to_string(),
+                scopes: scopes.to_vec(),
+                identity: grant.identity.clone(),
+                auth_time: grant.auth_time,
+                issued_at: now,
+                expires_at,
+                spent: false,
+            },
+        )?;
+        Ok(token)
+    }
+
+    /// The `aud` of `client`'s JWT access tokens.
+    pub(crate) fn access_token_audience(&self, client: &Client) -> String {
+        client
+            .settings
+            .access_token_audience
+            .clone()
+            .unwrap_or_else(|| client.id.clone())
+    }
+
+    /// The store key of an access token: the hash of an opaque token, or of a JWT access
+    /// token's `jti` once its signature (by one of our published keys) and `typ` are checked.
+    /// `None` for a JWT that is not ours.
+    pub(crate) fn access_token_key(&self, token: &str) -> Option<String> {
+        if !token.contains('.') {
+            return Some(random::hash_secret(token));
+        }
+        let verifier = self.own_keys_verifier()?;
+        let (header, claims) = verifier.verify(token).ok()?;
+        // RFC 9068 §4: the typ tells access tokens from id_tokens signed with the same keys.
+        let typ = header.get("typ").and_then(Value::as_str)?;
+        if !typ.eq_ignore_ascii_case(JWT_ACCESS_TOKEN_TYP)
+            && !typ.eq_ignore_ascii_case("application/at+jwt")
+        {
+            return None;
+        }
+        if claims.get("iss").and_then(Value::as_str) != Some(self.issuer()) {
+            return None;
+        }
+        let jti = claims.get("jti").and_then(Value::as_str)?;
+        Some(random::hash_secret(jti))
     }
 
     /// Looks up a live access token: present, not expired, grant not revoked.
     pub fn find_live_access_token(&self, token: &str) -> Result<AccessToken, OAuthError> {
         let invalid = || OAuthError::new(ErrorCode::InvalidToken, "the access token is invalid");
-        let record = match self.store.find_access_token(&random::hash_secret(token)) {
+        let key = self.access_token_key(token).ok_or_else(invalid)?;
+        let record = match self.store.find_access_token(&key) {
             Ok(r) => r,
             Err(StorageError::NotFound) => return Err(invalid()),
             Err(e) => return Err(e.into()),
@@ -242,5 +469,120 @@ impl Provider {
             ));
         }
         Ok(record)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::client::ClientSettings;
+    use crate::provider::testing::{app_client, harness};
+    use crate::provider::Lifetimes;
+    use crate::secret::Secret;
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        Params::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn two_authentication_methods_at_once_are_refused_rfc6749_2_3() {
+        let h = harness(
+            vec![app_client(ClientSettings::default())],
+            Lifetimes::default(),
+        );
+        let creds = ClientCredentials {
+            basic: Some(("app".into(), Secret::new("app-secret"))),
+            body_client_id: Some("app".into()),
+            body_client_secret: Some(Secret::new("app-secret")),
+        };
+        let err = h
+            .provider
+            .authenticate_client(&params(&[]), &creds)
+            .expect_err("two methods");
+        assert_eq!(err.code, ErrorCode::InvalidRequest);
+        let creds = ClientCredentials {
+            basic: Some(("app".into(), Secret::new("app-secret"))),
+            ..ClientCredentials::default()
+        };
+        let p = params(&[
+            (
+                "client_assertion_type",
+                super::super::client_assertion::JWT_BEARER,
+            ),
+            ("client_assertion", "a.b.c"),
+        ]);
+        let err = h
+            .provider
+            .authenticate_client(&p, &creds)
+            .expect_err("basic and assertion");
+        assert_eq!(err.code, ErrorCode::InvalidRequest);
+    }
+
+    #[test]
+    fn a_pinned_method_refuses_the_other_secret_method_oidc_core_9() {
+        let settings = ClientSettings {
+            token_endpoint_auth_method: Some(AuthMethod::ClientSecretPost),
+            ..ClientSettings::default()
+        };
+        let h = harness(vec![app_client(settings)], Lifetimes::default());
+        let basic = ClientCredentials {
+            basic: Some(("app".into(), Secret::new("app-secret"))),
+            ..ClientCredentials::default()
+        };
+        let err = h
+            .provider
+            .authenticate_client(&params(&[]), &basic)
+            .expect_err("basic refused");
+        assert_eq!(err.code, ErrorCode::InvalidClient);
+        let post = ClientCredentials {
+            body_client_id: Some("app".into()),
+            body_client_secret: Some(Secret::new("app-secret")),
+            ..ClientCredentials::default()
+        };
+        assert!(h.provider.authenticate_client(&params(&[]), &post).is_ok());
+    }
+
+    #[test]
+    fn malformed_client_assertions_are_invalid_client_not_panics_rfc7521_4_2_1() {
+        let h = harness(
+            vec![app_client(ClientSettings::default())],
+            Lifetimes::default(),
+        );
+        for assertion in [
+            "",
+            "x",
+            "a.b.c",
+            "..",
+            "e30.e30.",
+            "eyJhbGciOiJub25lIn0.e30.",
+        ] {
+            let p = params(&[
+                (
+                    "client_assertion_type",
+                    super::super::client_assertion::JWT_BEARER,
+                ),
+                ("client_assertion", assertion),
+            ]);
+            let result = h
+                .provider
+                .authenticate_client(&p, &ClientCredentials::default());
+            let err = result.expect_err("refused");
+            assert!(
+                matches!(
+                    err.code,
+                    ErrorCode::InvalidClient | ErrorCode::InvalidRequest
+                ),
+                "{assertion}: {err}"
+            );
+        }
+        let p = params(&[
+            ("client_assertion_type", "urn:example:other"),
+            ("client_assertion", "a.b.c"),
+        ]);
+        let err = h
+            .provider
+            .authenticate_client(&p, &ClientCredentials::default())
+            .expect_err("unknown type");
+        assert_eq!(err.code, ErrorCode::InvalidClient);
     }
 }

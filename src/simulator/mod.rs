@@ -9,6 +9,7 @@
 //! strictest for a client and lets tests switch to the other through [`SimulatorQuirks`].
 
 mod api;
+mod callbacks;
 mod directory;
 mod pages;
 mod reply;
@@ -22,6 +23,7 @@ use axum::Router;
 
 use crate::clock::SharedClock;
 use crate::random;
+pub use callbacks::{CallbackTarget, Delivery};
 use directory::Directory;
 
 /// How long a `user_ticket` from `snsapi_privateinfo` stays valid, in seconds (wecom-api.md §4).
@@ -176,6 +178,8 @@ struct State {
     codes: HashMap<String, CodeGrant>,
     tickets: HashMap<String, TicketGrant>,
     faults: HashMap<String, Fault>,
+    /// Path (or `*`) → delay added before answering.
+    latency: HashMap<String, std::time::Duration>,
     quirks: SimulatorQuirks,
 }
 
@@ -265,6 +269,7 @@ impl Simulator {
                     codes: HashMap::new(),
                     tickets: HashMap::new(),
                     faults: HashMap::new(),
+                    latency: HashMap::new(),
                     quirks: SimulatorQuirks::default(),
                 }),
             }),
@@ -305,7 +310,28 @@ impl Simulator {
                 get(pages::qr_connect_page).post(pages::qr_connect_submit),
             )
             .fallback(api::not_found)
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                inject_latency,
+            ))
             .with_state(self.clone())
+    }
+
+    /// Latency injection: every request to `path` (`"*"` for all paths, leading slash optional)
+    /// waits `delay` before it is answered, as a slow or distant WeCom would. `Duration::ZERO`
+    /// removes the delay.
+    pub fn set_latency(&self, path: &str, delay: std::time::Duration) {
+        let key = if path == "*" {
+            path.to_string()
+        } else {
+            normalize_path(path)
+        };
+        let mut state = self.lock();
+        if delay.is_zero() {
+            state.latency.remove(&key);
+        } else {
+            state.latency.insert(key, delay);
+        }
     }
 
     /// The configuration this simulator was built with.
@@ -549,6 +575,26 @@ impl Simulator {
             .filter(|t| t.expires_at > now)
             .map(|t| t.userid.clone())
     }
+}
+
+/// Sleeps for the latency configured for the request's path (see [`Simulator::set_latency`]).
+async fn inject_latency(
+    axum::extract::State(sim): axum::extract::State<Simulator>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let delay = {
+        let state = sim.lock();
+        state
+            .latency
+            .get(request.uri().path())
+            .or_else(|| state.latency.get("*"))
+            .copied()
+    };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    next.run(request).await
 }
 
 fn normalize_path(path: &str) -> String {

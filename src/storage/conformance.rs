@@ -8,7 +8,10 @@
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{AccessToken, AuthCode, AuthRequest, LoginEvent, StorageError, Store, UpstreamToken};
+use super::{
+    AccessToken, AuthCode, AuthRequest, ClaimsRequest, LoginEvent, RefreshToken, Session,
+    StorageError, Store, UpstreamToken,
+};
 use crate::connector::Identity;
 use crate::random;
 
@@ -33,8 +36,17 @@ pub fn run_all(store: &dyn Store) {
     access_token_can_be_created_found_and_deleted(store);
     grant_revocation_is_remembered(store);
     upstream_token_can_be_saved_replaced_found_and_deleted(store);
+    user_link_can_be_saved_replaced_and_found_and_survives_expiry_sweeps(store);
     delete_expired_removes_exactly_the_expired_records_of_every_kind(store);
     absent_keys_are_not_found(store);
+    session_can_be_created_found_touched_and_taken(store);
+    racing_touches_of_a_session_keep_every_client(store);
+    racing_takes_of_a_session_succeed_exactly_once(store);
+    expired_sessions_are_swept(store);
+    refresh_token_can_be_created_found_and_spent(store);
+    racing_refreshes_see_an_unspent_token_exactly_once(store);
+    used_jti_is_recorded_once_even_under_races(store);
+    delete_expired_removes_expired_refresh_tokens_and_used_jtis(store);
     login_events_are_listed_newest_first_and_expire(store);
     racing_login_events_are_all_kept(store);
 }
@@ -53,6 +65,7 @@ fn identity() -> Identity {
         email: Some("zhangsan@example.com".into()),
         email_verified: true,
         groups: vec!["研发部".into(), "on-call".into()],
+        ..Identity::default()
     }
 }
 
@@ -68,6 +81,10 @@ fn auth_request(expires_at: i64) -> AuthRequest {
         max_age: Some(3600),
         login_hint: Some("zhangsan".into()),
         ui_locales: Some("zh-CN en".into()),
+        claims: ClaimsRequest {
+            id_token: vec!["email".into()],
+            userinfo: vec!["name".into()],
+        },
         connector_id: "wecom".into(),
         browser_binding: random::hash_secret("binding"),
         created_at: expires_at - 600,
@@ -84,6 +101,7 @@ fn minimal_auth_request(expires_at: i64) -> AuthRequest {
         max_age: None,
         login_hint: None,
         ui_locales: None,
+        claims: ClaimsRequest::default(),
         response_mode: "query".into(),
         ..auth_request(expires_at)
     }
@@ -101,6 +119,11 @@ fn auth_code(grant_id: &str, expires_at: i64) -> AuthCode {
         grant_id: grant_id.into(),
         expires_at,
         redeemed: false,
+        sid: Some("sid-1".into()),
+        claims: ClaimsRequest {
+            id_token: vec!["email".into()],
+            userinfo: Vec::new(),
+        },
     }
 }
 
@@ -111,8 +134,22 @@ fn access_token(grant_id: &str, expires_at: i64) -> AccessToken {
         scopes: vec!["openid".into(), "email".into()],
         identity: identity(),
         auth_time: expires_at - 3600,
+        userinfo_claims: vec!["email_verified".into()],
         issued_at: expires_at - 3600,
         expires_at,
+    }
+}
+
+fn refresh_token(grant_id: &str, expires_at: i64) -> RefreshToken {
+    RefreshToken {
+        client_id: "client-a".into(),
+        grant_id: grant_id.into(),
+        scopes: vec!["openid".into(), "offline_access".into()],
+        identity: identity(),
+        auth_time: expires_at - 7200,
+        issued_at: expires_at - 3600,
+        expires_at,
+        spent: false,
     }
 }
 
@@ -364,6 +401,19 @@ pub fn grant_revocation_is_remembered(store: &dyn Store) {
     assert!(!store.is_grant_revoked(&other).expect("other grant"));
 }
 
+/// A user link returns the latest saved value; links have no expiry, so a sweep keeps them (a
+/// renamed member's `sub` must stay stable).
+pub fn user_link_can_be_saved_replaced_and_found_and_survives_expiry_sweeps(store: &dyn Store) {
+    let k = key("user-link");
+    assert!(is_not_found(&store.find_user_link(&k)));
+    store.save_user_link(&k, "zhangsan").expect("save");
+    assert_eq!(store.find_user_link(&k).expect("find"), "zhangsan");
+    store.save_user_link(&k, "张三/ZhangSan").expect("replace");
+    assert_eq!(store.find_user_link(&k).expect("find"), "张三/ZhangSan");
+    store.delete_expired(SWEEP_NOW).expect("sweep");
+    assert_eq!(store.find_user_link(&k).expect("kept"), "张三/ZhangSan");
+}
+
 /// The upstream token cache returns the latest saved token until deleted; deleting an absent
 /// token is not an error.
 pub fn upstream_token_can_be_saved_replaced_found_and_deleted(store: &dyn Store) {
@@ -492,6 +542,198 @@ pub fn absent_keys_are_not_found(store: &dyn Store) {
     store
         .delete_upstream_token(&k)
         .expect("delete absent upstream token");
+}
+
+fn session(expires_at: i64) -> Session {
+    Session {
+        sid: random::token(16),
+        identity: identity(),
+        connector_id: "wecom".into(),
+        auth_time: expires_at - 28_800,
+        last_seen: expires_at - 28_800,
+        expires_at,
+        clients: vec!["client-a".into()],
+    }
+}
+
+/// A session is created once, found unchanged, touched (client added once, `last_seen` moved
+/// forward only) and taken exactly once.
+pub fn session_can_be_created_found_touched_and_taken(store: &dyn Store) {
+    let k = key("session");
+    let s = session(FAR_FUTURE);
+    store.create_session(&k, &s).expect("create");
+    assert!(is_already_exists(&store.create_session(&k, &s)));
+    assert_eq!(store.find_session(&k).expect("find"), s);
+    let now = s.last_seen + 10;
+    let touched = store.touch_session(&k, "client-b", now).expect("touch");
+    assert_eq!(touched.clients, vec!["client-a", "client-b"]);
+    assert_eq!(touched.last_seen, now);
+    let again = store.touch_session(&k, "client-a", now - 5).expect("touch");
+    assert_eq!(again.clients, vec!["client-a", "client-b"]);
+    assert_eq!(again.last_seen, now, "last_seen never moves back");
+    assert_eq!(store.find_session(&k).expect("find"), again);
+    assert_eq!(store.take_session(&k).expect("take"), again);
+    assert!(is_not_found(&store.take_session(&k)));
+    assert!(is_not_found(&store.find_session(&k)));
+    assert!(is_not_found(&store.touch_session(&k, "client-a", now)));
+}
+
+/// Clients logging in through one session at the same time are all remembered (the update is
+/// atomic), so a logout reaches every one of them.
+pub fn racing_touches_of_a_session_keep_every_client(store: &dyn Store) {
+    let keys = race_keys("session-touch");
+    for k in &keys {
+        store
+            .create_session(k, &session(FAR_FUTURE))
+            .expect("create");
+    }
+    let next = AtomicUsize::new(0);
+    race(&keys, |k| {
+        let client = format!("client-{}", next.fetch_add(1, Ordering::SeqCst));
+        store.touch_session(k, &client, 1).expect("touch");
+    });
+    for k in &keys {
+        let s = store.take_session(k).expect("take");
+        assert_eq!(
+            s.clients.len(),
+            1 + RACERS,
+            "a racing update of {k} was lost"
+        );
+    }
+}
+
+/// Of racing takes of one session only one succeeds: a logout notifies the clients once.
+pub fn racing_takes_of_a_session_succeed_exactly_once(store: &dyn Store) {
+    let keys = race_keys("session-take");
+    for k in &keys {
+        store
+            .create_session(k, &session(FAR_FUTURE))
+            .expect("create");
+    }
+    for (k, results) in keys.iter().zip(race(&keys, |k| store.take_session(k))) {
+        let won = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(won, 1, "session {k} taken {won} times");
+    }
+}
+
+/// `delete_expired` removes sessions past `expires_at` and keeps live ones.
+pub fn expired_sessions_are_swept(store: &dyn Store) {
+    let now = SWEEP_NOW;
+    store.delete_expired(now).expect("initial sweep");
+    let dead = key("sweep-session");
+    let live = key("sweep-session");
+    let live_session = session(now);
+    store
+        .create_session(&dead, &session(now - 1))
+        .expect("create");
+    store.create_session(&live, &live_session).expect("create");
+    assert_eq!(store.delete_expired(now).expect("sweep"), 1);
+    assert!(is_not_found(&store.find_session(&dead)));
+    assert_eq!(store.take_session(&live).expect("live"), live_session);
+}
+
+/// A refresh token reads back unchanged until spent; spending returns the state before the call,
+/// so the first spend sees `spent == false` and every later one `spent == true`; a duplicate
+/// create fails without overwriting.
+pub fn refresh_token_can_be_created_found_and_spent(store: &dyn Store) {
+    let k = key("refresh");
+    let token = refresh_token("grant-refresh", FAR_FUTURE);
+    store.create_refresh_token(&k, &token).expect("create");
+    assert_eq!(store.find_refresh_token(&k).expect("find"), token);
+    assert!(is_already_exists(&store.create_refresh_token(
+        &k,
+        &refresh_token("grant-other", FAR_FUTURE)
+    )));
+    assert_eq!(store.spend_refresh_token(&k).expect("first spend"), token);
+    let spent = RefreshToken {
+        spent: true,
+        ..token
+    };
+    assert_eq!(store.spend_refresh_token(&k).expect("second spend"), spent);
+    assert_eq!(store.find_refresh_token(&k).expect("find spent"), spent);
+    let absent = key("refresh-absent");
+    assert!(is_not_found(&store.find_refresh_token(&absent)));
+    assert!(is_not_found(&store.spend_refresh_token(&absent)));
+}
+
+/// Of many threads spending the same refresh token at once, exactly one sees it unspent
+/// (RFC 9700 section 4.14.2: rotation makes every refresh token single use).
+pub fn racing_refreshes_see_an_unspent_token_exactly_once(store: &dyn Store) {
+    let keys = race_keys("race-refresh");
+    for k in &keys {
+        store
+            .create_refresh_token(k, &refresh_token("grant-race", FAR_FUTURE))
+            .expect("create");
+    }
+    for per_key in race(&keys, |k| store.spend_refresh_token(k)) {
+        let mut first_uses = 0;
+        for outcome in per_key {
+            match outcome {
+                Ok(token) if !token.spent => first_uses += 1,
+                Ok(_) => {}
+                Err(err) => panic!("racing spend failed: {err}"),
+            }
+        }
+        assert_eq!(first_uses, 1, "racing spends that saw an unspent token");
+    }
+}
+
+/// A used `jti` is recorded once: a second record is `AlreadyExists`, and of many threads
+/// recording it at once exactly one succeeds (RFC 7523 section 3: single-use assertions).
+pub fn used_jti_is_recorded_once_even_under_races(store: &dyn Store) {
+    let k = key("jti");
+    store.create_used_jti(&k, FAR_FUTURE).expect("first use");
+    assert!(is_already_exists(&store.create_used_jti(&k, FAR_FUTURE)));
+    let keys = race_keys("race-jti");
+    for per_key in race(&keys, |k| store.create_used_jti(k, FAR_FUTURE)) {
+        let mut recorded = 0;
+        for outcome in per_key {
+            match outcome {
+                Ok(()) => recorded += 1,
+                Err(StorageError::AlreadyExists) => {}
+                Err(err) => panic!("racing jti record failed: {err}"),
+            }
+        }
+        assert_eq!(recorded, 1, "racing jti records that succeeded");
+    }
+}
+
+/// `delete_expired` also removes refresh tokens (spent or not) and used `jti`s strictly before
+/// `now`, and keeps those expiring at `now` or later.
+pub fn delete_expired_removes_expired_refresh_tokens_and_used_jtis(store: &dyn Store) {
+    let now = SWEEP_NOW;
+    store.delete_expired(now).expect("initial sweep");
+    let dead = key("sweep-refresh");
+    let dead_spent = key("sweep-refresh");
+    let live = key("sweep-refresh");
+    store
+        .create_refresh_token(&dead, &refresh_token("g", now - 1))
+        .expect("create");
+    store
+        .create_refresh_token(&dead_spent, &refresh_token("g", now - 1))
+        .expect("create");
+    store.spend_refresh_token(&dead_spent).expect("spend");
+    store
+        .create_refresh_token(&live, &refresh_token("g", now))
+        .expect("create");
+    let dead_jti = key("sweep-jti");
+    let live_jti = key("sweep-jti");
+    store.create_used_jti(&dead_jti, now - 1).expect("record");
+    store.create_used_jti(&live_jti, now + 60).expect("record");
+    assert_eq!(
+        store.delete_expired(now).expect("sweep"),
+        3,
+        "expired records removed: 2 refresh tokens, 1 jti"
+    );
+    assert!(is_not_found(&store.find_refresh_token(&dead)));
+    assert!(is_not_found(&store.find_refresh_token(&dead_spent)));
+    assert_eq!(
+        store.find_refresh_token(&live).expect("live"),
+        refresh_token("g", now)
+    );
+    // A swept jti may be used again: its assertion has expired, so it is refused for that.
+    store.create_used_jti(&dead_jti, FAR_FUTURE).expect("reuse");
+    assert!(is_already_exists(&store.create_used_jti(&live_jti, now)));
 }
 
 fn login_event(at: i64, marker: &str, expires_at: i64) -> LoginEvent {

@@ -9,7 +9,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::collections::BTreeMap;
 
 use super::{
-    AccessToken, AuthCode, AuthRequest, LoginEvent, Result, StorageError, Store, UpstreamToken,
+    AccessToken, AuthCode, AuthRequest, LoginEvent, RefreshToken, Result, Session, StorageError,
+    Store, UpstreamToken,
 };
 
 /// Login events by (time, sequence number).
@@ -28,6 +29,11 @@ pub struct MemoryStore {
     /// Revoked grant id → `keep_until` (Unix seconds).
     revoked_grants: Mutex<HashMap<String, i64>>,
     upstream_tokens: Mutex<HashMap<String, UpstreamToken>>,
+    refresh_tokens: Mutex<HashMap<String, RefreshToken>>,
+    /// Used single-use identifier → expiry (Unix seconds).
+    used_jtis: Mutex<HashMap<String, i64>>,
+    user_links: Mutex<HashMap<String, String>>,
+    sessions: Mutex<HashMap<String, Session>>,
     /// Login events by (time, sequence number): ordered, and never two under one key.
     login_events: Mutex<(u64, EventLog)>,
 }
@@ -48,6 +54,11 @@ impl fmt::Debug for MemoryStore {
             .field("access_tokens", &lock(&self.access_tokens).len())
             .field("revoked_grants", &lock(&self.revoked_grants).len())
             .field("upstream_tokens", &lock(&self.upstream_tokens).len())
+            .field("refresh_tokens", &lock(&self.refresh_tokens).len())
+            .field("used_jtis", &lock(&self.used_jtis).len())
+            .field("user_links", &lock(&self.user_links).len())
+            .field("sessions", &lock(&self.sessions).len())
+            .field("login_events", &lock(&self.login_events).1.len())
             .finish()
     }
 }
@@ -132,6 +143,53 @@ impl Store for MemoryStore {
         Ok(lock(&self.revoked_grants).contains_key(grant_id))
     }
 
+    fn create_refresh_token(&self, key: &str, token: &RefreshToken) -> Result<()> {
+        insert_new(&self.refresh_tokens, key, token)
+    }
+
+    fn find_refresh_token(&self, key: &str) -> Result<RefreshToken> {
+        lock(&self.refresh_tokens)
+            .get(key)
+            .cloned()
+            .ok_or(StorageError::NotFound)
+    }
+
+    fn spend_refresh_token(&self, key: &str) -> Result<RefreshToken> {
+        let mut tokens = lock(&self.refresh_tokens);
+        let token = tokens.get_mut(key).ok_or(StorageError::NotFound)?;
+        let before = token.clone();
+        token.spent = true;
+        Ok(before)
+    }
+
+    fn create_used_jti(&self, key: &str, expires_at: i64) -> Result<()> {
+        insert_new(&self.used_jtis, key, &expires_at)
+    }
+
+    fn create_session(&self, key: &str, session: &Session) -> Result<()> {
+        insert_new(&self.sessions, key, session)
+    }
+
+    fn find_session(&self, key: &str) -> Result<Session> {
+        lock(&self.sessions)
+            .get(key)
+            .cloned()
+            .ok_or(StorageError::NotFound)
+    }
+
+    fn touch_session(&self, key: &str, client_id: &str, now: i64) -> Result<Session> {
+        let mut sessions = lock(&self.sessions);
+        let session = sessions.get_mut(key).ok_or(StorageError::NotFound)?;
+        session.touch(client_id, now);
+        Ok(session.clone())
+    }
+
+    fn take_session(&self, key: &str) -> Result<Session> {
+        lock(&self.sessions)
+            .remove(key)
+            .ok_or(StorageError::NotFound)
+    }
+
     fn find_upstream_token(&self, key: &str) -> Result<UpstreamToken> {
         lock(&self.upstream_tokens)
             .get(key)
@@ -141,6 +199,18 @@ impl Store for MemoryStore {
 
     fn save_upstream_token(&self, key: &str, token: &UpstreamToken) -> Result<()> {
         lock(&self.upstream_tokens).insert(key.to_owned(), token.clone());
+        Ok(())
+    }
+
+    fn find_user_link(&self, key: &str) -> Result<String> {
+        lock(&self.user_links)
+            .get(key)
+            .cloned()
+            .ok_or(StorageError::NotFound)
+    }
+
+    fn save_user_link(&self, key: &str, value: &str) -> Result<()> {
+        lock(&self.user_links).insert(key.to_owned(), value.to_owned());
         Ok(())
     }
 
@@ -155,6 +225,9 @@ impl Store for MemoryStore {
             + sweep(&self.access_tokens, now, |t| t.expires_at)
             + sweep(&self.revoked_grants, now, |keep_until| *keep_until)
             + sweep(&self.upstream_tokens, now, |t| t.expires_at)
+            + sweep(&self.refresh_tokens, now, |t| t.expires_at)
+            + sweep(&self.used_jtis, now, |expires_at| *expires_at)
+            + sweep(&self.sessions, now, |s| s.expires_at)
             + {
                 let mut events = lock(&self.login_events);
                 let before = events.1.len();

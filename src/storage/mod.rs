@@ -1,5 +1,6 @@
 //! Persistent state behind one small typed trait: pending authorization requests, authorization
-//! codes, access tokens, revoked grants and the upstream token cache.
+//! codes, access tokens, refresh tokens, used client-assertion ids, revoked grants and the
+//! upstream token cache.
 //!
 //! Nothing backend-specific leaks out of this module: [`SledStore`] is the embedded default and
 //! [`MemoryStore`] serves tests and a no-persistence mode; every backend passes the shared
@@ -59,6 +60,9 @@ pub struct AuthRequest {
     pub login_hint: Option<String>,
     /// OIDC `ui_locales`.
     pub ui_locales: Option<String>,
+    /// The `claims` request parameter (OIDC Core §5.5), reduced to what we release.
+    #[serde(default, skip_serializing_if = "ClaimsRequest::is_empty")]
+    pub claims: ClaimsRequest,
     /// Which connector handles the login.
     pub connector_id: String,
     /// Hash of the browser-binding cookie that started the flow.
@@ -67,6 +71,25 @@ pub struct AuthRequest {
     pub created_at: i64,
     /// Unix seconds after which the request is dead.
     pub expires_at: i64,
+}
+
+/// Claims a client asked for one by one with the `claims` request parameter (OIDC Core §5.5),
+/// already reduced by the provider to names it can supply.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimsRequest {
+    /// Claim names for the id_token.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub id_token: Vec<String>,
+    /// Claim names for the userinfo response.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub userinfo: Vec<String>,
+}
+
+impl ClaimsRequest {
+    /// Whether nothing was asked for.
+    pub fn is_empty(&self) -> bool {
+        self.id_token.is_empty() && self.userinfo.is_empty()
+    }
 }
 
 /// An authorization code we issued. Stored under the hash of the code.
@@ -92,6 +115,13 @@ pub struct AuthCode {
     pub expires_at: i64,
     /// Set once the code has been exchanged.
     pub redeemed: bool,
+    /// The provider session the code was issued from (the id_token's `sid`, Back-Channel
+    /// Logout 1.0 §2.1). Absent in records written before sessions existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// Claims requested individually for the id_token and userinfo (OIDC Core §5.5).
+    #[serde(default, skip_serializing_if = "ClaimsRequest::is_empty")]
+    pub claims: ClaimsRequest,
 }
 
 /// An access token we issued. Stored under the hash of the token.
@@ -107,10 +137,69 @@ pub struct AccessToken {
     pub identity: Identity,
     /// When the person authenticated upstream.
     pub auth_time: i64,
+    /// Claims requested individually for userinfo (OIDC Core §5.5), beyond the scopes'.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub userinfo_claims: Vec<String>,
     /// Unix seconds.
     pub issued_at: i64,
     /// Unix seconds.
     pub expires_at: i64,
+}
+
+/// A provider session: who logged in upstream, when, and which clients they have since logged
+/// into without a new upstream login (so a logout can reach every one of them). Stored under the
+/// hash of the session cookie's value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// The public session id sent as `sid` in id_tokens and logout tokens (Back-Channel
+    /// Logout 1.0 §2.1). Random and unrelated to the cookie, so it reveals nothing about it.
+    pub sid: String,
+    /// Who logged in.
+    pub identity: Identity,
+    /// The connector that authenticated them.
+    pub connector_id: String,
+    /// When they authenticated upstream (Unix seconds): the id_token's `auth_time`.
+    pub auth_time: i64,
+    /// Last time the session was used (Unix seconds), for the idle timeout.
+    pub last_seen: i64,
+    /// Unix seconds after which the session is dead whatever its use.
+    pub expires_at: i64,
+    /// Client ids that received a code through this session, in first-login order.
+    pub clients: Vec<String>,
+}
+
+impl Session {
+    /// Records a use by `client_id` at `now` (the update every backend applies atomically).
+    pub fn touch(&mut self, client_id: &str, now: i64) {
+        self.last_seen = self.last_seen.max(now);
+        if !self.clients.iter().any(|c| c == client_id) {
+            self.clients.push(client_id.to_owned());
+        }
+    }
+}
+
+/// A refresh token we issued (OIDC Core §12, RFC 6749 §6). Stored under the hash of the token.
+/// Each use spends it and issues a successor (rotation, RFC 9700 §4.14.2); a spent token is kept
+/// until it expires so that a replay is recognised and revokes the grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshToken {
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// The grant the token belongs to (shared with the code and access tokens it came from).
+    pub grant_id: String,
+    /// The scopes of the grant; a refresh may narrow the access token's scope, never this one
+    /// (RFC 6749 §6).
+    pub scopes: Vec<String>,
+    /// Who the grant speaks for, as last confirmed by the connector.
+    pub identity: Identity,
+    /// When the person authenticated upstream (kept in every refreshed id_token, OIDC Core §12.2).
+    pub auth_time: i64,
+    /// When this token was issued (Unix seconds).
+    pub issued_at: i64,
+    /// Unix seconds after which the token is dead.
+    pub expires_at: i64,
+    /// Set once the token has been exchanged for its successor.
+    pub spent: bool,
 }
 
 /// A cached upstream credential (e.g. a WeCom app access_token), kept across restarts so a restart
@@ -161,8 +250,8 @@ pub struct LoginEvent {
 }
 
 /// The storage interface. Implementations must be safe to call from many tasks at once; the
-/// single-use operations (`take_auth_request`, `redeem_auth_code`) must be atomic, so that two
-/// racing requests never both succeed.
+/// single-use operations (`take_auth_request`, `redeem_auth_code`, `spend_refresh_token`,
+/// `create_used_jti`) must be atomic, so that two racing requests never both succeed.
 pub trait Store: Send + Sync + 'static {
     /// Stores a pending authorization request under `key`. `AlreadyExists` if taken.
     fn create_auth_request(&self, key: &str, req: &AuthRequest) -> Result<()>;
@@ -194,6 +283,32 @@ pub trait Store: Send + Sync + 'static {
     /// Whether `grant_id` has been revoked.
     fn is_grant_revoked(&self, grant_id: &str) -> Result<bool>;
 
+    /// Stores a new provider session under `key` (the cookie's hash). `AlreadyExists` if taken.
+    fn create_session(&self, key: &str, session: &Session) -> Result<()>;
+    /// Returns the session under `key`. `NotFound` if absent; expiry is the caller's check.
+    fn find_session(&self, key: &str) -> Result<Session>;
+    /// Atomically sets `last_seen` to `now` and adds `client_id` to the session's clients (once),
+    /// returning the updated session: two clients logging in through one session at the same
+    /// time must both be remembered for logout. `NotFound` if absent.
+    fn touch_session(&self, key: &str, client_id: &str, now: i64) -> Result<Session>;
+    /// Atomically removes and returns the session under `key`, so that of two racing logouts only
+    /// one notifies the clients. `NotFound` if absent.
+    fn take_session(&self, key: &str) -> Result<Session>;
+
+    /// Stores a new refresh token under `key` (the token's hash). `AlreadyExists` if taken.
+    fn create_refresh_token(&self, key: &str, token: &RefreshToken) -> Result<()>;
+    /// Returns the refresh token under `key` without changing it. `NotFound` if absent.
+    fn find_refresh_token(&self, key: &str) -> Result<RefreshToken>;
+    /// Atomically marks the refresh token under `key` as spent and returns the record as it was
+    /// *before* this call: a returned `spent == true` means it had already been used, so of two
+    /// racing refreshes exactly one sees `spent == false`. `NotFound` if absent.
+    fn spend_refresh_token(&self, key: &str) -> Result<RefreshToken>;
+
+    /// Records a single-use identifier (a client assertion's `jti`, RFC 7523 §3) until
+    /// `expires_at`. `AlreadyExists` if it was recorded before: of two racing calls with the same
+    /// key exactly one succeeds.
+    fn create_used_jti(&self, key: &str, expires_at: i64) -> Result<()>;
+
     /// Returns the cached upstream token under `key`. `NotFound` if absent.
     fn find_upstream_token(&self, key: &str) -> Result<UpstreamToken>;
     /// Saves (replaces) the cached upstream token under `key`.
@@ -201,8 +316,16 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the cached upstream token under `key`; absent is not an error.
     fn delete_upstream_token(&self, key: &str) -> Result<()>;
 
+    /// Returns the value of the upstream user link under `key` (a connector's record that a
+    /// renamed upstream user keeps their `sub`, e.g. WeCom's `NewUserID`). `NotFound` if absent.
+    /// Links never expire: a `sub` must stay stable for as long as the account exists.
+    fn find_user_link(&self, key: &str) -> Result<String>;
+    /// Saves (replaces) the upstream user link under `key`.
+    fn save_user_link(&self, key: &str, value: &str) -> Result<()>;
+
     /// Deletes every record (login events included) whose expiry (or `keep_until`) is strictly
-    /// before `now`; returns how many. Redeemed codes are kept until they expire, so a replayed code is still recognised.
+    /// before `now`; returns how many. Redeemed codes and spent refresh tokens are kept until they
+    /// expire, so a replay is still recognised.
     fn delete_expired(&self, now: i64) -> Result<usize>;
 
     /// Appends a login event. Events never overwrite one another, even when two logins finish

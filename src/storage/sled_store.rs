@@ -9,6 +9,10 @@
 //! window. For pending requests, codes and access tokens that costs at worst a repeated login.
 //! Grant revocations are the exception: losing one would bring revoked tokens back, so
 //! `revoke_grant` flushes before it returns (it is rare, so the cost does not matter).
+//! A spent refresh token or a used client-assertion `jti` lost in a crash would make that one
+//! credential usable once more; they are not flushed one by one, since refreshes are frequent and
+//! the window is [`FLUSH_EVERY_MS`] (the successor token issued in the same window is lost with
+//! it, so the legitimate client has to log in again and a copy of the old token gets one use).
 
 use std::fmt;
 use std::path::Path;
@@ -17,7 +21,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AccessToken, AuthCode, AuthRequest, LoginEvent, Result, StorageError, Store, UpstreamToken,
+    AccessToken, AuthCode, AuthRequest, LoginEvent, RefreshToken, Result, Session, StorageError,
+    Store, UpstreamToken,
 };
 
 /// How often, in milliseconds, sled writes dirty data to disk in the background: the most a crash
@@ -35,7 +40,18 @@ pub struct SledStore {
     access_tokens: Table,
     revoked_grants: Table,
     upstream_tokens: Table,
+    refresh_tokens: Table,
+    used_jtis: Table,
+    user_links: Table,
+    sessions: Table,
     login_events: Table,
+}
+
+/// The record stored for a used single-use identifier.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct UsedJti {
+    /// Unix seconds after which the record may be dropped.
+    expires_at: i64,
 }
 
 /// The record stored for a revoked grant.
@@ -70,6 +86,10 @@ impl SledStore {
             access_tokens: Table::open(&db, "access_tokens")?,
             revoked_grants: Table::open(&db, "revoked_grants")?,
             upstream_tokens: Table::open(&db, "upstream_tokens")?,
+            refresh_tokens: Table::open(&db, "refresh_tokens")?,
+            used_jtis: Table::open(&db, "used_jtis")?,
+            user_links: Table::open(&db, "user_links")?,
+            sessions: Table::open(&db, "sessions")?,
             login_events: Table::open(&db, "login_events")?,
             db,
         })
@@ -295,6 +315,83 @@ impl Store for SledStore {
         )
     }
 
+    fn create_refresh_token(&self, key: &str, token: &RefreshToken) -> Result<()> {
+        self.refresh_tokens.create(key, token)
+    }
+
+    fn find_refresh_token(&self, key: &str) -> Result<RefreshToken> {
+        self.refresh_tokens.find(key)
+    }
+
+    fn spend_refresh_token(&self, key: &str) -> Result<RefreshToken> {
+        let table = &self.refresh_tokens;
+        // The same compare-and-swap loop as `redeem_auth_code`: of two racing refreshes only one
+        // can turn `spent` from false to true (RFC 9700 §4.14.2, rotation).
+        loop {
+            let current = table
+                .sled("get", table.tree.get(key))?
+                .ok_or(StorageError::NotFound)?;
+            let before: RefreshToken = table.decode(&current)?;
+            if before.spent {
+                return Ok(before);
+            }
+            let after = RefreshToken {
+                spent: true,
+                ..before.clone()
+            };
+            let value = table.encode(&after)?;
+            let swapped = table.sled(
+                "compare_and_swap",
+                table
+                    .tree
+                    .compare_and_swap(key, Some(&current), Some(value)),
+            )?;
+            if swapped.is_ok() {
+                return Ok(before);
+            }
+        }
+    }
+
+    fn create_used_jti(&self, key: &str, expires_at: i64) -> Result<()> {
+        self.used_jtis.create(key, &UsedJti { expires_at })
+    }
+
+    fn create_session(&self, key: &str, session: &Session) -> Result<()> {
+        self.sessions.create(key, session)
+    }
+
+    fn find_session(&self, key: &str) -> Result<Session> {
+        self.sessions.find(key)
+    }
+
+    fn touch_session(&self, key: &str, client_id: &str, now: i64) -> Result<Session> {
+        let table = &self.sessions;
+        // Compare-and-swap loop, as in `redeem_auth_code`: two clients logging in through the
+        // same session at once must both end up in `clients`, so neither write may overwrite the
+        // other's.
+        loop {
+            let current = table
+                .sled("get", table.tree.get(key))?
+                .ok_or(StorageError::NotFound)?;
+            let mut session: Session = table.decode(&current)?;
+            session.touch(client_id, now);
+            let value = table.encode(&session)?;
+            let swapped = table.sled(
+                "compare_and_swap",
+                table
+                    .tree
+                    .compare_and_swap(key, Some(&current), Some(value)),
+            )?;
+            if swapped.is_ok() {
+                return Ok(session);
+            }
+        }
+    }
+
+    fn take_session(&self, key: &str) -> Result<Session> {
+        self.sessions.take(key)
+    }
+
     fn find_upstream_token(&self, key: &str) -> Result<UpstreamToken> {
         self.upstream_tokens.find(key)
     }
@@ -305,6 +402,14 @@ impl Store for SledStore {
 
     fn delete_upstream_token(&self, key: &str) -> Result<()> {
         self.upstream_tokens.delete(key)
+    }
+
+    fn find_user_link(&self, key: &str) -> Result<String> {
+        self.user_links.find(key)
+    }
+
+    fn save_user_link(&self, key: &str, value: &str) -> Result<()> {
+        self.user_links.save(key, &value)
     }
 
     fn delete_expired(&self, now: i64) -> Result<usize> {
@@ -321,6 +426,11 @@ impl Store for SledStore {
             + self
                 .upstream_tokens
                 .sweep(now, |t: &UpstreamToken| t.expires_at)?
+            + self
+                .refresh_tokens
+                .sweep(now, |t: &RefreshToken| t.expires_at)?
+            + self.used_jtis.sweep(now, |j: &UsedJti| j.expires_at)?
+            + self.sessions.sweep(now, |s: &Session| s.expires_at)?
             + self
                 .login_events
                 .sweep(now, |e: &LoginEvent| e.expires_at)?)
@@ -378,6 +488,7 @@ mod tests {
                 ..Identity::default()
             },
             auth_time: 100,
+            userinfo_claims: Vec::new(),
             issued_at: 100,
             expires_at,
         }
@@ -446,6 +557,8 @@ mod tests {
             grant_id: "grant".into(),
             expires_at: 500,
             redeemed: false,
+            sid: None,
+            claims: Default::default(),
         };
         {
             let store = SledStore::open(dir.path()).expect("open");

@@ -10,7 +10,7 @@ use josekit::jwk::alg::ec::{EcCurve, EcKeyPair};
 use josekit::jwk::alg::ed::{EdCurve, EdKeyPair};
 use josekit::jwk::alg::rsa::RsaKeyPair;
 use josekit::jwk::{Jwk, KeyPair};
-use josekit::jws::{EdDSA, JwsSigner, ES256, RS256};
+use josekit::jws::{EdDSA, JwsSigner, JwsVerifier, ES256, RS256};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -149,6 +149,32 @@ impl SigningAlg {
             members.insert((*name).to_owned(), Value::from(value));
         }
         Ok(ParsedKey { members, signer })
+    }
+
+    /// A verifier for this algorithm from a key's public JWK members (as [`ParsedKey::members`]
+    /// holds them), used to check tokens we issued earlier (`id_token_hint`).
+    pub(crate) fn verifier(
+        self,
+        members: &Map<String, Value>,
+    ) -> Result<Box<dyn JwsVerifier>, &'static str> {
+        let jwk = Jwk::from_map(members.clone()).map_err(|_| "not a valid public JWK")?;
+        Ok(match self {
+            SigningAlg::Rs256 => Box::new(
+                RS256
+                    .verifier_from_jwk(&jwk)
+                    .map_err(|_| "RSA public key unusable for RS256")?,
+            ),
+            SigningAlg::Es256 => Box::new(
+                ES256
+                    .verifier_from_jwk(&jwk)
+                    .map_err(|_| "EC public key unusable for ES256")?,
+            ),
+            SigningAlg::EdDsa => Box::new(
+                EdDSA
+                    .verifier_from_jwk(&jwk)
+                    .map_err(|_| "Ed25519 public key unusable for EdDSA")?,
+            ),
+        })
     }
 
     /// Finds which supported algorithm `pem` is a key for.

@@ -91,6 +91,17 @@ pub enum KeyError {
         reason: String,
     },
 
+    /// A JWT presented to us is not one we signed (bad signature, unknown kid, not a JWS).
+    #[error("token not verified: {reason}")]
+    Verify {
+        /// Why (never quotes the token).
+        reason: String,
+    },
+
+    /// `keys generate` for an algorithm that already has an active key.
+    #[error("an {0} key is already active; use `keys rotate` to replace it")]
+    AlreadyActive(&'static str),
+
     /// An algorithm name that this key store cannot sign with.
     #[error("unsupported signing algorithm {0:?} (supported: RS256, ES256, EdDSA)")]
     UnsupportedAlg(String),

@@ -26,7 +26,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use josekit::jws::{JwsHeader, JwsSigner};
+use josekit::jws::{JwsHeader, JwsSigner, JwsVerifier};
 use serde_json::{Map, Value};
 
 use super::manifest::{sync_dir, Manifest, ManifestEntry, MANIFEST_FILE};
@@ -44,21 +44,31 @@ pub struct KeyInfo {
     pub status: KeyStatus,
     /// When it was generated (seconds since the Unix epoch), if a manifest records it.
     pub created_at: Option<i64>,
+    /// For a retiring key, when its grace period ends (seconds since the Unix epoch).
+    pub retire_at: Option<i64>,
     /// The PEM file it was loaded from.
     pub path: PathBuf,
 }
 
-/// The provider's signing keys: the active one with its ready-built signer, and the JWK Set of
-/// every published key. Immutable once loaded; share it behind an `Arc`.
+/// The provider's signing keys: one active key per algorithm with its ready-built signer, a
+/// verifier for every published key, and the JWK Set of every published key. Immutable once
+/// loaded; share it behind an `Arc`.
 pub struct KeyStore {
     active_kid: String,
     alg: SigningAlg,
-    /// Built once at load, so signing does no key parsing.
-    signer: Box<dyn JwsSigner>,
-    /// `{"typ":"JWT","kid":…}`; josekit adds `alg` from the signer.
-    header: JwsHeader,
+    /// One per algorithm that has an active key; the default (RS256 when present) first.
+    signers: Vec<ActiveSigner>,
+    /// Every published key, to verify tokens we issued (`id_token_hint`, logout).
+    verifiers: Vec<(String, SigningAlg, Box<dyn JwsVerifier>)>,
     jwks: Bytes,
     keys: Vec<KeyInfo>,
+}
+
+/// The signer of one algorithm, built once at load so signing does no key parsing.
+struct ActiveSigner {
+    alg: SigningAlg,
+    kid: String,
+    signer: Box<dyn JwsSigner>,
 }
 
 /// A key read from disk, before the store is assembled.
@@ -67,6 +77,17 @@ struct LoadedKey {
     /// `kty` and the public members.
     members: Map<String, Value>,
     signer: Box<dyn JwsSigner>,
+}
+
+/// What `keys rotate` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotation {
+    /// The new active key.
+    pub new_key: KeyInfo,
+    /// The kid of the key of the same algorithm that became retiring, if there was one.
+    pub retired: Option<String>,
+    /// Kids of retiring keys whose grace period had ended, deleted from the manifest and disk.
+    pub removed: Vec<String>,
 }
 
 impl KeyStore {
@@ -78,28 +99,21 @@ impl KeyStore {
 
     /// Like [`KeyStore::load_or_generate`], but a generated key uses `new_key_alg` and its
     /// `created_at` comes from `clock`. The algorithm only matters when a key is generated:
-    /// existing keys keep theirs.
+    /// existing keys keep theirs. Retiring keys whose grace period ended before `clock.now()`
+    /// are no longer published (the next rotation deletes them; loading never writes).
     pub fn load_or_generate_with(
         dir: &Path,
         new_key_alg: SigningAlg,
         clock: &dyn Clock,
     ) -> Result<KeyStore, KeyError> {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|source| KeyError::Io {
-                action: "create the key directory",
-                path: dir.to_path_buf(),
-                source,
-            })?;
+        create_key_dir(dir)?;
         let (active, retiring) = match Manifest::read(dir)? {
-            Some(manifest) => load_from_manifest(dir, &manifest)?,
+            Some(manifest) => load_from_manifest(dir, &manifest, clock.now())?,
             None => {
                 let files = pem_files(dir)?;
                 match files.as_slice() {
-                    [] => (generate(dir, new_key_alg, clock)?, Vec::new()),
-                    [only] => (adopt(only)?, Vec::new()),
+                    [] => (vec![generate(dir, new_key_alg, clock)?], Vec::new()),
+                    [only] => (vec![adopt(only)?], Vec::new()),
                     _ => {
                         return Err(KeyError::AmbiguousKeys {
                             dir: dir.to_path_buf(),
@@ -109,33 +123,59 @@ impl KeyStore {
                 }
             }
         };
-        Ok(Self::assemble(active, retiring))
+        Self::assemble(active, retiring)
     }
 
-    /// Builds the store from the active key and the keys that are only still published.
-    fn assemble(active: LoadedKey, retiring: Vec<LoadedKey>) -> KeyStore {
-        // Active key first in the JWKS: some clients try keys in order when a token has no kid.
-        let jwks_keys: Vec<Value> = std::iter::once(&active)
-            .chain(&retiring)
-            .map(public_jwk)
-            .collect();
+    /// Builds the store from the active keys (at least one) and the keys that are only still
+    /// published.
+    fn assemble(
+        mut active: Vec<LoadedKey>,
+        retiring: Vec<LoadedKey>,
+    ) -> Result<KeyStore, KeyError> {
+        // The default signer: RS256 when there is such a key, since every client must accept it
+        // (OIDC Core §15.1); otherwise the first active key.
+        active.sort_by_key(|k| k.info.alg != SigningAlg::Rs256);
+        let default = active.first().ok_or_else(|| KeyError::Manifest {
+            path: PathBuf::from(MANIFEST_FILE),
+            reason: "no active key".to_owned(),
+        })?;
+        let (active_kid, alg) = (default.info.kid.clone(), default.info.alg);
+        // Active keys first in the JWKS: some clients try keys in order when a token has no kid.
+        let published: Vec<&LoadedKey> = active.iter().chain(&retiring).collect();
+        let jwks_keys: Vec<Value> = published.iter().map(|k| public_jwk(k)).collect();
         let mut jwks = Map::new();
         jwks.insert("keys".to_owned(), Value::Array(jwks_keys));
         let jwks = Bytes::from(Value::Object(jwks).to_string());
-
-        let mut header = JwsHeader::new();
-        header.set_token_type("JWT");
-        header.set_key_id(active.info.kid.clone());
-        let mut infos = vec![active.info.clone()];
+        let mut verifiers = Vec::with_capacity(published.len());
+        for key in &published {
+            let verifier =
+                key.info
+                    .alg
+                    .verifier(&key.members)
+                    .map_err(|reason| KeyError::InvalidKey {
+                        path: key.info.path.clone(),
+                        reason: reason.to_owned(),
+                    })?;
+            verifiers.push((key.info.kid.clone(), key.info.alg, verifier));
+        }
+        let mut infos: Vec<KeyInfo> = active.iter().map(|k| k.info.clone()).collect();
         infos.extend(retiring.into_iter().map(|k| k.info));
-        KeyStore {
-            active_kid: active.info.kid,
-            alg: active.info.alg,
-            signer: active.signer,
-            header,
+        let signers = active
+            .into_iter()
+            .map(|k| ActiveSigner {
+                alg: k.info.alg,
+                kid: k.info.kid,
+                signer: k.signer,
+            })
+            .collect();
+        Ok(KeyStore {
+            active_kid,
+            alg,
+            signers,
+            verifiers,
             jwks,
             keys: infos,
-        }
+        })
     }
 
     /// The public JWK Set (RFC 7517 §5) of every published key, serialized once at load:
@@ -144,33 +184,297 @@ impl KeyStore {
         self.jwks.clone()
     }
 
-    /// The `kid` of the key that signs.
+    /// The `kid` of the key that signs by default.
     pub fn active_kid(&self) -> &str {
         &self.active_kid
     }
 
-    /// The JWS `alg` of the key that signs (`"RS256"` unless another key type was configured).
+    /// The JWS `alg` of the default signing key (`"RS256"` unless no RS256 key exists).
     pub fn signing_alg(&self) -> &str {
         self.alg.as_str()
     }
 
-    /// Every published key, the active one first.
+    /// The algorithms that have an active key, the default first: exactly the
+    /// `id_token_signing_alg_values_supported` of discovery.
+    pub fn signing_algs(&self) -> Vec<SigningAlg> {
+        self.signers.iter().map(|s| s.alg).collect()
+    }
+
+    /// Whether an active key signs with `alg`.
+    pub fn has_alg(&self, alg: SigningAlg) -> bool {
+        self.signers.iter().any(|s| s.alg == alg)
+    }
+
+    /// Every published key, the active ones first.
     pub fn keys(&self) -> &[KeyInfo] {
         &self.keys
     }
 
-    /// Signs `claims` as a compact JWS (RFC 7515 §7.1) with header
+    /// Signs `claims` as a compact JWS (RFC 7515 §7.1) with the default key and header
     /// `{"typ":"JWT","kid":<active kid>,"alg":<signing alg>}`.
     pub fn sign_jwt(&self, claims: &Map<String, Value>) -> Result<String, KeyError> {
+        self.sign_jwt_with(self.alg, "JWT", claims)
+    }
+
+    /// Signs `claims` with the active key of `alg` and header `typ` (e.g. `logout+jwt`,
+    /// Back-Channel Logout 1.0 §2.4). `UnsupportedAlg` when no key of `alg` is active.
+    pub fn sign_jwt_with(
+        &self,
+        alg: SigningAlg,
+        typ: &str,
+        claims: &Map<String, Value>,
+    ) -> Result<String, KeyError> {
+        let active = self
+            .signers
+            .iter()
+            .find(|s| s.alg == alg)
+            .ok_or_else(|| KeyError::UnsupportedAlg(alg.as_str().to_owned()))?;
         let payload = serde_json::to_vec(claims).map_err(|e| KeyError::Sign {
             reason: format!("cannot serialize the claims: {e}"),
         })?;
-        josekit::jws::serialize_compact(&payload, &self.header, self.signer.as_ref()).map_err(
+        let mut header = JwsHeader::new();
+        header.set_token_type(typ);
+        header.set_key_id(active.kid.clone());
+        josekit::jws::serialize_compact(&payload, &header, active.signer.as_ref()).map_err(
             // The error comes from the crypto library's signing step; it has no claim values.
             |e| KeyError::Sign {
                 reason: e.to_string(),
             },
         )
+    }
+
+    /// Verifies the signature of a compact JWS that one of our published keys made (found by
+    /// the header's `kid`, whose `alg` must match the key's) and returns its claims. Nothing
+    /// else is checked: `iss`, `aud` and expiry are the caller's, since `id_token_hint` accepts
+    /// expired tokens (OIDC Core §3.1.2.1). `alg: none` never verifies.
+    pub fn verify_jwt(&self, jwt: &str) -> Result<Map<String, Value>, KeyError> {
+        self.verify_jwt_with_typ(jwt).map(|(_, claims)| claims)
+    }
+
+    /// Like [`KeyStore::verify_jwt`], also returning the header's `typ`, which tells our kinds
+    /// of JWT apart (`JWT` id_tokens, `at+jwt` access tokens, `logout+jwt` logout tokens).
+    pub fn verify_jwt_with_typ(
+        &self,
+        jwt: &str,
+    ) -> Result<(Option<String>, Map<String, Value>), KeyError> {
+        let invalid = |reason: &str| KeyError::Verify {
+            reason: reason.to_owned(),
+        };
+        let (payload, header) = josekit::jws::deserialize_compact_with_selector(jwt, |header| {
+            let kid = header.key_id();
+            let alg = header.algorithm();
+            Ok(self
+                .verifiers
+                .iter()
+                .find(|(k, a, _)| Some(k.as_str()) == kid && Some(a.as_str()) == alg)
+                .map(|(_, _, v)| v.as_ref()))
+        })
+        .map_err(|_| invalid("not a JWT signed by one of our published keys"))?;
+        match serde_json::from_slice::<Value>(&payload) {
+            Ok(Value::Object(claims)) => Ok((header.token_type().map(str::to_owned), claims)),
+            _ => Err(invalid("the payload is not a JSON object")),
+        }
+    }
+
+    /// Adds an active key of `alg` to the key directory (`keys generate`), creating the
+    /// directory and manifest as needed. Refuses when a key of `alg` is already active: replacing
+    /// one is a rotation, which keeps the old key published.
+    pub fn generate_key(
+        dir: &Path,
+        alg: SigningAlg,
+        clock: &dyn Clock,
+    ) -> Result<KeyInfo, KeyError> {
+        create_key_dir(dir)?;
+        let mut manifest = manifest_or_adopt(dir)?;
+        if manifest
+            .keys
+            .iter()
+            .any(|e| e.alg == alg && e.status == KeyStatus::Active)
+        {
+            return Err(KeyError::AlreadyActive(alg.as_str()));
+        }
+        let (info, entry) = new_key_file(dir, alg, clock)?;
+        manifest.keys.push(entry);
+        manifest.write(dir)?;
+        Ok(info)
+    }
+
+    /// Rotates the key of `alg` (`keys rotate`): a new key becomes active; the previous active
+    /// key of `alg`, if any, stays published as retiring for `grace_secs` so tokens it signed
+    /// keep verifying; retiring keys whose grace period has ended are deleted. The manifest is
+    /// replaced atomically after the new key file is on disk, so a crash leaves a working
+    /// directory. The running server picks the change up at its next start.
+    pub fn rotate(
+        dir: &Path,
+        alg: SigningAlg,
+        grace_secs: i64,
+        clock: &dyn Clock,
+    ) -> Result<Rotation, KeyError> {
+        create_key_dir(dir)?;
+        let mut manifest = manifest_or_adopt(dir)?;
+        let now = clock.now();
+        let (info, entry) = new_key_file(dir, alg, clock)?;
+        let mut retired = None;
+        for e in &mut manifest.keys {
+            if e.alg == alg && e.status == KeyStatus::Active {
+                e.status = KeyStatus::Retiring;
+                e.retire_at = Some(now.saturating_add(grace_secs.max(0)));
+                retired = Some(e.kid.clone());
+            }
+        }
+        let (expired, kept): (Vec<ManifestEntry>, Vec<ManifestEntry>) =
+            manifest.keys.into_iter().partition(|e| {
+                e.status == KeyStatus::Retiring && e.retire_at.is_some_and(|t| t <= now)
+            });
+        manifest.keys = kept;
+        manifest.keys.push(entry);
+        manifest.write(dir)?;
+        // Only once the manifest no longer lists them: a crash before this leaves stray files,
+        // which loading ignores with a warning.
+        for e in &expired {
+            if let Err(err) = fs::remove_file(dir.join(&e.file)) {
+                tracing::warn!(file = %e.file, error = %err, "could not delete an expired key file");
+            }
+        }
+        Ok(Rotation {
+            new_key: info,
+            retired,
+            removed: expired.into_iter().map(|e| e.kid).collect(),
+        })
+    }
+
+    /// Every key the manifest of `dir` lists, including retiring keys past their grace period
+    /// (`keys list`). A directory without manifest lists its only key file, if any.
+    pub fn list(dir: &Path) -> Result<Vec<KeyInfo>, KeyError> {
+        match Manifest::read(dir)? {
+            Some(m) => Ok(m
+                .keys
+                .iter()
+                .map(|e| KeyInfo {
+                    kid: e.kid.clone(),
+                    alg: e.alg,
+                    status: e.status,
+                    created_at: Some(e.created_at),
+                    retire_at: e.retire_at,
+                    path: dir.join(&e.file),
+                })
+                .collect()),
+            None => match pem_files(dir) {
+                Ok(files) if files.len() == 1 => Ok(vec![adopt(&files[0])?.info]),
+                Ok(files) if files.is_empty() => Ok(Vec::new()),
+                Ok(files) => Err(KeyError::AmbiguousKeys {
+                    dir: dir.to_path_buf(),
+                    count: files.len(),
+                }),
+                Err(KeyError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    Ok(Vec::new())
+                }
+                Err(e) => Err(e),
+            },
+        }
+    }
+}
+
+/// Creates the key directory, owner-only, if missing.
+fn create_key_dir(dir: &Path) -> Result<(), KeyError> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| KeyError::Io {
+            action: "create the key directory",
+            path: dir.to_path_buf(),
+            source,
+        })
+}
+
+/// The manifest of `dir`; a directory without one gets one listing its only key file (or no
+/// key), so the CLI can add keys next to a key that was put there by hand.
+fn manifest_or_adopt(dir: &Path) -> Result<Manifest, KeyError> {
+    if let Some(m) = Manifest::read(dir)? {
+        return Ok(m);
+    }
+    let files = pem_files(dir)?;
+    match files.as_slice() {
+        [] => Ok(Manifest::default()),
+        [only] => {
+            let key = adopt(only)?;
+            let file = only
+                .file_name()
+                .and_then(|n| n.to_str())
+                .ok_or_else(|| KeyError::InvalidKey {
+                    path: only.clone(),
+                    reason: "the file name is not UTF-8".to_owned(),
+                })?
+                .to_owned();
+            Ok(Manifest {
+                keys: vec![ManifestEntry {
+                    kid: key.info.kid,
+                    alg: key.info.alg,
+                    file,
+                    created_at: 0,
+                    status: KeyStatus::Active,
+                    retire_at: None,
+                }],
+            })
+        }
+        _ => Err(KeyError::AmbiguousKeys {
+            dir: dir.to_path_buf(),
+            count: files.len(),
+        }),
+    }
+}
+
+/// Generates a key of `alg` and writes its file (mode 0600); returns its facts and the manifest
+/// entry that makes it active. The caller writes the manifest.
+fn new_key_file(
+    dir: &Path,
+    alg: SigningAlg,
+    clock: &dyn Clock,
+) -> Result<(KeyInfo, ManifestEntry), KeyError> {
+    let pem = alg.generate_pem()?;
+    let parsed = alg.parse_pem(&pem).map_err(|reason| KeyError::Generate {
+        alg: alg.as_str(),
+        reason: reason.to_owned(),
+    })?;
+    let kid = jwk_thumbprint(&Value::Object(parsed.members.clone()))?;
+    let file = format!("{}-{kid}.pem", alg.file_prefix());
+    let path = dir.join(&file);
+    write_new_key_file(&path, &pem)?;
+    let created_at = clock.now();
+    tracing::info!(file = %path.display(), %kid, %alg, "generated a new signing key");
+    Ok((
+        KeyInfo {
+            kid: kid.clone(),
+            alg,
+            status: KeyStatus::Active,
+            created_at: Some(created_at),
+            retire_at: None,
+            path,
+        },
+        ManifestEntry {
+            kid,
+            alg,
+            file,
+            created_at,
+            status: KeyStatus::Active,
+            retire_at: None,
+        },
+    ))
+}
+
+impl KeyStore {
+    /// Signs `claims` like [`KeyStore::sign_jwt`] but with header `typ` set to `typ`, e.g.
+    /// `at+jwt` for JWT access tokens (RFC 9068 §2.1), so that one kind of token cannot be
+    /// passed off as another.
+    pub fn sign_jwt_typed(
+        &self,
+        claims: &Map<String, Value>,
+        typ: &str,
+    ) -> Result<String, KeyError> {
+        self.sign_jwt_with(self.alg, typ, claims)
     }
 }
 
@@ -180,6 +484,7 @@ impl fmt::Debug for KeyStore {
         f.debug_struct("KeyStore")
             .field("active_kid", &self.active_kid)
             .field("alg", &self.alg)
+            .field("signing_algs", &self.signing_algs())
             .field("keys", &self.keys)
             .finish_non_exhaustive()
     }
@@ -206,18 +511,27 @@ fn public_jwk(key: &LoadedKey) -> Value {
 fn load_from_manifest(
     dir: &Path,
     manifest: &Manifest,
-) -> Result<(LoadedKey, Vec<LoadedKey>), KeyError> {
-    let mut active = None;
+    now: i64,
+) -> Result<(Vec<LoadedKey>, Vec<LoadedKey>), KeyError> {
+    let mut active: Vec<LoadedKey> = Vec::new();
     let mut retiring = Vec::with_capacity(manifest.keys.len());
     for entry in &manifest.keys {
+        if entry.status == KeyStatus::Retiring && entry.retire_at.is_some_and(|t| t <= now) {
+            // Grace period over: tokens it signed have expired, so it is no longer published.
+            continue;
+        }
         let key = load_entry(dir, entry)?;
         match key.info.status {
-            KeyStatus::Active if active.is_none() => active = Some(key),
+            KeyStatus::Active if active.iter().all(|a| a.info.alg != key.info.alg) => {
+                active.push(key)
+            }
             KeyStatus::Active => return Err(one_active_key_error(dir)),
             KeyStatus::Retiring => retiring.push(key),
         }
     }
-    let active = active.ok_or_else(|| one_active_key_error(dir))?;
+    if active.is_empty() {
+        return Err(one_active_key_error(dir));
+    }
     // A key file the manifest does not list is left by an interrupted generation or rotation, or
     // put there by hand; it is not published, so it must not be used, but the operator should
     // know about it.
@@ -240,7 +554,7 @@ fn load_from_manifest(
 fn one_active_key_error(dir: &Path) -> KeyError {
     KeyError::Manifest {
         path: dir.join(MANIFEST_FILE),
-        reason: "exactly one key must be marked active".to_owned(),
+        reason: "at least one key, and at most one per algorithm, must be marked active".to_owned(),
     }
 }
 
@@ -274,6 +588,7 @@ fn load_entry(dir: &Path, entry: &ManifestEntry) -> Result<LoadedKey, KeyError> 
             alg: entry.alg,
             status: entry.status,
             created_at: Some(entry.created_at),
+            retire_at: entry.retire_at,
             path,
         },
         members: parsed.members,
@@ -298,6 +613,7 @@ fn adopt(path: &Path) -> Result<LoadedKey, KeyError> {
             alg,
             status: KeyStatus::Active,
             created_at: None,
+            retire_at: None,
             path: path.to_path_buf(),
         },
         members: parsed.members,
@@ -307,40 +623,13 @@ fn adopt(path: &Path) -> Result<LoadedKey, KeyError> {
 
 /// Generates a key, writes it (mode 0600) and a manifest naming it active.
 fn generate(dir: &Path, alg: SigningAlg, clock: &dyn Clock) -> Result<LoadedKey, KeyError> {
-    let pem = alg.generate_pem()?;
-    // Parse what we are about to write, so the running key is exactly the stored one.
-    let parsed = alg.parse_pem(&pem).map_err(|reason| KeyError::Generate {
-        alg: alg.as_str(),
-        reason: reason.to_owned(),
-    })?;
-    let kid = jwk_thumbprint(&Value::Object(parsed.members.clone()))?;
-    // base64url kids are safe in file names; the prefix keeps a leading '-' off the name.
-    let file = format!("{}-{kid}.pem", alg.file_prefix());
-    let path = dir.join(&file);
-    write_new_key_file(&path, &pem)?;
-    let created_at = clock.now();
+    let (_, entry) = new_key_file(dir, alg, clock)?;
     Manifest {
-        keys: vec![ManifestEntry {
-            kid: kid.clone(),
-            alg,
-            file,
-            created_at,
-            status: KeyStatus::Active,
-        }],
+        keys: vec![entry.clone()],
     }
     .write(dir)?;
-    tracing::info!(file = %path.display(), %kid, %alg, "generated a new signing key");
-    Ok(LoadedKey {
-        info: KeyInfo {
-            kid,
-            alg,
-            status: KeyStatus::Active,
-            created_at: Some(created_at),
-            path,
-        },
-        members: parsed.members,
-        signer: parsed.signer,
-    })
+    // Load what was written, so the running key is exactly the stored one.
+    load_entry(dir, &entry)
 }
 
 /// Creates `path` with mode 0600 from the start (never write-then-chmod, which leaves a window
@@ -736,6 +1025,7 @@ mod tests {
                 file: file.to_owned(),
                 created_at: info.created_at.unwrap_or_default(),
                 status,
+                retire_at: None,
             });
         }
         entries.reverse(); // manifest order must not decide which key signs
@@ -795,5 +1085,109 @@ mod tests {
     fn key_store_can_be_shared_across_threads() {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<KeyStore>();
+    }
+
+    #[test]
+    fn one_active_key_per_algorithm_each_signs_its_own_tokens() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = ManualClock::new(1_000);
+        for alg in [SigningAlg::Es256, SigningAlg::Rs256, SigningAlg::EdDsa] {
+            KeyStore::generate_key(dir.path(), alg, &clock).expect("generate");
+        }
+        let store =
+            KeyStore::load_or_generate_with(dir.path(), SigningAlg::Rs256, &clock).expect("load");
+        // RS256 is the default whatever the order the keys were made in (OIDC Core §15.1).
+        assert_eq!(store.signing_alg(), "RS256");
+        assert_eq!(store.signing_algs().len(), 3);
+        for alg in SigningAlg::ALL {
+            let jwt = store.sign_jwt_with(alg, "JWT", &claims()).expect("sign");
+            let (header, payload) = verify(&store, &jwt);
+            assert_eq!(header["alg"], alg.as_str());
+            assert_eq!(payload, claims());
+            assert_eq!(
+                store.verify_jwt(&jwt).expect("own token verifies"),
+                claims()
+            );
+        }
+        assert!(matches!(
+            KeyStore::generate_key(dir.path(), SigningAlg::Es256, &clock),
+            Err(KeyError::AlreadyActive("ES256"))
+        ));
+    }
+
+    #[test]
+    fn verify_jwt_refuses_tampered_foreign_and_alg_none_tokens() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = KeyStore::load_or_generate(dir.path()).expect("load");
+        let jwt = store.sign_jwt(&claims()).expect("sign");
+        let mut parts: Vec<String> = jwt.split('.').map(str::to_owned).collect();
+        parts[1] = URL_SAFE_NO_PAD.encode(br#"{"sub":"lisi"}"#);
+        assert!(store.verify_jwt(&parts.join(".")).is_err(), "tampered");
+        let other_dir = tempfile::tempdir().expect("tempdir");
+        let other = KeyStore::load_or_generate(other_dir.path()).expect("other");
+        assert!(
+            store
+                .verify_jwt(&other.sign_jwt(&claims()).expect("sign"))
+                .is_err(),
+            "foreign"
+        );
+        let none = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(format!(
+                r#"{{"alg":"none","kid":"{}"}}"#,
+                store.active_kid()
+            )),
+            URL_SAFE_NO_PAD.encode(br#"{"sub":"x"}"#)
+        );
+        assert!(store.verify_jwt(&none).is_err(), "alg none");
+        assert!(store.verify_jwt("not a jwt").is_err());
+    }
+
+    #[test]
+    fn rotation_keeps_the_old_key_published_for_the_grace_period_then_removes_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = ManualClock::new(1_000);
+        let first =
+            KeyStore::load_or_generate_with(dir.path(), SigningAlg::Rs256, &clock).expect("first");
+        let old_jwt = first.sign_jwt(&claims()).expect("sign");
+        let r = KeyStore::rotate(dir.path(), SigningAlg::Rs256, 3_600, &clock).expect("rotate");
+        assert_eq!(r.retired.as_deref(), Some(first.active_kid()));
+        let mode = fs::metadata(&r.new_key.path).expect("meta").mode() & 0o777;
+        assert_eq!(mode, 0o600, "new private key file is owner-only");
+
+        let during = KeyStore::load_or_generate_with(dir.path(), SigningAlg::Rs256, &clock)
+            .expect("during grace");
+        assert_eq!(during.active_kid(), r.new_key.kid);
+        assert_eq!(jwks_keys(&during).len(), 2);
+        assert_eq!(
+            verify(&during, &old_jwt).1,
+            claims(),
+            "old tokens still verify"
+        );
+
+        clock.advance(3_600);
+        let after = KeyStore::load_or_generate_with(dir.path(), SigningAlg::Rs256, &clock)
+            .expect("after grace");
+        assert_eq!(
+            jwks_keys(&after).len(),
+            1,
+            "expired retiring key unpublished"
+        );
+        assert_eq!(pem_names(dir.path()).len(), 2, "loading never deletes");
+        let r2 = KeyStore::rotate(dir.path(), SigningAlg::Rs256, 60, &clock).expect("rotate");
+        assert_eq!(r2.removed, vec![first.active_kid().to_owned()]);
+        assert_eq!(pem_names(dir.path()).len(), 2, "expired key file deleted");
+    }
+
+    #[test]
+    fn rotation_adopts_a_lone_key_file_without_manifest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pem = SigningAlg::Es256.generate_pem().expect("generate");
+        write_new_key_file(&dir.path().join("mine.pem"), &pem).expect("write");
+        let clock = ManualClock::new(5);
+        let r = KeyStore::rotate(dir.path(), SigningAlg::Es256, 10, &clock).expect("rotate");
+        assert!(r.retired.is_some());
+        let listed = KeyStore::list(dir.path()).expect("list");
+        assert_eq!(listed.len(), 2);
     }
 }

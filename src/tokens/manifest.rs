@@ -16,7 +16,7 @@ pub(crate) const MANIFEST_FILE: &str = "keys.json";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyStatus {
-    /// Signs every new token. Exactly one key is active.
+    /// Signs every new token. Exactly one key per algorithm is active.
     Active,
     /// No longer signs, but stays in the JWKS so that tokens it signed still verify until they
     /// expire (the rotation grace period).
@@ -36,6 +36,11 @@ pub(crate) struct ManifestEntry {
     pub(crate) created_at: i64,
     /// Active or retiring.
     pub(crate) status: KeyStatus,
+    /// For a retiring key: when its grace period ends (seconds since the Unix epoch). After
+    /// that it is no longer published, and the next rotation deletes it. `None`: kept until
+    /// removed by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) retire_at: Option<i64>,
 }
 
 /// The whole manifest. Unknown fields are ignored so that a later version may add some.
@@ -70,7 +75,8 @@ impl Manifest {
         Ok(Some(manifest))
     }
 
-    /// Checks what the types cannot: safe file names, unique kids and files, one active key.
+    /// Checks what the types cannot: safe file names, unique kids and files, at least one active
+    /// key and at most one per algorithm (each algorithm has one signer).
     fn validate(&self, path: &Path) -> Result<(), KeyError> {
         let bad = |reason: String| KeyError::Manifest {
             path: path.to_path_buf(),
@@ -98,10 +104,22 @@ impl Manifest {
             .iter()
             .filter(|e| e.status == KeyStatus::Active)
             .count();
-        if active != 1 {
-            return Err(bad(format!(
-                "{active} keys are marked active; exactly one must be"
-            )));
+        if active == 0 {
+            return Err(bad(
+                "no key is marked active; at least one must be".to_owned()
+            ));
+        }
+        for alg in SigningAlg::ALL {
+            let n = self
+                .keys
+                .iter()
+                .filter(|e| e.status == KeyStatus::Active && e.alg == alg)
+                .count();
+            if n > 1 {
+                return Err(bad(format!(
+                    "{n} {alg} keys are marked active; at most one per algorithm may be"
+                )));
+            }
         }
         Ok(())
     }
@@ -168,6 +186,7 @@ mod tests {
             file: file.to_owned(),
             created_at: 1_700_000_000,
             status,
+            retire_at: None,
         }
     }
 
@@ -197,6 +216,17 @@ mod tests {
     fn missing_manifest_is_not_an_error() {
         let dir = tempfile::tempdir().expect("tempdir");
         assert_eq!(Manifest::read(dir.path()).ok(), Some(None));
+    }
+
+    #[test]
+    fn manifest_may_have_one_active_key_per_algorithm() {
+        let path = Path::new("keys.json");
+        let mut es = entry("b", "b.pem", KeyStatus::Active);
+        es.alg = SigningAlg::Es256;
+        let m = Manifest {
+            keys: vec![entry("a", "a.pem", KeyStatus::Active), es],
+        };
+        assert!(m.validate(path).is_ok());
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod error;
 mod jwk;
 mod keystore;
 mod manifest;
+pub mod verify;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -14,8 +15,9 @@ use sha2::{Digest, Sha256, Sha384, Sha512};
 pub use alg::SigningAlg;
 pub use error::KeyError;
 pub use jwk::jwk_thumbprint;
-pub use keystore::{KeyInfo, KeyStore};
+pub use keystore::{KeyInfo, KeyStore, Rotation};
 pub use manifest::KeyStatus;
+pub use verify::{JwksVerifier, VerifyError};
 
 /// The `at_hash` claim for `access_token` in an ID Token signed with `alg` (OIDC Core §3.1.3.6,
 /// same rule for `c_hash` in §3.3.2.11): base64url of the left-most half of the hash of the

@@ -9,16 +9,49 @@ use crate::random;
 /// Cookie name.
 pub const BROWSER_COOKIE: &str = "wecom_oidc_browser";
 
+/// The provider session cookie (see `provider::session`).
+pub const SESSION_COOKIE: &str = "wecom_oidc_session";
+
 /// The browser-binding value from the request's cookies, if well-formed.
 pub fn browser_binding(headers: &HeaderMap) -> Option<String> {
+    token_cookie(headers, BROWSER_COOKIE)
+}
+
+/// The provider session cookie's value, if present and well-formed.
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    token_cookie(headers, SESSION_COOKIE)
+}
+
+/// `Set-Cookie` for a new session: HttpOnly (no script reads it), SameSite=Lax (sent on the
+/// top-level GET redirects of a login from another site, not on cross-site subrequests or
+/// POSTs), Secure on https, Path=/ and a Max-Age equal to the session lifetime.
+pub fn set_session_cookie(value: &str, secure: bool, max_age: i64) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
+        if secure { "; Secure" } else { "" }
+    ))
+    .ok()
+}
+
+/// `Set-Cookie` that removes the session cookie (logout).
+pub fn clear_session_cookie(secure: bool) -> HeaderValue {
+    if secure {
+        HeaderValue::from_static(
+            "wecom_oidc_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0; Secure",
+        )
+    } else {
+        HeaderValue::from_static("wecom_oidc_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
+    }
+}
+
+/// The value of cookie `name` if it has the shape of a `random::token(32)` (43 base64url
+/// characters); anything else is ignored rather than looked up.
+fn token_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     for value in headers.get_all(COOKIE) {
         let Ok(s) = value.to_str() else { continue };
         for pair in s.split(';') {
             let pair = pair.trim();
-            if let Some(v) = pair
-                .strip_prefix(BROWSER_COOKIE)
-                .and_then(|r| r.strip_prefix('='))
-            {
+            if let Some(v) = pair.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
                 if v.len() == 43
                     && v.bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -79,5 +112,37 @@ mod tests {
         let mut bad = HeaderMap::new();
         bad.insert(COOKIE, HeaderValue::from_static("wecom_oidc_browser=short"));
         assert!(browser_binding(&bad).is_none());
+    }
+
+    #[test]
+    fn session_cookie_is_httponly_lax_root_path_and_secure_on_https() {
+        let v = random::token(32);
+        let h = set_session_cookie(&v, true, 28_800).unwrap();
+        let s = h.to_str().unwrap();
+        assert!(s.starts_with(&format!("{SESSION_COOKIE}={v};")), "{s}");
+        for part in [
+            "HttpOnly",
+            "SameSite=Lax",
+            "Path=/",
+            "Secure",
+            "Max-Age=28800",
+        ] {
+            assert!(s.contains(part), "{part} missing in {s}");
+        }
+        assert!(!set_session_cookie(&v, false, 1)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("Secure"));
+        assert!(clear_session_cookie(true)
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0"));
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            COOKIE,
+            HeaderValue::from_str(&format!("{BROWSER_COOKIE}=x; {SESSION_COOKIE}={v}")).unwrap(),
+        );
+        assert_eq!(session_cookie(&headers), Some(v));
     }
 }

@@ -4,7 +4,7 @@
 
 use askama::Template;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 
 use crate::provider::OAuthError;
 use crate::random;
@@ -35,6 +35,58 @@ pub fn prefers_chinese(headers: &HeaderMap, ui_locales: Option<&str>) -> bool {
 
 /// Renders the error page with `status`, logging the error under a fresh request id.
 pub fn render(status: StatusCode, error: &OAuthError, headers: &HeaderMap) -> Response {
+    render_full(
+        status,
+        error,
+        headers,
+        None,
+        DEFAULT_WHAT_ZH,
+        DEFAULT_WHAT_EN,
+    )
+}
+
+const DEFAULT_WHAT_ZH: &str = "登录请求无效，或者登录链接已过期、已被使用。";
+const DEFAULT_WHAT_EN: &str =
+    "The sign-in request is invalid, or the sign-in link has expired or was already used.";
+
+/// Renders the error page with `status` and its own explanation in Chinese and English.
+pub fn render_text(
+    status: StatusCode,
+    error: &OAuthError,
+    headers: &HeaderMap,
+    what_zh: &str,
+    what_en: &str,
+) -> Response {
+    render_full(status, error, headers, None, what_zh, what_en)
+}
+
+/// [`render`] in the language of the request's `ui_locales` (OIDC Core §3.1.2.1), if it names
+/// one, else of `Accept-Language`.
+pub fn render_localized(
+    status: StatusCode,
+    error: &OAuthError,
+    headers: &HeaderMap,
+    ui_locales: Option<&str>,
+) -> Response {
+    render_full(
+        status,
+        error,
+        headers,
+        ui_locales,
+        DEFAULT_WHAT_ZH,
+        DEFAULT_WHAT_EN,
+    )
+}
+
+/// The error page in the language of `ui_locales` or `Accept-Language`, with its own text.
+pub fn render_full(
+    status: StatusCode,
+    error: &OAuthError,
+    headers: &HeaderMap,
+    ui_locales: Option<&str>,
+    what_zh: &str,
+    what_en: &str,
+) -> Response {
     // The id of this request's log line (web::request_log), so the operator finds it.
     let request_id = super::request_log::request_id(headers)
         .map(str::to_owned)
@@ -46,13 +98,12 @@ pub fn render(status: StatusCode, error: &OAuthError, headers: &HeaderMap) -> Re
         status = status.as_u16(),
         "showing error page"
     );
-    let zh = prefers_chinese(headers, None);
+    let zh = prefers_chinese(headers, ui_locales);
     let page = ErrorPage {
         lang: if zh { "zh-CN" } else { "en" },
         zh,
-        what_zh: "登录请求无效，或者登录链接已过期、已被使用。",
-        what_en:
-            "The sign-in request is invalid, or the sign-in link has expired or was already used.",
+        what_zh,
+        what_en,
         code: error.code.as_str(),
         description: &error.description,
         request_id: &request_id,
@@ -60,16 +111,7 @@ pub fn render(status: StatusCode, error: &OAuthError, headers: &HeaderMap) -> Re
     let body = page
         .render()
         .unwrap_or_else(|_| format!("Sign-in error: {} (request id {request_id})", error.code));
-    (
-        status,
-        [
-            (header::CACHE_CONTROL, "no-store"),
-            (header::X_FRAME_OPTIONS, "DENY"),
-            (header::REFERRER_POLICY, "no-referrer"),
-        ],
-        Html(body),
-    )
-        .into_response()
+    super::html::page(status, body, super::html::PAGE_CSP)
 }
 
 #[cfg(test)]
@@ -94,5 +136,13 @@ mod tests {
         let e = OAuthError::invalid_request("<script>alert(1)</script>");
         let resp = render(StatusCode::BAD_REQUEST, &e, &HeaderMap::new());
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        // Security headers on every HTML page.
+        let csp = resp.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap();
+        assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
+        assert_eq!(resp.headers()[header::X_FRAME_OPTIONS], "DENY");
+        assert_eq!(resp.headers()[header::REFERRER_POLICY], "no-referrer");
+        assert_eq!(resp.headers()[header::CACHE_CONTROL], "no-store");
     }
 }

@@ -6,10 +6,11 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::cookies::{browser_binding, ensure_browser_binding};
-use super::{error_page, WebState};
-use crate::provider::authorize::AuthorizeRejection;
+use super::cookies::{browser_binding, ensure_browser_binding, session_cookie, set_session_cookie};
+use super::{error_page, html, WebState};
+use crate::provider::authorize::{AuthorizationResponse, AuthorizeRejection, ResponseMode};
 use crate::provider::params::Params;
+use crate::provider::session::AuthorizeNext;
 use crate::random;
 
 /// `GET /authorize` (OIDC Core §3.1.2.1).
@@ -53,8 +54,22 @@ fn authorize(s: &WebState, headers: &HeaderMap, params: &Params, redirect: Statu
     let provider = &s.provider;
     let req = match provider.validate_authorize(params) {
         Ok(r) => r,
+        Err(AuthorizeRejection::Page(e)) => {
+            return error_page::render_localized(
+                StatusCode::BAD_REQUEST,
+                &e,
+                headers,
+                params.get("ui_locales"),
+            )
+        }
         Err(rejection) => return reject(s, rejection, headers, redirect),
     };
+    let zh = error_page::prefers_chinese(headers, req.ui_locales.as_deref());
+    match provider.authorize_with_session(&req, session_cookie(headers).as_deref()) {
+        Ok(AuthorizeNext::Respond(resp)) => return respond(&resp, redirect, zh),
+        Ok(AuthorizeNext::Login) => {}
+        Err(e) => return respond(&e.to_response(provider.issuer()), redirect, zh),
+    }
     let (binding, set_cookie) = ensure_browser_binding(headers, s.secure_cookies);
     let user_agent = headers
         .get(header::USER_AGENT)
@@ -67,7 +82,15 @@ fn authorize(s: &WebState, headers: &HeaderMap, params: &Params, redirect: Statu
             }
             resp
         }
-        Err(e) => redirect_to(redirect, &e.to_url(provider.issuer())),
+        Err(e) => respond(&e.to_response(provider.issuer()), redirect, zh),
+    }
+}
+
+/// Sends an authorization response in its mode: a redirect (query) or the form_post page.
+fn respond(resp: &AuthorizationResponse, redirect: StatusCode, zh: bool) -> Response {
+    match resp.response_mode {
+        ResponseMode::Query => redirect_to(redirect, &resp.to_url()),
+        ResponseMode::FormPost => html::form_post(resp, zh),
     }
 }
 
@@ -83,12 +106,22 @@ pub async fn callback(
             .into_owned()
             .collect();
     let binding = browser_binding(&headers);
+    let previous = session_cookie(&headers);
+    let zh = error_page::prefers_chinese(&headers, None);
     match s
         .provider
-        .finish_login(&connector, &params, binding.as_deref())
+        .finish_login(&connector, &params, binding.as_deref(), previous.as_deref())
         .await
     {
-        Ok(url) => redirect_to(StatusCode::FOUND, &url),
+        Ok(done) => {
+            super::logout::deliver_all(&s.http, done.ended_session_logouts).await;
+            let mut resp = respond(&done.response, StatusCode::FOUND, zh);
+            let max_age = s.provider.session_settings().ttl;
+            if let Some(c) = set_session_cookie(&done.session_cookie, s.secure_cookies, max_age) {
+                resp.headers_mut().append(header::SET_COOKIE, c);
+            }
+            resp
+        }
         Err(rejection) => reject(&s, rejection, &headers, StatusCode::FOUND),
     }
 }
@@ -108,9 +141,24 @@ fn reject(
             };
             error_page::render(status, &e, headers)
         }
+        // A deployment fault at the upstream (untrusted IP or domain, wrong secret, rate
+        // limit): the client could only show an opaque `server_error`, so the person gets our
+        // page saying it is not their fault and what happens next; the operator's fix is logged.
+        AuthorizeRejection::Upstream { error, notice } => {
+            let status = if notice.temporary {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::BAD_GATEWAY
+            };
+            error_page::render_text(status, &error, headers, &notice.zh, &notice.en)
+        }
         AuthorizeRejection::Redirect(r) => {
             tracing::info!(error = r.error.code.as_str(), description = %r.error.description, "authorization error returned to client");
-            redirect_to(redirect, &r.to_url(s.provider.issuer()))
+            respond(
+                &r.to_response(s.provider.issuer()),
+                redirect,
+                error_page::prefers_chinese(headers, None),
+            )
         }
     }
 }

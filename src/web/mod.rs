@@ -1,18 +1,26 @@
 //! HTTP handlers: extract the request, call the OIDC core, map the result to a response.
 
 pub mod cookies;
+pub mod cors;
 pub mod discovery;
 pub mod error_page;
+pub mod events;
+pub mod html;
 pub mod login;
 pub mod login_events;
+pub mod logout;
 pub mod ops;
+pub mod rate_limit;
 pub mod request_log;
+pub mod revoke;
 pub mod start;
 pub mod token;
 pub mod userinfo;
+pub mod verify;
 
 use std::sync::Arc;
 
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
@@ -30,25 +38,78 @@ pub struct WebState {
     pub jwks: Bytes,
     /// Whether cookies carry `Secure` (issuer is https).
     pub secure_cookies: bool,
+    /// Outgoing HTTP (back-channel logout deliveries); no redirects followed.
+    pub http: reqwest::Client,
 }
 
-/// The provider's routes.
+/// Largest form body a rate limiter reads (the body limit layer of `app` is the same size).
+pub const MAX_FORM_BODY: usize = 64 * 1024;
+
+/// The provider's routes with default rate limits.
 pub fn router(state: WebState) -> Router {
+    router_with(state, &rate_limit::RateLimits::default())
+}
+
+/// The provider's routes, with CORS on the endpoints browser apps call and rate limits on
+/// `/token` (shared with `/revoke` and `/introspect`) and the login callback.
+pub fn router_with(state: WebState, limits: &rate_limit::RateLimits) -> Router {
+    let limiters = rate_limit::RateLimiters::new(limits);
+    let public_docs = from_fn_with_state(cors::CorsPolicy::Any, cors::cors);
+    let spa_api = from_fn_with_state(
+        cors::CorsPolicy::public_client_origins(state.provider.clients()),
+        cors::cors,
+    );
     Router::new()
         .route(
             "/.well-known/openid-configuration",
-            get(discovery::openid_configuration),
+            get(discovery::openid_configuration).layer(public_docs.clone()),
         )
-        .route("/jwks", get(discovery::jwks))
+        .route("/jwks", get(discovery::jwks).layer(public_docs))
         .route(
             "/authorize",
             get(login::authorize_get).post(login::authorize_post),
         )
-        .route("/callback/{connector}", get(login::callback))
-        .route("/token", post(token::token))
+        .route(
+            "/callback/{connector}",
+            get(login::callback).layer(from_fn_with_state(
+                limiters.clone(),
+                rate_limit::limit_callback,
+            )),
+        )
+        .route(
+            "/callback/{connector}/events",
+            get(events::upstream_event).post(events::upstream_event),
+        )
+        .route(
+            "/token",
+            post(token::token)
+                .layer(from_fn_with_state(
+                    limiters.clone(),
+                    rate_limit::limit_token,
+                ))
+                .layer(spa_api.clone()),
+        )
+        .route("/logout", get(logout::logout_get).post(logout::logout_post))
         .route(
             "/userinfo",
-            get(userinfo::userinfo_get).post(userinfo::userinfo_post),
+            get(userinfo::userinfo_get)
+                .post(userinfo::userinfo_post)
+                .layer(spa_api.clone()),
+        )
+        // Revocation and introspection authenticate clients like /token, so the same per
+        // client and address budget keeps them from being used to guess client secrets.
+        .route(
+            "/revoke",
+            post(revoke::revoke)
+                .layer(from_fn_with_state(
+                    limiters.clone(),
+                    rate_limit::limit_token,
+                ))
+                .layer(spa_api),
+        )
+        .route(
+            "/introspect",
+            post(revoke::introspect).layer(from_fn_with_state(limiters, rate_limit::limit_token)),
         )
         .with_state(state)
 }

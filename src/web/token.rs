@@ -90,8 +90,14 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, Secret)>, OA
     Ok(Some((id, Secret::new(decode(secret)?))))
 }
 
-/// `POST /token`.
-pub async fn token(State(s): State<WebState>, headers: HeaderMap, body: String) -> Response {
+/// Parses a client's form POST to `/token`, `/revoke` or `/introspect`: the form body and the
+/// client credentials (RFC 6749 §2.3.1). A request that is not a form, or has malformed Basic
+/// credentials, is answered with the OAuth error response.
+#[allow(clippy::result_large_err)] // the Err is the finished response, returned at once
+pub fn client_form(
+    headers: &HeaderMap,
+    body: &str,
+) -> Result<(Params, ClientCredentials), Response> {
     let used_basic = headers.contains_key(header::AUTHORIZATION);
     let form = headers
         .get(header::CONTENT_TYPE)
@@ -103,22 +109,26 @@ pub async fn token(State(s): State<WebState>, headers: HeaderMap, body: String) 
             })
         });
     if !form {
-        return oauth_error_response(
-            &OAuthError::invalid_request(
-                "the token request must be application/x-www-form-urlencoded",
-            ),
+        return Err(oauth_error_response(
+            &OAuthError::invalid_request("the request must be application/x-www-form-urlencoded"),
             used_basic,
-        );
+        ));
     }
-    let params = Params::parse(&body);
-    let basic = match basic_credentials(&headers) {
-        Ok(b) => b,
-        Err(e) => return oauth_error_response(&e, used_basic),
-    };
+    let params = Params::parse(body);
+    let basic = basic_credentials(headers).map_err(|e| oauth_error_response(&e, used_basic))?;
     let creds = ClientCredentials {
         basic,
         body_client_id: params.get("client_id").map(str::to_string),
         body_client_secret: params.get("client_secret").map(Secret::new),
+    };
+    Ok((params, creds))
+}
+
+/// `POST /token`.
+pub async fn token(State(s): State<WebState>, headers: HeaderMap, body: String) -> Response {
+    let (params, creds) = match client_form(&headers, &body) {
+        Ok(x) => x,
+        Err(resp) => return resp,
     };
     match s.provider.token(&params, &creds).await {
         Ok(t) => (StatusCode::OK, NO_STORE, Json(t)).into_response(),

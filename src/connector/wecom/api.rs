@@ -75,9 +75,9 @@ impl ApiResponse for GetTokenResponse {
 }
 
 /// `GET /cgi-bin/auth/getuserinfo` (wecom-api.md §4): `userid` for a corp member, `openid`
-/// (and maybe `external_userid`) for anyone else. `user_ticket` is not read: we ask for
-/// `snsapi_base`, which never yields one.
-#[derive(Debug, Deserialize)]
+/// (and maybe `external_userid`) for anyone else, and a `user_ticket` when the login used
+/// `snsapi_privateinfo`.
+#[derive(Deserialize)]
 pub(crate) struct GetUserInfoResponse {
     #[serde(default)]
     errcode: i64,
@@ -89,6 +89,155 @@ pub(crate) struct GetUserInfoResponse {
     /// Set instead of `userid` for a person who is not a member of the corp.
     #[serde(default)]
     pub(crate) openid: Option<String>,
+    /// The ticket for `getuserdetail` (≤ 512 bytes, 1800 s), only after `snsapi_privateinfo`.
+    #[serde(default)]
+    pub(crate) user_ticket: Option<String>,
+}
+
+// Written by hand: the user_ticket is a credential for the member's private data.
+impl std::fmt::Debug for GetUserInfoResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GetUserInfoResponse")
+            .field("errcode", &self.errcode)
+            .field("errmsg", &self.errmsg)
+            .field("userid", &self.userid)
+            .field("openid", &self.openid)
+            .field("user_ticket", &self.user_ticket.as_ref().map(|_| REDACTED))
+            .finish()
+    }
+}
+
+/// `POST /cgi-bin/auth/getuserdetail` (wecom-api.md §5): the sensitive profile fields, all
+/// strings; empty ones are treated as absent.
+#[derive(Debug, Deserialize)]
+pub(crate) struct UserDetailResponse {
+    #[serde(default)]
+    errcode: i64,
+    #[serde(default)]
+    errmsg: Option<String>,
+    /// `"0"` unknown, `"1"` male, `"2"` female.
+    #[serde(default)]
+    pub(crate) gender: Option<String>,
+    /// Avatar URL (a default image when the member shared nothing).
+    #[serde(default)]
+    pub(crate) avatar: Option<String>,
+    /// Mobile number.
+    #[serde(default)]
+    pub(crate) mobile: Option<String>,
+    /// Personal e-mail.
+    #[serde(default)]
+    pub(crate) email: Option<String>,
+    /// Corporate e-mail.
+    #[serde(default)]
+    pub(crate) biz_mail: Option<String>,
+    /// Postal address.
+    #[serde(default)]
+    pub(crate) address: Option<String>,
+}
+
+impl ApiResponse for UserDetailResponse {
+    fn errcode(&self) -> i64 {
+        self.errcode
+    }
+    fn errmsg(&self) -> &str {
+        self.errmsg.as_deref().unwrap_or_default()
+    }
+}
+
+/// One department of `department/list` (wecom-api.md §7).
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct DepartmentEntry {
+    /// Department id; the root is 1.
+    pub(crate) id: i64,
+    /// Display name.
+    #[serde(default)]
+    pub(crate) name: String,
+    /// Parent id; 0 for the root.
+    #[serde(default)]
+    pub(crate) parentid: i64,
+}
+
+/// `GET /cgi-bin/department/list` (wecom-api.md §7): the whole tree under `id`, recursive.
+#[derive(Debug, Deserialize)]
+pub(crate) struct DepartmentListResponse {
+    #[serde(default)]
+    errcode: i64,
+    #[serde(default)]
+    errmsg: Option<String>,
+    /// Every department the app may see.
+    #[serde(default)]
+    pub(crate) department: Vec<DepartmentEntry>,
+}
+
+impl ApiResponse for DepartmentListResponse {
+    fn errcode(&self) -> i64 {
+        self.errcode
+    }
+    fn errmsg(&self) -> &str {
+        self.errmsg.as_deref().unwrap_or_default()
+    }
+}
+
+/// One tag of `tag/list` (wecom-api.md §7).
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct TagEntry {
+    /// Tag id.
+    pub(crate) tagid: i64,
+    /// Tag name.
+    #[serde(default)]
+    pub(crate) tagname: String,
+}
+
+/// `GET /cgi-bin/tag/list` (wecom-api.md §7).
+#[derive(Debug, Deserialize)]
+pub(crate) struct TagListResponse {
+    #[serde(default)]
+    errcode: i64,
+    #[serde(default)]
+    errmsg: Option<String>,
+    /// Every tag.
+    #[serde(default)]
+    pub(crate) taglist: Vec<TagEntry>,
+}
+
+impl ApiResponse for TagListResponse {
+    fn errcode(&self) -> i64 {
+        self.errcode
+    }
+    fn errmsg(&self) -> &str {
+        self.errmsg.as_deref().unwrap_or_default()
+    }
+}
+
+/// A member listed in a tag.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct TagUser {
+    /// The member's UserId.
+    pub(crate) userid: String,
+}
+
+/// `GET /cgi-bin/tag/get?tagid=` (wecom-api.md §7): the tag's members and departments.
+#[derive(Debug, Deserialize)]
+pub(crate) struct TagGetResponse {
+    #[serde(default)]
+    errcode: i64,
+    #[serde(default)]
+    errmsg: Option<String>,
+    /// Members tagged directly.
+    #[serde(default)]
+    pub(crate) userlist: Vec<TagUser>,
+    /// Departments tagged: their members count as tagged.
+    #[serde(default)]
+    pub(crate) partylist: Vec<i64>,
+}
+
+impl ApiResponse for TagGetResponse {
+    fn errcode(&self) -> i64 {
+        self.errcode
+    }
+    fn errmsg(&self) -> &str {
+        self.errmsg.as_deref().unwrap_or_default()
+    }
 }
 
 impl ApiResponse for GetUserInfoResponse {
@@ -121,6 +270,27 @@ pub(crate) struct UserGetResponse {
     /// 1 active, 2 disabled, 4 not activated, 5 left.
     #[serde(default)]
     pub(crate) status: Option<i64>,
+    /// English name / alias.
+    #[serde(default)]
+    pub(crate) alias: Option<String>,
+    /// Job title.
+    #[serde(default)]
+    pub(crate) position: Option<String>,
+    /// Mobile number (withheld from apps created after 2022-06-20).
+    #[serde(default)]
+    pub(crate) mobile: Option<String>,
+    /// `"0"` unknown, `"1"` male, `"2"` female (withheld from new apps).
+    #[serde(default)]
+    pub(crate) gender: Option<String>,
+    /// Avatar URL (withheld from new apps).
+    #[serde(default)]
+    pub(crate) avatar: Option<String>,
+    /// Postal address (withheld from new apps).
+    #[serde(default)]
+    pub(crate) address: Option<String>,
+    /// Ids of the member's departments the app may view.
+    #[serde(default)]
+    pub(crate) department: Vec<i64>,
 }
 
 impl ApiResponse for UserGetResponse {
@@ -217,6 +387,64 @@ impl ApiClient {
         .await
     }
 
+    /// `POST /cgi-bin/auth/getuserdetail?access_token=` with `{"user_ticket": …}`
+    /// (wecom-api.md §5). A read, so the busy retry applies.
+    pub(crate) async fn get_user_detail(
+        &self,
+        access_token: &str,
+        user_ticket: &str,
+    ) -> Result<UserDetailResponse, ConnectorError> {
+        let body = serde_json::json!({ "user_ticket": user_ticket }).to_string();
+        self.call(
+            "/cgi-bin/auth/getuserdetail",
+            &[("access_token", access_token)],
+            Some(&body),
+            &[access_token, user_ticket],
+        )
+        .await
+    }
+
+    /// `GET /cgi-bin/department/list?access_token=` (wecom-api.md §7): the whole tree.
+    pub(crate) async fn list_departments(
+        &self,
+        access_token: &str,
+    ) -> Result<DepartmentListResponse, ConnectorError> {
+        self.get(
+            "/cgi-bin/department/list",
+            &[("access_token", access_token)],
+            &[access_token],
+        )
+        .await
+    }
+
+    /// `GET /cgi-bin/tag/list?access_token=` (wecom-api.md §7).
+    pub(crate) async fn list_tags(
+        &self,
+        access_token: &str,
+    ) -> Result<TagListResponse, ConnectorError> {
+        self.get(
+            "/cgi-bin/tag/list",
+            &[("access_token", access_token)],
+            &[access_token],
+        )
+        .await
+    }
+
+    /// `GET /cgi-bin/tag/get?access_token=&tagid=` (wecom-api.md §7).
+    pub(crate) async fn get_tag(
+        &self,
+        access_token: &str,
+        tagid: i64,
+    ) -> Result<TagGetResponse, ConnectorError> {
+        let tagid = tagid.to_string();
+        self.get(
+            "/cgi-bin/tag/get",
+            &[("access_token", access_token), ("tagid", &tagid)],
+            &[access_token],
+        )
+        .await
+    }
+
     /// One GET with the busy retry. `secrets` are scrubbed from every message that leaves here.
     async fn get<T: ApiResponse>(
         &self,
@@ -224,10 +452,22 @@ impl ApiClient {
         query: &[(&str, &str)],
         secrets: &[&str],
     ) -> Result<T, ConnectorError> {
+        self.call(path, query, None, secrets).await
+    }
+
+    /// One call (GET, or POST with a JSON `body`) with the busy retry: every endpoint we call
+    /// is a read, so repeating it is safe.
+    async fn call<T: ApiResponse>(
+        &self,
+        path: &'static str,
+        query: &[(&str, &str)],
+        body: Option<&str>,
+        secrets: &[&str],
+    ) -> Result<T, ConnectorError> {
         let mut busy_retries = 0;
         loop {
             let started = std::time::Instant::now();
-            let response: T = match self.get_once(path, query, secrets).await {
+            let response: T = match self.get_once(path, query, body, secrets).await {
                 Ok(r) => r,
                 Err(e) => {
                     self.metrics
@@ -255,11 +495,12 @@ impl ApiClient {
         }
     }
 
-    /// One GET, decoded, without looking at `errcode`.
+    /// One GET (or POST of a JSON `body`), decoded, without looking at `errcode`.
     async fn get_once<T: DeserializeOwned>(
         &self,
         path: &'static str,
         query: &[(&str, &str)],
+        body: Option<&str>,
         secrets: &[&str],
     ) -> Result<T, ConnectorError> {
         let mut url = url::Url::parse(&format!("{}{}", self.base, path)).map_err(|_| {
@@ -267,12 +508,32 @@ impl ApiClient {
         })?;
         url.query_pairs_mut().extend_pairs(query);
 
-        let mut response = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(path, e, secrets))?;
+        let mut connect_retries = 0;
+        let mut response = loop {
+            let request = match body {
+                None => self.http.get(url.clone()),
+                Some(body) => self
+                    .http
+                    .post(url.clone())
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.to_owned()),
+            };
+            match request.send().await {
+                Ok(r) => break r,
+                // A connection that was never made carried no request: retrying cannot repeat
+                // anything. Timeouts are not retried: the person is already waiting.
+                Err(e) if e.is_connect() && connect_retries < MAX_BUSY_RETRIES => {
+                    connect_retries += 1;
+                    tracing::debug!(
+                        path,
+                        attempt = connect_retries,
+                        "WeCom unreachable, retrying"
+                    );
+                    tokio::time::sleep(BUSY_BACKOFF * connect_retries).await;
+                }
+                Err(e) => return Err(self.transport_error(path, e, secrets)),
+            }
+        };
         let status = response.status();
         if status != reqwest::StatusCode::OK {
             // WeCom answers 200 even for errors; anything else means a wrong base URL (404),

@@ -12,7 +12,8 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use crate::storage::{
-    AccessToken, AuthCode, AuthRequest, Result as StoreResult, StorageError, Store, UpstreamToken,
+    AccessToken, AuthCode, AuthRequest, RefreshToken, Result as StoreResult, Session, StorageError,
+    Store, UpstreamToken,
 };
 
 /// The fake's CorpID.
@@ -272,6 +273,7 @@ async fn user_get(
 #[derive(Default)]
 pub(crate) struct TokenStore {
     tokens: Mutex<HashMap<String, UpstreamToken>>,
+    links: Mutex<HashMap<String, String>>,
     failing: std::sync::atomic::AtomicBool,
 }
 
@@ -329,6 +331,30 @@ impl Store for TokenStore {
     fn is_grant_revoked(&self, _: &str) -> StoreResult<bool> {
         unused()
     }
+    fn create_refresh_token(&self, _: &str, _: &RefreshToken) -> StoreResult<()> {
+        unused()
+    }
+    fn find_refresh_token(&self, _: &str) -> StoreResult<RefreshToken> {
+        unused()
+    }
+    fn spend_refresh_token(&self, _: &str) -> StoreResult<RefreshToken> {
+        unused()
+    }
+    fn create_used_jti(&self, _: &str, _: i64) -> StoreResult<()> {
+        unused()
+    }
+    fn create_session(&self, _: &str, _: &Session) -> StoreResult<()> {
+        unused()
+    }
+    fn find_session(&self, _: &str) -> StoreResult<Session> {
+        unused()
+    }
+    fn touch_session(&self, _: &str, _: &str, _: i64) -> StoreResult<Session> {
+        unused()
+    }
+    fn take_session(&self, _: &str) -> StoreResult<Session> {
+        unused()
+    }
     fn find_upstream_token(&self, key: &str) -> StoreResult<UpstreamToken> {
         self.check()?;
         lock(&self.tokens)
@@ -344,6 +370,18 @@ impl Store for TokenStore {
     fn delete_upstream_token(&self, key: &str) -> StoreResult<()> {
         self.check()?;
         lock(&self.tokens).remove(key);
+        Ok(())
+    }
+    fn find_user_link(&self, key: &str) -> StoreResult<String> {
+        self.check()?;
+        lock(&self.links)
+            .get(key)
+            .cloned()
+            .ok_or(StorageError::NotFound)
+    }
+    fn save_user_link(&self, key: &str, value: &str) -> StoreResult<()> {
+        self.check()?;
+        lock(&self.links).insert(key.to_owned(), value.to_owned());
         Ok(())
     }
     fn delete_expired(&self, now: i64) -> StoreResult<usize> {

@@ -15,6 +15,8 @@ pub(crate) struct LinkParams<'a> {
     pub(crate) redirect_uri: &'a str,
     /// Opaque state, returned unchanged on the callback.
     pub(crate) state: &'a str,
+    /// Ask for `snsapi_privateinfo` (in-app link only) instead of the silent `snsapi_base`.
+    pub(crate) private_info: bool,
 }
 
 /// Whether the browser is WeCom's in-app browser. Its User-Agent contains `wxwork/<ver>`; the
@@ -42,15 +44,23 @@ pub(crate) fn page_lang(ui_locales: Option<&str>) -> &'static str {
 }
 
 /// `{oauth_base}/connect/oauth2/authorize?appid&redirect_uri&response_type=code&scope=snsapi_base&state&agentid#wechat_redirect`
-/// (wecom-api.md §2). `snsapi_base` is a silent login that yields the UserId, which is all we
-/// need: the profile comes from `user/get`.
+/// (wecom-api.md §2). `snsapi_base` is a silent login that yields the UserId;
+/// `snsapi_privateinfo` (with `agentid`, which it requires) makes the member confirm and
+/// earns a `user_ticket` for `getuserdetail` (§5).
 pub(crate) fn in_app_url(oauth_base: &str, p: &LinkParams<'_>) -> Result<String, ConnectorError> {
     let mut url = endpoint(oauth_base, "/connect/oauth2/authorize")?;
     url.query_pairs_mut()
         .append_pair("appid", p.corp_id)
         .append_pair("redirect_uri", p.redirect_uri)
         .append_pair("response_type", "code")
-        .append_pair("scope", "snsapi_base")
+        .append_pair(
+            "scope",
+            if p.private_info {
+                "snsapi_privateinfo"
+            } else {
+                "snsapi_base"
+            },
+        )
         .append_pair("state", p.state)
         .append_pair("agentid", &p.agent_id.to_string());
     // The `#wechat_redirect` suffix is required (wecom-api.md §2).
@@ -97,6 +107,7 @@ mod tests {
             agent_id: 1000002,
             redirect_uri: CALLBACK,
             state: "AbC123",
+            private_info: false,
         }
     }
 
@@ -109,6 +120,17 @@ mod tests {
              &redirect_uri=https%3A%2F%2Fidp.example.com%2Fcallback%2Fwecom%3Fx%3D1%26y%3Da+b\
              &response_type=code&scope=snsapi_base&state=AbC123&agentid=1000002#wechat_redirect"
         );
+    }
+
+    #[test]
+    fn private_info_link_asks_for_snsapi_privateinfo_with_agentid() {
+        let p = LinkParams {
+            private_info: true,
+            ..params()
+        };
+        let url = in_app_url("https://open.weixin.qq.com", &p).expect("url");
+        assert!(url.contains("&scope=snsapi_privateinfo&"), "{url}");
+        assert!(url.contains("&agentid=1000002#wechat_redirect"), "{url}");
     }
 
     #[test]

@@ -7,7 +7,10 @@
 //! with `user/get` ([`api`]), using the app's cached access_token ([`token_cache`]).
 
 mod api;
+mod callback;
+mod groups;
 mod login_url;
+mod profile;
 mod token_cache;
 
 #[cfg(test)]
@@ -21,12 +24,23 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use self::api::ApiClient;
+use self::callback::{CallbackCrypto, ContactEvent};
+use self::groups::DirectoryCache;
 use self::login_url::LinkParams;
+use self::profile::{non_empty, MemberProfile};
 use self::token_cache::TokenCache;
 use crate::clock::SharedClock;
-use crate::connector::{Connector, ConnectorError, Identity, LoginRequest};
+use crate::connector::{
+    Connector, ConnectorError, EventError, FailureNotice, Identity, LoginRequest, UpstreamEvent,
+};
 use crate::metrics::Metrics;
 use crate::storage::Store;
+
+pub use self::callback::{signature as callback_signature, CallbackSettings};
+pub use self::groups::GroupOptions;
+pub use self::profile::{
+    pairwise_subject, ClaimSource, EmailPolicy, PrivateInfo, ProfileMapping, SubjectMode,
+};
 
 /// WeCom's `access_token` is invalid (wecom-api.md §10): refresh and retry once.
 const TOKEN_INVALID: i64 = 40014;
@@ -36,12 +50,31 @@ const TOKEN_EXPIRED: i64 = 42001;
 const CODE_INVALID: i64 = 40029;
 /// The redirect domain is not a trusted domain of the app behind the token (wecom-api.md §2).
 const DOMAIN_UNTRUSTED: i64 = 50001;
+/// Rate limited (wecom-api.md §1 limits; §10).
+const RATE_LIMITED: i64 = 45009;
+/// The calling IP is not a trusted IP (企业可信IP) of the app (wecom-api.md §1).
+const IP_UNTRUSTED: i64 = 60020;
+/// Wrong or reset secret, or the app is disabled (wecom-api.md §1).
+const BAD_SECRET: i64 = 40001;
+/// Wrong CorpID (wecom-api.md §1).
+const BAD_CORPID: i64 = 40013;
+/// A secret of another corp (wecom-api.md §1).
+const FOREIGN_SECRET: i64 = 40091;
+/// Wrong AgentId (wecom-api.md §10).
+const BAD_AGENTID: i64 = 40056;
+/// The app is disabled (wecom-api.md §10).
+const APP_DISABLED: i64 = 50003;
 /// The member is outside the app's permission range (wecom-api.md §10).
 const MEMBER_OUT_OF_RANGE: i64 = 50002;
 /// The userid is not in the app's visible range (wecom-api.md §10).
 const USER_NOT_VISIBLE: i64 = 60021;
 /// The userid does not exist (wecom-api.md §6).
 const USER_NOT_FOUND: i64 = 60111;
+/// Prefix of a UserId's link once the member renamed away from it, followed by the random
+/// suffix its next holder's `sub` gets ([`WeComConnector::subject_of`]). Chosen at the rename, so
+/// concurrent first logins of that next holder all derive the same `sub`. Starts with a NUL,
+/// which no UserId or `sub` contains, so it cannot be confused with a recorded `sub`.
+const RETIRED_USERID: &str = "\u{0}retired:";
 /// WeCom codes are at most 512 bytes (wecom-api.md §2); anything longer is not worth a call.
 const MAX_CODE_BYTES: usize = 512;
 /// `user/get` `status` of an active member (wecom-api.md §6).
@@ -50,6 +83,9 @@ const STATUS_ACTIVE: i64 = 1;
 /// Settings of the WeCom connector: which corp and app, and where WeCom is.
 #[derive(Clone)]
 pub struct WeComSettings {
+    /// The connector id: the app's name in `/callback/{id}` and in a client's `wecom_app`
+    /// ([`Self::DEFAULT_ID`] for the single-`[wecom]` configuration).
+    pub id: String,
     /// The CorpID (企业ID), e.g. `ww1436e0e65a779aee`.
     pub corp_id: String,
     /// The AgentId of the self-built app that logs people in.
@@ -64,9 +100,27 @@ pub struct WeComSettings {
     pub sso_base: String,
     /// Limit on each HTTP call to WeCom, connecting included.
     pub timeout: Duration,
+    /// When to ask for `snsapi_privateinfo` (and so `getuserdetail`).
+    pub privateinfo: PrivateInfo,
+    /// Which WeCom field feeds which claim, and the e-mail policy.
+    pub profile: ProfileMapping,
+    /// The form of `sub`.
+    pub subject: SubjectMode,
+    /// What the `groups` claim carries and how long the directory is cached.
+    pub groups: GroupOptions,
+    /// Token and EncodingAESKey of the app's callback URL (接收事件服务器), when contact-change
+    /// callbacks are to be received at `/callback/wecom/events`.
+    pub callback: Option<CallbackSettings>,
+    /// `WW_verify_<token>.txt` files to serve at the domain root (wecom-api.md §9).
+    pub verify_files: Vec<std::path::PathBuf>,
+    /// The secret salt of pairwise subjects; required with [`SubjectMode::Pairwise`] and never
+    /// to be changed afterwards (every `sub` would change). Redacted in `Debug`.
+    pub pairwise_salt: Option<String>,
 }
 
 impl WeComSettings {
+    /// The id of the single WeCom app of a `[wecom]` configuration.
+    pub const DEFAULT_ID: &str = "wecom";
     /// WeCom's server API host (wecom-api.md "Conventions").
     pub const DEFAULT_API_BASE: &str = "https://qyapi.weixin.qq.com";
     /// Host of the OAuth link opened inside the WeCom app (wecom-api.md §2).
@@ -79,6 +133,7 @@ impl WeComSettings {
     /// Settings for WeCom's real hosts with the default timeout.
     pub fn new(corp_id: impl Into<String>, agent_id: i64, secret: impl Into<String>) -> Self {
         Self {
+            id: Self::DEFAULT_ID.to_owned(),
             corp_id: corp_id.into(),
             agent_id,
             secret: secret.into(),
@@ -86,12 +141,25 @@ impl WeComSettings {
             oauth_base: Self::DEFAULT_OAUTH_BASE.to_owned(),
             sso_base: Self::DEFAULT_SSO_BASE.to_owned(),
             timeout: Self::DEFAULT_TIMEOUT,
+            privateinfo: PrivateInfo::default(),
+            profile: ProfileMapping::default(),
+            subject: SubjectMode::default(),
+            groups: GroupOptions::default(),
+            callback: None,
+            verify_files: Vec::new(),
+            pairwise_salt: None,
         }
     }
 
     /// Every problem with these settings, empty when they are usable.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
+        if !is_app_id(&self.id) {
+            problems.push(format!(
+                "id {:?} must be 1-32 lower-case letters, digits, '-' or '_'",
+                self.id
+            ));
+        }
         if self.corp_id.trim().is_empty() {
             problems.push("corp_id is empty".to_owned());
         } else if !self.corp_id.bytes().all(|b| b.is_ascii_graphic()) {
@@ -115,8 +183,47 @@ impl WeComSettings {
         if self.timeout.is_zero() {
             problems.push("timeout is zero".to_owned());
         }
+        if let EmailPolicy::Template(t) = &self.profile.email {
+            if let Some(problem) = EmailPolicy::template_problem(t) {
+                problems.push(format!("email template {t:?} {problem}"));
+            }
+        }
+        if let Some(problem) = self.callback.as_ref().and_then(CallbackSettings::problem) {
+            problems.push(problem.to_owned());
+        }
+        if self.subject == SubjectMode::Pairwise
+            && self.pairwise_salt.as_deref().is_none_or(|s| s.len() < 16)
+        {
+            problems.push(
+                "pairwise subjects need a pairwise_salt of at least 16 characters".to_owned(),
+            );
+        }
+        if self.groups.cache_ttl.is_zero() {
+            problems.push("groups cache TTL is zero".to_owned());
+        }
         problems
     }
+}
+
+/// Whether `id` can name a WeCom app in URLs and config (`/callback/{id}`).
+pub fn is_app_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// Whether `name` is a WeCom domain-verification file name, `WW_verify_<token>.txt`
+/// (wecom-api.md §9), so that only such names are ever served at the domain root.
+pub fn is_verify_file_name(name: &str) -> bool {
+    name.strip_prefix("WW_verify_")
+        .and_then(|rest| rest.strip_suffix(".txt"))
+        .is_some_and(|token| {
+            !token.is_empty()
+                && token.len() <= 64
+                && token.bytes().all(|b| b.is_ascii_alphanumeric())
+        })
 }
 
 /// Why `value` cannot serve as a base URL, if it cannot.
@@ -135,6 +242,7 @@ fn base_url_problem(value: &str) -> Option<&'static str> {
 impl std::fmt::Debug for WeComSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WeComSettings")
+            .field("id", &self.id)
             .field("corp_id", &self.corp_id)
             .field("agent_id", &self.agent_id)
             .field("secret", &"[redacted]")
@@ -142,16 +250,42 @@ impl std::fmt::Debug for WeComSettings {
             .field("oauth_base", &self.oauth_base)
             .field("sso_base", &self.sso_base)
             .field("timeout", &self.timeout)
+            .field("privateinfo", &self.privateinfo)
+            .field("profile", &self.profile)
+            .field("subject", &self.subject)
+            .field("groups", &self.groups)
+            .field("callback", &self.callback)
+            .field("verify_files", &self.verify_files)
+            .field(
+                "pairwise_salt",
+                &self.pairwise_salt.as_ref().map(|_| "[redacted]"),
+            )
             .finish()
     }
 }
 
 /// One WeCom self-built app as a login upstream.
-#[derive(Debug)]
 pub struct WeComConnector {
     settings: WeComSettings,
     api: ApiClient,
-    tokens: TokenCache,
+    tokens: Arc<TokenCache>,
+    directory: Arc<DirectoryCache>,
+    store: Arc<dyn Store>,
+    callback: Option<CallbackCrypto>,
+    /// Hashes of recently handled callback messages: WeCom retries until it gets a 200 within
+    /// 5 s (wecom-api.md §11), so a message may arrive more than once.
+    recent_events: std::sync::Mutex<std::collections::VecDeque<String>>,
+}
+
+/// How many callback message hashes are remembered for de-duplication.
+const RECENT_EVENTS: usize = 1024;
+
+impl std::fmt::Debug for WeComConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WeComConnector")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
 }
 
 impl WeComConnector {
@@ -192,19 +326,32 @@ impl WeComConnector {
         }
         let api =
             ApiClient::new(&settings.api_base, settings.timeout)?.with_metrics(metrics.clone());
-        let tokens = TokenCache::new(
-            api.clone(),
-            store,
-            clock,
-            &settings.corp_id,
-            settings.agent_id,
-            &settings.secret,
-        )
-        .with_metrics(metrics);
+        let tokens = Arc::new(
+            TokenCache::new(
+                api.clone(),
+                store.clone(),
+                clock.clone(),
+                &settings.corp_id,
+                settings.agent_id,
+                &settings.secret,
+            )
+            .with_metrics(metrics),
+        );
+        let directory = DirectoryCache::new(api.clone(), tokens.clone(), clock, settings.groups);
+        let callback = match &settings.callback {
+            Some(c) => Some(CallbackCrypto::new(c, &settings.corp_id).map_err(|e| {
+                ConnectorError::Unavailable(format!("invalid WeCom callback settings: {e}"))
+            })?),
+            None => None,
+        };
         Ok(Self {
             settings,
             api,
             tokens,
+            directory,
+            store,
+            callback,
+            recent_events: std::sync::Mutex::new(std::collections::VecDeque::new()),
         })
     }
 
@@ -214,29 +361,18 @@ impl WeComConnector {
         self.tokens.get().await
     }
 
-    /// Runs `call` with the cached token; when WeCom says the token is invalid or expired
-    /// (40014 / 42001, wecom-api.md §1: WeCom may revoke a token early), replaces it and
-    /// retries exactly once.
+    /// Runs `call` with the cached token, replacing a rejected token once ([`with_token_in`]).
     async fn with_token<T, F, Fut>(&self, call: F) -> Result<T, ConnectorError>
     where
         F: Fn(String) -> Fut,
         Fut: Future<Output = Result<T, ConnectorError>>,
     {
-        let token = self.tokens.get().await?;
-        match call(token.clone()).await {
-            Err(ConnectorError::Upstream {
-                code: TOKEN_INVALID | TOKEN_EXPIRED,
-                ..
-            }) => {
-                let fresh = self.tokens.replace(&token).await?;
-                call(fresh).await
-            }
-            other => other,
-        }
+        with_token_in(&self.tokens, call).await
     }
 
-    /// The member's UserId for `code` (wecom-api.md §4).
-    async fn redeem_code(&self, code: &str) -> Result<String, ConnectorError> {
+    /// The member's UserId for `code` and, after `snsapi_privateinfo`, the `user_ticket`
+    /// (wecom-api.md §4).
+    async fn redeem_code(&self, code: &str) -> Result<(String, Option<String>), ConnectorError> {
         let info = self
             .with_token(|token| async move { self.api.get_user_info(&token, code).await })
             .await
@@ -245,20 +381,10 @@ impl WeComConnector {
                     code: CODE_INVALID,
                     message,
                 } => ConnectorError::InvalidCode(message),
-                ConnectorError::Upstream {
-                    code: DOMAIN_UNTRUSTED,
-                    message,
-                } => ConnectorError::Upstream {
-                    code: DOMAIN_UNTRUSTED,
-                    message: format!(
-                        "the callback domain is not a trusted domain (可信域名) of this app: \
-                         {message}"
-                    ),
-                },
                 other => other,
             })?;
         if let Some(userid) = non_empty(info.userid) {
-            return Ok(userid);
+            return Ok((userid, non_empty(info.user_ticket)));
         }
         if non_empty(info.openid).is_some() {
             // wecom-api.md §4: an `openid` is someone outside the corp; never an employee.
@@ -271,11 +397,12 @@ impl WeComConnector {
         ))
     }
 
-    /// The member's profile as an [`Identity`], refusing members who may not log in.
-    async fn read_member(&self, userid: String) -> Result<Identity, ConnectorError> {
-        let uid = userid.as_str();
+    /// `user/get` for `userid`, refusing members who may not log in: unknown, outside the
+    /// app's visible range, or not active (wecom-api.md §6: 1 active, 2 disabled, 4 not
+    /// activated, 5 left).
+    async fn active_member(&self, userid: &str) -> Result<api::UserGetResponse, ConnectorError> {
         let user = self
-            .with_token(|token| async move { self.api.get_user(&token, uid).await })
+            .with_token(|token| async move { self.api.get_user(&token, userid).await })
             .await
             .map_err(|e| match e {
                 ConnectorError::Upstream {
@@ -290,10 +417,9 @@ impl WeComConnector {
                 ),
                 other => other,
             })?;
-        // wecom-api.md §6: 1 active, 2 disabled, 4 not activated, 5 left. An absent status is
-        // accepted: getuserinfo has just vouched for the member.
+        // An absent status is accepted: getuserinfo has just vouched for the member.
         match user.status {
-            None | Some(STATUS_ACTIVE) => {}
+            None | Some(STATUS_ACTIVE) => Ok(user),
             Some(status) => {
                 let why = match status {
                     2 => "disabled".to_owned(),
@@ -301,43 +427,196 @@ impl WeComConnector {
                     5 => "no longer in the corp".to_owned(),
                     other => format!("not active (status {other})"),
                 };
-                return Err(ConnectorError::AccessDenied(format!(
+                Err(ConnectorError::AccessDenied(format!(
                     "the WeCom member is {why}"
-                )));
+                )))
             }
         }
-        Ok(Identity {
-            username: userid.clone(),
-            user_id: userid,
-            name: non_empty(user.name),
-            email: non_empty(user.email).or_else(|| non_empty(user.biz_mail)),
-            // Nothing in user/get says WeCom verified the address.
-            email_verified: false,
-            groups: Vec::new(),
-        })
+    }
+
+    /// The member's sensitive profile for `ticket` (wecom-api.md §5). A failure here never
+    /// fails the login: the claims it would feed are simply absent.
+    async fn user_detail(&self, ticket: &str) -> Option<api::UserDetailResponse> {
+        match self
+            .with_token(|token| async move { self.api.get_user_detail(&token, ticket).await })
+            .await
+        {
+            Ok(d) => Some(d),
+            Err(e) => {
+                tracing::warn!(error = %e, "WeCom getuserdetail failed; logging in without the private profile");
+                None
+            }
+        }
+    }
+
+    /// The member as an [`Identity`]: profile from `user/get`, overlaid with `getuserdetail`
+    /// when a ticket came with the code, and `groups` when asked for.
+    async fn read_member(
+        &self,
+        userid: &str,
+        ticket: Option<&str>,
+        with_groups: bool,
+    ) -> Result<Identity, ConnectorError> {
+        let user = self.active_member(userid).await?;
+        let mut profile = MemberProfile::from_user(userid, &user);
+        if let Some(ticket) = ticket {
+            if let Some(detail) = self.user_detail(ticket).await {
+                profile.merge_detail(detail);
+            }
+        }
+        let subject = self.subject_of(userid)?;
+        let mut identity = profile.to_identity(&self.settings.profile, subject);
+        if with_groups {
+            identity.groups = self.directory.groups(userid, &user.department).await;
+        }
+        Ok(identity)
+    }
+
+    /// Store key of the link from a UserId to the `sub` it logs in as (UserIds are
+    /// case-insensitive, wecom-api.md §6, so the key is lower-cased).
+    fn id_link_key(&self, userid: &str) -> String {
+        format!(
+            "wecom:{}:id:{}",
+            self.settings.corp_id,
+            userid.to_ascii_lowercase()
+        )
+    }
+
+    /// Store key of the link from a `sub` to the member's current UserId.
+    fn sub_link_key(&self, subject: &str) -> String {
+        format!("wecom:{}:sub:{subject}", self.settings.corp_id)
+    }
+
+    /// The `sub` for `userid`: the one recorded when this UserId replaced an older one
+    /// (a `change_contact` rename, wecom-api.md §8, §11), else `userid` in the configured form.
+    ///
+    /// A UserId that was renamed away is retired: its old `sub` now belongs to the renamed
+    /// member, so whoever is later given the same UserId gets a fresh `sub` (`userid.` + random),
+    /// recorded on first use, instead of the renamed member's account at every client.
+    /// A store failure fails the login: guessing could log the person into someone else's
+    /// account at the client.
+    fn subject_of(&self, userid: &str) -> Result<String, ConnectorError> {
+        let key = self.id_link_key(userid);
+        let unavailable =
+            |e| ConnectorError::Unavailable(format!("cannot read the renamed-UserId links: {e}"));
+        match self.store.find_user_link(&key) {
+            Ok(link) if link.starts_with(RETIRED_USERID) => {
+                let suffix = &link[RETIRED_USERID.len()..];
+                let fresh = format!("{}.{suffix}", self.settings.subject.apply(userid));
+                self.store
+                    .save_user_link(&key, &fresh)
+                    .map_err(unavailable)?;
+                Ok(fresh)
+            }
+            Ok(subject) => Ok(subject),
+            Err(crate::storage::StorageError::NotFound) => Ok(self.settings.subject.apply(userid)),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// Records that the member `old` is now called `new` (a `change_contact` / `update_user`
+    /// callback with `NewUserID`): `new` keeps the `sub` that `old` had, refreshes look the
+    /// member up under `new`, and `old` is retired. Returns that `sub`. Recording the same
+    /// rename twice (WeCom retries callbacks) changes nothing.
+    pub fn record_rename(&self, old: &str, new: &str) -> Result<String, ConnectorError> {
+        let fail = |e: crate::storage::StorageError| {
+            ConnectorError::Unavailable(format!("cannot record the UserId rename: {e}"))
+        };
+        if old.eq_ignore_ascii_case(new) {
+            return self.subject_of(old);
+        }
+        if let Ok(subject) = self.store.find_user_link(&self.id_link_key(new)) {
+            if !subject.starts_with(RETIRED_USERID)
+                && self
+                    .store
+                    .find_user_link(&self.id_link_key(old))
+                    .is_ok_and(|v| v.starts_with(RETIRED_USERID))
+            {
+                // Already recorded (a retried callback).
+                return Ok(subject);
+            }
+        }
+        let subject = self.subject_of(old)?;
+        self.store
+            .save_user_link(&self.id_link_key(new), &subject)
+            .map_err(fail)?;
+        self.store
+            .save_user_link(&self.sub_link_key(&subject), new)
+            .map_err(fail)?;
+        self.store
+            .save_user_link(
+                &self.id_link_key(old),
+                &format!(
+                    "{RETIRED_USERID}{}",
+                    crate::random::alphanumeric(8).to_ascii_lowercase()
+                ),
+            )
+            .map_err(fail)?;
+        Ok(subject)
+    }
+
+    /// The member's current UserId for an identity we issued.
+    fn current_userid(&self, identity: &Identity) -> Result<String, ConnectorError> {
+        match self
+            .store
+            .find_user_link(&self.sub_link_key(&identity.user_id))
+        {
+            Ok(userid) => Ok(userid),
+            Err(crate::storage::StorageError::NotFound) => Ok(identity
+                .upstream_id
+                .clone()
+                .unwrap_or_else(|| identity.user_id.clone())),
+            Err(e) => Err(ConnectorError::Unavailable(format!(
+                "cannot read the renamed-UserId links: {e}"
+            ))),
+        }
     }
 }
 
-/// `None` for absent, empty or blank strings: WeCom may send removed fields as `""`
-/// (wecom-api.md §6, 2022 privacy change).
-fn non_empty(value: Option<String>) -> Option<String> {
-    value.filter(|v| !v.trim().is_empty())
+/// Runs `call` with the cached token; when WeCom says the token is invalid or expired
+/// (40014 / 42001, wecom-api.md §1: WeCom may revoke a token early), replaces it and retries
+/// exactly once.
+pub(crate) async fn with_token_in<T, F, Fut>(
+    tokens: &TokenCache,
+    call: F,
+) -> Result<T, ConnectorError>
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = Result<T, ConnectorError>>,
+{
+    let token = tokens.get().await?;
+    match call(token.clone()).await {
+        Err(ConnectorError::Upstream {
+            code: TOKEN_INVALID | TOKEN_EXPIRED,
+            ..
+        }) => {
+            let fresh = tokens.replace(&token).await?;
+            call(fresh).await
+        }
+        other => other,
+    }
 }
 
 #[async_trait]
 impl Connector for WeComConnector {
     fn id(&self) -> &str {
-        "wecom"
+        &self.settings.id
     }
 
     /// The in-app OAuth link inside WeCom's browser, the PC login page elsewhere
     /// (wecom-api.md §9). WeCom has no parameter for `login_hint`, so it is not passed on.
+    ///
+    /// `snsapi_privateinfo` is asked for per [`PrivateInfo`]. It exists only on the in-app link:
+    /// WeCom's PC login yields a UserId and never a `user_ticket` (wecom-api.md §4), so a PC
+    /// login gets what `user/get` gives, and the private claims are absent rather than the
+    /// login failing.
     fn login_url(&self, req: &LoginRequest<'_>) -> Result<String, ConnectorError> {
         let params = LinkParams {
             corp_id: &self.settings.corp_id,
             agent_id: self.settings.agent_id,
             redirect_uri: req.callback_url,
             state: req.state,
+            private_info: self.settings.privateinfo.wanted(req.scopes),
         };
         if login_url::is_wecom_browser(req.user_agent) {
             login_url::in_app_url(&self.settings.oauth_base, &params)
@@ -354,12 +633,11 @@ impl Connector for WeComConnector {
     }
 
     /// Redeems the callback's `code`. A callback without one is a refusal (wecom-api.md §3).
-    /// `scopes` do not change what is asked of WeCom: the link uses `snsapi_base`, and the
-    /// profile comes from `user/get`.
+    /// The directory is read for `groups` only when the client asked for that scope.
     async fn handle_callback(
         &self,
         params: &HashMap<String, String>,
-        _scopes: &[String],
+        scopes: &[String],
     ) -> Result<Identity, ConnectorError> {
         let code = match params.get("code").map(String::as_str) {
             None | Some("") => return Err(ConnectorError::Cancelled),
@@ -370,8 +648,173 @@ impl Connector for WeComConnector {
                 "the code is longer than WeCom's {MAX_CODE_BYTES} bytes"
             )));
         }
-        let userid = self.redeem_code(code).await?;
-        self.read_member(userid).await
+        let (userid, ticket) = self.redeem_code(code).await?;
+        let with_groups = scopes.iter().any(|s| s == "groups");
+        self.read_member(&userid, ticket.as_deref(), with_groups)
+            .await
+    }
+
+    fn is_pairwise(&self) -> bool {
+        self.settings.subject == SubjectMode::Pairwise
+    }
+
+    /// OIDC Core §8.1, over the local id (the lower-cased first UserId, which follows renames).
+    fn pairwise_subject(&self, identity: &Identity, sector: &str) -> Option<String> {
+        let salt = self.settings.pairwise_salt.as_deref()?;
+        self.is_pairwise()
+            .then(|| pairwise_subject(sector, &identity.user_id, salt))
+    }
+
+    /// Configuration faults and rate limiting become a clear page for the person and a log
+    /// line telling the operator what to change in the WeCom admin console (wecom-api.md §1,
+    /// §2, §10). The person cannot fix these, and the client could only show `server_error`.
+    fn failure_notice(&self, error: &ConnectorError) -> Option<FailureNotice> {
+        let ConnectorError::Upstream { code, .. } = error else {
+            return None;
+        };
+        let s = &self.settings;
+        let admin_zh = "这是登录服务的配置问题，与您的账号无关。请联系管理员；管理员可在日志中按请求编号找到修复方法。";
+        let admin_en = "This is a configuration problem of the sign-in service, not of your account. Please tell your administrator; the log says how to fix it.";
+        let (zh, en, operator, temporary) = match *code {
+            RATE_LIMITED => (
+                "企业微信暂时限制了本服务的调用频率，请一分钟后再试。".to_owned(),
+                "WeCom is rate-limiting this sign-in service for a moment. Please try again in a minute.".to_owned(),
+                format!(
+                    "WeCom answered 45009 (api freq out of limit) for corp {} app {}: calls are                      blocked for 60 s (minute limit) or 60 min (hour limit); repeated wrong                      secrets also ban the IP from gettoken for an hour. Check for other                      services calling gettoken with this app's secret.",
+                    s.corp_id, s.agent_id
+                ),
+                true,
+            ),
+            IP_UNTRUSTED => (
+                admin_zh.to_owned(),
+                admin_en.to_owned(),
+                format!(
+                    "WeCom answered 60020 (not allow to access from your ip): in the WeCom admin                      console, app {} → 企业可信IP (trusted IPs), add this server's public egress                      IP (WeCom's errmsg names it after \"from ip:\").",
+                    s.agent_id
+                ),
+                false,
+            ),
+            DOMAIN_UNTRUSTED => (
+                admin_zh.to_owned(),
+                admin_en.to_owned(),
+                format!(
+                    "WeCom answered 50001 (redirect_uri unauthorized): in the WeCom admin console,                      app {} → 网页授权及JS-SDK → 可信域名 (trusted domain), and 企业微信授权登录 for                      PC logins, must be exactly this issuer's host, port included; the code must                      come from the same app whose secret is configured.",
+                    s.agent_id
+                ),
+                false,
+            ),
+            BAD_SECRET | FOREIGN_SECRET => (
+                admin_zh.to_owned(),
+                admin_en.to_owned(),
+                format!(
+                    "WeCom answered {code} (invalid secret): wecom.secret must be the Secret of                      app {} in corp {} (admin console → 应用管理 → the app → Secret); it was                      reset, belongs to another app or corp, or the app is disabled.",
+                    s.agent_id, s.corp_id
+                ),
+                false,
+            ),
+            BAD_CORPID => (
+                admin_zh.to_owned(),
+                admin_en.to_owned(),
+                format!(
+                    "WeCom answered 40013 (invalid corpid): wecom.corp_id {:?} is not a CorpID                      (admin console → 我的企业 → 企业ID).",
+                    s.corp_id
+                ),
+                false,
+            ),
+            BAD_AGENTID | APP_DISABLED => (
+                admin_zh.to_owned(),
+                admin_en.to_owned(),
+                format!(
+                    "WeCom answered {code}: wecom.agent_id {} is not an enabled app of corp {}                      (admin console → 应用管理 → the app → AgentId; enable the app).",
+                    s.agent_id, s.corp_id
+                ),
+                false,
+            ),
+            _ => return None,
+        };
+        Some(FailureNotice {
+            zh,
+            en,
+            operator,
+            temporary,
+        })
+    }
+
+    /// WeCom's callback URL (wecom-api.md §11): `GET` is the URL verification (answer the
+    /// decrypted `echostr`), `POST` a message; an `update_user` with `NewUserID` is recorded
+    /// so the renamed member keeps their `sub`. Other events are acknowledged and ignored.
+    /// Recording is two store writes, fast enough to do before answering within WeCom's 5 s.
+    async fn handle_event(&self, event: &UpstreamEvent<'_>) -> Result<String, EventError> {
+        let crypto = self.callback.as_ref().ok_or(EventError::NotSupported)?;
+        let q = |k: &str| event.query.get(k).map(String::as_str).unwrap_or_default();
+        let reject = |e: callback::CallbackError| {
+            tracing::warn!(error = %e, "WeCom callback refused");
+            EventError::Rejected(e.to_string())
+        };
+        if !event.is_post {
+            return crypto
+                .open(q("msg_signature"), q("timestamp"), q("nonce"), q("echostr"))
+                .map_err(reject);
+        }
+        let body =
+            std::str::from_utf8(event.body).map_err(|_| reject(callback::CallbackError::Xml))?;
+        let encrypted = callback::xml_field(body, "Encrypt")
+            .ok_or_else(|| reject(callback::CallbackError::Xml))?;
+        let message = crypto
+            .open(q("msg_signature"), q("timestamp"), q("nonce"), &encrypted)
+            .map_err(reject)?;
+        let digest = crate::random::hash_secret(&encrypted);
+        {
+            let mut recent = self.recent_events.lock().unwrap_or_else(|p| p.into_inner());
+            if recent.contains(&digest) {
+                return Ok(String::new());
+            }
+            if recent.len() >= RECENT_EVENTS {
+                recent.pop_front();
+            }
+            recent.push_back(digest.clone());
+        }
+        if let ContactEvent::Renamed { old, new } = callback::contact_event(&message) {
+            match self.record_rename(&old, &new) {
+                Ok(_) => tracing::info!(old = %old, new = %new, "WeCom UserId rename recorded"),
+                Err(e) => {
+                    // Forget the message so WeCom's retry gets another chance.
+                    self.recent_events
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .retain(|d| d != &digest);
+                    tracing::error!(error = %e, "cannot record a WeCom UserId rename");
+                    return Err(EventError::Rejected(e.to_string()));
+                }
+            }
+        }
+        Ok(String::new())
+    }
+
+    /// Re-reads the member (following a recorded rename): a member who left, was disabled or
+    /// is no longer visible to the app is refused (`AccessDenied`). What only `getuserdetail`
+    /// gave at login (there is no ticket now) is kept from `identity`.
+    async fn refresh(&self, identity: &Identity) -> Result<Identity, ConnectorError> {
+        let userid = self.current_userid(identity)?;
+        let with_groups = !identity.groups.is_empty();
+        let mut fresh = self.read_member(&userid, None, with_groups).await?;
+        // `sub` never changes within a grant (it may be pairwise, computed by the provider).
+        fresh.upstream_id = Some(userid);
+        fresh.user_id.clone_from(&identity.user_id);
+        let keep = |new: &mut Option<String>, old: &Option<String>| {
+            if new.is_none() {
+                new.clone_from(old);
+            }
+        };
+        keep(&mut fresh.picture, &identity.picture);
+        keep(&mut fresh.gender, &identity.gender);
+        keep(&mut fresh.phone_number, &identity.phone_number);
+        keep(&mut fresh.address, &identity.address);
+        if fresh.email.is_none() {
+            fresh.email.clone_from(&identity.email);
+            fresh.email_verified = identity.email_verified;
+        }
+        Ok(fresh)
     }
 }
 

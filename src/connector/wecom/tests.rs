@@ -118,6 +118,7 @@ async fn member_login_yields_identity_with_biz_mail_when_email_is_empty() {
             email: Some("alice@corp.example".to_owned()),
             email_verified: false,
             groups: vec![],
+            ..Identity::default()
         }
     );
 }
@@ -456,13 +457,38 @@ async fn wrong_api_base_answering_404_is_unavailable() {
 }
 
 #[tokio::test]
-async fn broken_store_does_not_block_logins() {
+async fn broken_token_store_does_not_cost_extra_gettokens() {
     let h = Harness::start().await;
     h.store.fail();
     let c = h.connector();
-    login(&c, codes::ALICE).await.expect("login");
-    login(&c, codes::ALICE).await.expect("login");
+    c.access_token().await.expect("token");
+    c.access_token().await.expect("token");
     assert_eq!(h.fake.state.gettoken(), 1, "the memory cache still serves");
+}
+
+#[tokio::test]
+async fn broken_store_fails_the_login_rather_than_guess_a_renamed_members_subject() {
+    let h = Harness::start().await;
+    h.store.fail();
+    let err = login(&h.connector(), codes::ALICE)
+        .await
+        .expect_err("cannot tell whether alice was renamed");
+    assert!(matches!(err, ConnectorError::Unavailable(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn renamed_member_keeps_the_subject_and_the_old_id_is_not_handed_to_a_newcomer() {
+    let h = Harness::start().await;
+    let c = h.connector();
+    assert_eq!(c.record_rename("bob", "alice").expect("rename"), "bob");
+    let id = login(&c, codes::ALICE).await.expect("login");
+    assert_eq!(id.user_id, "bob", "alice was bob: same sub");
+    assert_eq!(id.upstream_id.as_deref(), Some("alice"));
+    // Someone who now gets the retired id "bob" is a different person with a different sub.
+    let newcomer = c.subject_of("BOB").expect("subject");
+    assert_ne!(newcomer, "bob");
+    assert!(newcomer.starts_with("BOB."), "{newcomer}");
+    assert_eq!(c.subject_of("bob").expect("stable"), newcomer);
 }
 
 #[tokio::test]
@@ -503,6 +529,7 @@ fn invalid_settings_report_every_problem_at_once() {
         oauth_base: "not a url".to_owned(),
         sso_base: "https://sso.example/?q=1".to_owned(),
         timeout: Duration::ZERO,
+        ..WeComSettings::new("", 0, "")
     };
     assert_eq!(s.problems().len(), 7, "{:?}", s.problems());
     let err = WeComConnector::new(
@@ -517,4 +544,42 @@ fn invalid_settings_report_every_problem_at_once() {
         "{text}"
     );
     assert!(!text.contains(SECRET));
+}
+
+#[tokio::test]
+async fn deployment_faults_get_a_notice_telling_the_operator_what_to_fix() {
+    let h = Harness::start().await;
+    let c = h.connector();
+    let notice = |code: i64| {
+        c.failure_notice(&ConnectorError::Upstream {
+            code,
+            message: "x".to_owned(),
+        })
+    };
+    let ip = notice(60020).expect("60020 is a configuration fault");
+    assert!(ip.operator.contains("企业可信IP"), "{}", ip.operator);
+    assert!(!ip.temporary);
+    assert!(notice(50001).expect("50001").operator.contains("可信域名"));
+    assert!(notice(40001).expect("40001").operator.contains("Secret"));
+    assert!(notice(40013).expect("40013").operator.contains("corp_id"));
+    assert!(notice(45009).expect("45009").temporary);
+    // Ordinary login failures go back to the client instead.
+    assert!(notice(40029).is_none());
+    assert!(c
+        .failure_notice(&ConnectorError::AccessDenied("left".to_owned()))
+        .is_none());
+    // The operator text never carries the secret.
+    for code in [60020, 50001, 40001, 40013, 45009] {
+        assert!(!notice(code).expect("notice").operator.contains(SECRET));
+    }
+}
+
+#[tokio::test]
+async fn a_member_without_user_get_visibility_is_refused_not_accepted_unchecked() {
+    // Linked-corp ids (`CorpId/userid`) that user/get will not show behave like GHOST here.
+    let h = Harness::start().await;
+    let err = login(&h.connector(), codes::GHOST)
+        .await
+        .expect_err("unknown to user/get");
+    assert!(matches!(err, ConnectorError::AccessDenied(_)), "{err:?}");
 }

@@ -1,0 +1,386 @@
+//! WeCom server callbacks (接收事件, wecom-api.md §11): URL verification, the SHA-1 signature,
+//! AES-256-CBC with 32-byte PKCS#7 blocks, and the contact-change event that carries a UserID
+//! rename (`change_contact` / `update_user` with `NewUserID`).
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use openssl::symm::{Cipher, Crypter, Mode};
+
+use crate::random::constant_time_eq;
+
+/// WeCom pads to multiples of 32 bytes, not AES's 16 (§11): a standard unpadder rejects real
+/// messages.
+const BLOCK: usize = 32;
+/// `random(16) ‖ uint32 length`.
+const HEADER: usize = 20;
+/// The largest `Encrypt` / `echostr` we decrypt. Contact events are a few hundred bytes.
+const MAX_ENCRYPTED_CHARS: usize = 64 * 1024;
+
+/// Why a callback was refused; the numbers are WeCom's own (§11), for the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CallbackError {
+    /// −40001: the signature does not match.
+    #[error("-40001 signature mismatch")]
+    Signature,
+    /// −40002: the XML has no `Encrypt` (or is not XML).
+    #[error("-40002 XML parse error")]
+    Xml,
+    /// −40004: the EncodingAESKey is not 43 base64 characters.
+    #[error("-40004 invalid EncodingAESKey")]
+    AesKey,
+    /// −40005: the message is for another corp (receiveid mismatch).
+    #[error("-40005 receiveid mismatch")]
+    ReceiveId,
+    /// −40007: decryption or padding failed.
+    #[error("-40007 decryption failed")]
+    Decrypt,
+    /// −40010: the ciphertext is not base64.
+    #[error("-40010 base64 decode failed")]
+    Base64,
+}
+
+/// The callback settings of one WeCom app: Token and EncodingAESKey from the admin console.
+#[derive(Clone)]
+pub struct CallbackSettings {
+    /// The callback Token (signature key).
+    pub token: String,
+    /// The 43-character EncodingAESKey.
+    pub encoding_aes_key: String,
+}
+
+impl std::fmt::Debug for CallbackSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackSettings")
+            .field("token", &"[redacted]")
+            .field("encoding_aes_key", &"[redacted]")
+            .finish()
+    }
+}
+
+impl CallbackSettings {
+    /// Why these settings cannot work, if they cannot.
+    pub fn problem(&self) -> Option<&'static str> {
+        if self.token.is_empty() {
+            return Some("the callback token is empty");
+        }
+        if aes_key(&self.encoding_aes_key).is_err() {
+            return Some("the EncodingAESKey must be the 43 characters from the admin console");
+        }
+        None
+    }
+}
+
+/// `AESKey = Base64Decode(EncodingAESKey + "=")`, 32 bytes (§11).
+fn aes_key(encoding_aes_key: &str) -> Result<[u8; 32], CallbackError> {
+    if encoding_aes_key.len() != 43 {
+        return Err(CallbackError::AesKey);
+    }
+    // WeCom's keys carry non-zero bits after the 256th (43 characters hold 258 bits), which a
+    // strict decoder rejects; the official implementations ignore them, and so do we.
+    let lenient = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+    );
+    let bytes = lenient
+        .decode(format!("{encoding_aes_key}="))
+        .map_err(|_| CallbackError::AesKey)?;
+    bytes.try_into().map_err(|_| CallbackError::AesKey)
+}
+
+/// `lower_hex(SHA1(join(sort([token, timestamp, nonce, msg_encrypt]))))` (§11).
+pub fn signature(token: &str, timestamp: &str, nonce: &str, msg_encrypt: &str) -> String {
+    let mut parts = [token, timestamp, nonce, msg_encrypt];
+    parts.sort_unstable();
+    hex::encode(openssl::sha::sha1(parts.concat().as_bytes()))
+}
+
+/// Decrypts and checks WeCom callbacks for one app.
+pub(crate) struct CallbackCrypto {
+    token: String,
+    key: [u8; 32],
+    receive_id: String,
+}
+
+impl std::fmt::Debug for CallbackCrypto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackCrypto")
+            .field("receive_id", &self.receive_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CallbackCrypto {
+    /// For `settings`, accepting messages addressed to `receive_id` (the CorpID).
+    pub(crate) fn new(
+        settings: &CallbackSettings,
+        receive_id: &str,
+    ) -> Result<Self, CallbackError> {
+        Ok(Self {
+            token: settings.token.clone(),
+            key: aes_key(&settings.encoding_aes_key)?,
+            receive_id: receive_id.to_owned(),
+        })
+    }
+
+    /// Checks the signature over `encrypted` and decrypts it to the message.
+    pub(crate) fn open(
+        &self,
+        msg_signature: &str,
+        timestamp: &str,
+        nonce: &str,
+        encrypted: &str,
+    ) -> Result<String, CallbackError> {
+        if encrypted.len() > MAX_ENCRYPTED_CHARS {
+            return Err(CallbackError::Decrypt);
+        }
+        let expected = signature(&self.token, timestamp, nonce, encrypted);
+        if !constant_time_eq(
+            expected.as_bytes(),
+            msg_signature.to_ascii_lowercase().as_bytes(),
+        ) {
+            return Err(CallbackError::Signature);
+        }
+        self.decrypt(encrypted)
+    }
+
+    /// Base64 → AES-256-CBC (IV = key[0..16]) → 32-byte PKCS#7 → `random ‖ len ‖ msg ‖ receiveid`.
+    fn decrypt(&self, encrypted: &str) -> Result<String, CallbackError> {
+        let ciphertext = STANDARD
+            .decode(encrypted.trim())
+            .map_err(|_| CallbackError::Base64)?;
+        if ciphertext.is_empty() || ciphertext.len() % BLOCK != 0 {
+            return Err(CallbackError::Decrypt);
+        }
+        let mut crypter = Crypter::new(
+            Cipher::aes_256_cbc(),
+            Mode::Decrypt,
+            &self.key,
+            Some(&self.key[..16]),
+        )
+        .map_err(|_| CallbackError::Decrypt)?;
+        crypter.pad(false);
+        let mut plain = vec![0; ciphertext.len() + BLOCK];
+        let mut n = crypter
+            .update(&ciphertext, &mut plain)
+            .map_err(|_| CallbackError::Decrypt)?;
+        n += crypter
+            .finalize(&mut plain[n..])
+            .map_err(|_| CallbackError::Decrypt)?;
+        plain.truncate(n);
+        let pad = usize::from(*plain.last().ok_or(CallbackError::Decrypt)?);
+        if pad == 0 || pad > BLOCK || pad > plain.len() {
+            return Err(CallbackError::Decrypt);
+        }
+        if !plain[plain.len() - pad..]
+            .iter()
+            .all(|b| usize::from(*b) == pad)
+        {
+            return Err(CallbackError::Decrypt);
+        }
+        plain.truncate(plain.len() - pad);
+        if plain.len() < HEADER {
+            return Err(CallbackError::Decrypt);
+        }
+        let len_bytes: [u8; 4] = plain[16..HEADER]
+            .try_into()
+            .map_err(|_| CallbackError::Decrypt)?;
+        let len =
+            usize::try_from(u32::from_be_bytes(len_bytes)).map_err(|_| CallbackError::Decrypt)?;
+        let end = HEADER.checked_add(len).ok_or(CallbackError::Decrypt)?;
+        if end > plain.len() {
+            return Err(CallbackError::Decrypt);
+        }
+        if !constant_time_eq(&plain[end..], self.receive_id.as_bytes()) {
+            return Err(CallbackError::ReceiveId);
+        }
+        String::from_utf8(plain[HEADER..end].to_vec()).map_err(|_| CallbackError::Decrypt)
+    }
+}
+
+/// The text of the first `<name>` element of a flat WeCom XML message, CDATA or not (§11:
+/// official samples send `ChangeType` without CDATA). `None` when absent.
+pub(crate) fn xml_field(xml: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
+    let start = xml.find(&open)? + open.len();
+    let len = xml[start..].find(&close)?;
+    let raw = xml[start..start + len].trim();
+    let text = match raw
+        .strip_prefix("<![CDATA[")
+        .and_then(|r| r.strip_suffix("]]>"))
+    {
+        Some(cdata) => cdata.to_owned(),
+        None => raw
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&apos;", "'")
+            .replace("&amp;", "&"),
+    };
+    Some(text)
+}
+
+/// A decrypted contact-change event we act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ContactEvent {
+    /// `update_user` with a `NewUserID`: the member `old` is now `new`.
+    Renamed {
+        /// `UserID`: the old id.
+        old: String,
+        /// `NewUserID`.
+        new: String,
+    },
+    /// Any other event: acknowledged, nothing to do.
+    Other,
+}
+
+/// Reads a decrypted message (§11 "Decrypted contact events").
+pub(crate) fn contact_event(xml: &str) -> ContactEvent {
+    let is = |name: &str, value: &str| xml_field(xml, name).as_deref() == Some(value);
+    if !(is("Event", "change_contact") && is("ChangeType", "update_user")) {
+        return ContactEvent::Other;
+    }
+    match (xml_field(xml, "UserID"), xml_field(xml, "NewUserID")) {
+        (Some(old), Some(new)) if !old.is_empty() && !new.is_empty() && old != new => {
+            ContactEvent::Renamed { old, new }
+        }
+        _ => ContactEvent::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // wecom-api.md §11 test vectors (official sample keys).
+    const TOKEN: &str = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo";
+    const AES_KEY: &str = "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt";
+    const CORP: &str = "ww1436e0e65a779aee";
+
+    fn crypto() -> CallbackCrypto {
+        CallbackCrypto::new(
+            &CallbackSettings {
+                token: TOKEN.into(),
+                encoding_aes_key: AES_KEY.into(),
+            },
+            CORP,
+        )
+        .expect("valid keys")
+    }
+
+    #[test]
+    fn vector_a1_url_verification_decrypts_echostr() {
+        let echostr = "fsi1xnbH4yQh0+PJxcOdhhK6TDXkjMyhEPA7xB2TGz6b+g7xyAbEkRxN/3cNXW9qdqjnoVzEtpbhnFyq6SVHyA==";
+        let sig = "012bc692d0a58dd4b10f8dfe5c4ac00ae211ebeb";
+        assert_eq!(signature(TOKEN, "1476416373", "47744683", echostr), sig);
+        let reply = crypto()
+            .open(sig, "1476416373", "47744683", echostr)
+            .expect("A1");
+        assert_eq!(reply, "1288432023552776189");
+    }
+
+    #[test]
+    fn vector_a2_post_uses_32_byte_padding() {
+        let encrypt = "Kl7kjoSf6DMD1zh7rtrHjFaDapSCkaOnwu3bqLc5tAybhhMl9pFeK8NslNPVdMwmBQTNoW4mY7AIjeLvEl3NyeTkAgGzBhzTtRLNshw2AEew+kkYcD+Fq72Kt00fT0WnN87hGrW8SqGc+NcT3mu87Ha3dz1pSDi6GaUA6A0sqfde0VJPQbZ9U+3JWcoD4Z5jaU0y9GSh010wsHF8KZD24YhmZH4ch4Ka7ilEbjbfvhKkNL65HHL0J6EYJIZUC2pFrdkJ7MhmEbU2qARR4iQHE7wy24qy0cRX3Mfp6iELcDNfSsPGjUQVDGxQDCWjayJOpcwocugux082f49HKYg84EpHSGXAyh+/oxwaWbvL6aSDPOYuPDGOCI8jmnKiypE+";
+        let msg = crypto()
+            .open(
+                "0c3914025cb4b4d68103f6bfc8db550f79dcf48e",
+                "1476422779",
+                "1597212914",
+                encrypt,
+            )
+            .expect("A2");
+        assert_eq!(
+            msg,
+            "<xml><ToUserName>ww1436e0e65a779aee</ToUserName><FromUserName>ChenJiaShun</FromUserName><CreateTime>1476422779</CreateTime><MsgType>text</MsgType><Content>你好</Content><MsgId>1456453720</MsgId><AgentID>1000002</AgentID></xml>"
+        );
+        assert_eq!(contact_event(&msg), ContactEvent::Other);
+    }
+
+    #[test]
+    fn vector_d_update_user_carries_the_rename() {
+        let encrypt = "/K4xJYsBwQssQzE/v2nbvPiz8m9hNp0ww+8LDzsdpZ/NcqD8q6xAFVzsVUG1+zQYNvItjZgVzmFxrX71LjPP6f4P0nQemIw9Ks2isQHNpdUWKB4HRsJhA3NV9m5ZBh759awIau6jPTl3NQjYVtMBWtv4elmfhreeMdmj6P7ZB0NTgomgnFW08h+SDi2hIenXgWEX/BIGJUAM2JRBx3hqH8CLmxCjWi4JpB6Kl0dItCaOLyZ0xtyQXJSE7z3Vjfo7H31qcVTqpM+/F+EVB3+aeFHqYgCEXc7hco3uxYlA/G1XyPN3nUCo2pwCQYKQbZQhRSXVJVS8tdn5HkRdIwCACexDFMPHVB5A33juhIGLBxp1peKLuvvfxOOCJzvRMhOVLCgRrGrUUy5o0GqltbI7Gufn5GGjqhUNIX0ZTt4j8fJsdVF3OVGQE7RsB1hMw3R1jgjJLuJFbKfrhsoOaz1550LTdhAjoXRpUqXOEXXiTpzjcXQ+FJlm5YlSq52FdjKHQSXXyp0y9kmnaDCHBvEFiWgsa7lMIPq2OrZvXrnTOgs=";
+        let msg = crypto()
+            .open(
+                "5527913e6e2607115d352e341a1e1f99e1e00e09",
+                "1700000000",
+                "1372623149",
+                encrypt,
+            )
+            .expect("D");
+        assert!(msg.starts_with("<xml><ToUserName><![CDATA[ww1436e0e65a779aee]]>"));
+        assert_eq!(
+            contact_event(&msg),
+            ContactEvent::Renamed {
+                old: "zhangsan".into(),
+                new: "zhangsan001".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_wrong_signature_is_refused_before_decrypting() {
+        let echostr = "fsi1xnbH4yQh0+PJxcOdhhK6TDXkjMyhEPA7xB2TGz6b+g7xyAbEkRxN/3cNXW9qdqjnoVzEtpbhnFyq6SVHyA==";
+        assert_eq!(
+            crypto().open("0".repeat(40).as_str(), "1476416373", "47744683", echostr),
+            Err(CallbackError::Signature)
+        );
+    }
+
+    #[test]
+    fn another_corps_message_is_refused_receiveid_mismatch() {
+        let echostr = "fsi1xnbH4yQh0+PJxcOdhhK6TDXkjMyhEPA7xB2TGz6b+g7xyAbEkRxN/3cNXW9qdqjnoVzEtpbhnFyq6SVHyA==";
+        let other = CallbackCrypto::new(
+            &CallbackSettings {
+                token: TOKEN.into(),
+                encoding_aes_key: AES_KEY.into(),
+            },
+            "wwsomeoneelse",
+        )
+        .expect("keys");
+        assert_eq!(
+            other.open(
+                "012bc692d0a58dd4b10f8dfe5c4ac00ae211ebeb",
+                "1476416373",
+                "47744683",
+                echostr
+            ),
+            Err(CallbackError::ReceiveId)
+        );
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let c = crypto();
+        for bad in [
+            "",
+            "!!!",
+            "AAAA",
+            &"A".repeat(44),
+            &STANDARD.encode([0u8; 32]),
+        ] {
+            let sig = signature(TOKEN, "1", "2", bad);
+            assert!(c.open(&sig, "1", "2", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bad_encoding_aes_keys_are_reported() {
+        let s = |k: &str| CallbackSettings {
+            token: "t".into(),
+            encoding_aes_key: k.into(),
+        };
+        assert!(s(AES_KEY).problem().is_none());
+        assert!(s("short").problem().is_some());
+        assert!(s(&"!".repeat(43)).problem().is_some());
+    }
+
+    #[test]
+    fn xml_fields_are_read_with_or_without_cdata() {
+        let xml = "<xml><ChangeType>update_user</ChangeType><UserID><![CDATA[a&b]]></UserID><Name>x &amp; y</Name></xml>";
+        assert_eq!(xml_field(xml, "ChangeType").as_deref(), Some("update_user"));
+        assert_eq!(xml_field(xml, "UserID").as_deref(), Some("a&b"));
+        assert_eq!(xml_field(xml, "Name").as_deref(), Some("x & y"));
+        assert_eq!(xml_field(xml, "NewUserID"), None);
+    }
+}

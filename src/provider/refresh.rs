@@ -1,0 +1,284 @@
+//! The `refresh_token` grant (RFC 6749 §6, OIDC Core §12): rotation on every use, reuse
+//! detection that revokes the grant (RFC 9700 §4.14.2), scope narrowing, and a re-check of the
+//! person with the connector.
+
+use super::claims::ClaimsRequest;
+use super::error::{ErrorCode, OAuthError};
+use super::params::Params;
+use super::token::{Issue, TokenResponse};
+use super::{Client, Provider};
+use crate::connector::ConnectorError;
+use crate::random;
+use crate::storage::StorageError;
+
+impl Provider {
+    /// Exchanges a refresh token for new tokens.
+    ///
+    /// Order matters: everything that can be checked without spending the token is checked
+    /// first (owner, expiry, revocation, scope, the upstream), so that a malformed request or an
+    /// upstream outage does not cost the client its refresh token; then the token is spent
+    /// atomically, so of two racing uses exactly one succeeds and the other is treated as reuse.
+    pub(crate) async fn refresh(
+        &self,
+        client: &Client,
+        p: &Params,
+    ) -> Result<TokenResponse, OAuthError> {
+        let token = p
+            .get("refresh_token")
+            .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
+        let key = random::hash_secret(token);
+        let invalid = || OAuthError::invalid_grant("the refresh token is invalid or expired");
+        let record = match self.store.find_refresh_token(&key) {
+            Ok(r) => r,
+            Err(StorageError::NotFound) => return Err(invalid()),
+            Err(e) => return Err(e.into()),
+        };
+        // RFC 6749 §6: the token must have been issued to the authenticated client. Another
+        // client's attempt neither spends nor revokes it.
+        if record.client_id != client.id {
+            return Err(invalid());
+        }
+        let now = self.now();
+        if record.spent {
+            return Err(self.refresh_token_reused(client, &record.grant_id, now)?);
+        }
+        if record.expires_at <= now {
+            return Err(invalid());
+        }
+        if self.store.is_grant_revoked(&record.grant_id)? {
+            return Err(OAuthError::invalid_grant("the grant has been revoked"));
+        }
+        if !client.allows_offline_access() {
+            return Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "this client may no longer use refresh tokens",
+            ));
+        }
+        let scopes = narrowed_scopes(p, &record.scopes)?;
+
+        // The person may have left or been disabled upstream since the login.
+        let connector = self
+            .default_connector()
+            .ok_or_else(OAuthError::server_error)?;
+        let identity = match connector.refresh(&record.identity).await {
+            // The subject of a grant never changes (OIDC Core §12.2: same `sub`).
+            Ok(identity) if identity.user_id == record.identity.user_id => identity,
+            Ok(_) | Err(ConnectorError::AccessDenied(_)) => {
+                self.store
+                    .revoke_grant(&record.grant_id, self.grant_revocation_horizon(now))?;
+                tracing::info!(client_id = %client.id, "refresh refused upstream; grant ended");
+                return Err(OAuthError::invalid_grant(
+                    "the user may no longer sign in; the grant has ended",
+                ));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "upstream check at refresh failed");
+                return Err(OAuthError::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "the identity provider could not be reached; retry later",
+                ));
+            }
+        };
+
+        let before = match self.store.spend_refresh_token(&key) {
+            Ok(r) => r,
+            // Swept between the two reads: it had expired.
+            Err(StorageError::NotFound) => return Err(invalid()),
+            Err(e) => return Err(e.into()),
+        };
+        if before.spent {
+            return Err(self.refresh_token_reused(client, &record.grant_id, now)?);
+        }
+        // OIDC Core §12.2: the new id_token keeps iss, sub, aud and the original auth_time. It
+        // carries no nonce: the nonce binds an id_token to one authentication request, and a
+        // refresh is not one (§12.2 has no nonce rule; §3.1.3.6 ties it to the request).
+        self.issue_tokens(
+            client,
+            &Issue {
+                grant_id: &record.grant_id,
+                scopes: &scopes,
+                identity: &identity,
+                auth_time: record.auth_time,
+                nonce: None,
+                // RFC 6749 §6: the new refresh token has exactly the old one's scope.
+                refresh_scopes: Some(&record.scopes),
+                // Refresh tokens outlive the session; their id_tokens carry no sid and only
+                // the scopes' claims.
+                sid: None,
+                claims: &ClaimsRequest::default(),
+            },
+            now,
+        )
+    }
+
+    /// A spent refresh token came back: someone holds a copy. RFC 9700 §4.14.2: revoke the whole
+    /// grant, so both the attacker's and the legitimate client's tokens stop working.
+    fn refresh_token_reused(
+        &self,
+        client: &Client,
+        grant_id: &str,
+        now: i64,
+    ) -> Result<OAuthError, OAuthError> {
+        self.store
+            .revoke_grant(grant_id, self.grant_revocation_horizon(now))?;
+        tracing::warn!(client_id = %client.id, "refresh token reused; grant revoked");
+        Ok(OAuthError::invalid_grant(
+            "the refresh token was already used; the grant has been revoked",
+        ))
+    }
+}
+
+/// The scopes for the new access token: the requested `scope`, which must be a subset of the
+/// grant's (RFC 6749 §6: "MUST NOT include any scope not originally granted"), or all of them.
+fn narrowed_scopes(p: &Params, granted: &[String]) -> Result<Vec<String>, OAuthError> {
+    let Some(requested) = p.get("scope") else {
+        return Ok(granted.to_vec());
+    };
+    let mut scopes: Vec<String> = Vec::new();
+    for s in requested.split(' ').filter(|s| !s.is_empty()) {
+        if !granted.iter().any(|g| g == s) {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidScope,
+                "the requested scope exceeds the scope originally granted",
+            ));
+        }
+        if !scopes.iter().any(|x| x == s) {
+            scopes.push(s.to_string());
+        }
+    }
+    if scopes.is_empty() {
+        return Ok(granted.to_vec());
+    }
+    Ok(scopes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::client::ClientSettings;
+    use crate::provider::testing::{app_client, harness, Harness, RefreshAnswer};
+    use crate::provider::{ClientCredentials, Lifetimes};
+    use crate::secret::Secret;
+
+    fn creds() -> ClientCredentials {
+        ClientCredentials {
+            basic: Some(("app".into(), Secret::new("app-secret"))),
+            ..ClientCredentials::default()
+        }
+    }
+
+    async fn use_token(h: &Harness, token: &str) -> Result<TokenResponse, OAuthError> {
+        let p = Params::from_pairs([
+            ("grant_type".to_string(), "refresh_token".to_string()),
+            ("refresh_token".to_string(), token.to_string()),
+        ]);
+        h.provider.token(&p, &creds()).await.map_err(|e| e.error)
+    }
+
+    #[tokio::test]
+    async fn access_denied_from_the_connector_ends_the_grant() {
+        let h = harness(
+            vec![app_client(ClientSettings::default())],
+            Lifetimes::default(),
+        );
+        let token = h.seed_refresh_token("app", "g1");
+        h.upstream(RefreshAnswer::Denied);
+        let err = use_token(&h, &token).await.expect_err("denied");
+        assert_eq!(err.code, ErrorCode::InvalidGrant);
+        assert!(h.provider.store().is_grant_revoked("g1").expect("store"));
+    }
+
+    #[tokio::test]
+    async fn upstream_outage_at_refresh_does_not_spend_the_token() {
+        let h = harness(
+            vec![app_client(ClientSettings::default())],
+            Lifetimes::default(),
+        );
+        let token = h.seed_refresh_token("app", "g1");
+        h.upstream(RefreshAnswer::Down);
+        let err = use_token(&h, &token).await.expect_err("down");
+        assert_eq!(err.code, ErrorCode::TemporarilyUnavailable);
+        h.upstream(RefreshAnswer::Same);
+        let ok = use_token(&h, &token)
+            .await
+            .expect("usable after the outage");
+        assert!(ok.refresh_token.is_some());
+    }
+
+    #[tokio::test]
+    async fn expired_refresh_token_is_invalid_grant() {
+        let h = harness(
+            vec![app_client(ClientSettings::default())],
+            Lifetimes::default(),
+        );
+        let token = h.seed_refresh_token("app", "g1");
+        h.clock.advance(Lifetimes::default().refresh_token);
+        let err = use_token(&h, &token).await.expect_err("expired");
+        assert_eq!(err.code, ErrorCode::InvalidGrant);
+    }
+
+    #[tokio::test]
+    async fn grant_max_lifetime_caps_every_rotated_refresh_token() {
+        let lifetimes = Lifetimes {
+            grant: Some(3600),
+            ..Lifetimes::default()
+        };
+        let h = harness(vec![app_client(ClientSettings::default())], lifetimes);
+        let mut token = h.seed_refresh_token("app", "g1");
+        // Rotations keep the grant alive only until an hour after the login.
+        for _ in 0..3 {
+            h.clock.advance(1000);
+            token = use_token(&h, &token)
+                .await
+                .expect("within the grant lifetime")
+                .refresh_token
+                .expect("rotated");
+        }
+        h.clock.advance(1000);
+        let err = use_token(&h, &token)
+            .await
+            .expect_err("grant lifetime over");
+        assert_eq!(err.code, ErrorCode::InvalidGrant);
+    }
+
+    #[tokio::test]
+    async fn client_that_lost_offline_access_cannot_refresh() {
+        let settings = ClientSettings {
+            allow_offline_access: Some(false),
+            ..ClientSettings::default()
+        };
+        let h = harness(vec![app_client(settings)], Lifetimes::default());
+        let token = h.seed_refresh_token("app", "g1");
+        let err = use_token(&h, &token).await.expect_err("not allowed");
+        assert_eq!(err.code, ErrorCode::UnauthorizedClient);
+    }
+
+    fn granted() -> Vec<String> {
+        ["openid", "profile", "offline_access"]
+            .map(String::from)
+            .to_vec()
+    }
+
+    #[test]
+    fn omitted_scope_keeps_the_grant_rfc6749_6() {
+        assert_eq!(
+            narrowed_scopes(&Params::parse(""), &granted()).expect("ok"),
+            granted()
+        );
+    }
+
+    #[test]
+    fn scope_may_be_narrowed_rfc6749_6() {
+        assert_eq!(
+            narrowed_scopes(&Params::parse("scope=openid"), &granted()).expect("ok"),
+            vec!["openid".to_string()]
+        );
+    }
+
+    #[test]
+    fn scope_may_not_be_widened_rfc6749_6() {
+        let err = narrowed_scopes(&Params::parse("scope=openid+email"), &granted())
+            .expect_err("widening");
+        assert_eq!(err.code, ErrorCode::InvalidScope);
+    }
+}

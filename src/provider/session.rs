@@ -1,0 +1,456 @@
+//! Provider sessions (single sign-on across clients) and the decisions that depend on them:
+//! `prompt`, `max_age` and `id_token_hint` (OIDC Core §3.1.2.1, §3.1.2.3), and verification of
+//! id_tokens we issued when a client hands one back (`id_token_hint` at `/authorize` and at the
+//! end-session endpoint).
+//!
+//! A session starts after every successful upstream login. Its secret is a random cookie value;
+//! the store keeps only its hash, so a copy of the database logs nobody in. While a session is
+//! live, another client's `/authorize` gets a code at once, without a round trip to WeCom.
+//!
+//! Choices where the specification leaves room:
+//! - `prompt=consent` is satisfied without a page: clients are registered by the operator, who
+//!   consents on the organisation's behalf, and we never ask the person.
+//! - `prompt=select_account` sends the person to WeCom again, where the account is chosen.
+//! - The member's status is not re-checked upstream while a session lives; `[session] ttl`
+//!   (default 8 h) bounds how long a disabled member keeps single sign-on.
+
+use serde_json::{Map, Value};
+
+use super::authorize::{AuthorizationResponse, ErrorRedirect, ValidAuthorizeRequest};
+use super::error::{ErrorCode, OAuthError};
+use super::Provider;
+use crate::connector::Identity;
+use crate::random;
+use crate::storage::{Session, StorageError};
+
+/// Session lifetimes (`[session]` in the configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionSettings {
+    /// Seconds a session lives after the upstream login, however much it is used.
+    pub ttl: i64,
+    /// Seconds without use after which a session ends; `None`: only `ttl` applies.
+    pub idle_timeout: Option<i64>,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            ttl: 8 * 3600,
+            idle_timeout: None,
+        }
+    }
+}
+
+/// The `prompt` values of an authorization request (OIDC Core §3.1.2.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Prompt {
+    /// `none`: no user interaction at all.
+    pub none: bool,
+    /// `login`: re-authenticate even with a live session.
+    pub login: bool,
+    /// `consent`: satisfied without a page (see the module docs).
+    pub consent: bool,
+    /// `select_account`: treated as `login`.
+    pub select_account: bool,
+}
+
+impl Prompt {
+    /// Parses the space-separated `prompt` value. Unknown values and `none` combined with
+    /// anything else are refused (OIDC Core §3.1.2.1: "If this parameter contains none with any
+    /// other value, an error is returned").
+    pub fn parse(value: Option<&str>) -> Result<Prompt, &'static str> {
+        let mut p = Prompt::default();
+        let mut count = 0;
+        for v in value.unwrap_or("").split(' ').filter(|s| !s.is_empty()) {
+            count += 1;
+            match v {
+                "none" => p.none = true,
+                "login" => p.login = true,
+                "consent" => p.consent = true,
+                "select_account" => p.select_account = true,
+                _ => return Err(
+                    "unsupported prompt value (supported: none, login, consent, select_account)",
+                ),
+            }
+        }
+        if p.none && count > 1 {
+            return Err("prompt=none cannot be combined with other values");
+        }
+        Ok(p)
+    }
+
+    /// Whether the person must log in upstream whatever the session.
+    pub fn forces_login(self) -> bool {
+        self.login || self.select_account
+    }
+}
+
+/// The facts we use from an id_token we issued and a client handed back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdTokenHint {
+    /// `sub`.
+    pub sub: String,
+    /// `aud`, as a list.
+    pub aud: Vec<String>,
+    /// `sid`, if the token carried one.
+    pub sid: Option<String>,
+}
+
+/// What `/authorize` does next once the request is valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorizeNext {
+    /// Answer the client now with a code from the live session (no upstream round trip).
+    Respond(AuthorizationResponse),
+    /// Send the browser to the upstream login.
+    Login,
+}
+
+impl Provider {
+    /// Session lifetimes.
+    pub fn session_settings(&self) -> SessionSettings {
+        self.session
+    }
+
+    /// The live session whose cookie value is `cookie`, with its store key: present, within
+    /// its lifetime and not idle for longer than the idle timeout.
+    pub fn live_session(&self, cookie: &str) -> Option<(String, Session)> {
+        let key = random::hash_secret(cookie);
+        let session = match self.store.find_session(&key) {
+            Ok(s) => s,
+            Err(StorageError::NotFound) => return None,
+            Err(e) => {
+                tracing::error!(error = %e, "session lookup failed; treating as logged out");
+                return None;
+            }
+        };
+        let now = self.now();
+        let idle = self
+            .session
+            .idle_timeout
+            .is_some_and(|t| session.last_seen.saturating_add(t) <= now);
+        if session.expires_at <= now || idle {
+            return None;
+        }
+        Some((key, session))
+    }
+
+    /// Starts a session for `identity` after an upstream login and returns the cookie value,
+    /// the session, and the session it replaced when that was another person's (whose clients
+    /// must be told of its end). When the browser already had a session for the same person, its
+    /// clients carry over so a later logout still reaches them; the old record is removed either
+    /// way.
+    pub(crate) fn start_session(
+        &self,
+        identity: &Identity,
+        connector_id: &str,
+        previous_cookie: Option<&str>,
+    ) -> Result<(String, Session, Option<Session>), OAuthError> {
+        let now = self.now();
+        let mut clients = Vec::new();
+        let mut replaced = None;
+        if let Some(old) = previous_cookie {
+            match self.store.take_session(&random::hash_secret(old)) {
+                Ok(s) if s.identity.user_id == identity.user_id => clients = s.clients,
+                Ok(s) => replaced = Some(s),
+                Err(StorageError::NotFound) => {}
+                Err(e) => tracing::warn!(error = %e, "could not remove the previous session"),
+            }
+        }
+        let cookie = random::token(32);
+        let session = Session {
+            sid: random::token(16),
+            identity: identity.clone(),
+            connector_id: connector_id.to_string(),
+            auth_time: now,
+            last_seen: now,
+            expires_at: now.saturating_add(self.session.ttl),
+            clients,
+        };
+        self.store
+            .create_session(&random::hash_secret(&cookie), &session)?;
+        Ok((cookie, session, replaced))
+    }
+
+    /// Decides what a valid authorization request gets, given the browser's session cookie:
+    /// a code straight away from a live session, an upstream login, or (with `prompt=none`)
+    /// `login_required` (OIDC Core §3.1.2.6).
+    pub fn authorize_with_session(
+        &self,
+        req: &ValidAuthorizeRequest,
+        session_cookie: Option<&str>,
+    ) -> Result<AuthorizeNext, ErrorRedirect> {
+        let fail = |code: ErrorCode, msg: &str| ErrorRedirect {
+            redirect_uri: req.redirect_uri.clone(),
+            state: req.state.clone(),
+            response_mode: req.response_mode,
+            error: OAuthError::new(code, msg),
+        };
+        let login_required = |msg: &str| {
+            if req.prompt.none {
+                Err(fail(ErrorCode::LoginRequired, msg))
+            } else {
+                Ok(AuthorizeNext::Login)
+            }
+        };
+        let Some((key, session)) = session_cookie.and_then(|c| self.live_session(c)) else {
+            return login_required("the user is not logged in");
+        };
+        if req.prompt.forces_login() {
+            return Ok(AuthorizeNext::Login);
+        }
+        // A session from another upstream app (another corp or agent) does not vouch for a
+        // client that logs in through a different one.
+        if session.connector_id != self.connector_id_for_client(&req.client_id) {
+            return login_required("the user is not logged in with this client's WeCom app");
+        }
+        // OIDC Core §3.1.2.1: max_age=0 is equivalent to prompt=login, hence `>=`.
+        if req
+            .max_age
+            .is_some_and(|m| self.now().saturating_sub(session.auth_time) >= m)
+        {
+            return login_required("the last login is older than max_age");
+        }
+        if let Some(sub) = &req.id_token_hint_sub {
+            if !random::constant_time_eq(sub.as_bytes(), session.identity.user_id.as_bytes()) {
+                return login_required("the logged-in user is not the one id_token_hint names");
+            }
+        }
+        let session = self
+            .store
+            .touch_session(&key, &req.client_id, self.now())
+            .map_err(|e| ErrorRedirect {
+                redirect_uri: req.redirect_uri.clone(),
+                state: req.state.clone(),
+                response_mode: req.response_mode,
+                error: e.into(),
+            })?;
+        let code = self
+            .issue_code_for(
+                &super::authorize::CodeGrant {
+                    client_id: &req.client_id,
+                    redirect_uri: &req.redirect_uri,
+                    scopes: &req.scopes,
+                    nonce: req.nonce.as_deref(),
+                    code_challenge: req.code_challenge.as_deref(),
+                    claims: &req.claims,
+                },
+                session.identity.clone(),
+                session.auth_time,
+                Some(session.sid.clone()),
+            )
+            .map_err(|error| ErrorRedirect {
+                redirect_uri: req.redirect_uri.clone(),
+                state: req.state.clone(),
+                response_mode: req.response_mode,
+                error,
+            })?;
+        tracing::info!(client_id = %req.client_id, "signed in from the provider session");
+        Ok(AuthorizeNext::Respond(self.code_response(
+            &req.redirect_uri,
+            req.response_mode,
+            &code,
+            req.state.as_deref(),
+        )))
+    }
+
+    /// Verifies that `jwt` is an id_token we issued: signed by one of our published keys, `iss`
+    /// is us, `sub` and `aud` present. Expiry is not checked: OIDC Core §3.1.2.1 and RP-Initiated
+    /// Logout §2 accept an expired `id_token_hint`.
+    pub fn verify_own_id_token(&self, jwt: &str) -> Result<IdTokenHint, OAuthError> {
+        let invalid = || {
+            OAuthError::invalid_request("id_token_hint is not an id_token issued by this provider")
+        };
+        let (typ, claims): (Option<String>, Map<String, Value>) =
+            self.keys.verify_jwt_with_typ(jwt).map_err(|_| invalid())?;
+        // Our id_tokens are typed `JWT`; access tokens (`at+jwt`) and logout tokens
+        // (`logout+jwt`) signed with the same keys must not pass as one.
+        if typ.as_deref() != Some("JWT") {
+            return Err(invalid());
+        }
+        if claims.get("iss").and_then(Value::as_str) != Some(self.issuer()) {
+            return Err(invalid());
+        }
+        let sub = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .ok_or_else(invalid)?
+            .to_string();
+        let aud = match claims.get("aud") {
+            Some(Value::String(a)) => vec![a.clone()],
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|v| v.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(invalid)?,
+            _ => return Err(invalid()),
+        };
+        // A logout token is a JWT we signed too; it must not pass as an id_token.
+        if claims.contains_key("events") {
+            return Err(invalid());
+        }
+        let sid = claims
+            .get("sid")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        Ok(IdTokenHint { sub, aud, sid })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use crate::clock::ManualClock;
+    use crate::connector::{Connector, ConnectorError, LoginRequest};
+    use crate::provider::{ClientRegistry, Lifetimes, ProviderParts};
+    use crate::storage::MemoryStore;
+    use crate::tokens::{KeyStore, SigningAlg};
+
+    struct NoUpstream;
+
+    #[async_trait::async_trait]
+    impl Connector for NoUpstream {
+        fn id(&self) -> &str {
+            "none"
+        }
+        fn login_url(&self, _: &LoginRequest<'_>) -> Result<String, ConnectorError> {
+            Err(ConnectorError::Unavailable("test".into()))
+        }
+        async fn handle_callback(
+            &self,
+            _: &HashMap<String, String>,
+            _: &[String],
+        ) -> Result<Identity, ConnectorError> {
+            Err(ConnectorError::Cancelled)
+        }
+    }
+
+    fn provider(
+        clock: &ManualClock,
+        session: SessionSettings,
+        keys_dir: &std::path::Path,
+    ) -> Provider {
+        Provider::new(ProviderParts {
+            issuer: "https://op.example".into(),
+            clients: ClientRegistry::default(),
+            store: Arc::new(MemoryStore::new()),
+            keys: Arc::new(
+                KeyStore::load_or_generate_with(keys_dir, SigningAlg::EdDsa, clock).expect("keys"),
+            ),
+            clock: Arc::new(clock.clone()),
+            lifetimes: Lifetimes::default(),
+            connector: Arc::new(NoUpstream),
+            session,
+        })
+    }
+
+    fn zhangsan() -> Identity {
+        Identity {
+            user_id: "zhangsan".into(),
+            username: "zhangsan".into(),
+            ..Identity::default()
+        }
+    }
+
+    #[test]
+    fn session_ends_after_ttl_and_after_idle_timeout_but_use_keeps_it_alive() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = ManualClock::new(10_000);
+        let settings = SessionSettings {
+            ttl: 3_600,
+            idle_timeout: Some(600),
+        };
+        let p = provider(&clock, settings, dir.path());
+        let (cookie, _, _) = p.start_session(&zhangsan(), "none", None).expect("start");
+        assert!(p.live_session(&cookie).is_some());
+        assert!(p.live_session("not-a-session").is_none());
+        // Used every 500 s: the idle timeout never fires, the ttl still does.
+        for _ in 0..7 {
+            clock.advance(500);
+            let (key, _) = p.live_session(&cookie).expect("alive while used");
+            p.store.touch_session(&key, "c", p.now()).expect("touch");
+        }
+        clock.advance(100);
+        assert!(p.live_session(&cookie).is_none(), "ttl reached (3600 s)");
+
+        let (idle, _, _) = p.start_session(&zhangsan(), "none", None).expect("start");
+        clock.advance(599);
+        assert!(p.live_session(&idle).is_some());
+        clock.advance(1);
+        assert!(p.live_session(&idle).is_none(), "idle for 600 s");
+    }
+
+    #[test]
+    fn new_login_of_the_same_person_keeps_the_clients_of_the_old_session() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = ManualClock::new(10_000);
+        let p = provider(&clock, SessionSettings::default(), dir.path());
+        let (old, _, _) = p.start_session(&zhangsan(), "none", None).expect("start");
+        p.store
+            .touch_session(&random::hash_secret(&old), "app-a", p.now())
+            .expect("touch");
+        let (new, s, replaced) = p
+            .start_session(&zhangsan(), "none", Some(&old))
+            .expect("restart");
+        assert_eq!(s.clients, vec!["app-a"]);
+        assert!(replaced.is_none());
+        assert!(p.live_session(&old).is_none(), "the old cookie is dead");
+        assert!(p.live_session(&new).is_some());
+        let lisi = Identity {
+            user_id: "lisi".into(),
+            ..zhangsan()
+        };
+        let (_, s, replaced) = p.start_session(&lisi, "none", Some(&new)).expect("other");
+        assert!(
+            s.clients.is_empty(),
+            "another person's clients do not carry over"
+        );
+        assert_eq!(replaced.map(|r| r.clients), Some(vec!["app-a".to_string()]));
+    }
+
+    #[test]
+    fn own_id_token_verifies_even_when_expired_but_not_from_another_issuer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = ManualClock::new(10_000);
+        let p = provider(&clock, SessionSettings::default(), dir.path());
+        let mut claims = Map::new();
+        claims.insert("iss".into(), "https://op.example".into());
+        claims.insert("sub".into(), "zhangsan".into());
+        claims.insert("aud".into(), serde_json::json!(["app-a", "app-b"]));
+        claims.insert("exp".into(), 1.into());
+        let jwt = p.keys.sign_jwt(&claims).expect("sign");
+        let hint = p.verify_own_id_token(&jwt).expect("expired hint accepted");
+        assert_eq!(hint.sub, "zhangsan");
+        assert_eq!(hint.aud, vec!["app-a", "app-b"]);
+        let typed = p
+            .keys
+            .sign_jwt_with(SigningAlg::EdDsa, "at+jwt", &claims)
+            .expect("sign");
+        assert!(
+            p.verify_own_id_token(&typed).is_err(),
+            "an access token is no id_token"
+        );
+        claims.insert("iss".into(), "https://other.example".into());
+        let jwt = p.keys.sign_jwt(&claims).expect("sign");
+        assert!(p.verify_own_id_token(&jwt).is_err());
+    }
+
+    #[test]
+    fn prompt_none_cannot_be_combined_oidc_core_3_1_2_1() {
+        assert!(Prompt::parse(Some("none login")).is_err());
+        assert!(Prompt::parse(Some("none")).is_ok_and(|p| p.none && !p.forces_login()));
+        assert!(Prompt::parse(Some("login consent")).is_ok_and(|p| p.login && p.consent));
+        assert!(Prompt::parse(Some("select_account")).is_ok_and(|p| p.forces_login()));
+        assert_eq!(Prompt::parse(None), Ok(Prompt::default()));
+        assert!(Prompt::parse(Some("bogus")).is_err());
+    }
+
+    #[test]
+    fn default_session_lives_eight_hours_without_idle_timeout() {
+        let s = SessionSettings::default();
+        assert_eq!(s.ttl, 28_800);
+        assert_eq!(s.idle_timeout, None);
+    }
+}

@@ -1,0 +1,154 @@
+//! CORS (Fetch standard, "CORS protocol") for browser apps: single-page apps fetch discovery, the
+//! JWKS, and call `/token`, `/userinfo` and `/revoke` from JavaScript. `/authorize` is a
+//! top-level navigation and gets no CORS headers.
+//!
+//! - Discovery and the JWKS are public documents: any origin may read them.
+//! - `/token`, `/userinfo` and `/revoke` answer only origins derived from the registered
+//!   redirect URIs of *public* clients (`scheme://host[:port]`). That is the safer choice than
+//!   `*`: only the web origins the operator registered for a browser app can read token responses
+//!   from script, which narrows what an XSS on an unrelated site or a malicious page can do with
+//!   a stolen code or token; confidential clients run on servers and do not need CORS. No
+//!   endpoint sends `Access-Control-Allow-Credentials`: none of them uses cookies.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::provider::ClientRegistry;
+
+/// How long a browser may cache a preflight answer, in seconds.
+const PREFLIGHT_MAX_AGE: &str = "600";
+
+/// Which origins may read an endpoint's responses.
+#[derive(Debug, Clone)]
+pub enum CorsPolicy {
+    /// Any origin (`*`).
+    Any,
+    /// Only these exact origins (`scheme://host[:port]`).
+    Origins(Arc<HashSet<String>>),
+}
+
+impl CorsPolicy {
+    /// The origins of the public clients' redirect URIs.
+    pub fn public_client_origins(clients: &ClientRegistry) -> Self {
+        let origins = clients
+            .all()
+            .into_iter()
+            .filter(|c| c.is_public())
+            .flat_map(|c| c.redirect_uris.iter())
+            .filter_map(|u| url::Url::parse(u).ok())
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .map(|u| u.origin().ascii_serialization())
+            .filter(|o| o != "null")
+            .collect();
+        Self::Origins(Arc::new(origins))
+    }
+
+    /// The `Access-Control-Allow-Origin` value for a request from `origin`, if allowed.
+    fn allow(&self, origin: &str) -> Option<HeaderValue> {
+        match self {
+            Self::Any => Some(HeaderValue::from_static("*")),
+            Self::Origins(set) if set.contains(origin) => HeaderValue::from_str(origin).ok(),
+            Self::Origins(_) => None,
+        }
+    }
+}
+
+fn origin(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Middleware: answers preflights (`OPTIONS` with `Access-Control-Request-Method`) itself and adds
+/// `Access-Control-Allow-Origin` to the responses of allowed origins.
+pub async fn cors(State(policy): State<CorsPolicy>, req: Request, next: Next) -> Response {
+    let origin = origin(req.headers());
+    let is_preflight = req.method() == Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let allowed = origin.as_deref().and_then(|o| policy.allow(o));
+    if is_preflight {
+        let mut resp = StatusCode::NO_CONTENT.into_response();
+        let h = resp.headers_mut();
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+        if let Some(allowed) = allowed {
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allowed);
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("GET, POST, OPTIONS"),
+            );
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static("Authorization, Content-Type"),
+            );
+            h.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static(PREFLIGHT_MAX_AGE),
+            );
+        }
+        return resp;
+    }
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    if let CorsPolicy::Origins(_) = policy {
+        // The answer depends on the Origin header: caches must keep them apart.
+        h.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    if let Some(allowed) = allowed {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allowed);
+        // Lets scripts read the challenge of a 401 (RFC 6750 §3).
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("WWW-Authenticate, Retry-After"),
+        );
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::Client;
+
+    fn registry() -> ClientRegistry {
+        ClientRegistry::new([
+            Client {
+                id: "spa".into(),
+                name: "spa".into(),
+                secret: None,
+                redirect_uris: vec![
+                    "https://spa.example/cb".into(),
+                    "http://localhost:5173/callback".into(),
+                ],
+                settings: Default::default(),
+            },
+            Client {
+                id: "server".into(),
+                name: "server".into(),
+                secret: Some(crate::secret::Secret::new("s")),
+                redirect_uris: vec!["https://server.example/cb".into()],
+                settings: Default::default(),
+            },
+        ])
+    }
+
+    #[test]
+    fn only_public_client_redirect_origins_are_allowed() {
+        let p = CorsPolicy::public_client_origins(&registry());
+        assert_eq!(
+            p.allow("https://spa.example"),
+            Some(HeaderValue::from_static("https://spa.example"))
+        );
+        assert!(p.allow("http://localhost:5173").is_some());
+        assert!(p.allow("https://server.example").is_none());
+        assert!(p.allow("https://evil.example").is_none());
+        assert!(p.allow("https://spa.example.evil.example").is_none());
+    }
+}

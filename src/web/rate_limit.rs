@@ -1,0 +1,267 @@
+//! Rate limits on `POST /token` (per client and IP address; `/revoke` and `/introspect`, which
+//! authenticate clients the same way, share that budget) and on the upstream login callback (per
+//! IP address): an in-memory token bucket per key.
+//!
+//! The defaults let a legitimate burst through — a whole office behind one NAT address logging
+//! in at the start of the day (50 logins at once is far below `*_burst`) — while capping
+//! credential guessing at `*_per_minute` per key. Limits are configured in `[limits]`.
+//!
+//! Over the limit the answer is `429 Too Many Requests` with `Retry-After` (RFC 6585 §4). On
+//! `/token` the body is OAuth error JSON (RFC 6749 §5.2) with `temporarily_unavailable`: §5.2
+//! defines no code for rate limiting, `slow_down` belongs to the device flow (RFC 8628 §3.5),
+//! and `temporarily_unavailable` (registered in RFC 6749 §11.4) is the one registered code that
+//! says "try again later", so a client library that only looks at `error` still does the right
+//! thing. The callback answers with our HTML error page.
+//!
+//! Buckets run on monotonic time (`tokio::time::Instant`), not the injected wall clock: they
+//! measure request spacing, not credential validity, and must not jump when the clock is set.
+//!
+//! The key uses the TCP peer address. Behind a reverse proxy every request shares the proxy's
+//! address: the `/token` key still separates clients, and the burst sizes should be raised.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use tokio::time::Instant;
+
+use crate::provider::params::Params;
+use crate::provider::{ErrorCode, OAuthError};
+
+/// Configured limits (`[limits]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Requests to `/token` one client may make from one address at once.
+    pub token_burst: u32,
+    /// Sustained `/token` requests per minute per client and address.
+    pub token_per_minute: u32,
+    /// Login callbacks one address may make at once.
+    pub callback_burst: u32,
+    /// Sustained login callbacks per minute per address.
+    pub callback_per_minute: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            token_burst: 200,
+            token_per_minute: 600,
+            callback_burst: 200,
+            callback_per_minute: 600,
+        }
+    }
+}
+
+/// How many keys we track before idle (full) buckets are dropped; bounds memory under a flood
+/// of distinct addresses.
+const PRUNE_ABOVE: usize = 10_000;
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+/// A set of token buckets with one capacity and refill rate.
+#[derive(Debug)]
+pub struct Limiter {
+    capacity: f64,
+    per_second: f64,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+impl Limiter {
+    /// Buckets holding `burst` requests, refilled at `per_minute` per minute.
+    pub fn new(burst: u32, per_minute: u32) -> Self {
+        Self {
+            capacity: f64::from(burst.max(1)),
+            per_second: f64::from(per_minute.max(1)) / 60.0,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one request from `key`'s bucket; over the limit, how long until one is available.
+    pub fn check(&self, key: &str) -> Result<(), Duration> {
+        let now = Instant::now();
+        // A poisoned lock only means a panic elsewhere mid-update of a bucket of plain numbers.
+        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        if buckets.len() > PRUNE_ABOVE {
+            let (capacity, rate) = (self.capacity, self.per_second);
+            buckets.retain(|_, b| {
+                b.tokens + now.duration_since(b.last).as_secs_f64() * rate < capacity
+            });
+        }
+        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
+            tokens: self.capacity,
+            last: now,
+        });
+        let refill = now.duration_since(bucket.last).as_secs_f64() * self.per_second;
+        bucket.tokens = (bucket.tokens + refill).min(self.capacity);
+        bucket.last = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            let wait = (1.0 - bucket.tokens) / self.per_second;
+            Err(Duration::from_secs_f64(wait))
+        }
+    }
+}
+
+/// The limiters of one server.
+#[derive(Debug, Clone)]
+pub struct RateLimiters {
+    token: Arc<Limiter>,
+    callback: Arc<Limiter>,
+}
+
+impl RateLimiters {
+    /// Limiters for `limits`.
+    pub fn new(limits: &RateLimits) -> Self {
+        Self {
+            token: Arc::new(Limiter::new(limits.token_burst, limits.token_per_minute)),
+            callback: Arc::new(Limiter::new(
+                limits.callback_burst,
+                limits.callback_per_minute,
+            )),
+        }
+    }
+}
+
+fn peer(req: &Request) -> String {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Whole seconds to wait, at least 1 (RFC 9110 §10.2.3: `Retry-After` is delay-seconds).
+fn retry_after(wait: Duration) -> HeaderValue {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    HeaderValue::from(secs.max(1))
+}
+
+/// The client id a token request names: from `Authorization: Basic`, else from the body's
+/// `client_id` or client assertion's `iss`-bearing `client_id`. Unparseable → empty.
+fn token_client_id(req_headers: &axum::http::HeaderMap, body: &[u8]) -> String {
+    if let Some(id) = req_headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .and_then(|(_, rest)| STANDARD.decode(rest.trim()).ok())
+        .and_then(|d| String::from_utf8(d).ok())
+        .and_then(|d| d.split_once(':').map(|(id, _)| id.to_string()))
+    {
+        return id;
+    }
+    let params = Params::parse(&String::from_utf8_lossy(body));
+    params.get("client_id").unwrap_or_default().to_string()
+}
+
+/// Middleware for `POST /token`, `/revoke` and `/introspect`: one bucket per (client id,
+/// address).
+pub async fn limit_token(
+    State(limiters): State<RateLimiters>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let ip = peer(&req);
+    let (parts, body) = req.into_parts();
+    // The body limit layer bounds this read; a body that fails to arrive is the handler's
+    // problem, so it gets an empty body and answers invalid_request.
+    let bytes = axum::body::to_bytes(body, super::MAX_FORM_BODY)
+        .await
+        .unwrap_or_default();
+    let client = token_client_id(&parts.headers, &bytes);
+    // Long ids cannot grow the key without bound: hash them.
+    let key = format!("{ip} {}", crate::random::hash_secret(&client));
+    match limiters.token.check(&key) {
+        Ok(()) => next.run(Request::from_parts(parts, bytes.into())).await,
+        Err(wait) => {
+            tracing::warn!(client_id = %client.chars().take(64).collect::<String>(), peer = %ip, "token endpoint rate limit hit");
+            let mut resp = super::token::oauth_error_response(
+                &OAuthError::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "too many token requests; retry later",
+                ),
+                false,
+            );
+            *resp.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, retry_after(wait));
+            resp
+        }
+    }
+}
+
+/// Middleware for the login callback: one bucket per address.
+pub async fn limit_callback(
+    State(limiters): State<RateLimiters>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let ip = peer(&req);
+    match limiters.callback.check(&ip) {
+        Ok(()) => next.run(req).await,
+        Err(wait) => {
+            tracing::warn!(peer = %ip, "login callback rate limit hit");
+            let mut resp = super::error_page::render(
+                StatusCode::TOO_MANY_REQUESTS,
+                &OAuthError::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "too many sign-in attempts from this network; wait a moment and try again",
+                ),
+                req.headers(),
+            );
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, retry_after(wait));
+            resp.into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn burst_passes_then_the_limit_holds_until_refilled_rfc6585_4() {
+        let l = Limiter::new(50, 60);
+        for _ in 0..50 {
+            assert!(l.check("ip").is_ok());
+        }
+        let wait = l.check("ip").expect_err("51st request in the same instant");
+        assert!(wait <= Duration::from_secs(1), "{wait:?}");
+        // Another key has its own bucket.
+        assert!(l.check("other").is_ok());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(l.check("ip").is_ok());
+        assert!(l.check("ip").is_err());
+    }
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        assert_eq!(retry_after(Duration::from_millis(10)), "1");
+        assert_eq!(retry_after(Duration::from_millis(1500)), "2");
+    }
+
+    #[test]
+    fn token_client_id_comes_from_basic_or_body() {
+        let mut h = axum::http::HeaderMap::new();
+        assert_eq!(token_client_id(&h, b"client_id=app&x=1"), "app");
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Basic {}", STANDARD.encode("basic-app:pw")))
+                .expect("header"),
+        );
+        assert_eq!(token_client_id(&h, b"client_id=app"), "basic-app");
+    }
+}

@@ -1,0 +1,52 @@
+//! `POST /revoke` (RFC 7009 §2) and `POST /introspect` (RFC 7662 §2): client-authenticated form
+//! posts whose logic lives in the core.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use super::token::{client_form, oauth_error_response};
+use super::WebState;
+
+const NO_STORE: [(header::HeaderName, HeaderValue); 2] = [
+    (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+    (header::PRAGMA, HeaderValue::from_static("no-cache")),
+];
+
+/// `POST /revoke`: 200 with an empty body whether or not the token was known (RFC 7009 §2.2).
+/// Confidential clients authenticate as at `/token`; public clients name themselves with
+/// `client_id` (§2.1, RFC 6749 §2.3).
+pub async fn revoke(State(s): State<WebState>, headers: HeaderMap, body: String) -> Response {
+    let (params, creds) = match client_form(&headers, &body) {
+        Ok(x) => x,
+        Err(resp) => return resp,
+    };
+    let used_basic = creds.used_basic();
+    let client = match s.provider.authenticate_client(&params, &creds) {
+        Ok(c) => c,
+        Err(e) => return oauth_error_response(&e, used_basic),
+    };
+    match s.provider.revoke(client, &params) {
+        Ok(()) => (StatusCode::OK, NO_STORE).into_response(),
+        Err(e) => oauth_error_response(&e, used_basic),
+    }
+}
+
+/// `POST /introspect`: the RFC 7662 §2.2 JSON; public or unauthenticated clients get 401
+/// `invalid_client` (§2.3).
+pub async fn introspect(State(s): State<WebState>, headers: HeaderMap, body: String) -> Response {
+    let (params, creds) = match client_form(&headers, &body) {
+        Ok(x) => x,
+        Err(resp) => return resp,
+    };
+    let used_basic = creds.used_basic();
+    let client = match s.provider.authenticate_client(&params, &creds) {
+        Ok(c) => c,
+        Err(e) => return oauth_error_response(&e, used_basic),
+    };
+    match s.provider.introspect(client, &params) {
+        Ok(answer) => (StatusCode::OK, NO_STORE, Json(answer)).into_response(),
+        Err(e) => oauth_error_response(&e, used_basic),
+    }
+}

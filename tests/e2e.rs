@@ -1,0 +1,847 @@
+//! End-to-end tests of the spine: the real server on an ephemeral port with the WeCom simulator,
+//! a real relying party (the `openidconnect` crate), and the negative cases each rule protects.
+//! Run with `cargo test --test e2e`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use openidconnect::core::{
+    CoreClient, CoreIdTokenClaims, CoreProviderMetadata, CoreResponseType, CoreUserInfoClaims,
+};
+use openidconnect::{
+    AccessTokenHash, AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+    IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+};
+use reqwest::redirect::Policy;
+use reqwest::StatusCode;
+use serde_json::Value;
+use wecom_oidc::clock::SystemClock;
+use wecom_oidc::demo::{self, DemoOptions, RunningDemo};
+use wecom_oidc::provider::Client;
+use wecom_oidc::secret::Secret;
+
+const APP: &str = "app";
+const APP_SECRET: &str = "app-secret-0123456789abcdef";
+const APP_CB: &str = "http://127.0.0.1:9/app/callback";
+const SPA: &str = "spa";
+const SPA_CB: &str = "http://127.0.0.1:9/spa/callback";
+
+fn client(id: &str, secret: Option<&str>, cb: &str) -> Client {
+    Client {
+        id: id.into(),
+        name: id.into(),
+        secret: secret.map(Secret::new),
+        redirect_uris: vec![cb.into()],
+        settings: Default::default(),
+    }
+}
+
+async fn start(auto_login: Option<&str>) -> RunningDemo {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    demo::spawn(DemoOptions {
+        listener,
+        issuer: None,
+        auto_login: auto_login.map(str::to_string),
+        extra_clients: vec![
+            client(APP, Some(APP_SECRET), APP_CB),
+            client(SPA, None, SPA_CB),
+        ],
+        data_dir: None,
+        clock: Arc::new(SystemClock),
+    })
+    .await
+    .unwrap()
+}
+
+/// A browser: keeps cookies, does not follow redirects by itself.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn location(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get("location")
+        .expect("redirect without Location")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+fn query(url: &str) -> HashMap<String, String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+/// Follows redirects until one points at a URL starting with `stop`; returns that URL.
+async fn follow_until(b: &reqwest::Client, start: &str, stop: &str) -> String {
+    let mut url = start.to_string();
+    for _ in 0..10 {
+        if url.starts_with(stop) {
+            return url;
+        }
+        let resp = b.get(&url).send().await.unwrap();
+        assert!(
+            resp.status().is_redirection(),
+            "expected a redirect from {url}, got {}",
+            resp.status()
+        );
+        url = location(&resp);
+    }
+    panic!("too many redirects");
+}
+
+fn authorize_url(d: &RunningDemo, client_id: &str, cb: &str, extra: &[(&str, &str)]) -> String {
+    let mut u = url::Url::parse(&format!("{}/authorize", d.issuer)).unwrap();
+    {
+        let mut q = u.query_pairs_mut();
+        q.append_pair("client_id", client_id)
+            .append_pair("redirect_uri", cb)
+            .append_pair("response_type", "code")
+            .append_pair("scope", "openid profile")
+            .append_pair("state", "st-123")
+            .append_pair("nonce", "n-456");
+        for (k, v) in extra {
+            q.append_pair(k, v);
+        }
+    }
+    u.to_string()
+}
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// Runs a login for the confidential test client and returns the code.
+async fn login_code(d: &RunningDemo, b: &reqwest::Client, extra: &[(&str, &str)]) -> String {
+    let url = follow_until(b, &authorize_url(d, APP, APP_CB, extra), APP_CB).await;
+    let q = query(&url);
+    assert_eq!(q.get("state").map(String::as_str), Some("st-123"));
+    assert_eq!(q.get("iss"), Some(&d.issuer), "RFC 9207 iss parameter");
+    q.get("code").cloned().expect("no code in redirect")
+}
+
+async fn token(
+    d: &RunningDemo,
+    form: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{}/token", d.issuer))
+        .form(form);
+    if let Some((u, p)) = basic {
+        req = req.basic_auth(u, Some(p));
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    (status, headers, body)
+}
+
+async fn exchange(d: &RunningDemo, code: &str) -> (StatusCode, Value) {
+    let (s, _, b) = token(
+        d,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", APP_CB),
+        ],
+        Some((APP, APP_SECRET)),
+    )
+    .await;
+    (s, b)
+}
+
+async fn userinfo(d: &RunningDemo, access_token: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(format!("{}/userinfo", d.issuer))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn openidconnect_rp_logs_in_with_pkce_nonce_and_verified_id_token() {
+    let d = start(Some("zhangsan")).await;
+    let http = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap();
+    let meta =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(d.issuer.clone()).unwrap(), &http)
+            .await
+            .unwrap();
+    let rp = CoreClient::from_provider_metadata(
+        meta,
+        ClientId::new(APP.into()),
+        Some(ClientSecret::new(APP_SECRET.into())),
+    )
+    .set_redirect_uri(RedirectUrl::new(APP_CB.into()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, csrf, nonce) = rp
+        .authorize_url(
+            AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("profile".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let b = browser();
+    let back = follow_until(&b, auth_url.as_str(), APP_CB).await;
+    let q = query(&back);
+    assert_eq!(q["state"], *csrf.secret());
+    let token = rp
+        .exchange_code(AuthorizationCode::new(q["code"].clone()))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    let id_token = token.id_token().expect("id_token");
+    let verifier = rp.id_token_verifier();
+    // Signature (against /jwks), iss, aud, exp and nonce are checked by the RP library.
+    let claims: &CoreIdTokenClaims = id_token.claims(&verifier, &nonce).unwrap();
+    assert_eq!(claims.subject().as_str(), "zhangsan");
+    assert!(claims.auth_time().is_some());
+    let alg = id_token.signing_alg().unwrap();
+    let key = id_token.signing_key(&verifier).unwrap();
+    assert_eq!(
+        claims.access_token_hash(),
+        Some(&AccessTokenHash::from_token(token.access_token(), alg, key).unwrap())
+    );
+    let info: CoreUserInfoClaims = rp
+        .user_info(token.access_token().clone(), None)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    assert_eq!(info.subject().as_str(), "zhangsan");
+    let name = info.name().and_then(|n| n.get(None)).map(|n| n.to_string());
+    assert_eq!(name.as_deref(), Some("张三"));
+    let pu = info.preferred_username().map(|u| u.to_string());
+    assert_eq!(pu.as_deref(), Some("zhangsan"));
+}
+
+#[tokio::test]
+async fn a_wrong_nonce_makes_the_rp_reject_the_id_token() {
+    let d = start(Some("lisi")).await;
+    let http = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap();
+    let meta =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(d.issuer.clone()).unwrap(), &http)
+            .await
+            .unwrap();
+    let rp = CoreClient::from_provider_metadata(
+        meta,
+        ClientId::new(APP.into()),
+        Some(ClientSecret::new(APP_SECRET.into())),
+    )
+    .set_redirect_uri(RedirectUrl::new(APP_CB.into()).unwrap());
+    let (auth_url, _, _) = rp
+        .authorize_url(
+            AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .url();
+    let back = follow_until(&browser(), auth_url.as_str(), APP_CB).await;
+    let token = rp
+        .exchange_code(AuthorizationCode::new(query(&back)["code"].clone()))
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    let claims = token
+        .id_token()
+        .unwrap()
+        .claims(&rp.id_token_verifier(), &Nonce::new("another".into()));
+    assert!(claims.is_err(), "a mismatched nonce must fail verification");
+}
+
+#[tokio::test]
+async fn public_client_logs_in_with_pkce_and_no_secret() {
+    let d = start(Some("zhangsan")).await;
+    let b = browser();
+    let url = authorize_url(
+        &d,
+        SPA,
+        SPA_CB,
+        &[
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let back = follow_until(&b, &url, SPA_CB).await;
+    let code = query(&back)["code"].clone();
+    let (s, _, body) = token(
+        &d,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", SPA_CB),
+            ("client_id", SPA),
+            ("code_verifier", VERIFIER),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+}
+
+#[tokio::test]
+async fn public_client_without_pkce_is_refused_rfc9700_2_1_1() {
+    let d = start(Some("zhangsan")).await;
+    let resp = browser()
+        .get(authorize_url(&d, SPA, SPA_CB, &[]))
+        .send()
+        .await
+        .unwrap();
+    let q = query(&location(&resp));
+    assert!(location(&resp).starts_with(SPA_CB));
+    assert_eq!(q["error"], "invalid_request");
+    assert_eq!(q["state"], "st-123");
+}
+
+#[tokio::test]
+async fn pkce_plain_is_refused() {
+    let d = start(Some("zhangsan")).await;
+    let resp = browser()
+        .get(authorize_url(
+            &d,
+            APP,
+            APP_CB,
+            &[
+                ("code_challenge", VERIFIER),
+                ("code_challenge_method", "plain"),
+            ],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(query(&location(&resp))["error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn unregistered_redirect_uri_is_never_redirected_to() {
+    let d = start(Some("zhangsan")).await;
+    for cb in [
+        "https://evil.example/cb",
+        "http://127.0.0.1:9/app/callback/",
+        "http://127.0.0.1:9/app/callback?x=1",
+        "HTTP://127.0.0.1:9/app/callback",
+    ] {
+        let resp = browser()
+            .get(authorize_url(&d, APP, cb, &[]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{cb}");
+        assert!(resp.headers().get("location").is_none(), "{cb}");
+        let body = resp.text().await.unwrap();
+        assert!(body.contains("redirect_uri"), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_or_missing_client_gets_an_error_page_not_a_redirect() {
+    let d = start(Some("zhangsan")).await;
+    for url in [
+        authorize_url(&d, "nobody", APP_CB, &[]),
+        format!(
+            "{}/authorize?redirect_uri={APP_CB}&response_type=code&scope=openid",
+            d.issuer
+        ),
+        format!("{}/authorize", d.issuer),
+        format!(
+            "{}/authorize?client_id=app&client_id=app&redirect_uri={APP_CB}",
+            d.issuer
+        ),
+    ] {
+        let resp = browser().get(&url).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{url}");
+        assert!(resp.headers().get("location").is_none(), "{url}");
+        let ct = resp.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(ct.starts_with("text/html"), "{ct}");
+    }
+}
+
+#[tokio::test]
+async fn authorize_errors_after_a_valid_redirect_uri_go_to_the_client_oidc_3_1_2_6() {
+    let d = start(Some("zhangsan")).await;
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("response_type", "token")], "unsupported_response_type"),
+        (&[("prompt", "none")], "login_required"),
+        (&[("request", "eyJ")], "request_not_supported"),
+        (
+            &[("request_uri", "https://x.example/r")],
+            "request_uri_not_supported",
+        ),
+        (&[("max_age", "-1")], "invalid_request"),
+        (&[("nonce", "again")], "invalid_request"),
+    ];
+    for (extra, expected) in cases {
+        let mut u = url::Url::parse(&authorize_url(&d, APP, APP_CB, &[])).unwrap();
+        let mut pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .into_owned()
+            .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k) || *k == "nonce")
+            .collect();
+        for (k, v) in *extra {
+            pairs.push((k.to_string(), v.to_string()));
+        }
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+        let resp = browser().get(u.as_str()).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::FOUND, "{extra:?}");
+        let loc = location(&resp);
+        assert!(loc.starts_with(APP_CB), "{loc}");
+        let q = query(&loc);
+        assert_eq!(q["error"], *expected, "{extra:?}");
+        assert_eq!(q["state"], "st-123");
+        assert_eq!(q["iss"], d.issuer);
+    }
+    // Missing openid scope.
+    let url = authorize_url(&d, APP, APP_CB, &[]).replace("scope=openid+profile", "scope=profile");
+    let resp = browser().get(url).send().await.unwrap();
+    assert_eq!(query(&location(&resp))["error"], "invalid_scope");
+}
+
+#[tokio::test]
+async fn browser_goes_to_the_qr_page_on_pc_and_the_in_app_link_inside_wecom() {
+    let d = start(None).await;
+    let pc = browser()
+        .get(authorize_url(&d, APP, APP_CB, &[]))
+        .header("user-agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/120")
+        .send()
+        .await
+        .unwrap();
+    let loc = location(&pc);
+    assert!(loc.contains("/wwlogin/sso/login?"), "{loc}");
+    assert!(loc.contains("login_type=CorpApp"), "{loc}");
+    assert!(pc
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .any(|c| c.to_str().unwrap().contains("HttpOnly")));
+    let app = browser()
+        .get(authorize_url(&d, APP, APP_CB, &[]))
+        .header(
+            "user-agent",
+            "Mozilla/5.0 (iPhone) AppleWebKit MicroMessenger/8.0 wxwork/4.1.0 Language/zh",
+        )
+        .send()
+        .await
+        .unwrap();
+    let loc = location(&app);
+    assert!(loc.contains("/connect/oauth2/authorize?"), "{loc}");
+    assert!(loc.ends_with("#wechat_redirect"), "{loc}");
+    assert!(loc.contains("scope=snsapi_base"), "{loc}");
+}
+
+#[tokio::test]
+async fn post_authorize_is_supported_and_answers_303() {
+    let d = start(Some("zhangsan")).await;
+    let b = browser();
+    let resp = b
+        .post(format!("{}/authorize", d.issuer))
+        .form(&[
+            ("client_id", APP),
+            ("redirect_uri", APP_CB),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("state", "st-123"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let back = follow_until(&b, &location(&resp), APP_CB).await;
+    assert!(query(&back).contains_key("code"));
+}
+
+#[tokio::test]
+async fn token_response_is_no_store_and_complete() {
+    let d = start(Some("zhangsan")).await;
+    let code = login_code(&d, &browser(), &[]).await;
+    let (s, headers, body) = token(
+        &d,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", APP_CB),
+            ("client_id", APP),
+            ("client_secret", APP_SECRET),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["pragma"], "no-cache");
+    assert_eq!(body["token_type"], "Bearer");
+    assert!(body["expires_in"].as_i64().unwrap() > 0);
+    assert!(body["access_token"].as_str().unwrap().len() >= 43);
+    assert_eq!(body["id_token"].as_str().unwrap().split('.').count(), 3);
+}
+
+#[tokio::test]
+async fn code_cannot_be_redeemed_twice_and_replay_revokes_its_tokens() {
+    let d = start(Some("zhangsan")).await;
+    let code = login_code(&d, &browser(), &[]).await;
+    let (s, first) = exchange(&d, &code).await;
+    assert_eq!(s, StatusCode::OK);
+    let at = first["access_token"].as_str().unwrap().to_string();
+    assert_eq!(userinfo(&d, &at).await.status(), StatusCode::OK);
+    let (s, second) = exchange(&d, &code).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(second["error"], "invalid_grant");
+    // RFC 6749 §4.1.2: tokens issued from a replayed code are revoked.
+    let resp = userinfo(&d, &at).await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let challenge = resp.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.contains("invalid_token"), "{challenge}");
+}
+
+#[tokio::test]
+async fn wrong_redirect_uri_at_token_is_invalid_grant() {
+    let d = start(Some("zhangsan")).await;
+    let code = login_code(&d, &browser(), &[]).await;
+    let (s, _, body) = token(
+        &d,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "http://127.0.0.1:9/other"),
+        ],
+        Some((APP, APP_SECRET)),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn pkce_verifier_mismatch_or_absence_is_invalid_grant() {
+    let d = start(Some("zhangsan")).await;
+    let pkce = [
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+    for verifier in [Some("wrong-verifier-wrong-verifier-wrong-verifier-x"), None] {
+        let code = login_code(&d, &browser(), &pkce).await;
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", APP_CB),
+        ];
+        if let Some(v) = verifier {
+            form.push(("code_verifier", v));
+        }
+        let (s, _, body) = token(&d, &form, Some((APP, APP_SECRET))).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"], "invalid_grant", "{verifier:?}");
+    }
+    // A verifier without a challenge is a downgrade attempt (RFC 9700 §2.1.1).
+    let code = login_code(&d, &browser(), &[]).await;
+    let (_, _, body) = token(
+        &d,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", APP_CB),
+            ("code_verifier", VERIFIER),
+        ],
+        Some((APP, APP_SECRET)),
+    )
+    .await;
+    assert_eq!(body["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn wrong_client_secret_is_invalid_client_with_401() {
+    let d = start(Some("zhangsan")).await;
+    let code = login_code(&d, &browser(), &[]).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", APP_CB),
+    ];
+    let (s, headers, body) = token(&d, &form, Some((APP, "wrong"))).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "invalid_client");
+    assert!(headers["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Basic"));
+    // No authentication at all for a confidential client.
+    let (s, _, body) = token(&d, &form, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{body}");
+    // Public client id pretending to be the confidential one.
+    let mut with_id = form.to_vec();
+    with_id.push(("client_id", APP));
+    let (s, _, body) = token(&d, &with_id, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "invalid_client");
+}
+
+#[tokio::test]
+async fn token_endpoint_rejects_malformed_requests_with_oauth_json() {
+    let d = start(Some("zhangsan")).await;
+    let (s, _, body) = token(&d, &[("grant_type", "password")], Some((APP, APP_SECRET))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "unsupported_grant_type");
+    let (_, _, body) = token(&d, &[], Some((APP, APP_SECRET))).await;
+    assert_eq!(body["error"], "invalid_request");
+    let (_, _, body) = token(
+        &d,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", "nope"),
+            ("redirect_uri", APP_CB),
+        ],
+        Some((APP, APP_SECRET)),
+    )
+    .await;
+    assert_eq!(body["error"], "invalid_grant");
+    let resp = reqwest::Client::new()
+        .post(format!("{}/token", d.issuer))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+}
+
+/// Starts a flow and stops at the provider's callback URL (the simulator auto-logs in).
+async fn callback_url(d: &RunningDemo, b: &reqwest::Client) -> String {
+    // prompt=login: with a provider session the browser would otherwise skip WeCom (SSO).
+    follow_until(
+        b,
+        &authorize_url(d, APP, APP_CB, &[("prompt", "login")]),
+        &format!("{}/callback/wecom", d.issuer),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn replayed_or_tampered_state_at_the_callback_shows_an_error_page() {
+    let d = start(Some("zhangsan")).await;
+    let b = browser();
+    let cb = callback_url(&d, &b).await;
+    let first = b.get(&cb).send().await.unwrap();
+    assert!(location(&first).starts_with(APP_CB));
+    // Replay: the state is single use.
+    let again = b.get(&cb).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+    assert!(again.headers().get("location").is_none());
+    // Tampered state.
+    let cb2 = callback_url(&d, &b).await;
+    let mut q = query(&cb2);
+    let st = q.get_mut("state").unwrap();
+    st.replace_range(0..1, if st.starts_with('A') { "B" } else { "A" });
+    let mut u = url::Url::parse(&cb2).unwrap();
+    u.query_pairs_mut().clear().extend_pairs(q.iter());
+    let resp = b.get(u.as_str()).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(resp.headers().get("location").is_none());
+    // No state at all.
+    let resp = b
+        .get(format!("{}/callback/wecom?code=abc", d.issuer))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn callback_in_another_browser_is_refused() {
+    let d = start(Some("zhangsan")).await;
+    let cb = callback_url(&d, &browser()).await;
+    let resp = browser().get(&cb).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(resp.headers().get("location").is_none());
+}
+
+#[tokio::test]
+async fn wecom_40029_reaches_the_client_as_access_denied() {
+    let d = start(Some("zhangsan")).await;
+    let b = browser();
+    let used = callback_url(&d, &b).await;
+    assert!(location(&b.get(&used).send().await.unwrap()).starts_with(APP_CB));
+    // A fresh flow whose callback carries the already-redeemed WeCom code.
+    let fresh = callback_url(&d, &b).await;
+    let mut q = query(&fresh);
+    q.insert("code".into(), query(&used)["code"].clone());
+    let mut u = url::Url::parse(&fresh).unwrap();
+    u.query_pairs_mut().clear().extend_pairs(q.iter());
+    let resp = b.get(u.as_str()).send().await.unwrap();
+    let loc = location(&resp);
+    assert!(loc.starts_with(APP_CB), "{loc}");
+    let q = query(&loc);
+    assert_eq!(q["error"], "access_denied");
+    assert_eq!(q["state"], "st-123");
+    assert!(!q.contains_key("code"));
+}
+
+#[tokio::test]
+async fn non_member_is_refused() {
+    let d = start(Some("zhangsan")).await;
+    let b = browser();
+    let fresh = callback_url(&d, &b).await;
+    let mut q = query(&fresh);
+    let cb_base = format!("{}/callback/wecom", d.issuer);
+    q.insert("code".into(), d.simulator.issue_non_member_code(&cb_base));
+    let mut u = url::Url::parse(&fresh).unwrap();
+    u.query_pairs_mut().clear().extend_pairs(q.iter());
+    let loc = location(&b.get(u.as_str()).send().await.unwrap());
+    assert_eq!(query(&loc)["error"], "access_denied");
+}
+
+#[tokio::test]
+async fn disabled_member_is_refused() {
+    let d = start(Some("zhangsan")).await;
+    assert!(d.simulator.set_member_status("zhangsan", 2));
+    let b = browser();
+    let cb = callback_url(&d, &b).await;
+    let loc = location(&b.get(&cb).send().await.unwrap());
+    assert_eq!(query(&loc)["error"], "access_denied");
+}
+
+#[tokio::test]
+async fn cancelled_wecom_login_reaches_the_client_as_access_denied() {
+    let d = start(Some("zhangsan")).await;
+    let b = browser();
+    let cb = callback_url(&d, &b).await;
+    let mut q = query(&cb);
+    q.remove("code");
+    let mut u = url::Url::parse(&cb).unwrap();
+    u.query_pairs_mut().clear().extend_pairs(q.iter());
+    let loc = location(&b.get(u.as_str()).send().await.unwrap());
+    let q = query(&loc);
+    assert_eq!(q["error"], "access_denied");
+    assert!(!q.contains_key("code"));
+}
+
+#[tokio::test]
+async fn userinfo_requires_a_valid_bearer_token_rfc6750_3() {
+    let d = start(Some("zhangsan")).await;
+    let resp = reqwest::Client::new()
+        .get(format!("{}/userinfo", d.issuer))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert!(resp.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Bearer"));
+    let resp = userinfo(&d, "not-a-token").await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert!(resp.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("error=\"invalid_token\""));
+    // POST with the token in the form body (RFC 6750 §2.2) works too.
+    let code = login_code(&d, &browser(), &[]).await;
+    let (_, tok) = exchange(&d, &code).await;
+    let resp = reqwest::Client::new()
+        .post(format!("{}/userinfo", d.issuer))
+        .form(&[("access_token", tok["access_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["sub"], "zhangsan");
+    assert_eq!(body["name"], "张三");
+}
+
+#[tokio::test]
+async fn discovery_and_jwks_are_true_of_the_server() {
+    let d = start(Some("zhangsan")).await;
+    let http = reqwest::Client::new();
+    let meta: Value = http
+        .get(format!("{}/.well-known/openid-configuration", d.issuer))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["issuer"], d.issuer);
+    for key in [
+        "authorization_endpoint",
+        "token_endpoint",
+        "userinfo_endpoint",
+        "jwks_uri",
+    ] {
+        let url = meta[key].as_str().unwrap();
+        assert!(url.starts_with(&d.issuer), "{key}");
+        let status = http.get(url).send().await.unwrap().status();
+        assert_ne!(status, StatusCode::NOT_FOUND, "{key} {url}");
+    }
+    let jwks: Value = http
+        .get(meta["jwks_uri"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    assert!(!keys.is_empty());
+    let algs: Vec<&str> = meta["id_token_signing_alg_values_supported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(!algs.contains(&"none"));
+    for k in keys {
+        for private in ["d", "p", "q", "dp", "dq", "qi"] {
+            assert!(
+                k.get(private).is_none(),
+                "private member {private} published"
+            );
+        }
+        // RFC 7638: kid is the JWK thumbprint.
+        assert_eq!(
+            k["kid"].as_str().unwrap(),
+            wecom_oidc::tokens::jwk_thumbprint(k).unwrap()
+        );
+        assert!(algs.contains(&k["alg"].as_str().unwrap()));
+    }
+}
+
+#[tokio::test]
+async fn demo_client_completes_the_flow_and_shows_claims() {
+    let d = start(Some("lisi")).await;
+    let b = browser();
+    let mut url = format!("{}/demo/login", d.issuer);
+    let mut page = String::new();
+    for _ in 0..10 {
+        let resp = b.get(&url).send().await.unwrap();
+        if resp.status().is_redirection() {
+            url = location(&resp);
+            continue;
+        }
+        assert_eq!(resp.status(), StatusCode::OK);
+        page = resp.text().await.unwrap();
+        break;
+    }
+    assert!(page.contains("id=\"sub\">lisi<"), "{page}");
+    assert!(page.contains("李四"), "{page}");
+}

@@ -1,0 +1,1181 @@
+//! End-to-end tests of grants and tokens: refresh tokens (OIDC Core §11-12, RFC 6749 §6,
+//! RFC 9700 §4.14), revocation (RFC 7009), introspection (RFC 7662), JWT access tokens
+//! (RFC 9068), client authentication (RFC 7523 `private_key_jwt`, hashed secrets), CORS and the
+//! token endpoint's rate limit, against the real server and the WeCom simulator.
+//! Run with `cargo test --test grants`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use josekit::jwk::alg::ec::EcCurve;
+use josekit::jwk::Jwk;
+use josekit::jws::{JwsHeader, ES256};
+use reqwest::redirect::Policy;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use wecom_oidc::clock::SystemClock;
+use wecom_oidc::demo::{self, DemoOptions, RunningDemo};
+use wecom_oidc::provider::client::{AccessTokenFormat, ClientSettings};
+use wecom_oidc::provider::Client;
+use wecom_oidc::secret::Secret;
+
+const APP: &str = "app";
+const APP_SECRET: &str = "app-secret-0123456789abcdef";
+const APP_CB: &str = "http://127.0.0.1:9/app/callback";
+const OTHER: &str = "other";
+const OTHER_SECRET: &str = "other-secret-0123456789abcdef";
+const OTHER_CB: &str = "http://127.0.0.1:9/other/callback";
+const SPA: &str = "spa";
+const SPA_ORIGIN: &str = "http://localhost:5173";
+const SPA_CB: &str = "http://localhost:5173/callback";
+const JWT_APP: &str = "jwt-app";
+const JWT_APP_CB: &str = "http://127.0.0.1:9/jwt/callback";
+const JWT_AUDIENCE: &str = "https://api.example.com";
+const HASHED: &str = "hashed";
+const HASHED_SECRET: &str = "hashed-secret-Zx8Qm1Vt0Ls9Kp2Nw7Ry4Ub6";
+const HASHED_CB: &str = "http://127.0.0.1:9/hashed/callback";
+const PKJ: &str = "pkj";
+const PKJ_CB: &str = "http://127.0.0.1:9/pkj/callback";
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+fn client(id: &str, secret: Option<&str>, cb: &str, settings: ClientSettings) -> Client {
+    Client {
+        id: id.into(),
+        name: id.into(),
+        secret: secret.map(Secret::new),
+        redirect_uris: vec![cb.into()],
+        settings,
+    }
+}
+
+struct Env {
+    d: RunningDemo,
+    /// The private key of the `private_key_jwt` client.
+    pkj_key: Jwk,
+}
+
+async fn start() -> Env {
+    let pkj_key = Jwk::generate_ec_key(EcCurve::P256).unwrap();
+    let mut public = pkj_key.to_public_key().unwrap();
+    public.set_key_id("pkj-1");
+
+    let mut jwt_settings = ClientSettings::default();
+    jwt_settings.access_token_format = AccessTokenFormat::Jwt;
+    jwt_settings.access_token_audience = Some(JWT_AUDIENCE.into());
+    let mut hashed = ClientSettings::default();
+    hashed.secret_sha256 = Some(Sha256::digest(HASHED_SECRET.as_bytes()).to_vec());
+    let mut pkj = ClientSettings::default();
+    pkj.jwks = Some(json!({ "keys": [Value::Object(public.as_ref().clone())] }));
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let d = demo::spawn(DemoOptions {
+        listener,
+        issuer: None,
+        auto_login: Some("zhangsan".into()),
+        extra_clients: vec![
+            client(APP, Some(APP_SECRET), APP_CB, ClientSettings::default()),
+            client(
+                OTHER,
+                Some(OTHER_SECRET),
+                OTHER_CB,
+                ClientSettings::default(),
+            ),
+            client(SPA, None, SPA_CB, ClientSettings::default()),
+            client(JWT_APP, Some(APP_SECRET), JWT_APP_CB, jwt_settings),
+            client(HASHED, None, HASHED_CB, hashed),
+            client(PKJ, None, PKJ_CB, pkj),
+        ],
+        data_dir: None,
+        clock: Arc::new(SystemClock),
+    })
+    .await
+    .unwrap();
+    Env { d, pkj_key }
+}
+
+/// A browser: keeps cookies, does not follow redirects by itself.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn query(url: &str) -> HashMap<String, String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+/// Walks the login of `client_id` through the simulator and returns the authorization code.
+async fn login_code(d: &RunningDemo, client_id: &str, cb: &str, scope: &str) -> String {
+    let b = browser();
+    let mut u = url::Url::parse(&format!("{}/authorize", d.issuer)).unwrap();
+    u.query_pairs_mut()
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", cb)
+        .append_pair("response_type", "code")
+        .append_pair("scope", scope)
+        .append_pair("state", "st")
+        .append_pair("nonce", "n-original")
+        .append_pair("code_challenge", CHALLENGE)
+        .append_pair("code_challenge_method", "S256");
+    let mut url = u.to_string();
+    for _ in 0..10 {
+        if url.starts_with(cb) {
+            let q = query(&url);
+            return q
+                .get("code")
+                .cloned()
+                .unwrap_or_else(|| panic!("no code: {url}"));
+        }
+        let resp = b.get(&url).send().await.unwrap();
+        assert!(resp.status().is_redirection(), "{url}: {}", resp.status());
+        url = resp.headers()["location"].to_str().unwrap().to_string();
+    }
+    panic!("too many redirects");
+}
+
+async fn post(
+    d: &RunningDemo,
+    path: &str,
+    form: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{}{path}", d.issuer))
+        .form(form);
+    if let Some((u, p)) = basic {
+        req = req.basic_auth(u, Some(p));
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    (status, headers, body)
+}
+
+/// Logs in `APP` with `scope` and redeems the code.
+async fn app_tokens(d: &RunningDemo, scope: &str) -> Value {
+    let code = login_code(d, APP, APP_CB, scope).await;
+    let (s, h, body) = post(
+        d,
+        "/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", APP_CB),
+            ("code_verifier", VERIFIER),
+        ],
+        Some((APP, APP_SECRET)),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(h["cache-control"], "no-store");
+    body
+}
+
+async fn refresh(d: &RunningDemo, token: &str, extra: &[(&str, &str)]) -> (StatusCode, Value) {
+    let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
+    form.extend_from_slice(extra);
+    let (s, h, body) = post(d, "/token", &form, Some((APP, APP_SECRET))).await;
+    assert_eq!(h["cache-control"], "no-store");
+    (s, body)
+}
+
+async fn userinfo_status(d: &RunningDemo, access_token: &str) -> StatusCode {
+    reqwest::Client::new()
+        .get(format!("{}/userinfo", d.issuer))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} missing in {v}"))
+}
+
+/// The claims of a JWT, verified against the provider's JWKS with josekit (not our own code).
+async fn verified_claims(d: &RunningDemo, jwt: &str) -> (Value, Value) {
+    let jwks: Value = reqwest::get(format!("{}/jwks", d.issuer))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(jwt.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let key = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == header["kid"])
+        .expect("kid of the token is in the JWKS");
+    let jwk = Jwk::from_map(key.as_object().unwrap().clone()).unwrap();
+    assert_eq!(header["alg"], "RS256");
+    let verifier = josekit::jws::RS256.verifier_from_jwk(&jwk).unwrap();
+    let (payload, _) = josekit::jws::deserialize_compact(jwt, &verifier).unwrap();
+    (header, serde_json::from_slice(&payload).unwrap())
+}
+
+fn unverified_claims(jwt: &str) -> Value {
+    serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(jwt.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn refresh_token_is_issued_for_offline_access_and_rotated_on_every_use_rfc9700_4_14_2() {
+    let Env { d, .. } = start().await;
+    let first = app_tokens(&d, "openid profile offline_access").await;
+    let rt1 = str_of(&first, "refresh_token").to_string();
+    let (s, second) = refresh(&d, &rt1, &[]).await;
+    assert_eq!(s, StatusCode::OK, "{second}");
+    let rt2 = str_of(&second, "refresh_token").to_string();
+    assert_ne!(rt1, rt2, "a refresh must rotate the refresh token");
+    assert_eq!(
+        userinfo_status(&d, str_of(&second, "access_token")).await,
+        StatusCode::OK
+    );
+    let (s, third) = refresh(&d, &rt2, &[]).await;
+    assert_eq!(s, StatusCode::OK, "{third}");
+    assert_eq!(str_of(&third, "scope"), "openid profile offline_access");
+}
+
+#[tokio::test]
+async fn no_refresh_token_without_offline_access_oidc_core_11() {
+    let Env { d, .. } = start().await;
+    let tokens = app_tokens(&d, "openid profile").await;
+    assert!(tokens.get("refresh_token").is_none(), "{tokens}");
+}
+
+#[tokio::test]
+async fn offline_access_is_ignored_for_a_public_client_without_permission_oidc_core_11() {
+    let Env { d, .. } = start().await;
+    let code = login_code(&d, SPA, SPA_CB, "openid offline_access").await;
+    let (s, _, body) = post(
+        &d,
+        "/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", SPA_CB),
+            ("code_verifier", VERIFIER),
+            ("client_id", SPA),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert!(body.get("refresh_token").is_none(), "{body}");
+    assert_eq!(str_of(&body, "scope"), "openid");
+}
+
+#[tokio::test]
+async fn reused_refresh_token_revokes_the_whole_grant_rfc9700_4_14_2() {
+    let Env { d, .. } = start().await;
+    let first = app_tokens(&d, "openid offline_access").await;
+    let rt1 = str_of(&first, "refresh_token").to_string();
+    let (_, second) = refresh(&d, &rt1, &[]).await;
+    let rt2 = str_of(&second, "refresh_token").to_string();
+    let at2 = str_of(&second, "access_token").to_string();
+
+    let (s, body) = refresh(&d, &rt1, &[]).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_grant");
+    // The legitimate holder's tokens die with the grant.
+    let (s, body) = refresh(&d, &rt2, &[]).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_grant");
+    assert_eq!(userinfo_status(&d, &at2).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        userinfo_status(&d, str_of(&first, "access_token")).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn concurrent_uses_of_one_refresh_token_succeed_exactly_once_and_revoke_the_grant() {
+    let Env { d, .. } = start().await;
+    let first = app_tokens(&d, "openid offline_access").await;
+    let rt = str_of(&first, "refresh_token").to_string();
+    let attempts = (0..6).map(|_| refresh(&d, &rt, &[]));
+    let results = futures_join_all(attempts).await;
+    let winners: Vec<&Value> = results
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::OK)
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(winners.len(), 1, "refreshes that succeeded with one token");
+    // The other uses were reuse (RFC 9700 §4.14.2): the winner's new tokens die with the grant.
+    let (s, _) = refresh(&d, str_of(winners[0], "refresh_token"), &[]).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}
+
+/// `join_all` without a futures dependency: spawn-free, polls every future on this task.
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, slot) in pinned.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter()
+        .map(|o| o.expect("every future completed"))
+        .collect()
+}
+
+#[tokio::test]
+async fn replayed_code_also_revokes_the_refresh_token_it_issued_rfc6749_4_1_2() {
+    let Env { d, .. } = start().await;
+    let code = login_code(&d, APP, APP_CB, "openid offline_access").await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", APP_CB),
+        ("code_verifier", VERIFIER),
+    ];
+    let (s, _, first) = post(&d, "/token", &form, Some((APP, APP_SECRET))).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _, _) = post(&d, "/token", &form, Some((APP, APP_SECRET))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, body) = refresh(&d, str_of(&first, "refresh_token"), &[]).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn refresh_may_narrow_the_scope_but_never_widen_it_rfc6749_6() {
+    let Env { d, .. } = start().await;
+    let first = app_tokens(&d, "openid profile offline_access").await;
+    let rt1 = str_of(&first, "refresh_token").to_string();
+
+    let (s, body) = refresh(&d, &rt1, &[("scope", "openid email")]).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_scope");
+
+    // The refused widening did not spend the token.
+    let (s, narrowed) = refresh(&d, &rt1, &[("scope", "openid")]).await;
+    assert_eq!(s, StatusCode::OK, "{narrowed}");
+    assert_eq!(str_of(&narrowed, "scope"), "openid");
+    let info: Value = reqwest::Client::new()
+        .get(format!("{}/userinfo", d.issuer))
+        .bearer_auth(str_of(&narrowed, "access_token"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        info.get("name").is_none(),
+        "profile was narrowed away: {info}"
+    );
+
+    // The rotated token keeps the original scope: profile may be asked for again.
+    let rt2 = str_of(&narrowed, "refresh_token").to_string();
+    let (s, again) = refresh(&d, &rt2, &[("scope", "openid profile")]).await;
+    assert_eq!(s, StatusCode::OK, "{again}");
+}
+
+#[tokio::test]
+async fn refreshed_id_token_keeps_iss_sub_aud_and_auth_time_without_nonce_oidc_core_12_2() {
+    let Env { d, .. } = start().await;
+    let first = app_tokens(&d, "openid offline_access").await;
+    let (_, original) = verified_claims(&d, str_of(&first, "id_token")).await;
+    assert_eq!(original["nonce"], "n-original");
+    let (s, second) = refresh(&d, str_of(&first, "refresh_token"), &[]).await;
+    assert_eq!(s, StatusCode::OK, "{second}");
+    let (_, refreshed) = verified_claims(&d, str_of(&second, "id_token")).await;
+    for claim in ["iss", "sub", "aud", "auth_time"] {
+        assert_eq!(refreshed[claim], original[claim], "{claim}");
+    }
+    assert!(refreshed.get("nonce").is_none(), "{refreshed}");
+}
+
+#[tokio::test]
+async fn refresh_is_refused_and_the_grant_ended_when_the_member_is_disabled_upstream() {
+    let Env { d, .. } = start().await;
+    let first = app_tokens(&d, "openid offline_access").await;
+    assert!(d.simulator.set_member_status("zhangsan", 2));
+    let (s, body) = refresh(&d, str_of(&first, "refresh_token"), &[]).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_grant");
+    // Re-enabling the member does not bring the grant back.
+    assert!(d.simulator.set_member_status("zhangsan", 1));
+    let (s, _) = refresh(&d, str_of(&first, "refresh_token"), &[]).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        userinfo_status(&d, str_of(&first, "access_token")).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn refresh_token_of_another_client_is_invalid_grant_and_stays_usable_rfc6749_6() {
+    let Env { d, .. } = start().await;
+    let first = app_tokens(&d, "openid offline_access").await;
+    let rt = str_of(&first, "refresh_token");
+    let (s, _, body) = post(
+        &d,
+        "/token",
+        &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+        Some((OTHER, OTHER_SECRET)),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_grant");
+    let (s, _) = refresh(&d, rt, &[]).await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn revoking_a_refresh_token_ends_the_grant_rfc7009_2_1() {
+    let Env { d, .. } = start().await;
+    let first = app_tokens(&d, "openid offline_access").await;
+    let rt = str_of(&first, "refresh_token");
+    let (s, h, _) = post(
+        &d,
+        "/revoke",
+        &[("token", rt), ("token_type_hint", "refresh_token")],
+        Some((APP, APP_SECRET)),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["cache-control"], "no-store");
+    let (s, body) = refresh(&d, rt, &[]).await;
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    assert_eq!(
+        userinfo_status(&d, str_of(&first, "access_token")).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn revoked_access_token_is_refused_at_userinfo_even_with_a_wrong_hint_rfc7009_2_1() {
+    let Env { d, .. } = start().await;
+    let first = app_tokens(&d, "openid offline_access").await;
+    let at = str_of(&first, "access_token");
+    assert_eq!(userinfo_status(&d, at).await, StatusCode::OK);
+    let (s, _, _) = post(
+        &d,
+        "/revoke",
+        &[("token", at), ("token_type_hint", "refresh_token")],
+        Some((APP, APP_SECRET)),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(userinfo_status(&d, at).await, StatusCode::UNAUTHORIZED);
+    // Revoking an access token leaves the refresh token (RFC 7009 §2.1 makes that optional).
+    let (s, _) = refresh(&d, str_of(&first, "refresh_token"), &[]).await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn revocation_of_unknown_or_another_clients_token_answers_200_and_revokes_nothing_rfc7009_2_2(
+) {
+    let Env { d, .. } = start().await;
+    let first = app_tokens(&d, "openid offline_access").await;
+    let (s, _, _) = post(
+        &d,
+        "/revoke",
+        &[("token", "no-such-token")],
+        Some((APP, APP_SECRET)),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    for token in [
+        str_of(&first, "access_token"),
+        str_of(&first, "refresh_token"),
+    ] {
+        let (s, _, _) = post(
+            &d,
+            "/revoke",
+            &[("token", token)],
+            Some((OTHER, OTHER_SECRET)),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    assert_eq!(
+        userinfo_status(&d, str_of(&first, "access_token")).await,
+        StatusCode::OK
+    );
+    let (s, _) = refresh(&d, str_of(&first, "refresh_token"), &[]).await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn revocation_requires_client_authentication_rfc7009_2_1() {
+    let Env { d, .. } = start().await;
+    let first = app_tokens(&d, "openid").await;
+    let at = str_of(&first, "access_token");
+    let (s, h, body) = post(&d, "/revoke", &[("token", at)], Some((APP, "wrong"))).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "invalid_client");
+    assert!(h.contains_key("www-authenticate"));
+    // A confidential client cannot pass itself off as public.
+    let (s, _, _) = post(&d, "/revoke", &[("token", at), ("client_id", APP)], None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(userinfo_status(&d, at).await, StatusCode::OK);
+    let (s, _, body) = post(&d, "/revoke", &[], Some((APP, APP_SECRET))).await;
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
+}
+
+#[tokio::test]
+async fn public_client_revokes_its_own_token_with_client_id_rfc7009_2_1() {
+    let Env { d, .. } = start().await;
+    let code = login_code(&d, SPA, SPA_CB, "openid").await;
+    let (_, _, body) = post(
+        &d,
+        "/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", SPA_CB),
+            ("code_verifier", VERIFIER),
+            ("client_id", SPA),
+        ],
+        None,
+    )
+    .await;
+    let at = str_of(&body, "access_token");
+    let (s, _, _) = post(&d, "/revoke", &[("token", at), ("client_id", SPA)], None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(userinfo_status(&d, at).await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn introspection_reports_active_tokens_then_inactive_after_revocation_rfc7662_2_2() {
+    let Env { d, .. } = start().await;
+    let first = app_tokens(&d, "openid profile offline_access").await;
+    let at = str_of(&first, "access_token");
+    let (s, h, body) = post(&d, "/introspect", &[("token", at)], Some((APP, APP_SECRET))).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(body["active"], true);
+    assert_eq!(body["scope"], "openid profile offline_access");
+    assert_eq!(body["client_id"], APP);
+    assert_eq!(body["username"], "zhangsan");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["sub"], "zhangsan");
+    assert_eq!(body["aud"], APP);
+    assert_eq!(body["iss"], d.issuer.as_str());
+    assert!(body["exp"].as_i64().unwrap() > body["iat"].as_i64().unwrap());
+
+    let rt = str_of(&first, "refresh_token");
+    let (_, _, body) = post(
+        &d,
+        "/introspect",
+        &[("token", rt), ("token_type_hint", "refresh_token")],
+        Some((APP, APP_SECRET)),
+    )
+    .await;
+    assert_eq!(body["active"], true, "{body}");
+
+    // Another client learns nothing about this client's tokens.
+    let (_, _, body) = post(
+        &d,
+        "/introspect",
+        &[("token", at)],
+        Some((OTHER, OTHER_SECRET)),
+    )
+    .await;
+    assert_eq!(body, json!({ "active": false }));
+
+    post(&d, "/revoke", &[("token", rt)], Some((APP, APP_SECRET))).await;
+    for token in [at, rt, "never-issued"] {
+        let (s, _, body) = post(
+            &d,
+            "/introspect",
+            &[("token", token)],
+            Some((APP, APP_SECRET)),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(body, json!({ "active": false }));
+    }
+}
+
+#[tokio::test]
+async fn public_client_is_refused_at_introspection_with_401_rfc7662_2_3() {
+    let Env { d, .. } = start().await;
+    let (s, h, body) = post(
+        &d,
+        "/introspect",
+        &[("token", "whatever"), ("client_id", SPA)],
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "invalid_client");
+    assert!(h.contains_key("www-authenticate"));
+    let (s, _, _) = post(&d, "/introspect", &[("token", "whatever")], None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn jwt_access_token_has_typ_at_jwt_verifies_with_the_jwks_and_works_at_userinfo_rfc9068() {
+    let Env { d, .. } = start().await;
+    let code = login_code(&d, JWT_APP, JWT_APP_CB, "openid profile").await;
+    let (s, _, body) = post(
+        &d,
+        "/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", JWT_APP_CB),
+            ("code_verifier", VERIFIER),
+        ],
+        Some((JWT_APP, APP_SECRET)),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let at = str_of(&body, "access_token");
+    let (header, claims) = verified_claims(&d, at).await;
+    assert_eq!(header["typ"], "at+jwt");
+    assert_eq!(claims["iss"], d.issuer.as_str());
+    assert_eq!(claims["aud"], JWT_AUDIENCE);
+    assert_eq!(claims["sub"], "zhangsan");
+    assert_eq!(claims["client_id"], JWT_APP);
+    assert_eq!(claims["scope"], "openid profile");
+    for claim in ["exp", "iat", "auth_time"] {
+        assert!(claims[claim].is_i64(), "{claim}: {claims}");
+    }
+    assert!(claims["jti"].as_str().is_some_and(|j| j.len() >= 32));
+    assert_eq!(userinfo_status(&d, at).await, StatusCode::OK);
+
+    // The id_token is not an access token, although signed with the same key (RFC 9068 §4).
+    assert_eq!(
+        userinfo_status(&d, str_of(&body, "id_token")).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let (_, _, intro) = post(
+        &d,
+        "/introspect",
+        &[("token", at)],
+        Some((JWT_APP, APP_SECRET)),
+    )
+    .await;
+    assert_eq!(intro["active"], true);
+    assert_eq!(intro["aud"], JWT_AUDIENCE);
+
+    let (s, _, _) = post(&d, "/revoke", &[("token", at)], Some((JWT_APP, APP_SECRET))).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(userinfo_status(&d, at).await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn tampered_jwt_access_token_is_refused_at_userinfo() {
+    let Env { d, .. } = start().await;
+    let code = login_code(&d, JWT_APP, JWT_APP_CB, "openid").await;
+    let (_, _, body) = post(
+        &d,
+        "/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", JWT_APP_CB),
+            ("code_verifier", VERIFIER),
+        ],
+        Some((JWT_APP, APP_SECRET)),
+    )
+    .await;
+    let at = str_of(&body, "access_token");
+    let mut claims = unverified_claims(at);
+    claims["scope"] = json!("openid profile email");
+    let parts: Vec<&str> = at.split('.').collect();
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        parts[2]
+    );
+    assert_eq!(userinfo_status(&d, &forged).await, StatusCode::UNAUTHORIZED);
+}
+
+/// A client assertion for `PKJ` signed with `key`, with `claims` merged over good defaults.
+fn assertion(env: &Env, overrides: Value) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let mut claims = json!({
+        "iss": PKJ,
+        "sub": PKJ,
+        "aud": format!("{}/token", env.d.issuer),
+        "exp": now + 60,
+        "iat": now,
+        "jti": wecom_oidc::random::token(16),
+    });
+    for (k, v) in overrides.as_object().unwrap() {
+        claims[k] = v.clone();
+    }
+    sign_es256(&env.pkj_key, &claims)
+}
+
+fn sign_es256(key: &Jwk, claims: &Value) -> String {
+    let mut header = JwsHeader::new();
+    header.set_token_type("JWT");
+    header.set_key_id("pkj-1");
+    let signer = ES256.signer_from_jwk(key).unwrap();
+    josekit::jws::serialize_compact(claims.to_string().as_bytes(), &header, &signer).unwrap()
+}
+
+async fn pkj_exchange(env: &Env, code: &str, assertion: &str) -> (StatusCode, Value) {
+    let (s, _, body) = post(
+        &env.d,
+        "/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", PKJ_CB),
+            ("code_verifier", VERIFIER),
+            ("client_id", PKJ),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion),
+        ],
+        None,
+    )
+    .await;
+    (s, body)
+}
+
+#[tokio::test]
+async fn private_key_jwt_authenticates_and_its_jti_is_single_use_rfc7523_3() {
+    let env = start().await;
+    let a = assertion(&env, json!({}));
+    let code = login_code(&env.d, PKJ, PKJ_CB, "openid").await;
+    let (s, body) = pkj_exchange(&env, &code, &a).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+
+    let code = login_code(&env.d, PKJ, PKJ_CB, "openid").await;
+    let (s, body) = pkj_exchange(&env, &code, &a).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "replayed assertion: {body}");
+    assert_eq!(body["error"], "invalid_client");
+    // A fresh assertion still works.
+    let code = login_code(&env.d, PKJ, PKJ_CB, "openid").await;
+    let (s, _) = pkj_exchange(&env, &code, &assertion(&env, json!({}))).await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn private_key_jwt_with_wrong_aud_expired_or_foreign_key_is_invalid_client_rfc7523_3() {
+    let env = start().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // Good claims, signed with a key that is not the client's registered one.
+    let foreign = {
+        let stranger = Jwk::generate_ec_key(EcCurve::P256).unwrap();
+        let claims = unverified_claims(&assertion(&env, json!({})));
+        sign_es256(&stranger, &claims)
+    };
+    let cases = [
+        (
+            "wrong aud",
+            assertion(&env, json!({"aud": "https://elsewhere.example/token"})),
+        ),
+        (
+            "expired",
+            assertion(&env, json!({"exp": now - 5, "iat": now - 65})),
+        ),
+        (
+            "far future exp",
+            assertion(&env, json!({"exp": now + 86400})),
+        ),
+        ("no jti", assertion(&env, json!({"jti": null}))),
+        (
+            "sub differs",
+            assertion(&env, json!({"sub": "someone-else"})),
+        ),
+        ("foreign key", foreign),
+    ];
+    for (why, a) in cases {
+        let code = login_code(&env.d, PKJ, PKJ_CB, "openid").await;
+        let (s, body) = pkj_exchange(&env, &code, &a).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{why}: {body}");
+        assert_eq!(body["error"], "invalid_client", "{why}");
+    }
+    // The issuer itself is an accepted audience (RFC 7523 §3 item 3).
+    let code = login_code(&env.d, PKJ, PKJ_CB, "openid").await;
+    let (s, body) = pkj_exchange(&env, &code, &assertion(&env, json!({"aud": env.d.issuer}))).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn private_key_jwt_client_cannot_fall_back_to_no_authentication_oidc_core_9() {
+    let env = start().await;
+    let code = login_code(&env.d, PKJ, PKJ_CB, "openid").await;
+    let (s, _, body) = post(
+        &env.d,
+        "/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", PKJ_CB),
+            ("code_verifier", VERIFIER),
+            ("client_id", PKJ),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "invalid_client");
+}
+
+#[tokio::test]
+async fn client_secret_stored_as_sha256_authenticates_basic_and_post_and_refuses_others() {
+    let Env { d, .. } = start().await;
+    for (i, basic) in [true, false].into_iter().enumerate() {
+        let code = login_code(&d, HASHED, HASHED_CB, "openid").await;
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", HASHED_CB),
+            ("code_verifier", VERIFIER),
+        ];
+        if !basic {
+            form.push(("client_id", HASHED));
+            form.push(("client_secret", HASHED_SECRET));
+        }
+        let (s, _, body) = post(
+            &d,
+            "/token",
+            &form,
+            basic.then_some((HASHED, HASHED_SECRET)),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "attempt {i}: {body}");
+    }
+    let code = login_code(&d, HASHED, HASHED_CB, "openid").await;
+    let (s, _, body) = post(
+        &d,
+        "/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", HASHED_CB),
+            ("code_verifier", VERIFIER),
+        ],
+        Some((HASHED, "hashed-secret-Zx8Qm1Vt0Ls9Kp2Nw7Ry4Ub7")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{body}");
+}
+
+#[tokio::test]
+async fn cors_preflight_allows_the_registered_spa_origin_on_token_userinfo_and_revoke() {
+    let Env { d, .. } = start().await;
+    let http = reqwest::Client::new();
+    for path in ["/token", "/userinfo", "/revoke"] {
+        let resp = http
+            .request(reqwest::Method::OPTIONS, format!("{}{path}", d.issuer))
+            .header("origin", SPA_ORIGIN)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{path}: {}", resp.status());
+        let h = resp.headers();
+        assert_eq!(h["access-control-allow-origin"], SPA_ORIGIN, "{path}");
+        assert!(h["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST"));
+        let allowed = h["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase();
+        assert!(allowed.contains("authorization") && allowed.contains("content-type"));
+        assert!(!h.contains_key("access-control-allow-credentials"));
+
+        let evil = http
+            .request(reqwest::Method::OPTIONS, format!("{}{path}", d.issuer))
+            .header("origin", "https://evil.example")
+            .header("access-control-request-method", "POST")
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            !evil.headers().contains_key("access-control-allow-origin"),
+            "{path}"
+        );
+    }
+    // The actual response carries the header too.
+    let resp = http
+        .post(format!("{}/token", d.issuer))
+        .header("origin", SPA_ORIGIN)
+        .form(&[("grant_type", "authorization_code"), ("client_id", SPA)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["access-control-allow-origin"], SPA_ORIGIN);
+}
+
+#[tokio::test]
+async fn cors_allows_any_origin_on_discovery_and_jwks_but_none_on_authorize() {
+    let Env { d, .. } = start().await;
+    let http = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap();
+    for path in ["/.well-known/openid-configuration", "/jwks"] {
+        let pre = http
+            .request(reqwest::Method::OPTIONS, format!("{}{path}", d.issuer))
+            .header("origin", "https://anyone.example")
+            .header("access-control-request-method", "GET")
+            .send()
+            .await
+            .unwrap();
+        assert!(pre.status().is_success(), "{path}");
+        assert_eq!(pre.headers()["access-control-allow-origin"], "*");
+        let get = http
+            .get(format!("{}{path}", d.issuer))
+            .header("origin", "https://anyone.example")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(get.headers()["access-control-allow-origin"], "*");
+    }
+    let resp = http
+        .get(format!("{}/authorize?client_id={SPA}", d.issuer))
+        .header("origin", SPA_ORIGIN)
+        .send()
+        .await
+        .unwrap();
+    assert!(!resp.headers().contains_key("access-control-allow-origin"));
+}
+
+#[tokio::test]
+async fn token_endpoint_rate_limit_lets_a_burst_through_then_answers_429_with_retry_after_rfc6585_4(
+) {
+    let Env { d, .. } = start().await;
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for _ in 0..400 {
+        let resp = http
+            .post(format!("{}/token", d.issuer))
+            .basic_auth(APP, Some(APP_SECRET))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", "bogus"),
+                ("redirect_uri", APP_CB),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            let retry: u64 = resp.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(retry >= 1);
+            let body: Value = resp.json().await.unwrap();
+            assert_eq!(body["error"], "temporarily_unavailable");
+            statuses.push(status);
+            break;
+        }
+        statuses.push(status);
+    }
+    let first_limited = statuses
+        .iter()
+        .position(|s| *s == StatusCode::TOO_MANY_REQUESTS)
+        .expect("the limit was never reached");
+    assert!(
+        first_limited >= 50,
+        "a burst of 50 must pass, limited after {first_limited}"
+    );
+    // Other clients from the same address have their own bucket.
+    let (s, _, _) = post(
+        &d,
+        "/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", "bogus"),
+            ("redirect_uri", OTHER_CB),
+        ],
+        Some((OTHER, OTHER_SECRET)),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn discovery_advertises_refresh_revocation_introspection_and_private_key_jwt() {
+    let Env { d, .. } = start().await;
+    let meta: Value = reqwest::get(format!("{}/.well-known/openid-configuration", d.issuer))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let has = |key: &str, value: &str| {
+        meta[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("{key} missing"))
+            .iter()
+            .any(|v| v == value)
+    };
+    assert!(has("grant_types_supported", "refresh_token"));
+    assert!(has("scopes_supported", "offline_access"));
+    assert!(has(
+        "token_endpoint_auth_methods_supported",
+        "private_key_jwt"
+    ));
+    assert!(has(
+        "token_endpoint_auth_signing_alg_values_supported",
+        "ES256"
+    ));
+    assert!(!has(
+        "token_endpoint_auth_signing_alg_values_supported",
+        "none"
+    ));
+    assert_eq!(meta["revocation_endpoint"], format!("{}/revoke", d.issuer));
+    assert_eq!(
+        meta["introspection_endpoint"],
+        format!("{}/introspect", d.issuer)
+    );
+}
+
+#[tokio::test]
+async fn login_callback_rate_limit_answers_429_with_retry_after_rfc6585_4() {
+    let Env { d, .. } = start().await;
+    let http = reqwest::Client::new();
+    let mut limited_after = None;
+    for i in 0..400 {
+        let resp = http
+            .get(format!(
+                "{}/callback/wecom?state=unknown{i}&code=x",
+                d.issuer
+            ))
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(resp.headers().contains_key("retry-after"));
+            assert!(resp.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"));
+            limited_after = Some(i);
+            break;
+        }
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    }
+    let n = limited_after.expect("the callback limit was never reached");
+    assert!(n >= 50, "a burst of 50 logins must pass, limited after {n}");
+}
+
+#[tokio::test]
+async fn openidconnect_rp_refreshes_and_verifies_the_new_id_token_oidc_core_12() {
+    use openidconnect::core::{CoreClient, CoreProviderMetadata};
+    use openidconnect::{
+        AuthorizationCode, ClientId, ClientSecret, IssuerUrl, Nonce, OAuth2TokenResponse,
+        PkceCodeVerifier, RedirectUrl, RefreshToken, TokenResponse,
+    };
+    let Env { d, .. } = start().await;
+    let http = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap();
+    let meta =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(d.issuer.clone()).unwrap(), &http)
+            .await
+            .unwrap();
+    let rp = CoreClient::from_provider_metadata(
+        meta,
+        ClientId::new(APP.into()),
+        Some(ClientSecret::new(APP_SECRET.into())),
+    )
+    .set_redirect_uri(RedirectUrl::new(APP_CB.into()).unwrap());
+    let code = login_code(&d, APP, APP_CB, "openid profile offline_access").await;
+    let first = rp
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(PkceCodeVerifier::new(VERIFIER.into()))
+        .request_async(&http)
+        .await
+        .unwrap();
+    let verifier = rp.id_token_verifier();
+    let original = first
+        .id_token()
+        .unwrap()
+        .claims(&verifier, &Nonce::new("n-original".into()))
+        .unwrap()
+        .clone();
+    let refreshed = rp
+        .exchange_refresh_token(&RefreshToken::new(
+            first.refresh_token().unwrap().secret().clone(),
+        ))
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    assert_ne!(
+        refreshed.refresh_token().unwrap().secret(),
+        first.refresh_token().unwrap().secret()
+    );
+    // No nonce at refresh: the verifier is told not to expect one.
+    let claims = refreshed
+        .id_token()
+        .unwrap()
+        .claims(&verifier, |n: Option<&Nonce>| match n {
+            None => Ok(()),
+            Some(_) => Err("a refreshed id_token carries no nonce".to_string()),
+        })
+        .unwrap();
+    assert_eq!(claims.subject(), original.subject());
+    assert_eq!(claims.auth_time(), original.auth_time());
+    assert_eq!(claims.issuer(), original.issuer());
+}

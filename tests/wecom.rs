@@ -1,0 +1,740 @@
+//! End-to-end tests of the WeCom connector against the WeCom simulator, through the real HTTP
+//! server (`demo::spawn` on `127.0.0.1:0`): token caching under concurrency and across
+//! restarts, early token revocation, profile and e-mail policies, groups, inactive members,
+//! and the error pages for deployment faults (issue 3, "Done when").
+//!
+//! Run with `cargo test --test wecom`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tokio::net::TcpListener;
+use wecom_oidc::clock::SystemClock;
+use wecom_oidc::connector::wecom::{
+    CallbackSettings, EmailPolicy, PrivateInfo, SubjectMode, WeComSettings,
+};
+use wecom_oidc::demo::{self, DemoOptions, RunningDemo};
+use wecom_oidc::provider::Client;
+use wecom_oidc::secret::Secret;
+use wecom_oidc::simulator::{CallbackTarget, SimulatorConfig};
+
+const CLIENT_ID: &str = "rp";
+const CLIENT_SECRET: &str = "rp-secret-for-tests";
+/// Never contacted: the tests read the code from the redirect's `Location`.
+const REDIRECT_URI: &str = "http://127.0.0.1:9/cb";
+/// WeCom's in-app browser (wecom-api.md §9): gets the OAuth link, where privateinfo exists.
+const WECOM_UA: &str = "Mozilla/5.0 (iPhone) AppleWebKit/605.1.15 MicroMessenger/8.0 wxwork/4.1.0";
+
+fn rp_client() -> Client {
+    Client {
+        id: CLIENT_ID.into(),
+        name: "test RP".into(),
+        secret: Some(Secret::new(CLIENT_SECRET.to_string())),
+        redirect_uris: vec![REDIRECT_URI.into()],
+        settings: Default::default(),
+    }
+}
+
+async fn start_with(
+    auto_login: &str,
+    data_dir: Option<std::path::PathBuf>,
+    customize: impl FnOnce(&mut WeComSettings, &mut SimulatorConfig),
+) -> RunningDemo {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    demo::spawn_with(
+        DemoOptions {
+            listener,
+            issuer: None,
+            auto_login: Some(auto_login.into()),
+            extra_clients: vec![rp_client()],
+            data_dir,
+            clock: Arc::new(SystemClock),
+        },
+        customize,
+    )
+    .await
+    .expect("demo starts")
+}
+
+async fn start(auto_login: &str) -> RunningDemo {
+    start_with(auto_login, None, |_, _| {}).await
+}
+
+/// A browser: its own cookie jar, redirects walked by hand.
+fn browser(user_agent: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(user_agent)
+        .build()
+        .expect("client")
+}
+
+/// Where a browser's login ends: the RP callback's query, or a page we showed instead.
+enum Outcome {
+    Redirect(HashMap<String, String>),
+    Page(reqwest::StatusCode, String),
+}
+
+/// Walks `/authorize` → simulator → `/callback/wecom` → RP redirect URI.
+async fn login(demo: &RunningDemo, scope: &str, user_agent: &str) -> Outcome {
+    login_via(demo, scope, user_agent, None).await
+}
+
+/// Like [`login`]; with `as_member`, the simulator's page is skipped and the member's code is
+/// minted with `Simulator::issue_code`, as if they had logged in there.
+async fn login_via(
+    demo: &RunningDemo,
+    scope: &str,
+    user_agent: &str,
+    as_member: Option<&str>,
+) -> Outcome {
+    let http = browser(user_agent);
+    let verifier = "v".repeat(50);
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let mut url = url::Url::parse(&format!("{}/authorize", demo.issuer)).expect("url");
+    url.query_pairs_mut()
+        .append_pair("client_id", CLIENT_ID)
+        .append_pair("redirect_uri", REDIRECT_URI)
+        .append_pair("response_type", "code")
+        .append_pair("scope", scope)
+        .append_pair("state", "s1")
+        .append_pair("nonce", "n1")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    let mut next = url.to_string();
+    for _ in 0..6 {
+        let resp = http.get(&next).send().await.expect("request");
+        let status = resp.status();
+        if !status.is_redirection() {
+            return Outcome::Page(status, resp.text().await.unwrap_or_default());
+        }
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .expect("redirect has a Location")
+            .to_string();
+        if location.starts_with(REDIRECT_URI) {
+            let u = url::Url::parse(&location).expect("location URL");
+            return Outcome::Redirect(u.query_pairs().into_owned().collect());
+        }
+        if let Some(member) = as_member.filter(|_| location.contains(demo::SIMULATOR_PATH)) {
+            let u = url::Url::parse(&location).expect("simulator URL");
+            let state = u
+                .query_pairs()
+                .find(|(k, _)| k == "state")
+                .map(|(_, v)| v.into_owned())
+                .expect("state");
+            let callback = format!("{}/callback/wecom", demo.issuer);
+            let code = demo.simulator.issue_code(member, "", &callback);
+            next = format!("{callback}?code={code}&state={state}");
+            continue;
+        }
+        next = location;
+    }
+    panic!("too many redirects");
+}
+
+/// Tokens for a login that must succeed: (id_token claims, userinfo).
+async fn login_ok(demo: &RunningDemo, scope: &str, user_agent: &str) -> (Value, Value) {
+    tokens_for(demo, login(demo, scope, user_agent).await).await
+}
+
+async fn tokens_for(demo: &RunningDemo, outcome: Outcome) -> (Value, Value) {
+    let query = match outcome {
+        Outcome::Redirect(q) => q,
+        Outcome::Page(status, body) => panic!("login showed a page {status}: {body}"),
+    };
+    let code = query
+        .get("code")
+        .unwrap_or_else(|| panic!("no code in {query:?}"));
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{}/token", demo.issuer))
+        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", &"v".repeat(50)),
+        ])
+        .send()
+        .await
+        .expect("token request")
+        .json()
+        .await
+        .expect("token JSON");
+    let id_token = token["id_token"].as_str().expect("id_token");
+    let payload = id_token.split('.').nth(1).expect("JWT payload");
+    let claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url"))
+            .expect("claims JSON");
+    let userinfo: Value = http
+        .get(format!("{}/userinfo", demo.issuer))
+        .bearer_auth(token["access_token"].as_str().expect("access_token"))
+        .send()
+        .await
+        .expect("userinfo")
+        .json()
+        .await
+        .expect("userinfo JSON");
+    (claims, userinfo)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hundred_concurrent_logins_cause_exactly_one_gettoken() {
+    let demo = Arc::new(start("zhangsan").await);
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let demo = demo.clone();
+        tasks.push(tokio::spawn(async move {
+            login_ok(&demo, "openid", "Mozilla/5.0").await.0["sub"].clone()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.expect("task"), "zhangsan");
+    }
+    assert_eq!(demo.simulator.gettoken_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_restarted_connector_reuses_the_token_persisted_in_the_store() {
+    let demo = start("zhangsan").await;
+    login_ok(&demo, "openid", "Mozilla/5.0").await;
+    assert_eq!(demo.simulator.gettoken_calls(), 1);
+    // A new connector on the same store has nothing in memory, as after a restart.
+    let sim = demo.simulator.config();
+    let settings = WeComSettings {
+        api_base: format!("{}{}", demo.issuer, demo::SIMULATOR_PATH),
+        ..WeComSettings::new(sim.corp_id.clone(), sim.agent_id, sim.secret.clone())
+    };
+    let restarted = wecom_oidc::connector::wecom::WeComConnector::new(
+        settings,
+        demo.store.clone(),
+        Arc::new(SystemClock),
+    )
+    .expect("connector");
+    restarted.access_token().await.expect("token");
+    assert_eq!(
+        demo.simulator.gettoken_calls(),
+        1,
+        "the cached token is reused"
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_refreshed_and_the_login_still_succeeds() {
+    let demo = start("zhangsan").await;
+    login_ok(&demo, "openid", "Mozilla/5.0").await;
+    demo.simulator.revoke_all_tokens();
+    let (claims, _) = login_ok(&demo, "openid", "Mozilla/5.0").await;
+    assert_eq!(claims["sub"], "zhangsan");
+    assert_eq!(demo.simulator.gettoken_calls(), 2);
+}
+
+#[tokio::test]
+async fn system_busy_is_retried_and_the_login_succeeds() {
+    let demo = start("zhangsan").await;
+    demo.simulator.fail_next("/cgi-bin/user/get", -1, 2);
+    let (claims, _) = login_ok(&demo, "openid", "Mozilla/5.0").await;
+    assert_eq!(claims["sub"], "zhangsan");
+}
+
+#[tokio::test]
+async fn member_without_email_logs_in_under_the_upstream_policy_without_an_email_claim() {
+    // A post-2022 app: user/get carries no email (wecom-api.md §6), and privateinfo is off.
+    let demo = start("zhangsan").await;
+    let (claims, userinfo) = login_ok(&demo, "openid email profile", "Mozilla/5.0").await;
+    for c in [&claims, &userinfo] {
+        assert!(c.get("email").is_none(), "{c}");
+        assert!(c.get("email_verified").is_none(), "{c}");
+        assert_eq!(c["name"], "张三");
+    }
+}
+
+#[tokio::test]
+async fn member_without_email_logs_in_under_the_template_policy_with_a_verified_address() {
+    let demo = start_with("ZhouBa", None, |w, _| {
+        w.profile.email = EmailPolicy::Template("{userid_lower}@corp.example.com".into());
+    })
+    .await;
+    let (claims, userinfo) = login_ok(&demo, "openid email", "Mozilla/5.0").await;
+    for c in [&claims, &userinfo] {
+        assert_eq!(c["email"], "zhouba@corp.example.com");
+        assert_eq!(c["email_verified"], true);
+    }
+}
+
+#[tokio::test]
+async fn privateinfo_when_requested_feeds_email_phone_address_picture_gender_from_getuserdetail() {
+    let demo = start_with("zhangsan", None, |w, _| {
+        w.privateinfo = PrivateInfo::WhenRequested;
+    })
+    .await;
+    let (claims, userinfo) = login_ok(&demo, "openid profile email phone address", WECOM_UA).await;
+    for c in [&claims, &userinfo] {
+        assert_eq!(c["email"], "zhangsan@example.com", "{c}");
+        assert_eq!(c["email_verified"], false);
+        assert_eq!(c["phone_number"], "13800130001");
+        assert_eq!(
+            c["address"],
+            serde_json::json!({"formatted": "北京市海淀区示例路1号"})
+        );
+        assert_eq!(c["gender"], "male");
+        assert!(c["picture"].as_str().is_some_and(|p| p.starts_with("http")));
+    }
+    // Without those scopes the login stays silent: no ticket, no private claims.
+    let (claims, _) = login_ok(&demo, "openid profile", WECOM_UA).await;
+    assert!(claims.get("picture").is_none(), "{claims}");
+}
+
+#[tokio::test]
+async fn groups_arrive_in_id_token_and_userinfo_as_names_paths_and_tags() {
+    let demo = start("zhangsan").await;
+    let (claims, userinfo) = login_ok(&demo, "openid groups", "Mozilla/5.0").await;
+    let expected = serde_json::json!(["平台", "/研发/平台", "管理员"]);
+    assert_eq!(claims["groups"], expected);
+    assert_eq!(userinfo["groups"], expected);
+    // Without the scope there is no claim.
+    let (claims, _) = login_ok(&demo, "openid", "Mozilla/5.0").await;
+    assert!(claims.get("groups").is_none());
+}
+
+#[tokio::test]
+async fn the_directory_is_walked_once_not_per_login() {
+    let demo = start("lisi").await;
+    for _ in 0..3 {
+        let (claims, _) = login_ok(&demo, "openid groups", "Mozilla/5.0").await;
+        assert_eq!(
+            claims["groups"],
+            serde_json::json!(["市场", "/市场", "值班"])
+        );
+    }
+    // A walk that would now fail is never attempted: the cache (TTL 600 s) serves.
+    demo.simulator
+        .fail_next("/cgi-bin/department/list", 48002, 1);
+    let (claims, _) = login_ok(&demo, "openid groups", "Mozilla/5.0").await;
+    assert_eq!(
+        claims["groups"],
+        serde_json::json!(["市场", "/市场", "值班"])
+    );
+}
+
+#[tokio::test]
+async fn inactive_members_are_refused_at_login() {
+    for who in ["wangwu", "zhaoliu", "sunqi"] {
+        let demo = start(who).await;
+        match login(&demo, "openid", "Mozilla/5.0").await {
+            Outcome::Redirect(q) => assert_eq!(
+                q.get("error").map(String::as_str),
+                Some("access_denied"),
+                "{who}"
+            ),
+            Outcome::Page(s, b) => panic!("{who}: page {s}: {b}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_member_disabled_after_login_is_refused_at_refresh() {
+    use wecom_oidc::connector::Connector;
+    let demo = start("zhangsan").await;
+    let sim = demo.simulator.config();
+    let settings = WeComSettings {
+        api_base: format!("{}{}", demo.issuer, demo::SIMULATOR_PATH),
+        ..WeComSettings::new(sim.corp_id.clone(), sim.agent_id, sim.secret.clone())
+    };
+    let connector = wecom_oidc::connector::wecom::WeComConnector::new(
+        settings,
+        demo.store.clone(),
+        Arc::new(SystemClock),
+    )
+    .expect("connector");
+    let identity = wecom_oidc::connector::Identity {
+        user_id: "zhangsan".into(),
+        username: "zhangsan".into(),
+        ..Default::default()
+    };
+    let fresh = connector
+        .refresh(&identity)
+        .await
+        .expect("active member refreshes");
+    assert_eq!(fresh.name.as_deref(), Some("张三"));
+    assert!(demo.simulator.set_member_status("zhangsan", 5));
+    assert!(matches!(
+        connector.refresh(&identity).await,
+        Err(wecom_oidc::connector::ConnectorError::AccessDenied(_))
+    ));
+}
+
+#[tokio::test]
+async fn configuration_faults_show_a_bilingual_page_instead_of_a_redirect() {
+    let demo = start("zhangsan").await;
+    for (code, status) in [
+        (60020, 502),
+        (50001, 502),
+        (40001, 502),
+        (40013, 502),
+        (45009, 503),
+    ] {
+        demo.simulator
+            .fail_next("/cgi-bin/auth/getuserinfo", code, 1);
+        match login(&demo, "openid", "Mozilla/5.0").await {
+            Outcome::Page(s, body) => {
+                assert_eq!(s.as_u16(), status, "{code}");
+                // The page explains in both languages (one primary, one secondary line).
+                assert!(
+                    body.contains("无法完成登录")
+                        || body.contains("Sign-in could not be completed")
+                );
+                if code == 45009 {
+                    assert!(
+                        body.contains("rate-limiting") || body.contains("调用频率"),
+                        "{body}"
+                    );
+                } else {
+                    assert!(
+                        body.contains("configuration problem") || body.contains("配置问题"),
+                        "{body}"
+                    );
+                }
+            }
+            Outcome::Redirect(q) => panic!("{code}: redirected with {q:?}"),
+        }
+    }
+}
+
+const CALLBACK_TOKEN: &str = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo";
+const CALLBACK_AES_KEY: &str = "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt";
+
+async fn start_with_callbacks(auto_login: &str) -> (RunningDemo, CallbackTarget) {
+    let demo = start_with(auto_login, None, |w, _| {
+        w.callback = Some(CallbackSettings {
+            token: CALLBACK_TOKEN.into(),
+            encoding_aes_key: CALLBACK_AES_KEY.into(),
+        });
+    })
+    .await;
+    let target = CallbackTarget {
+        url: format!("{}/callback/wecom/events", demo.issuer),
+        token: CALLBACK_TOKEN.into(),
+        encoding_aes_key: CALLBACK_AES_KEY.into(),
+    };
+    (demo, target)
+}
+
+#[tokio::test]
+async fn callback_url_verification_answers_the_decrypted_echostr_wecom_api_11() {
+    let (demo, target) = start_with_callbacks("zhangsan").await;
+    // Several rounds: random echostrs regularly contain `+`, which must survive decoding.
+    for _ in 0..8 {
+        assert!(demo
+            .simulator
+            .verify_callback_url(&target)
+            .await
+            .expect("delivered"));
+    }
+    let wrong = CallbackTarget {
+        token: "not-the-token".into(),
+        ..target
+    };
+    assert!(!demo
+        .simulator
+        .verify_callback_url(&wrong)
+        .await
+        .expect("delivered"));
+}
+
+#[tokio::test]
+async fn a_renamed_member_keeps_the_same_sub_after_the_update_user_callback() {
+    let (demo, target) = start_with_callbacks("zhangsan").await;
+    let (before, _) = login_ok(&demo, "openid", "Mozilla/5.0").await;
+    assert_eq!(before["sub"], "zhangsan");
+    let delivery = demo
+        .simulator
+        .rename_member_and_notify("zhangsan", "zhangsan001", &target)
+        .await
+        .expect("delivered");
+    assert_eq!(delivery.status, 200);
+    // WeCom retries: a second delivery of a rename is harmless.
+    let outcome = login_via(&demo, "openid profile", "Mozilla/5.0", Some("zhangsan001")).await;
+    let (after, userinfo) = tokens_for(&demo, outcome).await;
+    assert_eq!(
+        after["sub"], "zhangsan",
+        "old and new UserId map to the same sub"
+    );
+    assert_eq!(userinfo["sub"], "zhangsan");
+    assert_eq!(after["preferred_username"], "zhangsan001");
+}
+
+#[tokio::test]
+async fn callbacks_with_a_bad_signature_are_rejected_and_change_nothing() {
+    let (demo, target) = start_with_callbacks("zhangsan").await;
+    let forged = CallbackTarget {
+        token: "forged".into(),
+        ..target
+    };
+    let delivery = demo
+        .simulator
+        .rename_member_and_notify("lisi", "lisi001", &forged)
+        .await
+        .expect("delivered");
+    assert_eq!(delivery.status, 400);
+    let outcome = login_via(&demo, "openid", "Mozilla/5.0", Some("lisi001")).await;
+    let (claims, _) = tokens_for(&demo, outcome).await;
+    assert_eq!(claims["sub"], "lisi001", "no rename was recorded");
+}
+
+#[tokio::test]
+async fn events_endpoint_is_not_found_when_no_callback_is_configured() {
+    let demo = start("zhangsan").await;
+    let resp = reqwest::get(format!("{}/callback/wecom/events?echostr=x", demo.issuer))
+        .await
+        .expect("answers");
+    assert_eq!(resp.status(), reqwest::StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn lowercase_sub_option_folds_wecom_userid_case() {
+    let demo = start_with("ZhouBa", None, |w, _| w.subject = SubjectMode::Lowercase).await;
+    let (claims, _) = login_ok(&demo, "openid profile", "Mozilla/5.0").await;
+    assert_eq!(claims["sub"], "zhouba");
+    assert_eq!(claims["preferred_username"], "ZhouBa");
+}
+
+#[tokio::test]
+async fn verify_files_are_served_at_the_root_byte_for_byte() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("WW_verify_Ab12Cd34.txt");
+    std::fs::write(&path, b"Ab12Cd34xyz").expect("write");
+    let demo = start_with("zhangsan", None, |w, _| w.verify_files = vec![path]).await;
+    let resp = reqwest::get(format!("{}/WW_verify_Ab12Cd34.txt", demo.issuer))
+        .await
+        .expect("answers");
+    assert_eq!(resp.status(), reqwest::StatusCode::OK);
+    assert_eq!(&resp.bytes().await.expect("body")[..], b"Ab12Cd34xyz");
+    let other = reqwest::get(format!("{}/WW_verify_Zz.txt", demo.issuer))
+        .await
+        .expect("answers");
+    assert_eq!(other.status(), reqwest::StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_slow_wecom_times_out_into_temporarily_unavailable_not_a_hang() {
+    let demo = start_with("zhangsan", None, |w, _| {
+        w.timeout = std::time::Duration::from_millis(300);
+    })
+    .await;
+    demo.simulator
+        .set_latency("/cgi-bin/gettoken", std::time::Duration::from_secs(2));
+    let started = std::time::Instant::now();
+    match login(&demo, "openid", "Mozilla/5.0").await {
+        Outcome::Redirect(q) => {
+            assert_eq!(
+                q.get("error").map(String::as_str),
+                Some("temporarily_unavailable")
+            )
+        }
+        Outcome::Page(s, b) => panic!("page {s}: {b}"),
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    demo.simulator
+        .set_latency("/cgi-bin/gettoken", std::time::Duration::ZERO);
+    login_ok(&demo, "openid", "Mozilla/5.0").await;
+}
+
+#[tokio::test]
+async fn pairwise_sub_is_the_sector_hash_oidc_core_8_1_and_is_advertised() {
+    let salt = "a-long-secret-pairwise-salt";
+    let demo = start_with("ZhangSan", None, |w, _| {
+        w.subject = SubjectMode::Pairwise;
+        w.pairwise_salt = Some(salt.into());
+    })
+    .await;
+    let (first, userinfo) = login_ok(&demo, "openid", "Mozilla/5.0").await;
+    let expected = wecom_oidc::connector::wecom::pairwise_subject("127.0.0.1", "zhangsan", salt);
+    assert_eq!(first["sub"], expected.as_str());
+    assert_eq!(userinfo["sub"], expected.as_str());
+    let (second, _) = login_ok(&demo, "openid", "Mozilla/5.0").await;
+    assert_eq!(second["sub"], first["sub"], "stable for the same client");
+    let meta: Value = reqwest::get(format!("{}/.well-known/openid-configuration", demo.issuer))
+        .await
+        .expect("discovery")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        meta["subject_types_supported"],
+        serde_json::json!(["public", "pairwise"])
+    );
+}
+
+#[tokio::test]
+async fn each_client_logs_in_through_the_wecom_app_it_names() {
+    use wecom_oidc::config::Config;
+    use wecom_oidc::simulator::Simulator;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let issuer = format!("http://{addr}");
+    let sim_base = format!("{issuer}/wecom-sim");
+    let mut sim_config = SimulatorConfig::demo(sim_base.clone());
+    sim_config.auto_login = Some("lisi".into());
+    let simulator = Simulator::new(sim_config.clone(), Arc::new(SystemClock));
+    let app = |name: &str| WeComSettings {
+        id: name.into(),
+        api_base: sim_base.clone(),
+        oauth_base: sim_base.clone(),
+        sso_base: sim_base.clone(),
+        ..WeComSettings::new(
+            sim_config.corp_id.clone(),
+            sim_config.agent_id,
+            sim_config.secret.clone(),
+        )
+    };
+    let mut client = rp_client();
+    client.settings.connector = Some("branch".into());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = Config {
+        issuer: issuer.clone(),
+        listen: addr,
+        data_dir: dir.path().join("store"),
+        keys_dir: dir.path().join("keys"),
+        wecom: app("wecom"),
+        more_wecom_apps: vec![app("branch")],
+        clients: vec![client],
+        lifetimes: Default::default(),
+        limits: Default::default(),
+        session: Default::default(),
+        login_event_retention: wecom_oidc::config::DEFAULT_EVENT_RETENTION_DAYS * 86_400,
+    };
+    let built = wecom_oidc::app::build(&config, Arc::new(SystemClock)).expect("builds");
+    let router = built.router.nest("/wecom-sim", simulator.router());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+
+    let http = browser("Mozilla/5.0");
+    let authorize = format!(
+        "{issuer}/authorize?client_id={CLIENT_ID}&redirect_uri={}&response_type=code&scope=openid&state=s",
+        url::form_urlencoded::byte_serialize(REDIRECT_URI.as_bytes()).collect::<String>()
+    );
+    let mut next = authorize;
+    let mut saw_branch_callback = false;
+    let query = loop {
+        let resp = http.get(&next).send().await.expect("request");
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("no redirect: {}", resp.status()))
+            .to_string();
+        if location.starts_with(&format!("{issuer}/callback/branch?")) {
+            saw_branch_callback = true;
+        }
+        if location.starts_with(REDIRECT_URI) {
+            let u = url::Url::parse(&location).expect("url");
+            break u
+                .query_pairs()
+                .into_owned()
+                .collect::<HashMap<String, String>>();
+        }
+        next = location;
+    };
+    assert!(
+        saw_branch_callback,
+        "the login came back through the branch app"
+    );
+    assert!(query.contains_key("code"), "{query:?}");
+}
+
+/// wecom-api.md §11 vectors A1 (URL verification) and D (`update_user` rename), sent over HTTP
+/// exactly as WeCom would, to a provider configured with the vectors' corp and keys.
+#[tokio::test]
+async fn callback_endpoint_accepts_the_reference_vectors_a1_and_d() {
+    let demo = start_with("zhangsan", None, |w, sim| {
+        sim.corp_id = "ww1436e0e65a779aee".into();
+        w.corp_id = "ww1436e0e65a779aee".into();
+        w.callback = Some(CallbackSettings {
+            token: CALLBACK_TOKEN.into(),
+            encoding_aes_key: CALLBACK_AES_KEY.into(),
+        });
+    })
+    .await;
+    let events = format!("{}/callback/wecom/events", demo.issuer);
+    // A1: echostr arrives percent-encoded; its `+` must not become a space.
+    let echostr =
+        "fsi1xnbH4yQh0+PJxcOdhhK6TDXkjMyhEPA7xB2TGz6b+g7xyAbEkRxN/3cNXW9qdqjnoVzEtpbhnFyq6SVHyA==";
+    let url = format!(
+        "{events}?msg_signature=012bc692d0a58dd4b10f8dfe5c4ac00ae211ebeb&timestamp=1476416373&nonce=47744683&echostr={}",
+        url::form_urlencoded::byte_serialize(echostr.as_bytes()).collect::<String>()
+    );
+    let resp = reqwest::get(url).await.expect("A1 answers");
+    assert_eq!(resp.status(), reqwest::StatusCode::OK);
+    assert_eq!(resp.text().await.expect("body"), "1288432023552776189");
+
+    // D: the rename zhangsan → zhangsan001.
+    let encrypt = "/K4xJYsBwQssQzE/v2nbvPiz8m9hNp0ww+8LDzsdpZ/NcqD8q6xAFVzsVUG1+zQYNvItjZgVzmFxrX71LjPP6f4P0nQemIw9Ks2isQHNpdUWKB4HRsJhA3NV9m5ZBh759awIau6jPTl3NQjYVtMBWtv4elmfhreeMdmj6P7ZB0NTgomgnFW08h+SDi2hIenXgWEX/BIGJUAM2JRBx3hqH8CLmxCjWi4JpB6Kl0dItCaOLyZ0xtyQXJSE7z3Vjfo7H31qcVTqpM+/F+EVB3+aeFHqYgCEXc7hco3uxYlA/G1XyPN3nUCo2pwCQYKQbZQhRSXVJVS8tdn5HkRdIwCACexDFMPHVB5A33juhIGLBxp1peKLuvvfxOOCJzvRMhOVLCgRrGrUUy5o0GqltbI7Gufn5GGjqhUNIX0ZTt4j8fJsdVF3OVGQE7RsB1hMw3R1jgjJLuJFbKfrhsoOaz1550LTdhAjoXRpUqXOEXXiTpzjcXQ+FJlm5YlSq52FdjKHQSXXyp0y9kmnaDCHBvEFiWgsa7lMIPq2OrZvXrnTOgs=";
+    let body = format!(
+        "<xml><ToUserName><![CDATA[ww1436e0e65a779aee]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt><AgentID><![CDATA[]]></AgentID></xml>"
+    );
+    let post = format!(
+        "{events}?msg_signature=5527913e6e2607115d352e341a1e1f99e1e00e09&timestamp=1700000000&nonce=1372623149"
+    );
+    let http = reqwest::Client::new();
+    for _ in 0..2 {
+        // The second delivery is WeCom's retry: acknowledged, nothing changes.
+        let resp = http
+            .post(&post)
+            .body(body.clone())
+            .send()
+            .await
+            .expect("D answers");
+        assert_eq!(resp.status(), reqwest::StatusCode::OK);
+    }
+    // The simulated directory follows (its own delivery of the same rename is idempotent).
+    let target = CallbackTarget {
+        url: events,
+        token: CALLBACK_TOKEN.into(),
+        encoding_aes_key: CALLBACK_AES_KEY.into(),
+    };
+    let again = demo
+        .simulator
+        .rename_member_and_notify("zhangsan", "zhangsan001", &target)
+        .await
+        .expect("delivered");
+    assert_eq!(again.status, 200);
+    let outcome = login_via(&demo, "openid", "Mozilla/5.0", Some("zhangsan001")).await;
+    let (claims, _) = tokens_for(&demo, outcome).await;
+    assert_eq!(claims["sub"], "zhangsan");
+}
+
+#[tokio::test]
+async fn a_pre_2022_app_gets_the_profile_from_user_get_without_privateinfo() {
+    let demo = start_with("zhangsan", None, |_, sim| sim.legacy_app = true).await;
+    let (claims, _) = login_ok(&demo, "openid profile email phone", "Mozilla/5.0").await;
+    assert_eq!(claims["email"], "zhangsan@example.com");
+    assert_eq!(claims["phone_number"], "13800130001");
+    assert_eq!(claims["gender"], "male");
+}
+
+#[tokio::test]
+async fn privacy_fields_sent_as_empty_strings_are_absent_claims_not_empty_ones() {
+    let demo = start("zhangsan").await;
+    demo.simulator
+        .set_quirks(wecom_oidc::simulator::SimulatorQuirks {
+            privacy_fields_empty: true,
+            ..Default::default()
+        });
+    let (claims, userinfo) =
+        login_ok(&demo, "openid profile email phone address", "Mozilla/5.0").await;
+    for c in [&claims, &userinfo] {
+        for absent in ["email", "phone_number", "address", "picture", "gender"] {
+            assert!(c.get(absent).is_none(), "{absent} in {c}");
+        }
+    }
+}
