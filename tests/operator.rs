@@ -1250,3 +1250,235 @@ async fn serve_mode_shows_the_start_page_at_root_and_stops_cleanly_on_sigterm() 
     assert!(status.success(), "SIGTERM is a clean exit: {status:?}");
     assert!(rest.iter().any(|l| l.contains("shutting down")), "{rest:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Together with sessions (issue 4B) and several WeCom apps (issue 3).
+
+/// A client registered for these tests: confidential, so no PKCE is needed to start a login.
+fn confidential_rp() -> wecom_oidc::provider::Client {
+    wecom_oidc::provider::Client {
+        id: "rp".into(),
+        name: "rp".into(),
+        secret: Some(wecom_oidc::secret::Secret::new("rp-secret-for-tests")),
+        // Never contacted: the tests stop at the redirect's `Location`.
+        redirect_uris: vec!["http://127.0.0.1:9/cb".into()],
+        settings: Default::default(),
+    }
+}
+
+/// `/authorize` for [`confidential_rp`] with `extra` appended to the query.
+fn rp_authorize(issuer: &str, extra: &str) -> String {
+    format!(
+        "{issuer}/authorize?client_id=rp&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb\
+         &response_type=code&scope=openid&state=s{extra}"
+    )
+}
+
+/// OIDC Core §3.1.2.1: `ui_locales` names the languages the person prefers for the pages we
+/// show. The page for a WeCom deployment fault, shown after the WeCom round trip, follows the
+/// authorization request's `ui_locales` over the browser's `Accept-Language`.
+#[tokio::test]
+async fn upstream_fault_page_follows_the_ui_locales_of_the_authorization_request() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let d = demo::spawn(DemoOptions {
+        listener,
+        issuer: None,
+        auto_login: Some("zhangsan".into()),
+        extra_clients: vec![confidential_rp()],
+        data_dir: None,
+        clock: Arc::new(SystemClock),
+    })
+    .await
+    .expect("demo starts");
+    for (ui_locales, accept_language, lang) in [
+        ("en", "zh-CN,zh;q=0.9", "en"),
+        ("zh-CN", "en-US,en;q=0.9", "zh-CN"),
+    ] {
+        // 60020: WeCom does not trust the server's IP, a fault the person cannot fix.
+        d.simulator.fail_next("/cgi-bin/auth/getuserinfo", 60020, 1);
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::ACCEPT_LANGUAGE,
+            reqwest::header::HeaderValue::from_static(accept_language),
+        );
+        let b = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(Policy::none())
+            .default_headers(headers)
+            .build()
+            .expect("client");
+        let url = rp_authorize(&d.issuer, &format!("&ui_locales={ui_locales}"));
+        let page = walk(&b, &d.issuer, &url).await;
+        assert_eq!(page.status(), 502, "the fault page, not a redirect");
+        let body = page.text().await.expect("body");
+        assert!(
+            body.contains(&format!("<html lang=\"{lang}\">")),
+            "ui_locales={ui_locales}: {body}"
+        );
+    }
+}
+
+/// With several WeCom apps (`more_wecom_apps`), a login through any of them is counted in
+/// `/metrics`, written to the login event log with who logged in, and every app is checked by
+/// `/readyz`.
+#[tokio::test]
+async fn every_wecom_app_is_counted_logged_and_checked_for_readiness() {
+    use wecom_oidc::config::{Config, DEFAULT_EVENT_RETENTION_DAYS};
+    use wecom_oidc::connector::wecom::WeComSettings;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let issuer = format!("http://{addr}");
+    let sim_base = format!("{issuer}/wecom-sim");
+    let mut sim_config = SimulatorConfig::demo(sim_base.clone());
+    sim_config.auto_login = Some("lisi".into());
+    let simulator = Simulator::new(sim_config.clone(), Arc::new(SystemClock));
+    let app = |name: &str| WeComSettings {
+        id: name.into(),
+        api_base: sim_base.clone(),
+        oauth_base: sim_base.clone(),
+        sso_base: sim_base.clone(),
+        ..WeComSettings::new(
+            sim_config.corp_id.clone(),
+            sim_config.agent_id,
+            sim_config.secret.clone(),
+        )
+    };
+    let mut client = confidential_rp();
+    client.settings.connector = Some("branch".into());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = Config {
+        issuer: issuer.clone(),
+        listen: addr,
+        data_dir: dir.path().join("store"),
+        keys_dir: dir.path().join("keys"),
+        wecom: app("wecom"),
+        more_wecom_apps: vec![app("branch")],
+        clients: vec![client],
+        lifetimes: Default::default(),
+        limits: Default::default(),
+        session: Default::default(),
+        login_event_retention: DEFAULT_EVENT_RETENTION_DAYS * 86_400,
+    };
+    let built = wecom_oidc::app::build(&config, Arc::new(SystemClock)).expect("builds");
+    let store = built.store.clone();
+    let router = built.router.nest("/wecom-sim", simulator.router());
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await;
+    });
+
+    let b = browser();
+    let mut next = rp_authorize(&issuer, "");
+    let mut callbacks = Vec::new();
+    let location = loop {
+        let resp = b.get(&next).send().await.expect("request");
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .unwrap_or_else(|| panic!("no redirect: {}", resp.status()))
+            .to_owned();
+        if let Some(rest) = location.strip_prefix(&format!("{issuer}/callback/")) {
+            callbacks.push(rest.split('?').next().unwrap_or_default().to_owned());
+        }
+        if location.starts_with("http://127.0.0.1:9/cb") {
+            break location;
+        }
+        next = location;
+    };
+    assert_eq!(
+        callbacks,
+        ["branch"],
+        "the login went through the branch app"
+    );
+    assert!(location.contains("code="), "{location}");
+
+    let events = store.list_login_events(10).expect("events");
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].outcome, "success");
+    assert_eq!(events[0].user_id.as_deref(), Some("lisi"), "{events:?}");
+    assert_eq!(events[0].client_id.as_deref(), Some("rp"));
+
+    let metrics = reqwest::get(format!("{issuer}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("wecom_oidc_logins_total{outcome=\"success\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "wecom_oidc_wecom_api_calls_total{endpoint=\"/cgi-bin/auth/getuserinfo\",errcode=\"0\"} 1"
+        ),
+        "the branch app's WeCom calls are counted: {metrics}"
+    );
+
+    let ready: serde_json::Value = reqwest::get(format!("{issuer}/readyz"))
+        .await
+        .expect("readyz")
+        .json()
+        .await
+        .expect("JSON");
+    let names: Vec<&str> = ready["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert!(names.contains(&"connector:wecom"), "{ready}");
+    assert!(names.contains(&"connector:branch"), "{ready}");
+    assert_eq!(ready["status"], "ready", "{ready}");
+}
+
+/// With several WeCom apps (`[[wecom]]`), `check` asks WeCom about each one: a wrong secret in
+/// the second app fails the check under that app's name, and the callback URL names the first.
+#[tokio::test]
+async fn check_tests_every_wecom_app_of_a_wecom_list() {
+    let (_sim, base) = start_simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let single = std::fs::read_to_string(config_file(&dir, &base, None, None)).unwrap();
+    let demo = SimulatorConfig::demo("http://unused");
+    let app = |name: &str, secret: &str| {
+        format!(
+            "[[wecom]]\nname = \"{name}\"\ncorp_id = \"{}\"\nagent_id = {}\nsecret = \"{secret}\"\n\
+             api_base = \"{base}\"\noauth_base = \"{base}\"\nsso_base = \"{base}\"\n",
+            demo.corp_id, demo.agent_id
+        )
+    };
+    let (head, tail) = single.split_once("[wecom]").unwrap();
+    let (_, clients) = tail.split_once("[[clients]]").unwrap();
+    let text = format!(
+        "{head}{}{}[[clients]]{clients}",
+        app("hq", &demo.secret),
+        app("branch", "wrong-secret-value")
+    );
+    let path = dir.path().join("several.toml");
+    std::fs::write(&path, text).unwrap();
+    let report = doctor::check_file(&path, Arc::new(SystemClock)).await;
+    assert!(!report.passed(), "{}", report.render());
+    let finding = |topic: &str| {
+        report
+            .findings
+            .iter()
+            .find(|f| f.topic == topic)
+            .unwrap_or_else(|| panic!("no {topic} finding in {}", report.render()))
+    };
+    assert_eq!(finding("wecom (hq)").level, Level::Pass);
+    assert_eq!(finding("wecom (branch)").level, Level::Fail);
+    assert_eq!(finding("wecom (branch)").wecom_errcode, Some(40001));
+    assert_eq!(finding("wecom login page (branch)").level, Level::Pass);
+    assert_eq!(
+        report.callback_url.as_deref(),
+        Some("https://sso.example.com:8443/callback/hq")
+    );
+}

@@ -13,13 +13,10 @@ use std::sync::Arc;
 
 use crate::clock::SharedClock;
 use crate::config::{self, Config};
-use crate::connector::wecom::WeComConnector;
+use crate::connector::wecom::{WeComConnector, WeComSettings};
 use crate::connector::ConnectorError;
 use crate::storage::MemoryStore;
 use crate::tokens::KeyStore;
-
-/// The connector id in callback URLs (`/callback/{id}`).
-const CONNECTOR_ID: &str = "wecom";
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,9 +176,34 @@ pub async fn check(cfg: &Config, clock: SharedClock) -> Report {
     check_issuer(cfg, &mut report);
     check_clients(cfg, &mut report);
     check_keys(&cfg.keys_dir, &mut report);
-    check_wecom(cfg, clock, &mut report).await;
-    check_login_page(cfg, &mut report).await;
+    // Every WeCom app (`[[wecom]]` may list several) needs its secret and trusted domain right.
+    for w in std::iter::once(&cfg.wecom).chain(&cfg.more_wecom_apps) {
+        let label = AppLabel::new(cfg, w);
+        check_wecom(w, &label, clock.clone(), &mut report).await;
+        check_login_page(cfg, w, &label, &mut report).await;
+    }
     report
+}
+
+/// Names a WeCom app's findings: `wecom`, or `wecom (branch)` when there are several apps.
+struct AppLabel {
+    /// Appended to topics; empty with a single app.
+    suffix: String,
+}
+
+impl AppLabel {
+    fn new(cfg: &Config, w: &WeComSettings) -> Self {
+        let suffix = if cfg.more_wecom_apps.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", w.id)
+        };
+        Self { suffix }
+    }
+
+    fn topic(&self, base: &str) -> String {
+        format!("{base}{}", self.suffix)
+    }
 }
 
 /// WeCom's wording when the redirect domain is not the app's trusted domain (wecom-api.md §2).
@@ -191,9 +213,8 @@ const DOMAIN_ERROR_TEXT: &str = "redirect_uri需使用应用可信域名";
 /// and looks for WeCom's refusals: an untrusted callback domain (the `uriconfirm` page with
 /// `err_type=domain_err`, or its wording) or a wrong AgentId (40056). WeCom renders this page for
 /// browsers, so a page without a known refusal is reported as "nothing found", not as proof.
-async fn check_login_page(cfg: &Config, report: &mut Report) {
-    let w = &cfg.wecom;
-    let callback = format!("{}/callback/{CONNECTOR_ID}", cfg.issuer);
+async fn check_login_page(cfg: &Config, w: &WeComSettings, label: &AppLabel, report: &mut Report) {
+    let callback = format!("{}/callback/{}", cfg.issuer, w.id);
     let Ok(mut url) = url::Url::parse(&format!("{}/wwlogin/sso/login", w.sso_base)) else {
         return;
     };
@@ -216,7 +237,7 @@ async fn check_login_page(cfg: &Config, report: &mut Report) {
         Err(e) => {
             report.findings.push(Finding::new(
                 Level::Warn,
-                "wecom login page",
+                label.topic("wecom login page"),
                 format!(
                     "could not load WeCom's login page at {} to check the trusted domain: {}",
                     w.sso_base,
@@ -245,7 +266,7 @@ async fn check_login_page(cfg: &Config, report: &mut Report) {
     if location.contains("domain_err") || body.contains(DOMAIN_ERROR_TEXT) {
         report.findings.push(Finding::new(
             Level::Fail,
-            "wecom login page",
+            label.topic("wecom login page"),
             format!(
                 "WeCom refuses the callback domain {domain}: enter it exactly (port included) as                  the app's trusted domain: 应用管理 → 自建 → the app → 网页授权及JS-SDK → 可信域名,                  and 企业微信授权登录 → Web网页 → 授权回调域"
             ),
@@ -256,7 +277,7 @@ async fn check_login_page(cfg: &Config, report: &mut Report) {
     } else if body.contains("40056") || body.contains("agentid参数错误") {
         let mut f = Finding::new(
             Level::Fail,
-            "wecom login page",
+            label.topic("wecom login page"),
             format!(
                 "WeCom does not know AgentId {} in this corp: copy the AgentId from 应用管理 → 自建                  → the app into wecom.agent_id",
                 w.agent_id
@@ -271,7 +292,7 @@ async fn check_login_page(cfg: &Config, report: &mut Report) {
     } else {
         report.findings.push(Finding::new(
             Level::Pass,
-            "wecom login page",
+            label.topic("wecom login page"),
             format!(
                 "WeCom's login page reported no problem with AgentId {} and {domain}",
                 w.agent_id
@@ -310,7 +331,7 @@ fn check_issuer(cfg: &Config, report: &mut Report) {
         None => host.to_owned(),
     };
     report.trusted_domain = Some(domain.clone());
-    report.callback_url = Some(format!("{}/callback/{CONNECTOR_ID}", cfg.issuer));
+    report.callback_url = Some(format!("{}/callback/{}", cfg.issuer, cfg.wecom.id));
     if url.scheme() == "https" {
         report.findings.push(Finding::new(
             Level::Pass,
@@ -468,14 +489,13 @@ fn check_keys(dir: &Path, report: &mut Report) {
 }
 
 /// Calls `gettoken` with a throw-away store, so a cached token cannot hide a wrong secret.
-async fn check_wecom(cfg: &Config, clock: SharedClock, report: &mut Report) {
-    let w = &cfg.wecom;
+async fn check_wecom(w: &WeComSettings, label: &AppLabel, clock: SharedClock, report: &mut Report) {
     let connector = match WeComConnector::new(w.clone(), Arc::new(MemoryStore::new()), clock) {
         Ok(c) => c,
         Err(e) => {
             report.findings.push(Finding::new(
                 Level::Fail,
-                "wecom",
+                label.topic("wecom"),
                 e.to_string(),
                 format!("企业微信设置有误：{e}"),
             ));
@@ -485,7 +505,7 @@ async fn check_wecom(cfg: &Config, clock: SharedClock, report: &mut Report) {
     match connector.access_token().await {
         Ok(_) => report.findings.push(Finding::new(
             Level::Pass,
-            "wecom",
+            label.topic("wecom"),
             format!(
                 "gettoken succeeded: corp {} accepts the app secret",
                 w.corp_id
@@ -496,7 +516,7 @@ async fn check_wecom(cfg: &Config, clock: SharedClock, report: &mut Report) {
             let (en, zh) = explain(code, &message, w.agent_id);
             let mut f = Finding::new(
                 Level::Fail,
-                "wecom",
+                label.topic("wecom"),
                 format!("gettoken failed with {code}: {en}"),
                 format!("gettoken 失败（{code}）：{zh}"),
             );
@@ -505,7 +525,7 @@ async fn check_wecom(cfg: &Config, clock: SharedClock, report: &mut Report) {
         }
         Err(e) => report.findings.push(Finding::new(
             Level::Fail,
-            "wecom",
+            label.topic("wecom"),
             format!(
                 "cannot reach WeCom at {}: {e}. Check DNS, the firewall and any HTTP proxy for \
                  outgoing HTTPS to qyapi.weixin.qq.com:443 (wecom.api_base)",
