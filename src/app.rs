@@ -23,7 +23,7 @@ use crate::storage::{SledStore, Store};
 use crate::tokens::{KeyStore, SigningAlg};
 use crate::web::login_events::EventLogState;
 use crate::web::ops::OpsState;
-use crate::web::start::{ClientRow, StartInfo};
+use crate::web::start::{ClientRow, StartInfo, WeComAppRow};
 use crate::web::{self, WebState};
 
 /// Largest request body we read; OAuth requests are small (RFC 9700 §4.16 asks for limits).
@@ -155,7 +155,6 @@ pub fn build_with_store(
                 .collect(),
         ),
     };
-    let connector_id = connector.id().to_owned();
     let ops_state = OpsState {
         store: store.clone(),
         keys: keys.clone(),
@@ -193,9 +192,15 @@ pub fn build_with_store(
     };
     let start_info = Arc::new(StartInfo {
         issuer: config.issuer.clone(),
-        corp_id: config.wecom.corp_id.clone(),
-        agent_id: config.wecom.agent_id,
-        callback_url: provider.callback_url(&connector_id),
+        wecom_apps: std::iter::once(&config.wecom)
+            .chain(&config.more_wecom_apps)
+            .map(|w| WeComAppRow {
+                id: w.id.clone(),
+                corp_id: w.corp_id.clone(),
+                agent_id: w.agent_id,
+                callback_url: provider.callback_url(&w.id),
+            })
+            .collect(),
         clients: config
             .clients
             .iter()

@@ -1321,8 +1321,8 @@ async fn upstream_fault_page_follows_the_ui_locales_of_the_authorization_request
 }
 
 /// With several WeCom apps (`more_wecom_apps`), a login through any of them is counted in
-/// `/metrics`, written to the login event log with who logged in, and every app is checked by
-/// `/readyz`.
+/// `/metrics`, written to the login event log with who logged in, every app is checked by
+/// `/readyz` and shown on the start page.
 #[tokio::test]
 async fn every_wecom_app_is_counted_logged_and_checked_for_readiness() {
     use wecom_oidc::config::{Config, DEFAULT_EVENT_RETENTION_DAYS};
@@ -1438,6 +1438,20 @@ async fn every_wecom_app_is_counted_logged_and_checked_for_readiness() {
     assert!(names.contains(&"connector:wecom"), "{ready}");
     assert!(names.contains(&"connector:branch"), "{ready}");
     assert_eq!(ready["status"], "ready", "{ready}");
+
+    // The start page lists each app's callback URL for the WeCom admin console.
+    let start = reqwest::get(format!("{issuer}/start"))
+        .await
+        .expect("start page")
+        .text()
+        .await
+        .expect("text");
+    for id in ["wecom", "branch"] {
+        assert!(
+            start.contains(&format!("{issuer}/callback/{id}")),
+            "{id}: {start}"
+        );
+    }
 }
 
 /// With several WeCom apps (`[[wecom]]`), `check` asks WeCom about each one: a wrong secret in

@@ -31,17 +31,26 @@ pub struct ClientRow {
     pub redirect_uris: Vec<String>,
 }
 
+/// A WeCom app as the start page shows it (no secret field, so none can leak).
+#[derive(Debug, Clone)]
+pub struct WeComAppRow {
+    /// The app's name (the connector id in `/callback/{id}`).
+    pub id: String,
+    /// WeCom CorpID.
+    pub corp_id: String,
+    /// WeCom AgentId.
+    pub agent_id: i64,
+    /// Our callback URL for this app.
+    pub callback_url: String,
+}
+
 /// What the start page shows, computed once at start.
 #[derive(Debug)]
 pub struct StartInfo {
     /// Issuer identifier.
     pub issuer: String,
-    /// WeCom CorpID.
-    pub corp_id: String,
-    /// WeCom AgentId.
-    pub agent_id: i64,
-    /// Our WeCom callback URL.
-    pub callback_url: String,
+    /// Every WeCom app logins go through, the default first.
+    pub wecom_apps: Vec<WeComAppRow>,
     /// Registered clients.
     pub clients: Vec<ClientRow>,
     /// Discovery document, pretty-printed.
@@ -66,9 +75,7 @@ struct StartPage<'a> {
     lang: &'a str,
     zh: bool,
     issuer: &'a str,
-    corp_id: &'a str,
-    agent_id: i64,
-    callback_url: &'a str,
+    wecom_apps: &'a [WeComAppRow],
     clients: &'a [ClientRow],
     discovery: &'a str,
     jwks: &'a str,
@@ -98,9 +105,7 @@ pub async fn start_page(
         lang: if zh { "zh-CN" } else { "en" },
         zh,
         issuer: &info.issuer,
-        corp_id: &info.corp_id,
-        agent_id: info.agent_id,
-        callback_url: &info.callback_url,
+        wecom_apps: &info.wecom_apps,
         clients: &info.clients,
         discovery: &info.discovery,
         jwks: &info.jwks,
