@@ -1496,3 +1496,53 @@ async fn check_tests_every_wecom_app_of_a_wecom_list() {
         Some("https://sso.example.com:8443/callback/hq")
     );
 }
+
+/// A login answered with a form_post page (response_mode=form_post, OAuth 2.0 Form Post
+/// Response Mode §2) has no redirect to read: the event log and `/metrics` still record the
+/// client and the OAuth error the page posts.
+#[tokio::test]
+async fn form_post_logins_are_logged_and_counted_with_their_client_and_error() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let d = demo::spawn(DemoOptions {
+        listener,
+        issuer: None,
+        auto_login: Some("zhangsan".into()),
+        extra_clients: vec![confidential_rp()],
+        data_dir: None,
+        clock: Arc::new(SystemClock),
+    })
+    .await
+    .expect("demo starts");
+    let url = rp_authorize(&d.issuer, "&response_mode=form_post");
+    let page = walk(&browser(), &d.issuer, &url).await;
+    assert_eq!(page.status(), 200, "the form_post page");
+    // A disabled member is refused: the page posts error=access_denied.
+    assert!(d.simulator.set_member_status("zhangsan", 2));
+    let page = walk(&browser(), &d.issuer, &url).await;
+    assert_eq!(page.status(), 200, "the form_post page");
+    assert!(page.text().await.expect("body").contains("access_denied"));
+
+    let events = d.store.list_login_events(10).expect("events");
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0].outcome, "access_denied", "{events:?}");
+    assert_eq!(events[1].outcome, "success", "{events:?}");
+    for e in &events {
+        assert_eq!(e.client_id.as_deref(), Some("rp"), "{e:?}");
+    }
+    let metrics = reqwest::get(format!("{}/metrics", d.issuer))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for outcome in ["success", "access_denied"] {
+        assert!(
+            metrics.contains(&format!(
+                "wecom_oidc_logins_total{{outcome=\"{outcome}\"}} 1"
+            )),
+            "{metrics}"
+        );
+    }
+}

@@ -90,7 +90,14 @@ fn authorize(s: &WebState, headers: &HeaderMap, params: &Params, redirect: Statu
 fn respond(resp: &AuthorizationResponse, redirect: StatusCode, zh: bool) -> Response {
     match resp.response_mode {
         ResponseMode::Query => redirect_to(redirect, &resp.to_url()),
-        ResponseMode::FormPost => html::form_post(resp, zh),
+        ResponseMode::FormPost => {
+            let mut page = html::form_post(resp, zh);
+            page.extensions_mut().insert(super::ops::FormPostSent::new(
+                &resp.redirect_uri,
+                &resp.params,
+            ));
+            page
+        }
     }
 }
 

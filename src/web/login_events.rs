@@ -10,7 +10,7 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::ops::{login_outcome, CALLBACK_ROUTE};
+use super::ops::{login_outcome, FormPostSent, CALLBACK_ROUTE};
 use super::request_log;
 use crate::clock::SharedClock;
 use crate::events;
@@ -65,14 +65,19 @@ pub async fn record(State(s): State<EventLogState>, request: Request, next: Next
         .headers()
         .get(header::LOCATION)
         .and_then(|l| l.to_str().ok());
-    let client_id = location.and_then(|l| client_of(&s.clients, l));
+    // A form_post page (response_mode=form_post) says where it posts and what, instead.
+    let form_post = response.extensions().get::<FormPostSent>();
+    let client_id = location
+        .or(form_post.map(|f| f.redirect_uri.as_str()))
+        .and_then(|l| client_of(&s.clients, l));
     let description = location
         .and_then(|l| url::Url::parse(l).ok())
         .and_then(|u| {
             u.query_pairs()
                 .find(|(k, _)| k == "error_description")
                 .map(|(_, v)| v.into_owned())
-        });
+        })
+        .or_else(|| form_post.and_then(|f| f.error_description.clone()));
     let reason = note.reason.or(description).or_else(|| {
         (outcome != "success").then(|| {
             format!(

@@ -201,13 +201,43 @@ pub async fn count_requests(
     response
 }
 
-/// The outcome of a login callback from its answer: a redirect carrying `error` is that OAuth
-/// error (Core §3.1.2.6), any other redirect or a form_post page is a success, an error page
-/// is `rejected` (4xx) or `server_error` (5xx).
+/// What a form_post page sends the client (OAuth 2.0 Form Post Response Mode §2), attached to
+/// the page's response for the login metrics and event log: a page has no `Location` to read the
+/// outcome from. Holds no code or token.
+#[derive(Debug, Clone)]
+pub(crate) struct FormPostSent {
+    /// Where the page posts to (the registered redirect URI).
+    pub(crate) redirect_uri: String,
+    /// The OAuth `error`, when the answer is one.
+    pub(crate) error: Option<String>,
+    /// The `error_description`, when given.
+    pub(crate) error_description: Option<String>,
+}
+
+impl FormPostSent {
+    /// The non-secret parts of `params` posted to `redirect_uri`.
+    pub(crate) fn new(redirect_uri: &str, params: &[(String, String)]) -> Self {
+        let get = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        Self {
+            redirect_uri: redirect_uri.to_owned(),
+            error: get("error"),
+            error_description: get("error_description"),
+        }
+    }
+}
+
+/// The outcome of a login callback from its answer: a redirect or form_post page carrying
+/// `error` is that OAuth error (Core §3.1.2.6), any other redirect or form_post page is a
+/// success, an error page is `rejected` (4xx) or `server_error` (5xx).
 pub(crate) fn login_outcome(response: &Response) -> &'static str {
     let status = response.status();
-    if status.is_redirection() {
-        let error = response
+    let error = if status.is_redirection() {
+        response
             .headers()
             .get(header::LOCATION)
             .and_then(|l| l.to_str().ok())
@@ -216,22 +246,23 @@ pub(crate) fn login_outcome(response: &Response) -> &'static str {
                 u.query_pairs()
                     .find(|(k, _)| k == "error")
                     .map(|(_, v)| v.into_owned())
-            });
-        return match error.as_deref() {
-            None => "success",
-            Some("access_denied") => "access_denied",
-            Some("login_required") => "login_required",
-            Some("temporarily_unavailable") => "temporarily_unavailable",
-            Some("server_error") => "server_error",
-            Some(_) => "other_error",
-        };
-    }
-    if status.is_success() {
-        "success"
+            })
+    } else if let Some(sent) = response.extensions().get::<FormPostSent>() {
+        sent.error.clone()
+    } else if status.is_success() {
+        return "success";
     } else if status.is_server_error() {
-        "server_error"
+        return "server_error";
     } else {
-        "rejected"
+        return "rejected";
+    };
+    match error.as_deref() {
+        None => "success",
+        Some("access_denied") => "access_denied",
+        Some("login_required") => "login_required",
+        Some("temporarily_unavailable") => "temporarily_unavailable",
+        Some("server_error") => "server_error",
+        Some(_) => "other_error",
     }
 }
 
@@ -270,6 +301,29 @@ mod tests {
         assert_eq!(
             login_outcome(&StatusCode::SERVICE_UNAVAILABLE.into_response()),
             "server_error"
+        );
+    }
+
+    fn form_post(params: &[(&str, &str)]) -> Response {
+        let params: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let mut r = StatusCode::OK.into_response();
+        r.extensions_mut()
+            .insert(FormPostSent::new("https://rp.example/cb", &params));
+        r
+    }
+
+    #[test]
+    fn login_outcome_reads_the_oauth_error_of_a_form_post_page_form_post_2() {
+        assert_eq!(
+            login_outcome(&form_post(&[("code", "x"), ("state", "y")])),
+            "success"
+        );
+        assert_eq!(
+            login_outcome(&form_post(&[("error", "access_denied"), ("state", "y")])),
+            "access_denied"
         );
     }
 }
