@@ -14,11 +14,16 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
-use crate::connector::wecom::WeComConnector;
+use crate::connector::wecom::{WeComConnector, WeComSettings};
 use crate::connector::Connector;
+use crate::events::RecordingConnector;
+use crate::metrics::Metrics;
 use crate::provider::{discovery, ClientRegistry, Provider, ProviderParts};
 use crate::storage::{SledStore, Store};
 use crate::tokens::{KeyStore, SigningAlg};
+use crate::web::login_events::EventLogState;
+use crate::web::ops::OpsState;
+use crate::web::start::{ClientRow, StartInfo, WeComAppRow};
 use crate::web::{self, WebState};
 
 /// Largest request body we read; OAuth requests are small (RFC 9700 §4.16 asks for limits).
@@ -70,6 +75,8 @@ pub struct App {
     pub provider: Arc<Provider>,
     /// The store (flushed on shutdown).
     pub store: Arc<dyn Store>,
+    /// The metrics registry behind `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Opens the store and keys and builds the provider with its routes.
@@ -118,11 +125,46 @@ pub fn build_with_store(
     let pairwise = apps
         .clone()
         .any(|a| a.subject == crate::connector::wecom::SubjectMode::Pairwise);
-    let connector: Arc<dyn Connector> = Arc::new(WeComConnector::new(
-        config.wecom.clone(),
-        store.clone(),
-        clock.clone(),
-    )?);
+    let metrics = Arc::new(Metrics::new());
+    // Every WeCom app counts its calls into the one registry and notes who each callback
+    // authenticated, for the login event log.
+    let wrap = |app: &WeComSettings| -> Result<Arc<dyn Connector>, StartError> {
+        let wecom: Arc<dyn Connector> = Arc::new(WeComConnector::with_metrics(
+            app.clone(),
+            store.clone(),
+            clock.clone(),
+            metrics.clone(),
+        )?);
+        Ok(Arc::new(RecordingConnector::new(wecom)))
+    };
+    let connector = wrap(&config.wecom)?;
+    let more_connectors = config
+        .more_wecom_apps
+        .iter()
+        .map(wrap)
+        .collect::<Result<Vec<_>, _>>()?;
+    let event_log = EventLogState {
+        store: store.clone(),
+        clock: clock.clone(),
+        retention: config.login_event_retention,
+        clients: Arc::new(
+            config
+                .clients
+                .iter()
+                .map(|c| (c.id.clone(), c.redirect_uris.clone()))
+                .collect(),
+        ),
+    };
+    let ops_state = OpsState {
+        store: store.clone(),
+        keys: keys.clone(),
+        connectors: std::iter::once(connector.clone())
+            .chain(more_connectors.iter().cloned())
+            .collect(),
+        metrics: metrics.clone(),
+        clock: clock.clone(),
+        recent_failures: Default::default(),
+    };
     let mut provider = Provider::new(ProviderParts {
         issuer: config.issuer.clone(),
         clients: ClientRegistry::new(config.clients.clone()),
@@ -133,12 +175,8 @@ pub fn build_with_store(
         connector,
         session: config.session,
     });
-    for app in &config.more_wecom_apps {
-        provider = provider.with_connector(Arc::new(WeComConnector::new(
-            app.clone(),
-            store.clone(),
-            clock.clone(),
-        )?));
+    for more in more_connectors {
+        provider = provider.with_connector(more);
     }
     let provider = Arc::new(provider);
     let state = WebState {
@@ -152,17 +190,55 @@ pub fn build_with_store(
             .build()
             .map_err(|e| StartError::Http(e.to_string()))?,
     };
+    let start_info = Arc::new(StartInfo {
+        issuer: config.issuer.clone(),
+        wecom_apps: std::iter::once(&config.wecom)
+            .chain(&config.more_wecom_apps)
+            .map(|w| WeComAppRow {
+                id: w.id.clone(),
+                corp_id: w.corp_id.clone(),
+                agent_id: w.agent_id,
+                callback_url: provider.callback_url(&w.id),
+            })
+            .collect(),
+        clients: config
+            .clients
+            .iter()
+            .map(|c| ClientRow {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                public: c.is_public(),
+                redirect_uris: c.redirect_uris.clone(),
+            })
+            .collect(),
+        discovery: StartInfo::pretty(&state.discovery),
+        jwks: StartInfo::pretty(&state.jwks),
+    });
+    let router = web::router_with(state, &config.limits)
+        .merge(web::verify::router(verify_files))
+        .merge(web::ops::router(ops_state))
+        .merge(web::start::router(start_info))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics.clone(),
+            web::ops::count_requests,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            event_log,
+            web::login_events::record,
+        ));
     Ok(App {
-        router: web::router_with(state, &config.limits).merge(web::verify::router(verify_files)),
+        router,
         provider,
         store,
+        metrics,
     })
 }
 
 /// Adds the middleware every route gets.
 pub fn with_middleware(router: Router) -> Router {
-    router
-        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n").into_response() })
+    let router =
+        router.fallback(|| async { (StatusCode::NOT_FOUND, "not found\n").into_response() });
+    web::request_log::layer(router)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -181,7 +257,8 @@ pub async fn serve(
     store: Arc<dyn Store>,
 ) -> std::io::Result<()> {
     let flusher = spawn_maintenance(store.clone());
-    // With the peer address: the rate limits of `web::rate_limit` key on it.
+    // With the peer address: the rate limits of `web::rate_limit` key on it, and the login
+    // event log records where a login came from.
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),

@@ -40,7 +40,12 @@ pub struct Config {
     pub session: SessionSettings,
     /// Rate limits on `/token` and the login callback (`[limits]`).
     pub limits: RateLimits,
+    /// How long login events are kept, in seconds (`[events] retention_days`).
+    pub login_event_retention: i64,
 }
+
+/// Default `[events] retention_days`.
+pub const DEFAULT_EVENT_RETENTION_DAYS: i64 = 30;
 
 /// Every problem found in a configuration file.
 #[derive(Debug, thiserror::Error)]
@@ -130,8 +135,10 @@ struct Validator<'a> {
 
 const TOP_KEYS: &[&str] = &[
     "issuer", "listen", "data_dir", "keys_dir", "wecom", "clients", "tokens", "limits", "session",
+    "events",
 ];
 const SESSION_KEYS: &[&str] = &["ttl", "idle_timeout"];
+const EVENTS_KEYS: &[&str] = &["retention_days"];
 const WECOM_KEYS: &[&str] = &[
     "name",
     "corp_id",
@@ -417,9 +424,28 @@ impl Validator<'_> {
                 None
             }
         };
+        let login_event_retention = match t.get("events") {
+            None => Some(DEFAULT_EVENT_RETENTION_DAYS * 86_400),
+            Some(Value::Table(et)) => {
+                self.unknown_keys(et, "events", EVENTS_KEYS);
+                match self.integer(et, "events.retention_days", "retention_days") {
+                    None => Some(DEFAULT_EVENT_RETENTION_DAYS * 86_400),
+                    Some(d) if (1..=3650).contains(&d) => Some(d * 86_400),
+                    Some(_) => {
+                        self.problem("events.retention_days", "must be between 1 and 3650 days");
+                        None
+                    }
+                }
+            }
+            Some(_) => {
+                self.problem("events", "must be a table ([events])");
+                None
+            }
+        };
         Some(Config {
             session: session?,
             limits: limits?,
+            login_event_retention: login_event_retention?,
             issuer: issuer?,
             listen: listen?,
             data_dir,
@@ -1288,6 +1314,7 @@ redirect_uris = ["http://127.0.0.1:8400/callback"]
             "grafana-client-secret"
         );
         assert_eq!(c.lifetimes, Lifetimes::default());
+        assert_eq!(c.login_event_retention, 30 * 86_400);
         assert_eq!(c.session, SessionSettings::default());
     }
 
@@ -1335,6 +1362,21 @@ redirect_uris = ["http://127.0.0.1:8400/callback"]
         ] {
             assert!(all.contains(key), "missing {key} in:\n{all}");
         }
+    }
+
+    #[test]
+    fn event_retention_is_read_in_days_and_bounded() {
+        let t = format!("{GOOD}\n[events]\nretention_days = 7\n");
+        assert_eq!(
+            parse(&t, "t", &env).unwrap().login_event_retention,
+            7 * 86_400
+        );
+        let t = format!("{GOOD}\n[events]\nretention_days = 0\n");
+        let err = parse(&t, "t", &env).unwrap_err();
+        assert!(err
+            .problems
+            .iter()
+            .any(|p| p.starts_with("events.retention_days:")));
     }
 
     #[test]

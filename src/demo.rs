@@ -183,6 +183,7 @@ pub fn build_with(
         more_wecom_apps: Vec::new(),
         clients: clients.clone(),
         lifetimes: Lifetimes::default(),
+        login_event_retention: config::DEFAULT_EVENT_RETENTION_DAYS * 86_400,
         session: Default::default(),
         limits: Default::default(),
     };
@@ -261,7 +262,7 @@ fn ensure_demo_keys(config: &Config, clock: &dyn crate::clock::Clock) -> Result<
 pub async fn spawn(opts: DemoOptions) -> Result<RunningDemo, DemoError> {
     let (router, running, listener) = build(opts)?;
     tokio::spawn(async move {
-        // With the peer address: the rate limits key on it.
+        // With the peer address: the rate limits key on it, and the login event log records it.
         let _ = axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -278,7 +279,12 @@ pub async fn spawn_with(
 ) -> Result<RunningDemo, DemoError> {
     let (router, running, listener) = build_with(opts, customize)?;
     tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
+        // With the peer address, as `spawn` does.
+        let _ = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
     });
     Ok(running)
 }

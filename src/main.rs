@@ -5,13 +5,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use wecom_oidc::cli::{Cli, Command};
+use wecom_oidc::cli::{Cli, ClientsCommand, Command, LogFormat};
 use wecom_oidc::clock::SystemClock;
-use wecom_oidc::{app, config, demo};
+use wecom_oidc::{app, config, demo, ops};
 
 fn main() -> ExitCode {
-    init_tracing();
     let cli = Cli::parse();
+    init_tracing(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -31,6 +31,16 @@ fn main() -> ExitCode {
                     .map(|out| print!("{out}"))
                     .map_err(Into::into)
             }
+            Command::Check => ops::doctor::run(cli.config.as_deref(), Arc::new(SystemClock))
+                .await
+                .map_err(Into::into),
+            Command::Snippet(args) => {
+                ops::run_snippet(cli.config.as_deref(), args.app, &args.client)
+            }
+            Command::Events(args) => ops::run_events(cli.config.as_deref(), args.limit, args.json),
+            Command::Clients(args) => match args.command {
+                ClientsCommand::List => ops::run_clients_list(cli.config.as_deref()),
+            },
         }
     });
     match result {
@@ -50,18 +60,28 @@ async fn serve(config_path: Option<PathBuf>) -> Result<(), Box<dyn std::error::E
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     tracing::info!(issuer = %config.issuer, listen = %config.listen, "wecom-oidc is serving");
-    app::serve(listener, app::with_middleware(built.router), built.store).await?;
+    // The start page is `/` in serve mode only; the demo keeps its own page at `/`.
+    let router = built.router.route(
+        "/",
+        axum::routing::get(|| async {
+            axum::response::Redirect::to(wecom_oidc::web::start::START_PATH)
+        }),
+    );
+    app::serve(listener, app::with_middleware(router), built.store).await?;
     Ok(())
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     // sled logs record keys at trace level: keep it at info whatever RUST_LOG asks.
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info"))
         .add_directive("sled=info".parse().expect("static directive"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().with_current_span(true).init(),
+    }
 }

@@ -180,4 +180,10 @@ pub trait Connector: Send + Sync {
     async fn refresh(&self, identity: &Identity) -> Result<Identity, ConnectorError> {
         Ok(identity.clone())
     }
+
+    /// Whether the upstream can serve logins now (credentials accepted, reachable), for
+    /// `/readyz`. Connectors that cannot tell without a login say yes.
+    async fn check_ready(&self) -> Result<(), ConnectorError> {
+        Ok(())
+    }
 }

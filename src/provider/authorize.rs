@@ -92,6 +92,9 @@ pub struct LoginFinished {
     /// Logout tokens for the clients of another person's session that this login replaced in
     /// the same browser (Back-Channel Logout 1.0: that session has ended).
     pub ended_session_logouts: Vec<super::logout::BackchannelLogout>,
+    /// The `ui_locales` of the authorization request, for the language of any page shown
+    /// (OIDC Core §3.1.2.1).
+    pub ui_locales: Option<String>,
 }
 
 /// What an authorization code is bound to (RFC 6749 §4.1.3, RFC 7636 §4.4).
@@ -159,8 +162,11 @@ pub enum AuthorizeRejection {
     Upstream {
         /// The OAuth error, for the page's detail line.
         error: OAuthError,
-        /// What to show and log.
-        notice: FailureNotice,
+        /// What to show and log (boxed: rejections travel in `Result`s and should stay small).
+        notice: Box<FailureNotice>,
+        /// The `ui_locales` of the authorization request, for the page's language (OIDC Core
+        /// §3.1.2.1).
+        ui_locales: Option<String>,
     },
     /// Redirect the error to the client.
     Redirect(ErrorRedirect),
@@ -495,7 +501,11 @@ impl Provider {
                     } else {
                         OAuthError::new(ErrorCode::ServerError, &notice.en)
                     };
-                    return Err(AuthorizeRejection::Upstream { error, notice });
+                    return Err(AuthorizeRejection::Upstream {
+                        error,
+                        notice: Box::new(notice),
+                        ui_locales: req.ui_locales.clone(),
+                    });
                 }
                 return Err(fail(connector_error_to_oauth(&e)));
             }
@@ -541,6 +551,7 @@ impl Provider {
             ),
             session_cookie,
             ended_session_logouts,
+            ui_locales: req.ui_locales,
         })
     }
 

@@ -9,8 +9,8 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{
-    AccessToken, AuthCode, AuthRequest, ClaimsRequest, RefreshToken, Session, StorageError, Store,
-    UpstreamToken,
+    AccessToken, AuthCode, AuthRequest, ClaimsRequest, LoginEvent, RefreshToken, Session,
+    StorageError, Store, UpstreamToken,
 };
 use crate::connector::Identity;
 use crate::random;
@@ -47,6 +47,8 @@ pub fn run_all(store: &dyn Store) {
     racing_refreshes_see_an_unspent_token_exactly_once(store);
     used_jti_is_recorded_once_even_under_races(store);
     delete_expired_removes_expired_refresh_tokens_and_used_jtis(store);
+    login_events_are_listed_newest_first_and_expire(store);
+    racing_login_events_are_all_kept(store);
 }
 
 /// A fresh key no other check (or earlier run) uses.
@@ -732,4 +734,74 @@ pub fn delete_expired_removes_expired_refresh_tokens_and_used_jtis(store: &dyn S
     // A swept jti may be used again: its assertion has expired, so it is refused for that.
     store.create_used_jti(&dead_jti, FAR_FUTURE).expect("reuse");
     assert!(is_already_exists(&store.create_used_jti(&live_jti, now)));
+}
+
+fn login_event(at: i64, marker: &str, expires_at: i64) -> LoginEvent {
+    LoginEvent {
+        at,
+        user_id: Some("ZhangSan".into()),
+        client_id: Some("client-a".into()),
+        address: Some("203.0.113.7".into()),
+        outcome: "success".into(),
+        reason: Some(marker.to_owned()),
+        request_id: Some("rid".into()),
+        expires_at,
+    }
+}
+
+/// Events come back newest first, intact, within `limit`; expired ones are swept.
+pub fn login_events_are_listed_newest_first_and_expire(store: &dyn Store) {
+    let marker = key("event");
+    for at in [FAR_FUTURE - 30, FAR_FUTURE - 10, FAR_FUTURE - 20] {
+        store
+            .create_login_event(&login_event(at, &marker, FAR_FUTURE))
+            .expect("create event");
+    }
+    let expired = login_event(10, &marker, SWEEP_NOW - 1);
+    store.create_login_event(&expired).expect("create event");
+    let mine = |limit: usize| -> Vec<LoginEvent> {
+        store
+            .list_login_events(limit)
+            .expect("list events")
+            .into_iter()
+            .filter(|e| e.reason.as_deref() == Some(marker.as_str()))
+            .collect()
+    };
+    let all = mine(usize::MAX);
+    let times: Vec<i64> = all.iter().map(|e| e.at).collect();
+    assert_eq!(
+        times,
+        vec![FAR_FUTURE - 10, FAR_FUTURE - 20, FAR_FUTURE - 30, 10]
+    );
+    assert_eq!(all[0], login_event(FAR_FUTURE - 10, &marker, FAR_FUTURE));
+    assert!(store.list_login_events(2).expect("list").len() <= 2);
+    store.delete_expired(SWEEP_NOW).expect("sweep");
+    let after: Vec<i64> = mine(usize::MAX).iter().map(|e| e.at).collect();
+    assert_eq!(
+        after,
+        vec![FAR_FUTURE - 10, FAR_FUTURE - 20, FAR_FUTURE - 30]
+    );
+}
+
+/// Logins finishing at the same second on many threads each leave their event.
+pub fn racing_login_events_are_all_kept(store: &dyn Store) {
+    let marker = key("race-event");
+    std::thread::scope(|s| {
+        for _ in 0..RACERS {
+            s.spawn(|| {
+                for _ in 0..16 {
+                    store
+                        .create_login_event(&login_event(FAR_FUTURE - 5, &marker, FAR_FUTURE))
+                        .expect("create event");
+                }
+            });
+        }
+    });
+    let count = store
+        .list_login_events(usize::MAX)
+        .expect("list")
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some(marker.as_str()))
+        .count();
+    assert_eq!(count, RACERS * 16);
 }

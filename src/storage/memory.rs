@@ -6,10 +6,15 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use std::collections::BTreeMap;
+
 use super::{
-    AccessToken, AuthCode, AuthRequest, RefreshToken, Result, Session, StorageError, Store,
-    UpstreamToken,
+    AccessToken, AuthCode, AuthRequest, LoginEvent, RefreshToken, Result, Session, StorageError,
+    Store, UpstreamToken,
 };
+
+/// Login events by (time, sequence number).
+type EventLog = BTreeMap<(i64, u64), LoginEvent>;
 
 /// A [`Store`] kept in process memory: one `Mutex<HashMap>` per record kind.
 ///
@@ -29,6 +34,8 @@ pub struct MemoryStore {
     used_jtis: Mutex<HashMap<String, i64>>,
     user_links: Mutex<HashMap<String, String>>,
     sessions: Mutex<HashMap<String, Session>>,
+    /// Login events by (time, sequence number): ordered, and never two under one key.
+    login_events: Mutex<(u64, EventLog)>,
 }
 
 impl MemoryStore {
@@ -51,6 +58,7 @@ impl fmt::Debug for MemoryStore {
             .field("used_jtis", &lock(&self.used_jtis).len())
             .field("user_links", &lock(&self.user_links).len())
             .field("sessions", &lock(&self.sessions).len())
+            .field("login_events", &lock(&self.login_events).1.len())
             .finish()
     }
 }
@@ -219,7 +227,31 @@ impl Store for MemoryStore {
             + sweep(&self.upstream_tokens, now, |t| t.expires_at)
             + sweep(&self.refresh_tokens, now, |t| t.expires_at)
             + sweep(&self.used_jtis, now, |expires_at| *expires_at)
-            + sweep(&self.sessions, now, |s| s.expires_at))
+            + sweep(&self.sessions, now, |s| s.expires_at)
+            + {
+                let mut events = lock(&self.login_events);
+                let before = events.1.len();
+                events.1.retain(|_, e| e.expires_at >= now);
+                before - events.1.len()
+            })
+    }
+
+    fn create_login_event(&self, event: &LoginEvent) -> Result<()> {
+        let mut events = lock(&self.login_events);
+        events.0 += 1;
+        let seq = events.0;
+        events.1.insert((event.at, seq), event.clone());
+        Ok(())
+    }
+
+    fn list_login_events(&self, limit: usize) -> Result<Vec<LoginEvent>> {
+        Ok(lock(&self.login_events)
+            .1
+            .values()
+            .rev()
+            .take(limit)
+            .cloned()
+            .collect())
     }
 
     fn flush(&self) -> Result<()> {

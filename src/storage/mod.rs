@@ -222,6 +222,33 @@ impl fmt::Debug for UpstreamToken {
     }
 }
 
+/// One login attempt, for the operator's event log (`wecom-oidc events`). Kept until
+/// `expires_at`, which the caller sets from the configured retention.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginEvent {
+    /// When the login finished (Unix seconds).
+    pub at: i64,
+    /// Who logged in, when the upstream said so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The client the login was for, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The address the browser came from, as this server saw it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// `success`, or the OAuth error / failure class.
+    pub outcome: String,
+    /// Why it failed, in words (never a code, token or secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The request id of the callback, to find its log line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Unix seconds after which the event may be deleted.
+    pub expires_at: i64,
+}
+
 /// The storage interface. Implementations must be safe to call from many tasks at once; the
 /// single-use operations (`take_auth_request`, `redeem_auth_code`, `spend_refresh_token`,
 /// `create_used_jti`) must be atomic, so that two racing requests never both succeed.
@@ -296,10 +323,16 @@ pub trait Store: Send + Sync + 'static {
     /// Saves (replaces) the upstream user link under `key`.
     fn save_user_link(&self, key: &str, value: &str) -> Result<()>;
 
-    /// Deletes every record whose expiry (or `keep_until`) is strictly before `now`; returns how
-    /// many. Redeemed codes and spent refresh tokens are kept until they expire, so a replay is
-    /// still recognised.
+    /// Deletes every record (login events included) whose expiry (or `keep_until`) is strictly
+    /// before `now`; returns how many. Redeemed codes and spent refresh tokens are kept until they
+    /// expire, so a replay is still recognised.
     fn delete_expired(&self, now: i64) -> Result<usize>;
+
+    /// Appends a login event. Events never overwrite one another, even when two logins finish
+    /// in the same second.
+    fn create_login_event(&self, event: &LoginEvent) -> Result<()>;
+    /// The newest `limit` login events, newest first.
+    fn list_login_events(&self, limit: usize) -> Result<Vec<LoginEvent>>;
 
     /// Makes every write so far durable (called on shutdown and by a periodic task).
     fn flush(&self) -> Result<()>;

@@ -21,8 +21,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AccessToken, AuthCode, AuthRequest, RefreshToken, Result, Session, StorageError, Store,
-    UpstreamToken,
+    AccessToken, AuthCode, AuthRequest, LoginEvent, RefreshToken, Result, Session, StorageError,
+    Store, UpstreamToken,
 };
 
 /// How often, in milliseconds, sled writes dirty data to disk in the background: the most a crash
@@ -44,6 +44,7 @@ pub struct SledStore {
     used_jtis: Table,
     user_links: Table,
     sessions: Table,
+    login_events: Table,
 }
 
 /// The record stored for a used single-use identifier.
@@ -89,6 +90,7 @@ impl SledStore {
             used_jtis: Table::open(&db, "used_jtis")?,
             user_links: Table::open(&db, "user_links")?,
             sessions: Table::open(&db, "sessions")?,
+            login_events: Table::open(&db, "login_events")?,
             db,
         })
     }
@@ -428,7 +430,35 @@ impl Store for SledStore {
                 .refresh_tokens
                 .sweep(now, |t: &RefreshToken| t.expires_at)?
             + self.used_jtis.sweep(now, |j: &UsedJti| j.expires_at)?
-            + self.sessions.sweep(now, |s: &Session| s.expires_at)?)
+            + self.sessions.sweep(now, |s: &Session| s.expires_at)?
+            + self
+                .login_events
+                .sweep(now, |e: &LoginEvent| e.expires_at)?)
+    }
+
+    fn create_login_event(&self, event: &LoginEvent) -> Result<()> {
+        // Key: zero-padded time, then sled's unique monotonic id, so keys sort by time and two
+        // events of the same second never collide.
+        let id = self
+            .login_events
+            .sled("generate_id", self.db.generate_id())?;
+        let key = format!("{:020}-{id:020}", event.at.max(0));
+        self.login_events.create(&key, event)
+    }
+
+    fn list_login_events(&self, limit: usize) -> Result<Vec<LoginEvent>> {
+        let mut out = Vec::new();
+        for entry in self.login_events.tree.iter().rev() {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, value) = self.login_events.sled("iter", entry)?;
+            match self.login_events.decode(&value) {
+                Ok(event) => out.push(event),
+                Err(err) => tracing::warn!(error = %err, "skipping an undecodable login event"),
+            }
+        }
+        Ok(out)
     }
 
     fn flush(&self) -> Result<()> {

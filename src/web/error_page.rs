@@ -87,7 +87,10 @@ pub fn render_full(
     what_zh: &str,
     what_en: &str,
 ) -> Response {
-    let request_id = random::alphanumeric(12);
+    // The id of this request's log line (web::request_log), so the operator finds it.
+    let request_id = super::request_log::request_id(headers)
+        .map(str::to_owned)
+        .unwrap_or_else(|| random::alphanumeric(12));
     tracing::warn!(
         request_id = %request_id,
         error = error.code.as_str(),

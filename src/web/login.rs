@@ -62,7 +62,7 @@ fn authorize(s: &WebState, headers: &HeaderMap, params: &Params, redirect: Statu
                 params.get("ui_locales"),
             )
         }
-        Err(rejection) => return reject(s, rejection, headers, redirect),
+        Err(rejection) => return reject(s, rejection, headers, redirect, params.get("ui_locales")),
     };
     let zh = error_page::prefers_chinese(headers, req.ui_locales.as_deref());
     match provider.authorize_with_session(&req, session_cookie(headers).as_deref()) {
@@ -90,7 +90,14 @@ fn authorize(s: &WebState, headers: &HeaderMap, params: &Params, redirect: Statu
 fn respond(resp: &AuthorizationResponse, redirect: StatusCode, zh: bool) -> Response {
     match resp.response_mode {
         ResponseMode::Query => redirect_to(redirect, &resp.to_url()),
-        ResponseMode::FormPost => html::form_post(resp, zh),
+        ResponseMode::FormPost => {
+            let mut page = html::form_post(resp, zh);
+            page.extensions_mut().insert(super::ops::FormPostSent::new(
+                &resp.redirect_uri,
+                &resp.params,
+            ));
+            page
+        }
     }
 }
 
@@ -107,7 +114,6 @@ pub async fn callback(
             .collect();
     let binding = browser_binding(&headers);
     let previous = session_cookie(&headers);
-    let zh = error_page::prefers_chinese(&headers, None);
     match s
         .provider
         .finish_login(&connector, &params, binding.as_deref(), previous.as_deref())
@@ -115,6 +121,8 @@ pub async fn callback(
     {
         Ok(done) => {
             super::logout::deliver_all(&s.http, done.ended_session_logouts).await;
+            // The form_post page speaks the language the client asked for.
+            let zh = error_page::prefers_chinese(&headers, done.ui_locales.as_deref());
             let mut resp = respond(&done.response, StatusCode::FOUND, zh);
             let max_age = s.provider.session_settings().ttl;
             if let Some(c) = set_session_cookie(&done.session_cookie, s.secure_cookies, max_age) {
@@ -122,7 +130,9 @@ pub async fn callback(
             }
             resp
         }
-        Err(rejection) => reject(&s, rejection, &headers, StatusCode::FOUND),
+        // Before the login request is found its `ui_locales` is unknown; an upstream failure
+        // carries it.
+        Err(rejection) => reject(&s, rejection, &headers, StatusCode::FOUND, None),
     }
 }
 
@@ -131,6 +141,7 @@ fn reject(
     rejection: AuthorizeRejection,
     headers: &HeaderMap,
     redirect: StatusCode,
+    ui_locales: Option<&str>,
 ) -> Response {
     match rejection {
         AuthorizeRejection::Page(e) => {
@@ -139,25 +150,36 @@ fn reject(
             } else {
                 StatusCode::BAD_REQUEST
             };
-            error_page::render(status, &e, headers)
+            error_page::render_localized(status, &e, headers, ui_locales)
         }
         // A deployment fault at the upstream (untrusted IP or domain, wrong secret, rate
         // limit): the client could only show an opaque `server_error`, so the person gets our
         // page saying it is not their fault and what happens next; the operator's fix is logged.
-        AuthorizeRejection::Upstream { error, notice } => {
+        AuthorizeRejection::Upstream {
+            error,
+            notice,
+            ui_locales: requested,
+        } => {
             let status = if notice.temporary {
                 StatusCode::SERVICE_UNAVAILABLE
             } else {
                 StatusCode::BAD_GATEWAY
             };
-            error_page::render_text(status, &error, headers, &notice.zh, &notice.en)
+            error_page::render_full(
+                status,
+                &error,
+                headers,
+                requested.as_deref().or(ui_locales),
+                &notice.zh,
+                &notice.en,
+            )
         }
         AuthorizeRejection::Redirect(r) => {
             tracing::info!(error = r.error.code.as_str(), description = %r.error.description, "authorization error returned to client");
             respond(
                 &r.to_response(s.provider.issuer()),
                 redirect,
-                error_page::prefers_chinese(headers, None),
+                error_page::prefers_chinese(headers, ui_locales),
             )
         }
     }

@@ -2,12 +2,14 @@
 //! response type per endpoint, success decided by `errcode` alone, errors that never carry the
 //! access_token, the code or the secret.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::connector::ConnectorError;
+use crate::metrics::Metrics;
 
 /// wecom-api.md §10: `-1` means "system busy; retry, at most 3 times".
 const MAX_BUSY_RETRIES: u32 = 3;
@@ -307,6 +309,8 @@ pub(crate) struct ApiClient {
     /// e.g. `https://qyapi.weixin.qq.com`, without a trailing slash.
     base: String,
     timeout: Duration,
+    /// Where each call's endpoint, errcode and latency are counted.
+    metrics: Arc<Metrics>,
 }
 
 impl ApiClient {
@@ -331,7 +335,14 @@ impl ApiClient {
             http,
             base: base.trim_end_matches('/').to_owned(),
             timeout,
+            metrics: Arc::new(Metrics::new()),
         })
+    }
+
+    /// The same client, counting its calls into `metrics`.
+    pub(crate) fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// `GET /cgi-bin/gettoken?corpid=&corpsecret=` (wecom-api.md §1).
@@ -455,8 +466,18 @@ impl ApiClient {
     ) -> Result<T, ConnectorError> {
         let mut busy_retries = 0;
         loop {
-            let response: T = self.get_once(path, query, body, secrets).await?;
+            let started = std::time::Instant::now();
+            let response: T = match self.get_once(path, query, body, secrets).await {
+                Ok(r) => r,
+                Err(e) => {
+                    self.metrics
+                        .record_wecom_call(path, "transport", started.elapsed());
+                    return Err(e);
+                }
+            };
             let code = response.errcode();
+            self.metrics
+                .record_wecom_call(path, &code.to_string(), started.elapsed());
             tracing::debug!(path, errcode = code, "WeCom API call");
             match code {
                 0 => return Ok(response),

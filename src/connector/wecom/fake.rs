@@ -391,6 +391,12 @@ impl Store for TokenStore {
         tokens.retain(|_, t| t.expires_at >= now);
         Ok(before - tokens.len())
     }
+    fn create_login_event(&self, _: &crate::storage::LoginEvent) -> StoreResult<()> {
+        unused()
+    }
+    fn list_login_events(&self, _: usize) -> StoreResult<Vec<crate::storage::LoginEvent>> {
+        unused()
+    }
     fn flush(&self) -> StoreResult<()> {
         self.check()
     }

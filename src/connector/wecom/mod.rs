@@ -33,6 +33,7 @@ use crate::clock::SharedClock;
 use crate::connector::{
     Connector, ConnectorError, EventError, FailureNotice, Identity, LoginRequest, UpstreamEvent,
 };
+use crate::metrics::Metrics;
 use crate::storage::Store;
 
 pub use self::callback::{signature as callback_signature, CallbackSettings};
@@ -297,6 +298,16 @@ impl WeComConnector {
         store: Arc<dyn Store>,
         clock: SharedClock,
     ) -> Result<Self, ConnectorError> {
+        Self::with_metrics(settings, store, clock, Arc::new(Metrics::new()))
+    }
+
+    /// Like [`Self::new`], counting WeCom API calls and token cache hits into `metrics`.
+    pub fn with_metrics(
+        settings: WeComSettings,
+        store: Arc<dyn Store>,
+        clock: SharedClock,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, ConnectorError> {
         let problems = settings.problems();
         if !problems.is_empty() {
             return Err(ConnectorError::Unavailable(format!(
@@ -313,15 +324,19 @@ impl WeComConnector {
             let trimmed = base.trim_end_matches('/').len();
             base.truncate(trimmed);
         }
-        let api = ApiClient::new(&settings.api_base, settings.timeout)?;
-        let tokens = Arc::new(TokenCache::new(
-            api.clone(),
-            store.clone(),
-            clock.clone(),
-            &settings.corp_id,
-            settings.agent_id,
-            &settings.secret,
-        ));
+        let api =
+            ApiClient::new(&settings.api_base, settings.timeout)?.with_metrics(metrics.clone());
+        let tokens = Arc::new(
+            TokenCache::new(
+                api.clone(),
+                store.clone(),
+                clock.clone(),
+                &settings.corp_id,
+                settings.agent_id,
+                &settings.secret,
+            )
+            .with_metrics(metrics),
+        );
         let directory = DirectoryCache::new(api.clone(), tokens.clone(), clock, settings.groups);
         let callback = match &settings.callback {
             Some(c) => Some(CallbackCrypto::new(c, &settings.corp_id).map_err(|e| {
@@ -609,6 +624,12 @@ impl Connector for WeComConnector {
             let lang = login_url::page_lang(req.ui_locales);
             login_url::pc_url(&self.settings.sso_base, &params, lang)
         }
+    }
+
+    /// Ready when the app's access_token is cached or `gettoken` hands out a new one: a cached
+    /// token costs no WeCom call, so `/readyz` probes do not eat into the rate limit (§1).
+    async fn check_ready(&self) -> Result<(), ConnectorError> {
+        self.access_token().await.map(|_| ())
     }
 
     /// Redeems the callback's `code`. A callback without one is a refusal (wecom-api.md §3).

@@ -9,6 +9,7 @@ use tokio::sync::Mutex;
 use super::api::ApiClient;
 use crate::clock::SharedClock;
 use crate::connector::ConnectorError;
+use crate::metrics::{Metrics, TokenCacheEvent};
 use crate::random::constant_time_eq;
 use crate::storage::{StorageError, Store, UpstreamToken};
 
@@ -41,6 +42,8 @@ pub(crate) struct TokenCache {
     /// Held across `gettoken`, so concurrent callers that find no token wait for the one fetch
     /// instead of each calling WeCom.
     cached: Mutex<Option<CachedToken>>,
+    /// Counts hits and refreshes.
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for TokenCache {
@@ -70,7 +73,14 @@ impl TokenCache {
             corp_id: corp_id.to_owned(),
             secret: secret.to_owned(),
             cached: Mutex::new(None),
+            metrics: Arc::new(Metrics::new()),
         }
+    }
+
+    /// The same cache, counting hits and refreshes into `metrics`.
+    pub(crate) fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// A usable token: from memory, else from the store, else from `gettoken`.
@@ -78,13 +88,16 @@ impl TokenCache {
         let mut cached = self.cached.lock().await;
         let now = self.clock.now();
         if let Some(t) = cached.as_ref().filter(|t| now < t.usable_until) {
+            self.metrics.record_token_cache(TokenCacheEvent::MemoryHit);
             return Ok(t.token.clone());
         }
         if let Some(t) = self.load(now) {
+            self.metrics.record_token_cache(TokenCacheEvent::StoreHit);
             let token = t.token.clone();
             *cached = Some(t);
             return Ok(token);
         }
+        self.metrics.record_token_cache(TokenCacheEvent::Refresh);
         self.fetch_into(&mut cached).await
     }
 
@@ -100,6 +113,7 @@ impl TokenCache {
             }
         }
         *cached = None;
+        self.metrics.record_token_cache(TokenCacheEvent::Replace);
         if let Err(e) = self.store.delete_upstream_token(&self.key) {
             tracing::warn!(key = %self.key, error = %e, "cannot delete the rejected WeCom token");
         }

@@ -1,0 +1,273 @@
+//! A small in-process metrics registry rendered in the Prometheus text exposition format
+//! (version 0.0.4): HTTP requests by route template and status, logins by outcome, WeCom API
+//! calls by endpoint and errcode with their latency, and the WeCom token cache's hits and
+//! refreshes.
+//!
+//! It sits below every other layer (web, connector) so each can record into the one shared
+//! [`Metrics`] handed to it at assembly time; there is no global registry. Labels only ever hold
+//! route templates, endpoint paths, numeric codes and fixed outcome words, never request data,
+//! so the number of series stays bounded and no secret can reach `/metrics`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the WeCom latency histogram buckets.
+const LATENCY_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// One histogram: cumulative bucket counts, count and sum.
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    buckets: Vec<u64>,
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, secs: f64) {
+        if self.buckets.is_empty() {
+            self.buckets = vec![0; LATENCY_BUCKETS.len()];
+        }
+        for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
+            if secs <= *bound {
+                self.buckets[i] += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += secs;
+    }
+}
+
+/// How the WeCom token cache answered one request for the app's access_token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenCacheEvent {
+    /// Served from memory.
+    MemoryHit,
+    /// Served from the store (e.g. after a restart).
+    StoreHit,
+    /// Fetched with `gettoken` because none was cached or it was about to expire.
+    Refresh,
+    /// Fetched with `gettoken` because WeCom rejected the cached one (40014 / 42001).
+    Replace,
+}
+
+/// The registry. Cheap to share behind an `Arc`; every method takes `&self`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    logins: Mutex<BTreeMap<String, u64>>,
+    wecom_calls: Mutex<BTreeMap<(String, String), u64>>,
+    wecom_latency: Mutex<BTreeMap<String, Histogram>>,
+    token_memory_hits: AtomicU64,
+    token_store_hits: AtomicU64,
+    token_refreshes: AtomicU64,
+    token_replacements: AtomicU64,
+}
+
+/// Locks `m`, going on with the data if a panicking thread poisoned it: counters stay usable.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Metrics {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Counts one HTTP request answered with `status` on the route template `route`
+    /// (`/callback/{connector}`, never the concrete path) with `method`.
+    pub fn record_request(&self, method: &str, route: &str, status: u16) {
+        *lock(&self.requests)
+            .entry((method.to_owned(), route.to_owned(), status))
+            .or_default() += 1;
+    }
+
+    /// Counts one finished login attempt; `outcome` is a fixed word such as `success`,
+    /// `access_denied` or `server_error`.
+    pub fn record_login(&self, outcome: &str) {
+        *lock(&self.logins).entry(outcome.to_owned()).or_default() += 1;
+    }
+
+    /// Counts one WeCom API call to `endpoint` (a path such as `/cgi-bin/gettoken`) that ended
+    /// with `errcode` (`"0"` on success, `"transport"` when no JSON answer came) after `elapsed`.
+    pub fn record_wecom_call(&self, endpoint: &str, errcode: &str, elapsed: Duration) {
+        *lock(&self.wecom_calls)
+            .entry((endpoint.to_owned(), errcode.to_owned()))
+            .or_default() += 1;
+        lock(&self.wecom_latency)
+            .entry(endpoint.to_owned())
+            .or_default()
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts how the token cache served one request.
+    pub fn record_token_cache(&self, event: TokenCacheEvent) {
+        let counter = match event {
+            TokenCacheEvent::MemoryHit => &self.token_memory_hits,
+            TokenCacheEvent::StoreHit => &self.token_store_hits,
+            TokenCacheEvent::Refresh => &self.token_refreshes,
+            TokenCacheEvent::Replace => &self.token_replacements,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many logins ended with `outcome` so far.
+    pub fn logins(&self, outcome: &str) -> u64 {
+        lock(&self.logins).get(outcome).copied().unwrap_or(0)
+    }
+
+    /// The registry in the Prometheus text format (content type
+    /// `text/plain; version=0.0.4; charset=utf-8`).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP wecom_oidc_http_requests_total HTTP requests by method, route template and status.\n");
+        out.push_str("# TYPE wecom_oidc_http_requests_total counter\n");
+        for ((method, route, status), n) in lock(&self.requests).iter() {
+            let _ = writeln!(
+                out,
+                "wecom_oidc_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}",
+                escape(method),
+                escape(route)
+            );
+        }
+        out.push_str("# HELP wecom_oidc_logins_total Finished login callbacks by outcome.\n");
+        out.push_str("# TYPE wecom_oidc_logins_total counter\n");
+        for (outcome, n) in lock(&self.logins).iter() {
+            let _ = writeln!(
+                out,
+                "wecom_oidc_logins_total{{outcome=\"{}\"}} {n}",
+                escape(outcome)
+            );
+        }
+        out.push_str(
+            "# HELP wecom_oidc_wecom_api_calls_total WeCom API calls by endpoint and errcode.\n",
+        );
+        out.push_str("# TYPE wecom_oidc_wecom_api_calls_total counter\n");
+        for ((endpoint, errcode), n) in lock(&self.wecom_calls).iter() {
+            let _ = writeln!(
+                out,
+                "wecom_oidc_wecom_api_calls_total{{endpoint=\"{}\",errcode=\"{}\"}} {n}",
+                escape(endpoint),
+                escape(errcode)
+            );
+        }
+        out.push_str(
+            "# HELP wecom_oidc_wecom_api_duration_seconds Latency of WeCom API calls by endpoint.\n",
+        );
+        out.push_str("# TYPE wecom_oidc_wecom_api_duration_seconds histogram\n");
+        for (endpoint, h) in lock(&self.wecom_latency).iter() {
+            let ep = escape(endpoint);
+            for (bound, n) in LATENCY_BUCKETS.iter().zip(&h.buckets) {
+                let _ = writeln!(
+                    out,
+                    "wecom_oidc_wecom_api_duration_seconds_bucket{{endpoint=\"{ep}\",le=\"{bound}\"}} {n}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "wecom_oidc_wecom_api_duration_seconds_bucket{{endpoint=\"{ep}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "wecom_oidc_wecom_api_duration_seconds_sum{{endpoint=\"{ep}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "wecom_oidc_wecom_api_duration_seconds_count{{endpoint=\"{ep}\"}} {}",
+                h.count
+            );
+        }
+        out.push_str("# HELP wecom_oidc_wecom_token_cache_total How the WeCom access_token cache served requests.\n");
+        out.push_str("# TYPE wecom_oidc_wecom_token_cache_total counter\n");
+        for (result, counter) in [
+            ("memory_hit", &self.token_memory_hits),
+            ("store_hit", &self.token_store_hits),
+            ("refresh", &self.token_refreshes),
+            ("replace", &self.token_replacements),
+        ] {
+            let _ = writeln!(
+                out,
+                "wecom_oidc_wecom_token_cache_total{{result=\"{result}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
+        out
+    }
+}
+
+/// Escapes a label value as the text format requires: backslash, double quote and newline.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_family_has_help_and_type_lines_even_when_empty() {
+        let text = Metrics::new().render();
+        for family in [
+            "wecom_oidc_http_requests_total",
+            "wecom_oidc_logins_total",
+            "wecom_oidc_wecom_api_calls_total",
+            "wecom_oidc_wecom_api_duration_seconds",
+            "wecom_oidc_wecom_token_cache_total",
+        ] {
+            assert!(text.contains(&format!("# HELP {family} ")), "{text}");
+            assert!(text.contains(&format!("# TYPE {family} ")), "{text}");
+        }
+        assert!(text.ends_with('\n'));
+    }
+
+    #[test]
+    fn counters_accumulate_per_label_set() {
+        let m = Metrics::new();
+        m.record_request("GET", "/authorize", 302);
+        m.record_request("GET", "/authorize", 302);
+        m.record_request("POST", "/token", 400);
+        m.record_login("success");
+        m.record_token_cache(TokenCacheEvent::Refresh);
+        m.record_token_cache(TokenCacheEvent::MemoryHit);
+        m.record_token_cache(TokenCacheEvent::MemoryHit);
+        let text = m.render();
+        assert!(text.contains(
+            "wecom_oidc_http_requests_total{method=\"GET\",route=\"/authorize\",status=\"302\"} 2\n"
+        ));
+        assert!(text.contains(
+            "wecom_oidc_http_requests_total{method=\"POST\",route=\"/token\",status=\"400\"} 1\n"
+        ));
+        assert!(text.contains("wecom_oidc_logins_total{outcome=\"success\"} 1\n"));
+        assert!(text.contains("wecom_oidc_wecom_token_cache_total{result=\"memory_hit\"} 2\n"));
+        assert!(text.contains("wecom_oidc_wecom_token_cache_total{result=\"refresh\"} 1\n"));
+        assert_eq!(m.logins("success"), 1);
+    }
+
+    #[test]
+    fn histogram_buckets_are_cumulative_and_end_with_inf() {
+        let m = Metrics::new();
+        m.record_wecom_call("/cgi-bin/gettoken", "0", Duration::from_millis(30));
+        m.record_wecom_call("/cgi-bin/gettoken", "40001", Duration::from_secs(3));
+        let text = m.render();
+        assert!(text.contains(
+            "wecom_oidc_wecom_api_calls_total{endpoint=\"/cgi-bin/gettoken\",errcode=\"40001\"} 1\n"
+        ));
+        assert!(text.contains("_bucket{endpoint=\"/cgi-bin/gettoken\",le=\"0.025\"} 0\n"));
+        assert!(text.contains("_bucket{endpoint=\"/cgi-bin/gettoken\",le=\"0.05\"} 1\n"));
+        assert!(text.contains("_bucket{endpoint=\"/cgi-bin/gettoken\",le=\"5\"} 2\n"));
+        assert!(text.contains("_bucket{endpoint=\"/cgi-bin/gettoken\",le=\"+Inf\"} 2\n"));
+        assert!(text.contains("_count{endpoint=\"/cgi-bin/gettoken\"} 2\n"));
+    }
+
+    #[test]
+    fn label_values_are_escaped_per_text_format() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

@@ -1,0 +1,70 @@
+//! Operator commands beside `serve` and `demo`: the `check` doctor, config `snippet`s for common
+//! relying parties and the `clients list` view. They print for a person at a terminal and
+//! never show a secret.
+
+pub mod clients;
+pub mod doctor;
+pub mod events;
+pub mod snippet;
+
+use std::path::Path;
+
+use crate::config;
+
+/// `wecom-oidc snippet APP --client ID`: prints the block on stdout, remarks on stderr.
+pub fn run_snippet(
+    config_path: Option<&Path>,
+    app: snippet::SnippetApp,
+    client_id: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let cfg = config::load(config_path.unwrap_or(Path::new("wecom-oidc.toml")))?;
+    let client = cfg
+        .clients
+        .iter()
+        .find(|c| c.id == client_id)
+        .ok_or_else(|| {
+            let known: Vec<&str> = cfg.clients.iter().map(|c| c.id.as_str()).collect();
+            format!(
+                "no client {client_id:?} in the configuration (registered: {})",
+                known.join(", ")
+            )
+        })?;
+    let s = snippet::render(app, &cfg.issuer, client);
+    print!("{}", s.text);
+    for w in &s.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(())
+}
+
+/// `wecom-oidc clients list`.
+pub fn run_clients_list(config_path: Option<&Path>) -> Result<(), Box<dyn std::error::Error>> {
+    let cfg = config::load(config_path.unwrap_or(Path::new("wecom-oidc.toml")))?;
+    print!("{}", clients::list(&cfg));
+    Ok(())
+}
+
+/// `wecom-oidc events`: reads the store of the configured `data_dir`. sled allows one process
+/// at a time, so this runs while the server is stopped (or against a copy of `data_dir`).
+pub fn run_events(
+    config_path: Option<&Path>,
+    limit: usize,
+    json: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use crate::storage::{SledStore, Store};
+    let cfg = config::load(config_path.unwrap_or(Path::new("wecom-oidc.toml")))?;
+    let store = SledStore::open(&cfg.data_dir).map_err(|e| {
+        format!(
+            "cannot open the store in {} ({e}); if the server is running, stop it first or \
+             point data_dir at a copy",
+            cfg.data_dir.display()
+        )
+    })?;
+    let events = store.list_login_events(limit)?;
+    if json {
+        print!("{}", events::json_lines(&events));
+    } else {
+        print!("{}", events::table(&events));
+    }
+    Ok(())
+}

@@ -1,0 +1,1548 @@
+//! End-to-end tests of the operator experience (issue 6): health, readiness and metrics
+//! endpoints, the `check` doctor against the WeCom simulator, snippets and client listings.
+//! Each test starts its own demo (provider + simulator) on `127.0.0.1:0`.
+
+use std::sync::Arc;
+
+use reqwest::redirect::Policy;
+use wecom_oidc::clock::SystemClock;
+use wecom_oidc::demo::{self, DemoOptions, RunningDemo};
+
+async fn start_demo(auto_login: Option<&str>) -> RunningDemo {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    demo::spawn(DemoOptions {
+        listener,
+        issuer: None,
+        auto_login: auto_login.map(str::to_owned),
+        extra_clients: Vec::new(),
+        data_dir: None,
+        clock: Arc::new(SystemClock),
+    })
+    .await
+    .expect("demo starts")
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// Follows redirects by hand from `url`; returns the final response.
+async fn walk(client: &reqwest::Client, base: &str, url: &str) -> reqwest::Response {
+    let mut next = url.to_owned();
+    for _ in 0..10 {
+        let resp = client.get(&next).send().await.expect("request");
+        if !resp.status().is_redirection() {
+            return resp;
+        }
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .expect("redirect has a Location")
+            .to_owned();
+        next = if location.starts_with('/') {
+            format!("{base}{location}")
+        } else {
+            location
+        };
+    }
+    panic!("more than 10 redirects from {url}");
+}
+
+#[tokio::test]
+async fn healthz_answers_ok_without_touching_dependencies() {
+    let d = start_demo(None).await;
+    let resp = reqwest::get(format!("{}/healthz", d.issuer)).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(
+        d.simulator.gettoken_calls(),
+        0,
+        "liveness must not call WeCom"
+    );
+}
+
+#[tokio::test]
+async fn readyz_is_ready_when_store_keys_and_wecom_token_are_available() {
+    let d = start_demo(None).await;
+    let resp = reqwest::get(format!("{}/readyz", d.issuer)).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["status"], "ready", "{body}");
+    assert_eq!(d.simulator.gettoken_calls(), 1);
+    // A second probe is served from the token cache: readiness does not spend WeCom's quota.
+    let resp = reqwest::get(format!("{}/readyz", d.issuer)).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(d.simulator.gettoken_calls(), 1);
+}
+
+#[tokio::test]
+async fn readyz_is_unavailable_when_wecom_refuses_the_token() {
+    let clock = wecom_oidc::clock::ManualClock::new(1_800_000_000);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let d = demo::spawn(DemoOptions {
+        listener,
+        issuer: None,
+        auto_login: None,
+        extra_clients: Vec::new(),
+        data_dir: None,
+        clock: Arc::new(clock.clone()),
+    })
+    .await
+    .unwrap();
+    d.simulator.fail_next("/cgi-bin/gettoken", 60020, 1);
+    let resp = reqwest::get(format!("{}/readyz", d.issuer)).await.unwrap();
+    assert_eq!(resp.status(), 503);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["status"], "not ready");
+    let failing: Vec<&serde_json::Value> = body["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .collect();
+    assert_eq!(failing.len(), 1, "{body}");
+    assert_eq!(failing[0]["name"], "connector:wecom");
+    assert!(failing[0]["detail"].as_str().unwrap().contains("60020"));
+    // Probes right after a failure do not call WeCom again (wrong secrets get the IP banned,
+    // wecom-api.md §1) ...
+    let calls = d.simulator.gettoken_calls();
+    let resp = reqwest::get(format!("{}/readyz", d.issuer)).await.unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(d.simulator.gettoken_calls(), calls);
+    // ... and once the pause is over and WeCom accepts, it is ready without a restart.
+    clock.advance(wecom_oidc::web::ops::READINESS_RETRY_SECS);
+    let resp = reqwest::get(format!("{}/readyz", d.issuer)).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(d.simulator.gettoken_calls(), calls + 1);
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template_logins_and_wecom_calls() {
+    let d = start_demo(Some("zhangsan")).await;
+    let b = browser();
+    let page = walk(&b, &d.issuer, &format!("{}/demo/login", d.issuer)).await;
+    assert_eq!(page.status(), 200, "the demo login completes");
+    let resp = reqwest::get(format!("{}/metrics", d.issuer)).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = resp.text().await.unwrap();
+    assert!(
+        text.contains(
+            "wecom_oidc_http_requests_total{method=\"GET\",route=\"/callback/{connector}\",status=\"302\"} 1\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains(
+        "wecom_oidc_http_requests_total{method=\"POST\",route=\"/token\",status=\"200\"} 1\n"
+    ));
+    assert!(text.contains("wecom_oidc_logins_total{outcome=\"success\"} 1\n"));
+    assert!(text.contains(
+        "wecom_oidc_wecom_api_calls_total{endpoint=\"/cgi-bin/gettoken\",errcode=\"0\"} 1\n"
+    ));
+    assert!(text.contains(
+        "wecom_oidc_wecom_api_calls_total{endpoint=\"/cgi-bin/auth/getuserinfo\",errcode=\"0\"} 1\n"
+    ));
+    assert!(text.contains("wecom_oidc_wecom_token_cache_total{result=\"refresh\"} 1\n"));
+    assert!(text.contains(
+        "wecom_oidc_wecom_api_duration_seconds_count{endpoint=\"/cgi-bin/user/get\"} 1\n"
+    ));
+    // Arbitrary methods and paths cannot mint new series.
+    for m in ["FOO", "BAR"] {
+        let method = reqwest::Method::from_bytes(m.as_bytes()).unwrap();
+        reqwest::Client::new()
+            .request(method, format!("{}/token", d.issuer))
+            .send()
+            .await
+            .unwrap();
+    }
+    let text = reqwest::get(format!("{}/metrics", d.issuer))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("method=\"OTHER\",route=\"/token\",status=\"405\"} 2\n"),
+        "{text}"
+    );
+    assert!(!text.contains("FOO"));
+    // No concrete path or query (with its code) ever becomes a label.
+    assert!(!text.contains('?'), "{text}");
+    assert!(!text.contains("/callback/wecom"), "{text}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// `wecom-oidc check` against the simulator.
+
+use std::path::PathBuf;
+use wecom_oidc::ops::doctor::{self, Level};
+use wecom_oidc::simulator::{Simulator, SimulatorConfig};
+
+/// A simulator served on its own port with connect info, so its `errmsg` carries
+/// `from ip: 127.0.0.1` like WeCom's.
+async fn start_simulator() -> (Simulator, String) {
+    start_simulator_with(|_| {}).await
+}
+
+/// Like [`start_simulator`], with `adjust` applied to the simulated corp first.
+async fn start_simulator_with(adjust: impl FnOnce(&mut SimulatorConfig)) -> (Simulator, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut config = SimulatorConfig::demo(&base);
+    adjust(&mut config);
+    let sim = Simulator::new(config, Arc::new(SystemClock));
+    let app = sim.router();
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await;
+    });
+    (sim, base)
+}
+
+/// A config file for the simulator's corp with `corp_id` and `secret` (the demo corp's own
+/// when `None`), in a fresh folder.
+fn config_file(
+    dir: &tempfile::TempDir,
+    api_base: &str,
+    corp_id: Option<&str>,
+    secret: Option<&str>,
+) -> PathBuf {
+    let demo = SimulatorConfig::demo("http://unused");
+    let text = format!(
+        r#"
+issuer = "https://sso.example.com:8443"
+data_dir = "{data}"
+keys_dir = "{keys}"
+[wecom]
+corp_id = "{corp}"
+agent_id = {agent}
+secret = "{secret}"
+api_base = "{api_base}"
+oauth_base = "{api_base}"
+sso_base = "{api_base}"
+[[clients]]
+id = "grafana"
+secret = "grafana-secret-value"
+redirect_uris = ["https://grafana.example.com/login/generic_oauth"]
+"#,
+        data = dir.path().join("data").display(),
+        keys = dir.path().join("keys").display(),
+        corp = corp_id.unwrap_or(&demo.corp_id),
+        agent = demo.agent_id,
+        secret = secret.unwrap_or(&demo.secret),
+    );
+    let path = dir.path().join("wecom-oidc.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn check_passes_a_correct_config_and_prints_trusted_domain_with_port() {
+    let (_sim, base) = start_simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_file(&dir, &base, None, None);
+    let report = doctor::check_file(&path, Arc::new(SystemClock)).await;
+    assert!(report.passed(), "{}", report.render());
+    assert_eq!(
+        report.trusted_domain.as_deref(),
+        Some("sso.example.com:8443")
+    );
+    assert_eq!(
+        report.callback_url.as_deref(),
+        Some("https://sso.example.com:8443/callback/wecom")
+    );
+    let text = report.render();
+    assert!(text.contains("可信域名"), "{text}");
+    assert!(text.contains("PASS"), "{text}");
+    // Missing keys are a warning, and the doctor does not create them.
+    assert!(report
+        .findings
+        .iter()
+        .any(|f| f.topic == "keys" && f.level == Level::Warn));
+    assert!(!dir.path().join("keys").exists());
+}
+
+#[tokio::test]
+async fn check_explains_a_wrong_secret_40001_and_never_prints_it() {
+    let (_sim, base) = start_simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_file(&dir, &base, None, Some("wrong-secret-value"));
+    let report = doctor::check_file(&path, Arc::new(SystemClock)).await;
+    assert!(!report.passed());
+    let f = report.wecom_error(40001).expect("40001 reported");
+    assert!(
+        f.en.contains("Secret") && f.zh.contains("应用管理"),
+        "{f:?}"
+    );
+    let text = report.render();
+    assert!(!text.contains("wrong-secret-value"), "{text}");
+    assert!(!text.contains("grafana-secret-value"), "{text}");
+    assert!(text.contains("FAIL"));
+}
+
+#[tokio::test]
+async fn check_finds_a_callback_domain_that_is_not_the_apps_trusted_domain() {
+    let (_sim, base) =
+        start_simulator_with(|c| c.trusted_domains = vec!["other.example.com".into()]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_file(&dir, &base, None, None);
+    let report = doctor::check_file(&path, Arc::new(SystemClock)).await;
+    assert!(!report.passed());
+    let f = report
+        .findings
+        .iter()
+        .find(|f| f.topic == "wecom login page")
+        .expect("login page finding");
+    assert_eq!(f.level, Level::Fail, "{f:?}");
+    assert!(
+        f.en.contains("sso.example.com:8443") && f.zh.contains("可信域名"),
+        "{f:?}"
+    );
+    // The right domain passes.
+    let (_sim, base) =
+        start_simulator_with(|c| c.trusted_domains = vec!["sso.example.com:8443".into()]).await;
+    let path = config_file(&dir, &base, None, None);
+    let report = doctor::check_file(&path, Arc::new(SystemClock)).await;
+    assert!(report.passed(), "{}", report.render());
+}
+
+#[tokio::test]
+async fn check_finds_a_wrong_agent_id_40056() {
+    let (_sim, base) = start_simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_file(&dir, &base, None, None);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("agent_id = 1000002", "agent_id = 1000099");
+    std::fs::write(&path, text).unwrap();
+    let report = doctor::check_file(&path, Arc::new(SystemClock)).await;
+    let f = report.wecom_error(40056).expect("40056 reported");
+    assert!(
+        f.en.contains("1000099") && f.zh.contains("AgentId"),
+        "{f:?}"
+    );
+}
+
+#[tokio::test]
+async fn check_explains_a_wrong_corp_id_40013() {
+    let (_sim, base) = start_simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_file(&dir, &base, Some("wwnotthiscorp000000"), None);
+    let report = doctor::check_file(&path, Arc::new(SystemClock)).await;
+    let f = report.wecom_error(40013).expect("40013 reported");
+    assert!(f.zh.contains("企业ID") && f.en.contains("CorpID"), "{f:?}");
+}
+
+#[tokio::test]
+async fn check_shows_the_ip_wecom_saw_for_an_untrusted_ip_60020() {
+    let (sim, base) = start_simulator().await;
+    sim.fail_next("/cgi-bin/gettoken", 60020, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_file(&dir, &base, None, None);
+    let report = doctor::check_file(&path, Arc::new(SystemClock)).await;
+    let f = report.wecom_error(60020).expect("60020 reported");
+    assert!(f.en.contains("add 127.0.0.1"), "{f:?}");
+    assert!(f.zh.contains("企业可信IP"), "{f:?}");
+}
+
+#[tokio::test]
+async fn check_explains_each_other_gettoken_error_the_simulator_can_inject() {
+    let (sim, base) = start_simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_file(&dir, &base, None, None);
+    for code in [40091, 50003, 45009, 48002] {
+        sim.fail_next("/cgi-bin/gettoken", code, 1);
+        let report = doctor::check_file(&path, Arc::new(SystemClock)).await;
+        assert!(!report.passed(), "{code}");
+        assert!(
+            report.wecom_error(code).is_some(),
+            "{code}: {}",
+            report.render()
+        );
+    }
+}
+
+#[tokio::test]
+async fn check_reports_an_unreachable_wecom_and_an_invalid_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on: bind, read the port, drop the listener.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let path = config_file(&dir, &format!("http://127.0.0.1:{port}"), None, None);
+    let report = doctor::check_file(&path, Arc::new(SystemClock)).await;
+    assert!(!report.passed());
+    assert!(report.render().contains("cannot reach WeCom"));
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "issuer = \"ftp://x\"\n").unwrap();
+    let report = doctor::check_file(&bad, Arc::new(SystemClock)).await;
+    assert!(!report.passed());
+    assert!(report.render().contains("wecom"), "{}", report.render());
+}
+
+#[tokio::test]
+async fn check_command_exit_code_says_pass_or_fail() {
+    let (_sim, base) = start_simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let good = config_file(&dir, &base, None, None);
+    let bin = env!("CARGO_BIN_EXE_wecom-oidc");
+    let run = |path: PathBuf| {
+        tokio::process::Command::new(bin)
+            .arg("--config")
+            .arg(path)
+            .arg("check")
+            .output()
+    };
+    let out = run(good).await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("sso.example.com:8443"), "{stdout}");
+    let dir2 = tempfile::tempdir().unwrap();
+    let bad = config_file(&dir2, &base, None, Some("nope"));
+    let out = run(bad).await.unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("40001"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// `wecom-oidc snippet` and `clients list`.
+
+use wecom_oidc::ops::snippet::{self as snippets, SnippetApp};
+use wecom_oidc::provider::Client;
+use wecom_oidc::secret::Secret;
+
+const ISSUER: &str = "https://sso.example.com";
+
+fn rp_client(id: &str, uri: &str) -> Client {
+    Client {
+        id: id.into(),
+        name: id.into(),
+        secret: Some(Secret::new("rp-secret-never-printed")),
+        redirect_uris: vec![uri.into()],
+        settings: Default::default(),
+    }
+}
+
+fn snippet(app: SnippetApp, id: &str, uri: &str) -> String {
+    let s = snippets::render(app, ISSUER, &rp_client(id, uri));
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    assert!(!s.text.contains("rp-secret-never-printed"));
+    s.text
+}
+
+/// A minimal INI reader (Grafana's format): `[section]`, `key = value`, `#`/`;` comments.
+fn parse_ini(
+    text: &str,
+) -> std::collections::HashMap<String, std::collections::HashMap<String, String>> {
+    let mut out: std::collections::HashMap<String, std::collections::HashMap<String, String>> =
+        Default::default();
+    let mut section = String::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = s.to_owned();
+            continue;
+        }
+        let (k, v) = line
+            .split_once('=')
+            .unwrap_or_else(|| panic!("line {} is not key = value: {line}", n + 1));
+        assert!(!section.is_empty(), "key outside a section: {line}");
+        out.entry(section.clone())
+            .or_default()
+            .insert(k.trim().to_owned(), v.trim().to_owned());
+    }
+    out
+}
+
+#[test]
+fn grafana_snippet_is_ini_with_generic_oauth_endpoints_pkce_and_groups_role_mapping() {
+    let text = snippet(
+        SnippetApp::Grafana,
+        "grafana",
+        "https://grafana.example.com/login/generic_oauth",
+    );
+    let ini = parse_ini(&text);
+    let g = &ini["auth.generic_oauth"];
+    assert_eq!(g["client_id"], "grafana");
+    assert_eq!(g["auth_url"], format!("{ISSUER}/authorize"));
+    assert_eq!(g["token_url"], format!("{ISSUER}/token"));
+    assert_eq!(g["api_url"], format!("{ISSUER}/userinfo"));
+    assert_eq!(g["use_pkce"], "true");
+    assert_eq!(g["client_secret"], "$__env{WECOM_OIDC_CLIENT_SECRET}");
+    assert_eq!(g["groups_attribute_path"], "groups");
+    assert!(g["role_attribute_path"].contains("'Admin'"));
+    assert!(g["scopes"].split(' ').any(|s| s == "openid"));
+    assert_eq!(ini["server"]["root_url"], "https://grafana.example.com/");
+}
+
+/// Turns the Ruby hash/array literal of gitlab.rb into JSON: `key:` → `"key":`, `ENV["X"]` →
+/// `"$X"`, `#` comments dropped. Panics on anything else, so odd Ruby fails the test.
+fn ruby_literal_to_json(src: &str) -> serde_json::Value {
+    let mut out = String::new();
+    let chars: Vec<char> = src.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '"' {
+            let start = i;
+            i += 1;
+            while chars[i] != '"' {
+                i += if chars[i] == '\\' { 2 } else { 1 };
+            }
+            out.extend(&chars[start..=i]);
+            i += 1;
+        } else if c == '#' {
+            while i < chars.len() && chars[i] != '\n' {
+                i += 1;
+            }
+        } else if c.is_ascii_alphabetic() {
+            let start = i;
+            while chars[i].is_ascii_alphanumeric() || chars[i] == '_' {
+                i += 1;
+            }
+            let word: String = chars[start..i].iter().collect();
+            if chars[i] == ':' {
+                out.push_str(&format!("\"{word}\""));
+            } else if word == "ENV" && chars[i] == '[' {
+                let end = i + chars[i..].iter().position(|c| *c == ']').unwrap();
+                let name: String = chars[i + 2..end - 1].iter().collect();
+                out.push_str(&format!("\"${name}\""));
+                i = end + 1;
+            } else if word == "true" || word == "false" {
+                out.push_str(&word);
+            } else {
+                panic!("unexpected Ruby word {word}");
+            }
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    // Ruby allows trailing commas; JSON does not.
+    let out = out.replace(",\n]", "\n]").replace(",\n}", "\n}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+#[test]
+fn gitlab_snippet_is_a_ruby_omniauth_provider_with_discovery_and_the_client() {
+    let text = snippet(
+        SnippetApp::Gitlab,
+        "gitlab",
+        "https://gitlab.example.com/users/auth/openid_connect/callback",
+    );
+    let rhs = text
+        .split("gitlab_rails['omniauth_providers'] =")
+        .nth(1)
+        .expect("providers assignment");
+    let providers = ruby_literal_to_json(rhs);
+    let p = &providers[0];
+    assert_eq!(p["name"], "openid_connect");
+    assert_eq!(p["args"]["issuer"], ISSUER);
+    assert_eq!(p["args"]["discovery"], true);
+    assert_eq!(p["args"]["pkce"], true);
+    assert_eq!(p["args"]["response_type"], "code");
+    assert_eq!(p["args"]["client_options"]["identifier"], "gitlab");
+    assert_eq!(
+        p["args"]["client_options"]["secret"],
+        "$WECOM_OIDC_CLIENT_SECRET"
+    );
+    assert_eq!(
+        p["args"]["client_options"]["redirect_uri"],
+        "https://gitlab.example.com/users/auth/openid_connect/callback"
+    );
+    assert!(text.contains("gitlab_rails['omniauth_allow_single_sign_on'] = ['openid_connect']"));
+}
+
+#[test]
+fn oauth2_proxy_snippet_is_toml_with_oidc_issuer_and_pkce() {
+    let text = snippet(
+        SnippetApp::Oauth2Proxy,
+        "proxy",
+        "https://app.example.com/oauth2/callback",
+    );
+    let t: toml::Table = toml::from_str(&text).expect("valid TOML");
+    assert_eq!(t["provider"].as_str(), Some("oidc"));
+    assert_eq!(t["oidc_issuer_url"].as_str(), Some(ISSUER));
+    assert_eq!(t["client_id"].as_str(), Some("proxy"));
+    assert_eq!(
+        t["redirect_url"].as_str(),
+        Some("https://app.example.com/oauth2/callback")
+    );
+    assert_eq!(t["code_challenge_method"].as_str(), Some("S256"));
+    assert_eq!(
+        t["insecure_oidc_allow_unverified_email"].as_bool(),
+        Some(true)
+    );
+    assert!(
+        !t.contains_key("client_secret"),
+        "secret comes from the environment"
+    );
+}
+
+#[test]
+fn mod_auth_openidc_snippet_is_apache_directives_with_metadata_url() {
+    let text = snippet(
+        SnippetApp::ModAuthOpenidc,
+        "apache",
+        "https://www.example.com/protected/redirect_uri",
+    );
+    let known = [
+        "OIDCProviderMetadataURL",
+        "OIDCClientID",
+        "OIDCClientSecret",
+        "OIDCRedirectURI",
+        "OIDCCryptoPassphrase",
+        "OIDCScope",
+        "OIDCPKCEMethod",
+        "OIDCRemoteUserClaim",
+        "AuthType",
+        "Require",
+    ];
+    let mut depth = 0;
+    let mut directives = std::collections::HashMap::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if line.starts_with("<Location ") && line.ends_with('>') {
+            depth += 1;
+            continue;
+        }
+        if line == "</Location>" {
+            depth -= 1;
+            continue;
+        }
+        let (name, args) = line.split_once(' ').expect("directive with arguments");
+        assert!(known.contains(&name), "unknown directive {name}");
+        directives.insert(name, args);
+    }
+    assert_eq!(depth, 0, "balanced <Location>");
+    assert_eq!(
+        directives["OIDCProviderMetadataURL"],
+        format!("{ISSUER}/.well-known/openid-configuration")
+    );
+    assert_eq!(directives["OIDCClientID"], "apache");
+    assert_eq!(
+        directives["OIDCRedirectURI"],
+        "https://www.example.com/protected/redirect_uri"
+    );
+    assert_eq!(directives["AuthType"], "openid-connect");
+    assert!(text.contains("<Location \"/protected\">"));
+}
+
+#[test]
+fn jupyterhub_snippet_is_python_assignments_for_generic_oauthenticator() {
+    let text = snippet(
+        SnippetApp::Jupyterhub,
+        "hub",
+        "https://hub.example.com/hub/oauth_callback",
+    );
+    let mut values = std::collections::HashMap::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') || line == "import os" {
+            continue;
+        }
+        let (lhs, rhs) = line.split_once(" = ").expect("an assignment");
+        assert!(
+            lhs.starts_with("c.") && lhs.split('.').count() == 3,
+            "not a traitlets assignment: {line}"
+        );
+        let rhs = rhs.replace("True", "true").replace("os.environ[", "[");
+        let v: serde_json::Value =
+            serde_json::from_str(&rhs).unwrap_or_else(|e| panic!("{e}: {line}"));
+        values.insert(lhs.to_owned(), v);
+    }
+    let g = |k: &str| values[&format!("c.GenericOAuthenticator.{k}")].clone();
+    assert_eq!(values["c.JupyterHub.authenticator_class"], "generic-oauth");
+    assert_eq!(g("client_id"), "hub");
+    assert_eq!(g("authorize_url"), format!("{ISSUER}/authorize"));
+    assert_eq!(g("token_url"), format!("{ISSUER}/token"));
+    assert_eq!(g("userdata_url"), format!("{ISSUER}/userinfo"));
+    assert_eq!(
+        g("oauth_callback_url"),
+        "https://hub.example.com/hub/oauth_callback"
+    );
+    assert_eq!(
+        g("client_secret"),
+        serde_json::json!(["WECOM_OIDC_CLIENT_SECRET"])
+    );
+    assert_eq!(g("username_claim"), "preferred_username");
+}
+
+#[test]
+fn synapse_snippet_is_yaml_oidc_provider_with_issuer_and_secret_file() {
+    let text = snippet(
+        SnippetApp::Synapse,
+        "matrix",
+        "https://matrix.example.com/_synapse/client/oidc/callback",
+    );
+    let docs = yaml_rust2::YamlLoader::load_from_str(&text).expect("valid YAML");
+    let p = &docs[0]["oidc_providers"][0];
+    assert_eq!(p["idp_id"].as_str(), Some("wecom"));
+    assert_eq!(p["issuer"].as_str(), Some(ISSUER));
+    assert_eq!(p["client_id"].as_str(), Some("matrix"));
+    assert!(p["client_secret_path"].as_str().is_some());
+    assert!(p["client_secret"].is_badvalue());
+    assert_eq!(p["pkce_method"].as_str(), Some("always"));
+    assert_eq!(
+        p["user_mapping_provider"]["config"]["localpart_template"].as_str(),
+        Some("{{ user.preferred_username }}")
+    );
+    assert_eq!(p["scopes"][0].as_str(), Some("openid"));
+}
+
+#[test]
+fn snippet_warns_when_the_client_lacks_the_apps_callback_path() {
+    let s = snippets::render(
+        SnippetApp::Grafana,
+        ISSUER,
+        &rp_client("g", "https://grafana.example.com/wrong"),
+    );
+    assert_eq!(s.warnings.len(), 1);
+    assert!(s.warnings[0].contains("/login/generic_oauth"));
+}
+
+#[tokio::test]
+async fn snippet_and_clients_list_commands_read_the_config_and_hide_secrets() {
+    let (_sim, base) = start_simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_file(&dir, &base, None, None);
+    let bin = env!("CARGO_BIN_EXE_wecom-oidc");
+    let out = tokio::process::Command::new(bin)
+        .arg("--config")
+        .arg(&path)
+        .args(["snippet", "grafana", "--client", "grafana"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("auth_url = https://sso.example.com:8443/authorize"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("grafana-secret-value"));
+
+    let out = tokio::process::Command::new(bin)
+        .arg("--config")
+        .arg(&path)
+        .args(["snippet", "gitlab", "--client", "nobody"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("registered: grafana"));
+
+    let out = tokio::process::Command::new(bin)
+        .arg("--config")
+        .arg(&path)
+        .args(["clients", "list"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("https://grafana.example.com/login/generic_oauth"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("grafana-secret-value"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The start page.
+
+#[tokio::test]
+async fn start_page_shows_issuer_links_wecom_app_and_clients_but_no_secret() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut extra = rp_client("grafana", "https://grafana.example.com/login/generic_oauth");
+    extra.name = "Grafana <ops>".into();
+    let d = demo::spawn(DemoOptions {
+        listener,
+        issuer: None,
+        auto_login: None,
+        extra_clients: vec![extra],
+        data_dir: None,
+        clock: Arc::new(SystemClock),
+    })
+    .await
+    .unwrap();
+    let resp = reqwest::Client::new()
+        .get(format!("{}/start", d.issuer))
+        .header("accept-language", "en-US,en;q=0.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("name=\"viewport\""), "phone-readable");
+    assert!(html.contains(&format!("{}/.well-known/openid-configuration", d.issuer)));
+    assert!(html.contains(&format!("{}/jwks", d.issuer)));
+    assert!(html.contains(&format!("{}/callback/wecom", d.issuer)));
+    assert!(html.contains("ww7f3c2a1b9d8e6f50"), "the WeCom corp in use");
+    assert!(html.contains("https://grafana.example.com/login/generic_oauth"));
+    assert!(
+        html.contains("Grafana &lt;ops&gt;") || html.contains("Grafana &#60;ops&#62;"),
+        "escaped"
+    );
+    assert!(html.contains("jwks_uri"), "discovery viewer");
+    assert!(html.contains("kty"), "JWKS viewer");
+    assert!(html.contains("Registered clients"));
+    assert!(!html.contains("rp-secret-never-printed"));
+    assert!(!html.contains("demo-wecom-app-secret"));
+
+    // Chinese by Accept-Language, and ui_locales wins over it (OIDC Core §3.1.2.1).
+    let zh = reqwest::Client::new()
+        .get(format!("{}/start", d.issuer))
+        .header("accept-language", "zh-CN,zh;q=0.9")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(zh.contains("已注册应用") && zh.contains("lang=\"zh-CN\""));
+    let en = reqwest::Client::new()
+        .get(format!("{}/start?ui_locales=en", d.issuer))
+        .header("accept-language", "zh-CN")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(en.contains("Registered clients"));
+
+    // The demo keeps its own page at `/`.
+    let root = reqwest::get(format!("{}/", d.issuer))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(root.contains("/demo/login"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Structured logs.
+
+#[tokio::test]
+async fn json_logs_have_one_line_per_request_with_request_id_and_no_codes_or_queries() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    let bin = env!("CARGO_BIN_EXE_wecom-oidc");
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(bin)
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--auto-login",
+            "zhangsan",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--log-format", "json"])
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut issuer = None;
+    while let Some(line) = stdout.next_line().await.unwrap() {
+        if let Some(rest) = line.trim().strip_prefix("Issuer:") {
+            issuer = Some(rest.trim().to_owned());
+            break;
+        }
+    }
+    let issuer = issuer.expect("the demo prints its issuer");
+
+    let b = browser();
+    let page = walk(&b, &issuer, &format!("{issuer}/demo/login")).await;
+    assert_eq!(page.status(), 200);
+    // An error page (unknown client): its request id must be in the log.
+    let err = b
+        .get(format!(
+            "{issuer}/authorize?client_id=nobody&response_type=code&scope=openid"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(err.status().is_client_error());
+    let rid = err.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let body = err.text().await.unwrap();
+    assert!(body.contains(&rid), "the page shows the request id");
+
+    child.kill().await.unwrap();
+    let mut logs = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .await
+        .unwrap();
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let request_lines: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "request")
+        .collect();
+    let callback = request_lines
+        .iter()
+        .find(|l| l["span"]["path"] == "/callback/wecom")
+        .expect("a line for the WeCom callback");
+    assert_eq!(callback["fields"]["status"], 302);
+    assert!(callback["span"]["request_id"].as_str().unwrap().len() >= 16);
+    assert!(request_lines.iter().any(|l| l["span"]["path"] == "/token"));
+    // The error page's id is on its request line and on the detailed warning.
+    assert!(request_lines
+        .iter()
+        .any(|l| l["span"]["request_id"] == rid.as_str() && l["fields"]["status"] == 400));
+    assert!(lines
+        .iter()
+        .any(|l| l["fields"]["message"] == "showing error page"
+            && l["span"]["request_id"] == rid.as_str()));
+    // No query string, code, or secret reaches the log.
+    assert!(!logs.contains("code="), "{logs}");
+    assert!(!logs.contains("corpsecret"), "{logs}");
+    assert!(!logs.contains("demo-wecom-app-secret"), "{logs}");
+    assert!(!logs.contains("client_secret"), "{logs}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Login event log.
+
+#[tokio::test]
+async fn login_events_record_who_which_client_where_outcome_and_reason() {
+    let d = start_demo(Some("zhangsan")).await;
+    let b = browser();
+    let page = walk(&b, &d.issuer, &format!("{}/demo/login", d.issuer)).await;
+    assert_eq!(page.status(), 200);
+    let events = d.store.list_login_events(10).unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!(e.outcome, "success");
+    assert_eq!(e.user_id.as_deref(), Some("zhangsan"));
+    assert_eq!(e.client_id.as_deref(), Some("demo"));
+    assert_eq!(e.address.as_deref(), Some("127.0.0.1"));
+    assert!(e.request_id.is_some());
+    assert!(e.expires_at - e.at == 30 * 86_400, "default retention");
+
+    // A member WeCom knows but who is disabled is refused, and the reason is kept.
+    assert!(d.simulator.set_member_status("zhangsan", 2));
+    let b = browser();
+    let _ = walk(&b, &d.issuer, &format!("{}/demo/login", d.issuer)).await;
+    let events = d.store.list_login_events(10).unwrap();
+    assert_eq!(events.len(), 2);
+    let refused = &events[0];
+    assert_eq!(refused.outcome, "access_denied", "{refused:?}");
+    assert_eq!(refused.client_id.as_deref(), Some("demo"));
+    assert!(
+        refused.reason.as_deref().unwrap_or("").contains("disabled"),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn events_command_lists_the_stores_login_events() {
+    let (_sim, base) = start_simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_file(&dir, &base, None, None);
+    {
+        use wecom_oidc::storage::{LoginEvent, SledStore, Store};
+        let store = SledStore::open(&dir.path().join("data")).unwrap();
+        for (at, user) in [(1_700_000_000, "lisi"), (1_700_000_100, "zhangsan")] {
+            store
+                .create_login_event(&LoginEvent {
+                    at,
+                    user_id: Some(user.into()),
+                    client_id: Some("grafana".into()),
+                    address: Some("198.51.100.4".into()),
+                    outcome: "success".into(),
+                    reason: None,
+                    request_id: None,
+                    expires_at: at + 86_400,
+                })
+                .unwrap();
+        }
+        store.flush().unwrap();
+    }
+    let bin = env!("CARGO_BIN_EXE_wecom-oidc");
+    let out = tokio::process::Command::new(bin)
+        .arg("--config")
+        .arg(&path)
+        .args(["events", "--limit", "1"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("2023-11-14 22:15:00  success"), "{stdout}");
+    assert!(
+        stdout.contains("zhangsan") && !stdout.contains("lisi"),
+        "{stdout}"
+    );
+    let out = tokio::process::Command::new(bin)
+        .arg("--config")
+        .arg(&path)
+        .args(["events", "--json"])
+        .output()
+        .await
+        .unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["user_id"], "zhangsan");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deployment examples.
+
+fn example(path: &str) -> String {
+    std::fs::read_to_string(format!("{}/examples/{path}", env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or_else(|e| panic!("examples/{path}: {e}"))
+}
+
+#[test]
+fn example_config_is_valid_and_keeps_secrets_in_the_environment() {
+    let text = example("wecom-oidc.example.toml");
+    let cfg = wecom_oidc::config::parse(&text, "examples/wecom-oidc.example.toml", &|name| {
+        matches!(name, "WECOM_SECRET" | "GRAFANA_CLIENT_SECRET").then(|| "from-env".to_owned())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.login_event_retention, 90 * 86_400);
+    assert!(!text.contains("secret ="), "secrets come from secret_env");
+}
+
+#[test]
+fn systemd_unit_runs_check_then_serve_with_arguments_the_cli_accepts() {
+    use clap::Parser;
+    let unit = example("systemd/wecom-oidc.service");
+    let ini = parse_ini(&unit);
+    let service = &ini["Service"];
+    for key in ["ExecStartPre", "ExecStart"] {
+        let args: Vec<&str> = service[key].split_whitespace().collect();
+        assert_eq!(args[0], "/usr/local/bin/wecom-oidc");
+        let cli =
+            wecom_oidc::cli::Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("{key}: {e}"));
+        assert_eq!(
+            cli.config.as_deref(),
+            Some(std::path::Path::new("/etc/wecom-oidc/wecom-oidc.toml"))
+        );
+    }
+    assert!(service["ExecStart"].ends_with(" serve"));
+    assert!(service["ExecStartPre"].ends_with(" check"));
+    assert_eq!(service["KillSignal"], "SIGTERM");
+    assert_eq!(service["StateDirectory"], "wecom-oidc");
+    let config = example("wecom-oidc.example.toml");
+    assert!(
+        config.contains("data_dir = \"/var/lib/wecom-oidc/data\""),
+        "StateDirectory holds the store"
+    );
+}
+
+#[test]
+fn containerfile_entrypoint_and_cmd_are_accepted_by_the_cli() {
+    use clap::Parser;
+    let file = example("container/Containerfile");
+    let line = |prefix: &str| -> String {
+        file.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix}"))[prefix.len()..]
+            .trim()
+            .to_owned()
+    };
+    let entry: Vec<String> = serde_json::from_str(&line("ENTRYPOINT")).unwrap();
+    let cmd: Vec<String> = serde_json::from_str(&line("CMD")).unwrap();
+    let argv: Vec<String> = entry.into_iter().chain(cmd).collect();
+    let cli = wecom_oidc::cli::Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(cli.command, Some(wecom_oidc::cli::Command::Serve)));
+    assert_eq!(line("STOPSIGNAL"), "SIGTERM");
+    assert_eq!(line("VOLUME"), "[\"/var/lib/wecom-oidc\"]");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Screenshots of every page we render, on a phone-sized window, in both languages.
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Width and height from a PNG's IHDR chunk.
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "a PNG");
+    let w = u32::from_be_bytes([bytes[16], bytes[17], bytes[18], bytes[19]]);
+    let h = u32::from_be_bytes([bytes[20], bytes[21], bytes[22], bytes[23]]);
+    (w, h)
+}
+
+#[tokio::test]
+async fn every_page_renders_on_a_phone_in_chinese_and_english_headless_chromium() {
+    if !std::path::Path::new(CHROMIUM).exists() {
+        eprintln!("SKIPPED: {CHROMIUM} is absent; install it (apt-get install -y chromium) to take the page screenshots");
+        return;
+    }
+    let d = start_demo(None).await;
+    let sim = format!("{}/wecom-sim", d.issuer);
+    let callback = format!("{}/callback/wecom", d.issuer);
+    let cb = url::form_urlencoded::byte_serialize(callback.as_bytes()).collect::<String>();
+    let pages: Vec<(&str, String)> = vec![
+        ("start", format!("{}/start", d.issuer)),
+        ("demo-index", format!("{}/", d.issuer)),
+        (
+            "error",
+            format!("{}/authorize?client_id=nobody&response_type=code&scope=openid", d.issuer),
+        ),
+        (
+            "wecom-login",
+            format!(
+                "{sim}/wwlogin/sso/login?login_type=CorpApp&appid=ww7f3c2a1b9d8e6f50&agentid=1000002&redirect_uri={cb}&state=s1"
+            ),
+        ),
+    ];
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, url) in &pages {
+        for lang in ["zh-CN", "en-US"] {
+            let file = dir.join(format!("{name}-{lang}.png"));
+            let _ = std::fs::remove_file(&file);
+            let profile = tempfile::tempdir().unwrap();
+            let status = tokio::time::timeout(
+                std::time::Duration::from_secs(60),
+                tokio::process::Command::new(CHROMIUM)
+                    .args([
+                        "--headless",
+                        "--no-sandbox",
+                        "--disable-gpu",
+                        "--hide-scrollbars",
+                        "--no-first-run",
+                        "--window-size=390,844",
+                    ])
+                    .arg(format!("--lang={lang}"))
+                    .arg(format!("--accept-lang={lang}"))
+                    .arg(format!("--user-data-dir={}", profile.path().display()))
+                    .arg(format!("--screenshot={}", file.display()))
+                    .arg(url)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status(),
+            )
+            .await
+            .expect("chromium finishes within a minute")
+            .unwrap();
+            assert!(status.success(), "chromium failed on {name} ({lang})");
+            let bytes = std::fs::read(&file).unwrap();
+            assert_eq!(
+                png_size(&bytes),
+                (390, 844),
+                "{name} {lang}: phone-sized shot"
+            );
+            assert!(bytes.len() > 4_000, "{name} {lang}: the page is not blank");
+        }
+    }
+    eprintln!("screenshots in {}", dir.display());
+}
+
+// ---------------------------------------------------------------------------------------------
+// `serve` mode end to end: start page at `/`, probes, graceful shutdown on SIGTERM.
+
+#[tokio::test]
+async fn serve_mode_shows_the_start_page_at_root_and_stops_cleanly_on_sigterm() {
+    use tokio::io::AsyncBufReadExt;
+    let (_sim, base) = start_simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_file(&dir, &base, None, None);
+    // An ephemeral port for the server: bound, read, released (the server binds it next).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "data_dir =",
+        &format!("listen = \"127.0.0.1:{port}\"\ndata_dir ="),
+    );
+    std::fs::write(&path, text).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_wecom-oidc"))
+        .arg("--config")
+        .arg(&path)
+        .arg("serve")
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    // The "serving" line is logged once the listener is bound.
+    loop {
+        let line = stderr
+            .next_line()
+            .await
+            .unwrap()
+            .expect("server logs before exiting");
+        if line.contains("wecom-oidc is serving") {
+            break;
+        }
+    }
+    let origin = format!("http://127.0.0.1:{port}");
+    let b = browser();
+    let root = b.get(format!("{origin}/")).send().await.unwrap();
+    assert!(root.status().is_redirection());
+    assert_eq!(root.headers()["location"], "/start");
+    let start = b.get(format!("{origin}/start")).send().await.unwrap();
+    assert_eq!(start.status(), 200);
+    let html = start.text().await.unwrap();
+    assert!(html.contains("https://grafana.example.com/login/generic_oauth"));
+    assert!(!html.contains("grafana-secret-value"));
+    let ready = b.get(format!("{origin}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+
+    let pid = child.id().expect("running").to_string();
+    let killed = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let mut rest = Vec::new();
+    while let Some(line) = stderr.next_line().await.unwrap() {
+        rest.push(line);
+    }
+    let status = child.wait().await.unwrap();
+    assert!(status.success(), "SIGTERM is a clean exit: {status:?}");
+    assert!(rest.iter().any(|l| l.contains("shutting down")), "{rest:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Together with sessions (issue 4B) and several WeCom apps (issue 3).
+
+/// A client registered for these tests: confidential, so no PKCE is needed to start a login.
+fn confidential_rp() -> wecom_oidc::provider::Client {
+    wecom_oidc::provider::Client {
+        id: "rp".into(),
+        name: "rp".into(),
+        secret: Some(wecom_oidc::secret::Secret::new("rp-secret-for-tests")),
+        // Never contacted: the tests stop at the redirect's `Location`.
+        redirect_uris: vec!["http://127.0.0.1:9/cb".into()],
+        settings: Default::default(),
+    }
+}
+
+/// `/authorize` for [`confidential_rp`] with `extra` appended to the query.
+fn rp_authorize(issuer: &str, extra: &str) -> String {
+    format!(
+        "{issuer}/authorize?client_id=rp&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb\
+         &response_type=code&scope=openid&state=s{extra}"
+    )
+}
+
+/// OIDC Core §3.1.2.1: `ui_locales` names the languages the person prefers for the pages we
+/// show. The page for a WeCom deployment fault, shown after the WeCom round trip, follows the
+/// authorization request's `ui_locales` over the browser's `Accept-Language`.
+#[tokio::test]
+async fn upstream_fault_page_follows_the_ui_locales_of_the_authorization_request() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let d = demo::spawn(DemoOptions {
+        listener,
+        issuer: None,
+        auto_login: Some("zhangsan".into()),
+        extra_clients: vec![confidential_rp()],
+        data_dir: None,
+        clock: Arc::new(SystemClock),
+    })
+    .await
+    .expect("demo starts");
+    for (ui_locales, accept_language, lang) in [
+        ("en", "zh-CN,zh;q=0.9", "en"),
+        ("zh-CN", "en-US,en;q=0.9", "zh-CN"),
+    ] {
+        // 60020: WeCom does not trust the server's IP, a fault the person cannot fix.
+        d.simulator.fail_next("/cgi-bin/auth/getuserinfo", 60020, 1);
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::ACCEPT_LANGUAGE,
+            reqwest::header::HeaderValue::from_static(accept_language),
+        );
+        let b = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(Policy::none())
+            .default_headers(headers)
+            .build()
+            .expect("client");
+        let url = rp_authorize(&d.issuer, &format!("&ui_locales={ui_locales}"));
+        let page = walk(&b, &d.issuer, &url).await;
+        assert_eq!(page.status(), 502, "the fault page, not a redirect");
+        let body = page.text().await.expect("body");
+        assert!(
+            body.contains(&format!("<html lang=\"{lang}\">")),
+            "ui_locales={ui_locales}: {body}"
+        );
+    }
+}
+
+/// With several WeCom apps (`more_wecom_apps`), a login through any of them is counted in
+/// `/metrics`, written to the login event log with who logged in, every app is checked by
+/// `/readyz` and shown on the start page.
+#[tokio::test]
+async fn every_wecom_app_is_counted_logged_and_checked_for_readiness() {
+    use wecom_oidc::config::{Config, DEFAULT_EVENT_RETENTION_DAYS};
+    use wecom_oidc::connector::wecom::WeComSettings;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let issuer = format!("http://{addr}");
+    let sim_base = format!("{issuer}/wecom-sim");
+    let mut sim_config = SimulatorConfig::demo(sim_base.clone());
+    sim_config.auto_login = Some("lisi".into());
+    let simulator = Simulator::new(sim_config.clone(), Arc::new(SystemClock));
+    let app = |name: &str| WeComSettings {
+        id: name.into(),
+        api_base: sim_base.clone(),
+        oauth_base: sim_base.clone(),
+        sso_base: sim_base.clone(),
+        ..WeComSettings::new(
+            sim_config.corp_id.clone(),
+            sim_config.agent_id,
+            sim_config.secret.clone(),
+        )
+    };
+    let mut client = confidential_rp();
+    client.settings.connector = Some("branch".into());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = Config {
+        issuer: issuer.clone(),
+        listen: addr,
+        data_dir: dir.path().join("store"),
+        keys_dir: dir.path().join("keys"),
+        wecom: app("wecom"),
+        more_wecom_apps: vec![app("branch")],
+        clients: vec![client],
+        lifetimes: Default::default(),
+        limits: Default::default(),
+        session: Default::default(),
+        login_event_retention: DEFAULT_EVENT_RETENTION_DAYS * 86_400,
+    };
+    let built = wecom_oidc::app::build(&config, Arc::new(SystemClock)).expect("builds");
+    let store = built.store.clone();
+    let router = built.router.nest("/wecom-sim", simulator.router());
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await;
+    });
+
+    let b = browser();
+    let mut next = rp_authorize(&issuer, "");
+    let mut callbacks = Vec::new();
+    let location = loop {
+        let resp = b.get(&next).send().await.expect("request");
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .unwrap_or_else(|| panic!("no redirect: {}", resp.status()))
+            .to_owned();
+        if let Some(rest) = location.strip_prefix(&format!("{issuer}/callback/")) {
+            callbacks.push(rest.split('?').next().unwrap_or_default().to_owned());
+        }
+        if location.starts_with("http://127.0.0.1:9/cb") {
+            break location;
+        }
+        next = location;
+    };
+    assert_eq!(
+        callbacks,
+        ["branch"],
+        "the login went through the branch app"
+    );
+    assert!(location.contains("code="), "{location}");
+
+    let events = store.list_login_events(10).expect("events");
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].outcome, "success");
+    assert_eq!(events[0].user_id.as_deref(), Some("lisi"), "{events:?}");
+    assert_eq!(events[0].client_id.as_deref(), Some("rp"));
+
+    let metrics = reqwest::get(format!("{issuer}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("wecom_oidc_logins_total{outcome=\"success\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "wecom_oidc_wecom_api_calls_total{endpoint=\"/cgi-bin/auth/getuserinfo\",errcode=\"0\"} 1"
+        ),
+        "the branch app's WeCom calls are counted: {metrics}"
+    );
+
+    let ready: serde_json::Value = reqwest::get(format!("{issuer}/readyz"))
+        .await
+        .expect("readyz")
+        .json()
+        .await
+        .expect("JSON");
+    let names: Vec<&str> = ready["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert!(names.contains(&"connector:wecom"), "{ready}");
+    assert!(names.contains(&"connector:branch"), "{ready}");
+    assert_eq!(ready["status"], "ready", "{ready}");
+
+    // The start page lists each app's callback URL for the WeCom admin console.
+    let start = reqwest::get(format!("{issuer}/start"))
+        .await
+        .expect("start page")
+        .text()
+        .await
+        .expect("text");
+    for id in ["wecom", "branch"] {
+        assert!(
+            start.contains(&format!("{issuer}/callback/{id}")),
+            "{id}: {start}"
+        );
+    }
+}
+
+/// With several WeCom apps (`[[wecom]]`), `check` asks WeCom about each one: a wrong secret in
+/// the second app fails the check under that app's name, and the callback URL names the first.
+#[tokio::test]
+async fn check_tests_every_wecom_app_of_a_wecom_list() {
+    let (_sim, base) = start_simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let single = std::fs::read_to_string(config_file(&dir, &base, None, None)).unwrap();
+    let demo = SimulatorConfig::demo("http://unused");
+    let app = |name: &str, secret: &str| {
+        format!(
+            "[[wecom]]\nname = \"{name}\"\ncorp_id = \"{}\"\nagent_id = {}\nsecret = \"{secret}\"\n\
+             api_base = \"{base}\"\noauth_base = \"{base}\"\nsso_base = \"{base}\"\n",
+            demo.corp_id, demo.agent_id
+        )
+    };
+    let (head, tail) = single.split_once("[wecom]").unwrap();
+    let (_, clients) = tail.split_once("[[clients]]").unwrap();
+    let text = format!(
+        "{head}{}{}[[clients]]{clients}",
+        app("hq", &demo.secret),
+        app("branch", "wrong-secret-value")
+    );
+    let path = dir.path().join("several.toml");
+    std::fs::write(&path, text).unwrap();
+    let report = doctor::check_file(&path, Arc::new(SystemClock)).await;
+    assert!(!report.passed(), "{}", report.render());
+    let finding = |topic: &str| {
+        report
+            .findings
+            .iter()
+            .find(|f| f.topic == topic)
+            .unwrap_or_else(|| panic!("no {topic} finding in {}", report.render()))
+    };
+    assert_eq!(finding("wecom (hq)").level, Level::Pass);
+    assert_eq!(finding("wecom (branch)").level, Level::Fail);
+    assert_eq!(finding("wecom (branch)").wecom_errcode, Some(40001));
+    assert_eq!(finding("wecom login page (branch)").level, Level::Pass);
+    assert_eq!(
+        report.callback_url.as_deref(),
+        Some("https://sso.example.com:8443/callback/hq")
+    );
+}
+
+/// A login answered with a form_post page (response_mode=form_post, OAuth 2.0 Form Post
+/// Response Mode §2) has no redirect to read: the event log and `/metrics` still record the
+/// client and the OAuth error the page posts.
+#[tokio::test]
+async fn form_post_logins_are_logged_and_counted_with_their_client_and_error() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let d = demo::spawn(DemoOptions {
+        listener,
+        issuer: None,
+        auto_login: Some("zhangsan".into()),
+        extra_clients: vec![confidential_rp()],
+        data_dir: None,
+        clock: Arc::new(SystemClock),
+    })
+    .await
+    .expect("demo starts");
+    let url = rp_authorize(&d.issuer, "&response_mode=form_post");
+    let page = walk(&browser(), &d.issuer, &url).await;
+    assert_eq!(page.status(), 200, "the form_post page");
+    // A disabled member is refused: the page posts error=access_denied.
+    assert!(d.simulator.set_member_status("zhangsan", 2));
+    let page = walk(&browser(), &d.issuer, &url).await;
+    assert_eq!(page.status(), 200, "the form_post page");
+    assert!(page.text().await.expect("body").contains("access_denied"));
+
+    let events = d.store.list_login_events(10).expect("events");
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0].outcome, "access_denied", "{events:?}");
+    assert_eq!(events[1].outcome, "success", "{events:?}");
+    for e in &events {
+        assert_eq!(e.client_id.as_deref(), Some("rp"), "{e:?}");
+    }
+    let metrics = reqwest::get(format!("{}/metrics", d.issuer))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for outcome in ["success", "access_denied"] {
+        assert!(
+            metrics.contains(&format!(
+                "wecom_oidc_logins_total{{outcome=\"{outcome}\"}} 1"
+            )),
+            "{metrics}"
+        );
+    }
+}
