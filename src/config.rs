@@ -128,6 +128,40 @@ pub fn parse_clients(
     }
 }
 
+/// What the demo takes from its `--config` file: the `[[clients]]` and, optionally, `[limits]`
+/// (load tests raise the rate limits); every other key is ignored.
+pub fn parse_demo_file(
+    text: &str,
+    file: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Vec<Client>, RateLimits), ConfigErrors> {
+    let table: Table = toml::from_str(text).map_err(|e| ConfigErrors {
+        file: file.to_string(),
+        problems: vec![format!("not valid TOML: {}", e.message())],
+    })?;
+    let mut v = Validator {
+        problems: Vec::new(),
+        env,
+    };
+    let clients = v.clients(&table);
+    let limits = match table.get("limits") {
+        None => RateLimits::default(),
+        Some(Value::Table(t)) => v.limits(t),
+        Some(_) => {
+            v.problem("limits", "must be a table ([limits])");
+            RateLimits::default()
+        }
+    };
+    if v.problems.is_empty() {
+        Ok((clients, limits))
+    } else {
+        Err(ConfigErrors {
+            file: file.to_string(),
+            problems: v.problems,
+        })
+    }
+}
+
 struct Validator<'a> {
     problems: Vec<String>,
     env: &'a dyn Fn(&str) -> Option<String>,

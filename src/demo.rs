@@ -38,6 +38,7 @@ use crate::random;
 use crate::secret::Secret;
 use crate::simulator::{Simulator, SimulatorConfig};
 use crate::storage::{SledStore, Store};
+use crate::web::rate_limit::RateLimits;
 
 /// The demo client's id.
 pub const DEMO_CLIENT_ID: &str = "demo";
@@ -114,6 +115,16 @@ pub fn build_with(
     opts: DemoOptions,
     customize: impl FnOnce(&mut WeComSettings, &mut SimulatorConfig),
 ) -> Result<(Router, RunningDemo, TcpListener), DemoError> {
+    build_full(opts, RateLimits::default(), customize)
+}
+
+/// Like [`build_with`], with the rate limits of `[limits]` (the demo's `--config` may raise
+/// them for load tests).
+pub fn build_full(
+    opts: DemoOptions,
+    limits: RateLimits,
+    customize: impl FnOnce(&mut WeComSettings, &mut SimulatorConfig),
+) -> Result<(Router, RunningDemo, TcpListener), DemoError> {
     let addr = opts.listener.local_addr()?;
     let issuer = opts
         .issuer
@@ -185,7 +196,7 @@ pub fn build_with(
         lifetimes: Lifetimes::default(),
         login_event_retention: config::DEFAULT_EVENT_RETENTION_DAYS * 86_400,
         session: Default::default(),
-        limits: Default::default(),
+        limits,
     };
     let store: Arc<dyn Store> =
         Arc::new(
@@ -291,27 +302,31 @@ pub async fn spawn_with(
 
 /// `wecom-oidc demo`.
 pub async fn run(args: DemoArgs, extra: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
-    let extra_clients = match &extra {
+    let (extra_clients, limits) = match &extra {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            config::parse_clients(&text, &path.display().to_string(), &|n| {
+            config::parse_demo_file(&text, &path.display().to_string(), &|n| {
                 std::env::var(n).ok()
             })?
         }
-        None => Vec::new(),
+        None => (Vec::new(), RateLimits::default()),
     };
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    let (router, running, listener) = build(DemoOptions {
-        listener,
-        issuer: args.issuer,
-        auto_login: args.auto_login,
-        extra_clients,
-        data_dir: args.data_dir,
-        clock: Arc::new(SystemClock),
-    })?;
+    let (router, running, listener) = build_full(
+        DemoOptions {
+            listener,
+            issuer: args.issuer,
+            auto_login: args.auto_login,
+            extra_clients,
+            data_dir: args.data_dir,
+            clock: Arc::new(SystemClock),
+        },
+        limits,
+        |_, _| {},
+    )?;
     println!("wecom-oidc demo is running.");
     println!("  Open in a browser:  {}/", running.issuer);
     println!("  Issuer:             {}", running.issuer);
