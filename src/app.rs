@@ -46,6 +46,12 @@ pub enum StartError {
     /// The connector could not be built.
     #[error("WeCom connector: {0}")]
     Connector(#[from] crate::connector::ConnectorError),
+    /// A registered client uses the playground's reserved client id.
+    #[error(
+        "clients: the client id {:?} is reserved for the [ui] playground",
+        crate::demo::PLAYGROUND_CLIENT_ID
+    )]
+    PlaygroundClientId,
     /// A configured WeCom verification file could not be read.
     #[error("wecom.verify_files: {0}")]
     VerifyFile(String),
@@ -165,9 +171,20 @@ pub fn build_with_store(
         clock: clock.clone(),
         recent_failures: Default::default(),
     };
+    // `[ui] playground`: an internal confidential client for the "try a login" page.
+    let playground = config
+        .playground
+        .then(|| crate::demo::playground_client(&config.issuer));
+    let mut clients = config.clients.clone();
+    if let Some((client, _)) = &playground {
+        if clients.iter().any(|c| c.id == client.id) {
+            return Err(StartError::PlaygroundClientId);
+        }
+        clients.push(client.clone());
+    }
     let mut provider = Provider::new(ProviderParts {
         issuer: config.issuer.clone(),
-        clients: ClientRegistry::new(config.clients.clone()),
+        clients: ClientRegistry::new(clients),
         store: store.clone(),
         keys: keys.clone(),
         clock: clock.clone(),
@@ -214,8 +231,16 @@ pub fn build_with_store(
         discovery: StartInfo::pretty(&state.discovery),
         jwks: StartInfo::pretty(&state.jwks),
     });
-    let router = web::router_with(state, &config.limits)
-        .merge(web::verify::router(verify_files))
+    let mut router =
+        web::router_with(state, &config.limits).merge(web::verify::router(verify_files));
+    if let Some((_, secret)) = playground {
+        router = router.merge(crate::demo::playground_router(
+            &config.issuer,
+            secret,
+            &config.clients,
+        ));
+    }
+    let router = router
         .merge(web::ops::router(ops_state))
         .merge(web::start::router(start_info))
         .layer(axum::middleware::from_fn_with_state(

@@ -42,6 +42,8 @@ pub struct Config {
     pub limits: RateLimits,
     /// How long login events are kept, in seconds (`[events] retention_days`).
     pub login_event_retention: i64,
+    /// `[ui] playground`: the operators' "try a login" page at `/playground` (off by default).
+    pub playground: bool,
 }
 
 /// Default `[events] retention_days`.
@@ -169,8 +171,9 @@ struct Validator<'a> {
 
 const TOP_KEYS: &[&str] = &[
     "issuer", "listen", "data_dir", "keys_dir", "wecom", "clients", "tokens", "limits", "session",
-    "events",
+    "events", "ui",
 ];
+const UI_KEYS: &[&str] = &["playground"];
 const SESSION_KEYS: &[&str] = &["ttl", "idle_timeout"];
 const EVENTS_KEYS: &[&str] = &["retention_days"];
 const WECOM_KEYS: &[&str] = &[
@@ -476,7 +479,26 @@ impl Validator<'_> {
                 None
             }
         };
+        let playground = match t.get("ui") {
+            None => false,
+            Some(Value::Table(ut)) => {
+                self.unknown_keys(ut, "ui", UI_KEYS);
+                match ut.get("playground") {
+                    None => false,
+                    Some(Value::Boolean(b)) => *b,
+                    Some(_) => {
+                        self.problem("ui.playground", "must be true or false");
+                        false
+                    }
+                }
+            }
+            Some(_) => {
+                self.problem("ui", "must be a table ([ui])");
+                false
+            }
+        };
         Some(Config {
+            playground,
             session: session?,
             limits: limits?,
             login_event_retention: login_event_retention?,

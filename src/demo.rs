@@ -195,6 +195,7 @@ pub fn build_full(
         clients: clients.clone(),
         lifetimes: Lifetimes::default(),
         login_event_retention: config::DEFAULT_EVENT_RETENTION_DAYS * 86_400,
+        playground: false,
         session: Default::default(),
         limits,
     };
@@ -209,6 +210,8 @@ pub fn build_full(
     let built = app::build_with_store(&config, opts.clock, store.clone())?;
 
     let rp = Arc::new(DemoRp {
+        base: "/demo",
+        client_id: DEMO_CLIENT_ID.into(),
         issuer: issuer.clone(),
         client_secret: demo_secret,
         redirect_uri,
@@ -361,7 +364,11 @@ struct ClientRow {
     redirect_uris: Vec<String>,
 }
 
-struct DemoRp {
+/// The demo relying party; also the operators' "try a login" playground in `serve` mode.
+pub(crate) struct DemoRp {
+    /// Path prefix of its pages: `/demo` in the demo, `/playground` in serve mode.
+    base: &'static str,
+    client_id: String,
     issuer: String,
     client_secret: String,
     redirect_uri: String,
@@ -388,7 +395,7 @@ impl DemoRp {
                 Ok::<_, String>(
                     CoreClient::from_provider_metadata(
                         meta,
-                        ClientId::new(DEMO_CLIENT_ID.into()),
+                        ClientId::new(self.client_id.clone()),
                         Some(ClientSecret::new(self.client_secret.clone())),
                     )
                     .set_redirect_uri(redirect),
@@ -406,11 +413,64 @@ fn demo_router(rp: Arc<DemoRp>) -> Router {
         .with_state(rp)
 }
 
+/// The client id of the playground's own internal client (serve mode, `[ui] playground`).
+pub const PLAYGROUND_CLIENT_ID: &str = "wecom-oidc-playground";
+
+/// The playground's internal client: confidential, a fresh secret per process, redirected to
+/// `/playground/callback` on this issuer.
+pub fn playground_client(issuer: &str) -> (Client, String) {
+    let secret = random::token(24);
+    (
+        Client {
+            id: PLAYGROUND_CLIENT_ID.into(),
+            name: "wecom-oidc playground".into(),
+            secret: Some(Secret::new(secret.clone())),
+            redirect_uris: vec![format!("{issuer}/playground/callback")],
+            settings: Default::default(),
+        },
+        secret,
+    )
+}
+
+/// The operators' "try a login" playground (`[ui] playground = true`): a real relying party on
+/// its own client that runs a code flow (PKCE, nonce, state) against this provider and shows the
+/// id_token header and claims, the verified signature and the userinfo answer.
+pub fn playground_router(issuer: &str, client_secret: String, clients: &[Client]) -> Router {
+    let rp = Arc::new(DemoRp {
+        base: "/playground",
+        client_id: PLAYGROUND_CLIENT_ID.into(),
+        issuer: issuer.to_string(),
+        client_secret,
+        redirect_uri: format!("{issuer}/playground/callback"),
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_default(),
+        oidc: OnceCell::new(),
+        pending: Mutex::new(HashMap::new()),
+        clients: clients
+            .iter()
+            .map(|c| ClientRow {
+                id: c.id.clone(),
+                public: c.is_public(),
+                redirect_uris: c.redirect_uris.clone(),
+            })
+            .collect(),
+        auto_login: None,
+    });
+    Router::new()
+        .route("/playground", get(index))
+        .route("/playground/login", get(login))
+        .route("/playground/callback", get(callback))
+        .with_state(rp)
+}
+
 #[derive(Template)]
 #[template(path = "demo/index.html")]
 struct IndexPage<'a> {
     issuer: &'a str,
-    simulator: String,
+    simulator: Option<String>,
     login_url: &'a str,
     clients: &'a [ClientRow],
     auto_login: Option<&'a str>,
@@ -419,6 +479,7 @@ struct IndexPage<'a> {
 #[derive(Template)]
 #[template(path = "demo/result.html")]
 struct ResultPage {
+    home: &'static str,
     ok: bool,
     subject: String,
     alg: String,
@@ -440,17 +501,27 @@ fn html(t: &impl Template) -> Response {
 }
 
 async fn index(State(rp): State<Arc<DemoRp>>) -> Response {
+    let login_url = format!("{}/login", rp.base);
     html(&IndexPage {
         issuer: &rp.issuer,
-        simulator: format!("{}{SIMULATOR_PATH}", rp.issuer),
-        login_url: "/demo/login",
+        simulator: (rp.base == "/demo").then(|| format!("{}{SIMULATOR_PATH}", rp.issuer)),
+        login_url: &login_url,
         clients: &rp.clients,
         auto_login: rp.auto_login.as_deref(),
     })
 }
 
-fn failure(msg: impl Into<String>) -> Response {
+fn home(rp: &DemoRp) -> &'static str {
+    if rp.base == "/demo" {
+        "/"
+    } else {
+        "/playground"
+    }
+}
+
+fn failure(rp: &DemoRp, msg: impl Into<String>) -> Response {
     let mut r = html(&ResultPage {
+        home: home(rp),
         ok: false,
         subject: String::new(),
         alg: String::new(),
@@ -466,7 +537,7 @@ fn failure(msg: impl Into<String>) -> Response {
 async fn login(State(rp): State<Arc<DemoRp>>) -> Response {
     let client = match rp.client().await {
         Ok(c) => c,
-        Err(e) => return failure(e),
+        Err(e) => return failure(&rp, e),
     };
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, csrf, nonce) = client
@@ -501,8 +572,9 @@ async fn login(State(rp): State<Arc<DemoRp>>) -> Response {
         );
     }
     let cookie = format!(
-        "{STATE_COOKIE}={}; Path=/demo; HttpOnly; SameSite=Lax",
-        csrf.secret()
+        "{STATE_COOKIE}={}; Path={}; HttpOnly; SameSite=Lax",
+        csrf.secret(),
+        rp.base
     );
     let mut resp = (StatusCode::FOUND, [(header::LOCATION, url.to_string())]).into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
@@ -532,24 +604,30 @@ async fn callback(
             .into_owned()
             .collect();
     if let Some(err) = params.get("error") {
-        return failure(format!(
-            "{err}: {}",
-            params
-                .get("error_description")
-                .map(String::as_str)
-                .unwrap_or("")
-        ));
+        return failure(
+            &rp,
+            format!(
+                "{err}: {}",
+                params
+                    .get("error_description")
+                    .map(String::as_str)
+                    .unwrap_or("")
+            ),
+        );
     }
     let (Some(code), Some(state)) = (params.get("code"), params.get("state")) else {
-        return failure("the callback carries no code or state");
+        return failure(&rp, "the callback carries no code or state");
     };
     if params.get("iss").map(String::as_str) != Some(rp.issuer.as_str()) {
-        return failure("the callback's iss does not match the issuer (RFC 9207)");
+        return failure(
+            &rp,
+            "the callback's iss does not match the issuer (RFC 9207)",
+        );
     }
     let cookie_ok = cookie_value(&headers, STATE_COOKIE)
         .is_some_and(|c| random::constant_time_eq(c.as_bytes(), state.as_bytes()));
     if !cookie_ok {
-        return failure("state does not match this browser's login");
+        return failure(&rp, "state does not match this browser's login");
     }
     let Some(pending) = rp
         .pending
@@ -557,11 +635,11 @@ async fn callback(
         .unwrap_or_else(|p| p.into_inner())
         .remove(state)
     else {
-        return failure("unknown or already used state");
+        return failure(&rp, "unknown or already used state");
     };
     match finish(&rp, code, pending).await {
         Ok(page) => html(&page),
-        Err(e) => failure(e),
+        Err(e) => failure(&rp, e),
     }
 }
 
@@ -605,6 +683,7 @@ async fn finish(rp: &DemoRp, code: &str, pending: Pending) -> Result<ResultPage,
         .unwrap_or_default();
     let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
     Ok(ResultPage {
+        home: home(rp),
         ok: true,
         subject: claims.subject().to_string(),
         alg: serde_json::to_value(alg)

@@ -845,3 +845,93 @@ async fn demo_client_completes_the_flow_and_shows_claims() {
     assert!(page.contains("id=\"sub\">lisi<"), "{page}");
     assert!(page.contains("李四"), "{page}");
 }
+
+/// Serve mode (no demo) with a simulator mounted beside it; `playground` toggles `[ui]`.
+async fn serve_mode(playground: bool) -> String {
+    use wecom_oidc::clock::SystemClock;
+    use wecom_oidc::config::{Config, DEFAULT_EVENT_RETENTION_DAYS};
+    use wecom_oidc::connector::wecom::WeComSettings;
+    use wecom_oidc::simulator::{Simulator, SimulatorConfig};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let issuer = format!("http://{addr}");
+    let sim_base = format!("{issuer}/wecom-sim");
+    let mut sim_config = SimulatorConfig::demo(sim_base.clone());
+    sim_config.auto_login = Some("zhangsan".into());
+    let simulator = Simulator::new(sim_config.clone(), Arc::new(SystemClock));
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        issuer: issuer.clone(),
+        listen: addr,
+        data_dir: dir.path().join("store"),
+        keys_dir: dir.path().join("keys"),
+        wecom: WeComSettings {
+            api_base: sim_base.clone(),
+            oauth_base: sim_base.clone(),
+            sso_base: sim_base.clone(),
+            ..WeComSettings::new(
+                sim_config.corp_id.clone(),
+                sim_config.agent_id,
+                sim_config.secret.clone(),
+            )
+        },
+        more_wecom_apps: vec![],
+        clients: vec![client(APP, Some(APP_SECRET), APP_CB)],
+        lifetimes: Default::default(),
+        limits: Default::default(),
+        session: Default::default(),
+        login_event_retention: DEFAULT_EVENT_RETENTION_DAYS * 86_400,
+        playground,
+    };
+    let built = wecom_oidc::app::build(&config, Arc::new(SystemClock)).unwrap();
+    let router = built.router.nest("/wecom-sim", simulator.router());
+    tokio::spawn(async move {
+        let _dir = dir;
+        let _ = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await;
+    });
+    issuer
+}
+
+#[tokio::test]
+async fn playground_runs_a_real_login_in_serve_mode_and_is_off_by_default() {
+    let off = serve_mode(false).await;
+    let resp = browser()
+        .get(format!("{off}/playground"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+
+    let issuer = serve_mode(true).await;
+    let b = browser();
+    let page = b
+        .get(format!("{issuer}/playground"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("/playground/login"), "{page}");
+    assert!(page.contains(APP), "lists the configured clients: {page}");
+    assert!(!page.contains(APP_SECRET), "never shows secrets");
+    let mut url = format!("{issuer}/playground/login");
+    let mut result = String::new();
+    for _ in 0..10 {
+        let resp = b.get(&url).send().await.unwrap();
+        if resp.status().is_redirection() {
+            url = location(&resp);
+            continue;
+        }
+        assert_eq!(resp.status(), StatusCode::OK, "{url}");
+        result = resp.text().await.unwrap();
+        break;
+    }
+    assert!(result.contains("id=\"sub\">zhangsan<"), "{result}");
+    assert!(result.contains("RS256"), "{result}");
+    assert!(result.contains("&#34;preferred_username&#34;"), "{result}");
+}

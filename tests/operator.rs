@@ -1362,6 +1362,7 @@ async fn every_wecom_app_is_counted_logged_and_checked_for_readiness() {
         limits: Default::default(),
         session: Default::default(),
         login_event_retention: DEFAULT_EVENT_RETENTION_DAYS * 86_400,
+        playground: false,
     };
     let built = wecom_oidc::app::build(&config, Arc::new(SystemClock)).expect("builds");
     let store = built.store.clone();

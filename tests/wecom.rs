@@ -611,6 +611,7 @@ async fn each_client_logs_in_through_the_wecom_app_it_names() {
         limits: Default::default(),
         session: Default::default(),
         login_event_retention: wecom_oidc::config::DEFAULT_EVENT_RETENTION_DAYS * 86_400,
+        playground: false,
     };
     let built = wecom_oidc::app::build(&config, Arc::new(SystemClock)).expect("builds");
     let router = built.router.nest("/wecom-sim", simulator.router());
