@@ -133,6 +133,8 @@ pub fn build_with_store(
         connector,
         session: config.session,
     });
+    provider =
+        provider.with_max_pending_authorizations(config.limits.max_pending_authorizations as usize);
     for app in &config.more_wecom_apps {
         provider = provider.with_connector(Arc::new(WeComConnector::new(
             app.clone(),

@@ -192,6 +192,7 @@ const LIMIT_KEYS: &[&str] = &[
     "token_per_minute",
     "callback_burst",
     "callback_per_minute",
+    "max_pending_authorizations",
 ];
 
 impl Validator<'_> {
@@ -1158,12 +1159,22 @@ impl Validator<'_> {
                 }
             }
         };
-        RateLimits {
+        let mut limits = RateLimits {
             token_burst: get("token_burst", d.token_burst),
             token_per_minute: get("token_per_minute", d.token_per_minute),
             callback_burst: get("callback_burst", d.callback_burst),
             callback_per_minute: get("callback_per_minute", d.callback_per_minute),
+            max_pending_authorizations: d.max_pending_authorizations,
+        };
+        let key = "limits.max_pending_authorizations";
+        match self.integer(t, key, "max_pending_authorizations") {
+            None => {}
+            Some(n) if (100..=100_000_000).contains(&n) => {
+                limits.max_pending_authorizations = n as u32
+            }
+            Some(_) => self.problem(key, "must be between 100 and 100000000"),
         }
+        limits
     }
 
     fn redirect_uri(&mut self, s: &str, key: &str) -> Option<String> {

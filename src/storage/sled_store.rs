@@ -3,19 +3,22 @@
 //!
 //! # Durability
 //!
-//! Writes are not flushed one by one: sled's background thread writes dirty data every
-//! [`FLUSH_EVERY_MS`] milliseconds, and dropping the store (or calling [`Store::flush`]) writes the
-//! rest. A clean shutdown loses nothing; a crash or power cut may lose the writes of the last
-//! window. For pending requests, codes and access tokens that costs at worst a repeated login.
-//! Grant revocations are the exception: losing one would bring revoked tokens back, so
-//! `revoke_grant` flushes before it returns (it is rare, so the cost does not matter).
-//! A spent refresh token or a used client-assertion `jti` lost in a crash would make that one
-//! credential usable once more; they are not flushed one by one, since refreshes are frequent and
-//! the window is [`FLUSH_EVERY_MS`] (the successor token issued in the same window is lost with
-//! it, so the legitimate client has to log in again and a copy of the old token gets one use).
+//! sled's background thread writes dirty data every [`FLUSH_EVERY_MS`] milliseconds, and dropping
+//! the store (or calling [`Store::flush`]) writes the rest. That alone would let a crash lose the
+//! writes of the last window — a refresh token, a session or a code a client already received.
+//! So every response that hands out or ends a credential first waits on the group-commit
+//! [`Durability`](super::Durability) barrier, which flushes once for all concurrent requests:
+//! nothing a client has seen is lost on `kill -9`. Writes no response depends on (a pending
+//! authorization request) ride on the periodic flush; losing one costs a repeated login.
+//!
+//! # Pending authorization requests
+//!
+//! `count_auth_requests` must be cheap, and sled's `Tree::len` scans the tree, so the store
+//! keeps a counter: set from one scan at open, then moved by every create, take and sweep.
 
 use std::fmt;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -44,6 +47,8 @@ pub struct SledStore {
     used_jtis: Table,
     user_links: Table,
     sessions: Table,
+    /// Pending authorization requests (see the module docs).
+    pending_auth_requests: AtomicUsize,
 }
 
 /// The record stored for a used single-use identifier.
@@ -79,8 +84,11 @@ impl SledStore {
             .flush_every_ms(Some(FLUSH_EVERY_MS))
             .open()
             .map_err(|e| sled_error("open", "database", &e))?;
+        let auth_requests = Table::open(&db, "auth_requests")?;
+        let pending = auth_requests.tree.len();
         Ok(SledStore {
-            auth_requests: Table::open(&db, "auth_requests")?,
+            auth_requests,
+            pending_auth_requests: AtomicUsize::new(pending),
             auth_codes: Table::open(&db, "auth_codes")?,
             access_tokens: Table::open(&db, "access_tokens")?,
             revoked_grants: Table::open(&db, "revoked_grants")?,
@@ -222,11 +230,22 @@ impl Table {
 
 impl Store for SledStore {
     fn create_auth_request(&self, key: &str, req: &AuthRequest) -> Result<()> {
-        self.auth_requests.create(key, req)
+        self.auth_requests.create(key, req)?;
+        self.pending_auth_requests.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     fn take_auth_request(&self, key: &str) -> Result<AuthRequest> {
-        self.auth_requests.take(key)
+        let taken = self.auth_requests.take(key);
+        // A removed record counts as gone even if it cannot be decoded.
+        if !matches!(taken, Err(StorageError::NotFound)) {
+            self.uncount_auth_requests(1);
+        }
+        taken
+    }
+
+    fn count_auth_requests(&self) -> Result<usize> {
+        Ok(self.pending_auth_requests.load(Ordering::Relaxed))
     }
 
     fn create_auth_code(&self, key: &str, code: &AuthCode) -> Result<()> {
@@ -302,8 +321,9 @@ impl Store for SledStore {
                 break;
             }
         }
-        // See the module docs: a revocation lost in a crash would revive the grant's tokens.
-        self.flush()
+        // Not flushed here: the revocation, token and logout responses wait on the
+        // group-commit barrier (module docs), so concurrent revocations share one flush.
+        Ok(())
     }
 
     fn is_grant_revoked(&self, grant_id: &str) -> Result<bool> {
@@ -411,9 +431,11 @@ impl Store for SledStore {
     }
 
     fn delete_expired(&self, now: i64) -> Result<usize> {
-        Ok(self
+        let requests = self
             .auth_requests
-            .sweep(now, |r: &AuthRequest| r.expires_at)?
+            .sweep(now, |r: &AuthRequest| r.expires_at)?;
+        self.uncount_auth_requests(requests);
+        Ok(requests
             + self.auth_codes.sweep(now, |c: &AuthCode| c.expires_at)?
             + self
                 .access_tokens
@@ -437,6 +459,21 @@ impl Store for SledStore {
             .flush()
             .map_err(|e| sled_error("flush", "database", &e))?;
         Ok(())
+    }
+
+    fn is_persistent(&self) -> bool {
+        true
+    }
+}
+
+impl SledStore {
+    /// Lowers the pending-request counter by `n`, never below zero.
+    fn uncount_auth_requests(&self, n: usize) {
+        let _ =
+            self.pending_auth_requests
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+                    Some(c.saturating_sub(n))
+                });
     }
 }
 

@@ -25,6 +25,7 @@ pub async fn authorize_get(
         &Params::parse(query.as_deref().unwrap_or("")),
         StatusCode::FOUND,
     )
+    .await
 }
 
 /// `POST /authorize` with a form body (OIDC Core §3.1.2.1).
@@ -47,10 +48,15 @@ pub async fn authorize_post(
         );
     }
     // 303: the browser must follow with GET, not re-POST (RFC 9700 §4.12).
-    authorize(&s, &headers, &Params::parse(&body), StatusCode::SEE_OTHER)
+    authorize(&s, &headers, &Params::parse(&body), StatusCode::SEE_OTHER).await
 }
 
-fn authorize(s: &WebState, headers: &HeaderMap, params: &Params, redirect: StatusCode) -> Response {
+async fn authorize(
+    s: &WebState,
+    headers: &HeaderMap,
+    params: &Params,
+    redirect: StatusCode,
+) -> Response {
     let provider = &s.provider;
     let req = match provider.validate_authorize(params) {
         Ok(r) => r,
@@ -66,7 +72,13 @@ fn authorize(s: &WebState, headers: &HeaderMap, params: &Params, redirect: Statu
     };
     let zh = error_page::prefers_chinese(headers, req.ui_locales.as_deref());
     match provider.authorize_with_session(&req, session_cookie(headers).as_deref()) {
-        Ok(AuthorizeNext::Respond(resp)) => return respond(&resp, redirect, zh),
+        Ok(AuthorizeNext::Respond(resp)) => {
+            // A code issued from the session: durable before the client can redeem it.
+            if let Err(e) = super::durable(s).await {
+                return error_page::render(StatusCode::SERVICE_UNAVAILABLE, &e, headers);
+            }
+            return respond(&resp, redirect, zh);
+        }
         Ok(AuthorizeNext::Login) => {}
         Err(e) => return respond(&e.to_response(provider.issuer()), redirect, zh),
     }
@@ -114,6 +126,10 @@ pub async fn callback(
         .await
     {
         Ok(done) => {
+            // The code and the new session are durable before the browser carries them on.
+            if let Err(e) = super::durable(&s).await {
+                return error_page::render(StatusCode::SERVICE_UNAVAILABLE, &e, &headers);
+            }
             super::logout::deliver_all(&s.http, done.ended_session_logouts).await;
             let mut resp = respond(&done.response, StatusCode::FOUND, zh);
             let max_age = s.provider.session_settings().ttl;
