@@ -1,0 +1,527 @@
+//! Reliability end to end (issue 8): nothing a client received is lost on `kill -9`, floods of
+//! `/authorize` stay bounded, upstream (WeCom) faults degrade clearly, hostile input never
+//! brings a 500.
+//!
+//! The crash test runs the real binary (`demo` subcommand on a loopback port, a data directory
+//! of its own) and kills it with SIGKILL; the other tests use `demo::spawn` in process.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use reqwest::redirect::Policy;
+use reqwest::StatusCode;
+use serde_json::Value;
+use wecom_oidc::clock::SystemClock;
+use wecom_oidc::demo::{self, DemoOptions, RunningDemo};
+use wecom_oidc::provider::client::ClientSettings;
+use wecom_oidc::provider::Client;
+use wecom_oidc::secret::Secret;
+
+const APP: &str = "app";
+const APP_SECRET: &str = "app-secret-0123456789abcdef";
+const APP_CB: &str = "http://127.0.0.1:9/app/callback";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// A browser: keeps cookies, does not follow redirects by itself.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client")
+}
+
+fn query(url: &str) -> HashMap<String, String> {
+    url::Url::parse(url)
+        .expect("url")
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+fn authorize_url(issuer: &str, state: &str) -> String {
+    let mut u = url::Url::parse(&format!("{issuer}/authorize")).expect("url");
+    u.query_pairs_mut()
+        .append_pair("client_id", APP)
+        .append_pair("redirect_uri", APP_CB)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid offline_access")
+        .append_pair("state", state)
+        .append_pair("nonce", "n")
+        .append_pair("code_challenge", CHALLENGE)
+        .append_pair("code_challenge_method", "S256");
+    u.to_string()
+}
+
+/// Where a login ended: at the client with these query parameters, or on a page of ours.
+#[derive(Debug)]
+enum LoginEnd {
+    AtClient(HashMap<String, String>),
+    Page(StatusCode, String),
+}
+
+/// Walks a login by hand; `Err` on a transport error (the server is gone).
+async fn walk_login(b: &reqwest::Client, issuer: &str) -> Result<LoginEnd, reqwest::Error> {
+    let mut url = authorize_url(issuer, "st");
+    for _ in 0..10 {
+        if url.starts_with(APP_CB) {
+            return Ok(LoginEnd::AtClient(query(&url)));
+        }
+        let resp = b.get(&url).send().await?;
+        if !resp.status().is_redirection() {
+            let status = resp.status();
+            return Ok(LoginEnd::Page(status, resp.text().await?));
+        }
+        url = resp.headers()["location"]
+            .to_str()
+            .expect("location")
+            .to_string();
+    }
+    panic!("too many redirects");
+}
+
+/// POSTs to /token as the confidential client; `Err` on a transport error.
+async fn token(
+    http: &reqwest::Client,
+    issuer: &str,
+    form: &[(&str, &str)],
+) -> Result<(StatusCode, Value), reqwest::Error> {
+    let resp = http
+        .post(format!("{issuer}/token"))
+        .basic_auth(APP, Some(APP_SECRET))
+        .form(form)
+        .send()
+        .await?;
+    let status = resp.status();
+    Ok((status, resp.json().await.unwrap_or(Value::Null)))
+}
+
+async fn redeem(
+    http: &reqwest::Client,
+    issuer: &str,
+    code: &str,
+) -> Result<(StatusCode, Value), reqwest::Error> {
+    token(
+        http,
+        issuer,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", APP_CB),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await
+}
+
+async fn refresh(
+    http: &reqwest::Client,
+    issuer: &str,
+    rt: &str,
+) -> Result<(StatusCode, Value), reqwest::Error> {
+    token(
+        http,
+        issuer,
+        &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+    )
+    .await
+}
+
+fn str_of(v: &Value, key: &str) -> String {
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {key} in {v}"))
+        .to_string()
+}
+
+// ---------------------------------------------------------------------------------------------
+// kill -9
+// ---------------------------------------------------------------------------------------------
+
+/// What the client knows, kept across server lives.
+#[derive(Debug, Default)]
+struct ClientBook {
+    /// Per grant: the refresh token last received (confirmed by a 200 the client read).
+    current: Vec<String>,
+    /// Refresh tokens the client spent (a 200 answered their use).
+    spent: Vec<String>,
+    /// Codes the client exchanged successfully.
+    redeemed_codes: Vec<String>,
+    /// An operation whose answer never arrived: (grant index or None for a login, token used).
+    in_flight: Option<(Option<usize>, String)>,
+    /// Completed operations, for the report.
+    done: usize,
+}
+
+/// The real binary as a child process on `port` with data in `dir`.
+struct Server {
+    child: Child,
+}
+
+impl Server {
+    fn start(port: u16, dir: &Path) -> Server {
+        let issuer = format!("http://127.0.0.1:{port}");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wecom-oidc"))
+            .args(["demo", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--issuer", &issuer, "--auto-login", "zhangsan"])
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .arg("--config")
+            .arg(dir.join("clients.toml"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the server");
+        // The demo prints its banner after the listener is bound: from then on it accepts.
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        loop {
+            match lines.next() {
+                Some(Ok(line)) if line.contains("is running") => break,
+                Some(Ok(_)) => continue,
+                other => {
+                    let _ = child.kill();
+                    panic!("the server did not start: {other:?}");
+                }
+            }
+        }
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child }
+    }
+
+    /// SIGKILL (`Child::kill` on Unix), then reap.
+    fn kill9(mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("reap");
+    }
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+async fn kids(http: &reqwest::Client, issuer: &str) -> Vec<String> {
+    let jwks: Value = http
+        .get(format!("{issuer}/jwks"))
+        .send()
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("jwks json");
+    let mut kids: Vec<String> = jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| str_of(k, "kid"))
+        .collect();
+    kids.sort();
+    kids
+}
+
+/// Logins and refreshes in a loop until the server dies; every outcome the client reads is
+/// written to `book` before the next request.
+async fn traffic(issuer: String, book: Arc<Mutex<ClientBook>>) {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client");
+    loop {
+        let (grants, pick) = {
+            let b = book.lock().expect("book");
+            (b.current.len(), rand::thread_rng().gen_range(0..4usize))
+        };
+        if grants < 3 || (pick == 0 && grants < 8) {
+            // A new login: the code, then its exchange.
+            let b = browser();
+            let Ok(LoginEnd::AtClient(q)) = walk_login(&b, &issuer).await else {
+                return;
+            };
+            let code = q["code"].clone();
+            book.lock().expect("book").in_flight = Some((None, code.clone()));
+            let Ok((status, body)) = redeem(&http, &issuer, &code).await else {
+                return;
+            };
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let mut b = book.lock().expect("book");
+            b.in_flight = None;
+            b.current.push(str_of(&body, "refresh_token"));
+            b.redeemed_codes.push(code);
+            b.done += 1;
+        } else {
+            let i = rand::thread_rng().gen_range(0..grants);
+            let rt = {
+                let mut b = book.lock().expect("book");
+                let rt = b.current[i].clone();
+                b.in_flight = Some((Some(i), rt.clone()));
+                rt
+            };
+            let Ok((status, body)) = refresh(&http, &issuer, &rt).await else {
+                return;
+            };
+            assert_eq!(
+                status,
+                StatusCode::OK,
+                "a received refresh token failed: {body}"
+            );
+            let mut b = book.lock().expect("book");
+            b.in_flight = None;
+            b.current[i] = str_of(&body, "refresh_token");
+            b.spent.push(rt);
+            b.done += 1;
+        }
+    }
+}
+
+/// Issue 8: a `kill -9` at any moment never loses a refresh token, a code's redemption or a
+/// signing key a client has already received; every received refresh token works exactly once,
+/// spent ones are refused (RFC 9700 §4.14.2) and no code is accepted twice (RFC 6749 §4.1.2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_random_points_loses_no_received_refresh_token_code_redemption_or_key() {
+    const KILLS: usize = 5;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("clients.toml"),
+        format!(
+            "[[clients]]\nid = \"{APP}\"\nsecret = \"{APP_SECRET}\"\nredirect_uris = [\"{APP_CB}\"]\n"
+        ),
+    )
+    .expect("clients.toml");
+    let port = free_port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let book = Arc::new(Mutex::new(ClientBook::default()));
+
+    let server = Server::start(port, dir.path());
+    let first_kids = kids(&http, &issuer).await;
+    let mut server = Some(server);
+    let mut uncertain_resolved = 0;
+    for round in 0..KILLS {
+        let task = tokio::spawn(traffic(issuer.clone(), book.clone()));
+        // A random point in the traffic, after at least one request is under way.
+        let wait = rand::thread_rng().gen_range(150..700);
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        if let Some(s) = server.take() {
+            s.kill9();
+        }
+        // The traffic task ends on its first transport error; a panic in it is a failed check.
+        task.await.expect("traffic checks held");
+
+        let restarted = Server::start(port, dir.path());
+        assert_eq!(
+            kids(&http, &issuer).await,
+            first_kids,
+            "round {round}: signing keys changed across kill -9"
+        );
+        // The operation cut by the kill: its answer never arrived, so either outcome is
+        // allowed, but it must be one of them — and the client carries on with what it holds.
+        let in_flight = book.lock().expect("book").in_flight.take();
+        if let Some((Some(i), rt)) = in_flight {
+            let (status, body) = refresh(&http, &issuer, &rt).await.expect("refresh");
+            let mut b = book.lock().expect("book");
+            if status == StatusCode::OK {
+                b.current[i] = str_of(&body, "refresh_token");
+                b.spent.push(rt);
+            } else {
+                // Spent durably before the kill; the successor never reached the client, and
+                // the replay just now revoked the grant (RFC 9700 §4.14.2): drop it.
+                assert_eq!(body["error"], "invalid_grant", "{body}");
+                b.current.remove(i);
+            }
+            uncertain_resolved += 1;
+        }
+        server = Some(restarted);
+    }
+
+    // Final checks on the last life of the server.
+    let (current, spent, codes, done) = {
+        let b = book.lock().expect("book");
+        (
+            b.current.clone(),
+            b.spent.clone(),
+            b.redeemed_codes.clone(),
+            b.done,
+        )
+    };
+    assert!(done >= KILLS, "too little traffic to mean anything: {done}");
+    // Every refresh token the client holds works exactly once after the last kill.
+    for rt in &current {
+        let (s1, b1) = refresh(&http, &issuer, rt).await.expect("refresh");
+        assert_eq!(
+            s1,
+            StatusCode::OK,
+            "a received refresh token was lost: {b1}"
+        );
+        let (s2, b2) = refresh(&http, &issuer, rt).await.expect("refresh");
+        assert_eq!(
+            s2,
+            StatusCode::BAD_REQUEST,
+            "a refresh token worked twice: {b2}"
+        );
+        assert_eq!(b2["error"], "invalid_grant");
+    }
+    // A sample keeps the last checks within the `/token` rate limit's burst.
+    let sample = |v: &[String]| -> Vec<String> {
+        use rand::seq::SliceRandom;
+        v.choose_multiple(&mut rand::thread_rng(), 40)
+            .cloned()
+            .collect()
+    };
+    for rt in &sample(&spent) {
+        let (status, body) = refresh(&http, &issuer, rt).await.expect("refresh");
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "a spent token was accepted: {body}"
+        );
+    }
+    for code in &sample(&codes) {
+        let (status, body) = redeem(&http, &issuer, code).await.expect("redeem");
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "a redeemed code was accepted again after kill -9: {body}"
+        );
+    }
+    eprintln!(
+        "kill -9 x{KILLS}: {done} operations confirmed, {} codes, {} rotations, {uncertain_resolved} cut mid-request",
+        codes.len(),
+        spent.len()
+    );
+    if let Some(s) = server {
+        s.kill9();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cost of durability
+// ---------------------------------------------------------------------------------------------
+
+fn app_client() -> Client {
+    Client {
+        id: APP.into(),
+        name: APP.into(),
+        secret: Some(Secret::new(APP_SECRET)),
+        redirect_uris: vec![APP_CB.into()],
+        settings: ClientSettings::default(),
+    }
+}
+
+async fn start_demo() -> RunningDemo {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    demo::spawn(DemoOptions {
+        listener,
+        issuer: None,
+        auto_login: Some("zhangsan".into()),
+        extra_clients: vec![app_client()],
+        data_dir: None,
+        clock: Arc::new(SystemClock),
+    })
+    .await
+    .expect("demo")
+}
+
+/// A fresh grant of the confidential client: its refresh token.
+async fn grant(d: &RunningDemo, http: &reqwest::Client) -> String {
+    let Ok(LoginEnd::AtClient(q)) = walk_login(&browser(), &d.issuer).await else {
+        panic!("login failed");
+    };
+    let (status, body) = redeem(http, &d.issuer, &q["code"]).await.expect("redeem");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    str_of(&body, "refresh_token")
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Token responses wait for durability (group commit) without hanging or failing under
+/// sequential or concurrent load; prints the figures reported in docs/performance.md. (That
+/// concurrent waiters share one flush is proven in `storage::durability`'s unit tests, where
+/// flushes can be counted.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durable_token_responses_stay_fast_under_sequential_and_concurrent_load() {
+    const SEQUENTIAL: usize = 60;
+    const CONCURRENT: usize = 32;
+    let d = start_demo().await;
+    let http = reqwest::Client::new();
+
+    // Sequential refreshes: each waits for a flush of its own.
+    let mut rt = grant(&d, &http).await;
+    let mut times = Vec::new();
+    for _ in 0..SEQUENTIAL {
+        let t = Instant::now();
+        let (status, body) = refresh(&http, &d.issuer, &rt).await.expect("refresh");
+        times.push(t.elapsed());
+        assert_eq!(status, StatusCode::OK, "{body}");
+        rt = str_of(&body, "refresh_token");
+    }
+    times.sort();
+    let (p50, p95) = (percentile(&times, 0.5), percentile(&times, 0.95));
+
+    // The raw cost of one flush after one write, for comparison.
+    let mut flushes = Vec::new();
+    for i in 0..SEQUENTIAL {
+        d.store
+            .create_used_jti(&format!("measure-{i}"), i64::MAX / 2)
+            .expect("write");
+        let t = Instant::now();
+        d.store.flush().expect("flush");
+        flushes.push(t.elapsed());
+    }
+    flushes.sort();
+    let flush_p50 = percentile(&flushes, 0.5);
+
+    // Concurrent refreshes of distinct grants.
+    let mut tokens = Vec::new();
+    for _ in 0..CONCURRENT {
+        tokens.push(grant(&d, &http).await);
+    }
+    let t = Instant::now();
+    let answers = futures_join(tokens.iter().map(|rt| {
+        let (http, issuer) = (http.clone(), d.issuer.clone());
+        let rt = rt.clone();
+        tokio::spawn(async move { refresh(&http, &issuer, &rt).await })
+    }))
+    .await;
+    let batch = t.elapsed();
+    for a in answers {
+        let (status, body) = a.expect("task").expect("refresh");
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    eprintln!(
+        "/token refresh, sequential x{SEQUENTIAL}: p50 {p50:?} p95 {p95:?}; sled flush alone p50 {flush_p50:?}; \
+         {CONCURRENT} concurrent: {batch:?} in all ({:?} each)",
+        batch / CONCURRENT as u32
+    );
+    // Generous bounds (a debug build on a shared 2-core machine): they catch a hang or a
+    // flush per request gone pathological, not a regression of a few milliseconds.
+    assert!(p95 < Duration::from_secs(2), "sequential p95 {p95:?}");
+    assert!(
+        batch < Duration::from_secs(10),
+        "{CONCURRENT} concurrent took {batch:?}"
+    );
+}
+
+async fn futures_join<T>(
+    handles: impl Iterator<Item = tokio::task::JoinHandle<T>>,
+) -> Vec<Result<T, tokio::task::JoinError>> {
+    let mut out = Vec::new();
+    for h in handles.collect::<Vec<_>>() {
+        out.push(h.await);
+    }
+    out
+}
