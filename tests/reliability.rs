@@ -525,3 +525,178 @@ async fn futures_join<T>(
     }
     out
 }
+
+// ---------------------------------------------------------------------------------------------
+// Upstream faults
+// ---------------------------------------------------------------------------------------------
+
+/// Every WeCom API the login and refresh use.
+const WECOM_APIS: [&str; 4] = [
+    "/cgi-bin/gettoken",
+    "/cgi-bin/auth/getuserinfo",
+    "/cgi-bin/user/get",
+    "/cgi-bin/auth/getuserdetail",
+];
+
+async fn start_demo_with_upstream_timeout(timeout: Duration) -> RunningDemo {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    demo::spawn_with(
+        DemoOptions {
+            listener,
+            issuer: None,
+            auto_login: Some("zhangsan".into()),
+            extra_clients: vec![app_client()],
+            data_dir: None,
+            clock: Arc::new(SystemClock),
+        },
+        |wecom, _| wecom.timeout = timeout,
+    )
+    .await
+    .expect("demo")
+}
+
+/// Asserts a login failed with a clear answer: our error page (5xx, never a hang) or an OAuth
+/// error redirect to the client (`temporarily_unavailable` / `server_error`,
+/// RFC 6749 §4.1.2.1).
+fn assert_clear_failure(end: &LoginEnd) {
+    match end {
+        LoginEnd::Page(status, body) => {
+            assert!(status.is_server_error(), "{status}: {body}");
+            assert!(
+                body.contains("<html") || body.contains("<!DOCTYPE"),
+                "{body}"
+            );
+        }
+        LoginEnd::AtClient(q) => {
+            assert!(!q.contains_key("code"), "a code while WeCom is down: {q:?}");
+            let error = q.get("error").map(String::as_str);
+            assert!(
+                matches!(error, Some("temporarily_unavailable" | "server_error")),
+                "{q:?}"
+            );
+        }
+    }
+}
+
+/// Issue 8: while WeCom answers errors, logins fail at once with a clear page; when it
+/// returns, logins work again with nothing to reset; `/token`, `/userinfo` and discovery never
+/// call WeCom and keep working throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wecom_outage_fails_logins_fast_and_clearly_recovers_and_spares_token_userinfo_discovery() {
+    let d = start_demo_with_upstream_timeout(Duration::from_secs(1)).await;
+    let http = reqwest::Client::new();
+    // Before the outage: a grant with an access token, and a code not yet redeemed.
+    let (status, tokens) = {
+        let Ok(LoginEnd::AtClient(q)) = walk_login(&browser(), &d.issuer).await else {
+            panic!("login before the outage failed");
+        };
+        redeem(&http, &d.issuer, &q["code"]).await.expect("redeem")
+    };
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let Ok(LoginEnd::AtClient(pending)) = walk_login(&browser(), &d.issuer).await else {
+        panic!("login before the outage failed");
+    };
+
+    for errcode in [-1, 45009] {
+        // WeCom down: every API answers `errcode` (wecom-api.md: -1 busy, 45009 rate limit);
+        // the cached app token is dropped too, so even gettoken is needed.
+        for path in WECOM_APIS {
+            d.simulator.fail_next(path, errcode, 1000);
+        }
+        d.simulator.revoke_all_tokens();
+        let t = Instant::now();
+        let end = walk_login(&browser(), &d.issuer).await.expect("answer");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "login hung {:?}",
+            t.elapsed()
+        );
+        assert_clear_failure(&end);
+
+        // Meanwhile nothing that does not need WeCom notices.
+        for path in ["/.well-known/openid-configuration", "/jwks"] {
+            let r = http
+                .get(format!("{}{path}", d.issuer))
+                .send()
+                .await
+                .expect(path);
+            assert_eq!(r.status(), StatusCode::OK, "{path}");
+        }
+        let r = http
+            .get(format!("{}/userinfo", d.issuer))
+            .bearer_auth(str_of(&tokens, "access_token"))
+            .send()
+            .await
+            .expect("userinfo");
+        assert_eq!(r.status(), StatusCode::OK);
+
+        // WeCom back: the next login works with no restart.
+        for path in WECOM_APIS {
+            d.simulator.fail_next(path, 0, 0);
+        }
+        let end = walk_login(&browser(), &d.issuer).await.expect("answer");
+        assert!(
+            matches!(&end, LoginEnd::AtClient(q) if q.contains_key("code")),
+            "no recovery: {end:?}"
+        );
+    }
+    // The code issued before the outage is still redeemable: /token never calls WeCom.
+    for path in WECOM_APIS {
+        d.simulator.fail_next(path, -1, 1000);
+    }
+    let (status, body) = redeem(&http, &d.issuer, &pending["code"])
+        .await
+        .expect("redeem");
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// A WeCom that does not answer (latency far above the connector's timeout) makes a login fail
+/// within the timeout, not hang; removing the latency brings logins back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_wecom_times_out_logins_within_the_connector_timeout_and_recovers() {
+    let d = start_demo_with_upstream_timeout(Duration::from_millis(300)).await;
+    d.simulator.revoke_all_tokens();
+    for path in WECOM_APIS {
+        d.simulator.set_latency(path, Duration::from_secs(30));
+    }
+    let t = Instant::now();
+    let end = walk_login(&browser(), &d.issuer).await.expect("answer");
+    let took = t.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "login waited {took:?} for a dead WeCom"
+    );
+    assert_clear_failure(&end);
+    for path in WECOM_APIS {
+        d.simulator.set_latency(path, Duration::ZERO);
+    }
+    let end = walk_login(&browser(), &d.issuer).await.expect("answer");
+    assert!(
+        matches!(&end, LoginEnd::AtClient(q) if q.contains_key("code")),
+        "no recovery: {end:?}"
+    );
+}
+
+/// Issue 8 / 4A: refresh re-checks membership upstream; when WeCom is down the answer is 503
+/// `temporarily_unavailable` (RFC 6749 §5.2 via §4.1.2.1's code) and the refresh token is NOT
+/// spent, so the same token works once WeCom is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_during_a_wecom_outage_is_503_temporarily_unavailable_and_keeps_the_token() {
+    let d = start_demo().await;
+    let http = reqwest::Client::new();
+    let rt = grant(&d, &http).await;
+    for path in WECOM_APIS {
+        d.simulator.fail_next(path, -1, 1000);
+    }
+    d.simulator.revoke_all_tokens();
+    let (status, body) = refresh(&http, &d.issuer, &rt).await.expect("refresh");
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+    for path in WECOM_APIS {
+        d.simulator.fail_next(path, 0, 0);
+    }
+    let (status, body) = refresh(&http, &d.issuer, &rt).await.expect("refresh");
+    assert_eq!(status, StatusCode::OK, "the outage spent the token: {body}");
+}
