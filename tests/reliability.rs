@@ -700,3 +700,105 @@ async fn refresh_during_a_wecom_outage_is_503_temporarily_unavailable_and_keeps_
     let (status, body) = refresh(&http, &d.issuer, &rt).await.expect("refresh");
     assert_eq!(status, StatusCode::OK, "the outage spent the token: {body}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Floods
+// ---------------------------------------------------------------------------------------------
+
+/// Resident memory of this process in KiB (Linux `/proc`), `None` elsewhere.
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn dir_size(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// Issue 8: a bounded flood of `/authorize` requests (each one a pending authorization in the
+/// store) leaves memory and disk within the documented bounds, and a legitimate login in the
+/// middle of it still succeeds. The cap itself (`[limits] max_pending_authorizations`, answered
+/// with `temporarily_unavailable`) is tested in `provider::authorize`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorize_flood_stays_within_memory_and_disk_bounds_and_real_logins_succeed() {
+    const FLOOD: usize = 20_000;
+    const PARALLEL: usize = 16;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let d = demo::spawn(DemoOptions {
+        listener,
+        issuer: None,
+        auto_login: Some("zhangsan".into()),
+        extra_clients: vec![app_client()],
+        data_dir: Some(dir.path().to_path_buf()),
+        clock: Arc::new(SystemClock),
+    })
+    .await
+    .expect("demo");
+    let rss_before = rss_kib();
+    let url = Arc::new(authorize_url(&d.issuer, "flood"));
+    let t = Instant::now();
+    let workers: Vec<_> = (0..PARALLEL)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                // No cookie jar: every request is a new "browser", as in a real flood.
+                let http = reqwest::Client::builder()
+                    .redirect(Policy::none())
+                    .build()
+                    .expect("client");
+                for _ in 0..FLOOD / PARALLEL {
+                    let r = http.get(url.as_str()).send().await.expect("authorize");
+                    assert_eq!(r.status(), StatusCode::FOUND);
+                }
+            })
+        })
+        .collect();
+    // A real login while the flood runs.
+    let end = walk_login(&browser(), &d.issuer).await.expect("login");
+    assert!(
+        matches!(&end, LoginEnd::AtClient(q) if q.contains_key("code")),
+        "a legitimate login failed during the flood: {end:?}"
+    );
+    for w in workers {
+        w.await.expect("flood worker");
+    }
+    let took = t.elapsed();
+    d.store.flush().expect("flush");
+    let pending = d.store.count_auth_requests().expect("count");
+    let disk = dir_size(dir.path());
+    let rss_after = rss_kib();
+    eprintln!(
+        "/authorize flood x{FLOOD} in {took:?}: {pending} pending, store+keys {} KiB on disk, RSS {rss_before:?} -> {rss_after:?} KiB",
+        disk / 1024
+    );
+    assert!(pending >= FLOOD, "{pending}");
+    // Documented bound (docs/security.md): about 1 KiB of store per pending request.
+    assert!(
+        disk < (FLOOD as u64) * 2 * 1024 + 32 * 1024 * 1024,
+        "{disk} bytes on disk"
+    );
+    if let (Some(before), Some(after)) = (rss_before, rss_after) {
+        // The test process holds the server, sled's cache (bounded) and the clients.
+        assert!(
+            after < before + 512 * 1024,
+            "RSS grew {before} -> {after} KiB"
+        );
+    }
+    // And after the flood, the next login is as good as ever.
+    let end = walk_login(&browser(), &d.issuer).await.expect("login");
+    assert!(matches!(&end, LoginEnd::AtClient(q) if q.contains_key("code")));
+}
