@@ -10,6 +10,7 @@ pub mod demo;
 pub mod provider;
 pub mod random;
 pub mod secret;
+pub mod server;
 pub mod simulator;
 pub mod storage;
 pub mod tokens;

@@ -802,3 +802,96 @@ async fn authorize_flood_stays_within_memory_and_disk_bounds_and_real_logins_suc
     let end = walk_login(&browser(), &d.issuer).await.expect("login");
     assert!(matches!(&end, LoginEnd::AtClient(q) if q.contains_key("code")));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Slow and oversized clients
+// ---------------------------------------------------------------------------------------------
+
+/// Issue 8 (slow-loris): a client that sends its request head a byte at a time, and one that
+/// connects and sends nothing, are both disconnected once the header read timeout
+/// (`server::HEADER_READ_TIMEOUT`) passes, while other clients are served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_loris_and_idle_connections_are_cut_off_after_the_header_read_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let d = start_demo().await;
+    let limit = wecom_oidc::server::HEADER_READ_TIMEOUT;
+    let addr = d.addr;
+    let dribble = tokio::spawn(async move {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let t = Instant::now();
+        let head = b"GET /.well-known/openid-configuration HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+        for byte in head.iter().chain(std::iter::repeat(&b'a')) {
+            if s.write_all(&[*byte]).await.is_err() {
+                break;
+            }
+            // Watch for the close between bytes.
+            let mut buf = [0u8; 256];
+            match tokio::time::timeout(Duration::from_millis(250), s.read(&mut buf)).await {
+                Ok(Ok(_)) | Ok(Err(_)) => break, // closed (0) or an answer (408) or reset
+                Err(_) => {}
+            }
+            assert!(
+                t.elapsed() < limit * 2,
+                "a slow-loris client was never cut off"
+            );
+        }
+        t.elapsed()
+    });
+    let idle = tokio::spawn(async move {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let t = Instant::now();
+        let mut buf = [0u8; 256];
+        let read = tokio::time::timeout(limit * 2, s.read(&mut buf)).await;
+        assert!(read.is_ok(), "an idle connection was kept open");
+        t.elapsed()
+    });
+    // Everyone else is served meanwhile.
+    let r = reqwest::get(format!("{}/.well-known/openid-configuration", d.issuer))
+        .await
+        .expect("discovery");
+    assert_eq!(r.status(), StatusCode::OK);
+    let (dribbled, idled) = (dribble.await.expect("dribble"), idle.await.expect("idle"));
+    assert!(
+        dribbled >= limit - Duration::from_secs(1),
+        "cut off too early: {dribbled:?}"
+    );
+    assert!(
+        idled >= limit - Duration::from_secs(1),
+        "idle cut off too early: {idled:?}"
+    );
+}
+
+/// Request heads over `server::MAX_HEAD_BYTES` are refused (431, RFC 6585 §5) and bodies over
+/// 64 KiB with 413 (RFC 9110 §15.5.14), never read into memory whole nor answered with a 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_heads_and_bodies_are_refused_without_a_500() {
+    let d = start_demo().await;
+    let http = reqwest::Client::new();
+    let huge = "a".repeat(wecom_oidc::server::MAX_HEAD_BYTES + 1024);
+    let r = http
+        .get(format!("{}/authorize?state={huge}", d.issuer))
+        .send()
+        .await;
+    // hyper answers 431 or closes the connection; either way no 500 and no crash.
+    if let Ok(r) = r {
+        assert_eq!(r.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    }
+    let r = http
+        .post(format!("{}/token", d.issuer))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=refresh_token&refresh_token={}",
+            "b".repeat(200 * 1024)
+        ))
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // The server is still fine.
+    let r = http
+        .get(format!("{}/jwks", d.issuer))
+        .send()
+        .await
+        .expect("jwks");
+    assert_eq!(r.status(), StatusCode::OK);
+}
