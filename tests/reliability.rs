@@ -895,3 +895,221 @@ async fn oversized_heads_and_bodies_are_refused_without_a_500() {
         .expect("jwks");
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hostile input (property-based; cargo fuzz needs nightly, see docs/security.md)
+// ---------------------------------------------------------------------------------------------
+
+mod hostile {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{header, HeaderValue, Request};
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    use proptest::prelude::*;
+    use tower::ServiceExt;
+    use wecom_oidc::provider::params::Params;
+
+    /// The demo's router (provider, simulator, demo RP), not served: requests go through
+    /// `oneshot`.
+    fn router() -> (axum::Router, RunningDemo, tokio::runtime::Runtime) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let (router, running, _listener) = rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            demo::build(DemoOptions {
+                listener,
+                issuer: None,
+                auto_login: Some("zhangsan".into()),
+                extra_clients: vec![app_client()],
+                data_dir: None,
+                clock: Arc::new(SystemClock),
+            })
+            .expect("demo")
+        });
+        (router, running, rt)
+    }
+
+    thread_local! {
+        static APP: (axum::Router, RunningDemo, tokio::runtime::Runtime) = router();
+    }
+
+    /// Sends `req` through the router; the status.
+    fn status_of(req: Request<Body>) -> StatusCode {
+        APP.with(|(router, _, rt)| {
+            rt.block_on(router.clone().oneshot(req))
+                .expect("infallible")
+                .status()
+        })
+    }
+
+    /// Query strings: parameter names we read, mixed with percent escapes (valid or not),
+    /// separators and arbitrary characters.
+    fn query() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("client_id=app".to_string()),
+            Just(format!(
+                "redirect_uri={}",
+                APP_CB.replace(':', "%3A").replace('/', "%2F")
+            )),
+            Just("response_type=code".to_string()),
+            Just("scope=openid".to_string()),
+            Just("&".to_string()),
+            Just("=".to_string()),
+            Just("%".to_string()),
+            Just("%FF%FE".to_string()),
+            Just("%C3%28".to_string()),
+            "[a-z_]{1,12}=[ -~]{0,40}",
+            "[a-zA-Z0-9%&=+._~-]{0,60}",
+        ];
+        prop::collection::vec(piece, 0..12).prop_map(|v| {
+            // Only what a URI may carry; everything else percent-encoded.
+            let s = v.join("&");
+            percent_encoding::utf8_percent_encode(&s, &URI_QUERY).to_string()
+        })
+    }
+
+    /// Encodes bytes a request target cannot carry raw, keeping `%`, `&`, `=` as given.
+    const URI_QUERY: percent_encoding::AsciiSet = percent_encoding::CONTROLS
+        .add(b' ')
+        .add(b'"')
+        .add(b'#')
+        .add(b'<')
+        .add(b'>')
+        .add(b'`')
+        .add(b'{')
+        .add(b'}')
+        .add(b'|')
+        .add(b'\\')
+        .add(b'^')
+        .add(b'[')
+        .add(b']');
+
+    /// Things shaped like a JWT: three base64url segments of random bytes or random JSON.
+    fn jwt_like() -> impl Strategy<Value = String> {
+        let segment = prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..80).prop_map(|b| URL_SAFE_NO_PAD.encode(b)),
+            Just(URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#)),
+            Just(URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","kid":"x"}"#)),
+            Just(URL_SAFE_NO_PAD.encode(br#"{"alg":"ES256","typ":"JWT","kid":1}"#)),
+            "[ -~]{0,40}",
+        ];
+        prop::collection::vec(segment, 1..6).prop_map(|v| v.join("."))
+    }
+
+    fn header_value() -> impl Strategy<Value = HeaderValue> {
+        let raw = prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..120)
+                .prop_map(|b| format!("Basic {}", STANDARD.encode(b))),
+            "(Basic|Bearer|bearer|BASIC|DPoP) [ -~]{0,80}",
+            "[ -~]{0,80}",
+            prop::collection::vec(32u8..=255, 0..80)
+                .prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+        ];
+        raw.prop_filter_map("not a header value", |s| HeaderValue::from_str(&s).ok())
+    }
+
+    /// The harness itself works: a valid request reaches the handlers (so the properties
+    /// below test the parsers, not a 404).
+    #[test]
+    fn hostile_input_harness_reaches_the_handlers() {
+        let full = authorize_url("http://x", "s");
+        let req = Request::get(&full["http://x".len()..])
+            .body(Body::empty())
+            .expect("request");
+        assert_eq!(status_of(req), StatusCode::FOUND);
+        let req = Request::post("/token")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from("grant_type=authorization_code&code=x"))
+            .expect("request");
+        assert_eq!(status_of(req), StatusCode::UNAUTHORIZED);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 192, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// `Params::parse` (RFC 6749 §3.1) takes any string without panicking, and a name is
+        /// never both absent and repeated.
+        #[test]
+        fn params_parse_never_panics_on_any_string(s in any::<String>()) {
+            let p = Params::parse(&s);
+            if let Some(name) = p.first_repeated() {
+                prop_assert!(p.is_repeated(name));
+            }
+        }
+
+        /// `/authorize` (GET and POST) answers any query or form with a page or a redirect,
+        /// never a 500.
+        #[test]
+        fn authorize_never_answers_500(q in query(), hint in jwt_like(), cookie in header_value()) {
+            let uri = format!("/authorize?{q}&id_token_hint={hint}");
+            let req = Request::get(&uri).header(header::COOKIE, cookie.clone()).body(Body::empty());
+            if let Ok(req) = req {
+                prop_assert_ne!(status_of(req), StatusCode::INTERNAL_SERVER_ERROR, "{}", uri);
+            }
+            let req = Request::post("/authorize")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::COOKIE, cookie)
+                .body(Body::from(q.clone()))
+                .expect("request");
+            prop_assert_ne!(status_of(req), StatusCode::INTERNAL_SERVER_ERROR, "{}", q);
+        }
+
+        /// `/token` answers any form, Basic header (RFC 6749 §2.3.1) and client assertion
+        /// (RFC 7523) with OAuth error JSON, never a 500.
+        #[test]
+        fn token_never_answers_500(form in query(), auth in header_value(), assertion in jwt_like()) {
+            for body in [
+                form.clone(),
+                format!("grant_type=authorization_code&code=x&client_id=app&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={assertion}&{form}"),
+                format!("grant_type=refresh_token&refresh_token={assertion}"),
+            ] {
+                let req = Request::post("/token")
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .header(header::AUTHORIZATION, auth.clone())
+                    .body(Body::from(body.clone()))
+                    .expect("request");
+                prop_assert_ne!(status_of(req), StatusCode::INTERNAL_SERVER_ERROR, "{}", body);
+            }
+        }
+
+        /// `/userinfo` answers any Authorization header (RFC 6750 §2.1) without a 500.
+        #[test]
+        fn userinfo_never_answers_500(auth in header_value()) {
+            let req = Request::get("/userinfo")
+                .header(header::AUTHORIZATION, auth)
+                .body(Body::empty())
+                .expect("request");
+            prop_assert_ne!(status_of(req), StatusCode::INTERNAL_SERVER_ERROR);
+        }
+
+        /// The WeCom callback, `/logout` (with `id_token_hint`) and `/revoke`/`/introspect`
+        /// answer any query, hint and cookie without a 500.
+        #[test]
+        fn callback_logout_revoke_never_answer_500(q in query(), hint in jwt_like(), cookie in header_value()) {
+            for uri in [
+                format!("/callback/wecom?{q}"),
+                format!("/callback/nope?{q}"),
+                format!("/callback/wecom/events?{q}"),
+                format!("/logout?{q}&id_token_hint={hint}"),
+            ] {
+                if let Ok(req) = Request::get(&uri).header(header::COOKIE, cookie.clone()).body(Body::empty()) {
+                    prop_assert_ne!(status_of(req), StatusCode::INTERNAL_SERVER_ERROR, "{}", uri);
+                }
+            }
+            for path in ["/revoke", "/introspect", "/callback/wecom/events", "/logout"] {
+                let req = Request::post(path)
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .header(header::COOKIE, cookie.clone())
+                    .body(Body::from(format!("token={hint}&{q}")))
+                    .expect("request");
+                prop_assert_ne!(status_of(req), StatusCode::INTERNAL_SERVER_ERROR, "{}", path);
+            }
+        }
+    }
+}
