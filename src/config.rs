@@ -1512,6 +1512,26 @@ token_burst = 0
     }
 
     #[test]
+    fn max_pending_authorizations_is_read_bounded_and_defaults_to_100k() {
+        let d = parse(GOOD, "t.toml", &env).expect("valid");
+        assert_eq!(d.limits.max_pending_authorizations, 100_000);
+        let text = format!("{GOOD}\n[limits]\nmax_pending_authorizations = 5000\n");
+        let c = parse(&text, "t.toml", &env).expect("valid");
+        assert_eq!(c.limits.max_pending_authorizations, 5000);
+        for bad in ["0", "99", "1000000000", "\"many\""] {
+            let text = format!("{GOOD}\n[limits]\nmax_pending_authorizations = {bad}\n");
+            let err = parse(&text, "t.toml", &env).expect_err(bad);
+            assert!(
+                err.problems
+                    .iter()
+                    .any(|p| p.starts_with("limits.max_pending_authorizations:")),
+                "{bad}: {:?}",
+                err.problems
+            );
+        }
+    }
+
+    #[test]
     fn invalid_toml_is_reported_not_panicked() {
         let err = parse("issuer = ", "t", &env).unwrap_err();
         assert!(err.problems[0].starts_with("not valid TOML"));
