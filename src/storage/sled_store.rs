@@ -69,9 +69,20 @@ impl SledStore {
     /// Opens (or creates) the database in the directory `path`.
     ///
     /// Fails with `StorageError::Backend` if the directory cannot be created or another process
-    /// holds the database open.
+    /// holds the database open, and — without changing anything in it — if the directory holds
+    /// something other than a sled database (a wrong `data_dir`) or a database sled cannot read
+    /// (corrupt, or another sled version).
     pub fn open(path: &Path) -> Result<SledStore> {
-        Self::with_config(sled::Config::new().path(path))
+        check_foreign(path)?;
+        // sled creates `blobs/` before it reads the database; if the open fails, take back
+        // what it created so a failed start leaves the directory as it was.
+        let blobs = path.join("blobs");
+        let had_blobs = blobs.exists();
+        let opened = Self::with_config(sled::Config::new().path(path));
+        if opened.is_err() && !had_blobs {
+            let _ = std::fs::remove_dir(&blobs); // only if still empty
+        }
+        opened
     }
 
     /// A fresh database in a temporary location that is deleted when the store is dropped (tests).
@@ -100,6 +111,27 @@ impl SledStore {
             db,
         })
     }
+}
+
+/// Refuses a non-empty directory that is not a sled database: sled would add its files beside
+/// whatever is there (a mistyped `data_dir` pointing at a home or keys directory).
+fn check_foreign(path: &Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return Ok(()); // absent: sled creates it (or reports why it cannot)
+    };
+    let names: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let is_sled = names.iter().any(|n| n == "conf") && names.iter().any(|n| n == "db");
+    if names.is_empty() || is_sled {
+        return Ok(());
+    }
+    Err(StorageError::Backend(format!(
+        "{} is not empty and holds no database (no `conf` and `db` files): is data_dir right? \
+         Nothing was changed",
+        path.display()
+    )))
 }
 
 // The records hold identities and upstream credentials; there is nothing useful and safe to show.
@@ -621,6 +653,41 @@ mod tests {
             store.find_access_token("old"),
             Err(StorageError::NotFound)
         ));
+    }
+
+    #[test]
+    fn foreign_directory_is_refused_and_left_untouched() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("notes.txt"), b"not a database").expect("write");
+        let err = SledStore::open(dir.path()).expect_err("foreign directory");
+        assert!(err.to_string().contains("data_dir"), "{err}");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("read")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("notes.txt")]);
+    }
+
+    #[test]
+    fn corrupt_database_is_refused_and_left_untouched() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (conf, db) = (dir.path().join("conf"), dir.path().join("db"));
+        std::fs::write(&conf, [0xffu8; 300]).expect("write");
+        std::fs::write(&db, [0x5au8; 5000]).expect("write");
+        assert!(matches!(
+            SledStore::open(dir.path()),
+            Err(StorageError::Backend(_))
+        ));
+        let mut names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("read")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["conf", "db"]);
+        assert_eq!(std::fs::read(&conf).expect("conf"), vec![0xffu8; 300]);
+        assert_eq!(std::fs::read(&db).expect("db"), vec![0x5au8; 5000]);
     }
 
     #[test]
