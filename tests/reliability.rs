@@ -1121,3 +1121,156 @@ mod hostile {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// A store that cannot make writes durable
+// ---------------------------------------------------------------------------------------------
+
+mod failing_disk {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use wecom_oidc::config::Config;
+    use wecom_oidc::connector::wecom::WeComSettings;
+    use wecom_oidc::simulator::{Simulator, SimulatorConfig};
+    use wecom_oidc::storage::{
+        AccessToken, AuthCode, AuthRequest, RefreshToken, Result as StoreResult, Session,
+        SledStore, StorageError, Store, UpstreamToken,
+    };
+
+    /// sled, except that `flush` fails while `broken` is set (a full or failing disk).
+    struct FailingDisk {
+        inner: SledStore,
+        broken: AtomicBool,
+    }
+
+    macro_rules! delegate {
+        ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+            $(fn $name(&self, $($arg: $ty),*) -> $ret { self.inner.$name($($arg),*) })*
+        };
+    }
+
+    impl Store for FailingDisk {
+        delegate! {
+            create_auth_request(k: &str, r: &AuthRequest) -> StoreResult<()>;
+            take_auth_request(k: &str) -> StoreResult<AuthRequest>;
+            count_auth_requests() -> StoreResult<usize>;
+            create_auth_code(k: &str, c: &AuthCode) -> StoreResult<()>;
+            redeem_auth_code(k: &str) -> StoreResult<AuthCode>;
+            create_access_token(k: &str, t: &AccessToken) -> StoreResult<()>;
+            find_access_token(k: &str) -> StoreResult<AccessToken>;
+            delete_access_token(k: &str) -> StoreResult<()>;
+            revoke_grant(g: &str, u: i64) -> StoreResult<()>;
+            is_grant_revoked(g: &str) -> StoreResult<bool>;
+            create_session(k: &str, s: &Session) -> StoreResult<()>;
+            find_session(k: &str) -> StoreResult<Session>;
+            touch_session(k: &str, c: &str, n: i64) -> StoreResult<Session>;
+            take_session(k: &str) -> StoreResult<Session>;
+            create_refresh_token(k: &str, t: &RefreshToken) -> StoreResult<()>;
+            find_refresh_token(k: &str) -> StoreResult<RefreshToken>;
+            spend_refresh_token(k: &str) -> StoreResult<RefreshToken>;
+            create_used_jti(k: &str, e: i64) -> StoreResult<()>;
+            find_upstream_token(k: &str) -> StoreResult<UpstreamToken>;
+            save_upstream_token(k: &str, t: &UpstreamToken) -> StoreResult<()>;
+            delete_upstream_token(k: &str) -> StoreResult<()>;
+            find_user_link(k: &str) -> StoreResult<String>;
+            save_user_link(k: &str, v: &str) -> StoreResult<()>;
+            delete_expired(n: i64) -> StoreResult<usize>;
+            is_persistent() -> bool;
+        }
+
+        fn flush(&self) -> StoreResult<()> {
+            if self.broken.load(Ordering::SeqCst) {
+                return Err(StorageError::Backend("No space left on device".into()));
+            }
+            self.inner.flush()
+        }
+    }
+
+    /// The provider and simulator on `store`, served; the issuer.
+    async fn serve_on(store: Arc<FailingDisk>, dir: &Path) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let issuer = format!("http://{addr}");
+        let sim_base = format!("{issuer}/wecom-sim");
+        let mut sim_config = SimulatorConfig::demo(sim_base.clone());
+        sim_config.auto_login = Some("zhangsan".into());
+        let simulator = Simulator::new(sim_config.clone(), Arc::new(SystemClock));
+        let config = Config {
+            issuer: issuer.clone(),
+            listen: addr,
+            data_dir: dir.join("store"),
+            keys_dir: dir.join("keys"),
+            wecom: WeComSettings {
+                api_base: sim_base.clone(),
+                oauth_base: sim_base.clone(),
+                sso_base: sim_base,
+                ..WeComSettings::new(sim_config.corp_id, sim_config.agent_id, sim_config.secret)
+            },
+            more_wecom_apps: Vec::new(),
+            clients: vec![app_client()],
+            lifetimes: Default::default(),
+            limits: Default::default(),
+            session: Default::default(),
+        };
+        let built = wecom_oidc::app::build_with_store(&config, Arc::new(SystemClock), store)
+            .expect("builds");
+        let router =
+            wecom_oidc::app::with_middleware(built.router.nest("/wecom-sim", simulator.router()));
+        tokio::spawn(wecom_oidc::server::serve(
+            listener,
+            router,
+            std::future::pending(),
+        ));
+        issuer
+    }
+
+    /// When the store cannot make writes durable, no credential leaves: the token endpoint
+    /// answers 503 `temporarily_unavailable` (RFC 6749 §5.2) and the login callback sends the
+    /// client `error=temporarily_unavailable` (§4.1.2.1) instead of a code; once the disk
+    /// recovers, everything works again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failed_flush_withholds_tokens_and_codes_with_temporarily_unavailable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(FailingDisk {
+            inner: SledStore::open(&dir.path().join("store")).expect("store"),
+            broken: AtomicBool::new(false),
+        });
+        let issuer = serve_on(store.clone(), dir.path()).await;
+        let http = reqwest::Client::new();
+        let Ok(LoginEnd::AtClient(before)) = walk_login(&browser(), &issuer).await else {
+            panic!("login failed");
+        };
+
+        store.broken.store(true, Ordering::SeqCst);
+        let (status, body) = redeem(&http, &issuer, &before["code"])
+            .await
+            .expect("redeem");
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(body["error"], "temporarily_unavailable");
+        assert!(body.get("access_token").is_none(), "{body}");
+        let end = walk_login(&browser(), &issuer).await.expect("login");
+        match &end {
+            LoginEnd::AtClient(q) => {
+                assert_eq!(
+                    q.get("error").map(String::as_str),
+                    Some("temporarily_unavailable")
+                );
+                assert!(!q.contains_key("code"), "{q:?}");
+                assert_eq!(q.get("state").map(String::as_str), Some("st"));
+            }
+            other => panic!("expected an error redirect: {other:?}"),
+        }
+
+        store.broken.store(false, Ordering::SeqCst);
+        let Ok(LoginEnd::AtClient(after)) = walk_login(&browser(), &issuer).await else {
+            panic!("login after recovery failed");
+        };
+        let (status, body) = redeem(&http, &issuer, &after["code"])
+            .await
+            .expect("redeem");
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+}

@@ -8,7 +8,9 @@ use axum::response::{IntoResponse, Response};
 
 use super::cookies::{browser_binding, ensure_browser_binding, session_cookie, set_session_cookie};
 use super::{error_page, html, WebState};
-use crate::provider::authorize::{AuthorizationResponse, AuthorizeRejection, ResponseMode};
+use crate::provider::authorize::{
+    AuthorizationResponse, AuthorizeRejection, ErrorRedirect, ResponseMode,
+};
 use crate::provider::params::Params;
 use crate::provider::session::AuthorizeNext;
 use crate::random;
@@ -73,9 +75,16 @@ async fn authorize(
     let zh = error_page::prefers_chinese(headers, req.ui_locales.as_deref());
     match provider.authorize_with_session(&req, session_cookie(headers).as_deref()) {
         Ok(AuthorizeNext::Respond(resp)) => {
-            // A code issued from the session: durable before the client can redeem it.
-            if let Err(e) = super::durable(s).await {
-                return error_page::render(StatusCode::SERVICE_UNAVAILABLE, &e, headers);
+            // A code issued from the session: durable before the client can redeem it. If not,
+            // the client hears `temporarily_unavailable` (RFC 6749 §4.1.2.1) instead of a code.
+            if let Err(error) = super::durable(s).await {
+                let e = ErrorRedirect {
+                    redirect_uri: req.redirect_uri.clone(),
+                    state: req.state.clone(),
+                    response_mode: req.response_mode,
+                    error,
+                };
+                return respond(&e.to_response(provider.issuer()), redirect, zh);
             }
             return respond(&resp, redirect, zh);
         }
@@ -126,9 +135,22 @@ pub async fn callback(
         .await
     {
         Ok(done) => {
-            // The code and the new session are durable before the browser carries them on.
-            if let Err(e) = super::durable(&s).await {
-                return error_page::render(StatusCode::SERVICE_UNAVAILABLE, &e, &headers);
+            // The code and the new session are durable before the browser carries them on; if
+            // not, the client gets `temporarily_unavailable` (RFC 6749 §4.1.2.1), not the code.
+            if let Err(error) = super::durable(&s).await {
+                let state = done
+                    .response
+                    .params
+                    .iter()
+                    .find(|(k, _)| k == "state")
+                    .map(|(_, v)| v.clone());
+                let e = ErrorRedirect {
+                    redirect_uri: done.response.redirect_uri.clone(),
+                    state,
+                    response_mode: done.response.response_mode,
+                    error,
+                };
+                return respond(&e.to_response(s.provider.issuer()), StatusCode::FOUND, zh);
             }
             super::logout::deliver_all(&s.http, done.ended_session_logouts).await;
             let mut resp = respond(&done.response, StatusCode::FOUND, zh);
