@@ -192,6 +192,8 @@ pub fn build_with_store(
         connector,
         session: config.session,
     });
+    provider =
+        provider.with_max_pending_authorizations(config.limits.max_pending_authorizations as usize);
     for more in more_connectors {
         provider = provider.with_connector(more);
     }
@@ -282,14 +284,9 @@ pub async fn serve(
     store: Arc<dyn Store>,
 ) -> std::io::Result<()> {
     let flusher = spawn_maintenance(store.clone());
-    // With the peer address: the rate limits of `web::rate_limit` key on it, and the login
-    // event log records where a login came from.
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    // With the peer address (the rate limits of `web::rate_limit` key on it) and the header
+    // timeout and size limits `axum::serve` lacks (slow-loris): see `crate::server`.
+    crate::server::serve(listener, router, shutdown_signal()).await?;
     flusher.abort();
     if let Err(e) = store.flush() {
         tracing::error!(error = %e, "final store flush failed");

@@ -236,6 +236,7 @@ const LIMIT_KEYS: &[&str] = &[
     "token_per_minute",
     "callback_burst",
     "callback_per_minute",
+    "max_pending_authorizations",
 ];
 
 impl Validator<'_> {
@@ -1240,12 +1241,22 @@ impl Validator<'_> {
                 }
             }
         };
-        RateLimits {
+        let mut limits = RateLimits {
             token_burst: get("token_burst", d.token_burst),
             token_per_minute: get("token_per_minute", d.token_per_minute),
             callback_burst: get("callback_burst", d.callback_burst),
             callback_per_minute: get("callback_per_minute", d.callback_per_minute),
+            max_pending_authorizations: d.max_pending_authorizations,
+        };
+        let key = "limits.max_pending_authorizations";
+        match self.integer(t, key, "max_pending_authorizations") {
+            None => {}
+            Some(n) if (100..=100_000_000).contains(&n) => {
+                limits.max_pending_authorizations = n as u32
+            }
+            Some(_) => self.problem(key, "must be between 100 and 100000000"),
         }
+        limits
     }
 
     fn redirect_uri(&mut self, s: &str, key: &str) -> Option<String> {
@@ -1595,6 +1606,26 @@ token_burst = 0
             "limits.token_burst:",
         ] {
             assert!(all.contains(key), "missing problem for {key} in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn max_pending_authorizations_is_read_bounded_and_defaults_to_100k() {
+        let d = parse(GOOD, "t.toml", &env).expect("valid");
+        assert_eq!(d.limits.max_pending_authorizations, 100_000);
+        let text = format!("{GOOD}\n[limits]\nmax_pending_authorizations = 5000\n");
+        let c = parse(&text, "t.toml", &env).expect("valid");
+        assert_eq!(c.limits.max_pending_authorizations, 5000);
+        for bad in ["0", "99", "1000000000", "\"many\""] {
+            let text = format!("{GOOD}\n[limits]\nmax_pending_authorizations = {bad}\n");
+            let err = parse(&text, "t.toml", &env).expect_err(bad);
+            assert!(
+                err.problems
+                    .iter()
+                    .any(|p| p.starts_with("limits.max_pending_authorizations:")),
+                "{bad}: {:?}",
+                err.problems
+            );
         }
     }
 

@@ -276,12 +276,8 @@ fn ensure_demo_keys(config: &Config, clock: &dyn crate::clock::Clock) -> Result<
 pub async fn spawn(opts: DemoOptions) -> Result<RunningDemo, DemoError> {
     let (router, running, listener) = build(opts)?;
     tokio::spawn(async move {
-        // With the peer address: the rate limits key on it, and the login event log records it.
-        let _ = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
+        // The production connection layer (peer address for the rate limits, header timeout).
+        let _ = crate::server::serve(listener, router, std::future::pending()).await;
     });
     Ok(running)
 }

@@ -13,6 +13,7 @@ pub mod ops;
 pub mod provider;
 pub mod random;
 pub mod secret;
+pub mod server;
 pub mod simulator;
 pub mod storage;
 pub mod tokens;

@@ -379,6 +379,22 @@ impl Provider {
             );
             fail(OAuthError::server_error())
         })?;
+        // A flood of /authorize requests must not fill the store: past the cap, say "try again
+        // later" (RFC 6749 §4.1.2.1 temporarily_unavailable) instead of storing more.
+        let pending = self
+            .store
+            .count_auth_requests()
+            .map_err(|e| fail(e.into()))?;
+        if pending >= self.max_pending_authorizations {
+            tracing::warn!(
+                pending,
+                "too many pending authorization requests; refusing new logins for now"
+            );
+            return Err(fail(OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "too many logins are in progress; try again in a few minutes",
+            )));
+        }
         let upstream_state = random::alphanumeric(43);
         let now = self.now();
         let record = AuthRequest {
@@ -736,6 +752,37 @@ impl ErrorRedirect {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pending_authorizations_are_capped_with_temporarily_unavailable_rfc6749_4_1_2_1() {
+        let h = crate::provider::testing::harness(
+            vec![crate::provider::testing::app_client(Default::default())],
+            crate::provider::Lifetimes::default(),
+        );
+        let provider = h.provider.with_max_pending_authorizations(3);
+        let params = Params::parse(
+            "response_type=code&client_id=app&redirect_uri=https%3A%2F%2Fapp.example%2Fcb\
+             &scope=openid&state=s1",
+        );
+        let req = provider.validate_authorize(&params).expect("valid request");
+        for _ in 0..3 {
+            provider
+                .begin_login(&req, "binding", None)
+                .expect("under the cap");
+        }
+        let refused = provider
+            .begin_login(&req, "binding", None)
+            .expect_err("over the cap");
+        assert_eq!(refused.error.code, ErrorCode::TemporarilyUnavailable);
+        assert_eq!(refused.state.as_deref(), Some("s1"));
+        assert_eq!(provider.store().count_auth_requests().expect("count"), 3);
+        // Once the pending requests expire and are swept, logins start again.
+        let later = provider.now() + provider.lifetimes().auth_request + 1;
+        provider.store().delete_expired(later).expect("sweep");
+        provider
+            .begin_login(&req, "binding", None)
+            .expect("after the sweep");
+    }
 
     #[test]
     fn redirect_keeps_existing_query_rfc6749_4_1_2() {

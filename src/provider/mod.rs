@@ -76,7 +76,15 @@ pub struct Provider {
     session: SessionSettings,
     /// Verifiers for our own published keys (JWT access tokens), built on first use.
     own_verifier: OnceLock<Option<JwksVerifier>>,
+    /// Group-commit barrier awaited before a credential leaves the server.
+    durability: crate::storage::Durability,
+    /// The most authorization requests that may wait for an upstream login at once.
+    max_pending_authorizations: usize,
 }
+
+/// Default cap on pending authorization requests: at about 1 KiB each, 100 MiB of store at most,
+/// and far above what a company logs in within [`Lifetimes::auth_request`].
+pub const DEFAULT_MAX_PENDING_AUTHORIZATIONS: usize = 100_000;
 
 impl std::fmt::Debug for Provider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -117,7 +125,6 @@ impl Provider {
         Self {
             issuer: parts.issuer,
             clients: parts.clients,
-            store: parts.store,
             keys: parts.keys,
             clock: parts.clock,
             lifetimes: parts.lifetimes,
@@ -125,7 +132,18 @@ impl Provider {
             default_connector: id,
             session: parts.session,
             own_verifier: OnceLock::new(),
+            durability: crate::storage::Durability::new(parts.store.clone()),
+            store: parts.store,
+            max_pending_authorizations: DEFAULT_MAX_PENDING_AUTHORIZATIONS,
         }
+    }
+
+    /// Caps the pending authorization requests (`[limits] max_pending_authorizations`): past
+    /// the cap `/authorize` answers `temporarily_unavailable` instead of storing more, so a
+    /// flood cannot fill the disk. Expired requests leave the count when they are swept.
+    pub fn with_max_pending_authorizations(mut self, max: usize) -> Self {
+        self.max_pending_authorizations = max;
+        self
     }
 
     /// Adds another connector (e.g. a second WeCom app), reachable by its id from clients
@@ -168,6 +186,15 @@ impl Provider {
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// Waits until every store write made so far by the caller is durable, sharing one flush
+    /// with every concurrent caller (group commit, see [`crate::storage::durability`]). Awaited
+    /// once per response that hands out a credential (token response, code redirect, session
+    /// cookie) or confirms its end (revocation, logout), so a crash right after the response
+    /// never loses it.
+    pub async fn durable(&self) -> Result<(), crate::storage::StorageError> {
+        self.durability.barrier().await
     }
 
     /// Credential lifetimes.

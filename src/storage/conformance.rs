@@ -49,6 +49,8 @@ pub fn run_all(store: &dyn Store) {
     delete_expired_removes_expired_refresh_tokens_and_used_jtis(store);
     login_events_are_listed_newest_first_and_expire(store);
     racing_login_events_are_all_kept(store);
+    pending_auth_requests_are_counted_through_creates_takes_races_and_sweeps(store);
+    flush_keeps_every_record_readable(store);
 }
 
 /// A fresh key no other check (or earlier run) uses.
@@ -804,4 +806,84 @@ pub fn racing_login_events_are_all_kept(store: &dyn Store) {
         .filter(|e| e.reason.as_deref() == Some(marker.as_str()))
         .count();
     assert_eq!(count, RACERS * 16);
+}
+
+/// `count_auth_requests` follows creates, refused duplicates, takes, racing creates and expiry
+/// sweeps exactly (the flood cap of `/authorize` relies on it).
+pub fn pending_auth_requests_are_counted_through_creates_takes_races_and_sweeps(store: &dyn Store) {
+    let count = || store.count_auth_requests().expect("count auth requests");
+    let start = count();
+    let keys: Vec<String> = (0..3).map(|_| key("authreq-count")).collect();
+    for k in &keys {
+        store
+            .create_auth_request(k, &auth_request(FAR_FUTURE))
+            .expect("create");
+    }
+    assert!(is_already_exists(
+        &store.create_auth_request(&keys[0], &auth_request(FAR_FUTURE))
+    ));
+    assert_eq!(count(), start + 3, "creates (and a refused duplicate)");
+    store.take_auth_request(&keys[0]).expect("take");
+    assert!(is_not_found(&store.take_auth_request(&keys[0])));
+    assert_eq!(count(), start + 2, "a take, and a take of an absent key");
+    // Racing creates and takes of distinct keys: every one is counted once.
+    let raced = race_keys("authreq-count-race");
+    std::thread::scope(|scope| {
+        for chunk in raced.chunks(RACE_KEYS / RACERS) {
+            scope.spawn(move || {
+                for k in chunk {
+                    store
+                        .create_auth_request(k, &auth_request(FAR_FUTURE))
+                        .expect("create");
+                }
+            });
+        }
+    });
+    assert_eq!(count(), start + 2 + RACE_KEYS);
+    std::thread::scope(|scope| {
+        for chunk in raced.chunks(RACE_KEYS / RACERS) {
+            scope.spawn(move || {
+                for k in chunk {
+                    store.take_auth_request(k).expect("take");
+                }
+            });
+        }
+    });
+    assert_eq!(count(), start + 2);
+    // An expired request leaves the count when it is swept (a `now` no other record reaches).
+    let old = key("authreq-count-old");
+    store
+        .create_auth_request(&old, &auth_request(5))
+        .expect("create");
+    assert_eq!(count(), start + 3);
+    assert!(store.delete_expired(6).expect("sweep") >= 1);
+    assert!(is_not_found(&store.take_auth_request(&old)));
+    assert_eq!(count(), start + 2, "a swept request is no longer pending");
+    for k in &keys[1..] {
+        store.take_auth_request(k).expect("take");
+    }
+    assert_eq!(count(), start);
+}
+
+/// `flush` succeeds and leaves every record readable and unchanged (it is what the durability
+/// barrier calls before a credential is handed out).
+pub fn flush_keeps_every_record_readable(store: &dyn Store) {
+    let (req, sess, refresh) = (key("flush-req"), key("flush-session"), key("flush-rt"));
+    store
+        .create_auth_request(&req, &auth_request(FAR_FUTURE))
+        .expect("create request");
+    let s = session(FAR_FUTURE);
+    store.create_session(&sess, &s).expect("create session");
+    let rt = refresh_token("flush-grant", FAR_FUTURE);
+    store
+        .create_refresh_token(&refresh, &rt)
+        .expect("create refresh");
+    store.flush().expect("flush");
+    store.flush().expect("a second flush with nothing new");
+    assert_eq!(store.find_session(&sess).expect("session"), s);
+    assert_eq!(store.find_refresh_token(&refresh).expect("refresh"), rt);
+    assert_eq!(
+        store.take_auth_request(&req).expect("request"),
+        auth_request(FAR_FUTURE)
+    );
 }

@@ -103,6 +103,10 @@ impl Store for MemoryStore {
             .ok_or(StorageError::NotFound)
     }
 
+    fn count_auth_requests(&self) -> Result<usize> {
+        Ok(lock(&self.auth_requests).len())
+    }
+
     fn create_auth_code(&self, key: &str, code: &AuthCode) -> Result<()> {
         insert_new(&self.auth_codes, key, code)
     }
@@ -257,6 +261,10 @@ impl Store for MemoryStore {
     fn flush(&self) -> Result<()> {
         // Nothing to make durable: this backend keeps nothing across restarts by design.
         Ok(())
+    }
+
+    fn is_persistent(&self) -> bool {
+        false
     }
 }
 

@@ -8,6 +8,7 @@
 //! secrets (codes, tokens), so a copy of the database does not hand out working credentials.
 
 pub mod conformance;
+pub mod durability;
 pub mod memory;
 pub mod sled_store;
 
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::connector::Identity;
 
+pub use durability::Durability;
 pub use memory::MemoryStore;
 pub use sled_store::SledStore;
 
@@ -258,6 +260,10 @@ pub trait Store: Send + Sync + 'static {
     /// Atomically removes and returns the request under `key` (single use). `NotFound` if absent.
     /// Expiry is the caller's check.
     fn take_auth_request(&self, key: &str) -> Result<AuthRequest>;
+    /// How many authorization requests are pending (created, not yet taken or swept), including
+    /// expired ones not yet swept. Must be cheap (no scan): `/authorize` asks on every request to
+    /// cap the pending set against floods.
+    fn count_auth_requests(&self) -> Result<usize>;
 
     /// Stores a new authorization code under `key` (the code's hash). `AlreadyExists` if taken.
     fn create_auth_code(&self, key: &str, code: &AuthCode) -> Result<()>;
@@ -334,8 +340,13 @@ pub trait Store: Send + Sync + 'static {
     /// The newest `limit` login events, newest first.
     fn list_login_events(&self, limit: usize) -> Result<Vec<LoginEvent>>;
 
-    /// Makes every write so far durable (called on shutdown and by a periodic task).
+    /// Makes every write so far durable (called on shutdown and by the group-commit
+    /// [`Durability`] barrier before a response hands out a credential).
     fn flush(&self) -> Result<()>;
+
+    /// Whether records survive a restart once [`Store::flush`] returns (a disk backend); `false`
+    /// for a store that keeps nothing across restarts, whose durability barrier is then free.
+    fn is_persistent(&self) -> bool;
 }
 
 #[cfg(test)]

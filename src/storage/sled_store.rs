@@ -3,19 +3,22 @@
 //!
 //! # Durability
 //!
-//! Writes are not flushed one by one: sled's background thread writes dirty data every
-//! [`FLUSH_EVERY_MS`] milliseconds, and dropping the store (or calling [`Store::flush`]) writes the
-//! rest. A clean shutdown loses nothing; a crash or power cut may lose the writes of the last
-//! window. For pending requests, codes and access tokens that costs at worst a repeated login.
-//! Grant revocations are the exception: losing one would bring revoked tokens back, so
-//! `revoke_grant` flushes before it returns (it is rare, so the cost does not matter).
-//! A spent refresh token or a used client-assertion `jti` lost in a crash would make that one
-//! credential usable once more; they are not flushed one by one, since refreshes are frequent and
-//! the window is [`FLUSH_EVERY_MS`] (the successor token issued in the same window is lost with
-//! it, so the legitimate client has to log in again and a copy of the old token gets one use).
+//! sled's background thread writes dirty data every [`FLUSH_EVERY_MS`] milliseconds, and dropping
+//! the store (or calling [`Store::flush`]) writes the rest. That alone would let a crash lose the
+//! writes of the last window — a refresh token, a session or a code a client already received.
+//! So every response that hands out or ends a credential first waits on the group-commit
+//! [`Durability`](super::Durability) barrier, which flushes once for all concurrent requests:
+//! nothing a client has seen is lost on `kill -9`. Writes no response depends on (a pending
+//! authorization request) ride on the periodic flush; losing one costs a repeated login.
+//!
+//! # Pending authorization requests
+//!
+//! `count_auth_requests` must be cheap, and sled's `Tree::len` scans the tree, so the store
+//! keeps a counter: set from one scan at open, then moved by every create, take and sweep.
 
 use std::fmt;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -45,6 +48,8 @@ pub struct SledStore {
     user_links: Table,
     sessions: Table,
     login_events: Table,
+    /// Pending authorization requests (see the module docs).
+    pending_auth_requests: AtomicUsize,
 }
 
 /// The record stored for a used single-use identifier.
@@ -65,9 +70,20 @@ impl SledStore {
     /// Opens (or creates) the database in the directory `path`.
     ///
     /// Fails with `StorageError::Backend` if the directory cannot be created or another process
-    /// holds the database open.
+    /// holds the database open, and — without changing anything in it — if the directory holds
+    /// something other than a sled database (a wrong `data_dir`) or a database sled cannot read
+    /// (corrupt, or another sled version).
     pub fn open(path: &Path) -> Result<SledStore> {
-        Self::with_config(sled::Config::new().path(path))
+        check_foreign(path)?;
+        // sled creates `blobs/` before it reads the database; if the open fails, take back
+        // what it created so a failed start leaves the directory as it was.
+        let blobs = path.join("blobs");
+        let had_blobs = blobs.exists();
+        let opened = Self::with_config(sled::Config::new().path(path));
+        if opened.is_err() && !had_blobs {
+            let _ = std::fs::remove_dir(&blobs); // only if still empty
+        }
+        opened
     }
 
     /// A fresh database in a temporary location that is deleted when the store is dropped (tests).
@@ -80,8 +96,11 @@ impl SledStore {
             .flush_every_ms(Some(FLUSH_EVERY_MS))
             .open()
             .map_err(|e| sled_error("open", "database", &e))?;
+        let auth_requests = Table::open(&db, "auth_requests")?;
+        let pending = auth_requests.tree.len();
         Ok(SledStore {
-            auth_requests: Table::open(&db, "auth_requests")?,
+            auth_requests,
+            pending_auth_requests: AtomicUsize::new(pending),
             auth_codes: Table::open(&db, "auth_codes")?,
             access_tokens: Table::open(&db, "access_tokens")?,
             revoked_grants: Table::open(&db, "revoked_grants")?,
@@ -94,6 +113,27 @@ impl SledStore {
             db,
         })
     }
+}
+
+/// Refuses a non-empty directory that is not a sled database: sled would add its files beside
+/// whatever is there (a mistyped `data_dir` pointing at a home or keys directory).
+fn check_foreign(path: &Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return Ok(()); // absent: sled creates it (or reports why it cannot)
+    };
+    let names: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let is_sled = names.iter().any(|n| n == "conf") && names.iter().any(|n| n == "db");
+    if names.is_empty() || is_sled {
+        return Ok(());
+    }
+    Err(StorageError::Backend(format!(
+        "{} is not empty and holds no database (no `conf` and `db` files): is data_dir right? \
+         Nothing was changed",
+        path.display()
+    )))
 }
 
 // The records hold identities and upstream credentials; there is nothing useful and safe to show.
@@ -224,11 +264,22 @@ impl Table {
 
 impl Store for SledStore {
     fn create_auth_request(&self, key: &str, req: &AuthRequest) -> Result<()> {
-        self.auth_requests.create(key, req)
+        self.auth_requests.create(key, req)?;
+        self.pending_auth_requests.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     fn take_auth_request(&self, key: &str) -> Result<AuthRequest> {
-        self.auth_requests.take(key)
+        let taken = self.auth_requests.take(key);
+        // A removed record counts as gone even if it cannot be decoded.
+        if !matches!(taken, Err(StorageError::NotFound)) {
+            self.uncount_auth_requests(1);
+        }
+        taken
+    }
+
+    fn count_auth_requests(&self) -> Result<usize> {
+        Ok(self.pending_auth_requests.load(Ordering::Relaxed))
     }
 
     fn create_auth_code(&self, key: &str, code: &AuthCode) -> Result<()> {
@@ -304,8 +355,9 @@ impl Store for SledStore {
                 break;
             }
         }
-        // See the module docs: a revocation lost in a crash would revive the grant's tokens.
-        self.flush()
+        // Not flushed here: the revocation, token and logout responses wait on the
+        // group-commit barrier (module docs), so concurrent revocations share one flush.
+        Ok(())
     }
 
     fn is_grant_revoked(&self, grant_id: &str) -> Result<bool> {
@@ -413,9 +465,11 @@ impl Store for SledStore {
     }
 
     fn delete_expired(&self, now: i64) -> Result<usize> {
-        Ok(self
+        let requests = self
             .auth_requests
-            .sweep(now, |r: &AuthRequest| r.expires_at)?
+            .sweep(now, |r: &AuthRequest| r.expires_at)?;
+        self.uncount_auth_requests(requests);
+        Ok(requests
             + self.auth_codes.sweep(now, |c: &AuthCode| c.expires_at)?
             + self
                 .access_tokens
@@ -467,6 +521,21 @@ impl Store for SledStore {
             .flush()
             .map_err(|e| sled_error("flush", "database", &e))?;
         Ok(())
+    }
+
+    fn is_persistent(&self) -> bool {
+        true
+    }
+}
+
+impl SledStore {
+    /// Lowers the pending-request counter by `n`, never below zero.
+    fn uncount_auth_requests(&self, n: usize) {
+        let _ =
+            self.pending_auth_requests
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+                    Some(c.saturating_sub(n))
+                });
     }
 }
 
@@ -614,6 +683,41 @@ mod tests {
             store.find_access_token("old"),
             Err(StorageError::NotFound)
         ));
+    }
+
+    #[test]
+    fn foreign_directory_is_refused_and_left_untouched() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("notes.txt"), b"not a database").expect("write");
+        let err = SledStore::open(dir.path()).expect_err("foreign directory");
+        assert!(err.to_string().contains("data_dir"), "{err}");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("read")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("notes.txt")]);
+    }
+
+    #[test]
+    fn corrupt_database_is_refused_and_left_untouched() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (conf, db) = (dir.path().join("conf"), dir.path().join("db"));
+        std::fs::write(&conf, [0xffu8; 300]).expect("write");
+        std::fs::write(&db, [0x5au8; 5000]).expect("write");
+        assert!(matches!(
+            SledStore::open(dir.path()),
+            Err(StorageError::Backend(_))
+        ));
+        let mut names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("read")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["conf", "db"]);
+        assert_eq!(std::fs::read(&conf).expect("conf"), vec![0xffu8; 300]);
+        assert_eq!(std::fs::read(&db).expect("db"), vec![0x5au8; 5000]);
     }
 
     #[test]

@@ -8,7 +8,9 @@ use axum::response::{IntoResponse, Response};
 
 use super::cookies::{browser_binding, ensure_browser_binding, session_cookie, set_session_cookie};
 use super::{error_page, html, WebState};
-use crate::provider::authorize::{AuthorizationResponse, AuthorizeRejection, ResponseMode};
+use crate::provider::authorize::{
+    AuthorizationResponse, AuthorizeRejection, ErrorRedirect, ResponseMode,
+};
 use crate::provider::params::Params;
 use crate::provider::session::AuthorizeNext;
 use crate::random;
@@ -25,6 +27,7 @@ pub async fn authorize_get(
         &Params::parse(query.as_deref().unwrap_or("")),
         StatusCode::FOUND,
     )
+    .await
 }
 
 /// `POST /authorize` with a form body (OIDC Core §3.1.2.1).
@@ -47,10 +50,15 @@ pub async fn authorize_post(
         );
     }
     // 303: the browser must follow with GET, not re-POST (RFC 9700 §4.12).
-    authorize(&s, &headers, &Params::parse(&body), StatusCode::SEE_OTHER)
+    authorize(&s, &headers, &Params::parse(&body), StatusCode::SEE_OTHER).await
 }
 
-fn authorize(s: &WebState, headers: &HeaderMap, params: &Params, redirect: StatusCode) -> Response {
+async fn authorize(
+    s: &WebState,
+    headers: &HeaderMap,
+    params: &Params,
+    redirect: StatusCode,
+) -> Response {
     let provider = &s.provider;
     let req = match provider.validate_authorize(params) {
         Ok(r) => r,
@@ -66,7 +74,20 @@ fn authorize(s: &WebState, headers: &HeaderMap, params: &Params, redirect: Statu
     };
     let zh = error_page::prefers_chinese(headers, req.ui_locales.as_deref());
     match provider.authorize_with_session(&req, session_cookie(headers).as_deref()) {
-        Ok(AuthorizeNext::Respond(resp)) => return respond(&resp, redirect, zh),
+        Ok(AuthorizeNext::Respond(resp)) => {
+            // A code issued from the session: durable before the client can redeem it. If not,
+            // the client hears `temporarily_unavailable` (RFC 6749 §4.1.2.1) instead of a code.
+            if let Err(error) = super::durable(s).await {
+                let e = ErrorRedirect {
+                    redirect_uri: req.redirect_uri.clone(),
+                    state: req.state.clone(),
+                    response_mode: req.response_mode,
+                    error,
+                };
+                return respond(&e.to_response(provider.issuer()), redirect, zh);
+            }
+            return respond(&resp, redirect, zh);
+        }
         Ok(AuthorizeNext::Login) => {}
         Err(e) => return respond(&e.to_response(provider.issuer()), redirect, zh),
     }
@@ -120,9 +141,26 @@ pub async fn callback(
         .await
     {
         Ok(done) => {
-            super::logout::deliver_all(&s.http, done.ended_session_logouts).await;
             // The form_post page speaks the language the client asked for.
             let zh = error_page::prefers_chinese(&headers, done.ui_locales.as_deref());
+            // The code and the new session are durable before the browser carries them on; if
+            // not, the client gets `temporarily_unavailable` (RFC 6749 §4.1.2.1), not the code.
+            if let Err(error) = super::durable(&s).await {
+                let state = done
+                    .response
+                    .params
+                    .iter()
+                    .find(|(k, _)| k == "state")
+                    .map(|(_, v)| v.clone());
+                let e = ErrorRedirect {
+                    redirect_uri: done.response.redirect_uri.clone(),
+                    state,
+                    response_mode: done.response.response_mode,
+                    error,
+                };
+                return respond(&e.to_response(s.provider.issuer()), StatusCode::FOUND, zh);
+            }
+            super::logout::deliver_all(&s.http, done.ended_session_logouts).await;
             let mut resp = respond(&done.response, StatusCode::FOUND, zh);
             let max_age = s.provider.session_settings().ttl;
             if let Some(c) = set_session_cookie(&done.session_cookie, s.secure_cookies, max_age) {

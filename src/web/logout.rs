@@ -62,6 +62,10 @@ async fn logout(s: &WebState, headers: &HeaderMap, p: &Params, redirect: StatusC
         Ok(o) => o,
         Err(e) => return error_page::render(StatusCode::BAD_REQUEST, &e, headers),
     };
+    // The session's end must survive a crash before the person is told they are signed out.
+    if let Err(e) = super::durable(s).await {
+        return error_page::render(StatusCode::SERVICE_UNAVAILABLE, &e, headers);
+    }
     if outcome.ended_session {
         tracing::info!(
             notified = outcome.backchannel.len(),

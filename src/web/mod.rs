@@ -42,6 +42,19 @@ pub struct WebState {
     pub http: reqwest::Client,
 }
 
+/// Awaits the store's group-commit durability barrier ([`Provider::durable`]) before a response
+/// that hands out or ends a credential. A failed flush means the writes may be lost in a crash,
+/// so the credential must not leave: `temporarily_unavailable` (RFC 6749 §4.1.2.1, §5.2).
+pub(crate) async fn durable(s: &WebState) -> Result<(), crate::provider::OAuthError> {
+    s.provider.durable().await.map_err(|e| {
+        tracing::error!(error = %e, "store flush failed; answering temporarily_unavailable");
+        crate::provider::OAuthError::new(
+            crate::provider::ErrorCode::TemporarilyUnavailable,
+            "the server cannot store the grant right now; try again",
+        )
+    })
+}
+
 /// Largest form body a rate limiter reads (the body limit layer of `app` is the same size).
 pub const MAX_FORM_BODY: usize = 64 * 1024;
 

@@ -46,6 +46,9 @@ pub struct RateLimits {
     pub callback_burst: u32,
     /// Sustained login callbacks per minute per address.
     pub callback_per_minute: u32,
+    /// The most authorization requests waiting for an upstream login at once (a flood of
+    /// `/authorize` cannot fill the disk); see `Provider::with_max_pending_authorizations`.
+    pub max_pending_authorizations: u32,
 }
 
 impl Default for RateLimits {
@@ -55,6 +58,7 @@ impl Default for RateLimits {
             token_per_minute: 600,
             callback_burst: 200,
             callback_per_minute: 600,
+            max_pending_authorizations: crate::provider::DEFAULT_MAX_PENDING_AUTHORIZATIONS as u32,
         }
     }
 }

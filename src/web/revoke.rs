@@ -28,7 +28,11 @@ pub async fn revoke(State(s): State<WebState>, headers: HeaderMap, body: String)
         Err(e) => return oauth_error_response(&e, used_basic),
     };
     match s.provider.revoke(client, &params) {
-        Ok(()) => (StatusCode::OK, NO_STORE).into_response(),
+        // The 200 promises the token is dead (RFC 7009 §2.2): only once that is on disk.
+        Ok(()) => match super::durable(&s).await {
+            Ok(()) => (StatusCode::OK, NO_STORE).into_response(),
+            Err(e) => oauth_error_response(&e, used_basic),
+        },
         Err(e) => oauth_error_response(&e, used_basic),
     }
 }

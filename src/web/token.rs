@@ -130,8 +130,16 @@ pub async fn token(State(s): State<WebState>, headers: HeaderMap, body: String) 
         Ok(x) => x,
         Err(resp) => return resp,
     };
-    match s.provider.token(&params, &creds).await {
-        Ok(t) => (StatusCode::OK, NO_STORE, Json(t)).into_response(),
+    let result = s.provider.token(&params, &creds).await;
+    // Durable before the answer: the new tokens and the spent code or refresh token (and a
+    // grant revoked on replay, RFC 6749 §4.1.2 / RFC 9700 §4.14.2) must survive a crash once
+    // the client has seen the response. One barrier, shared by concurrent requests.
+    let durable = super::durable(&s).await;
+    match result {
+        Ok(t) => match durable {
+            Ok(()) => (StatusCode::OK, NO_STORE, Json(t)).into_response(),
+            Err(e) => oauth_error_response(&e, creds.used_basic()),
+        },
         Err(e) => {
             tracing::info!(error = e.error.code.as_str(), description = %e.error.description, "token request refused");
             oauth_error_response(&e.error, e.used_basic)

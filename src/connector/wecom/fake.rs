@@ -310,6 +310,9 @@ impl Store for TokenStore {
     fn take_auth_request(&self, _: &str) -> StoreResult<AuthRequest> {
         unused()
     }
+    fn count_auth_requests(&self) -> StoreResult<usize> {
+        unused()
+    }
     fn create_auth_code(&self, _: &str, _: &AuthCode) -> StoreResult<()> {
         unused()
     }
@@ -399,5 +402,8 @@ impl Store for TokenStore {
     }
     fn flush(&self) -> StoreResult<()> {
         self.check()
+    }
+    fn is_persistent(&self) -> bool {
+        false
     }
 }

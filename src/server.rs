@@ -1,0 +1,135 @@
+//! The HTTP connection layer: accepts TCP connections and serves the router on each with the
+//! limits `axum::serve` does not set. `axum::serve` gives hyper no timer, so hyper's header read
+//! timeout never runs and a client that sends its request line byte by byte (slow-loris), or
+//! opens connections and sends nothing, holds a connection and a task forever.
+//!
+//! Limits per connection (documented in docs/security.md):
+//! - the request head (request line and headers) must arrive within [`HEADER_READ_TIMEOUT`],
+//!   counted from the first read — also for an idle keep-alive connection waiting for its next
+//!   request, and a new connection that sends nothing at all, so idle connections are closed
+//!   after that long;
+//! - the head may not exceed [`MAX_HEAD_BYTES`] (hyper answers `431`) nor [`MAX_HEADERS`]
+//!   headers;
+//! - HTTP/2 connections are pinged every [`H2_KEEPALIVE`] and closed when a ping goes
+//!   unanswered for [`H2_KEEPALIVE_TIMEOUT`];
+//! - bodies and whole requests are bounded by `app::with_middleware` (64 KiB, 30 s).
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower::ServiceExt;
+
+/// How long a client may take to send a request's head (RFC 9112 §9.8 lets a server close
+/// slow or idle connections). Generous for a person on a bad mobile link, short for an attacker
+/// holding sockets.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest request head we buffer: OAuth requests are small, even with a long
+/// `id_token_hint` or `request` in the query.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// The most header fields in one request.
+pub const MAX_HEADERS: usize = 64;
+/// HTTP/2 keep-alive ping interval.
+pub const H2_KEEPALIVE: Duration = Duration::from_secs(30);
+/// How long an HTTP/2 ping may go unanswered.
+pub const H2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// After the shutdown signal, how long open connections get to finish.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves `router` on `listener` until `shutdown` completes, then stops accepting, lets open
+/// connections finish (at most [`DRAIN_TIMEOUT`]) and returns. Handlers can read the peer
+/// address with `ConnectInfo<SocketAddr>` (the rate limits key on it).
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    // Each connection task holds a receiver; `closed()` tells when all have ended.
+    let (alive_tx, alive_rx) = watch::channel(());
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off briefly rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = router
+            .clone()
+            .map_request(move |mut req: axum::http::Request<Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req
+            });
+        let mut stop = stop_rx.clone();
+        let alive = alive_rx.clone();
+        tokio::spawn(async move {
+            let _alive = alive;
+            // hyper's HTTP/1-or-2 detection reads the first bytes before any hyper timer
+            // runs, so a connection that sends nothing at all is cut off here.
+            let mut first = [0u8; 1];
+            if tokio::time::timeout(HEADER_READ_TIMEOUT, stream.peek(&mut first))
+                .await
+                .is_err()
+            {
+                tracing::debug!(%peer, "connection sent nothing; closed");
+                return;
+            }
+            let builder = builder();
+            let conn = builder.serve_connection_with_upgrades(
+                TokioIo::new(stream),
+                TowerToHyperService::new(service),
+            );
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                result = conn.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!(error = %e, %peer, "connection ended with an error");
+                    }
+                    return;
+                }
+                _ = stop.wait_for(|s| *s) => conn.as_mut().graceful_shutdown(),
+            }
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    drop(alive_rx);
+    if tokio::time::timeout(DRAIN_TIMEOUT, alive_tx.closed())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the drain timeout");
+    }
+    Ok(())
+}
+
+/// The per-connection protocol settings (see the module docs).
+fn builder() -> Builder<TokioExecutor> {
+    let mut b = Builder::new(TokioExecutor::new());
+    b.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .max_headers(MAX_HEADERS);
+    b.http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(H2_KEEPALIVE)
+        .keep_alive_timeout(H2_KEEPALIVE_TIMEOUT);
+    b
+}

@@ -1,0 +1,1280 @@
+//! Reliability end to end (issue 8): nothing a client received is lost on `kill -9`, floods of
+//! `/authorize` stay bounded, upstream (WeCom) faults degrade clearly, hostile input never
+//! brings a 500.
+//!
+//! The crash test runs the real binary (`demo` subcommand on a loopback port, a data directory
+//! of its own) and kills it with SIGKILL; the other tests use `demo::spawn` in process.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use reqwest::redirect::Policy;
+use reqwest::StatusCode;
+use serde_json::Value;
+use wecom_oidc::clock::SystemClock;
+use wecom_oidc::demo::{self, DemoOptions, RunningDemo};
+use wecom_oidc::provider::client::ClientSettings;
+use wecom_oidc::provider::Client;
+use wecom_oidc::secret::Secret;
+
+const APP: &str = "app";
+const APP_SECRET: &str = "app-secret-0123456789abcdef";
+const APP_CB: &str = "http://127.0.0.1:9/app/callback";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// A browser: keeps cookies, does not follow redirects by itself.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client")
+}
+
+fn query(url: &str) -> HashMap<String, String> {
+    url::Url::parse(url)
+        .expect("url")
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+fn authorize_url(issuer: &str, state: &str) -> String {
+    let mut u = url::Url::parse(&format!("{issuer}/authorize")).expect("url");
+    u.query_pairs_mut()
+        .append_pair("client_id", APP)
+        .append_pair("redirect_uri", APP_CB)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid offline_access")
+        .append_pair("state", state)
+        .append_pair("nonce", "n")
+        .append_pair("code_challenge", CHALLENGE)
+        .append_pair("code_challenge_method", "S256");
+    u.to_string()
+}
+
+/// Where a login ended: at the client with these query parameters, or on a page of ours.
+#[derive(Debug)]
+enum LoginEnd {
+    AtClient(HashMap<String, String>),
+    Page(StatusCode, String),
+}
+
+/// Walks a login by hand; `Err` on a transport error (the server is gone).
+async fn walk_login(b: &reqwest::Client, issuer: &str) -> Result<LoginEnd, reqwest::Error> {
+    let mut url = authorize_url(issuer, "st");
+    for _ in 0..10 {
+        if url.starts_with(APP_CB) {
+            return Ok(LoginEnd::AtClient(query(&url)));
+        }
+        let resp = b.get(&url).send().await?;
+        if !resp.status().is_redirection() {
+            let status = resp.status();
+            return Ok(LoginEnd::Page(status, resp.text().await?));
+        }
+        url = resp.headers()["location"]
+            .to_str()
+            .expect("location")
+            .to_string();
+    }
+    panic!("too many redirects");
+}
+
+/// POSTs to /token as the confidential client; `Err` on a transport error. A 429 from the rate
+/// limiter (which answers before the grant is looked at, so nothing was spent) is retried after
+/// a pause: these tests run faster than the default `/token` budget on a fast machine.
+async fn token(
+    http: &reqwest::Client,
+    issuer: &str,
+    form: &[(&str, &str)],
+) -> Result<(StatusCode, Value), reqwest::Error> {
+    for _ in 0..100 {
+        let resp = http
+            .post(format!("{issuer}/token"))
+            .basic_auth(APP, Some(APP_SECRET))
+            .form(form)
+            .send()
+            .await?;
+        let status = resp.status();
+        if status != StatusCode::TOO_MANY_REQUESTS {
+            return Ok((status, resp.json().await.unwrap_or(Value::Null)));
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    panic!("the /token rate limit never let the request through");
+}
+
+async fn redeem(
+    http: &reqwest::Client,
+    issuer: &str,
+    code: &str,
+) -> Result<(StatusCode, Value), reqwest::Error> {
+    token(
+        http,
+        issuer,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", APP_CB),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await
+}
+
+async fn refresh(
+    http: &reqwest::Client,
+    issuer: &str,
+    rt: &str,
+) -> Result<(StatusCode, Value), reqwest::Error> {
+    token(
+        http,
+        issuer,
+        &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+    )
+    .await
+}
+
+fn str_of(v: &Value, key: &str) -> String {
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {key} in {v}"))
+        .to_string()
+}
+
+// ---------------------------------------------------------------------------------------------
+// kill -9
+// ---------------------------------------------------------------------------------------------
+
+/// What the client knows, kept across server lives.
+#[derive(Debug, Default)]
+struct ClientBook {
+    /// Per grant: the refresh token last received (confirmed by a 200 the client read).
+    current: Vec<String>,
+    /// Refresh tokens the client spent (a 200 answered their use).
+    spent: Vec<String>,
+    /// Codes the client exchanged successfully.
+    redeemed_codes: Vec<String>,
+    /// An operation whose answer never arrived: (grant index or None for a login, token used).
+    in_flight: Option<(Option<usize>, String)>,
+    /// Completed operations, for the report.
+    done: usize,
+}
+
+/// The real binary as a child process on `port` with data in `dir`.
+struct Server {
+    child: Child,
+}
+
+impl Server {
+    fn start(port: u16, dir: &Path) -> Server {
+        let issuer = format!("http://127.0.0.1:{port}");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wecom-oidc"))
+            .args(["demo", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--issuer", &issuer, "--auto-login", "zhangsan"])
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .arg("--config")
+            .arg(dir.join("clients.toml"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the server");
+        // The demo prints its banner after the listener is bound: from then on it accepts.
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        loop {
+            match lines.next() {
+                Some(Ok(line)) if line.contains("is running") => break,
+                Some(Ok(_)) => continue,
+                other => {
+                    let _ = child.kill();
+                    panic!("the server did not start: {other:?}");
+                }
+            }
+        }
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child }
+    }
+
+    /// SIGKILL (`Child::kill` on Unix), then reap.
+    fn kill9(mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("reap");
+    }
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+async fn kids(http: &reqwest::Client, issuer: &str) -> Vec<String> {
+    let jwks: Value = http
+        .get(format!("{issuer}/jwks"))
+        .send()
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("jwks json");
+    let mut kids: Vec<String> = jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| str_of(k, "kid"))
+        .collect();
+    kids.sort();
+    kids
+}
+
+/// Logins and refreshes in a loop until the server dies; every outcome the client reads is
+/// written to `book` before the next request.
+async fn traffic(issuer: String, book: Arc<Mutex<ClientBook>>) {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client");
+    loop {
+        let (grants, pick) = {
+            let b = book.lock().expect("book");
+            (b.current.len(), rand::thread_rng().gen_range(0..4usize))
+        };
+        if grants < 3 || (pick == 0 && grants < 8) {
+            // A new login: the code, then its exchange.
+            let b = browser();
+            let Ok(LoginEnd::AtClient(q)) = walk_login(&b, &issuer).await else {
+                return;
+            };
+            let code = q["code"].clone();
+            book.lock().expect("book").in_flight = Some((None, code.clone()));
+            let Ok((status, body)) = redeem(&http, &issuer, &code).await else {
+                return;
+            };
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let mut b = book.lock().expect("book");
+            b.in_flight = None;
+            b.current.push(str_of(&body, "refresh_token"));
+            b.redeemed_codes.push(code);
+            b.done += 1;
+        } else {
+            let i = rand::thread_rng().gen_range(0..grants);
+            let rt = {
+                let mut b = book.lock().expect("book");
+                let rt = b.current[i].clone();
+                b.in_flight = Some((Some(i), rt.clone()));
+                rt
+            };
+            let Ok((status, body)) = refresh(&http, &issuer, &rt).await else {
+                return;
+            };
+            assert_eq!(
+                status,
+                StatusCode::OK,
+                "a received refresh token failed: {body}"
+            );
+            let mut b = book.lock().expect("book");
+            b.in_flight = None;
+            b.current[i] = str_of(&body, "refresh_token");
+            b.spent.push(rt);
+            b.done += 1;
+        }
+    }
+}
+
+/// Issue 8: a `kill -9` at any moment never loses a refresh token, a code's redemption or a
+/// signing key a client has already received; every received refresh token works exactly once,
+/// spent ones are refused (RFC 9700 §4.14.2) and no code is accepted twice (RFC 6749 §4.1.2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_random_points_loses_no_received_refresh_token_code_redemption_or_key() {
+    const KILLS: usize = 5;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("clients.toml"),
+        format!(
+            "[[clients]]\nid = \"{APP}\"\nsecret = \"{APP_SECRET}\"\nredirect_uris = [\"{APP_CB}\"]\n"
+        ),
+    )
+    .expect("clients.toml");
+    let port = free_port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let book = Arc::new(Mutex::new(ClientBook::default()));
+
+    let server = Server::start(port, dir.path());
+    let first_kids = kids(&http, &issuer).await;
+    let mut server = Some(server);
+    let mut uncertain_resolved = 0;
+    for round in 0..KILLS {
+        let task = tokio::spawn(traffic(issuer.clone(), book.clone()));
+        // A random point in the traffic, after at least one request is under way.
+        let wait = rand::thread_rng().gen_range(150..700);
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        if let Some(s) = server.take() {
+            s.kill9();
+        }
+        // The traffic task ends on its first transport error; a panic in it is a failed check.
+        task.await.expect("traffic checks held");
+
+        let restarted = Server::start(port, dir.path());
+        assert_eq!(
+            kids(&http, &issuer).await,
+            first_kids,
+            "round {round}: signing keys changed across kill -9"
+        );
+        // The operation cut by the kill: its answer never arrived, so either outcome is
+        // allowed, but it must be one of them — and the client carries on with what it holds.
+        let in_flight = book.lock().expect("book").in_flight.take();
+        if let Some((Some(i), rt)) = in_flight {
+            let (status, body) = refresh(&http, &issuer, &rt).await.expect("refresh");
+            let mut b = book.lock().expect("book");
+            if status == StatusCode::OK {
+                b.current[i] = str_of(&body, "refresh_token");
+                b.spent.push(rt);
+            } else {
+                // Spent durably before the kill; the successor never reached the client, and
+                // the replay just now revoked the grant (RFC 9700 §4.14.2): drop it.
+                assert_eq!(body["error"], "invalid_grant", "{body}");
+                b.current.remove(i);
+            }
+            uncertain_resolved += 1;
+        }
+        server = Some(restarted);
+    }
+
+    // Final checks on the last life of the server.
+    let (current, spent, codes, done) = {
+        let b = book.lock().expect("book");
+        (
+            b.current.clone(),
+            b.spent.clone(),
+            b.redeemed_codes.clone(),
+            b.done,
+        )
+    };
+    assert!(done >= KILLS, "too little traffic to mean anything: {done}");
+    // Every refresh token the client holds works exactly once after the last kill.
+    for rt in &current {
+        let (s1, b1) = refresh(&http, &issuer, rt).await.expect("refresh");
+        assert_eq!(
+            s1,
+            StatusCode::OK,
+            "a received refresh token was lost: {b1}"
+        );
+        let (s2, b2) = refresh(&http, &issuer, rt).await.expect("refresh");
+        assert_eq!(
+            s2,
+            StatusCode::BAD_REQUEST,
+            "a refresh token worked twice: {b2}"
+        );
+        assert_eq!(b2["error"], "invalid_grant");
+    }
+    // A sample keeps the last checks within the `/token` rate limit's burst.
+    let sample = |v: &[String]| -> Vec<String> {
+        use rand::seq::SliceRandom;
+        v.choose_multiple(&mut rand::thread_rng(), 40)
+            .cloned()
+            .collect()
+    };
+    for rt in &sample(&spent) {
+        let (status, body) = refresh(&http, &issuer, rt).await.expect("refresh");
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "a spent token was accepted: {body}"
+        );
+    }
+    for code in &sample(&codes) {
+        let (status, body) = redeem(&http, &issuer, code).await.expect("redeem");
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "a redeemed code was accepted again after kill -9: {body}"
+        );
+    }
+    eprintln!(
+        "kill -9 x{KILLS}: {done} operations confirmed, {} codes, {} rotations, {uncertain_resolved} cut mid-request",
+        codes.len(),
+        spent.len()
+    );
+    if let Some(s) = server {
+        s.kill9();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cost of durability
+// ---------------------------------------------------------------------------------------------
+
+fn app_client() -> Client {
+    Client {
+        id: APP.into(),
+        name: APP.into(),
+        secret: Some(Secret::new(APP_SECRET)),
+        redirect_uris: vec![APP_CB.into()],
+        settings: ClientSettings::default(),
+    }
+}
+
+async fn start_demo() -> RunningDemo {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    demo::spawn(DemoOptions {
+        listener,
+        issuer: None,
+        auto_login: Some("zhangsan".into()),
+        extra_clients: vec![app_client()],
+        data_dir: None,
+        clock: Arc::new(SystemClock),
+    })
+    .await
+    .expect("demo")
+}
+
+/// A fresh grant of the confidential client: its refresh token.
+async fn grant(d: &RunningDemo, http: &reqwest::Client) -> String {
+    let Ok(LoginEnd::AtClient(q)) = walk_login(&browser(), &d.issuer).await else {
+        panic!("login failed");
+    };
+    let (status, body) = redeem(http, &d.issuer, &q["code"]).await.expect("redeem");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    str_of(&body, "refresh_token")
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Token responses wait for durability (group commit) without hanging or failing under
+/// sequential or concurrent load; prints the figures reported in docs/performance.md. (That
+/// concurrent waiters share one flush is proven in `storage::durability`'s unit tests, where
+/// flushes can be counted.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durable_token_responses_stay_fast_under_sequential_and_concurrent_load() {
+    const SEQUENTIAL: usize = 60;
+    const CONCURRENT: usize = 32;
+    let d = start_demo().await;
+    let http = reqwest::Client::new();
+
+    // Sequential refreshes: each waits for a flush of its own.
+    let mut rt = grant(&d, &http).await;
+    let mut times = Vec::new();
+    for _ in 0..SEQUENTIAL {
+        let t = Instant::now();
+        let (status, body) = refresh(&http, &d.issuer, &rt).await.expect("refresh");
+        times.push(t.elapsed());
+        assert_eq!(status, StatusCode::OK, "{body}");
+        rt = str_of(&body, "refresh_token");
+    }
+    times.sort();
+    let (p50, p95) = (percentile(&times, 0.5), percentile(&times, 0.95));
+
+    // The raw cost of one flush after one write, for comparison.
+    let mut flushes = Vec::new();
+    for i in 0..SEQUENTIAL {
+        d.store
+            .create_used_jti(&format!("measure-{i}"), i64::MAX / 2)
+            .expect("write");
+        let t = Instant::now();
+        d.store.flush().expect("flush");
+        flushes.push(t.elapsed());
+    }
+    flushes.sort();
+    let flush_p50 = percentile(&flushes, 0.5);
+
+    // Concurrent refreshes of distinct grants.
+    let mut tokens = Vec::new();
+    for _ in 0..CONCURRENT {
+        tokens.push(grant(&d, &http).await);
+    }
+    let t = Instant::now();
+    let answers = futures_join(tokens.iter().map(|rt| {
+        let (http, issuer) = (http.clone(), d.issuer.clone());
+        let rt = rt.clone();
+        tokio::spawn(async move { refresh(&http, &issuer, &rt).await })
+    }))
+    .await;
+    let batch = t.elapsed();
+    for a in answers {
+        let (status, body) = a.expect("task").expect("refresh");
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    eprintln!(
+        "/token refresh, sequential x{SEQUENTIAL}: p50 {p50:?} p95 {p95:?}; sled flush alone p50 {flush_p50:?}; \
+         {CONCURRENT} concurrent: {batch:?} in all ({:?} each)",
+        batch / CONCURRENT as u32
+    );
+    // Generous bounds (a debug build on a shared 2-core machine): they catch a hang or a
+    // flush per request gone pathological, not a regression of a few milliseconds.
+    assert!(p95 < Duration::from_secs(2), "sequential p95 {p95:?}");
+    assert!(
+        batch < Duration::from_secs(10),
+        "{CONCURRENT} concurrent took {batch:?}"
+    );
+}
+
+async fn futures_join<T>(
+    handles: impl Iterator<Item = tokio::task::JoinHandle<T>>,
+) -> Vec<Result<T, tokio::task::JoinError>> {
+    let mut out = Vec::new();
+    for h in handles.collect::<Vec<_>>() {
+        out.push(h.await);
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upstream faults
+// ---------------------------------------------------------------------------------------------
+
+/// Every WeCom API the login and refresh use.
+const WECOM_APIS: [&str; 4] = [
+    "/cgi-bin/gettoken",
+    "/cgi-bin/auth/getuserinfo",
+    "/cgi-bin/user/get",
+    "/cgi-bin/auth/getuserdetail",
+];
+
+async fn start_demo_with_upstream_timeout(timeout: Duration) -> RunningDemo {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    demo::spawn_with(
+        DemoOptions {
+            listener,
+            issuer: None,
+            auto_login: Some("zhangsan".into()),
+            extra_clients: vec![app_client()],
+            data_dir: None,
+            clock: Arc::new(SystemClock),
+        },
+        |wecom, _| wecom.timeout = timeout,
+    )
+    .await
+    .expect("demo")
+}
+
+/// Asserts a login failed with a clear answer: our error page (5xx, never a hang) or an OAuth
+/// error redirect to the client (`temporarily_unavailable` / `server_error`,
+/// RFC 6749 §4.1.2.1).
+fn assert_clear_failure(end: &LoginEnd) {
+    match end {
+        LoginEnd::Page(status, body) => {
+            assert!(status.is_server_error(), "{status}: {body}");
+            assert!(
+                body.contains("<html") || body.contains("<!DOCTYPE"),
+                "{body}"
+            );
+        }
+        LoginEnd::AtClient(q) => {
+            assert!(!q.contains_key("code"), "a code while WeCom is down: {q:?}");
+            let error = q.get("error").map(String::as_str);
+            assert!(
+                matches!(error, Some("temporarily_unavailable" | "server_error")),
+                "{q:?}"
+            );
+        }
+    }
+}
+
+/// Issue 8: while WeCom answers errors, logins fail at once with a clear page; when it
+/// returns, logins work again with nothing to reset; `/token`, `/userinfo` and discovery never
+/// call WeCom and keep working throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wecom_outage_fails_logins_fast_and_clearly_recovers_and_spares_token_userinfo_discovery() {
+    let d = start_demo_with_upstream_timeout(Duration::from_secs(1)).await;
+    let http = reqwest::Client::new();
+    // Before the outage: a grant with an access token, and a code not yet redeemed.
+    let (status, tokens) = {
+        let Ok(LoginEnd::AtClient(q)) = walk_login(&browser(), &d.issuer).await else {
+            panic!("login before the outage failed");
+        };
+        redeem(&http, &d.issuer, &q["code"]).await.expect("redeem")
+    };
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let Ok(LoginEnd::AtClient(pending)) = walk_login(&browser(), &d.issuer).await else {
+        panic!("login before the outage failed");
+    };
+
+    for errcode in [-1, 45009] {
+        // WeCom down: every API answers `errcode` (wecom-api.md: -1 busy, 45009 rate limit);
+        // the cached app token is dropped too, so even gettoken is needed.
+        for path in WECOM_APIS {
+            d.simulator.fail_next(path, errcode, 1000);
+        }
+        d.simulator.revoke_all_tokens();
+        let t = Instant::now();
+        let end = walk_login(&browser(), &d.issuer).await.expect("answer");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "login hung {:?}",
+            t.elapsed()
+        );
+        assert_clear_failure(&end);
+
+        // Meanwhile nothing that does not need WeCom notices.
+        for path in ["/.well-known/openid-configuration", "/jwks"] {
+            let r = http
+                .get(format!("{}{path}", d.issuer))
+                .send()
+                .await
+                .expect(path);
+            assert_eq!(r.status(), StatusCode::OK, "{path}");
+        }
+        let r = http
+            .get(format!("{}/userinfo", d.issuer))
+            .bearer_auth(str_of(&tokens, "access_token"))
+            .send()
+            .await
+            .expect("userinfo");
+        assert_eq!(r.status(), StatusCode::OK);
+
+        // WeCom back: the next login works with no restart.
+        for path in WECOM_APIS {
+            d.simulator.fail_next(path, 0, 0);
+        }
+        let end = walk_login(&browser(), &d.issuer).await.expect("answer");
+        assert!(
+            matches!(&end, LoginEnd::AtClient(q) if q.contains_key("code")),
+            "no recovery: {end:?}"
+        );
+    }
+    // The code issued before the outage is still redeemable: /token never calls WeCom.
+    for path in WECOM_APIS {
+        d.simulator.fail_next(path, -1, 1000);
+    }
+    let (status, body) = redeem(&http, &d.issuer, &pending["code"])
+        .await
+        .expect("redeem");
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// A WeCom that does not answer (latency far above the connector's timeout) makes a login fail
+/// within the timeout, not hang; removing the latency brings logins back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_wecom_times_out_logins_within_the_connector_timeout_and_recovers() {
+    let d = start_demo_with_upstream_timeout(Duration::from_millis(300)).await;
+    d.simulator.revoke_all_tokens();
+    for path in WECOM_APIS {
+        d.simulator.set_latency(path, Duration::from_secs(30));
+    }
+    let t = Instant::now();
+    let end = walk_login(&browser(), &d.issuer).await.expect("answer");
+    let took = t.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "login waited {took:?} for a dead WeCom"
+    );
+    assert_clear_failure(&end);
+    for path in WECOM_APIS {
+        d.simulator.set_latency(path, Duration::ZERO);
+    }
+    let end = walk_login(&browser(), &d.issuer).await.expect("answer");
+    assert!(
+        matches!(&end, LoginEnd::AtClient(q) if q.contains_key("code")),
+        "no recovery: {end:?}"
+    );
+}
+
+/// Issue 8 / 4A: refresh re-checks membership upstream; when WeCom is down the answer is 503
+/// `temporarily_unavailable` (RFC 6749 §5.2 via §4.1.2.1's code) and the refresh token is NOT
+/// spent, so the same token works once WeCom is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_during_a_wecom_outage_is_503_temporarily_unavailable_and_keeps_the_token() {
+    let d = start_demo().await;
+    let http = reqwest::Client::new();
+    let rt = grant(&d, &http).await;
+    for path in WECOM_APIS {
+        d.simulator.fail_next(path, -1, 1000);
+    }
+    d.simulator.revoke_all_tokens();
+    let (status, body) = refresh(&http, &d.issuer, &rt).await.expect("refresh");
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+    for path in WECOM_APIS {
+        d.simulator.fail_next(path, 0, 0);
+    }
+    let (status, body) = refresh(&http, &d.issuer, &rt).await.expect("refresh");
+    assert_eq!(status, StatusCode::OK, "the outage spent the token: {body}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Floods
+// ---------------------------------------------------------------------------------------------
+
+/// Resident memory of this process in KiB (Linux `/proc`), `None` elsewhere.
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn dir_size(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// Issue 8: a bounded flood of `/authorize` requests (each one a pending authorization in the
+/// store) leaves memory and disk within the documented bounds, and a legitimate login in the
+/// middle of it still succeeds. The cap itself (`[limits] max_pending_authorizations`, answered
+/// with `temporarily_unavailable`) is tested in `provider::authorize`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorize_flood_stays_within_memory_and_disk_bounds_and_real_logins_succeed() {
+    const FLOOD: usize = 20_000;
+    const PARALLEL: usize = 16;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let d = demo::spawn(DemoOptions {
+        listener,
+        issuer: None,
+        auto_login: Some("zhangsan".into()),
+        extra_clients: vec![app_client()],
+        data_dir: Some(dir.path().to_path_buf()),
+        clock: Arc::new(SystemClock),
+    })
+    .await
+    .expect("demo");
+    let rss_before = rss_kib();
+    let url = Arc::new(authorize_url(&d.issuer, "flood"));
+    let t = Instant::now();
+    let workers: Vec<_> = (0..PARALLEL)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                // No cookie jar: every request is a new "browser", as in a real flood.
+                let http = reqwest::Client::builder()
+                    .redirect(Policy::none())
+                    .build()
+                    .expect("client");
+                for _ in 0..FLOOD / PARALLEL {
+                    let r = http.get(url.as_str()).send().await.expect("authorize");
+                    assert_eq!(r.status(), StatusCode::FOUND);
+                }
+            })
+        })
+        .collect();
+    // A real login while the flood runs.
+    let end = walk_login(&browser(), &d.issuer).await.expect("login");
+    assert!(
+        matches!(&end, LoginEnd::AtClient(q) if q.contains_key("code")),
+        "a legitimate login failed during the flood: {end:?}"
+    );
+    for w in workers {
+        w.await.expect("flood worker");
+    }
+    let took = t.elapsed();
+    d.store.flush().expect("flush");
+    let pending = d.store.count_auth_requests().expect("count");
+    let disk = dir_size(dir.path());
+    let rss_after = rss_kib();
+    eprintln!(
+        "/authorize flood x{FLOOD} in {took:?}: {pending} pending, store+keys {} KiB on disk, RSS {rss_before:?} -> {rss_after:?} KiB",
+        disk / 1024
+    );
+    assert!(pending >= FLOOD, "{pending}");
+    // Documented bound (docs/security.md): about 1 KiB of store per pending request.
+    assert!(
+        disk < (FLOOD as u64) * 2 * 1024 + 32 * 1024 * 1024,
+        "{disk} bytes on disk"
+    );
+    if let (Some(before), Some(after)) = (rss_before, rss_after) {
+        // The test process holds the server, sled's cache (bounded) and the clients.
+        assert!(
+            after < before + 512 * 1024,
+            "RSS grew {before} -> {after} KiB"
+        );
+    }
+    // And after the flood, the next login is as good as ever.
+    let end = walk_login(&browser(), &d.issuer).await.expect("login");
+    assert!(matches!(&end, LoginEnd::AtClient(q) if q.contains_key("code")));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Slow and oversized clients
+// ---------------------------------------------------------------------------------------------
+
+/// Issue 8 (slow-loris): a client that sends its request head a byte at a time, and one that
+/// connects and sends nothing, are both disconnected once the header read timeout
+/// (`server::HEADER_READ_TIMEOUT`) passes, while other clients are served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_loris_and_idle_connections_are_cut_off_after_the_header_read_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let d = start_demo().await;
+    let limit = wecom_oidc::server::HEADER_READ_TIMEOUT;
+    let addr = d.addr;
+    let dribble = tokio::spawn(async move {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let t = Instant::now();
+        let head = b"GET /.well-known/openid-configuration HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+        for byte in head.iter().chain(std::iter::repeat(&b'a')) {
+            if s.write_all(&[*byte]).await.is_err() {
+                break;
+            }
+            // Watch for the close between bytes.
+            let mut buf = [0u8; 256];
+            match tokio::time::timeout(Duration::from_millis(250), s.read(&mut buf)).await {
+                Ok(Ok(_)) | Ok(Err(_)) => break, // closed (0) or an answer (408) or reset
+                Err(_) => {}
+            }
+            assert!(
+                t.elapsed() < limit * 2,
+                "a slow-loris client was never cut off"
+            );
+        }
+        t.elapsed()
+    });
+    let idle = tokio::spawn(async move {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let t = Instant::now();
+        let mut buf = [0u8; 256];
+        let read = tokio::time::timeout(limit * 2, s.read(&mut buf)).await;
+        assert!(read.is_ok(), "an idle connection was kept open");
+        t.elapsed()
+    });
+    // Everyone else is served meanwhile.
+    let r = reqwest::get(format!("{}/.well-known/openid-configuration", d.issuer))
+        .await
+        .expect("discovery");
+    assert_eq!(r.status(), StatusCode::OK);
+    let (dribbled, idled) = (dribble.await.expect("dribble"), idle.await.expect("idle"));
+    assert!(
+        dribbled >= limit - Duration::from_secs(1),
+        "cut off too early: {dribbled:?}"
+    );
+    assert!(
+        idled >= limit - Duration::from_secs(1),
+        "idle cut off too early: {idled:?}"
+    );
+}
+
+/// Request heads over `server::MAX_HEAD_BYTES` are refused (431, RFC 6585 §5) and bodies over
+/// 64 KiB with 413 (RFC 9110 §15.5.14), never read into memory whole nor answered with a 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_heads_and_bodies_are_refused_without_a_500() {
+    let d = start_demo().await;
+    let http = reqwest::Client::new();
+    let huge = "a".repeat(wecom_oidc::server::MAX_HEAD_BYTES + 1024);
+    let r = http
+        .get(format!("{}/authorize?state={huge}", d.issuer))
+        .send()
+        .await;
+    // hyper answers 431 or closes the connection; either way no 500 and no crash.
+    if let Ok(r) = r {
+        assert_eq!(r.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    }
+    let r = http
+        .post(format!("{}/token", d.issuer))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=refresh_token&refresh_token={}",
+            "b".repeat(200 * 1024)
+        ))
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // The server is still fine.
+    let r = http
+        .get(format!("{}/jwks", d.issuer))
+        .send()
+        .await
+        .expect("jwks");
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile input (property-based; cargo fuzz needs nightly, see docs/security.md)
+// ---------------------------------------------------------------------------------------------
+
+mod hostile {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{header, HeaderValue, Request};
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    use proptest::prelude::*;
+    use tower::ServiceExt;
+    use wecom_oidc::provider::params::Params;
+
+    /// The demo's router (provider, simulator, demo RP), not served: requests go through
+    /// `oneshot`.
+    fn router() -> (axum::Router, RunningDemo, tokio::runtime::Runtime) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let (router, running, _listener) = rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            demo::build(DemoOptions {
+                listener,
+                issuer: None,
+                auto_login: Some("zhangsan".into()),
+                extra_clients: vec![app_client()],
+                data_dir: None,
+                clock: Arc::new(SystemClock),
+            })
+            .expect("demo")
+        });
+        (router, running, rt)
+    }
+
+    thread_local! {
+        static APP: (axum::Router, RunningDemo, tokio::runtime::Runtime) = router();
+    }
+
+    /// Sends `req` through the router; the status.
+    fn status_of(req: Request<Body>) -> StatusCode {
+        APP.with(|(router, _, rt)| {
+            rt.block_on(router.clone().oneshot(req))
+                .expect("infallible")
+                .status()
+        })
+    }
+
+    /// Query strings: parameter names we read, mixed with percent escapes (valid or not),
+    /// separators and arbitrary characters.
+    fn query() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("client_id=app".to_string()),
+            Just(format!(
+                "redirect_uri={}",
+                APP_CB.replace(':', "%3A").replace('/', "%2F")
+            )),
+            Just("response_type=code".to_string()),
+            Just("scope=openid".to_string()),
+            Just("&".to_string()),
+            Just("=".to_string()),
+            Just("%".to_string()),
+            Just("%FF%FE".to_string()),
+            Just("%C3%28".to_string()),
+            "[a-z_]{1,12}=[ -~]{0,40}",
+            "[a-zA-Z0-9%&=+._~-]{0,60}",
+        ];
+        prop::collection::vec(piece, 0..12).prop_map(|v| {
+            // Only what a URI may carry; everything else percent-encoded.
+            let s = v.join("&");
+            percent_encoding::utf8_percent_encode(&s, &URI_QUERY).to_string()
+        })
+    }
+
+    /// Encodes bytes a request target cannot carry raw, keeping `%`, `&`, `=` as given.
+    const URI_QUERY: percent_encoding::AsciiSet = percent_encoding::CONTROLS
+        .add(b' ')
+        .add(b'"')
+        .add(b'#')
+        .add(b'<')
+        .add(b'>')
+        .add(b'`')
+        .add(b'{')
+        .add(b'}')
+        .add(b'|')
+        .add(b'\\')
+        .add(b'^')
+        .add(b'[')
+        .add(b']');
+
+    /// Things shaped like a JWT: three base64url segments of random bytes or random JSON.
+    fn jwt_like() -> impl Strategy<Value = String> {
+        let segment = prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..80).prop_map(|b| URL_SAFE_NO_PAD.encode(b)),
+            Just(URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#)),
+            Just(URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","kid":"x"}"#)),
+            Just(URL_SAFE_NO_PAD.encode(br#"{"alg":"ES256","typ":"JWT","kid":1}"#)),
+            "[ -~]{0,40}",
+        ];
+        prop::collection::vec(segment, 1..6).prop_map(|v| v.join("."))
+    }
+
+    fn header_value() -> impl Strategy<Value = HeaderValue> {
+        let raw = prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..120)
+                .prop_map(|b| format!("Basic {}", STANDARD.encode(b))),
+            "(Basic|Bearer|bearer|BASIC|DPoP) [ -~]{0,80}",
+            "[ -~]{0,80}",
+            prop::collection::vec(32u8..=255, 0..80)
+                .prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+        ];
+        raw.prop_filter_map("not a header value", |s| HeaderValue::from_str(&s).ok())
+    }
+
+    /// The harness itself works: a valid request reaches the handlers (so the properties
+    /// below test the parsers, not a 404).
+    #[test]
+    fn hostile_input_harness_reaches_the_handlers() {
+        let full = authorize_url("http://x", "s");
+        let req = Request::get(&full["http://x".len()..])
+            .body(Body::empty())
+            .expect("request");
+        assert_eq!(status_of(req), StatusCode::FOUND);
+        let req = Request::post("/token")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from("grant_type=authorization_code&code=x"))
+            .expect("request");
+        assert_eq!(status_of(req), StatusCode::UNAUTHORIZED);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 192, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// `Params::parse` (RFC 6749 §3.1) takes any string without panicking, and a name is
+        /// never both absent and repeated.
+        #[test]
+        fn params_parse_never_panics_on_any_string(s in any::<String>()) {
+            let p = Params::parse(&s);
+            if let Some(name) = p.first_repeated() {
+                prop_assert!(p.is_repeated(name));
+            }
+        }
+
+        /// `/authorize` (GET and POST) answers any query or form with a page or a redirect,
+        /// never a 500.
+        #[test]
+        fn authorize_never_answers_500(q in query(), hint in jwt_like(), cookie in header_value()) {
+            let uri = format!("/authorize?{q}&id_token_hint={hint}");
+            let req = Request::get(&uri).header(header::COOKIE, cookie.clone()).body(Body::empty());
+            if let Ok(req) = req {
+                prop_assert_ne!(status_of(req), StatusCode::INTERNAL_SERVER_ERROR, "{}", uri);
+            }
+            let req = Request::post("/authorize")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::COOKIE, cookie)
+                .body(Body::from(q.clone()))
+                .expect("request");
+            prop_assert_ne!(status_of(req), StatusCode::INTERNAL_SERVER_ERROR, "{}", q);
+        }
+
+        /// `/token` answers any form, Basic header (RFC 6749 §2.3.1) and client assertion
+        /// (RFC 7523) with OAuth error JSON, never a 500.
+        #[test]
+        fn token_never_answers_500(form in query(), auth in header_value(), assertion in jwt_like()) {
+            for body in [
+                form.clone(),
+                format!("grant_type=authorization_code&code=x&client_id=app&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={assertion}&{form}"),
+                format!("grant_type=refresh_token&refresh_token={assertion}"),
+            ] {
+                let req = Request::post("/token")
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .header(header::AUTHORIZATION, auth.clone())
+                    .body(Body::from(body.clone()))
+                    .expect("request");
+                prop_assert_ne!(status_of(req), StatusCode::INTERNAL_SERVER_ERROR, "{}", body);
+            }
+        }
+
+        /// `/userinfo` answers any Authorization header (RFC 6750 §2.1) without a 500.
+        #[test]
+        fn userinfo_never_answers_500(auth in header_value()) {
+            let req = Request::get("/userinfo")
+                .header(header::AUTHORIZATION, auth)
+                .body(Body::empty())
+                .expect("request");
+            prop_assert_ne!(status_of(req), StatusCode::INTERNAL_SERVER_ERROR);
+        }
+
+        /// The WeCom callback, `/logout` (with `id_token_hint`) and `/revoke`/`/introspect`
+        /// answer any query, hint and cookie without a 500.
+        #[test]
+        fn callback_logout_revoke_never_answer_500(q in query(), hint in jwt_like(), cookie in header_value()) {
+            for uri in [
+                format!("/callback/wecom?{q}"),
+                format!("/callback/nope?{q}"),
+                format!("/callback/wecom/events?{q}"),
+                format!("/logout?{q}&id_token_hint={hint}"),
+            ] {
+                if let Ok(req) = Request::get(&uri).header(header::COOKIE, cookie.clone()).body(Body::empty()) {
+                    prop_assert_ne!(status_of(req), StatusCode::INTERNAL_SERVER_ERROR, "{}", uri);
+                }
+            }
+            for path in ["/revoke", "/introspect", "/callback/wecom/events", "/logout"] {
+                let req = Request::post(path)
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .header(header::COOKIE, cookie.clone())
+                    .body(Body::from(format!("token={hint}&{q}")))
+                    .expect("request");
+                prop_assert_ne!(status_of(req), StatusCode::INTERNAL_SERVER_ERROR, "{}", path);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A store that cannot make writes durable
+// ---------------------------------------------------------------------------------------------
+
+mod failing_disk {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use wecom_oidc::config::Config;
+    use wecom_oidc::connector::wecom::WeComSettings;
+    use wecom_oidc::simulator::{Simulator, SimulatorConfig};
+    use wecom_oidc::storage::{
+        AccessToken, AuthCode, AuthRequest, RefreshToken, Result as StoreResult, Session,
+        SledStore, StorageError, Store, UpstreamToken,
+    };
+
+    /// sled, except that `flush` fails while `broken` is set (a full or failing disk).
+    struct FailingDisk {
+        inner: SledStore,
+        broken: AtomicBool,
+    }
+
+    macro_rules! delegate {
+        ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+            $(fn $name(&self, $($arg: $ty),*) -> $ret { self.inner.$name($($arg),*) })*
+        };
+    }
+
+    impl Store for FailingDisk {
+        delegate! {
+            create_auth_request(k: &str, r: &AuthRequest) -> StoreResult<()>;
+            take_auth_request(k: &str) -> StoreResult<AuthRequest>;
+            count_auth_requests() -> StoreResult<usize>;
+            create_auth_code(k: &str, c: &AuthCode) -> StoreResult<()>;
+            redeem_auth_code(k: &str) -> StoreResult<AuthCode>;
+            create_access_token(k: &str, t: &AccessToken) -> StoreResult<()>;
+            find_access_token(k: &str) -> StoreResult<AccessToken>;
+            delete_access_token(k: &str) -> StoreResult<()>;
+            revoke_grant(g: &str, u: i64) -> StoreResult<()>;
+            is_grant_revoked(g: &str) -> StoreResult<bool>;
+            create_session(k: &str, s: &Session) -> StoreResult<()>;
+            find_session(k: &str) -> StoreResult<Session>;
+            touch_session(k: &str, c: &str, n: i64) -> StoreResult<Session>;
+            take_session(k: &str) -> StoreResult<Session>;
+            create_refresh_token(k: &str, t: &RefreshToken) -> StoreResult<()>;
+            find_refresh_token(k: &str) -> StoreResult<RefreshToken>;
+            spend_refresh_token(k: &str) -> StoreResult<RefreshToken>;
+            create_used_jti(k: &str, e: i64) -> StoreResult<()>;
+            find_upstream_token(k: &str) -> StoreResult<UpstreamToken>;
+            save_upstream_token(k: &str, t: &UpstreamToken) -> StoreResult<()>;
+            delete_upstream_token(k: &str) -> StoreResult<()>;
+            find_user_link(k: &str) -> StoreResult<String>;
+            save_user_link(k: &str, v: &str) -> StoreResult<()>;
+            delete_expired(n: i64) -> StoreResult<usize>;
+            is_persistent() -> bool;
+            create_login_event(e: &wecom_oidc::storage::LoginEvent) -> StoreResult<()>;
+            list_login_events(l: usize) -> StoreResult<Vec<wecom_oidc::storage::LoginEvent>>;
+        }
+
+        fn flush(&self) -> StoreResult<()> {
+            if self.broken.load(Ordering::SeqCst) {
+                return Err(StorageError::Backend("No space left on device".into()));
+            }
+            self.inner.flush()
+        }
+    }
+
+    /// The provider and simulator on `store`, served; the issuer.
+    async fn serve_on(store: Arc<FailingDisk>, dir: &Path) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let issuer = format!("http://{addr}");
+        let sim_base = format!("{issuer}/wecom-sim");
+        let mut sim_config = SimulatorConfig::demo(sim_base.clone());
+        sim_config.auto_login = Some("zhangsan".into());
+        let simulator = Simulator::new(sim_config.clone(), Arc::new(SystemClock));
+        let config = Config {
+            issuer: issuer.clone(),
+            listen: addr,
+            data_dir: dir.join("store"),
+            keys_dir: dir.join("keys"),
+            wecom: WeComSettings {
+                api_base: sim_base.clone(),
+                oauth_base: sim_base.clone(),
+                sso_base: sim_base,
+                ..WeComSettings::new(sim_config.corp_id, sim_config.agent_id, sim_config.secret)
+            },
+            more_wecom_apps: Vec::new(),
+            clients: vec![app_client()],
+            lifetimes: Default::default(),
+            limits: Default::default(),
+            session: Default::default(),
+            login_event_retention: wecom_oidc::config::DEFAULT_EVENT_RETENTION_DAYS * 86_400,
+            playground: false,
+        };
+        let built = wecom_oidc::app::build_with_store(&config, Arc::new(SystemClock), store)
+            .expect("builds");
+        let router =
+            wecom_oidc::app::with_middleware(built.router.nest("/wecom-sim", simulator.router()));
+        tokio::spawn(wecom_oidc::server::serve(
+            listener,
+            router,
+            std::future::pending(),
+        ));
+        issuer
+    }
+
+    /// When the store cannot make writes durable, no credential leaves: the token endpoint
+    /// answers 503 `temporarily_unavailable` (RFC 6749 §5.2) and the login callback sends the
+    /// client `error=temporarily_unavailable` (§4.1.2.1) instead of a code; once the disk
+    /// recovers, everything works again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failed_flush_withholds_tokens_and_codes_with_temporarily_unavailable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(FailingDisk {
+            inner: SledStore::open(&dir.path().join("store")).expect("store"),
+            broken: AtomicBool::new(false),
+        });
+        let issuer = serve_on(store.clone(), dir.path()).await;
+        let http = reqwest::Client::new();
+        let Ok(LoginEnd::AtClient(before)) = walk_login(&browser(), &issuer).await else {
+            panic!("login failed");
+        };
+
+        store.broken.store(true, Ordering::SeqCst);
+        let (status, body) = redeem(&http, &issuer, &before["code"])
+            .await
+            .expect("redeem");
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(body["error"], "temporarily_unavailable");
+        assert!(body.get("access_token").is_none(), "{body}");
+        let end = walk_login(&browser(), &issuer).await.expect("login");
+        match &end {
+            LoginEnd::AtClient(q) => {
+                assert_eq!(
+                    q.get("error").map(String::as_str),
+                    Some("temporarily_unavailable")
+                );
+                assert!(!q.contains_key("code"), "{q:?}");
+                assert_eq!(q.get("state").map(String::as_str), Some("st"));
+            }
+            other => panic!("expected an error redirect: {other:?}"),
+        }
+
+        store.broken.store(false, Ordering::SeqCst);
+        let Ok(LoginEnd::AtClient(after)) = walk_login(&browser(), &issuer).await else {
+            panic!("login after recovery failed");
+        };
+        let (status, body) = redeem(&http, &issuer, &after["code"])
+            .await
+            .expect("redeem");
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+}
