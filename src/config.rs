@@ -136,7 +136,7 @@ pub fn parse_demo_file(
     text: &str,
     file: &str,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(Vec<Client>, RateLimits), ConfigErrors> {
+) -> Result<(Vec<Client>, Option<RateLimits>), ConfigErrors> {
     let table: Table = toml::from_str(text).map_err(|e| ConfigErrors {
         file: file.to_string(),
         problems: vec![format!("not valid TOML: {}", e.message())],
@@ -147,11 +147,11 @@ pub fn parse_demo_file(
     };
     let clients = v.clients(&table);
     let limits = match table.get("limits") {
-        None => RateLimits::default(),
-        Some(Value::Table(t)) => v.limits(t),
+        None => None,
+        Some(Value::Table(t)) => Some(v.limits(t)),
         Some(_) => {
             v.problem("limits", "must be a table ([limits])");
-            RateLimits::default()
+            None
         }
     };
     if v.problems.is_empty() {

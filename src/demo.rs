@@ -309,8 +309,9 @@ pub async fn run(args: DemoArgs, extra: Option<PathBuf>) -> Result<(), Box<dyn s
                 std::env::var(n).ok()
             })?
         }
-        None => (Vec::new(), RateLimits::default()),
+        None => (Vec::new(), None),
     };
+    let limits = limits.unwrap_or_else(RateLimits::demo);
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;

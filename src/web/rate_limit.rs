@@ -51,6 +51,21 @@ pub struct RateLimits {
     pub max_pending_authorizations: u32,
 }
 
+impl RateLimits {
+    /// The demo's defaults: every browser and test client of a demo shares 127.0.0.1, so the
+    /// production per-address budgets would throttle ordinary test suites. Still bounded, so the
+    /// limiter stays on the path; `[limits]` in the demo's `--config` overrides them.
+    pub fn demo() -> Self {
+        Self {
+            token_burst: 20_000,
+            token_per_minute: 600_000,
+            callback_burst: 20_000,
+            callback_per_minute: 600_000,
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for RateLimits {
     fn default() -> Self {
         Self {
