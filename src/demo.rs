@@ -222,14 +222,7 @@ pub fn build_full(
             .map_err(|e| DemoError::Invalid(format!("HTTP client: {e}")))?,
         oidc: OnceCell::new(),
         pending: Mutex::new(HashMap::new()),
-        clients: clients
-            .iter()
-            .map(|c| ClientRow {
-                id: c.id.clone(),
-                public: c.is_public(),
-                redirect_uris: c.redirect_uris.clone(),
-            })
-            .collect(),
+        clients: client_rows(&clients),
         auto_login: opts.auto_login,
     });
     let router = built
@@ -355,6 +348,18 @@ struct Pending {
     created: Instant,
 }
 
+/// What the start page shows of each client: never its secret.
+fn client_rows(clients: &[Client]) -> Vec<ClientRow> {
+    clients
+        .iter()
+        .map(|c| ClientRow {
+            id: c.id.clone(),
+            public: c.is_public(),
+            redirect_uris: c.redirect_uris.clone(),
+        })
+        .collect()
+}
+
 struct ClientRow {
     id: String,
     public: bool,
@@ -446,14 +451,7 @@ pub fn playground_router(issuer: &str, client_secret: String, clients: &[Client]
             .unwrap_or_default(),
         oidc: OnceCell::new(),
         pending: Mutex::new(HashMap::new()),
-        clients: clients
-            .iter()
-            .map(|c| ClientRow {
-                id: c.id.clone(),
-                public: c.is_public(),
-                redirect_uris: c.redirect_uris.clone(),
-            })
-            .collect(),
+        clients: client_rows(clients),
         auto_login: None,
     });
     Router::new()
