@@ -33,6 +33,31 @@ pub(crate) trait ApiResponse: DeserializeOwned {
     fn errmsg(&self) -> &str;
 }
 
+/// Every typed response carries `errcode` and `errmsg` the same way (absent on success for some
+/// endpoints), so one implementation serves them all.
+macro_rules! api_response {
+    ($($t:ty),* $(,)?) => {
+        $(impl ApiResponse for $t {
+            fn errcode(&self) -> i64 {
+                self.errcode
+            }
+            fn errmsg(&self) -> &str {
+                self.errmsg.as_deref().unwrap_or_default()
+            }
+        })*
+    };
+}
+
+api_response!(
+    GetTokenResponse,
+    UserDetailResponse,
+    DepartmentListResponse,
+    TagListResponse,
+    TagGetResponse,
+    GetUserInfoResponse,
+    UserGetResponse
+);
+
 /// `GET /cgi-bin/gettoken` (wecom-api.md §1).
 ///
 /// Every field has a default: error bodies omit the token fields, and success is decided by
@@ -62,15 +87,6 @@ impl std::fmt::Debug for GetTokenResponse {
             )
             .field("expires_in", &self.expires_in)
             .finish()
-    }
-}
-
-impl ApiResponse for GetTokenResponse {
-    fn errcode(&self) -> i64 {
-        self.errcode
-    }
-    fn errmsg(&self) -> &str {
-        self.errmsg.as_deref().unwrap_or_default()
     }
 }
 
@@ -135,15 +151,6 @@ pub(crate) struct UserDetailResponse {
     pub(crate) address: Option<String>,
 }
 
-impl ApiResponse for UserDetailResponse {
-    fn errcode(&self) -> i64 {
-        self.errcode
-    }
-    fn errmsg(&self) -> &str {
-        self.errmsg.as_deref().unwrap_or_default()
-    }
-}
-
 /// One department of `department/list` (wecom-api.md §7).
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct DepartmentEntry {
@@ -169,15 +176,6 @@ pub(crate) struct DepartmentListResponse {
     pub(crate) department: Vec<DepartmentEntry>,
 }
 
-impl ApiResponse for DepartmentListResponse {
-    fn errcode(&self) -> i64 {
-        self.errcode
-    }
-    fn errmsg(&self) -> &str {
-        self.errmsg.as_deref().unwrap_or_default()
-    }
-}
-
 /// One tag of `tag/list` (wecom-api.md §7).
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct TagEntry {
@@ -200,15 +198,6 @@ pub(crate) struct TagListResponse {
     pub(crate) taglist: Vec<TagEntry>,
 }
 
-impl ApiResponse for TagListResponse {
-    fn errcode(&self) -> i64 {
-        self.errcode
-    }
-    fn errmsg(&self) -> &str {
-        self.errmsg.as_deref().unwrap_or_default()
-    }
-}
-
 /// A member listed in a tag.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct TagUser {
@@ -229,24 +218,6 @@ pub(crate) struct TagGetResponse {
     /// Departments tagged: their members count as tagged.
     #[serde(default)]
     pub(crate) partylist: Vec<i64>,
-}
-
-impl ApiResponse for TagGetResponse {
-    fn errcode(&self) -> i64 {
-        self.errcode
-    }
-    fn errmsg(&self) -> &str {
-        self.errmsg.as_deref().unwrap_or_default()
-    }
-}
-
-impl ApiResponse for GetUserInfoResponse {
-    fn errcode(&self) -> i64 {
-        self.errcode
-    }
-    fn errmsg(&self) -> &str {
-        self.errmsg.as_deref().unwrap_or_default()
-    }
 }
 
 /// `GET /cgi-bin/user/get` (wecom-api.md §6), only the fields the login uses. Since the 2022
@@ -291,15 +262,6 @@ pub(crate) struct UserGetResponse {
     /// Ids of the member's departments the app may view.
     #[serde(default)]
     pub(crate) department: Vec<i64>,
-}
-
-impl ApiResponse for UserGetResponse {
-    fn errcode(&self) -> i64 {
-        self.errcode
-    }
-    fn errmsg(&self) -> &str {
-        self.errmsg.as_deref().unwrap_or_default()
-    }
 }
 
 /// The HTTP client for one WeCom API base URL. Cheap to clone (reqwest's client is an `Arc`).
