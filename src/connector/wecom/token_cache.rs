@@ -91,7 +91,7 @@ impl TokenCache {
             self.metrics.record_token_cache(TokenCacheEvent::MemoryHit);
             return Ok(t.token.clone());
         }
-        if let Some(t) = self.load(now) {
+        if let Some(t) = self.load(now).await {
             self.metrics.record_token_cache(TokenCacheEvent::StoreHit);
             let token = t.token.clone();
             *cached = Some(t);
@@ -114,7 +114,7 @@ impl TokenCache {
         }
         *cached = None;
         self.metrics.record_token_cache(TokenCacheEvent::Replace);
-        if let Err(e) = self.store.delete_upstream_token(&self.key) {
+        if let Err(e) = self.store.delete_upstream_token(&self.key).await {
             tracing::warn!(key = %self.key, error = %e, "cannot delete the rejected WeCom token");
         }
         self.fetch_into(&mut cached).await
@@ -122,8 +122,8 @@ impl TokenCache {
 
     /// The persisted token, if the store has one that is still usable. A store failure is
     /// logged and treated as a miss: the login can still go on with a fresh token.
-    fn load(&self, now: i64) -> Option<CachedToken> {
-        match self.store.find_upstream_token(&self.key) {
+    async fn load(&self, now: i64) -> Option<CachedToken> {
+        match self.store.find_upstream_token(&self.key).await {
             Ok(t) if now < t.expires_at && !t.token.is_empty() => Some(CachedToken {
                 token: t.token,
                 usable_until: t.expires_at,
@@ -163,7 +163,7 @@ impl TokenCache {
             token: token.clone(),
             expires_at: entry.usable_until,
         };
-        if let Err(e) = self.store.save_upstream_token(&self.key, &record) {
+        if let Err(e) = self.store.save_upstream_token(&self.key, &record).await {
             // Only the restart optimisation is lost; the in-memory copy still serves.
             tracing::warn!(key = %self.key, error = %e, "cannot persist the WeCom token");
         }
