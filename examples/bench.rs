@@ -1186,7 +1186,7 @@ fn clients_toml(rs: &BenchClient, es: Option<&BenchClient>) -> String {
     // One generator on one address is far over a real client's rate: raise the limits (the
     // limiter itself stays on the path and is measured) rather than benchmark 429s.
     s.push_str(
-        "\n[limits]\ntoken_burst = 1000000\ntoken_per_minute = 1000000\ncallback_burst = 1000000\ncallback_per_minute = 1000000\n",
+        "\n[limits]\ntoken_burst = 1000000\ntoken_per_minute = 1000000\ncallback_burst = 1000000\ncallback_per_minute = 1000000\nauthorize_burst = 1000000\nauthorize_per_minute = 1000000\n",
     );
     s
 }

@@ -84,8 +84,8 @@ fn fixture() -> &'static Fixture {
             .build()
             .expect("fuzzing runtime");
         let dir = tempfile::tempdir().expect("tempdir");
-        let client_key = Jwk::generate_ec_key(josekit::jwk::alg::ec::EcCurve::P256)
-            .expect("client key");
+        let client_key =
+            Jwk::generate_ec_key(josekit::jwk::alg::ec::EcCurve::P256).expect("client key");
         let mut public = client_key.to_public_key().expect("public key");
         public.set_key_id("fuzz-1");
         let mut app = ClientSettings::default();
@@ -135,12 +135,8 @@ fn fixture() -> &'static Fixture {
         let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(MemoryStore::new());
         let built = {
             let _enter = runtime.enter();
-            crate::app::build_with_store(
-                &config,
-                std::sync::Arc::new(ManualClock::new(NOW)),
-                store,
-            )
-            .expect("fuzzing provider")
+            crate::app::build_with_store(&config, std::sync::Arc::new(ManualClock::new(NOW)), store)
+                .expect("fuzzing provider")
         };
         Fixture {
             router: crate::app::with_middleware(built.router),
@@ -267,7 +263,11 @@ pub fn basic_credentials(data: &[u8]) {
             assert!(!id.is_empty(), "an empty client_id was accepted");
         }
         if let Some(v) = headers.get(header::AUTHORIZATION).cloned() {
-            let status = post_form("/token", Some(v), b"grant_type=refresh_token&refresh_token=x".to_vec());
+            let status = post_form(
+                "/token",
+                Some(v),
+                b"grant_type=refresh_token&refresh_token=x".to_vec(),
+            );
             assert!(status.is_client_error(), "/token answered {status}");
         }
     }
@@ -352,7 +352,10 @@ fn claims(base: Value, data: &[u8]) -> Map<String, Value> {
         }
         _ => {
             let mut m = Map::new();
-            m.insert("x".into(), Value::String(String::from_utf8_lossy(data).into()));
+            m.insert(
+                "x".into(),
+                Value::String(String::from_utf8_lossy(data).into()),
+            );
             m
         }
     }
@@ -364,7 +367,9 @@ fn claims(base: Value, data: &[u8]) -> Map<String, Value> {
 pub fn id_token_hint(data: &[u8]) {
     let f = fixture();
     let signed = signed_hint(data);
-    let _ = f.provider.verify_own_id_token(&String::from_utf8_lossy(data));
+    let _ = f
+        .provider
+        .verify_own_id_token(&String::from_utf8_lossy(data));
     let _ = f.provider.verify_own_id_token(&signed);
     for hint in [value_of(data), signed] {
         get(
@@ -494,8 +499,14 @@ mod tests {
             .expect("request");
         let (status, body) = send(req);
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert!(String::from_utf8_lossy(&body).contains("invalid_grant"), "{body:?}");
+        assert!(
+            String::from_utf8_lossy(&body).contains("invalid_grant"),
+            "{body:?}"
+        );
         // A signed hint passes the signature check: mutations reach the claim checks.
-        assert!(fixture().provider.verify_own_id_token(&signed_hint(b"{}")).is_ok());
+        assert!(fixture()
+            .provider
+            .verify_own_id_token(&signed_hint(b"{}"))
+            .is_ok());
     }
 }

@@ -811,6 +811,129 @@ async fn authorize_flood_stays_within_memory_and_disk_bounds_and_real_logins_suc
     assert!(matches!(&end, LoginEnd::AtClient(q) if q.contains_key("code")));
 }
 
+/// The demo (in process, served like `demo::spawn`) with `limits` and data in `data_dir`.
+async fn start_demo_with_limits(
+    limits: wecom_oidc::web::rate_limit::RateLimits,
+    data_dir: Option<&Path>,
+) -> RunningDemo {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let (router, running, listener) = demo::build_full(
+        DemoOptions {
+            listener,
+            issuer: None,
+            auto_login: Some("zhangsan".into()),
+            extra_clients: vec![app_client()],
+            data_dir: data_dir.map(Path::to_path_buf),
+            clock: Arc::new(SystemClock),
+        },
+        limits,
+        |_, _| {},
+    )
+    .expect("demo");
+    tokio::spawn(wecom_oidc::server::serve(
+        listener,
+        router,
+        std::future::pending(),
+    ));
+    running
+}
+
+/// A fresh browser (own cookie jar) from `local`, an address of the loopback range.
+fn client_from(local: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .local_address(local.parse::<std::net::IpAddr>().expect("ip"))
+        .build()
+        .expect("client")
+}
+
+/// Issue 8: one address cannot use the whole pending-authorization cap. Past
+/// `[limits] authorize_burst` logins started from one address, `/authorize` answers the
+/// client's (validated) redirect URI with `error=temporarily_unavailable` and its `state`
+/// (RFC 6749 §4.1.2.1) plus `Retry-After` (RFC 9110 §10.2.3), storing nothing; another address
+/// is unaffected, a browser with a session still gets its code (no pending authorization), and
+/// an invalid request still gets our error page (it never spends the budget).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_the_pending_authorization_cap_rfc6749_4_1_2_1() {
+    const BURST: u32 = 6;
+    let limits = wecom_oidc::web::rate_limit::RateLimits {
+        authorize_burst: BURST,
+        authorize_per_minute: 1,
+        ..Default::default()
+    };
+    let d = start_demo_with_limits(limits, None).await;
+    // A real login first (one unit of the budget): this browser has a session afterwards.
+    let with_session = browser();
+    let end = walk_login(&with_session, &d.issuer).await.expect("login");
+    assert!(
+        matches!(&end, LoginEnd::AtClient(q) if q.contains_key("code")),
+        "{end:?}"
+    );
+    let url = authorize_url(&d.issuer, "flood");
+    let upstream = format!("{}/wecom-sim/", d.issuer);
+    for i in 1..BURST {
+        let r = client_from("127.0.0.1")
+            .get(&url)
+            .send()
+            .await
+            .expect("authorize");
+        assert_eq!(r.status(), StatusCode::FOUND);
+        let location = r.headers()["location"].to_str().expect("location");
+        assert!(location.starts_with(&upstream), "request {i}: {location}");
+    }
+    let pending = d.store.count_auth_requests().expect("count");
+    // Over the budget: the OAuth error at the client, nothing stored.
+    let r = client_from("127.0.0.1")
+        .get(&url)
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .expect("retry-after")
+        .parse()
+        .expect("delay-seconds");
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    let location = r.headers()["location"].to_str().expect("location");
+    assert!(location.starts_with(APP_CB), "{location}");
+    let q = query(location);
+    assert_eq!(
+        q.get("error").map(String::as_str),
+        Some("temporarily_unavailable")
+    );
+    assert_eq!(q.get("state").map(String::as_str), Some("flood"));
+    assert_eq!(q.get("iss"), Some(&d.issuer));
+    assert!(!q.contains_key("code"));
+    assert_eq!(d.store.count_auth_requests().expect("count"), pending);
+    // An invalid request is still our page, not a redirect (and spends nothing).
+    let r = client_from("127.0.0.1")
+        .get(format!(
+            "{}/authorize?client_id=nobody&redirect_uri=x",
+            d.issuer
+        ))
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // The browser with a session gets its code: no pending authorization is needed.
+    let end = walk_login(&with_session, &d.issuer).await.expect("login");
+    assert!(
+        matches!(&end, LoginEnd::AtClient(q) if q.contains_key("code")),
+        "{end:?}"
+    );
+    // Another address has its own budget: its login completes.
+    let end = walk_login(&client_from("127.0.0.2"), &d.issuer).await;
+    let end = end.expect("login from 127.0.0.2");
+    assert!(
+        matches!(&end, LoginEnd::AtClient(q) if q.contains_key("code")),
+        "{end:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Slow and oversized clients
 // ---------------------------------------------------------------------------------------------
