@@ -88,11 +88,15 @@ fn fixture() -> &'static Fixture {
             Jwk::generate_ec_key(josekit::jwk::alg::ec::EcCurve::P256).expect("client key");
         let mut public = client_key.to_public_key().expect("public key");
         public.set_key_id("fuzz-1");
-        let mut app = ClientSettings::default();
-        app.post_logout_redirect_uris = vec![APP_BYE.into()];
-        let mut jwt = ClientSettings::default();
-        jwt.token_endpoint_auth_method = Some(AuthMethod::PrivateKeyJwt);
-        jwt.jwks = Some(json!({ "keys": [Value::Object(public.as_ref().clone())] }));
+        let app = ClientSettings {
+            post_logout_redirect_uris: vec![APP_BYE.into()],
+            ..Default::default()
+        };
+        let jwt = ClientSettings {
+            token_endpoint_auth_method: Some(AuthMethod::PrivateKeyJwt),
+            jwks: Some(json!({ "keys": [Value::Object(public.as_ref().clone())] })),
+            ..Default::default()
+        };
         let client = |id: &str, secret: Option<&str>, cb: &str, settings| Client {
             id: id.into(),
             name: id.into(),
@@ -444,8 +448,11 @@ fn signed_assertion(data: &[u8]) -> String {
     .expect("sign")
 }
 
+/// A fuzz target: takes the fuzzer's bytes, panics on a failure.
+pub type Target = fn(&[u8]);
+
 /// The fuzz targets by name (the folder names under `fuzz/corpus/`).
-pub const TARGETS: [(&str, fn(&[u8])); 7] = [
+pub const TARGETS: [(&str, Target); 7] = [
     ("authorize_query", authorize_query),
     ("token_form", token_form),
     ("basic_credentials", basic_credentials),
