@@ -1204,7 +1204,7 @@ async fn oversized_heads_and_bodies_are_refused_without_a_500() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Hostile input (property-based; cargo fuzz needs nightly, see docs/security.md)
+// Hostile input (property-based; the cargo fuzz targets are in fuzz/, see docs/security.md)
 // ---------------------------------------------------------------------------------------------
 
 mod hostile {
