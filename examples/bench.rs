@@ -6,7 +6,12 @@
 //! ```text
 //! cargo run --release --example bench            # full run, about 2 minutes of measurement
 //! cargo run --release --example bench -- --smoke # a few seconds: every figure must be a number
+//! cargo run --release --example bench -- --soak 600  # issue 8: sustained mixed traffic
 //! ```
+//!
+//! `--soak SECS` (issue 8) runs only sustained mixed traffic — `--browsers` workers each
+//! looping login → code exchange → (3 × userinfo, refresh) × 5 — and prints requests, errors
+//! and the server's RSS every tenth of the run, then a summary; it fails on any error.
 //!
 //! How it measures (details and analysis in `docs/performance.md`):
 //! - The server is `target/<profile>/wecom-oidc demo --listen 127.0.0.1:PORT --auto-login
@@ -76,6 +81,8 @@ struct Options {
     openssl_seconds: u32,
     pin: bool,
     build: bool,
+    /// `--soak SECS`: the sustained mixed-traffic mode instead of the benchmark.
+    soak: Option<Duration>,
 }
 
 impl Options {
@@ -90,6 +97,7 @@ impl Options {
             openssl_seconds: 3,
             pin: true,
             build: true,
+            soak: None,
         };
         let mut baseline_port = None;
         let mut args = std::env::args().skip(1);
@@ -119,13 +127,20 @@ impl Options {
                 "--connections" => {
                     o.connections = value("--connections")?.parse::<usize>()?.clamp(1, 512)
                 }
+                "--soak" => {
+                    let secs: u64 = value("--soak")?.parse()?;
+                    if !(5..=86_400).contains(&secs) {
+                        return Err(err("--soak must be between 5 and 86400 seconds"));
+                    }
+                    o.soak = Some(Duration::from_secs(secs));
+                }
                 "--no-pin" => o.pin = false,
                 "--no-build" => o.build = false,
                 "--baseline-server" => baseline_port = Some(value("--baseline-server")?.parse()?),
                 "-h" | "--help" => {
                     println!(
                         "usage: bench [--smoke] [--duration SECS] [--browsers N] \
-                         [--connections N] [--no-pin] [--no-build]"
+                         [--connections N] [--no-pin] [--no-build] [--soak SECS]"
                     );
                     std::process::exit(0);
                 }
@@ -1186,7 +1201,7 @@ fn clients_toml(rs: &BenchClient, es: Option<&BenchClient>) -> String {
     // One generator on one address is far over a real client's rate: raise the limits (the
     // limiter itself stays on the path and is measured) rather than benchmark 429s.
     s.push_str(
-        "\n[limits]\ntoken_burst = 1000000\ntoken_per_minute = 1000000\ncallback_burst = 1000000\ncallback_per_minute = 1000000\n",
+        "\n[limits]\ntoken_burst = 1000000\ntoken_per_minute = 1000000\ncallback_burst = 1000000\ncallback_per_minute = 1000000\nauthorize_burst = 1000000\nauthorize_per_minute = 1000000\n",
     );
     s
 }
@@ -1395,6 +1410,9 @@ fn ratio_row(figure: &str, p: &PhaseResult, base: &PhaseResult, min: f64) -> Row
 }
 
 async fn run(opts: Options, pinned: bool) -> Result<bool> {
+    if let Some(length) = opts.soak {
+        return soak(&opts, pinned, length).await;
+    }
     let ticks = clock_ticks();
     let bin = build_server(&opts)?;
     let tmp = tempfile::Builder::new()
@@ -1889,4 +1907,239 @@ mod tests {
         assert_eq!(p.percentile(0.99), 99.0);
         assert!(PhaseResult::default().percentile(0.5).is_nan());
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// --soak: sustained mixed traffic (issue 8)
+// ---------------------------------------------------------------------------------------------
+
+/// Request and error counts of the soak workers.
+#[derive(Default)]
+struct SoakCounts {
+    logins: AtomicU64,
+    refreshes: AtomicU64,
+    userinfo: AtomicU64,
+    errors: AtomicU64,
+}
+
+/// One refresh (RFC 6749 §6) as the confidential bench client: the new (access, refresh) pair.
+async fn soak_refresh(b: &Browser, client: &BenchClient, rt: &str) -> Result<(String, String)> {
+    let resp = b
+        .http
+        .post(format!("{}/token", b.issuer))
+        .basic_auth(&client.id, Some(&client.secret))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", rt)])
+        .send()
+        .await?;
+    let status = resp.status();
+    let v: serde_json::Value = resp.json().await?;
+    if status != 200 {
+        return Err(err(format!("refresh answered {status}: {}", v["error"])));
+    }
+    let field = |k: &str| {
+        v[k].as_str()
+            .map(str::to_string)
+            .ok_or_else(|| err(format!("no {k}")))
+    };
+    Ok((field("access_token")?, field("refresh_token")?))
+}
+
+/// A full login (authorize → simulator → callback) asking for `offline_access` (OIDC Core §11:
+/// the refresh token needs it); the code at the client's redirect URI.
+async fn soak_code(b: &Browser, client: &BenchClient) -> Result<PreparedCode> {
+    let state = wecom_oidc::random::alphanumeric(22);
+    let verifier = wecom_oidc::random::token(32);
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let mut authorize = url::Url::parse(&format!("{}/authorize", b.issuer))?;
+    authorize
+        .query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &client.id)
+        .append_pair("redirect_uri", &client.redirect_uri)
+        .append_pair("scope", "openid profile offline_access")
+        .append_pair("state", &state)
+        .append_pair("nonce", &wecom_oidc::random::alphanumeric(22))
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("prompt", "login");
+    let upstream = b.location(authorize.as_str()).await?;
+    let callback = b.location(&upstream).await?;
+    let back = url::Url::parse(&b.location(&callback).await?)?;
+    let q: HashMap<_, _> = back.query_pairs().into_owned().collect();
+    if !back.as_str().starts_with(&client.redirect_uri) || q.get("state") != Some(&state) {
+        return Err(err(format!("the login did not end at the client: {back}")));
+    }
+    let code = q
+        .get("code")
+        .cloned()
+        .ok_or_else(|| err(format!("no code (error {:?})", q.get("error"))))?;
+    Ok(PreparedCode { code, verifier })
+}
+
+/// A code exchange returning (access, refresh).
+async fn soak_exchange(
+    b: &Browser,
+    client: &BenchClient,
+    code: &PreparedCode,
+) -> Result<(String, String)> {
+    let resp = b
+        .http
+        .post(format!("{}/token", b.issuer))
+        .basic_auth(&client.id, Some(&client.secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.code.as_str()),
+            ("redirect_uri", client.redirect_uri.as_str()),
+            ("code_verifier", code.verifier.as_str()),
+        ])
+        .send()
+        .await?;
+    let status = resp.status();
+    let v: serde_json::Value = resp.json().await?;
+    if status != 200 {
+        return Err(err(format!("token answered {status}: {}", v["error"])));
+    }
+    let field = |k: &str| {
+        v[k].as_str()
+            .map(str::to_string)
+            .ok_or_else(|| err(format!("no {k} in the token response")))
+    };
+    Ok((field("access_token")?, field("refresh_token")?))
+}
+
+/// One worker's loop until `deadline`: every failure is counted, never fatal.
+async fn soak_worker(b: Browser, client: BenchClient, deadline: Instant, counts: Arc<SoakCounts>) {
+    let count = |r: &Result<()>, what: &AtomicU64| match r {
+        Ok(()) => {
+            what.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(e) => {
+            if counts.errors.fetch_add(1, Ordering::Relaxed) < 10 {
+                eprintln!("bench: soak error: {e}");
+            }
+        }
+    };
+    while Instant::now() < deadline {
+        let login = async {
+            let code = soak_code(&b, &client).await?;
+            soak_exchange(&b, &client, &code).await
+        }
+        .await;
+        let (mut at, mut rt) = match login {
+            Ok(pair) => {
+                count(&Ok(()), &counts.logins);
+                pair
+            }
+            Err(e) => {
+                count(&Err(e), &counts.logins);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        for _ in 0..5 {
+            for _ in 0..3 {
+                let r = b.userinfo(&at).await;
+                count(&r, &counts.userinfo);
+            }
+            match soak_refresh(&b, &client, &rt).await {
+                Ok((a, r)) => {
+                    (at, rt) = (a, r);
+                    count(&Ok(()), &counts.refreshes);
+                }
+                Err(e) => {
+                    count(&Err(e), &counts.refreshes);
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// `--soak SECS`: sustained logins, refreshes and userinfo against the release server; prints
+/// requests, errors and RSS over time. Succeeds when no request failed.
+async fn soak(opts: &Options, pinned: bool, length: Duration) -> Result<bool> {
+    let ticks = clock_ticks();
+    let bin = build_server(opts)?;
+    let tmp = tempfile::Builder::new()
+        .prefix("wecom-oidc-soak-")
+        .tempdir()?;
+    let client = bench_client("bench-rs256");
+    let file = tmp.path().join("clients.toml");
+    std::fs::write(&file, clients_toml(&client, None))?;
+    let (mut guard, addr) = start_server(&bin, tmp.path(), Some(&file), pinned)?;
+    wait_ready(
+        &mut guard,
+        addr,
+        Instant::now(),
+        Some(&tmp.path().join("server.log")),
+    )
+    .await?;
+    let issuer = format!("http://{addr}");
+    let pid = guard.pid();
+    let workers = opts.browsers.min(64);
+    eprintln!("bench: soak for {length:?} with {workers} workers against {issuer}");
+    let counts = Arc::new(SoakCounts::default());
+    let started = Instant::now();
+    let deadline = started + length;
+    let set = tokio::task::LocalSet::new();
+    for _ in 0..workers {
+        set.spawn_local(soak_worker(
+            Browser::new(&issuer)?,
+            client.clone(),
+            deadline,
+            counts.clone(),
+        ));
+    }
+    let cpu0 = cpu_seconds(pid, ticks)?;
+    let report = async {
+        let step = length / 10;
+        let mut rows = Vec::new();
+        let mut last = (0u64, started);
+        loop {
+            tokio::time::sleep(step).await;
+            let total = counts.logins.load(Ordering::Relaxed) * 4
+                + counts.refreshes.load(Ordering::Relaxed)
+                + counts.userinfo.load(Ordering::Relaxed);
+            let now = Instant::now();
+            let rate = (total - last.0) as f64 / now.duration_since(last.1).as_secs_f64();
+            last = (total, now);
+            let rss = status_kb(pid, "VmRSS").unwrap_or(f64::NAN);
+            eprintln!(
+                "bench: soak t={:>5.0}s  requests {total:>8}  ({rate:>6.0}/s)  errors {}  server RSS {:.1} MB",
+                started.elapsed().as_secs_f64(),
+                counts.errors.load(Ordering::Relaxed),
+                mb(rss)
+            );
+            rows.push(rss);
+            if now >= deadline {
+                return rows;
+            }
+        }
+    };
+    let rss = set.run_until(report).await;
+    set.await;
+    let cpu = cpu_seconds(pid, ticks)? - cpu0;
+    let (logins, refreshes, userinfo, errors) = (
+        counts.logins.load(Ordering::Relaxed),
+        counts.refreshes.load(Ordering::Relaxed),
+        counts.userinfo.load(Ordering::Relaxed),
+        counts.errors.load(Ordering::Relaxed),
+    );
+    // A login is four requests: authorize, simulator, callback, token.
+    let requests = logins * 4 + refreshes + userinfo;
+    let warm = rss.get(rss.len() / 3).copied().unwrap_or(f64::NAN);
+    let end = rss.last().copied().unwrap_or(f64::NAN);
+    let peak = rss.iter().copied().fold(f64::NAN, f64::max);
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "soak: {secs:.0} s, {workers} workers: {requests} requests ({:.0}/s; {logins} logins, \
+         {refreshes} refreshes, {userinfo} userinfo), {errors} errors; server CPU {cpu:.1} s; \
+         RSS after warm-up {:.1} MB, peak {:.1} MB, end {:.1} MB ({:+.2} MB/min after warm-up)",
+        requests as f64 / secs,
+        mb(warm),
+        mb(peak),
+        mb(end),
+        (mb(end) - mb(warm)) / (secs * 2.0 / 3.0 / 60.0),
+    );
+    Ok(errors == 0)
 }

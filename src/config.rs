@@ -236,6 +236,8 @@ const LIMIT_KEYS: &[&str] = &[
     "token_per_minute",
     "callback_burst",
     "callback_per_minute",
+    "authorize_burst",
+    "authorize_per_minute",
     "max_pending_authorizations",
 ];
 
@@ -1246,6 +1248,8 @@ impl Validator<'_> {
             token_per_minute: get("token_per_minute", d.token_per_minute),
             callback_burst: get("callback_burst", d.callback_burst),
             callback_per_minute: get("callback_per_minute", d.callback_per_minute),
+            authorize_burst: get("authorize_burst", d.authorize_burst),
+            authorize_per_minute: get("authorize_per_minute", d.authorize_per_minute),
             max_pending_authorizations: d.max_pending_authorizations,
         };
         let key = "limits.max_pending_authorizations";
@@ -1536,6 +1540,7 @@ grant_max_lifetime = 604800
 [limits]
 token_burst = 10
 callback_per_minute = 30
+authorize_burst = 40
 "#
         );
         let c = parse(&text, "t.toml", &env).expect("valid");
@@ -1556,6 +1561,11 @@ callback_per_minute = 30
         assert_eq!(c.lifetimes.grant, Some(604800));
         assert_eq!(c.limits.token_burst, 10);
         assert_eq!(c.limits.callback_per_minute, 30);
+        assert_eq!(c.limits.authorize_burst, 40);
+        assert_eq!(
+            c.limits.authorize_per_minute,
+            RateLimits::default().authorize_per_minute
+        );
         assert_eq!(
             c.limits.token_per_minute,
             RateLimits::default().token_per_minute

@@ -75,6 +75,22 @@ fn encrypt(encoding_aes_key: &str, receive_id: &str, msg: &str) -> Result<String
     Ok(STANDARD.encode(out))
 }
 
+/// WeCom's encryption and signature of a callback message `msg` (§11) for the app with
+/// `token` and `encoding_aes_key` of corp `receive_id`: `(msg_signature, Encrypt)`. Public for
+/// the fuzz harness (`crate::fuzzing`), which must reach the connector's decryption with
+/// well-formed ciphertexts.
+pub fn seal_callback(
+    token: &str,
+    encoding_aes_key: &str,
+    receive_id: &str,
+    timestamp: &str,
+    nonce: &str,
+    msg: &str,
+) -> Result<(String, String), String> {
+    let encrypted = encrypt(encoding_aes_key, receive_id, msg)?;
+    Ok((sign(token, timestamp, nonce, &encrypted), encrypted))
+}
+
 impl Simulator {
     /// Renames member `old` to `new` in the simulated directory (an admin changing a
     /// system-generated UserId, wecom-api.md §8) and delivers the `change_contact` /

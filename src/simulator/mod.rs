@@ -23,7 +23,7 @@ use axum::Router;
 
 use crate::clock::SharedClock;
 use crate::random;
-pub use callbacks::{CallbackTarget, Delivery};
+pub use callbacks::{seal_callback, CallbackTarget, Delivery};
 use directory::Directory;
 
 /// How long a `user_ticket` from `snsapi_privateinfo` stays valid, in seconds (wecom-api.md §4).

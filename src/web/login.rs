@@ -5,8 +5,10 @@ use std::collections::HashMap;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 
 use super::cookies::{browser_binding, ensure_browser_binding, session_cookie, set_session_cookie};
+use super::rate_limit::AuthorizeBudget;
 use super::{error_page, html, WebState};
 use crate::provider::authorize::{
     AuthorizationResponse, AuthorizeRejection, ErrorRedirect, ResponseMode,
@@ -18,11 +20,13 @@ use crate::random;
 /// `GET /authorize` (OIDC Core §3.1.2.1).
 pub async fn authorize_get(
     State(s): State<WebState>,
+    budget: Option<Extension<AuthorizeBudget>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
     authorize(
         &s,
+        budget.as_deref(),
         &headers,
         &Params::parse(query.as_deref().unwrap_or("")),
         StatusCode::FOUND,
@@ -33,6 +37,7 @@ pub async fn authorize_get(
 /// `POST /authorize` with a form body (OIDC Core §3.1.2.1).
 pub async fn authorize_post(
     State(s): State<WebState>,
+    budget: Option<Extension<AuthorizeBudget>>,
     headers: HeaderMap,
     body: String,
 ) -> Response {
@@ -50,11 +55,19 @@ pub async fn authorize_post(
         );
     }
     // 303: the browser must follow with GET, not re-POST (RFC 9700 §4.12).
-    authorize(&s, &headers, &Params::parse(&body), StatusCode::SEE_OTHER).await
+    authorize(
+        &s,
+        budget.as_deref(),
+        &headers,
+        &Params::parse(&body),
+        StatusCode::SEE_OTHER,
+    )
+    .await
 }
 
 async fn authorize(
     s: &WebState,
+    budget: Option<&AuthorizeBudget>,
     headers: &HeaderMap,
     params: &Params,
     redirect: StatusCode,
@@ -93,6 +106,23 @@ async fn authorize(
         }
         Ok(AuthorizeNext::Login) => {}
         Err(e) => return respond(&e.to_response(provider.issuer()), redirect, zh),
+    }
+    // Only a request that is about to store a pending authorization spends the address's
+    // budget (`web::rate_limit`); over it, the client hears `temporarily_unavailable`
+    // (RFC 6749 §4.1.2.1) at its validated redirect URI.
+    if let Some(Err(retry_after)) = budget.map(AuthorizeBudget::take) {
+        let e = ErrorRedirect {
+            redirect_uri: req.redirect_uri.clone(),
+            state: req.state.clone(),
+            response_mode: req.response_mode,
+            error: crate::provider::OAuthError::new(
+                crate::provider::ErrorCode::TemporarilyUnavailable,
+                "too many sign-in requests from this network; try again in a moment",
+            ),
+        };
+        let mut resp = respond(&e.to_response(provider.issuer()), redirect, zh);
+        resp.headers_mut().insert(header::RETRY_AFTER, retry_after);
+        return resp;
     }
     let (binding, set_cookie) = ensure_browser_binding(headers, s.secure_cookies);
     let user_agent = headers

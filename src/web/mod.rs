@@ -64,7 +64,8 @@ pub fn router(state: WebState) -> Router {
 }
 
 /// The provider's routes, with CORS on the endpoints browser apps call and rate limits on
-/// `/token` (shared with `/revoke` and `/introspect`) and the login callback.
+/// `/token` (shared with `/revoke` and `/introspect`), the login callback and the logins
+/// `/authorize` starts.
 pub fn router_with(state: WebState, limits: &rate_limit::RateLimits) -> Router {
     let limiters = rate_limit::RateLimiters::new(limits);
     let public_docs = from_fn_with_state(cors::CorsPolicy::Any, cors::cors);
@@ -80,7 +81,12 @@ pub fn router_with(state: WebState, limits: &rate_limit::RateLimits) -> Router {
         .route("/jwks", get(discovery::jwks).layer(public_docs))
         .route(
             "/authorize",
-            get(login::authorize_get).post(login::authorize_post),
+            get(login::authorize_get)
+                .post(login::authorize_post)
+                .layer(from_fn_with_state(
+                    limiters.clone(),
+                    rate_limit::authorize_budget,
+                )),
         )
         .route(
             "/callback/{connector}",

@@ -1,6 +1,7 @@
 //! Rate limits on `POST /token` (per client and IP address; `/revoke` and `/introspect`, which
-//! authenticate clients the same way, share that budget) and on the upstream login callback (per
-//! IP address): an in-memory token bucket per key.
+//! authenticate clients the same way, share that budget), on the upstream login callback (per
+//! IP address) and on `/authorize` requests that start an upstream login (per IP address): an
+//! in-memory token bucket per key.
 //!
 //! The defaults let a legitimate burst through — a whole office behind one NAT address logging
 //! in at the start of the day (50 logins at once is far below `*_burst`) — while capping
@@ -12,6 +13,17 @@
 //! and `temporarily_unavailable` (registered in RFC 6749 §11.4) is the one registered code that
 //! says "try again later", so a client library that only looks at `error` still does the right
 //! thing. The callback answers with our HTML error page.
+//!
+//! `/authorize` is charged only when a request would store a pending authorization (a valid
+//! request that starts an upstream login): that is what the global
+//! `max_pending_authorizations` cap protects, and the per-address budget keeps one address
+//! from taking all of it (pending requests live 10 minutes, so one address holds at most
+//! `authorize_burst + 10 × authorize_per_minute` of them). At that point the client and its
+//! redirect URI are known to be valid, so the answer is the OAuth one — a redirect with
+//! `error=temporarily_unavailable` and the client's `state` (RFC 6749 §4.1.2.1: "unable to
+//! handle the request due to a temporary overloading"), so the client can tell its user to
+//! try again — with `Retry-After` on it for clients that look. Invalid requests never reach the
+//! budget: they get our error page and write nothing.
 //!
 //! Buckets run on monotonic time (`tokio::time::Instant`), not the injected wall clock: they
 //! measure request spacing, not credential validity, and must not jump when the clock is set.
@@ -46,6 +58,10 @@ pub struct RateLimits {
     pub callback_burst: u32,
     /// Sustained login callbacks per minute per address.
     pub callback_per_minute: u32,
+    /// `/authorize` requests starting an upstream login one address may make at once.
+    pub authorize_burst: u32,
+    /// Sustained `/authorize` requests starting an upstream login per minute per address.
+    pub authorize_per_minute: u32,
     /// The most authorization requests waiting for an upstream login at once (a flood of
     /// `/authorize` cannot fill the disk); see `Provider::with_max_pending_authorizations`.
     pub max_pending_authorizations: u32,
@@ -61,6 +77,8 @@ impl RateLimits {
             token_per_minute: 600_000,
             callback_burst: 20_000,
             callback_per_minute: 600_000,
+            authorize_burst: 20_000,
+            authorize_per_minute: 600_000,
             ..Self::default()
         }
     }
@@ -73,6 +91,11 @@ impl Default for RateLimits {
             token_per_minute: 600,
             callback_burst: 200,
             callback_per_minute: 600,
+            // A whole office behind one NAT address starting the day (a few logins per
+            // person) fits the burst; one address can hold at most 300 + 10 × 600 = 6 300
+            // pending authorizations, 6 % of the default global cap.
+            authorize_burst: 300,
+            authorize_per_minute: 600,
             max_pending_authorizations: crate::provider::DEFAULT_MAX_PENDING_AUTHORIZATIONS as u32,
         }
     }
@@ -139,6 +162,7 @@ impl Limiter {
 pub struct RateLimiters {
     token: Arc<Limiter>,
     callback: Arc<Limiter>,
+    authorize: Arc<Limiter>,
 }
 
 impl RateLimiters {
@@ -149,6 +173,10 @@ impl RateLimiters {
             callback: Arc::new(Limiter::new(
                 limits.callback_burst,
                 limits.callback_per_minute,
+            )),
+            authorize: Arc::new(Limiter::new(
+                limits.authorize_burst,
+                limits.authorize_per_minute,
             )),
         }
     }
@@ -219,6 +247,39 @@ pub async fn limit_token(
             resp
         }
     }
+}
+
+/// The `/authorize` budget of the request's address, handed to the handler (as a request
+/// extension) by [`authorize_budget`]: the handler takes from it only when it is about to store
+/// a pending authorization.
+#[derive(Debug, Clone)]
+pub struct AuthorizeBudget {
+    limiter: Arc<Limiter>,
+    peer: String,
+}
+
+impl AuthorizeBudget {
+    /// Takes one request from the address's bucket; over the limit, the `Retry-After` value.
+    pub fn take(&self) -> Result<(), HeaderValue> {
+        self.limiter.check(&self.peer).map_err(|wait| {
+            tracing::warn!(peer = %self.peer, "authorize rate limit hit");
+            retry_after(wait)
+        })
+    }
+}
+
+/// Middleware for `/authorize`: attaches the address's [`AuthorizeBudget`].
+pub async fn authorize_budget(
+    State(limiters): State<RateLimiters>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let budget = AuthorizeBudget {
+        limiter: limiters.authorize.clone(),
+        peer: peer(&req),
+    };
+    req.extensions_mut().insert(budget);
+    next.run(req).await
 }
 
 /// Middleware for the login callback: one bucket per address.

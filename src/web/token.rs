@@ -59,7 +59,9 @@ pub fn oauth_error_response(e: &OAuthError, used_basic: bool) -> Response {
 
 /// Parses `Authorization: Basic` per RFC 6749 §2.3.1: base64 of
 /// `urlencode(client_id) ":" urlencode(client_secret)`.
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, Secret)>, OAuthError> {
+pub(crate) fn basic_credentials(
+    headers: &HeaderMap,
+) -> Result<Option<(String, Secret)>, OAuthError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };

@@ -10,7 +10,7 @@ use crate::provider::params::Params;
 use crate::provider::{ErrorCode, OAuthError};
 
 /// The bearer token from `Authorization: Bearer` (RFC 6750 §2.1).
-fn bearer_from_header(headers: &HeaderMap) -> Result<Option<String>, OAuthError> {
+pub(crate) fn bearer_from_header(headers: &HeaderMap) -> Result<Option<String>, OAuthError> {
     let Some(v) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };

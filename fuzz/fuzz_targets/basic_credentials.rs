@@ -1,0 +1,4 @@
+//! Fuzz target: `wecom_oidc::fuzzing::basic_credentials` (see src/fuzzing.rs).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| wecom_oidc::fuzzing::basic_credentials(data));

@@ -1,0 +1,4 @@
+//! Fuzz target: `wecom_oidc::fuzzing::id_token_hint` (see src/fuzzing.rs).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| wecom_oidc::fuzzing::id_token_hint(data));
