@@ -13,13 +13,13 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::clock::SharedClock;
-use crate::config::Config;
+use crate::config::{Config, StoreLocation};
 use crate::connector::wecom::{WeComConnector, WeComSettings};
 use crate::connector::Connector;
 use crate::events::RecordingConnector;
 use crate::metrics::Metrics;
 use crate::provider::{discovery, ClientRegistry, Provider, ProviderParts};
-use crate::storage::{SledStore, Store};
+use crate::storage::{PostgresStore, SledStore, Store};
 use crate::tokens::{KeyStore, SigningAlg};
 use crate::web::login_events::EventLogState;
 use crate::web::ops::OpsState;
@@ -35,7 +35,7 @@ pub enum StartError {
     /// The store could not be opened.
     #[error("cannot open the store in {dir}: {source}")]
     Store {
-        /// data_dir.
+        /// data_dir, or the PostgreSQL URL (which holds no password).
         dir: String,
         /// Cause.
         source: crate::storage::StorageError,
@@ -86,15 +86,33 @@ pub struct App {
 }
 
 /// Opens the store and keys and builds the provider with its routes.
-pub fn build(config: &Config, clock: SharedClock) -> Result<App, StartError> {
-    let store: Arc<dyn Store> =
-        Arc::new(
-            SledStore::open(&config.data_dir).map_err(|source| StartError::Store {
+pub async fn build(config: &Config, clock: SharedClock) -> Result<App, StartError> {
+    let store = open_store(config).await?;
+    build_with_store(config, clock, store)
+}
+
+/// Opens the configured store: sled in `data_dir`, or PostgreSQL (connected, schema migrated).
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
+    match &config.store {
+        StoreLocation::Sled => Ok(Arc::new(SledStore::open(&config.data_dir).map_err(
+            |source| StartError::Store {
                 dir: config.data_dir.display().to_string(),
                 source,
-            })?,
-        );
-    build_with_store(config, clock, store)
+            },
+        )?)),
+        StoreLocation::Postgres(pg) => {
+            let failed = |source| StartError::Store {
+                dir: pg.url.clone(),
+                source,
+            };
+            let connect = pg
+                .connect_config()
+                .map_err(|e| failed(crate::storage::StorageError::Backend(e)))?;
+            let store = PostgresStore::connect(connect).await.map_err(failed)?;
+            tracing::info!(url = %pg.url, "store: PostgreSQL");
+            Ok(Arc::new(store))
+        }
+    }
 }
 
 /// Builds the provider on an already opened store.

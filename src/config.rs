@@ -26,6 +26,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the embedded store lives.
     pub data_dir: PathBuf,
+    /// Which store holds the state (`store =`): sled in `data_dir` unless a PostgreSQL URL is
+    /// given.
+    pub store: StoreLocation,
     /// Where signing keys live.
     pub keys_dir: PathBuf,
     /// The WeCom app logins go through (the first of a `[[wecom]]` list).
@@ -44,6 +47,47 @@ pub struct Config {
     pub login_event_retention: i64,
     /// `[ui] playground`: the operators' "try a login" page at `/playground` (off by default).
     pub playground: bool,
+}
+
+/// Where the provider's state lives: top-level `store` (absent: sled in `data_dir`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// The embedded sled database in `data_dir` (one instance).
+    #[default]
+    Sled,
+    /// PostgreSQL, for one or several instances.
+    Postgres(PostgresLocation),
+}
+
+/// `store = "postgres://user@host:port/db"`, with the password from the environment.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresLocation {
+    /// The URL as configured (it holds no password: one in it is refused).
+    pub url: String,
+    /// From the variable `store_password_env` names, else `PGPASSWORD`; none for
+    /// password-less (e.g. peer or certificate) logins.
+    pub password: Option<Secret>,
+}
+
+// The URL holds no secret; the password is `Secret`, whose Debug is redacted anyway.
+impl std::fmt::Debug for PostgresLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresLocation")
+            .field("url", &self.url)
+            .field("password", &self.password)
+            .finish()
+    }
+}
+
+impl PostgresLocation {
+    /// The driver's connection config: the URL's settings plus the password.
+    pub fn connect_config(&self) -> Result<tokio_postgres::Config, String> {
+        let mut config = crate::storage::postgres::parse_url(&self.url)?;
+        if let Some(pw) = &self.password {
+            config.password(pw.expose());
+        }
+        Ok(config)
+    }
 }
 
 /// Default `[events] retention_days`.
@@ -170,8 +214,19 @@ struct Validator<'a> {
 }
 
 const TOP_KEYS: &[&str] = &[
-    "issuer", "listen", "data_dir", "keys_dir", "wecom", "clients", "tokens", "limits", "session",
-    "events", "ui",
+    "issuer",
+    "listen",
+    "data_dir",
+    "store",
+    "store_password_env",
+    "keys_dir",
+    "wecom",
+    "clients",
+    "tokens",
+    "limits",
+    "session",
+    "events",
+    "ui",
 ];
 const UI_KEYS: &[&str] = &["playground"];
 const SESSION_KEYS: &[&str] = &["ttl", "idle_timeout"];
@@ -360,6 +415,7 @@ impl Validator<'_> {
             self.string(t, "keys_dir", "keys_dir")
                 .unwrap_or_else(|| "keys".into()),
         );
+        let store = self.store(t);
         let mut more_wecom_apps = Vec::new();
         let wecom = match t.get("wecom") {
             Some(Value::Table(w)) => self.wecom(w),
@@ -508,12 +564,52 @@ impl Validator<'_> {
             issuer: issuer?,
             listen: listen?,
             data_dir,
+            store: store?,
             keys_dir,
             wecom: wecom?,
             more_wecom_apps,
             clients,
             lifetimes: lifetimes?,
         })
+    }
+
+    /// `store` and `store_password_env`.
+    fn store(&mut self, t: &Table) -> Option<StoreLocation> {
+        let url = self.string(t, "store", "store");
+        let password_env = self.string(t, "store_password_env", "store_password_env");
+        let Some(url) = url else {
+            if t.contains_key("store") {
+                return None; // not a string: reported
+            }
+            if password_env.is_some() {
+                self.problem(
+                    "store_password_env",
+                    "is only used with store = \"postgres://…\"",
+                );
+            }
+            return Some(StoreLocation::Sled);
+        };
+        if let Err(e) = crate::storage::postgres::parse_url(&url) {
+            // Not quoted: a malformed URL may still hold a password.
+            self.problem("store", e);
+            return None;
+        }
+        let password = match password_env {
+            Some(name) => match (self.env)(&name) {
+                Some(v) if !v.is_empty() => Some(Secret::new(v)),
+                _ => {
+                    self.problem(
+                        "store_password_env",
+                        format!("the environment variable {name} is not set"),
+                    );
+                    return None;
+                }
+            },
+            None => (self.env)("PGPASSWORD")
+                .filter(|v| !v.is_empty())
+                .map(Secret::new),
+        };
+        Some(StoreLocation::Postgres(PostgresLocation { url, password }))
     }
 
     fn issuer(&mut self, raw: &str) -> Option<String> {
@@ -1387,6 +1483,66 @@ redirect_uris = ["http://127.0.0.1:8400/callback"]
         assert_eq!(c.lifetimes, Lifetimes::default());
         assert_eq!(c.login_event_retention, 30 * 86_400);
         assert_eq!(c.session, SessionSettings::default());
+    }
+
+    #[test]
+    fn store_is_sled_unless_a_postgres_url_is_given_with_the_password_from_the_environment() {
+        assert_eq!(
+            parse(GOOD, "t.toml", &env).unwrap().store,
+            StoreLocation::Sled
+        );
+        let env_pw = |name: &str| match name {
+            "DB_PASSWORD" => Some("db-secret-pw".to_owned()),
+            "PGPASSWORD" => Some("pg-fallback-pw".to_owned()),
+            other => env(other),
+        };
+        let url = "postgres://wecom@db.internal:5432/wecom_oidc";
+        let text = format!("store = \"{url}\"\nstore_password_env = \"DB_PASSWORD\"\n{GOOD}");
+        let StoreLocation::Postgres(pg) = parse(&text, "t.toml", &env_pw).unwrap().store else {
+            panic!("not postgres");
+        };
+        assert_eq!(pg.url, url);
+        assert_eq!(
+            pg.password.as_ref().map(Secret::expose),
+            Some("db-secret-pw")
+        );
+        assert!(!format!("{pg:?}").contains("db-secret-pw"));
+        assert!(pg.connect_config().is_ok());
+        // Without store_password_env, PGPASSWORD (as libpq reads it).
+        let text = format!("store = \"{url}\"\n{GOOD}");
+        let StoreLocation::Postgres(pg) = parse(&text, "t.toml", &env_pw).unwrap().store else {
+            panic!("not postgres");
+        };
+        assert_eq!(
+            pg.password.as_ref().map(Secret::expose),
+            Some("pg-fallback-pw")
+        );
+    }
+
+    #[test]
+    fn bad_store_settings_are_reported_naming_the_key_without_the_password() {
+        for (line, key) in [
+            ("store = \"mysql://wecom@db/x\"", "store:"),
+            ("store = \"postgres://wecom:hunter2@db/x\"", "store:"),
+            ("store = \"postgres://db/x\"", "store:"),
+            ("store = 5", "store:"),
+            (
+                "store = \"postgres://wecom@db/x\"\nstore_password_env = \"UNSET_VAR\"",
+                "store_password_env:",
+            ),
+            (
+                "store_password_env = \"DB_PASSWORD\"",
+                "store_password_env:",
+            ),
+        ] {
+            let text = format!("{line}\n{GOOD}");
+            let all = parse(&text, "t.toml", &env)
+                .unwrap_err()
+                .problems
+                .join("\n");
+            assert!(all.starts_with(key), "{line}: {all}");
+            assert!(!all.contains("hunter2"), "{all}");
+        }
     }
 
     #[test]

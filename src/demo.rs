@@ -189,6 +189,7 @@ pub fn build_full(
         issuer: issuer.clone(),
         listen: addr,
         data_dir: data_dir.join("store"),
+        store: Default::default(),
         keys_dir: data_dir.join("keys"),
         wecom,
         more_wecom_apps: Vec::new(),

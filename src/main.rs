@@ -57,7 +57,7 @@ fn main() -> ExitCode {
 async fn serve(config_path: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
     let path = config_path.unwrap_or_else(|| PathBuf::from("wecom-oidc.toml"));
     let config = config::load(&path)?;
-    let built = app::build(&config, Arc::new(SystemClock))?;
+    let built = app::build(&config, Arc::new(SystemClock)).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;

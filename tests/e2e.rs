@@ -864,6 +864,7 @@ async fn serve_mode(playground: bool) -> String {
         issuer: issuer.clone(),
         listen: addr,
         data_dir: dir.path().join("store"),
+        store: Default::default(),
         keys_dir: dir.path().join("keys"),
         wecom: WeComSettings {
             api_base: sim_base.clone(),
@@ -883,7 +884,9 @@ async fn serve_mode(playground: bool) -> String {
         login_event_retention: DEFAULT_EVENT_RETENTION_DAYS * 86_400,
         playground,
     };
-    let built = wecom_oidc::app::build(&config, Arc::new(SystemClock)).unwrap();
+    let built = wecom_oidc::app::build(&config, Arc::new(SystemClock))
+        .await
+        .unwrap();
     let router = built.router.nest("/wecom-sim", simulator.router());
     tokio::spawn(async move {
         let _dir = dir;

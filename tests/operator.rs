@@ -1355,6 +1355,7 @@ async fn every_wecom_app_is_counted_logged_and_checked_for_readiness() {
         issuer: issuer.clone(),
         listen: addr,
         data_dir: dir.path().join("store"),
+        store: Default::default(),
         keys_dir: dir.path().join("keys"),
         wecom: app("wecom"),
         more_wecom_apps: vec![app("branch")],
@@ -1365,7 +1366,9 @@ async fn every_wecom_app_is_counted_logged_and_checked_for_readiness() {
         login_event_retention: DEFAULT_EVENT_RETENTION_DAYS * 86_400,
         playground: false,
     };
-    let built = wecom_oidc::app::build(&config, Arc::new(SystemClock)).expect("builds");
+    let built = wecom_oidc::app::build(&config, Arc::new(SystemClock))
+        .await
+        .expect("builds");
     let store = built.store.clone();
     let router = built.router.nest("/wecom-sim", simulator.router());
     tokio::spawn(async move {

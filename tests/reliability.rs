@@ -1520,6 +1520,7 @@ mod failing_disk {
             issuer: issuer.clone(),
             listen: addr,
             data_dir: dir.join("store"),
+            store: Default::default(),
             keys_dir: dir.join("keys"),
             wecom: WeComSettings {
                 api_base: sim_base.clone(),

@@ -897,6 +897,7 @@ id_token_signed_response_alg = "EdDSA"
     );
     let config = wecom_oidc::config::parse(&text, "t.toml", &|_| None).expect("valid config");
     let err = wecom_oidc::app::build(&config, Arc::new(ManualClock::new(START)))
+        .await
         .err()
         .expect("start refused: only an RS256 key is generated")
         .to_string();

@@ -603,6 +603,7 @@ async fn each_client_logs_in_through_the_wecom_app_it_names() {
         issuer: issuer.clone(),
         listen: addr,
         data_dir: dir.path().join("store"),
+        store: Default::default(),
         keys_dir: dir.path().join("keys"),
         wecom: app("wecom"),
         more_wecom_apps: vec![app("branch")],
@@ -613,7 +614,9 @@ async fn each_client_logs_in_through_the_wecom_app_it_names() {
         login_event_retention: wecom_oidc::config::DEFAULT_EVENT_RETENTION_DAYS * 86_400,
         playground: false,
     };
-    let built = wecom_oidc::app::build(&config, Arc::new(SystemClock)).expect("builds");
+    let built = wecom_oidc::app::build(&config, Arc::new(SystemClock))
+        .await
+        .expect("builds");
     let router = built.router.nest("/wecom-sim", simulator.router());
     tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;

@@ -44,22 +44,23 @@ pub fn run_clients_list(config_path: Option<&Path>) -> Result<(), Box<dyn std::e
     Ok(())
 }
 
-/// `wecom-oidc events`: reads the store of the configured `data_dir`. sled allows one process
-/// at a time, so this runs while the server is stopped (or against a copy of `data_dir`).
+/// `wecom-oidc events`: reads the configured store. sled allows one process at a time, so with
+/// sled this runs while the server is stopped (or against a copy of `data_dir`); PostgreSQL may
+/// be read while the servers run.
 pub async fn run_events(
     config_path: Option<&Path>,
     limit: usize,
     json: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    use crate::storage::{SledStore, Store};
     let cfg = config::load(config_path.unwrap_or(Path::new("wecom-oidc.toml")))?;
-    let store = SledStore::open(&cfg.data_dir).map_err(|e| {
-        format!(
-            "cannot open the store in {} ({e}); if the server is running, stop it first or \
-             point data_dir at a copy",
-            cfg.data_dir.display()
-        )
-    })?;
+    let store = crate::app::open_store(&cfg)
+        .await
+        .map_err(|e| match cfg.store {
+            config::StoreLocation::Sled => {
+                format!("{e}; if the server is running, stop it first or point data_dir at a copy")
+            }
+            config::StoreLocation::Postgres(_) => e.to_string(),
+        })?;
     let events = store.list_login_events(limit).await?;
     if json {
         print!("{}", events::json_lines(&events));
