@@ -111,6 +111,7 @@ fn fixture() -> &'static Fixture {
             issuer: ISSUER.into(),
             listen: "127.0.0.1:0".parse().expect("addr"),
             data_dir: dir.path().join("store"),
+            store: Default::default(),
             keys_dir: dir.path().join("keys"),
             wecom: WeComSettings {
                 api_base: upstream.clone(),
