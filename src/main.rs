@@ -59,7 +59,10 @@ async fn serve(config_path: Option<PathBuf>) -> Result<(), Box<dyn std::error::E
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    tracing::info!(issuer = %config.issuer, listen = %config.listen, "wecom-oidc is serving");
+    // The bound address, not the configured one: with port 0 the kernel picks it, and whoever
+    // started the process (a test, a supervisor) learns it here.
+    let bound = listener.local_addr().unwrap_or(config.listen);
+    tracing::info!(issuer = %config.issuer, listen = %bound, "wecom-oidc is serving");
     // The start page is `/` in serve mode only; the demo keeps its own page at `/`.
     let router = built.router.route(
         "/",
