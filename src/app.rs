@@ -20,7 +20,7 @@ use crate::events::RecordingConnector;
 use crate::metrics::Metrics;
 use crate::provider::{discovery, ClientRegistry, Provider, ProviderParts};
 use crate::storage::{SledStore, Store};
-use crate::tokens::{KeyStore, SigningAlg};
+use crate::tokens::{KeyRing, KeyStore, SigningAlg};
 use crate::web::login_events::EventLogState;
 use crate::web::ops::OpsState;
 use crate::web::start::{ClientRow, StartInfo, WeComAppRow};
@@ -103,15 +103,16 @@ pub fn build_with_store(
     clock: SharedClock,
     store: Arc<dyn Store>,
 ) -> Result<App, StartError> {
-    let keys = Arc::new(KeyStore::load_or_generate_with(
+    let keys = Arc::new(KeyRing::fixed(KeyStore::load_or_generate_with(
         &config.keys_dir,
         SigningAlg::Rs256,
         clock.as_ref(),
-    )?);
+    )?));
+    let initial_keys = keys.current();
     // A client's id_token algorithm needs a key now, not a failed token request later.
     for c in &config.clients {
         if let Some(alg) = c.settings.id_token_signed_response_alg {
-            if !keys.has_alg(alg) {
+            if !initial_keys.has_alg(alg) {
                 return Err(StartError::MissingKey {
                     client: c.id.clone(),
                     alg: alg.as_str(),
@@ -119,7 +120,7 @@ pub fn build_with_store(
             }
         }
     }
-    let algs: Vec<&str> = keys
+    let algs: Vec<&str> = initial_keys
         .signing_algs()
         .into_iter()
         .map(SigningAlg::as_str)
@@ -201,7 +202,6 @@ pub fn build_with_store(
     let state = WebState {
         provider: provider.clone(),
         discovery: discovery::metadata_json_full(&config.issuer, &algs, pairwise)?,
-        jwks: keys.jwks_bytes(),
         secure_cookies: config.issuer.starts_with("https://"),
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -231,7 +231,7 @@ pub fn build_with_store(
             })
             .collect(),
         discovery: StartInfo::pretty(&state.discovery),
-        jwks: StartInfo::pretty(&state.jwks),
+        jwks: StartInfo::pretty(&initial_keys.jwks_bytes()),
     });
     let mut router =
         web::router_with(state, &config.limits).merge(web::verify::router(verify_files));

@@ -60,14 +60,7 @@ impl TestDatabase {
             "wecom_oidc_cluster_{}",
             wecom_oidc::random::alphanumeric(12).to_ascii_lowercase()
         );
-        let (client, conn) = tokio_postgres::connect(base, tokio_postgres::NoTls)
-            .await
-            .expect("connect to WECOM_OIDC_TEST_PG");
-        tokio::spawn(conn);
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("CREATE DATABASE");
+        psql(base, &format!("CREATE DATABASE {name}"));
         let mut url = url::Url::parse(base).expect("WECOM_OIDC_TEST_PG is a URL");
         url.set_path(&format!("/{name}"));
         TestDatabase {
@@ -78,28 +71,26 @@ impl TestDatabase {
     }
 }
 
+/// Runs one SQL command with `psql` (installed with PostgreSQL), failing the test if it fails.
+fn psql(url: &str, sql: &str) {
+    let out = std::process::Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
+        .output()
+        .expect("run psql (installed with PostgreSQL)");
+    assert!(
+        out.status.success(),
+        "psql {sql:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        // Best effort, on a thread of its own: Drop cannot await, and the runtime may be gone.
-        let (base, name) = (self.base.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build();
-            if let Ok(rt) = rt {
-                rt.block_on(async move {
-                    if let Ok((client, conn)) =
-                        tokio_postgres::connect(&base, tokio_postgres::NoTls).await
-                    {
-                        tokio::spawn(conn);
-                        let _ = client
-                            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                            .await;
-                    }
-                });
-            }
-        })
-        .join();
+        // The instances are gone by now (fields drop in order: the cluster's nodes first).
+        let _ = std::process::Command::new("psql")
+            .args(["-X", "-q", "-d", &self.base, "-c"])
+            .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+            .output();
     }
 }
 

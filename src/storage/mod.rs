@@ -7,6 +7,7 @@
 //! [`conformance`] suite. Keys handed to the store are already hashed by the caller where they are
 //! secrets (codes, tokens), so a copy of the database does not hand out working credentials.
 
+pub mod cluster;
 pub mod conformance;
 pub mod durability;
 pub mod memory;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::connector::Identity;
 
+pub use cluster::{SigningKeySet, StoredSigningKey};
 pub use durability::Durability;
 pub use memory::MemoryStore;
 pub use sled_store::SledStore;

@@ -383,3 +383,173 @@ fn store_error(reason: &str) -> KeyError {
         reason: reason.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::storage::MemoryStore;
+
+    fn kids(keys: &KeyStore) -> Vec<String> {
+        let v: Value = serde_json::from_slice(&keys.jwks_bytes()).expect("JWKS");
+        v["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .map(|k| k["kid"].as_str().expect("kid").to_owned())
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn instances_starting_at_once_on_an_empty_store_generate_exactly_one_key_set() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let clock = Arc::new(ManualClock::new(1_000));
+        let starts: Vec<_> = (0..6)
+            .map(|_| {
+                let (store, clock) = (store.clone(), clock.clone());
+                tokio::spawn(async move {
+                    KeyRing::load_shared(store.as_ref(), SigningAlg::Es256, clock.as_ref())
+                        .await
+                        .expect("load")
+                })
+            })
+            .collect();
+        let mut jwks = Vec::new();
+        for s in starts {
+            jwks.push(s.await.expect("join").current().jwks_bytes());
+        }
+        assert!(jwks.iter().all(|j| *j == jwks[0]), "every instance has the same JWKS");
+        let set = store.find_signing_keys().await.expect("set");
+        assert_eq!(set.version, 1);
+        assert_eq!(set.keys.len(), 1, "one key generated for all");
+    }
+
+    #[tokio::test]
+    async fn a_rotation_in_the_store_is_swapped_in_by_the_next_reload() {
+        let store = MemoryStore::new();
+        let clock = ManualClock::new(1_000);
+        let ring = KeyRing::load_shared(&store, SigningAlg::Es256, &clock)
+            .await
+            .expect("load");
+        let before = ring.current();
+        let old = before.active_kid().to_owned();
+        assert!(!ring.reload(&store, clock.now()).await.expect("reload"), "nothing changed");
+        let r = rotate_in_store(&store, SigningAlg::Es256, 600, &clock)
+            .await
+            .expect("rotate");
+        assert_eq!(r.retired.as_deref(), Some(old.as_str()));
+        // Not until the reload: the keys in use are one consistent snapshot.
+        assert_eq!(ring.current().active_kid(), old);
+        assert!(ring.reload(&store, clock.now()).await.expect("reload"));
+        let after = ring.current();
+        assert_eq!(after.active_kid(), r.new_key.kid);
+        assert_eq!(kids(&after), vec![r.new_key.kid.clone(), old.clone()]);
+        // A token signed before the swap still verifies after it (the old key is retiring).
+        let mut claims = serde_json::Map::new();
+        claims.insert("sub".into(), "zhangsan".into());
+        let jwt = before.sign_jwt(&claims).expect("sign");
+        assert!(after.verify_jwt(&jwt).is_ok());
+        // The snapshot taken before keeps working for whoever still holds it.
+        assert_eq!(before.active_kid(), old);
+    }
+
+    #[tokio::test]
+    async fn a_retiring_key_leaves_the_jwks_when_its_grace_period_ends_without_any_change() {
+        let store = MemoryStore::new();
+        let clock = ManualClock::new(1_000);
+        let ring = KeyRing::load_shared(&store, SigningAlg::Es256, &clock)
+            .await
+            .expect("load");
+        let r = rotate_in_store(&store, SigningAlg::Es256, 10, &clock)
+            .await
+            .expect("rotate");
+        assert!(ring.reload(&store, clock.now()).await.expect("reload"));
+        assert_eq!(kids(&ring.current()).len(), 2);
+        clock.advance(9);
+        assert!(!ring.reload(&store, clock.now()).await.expect("reload"));
+        clock.advance(1);
+        assert!(ring.reload(&store, clock.now()).await.expect("reload"));
+        assert_eq!(kids(&ring.current()), vec![r.new_key.kid]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_key_changes_are_all_kept() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let clock = Arc::new(ManualClock::new(1_000));
+        KeyRing::load_shared(store.as_ref(), SigningAlg::Es256, clock.as_ref())
+            .await
+            .expect("load");
+        let rotations: Vec<_> = (0..3)
+            .map(|_| {
+                let (store, clock) = (store.clone(), clock.clone());
+                tokio::spawn(async move {
+                    rotate_in_store(store.as_ref(), SigningAlg::Es256, 3600, clock.as_ref())
+                        .await
+                        .expect("rotate")
+                })
+            })
+            .collect();
+        let mut new_kids = Vec::new();
+        for r in rotations {
+            new_kids.push(r.await.expect("join").new_key.kid);
+        }
+        let set = store.find_signing_keys().await.expect("set");
+        assert_eq!(set.version, 4, "one version per change");
+        assert_eq!(set.keys.len(), 4, "the first key and three rotated ones");
+        for kid in &new_kids {
+            assert!(set.keys.iter().any(|k| &k.kid == kid), "{kid} was lost");
+        }
+        let active: Vec<_> = set
+            .keys
+            .iter()
+            .filter(|k| k.status == KeyStatus::Active)
+            .collect();
+        assert_eq!(active.len(), 1, "one active key per algorithm");
+    }
+
+    #[tokio::test]
+    async fn a_broken_key_set_in_the_store_is_refused_and_the_keys_in_use_stay() {
+        let store = MemoryStore::new();
+        let clock = ManualClock::new(1_000);
+        let ring = KeyRing::load_shared(&store, SigningAlg::Es256, &clock)
+            .await
+            .expect("load");
+        let kid = ring.current().active_kid().to_owned();
+        let mut set = store.find_signing_keys().await.expect("set");
+        set.keys[0].kid = "not-its-thumbprint".into();
+        set.version += 1;
+        store
+            .save_signing_keys(Some(set.version - 1), &set)
+            .await
+            .expect("save");
+        let err = ring.reload(&store, clock.now()).await.expect_err("broken set accepted");
+        assert!(err.to_string().contains("not-its-thumbprint"), "{err}");
+        assert!(!err.to_string().contains("PRIVATE"), "{err}");
+        assert_eq!(ring.current().active_kid(), kid);
+    }
+
+    #[tokio::test]
+    async fn keys_generate_in_the_store_adds_an_algorithm_once() {
+        let store = MemoryStore::new();
+        let clock = ManualClock::new(1_000);
+        assert!(list_in_store(&store).await.expect("list").is_empty());
+        KeyRing::load_shared(&store, SigningAlg::Es256, &clock)
+            .await
+            .expect("load");
+        let ed = generate_in_store(&store, SigningAlg::EdDsa, &clock)
+            .await
+            .expect("generate");
+        assert!(matches!(
+            generate_in_store(&store, SigningAlg::EdDsa, &clock).await,
+            Err(KeyError::AlreadyActive(_))
+        ));
+        let listed = list_in_store(&store).await.expect("list");
+        assert_eq!(listed.len(), 2);
+        assert!(listed.iter().any(|k| k.kid == ed.kid && k.alg == SigningAlg::EdDsa));
+        let ring = KeyRing::load_shared(&store, SigningAlg::Es256, &clock)
+            .await
+            .expect("load");
+        assert!(ring.current().has_alg(SigningAlg::EdDsa));
+        assert!(ring.current().has_alg(SigningAlg::Es256));
+    }
+}
