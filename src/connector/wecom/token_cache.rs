@@ -192,7 +192,7 @@ impl TokenCache {
                             Ok(token)
                         }
                         None => {
-                            self.metrics.record_token_cache(TokenCacheEvent::Refresh);
+                            self.count_fetch(rejected);
                             self.fetch_into(cached).await
                         }
                     };
@@ -205,7 +205,7 @@ impl TokenCache {
                 Ok(false) => {}
                 Err(e) => {
                     tracing::warn!(key = %self.key, error = %e, "cannot take the gettoken lease; fetching without it");
-                    self.metrics.record_token_cache(TokenCacheEvent::Refresh);
+                    self.count_fetch(rejected);
                     return self.fetch_into(cached).await;
                 }
             }
@@ -223,6 +223,14 @@ impl TokenCache {
                 *cached = Some(t);
                 return Ok(token);
             }
+        }
+    }
+
+    /// Counts a `gettoken` call: a refresh, unless it replaces a rejected token (counted as a
+    /// replacement already).
+    fn count_fetch(&self, rejected: Option<&str>) {
+        if rejected.is_none() {
+            self.metrics.record_token_cache(TokenCacheEvent::Refresh);
         }
     }
 
