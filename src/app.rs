@@ -288,7 +288,7 @@ pub async fn serve(
     // timeout and size limits `axum::serve` lacks (slow-loris): see `crate::server`.
     crate::server::serve(listener, router, shutdown_signal()).await?;
     flusher.abort();
-    if let Err(e) = store.flush() {
+    if let Err(e) = store.flush().await {
         tracing::error!(error = %e, "final store flush failed");
     }
     Ok(())
@@ -300,12 +300,11 @@ pub fn spawn_maintenance(store: Arc<dyn Store>) -> tokio::task::JoinHandle<()> {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
-            let s = store.clone();
             let now = crate::clock::Clock::now(&crate::clock::SystemClock);
-            match tokio::task::spawn_blocking(move || s.delete_expired(now)).await {
-                Ok(Ok(n)) if n > 0 => tracing::debug!(deleted = n, "expired records removed"),
-                Ok(Err(e)) => tracing::warn!(error = %e, "expiry sweep failed"),
-                _ => {}
+            match store.delete_expired(now).await {
+                Ok(n) if n > 0 => tracing::debug!(deleted = n, "expired records removed"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
             }
         }
     })

@@ -37,7 +37,9 @@ fn main() -> ExitCode {
             Command::Snippet(args) => {
                 ops::run_snippet(cli.config.as_deref(), args.app, &args.client)
             }
-            Command::Events(args) => ops::run_events(cli.config.as_deref(), args.limit, args.json),
+            Command::Events(args) => {
+                ops::run_events(cli.config.as_deref(), args.limit, args.json).await
+            }
             Command::Clients(args) => match args.command {
                 ClientsCommand::List => ops::run_clients_list(cli.config.as_deref()),
             },

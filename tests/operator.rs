@@ -952,7 +952,7 @@ async fn login_events_record_who_which_client_where_outcome_and_reason() {
     let b = browser();
     let page = walk(&b, &d.issuer, &format!("{}/demo/login", d.issuer)).await;
     assert_eq!(page.status(), 200);
-    let events = d.store.list_login_events(10).unwrap();
+    let events = d.store.list_login_events(10).await.unwrap();
     assert_eq!(events.len(), 1, "{events:?}");
     let e = &events[0];
     assert_eq!(e.outcome, "success");
@@ -966,7 +966,7 @@ async fn login_events_record_who_which_client_where_outcome_and_reason() {
     assert!(d.simulator.set_member_status("zhangsan", 2));
     let b = browser();
     let _ = walk(&b, &d.issuer, &format!("{}/demo/login", d.issuer)).await;
-    let events = d.store.list_login_events(10).unwrap();
+    let events = d.store.list_login_events(10).await.unwrap();
     assert_eq!(events.len(), 2);
     let refused = &events[0];
     assert_eq!(refused.outcome, "access_denied", "{refused:?}");
@@ -997,9 +997,10 @@ async fn events_command_lists_the_stores_login_events() {
                     request_id: None,
                     expires_at: at + 86_400,
                 })
+                .await
                 .unwrap();
         }
-        store.flush().unwrap();
+        store.flush().await.unwrap();
     }
     let bin = env!("CARGO_BIN_EXE_wecom-oidc");
     let out = tokio::process::Command::new(bin)
@@ -1401,7 +1402,7 @@ async fn every_wecom_app_is_counted_logged_and_checked_for_readiness() {
     );
     assert!(location.contains("code="), "{location}");
 
-    let events = store.list_login_events(10).expect("events");
+    let events = store.list_login_events(10).await.expect("events");
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].outcome, "success");
     assert_eq!(events[0].user_id.as_deref(), Some("lisi"), "{events:?}");
@@ -1525,7 +1526,7 @@ async fn form_post_logins_are_logged_and_counted_with_their_client_and_error() {
     assert_eq!(page.status(), 200, "the form_post page");
     assert!(page.text().await.expect("body").contains("access_denied"));
 
-    let events = d.store.list_login_events(10).expect("events");
+    let events = d.store.list_login_events(10).await.expect("events");
     assert_eq!(events.len(), 2, "{events:?}");
     assert_eq!(events[0].outcome, "access_denied", "{events:?}");
     assert_eq!(events[1].outcome, "success", "{events:?}");

@@ -485,9 +485,10 @@ async fn durable_token_responses_stay_fast_under_sequential_and_concurrent_load(
     for i in 0..SEQUENTIAL {
         d.store
             .create_used_jti(&format!("measure-{i}"), i64::MAX / 2)
+            .await
             .expect("write");
         let t = Instant::now();
-        d.store.flush().expect("flush");
+        d.store.flush().await.expect("flush");
         flushes.push(t.elapsed());
     }
     flushes.sort();
@@ -785,8 +786,8 @@ async fn authorize_flood_stays_within_memory_and_disk_bounds_and_real_logins_suc
         w.await.expect("flood worker");
     }
     let took = t.elapsed();
-    d.store.flush().expect("flush");
-    let pending = d.store.count_auth_requests().expect("count");
+    d.store.flush().await.expect("flush");
+    let pending = d.store.count_auth_requests().await.expect("count");
     let disk = dir_size(dir.path());
     let rss_after = rss_kib();
     eprintln!(
@@ -1144,14 +1145,27 @@ mod failing_disk {
         broken: AtomicBool,
     }
 
+    /// `impl Store for T` whose listed methods call `self.inner`'s, followed by the rest of the
+    /// impl's items. The macro emits the whole impl so that `async_trait` sees the expanded methods.
     macro_rules! delegate {
-        ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
-            $(fn $name(&self, $($arg: $ty),*) -> $ret { self.inner.$name($($arg),*) })*
+        (
+            impl Store for $store:ty {
+                $($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*
+            }
+            $($rest:tt)*
+        ) => {
+            #[async_trait::async_trait]
+            impl Store for $store {
+                $(async fn $name(&self, $($arg: $ty),*) -> $ret {
+                    self.inner.$name($($arg),*).await
+                })*
+                $($rest)*
+            }
         };
     }
 
-    impl Store for FailingDisk {
-        delegate! {
+    delegate! {
+        impl Store for FailingDisk {
             create_auth_request(k: &str, r: &AuthRequest) -> StoreResult<()>;
             take_auth_request(k: &str) -> StoreResult<AuthRequest>;
             count_auth_requests() -> StoreResult<usize>;
@@ -1176,16 +1190,19 @@ mod failing_disk {
             find_user_link(k: &str) -> StoreResult<String>;
             save_user_link(k: &str, v: &str) -> StoreResult<()>;
             delete_expired(n: i64) -> StoreResult<usize>;
-            is_persistent() -> bool;
             create_login_event(e: &wecom_oidc::storage::LoginEvent) -> StoreResult<()>;
             list_login_events(l: usize) -> StoreResult<Vec<wecom_oidc::storage::LoginEvent>>;
         }
 
-        fn flush(&self) -> StoreResult<()> {
+        fn is_persistent(&self) -> bool {
+            self.inner.is_persistent()
+        }
+
+        async fn flush(&self) -> StoreResult<()> {
             if self.broken.load(Ordering::SeqCst) {
                 return Err(StorageError::Backend("No space left on device".into()));
             }
-            self.inner.flush()
+            self.inner.flush().await
         }
     }
 

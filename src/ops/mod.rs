@@ -46,7 +46,7 @@ pub fn run_clients_list(config_path: Option<&Path>) -> Result<(), Box<dyn std::e
 
 /// `wecom-oidc events`: reads the store of the configured `data_dir`. sled allows one process
 /// at a time, so this runs while the server is stopped (or against a copy of `data_dir`).
-pub fn run_events(
+pub async fn run_events(
     config_path: Option<&Path>,
     limit: usize,
     json: bool,
@@ -60,7 +60,7 @@ pub fn run_events(
             cfg.data_dir.display()
         )
     })?;
-    let events = store.list_login_events(limit)?;
+    let events = store.list_login_events(limit).await?;
     if json {
         print!("{}", events::json_lines(&events));
     } else {

@@ -357,7 +357,7 @@ impl Provider {
 
     /// Stores the request and returns the upstream login URL to send the browser to.
     /// `browser_binding` is the hash of the cookie that ties the flow to this browser.
-    pub fn begin_login(
+    pub async fn begin_login(
         &self,
         req: &ValidAuthorizeRequest,
         browser_binding: &str,
@@ -384,6 +384,7 @@ impl Provider {
         let pending = self
             .store
             .count_auth_requests()
+            .await
             .map_err(|e| fail(e.into()))?;
         if pending >= self.max_pending_authorizations {
             tracing::warn!(
@@ -416,6 +417,7 @@ impl Provider {
         };
         self.store
             .create_auth_request(&random::hash_secret(&upstream_state), &record)
+            .await
             .map_err(|e| fail(e.into()))?;
         let callback = self.callback_url(connector.id());
         connector
@@ -453,7 +455,7 @@ impl Provider {
             .callback_state(params)
             .filter(|s| !s.is_empty())
             .ok_or_else(|| page("the login callback carries no state"))?;
-        let req = match self.store.take_auth_request(&random::hash_secret(state)) {
+        let req = match self.store.take_auth_request(&random::hash_secret(state)).await {
             Ok(r) => r,
             Err(StorageError::NotFound) => {
                 return Err(page(
@@ -528,6 +530,7 @@ impl Provider {
         };
         let (session_cookie, session, replaced) = self
             .start_session(&identity, connector_id, previous_session)
+            .await
             .map_err(fail)?;
         let ended_session_logouts = replaced
             .map(|old| self.logout_tokens(&old))
@@ -539,6 +542,7 @@ impl Provider {
                 &req.client_id,
                 self.now(),
             )
+            .await
             .unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "could not record the client in the new session");
                 session
@@ -557,6 +561,7 @@ impl Provider {
                 session.auth_time,
                 Some(session.sid),
             )
+            .await
             .map_err(fail)?;
         Ok(LoginFinished {
             response: self.code_response(
@@ -592,7 +597,7 @@ impl Provider {
     }
 
     /// Issues an authorization code for `identity` and stores it hashed.
-    pub(crate) fn issue_code_for(
+    pub(crate) async fn issue_code_for(
         &self,
         grant: &CodeGrant<'_>,
         identity: Identity,
@@ -617,7 +622,8 @@ impl Provider {
             claims: grant.claims.clone(),
         };
         self.store
-            .create_auth_code(&random::hash_secret(&code), &record)?;
+            .create_auth_code(&random::hash_secret(&code), &record)
+            .await?;
         Ok(code)
     }
 }
@@ -753,8 +759,8 @@ impl ErrorRedirect {
 mod tests {
     use super::*;
 
-    #[test]
-    fn pending_authorizations_are_capped_with_temporarily_unavailable_rfc6749_4_1_2_1() {
+    #[tokio::test]
+    async fn pending_authorizations_are_capped_with_temporarily_unavailable_rfc6749_4_1_2_1() {
         let h = crate::provider::testing::harness(
             vec![crate::provider::testing::app_client(Default::default())],
             crate::provider::Lifetimes::default(),
@@ -768,19 +774,25 @@ mod tests {
         for _ in 0..3 {
             provider
                 .begin_login(&req, "binding", None)
+                .await
                 .expect("under the cap");
         }
         let refused = provider
             .begin_login(&req, "binding", None)
+            .await
             .expect_err("over the cap");
         assert_eq!(refused.error.code, ErrorCode::TemporarilyUnavailable);
         assert_eq!(refused.state.as_deref(), Some("s1"));
-        assert_eq!(provider.store().count_auth_requests().expect("count"), 3);
+        assert_eq!(
+            provider.store().count_auth_requests().await.expect("count"),
+            3
+        );
         // Once the pending requests expire and are swept, logins start again.
         let later = provider.now() + provider.lifetimes().auth_request + 1;
-        provider.store().delete_expired(later).expect("sweep");
+        provider.store().delete_expired(later).await.expect("sweep");
         provider
             .begin_login(&req, "binding", None)
+            .await
             .expect("after the sweep");
     }
 

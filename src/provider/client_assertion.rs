@@ -26,7 +26,7 @@ impl Provider {
     /// Verifies the request's client assertion and returns the client it authenticates.
     /// Every failure is `invalid_client` (RFC 7521 §4.2.1), except a missing part of the pair
     /// (`invalid_request`).
-    pub(crate) fn verify_client_assertion(
+    pub(crate) async fn verify_client_assertion(
         &self,
         p: &Params,
         body_client_id: Option<&str>,
@@ -125,7 +125,7 @@ impl Provider {
             .filter(|j| !j.is_empty())
             .ok_or_else(|| fail("jti is missing"))?;
         let key = random::hash_secret(&format!("{}\n{jti}", client.id));
-        match self.store.create_used_jti(&key, exp) {
+        match self.store.create_used_jti(&key, exp).await {
             Ok(()) => Ok(client),
             Err(StorageError::AlreadyExists) => {
                 tracing::warn!(client_id = %client.id, "client assertion replayed");

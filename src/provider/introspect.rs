@@ -16,7 +16,7 @@ impl Provider {
     /// web layer answers with 401, §2.3 ). A client sees only tokens issued to it or, for JWT
     /// access tokens, addressed to it as their audience; any other token is `{"active":false}`
     /// (§2.2 allows this, and it keeps one client from reading another's tokens).
-    pub fn introspect(&self, client: &Client, p: &Params) -> Result<Value, OAuthError> {
+    pub async fn introspect(&self, client: &Client, p: &Params) -> Result<Value, OAuthError> {
         if client.is_public() {
             return Err(OAuthError::invalid_client(
                 "introspection is only for confidential clients",
@@ -31,20 +31,20 @@ impl Provider {
             .get("token")
             .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
         let found = if p.get("token_type_hint") == Some("refresh_token") {
-            match self.introspect_refresh_token(client, token)? {
+            match self.introspect_refresh_token(client, token).await? {
                 Some(v) => Some(v),
-                None => self.introspect_access_token(client, token)?,
+                None => self.introspect_access_token(client, token).await?,
             }
         } else {
-            match self.introspect_access_token(client, token)? {
+            match self.introspect_access_token(client, token).await? {
                 Some(v) => Some(v),
-                None => self.introspect_refresh_token(client, token)?,
+                None => self.introspect_refresh_token(client, token).await?,
             }
         };
         Ok(found.unwrap_or_else(|| json!({ "active": false })))
     }
 
-    fn introspect_access_token(
+    async fn introspect_access_token(
         &self,
         caller: &Client,
         token: &str,
@@ -52,12 +52,12 @@ impl Provider {
         let Some(key) = self.access_token_key(token) else {
             return Ok(None);
         };
-        let record = match self.store.find_access_token(&key) {
+        let record = match self.store.find_access_token(&key).await {
             Ok(r) => r,
             Err(StorageError::NotFound) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        if record.expires_at <= self.now() || self.store.is_grant_revoked(&record.grant_id)? {
+        if record.expires_at <= self.now() || self.store.is_grant_revoked(&record.grant_id).await? {
             return Ok(None);
         }
         let aud = match self.clients.get(&record.client_id) {
@@ -82,12 +82,16 @@ impl Provider {
         Ok(Some(Value::Object(m)))
     }
 
-    fn introspect_refresh_token(
+    async fn introspect_refresh_token(
         &self,
         caller: &Client,
         token: &str,
     ) -> Result<Option<Value>, OAuthError> {
-        let record = match self.store.find_refresh_token(&random::hash_secret(token)) {
+        let record = match self
+            .store
+            .find_refresh_token(&random::hash_secret(token))
+            .await
+        {
             Ok(r) => r,
             Err(StorageError::NotFound) => return Ok(None),
             Err(e) => return Err(e.into()),
@@ -95,7 +99,7 @@ impl Provider {
         if record.spent
             || record.expires_at <= self.now()
             || record.client_id != caller.id
-            || self.store.is_grant_revoked(&record.grant_id)?
+            || self.store.is_grant_revoked(&record.grant_id).await?
         {
             return Ok(None);
         }

@@ -53,7 +53,7 @@ impl Provider {
     /// Handles an end-session request (RP-Initiated Logout 1.0 §2–3) from the browser holding
     /// `session_cookie`. Errors are for our error page: a request we cannot trust is never
     /// redirected.
-    pub fn end_session(
+    pub async fn end_session(
         &self,
         p: &Params,
         session_cookie: Option<&str>,
@@ -107,7 +107,7 @@ impl Provider {
         };
 
         let session = match session_cookie {
-            Some(c) => match self.store.take_session(&random::hash_secret(c)) {
+            Some(c) => match self.store.take_session(&random::hash_secret(c)).await {
                 Ok(s) => Some(s),
                 Err(StorageError::NotFound) => None,
                 Err(e) => return Err(e.into()),

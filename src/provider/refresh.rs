@@ -28,7 +28,7 @@ impl Provider {
             .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
         let key = random::hash_secret(token);
         let invalid = || OAuthError::invalid_grant("the refresh token is invalid or expired");
-        let record = match self.store.find_refresh_token(&key) {
+        let record = match self.store.find_refresh_token(&key).await {
             Ok(r) => r,
             Err(StorageError::NotFound) => return Err(invalid()),
             Err(e) => return Err(e.into()),
@@ -40,12 +40,14 @@ impl Provider {
         }
         let now = self.now();
         if record.spent {
-            return Err(self.refresh_token_reused(client, &record.grant_id, now)?);
+            return Err(self
+                .refresh_token_reused(client, &record.grant_id, now)
+                .await?);
         }
         if record.expires_at <= now {
             return Err(invalid());
         }
-        if self.store.is_grant_revoked(&record.grant_id)? {
+        if self.store.is_grant_revoked(&record.grant_id).await? {
             return Err(OAuthError::invalid_grant("the grant has been revoked"));
         }
         if !client.allows_offline_access() {
@@ -65,7 +67,8 @@ impl Provider {
             Ok(identity) if identity.user_id == record.identity.user_id => identity,
             Ok(_) | Err(ConnectorError::AccessDenied(_)) => {
                 self.store
-                    .revoke_grant(&record.grant_id, self.grant_revocation_horizon(now))?;
+                    .revoke_grant(&record.grant_id, self.grant_revocation_horizon(now))
+                    .await?;
                 tracing::info!(client_id = %client.id, "refresh refused upstream; grant ended");
                 return Err(OAuthError::invalid_grant(
                     "the user may no longer sign in; the grant has ended",
@@ -80,14 +83,16 @@ impl Provider {
             }
         };
 
-        let before = match self.store.spend_refresh_token(&key) {
+        let before = match self.store.spend_refresh_token(&key).await {
             Ok(r) => r,
             // Swept between the two reads: it had expired.
             Err(StorageError::NotFound) => return Err(invalid()),
             Err(e) => return Err(e.into()),
         };
         if before.spent {
-            return Err(self.refresh_token_reused(client, &record.grant_id, now)?);
+            return Err(self
+                .refresh_token_reused(client, &record.grant_id, now)
+                .await?);
         }
         // OIDC Core §12.2: the new id_token keeps iss, sub, aud and the original auth_time. It
         // carries no nonce: the nonce binds an id_token to one authentication request, and a
@@ -109,18 +114,20 @@ impl Provider {
             },
             now,
         )
+        .await
     }
 
     /// A spent refresh token came back: someone holds a copy. RFC 9700 §4.14.2: revoke the whole
     /// grant, so both the attacker's and the legitimate client's tokens stop working.
-    fn refresh_token_reused(
+    async fn refresh_token_reused(
         &self,
         client: &Client,
         grant_id: &str,
         now: i64,
     ) -> Result<OAuthError, OAuthError> {
         self.store
-            .revoke_grant(grant_id, self.grant_revocation_horizon(now))?;
+            .revoke_grant(grant_id, self.grant_revocation_horizon(now))
+            .await?;
         tracing::warn!(client_id = %client.id, "refresh token reused; grant revoked");
         Ok(OAuthError::invalid_grant(
             "the refresh token was already used; the grant has been revoked",
@@ -181,11 +188,16 @@ mod tests {
             vec![app_client(ClientSettings::default())],
             Lifetimes::default(),
         );
-        let token = h.seed_refresh_token("app", "g1");
+        let token = h.seed_refresh_token("app", "g1").await;
         h.upstream(RefreshAnswer::Denied);
         let err = use_token(&h, &token).await.expect_err("denied");
         assert_eq!(err.code, ErrorCode::InvalidGrant);
-        assert!(h.provider.store().is_grant_revoked("g1").expect("store"));
+        assert!(h
+            .provider
+            .store()
+            .is_grant_revoked("g1")
+            .await
+            .expect("store"));
     }
 
     #[tokio::test]
@@ -194,7 +206,7 @@ mod tests {
             vec![app_client(ClientSettings::default())],
             Lifetimes::default(),
         );
-        let token = h.seed_refresh_token("app", "g1");
+        let token = h.seed_refresh_token("app", "g1").await;
         h.upstream(RefreshAnswer::Down);
         let err = use_token(&h, &token).await.expect_err("down");
         assert_eq!(err.code, ErrorCode::TemporarilyUnavailable);
@@ -211,7 +223,7 @@ mod tests {
             vec![app_client(ClientSettings::default())],
             Lifetimes::default(),
         );
-        let token = h.seed_refresh_token("app", "g1");
+        let token = h.seed_refresh_token("app", "g1").await;
         h.clock.advance(Lifetimes::default().refresh_token);
         let err = use_token(&h, &token).await.expect_err("expired");
         assert_eq!(err.code, ErrorCode::InvalidGrant);
@@ -224,7 +236,7 @@ mod tests {
             ..Lifetimes::default()
         };
         let h = harness(vec![app_client(ClientSettings::default())], lifetimes);
-        let mut token = h.seed_refresh_token("app", "g1");
+        let mut token = h.seed_refresh_token("app", "g1").await;
         // Rotations keep the grant alive only until an hour after the login.
         for _ in 0..3 {
             h.clock.advance(1000);
@@ -248,7 +260,7 @@ mod tests {
             ..ClientSettings::default()
         };
         let h = harness(vec![app_client(settings)], Lifetimes::default());
-        let token = h.seed_refresh_token("app", "g1");
+        let token = h.seed_refresh_token("app", "g1").await;
         let err = use_token(&h, &token).await.expect_err("not allowed");
         assert_eq!(err.code, ErrorCode::UnauthorizedClient);
     }

@@ -18,7 +18,7 @@ impl Provider {
     /// token, and answering the same as for an unknown token tells the caller nothing about
     /// other clients' tokens (§2.1 would also allow refusing it with an error; we prefer not to
     /// confirm that the token exists).
-    pub fn revoke(&self, client: &Client, p: &Params) -> Result<(), OAuthError> {
+    pub async fn revoke(&self, client: &Client, p: &Params) -> Result<(), OAuthError> {
         if let Some(name) = p.first_repeated() {
             return Err(OAuthError::invalid_request(format!(
                 "parameter {name} is repeated"
@@ -29,22 +29,26 @@ impl Provider {
             .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
         let access_first = p.get("token_type_hint") == Some("access_token");
         if access_first {
-            if self.revoke_access_token(client, token)? {
+            if self.revoke_access_token(client, token).await? {
                 return Ok(());
             }
-            self.revoke_refresh_token(client, token)?;
+            self.revoke_refresh_token(client, token).await?;
         } else {
-            if self.revoke_refresh_token(client, token)? {
+            if self.revoke_refresh_token(client, token).await? {
                 return Ok(());
             }
-            self.revoke_access_token(client, token)?;
+            self.revoke_access_token(client, token).await?;
         }
         Ok(())
     }
 
     /// Whether `token` is a refresh token we know; revokes its grant if it is `client`'s.
-    fn revoke_refresh_token(&self, client: &Client, token: &str) -> Result<bool, OAuthError> {
-        let record = match self.store.find_refresh_token(&random::hash_secret(token)) {
+    async fn revoke_refresh_token(&self, client: &Client, token: &str) -> Result<bool, OAuthError> {
+        let record = match self
+            .store
+            .find_refresh_token(&random::hash_secret(token))
+            .await
+        {
             Ok(r) => r,
             Err(StorageError::NotFound) => return Ok(false),
             Err(e) => return Err(e.into()),
@@ -53,7 +57,8 @@ impl Provider {
             // §2.1: revoking a refresh token SHOULD also revoke the access tokens of the same
             // grant; revoking the grant does both.
             self.store
-                .revoke_grant(&record.grant_id, self.grant_revocation_horizon(self.now()))?;
+                .revoke_grant(&record.grant_id, self.grant_revocation_horizon(self.now()))
+                .await?;
             tracing::info!(client_id = %client.id, "refresh token revoked; grant ended");
         } else {
             tracing::warn!(client_id = %client.id, "revocation of another client's refresh token ignored");
@@ -62,17 +67,17 @@ impl Provider {
     }
 
     /// Whether `token` is an access token we know; deletes it if it is `client`'s.
-    fn revoke_access_token(&self, client: &Client, token: &str) -> Result<bool, OAuthError> {
+    async fn revoke_access_token(&self, client: &Client, token: &str) -> Result<bool, OAuthError> {
         let Some(key) = self.access_token_key(token) else {
             return Ok(false);
         };
-        let record = match self.store.find_access_token(&key) {
+        let record = match self.store.find_access_token(&key).await {
             Ok(r) => r,
             Err(StorageError::NotFound) => return Ok(false),
             Err(e) => return Err(e.into()),
         };
         if record.client_id == client.id {
-            self.store.delete_access_token(&key)?;
+            self.store.delete_access_token(&key).await?;
             tracing::info!(client_id = %client.id, "access token revoked");
         } else {
             tracing::warn!(client_id = %client.id, "revocation of another client's access token ignored");

@@ -113,9 +113,9 @@ impl Provider {
 
     /// The live session whose cookie value is `cookie`, with its store key: present, within
     /// its lifetime and not idle for longer than the idle timeout.
-    pub fn live_session(&self, cookie: &str) -> Option<(String, Session)> {
+    pub async fn live_session(&self, cookie: &str) -> Option<(String, Session)> {
         let key = random::hash_secret(cookie);
-        let session = match self.store.find_session(&key) {
+        let session = match self.store.find_session(&key).await {
             Ok(s) => s,
             Err(StorageError::NotFound) => return None,
             Err(e) => {
@@ -139,7 +139,7 @@ impl Provider {
     /// must be told of its end). When the browser already had a session for the same person, its
     /// clients carry over so a later logout still reaches them; the old record is removed either
     /// way.
-    pub(crate) fn start_session(
+    pub(crate) async fn start_session(
         &self,
         identity: &Identity,
         connector_id: &str,
@@ -149,7 +149,7 @@ impl Provider {
         let mut clients = Vec::new();
         let mut replaced = None;
         if let Some(old) = previous_cookie {
-            match self.store.take_session(&random::hash_secret(old)) {
+            match self.store.take_session(&random::hash_secret(old)).await {
                 Ok(s) if s.identity.user_id == identity.user_id => clients = s.clients,
                 Ok(s) => replaced = Some(s),
                 Err(StorageError::NotFound) => {}
@@ -167,14 +167,15 @@ impl Provider {
             clients,
         };
         self.store
-            .create_session(&random::hash_secret(&cookie), &session)?;
+            .create_session(&random::hash_secret(&cookie), &session)
+            .await?;
         Ok((cookie, session, replaced))
     }
 
     /// Decides what a valid authorization request gets, given the browser's session cookie:
     /// a code straight away from a live session, an upstream login, or (with `prompt=none`)
     /// `login_required` (OIDC Core §3.1.2.6).
-    pub fn authorize_with_session(
+    pub async fn authorize_with_session(
         &self,
         req: &ValidAuthorizeRequest,
         session_cookie: Option<&str>,
@@ -192,7 +193,11 @@ impl Provider {
                 Ok(AuthorizeNext::Login)
             }
         };
-        let Some((key, session)) = session_cookie.and_then(|c| self.live_session(c)) else {
+        let live = match session_cookie {
+            Some(c) => self.live_session(c).await,
+            None => None,
+        };
+        let Some((key, session)) = live else {
             return login_required("the user is not logged in");
         };
         if req.prompt.forces_login() {
@@ -218,6 +223,7 @@ impl Provider {
         let session = self
             .store
             .touch_session(&key, &req.client_id, self.now())
+            .await
             .map_err(|e| ErrorRedirect {
                 redirect_uri: req.redirect_uri.clone(),
                 state: req.state.clone(),
@@ -238,6 +244,7 @@ impl Provider {
                 session.auth_time,
                 Some(session.sid.clone()),
             )
+            .await
             .map_err(|error| ErrorRedirect {
                 redirect_uri: req.redirect_uri.clone(),
                 state: req.state.clone(),
@@ -354,8 +361,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn session_ends_after_ttl_and_after_idle_timeout_but_use_keeps_it_alive() {
+    #[tokio::test]
+    async fn session_ends_after_ttl_and_after_idle_timeout_but_use_keeps_it_alive() {
         let dir = tempfile::tempdir().expect("tempdir");
         let clock = ManualClock::new(10_000);
         let settings = SessionSettings {
@@ -363,46 +370,69 @@ mod tests {
             idle_timeout: Some(600),
         };
         let p = provider(&clock, settings, dir.path());
-        let (cookie, _, _) = p.start_session(&zhangsan(), "none", None).expect("start");
-        assert!(p.live_session(&cookie).is_some());
-        assert!(p.live_session("not-a-session").is_none());
+        let (cookie, _, _) = p
+            .start_session(&zhangsan(), "none", None)
+            .await
+            .expect("start");
+        assert!(p.live_session(&cookie).await.is_some());
+        assert!(p.live_session("not-a-session").await.is_none());
         // Used every 500 s: the idle timeout never fires, the ttl still does.
         for _ in 0..7 {
             clock.advance(500);
-            let (key, _) = p.live_session(&cookie).expect("alive while used");
-            p.store.touch_session(&key, "c", p.now()).expect("touch");
+            let (key, _) = p.live_session(&cookie).await.expect("alive while used");
+            p.store
+                .touch_session(&key, "c", p.now())
+                .await
+                .expect("touch");
         }
         clock.advance(100);
-        assert!(p.live_session(&cookie).is_none(), "ttl reached (3600 s)");
+        assert!(
+            p.live_session(&cookie).await.is_none(),
+            "ttl reached (3600 s)"
+        );
 
-        let (idle, _, _) = p.start_session(&zhangsan(), "none", None).expect("start");
+        let (idle, _, _) = p
+            .start_session(&zhangsan(), "none", None)
+            .await
+            .expect("start");
         clock.advance(599);
-        assert!(p.live_session(&idle).is_some());
+        assert!(p.live_session(&idle).await.is_some());
         clock.advance(1);
-        assert!(p.live_session(&idle).is_none(), "idle for 600 s");
+        assert!(p.live_session(&idle).await.is_none(), "idle for 600 s");
     }
 
-    #[test]
-    fn new_login_of_the_same_person_keeps_the_clients_of_the_old_session() {
+    #[tokio::test]
+    async fn new_login_of_the_same_person_keeps_the_clients_of_the_old_session() {
         let dir = tempfile::tempdir().expect("tempdir");
         let clock = ManualClock::new(10_000);
         let p = provider(&clock, SessionSettings::default(), dir.path());
-        let (old, _, _) = p.start_session(&zhangsan(), "none", None).expect("start");
+        let (old, _, _) = p
+            .start_session(&zhangsan(), "none", None)
+            .await
+            .expect("start");
         p.store
             .touch_session(&random::hash_secret(&old), "app-a", p.now())
+            .await
             .expect("touch");
         let (new, s, replaced) = p
             .start_session(&zhangsan(), "none", Some(&old))
+            .await
             .expect("restart");
         assert_eq!(s.clients, vec!["app-a"]);
         assert!(replaced.is_none());
-        assert!(p.live_session(&old).is_none(), "the old cookie is dead");
-        assert!(p.live_session(&new).is_some());
+        assert!(
+            p.live_session(&old).await.is_none(),
+            "the old cookie is dead"
+        );
+        assert!(p.live_session(&new).await.is_some());
         let lisi = Identity {
             user_id: "lisi".into(),
             ..zhangsan()
         };
-        let (_, s, replaced) = p.start_session(&lisi, "none", Some(&new)).expect("other");
+        let (_, s, replaced) = p
+            .start_session(&lisi, "none", Some(&new))
+            .await
+            .expect("other");
         assert!(
             s.clients.is_empty(),
             "another person's clients do not carry over"

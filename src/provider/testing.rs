@@ -116,7 +116,7 @@ pub fn harness(clients: Vec<Client>, lifetimes: Lifetimes) -> Harness {
 
 impl Harness {
     /// Stores a fresh refresh token of `client_id` for grant `grant_id`; returns the token.
-    pub fn seed_refresh_token(&self, client_id: &str, grant_id: &str) -> String {
+    pub async fn seed_refresh_token(&self, client_id: &str, grant_id: &str) -> String {
         let token = crate::random::token(32);
         let now = self.clock.now();
         self.provider
@@ -138,6 +138,7 @@ impl Harness {
                     spent: false,
                 },
             )
+            .await
             .expect("seed");
         token
     }

@@ -79,7 +79,7 @@ impl Provider {
     ) -> Result<TokenResponse, TokenError> {
         let used_basic = creds.used_basic();
         let err = |error: OAuthError| TokenError { error, used_basic };
-        let client = self.authenticate_client(p, creds).map_err(err)?;
+        let client = self.authenticate_client(p, creds).await.map_err(err)?;
         if let Some(name) = p.first_repeated() {
             return Err(err(OAuthError::invalid_request(format!(
                 "parameter {name} is repeated"
@@ -87,7 +87,7 @@ impl Provider {
         }
         match p.get("grant_type") {
             None => Err(err(OAuthError::invalid_request("grant_type is missing"))),
-            Some("authorization_code") => self.exchange_code(client, p).map_err(err),
+            Some("authorization_code") => self.exchange_code(client, p).await.map_err(err),
             Some("refresh_token") => self.refresh(client, p).await.map_err(err),
             Some(_) => Err(err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
@@ -100,7 +100,7 @@ impl Provider {
     /// `client_secret_post`, `private_key_jwt` (RFC 7523 §2.2), or `none` for public clients,
     /// each only if the client is registered for it. Using two methods at once is refused
     /// (RFC 6749 §2.3).
-    pub fn authenticate_client(
+    pub async fn authenticate_client(
         &self,
         p: &Params,
         creds: &ClientCredentials,
@@ -139,7 +139,9 @@ impl Provider {
             }
         };
         if uses_assertion {
-            let client = self.verify_client_assertion(p, creds.body_client_id.as_deref())?;
+            let client = self
+                .verify_client_assertion(p, creds.body_client_id.as_deref())
+                .await?;
             accepts(client, AuthMethod::PrivateKeyJwt)?;
             return Ok(client);
         }
@@ -182,7 +184,11 @@ impl Provider {
         }
     }
 
-    fn exchange_code(&self, client: &Client, p: &Params) -> Result<TokenResponse, OAuthError> {
+    async fn exchange_code(
+        &self,
+        client: &Client,
+        p: &Params,
+    ) -> Result<TokenResponse, OAuthError> {
         let code = p
             .get("code")
             .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
@@ -192,7 +198,11 @@ impl Provider {
         let now = self.now();
         // Redeeming first makes the code single use even when the rest of the request is
         // wrong: a code that was presented once is spent.
-        let record: AuthCode = match self.store.redeem_auth_code(&random::hash_secret(code)) {
+        let record: AuthCode = match self
+            .store
+            .redeem_auth_code(&random::hash_secret(code))
+            .await
+        {
             Ok(r) => r,
             Err(StorageError::NotFound) => {
                 return Err(OAuthError::invalid_grant(
@@ -205,7 +215,8 @@ impl Provider {
             // RFC 6749 §4.1.2 / RFC 9700 §4.2.4: a replayed code revokes what it issued.
             // The horizon covers refresh tokens too, which the grant may have issued.
             self.store
-                .revoke_grant(&record.grant_id, self.grant_revocation_horizon(now))?;
+                .revoke_grant(&record.grant_id, self.grant_revocation_horizon(now))
+                .await?;
             tracing::warn!(client_id = %client.id, "authorization code replayed; grant revoked");
             return Err(OAuthError::invalid_grant(
                 "the authorization code was already used",
@@ -262,6 +273,7 @@ impl Provider {
             },
             now,
         )
+        .await
     }
 
     /// How long a grant revocation must be remembered: until every token the grant may have
@@ -276,7 +288,7 @@ impl Provider {
             + 60
     }
 
-    pub(crate) fn issue_tokens(
+    pub(crate) async fn issue_tokens(
         &self,
         client: &Client,
         grant: &Issue<'_>,
@@ -297,7 +309,8 @@ impl Provider {
             AccessTokenFormat::Opaque => {
                 let token = random::token(32);
                 self.store
-                    .create_access_token(&random::hash_secret(&token), &record)?;
+                    .create_access_token(&random::hash_secret(&token), &record)
+                    .await?;
                 token
             }
             AccessTokenFormat::Jwt => {
@@ -305,7 +318,8 @@ impl Provider {
                 // revocation and userinfo work exactly as for opaque tokens.
                 let jti = random::token(32);
                 self.store
-                    .create_access_token(&random::hash_secret(&jti), &record)?;
+                    .create_access_token(&random::hash_secret(&jti), &record)
+                    .await?;
                 let mut claims = Map::new();
                 claims.insert("iss".into(), self.issuer().into());
                 claims.insert("exp".into(), expires_at.into());
@@ -326,7 +340,10 @@ impl Provider {
         };
 
         let refresh_token = match grant.refresh_scopes {
-            Some(scopes) => Some(self.create_refresh_token(client, grant, scopes, now)?),
+            Some(scopes) => Some(
+                self.create_refresh_token(client, grant, scopes, now)
+                    .await?,
+            ),
             None => None,
         };
 
@@ -387,7 +404,7 @@ impl Provider {
 
     /// Creates and stores a refresh token for `grant` with `scopes`. It lives
     /// `refresh_token_ttl`, but never beyond the grant's absolute lifetime from the login.
-    fn create_refresh_token(
+    async fn create_refresh_token(
         &self,
         client: &Client,
         grant: &Issue<'_>,
@@ -399,19 +416,21 @@ impl Provider {
             expires_at = expires_at.min(grant.auth_time + max);
         }
         let token = random::token(32);
-        self.store.create_refresh_token(
-            &random::hash_secret(&token),
-            &RefreshToken {
-                client_id: client.id.clone(),
-                grant_id: grant.grant_id.to_string(),
-                scopes: scopes.to_vec(),
-                identity: grant.identity.clone(),
-                auth_time: grant.auth_time,
-                issued_at: now,
-                expires_at,
-                spent: false,
-            },
-        )?;
+        self.store
+            .create_refresh_token(
+                &random::hash_secret(&token),
+                &RefreshToken {
+                    client_id: client.id.clone(),
+                    grant_id: grant.grant_id.to_string(),
+                    scopes: scopes.to_vec(),
+                    identity: grant.identity.clone(),
+                    auth_time: grant.auth_time,
+                    issued_at: now,
+                    expires_at,
+                    spent: false,
+                },
+            )
+            .await?;
         Ok(token)
     }
 
@@ -449,10 +468,10 @@ impl Provider {
     }
 
     /// Looks up a live access token: present, not expired, grant not revoked.
-    pub fn find_live_access_token(&self, token: &str) -> Result<AccessToken, OAuthError> {
+    pub async fn find_live_access_token(&self, token: &str) -> Result<AccessToken, OAuthError> {
         let invalid = || OAuthError::new(ErrorCode::InvalidToken, "the access token is invalid");
         let key = self.access_token_key(token).ok_or_else(invalid)?;
-        let record = match self.store.find_access_token(&key) {
+        let record = match self.store.find_access_token(&key).await {
             Ok(r) => r,
             Err(StorageError::NotFound) => return Err(invalid()),
             Err(e) => return Err(e.into()),
@@ -463,7 +482,7 @@ impl Provider {
                 "the access token has expired",
             ));
         }
-        if self.store.is_grant_revoked(&record.grant_id)? {
+        if self.store.is_grant_revoked(&record.grant_id).await? {
             return Err(OAuthError::new(
                 ErrorCode::InvalidToken,
                 "the access token has been revoked",
@@ -485,8 +504,8 @@ mod tests {
         Params::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
     }
 
-    #[test]
-    fn two_authentication_methods_at_once_are_refused_rfc6749_2_3() {
+    #[tokio::test]
+    async fn two_authentication_methods_at_once_are_refused_rfc6749_2_3() {
         let h = harness(
             vec![app_client(ClientSettings::default())],
             Lifetimes::default(),
@@ -499,6 +518,7 @@ mod tests {
         let err = h
             .provider
             .authenticate_client(&params(&[]), &creds)
+            .await
             .expect_err("two methods");
         assert_eq!(err.code, ErrorCode::InvalidRequest);
         let creds = ClientCredentials {
@@ -515,12 +535,13 @@ mod tests {
         let err = h
             .provider
             .authenticate_client(&p, &creds)
+            .await
             .expect_err("basic and assertion");
         assert_eq!(err.code, ErrorCode::InvalidRequest);
     }
 
-    #[test]
-    fn a_pinned_method_refuses_the_other_secret_method_oidc_core_9() {
+    #[tokio::test]
+    async fn a_pinned_method_refuses_the_other_secret_method_oidc_core_9() {
         let settings = ClientSettings {
             token_endpoint_auth_method: Some(AuthMethod::ClientSecretPost),
             ..ClientSettings::default()
@@ -533,6 +554,7 @@ mod tests {
         let err = h
             .provider
             .authenticate_client(&params(&[]), &basic)
+            .await
             .expect_err("basic refused");
         assert_eq!(err.code, ErrorCode::InvalidClient);
         let post = ClientCredentials {
@@ -540,11 +562,15 @@ mod tests {
             body_client_secret: Some(Secret::new("app-secret")),
             ..ClientCredentials::default()
         };
-        assert!(h.provider.authenticate_client(&params(&[]), &post).is_ok());
+        assert!(h
+            .provider
+            .authenticate_client(&params(&[]), &post)
+            .await
+            .is_ok());
     }
 
-    #[test]
-    fn malformed_client_assertions_are_invalid_client_not_panics_rfc7521_4_2_1() {
+    #[tokio::test]
+    async fn malformed_client_assertions_are_invalid_client_not_panics_rfc7521_4_2_1() {
         let h = harness(
             vec![app_client(ClientSettings::default())],
             Lifetimes::default(),
@@ -566,7 +592,8 @@ mod tests {
             ]);
             let result = h
                 .provider
-                .authenticate_client(&p, &ClientCredentials::default());
+                .authenticate_client(&p, &ClientCredentials::default())
+                .await;
             let err = result.expect_err("refused");
             assert!(
                 matches!(
@@ -583,6 +610,7 @@ mod tests {
         let err = h
             .provider
             .authenticate_client(&p, &ClientCredentials::default())
+            .await
             .expect_err("unknown type");
         assert_eq!(err.code, ErrorCode::InvalidClient);
     }

@@ -12,8 +12,9 @@
 //! ends and releases all of them at once. Under load, N concurrent requests cost about two
 //! flushes instead of N.
 //!
-//! Each flush runs in a spawned task (the blocking `Store::flush` on the blocking pool), so a
-//! caller that goes away (the client disconnected) never stalls the others.
+//! Each flush runs in a spawned task (a backend whose flush blocks, like sled's `fsync`, moves it
+//! to the blocking pool itself), so a caller that goes away (the client disconnected) never
+//! stalls the others.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -126,7 +127,8 @@ async fn run_rounds(inner: Arc<Inner>, first: u64) {
     let mut round = first;
     loop {
         let store = inner.store.clone();
-        let result = match tokio::task::spawn_blocking(move || store.flush()).await {
+        // In a task of its own (so a panicking backend fails the round, not the barrier).
+        let result = match tokio::spawn(async move { store.flush().await }).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "durability flush failed");
@@ -174,14 +176,27 @@ mod tests {
         }
     }
 
+    /// `impl Store for T` whose listed methods call `self.inner`'s, followed by the rest of the
+    /// impl's items. The macro emits the whole impl so that `async_trait` sees the expanded methods.
     macro_rules! delegate {
-        ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
-            $(fn $name(&self, $($arg: $ty),*) -> $ret { self.inner.$name($($arg),*) })*
+        (
+            impl Store for $store:ty {
+                $($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*
+            }
+            $($rest:tt)*
+        ) => {
+            #[async_trait::async_trait]
+            impl Store for $store {
+                $(async fn $name(&self, $($arg: $ty),*) -> $ret {
+                    self.inner.$name($($arg),*).await
+                })*
+                $($rest)*
+            }
         };
     }
 
-    impl Store for SlowFlush {
-        delegate! {
+    delegate! {
+        impl Store for SlowFlush {
             create_auth_request(k: &str, r: &crate::storage::AuthRequest) -> StoreResult<()>;
             take_auth_request(k: &str) -> StoreResult<crate::storage::AuthRequest>;
             count_auth_requests() -> StoreResult<usize>;
@@ -210,9 +225,10 @@ mod tests {
             list_login_events(l: usize) -> StoreResult<Vec<crate::storage::LoginEvent>>;
         }
 
-        fn flush(&self) -> StoreResult<()> {
+        async fn flush(&self) -> StoreResult<()> {
             let covered = self.writes.load(Ordering::SeqCst);
-            std::thread::sleep(Duration::from_millis(20));
+            // A slow disk: the flush takes long enough for other barriers to queue behind it.
+            tokio::time::sleep(Duration::from_millis(20)).await;
             self.covered.fetch_max(covered, Ordering::SeqCst);
             self.flushes.fetch_add(1, Ordering::SeqCst);
             if self.fail {

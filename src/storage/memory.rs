@@ -8,6 +8,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use std::collections::BTreeMap;
 
+use async_trait::async_trait;
+
 use super::{
     AccessToken, AuthCode, AuthRequest, LoginEvent, RefreshToken, Result, Session, StorageError,
     Store, UpstreamToken,
@@ -97,26 +99,27 @@ fn sweep<V>(map: &Mutex<HashMap<String, V>>, now: i64, expiry: impl Fn(&V) -> i6
     before - map.len()
 }
 
+#[async_trait]
 impl Store for MemoryStore {
-    fn create_auth_request(&self, key: &str, req: &AuthRequest) -> Result<()> {
+    async fn create_auth_request(&self, key: &str, req: &AuthRequest) -> Result<()> {
         insert_new(&self.auth_requests, key, req)
     }
 
-    fn take_auth_request(&self, key: &str) -> Result<AuthRequest> {
+    async fn take_auth_request(&self, key: &str) -> Result<AuthRequest> {
         lock(&self.auth_requests)
             .remove(key)
             .ok_or(StorageError::NotFound)
     }
 
-    fn count_auth_requests(&self) -> Result<usize> {
+    async fn count_auth_requests(&self) -> Result<usize> {
         Ok(lock(&self.auth_requests).len())
     }
 
-    fn create_auth_code(&self, key: &str, code: &AuthCode) -> Result<()> {
+    async fn create_auth_code(&self, key: &str, code: &AuthCode) -> Result<()> {
         insert_new(&self.auth_codes, key, code)
     }
 
-    fn redeem_auth_code(&self, key: &str) -> Result<AuthCode> {
+    async fn redeem_auth_code(&self, key: &str) -> Result<AuthCode> {
         let mut codes = lock(&self.auth_codes);
         let code = codes.get_mut(key).ok_or(StorageError::NotFound)?;
         let before = code.clone();
@@ -124,23 +127,23 @@ impl Store for MemoryStore {
         Ok(before)
     }
 
-    fn create_access_token(&self, key: &str, token: &AccessToken) -> Result<()> {
+    async fn create_access_token(&self, key: &str, token: &AccessToken) -> Result<()> {
         insert_new(&self.access_tokens, key, token)
     }
 
-    fn find_access_token(&self, key: &str) -> Result<AccessToken> {
+    async fn find_access_token(&self, key: &str) -> Result<AccessToken> {
         lock(&self.access_tokens)
             .get(key)
             .cloned()
             .ok_or(StorageError::NotFound)
     }
 
-    fn delete_access_token(&self, key: &str) -> Result<()> {
+    async fn delete_access_token(&self, key: &str) -> Result<()> {
         lock(&self.access_tokens).remove(key);
         Ok(())
     }
 
-    fn revoke_grant(&self, grant_id: &str, keep_until: i64) -> Result<()> {
+    async fn revoke_grant(&self, grant_id: &str, keep_until: i64) -> Result<()> {
         lock(&self.revoked_grants)
             .entry(grant_id.to_owned())
             .and_modify(|kept| *kept = (*kept).max(keep_until))
@@ -148,22 +151,22 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn is_grant_revoked(&self, grant_id: &str) -> Result<bool> {
+    async fn is_grant_revoked(&self, grant_id: &str) -> Result<bool> {
         Ok(lock(&self.revoked_grants).contains_key(grant_id))
     }
 
-    fn create_refresh_token(&self, key: &str, token: &RefreshToken) -> Result<()> {
+    async fn create_refresh_token(&self, key: &str, token: &RefreshToken) -> Result<()> {
         insert_new(&self.refresh_tokens, key, token)
     }
 
-    fn find_refresh_token(&self, key: &str) -> Result<RefreshToken> {
+    async fn find_refresh_token(&self, key: &str) -> Result<RefreshToken> {
         lock(&self.refresh_tokens)
             .get(key)
             .cloned()
             .ok_or(StorageError::NotFound)
     }
 
-    fn spend_refresh_token(&self, key: &str) -> Result<RefreshToken> {
+    async fn spend_refresh_token(&self, key: &str) -> Result<RefreshToken> {
         let mut tokens = lock(&self.refresh_tokens);
         let token = tokens.get_mut(key).ok_or(StorageError::NotFound)?;
         let before = token.clone();
@@ -171,64 +174,64 @@ impl Store for MemoryStore {
         Ok(before)
     }
 
-    fn create_used_jti(&self, key: &str, expires_at: i64) -> Result<()> {
+    async fn create_used_jti(&self, key: &str, expires_at: i64) -> Result<()> {
         insert_new(&self.used_jtis, key, &expires_at)
     }
 
-    fn create_session(&self, key: &str, session: &Session) -> Result<()> {
+    async fn create_session(&self, key: &str, session: &Session) -> Result<()> {
         insert_new(&self.sessions, key, session)
     }
 
-    fn find_session(&self, key: &str) -> Result<Session> {
+    async fn find_session(&self, key: &str) -> Result<Session> {
         lock(&self.sessions)
             .get(key)
             .cloned()
             .ok_or(StorageError::NotFound)
     }
 
-    fn touch_session(&self, key: &str, client_id: &str, now: i64) -> Result<Session> {
+    async fn touch_session(&self, key: &str, client_id: &str, now: i64) -> Result<Session> {
         let mut sessions = lock(&self.sessions);
         let session = sessions.get_mut(key).ok_or(StorageError::NotFound)?;
         session.touch(client_id, now);
         Ok(session.clone())
     }
 
-    fn take_session(&self, key: &str) -> Result<Session> {
+    async fn take_session(&self, key: &str) -> Result<Session> {
         lock(&self.sessions)
             .remove(key)
             .ok_or(StorageError::NotFound)
     }
 
-    fn find_upstream_token(&self, key: &str) -> Result<UpstreamToken> {
+    async fn find_upstream_token(&self, key: &str) -> Result<UpstreamToken> {
         lock(&self.upstream_tokens)
             .get(key)
             .cloned()
             .ok_or(StorageError::NotFound)
     }
 
-    fn save_upstream_token(&self, key: &str, token: &UpstreamToken) -> Result<()> {
+    async fn save_upstream_token(&self, key: &str, token: &UpstreamToken) -> Result<()> {
         lock(&self.upstream_tokens).insert(key.to_owned(), token.clone());
         Ok(())
     }
 
-    fn find_user_link(&self, key: &str) -> Result<String> {
+    async fn find_user_link(&self, key: &str) -> Result<String> {
         lock(&self.user_links)
             .get(key)
             .cloned()
             .ok_or(StorageError::NotFound)
     }
 
-    fn save_user_link(&self, key: &str, value: &str) -> Result<()> {
+    async fn save_user_link(&self, key: &str, value: &str) -> Result<()> {
         lock(&self.user_links).insert(key.to_owned(), value.to_owned());
         Ok(())
     }
 
-    fn delete_upstream_token(&self, key: &str) -> Result<()> {
+    async fn delete_upstream_token(&self, key: &str) -> Result<()> {
         lock(&self.upstream_tokens).remove(key);
         Ok(())
     }
 
-    fn delete_expired(&self, now: i64) -> Result<usize> {
+    async fn delete_expired(&self, now: i64) -> Result<usize> {
         Ok(sweep(&self.auth_requests, now, |r| r.expires_at)
             + sweep(&self.auth_codes, now, |c| c.expires_at)
             + sweep(&self.access_tokens, now, |t| t.expires_at)
@@ -242,10 +245,11 @@ impl Store for MemoryStore {
                 let before = events.1.len();
                 events.1.retain(|_, e| e.expires_at >= now);
                 before - events.1.len()
-            })
+            }
+            + self.sweep_leases(now))
     }
 
-    fn create_login_event(&self, event: &LoginEvent) -> Result<()> {
+    async fn create_login_event(&self, event: &LoginEvent) -> Result<()> {
         let mut events = lock(&self.login_events);
         events.0 += 1;
         let seq = events.0;
@@ -253,7 +257,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn list_login_events(&self, limit: usize) -> Result<Vec<LoginEvent>> {
+    async fn list_login_events(&self, limit: usize) -> Result<Vec<LoginEvent>> {
         Ok(lock(&self.login_events)
             .1
             .values()
@@ -263,9 +267,29 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    fn flush(&self) -> Result<()> {
+    async fn flush(&self) -> Result<()> {
         // Nothing to make durable: this backend keeps nothing across restarts by design.
         Ok(())
+    }
+
+    async fn find_signing_keys(&self) -> Result<SigningKeySet> {
+        self.find_signing_keys_now()
+    }
+
+    async fn save_signing_keys(
+        &self,
+        expected_version: Option<i64>,
+        set: &SigningKeySet,
+    ) -> Result<()> {
+        self.save_signing_keys_now(expected_version, set)
+    }
+
+    async fn acquire_lease(&self, name: &str, owner: &str, now: i64, until: i64) -> Result<bool> {
+        self.acquire_lease_now(name, owner, now, until)
+    }
+
+    async fn release_lease(&self, name: &str, owner: &str) -> Result<()> {
+        self.release_lease_now(name, owner)
     }
 
     fn is_persistent(&self) -> bool {
@@ -340,13 +364,13 @@ mod tests {
     use super::*;
     use crate::storage::conformance;
 
-    #[test]
-    fn memory_store_passes_the_conformance_suite() {
-        conformance::run_all(&MemoryStore::new());
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn memory_store_passes_the_conformance_suite() {
+        conformance::run_all(&MemoryStore::new()).await;
     }
 
-    #[test]
-    fn debug_output_shows_counts_not_records() {
+    #[tokio::test]
+    async fn debug_output_shows_counts_not_records() {
         let store = MemoryStore::new();
         store
             .save_upstream_token(
@@ -356,6 +380,7 @@ mod tests {
                     expires_at: 10,
                 },
             )
+            .await
             .expect("save");
         let shown = format!("{store:?}");
         assert!(!shown.contains("upstream-secret"), "{shown}");

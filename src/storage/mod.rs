@@ -15,6 +15,7 @@ pub mod sled_store;
 
 use std::fmt;
 
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::connector::Identity;
@@ -256,95 +257,125 @@ pub struct LoginEvent {
 /// The storage interface. Implementations must be safe to call from many tasks at once; the
 /// single-use operations (`take_auth_request`, `redeem_auth_code`, `spend_refresh_token`,
 /// `create_used_jti`) must be atomic, so that two racing requests never both succeed.
+///
+/// The methods are async so that a networked backend waits without holding a runtime thread.
+/// A backend whose calls are short and CPU-bound (memory, sled) may do them inline; anything
+/// that can block for long (an `fsync`, a scan of every record) must leave the runtime threads
+/// (`spawn_blocking`) so that other requests keep being served meanwhile.
+#[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Stores a pending authorization request under `key`. `AlreadyExists` if taken.
-    fn create_auth_request(&self, key: &str, req: &AuthRequest) -> Result<()>;
+    async fn create_auth_request(&self, key: &str, req: &AuthRequest) -> Result<()>;
     /// Atomically removes and returns the request under `key` (single use). `NotFound` if absent.
     /// Expiry is the caller's check.
-    fn take_auth_request(&self, key: &str) -> Result<AuthRequest>;
+    async fn take_auth_request(&self, key: &str) -> Result<AuthRequest>;
     /// How many authorization requests are pending (created, not yet taken or swept), including
     /// expired ones not yet swept. Must be cheap (no scan): `/authorize` asks on every request to
     /// cap the pending set against floods.
-    fn count_auth_requests(&self) -> Result<usize>;
+    async fn count_auth_requests(&self) -> Result<usize>;
 
     /// Stores a new authorization code under `key` (the code's hash). `AlreadyExists` if taken.
-    fn create_auth_code(&self, key: &str, code: &AuthCode) -> Result<()>;
+    async fn create_auth_code(&self, key: &str, code: &AuthCode) -> Result<()>;
     /// Atomically marks the code under `key` as redeemed and returns the record as it was
     /// *before* this call: a returned `redeemed == true` means the code had already been used.
     /// `NotFound` if absent.
-    fn redeem_auth_code(&self, key: &str) -> Result<AuthCode>;
+    async fn redeem_auth_code(&self, key: &str) -> Result<AuthCode>;
 
     /// Stores an access token under `key` (the token's hash). `AlreadyExists` if taken (a fresh
     /// random token never collides; refusing keeps an existing grant from being overwritten).
-    fn create_access_token(&self, key: &str, token: &AccessToken) -> Result<()>;
+    async fn create_access_token(&self, key: &str, token: &AccessToken) -> Result<()>;
     /// Returns the access token under `key`. `NotFound` if absent. Expiry and grant revocation
     /// are the caller's checks.
-    fn find_access_token(&self, key: &str) -> Result<AccessToken>;
+    async fn find_access_token(&self, key: &str) -> Result<AccessToken>;
     /// Deletes the access token under `key`; deleting an absent token is not an error.
-    fn delete_access_token(&self, key: &str) -> Result<()>;
+    async fn delete_access_token(&self, key: &str) -> Result<()>;
 
     /// Records that every token of `grant_id` is revoked; the mark may be dropped after
     /// `keep_until` (Unix seconds), when every token of the grant has expired anyway. Revoking an
     /// already revoked grant keeps the later of the two `keep_until`s, so a second revocation
     /// never shortens the first.
-    fn revoke_grant(&self, grant_id: &str, keep_until: i64) -> Result<()>;
+    async fn revoke_grant(&self, grant_id: &str, keep_until: i64) -> Result<()>;
     /// Whether `grant_id` has been revoked.
-    fn is_grant_revoked(&self, grant_id: &str) -> Result<bool>;
+    async fn is_grant_revoked(&self, grant_id: &str) -> Result<bool>;
 
     /// Stores a new provider session under `key` (the cookie's hash). `AlreadyExists` if taken.
-    fn create_session(&self, key: &str, session: &Session) -> Result<()>;
+    async fn create_session(&self, key: &str, session: &Session) -> Result<()>;
     /// Returns the session under `key`. `NotFound` if absent; expiry is the caller's check.
-    fn find_session(&self, key: &str) -> Result<Session>;
+    async fn find_session(&self, key: &str) -> Result<Session>;
     /// Atomically sets `last_seen` to `now` and adds `client_id` to the session's clients (once),
     /// returning the updated session: two clients logging in through one session at the same
     /// time must both be remembered for logout. `NotFound` if absent.
-    fn touch_session(&self, key: &str, client_id: &str, now: i64) -> Result<Session>;
+    async fn touch_session(&self, key: &str, client_id: &str, now: i64) -> Result<Session>;
     /// Atomically removes and returns the session under `key`, so that of two racing logouts only
     /// one notifies the clients. `NotFound` if absent.
-    fn take_session(&self, key: &str) -> Result<Session>;
+    async fn take_session(&self, key: &str) -> Result<Session>;
 
     /// Stores a new refresh token under `key` (the token's hash). `AlreadyExists` if taken.
-    fn create_refresh_token(&self, key: &str, token: &RefreshToken) -> Result<()>;
+    async fn create_refresh_token(&self, key: &str, token: &RefreshToken) -> Result<()>;
     /// Returns the refresh token under `key` without changing it. `NotFound` if absent.
-    fn find_refresh_token(&self, key: &str) -> Result<RefreshToken>;
+    async fn find_refresh_token(&self, key: &str) -> Result<RefreshToken>;
     /// Atomically marks the refresh token under `key` as spent and returns the record as it was
     /// *before* this call: a returned `spent == true` means it had already been used, so of two
     /// racing refreshes exactly one sees `spent == false`. `NotFound` if absent.
-    fn spend_refresh_token(&self, key: &str) -> Result<RefreshToken>;
+    async fn spend_refresh_token(&self, key: &str) -> Result<RefreshToken>;
 
     /// Records a single-use identifier (a client assertion's `jti`, RFC 7523 §3) until
     /// `expires_at`. `AlreadyExists` if it was recorded before: of two racing calls with the same
     /// key exactly one succeeds.
-    fn create_used_jti(&self, key: &str, expires_at: i64) -> Result<()>;
+    async fn create_used_jti(&self, key: &str, expires_at: i64) -> Result<()>;
 
     /// Returns the cached upstream token under `key`. `NotFound` if absent.
-    fn find_upstream_token(&self, key: &str) -> Result<UpstreamToken>;
+    async fn find_upstream_token(&self, key: &str) -> Result<UpstreamToken>;
     /// Saves (replaces) the cached upstream token under `key`.
-    fn save_upstream_token(&self, key: &str, token: &UpstreamToken) -> Result<()>;
+    async fn save_upstream_token(&self, key: &str, token: &UpstreamToken) -> Result<()>;
     /// Deletes the cached upstream token under `key`; absent is not an error.
-    fn delete_upstream_token(&self, key: &str) -> Result<()>;
+    async fn delete_upstream_token(&self, key: &str) -> Result<()>;
 
     /// Returns the value of the upstream user link under `key` (a connector's record that a
     /// renamed upstream user keeps their `sub`, e.g. WeCom's `NewUserID`). `NotFound` if absent.
     /// Links never expire: a `sub` must stay stable for as long as the account exists.
-    fn find_user_link(&self, key: &str) -> Result<String>;
+    async fn find_user_link(&self, key: &str) -> Result<String>;
     /// Saves (replaces) the upstream user link under `key`.
-    fn save_user_link(&self, key: &str, value: &str) -> Result<()>;
+    async fn save_user_link(&self, key: &str, value: &str) -> Result<()>;
 
     /// Deletes every record (login events included) whose expiry (or `keep_until`) is strictly
     /// before `now`; returns how many. Redeemed codes and spent refresh tokens are kept until they
     /// expire, so a replay is still recognised.
-    fn delete_expired(&self, now: i64) -> Result<usize>;
+    async fn delete_expired(&self, now: i64) -> Result<usize>;
 
     /// Appends a login event. Events never overwrite one another, even when two logins finish
     /// in the same second.
-    fn create_login_event(&self, event: &LoginEvent) -> Result<()>;
+    async fn create_login_event(&self, event: &LoginEvent) -> Result<()>;
     /// The newest `limit` login events, newest first.
-    fn list_login_events(&self, limit: usize) -> Result<Vec<LoginEvent>>;
+    async fn list_login_events(&self, limit: usize) -> Result<Vec<LoginEvent>>;
+
+    /// The signing key set shared by every instance over this store ([`SigningKeySet`]).
+    /// `NotFound` if none was saved yet.
+    async fn find_signing_keys(&self) -> Result<SigningKeySet>;
+    /// Saves the signing key set atomically, by compare-and-swap on its version: with
+    /// `expected_version == None` only if no set exists yet (of several instances starting at
+    /// once, exactly one insert succeeds); with `Some(v)` only if the stored set still has version
+    /// `v`. `AlreadyExists` when the condition fails (someone else changed the set first: re-read
+    /// and retry); `NotFound` when `Some(v)` is expected but there is no set. Never swept.
+    async fn save_signing_keys(
+        &self,
+        expected_version: Option<i64>,
+        set: &SigningKeySet,
+    ) -> Result<()>;
+
+    /// Takes the lease `name` for `owner` until `until` (Unix seconds) if it is free at `now`:
+    /// never taken, released, lapsed (`until <= now`), or already `owner`'s (which extends it).
+    /// Returns whether `owner` holds it now. Atomic: of racing owners exactly one gets a free
+    /// lease. What it guards is the caller's business (e.g. one upstream token fetch for a whole
+    /// cluster); lapsed leases may be swept by [`Store::delete_expired`].
+    async fn acquire_lease(&self, name: &str, owner: &str, now: i64, until: i64) -> Result<bool>;
+    /// Releases the lease `name` if `owner` holds it; otherwise (absent, lapsed and taken by
+    /// another) changes nothing. Not an error either way.
+    async fn release_lease(&self, name: &str, owner: &str) -> Result<()>;
 
     /// Makes every write so far durable (called on shutdown and by the group-commit
     /// [`Durability`] barrier before a response hands out a credential).
-    fn flush(&self) -> Result<()>;
+    async fn flush(&self) -> Result<()>;
 
     /// Whether records survive a restart once [`Store::flush`] returns (a disk backend); `false`
     /// for a store that keeps nothing across restarts, whose durability barrier is then free.

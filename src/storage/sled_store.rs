@@ -19,6 +19,9 @@
 use std::fmt;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -40,6 +43,12 @@ pub const FLUSH_EVERY_MS: u64 = 200;
 ///
 /// Cheap to share behind an `Arc`; every method is safe to call from many threads at once.
 pub struct SledStore {
+    /// Shared with the blocking-pool tasks that flush and sweep (see [`Store::flush`]).
+    inner: Arc<Trees>,
+}
+
+/// The database and its trees; every operation here is synchronous.
+struct Trees {
     db: sled::Db,
     auth_requests: Table,
     auth_codes: Table,
@@ -101,7 +110,7 @@ impl SledStore {
             .map_err(|e| sled_error("open", "database", &e))?;
         let auth_requests = Table::open(&db, "auth_requests")?;
         let pending = auth_requests.tree.len();
-        Ok(SledStore {
+        let trees = Trees {
             auth_requests,
             pending_auth_requests: AtomicUsize::new(pending),
             auth_codes: Table::open(&db, "auth_codes")?,
@@ -114,6 +123,9 @@ impl SledStore {
             sessions: Table::open(&db, "sessions")?,
             login_events: Table::open(&db, "login_events")?,
             db,
+        };
+        Ok(SledStore {
+            inner: Arc::new(trees),
         })
     }
 }
@@ -265,7 +277,7 @@ impl Table {
     }
 }
 
-impl Store for SledStore {
+impl Trees {
     fn create_auth_request(&self, key: &str, req: &AuthRequest) -> Result<()> {
         self.auth_requests.create(key, req)?;
         self.pending_auth_requests.fetch_add(1, Ordering::Relaxed);
@@ -490,7 +502,8 @@ impl Store for SledStore {
             + self.sessions.sweep(now, |s: &Session| s.expires_at)?
             + self
                 .login_events
-                .sweep(now, |e: &LoginEvent| e.expires_at)?)
+                .sweep(now, |e: &LoginEvent| e.expires_at)?
+            + self.sweep_leases(now)?)
     }
 
     fn create_login_event(&self, event: &LoginEvent) -> Result<()> {
@@ -525,13 +538,9 @@ impl Store for SledStore {
             .map_err(|e| sled_error("flush", "database", &e))?;
         Ok(())
     }
-
-    fn is_persistent(&self) -> bool {
-        true
-    }
 }
 
-impl SledStore {
+impl Trees {
     /// Lowers the pending-request counter by `n`, never below zero.
     fn uncount_auth_requests(&self, n: usize) {
         let _ =
@@ -545,7 +554,7 @@ impl SledStore {
 /// The shared signing key set and named leases (`storage::cluster`). Their trees are opened on
 /// use: these calls are rare (a start, a key reload, one `gettoken` per token lifetime) and sled
 /// caches open trees.
-impl SledStore {
+impl Trees {
     /// Key of the one signing key set in its tree.
     const KEY_SET: &'static str = "current";
 
@@ -647,6 +656,155 @@ impl SledStore {
     }
 }
 
+/// Runs `f` on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StorageError::Backend(format!("sled task failed: {e}")))?
+}
+
+#[async_trait]
+impl Store for SledStore {
+    async fn create_auth_request(&self, key: &str, req: &AuthRequest) -> Result<()> {
+        self.inner.create_auth_request(key, req)
+    }
+
+    async fn take_auth_request(&self, key: &str) -> Result<AuthRequest> {
+        self.inner.take_auth_request(key)
+    }
+
+    async fn count_auth_requests(&self) -> Result<usize> {
+        self.inner.count_auth_requests()
+    }
+
+    async fn create_auth_code(&self, key: &str, code: &AuthCode) -> Result<()> {
+        self.inner.create_auth_code(key, code)
+    }
+
+    async fn redeem_auth_code(&self, key: &str) -> Result<AuthCode> {
+        self.inner.redeem_auth_code(key)
+    }
+
+    async fn create_access_token(&self, key: &str, token: &AccessToken) -> Result<()> {
+        self.inner.create_access_token(key, token)
+    }
+
+    async fn find_access_token(&self, key: &str) -> Result<AccessToken> {
+        self.inner.find_access_token(key)
+    }
+
+    async fn delete_access_token(&self, key: &str) -> Result<()> {
+        self.inner.delete_access_token(key)
+    }
+
+    async fn revoke_grant(&self, grant_id: &str, keep_until: i64) -> Result<()> {
+        self.inner.revoke_grant(grant_id, keep_until)
+    }
+
+    async fn is_grant_revoked(&self, grant_id: &str) -> Result<bool> {
+        self.inner.is_grant_revoked(grant_id)
+    }
+
+    async fn create_refresh_token(&self, key: &str, token: &RefreshToken) -> Result<()> {
+        self.inner.create_refresh_token(key, token)
+    }
+
+    async fn find_refresh_token(&self, key: &str) -> Result<RefreshToken> {
+        self.inner.find_refresh_token(key)
+    }
+
+    async fn spend_refresh_token(&self, key: &str) -> Result<RefreshToken> {
+        self.inner.spend_refresh_token(key)
+    }
+
+    async fn create_used_jti(&self, key: &str, expires_at: i64) -> Result<()> {
+        self.inner.create_used_jti(key, expires_at)
+    }
+
+    async fn create_session(&self, key: &str, session: &Session) -> Result<()> {
+        self.inner.create_session(key, session)
+    }
+
+    async fn find_session(&self, key: &str) -> Result<Session> {
+        self.inner.find_session(key)
+    }
+
+    async fn touch_session(&self, key: &str, client_id: &str, now: i64) -> Result<Session> {
+        self.inner.touch_session(key, client_id, now)
+    }
+
+    async fn take_session(&self, key: &str) -> Result<Session> {
+        self.inner.take_session(key)
+    }
+
+    async fn find_upstream_token(&self, key: &str) -> Result<UpstreamToken> {
+        self.inner.find_upstream_token(key)
+    }
+
+    async fn save_upstream_token(&self, key: &str, token: &UpstreamToken) -> Result<()> {
+        self.inner.save_upstream_token(key, token)
+    }
+
+    async fn delete_upstream_token(&self, key: &str) -> Result<()> {
+        self.inner.delete_upstream_token(key)
+    }
+
+    async fn find_user_link(&self, key: &str) -> Result<String> {
+        self.inner.find_user_link(key)
+    }
+
+    async fn save_user_link(&self, key: &str, value: &str) -> Result<()> {
+        self.inner.save_user_link(key, value)
+    }
+
+    async fn delete_expired(&self, now: i64) -> Result<usize> {
+        // A scan of every tree: on the blocking pool, so a large store does not hold a runtime
+        // thread for the length of the sweep.
+        let trees = self.inner.clone();
+        blocking(move || trees.delete_expired(now)).await
+    }
+
+    async fn create_login_event(&self, event: &LoginEvent) -> Result<()> {
+        self.inner.create_login_event(event)
+    }
+
+    async fn list_login_events(&self, limit: usize) -> Result<Vec<LoginEvent>> {
+        // Up to `limit` records read and decoded: on the blocking pool, like the sweep.
+        let trees = self.inner.clone();
+        blocking(move || trees.list_login_events(limit)).await
+    }
+
+    async fn flush(&self) -> Result<()> {
+        // An fsync, which may take milliseconds: never on a runtime thread.
+        let trees = self.inner.clone();
+        blocking(move || trees.flush()).await
+    }
+
+    async fn find_signing_keys(&self) -> Result<SigningKeySet> {
+        self.inner.find_signing_keys_now()
+    }
+
+    async fn save_signing_keys(
+        &self,
+        expected_version: Option<i64>,
+        set: &SigningKeySet,
+    ) -> Result<()> {
+        self.inner.save_signing_keys_now(expected_version, set)
+    }
+
+    async fn acquire_lease(&self, name: &str, owner: &str, now: i64, until: i64) -> Result<bool> {
+        self.inner.acquire_lease_now(name, owner, now, until)
+    }
+
+    async fn release_lease(&self, name: &str, owner: &str) -> Result<()> {
+        self.inner.release_lease_now(name, owner)
+    }
+
+    fn is_persistent(&self) -> bool {
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -671,21 +829,22 @@ mod tests {
         }
     }
 
-    #[test]
-    fn sled_store_passes_the_conformance_suite() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sled_store_passes_the_conformance_suite() {
         let store = SledStore::temporary().expect("temporary store");
-        conformance::run_all(&store);
+        conformance::run_all(&store).await;
     }
 
-    #[test]
-    fn flushed_data_survives_reopen() {
+    #[tokio::test]
+    async fn flushed_data_survives_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
         {
             let store = SledStore::open(dir.path()).expect("open");
             store
                 .create_access_token("at", &token(500))
+                .await
                 .expect("create");
-            store.revoke_grant("revoked", 900).expect("revoke");
+            store.revoke_grant("revoked", 900).await.expect("revoke");
             store
                 .save_upstream_token(
                     "wecom",
@@ -694,33 +853,45 @@ mod tests {
                         expires_at: 700,
                     },
                 )
+                .await
                 .expect("save");
-            store.flush().expect("flush");
+            store.flush().await.expect("flush");
         }
         let store = SledStore::open(dir.path()).expect("reopen");
-        assert_eq!(store.find_access_token("at").expect("find"), token(500));
-        assert!(store.is_grant_revoked("revoked").expect("revoked"));
         assert_eq!(
-            store.find_upstream_token("wecom").expect("find").token,
+            store.find_access_token("at").await.expect("find"),
+            token(500)
+        );
+        assert!(store.is_grant_revoked("revoked").await.expect("revoked"));
+        assert_eq!(
+            store
+                .find_upstream_token("wecom")
+                .await
+                .expect("find")
+                .token,
             "upstream"
         );
     }
 
-    #[test]
-    fn unflushed_write_survives_reopen_because_drop_flushes() {
+    #[tokio::test]
+    async fn unflushed_write_survives_reopen_because_drop_flushes() {
         let dir = tempfile::tempdir().expect("tempdir");
         {
             let store = SledStore::open(dir.path()).expect("open");
             store
                 .create_access_token("at", &token(500))
+                .await
                 .expect("create");
         }
         let store = SledStore::open(dir.path()).expect("reopen");
-        assert_eq!(store.find_access_token("at").expect("find"), token(500));
+        assert_eq!(
+            store.find_access_token("at").await.expect("find"),
+            token(500)
+        );
     }
 
-    #[test]
-    fn redeemed_mark_survives_reopen() {
+    #[tokio::test]
+    async fn redeemed_mark_survives_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
         let t = token(500);
         let code = AuthCode {
@@ -739,11 +910,23 @@ mod tests {
         };
         {
             let store = SledStore::open(dir.path()).expect("open");
-            store.create_auth_code("code", &code).expect("create");
-            assert!(!store.redeem_auth_code("code").expect("redeem").redeemed);
+            store.create_auth_code("code", &code).await.expect("create");
+            assert!(
+                !store
+                    .redeem_auth_code("code")
+                    .await
+                    .expect("redeem")
+                    .redeemed
+            );
         }
         let store = SledStore::open(dir.path()).expect("reopen");
-        assert!(store.redeem_auth_code("code").expect("redeem").redeemed);
+        assert!(
+            store
+                .redeem_auth_code("code")
+                .await
+                .expect("redeem")
+                .redeemed
+        );
     }
 
     #[test]
@@ -756,11 +939,12 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn corrupt_record_errors_do_not_quote_record_contents() {
+    #[tokio::test]
+    async fn corrupt_record_errors_do_not_quote_record_contents() {
         let store = SledStore::temporary().expect("temporary store");
         // A record whose JSON has the wrong shape, with a value that must not leak.
         store
+            .inner
             .access_tokens
             .tree
             .insert(
@@ -768,27 +952,32 @@ mod tests {
                 br#"{"client_id": 4242424, "secret": "alice-private"}"#.to_vec(),
             )
             .expect("insert");
-        let err = store.find_access_token("at").expect_err("must not decode");
+        let err = store
+            .find_access_token("at")
+            .await
+            .expect_err("must not decode");
         let message = err.to_string();
         assert!(matches!(err, StorageError::Backend(_)));
         assert!(!message.contains("alice"), "{message}");
         assert!(!message.contains("4242424"), "{message}");
     }
 
-    #[test]
-    fn expiry_sweep_skips_corrupt_records_and_still_removes_expired_ones() {
+    #[tokio::test]
+    async fn expiry_sweep_skips_corrupt_records_and_still_removes_expired_ones() {
         let store = SledStore::temporary().expect("temporary store");
         store
+            .inner
             .access_tokens
             .tree
             .insert("bad", b"not json".to_vec())
             .expect("insert");
         store
             .create_access_token("old", &token(10))
+            .await
             .expect("create");
-        assert_eq!(store.delete_expired(20).expect("sweep"), 1);
+        assert_eq!(store.delete_expired(20).await.expect("sweep"), 1);
         assert!(matches!(
-            store.find_access_token("old"),
+            store.find_access_token("old").await,
             Err(StorageError::NotFound)
         ));
     }

@@ -73,7 +73,10 @@ async fn authorize(
         Err(rejection) => return reject(s, rejection, headers, redirect, params.get("ui_locales")),
     };
     let zh = error_page::prefers_chinese(headers, req.ui_locales.as_deref());
-    match provider.authorize_with_session(&req, session_cookie(headers).as_deref()) {
+    match provider
+        .authorize_with_session(&req, session_cookie(headers).as_deref())
+        .await
+    {
         Ok(AuthorizeNext::Respond(resp)) => {
             // A code issued from the session: durable before the client can redeem it. If not,
             // the client hears `temporarily_unavailable` (RFC 6749 §4.1.2.1) instead of a code.
@@ -95,7 +98,10 @@ async fn authorize(
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
-    match provider.begin_login(&req, &random::hash_secret(&binding), user_agent) {
+    match provider
+        .begin_login(&req, &random::hash_secret(&binding), user_agent)
+        .await
+    {
         Ok(url) => {
             let mut resp = redirect_to(redirect, &url);
             if let Some(c) = set_cookie {

@@ -97,11 +97,8 @@ pub async fn record(State(s): State<EventLogState>, request: Request, next: Next
         request_id,
         expires_at: at.saturating_add(s.retention),
     };
-    let store = s.store.clone();
-    match tokio::task::spawn_blocking(move || store.create_login_event(&event)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "cannot record the login event"),
-        Err(e) => tracing::warn!(error = %e, "login event task failed"),
+    if let Err(e) = s.store.create_login_event(&event).await {
+        tracing::warn!(error = %e, "cannot record the login event");
     }
     response
 }

@@ -58,6 +58,7 @@ async fn logout(s: &WebState, headers: &HeaderMap, p: &Params, redirect: StatusC
     let outcome = match s
         .provider
         .end_session(p, session_cookie(headers).as_deref())
+        .await
     {
         Ok(o) => o,
         Err(e) => return error_page::render(StatusCode::BAD_REQUEST, &e, headers),

@@ -77,16 +77,10 @@ struct Check {
 /// checks otherwise. Details name the failure, never a credential.
 pub async fn readyz(State(s): State<OpsState>) -> Response {
     let mut checks = Vec::new();
-    let store = s.store.clone();
-    let store_check =
-        tokio::task::spawn_blocking(
-            move || match store.find_upstream_token(READINESS_PROBE_KEY) {
-                Ok(_) | Err(StorageError::NotFound) => Ok(()),
-                Err(e) => Err(e.to_string()),
-            },
-        )
-        .await
-        .unwrap_or_else(|e| Err(format!("store check did not finish: {e}")));
+    let store_check = match s.store.find_upstream_token(READINESS_PROBE_KEY).await {
+        Ok(_) | Err(StorageError::NotFound) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    };
     checks.push(Check {
         name: "store".into(),
         ok: store_check.is_ok(),

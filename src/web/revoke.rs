@@ -23,11 +23,11 @@ pub async fn revoke(State(s): State<WebState>, headers: HeaderMap, body: String)
         Err(resp) => return resp,
     };
     let used_basic = creds.used_basic();
-    let client = match s.provider.authenticate_client(&params, &creds) {
+    let client = match s.provider.authenticate_client(&params, &creds).await {
         Ok(c) => c,
         Err(e) => return oauth_error_response(&e, used_basic),
     };
-    match s.provider.revoke(client, &params) {
+    match s.provider.revoke(client, &params).await {
         // The 200 promises the token is dead (RFC 7009 §2.2): only once that is on disk.
         Ok(()) => match super::durable(&s).await {
             Ok(()) => (StatusCode::OK, NO_STORE).into_response(),
@@ -45,11 +45,11 @@ pub async fn introspect(State(s): State<WebState>, headers: HeaderMap, body: Str
         Err(resp) => return resp,
     };
     let used_basic = creds.used_basic();
-    let client = match s.provider.authenticate_client(&params, &creds) {
+    let client = match s.provider.authenticate_client(&params, &creds).await {
         Ok(c) => c,
         Err(e) => return oauth_error_response(&e, used_basic),
     };
-    match s.provider.introspect(client, &params) {
+    match s.provider.introspect(client, &params).await {
         Ok(answer) => (StatusCode::OK, NO_STORE, Json(answer)).into_response(),
         Err(e) => oauth_error_response(&e, used_basic),
     }

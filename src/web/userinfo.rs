@@ -61,13 +61,13 @@ fn challenge(e: Option<&OAuthError>) -> Response {
     resp
 }
 
-fn answer(s: &WebState, token: Result<Option<String>, OAuthError>) -> Response {
+async fn answer(s: &WebState, token: Result<Option<String>, OAuthError>) -> Response {
     let token = match token {
         Ok(Some(t)) => t,
         Ok(None) => return challenge(None),
         Err(e) => return challenge(Some(&e)),
     };
-    match s.provider.userinfo(&token) {
+    match s.provider.userinfo(&token).await {
         Ok(claims) => (
             StatusCode::OK,
             [(header::CACHE_CONTROL, "no-store")],
@@ -80,7 +80,7 @@ fn answer(s: &WebState, token: Result<Option<String>, OAuthError>) -> Response {
 
 /// `GET /userinfo`.
 pub async fn userinfo_get(State(s): State<WebState>, headers: HeaderMap) -> Response {
-    answer(&s, bearer_from_header(&headers))
+    answer(&s, bearer_from_header(&headers)).await
 }
 
 /// `POST /userinfo`: the token in the header or, per RFC 6750 §2.2, in a form body.
@@ -114,5 +114,5 @@ pub async fn userinfo_post(
         (h, None) => h,
         (Err(e), Some(_)) => Err(e),
     };
-    answer(&s, token)
+    answer(&s, token).await
 }

@@ -321,105 +321,148 @@ fn unused<T>() -> StoreResult<T> {
     ))
 }
 
+#[async_trait::async_trait]
 impl Store for TokenStore {
-    fn create_auth_request(&self, _: &str, _: &AuthRequest) -> StoreResult<()> {
+    async fn create_auth_request(&self, _: &str, _: &AuthRequest) -> StoreResult<()> {
         unused()
     }
-    fn take_auth_request(&self, _: &str) -> StoreResult<AuthRequest> {
+    async fn take_auth_request(&self, _: &str) -> StoreResult<AuthRequest> {
         unused()
     }
-    fn count_auth_requests(&self) -> StoreResult<usize> {
+    async fn count_auth_requests(&self) -> StoreResult<usize> {
         unused()
     }
-    fn create_auth_code(&self, _: &str, _: &AuthCode) -> StoreResult<()> {
+    async fn create_auth_code(&self, _: &str, _: &AuthCode) -> StoreResult<()> {
         unused()
     }
-    fn redeem_auth_code(&self, _: &str) -> StoreResult<AuthCode> {
+    async fn redeem_auth_code(&self, _: &str) -> StoreResult<AuthCode> {
         unused()
     }
-    fn create_access_token(&self, _: &str, _: &AccessToken) -> StoreResult<()> {
+    async fn create_access_token(&self, _: &str, _: &AccessToken) -> StoreResult<()> {
         unused()
     }
-    fn find_access_token(&self, _: &str) -> StoreResult<AccessToken> {
+    async fn find_access_token(&self, _: &str) -> StoreResult<AccessToken> {
         unused()
     }
-    fn delete_access_token(&self, _: &str) -> StoreResult<()> {
+    async fn delete_access_token(&self, _: &str) -> StoreResult<()> {
         unused()
     }
-    fn revoke_grant(&self, _: &str, _: i64) -> StoreResult<()> {
+    async fn revoke_grant(&self, _: &str, _: i64) -> StoreResult<()> {
         unused()
     }
-    fn is_grant_revoked(&self, _: &str) -> StoreResult<bool> {
+    async fn is_grant_revoked(&self, _: &str) -> StoreResult<bool> {
         unused()
     }
-    fn create_refresh_token(&self, _: &str, _: &RefreshToken) -> StoreResult<()> {
+    async fn create_refresh_token(&self, _: &str, _: &RefreshToken) -> StoreResult<()> {
         unused()
     }
-    fn find_refresh_token(&self, _: &str) -> StoreResult<RefreshToken> {
+    async fn find_refresh_token(&self, _: &str) -> StoreResult<RefreshToken> {
         unused()
     }
-    fn spend_refresh_token(&self, _: &str) -> StoreResult<RefreshToken> {
+    async fn spend_refresh_token(&self, _: &str) -> StoreResult<RefreshToken> {
         unused()
     }
-    fn create_used_jti(&self, _: &str, _: i64) -> StoreResult<()> {
+    async fn create_used_jti(&self, _: &str, _: i64) -> StoreResult<()> {
         unused()
     }
-    fn create_session(&self, _: &str, _: &Session) -> StoreResult<()> {
+    async fn create_session(&self, _: &str, _: &Session) -> StoreResult<()> {
         unused()
     }
-    fn find_session(&self, _: &str) -> StoreResult<Session> {
+    async fn find_session(&self, _: &str) -> StoreResult<Session> {
         unused()
     }
-    fn touch_session(&self, _: &str, _: &str, _: i64) -> StoreResult<Session> {
+    async fn touch_session(&self, _: &str, _: &str, _: i64) -> StoreResult<Session> {
         unused()
     }
-    fn take_session(&self, _: &str) -> StoreResult<Session> {
+    async fn take_session(&self, _: &str) -> StoreResult<Session> {
         unused()
     }
-    fn find_upstream_token(&self, key: &str) -> StoreResult<UpstreamToken> {
+    async fn find_upstream_token(&self, key: &str) -> StoreResult<UpstreamToken> {
         self.check()?;
         lock(&self.tokens)
             .get(key)
             .cloned()
             .ok_or(StorageError::NotFound)
     }
-    fn save_upstream_token(&self, key: &str, token: &UpstreamToken) -> StoreResult<()> {
+    async fn save_upstream_token(&self, key: &str, token: &UpstreamToken) -> StoreResult<()> {
         self.check()?;
         lock(&self.tokens).insert(key.to_owned(), token.clone());
         Ok(())
     }
-    fn delete_upstream_token(&self, key: &str) -> StoreResult<()> {
+    async fn delete_upstream_token(&self, key: &str) -> StoreResult<()> {
         self.check()?;
         lock(&self.tokens).remove(key);
         Ok(())
     }
-    fn find_user_link(&self, key: &str) -> StoreResult<String> {
+    async fn find_user_link(&self, key: &str) -> StoreResult<String> {
         self.check()?;
         lock(&self.links)
             .get(key)
             .cloned()
             .ok_or(StorageError::NotFound)
     }
-    fn save_user_link(&self, key: &str, value: &str) -> StoreResult<()> {
+    async fn save_user_link(&self, key: &str, value: &str) -> StoreResult<()> {
         self.check()?;
         lock(&self.links).insert(key.to_owned(), value.to_owned());
         Ok(())
     }
-    fn delete_expired(&self, now: i64) -> StoreResult<usize> {
+    async fn delete_expired(&self, now: i64) -> StoreResult<usize> {
         self.check()?;
         let mut tokens = lock(&self.tokens);
         let before = tokens.len();
         tokens.retain(|_, t| t.expires_at >= now);
         Ok(before - tokens.len())
     }
-    fn create_login_event(&self, _: &crate::storage::LoginEvent) -> StoreResult<()> {
+    async fn create_login_event(&self, _: &crate::storage::LoginEvent) -> StoreResult<()> {
         unused()
     }
-    fn list_login_events(&self, _: usize) -> StoreResult<Vec<crate::storage::LoginEvent>> {
+    async fn list_login_events(&self, _: usize) -> StoreResult<Vec<crate::storage::LoginEvent>> {
         unused()
     }
-    fn flush(&self) -> StoreResult<()> {
+    async fn flush(&self) -> StoreResult<()> {
         self.check()
+    }
+    async fn find_signing_keys(&self) -> StoreResult<crate::storage::SigningKeySet> {
+        unused()
+    }
+    async fn save_signing_keys(
+        &self,
+        _: Option<i64>,
+        _: &crate::storage::SigningKeySet,
+    ) -> StoreResult<()> {
+        unused()
+    }
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        now: i64,
+        until: i64,
+    ) -> StoreResult<bool> {
+        self.check()?;
+        let mut leases = lock(&self.leases);
+        if leases
+            .get(name)
+            .is_some_and(|l| !l.may_be_taken_by(owner, now))
+        {
+            return Ok(false);
+        }
+        leases.insert(
+            name.to_owned(),
+            crate::storage::cluster::LeaseRecord {
+                owner: owner.to_owned(),
+                until,
+            },
+        );
+        Ok(true)
+    }
+    async fn release_lease(&self, name: &str, owner: &str) -> StoreResult<()> {
+        self.check()?;
+        let mut leases = lock(&self.leases);
+        if leases.get(name).is_some_and(|l| l.owner == owner) {
+            leases.remove(name);
+        }
+        Ok(())
     }
     fn is_persistent(&self) -> bool {
         false

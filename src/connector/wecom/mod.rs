@@ -464,7 +464,7 @@ impl WeComConnector {
                 profile.merge_detail(detail);
             }
         }
-        let subject = self.subject_of(userid)?;
+        let subject = self.subject_of(userid).await?;
         let mut identity = profile.to_identity(&self.settings.profile, subject);
         if with_groups {
             identity.groups = self.directory.groups(userid, &user.department).await;
@@ -495,16 +495,17 @@ impl WeComConnector {
     /// recorded on first use, instead of the renamed member's account at every client.
     /// A store failure fails the login: guessing could log the person into someone else's
     /// account at the client.
-    fn subject_of(&self, userid: &str) -> Result<String, ConnectorError> {
+    async fn subject_of(&self, userid: &str) -> Result<String, ConnectorError> {
         let key = self.id_link_key(userid);
         let unavailable =
             |e| ConnectorError::Unavailable(format!("cannot read the renamed-UserId links: {e}"));
-        match self.store.find_user_link(&key) {
+        match self.store.find_user_link(&key).await {
             Ok(link) if link.starts_with(RETIRED_USERID) => {
                 let suffix = &link[RETIRED_USERID.len()..];
                 let fresh = format!("{}.{suffix}", self.settings.subject.apply(userid));
                 self.store
                     .save_user_link(&key, &fresh)
+                    .await
                     .map_err(unavailable)?;
                 Ok(fresh)
             }
@@ -518,30 +519,33 @@ impl WeComConnector {
     /// callback with `NewUserID`): `new` keeps the `sub` that `old` had, refreshes look the
     /// member up under `new`, and `old` is retired. Returns that `sub`. Recording the same
     /// rename twice (WeCom retries callbacks) changes nothing.
-    pub fn record_rename(&self, old: &str, new: &str) -> Result<String, ConnectorError> {
+    pub async fn record_rename(&self, old: &str, new: &str) -> Result<String, ConnectorError> {
         let fail = |e: crate::storage::StorageError| {
             ConnectorError::Unavailable(format!("cannot record the UserId rename: {e}"))
         };
         if old.eq_ignore_ascii_case(new) {
-            return self.subject_of(old);
+            return self.subject_of(old).await;
         }
-        if let Ok(subject) = self.store.find_user_link(&self.id_link_key(new)) {
+        if let Ok(subject) = self.store.find_user_link(&self.id_link_key(new)).await {
             if !subject.starts_with(RETIRED_USERID)
                 && self
                     .store
                     .find_user_link(&self.id_link_key(old))
+                    .await
                     .is_ok_and(|v| v.starts_with(RETIRED_USERID))
             {
                 // Already recorded (a retried callback).
                 return Ok(subject);
             }
         }
-        let subject = self.subject_of(old)?;
+        let subject = self.subject_of(old).await?;
         self.store
             .save_user_link(&self.id_link_key(new), &subject)
+            .await
             .map_err(fail)?;
         self.store
             .save_user_link(&self.sub_link_key(&subject), new)
+            .await
             .map_err(fail)?;
         self.store
             .save_user_link(
@@ -551,15 +555,17 @@ impl WeComConnector {
                     crate::random::alphanumeric(8).to_ascii_lowercase()
                 ),
             )
+            .await
             .map_err(fail)?;
         Ok(subject)
     }
 
     /// The member's current UserId for an identity we issued.
-    fn current_userid(&self, identity: &Identity) -> Result<String, ConnectorError> {
+    async fn current_userid(&self, identity: &Identity) -> Result<String, ConnectorError> {
         match self
             .store
             .find_user_link(&self.sub_link_key(&identity.user_id))
+            .await
         {
             Ok(userid) => Ok(userid),
             Err(crate::storage::StorageError::NotFound) => Ok(identity
@@ -775,7 +781,7 @@ impl Connector for WeComConnector {
             recent.push_back(digest.clone());
         }
         if let ContactEvent::Renamed { old, new } = callback::contact_event(&message) {
-            match self.record_rename(&old, &new) {
+            match self.record_rename(&old, &new).await {
                 Ok(_) => tracing::info!(old = %old, new = %new, "WeCom UserId rename recorded"),
                 Err(e) => {
                     // Forget the message so WeCom's retry gets another chance.
@@ -795,7 +801,7 @@ impl Connector for WeComConnector {
     /// is no longer visible to the app is refused (`AccessDenied`). What only `getuserdetail`
     /// gave at login (there is no ticket now) is kept from `identity`.
     async fn refresh(&self, identity: &Identity) -> Result<Identity, ConnectorError> {
-        let userid = self.current_userid(identity)?;
+        let userid = self.current_userid(identity).await?;
         let with_groups = !identity.groups.is_empty();
         let mut fresh = self.read_member(&userid, None, with_groups).await?;
         // `sub` never changes within a grant (it may be pairwise, computed by the provider).

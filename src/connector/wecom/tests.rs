@@ -554,15 +554,18 @@ async fn broken_store_fails_the_login_rather_than_guess_a_renamed_members_subjec
 async fn renamed_member_keeps_the_subject_and_the_old_id_is_not_handed_to_a_newcomer() {
     let h = Harness::start().await;
     let c = h.connector();
-    assert_eq!(c.record_rename("bob", "alice").expect("rename"), "bob");
+    assert_eq!(
+        c.record_rename("bob", "alice").await.expect("rename"),
+        "bob"
+    );
     let id = login(&c, codes::ALICE).await.expect("login");
     assert_eq!(id.user_id, "bob", "alice was bob: same sub");
     assert_eq!(id.upstream_id.as_deref(), Some("alice"));
     // Someone who now gets the retired id "bob" is a different person with a different sub.
-    let newcomer = c.subject_of("BOB").expect("subject");
+    let newcomer = c.subject_of("BOB").await.expect("subject");
     assert_ne!(newcomer, "bob");
     assert!(newcomer.starts_with("BOB."), "{newcomer}");
-    assert_eq!(c.subject_of("bob").expect("stable"), newcomer);
+    assert_eq!(c.subject_of("bob").await.expect("stable"), newcomer);
 }
 
 #[tokio::test]
