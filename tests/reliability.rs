@@ -1192,6 +1192,10 @@ mod failing_disk {
             delete_expired(n: i64) -> StoreResult<usize>;
             create_login_event(e: &wecom_oidc::storage::LoginEvent) -> StoreResult<()>;
             list_login_events(l: usize) -> StoreResult<Vec<wecom_oidc::storage::LoginEvent>>;
+            find_signing_keys() -> StoreResult<wecom_oidc::storage::SigningKeySet>;
+            save_signing_keys(v: Option<i64>, s: &wecom_oidc::storage::SigningKeySet) -> StoreResult<()>;
+            acquire_lease(n: &str, o: &str, t: i64, u: i64) -> StoreResult<bool>;
+            release_lease(n: &str, o: &str) -> StoreResult<()>;
         }
 
         fn is_persistent(&self) -> bool {
