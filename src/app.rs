@@ -87,17 +87,21 @@ pub struct App {
 
 /// Opens the store and keys and builds the provider with its routes.
 pub fn build(config: &Config, clock: SharedClock) -> Result<App, StartError> {
-    let store: Arc<dyn Store> =
-        Arc::new(
-            SledStore::open(&config.data_dir).map_err(|source| StartError::Store {
-                dir: config.data_dir.display().to_string(),
-                source,
-            })?,
-        );
-    build_with_store(config, clock, store)
+    build_with_store(config, clock, open_store(config)?)
 }
 
-/// Builds the provider on an already opened store.
+/// The store of `config`.
+pub fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
+    Ok(Arc::new(SledStore::open(&config.data_dir).map_err(
+        |source| StartError::Store {
+            dir: config.data_dir.display().to_string(),
+            source,
+        },
+    )?))
+}
+
+/// Builds the provider on an already opened store that one process owns, with the signing keys
+/// of `keys_dir`.
 pub fn build_with_store(
     config: &Config,
     clock: SharedClock,
@@ -108,6 +112,57 @@ pub fn build_with_store(
         SigningAlg::Rs256,
         clock.as_ref(),
     )?));
+    build_with_store_and_keys(config, clock, store, keys)
+}
+
+/// The signing keys for `store`: those kept in the store when it is shared by several instances
+/// ([`Store::is_shared`]; generated there, once, at the cluster's first start), else those of
+/// `keys_dir`.
+pub async fn load_keys(
+    config: &Config,
+    store: &dyn Store,
+    clock: &SharedClock,
+) -> Result<Arc<KeyRing>, StartError> {
+    let ring = if store.is_shared() {
+        KeyRing::load_shared(store, SigningAlg::Rs256, clock.as_ref()).await?
+    } else {
+        KeyRing::fixed(KeyStore::load_or_generate_with(
+            &config.keys_dir,
+            SigningAlg::Rs256,
+            clock.as_ref(),
+        )?)
+    };
+    Ok(Arc::new(ring))
+}
+
+/// Builds the provider on `store` with the keys of [`load_keys`]; on a shared store, also
+/// starts the task that re-reads the keys every `keys_reload_interval` seconds, so a rotation
+/// made through any instance's configuration reaches this one.
+pub async fn build_on(
+    config: &Config,
+    clock: SharedClock,
+    store: Arc<dyn Store>,
+) -> Result<App, StartError> {
+    let keys = load_keys(config, store.as_ref(), &clock).await?;
+    if store.is_shared() {
+        // Lives as long as the runtime: a server process serves until it exits.
+        drop(crate::tokens::shared::spawn_reloader(
+            keys.clone(),
+            store.clone(),
+            clock.clone(),
+            Duration::from_secs(config.keys_reload_interval),
+        ));
+    }
+    build_with_store_and_keys(config, clock, store, keys)
+}
+
+/// Builds the provider on an opened store with already loaded keys.
+pub fn build_with_store_and_keys(
+    config: &Config,
+    clock: SharedClock,
+    store: Arc<dyn Store>,
+    keys: Arc<KeyRing>,
+) -> Result<App, StartError> {
     let initial_keys = keys.current();
     // A client's id_token algorithm needs a key now, not a failed token request later.
     for c in &config.clients {

@@ -57,7 +57,10 @@ fn main() -> ExitCode {
 async fn serve(config_path: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
     let path = config_path.unwrap_or_else(|| PathBuf::from("wecom-oidc.toml"));
     let config = config::load(&path)?;
-    let built = app::build(&config, Arc::new(SystemClock))?;
+    // `build_on`: on a store shared by several instances the signing keys come from the store
+    // and are re-read every `keys_reload_interval` seconds.
+    let store = app::open_store(&config)?;
+    let built = app::build_on(&config, Arc::new(SystemClock), store).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;

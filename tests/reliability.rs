@@ -1222,6 +1222,7 @@ mod failing_disk {
         sim_config.auto_login = Some("zhangsan".into());
         let simulator = Simulator::new(sim_config.clone(), Arc::new(SystemClock));
         let config = Config {
+            keys_reload_interval: wecom_oidc::tokens::shared::DEFAULT_RELOAD_INTERVAL_SECS,
             issuer: issuer.clone(),
             listen: addr,
             data_dir: dir.join("store"),

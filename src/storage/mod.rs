@@ -380,6 +380,13 @@ pub trait Store: Send + Sync + 'static {
     /// Whether records survive a restart once [`Store::flush`] returns (a disk backend); `false`
     /// for a store that keeps nothing across restarts, whose durability barrier is then free.
     fn is_persistent(&self) -> bool;
+
+    /// Whether several server processes use this store at once (PostgreSQL): the signing keys
+    /// then live in the store ([`Store::find_signing_keys`]) instead of `keys_dir`, so every
+    /// instance signs with the same keys. `false` for a store one process owns (sled, memory).
+    fn is_shared(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]
