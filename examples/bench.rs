@@ -146,9 +146,7 @@ impl Options {
                     }
                     o.store = Some(url);
                 }
-                "--instances" => {
-                    o.instances = value("--instances")?.parse::<usize>()?.clamp(1, 8)
-                }
+                "--instances" => o.instances = value("--instances")?.parse::<usize>()?.clamp(1, 8),
                 "-h" | "--help" => {
                     println!(
                         "usage: bench [--smoke] [--duration SECS] [--browsers N] \
@@ -411,10 +409,8 @@ fn simulator_server(port: u16) -> ExitCode {
         let base = format!("http://127.0.0.1:{port}{SIM_MOUNT}");
         let mut config = wecom_oidc::simulator::SimulatorConfig::demo(&base);
         config.auto_login = Some(MEMBER.to_string());
-        let sim = wecom_oidc::simulator::Simulator::new(
-            config,
-            Arc::new(wecom_oidc::clock::SystemClock),
-        );
+        let sim =
+            wecom_oidc::simulator::Simulator::new(config, Arc::new(wecom_oidc::clock::SystemClock));
         let app = axum::Router::new().nest(SIM_MOUNT, sim.router());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         axum::serve(
@@ -2132,12 +2128,23 @@ async fn run_setup(
     }
     let pids: Vec<u32> = servers.iter().map(|(g, _, _)| g.pid()).collect();
     let addrs: Vec<SocketAddr> = servers.iter().map(|(_, a, _)| *a).collect();
-    let behind = |i: usize| Browser::behind(CLUSTER_ISSUER, &format!("http://{}", addrs[i % addrs.len()]));
-    eprintln!("bench: {label}: complete logins, {} browsers…", opts.browsers);
+    let behind = |i: usize| {
+        Browser::behind(
+            CLUSTER_ISSUER,
+            &format!("http://{}", addrs[i % addrs.len()]),
+        )
+    };
+    eprintln!(
+        "bench: {label}: complete logins, {} browsers…",
+        opts.browsers
+    );
     let browsers = (0..opts.browsers)
         .map(|i| behind(i).map(Arc::new))
         .collect::<Result<Vec<_>>>()?;
-    let cpu0: f64 = pids.iter().map(|p| cpu_seconds(*p, ticks).unwrap_or(f64::NAN)).sum();
+    let cpu0: f64 = pids
+        .iter()
+        .map(|p| cpu_seconds(*p, ticks).unwrap_or(f64::NAN))
+        .sum();
     let mut login = logins_with(
         opts,
         browsers,
@@ -2158,20 +2165,25 @@ async fn run_setup(
     } else {
         Duration::from_secs(15)
     };
-    let browsers = (0..opts.browsers)
-        .map(behind)
-        .collect::<Result<Vec<_>>>()?;
+    let browsers = (0..opts.browsers).map(behind).collect::<Result<Vec<_>>>()?;
     let codes = prepare_codes_with(browsers, &rs, want, limit).await?;
     eprintln!("bench: {label}: /token on {} prepared codes…", codes.len());
     let (mut token, _) = token_phase(&token_opts, &addrs, pids[0], ticks, &rs, codes).await?;
-    let cpu1: f64 = pids.iter().map(|p| cpu_seconds(*p, ticks).unwrap_or(f64::NAN)).sum();
+    let cpu1: f64 = pids
+        .iter()
+        .map(|p| cpu_seconds(*p, ticks).unwrap_or(f64::NAN))
+        .sum();
     // `measure` samples the first instance's CPU only; with several instances the phases'
     // server CPU is not split per phase, so their per-CPU figures are left out (NaN → "-").
     if instances > 1 {
         login.server_cpu = f64::NAN;
         token.server_cpu = f64::NAN;
     }
-    eprintln!("bench:   {}; all instances used {:.2} CPU-s", token.summary(), cpu1 - cpu0);
+    eprintln!(
+        "bench:   {}; all instances used {:.2} CPU-s",
+        token.summary(),
+        cpu1 - cpu0
+    );
     let mut c = Conn::open(sim_addr).await?;
     let path = format!("{SIM_MOUNT}{}", wecom_oidc::simulator::STATS_PATH);
     let stats: wecom_oidc::simulator::SimulatorStats =
@@ -2201,8 +2213,17 @@ async fn store_comparison(
 ) -> Result<Vec<Row>> {
     let mut results = Vec::new();
     results.push(
-        run_setup(opts, bin, &tmp.join("serve-sled"), pinned, ticks, None, 1, "sled, 1 instance".into())
-            .await?,
+        run_setup(
+            opts,
+            bin,
+            &tmp.join("serve-sled"),
+            pinned,
+            ticks,
+            None,
+            1,
+            "sled, 1 instance".into(),
+        )
+        .await?,
     );
     let db = BenchDatabase::create(pg)?;
     results.push(
@@ -2257,7 +2278,11 @@ async fn store_comparison(
             "-".into(),
             "-".into(),
             "(none; compare the setups)",
-            if r.login.errors == 0 && r.login.requests > 0 { None } else { Some(false) },
+            if r.login.errors == 0 && r.login.requests > 0 {
+                None
+            } else {
+                Some(false)
+            },
             vec![r.login.per_second(), r.login.percentile(0.99)],
         ));
         rows.push(row(
@@ -2272,7 +2297,11 @@ async fn store_comparison(
             "-".into(),
             "-".into(),
             "(none; compare the setups)",
-            if r.token.errors == 0 && r.token.requests > 0 { None } else { Some(false) },
+            if r.token.errors == 0 && r.token.requests > 0 {
+                None
+            } else {
+                Some(false)
+            },
             vec![r.token.per_second(), r.token.percentile(0.99)],
         ));
         rows.push(row(

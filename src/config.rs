@@ -173,8 +173,18 @@ struct Validator<'a> {
 }
 
 const TOP_KEYS: &[&str] = &[
-    "issuer", "listen", "data_dir", "keys_dir", "keys_reload_interval", "wecom", "clients", "tokens", "limits", "session",
-    "events", "ui",
+    "issuer",
+    "listen",
+    "data_dir",
+    "keys_dir",
+    "keys_reload_interval",
+    "wecom",
+    "clients",
+    "tokens",
+    "limits",
+    "session",
+    "events",
+    "ui",
 ];
 const UI_KEYS: &[&str] = &["playground"];
 const SESSION_KEYS: &[&str] = &["ttl", "idle_timeout"];
@@ -465,18 +475,18 @@ impl Validator<'_> {
                 None
             }
         };
-        let keys_reload_interval = match self.integer(t, "keys_reload_interval", "keys_reload_interval")
-        {
-            None => Some(crate::tokens::shared::DEFAULT_RELOAD_INTERVAL_SECS),
-            Some(n) if (1..=3600).contains(&n) => Some(n as u64),
-            Some(n) => {
-                self.problem(
-                    "keys_reload_interval",
-                    format!("{n} is not between 1 and 3600 seconds"),
-                );
-                None
-            }
-        };
+        let keys_reload_interval =
+            match self.integer(t, "keys_reload_interval", "keys_reload_interval") {
+                None => Some(crate::tokens::shared::DEFAULT_RELOAD_INTERVAL_SECS),
+                Some(n) if (1..=3600).contains(&n) => Some(n as u64),
+                Some(n) => {
+                    self.problem(
+                        "keys_reload_interval",
+                        format!("{n} is not between 1 and 3600 seconds"),
+                    );
+                    None
+                }
+            };
         let login_event_retention = match t.get("events") {
             None => Some(DEFAULT_EVENT_RETENTION_DAYS * 86_400),
             Some(Value::Table(et)) => {
@@ -1429,12 +1439,18 @@ redirect_uris = ["http://127.0.0.1:8400/callback"]
 
     #[test]
     fn keys_reload_interval_defaults_to_30_s_and_is_bounded() {
-        assert_eq!(parse(GOOD, "t.toml", &env).unwrap().keys_reload_interval, 30);
+        assert_eq!(
+            parse(GOOD, "t.toml", &env).unwrap().keys_reload_interval,
+            30
+        );
         let set = format!("keys_reload_interval = 2\n{GOOD}");
         assert_eq!(parse(&set, "t.toml", &env).unwrap().keys_reload_interval, 2);
         for bad in ["0", "3601", "\"30s\""] {
             let text = format!("keys_reload_interval = {bad}\n{GOOD}");
-            let all = parse(&text, "t.toml", &env).unwrap_err().problems.join("\n");
+            let all = parse(&text, "t.toml", &env)
+                .unwrap_err()
+                .problems
+                .join("\n");
             assert!(all.contains("keys_reload_interval:"), "{bad}: {all}");
         }
     }

@@ -89,7 +89,10 @@ impl Drop for TestDatabase {
         // The instances are gone by now (fields drop in order: the cluster's nodes first).
         let _ = std::process::Command::new("psql")
             .args(["-X", "-q", "-d", &self.base, "-c"])
-            .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+            .arg(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
             .output();
     }
 }
@@ -332,7 +335,12 @@ fn authorize_url(client_id: &str, cb: &str, extra: &[(&str, &str)]) -> String {
 /// request to `hops[0]` and every later request to the issuer to the next instance of `hops`
 /// in turn (the simulator's pages are visited where they are). Returns the final URL and the
 /// instances used, in order.
-async fn walk(b: &reqwest::Client, start: &str, cb: &str, hops: &[&Instance]) -> (String, Vec<String>) {
+async fn walk(
+    b: &reqwest::Client,
+    start: &str,
+    cb: &str,
+    hops: &[&Instance],
+) -> (String, Vec<String>) {
     let mut url = start.to_owned();
     let mut used = Vec::new();
     let mut next = 0;
@@ -364,11 +372,21 @@ async fn walk(b: &reqwest::Client, start: &str, cb: &str, hops: &[&Instance]) ->
 
 /// Logs `b` in for `client_id` with the authorize request at `first` and the WeCom callback at
 /// `second`; returns the code.
-async fn login(b: &reqwest::Client, client_id: &str, cb: &str, first: &Instance, second: &Instance) -> String {
+async fn login(
+    b: &reqwest::Client,
+    client_id: &str,
+    cb: &str,
+    first: &Instance,
+    second: &Instance,
+) -> String {
     let (url, _) = walk(b, &authorize_url(client_id, cb, &[]), cb, &[first, second]).await;
     let q = query(&url);
     assert_eq!(q.get("state").map(String::as_str), Some("st-123"));
-    assert_eq!(q.get("iss").map(String::as_str), Some(ISSUER), "RFC 9207 iss");
+    assert_eq!(
+        q.get("iss").map(String::as_str),
+        Some(ISSUER),
+        "RFC 9207 iss"
+    );
     q.get("code").cloned().expect("code in the redirect")
 }
 
@@ -448,7 +466,9 @@ fn header_kid(jwt: &str) -> String {
 }
 
 fn str_of<'a>(v: &'a Value, name: &str) -> &'a str {
-    v[name].as_str().unwrap_or_else(|| panic!("no {name} in {v}"))
+    v[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {name} in {v}"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -463,7 +483,11 @@ async fn a_login_started_on_one_instance_finishes_on_others() {
     let browser = browser();
     // /authorize on A, WeCom's callback on B.
     let (url, used) = walk(&browser, &authorize_url(APP, APP_CB, &[]), APP_CB, &[a, b]).await;
-    assert_eq!(used, vec![a.base.clone(), b.base.clone()], "authorize on A, callback on B");
+    assert_eq!(
+        used,
+        vec![a.base.clone(), b.base.clone()],
+        "authorize on A, callback on B"
+    );
     let code = query(&url).get("code").cloned().expect("code");
     // /token on the third instance, /userinfo back on the first.
     let (status, tokens) = redeem(d, &code).await;
@@ -474,17 +498,26 @@ async fn a_login_started_on_one_instance_finishes_on_others() {
     // The id_token names a key every instance publishes.
     let kid = header_kid(str_of(&tokens, "id_token"));
     for node in &c.nodes {
-        assert!(kids(&jwks(node).await).contains(&kid), "{} lacks {kid}", node.base);
+        assert!(
+            kids(&jwks(node).await).contains(&kid),
+            "{} lacks {kid}",
+            node.base
+        );
     }
     // A refresh at yet another instance.
     let (status, refreshed) = refresh(b, str_of(&tokens, "refresh_token")).await;
     assert_eq!(status, StatusCode::OK, "{refreshed}");
-    assert_eq!(userinfo(d, str_of(&refreshed, "access_token")).await, StatusCode::OK);
+    assert_eq!(
+        userinfo(d, str_of(&refreshed, "access_token")).await,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_code_and_a_refresh_token_redeemed_at_two_instances_at_once_succeed_exactly_once() {
-    let Some(pg) = pg_url("a_code_and_a_refresh_token_redeemed_at_two_instances_at_once_succeed_exactly_once") else {
+    let Some(pg) =
+        pg_url("a_code_and_a_refresh_token_redeemed_at_two_instances_at_once_succeed_exactly_once")
+    else {
         return;
     };
     let c = start_cluster(&pg, 2).await;
@@ -500,7 +533,10 @@ async fn a_code_and_a_refresh_token_redeemed_at_two_instances_at_once_succeed_ex
             .map(|(_, v)| v)
             .collect();
         assert_eq!(winners.len(), 1, "round {round}: {results:?}");
-        let loser = results.iter().find(|(s, _)| *s != StatusCode::OK).expect("a loser");
+        let loser = results
+            .iter()
+            .find(|(s, _)| *s != StatusCode::OK)
+            .expect("a loser");
         assert_eq!(loser.0, StatusCode::BAD_REQUEST);
         assert_eq!(loser.1["error"], "invalid_grant");
         // The replay revoked the grant everywhere (RFC 6749 §4.1.2): the winner's tokens are
@@ -537,7 +573,8 @@ async fn a_code_and_a_refresh_token_redeemed_at_two_instances_at_once_succeed_ex
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_session_from_one_instance_is_honoured_by_prompt_none_on_another_and_logout_ends_it_everywhere() {
+async fn a_session_from_one_instance_is_honoured_by_prompt_none_on_another_and_logout_ends_it_everywhere(
+) {
     let Some(pg) = pg_url("a_session_from_one_instance_is_honoured_by_prompt_none_on_another_and_logout_ends_it_everywhere") else {
         return;
     };
@@ -562,9 +599,17 @@ async fn a_session_from_one_instance_is_honoured_by_prompt_none_on_another_and_l
         .send()
         .await
         .expect("logout");
-    assert!(resp.status().is_success() || resp.status().is_redirection(), "{}", resp.status());
+    assert!(
+        resp.status().is_success() || resp.status().is_redirection(),
+        "{}",
+        resp.status()
+    );
     for node in [a, b, d] {
-        let resp = browser.get(node.at(&silent)).send().await.expect("authorize");
+        let resp = browser
+            .get(node.at(&silent))
+            .send()
+            .await
+            .expect("authorize");
         let to = location(&resp);
         assert_eq!(
             query(&to).get("error").map(String::as_str),
@@ -576,8 +621,11 @@ async fn a_session_from_one_instance_is_honoured_by_prompt_none_on_another_and_l
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_instance_publishes_the_same_keys_and_a_rotation_on_one_reaches_all_in_bounded_time() {
-    let Some(pg) = pg_url("every_instance_publishes_the_same_keys_and_a_rotation_on_one_reaches_all_in_bounded_time") else {
+async fn every_instance_publishes_the_same_keys_and_a_rotation_on_one_reaches_all_in_bounded_time()
+{
+    let Some(pg) = pg_url(
+        "every_instance_publishes_the_same_keys_and_a_rotation_on_one_reaches_all_in_bounded_time",
+    ) else {
         return;
     };
     // Started at the same moment on an empty database: one key set, generated once.
@@ -585,7 +633,12 @@ async fn every_instance_publishes_the_same_keys_and_a_rotation_on_one_reaches_al
     let first = jwks(&c.nodes[0]).await;
     assert_eq!(kids(&first).len(), 1, "{first}");
     for node in &c.nodes[1..] {
-        assert_eq!(jwks(node).await, first, "{} publishes another JWKS", node.base);
+        assert_eq!(
+            jwks(node).await,
+            first,
+            "{} publishes another JWKS",
+            node.base
+        );
     }
     let old_kid = kids(&first)[0].clone();
     // `keys rotate` with the configuration of one instance (the same store).
@@ -596,7 +649,11 @@ async fn every_instance_publishes_the_same_keys_and_a_rotation_on_one_reaches_al
         .output()
         .await
         .expect("keys rotate");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let printed = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(printed.contains(&old_kid), "{printed}");
     // Every instance publishes the new key within the reload interval; the poll is bounded
@@ -618,27 +675,48 @@ async fn every_instance_publishes_the_same_keys_and_a_rotation_on_one_reaches_al
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(published.iter().all(|j| *j == published[0]), "{published:?}");
+    assert!(
+        published.iter().all(|j| *j == published[0]),
+        "{published:?}"
+    );
     let new_kids = kids(&published[0]);
-    assert!(new_kids.contains(&old_kid), "the old key stays published for the grace period");
-    let new_kid = new_kids.iter().find(|k| **k != old_kid).expect("new kid").clone();
+    assert!(
+        new_kids.contains(&old_kid),
+        "the old key stays published for the grace period"
+    );
+    let new_kid = new_kids
+        .iter()
+        .find(|k| **k != old_kid)
+        .expect("new kid")
+        .clone();
     // New tokens from every instance are signed with the new key.
     let browser = browser();
     for node in &c.nodes {
         let code = login(&browser, APP, APP_CB, node, node).await;
         let (s, tokens) = redeem(node, &code).await;
         assert_eq!(s, StatusCode::OK, "{tokens}");
-        assert_eq!(header_kid(str_of(&tokens, "id_token")), new_kid, "{}", node.base);
+        assert_eq!(
+            header_kid(str_of(&tokens, "id_token")),
+            new_kid,
+            "{}",
+            node.base
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cluster_fetches_one_wecom_token_when_every_instance_starts_and_logs_in_at_once() {
-    let Some(pg) = pg_url("the_cluster_fetches_one_wecom_token_when_every_instance_starts_and_logs_in_at_once") else {
+    let Some(pg) = pg_url(
+        "the_cluster_fetches_one_wecom_token_when_every_instance_starts_and_logs_in_at_once",
+    ) else {
         return;
     };
     let c = start_cluster(&pg, 3).await;
-    assert_eq!(c.sim.gettoken_calls().await, 0, "no token before the first login");
+    assert_eq!(
+        c.sim.gettoken_calls().await,
+        0,
+        "no token before the first login"
+    );
     // Four logins per instance, all at once, each callback on its own instance.
     let logins = (0..12).map(|i| {
         let node = &c.nodes[i % c.nodes.len()];
@@ -646,7 +724,10 @@ async fn the_cluster_fetches_one_wecom_token_when_every_instance_starts_and_logs
             let code = login(&browser(), APP, APP_CB, node, node).await;
             let (s, tokens) = redeem(node, &code).await;
             assert_eq!(s, StatusCode::OK, "{tokens}");
-            assert_eq!(userinfo(node, str_of(&tokens, "access_token")).await, StatusCode::OK);
+            assert_eq!(
+                userinfo(node, str_of(&tokens, "access_token")).await,
+                StatusCode::OK
+            );
         }
     });
     futures_util::future::join_all(logins).await;
@@ -654,7 +735,11 @@ async fn the_cluster_fetches_one_wecom_token_when_every_instance_starts_and_logs
         c.sim.gettoken_calls().await,
         1,
         "one gettoken for the whole cluster\n{}",
-        c.nodes.iter().map(Instance::log).collect::<Vec<_>>().join("\n---\n")
+        c.nodes
+            .iter()
+            .map(Instance::log)
+            .collect::<Vec<_>>()
+            .join("\n---\n")
     );
 }
 
@@ -663,10 +748,15 @@ async fn the_cluster_fetches_one_wecom_token_when_every_instance_starts_and_logs
 
 /// The nginx binary, if installed (`.ci/test` installs Debian's `nginx` package).
 fn nginx_binary() -> Option<std::path::PathBuf> {
-    ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/bin/nginx", "/usr/bin/nginx"]
-        .iter()
-        .map(std::path::PathBuf::from)
-        .find(|p| p.is_file())
+    [
+        "/usr/sbin/nginx",
+        "/usr/local/sbin/nginx",
+        "/usr/local/bin/nginx",
+        "/usr/bin/nginx",
+    ]
+    .iter()
+    .map(std::path::PathBuf::from)
+    .find(|p| p.is_file())
 }
 
 /// `examples/nginx/wecom-oidc.conf` with the instances, the listen address and the certificate
@@ -711,7 +801,10 @@ fn nginx_site(upstreams: &[&Instance], listen: &str, cert: &str, key: &str) -> S
         out.push_str(line);
         out.push('\n');
     }
-    assert!(servers >= 2 && listens == 1 && certs == 2, "the example changed shape");
+    assert!(
+        servers >= 2 && listens == 1 && certs == 2,
+        "the example changed shape"
+    );
     out
 }
 
@@ -735,7 +828,12 @@ impl Drop for Nginx {
 
 /// Starts nginx in the foreground with its own prefix, configuration, pid and logs in a
 /// temporary directory, listening on `port` with `site` included.
-async fn start_nginx(bin: &std::path::Path, prefix: tempfile::TempDir, site: &str, port: u16) -> Nginx {
+async fn start_nginx(
+    bin: &std::path::Path,
+    prefix: tempfile::TempDir,
+    site: &str,
+    port: u16,
+) -> Nginx {
     let p = prefix.path();
     std::fs::write(p.join("wecom-oidc.conf"), site).expect("site");
     for d in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
@@ -779,7 +877,10 @@ http {{
     // Bounded wait until it accepts connections (or has exited).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return nginx;
         }
         if let Ok(Some(status)) = nginx.child.try_wait() {
@@ -794,26 +895,84 @@ http {{
     }
 }
 
-/// A self-signed certificate for 127.0.0.1 (openssl CLI); returns (cert, key) paths.
-fn self_signed_cert(dir: &std::path::Path) -> (String, String) {
-    let cert = dir.join("cert.pem");
-    let key = dir.join("key.pem");
-    let out = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .args(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
-        .output()
-        .expect("openssl");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    (cert.display().to_string(), key.display().to_string())
+/// A test CA and a certificate it issued for 127.0.0.1 (openssl CLI); returns the CA
+/// certificate (for the client to trust), the server certificate and its key.
+fn test_certificates(dir: &std::path::Path) -> (String, String, String) {
+    let path = |name: &str| dir.join(name).display().to_string();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (ca, ca_key) = (path("ca.pem"), path("ca-key.pem"));
+    let (cert, key, csr, ext) = (
+        path("cert.pem"),
+        path("key.pem"),
+        path("cert.csr"),
+        path("ext.cnf"),
+    );
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=wecom-oidc test CA",
+        "-keyout",
+        &ca_key,
+        "-out",
+        &ca,
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        &key,
+        "-out",
+        &csr,
+    ]);
+    std::fs::write(
+        &ext,
+        "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\n",
+    )
+    .expect("ext");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &ext,
+        "-out",
+        &cert,
+    ]);
+    (ca, cert, key)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nginx_with_the_example_config_in_front_of_two_instances_logs_people_in() {
-    let Some(pg) = pg_url("nginx_with_the_example_config_in_front_of_two_instances_logs_people_in") else {
+    let Some(pg) = pg_url("nginx_with_the_example_config_in_front_of_two_instances_logs_people_in")
+    else {
         return;
     };
     let Some(nginx_bin) = nginx_binary() else {
@@ -836,7 +995,7 @@ async fn nginx_with_the_example_config_in_front_of_two_instances_logs_people_in(
     });
     let mut nodes = futures_util::future::join_all(starts).await;
     let prefix = tempfile::tempdir().expect("tempdir");
-    let (cert, key) = self_signed_cert(prefix.path());
+    let (ca, cert, key) = test_certificates(prefix.path());
     let site = nginx_site(
         &nodes.iter().collect::<Vec<_>>(),
         &format!("127.0.0.1:{port}"),
@@ -844,7 +1003,7 @@ async fn nginx_with_the_example_config_in_front_of_two_instances_logs_people_in(
         &key,
     );
     let nginx = start_nginx(&nginx_bin, prefix, &site, port).await;
-    let root = reqwest::Certificate::from_pem(&std::fs::read(&cert).expect("cert")).expect("PEM");
+    let root = reqwest::Certificate::from_pem(&std::fs::read(&ca).expect("CA")).expect("PEM");
     let client = || {
         reqwest::Client::builder()
             .add_root_certificate(root.clone())
@@ -864,7 +1023,11 @@ async fn nginx_with_the_example_config_in_front_of_two_instances_logs_people_in(
         .await
         .expect("discovery JSON");
     assert_eq!(discovery["issuer"], issuer.as_str());
-    let ready = client().get(format!("{issuer}/readyz")).send().await.expect("readyz");
+    let ready = client()
+        .get(format!("{issuer}/readyz"))
+        .send()
+        .await
+        .expect("readyz");
     assert_eq!(ready.status(), StatusCode::OK, "{}", nginx.error_log());
 
     // Logins through nginx, which spreads their requests over both instances.
@@ -882,7 +1045,11 @@ async fn nginx_with_the_example_config_in_front_of_two_instances_logs_people_in(
                 url = base.join(&location(&resp)).expect("Location").to_string();
             }
             let q = query(&url);
-            assert_eq!(q.get("iss"), Some(&issuer), "RFC 9207 iss is the public issuer");
+            assert_eq!(
+                q.get("iss"),
+                Some(&issuer),
+                "RFC 9207 iss is the public issuer"
+            );
             let code = q.get("code").cloned().expect("code");
             let resp = b
                 .post(format!("{issuer}/token"))
@@ -924,5 +1091,9 @@ async fn nginx_with_the_example_config_in_front_of_two_instances_logs_people_in(
     for _ in 0..3 {
         login_through(client()).await;
     }
-    assert_eq!(sim.gettoken_calls().await, 1, "one WeCom token for the cluster");
+    assert_eq!(
+        sim.gettoken_calls().await,
+        1,
+        "one WeCom token for the cluster"
+    );
 }

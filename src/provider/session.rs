@@ -267,8 +267,10 @@ impl Provider {
         let invalid = || {
             OAuthError::invalid_request("id_token_hint is not an id_token issued by this provider")
         };
-        let (typ, claims): (Option<String>, Map<String, Value>) =
-            self.keys().verify_jwt_with_typ(jwt).map_err(|_| invalid())?;
+        let (typ, claims): (Option<String>, Map<String, Value>) = self
+            .keys()
+            .verify_jwt_with_typ(jwt)
+            .map_err(|_| invalid())?;
         // Our id_tokens are typed `JWT`; access tokens (`at+jwt`) and logout tokens
         // (`logout+jwt`) signed with the same keys must not pass as one.
         if typ.as_deref() != Some("JWT") {

@@ -84,10 +84,13 @@ mod tests {
             status: KeyStatus::Active,
             retire_at: None,
         };
-        let shown = format!("{:?}", SigningKeySet {
-            version: 1,
-            keys: vec![key]
-        });
+        let shown = format!(
+            "{:?}",
+            SigningKeySet {
+                version: 1,
+                keys: vec![key]
+            }
+        );
         assert!(!shown.contains("secret-bytes"), "{shown}");
         assert!(!shown.contains("BEGIN"), "{shown}");
         assert!(shown.contains("kid-1"), "{shown}");

@@ -1117,21 +1117,66 @@ const LEASE_NOW: i64 = FAR_FUTURE - 100_000;
 pub async fn a_lease_has_one_holder_until_released_or_lapsed(store: &dyn Store) {
     let name = key("lease");
     let t = LEASE_NOW;
-    assert!(store.acquire_lease(&name, "a", t, t + 10).await.expect("acquire"));
-    assert!(!store.acquire_lease(&name, "b", t + 1, t + 11).await.expect("acquire"), "two holders");
-    assert!(store.acquire_lease(&name, "a", t + 5, t + 20).await.expect("extend"), "the holder extends");
-    store.release_lease(&name, "b").await.expect("release by another");
-    assert!(!store.acquire_lease(&name, "b", t + 19, t + 30).await.expect("acquire"), "released by a non-holder");
+    assert!(store
+        .acquire_lease(&name, "a", t, t + 10)
+        .await
+        .expect("acquire"));
+    assert!(
+        !store
+            .acquire_lease(&name, "b", t + 1, t + 11)
+            .await
+            .expect("acquire"),
+        "two holders"
+    );
+    assert!(
+        store
+            .acquire_lease(&name, "a", t + 5, t + 20)
+            .await
+            .expect("extend"),
+        "the holder extends"
+    );
+    store
+        .release_lease(&name, "b")
+        .await
+        .expect("release by another");
+    assert!(
+        !store
+            .acquire_lease(&name, "b", t + 19, t + 30)
+            .await
+            .expect("acquire"),
+        "released by a non-holder"
+    );
     // Lapsed at its `until`: someone else may take it, and the old holder's release is a no-op.
-    assert!(store.acquire_lease(&name, "b", t + 20, t + 40).await.expect("take over"));
-    store.release_lease(&name, "a").await.expect("stale release");
-    assert!(!store.acquire_lease(&name, "a", t + 21, t + 50).await.expect("acquire"), "a stale release freed it");
+    assert!(store
+        .acquire_lease(&name, "b", t + 20, t + 40)
+        .await
+        .expect("take over"));
+    store
+        .release_lease(&name, "a")
+        .await
+        .expect("stale release");
+    assert!(
+        !store
+            .acquire_lease(&name, "a", t + 21, t + 50)
+            .await
+            .expect("acquire"),
+        "a stale release freed it"
+    );
     store.release_lease(&name, "b").await.expect("release");
-    assert!(store.acquire_lease(&name, "a", t + 22, t + 50).await.expect("acquire after release"));
+    assert!(store
+        .acquire_lease(&name, "a", t + 22, t + 50)
+        .await
+        .expect("acquire after release"));
     // Leases are independent by name.
-    assert!(store.acquire_lease(&key("lease"), "b", t + 22, t + 50).await.expect("other name"));
+    assert!(store
+        .acquire_lease(&key("lease"), "b", t + 22, t + 50)
+        .await
+        .expect("other name"));
     // Releasing an absent lease is not an error.
-    store.release_lease(&key("lease"), "a").await.expect("release absent");
+    store
+        .release_lease(&key("lease"), "a")
+        .await
+        .expect("release absent");
 }
 
 /// Of many owners racing for one lease, exactly one gets it.
@@ -1139,7 +1184,9 @@ pub async fn racing_lease_acquisitions_have_exactly_one_winner(store: &dyn Store
     let keys = race_keys("lease-race");
     for (k, results) in keys.iter().zip(race(&keys, |k| async move {
         let owner = random::token(8);
-        store.acquire_lease(k, &owner, LEASE_NOW, LEASE_NOW + 60).await
+        store
+            .acquire_lease(k, &owner, LEASE_NOW, LEASE_NOW + 60)
+            .await
     })) {
         let won = results
             .into_iter()
@@ -1178,14 +1225,20 @@ fn signing_key_set(version: i64, marker: &str) -> SigningKeySet {
 /// The signing key set is inserted once (a second insert, as from a second instance starting
 /// at the same time, fails and changes nothing) and replaced only over the version it was read
 /// at; it survives sweeps, and of racing replacements exactly one wins.
-pub async fn the_signing_key_set_is_inserted_once_and_replaced_by_compare_and_swap(store: &dyn Store) {
+pub async fn the_signing_key_set_is_inserted_once_and_replaced_by_compare_and_swap(
+    store: &dyn Store,
+) {
     let version = match store.find_signing_keys().await {
         Ok(set) => set.version,
         Err(StorageError::NotFound) => {
             let first = signing_key_set(1, "first");
             store.save_signing_keys(None, &first).await.expect("insert");
             assert!(
-                is_already_exists(&store.save_signing_keys(None, &signing_key_set(1, "second")).await),
+                is_already_exists(
+                    &store
+                        .save_signing_keys(None, &signing_key_set(1, "second"))
+                        .await
+                ),
                 "a second insert replaced the key set"
             );
             assert_eq!(store.find_signing_keys().await.expect("find"), first);
@@ -1194,15 +1247,29 @@ pub async fn the_signing_key_set_is_inserted_once_and_replaced_by_compare_and_sw
         Err(e) => panic!("find_signing_keys: {e}"),
     };
     assert!(
-        is_already_exists(&store.save_signing_keys(Some(version + 7), &signing_key_set(version + 8, "stale")).await),
+        is_already_exists(
+            &store
+                .save_signing_keys(Some(version + 7), &signing_key_set(version + 8, "stale"))
+                .await
+        ),
         "a replacement over another version succeeded"
     );
     let next = signing_key_set(version + 1, "next");
-    store.save_signing_keys(Some(version), &next).await.expect("replace");
+    store
+        .save_signing_keys(Some(version), &next)
+        .await
+        .expect("replace");
     assert_eq!(store.find_signing_keys().await.expect("find"), next);
-    assert!(is_already_exists(&store.save_signing_keys(Some(version), &signing_key_set(version + 1, "late")).await));
+    assert!(is_already_exists(
+        &store
+            .save_signing_keys(Some(version), &signing_key_set(version + 1, "late"))
+            .await
+    ));
     store.delete_expired(SWEEP_NOW).await.expect("sweep");
-    assert_eq!(store.find_signing_keys().await.expect("kept by sweeps"), next);
+    assert_eq!(
+        store.find_signing_keys().await.expect("kept by sweeps"),
+        next
+    );
     // Racing replacements from one version: exactly one is kept.
     let base = version + 1;
     let one = vec![key("keyset-race")];
@@ -1215,8 +1282,12 @@ pub async fn the_signing_key_set_is_inserted_once_and_replaced_by_compare_and_sw
     })
     .remove(0);
     let winners: Vec<String> = results.into_iter().filter_map(|r| r.ok()).collect();
-    assert_eq!(winners.len(), 1, "{} replacements of one version succeeded", winners.len());
+    assert_eq!(
+        winners.len(),
+        1,
+        "{} replacements of one version succeeded",
+        winners.len()
+    );
     let stored = store.find_signing_keys().await.expect("find");
     assert_eq!(stored, signing_key_set(base + 1, &winners[0]));
 }
-

@@ -42,7 +42,10 @@ pub struct MemoryStore {
     /// Login events by (time, sequence number): ordered, and never two under one key.
     login_events: Mutex<(u64, EventLog)>,
     /// The shared signing key set, and leases by name.
-    cluster: (Mutex<Option<SigningKeySet>>, Mutex<HashMap<String, LeaseRecord>>),
+    cluster: (
+        Mutex<Option<SigningKeySet>>,
+        Mutex<HashMap<String, LeaseRecord>>,
+    ),
 }
 
 impl MemoryStore {

@@ -251,9 +251,7 @@ async fn change_set<T>(
             Err(e) => return Err(store_error(&e.to_string())),
         }
     }
-    Err(store_error(
-        "the key set kept changing under us; try again",
-    ))
+    Err(store_error("the key set kept changing under us; try again"))
 }
 
 /// The stored set, or a new one with one `alg` key inserted if absent. Of several instances
@@ -328,9 +326,7 @@ fn load_stored(stored: &StoredSigningKey) -> Result<LoadedKey, KeyError> {
     let parsed = stored
         .alg
         .parse_pem(stored.private_pem.as_bytes())
-        .map_err(|reason| {
-            store_error(&format!("key {} ({}): {reason}", stored.kid, stored.alg))
-        })?;
+        .map_err(|reason| store_error(&format!("key {} ({}): {reason}", stored.kid, stored.alg)))?;
     let kid = jwk_thumbprint(&Value::Object(parsed.members.clone()))?;
     if kid != stored.kid {
         return Err(store_error(&format!(
@@ -418,7 +414,10 @@ mod tests {
         for s in starts {
             jwks.push(s.await.expect("join").current().jwks_bytes());
         }
-        assert!(jwks.iter().all(|j| *j == jwks[0]), "every instance has the same JWKS");
+        assert!(
+            jwks.iter().all(|j| *j == jwks[0]),
+            "every instance has the same JWKS"
+        );
         let set = store.find_signing_keys().await.expect("set");
         assert_eq!(set.version, 1);
         assert_eq!(set.keys.len(), 1, "one key generated for all");
@@ -433,7 +432,10 @@ mod tests {
             .expect("load");
         let before = ring.current();
         let old = before.active_kid().to_owned();
-        assert!(!ring.reload(&store, clock.now()).await.expect("reload"), "nothing changed");
+        assert!(
+            !ring.reload(&store, clock.now()).await.expect("reload"),
+            "nothing changed"
+        );
         let r = rotate_in_store(&store, SigningAlg::Es256, 600, &clock)
             .await
             .expect("rotate");
@@ -522,7 +524,10 @@ mod tests {
             .save_signing_keys(Some(set.version - 1), &set)
             .await
             .expect("save");
-        let err = ring.reload(&store, clock.now()).await.expect_err("broken set accepted");
+        let err = ring
+            .reload(&store, clock.now())
+            .await
+            .expect_err("broken set accepted");
         assert!(err.to_string().contains("not-its-thumbprint"), "{err}");
         assert!(!err.to_string().contains("PRIVATE"), "{err}");
         assert_eq!(ring.current().active_kid(), kid);
@@ -545,7 +550,9 @@ mod tests {
         ));
         let listed = list_in_store(&store).await.expect("list");
         assert_eq!(listed.len(), 2);
-        assert!(listed.iter().any(|k| k.kid == ed.kid && k.alg == SigningAlg::EdDsa));
+        assert!(listed
+            .iter()
+            .any(|k| k.kid == ed.kid && k.alg == SigningAlg::EdDsa));
         let ring = KeyRing::load_shared(&store, SigningAlg::Es256, &clock)
             .await
             .expect("load");

@@ -469,7 +469,11 @@ async fn instances_sharing_one_store_fetch_one_token_for_all_of_them() {
     while let Some(result) = logins.join_next().await {
         assert_eq!(result.expect("task").expect("login").user_id, "alice");
     }
-    assert_eq!(h.fake.state.gettoken(), 1, "one gettoken for the whole cluster");
+    assert_eq!(
+        h.fake.state.gettoken(),
+        1,
+        "one gettoken for the whole cluster"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -490,7 +494,11 @@ async fn instances_sharing_one_store_replace_a_rejected_token_once() {
     while let Some(result) = logins.join_next().await {
         result.expect("task").expect("login");
     }
-    assert_eq!(h.fake.state.gettoken(), 2, "one replacement for the whole cluster");
+    assert_eq!(
+        h.fake.state.gettoken(),
+        2,
+        "one replacement for the whole cluster"
+    );
     let saved = h.store.saved(STORE_KEY).expect("stored");
     assert_ne!(saved.token, old, "the rejected token is not kept");
 }
@@ -516,7 +524,11 @@ async fn a_caller_waits_for_the_token_another_instance_is_fetching() {
     );
     let token = waiting.await.expect("task").expect("token");
     assert_eq!(token, "token-of-the-other-instance");
-    assert_eq!(h.fake.state.gettoken(), 0, "the waiter never called gettoken");
+    assert_eq!(
+        h.fake.state.gettoken(),
+        0,
+        "the waiter never called gettoken"
+    );
 }
 
 #[tokio::test]
