@@ -2060,18 +2060,30 @@ struct SetupResult {
     gettoken_calls: u64,
 }
 
-/// Runs complete logins and `/token` against `instances` `serve` processes on `store` (sled in
-/// a data_dir of its own when `None`).
+/// One setup of the comparison.
+struct Setup<'a> {
+    label: String,
+    /// A PostgreSQL URL, or `None` for sled in a data_dir of its own.
+    store: Option<&'a str>,
+    instances: usize,
+    dir: PathBuf,
+}
+
+/// Runs complete logins and `/token` against the `serve` processes of `setup`.
 async fn run_setup(
     opts: &Options,
     bin: &Path,
-    dir: &Path,
     pinned: bool,
     ticks: f64,
-    store: Option<&str>,
-    instances: usize,
-    label: String,
+    setup: Setup<'_>,
 ) -> Result<SetupResult> {
+    let Setup {
+        label,
+        store,
+        instances,
+        dir,
+    } = setup;
+    let dir = dir.as_path();
     std::fs::create_dir_all(dir)?;
     let exe = std::env::current_exe()?;
     let sim_port = free_port()?;
@@ -2212,49 +2224,26 @@ async fn store_comparison(
     pg: &str,
 ) -> Result<Vec<Row>> {
     let mut results = Vec::new();
-    results.push(
-        run_setup(
-            opts,
-            bin,
-            &tmp.join("serve-sled"),
-            pinned,
-            ticks,
-            None,
-            1,
-            "sled, 1 instance".into(),
-        )
-        .await?,
-    );
-    let db = BenchDatabase::create(pg)?;
-    results.push(
-        run_setup(
-            opts,
-            bin,
-            &tmp.join("serve-pg-1"),
-            pinned,
-            ticks,
-            Some(&db.url),
-            1,
-            "PostgreSQL, 1 instance".into(),
-        )
-        .await?,
-    );
-    drop(db);
+    let sled = Setup {
+        label: "sled, 1 instance".into(),
+        store: None,
+        instances: 1,
+        dir: tmp.join("serve-sled"),
+    };
+    results.push(run_setup(opts, bin, pinned, ticks, sled).await?);
+    let mut counts = vec![1];
     if opts.instances > 1 {
+        counts.push(opts.instances);
+    }
+    for n in counts {
         let db = BenchDatabase::create(pg)?;
-        results.push(
-            run_setup(
-                opts,
-                bin,
-                &tmp.join("serve-pg-n"),
-                pinned,
-                ticks,
-                Some(&db.url),
-                opts.instances,
-                format!("PostgreSQL, {} instances", opts.instances),
-            )
-            .await?,
-        );
+        let setup = Setup {
+            label: format!("PostgreSQL, {n} instance{}", if n == 1 { "" } else { "s" }),
+            store: Some(&db.url),
+            instances: n,
+            dir: tmp.join(format!("serve-pg-{n}")),
+        };
+        results.push(run_setup(opts, bin, pinned, ticks, setup).await?);
     }
     let per_cpu = |p: &PhaseResult| {
         if p.server_cpu.is_nan() {
