@@ -2,8 +2,9 @@
 //! codes, access tokens, refresh tokens, used client-assertion ids, revoked grants and the
 //! upstream token cache.
 //!
-//! Nothing backend-specific leaks out of this module: [`SledStore`] is the embedded default and
-//! [`MemoryStore`] serves tests and a no-persistence mode; every backend passes the shared
+//! Nothing backend-specific leaks out of this module: [`SledStore`] is the embedded default,
+//! [`PostgresStore`] serves several instances at once and [`MemoryStore`] serves tests and a
+//! no-persistence mode; every backend passes the shared
 //! [`conformance`] suite. Keys handed to the store are already hashed by the caller where they are
 //! secrets (codes, tokens), so a copy of the database does not hand out working credentials.
 
@@ -11,6 +12,7 @@ pub mod cluster;
 pub mod conformance;
 pub mod durability;
 pub mod memory;
+pub mod postgres;
 pub mod sled_store;
 
 use std::fmt;
@@ -23,6 +25,7 @@ use crate::connector::Identity;
 pub use cluster::{SigningKeySet, StoredSigningKey};
 pub use durability::Durability;
 pub use memory::MemoryStore;
+pub use postgres::PostgresStore;
 pub use sled_store::SledStore;
 
 /// Storage failures.

@@ -1,0 +1,1167 @@
+//! The [`Store`] for several instances: PostgreSQL through a pool of `tokio-postgres`
+//! connections (deadpool), so every call waits without holding a runtime thread.
+//!
+//! # Atomicity across processes
+//!
+//! Every single-use operation is one statement whose `WHERE` re-checks the state after the row
+//! lock is taken, so two instances racing for a record cannot both win (PostgreSQL's default
+//! READ COMMITTED re-evaluates an `UPDATE`/`DELETE`'s condition on the newest row version):
+//!
+//! - an authorization code is redeemed by `UPDATE … SET redeemed = true WHERE … AND NOT redeemed
+//!   RETURNING` (RFC 6749 §4.1.2), a refresh token spent likewise (RFC 9700 §4.14.2);
+//! - a pending authorization request or a session is taken by `DELETE … RETURNING`;
+//! - creates are `INSERT … ON CONFLICT DO NOTHING`: no row inserted means `AlreadyExists`
+//!   (a used `jti`, RFC 7523 §3, included);
+//! - a session is touched under `SELECT … FOR UPDATE` in a transaction, so two clients logging in
+//!   through one session at once are both remembered.
+//!
+//! # Durability
+//!
+//! A statement returns once its transaction has committed, and PostgreSQL commits durably (WAL
+//! `fsync`, with the server's default `synchronous_commit = on`). So [`Store::flush`] has
+//! nothing left to do and returns at once; [`Store::is_persistent`] is true.
+//!
+//! # Schema
+//!
+//! [`MIGRATIONS`] are embedded and applied at start in one transaction under an advisory lock, so
+//! instances starting at once apply them once; `schema_version` records each. A database whose
+//! schema is newer than this binary knows is refused (an older binary would misread it).
+//! Records are JSON text (the same serde shapes as sled's); the columns beside them are what the
+//! statements select on.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::{
+    AccessToken, AuthCode, AuthRequest, LoginEvent, RefreshToken, Result, Session, SigningKeySet,
+    StorageError, Store, UpstreamToken,
+};
+
+/// The schema, one migration per entry: entry `i` brings the schema to version `i + 1`. Append
+/// only; never edit a released entry.
+pub const MIGRATIONS: &[&str] = &[
+    r#"
+CREATE TABLE auth_requests (
+    key TEXT PRIMARY KEY,
+    record TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX auth_requests_expires_at ON auth_requests (expires_at);
+
+-- The pending count behind the /authorize flood cap, kept by triggers in 16 slots (a slot per
+-- connection, so concurrent logins seldom wait for one another's counter row): counting is a sum
+-- of 16 rows however many requests are pending.
+CREATE TABLE auth_request_count (slot INT PRIMARY KEY, n BIGINT NOT NULL);
+INSERT INTO auth_request_count SELECT s, 0 FROM generate_series(0, 15) AS s;
+CREATE FUNCTION auth_request_count_moved() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE auth_request_count
+       SET n = n + (CASE WHEN TG_OP = 'INSERT' THEN 1 ELSE -1 END)
+     WHERE slot = pg_backend_pid() % 16;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER auth_request_count_moved AFTER INSERT OR DELETE ON auth_requests
+    FOR EACH ROW EXECUTE FUNCTION auth_request_count_moved();
+
+CREATE TABLE auth_codes (
+    key TEXT PRIMARY KEY,
+    record TEXT NOT NULL,
+    redeemed BOOLEAN NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX auth_codes_expires_at ON auth_codes (expires_at);
+
+CREATE TABLE access_tokens (
+    key TEXT PRIMARY KEY,
+    record TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX access_tokens_expires_at ON access_tokens (expires_at);
+
+CREATE TABLE refresh_tokens (
+    key TEXT PRIMARY KEY,
+    record TEXT NOT NULL,
+    spent BOOLEAN NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX refresh_tokens_expires_at ON refresh_tokens (expires_at);
+
+CREATE TABLE revoked_grants (
+    grant_id TEXT PRIMARY KEY,
+    keep_until BIGINT NOT NULL
+);
+CREATE INDEX revoked_grants_keep_until ON revoked_grants (keep_until);
+
+CREATE TABLE sessions (
+    key TEXT PRIMARY KEY,
+    record TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX sessions_expires_at ON sessions (expires_at);
+
+CREATE TABLE used_jtis (
+    key TEXT PRIMARY KEY,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX used_jtis_expires_at ON used_jtis (expires_at);
+
+CREATE TABLE upstream_tokens (
+    key TEXT PRIMARY KEY,
+    record TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+
+CREATE TABLE user_links (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE login_events (
+    id BIGSERIAL PRIMARY KEY,
+    at BIGINT NOT NULL,
+    record TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX login_events_at ON login_events (at, id);
+CREATE INDEX login_events_expires_at ON login_events (expires_at);
+"#,
+    r#"
+-- What the instances of a cluster share (storage::cluster): the one signing key set, replaced by
+-- compare-and-swap on its version, and named leases.
+CREATE TABLE signing_keys (
+    id INT PRIMARY KEY CHECK (id = 1),
+    version BIGINT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE TABLE leases (
+    name TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    until BIGINT NOT NULL
+);
+"#,
+];
+
+/// Connections kept in the pool. Enough for the conformance races and a busy instance; each
+/// PostgreSQL connection costs the server a process, so N instances cost N times this.
+pub const POOL_SIZE: usize = 16;
+
+/// How long a call waits for a free connection or a new one before failing (503 upstream of it,
+/// never a hang).
+const POOL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A [`Store`] on PostgreSQL. Cheap to share behind an `Arc`.
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+// Nothing in it is useful and safe to show (the pool's config holds the password).
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore").finish_non_exhaustive()
+    }
+}
+
+/// A connection string as the configuration gives it: `postgres://user@host:port/db`, with the
+/// password kept apart so that the URL can be shown.
+pub fn parse_url(url: &str) -> std::result::Result<tokio_postgres::Config, String> {
+    let parsed = url::Url::parse(url)
+        .map_err(|e| format!("is not a URL like postgres://user@host/db: {e}"))?;
+    if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+        return Err(format!(
+            "must start with postgres:// (found {}://)",
+            parsed.scheme()
+        ));
+    }
+    if parsed.password().is_some() {
+        return Err(
+            "must not contain a password: give it through store_password_env (or PGPASSWORD)"
+                .into(),
+        );
+    }
+    let config = tokio_postgres::Config::from_str(url)
+        .map_err(|e| format!("is not a PostgreSQL URL like postgres://user@host/db: {e}"))?;
+    if config.get_user().is_none() {
+        return Err("names no user: postgres://USER@host/db".into());
+    }
+    if config.get_hosts().is_empty() {
+        return Err("names no host: postgres://user@HOST/db".into());
+    }
+    Ok(config)
+}
+
+/// A PostgreSQL error as a backend error: the SQLSTATE and the server's message, never its
+/// DETAIL (which quotes row values) nor a parameter.
+fn pg_error(op: &str, err: &tokio_postgres::Error) -> StorageError {
+    match err.as_db_error() {
+        Some(db) => StorageError::Backend(format!(
+            "postgres {op}: {} ({})",
+            db.message(),
+            db.code().code()
+        )),
+        None => StorageError::Backend(format!("postgres {op}: {err}")),
+    }
+}
+
+fn pool_error(err: &deadpool_postgres::PoolError) -> StorageError {
+    match err {
+        deadpool_postgres::PoolError::Backend(e) => pg_error("connect", e),
+        other => StorageError::Backend(format!("postgres pool: {other}")),
+    }
+}
+
+fn encode<T: Serialize>(record: &T) -> Result<String> {
+    serde_json::to_string(record).map_err(|e| {
+        StorageError::Backend(format!("cannot encode a record: {:?} error", e.classify()))
+    })
+}
+
+/// Decodes without serde_json's message, which quotes values (see the sled backend).
+fn decode<T: DeserializeOwned>(table: &str, text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| {
+        StorageError::Backend(format!(
+            "cannot decode a record in {table}: {:?} error at line {} column {}",
+            e.classify(),
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+impl PostgresStore {
+    /// Connects a pool with `config` (TLS when the server offers it, per the URL's `sslmode`,
+    /// certificates checked against the system's roots) and brings the schema up to date.
+    ///
+    /// Fails if the server cannot be reached, refuses the login, or holds a schema newer than
+    /// [`MIGRATIONS`] knows.
+    pub async fn connect(config: tokio_postgres::Config) -> Result<PostgresStore> {
+        let tls = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls())
+            .map_err(|e| StorageError::Backend(format!("postgres TLS setup: {e}")))?
+            .build();
+        let tls = postgres_openssl::MakeTlsConnector::new(tls);
+        let manager = Manager::from_config(
+            config,
+            tls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_TIMEOUT))
+            .create_timeout(Some(POOL_TIMEOUT))
+            .build()
+            .map_err(|e| StorageError::Backend(format!("postgres pool: {e}")))?;
+        let store = PostgresStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies the migrations this database lacks; refuses a newer schema.
+    async fn migrate(&self) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| pg_error("begin", &e))?;
+        // One migrator at a time per schema: the others wait here, then find nothing to do.
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('wecom-oidc schema ' || current_schema()))",
+            &[],
+        )
+        .await
+        .map_err(|e| pg_error("advisory lock", &e))?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (
+                 version INT PRIMARY KEY,
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+             )",
+        )
+        .await
+        .map_err(|e| pg_error("create schema_version", &e))?;
+        let row = tx
+            .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])
+            .await
+            .map_err(|e| pg_error("read schema_version", &e))?;
+        let current: i32 = row.get(0);
+        let known = MIGRATIONS.len() as i32;
+        if current > known {
+            return Err(StorageError::Backend(format!(
+                "the database schema is version {current}, newer than this wecom-oidc knows \
+                 (version {known}): a newer release has migrated it; run that release (or \
+                 newer), not this one. Nothing was changed"
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            let version = i as i32 + 1;
+            tx.batch_execute(sql)
+                .await
+                .map_err(|e| pg_error(&format!("migration {version}"), &e))?;
+            tx.execute(
+                "INSERT INTO schema_version (version) VALUES ($1)",
+                &[&version],
+            )
+            .await
+            .map_err(|e| pg_error("record schema_version", &e))?;
+            tracing::info!(version, "database schema migrated");
+        }
+        tx.commit().await.map_err(|e| pg_error("commit", &e))?;
+        Ok(())
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(|e| pool_error(&e))
+    }
+
+    /// Runs `sql` with `params`; the number of rows it changed.
+    async fn execute(
+        &self,
+        op: &str,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<u64> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(sql)
+            .await
+            .map_err(|e| pg_error(op, &e))?;
+        client
+            .execute(&stmt, params)
+            .await
+            .map_err(|e| pg_error(op, &e))
+    }
+
+    /// Runs `sql` with `params`; its row, if any.
+    async fn query_opt(
+        &self,
+        op: &str,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Option<tokio_postgres::Row>> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(sql)
+            .await
+            .map_err(|e| pg_error(op, &e))?;
+        client
+            .query_opt(&stmt, params)
+            .await
+            .map_err(|e| pg_error(op, &e))
+    }
+
+    /// An `INSERT … ON CONFLICT DO NOTHING`: `AlreadyExists` when nothing was inserted.
+    async fn create(
+        &self,
+        op: &str,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<()> {
+        match self.execute(op, sql, params).await? {
+            0 => Err(StorageError::AlreadyExists),
+            _ => Ok(()),
+        }
+    }
+
+    /// The JSON record of the row `sql` returns, decoded; `NotFound` without a row.
+    async fn record<T: DeserializeOwned>(
+        &self,
+        table: &str,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<T> {
+        let row = self
+            .query_opt(table, sql, params)
+            .await?
+            .ok_or(StorageError::NotFound)?;
+        decode(table, row.get::<_, &str>(0))
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn create_auth_request(&self, key: &str, req: &AuthRequest) -> Result<()> {
+        self.create(
+            "create auth request",
+            "INSERT INTO auth_requests (key, record, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+            &[&key, &encode(req)?, &req.expires_at],
+        )
+        .await
+    }
+
+    async fn take_auth_request(&self, key: &str) -> Result<AuthRequest> {
+        self.record(
+            "auth_requests",
+            "DELETE FROM auth_requests WHERE key = $1 RETURNING record",
+            &[&key],
+        )
+        .await
+    }
+
+    async fn count_auth_requests(&self) -> Result<usize> {
+        let row = self
+            .query_opt(
+                "count auth requests",
+                "SELECT COALESCE(SUM(n), 0)::BIGINT FROM auth_request_count",
+                &[],
+            )
+            .await?
+            .ok_or(StorageError::NotFound)?;
+        Ok(usize::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+    }
+
+    async fn create_auth_code(&self, key: &str, code: &AuthCode) -> Result<()> {
+        self.create(
+            "create auth code",
+            "INSERT INTO auth_codes (key, record, redeemed, expires_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT DO NOTHING",
+            &[&key, &encode(code)?, &code.redeemed, &code.expires_at],
+        )
+        .await
+    }
+
+    async fn redeem_auth_code(&self, key: &str) -> Result<AuthCode> {
+        // Of racing redemptions exactly one sees a row here: the others wait on its row lock and
+        // then find `redeemed` true (module docs).
+        if let Some(row) = self
+            .query_opt(
+                "redeem auth code",
+                "UPDATE auth_codes SET redeemed = true WHERE key = $1 AND NOT redeemed
+                 RETURNING record",
+                &[&key],
+            )
+            .await?
+        {
+            let mut before: AuthCode = decode("auth_codes", row.get::<_, &str>(0))?;
+            before.redeemed = false;
+            return Ok(before);
+        }
+        let mut used: AuthCode = self
+            .record(
+                "auth_codes",
+                "SELECT record FROM auth_codes WHERE key = $1",
+                &[&key],
+            )
+            .await?;
+        used.redeemed = true;
+        Ok(used)
+    }
+
+    async fn create_access_token(&self, key: &str, token: &AccessToken) -> Result<()> {
+        self.create(
+            "create access token",
+            "INSERT INTO access_tokens (key, record, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+            &[&key, &encode(token)?, &token.expires_at],
+        )
+        .await
+    }
+
+    async fn find_access_token(&self, key: &str) -> Result<AccessToken> {
+        self.record(
+            "access_tokens",
+            "SELECT record FROM access_tokens WHERE key = $1",
+            &[&key],
+        )
+        .await
+    }
+
+    async fn delete_access_token(&self, key: &str) -> Result<()> {
+        self.execute(
+            "delete access token",
+            "DELETE FROM access_tokens WHERE key = $1",
+            &[&key],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn revoke_grant(&self, grant_id: &str, keep_until: i64) -> Result<()> {
+        self.execute(
+            "revoke grant",
+            "INSERT INTO revoked_grants (grant_id, keep_until) VALUES ($1, $2)
+             ON CONFLICT (grant_id) DO UPDATE
+             SET keep_until = GREATEST(revoked_grants.keep_until, EXCLUDED.keep_until)",
+            &[&grant_id, &keep_until],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn is_grant_revoked(&self, grant_id: &str) -> Result<bool> {
+        Ok(self
+            .query_opt(
+                "is grant revoked",
+                "SELECT 1 FROM revoked_grants WHERE grant_id = $1",
+                &[&grant_id],
+            )
+            .await?
+            .is_some())
+    }
+
+    async fn create_session(&self, key: &str, session: &Session) -> Result<()> {
+        self.create(
+            "create session",
+            "INSERT INTO sessions (key, record, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+            &[&key, &encode(session)?, &session.expires_at],
+        )
+        .await
+    }
+
+    async fn find_session(&self, key: &str) -> Result<Session> {
+        self.record(
+            "sessions",
+            "SELECT record FROM sessions WHERE key = $1",
+            &[&key],
+        )
+        .await
+    }
+
+    async fn touch_session(&self, key: &str, client_id: &str, now: i64) -> Result<Session> {
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| pg_error("begin", &e))?;
+        // The row lock makes the read-modify-write atomic: a racing touch waits here and then
+        // reads this one's result, so neither client is lost.
+        let row = tx
+            .query_opt(
+                "SELECT record FROM sessions WHERE key = $1 FOR UPDATE",
+                &[&key],
+            )
+            .await
+            .map_err(|e| pg_error("touch session", &e))?
+            .ok_or(StorageError::NotFound)?;
+        let mut session: Session = decode("sessions", row.get::<_, &str>(0))?;
+        session.touch(client_id, now);
+        tx.execute(
+            "UPDATE sessions SET record = $2 WHERE key = $1",
+            &[&key, &encode(&session)?],
+        )
+        .await
+        .map_err(|e| pg_error("touch session", &e))?;
+        tx.commit().await.map_err(|e| pg_error("commit", &e))?;
+        Ok(session)
+    }
+
+    async fn take_session(&self, key: &str) -> Result<Session> {
+        self.record(
+            "sessions",
+            "DELETE FROM sessions WHERE key = $1 RETURNING record",
+            &[&key],
+        )
+        .await
+    }
+
+    async fn create_refresh_token(&self, key: &str, token: &RefreshToken) -> Result<()> {
+        self.create(
+            "create refresh token",
+            "INSERT INTO refresh_tokens (key, record, spent, expires_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT DO NOTHING",
+            &[&key, &encode(token)?, &token.spent, &token.expires_at],
+        )
+        .await
+    }
+
+    async fn find_refresh_token(&self, key: &str) -> Result<RefreshToken> {
+        let row = self
+            .query_opt(
+                "find refresh token",
+                "SELECT record, spent FROM refresh_tokens WHERE key = $1",
+                &[&key],
+            )
+            .await?
+            .ok_or(StorageError::NotFound)?;
+        let mut token: RefreshToken = decode("refresh_tokens", row.get::<_, &str>(0))?;
+        token.spent = row.get(1);
+        Ok(token)
+    }
+
+    async fn spend_refresh_token(&self, key: &str) -> Result<RefreshToken> {
+        // As `redeem_auth_code`: exactly one of racing refreshes, in any instance, sees a row.
+        if let Some(row) = self
+            .query_opt(
+                "spend refresh token",
+                "UPDATE refresh_tokens SET spent = true WHERE key = $1 AND NOT spent
+                 RETURNING record",
+                &[&key],
+            )
+            .await?
+        {
+            let mut before: RefreshToken = decode("refresh_tokens", row.get::<_, &str>(0))?;
+            before.spent = false;
+            return Ok(before);
+        }
+        let mut spent = self.find_refresh_token(key).await?;
+        spent.spent = true;
+        Ok(spent)
+    }
+
+    async fn create_used_jti(&self, key: &str, expires_at: i64) -> Result<()> {
+        self.create(
+            "record used jti",
+            "INSERT INTO used_jtis (key, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&key, &expires_at],
+        )
+        .await
+    }
+
+    async fn find_upstream_token(&self, key: &str) -> Result<UpstreamToken> {
+        self.record(
+            "upstream_tokens",
+            "SELECT record FROM upstream_tokens WHERE key = $1",
+            &[&key],
+        )
+        .await
+    }
+
+    async fn save_upstream_token(&self, key: &str, token: &UpstreamToken) -> Result<()> {
+        self.execute(
+            "save upstream token",
+            "INSERT INTO upstream_tokens (key, record, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (key) DO UPDATE
+             SET record = EXCLUDED.record, expires_at = EXCLUDED.expires_at",
+            &[&key, &encode(token)?, &token.expires_at],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_upstream_token(&self, key: &str) -> Result<()> {
+        self.execute(
+            "delete upstream token",
+            "DELETE FROM upstream_tokens WHERE key = $1",
+            &[&key],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn find_user_link(&self, key: &str) -> Result<String> {
+        let row = self
+            .query_opt(
+                "find user link",
+                "SELECT value FROM user_links WHERE key = $1",
+                &[&key],
+            )
+            .await?
+            .ok_or(StorageError::NotFound)?;
+        Ok(row.get(0))
+    }
+
+    async fn save_user_link(&self, key: &str, value: &str) -> Result<()> {
+        self.execute(
+            "save user link",
+            "INSERT INTO user_links (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            &[&key, &value],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_expired(&self, now: i64) -> Result<usize> {
+        // One statement per table, each atomic per row: a record renewed meanwhile (a fresh
+        // upstream token under the same key) no longer matches and stays.
+        const SWEEPS: &[(&str, &str)] = &[
+            (
+                "auth_requests",
+                "DELETE FROM auth_requests WHERE expires_at < $1",
+            ),
+            ("auth_codes", "DELETE FROM auth_codes WHERE expires_at < $1"),
+            (
+                "access_tokens",
+                "DELETE FROM access_tokens WHERE expires_at < $1",
+            ),
+            (
+                "revoked_grants",
+                "DELETE FROM revoked_grants WHERE keep_until < $1",
+            ),
+            (
+                "upstream_tokens",
+                "DELETE FROM upstream_tokens WHERE expires_at < $1",
+            ),
+            (
+                "refresh_tokens",
+                "DELETE FROM refresh_tokens WHERE expires_at < $1",
+            ),
+            ("used_jtis", "DELETE FROM used_jtis WHERE expires_at < $1"),
+            ("sessions", "DELETE FROM sessions WHERE expires_at < $1"),
+            (
+                "login_events",
+                "DELETE FROM login_events WHERE expires_at < $1",
+            ),
+            // Lapsed leases only; the signing key set is never swept.
+            ("leases", "DELETE FROM leases WHERE until < $1"),
+        ];
+        let mut removed = 0u64;
+        for (table, sql) in SWEEPS {
+            removed += self
+                .execute(&format!("sweep {table}"), sql, &[&now])
+                .await?;
+        }
+        Ok(usize::try_from(removed).unwrap_or(usize::MAX))
+    }
+
+    async fn create_login_event(&self, event: &LoginEvent) -> Result<()> {
+        // The serial id keeps events of the same second apart and in order.
+        self.execute(
+            "create login event",
+            "INSERT INTO login_events (at, record, expires_at) VALUES ($1, $2, $3)",
+            &[&event.at, &encode(event)?, &event.expires_at],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn list_login_events(&self, limit: usize) -> Result<Vec<LoginEvent>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached("SELECT record FROM login_events ORDER BY at DESC, id DESC LIMIT $1")
+            .await
+            .map_err(|e| pg_error("list login events", &e))?;
+        let rows = client
+            .query(&stmt, &[&limit])
+            .await
+            .map_err(|e| pg_error("list login events", &e))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            match decode("login_events", row.get::<_, &str>(0)) {
+                Ok(event) => out.push(event),
+                Err(err) => tracing::warn!(error = %err, "skipping an undecodable login event"),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn flush(&self) -> Result<()> {
+        // Nothing to do: every call above returned after its commit, and a PostgreSQL commit is
+        // durable (module docs).
+        Ok(())
+    }
+
+    async fn find_signing_keys(&self) -> Result<SigningKeySet> {
+        self.record(
+            "signing_keys",
+            "SELECT record FROM signing_keys WHERE id = 1",
+            &[],
+        )
+        .await
+    }
+
+    async fn save_signing_keys(
+        &self,
+        expected_version: Option<i64>,
+        set: &SigningKeySet,
+    ) -> Result<()> {
+        let record = encode(set)?;
+        let changed = match expected_version {
+            // Of instances starting at once, exactly one insert lands.
+            None => {
+                self.execute(
+                    "insert signing keys",
+                    "INSERT INTO signing_keys (id, version, record) VALUES (1, $1, $2)
+                     ON CONFLICT (id) DO NOTHING",
+                    &[&set.version, &record],
+                )
+                .await?
+            }
+            // Compare-and-swap on the version read.
+            Some(v) => {
+                self.execute(
+                    "replace signing keys",
+                    "UPDATE signing_keys SET version = $1, record = $2
+                     WHERE id = 1 AND version = $3",
+                    &[&set.version, &record, &v],
+                )
+                .await?
+            }
+        };
+        match (changed, expected_version) {
+            (0, Some(_)) => match self.find_signing_keys().await {
+                Err(StorageError::NotFound) => Err(StorageError::NotFound),
+                _ => Err(StorageError::AlreadyExists),
+            },
+            (0, None) => Err(StorageError::AlreadyExists),
+            _ => Ok(()),
+        }
+    }
+
+    async fn acquire_lease(&self, name: &str, owner: &str, now: i64, until: i64) -> Result<bool> {
+        // One statement: inserts a free lease, or takes over a lapsed one or extends our own;
+        // a lease held by someone else is left alone and nothing is returned.
+        let row = self
+            .query_opt(
+                "acquire lease",
+                "INSERT INTO leases (name, owner, until) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, until = EXCLUDED.until
+                 WHERE leases.until <= $4 OR leases.owner = EXCLUDED.owner
+                 RETURNING owner",
+                &[&name, &owner, &until, &now],
+            )
+            .await?;
+        Ok(row.is_some())
+    }
+
+    async fn release_lease(&self, name: &str, owner: &str) -> Result<()> {
+        self.execute(
+            "release lease",
+            "DELETE FROM leases WHERE name = $1 AND owner = $2",
+            &[&name, &owner],
+        )
+        .await?;
+        Ok(())
+    }
+
+    fn is_persistent(&self) -> bool {
+        true
+    }
+
+    fn is_shared(&self) -> bool {
+        true
+    }
+}
+
+/// Test support: a fresh schema per store on the server named by [`TEST_URL_ENV`].
+pub mod testing {
+    use super::*;
+
+    /// The environment variable naming the PostgreSQL server the tests use.
+    pub const TEST_URL_ENV: &str = "WECOM_OIDC_TEST_PG";
+
+    /// The test server's URL, or `None` after printing why the test is skipped.
+    pub fn test_url(test: &str) -> Option<String> {
+        match std::env::var(TEST_URL_ENV) {
+            Ok(url) if !url.trim().is_empty() => Some(url),
+            _ => {
+                println!(
+                    "{test}: skipped: set {TEST_URL_ENV} to run the PostgreSQL tests \
+                     (e.g. postgres://user@127.0.0.1:5432/db; .ci/pg starts a server and sets it)"
+                );
+                None
+            }
+        }
+    }
+
+    /// A schema of its own on the test server, so that concurrent runs never meet; dropped by
+    /// [`TestSchema::drop_schema`].
+    pub struct TestSchema {
+        base: tokio_postgres::Config,
+        /// The schema's name.
+        pub name: String,
+    }
+
+    impl TestSchema {
+        /// Creates a fresh schema on the server at `url`.
+        pub async fn create(url: &str) -> TestSchema {
+            let mut base = parse_url(url).expect("test URL");
+            if let Ok(pw) = std::env::var("PGPASSWORD") {
+                base.password(pw);
+            }
+            let name = format!(
+                "wecom_oidc_test_{}",
+                crate::random::token(12)
+                    .to_ascii_lowercase()
+                    .replace('-', "_")
+            );
+            let (client, conn) = base
+                .connect(tokio_postgres::NoTls)
+                .await
+                .expect("connect to the test server");
+            let task = tokio::spawn(conn);
+            client
+                .batch_execute(&format!("CREATE SCHEMA \"{name}\""))
+                .await
+                .expect("create schema");
+            drop(client);
+            let _ = task.await;
+            TestSchema { base, name }
+        }
+
+        /// The connection config whose `search_path` is this schema.
+        pub fn config(&self) -> tokio_postgres::Config {
+            let mut c = self.base.clone();
+            c.options(format!("-c search_path={}", self.name));
+            c
+        }
+
+        /// A store (one pool: one "instance") on this schema.
+        pub async fn store(&self) -> PostgresStore {
+            PostgresStore::connect(self.config())
+                .await
+                .expect("connect the store")
+        }
+
+        /// Runs `sql` on this schema outside any store.
+        pub async fn execute(&self, sql: &str) -> std::result::Result<(), tokio_postgres::Error> {
+            let (client, conn) = self.config().connect(tokio_postgres::NoTls).await?;
+            let task = tokio::spawn(conn);
+            let result = client.batch_execute(sql).await;
+            drop(client);
+            let _ = task.await;
+            result
+        }
+
+        /// Drops the schema and everything in it.
+        pub async fn drop_schema(self) {
+            self.execute(&format!("DROP SCHEMA \"{}\" CASCADE", self.name))
+                .await
+                .expect("drop schema");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{test_url, TestSchema};
+    use super::*;
+    use crate::connector::Identity;
+    use crate::storage::conformance;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_store_passes_the_conformance_suite() {
+        let Some(url) = test_url("postgres_store_passes_the_conformance_suite") else {
+            return;
+        };
+        let schema = TestSchema::create(&url).await;
+        conformance::run_all(&schema.store().await).await;
+        schema.drop_schema().await;
+    }
+
+    fn code(expires_at: i64) -> AuthCode {
+        AuthCode {
+            client_id: "client".into(),
+            redirect_uri: "https://rp.example/cb".into(),
+            scopes: vec!["openid".into()],
+            nonce: None,
+            code_challenge: None,
+            identity: Identity {
+                user_id: "zhangsan".into(),
+                username: "zhangsan".into(),
+                ..Identity::default()
+            },
+            auth_time: 100,
+            grant_id: "grant".into(),
+            expires_at,
+            redeemed: false,
+            sid: None,
+            claims: Default::default(),
+        }
+    }
+
+    fn refresh(expires_at: i64) -> RefreshToken {
+        RefreshToken {
+            client_id: "client".into(),
+            grant_id: "grant".into(),
+            scopes: vec!["openid".into(), "offline_access".into()],
+            identity: code(expires_at).identity,
+            auth_time: 100,
+            issued_at: 100,
+            expires_at,
+            spent: false,
+        }
+    }
+
+    /// Per key, how many of `racers` concurrent calls of `f` on each of the two stores won.
+    async fn race_two_instances<'a, F, Fut>(
+        a: &'a PostgresStore,
+        b: &'a PostgresStore,
+        keys: &[String],
+        f: F,
+    ) -> Vec<usize>
+    where
+        F: Fn(&'a PostgresStore, String) -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let mut wins = Vec::new();
+        for k in keys {
+            let calls = (0..8).map(|i| f(if i % 2 == 0 { a } else { b }, k.clone()));
+            let results = futures_join_all(calls).await;
+            wins.push(results.into_iter().filter(|won| *won).count());
+        }
+        wins
+    }
+
+    /// Polls every future at once on this task (no extra dependency for `join_all`).
+    async fn futures_join_all<Fut: std::future::Future>(
+        futs: impl Iterator<Item = Fut>,
+    ) -> Vec<Fut::Output> {
+        let mut set = Vec::new();
+        for f in futs {
+            set.push(Box::pin(f));
+        }
+        let mut out: Vec<Option<Fut::Output>> = set.iter().map(|_| None).collect();
+        std::future::poll_fn(|cx| {
+            let mut pending = false;
+            for (slot, f) in out.iter_mut().zip(set.iter_mut()) {
+                if slot.is_none() {
+                    match f.as_mut().poll(cx) {
+                        std::task::Poll::Ready(v) => *slot = Some(v),
+                        std::task::Poll::Pending => pending = true,
+                    }
+                }
+            }
+            if pending {
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(())
+            }
+        })
+        .await;
+        out.into_iter().map(|v| v.expect("finished")).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_code_redeemed_at_two_instances_at_once_is_redeemed_exactly_once() {
+        let Some(url) =
+            test_url("a_code_redeemed_at_two_instances_at_once_is_redeemed_exactly_once")
+        else {
+            return;
+        };
+        let schema = TestSchema::create(&url).await;
+        let (a, b) = (schema.store().await, schema.store().await);
+        let keys: Vec<String> = (0..64).map(|i| format!("code-{i}")).collect();
+        for k in &keys {
+            a.create_auth_code(k, &code(4_000_000_000))
+                .await
+                .expect("create");
+        }
+        let wins = race_two_instances(&a, &b, &keys, |s, k| async move {
+            !s.redeem_auth_code(&k).await.expect("redeem").redeemed
+        })
+        .await;
+        assert!(
+            wins.iter().all(|w| *w == 1),
+            "first redemptions per code: {wins:?}"
+        );
+        schema.drop_schema().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refresh_token_spent_at_two_instances_at_once_is_spent_exactly_once() {
+        let Some(url) =
+            test_url("a_refresh_token_spent_at_two_instances_at_once_is_spent_exactly_once")
+        else {
+            return;
+        };
+        let schema = TestSchema::create(&url).await;
+        let (a, b) = (schema.store().await, schema.store().await);
+        let keys: Vec<String> = (0..64).map(|i| format!("rt-{i}")).collect();
+        for k in &keys {
+            b.create_refresh_token(k, &refresh(4_000_000_000))
+                .await
+                .expect("create");
+        }
+        let wins = race_two_instances(&a, &b, &keys, |s, k| async move {
+            !s.spend_refresh_token(&k).await.expect("spend").spent
+        })
+        .await;
+        assert!(
+            wins.iter().all(|w| *w == 1),
+            "first spends per token: {wins:?}"
+        );
+        // And the other instance sees the token spent (reuse detection works cluster-wide).
+        assert!(a.find_refresh_token(&keys[0]).await.expect("find").spent);
+        schema.drop_schema().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn instances_starting_at_once_migrate_the_schema_once() {
+        let Some(url) = test_url("instances_starting_at_once_migrate_the_schema_once") else {
+            return;
+        };
+        let schema = TestSchema::create(&url).await;
+        let starts =
+            futures_join_all((0..4).map(|_| PostgresStore::connect(schema.config()))).await;
+        for s in &starts {
+            assert!(
+                s.is_ok(),
+                "a concurrent start failed: {:?}",
+                s.as_ref().err()
+            );
+        }
+        let store = starts.into_iter().next().expect("one").expect("store");
+        let client = store.client().await.expect("client");
+        let rows = client
+            .query("SELECT version FROM schema_version ORDER BY version", &[])
+            .await
+            .expect("versions");
+        let versions: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
+        let expected: Vec<i32> = (1..=MIGRATIONS.len() as i32).collect();
+        assert_eq!(versions, expected);
+        drop(client);
+        schema.drop_schema().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_database_with_a_newer_schema_is_refused_and_left_unchanged() {
+        let Some(url) = test_url("a_database_with_a_newer_schema_is_refused_and_left_unchanged")
+        else {
+            return;
+        };
+        let schema = TestSchema::create(&url).await;
+        drop(schema.store().await);
+        let newer = MIGRATIONS.len() + 1;
+        schema
+            .execute(&format!(
+                "INSERT INTO schema_version (version) VALUES ({newer})"
+            ))
+            .await
+            .expect("pretend a newer release migrated");
+        let err = PostgresStore::connect(schema.config())
+            .await
+            .expect_err("a newer schema must be refused");
+        let message = err.to_string();
+        assert!(message.contains(&format!("version {newer}")), "{message}");
+        assert!(
+            message.contains("newer than this wecom-oidc knows"),
+            "{message}"
+        );
+        schema.drop_schema().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn records_written_by_one_instance_survive_a_new_pool() {
+        let Some(url) = test_url("records_written_by_one_instance_survive_a_new_pool") else {
+            return;
+        };
+        let schema = TestSchema::create(&url).await;
+        {
+            let a = schema.store().await;
+            a.create_auth_code("c", &code(500)).await.expect("create");
+            assert!(!a.redeem_auth_code("c").await.expect("redeem").redeemed);
+            a.revoke_grant("g", 900).await.expect("revoke");
+        }
+        let b = schema.store().await;
+        assert!(b.redeem_auth_code("c").await.expect("redeem").redeemed);
+        assert!(b.is_grant_revoked("g").await.expect("revoked"));
+        schema.drop_schema().await;
+    }
+
+    #[test]
+    fn store_urls_are_checked() {
+        assert!(parse_url("postgres://wecom@db.internal:5432/wecom_oidc").is_ok());
+        assert!(parse_url("postgresql://wecom@127.0.0.1/wecom_oidc?sslmode=require").is_ok());
+        let password = parse_url("postgres://wecom:hunter2@db/wecom_oidc").expect_err("password");
+        assert!(password.contains("store_password_env"), "{password}");
+        assert!(!password.contains("hunter2"), "{password}");
+        assert!(parse_url("mysql://wecom@db/wecom_oidc")
+            .expect_err("scheme")
+            .contains("postgres://"));
+        assert!(parse_url("postgres://db/wecom_oidc")
+            .expect_err("no user")
+            .contains("user"));
+        assert!(parse_url("not a url").is_err());
+        assert!(parse_url("postgres://wecom@db/x?bogus_option=1").is_err());
+    }
+}
