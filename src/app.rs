@@ -90,7 +90,30 @@ pub fn build(config: &Config, clock: SharedClock) -> Result<App, StartError> {
     build_with_store(config, clock, open_store(config)?)
 }
 
-/// The store of `config`.
+/// The store of `config`: PostgreSQL when `store` names one (password from `PGPASSWORD`),
+/// else sled in `data_dir`.
+pub async fn open_configured_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
+    let Some(url) = &config.store else {
+        return open_store(config);
+    };
+    let bad = |reason: String| StartError::Store {
+        dir: "store".into(),
+        source: crate::storage::StorageError::Backend(reason),
+    };
+    let mut pg = crate::storage::postgres::parse_url(url).map_err(bad)?;
+    if let Ok(password) = std::env::var("PGPASSWORD") {
+        pg.password(password);
+    }
+    let store = crate::storage::PostgresStore::connect(pg)
+        .await
+        .map_err(|source| StartError::Store {
+            dir: "store".into(),
+            source,
+        })?;
+    Ok(Arc::new(store))
+}
+
+/// The sled store of `config`'s `data_dir`.
 pub fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
     Ok(Arc::new(SledStore::open(&config.data_dir).map_err(
         |source| StartError::Store {

@@ -47,6 +47,9 @@ pub struct Config {
     /// `keys_reload_interval`: how often (seconds) a running instance re-reads the signing keys
     /// of a shared store, i.e. how soon a `keys rotate` reaches every instance.
     pub keys_reload_interval: u64,
+    /// `store`: a PostgreSQL URL (`postgres://user@host:port/db`, password from `PGPASSWORD`)
+    /// shared by several instances; `None`: sled in `data_dir`.
+    pub store: Option<String>,
 }
 
 /// Default `[events] retention_days`.
@@ -178,6 +181,7 @@ const TOP_KEYS: &[&str] = &[
     "data_dir",
     "keys_dir",
     "keys_reload_interval",
+    "store",
     "wecom",
     "clients",
     "tokens",
@@ -487,6 +491,12 @@ impl Validator<'_> {
                     None
                 }
             };
+        let store = self.string(t, "store", "store");
+        if let Some(url) = &store {
+            if let Err(why) = crate::storage::postgres::parse_url(url) {
+                self.problem("store", why);
+            }
+        }
         let login_event_retention = match t.get("events") {
             None => Some(DEFAULT_EVENT_RETENTION_DAYS * 86_400),
             Some(Value::Table(et)) => {
@@ -526,6 +536,7 @@ impl Validator<'_> {
         Some(Config {
             playground,
             keys_reload_interval: keys_reload_interval?,
+            store,
             session: session?,
             limits: limits?,
             login_event_retention: login_event_retention?,

@@ -187,6 +187,7 @@ pub fn build_full(
     }
     let config = Config {
         keys_reload_interval: crate::tokens::shared::DEFAULT_RELOAD_INTERVAL_SECS,
+        store: None,
         issuer: issuer.clone(),
         listen: addr,
         data_dir: data_dir.join("store"),

@@ -862,6 +862,7 @@ async fn serve_mode(playground: bool) -> String {
     let dir = tempfile::tempdir().unwrap();
     let config = Config {
         keys_reload_interval: wecom_oidc::tokens::shared::DEFAULT_RELOAD_INTERVAL_SECS,
+        store: None,
         issuer: issuer.clone(),
         listen: addr,
         data_dir: dir.path().join("store"),

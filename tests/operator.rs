@@ -1353,6 +1353,7 @@ async fn every_wecom_app_is_counted_logged_and_checked_for_readiness() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = Config {
         keys_reload_interval: wecom_oidc::tokens::shared::DEFAULT_RELOAD_INTERVAL_SECS,
+        store: None,
         issuer: issuer.clone(),
         listen: addr,
         data_dir: dir.path().join("store"),

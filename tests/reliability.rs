@@ -1223,6 +1223,7 @@ mod failing_disk {
         let simulator = Simulator::new(sim_config.clone(), Arc::new(SystemClock));
         let config = Config {
             keys_reload_interval: wecom_oidc::tokens::shared::DEFAULT_RELOAD_INTERVAL_SECS,
+            store: None,
             issuer: issuer.clone(),
             listen: addr,
             data_dir: dir.join("store"),

@@ -601,6 +601,7 @@ async fn each_client_logs_in_through_the_wecom_app_it_names() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = Config {
         keys_reload_interval: wecom_oidc::tokens::shared::DEFAULT_RELOAD_INTERVAL_SECS,
+        store: None,
         issuer: issuer.clone(),
         listen: addr,
         data_dir: dir.path().join("store"),
