@@ -26,6 +26,13 @@
 //!   child process (`--baseline-server`, same runtime and pinning as the server), and
 //!   `openssl speed rsa2048 ecdsap256` on one core.
 //!
+//! - `--store postgres://USER@HOST:PORT/DB` adds the store and instance comparison: complete
+//!   logins and `/token` against `wecom-oidc serve` (not the demo) with sled, with PostgreSQL,
+//!   and with `--instances N` (default 2) instances over that PostgreSQL, the browsers and token
+//!   connections spread round-robin over the instances. The WeCom simulator then runs in a child
+//!   process of its own (`--simulator-server`), pinned with the servers. Each setup gets a fresh
+//!   database (the URL's user must be allowed to create databases), dropped afterwards.
+//!
 //! Everything listens on loopback only, every phase has a bounded duration, and every request
 //! has a timeout.
 
@@ -83,10 +90,14 @@ struct Options {
     build: bool,
     /// `--soak SECS`: the sustained mixed-traffic mode instead of the benchmark.
     soak: Option<Duration>,
+    /// `--store`: a PostgreSQL server for the store and instance comparison.
+    store: Option<String>,
+    /// `--instances`: how many instances share the PostgreSQL store in the comparison.
+    instances: usize,
 }
 
 impl Options {
-    fn parse() -> Result<(Self, Option<u16>)> {
+    fn parse() -> Result<(Self, Option<u16>, Option<u16>)> {
         let mut o = Options {
             smoke: false,
             duration: Duration::from_secs(5),
@@ -98,8 +109,11 @@ impl Options {
             pin: true,
             build: true,
             soak: None,
+            store: None,
+            instances: 2,
         };
         let mut baseline_port = None;
+        let mut simulator_port = None;
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
             let mut value = |name: &str| {
@@ -137,22 +151,34 @@ impl Options {
                 "--no-pin" => o.pin = false,
                 "--no-build" => o.build = false,
                 "--baseline-server" => baseline_port = Some(value("--baseline-server")?.parse()?),
+                "--simulator-server" => {
+                    simulator_port = Some(value("--simulator-server")?.parse()?)
+                }
+                "--store" => {
+                    let url = value("--store")?;
+                    if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+                        return Err(err("--store must be a postgres:// URL"));
+                    }
+                    o.store = Some(url);
+                }
+                "--instances" => o.instances = value("--instances")?.parse::<usize>()?.clamp(1, 8),
                 "-h" | "--help" => {
                     println!(
                         "usage: bench [--smoke] [--duration SECS] [--browsers N] \
-                         [--connections N] [--no-pin] [--no-build] [--soak SECS]"
+                         [--connections N] [--no-pin] [--no-build] [--soak SECS] \
+                         [--store postgres://USER@HOST:PORT/DB [--instances N]]"
                     );
                     std::process::exit(0);
                 }
                 other => return Err(err(format!("unknown argument {other:?} (try --help)"))),
             }
         }
-        Ok((o, baseline_port))
+        Ok((o, baseline_port, simulator_port))
     }
 }
 
 fn main() -> ExitCode {
-    let (opts, baseline_port) = match Options::parse() {
+    let (opts, baseline_port, simulator_port) = match Options::parse() {
         Ok(x) => x,
         Err(e) => {
             eprintln!("bench: {e}");
@@ -161,6 +187,9 @@ fn main() -> ExitCode {
     };
     if let Some(port) = baseline_port {
         return baseline_server(port);
+    }
+    if let Some(port) = simulator_port {
+        return simulator_server(port);
     }
     let pinned = opts.pin && can_pin();
     if pinned {
@@ -373,6 +402,37 @@ fn baseline_server(port: u16) -> ExitCode {
         );
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         axum::serve(listener, app).await
+    });
+    if served.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// `--simulator-server PORT`: the WeCom simulator alone (auto-login as [`MEMBER`]) under
+/// `/wecom-sim`, for the `serve` instances of the store comparison.
+fn simulator_server(port: u16) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(_) => return ExitCode::FAILURE,
+    };
+    let served = runtime.block_on(async move {
+        let base = format!("http://127.0.0.1:{port}{SIM_MOUNT}");
+        let mut config = wecom_oidc::simulator::SimulatorConfig::demo(&base);
+        config.auto_login = Some(MEMBER.to_string());
+        let sim =
+            wecom_oidc::simulator::Simulator::new(config, Arc::new(wecom_oidc::clock::SystemClock));
+        let app = axum::Router::new().nest(SIM_MOUNT, sim.router());
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
     });
     if served.is_ok() {
         ExitCode::SUCCESS
@@ -698,6 +758,9 @@ struct BenchClient {
 struct Browser {
     http: reqwest::Client,
     issuer: String,
+    /// In the cluster comparison: the issuer every instance names in its redirects, sent to this
+    /// browser's instance (`issuer`) instead, as a load balancer would.
+    public_issuer: Option<String>,
 }
 
 /// A code ready for the token endpoint.
@@ -715,7 +778,15 @@ impl Browser {
                 .timeout(REQUEST_TIMEOUT)
                 .build()?,
             issuer: issuer.to_string(),
+            public_issuer: None,
         })
+    }
+
+    /// A browser whose requests to `public_issuer` go to `instance`.
+    fn behind(public_issuer: &str, instance: &str) -> Result<Browser> {
+        let mut b = Browser::new(instance)?;
+        b.public_issuer = Some(public_issuer.to_string());
+        Ok(b)
     }
 
     async fn location(&self, url: &str) -> Result<String> {
@@ -730,7 +801,13 @@ impl Browser {
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| err("redirect without Location"))?;
         // Relative locations resolve against the issuer.
-        Ok(url::Url::parse(&self.issuer)?.join(loc)?.to_string())
+        let loc = url::Url::parse(&self.issuer)?.join(loc)?.to_string();
+        match &self.public_issuer {
+            Some(public) if loc.starts_with(&format!("{public}/")) => {
+                Ok(format!("{}{}", self.issuer, &loc[public.len()..]))
+            }
+            _ => Ok(loc),
+        }
     }
 
     /// authorize → simulator → callback: the code at the client's redirect URI.
@@ -844,8 +921,21 @@ async fn logins(
     let browsers: Vec<Arc<Browser>> = (0..opts.browsers)
         .map(|_| Browser::new(issuer).map(Arc::new))
         .collect::<Result<_>>()?;
+    logins_with(opts, browsers, server_pid, ticks, client, tokens).await
+}
+
+/// [`logins`] with the given browsers (one worker each).
+async fn logins_with(
+    opts: &Options,
+    browsers: Vec<Arc<Browser>>,
+    server_pid: u32,
+    ticks: f64,
+    client: &BenchClient,
+    tokens: Arc<Mutex<Vec<String>>>,
+) -> Result<PhaseResult> {
+    let workers = browsers.len();
     let client = client.clone();
-    measure(opts, server_pid, ticks, opts.browsers, move |i, shared| {
+    measure(opts, server_pid, ticks, workers, move |i, shared| {
         let browser = browsers[i].clone();
         let client = client.clone();
         let tokens = tokens.clone();
@@ -884,11 +974,23 @@ async fn prepare_codes(
     count: usize,
     limit: Duration,
 ) -> Result<Vec<PreparedCode>> {
+    let browsers = (0..browsers)
+        .map(|_| Browser::new(issuer))
+        .collect::<Result<Vec<_>>>()?;
+    prepare_codes_with(browsers, client, count, limit).await
+}
+
+/// [`prepare_codes`] with the given browsers.
+async fn prepare_codes_with(
+    browsers: Vec<Browser>,
+    client: &BenchClient,
+    count: usize,
+    limit: Duration,
+) -> Result<Vec<PreparedCode>> {
     let out = Arc::new(Mutex::new(Vec::with_capacity(count)));
     let deadline = Instant::now() + limit;
     let mut set = tokio::task::JoinSet::new();
-    for _ in 0..browsers {
-        let browser = Browser::new(issuer)?;
+    for browser in browsers {
         let client = client.clone();
         let out = out.clone();
         set.spawn_local(async move {
@@ -914,7 +1016,7 @@ async fn prepare_codes(
 /// `alg` seen.
 async fn token_phase(
     opts: &Options,
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     server_pid: u32,
     ticks: f64,
     client: &BenchClient,
@@ -928,12 +1030,15 @@ async fn token_phase(
     );
     let redirect_uri = client.redirect_uri.clone();
     let alg_out = alg.clone();
+    let addrs = addrs.to_vec();
     let phase = measure(
         opts,
         server_pid,
         ticks,
         opts.connections,
-        move |_, shared| {
+        move |i, shared| {
+            // Connections spread round-robin over the instances.
+            let addr = addrs[i % addrs.len()];
             let codes = codes.clone();
             let basic = basic.clone();
             let redirect_uri = redirect_uri.clone();
@@ -1590,7 +1695,7 @@ async fn run(opts: Options, pinned: bool) -> Result<bool> {
     )
     .await?;
     eprintln!("bench: /token (RS256) on {} prepared codes…", codes.len());
-    let (token_rs, alg_rs) = token_phase(&token_opts, addr, pid, ticks, &rs, codes).await?;
+    let (token_rs, alg_rs) = token_phase(&token_opts, &[addr], pid, ticks, &rs, codes).await?;
     eprintln!(
         "bench:   {} (id_token alg {alg_rs}); server VmHWM {:.1} MB",
         token_rs.summary(),
@@ -1609,7 +1714,7 @@ async fn run(opts: Options, pinned: bool) -> Result<bool> {
             )
             .await?;
             eprintln!("bench: /token (ES256) on {} prepared codes…", codes.len());
-            let (r, alg) = token_phase(&token_opts, addr, pid, ticks, es, codes).await?;
+            let (r, alg) = token_phase(&token_opts, &[addr], pid, ticks, es, codes).await?;
             eprintln!("bench:   {} (id_token alg {alg})", r.summary());
             (alg == "ES256").then_some(r)
         }
@@ -1676,6 +1781,12 @@ async fn run(opts: Options, pinned: bool) -> Result<bool> {
         return Err(err(why));
     }
     drop(server);
+    // `--store`: sled vs PostgreSQL, one vs several instances, on `serve` (the demo is stopped,
+    // so these servers have the server core to themselves).
+    let cluster_rows = match &opts.store {
+        Some(pg) => store_comparison(&opts, &bin, tmp.path(), pinned, ticks, pg).await?,
+        None => Vec::new(),
+    };
 
     // ---- the table ----
     let login_cpu_ms = 1000.0 * ratio(login.server_cpu, login.requests as f64);
@@ -1818,6 +1929,8 @@ async fn run(opts: Options, pinned: bool) -> Result<bool> {
         vec![gettoken_calls as f64],
     ));
 
+    rows.extend(cluster_rows);
+
     println!();
     println!("## Machine");
     for (k, v) in &machine_before {
@@ -1874,6 +1987,341 @@ async fn run(opts: Options, pinned: bool) -> Result<bool> {
         eprintln!("bench: smoke OK: every measurement produced a number");
     }
     Ok(true)
+}
+
+// ---------------------------------------------------------------------------------------------
+// `--store`: sled vs PostgreSQL, one vs several instances (issue 9).
+// ---------------------------------------------------------------------------------------------
+
+/// Where the comparison's simulator mounts WeCom's paths.
+const SIM_MOUNT: &str = "/wecom-sim";
+/// The issuer every instance of the comparison names; each browser's requests to it go to its
+/// own instance (see [`Browser::behind`]).
+const CLUSTER_ISSUER: &str = "http://localhost";
+
+/// Runs one SQL command with `psql` against `url`.
+fn psql(url: &str, sql: &str) -> Result<()> {
+    let out = Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
+        .output()
+        .map_err(|e| err(format!("psql (installed with PostgreSQL): {e}")))?;
+    if !out.status.success() {
+        return Err(err(format!(
+            "psql {sql:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// A fresh database on the server of `base`, dropped on drop.
+struct BenchDatabase {
+    base: String,
+    name: String,
+    url: String,
+}
+
+impl BenchDatabase {
+    fn create(base: &str) -> Result<BenchDatabase> {
+        let name = format!(
+            "wecom_oidc_bench_{}",
+            wecom_oidc::random::alphanumeric(10).to_ascii_lowercase()
+        );
+        psql(base, &format!("CREATE DATABASE {name}"))?;
+        let mut url = url::Url::parse(base)?;
+        url.set_path(&format!("/{name}"));
+        Ok(BenchDatabase {
+            base: base.to_string(),
+            name,
+            url: url.to_string(),
+        })
+    }
+}
+
+impl Drop for BenchDatabase {
+    fn drop(&mut self) {
+        let _ = psql(
+            &self.base,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
+}
+
+/// The `serve` configuration of one comparison instance.
+fn serve_toml(
+    addr: SocketAddr,
+    dir: &Path,
+    store: Option<&str>,
+    sim_base: &str,
+    rs: &BenchClient,
+) -> String {
+    let demo = wecom_oidc::simulator::SimulatorConfig::demo("http://unused");
+    let store = store.map_or(String::new(), |url| format!("store = \"{url}\"\n"));
+    format!(
+        "issuer = \"{CLUSTER_ISSUER}\"\nlisten = \"{addr}\"\n{store}data_dir = \"{data}\"\nkeys_dir = \"{keys}\"\n\n\
+         [wecom]\ncorp_id = \"{corp}\"\nagent_id = {agent}\nsecret = \"{secret}\"\n\
+         api_base = \"{sim_base}\"\noauth_base = \"{sim_base}\"\nsso_base = \"{sim_base}\"\n\n{clients}",
+        data = dir.join("data").display(),
+        keys = dir.join("keys").display(),
+        corp = demo.corp_id,
+        agent = demo.agent_id,
+        secret = demo.secret,
+        clients = clients_toml(rs, None),
+    )
+}
+
+/// Login and `/token` figures of one setup.
+struct SetupResult {
+    label: String,
+    login: PhaseResult,
+    token: PhaseResult,
+    gettoken_calls: u64,
+}
+
+/// One setup of the comparison.
+struct Setup<'a> {
+    label: String,
+    /// A PostgreSQL URL, or `None` for sled in a data_dir of its own.
+    store: Option<&'a str>,
+    instances: usize,
+    dir: PathBuf,
+}
+
+/// Runs complete logins and `/token` against the `serve` processes of `setup`.
+async fn run_setup(
+    opts: &Options,
+    bin: &Path,
+    pinned: bool,
+    ticks: f64,
+    setup: Setup<'_>,
+) -> Result<SetupResult> {
+    let Setup {
+        label,
+        store,
+        instances,
+        dir,
+    } = setup;
+    let dir = dir.as_path();
+    std::fs::create_dir_all(dir)?;
+    let exe = std::env::current_exe()?;
+    let sim_port = free_port()?;
+    let mut sim_guard = spawn(
+        "simulator",
+        &exe,
+        &["--simulator-server".to_string(), sim_port.to_string()],
+        pinned,
+        None,
+    )?;
+    let sim_addr: SocketAddr = ([127, 0, 0, 1], sim_port).into();
+    let sim_base = format!("http://{sim_addr}{SIM_MOUNT}");
+    let since = Instant::now();
+    loop {
+        if let Some(why) = sim_guard.exited() {
+            return Err(err(why));
+        }
+        if let Ok(mut c) = Conn::open(sim_addr).await {
+            let path = format!("{SIM_MOUNT}{}", wecom_oidc::simulator::STATS_PATH);
+            if c.send(&RequestSpec::get(path.as_str())).await.is_ok() {
+                break;
+            }
+        }
+        if since.elapsed() > START_TIMEOUT {
+            return Err(err("the simulator did not start"));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let rs = bench_client("bench-rs256");
+    let mut servers = Vec::new();
+    for i in 0..instances {
+        let idir = dir.join(format!("instance-{i}"));
+        std::fs::create_dir_all(&idir)?;
+        let addr: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
+        let file = idir.join("wecom-oidc.toml");
+        std::fs::write(&file, serve_toml(addr, &idir, store, &sim_base, &rs))?;
+        let log = idir.join("server.log");
+        let guard = spawn(
+            "wecom-oidc serve",
+            bin,
+            &[
+                "--config".to_string(),
+                file.display().to_string(),
+                "serve".to_string(),
+            ],
+            pinned,
+            Some(&log),
+        )?;
+        servers.push((guard, addr, log));
+    }
+    // All started at once (the first start on an empty database generates the keys once).
+    for (guard, addr, log) in &mut servers {
+        wait_ready(guard, *addr, Instant::now(), Some(log)).await?;
+    }
+    let pids: Vec<u32> = servers.iter().map(|(g, _, _)| g.pid()).collect();
+    let addrs: Vec<SocketAddr> = servers.iter().map(|(_, a, _)| *a).collect();
+    let behind = |i: usize| {
+        Browser::behind(
+            CLUSTER_ISSUER,
+            &format!("http://{}", addrs[i % addrs.len()]),
+        )
+    };
+    eprintln!(
+        "bench: {label}: complete logins, {} browsers…",
+        opts.browsers
+    );
+    let browsers = (0..opts.browsers)
+        .map(|i| behind(i).map(Arc::new))
+        .collect::<Result<Vec<_>>>()?;
+    let cpu0: f64 = pids
+        .iter()
+        .map(|p| cpu_seconds(*p, ticks).unwrap_or(f64::NAN))
+        .sum();
+    let mut login = logins_with(
+        opts,
+        browsers,
+        pids[0],
+        ticks,
+        &rs,
+        Arc::new(Mutex::new(Vec::new())),
+    )
+    .await?;
+    eprintln!("bench:   {}", login.summary());
+    let token_opts = Options {
+        warmup: opts.warmup / 5,
+        ..opts.clone()
+    };
+    let want = if opts.smoke { 200 } else { 4_000 };
+    let limit = if opts.smoke {
+        Duration::from_secs(5)
+    } else {
+        Duration::from_secs(15)
+    };
+    let browsers = (0..opts.browsers).map(behind).collect::<Result<Vec<_>>>()?;
+    let codes = prepare_codes_with(browsers, &rs, want, limit).await?;
+    eprintln!("bench: {label}: /token on {} prepared codes…", codes.len());
+    let (mut token, _) = token_phase(&token_opts, &addrs, pids[0], ticks, &rs, codes).await?;
+    let cpu1: f64 = pids
+        .iter()
+        .map(|p| cpu_seconds(*p, ticks).unwrap_or(f64::NAN))
+        .sum();
+    // `measure` samples the first instance's CPU only; with several instances the phases'
+    // server CPU is not split per phase, so their per-CPU figures are left out (NaN → "-").
+    if instances > 1 {
+        login.server_cpu = f64::NAN;
+        token.server_cpu = f64::NAN;
+    }
+    eprintln!(
+        "bench:   {}; all instances used {:.2} CPU-s",
+        token.summary(),
+        cpu1 - cpu0
+    );
+    let mut c = Conn::open(sim_addr).await?;
+    let path = format!("{SIM_MOUNT}{}", wecom_oidc::simulator::STATS_PATH);
+    let stats: wecom_oidc::simulator::SimulatorStats =
+        serde_json::from_slice(&c.send(&RequestSpec::get(path.as_str())).await?.body)?;
+    for (guard, _, log) in &mut servers {
+        if let Some(why) = guard.exited() {
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            return Err(err(format!("{why} {}", log.trim())));
+        }
+    }
+    Ok(SetupResult {
+        label,
+        login,
+        token,
+        gettoken_calls: stats.gettoken_calls,
+    })
+}
+
+/// sled ×1, PostgreSQL ×1 and PostgreSQL ×`--instances`: rows for the table.
+async fn store_comparison(
+    opts: &Options,
+    bin: &Path,
+    tmp: &Path,
+    pinned: bool,
+    ticks: f64,
+    pg: &str,
+) -> Result<Vec<Row>> {
+    let mut results = Vec::new();
+    let sled = Setup {
+        label: "sled, 1 instance".into(),
+        store: None,
+        instances: 1,
+        dir: tmp.join("serve-sled"),
+    };
+    results.push(run_setup(opts, bin, pinned, ticks, sled).await?);
+    let mut counts = vec![1];
+    if opts.instances > 1 {
+        counts.push(opts.instances);
+    }
+    for n in counts {
+        let db = BenchDatabase::create(pg)?;
+        let setup = Setup {
+            label: format!("PostgreSQL, {n} instance{}", if n == 1 { "" } else { "s" }),
+            store: Some(&db.url),
+            instances: n,
+            dir: tmp.join(format!("serve-pg-{n}")),
+        };
+        results.push(run_setup(opts, bin, pinned, ticks, setup).await?);
+    }
+    let per_cpu = |p: &PhaseResult| {
+        if p.server_cpu.is_nan() {
+            String::new()
+        } else {
+            format!("{:.0}/CPU-s, ", p.per_cpu_second())
+        }
+    };
+    let mut rows = Vec::new();
+    for r in &results {
+        rows.push(row(
+            &format!("serve, {}: complete logins", r.label),
+            format!(
+                "{}{:.0}/s with {} browsers (p50 {:.2} ms, p99 {:.2} ms)",
+                per_cpu(&r.login),
+                r.login.per_second(),
+                opts.browsers,
+                r.login.percentile(0.5),
+                r.login.percentile(0.99)
+            ),
+            "-".into(),
+            "-".into(),
+            "(none; compare the setups)",
+            if r.login.errors == 0 && r.login.requests > 0 {
+                None
+            } else {
+                Some(false)
+            },
+            vec![r.login.per_second(), r.login.percentile(0.99)],
+        ));
+        rows.push(row(
+            &format!("serve, {}: /token RS256", r.label),
+            format!(
+                "{}{:.0}/s (p50 {:.2} ms, p99 {:.2} ms)",
+                per_cpu(&r.token),
+                r.token.per_second(),
+                r.token.percentile(0.5),
+                r.token.percentile(0.99)
+            ),
+            "-".into(),
+            "-".into(),
+            "(none; compare the setups)",
+            if r.token.errors == 0 && r.token.requests > 0 {
+                None
+            } else {
+                Some(false)
+            },
+            vec![r.token.per_second(), r.token.percentile(0.99)],
+        ));
+        rows.push(row(
+            &format!("serve, {}: WeCom gettoken calls", r.label),
+            format!("{}", r.gettoken_calls),
+            "-".into(),
+            "-".into(),
+            "exactly 1 for the whole cluster",
+            Some(r.gettoken_calls == 1),
+            vec![r.gettoken_calls as f64],
+        ));
+    }
+    Ok(rows)
 }
 
 #[cfg(test)]

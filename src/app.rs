@@ -20,7 +20,7 @@ use crate::events::RecordingConnector;
 use crate::metrics::Metrics;
 use crate::provider::{discovery, ClientRegistry, Provider, ProviderParts};
 use crate::storage::{PostgresStore, SledStore, Store};
-use crate::tokens::{KeyStore, SigningAlg};
+use crate::tokens::{KeyRing, KeyStore, SigningAlg};
 use crate::web::login_events::EventLogState;
 use crate::web::ops::OpsState;
 use crate::web::start::{ClientRow, StartInfo, WeComAppRow};
@@ -88,7 +88,7 @@ pub struct App {
 /// Opens the store and keys and builds the provider with its routes.
 pub async fn build(config: &Config, clock: SharedClock) -> Result<App, StartError> {
     let store = open_store(config).await?;
-    build_with_store(config, clock, store)
+    build_on(config, clock, store).await
 }
 
 /// Opens the configured store: sled in `data_dir`, or PostgreSQL (connected, schema migrated).
@@ -115,21 +115,74 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
     }
 }
 
-/// Builds the provider on an already opened store.
+/// Builds the provider on an already opened store that one process owns, with the signing keys
+/// of `keys_dir`.
 pub fn build_with_store(
     config: &Config,
     clock: SharedClock,
     store: Arc<dyn Store>,
 ) -> Result<App, StartError> {
-    let keys = Arc::new(KeyStore::load_or_generate_with(
+    let keys = Arc::new(KeyRing::fixed(KeyStore::load_or_generate_with(
         &config.keys_dir,
         SigningAlg::Rs256,
         clock.as_ref(),
-    )?);
+    )?));
+    build_with_store_and_keys(config, clock, store, keys)
+}
+
+/// The signing keys for `store`: those kept in the store when it is shared by several instances
+/// ([`Store::is_shared`]; generated there, once, at the cluster's first start), else those of
+/// `keys_dir`.
+pub async fn load_keys(
+    config: &Config,
+    store: &dyn Store,
+    clock: &SharedClock,
+) -> Result<Arc<KeyRing>, StartError> {
+    let ring = if store.is_shared() {
+        KeyRing::load_shared(store, SigningAlg::Rs256, clock.as_ref()).await?
+    } else {
+        KeyRing::fixed(KeyStore::load_or_generate_with(
+            &config.keys_dir,
+            SigningAlg::Rs256,
+            clock.as_ref(),
+        )?)
+    };
+    Ok(Arc::new(ring))
+}
+
+/// Builds the provider on `store` with the keys of [`load_keys`]; on a shared store, also
+/// starts the task that re-reads the keys every `keys_reload_interval` seconds, so a rotation
+/// made through any instance's configuration reaches this one.
+pub async fn build_on(
+    config: &Config,
+    clock: SharedClock,
+    store: Arc<dyn Store>,
+) -> Result<App, StartError> {
+    let keys = load_keys(config, store.as_ref(), &clock).await?;
+    if store.is_shared() {
+        // Lives as long as the runtime: a server process serves until it exits.
+        drop(crate::tokens::shared::spawn_reloader(
+            keys.clone(),
+            store.clone(),
+            clock.clone(),
+            Duration::from_secs(config.keys_reload_interval),
+        ));
+    }
+    build_with_store_and_keys(config, clock, store, keys)
+}
+
+/// Builds the provider on an opened store with already loaded keys.
+pub fn build_with_store_and_keys(
+    config: &Config,
+    clock: SharedClock,
+    store: Arc<dyn Store>,
+    keys: Arc<KeyRing>,
+) -> Result<App, StartError> {
+    let initial_keys = keys.current();
     // A client's id_token algorithm needs a key now, not a failed token request later.
     for c in &config.clients {
         if let Some(alg) = c.settings.id_token_signed_response_alg {
-            if !keys.has_alg(alg) {
+            if !initial_keys.has_alg(alg) {
                 return Err(StartError::MissingKey {
                     client: c.id.clone(),
                     alg: alg.as_str(),
@@ -137,7 +190,7 @@ pub fn build_with_store(
             }
         }
     }
-    let algs: Vec<&str> = keys
+    let algs: Vec<&str> = initial_keys
         .signing_algs()
         .into_iter()
         .map(SigningAlg::as_str)
@@ -219,7 +272,6 @@ pub fn build_with_store(
     let state = WebState {
         provider: provider.clone(),
         discovery: discovery::metadata_json_full(&config.issuer, &algs, pairwise)?,
-        jwks: keys.jwks_bytes(),
         secure_cookies: config.issuer.starts_with("https://"),
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -249,7 +301,7 @@ pub fn build_with_store(
             })
             .collect(),
         discovery: StartInfo::pretty(&state.discovery),
-        jwks: StartInfo::pretty(&state.jwks),
+        jwks: StartInfo::pretty(&initial_keys.jwks_bytes()),
     });
     let mut router =
         web::router_with(state, &config.limits).merge(web::verify::router(verify_files));

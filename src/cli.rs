@@ -223,29 +223,7 @@ pub fn run_keys(
                     dir.display()
                 ));
             }
-            let now = clock.now();
-            let mut out = format!(
-                "{:<9} {:<6} {:<44} {:<11} {:<11} FILE\n",
-                "STATUS", "ALG", "KID", "CREATED", "RETIRE_AT"
-            );
-            for k in keys {
-                let status = match (k.status, k.retire_at) {
-                    (KeyStatus::Active, _) => "active",
-                    (KeyStatus::Retiring, Some(t)) if t <= now => "expired",
-                    (KeyStatus::Retiring, _) => "retiring",
-                };
-                let opt = |t: Option<i64>| t.map(|t| t.to_string()).unwrap_or_else(|| "-".into());
-                out.push_str(&format!(
-                    "{:<9} {:<6} {:<44} {:<11} {:<11} {}\n",
-                    status,
-                    k.alg.as_str(),
-                    k.kid,
-                    opt(k.created_at),
-                    opt(k.retire_at),
-                    k.path.display()
-                ));
-            }
-            Ok(out)
+            Ok(render_key_list(keys, clock.now()))
         }
         KeysAction::Rotate { alg, grace } => {
             let r = KeyStore::rotate(&dir, *alg, *grace, clock).map_err(|e| e.to_string())?;
@@ -259,6 +237,80 @@ pub fn run_keys(
                 out.push_str(&format!("removed expired key {kid}\n"));
             }
             out.push_str("restart the server to sign with the new key\n");
+            Ok(out)
+        }
+    }
+}
+
+/// The `keys list` table.
+fn render_key_list(keys: Vec<crate::tokens::KeyInfo>, now: i64) -> String {
+    let mut out = format!(
+        "{:<9} {:<6} {:<44} {:<11} {:<11} FILE\n",
+        "STATUS", "ALG", "KID", "CREATED", "RETIRE_AT"
+    );
+    for k in keys {
+        let status = match (k.status, k.retire_at) {
+            (KeyStatus::Active, _) => "active",
+            (KeyStatus::Retiring, Some(t)) if t <= now => "expired",
+            (KeyStatus::Retiring, _) => "retiring",
+        };
+        let opt = |t: Option<i64>| t.map(|t| t.to_string()).unwrap_or_else(|| "-".into());
+        out.push_str(&format!(
+            "{:<9} {:<6} {:<44} {:<11} {:<11} {}\n",
+            status,
+            k.alg.as_str(),
+            k.kid,
+            opt(k.created_at),
+            opt(k.retire_at),
+            k.path.display()
+        ));
+    }
+    out
+}
+
+/// Runs `keys` against the signing keys kept in a shared store (PostgreSQL): the same commands
+/// and output as [`run_keys`]; running instances pick a change up at their next key reload, so
+/// no restart is needed.
+pub async fn run_keys_in_store(
+    args: &KeysArgs,
+    store: &dyn crate::storage::Store,
+    clock: &dyn Clock,
+) -> Result<String, String> {
+    use crate::tokens::shared;
+    let reload = "every running instance publishes it within keys_reload_interval";
+    match &args.action {
+        KeysAction::Generate { alg } => {
+            let k = shared::generate_in_store(store, *alg, clock)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(format!(
+                "generated {} key {} in the store\n{reload}\n",
+                k.alg, k.kid
+            ))
+        }
+        KeysAction::List => {
+            let keys = shared::list_in_store(store)
+                .await
+                .map_err(|e| e.to_string())?;
+            if keys.is_empty() {
+                return Ok("no keys in the store (one is generated at first start)\n".to_owned());
+            }
+            Ok(render_key_list(keys, clock.now()))
+        }
+        KeysAction::Rotate { alg, grace } => {
+            let r = shared::rotate_in_store(store, *alg, *grace, clock)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut out = format!("new active {} key {}\n", r.new_key.alg, r.new_key.kid);
+            if let Some(old) = r.retired {
+                out.push_str(&format!(
+                    "previous key {old} stays published for {grace} s (retiring)\n"
+                ));
+            }
+            for kid in r.removed {
+                out.push_str(&format!("removed expired key {kid}\n"));
+            }
+            out.push_str(&format!("{reload}\n"));
             Ok(out)
         }
     }

@@ -47,6 +47,9 @@ pub struct Config {
     pub login_event_retention: i64,
     /// `[ui] playground`: the operators' "try a login" page at `/playground` (off by default).
     pub playground: bool,
+    /// `keys_reload_interval`: how often (seconds) a running instance re-reads the signing keys
+    /// of a shared store, i.e. how soon a `keys rotate` reaches every instance.
+    pub keys_reload_interval: u64,
 }
 
 /// Where the provider's state lives: top-level `store` (absent: sled in `data_dir`).
@@ -220,6 +223,7 @@ const TOP_KEYS: &[&str] = &[
     "store",
     "store_password_env",
     "keys_dir",
+    "keys_reload_interval",
     "wecom",
     "clients",
     "tokens",
@@ -520,6 +524,18 @@ impl Validator<'_> {
                 None
             }
         };
+        let keys_reload_interval =
+            match self.integer(t, "keys_reload_interval", "keys_reload_interval") {
+                None => Some(crate::tokens::shared::DEFAULT_RELOAD_INTERVAL_SECS),
+                Some(n) if (1..=3600).contains(&n) => Some(n as u64),
+                Some(n) => {
+                    self.problem(
+                        "keys_reload_interval",
+                        format!("{n} is not between 1 and 3600 seconds"),
+                    );
+                    None
+                }
+            };
         let login_event_retention = match t.get("events") {
             None => Some(DEFAULT_EVENT_RETENTION_DAYS * 86_400),
             Some(Value::Table(et)) => {
@@ -558,6 +574,7 @@ impl Validator<'_> {
         };
         Some(Config {
             playground,
+            keys_reload_interval: keys_reload_interval?,
             session: session?,
             limits: limits?,
             login_event_retention: login_event_retention?,
@@ -1569,6 +1586,24 @@ redirect_uris = ["http://127.0.0.1:8400/callback"]
             Some("https://grafana.example.com/bcl")
         );
         assert!(s.backchannel_logout_session_required);
+    }
+
+    #[test]
+    fn keys_reload_interval_defaults_to_30_s_and_is_bounded() {
+        assert_eq!(
+            parse(GOOD, "t.toml", &env).unwrap().keys_reload_interval,
+            30
+        );
+        let set = format!("keys_reload_interval = 2\n{GOOD}");
+        assert_eq!(parse(&set, "t.toml", &env).unwrap().keys_reload_interval, 2);
+        for bad in ["0", "3601", "\"30s\""] {
+            let text = format!("keys_reload_interval = {bad}\n{GOOD}");
+            let all = parse(&text, "t.toml", &env)
+                .unwrap_err()
+                .problems
+                .join("\n");
+            assert!(all.contains("keys_reload_interval:"), "{bad}: {all}");
+        }
     }
 
     #[test]

@@ -186,6 +186,7 @@ pub fn build_full(
         clients.push(c);
     }
     let config = Config {
+        keys_reload_interval: crate::tokens::shared::DEFAULT_RELOAD_INTERVAL_SECS,
         issuer: issuer.clone(),
         listen: addr,
         data_dir: data_dir.join("store"),

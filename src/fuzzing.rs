@@ -112,6 +112,7 @@ fn fixture() -> &'static Fixture {
             listen: "127.0.0.1:0".parse().expect("addr"),
             data_dir: dir.path().join("store"),
             store: Default::default(),
+            keys_reload_interval: crate::tokens::shared::DEFAULT_RELOAD_INTERVAL_SECS,
             keys_dir: dir.path().join("keys"),
             wecom: WeComSettings {
                 api_base: upstream.clone(),

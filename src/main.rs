@@ -26,11 +26,7 @@ fn main() -> ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(cli.config).await,
             Command::Demo(args) => demo::run(args, cli.config).await,
-            Command::Keys(args) => {
-                wecom_oidc::cli::run_keys(&args, cli.config.as_deref(), &SystemClock)
-                    .map(|out| print!("{out}"))
-                    .map_err(Into::into)
-            }
+            Command::Keys(args) => keys(&args, cli.config.as_deref()).await,
             Command::Check => ops::doctor::run(cli.config.as_deref(), Arc::new(SystemClock))
                 .await
                 .map_err(Into::into),
@@ -57,11 +53,17 @@ fn main() -> ExitCode {
 async fn serve(config_path: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
     let path = config_path.unwrap_or_else(|| PathBuf::from("wecom-oidc.toml"));
     let config = config::load(&path)?;
-    let built = app::build(&config, Arc::new(SystemClock)).await?;
+    // `build_on`: on a store shared by several instances the signing keys come from the store
+    // and are re-read every `keys_reload_interval` seconds.
+    let store = app::open_store(&config).await?;
+    let built = app::build_on(&config, Arc::new(SystemClock), store).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    tracing::info!(issuer = %config.issuer, listen = %config.listen, "wecom-oidc is serving");
+    // The bound address, not the configured one: with port 0 the kernel picks it, and whoever
+    // started the process (a test, a supervisor) learns it here.
+    let bound = listener.local_addr().unwrap_or(config.listen);
+    tracing::info!(issuer = %config.issuer, listen = %bound, "wecom-oidc is serving");
     // The start page is `/` in serve mode only; the demo keeps its own page at `/`.
     let router = built.router.route(
         "/",
@@ -70,6 +72,30 @@ async fn serve(config_path: Option<PathBuf>) -> Result<(), Box<dyn std::error::E
         }),
     );
     app::serve(listener, app::with_middleware(router), built.store).await?;
+    Ok(())
+}
+
+/// `keys`: against the store when the configuration names a shared one (PostgreSQL), else
+/// against the key directory.
+async fn keys(
+    args: &wecom_oidc::cli::KeysArgs,
+    config_path: Option<&std::path::Path>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let shared = match config_path {
+        Some(p) if args.dir.is_none() => {
+            let config = config::load(p)?;
+            (config.store != wecom_oidc::config::StoreLocation::Sled).then_some(config)
+        }
+        _ => None,
+    };
+    let out = match shared {
+        Some(config) => {
+            let store = app::open_store(&config).await?;
+            wecom_oidc::cli::run_keys_in_store(args, store.as_ref(), &SystemClock).await?
+        }
+        None => wecom_oidc::cli::run_keys(args, config_path, &SystemClock)?,
+    };
+    print!("{out}");
     Ok(())
 }
 

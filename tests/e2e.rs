@@ -861,6 +861,7 @@ async fn serve_mode(playground: bool) -> String {
     let simulator = Simulator::new(sim_config.clone(), Arc::new(SystemClock));
     let dir = tempfile::tempdir().unwrap();
     let config = Config {
+        keys_reload_interval: wecom_oidc::tokens::shared::DEFAULT_RELOAD_INTERVAL_SECS,
         issuer: issuer.clone(),
         listen: addr,
         data_dir: dir.path().join("store"),

@@ -1352,6 +1352,7 @@ async fn every_wecom_app_is_counted_logged_and_checked_for_readiness() {
     client.settings.connector = Some("branch".into());
     let dir = tempfile::tempdir().expect("tempdir");
     let config = Config {
+        keys_reload_interval: wecom_oidc::tokens::shared::DEFAULT_RELOAD_INTERVAL_SECS,
         issuer: issuer.clone(),
         listen: addr,
         data_dir: dir.path().join("store"),

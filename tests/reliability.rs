@@ -1491,6 +1491,10 @@ mod failing_disk {
             delete_expired(n: i64) -> StoreResult<usize>;
             create_login_event(e: &wecom_oidc::storage::LoginEvent) -> StoreResult<()>;
             list_login_events(l: usize) -> StoreResult<Vec<wecom_oidc::storage::LoginEvent>>;
+            find_signing_keys() -> StoreResult<wecom_oidc::storage::SigningKeySet>;
+            save_signing_keys(v: Option<i64>, s: &wecom_oidc::storage::SigningKeySet) -> StoreResult<()>;
+            acquire_lease(n: &str, o: &str, t: i64, u: i64) -> StoreResult<bool>;
+            release_lease(n: &str, o: &str) -> StoreResult<()>;
         }
 
         fn is_persistent(&self) -> bool {
@@ -1517,6 +1521,7 @@ mod failing_disk {
         sim_config.auto_login = Some("zhangsan".into());
         let simulator = Simulator::new(sim_config.clone(), Arc::new(SystemClock));
         let config = Config {
+            keys_reload_interval: wecom_oidc::tokens::shared::DEFAULT_RELOAD_INTERVAL_SECS,
             issuer: issuer.clone(),
             listen: addr,
             data_dir: dir.join("store"),

@@ -600,6 +600,7 @@ async fn each_client_logs_in_through_the_wecom_app_it_names() {
     client.settings.connector = Some("branch".into());
     let dir = tempfile::tempdir().expect("tempdir");
     let config = Config {
+        keys_reload_interval: wecom_oidc::tokens::shared::DEFAULT_RELOAD_INTERVAL_SECS,
         issuer: issuer.clone(),
         listen: addr,
         data_dir: dir.path().join("store"),

@@ -159,7 +159,7 @@ impl Provider {
             // §2.4: events names the logout event; a nonce is forbidden, so none is added.
             claims.insert("events".into(), json!({ BACKCHANNEL_LOGOUT_EVENT: {} }));
             let alg = self.id_token_alg(client);
-            match self.keys.sign_jwt_with(alg, "logout+jwt", &claims) {
+            match self.keys().sign_jwt_with(alg, "logout+jwt", &claims) {
                 Ok(logout_token) => out.push(BackchannelLogout {
                     client_id: client.id.clone(),
                     uri: uri.clone(),

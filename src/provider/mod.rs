@@ -21,12 +21,12 @@ pub mod token;
 pub mod userinfo;
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use crate::clock::SharedClock;
 use crate::connector::Connector;
 use crate::storage::Store;
-use crate::tokens::{JwksVerifier, KeyStore};
+use crate::tokens::{KeyRing, KeyStore};
 
 pub use client::{AccessTokenFormat, AuthMethod, Client, ClientCredentials, ClientRegistry};
 pub use error::{ErrorCode, OAuthError};
@@ -68,14 +68,12 @@ pub struct Provider {
     issuer: String,
     clients: ClientRegistry,
     store: Arc<dyn Store>,
-    keys: Arc<KeyStore>,
+    keys: Arc<KeyRing>,
     clock: SharedClock,
     lifetimes: Lifetimes,
     connectors: HashMap<String, Arc<dyn Connector>>,
     default_connector: String,
     session: SessionSettings,
-    /// Verifiers for our own published keys (JWT access tokens), built on first use.
-    own_verifier: OnceLock<Option<JwksVerifier>>,
     /// Group-commit barrier awaited before a credential leaves the server.
     durability: crate::storage::Durability,
     /// The most authorization requests that may wait for an upstream login at once.
@@ -104,8 +102,8 @@ pub struct ProviderParts {
     pub clients: ClientRegistry,
     /// The store.
     pub store: Arc<dyn Store>,
-    /// Signing keys.
-    pub keys: Arc<KeyStore>,
+    /// Signing keys (replaced while serving when they live in a shared store).
+    pub keys: Arc<KeyRing>,
     /// The clock.
     pub clock: SharedClock,
     /// Credential lifetimes.
@@ -131,7 +129,6 @@ impl Provider {
             connectors,
             default_connector: id,
             session: parts.session,
-            own_verifier: OnceLock::new(),
             durability: crate::storage::Durability::new(parts.store.clone()),
             store: parts.store,
             max_pending_authorizations: DEFAULT_MAX_PENDING_AUTHORIZATIONS,
@@ -178,8 +175,14 @@ impl Provider {
         &self.clients
     }
 
-    /// The signing keys.
-    pub fn keys(&self) -> &Arc<KeyStore> {
+    /// The signing keys in use now. Take this snapshot once per operation, so that one token is
+    /// signed, and its `kid` named, by the same key set even if a reload swaps it meanwhile.
+    pub fn keys(&self) -> Arc<KeyStore> {
+        self.keys.current()
+    }
+
+    /// The replaceable key set itself (to reload it).
+    pub fn key_ring(&self) -> &Arc<KeyRing> {
         &self.keys
     }
 
@@ -215,24 +218,6 @@ impl Provider {
     /// `issuer` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.issuer, path)
-    }
-
-    /// Verifiers for the keys in our JWKS (every published key, so tokens signed before a
-    /// rotation still verify); `None` only if our own JWKS were unusable.
-    pub(crate) fn own_keys_verifier(&self) -> Option<&JwksVerifier> {
-        self.own_verifier
-            .get_or_init(|| {
-                let set: serde_json::Value =
-                    serde_json::from_slice(&self.keys.jwks_bytes()).ok()?;
-                match JwksVerifier::from_jwks(&set) {
-                    Ok(v) => Some(v),
-                    Err(e) => {
-                        tracing::error!(error = %e, "our own JWKS cannot verify tokens");
-                        None
-                    }
-                }
-            })
-            .as_ref()
     }
 
     /// The default connector (every grant logs in through it).

@@ -267,8 +267,10 @@ impl Provider {
         let invalid = || {
             OAuthError::invalid_request("id_token_hint is not an id_token issued by this provider")
         };
-        let (typ, claims): (Option<String>, Map<String, Value>) =
-            self.keys.verify_jwt_with_typ(jwt).map_err(|_| invalid())?;
+        let (typ, claims): (Option<String>, Map<String, Value>) = self
+            .keys()
+            .verify_jwt_with_typ(jwt)
+            .map_err(|_| invalid())?;
         // Our id_tokens are typed `JWT`; access tokens (`at+jwt`) and logout tokens
         // (`logout+jwt`) signed with the same keys must not pass as one.
         if typ.as_deref() != Some("JWT") {
@@ -313,7 +315,7 @@ mod tests {
     use crate::connector::{Connector, ConnectorError, LoginRequest};
     use crate::provider::{ClientRegistry, Lifetimes, ProviderParts};
     use crate::storage::MemoryStore;
-    use crate::tokens::{KeyStore, SigningAlg};
+    use crate::tokens::{KeyRing, KeyStore, SigningAlg};
 
     struct NoUpstream;
 
@@ -343,9 +345,9 @@ mod tests {
             issuer: "https://op.example".into(),
             clients: ClientRegistry::default(),
             store: Arc::new(MemoryStore::new()),
-            keys: Arc::new(
+            keys: Arc::new(KeyRing::fixed(
                 KeyStore::load_or_generate_with(keys_dir, SigningAlg::EdDsa, clock).expect("keys"),
-            ),
+            )),
             clock: Arc::new(clock.clone()),
             lifetimes: Lifetimes::default(),
             connector: Arc::new(NoUpstream),
@@ -450,12 +452,12 @@ mod tests {
         claims.insert("sub".into(), "zhangsan".into());
         claims.insert("aud".into(), serde_json::json!(["app-a", "app-b"]));
         claims.insert("exp".into(), 1.into());
-        let jwt = p.keys.sign_jwt(&claims).expect("sign");
+        let jwt = p.keys().sign_jwt(&claims).expect("sign");
         let hint = p.verify_own_id_token(&jwt).expect("expired hint accepted");
         assert_eq!(hint.sub, "zhangsan");
         assert_eq!(hint.aud, vec!["app-a", "app-b"]);
         let typed = p
-            .keys
+            .keys()
             .sign_jwt_with(SigningAlg::EdDsa, "at+jwt", &claims)
             .expect("sign");
         assert!(
@@ -463,7 +465,7 @@ mod tests {
             "an access token is no id_token"
         );
         claims.insert("iss".into(), "https://other.example".into());
-        let jwt = p.keys.sign_jwt(&claims).expect("sign");
+        let jwt = p.keys().sign_jwt(&claims).expect("sign");
         assert!(p.verify_own_id_token(&jwt).is_err());
     }
 

@@ -12,7 +12,7 @@ use crate::clock::{Clock, ManualClock};
 use crate::connector::{Connector, ConnectorError, Identity, LoginRequest};
 use crate::secret::Secret;
 use crate::storage::{MemoryStore, RefreshToken, Store};
-use crate::tokens::{KeyStore, SigningAlg};
+use crate::tokens::{KeyRing, KeyStore, SigningAlg};
 
 /// The start of every test clock.
 pub const T0: i64 = 1_800_000_000;
@@ -100,7 +100,7 @@ pub fn harness(clients: Vec<Client>, lifetimes: Lifetimes) -> Harness {
         issuer: "https://sso.example.com".into(),
         clients: ClientRegistry::new(clients),
         store,
-        keys: Arc::new(keys),
+        keys: Arc::new(KeyRing::fixed(keys)),
         clock: Arc::new(clock.clone()),
         lifetimes,
         connector: connector.clone(),

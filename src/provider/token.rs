@@ -392,9 +392,9 @@ impl Provider {
         client
             .settings
             .id_token_signed_response_alg
-            .filter(|a| self.keys.has_alg(*a))
+            .filter(|a| self.keys().has_alg(*a))
             .unwrap_or_else(|| {
-                self.keys
+                self.keys()
                     .signing_algs()
                     .first()
                     .copied()
@@ -450,7 +450,8 @@ impl Provider {
         if !token.contains('.') {
             return Some(random::hash_secret(token));
         }
-        let verifier = self.own_keys_verifier()?;
+        let keys = self.keys();
+        let verifier = keys.jwks_verifier()?;
         let (header, claims) = verifier.verify(token).ok()?;
         // RFC 9068 §4: the typ tells access tokens from id_tokens signed with the same keys.
         let typ = header.get("typ").and_then(Value::as_str)?;

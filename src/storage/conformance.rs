@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{
     AccessToken, AuthCode, AuthRequest, ClaimsRequest, LoginEvent, RefreshToken, Session,
-    StorageError, Store, UpstreamToken,
+    SigningKeySet, StorageError, Store, StoredSigningKey, UpstreamToken,
 };
 use tokio::runtime::Handle;
 
@@ -56,6 +56,9 @@ pub async fn run_all(store: &dyn Store) {
     racing_login_events_are_all_kept(store).await;
     pending_auth_requests_are_counted_through_creates_takes_races_and_sweeps(store).await;
     flush_keeps_every_record_readable(store).await;
+    a_lease_has_one_holder_until_released_or_lapsed(store).await;
+    racing_lease_acquisitions_have_exactly_one_winner(store).await;
+    the_signing_key_set_is_inserted_once_and_replaced_by_compare_and_swap(store).await;
 }
 
 /// A fresh key no other check (or earlier run) uses.
@@ -1101,4 +1104,190 @@ pub async fn flush_keeps_every_record_readable(store: &dyn Store) {
         store.take_auth_request(&req).await.expect("request"),
         auth_request(FAR_FUTURE)
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared-store records: the signing key set and named leases (`storage::cluster`).
+
+/// A time base for the lease checks far from every other check's sweeps.
+const LEASE_NOW: i64 = FAR_FUTURE - 100_000;
+
+/// A lease is held by one owner until it is released by that owner or lapses; its holder may
+/// extend it; releasing someone else's lease changes nothing.
+pub async fn a_lease_has_one_holder_until_released_or_lapsed(store: &dyn Store) {
+    let name = key("lease");
+    let t = LEASE_NOW;
+    assert!(store
+        .acquire_lease(&name, "a", t, t + 10)
+        .await
+        .expect("acquire"));
+    assert!(
+        !store
+            .acquire_lease(&name, "b", t + 1, t + 11)
+            .await
+            .expect("acquire"),
+        "two holders"
+    );
+    assert!(
+        store
+            .acquire_lease(&name, "a", t + 5, t + 20)
+            .await
+            .expect("extend"),
+        "the holder extends"
+    );
+    store
+        .release_lease(&name, "b")
+        .await
+        .expect("release by another");
+    assert!(
+        !store
+            .acquire_lease(&name, "b", t + 19, t + 30)
+            .await
+            .expect("acquire"),
+        "released by a non-holder"
+    );
+    // Lapsed at its `until`: someone else may take it, and the old holder's release is a no-op.
+    assert!(store
+        .acquire_lease(&name, "b", t + 20, t + 40)
+        .await
+        .expect("take over"));
+    store
+        .release_lease(&name, "a")
+        .await
+        .expect("stale release");
+    assert!(
+        !store
+            .acquire_lease(&name, "a", t + 21, t + 50)
+            .await
+            .expect("acquire"),
+        "a stale release freed it"
+    );
+    store.release_lease(&name, "b").await.expect("release");
+    assert!(store
+        .acquire_lease(&name, "a", t + 22, t + 50)
+        .await
+        .expect("acquire after release"));
+    // Leases are independent by name.
+    assert!(store
+        .acquire_lease(&key("lease"), "b", t + 22, t + 50)
+        .await
+        .expect("other name"));
+    // Releasing an absent lease is not an error.
+    store
+        .release_lease(&key("lease"), "a")
+        .await
+        .expect("release absent");
+}
+
+/// Of many owners racing for one lease, exactly one gets it.
+pub async fn racing_lease_acquisitions_have_exactly_one_winner(store: &dyn Store) {
+    let keys = race_keys("lease-race");
+    for (k, results) in keys.iter().zip(race(&keys, |k| async move {
+        let owner = random::token(8);
+        store
+            .acquire_lease(k, &owner, LEASE_NOW, LEASE_NOW + 60)
+            .await
+    })) {
+        let won = results
+            .into_iter()
+            .map(|r| r.expect("acquire"))
+            .filter(|won| *won)
+            .count();
+        assert_eq!(won, 1, "lease {k} had {won} holders at once");
+    }
+}
+
+fn signing_key_set(version: i64, marker: &str) -> SigningKeySet {
+    use crate::tokens::{KeyStatus, SigningAlg};
+    SigningKeySet {
+        version,
+        keys: vec![
+            StoredSigningKey {
+                kid: format!("kid-{marker}-active"),
+                alg: SigningAlg::Rs256,
+                private_pem: format!("-----BEGIN PRIVATE KEY-----\n{marker}\n-----END PRIVATE KEY-----\n"),
+                created_at: 1_700_000_000,
+                status: KeyStatus::Active,
+                retire_at: None,
+            },
+            StoredSigningKey {
+                kid: format!("kid-{marker}-retiring"),
+                alg: SigningAlg::EdDsa,
+                private_pem: "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEI\n-----END PRIVATE KEY-----\n".into(),
+                created_at: 1_600_000_000,
+                status: KeyStatus::Retiring,
+                retire_at: Some(1_700_086_400),
+            },
+        ],
+    }
+}
+
+/// The signing key set is inserted once (a second insert, as from a second instance starting
+/// at the same time, fails and changes nothing) and replaced only over the version it was read
+/// at; it survives sweeps, and of racing replacements exactly one wins.
+pub async fn the_signing_key_set_is_inserted_once_and_replaced_by_compare_and_swap(
+    store: &dyn Store,
+) {
+    let version = match store.find_signing_keys().await {
+        Ok(set) => set.version,
+        Err(StorageError::NotFound) => {
+            let first = signing_key_set(1, "first");
+            store.save_signing_keys(None, &first).await.expect("insert");
+            assert!(
+                is_already_exists(
+                    &store
+                        .save_signing_keys(None, &signing_key_set(1, "second"))
+                        .await
+                ),
+                "a second insert replaced the key set"
+            );
+            assert_eq!(store.find_signing_keys().await.expect("find"), first);
+            1
+        }
+        Err(e) => panic!("find_signing_keys: {e}"),
+    };
+    assert!(
+        is_already_exists(
+            &store
+                .save_signing_keys(Some(version + 7), &signing_key_set(version + 8, "stale"))
+                .await
+        ),
+        "a replacement over another version succeeded"
+    );
+    let next = signing_key_set(version + 1, "next");
+    store
+        .save_signing_keys(Some(version), &next)
+        .await
+        .expect("replace");
+    assert_eq!(store.find_signing_keys().await.expect("find"), next);
+    assert!(is_already_exists(
+        &store
+            .save_signing_keys(Some(version), &signing_key_set(version + 1, "late"))
+            .await
+    ));
+    store.delete_expired(SWEEP_NOW).await.expect("sweep");
+    assert_eq!(
+        store.find_signing_keys().await.expect("kept by sweeps"),
+        next
+    );
+    // Racing replacements from one version: exactly one is kept.
+    let base = version + 1;
+    let one = vec![key("keyset-race")];
+    let results = race(&one, |_| async move {
+        let marker = random::alphanumeric(8);
+        store
+            .save_signing_keys(Some(base), &signing_key_set(base + 1, &marker))
+            .await
+            .map(|()| marker)
+    })
+    .remove(0);
+    let winners: Vec<String> = results.into_iter().filter_map(|r| r.ok()).collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "{} replacements of one version succeeded",
+        winners.len()
+    );
+    let stored = store.find_signing_keys().await.expect("find");
+    assert_eq!(stored, signing_key_set(base + 1, &winners[0]));
 }

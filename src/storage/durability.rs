@@ -223,6 +223,10 @@ mod tests {
             delete_expired(n: i64) -> StoreResult<usize>;
             create_login_event(e: &crate::storage::LoginEvent) -> StoreResult<()>;
             list_login_events(l: usize) -> StoreResult<Vec<crate::storage::LoginEvent>>;
+            find_signing_keys() -> StoreResult<crate::storage::SigningKeySet>;
+            save_signing_keys(v: Option<i64>, s: &crate::storage::SigningKeySet) -> StoreResult<()>;
+            acquire_lease(n: &str, o: &str, t: i64, u: i64) -> StoreResult<bool>;
+            release_lease(n: &str, o: &str) -> StoreResult<()>;
         }
 
         async fn flush(&self) -> StoreResult<()> {

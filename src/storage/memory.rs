@@ -15,6 +15,9 @@ use super::{
     Store, UpstreamToken,
 };
 
+use super::cluster::LeaseRecord;
+use super::SigningKeySet;
+
 /// Login events by (time, sequence number).
 type EventLog = BTreeMap<(i64, u64), LoginEvent>;
 
@@ -38,6 +41,11 @@ pub struct MemoryStore {
     sessions: Mutex<HashMap<String, Session>>,
     /// Login events by (time, sequence number): ordered, and never two under one key.
     login_events: Mutex<(u64, EventLog)>,
+    /// The shared signing key set, and leases by name.
+    cluster: (
+        Mutex<Option<SigningKeySet>>,
+        Mutex<HashMap<String, LeaseRecord>>,
+    ),
 }
 
 impl MemoryStore {
@@ -240,7 +248,8 @@ impl Store for MemoryStore {
                 let before = events.1.len();
                 events.1.retain(|_, e| e.expires_at >= now);
                 before - events.1.len()
-            })
+            }
+            + self.sweep_leases(now))
     }
 
     async fn create_login_event(&self, event: &LoginEvent) -> Result<()> {
@@ -266,8 +275,90 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn find_signing_keys(&self) -> Result<SigningKeySet> {
+        self.find_signing_keys_now()
+    }
+
+    async fn save_signing_keys(
+        &self,
+        expected_version: Option<i64>,
+        set: &SigningKeySet,
+    ) -> Result<()> {
+        self.save_signing_keys_now(expected_version, set)
+    }
+
+    async fn acquire_lease(&self, name: &str, owner: &str, now: i64, until: i64) -> Result<bool> {
+        self.acquire_lease_now(name, owner, now, until)
+    }
+
+    async fn release_lease(&self, name: &str, owner: &str) -> Result<()> {
+        self.release_lease_now(name, owner)
+    }
+
     fn is_persistent(&self) -> bool {
         false
+    }
+}
+
+/// The shared signing key set and named leases (`storage::cluster`).
+impl MemoryStore {
+    pub(super) fn find_signing_keys_now(&self) -> Result<SigningKeySet> {
+        lock(&self.cluster.0).clone().ok_or(StorageError::NotFound)
+    }
+
+    pub(super) fn save_signing_keys_now(
+        &self,
+        expected_version: Option<i64>,
+        set: &SigningKeySet,
+    ) -> Result<()> {
+        let mut current = lock(&self.cluster.0);
+        match (current.as_ref(), expected_version) {
+            (None, None) => {}
+            (Some(stored), Some(v)) if stored.version == v => {}
+            (None, Some(_)) => return Err(StorageError::NotFound),
+            _ => return Err(StorageError::AlreadyExists),
+        }
+        *current = Some(set.clone());
+        Ok(())
+    }
+
+    pub(super) fn acquire_lease_now(
+        &self,
+        name: &str,
+        owner: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool> {
+        let mut leases = lock(&self.cluster.1);
+        if let Some(lease) = leases.get(name) {
+            if !lease.may_be_taken_by(owner, now) {
+                return Ok(false);
+            }
+        }
+        leases.insert(
+            name.to_owned(),
+            LeaseRecord {
+                owner: owner.to_owned(),
+                until,
+            },
+        );
+        Ok(true)
+    }
+
+    pub(super) fn release_lease_now(&self, name: &str, owner: &str) -> Result<()> {
+        let mut leases = lock(&self.cluster.1);
+        if leases.get(name).is_some_and(|l| l.owner == owner) {
+            leases.remove(name);
+        }
+        Ok(())
+    }
+
+    /// Deletes the leases that lapsed before `now`.
+    pub(super) fn sweep_leases(&self, now: i64) -> usize {
+        let mut leases = lock(&self.cluster.1);
+        let before = leases.len();
+        leases.retain(|_, l| l.until >= now);
+        before - leases.len()
     }
 }
 

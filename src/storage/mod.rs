@@ -8,6 +8,7 @@
 //! [`conformance`] suite. Keys handed to the store are already hashed by the caller where they are
 //! secrets (codes, tokens), so a copy of the database does not hand out working credentials.
 
+pub mod cluster;
 pub mod conformance;
 pub mod durability;
 pub mod memory;
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::connector::Identity;
 
+pub use cluster::{SigningKeySet, StoredSigningKey};
 pub use durability::Durability;
 pub use memory::MemoryStore;
 pub use postgres::PostgresStore;
@@ -350,6 +352,30 @@ pub trait Store: Send + Sync + 'static {
     /// The newest `limit` login events, newest first.
     async fn list_login_events(&self, limit: usize) -> Result<Vec<LoginEvent>>;
 
+    /// The signing key set shared by every instance over this store ([`SigningKeySet`]).
+    /// `NotFound` if none was saved yet.
+    async fn find_signing_keys(&self) -> Result<SigningKeySet>;
+    /// Saves the signing key set atomically, by compare-and-swap on its version: with
+    /// `expected_version == None` only if no set exists yet (of several instances starting at
+    /// once, exactly one insert succeeds); with `Some(v)` only if the stored set still has version
+    /// `v`. `AlreadyExists` when the condition fails (someone else changed the set first: re-read
+    /// and retry); `NotFound` when `Some(v)` is expected but there is no set. Never swept.
+    async fn save_signing_keys(
+        &self,
+        expected_version: Option<i64>,
+        set: &SigningKeySet,
+    ) -> Result<()>;
+
+    /// Takes the lease `name` for `owner` until `until` (Unix seconds) if it is free at `now`:
+    /// never taken, released, lapsed (`until <= now`), or already `owner`'s (which extends it).
+    /// Returns whether `owner` holds it now. Atomic: of racing owners exactly one gets a free
+    /// lease. What it guards is the caller's business (e.g. one upstream token fetch for a whole
+    /// cluster); lapsed leases may be swept by [`Store::delete_expired`].
+    async fn acquire_lease(&self, name: &str, owner: &str, now: i64, until: i64) -> Result<bool>;
+    /// Releases the lease `name` if `owner` holds it; otherwise (absent, lapsed and taken by
+    /// another) changes nothing. Not an error either way.
+    async fn release_lease(&self, name: &str, owner: &str) -> Result<()>;
+
     /// Makes every write so far durable (called on shutdown and by the group-commit
     /// [`Durability`] barrier before a response hands out a credential).
     async fn flush(&self) -> Result<()>;
@@ -357,6 +383,13 @@ pub trait Store: Send + Sync + 'static {
     /// Whether records survive a restart once [`Store::flush`] returns (a disk backend); `false`
     /// for a store that keeps nothing across restarts, whose durability barrier is then free.
     fn is_persistent(&self) -> bool;
+
+    /// Whether several server processes use this store at once (PostgreSQL): the signing keys
+    /// then live in the store ([`Store::find_signing_keys`]) instead of `keys_dir`, so every
+    /// instance signs with the same keys. `false` for a store one process owns (sled, memory).
+    fn is_shared(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

@@ -39,13 +39,14 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{
-    AccessToken, AuthCode, AuthRequest, LoginEvent, RefreshToken, Result, Session, StorageError,
-    Store, UpstreamToken,
+    AccessToken, AuthCode, AuthRequest, LoginEvent, RefreshToken, Result, Session, SigningKeySet,
+    StorageError, Store, UpstreamToken,
 };
 
 /// The schema, one migration per entry: entry `i` brings the schema to version `i + 1`. Append
 /// only; never edit a released entry.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE auth_requests (
     key TEXT PRIMARY KEY,
     record TEXT NOT NULL,
@@ -130,7 +131,22 @@ CREATE TABLE login_events (
 );
 CREATE INDEX login_events_at ON login_events (at, id);
 CREATE INDEX login_events_expires_at ON login_events (expires_at);
-"#];
+"#,
+    r#"
+-- What the instances of a cluster share (storage::cluster): the one signing key set, replaced by
+-- compare-and-swap on its version, and named leases.
+CREATE TABLE signing_keys (
+    id INT PRIMARY KEY CHECK (id = 1),
+    version BIGINT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE TABLE leases (
+    name TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    until BIGINT NOT NULL
+);
+"#,
+];
 
 /// Connections kept in the pool. Enough for the conformance races and a busy instance; each
 /// PostgreSQL connection costs the server a process, so N instances cost N times this.
@@ -684,6 +700,8 @@ impl Store for PostgresStore {
                 "login_events",
                 "DELETE FROM login_events WHERE expires_at < $1",
             ),
+            // Lapsed leases only; the signing key set is never swept.
+            ("leases", "DELETE FROM leases WHERE until < $1"),
         ];
         let mut removed = 0u64;
         for (table, sql) in SWEEPS {
@@ -732,7 +750,84 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn find_signing_keys(&self) -> Result<SigningKeySet> {
+        self.record(
+            "signing_keys",
+            "SELECT record FROM signing_keys WHERE id = 1",
+            &[],
+        )
+        .await
+    }
+
+    async fn save_signing_keys(
+        &self,
+        expected_version: Option<i64>,
+        set: &SigningKeySet,
+    ) -> Result<()> {
+        let record = encode(set)?;
+        let changed = match expected_version {
+            // Of instances starting at once, exactly one insert lands.
+            None => {
+                self.execute(
+                    "insert signing keys",
+                    "INSERT INTO signing_keys (id, version, record) VALUES (1, $1, $2)
+                     ON CONFLICT (id) DO NOTHING",
+                    &[&set.version, &record],
+                )
+                .await?
+            }
+            // Compare-and-swap on the version read.
+            Some(v) => {
+                self.execute(
+                    "replace signing keys",
+                    "UPDATE signing_keys SET version = $1, record = $2
+                     WHERE id = 1 AND version = $3",
+                    &[&set.version, &record, &v],
+                )
+                .await?
+            }
+        };
+        match (changed, expected_version) {
+            (0, Some(_)) => match self.find_signing_keys().await {
+                Err(StorageError::NotFound) => Err(StorageError::NotFound),
+                _ => Err(StorageError::AlreadyExists),
+            },
+            (0, None) => Err(StorageError::AlreadyExists),
+            _ => Ok(()),
+        }
+    }
+
+    async fn acquire_lease(&self, name: &str, owner: &str, now: i64, until: i64) -> Result<bool> {
+        // One statement: inserts a free lease, or takes over a lapsed one or extends our own;
+        // a lease held by someone else is left alone and nothing is returned.
+        let row = self
+            .query_opt(
+                "acquire lease",
+                "INSERT INTO leases (name, owner, until) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, until = EXCLUDED.until
+                 WHERE leases.until <= $4 OR leases.owner = EXCLUDED.owner
+                 RETURNING owner",
+                &[&name, &owner, &until, &now],
+            )
+            .await?;
+        Ok(row.is_some())
+    }
+
+    async fn release_lease(&self, name: &str, owner: &str) -> Result<()> {
+        self.execute(
+            "release lease",
+            "DELETE FROM leases WHERE name = $1 AND owner = $2",
+            &[&name, &owner],
+        )
+        .await?;
+        Ok(())
+    }
+
     fn is_persistent(&self) -> bool {
+        true
+    }
+
+    fn is_shared(&self) -> bool {
         true
     }
 }

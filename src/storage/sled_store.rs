@@ -31,6 +31,9 @@ use super::{
     Store, UpstreamToken,
 };
 
+use super::cluster::LeaseRecord;
+use super::SigningKeySet;
+
 /// How often, in milliseconds, sled writes dirty data to disk in the background: the most a crash
 /// can lose. Short enough that a crash costs a handful of logins, long enough that a busy server
 /// does not sync once per request.
@@ -499,7 +502,8 @@ impl Trees {
             + self.sessions.sweep(now, |s: &Session| s.expires_at)?
             + self
                 .login_events
-                .sweep(now, |e: &LoginEvent| e.expires_at)?)
+                .sweep(now, |e: &LoginEvent| e.expires_at)?
+            + self.sweep_leases(now)?)
     }
 
     fn create_login_event(&self, event: &LoginEvent) -> Result<()> {
@@ -544,6 +548,111 @@ impl Trees {
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
                     Some(c.saturating_sub(n))
                 });
+    }
+}
+
+/// The shared signing key set and named leases (`storage::cluster`). Their trees are opened on
+/// use: these calls are rare (a start, a key reload, one `gettoken` per token lifetime) and sled
+/// caches open trees.
+impl Trees {
+    /// Key of the one signing key set in its tree.
+    const KEY_SET: &'static str = "current";
+
+    pub(super) fn find_signing_keys_now(&self) -> Result<SigningKeySet> {
+        Table::open(&self.db, "signing_keys")?.find(Self::KEY_SET)
+    }
+
+    pub(super) fn save_signing_keys_now(
+        &self,
+        expected_version: Option<i64>,
+        set: &SigningKeySet,
+    ) -> Result<()> {
+        let table = Table::open(&self.db, "signing_keys")?;
+        let Some(expected) = expected_version else {
+            return table.create(Self::KEY_SET, set);
+        };
+        let value = table.encode(set)?;
+        loop {
+            let current = table
+                .sled("get", table.tree.get(Self::KEY_SET))?
+                .ok_or(StorageError::NotFound)?;
+            let stored: SigningKeySet = table.decode(&current)?;
+            if stored.version != expected {
+                return Err(StorageError::AlreadyExists);
+            }
+            // Only over exactly the set that was compared: a concurrent change makes the swap
+            // fail and the comparison is made again on the newer set.
+            let swapped = table.sled(
+                "compare_and_swap",
+                table
+                    .tree
+                    .compare_and_swap(Self::KEY_SET, Some(&current), Some(value.clone())),
+            )?;
+            if swapped.is_ok() {
+                return Ok(());
+            }
+        }
+    }
+
+    pub(super) fn acquire_lease_now(
+        &self,
+        name: &str,
+        owner: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool> {
+        let table = Table::open(&self.db, "leases")?;
+        let value = table.encode(&LeaseRecord {
+            owner: owner.to_owned(),
+            until,
+        })?;
+        loop {
+            let current = table.sled("get", table.tree.get(name))?;
+            if let Some(bytes) = &current {
+                let lease: LeaseRecord = table.decode(bytes)?;
+                if !lease.may_be_taken_by(owner, now) {
+                    return Ok(false);
+                }
+            }
+            let swapped = table.sled(
+                "compare_and_swap",
+                table
+                    .tree
+                    .compare_and_swap(name, current.as_ref(), Some(value.clone())),
+            )?;
+            if swapped.is_ok() {
+                return Ok(true);
+            }
+            // Someone took, extended or released it meanwhile: judge again.
+        }
+    }
+
+    pub(super) fn release_lease_now(&self, name: &str, owner: &str) -> Result<()> {
+        let table = Table::open(&self.db, "leases")?;
+        loop {
+            let Some(current) = table.sled("get", table.tree.get(name))? else {
+                return Ok(());
+            };
+            let lease: LeaseRecord = table.decode(&current)?;
+            if lease.owner != owner {
+                // Lapsed and taken by someone else: theirs now.
+                return Ok(());
+            }
+            let swapped = table.sled(
+                "compare_and_swap",
+                table
+                    .tree
+                    .compare_and_swap(name, Some(&current), None::<sled::IVec>),
+            )?;
+            if swapped.is_ok() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Deletes the leases that lapsed before `now`.
+    pub(super) fn sweep_leases(&self, now: i64) -> Result<usize> {
+        Table::open(&self.db, "leases")?.sweep(now, |l: &LeaseRecord| l.until)
     }
 }
 
@@ -669,6 +778,26 @@ impl Store for SledStore {
         // An fsync, which may take milliseconds: never on a runtime thread.
         let trees = self.inner.clone();
         blocking(move || trees.flush()).await
+    }
+
+    async fn find_signing_keys(&self) -> Result<SigningKeySet> {
+        self.inner.find_signing_keys_now()
+    }
+
+    async fn save_signing_keys(
+        &self,
+        expected_version: Option<i64>,
+        set: &SigningKeySet,
+    ) -> Result<()> {
+        self.inner.save_signing_keys_now(expected_version, set)
+    }
+
+    async fn acquire_lease(&self, name: &str, owner: &str, now: i64, until: i64) -> Result<bool> {
+        self.inner.acquire_lease_now(name, owner, now, until)
+    }
+
+    async fn release_lease(&self, name: &str, owner: &str) -> Result<()> {
+        self.inner.release_lease_now(name, owner)
     }
 
     fn is_persistent(&self) -> bool {

@@ -105,4 +105,12 @@ pub enum KeyError {
     /// An algorithm name that this key store cannot sign with.
     #[error("unsupported signing algorithm {0:?} (supported: RS256, ES256, EdDSA)")]
     UnsupportedAlg(String),
+
+    /// The signing keys kept in a shared store could not be read or written, or are
+    /// inconsistent (see `tokens::shared`).
+    #[error("signing keys in the store: {reason}")]
+    Store {
+        /// Why (never quotes key material).
+        reason: String,
+    },
 }

@@ -24,13 +24,14 @@ use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 use josekit::jws::{JwsHeader, JwsSigner, JwsVerifier};
 use serde_json::{Map, Value};
 
 use super::manifest::{sync_dir, Manifest, ManifestEntry, MANIFEST_FILE};
-use super::{jwk_thumbprint, KeyError, KeyStatus, SigningAlg};
+use super::{jwk_thumbprint, JwksVerifier, KeyError, KeyStatus, SigningAlg};
 use crate::clock::{Clock, SystemClock};
 
 /// Public facts about one key in the store (never the key itself).
@@ -62,6 +63,9 @@ pub struct KeyStore {
     verifiers: Vec<(String, SigningAlg, Box<dyn JwsVerifier>)>,
     jwks: Bytes,
     keys: Vec<KeyInfo>,
+    /// A relying party's view of [`KeyStore::jwks_bytes`] (JWT access tokens), built on first
+    /// use.
+    own_verifier: OnceLock<Option<JwksVerifier>>,
 }
 
 /// The signer of one algorithm, built once at load so signing does no key parsing.
@@ -71,12 +75,13 @@ struct ActiveSigner {
     signer: Box<dyn JwsSigner>,
 }
 
-/// A key read from disk, before the store is assembled.
-struct LoadedKey {
-    info: KeyInfo,
+/// A key read from disk (or from a shared store, `tokens::shared`), before the key store is
+/// assembled.
+pub(super) struct LoadedKey {
+    pub(super) info: KeyInfo,
     /// `kty` and the public members.
-    members: Map<String, Value>,
-    signer: Box<dyn JwsSigner>,
+    pub(super) members: Map<String, Value>,
+    pub(super) signer: Box<dyn JwsSigner>,
 }
 
 /// What `keys rotate` did.
@@ -128,7 +133,7 @@ impl KeyStore {
 
     /// Builds the store from the active keys (at least one) and the keys that are only still
     /// published.
-    fn assemble(
+    pub(super) fn assemble(
         mut active: Vec<LoadedKey>,
         retiring: Vec<LoadedKey>,
     ) -> Result<KeyStore, KeyError> {
@@ -175,7 +180,26 @@ impl KeyStore {
             verifiers,
             jwks,
             keys: infos,
+            own_verifier: OnceLock::new(),
         })
+    }
+
+    /// Verifiers for the keys in our JWKS (every published key, so tokens signed before a
+    /// rotation still verify), as a relying party would build them; `None` only if our own JWKS
+    /// were unusable.
+    pub fn jwks_verifier(&self) -> Option<&JwksVerifier> {
+        self.own_verifier
+            .get_or_init(|| {
+                let set: Value = serde_json::from_slice(&self.jwks).ok()?;
+                match JwksVerifier::from_jwks(&set) {
+                    Ok(v) => Some(v),
+                    Err(e) => {
+                        tracing::error!(error = %e, "our own JWKS cannot verify tokens");
+                        None
+                    }
+                }
+            })
+            .as_ref()
     }
 
     /// The public JWK Set (RFC 7517 §5) of every published key, serialized once at load:

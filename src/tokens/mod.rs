@@ -6,6 +6,7 @@ mod error;
 mod jwk;
 mod keystore;
 mod manifest;
+pub mod shared;
 pub mod verify;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -17,6 +18,7 @@ pub use error::KeyError;
 pub use jwk::jwk_thumbprint;
 pub use keystore::{KeyInfo, KeyStore, Rotation};
 pub use manifest::KeyStatus;
+pub use shared::KeyRing;
 pub use verify::{JwksVerifier, VerifyError};
 
 /// The `at_hash` claim for `access_token` in an ID Token signed with `alg` (OIDC Core §3.1.3.6,

@@ -1,4 +1,5 @@
-//! Discovery metadata and the JWK Set, served from bytes serialized at startup.
+//! Discovery metadata and the JWK Set, served from bytes serialized at startup (the JWKS again
+//! whenever the signing keys are reloaded from a shared store).
 
 use axum::extract::State;
 use axum::http::header;
@@ -27,6 +28,7 @@ pub async fn jwks(State(s): State<WebState>) -> impl IntoResponse {
             (header::CACHE_CONTROL, "public, max-age=300"),
             (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
         ],
-        s.jwks.clone(),
+        // The key set in use now: a reload from a shared store swaps it as a whole.
+        s.provider.keys().jwks_bytes(),
     )
 }

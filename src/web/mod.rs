@@ -34,8 +34,6 @@ pub struct WebState {
     pub provider: Arc<Provider>,
     /// Discovery document, serialized once.
     pub discovery: Bytes,
-    /// JWK Set, serialized once.
-    pub jwks: Bytes,
     /// Whether cookies carry `Secure` (issuer is https).
     pub secure_cookies: bool,
     /// Outgoing HTTP (back-channel logout deliveries); no redirects followed.

@@ -17,7 +17,7 @@ use crate::clock::SharedClock;
 use crate::connector::Connector;
 use crate::metrics::Metrics;
 use crate::storage::{StorageError, Store};
-use crate::tokens::KeyStore;
+use crate::tokens::KeyRing;
 
 /// The route template of the login callback, whose answers are counted as login outcomes.
 pub(crate) const CALLBACK_ROUTE: &str = "/callback/{connector}";
@@ -34,7 +34,7 @@ pub struct OpsState {
     /// The store.
     pub store: Arc<dyn Store>,
     /// The signing keys.
-    pub keys: Arc<KeyStore>,
+    pub keys: Arc<KeyRing>,
     /// The upstream connectors.
     pub connectors: Vec<Arc<dyn Connector>>,
     /// The metrics registry `/metrics` renders.
@@ -86,15 +86,16 @@ pub async fn readyz(State(s): State<OpsState>) -> Response {
         ok: store_check.is_ok(),
         detail: store_check.err().unwrap_or_else(|| "open".into()),
     });
-    let keys_ok = !s.keys.keys().is_empty() && !s.keys.active_kid().is_empty();
+    let keys = s.keys.current();
+    let keys_ok = !keys.keys().is_empty() && !keys.active_kid().is_empty();
     checks.push(Check {
         name: "keys".into(),
         ok: keys_ok,
         detail: if keys_ok {
             format!(
                 "{} key(s), active {}",
-                s.keys.keys().len(),
-                s.keys.signing_alg()
+                keys.keys().len(),
+                keys.signing_alg()
             )
         } else {
             "no signing key loaded".into()

@@ -274,6 +274,8 @@ async fn user_get(
 pub(crate) struct TokenStore {
     tokens: Mutex<HashMap<String, UpstreamToken>>,
     links: Mutex<HashMap<String, String>>,
+    /// Leases by name (the `gettoken` lease of several instances on one store).
+    leases: Mutex<HashMap<String, crate::storage::cluster::LeaseRecord>>,
     failing: std::sync::atomic::AtomicBool,
 }
 
@@ -286,6 +288,22 @@ impl TokenStore {
     /// The token saved under `key`, if any.
     pub(crate) fn saved(&self, key: &str) -> Option<UpstreamToken> {
         lock(&self.tokens).get(key).cloned()
+    }
+
+    /// Stores `token` under `key`, as another instance on the same store would.
+    pub(crate) fn put(&self, key: &str, token: UpstreamToken) {
+        lock(&self.tokens).insert(key.to_owned(), token);
+    }
+
+    /// Records that `owner` holds the lease `name` until `until`, as another instance would.
+    pub(crate) fn hold_lease(&self, name: &str, owner: &str, until: i64) {
+        lock(&self.leases).insert(
+            name.to_owned(),
+            crate::storage::cluster::LeaseRecord {
+                owner: owner.to_owned(),
+                until,
+            },
+        );
     }
 
     fn check(&self) -> StoreResult<()> {
@@ -403,6 +421,48 @@ impl Store for TokenStore {
     }
     async fn flush(&self) -> StoreResult<()> {
         self.check()
+    }
+    async fn find_signing_keys(&self) -> StoreResult<crate::storage::SigningKeySet> {
+        unused()
+    }
+    async fn save_signing_keys(
+        &self,
+        _: Option<i64>,
+        _: &crate::storage::SigningKeySet,
+    ) -> StoreResult<()> {
+        unused()
+    }
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        now: i64,
+        until: i64,
+    ) -> StoreResult<bool> {
+        self.check()?;
+        let mut leases = lock(&self.leases);
+        if leases
+            .get(name)
+            .is_some_and(|l| !l.may_be_taken_by(owner, now))
+        {
+            return Ok(false);
+        }
+        leases.insert(
+            name.to_owned(),
+            crate::storage::cluster::LeaseRecord {
+                owner: owner.to_owned(),
+                until,
+            },
+        );
+        Ok(true)
+    }
+    async fn release_lease(&self, name: &str, owner: &str) -> StoreResult<()> {
+        self.check()?;
+        let mut leases = lock(&self.leases);
+        if leases.get(name).is_some_and(|l| l.owner == owner) {
+            leases.remove(name);
+        }
+        Ok(())
     }
     fn is_persistent(&self) -> bool {
         false

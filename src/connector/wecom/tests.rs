@@ -456,6 +456,92 @@ async fn wrong_api_base_answering_404_is_unavailable() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instances_sharing_one_store_fetch_one_token_for_all_of_them() {
+    let h = Harness::start().await;
+    // Four connectors on one store: four instances of a cluster, each with its own memory.
+    let instances: Vec<Arc<WeComConnector>> = (0..4).map(|_| Arc::new(h.connector())).collect();
+    let mut logins = tokio::task::JoinSet::new();
+    for i in 0..24 {
+        let c = instances[i % instances.len()].clone();
+        logins.spawn(async move { login(&c, &format!("{}-{i}", codes::ALICE_PREFIX)).await });
+    }
+    while let Some(result) = logins.join_next().await {
+        assert_eq!(result.expect("task").expect("login").user_id, "alice");
+    }
+    assert_eq!(
+        h.fake.state.gettoken(),
+        1,
+        "one gettoken for the whole cluster"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instances_sharing_one_store_replace_a_rejected_token_once() {
+    let h = Harness::start().await;
+    let instances: Vec<Arc<WeComConnector>> = (0..3).map(|_| Arc::new(h.connector())).collect();
+    for c in &instances {
+        login(c, codes::ALICE).await.expect("login");
+    }
+    assert_eq!(h.fake.state.gettoken(), 1);
+    let old = h.fake.state.last_token().expect("token");
+    h.fake.state.expire_token(&old);
+    let mut logins = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let c = instances[i % instances.len()].clone();
+        logins.spawn(async move { login(&c, &format!("{}-{i}", codes::ALICE_PREFIX)).await });
+    }
+    while let Some(result) = logins.join_next().await {
+        result.expect("task").expect("login");
+    }
+    assert_eq!(
+        h.fake.state.gettoken(),
+        2,
+        "one replacement for the whole cluster"
+    );
+    let saved = h.store.saved(STORE_KEY).expect("stored");
+    assert_ne!(saved.token, old, "the rejected token is not kept");
+}
+
+#[tokio::test]
+async fn a_caller_waits_for_the_token_another_instance_is_fetching() {
+    let h = Harness::start().await;
+    // Another instance holds the gettoken lease and is fetching.
+    let lease = format!("{STORE_KEY}:gettoken");
+    h.store.hold_lease(&lease, "other-instance", START + 15);
+    let c = Arc::new(h.connector());
+    let waiting = {
+        let c = c.clone();
+        tokio::spawn(async move { c.access_token().await })
+    };
+    // … and stores its token (the waiter polls the store; no timing is assumed here).
+    h.store.put(
+        STORE_KEY,
+        crate::storage::UpstreamToken {
+            token: "token-of-the-other-instance".into(),
+            expires_at: START + 7000,
+        },
+    );
+    let token = waiting.await.expect("task").expect("token");
+    assert_eq!(token, "token-of-the-other-instance");
+    assert_eq!(
+        h.fake.state.gettoken(),
+        0,
+        "the waiter never called gettoken"
+    );
+}
+
+#[tokio::test]
+async fn a_lapsed_gettoken_lease_of_a_dead_instance_is_taken_over() {
+    let h = Harness::start().await;
+    let lease = format!("{STORE_KEY}:gettoken");
+    // Taken by an instance that died before storing a token; lapsed now.
+    h.store.hold_lease(&lease, "dead-instance", START);
+    let c = h.connector();
+    c.access_token().await.expect("token");
+    assert_eq!(h.fake.state.gettoken(), 1);
+}
+
 #[tokio::test]
 async fn broken_token_store_does_not_cost_extra_gettokens() {
     let h = Harness::start().await;

@@ -1,8 +1,16 @@
 //! The app's WeCom access_token (wecom-api.md §1): cached in memory and in the [`Store`] so a
 //! restart costs no `gettoken`, fetched by one caller at a time (single flight), refreshed
 //! shortly before it expires and replaced when WeCom rejects it (40014 / 42001).
+//!
+//! Single flight holds across processes too: when several instances share one store, the one
+//! that needs a token first re-reads the store, then takes the store lease
+//! `wecom:{corp_id}:{agent_id}:gettoken` ([`Store::acquire_lease`]) and alone calls `gettoken`;
+//! the others find the lease taken, wait (bounded) and read the token it stored. So the cluster
+//! fetches one token per lifetime, as WeCom's rate limits and its "do not call gettoken on every
+//! request" rule ask, even when every instance starts at the same moment.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::Mutex;
 
@@ -10,7 +18,7 @@ use super::api::ApiClient;
 use crate::clock::SharedClock;
 use crate::connector::ConnectorError;
 use crate::metrics::{Metrics, TokenCacheEvent};
-use crate::random::constant_time_eq;
+use crate::random::{self, constant_time_eq};
 use crate::storage::{StorageError, Store, UpstreamToken};
 
 /// Upper bound on the lifetime we believe. WeCom says 7200 s; a larger value would only keep a
@@ -22,6 +30,15 @@ const MAX_LIFETIME_SECS: i64 = 24 * 3600;
 const MAX_REFRESH_MARGIN_SECS: i64 = 300;
 /// WeCom's documented maximum length of an access_token (wecom-api.md §1).
 const MAX_TOKEN_BYTES: usize = 512;
+/// How long the lease around one `gettoken` lasts (seconds). Longer than the API client's
+/// request timeout, so a slow `gettoken` keeps its lease; short enough that an instance that
+/// died holding it delays the others by only this much.
+const FETCH_LEASE_SECS: i64 = 15;
+/// How long a caller waits for another instance's `gettoken` before giving up: a lapsed lease
+/// (its holder died) is taken over well within it.
+const MAX_WAIT: Duration = Duration::from_secs(FETCH_LEASE_SECS as u64 + 5);
+/// How often a waiting caller looks for the token another instance is fetching.
+const WAIT_POLL: Duration = Duration::from_millis(50);
 
 /// A token and the Unix second from which we no longer use it.
 #[derive(Clone)]
@@ -44,6 +61,9 @@ pub(crate) struct TokenCache {
     cached: Mutex<Option<CachedToken>>,
     /// Counts hits and refreshes.
     metrics: Arc<Metrics>,
+    /// This cache's holder id for the `gettoken` lease: random per process, so two instances
+    /// never mistake each other's lease for their own.
+    lease_owner: String,
 }
 
 impl std::fmt::Debug for TokenCache {
@@ -74,6 +94,7 @@ impl TokenCache {
             secret: secret.to_owned(),
             cached: Mutex::new(None),
             metrics: Arc::new(Metrics::new()),
+            lease_owner: random::token(16),
         }
     }
 
@@ -91,14 +112,13 @@ impl TokenCache {
             self.metrics.record_token_cache(TokenCacheEvent::MemoryHit);
             return Ok(t.token.clone());
         }
-        if let Some(t) = self.load(now).await {
+        if let Some(t) = self.load(now, None).await {
             self.metrics.record_token_cache(TokenCacheEvent::StoreHit);
             let token = t.token.clone();
             *cached = Some(t);
             return Ok(token);
         }
-        self.metrics.record_token_cache(TokenCacheEvent::Refresh);
-        self.fetch_into(&mut cached).await
+        self.fetch_shared(&mut cached, None).await
     }
 
     /// Replaces `rejected`, which WeCom answered with 40014 (invalid) or 42001 (expired):
@@ -114,25 +134,103 @@ impl TokenCache {
         }
         *cached = None;
         self.metrics.record_token_cache(TokenCacheEvent::Replace);
-        if let Err(e) = self.store.delete_upstream_token(&self.key).await {
-            tracing::warn!(key = %self.key, error = %e, "cannot delete the rejected WeCom token");
-        }
-        self.fetch_into(&mut cached).await
+        // The rejected token is not deleted from the store: another instance may already have
+        // saved its replacement there, which a delete would throw away. It is skipped instead,
+        // and overwritten by the replacement.
+        self.fetch_shared(&mut cached, Some(rejected)).await
     }
 
-    /// The persisted token, if the store has one that is still usable. A store failure is
-    /// logged and treated as a miss: the login can still go on with a fresh token.
-    async fn load(&self, now: i64) -> Option<CachedToken> {
+    /// The persisted token, if the store has one that is still usable and is not `rejected`. A
+    /// store failure is logged and treated as a miss: the login can still go on with a fresh
+    /// token.
+    async fn load(&self, now: i64, rejected: Option<&str>) -> Option<CachedToken> {
         match self.store.find_upstream_token(&self.key).await {
-            Ok(t) if now < t.expires_at && !t.token.is_empty() => Some(CachedToken {
-                token: t.token,
-                usable_until: t.expires_at,
-            }),
+            Ok(t) if now < t.expires_at && !t.token.is_empty() => {
+                if rejected.is_some_and(|r| constant_time_eq(r.as_bytes(), t.token.as_bytes())) {
+                    return None;
+                }
+                Some(CachedToken {
+                    token: t.token,
+                    usable_until: t.expires_at,
+                })
+            }
             Ok(_) | Err(StorageError::NotFound) => None,
             Err(e) => {
                 tracing::warn!(key = %self.key, error = %e, "cannot read the cached WeCom token");
                 None
             }
+        }
+    }
+
+    /// A new token for the whole cluster: under the store's `gettoken` lease, exactly one caller
+    /// among every instance sharing the store calls WeCom; the others wait for the token it
+    /// stores (at most [`MAX_WAIT`]). A store that cannot grant leases is logged and this
+    /// instance fetches by itself: a login matters more than one extra `gettoken`.
+    async fn fetch_shared(
+        &self,
+        cached: &mut Option<CachedToken>,
+        rejected: Option<&str>,
+    ) -> Result<String, ConnectorError> {
+        let lease = format!("{}:gettoken", self.key);
+        let deadline = tokio::time::Instant::now() + MAX_WAIT;
+        loop {
+            let now = self.clock.now();
+            let until = now.saturating_add(FETCH_LEASE_SECS);
+            match self
+                .store
+                .acquire_lease(&lease, &self.lease_owner, now, until)
+                .await
+            {
+                Ok(true) => {
+                    // Re-read under the lease: the previous holder may have stored a token just
+                    // before letting go of it.
+                    let result = match self.load(now, rejected).await {
+                        Some(t) => {
+                            self.metrics.record_token_cache(TokenCacheEvent::StoreHit);
+                            let token = t.token.clone();
+                            *cached = Some(t);
+                            Ok(token)
+                        }
+                        None => {
+                            self.count_fetch(rejected);
+                            self.fetch_into(cached).await
+                        }
+                    };
+                    if let Err(e) = self.store.release_lease(&lease, &self.lease_owner).await {
+                        // It lapses by itself after FETCH_LEASE_SECS.
+                        tracing::warn!(key = %self.key, error = %e, "cannot release the gettoken lease");
+                    }
+                    return result;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(key = %self.key, error = %e, "cannot take the gettoken lease; fetching without it");
+                    self.count_fetch(rejected);
+                    return self.fetch_into(cached).await;
+                }
+            }
+            // Another instance holds the lease: wait for the token it is fetching.
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ConnectorError::Unavailable(
+                    "another instance is fetching the WeCom access_token and has not finished"
+                        .into(),
+                ));
+            }
+            tokio::time::sleep(WAIT_POLL).await;
+            if let Some(t) = self.load(self.clock.now(), rejected).await {
+                self.metrics.record_token_cache(TokenCacheEvent::StoreHit);
+                let token = t.token.clone();
+                *cached = Some(t);
+                return Ok(token);
+            }
+        }
+    }
+
+    /// Counts a `gettoken` call: a refresh, unless it replaces a rejected token (counted as a
+    /// replacement already).
+    fn count_fetch(&self, rejected: Option<&str>) {
+        if rejected.is_none() {
+            self.metrics.record_token_cache(TokenCacheEvent::Refresh);
         }
     }
 

@@ -1,0 +1,1099 @@
+//! Several provider processes over one PostgreSQL store behave as one provider.
+//!
+//! Each test starts real `wecom-oidc serve` processes (the binary Cargo built for this test) on
+//! their own loopback ports, all with the same issuer and one fresh PostgreSQL database, in
+//! front of a WeCom simulator served by the test itself. The test plays the load balancer: it
+//! sends each request of a login to the instance it chooses, by rewriting the issuer's origin in
+//! the URLs the provider redirects to. Without `WECOM_OIDC_TEST_PG` (a PostgreSQL URL whose user
+//! may create databases) every test prints a skip line and returns.
+//!
+//! The last test puts the real nginx (`examples/nginx/wecom-oidc.conf`) in front of two
+//! instances and logs in through it.
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::redirect::Policy;
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use wecom_oidc::clock::SystemClock;
+use wecom_oidc::simulator::{Simulator, SimulatorConfig, STATS_PATH};
+
+const PG_ENV: &str = "WECOM_OIDC_TEST_PG";
+/// What every instance calls itself; the test rewrites it to the instance it picks.
+/// (`localhost`, so that it is the prefix of no other URL of the test, all on 127.0.0.1.)
+const ISSUER: &str = "http://localhost";
+const APP: &str = "app";
+const APP_SECRET: &str = "app-secret-0123456789abcdef";
+const APP_CB: &str = "http://127.0.0.1:9/app/callback";
+const APP2: &str = "app2";
+const APP2_CB: &str = "http://127.0.0.1:9/app2/callback";
+/// How often instances re-read the shared signing keys in these tests (seconds).
+const RELOAD_SECS: u64 = 1;
+
+/// The PostgreSQL server to use, or `None` (after printing why) to skip.
+fn pg_url(test: &str) -> Option<String> {
+    match std::env::var(PG_ENV) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            eprintln!("skipped {test}: set {PG_ENV} to a PostgreSQL URL to run the cluster tests");
+            None
+        }
+    }
+}
+
+/// A database of its own on the server of `base` (created now, dropped on drop), so that tests
+/// running at the same time never see each other's records.
+struct TestDatabase {
+    base: String,
+    name: String,
+    url: String,
+}
+
+impl TestDatabase {
+    async fn create(base: &str) -> TestDatabase {
+        let name = format!(
+            "wecom_oidc_cluster_{}",
+            wecom_oidc::random::alphanumeric(12).to_ascii_lowercase()
+        );
+        psql(base, &format!("CREATE DATABASE {name}"));
+        let mut url = url::Url::parse(base).expect("WECOM_OIDC_TEST_PG is a URL");
+        url.set_path(&format!("/{name}"));
+        TestDatabase {
+            base: base.to_owned(),
+            name,
+            url: url.to_string(),
+        }
+    }
+}
+
+/// Runs one SQL command with `psql` (installed with PostgreSQL), failing the test if it fails.
+fn psql(url: &str, sql: &str) {
+    let out = std::process::Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
+        .output()
+        .expect("run psql (installed with PostgreSQL)");
+    assert!(
+        out.status.success(),
+        "psql {sql:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        // The instances are gone by now (fields drop in order: the cluster's nodes first).
+        let _ = std::process::Command::new("psql")
+            .args(["-X", "-q", "-d", &self.base, "-c"])
+            .arg(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .output();
+    }
+}
+
+/// The WeCom simulator, served by the test on its own port; logins complete at once as
+/// `zhangsan`.
+struct Sim {
+    sim: Simulator,
+    base: String,
+}
+
+async fn start_simulator() -> Sim {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}/wecom-sim", listener.local_addr().expect("addr"));
+    let mut config = SimulatorConfig::demo(&base);
+    config.auto_login = Some("zhangsan".into());
+    let sim = Simulator::new(config, Arc::new(SystemClock));
+    let app = axum::Router::new().nest("/wecom-sim", sim.router());
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await;
+    });
+    Sim { sim, base }
+}
+
+impl Sim {
+    /// `gettoken` calls so far, as a process outside the simulator reads them.
+    async fn gettoken_calls(&self) -> u64 {
+        let stats: Value = reqwest::get(format!("{}{STATS_PATH}", self.base))
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("stats JSON");
+        let calls = stats["gettoken_calls"].as_u64().expect("gettoken_calls");
+        assert_eq!(calls, self.sim.gettoken_calls());
+        calls
+    }
+}
+
+/// The configuration every instance of a test shares (each gets its own copy of the file, with
+/// its own `data_dir` and `keys_dir`, which a shared store does not use for keys or records).
+fn config_text(store_url: &str, sim: &Sim, issuer: &str, dir: &std::path::Path) -> String {
+    let demo = SimulatorConfig::demo("http://unused");
+    format!(
+        r#"
+issuer = "{issuer}"
+listen = "127.0.0.1:0"
+store = "{store_url}"
+data_dir = "{data}"
+keys_dir = "{keys}"
+keys_reload_interval = {RELOAD_SECS}
+
+[wecom]
+corp_id = "{corp}"
+agent_id = {agent}
+secret = "{secret}"
+api_base = "{sim}"
+oauth_base = "{sim}"
+sso_base = "{sim}"
+
+[[clients]]
+id = "{APP}"
+secret = "{APP_SECRET}"
+redirect_uris = ["{APP_CB}"]
+
+[[clients]]
+id = "{APP2}"
+secret = "{APP_SECRET}"
+redirect_uris = ["{APP2_CB}"]
+
+[limits]
+token_burst = 10000
+token_per_minute = 100000
+callback_burst = 10000
+callback_per_minute = 100000
+"#,
+        data = dir.join("data").display(),
+        keys = dir.join("keys").display(),
+        corp = demo.corp_id,
+        agent = demo.agent_id,
+        secret = demo.secret,
+        sim = sim.base,
+    )
+}
+
+/// One running `wecom-oidc serve` process.
+struct Instance {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    base: String,
+    /// Its log so far (JSON lines), for failure messages.
+    log: Arc<Mutex<Vec<String>>>,
+    config: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Instance {
+    /// Starts an instance with `config` (see [`config_text`]) and waits until it serves.
+    async fn start(make_config: impl FnOnce(&std::path::Path) -> String) -> Instance {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("wecom-oidc.toml");
+        std::fs::write(&config, make_config(dir.path())).expect("write config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wecom-oidc"))
+            .arg("--config")
+            .arg(&config)
+            .args(["--log-format", "json", "serve"])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start wecom-oidc");
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut base = None;
+        while let Ok(Some(line)) = lines.next_line().await {
+            log.lock().unwrap().push(line.clone());
+            let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if v["fields"]["message"] == "wecom-oidc is serving" {
+                let listen = v["fields"]["listen"].as_str().expect("listen").to_owned();
+                base = Some(format!("http://{listen}"));
+                break;
+            }
+        }
+        let Some(base) = base else {
+            panic!(
+                "the instance exited before serving:\n{}",
+                log.lock().unwrap().join("\n")
+            );
+        };
+        // Keep draining the log so the process never blocks on a full pipe.
+        let sink = log.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Instance {
+            child,
+            base,
+            log,
+            config,
+            _dir: dir,
+        }
+    }
+
+    /// `url` (one of the issuer's) as sent to this instance.
+    fn at(&self, url: &str) -> String {
+        match of_issuer(url) {
+            Some(path) => format!("{}{path}", self.base),
+            None => url.to_owned(),
+        }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+}
+
+/// The path (and query) of `url` if it is one of the issuer's URLs.
+fn of_issuer(url: &str) -> Option<&str> {
+    url.strip_prefix(ISSUER).filter(|p| p.starts_with('/'))
+}
+
+/// A cluster of `n` instances over one fresh database, all started at the same time.
+struct Cluster {
+    nodes: Vec<Instance>,
+    sim: Sim,
+    _db: TestDatabase,
+}
+
+async fn start_cluster(pg: &str, n: usize) -> Cluster {
+    let db = TestDatabase::create(pg).await;
+    let sim = start_simulator().await;
+    let starts = (0..n).map(|_| {
+        let text = |dir: &std::path::Path| config_text(&db.url, &sim, ISSUER, dir);
+        Instance::start(text)
+    });
+    let nodes = futures_util::future::join_all(starts).await;
+    Cluster {
+        nodes,
+        sim,
+        _db: db,
+    }
+}
+
+/// A browser: keeps cookies (per host, so one session cookie serves every instance on
+/// 127.0.0.1, as it serves every instance behind one load-balanced host), follows no redirects.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .expect("client")
+}
+
+fn location(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get("location")
+        .unwrap_or_else(|| panic!("no Location in a {} answer", resp.status()))
+        .to_str()
+        .expect("ASCII Location")
+        .to_owned()
+}
+
+fn query(url: &str) -> HashMap<String, String> {
+    url::Url::parse(url)
+        .expect("URL")
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+fn authorize_url(client_id: &str, cb: &str, extra: &[(&str, &str)]) -> String {
+    let mut u = url::Url::parse(&format!("{ISSUER}/authorize")).expect("url");
+    {
+        let mut q = u.query_pairs_mut();
+        q.append_pair("client_id", client_id)
+            .append_pair("redirect_uri", cb)
+            .append_pair("response_type", "code")
+            .append_pair("scope", "openid profile offline_access")
+            .append_pair("state", "st-123")
+            .append_pair("nonce", "n-456");
+        for (k, v) in extra {
+            q.append_pair(k, v);
+        }
+    }
+    u.to_string()
+}
+
+/// Follows the redirects of a login from `start` until one reaches `cb`, sending the first
+/// request to `hops[0]` and every later request to the issuer to the next instance of `hops`
+/// in turn (the simulator's pages are visited where they are). Returns the final URL and the
+/// instances used, in order.
+async fn walk(
+    b: &reqwest::Client,
+    start: &str,
+    cb: &str,
+    hops: &[&Instance],
+) -> (String, Vec<String>) {
+    let mut url = start.to_owned();
+    let mut used = Vec::new();
+    let mut next = 0;
+    for _ in 0..12 {
+        if url.starts_with(cb) {
+            return (url, used);
+        }
+        let target = if of_issuer(&url).is_some() {
+            let node = hops[next % hops.len()];
+            next += 1;
+            used.push(node.base.clone());
+            node.at(&url)
+        } else {
+            url.clone()
+        };
+        let resp = b.get(&target).send().await.expect("request");
+        assert!(
+            resp.status().is_redirection(),
+            "expected a redirect from {target}, got {}: {}",
+            resp.status(),
+            resp.text().await.unwrap_or_default()
+        );
+        // A relative redirect stays on the origin that sent it.
+        let base = url::Url::parse(&target).expect("url");
+        url = base.join(&location(&resp)).expect("Location").to_string();
+    }
+    panic!("too many redirects from {start}");
+}
+
+/// Logs `b` in for `client_id` with the authorize request at `first` and the WeCom callback at
+/// `second`; returns the code.
+async fn login(
+    b: &reqwest::Client,
+    client_id: &str,
+    cb: &str,
+    first: &Instance,
+    second: &Instance,
+) -> String {
+    let (url, _) = walk(b, &authorize_url(client_id, cb, &[]), cb, &[first, second]).await;
+    let q = query(&url);
+    assert_eq!(q.get("state").map(String::as_str), Some("st-123"));
+    assert_eq!(
+        q.get("iss").map(String::as_str),
+        Some(ISSUER),
+        "RFC 9207 iss"
+    );
+    q.get("code").cloned().expect("code in the redirect")
+}
+
+async fn token(node: &Instance, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/token", node.base))
+        .basic_auth(APP, Some(APP_SECRET))
+        .form(form)
+        .send()
+        .await
+        .expect("token request");
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn redeem(node: &Instance, code: &str) -> (StatusCode, Value) {
+    token(
+        node,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", APP_CB),
+        ],
+    )
+    .await
+}
+
+async fn refresh(node: &Instance, refresh_token: &str) -> (StatusCode, Value) {
+    token(
+        node,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ],
+    )
+    .await
+}
+
+async fn userinfo(node: &Instance, access_token: &str) -> StatusCode {
+    reqwest::Client::new()
+        .get(format!("{}/userinfo", node.base))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .expect("userinfo")
+        .status()
+}
+
+async fn jwks(node: &Instance) -> String {
+    reqwest::get(format!("{}/jwks", node.base))
+        .await
+        .expect("jwks")
+        .text()
+        .await
+        .expect("jwks body")
+}
+
+fn kids(jwks: &str) -> Vec<String> {
+    let v: Value = serde_json::from_str(jwks).expect("JWKS JSON");
+    v["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["kid"].as_str().expect("kid").to_owned())
+        .collect()
+}
+
+/// The `kid` in the header of a compact JWS.
+fn header_kid(jwt: &str) -> String {
+    use base64::Engine;
+    let header = jwt.split('.').next().expect("header");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .expect("base64url header");
+    let v: Value = serde_json::from_slice(&bytes).expect("header JSON");
+    v["kid"].as_str().expect("kid").to_owned()
+}
+
+fn str_of<'a>(v: &'a Value, name: &str) -> &'a str {
+    v[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {name} in {v}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_started_on_one_instance_finishes_on_others() {
+    let Some(pg) = pg_url("a_login_started_on_one_instance_finishes_on_others") else {
+        return;
+    };
+    let c = start_cluster(&pg, 3).await;
+    let [a, b, d] = [&c.nodes[0], &c.nodes[1], &c.nodes[2]];
+    let browser = browser();
+    // /authorize on A, WeCom's callback on B.
+    let (url, used) = walk(&browser, &authorize_url(APP, APP_CB, &[]), APP_CB, &[a, b]).await;
+    assert_eq!(
+        used,
+        vec![a.base.clone(), b.base.clone()],
+        "authorize on A, callback on B"
+    );
+    let code = query(&url).get("code").cloned().expect("code");
+    // /token on the third instance, /userinfo back on the first.
+    let (status, tokens) = redeem(d, &code).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}\n{}", d.log());
+    let at = str_of(&tokens, "access_token");
+    assert_eq!(userinfo(a, at).await, StatusCode::OK);
+    assert_eq!(userinfo(b, at).await, StatusCode::OK);
+    // The id_token names a key every instance publishes.
+    let kid = header_kid(str_of(&tokens, "id_token"));
+    for node in &c.nodes {
+        assert!(
+            kids(&jwks(node).await).contains(&kid),
+            "{} lacks {kid}",
+            node.base
+        );
+    }
+    // A refresh at yet another instance.
+    let (status, refreshed) = refresh(b, str_of(&tokens, "refresh_token")).await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+    assert_eq!(
+        userinfo(d, str_of(&refreshed, "access_token")).await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_and_a_refresh_token_redeemed_at_two_instances_at_once_succeed_exactly_once() {
+    let Some(pg) =
+        pg_url("a_code_and_a_refresh_token_redeemed_at_two_instances_at_once_succeed_exactly_once")
+    else {
+        return;
+    };
+    let c = start_cluster(&pg, 2).await;
+    let [a, b] = [&c.nodes[0], &c.nodes[1]];
+    for round in 0..3 {
+        // The code, at both instances at once.
+        let code = login(&browser(), APP, APP_CB, a, b).await;
+        let (ra, rb) = tokio::join!(redeem(a, &code), redeem(b, &code));
+        let results = [ra, rb];
+        let winners: Vec<&Value> = results
+            .iter()
+            .filter(|(s, _)| *s == StatusCode::OK)
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(winners.len(), 1, "round {round}: {results:?}");
+        let loser = results
+            .iter()
+            .find(|(s, _)| *s != StatusCode::OK)
+            .expect("a loser");
+        assert_eq!(loser.0, StatusCode::BAD_REQUEST);
+        assert_eq!(loser.1["error"], "invalid_grant");
+        // The replay revoked the grant everywhere (RFC 6749 §4.1.2): the winner's tokens are
+        // dead at both instances.
+        let at = str_of(winners[0], "access_token");
+        assert_eq!(userinfo(a, at).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(userinfo(b, at).await, StatusCode::UNAUTHORIZED);
+        let (s, _) = refresh(b, str_of(winners[0], "refresh_token")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "a revoked grant cannot refresh");
+
+        // A refresh token, at both instances at once.
+        let code = login(&browser(), APP, APP_CB, b, a).await;
+        let (s, tokens) = redeem(a, &code).await;
+        assert_eq!(s, StatusCode::OK, "{tokens}");
+        let rt = str_of(&tokens, "refresh_token");
+        let (ra, rb) = tokio::join!(refresh(a, rt), refresh(b, rt));
+        let results = [ra, rb];
+        let winners: Vec<&Value> = results
+            .iter()
+            .filter(|(s, _)| *s == StatusCode::OK)
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(winners.len(), 1, "round {round}: {results:?}");
+        // Reuse of the spent token revoked the grant (RFC 9700 §4.14.2): the winner's new
+        // refresh token and access token no longer work, at either instance.
+        let (s, body) = refresh(a, str_of(winners[0], "refresh_token")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["error"], "invalid_grant");
+        assert_eq!(
+            userinfo(b, str_of(winners[0], "access_token")).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_from_one_instance_is_honoured_by_prompt_none_on_another_and_logout_ends_it_everywhere(
+) {
+    let Some(pg) = pg_url("a_session_from_one_instance_is_honoured_by_prompt_none_on_another_and_logout_ends_it_everywhere") else {
+        return;
+    };
+    let c = start_cluster(&pg, 3).await;
+    let [a, b, d] = [&c.nodes[0], &c.nodes[1], &c.nodes[2]];
+    let browser = browser();
+    let code = login(&browser, APP, APP_CB, a, a).await;
+    let (s, _) = redeem(a, &code).await;
+    assert_eq!(s, StatusCode::OK);
+    let calls_before = c.sim.gettoken_calls().await;
+    // prompt=none for another client at B: a code straight away, no WeCom round trip.
+    let silent = authorize_url(APP2, APP2_CB, &[("prompt", "none")]);
+    let resp = browser.get(b.at(&silent)).send().await.expect("authorize");
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    let to = location(&resp);
+    assert!(to.starts_with(APP2_CB), "{to}");
+    assert!(query(&to).contains_key("code"), "{to}");
+    assert_eq!(c.sim.gettoken_calls().await, calls_before);
+    // Logout at D ends the session at every instance.
+    let resp = browser
+        .get(d.at(&format!("{ISSUER}/logout")))
+        .send()
+        .await
+        .expect("logout");
+    assert!(
+        resp.status().is_success() || resp.status().is_redirection(),
+        "{}",
+        resp.status()
+    );
+    for node in [a, b, d] {
+        let resp = browser
+            .get(node.at(&silent))
+            .send()
+            .await
+            .expect("authorize");
+        let to = location(&resp);
+        assert_eq!(
+            query(&to).get("error").map(String::as_str),
+            Some("login_required"),
+            "{} still honours the ended session: {to}",
+            node.base
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_instance_publishes_the_same_keys_and_a_rotation_on_one_reaches_all_in_bounded_time()
+{
+    let Some(pg) = pg_url(
+        "every_instance_publishes_the_same_keys_and_a_rotation_on_one_reaches_all_in_bounded_time",
+    ) else {
+        return;
+    };
+    // Started at the same moment on an empty database: one key set, generated once.
+    let c = start_cluster(&pg, 3).await;
+    let first = jwks(&c.nodes[0]).await;
+    assert_eq!(kids(&first).len(), 1, "{first}");
+    for node in &c.nodes[1..] {
+        assert_eq!(
+            jwks(node).await,
+            first,
+            "{} publishes another JWKS",
+            node.base
+        );
+    }
+    let old_kid = kids(&first)[0].clone();
+    // `keys rotate` with the configuration of one instance (the same store).
+    let out = Command::new(env!("CARGO_BIN_EXE_wecom-oidc"))
+        .arg("--config")
+        .arg(&c.nodes[1].config)
+        .args(["keys", "rotate", "--grace", "1h"])
+        .output()
+        .await
+        .expect("keys rotate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(printed.contains(&old_kid), "{printed}");
+    // Every instance publishes the new key within the reload interval; the poll is bounded
+    // well beyond it (a slow machine), and stops as soon as every instance has it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(RELOAD_SECS * 5 + 20);
+    let mut published: Vec<String>;
+    loop {
+        published = Vec::new();
+        for node in &c.nodes {
+            published.push(jwks(node).await);
+        }
+        let all_new = published.iter().all(|j| kids(j).len() == 2);
+        if all_new {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the rotation did not reach every instance: {published:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        published.iter().all(|j| *j == published[0]),
+        "{published:?}"
+    );
+    let new_kids = kids(&published[0]);
+    assert!(
+        new_kids.contains(&old_kid),
+        "the old key stays published for the grace period"
+    );
+    let new_kid = new_kids
+        .iter()
+        .find(|k| **k != old_kid)
+        .expect("new kid")
+        .clone();
+    // New tokens from every instance are signed with the new key.
+    let browser = browser();
+    for node in &c.nodes {
+        let code = login(&browser, APP, APP_CB, node, node).await;
+        let (s, tokens) = redeem(node, &code).await;
+        assert_eq!(s, StatusCode::OK, "{tokens}");
+        assert_eq!(
+            header_kid(str_of(&tokens, "id_token")),
+            new_kid,
+            "{}",
+            node.base
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cluster_fetches_one_wecom_token_when_every_instance_starts_and_logs_in_at_once() {
+    let Some(pg) = pg_url(
+        "the_cluster_fetches_one_wecom_token_when_every_instance_starts_and_logs_in_at_once",
+    ) else {
+        return;
+    };
+    let c = start_cluster(&pg, 3).await;
+    assert_eq!(
+        c.sim.gettoken_calls().await,
+        0,
+        "no token before the first login"
+    );
+    // Four logins per instance, all at once, each callback on its own instance.
+    let logins = (0..12).map(|i| {
+        let node = &c.nodes[i % c.nodes.len()];
+        async move {
+            let code = login(&browser(), APP, APP_CB, node, node).await;
+            let (s, tokens) = redeem(node, &code).await;
+            assert_eq!(s, StatusCode::OK, "{tokens}");
+            assert_eq!(
+                userinfo(node, str_of(&tokens, "access_token")).await,
+                StatusCode::OK
+            );
+        }
+    });
+    futures_util::future::join_all(logins).await;
+    assert_eq!(
+        c.sim.gettoken_calls().await,
+        1,
+        "one gettoken for the whole cluster\n{}",
+        c.nodes
+            .iter()
+            .map(Instance::log)
+            .collect::<Vec<_>>()
+            .join("\n---\n")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// nginx in front of two instances, with the example configuration.
+
+/// The nginx binary, if installed (`.ci/test` installs Debian's `nginx` package).
+fn nginx_binary() -> Option<std::path::PathBuf> {
+    [
+        "/usr/sbin/nginx",
+        "/usr/local/sbin/nginx",
+        "/usr/local/bin/nginx",
+        "/usr/bin/nginx",
+    ]
+    .iter()
+    .map(std::path::PathBuf::from)
+    .find(|p| p.is_file())
+}
+
+/// `examples/nginx/wecom-oidc.conf` with the instances, the listen address and the certificate
+/// substituted. Every substituted line must be found, so a change to the example's shape
+/// fails this test rather than silently testing something else.
+fn nginx_site(upstreams: &[&Instance], listen: &str, cert: &str, key: &str) -> String {
+    let example = include_str!("../examples/nginx/wecom-oidc.conf");
+    let mut out = String::new();
+    let (mut servers, mut listens, mut certs) = (0, 0, 0);
+    for line in example.lines() {
+        let t = line.trim();
+        if t.starts_with("server 127.0.0.1:") {
+            // The example's instance lines: replaced by ours, with the same options.
+            if servers == 0 {
+                let options = t.split_once(' ').map(|x| x.1).unwrap_or_default();
+                let options = options.split_once(' ').map(|x| x.1).unwrap_or_default();
+                for node in upstreams {
+                    let addr = node.base.trim_start_matches("http://");
+                    out.push_str(&format!("    server {addr} {options}\n"));
+                }
+            }
+            servers += 1;
+            continue;
+        }
+        if t == "listen 443 ssl;" {
+            out.push_str(&format!("    listen {listen} ssl;\n"));
+            listens += 1;
+            continue;
+        }
+        if let Some(rest) = t.strip_prefix("ssl_certificate ") {
+            assert!(rest.ends_with(';'), "{line}");
+            out.push_str(&format!("    ssl_certificate {cert};\n"));
+            certs += 1;
+            continue;
+        }
+        if let Some(rest) = t.strip_prefix("ssl_certificate_key ") {
+            assert!(rest.ends_with(';'), "{line}");
+            out.push_str(&format!("    ssl_certificate_key {key};\n"));
+            certs += 1;
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    assert!(
+        servers >= 2 && listens == 1 && certs == 2,
+        "the example changed shape"
+    );
+    out
+}
+
+/// A running nginx, stopped on drop.
+struct Nginx {
+    child: Child,
+    prefix: tempfile::TempDir,
+}
+
+impl Nginx {
+    fn error_log(&self) -> String {
+        std::fs::read_to_string(self.prefix.path().join("error.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// Starts nginx in the foreground with its own prefix, configuration, pid and logs in a
+/// temporary directory, listening on `port` with `site` included.
+async fn start_nginx(
+    bin: &std::path::Path,
+    prefix: tempfile::TempDir,
+    site: &str,
+    port: u16,
+) -> Nginx {
+    let p = prefix.path();
+    std::fs::write(p.join("wecom-oidc.conf"), site).expect("site");
+    for d in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
+        std::fs::create_dir_all(p.join("tmp").join(d)).expect("temp dirs");
+    }
+    let main = format!(
+        r#"
+# A foreground, single-process nginx owned by the test (no system service, no root paths).
+daemon off;
+master_process off;
+worker_processes 1;
+pid {p}/nginx.pid;
+error_log {p}/error.log info;
+events {{ worker_connections 256; }}
+http {{
+    access_log {p}/access.log;
+    client_body_temp_path {p}/tmp/body;
+    proxy_temp_path {p}/tmp/proxy;
+    fastcgi_temp_path {p}/tmp/fastcgi;
+    uwsgi_temp_path {p}/tmp/uwsgi;
+    scgi_temp_path {p}/tmp/scgi;
+    include {p}/wecom-oidc.conf;
+}}
+"#,
+        p = p.display()
+    );
+    std::fs::write(p.join("nginx.conf"), main).expect("nginx.conf");
+    let child = Command::new(bin)
+        .arg("-p")
+        .arg(p)
+        .arg("-c")
+        .arg(p.join("nginx.conf"))
+        .arg("-e")
+        .arg(p.join("error.log"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start nginx");
+    let mut nginx = Nginx { child, prefix };
+    // Bounded wait until it accepts connections (or has exited).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return nginx;
+        }
+        if let Ok(Some(status)) = nginx.child.try_wait() {
+            panic!("nginx exited with {status}:\n{}", nginx.error_log());
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nginx did not start listening:\n{}",
+            nginx.error_log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A test CA and a certificate it issued for 127.0.0.1 (openssl CLI); returns the CA
+/// certificate (for the client to trust), the server certificate and its key.
+fn test_certificates(dir: &std::path::Path) -> (String, String, String) {
+    let path = |name: &str| dir.join(name).display().to_string();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (ca, ca_key) = (path("ca.pem"), path("ca-key.pem"));
+    let (cert, key, csr, ext) = (
+        path("cert.pem"),
+        path("key.pem"),
+        path("cert.csr"),
+        path("ext.cnf"),
+    );
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=wecom-oidc test CA",
+        "-keyout",
+        &ca_key,
+        "-out",
+        &ca,
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        &key,
+        "-out",
+        &csr,
+    ]);
+    std::fs::write(
+        &ext,
+        "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\n",
+    )
+    .expect("ext");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &ext,
+        "-out",
+        &cert,
+    ]);
+    (ca, cert, key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_with_the_example_config_in_front_of_two_instances_logs_people_in() {
+    let Some(pg) = pg_url("nginx_with_the_example_config_in_front_of_two_instances_logs_people_in")
+    else {
+        return;
+    };
+    let Some(nginx_bin) = nginx_binary() else {
+        eprintln!("skipped nginx_with_the_example_config_in_front_of_two_instances_logs_people_in: nginx is not installed (apt-get install nginx)");
+        return;
+    };
+    let db = TestDatabase::create(&pg).await;
+    let sim = start_simulator().await;
+    // nginx cannot listen on port 0 and tell us the port, and the issuer must be known before
+    // the instances start: take a free port from the kernel and hand it to nginx. Another
+    // process could take it in between; nginx then fails to start and says so.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let issuer = format!("https://127.0.0.1:{port}");
+    let starts = (0..2).map(|_| {
+        let text = |dir: &std::path::Path| config_text(&db.url, &sim, &issuer, dir);
+        Instance::start(text)
+    });
+    let mut nodes = futures_util::future::join_all(starts).await;
+    let prefix = tempfile::tempdir().expect("tempdir");
+    let (ca, cert, key) = test_certificates(prefix.path());
+    let site = nginx_site(
+        &nodes.iter().collect::<Vec<_>>(),
+        &format!("127.0.0.1:{port}"),
+        &cert,
+        &key,
+    );
+    let nginx = start_nginx(&nginx_bin, prefix, &site, port).await;
+    let root = reqwest::Certificate::from_pem(&std::fs::read(&ca).expect("CA")).expect("PEM");
+    let client = || {
+        reqwest::Client::builder()
+            .add_root_certificate(root.clone())
+            .cookie_store(true)
+            .redirect(Policy::none())
+            .build()
+            .expect("client")
+    };
+
+    // Discovery through nginx names the public issuer.
+    let discovery: Value = client()
+        .get(format!("{issuer}/.well-known/openid-configuration"))
+        .send()
+        .await
+        .expect("discovery")
+        .json()
+        .await
+        .expect("discovery JSON");
+    assert_eq!(discovery["issuer"], issuer.as_str());
+    let ready = client()
+        .get(format!("{issuer}/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), StatusCode::OK, "{}", nginx.error_log());
+
+    // Logins through nginx, which spreads their requests over both instances.
+    let login_through = |b: reqwest::Client| {
+        let issuer = issuer.clone();
+        async move {
+            let mut url = authorize_url(APP, APP_CB, &[]).replace(ISSUER, &issuer);
+            for _ in 0..12 {
+                if url.starts_with(APP_CB) {
+                    break;
+                }
+                let resp = b.get(&url).send().await.expect("request");
+                assert!(resp.status().is_redirection(), "{url}: {}", resp.status());
+                let base = url::Url::parse(&url).expect("url");
+                url = base.join(&location(&resp)).expect("Location").to_string();
+            }
+            let q = query(&url);
+            assert_eq!(
+                q.get("iss"),
+                Some(&issuer),
+                "RFC 9207 iss is the public issuer"
+            );
+            let code = q.get("code").cloned().expect("code");
+            let resp = b
+                .post(format!("{issuer}/token"))
+                .basic_auth(APP, Some(APP_SECRET))
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", APP_CB),
+                ])
+                .send()
+                .await
+                .expect("token");
+            assert_eq!(resp.status(), StatusCode::OK);
+            let tokens: Value = resp.json().await.expect("token JSON");
+            let resp = b
+                .get(format!("{issuer}/userinfo"))
+                .bearer_auth(str_of(&tokens, "access_token"))
+                .send()
+                .await
+                .expect("userinfo");
+            assert_eq!(resp.status(), StatusCode::OK);
+            let info: Value = resp.json().await.expect("userinfo JSON");
+            assert_eq!(info["sub"], "zhangsan");
+        }
+    };
+    for _ in 0..3 {
+        login_through(client()).await;
+    }
+    let requests = |node: &Instance| node.log().matches("\"message\":\"request\"").count();
+    assert!(
+        nodes.iter().all(|n| requests(n) > 0),
+        "nginx used both instances: {:?}",
+        nodes.iter().map(requests).collect::<Vec<_>>()
+    );
+
+    // One instance stops (a rolling restart): logins through nginx go on.
+    let mut stopped = nodes.remove(0);
+    stopped.child.kill().await.expect("kill");
+    for _ in 0..3 {
+        login_through(client()).await;
+    }
+    assert_eq!(
+        sim.gettoken_calls().await,
+        1,
+        "one WeCom token for the cluster"
+    );
+}
