@@ -77,8 +77,12 @@ fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info"))
         .add_directive("sled=info".parse().expect("static directive"));
+    use std::io::IsTerminal;
+    // Colour codes only for a person at a terminal: in a log file they are noise, and writing
+    // them was a sixth of the CPU of a discovery request (docs/performance.md).
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
