@@ -246,12 +246,11 @@ pub fn build_with_store(
         .merge(web::ops::router(ops_state))
         .merge(web::start::router(start_info))
         .layer(axum::middleware::from_fn_with_state(
-            metrics.clone(),
-            web::ops::count_requests,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            event_log,
-            web::login_events::record,
+            web::ops::ObserveState {
+                metrics: metrics.clone(),
+                events: event_log,
+            },
+            web::ops::observe,
         ));
     Ok(App {
         router,

@@ -8,6 +8,7 @@ pub mod config;
 pub mod connector;
 pub mod demo;
 pub mod events;
+pub mod logging;
 pub mod metrics;
 pub mod ops;
 pub mod provider;

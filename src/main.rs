@@ -78,14 +78,16 @@ fn init_tracing(format: LogFormat) {
         .unwrap_or_else(|_| EnvFilter::new("info"))
         .add_directive("sled=info".parse().expect("static directive"));
     use std::io::IsTerminal;
-    // Colour codes only for a person at a terminal: in a log file they are noise, and writing
-    // them was a sixth of the CPU of a discovery request (docs/performance.md).
+    let terminal = std::io::stderr().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(terminal)
         .with_writer(std::io::stderr);
     match format {
-        LogFormat::Text => builder.init(),
+        // Colours for a person at a terminal; a log file gets the same line without escape
+        // codes from a formatter that skips the styling work (docs/performance.md).
+        LogFormat::Text if terminal => builder.init(),
+        LogFormat::Text => builder.event_format(wecom_oidc::logging::PlainText).init(),
         LogFormat::Json => builder.json().with_current_span(true).init(),
     }
 }
