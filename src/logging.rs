@@ -1,8 +1,8 @@
-//! The plain-text log line format of `--log-format text` when stderr is not a terminal (a log
+//! The plain-text log line and field format of `--log-format text` when stderr is not a terminal (a log
 //! file, journald, a container log): the same fields and layout as `tracing_subscriber`'s default
 //! "full" format, written without its styling machinery.
 //!
-//! The default formatter styles the level, span names and field names through `nu_ansi_term`
+//! The default formatters style the level, span names and field names through `nu_ansi_term`
 //! even with colours off; on a discovery request that was a sixth of our CPU
 //! (docs/performance.md, "request log"). The line is
 //! `TIME LEVEL span{fields}:span{fields}: target: fields`, e.g.
@@ -11,7 +11,9 @@
 
 use std::fmt;
 
+use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
+use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
@@ -57,6 +59,54 @@ where
     }
 }
 
+/// The plain-text field format: `name=value` separated by spaces, strings quoted, the message
+/// first and bare; the same text as `tracing_subscriber`'s default field format with colours off.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlainFields;
+
+impl<'writer> FormatFields<'writer> for PlainFields {
+    fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
+        let mut visitor = PlainVisitor {
+            writer,
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+struct PlainVisitor<'writer> {
+    writer: Writer<'writer>,
+    first: bool,
+    result: fmt::Result,
+}
+
+impl Visit for PlainVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.record_debug(field, &format_args!("{value}"));
+        } else {
+            self.record_debug(field, &value);
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if self.result.is_err() {
+            return;
+        }
+        let sep = if self.first { "" } else { " " };
+        self.first = false;
+        let name = field.name();
+        self.result = if name == "message" {
+            write!(self.writer, "{sep}{value:?}")
+        } else {
+            let name = name.strip_prefix("r#").unwrap_or(name);
+            write!(self.writer, "{sep}{name}={value:?}")
+        };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,6 +131,7 @@ mod tests {
         let sink = buffer.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_ansi(false)
+            .fmt_fields(PlainFields)
             .event_format(PlainText)
             .with_writer(move || sink.clone())
             .finish();
@@ -103,6 +154,20 @@ mod tests {
             " INFO request{request_id=\"abc\" method=GET}: wecom_oidc::logging::tests: request status=200\n"
         );
         assert!(!out.contains('\u{1b}'), "no escape codes: {out:?}");
+    }
+
+    #[test]
+    fn fields_recorded_later_on_a_span_are_appended() {
+        let out = logged(|| {
+            let span = tracing::info_span!("request", a = 1u8, b = tracing::field::Empty);
+            span.record("b", "x");
+            let _e = span.enter();
+            tracing::info!(r#type = "t", "m");
+        });
+        assert!(
+            out.contains(" INFO request{a=1 b=\"x\"}: wecom_oidc::logging::tests: m type=\"t\"\n"),
+            "{out}"
+        );
     }
 
     #[test]
