@@ -53,12 +53,15 @@ pub enum TokenCacheEvent {
     Replace,
 }
 
+/// Request counts of one route template by (method, status).
+type RouteCounts = HashMap<(&'static str, u16), u64>;
+
 /// The registry. Cheap to share behind an `Arc`; every method takes `&self`.
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// Per route template, per (method, status). Keyed by route first so that counting a
     /// request looks the route up by `&str` and allocates nothing once the series exists.
-    requests: Mutex<HashMap<String, HashMap<(&'static str, u16), u64>>>,
+    requests: Mutex<HashMap<String, RouteCounts>>,
     logins: Mutex<BTreeMap<String, u64>>,
     wecom_calls: Mutex<BTreeMap<(String, String), u64>>,
     wecom_latency: Mutex<BTreeMap<String, Histogram>>,
