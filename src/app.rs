@@ -316,12 +316,11 @@ pub fn build_with_store_and_keys(
         .merge(web::ops::router(ops_state))
         .merge(web::start::router(start_info))
         .layer(axum::middleware::from_fn_with_state(
-            metrics.clone(),
-            web::ops::count_requests,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            event_log,
-            web::login_events::record,
+            web::ops::ObserveState {
+                metrics: metrics.clone(),
+                events: event_log,
+            },
+            web::ops::observe,
         ));
     Ok(App {
         router,
@@ -331,20 +330,31 @@ pub fn build_with_store_and_keys(
     })
 }
 
-/// Adds the middleware every route gets.
+/// Adds the middleware every request gets: body limit, timeout, `X-Content-Type-Options` and
+/// the request log with its id.
+///
+/// They wrap the router as one service stack instead of `Router::layer`, which would wrap every
+/// route in each layer as its own boxed service and clone that box chain on every request; here
+/// the router nests inside a router that has only this stack as its fallback, so a request
+/// clones one box (docs/performance.md, "middleware").
 pub fn with_middleware(router: Router) -> Router {
     let router =
         router.fallback(|| async { (StatusCode::NOT_FOUND, "not found\n").into_response() });
-    web::request_log::layer(router)
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
+    // The body limit outside the timeout: it answers `413` at once from `Content-Length`, and
+    // the timeout's own `503` needs an inner body type with a `Default`.
+    let stack = tower::ServiceBuilder::new()
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(30),
         ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(web::request_log::RequestLogLayer)
+        .service(router);
+    Router::new().fallback_service(stack)
 }
 
 /// Serves `router` on `listener` until Ctrl-C or SIGTERM, then flushes the store.

@@ -9,6 +9,7 @@ pub mod connector;
 pub mod demo;
 pub mod events;
 pub mod fuzzing;
+pub mod logging;
 pub mod metrics;
 pub mod ops;
 pub mod provider;

@@ -105,11 +105,17 @@ fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info"))
         .add_directive("sled=info".parse().expect("static directive"));
+    use std::io::IsTerminal;
+    let terminal = std::io::stderr().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(terminal)
         .with_writer(std::io::stderr);
     match format {
-        LogFormat::Text => builder.init(),
+        // Colours for a person at a terminal; a log file gets the same line without escape
+        // codes from a formatter that skips the styling work (docs/performance.md).
+        LogFormat::Text if terminal => builder.init(),
+        LogFormat::Text => builder.event_format(wecom_oidc::logging::PlainText).init(),
         LogFormat::Json => builder.json().with_current_span(true).init(),
     }
 }

@@ -8,7 +8,7 @@
 //! route templates, endpoint paths, numeric codes and fixed outcome words, never request data,
 //! so the number of series stays bounded and no secret can reach `/metrics`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -53,10 +53,15 @@ pub enum TokenCacheEvent {
     Replace,
 }
 
+/// Request counts of one route template by (method, status).
+type RouteCounts = HashMap<(&'static str, u16), u64>;
+
 /// The registry. Cheap to share behind an `Arc`; every method takes `&self`.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    /// Per route template, per (method, status). Keyed by route first so that counting a
+    /// request looks the route up by `&str` and allocates nothing once the series exists.
+    requests: Mutex<HashMap<String, RouteCounts>>,
     logins: Mutex<BTreeMap<String, u64>>,
     wecom_calls: Mutex<BTreeMap<(String, String), u64>>,
     wecom_latency: Mutex<BTreeMap<String, Histogram>>,
@@ -79,10 +84,25 @@ impl Metrics {
 
     /// Counts one HTTP request answered with `status` on the route template `route`
     /// (`/callback/{connector}`, never the concrete path) with `method`.
+    /// Methods other than the standard ones are counted as `OTHER`: each distinct one would be
+    /// a new series.
     pub fn record_request(&self, method: &str, route: &str, status: u16) {
-        *lock(&self.requests)
-            .entry((method.to_owned(), route.to_owned(), status))
-            .or_default() += 1;
+        let method = match method {
+            "GET" => "GET",
+            "HEAD" => "HEAD",
+            "POST" => "POST",
+            "PUT" => "PUT",
+            "DELETE" => "DELETE",
+            "OPTIONS" => "OPTIONS",
+            "PATCH" => "PATCH",
+            _ => "OTHER",
+        };
+        let mut requests = lock(&self.requests);
+        let per_route = match requests.get_mut(route) {
+            Some(m) => m,
+            None => requests.entry(route.to_owned()).or_default(),
+        };
+        *per_route.entry((method, status)).or_default() += 1;
     }
 
     /// Counts one finished login attempt; `outcome` is a fixed word such as `success`,
@@ -125,7 +145,16 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# HELP wecom_oidc_http_requests_total HTTP requests by method, route template and status.\n");
         out.push_str("# TYPE wecom_oidc_http_requests_total counter\n");
-        for ((method, route, status), n) in lock(&self.requests).iter() {
+        let guard = lock(&self.requests);
+        // Sorted, so the exposition is stable from one scrape to the next.
+        let requests: BTreeMap<(&str, &str, u16), u64> = guard
+            .iter()
+            .flat_map(|(route, m)| {
+                m.iter()
+                    .map(move |((method, status), n)| ((*method, route.as_str(), *status), *n))
+            })
+            .collect();
+        for ((method, route, status), n) in requests {
             let _ = writeln!(
                 out,
                 "wecom_oidc_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}",

@@ -20,10 +20,22 @@ pub fn token(n: usize) -> String {
 /// WeCom only accepts `a-zA-Z0-9` (at most 128 bytes) in `state`, so upstream state uses this
 /// alphabet. Rejection sampling keeps every character equally likely.
 pub fn alphanumeric(len: usize) -> String {
+    alphanumeric_from(&mut OsRng, len)
+}
+
+/// A request id of `len` characters from `[A-Za-z0-9]` (`web::request_log`), drawn from the
+/// thread's CSPRNG (`rand::thread_rng`: ChaCha12, seeded and periodically reseeded from the OS).
+/// Not a credential, so it need not cost a `getrandom` system call on every request, but still
+/// unpredictable, so one request's id tells nothing about another's.
+pub fn request_id(len: usize) -> String {
+    alphanumeric_from(&mut rand::thread_rng(), len)
+}
+
+fn alphanumeric_from(rng: &mut impl RngCore, len: usize) -> String {
     let mut out = String::with_capacity(len);
     let mut buf = [0u8; 64];
     while out.len() < len {
-        OsRng.fill_bytes(&mut buf);
+        rng.fill_bytes(&mut buf);
         for b in buf {
             // 248 = 4 * 62: bytes at or above it would bias the first characters.
             if b < 248 && out.len() < len {

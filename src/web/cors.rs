@@ -65,6 +65,45 @@ fn origin(headers: &HeaderMap) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The answer to a preflight whose origin gets `allowed` (none: the browser will refuse).
+fn preflight_answer(allowed: Option<HeaderValue>) -> Response {
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    let h = resp.headers_mut();
+    h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    if let Some(allowed) = allowed {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allowed);
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, OPTIONS"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("Authorization, Content-Type"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static(PREFLIGHT_MAX_AGE),
+        );
+    }
+    resp
+}
+
+/// `OPTIONS` on the public documents (discovery, JWKS), which any origin may read: a preflight
+/// gets the same answer as from [`cors`] with [`CorsPolicy::Any`]; any other `OPTIONS` gets the
+/// `405` the route would give. Their `GET` handlers send `Access-Control-Allow-Origin: *`
+/// themselves, so these hot routes need no CORS middleware (docs/performance.md).
+pub async fn public_preflight(headers: HeaderMap) -> Response {
+    if !headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD) {
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "GET,HEAD")],
+        )
+            .into_response();
+    }
+    let allowed = origin(&headers).and_then(|o| CorsPolicy::Any.allow(&o));
+    preflight_answer(allowed)
+}
+
 /// Middleware: answers preflights (`OPTIONS` with `Access-Control-Request-Method`) itself and adds
 /// `Access-Control-Allow-Origin` to the responses of allowed origins.
 pub async fn cors(State(policy): State<CorsPolicy>, req: Request, next: Next) -> Response {
@@ -75,25 +114,7 @@ pub async fn cors(State(policy): State<CorsPolicy>, req: Request, next: Next) ->
             .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     let allowed = origin.as_deref().and_then(|o| policy.allow(o));
     if is_preflight {
-        let mut resp = StatusCode::NO_CONTENT.into_response();
-        let h = resp.headers_mut();
-        h.insert(header::VARY, HeaderValue::from_static("Origin"));
-        if let Some(allowed) = allowed {
-            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allowed);
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static("GET, POST, OPTIONS"),
-            );
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_HEADERS,
-                HeaderValue::from_static("Authorization, Content-Type"),
-            );
-            h.insert(
-                header::ACCESS_CONTROL_MAX_AGE,
-                HeaderValue::from_static(PREFLIGHT_MAX_AGE),
-            );
-        }
-        return resp;
+        return preflight_answer(allowed);
     }
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();

@@ -1,16 +1,17 @@
 //! Middleware that writes one login event per WeCom callback into the store: who (from the
 //! connector's note, [`crate::events`]), which client (from where the answer redirects), when,
-//! from which address, the outcome and the reason. Listed by `wecom-oidc events`.
+//! from which address, the outcome and the reason. Listed by `wecom-oidc events`. It runs inside
+//! [`super::ops::observe`], the one middleware that looks at every routed request.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::ops::{login_outcome, FormPostSent, CALLBACK_ROUTE};
+use super::ops::{login_outcome, FormPostSent};
 use super::request_log;
 use crate::clock::SharedClock;
 use crate::events;
@@ -44,15 +45,9 @@ fn client_of(clients: &[(String, Vec<String>)], location: &str) -> Option<String
         .map(|(id, _)| id.clone())
 }
 
-/// Middleware: records an event for each request to the login callback.
-pub async fn record(State(s): State<EventLogState>, request: Request, next: Next) -> Response {
-    let is_callback = request
-        .extensions()
-        .get::<MatchedPath>()
-        .is_some_and(|p| p.as_str() == CALLBACK_ROUTE);
-    if !is_callback {
-        return next.run(request).await;
-    }
+/// Runs a request to the login callback (`next`) and records its event; called by
+/// [`super::ops::observe`] for that route only.
+pub(crate) async fn record_callback(s: &EventLogState, request: Request, next: Next) -> Response {
     let address = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

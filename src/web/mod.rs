@@ -66,7 +66,6 @@ pub fn router(state: WebState) -> Router {
 /// `/authorize` starts.
 pub fn router_with(state: WebState, limits: &rate_limit::RateLimits) -> Router {
     let limiters = rate_limit::RateLimiters::new(limits);
-    let public_docs = from_fn_with_state(cors::CorsPolicy::Any, cors::cors);
     let spa_api = from_fn_with_state(
         cors::CorsPolicy::public_client_origins(state.provider.clients()),
         cors::cors,
@@ -74,9 +73,12 @@ pub fn router_with(state: WebState, limits: &rate_limit::RateLimits) -> Router {
     Router::new()
         .route(
             "/.well-known/openid-configuration",
-            get(discovery::openid_configuration).layer(public_docs.clone()),
+            get(discovery::openid_configuration).options(cors::public_preflight),
         )
-        .route("/jwks", get(discovery::jwks).layer(public_docs))
+        .route(
+            "/jwks",
+            get(discovery::jwks).options(cors::public_preflight),
+        )
         .route(
             "/authorize",
             get(login::authorize_get)

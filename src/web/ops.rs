@@ -18,6 +18,7 @@ use crate::connector::Connector;
 use crate::metrics::Metrics;
 use crate::storage::{StorageError, Store};
 use crate::tokens::KeyRing;
+use crate::web::login_events::EventLogState;
 
 /// The route template of the login callback, whose answers are counted as login outcomes.
 pub(crate) const CALLBACK_ROUTE: &str = "/callback/{connector}";
@@ -170,28 +171,35 @@ pub async fn metrics(State(s): State<OpsState>) -> Response {
         .into_response()
 }
 
+/// What [`observe`] records into.
+#[derive(Clone)]
+pub struct ObserveState {
+    /// Request and login counters.
+    pub metrics: Arc<Metrics>,
+    /// The login event log.
+    pub events: EventLogState,
+}
+
 /// Middleware: counts each request under its route template (never the concrete path, which
-/// would make one series per code or token) and each login callback under its outcome.
-pub async fn count_requests(
-    State(metrics): State<Arc<Metrics>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    // Custom methods are folded into one label: each distinct one would be a new series.
-    let method = match request.method().as_str() {
-        m @ ("GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "OPTIONS" | "PATCH") => m,
-        _ => "OTHER",
-    }
-    .to_owned();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let response = next.run(request).await;
-    metrics.record_request(&method, &route, response.status().as_u16());
-    if route == CALLBACK_ROUTE {
-        metrics.record_login(login_outcome(&response));
+/// would make one series per code or token), and each login callback under its outcome and in
+/// the login event log. One middleware for both, because every layer on the router is a boxed
+/// service cloned on each request (docs/performance.md, "middleware").
+pub async fn observe(State(s): State<ObserveState>, request: Request, next: Next) -> Response {
+    // Custom methods are folded into one label by the registry. The method is a `Method`
+    // (cheap to clone) and the route an `Arc<str>`: nothing is allocated per request.
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let is_callback = route == CALLBACK_ROUTE;
+    let response = if is_callback {
+        super::login_events::record_callback(&s.events, request, next).await
+    } else {
+        next.run(request).await
+    };
+    s.metrics
+        .record_request(method.as_str(), route, response.status().as_u16());
+    if is_callback {
+        s.metrics.record_login(login_outcome(&response));
     }
     response
 }
