@@ -45,7 +45,7 @@ const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer
 
 /// What may stand raw in a request target's query; everything else (and every non-ASCII
 /// byte) is percent-encoded, so any input becomes a valid URI whose query decodes to it.
-const QUERY: &AsciiSet = &CONTROLS
+pub const QUERY: &AsciiSet = &CONTROLS
     .add(b' ')
     .add(b'"')
     .add(b'#')

@@ -1278,25 +1278,9 @@ mod hostile {
         prop::collection::vec(piece, 0..12).prop_map(|v| {
             // Only what a URI may carry; everything else percent-encoded.
             let s = v.join("&");
-            percent_encoding::utf8_percent_encode(&s, &URI_QUERY).to_string()
+            percent_encoding::utf8_percent_encode(&s, wecom_oidc::fuzzing::QUERY).to_string()
         })
     }
-
-    /// Encodes bytes a request target cannot carry raw, keeping `%`, `&`, `=` as given.
-    const URI_QUERY: percent_encoding::AsciiSet = percent_encoding::CONTROLS
-        .add(b' ')
-        .add(b'"')
-        .add(b'#')
-        .add(b'<')
-        .add(b'>')
-        .add(b'`')
-        .add(b'{')
-        .add(b'}')
-        .add(b'|')
-        .add(b'\\')
-        .add(b'^')
-        .add(b'[')
-        .add(b']');
 
     /// Things shaped like a JWT: three base64url segments of random bytes or random JSON.
     fn jwt_like() -> impl Strategy<Value = String> {
