@@ -343,6 +343,7 @@ pub fn with_middleware(router: Router) -> Router {
     // The body limit outside the timeout: it answers `413` at once from `Content-Length`, and
     // the timeout's own `503` needs an inner body type with a `Default`.
     let stack = tower::ServiceBuilder::new()
+        .map_response(close_after_payload_too_large)
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -355,6 +356,20 @@ pub fn with_middleware(router: Router) -> Router {
         .layer(web::request_log::RequestLogLayer)
         .service(router);
     Router::new().fallback_service(stack)
+}
+
+/// A `413` is sent before the body it refuses has been read, so the connection cannot carry
+/// another request: say so (`Connection: close`, RFC 9112 §9.6), or a keep-alive client would
+/// send its next request on a connection the server is about to close and see it fail.
+fn close_after_payload_too_large<B>(
+    mut response: axum::http::Response<B>,
+) -> axum::http::Response<B> {
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// Serves `router` on `listener` until Ctrl-C or SIGTERM, then flushes the store.

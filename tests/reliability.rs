@@ -1195,6 +1195,12 @@ async fn oversized_heads_and_bodies_are_refused_without_a_500() {
         .await
         .expect("token");
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // The unread body ends the connection, and the answer says so (RFC 9112 §9.6): the same
+    // keep-alive client's next request must go over a new connection, not fail.
+    assert_eq!(
+        r.headers().get("connection").map(|v| v.as_bytes()),
+        Some(&b"close"[..])
+    );
     // The server is still fine.
     let r = http
         .get(format!("{}/jwks", d.issuer))
