@@ -1425,7 +1425,7 @@ mod failing_disk {
     use wecom_oidc::simulator::{Simulator, SimulatorConfig};
     use wecom_oidc::storage::{
         AccessToken, AuthCode, AuthRequest, RefreshToken, Result as StoreResult, Session,
-        SledStore, StorageError, Store, UpstreamToken,
+        SledStore, StorageError, UpstreamToken,
     };
 
     /// sled, except that `flush` fails while `broken` is set (a full or failing disk).
@@ -1434,26 +1434,7 @@ mod failing_disk {
         broken: AtomicBool,
     }
 
-    /// `impl Store for T` whose listed methods call `self.inner`'s, followed by the rest of the
-    /// impl's items. The macro emits the whole impl so that `async_trait` sees the expanded methods.
-    macro_rules! delegate {
-        (
-            impl Store for $store:ty {
-                $($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*
-            }
-            $($rest:tt)*
-        ) => {
-            #[async_trait::async_trait]
-            impl Store for $store {
-                $(async fn $name(&self, $($arg: $ty),*) -> $ret {
-                    self.inner.$name($($arg),*).await
-                })*
-                $($rest)*
-            }
-        };
-    }
-
-    delegate! {
+    wecom_oidc::delegate_store! {
         impl Store for FailingDisk {
             create_auth_request(k: &str, r: &AuthRequest) -> StoreResult<()>;
             take_auth_request(k: &str) -> StoreResult<AuthRequest>;

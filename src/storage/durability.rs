@@ -176,26 +176,7 @@ mod tests {
         }
     }
 
-    /// `impl Store for T` whose listed methods call `self.inner`'s, followed by the rest of the
-    /// impl's items. The macro emits the whole impl so that `async_trait` sees the expanded methods.
-    macro_rules! delegate {
-        (
-            impl Store for $store:ty {
-                $($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*
-            }
-            $($rest:tt)*
-        ) => {
-            #[async_trait::async_trait]
-            impl Store for $store {
-                $(async fn $name(&self, $($arg: $ty),*) -> $ret {
-                    self.inner.$name($($arg),*).await
-                })*
-                $($rest)*
-            }
-        };
-    }
-
-    delegate! {
+    crate::delegate_store! {
         impl Store for SlowFlush {
             create_auth_request(k: &str, r: &crate::storage::AuthRequest) -> StoreResult<()>;
             take_auth_request(k: &str) -> StoreResult<crate::storage::AuthRequest>;
