@@ -465,6 +465,11 @@ impl Validator<'_> {
                     }
                 }
                 if complete {
+                    // Subjects stay unique per issuer across corps (wecom-api.md §12).
+                    crate::connector::wecom::assign_home_corp(&mut apps);
+                    for problem in crate::connector::wecom::subject_problems(&apps) {
+                        self.problem("wecom", problem);
+                    }
                     let first = apps.remove(0);
                     more_wecom_apps = apps;
                     Some(first)
@@ -765,6 +770,7 @@ impl Validator<'_> {
             callback: callback?,
             verify_files: verify_files?,
             pairwise_salt: pairwise_salt?,
+            home_corp_id: None,
         })
     }
 
@@ -1951,6 +1957,36 @@ wecom_app = "branch"
         let dup = t.replace("name = \"branch\"", "name = \"hq\"");
         let err = parse(&dup, "t.toml", &env).unwrap_err();
         assert!(err.problems.join("\n").contains("wecom[1].name:"), "{err}");
+        // The first app's corp is the home corp: the branch corp's members are namespaced.
+        assert_eq!(c.wecom.home_corp_id.as_deref(), Some("ww7f3c2a1b9d8e6f50"));
+        assert_eq!(
+            c.more_wecom_apps[0].home_corp_id.as_deref(),
+            Some("ww7f3c2a1b9d8e6f50")
+        );
+        // Two apps of one corp that would give one person two subjects are refused.
+        let same_corp = t
+            .replace(
+                "corp_id = \"ww0000000000000001\"",
+                "corp_id = \"ww7f3c2a1b9d8e6f50\"",
+            )
+            .replace(
+                "secret = \"branch-secret\"",
+                "secret = \"branch-secret\"\nsub = \"lowercase\"",
+            );
+        let err = parse(&same_corp, "t.toml", &env).unwrap_err();
+        assert!(
+            err.problems.join("\n").contains("same subject form"),
+            "{err}"
+        );
+        let same_app = t.replace(
+            "corp_id = \"ww0000000000000001\"\nagent_id = 1000005",
+            "corp_id = \"ww7f3c2a1b9d8e6f50\"\nagent_id = 1000002",
+        );
+        let err = parse(&same_app, "t.toml", &env).unwrap_err();
+        assert!(
+            err.problems.join("\n").contains("the same WeCom app"),
+            "{err}"
+        );
         let unknown = t.replace("wecom_app = \"branch\"", "wecom_app = \"nowhere\"");
         let err = parse(&unknown, "t.toml", &env).unwrap_err();
         assert!(

@@ -47,6 +47,12 @@ pub struct Identity {
     /// Connectors use it to re-check the person at refresh; it is never released as a claim.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_id: Option<String>,
+    /// The connector (upstream app) that vouched for this person: every later question about
+    /// them (a refresh, a session reused by another client) goes to this one and no other, since
+    /// an upstream id names a person only within its upstream. Empty in records written before
+    /// it was kept: those came from their client's own connector. Never released as a claim.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub connector_id: String,
 }
 
 /// What the core tells a connector when it starts a login.
@@ -75,6 +81,11 @@ pub enum ConnectorError {
     /// The upstream authenticated someone who may not log in here (e.g. not a corp member).
     #[error("access denied: {0}")]
     AccessDenied(String),
+    /// The upstream knows the person, but the upstream app's own access rules leave them out
+    /// (for WeCom: outside the app's visible range). Ends a login with `access_denied` and a
+    /// grant at refresh, like [`Self::AccessDenied`], and the person is told who can change it.
+    #[error("not permitted to use this app: {0}")]
+    NotPermitted(String),
     /// The upstream rejected the authorization code (invalid, reused or expired).
     #[error("the upstream rejected the login code: {0}")]
     InvalidCode(String),
@@ -155,6 +166,14 @@ pub trait Connector: Send + Sync {
     /// go back to the client as OAuth errors.
     fn failure_notice(&self, _error: &ConnectorError) -> Option<FailureNotice> {
         None
+    }
+
+    /// The namespace in which this connector's upstream ids name people (for WeCom: the
+    /// CorpID). Connectors of one realm know the same person by the same id and `sub`, so a
+    /// provider session made through one may serve clients of another after that one has
+    /// re-checked the person ([`Self::refresh`]); across realms it never does.
+    fn realm(&self) -> &str {
+        self.id()
     }
 
     /// Whether this connector gives each client its own `sub` (OIDC Core §8.1 pairwise).

@@ -503,15 +503,18 @@ async fn check_wecom(w: &WeComSettings, label: &AppLabel, clock: SharedClock, re
         }
     };
     match connector.access_token().await {
-        Ok(_) => report.findings.push(Finding::new(
-            Level::Pass,
-            label.topic("wecom"),
-            format!(
-                "gettoken succeeded: corp {} accepts the app secret",
-                w.corp_id
-            ),
-            format!("gettoken 成功：企业 {} 与应用 Secret 匹配", w.corp_id),
-        )),
+        Ok(_) => {
+            report.findings.push(Finding::new(
+                Level::Pass,
+                label.topic("wecom"),
+                format!(
+                    "gettoken succeeded: corp {} accepts the app secret",
+                    w.corp_id
+                ),
+                format!("gettoken 成功：企业 {} 与应用 Secret 匹配", w.corp_id),
+            ));
+            check_wecom_data_api(&connector, w, label, report).await;
+        }
         Err(ConnectorError::Upstream { code, message }) => {
             let (en, zh) = explain(code, &message, w.agent_id);
             let mut f = Finding::new(
@@ -536,6 +539,52 @@ async fn check_wecom(w: &WeComSettings, label: &AppLabel, clock: SharedClock, re
                  qyapi.weixin.qq.com:443",
                 w.api_base
             ),
+        )),
+    }
+}
+
+/// `gettoken` can succeed from an IP outside 企业可信IP while every data API answers 60020
+/// (wecom-api.md §1), so one token-protected, read-only call (`department/simplelist`) tells
+/// whether logins can work at all.
+async fn check_wecom_data_api(
+    connector: &WeComConnector,
+    w: &WeComSettings,
+    label: &AppLabel,
+    report: &mut Report,
+) {
+    match connector.probe_data_api().await {
+        Ok(0) => report.findings.push(Finding::new(
+            Level::Warn,
+            label.topic("wecom"),
+            "the data APIs answer, but the app's visible range (可见范围) covers no department: \
+             only the members listed in it can log in, and groups carry no department names"
+                .to_owned(),
+            "数据接口可用，但应用的可见范围不含任何部门：只有可见范围中列出的成员能登录，groups 中没有部门名称".to_owned(),
+        )),
+        Ok(n) => report.findings.push(Finding::new(
+            Level::Pass,
+            label.topic("wecom"),
+            format!("data API answered (department/simplelist): the visible range shows {n} department(s)"),
+            format!("数据接口可用（department/simplelist）：可见范围内有 {n} 个部门"),
+        )),
+        Err(ConnectorError::Upstream { code, message }) => {
+            let (en, zh) = explain(code, &message, w.agent_id);
+            let mut f = Finding::new(
+                Level::Fail,
+                label.topic("wecom"),
+                format!(
+                    "gettoken works but the data APIs fail with {code}, so every login would fail: {en}"
+                ),
+                format!("gettoken 成功，但数据接口返回 {code}，所有登录都会失败：{zh}"),
+            );
+            f.wecom_errcode = Some(code);
+            report.findings.push(f);
+        }
+        Err(e) => report.findings.push(Finding::new(
+            Level::Fail,
+            label.topic("wecom"),
+            format!("the data API department/simplelist failed: {e}"),
+            format!("数据接口 department/simplelist 调用失败：{e}"),
         )),
     }
 }

@@ -168,6 +168,17 @@ pub enum AuthorizeRejection {
         /// §3.1.2.1).
         ui_locales: Option<String>,
     },
+    /// The person may not use the client (the upstream app's access rules leave them out):
+    /// show our page saying so and who can change it, with a way back that hands `redirect`
+    /// (`access_denied`) to the client.
+    Denied {
+        /// The error response for the client, delivered when the person goes back.
+        redirect: ErrorRedirect,
+        /// What to show and log.
+        notice: Box<FailureNotice>,
+        /// The `ui_locales` of the authorization request.
+        ui_locales: Option<String>,
+    },
     /// Redirect the error to the client.
     Redirect(ErrorRedirect),
 }
@@ -505,8 +516,32 @@ impl Provider {
             })
         };
         let identity = match connector.handle_callback(params, &req.scopes).await {
-            Ok(identity) => identity,
+            // Whatever the connector wrote, this is the connector that vouched for the person.
+            Ok(mut identity) => {
+                identity.connector_id = connector_id.to_string();
+                identity
+            }
             Err(e) => {
+                if let ConnectorError::NotPermitted(why) = &e {
+                    if let Some(notice) = connector.failure_notice(&e) {
+                        tracing::info!(
+                            connector = connector_id,
+                            reason = %why,
+                            fix = %notice.operator,
+                            "upstream app's access rules refused the person"
+                        );
+                        return Err(AuthorizeRejection::Denied {
+                            redirect: ErrorRedirect {
+                                redirect_uri: req.redirect_uri.clone(),
+                                state: req.state.clone(),
+                                response_mode,
+                                error: connector_error_to_oauth(&e),
+                            },
+                            notice: Box::new(notice),
+                            ui_locales: req.ui_locales.clone(),
+                        });
+                    }
+                }
                 if let Some(notice) = connector.failure_notice(&e) {
                     tracing::error!(
                         connector = connector_id,
@@ -681,6 +716,13 @@ fn connector_error_to_oauth(e: &ConnectorError) -> OAuthError {
             OAuthError::new(
                 ErrorCode::AccessDenied,
                 "the account may not log in here (not an active member of the organisation)",
+            )
+        }
+        ConnectorError::NotPermitted(why) => {
+            tracing::info!(reason = %why, "upstream app's access rules refused the person");
+            OAuthError::new(
+                ErrorCode::AccessDenied,
+                "the account may not use this application (outside the upstream app's visible range)",
             )
         }
         ConnectorError::InvalidCode(why) => {

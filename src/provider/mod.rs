@@ -220,11 +220,6 @@ impl Provider {
         format!("{}{}", self.issuer, path)
     }
 
-    /// The default connector (every grant logs in through it).
-    pub(crate) fn default_connector(&self) -> Option<&Arc<dyn Connector>> {
-        self.connectors.get(&self.default_connector)
-    }
-
     /// The callback URL the upstream sends the browser back to.
     pub fn callback_url(&self, connector_id: &str) -> String {
         self.url(&format!("/callback/{connector_id}"))

@@ -59,13 +59,31 @@ impl Provider {
         let scopes = narrowed_scopes(p, &record.scopes)?;
 
         // The person may have left or been disabled upstream since the login.
-        let connector = self
-            .default_connector()
-            .ok_or_else(OAuthError::server_error)?;
+        // Only the connector that vouched for the person may speak for them: the same upstream
+        // id names another person in another upstream app (another WeCom corp). Records written
+        // before the connector was kept came from their client's own connector.
+        let connector_id = if record.identity.connector_id.is_empty() {
+            self.connector_id_for_client(&client.id)
+        } else {
+            record.identity.connector_id.as_str()
+        };
+        let Some(connector) = self.connector(connector_id) else {
+            // The upstream app was removed from the configuration: nobody can vouch any more.
+            self.store
+                .revoke_grant(&record.grant_id, self.grant_revocation_horizon(now))
+                .await?;
+            tracing::info!(client_id = %client.id, connector = connector_id, "refresh for a removed upstream app; grant ended");
+            return Err(OAuthError::invalid_grant(
+                "the grant's upstream app is no longer configured; the grant has ended",
+            ));
+        };
         let identity = match connector.refresh(&record.identity).await {
             // The subject of a grant never changes (OIDC Core §12.2: same `sub`).
-            Ok(identity) if identity.user_id == record.identity.user_id => identity,
-            Ok(_) | Err(ConnectorError::AccessDenied(_)) => {
+            Ok(mut identity) if identity.user_id == record.identity.user_id => {
+                identity.connector_id = connector_id.to_string();
+                identity
+            }
+            Ok(_) | Err(ConnectorError::AccessDenied(_) | ConnectorError::NotPermitted(_)) => {
                 self.store
                     .revoke_grant(&record.grant_id, self.grant_revocation_horizon(now))
                     .await?;

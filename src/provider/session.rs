@@ -19,7 +19,19 @@ use serde_json::{Map, Value};
 use super::authorize::{AuthorizationResponse, ErrorRedirect, ValidAuthorizeRequest};
 use super::error::{ErrorCode, OAuthError};
 use super::Provider;
-use crate::connector::Identity;
+use crate::connector::{ConnectorError, Identity};
+
+/// What another upstream app of the session's realm says of the session's person.
+enum Recheck {
+    /// The person may use it; their identity as that app sees it.
+    Confirmed(Box<Identity>),
+    /// Its access rules leave the person out.
+    Refused,
+    /// It belongs to another realm: the session says nothing about its people.
+    OtherRealm,
+    /// It could not be asked.
+    Unavailable,
+}
 use crate::random;
 use crate::storage::{Session, StorageError};
 
@@ -203,11 +215,27 @@ impl Provider {
         if req.prompt.forces_login() {
             return Ok(AuthorizeNext::Login);
         }
-        // A session from another upstream app (another corp or agent) does not vouch for a
-        // client that logs in through a different one.
-        if session.connector_id != self.connector_id_for_client(&req.client_id) {
-            return login_required("the user is not logged in with this client's WeCom app");
-        }
+        // A session vouches for clients of its own upstream app. A client of another app of the
+        // same realm (another WeCom app of the same corp) is served once that app has re-checked
+        // the person — its own access rules (visible range) may leave them out. Across realms
+        // (another corp) an id names another person: a new login through the client's app.
+        let client_connector = self.connector_id_for_client(&req.client_id);
+        let identity = if session.connector_id == client_connector {
+            session.identity.clone()
+        } else {
+            match self.recheck_in(client_connector, &session).await {
+                Recheck::Confirmed(identity) => *identity,
+                Recheck::OtherRealm | Recheck::Unavailable => {
+                    return login_required("the user is not logged in with this client's upstream app")
+                }
+                Recheck::Refused => {
+                    return Err(fail(
+                        ErrorCode::AccessDenied,
+                        "the account may not use this application (outside its upstream app's access rules)",
+                    ))
+                }
+            }
+        };
         // OIDC Core §3.1.2.1: max_age=0 is equivalent to prompt=login, hence `>=`.
         if req
             .max_age
@@ -240,7 +268,7 @@ impl Provider {
                     code_challenge: req.code_challenge.as_deref(),
                     claims: &req.claims,
                 },
-                session.identity.clone(),
+                identity,
                 session.auth_time,
                 Some(session.sid.clone()),
             )
@@ -258,6 +286,32 @@ impl Provider {
             &code,
             req.state.as_deref(),
         )))
+    }
+
+    /// Asks `connector_id` about the person of `session`, which another connector vouched for.
+    async fn recheck_in(&self, connector_id: &str, session: &Session) -> Recheck {
+        let (Some(theirs), Some(ours)) = (
+            self.connectors.get(connector_id),
+            self.connectors.get(&session.connector_id),
+        ) else {
+            return Recheck::Unavailable;
+        };
+        if theirs.realm() != ours.realm() {
+            return Recheck::OtherRealm;
+        }
+        match theirs.refresh(&session.identity).await {
+            Ok(mut identity) if identity.user_id == session.identity.user_id => {
+                identity.connector_id = connector_id.to_string();
+                Recheck::Confirmed(Box::new(identity))
+            }
+            Ok(_) | Err(ConnectorError::AccessDenied(_) | ConnectorError::NotPermitted(_)) => {
+                Recheck::Refused
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, connector = connector_id, "could not re-check a session's person with another app; asking for a login");
+                Recheck::Unavailable
+            }
+        }
     }
 
     /// Verifies that `jwt` is an id_token we issued: signed by one of our published keys, `iss`

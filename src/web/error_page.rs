@@ -6,6 +6,7 @@ use askama::Template;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 
+use crate::provider::authorize::{AuthorizationResponse, ResponseMode};
 use crate::provider::OAuthError;
 use crate::random;
 
@@ -19,6 +20,13 @@ struct ErrorPage<'a> {
     code: &'a str,
     description: &'a str,
     request_id: &'a str,
+    /// A refusal rather than a failure: no "try again".
+    denied: bool,
+    /// A link back to the client carrying the error (query response mode).
+    back_url: Option<&'a str>,
+    /// A form back to the client carrying the error (form_post response mode).
+    back_action: Option<&'a str>,
+    back_fields: Vec<(&'a str, &'a str)>,
 }
 
 /// Whether the person prefers Chinese, from `ui_locales` (if given) or `Accept-Language`.
@@ -107,11 +115,69 @@ pub fn render_full(
         code: error.code.as_str(),
         description: &error.description,
         request_id: &request_id,
+        denied: false,
+        back_url: None,
+        back_action: None,
+        back_fields: Vec::new(),
     };
     let body = page
         .render()
         .unwrap_or_else(|_| format!("Sign-in error: {} (request id {request_id})", error.code));
     super::html::page(status, body, super::html::PAGE_CSP)
+}
+
+/// The page for a person the upstream app's access rules leave out (403): what happened and
+/// who can change it, in the language of `ui_locales` or `Accept-Language`, and a way back
+/// that hands `back` (the `access_denied` error response) to the client — a link in the query
+/// response mode, a form in form_post (whose CSP then allows exactly the client's origin).
+pub fn render_denied(
+    error: &OAuthError,
+    headers: &HeaderMap,
+    ui_locales: Option<&str>,
+    what_zh: &str,
+    what_en: &str,
+    back: &AuthorizationResponse,
+) -> Response {
+    let request_id = super::request_log::request_id(headers)
+        .map(str::to_owned)
+        .unwrap_or_else(|| random::alphanumeric(12));
+    tracing::info!(request_id = %request_id, error = error.code.as_str(), "showing the access-denied page");
+    let zh = prefers_chinese(headers, ui_locales);
+    let url = back.to_url();
+    let form_post = back.response_mode == ResponseMode::FormPost;
+    let page = ErrorPage {
+        lang: if zh { "zh-CN" } else { "en" },
+        zh,
+        what_zh,
+        what_en,
+        code: error.code.as_str(),
+        description: &error.description,
+        request_id: &request_id,
+        denied: true,
+        back_url: (!form_post).then_some(url.as_str()),
+        back_action: form_post.then_some(back.redirect_uri.as_str()),
+        back_fields: if form_post {
+            back.params
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect()
+        } else {
+            Vec::new()
+        },
+    };
+    let body = page
+        .render()
+        .unwrap_or_else(|_| format!("Access denied (request id {request_id})"));
+    let csp = if form_post {
+        format!(
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; \
+             base-uri 'none'; form-action {}",
+            super::html::form_action_source(&back.redirect_uri)
+        )
+    } else {
+        super::html::PAGE_CSP.to_owned()
+    };
+    super::html::page(StatusCode::FORBIDDEN, body, &csp)
 }
 
 #[cfg(test)]

@@ -66,7 +66,7 @@ fn script_hash() -> String {
 
 /// The CSP source for the origin the form posts to: `scheme://host:port` of a web URI, or
 /// `scheme:` for a private-use scheme (native apps, RFC 8252 §7.1).
-fn form_action_source(redirect_uri: &str) -> String {
+pub(crate) fn form_action_source(redirect_uri: &str) -> String {
     match url::Url::parse(redirect_uri) {
         Ok(u) => match u.origin() {
             o @ url::Origin::Tuple(..) => o.ascii_serialization(),

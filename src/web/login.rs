@@ -248,6 +248,20 @@ fn reject(
                 &notice.en,
             )
         }
+        // The person may not use this client: our page says why and who can change it; its
+        // way back hands `access_denied` to the client.
+        AuthorizeRejection::Denied {
+            redirect,
+            notice,
+            ui_locales: requested,
+        } => error_page::render_denied(
+            &redirect.error,
+            headers,
+            requested.as_deref().or(ui_locales),
+            &notice.zh,
+            &notice.en,
+            &redirect.to_response(s.provider.issuer()),
+        ),
         AuthorizeRejection::Redirect(r) => {
             tracing::info!(error = r.error.code.as_str(), description = %r.error.description, "authorization error returned to client");
             respond(

@@ -116,7 +116,14 @@ pub async fn readyz(State(s): State<OpsState>) -> Response {
                 "{why} (rechecked at most every {READINESS_RETRY_SECS} s)"
             )),
             None => {
-                let result = c.check_ready().await.map_err(|e| e.to_string());
+                // A configuration fault carries its fix (e.g. 60020: the trusted IP to add).
+                let result = c
+                    .check_ready()
+                    .await
+                    .map_err(|e| match c.failure_notice(&e) {
+                        Some(notice) => format!("{e}. Fix: {}", notice.operator),
+                        None => e.to_string(),
+                    });
                 let mut failures = s.recent_failures.lock().unwrap_or_else(|p| p.into_inner());
                 match &result {
                     Ok(()) => {
@@ -134,7 +141,7 @@ pub async fn readyz(State(s): State<OpsState>) -> Response {
             name: format!("connector:{}", c.id()),
             ok: result.is_ok(),
             detail: match result {
-                Ok(()) => "upstream token available".into(),
+                Ok(()) => "upstream token and data API available".into(),
                 Err(e) => e,
             },
         });

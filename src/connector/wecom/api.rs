@@ -17,6 +17,17 @@ const MAX_BUSY_RETRIES: u32 = 3;
 const SYSTEM_BUSY: i64 = -1;
 /// Pause before the n-th busy retry is `n * BUSY_BACKOFF`, so a busy WeCom is not hammered.
 const BUSY_BACKOFF: Duration = Duration::from_millis(50);
+/// wecom-api.md §1, §10: "api freq out of limit". WeCom blocks the API for 60 s (minute limit)
+/// or 60 min (hour limit); calling again during the block only spends more of the quota.
+const RATE_LIMITED: i64 = 45009;
+/// wecom-api.md §10: too many concurrent calls.
+const TOO_MANY_CONCURRENT: i64 = 45033;
+/// Pause before the one retry after 45033.
+const CONCURRENCY_BACKOFF: Duration = Duration::from_millis(500);
+/// The first block after a 45009: WeCom's minute-level block (wecom-api.md §1).
+const FIRST_BLOCK: Duration = Duration::from_secs(60);
+/// The longest block: WeCom's hour-level block (wecom-api.md §1).
+const LONGEST_BLOCK: Duration = Duration::from_secs(3600);
 /// The largest response body we read. `user/get` is the biggest answer we ask for (a few KiB
 /// even with `extattr`); the cap keeps a misbehaving upstream from exhausting memory.
 const MAX_BODY_BYTES: usize = 1 << 20;
@@ -51,11 +62,13 @@ macro_rules! api_response {
 api_response!(
     GetTokenResponse,
     UserDetailResponse,
-    DepartmentListResponse,
     TagListResponse,
     TagGetResponse,
     GetUserInfoResponse,
-    UserGetResponse
+    UserGetResponse,
+    LinkedUserResponse,
+    DepartmentSimpleListResponse,
+    DepartmentGetResponse
 );
 
 /// `GET /cgi-bin/gettoken` (wecom-api.md §1).
@@ -151,29 +164,13 @@ pub(crate) struct UserDetailResponse {
     pub(crate) address: Option<String>,
 }
 
-/// One department of `department/list` (wecom-api.md §7).
+/// The department of `department/get` (wecom-api.md §7); only its name is used (the structure
+/// comes from `department/simplelist`).
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct DepartmentEntry {
-    /// Department id; the root is 1.
-    pub(crate) id: i64,
-    /// Display name.
+    /// Display name (withheld, empty, for some app kinds: §7).
     #[serde(default)]
     pub(crate) name: String,
-    /// Parent id; 0 for the root.
-    #[serde(default)]
-    pub(crate) parentid: i64,
-}
-
-/// `GET /cgi-bin/department/list` (wecom-api.md §7): the whole tree under `id`, recursive.
-#[derive(Debug, Deserialize)]
-pub(crate) struct DepartmentListResponse {
-    #[serde(default)]
-    errcode: i64,
-    #[serde(default)]
-    errmsg: Option<String>,
-    /// Every department the app may see.
-    #[serde(default)]
-    pub(crate) department: Vec<DepartmentEntry>,
 }
 
 /// One tag of `tag/list` (wecom-api.md §7).
@@ -264,6 +261,78 @@ pub(crate) struct UserGetResponse {
     pub(crate) department: Vec<i64>,
 }
 
+/// `POST /cgi-bin/linkedcorp/user/get` (wecom-api.md §12): a member of a linked corp
+/// (互联企业 / 上下游). The `user_info` wrapper is unconfirmed (the field list is confirmed for
+/// `linkedcorp/user/list`); an answer without it is treated as "cannot read this member".
+#[derive(Debug, Deserialize)]
+pub(crate) struct LinkedUserResponse {
+    #[serde(default)]
+    errcode: i64,
+    #[serde(default)]
+    errmsg: Option<String>,
+    /// The member.
+    #[serde(default)]
+    pub(crate) user_info: Option<LinkedUserInfo>,
+}
+
+/// The member of a linked corp, as `linkedcorp/user/get` describes them (wecom-api.md §12).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct LinkedUserInfo {
+    /// The linked corp's CorpID.
+    #[serde(default)]
+    pub(crate) corpid: Option<String>,
+    /// Display name.
+    #[serde(default)]
+    pub(crate) name: Option<String>,
+    /// Departments as `LINKEDID/DEPTID` strings.
+    #[serde(default)]
+    pub(crate) department: Vec<String>,
+    /// Mobile number.
+    #[serde(default)]
+    pub(crate) mobile: Option<String>,
+    /// E-mail.
+    #[serde(default)]
+    pub(crate) email: Option<String>,
+    /// Job title.
+    #[serde(default)]
+    pub(crate) position: Option<String>,
+}
+
+/// One department of `department/simplelist` (wecom-api.md §7): structure without names.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub(crate) struct SimpleDepartment {
+    /// Department id; the corp's root is 1.
+    pub(crate) id: i64,
+    /// Parent id; 0 for the root.
+    #[serde(default)]
+    pub(crate) parentid: i64,
+}
+
+/// `GET /cgi-bin/department/simplelist` (wecom-api.md §7): every department the app may see,
+/// ids and parents only — one cheap call for the whole structure, even in a large corp.
+#[derive(Debug, Deserialize)]
+pub(crate) struct DepartmentSimpleListResponse {
+    #[serde(default)]
+    errcode: i64,
+    #[serde(default)]
+    errmsg: Option<String>,
+    /// The departments.
+    #[serde(default)]
+    pub(crate) department_id: Vec<SimpleDepartment>,
+}
+
+/// `GET /cgi-bin/department/get?id=` (wecom-api.md §7): one department with its name.
+#[derive(Debug, Deserialize)]
+pub(crate) struct DepartmentGetResponse {
+    #[serde(default)]
+    errcode: i64,
+    #[serde(default)]
+    errmsg: Option<String>,
+    /// The department.
+    #[serde(default)]
+    pub(crate) department: Option<DepartmentEntry>,
+}
+
 /// The HTTP client for one WeCom API base URL. Cheap to clone (reqwest's client is an `Arc`).
 #[derive(Clone, Debug)]
 pub(crate) struct ApiClient {
@@ -273,6 +342,8 @@ pub(crate) struct ApiClient {
     timeout: Duration,
     /// Where each call's endpoint, errcode and latency are counted.
     metrics: Arc<Metrics>,
+    /// APIs WeCom has rate-limited, not to be called again until their block ends.
+    backoff: Arc<Backoff>,
 }
 
 impl ApiClient {
@@ -298,6 +369,7 @@ impl ApiClient {
             base: base.trim_end_matches('/').to_owned(),
             timeout,
             metrics: Arc::new(Metrics::new()),
+            backoff: Arc::new(Backoff::default()),
         })
     }
 
@@ -366,14 +438,46 @@ impl ApiClient {
         .await
     }
 
-    /// `GET /cgi-bin/department/list?access_token=` (wecom-api.md §7): the whole tree.
-    pub(crate) async fn list_departments(
+    /// `GET /cgi-bin/department/simplelist?access_token=` (wecom-api.md §7).
+    pub(crate) async fn list_departments_simple(
         &self,
         access_token: &str,
-    ) -> Result<DepartmentListResponse, ConnectorError> {
+    ) -> Result<DepartmentSimpleListResponse, ConnectorError> {
         self.get(
-            "/cgi-bin/department/list",
+            "/cgi-bin/department/simplelist",
             &[("access_token", access_token)],
+            &[access_token],
+        )
+        .await
+    }
+
+    /// `GET /cgi-bin/department/get?access_token=&id=` (wecom-api.md §7).
+    pub(crate) async fn get_department(
+        &self,
+        access_token: &str,
+        id: i64,
+    ) -> Result<DepartmentGetResponse, ConnectorError> {
+        let id = id.to_string();
+        self.get(
+            "/cgi-bin/department/get",
+            &[("access_token", access_token), ("id", &id)],
+            &[access_token],
+        )
+        .await
+    }
+
+    /// `POST /cgi-bin/linkedcorp/user/get?access_token=` with `{"userid": "CORPID/USERID"}`
+    /// (wecom-api.md §12). A read, so the busy retry applies.
+    pub(crate) async fn get_linked_user(
+        &self,
+        access_token: &str,
+        userid: &str,
+    ) -> Result<LinkedUserResponse, ConnectorError> {
+        let body = serde_json::json!({ "userid": userid }).to_string();
+        self.call(
+            "/cgi-bin/linkedcorp/user/get",
+            &[("access_token", access_token)],
+            Some(&body),
             &[access_token],
         )
         .await
@@ -427,7 +531,19 @@ impl ApiClient {
         secrets: &[&str],
     ) -> Result<T, ConnectorError> {
         let mut busy_retries = 0;
+        let mut concurrency_retried = false;
         loop {
+            if let Some(wait) = self.backoff.blocked_for(path) {
+                self.metrics
+                    .record_wecom_call(path, "backoff", Duration::ZERO);
+                return Err(ConnectorError::Upstream {
+                    code: RATE_LIMITED,
+                    message: format!(
+                        "not calling {path}: WeCom rate-limited it; backing off for {} s more",
+                        wait.as_secs().max(1)
+                    ),
+                });
+            }
             let started = std::time::Instant::now();
             let response: T = match self.get_once(path, query, body, secrets).await {
                 Ok(r) => r,
@@ -442,10 +558,31 @@ impl ApiClient {
                 .record_wecom_call(path, &code.to_string(), started.elapsed());
             tracing::debug!(path, errcode = code, "WeCom API call");
             match code {
-                0 => return Ok(response),
+                0 => {
+                    self.backoff.succeeded(path);
+                    return Ok(response);
+                }
                 SYSTEM_BUSY if busy_retries < MAX_BUSY_RETRIES => {
                     busy_retries += 1;
                     tokio::time::sleep(BUSY_BACKOFF * busy_retries).await;
+                }
+                // Too many concurrent calls: wait a moment, then try once more, rather than
+                // joining the crowd again at once.
+                TOO_MANY_CONCURRENT if !concurrency_retried => {
+                    concurrency_retried = true;
+                    tokio::time::sleep(CONCURRENCY_BACKOFF).await;
+                }
+                RATE_LIMITED => {
+                    let block = self.backoff.rate_limited(path);
+                    tracing::warn!(
+                        path,
+                        block_secs = block.as_secs(),
+                        "WeCom rate-limited this API (45009); not calling it again until the block ends"
+                    );
+                    return Err(ConnectorError::Upstream {
+                        code,
+                        message: sanitize(response.errmsg(), secrets),
+                    });
                 }
                 _ => {
                     return Err(ConnectorError::Upstream {
@@ -547,6 +684,65 @@ impl ApiClient {
     }
 }
 
+/// Per-API back-off after WeCom's 45009. WeCom does not say whether a block is the minute-level
+/// (60 s) or the hour-level (60 min) one, so the first block waits 60 s and each 45009 that
+/// follows a block (no success in between) doubles it, up to 60 min: a minute block costs one
+/// minute, an hour block is reached in six calls instead of sixty a minute. A success resets it.
+#[derive(Debug, Default)]
+pub(crate) struct Backoff {
+    blocks: std::sync::Mutex<std::collections::HashMap<&'static str, Block>>,
+}
+
+/// One API's block.
+#[derive(Debug, Clone, Copy)]
+struct Block {
+    until: std::time::Instant,
+    /// The length the next block gets if WeCom still refuses once this one ends.
+    next: Duration,
+}
+
+impl Backoff {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<&'static str, Block>> {
+        self.blocks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How much longer `path` is blocked, if it is.
+    pub(crate) fn blocked_for(&self, path: &'static str) -> Option<Duration> {
+        let now = std::time::Instant::now();
+        self.lock()
+            .get(path)
+            .and_then(|b| b.until.checked_duration_since(now))
+            .filter(|d| !d.is_zero())
+    }
+
+    /// Records a 45009 on `path` and returns how long it is now blocked.
+    pub(crate) fn rate_limited(&self, path: &'static str) -> Duration {
+        let now = std::time::Instant::now();
+        let mut blocks = self.lock();
+        // A block that ended long ago says nothing about this one.
+        let length = blocks
+            .get(path)
+            .filter(|b| b.until + LONGEST_BLOCK > now)
+            .map_or(FIRST_BLOCK, |b| b.next);
+        blocks.insert(
+            path,
+            Block {
+                until: now + length,
+                next: (length * 2).min(LONGEST_BLOCK),
+            },
+        );
+        length
+    }
+
+    /// A call to `path` succeeded: its escalation starts over.
+    pub(crate) fn succeeded(&self, path: &'static str) {
+        let mut blocks = self.lock();
+        if !blocks.is_empty() {
+            blocks.remove(path);
+        }
+    }
+}
+
 /// Makes an upstream message safe to keep and show: every secret (raw or form-encoded) is
 /// replaced, control characters are dropped and the result is cut to [`MAX_ERRMSG_CHARS`].
 /// WeCom's `errmsg` is not known to echo credentials, but a proxy or a future format might.
@@ -566,6 +762,25 @@ pub(crate) fn sanitize(message: &str, secrets: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rate_limit_blocks_the_api_for_60_s_then_escalates_to_an_hour_wecom_api_1() {
+        let b = Backoff::default();
+        assert!(b.blocked_for("/cgi-bin/user/get").is_none());
+        assert_eq!(b.rate_limited("/cgi-bin/user/get"), FIRST_BLOCK);
+        let left = b.blocked_for("/cgi-bin/user/get").expect("blocked");
+        assert!(left > Duration::from_secs(55) && left <= FIRST_BLOCK);
+        // Other APIs are not blocked (WeCom's limits are per API).
+        assert!(b.blocked_for("/cgi-bin/gettoken").is_none());
+        let mut last = FIRST_BLOCK;
+        for _ in 0..10 {
+            last = b.rate_limited("/cgi-bin/user/get");
+        }
+        assert_eq!(last, LONGEST_BLOCK);
+        b.succeeded("/cgi-bin/user/get");
+        assert!(b.blocked_for("/cgi-bin/user/get").is_none());
+        assert_eq!(b.rate_limited("/cgi-bin/user/get"), FIRST_BLOCK);
+    }
 
     #[test]
     fn sanitize_removes_raw_and_encoded_secrets() {

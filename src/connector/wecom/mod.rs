@@ -70,6 +70,18 @@ const MEMBER_OUT_OF_RANGE: i64 = 50002;
 const USER_NOT_VISIBLE: i64 = 60021;
 /// The userid does not exist (wecom-api.md §6).
 const USER_NOT_FOUND: i64 = 60111;
+/// No permission for this member, department or tag (wecom-api.md §6, §12): for a member,
+/// the most likely answer when they are outside the app's visible range.
+const NO_PRIVILEGE: i64 = 60011;
+/// Invalid department id (wecom-api.md §10).
+const DEPARTMENT_INVALID: i64 = 60123;
+/// The `user_ticket` has expired (wecom-api.md §5).
+const TICKET_EXPIRED: i64 = 84014;
+/// The `user_ticket` is invalid (wecom-api.md §5).
+const TICKET_INVALID: i64 = 84015;
+/// How long a passed data-API probe of [`WeComConnector::check_ready`] is trusted, so that
+/// frequent `/readyz` probes cost WeCom one call a minute at most.
+const DATA_PROBE_TTL_SECS: i64 = 60;
 /// Prefix of a UserId's link once the member renamed away from it, followed by the random
 /// suffix its next holder's `sub` gets ([`WeComConnector::subject_of`]). Chosen at the rename, so
 /// concurrent first logins of that next holder all derive the same `sub`. Starts with a NUL,
@@ -116,6 +128,11 @@ pub struct WeComSettings {
     /// The secret salt of pairwise subjects; required with [`SubjectMode::Pairwise`] and never
     /// to be changed afterwards (every `sub` would change). Redacted in `Debug`.
     pub pairwise_salt: Option<String>,
+    /// The home corp: the CorpID whose members get a bare `sub` (their UserId). Members of any
+    /// other corp — this app's own when it belongs to another corp, or a linked corp — get
+    /// `CorpID/UserId`, so two corps' `zhangsan` never share a `sub` (wecom-api.md §12). `None`
+    /// means this app's own corp (a single-corp deployment).
+    pub home_corp_id: Option<String>,
 }
 
 impl WeComSettings {
@@ -148,6 +165,7 @@ impl WeComSettings {
             callback: None,
             verify_files: Vec::new(),
             pairwise_salt: None,
+            home_corp_id: None,
         }
     }
 
@@ -205,6 +223,56 @@ impl WeComSettings {
     }
 }
 
+/// Makes the first app's corp the home corp of every app: its members keep a bare `sub`, every
+/// other corp's members get `CorpID/UserId` (see [`WeComSettings::home_corp_id`]). The order of
+/// `[[wecom]]` apps therefore matters and is documented: the first one's corp is the home corp.
+pub fn assign_home_corp(apps: &mut [WeComSettings]) {
+    let Some(home) = apps.first().map(|a| a.corp_id.clone()) else {
+        return;
+    };
+    for app in apps {
+        app.home_corp_id = Some(home.clone());
+    }
+}
+
+/// Setups in which one person could get two subjects, or two people one: apps of one corp must
+/// write subjects alike (same form, same pairwise salt), no app may be listed twice, and
+/// pairwise and public subjects are not mixed (a public UserId could equal someone's pairwise
+/// value).
+pub fn subject_problems(apps: &[WeComSettings]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (i, a) in apps.iter().enumerate() {
+        for b in &apps[..i] {
+            if !a.corp_id.eq_ignore_ascii_case(&b.corp_id) {
+                continue;
+            }
+            if a.agent_id == b.agent_id {
+                problems.push(format!(
+                    "apps {:?} and {:?} are the same WeCom app (corp {}, agent {}): list it once",
+                    b.id, a.id, a.corp_id, a.agent_id
+                ));
+            } else if a.subject != b.subject || a.pairwise_salt != b.pairwise_salt {
+                problems.push(format!(
+                    "apps {:?} and {:?} belong to one corp ({}) and must use the same subject form \
+                     (sub) and pairwise_salt: otherwise one person gets two subjects",
+                    b.id, a.id, a.corp_id
+                ));
+            }
+        }
+    }
+    let pairwise = apps
+        .iter()
+        .filter(|a| a.subject == SubjectMode::Pairwise)
+        .count();
+    if pairwise != 0 && pairwise != apps.len() {
+        problems.push(
+            "some apps use pairwise subjects and others public ones: use one form for every app"
+                .to_owned(),
+        );
+    }
+    problems
+}
+
 /// Whether `id` can name a WeCom app in URLs and config (`/callback/{id}`).
 pub fn is_app_id(id: &str) -> bool {
     !id.is_empty()
@@ -260,6 +328,7 @@ impl std::fmt::Debug for WeComSettings {
                 "pairwise_salt",
                 &self.pairwise_salt.as_ref().map(|_| "[redacted]"),
             )
+            .field("home_corp_id", &self.home_corp_id)
             .finish()
     }
 }
@@ -275,6 +344,9 @@ pub struct WeComConnector {
     /// Hashes of recently handled callback messages: WeCom retries until it gets a 200 within
     /// 5 s (wecom-api.md §11), so a message may arrive more than once.
     recent_events: std::sync::Mutex<std::collections::VecDeque<String>>,
+    clock: SharedClock,
+    /// When a token-protected API last answered the readiness probe (unix seconds).
+    data_probe_passed_at: std::sync::atomic::AtomicI64,
 }
 
 /// How many callback message hashes are remembered for de-duplication.
@@ -337,7 +409,8 @@ impl WeComConnector {
             )
             .with_metrics(metrics),
         );
-        let directory = DirectoryCache::new(api.clone(), tokens.clone(), clock, settings.groups);
+        let directory =
+            DirectoryCache::new(api.clone(), tokens.clone(), clock.clone(), settings.groups);
         let callback = match &settings.callback {
             Some(c) => Some(CallbackCrypto::new(c, &settings.corp_id).map_err(|e| {
                 ConnectorError::Unavailable(format!("invalid WeCom callback settings: {e}"))
@@ -352,6 +425,8 @@ impl WeComConnector {
             store,
             callback,
             recent_events: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            clock,
+            data_probe_passed_at: std::sync::atomic::AtomicI64::new(i64::MIN),
         })
     }
 
@@ -359,6 +434,23 @@ impl WeComConnector {
     /// missing or about to expire. For health checks; never show or log it.
     pub async fn access_token(&self) -> Result<String, ConnectorError> {
         self.tokens.get().await
+    }
+
+    /// Calls one token-protected, read-only API (`department/simplelist`) and returns how many
+    /// departments the app's visible range shows (0 when it covers none: 60011). This is what
+    /// catches an IP outside 企业可信IP: `gettoken` may work from it while every data API
+    /// answers 60020 (wecom-api.md §1).
+    pub async fn probe_data_api(&self) -> Result<usize, ConnectorError> {
+        match self
+            .with_token(|token| async move { self.api.list_departments_simple(&token).await })
+            .await
+        {
+            Ok(list) => Ok(list.department_id.len()),
+            Err(ConnectorError::Upstream {
+                code: NO_PRIVILEGE, ..
+            }) => Ok(0),
+            Err(e) => Err(e),
+        }
     }
 
     /// Runs `call` with the cached token, replacing a rejected token once ([`with_token_in`]).
@@ -410,11 +502,12 @@ impl WeComConnector {
                     ..
                 } => ConnectorError::AccessDenied("the WeCom member does not exist".to_owned()),
                 ConnectorError::Upstream {
-                    code: USER_NOT_VISIBLE | MEMBER_OUT_OF_RANGE,
+                    code: code @ (NO_PRIVILEGE | USER_NOT_VISIBLE | MEMBER_OUT_OF_RANGE),
                     ..
-                } => ConnectorError::AccessDenied(
-                    "the WeCom member is outside this app's visible range".to_owned(),
-                ),
+                } => ConnectorError::NotPermitted(format!(
+                    "WeCom answered {code} for this member: outside the visible range of app {}",
+                    self.settings.agent_id
+                )),
                 other => other,
             })?;
         // An absent status is accepted: getuserinfo has just vouched for the member.
@@ -442,6 +535,18 @@ impl WeComConnector {
             .await
         {
             Ok(d) => Some(d),
+            // wecom-api.md §5: the ticket expired (84014) or is invalid (84015). Not a token
+            // problem, nothing to retry: the login goes on with what user/get gave.
+            Err(ConnectorError::Upstream {
+                code: code @ (TICKET_EXPIRED | TICKET_INVALID),
+                ..
+            }) => {
+                tracing::warn!(
+                    errcode = code,
+                    "WeCom refused the user_ticket (84014 expired / 84015 invalid); logging in without the private profile"
+                );
+                None
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "WeCom getuserdetail failed; logging in without the private profile");
                 None
@@ -457,6 +562,9 @@ impl WeComConnector {
         ticket: Option<&str>,
         with_groups: bool,
     ) -> Result<Identity, ConnectorError> {
+        if let Some((corp, _)) = linked_userid(userid) {
+            return self.read_linked_member(userid, corp, with_groups).await;
+        }
         let user = self.active_member(userid).await?;
         let mut profile = MemberProfile::from_user(userid, &user);
         if let Some(ticket) = ticket {
@@ -469,6 +577,81 @@ impl WeComConnector {
         if with_groups {
             identity.groups = self.directory.groups(userid, &user.department).await;
         }
+        identity.connector_id.clone_from(&self.settings.id);
+        Ok(identity)
+    }
+
+    /// A member of a linked corp (互联企业 / 上下游), whose UserId arrives as `CorpId/userid`
+    /// (wecom-api.md §4, §12). `user/get` cannot read them; `linkedcorp/user/get` can, when the
+    /// app has the linked-corp directory permission. Its departments are `LINKEDID/DEPTID`
+    /// strings and go into `groups` as they are (their names would need an unconfirmed API).
+    /// No status is documented for linked members: a member the call cannot find (60111) or
+    /// may not read (60011 …) is refused.
+    async fn read_linked_member(
+        &self,
+        userid: &str,
+        corp: &str,
+        with_groups: bool,
+    ) -> Result<Identity, ConnectorError> {
+        let answer = self
+            .with_token(|token| async move { self.api.get_linked_user(&token, userid).await })
+            .await
+            .map_err(|e| match e {
+                ConnectorError::Upstream {
+                    code: USER_NOT_FOUND,
+                    ..
+                } => ConnectorError::AccessDenied(
+                    "the linked-corp member does not exist (any more)".to_owned(),
+                ),
+                ConnectorError::Upstream {
+                    code: code @ (NO_PRIVILEGE | USER_NOT_VISIBLE | MEMBER_OUT_OF_RANGE),
+                    ..
+                } => ConnectorError::NotPermitted(format!(
+                    "WeCom answered {code} for a linked-corp member: app {} may not read linked corp {corp}",
+                    self.settings.agent_id
+                )),
+                other => other,
+            })?;
+        let Some(info) = answer.user_info else {
+            return Err(ConnectorError::Unavailable(
+                "WeCom linkedcorp/user/get answered without user_info".to_owned(),
+            ));
+        };
+        // The answer must be about the person the code named (corpid, when given, agrees).
+        if info
+            .corpid
+            .as_deref()
+            .is_some_and(|c| !c.is_empty() && !c.eq_ignore_ascii_case(corp))
+        {
+            return Err(ConnectorError::Unavailable(
+                "WeCom linkedcorp/user/get answered about another corp".to_owned(),
+            ));
+        }
+        let profile = MemberProfile {
+            userid: userid.to_owned(),
+            name: non_empty(info.name),
+            position: non_empty(info.position),
+            email: non_empty(info.email),
+            mobile: non_empty(info.mobile),
+            ..MemberProfile::default()
+        };
+        // An e-mail template names addresses of our corp's domain, not of a linked corp's.
+        let mut mapping = self.settings.profile.clone();
+        mapping.email = EmailPolicy::Upstream;
+        let subject = self.subject_of(userid).await?;
+        let mut identity = profile.to_identity(&mapping, subject);
+        if with_groups
+            && (self.settings.groups.names
+                || self.settings.groups.paths
+                || self.settings.groups.ids)
+        {
+            identity.groups = info
+                .department
+                .into_iter()
+                .filter(|d| !d.is_empty())
+                .collect();
+        }
+        identity.connector_id.clone_from(&self.settings.id);
         Ok(identity)
     }
 
@@ -502,7 +685,7 @@ impl WeComConnector {
         match self.store.find_user_link(&key).await {
             Ok(link) if link.starts_with(RETIRED_USERID) => {
                 let suffix = &link[RETIRED_USERID.len()..];
-                let fresh = format!("{}.{suffix}", self.settings.subject.apply(userid));
+                let fresh = format!("{}.{suffix}", self.default_subject(userid));
                 self.store
                     .save_user_link(&key, &fresh)
                     .await
@@ -510,8 +693,31 @@ impl WeComConnector {
                 Ok(fresh)
             }
             Ok(subject) => Ok(subject),
-            Err(crate::storage::StorageError::NotFound) => Ok(self.settings.subject.apply(userid)),
+            Err(crate::storage::StorageError::NotFound) => Ok(self.default_subject(userid)),
             Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// The `sub` of a UserId never renamed: the UserId in the configured form, qualified by
+    /// its corp unless that is the home corp ([`WeComSettings::home_corp_id`]). A linked
+    /// member's `CorpId/userid` and a second corp's member are written alike, `CorpId/userid`,
+    /// so the same person reached through a linked corp or through their own corp's app gets
+    /// the same `sub`.
+    fn default_subject(&self, userid: &str) -> String {
+        let (corp, bare) = match linked_userid(userid) {
+            Some((corp, bare)) => (corp, bare),
+            None => (self.settings.corp_id.as_str(), userid),
+        };
+        let home = self
+            .settings
+            .home_corp_id
+            .as_deref()
+            .unwrap_or(&self.settings.corp_id);
+        let local = self.settings.subject.apply(bare);
+        if corp.eq_ignore_ascii_case(home) {
+            local
+        } else {
+            format!("{corp}/{local}")
         }
     }
 
@@ -579,6 +785,14 @@ impl WeComConnector {
     }
 }
 
+/// The corp and the bare UserId of a linked-corp member's `CorpId/userid` (wecom-api.md §4);
+/// `None` for an ordinary UserId (which never contains `/`).
+fn linked_userid(userid: &str) -> Option<(&str, &str)> {
+    userid
+        .split_once('/')
+        .filter(|(corp, bare)| !corp.is_empty() && !bare.is_empty())
+}
+
 /// Runs `call` with the cached token; when WeCom says the token is invalid or expired
 /// (40014 / 42001, wecom-api.md §1: WeCom may revoke a token early), replaces it and retries
 /// exactly once.
@@ -609,6 +823,11 @@ impl Connector for WeComConnector {
         &self.settings.id
     }
 
+    /// The CorpID: a UserId names one person within one corp (wecom-api.md §12).
+    fn realm(&self) -> &str {
+        &self.settings.corp_id
+    }
+
     /// The in-app OAuth link inside WeCom's browser, the PC login page elsewhere
     /// (wecom-api.md §9). WeCom has no parameter for `login_hint`, so it is not passed on.
     ///
@@ -632,10 +851,23 @@ impl Connector for WeComConnector {
         }
     }
 
-    /// Ready when the app's access_token is cached or `gettoken` hands out a new one: a cached
-    /// token costs no WeCom call, so `/readyz` probes do not eat into the rate limit (§1).
+    /// Ready when the app has an access_token (cached, or handed out by `gettoken`) **and** a
+    /// token-protected API answers with it: `gettoken` can succeed from an IP outside 企业可信IP
+    /// while every data API answers 60020 (wecom-api.md §1), and then every login fails. The
+    /// probe is `department/simplelist` (cheap, read-only); a pass is trusted for a minute so
+    /// frequent `/readyz` probes cost WeCom at most one call a minute. A visible range without
+    /// departments answers 60011 there: the API answered, so that counts as reachable.
     async fn check_ready(&self) -> Result<(), ConnectorError> {
-        self.access_token().await.map(|_| ())
+        use std::sync::atomic::Ordering;
+        self.access_token().await?;
+        let now = self.clock.now();
+        let passed = self.data_probe_passed_at.load(Ordering::Relaxed);
+        if now.saturating_sub(passed) < DATA_PROBE_TTL_SECS && passed <= now {
+            return Ok(());
+        }
+        self.probe_data_api().await?;
+        self.data_probe_passed_at.store(now, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Redeems the callback's `code`. A callback without one is a refusal (wecom-api.md §3).
@@ -675,10 +907,23 @@ impl Connector for WeComConnector {
     /// line telling the operator what to change in the WeCom admin console (wecom-api.md §1,
     /// §2, §10). The person cannot fix these, and the client could only show `server_error`.
     fn failure_notice(&self, error: &ConnectorError) -> Option<FailureNotice> {
+        let s = &self.settings;
+        if let ConnectorError::NotPermitted(why) = error {
+            return Some(FailureNotice {
+                zh: "您的企业微信账号不在此应用的可见范围内，因此不能用它登录。请联系企业微信管理员：在管理后台「应用管理」中打开此应用，在「可见范围」中加入您本人、您所在的部门或标签。".to_owned(),
+                en: "Your WeCom account is not in this app's visible range, so it cannot sign in here. Ask your WeCom administrator to add you, your department or a tag of yours to the app's visible range (admin console → 应用管理 (Apps) → the app → 可见范围 (Visible range)).".to_owned(),
+                operator: format!(
+                    "{why}. To let this person in: WeCom admin console → 应用管理 → app {} → \
+                     可见范围 (visible range): add the member, one of their departments or a tag. \
+                     Linked-corp members also need the app's 互联企业/上下游 directory permission.",
+                    s.agent_id
+                ),
+                temporary: false,
+            });
+        }
         let ConnectorError::Upstream { code, .. } = error else {
             return None;
         };
-        let s = &self.settings;
         let admin_zh = "这是登录服务的配置问题，与您的账号无关。请联系管理员；管理员可在日志中按请求编号找到修复方法。";
         let admin_en = "This is a configuration problem of the sign-in service, not of your account. Please tell your administrator; the log says how to fix it.";
         let (zh, en, operator, temporary) = match *code {

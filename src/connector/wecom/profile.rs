@@ -291,6 +291,7 @@ impl MemberProfile {
             upstream_id,
             user_id: subject,
             groups: Vec::new(),
+            connector_id: String::new(),
         }
     }
 }

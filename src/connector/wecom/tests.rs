@@ -118,6 +118,7 @@ async fn member_login_yields_identity_with_biz_mail_when_email_is_empty() {
             email: Some("alice@corp.example".to_owned()),
             email_verified: false,
             groups: vec![],
+            connector_id: "wecom".to_owned(),
             ..Identity::default()
         }
     );
