@@ -214,9 +214,15 @@ pub fn build_with_store_and_keys(
         )?);
         Ok(Arc::new(RecordingConnector::new(wecom)))
     };
-    let connector = wrap(&config.wecom)?;
-    let more_connectors = config
-        .more_wecom_apps
+    // The first app's corp is the home corp of every app, whether the settings came from a
+    // config file (which does this too) or were built in code.
+    let mut settings: Vec<WeComSettings> = std::iter::once(&config.wecom)
+        .chain(&config.more_wecom_apps)
+        .cloned()
+        .collect();
+    crate::connector::wecom::assign_home_corp(&mut settings);
+    let connector = wrap(&settings[0])?;
+    let more_connectors = settings[1..]
         .iter()
         .map(wrap)
         .collect::<Result<Vec<_>, _>>()?;

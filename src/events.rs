@@ -87,6 +87,10 @@ impl Connector for RecordingConnector {
         self.inner.failure_notice(error)
     }
 
+    fn realm(&self) -> &str {
+        self.inner.realm()
+    }
+
     fn is_pairwise(&self) -> bool {
         self.inner.is_pairwise()
     }
