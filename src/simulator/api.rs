@@ -1,6 +1,7 @@
 //! The simulator's JSON API (`/cgi-bin/…`): `gettoken`, both `getuserinfo` flavours,
-//! `getuserdetail`, `user/get`, departments and tags, each with WeCom's field names, casing and
-//! error codes (wecom-api.md §1, §4–§7).
+//! `getuserdetail`, `user/get`, departments, tags and the linked-corp reads, each with WeCom's
+//! field names, casing and error codes (wecom-api.md §1, §4–§7, §12), and each answering only
+//! what the calling app's visible range allows.
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -8,11 +9,18 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
+use super::corp::{AppKey, Corp, Scope};
+use super::directory::Department;
 use super::reply::{failure, success, ClientIp, Params};
-use super::{CodeGrant, Simulator, Subject};
+use super::{CodeGrant, Simulator, Subject, TicketError};
 
 /// The answer of one endpoint: its fields on success, or an `errcode`.
 type Outcome = Result<Map<String, Value>, i64>;
+
+/// 60011 "no privilege to access/modify contact/party/agent": the official text ("指定的成员/
+/// 部门/标签参数无权限") covers members, departments and tags alike, so the simulator answers it
+/// for every read outside the app's visible range (§6, §7).
+const NO_PRIVILEGE: i64 = 60011;
 
 fn fields(value: Value) -> Map<String, Value> {
     match value {
@@ -23,19 +31,33 @@ fn fields(value: Value) -> Map<String, Value> {
 
 impl Simulator {
     /// Runs the checks every token-protected endpoint shares, in WeCom's order: injected fault,
-    /// then the `access_token` from the query string (§1), then the endpoint itself.
+    /// rate-limit block, then the `access_token` from the query string (§1), then the trusted
+    /// IP of the token's app (§1: checked on data APIs), then the endpoint itself with the app
+    /// the token belongs to.
     fn guarded(
         &self,
         path: &str,
         query: &Params,
-        endpoint: impl FnOnce(&Simulator) -> Outcome,
+        endpoint: impl FnOnce(&Simulator, &AppKey) -> Outcome,
     ) -> Outcome {
         if let Some(errcode) = self.take_fault(path) {
             return Err(errcode);
         }
-        self.check_token(query.get("access_token"))
+        if let Some(errcode) = self.blocked(path) {
+            return Err(errcode);
+        }
+        let app = self
+            .check_token(query.get("access_token"))
             .map_err(|e| e.errcode())?;
-        endpoint(self)
+        let ip_trusted = self
+            .lock()
+            .app(&app)
+            .map(|(_, a)| a.ip_trusted)
+            .unwrap_or(true);
+        if !ip_trusted {
+            return Err(60020);
+        }
+        endpoint(self, &app)
     }
 
     /// Turns an outcome into WeCom's HTTP 200 JSON answer.
@@ -47,6 +69,20 @@ impl Simulator {
     }
 }
 
+/// Runs `read` on the token's corp with the app's [`Scope`] and its `legacy_app` flag.
+fn with_scope<T>(
+    sim: &Simulator,
+    key: &AppKey,
+    read: impl FnOnce(&Corp, &Scope, bool) -> Result<T, i64>,
+) -> Result<T, i64> {
+    let members_add_departments = sim.quirks().member_range_shows_own_departments;
+    let state = sim.lock();
+    // A token always names an app that exists: apps are never removed.
+    let (corp, app) = state.app(key).ok_or(40014)?;
+    let scope = Scope::of(&corp.directory, &app.range, members_add_departments);
+    read(corp, &scope, app.legacy_app)
+}
+
 fn query(raw: Option<String>) -> Params {
     Params::parse(raw.as_deref().unwrap_or("").as_bytes())
 }
@@ -56,7 +92,8 @@ pub(super) async fn not_found() -> Response {
     StatusCode::NOT_FOUND.into_response()
 }
 
-/// `GET /cgi-bin/gettoken?corpid=&corpsecret=` (§1).
+/// `GET /cgi-bin/gettoken?corpid=&corpsecret=` (§1). The secret picks the app: each app of a
+/// corp has its own, and the token is bound to that app.
 pub(super) async fn gettoken(
     State(sim): State<Simulator>,
     ip: ClientIp,
@@ -67,20 +104,38 @@ pub(super) async fn gettoken(
         .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let q = query(raw);
     let outcome = (|| {
-        if let Some(errcode) = sim.take_fault("/cgi-bin/gettoken") {
+        let path = "/cgi-bin/gettoken";
+        if let Some(errcode) = sim.take_fault(path) {
             return Err(errcode);
         }
-        let config = sim.config();
+        if let Some(errcode) = sim.blocked(path) {
+            return Err(errcode);
+        }
         // §1: "corpsecret missing" comes first when both are absent.
         let secret = q.get("corpsecret").ok_or(41004)?;
         let corpid = q.get("corpid").ok_or(41002)?;
-        if corpid != config.corp_id {
-            return Err(40013);
-        }
-        if !crate::random::constant_time_eq(secret.as_bytes(), config.secret.as_bytes()) {
-            return Err(40001);
-        }
-        let (token, ttl) = sim.mint_token();
+        let matches = |s: &str| crate::random::constant_time_eq(secret.as_bytes(), s.as_bytes());
+        let key = {
+            let state = sim.lock();
+            let corp = state.corp(corpid).ok_or(40013)?;
+            match corp.apps.iter().find(|a| matches(&a.secret)) {
+                Some(app) => AppKey {
+                    corp_id: corp.corp_id.clone(),
+                    agent_id: app.agent_id,
+                },
+                // §1: another corp's secret is 40091, a wrong one 40001.
+                None if state
+                    .corps
+                    .iter()
+                    .flat_map(|c| c.apps.iter())
+                    .any(|a| matches(&a.secret)) =>
+                {
+                    return Err(40091)
+                }
+                None => return Err(40001),
+            }
+        };
+        let (token, ttl) = sim.mint_token(key);
         Ok(fields(json!({"access_token": token, "expires_in": ttl})))
     })();
     sim.answer(&ip, json!({}), outcome)
@@ -88,31 +143,56 @@ pub(super) async fn gettoken(
 
 /// Redeems `code` for either `getuserinfo` flavour; `legacy` picks the casing.
 fn getuserinfo(sim: &Simulator, q: &Params, path: &str, legacy: bool) -> Outcome {
-    sim.guarded(path, q, |sim| {
+    sim.guarded(path, q, |sim, key| {
         // WeCom's global code 41008 is "missing oauth code".
         let code = q.get("code").ok_or(41008)?;
-        let grant = sim.redeem_code(code).map_err(|e| e.errcode())?;
-        Ok(identity_fields(sim, grant, legacy))
+        let grant = sim.redeem_code_as(code, key).map_err(|e| e.errcode())?;
+        Ok(identity_fields(sim, key, grant, legacy))
     })
+}
+
+/// Whether corp member `userid` is in the visible range of app `key` (§4: a `user_ticket` only
+/// for members in range). A userid the directory does not know (only via `issue_code`) counts
+/// as in range only for a whole-corp app.
+fn in_range(sim: &Simulator, key: &AppKey, userid: &str) -> bool {
+    with_scope(sim, key, |corp, scope, _| {
+        Ok(match corp.directory.member(userid) {
+            Some(m) => scope.sees_member(m),
+            None => scope.is_whole_corp(),
+        })
+    })
+    .unwrap_or(false)
 }
 
 /// The identity fields of §4: lower-case on `/cgi-bin/auth/getuserinfo`, `UserId`/`OpenId`/
 /// `DeviceId` on the legacy `/cgi-bin/user/getuserinfo`.
-fn identity_fields(sim: &Simulator, grant: CodeGrant, legacy: bool) -> Map<String, Value> {
+fn identity_fields(
+    sim: &Simulator,
+    key: &AppKey,
+    grant: CodeGrant,
+    legacy: bool,
+) -> Map<String, Value> {
     let mut m = Map::new();
+    let userid_key = if legacy { "UserId" } else { "userid" };
     match grant.subject {
         Subject::Member(userid) => {
+            m.insert(userid_key.into(), json!(userid));
             if legacy {
-                m.insert("UserId".into(), json!(userid));
                 m.insert("DeviceId".into(), json!(grant.device_id));
-            } else {
-                m.insert("userid".into(), json!(userid));
             }
-            // §4: a user_ticket only for snsapi_privateinfo (all members are in the app's
-            // visible range here); web-login codes never carry one.
-            if grant.private_info {
-                m.insert("user_ticket".into(), json!(sim.mint_ticket(&userid)));
+            // §4: `userid` whether or not the member is in the app's visible range; a
+            // user_ticket only for snsapi_privateinfo *and* a member in range. Web-login codes
+            // never carry one.
+            if grant.private_info && in_range(sim, key, &userid) {
+                m.insert("user_ticket".into(), json!(sim.mint_ticket(key, &userid)));
                 m.insert("expires_in".into(), json!(super::USER_TICKET_TTL));
+            }
+        }
+        // §4, §12: a linked corp's member arrives as `CorpId/userid`, never with a ticket.
+        Subject::Linked { corp_id, userid } => {
+            m.insert(userid_key.into(), json!(format!("{corp_id}/{userid}")));
+            if legacy {
+                m.insert("DeviceId".into(), json!(grant.device_id));
             }
         }
         Subject::NonMember {
@@ -155,7 +235,9 @@ pub(super) async fn user_getuserinfo(
     sim.answer(&ip, json!({}), outcome)
 }
 
-/// `POST /cgi-bin/auth/getuserdetail?access_token=` with `{"user_ticket":"…"}` (§5).
+/// `POST /cgi-bin/auth/getuserdetail?access_token=` with `{"user_ticket":"…"}` (§5). An expired
+/// ticket answers 84014, an invalid one (unknown, forged, missing, or another app's) 84015,
+/// unless `SimulatorQuirks::user_ticket_errcode` says otherwise.
 pub(super) async fn getuserdetail(
     State(sim): State<Simulator>,
     ip: ClientIp,
@@ -163,18 +245,26 @@ pub(super) async fn getuserdetail(
     body: Bytes,
 ) -> Response {
     let q = query(raw);
-    let outcome = sim.guarded("/cgi-bin/auth/getuserdetail", &q, |sim| {
+    let outcome = sim.guarded("/cgi-bin/auth/getuserdetail", &q, |sim, key| {
         // WeCom's global code 47001 is "data format error" (unparsable JSON).
         let body: Value = serde_json::from_slice(&body).map_err(|_| 47001)?;
-        let ticket_error = sim.quirks().user_ticket_errcode;
+        let configured = sim.quirks().user_ticket_errcode;
+        let errcode = |e: TicketError| match (configured, e) {
+            (0, TicketError::Expired) => 84014,
+            (0, TicketError::Invalid) => 84015,
+            (code, _) => code,
+        };
         let ticket = body
             .get("user_ticket")
             .and_then(Value::as_str)
             .filter(|t| !t.is_empty())
-            .ok_or(ticket_error)?;
-        let userid = sim.ticket_user(ticket).ok_or(ticket_error)?;
+            .ok_or(errcode(TicketError::Invalid))?;
+        let userid = sim.ticket_user(key, ticket).map_err(errcode)?;
         let state = sim.lock();
-        Ok(match state.directory.member(&userid) {
+        let member = state
+            .corp(&key.corp_id)
+            .and_then(|c| c.directory.member(&userid));
+        Ok(match member {
             Some(member) => member.detail_fields(),
             // A ticket for a userid the directory does not know (only via `issue_code`):
             // §5's "nothing shared" answer, gender "0" and everything else empty.
@@ -187,20 +277,38 @@ pub(super) async fn getuserdetail(
     sim.answer(&ip, json!({}), outcome)
 }
 
-/// `GET /cgi-bin/user/get?access_token=&userid=` (§6).
+/// `GET /cgi-bin/user/get?access_token=&userid=` (§6). A member outside the app's visible
+/// range answers `SimulatorQuirks::out_of_range_errcode` (60011 by default); `department`
+/// lists only departments the app may view.
 pub(super) async fn user_get(
     State(sim): State<Simulator>,
     ip: ClientIp,
     RawQuery(raw): RawQuery,
 ) -> Response {
     let q = query(raw);
-    let outcome = sim.guarded("/cgi-bin/user/get", &q, |sim| {
+    let outcome = sim.guarded("/cgi-bin/user/get", &q, |sim, key| {
         // WeCom's global code 41009 is "missing userid".
         let userid = q.get("userid").ok_or(41009)?;
-        let privacy_fields_empty = sim.quirks().privacy_fields_empty;
-        let state = sim.lock();
-        let member = state.directory.member(userid).ok_or(60111)?;
-        Ok(member.user_get_fields(sim.config().legacy_app, privacy_fields_empty))
+        // §12: `user/get` cannot read linked members (`CorpId/userid`). Which code WeCom gives
+        // is not documented; no userid of the corp contains a '/', so the simulator answers
+        // what it answers for any userid it does not have: 60111. A client must read them with
+        // `linkedcorp/user/get` instead.
+        if userid.contains('/') {
+            return Err(60111);
+        }
+        let quirks = sim.quirks();
+        with_scope(sim, key, |corp, scope, legacy_app| {
+            let member = corp.directory.member(userid).ok_or(60111)?;
+            if !scope.sees_member(member) {
+                return Err(quirks.out_of_range_errcode);
+            }
+            Ok(member.user_get_fields(
+                corp.directory.corp_name(),
+                legacy_app,
+                quirks.privacy_fields_empty,
+                &|d| scope.sees_department(d),
+            ))
+        })
     });
     // §6 / Conventions: error bodies keep the endpoint's default empty fields.
     let defaults = json!({
@@ -209,7 +317,7 @@ pub(super) async fn user_get(
     sim.answer(&ip, defaults, outcome)
 }
 
-/// Parses a department id; anything but an existing integer id is 60123.
+/// Parses a department id; anything but an integer is 60123.
 fn department_id(q: &Params) -> Result<Option<i64>, i64> {
     match q.get("id") {
         None => Ok(None),
@@ -217,102 +325,248 @@ fn department_id(q: &Params) -> Result<Option<i64>, i64> {
     }
 }
 
+/// The departments of `department/list` and `department/simplelist` (§7), parents before
+/// children: with `id`, that department and everything below it; without, everything the app
+/// may see — for a whole-corp app the tree from the root, otherwise each visible sub-tree
+/// from its top, whose `parentid` the app cannot see (§7: "the answer starts at 研发"). An
+/// unknown `id` is 60123, one outside the range 60011.
+fn visible_departments<'a>(
+    corp: &'a Corp,
+    scope: &Scope,
+    id: Option<i64>,
+) -> Result<Vec<&'a Department>, i64> {
+    let directory = &corp.directory;
+    let tops: Vec<i64> = match id {
+        Some(id) => {
+            directory.department(id).ok_or(60123)?;
+            if !scope.sees_department(id) {
+                return Err(NO_PRIVILEGE);
+            }
+            vec![id]
+        }
+        None if scope.is_whole_corp() => vec![1],
+        None => directory
+            .departments()
+            .iter()
+            .filter(|d| scope.sees_department(d.id) && !scope.sees_department(d.parentid))
+            .map(|d| d.id)
+            .collect(),
+    };
+    Ok(tops
+        .into_iter()
+        .filter_map(|top| directory.subtree(top))
+        .flatten()
+        .filter(|d| scope.sees_department(d.id))
+        .collect())
+}
+
 /// `GET /cgi-bin/department/list?access_token=&id=` (§7): the department and all below it;
-/// without `id`, the whole tree.
+/// without `id`, every department the app may see.
 pub(super) async fn department_list(
     State(sim): State<Simulator>,
     ip: ClientIp,
     RawQuery(raw): RawQuery,
 ) -> Response {
     let q = query(raw);
-    let outcome = sim.guarded("/cgi-bin/department/list", &q, |sim| {
-        let id = department_id(&q)?.unwrap_or(1);
-        let state = sim.lock();
-        let list = state.directory.subtree(id).ok_or(60123)?;
-        let list: Vec<Value> = list.iter().map(|d| d.to_json()).collect();
-        Ok(fields(json!({ "department": list })))
+    let outcome = sim.guarded("/cgi-bin/department/list", &q, |sim, key| {
+        let id = department_id(&q)?;
+        with_scope(sim, key, |corp, scope, _| {
+            let list: Vec<Value> = visible_departments(corp, scope, id)?
+                .iter()
+                .map(|d| d.to_json())
+                .collect();
+            Ok(fields(json!({ "department": list })))
+        })
     });
     sim.answer(&ip, json!({"department": []}), outcome)
 }
 
-/// `GET /cgi-bin/department/simplelist?access_token=&id=` (§7).
+/// `GET /cgi-bin/department/simplelist?access_token=&id=` (§7), same scope as `list`.
 pub(super) async fn department_simplelist(
     State(sim): State<Simulator>,
     ip: ClientIp,
     RawQuery(raw): RawQuery,
 ) -> Response {
     let q = query(raw);
-    let outcome = sim.guarded("/cgi-bin/department/simplelist", &q, |sim| {
-        let id = department_id(&q)?.unwrap_or(1);
-        let state = sim.lock();
-        let list = state.directory.subtree(id).ok_or(60123)?;
-        let list: Vec<Value> = list.iter().map(|d| d.to_simple_json()).collect();
-        Ok(fields(json!({ "department_id": list })))
+    let outcome = sim.guarded("/cgi-bin/department/simplelist", &q, |sim, key| {
+        let id = department_id(&q)?;
+        with_scope(sim, key, |corp, scope, _| {
+            let list: Vec<Value> = visible_departments(corp, scope, id)?
+                .iter()
+                .map(|d| d.to_simple_json())
+                .collect();
+            Ok(fields(json!({ "department_id": list })))
+        })
     });
     sim.answer(&ip, json!({"department_id": []}), outcome)
 }
 
-/// `GET /cgi-bin/department/get?access_token=&id=` (§7); `id` is required.
+/// `GET /cgi-bin/department/get?access_token=&id=` (§7); `id` is required. Unknown: 60123;
+/// outside the app's range: 60011.
 pub(super) async fn department_get(
     State(sim): State<Simulator>,
     ip: ClientIp,
     RawQuery(raw): RawQuery,
 ) -> Response {
     let q = query(raw);
-    let outcome = sim.guarded("/cgi-bin/department/get", &q, |sim| {
+    let outcome = sim.guarded("/cgi-bin/department/get", &q, |sim, key| {
         let id = department_id(&q)?.ok_or(60123)?;
-        let state = sim.lock();
-        let dept = state.directory.department(id).ok_or(60123)?;
-        Ok(fields(json!({ "department": dept.to_json() })))
+        with_scope(sim, key, |corp, scope, _| {
+            let dept = corp.directory.department(id).ok_or(60123)?;
+            if !scope.sees_department(id) {
+                return Err(NO_PRIVILEGE);
+            }
+            Ok(fields(json!({ "department": dept.to_json() })))
+        })
     });
     sim.answer(&ip, json!({}), outcome)
 }
 
-/// `GET /cgi-bin/tag/list?access_token=` (§7).
+/// `GET /cgi-bin/tag/list?access_token=` (§7): the tags the app may see (whole corp: all;
+/// otherwise the tags of its range).
 pub(super) async fn tag_list(
     State(sim): State<Simulator>,
     ip: ClientIp,
     RawQuery(raw): RawQuery,
 ) -> Response {
     let q = query(raw);
-    let outcome = sim.guarded("/cgi-bin/tag/list", &q, |sim| {
-        let state = sim.lock();
-        let list: Vec<Value> = state
-            .directory
-            .tags
-            .iter()
-            .map(|t| json!({"tagid": t.tagid, "tagname": t.tagname}))
-            .collect();
-        Ok(fields(json!({ "taglist": list })))
+    let outcome = sim.guarded("/cgi-bin/tag/list", &q, |sim, key| {
+        with_scope(sim, key, |corp, scope, _| {
+            let list: Vec<Value> = corp
+                .directory
+                .tags()
+                .iter()
+                .filter(|t| scope.sees_tag(t.tagid))
+                .map(|t| json!({"tagid": t.tagid, "tagname": t.tagname}))
+                .collect();
+            Ok(fields(json!({ "taglist": list })))
+        })
     });
     sim.answer(&ip, json!({"taglist": []}), outcome)
 }
 
 /// `GET /cgi-bin/tag/get?access_token=&tagid=` (§7). A missing, malformed or unknown tagid is
-/// WeCom's global code 40068 "invalid tagid".
+/// WeCom's global code 40068 "invalid tagid"; a tag the app may not see is 60011 (whose
+/// official text names tags). `partylist` is the tagged department ids as the admin set them,
+/// not expanded to sub-departments (see `directory::Tag`).
 pub(super) async fn tag_get(
     State(sim): State<Simulator>,
     ip: ClientIp,
     RawQuery(raw): RawQuery,
 ) -> Response {
     let q = query(raw);
-    let outcome = sim.guarded("/cgi-bin/tag/get", &q, |sim| {
+    let outcome = sim.guarded("/cgi-bin/tag/get", &q, |sim, key| {
         let tagid: i64 = q.get("tagid").and_then(|s| s.parse().ok()).ok_or(40068)?;
-        let state = sim.lock();
-        let tag = state.directory.tag(tagid).ok_or(40068)?;
-        let userlist: Vec<Value> = tag
-            .users
-            .iter()
-            .filter_map(|u| state.directory.member(u))
-            .map(|m| json!({"userid": m.userid, "name": m.name}))
-            .collect();
-        Ok(fields(json!({
-            "tagname": tag.tagname,
-            "userlist": userlist,
-            "partylist": tag.parties,
-        })))
+        with_scope(sim, key, |corp, scope, _| {
+            let directory = &corp.directory;
+            let tag = directory.tag(tagid).ok_or(40068)?;
+            if !scope.sees_tag(tagid) {
+                return Err(NO_PRIVILEGE);
+            }
+            let userlist: Vec<Value> = tag
+                .users
+                .iter()
+                .filter_map(|u| directory.member(u))
+                .map(|m| json!({"userid": m.userid, "name": m.name}))
+                .collect();
+            Ok(fields(json!({
+                "tagname": tag.tagname,
+                "userlist": userlist,
+                "partylist": tag.parties,
+            })))
+        })
     });
     sim.answer(&ip, json!({"userlist": [], "partylist": []}), outcome)
+}
+
+/// Splits `"LINKEDCORPID/ID"`.
+fn split_linked(s: &str) -> Option<(&str, &str)> {
+    s.split_once('/')
+        .filter(|(c, id)| !c.is_empty() && !id.is_empty())
+}
+
+/// `POST /cgi-bin/linkedcorp/user/get?access_token=` with `{"userid":"CORPID/USERID"}` (§12).
+///
+/// Answers `user_info` (the wrapper is unconfirmed in §12; the field list is the confirmed one
+/// of `linkedcorp/user/list`, see `Member::linked_user_info`). Only for apps of a corp linked to
+/// `CORPID`, and only for members in the shared departments: otherwise 60011. A userid without
+/// `CORPID/`, or one the linked corp does not have or who left it (status 5), is 60111.
+pub(super) async fn linkedcorp_user_get(
+    State(sim): State<Simulator>,
+    ip: ClientIp,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Response {
+    let q = query(raw);
+    let outcome = sim.guarded("/cgi-bin/linkedcorp/user/get", &q, |sim, key| {
+        let body: Value = serde_json::from_slice(&body).map_err(|_| 47001)?;
+        let userid = body
+            .get("userid")
+            .and_then(Value::as_str)
+            .filter(|u| !u.is_empty())
+            .ok_or(41009)?;
+        let (linked_corp_id, bare) = split_linked(userid).ok_or(60111)?;
+        let qualified = sim.quirks().linked_userid_qualified;
+        let state = sim.lock();
+        let corp = state.corp(&key.corp_id).ok_or(40014)?;
+        let link = corp.link(linked_corp_id).ok_or(NO_PRIVILEGE)?;
+        let linked = state.corp(&link.corp_id).ok_or(NO_PRIVILEGE)?;
+        let member = linked
+            .directory
+            .member(bare)
+            .filter(|m| m.status != super::directory::STATUS_LEFT)
+            .ok_or(60111)?;
+        let (member, departments) = state
+            .linked_member(&key.corp_id, &link.corp_id, &member.userid)
+            .ok_or(NO_PRIVILEGE)?;
+        Ok(fields(json!({
+            "user_info": member.linked_user_info(&link.corp_id, &departments, qualified),
+        })))
+    });
+    sim.answer(&ip, json!({}), outcome)
+}
+
+/// `POST /cgi-bin/linkedcorp/department/list?access_token=` with
+/// `{"department_id":"LINKEDID/DEPTID"}`: that department of a linked corp and every shared
+/// department below it, as `department_list: [{department_id, department_name, parentid,
+/// order}]` with ids written `"LINKEDID/ID"` (the root's parent is `"LINKEDID/0"`).
+///
+/// Unconfirmed: the reference (§12) names only `linkedcorp/user/get` and `user/list`; this
+/// shape follows WeCom's naming for the linked-corp family and is here so that a client can
+/// name a linked member's departments. Not linked or outside the shared departments: 60011;
+/// unknown or malformed department: 60123.
+pub(super) async fn linkedcorp_department_list(
+    State(sim): State<Simulator>,
+    ip: ClientIp,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Response {
+    let q = query(raw);
+    let outcome = sim.guarded("/cgi-bin/linkedcorp/department/list", &q, |sim, key| {
+        let body: Value = serde_json::from_slice(&body).map_err(|_| 47001)?;
+        let (linked_corp_id, id) = body
+            .get("department_id")
+            .and_then(Value::as_str)
+            .and_then(split_linked)
+            .ok_or(60123)?;
+        let id: i64 = id.parse().map_err(|_| 60123)?;
+        let state = sim.lock();
+        let corp = state.corp(&key.corp_id).ok_or(40014)?;
+        let link = corp.link(linked_corp_id).ok_or(NO_PRIVILEGE)?;
+        let linked = state.corp(&link.corp_id).ok_or(NO_PRIVILEGE)?;
+        let subtree = linked.directory.subtree(id).ok_or(60123)?;
+        let shared = super::corp::shared_departments(&linked.directory, link);
+        if !shared.contains(&id) {
+            return Err(NO_PRIVILEGE);
+        }
+        let list: Vec<Value> = subtree
+            .iter()
+            .filter(|d| shared.contains(&d.id))
+            .map(|d| d.to_linked_json(&link.corp_id))
+            .collect();
+        Ok(fields(json!({ "department_list": list })))
+    });
+    sim.answer(&ip, json!({"department_list": []}), outcome)
 }
 
 #[cfg(test)]
@@ -324,7 +578,7 @@ mod tests {
     use axum::http::{header, Method, Request};
     use tower::ServiceExt;
 
-    use super::super::{SimulatorConfig, SimulatorQuirks};
+    use super::super::{AppSpec, CorpSeed, SimulatorConfig, SimulatorQuirks, VisibleRange};
     use super::*;
     use crate::clock::ManualClock;
 
@@ -757,7 +1011,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn getuserdetail_rejects_bad_or_expired_ticket_with_configured_code() {
+    async fn ticket_expired_is_84014_and_invalid_is_84015_unless_configured() {
         let (sim, clock) = setup(|_| {});
         let t = token(&sim).await;
         let code = sim.issue_code("zhangsan", "snsapi_privateinfo", CB);
@@ -770,28 +1024,39 @@ mod tests {
         let uri = format!("/cgi-bin/auth/getuserdetail?access_token={t}");
         assert_err(
             &post_json(&sim, &uri, r#"{"user_ticket":"forged"}"#).await,
-            40029,
-            "invalid code",
+            84015,
+            "invalid user_ticket",
         );
-        assert_err(&post_json(&sim, &uri, r#"{}"#).await, 40029, "invalid code");
+        assert_err(
+            &post_json(&sim, &uri, r#"{}"#).await,
+            84015,
+            "invalid user_ticket",
+        );
         assert_err(
             &post_json(&sim, &uri, "not json").await,
             47001,
             "data format error",
         );
-        clock.advance(1800);
+        clock.advance(1799);
+        let body = format!(r#"{{"user_ticket":"{ticket}"}}"#);
+        assert_eq!(post_json(&sim, &uri, &body).await["errcode"], json!(0));
+        clock.advance(1);
         let t = token(&sim).await;
         let uri = format!("/cgi-bin/auth/getuserdetail?access_token={t}");
-        let body = format!(r#"{{"user_ticket":"{ticket}"}}"#);
-        assert_err(&post_json(&sim, &uri, &body).await, 40029, "invalid code");
-        sim.set_quirks(SimulatorQuirks {
-            user_ticket_errcode: 40014,
-            ..SimulatorQuirks::default()
-        });
         assert_err(
             &post_json(&sim, &uri, &body).await,
-            40014,
-            "invalid access_token",
+            84014,
+            "user_ticket expired",
+        );
+        sim.set_quirks(SimulatorQuirks {
+            user_ticket_errcode: 40029,
+            ..SimulatorQuirks::default()
+        });
+        assert_err(&post_json(&sim, &uri, &body).await, 40029, "invalid code");
+        assert_err(
+            &post_json(&sim, &uri, r#"{"user_ticket":"forged"}"#).await,
+            40029,
+            "invalid code",
         );
     }
 
@@ -986,7 +1251,11 @@ mod tests {
         let v = get_json(&sim, &format!("/cgi-bin/tag/list?access_token={t}")).await;
         assert_eq!(
             v["taglist"],
-            json!([{"tagid": 1, "tagname": "管理员"}, {"tagid": 2, "tagname": "值班"}])
+            json!([
+                {"tagid": 1, "tagname": "管理员"},
+                {"tagid": 2, "tagname": "值班"},
+                {"tagid": 3, "tagname": "研发全员"}
+            ])
         );
         let v = get_json(&sim, &format!("/cgi-bin/tag/get?access_token={t}&tagid=1")).await;
         assert_eq!(
@@ -1040,6 +1309,640 @@ mod tests {
                 .unwrap_or("")
                 .contains("from ip: 10.1.2.3,"),
             "{v}"
+        );
+    }
+
+    // ---- several corps and apps, visible ranges, linked corps (§1, §4–§7, §12) ----
+
+    const AGENT: i64 = 1_000_002;
+    const SECOND: &str = "ww2b2b2b2b2b2b2b2b";
+    const SECOND_SECRET: &str = "second-corp-app-secret";
+    const LINKED: &str = "wwl1nked0c0rp00001";
+
+    fn spec(agent_id: i64, secret: &str) -> AppSpec {
+        AppSpec {
+            agent_id,
+            secret: secret.to_string(),
+            visible_range: VisibleRange::whole_corp(),
+            trusted_domains: Vec::new(),
+            legacy_app: false,
+        }
+    }
+
+    async fn token_for(sim: &Simulator, corp: &str, secret: &str) -> String {
+        let v = get_json(
+            sim,
+            &format!("/cgi-bin/gettoken?corpid={corp}&corpsecret={secret}"),
+        )
+        .await;
+        v["access_token"].as_str().expect("token").to_string()
+    }
+
+    async fn user_get(sim: &Simulator, t: &str, userid: &str) -> Value {
+        get_json(
+            sim,
+            &format!("/cgi-bin/user/get?access_token={t}&userid={userid}"),
+        )
+        .await
+    }
+
+    async fn getuserinfo(sim: &Simulator, t: &str, code: &str) -> Value {
+        get_json(
+            sim,
+            &format!("/cgi-bin/auth/getuserinfo?access_token={t}&code={code}"),
+        )
+        .await
+    }
+
+    fn ids(v: &Value, list: &str, field: &str) -> Vec<i64> {
+        v[list]
+            .as_array()
+            .map(|a| a.iter().filter_map(|d| d[field].as_i64()).collect())
+            .unwrap_or_default()
+    }
+
+    fn range(users: &[&str], departments: &[i64], tags: &[i64]) -> VisibleRange {
+        VisibleRange {
+            users: users.iter().map(|s| s.to_string()).collect(),
+            departments: departments.to_vec(),
+            tags: tags.to_vec(),
+        }
+    }
+
+    #[tokio::test]
+    async fn two_corps_with_one_userid_answer_two_different_people() {
+        let (sim, _) = setup(|_| {});
+        sim.add_corp(SECOND, CorpSeed::Second, spec(1_000_005, SECOND_SECRET));
+        let (ta, tb) = (
+            token(&sim).await,
+            token_for(&sim, SECOND, SECOND_SECRET).await,
+        );
+        let (a, b) = (
+            user_get(&sim, &ta, "zhangsan").await,
+            user_get(&sim, &tb, "zhangsan").await,
+        );
+        assert_eq!(
+            (a["name"].clone(), a["department"].clone()),
+            (json!("张三"), json!([3]))
+        );
+        assert_eq!(
+            (b["name"].clone(), b["department"].clone()),
+            (json!("张三丰"), json!([2]))
+        );
+        assert_eq!(
+            b["external_profile"]["external_corp_name"],
+            json!("远航贸易")
+        );
+        assert_err(
+            &user_get(&sim, &tb, "sunqi").await,
+            60111,
+            "userid not found",
+        );
+        // Codes are bound to the issuing corp's app.
+        let code = sim.issue_code_for(SECOND, 1_000_005, "ZHANGSAN", "snsapi_base", CB);
+        assert_err(
+            &getuserinfo(&sim, &ta, &code).await,
+            50001,
+            "redirect_uri unauthorized",
+        );
+        let code = sim.issue_code_for(SECOND, 1_000_005, "ZHANGSAN", "snsapi_base", CB);
+        assert_eq!(
+            getuserinfo(&sim, &tb, &code).await["userid"],
+            json!("zhangsan")
+        );
+        // Each corp's own tag 1.
+        let v = get_json(&sim, &format!("/cgi-bin/tag/get?access_token={tb}&tagid=1")).await;
+        assert_eq!(v["tagname"], json!("销售精英"));
+        // Statuses are per corp.
+        assert!(sim.set_member_status_in(SECOND, "zhangsan", 2));
+        assert_eq!(user_get(&sim, &tb, "zhangsan").await["status"], json!(2));
+        assert_eq!(user_get(&sim, &ta, "zhangsan").await["status"], json!(1));
+        assert!(!sim.set_member_status_in("wwnone", "zhangsan", 2));
+    }
+
+    #[tokio::test]
+    async fn gettoken_picks_the_app_by_secret_and_refuses_another_corps_secret() {
+        let (sim, _) = setup(|_| {});
+        sim.add_corp(SECOND, CorpSeed::Second, spec(1_000_005, SECOND_SECRET));
+        let uri = |corp: &str, secret: &str| {
+            format!("/cgi-bin/gettoken?corpid={corp}&corpsecret={secret}")
+        };
+        assert_err(
+            &get_json(&sim, &uri(CORP, SECOND_SECRET)).await,
+            40091,
+            "secret is invalid",
+        );
+        assert_err(
+            &get_json(&sim, &uri(SECOND, "wrong")).await,
+            40001,
+            "invalid credential",
+        );
+        assert_err(
+            &get_json(&sim, &uri("wwunknown", SECRET)).await,
+            40013,
+            "invalid corpid",
+        );
+        assert!(sim.add_app(CORP, spec(1_000_003, "second-app-secret")));
+        assert!(
+            !sim.add_app(CORP, spec(1_000_003, "again")),
+            "agent_id taken"
+        );
+        assert!(!sim.add_app("wwunknown", spec(1, "x")));
+        let v = get_json(&sim, &uri(CORP, "second-app-secret")).await;
+        assert_eq!(v["errcode"], json!(0));
+    }
+
+    #[tokio::test]
+    async fn a_code_of_another_app_is_50001() {
+        let (sim, _) = setup(|_| {});
+        assert!(sim.add_app(CORP, spec(1_000_003, "second-app-secret")));
+        let t1 = token(&sim).await;
+        let t2 = token_for(&sim, CORP, "second-app-secret").await;
+        let code = sim.issue_code_for(CORP, 1_000_003, "zhangsan", "snsapi_base", CB);
+        assert_err(
+            &getuserinfo(&sim, &t1, &code).await,
+            50001,
+            "redirect_uri unauthorized",
+        );
+        assert_err(&getuserinfo(&sim, &t2, &code).await, 40029, "invalid code");
+        let code = sim.issue_code_for(CORP, 1_000_003, "zhangsan", "snsapi_base", CB);
+        assert_eq!(
+            getuserinfo(&sim, &t2, &code).await["userid"],
+            json!("zhangsan")
+        );
+        let code = sim.issue_code("zhangsan", "snsapi_base", CB);
+        assert_err(
+            &getuserinfo(&sim, &t2, &code).await,
+            50001,
+            "redirect_uri unauthorized",
+        );
+        let code = sim.issue_code_for("wwunknown", 1, "zhangsan", "snsapi_base", CB);
+        assert_err(&getuserinfo(&sim, &t1, &code).await, 40029, "invalid code");
+    }
+
+    #[tokio::test]
+    async fn out_of_range_member_gets_a_userid_but_user_get_refuses_with_60011() {
+        let (sim, _) = setup(|_| {});
+        assert!(sim.set_visible_range(CORP, AGENT, range(&[], &[4], &[])));
+        assert!(!sim.set_visible_range(CORP, 42, VisibleRange::whole_corp()));
+        let t = token(&sim).await;
+        let code = sim.issue_code("zhangsan", "snsapi_privateinfo", CB);
+        let v = getuserinfo(&sim, &t, &code).await;
+        assert_eq!(
+            keys(&v),
+            set(&["errcode", "errmsg", "userid"]),
+            "no user_ticket out of range"
+        );
+        let code = sim.issue_code("zhangsan", "snsapi_privateinfo", CB);
+        let v = get_json(
+            &sim,
+            &format!("/cgi-bin/user/getuserinfo?access_token={t}&code={code}"),
+        )
+        .await;
+        assert_eq!(v["UserId"], json!("zhangsan"));
+        let v = user_get(&sim, &t, "zhangsan").await;
+        assert_err(
+            &v,
+            60011,
+            "no privilege to access/modify contact/party/agent",
+        );
+        assert_eq!(v["department"], json!([]));
+        assert!(v.get("name").is_none());
+        let code = sim.issue_code("lisi", "snsapi_privateinfo", CB);
+        assert!(getuserinfo(&sim, &t, &code).await["user_ticket"].is_string());
+        assert_eq!(user_get(&sim, &t, "lisi").await["name"], json!("李四"));
+        let v = user_get(&sim, &t, "zhaoliu").await;
+        assert_eq!(
+            v["department"],
+            json!([4]),
+            "only the departments the app may view"
+        );
+        assert_eq!(v["order"], json!([0]));
+        for code in [60021, 50002] {
+            sim.set_quirks(SimulatorQuirks {
+                out_of_range_errcode: code,
+                ..SimulatorQuirks::default()
+            });
+            assert_eq!(user_get(&sim, &t, "zhangsan").await["errcode"], json!(code));
+        }
+    }
+
+    #[tokio::test]
+    async fn subtree_range_lists_from_the_subtree_top_whose_parent_is_invisible() {
+        let (sim, _) = setup(|_| {});
+        sim.set_visible_range(CORP, AGENT, range(&[], &[2], &[]));
+        let t = token(&sim).await;
+        let v = get_json(&sim, &format!("/cgi-bin/department/list?access_token={t}")).await;
+        assert_eq!(ids(&v, "department", "id"), vec![2, 3]);
+        assert_eq!(
+            v["department"][0]["parentid"],
+            json!(1),
+            "研发's parent, which the app cannot see"
+        );
+        let v = get_json(
+            &sim,
+            &format!("/cgi-bin/department/simplelist?access_token={t}"),
+        )
+        .await;
+        assert_eq!(ids(&v, "department_id", "id"), vec![2, 3]);
+        let v = get_json(
+            &sim,
+            &format!("/cgi-bin/department/list?access_token={t}&id=3"),
+        )
+        .await;
+        assert_eq!(ids(&v, "department", "id"), vec![3]);
+        for uri in [
+            format!("/cgi-bin/department/get?access_token={t}&id=1"),
+            format!("/cgi-bin/department/get?access_token={t}&id=4"),
+            format!("/cgi-bin/department/list?access_token={t}&id=1"),
+            format!("/cgi-bin/department/simplelist?access_token={t}&id=1"),
+        ] {
+            let v = get_json(&sim, &uri).await;
+            assert_err(
+                &v,
+                60011,
+                "no privilege to access/modify contact/party/agent",
+            );
+        }
+        let v = get_json(
+            &sim,
+            &format!("/cgi-bin/department/list?access_token={t}&id=1"),
+        )
+        .await;
+        assert_eq!(v["department"], json!([]));
+        assert_err(
+            &get_json(
+                &sim,
+                &format!("/cgi-bin/department/get?access_token={t}&id=99"),
+            )
+            .await,
+            60123,
+            "invalid department id",
+        );
+        let v = get_json(
+            &sim,
+            &format!("/cgi-bin/department/get?access_token={t}&id=3"),
+        )
+        .await;
+        assert_eq!(v["department"]["name"], json!("平台"));
+        assert_eq!(
+            user_get(&sim, &t, "zhangsan").await["department"],
+            json!([3])
+        );
+        assert_eq!(
+            user_get(&sim, &t, "zhaoliu").await["department"],
+            json!([2])
+        );
+        assert_eq!(user_get(&sim, &t, "lisi").await["errcode"], json!(60011));
+        assert_eq!(user_get(&sim, &t, "ZhouBa").await["errcode"], json!(60011));
+        let v = get_json(&sim, &format!("/cgi-bin/tag/list?access_token={t}")).await;
+        assert_eq!(v["taglist"], json!([]), "no tag in the range");
+    }
+
+    #[tokio::test]
+    async fn single_department_range_sees_that_department_and_its_members_only() {
+        let (sim, _) = setup(|_| {});
+        sim.set_visible_range(CORP, AGENT, range(&[], &[3], &[]));
+        let t = token(&sim).await;
+        let v = get_json(&sim, &format!("/cgi-bin/department/list?access_token={t}")).await;
+        assert_eq!(ids(&v, "department", "id"), vec![3]);
+        assert_eq!(v["department"][0]["parentid"], json!(2));
+        assert_eq!(user_get(&sim, &t, "zhangsan").await["errcode"], json!(0));
+        assert_eq!(user_get(&sim, &t, "sunqi").await["errcode"], json!(0));
+        assert_eq!(user_get(&sim, &t, "wangwu").await["errcode"], json!(60011));
+    }
+
+    #[tokio::test]
+    async fn single_member_range_sees_no_department_unless_configured() {
+        let (sim, _) = setup(|_| {});
+        sim.set_visible_range(CORP, AGENT, range(&["LiSi"], &[], &[]));
+        let t = token(&sim).await;
+        let v = get_json(&sim, &format!("/cgi-bin/department/list?access_token={t}")).await;
+        assert_eq!(
+            (v["errcode"].clone(), v["department"].clone()),
+            (json!(0), json!([]))
+        );
+        let v = get_json(
+            &sim,
+            &format!("/cgi-bin/department/simplelist?access_token={t}"),
+        )
+        .await;
+        assert_eq!(v["department_id"], json!([]));
+        let v = user_get(&sim, &t, "lisi").await;
+        assert_eq!(
+            (v["errcode"].clone(), v["department"].clone()),
+            (json!(0), json!([]))
+        );
+        assert_eq!(v["main_department"], json!(4), "sent as it is");
+        assert_eq!(
+            user_get(&sim, &t, "zhangsan").await["errcode"],
+            json!(60011)
+        );
+        assert_eq!(user_get(&sim, &t, "ZhouBa").await["errcode"], json!(60011));
+        sim.set_quirks(SimulatorQuirks {
+            member_range_shows_own_departments: true,
+            ..SimulatorQuirks::default()
+        });
+        let v = get_json(&sim, &format!("/cgi-bin/department/list?access_token={t}")).await;
+        assert_eq!(ids(&v, "department", "id"), vec![4]);
+        assert_eq!(user_get(&sim, &t, "lisi").await["department"], json!([4]));
+        assert_eq!(
+            user_get(&sim, &t, "zhaoliu").await["errcode"],
+            json!(60011),
+            "showing 市场 does not put its members in range"
+        );
+    }
+
+    #[tokio::test]
+    async fn tag_range_shows_its_tags_and_members_under_a_tagged_parent() {
+        let (sim, _) = setup(|_| {});
+        sim.set_visible_range(CORP, AGENT, range(&[], &[], &[3]));
+        let t = token(&sim).await;
+        let v = get_json(&sim, &format!("/cgi-bin/tag/list?access_token={t}")).await;
+        assert_eq!(v["taglist"], json!([{"tagid": 3, "tagname": "研发全员"}]));
+        let v = get_json(&sim, &format!("/cgi-bin/tag/get?access_token={t}&tagid=3")).await;
+        assert_eq!(v["partylist"], json!([2]), "the tagged ids, not expanded");
+        assert_eq!(v["userlist"], json!([]));
+        let v = get_json(&sim, &format!("/cgi-bin/tag/get?access_token={t}&tagid=1")).await;
+        assert_err(
+            &v,
+            60011,
+            "no privilege to access/modify contact/party/agent",
+        );
+        assert_eq!(v["userlist"], json!([]));
+        assert_eq!(
+            user_get(&sim, &t, "zhangsan").await["errcode"],
+            json!(0),
+            "平台 sits under the tagged 研发"
+        );
+        assert_eq!(user_get(&sim, &t, "lisi").await["errcode"], json!(60011));
+        let v = get_json(&sim, &format!("/cgi-bin/department/list?access_token={t}")).await;
+        assert_eq!(ids(&v, "department", "id"), vec![2, 3]);
+        // A tag of members only: those members, no department.
+        sim.set_visible_range(CORP, AGENT, range(&[], &[], &[1]));
+        assert_eq!(
+            user_get(&sim, &t, "zhangsan").await["department"],
+            json!([])
+        );
+        assert_eq!(user_get(&sim, &t, "ZhouBa").await["errcode"], json!(60011));
+        // Whole corp again: all tags.
+        sim.set_visible_range(CORP, AGENT, VisibleRange::whole_corp());
+        let v = get_json(&sim, &format!("/cgi-bin/tag/list?access_token={t}")).await;
+        assert_eq!(v["taglist"].as_array().map(Vec::len), Some(3));
+    }
+
+    #[tokio::test]
+    async fn linked_member_logs_in_as_corp_slash_userid_and_is_read_with_linkedcorp_user_get() {
+        let (sim, _) = setup(|_| {});
+        sim.add_corp(LINKED, CorpSeed::Second, spec(1_000_009, "linked-secret"));
+        sim.add_corp(SECOND, CorpSeed::Demo, spec(1_000_005, SECOND_SECRET));
+        assert!(sim.link_corp(CORP, LINKED, vec![2]), "销售 and 华东区");
+        assert!(!sim.link_corp(CORP, "wwunknown", vec![]));
+        assert!(!sim.link_corp(CORP, CORP, vec![]));
+        let t = token(&sim).await;
+        let code = sim.issue_code_for(
+            CORP,
+            AGENT,
+            &format!("{LINKED}/ZhangSan"),
+            "snsapi_privateinfo",
+            CB,
+        );
+        let v = getuserinfo(&sim, &t, &code).await;
+        assert_eq!(
+            keys(&v),
+            set(&["errcode", "errmsg", "userid"]),
+            "never a user_ticket"
+        );
+        assert_eq!(v["userid"], json!(format!("{LINKED}/zhangsan")));
+        let code = sim.issue_code_for(
+            CORP,
+            AGENT,
+            &format!("{LINKED}/wangfang"),
+            "snsapi_base",
+            CB,
+        );
+        let v = get_json(
+            &sim,
+            &format!("/cgi-bin/user/getuserinfo?access_token={t}&code={code}"),
+        )
+        .await;
+        assert_eq!(v["UserId"], json!(format!("{LINKED}/wangfang")));
+
+        assert_err(
+            &user_get(&sim, &t, &format!("{LINKED}/zhangsan")).await,
+            60111,
+            "userid not found",
+        );
+
+        let uri = format!("/cgi-bin/linkedcorp/user/get?access_token={t}");
+        let body = |u: &str| format!(r#"{{"userid":"{u}"}}"#);
+        let v = post_json(&sim, &uri, &body(&format!("{LINKED}/zhangsan"))).await;
+        assert_eq!(keys(&v), set(&["errcode", "errmsg", "user_info"]));
+        assert_eq!(
+            keys(&v["user_info"]),
+            set(&[
+                "userid",
+                "corpid",
+                "name",
+                "department",
+                "mobile",
+                "telephone",
+                "email",
+                "position",
+                "extattr"
+            ])
+        );
+        assert_eq!(v["user_info"]["userid"], json!("zhangsan"));
+        assert_eq!(v["user_info"]["corpid"], json!(LINKED));
+        assert_eq!(v["user_info"]["name"], json!("张三丰"));
+        assert_eq!(v["user_info"]["department"], json!([format!("{LINKED}/2")]));
+        assert_eq!(v["user_info"]["extattr"], json!({"attrs": []}));
+        let v = post_json(&sim, &uri, &body(&format!("{LINKED}/lisi"))).await;
+        assert_err(
+            &v,
+            60011,
+            "no privilege to access/modify contact/party/agent",
+        );
+        let v = post_json(&sim, &uri, &body(&format!("{LINKED}/nobody"))).await;
+        assert_err(&v, 60111, "userid not found");
+        assert_eq!(
+            post_json(&sim, &uri, &body("zhangsan")).await["errcode"],
+            json!(60111)
+        );
+        assert_eq!(
+            post_json(&sim, &uri, &body(&format!("{SECOND}/zhangsan"))).await["errcode"],
+            json!(60011)
+        );
+        // Another corp's app does not have the link.
+        let tb = token_for(&sim, SECOND, SECOND_SECRET).await;
+        let other = format!("/cgi-bin/linkedcorp/user/get?access_token={tb}");
+        assert_eq!(
+            post_json(&sim, &other, &body(&format!("{LINKED}/zhangsan"))).await["errcode"],
+            json!(60011)
+        );
+        // Disabled: still answered (no status field); left: 60111.
+        assert!(sim.set_member_status_in(LINKED, "zhangsan", 2));
+        assert_eq!(
+            post_json(&sim, &uri, &body(&format!("{LINKED}/zhangsan"))).await["errcode"],
+            json!(0)
+        );
+        assert!(sim.set_member_status_in(LINKED, "zhangsan", 5));
+        assert_eq!(
+            post_json(&sim, &uri, &body(&format!("{LINKED}/zhangsan"))).await["errcode"],
+            json!(60111)
+        );
+        sim.set_quirks(SimulatorQuirks {
+            linked_userid_qualified: true,
+            ..SimulatorQuirks::default()
+        });
+        let v = post_json(&sim, &uri, &body(&format!("{LINKED}/wangfang"))).await;
+        assert_eq!(
+            v["user_info"]["userid"],
+            json!(format!("{LINKED}/wangfang"))
+        );
+        assert_eq!(v["user_info"]["department"], json!([format!("{LINKED}/3")]));
+    }
+
+    #[tokio::test]
+    async fn linkedcorp_department_list_answers_the_shared_departments() {
+        let (sim, _) = setup(|_| {});
+        sim.add_corp(LINKED, CorpSeed::Second, spec(1_000_009, "linked-secret"));
+        sim.link_corp(CORP, LINKED, vec![2]);
+        let t = token(&sim).await;
+        let uri = format!("/cgi-bin/linkedcorp/department/list?access_token={t}");
+        let body = |d: &str| format!(r#"{{"department_id":"{d}"}}"#);
+        let v = post_json(&sim, &uri, &body(&format!("{LINKED}/2"))).await;
+        assert_eq!(
+            v["department_list"],
+            json!([
+                {"department_id": format!("{LINKED}/2"), "department_name": "销售", "parentid": format!("{LINKED}/1"), "order": 100_000_000},
+                {"department_id": format!("{LINKED}/3"), "department_name": "华东区", "parentid": format!("{LINKED}/2"), "order": 100_000_000},
+            ])
+        );
+        assert_eq!(
+            post_json(&sim, &uri, &body(&format!("{LINKED}/4"))).await["errcode"],
+            json!(60011)
+        );
+        assert_eq!(
+            post_json(&sim, &uri, &body(&format!("{LINKED}/99"))).await["errcode"],
+            json!(60123)
+        );
+        assert_eq!(
+            post_json(&sim, &uri, &body("2")).await["errcode"],
+            json!(60123)
+        );
+    }
+
+    #[tokio::test]
+    async fn untrusted_ip_passes_gettoken_but_data_apis_answer_60020() {
+        let (sim, _) = setup(|_| {});
+        assert!(sim.set_ip_trusted(CORP, AGENT, false));
+        assert!(!sim.set_ip_trusted(CORP, 42, false));
+        let t = token(&sim).await;
+        let code = sim.issue_code("zhangsan", "snsapi_base", CB);
+        for uri in [
+            format!("/cgi-bin/user/get?access_token={t}&userid=zhangsan"),
+            format!("/cgi-bin/department/simplelist?access_token={t}"),
+            format!("/cgi-bin/department/list?access_token={t}"),
+            format!("/cgi-bin/tag/list?access_token={t}"),
+            format!("/cgi-bin/auth/getuserinfo?access_token={t}&code={code}"),
+        ] {
+            assert_err(
+                &get_json(&sim, &uri).await,
+                60020,
+                "not allow to access from your ip",
+            );
+        }
+        assert_err(
+            &get_json(&sim, "/cgi-bin/department/simplelist?access_token=bad").await,
+            40014,
+            "invalid access_token",
+        );
+        assert!(sim.set_ip_trusted(CORP, AGENT, true));
+        assert_eq!(user_get(&sim, &t, "zhangsan").await["errcode"], json!(0));
+    }
+
+    #[tokio::test]
+    async fn blocked_api_answers_45009_until_the_clock_passes_the_block() {
+        let (sim, clock) = setup(|_| {});
+        let t = token(&sim).await;
+        sim.block_api(
+            "cgi-bin/user/get",
+            45009,
+            std::time::Duration::from_secs(60),
+        );
+        sim.block_api(
+            "/cgi-bin/gettoken",
+            45033,
+            std::time::Duration::from_secs(60),
+        );
+        let uri = format!("/cgi-bin/user/get?access_token={t}&userid=zhangsan");
+        for _ in 0..3 {
+            let v = get_json(&sim, &uri).await;
+            assert_err(&v, 45009, "api freq out of limit");
+            assert_eq!(v["department"], json!([]));
+        }
+        let v = get_json(
+            &sim,
+            &format!("/cgi-bin/gettoken?corpid={CORP}&corpsecret={SECRET}"),
+        )
+        .await;
+        assert_err(&v, 45033, "api concurrent out of limit");
+        clock.advance(59);
+        assert_eq!(get_json(&sim, &uri).await["errcode"], json!(45009));
+        clock.advance(1);
+        assert_eq!(get_json(&sim, &uri).await["errcode"], json!(0));
+        assert!(!token(&sim).await.is_empty());
+        sim.block_api(
+            "/cgi-bin/user/get",
+            45009,
+            std::time::Duration::from_secs(3600),
+        );
+        sim.block_api("/cgi-bin/user/get", 45009, std::time::Duration::ZERO);
+        assert_eq!(get_json(&sim, &uri).await["errcode"], json!(0));
+    }
+
+    #[tokio::test]
+    async fn large_corp_builds_fast_and_answers_simplelist() {
+        let (sim, _) = setup(|_| {});
+        let started = std::time::Instant::now();
+        sim.add_corp(
+            "wwlarge",
+            CorpSeed::Large { members: 50_000 },
+            spec(1_000_002, "large-secret"),
+        );
+        let built = started.elapsed();
+        assert!(
+            built < std::time::Duration::from_secs(10),
+            "built in {built:?}"
+        );
+        let t = token_for(&sim, "wwlarge", "large-secret").await;
+        let started = std::time::Instant::now();
+        let v = get_json(
+            &sim,
+            &format!("/cgi-bin/department/simplelist?access_token={t}"),
+        )
+        .await;
+        let listed = ids(&v, "department_id", "id");
+        assert_eq!(listed.len(), 2_000);
+        assert_eq!(listed[0], 1);
+        assert_eq!(v["department_id"][0]["parentid"], json!(0));
+        let v = user_get(&sim, &t, "U49999").await;
+        assert_eq!(v["userid"], json!("u49999"));
+        let dept = v["department"][0].as_i64().expect("a department");
+        let d = get_json(
+            &sim,
+            &format!("/cgi-bin/department/get?access_token={t}&id={dept}"),
+        )
+        .await;
+        assert_eq!(d["errcode"], json!(0));
+        let v = get_json(&sim, &format!("/cgi-bin/tag/get?access_token={t}&tagid=1")).await;
+        assert_eq!(v["userlist"].as_array().map(Vec::len), Some(1_000));
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        // The primary corp is unchanged, and the large corp's agent id may repeat it.
+        assert_eq!(
+            user_get(&sim, &token(&sim).await, "zhangsan").await["name"],
+            json!("张三")
         );
     }
 }

@@ -102,23 +102,12 @@ impl Simulator {
         new: &str,
         target: &CallbackTarget,
     ) -> Result<Delivery, String> {
-        let old_id = {
-            let mut state = self.lock();
-            let member = state
-                .directory
-                .member_mut(old)
-                .ok_or_else(|| format!("{old} is not a member"))?;
-            let old_id = member.userid.clone();
-            member.userid = new.to_string();
-            for tag in &mut state.directory.tags {
-                for u in &mut tag.users {
-                    if u.eq_ignore_ascii_case(&old_id) {
-                        *u = new.to_string();
-                    }
-                }
-            }
-            old_id
-        };
+        let old_id = self
+            .lock()
+            .primary_mut()
+            .directory
+            .rename_member(old, new)
+            .ok_or_else(|| format!("{old} is not a member"))?;
         let corp = &self.config().corp_id;
         let msg = format!(
             "<xml><ToUserName><![CDATA[{corp}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>\

@@ -1,5 +1,8 @@
-//! The simulated corp's contact directory: seeded departments, members and tags, and the JSON
-//! shapes WeCom gives them (wecom-api.md §6 `user/get`, §5 `getuserdetail`, §7 departments/tags).
+//! The contact directory of one simulated corp: departments, members and tags (seeded, or
+//! generated for a large corp), indexed for fast lookups, and the JSON shapes WeCom gives them
+//! (wecom-api.md §6 `user/get`, §5 `getuserdetail`, §7 departments/tags, §12 linked members).
+
+use std::collections::HashMap;
 
 use serde_json::{json, Map, Value};
 
@@ -20,7 +23,7 @@ pub(super) fn is_known_status(status: i64) -> bool {
     )
 }
 
-/// One member of the simulated corp.
+/// One member of a simulated corp.
 #[derive(Debug, Clone)]
 pub(super) struct Member {
     pub userid: String,
@@ -42,29 +45,37 @@ pub(super) struct Member {
     pub main_department: i64,
     pub status: i64,
     pub employee_no: String,
+    /// Distinguishes the avatar and QR links of two corps' members who share a userid.
+    pub pic_id: String,
 }
 
 impl Member {
     /// The member's avatar URL. WeCom serves avatars from its own image host; the simulator only
     /// hands out URLs of the same shape and never serves them.
     pub fn avatar(&self) -> String {
-        format!("https://wework.qpic.cn/wwpic/sim_{}/0", self.userid)
+        format!("https://wework.qpic.cn/wwpic/{}/0", self.pic_id)
     }
 
     /// The small avatar (`thumb_avatar`, §6).
     pub fn thumb_avatar(&self) -> String {
-        format!("https://wework.qpic.cn/wwpic/sim_{}/100", self.userid)
+        format!("https://wework.qpic.cn/wwpic/{}/100", self.pic_id)
     }
 
     /// The member's personal QR code link (`qr_code`, §5/§6).
     pub fn qr_code(&self) -> String {
         format!(
-            "https://open.work.weixin.qq.com/wwopen/userQRCode?vcode=sim_{}",
-            self.userid
+            "https://open.work.weixin.qq.com/wwopen/userQRCode?vcode={}",
+            self.pic_id
         )
     }
 
-    /// The `user/get` body fields for this member (§6).
+    /// The `user/get` body fields for this member (§6), as seen by an app that may view the
+    /// departments for which `sees_department` is true.
+    ///
+    /// `department` lists only departments the app may view (§6), and `order` and
+    /// `is_leader_in_dept`, which run parallel to it, are cut the same way. `main_department`
+    /// is sent as it is even when the app cannot view it: the reference does not say it is
+    /// filtered, and an id the app cannot resolve is the stricter case for a client.
     ///
     /// `legacy_app == false` models a self-built app created after 2022-06-20, which no longer
     /// receives avatar, gender, mobile, email, biz_mail, qr_code or address. Whether WeCom drops
@@ -74,29 +85,38 @@ impl Member {
     /// together with `avatar`: it is the same picture, and a client must not rely on it.
     pub fn user_get_fields(
         &self,
+        corp_name: &str,
         legacy_app: bool,
         privacy_fields_empty: bool,
+        sees_department: &dyn Fn(i64) -> bool,
     ) -> Map<String, Value> {
+        let mut department = Vec::new();
+        let mut order = Vec::new();
+        let mut is_leader = Vec::new();
+        for (i, d) in self.department.iter().enumerate() {
+            if sees_department(*d) {
+                department.push(*d);
+                order.push(self.order.get(i).copied().unwrap_or(0));
+                is_leader.push(self.is_leader_in_dept.get(i).copied().unwrap_or(0));
+            }
+        }
         let mut m = Map::new();
         m.insert("userid".into(), json!(self.userid));
         m.insert("name".into(), json!(self.name));
-        m.insert("department".into(), json!(self.department));
-        m.insert("order".into(), json!(self.order));
+        m.insert("department".into(), json!(department));
+        m.insert("order".into(), json!(order));
         m.insert("position".into(), json!(self.position));
-        m.insert("is_leader_in_dept".into(), json!(self.is_leader_in_dept));
+        m.insert("is_leader_in_dept".into(), json!(is_leader));
         m.insert("direct_leader".into(), json!(self.direct_leader));
         m.insert("telephone".into(), json!(self.telephone));
         m.insert("alias".into(), json!(self.alias));
         m.insert("main_department".into(), json!(self.main_department));
-        m.insert(
-            "extattr".into(),
-            json!({"attrs": [{"type": 0, "name": "工号", "text": {"value": self.employee_no}}]}),
-        );
+        m.insert("extattr".into(), self.extattr());
         m.insert("status".into(), json!(self.status));
         m.insert("external_position".into(), json!(self.position));
         m.insert(
             "external_profile".into(),
-            json!({"external_corp_name": "示例科技", "external_attr": []}),
+            json!({"external_corp_name": corp_name, "external_attr": []}),
         );
         // `open_userid` is only returned to third-party apps (§6, §8): a self-built app's
         // `user/get` does not carry it.
@@ -118,6 +138,48 @@ impl Member {
             }
         }
         m
+    }
+
+    fn extattr(&self) -> Value {
+        json!({"attrs": [{"type": 0, "name": "工号", "text": {"value": self.employee_no}}]})
+    }
+
+    /// The `user_info` of `linkedcorp/user/get` for this member of linked corp `corp_id`
+    /// (§12). The field list is the confirmed one of `linkedcorp/user/list`: `userid`, `corpid`,
+    /// `name`, `department` (strings `"LINKEDID/DEPTID"`, only the shared departments, given in
+    /// `departments`), `mobile`, `telephone`, `email`, `position`, `extattr`.
+    ///
+    /// Unconfirmed (§12) whether `userid` inside is qualified: the default is the bare userid
+    /// beside `corpid`, the stricter form (a client must join them itself);
+    /// `qualified_userid` sends `CORPID/USERID` instead. There is no `status` in the confirmed
+    /// list, so none is sent: a disabled linked member looks like an active one, and one who
+    /// left the linked corp is not found (60111).
+    pub fn linked_user_info(
+        &self,
+        corp_id: &str,
+        departments: &[i64],
+        qualified_userid: bool,
+    ) -> Value {
+        let userid = if qualified_userid {
+            format!("{corp_id}/{}", self.userid)
+        } else {
+            self.userid.clone()
+        };
+        let department: Vec<String> = departments
+            .iter()
+            .map(|d| format!("{corp_id}/{d}"))
+            .collect();
+        json!({
+            "userid": userid,
+            "corpid": corp_id,
+            "name": self.name,
+            "department": department,
+            "mobile": self.mobile,
+            "telephone": self.telephone,
+            "email": self.email,
+            "position": self.position,
+            "extattr": {"attrs": []},
+        })
     }
 
     /// The `getuserdetail` body fields for this member (§5): all strings.
@@ -164,9 +226,26 @@ impl Department {
     pub fn to_simple_json(&self) -> Value {
         json!({"id": self.id, "parentid": self.parentid, "order": self.order})
     }
+
+    /// The `linkedcorp/department/list` object of a department of linked corp `corp_id`
+    /// (unconfirmed shape, see `api::linkedcorp_department_list`).
+    pub fn to_linked_json(&self, corp_id: &str) -> Value {
+        json!({
+            "department_id": format!("{corp_id}/{}", self.id),
+            "department_name": self.name,
+            "parentid": format!("{corp_id}/{}", self.parentid),
+            "order": self.order,
+        })
+    }
 }
 
 /// One tag with its members and departments.
+///
+/// `parties` is data, not a rule: it lists the department ids an admin tagged, nothing more.
+/// `tag/get` answers them as `partylist` unexpanded; whether a member of a *sub*-department of
+/// a tagged department counts as tagged is the client's decision (§7, unconfirmed). The
+/// simulator itself expands tagged departments recursively only where WeCom documents that it
+/// does: for the app's visible range (see `corp::Scope`).
 #[derive(Debug, Clone)]
 pub(super) struct Tag {
     pub tagid: i64,
@@ -175,17 +254,57 @@ pub(super) struct Tag {
     pub parties: Vec<i64>,
 }
 
-/// The whole contact directory of the simulated corp.
+/// The whole contact directory of one simulated corp, with indexes so that a corp of 50,000
+/// members answers lookups in constant time.
 #[derive(Debug, Clone)]
 pub(super) struct Directory {
-    pub members: Vec<Member>,
-    pub departments: Vec<Department>,
-    pub tags: Vec<Tag>,
+    members: Vec<Member>,
+    departments: Vec<Department>,
+    tags: Vec<Tag>,
+    /// Lower-cased userid → index into `members` (§6: userids are case-insensitive).
+    member_index: HashMap<String, usize>,
+    /// Department id → index into `departments`.
+    department_index: HashMap<i64, usize>,
+    /// Department id → its children's ids, in `departments` order.
+    children: HashMap<i64, Vec<i64>>,
 }
 
-// One positional row per member keeps the seed table readable at a glance.
+/// How a seeded corp's contact details are written, so that two corps' members never share
+/// an e-mail, a phone number or an avatar.
+struct Profile {
+    email_domain: &'static str,
+    mail_domain: &'static str,
+    mobile_prefix: &'static str,
+    telephone_prefix: &'static str,
+    address: &'static str,
+    employee_prefix: &'static str,
+    pic_prefix: &'static str,
+}
+
+const DEMO_PROFILE: Profile = Profile {
+    email_domain: "example.com",
+    mail_domain: "example.wecom.work",
+    mobile_prefix: "1380013",
+    telephone_prefix: "010-6000",
+    address: "北京市海淀区示例路1号",
+    employee_prefix: "E",
+    pic_prefix: "sim",
+};
+
+const SECOND_PROFILE: Profile = Profile {
+    email_domain: "yuanhang.example",
+    mail_domain: "yuanhang.wecom.work",
+    mobile_prefix: "1390021",
+    telephone_prefix: "021-5000",
+    address: "上海市浦东新区远航路8号",
+    employee_prefix: "YH",
+    pic_prefix: "sim2",
+};
+
+// One positional row per member keeps the seed tables readable at a glance.
 #[allow(clippy::too_many_arguments)]
 fn member(
+    p: &Profile,
     userid: &str,
     name: &str,
     alias: &str,
@@ -204,19 +323,20 @@ fn member(
         name: name.to_string(),
         alias: alias.to_string(),
         position: position.to_string(),
-        mobile: format!("1380013{serial:04}"),
+        mobile: format!("{}{serial:04}", p.mobile_prefix),
         gender,
-        email: format!("{lower}@example.com"),
-        biz_mail: format!("{lower}@example.wecom.work"),
-        telephone: format!("010-6000{serial:04}"),
-        address: "北京市海淀区示例路1号".to_string(),
+        email: format!("{lower}@{}", p.email_domain),
+        biz_mail: format!("{lower}@{}", p.mail_domain),
+        telephone: format!("{}{serial:04}", p.telephone_prefix),
+        address: p.address.to_string(),
         department: department.to_vec(),
         order: department.iter().map(|_| 0).collect(),
         is_leader_in_dept: is_leader_in_dept.to_vec(),
         direct_leader: direct_leader.iter().map(|s| s.to_string()).collect(),
         main_department,
         status,
-        employee_no: format!("E{serial:04}"),
+        employee_no: format!("{}{serial:04}", p.employee_prefix),
+        pic_id: format!("{}_{userid}", p.pic_prefix),
     }
 }
 
@@ -238,90 +358,146 @@ fn department(
     }
 }
 
+fn tag(tagid: i64, tagname: &str, users: &[&str], parties: &[i64]) -> Tag {
+    Tag {
+        tagid,
+        tagname: tagname.to_string(),
+        users: users.iter().map(|s| s.to_string()).collect(),
+        parties: parties.to_vec(),
+    }
+}
+
+/// SplitMix64: a tiny deterministic generator, so that a generated corp is the same on every
+/// run (tests and benchmarks compare like with like).
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n > 0`); the modulo bias is irrelevant here.
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+const SURNAMES: &[(&str, &str)] = &[
+    ("王", "Wang"),
+    ("李", "Li"),
+    ("张", "Zhang"),
+    ("刘", "Liu"),
+    ("陈", "Chen"),
+    ("杨", "Yang"),
+    ("赵", "Zhao"),
+    ("黄", "Huang"),
+    ("周", "Zhou"),
+    ("吴", "Wu"),
+    ("徐", "Xu"),
+    ("孙", "Sun"),
+    ("胡", "Hu"),
+    ("朱", "Zhu"),
+    ("高", "Gao"),
+    ("林", "Lin"),
+];
+
+const GIVEN_NAMES: &[(&str, &str)] = &[
+    ("伟", "Wei"),
+    ("芳", "Fang"),
+    ("娜", "Na"),
+    ("敏", "Min"),
+    ("静", "Jing"),
+    ("强", "Qiang"),
+    ("磊", "Lei"),
+    ("洋", "Yang"),
+    ("艳", "Yan"),
+    ("勇", "Yong"),
+    ("军", "Jun"),
+    ("杰", "Jie"),
+    ("涛", "Tao"),
+    ("明", "Ming"),
+    ("超", "Chao"),
+    ("秀英", "Xiuying"),
+    ("建华", "Jianhua"),
+    ("晓东", "Xiaodong"),
+];
+
+const TOPICS: &[(&str, &str)] = &[
+    ("研发", "R&D"),
+    ("销售", "Sales"),
+    ("市场", "Marketing"),
+    ("运营", "Operations"),
+    ("客服", "Support"),
+    ("财务", "Finance"),
+    ("人力", "HR"),
+    ("供应链", "Supply Chain"),
+    ("质量", "Quality"),
+    ("数据", "Data"),
+];
+
+/// Department name suffix by depth (root = 1).
+const LEVELS: &[(&str, &str)] = &[
+    ("", ""),
+    ("", ""),
+    ("事业部", "Division"),
+    ("中心", "Center"),
+    ("部", "Dept"),
+    ("组", "Team"),
+];
+
+const POSITIONS: &[&str] = &["工程师", "经理", "专员", "主管", "分析师", "顾问", "助理"];
+
+/// Deepest department level of a generated corp (root = 1).
+const MAX_DEPTH: usize = 5;
+
 impl Directory {
-    /// The seeded corp: 示例科技 with R&D, Platform and Marketing; members in every status WeCom
-    /// knows (active, disabled, not activated, left) and one mixed-case userid to exercise the
-    /// case-insensitive lookup of §6.
+    /// A directory of these members, departments and tags, indexed.
+    fn new(members: Vec<Member>, departments: Vec<Department>, tags: Vec<Tag>) -> Self {
+        let member_index = members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.userid.to_ascii_lowercase(), i))
+            .collect();
+        let department_index = departments
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.id, i))
+            .collect();
+        let mut children: HashMap<i64, Vec<i64>> = HashMap::new();
+        for d in &departments {
+            if d.parentid != d.id {
+                children.entry(d.parentid).or_default().push(d.id);
+            }
+        }
+        Self {
+            members,
+            departments,
+            tags,
+            member_index,
+            department_index,
+            children,
+        }
+    }
+
+    /// The seeded demo corp: 示例科技 with R&D, Platform and Marketing; members in every status
+    /// WeCom knows (active, disabled, not activated, left) and one mixed-case userid to exercise
+    /// the case-insensitive lookup of §6. Tag 3 is set on 研发 (2), the parent of 平台 (3), so
+    /// that a client's rule for members of sub-departments of a tagged department (§7) meets a
+    /// real case.
     pub fn seed() -> Self {
+        let p = &DEMO_PROFILE;
+        #[rustfmt::skip]
         let members = vec![
-            member(
-                "zhangsan",
-                "张三",
-                "Zhang San",
-                "平台工程师",
-                "1",
-                &[3],
-                3,
-                &[0],
-                &["ZhouBa"],
-                STATUS_ACTIVE,
-                1,
-            ),
-            member(
-                "lisi",
-                "李四",
-                "Li Si",
-                "市场经理",
-                "2",
-                &[4],
-                4,
-                &[1],
-                &["ZhouBa"],
-                STATUS_ACTIVE,
-                2,
-            ),
-            member(
-                "wangwu",
-                "王五",
-                "Wang Wu",
-                "研发工程师",
-                "1",
-                &[2],
-                2,
-                &[0],
-                &[],
-                STATUS_DISABLED,
-                3,
-            ),
-            member(
-                "zhaoliu",
-                "赵六",
-                "Zhao Liu",
-                "产品经理",
-                "2",
-                &[2, 4],
-                2,
-                &[0, 0],
-                &[],
-                STATUS_LEFT,
-                4,
-            ),
-            member(
-                "sunqi",
-                "孙七",
-                "Sun Qi",
-                "实习生",
-                "0",
-                &[3],
-                3,
-                &[0],
-                &["zhangsan"],
-                STATUS_NOT_ACTIVATED,
-                5,
-            ),
-            member(
-                "ZhouBa",
-                "周八",
-                "Zhou Ba",
-                "总经理",
-                "1",
-                &[1],
-                1,
-                &[1],
-                &[],
-                STATUS_ACTIVE,
-                6,
-            ),
+            member(p, "zhangsan", "张三", "Zhang San", "平台工程师", "1", &[3], 3, &[0], &["ZhouBa"], STATUS_ACTIVE, 1),
+            member(p, "lisi", "李四", "Li Si", "市场经理", "2", &[4], 4, &[1], &["ZhouBa"], STATUS_ACTIVE, 2),
+            member(p, "wangwu", "王五", "Wang Wu", "研发工程师", "1", &[2], 2, &[0], &[], STATUS_DISABLED, 3),
+            member(p, "zhaoliu", "赵六", "Zhao Liu", "产品经理", "2", &[2, 4], 2, &[0, 0], &[], STATUS_LEFT, 4),
+            member(p, "sunqi", "孙七", "Sun Qi", "实习生", "0", &[3], 3, &[0], &["zhangsan"], STATUS_NOT_ACTIVATED, 5),
+            member(p, "ZhouBa", "周八", "Zhou Ba", "总经理", "1", &[1], 1, &[1], &[], STATUS_ACTIVE, 6),
         ];
         let departments = vec![
             department(1, "示例科技", "Example Tech", &["ZhouBa"], 0, 100_000_000),
@@ -330,44 +506,205 @@ impl Directory {
             department(4, "市场", "Marketing", &["lisi"], 1, 99_999_000),
         ];
         let tags = vec![
-            Tag {
-                tagid: 1,
-                tagname: "管理员".to_string(),
-                users: vec!["zhangsan".to_string()],
-                parties: vec![],
-            },
-            Tag {
-                tagid: 2,
-                tagname: "值班".to_string(),
-                users: vec![],
-                parties: vec![4],
-            },
+            tag(1, "管理员", &["zhangsan"], &[]),
+            tag(2, "值班", &[], &[4]),
+            tag(3, "研发全员", &[], &[2]),
         ];
-        Self {
-            members,
-            departments,
-            tags,
+        Self::new(members, departments, tags)
+    }
+
+    /// A second, unrelated company, 远航贸易, whose directory also has a `zhangsan` — another
+    /// person (张三丰, other e-mail, phone and departments) — and a `lisi`, so that anything
+    /// keyed by userid alone mixes the two up visibly (§12).
+    pub fn second() -> Self {
+        let p = &SECOND_PROFILE;
+        #[rustfmt::skip]
+        let members = vec![
+            member(p, "zhangsan", "张三丰", "Zhang Sanfeng", "销售总监", "1", &[2], 2, &[1], &[], STATUS_ACTIVE, 1),
+            member(p, "lisi", "李思", "Li Si", "会计", "2", &[4], 4, &[0], &["zhangsan"], STATUS_ACTIVE, 2),
+            member(p, "wangfang", "王芳", "Wang Fang", "销售代表", "2", &[3], 3, &[0], &["zhangsan"], STATUS_ACTIVE, 3),
+        ];
+        let departments = vec![
+            department(1, "远航贸易", "Yuanhang Trading", &[], 0, 100_000_000),
+            department(2, "销售", "Sales", &["zhangsan"], 1, 100_000_000),
+            department(3, "华东区", "East China", &[], 2, 100_000_000),
+            department(4, "财务", "Finance", &[], 1, 99_999_000),
+        ];
+        let tags = vec![tag(1, "销售精英", &["wangfang"], &[3])];
+        Self::new(members, departments, tags)
+    }
+
+    /// A generated corp of `members` members (`u00001` …) over a department tree of about one
+    /// department per 25 members, at most [`MAX_DEPTH`] levels deep, with three tags. The same
+    /// `members` always gives the same corp.
+    pub fn large(members: usize) -> Self {
+        let mut rng = SplitMix(0x5EED_0000 ^ members as u64);
+        let dept_count = (members / 25).max(1);
+        let mut departments = Vec::with_capacity(dept_count);
+        let mut depth = Vec::with_capacity(dept_count);
+        departments.push(department(
+            1,
+            "大型集团",
+            "Large Group",
+            &["u00001"],
+            0,
+            100_000_000,
+        ));
+        depth.push(1usize);
+        // Departments that may still take children (depth below MAX_DEPTH), by index.
+        let mut open: Vec<usize> = vec![0];
+        for i in 1..dept_count {
+            let id = i as i64 + 1;
+            // The first ten hang under the root (the corp's divisions); the rest anywhere open.
+            let parent_index = if i <= 10 {
+                0
+            } else {
+                open[rng.below(open.len())]
+            };
+            let level = depth[parent_index] + 1;
+            let (topic, topic_en) = TOPICS[rng.below(TOPICS.len())];
+            let (suffix, suffix_en) = LEVELS[level];
+            let name = format!("{topic}{id}{suffix}");
+            let name_en = format!("{topic_en} {suffix_en} {id}");
+            let parentid = departments[parent_index].id;
+            let order = 100_000_000 - (i as i64 % 1000) * 1000;
+            departments.push(department(id, &name, name_en.trim(), &[], parentid, order));
+            depth.push(level);
+            if level < MAX_DEPTH {
+                open.push(i);
+            }
         }
+        let mut list = Vec::with_capacity(members);
+        for n in 1..=members {
+            let userid = format!("u{n:05}");
+            let (surname, surname_en) = SURNAMES[rng.below(SURNAMES.len())];
+            let (given, given_en) = GIVEN_NAMES[rng.below(GIVEN_NAMES.len())];
+            let main = if n == 1 || dept_count == 1 {
+                1
+            } else {
+                2 + rng.below(dept_count - 1) as i64
+            };
+            let mut department = vec![main];
+            // One member in forty also belongs to a second department.
+            if n % 40 == 0 && dept_count > 2 {
+                let other = 2 + rng.below(dept_count - 1) as i64;
+                if other != main {
+                    department.push(other);
+                }
+            }
+            let status = match n {
+                _ if n % 211 == 0 => STATUS_LEFT,
+                _ if n % 101 == 0 => STATUS_NOT_ACTIVATED,
+                _ if n % 97 == 0 => STATUS_DISABLED,
+                _ => STATUS_ACTIVE,
+            };
+            let gender = if rng.below(2) == 0 { "1" } else { "2" };
+            list.push(Member {
+                name: format!("{surname}{given}"),
+                alias: format!("{given_en} {surname_en}"),
+                position: POSITIONS[rng.below(POSITIONS.len())].to_string(),
+                mobile: format!("13{n:09}"),
+                gender,
+                email: format!("{userid}@large.example"),
+                biz_mail: format!("{userid}@large.wecom.work"),
+                telephone: format!("0755-{n:08}"),
+                address: "深圳市南山区大型路100号".to_string(),
+                order: department.iter().map(|_| 0).collect(),
+                is_leader_in_dept: department.iter().map(|_| 0).collect(),
+                department,
+                direct_leader: Vec::new(),
+                main_department: main,
+                status,
+                employee_no: format!("L{n:06}"),
+                pic_id: format!("sim3_{userid}"),
+                userid,
+            });
+        }
+        // A big tag of every 50th member, a tag on a whole division (recursive for
+        // visibility, §7), and a small on-call tag mixing members and a department.
+        let managers: Vec<String> = list.iter().step_by(50).map(|m| m.userid.clone()).collect();
+        let on_call: Vec<String> = list.iter().take(10).map(|m| m.userid.clone()).collect();
+        let mut tags = vec![Tag {
+            tagid: 1,
+            tagname: "经理".to_string(),
+            users: managers,
+            parties: vec![],
+        }];
+        if dept_count > 1 {
+            tags.push(tag(2, "事业部全员", &[], &[2]));
+        }
+        tags.push(Tag {
+            tagid: 3,
+            tagname: "值班".to_string(),
+            users: on_call,
+            parties: if dept_count > 1 {
+                vec![dept_count as i64]
+            } else {
+                vec![]
+            },
+        });
+        Self::new(list, departments, tags)
+    }
+
+    /// The corp's name: its root department's.
+    pub fn corp_name(&self) -> &str {
+        self.department(1).map(|d| d.name.as_str()).unwrap_or("")
+    }
+
+    /// Every member, in directory order.
+    pub fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    /// Every department, in directory order.
+    pub fn departments(&self) -> &[Department] {
+        &self.departments
+    }
+
+    /// Every tag.
+    pub fn tags(&self) -> &[Tag] {
+        &self.tags
     }
 
     /// The member whose userid matches `userid` ignoring ASCII case (§6: userids are
     /// case-insensitive).
     pub fn member(&self, userid: &str) -> Option<&Member> {
-        self.members
-            .iter()
-            .find(|m| m.userid.eq_ignore_ascii_case(userid))
+        let i = *self.member_index.get(&userid.to_ascii_lowercase())?;
+        self.members.get(i)
     }
 
-    /// Mutable access to a member, same matching as [`Directory::member`].
+    /// Mutable access to a member, same matching as [`Directory::member`]. The userid must not
+    /// be changed through it (see [`Directory::rename_member`]).
     pub fn member_mut(&mut self, userid: &str) -> Option<&mut Member> {
-        self.members
-            .iter_mut()
-            .find(|m| m.userid.eq_ignore_ascii_case(userid))
+        let i = *self.member_index.get(&userid.to_ascii_lowercase())?;
+        self.members.get_mut(i)
+    }
+
+    /// Renames member `old` to `new` (an admin changing a UserId, §8), in tags too; the old
+    /// userid as it was spelled, or `None` when `old` is no member.
+    pub fn rename_member(&mut self, old: &str, new: &str) -> Option<String> {
+        let i = self.member_index.remove(&old.to_ascii_lowercase())?;
+        let member = self.members.get_mut(i)?;
+        let old_id = std::mem::replace(&mut member.userid, new.to_string());
+        self.member_index.insert(new.to_ascii_lowercase(), i);
+        for tag in &mut self.tags {
+            for u in &mut tag.users {
+                if u.eq_ignore_ascii_case(&old_id) {
+                    *u = new.to_string();
+                }
+            }
+        }
+        Some(old_id)
     }
 
     /// The department with this id.
     pub fn department(&self, id: i64) -> Option<&Department> {
-        self.departments.iter().find(|d| d.id == id)
+        self.departments.get(*self.department_index.get(&id)?)
+    }
+
+    /// The direct children of department `id`.
+    pub fn children(&self, id: i64) -> &[i64] {
+        self.children.get(&id).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// `id` and all its descendants, parents before children (`department/list` is recursive,
@@ -376,18 +713,34 @@ impl Directory {
         let root = self.department(id)?;
         let mut out = vec![root];
         let mut next = 0;
-        // Breadth-first walk; the seeded tree has no cycles, and `out` only grows with children
-        // of departments already in it, so each department is visited once.
+        // Breadth-first walk; `out` only grows with children of departments already in it,
+        // and the children index never lists a department under itself.
         while next < out.len() {
             let parent = out[next].id;
             out.extend(
-                self.departments
+                self.children(parent)
                     .iter()
-                    .filter(|d| d.parentid == parent && d.id != parent),
+                    .filter_map(|c| self.department(*c)),
             );
             next += 1;
         }
         Some(out)
+    }
+
+    /// The ids of `roots` and all their descendants (unknown ids are skipped).
+    pub fn expand(&self, roots: &[i64]) -> std::collections::HashSet<i64> {
+        let mut seen = std::collections::HashSet::new();
+        let mut stack: Vec<i64> = roots
+            .iter()
+            .copied()
+            .filter(|d| self.department(*d).is_some())
+            .collect();
+        while let Some(d) = stack.pop() {
+            if seen.insert(d) {
+                stack.extend_from_slice(self.children(d));
+            }
+        }
+        seen
     }
 
     /// The tag with this id.
@@ -422,6 +775,28 @@ mod tests {
         assert_eq!(d.member("zhaoliu").map(|m| m.status), Some(STATUS_LEFT));
         assert_eq!(d.department(3).map(|x| x.parentid), Some(2));
         assert_eq!(d.tag(2).map(|t| t.parties.clone()), Some(vec![4]));
+        assert_eq!(
+            d.tag(3).map(|t| t.parties.clone()),
+            Some(vec![2]),
+            "a tag on 研发, the parent of zhangsan's 平台"
+        );
+    }
+
+    #[test]
+    fn second_corp_has_another_zhangsan() {
+        let (a, b) = (Directory::seed(), Directory::second());
+        let (za, zb) = (
+            a.member("zhangsan").expect("seeded"),
+            b.member("zhangsan").expect("seeded"),
+        );
+        assert_eq!(zb.name, "张三丰");
+        assert_ne!(za.email, zb.email);
+        assert_ne!(za.mobile, zb.mobile);
+        assert_ne!(za.avatar(), zb.avatar());
+        assert_ne!(za.department, zb.department);
+        assert!(b.member("lisi").is_some());
+        assert_eq!(b.corp_name(), "远航贸易");
+        assert_eq!(b.tags().len(), 1);
     }
 
     #[test]
@@ -439,6 +814,25 @@ mod tests {
     }
 
     #[test]
+    fn rename_keeps_the_index_and_tags_in_step() {
+        let mut d = Directory::seed();
+        assert_eq!(
+            d.rename_member("ZHANGSAN", "zhangsan001").as_deref(),
+            Some("zhangsan")
+        );
+        assert!(d.member("zhangsan").is_none());
+        assert_eq!(
+            d.member("ZhangSan001").map(|m| m.name.as_str()),
+            Some("张三")
+        );
+        assert_eq!(
+            d.tag(1).map(|t| t.users.clone()),
+            Some(vec!["zhangsan001".to_string()])
+        );
+        assert!(d.rename_member("nobody", "x").is_none());
+    }
+
+    #[test]
     fn department_subtree_is_recursive_and_parent_first() {
         let d = Directory::seed();
         let ids =
@@ -446,13 +840,54 @@ mod tests {
         assert_eq!(ids(d.subtree(1)), Some(vec![1, 2, 4, 3]));
         assert_eq!(ids(d.subtree(2)), Some(vec![2, 3]));
         assert_eq!(ids(d.subtree(99)), None);
+        let mut e: Vec<i64> = d.expand(&[2, 99]).into_iter().collect();
+        e.sort();
+        assert_eq!(e, vec![2, 3]);
+    }
+
+    #[test]
+    fn large_corp_is_deterministic_indexed_and_at_most_five_deep() {
+        let d = Directory::large(5_000);
+        assert_eq!(d.members().len(), 5_000);
+        assert_eq!(d.departments().len(), 200);
+        assert_eq!(
+            d.member("U04999").map(|m| m.userid.as_str()),
+            Some("u04999")
+        );
+        assert_eq!(d.department(1).map(|x| x.parentid), Some(0));
+        for dept in d.departments() {
+            let mut level = 1;
+            let mut at = dept.id;
+            while at != 1 {
+                at = d.department(at).expect("parent exists").parentid;
+                level += 1;
+            }
+            assert!(
+                level <= MAX_DEPTH,
+                "department {} at level {level}",
+                dept.id
+            );
+        }
+        for m in d.members() {
+            assert!(m.department.iter().all(|x| d.department(*x).is_some()));
+        }
+        let again = Directory::large(5_000);
+        assert_eq!(
+            again
+                .member("u01234")
+                .map(|m| (m.name.clone(), m.department.clone())),
+            d.member("u01234")
+                .map(|m| (m.name.clone(), m.department.clone()))
+        );
+        assert_eq!(d.subtree(1).map(|v| v.len()), Some(200));
     }
 
     #[test]
     fn new_apps_do_not_receive_privacy_fields() {
         let d = Directory::seed();
         let zs = d.member("zhangsan").expect("seeded");
-        let new_app = zs.user_get_fields(false, false);
+        let all = |_: i64| true;
+        let new_app = zs.user_get_fields("示例科技", false, false, &all);
         for key in [
             "avatar",
             "thumb_avatar",
@@ -466,10 +901,22 @@ mod tests {
             assert!(!new_app.contains_key(key), "{key} must be withheld");
         }
         assert_eq!(new_app.get("name"), Some(&json!("张三")));
-        let empty = zs.user_get_fields(false, true);
+        let empty = zs.user_get_fields("示例科技", false, true, &all);
         assert_eq!(empty.get("email"), Some(&json!("")));
-        let legacy = zs.user_get_fields(true, false);
+        let legacy = zs.user_get_fields("示例科技", true, false, &all);
         assert_eq!(legacy.get("email"), Some(&json!("zhangsan@example.com")));
         assert_eq!(legacy.get("gender"), Some(&json!("1")));
+    }
+
+    #[test]
+    fn user_get_department_lists_only_visible_departments_in_step() {
+        let d = Directory::seed();
+        let zl = d.member("zhaoliu").expect("seeded");
+        let only_marketing = |id: i64| id == 4;
+        let f = zl.user_get_fields("示例科技", false, false, &only_marketing);
+        assert_eq!(f.get("department"), Some(&json!([4])));
+        assert_eq!(f.get("order"), Some(&json!([0])));
+        assert_eq!(f.get("is_leader_in_dept"), Some(&json!([0])));
+        assert_eq!(f.get("main_department"), Some(&json!(2)));
     }
 }

@@ -5,11 +5,17 @@
 //! (`src/connector/wecom/`), so a wrong field name or error code on either side shows up when
 //! the two meet in the end-to-end tests.
 //!
+//! One simulator hosts several corps (the primary one from [`SimulatorConfig`], more through
+//! [`Simulator::add_corp`]), each with its own directory and self-built apps; every app has its
+//! own secret, token, trusted domains and visible range (§12), and a corp may have linked corps
+//! whose members log in as `LINKEDCORPID/userid`.
+//!
 //! Where the reference marks a behaviour "unconfirmed", the simulator picks the variant that is
 //! strictest for a client and lets tests switch to the other through [`SimulatorQuirks`].
 
 mod api;
 mod callbacks;
+mod corp;
 mod directory;
 mod pages;
 mod reply;
@@ -18,13 +24,15 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 use crate::clock::SharedClock;
 use crate::random;
 pub use callbacks::{seal_callback, CallbackTarget, Delivery};
-use directory::Directory;
+use corp::{App, AppKey, Corp, Link};
+pub use corp::{AppSpec, CorpSeed, VisibleRange};
+use directory::Member;
 
 /// How long a `user_ticket` from `snsapi_privateinfo` stays valid, in seconds (wecom-api.md §4).
 const USER_TICKET_TTL: i64 = 1800;
@@ -49,7 +57,8 @@ async fn stats(
     axum::Json(sim.stats())
 }
 
-/// Settings of one simulated corp and its one self-built app.
+/// Settings of the primary simulated corp and its first self-built app (more corps and apps:
+/// [`Simulator::add_corp`], [`Simulator::add_app`]).
 #[derive(Clone)]
 pub struct SimulatorConfig {
     /// The CorpID (`appid` of the login links, `corpid` of `gettoken`), e.g. `"ww7f3c2a1b9d8e6f50"`.
@@ -63,7 +72,7 @@ pub struct SimulatorConfig {
     pub public_base: String,
     /// `host[:port]` accepted as OAuth redirect domains (可信域名, §2, §9); empty accepts any.
     pub trusted_domains: Vec<String>,
-    /// When `Some(userid)`, the login pages complete at once as that member.
+    /// When `Some(userid)`, the login pages of the primary corp complete at once as that member.
     pub auto_login: Option<String>,
     /// Lifetime of an `access_token`, seconds (WeCom: 7200).
     pub token_ttl: i64,
@@ -95,12 +104,20 @@ impl SimulatorConfig {
     /// Whether `domain` (`host[:port]` of a redirect URI) is one of the app's trusted domains.
     /// Matching is exact, port included (§2 "Domain rule"); hosts compare case-insensitively as
     /// DNS names do.
+    #[cfg(test)]
     fn is_trusted_domain(&self, domain: &str) -> bool {
-        self.trusted_domains.is_empty()
-            || self
-                .trusted_domains
-                .iter()
-                .any(|t| t.eq_ignore_ascii_case(domain))
+        corp::is_trusted(&self.trusted_domains, domain)
+    }
+
+    /// The primary corp's first app, as [`Simulator::add_app`] would take it.
+    fn first_app(&self) -> App {
+        App::from_spec(AppSpec {
+            agent_id: self.agent_id,
+            secret: self.secret.clone(),
+            visible_range: VisibleRange::whole_corp(),
+            trusted_domains: self.trusted_domains.clone(),
+            legacy_app: self.legacy_app,
+        })
     }
 }
 
@@ -120,14 +137,15 @@ impl std::fmt::Debug for SimulatorConfig {
     }
 }
 
-/// Switches for behaviours the reference marks "unconfirmed". The defaults are the variants
-/// strictest for a client; flip them to check that a client copes with the other one.
+/// Switches for behaviours the reference marks "unconfirmed" (and a few it documents more than
+/// one code for). The defaults are the variants strictest for a client; flip them to check that
+/// a client copes with the other one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SimulatorQuirks {
-    /// `errcode` of `getuserdetail` for a missing, unknown or expired `user_ticket` (§5:
-    /// unconfirmed). Default 40029 ("invalid code"): the ticket is a code-like credential, and a
-    /// code that is not a token error keeps a client from refreshing its `access_token` and
-    /// retrying in a loop; it must simply fail the login.
+    /// `errcode` of `getuserdetail` for every bad `user_ticket`. `0` (the default) answers as
+    /// §5 says: 84014 for an expired ticket, 84015 for an invalid one (unknown, forged, missing,
+    /// or issued to another app). Any other value replaces both, e.g. 40029 (the simulator's
+    /// default before §5 was corrected).
     pub user_ticket_errcode: i64,
     /// For a new app (`legacy_app == false`), send the withheld privacy fields of `user/get` as
     /// empty strings instead of dropping the keys (§6: unconfirmed). Default `false` (dropped).
@@ -136,14 +154,27 @@ pub struct SimulatorQuirks {
     /// to `snsapi_base`). Default `false`: the authorize page shows error 40056 and never
     /// redirects; `true`: the login proceeds as `snsapi_base` (no `user_ticket`).
     pub privateinfo_without_agentid_falls_back: bool,
+    /// `errcode` of `user/get` for a member outside the app's visible range (§6: 60011 "most
+    /// likely"; 60021 and 50002 are documented for the same case on other APIs). Default 60011.
+    pub out_of_range_errcode: i64,
+    /// Whether an app whose range lists single members sees those members' own departments in
+    /// `department/*` and `user/get`'s `department`. §7 says department calls answer only
+    /// departments *inside* the range; default `false` (strictest: no department at all).
+    pub member_range_shows_own_departments: bool,
+    /// `linkedcorp/user/get`'s `user_info.userid` as `CORPID/USERID` instead of the bare userid
+    /// beside `corpid` (§12: unconfirmed). Default `false` (bare, the stricter form).
+    pub linked_userid_qualified: bool,
 }
 
 impl Default for SimulatorQuirks {
     fn default() -> Self {
         Self {
-            user_ticket_errcode: 40029,
+            user_ticket_errcode: 0,
             privacy_fields_empty: false,
             privateinfo_without_agentid_falls_back: false,
+            out_of_range_errcode: 60011,
+            member_range_shows_own_departments: false,
+            linked_userid_qualified: false,
         }
     }
 }
@@ -151,8 +182,11 @@ impl Default for SimulatorQuirks {
 /// Who a code stands for.
 #[derive(Debug, Clone)]
 enum Subject {
-    /// A corp member, by userid.
+    /// A member of the code's corp, by userid.
     Member(String),
+    /// A member of a corp linked to the code's corp (§4, §12): `getuserinfo` answers
+    /// `userid` = `corp_id/userid` and never a `user_ticket`.
+    Linked { corp_id: String, userid: String },
     /// A WeChat user who is not a member (§4: `openid`, maybe `external_userid`).
     NonMember {
         openid: String,
@@ -163,6 +197,8 @@ enum Subject {
 /// What the simulator remembers about an OAuth code until it is redeemed or expires.
 #[derive(Debug, Clone)]
 struct CodeGrant {
+    /// The app whose login page issued the code; only that app's token redeems it (§4: 50001).
+    app: AppKey,
     subject: Subject,
     /// Whether the code came from `snsapi_privateinfo`, which earns a `user_ticket`.
     private_info: bool,
@@ -173,10 +209,18 @@ struct CodeGrant {
     expires_at: i64,
 }
 
-/// A `user_ticket` for `getuserdetail`.
+/// A `user_ticket` for `getuserdetail`, bound to the app that redeemed the code.
 #[derive(Debug, Clone)]
 struct TicketGrant {
+    app: AppKey,
     userid: String,
+    expires_at: i64,
+}
+
+/// An `access_token`, bound to its app (§1: tokens are per app).
+#[derive(Debug, Clone)]
+struct TokenGrant {
+    app: AppKey,
     expires_at: i64,
 }
 
@@ -187,27 +231,81 @@ struct Fault {
     remaining: u32,
 }
 
+/// A rate-limit block: every call answers `errcode` while the clock reads before `until`.
+#[derive(Debug, Clone, Copy)]
+struct Block {
+    errcode: i64,
+    until: i64,
+}
+
 /// Everything that changes while the simulator runs. Codes, tokens and tickets are keyed by
 /// their SHA-256 ([`random::hash_secret`]) so the state never holds a usable credential in a
 /// form that a debug dump could leak.
 #[derive(Debug)]
 struct State {
-    directory: Directory,
-    /// token hash → expiry (unix seconds).
-    tokens: HashMap<String, i64>,
+    /// Every corp; the primary one (from [`SimulatorConfig`]) is first and never removed.
+    corps: Vec<Corp>,
+    tokens: HashMap<String, TokenGrant>,
     codes: HashMap<String, CodeGrant>,
     tickets: HashMap<String, TicketGrant>,
     faults: HashMap<String, Fault>,
+    blocks: HashMap<String, Block>,
     /// Path (or `*`) → delay added before answering.
     latency: HashMap<String, std::time::Duration>,
     quirks: SimulatorQuirks,
 }
 
+impl State {
+    /// The primary corp (always `corps[0]`: `Simulator::new` puts it there and nothing removes
+    /// a corp).
+    fn primary(&self) -> &Corp {
+        &self.corps[0]
+    }
+
+    fn primary_mut(&mut self) -> &mut Corp {
+        &mut self.corps[0]
+    }
+
+    fn corp(&self, corp_id: &str) -> Option<&Corp> {
+        self.corps.iter().find(|c| c.corp_id == corp_id)
+    }
+
+    fn corp_mut(&mut self, corp_id: &str) -> Option<&mut Corp> {
+        self.corps.iter_mut().find(|c| c.corp_id == corp_id)
+    }
+
+    /// The corp and app behind `key`.
+    fn app(&self, key: &AppKey) -> Option<(&Corp, &App)> {
+        let corp = self.corp(&key.corp_id)?;
+        Some((corp, corp.app(key.agent_id)?))
+    }
+
+    /// Member `userid` of corp `linked_corp_id` as corp `corp_id` may see it through a link
+    /// (§12): the member and its departments shared with `corp_id`. `None` when the corps are
+    /// not linked, the member does not exist, or sits outside the shared departments.
+    fn linked_member(
+        &self,
+        corp_id: &str,
+        linked_corp_id: &str,
+        userid: &str,
+    ) -> Option<(&Member, Vec<i64>)> {
+        let link = self.corp(corp_id)?.link(linked_corp_id)?;
+        let linked = &self.corp(linked_corp_id)?.directory;
+        let member = linked.member(userid)?;
+        let shared = corp::shared_departments(linked, link);
+        let departments: Vec<i64> = member
+            .department
+            .iter()
+            .copied()
+            .filter(|d| shared.contains(d))
+            .collect();
+        (!departments.is_empty()).then_some((member, departments))
+    }
+}
+
 struct Inner {
     config: SimulatorConfig,
     clock: SharedClock,
-    /// The one non-member WeChat user of this corp (openid is unique within a corp, §4).
-    non_member_openid: String,
     gettoken_calls: AtomicU64,
     state: Mutex<State>,
 }
@@ -249,7 +347,8 @@ impl TokenError {
 enum CodeError {
     /// Unknown, reused or expired: 40029.
     Invalid,
-    /// Issued for a redirect domain the app does not trust: 50001.
+    /// Issued for a redirect domain the app does not trust, or by another app than the one
+    /// whose token redeems it: 50001.
     UntrustedDomain,
 }
 
@@ -262,6 +361,15 @@ impl CodeError {
     }
 }
 
+/// Why a `user_ticket` was refused (§5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TicketError {
+    /// 84014 票据过期.
+    Expired,
+    /// 84015 票据无效: unknown, forged, or issued to another app.
+    Invalid,
+}
+
 /// `host[:port]` of a URL, the form trusted domains are written in (§2, §9). The port appears
 /// only when the URL names a non-default one.
 fn redirect_domain(url: &url::Url) -> Option<String> {
@@ -272,23 +380,40 @@ fn redirect_domain(url: &url::Url) -> Option<String> {
     })
 }
 
+/// A new corp with `directory` and first app `app`.
+fn new_corp(corp_id: &str, directory: directory::Directory, app: App) -> Corp {
+    Corp {
+        corp_id: corp_id.to_string(),
+        directory,
+        apps: vec![app],
+        links: Vec::new(),
+        // WeChat openids are 28 characters starting with "o".
+        non_member_openid: format!("o{}", random::alphanumeric(27)),
+    }
+}
+
 impl Simulator {
-    /// A simulator for `config`, reading time from `clock` (tests pass a `ManualClock`).
+    /// A simulator for `config`, reading time from `clock` (tests pass a `ManualClock`). The
+    /// primary corp has the [`CorpSeed::Demo`] directory and one app, the one `config` describes.
     pub fn new(mut config: SimulatorConfig, clock: SharedClock) -> Self {
         config.public_base = config.public_base.trim_end_matches('/').to_string();
+        let primary = new_corp(
+            &config.corp_id,
+            directory::Directory::seed(),
+            config.first_app(),
+        );
         Self {
             inner: Arc::new(Inner {
                 config,
                 clock,
-                // WeChat openids are 28 characters starting with "o".
-                non_member_openid: format!("o{}", random::alphanumeric(27)),
                 gettoken_calls: AtomicU64::new(0),
                 state: Mutex::new(State {
-                    directory: Directory::seed(),
+                    corps: vec![primary],
                     tokens: HashMap::new(),
                     codes: HashMap::new(),
                     tickets: HashMap::new(),
                     faults: HashMap::new(),
+                    blocks: HashMap::new(),
                     latency: HashMap::new(),
                     quirks: SimulatorQuirks::default(),
                 }),
@@ -305,10 +430,7 @@ impl Simulator {
             .route("/cgi-bin/auth/getuserinfo", get(api::auth_getuserinfo))
             .route("/cgi-bin/user/getuserinfo", get(api::user_getuserinfo))
             .route("/cgi-bin/user/get", get(api::user_get))
-            .route(
-                "/cgi-bin/auth/getuserdetail",
-                axum::routing::post(api::getuserdetail),
-            )
+            .route("/cgi-bin/auth/getuserdetail", post(api::getuserdetail))
             .route("/cgi-bin/department/list", get(api::department_list))
             .route(
                 "/cgi-bin/department/simplelist",
@@ -317,6 +439,14 @@ impl Simulator {
             .route("/cgi-bin/department/get", get(api::department_get))
             .route("/cgi-bin/tag/list", get(api::tag_list))
             .route("/cgi-bin/tag/get", get(api::tag_get))
+            .route(
+                "/cgi-bin/linkedcorp/user/get",
+                post(api::linkedcorp_user_get),
+            )
+            .route(
+                "/cgi-bin/linkedcorp/department/list",
+                post(api::linkedcorp_department_list),
+            )
             .route(
                 "/connect/oauth2/authorize",
                 get(pages::authorize_page).post(pages::authorize_submit),
@@ -357,7 +487,7 @@ impl Simulator {
         }
     }
 
-    /// The configuration this simulator was built with.
+    /// The configuration this simulator was built with (the primary corp and app).
     pub fn config(&self) -> &SimulatorConfig {
         &self.inner.config
     }
@@ -374,32 +504,66 @@ impl Simulator {
         }
     }
 
-    /// Mints a code as if member `userid` had logged in through a page with `scope`
-    /// (`snsapi_privateinfo` earns a `user_ticket`; anything else, e.g. `snsapi_base` or `""`
-    /// for a web login, does not) and been sent to `redirect_uri`. The redirect domain is *not*
-    /// checked here: redeeming a code issued for an untrusted domain answers 50001. An unknown
-    /// userid is kept as given, so a client's handling of a vanished member can be tested.
+    /// Mints a code of the primary app as if member `userid` had logged in through a page with
+    /// `scope` (`snsapi_privateinfo` earns a `user_ticket`; anything else, e.g. `snsapi_base` or
+    /// `""` for a web login, does not) and been sent to `redirect_uri`. The redirect domain is
+    /// *not* checked here: redeeming a code issued for an untrusted domain answers 50001. An
+    /// unknown userid is kept as given, so a client's handling of a vanished member can be
+    /// tested.
     pub fn issue_code(&self, userid: &str, scope: &str, redirect_uri: &str) -> String {
-        let canonical = self
-            .lock()
-            .directory
-            .member(userid)
-            .map(|m| m.userid.clone())
-            .unwrap_or_else(|| userid.to_string());
+        let c = &self.inner.config;
+        self.issue_code_for(&c.corp_id, c.agent_id, userid, scope, redirect_uri)
+    }
+
+    /// Like [`Simulator::issue_code`], for a member of any corp through its app `agent_id`.
+    /// `userid` may be a linked member, `LINKEDCORPID/userid` (§4, §12): its code answers that
+    /// form and never earns a `user_ticket`. The code is bound to `(corp_id, agent_id)`: only a
+    /// token of that app redeems it (another app's gets 50001). For an unknown corp or app the
+    /// answer is a code that was never issued (40029).
+    pub fn issue_code_for(
+        &self,
+        corp_id: &str,
+        agent_id: i64,
+        userid: &str,
+        scope: &str,
+        redirect_uri: &str,
+    ) -> String {
+        let app = AppKey {
+            corp_id: corp_id.to_string(),
+            agent_id,
+        };
+        let subject = {
+            let state = self.lock();
+            if state.app(&app).is_none() {
+                return random::token(32);
+            }
+            match userid.split_once('/') {
+                Some((linked, id)) => Subject::Linked {
+                    corp_id: linked.to_string(),
+                    userid: state
+                        .corp(linked)
+                        .and_then(|c| c.directory.member(id))
+                        .map(|m| m.userid.clone())
+                        .unwrap_or_else(|| id.to_string()),
+                },
+                None => Subject::Member(
+                    state
+                        .corp(corp_id)
+                        .and_then(|c| c.directory.member(userid))
+                        .map(|m| m.userid.clone())
+                        .unwrap_or_else(|| userid.to_string()),
+                ),
+            }
+        };
         let domain = url::Url::parse(redirect_uri)
             .ok()
             .and_then(|u| redirect_domain(&u));
         let in_app = !scope.is_empty();
-        self.mint_code(
-            Subject::Member(canonical),
-            scope == "snsapi_privateinfo",
-            domain,
-            in_app,
-        )
+        self.mint_code(app, subject, scope == "snsapi_privateinfo", domain, in_app)
     }
 
-    /// Mints a code for a WeChat user who is not a member: `getuserinfo` answers `openid`
-    /// (§4), nothing else.
+    /// Mints a code of the primary app for a WeChat user who is not a member: `getuserinfo`
+    /// answers `openid` (§4), nothing else.
     pub fn issue_non_member_code(&self, redirect_uri: &str) -> String {
         self.issue_external_code(redirect_uri, None)
     }
@@ -410,25 +574,102 @@ impl Simulator {
         self.issue_external_code(redirect_uri, Some(external_userid.to_string()))
     }
 
-    /// Revokes every access token early, as WeCom may (§1): the next use gets 40014.
+    /// Revokes every access token of every app early, as WeCom may (§1): the next use gets
+    /// 40014.
     pub fn revoke_all_tokens(&self) {
         self.lock().tokens.clear();
     }
 
-    /// Sets a member's `status` (1 active, 2 disabled, 4 not activated, 5 left). Returns
-    /// `false`, changing nothing, when the member does not exist or `status` is not one of
-    /// those values.
+    /// Sets a member's `status` (1 active, 2 disabled, 4 not activated, 5 left) in the primary
+    /// corp. Returns `false`, changing nothing, when the member does not exist or `status` is
+    /// not one of those values.
     pub fn set_member_status(&self, userid: &str, status: i64) -> bool {
+        let corp_id = self.inner.config.corp_id.clone();
+        self.set_member_status_in(&corp_id, userid, status)
+    }
+
+    /// Like [`Simulator::set_member_status`] for any corp (a linked corp's member too: name
+    /// the linked corp).
+    pub fn set_member_status_in(&self, corp_id: &str, userid: &str, status: i64) -> bool {
         if !directory::is_known_status(status) {
             return false;
         }
-        match self.lock().directory.member_mut(userid) {
+        let mut state = self.lock();
+        match state
+            .corp_mut(corp_id)
+            .and_then(|c| c.directory.member_mut(userid))
+        {
             Some(member) => {
                 member.status = status;
                 true
             }
             None => false,
         }
+    }
+
+    /// Adds a corp with its first app. A `corp_id` already simulated keeps its directory and
+    /// links; `app` is then added to it as [`Simulator::add_app`] would (ignored when its
+    /// agent_id is taken).
+    pub fn add_corp(&self, corp_id: &str, seed: CorpSeed, app: AppSpec) {
+        if self.lock().corp(corp_id).is_some() {
+            self.add_app(corp_id, app);
+            return;
+        }
+        // Generating a large directory takes a moment: do it outside the lock.
+        let directory = seed.directory();
+        let mut state = self.lock();
+        if state.corp(corp_id).is_none() {
+            state
+                .corps
+                .push(new_corp(corp_id, directory, App::from_spec(app)));
+        }
+    }
+
+    /// Adds another app to an existing corp (primary corp included). `false` if the corp is
+    /// unknown or the agent_id taken.
+    pub fn add_app(&self, corp_id: &str, app: AppSpec) -> bool {
+        let mut state = self.lock();
+        match state.corp_mut(corp_id) {
+            Some(corp) if corp.app(app.agent_id).is_none() => {
+                corp.apps.push(App::from_spec(app));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Replaces an app's visible range (§12). `false` if the corp or app is unknown. Tokens
+    /// already issued see the new range at once, as WeCom applies range changes to live apps.
+    pub fn set_visible_range(&self, corp_id: &str, agent_id: i64, range: VisibleRange) -> bool {
+        self.with_app(corp_id, agent_id, |app| app.range = range)
+    }
+
+    /// Makes `linked_corp_id` (also added with [`Simulator::add_corp`], any seed) a linked corp
+    /// (互联企业/上下游) of `corp_id`: members of `linked_corp_id` in `departments` (recursive;
+    /// empty = all) can log in to `corp_id`'s apps, arriving as `LINKEDCORPID/userid` (§4,
+    /// §12), and `corp_id`'s apps read them with `linkedcorp/user/get`. Linking again replaces
+    /// the departments. `false` if either corp is unknown or both are the same.
+    pub fn link_corp(&self, corp_id: &str, linked_corp_id: &str, departments: Vec<i64>) -> bool {
+        let mut state = self.lock();
+        if corp_id == linked_corp_id || state.corp(linked_corp_id).is_none() {
+            return false;
+        }
+        let Some(corp) = state.corp_mut(corp_id) else {
+            return false;
+        };
+        corp.links.retain(|l| l.corp_id != linked_corp_id);
+        corp.links.push(Link {
+            corp_id: linked_corp_id.to_string(),
+            departments,
+        });
+        true
+    }
+
+    /// `trusted == false`: `gettoken` still succeeds for this app, but every token-protected
+    /// API answers 60020 "not allow to access from your ip" (§1: trusted IP is checked on the
+    /// data APIs, not reliably on `gettoken`). Default `true`. `false` if the app is unknown.
+    pub fn set_ip_trusted(&self, corp_id: &str, agent_id: i64, trusted: bool) -> bool {
+        self.with_app(corp_id, agent_id, |app| app.ip_trusted = trusted)
     }
 
     /// Fault injection: the next `times` calls to the JSON endpoint `path` (e.g.
@@ -448,6 +689,26 @@ impl Simulator {
                     remaining: times,
                 },
             );
+        }
+    }
+
+    /// Rate-limit block (§1 limits): every call to the JSON endpoint `path` answers `errcode`
+    /// (45009 "api freq out of limit", 45033 concurrency, …) until the simulator's clock has
+    /// moved `duration` past now (rounded up to whole seconds) — WeCom's minute-level block is
+    /// 60 s, the hour-level one 60 min. Checked after injected faults and before the token.
+    /// Calls made during the block do not extend it. `Duration::ZERO` or `errcode == 0` lifts
+    /// it. Applies to every corp and app, like a per-IP block.
+    pub fn block_api(&self, path: &str, errcode: i64, duration: std::time::Duration) {
+        let key = normalize_path(path);
+        let secs = duration.as_secs() + u64::from(duration.subsec_nanos() > 0);
+        let until = self
+            .now()
+            .saturating_add(i64::try_from(secs).unwrap_or(i64::MAX));
+        let mut state = self.lock();
+        if secs == 0 || errcode == 0 {
+            state.blocks.remove(&key);
+        } else {
+            state.blocks.insert(key, Block { errcode, until });
         }
     }
 
@@ -477,13 +738,34 @@ impl Simulator {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The primary corp's first app.
+    fn primary_app(&self) -> AppKey {
+        AppKey {
+            corp_id: self.inner.config.corp_id.clone(),
+            agent_id: self.inner.config.agent_id,
+        }
+    }
+
+    fn with_app(&self, corp_id: &str, agent_id: i64, change: impl FnOnce(&mut App)) -> bool {
+        let mut state = self.lock();
+        match state.corp_mut(corp_id).and_then(|c| c.app_mut(agent_id)) {
+            Some(app) => {
+                change(app);
+                true
+            }
+            None => false,
+        }
+    }
+
     fn issue_external_code(&self, redirect_uri: &str, external_userid: Option<String>) -> String {
         let domain = url::Url::parse(redirect_uri)
             .ok()
             .and_then(|u| redirect_domain(&u));
+        let openid = self.lock().primary().non_member_openid.clone();
         self.mint_code(
+            self.primary_app(),
             Subject::NonMember {
-                openid: self.inner.non_member_openid.clone(),
+                openid,
                 external_userid,
             },
             false,
@@ -494,6 +776,7 @@ impl Simulator {
 
     fn mint_code(
         &self,
+        app: AppKey,
         subject: Subject,
         private_info: bool,
         redirect_domain: Option<String>,
@@ -512,6 +795,7 @@ impl Simulator {
         state.codes.insert(
             random::hash_secret(&code),
             CodeGrant {
+                app,
                 subject,
                 private_info,
                 redirect_domain,
@@ -534,45 +818,77 @@ impl Simulator {
         Some(errcode)
     }
 
-    /// Mints an access token valid for `token_ttl` seconds.
-    fn mint_token(&self) -> (String, i64) {
+    /// The `errcode` of a rate-limit block on `path` in force now, if any.
+    fn blocked(&self, path: &str) -> Option<i64> {
+        let now = self.now();
+        let mut state = self.lock();
+        let block = *state.blocks.get(path)?;
+        if now < block.until {
+            Some(block.errcode)
+        } else {
+            state.blocks.remove(path);
+            None
+        }
+    }
+
+    /// Mints an access token of `app`, valid for `token_ttl` seconds.
+    fn mint_token(&self, app: AppKey) -> (String, i64) {
         let now = self.now();
         let ttl = self.inner.config.token_ttl;
         let token = random::token(48);
         let mut state = self.lock();
         // Keep expired tokens for one more lifetime so that their use answers 42001 rather
         // than 40014; older ones are dropped to bound memory.
-        state.tokens.retain(|_, exp| *exp + ttl > now);
-        state.tokens.insert(random::hash_secret(&token), now + ttl);
+        state.tokens.retain(|_, t| t.expires_at + ttl > now);
+        state.tokens.insert(
+            random::hash_secret(&token),
+            TokenGrant {
+                app,
+                expires_at: now + ttl,
+            },
+        );
         (token, ttl)
     }
 
-    /// Checks an `access_token` from the query string (§1: never from a header or body).
-    fn check_token(&self, token: Option<&str>) -> Result<(), TokenError> {
+    /// Checks an `access_token` from the query string (§1: never from a header or body); the
+    /// app it belongs to.
+    fn check_token(&self, token: Option<&str>) -> Result<AppKey, TokenError> {
         let token = token.ok_or(TokenError::Missing)?;
         let now = self.now();
         match self.lock().tokens.get(&random::hash_secret(token)) {
             None => Err(TokenError::Unknown),
-            Some(exp) if *exp <= now => Err(TokenError::Expired),
-            Some(_) => Ok(()),
+            Some(t) if t.expires_at <= now => Err(TokenError::Expired),
+            Some(t) => Ok(t.app.clone()),
         }
     }
 
-    /// Redeems a code once (§2: single use, 5 minutes). The code is consumed even when the
-    /// domain check fails, so a failed redemption cannot be retried with the same code.
+    /// Redeems a code of the primary app (tests of the pages).
+    #[cfg(test)]
     fn redeem_code(&self, code: &str) -> Result<CodeGrant, CodeError> {
+        self.redeem_code_as(code, &self.primary_app())
+    }
+
+    /// Redeems a code once with a token of `app` (§2: single use, 5 minutes). A code issued by
+    /// another app answers 50001 (§4: "usually the code came from another app"), as does one
+    /// issued for a redirect domain `app` does not trust. The code is consumed even when a
+    /// check fails, so a failed redemption cannot be retried with the same code.
+    fn redeem_code_as(&self, code: &str, app: &AppKey) -> Result<CodeGrant, CodeError> {
         let now = self.now();
-        let grant = self
-            .lock()
+        let mut state = self.lock();
+        let grant = state
             .codes
             .remove(&random::hash_secret(code))
             .ok_or(CodeError::Invalid)?;
         if grant.expires_at <= now {
             return Err(CodeError::Invalid);
         }
+        if grant.app != *app {
+            return Err(CodeError::UntrustedDomain);
+        }
+        let (_, issuer) = state.app(app).ok_or(CodeError::Invalid)?;
         let trusted = match &grant.redirect_domain {
-            Some(d) => self.inner.config.is_trusted_domain(d),
-            None => self.inner.config.trusted_domains.is_empty(),
+            Some(d) => issuer.is_trusted_domain(d),
+            None => issuer.trusted_domains.is_empty(),
         };
         if !trusted {
             return Err(CodeError::UntrustedDomain);
@@ -580,15 +896,20 @@ impl Simulator {
         Ok(grant)
     }
 
-    /// Mints a `user_ticket` for `userid`, valid 1800 s (§4).
-    fn mint_ticket(&self, userid: &str) -> String {
+    /// Mints a `user_ticket` of `app` for `userid`, valid 1800 s (§4).
+    fn mint_ticket(&self, app: &AppKey, userid: &str) -> String {
         let now = self.now();
         let ticket = random::token(64);
         let mut state = self.lock();
-        state.tickets.retain(|_, t| t.expires_at > now);
+        // Keep expired tickets for one more lifetime so that their use answers 84014 rather
+        // than 84015; older ones are dropped to bound memory.
+        state
+            .tickets
+            .retain(|_, t| t.expires_at + USER_TICKET_TTL > now);
         state.tickets.insert(
             random::hash_secret(&ticket),
             TicketGrant {
+                app: app.clone(),
                 userid: userid.to_string(),
                 expires_at: now + USER_TICKET_TTL,
             },
@@ -596,14 +917,20 @@ impl Simulator {
         ticket
     }
 
-    /// The userid behind a live `user_ticket`. Tickets stay usable until they expire.
-    fn ticket_user(&self, ticket: &str) -> Option<String> {
+    /// The userid behind a `user_ticket` presented with a token of `app`. Tickets stay usable
+    /// until they expire.
+    fn ticket_user(&self, app: &AppKey, ticket: &str) -> Result<String, TicketError> {
         let now = self.now();
-        self.lock()
+        let state = self.lock();
+        let grant = state
             .tickets
             .get(&random::hash_secret(ticket))
-            .filter(|t| t.expires_at > now)
-            .map(|t| t.userid.clone())
+            .filter(|t| t.app == *app)
+            .ok_or(TicketError::Invalid)?;
+        if grant.expires_at <= now {
+            return Err(TicketError::Expired);
+        }
+        Ok(grant.userid.clone())
     }
 }
 
@@ -672,7 +999,11 @@ mod tests {
         let (sim, _) = sim();
         assert!(sim.set_member_status("ZHANGSAN", 2));
         assert_eq!(
-            sim.lock().directory.member("zhangsan").map(|m| m.status),
+            sim.lock()
+                .primary()
+                .directory
+                .member("zhangsan")
+                .map(|m| m.status),
             Some(2)
         );
         assert!(!sim.set_member_status("nobody", 1));

@@ -9,9 +9,14 @@ use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
+use super::corp::AppKey;
 use super::directory::{self, Member};
 use super::reply::Params;
 use super::{redirect_domain, Simulator, Subject};
+
+/// At most this many members are listed on a login page: a generated corp of 50,000 would
+/// make a page of megabytes. The forms still accept any member of the corp.
+const MAX_LISTED_MEMBERS: usize = 200;
 
 /// Which WeCom login page is being simulated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,9 +193,9 @@ const EN: Texts = Texts {
 /// Why a login page refuses a request. WeCom shows an error page and never redirects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum PageError {
-    /// `appid` is not this corp's CorpID: 40013.
+    /// `appid` is no simulated corp's CorpID: 40013.
     BadAppid,
-    /// `agentid` absent where required, or not this app's: 40056.
+    /// `agentid` absent where required, or no app of the corp: 40056.
     BadAgentid,
     /// `login_type` other than `CorpApp` (third-party `ServiceApp` is not simulated).
     BadLoginType,
@@ -265,6 +270,8 @@ fn pick(zh: bool, a: &'static str, b: &'static str) -> &'static str {
 #[derive(Debug)]
 struct Valid {
     flow: Flow,
+    /// The corp (`appid`) and app (`agentid`) the page logs in to; its codes are bound to it.
+    app: AppKey,
     redirect: url::Url,
     state: String,
     /// `snsapi_privateinfo` in force: confirm screen, then a `user_ticket`.
@@ -279,8 +286,8 @@ fn is_valid_state(state: &str) -> bool {
 /// Checks a page's parameters the way WeCom does, on the GET and again on every POST (the form's
 /// hidden fields are as untrusted as the original query).
 fn validate(sim: &Simulator, flow: Flow, p: &Params) -> Result<Valid, PageError> {
-    let config = sim.config();
-    if p.get("appid") != Some(config.corp_id.as_str()) {
+    let corp_id = p.get("appid").ok_or(PageError::BadAppid)?;
+    if sim.lock().corp(corp_id).is_none() {
         return Err(PageError::BadAppid);
     }
     if flow == Flow::WebLogin && p.get("login_type") != Some("CorpApp") {
@@ -297,11 +304,8 @@ fn validate(sim: &Simulator, flow: Flow, p: &Params) -> Result<Valid, PageError>
             _ => return Err(PageError::BadScope),
         };
     }
-    match p.get("agentid") {
-        Some(a) if a.parse::<i64>().ok() != Some(config.agent_id) => {
-            return Err(PageError::BadAgentid)
-        }
-        Some(_) => {}
+    let agent_id = match p.get("agentid") {
+        Some(a) => Some(a.parse::<i64>().map_err(|_| PageError::BadAgentid)?),
         // §3: agentid is required for CorpApp web login.
         None if flow != Flow::InApp => return Err(PageError::BadAgentid),
         // §2: whether snsapi_privateinfo without agentid errors or falls back to snsapi_base
@@ -309,27 +313,45 @@ fn validate(sim: &Simulator, flow: Flow, p: &Params) -> Result<Valid, PageError>
         None if private_info => {
             if sim.quirks().privateinfo_without_agentid_falls_back {
                 private_info = false;
+                None
             } else {
                 return Err(PageError::BadAgentid);
             }
         }
-        None => {}
-    }
+        None => None,
+    };
+    // §2 recommends but does not require `agentid` in the in-app link; without it the
+    // simulator logs in to the corp's first app (the primary app for the primary corp).
+    let app = {
+        let state = sim.lock();
+        let corp = state.corp(corp_id).ok_or(PageError::BadAppid)?;
+        match agent_id {
+            Some(id) => corp.app(id),
+            None => corp.apps.first(),
+        }
+        .cloned()
+        .ok_or(PageError::BadAgentid)?
+    };
     let redirect = p
         .get("redirect_uri")
         .and_then(|r| url::Url::parse(r).ok())
         .filter(|u| matches!(u.scheme(), "http" | "https"))
         .ok_or(PageError::BadRedirectUri)?;
     let domain = redirect_domain(&redirect).ok_or(PageError::BadRedirectUri)?;
-    if !config.is_trusted_domain(&domain) {
+    if !app.is_trusted_domain(&domain) {
         return Err(PageError::UntrustedDomain(domain));
     }
+    let agent_id = app.agent_id;
     let state = p.get("state").unwrap_or("").to_string();
     if !is_valid_state(&state) {
         return Err(PageError::BadState);
     }
     Ok(Valid {
         flow,
+        app: AppKey {
+            corp_id: corp_id.to_string(),
+            agent_id,
+        },
         redirect,
         state,
         private_info,
@@ -368,6 +390,7 @@ fn redirect(location: String) -> Response {
 /// Mints a code for `subject` and sends the browser back to the client.
 fn complete(sim: &Simulator, valid: &Valid, subject: Subject, private_info: bool) -> Response {
     let code = sim.mint_code(
+        valid.app.clone(),
         subject,
         private_info,
         redirect_domain(&valid.redirect),
@@ -388,9 +411,10 @@ struct MemberRow {
 }
 
 impl MemberRow {
-    fn new(m: &Member, department: &str, t: &Texts) -> Self {
+    /// `userid` as the page shows and posts it (`LINKEDCORPID/userid` for a linked member).
+    fn new(m: &Member, userid: &str, department: &str, t: &Texts) -> Self {
         Self {
-            userid: m.userid.clone(),
+            userid: userid.to_string(),
             name: m.name.clone(),
             alias: m.alias.clone(),
             department: department.to_string(),
@@ -509,21 +533,93 @@ fn other_lang_url(sim: &Simulator, flow: Flow, p: &Params, lang: Lang) -> String
     )
 }
 
-fn app_line(sim: &Simulator) -> String {
+fn app_line(sim: &Simulator, app: &AppKey) -> String {
     let corp = sim
         .lock()
-        .directory
-        .department(1)
-        .map(|d| d.name.clone())
+        .corp(&app.corp_id)
+        .map(|c| c.directory.corp_name().to_string())
         .unwrap_or_default();
-    format!(
-        "{corp} · {} · AgentId {}",
-        sim.config().corp_id,
-        sim.config().agent_id
-    )
+    format!("{corp} · {} · AgentId {}", app.corp_id, app.agent_id)
 }
 
-/// GET: validate, then either complete at once (`auto_login`) or show the member picker.
+/// Who may pick a member on the page of `app`'s corp: its own members and the members of its
+/// linked corps in the shared departments (shown as `LINKEDCORPID/userid`, §4), at most
+/// [`MAX_LISTED_MEMBERS`] in all.
+fn member_rows(sim: &Simulator, app: &AppKey, t: &'static Texts) -> Vec<MemberRow> {
+    let state = sim.lock();
+    let Some(corp) = state.corp(&app.corp_id) else {
+        return Vec::new();
+    };
+    let directory = &corp.directory;
+    let mut rows: Vec<MemberRow> = directory
+        .members()
+        .iter()
+        .take(MAX_LISTED_MEMBERS)
+        .map(|m| MemberRow::new(m, &m.userid, directory.main_department_name(m), t))
+        .collect();
+    for link in &corp.links {
+        let Some(linked) = state.corp(&link.corp_id) else {
+            continue;
+        };
+        let shared = super::corp::shared_departments(&linked.directory, link);
+        let room = MAX_LISTED_MEMBERS.saturating_sub(rows.len());
+        rows.extend(
+            linked
+                .directory
+                .members()
+                .iter()
+                .filter(|m| m.department.iter().any(|d| shared.contains(d)))
+                .take(room)
+                .map(|m| {
+                    let userid = format!("{}/{}", link.corp_id, m.userid);
+                    let department = format!(
+                        "{} · {}",
+                        linked.directory.corp_name(),
+                        linked.directory.main_department_name(m)
+                    );
+                    MemberRow::new(m, &userid, &department, t)
+                }),
+        );
+    }
+    rows
+}
+
+/// The member a page choice names: a member of the app's corp, or `LINKEDCORPID/userid` of a
+/// linked corp within the shared departments. Its row and the code's subject.
+fn chosen_member(
+    sim: &Simulator,
+    app: &AppKey,
+    userid: &str,
+    t: &'static Texts,
+) -> Option<(MemberRow, Subject)> {
+    let state = sim.lock();
+    match userid.split_once('/') {
+        Some((linked, id)) => {
+            let (m, _) = state.linked_member(&app.corp_id, linked, id)?;
+            let directory = &state.corp(linked)?.directory;
+            let shown = format!("{linked}/{}", m.userid);
+            let department = format!(
+                "{} · {}",
+                directory.corp_name(),
+                directory.main_department_name(m)
+            );
+            let subject = Subject::Linked {
+                corp_id: linked.to_string(),
+                userid: m.userid.clone(),
+            };
+            Some((MemberRow::new(m, &shown, &department, t), subject))
+        }
+        None => {
+            let directory = &state.corp(&app.corp_id)?.directory;
+            let m = directory.member(userid)?;
+            let row = MemberRow::new(m, &m.userid, directory.main_department_name(m), t);
+            Some((row, Subject::Member(m.userid.clone())))
+        }
+    }
+}
+
+/// GET: validate, then either complete at once (`auto_login`, primary corp only) or show the
+/// member picker.
 fn show(sim: &Simulator, flow: Flow, p: &Params, headers: &HeaderMap) -> Response {
     let lang = Lang::pick(p.get("lang"), headers);
     let switch = other_lang_url(sim, flow, p, lang);
@@ -531,9 +627,17 @@ fn show(sim: &Simulator, flow: Flow, p: &Params, headers: &HeaderMap) -> Respons
         Ok(v) => v,
         Err(e) => return error_page(lang, &e, switch),
     };
-    if let Some(userid) = &sim.config().auto_login {
+    // `auto_login` names a member of the primary corp: another corp may have a member with the
+    // same userid, a different person (§12), who must not be logged in by it.
+    let auto_login = sim
+        .config()
+        .auto_login
+        .as_ref()
+        .filter(|_| valid.app.corp_id == sim.config().corp_id);
+    if let Some(userid) = auto_login {
         let member = sim
             .lock()
+            .primary()
             .directory
             .member(userid)
             .map(|m| m.userid.clone());
@@ -546,15 +650,6 @@ fn show(sim: &Simulator, flow: Flow, p: &Params, headers: &HeaderMap) -> Respons
         };
     }
     let t = lang.texts();
-    let members = {
-        let state = sim.lock();
-        state
-            .directory
-            .members
-            .iter()
-            .map(|m| MemberRow::new(m, state.directory.main_department_name(m), t))
-            .collect()
-    };
     let (title, intro, act) = match flow {
         Flow::InApp => (t.title_in_app, t.intro_in_app, t.act_in_app),
         Flow::WebLogin | Flow::LegacyQr => (t.title_qr, t.intro_qr, t.act_qr),
@@ -564,18 +659,18 @@ fn show(sim: &Simulator, flow: Flow, p: &Params, headers: &HeaderMap) -> Respons
         title,
         intro,
         act,
-        app: app_line(sim),
+        app: app_line(sim, &valid.app),
         redirect_host: redirect_domain(&valid.redirect).unwrap_or_default(),
         action: format!("{}{}", sim.config().public_base, flow.path()),
         hidden: hidden_fields(flow, p, lang),
-        members,
+        members: member_rows(sim, &valid.app, t),
         other_lang_url: switch,
     };
     render(&page, StatusCode::OK)
 }
 
 /// POST from our own forms: `choice` is `member:<userid>`, `agree:<userid>`, `external`,
-/// `cancel` or `deny`.
+/// `cancel` or `deny` (`<userid>` may be `LINKEDCORPID/userid`).
 fn submit(sim: &Simulator, flow: Flow, p: &Params, headers: &HeaderMap) -> Response {
     let lang = Lang::pick(p.get("lang"), headers);
     let switch = other_lang_url(sim, flow, p, lang);
@@ -589,8 +684,13 @@ fn submit(sim: &Simulator, flow: Flow, p: &Params, headers: &HeaderMap) -> Respo
         // "the user cancelled". Denying the privateinfo screen is treated the same way.
         None if choice == "cancel" || choice == "deny" => redirect(callback_url(&valid, None)),
         None if choice == "external" => {
+            let openid = sim
+                .lock()
+                .corp(&valid.app.corp_id)
+                .map(|c| c.non_member_openid.clone())
+                .unwrap_or_default();
             let subject = Subject::NonMember {
-                openid: sim.inner.non_member_openid.clone(),
+                openid,
                 external_userid: None,
             };
             complete(sim, &valid, subject, false)
@@ -598,37 +698,40 @@ fn submit(sim: &Simulator, flow: Flow, p: &Params, headers: &HeaderMap) -> Respo
         // Inactive members (disabled, not activated, left) are offered and accepted on
         // purpose: WeCom would not let them scan, but a provider must check `status` from
         // `user/get` itself (§6), and letting them through is how the demo and tests show it.
+        // Members outside the app's visible range are accepted too: §4 gives their userid.
         Some((kind @ ("member" | "agree"), userid)) => {
-            let found = sim.lock().directory.member(userid).cloned();
-            let Some(member) = found else {
+            let t = lang.texts();
+            let Some((row, subject)) = chosen_member(sim, &valid.app, userid, t) else {
                 return error_page(lang, &PageError::UnknownMember(userid.to_string()), switch);
             };
             if kind == "member" && valid.private_info {
-                return confirm_page(sim, flow, p, lang, &member);
+                return confirm_page(sim, &valid, flow, p, lang, row);
             }
             let private_info = valid.private_info;
-            complete(sim, &valid, Subject::Member(member.userid), private_info)
+            complete(sim, &valid, subject, private_info)
         }
         _ => error_page(lang, &PageError::BadChoice, switch),
     }
 }
 
 /// The `snsapi_privateinfo` consent screen (§2: "the member must confirm").
-fn confirm_page(sim: &Simulator, flow: Flow, p: &Params, lang: Lang, member: &Member) -> Response {
+fn confirm_page(
+    sim: &Simulator,
+    valid: &Valid,
+    flow: Flow,
+    p: &Params,
+    lang: Lang,
+    member: MemberRow,
+) -> Response {
     let t = lang.texts();
-    let department = sim
-        .lock()
-        .directory
-        .main_department_name(member)
-        .to_string();
     let page = ConfirmPage {
         t,
         title: t.title_confirm,
-        app: app_line(sim),
+        app: app_line(sim, &valid.app),
         action: format!("{}{}", sim.config().public_base, flow.path()),
         hidden: hidden_fields(flow, p, lang),
-        member: MemberRow::new(member, &department, t),
         agree_value: format!("agree:{}", member.userid),
+        member,
         other_lang_url: String::new(),
     };
     render(&page, StatusCode::OK)
@@ -702,7 +805,7 @@ mod tests {
     use axum::http::{Method, Request};
     use tower::ServiceExt;
 
-    use super::super::{SimulatorConfig, SimulatorQuirks};
+    use super::super::{AppSpec, CorpSeed, SimulatorConfig, SimulatorQuirks, VisibleRange};
     use super::*;
     use crate::clock::ManualClock;
 
@@ -1131,5 +1234,180 @@ mod tests {
         assert!(!is_valid_state(&"a".repeat(129)));
         assert!(!is_valid_state("a b"));
         assert!(!is_valid_state("状态"));
+    }
+
+    const SECOND: &str = "ww2b2b2b2b2b2b2b2b";
+
+    fn second_corp(sim: &Simulator) {
+        sim.add_corp(
+            SECOND,
+            CorpSeed::Second,
+            AppSpec {
+                agent_id: 1_000_005,
+                secret: "second-secret".into(),
+                visible_range: VisibleRange::whole_corp(),
+                trusted_domains: vec!["rp.second.example".into()],
+                legacy_app: false,
+            },
+        );
+    }
+
+    #[tokio::test]
+    async fn pages_serve_every_corp_and_app_and_bind_codes_to_it() {
+        let sim = setup(|_| {});
+        second_corp(&sim);
+        let cb = "https://rp.second.example/cb";
+        let uri = format!(
+            "/wwlogin/sso/login?login_type=CorpApp&appid={SECOND}&agentid=1000005&redirect_uri={}&state=s",
+            encode(cb)
+        );
+        let a = get(&sim, &uri).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        assert!(a.body.contains("张三丰") && a.body.contains("远航贸易"));
+        assert!(
+            !a.body.contains("孙七"),
+            "the primary corp's members are not listed"
+        );
+        let a = get(&sim, &uri.replace("1000005", "1000002")).await;
+        assert!(
+            a.body.contains("40056"),
+            "the primary corp's agentid is not this corp's"
+        );
+        let a = get(
+            &sim,
+            &uri.replace("rp.second.example", "app.example.com%3A8080"),
+        )
+        .await;
+        assert!(a.location.is_none(), "each app has its own trusted domains");
+        let form = [
+            ("login_type", "CorpApp"),
+            ("appid", SECOND),
+            ("agentid", "1000005"),
+            ("redirect_uri", cb),
+            ("state", "s"),
+            ("choice", "member:zhangsan"),
+        ];
+        let a = post(&sim, "/wwlogin/sso/login", &form).await;
+        let (_, pairs) = callback(a.location.as_deref().expect("Location"));
+        let code = value(&pairs, "code").expect("code");
+        assert!(matches!(
+            sim.redeem_code(code),
+            Err(super::super::CodeError::UntrustedDomain)
+        ));
+        let a = post(&sim, "/wwlogin/sso/login", &form).await;
+        let (_, pairs) = callback(a.location.as_deref().expect("Location"));
+        let app = AppKey {
+            corp_id: SECOND.into(),
+            agent_id: 1_000_005,
+        };
+        let grant = sim
+            .redeem_code_as(value(&pairs, "code").expect("code"), &app)
+            .expect("live");
+        assert!(matches!(grant.subject, Subject::Member(ref u) if u == "zhangsan"));
+    }
+
+    #[tokio::test]
+    async fn auto_login_applies_to_the_primary_corp_only() {
+        let sim = setup(|c| c.auto_login = Some("zhangsan".into()));
+        second_corp(&sim);
+        let uri = format!(
+            "/wwopen/sso/qrConnect?appid={SECOND}&agentid=1000005&redirect_uri={}&state=a",
+            encode("https://rp.second.example/cb")
+        );
+        let a = get(&sim, &uri).await;
+        assert_eq!(a.status, StatusCode::OK);
+        assert!(
+            a.location.is_none(),
+            "the other corp's zhangsan is another person"
+        );
+    }
+
+    #[tokio::test]
+    async fn linked_members_are_listed_and_log_in_as_corp_slash_userid() {
+        let sim = setup(|_| {});
+        second_corp(&sim);
+        assert!(sim.link_corp(CORP, SECOND, vec![3]));
+        let cb = "http://app.example.com:8080/cb";
+        let a = get(
+            &sim,
+            &format!(
+                "/wwopen/sso/qrConnect?appid={CORP}&agentid=1000002&redirect_uri={}&state=a",
+                encode(cb)
+            ),
+        )
+        .await;
+        assert!(
+            a.body
+                .contains(&format!("value=\"member:{SECOND}/wangfang\"")),
+            "{}",
+            a.body
+        );
+        assert!(
+            !a.body.contains(&format!("member:{SECOND}/zhangsan")),
+            "销售 is not shared"
+        );
+        let a = post(
+            &sim,
+            "/connect/oauth2/authorize",
+            &[
+                ("appid", CORP),
+                ("redirect_uri", cb),
+                ("response_type", "code"),
+                ("scope", "snsapi_base"),
+                ("agentid", "1000002"),
+                ("choice", &format!("member:{SECOND}/WANGFANG")),
+            ],
+        )
+        .await;
+        let (_, pairs) = callback(a.location.as_deref().expect("Location"));
+        let grant = sim
+            .redeem_code(value(&pairs, "code").expect("code"))
+            .expect("live");
+        assert!(
+            matches!(grant.subject, Subject::Linked { ref corp_id, ref userid } if corp_id == SECOND && userid == "wangfang")
+        );
+        let a = post(
+            &sim,
+            "/wwopen/sso/qrConnect",
+            &[
+                ("appid", CORP),
+                ("agentid", "1000002"),
+                ("redirect_uri", cb),
+                ("choice", &format!("member:{SECOND}/zhangsan")),
+            ],
+        )
+        .await;
+        assert!(
+            a.location.is_none(),
+            "a member outside the shared departments cannot pick"
+        );
+    }
+
+    #[tokio::test]
+    async fn large_corp_page_lists_a_bounded_number_of_members() {
+        let sim = setup(|_| {});
+        sim.add_corp(
+            "wwlarge",
+            CorpSeed::Large { members: 1_000 },
+            AppSpec {
+                agent_id: 7,
+                secret: "s".into(),
+                visible_range: VisibleRange::whole_corp(),
+                trusted_domains: vec![],
+                legacy_app: false,
+            },
+        );
+        let a = get(
+            &sim,
+            &format!(
+                "/wwopen/sso/qrConnect?appid=wwlarge&agentid=7&redirect_uri={}",
+                encode("http://app.example.com:8080/cb")
+            ),
+        )
+        .await;
+        assert_eq!(
+            a.body.matches("value=\"member:").count(),
+            MAX_LISTED_MEMBERS
+        );
     }
 }

@@ -15,7 +15,8 @@ use crate::random;
 
 /// WeCom's `errmsg` for an error code, without the suffix. Codes the reference names carry its
 /// wording; codes outside the reference (41008, 41009, 40068, 47001) are WeCom's global error
-/// codes for the same situations.
+/// codes for the same situations; §5 gives the ticket errors 84014/84015 only in Chinese, so
+/// their English here is a gloss (a client decides by `errcode` alone).
 pub(super) fn errmsg(code: i64) -> &'static str {
     match code {
         0 => "ok",
@@ -45,6 +46,9 @@ pub(super) fn errmsg(code: i64) -> &'static str {
         60021 => "userid not in the app's visible range",
         60111 => "userid not found",
         60123 => "invalid department id",
+        // §5: 票据过期 / 票据无效.
+        84014 => "user_ticket expired",
+        84015 => "invalid user_ticket",
         301002 => "access_token has no privilege to access the agentid",
         _ => "system error",
     }
