@@ -297,7 +297,8 @@ async fn privateinfo_when_requested_feeds_email_phone_address_picture_gender_fro
 async fn groups_arrive_in_id_token_and_userinfo_as_names_paths_and_tags() {
     let demo = start("zhangsan").await;
     let (claims, userinfo) = login_ok(&demo, "openid groups", "Mozilla/5.0").await;
-    let expected = serde_json::json!(["平台", "/研发/平台", "管理员"]);
+    // 研发全员 tags 研发, the parent of zhangsan's 平台: a tag covers sub-departments.
+    let expected = serde_json::json!(["平台", "/研发/平台", "管理员", "研发全员"]);
     assert_eq!(claims["groups"], expected);
     assert_eq!(userinfo["groups"], expected);
     // Without the scope there is no claim.
@@ -317,7 +318,9 @@ async fn the_directory_is_walked_once_not_per_login() {
     }
     // A walk that would now fail is never attempted: the cache (TTL 600 s) serves.
     demo.simulator
-        .fail_next("/cgi-bin/department/list", 48002, 1);
+        .fail_next("/cgi-bin/department/simplelist", 48002, 1);
+    demo.simulator
+        .fail_next("/cgi-bin/department/get", 48002, 1);
     let (claims, _) = login_ok(&demo, "openid groups", "Mozilla/5.0").await;
     assert_eq!(
         claims["groups"],
