@@ -31,7 +31,8 @@ use self::profile::{non_empty, MemberProfile};
 use self::token_cache::TokenCache;
 use crate::clock::SharedClock;
 use crate::connector::{
-    Connector, ConnectorError, EventError, FailureNotice, Identity, LoginRequest, UpstreamEvent,
+    Connector, ConnectorError, EventError, FailureNotice, Handoff, Identity, LoginRequest,
+    UpstreamEvent,
 };
 use crate::metrics::Metrics;
 use crate::storage::Store;
@@ -630,6 +631,19 @@ impl Connector for WeComConnector {
             let lang = login_url::page_lang(req.ui_locales);
             login_url::pc_url(&self.settings.sso_base, &params, lang)
         }
+    }
+
+    /// A phone's ordinary browser (or WeChat's) can use neither link (wecom-api.md §9): it gets
+    /// a hand-off whose fallback is the PC login page of this login.
+    fn handoff(&self, req: &LoginRequest<'_>) -> Result<Option<Handoff>, ConnectorError> {
+        if !login_url::is_phone_outside_wecom(req.user_agent) {
+            return Ok(None);
+        }
+        let pc = self.login_url(&LoginRequest {
+            user_agent: None,
+            ..req.clone()
+        })?;
+        Ok(Some(login_url::phone_handoff(pc)))
     }
 
     /// Ready when the app's access_token is cached or `gettoken` hands out a new one: a cached
