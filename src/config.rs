@@ -245,6 +245,7 @@ const WECOM_KEYS: &[&str] = &[
     "oauth_base",
     "sso_base",
     "timeout_secs",
+    "proxy",
     "privateinfo",
     "email",
     "email_template",
@@ -712,6 +713,13 @@ impl Validator<'_> {
                 None
             }
         };
+        let proxy = self.string(w, "wecom.proxy", "proxy");
+        if let Some(problem) = proxy
+            .as_deref()
+            .and_then(crate::connector::wecom::proxy::proxy_problem)
+        {
+            self.problem("wecom.proxy", format!("{proxy:?} {problem}"));
+        }
         if let Some(id) = agent_id {
             if id <= 0 {
                 self.problem("wecom.agent_id", "must be a positive integer");
@@ -758,6 +766,7 @@ impl Validator<'_> {
             oauth_base: oauth_base?,
             sso_base: sso_base?,
             timeout: timeout?,
+            proxy,
             privateinfo: privateinfo?,
             profile: profile?,
             subject: subject?,
