@@ -245,6 +245,7 @@ const WECOM_KEYS: &[&str] = &[
     "oauth_base",
     "sso_base",
     "timeout_secs",
+    "proxy",
     "privateinfo",
     "email",
     "email_template",
@@ -717,6 +718,13 @@ impl Validator<'_> {
                 None
             }
         };
+        let proxy = self.string(w, "wecom.proxy", "proxy");
+        if let Some(problem) = proxy
+            .as_deref()
+            .and_then(crate::connector::wecom::proxy::proxy_problem)
+        {
+            self.problem("wecom.proxy", format!("{proxy:?} {problem}"));
+        }
         if let Some(id) = agent_id {
             if id <= 0 {
                 self.problem("wecom.agent_id", "must be a positive integer");
@@ -763,6 +771,7 @@ impl Validator<'_> {
             oauth_base: oauth_base?,
             sso_base: sso_base?,
             timeout: timeout?,
+            proxy,
             privateinfo: privateinfo?,
             profile: profile?,
             subject: subject?,

@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use crate::connector::{
-    Connector, ConnectorError, EventError, FailureNotice, Identity, LoginRequest, UpstreamEvent,
+    Connector, ConnectorError, EventError, FailureNotice, Handoff, Identity, LoginRequest,
+    UpstreamEvent,
 };
 
 /// What the connector learnt during one callback.
@@ -65,6 +66,10 @@ impl Connector for RecordingConnector {
 
     fn callback_state<'a>(&self, params: &'a HashMap<String, String>) -> Option<&'a str> {
         self.inner.callback_state(params)
+    }
+
+    fn handoff(&self, req: &LoginRequest<'_>) -> Result<Option<Handoff>, ConnectorError> {
+        self.inner.handoff(req)
     }
 
     async fn handle_callback(

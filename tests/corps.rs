@@ -468,7 +468,11 @@ async fn a_member_outside_the_visible_range_gets_an_explaining_page_and_access_d
     let u = url::Url::parse(&back).expect("link URL");
     assert!(back.starts_with(REDIRECT_URI), "{back}");
     let q: HashMap<String, String> = u.query_pairs().into_owned().collect();
-    assert_eq!(q.get("error").map(String::as_str), Some("access_denied"), "{back}");
+    assert_eq!(
+        q.get("error").map(String::as_str),
+        Some("access_denied"),
+        "{back}"
+    );
     assert_eq!(q.get("state").map(String::as_str), Some("s1"), "{back}");
     assert_eq!(q.get("iss"), Some(&w.issuer), "{back}");
 }

@@ -1138,7 +1138,19 @@ async fn every_page_renders_on_a_phone_in_chinese_and_english_headless_chromium(
                 "{sim}/wwlogin/sso/login?login_type=CorpApp&appid=ww7f3c2a1b9d8e6f50&agentid=1000002&redirect_uri={cb}&state=s1"
             ),
         ),
+        // A phone outside WeCom gets the hand-off page (taken with an iPhone's User-Agent).
+        (
+            "handoff",
+            format!(
+                "{}/authorize?client_id={}&redirect_uri={}&response_type=code&scope=openid&state=s1",
+                d.issuer,
+                demo::DEMO_CLIENT_ID,
+                url::form_urlencoded::byte_serialize(format!("{}/demo/callback", d.issuer).as_bytes())
+                    .collect::<String>()
+            ),
+        ),
     ];
+    const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1";
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     for (name, url) in &pages {
@@ -1160,6 +1172,7 @@ async fn every_page_renders_on_a_phone_in_chinese_and_english_headless_chromium(
                     .arg(format!("--lang={lang}"))
                     .arg(format!("--accept-lang={lang}"))
                     .arg(format!("--user-data-dir={}", profile.path().display()))
+                    .args((*name == "handoff").then(|| format!("--user-agent={IPHONE}")))
                     .arg(format!("--screenshot={}", file.display()))
                     .arg(url)
                     .stdout(std::process::Stdio::null())

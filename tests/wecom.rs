@@ -746,3 +746,335 @@ async fn privacy_fields_sent_as_empty_strings_are_absent_claims_not_empty_ones()
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Phones outside WeCom (wecom-api.md §9): a hand-off page instead of a QR code nobody can scan.
+
+const IPHONE_SAFARI: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1";
+const WECHAT_ANDROID: &str = "Mozilla/5.0 (Linux; Android 13; V2183A Build/TP1A.220624.014; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/116.0.0.0 Mobile Safari/537.36 XWEB/1160065 MMWEBSDK/20231202 MMWEBID/2247 MicroMessenger/8.0.47.2560(0x28002F30) WeChat/arm64 Weixin NetType/WIFI Language/zh_CN ABI/arm64";
+const DESKTOP_CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
+
+/// `/authorize` for the test RP (PKCE, so the code can be redeemed by [`tokens_for`]).
+fn authorize_url(demo: &RunningDemo, extra: &[(&str, &str)]) -> String {
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest("v".repeat(50).as_bytes()));
+    let mut url = url::Url::parse(&format!("{}/authorize", demo.issuer)).expect("url");
+    url.query_pairs_mut()
+        .append_pair("client_id", CLIENT_ID)
+        .append_pair("redirect_uri", REDIRECT_URI)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid")
+        .append_pair("state", "s1")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    for (k, v) in extra {
+        url.query_pairs_mut().append_pair(k, v);
+    }
+    url.to_string()
+}
+
+/// The `href` of the hand-off page's link to WeCom's own login page, unescaped.
+fn qr_link(page: &str) -> String {
+    let start = page
+        .find("<a class=\"button\" href=\"")
+        .expect("the QR page link")
+        + 24;
+    let end = start + page[start..].find('"').expect("closing quote");
+    page[start..end].replace("&#38;", "&").replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn a_phone_outside_wecom_gets_the_handoff_page_and_can_still_finish_through_the_qr_page() {
+    let demo = start("zhangsan").await;
+    for (ua, lang, expect) in [
+        (IPHONE_SAFARI, "en", "Open this in WeCom"),
+        (WECHAT_ANDROID, "zh-CN", "请在企业微信中打开"),
+    ] {
+        let http = browser(ua);
+        let resp = http
+            .get(authorize_url(&demo, &[("ui_locales", lang)]))
+            .send()
+            .await
+            .expect("authorize");
+        assert_eq!(resp.status(), 200, "{ua}: a page, not a redirect");
+        let csp = resp.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(csp.contains("script-src 'sha256-"), "{csp}");
+        let page = resp.text().await.expect("body");
+        assert!(page.contains(expect), "{ua}: {page}");
+        // The application's address, to open inside WeCom (selectable without scripts) …
+        assert!(
+            page.contains(r#"readonly value="http://127.0.0.1:9/""#),
+            "{page}"
+        );
+        assert!(page.contains(r#"id="copy""#), "{page}");
+        // … and WeCom's own login page for this very login.
+        let qr = qr_link(&page);
+        let sso = format!("{}{}/wwlogin/sso/login?", demo.issuer, demo::SIMULATOR_PATH);
+        assert!(qr.starts_with(&sso), "{qr}");
+        assert!(qr.contains("login_type=CorpApp"), "{qr}");
+        // Following it in the same browser completes this login (the simulator logs
+        // zhangsan in), so the page is never a dead end.
+        let mut next = qr;
+        let code = loop {
+            let resp = http.get(&next).send().await.expect("walk");
+            assert!(resp.status().is_redirection(), "{}", resp.status());
+            let location = resp.headers()["location"].to_str().unwrap().to_owned();
+            if let Some(query) = location.strip_prefix(&format!("{REDIRECT_URI}?")) {
+                let q: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes())
+                    .into_owned()
+                    .collect();
+                assert_eq!(q.get("state").map(String::as_str), Some("s1"));
+                break q;
+            }
+            next = location;
+        };
+        let (claims, _) = tokens_for(&demo, Outcome::Redirect(code)).await;
+        assert_eq!(claims["sub"], "zhangsan");
+    }
+}
+
+#[tokio::test]
+async fn desktop_browsers_still_go_to_the_qr_page_and_wecom_to_the_in_app_link() {
+    let demo = start("zhangsan").await;
+    for (ua, path) in [
+        (DESKTOP_CHROME, "/wwlogin/sso/login?"),
+        (WECOM_UA, "/connect/oauth2/authorize?"),
+    ] {
+        let resp = browser(ua)
+            .get(authorize_url(&demo, &[]))
+            .send()
+            .await
+            .expect("authorize");
+        assert_eq!(resp.status(), 302, "{ua}");
+        let location = resp.headers()["location"].to_str().unwrap();
+        assert!(
+            location.starts_with(&format!("{}{}{path}", demo.issuer, demo::SIMULATOR_PATH)),
+            "{ua}: {location}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// `[wecom] proxy`: every WeCom call through one egress proxy.
+
+/// A forward proxy on loopback that notes the request line of everything it is asked.
+/// Absolute-form plain-HTTP requests are forwarded in origin form with `Connection: close` (so
+/// each request is one connection, and is counted); `CONNECT` is noted and refused.
+struct CountingProxy {
+    url: String,
+    seen: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl CountingProxy {
+    async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let noted = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                let noted = noted.clone();
+                tokio::spawn(async move {
+                    let _ = proxy_one(conn, noted).await;
+                });
+            }
+        });
+        Self { url, seen }
+    }
+
+    fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+async fn proxy_one(
+    mut conn: tokio::net::TcpStream,
+    seen: Arc<std::sync::Mutex<Vec<String>>>,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        let n = conn.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end - 4]).into_owned();
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next().unwrap_or_default().to_owned();
+    seen.lock().unwrap().push(request_line.clone());
+    let mut parts = request_line.split(' ');
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    if method == "CONNECT" {
+        conn.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .await?;
+        return Ok(());
+    }
+    let Ok(url) = url::Url::parse(target) else {
+        conn.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            .await?;
+        return Ok(());
+    };
+    let authority = format!(
+        "{}:{}",
+        url.host_str().unwrap_or_default(),
+        url.port_or_known_default().unwrap_or(80)
+    );
+    let mut upstream = tokio::net::TcpStream::connect(authority).await?;
+    let origin_form = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    };
+    let mut out = format!("{method} {origin_form} HTTP/1.1\r\n");
+    for line in lines {
+        let name = line.split(':').next().unwrap_or("").to_ascii_lowercase();
+        if name != "connection" && name != "proxy-connection" && name != "keep-alive" {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    upstream.write_all(out.as_bytes()).await?;
+    upstream.write_all(&buf[head_end..]).await?;
+    tokio::io::copy_bidirectional(&mut conn, &mut upstream).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_login_goes_through_the_configured_wecom_proxy() {
+    let proxy = CountingProxy::start().await;
+    let proxy_url = proxy.url.clone();
+    let demo = start_with("zhangsan", None, move |w, _| w.proxy = Some(proxy_url)).await;
+    let (claims, _) = login_ok(&demo, "openid", DESKTOP_CHROME).await;
+    assert_eq!(claims["sub"], "zhangsan");
+    let seen = proxy.seen();
+    let sim = format!("{}{}", demo.issuer, demo::SIMULATOR_PATH);
+    for path in [
+        "/cgi-bin/gettoken?",
+        "/cgi-bin/auth/getuserinfo?",
+        "/cgi-bin/user/get?",
+    ] {
+        assert!(
+            seen.iter()
+                .any(|l| l.starts_with(&format!("GET {sim}{path}"))),
+            "{path} went through the proxy: {seen:?}"
+        );
+    }
+}
+
+/// A config file for `wecom-oidc check` with `[wecom] api_base` (and the login page) at `base`
+/// and `[wecom] proxy`.
+fn proxied_config(dir: &tempfile::TempDir, base: &str, proxy: &str) -> std::path::PathBuf {
+    let sim = SimulatorConfig::demo("http://unused");
+    let text = format!(
+        r#"
+issuer = "https://sso.example.com:8443"
+data_dir = "{data}"
+keys_dir = "{keys}"
+[wecom]
+corp_id = "{corp}"
+agent_id = {agent}
+secret = "{secret}"
+api_base = "{base}"
+oauth_base = "{base}"
+sso_base = "{base}"
+proxy = "{proxy}"
+[[clients]]
+id = "grafana"
+secret = "grafana-secret-value"
+redirect_uris = ["https://grafana.example.com/login/generic_oauth"]
+"#,
+        data = dir.path().join("data").display(),
+        keys = dir.path().join("keys").display(),
+        corp = sim.corp_id,
+        agent = sim.agent_id,
+        secret = sim.secret,
+    );
+    let path = dir.path().join("wecom-oidc.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn check_goes_through_the_proxy_plain_http_forwarded_and_https_by_connect() {
+    use wecom_oidc::ops::doctor;
+    let proxy = CountingProxy::start().await;
+    // Plain HTTP (the simulator on loopback): forwarded, and `check` passes through it.
+    let demo = start("zhangsan").await;
+    let sim = format!("{}{}", demo.issuer, demo::SIMULATOR_PATH);
+    let dir = tempfile::tempdir().unwrap();
+    let report = doctor::check_file(
+        &proxied_config(&dir, &sim, &proxy.url),
+        Arc::new(SystemClock),
+    )
+    .await;
+    assert!(
+        report.findings.iter().any(|f| f.topic == "wecom"
+            && f.level == doctor::Level::Pass
+            && f.en.contains("gettoken succeeded")),
+        "{}",
+        report.render()
+    );
+    let seen = proxy.seen();
+    assert!(
+        seen.iter()
+            .any(|l| l.starts_with(&format!("GET {sim}/cgi-bin/gettoken?"))),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|l| l.starts_with(&format!("GET {sim}/wwlogin/sso/login?"))),
+        "the login page check uses the proxy too: {seen:?}"
+    );
+    // HTTPS: the proxy is asked to CONNECT (it refuses), and nothing is resolved or dialled
+    // directly — the host below does not exist.
+    let dir = tempfile::tempdir().unwrap();
+    let report = doctor::check_file(
+        &proxied_config(&dir, "https://qyapi.wecom-oidc.invalid", &proxy.url),
+        Arc::new(SystemClock),
+    )
+    .await;
+    assert!(!report.passed(), "{}", report.render());
+    assert!(
+        proxy
+            .seen()
+            .iter()
+            .any(|l| l.starts_with("CONNECT qyapi.wecom-oidc.invalid:443 ")),
+        "{:?}",
+        proxy.seen()
+    );
+}
+
+#[test]
+fn wecom_proxy_must_be_an_http_url_with_a_host() {
+    let base = |proxy: &str| {
+        format!(
+            "issuer = \"https://sso.example.com\"\n[wecom]\ncorp_id = \"ww1\"\nagent_id = 1000002\n\
+             secret = \"s\"\nproxy = \"{proxy}\"\n[[clients]]\nid = \"a\"\nsecret = \"b\"\n\
+             redirect_uris = [\"https://a.example.com/cb\"]\n"
+        )
+    };
+    let env = |_: &str| None;
+    let ok = wecom_oidc::config::parse(&base("http://10.0.0.8:3128"), "t.toml", &env)
+        .expect("a valid proxy");
+    assert_eq!(ok.wecom.proxy.as_deref(), Some("http://10.0.0.8:3128"));
+    for bad in [
+        "socks5://10.0.0.8:1080",
+        "10.0.0.8:3128",
+        "http://10.0.0.8:3128/x",
+    ] {
+        let err = wecom_oidc::config::parse(&base(bad), "t.toml", &env).expect_err(bad);
+        assert!(
+            err.problems.iter().any(|p| p.contains("wecom.proxy")),
+            "{bad}: {:?}",
+            err.problems
+        );
+    }
+}

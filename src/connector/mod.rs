@@ -3,12 +3,15 @@
 //! The OIDC core knows nothing about WeCom: it asks a [`Connector`] for the URL to send the
 //! browser to and, when the browser comes back, for the [`Identity`] of the person who logged in.
 
+mod handoff;
 pub mod wecom;
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+
+pub use self::handoff::{Bilingual, Handoff};
 
 /// Who logged in, as told by the upstream. Connector-specific data never leaves the connector
 /// except through these fields.
@@ -148,6 +151,13 @@ pub trait Connector: Send + Sync {
 
     /// The URL to send the browser to so the person logs in upstream.
     fn login_url(&self, req: &LoginRequest<'_>) -> Result<String, ConnectorError>;
+
+    /// A hand-off page instead of [`Self::login_url`], when this browser cannot complete the
+    /// upstream login by itself (e.g. a phone outside the upstream's app). `None` (the default):
+    /// redirect to [`Self::login_url`].
+    fn handoff(&self, _req: &LoginRequest<'_>) -> Result<Option<Handoff>, ConnectorError> {
+        Ok(None)
+    }
 
     /// The state the upstream handed back on the callback, if any.
     fn callback_state<'a>(&self, params: &'a HashMap<String, String>) -> Option<&'a str> {

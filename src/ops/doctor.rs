@@ -224,7 +224,13 @@ async fn check_login_page(cfg: &Config, w: &WeComSettings, label: &AppLabel, rep
         .append_pair("agentid", &w.agent_id.to_string())
         .append_pair("redirect_uri", &callback)
         .append_pair("state", "wecomoidccheck");
-    let http = match reqwest::Client::builder()
+    // Through the same proxy as the WeCom calls: the page must be reachable the same way.
+    let proxy = w.proxy.as_deref();
+    let Ok(builder) = crate::connector::wecom::proxy::with_proxy(reqwest::Client::builder(), proxy)
+    else {
+        return;
+    };
+    let http = match builder
         .redirect(reqwest::redirect::Policy::none())
         .timeout(w.timeout)
         .build()

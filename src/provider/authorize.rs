@@ -8,6 +8,7 @@ use url::form_urlencoded;
 
 use super::claims::{parse_claims_request, ClaimsRequest};
 use super::error::{ErrorCode, OAuthError};
+use super::handoff::LoginStart;
 use super::params::Params;
 use super::session::Prompt;
 use super::{pkce, Client, Provider};
@@ -366,14 +367,15 @@ impl Provider {
         })
     }
 
-    /// Stores the request and returns the upstream login URL to send the browser to.
+    /// Stores the request and returns the upstream login URL to send the browser to, or the
+    /// hand-off page when the connector says this browser cannot log in upstream by itself.
     /// `browser_binding` is the hash of the cookie that ties the flow to this browser.
     pub async fn begin_login(
         &self,
         req: &ValidAuthorizeRequest,
         browser_binding: &str,
         user_agent: Option<&str>,
-    ) -> Result<String, ErrorRedirect> {
+    ) -> Result<LoginStart, ErrorRedirect> {
         let fail = |error: OAuthError| ErrorRedirect {
             redirect_uri: req.redirect_uri.clone(),
             state: req.state.clone(),
@@ -431,19 +433,27 @@ impl Provider {
             .await
             .map_err(|e| fail(e.into()))?;
         let callback = self.callback_url(connector.id());
+        let login = LoginRequest {
+            state: &upstream_state,
+            callback_url: &callback,
+            scopes: &req.scopes,
+            user_agent,
+            login_hint: req.login_hint.as_deref(),
+            ui_locales: req.ui_locales.as_deref(),
+        };
+        let url_failed = |e: ConnectorError| {
+            tracing::error!(error = %e, "connector could not build a login URL");
+            fail(OAuthError::server_error())
+        };
+        if let Some(handoff) = connector.handoff(&login).map_err(url_failed)? {
+            return Ok(LoginStart::Handoff(Box::new(
+                self.handoff_page(req, handoff),
+            )));
+        }
         connector
-            .login_url(&LoginRequest {
-                state: &upstream_state,
-                callback_url: &callback,
-                scopes: &req.scopes,
-                user_agent,
-                login_hint: req.login_hint.as_deref(),
-                ui_locales: req.ui_locales.as_deref(),
-            })
-            .map_err(|e| {
-                tracing::error!(error = %e, "connector could not build a login URL");
-                fail(OAuthError::server_error())
-            })
+            .login_url(&login)
+            .map(LoginStart::Redirect)
+            .map_err(url_failed)
     }
 
     /// Handles the browser's return from the upstream. Errors before the original request is

@@ -8,6 +8,7 @@ pub mod client;
 pub mod client_assertion;
 pub mod discovery;
 pub mod error;
+pub mod handoff;
 pub mod introspect;
 pub mod logout;
 pub mod params;

@@ -13,6 +13,7 @@ use super::{error_page, html, WebState};
 use crate::provider::authorize::{
     AuthorizationResponse, AuthorizeRejection, ErrorRedirect, ResponseMode,
 };
+use crate::provider::handoff::LoginStart;
 use crate::provider::params::Params;
 use crate::provider::session::AuthorizeNext;
 use crate::random;
@@ -132,8 +133,11 @@ async fn authorize(
         .begin_login(&req, &random::hash_secret(&binding), user_agent)
         .await
     {
-        Ok(url) => {
-            let mut resp = redirect_to(redirect, &url);
+        Ok(start) => {
+            let mut resp = match start {
+                LoginStart::Redirect(url) => redirect_to(redirect, &url),
+                LoginStart::Handoff(page) => super::handoff_page::render(&page, headers),
+            };
             if let Some(c) = set_cookie {
                 resp.headers_mut().append(header::SET_COOKIE, c);
             }

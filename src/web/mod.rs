@@ -5,6 +5,7 @@ pub mod cors;
 pub mod discovery;
 pub mod error_page;
 pub mod events;
+pub mod handoff_page;
 pub mod html;
 pub mod login;
 pub mod login_events;

@@ -347,9 +347,14 @@ pub(crate) struct ApiClient {
 }
 
 impl ApiClient {
-    /// A client for `base` whose every call (connect included) ends after `timeout`.
-    pub(crate) fn new(base: &str, timeout: Duration) -> Result<Self, ConnectorError> {
-        let http = reqwest::Client::builder()
+    /// A client for `base` whose every call (connect included) ends after `timeout`, through
+    /// `proxy` when one is set (else the environment's proxy variables).
+    pub(crate) fn new(
+        base: &str,
+        timeout: Duration,
+        proxy: Option<&str>,
+    ) -> Result<Self, ConnectorError> {
+        let http = super::proxy::with_proxy(reqwest::Client::builder(), proxy)?
             .connect_timeout(timeout)
             .timeout(timeout)
             // Every WeCom URL carries the access_token (or the corpsecret) in its query: following

@@ -1,9 +1,10 @@
 //! The two WeCom login links: the OAuth link for WeCom's in-app browser (wecom-api.md §2) and
-//! the PC / external-browser login page (§3), chosen by the User-Agent (§9).
+//! the PC / external-browser login page (§3), chosen by the User-Agent (§9); and the hand-off
+//! for phones outside WeCom, which can use neither (§9).
 
 use url::Url;
 
-use crate::connector::ConnectorError;
+use crate::connector::{Bilingual, ConnectorError, Handoff};
 
 /// The parameters both links carry.
 pub(crate) struct LinkParams<'a> {
@@ -24,6 +25,69 @@ pub(crate) struct LinkParams<'a> {
 /// (wecom-api.md §9).
 pub(crate) fn is_wecom_browser(user_agent: Option<&str>) -> bool {
     user_agent.is_some_and(|ua| ua.to_ascii_lowercase().contains("wxwork"))
+}
+
+/// User-Agent tokens of phones and tablets (matched case-insensitively). `mobile` covers
+/// `Mobile Safari`, iOS's `Mobile/15E148`, Firefox's `Mobile;` and HarmonyOS NEXT's trailing
+/// `Mobile`; the others name the systems outright. Android tablets send `Android` without
+/// `Mobile` and count too: a tablet cannot scan its own screen either.
+const MOBILE_TOKENS: &[&str] = &[
+    "iphone",
+    "ipad",
+    "ipod",
+    "android",
+    "mobile",
+    "harmonyos",
+    "openharmony",
+    "windows phone",
+];
+
+/// WeChat's desktop clients (Windows, macOS) send `MicroMessenger` too; their browser is on a
+/// computer, where the QR page works (a phone scans it).
+const WECHAT_DESKTOP_TOKENS: &[&str] = &["windowswechat", "macwechat"];
+
+/// Whether the browser is on a phone or tablet but not inside WeCom (wecom-api.md §9): Safari,
+/// Chrome, or WeChat's browser (`MicroMessenger` without `wxwork`). Such a browser can neither
+/// use the in-app OAuth link (it only works inside WeCom) nor the QR page (the code would be
+/// on the screen that has to scan it).
+///
+/// A known blind spot: iPadOS Safari asks for desktop sites by default and then sends a
+/// Macintosh User-Agent that no server can tell from a Mac's; such an iPad gets the QR page.
+pub(crate) fn is_phone_outside_wecom(user_agent: Option<&str>) -> bool {
+    let Some(ua) = user_agent else {
+        return false;
+    };
+    let ua = ua.to_ascii_lowercase();
+    if ua.contains("wxwork") {
+        return false;
+    }
+    if ua.contains("micromessenger") && !WECHAT_DESKTOP_TOKENS.iter().any(|t| ua.contains(t)) {
+        // WeChat's browser: on phones it names the system as well, but a WeChat User-Agent
+        // that does not say it is a desktop client is treated as a phone.
+        return true;
+    }
+    MOBILE_TOKENS.iter().any(|t| ua.contains(t))
+}
+
+/// The hand-off for a phone outside WeCom: open the login inside WeCom, or use WeCom's PC login
+/// page (`pc_url`, this login's state) on a computer.
+pub(crate) fn phone_handoff(pc_url: String) -> Handoff {
+    Handoff {
+        app_name: Bilingual::new("企业微信", "WeCom"),
+        why: Bilingual::new(
+            "在手机上，企业微信登录只能在企业微信 App 内完成。这个浏览器无法打开企业微信的登录，也无法扫描显示在自己屏幕上的二维码。",
+            "On a phone, signing in with WeCom works only inside the WeCom app. This browser cannot open WeCom's sign-in, and it cannot scan a QR code shown on its own screen.",
+        ),
+        how: Bilingual::new(
+            "复制下面的链接，在企业微信的任意聊天中发送（例如发给自己），然后在企业微信里点开它。",
+            "Copy the link below, send it in any WeCom chat (for example to yourself), then tap it inside WeCom.",
+        ),
+        other_device_url: pc_url,
+        other_device_label: Bilingual::new(
+            "仍要打开企业微信扫码登录页",
+            "Open WeCom's QR sign-in page anyway",
+        ),
+    }
 }
 
 /// The `lang` of the PC login page: `en` when the first OIDC `ui_locales` tag is English
@@ -179,6 +243,98 @@ mod tests {
         // Plain WeChat sends MicroMessenger too, but is not WeCom.
         assert!(!is_wecom_browser(Some("Mozilla/5.0 MicroMessenger/8.0.1")));
         assert!(!is_wecom_browser(None));
+    }
+
+    // Real User-Agent strings, as the browsers send them.
+    const IOS_SAFARI: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1";
+    const IOS_CHROME: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/123.0.6312.52 Mobile/15E148 Safari/604.1";
+    const ANDROID_CHROME: &str = "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36";
+    const ANDROID_FIREFOX: &str =
+        "Mozilla/5.0 (Android 14; Mobile; rv:125.0) Gecko/125.0 Firefox/125.0";
+    const ANDROID_TABLET: &str = "Mozilla/5.0 (Linux; Android 13; SM-X700) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
+    const IPAD_SAFARI_MOBILE_SITE: &str = "Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 Mobile/15E148 Safari/604.1";
+    const IPAD_CHROME: &str = "Mozilla/5.0 (iPad; CPU OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/123.0.6312.52 Mobile/15E148 Safari/604.1";
+    const HARMONYOS_HUAWEI_BROWSER: &str = "Mozilla/5.0 (Linux; Android 12; HarmonyOS; NOH-AN00; HMSCore 6.13.0.302) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/99.0.4844.88 HuaweiBrowser/14.0.5.302 Mobile Safari/537.36";
+    const HARMONYOS_NEXT: &str = "Mozilla/5.0 (Phone; OpenHarmony 4.1) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/114.0.0.0 Safari/537.36 ArkWeb/4.1.6.1 Mobile";
+    const WECHAT_IOS: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.49(0x18003130) NetType/WIFI Language/zh_CN";
+    const WECHAT_ANDROID: &str = "Mozilla/5.0 (Linux; Android 13; V2183A Build/TP1A.220624.014; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/116.0.0.0 Mobile Safari/537.36 XWEB/1160065 MMWEBSDK/20231202 MMWEBID/2247 MicroMessenger/8.0.47.2560(0x28002F30) WeChat/arm64 Weixin NetType/WIFI Language/zh_CN ABI/arm64";
+    const WECHAT_WINDOWS: &str = "Mozilla/5.0 (Windows NT 10.0; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/81.0.4044.138 Safari/537.36 NetType/WIFI MicroMessenger/7.0.20.1781(0x6700143B) WindowsWechat(0x63090a13) XWEB/9129 Flue";
+    const WECOM_IOS: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 wxwork/4.1.22 MicroMessenger/7.0.1 Language/zh ColorScheme/Light";
+    const WECOM_ANDROID: &str = "Mozilla/5.0 (Linux; Android 13; 22081212C Build/TKQ1.220829.002; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/107.0.5304.141 Mobile Safari/537.36 wxwork/4.1.22 MicroMessenger/7.0.1 NetType/WIFI Language/zh Lang/zh ColorScheme/Light";
+    const WECOM_WINDOWS: &str = "Mozilla/5.0 (Windows NT 10.0; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/107.0.0.0 Safari/537.36 wxwork/4.1.22 (MicroMessenger/6.2) WindowsWechat MailPlugin_Electron WeMail embeddisk";
+    const WECOM_MAC: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) wxwork/4.1.22 (MicroMessenger/6.2) WeChat/2.0.4";
+    const DESKTOP_CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
+    const DESKTOP_FIREFOX: &str =
+        "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0";
+    const DESKTOP_SAFARI: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15";
+    const DESKTOP_EDGE: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36 Edg/124.0.2478.67";
+
+    #[test]
+    fn phone_browsers_outside_wecom_get_the_handoff() {
+        for ua in [
+            IOS_SAFARI,
+            IOS_CHROME,
+            ANDROID_CHROME,
+            ANDROID_FIREFOX,
+            ANDROID_TABLET,
+            IPAD_SAFARI_MOBILE_SITE,
+            IPAD_CHROME,
+            HARMONYOS_HUAWEI_BROWSER,
+            HARMONYOS_NEXT,
+            WECHAT_IOS,
+            WECHAT_ANDROID,
+        ] {
+            assert!(is_phone_outside_wecom(Some(ua)), "{ua}");
+            assert!(!is_wecom_browser(Some(ua)), "{ua}");
+        }
+    }
+
+    #[test]
+    fn wecom_on_every_platform_gets_the_in_app_link_not_the_handoff() {
+        for ua in [WECOM_IOS, WECOM_ANDROID, WECOM_WINDOWS, WECOM_MAC] {
+            assert!(is_wecom_browser(Some(ua)), "{ua}");
+            assert!(!is_phone_outside_wecom(Some(ua)), "{ua}");
+        }
+    }
+
+    #[test]
+    fn desktop_browsers_and_wechat_on_a_computer_get_the_qr_page() {
+        for ua in [
+            DESKTOP_CHROME,
+            DESKTOP_FIREFOX,
+            DESKTOP_SAFARI,
+            DESKTOP_EDGE,
+            WECHAT_WINDOWS,
+        ] {
+            assert!(!is_phone_outside_wecom(Some(ua)), "{ua}");
+            assert!(!is_wecom_browser(Some(ua)), "{ua}");
+        }
+        // No User-Agent at all (scripts, health checks): the QR page, as before.
+        assert!(!is_phone_outside_wecom(None));
+        assert!(!is_phone_outside_wecom(Some("")));
+    }
+
+    #[test]
+    fn ipad_asking_for_desktop_sites_is_indistinguishable_from_a_mac() {
+        // iPadOS Safari's default User-Agent is a Mac's (documented blind spot).
+        assert!(!is_phone_outside_wecom(Some(DESKTOP_SAFARI)));
+    }
+
+    #[test]
+    fn phone_detection_ignores_case() {
+        assert!(is_phone_outside_wecom(Some("SomeBrowser (IPHONE)")));
+        assert!(!is_phone_outside_wecom(Some("x (iPhone) WXWORK/4.0")));
+    }
+
+    #[test]
+    fn handoff_offers_the_qr_page_it_was_given() {
+        let h = phone_handoff("https://sso.example/wwlogin/sso/login?state=S".into());
+        assert_eq!(
+            h.other_device_url,
+            "https://sso.example/wwlogin/sso/login?state=S"
+        );
+        assert_eq!(h.app_name.zh, "企业微信");
+        assert_eq!(h.app_name.en, "WeCom");
     }
 
     #[test]

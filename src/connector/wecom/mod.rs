@@ -11,6 +11,7 @@ mod callback;
 mod groups;
 mod login_url;
 mod profile;
+pub mod proxy;
 mod token_cache;
 
 #[cfg(test)]
@@ -31,7 +32,8 @@ use self::profile::{non_empty, MemberProfile};
 use self::token_cache::TokenCache;
 use crate::clock::SharedClock;
 use crate::connector::{
-    Connector, ConnectorError, EventError, FailureNotice, Identity, LoginRequest, UpstreamEvent,
+    Connector, ConnectorError, EventError, FailureNotice, Handoff, Identity, LoginRequest,
+    UpstreamEvent,
 };
 use crate::metrics::Metrics;
 use crate::storage::Store;
@@ -112,6 +114,9 @@ pub struct WeComSettings {
     pub sso_base: String,
     /// Limit on each HTTP call to WeCom, connecting included.
     pub timeout: Duration,
+    /// The HTTP(S) proxy every call to WeCom goes through (`[wecom] proxy`); `None`: the
+    /// environment's `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` ([`proxy`]).
+    pub proxy: Option<String>,
     /// When to ask for `snsapi_privateinfo` (and so `getuserdetail`).
     pub privateinfo: PrivateInfo,
     /// Which WeCom field feeds which claim, and the e-mail policy.
@@ -158,6 +163,7 @@ impl WeComSettings {
             oauth_base: Self::DEFAULT_OAUTH_BASE.to_owned(),
             sso_base: Self::DEFAULT_SSO_BASE.to_owned(),
             timeout: Self::DEFAULT_TIMEOUT,
+            proxy: None,
             privateinfo: PrivateInfo::default(),
             profile: ProfileMapping::default(),
             subject: SubjectMode::default(),
@@ -197,6 +203,9 @@ impl WeComSettings {
             if let Some(problem) = base_url_problem(value) {
                 problems.push(format!("{name} {value:?} {problem}"));
             }
+        }
+        if let Some(problem) = self.proxy.as_deref().and_then(proxy::proxy_problem) {
+            problems.push(format!("proxy {problem}"));
         }
         if self.timeout.is_zero() {
             problems.push("timeout is zero".to_owned());
@@ -318,6 +327,7 @@ impl std::fmt::Debug for WeComSettings {
             .field("oauth_base", &self.oauth_base)
             .field("sso_base", &self.sso_base)
             .field("timeout", &self.timeout)
+            .field("proxy", &self.proxy.as_deref().map(proxy::redacted))
             .field("privateinfo", &self.privateinfo)
             .field("profile", &self.profile)
             .field("subject", &self.subject)
@@ -396,8 +406,12 @@ impl WeComConnector {
             let trimmed = base.trim_end_matches('/').len();
             base.truncate(trimmed);
         }
-        let api =
-            ApiClient::new(&settings.api_base, settings.timeout)?.with_metrics(metrics.clone());
+        let api = ApiClient::new(
+            &settings.api_base,
+            settings.timeout,
+            settings.proxy.as_deref(),
+        )?
+        .with_metrics(metrics.clone());
         let tokens = Arc::new(
             TokenCache::new(
                 api.clone(),
@@ -849,6 +863,19 @@ impl Connector for WeComConnector {
             let lang = login_url::page_lang(req.ui_locales);
             login_url::pc_url(&self.settings.sso_base, &params, lang)
         }
+    }
+
+    /// A phone's ordinary browser (or WeChat's) can use neither link (wecom-api.md §9): it gets
+    /// a hand-off whose fallback is the PC login page of this login.
+    fn handoff(&self, req: &LoginRequest<'_>) -> Result<Option<Handoff>, ConnectorError> {
+        if !login_url::is_phone_outside_wecom(req.user_agent) {
+            return Ok(None);
+        }
+        let pc = self.login_url(&LoginRequest {
+            user_agent: None,
+            ..req.clone()
+        })?;
+        Ok(Some(login_url::phone_handoff(pc)))
     }
 
     /// Ready when the app has an access_token (cached, or handed out by `gettoken`) **and** a
