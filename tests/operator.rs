@@ -1477,23 +1477,35 @@ async fn every_wecom_app_is_counted_logged_and_checked_for_readiness() {
 /// the second app fails the check under that app's name, and the callback URL names the first.
 #[tokio::test]
 async fn check_tests_every_wecom_app_of_a_wecom_list() {
-    let (_sim, base) = start_simulator().await;
+    let (sim, base) = start_simulator().await;
     let dir = tempfile::tempdir().unwrap();
     let single = std::fs::read_to_string(config_file(&dir, &base, None, None)).unwrap();
     let demo = SimulatorConfig::demo("http://unused");
-    let app = |name: &str, secret: &str| {
+    // A second app of the same corp (one corp's apps each have their own AgentId and secret).
+    const BRANCH_AGENT: i64 = 1_000_005;
+    assert!(sim.add_app(
+        &demo.corp_id,
+        wecom_oidc::simulator::AppSpec {
+            agent_id: BRANCH_AGENT,
+            secret: "branch-app-secret".into(),
+            visible_range: Default::default(),
+            trusted_domains: Vec::new(),
+            legacy_app: false,
+        },
+    ));
+    let app = |name: &str, agent: i64, secret: &str| {
         format!(
-            "[[wecom]]\nname = \"{name}\"\ncorp_id = \"{}\"\nagent_id = {}\nsecret = \"{secret}\"\n\
+            "[[wecom]]\nname = \"{name}\"\ncorp_id = \"{}\"\nagent_id = {agent}\nsecret = \"{secret}\"\n\
              api_base = \"{base}\"\noauth_base = \"{base}\"\nsso_base = \"{base}\"\n",
-            demo.corp_id, demo.agent_id
+            demo.corp_id
         )
     };
     let (head, tail) = single.split_once("[wecom]").unwrap();
     let (_, clients) = tail.split_once("[[clients]]").unwrap();
     let text = format!(
         "{head}{}{}[[clients]]{clients}",
-        app("hq", &demo.secret),
-        app("branch", "wrong-secret-value")
+        app("hq", demo.agent_id, &demo.secret),
+        app("branch", BRANCH_AGENT, "wrong-secret-value")
     );
     let path = dir.path().join("several.toml");
     std::fs::write(&path, text).unwrap();
