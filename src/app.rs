@@ -14,8 +14,8 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::clock::SharedClock;
 use crate::config::{Config, StoreLocation};
-use crate::connector::wecom::{WeComConnector, WeComSettings};
-use crate::connector::Connector;
+use crate::connector::registry::{self, ConnectorConfig, OpenDeps};
+use crate::connector::{Connector, ConnectorError};
 use crate::events::RecordingConnector;
 use crate::metrics::Metrics;
 use crate::provider::{discovery, ClientRegistry, Provider, ProviderParts};
@@ -23,7 +23,7 @@ use crate::storage::{PostgresStore, SledStore, Store};
 use crate::tokens::{KeyRing, KeyStore, SigningAlg};
 use crate::web::login_events::EventLogState;
 use crate::web::ops::OpsState;
-use crate::web::start::{ClientRow, StartInfo, WeComAppRow};
+use crate::web::start::{ClientRow, ConnectorRow, StartInfo};
 use crate::web::{self, WebState};
 
 /// Largest request body we read; OAuth requests are small (RFC 9700 §4.16 asks for limits).
@@ -195,37 +195,41 @@ pub fn build_with_store_and_keys(
         .into_iter()
         .map(SigningAlg::as_str)
         .collect();
-    let apps = std::iter::once(&config.wecom).chain(&config.more_wecom_apps);
+    // Every type settles what depends on the other connectors (e.g. WeCom's home corp), whether
+    // the configuration came from a file (which does this too) or was built in code.
+    let mut configs: Vec<Box<dyn ConnectorConfig>> =
+        config.connectors.iter().map(|c| c.clone_box()).collect();
+    let problems = registry::finish_all(&mut configs);
+    if !problems.is_empty() {
+        return Err(StartError::Connector(ConnectorError::Unavailable(
+            problems.join("; "),
+        )));
+    }
+    if configs.is_empty() {
+        return Err(StartError::Connector(ConnectorError::Unavailable(
+            "no connector configured".to_owned(),
+        )));
+    }
     let verify_paths: Vec<std::path::PathBuf> =
-        apps.clone().flat_map(|a| a.verify_files.clone()).collect();
+        configs.iter().flat_map(|c| c.root_files()).collect();
     let verify_files = web::verify::load(&verify_paths).map_err(StartError::VerifyFile)?;
-    let pairwise = apps
-        .clone()
-        .any(|a| a.subject == crate::connector::wecom::SubjectMode::Pairwise);
+    let pairwise = configs.iter().any(|c| c.is_pairwise());
     let metrics = Arc::new(Metrics::new());
-    // Every WeCom app counts its calls into the one registry and notes who each callback
+    // Every connector counts its calls into the one registry and notes who each callback
     // authenticated, for the login event log.
-    let wrap = |app: &WeComSettings| -> Result<Arc<dyn Connector>, StartError> {
-        let wecom: Arc<dyn Connector> = Arc::new(WeComConnector::with_metrics(
-            app.clone(),
-            store.clone(),
-            clock.clone(),
-            metrics.clone(),
-        )?);
-        Ok(Arc::new(RecordingConnector::new(wecom)))
+    let deps = OpenDeps {
+        store: store.clone(),
+        clock: clock.clone(),
+        metrics: metrics.clone(),
     };
-    // The first app's corp is the home corp of every app, whether the settings came from a
-    // config file (which does this too) or were built in code.
-    let mut settings: Vec<WeComSettings> = std::iter::once(&config.wecom)
-        .chain(&config.more_wecom_apps)
-        .cloned()
-        .collect();
-    crate::connector::wecom::assign_home_corp(&mut settings);
-    let connector = wrap(&settings[0])?;
-    let more_connectors = settings[1..]
+    let mut opened = configs
         .iter()
-        .map(wrap)
+        .map(|c| -> Result<Arc<dyn Connector>, StartError> {
+            Ok(Arc::new(RecordingConnector::new(c.open(&deps)?)))
+        })
         .collect::<Result<Vec<_>, _>>()?;
+    let connector = opened.remove(0);
+    let more_connectors = opened;
     let event_log = EventLogState {
         store: store.clone(),
         clock: clock.clone(),
@@ -287,13 +291,12 @@ pub fn build_with_store_and_keys(
     };
     let start_info = Arc::new(StartInfo {
         issuer: config.issuer.clone(),
-        wecom_apps: std::iter::once(&config.wecom)
-            .chain(&config.more_wecom_apps)
-            .map(|w| WeComAppRow {
-                id: w.id.clone(),
-                corp_id: w.corp_id.clone(),
-                agent_id: w.agent_id,
-                callback_url: provider.callback_url(&w.id),
+        connectors: configs
+            .iter()
+            .map(|c| ConnectorRow {
+                id: c.id().to_owned(),
+                summary: c.summary(),
+                callback_url: provider.callback_url(c.id()),
             })
             .collect(),
         clients: config

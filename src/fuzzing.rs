@@ -114,7 +114,7 @@ fn fixture() -> &'static Fixture {
             store: Default::default(),
             keys_reload_interval: crate::tokens::shared::DEFAULT_RELOAD_INTERVAL_SECS,
             keys_dir: dir.path().join("keys"),
-            wecom: WeComSettings {
+            connectors: vec![std::sync::Arc::new(WeComSettings {
                 api_base: upstream.clone(),
                 oauth_base: upstream.clone(),
                 sso_base: upstream,
@@ -123,8 +123,8 @@ fn fixture() -> &'static Fixture {
                     encoding_aes_key: CALLBACK_AES_KEY.into(),
                 }),
                 ..WeComSettings::new(CORP_ID, 1_000_002, "fuzz-secret")
-            },
-            more_wecom_apps: Vec::new(),
+            })],
+            deprecations: Vec::new(),
             clients: vec![
                 client("app", Some("app-secret"), APP_CB, app),
                 client("pub", None, PUBLIC_CB, ClientSettings::default()),

@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -19,4 +20,5 @@ pub mod server;
 pub mod simulator;
 pub mod storage;
 pub mod tokens;
+pub mod validate;
 pub mod web;

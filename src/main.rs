@@ -53,6 +53,9 @@ fn main() -> ExitCode {
 async fn serve(config_path: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
     let path = config_path.unwrap_or_else(|| PathBuf::from("wecom-oidc.toml"));
     let config = config::load(&path)?;
+    for deprecation in &config.deprecations {
+        tracing::warn!(config = %path.display(), "deprecated configuration: {deprecation}");
+    }
     // `build_on`: on a store shared by several instances the signing keys come from the store
     // and are re-read every `keys_reload_interval` seconds.
     let store = app::open_store(&config).await?;

@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use wecom_oidc::clock::SystemClock;
 use wecom_oidc::config::Config;
+use wecom_oidc::connector::registry::ConnectorConfig;
 use wecom_oidc::connector::wecom::{PrivateInfo, WeComSettings};
 use wecom_oidc::provider::Client;
 use wecom_oidc::secret::Secret;
@@ -106,7 +107,7 @@ async fn world(apps: Vec<AppDef>, prepare: impl FnOnce(&Simulator)) -> World {
         })
         .collect();
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut settings = settings.into_iter();
+    let settings = settings.into_iter();
     let config = Config {
         keys_reload_interval: wecom_oidc::tokens::shared::DEFAULT_RELOAD_INTERVAL_SECS,
         issuer: issuer.clone(),
@@ -114,8 +115,10 @@ async fn world(apps: Vec<AppDef>, prepare: impl FnOnce(&Simulator)) -> World {
         data_dir: dir.path().join("store"),
         store: Default::default(),
         keys_dir: dir.path().join("keys"),
-        wecom: settings.next().expect("one app"),
-        more_wecom_apps: settings.collect(),
+        connectors: settings
+            .map(|s| Arc::new(s) as Arc<dyn ConnectorConfig>)
+            .collect(),
+        deprecations: Vec::new(),
         clients,
         lifetimes: Default::default(),
         limits: Default::default(),

@@ -867,7 +867,7 @@ async fn serve_mode(playground: bool) -> String {
         data_dir: dir.path().join("store"),
         store: Default::default(),
         keys_dir: dir.path().join("keys"),
-        wecom: WeComSettings {
+        connectors: vec![std::sync::Arc::new(WeComSettings {
             api_base: sim_base.clone(),
             oauth_base: sim_base.clone(),
             sso_base: sim_base.clone(),
@@ -876,8 +876,8 @@ async fn serve_mode(playground: bool) -> String {
                 sim_config.agent_id,
                 sim_config.secret.clone(),
             )
-        },
-        more_wecom_apps: vec![],
+        })],
+        deprecations: Vec::new(),
         clients: vec![client(APP, Some(APP_SECRET), APP_CB)],
         lifetimes: Default::default(),
         limits: Default::default(),

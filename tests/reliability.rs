@@ -1498,13 +1498,13 @@ mod failing_disk {
             data_dir: dir.join("store"),
             store: Default::default(),
             keys_dir: dir.join("keys"),
-            wecom: WeComSettings {
+            connectors: vec![std::sync::Arc::new(WeComSettings {
                 api_base: sim_base.clone(),
                 oauth_base: sim_base.clone(),
                 sso_base: sim_base,
                 ..WeComSettings::new(sim_config.corp_id, sim_config.agent_id, sim_config.secret)
-            },
-            more_wecom_apps: Vec::new(),
+            })],
+            deprecations: Vec::new(),
             clients: vec![app_client()],
             lifetimes: Default::default(),
             limits: Default::default(),

@@ -609,8 +609,8 @@ async fn each_client_logs_in_through_the_wecom_app_it_names() {
         data_dir: dir.path().join("store"),
         store: Default::default(),
         keys_dir: dir.path().join("keys"),
-        wecom: app("wecom"),
-        more_wecom_apps: vec![app("branch")],
+        connectors: vec![Arc::new(app("wecom")), Arc::new(app("branch"))],
+        deprecations: Vec::new(),
         clients: vec![client],
         lifetimes: Default::default(),
         limits: Default::default(),
@@ -1064,7 +1064,11 @@ fn wecom_proxy_must_be_an_http_url_with_a_host() {
     let env = |_: &str| None;
     let ok = wecom_oidc::config::parse(&base("http://10.0.0.8:3128"), "t.toml", &env)
         .expect("a valid proxy");
-    assert_eq!(ok.wecom.proxy.as_deref(), Some("http://10.0.0.8:3128"));
+    let app = ok.connectors[0]
+        .as_any()
+        .downcast_ref::<WeComSettings>()
+        .expect("a WeCom app");
+    assert_eq!(app.proxy.as_deref(), Some("http://10.0.0.8:3128"));
     for bad in [
         "socks5://10.0.0.8:1080",
         "10.0.0.8:3128",

@@ -4,6 +4,7 @@
 //! browser to and, when the browser comes back, for the [`Identity`] of the person who logged in.
 
 mod handoff;
+pub mod registry;
 pub mod wecom;
 
 use std::collections::HashMap;

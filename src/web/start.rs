@@ -31,16 +31,14 @@ pub struct ClientRow {
     pub redirect_uris: Vec<String>,
 }
 
-/// A WeCom app as the start page shows it (no secret field, so none can leak).
+/// A connector as the start page shows it: what its type says of itself (never a secret).
 #[derive(Debug, Clone)]
-pub struct WeComAppRow {
-    /// The app's name (the connector id in `/callback/{id}`).
+pub struct ConnectorRow {
+    /// The connector id (`/callback/{id}`).
     pub id: String,
-    /// WeCom CorpID.
-    pub corp_id: String,
-    /// WeCom AgentId.
-    pub agent_id: i64,
-    /// Our callback URL for this app.
+    /// (label, value) pairs from the connector's type.
+    pub summary: Vec<(String, String)>,
+    /// Our callback URL for this connector.
     pub callback_url: String,
 }
 
@@ -49,8 +47,8 @@ pub struct WeComAppRow {
 pub struct StartInfo {
     /// Issuer identifier.
     pub issuer: String,
-    /// Every WeCom app logins go through, the default first.
-    pub wecom_apps: Vec<WeComAppRow>,
+    /// Every connector logins go through, the default first.
+    pub connectors: Vec<ConnectorRow>,
     /// Registered clients.
     pub clients: Vec<ClientRow>,
     /// Discovery document, pretty-printed.
@@ -75,7 +73,7 @@ struct StartPage<'a> {
     lang: &'a str,
     zh: bool,
     issuer: &'a str,
-    wecom_apps: &'a [WeComAppRow],
+    connectors: &'a [ConnectorRow],
     clients: &'a [ClientRow],
     discovery: &'a str,
     jwks: &'a str,
@@ -105,7 +103,7 @@ pub async fn start_page(
         lang: if zh { "zh-CN" } else { "en" },
         zh,
         issuer: &info.issuer,
-        wecom_apps: &info.wecom_apps,
+        connectors: &info.connectors,
         clients: &info.clients,
         discovery: &info.discovery,
         jwks: &info.jwks,

@@ -1,0 +1,131 @@
+//! The connector registry, Dex-style: each connector type owns its configuration section (parsed
+//! and validated in its own folder with the shared [`Validator`]), knows how to open itself, and
+//! describes itself for the start page and `check`. Nothing outside a type's folder names it
+//! except its one line in [`TYPES`].
+
+use std::any::Any;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use toml::Table;
+
+use super::{Connector, ConnectorError};
+use crate::check::Finding;
+use crate::clock::SharedClock;
+use crate::metrics::Metrics;
+use crate::storage::Store;
+use crate::validate::Validator;
+
+/// Every connector type this build knows. Adding one = its folder + one line here.
+pub const TYPES: &[ConnectorType] = &[super::wecom::CONNECTOR_TYPE];
+
+/// A type's parser: (validator, table, key for problems, `id` of a `[[connectors]]` table).
+pub type ParseFn =
+    fn(&mut Validator<'_>, &Table, &str, Option<&str>) -> Option<Box<dyn ConnectorConfig>>;
+
+/// A kind of upstream (`type = "wecom"` in `[[connectors]]`).
+pub struct ConnectorType {
+    /// The `type` value that selects it.
+    pub name: &'static str,
+    /// Parses and validates one table of this type — a `[[connectors]]` table without its
+    /// `type` and `id` (given as `id`), or a table of the legacy section (`id` `None`) —
+    /// recording every problem in the validator under `key` (e.g. `connectors[1]`).
+    pub parse: ParseFn,
+    /// An older top-level section of this type's own (`[wecom]` / `[[wecom]]`), still read.
+    pub legacy_section: Option<&'static str>,
+    /// Checks made across every connector of this type once all are parsed (and settles what
+    /// depends on the others, e.g. WeCom's home corp); returns the problems.
+    pub finish: fn(&mut [Box<dyn ConnectorConfig>]) -> Vec<String>,
+}
+
+/// What a connector needs to open.
+#[derive(Clone)]
+pub struct OpenDeps {
+    /// Where upstream tokens, user links and leases are kept.
+    pub store: Arc<dyn Store>,
+    /// The injected clock.
+    pub clock: SharedClock,
+    /// Where upstream calls are counted.
+    pub metrics: Arc<Metrics>,
+}
+
+/// One configured connector: its type's validated settings.
+#[async_trait]
+pub trait ConnectorConfig: Send + Sync + std::fmt::Debug + Any {
+    /// The connector id (`/callback/{id}`, a client's `connector`).
+    fn id(&self) -> &str;
+    /// The type name (`wecom`).
+    fn type_name(&self) -> &'static str;
+    /// Opens the connector. No upstream call is made here.
+    fn open(&self, deps: &OpenDeps) -> Result<Arc<dyn Connector>, ConnectorError>;
+    /// Rows for the start page: (label, value), never a secret.
+    fn summary(&self) -> Vec<(String, String)>;
+    /// Files the upstream wants served at the domain root (e.g. WeCom's domain verification).
+    fn root_files(&self) -> Vec<PathBuf> {
+        Vec::new()
+    }
+    /// Whether this connector gives each client its own `sub`.
+    fn is_pairwise(&self) -> bool {
+        false
+    }
+    /// `wecom-oidc check`'s questions to the upstream; `label` is appended to topics when there
+    /// are several connectors. `trusted_domain` is the issuer's host[:port].
+    async fn check(&self, ctx: &CheckContext<'_>) -> Vec<Finding>;
+    /// A copy (configurations are shared behind `Arc`s and finished on copies).
+    fn clone_box(&self) -> Box<dyn ConnectorConfig>;
+    /// For the type's own `finish`, which downcasts its configurations.
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+    /// For code that needs the type's own settings (tests, the demo).
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// What `check` tells a connector about the deployment.
+pub struct CheckContext<'a> {
+    /// The issuer URL.
+    pub issuer: &'a str,
+    /// host[:port] of the issuer, when it is valid.
+    pub trusted_domain: Option<&'a str>,
+    /// Appended to topics: empty with one connector, ` (id)` with several.
+    pub label: &'a str,
+    /// The clock.
+    pub clock: SharedClock,
+}
+
+/// The type named `name`.
+pub fn find(name: &str) -> Option<&'static ConnectorType> {
+    TYPES.iter().find(|t| t.name == name)
+}
+
+/// The names of every type, for error messages.
+pub fn type_names() -> String {
+    TYPES.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
+}
+
+/// Runs every type's `finish` over its own connectors (in configuration order).
+pub fn finish_all(configs: &mut [Box<dyn ConnectorConfig>]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for t in TYPES {
+        let mut mine: Vec<Box<dyn ConnectorConfig>> = Vec::new();
+        let mut slots = Vec::new();
+        for (i, c) in configs.iter().enumerate() {
+            if c.type_name() == t.name {
+                mine.push(c.clone_box());
+                slots.push(i);
+            }
+        }
+        if mine.is_empty() {
+            continue;
+        }
+        problems.extend((t.finish)(&mut mine));
+        for (slot, c) in slots.into_iter().zip(mine) {
+            configs[slot] = c;
+        }
+    }
+    problems
+}
+
+/// Shares configurations after [`finish_all`].
+pub fn share(configs: Vec<Box<dyn ConnectorConfig>>) -> Vec<Arc<dyn ConnectorConfig>> {
+    configs.into_iter().map(Arc::from).collect()
+}
