@@ -264,6 +264,8 @@ const WECOM_KEYS: &[&str] = &[
 ];
 const CLIENT_KEYS: &[&str] = &[
     "wecom_app",
+    "app",
+    "app_config",
     "id",
     "name",
     "secret",
@@ -1112,6 +1114,7 @@ impl Validator<'_> {
         };
         let name = self.string(c, &format!("{key}.name"), "name");
         let wecom_app = self.string(c, &format!("{key}.wecom_app"), "wecom_app");
+        let app = self.client_app(c, key);
         // Checked even when other settings failed, so every problem is reported at once.
         let mut logout = ClientSettings::default();
         self.logout_and_alg_settings(c, key, &mut logout);
@@ -1139,8 +1142,35 @@ impl Validator<'_> {
             redirect_uris: uris,
             settings: ClientSettings {
                 connector: wecom_app,
+                app,
                 ..settings
             },
+        })
+    }
+
+    /// `app` (which relying party the client is: a `wecom-oidc snippet` name) and `app_config`
+    /// (that application's own configuration file), read only by `check`.
+    fn client_app(&mut self, c: &Table, key: &str) -> Option<crate::provider::client::ClientApp> {
+        let app_key = format!("{key}.app");
+        let name = self.string(c, &app_key, "app");
+        let config = self.string(c, &format!("{key}.app_config"), "app_config");
+        let name = match name {
+            Some(n) if crate::ops::snippet::SnippetApp::parse(&n).is_none() => {
+                let known: Vec<&str> = crate::ops::snippet::SnippetApp::ALL
+                    .iter()
+                    .map(|a| a.name())
+                    .collect();
+                self.problem(
+                    &app_key,
+                    format!("{n:?} is not one of {}", known.join(", ")),
+                );
+                return None;
+            }
+            other => other,
+        };
+        (name.is_some() || config.is_some()).then(|| crate::provider::client::ClientApp {
+            name,
+            config: config.map(PathBuf::from),
         })
     }
 

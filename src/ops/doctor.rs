@@ -175,6 +175,7 @@ pub async fn check(cfg: &Config, clock: SharedClock) -> Report {
     let mut report = Report::default();
     check_issuer(cfg, &mut report);
     check_clients(cfg, &mut report);
+    super::app_checks::check(cfg, clock.clone(), &mut report).await;
     check_keys(&cfg.keys_dir, &mut report);
     // Every WeCom app (`[[wecom]]` may list several) needs its secret and trusted domain right.
     for w in std::iter::once(&cfg.wecom).chain(&cfg.more_wecom_apps) {

@@ -2,6 +2,7 @@
 //! relying parties and the `clients list` view. They print for a person at a terminal and
 //! never show a secret.
 
+pub mod app_checks;
 pub mod clients;
 pub mod doctor;
 pub mod events;
@@ -29,7 +30,8 @@ pub fn run_snippet(
                 known.join(", ")
             )
         })?;
-    let s = snippet::render(app, &cfg.issuer, client);
+    let wecom = app_checks::wecom_app_of(&cfg, client);
+    let s = snippet::render_for(app, &cfg.issuer, client, &snippet::ProviderFacts::of(wecom));
     print!("{}", s.text);
     for w in &s.warnings {
         eprintln!("warning: {w}");
