@@ -605,6 +605,7 @@ mod tests {
     #[test]
     fn kubernetes_with_email_usernames_a_secret_or_no_offline_access_is_warned_about() {
         let mut c = client("http://localhost:8000");
+        c.settings.allow_offline_access = Some(false);
         let mut w = wecom();
         w.profile.preferred_username = ClaimSource::Email;
         let text = messages(&static_findings(SnippetApp::Kubernetes, false, &c, &w));

@@ -162,8 +162,13 @@ impl SnippetApp {
             Self::Gitea => path.starts_with("/user/oauth2/") && path.ends_with("/callback"),
             Self::Jumpserver => path.ends_with("/core/auth/openid/callback/"),
             Self::Nextcloud => path.ends_with("/apps/user_oidc/code"),
-            Self::Minio => path.ends_with("/oauth_callback"),
-            Self::Vault => path.ends_with("/oidc/callback") && !path.ends_with("/auth/callback"),
+            Self::Minio => {
+                path.ends_with("/oauth_callback") && !path.ends_with("/hub/oauth_callback")
+            }
+            Self::Vault => {
+                path.ends_with("/ui/vault/auth/oidc/oidc/callback")
+                    || (loopback && u.port() == Some(8250) && path == "/oidc/callback")
+            }
         }
     }
 
@@ -1016,6 +1021,8 @@ mod tests {
                 SnippetApp::Vault,
                 "https://v.example:8200/ui/vault/auth/oidc/oidc/callback",
             ),
+            (SnippetApp::Vault, "http://localhost:8250/oidc/callback"),
+            (SnippetApp::Argocd, "http://localhost:8085/auth/callback"),
         ];
         for (app, uri) in uris {
             assert_eq!(SnippetApp::infer(&client(&[uri])), Some(app), "{uri}");
