@@ -546,6 +546,7 @@ mod tests {
     use crate::connector::wecom::EmailPolicy;
     use crate::provider::client::ClientApp;
     use crate::secret::Secret;
+    use std::path::Path;
 
     fn client(uri: &str) -> Client {
         Client {
@@ -615,6 +616,26 @@ mod tests {
         c.secret = None;
         c.settings.allow_offline_access = Some(true);
         assert!(static_findings(SnippetApp::Kubernetes, false, &c, &wecom()).is_empty());
+    }
+
+    #[test]
+    fn client_keys_app_and_app_config_are_read_and_unknown_apps_refused() {
+        let text = "[[clients]]\nid = \"k\"\npublic = true\napp = \"kubelogin\"\n\
+                    app_config = \"/etc/x.ini\"\nredirect_uris = [\"http://localhost:8000\"]\n";
+        let clients = crate::config::parse_clients(text, "t.toml", &|_| None).unwrap();
+        let app = clients[0].settings.app.clone().unwrap();
+        assert_eq!(app.name.as_deref(), Some("kubelogin"));
+        assert_eq!(app.config.as_deref(), Some(Path::new("/etc/x.ini")));
+        assert_eq!(app_of(&clients[0]), Some((SnippetApp::Kubernetes, true)));
+        let err =
+            crate::config::parse_clients(&text.replace("kubelogin", "kubelet"), "t.toml", &|_| {
+                None
+            })
+            .unwrap_err();
+        assert!(err
+            .problems
+            .join("\n")
+            .contains("clients[0].app: \"kubelet\" is not one of"));
     }
 
     #[test]
