@@ -47,6 +47,7 @@ fn secrets() -> HashMap<String, String> {
         "INTEROP_OPENID_CLIENT_SECRET",
         "INTEROP_APACHE_SECRET",
         "INTEROP_OPENID_CLIENT_ES256_SECRET",
+        "INTEROP_GO_OIDC_SECRET",
     ]
     .iter()
     .map(|n| (n.to_string(), random::token(24)))

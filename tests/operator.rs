@@ -446,8 +446,19 @@ fn rp_client(id: &str, uri: &str) -> Client {
     }
 }
 
+/// A provider that gives every member an address (`[wecom] email = "template"`), the guides'
+/// step 0 for applications that need one.
+fn with_email() -> snippets::ProviderFacts {
+    snippets::ProviderFacts {
+        email: wecom_oidc::connector::wecom::EmailPolicy::Template(
+            "{userid_lower}@corp.example.com".into(),
+        ),
+        email_verified: false,
+    }
+}
+
 fn snippet(app: SnippetApp, id: &str, uri: &str) -> String {
-    let s = snippets::render(app, ISSUER, &rp_client(id, uri));
+    let s = snippets::render_for(app, ISSUER, &rp_client(id, uri), &with_email());
     assert!(s.warnings.is_empty(), "{:?}", s.warnings);
     assert!(!s.text.contains("rp-secret-never-printed"));
     s.text
@@ -494,11 +505,31 @@ fn grafana_snippet_is_ini_with_generic_oauth_endpoints_pkce_and_groups_role_mapp
     assert_eq!(g["token_url"], format!("{ISSUER}/token"));
     assert_eq!(g["api_url"], format!("{ISSUER}/userinfo"));
     assert_eq!(g["use_pkce"], "true");
-    assert_eq!(g["client_secret"], "$__env{WECOM_OIDC_CLIENT_SECRET}");
+    assert_eq!(
+        g["client_secret"],
+        "$__file{/etc/grafana/wecom-oidc-client-secret}"
+    );
     assert_eq!(g["groups_attribute_path"], "groups");
-    assert!(g["role_attribute_path"].contains("'Admin'"));
-    assert!(g["scopes"].split(' ').any(|s| s == "openid"));
-    assert_eq!(ini["server"]["root_url"], "https://grafana.example.com/");
+    assert_eq!(g["email_attribute_path"], "email");
+    assert_eq!(g["scopes"], "openid profile email groups");
+    assert_eq!(
+        g["signout_redirect_url"],
+        format!(
+            "{ISSUER}/logout?client_id=grafana&post_logout_redirect_uri=\
+             https%3A%2F%2Fgrafana.example.com%2Flogin"
+        )
+    );
+    // root_url (and its sub-path) stays the operator's.
+    assert!(!ini.contains_key("server"));
+    // Without an e-mail source, Grafana's own JMESPath fallback gives every member one.
+    let s = snippets::render(
+        SnippetApp::Grafana,
+        ISSUER,
+        &rp_client("grafana", "https://grafana.example.com/login/generic_oauth"),
+    );
+    let g = &parse_ini(&s.text)["auth.generic_oauth"];
+    assert!(g["email_attribute_path"].starts_with("email || join("));
+    assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
 }
 
 /// Turns the Ruby hash/array literal of gitlab.rb into JSON: `key:` → `"key":`, `ENV["X"]` →
@@ -534,6 +565,15 @@ fn ruby_literal_to_json(src: &str) -> serde_json::Value {
                 let name: String = chars[i + 2..end - 1].iter().collect();
                 out.push_str(&format!("\"${name}\""));
                 i = end + 1;
+            } else if word == "File" {
+                // `File.read("PATH").strip` → "@PATH"
+                let open = i + chars[i..].iter().position(|c| *c == '"').unwrap();
+                let close = open + 1 + chars[open + 1..].iter().position(|c| *c == '"').unwrap();
+                let path: String = chars[open + 1..close].iter().collect();
+                let rest: String = chars[close..close + 8].iter().collect();
+                assert_eq!(rest, "\").strip", "File.read(...).strip");
+                out.push_str(&format!("\"@{path}\""));
+                i = close + 8;
             } else if word == "true" || word == "false" {
                 out.push_str(&word);
             } else {
@@ -568,9 +608,14 @@ fn gitlab_snippet_is_a_ruby_omniauth_provider_with_discovery_and_the_client() {
     assert_eq!(p["args"]["pkce"], true);
     assert_eq!(p["args"]["response_type"], "code");
     assert_eq!(p["args"]["client_options"]["identifier"], "gitlab");
+    // A root-only file: gitlab-ctl reconfigure under sudo has no environment variable.
     assert_eq!(
         p["args"]["client_options"]["secret"],
-        "$WECOM_OIDC_CLIENT_SECRET"
+        "@/etc/gitlab/wecom-oidc-client-secret"
+    );
+    assert_eq!(
+        p["args"]["scope"],
+        serde_json::json!(["openid", "profile", "email", "groups"])
     );
     assert_eq!(
         p["args"]["client_options"]["redirect_uri"],
@@ -673,7 +718,11 @@ fn jupyterhub_snippet_is_python_assignments_for_generic_oauthenticator() {
             lhs.starts_with("c.") && lhs.split('.').count() == 3,
             "not a traitlets assignment: {line}"
         );
-        let rhs = rhs.replace("True", "true").replace("os.environ[", "[");
+        let rhs = rhs.replace("True", "true");
+        let rhs = match rhs.strip_prefix("open(") {
+            Some(path) => format!("[{}]", path.split(')').next().unwrap()),
+            None => rhs,
+        };
         let v: serde_json::Value =
             serde_json::from_str(&rhs).unwrap_or_else(|e| panic!("{e}: {line}"));
         values.insert(lhs.to_owned(), v);
@@ -690,7 +739,11 @@ fn jupyterhub_snippet_is_python_assignments_for_generic_oauthenticator() {
     );
     assert_eq!(
         g("client_secret"),
-        serde_json::json!(["WECOM_OIDC_CLIENT_SECRET"])
+        serde_json::json!(["/etc/jupyterhub/wecom-oidc-client-secret"])
+    );
+    assert_eq!(
+        g("scope"),
+        serde_json::json!(["openid", "profile", "groups"])
     );
     assert_eq!(g("username_claim"), "preferred_username");
 }
@@ -715,6 +768,7 @@ fn synapse_snippet_is_yaml_oidc_provider_with_issuer_and_secret_file() {
         Some("{{ user.preferred_username }}")
     );
     assert_eq!(p["scopes"][0].as_str(), Some("openid"));
+    assert_eq!(p["backchannel_logout_enabled"].as_bool(), Some(true));
 }
 
 #[test]
@@ -724,8 +778,11 @@ fn snippet_warns_when_the_client_lacks_the_apps_callback_path() {
         ISSUER,
         &rp_client("g", "https://grafana.example.com/wrong"),
     );
-    assert_eq!(s.warnings.len(), 1);
-    assert!(s.warnings[0].contains("/login/generic_oauth"));
+    assert!(
+        s.warnings[0].contains("/login/generic_oauth"),
+        "{:?}",
+        s.warnings
+    );
 }
 
 #[tokio::test]

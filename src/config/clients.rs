@@ -11,6 +11,8 @@ use crate::validate::Validator;
 const CLIENT_KEYS: &[&str] = &[
     "connector",
     "wecom_app",
+    "app",
+    "app_config",
     "id",
     "name",
     "secret",
@@ -131,6 +133,7 @@ impl Validator<'_> {
             }
         };
         let name = self.string(c, &format!("{key}.name"), "name");
+        let app = self.client_app(c, key);
         // `wecom_app` is the older name of `connector`.
         let connector = match (
             self.string(c, &format!("{key}.connector"), "connector"),
@@ -172,8 +175,35 @@ impl Validator<'_> {
             redirect_uris: uris,
             settings: ClientSettings {
                 connector,
+                app,
                 ..settings
             },
+        })
+    }
+
+    /// `app` (which relying party the client is: a `wecom-oidc snippet` name) and `app_config`
+    /// (that application's own configuration file), read only by `check`.
+    fn client_app(&mut self, c: &Table, key: &str) -> Option<crate::provider::client::ClientApp> {
+        let app_key = format!("{key}.app");
+        let name = self.string(c, &app_key, "app");
+        let config = self.string(c, &format!("{key}.app_config"), "app_config");
+        let name = match name {
+            Some(n) if crate::ops::snippet::SnippetApp::parse(&n).is_none() => {
+                let known: Vec<&str> = crate::ops::snippet::SnippetApp::ALL
+                    .iter()
+                    .map(|a| a.name())
+                    .collect();
+                self.problem(
+                    &app_key,
+                    format!("{n:?} is not one of {}", known.join(", ")),
+                );
+                return None;
+            }
+            other => other,
+        };
+        (name.is_some() || config.is_some()).then(|| crate::provider::client::ClientApp {
+            name,
+            config: config.map(std::path::PathBuf::from),
         })
     }
 

@@ -131,6 +131,7 @@ pub async fn check(cfg: &Config, clock: SharedClock) -> Report {
     let mut report = Report::default();
     check_issuer(cfg, &mut report);
     check_clients(cfg, &mut report);
+    super::app_checks::check(cfg, clock.clone(), &mut report).await;
     check_keys(&cfg.keys_dir, &mut report);
     // Every connector asks its upstream its own questions (secret, trusted domain …).
     let several = cfg.connectors.len() > 1;

@@ -2,6 +2,7 @@
 //! relying parties and the `clients list` view. They print for a person at a terminal and
 //! never show a secret.
 
+pub mod app_checks;
 pub mod clients;
 pub mod doctor;
 pub mod events;
@@ -29,7 +30,16 @@ pub fn run_snippet(
                 known.join(", ")
             )
         })?;
-    let s = snippet::render(app, &cfg.issuer, client);
+    // Another connector type than WeCom: assume no e-mail source (the snippet then says how the
+    // application copes without one).
+    let facts = match app_checks::wecom_app_of(&cfg, client) {
+        Some(wecom) => snippet::ProviderFacts::of(wecom),
+        None => snippet::ProviderFacts {
+            email: crate::connector::wecom::EmailPolicy::Upstream,
+            email_verified: false,
+        },
+    };
+    let s = snippet::render_for(app, &cfg.issuer, client, &facts);
     print!("{}", s.text);
     for w in &s.warnings {
         eprintln!("warning: {w}");

@@ -56,6 +56,18 @@ pub struct ClientSettings {
     /// The connector (upstream app) this client's logins go through; `None` is the provider's
     /// default connector. Config key `wecom_app`.
     pub connector: Option<String>,
+    /// Which relying-party software the client is (config keys `app`, `app_config`); read only
+    /// by `wecom-oidc check`, never by the protocol.
+    pub app: Option<ClientApp>,
+}
+
+/// The relying-party software behind a client, as the operator declared it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientApp {
+    /// A `wecom-oidc snippet` application name (`grafana`, `kubernetes` …).
+    pub name: Option<String>,
+    /// That application's own configuration file (e.g. `/etc/grafana/grafana.ini`).
+    pub config: Option<std::path::PathBuf>,
 }
 
 /// A client authentication method at the token, revocation and introspection endpoints
