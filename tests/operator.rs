@@ -1407,16 +1407,30 @@ async fn every_wecom_app_is_counted_logged_and_checked_for_readiness() {
     let mut sim_config = SimulatorConfig::demo(sim_base.clone());
     sim_config.auto_login = Some("lisi".into());
     let simulator = Simulator::new(sim_config.clone(), Arc::new(SystemClock));
-    let app = |name: &str| WeComSettings {
-        id: name.into(),
-        api_base: sim_base.clone(),
-        oauth_base: sim_base.clone(),
-        sso_base: sim_base.clone(),
-        ..WeComSettings::new(
-            sim_config.corp_id.clone(),
-            sim_config.agent_id,
-            sim_config.secret.clone(),
-        )
+    // The branch app is a second app of the same corp (its own AgentId and secret).
+    assert!(simulator.add_app(
+        &sim_config.corp_id,
+        wecom_oidc::simulator::AppSpec {
+            agent_id: 1_000_005,
+            secret: "branch-app-secret".into(),
+            visible_range: Default::default(),
+            trusted_domains: Vec::new(),
+            legacy_app: false,
+        },
+    ));
+    let app = |name: &str| {
+        let (agent, secret) = if name == "branch" {
+            (1_000_005, "branch-app-secret".to_owned())
+        } else {
+            (sim_config.agent_id, sim_config.secret.clone())
+        };
+        WeComSettings {
+            id: name.into(),
+            api_base: sim_base.clone(),
+            oauth_base: sim_base.clone(),
+            sso_base: sim_base.clone(),
+            ..WeComSettings::new(sim_config.corp_id.clone(), agent, secret)
+        }
     };
     let mut client = confidential_rp();
     client.settings.connector = Some("branch".into());

@@ -645,6 +645,16 @@ async fn wecom_outage_fails_logins_fast_and_clearly_recovers_and_spares_token_us
         for path in WECOM_APIS {
             d.simulator.fail_next(path, 0, 0);
         }
+        if errcode == 45009 {
+            // wecom-api.md §1: after 45009 WeCom blocks the API for at least a minute, so the
+            // provider does not call it again at once: still the clear "try again in a minute"
+            // page, answered fast, without a call (tests/corps.rs checks the back-off itself).
+            let t = Instant::now();
+            let end = walk_login(&browser(), &d.issuer).await.expect("answer");
+            assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+            assert_clear_failure(&end);
+            continue;
+        }
         let end = walk_login(&browser(), &d.issuer).await.expect("answer");
         assert!(
             matches!(&end, LoginEnd::AtClient(q) if q.contains_key("code")),
