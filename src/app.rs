@@ -218,7 +218,7 @@ pub fn build_with_store_and_keys(
     // Every connector counts its calls into the one registry and notes who each callback
     // authenticated, for the login event log.
     let deps = OpenDeps {
-        store: store.clone(),
+        store: crate::storage::upstream_role(store.clone()),
         clock: clock.clone(),
         metrics: metrics.clone(),
     };

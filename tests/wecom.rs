@@ -215,7 +215,7 @@ async fn a_restarted_connector_reuses_the_token_persisted_in_the_store() {
     };
     let restarted = wecom_oidc::connector::wecom::WeComConnector::new(
         settings,
-        demo.store.clone(),
+        wecom_oidc::storage::upstream_role(demo.store.clone()),
         Arc::new(SystemClock),
     )
     .expect("connector");
@@ -354,7 +354,7 @@ async fn a_member_disabled_after_login_is_refused_at_refresh() {
     };
     let connector = wecom_oidc::connector::wecom::WeComConnector::new(
         settings,
-        demo.store.clone(),
+        wecom_oidc::storage::upstream_role(demo.store.clone()),
         Arc::new(SystemClock),
     )
     .expect("connector");

@@ -14,7 +14,7 @@ use super::{Connector, ConnectorError};
 use crate::check::Finding;
 use crate::clock::SharedClock;
 use crate::metrics::Metrics;
-use crate::storage::Store;
+use crate::storage::UpstreamStore;
 use crate::validate::Validator;
 
 /// Every connector type this build knows. Adding one = its folder + one line here.
@@ -42,8 +42,8 @@ pub struct ConnectorType {
 /// What a connector needs to open.
 #[derive(Clone)]
 pub struct OpenDeps {
-    /// Where upstream tokens, user links and leases are kept.
-    pub store: Arc<dyn Store>,
+    /// Where upstream tokens, user links and leases are kept: the store in its connector role.
+    pub store: Arc<dyn UpstreamStore>,
     /// The injected clock.
     pub clock: SharedClock,
     /// Where upstream calls are counted.

@@ -472,8 +472,12 @@ async fn directory_groups(
     w: &WeComSettings,
     clock: SharedClock,
 ) -> Result<BTreeSet<String>, String> {
-    let connector = WeComConnector::new(w.clone(), Arc::new(MemoryStore::new()), clock)
-        .map_err(|e| e.to_string())?;
+    let connector = WeComConnector::new(
+        w.clone(),
+        crate::storage::upstream_role(Arc::new(MemoryStore::new())),
+        clock,
+    )
+    .map_err(|e| e.to_string())?;
     let token = connector.access_token().await.map_err(|e| e.to_string())?;
     let http = reqwest::Client::builder()
         .timeout(w.timeout)

@@ -13,6 +13,7 @@ pub mod conformance;
 pub mod durability;
 pub mod memory;
 pub mod postgres;
+pub mod roles;
 pub mod sled_store;
 
 use std::fmt;
@@ -26,6 +27,7 @@ pub use cluster::{SigningKeySet, StoredSigningKey};
 pub use durability::Durability;
 pub use memory::MemoryStore;
 pub use postgres::PostgresStore;
+pub use roles::{upstream_role, UpstreamStore};
 pub use sled_store::SledStore;
 
 /// Storage failures.

@@ -133,7 +133,11 @@ async fn check_login_page(ctx: &CheckContext<'_>, w: &WeComSettings, out: &mut V
 
 /// Calls `gettoken` with a throw-away store, so a cached token cannot hide a wrong secret.
 async fn check_wecom(w: &WeComSettings, label: &str, clock: SharedClock, out: &mut Vec<Finding>) {
-    let connector = match WeComConnector::new(w.clone(), Arc::new(MemoryStore::new()), clock) {
+    let connector = match WeComConnector::new(
+        w.clone(),
+        crate::storage::upstream_role(Arc::new(MemoryStore::new())),
+        clock,
+    ) {
         Ok(c) => c,
         Err(e) => {
             out.push(Finding::new(

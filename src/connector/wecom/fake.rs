@@ -11,10 +11,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::storage::{
-    AccessToken, AuthCode, AuthRequest, RefreshToken, Result as StoreResult, Session, StorageError,
-    Store, UpstreamToken,
-};
+use crate::storage::{Result as StoreResult, StorageError, UpstreamStore, UpstreamToken};
 
 /// The fake's CorpID.
 pub(crate) const CORP_ID: &str = "wwfakecorp0001";
@@ -315,68 +312,10 @@ impl TokenStore {
     }
 }
 
-fn unused<T>() -> StoreResult<T> {
-    Err(StorageError::Backend(
-        "not kept by the connector test store".to_owned(),
-    ))
-}
-
+// The connector keeps only upstream tokens, user links and leases: its store role is all a
+// test store needs.
 #[async_trait::async_trait]
-impl Store for TokenStore {
-    async fn create_auth_request(&self, _: &str, _: &AuthRequest) -> StoreResult<()> {
-        unused()
-    }
-    async fn take_auth_request(&self, _: &str) -> StoreResult<AuthRequest> {
-        unused()
-    }
-    async fn count_auth_requests(&self) -> StoreResult<usize> {
-        unused()
-    }
-    async fn create_auth_code(&self, _: &str, _: &AuthCode) -> StoreResult<()> {
-        unused()
-    }
-    async fn redeem_auth_code(&self, _: &str) -> StoreResult<AuthCode> {
-        unused()
-    }
-    async fn create_access_token(&self, _: &str, _: &AccessToken) -> StoreResult<()> {
-        unused()
-    }
-    async fn find_access_token(&self, _: &str) -> StoreResult<AccessToken> {
-        unused()
-    }
-    async fn delete_access_token(&self, _: &str) -> StoreResult<()> {
-        unused()
-    }
-    async fn revoke_grant(&self, _: &str, _: i64) -> StoreResult<()> {
-        unused()
-    }
-    async fn is_grant_revoked(&self, _: &str) -> StoreResult<bool> {
-        unused()
-    }
-    async fn create_refresh_token(&self, _: &str, _: &RefreshToken) -> StoreResult<()> {
-        unused()
-    }
-    async fn find_refresh_token(&self, _: &str) -> StoreResult<RefreshToken> {
-        unused()
-    }
-    async fn spend_refresh_token(&self, _: &str) -> StoreResult<RefreshToken> {
-        unused()
-    }
-    async fn create_used_jti(&self, _: &str, _: i64) -> StoreResult<()> {
-        unused()
-    }
-    async fn create_session(&self, _: &str, _: &Session) -> StoreResult<()> {
-        unused()
-    }
-    async fn find_session(&self, _: &str) -> StoreResult<Session> {
-        unused()
-    }
-    async fn touch_session(&self, _: &str, _: &str, _: i64) -> StoreResult<Session> {
-        unused()
-    }
-    async fn take_session(&self, _: &str) -> StoreResult<Session> {
-        unused()
-    }
+impl UpstreamStore for TokenStore {
     async fn find_upstream_token(&self, key: &str) -> StoreResult<UpstreamToken> {
         self.check()?;
         lock(&self.tokens)
@@ -405,32 +344,6 @@ impl Store for TokenStore {
         self.check()?;
         lock(&self.links).insert(key.to_owned(), value.to_owned());
         Ok(())
-    }
-    async fn delete_expired(&self, now: i64) -> StoreResult<usize> {
-        self.check()?;
-        let mut tokens = lock(&self.tokens);
-        let before = tokens.len();
-        tokens.retain(|_, t| t.expires_at >= now);
-        Ok(before - tokens.len())
-    }
-    async fn create_login_event(&self, _: &crate::storage::LoginEvent) -> StoreResult<()> {
-        unused()
-    }
-    async fn list_login_events(&self, _: usize) -> StoreResult<Vec<crate::storage::LoginEvent>> {
-        unused()
-    }
-    async fn flush(&self) -> StoreResult<()> {
-        self.check()
-    }
-    async fn find_signing_keys(&self) -> StoreResult<crate::storage::SigningKeySet> {
-        unused()
-    }
-    async fn save_signing_keys(
-        &self,
-        _: Option<i64>,
-        _: &crate::storage::SigningKeySet,
-    ) -> StoreResult<()> {
-        unused()
     }
     async fn acquire_lease(
         &self,
@@ -463,8 +376,5 @@ impl Store for TokenStore {
             leases.remove(name);
         }
         Ok(())
-    }
-    fn is_persistent(&self) -> bool {
-        false
     }
 }

@@ -38,7 +38,7 @@ use crate::connector::{
     UpstreamEvent,
 };
 use crate::metrics::Metrics;
-use crate::storage::Store;
+use crate::storage::UpstreamStore;
 
 pub use self::callback::{signature as callback_signature, CallbackSettings};
 pub(crate) use self::config::CONNECTOR_TYPE;
@@ -106,7 +106,7 @@ pub struct WeComConnector {
     api: ApiClient,
     tokens: Arc<TokenCache>,
     directory: Arc<DirectoryCache>,
-    store: Arc<dyn Store>,
+    store: Arc<dyn UpstreamStore>,
     callback: Option<CallbackCrypto>,
     /// Hashes of recently handled callback messages: WeCom retries until it gets a 200 within
     /// 5 s (wecom-api.md §11), so a message may arrive more than once.
@@ -134,7 +134,7 @@ impl WeComConnector {
     /// Trailing slashes on the base URLs are dropped. No call is made to WeCom here.
     pub fn new(
         settings: WeComSettings,
-        store: Arc<dyn Store>,
+        store: Arc<dyn UpstreamStore>,
         clock: SharedClock,
     ) -> Result<Self, ConnectorError> {
         Self::with_metrics(settings, store, clock, Arc::new(Metrics::new()))
@@ -143,7 +143,7 @@ impl WeComConnector {
     /// Like [`Self::new`], counting WeCom API calls and token cache hits into `metrics`.
     pub fn with_metrics(
         settings: WeComSettings,
-        store: Arc<dyn Store>,
+        store: Arc<dyn UpstreamStore>,
         clock: SharedClock,
         metrics: Arc<Metrics>,
     ) -> Result<Self, ConnectorError> {

@@ -19,7 +19,7 @@ use crate::clock::SharedClock;
 use crate::connector::ConnectorError;
 use crate::metrics::{Metrics, TokenCacheEvent};
 use crate::random::{self, constant_time_eq};
-use crate::storage::{StorageError, Store, UpstreamToken};
+use crate::storage::{StorageError, UpstreamStore, UpstreamToken};
 
 /// Upper bound on the lifetime we believe. WeCom says 7200 s; a larger value would only keep a
 /// token WeCom may have revoked, and the clamp keeps `now + lifetime` far from overflow.
@@ -50,7 +50,7 @@ struct CachedToken {
 /// One app's access_token. Shared by every login of the connector.
 pub(crate) struct TokenCache {
     api: ApiClient,
-    store: Arc<dyn Store>,
+    store: Arc<dyn UpstreamStore>,
     clock: SharedClock,
     /// Store key: `wecom:{corp_id}:{agent_id}` (tokens are per app).
     key: String,
@@ -79,7 +79,7 @@ impl TokenCache {
     /// A cache for the app `agent_id` of `corp_id`.
     pub(crate) fn new(
         api: ApiClient,
-        store: Arc<dyn Store>,
+        store: Arc<dyn UpstreamStore>,
         clock: SharedClock,
         corp_id: &str,
         agent_id: i64,
