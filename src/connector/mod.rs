@@ -5,6 +5,7 @@
 
 mod handoff;
 pub mod registry;
+pub mod token_cache;
 pub mod wecom;
 
 use std::collections::HashMap;

@@ -19,9 +19,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use super::api::ApiClient;
-use super::token_cache::TokenCache;
 use super::with_token_in;
 use crate::clock::SharedClock;
+use crate::connector::token_cache::TokenCache;
 use crate::connector::ConnectorError;
 
 /// After a failed walk, the next attempt (in the background) comes this much later, so a

@@ -15,7 +15,6 @@ mod login_url;
 mod profile;
 pub mod proxy;
 mod settings;
-mod token_cache;
 
 #[cfg(test)]
 mod fake;
@@ -31,8 +30,8 @@ use self::callback::{CallbackCrypto, ContactEvent};
 use self::groups::DirectoryCache;
 use self::login_url::LinkParams;
 use self::profile::{non_empty, MemberProfile};
-use self::token_cache::TokenCache;
 use crate::clock::SharedClock;
+use crate::connector::token_cache::{TokenCache, TokenSource};
 use crate::connector::{
     Connector, ConnectorError, EventError, FailureNotice, Handoff, Identity, LoginRequest,
     UpstreamEvent,
@@ -171,12 +170,14 @@ impl WeComConnector {
         .with_metrics(metrics.clone());
         let tokens = Arc::new(
             TokenCache::new(
-                api.clone(),
+                Box::new(GetToken {
+                    api: api.clone(),
+                    corp_id: settings.corp_id.clone(),
+                    secret: settings.secret.clone(),
+                }),
                 store.clone(),
                 clock.clone(),
-                &settings.corp_id,
-                settings.agent_id,
-                &settings.secret,
+                format!("wecom:{}:{}", settings.corp_id, settings.agent_id),
             )
             .with_metrics(metrics),
         );
@@ -553,6 +554,33 @@ impl WeComConnector {
                 "cannot read the renamed-UserId links: {e}"
             ))),
         }
+    }
+}
+
+/// WeCom's `gettoken` (wecom-api.md §1) as the token cache's source: one token per app.
+struct GetToken {
+    api: ApiClient,
+    corp_id: String,
+    secret: String,
+}
+
+/// WeCom's documented maximum length of an access_token (wecom-api.md §1).
+const MAX_TOKEN_BYTES: usize = 512;
+
+#[async_trait]
+impl TokenSource for GetToken {
+    async fn fetch(&self) -> Result<(String, i64), ConnectorError> {
+        let response = self.api.get_token(&self.corp_id, &self.secret).await?;
+        let token = response
+            .access_token
+            .filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_BYTES)
+            .ok_or_else(|| {
+                ConnectorError::Unavailable("WeCom gettoken answered without a usable token".into())
+            })?;
+        let lifetime = response.expires_in.filter(|s| *s > 0).ok_or_else(|| {
+            ConnectorError::Unavailable("WeCom gettoken answered without expires_in".into())
+        })?;
+        Ok((token, lifetime))
     }
 }
 

@@ -1,40 +1,47 @@
-//! The app's WeCom access_token (wecom-api.md §1): cached in memory and in the [`Store`] so a
-//! restart costs no `gettoken`, fetched by one caller at a time (single flight), refreshed
-//! shortly before it expires and replaced when WeCom rejects it (40014 / 42001).
+//! An upstream's access token (for WeCom: the app's `access_token`, wecom-api.md §1), cached in
+//! memory and in the store so a restart costs no fetch, fetched by one caller at a time (single
+//! flight), refreshed shortly before it expires and replaced when the upstream rejects it.
+//! Connectors supply only the fetch ([`TokenSource`]) and the store key.
 //!
 //! Single flight holds across processes too: when several instances share one store, the one
-//! that needs a token first re-reads the store, then takes the store lease
-//! `wecom:{corp_id}:{agent_id}:gettoken` ([`Store::acquire_lease`]) and alone calls `gettoken`;
-//! the others find the lease taken, wait (bounded) and read the token it stored. So the cluster
-//! fetches one token per lifetime, as WeCom's rate limits and its "do not call gettoken on every
-//! request" rule ask, even when every instance starts at the same moment.
+//! that needs a token first re-reads the store, then takes the store lease `{key}:gettoken`
+//! ([`UpstreamStore::acquire_lease`]) and alone fetches; the others find the lease taken, wait
+//! (bounded) and read the token it stored. So the cluster fetches one token per lifetime, as
+//! upstream rate limits ask (WeCom: "do not call gettoken on every request"), even when every
+//! instance starts at the same moment.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use tokio::sync::Mutex;
 
-use super::api::ApiClient;
 use crate::clock::SharedClock;
 use crate::connector::ConnectorError;
 use crate::metrics::{Metrics, TokenCacheEvent};
 use crate::random::{self, constant_time_eq};
 use crate::storage::{StorageError, UpstreamStore, UpstreamToken};
 
-/// Upper bound on the lifetime we believe. WeCom says 7200 s; a larger value would only keep a
-/// token WeCom may have revoked, and the clamp keeps `now + lifetime` far from overflow.
+/// Upper bound on the lifetime we believe (WeCom says 7200 s): a larger value would only keep a
+/// token the upstream may have revoked, and the clamp keeps `now + lifetime` far from overflow.
 const MAX_LIFETIME_SECS: i64 = 24 * 3600;
-/// How long before expiry we stop using a token, at most. `gettoken` is rate limited and may
-/// return the same token inside its validity window (wecom-api.md §1), so the margin is a small
-/// fraction of the lifetime: one `gettoken` per token lifetime, never more.
+/// How long before expiry we stop using a token, at most. Token endpoints are rate limited and
+/// may return the same token inside its validity window (WeCom, wecom-api.md §1), so the margin
+/// is a small fraction of the lifetime: one fetch per token lifetime, never more.
 const MAX_REFRESH_MARGIN_SECS: i64 = 300;
-/// WeCom's documented maximum length of an access_token (wecom-api.md §1).
-const MAX_TOKEN_BYTES: usize = 512;
-/// How long the lease around one `gettoken` lasts (seconds). Longer than the API client's
-/// request timeout, so a slow `gettoken` keeps its lease; short enough that an instance that
+
+/// How a connector obtains a new token from its upstream.
+#[async_trait]
+pub trait TokenSource: Send + Sync {
+    /// A new token and its lifetime in seconds (both checked by the implementation: a
+    /// non-empty token of a plausible size, a positive lifetime).
+    async fn fetch(&self) -> Result<(String, i64), ConnectorError>;
+}
+/// How long the lease around one fetch lasts (seconds). Longer than an API client's request
+/// timeout, so a slow fetch keeps its lease; short enough that an instance that
 /// died holding it delays the others by only this much.
 const FETCH_LEASE_SECS: i64 = 15;
-/// How long a caller waits for another instance's `gettoken` before giving up: a lapsed lease
+/// How long a caller waits for another instance's fetch before giving up: a lapsed lease
 /// (its holder died) is taken over well within it.
 const MAX_WAIT: Duration = Duration::from_secs(FETCH_LEASE_SECS as u64 + 5);
 /// How often a waiting caller looks for the token another instance is fetching.
@@ -47,21 +54,19 @@ struct CachedToken {
     usable_until: i64,
 }
 
-/// One app's access_token. Shared by every login of the connector.
-pub(crate) struct TokenCache {
-    api: ApiClient,
+/// One upstream app's access token. Shared by every login of the connector.
+pub struct TokenCache {
+    source: Box<dyn TokenSource>,
     store: Arc<dyn UpstreamStore>,
     clock: SharedClock,
-    /// Store key: `wecom:{corp_id}:{agent_id}` (tokens are per app).
+    /// Store key, e.g. `wecom:{corp_id}:{agent_id}` (WeCom tokens are per app).
     key: String,
-    corp_id: String,
-    secret: String,
-    /// Held across `gettoken`, so concurrent callers that find no token wait for the one fetch
-    /// instead of each calling WeCom.
+    /// Held across a fetch, so concurrent callers that find no token wait for the one fetch
+    /// instead of each asking the upstream.
     cached: Mutex<Option<CachedToken>>,
     /// Counts hits and refreshes.
     metrics: Arc<Metrics>,
-    /// This cache's holder id for the `gettoken` lease: random per process, so two instances
+    /// This cache's holder id for the fetch lease: random per process, so two instances
     /// never mistake each other's lease for their own.
     lease_owner: String,
 }
@@ -70,28 +75,23 @@ impl std::fmt::Debug for TokenCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenCache")
             .field("key", &self.key)
-            .field("secret", &"[redacted]")
             .finish_non_exhaustive()
     }
 }
 
 impl TokenCache {
-    /// A cache for the app `agent_id` of `corp_id`.
-    pub(crate) fn new(
-        api: ApiClient,
+    /// A cache of the tokens `source` fetches, kept in `store` under `key`.
+    pub fn new(
+        source: Box<dyn TokenSource>,
         store: Arc<dyn UpstreamStore>,
         clock: SharedClock,
-        corp_id: &str,
-        agent_id: i64,
-        secret: &str,
+        key: String,
     ) -> Self {
         Self {
-            api,
+            source,
             store,
             clock,
-            key: format!("wecom:{corp_id}:{agent_id}"),
-            corp_id: corp_id.to_owned(),
-            secret: secret.to_owned(),
+            key,
             cached: Mutex::new(None),
             metrics: Arc::new(Metrics::new()),
             lease_owner: random::token(16),
@@ -99,13 +99,13 @@ impl TokenCache {
     }
 
     /// The same cache, counting hits and refreshes into `metrics`.
-    pub(crate) fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
         self.metrics = metrics;
         self
     }
 
-    /// A usable token: from memory, else from the store, else from `gettoken`.
-    pub(crate) async fn get(&self) -> Result<String, ConnectorError> {
+    /// A usable token: from memory, else from the store, else fetched.
+    pub async fn get(&self) -> Result<String, ConnectorError> {
         let mut cached = self.cached.lock().await;
         let now = self.clock.now();
         if let Some(t) = cached.as_ref().filter(|t| now < t.usable_until) {
@@ -121,10 +121,10 @@ impl TokenCache {
         self.fetch_shared(&mut cached, None).await
     }
 
-    /// Replaces `rejected`, which WeCom answered with 40014 (invalid) or 42001 (expired):
+    /// Replaces `rejected`, which the upstream refused (WeCom: 40014 invalid, 42001 expired):
     /// forgets it in memory and in the store and fetches a new one. When another caller has
-    /// already replaced it, that replacement is returned without a new `gettoken`.
-    pub(crate) async fn replace(&self, rejected: &str) -> Result<String, ConnectorError> {
+    /// already replaced it, that replacement is returned without a new fetch.
+    pub async fn replace(&self, rejected: &str) -> Result<String, ConnectorError> {
         let mut cached = self.cached.lock().await;
         let now = self.clock.now();
         if let Some(t) = cached.as_ref().filter(|t| now < t.usable_until) {
@@ -156,21 +156,22 @@ impl TokenCache {
             }
             Ok(_) | Err(StorageError::NotFound) => None,
             Err(e) => {
-                tracing::warn!(key = %self.key, error = %e, "cannot read the cached WeCom token");
+                tracing::warn!(key = %self.key, error = %e, "cannot read the cached upstream token");
                 None
             }
         }
     }
 
-    /// A new token for the whole cluster: under the store's `gettoken` lease, exactly one caller
-    /// among every instance sharing the store calls WeCom; the others wait for the token it
+    /// A new token for the whole cluster: under the store's lease, exactly one caller among
+    /// every instance sharing the store asks the upstream; the others wait for the token it
     /// stores (at most [`MAX_WAIT`]). A store that cannot grant leases is logged and this
-    /// instance fetches by itself: a login matters more than one extra `gettoken`.
+    /// instance fetches by itself: a login matters more than one extra fetch.
     async fn fetch_shared(
         &self,
         cached: &mut Option<CachedToken>,
         rejected: Option<&str>,
     ) -> Result<String, ConnectorError> {
+        // Named `…:gettoken` since the first release: instances of mixed versions share it.
         let lease = format!("{}:gettoken", self.key);
         let deadline = tokio::time::Instant::now() + MAX_WAIT;
         loop {
@@ -198,13 +199,13 @@ impl TokenCache {
                     };
                     if let Err(e) = self.store.release_lease(&lease, &self.lease_owner).await {
                         // It lapses by itself after FETCH_LEASE_SECS.
-                        tracing::warn!(key = %self.key, error = %e, "cannot release the gettoken lease");
+                        tracing::warn!(key = %self.key, error = %e, "cannot release the token fetch lease");
                     }
                     return result;
                 }
                 Ok(false) => {}
                 Err(e) => {
-                    tracing::warn!(key = %self.key, error = %e, "cannot take the gettoken lease; fetching without it");
+                    tracing::warn!(key = %self.key, error = %e, "cannot take the token fetch lease; fetching without it");
                     self.count_fetch(rejected);
                     return self.fetch_into(cached).await;
                 }
@@ -212,7 +213,7 @@ impl TokenCache {
             // Another instance holds the lease: wait for the token it is fetching.
             if tokio::time::Instant::now() >= deadline {
                 return Err(ConnectorError::Unavailable(
-                    "another instance is fetching the WeCom access_token and has not finished"
+                    "another instance is fetching the upstream access token and has not finished"
                         .into(),
                 ));
             }
@@ -226,7 +227,7 @@ impl TokenCache {
         }
     }
 
-    /// Counts a `gettoken` call: a refresh, unless it replaces a rejected token (counted as a
+    /// Counts a fetch: a refresh, unless it replaces a rejected token (counted as a
     /// replacement already).
     fn count_fetch(&self, rejected: Option<&str>) {
         if rejected.is_none() {
@@ -234,24 +235,17 @@ impl TokenCache {
         }
     }
 
-    /// Calls `gettoken`, then keeps the token in `cached` and in the store.
+    /// Fetches a token, then keeps it in `cached` and in the store.
     async fn fetch_into(&self, cached: &mut Option<CachedToken>) -> Result<String, ConnectorError> {
         // Counting the lifetime from before the call errs on the early side.
         let now = self.clock.now();
-        let response = self.api.get_token(&self.corp_id, &self.secret).await?;
-        let token = response
-            .access_token
-            .filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_BYTES)
-            .ok_or_else(|| {
-                ConnectorError::Unavailable("WeCom gettoken answered without a usable token".into())
-            })?;
-        let lifetime = response
-            .expires_in
-            .filter(|s| *s > 0)
-            .ok_or_else(|| {
-                ConnectorError::Unavailable("WeCom gettoken answered without expires_in".into())
-            })?
-            .min(MAX_LIFETIME_SECS);
+        let (token, lifetime) = self.source.fetch().await?;
+        if token.is_empty() || lifetime <= 0 {
+            return Err(ConnectorError::Unavailable(
+                "the upstream answered without a usable token".into(),
+            ));
+        }
+        let lifetime = lifetime.min(MAX_LIFETIME_SECS);
         let margin = (lifetime / 10).min(MAX_REFRESH_MARGIN_SECS);
         let entry = CachedToken {
             token: token.clone(),
@@ -263,7 +257,7 @@ impl TokenCache {
         };
         if let Err(e) = self.store.save_upstream_token(&self.key, &record).await {
             // Only the restart optimisation is lost; the in-memory copy still serves.
-            tracing::warn!(key = %self.key, error = %e, "cannot persist the WeCom token");
+            tracing::warn!(key = %self.key, error = %e, "cannot persist the upstream token");
         }
         *cached = Some(entry);
         Ok(token)
