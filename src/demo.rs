@@ -296,15 +296,22 @@ pub async fn spawn_with(
 
 /// `wecom-oidc demo`.
 pub async fn run(args: DemoArgs, extra: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
-    let (extra_clients, limits) = match &extra {
+    let (extra_clients, limits, profile) = match &extra {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            config::parse_demo_file(&text, &path.display().to_string(), &|n| {
-                std::env::var(n).ok()
-            })?
+            let name = path.display().to_string();
+            let (clients, limits) =
+                config::parse_demo_file(&text, &name, &|n| std::env::var(n).ok())?;
+            // The simulated app's e-mail policy and claim mapping may come from the file too,
+            // so guides can be followed against the demo as written.
+            let table: toml::Table = toml::from_str(&text)
+                .map_err(|e| format!("{name}: not valid TOML: {}", e.message()))?;
+            let profile = crate::connector::wecom::demo_profile(&table)
+                .map_err(|problems| format!("{name}: {}", problems.join("; ")))?;
+            (clients, limits, profile)
         }
-        None => (Vec::new(), None),
+        None => (Vec::new(), None, None),
     };
     let limits = limits.unwrap_or_else(RateLimits::demo);
     let listener = TcpListener::bind(args.listen)
@@ -320,7 +327,11 @@ pub async fn run(args: DemoArgs, extra: Option<PathBuf>) -> Result<(), Box<dyn s
             clock: Arc::new(SystemClock),
         },
         limits,
-        |_, _| {},
+        |w, _| {
+            if let Some(profile) = profile {
+                w.profile = profile;
+            }
+        },
     )?;
     println!("wecom-oidc demo is running.");
     println!("  Open in a browser:  {}/", running.issuer);

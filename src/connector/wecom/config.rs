@@ -346,6 +346,33 @@ impl Validator<'_> {
     }
 }
 
+/// The profile keys (`email`, `email_template`, `email_verified`, `name_claim`,
+/// `username_claim`) of a file's WeCom app — its `[wecom]` table or first `type = "wecom"`
+/// `[[connectors]]` table — for the demo, whose own app is simulated; `Ok(None)` when the file
+/// has neither. Every other key of the table is ignored.
+pub fn demo_profile(file: &Table) -> Result<Option<ProfileMapping>, Vec<String>> {
+    let table = match file.get("wecom") {
+        Some(Value::Table(t)) => Some(t),
+        _ => file
+            .get("connectors")
+            .and_then(Value::as_array)
+            .and_then(|list| {
+                list.iter().filter_map(Value::as_table).find(|t| {
+                    t.get("type").and_then(Value::as_str) == Some(CONNECTOR_TYPE.name)
+                })
+            }),
+    };
+    let Some(table) = table else {
+        return Ok(None);
+    };
+    let env = |_: &str| None;
+    let mut v = Validator::new(&env);
+    match v.profile_mapping(table) {
+        Some(p) if v.problems.is_empty() => Ok(Some(p)),
+        _ => Err(v.problems),
+    }
+}
+
 /// The `wecom` entry of the connector registry ([`crate::connector::registry::TYPES`]).
 pub(crate) const CONNECTOR_TYPE: ConnectorType = ConnectorType {
     name: "wecom",

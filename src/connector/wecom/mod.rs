@@ -40,6 +40,7 @@ use crate::metrics::Metrics;
 use crate::storage::UpstreamStore;
 
 pub use self::callback::{signature as callback_signature, CallbackSettings};
+pub use self::config::demo_profile;
 pub(crate) use self::config::CONNECTOR_TYPE;
 pub use self::groups::GroupOptions;
 pub use self::profile::{
