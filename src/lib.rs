@@ -19,6 +19,7 @@ pub mod secret;
 pub mod server;
 pub mod simulator;
 pub mod storage;
+pub mod testkit;
 pub mod tokens;
 pub mod validate;
 pub mod web;

@@ -40,7 +40,10 @@ fn pg_url(test: &str) -> Option<String> {
     match std::env::var(PG_ENV) {
         Ok(url) if !url.trim().is_empty() => Some(url),
         _ => {
-            eprintln!("skipped {test}: set {PG_ENV} to a PostgreSQL URL to run the cluster tests");
+            wecom_oidc::testkit::service_missing(
+                test,
+                &format!("set {PG_ENV} to a PostgreSQL URL to run the cluster tests"),
+            );
             None
         }
     }
@@ -976,7 +979,10 @@ async fn nginx_with_the_example_config_in_front_of_two_instances_logs_people_in(
         return;
     };
     let Some(nginx_bin) = nginx_binary() else {
-        eprintln!("skipped nginx_with_the_example_config_in_front_of_two_instances_logs_people_in: nginx is not installed (apt-get install nginx)");
+        wecom_oidc::testkit::service_missing(
+            "nginx_with_the_example_config_in_front_of_two_instances_logs_people_in",
+            "nginx is not installed (apt-get install nginx)",
+        );
         return;
     };
     let db = TestDatabase::create(&pg).await;

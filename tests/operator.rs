@@ -1175,7 +1175,10 @@ fn png_size(bytes: &[u8]) -> (u32, u32) {
 #[tokio::test]
 async fn every_page_renders_on_a_phone_in_chinese_and_english_headless_chromium() {
     if !std::path::Path::new(CHROMIUM).exists() {
-        eprintln!("SKIPPED: {CHROMIUM} is absent; install it (apt-get install -y chromium) to take the page screenshots");
+        wecom_oidc::testkit::service_missing(
+            "every_page_renders_on_a_phone_in_chinese_and_english_headless_chromium",
+            &format!("{CHROMIUM} is absent; install it (apt-get install -y chromium) to take the page screenshots"),
+        );
         return;
     }
     let d = start_demo(None).await;

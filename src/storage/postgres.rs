@@ -844,9 +844,12 @@ pub mod testing {
         match std::env::var(TEST_URL_ENV) {
             Ok(url) if !url.trim().is_empty() => Some(url),
             _ => {
-                println!(
-                    "{test}: skipped: set {TEST_URL_ENV} to run the PostgreSQL tests \
-                     (e.g. postgres://user@127.0.0.1:5432/db; .ci/pg starts a server and sets it)"
+                crate::testkit::service_missing(
+                    test,
+                    &format!(
+                        "set {TEST_URL_ENV} to run the PostgreSQL tests \
+                         (e.g. postgres://user@127.0.0.1:5432/db; .ci/pg starts a server and sets it)"
+                    ),
                 );
                 None
             }

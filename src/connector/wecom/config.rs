@@ -357,9 +357,9 @@ pub fn demo_profile(file: &Table) -> Result<Option<ProfileMapping>, Vec<String>>
             .get("connectors")
             .and_then(Value::as_array)
             .and_then(|list| {
-                list.iter().filter_map(Value::as_table).find(|t| {
-                    t.get("type").and_then(Value::as_str) == Some(CONNECTOR_TYPE.name)
-                })
+                list.iter()
+                    .filter_map(Value::as_table)
+                    .find(|t| t.get("type").and_then(Value::as_str) == Some(CONNECTOR_TYPE.name))
             }),
     };
     let Some(table) = table else {
