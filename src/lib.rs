@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod ops;
 pub mod provider;
 pub mod random;
+pub mod relying_party;
 pub mod secret;
 pub mod server;
 pub mod simulator;

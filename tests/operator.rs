@@ -118,7 +118,7 @@ async fn readyz_is_unavailable_when_wecom_refuses_the_token() {
     assert_eq!(resp.status(), 503);
     assert_eq!(d.simulator.gettoken_calls(), calls);
     // ... and once the pause is over and WeCom accepts, it is ready without a restart.
-    clock.advance(wecom_oidc::web::ops::READINESS_RETRY_SECS);
+    clock.advance(wecom_oidc::web::health::READINESS_RETRY_SECS);
     let resp = reqwest::get(format!("{}/readyz", d.issuer)).await.unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(d.simulator.gettoken_calls(), calls + 1);

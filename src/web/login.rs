@@ -153,10 +153,11 @@ fn respond(resp: &AuthorizationResponse, redirect: StatusCode, zh: bool) -> Resp
         ResponseMode::Query => redirect_to(redirect, &resp.to_url()),
         ResponseMode::FormPost => {
             let mut page = html::form_post(resp, zh);
-            page.extensions_mut().insert(super::ops::FormPostSent::new(
-                &resp.redirect_uri,
-                &resp.params,
-            ));
+            page.extensions_mut()
+                .insert(super::login_events::FormPostSent::new(
+                    &resp.redirect_uri,
+                    &resp.params,
+                ));
             page
         }
     }
