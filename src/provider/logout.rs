@@ -10,9 +10,9 @@
 
 use serde_json::{json, Map, Value};
 
-use super::authorize::success_redirect;
 use super::error::OAuthError;
 use super::params::Params;
+use super::response::success_redirect;
 use super::Provider;
 use crate::random;
 use crate::storage::{Session, StorageError};
