@@ -16,7 +16,7 @@ use crate::clock::SharedClock;
 use crate::config::{Config, StoreLocation};
 use crate::connector::wecom::{WeComConnector, WeComSettings};
 use crate::connector::Connector;
-use crate::events::RecordingConnector;
+use crate::login_events::RecordingConnector;
 use crate::metrics::Metrics;
 use crate::provider::{discovery, ClientRegistry, Provider, ProviderParts};
 use crate::storage::{PostgresStore, SledStore, Store};

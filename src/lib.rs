@@ -4,14 +4,14 @@
 pub mod app;
 pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod connector;
 pub mod demo;
-pub mod events;
 pub mod fuzzing;
 pub mod logging;
+pub mod login_events;
 pub mod metrics;
-pub mod ops;
 pub mod provider;
 pub mod random;
 pub mod relying_party;

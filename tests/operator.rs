@@ -186,7 +186,7 @@ async fn metrics_count_requests_by_route_template_logins_and_wecom_calls() {
 // `wecom-oidc check` against the simulator.
 
 use std::path::PathBuf;
-use wecom_oidc::ops::doctor::{self, Level};
+use wecom_oidc::commands::doctor::{self, Level};
 use wecom_oidc::simulator::{Simulator, SimulatorConfig};
 
 /// A simulator served on its own port with connect info, so its `errmsg` carries
@@ -430,7 +430,7 @@ async fn check_command_exit_code_says_pass_or_fail() {
 // ---------------------------------------------------------------------------------------------
 // `wecom-oidc snippet` and `clients list`.
 
-use wecom_oidc::ops::snippet::{self as snippets, SnippetApp};
+use wecom_oidc::commands::snippet::{self as snippets, SnippetApp};
 use wecom_oidc::provider::Client;
 use wecom_oidc::secret::Secret;
 

@@ -1,5 +1,5 @@
 //! Middleware that writes one login event per WeCom callback into the store: who (from the
-//! connector's note, [`crate::events`]), which client (from where the answer redirects), when,
+//! connector's note, [`crate::login_events`]), which client (from where the answer redirects), when,
 //! from which address, the outcome and the reason. Listed by `wecom-oidc events`. It runs inside
 //! [`super::observe::observe`], the one middleware that looks at every routed request, which
 //! also counts each callback under its [`login_outcome`].
@@ -14,7 +14,7 @@ use axum::response::Response;
 
 use super::request_log;
 use crate::clock::SharedClock;
-use crate::events;
+use crate::login_events;
 use crate::storage::{LoginEvent, Store};
 
 /// What the recorder needs.
@@ -53,7 +53,7 @@ pub(crate) async fn record_callback(s: &EventLogState, request: Request, next: N
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(a)| a.ip().to_string());
     let request_id = request_log::request_id(request.headers()).map(str::to_owned);
-    let (response, note) = events::scope(next.run(request)).await;
+    let (response, note) = login_events::scope(next.run(request)).await;
 
     let outcome = login_outcome(&response);
     let location = response

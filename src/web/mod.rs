@@ -4,7 +4,6 @@ pub mod cookies;
 pub mod cors;
 pub mod discovery;
 pub mod error_page;
-pub mod events;
 pub mod handoff_page;
 pub mod health;
 pub mod html;
@@ -17,6 +16,7 @@ pub mod request_log;
 pub mod revoke;
 pub mod start;
 pub mod token;
+pub mod upstream_events;
 pub mod userinfo;
 pub mod verify;
 
@@ -99,7 +99,7 @@ pub fn router_with(state: WebState, limits: &rate_limit::RateLimits) -> Router {
         )
         .route(
             "/callback/{connector}/events",
-            get(events::upstream_event).post(events::upstream_event),
+            get(upstream_events::upstream_event).post(upstream_events::upstream_event),
         )
         .route(
             "/token",

@@ -4,7 +4,7 @@
 
 pub mod clients;
 pub mod doctor;
-pub mod events;
+pub mod login_events;
 pub mod snippet;
 
 use std::path::Path;
@@ -63,9 +63,9 @@ pub async fn run_events(
         })?;
     let events = store.list_login_events(limit).await?;
     if json {
-        print!("{}", events::json_lines(&events));
+        print!("{}", login_events::json_lines(&events));
     } else {
-        print!("{}", events::table(&events));
+        print!("{}", login_events::table(&events));
     }
     Ok(())
 }
