@@ -27,6 +27,7 @@ use std::{fmt, fs};
 
 use bytes::Bytes;
 use josekit::jws::{JwsHeader, JwsSigner, JwsVerifier};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use self::files::{
@@ -237,19 +238,19 @@ impl KeyStore {
         &self.keys
     }
 
-    /// Signs `claims` as a compact JWS (RFC 7515 §7.1) with the default key and header
+    /// Signs `claims` (any JSON object: a claims struct or a map) as a compact JWS (RFC 7515 §7.1) with the default key and header
     /// `{"typ":"JWT","kid":<active kid>,"alg":<signing alg>}`.
-    pub fn sign_jwt(&self, claims: &Map<String, Value>) -> Result<String, KeyError> {
+    pub fn sign_jwt<C: Serialize + ?Sized>(&self, claims: &C) -> Result<String, KeyError> {
         self.sign_jwt_with(self.alg, "JWT", claims)
     }
 
     /// Signs `claims` with the active key of `alg` and header `typ` (e.g. `logout+jwt`,
     /// Back-Channel Logout 1.0 §2.4). `UnsupportedAlg` when no key of `alg` is active.
-    pub fn sign_jwt_with(
+    pub fn sign_jwt_with<C: Serialize + ?Sized>(
         &self,
         alg: SigningAlg,
         typ: &str,
-        claims: &Map<String, Value>,
+        claims: &C,
     ) -> Result<String, KeyError> {
         let active = self
             .signers
@@ -408,9 +409,9 @@ impl KeyStore {
     /// Signs `claims` like [`KeyStore::sign_jwt`] but with header `typ` set to `typ`, e.g.
     /// `at+jwt` for JWT access tokens (RFC 9068 §2.1), so that one kind of token cannot be
     /// passed off as another.
-    pub fn sign_jwt_typed(
+    pub fn sign_jwt_typed<C: Serialize + ?Sized>(
         &self,
-        claims: &Map<String, Value>,
+        claims: &C,
         typ: &str,
     ) -> Result<String, KeyError> {
         self.sign_jwt_with(self.alg, typ, claims)
