@@ -16,13 +16,13 @@ use crate::clock::SharedClock;
 use crate::config::{Config, StoreLocation};
 use crate::connector::registry::{self, ConnectorConfig, OpenDeps};
 use crate::connector::{Connector, ConnectorError};
-use crate::events::RecordingConnector;
+use crate::login_events::RecordingConnector;
 use crate::metrics::Metrics;
 use crate::provider::{discovery, ClientRegistry, Provider, ProviderParts};
 use crate::storage::{PostgresStore, SledStore, Store};
 use crate::tokens::{KeyRing, KeyStore, SigningAlg};
+use crate::web::health::HealthState;
 use crate::web::login_events::EventLogState;
-use crate::web::ops::OpsState;
 use crate::web::start::{ClientRow, ConnectorRow, StartInfo};
 use crate::web::{self, WebState};
 
@@ -49,7 +49,7 @@ pub enum StartError {
     /// A registered client uses the playground's reserved client id.
     #[error(
         "clients: the client id {:?} is reserved for the [ui] playground",
-        crate::demo::PLAYGROUND_CLIENT_ID
+        crate::relying_party::PLAYGROUND_CLIENT_ID
     )]
     PlaygroundClientId,
     /// A configured WeCom verification file could not be read.
@@ -242,7 +242,7 @@ pub fn build_with_store_and_keys(
                 .collect(),
         ),
     };
-    let ops_state = OpsState {
+    let health_state = HealthState {
         store: store.clone(),
         keys: keys.clone(),
         connectors: std::iter::once(connector.clone())
@@ -255,7 +255,7 @@ pub fn build_with_store_and_keys(
     // `[ui] playground`: an internal confidential client for the "try a login" page.
     let playground = config
         .playground
-        .then(|| crate::demo::playground_client(&config.issuer));
+        .then(|| crate::relying_party::playground_client(&config.issuer));
     let mut clients = config.clients.clone();
     if let Some((client, _)) = &playground {
         if clients.iter().any(|c| c.id == client.id) {
@@ -315,21 +315,21 @@ pub fn build_with_store_and_keys(
     let mut router =
         web::router_with(state, &config.limits).merge(web::verify::router(verify_files));
     if let Some((_, secret)) = playground {
-        router = router.merge(crate::demo::playground_router(
+        router = router.merge(crate::relying_party::playground_router(
             &config.issuer,
             secret,
             &config.clients,
         ));
     }
     let router = router
-        .merge(web::ops::router(ops_state))
+        .merge(web::health::router(health_state))
         .merge(web::start::router(start_info))
         .layer(axum::middleware::from_fn_with_state(
-            web::ops::ObserveState {
+            web::observe::ObserveState {
                 metrics: metrics.clone(),
                 events: event_log,
             },
-            web::ops::observe,
+            web::observe::observe,
         ));
     Ok(App {
         router,

@@ -72,7 +72,7 @@ pub struct EventsArgs {
 pub struct SnippetArgs {
     /// The application to configure.
     #[arg(value_enum)]
-    pub app: crate::ops::snippet::SnippetApp,
+    pub app: crate::commands::snippet::SnippetApp,
     /// The client id (from `[[clients]]`) the application uses.
     #[arg(long)]
     pub client: String,

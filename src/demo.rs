@@ -1,32 +1,14 @@
 //! `wecom-oidc demo`: the provider, the WeCom simulator and a demo relying party on one port, so
-//! the whole flow can be tried in a browser with no WeCom account. The demo client is a real
-//! relying party built on the `openidconnect` crate: it discovers the provider, logs in with
-//! PKCE + nonce + state, verifies the id_token against the JWKS and calls userinfo.
+//! the whole flow can be tried in a browser with no WeCom account. The demo client is the
+//! built-in relying party of [`crate::relying_party`].
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use askama::Template;
-use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::Router;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use openidconnect::core::{
-    CoreClient, CoreIdTokenClaims, CoreProviderMetadata, CoreResponseType, CoreUserInfoClaims,
-};
-use openidconnect::{
-    AccessTokenHash, AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
-};
 use tokio::net::TcpListener;
-use tokio::sync::OnceCell;
 
 use crate::app;
 use crate::cli::DemoArgs;
@@ -35,6 +17,7 @@ use crate::config::{self, Config};
 use crate::connector::wecom::WeComSettings;
 use crate::provider::{Client, Lifetimes};
 use crate::random;
+use crate::relying_party;
 use crate::secret::Secret;
 use crate::simulator::{Simulator, SimulatorConfig};
 use crate::storage::{SledStore, Store};
@@ -44,7 +27,6 @@ use crate::web::rate_limit::RateLimits;
 pub const DEMO_CLIENT_ID: &str = "demo";
 /// Where the simulator is mounted.
 pub const SIMULATOR_PATH: &str = "/wecom-sim";
-const STATE_COOKIE: &str = "demo_rp_state";
 
 /// What a demo needs to start.
 pub struct DemoOptions {
@@ -211,25 +193,23 @@ pub fn build_full(
     ensure_demo_keys(&config, opts.clock.as_ref())?;
     let built = app::build_with_store(&config, opts.clock, store.clone())?;
 
-    let rp = Arc::new(DemoRp {
-        base: "/demo",
-        client_id: DEMO_CLIENT_ID.into(),
-        issuer: issuer.clone(),
-        client_secret: demo_secret,
+    let rp = relying_party::demo_router(
+        &issuer,
+        DEMO_CLIENT_ID,
+        demo_secret,
         redirect_uri,
-        http: reqwest::Client::builder()
+        reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| DemoError::Invalid(format!("HTTP client: {e}")))?,
-        oidc: OnceCell::new(),
-        pending: Mutex::new(HashMap::new()),
-        clients: client_rows(&clients),
-        auto_login: opts.auto_login,
-    });
+        &clients,
+        opts.auto_login,
+        format!("{issuer}{SIMULATOR_PATH}"),
+    );
     let router = built
         .router
-        .merge(demo_router(rp))
+        .merge(rp)
         .nest(SIMULATOR_PATH, simulator.router());
     let running = RunningDemo {
         addr,
@@ -344,363 +324,4 @@ pub async fn run(args: DemoArgs, extra: Option<PathBuf>) -> Result<(), Box<dyn s
     println!("Press Ctrl-C to stop.");
     app::serve(listener, router, running.store.clone()).await?;
     Ok(())
-}
-
-type DemoOidcClient = CoreClient<
-    EndpointSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointMaybeSet,
-    EndpointMaybeSet,
->;
-
-struct Pending {
-    verifier: String,
-    nonce: String,
-    created: Instant,
-}
-
-/// What the start page shows of each client: never its secret.
-fn client_rows(clients: &[Client]) -> Vec<ClientRow> {
-    clients
-        .iter()
-        .map(|c| ClientRow {
-            id: c.id.clone(),
-            public: c.is_public(),
-            redirect_uris: c.redirect_uris.clone(),
-        })
-        .collect()
-}
-
-struct ClientRow {
-    id: String,
-    public: bool,
-    redirect_uris: Vec<String>,
-}
-
-/// The demo relying party; also the operators' "try a login" playground in `serve` mode.
-pub(crate) struct DemoRp {
-    /// Path prefix of its pages: `/demo` in the demo, `/playground` in serve mode.
-    base: &'static str,
-    client_id: String,
-    issuer: String,
-    client_secret: String,
-    redirect_uri: String,
-    http: reqwest::Client,
-    oidc: OnceCell<DemoOidcClient>,
-    pending: Mutex<HashMap<String, Pending>>,
-    clients: Vec<ClientRow>,
-    auto_login: Option<String>,
-}
-
-/// At most this many logins may be in flight in the demo; older ones are dropped.
-const MAX_PENDING: usize = 1000;
-
-impl DemoRp {
-    async fn client(&self) -> Result<&DemoOidcClient, String> {
-        self.oidc
-            .get_or_try_init(|| async {
-                let issuer = IssuerUrl::new(self.issuer.clone()).map_err(|e| e.to_string())?;
-                let meta = CoreProviderMetadata::discover_async(issuer, &self.http)
-                    .await
-                    .map_err(|e| format!("discovery failed: {e}"))?;
-                let redirect =
-                    RedirectUrl::new(self.redirect_uri.clone()).map_err(|e| e.to_string())?;
-                Ok::<_, String>(
-                    CoreClient::from_provider_metadata(
-                        meta,
-                        ClientId::new(self.client_id.clone()),
-                        Some(ClientSecret::new(self.client_secret.clone())),
-                    )
-                    .set_redirect_uri(redirect),
-                )
-            })
-            .await
-    }
-}
-
-fn demo_router(rp: Arc<DemoRp>) -> Router {
-    Router::new()
-        .route("/", get(index))
-        .route("/demo/login", get(login))
-        .route("/demo/callback", get(callback))
-        .with_state(rp)
-}
-
-/// The client id of the playground's own internal client (serve mode, `[ui] playground`).
-pub const PLAYGROUND_CLIENT_ID: &str = "wecom-oidc-playground";
-
-/// The playground's internal client: confidential, a fresh secret per process, redirected to
-/// `/playground/callback` on this issuer.
-pub fn playground_client(issuer: &str) -> (Client, String) {
-    let secret = random::token(24);
-    (
-        Client {
-            id: PLAYGROUND_CLIENT_ID.into(),
-            name: "wecom-oidc playground".into(),
-            secret: Some(Secret::new(secret.clone())),
-            redirect_uris: vec![format!("{issuer}/playground/callback")],
-            settings: Default::default(),
-        },
-        secret,
-    )
-}
-
-/// The operators' "try a login" playground (`[ui] playground = true`): a real relying party on
-/// its own client that runs a code flow (PKCE, nonce, state) against this provider and shows the
-/// id_token header and claims, the verified signature and the userinfo answer.
-pub fn playground_router(issuer: &str, client_secret: String, clients: &[Client]) -> Router {
-    let rp = Arc::new(DemoRp {
-        base: "/playground",
-        client_id: PLAYGROUND_CLIENT_ID.into(),
-        issuer: issuer.to_string(),
-        client_secret,
-        redirect_uri: format!("{issuer}/playground/callback"),
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap_or_default(),
-        oidc: OnceCell::new(),
-        pending: Mutex::new(HashMap::new()),
-        clients: client_rows(clients),
-        auto_login: None,
-    });
-    Router::new()
-        .route("/playground", get(index))
-        .route("/playground/login", get(login))
-        .route("/playground/callback", get(callback))
-        .with_state(rp)
-}
-
-#[derive(Template)]
-#[template(path = "demo/index.html")]
-struct IndexPage<'a> {
-    issuer: &'a str,
-    simulator: Option<String>,
-    login_url: &'a str,
-    clients: &'a [ClientRow],
-    auto_login: Option<&'a str>,
-}
-
-#[derive(Template)]
-#[template(path = "demo/result.html")]
-struct ResultPage {
-    home: &'static str,
-    ok: bool,
-    subject: String,
-    alg: String,
-    header: String,
-    claims: String,
-    userinfo: String,
-    error: String,
-}
-
-fn html(t: &impl Template) -> Response {
-    match t.render() {
-        // The demo's pages get the same security headers as the provider's own.
-        Ok(body) => crate::web::html::page(StatusCode::OK, body, crate::web::html::PAGE_CSP),
-        Err(e) => {
-            tracing::error!(error = %e, "template rendering failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()
-        }
-    }
-}
-
-async fn index(State(rp): State<Arc<DemoRp>>) -> Response {
-    let login_url = format!("{}/login", rp.base);
-    html(&IndexPage {
-        issuer: &rp.issuer,
-        simulator: (rp.base == "/demo").then(|| format!("{}{SIMULATOR_PATH}", rp.issuer)),
-        login_url: &login_url,
-        clients: &rp.clients,
-        auto_login: rp.auto_login.as_deref(),
-    })
-}
-
-fn home(rp: &DemoRp) -> &'static str {
-    if rp.base == "/demo" {
-        "/"
-    } else {
-        "/playground"
-    }
-}
-
-fn failure(rp: &DemoRp, msg: impl Into<String>) -> Response {
-    let mut r = html(&ResultPage {
-        home: home(rp),
-        ok: false,
-        subject: String::new(),
-        alg: String::new(),
-        header: String::new(),
-        claims: String::new(),
-        userinfo: String::new(),
-        error: msg.into(),
-    });
-    *r.status_mut() = StatusCode::BAD_REQUEST;
-    r
-}
-
-async fn login(State(rp): State<Arc<DemoRp>>) -> Response {
-    let client = match rp.client().await {
-        Ok(c) => c,
-        Err(e) => return failure(&rp, e),
-    };
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, csrf, nonce) = client
-        .authorize_url(
-            AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .add_scope(Scope::new("profile".into()))
-        .add_scope(Scope::new("email".into()))
-        .set_pkce_challenge(challenge)
-        .url();
-    {
-        let mut pending = rp.pending.lock().unwrap_or_else(|p| p.into_inner());
-        pending.retain(|_, p| p.created.elapsed() < Duration::from_secs(600));
-        if pending.len() >= MAX_PENDING {
-            if let Some(oldest) = pending
-                .iter()
-                .min_by_key(|(_, p)| p.created)
-                .map(|(k, _)| k.clone())
-            {
-                pending.remove(&oldest);
-            }
-        }
-        pending.insert(
-            csrf.secret().clone(),
-            Pending {
-                verifier: verifier.secret().clone(),
-                nonce: nonce.secret().clone(),
-                created: Instant::now(),
-            },
-        );
-    }
-    let cookie = format!(
-        "{STATE_COOKIE}={}; Path={}; HttpOnly; SameSite=Lax",
-        csrf.secret(),
-        rp.base
-    );
-    let mut resp = (StatusCode::FOUND, [(header::LOCATION, url.to_string())]).into_response();
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        resp.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    resp
-}
-
-fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|s| s.split(';'))
-        .filter_map(|p| p.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
-}
-
-async fn callback(
-    State(rp): State<Arc<DemoRp>>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let params: HashMap<String, String> =
-        url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
-            .into_owned()
-            .collect();
-    if let Some(err) = params.get("error") {
-        return failure(
-            &rp,
-            format!(
-                "{err}: {}",
-                params
-                    .get("error_description")
-                    .map(String::as_str)
-                    .unwrap_or("")
-            ),
-        );
-    }
-    let (Some(code), Some(state)) = (params.get("code"), params.get("state")) else {
-        return failure(&rp, "the callback carries no code or state");
-    };
-    if params.get("iss").map(String::as_str) != Some(rp.issuer.as_str()) {
-        return failure(
-            &rp,
-            "the callback's iss does not match the issuer (RFC 9207)",
-        );
-    }
-    let cookie_ok = cookie_value(&headers, STATE_COOKIE)
-        .is_some_and(|c| random::constant_time_eq(c.as_bytes(), state.as_bytes()));
-    if !cookie_ok {
-        return failure(&rp, "state does not match this browser's login");
-    }
-    let Some(pending) = rp
-        .pending
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(state)
-    else {
-        return failure(&rp, "unknown or already used state");
-    };
-    match finish(&rp, code, pending).await {
-        Ok(page) => html(&page),
-        Err(e) => failure(&rp, e),
-    }
-}
-
-async fn finish(rp: &DemoRp, code: &str, pending: Pending) -> Result<ResultPage, String> {
-    let client = rp.client().await?;
-    let token = client
-        .exchange_code(AuthorizationCode::new(code.to_string()))
-        .map_err(|e| e.to_string())?
-        .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier))
-        .request_async(&rp.http)
-        .await
-        .map_err(|e| format!("token request failed: {e}"))?;
-    let id_token = token
-        .id_token()
-        .ok_or("the token response has no id_token")?;
-    let verifier = client.id_token_verifier();
-    let claims: &CoreIdTokenClaims = id_token
-        .claims(&verifier, &Nonce::new(pending.nonce))
-        .map_err(|e| format!("id_token rejected: {e}"))?;
-    let alg = id_token.signing_alg().map_err(|e| e.to_string())?;
-    if let Some(expected) = claims.access_token_hash() {
-        let signing_key = id_token.signing_key(&verifier).map_err(|e| e.to_string())?;
-        let actual = AccessTokenHash::from_token(token.access_token(), alg, signing_key)
-            .map_err(|e| e.to_string())?;
-        if &actual != expected {
-            return Err("at_hash does not match the access token".into());
-        }
-    }
-    let userinfo: CoreUserInfoClaims = client
-        .user_info(token.access_token().clone(), None)
-        .map_err(|e| e.to_string())?
-        .request_async(&rp.http)
-        .await
-        .map_err(|e| format!("userinfo failed: {e}"))?;
-    let raw = id_token.to_string();
-    let header_json = raw
-        .split('.')
-        .next()
-        .and_then(|h| URL_SAFE_NO_PAD.decode(h).ok())
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .unwrap_or_default();
-    let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
-    Ok(ResultPage {
-        home: home(rp),
-        ok: true,
-        subject: claims.subject().to_string(),
-        alg: serde_json::to_value(alg)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default(),
-        header: pretty(&header_json),
-        claims: pretty(&serde_json::to_value(claims).map_err(|e| e.to_string())?),
-        userinfo: pretty(&serde_json::to_value(&userinfo).map_err(|e| e.to_string())?),
-        error: String::new(),
-    })
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use clap::Parser;
 use wecom_oidc::cli::{Cli, ClientsCommand, Command, LogFormat};
 use wecom_oidc::clock::SystemClock;
-use wecom_oidc::{app, config, demo, ops};
+use wecom_oidc::{app, commands, config, demo};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -27,17 +27,17 @@ fn main() -> ExitCode {
             Command::Serve => serve(cli.config).await,
             Command::Demo(args) => demo::run(args, cli.config).await,
             Command::Keys(args) => keys(&args, cli.config.as_deref()).await,
-            Command::Check => ops::doctor::run(cli.config.as_deref(), Arc::new(SystemClock))
+            Command::Check => commands::doctor::run(cli.config.as_deref(), Arc::new(SystemClock))
                 .await
                 .map_err(Into::into),
             Command::Snippet(args) => {
-                ops::run_snippet(cli.config.as_deref(), args.app, &args.client)
+                commands::run_snippet(cli.config.as_deref(), args.app, &args.client)
             }
             Command::Events(args) => {
-                ops::run_events(cli.config.as_deref(), args.limit, args.json).await
+                commands::run_events(cli.config.as_deref(), args.limit, args.json).await
             }
             Command::Clients(args) => match args.command {
-                ClientsCommand::List => ops::run_clients_list(cli.config.as_deref()),
+                ClientsCommand::List => commands::run_clients_list(cli.config.as_deref()),
             },
         }
     });

@@ -689,7 +689,7 @@ redirect_uris = ["https://rp.example.com/cb"]
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("wecom-oidc.toml");
     std::fs::write(&path, toml).expect("write config");
-    let report = wecom_oidc::ops::doctor::check_file(&path, Arc::new(SystemClock)).await;
+    let report = wecom_oidc::commands::doctor::check_file(&path, Arc::new(SystemClock)).await;
     assert!(!report.passed(), "{}", report.render());
     let finding = report.wecom_error(60020).expect("a 60020 finding");
     let text = report.render();

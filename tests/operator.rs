@@ -118,7 +118,7 @@ async fn readyz_is_unavailable_when_wecom_refuses_the_token() {
     assert_eq!(resp.status(), 503);
     assert_eq!(d.simulator.gettoken_calls(), calls);
     // ... and once the pause is over and WeCom accepts, it is ready without a restart.
-    clock.advance(wecom_oidc::web::ops::READINESS_RETRY_SECS);
+    clock.advance(wecom_oidc::web::health::READINESS_RETRY_SECS);
     let resp = reqwest::get(format!("{}/readyz", d.issuer)).await.unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(d.simulator.gettoken_calls(), calls + 1);
@@ -186,7 +186,7 @@ async fn metrics_count_requests_by_route_template_logins_and_wecom_calls() {
 // `wecom-oidc check` against the simulator.
 
 use std::path::PathBuf;
-use wecom_oidc::ops::doctor::{self, Level};
+use wecom_oidc::commands::doctor::{self, Level};
 use wecom_oidc::simulator::{Simulator, SimulatorConfig};
 
 /// A simulator served on its own port with connect info, so its `errmsg` carries
@@ -430,7 +430,7 @@ async fn check_command_exit_code_says_pass_or_fail() {
 // ---------------------------------------------------------------------------------------------
 // `wecom-oidc snippet` and `clients list`.
 
-use wecom_oidc::ops::snippet::{self as snippets, SnippetApp};
+use wecom_oidc::commands::snippet::{self as snippets, SnippetApp};
 use wecom_oidc::provider::Client;
 use wecom_oidc::secret::Secret;
 

@@ -1018,7 +1018,7 @@ redirect_uris = ["https://grafana.example.com/login/generic_oauth"]
 
 #[tokio::test]
 async fn check_goes_through_the_proxy_plain_http_forwarded_and_https_by_connect() {
-    use wecom_oidc::ops::doctor;
+    use wecom_oidc::commands::doctor;
     let proxy = CountingProxy::start().await;
     // Plain HTTP (the simulator on loopback): forwarded, and `check` passes through it.
     let demo = start("zhangsan").await;

@@ -188,8 +188,8 @@ impl Validator<'_> {
         let name = self.string(c, &app_key, "app");
         let config = self.string(c, &format!("{key}.app_config"), "app_config");
         let name = match name {
-            Some(n) if crate::ops::snippet::SnippetApp::parse(&n).is_none() => {
-                let known: Vec<&str> = crate::ops::snippet::SnippetApp::ALL
+            Some(n) if crate::commands::snippet::SnippetApp::parse(&n).is_none() => {
+                let known: Vec<&str> = crate::commands::snippet::SnippetApp::ALL
                     .iter()
                     .map(|a| a.name())
                     .collect();

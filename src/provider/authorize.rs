@@ -4,13 +4,13 @@
 
 use std::collections::HashMap;
 
-use url::form_urlencoded;
-
 use super::claims::{parse_claims_request, ClaimsRequest};
 use super::error::{ErrorCode, OAuthError};
 use super::handoff::LoginStart;
 use super::params::Params;
-use super::session::Prompt;
+pub use super::request::ValidAuthorizeRequest;
+use super::request::{CodeGrant, Prompt};
+pub use super::response::{success_redirect, AuthorizationResponse, ErrorRedirect, ResponseMode};
 use super::{pkce, Client, Provider};
 use crate::connector::{ConnectorError, FailureNotice, Identity, LoginRequest};
 use crate::random;
@@ -31,58 +31,6 @@ pub const SUPPORTED_SCOPES: &[&str] = &[
     "offline_access",
 ];
 
-/// How the authorization response reaches the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResponseMode {
-    /// Parameters in the redirect URI's query (RFC 6749 §4.1.2).
-    Query,
-    /// Parameters POSTed by an auto-submitting HTML form (OAuth 2.0 Form Post Response Mode §2).
-    FormPost,
-}
-
-impl ResponseMode {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Query => "query",
-            Self::FormPost => "form_post",
-        }
-    }
-
-    /// The mode named `s`, if we support it.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "query" => Some(Self::Query),
-            "form_post" => Some(Self::FormPost),
-            _ => None,
-        }
-    }
-}
-
-/// An authorization response (success or error) for the client, in the mode it asked for; the
-/// web layer renders it as a redirect or as a form_post page.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthorizationResponse {
-    /// The verified, registered redirect URI.
-    pub redirect_uri: String,
-    /// How the parameters travel.
-    pub response_mode: ResponseMode,
-    /// The response parameters, in order.
-    pub params: Vec<(String, String)>,
-}
-
-impl AuthorizationResponse {
-    /// The redirect URI with the parameters in its query (response_mode=query).
-    pub fn to_url(&self) -> String {
-        let params: Vec<(&str, Option<&str>)> = self
-            .params
-            .iter()
-            .map(|(k, v)| (k.as_str(), Some(v.as_str())))
-            .collect();
-        success_redirect(&self.redirect_uri, &params)
-    }
-}
-
 /// The end of an upstream login: the response for the client and the new session's cookie.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginFinished {
@@ -96,60 +44,6 @@ pub struct LoginFinished {
     /// The `ui_locales` of the authorization request, for the language of any page shown
     /// (OIDC Core §3.1.2.1).
     pub ui_locales: Option<String>,
-}
-
-/// What an authorization code is bound to (RFC 6749 §4.1.3, RFC 7636 §4.4).
-pub(crate) struct CodeGrant<'a> {
-    pub(crate) client_id: &'a str,
-    pub(crate) redirect_uri: &'a str,
-    pub(crate) scopes: &'a [String],
-    pub(crate) nonce: Option<&'a str>,
-    pub(crate) code_challenge: Option<&'a str>,
-    pub(crate) claims: &'a ClaimsRequest,
-}
-
-/// A validated authorization request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValidAuthorizeRequest {
-    /// The client.
-    pub client_id: String,
-    /// The registered redirect URI.
-    pub redirect_uri: String,
-    /// Granted scopes (always contains `openid`).
-    pub scopes: Vec<String>,
-    /// Client state.
-    pub state: Option<String>,
-    /// Client nonce.
-    pub nonce: Option<String>,
-    /// PKCE S256 challenge.
-    pub code_challenge: Option<String>,
-    /// Response mode.
-    pub response_mode: ResponseMode,
-    /// `max_age` in seconds.
-    pub max_age: Option<i64>,
-    /// `login_hint`.
-    pub login_hint: Option<String>,
-    /// `ui_locales`.
-    pub ui_locales: Option<String>,
-    /// `prompt` (OIDC Core §3.1.2.1).
-    pub prompt: Prompt,
-    /// The `sub` of a verified `id_token_hint`.
-    pub id_token_hint_sub: Option<String>,
-    /// The `claims` parameter (OIDC Core §5.5), reduced to claims we can supply.
-    pub claims: ClaimsRequest,
-}
-
-/// Where an error goes back to the client (OIDC Core §3.1.2.6).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ErrorRedirect {
-    /// The verified, registered redirect URI.
-    pub redirect_uri: String,
-    /// The client's state.
-    pub state: Option<String>,
-    /// How the error travels (the mode the request asked for, OAuth 2.0 Form Post §2).
-    pub response_mode: ResponseMode,
-    /// The error.
-    pub error: OAuthError,
 }
 
 /// Why an authorization request was refused.
@@ -759,54 +653,6 @@ fn connector_error_to_oauth(e: &ConnectorError) -> OAuthError {
     }
 }
 
-/// The redirect URI with `params` added to its query (RFC 6749 §4.1.2: keep the existing query).
-pub fn success_redirect(redirect_uri: &str, params: &[(&str, Option<&str>)]) -> String {
-    let mut ser = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in params {
-        if let Some(v) = v {
-            ser.append_pair(k, v);
-        }
-    }
-    let query = ser.finish();
-    let sep = if redirect_uri.contains('?') {
-        if redirect_uri.ends_with('?') || redirect_uri.ends_with('&') {
-            ""
-        } else {
-            "&"
-        }
-    } else {
-        "?"
-    };
-    format!("{redirect_uri}{sep}{query}")
-}
-
-impl ErrorRedirect {
-    /// The client's redirect URI carrying `error`, `error_description`, `state` and `iss`.
-    pub fn to_url(&self, issuer: &str) -> String {
-        self.to_response(issuer).to_url()
-    }
-
-    /// The error response (OIDC Core §3.1.2.6, RFC 9207 §2) in the request's response mode.
-    pub fn to_response(&self, issuer: &str) -> AuthorizationResponse {
-        let mut params = vec![
-            ("error".to_string(), self.error.code.as_str().to_string()),
-            (
-                "error_description".to_string(),
-                self.error.description.clone(),
-            ),
-        ];
-        if let Some(state) = &self.state {
-            params.push(("state".to_string(), state.clone()));
-        }
-        params.push(("iss".to_string(), issuer.to_string()));
-        AuthorizationResponse {
-            redirect_uri: self.redirect_uri.clone(),
-            response_mode: self.response_mode,
-            params,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -846,20 +692,5 @@ mod tests {
             .begin_login(&req, "binding", None)
             .await
             .expect("after the sweep");
-    }
-
-    #[test]
-    fn redirect_keeps_existing_query_rfc6749_4_1_2() {
-        assert_eq!(
-            success_redirect("https://a.example/cb?x=1", &[("code", Some("c d"))]),
-            "https://a.example/cb?x=1&code=c+d"
-        );
-        assert_eq!(
-            success_redirect(
-                "https://a.example/cb",
-                &[("code", Some("c")), ("state", None)]
-            ),
-            "https://a.example/cb?code=c"
-        );
     }
 }

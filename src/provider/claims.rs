@@ -1,6 +1,7 @@
 //! Which user claims a token carries, by granted scope (OIDC Core §5.4).
 
-use serde_json::{Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::connector::Identity;
 
@@ -44,18 +45,6 @@ pub fn parse_claims_request(json: &str) -> Result<ClaimsRequest, &'static str> {
     })
 }
 
-/// The claims named in `names` that `identity` can supply, as `claims` requested them
-/// (OIDC Core §5.5); absent data stays absent.
-pub fn requested_claims(identity: &Identity, names: &[String]) -> Map<String, Value> {
-    if names.is_empty() {
-        return Map::new();
-    }
-    let all = user_claims(identity, &["profile".to_string(), "email".to_string()]);
-    all.into_iter()
-        .filter(|(k, _)| names.iter().any(|n| n == k))
-        .collect()
-}
-
 /// Claim names we can release, for discovery's `claims_supported`.
 pub const SUPPORTED_CLAIMS: &[&str] = &[
     "sub",
@@ -78,70 +67,175 @@ pub const SUPPORTED_CLAIMS: &[&str] = &[
     "groups",
 ];
 
+/// The user claims of a token or userinfo answer (OIDC Core §5.1), as released by
+/// [`user_claims`]. Absent values are absent claims, never empty strings or empty arrays.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct UserClaims {
+    /// `sub`: always present.
+    pub sub: String,
+    /// `name` (`profile`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `preferred_username` (`profile`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+    /// `picture` (`profile`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub picture: Option<String>,
+    /// `gender` (`profile`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gender: Option<String>,
+    /// `phone_number` (`phone`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    /// `address` (`address`): the §5.1.1 JSON object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<AddressClaim>,
+    /// `groups` (`groups`): an array of strings, absent when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// `email` (`email`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// `email_verified` (`email`), present exactly when `email` is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+}
+
+/// The `address` claim (OIDC Core §5.1.1): `formatted` only, since WeCom keeps one free-text
+/// line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AddressClaim {
+    /// The full address as one line.
+    pub formatted: String,
+}
+
 /// The user claims for `scopes` (OIDC Core §5.4): `sub` always; `profile` → `name`,
 /// `preferred_username`, `picture`, `gender`; `email` → `email`, `email_verified` when an
 /// address is known; `phone` → `phone_number`; `address` → `address` as the §5.1.1 JSON object
 /// (`formatted` only: WeCom keeps one free-text line); `groups` → `groups`, an array of strings.
 /// Absent values are absent claims, never empty strings or empty arrays.
-pub fn user_claims(identity: &Identity, scopes: &[String]) -> Map<String, Value> {
+pub fn user_claims(identity: &Identity, scopes: &[String]) -> UserClaims {
     let has = |s: &str| scopes.iter().any(|x| x == s);
-    let mut m = Map::new();
-    m.insert("sub".into(), Value::String(identity.user_id.clone()));
+    let mut c = UserClaims {
+        sub: identity.user_id.clone(),
+        ..UserClaims::default()
+    };
     if has("profile") {
         let name = identity
             .name
             .as_deref()
             .filter(|n| !n.is_empty())
             .unwrap_or(&identity.user_id);
-        m.insert("name".into(), Value::String(name.to_string()));
+        c.name = Some(name.to_string());
         if !identity.username.is_empty() {
-            m.insert(
-                "preferred_username".into(),
-                Value::String(identity.username.clone()),
-            );
+            c.preferred_username = Some(identity.username.clone());
         }
-    }
-    if has("profile") {
-        for (claim, value) in [("picture", &identity.picture), ("gender", &identity.gender)] {
-            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
-                m.insert(claim.into(), Value::String(v.to_string()));
-            }
-        }
+        c.picture = non_empty(&identity.picture);
+        c.gender = non_empty(&identity.gender);
     }
     if has("phone") {
-        if let Some(phone) = identity.phone_number.as_deref().filter(|p| !p.is_empty()) {
-            m.insert("phone_number".into(), Value::String(phone.to_string()));
-        }
+        c.phone_number = non_empty(&identity.phone_number);
     }
     if has("address") {
-        if let Some(address) = identity.address.as_deref().filter(|a| !a.is_empty()) {
-            let mut object = Map::new();
-            object.insert("formatted".into(), Value::String(address.to_string()));
-            m.insert("address".into(), Value::Object(object));
-        }
+        c.address = non_empty(&identity.address).map(|formatted| AddressClaim { formatted });
     }
-    if has("groups") && !identity.groups.is_empty() {
-        m.insert(
-            "groups".into(),
-            Value::Array(
-                identity
-                    .groups
-                    .iter()
-                    .map(|g| Value::String(g.clone()))
-                    .collect(),
-            ),
-        );
+    if has("groups") {
+        c.groups = identity.groups.clone();
     }
     if has("email") {
-        if let Some(email) = identity.email.as_deref().filter(|e| !e.is_empty()) {
-            m.insert("email".into(), Value::String(email.to_string()));
-            m.insert(
-                "email_verified".into(),
-                Value::Bool(identity.email_verified),
-            );
+        if let Some(email) = non_empty(&identity.email) {
+            c.email = Some(email);
+            c.email_verified = Some(identity.email_verified);
         }
     }
-    m
+    c
+}
+
+fn non_empty(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
+impl UserClaims {
+    /// Adds the claims named in `names` that `identity` can supply, as `claims` requested them
+    /// (OIDC Core §5.5), beside those of the scopes; absent data stays absent.
+    pub fn add_requested(&mut self, identity: &Identity, names: &[String]) {
+        if names.is_empty() {
+            return;
+        }
+        let all = user_claims(identity, &["profile".to_string(), "email".to_string()]);
+        let wants = |claim: &str| names.iter().any(|n| n == claim);
+        let take = |mine: &mut Option<String>, theirs: Option<String>, claim: &str| {
+            if wants(claim) && theirs.is_some() {
+                *mine = theirs;
+            }
+        };
+        take(&mut self.name, all.name, "name");
+        take(
+            &mut self.preferred_username,
+            all.preferred_username,
+            "preferred_username",
+        );
+        take(&mut self.picture, all.picture, "picture");
+        take(&mut self.gender, all.gender, "gender");
+        take(&mut self.email, all.email, "email");
+        if wants("email_verified") && all.email_verified.is_some() {
+            self.email_verified = all.email_verified;
+        }
+    }
+}
+
+/// The claims of an id_token (OIDC Core §2): the user claims of its scopes and `claims`
+/// request, beside the token's own.
+#[derive(Debug, Serialize)]
+pub struct IdTokenClaims<'a> {
+    /// `iss`.
+    pub iss: &'a str,
+    /// `aud`: the client.
+    pub aud: &'a str,
+    /// `iat`.
+    pub iat: i64,
+    /// `exp`.
+    pub exp: i64,
+    /// `auth_time`: when the person logged in upstream.
+    pub auth_time: i64,
+    /// `nonce`, when the authorization request carried one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<&'a str>,
+    /// `sid` (Back-Channel Logout 1.0 §2.1): the session the login came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<&'a str>,
+    /// `at_hash` (OIDC Core §3.1.3.6).
+    pub at_hash: String,
+    /// The user claims.
+    #[serde(flatten)]
+    pub user: UserClaims,
+}
+
+/// The claims of a JWT access token (RFC 9068 §2.2).
+#[derive(Debug, Serialize)]
+pub struct AccessTokenClaims<'a> {
+    /// `iss`.
+    pub iss: &'a str,
+    /// `exp`.
+    pub exp: i64,
+    /// `aud`: the resource server (the client's `access_token_audience`, else the client).
+    pub aud: &'a str,
+    /// `sub`.
+    pub sub: &'a str,
+    /// `client_id`.
+    pub client_id: &'a str,
+    /// `iat`.
+    pub iat: i64,
+    /// `jti`: the token's store key is its hash.
+    pub jti: &'a str,
+    /// `scope`: the granted scopes, space-separated.
+    pub scope: &'a str,
+    /// `auth_time`.
+    pub auth_time: i64,
 }
 
 #[cfg(test)]
@@ -168,14 +262,27 @@ mod tests {
         }
     }
 
+    /// The claims as the JSON object they are sent as.
+    fn map(c: UserClaims) -> serde_json::Map<String, Value> {
+        match serde_json::to_value(c).expect("serializes") {
+            Value::Object(m) => m,
+            other => panic!("not an object: {other}"),
+        }
+    }
+
     #[test]
     fn requested_claims_release_only_what_the_identity_has() {
         let mut who = zhangsan();
         who.email = None;
-        let m = requested_claims(&who, &["email".to_string(), "name".to_string()]);
+        let openid = ["openid".to_string()];
+        let mut c = user_claims(&who, &openid);
+        c.add_requested(&who, &["email".to_string(), "name".to_string()]);
+        let m = map(c);
         assert!(m.contains_key("name"));
         assert!(!m.contains_key("email"), "no data, no claim");
-        assert!(requested_claims(&who, &[]).is_empty());
+        let mut none = user_claims(&who, &openid);
+        none.add_requested(&who, &[]);
+        assert_eq!(map(none), map(user_claims(&who, &openid)));
     }
 
     fn zhangsan() -> Identity {
@@ -192,14 +299,17 @@ mod tests {
 
     #[test]
     fn openid_scope_alone_releases_only_sub() {
-        let c = user_claims(&zhangsan(), &["openid".into()]);
+        let c = map(user_claims(&zhangsan(), &["openid".into()]));
         assert_eq!(c.len(), 1);
         assert_eq!(c["sub"], "zhangsan");
     }
 
     #[test]
     fn profile_scope_releases_name_and_preferred_username() {
-        let c = user_claims(&zhangsan(), &["openid".into(), "profile".into()]);
+        let c = map(user_claims(
+            &zhangsan(),
+            &["openid".into(), "profile".into()],
+        ));
         assert_eq!(c["name"], "张三");
         assert_eq!(c["preferred_username"], "zhangsan");
     }
@@ -208,13 +318,13 @@ mod tests {
     fn name_falls_back_to_userid() {
         let mut id = zhangsan();
         id.name = Some(String::new());
-        let c = user_claims(&id, &["openid".into(), "profile".into()]);
+        let c = map(user_claims(&id, &["openid".into(), "profile".into()]));
         assert_eq!(c["name"], "zhangsan");
     }
 
     #[test]
     fn missing_email_is_an_absent_claim_not_an_empty_string() {
-        let c = user_claims(&zhangsan(), &["openid".into(), "email".into()]);
+        let c = map(user_claims(&zhangsan(), &["openid".into(), "email".into()]));
         assert!(!c.contains_key("email"));
         assert!(!c.contains_key("email_verified"));
     }
@@ -237,13 +347,16 @@ mod tests {
 
     #[test]
     fn each_scope_releases_only_its_claims_oidc_core_5_4() {
-        let c = user_claims(&full(), &scopes(&["openid", "profile"]));
+        let c = map(user_claims(&full(), &scopes(&["openid", "profile"])));
         assert_eq!(c["picture"], "https://wework.qpic.cn/a/0");
         assert_eq!(c["gender"], "male");
         for absent in ["phone_number", "address", "groups", "email"] {
             assert!(!c.contains_key(absent), "{absent} needs its own scope");
         }
-        let c = user_claims(&full(), &scopes(&["openid", "phone", "address", "groups"]));
+        let c = map(user_claims(
+            &full(),
+            &scopes(&["openid", "phone", "address", "groups"]),
+        ));
         assert_eq!(c["phone_number"], "13800000001");
         assert_eq!(
             c["address"],
@@ -255,10 +368,10 @@ mod tests {
 
     #[test]
     fn absent_profile_values_and_empty_groups_are_absent_claims() {
-        let c = user_claims(
+        let c = map(user_claims(
             &zhangsan(),
             &scopes(&["openid", "profile", "phone", "address", "groups"]),
-        );
+        ));
         for absent in ["picture", "gender", "phone_number", "address", "groups"] {
             assert!(!c.contains_key(absent), "{absent}");
         }
@@ -266,10 +379,10 @@ mod tests {
 
     #[test]
     fn upstream_id_is_never_released() {
-        let c = user_claims(
+        let c = map(user_claims(
             &full(),
             &scopes(&["openid", "profile", "email", "phone", "address", "groups"]),
-        );
+        ));
         assert!(!c.values().any(|v| v == "ZhangSan"));
     }
 }

@@ -10,7 +10,7 @@
 //!
 //! [`Connector::handoff`]: crate::connector::Connector::handoff
 
-use super::authorize::ValidAuthorizeRequest;
+use super::request::ValidAuthorizeRequest;
 use super::Provider;
 use crate::connector::Handoff;
 

@@ -1,13 +1,59 @@
 //! Token introspection (RFC 7662) for confidential clients: is this token active, and what does
 //! it say?
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
 
 use super::error::OAuthError;
 use super::params::Params;
 use super::{Client, Provider};
 use crate::random;
 use crate::storage::StorageError;
+
+/// An introspection answer (RFC 7662 §2.2): `{"active":false}` alone for a token that is not
+/// active or not the caller's, else what the token says.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Introspection {
+    /// Whether the token is active.
+    pub active: bool,
+    /// The granted scopes, space-separated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The client the token was issued to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The person's username.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// `Bearer` for access tokens; absent for refresh tokens, since §2.2 defines it by
+    /// RFC 6749 §5.1's access token types.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+    /// Expiry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    /// Issue time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    /// The subject.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// The audience.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    /// The issuer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// When the person logged in upstream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+}
+
+impl Introspection {
+    /// `{"active":false}`.
+    pub fn inactive() -> Self {
+        Self::default()
+    }
+}
 
 impl Provider {
     /// Introspects `token` for the authenticated `client` (RFC 7662 §2).
@@ -16,7 +62,11 @@ impl Provider {
     /// web layer answers with 401, §2.3 ). A client sees only tokens issued to it or, for JWT
     /// access tokens, addressed to it as their audience; any other token is `{"active":false}`
     /// (§2.2 allows this, and it keeps one client from reading another's tokens).
-    pub async fn introspect(&self, client: &Client, p: &Params) -> Result<Value, OAuthError> {
+    pub async fn introspect(
+        &self,
+        client: &Client,
+        p: &Params,
+    ) -> Result<Introspection, OAuthError> {
         if client.is_public() {
             return Err(OAuthError::invalid_client(
                 "introspection is only for confidential clients",
@@ -41,14 +91,14 @@ impl Provider {
                 None => self.introspect_refresh_token(client, token).await?,
             }
         };
-        Ok(found.unwrap_or_else(|| json!({ "active": false })))
+        Ok(found.unwrap_or_else(Introspection::inactive))
     }
 
     async fn introspect_access_token(
         &self,
         caller: &Client,
         token: &str,
-    ) -> Result<Option<Value>, OAuthError> {
+    ) -> Result<Option<Introspection>, OAuthError> {
         let Some(key) = self.access_token_key(token) else {
             return Ok(None);
         };
@@ -67,26 +117,26 @@ impl Provider {
         if record.client_id != caller.id && aud != caller.id {
             return Ok(None);
         }
-        let mut m = Map::new();
-        m.insert("active".into(), true.into());
-        m.insert("scope".into(), record.scopes.join(" ").into());
-        m.insert("client_id".into(), record.client_id.clone().into());
-        m.insert("username".into(), record.identity.username.clone().into());
-        m.insert("token_type".into(), "Bearer".into());
-        m.insert("exp".into(), record.expires_at.into());
-        m.insert("iat".into(), record.issued_at.into());
-        m.insert("sub".into(), record.identity.user_id.clone().into());
-        m.insert("aud".into(), aud.into());
-        m.insert("iss".into(), self.issuer().into());
-        m.insert("auth_time".into(), record.auth_time.into());
-        Ok(Some(Value::Object(m)))
+        Ok(Some(Introspection {
+            active: true,
+            scope: Some(record.scopes.join(" ")),
+            client_id: Some(record.client_id),
+            username: Some(record.identity.username),
+            token_type: Some("Bearer"),
+            exp: Some(record.expires_at),
+            iat: Some(record.issued_at),
+            sub: Some(record.identity.user_id),
+            aud: Some(aud),
+            iss: Some(self.issuer().to_owned()),
+            auth_time: Some(record.auth_time),
+        }))
     }
 
     async fn introspect_refresh_token(
         &self,
         caller: &Client,
         token: &str,
-    ) -> Result<Option<Value>, OAuthError> {
+    ) -> Result<Option<Introspection>, OAuthError> {
         let record = match self
             .store
             .find_refresh_token(&random::hash_secret(token))
@@ -103,18 +153,31 @@ impl Provider {
         {
             return Ok(None);
         }
-        // No token_type: RFC 7662 §2.2 defines it by RFC 6749 §5.1's access token types.
-        Ok(Some(json!({
-            "active": true,
-            "scope": record.scopes.join(" "),
-            "client_id": record.client_id,
-            "username": record.identity.username,
-            "exp": record.expires_at,
-            "iat": record.issued_at,
-            "sub": record.identity.user_id,
-            "aud": record.client_id,
-            "iss": self.issuer(),
-            "auth_time": record.auth_time,
-        })))
+        Ok(Some(Introspection {
+            active: true,
+            scope: Some(record.scopes.join(" ")),
+            username: Some(record.identity.username),
+            token_type: None,
+            exp: Some(record.expires_at),
+            iat: Some(record.issued_at),
+            sub: Some(record.identity.user_id),
+            aud: Some(record.client_id.clone()),
+            client_id: Some(record.client_id),
+            iss: Some(self.issuer().to_owned()),
+            auth_time: Some(record.auth_time),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_inactive_answer_says_only_active_false_rfc7662_2_2() {
+        assert_eq!(
+            serde_json::to_value(Introspection::inactive()).expect("serializes"),
+            serde_json::json!({ "active": false })
+        );
     }
 }

@@ -8,11 +8,12 @@
 //! stand between every relying party and a working single logout. Redirection after logout is
 //! only ever to a URI the client registered, by exact match (§3).
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
-use super::authorize::success_redirect;
 use super::error::OAuthError;
 use super::params::Params;
+use super::response::success_redirect;
 use super::Provider;
 use crate::random;
 use crate::storage::{Session, StorageError};
@@ -148,16 +149,17 @@ impl Provider {
             let Some(uri) = &client.settings.backchannel_logout_uri else {
                 continue;
             };
-            let mut claims = Map::new();
-            claims.insert("iss".into(), self.issuer().into());
-            claims.insert("aud".into(), client.id.clone().into());
-            claims.insert("iat".into(), now.into());
-            claims.insert("exp".into(), (now + LOGOUT_TOKEN_TTL).into());
-            claims.insert("jti".into(), random::token(16).into());
-            claims.insert("sub".into(), session.identity.user_id.clone().into());
-            claims.insert("sid".into(), session.sid.clone().into());
-            // §2.4: events names the logout event; a nonce is forbidden, so none is added.
-            claims.insert("events".into(), json!({ BACKCHANNEL_LOGOUT_EVENT: {} }));
+            let jti = random::token(16);
+            let claims = LogoutTokenClaims {
+                iss: self.issuer(),
+                aud: &client.id,
+                iat: now,
+                exp: now + LOGOUT_TOKEN_TTL,
+                jti: &jti,
+                sub: &session.identity.user_id,
+                sid: &session.sid,
+                events: LogoutEvents::default(),
+            };
             let alg = self.id_token_alg(client);
             match self.keys().sign_jwt_with(alg, "logout+jwt", &claims) {
                 Ok(logout_token) => out.push(BackchannelLogout {
@@ -174,6 +176,41 @@ impl Provider {
     }
 }
 
+/// The claims of a logout token (Back-Channel Logout 1.0 §2.4). It has no `nonce`: §2.4
+/// forbids one.
+#[derive(Debug, Serialize)]
+pub struct LogoutTokenClaims<'a> {
+    /// `iss`.
+    pub iss: &'a str,
+    /// `aud`: the client told of the logout.
+    pub aud: &'a str,
+    /// `iat`.
+    pub iat: i64,
+    /// `exp`.
+    pub exp: i64,
+    /// `jti`.
+    pub jti: &'a str,
+    /// `sub`: the person whose session ended.
+    pub sub: &'a str,
+    /// `sid`: the session that ended.
+    pub sid: &'a str,
+    /// `events`: names the logout event.
+    pub events: LogoutEvents,
+}
+
+/// The `events` claim of a logout token: `{"http://schemas.openid.net/event/backchannel-logout":
+/// {}}` ([`BACKCHANNEL_LOGOUT_EVENT`], Back-Channel Logout 1.0 §2.4).
+#[derive(Debug, Default, Serialize)]
+pub struct LogoutEvents {
+    /// The logout event, an empty JSON object.
+    #[serde(rename = "http://schemas.openid.net/event/backchannel-logout")]
+    pub backchannel_logout: EmptyObject,
+}
+
+/// Serializes as `{}`.
+#[derive(Debug, Default, Serialize)]
+pub struct EmptyObject {}
+
 /// Whether `claims` are shaped like a logout token (used by tests and by anyone checking ours).
 pub fn is_logout_token(claims: &Map<String, Value>) -> bool {
     claims
@@ -187,6 +224,27 @@ pub fn is_logout_token(claims: &Map<String, Value>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn typed_logout_token_claims_have_the_shape_of_bcl_2_4() {
+        let claims = LogoutTokenClaims {
+            iss: "https://op.example",
+            aud: "app",
+            iat: 1,
+            exp: 121,
+            jti: "j",
+            sub: "zhangsan",
+            sid: "s",
+            events: LogoutEvents::default(),
+        };
+        let Value::Object(m) = serde_json::to_value(&claims).expect("serializes") else {
+            panic!("not an object");
+        };
+        assert!(is_logout_token(&m));
+        assert_eq!(m["events"], json!({ BACKCHANNEL_LOGOUT_EVENT: {} }));
+        assert_eq!(m.len(), 8);
+    }
 
     #[test]
     fn logout_token_shape_requires_the_event_and_forbids_nonce_bcl_2_4() {

@@ -14,6 +14,8 @@ pub mod logout;
 pub mod params;
 pub mod pkce;
 pub mod refresh;
+pub mod request;
+pub mod response;
 pub mod revoke;
 pub mod session;
 #[cfg(test)]

@@ -16,8 +16,10 @@
 
 use serde_json::{Map, Value};
 
-use super::authorize::{AuthorizationResponse, ErrorRedirect, ValidAuthorizeRequest};
 use super::error::{ErrorCode, OAuthError};
+pub use super::request::Prompt;
+use super::request::{CodeGrant, ValidAuthorizeRequest};
+use super::response::{AuthorizationResponse, ErrorRedirect};
 use super::Provider;
 use crate::connector::{ConnectorError, Identity};
 
@@ -50,50 +52,6 @@ impl Default for SessionSettings {
             ttl: 8 * 3600,
             idle_timeout: None,
         }
-    }
-}
-
-/// The `prompt` values of an authorization request (OIDC Core §3.1.2.1).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Prompt {
-    /// `none`: no user interaction at all.
-    pub none: bool,
-    /// `login`: re-authenticate even with a live session.
-    pub login: bool,
-    /// `consent`: satisfied without a page (see the module docs).
-    pub consent: bool,
-    /// `select_account`: treated as `login`.
-    pub select_account: bool,
-}
-
-impl Prompt {
-    /// Parses the space-separated `prompt` value. Unknown values and `none` combined with
-    /// anything else are refused (OIDC Core §3.1.2.1: "If this parameter contains none with any
-    /// other value, an error is returned").
-    pub fn parse(value: Option<&str>) -> Result<Prompt, &'static str> {
-        let mut p = Prompt::default();
-        let mut count = 0;
-        for v in value.unwrap_or("").split(' ').filter(|s| !s.is_empty()) {
-            count += 1;
-            match v {
-                "none" => p.none = true,
-                "login" => p.login = true,
-                "consent" => p.consent = true,
-                "select_account" => p.select_account = true,
-                _ => return Err(
-                    "unsupported prompt value (supported: none, login, consent, select_account)",
-                ),
-            }
-        }
-        if p.none && count > 1 {
-            return Err("prompt=none cannot be combined with other values");
-        }
-        Ok(p)
-    }
-
-    /// Whether the person must log in upstream whatever the session.
-    pub fn forces_login(self) -> bool {
-        self.login || self.select_account
     }
 }
 
@@ -260,7 +218,7 @@ impl Provider {
             })?;
         let code = self
             .issue_code_for(
-                &super::authorize::CodeGrant {
+                &CodeGrant {
                     client_id: &req.client_id,
                     redirect_uri: &req.redirect_uri,
                     scopes: &req.scopes,
@@ -521,16 +479,6 @@ mod tests {
         claims.insert("iss".into(), "https://other.example".into());
         let jwt = p.keys().sign_jwt(&claims).expect("sign");
         assert!(p.verify_own_id_token(&jwt).is_err());
-    }
-
-    #[test]
-    fn prompt_none_cannot_be_combined_oidc_core_3_1_2_1() {
-        assert!(Prompt::parse(Some("none login")).is_err());
-        assert!(Prompt::parse(Some("none")).is_ok_and(|p| p.none && !p.forces_login()));
-        assert!(Prompt::parse(Some("login consent")).is_ok_and(|p| p.login && p.consent));
-        assert!(Prompt::parse(Some("select_account")).is_ok_and(|p| p.forces_login()));
-        assert_eq!(Prompt::parse(None), Ok(Prompt::default()));
-        assert!(Prompt::parse(Some("bogus")).is_err());
     }
 
     #[test]

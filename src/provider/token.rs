@@ -2,9 +2,9 @@
 //! `authorization_code` grant with PKCE, and the one signature each response costs.
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::claims::{requested_claims, user_claims, ClaimsRequest};
+use super::claims::{user_claims, AccessTokenClaims, ClaimsRequest, IdTokenClaims};
 use super::client::{AccessTokenFormat, AuthMethod};
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
@@ -320,16 +320,19 @@ impl Provider {
                 self.store
                     .create_access_token(&random::hash_secret(&jti), &record)
                     .await?;
-                let mut claims = Map::new();
-                claims.insert("iss".into(), self.issuer().into());
-                claims.insert("exp".into(), expires_at.into());
-                claims.insert("aud".into(), self.access_token_audience(client).into());
-                claims.insert("sub".into(), grant.identity.user_id.clone().into());
-                claims.insert("client_id".into(), client.id.clone().into());
-                claims.insert("iat".into(), now.into());
-                claims.insert("jti".into(), jti.into());
-                claims.insert("scope".into(), grant.scopes.join(" ").into());
-                claims.insert("auth_time".into(), grant.auth_time.into());
+                let audience = self.access_token_audience(client);
+                let scope = grant.scopes.join(" ");
+                let claims = AccessTokenClaims {
+                    iss: self.issuer(),
+                    exp: expires_at,
+                    aud: &audience,
+                    sub: &grant.identity.user_id,
+                    client_id: &client.id,
+                    iat: now,
+                    jti: &jti,
+                    scope: &scope,
+                    auth_time: grant.auth_time,
+                };
                 self.keys()
                     .sign_jwt_typed(&claims, JWT_ACCESS_TOKEN_TYP)
                     .map_err(|e| {
@@ -349,26 +352,22 @@ impl Provider {
 
         let id_token = if grant.scopes.iter().any(|s| s == "openid") {
             let keys = self.keys();
-            let mut claims: Map<String, Value> = user_claims(grant.identity, grant.scopes);
+            let mut user = user_claims(grant.identity, grant.scopes);
             // OIDC Core §5.5: claims asked for one by one, beside the scopes' own.
-            claims.extend(requested_claims(grant.identity, &grant.claims.id_token));
-            claims.insert("iss".into(), self.issuer().into());
-            claims.insert("aud".into(), client.id.clone().into());
-            claims.insert("iat".into(), now.into());
-            claims.insert("exp".into(), (now + self.lifetimes.id_token).into());
-            claims.insert("auth_time".into(), grant.auth_time.into());
-            if let Some(nonce) = grant.nonce {
-                claims.insert("nonce".into(), nonce.into());
-            }
-            // Back-Channel Logout 1.0 §2.1: the session the login came from.
-            if let Some(sid) = grant.sid {
-                claims.insert("sid".into(), sid.into());
-            }
+            user.add_requested(grant.identity, &grant.claims.id_token);
             let alg = self.id_token_alg(client);
-            claims.insert(
-                "at_hash".into(),
-                at_hash(&access_token, alg.as_str()).into(),
-            );
+            let claims = IdTokenClaims {
+                iss: self.issuer(),
+                aud: &client.id,
+                iat: now,
+                exp: now + self.lifetimes.id_token,
+                auth_time: grant.auth_time,
+                nonce: grant.nonce,
+                // Back-Channel Logout 1.0 §2.1: the session the login came from.
+                sid: grant.sid,
+                at_hash: at_hash(&access_token, alg.as_str()),
+                user,
+            };
             Some(keys.sign_jwt_with(alg, "JWT", &claims).map_err(|e| {
                 tracing::error!(error = %e, "id_token signing failed");
                 OAuthError::server_error()

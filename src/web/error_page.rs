@@ -6,7 +6,7 @@ use askama::Template;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 
-use crate::provider::authorize::{AuthorizationResponse, ResponseMode};
+use crate::provider::response::{AuthorizationResponse, ResponseMode};
 use crate::provider::OAuthError;
 use crate::random;
 

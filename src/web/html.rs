@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::provider::authorize::AuthorizationResponse;
+use crate::provider::response::AuthorizationResponse;
 
 /// CSP of our pages: nothing loads, inline styles only, no framing (clickjacking), forms only to
 /// us. Pages that need more build their own (see [`form_post`]).
@@ -111,7 +111,7 @@ pub fn form_post(resp: &AuthorizationResponse, zh: bool) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::authorize::ResponseMode;
+    use crate::provider::response::ResponseMode;
 
     fn resp() -> AuthorizationResponse {
         AuthorizationResponse {

@@ -10,11 +10,10 @@ use axum::Extension;
 use super::cookies::{browser_binding, ensure_browser_binding, session_cookie, set_session_cookie};
 use super::rate_limit::AuthorizeBudget;
 use super::{error_page, html, WebState};
-use crate::provider::authorize::{
-    AuthorizationResponse, AuthorizeRejection, ErrorRedirect, ResponseMode,
-};
+use crate::provider::authorize::AuthorizeRejection;
 use crate::provider::handoff::LoginStart;
 use crate::provider::params::Params;
+use crate::provider::response::{AuthorizationResponse, ErrorRedirect, ResponseMode};
 use crate::provider::session::AuthorizeNext;
 use crate::random;
 
@@ -153,10 +152,11 @@ fn respond(resp: &AuthorizationResponse, redirect: StatusCode, zh: bool) -> Resp
         ResponseMode::Query => redirect_to(redirect, &resp.to_url()),
         ResponseMode::FormPost => {
             let mut page = html::form_post(resp, zh);
-            page.extensions_mut().insert(super::ops::FormPostSent::new(
-                &resp.redirect_uri,
-                &resp.params,
-            ));
+            page.extensions_mut()
+                .insert(super::login_events::FormPostSent::new(
+                    &resp.redirect_uri,
+                    &resp.params,
+                ));
             page
         }
     }

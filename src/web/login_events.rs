@@ -1,7 +1,8 @@
 //! Middleware that writes one login event per WeCom callback into the store: who (from the
-//! connector's note, [`crate::events`]), which client (from where the answer redirects), when,
+//! connector's note, [`crate::login_events`]), which client (from where the answer redirects), when,
 //! from which address, the outcome and the reason. Listed by `wecom-oidc events`. It runs inside
-//! [`super::ops::observe`], the one middleware that looks at every routed request.
+//! [`super::observe::observe`], the one middleware that looks at every routed request, which
+//! also counts each callback under its [`login_outcome`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,10 +12,9 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::ops::{login_outcome, FormPostSent};
 use super::request_log;
 use crate::clock::SharedClock;
-use crate::events;
+use crate::login_events;
 use crate::storage::{LoginEvent, Store};
 
 /// What the recorder needs.
@@ -46,14 +46,14 @@ fn client_of(clients: &[(String, Vec<String>)], location: &str) -> Option<String
 }
 
 /// Runs a request to the login callback (`next`) and records its event; called by
-/// [`super::ops::observe`] for that route only.
+/// [`super::observe::observe`] for that route only.
 pub(crate) async fn record_callback(s: &EventLogState, request: Request, next: Next) -> Response {
     let address = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(a)| a.ip().to_string());
     let request_id = request_log::request_id(request.headers()).map(str::to_owned);
-    let (response, note) = events::scope(next.run(request)).await;
+    let (response, note) = login_events::scope(next.run(request)).await;
 
     let outcome = login_outcome(&response);
     let location = response
@@ -98,9 +98,76 @@ pub(crate) async fn record_callback(s: &EventLogState, request: Request, next: N
     response
 }
 
+/// What a form_post page sends the client (OAuth 2.0 Form Post Response Mode §2), attached to
+/// the page's response for the login metrics and event log: a page has no `Location` to read the
+/// outcome from. Holds no code or token.
+#[derive(Debug, Clone)]
+pub(crate) struct FormPostSent {
+    /// Where the page posts to (the registered redirect URI).
+    pub(crate) redirect_uri: String,
+    /// The OAuth `error`, when the answer is one.
+    pub(crate) error: Option<String>,
+    /// The `error_description`, when given.
+    pub(crate) error_description: Option<String>,
+}
+
+impl FormPostSent {
+    /// The non-secret parts of `params` posted to `redirect_uri`.
+    pub(crate) fn new(redirect_uri: &str, params: &[(String, String)]) -> Self {
+        let get = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        Self {
+            redirect_uri: redirect_uri.to_owned(),
+            error: get("error"),
+            error_description: get("error_description"),
+        }
+    }
+}
+
+/// The outcome of a login callback from its answer: a redirect or form_post page carrying
+/// `error` is that OAuth error (Core §3.1.2.6), any other redirect or form_post page is a
+/// success, an error page is `rejected` (4xx) or `server_error` (5xx).
+pub(crate) fn login_outcome(response: &Response) -> &'static str {
+    let status = response.status();
+    let error = if status.is_redirection() {
+        response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| url::Url::parse(l).ok())
+            .and_then(|u| {
+                u.query_pairs()
+                    .find(|(k, _)| k == "error")
+                    .map(|(_, v)| v.into_owned())
+            })
+    } else if let Some(sent) = response.extensions().get::<FormPostSent>() {
+        sent.error.clone()
+    } else if status.is_success() {
+        return "success";
+    } else if status.is_server_error() {
+        return "server_error";
+    } else {
+        return "rejected";
+    };
+    match error.as_deref() {
+        None => "success",
+        Some("access_denied") => "access_denied",
+        Some("login_required") => "login_required",
+        Some("temporarily_unavailable") => "temporarily_unavailable",
+        Some("server_error") => "server_error",
+        Some(_) => "other_error",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::{HeaderValue, StatusCode};
+    use axum::response::IntoResponse;
 
     #[test]
     fn the_client_is_the_one_whose_redirect_uri_the_answer_extends() {
@@ -117,5 +184,61 @@ mod tests {
             Some("b")
         );
         assert_eq!(client_of(&clients, "https://a.example/cb2?code=1"), None);
+    }
+
+    fn redirect(location: &str) -> Response {
+        let mut r = StatusCode::FOUND.into_response();
+        r.headers_mut()
+            .insert(header::LOCATION, HeaderValue::from_str(location).unwrap());
+        r
+    }
+
+    #[test]
+    fn login_outcome_reads_the_oauth_error_of_the_redirect_core_3_1_2_6() {
+        assert_eq!(
+            login_outcome(&redirect("https://rp.example/cb?code=x&state=y")),
+            "success"
+        );
+        assert_eq!(
+            login_outcome(&redirect(
+                "https://rp.example/cb?error=access_denied&state=y"
+            )),
+            "access_denied"
+        );
+        assert_eq!(
+            login_outcome(&redirect("https://rp.example/cb?error=weird")),
+            "other_error"
+        );
+        assert_eq!(
+            login_outcome(&StatusCode::BAD_REQUEST.into_response()),
+            "rejected"
+        );
+        assert_eq!(
+            login_outcome(&StatusCode::SERVICE_UNAVAILABLE.into_response()),
+            "server_error"
+        );
+    }
+
+    fn form_post(params: &[(&str, &str)]) -> Response {
+        let params: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let mut r = StatusCode::OK.into_response();
+        r.extensions_mut()
+            .insert(FormPostSent::new("https://rp.example/cb", &params));
+        r
+    }
+
+    #[test]
+    fn login_outcome_reads_the_oauth_error_of_a_form_post_page_form_post_2() {
+        assert_eq!(
+            login_outcome(&form_post(&[("code", "x"), ("state", "y")])),
+            "success"
+        );
+        assert_eq!(
+            login_outcome(&form_post(&[("error", "access_denied"), ("state", "y")])),
+            "access_denied"
+        );
     }
 }

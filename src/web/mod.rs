@@ -4,18 +4,19 @@ pub mod cookies;
 pub mod cors;
 pub mod discovery;
 pub mod error_page;
-pub mod events;
 pub mod handoff_page;
+pub mod health;
 pub mod html;
 pub mod login;
 pub mod login_events;
 pub mod logout;
-pub mod ops;
+pub mod observe;
 pub mod rate_limit;
 pub mod request_log;
 pub mod revoke;
 pub mod start;
 pub mod token;
+pub mod upstream_events;
 pub mod userinfo;
 pub mod verify;
 
@@ -98,7 +99,7 @@ pub fn router_with(state: WebState, limits: &rate_limit::RateLimits) -> Router {
         )
         .route(
             "/callback/{connector}/events",
-            get(events::upstream_event).post(events::upstream_event),
+            get(upstream_events::upstream_event).post(upstream_events::upstream_event),
         )
         .route(
             "/token",

@@ -15,10 +15,10 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::clock::SharedClock;
+use crate::commands::doctor::{Finding, Level, Report};
+use crate::commands::snippet::{EmailNeed, ProviderFacts, SnippetApp};
 use crate::config::Config;
 use crate::connector::wecom::{ClaimSource, WeComConnector, WeComSettings};
-use crate::ops::doctor::{Finding, Level, Report};
-use crate::ops::snippet::{EmailNeed, ProviderFacts, SnippetApp};
 use crate::provider::Client;
 use crate::storage::MemoryStore;
 

@@ -2,16 +2,26 @@
 //! generated for a large corp), indexed for fast lookups, and the JSON shapes WeCom gives them
 //! (wecom-api.md §6 `user/get`, §5 `getuserdetail`, §7 departments/tags, §12 linked members).
 
+mod seed;
+
 use std::collections::HashMap;
 
 use serde_json::{json, Map, Value};
 
+use seed::{
+    department, member, tag, SplitMix, DEMO_PROFILE, GIVEN_NAMES, LEVELS, MAX_DEPTH, POSITIONS,
+    SECOND_PROFILE, SURNAMES, TOPICS,
+};
+
 /// Member status values of `user/get` (wecom-api.md §6).
 pub(super) const STATUS_ACTIVE: i64 = 1;
+
 /// Disabled by an admin.
 pub(super) const STATUS_DISABLED: i64 = 2;
+
 /// Invited but never activated.
 pub(super) const STATUS_NOT_ACTIVATED: i64 = 4;
+
 /// Left the corp.
 pub(super) const STATUS_LEFT: i64 = 5;
 
@@ -268,191 +278,6 @@ pub(super) struct Directory {
     /// Department id → its children's ids, in `departments` order.
     children: HashMap<i64, Vec<i64>>,
 }
-
-/// How a seeded corp's contact details are written, so that two corps' members never share
-/// an e-mail, a phone number or an avatar.
-struct Profile {
-    email_domain: &'static str,
-    mail_domain: &'static str,
-    mobile_prefix: &'static str,
-    telephone_prefix: &'static str,
-    address: &'static str,
-    employee_prefix: &'static str,
-    pic_prefix: &'static str,
-}
-
-const DEMO_PROFILE: Profile = Profile {
-    email_domain: "example.com",
-    mail_domain: "example.wecom.work",
-    mobile_prefix: "1380013",
-    telephone_prefix: "010-6000",
-    address: "北京市海淀区示例路1号",
-    employee_prefix: "E",
-    pic_prefix: "sim",
-};
-
-const SECOND_PROFILE: Profile = Profile {
-    email_domain: "yuanhang.example",
-    mail_domain: "yuanhang.wecom.work",
-    mobile_prefix: "1390021",
-    telephone_prefix: "021-5000",
-    address: "上海市浦东新区远航路8号",
-    employee_prefix: "YH",
-    pic_prefix: "sim2",
-};
-
-// One positional row per member keeps the seed tables readable at a glance.
-#[allow(clippy::too_many_arguments)]
-fn member(
-    p: &Profile,
-    userid: &str,
-    name: &str,
-    alias: &str,
-    position: &str,
-    gender: &'static str,
-    department: &[i64],
-    main_department: i64,
-    is_leader_in_dept: &[i64],
-    direct_leader: &[&str],
-    status: i64,
-    serial: u32,
-) -> Member {
-    let lower = userid.to_ascii_lowercase();
-    Member {
-        userid: userid.to_string(),
-        name: name.to_string(),
-        alias: alias.to_string(),
-        position: position.to_string(),
-        mobile: format!("{}{serial:04}", p.mobile_prefix),
-        gender,
-        email: format!("{lower}@{}", p.email_domain),
-        biz_mail: format!("{lower}@{}", p.mail_domain),
-        telephone: format!("{}{serial:04}", p.telephone_prefix),
-        address: p.address.to_string(),
-        department: department.to_vec(),
-        order: department.iter().map(|_| 0).collect(),
-        is_leader_in_dept: is_leader_in_dept.to_vec(),
-        direct_leader: direct_leader.iter().map(|s| s.to_string()).collect(),
-        main_department,
-        status,
-        employee_no: format!("{}{serial:04}", p.employee_prefix),
-        pic_id: format!("{}_{userid}", p.pic_prefix),
-    }
-}
-
-fn department(
-    id: i64,
-    name: &str,
-    name_en: &str,
-    leaders: &[&str],
-    parentid: i64,
-    order: i64,
-) -> Department {
-    Department {
-        id,
-        name: name.to_string(),
-        name_en: name_en.to_string(),
-        department_leader: leaders.iter().map(|s| s.to_string()).collect(),
-        parentid,
-        order,
-    }
-}
-
-fn tag(tagid: i64, tagname: &str, users: &[&str], parties: &[i64]) -> Tag {
-    Tag {
-        tagid,
-        tagname: tagname.to_string(),
-        users: users.iter().map(|s| s.to_string()).collect(),
-        parties: parties.to_vec(),
-    }
-}
-
-/// SplitMix64: a tiny deterministic generator, so that a generated corp is the same on every
-/// run (tests and benchmarks compare like with like).
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (`n > 0`); the modulo bias is irrelevant here.
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-const SURNAMES: &[(&str, &str)] = &[
-    ("王", "Wang"),
-    ("李", "Li"),
-    ("张", "Zhang"),
-    ("刘", "Liu"),
-    ("陈", "Chen"),
-    ("杨", "Yang"),
-    ("赵", "Zhao"),
-    ("黄", "Huang"),
-    ("周", "Zhou"),
-    ("吴", "Wu"),
-    ("徐", "Xu"),
-    ("孙", "Sun"),
-    ("胡", "Hu"),
-    ("朱", "Zhu"),
-    ("高", "Gao"),
-    ("林", "Lin"),
-];
-
-const GIVEN_NAMES: &[(&str, &str)] = &[
-    ("伟", "Wei"),
-    ("芳", "Fang"),
-    ("娜", "Na"),
-    ("敏", "Min"),
-    ("静", "Jing"),
-    ("强", "Qiang"),
-    ("磊", "Lei"),
-    ("洋", "Yang"),
-    ("艳", "Yan"),
-    ("勇", "Yong"),
-    ("军", "Jun"),
-    ("杰", "Jie"),
-    ("涛", "Tao"),
-    ("明", "Ming"),
-    ("超", "Chao"),
-    ("秀英", "Xiuying"),
-    ("建华", "Jianhua"),
-    ("晓东", "Xiaodong"),
-];
-
-const TOPICS: &[(&str, &str)] = &[
-    ("研发", "R&D"),
-    ("销售", "Sales"),
-    ("市场", "Marketing"),
-    ("运营", "Operations"),
-    ("客服", "Support"),
-    ("财务", "Finance"),
-    ("人力", "HR"),
-    ("供应链", "Supply Chain"),
-    ("质量", "Quality"),
-    ("数据", "Data"),
-];
-
-/// Department name suffix by depth (root = 1).
-const LEVELS: &[(&str, &str)] = &[
-    ("", ""),
-    ("", ""),
-    ("事业部", "Division"),
-    ("中心", "Center"),
-    ("部", "Dept"),
-    ("组", "Team"),
-];
-
-const POSITIONS: &[&str] = &["工程师", "经理", "专员", "主管", "分析师", "顾问", "助理"];
-
-/// Deepest department level of a generated corp (root = 1).
-const MAX_DEPTH: usize = 5;
 
 impl Directory {
     /// A directory of these members, departments and tags, indexed.
@@ -757,166 +582,4 @@ impl Directory {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn seeded_corp_matches_the_brief() {
-        let d = Directory::seed();
-        let zs = d.member("zhangsan").expect("zhangsan is seeded");
-        assert_eq!((zs.name.as_str(), zs.main_department), ("张三", 3));
-        assert_eq!(zs.department, vec![3]);
-        assert_eq!(zs.email, "zhangsan@example.com");
-        assert_eq!(d.member("wangwu").map(|m| m.status), Some(STATUS_DISABLED));
-        assert_eq!(
-            d.member("zhaoliu").map(|m| m.department.clone()),
-            Some(vec![2, 4])
-        );
-        assert_eq!(d.member("zhaoliu").map(|m| m.status), Some(STATUS_LEFT));
-        assert_eq!(d.department(3).map(|x| x.parentid), Some(2));
-        assert_eq!(d.tag(2).map(|t| t.parties.clone()), Some(vec![4]));
-        assert_eq!(
-            d.tag(3).map(|t| t.parties.clone()),
-            Some(vec![2]),
-            "a tag on 研发, the parent of zhangsan's 平台"
-        );
-    }
-
-    #[test]
-    fn second_corp_has_another_zhangsan() {
-        let (a, b) = (Directory::seed(), Directory::second());
-        let (za, zb) = (
-            a.member("zhangsan").expect("seeded"),
-            b.member("zhangsan").expect("seeded"),
-        );
-        assert_eq!(zb.name, "张三丰");
-        assert_ne!(za.email, zb.email);
-        assert_ne!(za.mobile, zb.mobile);
-        assert_ne!(za.avatar(), zb.avatar());
-        assert_ne!(za.department, zb.department);
-        assert!(b.member("lisi").is_some());
-        assert_eq!(b.corp_name(), "远航贸易");
-        assert_eq!(b.tags().len(), 1);
-    }
-
-    #[test]
-    fn userid_lookup_ignores_case() {
-        let d = Directory::seed();
-        assert_eq!(
-            d.member("ZHANGSAN").map(|m| m.userid.as_str()),
-            Some("zhangsan")
-        );
-        assert_eq!(
-            d.member("zhouba").map(|m| m.userid.as_str()),
-            Some("ZhouBa")
-        );
-        assert!(d.member("nobody").is_none());
-    }
-
-    #[test]
-    fn rename_keeps_the_index_and_tags_in_step() {
-        let mut d = Directory::seed();
-        assert_eq!(
-            d.rename_member("ZHANGSAN", "zhangsan001").as_deref(),
-            Some("zhangsan")
-        );
-        assert!(d.member("zhangsan").is_none());
-        assert_eq!(
-            d.member("ZhangSan001").map(|m| m.name.as_str()),
-            Some("张三")
-        );
-        assert_eq!(
-            d.tag(1).map(|t| t.users.clone()),
-            Some(vec!["zhangsan001".to_string()])
-        );
-        assert!(d.rename_member("nobody", "x").is_none());
-    }
-
-    #[test]
-    fn department_subtree_is_recursive_and_parent_first() {
-        let d = Directory::seed();
-        let ids =
-            |v: Option<Vec<&Department>>| v.map(|v| v.iter().map(|d| d.id).collect::<Vec<_>>());
-        assert_eq!(ids(d.subtree(1)), Some(vec![1, 2, 4, 3]));
-        assert_eq!(ids(d.subtree(2)), Some(vec![2, 3]));
-        assert_eq!(ids(d.subtree(99)), None);
-        let mut e: Vec<i64> = d.expand(&[2, 99]).into_iter().collect();
-        e.sort();
-        assert_eq!(e, vec![2, 3]);
-    }
-
-    #[test]
-    fn large_corp_is_deterministic_indexed_and_at_most_five_deep() {
-        let d = Directory::large(5_000);
-        assert_eq!(d.members().len(), 5_000);
-        assert_eq!(d.departments().len(), 200);
-        assert_eq!(
-            d.member("U04999").map(|m| m.userid.as_str()),
-            Some("u04999")
-        );
-        assert_eq!(d.department(1).map(|x| x.parentid), Some(0));
-        for dept in d.departments() {
-            let mut level = 1;
-            let mut at = dept.id;
-            while at != 1 {
-                at = d.department(at).expect("parent exists").parentid;
-                level += 1;
-            }
-            assert!(
-                level <= MAX_DEPTH,
-                "department {} at level {level}",
-                dept.id
-            );
-        }
-        for m in d.members() {
-            assert!(m.department.iter().all(|x| d.department(*x).is_some()));
-        }
-        let again = Directory::large(5_000);
-        assert_eq!(
-            again
-                .member("u01234")
-                .map(|m| (m.name.clone(), m.department.clone())),
-            d.member("u01234")
-                .map(|m| (m.name.clone(), m.department.clone()))
-        );
-        assert_eq!(d.subtree(1).map(|v| v.len()), Some(200));
-    }
-
-    #[test]
-    fn new_apps_do_not_receive_privacy_fields() {
-        let d = Directory::seed();
-        let zs = d.member("zhangsan").expect("seeded");
-        let all = |_: i64| true;
-        let new_app = zs.user_get_fields("示例科技", false, false, &all);
-        for key in [
-            "avatar",
-            "thumb_avatar",
-            "gender",
-            "mobile",
-            "email",
-            "biz_mail",
-            "qr_code",
-            "address",
-        ] {
-            assert!(!new_app.contains_key(key), "{key} must be withheld");
-        }
-        assert_eq!(new_app.get("name"), Some(&json!("张三")));
-        let empty = zs.user_get_fields("示例科技", false, true, &all);
-        assert_eq!(empty.get("email"), Some(&json!("")));
-        let legacy = zs.user_get_fields("示例科技", true, false, &all);
-        assert_eq!(legacy.get("email"), Some(&json!("zhangsan@example.com")));
-        assert_eq!(legacy.get("gender"), Some(&json!("1")));
-    }
-
-    #[test]
-    fn user_get_department_lists_only_visible_departments_in_step() {
-        let d = Directory::seed();
-        let zl = d.member("zhaoliu").expect("seeded");
-        let only_marketing = |id: i64| id == 4;
-        let f = zl.user_get_fields("示例科技", false, false, &only_marketing);
-        assert_eq!(f.get("department"), Some(&json!([4])));
-        assert_eq!(f.get("order"), Some(&json!([0])));
-        assert_eq!(f.get("is_leader_in_dept"), Some(&json!([0])));
-        assert_eq!(f.get("main_department"), Some(&json!(2)));
-    }
-}
+mod tests;

@@ -5,7 +5,7 @@
 pub mod app_checks;
 pub mod clients;
 pub mod doctor;
-pub mod events;
+pub mod login_events;
 pub mod snippet;
 
 use std::path::Path;
@@ -73,9 +73,9 @@ pub async fn run_events(
         })?;
     let events = store.list_login_events(limit).await?;
     if json {
-        print!("{}", events::json_lines(&events));
+        print!("{}", login_events::json_lines(&events));
     } else {
-        print!("{}", events::table(&events));
+        print!("{}", login_events::table(&events));
     }
     Ok(())
 }

@@ -1,0 +1,174 @@
+//! The directory reads of §7: `department/list`, `department/simplelist`, `department/get`,
+//! `tag/list` and `tag/get`, limited to the calling app's visible range.
+
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use super::{fields, query, with_scope, NO_PRIVILEGE};
+use crate::simulator::corp::{Corp, Scope};
+use crate::simulator::directory::Department;
+use crate::simulator::reply::{ClientIp, Params};
+use crate::simulator::Simulator;
+
+/// Parses a department id; anything but an integer is 60123.
+pub(super) fn department_id(q: &Params) -> Result<Option<i64>, i64> {
+    match q.get("id") {
+        None => Ok(None),
+        Some(s) => s.parse::<i64>().map(Some).map_err(|_| 60123),
+    }
+}
+
+/// The departments of `department/list` and `department/simplelist` (§7), parents before
+/// children: with `id`, that department and everything below it; without, everything the app
+/// may see — for a whole-corp app the tree from the root, otherwise each visible sub-tree
+/// from its top, whose `parentid` the app cannot see (§7: "the answer starts at 研发"). An
+/// unknown `id` is 60123, one outside the range 60011.
+fn visible_departments<'a>(
+    corp: &'a Corp,
+    scope: &Scope,
+    id: Option<i64>,
+) -> Result<Vec<&'a Department>, i64> {
+    let directory = &corp.directory;
+    let tops: Vec<i64> = match id {
+        Some(id) => {
+            directory.department(id).ok_or(60123)?;
+            if !scope.sees_department(id) {
+                return Err(NO_PRIVILEGE);
+            }
+            vec![id]
+        }
+        None if scope.is_whole_corp() => vec![1],
+        None => directory
+            .departments()
+            .iter()
+            .filter(|d| scope.sees_department(d.id) && !scope.sees_department(d.parentid))
+            .map(|d| d.id)
+            .collect(),
+    };
+    Ok(tops
+        .into_iter()
+        .filter_map(|top| directory.subtree(top))
+        .flatten()
+        .filter(|d| scope.sees_department(d.id))
+        .collect())
+}
+
+/// `GET /cgi-bin/department/list?access_token=&id=` (§7): the department and all below it;
+/// without `id`, every department the app may see.
+pub(in crate::simulator) async fn department_list(
+    State(sim): State<Simulator>,
+    ip: ClientIp,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let q = query(raw);
+    let outcome = sim.guarded("/cgi-bin/department/list", &q, |sim, key| {
+        let id = department_id(&q)?;
+        with_scope(sim, key, |corp, scope, _| {
+            let list: Vec<Value> = visible_departments(corp, scope, id)?
+                .iter()
+                .map(|d| d.to_json())
+                .collect();
+            Ok(fields(json!({ "department": list })))
+        })
+    });
+    sim.answer(&ip, json!({"department": []}), outcome)
+}
+
+/// `GET /cgi-bin/department/simplelist?access_token=&id=` (§7), same scope as `list`.
+pub(in crate::simulator) async fn department_simplelist(
+    State(sim): State<Simulator>,
+    ip: ClientIp,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let q = query(raw);
+    let outcome = sim.guarded("/cgi-bin/department/simplelist", &q, |sim, key| {
+        let id = department_id(&q)?;
+        with_scope(sim, key, |corp, scope, _| {
+            let list: Vec<Value> = visible_departments(corp, scope, id)?
+                .iter()
+                .map(|d| d.to_simple_json())
+                .collect();
+            Ok(fields(json!({ "department_id": list })))
+        })
+    });
+    sim.answer(&ip, json!({"department_id": []}), outcome)
+}
+
+/// `GET /cgi-bin/department/get?access_token=&id=` (§7); `id` is required. Unknown: 60123;
+/// outside the app's range: 60011.
+pub(in crate::simulator) async fn department_get(
+    State(sim): State<Simulator>,
+    ip: ClientIp,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let q = query(raw);
+    let outcome = sim.guarded("/cgi-bin/department/get", &q, |sim, key| {
+        let id = department_id(&q)?.ok_or(60123)?;
+        with_scope(sim, key, |corp, scope, _| {
+            let dept = corp.directory.department(id).ok_or(60123)?;
+            if !scope.sees_department(id) {
+                return Err(NO_PRIVILEGE);
+            }
+            Ok(fields(json!({ "department": dept.to_json() })))
+        })
+    });
+    sim.answer(&ip, json!({}), outcome)
+}
+
+/// `GET /cgi-bin/tag/list?access_token=` (§7): the tags the app may see (whole corp: all;
+/// otherwise the tags of its range).
+pub(in crate::simulator) async fn tag_list(
+    State(sim): State<Simulator>,
+    ip: ClientIp,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let q = query(raw);
+    let outcome = sim.guarded("/cgi-bin/tag/list", &q, |sim, key| {
+        with_scope(sim, key, |corp, scope, _| {
+            let list: Vec<Value> = corp
+                .directory
+                .tags()
+                .iter()
+                .filter(|t| scope.sees_tag(t.tagid))
+                .map(|t| json!({"tagid": t.tagid, "tagname": t.tagname}))
+                .collect();
+            Ok(fields(json!({ "taglist": list })))
+        })
+    });
+    sim.answer(&ip, json!({"taglist": []}), outcome)
+}
+
+/// `GET /cgi-bin/tag/get?access_token=&tagid=` (§7). A missing, malformed or unknown tagid is
+/// WeCom's global code 40068 "invalid tagid"; a tag the app may not see is 60011 (whose
+/// official text names tags). `partylist` is the tagged department ids as the admin set them,
+/// not expanded to sub-departments (see `directory::Tag`).
+pub(in crate::simulator) async fn tag_get(
+    State(sim): State<Simulator>,
+    ip: ClientIp,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let q = query(raw);
+    let outcome = sim.guarded("/cgi-bin/tag/get", &q, |sim, key| {
+        let tagid: i64 = q.get("tagid").and_then(|s| s.parse().ok()).ok_or(40068)?;
+        with_scope(sim, key, |corp, scope, _| {
+            let directory = &corp.directory;
+            let tag = directory.tag(tagid).ok_or(40068)?;
+            if !scope.sees_tag(tagid) {
+                return Err(NO_PRIVILEGE);
+            }
+            let userlist: Vec<Value> = tag
+                .users
+                .iter()
+                .filter_map(|u| directory.member(u))
+                .map(|m| json!({"userid": m.userid, "name": m.name}))
+                .collect();
+            Ok(fields(json!({
+                "tagname": tag.tagname,
+                "userlist": userlist,
+                "partylist": tag.parties,
+            })))
+        })
+    });
+    sim.answer(&ip, json!({"userlist": [], "partylist": []}), outcome)
+}

@@ -1,0 +1,376 @@
+//! Tests of the simulator's identity reads: `getuserinfo` (§4), `getuserdetail` (§5), `user/get` (§6).
+
+use super::*;
+
+use super::{assert_err, get_json, keys, post_json, set, setup, token, CB};
+use crate::simulator::SimulatorQuirks;
+
+#[tokio::test]
+async fn member_code_gives_lowercase_userid_only() {
+    let (sim, _) = setup(|_| {});
+    let t = token(&sim).await;
+    let code = sim.issue_code("ZhangSan", "snsapi_base", CB);
+    let v = get_json(
+        &sim,
+        &format!("/cgi-bin/auth/getuserinfo?access_token={t}&code={code}"),
+    )
+    .await;
+    assert_eq!(keys(&v), set(&["errcode", "errmsg", "userid"]));
+    assert_eq!(v["userid"], json!("zhangsan"), "canonical userid");
+}
+
+#[tokio::test]
+async fn privateinfo_code_adds_user_ticket_valid_1800s() {
+    let (sim, _) = setup(|_| {});
+    let t = token(&sim).await;
+    let code = sim.issue_code("zhangsan", "snsapi_privateinfo", CB);
+    let v = get_json(
+        &sim,
+        &format!("/cgi-bin/auth/getuserinfo?access_token={t}&code={code}"),
+    )
+    .await;
+    assert_eq!(
+        keys(&v),
+        set(&["errcode", "errmsg", "userid", "user_ticket", "expires_in"])
+    );
+    assert_eq!(v["expires_in"], json!(1800));
+    let ticket = v["user_ticket"].as_str().expect("ticket");
+    assert!(ticket.len() <= 512);
+}
+
+#[tokio::test]
+async fn web_login_code_gives_userid_only() {
+    let (sim, _) = setup(|_| {});
+    let t = token(&sim).await;
+    let code = sim.issue_code("lisi", "", CB);
+    let v = get_json(
+        &sim,
+        &format!("/cgi-bin/auth/getuserinfo?access_token={t}&code={code}"),
+    )
+    .await;
+    assert_eq!(keys(&v), set(&["errcode", "errmsg", "userid"]));
+}
+
+#[tokio::test]
+async fn non_member_code_gives_openid_and_nothing_else() {
+    let (sim, _) = setup(|_| {});
+    let t = token(&sim).await;
+    let code = sim.issue_non_member_code(CB);
+    let v = get_json(
+        &sim,
+        &format!("/cgi-bin/auth/getuserinfo?access_token={t}&code={code}"),
+    )
+    .await;
+    assert_eq!(keys(&v), set(&["errcode", "errmsg", "openid"]));
+    assert!(v["openid"]
+        .as_str()
+        .is_some_and(|o| !o.is_empty() && o.len() <= 64));
+    let code = sim.issue_external_contact_code(CB, "wmEXTERNAL");
+    let v = get_json(
+        &sim,
+        &format!("/cgi-bin/auth/getuserinfo?access_token={t}&code={code}"),
+    )
+    .await;
+    assert_eq!(
+        keys(&v),
+        set(&["errcode", "errmsg", "openid", "external_userid"])
+    );
+}
+
+#[tokio::test]
+async fn legacy_getuserinfo_uses_legacy_casing() {
+    let (sim, _) = setup(|_| {});
+    let t = token(&sim).await;
+    let code = sim.issue_code("zhangsan", "snsapi_privateinfo", CB);
+    let v = get_json(
+        &sim,
+        &format!("/cgi-bin/user/getuserinfo?access_token={t}&code={code}"),
+    )
+    .await;
+    assert_eq!(
+        keys(&v),
+        set(&[
+            "errcode",
+            "errmsg",
+            "UserId",
+            "DeviceId",
+            "user_ticket",
+            "expires_in"
+        ])
+    );
+    assert_eq!(v["UserId"], json!("zhangsan"));
+    let code = sim.issue_non_member_code(CB);
+    let v = get_json(
+        &sim,
+        &format!("/cgi-bin/user/getuserinfo?access_token={t}&code={code}"),
+    )
+    .await;
+    assert_eq!(keys(&v), set(&["errcode", "errmsg", "OpenId", "DeviceId"]));
+}
+
+#[tokio::test]
+async fn code_cannot_be_redeemed_twice() {
+    let (sim, _) = setup(|_| {});
+    let t = token(&sim).await;
+    let code = sim.issue_code("zhangsan", "snsapi_base", CB);
+    let uri = format!("/cgi-bin/auth/getuserinfo?access_token={t}&code={code}");
+    assert_eq!(get_json(&sim, &uri).await["errcode"], json!(0));
+    assert_err(&get_json(&sim, &uri).await, 40029, "invalid code");
+    let legacy = format!("/cgi-bin/user/getuserinfo?access_token={t}&code={code}");
+    assert_err(&get_json(&sim, &legacy).await, 40029, "invalid code");
+}
+
+#[tokio::test]
+async fn code_expires_after_code_ttl() {
+    let (sim, clock) = setup(|_| {});
+    let t = token(&sim).await;
+    let fresh = sim.issue_code("zhangsan", "snsapi_base", CB);
+    let stale = sim.issue_code("zhangsan", "snsapi_base", CB);
+    clock.advance(299);
+    let v = get_json(
+        &sim,
+        &format!("/cgi-bin/auth/getuserinfo?access_token={t}&code={fresh}"),
+    )
+    .await;
+    assert_eq!(v["errcode"], json!(0));
+    clock.advance(1);
+    let v = get_json(
+        &sim,
+        &format!("/cgi-bin/auth/getuserinfo?access_token={t}&code={stale}"),
+    )
+    .await;
+    assert_err(&v, 40029, "invalid code");
+}
+
+#[tokio::test]
+async fn unknown_or_missing_code_is_rejected() {
+    let (sim, _) = setup(|_| {});
+    let t = token(&sim).await;
+    let v = get_json(
+        &sim,
+        &format!("/cgi-bin/auth/getuserinfo?access_token={t}&code=nope"),
+    )
+    .await;
+    assert_err(&v, 40029, "invalid code");
+    let v = get_json(&sim, &format!("/cgi-bin/auth/getuserinfo?access_token={t}")).await;
+    assert_err(&v, 41008, "missing code");
+}
+
+#[tokio::test]
+async fn code_for_untrusted_domain_gets_50001() {
+    let (sim, _) = setup(|c| c.trusted_domains = vec!["app.example.com:8080".into()]);
+    let t = token(&sim).await;
+    let code = sim.issue_code("zhangsan", "snsapi_base", "http://app.example.com/callback");
+    let v = get_json(
+        &sim,
+        &format!("/cgi-bin/auth/getuserinfo?access_token={t}&code={code}"),
+    )
+    .await;
+    assert_err(&v, 50001, "redirect_uri unauthorized");
+    let code = sim.issue_code("zhangsan", "snsapi_base", CB);
+    let v = get_json(
+        &sim,
+        &format!("/cgi-bin/auth/getuserinfo?access_token={t}&code={code}"),
+    )
+    .await;
+    assert_eq!(v["errcode"], json!(0));
+}
+
+#[tokio::test]
+async fn getuserdetail_returns_string_fields_for_the_ticket_member() {
+    let (sim, _) = setup(|_| {});
+    let t = token(&sim).await;
+    let code = sim.issue_code("zhangsan", "snsapi_privateinfo", CB);
+    let v = get_json(
+        &sim,
+        &format!("/cgi-bin/auth/getuserinfo?access_token={t}&code={code}"),
+    )
+    .await;
+    let ticket = v["user_ticket"].as_str().expect("ticket").to_string();
+    let body = format!(r#"{{"user_ticket":"{ticket}"}}"#);
+    let uri = format!("/cgi-bin/auth/getuserdetail?access_token={t}");
+    let d = post_json(&sim, &uri, &body).await;
+    assert_eq!(
+        keys(&d),
+        set(&[
+            "errcode", "errmsg", "userid", "gender", "avatar", "qr_code", "mobile", "email",
+            "biz_mail", "address"
+        ])
+    );
+    for (k, v) in d.as_object().into_iter().flatten() {
+        if k != "errcode" {
+            assert!(v.is_string(), "{k} must be a string");
+        }
+    }
+    assert_eq!(d["gender"], json!("1"));
+    assert_eq!(d["email"], json!("zhangsan@example.com"));
+    assert_eq!(
+        post_json(&sim, &uri, &body).await["errcode"],
+        json!(0),
+        "reusable in 1800 s"
+    );
+}
+
+#[tokio::test]
+async fn ticket_expired_is_84014_and_invalid_is_84015_unless_configured() {
+    let (sim, clock) = setup(|_| {});
+    let t = token(&sim).await;
+    let code = sim.issue_code("zhangsan", "snsapi_privateinfo", CB);
+    let v = get_json(
+        &sim,
+        &format!("/cgi-bin/auth/getuserinfo?access_token={t}&code={code}"),
+    )
+    .await;
+    let ticket = v["user_ticket"].as_str().expect("ticket").to_string();
+    let uri = format!("/cgi-bin/auth/getuserdetail?access_token={t}");
+    assert_err(
+        &post_json(&sim, &uri, r#"{"user_ticket":"forged"}"#).await,
+        84015,
+        "invalid user_ticket",
+    );
+    assert_err(
+        &post_json(&sim, &uri, r#"{}"#).await,
+        84015,
+        "invalid user_ticket",
+    );
+    assert_err(
+        &post_json(&sim, &uri, "not json").await,
+        47001,
+        "data format error",
+    );
+    clock.advance(1799);
+    let body = format!(r#"{{"user_ticket":"{ticket}"}}"#);
+    assert_eq!(post_json(&sim, &uri, &body).await["errcode"], json!(0));
+    clock.advance(1);
+    let t = token(&sim).await;
+    let uri = format!("/cgi-bin/auth/getuserdetail?access_token={t}");
+    assert_err(
+        &post_json(&sim, &uri, &body).await,
+        84014,
+        "user_ticket expired",
+    );
+    sim.set_quirks(SimulatorQuirks {
+        user_ticket_errcode: 40029,
+        ..SimulatorQuirks::default()
+    });
+    assert_err(&post_json(&sim, &uri, &body).await, 40029, "invalid code");
+    assert_err(
+        &post_json(&sim, &uri, r#"{"user_ticket":"forged"}"#).await,
+        40029,
+        "invalid code",
+    );
+}
+
+#[tokio::test]
+async fn user_get_new_app_has_the_field_list_without_privacy_fields() {
+    let (sim, _) = setup(|_| {});
+    let t = token(&sim).await;
+    let v = get_json(
+        &sim,
+        &format!("/cgi-bin/user/get?access_token={t}&userid=ZHANGSAN"),
+    )
+    .await;
+    assert_eq!(
+        keys(&v),
+        set(&[
+            "errcode",
+            "errmsg",
+            "userid",
+            "name",
+            "department",
+            "order",
+            "position",
+            "is_leader_in_dept",
+            "direct_leader",
+            "telephone",
+            "alias",
+            "main_department",
+            "extattr",
+            "status",
+            "external_position",
+            "external_profile"
+        ])
+    );
+    assert_eq!(v["userid"], json!("zhangsan"));
+    assert_eq!(v["name"], json!("张三"));
+    assert_eq!(v["department"], json!([3]));
+    assert_eq!(v["main_department"], json!(3));
+    assert_eq!(v["status"], json!(1));
+}
+
+#[tokio::test]
+async fn user_get_legacy_app_has_the_full_field_list() {
+    let (sim, _) = setup(|c| c.legacy_app = true);
+    let t = token(&sim).await;
+    let v = get_json(
+        &sim,
+        &format!("/cgi-bin/user/get?access_token={t}&userid=zhangsan"),
+    )
+    .await;
+    assert_eq!(
+        keys(&v),
+        set(&[
+            "errcode",
+            "errmsg",
+            "userid",
+            "name",
+            "department",
+            "order",
+            "position",
+            "mobile",
+            "gender",
+            "email",
+            "biz_mail",
+            "is_leader_in_dept",
+            "direct_leader",
+            "avatar",
+            "thumb_avatar",
+            "telephone",
+            "alias",
+            "address",
+            "main_department",
+            "extattr",
+            "status",
+            "qr_code",
+            "external_position",
+            "external_profile"
+        ])
+    );
+    assert_eq!(v["gender"], json!("1"), "gender is a string");
+    assert_eq!(v["email"], json!("zhangsan@example.com"));
+}
+
+#[tokio::test]
+async fn user_get_reports_status_changes() {
+    let (sim, _) = setup(|_| {});
+    let t = token(&sim).await;
+    let v = get_json(
+        &sim,
+        &format!("/cgi-bin/user/get?access_token={t}&userid=wangwu"),
+    )
+    .await;
+    assert_eq!(v["status"], json!(2));
+    assert!(sim.set_member_status("zhangsan", 5));
+    let v = get_json(
+        &sim,
+        &format!("/cgi-bin/user/get?access_token={t}&userid=zhangsan"),
+    )
+    .await;
+    assert_eq!(v["status"], json!(5));
+}
+
+#[tokio::test]
+async fn user_get_unknown_userid_is_60111_with_default_fields() {
+    let (sim, _) = setup(|_| {});
+    let t = token(&sim).await;
+    let v = get_json(
+        &sim,
+        &format!("/cgi-bin/user/get?access_token={t}&userid=nobody"),
+    )
+    .await;
+    assert_err(&v, 60111, "userid not found");
+    assert_eq!(v["department"], json!([]));
+    assert!(v.get("userid").is_none());
+    let v = get_json(&sim, &format!("/cgi-bin/user/get?access_token={t}")).await;
+    assert_err(&v, 41009, "missing userid");
+}

@@ -1,0 +1,192 @@
+//! Conformance checks for access tokens, refresh tokens, grant revocation and used `jti`s.
+
+use std::panic;
+
+use super::{
+    access_token, is_already_exists, is_not_found, key, race, race_keys, refresh_token, FAR_FUTURE,
+    SWEEP_NOW,
+};
+use crate::storage::{RefreshToken, StorageError, Store};
+
+/// An access token can be found until deleted; a second create under the same key fails without
+/// overwriting; deleting an absent token is not an error.
+pub async fn access_token_can_be_created_found_and_deleted(store: &dyn Store) {
+    let k = key("token");
+    let token = access_token("grant-token", FAR_FUTURE);
+    store.create_access_token(&k, &token).await.expect("create");
+    assert_eq!(store.find_access_token(&k).await.expect("find"), token);
+    assert_eq!(
+        store.find_access_token(&k).await.expect("find again"),
+        token
+    );
+    assert!(is_already_exists(
+        &store
+            .create_access_token(&k, &access_token("grant-other", FAR_FUTURE))
+            .await
+    ));
+    assert_eq!(
+        store.find_access_token(&k).await.expect("find after dup"),
+        token
+    );
+    store.delete_access_token(&k).await.expect("delete");
+    assert!(is_not_found(&store.find_access_token(&k).await));
+    store.delete_access_token(&k).await.expect("delete absent");
+}
+
+/// A revoked grant reads as revoked, repeatedly; another grant does not.
+pub async fn grant_revocation_is_remembered(store: &dyn Store) {
+    let grant = key("grant");
+    let other = key("grant-other");
+    assert!(!store.is_grant_revoked(&grant).await.expect("before"));
+    store
+        .revoke_grant(&grant, FAR_FUTURE)
+        .await
+        .expect("revoke");
+    assert!(store.is_grant_revoked(&grant).await.expect("after"));
+    store
+        .revoke_grant(&grant, FAR_FUTURE)
+        .await
+        .expect("revoke again");
+    assert!(store
+        .is_grant_revoked(&grant)
+        .await
+        .expect("after second revoke"));
+    assert!(!store.is_grant_revoked(&other).await.expect("other grant"));
+}
+
+/// A refresh token reads back unchanged until spent; spending returns the state before the call,
+/// so the first spend sees `spent == false` and every later one `spent == true`; a duplicate
+/// create fails without overwriting.
+pub async fn refresh_token_can_be_created_found_and_spent(store: &dyn Store) {
+    let k = key("refresh");
+    let token = refresh_token("grant-refresh", FAR_FUTURE);
+    store
+        .create_refresh_token(&k, &token)
+        .await
+        .expect("create");
+    assert_eq!(store.find_refresh_token(&k).await.expect("find"), token);
+    assert!(is_already_exists(
+        &store
+            .create_refresh_token(&k, &refresh_token("grant-other", FAR_FUTURE))
+            .await
+    ));
+    assert_eq!(
+        store.spend_refresh_token(&k).await.expect("first spend"),
+        token
+    );
+    let spent = RefreshToken {
+        spent: true,
+        ..token
+    };
+    assert_eq!(
+        store.spend_refresh_token(&k).await.expect("second spend"),
+        spent
+    );
+    assert_eq!(
+        store.find_refresh_token(&k).await.expect("find spent"),
+        spent
+    );
+    let absent = key("refresh-absent");
+    assert!(is_not_found(&store.find_refresh_token(&absent).await));
+    assert!(is_not_found(&store.spend_refresh_token(&absent).await));
+}
+
+/// Of many threads spending the same refresh token at once, exactly one sees it unspent
+/// (RFC 9700 section 4.14.2: rotation makes every refresh token single use).
+pub async fn racing_refreshes_see_an_unspent_token_exactly_once(store: &dyn Store) {
+    let keys = race_keys("race-refresh");
+    for k in &keys {
+        store
+            .create_refresh_token(k, &refresh_token("grant-race", FAR_FUTURE))
+            .await
+            .expect("create");
+    }
+    for per_key in race(&keys, |k| store.spend_refresh_token(k)) {
+        let mut first_uses = 0;
+        for outcome in per_key {
+            match outcome {
+                Ok(token) if !token.spent => first_uses += 1,
+                Ok(_) => {}
+                Err(err) => panic!("racing spend failed: {err}"),
+            }
+        }
+        assert_eq!(first_uses, 1, "racing spends that saw an unspent token");
+    }
+}
+
+/// A used `jti` is recorded once: a second record is `AlreadyExists`, and of many threads
+/// recording it at once exactly one succeeds (RFC 7523 section 3: single-use assertions).
+pub async fn used_jti_is_recorded_once_even_under_races(store: &dyn Store) {
+    let k = key("jti");
+    store
+        .create_used_jti(&k, FAR_FUTURE)
+        .await
+        .expect("first use");
+    assert!(is_already_exists(
+        &store.create_used_jti(&k, FAR_FUTURE).await
+    ));
+    let keys = race_keys("race-jti");
+    for per_key in race(&keys, |k| store.create_used_jti(k, FAR_FUTURE)) {
+        let mut recorded = 0;
+        for outcome in per_key {
+            match outcome {
+                Ok(()) => recorded += 1,
+                Err(StorageError::AlreadyExists) => {}
+                Err(err) => panic!("racing jti record failed: {err}"),
+            }
+        }
+        assert_eq!(recorded, 1, "racing jti records that succeeded");
+    }
+}
+
+/// `delete_expired` also removes refresh tokens (spent or not) and used `jti`s strictly before
+/// `now`, and keeps those expiring at `now` or later.
+pub async fn delete_expired_removes_expired_refresh_tokens_and_used_jtis(store: &dyn Store) {
+    let now = SWEEP_NOW;
+    store.delete_expired(now).await.expect("initial sweep");
+    let dead = key("sweep-refresh");
+    let dead_spent = key("sweep-refresh");
+    let live = key("sweep-refresh");
+    store
+        .create_refresh_token(&dead, &refresh_token("g", now - 1))
+        .await
+        .expect("create");
+    store
+        .create_refresh_token(&dead_spent, &refresh_token("g", now - 1))
+        .await
+        .expect("create");
+    store.spend_refresh_token(&dead_spent).await.expect("spend");
+    store
+        .create_refresh_token(&live, &refresh_token("g", now))
+        .await
+        .expect("create");
+    let dead_jti = key("sweep-jti");
+    let live_jti = key("sweep-jti");
+    store
+        .create_used_jti(&dead_jti, now - 1)
+        .await
+        .expect("record");
+    store
+        .create_used_jti(&live_jti, now + 60)
+        .await
+        .expect("record");
+    assert_eq!(
+        store.delete_expired(now).await.expect("sweep"),
+        3,
+        "expired records removed: 2 refresh tokens, 1 jti"
+    );
+    assert!(is_not_found(&store.find_refresh_token(&dead).await));
+    assert!(is_not_found(&store.find_refresh_token(&dead_spent).await));
+    assert_eq!(
+        store.find_refresh_token(&live).await.expect("live"),
+        refresh_token("g", now)
+    );
+    // A swept jti may be used again: its assertion has expired, so it is refused for that.
+    store
+        .create_used_jti(&dead_jti, FAR_FUTURE)
+        .await
+        .expect("reuse");
+    assert!(is_already_exists(
+        &store.create_used_jti(&live_jti, now).await
+    ));
+}
