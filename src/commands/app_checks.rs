@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use crate::check::{Finding, Level};
 use crate::clock::SharedClock;
-use crate::commands::doctor::{Finding, Level, Report};
 use crate::commands::snippet::{EmailNeed, ProviderFacts, SnippetApp};
 use crate::config::Config;
 use crate::connector::wecom::{ClaimSource, WeComConnector, WeComSettings};
@@ -46,8 +46,9 @@ pub fn app_of(client: &Client) -> Option<(SnippetApp, bool)> {
     }
 }
 
-/// Adds the application findings of every client to `report`.
-pub async fn check(cfg: &Config, clock: SharedClock, report: &mut Report) {
+/// The application findings of every client.
+pub async fn check(cfg: &Config, clock: SharedClock) -> Vec<Finding> {
+    let mut out = Vec::new();
     // The directory is read at most once per WeCom app, and only when a rule needs it.
     let mut directories: Vec<(String, Result<BTreeSet<String>, String>)> = Vec::new();
     for (i, client) in cfg.clients.iter().enumerate() {
@@ -91,7 +92,7 @@ pub async fn check(cfg: &Config, clock: SharedClock, report: &mut Report) {
             }
         }
         if findings.is_empty() {
-            report.findings.push(finding(
+            out.push(finding(
                 Level::Pass,
                 &topic,
                 format!(
@@ -103,9 +104,10 @@ pub async fn check(cfg: &Config, clock: SharedClock, report: &mut Report) {
             ));
         }
         for (_, en, zh) in findings {
-            report.findings.push(finding(Level::Warn, &topic, en, zh));
+            out.push(finding(Level::Warn, &topic, en, zh));
         }
     }
+    out
 }
 
 fn finding(level: Level, topic: &str, en: String, zh: String) -> Finding {

@@ -131,7 +131,8 @@ pub async fn check(cfg: &Config, clock: SharedClock) -> Report {
     let mut report = Report::default();
     check_issuer(cfg, &mut report);
     check_clients(cfg, &mut report);
-    super::app_checks::check(cfg, clock.clone(), &mut report).await;
+    let app_findings = super::app_checks::check(cfg, clock.clone()).await;
+    report.findings.extend(app_findings);
     check_keys(&cfg.keys_dir, &mut report);
     // Every connector asks its upstream its own questions (secret, trusted domain …).
     let several = cfg.connectors.len() > 1;
