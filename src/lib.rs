@@ -10,6 +10,7 @@ pub mod config;
 pub mod connector;
 pub mod demo;
 pub mod fuzzing;
+pub mod identity;
 pub mod logging;
 pub mod login_events;
 pub mod metrics;

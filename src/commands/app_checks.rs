@@ -46,9 +46,28 @@ pub fn app_of(client: &Client) -> Option<(SnippetApp, bool)> {
     }
 }
 
+/// A client whose `app` names no application `check` knows (a typo would silently turn the
+/// application's checks off).
+fn unknown_apps(clients: &[Client]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (i, client) in clients.iter().enumerate() {
+        let declared = client.settings.app.as_ref().and_then(|a| a.name.as_deref());
+        if let Some(name) = declared.filter(|n| SnippetApp::parse(n).is_none()) {
+            let known: Vec<&str> = SnippetApp::ALL.iter().map(|a| a.name()).collect();
+            out.push(Finding::new(
+                Level::Fail,
+                format!("clients[{i}].app"),
+                format!("{name:?} is not one of {}", known.join(", ")),
+                format!("{name:?} 不是已知的应用：{}", known.join(", ")),
+            ));
+        }
+    }
+    out
+}
+
 /// The application findings of every client.
 pub async fn check(cfg: &Config, clock: SharedClock) -> Vec<Finding> {
-    let mut out = Vec::new();
+    let mut out = unknown_apps(&cfg.clients);
     // The directory is read at most once per WeCom app, and only when a rule needs it.
     let mut directories: Vec<(String, Result<BTreeSet<String>, String>)> = Vec::new();
     for (i, client) in cfg.clients.iter().enumerate() {
@@ -635,15 +654,19 @@ mod tests {
         assert_eq!(app.name.as_deref(), Some("kubelogin"));
         assert_eq!(app.config.as_deref(), Some(Path::new("/etc/x.ini")));
         assert_eq!(app_of(&clients[0]), Some((SnippetApp::Kubernetes, true)));
-        let err =
+        let typo =
             crate::config::parse_clients(&text.replace("kubelogin", "kubelet"), "t.toml", &|_| {
                 None
             })
-            .unwrap_err();
-        assert!(err
-            .problems
-            .join("\n")
-            .contains("clients[0].app: \"kubelet\" is not one of"));
+            .unwrap();
+        let found = unknown_apps(&typo);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].level, Level::Fail);
+        assert_eq!(found[0].topic, "clients[0].app");
+        assert!(
+            found[0].en.contains("\"kubelet\" is not one of"),
+            "{found:?}"
+        );
     }
 
     #[test]

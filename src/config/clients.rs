@@ -182,25 +182,12 @@ impl Validator<'_> {
     }
 
     /// `app` (which relying party the client is: a `wecom-oidc snippet` name) and `app_config`
-    /// (that application's own configuration file), read only by `check`.
+    /// (that application's own configuration file), read only by `check`, which also says
+    /// when `app` names no application it knows.
     fn client_app(&mut self, c: &Table, key: &str) -> Option<crate::provider::client::ClientApp> {
-        let app_key = format!("{key}.app");
-        let name = self.string(c, &app_key, "app");
+        let name = self.string(c, &format!("{key}.app"), "app");
         let config = self.string(c, &format!("{key}.app_config"), "app_config");
-        let name = match name {
-            Some(n) if crate::commands::snippet::SnippetApp::parse(&n).is_none() => {
-                let known: Vec<&str> = crate::commands::snippet::SnippetApp::ALL
-                    .iter()
-                    .map(|a| a.name())
-                    .collect();
-                self.problem(
-                    &app_key,
-                    format!("{n:?} is not one of {}", known.join(", ")),
-                );
-                return None;
-            }
-            other => other,
-        };
+        // The name is checked by `check`, which knows the applications (the server never reads it).
         (name.is_some() || config.is_some()).then(|| crate::provider::client::ClientApp {
             name,
             config: config.map(std::path::PathBuf::from),

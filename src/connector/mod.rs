@@ -4,6 +4,8 @@
 //! browser to and, when the browser comes back, for the [`Identity`] of the person who logged in.
 
 mod handoff;
+pub use crate::identity::Identity;
+
 pub mod registry;
 pub mod token_cache;
 pub mod wecom;
@@ -11,54 +13,8 @@ pub mod wecom;
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 
 pub use self::handoff::{Bilingual, Handoff};
-
-/// Who logged in, as told by the upstream. Connector-specific data never leaves the connector
-/// except through these fields.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct Identity {
-    /// The upstream's stable user id (for WeCom: the UserId). Becomes `sub`.
-    pub user_id: String,
-    /// A short login name (`preferred_username`).
-    pub username: String,
-    /// Display name (`name`), if the upstream knows one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// E-mail address, if known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    /// Whether the upstream vouches for `email`.
-    #[serde(default)]
-    pub email_verified: bool,
-    /// Group names (departments, tags …).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub groups: Vec<String>,
-    /// URL of the person's picture (`picture`, OIDC Core §5.1), if known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub picture: Option<String>,
-    /// `gender` (OIDC Core §5.1: `female`, `male` or another value), if known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gender: Option<String>,
-    /// Phone number (`phone_number`), if known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phone_number: Option<String>,
-    /// Postal address as one formatted string (the `address` claim's `formatted` member).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub address: Option<String>,
-    /// The id the upstream knows the person by *now*, when it differs from `user_id` (a WeCom
-    /// UserId renamed after the first login keeps its first id as `user_id`, and so as `sub`).
-    /// Connectors use it to re-check the person at refresh; it is never released as a claim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upstream_id: Option<String>,
-    /// The connector (upstream app) that vouched for this person: every later question about
-    /// them (a refresh, a session reused by another client) goes to this one and no other, since
-    /// an upstream id names a person only within its upstream. Empty in records written before
-    /// it was kept: those came from their client's own connector. Never released as a claim.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub connector_id: String,
-}
 
 /// What the core tells a connector when it starts a login.
 #[derive(Debug, Clone)]

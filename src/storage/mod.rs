@@ -21,7 +21,7 @@ use std::fmt;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::connector::Identity;
+use crate::identity::Identity;
 
 pub use cluster::{SigningKeySet, StoredSigningKey};
 pub use durability::Durability;

@@ -928,7 +928,7 @@ pub mod testing {
 mod tests {
     use super::testing::{test_url, TestSchema};
     use super::*;
-    use crate::connector::Identity;
+    use crate::identity::Identity;
     use crate::storage::conformance;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

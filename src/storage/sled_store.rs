@@ -808,7 +808,7 @@ impl Store for SledStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connector::Identity;
+    use crate::identity::Identity;
     use crate::storage::conformance;
 
     fn token(expires_at: i64) -> AccessToken {

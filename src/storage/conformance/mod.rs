@@ -25,7 +25,7 @@ use super::{
     AccessToken, AuthCode, AuthRequest, ClaimsRequest, RefreshToken, StorageError, Store,
     UpstreamToken,
 };
-use crate::connector::Identity;
+use crate::identity::Identity;
 use crate::random;
 
 pub use auth_codes::{
