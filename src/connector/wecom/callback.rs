@@ -200,24 +200,57 @@ impl CallbackCrypto {
 /// The text of the first `<name>` element of a flat WeCom XML message, CDATA or not (§11:
 /// official samples send `ChangeType` without CDATA). `None` when absent.
 pub(crate) fn xml_field(xml: &str, name: &str) -> Option<String> {
-    let open = format!("<{name}>");
-    let close = format!("</{name}>");
-    let start = xml.find(&open)? + open.len();
-    let len = xml[start..].find(&close)?;
-    let raw = xml[start..start + len].trim();
-    let text = match raw
-        .strip_prefix("<![CDATA[")
-        .and_then(|r| r.strip_suffix("]]>"))
-    {
-        Some(cdata) => cdata.to_owned(),
-        None => raw
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&quot;", "\"")
-            .replace("&apos;", "'")
-            .replace("&amp;", "&"),
-    };
-    Some(text)
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    // Depth 1 is the root (`<xml>`); WeCom's fields are its children (depth 2). A field's name
+    // inside another field's text or CDATA is text, never a field.
+    let mut depth = 0usize;
+    let mut inside = false;
+    let mut text = String::new();
+    loop {
+        match reader.read_event().ok()? {
+            Event::Start(e) => {
+                depth += 1;
+                if depth == 2 && e.name().as_ref() == name.as_bytes() {
+                    inside = true;
+                    text.clear();
+                }
+            }
+            Event::Empty(e) if depth == 1 && e.name().as_ref() == name.as_bytes() => {
+                return Some(String::new());
+            }
+            Event::Text(t) if inside => text.push_str(&t.decode().ok()?),
+            Event::GeneralRef(r) if inside => text.push(entity(&r.decode().ok()?)?),
+            Event::CData(c) if inside => text.push_str(std::str::from_utf8(&c).ok()?),
+            Event::End(_) => {
+                if inside && depth == 2 {
+                    return Some(text.trim().to_owned());
+                }
+                depth = depth.checked_sub(1)?;
+            }
+            Event::Eof => return None,
+            _ => {}
+        }
+    }
+}
+
+/// The character an entity or character reference (`amp`, `#38`, `#x26`) stands for; `None` for
+/// any other (XML without a DTD defines only these).
+fn entity(name: &str) -> Option<char> {
+    match name {
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "amp" => Some('&'),
+        "quot" => Some('"'),
+        "apos" => Some('\''),
+        _ => {
+            let code = match name.strip_prefix("#x").or_else(|| name.strip_prefix("#X")) {
+                Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                None => name.strip_prefix('#')?.parse().ok()?,
+            };
+            char::from_u32(code)
+        }
+    }
 }
 
 /// A decrypted contact-change event we act on.
@@ -382,5 +415,21 @@ mod tests {
         assert_eq!(xml_field(xml, "UserID").as_deref(), Some("a&b"));
         assert_eq!(xml_field(xml, "Name").as_deref(), Some("x & y"));
         assert_eq!(xml_field(xml, "NewUserID"), None);
+    }
+
+    #[test]
+    fn a_field_name_inside_another_fields_text_is_not_a_field() {
+        let xml = "<xml><Name><![CDATA[<UserID>mallory</UserID>]]></Name><UserID><![CDATA[zhangsan]]></UserID></xml>";
+        assert_eq!(xml_field(xml, "UserID").as_deref(), Some("zhangsan"));
+        assert_eq!(
+            xml_field(xml, "Name").as_deref(),
+            Some("<UserID>mallory</UserID>")
+        );
+        assert_eq!(xml_field("<xml><UserID>", "UserID"), None);
+        assert_eq!(xml_field("not xml at all", "UserID"), None);
+        assert_eq!(
+            xml_field("<xml><Name>a &#38; b &#x3C; &lt;</Name></xml>", "Name").as_deref(),
+            Some("a & b < <")
+        );
     }
 }
