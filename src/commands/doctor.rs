@@ -136,6 +136,14 @@ pub async fn check(cfg: &Config, clock: SharedClock) -> Report {
     check_keys(&cfg.keys_dir, &mut report);
     // Every connector asks its upstream its own questions (secret, trusted domain …).
     let several = cfg.connectors.len() > 1;
+    let store = if cfg.connectors.iter().any(|c| c.check_reads_store()) {
+        crate::app::open_store(cfg)
+            .await
+            .ok()
+            .map(crate::storage::upstream_role)
+    } else {
+        None
+    };
     for c in &cfg.connectors {
         let label = if several {
             format!(" ({})", c.id())
@@ -148,6 +156,7 @@ pub async fn check(cfg: &Config, clock: SharedClock) -> Report {
             trusted_domain: domain.as_deref(),
             label: &label,
             clock: clock.clone(),
+            store: store.clone(),
         };
         let findings = c.check(&ctx).await;
         report.findings.extend(findings);

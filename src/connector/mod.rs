@@ -9,6 +9,7 @@ pub use crate::identity::Identity;
 pub mod registry;
 pub mod token_cache;
 pub mod wecom;
+pub mod wecom_suite;
 
 use std::collections::HashMap;
 

@@ -18,7 +18,10 @@ use crate::storage::UpstreamStore;
 use crate::validate::Validator;
 
 /// Every connector type this build knows. Adding one = its folder + one line here.
-pub const TYPES: &[ConnectorType] = &[super::wecom::CONNECTOR_TYPE];
+pub const TYPES: &[ConnectorType] = &[
+    super::wecom::CONNECTOR_TYPE,
+    super::wecom_suite::CONNECTOR_TYPE,
+];
 
 /// A type's parser: (validator, table, key for problems, `id` of a `[[connectors]]` table).
 pub type ParseFn =
@@ -72,6 +75,11 @@ pub trait ConnectorConfig: Send + Sync + std::fmt::Debug + Any {
     /// `wecom-oidc check`'s questions to the upstream; `label` is appended to topics when there
     /// are several connectors. `trusted_domain` is the issuer's host[:port].
     async fn check(&self, ctx: &CheckContext<'_>) -> Vec<Finding>;
+    /// Whether [`Self::check`] reads what the running provider stored (e.g. a pushed ticket):
+    /// `check` then opens the store, when it can, and passes it in [`CheckContext::store`].
+    fn check_reads_store(&self) -> bool {
+        false
+    }
     /// A copy (configurations are shared behind `Arc`s and finished on copies).
     fn clone_box(&self) -> Box<dyn ConnectorConfig>;
     /// For the type's own `finish`, which downcasts its configurations.
@@ -90,6 +98,10 @@ pub struct CheckContext<'a> {
     pub label: &'a str,
     /// The clock.
     pub clock: SharedClock,
+    /// The deployment's store in the connector role, when a connector asked for it
+    /// ([`ConnectorConfig::check_reads_store`]) and it could be opened (a sled store held by a
+    /// running server cannot).
+    pub store: Option<Arc<dyn UpstreamStore>>,
 }
 
 /// The type named `name`.

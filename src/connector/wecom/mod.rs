@@ -26,7 +26,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use self::api::ApiClient;
-use self::callback::{CallbackCrypto, ContactEvent};
+use self::callback::ContactEvent;
+pub(crate) use self::callback::{xml_field, CallbackCrypto};
 use self::groups::DirectoryCache;
 use self::login_url::LinkParams;
 use self::profile::{non_empty, MemberProfile};

@@ -1,0 +1,414 @@
+//! The `wecom-suite` connector type's configuration: a `[[connectors]]` table with
+//! `type = "wecom-suite"`, parsed and validated with the shared validator, and its entry in the
+//! connector registry.
+
+use std::any::Any;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use toml::{Table, Value};
+
+use super::SuiteConnector;
+use crate::check::Finding;
+use crate::connector::registry::{CheckContext, ConnectorConfig, ConnectorType, OpenDeps};
+use crate::connector::wecom::CallbackSettings;
+use crate::connector::{Connector, ConnectorError};
+use crate::validate::Validator;
+
+/// Keys of a `type = "wecom-suite"` table (besides `type` and `id`).
+const KEYS: &[&str] = &[
+    "suite_id",
+    "suite_secret",
+    "suite_secret_env",
+    "callback_token",
+    "callback_token_env",
+    "callback_aes_key",
+    "callback_aes_key_env",
+    "store_key",
+    "store_key_env",
+    "api_base",
+    "oauth_base",
+    "sso_base",
+    "timeout_secs",
+    "proxy",
+    "sub",
+    "allowed_corps",
+];
+
+/// The shortest `store_key` accepted: it is hashed to the AES-256 key, so it must carry about
+/// as much entropy as one.
+const MIN_STORE_KEY_CHARS: usize = 32;
+
+/// What `sub` is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SuiteSubject {
+    /// `open_userid`: stable across one service provider's apps (wecom-api.md §8).
+    #[default]
+    OpenUserid,
+    /// `CorpID/userid`: readable, but a userid can change once (§8, doc 93997).
+    CorpUserid,
+}
+
+impl SuiteSubject {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "open_userid" => Some(Self::OpenUserid),
+            "corp_userid" => Some(Self::CorpUserid),
+            _ => None,
+        }
+    }
+}
+
+/// Settings of one WeCom third-party app (suite).
+#[derive(Clone)]
+pub struct SuiteSettings {
+    /// The connector id (`/callback/{id}`, a client's `connector`).
+    pub id: String,
+    /// The SuiteID (`ww…` / `tj…`): `appid` of the login links, receive id of the callbacks.
+    pub suite_id: String,
+    /// The suite secret. Redacted in `Debug`.
+    pub suite_secret: String,
+    /// Token and EncodingAESKey of the command callback URL (指令回调URL).
+    pub callback: CallbackSettings,
+    /// Secret from which the key sealing tickets and permanent codes in the store is derived.
+    /// Redacted in `Debug`; changing it makes every stored permanent code unreadable.
+    pub store_key: String,
+    /// Base of the server API.
+    pub api_base: String,
+    /// Base of the in-app OAuth link.
+    pub oauth_base: String,
+    /// Base of the web login page.
+    pub sso_base: String,
+    /// Limit on each HTTP call to WeCom.
+    pub timeout: Duration,
+    /// Proxy of every call to WeCom (as `[wecom] proxy`).
+    pub proxy: Option<String>,
+    /// The form of `sub`.
+    pub subject: SuiteSubject,
+    /// CorpIDs whose people may log in; empty: every corp that installed the app.
+    pub allowed_corps: Vec<String>,
+}
+
+impl std::fmt::Debug for SuiteSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SuiteSettings")
+            .field("id", &self.id)
+            .field("suite_id", &self.suite_id)
+            .field("suite_secret", &"[redacted]")
+            .field("callback", &self.callback)
+            .field("store_key", &"[redacted]")
+            .field("api_base", &self.api_base)
+            .field("oauth_base", &self.oauth_base)
+            .field("sso_base", &self.sso_base)
+            .field("timeout", &self.timeout)
+            .field("proxy", &self.proxy.is_some())
+            .field("subject", &self.subject)
+            .field("allowed_corps", &self.allowed_corps)
+            .finish()
+    }
+}
+
+impl SuiteSettings {
+    /// Settings for WeCom's real hosts (tests override the bases).
+    pub fn new(
+        id: impl Into<String>,
+        suite_id: impl Into<String>,
+        suite_secret: impl Into<String>,
+        callback: CallbackSettings,
+        store_key: impl Into<String>,
+    ) -> Self {
+        use crate::connector::wecom::WeComSettings as W;
+        Self {
+            id: id.into(),
+            suite_id: suite_id.into(),
+            suite_secret: suite_secret.into(),
+            callback,
+            store_key: store_key.into(),
+            api_base: W::DEFAULT_API_BASE.to_owned(),
+            oauth_base: W::DEFAULT_OAUTH_BASE.to_owned(),
+            sso_base: W::DEFAULT_SSO_BASE.to_owned(),
+            timeout: W::DEFAULT_TIMEOUT,
+            proxy: None,
+            subject: SuiteSubject::default(),
+            allowed_corps: Vec::new(),
+        }
+    }
+
+    /// Every problem, empty when usable.
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if !crate::connector::wecom::is_app_id(&self.id) {
+            p.push(format!(
+                "id {:?} must be 1-32 lower-case letters, digits, '-' or '_'",
+                self.id
+            ));
+        }
+        if self.suite_id.is_empty() || !self.suite_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            p.push("suite_id must be the SuiteID (letters and digits)".to_owned());
+        }
+        if self.suite_secret.is_empty() {
+            p.push("suite_secret is empty".to_owned());
+        }
+        if let Some(problem) = self.callback.problem() {
+            p.push(problem.to_owned());
+        }
+        if self.store_key.chars().count() < MIN_STORE_KEY_CHARS {
+            p.push(format!(
+                "store_key must be at least {MIN_STORE_KEY_CHARS} characters (a random secret)"
+            ));
+        }
+        if self.timeout.is_zero() {
+            p.push("timeout is zero".to_owned());
+        }
+        p
+    }
+}
+
+/// The `wecom-suite` entry of the connector registry.
+pub(crate) const CONNECTOR_TYPE: ConnectorType = ConnectorType {
+    name: "wecom-suite",
+    parse,
+    finish,
+    legacy_section: None,
+};
+
+fn parse(
+    v: &mut Validator<'_>,
+    t: &Table,
+    key: &str,
+    id: Option<&str>,
+) -> Option<Box<dyn ConnectorConfig>> {
+    let id = id?.to_owned();
+    v.unknown_keys(t, key, KEYS);
+    let at = |name: &str| format!("{key}.{name}");
+    let suite_id = v.required_string(t, &at("suite_id"), "suite_id");
+    let required = |v: &mut Validator<'_>, name: &str, what: &str| -> Option<String> {
+        match v.secret_pair(t, key, name) {
+            Some(Some(s)) => Some(s),
+            Some(None) => {
+                v.problem(
+                    &format!("{key}.{name}_env"),
+                    format!("is required ({what})"),
+                );
+                None
+            }
+            None => None,
+        }
+    };
+    let suite_secret = required(v, "suite_secret", "the suite Secret");
+    let token = required(v, "callback_token", "the Token of the command callback URL");
+    let aes = required(
+        v,
+        "callback_aes_key",
+        "the EncodingAESKey of the command callback URL",
+    );
+    let store_key = required(
+        v,
+        "store_key",
+        "a random secret of 32+ characters sealing permanent codes in the store",
+    );
+    let base = |v: &mut Validator<'_>, name: &str, default: &str| -> Option<String> {
+        let s = v
+            .string(t, &at(name), name)
+            .unwrap_or_else(|| default.to_owned());
+        let s = s.trim_end_matches('/').to_owned();
+        match url::Url::parse(&s) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => Some(s),
+            _ => {
+                v.problem(&at(name), format!("{s:?} is not an http(s) URL"));
+                None
+            }
+        }
+    };
+    use crate::connector::wecom::WeComSettings as W;
+    let api_base = base(v, "api_base", W::DEFAULT_API_BASE);
+    let oauth_base = base(v, "oauth_base", W::DEFAULT_OAUTH_BASE);
+    let sso_base = base(v, "sso_base", W::DEFAULT_SSO_BASE);
+    let timeout = match v.integer(t, &at("timeout_secs"), "timeout_secs") {
+        None => Some(W::DEFAULT_TIMEOUT),
+        Some(n) if (1..=60).contains(&n) => Some(Duration::from_secs(n.unsigned_abs())),
+        Some(_) => {
+            v.problem(&at("timeout_secs"), "must be between 1 and 60");
+            None
+        }
+    };
+    let proxy = v.string(t, &at("proxy"), "proxy");
+    if let Some(problem) = proxy
+        .as_deref()
+        .and_then(crate::connector::wecom::proxy::proxy_problem)
+    {
+        v.problem(&at("proxy"), problem);
+    }
+    let subject = v.choice(
+        t,
+        &at("sub"),
+        "sub",
+        SuiteSubject::default(),
+        SuiteSubject::parse,
+        "open_userid, corp_userid",
+    );
+    let allowed_corps = match t.get("allowed_corps") {
+        None => Some(Vec::new()),
+        Some(Value::Array(a)) if a.iter().all(|c| c.as_str().is_some_and(|s| !s.is_empty())) => {
+            Some(
+                a.iter()
+                    .filter_map(|c| c.as_str().map(str::to_owned))
+                    .collect(),
+            )
+        }
+        Some(_) => {
+            v.problem(
+                &at("allowed_corps"),
+                "must be a list of CorpIDs, e.g. [\"wwa1b2c3…\"]",
+            );
+            None
+        }
+    };
+    let settings = SuiteSettings {
+        id,
+        suite_id: suite_id?,
+        suite_secret: suite_secret?,
+        callback: CallbackSettings {
+            token: token?,
+            encoding_aes_key: aes?,
+        },
+        store_key: store_key?,
+        api_base: api_base?,
+        oauth_base: oauth_base?,
+        sso_base: sso_base?,
+        timeout: timeout?,
+        proxy,
+        subject: subject?,
+        allowed_corps: allowed_corps?,
+    };
+    let problems = settings.problems();
+    for p in &problems {
+        v.problem(key, p);
+    }
+    problems
+        .is_empty()
+        .then(|| Box::new(settings) as Box<dyn ConnectorConfig>)
+}
+
+/// Two connectors of one suite would share its ticket and tokens: allowed (they are keyed by
+/// SuiteID), so nothing is checked across them.
+fn finish(_: &mut [Box<dyn ConnectorConfig>]) -> Vec<String> {
+    Vec::new()
+}
+
+#[async_trait]
+impl ConnectorConfig for SuiteSettings {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn type_name(&self) -> &'static str {
+        CONNECTOR_TYPE.name
+    }
+
+    fn open(&self, deps: &OpenDeps) -> Result<Arc<dyn Connector>, ConnectorError> {
+        Ok(Arc::new(SuiteConnector::open(self.clone(), deps)?))
+    }
+
+    fn summary(&self) -> Vec<(String, String)> {
+        vec![
+            (
+                "type".to_owned(),
+                "WeCom third-party app (企业微信第三方应用)".to_owned(),
+            ),
+            ("SuiteID".to_owned(), self.suite_id.clone()),
+            (
+                "sub".to_owned(),
+                match self.subject {
+                    SuiteSubject::OpenUserid => "open_userid",
+                    SuiteSubject::CorpUserid => "corp_userid",
+                }
+                .to_owned(),
+            ),
+            ("API".to_owned(), self.api_base.clone()),
+        ]
+    }
+
+    async fn check(&self, ctx: &CheckContext<'_>) -> Vec<Finding> {
+        super::doctor::check(self, ctx).await
+    }
+
+    fn check_reads_store(&self) -> bool {
+        true
+    }
+
+    fn clone_box(&self) -> Box<dyn ConnectorConfig> {
+        Box::new(self.clone())
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(s: &str) -> Table {
+        s.parse().expect("toml")
+    }
+
+    #[test]
+    fn every_missing_secret_is_named_at_once() {
+        let env = |_: &str| None;
+        let mut v = Validator::new(&env);
+        let out = parse(
+            &mut v,
+            &table("suite_id = \"wwsuite1\""),
+            "connectors[0]",
+            Some("suite"),
+        );
+        assert!(out.is_none());
+        let all = v.problems.join("\n");
+        for key in [
+            "suite_secret_env",
+            "callback_token_env",
+            "callback_aes_key_env",
+            "store_key_env",
+        ] {
+            assert!(all.contains(key), "{all}");
+        }
+    }
+
+    #[test]
+    fn a_full_table_parses_with_secrets_from_the_environment() {
+        let env = |name: &str| match name {
+            "S" => Some("suite-secret".to_owned()),
+            "K" => Some("k".repeat(40)),
+            _ => None,
+        };
+        let mut v = Validator::new(&env);
+        let out = parse(
+            &mut v,
+            &table(
+                "suite_id = \"wwsuite1\"\nsuite_secret_env = \"S\"\nstore_key_env = \"K\"\n\
+                 callback_token = \"tok\"\n\
+                 callback_aes_key = \"6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt\"\n\
+                 sub = \"corp_userid\"\nallowed_corps = [\"wwa\"]",
+            ),
+            "connectors[0]",
+            Some("suite"),
+        )
+        .expect("parses");
+        assert!(v.problems.is_empty(), "{:?}", v.problems);
+        let s = out.as_any().downcast_ref::<SuiteSettings>().expect("suite");
+        assert_eq!(s.subject, SuiteSubject::CorpUserid);
+        assert_eq!(s.allowed_corps, vec!["wwa".to_owned()]);
+        let debug = format!("{s:?}");
+        assert!(
+            !debug.contains("suite-secret") && !debug.contains("kkkk"),
+            "{debug}"
+        );
+    }
+}

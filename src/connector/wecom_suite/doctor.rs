@@ -1,0 +1,113 @@
+//! `wecom-oidc check` for a WeCom suite: has a `suite_ticket` arrived (it cannot work before),
+//! does WeCom accept the suite secret with it (`get_suite_token`), and which corps have
+//! installed the app. Reads the deployment's store when `check` could open it.
+
+use std::sync::Arc;
+
+use super::{SuiteConnector, SuiteSettings, NO_TICKET};
+use crate::check::{Finding, Level};
+use crate::connector::registry::{CheckContext, OpenDeps};
+use crate::connector::ConnectorError;
+use crate::metrics::Metrics;
+use crate::storage::UpstreamStore;
+
+/// Every finding for the suite `s`.
+pub(super) async fn check(s: &SuiteSettings, ctx: &CheckContext<'_>) -> Vec<Finding> {
+    let topic = format!("wecom-suite{}", ctx.label);
+    let mut out = vec![Finding::new(
+        Level::Pass,
+        &topic,
+        format!(
+            "set the command callback URL (指令回调URL) of suite {} to {}/callback/{}/events",
+            s.suite_id, ctx.issuer, s.id
+        ),
+        format!(
+            "第三方应用 {} 的指令回调URL应为 {}/callback/{}/events",
+            s.suite_id, ctx.issuer, s.id
+        ),
+    )];
+    let Some(store) = ctx.store.clone() else {
+        out.push(Finding::new(
+            Level::Warn,
+            &topic,
+            "cannot read the store (a running server holds the sled data dir): suite_ticket and installs not checked",
+            "无法读取存储（运行中的服务占用了 sled 数据目录）：未检查 suite_ticket 和授权企业",
+        ));
+        return out;
+    };
+    out.extend(check_with_store(s, store, ctx).await);
+    out
+}
+
+/// The findings that need the store.
+pub(super) async fn check_with_store(
+    s: &SuiteSettings,
+    store: Arc<dyn UpstreamStore>,
+    ctx: &CheckContext<'_>,
+) -> Vec<Finding> {
+    let topic = format!("wecom-suite{}", ctx.label);
+    let deps = OpenDeps {
+        store,
+        clock: ctx.clock.clone(),
+        metrics: Arc::new(Metrics::new()),
+    };
+    let connector = match SuiteConnector::open(s.clone(), &deps) {
+        Ok(c) => c,
+        Err(e) => {
+            return vec![Finding::new(
+                Level::Fail,
+                &topic,
+                e.to_string(),
+                format!("配置无法使用：{e}"),
+            )]
+        }
+    };
+    match connector.secrets.ticket().await {
+        Ok(None) => {
+            return vec![Finding::new(
+                Level::Fail,
+                &topic,
+                NO_TICKET.replace("{id}", &s.id),
+                format!(
+                    "尚未收到 suite_ticket：请在服务商管理后台为第三方应用配置并验证指令回调URL（/callback/{}/events），企业微信每 10 分钟推送一次",
+                    s.id
+                ),
+            )]
+        }
+        Err(e) => {
+            return vec![Finding::new(
+                Level::Fail,
+                &topic,
+                format!("the stored suite_ticket cannot be read: {e}"),
+                format!("无法读取已保存的 suite_ticket：{e}"),
+            )]
+        }
+        Ok(Some(_)) => {}
+    }
+    match connector.suite_access_token().await {
+        Ok(_) => vec![Finding::new(
+            Level::Pass,
+            &topic,
+            "a suite_ticket has arrived and get_suite_token accepts the suite secret",
+            "已收到 suite_ticket，get_suite_token 接受 Secret",
+        )],
+        Err(ConnectorError::Upstream { code, message }) => {
+            let mut f = Finding::new(
+                Level::Fail,
+                &topic,
+                format!(
+                    "get_suite_token refused ({code}): check suite_id and suite_secret in the vendor console (服务商管理后台 → 应用管理): {message}"
+                ),
+                format!("get_suite_token 失败（{code}）：请核对服务商管理后台中的 SuiteID 与 Secret"),
+            );
+            f.wecom_errcode = Some(code);
+            vec![f]
+        }
+        Err(e) => vec![Finding::new(
+            Level::Fail,
+            &topic,
+            format!("get_suite_token failed: {e}"),
+            format!("get_suite_token 失败：{e}"),
+        )],
+    }
+}

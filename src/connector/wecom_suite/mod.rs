@@ -1,0 +1,653 @@
+//! The `wecom-suite` connector: a WeCom third-party app (第三方应用, a "suite") that many customer
+//! corps install, as one login upstream (wecom-api.md §8, §11, §12).
+//!
+//! WeCom pushes the `suite_ticket` and install events to the command callback
+//! (`/callback/{id}/events`, [`Connector::handle_event`]); the latest ticket and each corp's
+//! `permanent_code` are kept in the store, sealed ([`vault`]). The `suite_access_token` and each
+//! corp's access token go through the shared [`TokenCache`] (one fetch per lifetime, cluster
+//! wide). A login sends the browser to the in-app link (`appid` = SuiteID) or the web login
+//! (`login_type=ServiceApp`), redeems the code with `getuserinfo3rd`, and reads the member with
+//! the corp's token (`user/get`), which refuses people outside the app's visible range.
+//!
+//! Everything outside this folder that names the type is its line in the registry.
+
+mod api;
+mod config;
+mod doctor;
+mod vault;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use self::api::SuiteApi;
+use self::vault::Vault;
+use crate::clock::SharedClock;
+use crate::connector::registry::OpenDeps;
+use crate::connector::token_cache::{TokenCache, TokenSource};
+use crate::connector::wecom::{xml_field, CallbackCrypto};
+use crate::connector::{
+    Connector, ConnectorError, EventError, Identity, LoginRequest, UpstreamEvent,
+};
+use crate::metrics::Metrics;
+use crate::storage::{StorageError, UpstreamStore, UpstreamToken};
+
+pub(crate) use self::config::CONNECTOR_TYPE;
+pub use self::config::{SuiteSettings, SuiteSubject};
+
+/// The OAuth code was reused, is older than 5 minutes or is not a code (§4).
+const CODE_INVALID: i64 = 40029;
+/// Invalid / expired `suite_access_token` (§10): replace it and retry once.
+const SUITE_TOKEN_INVALID: i64 = 40082;
+const SUITE_TOKEN_EXPIRED: i64 = 42009;
+/// Invalid / expired corp `access_token` (§1): replace it and retry once.
+const TOKEN_INVALID: i64 = 40014;
+const TOKEN_EXPIRED: i64 = 42001;
+/// A member outside the app's visible range (§6, §12).
+const OUT_OF_RANGE: [i64; 3] = [60011, 60021, 50002];
+/// The userid does not exist (§6).
+const USER_NOT_FOUND: i64 = 60111;
+/// `user/get` `status` of an active member (§6).
+const STATUS_ACTIVE: i64 = 1;
+/// WeCom codes are at most 512 bytes (§2).
+const MAX_CODE_BYTES: usize = 512;
+/// The stored ticket never expires by itself: the newest one pushed replaces it (§8).
+const KEEP_FOREVER: i64 = i64::MAX;
+
+/// What the store keeps about one installing corp (a user-link record, JSON). The permanent
+/// code is sealed; the rest is not secret.
+#[derive(Serialize, Deserialize)]
+struct Installation {
+    corp_name: String,
+    #[serde(default)]
+    agent_id: i64,
+    /// [`Vault::seal`]ed `permanent_code`.
+    permanent_code: String,
+}
+
+/// Store keys of one suite: shared by every connector and instance of that SuiteID.
+#[derive(Clone)]
+struct Keys {
+    suite_id: String,
+}
+
+impl Keys {
+    fn ticket(&self) -> String {
+        format!("wecom-suite:{}:suite_ticket", self.suite_id)
+    }
+    fn suite_token(&self) -> String {
+        format!("wecom-suite:{}", self.suite_id)
+    }
+    fn corp_token(&self, corp: &str) -> String {
+        format!("wecom-suite:{}:corp:{corp}", self.suite_id)
+    }
+    fn installation(&self, corp: &str) -> String {
+        format!("wecom-suite:{}:auth:{corp}", self.suite_id)
+    }
+}
+
+/// The sealed secrets of a suite in the store.
+#[derive(Clone)]
+struct Secrets {
+    store: Arc<dyn UpstreamStore>,
+    vault: Vault,
+    keys: Keys,
+}
+
+impl Secrets {
+    /// The latest `suite_ticket`; `None` before the first push.
+    async fn ticket(&self) -> Result<Option<String>, ConnectorError> {
+        let key = self.keys.ticket();
+        match self.store.find_upstream_token(&key).await {
+            Ok(t) => Ok(Some(self.vault.open(&key, &t.token).map_err(unavailable)?)),
+            Err(StorageError::NotFound) => Ok(None),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn save_ticket(&self, ticket: &str) -> Result<(), ConnectorError> {
+        let key = self.keys.ticket();
+        let record = UpstreamToken {
+            token: self.vault.seal(&key, ticket).map_err(unavailable)?,
+            expires_at: KEEP_FOREVER,
+        };
+        self.store
+            .save_upstream_token(&key, &record)
+            .await
+            .map_err(unavailable)
+    }
+
+    /// The corp's installation with its permanent code opened; `None` when the corp has not
+    /// installed the app or has removed it (an empty record: the role cannot delete links).
+    async fn installation(
+        &self,
+        corp: &str,
+    ) -> Result<Option<(Installation, String)>, ConnectorError> {
+        let key = self.keys.installation(corp);
+        let raw = match self.store.find_user_link(&key).await {
+            Ok(raw) if raw.is_empty() => return Ok(None),
+            Ok(raw) => raw,
+            Err(StorageError::NotFound) => return Ok(None),
+            Err(e) => return Err(unavailable(e)),
+        };
+        let record: Installation = serde_json::from_str(&raw).map_err(unavailable)?;
+        let code = self
+            .vault
+            .open(&key, &record.permanent_code)
+            .map_err(unavailable)?;
+        Ok(Some((record, code)))
+    }
+
+    async fn save_installation(
+        &self,
+        corp: &str,
+        corp_name: &str,
+        agent_id: i64,
+        permanent_code: &str,
+    ) -> Result<(), ConnectorError> {
+        let key = self.keys.installation(corp);
+        let record = Installation {
+            corp_name: corp_name.to_owned(),
+            agent_id,
+            permanent_code: self.vault.seal(&key, permanent_code).map_err(unavailable)?,
+        };
+        let json = serde_json::to_string(&record).map_err(unavailable)?;
+        self.store
+            .save_user_link(&key, &json)
+            .await
+            .map_err(unavailable)
+    }
+
+    /// Ends the corp's installation: the record is emptied and its cached token dropped.
+    async fn remove_installation(&self, corp: &str) -> Result<(), ConnectorError> {
+        self.store
+            .save_user_link(&self.keys.installation(corp), "")
+            .await
+            .map_err(unavailable)?;
+        self.store
+            .delete_upstream_token(&self.keys.corp_token(corp))
+            .await
+            .map_err(unavailable)
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> ConnectorError {
+    ConnectorError::Unavailable(e.to_string())
+}
+
+/// What a suite says before its first ticket arrived (for logs, `check` and the error page).
+pub(crate) const NO_TICKET: &str = "no suite_ticket received yet: WeCom pushes one to the command \
+     callback URL (指令回调URL, /callback/{id}/events) every 10 minutes once the URL is verified";
+
+/// `get_suite_token` with the latest stored ticket.
+struct SuiteTokenSource {
+    api: SuiteApi,
+    secrets: Secrets,
+    suite_id: String,
+    suite_secret: String,
+}
+
+#[async_trait]
+impl TokenSource for SuiteTokenSource {
+    async fn fetch(&self) -> Result<(String, i64), ConnectorError> {
+        let ticket = self
+            .secrets
+            .ticket()
+            .await?
+            .ok_or_else(|| ConnectorError::Unavailable(NO_TICKET.to_owned()))?;
+        let t = self
+            .api
+            .suite_token(&self.suite_id, &self.suite_secret, &ticket)
+            .await?;
+        Ok((t.access_token, t.expires_in))
+    }
+}
+
+/// `get_corp_token` with the corp's permanent code.
+struct CorpTokenSource {
+    api: SuiteApi,
+    secrets: Secrets,
+    suite_tokens: Arc<TokenCache>,
+    corp: String,
+}
+
+#[async_trait]
+impl TokenSource for CorpTokenSource {
+    async fn fetch(&self) -> Result<(String, i64), ConnectorError> {
+        let (_, permanent_code) =
+            self.secrets
+                .installation(&self.corp)
+                .await?
+                .ok_or_else(|| {
+                    ConnectorError::NotPermitted(format!(
+                        "corp {} has not installed this WeCom app",
+                        self.corp
+                    ))
+                })?;
+        let (api, corp, code) = (&self.api, self.corp.as_str(), permanent_code.as_str());
+        let t = with_suite_token(&self.suite_tokens, |token| async move {
+            api.corp_token(&token, corp, code).await
+        })
+        .await?;
+        Ok((t.access_token, t.expires_in))
+    }
+}
+
+/// Runs `call` with the cached token of `cache`, replacing it once when WeCom rejects it
+/// (`rejected` codes).
+async fn with_cached<T, F, Fut>(
+    cache: &TokenCache,
+    rejected: [i64; 2],
+    call: F,
+) -> Result<T, ConnectorError>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<T, ConnectorError>>,
+{
+    let token = cache.get().await?;
+    match call(token.clone()).await {
+        Err(ConnectorError::Upstream { code, .. }) if rejected.contains(&code) => {
+            let fresh = cache.replace(&token).await?;
+            call(fresh).await
+        }
+        other => other,
+    }
+}
+
+async fn with_suite_token<T, F, Fut>(cache: &TokenCache, call: F) -> Result<T, ConnectorError>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<T, ConnectorError>>,
+{
+    with_cached(cache, [SUITE_TOKEN_INVALID, SUITE_TOKEN_EXPIRED], call).await
+}
+
+/// One WeCom suite as a login upstream.
+pub struct SuiteConnector {
+    settings: SuiteSettings,
+    api: SuiteApi,
+    secrets: Secrets,
+    crypto: CallbackCrypto,
+    suite_tokens: Arc<TokenCache>,
+    corp_tokens: Mutex<HashMap<String, Arc<TokenCache>>>,
+    store: Arc<dyn UpstreamStore>,
+    clock: SharedClock,
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for SuiteConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SuiteConnector")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SuiteConnector {
+    /// Opens the suite over `deps`; no call is made to WeCom.
+    pub fn open(settings: SuiteSettings, deps: &OpenDeps) -> Result<Self, ConnectorError> {
+        let problems = settings.problems();
+        if !problems.is_empty() {
+            return Err(ConnectorError::Unavailable(format!(
+                "invalid wecom-suite settings: {}",
+                problems.join("; ")
+            )));
+        }
+        let api = SuiteApi::new(
+            &settings.api_base,
+            settings.timeout,
+            settings.proxy.as_deref(),
+        )?;
+        let secrets = Secrets {
+            store: deps.store.clone(),
+            vault: Vault::new(&settings.store_key),
+            keys: Keys {
+                suite_id: settings.suite_id.clone(),
+            },
+        };
+        let suite_tokens = Arc::new(
+            TokenCache::new(
+                Box::new(SuiteTokenSource {
+                    api: api.clone(),
+                    secrets: secrets.clone(),
+                    suite_id: settings.suite_id.clone(),
+                    suite_secret: settings.suite_secret.clone(),
+                }),
+                deps.store.clone(),
+                deps.clock.clone(),
+                secrets.keys.suite_token(),
+            )
+            .with_metrics(deps.metrics.clone()),
+        );
+        // §8: suite callbacks are encrypted for the SuiteID, not a CorpID.
+        let crypto = CallbackCrypto::new(&settings.callback, &settings.suite_id)
+            .map_err(|e| unavailable(format!("invalid callback settings: {e}")))?;
+        Ok(Self {
+            settings,
+            api,
+            secrets,
+            crypto,
+            suite_tokens,
+            corp_tokens: Mutex::new(HashMap::new()),
+            store: deps.store.clone(),
+            clock: deps.clock.clone(),
+            metrics: deps.metrics.clone(),
+        })
+    }
+
+    /// The `suite_access_token` (for `check`; never show or log it).
+    pub async fn suite_access_token(&self) -> Result<String, ConnectorError> {
+        self.suite_tokens.get().await
+    }
+
+    /// The token cache of `corp`'s access token, made on first use.
+    fn corp_cache(&self, corp: &str) -> Arc<TokenCache> {
+        let mut map = self.corp_tokens.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(corp.to_owned())
+            .or_insert_with(|| {
+                Arc::new(
+                    TokenCache::new(
+                        Box::new(CorpTokenSource {
+                            api: self.api.clone(),
+                            secrets: self.secrets.clone(),
+                            suite_tokens: self.suite_tokens.clone(),
+                            corp: corp.to_owned(),
+                        }),
+                        self.store.clone(),
+                        self.clock.clone(),
+                        self.secrets.keys.corp_token(corp),
+                    )
+                    .with_metrics(self.metrics.clone()),
+                )
+            })
+            .clone()
+    }
+
+    /// Forgets `corp`'s token in memory (after a new install or a removal).
+    fn forget_corp(&self, corp: &str) {
+        self.corp_tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(corp);
+    }
+
+    /// `corp`'s access token (never show or log it).
+    pub async fn corp_access_token(&self, corp: &str) -> Result<String, ConnectorError> {
+        self.corp_cache(corp).get().await
+    }
+
+    /// Whether people of `corp` may log in here: the corp is allowed by the configuration
+    /// and has the app installed. Refusals are `NotPermitted` (an access-denied page; a grant
+    /// ends at refresh).
+    async fn admit_corp(&self, corp: &str) -> Result<(), ConnectorError> {
+        let allowed = &self.settings.allowed_corps;
+        if !allowed.is_empty() && !allowed.iter().any(|c| c == corp) {
+            return Err(ConnectorError::NotPermitted(format!(
+                "corp {corp} is not among this connector's allowed_corps"
+            )));
+        }
+        if self.secrets.installation(corp).await?.is_none() {
+            return Err(ConnectorError::NotPermitted(format!(
+                "corp {corp} has not installed this WeCom app (or removed it)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Reads the member with the corp's token: gone, inactive or outside the visible range
+    /// ends the login or the grant.
+    async fn member(&self, corp: &str, userid: &str) -> Result<api::Member, ConnectorError> {
+        let cache = self.corp_cache(corp);
+        let api = &self.api;
+        let member = with_cached(&cache, [TOKEN_INVALID, TOKEN_EXPIRED], |token| async move {
+            api.user_get(&token, userid).await
+        })
+        .await
+        .map_err(|e| match e {
+            ConnectorError::Upstream { code, .. } if OUT_OF_RANGE.contains(&code) => {
+                ConnectorError::NotPermitted(format!(
+                    "WeCom answered {code}: the member is outside the app's visible range in corp {corp}"
+                ))
+            }
+            ConnectorError::Upstream {
+                code: USER_NOT_FOUND,
+                ..
+            } => ConnectorError::AccessDenied("the WeCom member does not exist".to_owned()),
+            other => other,
+        })?;
+        match member.status {
+            None | Some(STATUS_ACTIVE) => Ok(member),
+            Some(s) => Err(ConnectorError::AccessDenied(format!(
+                "the WeCom member is not active (status {s})"
+            ))),
+        }
+    }
+
+    /// The identity of `userid` of `corp`.
+    fn identity(
+        &self,
+        corp: &str,
+        userid: &str,
+        open_userid: &str,
+        name: Option<String>,
+    ) -> Identity {
+        let sub = match self.settings.subject {
+            SuiteSubject::OpenUserid => open_userid.to_owned(),
+            SuiteSubject::CorpUserid => format!("{corp}/{userid}"),
+        };
+        Identity {
+            user_id: sub,
+            username: userid.to_owned(),
+            name: name.filter(|n| !n.is_empty()),
+            // Refresh finds the person again by CorpID/userid (§12: a userid alone is no one).
+            upstream_id: Some(format!("{corp}/{userid}")),
+            connector_id: self.settings.id.clone(),
+            ..Identity::default()
+        }
+    }
+
+    async fn on_message(&self, message: &str) -> Result<(), ConnectorError> {
+        let info_type = xml_field(message, "InfoType").unwrap_or_default();
+        match info_type.as_str() {
+            "suite_ticket" => {
+                let ticket = xml_field(message, "SuiteTicket")
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| unavailable("suite_ticket without SuiteTicket"))?;
+                self.secrets.save_ticket(&ticket).await?;
+                tracing::info!(suite = %self.settings.suite_id, "WeCom suite_ticket received");
+            }
+            "create_auth" | "reset_permanent_code" => {
+                let auth_code = xml_field(message, "AuthCode")
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| unavailable("create_auth without AuthCode"))?;
+                let api = &self.api;
+                let answer = with_suite_token(&self.suite_tokens, |token| {
+                    let auth_code = auth_code.clone();
+                    async move { api.permanent_code(&token, &auth_code).await }
+                })
+                .await?;
+                let corp = answer.auth_corp_info.corpid;
+                if corp.is_empty() || answer.permanent_code.is_empty() {
+                    return Err(unavailable(
+                        "get_permanent_code answered without corpid or permanent_code",
+                    ));
+                }
+                let agent_id = answer.auth_info.agent.first().map_or(0, |a| a.agentid);
+                self.secrets
+                    .save_installation(
+                        &corp,
+                        &answer.auth_corp_info.corp_name,
+                        agent_id,
+                        &answer.permanent_code,
+                    )
+                    .await?;
+                // A re-install has a new permanent code: the old corp token must go.
+                self.store
+                    .delete_upstream_token(&self.secrets.keys.corp_token(&corp))
+                    .await
+                    .map_err(unavailable)?;
+                self.forget_corp(&corp);
+                tracing::info!(corp = %corp, "WeCom suite installed by a corp");
+            }
+            "cancel_auth" => {
+                let corp = xml_field(message, "AuthCorpId")
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| unavailable("cancel_auth without AuthCorpId"))?;
+                self.secrets.remove_installation(&corp).await?;
+                self.forget_corp(&corp);
+                tracing::info!(corp = %corp, "WeCom suite removed by a corp");
+            }
+            // The visible range is read live (`user/get`) at every login and refresh, so a
+            // changed authorisation needs nothing stored.
+            "change_auth" => tracing::info!("WeCom suite authorisation changed"),
+            other => tracing::debug!(info_type = %other, "WeCom suite event ignored"),
+        }
+        Ok(())
+    }
+}
+
+/// Parses `CorpID/userid`.
+fn split_upstream(id: &str) -> Option<(&str, &str)> {
+    id.split_once('/')
+        .filter(|(c, u)| !c.is_empty() && !u.is_empty())
+}
+
+#[async_trait]
+impl Connector for SuiteConnector {
+    fn id(&self) -> &str {
+        &self.settings.id
+    }
+
+    fn login_url(&self, req: &LoginRequest<'_>) -> Result<String, ConnectorError> {
+        let in_app = req
+            .user_agent
+            .is_some_and(|ua| ua.to_ascii_lowercase().contains("wxwork"));
+        let url = if in_app {
+            // §2 with appid = SuiteID (§8).
+            let mut u = url::Url::parse(&format!(
+                "{}/connect/oauth2/authorize",
+                self.settings.oauth_base
+            ))
+            .map_err(unavailable)?;
+            u.query_pairs_mut()
+                .append_pair("appid", &self.settings.suite_id)
+                .append_pair("redirect_uri", req.callback_url)
+                .append_pair("response_type", "code")
+                .append_pair("scope", "snsapi_base")
+                .append_pair("state", req.state);
+            u.set_fragment(Some("wechat_redirect"));
+            u
+        } else {
+            // §3 with login_type=ServiceApp and appid = SuiteID.
+            let mut u = url::Url::parse(&format!("{}/wwlogin/sso/login", self.settings.sso_base))
+                .map_err(unavailable)?;
+            u.query_pairs_mut()
+                .append_pair("login_type", "ServiceApp")
+                .append_pair("appid", &self.settings.suite_id)
+                .append_pair("redirect_uri", req.callback_url)
+                .append_pair("state", req.state);
+            u
+        };
+        Ok(url.to_string())
+    }
+
+    async fn handle_callback(
+        &self,
+        params: &HashMap<String, String>,
+        _scopes: &[String],
+    ) -> Result<Identity, ConnectorError> {
+        let code = match params.get("code").map(String::as_str) {
+            None | Some("") => return Err(ConnectorError::Cancelled),
+            Some(c) if c.len() > MAX_CODE_BYTES => {
+                return Err(ConnectorError::InvalidCode("code too long".to_owned()))
+            }
+            Some(c) => c,
+        };
+        let api = &self.api;
+        let info = with_suite_token(&self.suite_tokens, |token| async move {
+            api.user_info_3rd(&token, code).await
+        })
+        .await
+        .map_err(|e| match e {
+            ConnectorError::Upstream {
+                code: CODE_INVALID,
+                message,
+            } => ConnectorError::InvalidCode(message),
+            other => other,
+        })?;
+        if info.userid.is_empty() || info.corpid.is_empty() {
+            // §4, §8: an `openid` is someone outside every installing corp.
+            return Err(ConnectorError::AccessDenied(
+                "not a member of a corp that installed this WeCom app".to_owned(),
+            ));
+        }
+        if self.settings.subject == SuiteSubject::OpenUserid && info.open_userid.is_empty() {
+            return Err(ConnectorError::Unavailable(
+                "getuserinfo3rd answered without open_userid".to_owned(),
+            ));
+        }
+        self.admit_corp(&info.corpid).await?;
+        let member = self.member(&info.corpid, &info.userid).await?;
+        Ok(self.identity(&info.corpid, &info.userid, &info.open_userid, member.name))
+    }
+
+    /// The corp must still be allowed and installed (after `cancel_auth` the grant ends), and
+    /// the member still active and in the visible range.
+    async fn refresh(&self, identity: &Identity) -> Result<Identity, ConnectorError> {
+        let (corp, userid) = identity
+            .upstream_id
+            .as_deref()
+            .and_then(split_upstream)
+            .ok_or_else(|| {
+                ConnectorError::AccessDenied("the grant does not name a WeCom corp".to_owned())
+            })?;
+        let not_permitted = |e| match e {
+            ConnectorError::NotPermitted(why) => ConnectorError::AccessDenied(why),
+            other => other,
+        };
+        self.admit_corp(corp).await.map_err(not_permitted)?;
+        let member = self.member(corp, userid).await.map_err(not_permitted)?;
+        let mut fresh = identity.clone();
+        if let Some(name) = member.name.filter(|n| !n.is_empty()) {
+            fresh.name = Some(name);
+        }
+        Ok(fresh)
+    }
+
+    async fn handle_event(&self, event: &UpstreamEvent<'_>) -> Result<String, EventError> {
+        let q = |k: &str| event.query.get(k).map(String::as_str).unwrap_or_default();
+        let reject = |e: &dyn std::fmt::Display| {
+            tracing::warn!(error = %e, "WeCom suite callback refused");
+            EventError::Rejected(e.to_string())
+        };
+        if !event.is_post {
+            // URL verification of the command callback: decrypted with the SuiteID as receive
+            // id (§8, §11). Unconfirmed whether WeCom verifies a suite's command URL with the
+            // SuiteID or a CorpID; the SuiteID is the stricter choice.
+            return self
+                .crypto
+                .open(q("msg_signature"), q("timestamp"), q("nonce"), q("echostr"))
+                .map_err(|e| reject(&e));
+        }
+        let body = std::str::from_utf8(event.body).map_err(|e| reject(&e))?;
+        let encrypted = xml_field(body, "Encrypt").ok_or_else(|| reject(&"no Encrypt"))?;
+        let message = self
+            .crypto
+            .open(q("msg_signature"), q("timestamp"), q("nonce"), &encrypted)
+            .map_err(|e| reject(&e))?;
+        // Processing is idempotent (latest ticket wins; an install overwrites, a removal
+        // empties), so WeCom's retries need no de-duplication. A failure answers an error and
+        // WeCom retries.
+        self.on_message(&message).await.map_err(|e| {
+            tracing::error!(error = %e, "WeCom suite callback not processed");
+            EventError::Rejected(e.to_string())
+        })?;
+        // §11: third-party suite callbacks answer the literal `success`.
+        Ok("success".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests;
