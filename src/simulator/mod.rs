@@ -21,6 +21,7 @@ mod credentials;
 mod directory;
 mod pages;
 mod reply;
+mod suite;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +35,7 @@ use crate::random;
 pub use callbacks::{seal_callback, CallbackTarget, Delivery};
 use corp::{App, AppKey, Corp};
 pub use corp::{AppSpec, CorpSeed, VisibleRange};
+pub use suite::SuiteSpec;
 use directory::Member;
 
 /// How long a `user_ticket` from `snsapi_privateinfo` stays valid, in seconds (wecom-api.md §4).
@@ -255,6 +257,8 @@ struct State {
     /// Path (or `*`) → delay added before answering.
     latency: HashMap<String, std::time::Duration>,
     quirks: SimulatorQuirks,
+    /// The service provider's suites (§8).
+    suites: suite::Suites,
 }
 
 impl State {
@@ -418,6 +422,7 @@ impl Simulator {
                     blocks: HashMap::new(),
                     latency: HashMap::new(),
                     quirks: SimulatorQuirks::default(),
+                    suites: suite::Suites::default(),
                 }),
             }),
         }
@@ -448,6 +453,19 @@ impl Simulator {
             .route(
                 "/cgi-bin/linkedcorp/department/list",
                 post(api::linkedcorp_department_list),
+            )
+            .route(
+                "/cgi-bin/service/get_suite_token",
+                post(suite::get_suite_token),
+            )
+            .route(
+                "/cgi-bin/service/get_permanent_code",
+                post(suite::get_permanent_code),
+            )
+            .route("/cgi-bin/service/get_corp_token", post(suite::get_corp_token))
+            .route(
+                "/cgi-bin/service/auth/getuserinfo3rd",
+                get(suite::getuserinfo3rd),
             )
             .route(
                 "/connect/oauth2/authorize",

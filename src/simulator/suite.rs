@@ -1,0 +1,508 @@
+//! The simulator as a WeCom service provider (服务商, wecom-api.md §8, §11, §12): third-party apps
+//! ("suites") that simulated corps install and remove. It pushes the `suite_ticket` and the
+//! `create_auth` / `cancel_auth` commands to the suite's command callback (encrypted as §11
+//! with the SuiteID as receive id) when a test asks, and serves `get_suite_token`,
+//! `get_permanent_code`, `get_corp_token` and `getuserinfo3rd`. Installing a suite adds an app
+//! to the corp with the granted visible range, so the corp token it hands out reads the
+//! directory (`user/get`, …) exactly as a self-built app's token does.
+//!
+//! Written from the reference alone, like the rest of the simulator. Where §8 names no error
+//! code, the code below is the one WeCom's service-provider docs use, marked unconfirmed.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use serde_json::{json, Map, Value};
+
+use super::corp::{App, AppKey};
+use super::reply::{failure, success, ClientIp, Params};
+use super::{CallbackTarget, Delivery, Simulator, VisibleRange};
+use crate::random;
+
+/// Missing token (§1).
+const TOKEN_MISSING: i64 = 41001;
+/// Invalid / expired `suite_access_token` (§10).
+const SUITE_TOKEN_INVALID: i64 = 40082;
+const SUITE_TOKEN_EXPIRED: i64 = 42009;
+/// Invalid code (§4); a code of another suite: 50001 (§4: the code came from another app).
+const CODE_INVALID: i64 = 40029;
+const CODE_OTHER_APP: i64 = 50001;
+/// Wrong secret (§1).
+const BAD_SECRET: i64 = 40001;
+/// Unconfirmed (not in §10): invalid suite_id, suite_ticket, auth_code, permanent_code and a
+/// body that is not JSON, as WeCom's service-provider error list numbers them.
+const BAD_SUITE_ID: i64 = 40089;
+const BAD_TICKET: i64 = 40085;
+const BAD_AUTH_CODE: i64 = 40078;
+const BAD_PERMANENT_CODE: i64 = 40084;
+const BAD_JSON: i64 = 47001;
+/// First AgentId given to an installed suite in a corp.
+const FIRST_SUITE_AGENT: i64 = 3_000_001;
+
+/// A third-party app of the simulated service provider.
+#[derive(Clone)]
+pub struct SuiteSpec {
+    /// The SuiteID.
+    pub suite_id: String,
+    /// The suite secret `get_suite_token` accepts.
+    pub suite_secret: String,
+    /// The command callback (指令回调URL) with its Token and EncodingAESKey.
+    pub callback: CallbackTarget,
+}
+
+impl std::fmt::Debug for SuiteSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SuiteSpec")
+            .field("suite_id", &self.suite_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One installation of a suite in a corp.
+#[derive(Debug, Clone)]
+struct Install {
+    agent_id: i64,
+    /// SHA-256 of the permanent code.
+    permanent_code: String,
+}
+
+#[derive(Debug)]
+struct Suite {
+    spec: SuiteSpec,
+    /// SHA-256 of the latest ticket: only the latest is accepted (the strictest reading of
+    /// §8 "the latest ticket is what get_suite_token needs").
+    ticket: Option<String>,
+    installs: HashMap<String, Install>,
+}
+
+/// A code of a suite login.
+#[derive(Debug, Clone)]
+struct SuiteCode {
+    suite_id: String,
+    corp_id: String,
+    userid: String,
+    expires_at: i64,
+}
+
+/// The service provider's state (inside the simulator's state).
+#[derive(Debug, Default)]
+pub(super) struct Suites {
+    suites: Vec<Suite>,
+    /// Hash of a suite token → (SuiteID, expiry).
+    tokens: HashMap<String, (String, i64)>,
+    /// Hash of an auth code → (SuiteID, CorpID, expiry); one use.
+    auth_codes: HashMap<String, (String, String, i64)>,
+    /// Hash of a login code → the login.
+    codes: HashMap<String, SuiteCode>,
+    /// `get_suite_token` calls, successful or not.
+    suite_token_calls: u64,
+    /// `get_corp_token` calls, successful or not.
+    corp_token_calls: u64,
+}
+
+impl Suites {
+    fn suite(&self, id: &str) -> Option<&Suite> {
+        self.suites.iter().find(|s| s.spec.suite_id == id)
+    }
+    fn suite_mut(&mut self, id: &str) -> Option<&mut Suite> {
+        self.suites.iter_mut().find(|s| s.spec.suite_id == id)
+    }
+}
+
+/// `open_userid` of a member: stable across the provider's apps and unique per corp (§8).
+fn open_userid(corp_id: &str, userid: &str) -> String {
+    let h = random::hash_secret(&format!(
+        "open_userid\0{corp_id}\0{}",
+        userid.to_ascii_lowercase()
+    ));
+    format!("wo{}", &h.chars().filter(char::is_ascii_alphanumeric).take(30).collect::<String>())
+}
+
+impl Simulator {
+    /// Registers a suite of the simulated service provider.
+    pub fn add_suite(&self, spec: SuiteSpec) {
+        self.lock().suites.suites.push(Suite {
+            spec,
+            ticket: None,
+            installs: HashMap::new(),
+        });
+    }
+
+    /// How many `get_suite_token` and `get_corp_token` calls were made.
+    pub fn suite_calls(&self) -> (u64, u64) {
+        let s = self.lock();
+        (s.suites.suite_token_calls, s.suites.corp_token_calls)
+    }
+
+    /// Pushes a new `suite_ticket` (§8) to the suite's command callback.
+    pub async fn push_suite_ticket(&self, suite_id: &str) -> Result<Delivery, String> {
+        let ticket = random::token(32);
+        let target = {
+            let mut state = self.lock();
+            let suite = state.suites.suite_mut(suite_id).ok_or("unknown suite")?;
+            suite.ticket = Some(random::hash_secret(&ticket));
+            suite.spec.callback.clone()
+        };
+        let msg = format!(
+            "<xml><SuiteId><![CDATA[{suite_id}]]></SuiteId><InfoType><![CDATA[suite_ticket]]></InfoType>\
+             <TimeStamp>{}</TimeStamp><SuiteTicket><![CDATA[{ticket}]]></SuiteTicket></xml>",
+            self.now()
+        );
+        self.deliver_suite(suite_id, &target, &msg).await
+    }
+
+    /// Corp `corp_id` installs suite `suite_id` with visible range `range`: the corp gets an
+    /// app for it and the suite's command callback gets `create_auth` with an `AuthCode`.
+    pub async fn install_suite(
+        &self,
+        suite_id: &str,
+        corp_id: &str,
+        range: VisibleRange,
+    ) -> Result<Delivery, String> {
+        let auth_code = random::token(32);
+        let target = {
+            let now = self.now();
+            let ttl = self.config().code_ttl;
+            let mut state = self.lock();
+            let corp = state.corp_mut(corp_id).ok_or("unknown corp")?;
+            let agent_id = (FIRST_SUITE_AGENT..)
+                .find(|a| corp.app(*a).is_none())
+                .ok_or("no AgentId left")?;
+            corp.apps.push(App::from_spec(super::AppSpec {
+                agent_id,
+                secret: random::token(32),
+                visible_range: range,
+                trusted_domains: Vec::new(),
+                legacy_app: false,
+            }));
+            let suites = &mut state.suites;
+            suites.auth_codes.insert(
+                random::hash_secret(&auth_code),
+                (suite_id.to_owned(), corp_id.to_owned(), now + ttl),
+            );
+            let suite = suites.suite_mut(suite_id).ok_or("unknown suite")?;
+            suite.installs.insert(
+                corp_id.to_owned(),
+                Install {
+                    agent_id,
+                    permanent_code: String::new(),
+                },
+            );
+            suite.spec.callback.clone()
+        };
+        let msg = format!(
+            "<xml><SuiteId><![CDATA[{suite_id}]]></SuiteId><AuthCode><![CDATA[{auth_code}]]></AuthCode>\
+             <InfoType><![CDATA[create_auth]]></InfoType><TimeStamp>{}</TimeStamp></xml>",
+            self.now()
+        );
+        self.deliver_suite(suite_id, &target, &msg).await
+    }
+
+    /// Corp `corp_id` removes suite `suite_id`: its app, tokens and permanent code end, and the
+    /// command callback gets `cancel_auth`.
+    pub async fn cancel_suite(&self, suite_id: &str, corp_id: &str) -> Result<Delivery, String> {
+        let target = {
+            let mut state = self.lock();
+            let suite = state.suites.suite_mut(suite_id).ok_or("unknown suite")?;
+            let install = suite.installs.remove(corp_id).ok_or("not installed")?;
+            let target = suite.spec.callback.clone();
+            let key = AppKey {
+                corp_id: corp_id.to_owned(),
+                agent_id: install.agent_id,
+            };
+            state.tokens.retain(|_, t| t.app != key);
+            if let Some(corp) = state.corp_mut(corp_id) {
+                corp.apps.retain(|a| a.agent_id != install.agent_id);
+            }
+            target
+        };
+        let msg = format!(
+            "<xml><SuiteId><![CDATA[{suite_id}]]></SuiteId><InfoType><![CDATA[cancel_auth]]></InfoType>\
+             <TimeStamp>{}</TimeStamp><AuthCorpId><![CDATA[{corp_id}]]></AuthCorpId></xml>",
+            self.now()
+        );
+        self.deliver_suite(suite_id, &target, &msg).await
+    }
+
+    /// A login code of `userid` (a member of `corp_id`) for suite `suite_id`, as its in-app or
+    /// `ServiceApp` login page would mint it. An unknown member or a corp that has not
+    /// installed the suite gets a code that was never issued (40029).
+    pub fn issue_suite_code(&self, suite_id: &str, corp_id: &str, userid: &str) -> String {
+        let code = random::token(32);
+        let now = self.now();
+        let ttl = self.config().code_ttl;
+        let mut state = self.lock();
+        let installed = state
+            .suites
+            .suite(suite_id)
+            .is_some_and(|s| s.installs.contains_key(corp_id));
+        let Some(member) = state
+            .corp(corp_id)
+            .and_then(|c| c.directory.member(userid))
+            .map(|m| m.userid.clone())
+        else {
+            return code;
+        };
+        if installed {
+            state.suites.codes.insert(
+                random::hash_secret(&code),
+                SuiteCode {
+                    suite_id: suite_id.to_owned(),
+                    corp_id: corp_id.to_owned(),
+                    userid: member,
+                    expires_at: now + ttl,
+                },
+            );
+        }
+        code
+    }
+
+    /// The suite of a `suite_access_token`.
+    fn check_suite_token(&self, token: Option<&str>) -> Result<String, i64> {
+        let token = token.ok_or(TOKEN_MISSING)?;
+        let now = self.now();
+        match self.lock().suites.tokens.get(&random::hash_secret(token)) {
+            None => Err(SUITE_TOKEN_INVALID),
+            Some((_, exp)) if *exp <= now => Err(SUITE_TOKEN_EXPIRED),
+            Some((id, _)) => Ok(id.clone()),
+        }
+    }
+
+    async fn deliver_suite(
+        &self,
+        suite_id: &str,
+        target: &CallbackTarget,
+        msg: &str,
+    ) -> Result<Delivery, String> {
+        let timestamp = self.now().to_string();
+        let nonce = random::alphanumeric(10);
+        // §8, §11: suite callbacks are encrypted for the SuiteID.
+        let (signature, encrypted) = super::seal_callback(
+            &target.token,
+            &target.encoding_aes_key,
+            suite_id,
+            &timestamp,
+            &nonce,
+            msg,
+        )?;
+        let body = format!(
+            "<xml><ToUserName><![CDATA[{suite_id}]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt><AgentID><![CDATA[]]></AgentID></xml>"
+        );
+        let mut url = url::Url::parse(&target.url).map_err(|e| e.to_string())?;
+        url.query_pairs_mut()
+            .append_pair("msg_signature", &signature)
+            .append_pair("timestamp", &timestamp)
+            .append_pair("nonce", &nonce);
+        let resp = reqwest::Client::new()
+            .post(url)
+            .body(body)
+            .timeout(std::time::Duration::from_secs(5))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let body = resp.text().await.map_err(|e| e.to_string())?;
+        Ok(Delivery { status, body })
+    }
+
+    fn reply(&self, ip: &ClientIp, outcome: Result<Value, i64>) -> Response {
+        match outcome {
+            Ok(Value::Object(m)) => success(m),
+            Ok(_) => success(Map::new()),
+            Err(code) => failure(code, Map::new(), &ip.0, self.now()),
+        }
+    }
+}
+
+fn body_json(body: &[u8]) -> Result<Map<String, Value>, i64> {
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(BAD_JSON),
+    }
+}
+
+fn field<'a>(m: &'a Map<String, Value>, name: &str) -> &'a str {
+    m.get(name).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// `POST /cgi-bin/service/get_suite_token` body `{suite_id, suite_secret, suite_ticket}` (§8).
+pub(super) async fn get_suite_token(
+    State(sim): State<Simulator>,
+    ip: ClientIp,
+    body: Bytes,
+) -> Response {
+    let outcome = (|| {
+        sim.lock().suites.suite_token_calls += 1;
+        let b = body_json(&body)?;
+        let (id, secret, ticket) = (
+            field(&b, "suite_id"),
+            field(&b, "suite_secret"),
+            field(&b, "suite_ticket"),
+        );
+        {
+            let state = sim.lock();
+            let suite = state.suites.suite(id).ok_or(BAD_SUITE_ID)?;
+            if !random::constant_time_eq(secret.as_bytes(), suite.spec.suite_secret.as_bytes()) {
+                return Err(BAD_SECRET);
+            }
+            if suite.ticket.as_deref() != Some(random::hash_secret(ticket).as_str()) {
+                return Err(BAD_TICKET);
+            }
+        }
+        let token = random::token(48);
+        let ttl = sim.config().token_ttl;
+        sim.lock().suites.tokens.insert(
+            random::hash_secret(&token),
+            (id.to_owned(), sim.now() + ttl),
+        );
+        // §8: the success body carries no errcode in WeCom's docs; the simulator sends the
+        // usual `errcode: 0`, which a client must accept as well.
+        Ok(json!({"suite_access_token": token, "expires_in": ttl}))
+    })();
+    sim.reply(&ip, outcome)
+}
+
+/// `POST /cgi-bin/service/get_permanent_code?suite_access_token=` body `{auth_code}` (§8).
+pub(super) async fn get_permanent_code(
+    State(sim): State<Simulator>,
+    ip: ClientIp,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Response {
+    let q = Params::parse(raw.as_deref().unwrap_or("").as_bytes());
+    let outcome = (|| {
+        let suite_id = sim.check_suite_token(q.get("suite_access_token"))?;
+        let b = body_json(&body)?;
+        let now = sim.now();
+        let mut state = sim.lock();
+        let (owner, corp_id, exp) = state
+            .suites
+            .auth_codes
+            .remove(&random::hash_secret(field(&b, "auth_code")))
+            .ok_or(BAD_AUTH_CODE)?;
+        if owner != suite_id || exp <= now {
+            return Err(BAD_AUTH_CODE);
+        }
+        let corp_name = match state.corp(&corp_id) {
+            Some(c) if c.corp_id == sim.config().corp_id => "示例科技".to_owned(),
+            Some(_) => format!("企业 {corp_id}"),
+            None => return Err(BAD_AUTH_CODE),
+        };
+        let permanent_code = random::token(40);
+        let suite = state.suites.suite_mut(&suite_id).ok_or(BAD_AUTH_CODE)?;
+        let install = suite.installs.get_mut(&corp_id).ok_or(BAD_AUTH_CODE)?;
+        install.permanent_code = random::hash_secret(&permanent_code);
+        let agent_id = install.agent_id;
+        let key = AppKey {
+            corp_id: corp_id.clone(),
+            agent_id,
+        };
+        let range = state
+            .app(&key)
+            .map(|(_, a)| a.range.clone())
+            .unwrap_or_default();
+        drop(state);
+        let (token, ttl) = sim.mint_token(key);
+        Ok(json!({
+            "access_token": token,
+            "expires_in": ttl,
+            "permanent_code": permanent_code,
+            "auth_corp_info": {"corpid": corp_id, "corp_name": corp_name},
+            "auth_info": {"agent": [{
+                "agentid": agent_id,
+                "privilege": {
+                    "allow_user": range.users,
+                    "allow_party": range.departments,
+                    "allow_tag": range.tags,
+                },
+            }]},
+        }))
+    })();
+    sim.reply(&ip, outcome)
+}
+
+/// `POST /cgi-bin/service/get_corp_token?suite_access_token=` body
+/// `{auth_corpid, permanent_code}` (§8): an ordinary access token of the suite's app in that
+/// corp.
+pub(super) async fn get_corp_token(
+    State(sim): State<Simulator>,
+    ip: ClientIp,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Response {
+    let q = Params::parse(raw.as_deref().unwrap_or("").as_bytes());
+    let outcome = (|| {
+        sim.lock().suites.corp_token_calls += 1;
+        let suite_id = sim.check_suite_token(q.get("suite_access_token"))?;
+        let b = body_json(&body)?;
+        let corp_id = field(&b, "auth_corpid").to_owned();
+        let agent_id = {
+            let state = sim.lock();
+            let install = state
+                .suites
+                .suite(&suite_id)
+                .and_then(|s| s.installs.get(&corp_id))
+                .ok_or(BAD_PERMANENT_CODE)?;
+            let presented = random::hash_secret(field(&b, "permanent_code"));
+            if install.permanent_code.is_empty()
+                || !random::constant_time_eq(
+                    presented.as_bytes(),
+                    install.permanent_code.as_bytes(),
+                )
+            {
+                return Err(BAD_PERMANENT_CODE);
+            }
+            install.agent_id
+        };
+        let (token, ttl) = sim.mint_token(AppKey { corp_id, agent_id });
+        Ok(json!({"access_token": token, "expires_in": ttl}))
+    })();
+    sim.reply(&ip, outcome)
+}
+
+/// `GET /cgi-bin/service/auth/getuserinfo3rd?suite_access_token=&code=` (§8): `corpid`,
+/// `userid`, `open_userid` (web-login form: no `user_ticket`). Serves codes of the in-app link
+/// and of the `ServiceApp` web login alike: §8 leaves the web login's redemption unconfirmed,
+/// and the connector makes the same choice.
+pub(super) async fn getuserinfo3rd(
+    State(sim): State<Simulator>,
+    ip: ClientIp,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let q = Params::parse(raw.as_deref().unwrap_or("").as_bytes());
+    let outcome = (|| {
+        let suite_id = sim.check_suite_token(q.get("suite_access_token"))?;
+        let code = q.get("code").ok_or(CODE_INVALID)?;
+        let now = sim.now();
+        let mut state = sim.lock();
+        let key = random::hash_secret(code);
+        let grant = state.suites.codes.get(&key).cloned().ok_or(CODE_INVALID)?;
+        if grant.suite_id != suite_id {
+            return Err(CODE_OTHER_APP);
+        }
+        state.suites.codes.remove(&key);
+        if grant.expires_at <= now {
+            return Err(CODE_INVALID);
+        }
+        Ok(json!({
+            "corpid": grant.corp_id,
+            "userid": grant.userid,
+            "open_userid": open_userid(&grant.corp_id, &grant.userid),
+        }))
+    })();
+    sim.reply(&ip, outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_userid_is_per_corp_and_case_insensitive() {
+        assert_eq!(open_userid("wwa", "ZhangSan"), open_userid("wwa", "zhangsan"));
+        assert_ne!(open_userid("wwa", "zhangsan"), open_userid("wwb", "zhangsan"));
+        assert!(open_userid("wwa", "x").len() <= 64);
+    }
+}
