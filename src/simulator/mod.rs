@@ -35,8 +35,8 @@ use crate::random;
 pub use callbacks::{seal_callback, CallbackTarget, Delivery};
 use corp::{App, AppKey, Corp};
 pub use corp::{AppSpec, CorpSeed, VisibleRange};
-pub use suite::SuiteSpec;
 use directory::Member;
+pub use suite::SuiteSpec;
 
 /// How long a `user_ticket` from `snsapi_privateinfo` stays valid, in seconds (wecom-api.md §4).
 const USER_TICKET_TTL: i64 = 1800;
@@ -462,7 +462,10 @@ impl Simulator {
                 "/cgi-bin/service/get_permanent_code",
                 post(suite::get_permanent_code),
             )
-            .route("/cgi-bin/service/get_corp_token", post(suite::get_corp_token))
+            .route(
+                "/cgi-bin/service/get_corp_token",
+                post(suite::get_corp_token),
+            )
             .route(
                 "/cgi-bin/service/auth/getuserinfo3rd",
                 get(suite::getuserinfo3rd),

@@ -117,7 +117,13 @@ fn open_userid(corp_id: &str, userid: &str) -> String {
         "open_userid\0{corp_id}\0{}",
         userid.to_ascii_lowercase()
     ));
-    format!("wo{}", &h.chars().filter(char::is_ascii_alphanumeric).take(30).collect::<String>())
+    format!(
+        "wo{}",
+        &h.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(30)
+            .collect::<String>()
+    )
 }
 
 impl Simulator {
@@ -501,8 +507,14 @@ mod tests {
 
     #[test]
     fn open_userid_is_per_corp_and_case_insensitive() {
-        assert_eq!(open_userid("wwa", "ZhangSan"), open_userid("wwa", "zhangsan"));
-        assert_ne!(open_userid("wwa", "zhangsan"), open_userid("wwb", "zhangsan"));
+        assert_eq!(
+            open_userid("wwa", "ZhangSan"),
+            open_userid("wwa", "zhangsan")
+        );
+        assert_ne!(
+            open_userid("wwa", "zhangsan"),
+            open_userid("wwb", "zhangsan")
+        );
         assert!(open_userid("wwa", "x").len() <= 64);
     }
 }
