@@ -275,7 +275,13 @@ pub struct SuiteConnector {
     store: Arc<dyn UpstreamStore>,
     clock: SharedClock,
     metrics: Arc<Metrics>,
+    /// Hashes of the callback messages processed lately: WeCom retries a delivery it did not
+    /// see answered in time (§11), and a retried `create_auth` carries an AuthCode already spent.
+    processed: std::sync::Mutex<std::collections::VecDeque<String>>,
 }
+
+/// How many processed callback messages are remembered.
+const PROCESSED_MESSAGES: usize = 1024;
 
 impl std::fmt::Debug for SuiteConnector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -334,6 +340,7 @@ impl SuiteConnector {
             store: deps.store.clone(),
             clock: deps.clock.clone(),
             metrics: deps.metrics.clone(),
+            processed: std::sync::Mutex::new(std::collections::VecDeque::new()),
         })
     }
 
@@ -637,13 +644,27 @@ impl Connector for SuiteConnector {
             .crypto
             .open(q("msg_signature"), q("timestamp"), q("nonce"), &encrypted)
             .map_err(|e| reject(&e))?;
-        // Processing is idempotent (latest ticket wins; an install overwrites, a removal
-        // empties), so WeCom's retries need no de-duplication. A failure answers an error and
-        // WeCom retries.
-        self.on_message(&message).await.map_err(|e| {
-            tracing::error!(error = %e, "WeCom suite callback not processed");
-            EventError::Rejected(e.to_string())
-        })?;
+        // A retry of a message already processed is acknowledged again and changes nothing (its
+        // AuthCode is spent). A failure is not remembered: WeCom's retry gets another chance.
+        let digest = crate::random::hash_secret(&encrypted);
+        let seen = |d: &str| {
+            self.processed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .any(|x| x == d)
+        };
+        if !seen(&digest) {
+            self.on_message(&message).await.map_err(|e| {
+                tracing::error!(error = %e, "WeCom suite callback not processed");
+                EventError::Rejected(e.to_string())
+            })?;
+            let mut processed = self.processed.lock().unwrap_or_else(|p| p.into_inner());
+            if processed.len() >= PROCESSED_MESSAGES {
+                processed.pop_front();
+            }
+            processed.push_back(digest);
+        }
         // §11: third-party suite callbacks answer the literal `success`.
         Ok("success".to_owned())
     }
