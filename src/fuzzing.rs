@@ -4,8 +4,10 @@
 //!
 //! Not a runtime API: nothing here is used by the server. It is public only so the separate
 //! `fuzz/` crate can reach parsers that are otherwise private (`Authorization: Basic` and
-//! `Bearer` parsing), and it is compiled in every build so that clippy and the seed-corpus test
-//! (`tests::every_seed_of_the_fuzz_corpus_runs_clean`) keep it working on stable Rust.
+//! `Bearer` parsing). It is compiled only with the `testkit` feature (which fuzz/ enables) and in
+//! unit tests, so that clippy (`--all-features`) and the seed-corpus test
+//! (`tests::every_seed_of_the_fuzz_corpus_runs_clean`) keep it working on stable Rust while the
+//! shipped binary does without it.
 //!
 //! JWT targets get the fuzzer's bytes as *claims*: the harness signs them with a key the
 //! server trusts (the provider's own key for `id_token_hint`, the registered client key for a
