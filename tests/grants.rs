@@ -4,9 +4,6 @@
 //! token endpoint's rate limit, against the real server and the WeCom simulator.
 //! Run with `cargo test --test grants`.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use josekit::jwk::alg::ec::EcCurve;
@@ -16,11 +13,12 @@ use reqwest::redirect::Policy;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use wecom_oidc::clock::SystemClock;
-use wecom_oidc::demo::{self, DemoOptions, RunningDemo};
+use wecom_oidc::demo::RunningDemo;
 use wecom_oidc::provider::client::{AccessTokenFormat, ClientSettings};
-use wecom_oidc::provider::Client;
-use wecom_oidc::secret::Secret;
+
+mod common;
+
+use common::{browser, claims_of as unverified_claims, client, str_of, CHALLENGE, VERIFIER};
 
 const APP: &str = "app";
 const APP_SECRET: &str = "app-secret-0123456789abcdef";
@@ -39,19 +37,6 @@ const HASHED_SECRET: &str = "hashed-secret-Zx8Qm1Vt0Ls9Kp2Nw7Ry4Ub6";
 const HASHED_CB: &str = "http://127.0.0.1:9/hashed/callback";
 const PKJ: &str = "pkj";
 const PKJ_CB: &str = "http://127.0.0.1:9/pkj/callback";
-
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-
-fn client(id: &str, secret: Option<&str>, cb: &str, settings: ClientSettings) -> Client {
-    Client {
-        id: id.into(),
-        name: id.into(),
-        secret: secret.map(Secret::new),
-        redirect_uris: vec![cb.into()],
-        settings,
-    }
-}
 
 struct Env {
     d: RunningDemo,
@@ -72,12 +57,9 @@ async fn start() -> Env {
     let mut pkj = ClientSettings::default();
     pkj.jwks = Some(json!({ "keys": [Value::Object(public.as_ref().clone())] }));
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let d = demo::spawn(DemoOptions {
-        listener,
-        issuer: None,
-        auto_login: Some("zhangsan".into()),
-        extra_clients: vec![
+    let d = common::start_demo(
+        Some("zhangsan"),
+        vec![
             client(APP, Some(APP_SECRET), APP_CB, ClientSettings::default()),
             client(
                 OTHER,
@@ -90,58 +72,30 @@ async fn start() -> Env {
             client(HASHED, None, HASHED_CB, hashed),
             client(PKJ, None, PKJ_CB, pkj),
         ],
-        data_dir: None,
-        clock: Arc::new(SystemClock),
-    })
-    .await
-    .unwrap();
+    )
+    .await;
     Env { d, pkj_key }
-}
-
-/// A browser: keeps cookies, does not follow redirects by itself.
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(Policy::none())
-        .build()
-        .unwrap()
-}
-
-fn query(url: &str) -> HashMap<String, String> {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .into_owned()
-        .collect()
 }
 
 /// Walks the login of `client_id` through the simulator and returns the authorization code.
 async fn login_code(d: &RunningDemo, client_id: &str, cb: &str, scope: &str) -> String {
-    let b = browser();
-    let mut u = url::Url::parse(&format!("{}/authorize", d.issuer)).unwrap();
-    u.query_pairs_mut()
-        .append_pair("client_id", client_id)
-        .append_pair("redirect_uri", cb)
-        .append_pair("response_type", "code")
-        .append_pair("scope", scope)
-        .append_pair("state", "st")
-        .append_pair("nonce", "n-original")
-        .append_pair("code_challenge", CHALLENGE)
-        .append_pair("code_challenge_method", "S256");
-    let mut url = u.to_string();
-    for _ in 0..10 {
-        if url.starts_with(cb) {
-            let q = query(&url);
-            return q
-                .get("code")
-                .cloned()
-                .unwrap_or_else(|| panic!("no code: {url}"));
-        }
-        let resp = b.get(&url).send().await.unwrap();
-        assert!(resp.status().is_redirection(), "{url}: {}", resp.status());
-        url = resp.headers()["location"].to_str().unwrap().to_string();
-    }
-    panic!("too many redirects");
+    let url = common::authorize_url(
+        &d.issuer,
+        &[
+            ("client_id", client_id),
+            ("redirect_uri", cb),
+            ("response_type", "code"),
+            ("scope", scope),
+            ("state", "st"),
+            ("nonce", "n-original"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let w = common::walk(&browser(), &url, cb).await;
+    w.redirect_query()
+        .remove("code")
+        .unwrap_or_else(|| panic!("no code: {}", w.end))
 }
 
 async fn post(
@@ -150,17 +104,7 @@ async fn post(
     form: &[(&str, &str)],
     basic: Option<(&str, &str)>,
 ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-    let mut req = reqwest::Client::new()
-        .post(format!("{}{path}", d.issuer))
-        .form(form);
-    if let Some((u, p)) = basic {
-        req = req.basic_auth(u, Some(p));
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
-    (status, headers, body)
+    common::post_form(&format!("{}{path}", d.issuer), form, basic).await
 }
 
 /// Logs in `APP` with `scope` and redeems the code.
@@ -192,19 +136,7 @@ async fn refresh(d: &RunningDemo, token: &str, extra: &[(&str, &str)]) -> (Statu
 }
 
 async fn userinfo_status(d: &RunningDemo, access_token: &str) -> StatusCode {
-    reqwest::Client::new()
-        .get(format!("{}/userinfo", d.issuer))
-        .bearer_auth(access_token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-}
-
-fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("{key} missing in {v}"))
+    common::userinfo(&d.issuer, access_token).await.status()
 }
 
 /// The claims of a JWT, verified against the provider's JWKS with josekit (not our own code).
@@ -215,12 +147,7 @@ async fn verified_claims(d: &RunningDemo, jwt: &str) -> (Value, Value) {
         .json()
         .await
         .unwrap();
-    let header: Value = serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(jwt.split('.').next().unwrap())
-            .unwrap(),
-    )
-    .unwrap();
+    let header = common::header_of(jwt);
     let key = jwks["keys"]
         .as_array()
         .unwrap()
@@ -232,15 +159,6 @@ async fn verified_claims(d: &RunningDemo, jwt: &str) -> (Value, Value) {
     let verifier = josekit::jws::RS256.verifier_from_jwk(&jwk).unwrap();
     let (payload, _) = josekit::jws::deserialize_compact(jwt, &verifier).unwrap();
     (header, serde_json::from_slice(&payload).unwrap())
-}
-
-fn unverified_claims(jwt: &str) -> Value {
-    serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(jwt.split('.').nth(1).unwrap())
-            .unwrap(),
-    )
-    .unwrap()
 }
 
 #[tokio::test]

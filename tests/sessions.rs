@@ -8,13 +8,11 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use reqwest::redirect::Policy;
 use serde_json::Value;
-use wecom_oidc::clock::{ManualClock, SharedClock};
-use wecom_oidc::demo::{self, DemoOptions, RunningDemo, SIMULATOR_PATH};
+use wecom_oidc::clock::ManualClock;
+use wecom_oidc::demo::{RunningDemo, SIMULATOR_PATH};
 use wecom_oidc::provider::client::ClientSettings;
 use wecom_oidc::provider::Client;
-use wecom_oidc::secret::Secret;
 use wecom_oidc::tokens::{KeyStore, SigningAlg};
 
 use openidconnect::core::{
@@ -22,17 +20,15 @@ use openidconnect::core::{
 };
 use openidconnect::{ClientId, ClientSecret, IssuerUrl, Nonce};
 
+mod common;
+
+use common::{browser, claims_of, header_of, Walk};
+
 const SECRET: &str = "sessions-test-client-secret-0123456789";
 const START: i64 = 1_800_000_000;
 
 fn client(id: &str, settings: ClientSettings) -> Client {
-    Client {
-        id: id.into(),
-        name: id.into(),
-        secret: Some(Secret::new(SECRET)),
-        redirect_uris: vec![redirect_uri(id)],
-        settings,
-    }
+    common::client(id, Some(SECRET), &redirect_uri(id), settings)
 }
 
 /// Never fetched: the walk stops when the provider sends the browser there.
@@ -52,20 +48,8 @@ async fn start_with(clients: Vec<Client>, data_dir: Option<std::path::PathBuf>) 
 
 async fn start_at(now: i64, clients: Vec<Client>, data_dir: Option<std::path::PathBuf>) -> Env {
     let clock = ManualClock::new(now);
-    let shared: SharedClock = Arc::new(clock.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let demo = demo::spawn(DemoOptions {
-        listener,
-        issuer: None,
-        auto_login: Some("zhangsan".into()),
-        extra_clients: clients,
-        data_dir,
-        clock: shared,
-    })
-    .await
-    .expect("demo starts");
+    let demo =
+        common::start_demo_with(Some("zhangsan"), clients, data_dir, Arc::new(clock.clone())).await;
     Env {
         demo,
         clock,
@@ -84,73 +68,10 @@ async fn start() -> Env {
     .await
 }
 
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(Policy::none())
-        .build()
-        .expect("client")
-}
-
-/// Where a walk of redirects ended.
-#[derive(Debug)]
-struct Walk {
-    /// Every URL requested, in order.
-    visited: Vec<String>,
-    /// The client redirect the walk stopped at, or the URL of a page (200) it ended on.
-    end: String,
-    /// The body of the final page, when the walk ended on one.
-    body: Option<String>,
-    /// Headers of the last response.
-    headers: reqwest::header::HeaderMap,
-}
-
-impl Walk {
-    fn went_through_wecom(&self) -> bool {
-        self.visited.iter().any(|u| u.contains(SIMULATOR_PATH))
-    }
-
-    fn param(&self, name: &str) -> Option<String> {
-        url::Url::parse(&self.end)
-            .ok()?
-            .query_pairs()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-    }
-}
-
 /// Follows redirects from `start` until one leads to `http://127.0.0.1:9/` (a client redirect
 /// URI) or a response is not a redirect.
 async fn walk(http: &reqwest::Client, start: &str) -> Walk {
-    let mut url = url::Url::parse(start).expect("start URL");
-    let mut visited = Vec::new();
-    for _ in 0..12 {
-        visited.push(url.to_string());
-        let resp = http.get(url.clone()).send().await.expect("request");
-        let headers = resp.headers().clone();
-        if resp.status().is_redirection() {
-            let loc = headers["location"].to_str().expect("ascii location");
-            let next = url.join(loc).expect("location URL");
-            if next.as_str().starts_with("http://127.0.0.1:9/") {
-                return Walk {
-                    visited,
-                    end: next.to_string(),
-                    body: None,
-                    headers,
-                };
-            }
-            url = next;
-        } else {
-            let body = resp.text().await.expect("body");
-            return Walk {
-                visited,
-                end: url.to_string(),
-                body: Some(body),
-                headers,
-            };
-        }
-    }
-    panic!("too many redirects: {visited:?}");
+    common::walk(http, start, "http://127.0.0.1:9/").await
 }
 
 fn authorize_url(env: &Env, client_id: &str, extra: &[(&str, &str)]) -> String {
@@ -158,20 +79,17 @@ fn authorize_url(env: &Env, client_id: &str, extra: &[(&str, &str)]) -> String {
 }
 
 fn authorize_url_scoped(env: &Env, client_id: &str, scope: &str, extra: &[(&str, &str)]) -> String {
-    let mut u = url::Url::parse(&format!("{}/authorize", env.demo.issuer)).expect("url");
-    {
-        let mut q = u.query_pairs_mut();
-        q.append_pair("response_type", "code")
-            .append_pair("client_id", client_id)
-            .append_pair("redirect_uri", &redirect_uri(client_id))
-            .append_pair("scope", scope)
-            .append_pair("state", "st-123")
-            .append_pair("nonce", "n-456");
-        for (k, v) in extra {
-            q.append_pair(k, v);
-        }
-    }
-    u.to_string()
+    let redirect_uri = redirect_uri(client_id);
+    let mut params = vec![
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", &redirect_uri),
+        ("scope", scope),
+        ("state", "st-123"),
+        ("nonce", "n-456"),
+    ];
+    params.extend_from_slice(extra);
+    common::authorize_url(&env.demo.issuer, &params)
 }
 
 /// Redeems `code` for `client_id`; returns the token response.
@@ -189,17 +107,6 @@ async fn redeem(env: &Env, client_id: &str, code: &str) -> Value {
         .expect("token request");
     assert_eq!(resp.status(), 200, "token endpoint refused the code");
     resp.json().await.expect("token JSON")
-}
-
-/// The claims of a JWT, without verification (the tests that need it verify separately).
-fn claims_of(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).expect("payload");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("json")
-}
-
-fn header_of(jwt: &str) -> Value {
-    let h = jwt.split('.').next().expect("header");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).expect("b64")).expect("json")
 }
 
 /// A full first login of `client_id` through WeCom; returns its id_token.
