@@ -98,6 +98,24 @@ async fn login_code(d: &RunningDemo, client_id: &str, cb: &str, scope: &str) -> 
         .unwrap_or_else(|| panic!("no code: {}", w.end))
 }
 
+/// Redeems `code` at `/token` with the PKCE verifier, `extra` added to the form.
+async fn redeem(
+    d: &RunningDemo,
+    redirect_uri: &str,
+    code: &str,
+    extra: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect_uri),
+        ("code_verifier", VERIFIER),
+    ];
+    form.extend_from_slice(extra);
+    post(d, "/token", &form, basic).await
+}
+
 async fn post(
     d: &RunningDemo,
     path: &str,
@@ -110,18 +128,7 @@ async fn post(
 /// Logs in `APP` with `scope` and redeems the code.
 async fn app_tokens(d: &RunningDemo, scope: &str) -> Value {
     let code = login_code(d, APP, APP_CB, scope).await;
-    let (s, h, body) = post(
-        d,
-        "/token",
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", APP_CB),
-            ("code_verifier", VERIFIER),
-        ],
-        Some((APP, APP_SECRET)),
-    )
-    .await;
+    let (s, h, body) = redeem(d, APP_CB, &code, &[], Some((APP, APP_SECRET))).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(h["cache-control"], "no-store");
     body
@@ -190,19 +197,7 @@ async fn no_refresh_token_without_offline_access_oidc_core_11() {
 async fn offline_access_is_ignored_for_a_public_client_without_permission_oidc_core_11() {
     let Env { d, .. } = start().await;
     let code = login_code(&d, SPA, SPA_CB, "openid offline_access").await;
-    let (s, _, body) = post(
-        &d,
-        "/token",
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", SPA_CB),
-            ("code_verifier", VERIFIER),
-            ("client_id", SPA),
-        ],
-        None,
-    )
-    .await;
+    let (s, _, body) = redeem(&d, SPA_CB, &code, &[("client_id", SPA)], None).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     assert!(body.get("refresh_token").is_none(), "{body}");
     assert_eq!(str_of(&body, "scope"), "openid");
@@ -484,19 +479,7 @@ async fn revocation_requires_client_authentication_rfc7009_2_1() {
 async fn public_client_revokes_its_own_token_with_client_id_rfc7009_2_1() {
     let Env { d, .. } = start().await;
     let code = login_code(&d, SPA, SPA_CB, "openid").await;
-    let (_, _, body) = post(
-        &d,
-        "/token",
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", SPA_CB),
-            ("code_verifier", VERIFIER),
-            ("client_id", SPA),
-        ],
-        None,
-    )
-    .await;
+    let (_, _, body) = redeem(&d, SPA_CB, &code, &[("client_id", SPA)], None).await;
     let at = str_of(&body, "access_token");
     let (s, _, _) = post(&d, "/revoke", &[("token", at), ("client_id", SPA)], None).await;
     assert_eq!(s, StatusCode::OK);
@@ -576,18 +559,7 @@ async fn public_client_is_refused_at_introspection_with_401_rfc7662_2_3() {
 async fn jwt_access_token_has_typ_at_jwt_verifies_with_the_jwks_and_works_at_userinfo_rfc9068() {
     let Env { d, .. } = start().await;
     let code = login_code(&d, JWT_APP, JWT_APP_CB, "openid profile").await;
-    let (s, _, body) = post(
-        &d,
-        "/token",
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", JWT_APP_CB),
-            ("code_verifier", VERIFIER),
-        ],
-        Some((JWT_APP, APP_SECRET)),
-    )
-    .await;
+    let (s, _, body) = redeem(&d, JWT_APP_CB, &code, &[], Some((JWT_APP, APP_SECRET))).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     let at = str_of(&body, "access_token");
     let (header, claims) = verified_claims(&d, at).await;
@@ -627,18 +599,7 @@ async fn jwt_access_token_has_typ_at_jwt_verifies_with_the_jwks_and_works_at_use
 async fn tampered_jwt_access_token_is_refused_at_userinfo() {
     let Env { d, .. } = start().await;
     let code = login_code(&d, JWT_APP, JWT_APP_CB, "openid").await;
-    let (_, _, body) = post(
-        &d,
-        "/token",
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", JWT_APP_CB),
-            ("code_verifier", VERIFIER),
-        ],
-        Some((JWT_APP, APP_SECRET)),
-    )
-    .await;
+    let (_, _, body) = redeem(&d, JWT_APP_CB, &code, &[], Some((JWT_APP, APP_SECRET))).await;
     let at = str_of(&body, "access_token");
     let mut claims = unverified_claims(at);
     claims["scope"] = json!("openid profile email");
@@ -681,14 +642,11 @@ fn sign_es256(key: &Jwk, claims: &Value) -> String {
 }
 
 async fn pkj_exchange(env: &Env, code: &str, assertion: &str) -> (StatusCode, Value) {
-    let (s, _, body) = post(
+    let (s, _, body) = redeem(
         &env.d,
-        "/token",
+        PKJ_CB,
+        code,
         &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", PKJ_CB),
-            ("code_verifier", VERIFIER),
             ("client_id", PKJ),
             (
                 "client_assertion_type",
@@ -769,19 +727,7 @@ async fn private_key_jwt_with_wrong_aud_expired_or_foreign_key_is_invalid_client
 async fn private_key_jwt_client_cannot_fall_back_to_no_authentication_oidc_core_9() {
     let env = start().await;
     let code = login_code(&env.d, PKJ, PKJ_CB, "openid").await;
-    let (s, _, body) = post(
-        &env.d,
-        "/token",
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", PKJ_CB),
-            ("code_verifier", VERIFIER),
-            ("client_id", PKJ),
-        ],
-        None,
-    )
-    .await;
+    let (s, _, body) = redeem(&env.d, PKJ_CB, &code, &[("client_id", PKJ)], None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"], "invalid_client");
 }
@@ -811,15 +757,11 @@ async fn client_secret_stored_as_sha256_authenticates_basic_and_post_and_refuses
         assert_eq!(s, StatusCode::OK, "attempt {i}: {body}");
     }
     let code = login_code(&d, HASHED, HASHED_CB, "openid").await;
-    let (s, _, body) = post(
+    let (s, _, body) = redeem(
         &d,
-        "/token",
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", HASHED_CB),
-            ("code_verifier", VERIFIER),
-        ],
+        HASHED_CB,
+        &code,
+        &[],
         Some((HASHED, "hashed-secret-Zx8Qm1Vt0Ls9Kp2Nw7Ry4Ub7")),
     )
     .await;
