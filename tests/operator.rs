@@ -10,7 +10,7 @@ use common::{browser, Walk};
 
 use reqwest::redirect::Policy;
 use wecom_oidc::clock::SystemClock;
-use wecom_oidc::demo::{self, DemoOptions, RunningDemo};
+use wecom_oidc::demo::{self, RunningDemo};
 
 async fn start_demo(auto_login: Option<&str>) -> RunningDemo {
     common::start_demo(auto_login, Vec::new()).await
@@ -52,17 +52,10 @@ async fn readyz_is_ready_when_store_keys_and_wecom_token_are_available() {
 #[tokio::test]
 async fn readyz_is_unavailable_when_wecom_refuses_the_token() {
     let clock = wecom_oidc::clock::ManualClock::new(1_800_000_000);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let d = demo::spawn(DemoOptions {
-        listener,
-        issuer: None,
-        auto_login: None,
-        extra_clients: Vec::new(),
-        data_dir: None,
-        clock: Arc::new(clock.clone()),
-    })
-    .await
-    .unwrap();
+    let d =
+        demo::spawn(common::demo_options(None, Vec::new(), None, Arc::new(clock.clone())).await)
+            .await
+            .unwrap();
     d.simulator.fail_next("/cgi-bin/gettoken", 60020, 1);
     let resp = reqwest::get(format!("{}/readyz", d.issuer)).await.unwrap();
     assert_eq!(resp.status(), 503);
@@ -807,19 +800,11 @@ async fn snippet_and_clients_list_commands_read_the_config_and_hide_secrets() {
 
 #[tokio::test]
 async fn start_page_shows_issuer_links_wecom_app_and_clients_but_no_secret() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let mut extra = rp_client("grafana", "https://grafana.example.com/login/generic_oauth");
     extra.name = "Grafana <ops>".into();
-    let d = demo::spawn(DemoOptions {
-        listener,
-        issuer: None,
-        auto_login: None,
-        extra_clients: vec![extra],
-        data_dir: None,
-        clock: Arc::new(SystemClock),
-    })
-    .await
-    .unwrap();
+    let d = demo::spawn(common::demo_options(None, vec![extra], None, Arc::new(SystemClock)).await)
+        .await
+        .unwrap();
     let resp = reqwest::Client::new()
         .get(format!("{}/start", d.issuer))
         .header("accept-language", "en-US,en;q=0.9")
@@ -1318,17 +1303,15 @@ fn rp_authorize(issuer: &str, extra: &str) -> String {
 /// authorization request's `ui_locales` over the browser's `Accept-Language`.
 #[tokio::test]
 async fn upstream_fault_page_follows_the_ui_locales_of_the_authorization_request() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let d = demo::spawn(DemoOptions {
-        listener,
-        issuer: None,
-        auto_login: Some("zhangsan".into()),
-        extra_clients: vec![confidential_rp()],
-        data_dir: None,
-        clock: Arc::new(SystemClock),
-    })
+    let d = demo::spawn(
+        common::demo_options(
+            Some("zhangsan"),
+            vec![confidential_rp()],
+            None,
+            Arc::new(SystemClock),
+        )
+        .await,
+    )
     .await
     .expect("demo starts");
     for (ui_locales, accept_language, lang) in [
@@ -1509,17 +1492,15 @@ async fn check_tests_every_wecom_app_of_a_wecom_list() {
 /// client and the OAuth error the page posts.
 #[tokio::test]
 async fn form_post_logins_are_logged_and_counted_with_their_client_and_error() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let d = demo::spawn(DemoOptions {
-        listener,
-        issuer: None,
-        auto_login: Some("zhangsan".into()),
-        extra_clients: vec![confidential_rp()],
-        data_dir: None,
-        clock: Arc::new(SystemClock),
-    })
+    let d = demo::spawn(
+        common::demo_options(
+            Some("zhangsan"),
+            vec![confidential_rp()],
+            None,
+            Arc::new(SystemClock),
+        )
+        .await,
+    )
     .await
     .expect("demo starts");
     let url = rp_authorize(&d.issuer, "&response_mode=form_post");

@@ -16,7 +16,7 @@ use reqwest::redirect::Policy;
 use reqwest::StatusCode;
 use serde_json::Value;
 use wecom_oidc::clock::SystemClock;
-use wecom_oidc::demo::{self, DemoOptions, RunningDemo};
+use wecom_oidc::demo::{self, RunningDemo};
 use wecom_oidc::provider::Client;
 
 mod common;
@@ -500,18 +500,14 @@ const WECOM_APIS: [&str; 4] = [
 ];
 
 async fn start_demo_with_upstream_timeout(timeout: Duration) -> RunningDemo {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
     demo::spawn_with(
-        DemoOptions {
-            listener,
-            issuer: None,
-            auto_login: Some("zhangsan".into()),
-            extra_clients: vec![app_client()],
-            data_dir: None,
-            clock: Arc::new(SystemClock),
-        },
+        common::demo_options(
+            Some("zhangsan"),
+            vec![app_client()],
+            None,
+            Arc::new(SystemClock),
+        )
+        .await,
         |wecom, _| wecom.timeout = timeout,
     )
     .await
@@ -955,18 +951,14 @@ async fn start_demo_with_limits(
     limits: wecom_oidc::web::rate_limit::RateLimits,
     data_dir: Option<&Path>,
 ) -> RunningDemo {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
     let (router, running, listener) = demo::build_full(
-        DemoOptions {
-            listener,
-            issuer: None,
-            auto_login: Some("zhangsan".into()),
-            extra_clients: vec![app_client()],
-            data_dir: data_dir.map(Path::to_path_buf),
-            clock: Arc::new(SystemClock),
-        },
+        common::demo_options(
+            Some("zhangsan"),
+            vec![app_client()],
+            data_dir.map(Path::to_path_buf),
+            Arc::new(SystemClock),
+        )
+        .await,
         limits,
         |_, _| {},
     )
@@ -1195,17 +1187,15 @@ mod hostile {
             .build()
             .expect("runtime");
         let (router, running, _listener) = rt.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            demo::build(DemoOptions {
-                listener,
-                issuer: None,
-                auto_login: Some("zhangsan".into()),
-                extra_clients: vec![app_client()],
-                data_dir: None,
-                clock: Arc::new(SystemClock),
-            })
+            demo::build(
+                common::demo_options(
+                    Some("zhangsan"),
+                    vec![app_client()],
+                    None,
+                    Arc::new(SystemClock),
+                )
+                .await,
+            )
             .expect("demo")
         });
         (router, running, rt)
