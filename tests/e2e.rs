@@ -2,14 +2,11 @@
 //! a real relying party (the `openidconnect` crate), and the negative cases each rule protects.
 //! Run with `cargo test --test e2e`.
 
-use openidconnect::core::{
-    CoreClient, CoreIdTokenClaims, CoreProviderMetadata, CoreResponseType, CoreUserInfoClaims,
-};
+use openidconnect::core::{CoreIdTokenClaims, CoreResponseType, CoreUserInfoClaims};
 use openidconnect::{
-    AccessTokenHash, AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+    AccessTokenHash, AuthenticationFlow, AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, Scope, TokenResponse,
 };
-use reqwest::redirect::Policy;
 use reqwest::StatusCode;
 use serde_json::Value;
 use wecom_oidc::demo::RunningDemo;
@@ -93,20 +90,7 @@ async fn userinfo(d: &RunningDemo, access_token: &str) -> reqwest::Response {
 #[tokio::test]
 async fn openidconnect_rp_logs_in_with_pkce_nonce_and_verified_id_token() {
     let d = start(Some("zhangsan")).await;
-    let http = reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .unwrap();
-    let meta =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(d.issuer.clone()).unwrap(), &http)
-            .await
-            .unwrap();
-    let rp = CoreClient::from_provider_metadata(
-        meta,
-        ClientId::new(APP.into()),
-        Some(ClientSecret::new(APP_SECRET.into())),
-    )
-    .set_redirect_uri(RedirectUrl::new(APP_CB.into()).unwrap());
+    let (rp, http) = common::discover_rp(&d.issuer, APP, APP_SECRET, APP_CB).await;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (auth_url, csrf, nonce) = rp
         .authorize_url(
@@ -156,20 +140,7 @@ async fn openidconnect_rp_logs_in_with_pkce_nonce_and_verified_id_token() {
 #[tokio::test]
 async fn a_wrong_nonce_makes_the_rp_reject_the_id_token() {
     let d = start(Some("lisi")).await;
-    let http = reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .unwrap();
-    let meta =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(d.issuer.clone()).unwrap(), &http)
-            .await
-            .unwrap();
-    let rp = CoreClient::from_provider_metadata(
-        meta,
-        ClientId::new(APP.into()),
-        Some(ClientSecret::new(APP_SECRET.into())),
-    )
-    .set_redirect_uri(RedirectUrl::new(APP_CB.into()).unwrap());
+    let (rp, http) = common::discover_rp(&d.issuer, APP, APP_SECRET, APP_CB).await;
     let (auth_url, _, _) = rp
         .authorize_url(
             AuthenticationFlow::<CoreResponseType>::AuthorizationCode,

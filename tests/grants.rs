@@ -979,26 +979,12 @@ async fn login_callback_rate_limit_answers_429_with_retry_after_rfc6585_4() {
 
 #[tokio::test]
 async fn openidconnect_rp_refreshes_and_verifies_the_new_id_token_oidc_core_12() {
-    use openidconnect::core::{CoreClient, CoreProviderMetadata};
     use openidconnect::{
-        AuthorizationCode, ClientId, ClientSecret, IssuerUrl, Nonce, OAuth2TokenResponse,
-        PkceCodeVerifier, RedirectUrl, RefreshToken, TokenResponse,
+        AuthorizationCode, Nonce, OAuth2TokenResponse, PkceCodeVerifier, RefreshToken,
+        TokenResponse,
     };
     let Env { d, .. } = start().await;
-    let http = reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .unwrap();
-    let meta =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(d.issuer.clone()).unwrap(), &http)
-            .await
-            .unwrap();
-    let rp = CoreClient::from_provider_metadata(
-        meta,
-        ClientId::new(APP.into()),
-        Some(ClientSecret::new(APP_SECRET.into())),
-    )
-    .set_redirect_uri(RedirectUrl::new(APP_CB.into()).unwrap());
+    let (rp, http) = common::discover_rp(&d.issuer, APP, APP_SECRET, APP_CB).await;
     let code = login_code(&d, APP, APP_CB, "openid profile offline_access").await;
     let first = rp
         .exchange_code(AuthorizationCode::new(code))

@@ -262,6 +262,43 @@ pub async fn userinfo(issuer: &str, access_token: &str) -> reqwest::Response {
         .expect("userinfo request")
 }
 
+/// A relying party of the `openidconnect` crate, as a client application would set it up.
+pub type Rp = openidconnect::core::CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
+/// The `openidconnect` relying party of client `client_id`, set up from `issuer`'s discovery
+/// document, and the HTTP client (following no redirects) it talks with.
+pub async fn discover_rp(
+    issuer: &str,
+    client_id: &str,
+    secret: &str,
+    redirect_uri: &str,
+) -> (Rp, reqwest::Client) {
+    use openidconnect::core::{CoreClient, CoreProviderMetadata};
+    use openidconnect::{ClientId, ClientSecret, IssuerUrl, RedirectUrl};
+    let http = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .expect("client");
+    let issuer = IssuerUrl::new(issuer.to_owned()).expect("issuer URL");
+    let meta = CoreProviderMetadata::discover_async(issuer, &http)
+        .await
+        .expect("discovery");
+    let rp = CoreClient::from_provider_metadata(
+        meta,
+        ClientId::new(client_id.into()),
+        Some(ClientSecret::new(secret.into())),
+    )
+    .set_redirect_uri(RedirectUrl::new(redirect_uri.into()).expect("redirect URI"));
+    (rp, http)
+}
+
 /// `v[key]`, which must be a string.
 pub fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
     v[key].as_str().unwrap_or_else(|| panic!("no {key} in {v}"))
