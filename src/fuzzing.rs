@@ -4,8 +4,10 @@
 //!
 //! Not a runtime API: nothing here is used by the server. It is public only so the separate
 //! `fuzz/` crate can reach parsers that are otherwise private (`Authorization: Basic` and
-//! `Bearer` parsing), and it is compiled in every build so that clippy and the seed-corpus test
-//! (`tests::every_seed_of_the_fuzz_corpus_runs_clean`) keep it working on stable Rust.
+//! `Bearer` parsing). It is compiled only with the `testkit` feature (which fuzz/ enables) and in
+//! unit tests, so that clippy (`--all-features`) and the seed-corpus test
+//! (`tests::every_seed_of_the_fuzz_corpus_runs_clean`) keep it working on stable Rust while the
+//! shipped binary does without it.
 //!
 //! JWT targets get the fuzzer's bytes as *claims*: the harness signs them with a key the
 //! server trusts (the provider's own key for `id_token_hint`, the registered client key for a
@@ -23,13 +25,12 @@ use serde_json::{json, Map, Value};
 use tower::ServiceExt;
 
 use crate::clock::ManualClock;
-use crate::config::Config;
 use crate::connector::wecom::{CallbackSettings, WeComSettings};
 use crate::provider::client::{AuthMethod, ClientSettings};
 use crate::provider::params::Params;
-use crate::provider::{Client, Provider};
-use crate::secret::Secret;
+use crate::provider::Provider;
 use crate::storage::{MemoryStore, Store};
+use crate::testkit;
 use crate::web::rate_limit::RateLimits;
 
 /// The fixed time of the fuzzing provider's clock: runs are reproducible.
@@ -97,47 +98,29 @@ fn fixture() -> &'static Fixture {
             jwks: Some(json!({ "keys": [Value::Object(public.as_ref().clone())] })),
             ..Default::default()
         };
-        let client = |id: &str, secret: Option<&str>, cb: &str, settings| Client {
-            id: id.into(),
-            name: id.into(),
-            secret: secret.map(Secret::new),
-            redirect_uris: vec![cb.into()],
-            settings,
-        };
         // The upstream is never reached: a login callback needs a state the fuzzer cannot
         // guess, so WeCom points at a closed loopback port.
-        let upstream = "http://127.0.0.1:9".to_string();
-        let config = Config {
-            issuer: ISSUER.into(),
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            data_dir: dir.path().join("store"),
-            store: Default::default(),
-            keys_reload_interval: crate::tokens::shared::DEFAULT_RELOAD_INTERVAL_SECS,
-            keys_dir: dir.path().join("keys"),
-            connectors: vec![std::sync::Arc::new(WeComSettings {
-                api_base: upstream.clone(),
-                oauth_base: upstream.clone(),
-                sso_base: upstream,
-                callback: Some(CallbackSettings {
-                    token: CALLBACK_TOKEN.into(),
-                    encoding_aes_key: CALLBACK_AES_KEY.into(),
-                }),
-                ..WeComSettings::new(CORP_ID, 1_000_002, "fuzz-secret")
-            })],
-            deprecations: Vec::new(),
-            clients: vec![
-                client("app", Some("app-secret"), APP_CB, app),
-                client("pub", None, PUBLIC_CB, ClientSettings::default()),
-                client("jwt", None, APP_CB, jwt),
-            ],
-            lifetimes: Default::default(),
-            session: Default::default(),
-            // Every request comes from the same (unknown) address: no rate limit may turn the
-            // run into a stream of 429s.
-            limits: RateLimits::demo(),
-            login_event_retention: crate::config::DEFAULT_EVENT_RETENTION_DAYS * 86_400,
-            playground: false,
+        let wecom = WeComSettings {
+            callback: Some(CallbackSettings {
+                token: CALLBACK_TOKEN.into(),
+                encoding_aes_key: CALLBACK_AES_KEY.into(),
+            }),
+            ..testkit::wecom_app("http://127.0.0.1:9", CORP_ID, 1_000_002, "fuzz-secret")
         };
+        let mut config = testkit::config(
+            ISSUER,
+            "127.0.0.1:0".parse().expect("addr"),
+            dir.path(),
+            vec![std::sync::Arc::new(wecom)],
+            vec![
+                testkit::client("app", Some("app-secret"), APP_CB, app),
+                testkit::client("pub", None, PUBLIC_CB, ClientSettings::default()),
+                testkit::client("jwt", None, APP_CB, jwt),
+            ],
+        );
+        // Every request comes from the same (unknown) address: no rate limit may turn the run
+        // into a stream of 429s.
+        config.limits = RateLimits::demo();
         let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(MemoryStore::new());
         let built = {
             let _enter = runtime.enter();

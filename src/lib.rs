@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod connector;
 pub mod demo;
+#[cfg(any(test, feature = "testkit"))]
 pub mod fuzzing;
 pub mod identity;
 pub mod logging;
@@ -21,6 +22,7 @@ pub mod secret;
 pub mod server;
 pub mod simulator;
 pub mod storage;
+#[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod tokens;
 pub mod validate;

@@ -1,5 +1,16 @@
 //! Support shared by the test suites (unit tests, `tests/`, the fuzz targets); not product.
 
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::connector::registry::ConnectorConfig;
+use crate::connector::wecom::WeComSettings;
+use crate::provider::client::ClientSettings;
+use crate::provider::Client;
+use crate::secret::Secret;
+
 /// A test cannot find a service it needs (PostgreSQL, nginx, Chromium …). Under `CI=true` the
 /// test fails — a CI run must not pass by skipping what it was meant to exercise; elsewhere it
 /// prints why, and the caller returns.
@@ -13,6 +24,60 @@ pub fn service_missing(test: &str, why: &str) {
 /// Whether this run is a CI run (`CI=true` or `CI=1`, as CI systems set it).
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// A client as tests register it: named after its id, one redirect URI.
+pub fn client(
+    id: &str,
+    secret: Option<&str>,
+    redirect_uri: &str,
+    settings: ClientSettings,
+) -> Client {
+    Client {
+        id: id.into(),
+        name: id.into(),
+        secret: secret.map(Secret::new),
+        redirect_uris: vec![redirect_uri.into()],
+        settings,
+    }
+}
+
+/// The settings of WeCom app `agent_id` of `corp_id` with every WeCom host at `base` (the
+/// simulator, or a port nothing listens on).
+pub fn wecom_app(base: &str, corp_id: &str, agent_id: i64, secret: &str) -> WeComSettings {
+    WeComSettings {
+        api_base: base.into(),
+        oauth_base: base.into(),
+        sso_base: base.into(),
+        ..WeComSettings::new(corp_id, agent_id, secret)
+    }
+}
+
+/// A configuration built in code, as `config::load` would give it for a file naming only the
+/// issuer, the folders under `dir`, `connectors` and `clients`: every other setting default.
+pub fn config(
+    issuer: &str,
+    listen: SocketAddr,
+    dir: &Path,
+    connectors: Vec<Arc<dyn ConnectorConfig>>,
+    clients: Vec<Client>,
+) -> Config {
+    Config {
+        issuer: issuer.into(),
+        listen,
+        data_dir: dir.join("store"),
+        store: Default::default(),
+        keys_dir: dir.join("keys"),
+        connectors,
+        deprecations: Vec::new(),
+        clients,
+        lifetimes: Default::default(),
+        session: Default::default(),
+        limits: Default::default(),
+        login_event_retention: crate::config::DEFAULT_EVENT_RETENTION_DAYS * 86_400,
+        playground: false,
+        keys_reload_interval: crate::tokens::shared::DEFAULT_RELOAD_INTERVAL_SECS,
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,6 @@
 //! The last test puts the real nginx (`examples/nginx/wecom-oidc.conf`) in front of two
 //! instances and logs in through it.
 
-use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,7 +22,10 @@ use tokio::process::{Child, Command};
 use wecom_oidc::clock::SystemClock;
 use wecom_oidc::simulator::{Simulator, SimulatorConfig, STATS_PATH};
 
-const PG_ENV: &str = "WECOM_OIDC_TEST_PG";
+mod common;
+
+use common::{browser, header_of, location, query, str_of};
+
 /// What every instance calls itself; the test rewrites it to the instance it picks.
 /// (`localhost`, so that it is the prefix of no other URL of the test, all on 127.0.0.1.)
 const ISSUER: &str = "http://localhost";
@@ -35,18 +37,9 @@ const APP2_CB: &str = "http://127.0.0.1:9/app2/callback";
 /// How often instances re-read the shared signing keys in these tests (seconds).
 const RELOAD_SECS: u64 = 1;
 
-/// The PostgreSQL server to use, or `None` (after printing why) to skip.
+/// The PostgreSQL server to use (`WECOM_OIDC_TEST_PG`), or `None` (after printing why) to skip.
 fn pg_url(test: &str) -> Option<String> {
-    match std::env::var(PG_ENV) {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            wecom_oidc::testkit::service_missing(
-                test,
-                &format!("set {PG_ENV} to a PostgreSQL URL to run the cluster tests"),
-            );
-            None
-        }
-    }
+    wecom_oidc::storage::postgres::testing::test_url(test)
 }
 
 /// A database of its own on the server of `base` (created now, dropped on drop), so that tests
@@ -290,48 +283,17 @@ async fn start_cluster(pg: &str, n: usize) -> Cluster {
     }
 }
 
-/// A browser: keeps cookies (per host, so one session cookie serves every instance on
-/// 127.0.0.1, as it serves every instance behind one load-balanced host), follows no redirects.
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(Policy::none())
-        .build()
-        .expect("client")
-}
-
-fn location(resp: &reqwest::Response) -> String {
-    resp.headers()
-        .get("location")
-        .unwrap_or_else(|| panic!("no Location in a {} answer", resp.status()))
-        .to_str()
-        .expect("ASCII Location")
-        .to_owned()
-}
-
-fn query(url: &str) -> HashMap<String, String> {
-    url::Url::parse(url)
-        .expect("URL")
-        .query_pairs()
-        .into_owned()
-        .collect()
-}
-
 fn authorize_url(client_id: &str, cb: &str, extra: &[(&str, &str)]) -> String {
-    let mut u = url::Url::parse(&format!("{ISSUER}/authorize")).expect("url");
-    {
-        let mut q = u.query_pairs_mut();
-        q.append_pair("client_id", client_id)
-            .append_pair("redirect_uri", cb)
-            .append_pair("response_type", "code")
-            .append_pair("scope", "openid profile offline_access")
-            .append_pair("state", "st-123")
-            .append_pair("nonce", "n-456");
-        for (k, v) in extra {
-            q.append_pair(k, v);
-        }
-    }
-    u.to_string()
+    let mut params = vec![
+        ("client_id", client_id),
+        ("redirect_uri", cb),
+        ("response_type", "code"),
+        ("scope", "openid profile offline_access"),
+        ("state", "st-123"),
+        ("nonce", "n-456"),
+    ];
+    params.extend_from_slice(extra);
+    common::authorize_url(ISSUER, &params)
 }
 
 /// Follows the redirects of a login from `start` until one reaches `cb`, sending the first
@@ -394,15 +356,7 @@ async fn login(
 }
 
 async fn token(node: &Instance, form: &[(&str, &str)]) -> (StatusCode, Value) {
-    let resp = reqwest::Client::new()
-        .post(format!("{}/token", node.base))
-        .basic_auth(APP, Some(APP_SECRET))
-        .form(form)
-        .send()
-        .await
-        .expect("token request");
-    let status = resp.status();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    common::token(&node.base, (APP, APP_SECRET), form).await
 }
 
 async fn redeem(node: &Instance, code: &str) -> (StatusCode, Value) {
@@ -429,13 +383,7 @@ async fn refresh(node: &Instance, refresh_token: &str) -> (StatusCode, Value) {
 }
 
 async fn userinfo(node: &Instance, access_token: &str) -> StatusCode {
-    reqwest::Client::new()
-        .get(format!("{}/userinfo", node.base))
-        .bearer_auth(access_token)
-        .send()
-        .await
-        .expect("userinfo")
-        .status()
+    common::userinfo(&node.base, access_token).await.status()
 }
 
 async fn jwks(node: &Instance) -> String {
@@ -459,19 +407,7 @@ fn kids(jwks: &str) -> Vec<String> {
 
 /// The `kid` in the header of a compact JWS.
 fn header_kid(jwt: &str) -> String {
-    use base64::Engine;
-    let header = jwt.split('.').next().expect("header");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(header)
-        .expect("base64url header");
-    let v: Value = serde_json::from_slice(&bytes).expect("header JSON");
-    v["kid"].as_str().expect("kid").to_owned()
-}
-
-fn str_of<'a>(v: &'a Value, name: &str) -> &'a str {
-    v[name]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {name} in {v}"))
+    str_of(&header_of(jwt), "kid").to_owned()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -14,18 +14,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
-use tokio::net::TcpListener;
 use wecom_oidc::clock::SystemClock;
-use wecom_oidc::config::Config;
-use wecom_oidc::connector::registry::ConnectorConfig;
 use wecom_oidc::connector::wecom::{PrivateInfo, WeComSettings};
-use wecom_oidc::provider::Client;
-use wecom_oidc::secret::Secret;
-use wecom_oidc::simulator::{AppSpec, CorpSeed, Simulator, SimulatorConfig, VisibleRange};
+use wecom_oidc::simulator::{AppSpec, CorpSeed, Simulator, VisibleRange};
+
+mod common;
+
+use common::{browser_as as browser, claims_of as claims, Outcome};
 
 /// The simulator's primary corp (the demo corp, 示例科技) and its app.
 const CORP_A: &str = "ww7f3c2a1b9d8e6f50";
@@ -63,84 +59,49 @@ fn app(name: &'static str, corp: &'static str, agent: i64, secret: &'static str)
 struct World {
     issuer: String,
     sim: Simulator,
-    _dir: tempfile::TempDir,
+    _served: common::Served,
 }
 
 /// Starts a provider with `apps` (the first is the default and its corp the home corp) over a
 /// simulator that `prepare` has populated.
 async fn world(apps: Vec<AppDef>, prepare: impl FnOnce(&Simulator)) -> World {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let issuer = format!("http://{addr}");
-    let sim_base = format!("{issuer}/wecom-sim");
-    let sim = Simulator::new(
-        SimulatorConfig::demo(sim_base.clone()),
-        Arc::new(SystemClock),
-    );
-    prepare(&sim);
-    let settings: Vec<WeComSettings> = apps
-        .iter()
-        .map(|a| {
-            let mut s = WeComSettings {
-                id: a.name.into(),
-                api_base: sim_base.clone(),
-                oauth_base: sim_base.clone(),
-                sso_base: sim_base.clone(),
-                ..WeComSettings::new(a.corp, a.agent, a.secret)
-            };
-            (a.customize)(&mut s);
-            s
-        })
-        .collect();
     let clients = apps
         .iter()
         .map(|a| {
-            let mut c = Client {
-                id: format!("rp-{}", a.name),
-                name: format!("RP of {}", a.name),
-                secret: Some(Secret::new(SECRET.to_string())),
-                redirect_uris: vec![REDIRECT_URI.into()],
-                settings: Default::default(),
-            };
+            let redirect = REDIRECT_URI;
+            let mut c = common::client(
+                &format!("rp-{}", a.name),
+                Some(SECRET),
+                redirect,
+                Default::default(),
+            );
+            c.name = format!("RP of {}", a.name);
             c.settings.connector = Some(a.name.into());
             c
         })
         .collect();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let settings = settings.into_iter();
-    let config = Config {
-        keys_reload_interval: wecom_oidc::tokens::shared::DEFAULT_RELOAD_INTERVAL_SECS,
-        issuer: issuer.clone(),
-        listen: addr,
-        data_dir: dir.path().join("store"),
-        store: Default::default(),
-        keys_dir: dir.path().join("keys"),
-        connectors: settings
-            .map(|s| Arc::new(s) as Arc<dyn ConnectorConfig>)
-            .collect(),
-        deprecations: Vec::new(),
+    let options = common::ServeOptions {
         clients,
-        lifetimes: Default::default(),
-        limits: Default::default(),
-        session: Default::default(),
-        login_event_retention: wecom_oidc::config::DEFAULT_EVENT_RETENTION_DAYS * 86_400,
-        playground: false,
+        ..Default::default()
     };
-    let built = wecom_oidc::app::build(&config, Arc::new(SystemClock))
-        .await
-        .expect("builds");
-    let router = wecom_oidc::app::with_middleware(built.router.nest("/wecom-sim", sim.router()));
-    tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await;
-    });
+    let served = common::serve_with_simulator(options, |sim, sim_base| {
+        prepare(sim);
+        apps.iter()
+            .map(|a| {
+                let mut s = WeComSettings {
+                    id: a.name.into(),
+                    ..common::wecom_app(sim_base, a.corp, a.agent, a.secret)
+                };
+                (a.customize)(&mut s);
+                s
+            })
+            .collect()
+    })
+    .await;
     World {
-        issuer,
-        sim,
-        _dir: dir,
+        issuer: served.issuer.clone(),
+        sim: served.simulator.clone(),
+        _served: served,
     }
 }
 
@@ -151,32 +112,6 @@ fn spec(agent: i64, secret: &str, range: VisibleRange) -> AppSpec {
         visible_range: range,
         trusted_domains: Vec::new(),
         legacy_app: false,
-    }
-}
-
-/// A browser: its own cookie jar, redirects walked by hand.
-fn browser(user_agent: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(user_agent)
-        .build()
-        .expect("client")
-}
-
-/// Where a browser's login ends: the RP callback's query, or a page we showed instead.
-#[derive(Debug)]
-enum Outcome {
-    Redirect(HashMap<String, String>),
-    Page(reqwest::StatusCode, String),
-}
-
-impl Outcome {
-    fn query(self) -> HashMap<String, String> {
-        match self {
-            Outcome::Redirect(q) => q,
-            Outcome::Page(status, body) => panic!("a page {status} instead of a redirect: {body}"),
-        }
     }
 }
 
@@ -191,59 +126,36 @@ async fn login(
     member: Option<&str>,
     prompt: Option<&str>,
 ) -> Outcome {
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(VERIFIER.as_bytes()));
-    let mut url = url::Url::parse(&format!("{}/authorize", w.issuer)).expect("url");
-    url.query_pairs_mut()
-        .append_pair("client_id", client)
-        .append_pair("redirect_uri", REDIRECT_URI)
-        .append_pair("response_type", "code")
-        .append_pair("scope", scope)
-        .append_pair("state", "s1")
-        .append_pair("nonce", "n1")
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256");
-    if let Some(p) = prompt {
-        url.query_pairs_mut().append_pair("prompt", p);
-    }
-    let mut next = url.to_string();
-    for _ in 0..8 {
-        let resp = b.get(&next).send().await.expect("request");
-        let status = resp.status();
-        if !status.is_redirection() {
-            return Outcome::Page(status, resp.text().await.unwrap_or_default());
+    let challenge = common::s256(VERIFIER);
+    let mut params = vec![
+        ("client_id", client),
+        ("redirect_uri", REDIRECT_URI),
+        ("response_type", "code"),
+        ("scope", scope),
+        ("state", "s1"),
+        ("nonce", "n1"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ];
+    params.extend(prompt.map(|p| ("prompt", p)));
+    let url = common::authorize_url(&w.issuer, &params);
+    let stand_in = |location: &str| {
+        if !location.contains("/wecom-sim/") {
+            return None;
         }
-        let location = resp
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .expect("a redirect has a Location")
-            .to_string();
-        if location.starts_with(REDIRECT_URI) {
-            let u = url::Url::parse(&location).expect("location");
-            return Outcome::Redirect(u.query_pairs().into_owned().collect());
-        }
-        if location.contains("/wecom-sim/") {
-            let member = member.expect("an upstream login was not expected here");
-            let u = url::Url::parse(&location).expect("simulator URL");
-            let q: HashMap<String, String> = u.query_pairs().into_owned().collect();
-            let scope = q.get("scope").map(String::as_str).unwrap_or("");
-            let agent: i64 = q["agentid"].parse().expect("agentid");
-            let callback = &q["redirect_uri"];
-            let code = w
-                .sim
-                .issue_code_for(&q["appid"], agent, member, scope, callback);
-            next = format!("{callback}?code={code}&state={}", q["state"]);
-            continue;
-        }
-        next = location;
-    }
-    panic!("too many redirects");
-}
-
-/// The claims of a JWT, unverified (the e2e tests elsewhere verify signatures).
-fn claims(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).expect("JWT payload");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("JSON")
+        let member = member.expect("an upstream login was not expected here");
+        let q = common::query(location);
+        let scope = q.get("scope").map(String::as_str).unwrap_or("");
+        let agent: i64 = q["agentid"].parse().expect("agentid");
+        let callback = &q["redirect_uri"];
+        let code = w
+            .sim
+            .issue_code_for(&q["appid"], agent, member, scope, callback);
+        Some(format!("{callback}?code={code}&state={}", q["state"]))
+    };
+    common::walk_rewriting(b, &url, REDIRECT_URI, stand_in)
+        .await
+        .into()
 }
 
 /// The token response for `code`, which must succeed.
@@ -251,45 +163,29 @@ async fn redeem(w: &World, client: &str, query: &HashMap<String, String>) -> Val
     let code = query
         .get("code")
         .unwrap_or_else(|| panic!("no code in {query:?}"));
-    let resp = reqwest::Client::new()
-        .post(format!("{}/token", w.issuer))
-        .basic_auth(client, Some(SECRET))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT_URI),
-            ("code_verifier", VERIFIER),
-        ])
-        .send()
-        .await
-        .expect("token request");
-    assert_eq!(resp.status(), reqwest::StatusCode::OK);
-    resp.json().await.expect("token JSON")
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT_URI),
+        ("code_verifier", VERIFIER),
+    ];
+    let (status, body) = common::token(&w.issuer, (client, SECRET), &form).await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    body
 }
 
 /// A refresh: the status and the JSON answer.
 async fn refresh(w: &World, client: &str, refresh_token: &str) -> (reqwest::StatusCode, Value) {
-    let resp = reqwest::Client::new()
-        .post(format!("{}/token", w.issuer))
-        .basic_auth(client, Some(SECRET))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-        ])
-        .send()
-        .await
-        .expect("refresh request");
-    let status = resp.status();
-    (status, resp.json().await.expect("JSON"))
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+    ];
+    common::token(&w.issuer, (client, SECRET), &form).await
 }
 
 async fn userinfo(w: &World, access_token: &str) -> Value {
-    reqwest::Client::new()
-        .get(format!("{}/userinfo", w.issuer))
-        .bearer_auth(access_token)
-        .send()
+    common::userinfo(&w.issuer, access_token)
         .await
-        .expect("userinfo")
         .json()
         .await
         .expect("userinfo JSON")

@@ -2,23 +2,19 @@
 //! a real relying party (the `openidconnect` crate), and the negative cases each rule protects.
 //! Run with `cargo test --test e2e`.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
-use openidconnect::core::{
-    CoreClient, CoreIdTokenClaims, CoreProviderMetadata, CoreResponseType, CoreUserInfoClaims,
-};
+use openidconnect::core::{CoreIdTokenClaims, CoreResponseType, CoreUserInfoClaims};
 use openidconnect::{
-    AccessTokenHash, AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+    AccessTokenHash, AuthenticationFlow, AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, Scope, TokenResponse,
 };
-use reqwest::redirect::Policy;
 use reqwest::StatusCode;
 use serde_json::Value;
-use wecom_oidc::clock::SystemClock;
-use wecom_oidc::demo::{self, DemoOptions, RunningDemo};
+use wecom_oidc::demo::RunningDemo;
 use wecom_oidc::provider::Client;
-use wecom_oidc::secret::Secret;
+
+mod common;
+
+use common::{browser, client, location, query, CHALLENGE, VERIFIER};
 
 const APP: &str = "app";
 const APP_SECRET: &str = "app-secret-0123456789abcdef";
@@ -26,96 +22,36 @@ const APP_CB: &str = "http://127.0.0.1:9/app/callback";
 const SPA: &str = "spa";
 const SPA_CB: &str = "http://127.0.0.1:9/spa/callback";
 
-fn client(id: &str, secret: Option<&str>, cb: &str) -> Client {
-    Client {
-        id: id.into(),
-        name: id.into(),
-        secret: secret.map(Secret::new),
-        redirect_uris: vec![cb.into()],
-        settings: Default::default(),
-    }
+fn clients() -> Vec<Client> {
+    vec![
+        client(APP, Some(APP_SECRET), APP_CB, Default::default()),
+        client(SPA, None, SPA_CB, Default::default()),
+    ]
 }
 
 async fn start(auto_login: Option<&str>) -> RunningDemo {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    demo::spawn(DemoOptions {
-        listener,
-        issuer: None,
-        auto_login: auto_login.map(str::to_string),
-        extra_clients: vec![
-            client(APP, Some(APP_SECRET), APP_CB),
-            client(SPA, None, SPA_CB),
-        ],
-        data_dir: None,
-        clock: Arc::new(SystemClock),
-    })
-    .await
-    .unwrap()
-}
-
-/// A browser: keeps cookies, does not follow redirects by itself.
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(Policy::none())
-        .build()
-        .unwrap()
-}
-
-fn location(resp: &reqwest::Response) -> String {
-    resp.headers()
-        .get("location")
-        .expect("redirect without Location")
-        .to_str()
-        .unwrap()
-        .to_string()
-}
-
-fn query(url: &str) -> HashMap<String, String> {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .into_owned()
-        .collect()
+    common::start_demo(auto_login, clients()).await
 }
 
 /// Follows redirects until one points at a URL starting with `stop`; returns that URL.
 async fn follow_until(b: &reqwest::Client, start: &str, stop: &str) -> String {
-    let mut url = start.to_string();
-    for _ in 0..10 {
-        if url.starts_with(stop) {
-            return url;
-        }
-        let resp = b.get(&url).send().await.unwrap();
-        assert!(
-            resp.status().is_redirection(),
-            "expected a redirect from {url}, got {}",
-            resp.status()
-        );
-        url = location(&resp);
-    }
-    panic!("too many redirects");
+    let w = common::walk(b, start, stop).await;
+    w.redirect_query();
+    w.end
 }
 
 fn authorize_url(d: &RunningDemo, client_id: &str, cb: &str, extra: &[(&str, &str)]) -> String {
-    let mut u = url::Url::parse(&format!("{}/authorize", d.issuer)).unwrap();
-    {
-        let mut q = u.query_pairs_mut();
-        q.append_pair("client_id", client_id)
-            .append_pair("redirect_uri", cb)
-            .append_pair("response_type", "code")
-            .append_pair("scope", "openid profile")
-            .append_pair("state", "st-123")
-            .append_pair("nonce", "n-456");
-        for (k, v) in extra {
-            q.append_pair(k, v);
-        }
-    }
-    u.to_string()
+    let mut params = vec![
+        ("client_id", client_id),
+        ("redirect_uri", cb),
+        ("response_type", "code"),
+        ("scope", "openid profile"),
+        ("state", "st-123"),
+        ("nonce", "n-456"),
+    ];
+    params.extend_from_slice(extra);
+    common::authorize_url(&d.issuer, &params)
 }
-
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 /// Runs a login for the confidential test client and returns the code.
 async fn login_code(d: &RunningDemo, b: &reqwest::Client, extra: &[(&str, &str)]) -> String {
@@ -131,59 +67,30 @@ async fn token(
     form: &[(&str, &str)],
     basic: Option<(&str, &str)>,
 ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-    let mut req = reqwest::Client::new()
-        .post(format!("{}/token", d.issuer))
-        .form(form);
-    if let Some((u, p)) = basic {
-        req = req.basic_auth(u, Some(p));
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
-    (status, headers, body)
+    common::post_form(&format!("{}/token", d.issuer), form, basic).await
 }
 
 async fn exchange(d: &RunningDemo, code: &str) -> (StatusCode, Value) {
-    let (s, _, b) = token(
-        d,
+    common::token(
+        &d.issuer,
+        (APP, APP_SECRET),
         &[
             ("grant_type", "authorization_code"),
             ("code", code),
             ("redirect_uri", APP_CB),
         ],
-        Some((APP, APP_SECRET)),
     )
-    .await;
-    (s, b)
+    .await
 }
 
 async fn userinfo(d: &RunningDemo, access_token: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .get(format!("{}/userinfo", d.issuer))
-        .bearer_auth(access_token)
-        .send()
-        .await
-        .unwrap()
+    common::userinfo(&d.issuer, access_token).await
 }
 
 #[tokio::test]
 async fn openidconnect_rp_logs_in_with_pkce_nonce_and_verified_id_token() {
     let d = start(Some("zhangsan")).await;
-    let http = reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .unwrap();
-    let meta =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(d.issuer.clone()).unwrap(), &http)
-            .await
-            .unwrap();
-    let rp = CoreClient::from_provider_metadata(
-        meta,
-        ClientId::new(APP.into()),
-        Some(ClientSecret::new(APP_SECRET.into())),
-    )
-    .set_redirect_uri(RedirectUrl::new(APP_CB.into()).unwrap());
+    let (rp, http) = common::discover_rp(&d.issuer, APP, APP_SECRET, APP_CB).await;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (auth_url, csrf, nonce) = rp
         .authorize_url(
@@ -233,20 +140,7 @@ async fn openidconnect_rp_logs_in_with_pkce_nonce_and_verified_id_token() {
 #[tokio::test]
 async fn a_wrong_nonce_makes_the_rp_reject_the_id_token() {
     let d = start(Some("lisi")).await;
-    let http = reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .unwrap();
-    let meta =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(d.issuer.clone()).unwrap(), &http)
-            .await
-            .unwrap();
-    let rp = CoreClient::from_provider_metadata(
-        meta,
-        ClientId::new(APP.into()),
-        Some(ClientSecret::new(APP_SECRET.into())),
-    )
-    .set_redirect_uri(RedirectUrl::new(APP_CB.into()).unwrap());
+    let (rp, http) = common::discover_rp(&d.issuer, APP, APP_SECRET, APP_CB).await;
     let (auth_url, _, _) = rp
         .authorize_url(
             AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
@@ -847,70 +741,31 @@ async fn demo_client_completes_the_flow_and_shows_claims() {
 }
 
 /// Serve mode (no demo) with a simulator mounted beside it; `playground` toggles `[ui]`.
-async fn serve_mode(playground: bool) -> String {
-    use wecom_oidc::clock::SystemClock;
-    use wecom_oidc::config::{Config, DEFAULT_EVENT_RETENTION_DAYS};
-    use wecom_oidc::connector::wecom::WeComSettings;
-    use wecom_oidc::simulator::{Simulator, SimulatorConfig};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let issuer = format!("http://{addr}");
-    let sim_base = format!("{issuer}/wecom-sim");
-    let mut sim_config = SimulatorConfig::demo(sim_base.clone());
-    sim_config.auto_login = Some("zhangsan".into());
-    let simulator = Simulator::new(sim_config.clone(), Arc::new(SystemClock));
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config {
-        keys_reload_interval: wecom_oidc::tokens::shared::DEFAULT_RELOAD_INTERVAL_SECS,
-        issuer: issuer.clone(),
-        listen: addr,
-        data_dir: dir.path().join("store"),
-        store: Default::default(),
-        keys_dir: dir.path().join("keys"),
-        connectors: vec![std::sync::Arc::new(WeComSettings {
-            api_base: sim_base.clone(),
-            oauth_base: sim_base.clone(),
-            sso_base: sim_base.clone(),
-            ..WeComSettings::new(
-                sim_config.corp_id.clone(),
-                sim_config.agent_id,
-                sim_config.secret.clone(),
-            )
-        })],
-        deprecations: Vec::new(),
-        clients: vec![client(APP, Some(APP_SECRET), APP_CB)],
-        lifetimes: Default::default(),
-        limits: Default::default(),
-        session: Default::default(),
-        login_event_retention: DEFAULT_EVENT_RETENTION_DAYS * 86_400,
+async fn serve_mode(playground: bool) -> common::Served {
+    let options = common::ServeOptions {
+        auto_login: Some("zhangsan"),
+        clients: vec![client(APP, Some(APP_SECRET), APP_CB, Default::default())],
         playground,
+        ..Default::default()
     };
-    let built = wecom_oidc::app::build(&config, Arc::new(SystemClock))
-        .await
-        .unwrap();
-    let router = built.router.nest("/wecom-sim", simulator.router());
-    tokio::spawn(async move {
-        let _dir = dir;
-        let _ = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await;
-    });
-    issuer
+    common::serve_with_simulator(options, |sim, base| {
+        vec![common::demo_app(sim, base, "wecom")]
+    })
+    .await
 }
 
 #[tokio::test]
 async fn playground_runs_a_real_login_in_serve_mode_and_is_off_by_default() {
     let off = serve_mode(false).await;
     let resp = browser()
-        .get(format!("{off}/playground"))
+        .get(format!("{}/playground", off.issuer))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 
-    let issuer = serve_mode(true).await;
+    let served = serve_mode(true).await;
+    let issuer = &served.issuer;
     let b = browser();
     let page = b
         .get(format!("{issuer}/playground"))

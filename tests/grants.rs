@@ -4,9 +4,6 @@
 //! token endpoint's rate limit, against the real server and the WeCom simulator.
 //! Run with `cargo test --test grants`.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use josekit::jwk::alg::ec::EcCurve;
@@ -16,11 +13,12 @@ use reqwest::redirect::Policy;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use wecom_oidc::clock::SystemClock;
-use wecom_oidc::demo::{self, DemoOptions, RunningDemo};
+use wecom_oidc::demo::RunningDemo;
 use wecom_oidc::provider::client::{AccessTokenFormat, ClientSettings};
-use wecom_oidc::provider::Client;
-use wecom_oidc::secret::Secret;
+
+mod common;
+
+use common::{browser, claims_of as unverified_claims, client, str_of, CHALLENGE, VERIFIER};
 
 const APP: &str = "app";
 const APP_SECRET: &str = "app-secret-0123456789abcdef";
@@ -39,19 +37,6 @@ const HASHED_SECRET: &str = "hashed-secret-Zx8Qm1Vt0Ls9Kp2Nw7Ry4Ub6";
 const HASHED_CB: &str = "http://127.0.0.1:9/hashed/callback";
 const PKJ: &str = "pkj";
 const PKJ_CB: &str = "http://127.0.0.1:9/pkj/callback";
-
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-
-fn client(id: &str, secret: Option<&str>, cb: &str, settings: ClientSettings) -> Client {
-    Client {
-        id: id.into(),
-        name: id.into(),
-        secret: secret.map(Secret::new),
-        redirect_uris: vec![cb.into()],
-        settings,
-    }
-}
 
 struct Env {
     d: RunningDemo,
@@ -72,12 +57,9 @@ async fn start() -> Env {
     let mut pkj = ClientSettings::default();
     pkj.jwks = Some(json!({ "keys": [Value::Object(public.as_ref().clone())] }));
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let d = demo::spawn(DemoOptions {
-        listener,
-        issuer: None,
-        auto_login: Some("zhangsan".into()),
-        extra_clients: vec![
+    let d = common::start_demo(
+        Some("zhangsan"),
+        vec![
             client(APP, Some(APP_SECRET), APP_CB, ClientSettings::default()),
             client(
                 OTHER,
@@ -90,58 +72,48 @@ async fn start() -> Env {
             client(HASHED, None, HASHED_CB, hashed),
             client(PKJ, None, PKJ_CB, pkj),
         ],
-        data_dir: None,
-        clock: Arc::new(SystemClock),
-    })
-    .await
-    .unwrap();
+    )
+    .await;
     Env { d, pkj_key }
-}
-
-/// A browser: keeps cookies, does not follow redirects by itself.
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(Policy::none())
-        .build()
-        .unwrap()
-}
-
-fn query(url: &str) -> HashMap<String, String> {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .into_owned()
-        .collect()
 }
 
 /// Walks the login of `client_id` through the simulator and returns the authorization code.
 async fn login_code(d: &RunningDemo, client_id: &str, cb: &str, scope: &str) -> String {
-    let b = browser();
-    let mut u = url::Url::parse(&format!("{}/authorize", d.issuer)).unwrap();
-    u.query_pairs_mut()
-        .append_pair("client_id", client_id)
-        .append_pair("redirect_uri", cb)
-        .append_pair("response_type", "code")
-        .append_pair("scope", scope)
-        .append_pair("state", "st")
-        .append_pair("nonce", "n-original")
-        .append_pair("code_challenge", CHALLENGE)
-        .append_pair("code_challenge_method", "S256");
-    let mut url = u.to_string();
-    for _ in 0..10 {
-        if url.starts_with(cb) {
-            let q = query(&url);
-            return q
-                .get("code")
-                .cloned()
-                .unwrap_or_else(|| panic!("no code: {url}"));
-        }
-        let resp = b.get(&url).send().await.unwrap();
-        assert!(resp.status().is_redirection(), "{url}: {}", resp.status());
-        url = resp.headers()["location"].to_str().unwrap().to_string();
-    }
-    panic!("too many redirects");
+    let url = common::authorize_url(
+        &d.issuer,
+        &[
+            ("client_id", client_id),
+            ("redirect_uri", cb),
+            ("response_type", "code"),
+            ("scope", scope),
+            ("state", "st"),
+            ("nonce", "n-original"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let w = common::walk(&browser(), &url, cb).await;
+    w.redirect_query()
+        .remove("code")
+        .unwrap_or_else(|| panic!("no code: {}", w.end))
+}
+
+/// Redeems `code` at `/token` with the PKCE verifier, `extra` added to the form.
+async fn redeem(
+    d: &RunningDemo,
+    redirect_uri: &str,
+    code: &str,
+    extra: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect_uri),
+        ("code_verifier", VERIFIER),
+    ];
+    form.extend_from_slice(extra);
+    post(d, "/token", &form, basic).await
 }
 
 async fn post(
@@ -150,34 +122,13 @@ async fn post(
     form: &[(&str, &str)],
     basic: Option<(&str, &str)>,
 ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-    let mut req = reqwest::Client::new()
-        .post(format!("{}{path}", d.issuer))
-        .form(form);
-    if let Some((u, p)) = basic {
-        req = req.basic_auth(u, Some(p));
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
-    (status, headers, body)
+    common::post_form(&format!("{}{path}", d.issuer), form, basic).await
 }
 
 /// Logs in `APP` with `scope` and redeems the code.
 async fn app_tokens(d: &RunningDemo, scope: &str) -> Value {
     let code = login_code(d, APP, APP_CB, scope).await;
-    let (s, h, body) = post(
-        d,
-        "/token",
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", APP_CB),
-            ("code_verifier", VERIFIER),
-        ],
-        Some((APP, APP_SECRET)),
-    )
-    .await;
+    let (s, h, body) = redeem(d, APP_CB, &code, &[], Some((APP, APP_SECRET))).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(h["cache-control"], "no-store");
     body
@@ -192,19 +143,7 @@ async fn refresh(d: &RunningDemo, token: &str, extra: &[(&str, &str)]) -> (Statu
 }
 
 async fn userinfo_status(d: &RunningDemo, access_token: &str) -> StatusCode {
-    reqwest::Client::new()
-        .get(format!("{}/userinfo", d.issuer))
-        .bearer_auth(access_token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-}
-
-fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("{key} missing in {v}"))
+    common::userinfo(&d.issuer, access_token).await.status()
 }
 
 /// The claims of a JWT, verified against the provider's JWKS with josekit (not our own code).
@@ -215,12 +154,7 @@ async fn verified_claims(d: &RunningDemo, jwt: &str) -> (Value, Value) {
         .json()
         .await
         .unwrap();
-    let header: Value = serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(jwt.split('.').next().unwrap())
-            .unwrap(),
-    )
-    .unwrap();
+    let header = common::header_of(jwt);
     let key = jwks["keys"]
         .as_array()
         .unwrap()
@@ -232,15 +166,6 @@ async fn verified_claims(d: &RunningDemo, jwt: &str) -> (Value, Value) {
     let verifier = josekit::jws::RS256.verifier_from_jwk(&jwk).unwrap();
     let (payload, _) = josekit::jws::deserialize_compact(jwt, &verifier).unwrap();
     (header, serde_json::from_slice(&payload).unwrap())
-}
-
-fn unverified_claims(jwt: &str) -> Value {
-    serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(jwt.split('.').nth(1).unwrap())
-            .unwrap(),
-    )
-    .unwrap()
 }
 
 #[tokio::test]
@@ -272,19 +197,7 @@ async fn no_refresh_token_without_offline_access_oidc_core_11() {
 async fn offline_access_is_ignored_for_a_public_client_without_permission_oidc_core_11() {
     let Env { d, .. } = start().await;
     let code = login_code(&d, SPA, SPA_CB, "openid offline_access").await;
-    let (s, _, body) = post(
-        &d,
-        "/token",
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", SPA_CB),
-            ("code_verifier", VERIFIER),
-            ("client_id", SPA),
-        ],
-        None,
-    )
-    .await;
+    let (s, _, body) = redeem(&d, SPA_CB, &code, &[("client_id", SPA)], None).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     assert!(body.get("refresh_token").is_none(), "{body}");
     assert_eq!(str_of(&body, "scope"), "openid");
@@ -566,19 +479,7 @@ async fn revocation_requires_client_authentication_rfc7009_2_1() {
 async fn public_client_revokes_its_own_token_with_client_id_rfc7009_2_1() {
     let Env { d, .. } = start().await;
     let code = login_code(&d, SPA, SPA_CB, "openid").await;
-    let (_, _, body) = post(
-        &d,
-        "/token",
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", SPA_CB),
-            ("code_verifier", VERIFIER),
-            ("client_id", SPA),
-        ],
-        None,
-    )
-    .await;
+    let (_, _, body) = redeem(&d, SPA_CB, &code, &[("client_id", SPA)], None).await;
     let at = str_of(&body, "access_token");
     let (s, _, _) = post(&d, "/revoke", &[("token", at), ("client_id", SPA)], None).await;
     assert_eq!(s, StatusCode::OK);
@@ -658,18 +559,7 @@ async fn public_client_is_refused_at_introspection_with_401_rfc7662_2_3() {
 async fn jwt_access_token_has_typ_at_jwt_verifies_with_the_jwks_and_works_at_userinfo_rfc9068() {
     let Env { d, .. } = start().await;
     let code = login_code(&d, JWT_APP, JWT_APP_CB, "openid profile").await;
-    let (s, _, body) = post(
-        &d,
-        "/token",
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", JWT_APP_CB),
-            ("code_verifier", VERIFIER),
-        ],
-        Some((JWT_APP, APP_SECRET)),
-    )
-    .await;
+    let (s, _, body) = redeem(&d, JWT_APP_CB, &code, &[], Some((JWT_APP, APP_SECRET))).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     let at = str_of(&body, "access_token");
     let (header, claims) = verified_claims(&d, at).await;
@@ -709,18 +599,7 @@ async fn jwt_access_token_has_typ_at_jwt_verifies_with_the_jwks_and_works_at_use
 async fn tampered_jwt_access_token_is_refused_at_userinfo() {
     let Env { d, .. } = start().await;
     let code = login_code(&d, JWT_APP, JWT_APP_CB, "openid").await;
-    let (_, _, body) = post(
-        &d,
-        "/token",
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", JWT_APP_CB),
-            ("code_verifier", VERIFIER),
-        ],
-        Some((JWT_APP, APP_SECRET)),
-    )
-    .await;
+    let (_, _, body) = redeem(&d, JWT_APP_CB, &code, &[], Some((JWT_APP, APP_SECRET))).await;
     let at = str_of(&body, "access_token");
     let mut claims = unverified_claims(at);
     claims["scope"] = json!("openid profile email");
@@ -763,14 +642,11 @@ fn sign_es256(key: &Jwk, claims: &Value) -> String {
 }
 
 async fn pkj_exchange(env: &Env, code: &str, assertion: &str) -> (StatusCode, Value) {
-    let (s, _, body) = post(
+    let (s, _, body) = redeem(
         &env.d,
-        "/token",
+        PKJ_CB,
+        code,
         &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", PKJ_CB),
-            ("code_verifier", VERIFIER),
             ("client_id", PKJ),
             (
                 "client_assertion_type",
@@ -851,19 +727,7 @@ async fn private_key_jwt_with_wrong_aud_expired_or_foreign_key_is_invalid_client
 async fn private_key_jwt_client_cannot_fall_back_to_no_authentication_oidc_core_9() {
     let env = start().await;
     let code = login_code(&env.d, PKJ, PKJ_CB, "openid").await;
-    let (s, _, body) = post(
-        &env.d,
-        "/token",
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", PKJ_CB),
-            ("code_verifier", VERIFIER),
-            ("client_id", PKJ),
-        ],
-        None,
-    )
-    .await;
+    let (s, _, body) = redeem(&env.d, PKJ_CB, &code, &[("client_id", PKJ)], None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"], "invalid_client");
 }
@@ -893,15 +757,11 @@ async fn client_secret_stored_as_sha256_authenticates_basic_and_post_and_refuses
         assert_eq!(s, StatusCode::OK, "attempt {i}: {body}");
     }
     let code = login_code(&d, HASHED, HASHED_CB, "openid").await;
-    let (s, _, body) = post(
+    let (s, _, body) = redeem(
         &d,
-        "/token",
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", HASHED_CB),
-            ("code_verifier", VERIFIER),
-        ],
+        HASHED_CB,
+        &code,
+        &[],
         Some((HASHED, "hashed-secret-Zx8Qm1Vt0Ls9Kp2Nw7Ry4Ub7")),
     )
     .await;
@@ -1119,26 +979,12 @@ async fn login_callback_rate_limit_answers_429_with_retry_after_rfc6585_4() {
 
 #[tokio::test]
 async fn openidconnect_rp_refreshes_and_verifies_the_new_id_token_oidc_core_12() {
-    use openidconnect::core::{CoreClient, CoreProviderMetadata};
     use openidconnect::{
-        AuthorizationCode, ClientId, ClientSecret, IssuerUrl, Nonce, OAuth2TokenResponse,
-        PkceCodeVerifier, RedirectUrl, RefreshToken, TokenResponse,
+        AuthorizationCode, Nonce, OAuth2TokenResponse, PkceCodeVerifier, RefreshToken,
+        TokenResponse,
     };
     let Env { d, .. } = start().await;
-    let http = reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .unwrap();
-    let meta =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(d.issuer.clone()).unwrap(), &http)
-            .await
-            .unwrap();
-    let rp = CoreClient::from_provider_metadata(
-        meta,
-        ClientId::new(APP.into()),
-        Some(ClientSecret::new(APP_SECRET.into())),
-    )
-    .set_redirect_uri(RedirectUrl::new(APP_CB.into()).unwrap());
+    let (rp, http) = common::discover_rp(&d.issuer, APP, APP_SECRET, APP_CB).await;
     let code = login_code(&d, APP, APP_CB, "openid profile offline_access").await;
     let first = rp
         .exchange_code(AuthorizationCode::new(code))

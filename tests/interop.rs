@@ -10,13 +10,10 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use reqwest::redirect::Policy;
-use tokio::net::TcpListener;
-use wecom_oidc::clock::SystemClock;
+mod common;
+
 use wecom_oidc::config;
-use wecom_oidc::demo::{self, DemoOptions};
 use wecom_oidc::provider::Client;
 use wecom_oidc::random;
 
@@ -133,70 +130,34 @@ fn es256_clients_file_has_no_problem_but_the_pending_algorithm_setting() {
     }
 }
 
-/// Follows redirects by hand from `url` until one points at `redirect_uri`; returns that URL.
-async fn follow_login(http: &reqwest::Client, mut url: url::Url, redirect_uri: &str) -> url::Url {
-    for _ in 0..20 {
-        let res = http.get(url.clone()).send().await.expect("request");
-        assert!(
-            res.status().is_redirection(),
-            "login stopped at {} with {}",
-            url,
-            res.status()
-        );
-        let location = res
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .expect("Location header");
-        let next = url.join(location).expect("Location is a URL");
-        if next.as_str().split('?').next() == Some(redirect_uri) {
-            return next;
-        }
-        url = next;
-    }
-    panic!("no redirect to {redirect_uri} within 20 hops");
-}
-
 #[tokio::test]
 async fn apache_client_login_reaches_its_redirect_uri_with_code_state_and_iss_rfc9207() {
     let secrets = secrets();
     let clients = interop_clients(&secrets);
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let running = demo::spawn(DemoOptions {
-        listener,
-        issuer: None,
-        auto_login: Some("zhangsan".into()),
-        extra_clients: clients,
-        data_dir: None,
-        clock: Arc::new(SystemClock),
-    })
-    .await
-    .expect("demo starts");
+    let running = common::start_demo(Some("zhangsan"), clients).await;
     let redirect_uri = format!("http://127.0.0.1:{APACHE_PORT}/protected/redirect_uri");
-    let http = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(Policy::none())
-        .build()
-        .expect("client");
+    let http = common::browser();
 
     let state = random::token(16);
     let nonce = random::token(16);
     let verifier = random::token(32);
-    let mut authorize =
-        url::Url::parse(&format!("{}/authorize", running.issuer)).expect("issuer is a URL");
-    authorize
-        .query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", "interop-apache")
-        .append_pair("redirect_uri", &redirect_uri)
-        .append_pair("scope", "openid profile email")
-        .append_pair("state", &state)
-        .append_pair("nonce", &nonce)
-        .append_pair("code_challenge", &random::hash_secret(&verifier))
-        .append_pair("code_challenge_method", "S256");
+    let authorize = common::authorize_url(
+        &running.issuer,
+        &[
+            ("response_type", "code"),
+            ("client_id", "interop-apache"),
+            ("redirect_uri", &redirect_uri),
+            ("scope", "openid profile email"),
+            ("state", &state),
+            ("nonce", &nonce),
+            ("code_challenge", &random::hash_secret(&verifier)),
+            ("code_challenge_method", "S256"),
+        ],
+    );
 
-    let callback = follow_login(&http, authorize, &redirect_uri).await;
-    let params: HashMap<String, String> = callback.query_pairs().into_owned().collect();
+    let login = common::walk(&http, &authorize, &redirect_uri).await;
+    let params = login.redirect_query();
+    assert_eq!(login.end.split('?').next(), Some(redirect_uri.as_str()));
     assert_eq!(params.get("state"), Some(&state));
     assert_eq!(params.get("iss"), Some(&running.issuer));
     let code = params

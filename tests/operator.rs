@@ -4,55 +4,21 @@
 
 use std::sync::Arc;
 
+mod common;
+
+use common::{browser, Walk};
+
 use reqwest::redirect::Policy;
 use wecom_oidc::clock::SystemClock;
-use wecom_oidc::demo::{self, DemoOptions, RunningDemo};
+use wecom_oidc::demo::{self, RunningDemo};
 
 async fn start_demo(auto_login: Option<&str>) -> RunningDemo {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    demo::spawn(DemoOptions {
-        listener,
-        issuer: None,
-        auto_login: auto_login.map(str::to_owned),
-        extra_clients: Vec::new(),
-        data_dir: None,
-        clock: Arc::new(SystemClock),
-    })
-    .await
-    .expect("demo starts")
+    common::start_demo(auto_login, Vec::new()).await
 }
 
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(Policy::none())
-        .build()
-        .expect("client")
-}
-
-/// Follows redirects by hand from `url`; returns the final response.
-async fn walk(client: &reqwest::Client, base: &str, url: &str) -> reqwest::Response {
-    let mut next = url.to_owned();
-    for _ in 0..10 {
-        let resp = client.get(&next).send().await.expect("request");
-        if !resp.status().is_redirection() {
-            return resp;
-        }
-        let location = resp
-            .headers()
-            .get("location")
-            .and_then(|l| l.to_str().ok())
-            .expect("redirect has a Location")
-            .to_owned();
-        next = if location.starts_with('/') {
-            format!("{base}{location}")
-        } else {
-            location
-        };
-    }
-    panic!("more than 10 redirects from {url}");
+/// Follows redirects by hand from `url` to the page they lead to.
+async fn walk(client: &reqwest::Client, url: &str) -> Walk {
+    common::walk(client, url, "").await
 }
 
 #[tokio::test]
@@ -86,17 +52,10 @@ async fn readyz_is_ready_when_store_keys_and_wecom_token_are_available() {
 #[tokio::test]
 async fn readyz_is_unavailable_when_wecom_refuses_the_token() {
     let clock = wecom_oidc::clock::ManualClock::new(1_800_000_000);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let d = demo::spawn(DemoOptions {
-        listener,
-        issuer: None,
-        auto_login: None,
-        extra_clients: Vec::new(),
-        data_dir: None,
-        clock: Arc::new(clock.clone()),
-    })
-    .await
-    .unwrap();
+    let d =
+        demo::spawn(common::demo_options(None, Vec::new(), None, Arc::new(clock.clone())).await)
+            .await
+            .unwrap();
     d.simulator.fail_next("/cgi-bin/gettoken", 60020, 1);
     let resp = reqwest::get(format!("{}/readyz", d.issuer)).await.unwrap();
     assert_eq!(resp.status(), 503);
@@ -128,8 +87,8 @@ async fn readyz_is_unavailable_when_wecom_refuses_the_token() {
 async fn metrics_count_requests_by_route_template_logins_and_wecom_calls() {
     let d = start_demo(Some("zhangsan")).await;
     let b = browser();
-    let page = walk(&b, &d.issuer, &format!("{}/demo/login", d.issuer)).await;
-    assert_eq!(page.status(), 200, "the demo login completes");
+    let page = walk(&b, &format!("{}/demo/login", d.issuer)).await;
+    assert_eq!(page.status, 200, "the demo login completes");
     let resp = reqwest::get(format!("{}/metrics", d.issuer)).await.unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(
@@ -841,19 +800,11 @@ async fn snippet_and_clients_list_commands_read_the_config_and_hide_secrets() {
 
 #[tokio::test]
 async fn start_page_shows_issuer_links_wecom_app_and_clients_but_no_secret() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let mut extra = rp_client("grafana", "https://grafana.example.com/login/generic_oauth");
     extra.name = "Grafana <ops>".into();
-    let d = demo::spawn(DemoOptions {
-        listener,
-        issuer: None,
-        auto_login: None,
-        extra_clients: vec![extra],
-        data_dir: None,
-        clock: Arc::new(SystemClock),
-    })
-    .await
-    .unwrap();
+    let d = demo::spawn(common::demo_options(None, vec![extra], None, Arc::new(SystemClock)).await)
+        .await
+        .unwrap();
     let resp = reqwest::Client::new()
         .get(format!("{}/start", d.issuer))
         .header("accept-language", "en-US,en;q=0.9")
@@ -946,8 +897,8 @@ async fn json_logs_have_one_line_per_request_with_request_id_and_no_codes_or_que
     let issuer = issuer.expect("the demo prints its issuer");
 
     let b = browser();
-    let page = walk(&b, &issuer, &format!("{issuer}/demo/login")).await;
-    assert_eq!(page.status(), 200);
+    let page = walk(&b, &format!("{issuer}/demo/login")).await;
+    assert_eq!(page.status, 200);
     // An error page (unknown client): its request id must be in the log.
     let err = b
         .get(format!(
@@ -1007,8 +958,8 @@ async fn json_logs_have_one_line_per_request_with_request_id_and_no_codes_or_que
 async fn login_events_record_who_which_client_where_outcome_and_reason() {
     let d = start_demo(Some("zhangsan")).await;
     let b = browser();
-    let page = walk(&b, &d.issuer, &format!("{}/demo/login", d.issuer)).await;
-    assert_eq!(page.status(), 200);
+    let page = walk(&b, &format!("{}/demo/login", d.issuer)).await;
+    assert_eq!(page.status, 200);
     let events = d.store.list_login_events(10).await.unwrap();
     assert_eq!(events.len(), 1, "{events:?}");
     let e = &events[0];
@@ -1022,7 +973,7 @@ async fn login_events_record_who_which_client_where_outcome_and_reason() {
     // A member WeCom knows but who is disabled is refused, and the reason is kept.
     assert!(d.simulator.set_member_status("zhangsan", 2));
     let b = browser();
-    let _ = walk(&b, &d.issuer, &format!("{}/demo/login", d.issuer)).await;
+    let _ = walk(&b, &format!("{}/demo/login", d.issuer)).await;
     let events = d.store.list_login_events(10).await.unwrap();
     assert_eq!(events.len(), 2);
     let refused = &events[0];
@@ -1330,14 +1281,13 @@ async fn serve_mode_shows_the_start_page_at_root_and_stops_cleanly_on_sigterm() 
 
 /// A client registered for these tests: confidential, so no PKCE is needed to start a login.
 fn confidential_rp() -> wecom_oidc::provider::Client {
-    wecom_oidc::provider::Client {
-        id: "rp".into(),
-        name: "rp".into(),
-        secret: Some(wecom_oidc::secret::Secret::new("rp-secret-for-tests")),
-        // Never contacted: the tests stop at the redirect's `Location`.
-        redirect_uris: vec!["http://127.0.0.1:9/cb".into()],
-        settings: Default::default(),
-    }
+    // The redirect URI is never contacted: the tests stop at the redirect's `Location`.
+    common::client(
+        "rp",
+        Some("rp-secret-for-tests"),
+        "http://127.0.0.1:9/cb",
+        Default::default(),
+    )
 }
 
 /// `/authorize` for [`confidential_rp`] with `extra` appended to the query.
@@ -1353,17 +1303,15 @@ fn rp_authorize(issuer: &str, extra: &str) -> String {
 /// authorization request's `ui_locales` over the browser's `Accept-Language`.
 #[tokio::test]
 async fn upstream_fault_page_follows_the_ui_locales_of_the_authorization_request() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let d = demo::spawn(DemoOptions {
-        listener,
-        issuer: None,
-        auto_login: Some("zhangsan".into()),
-        extra_clients: vec![confidential_rp()],
-        data_dir: None,
-        clock: Arc::new(SystemClock),
-    })
+    let d = demo::spawn(
+        common::demo_options(
+            Some("zhangsan"),
+            vec![confidential_rp()],
+            None,
+            Arc::new(SystemClock),
+        )
+        .await,
+    )
     .await
     .expect("demo starts");
     for (ui_locales, accept_language, lang) in [
@@ -1384,9 +1332,9 @@ async fn upstream_fault_page_follows_the_ui_locales_of_the_authorization_request
             .build()
             .expect("client");
         let url = rp_authorize(&d.issuer, &format!("&ui_locales={ui_locales}"));
-        let page = walk(&b, &d.issuer, &url).await;
-        assert_eq!(page.status(), 502, "the fault page, not a redirect");
-        let body = page.text().await.expect("body");
+        let page = walk(&b, &url).await;
+        assert_eq!(page.status, 502, "the fault page, not a redirect");
+        let body = page.body.expect("body");
         assert!(
             body.contains(&format!("<html lang=\"{lang}\">")),
             "ui_locales={ui_locales}: {body}"
@@ -1399,93 +1347,30 @@ async fn upstream_fault_page_follows_the_ui_locales_of_the_authorization_request
 /// `/readyz` and shown on the start page.
 #[tokio::test]
 async fn every_wecom_app_is_counted_logged_and_checked_for_readiness() {
-    use wecom_oidc::config::{Config, DEFAULT_EVENT_RETENTION_DAYS};
-    use wecom_oidc::connector::wecom::WeComSettings;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let issuer = format!("http://{addr}");
-    let sim_base = format!("{issuer}/wecom-sim");
-    let mut sim_config = SimulatorConfig::demo(sim_base.clone());
-    sim_config.auto_login = Some("lisi".into());
-    let simulator = Simulator::new(sim_config.clone(), Arc::new(SystemClock));
-    // The branch app is a second app of the same corp (its own AgentId and secret).
-    assert!(simulator.add_app(
-        &sim_config.corp_id,
-        wecom_oidc::simulator::AppSpec {
-            agent_id: 1_000_005,
-            secret: "branch-app-secret".into(),
-            visible_range: Default::default(),
-            trusted_domains: Vec::new(),
-            legacy_app: false,
-        },
-    ));
-    let app = |name: &str| {
-        let (agent, secret) = if name == "branch" {
-            (1_000_005, "branch-app-secret".to_owned())
-        } else {
-            (sim_config.agent_id, sim_config.secret.clone())
-        };
-        WeComSettings {
-            id: name.into(),
-            api_base: sim_base.clone(),
-            oauth_base: sim_base.clone(),
-            sso_base: sim_base.clone(),
-            ..WeComSettings::new(sim_config.corp_id.clone(), agent, secret)
-        }
-    };
     let mut client = confidential_rp();
     client.settings.connector = Some("branch".into());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = Config {
-        keys_reload_interval: wecom_oidc::tokens::shared::DEFAULT_RELOAD_INTERVAL_SECS,
-        issuer: issuer.clone(),
-        listen: addr,
-        data_dir: dir.path().join("store"),
-        store: Default::default(),
-        keys_dir: dir.path().join("keys"),
-        connectors: vec![Arc::new(app("wecom")), Arc::new(app("branch"))],
-        deprecations: Vec::new(),
+    let options = common::ServeOptions {
+        auto_login: Some("lisi"),
         clients: vec![client],
-        lifetimes: Default::default(),
-        limits: Default::default(),
-        session: Default::default(),
-        login_event_retention: DEFAULT_EVENT_RETENTION_DAYS * 86_400,
-        playground: false,
+        ..Default::default()
     };
-    let built = wecom_oidc::app::build(&config, Arc::new(SystemClock))
-        .await
-        .expect("builds");
-    let store = built.store.clone();
-    let router = built.router.nest("/wecom-sim", simulator.router());
-    tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await;
-    });
+    let served = common::serve_with_simulator(options, common::demo_corp_with_branch_app).await;
+    let (issuer, store) = (served.issuer.clone(), served.store.clone());
 
-    let b = browser();
-    let mut next = rp_authorize(&issuer, "");
-    let mut callbacks = Vec::new();
-    let location = loop {
-        let resp = b.get(&next).send().await.expect("request");
-        let location = resp
-            .headers()
-            .get("location")
-            .and_then(|l| l.to_str().ok())
-            .unwrap_or_else(|| panic!("no redirect: {}", resp.status()))
-            .to_owned();
-        if let Some(rest) = location.strip_prefix(&format!("{issuer}/callback/")) {
-            callbacks.push(rest.split('?').next().unwrap_or_default().to_owned());
-        }
-        if location.starts_with("http://127.0.0.1:9/cb") {
-            break location;
-        }
-        next = location;
-    };
+    let w = common::walk(
+        &browser(),
+        &rp_authorize(&issuer, ""),
+        "http://127.0.0.1:9/cb",
+    )
+    .await;
+    w.redirect_query();
+    let location = w.end;
+    let callbacks: Vec<&str> = w
+        .visited
+        .iter()
+        .filter_map(|u| u.strip_prefix(&format!("{issuer}/callback/")))
+        .map(|rest| rest.split('?').next().unwrap_or_default())
+        .collect();
     assert_eq!(
         callbacks,
         ["branch"],
@@ -1607,27 +1492,25 @@ async fn check_tests_every_wecom_app_of_a_wecom_list() {
 /// client and the OAuth error the page posts.
 #[tokio::test]
 async fn form_post_logins_are_logged_and_counted_with_their_client_and_error() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let d = demo::spawn(DemoOptions {
-        listener,
-        issuer: None,
-        auto_login: Some("zhangsan".into()),
-        extra_clients: vec![confidential_rp()],
-        data_dir: None,
-        clock: Arc::new(SystemClock),
-    })
+    let d = demo::spawn(
+        common::demo_options(
+            Some("zhangsan"),
+            vec![confidential_rp()],
+            None,
+            Arc::new(SystemClock),
+        )
+        .await,
+    )
     .await
     .expect("demo starts");
     let url = rp_authorize(&d.issuer, "&response_mode=form_post");
-    let page = walk(&browser(), &d.issuer, &url).await;
-    assert_eq!(page.status(), 200, "the form_post page");
+    let page = walk(&browser(), &url).await;
+    assert_eq!(page.status, 200, "the form_post page");
     // A disabled member is refused: the page posts error=access_denied.
     assert!(d.simulator.set_member_status("zhangsan", 2));
-    let page = walk(&browser(), &d.issuer, &url).await;
-    assert_eq!(page.status(), 200, "the form_post page");
-    assert!(page.text().await.expect("body").contains("access_denied"));
+    let page = walk(&browser(), &url).await;
+    assert_eq!(page.status, 200, "the form_post page");
+    assert!(page.body.expect("body").contains("access_denied"));
 
     let events = d.store.list_login_events(10).await.expect("events");
     assert_eq!(events.len(), 2, "{events:?}");

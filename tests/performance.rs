@@ -2,26 +2,13 @@
 //! simulator-only counter endpoint the bench reads, and the issue-7 rule it checks, one WeCom
 //! `gettoken` per token lifetime whatever the number of logins.
 
-use std::sync::Arc;
+mod common;
 
-use wecom_oidc::clock::SystemClock;
-use wecom_oidc::demo::{self, DemoOptions, RunningDemo, SIMULATOR_PATH};
+use wecom_oidc::demo::{RunningDemo, SIMULATOR_PATH};
 use wecom_oidc::simulator::{SimulatorStats, STATS_PATH};
 
 async fn start() -> RunningDemo {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind an ephemeral port");
-    demo::spawn(DemoOptions {
-        listener,
-        issuer: None,
-        auto_login: Some("zhangsan".into()),
-        extra_clients: Vec::new(),
-        data_dir: None,
-        clock: Arc::new(SystemClock),
-    })
-    .await
-    .expect("demo starts")
+    common::start_demo(Some("zhangsan"), Vec::new()).await
 }
 
 async fn stats(d: &RunningDemo) -> SimulatorStats {

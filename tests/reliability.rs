@@ -5,7 +5,6 @@
 //! The crash test runs the real binary (`demo` subcommand on a loopback port, a data directory
 //! of its own) and kills it with SIGKILL; the other tests use `demo::spawn` in process.
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -17,74 +16,45 @@ use reqwest::redirect::Policy;
 use reqwest::StatusCode;
 use serde_json::Value;
 use wecom_oidc::clock::SystemClock;
-use wecom_oidc::demo::{self, DemoOptions, RunningDemo};
-use wecom_oidc::provider::client::ClientSettings;
+use wecom_oidc::demo::{self, RunningDemo};
 use wecom_oidc::provider::Client;
-use wecom_oidc::secret::Secret;
+
+mod common;
+
+use common::{query, Outcome, CHALLENGE, VERIFIER};
 
 const APP: &str = "app";
 const APP_SECRET: &str = "app-secret-0123456789abcdef";
 const APP_CB: &str = "http://127.0.0.1:9/app/callback";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
-/// A browser: keeps cookies, does not follow redirects by itself.
+/// A browser: keeps cookies, does not follow redirects by itself, gives up after 20 s.
 fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(Policy::none())
+    common::browser_builder()
         .timeout(Duration::from_secs(20))
         .build()
         .expect("client")
 }
 
-fn query(url: &str) -> HashMap<String, String> {
-    url::Url::parse(url)
-        .expect("url")
-        .query_pairs()
-        .into_owned()
-        .collect()
-}
-
 fn authorize_url(issuer: &str, state: &str) -> String {
-    let mut u = url::Url::parse(&format!("{issuer}/authorize")).expect("url");
-    u.query_pairs_mut()
-        .append_pair("client_id", APP)
-        .append_pair("redirect_uri", APP_CB)
-        .append_pair("response_type", "code")
-        .append_pair("scope", "openid offline_access")
-        .append_pair("state", state)
-        .append_pair("nonce", "n")
-        .append_pair("code_challenge", CHALLENGE)
-        .append_pair("code_challenge_method", "S256");
-    u.to_string()
-}
-
-/// Where a login ended: at the client with these query parameters, or on a page of ours.
-#[derive(Debug)]
-enum LoginEnd {
-    AtClient(HashMap<String, String>),
-    Page(StatusCode, String),
+    common::authorize_url(
+        issuer,
+        &[
+            ("client_id", APP),
+            ("redirect_uri", APP_CB),
+            ("response_type", "code"),
+            ("scope", "openid offline_access"),
+            ("state", state),
+            ("nonce", "n"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+    )
 }
 
 /// Walks a login by hand; `Err` on a transport error (the server is gone).
-async fn walk_login(b: &reqwest::Client, issuer: &str) -> Result<LoginEnd, reqwest::Error> {
-    let mut url = authorize_url(issuer, "st");
-    for _ in 0..10 {
-        if url.starts_with(APP_CB) {
-            return Ok(LoginEnd::AtClient(query(&url)));
-        }
-        let resp = b.get(&url).send().await?;
-        if !resp.status().is_redirection() {
-            let status = resp.status();
-            return Ok(LoginEnd::Page(status, resp.text().await?));
-        }
-        url = resp.headers()["location"]
-            .to_str()
-            .expect("location")
-            .to_string();
-    }
-    panic!("too many redirects");
+async fn walk_login(b: &reqwest::Client, issuer: &str) -> Result<Outcome, reqwest::Error> {
+    let w = common::try_walk(b, &authorize_url(issuer, "st"), APP_CB, |_| None).await?;
+    Ok(w.into())
 }
 
 /// POSTs to /token as the confidential client; `Err` on a transport error. A 429 from the rate
@@ -252,7 +222,7 @@ async fn traffic(issuer: String, book: Arc<Mutex<ClientBook>>) {
         if grants < 3 || (pick == 0 && grants < 8) {
             // A new login: the code, then its exchange.
             let b = browser();
-            let Ok(LoginEnd::AtClient(q)) = walk_login(&b, &issuer).await else {
+            let Ok(Outcome::Redirect(q)) = walk_login(&b, &issuer).await else {
                 return;
             };
             let code = q["code"].clone();
@@ -416,34 +386,16 @@ async fn kill_9_at_random_points_loses_no_received_refresh_token_code_redemption
 // ---------------------------------------------------------------------------------------------
 
 fn app_client() -> Client {
-    Client {
-        id: APP.into(),
-        name: APP.into(),
-        secret: Some(Secret::new(APP_SECRET)),
-        redirect_uris: vec![APP_CB.into()],
-        settings: ClientSettings::default(),
-    }
+    common::client(APP, Some(APP_SECRET), APP_CB, Default::default())
 }
 
 async fn start_demo() -> RunningDemo {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    demo::spawn(DemoOptions {
-        listener,
-        issuer: None,
-        auto_login: Some("zhangsan".into()),
-        extra_clients: vec![app_client()],
-        data_dir: None,
-        clock: Arc::new(SystemClock),
-    })
-    .await
-    .expect("demo")
+    common::start_demo(Some("zhangsan"), vec![app_client()]).await
 }
 
 /// A fresh grant of the confidential client: its refresh token.
 async fn grant(d: &RunningDemo, http: &reqwest::Client) -> String {
-    let Ok(LoginEnd::AtClient(q)) = walk_login(&browser(), &d.issuer).await else {
+    let Ok(Outcome::Redirect(q)) = walk_login(&browser(), &d.issuer).await else {
         panic!("login failed");
     };
     let (status, body) = redeem(http, &d.issuer, &q["code"]).await.expect("redeem");
@@ -548,18 +500,14 @@ const WECOM_APIS: [&str; 4] = [
 ];
 
 async fn start_demo_with_upstream_timeout(timeout: Duration) -> RunningDemo {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
     demo::spawn_with(
-        DemoOptions {
-            listener,
-            issuer: None,
-            auto_login: Some("zhangsan".into()),
-            extra_clients: vec![app_client()],
-            data_dir: None,
-            clock: Arc::new(SystemClock),
-        },
+        common::demo_options(
+            Some("zhangsan"),
+            vec![app_client()],
+            None,
+            Arc::new(SystemClock),
+        )
+        .await,
         |wecom, _| wecom.timeout = timeout,
     )
     .await
@@ -569,16 +517,16 @@ async fn start_demo_with_upstream_timeout(timeout: Duration) -> RunningDemo {
 /// Asserts a login failed with a clear answer: our error page (5xx, never a hang) or an OAuth
 /// error redirect to the client (`temporarily_unavailable` / `server_error`,
 /// RFC 6749 §4.1.2.1).
-fn assert_clear_failure(end: &LoginEnd) {
+fn assert_clear_failure(end: &Outcome) {
     match end {
-        LoginEnd::Page(status, body) => {
+        Outcome::Page(status, body) => {
             assert!(status.is_server_error(), "{status}: {body}");
             assert!(
                 body.contains("<html") || body.contains("<!DOCTYPE"),
                 "{body}"
             );
         }
-        LoginEnd::AtClient(q) => {
+        Outcome::Redirect(q) => {
             assert!(!q.contains_key("code"), "a code while WeCom is down: {q:?}");
             let error = q.get("error").map(String::as_str);
             assert!(
@@ -598,13 +546,13 @@ async fn wecom_outage_fails_logins_fast_and_clearly_recovers_and_spares_token_us
     let http = reqwest::Client::new();
     // Before the outage: a grant with an access token, and a code not yet redeemed.
     let (status, tokens) = {
-        let Ok(LoginEnd::AtClient(q)) = walk_login(&browser(), &d.issuer).await else {
+        let Ok(Outcome::Redirect(q)) = walk_login(&browser(), &d.issuer).await else {
             panic!("login before the outage failed");
         };
         redeem(&http, &d.issuer, &q["code"]).await.expect("redeem")
     };
     assert_eq!(status, StatusCode::OK, "{tokens}");
-    let Ok(LoginEnd::AtClient(pending)) = walk_login(&browser(), &d.issuer).await else {
+    let Ok(Outcome::Redirect(pending)) = walk_login(&browser(), &d.issuer).await else {
         panic!("login before the outage failed");
     };
 
@@ -657,7 +605,7 @@ async fn wecom_outage_fails_logins_fast_and_clearly_recovers_and_spares_token_us
         }
         let end = walk_login(&browser(), &d.issuer).await.expect("answer");
         assert!(
-            matches!(&end, LoginEnd::AtClient(q) if q.contains_key("code")),
+            matches!(&end, Outcome::Redirect(q) if q.contains_key("code")),
             "no recovery: {end:?}"
         );
     }
@@ -693,7 +641,7 @@ async fn slow_wecom_times_out_logins_within_the_connector_timeout_and_recovers()
     }
     let end = walk_login(&browser(), &d.issuer).await.expect("answer");
     assert!(
-        matches!(&end, LoginEnd::AtClient(q) if q.contains_key("code")),
+        matches!(&end, Outcome::Redirect(q) if q.contains_key("code")),
         "no recovery: {end:?}"
     );
 }
@@ -812,7 +760,7 @@ async fn authorize_flood_stays_within_memory_and_disk_bounds_and_real_logins_suc
     // Warm up (the first login loads the simulator, keys and store), then measure.
     let end = walk_login(&browser(), &issuer).await.expect("login");
     assert!(
-        matches!(&end, LoginEnd::AtClient(q) if q.contains_key("code")),
+        matches!(&end, Outcome::Redirect(q) if q.contains_key("code")),
         "{end:?}"
     );
     let rss_before = rss_of(pid);
@@ -840,7 +788,7 @@ async fn authorize_flood_stays_within_memory_and_disk_bounds_and_real_logins_suc
             .await
             .expect("login");
         assert!(
-            matches!(&end, LoginEnd::AtClient(q) if q.contains_key("code")),
+            matches!(&end, Outcome::Redirect(q) if q.contains_key("code")),
             "a legitimate login failed during the flood: {end:?}"
         );
         logins_during += 1;
@@ -861,7 +809,7 @@ async fn authorize_flood_stays_within_memory_and_disk_bounds_and_real_logins_suc
     // Past sled's 200 ms background flush every record is on disk.
     let end = walk_login(&browser(), &issuer).await.expect("login");
     assert!(
-        matches!(&end, LoginEnd::AtClient(q) if q.contains_key("code")),
+        matches!(&end, Outcome::Redirect(q) if q.contains_key("code")),
         "{end:?}"
     );
     let rss_after = rss_of(pid);
@@ -927,7 +875,7 @@ async fn sustained_mixed_traffic_has_zero_errors_and_flat_memory() {
                 while Instant::now() < deadline {
                     // A login and its code exchange…
                     let end = walk_login(&browser(), &issuer).await.expect("login");
-                    let LoginEnd::AtClient(q) = end else {
+                    let Outcome::Redirect(q) = end else {
                         panic!("login failed: {end:?}")
                     };
                     let (status, body) = redeem(&http, &issuer, &q["code"]).await.expect("redeem");
@@ -1003,18 +951,14 @@ async fn start_demo_with_limits(
     limits: wecom_oidc::web::rate_limit::RateLimits,
     data_dir: Option<&Path>,
 ) -> RunningDemo {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
     let (router, running, listener) = demo::build_full(
-        DemoOptions {
-            listener,
-            issuer: None,
-            auto_login: Some("zhangsan".into()),
-            extra_clients: vec![app_client()],
-            data_dir: data_dir.map(Path::to_path_buf),
-            clock: Arc::new(SystemClock),
-        },
+        common::demo_options(
+            Some("zhangsan"),
+            vec![app_client()],
+            data_dir.map(Path::to_path_buf),
+            Arc::new(SystemClock),
+        )
+        .await,
         limits,
         |_, _| {},
     )
@@ -1056,7 +1000,7 @@ async fn one_address_cannot_take_the_pending_authorization_cap_rfc6749_4_1_2_1()
     let with_session = browser();
     let end = walk_login(&with_session, &d.issuer).await.expect("login");
     assert!(
-        matches!(&end, LoginEnd::AtClient(q) if q.contains_key("code")),
+        matches!(&end, Outcome::Redirect(q) if q.contains_key("code")),
         "{end:?}"
     );
     let url = authorize_url(&d.issuer, "flood");
@@ -1109,14 +1053,14 @@ async fn one_address_cannot_take_the_pending_authorization_cap_rfc6749_4_1_2_1()
     // The browser with a session gets its code: no pending authorization is needed.
     let end = walk_login(&with_session, &d.issuer).await.expect("login");
     assert!(
-        matches!(&end, LoginEnd::AtClient(q) if q.contains_key("code")),
+        matches!(&end, Outcome::Redirect(q) if q.contains_key("code")),
         "{end:?}"
     );
     // Another address has its own budget: its login completes.
     let end = walk_login(&client_from("127.0.0.2"), &d.issuer).await;
     let end = end.expect("login from 127.0.0.2");
     assert!(
-        matches!(&end, LoginEnd::AtClient(q) if q.contains_key("code")),
+        matches!(&end, Outcome::Redirect(q) if q.contains_key("code")),
         "{end:?}"
     );
 }
@@ -1243,17 +1187,15 @@ mod hostile {
             .build()
             .expect("runtime");
         let (router, running, _listener) = rt.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            demo::build(DemoOptions {
-                listener,
-                issuer: None,
-                auto_login: Some("zhangsan".into()),
-                extra_clients: vec![app_client()],
-                data_dir: None,
-                clock: Arc::new(SystemClock),
-            })
+            demo::build(
+                common::demo_options(
+                    Some("zhangsan"),
+                    vec![app_client()],
+                    None,
+                    Arc::new(SystemClock),
+                )
+                .await,
+            )
             .expect("demo")
         });
         (router, running, rt)
@@ -1430,9 +1372,7 @@ mod failing_disk {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::*;
-    use wecom_oidc::config::Config;
-    use wecom_oidc::connector::wecom::WeComSettings;
-    use wecom_oidc::simulator::{Simulator, SimulatorConfig};
+
     use wecom_oidc::storage::{
         AccessToken, AuthCode, AuthRequest, RefreshToken, Result as StoreResult, Session,
         SledStore, StorageError, UpstreamToken,
@@ -1490,48 +1430,18 @@ mod failing_disk {
         }
     }
 
-    /// The provider and simulator on `store`, served; the issuer.
-    async fn serve_on(store: Arc<FailingDisk>, dir: &Path) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let issuer = format!("http://{addr}");
-        let sim_base = format!("{issuer}/wecom-sim");
-        let mut sim_config = SimulatorConfig::demo(sim_base.clone());
-        sim_config.auto_login = Some("zhangsan".into());
-        let simulator = Simulator::new(sim_config.clone(), Arc::new(SystemClock));
-        let config = Config {
-            keys_reload_interval: wecom_oidc::tokens::shared::DEFAULT_RELOAD_INTERVAL_SECS,
-            issuer: issuer.clone(),
-            listen: addr,
-            data_dir: dir.join("store"),
-            store: Default::default(),
-            keys_dir: dir.join("keys"),
-            connectors: vec![std::sync::Arc::new(WeComSettings {
-                api_base: sim_base.clone(),
-                oauth_base: sim_base.clone(),
-                sso_base: sim_base,
-                ..WeComSettings::new(sim_config.corp_id, sim_config.agent_id, sim_config.secret)
-            })],
-            deprecations: Vec::new(),
+    /// The provider and simulator on `store`, served.
+    async fn serve_on(store: Arc<FailingDisk>) -> common::Served {
+        let options = common::ServeOptions {
+            auto_login: Some("zhangsan"),
             clients: vec![app_client()],
-            lifetimes: Default::default(),
-            limits: Default::default(),
-            session: Default::default(),
-            login_event_retention: wecom_oidc::config::DEFAULT_EVENT_RETENTION_DAYS * 86_400,
-            playground: false,
+            store: Some(store),
+            ..Default::default()
         };
-        let built = wecom_oidc::app::build_with_store(&config, Arc::new(SystemClock), store)
-            .expect("builds");
-        let router =
-            wecom_oidc::app::with_middleware(built.router.nest("/wecom-sim", simulator.router()));
-        tokio::spawn(wecom_oidc::server::serve(
-            listener,
-            router,
-            std::future::pending(),
-        ));
-        issuer
+        common::serve_with_simulator(options, |sim, base| {
+            vec![common::demo_app(sim, base, "wecom")]
+        })
+        .await
     }
 
     /// When the store cannot make writes durable, no credential leaves: the token endpoint
@@ -1545,9 +1455,10 @@ mod failing_disk {
             inner: SledStore::open(&dir.path().join("store")).expect("store"),
             broken: AtomicBool::new(false),
         });
-        let issuer = serve_on(store.clone(), dir.path()).await;
+        let served = serve_on(store.clone()).await;
+        let issuer = served.issuer.clone();
         let http = reqwest::Client::new();
-        let Ok(LoginEnd::AtClient(before)) = walk_login(&browser(), &issuer).await else {
+        let Ok(Outcome::Redirect(before)) = walk_login(&browser(), &issuer).await else {
             panic!("login failed");
         };
 
@@ -1560,7 +1471,7 @@ mod failing_disk {
         assert!(body.get("access_token").is_none(), "{body}");
         let end = walk_login(&browser(), &issuer).await.expect("login");
         match &end {
-            LoginEnd::AtClient(q) => {
+            Outcome::Redirect(q) => {
                 assert_eq!(
                     q.get("error").map(String::as_str),
                     Some("temporarily_unavailable")
@@ -1572,7 +1483,7 @@ mod failing_disk {
         }
 
         store.broken.store(false, Ordering::SeqCst);
-        let Ok(LoginEnd::AtClient(after)) = walk_login(&browser(), &issuer).await else {
+        let Ok(Outcome::Redirect(after)) = walk_login(&browser(), &issuer).await else {
             panic!("login after recovery failed");
         };
         let (status, body) = redeem(&http, &issuer, &after["code"])

@@ -8,13 +8,11 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use reqwest::redirect::Policy;
 use serde_json::Value;
-use wecom_oidc::clock::{ManualClock, SharedClock};
-use wecom_oidc::demo::{self, DemoOptions, RunningDemo, SIMULATOR_PATH};
+use wecom_oidc::clock::ManualClock;
+use wecom_oidc::demo::{RunningDemo, SIMULATOR_PATH};
 use wecom_oidc::provider::client::ClientSettings;
 use wecom_oidc::provider::Client;
-use wecom_oidc::secret::Secret;
 use wecom_oidc::tokens::{KeyStore, SigningAlg};
 
 use openidconnect::core::{
@@ -22,17 +20,15 @@ use openidconnect::core::{
 };
 use openidconnect::{ClientId, ClientSecret, IssuerUrl, Nonce};
 
+mod common;
+
+use common::{browser, claims_of, header_of, Walk};
+
 const SECRET: &str = "sessions-test-client-secret-0123456789";
 const START: i64 = 1_800_000_000;
 
 fn client(id: &str, settings: ClientSettings) -> Client {
-    Client {
-        id: id.into(),
-        name: id.into(),
-        secret: Some(Secret::new(SECRET)),
-        redirect_uris: vec![redirect_uri(id)],
-        settings,
-    }
+    common::client(id, Some(SECRET), &redirect_uri(id), settings)
 }
 
 /// Never fetched: the walk stops when the provider sends the browser there.
@@ -52,20 +48,8 @@ async fn start_with(clients: Vec<Client>, data_dir: Option<std::path::PathBuf>) 
 
 async fn start_at(now: i64, clients: Vec<Client>, data_dir: Option<std::path::PathBuf>) -> Env {
     let clock = ManualClock::new(now);
-    let shared: SharedClock = Arc::new(clock.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let demo = demo::spawn(DemoOptions {
-        listener,
-        issuer: None,
-        auto_login: Some("zhangsan".into()),
-        extra_clients: clients,
-        data_dir,
-        clock: shared,
-    })
-    .await
-    .expect("demo starts");
+    let demo =
+        common::start_demo_with(Some("zhangsan"), clients, data_dir, Arc::new(clock.clone())).await;
     Env {
         demo,
         clock,
@@ -84,73 +68,15 @@ async fn start() -> Env {
     .await
 }
 
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(Policy::none())
-        .build()
-        .expect("client")
-}
-
-/// Where a walk of redirects ended.
-#[derive(Debug)]
-struct Walk {
-    /// Every URL requested, in order.
-    visited: Vec<String>,
-    /// The client redirect the walk stopped at, or the URL of a page (200) it ended on.
-    end: String,
-    /// The body of the final page, when the walk ended on one.
-    body: Option<String>,
-    /// Headers of the last response.
-    headers: reqwest::header::HeaderMap,
-}
-
-impl Walk {
-    fn went_through_wecom(&self) -> bool {
-        self.visited.iter().any(|u| u.contains(SIMULATOR_PATH))
-    }
-
-    fn param(&self, name: &str) -> Option<String> {
-        url::Url::parse(&self.end)
-            .ok()?
-            .query_pairs()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-    }
-}
-
 /// Follows redirects from `start` until one leads to `http://127.0.0.1:9/` (a client redirect
 /// URI) or a response is not a redirect.
 async fn walk(http: &reqwest::Client, start: &str) -> Walk {
-    let mut url = url::Url::parse(start).expect("start URL");
-    let mut visited = Vec::new();
-    for _ in 0..12 {
-        visited.push(url.to_string());
-        let resp = http.get(url.clone()).send().await.expect("request");
-        let headers = resp.headers().clone();
-        if resp.status().is_redirection() {
-            let loc = headers["location"].to_str().expect("ascii location");
-            let next = url.join(loc).expect("location URL");
-            if next.as_str().starts_with("http://127.0.0.1:9/") {
-                return Walk {
-                    visited,
-                    end: next.to_string(),
-                    body: None,
-                    headers,
-                };
-            }
-            url = next;
-        } else {
-            let body = resp.text().await.expect("body");
-            return Walk {
-                visited,
-                end: url.to_string(),
-                body: Some(body),
-                headers,
-            };
-        }
-    }
-    panic!("too many redirects: {visited:?}");
+    common::walk(http, start, "http://127.0.0.1:9/").await
+}
+
+/// Walks `/authorize` of `client_id` with `extra` in the test's browser.
+async fn authorize(env: &Env, client_id: &str, extra: &[(&str, &str)]) -> Walk {
+    walk(&env.browser, &authorize_url(env, client_id, extra)).await
 }
 
 fn authorize_url(env: &Env, client_id: &str, extra: &[(&str, &str)]) -> String {
@@ -158,20 +84,17 @@ fn authorize_url(env: &Env, client_id: &str, extra: &[(&str, &str)]) -> String {
 }
 
 fn authorize_url_scoped(env: &Env, client_id: &str, scope: &str, extra: &[(&str, &str)]) -> String {
-    let mut u = url::Url::parse(&format!("{}/authorize", env.demo.issuer)).expect("url");
-    {
-        let mut q = u.query_pairs_mut();
-        q.append_pair("response_type", "code")
-            .append_pair("client_id", client_id)
-            .append_pair("redirect_uri", &redirect_uri(client_id))
-            .append_pair("scope", scope)
-            .append_pair("state", "st-123")
-            .append_pair("nonce", "n-456");
-        for (k, v) in extra {
-            q.append_pair(k, v);
-        }
-    }
-    u.to_string()
+    let redirect_uri = redirect_uri(client_id);
+    let mut params = vec![
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", &redirect_uri),
+        ("scope", scope),
+        ("state", "st-123"),
+        ("nonce", "n-456"),
+    ];
+    params.extend_from_slice(extra);
+    common::authorize_url(&env.demo.issuer, &params)
 }
 
 /// Redeems `code` for `client_id`; returns the token response.
@@ -189,17 +112,6 @@ async fn redeem(env: &Env, client_id: &str, code: &str) -> Value {
         .expect("token request");
     assert_eq!(resp.status(), 200, "token endpoint refused the code");
     resp.json().await.expect("token JSON")
-}
-
-/// The claims of a JWT, without verification (the tests that need it verify separately).
-fn claims_of(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).expect("payload");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("json")
-}
-
-fn header_of(jwt: &str) -> Value {
-    let h = jwt.split('.').next().expect("header");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).expect("b64")).expect("json")
 }
 
 /// A full first login of `client_id` through WeCom; returns its id_token.
@@ -223,7 +135,7 @@ async fn second_client_signs_in_from_the_session_without_wecom() {
     let env = start().await;
     let first = login(&env, "app-a").await;
     env.clock.advance(30);
-    let w = walk(&env.browser, &authorize_url(&env, "app-b", &[])).await;
+    let w = authorize(&env, "app-b", &[]).await;
     assert!(
         !w.went_through_wecom(),
         "SSO must skip WeCom: {:?}",
@@ -249,7 +161,7 @@ async fn second_client_signs_in_from_the_session_without_wecom() {
 #[tokio::test]
 async fn session_cookie_is_httponly_samesite_lax_on_root_path() {
     let env = start().await;
-    let w = walk(&env.browser, &authorize_url(&env, "app-a", &[])).await;
+    let w = authorize(&env, "app-a", &[]).await;
     let cookie = w
         .headers
         .get_all("set-cookie")
@@ -267,11 +179,7 @@ async fn session_cookie_is_httponly_samesite_lax_on_root_path() {
 #[tokio::test]
 async fn prompt_none_without_session_returns_login_required_oidc_core_3_1_2_6() {
     let env = start().await;
-    let w = walk(
-        &env.browser,
-        &authorize_url(&env, "app-a", &[("prompt", "none")]),
-    )
-    .await;
+    let w = authorize(&env, "app-a", &[("prompt", "none")]).await;
     assert!(!w.went_through_wecom());
     assert_eq!(w.param("error").as_deref(), Some("login_required"));
     assert_eq!(w.param("state").as_deref(), Some("st-123"));
@@ -282,11 +190,7 @@ async fn prompt_none_without_session_returns_login_required_oidc_core_3_1_2_6() 
 async fn prompt_none_with_session_returns_a_code_without_ui() {
     let env = start().await;
     login(&env, "app-a").await;
-    let w = walk(
-        &env.browser,
-        &authorize_url(&env, "app-b", &[("prompt", "none")]),
-    )
-    .await;
+    let w = authorize(&env, "app-b", &[("prompt", "none")]).await;
     assert!(!w.went_through_wecom());
     assert!(w.param("error").is_none(), "{}", w.end);
     redeem(&env, "app-b", &w.param("code").expect("code")).await;
@@ -297,11 +201,7 @@ async fn prompt_login_forces_wecom_even_with_a_session() {
     let env = start().await;
     login(&env, "app-a").await;
     env.clock.advance(100);
-    let w = walk(
-        &env.browser,
-        &authorize_url(&env, "app-a", &[("prompt", "login")]),
-    )
-    .await;
+    let w = authorize(&env, "app-a", &[("prompt", "login")]).await;
     assert!(w.went_through_wecom(), "prompt=login must re-authenticate");
     let tokens = redeem(&env, "app-a", &w.param("code").expect("code")).await;
     let claims = claims_of(tokens["id_token"].as_str().expect("id_token"));
@@ -317,19 +217,11 @@ async fn max_age_zero_forces_re_authentication_and_old_sessions_re_login() {
     let env = start().await;
     login(&env, "app-a").await;
     env.clock.advance(5);
-    let w = walk(
-        &env.browser,
-        &authorize_url(&env, "app-b", &[("max_age", "0")]),
-    )
-    .await;
+    let w = authorize(&env, "app-b", &[("max_age", "0")]).await;
     assert!(w.went_through_wecom(), "max_age=0 acts as prompt=login");
     // A recent enough login is reused; an older one is not.
     env.clock.advance(50);
-    let w = walk(
-        &env.browser,
-        &authorize_url(&env, "app-b", &[("max_age", "3600")]),
-    )
-    .await;
+    let w = authorize(&env, "app-b", &[("max_age", "3600")]).await;
     assert!(!w.went_through_wecom());
     let claims = claims_of(
         redeem(&env, "app-b", &w.param("code").expect("code")).await["id_token"]
@@ -341,11 +233,7 @@ async fn max_age_zero_forces_re_authentication_and_old_sessions_re_login() {
         START + 5,
         "auth_time REQUIRED with max_age"
     );
-    let w = walk(
-        &env.browser,
-        &authorize_url(&env, "app-b", &[("max_age", "10"), ("prompt", "none")]),
-    )
-    .await;
+    let w = authorize(&env, "app-b", &[("max_age", "10"), ("prompt", "none")]).await;
     assert_eq!(w.param("error").as_deref(), Some("login_required"));
 }
 
@@ -387,26 +275,20 @@ async fn id_token_hint_for_another_user_is_login_required_with_prompt_none() {
     let env = start().await;
     let zhangsan = login(&env, "app-a").await;
     // The hint verifies (our signature, our iss) and names the session's user: SSO.
-    let w = walk(
-        &env.browser,
-        &authorize_url(
-            &env,
-            "app-b",
-            &[("prompt", "none"), ("id_token_hint", &zhangsan)],
-        ),
+    let w = authorize(
+        &env,
+        "app-b",
+        &[("prompt", "none"), ("id_token_hint", &zhangsan)],
     )
     .await;
     assert!(w.param("code").is_some(), "{}", w.end);
     // lisi's id_token, from another browser, as the hint in zhangsan's browser.
     let lisi = login_as(&env, &browser(), "app-a", "lisi").await;
     assert_eq!(claims_of(&lisi)["sub"], "lisi");
-    let w = walk(
-        &env.browser,
-        &authorize_url(
-            &env,
-            "app-b",
-            &[("prompt", "none"), ("id_token_hint", &lisi)],
-        ),
+    let w = authorize(
+        &env,
+        "app-b",
+        &[("prompt", "none"), ("id_token_hint", &lisi)],
     )
     .await;
     assert_eq!(
@@ -416,11 +298,7 @@ async fn id_token_hint_for_another_user_is_login_required_with_prompt_none() {
         w.end
     );
     // Without prompt=none the person is sent to log in again.
-    let w = walk(
-        &env.browser,
-        &authorize_url(&env, "app-b", &[("id_token_hint", &lisi)]),
-    )
-    .await;
+    let w = authorize(&env, "app-b", &[("id_token_hint", &lisi)]).await;
     assert!(w.went_through_wecom());
 }
 
@@ -434,13 +312,10 @@ async fn id_token_hint_not_signed_by_us_is_refused() {
     claims["sub"] = Value::from("lisi");
     parts[1] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("json"));
     let forged = parts.join(".");
-    let w = walk(
-        &env.browser,
-        &authorize_url(
-            &env,
-            "app-b",
-            &[("prompt", "none"), ("id_token_hint", &forged)],
-        ),
+    let w = authorize(
+        &env,
+        "app-b",
+        &[("prompt", "none"), ("id_token_hint", &forged)],
     )
     .await;
     assert_eq!(
@@ -456,13 +331,10 @@ async fn expired_id_token_hint_is_still_accepted_oidc_core_3_1_2_1() {
     let env = start().await;
     let id_token = login(&env, "app-a").await;
     env.clock.advance(2 * 3600); // id_token expired (1 h), session alive (8 h)
-    let w = walk(
-        &env.browser,
-        &authorize_url(
-            &env,
-            "app-b",
-            &[("prompt", "none"), ("id_token_hint", &id_token)],
-        ),
+    let w = authorize(
+        &env,
+        "app-b",
+        &[("prompt", "none"), ("id_token_hint", &id_token)],
     )
     .await;
     assert!(w.param("code").is_some(), "{}", w.end);
@@ -473,11 +345,7 @@ async fn session_expires_after_its_ttl() {
     let env = start().await;
     login(&env, "app-a").await;
     env.clock.advance(8 * 3600);
-    let w = walk(
-        &env.browser,
-        &authorize_url(&env, "app-b", &[("prompt", "none")]),
-    )
-    .await;
+    let w = authorize(&env, "app-b", &[("prompt", "none")]).await;
     assert_eq!(w.param("error").as_deref(), Some("login_required"));
 }
 
@@ -485,11 +353,7 @@ async fn session_expires_after_its_ttl() {
 async fn form_post_success_is_an_auto_submitting_form_with_strict_csp() {
     let env = start().await;
     login(&env, "app-a").await;
-    let w = walk(
-        &env.browser,
-        &authorize_url(&env, "app-b", &[("response_mode", "form_post")]),
-    )
-    .await;
+    let w = authorize(&env, "app-b", &[("response_mode", "form_post")]).await;
     let body = w.body.as_deref().expect("a page, not a redirect");
     assert!(
         body.contains(r#"<form method="post" action="http://127.0.0.1:9/app-b/cb">"#),
@@ -518,13 +382,10 @@ async fn form_post_success_is_an_auto_submitting_form_with_strict_csp() {
 #[tokio::test]
 async fn form_post_errors_use_the_requested_mode_form_post_2() {
     let env = start().await;
-    let w = walk(
-        &env.browser,
-        &authorize_url(
-            &env,
-            "app-a",
-            &[("response_mode", "form_post"), ("prompt", "none")],
-        ),
+    let w = authorize(
+        &env,
+        "app-a",
+        &[("response_mode", "form_post"), ("prompt", "none")],
     )
     .await;
     let body = w.body.as_deref().expect("a page, not a redirect");
@@ -588,11 +449,7 @@ async fn logout_redirects_to_registered_post_logout_uri_with_state_and_ends_sess
         .any(|c| c.starts_with("wecom_oidc_session=;") && c.contains("Max-Age=0"));
     assert!(cleared, "the session cookie is cleared");
     // The session is gone server-side too, whatever the browser keeps.
-    let w = walk(
-        &env.browser,
-        &authorize_url(&env, "app-b", &[("prompt", "none")]),
-    )
-    .await;
+    let w = authorize(&env, "app-b", &[("prompt", "none")]).await;
     assert_eq!(w.param("error").as_deref(), Some("login_required"));
 }
 
@@ -625,11 +482,7 @@ async fn logout_with_unregistered_post_logout_uri_shows_our_page_and_never_redir
     let body = resp.text().await.expect("body");
     assert!(body.contains("您已退出登录"), "{body}");
     assert!(body.contains("You are signed out"), "bilingual: {body}");
-    let w = walk(
-        &env.browser,
-        &authorize_url(&env, "app-a", &[("prompt", "none")]),
-    )
-    .await;
+    let w = authorize(&env, "app-a", &[("prompt", "none")]).await;
     assert_eq!(w.param("error").as_deref(), Some("login_required"));
 }
 
@@ -729,7 +582,7 @@ async fn backchannel_logout_token_reaches_every_client_of_the_session_and_verifi
     let sid = claims_of(&id_token)["sid"].clone();
     // app-b and app-c log in through the session (SSO).
     for id in ["app-b", "app-c"] {
-        let w = walk(&env.browser, &authorize_url(&env, id, &[])).await;
+        let w = authorize(&env, id, &[]).await;
         assert!(!w.went_through_wecom());
     }
     let resp = env
@@ -1025,10 +878,6 @@ async fn claims_parameter_adds_requested_claims_to_id_token_and_userinfo_oidc_co
         "scope openid only, name not asked at userinfo"
     );
     // A malformed claims parameter is an invalid_request back to the client.
-    let w = walk(
-        &env.browser,
-        &authorize_url(&env, "app-a", &[("claims", "[1]")]),
-    )
-    .await;
+    let w = authorize(&env, "app-a", &[("claims", "[1]")]).await;
     assert_eq!(w.param("error").as_deref(), Some("invalid_request"));
 }

@@ -17,10 +17,13 @@ use wecom_oidc::clock::SystemClock;
 use wecom_oidc::connector::wecom::{
     CallbackSettings, EmailPolicy, PrivateInfo, SubjectMode, WeComSettings,
 };
-use wecom_oidc::demo::{self, DemoOptions, RunningDemo};
+use wecom_oidc::demo::{self, RunningDemo};
 use wecom_oidc::provider::Client;
-use wecom_oidc::secret::Secret;
 use wecom_oidc::simulator::{CallbackTarget, SimulatorConfig};
+
+mod common;
+
+use common::{browser_as as browser, Outcome};
 
 const CLIENT_ID: &str = "rp";
 const CLIENT_SECRET: &str = "rp-secret-for-tests";
@@ -31,11 +34,13 @@ const WECOM_UA: &str = "Mozilla/5.0 (iPhone) AppleWebKit/605.1.15 MicroMessenger
 
 fn rp_client() -> Client {
     Client {
-        id: CLIENT_ID.into(),
         name: "test RP".into(),
-        secret: Some(Secret::new(CLIENT_SECRET.to_string())),
-        redirect_uris: vec![REDIRECT_URI.into()],
-        settings: Default::default(),
+        ..common::client(
+            CLIENT_ID,
+            Some(CLIENT_SECRET),
+            REDIRECT_URI,
+            Default::default(),
+        )
     }
 }
 
@@ -44,40 +49,20 @@ async fn start_with(
     data_dir: Option<std::path::PathBuf>,
     customize: impl FnOnce(&mut WeComSettings, &mut SimulatorConfig),
 ) -> RunningDemo {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    demo::spawn_with(
-        DemoOptions {
-            listener,
-            issuer: None,
-            auto_login: Some(auto_login.into()),
-            extra_clients: vec![rp_client()],
-            data_dir,
-            clock: Arc::new(SystemClock),
-        },
-        customize,
+    let options = common::demo_options(
+        Some(auto_login),
+        vec![rp_client()],
+        data_dir,
+        Arc::new(SystemClock),
     )
-    .await
-    .expect("demo starts")
+    .await;
+    demo::spawn_with(options, customize)
+        .await
+        .expect("demo starts")
 }
 
 async fn start(auto_login: &str) -> RunningDemo {
     start_with(auto_login, None, |_, _| {}).await
-}
-
-/// A browser: its own cookie jar, redirects walked by hand.
-fn browser(user_agent: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(user_agent)
-        .build()
-        .expect("client")
-}
-
-/// Where a browser's login ends: the RP callback's query, or a page we showed instead.
-enum Outcome {
-    Redirect(HashMap<String, String>),
-    Page(reqwest::StatusCode, String),
 }
 
 /// Walks `/authorize` → simulator → `/callback/wecom` → RP redirect URI.
@@ -93,51 +78,30 @@ async fn login_via(
     user_agent: &str,
     as_member: Option<&str>,
 ) -> Outcome {
-    let http = browser(user_agent);
-    let verifier = "v".repeat(50);
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    let mut url = url::Url::parse(&format!("{}/authorize", demo.issuer)).expect("url");
-    url.query_pairs_mut()
-        .append_pair("client_id", CLIENT_ID)
-        .append_pair("redirect_uri", REDIRECT_URI)
-        .append_pair("response_type", "code")
-        .append_pair("scope", scope)
-        .append_pair("state", "s1")
-        .append_pair("nonce", "n1")
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256");
-    let mut next = url.to_string();
-    for _ in 0..6 {
-        let resp = http.get(&next).send().await.expect("request");
-        let status = resp.status();
-        if !status.is_redirection() {
-            return Outcome::Page(status, resp.text().await.unwrap_or_default());
-        }
-        let location = resp
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .expect("redirect has a Location")
-            .to_string();
-        if location.starts_with(REDIRECT_URI) {
-            let u = url::Url::parse(&location).expect("location URL");
-            return Outcome::Redirect(u.query_pairs().into_owned().collect());
-        }
-        if let Some(member) = as_member.filter(|_| location.contains(demo::SIMULATOR_PATH)) {
-            let u = url::Url::parse(&location).expect("simulator URL");
-            let state = u
-                .query_pairs()
-                .find(|(k, _)| k == "state")
-                .map(|(_, v)| v.into_owned())
-                .expect("state");
-            let callback = format!("{}/callback/wecom", demo.issuer);
-            let code = demo.simulator.issue_code(member, "", &callback);
-            next = format!("{callback}?code={code}&state={state}");
-            continue;
-        }
-        next = location;
-    }
-    panic!("too many redirects");
+    let challenge = common::s256(&"v".repeat(50));
+    let url = common::authorize_url(
+        &demo.issuer,
+        &[
+            ("client_id", CLIENT_ID),
+            ("redirect_uri", REDIRECT_URI),
+            ("response_type", "code"),
+            ("scope", scope),
+            ("state", "s1"),
+            ("nonce", "n1"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let callback = format!("{}/callback/wecom", demo.issuer);
+    let stand_in = |location: &str| {
+        let member = as_member.filter(|_| location.contains(demo::SIMULATOR_PATH))?;
+        let state = common::query(location).remove("state").expect("state");
+        let code = demo.simulator.issue_code(member, "", &callback);
+        Some(format!("{callback}?code={code}&state={state}"))
+    };
+    common::walk_rewriting(&browser(user_agent), &url, REDIRECT_URI, stand_in)
+        .await
+        .into()
 }
 
 /// Tokens for a login that must succeed: (id_token claims, userinfo).
@@ -169,11 +133,7 @@ async fn tokens_for(demo: &RunningDemo, outcome: Outcome) -> (Value, Value) {
         .json()
         .await
         .expect("token JSON");
-    let id_token = token["id_token"].as_str().expect("id_token");
-    let payload = id_token.split('.').nth(1).expect("JWT payload");
-    let claims: Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url"))
-            .expect("claims JSON");
+    let claims = common::claims_of(token["id_token"].as_str().expect("id_token"));
     let userinfo: Value = http
         .get(format!("{}/userinfo", demo.issuer))
         .bearer_auth(token["access_token"].as_str().expect("access_token"))
@@ -208,11 +168,8 @@ async fn a_restarted_connector_reuses_the_token_persisted_in_the_store() {
     login_ok(&demo, "openid", "Mozilla/5.0").await;
     assert_eq!(demo.simulator.gettoken_calls(), 1);
     // A new connector on the same store has nothing in memory, as after a restart.
-    let sim = demo.simulator.config();
-    let settings = WeComSettings {
-        api_base: format!("{}{}", demo.issuer, demo::SIMULATOR_PATH),
-        ..WeComSettings::new(sim.corp_id.clone(), sim.agent_id, sim.secret.clone())
-    };
+    let sim_base = format!("{}{}", demo.issuer, demo::SIMULATOR_PATH);
+    let settings = common::demo_app(&demo.simulator, &sim_base, WeComSettings::DEFAULT_ID);
     let restarted = wecom_oidc::connector::wecom::WeComConnector::new(
         settings,
         wecom_oidc::storage::upstream_role(demo.store.clone()),
@@ -347,11 +304,8 @@ async fn inactive_members_are_refused_at_login() {
 async fn a_member_disabled_after_login_is_refused_at_refresh() {
     use wecom_oidc::connector::Connector;
     let demo = start("zhangsan").await;
-    let sim = demo.simulator.config();
-    let settings = WeComSettings {
-        api_base: format!("{}{}", demo.issuer, demo::SIMULATOR_PATH),
-        ..WeComSettings::new(sim.corp_id.clone(), sim.agent_id, sim.secret.clone())
-    };
+    let sim_base = format!("{}{}", demo.issuer, demo::SIMULATOR_PATH);
+    let settings = common::demo_app(&demo.simulator, &sim_base, WeComSettings::DEFAULT_ID);
     let connector = wecom_oidc::connector::wecom::WeComConnector::new(
         settings,
         wecom_oidc::storage::upstream_role(demo.store.clone()),
@@ -579,94 +533,26 @@ async fn pairwise_sub_is_the_sector_hash_oidc_core_8_1_and_is_advertised() {
 
 #[tokio::test]
 async fn each_client_logs_in_through_the_wecom_app_it_names() {
-    use wecom_oidc::config::Config;
-    use wecom_oidc::simulator::Simulator;
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let issuer = format!("http://{addr}");
-    let sim_base = format!("{issuer}/wecom-sim");
-    let mut sim_config = SimulatorConfig::demo(sim_base.clone());
-    sim_config.auto_login = Some("lisi".into());
-    let simulator = Simulator::new(sim_config.clone(), Arc::new(SystemClock));
-    // The branch app is a second app of the same corp (its own AgentId and secret).
-    assert!(simulator.add_app(
-        &sim_config.corp_id,
-        wecom_oidc::simulator::AppSpec {
-            agent_id: 1_000_005,
-            secret: "branch-app-secret".into(),
-            visible_range: Default::default(),
-            trusted_domains: Vec::new(),
-            legacy_app: false,
-        },
-    ));
-    let app = |name: &str| {
-        let (agent, secret) = if name == "branch" {
-            (1_000_005, "branch-app-secret".to_owned())
-        } else {
-            (sim_config.agent_id, sim_config.secret.clone())
-        };
-        WeComSettings {
-            id: name.into(),
-            api_base: sim_base.clone(),
-            oauth_base: sim_base.clone(),
-            sso_base: sim_base.clone(),
-            ..WeComSettings::new(sim_config.corp_id.clone(), agent, secret)
-        }
-    };
     let mut client = rp_client();
     client.settings.connector = Some("branch".into());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = Config {
-        keys_reload_interval: wecom_oidc::tokens::shared::DEFAULT_RELOAD_INTERVAL_SECS,
-        issuer: issuer.clone(),
-        listen: addr,
-        data_dir: dir.path().join("store"),
-        store: Default::default(),
-        keys_dir: dir.path().join("keys"),
-        connectors: vec![Arc::new(app("wecom")), Arc::new(app("branch"))],
-        deprecations: Vec::new(),
+    let options = common::ServeOptions {
+        auto_login: Some("lisi"),
         clients: vec![client],
-        lifetimes: Default::default(),
-        limits: Default::default(),
-        session: Default::default(),
-        login_event_retention: wecom_oidc::config::DEFAULT_EVENT_RETENTION_DAYS * 86_400,
-        playground: false,
+        ..Default::default()
     };
-    let built = wecom_oidc::app::build(&config, Arc::new(SystemClock))
-        .await
-        .expect("builds");
-    let router = built.router.nest("/wecom-sim", simulator.router());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
+    let served = common::serve_with_simulator(options, common::demo_corp_with_branch_app).await;
+    let issuer = &served.issuer;
 
-    let http = browser("Mozilla/5.0");
     let authorize = format!(
         "{issuer}/authorize?client_id={CLIENT_ID}&redirect_uri={}&response_type=code&scope=openid&state=s",
         url::form_urlencoded::byte_serialize(REDIRECT_URI.as_bytes()).collect::<String>()
     );
-    let mut next = authorize;
-    let mut saw_branch_callback = false;
-    let query = loop {
-        let resp = http.get(&next).send().await.expect("request");
-        let location = resp
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_else(|| panic!("no redirect: {}", resp.status()))
-            .to_string();
-        if location.starts_with(&format!("{issuer}/callback/branch?")) {
-            saw_branch_callback = true;
-        }
-        if location.starts_with(REDIRECT_URI) {
-            let u = url::Url::parse(&location).expect("url");
-            break u
-                .query_pairs()
-                .into_owned()
-                .collect::<HashMap<String, String>>();
-        }
-        next = location;
-    };
+    let w = common::walk(&browser("Mozilla/5.0"), &authorize, REDIRECT_URI).await;
+    let query = w.redirect_query();
+    let saw_branch_callback = w
+        .visited
+        .iter()
+        .any(|u| u.starts_with(&format!("{issuer}/callback/branch?")));
     assert!(
         saw_branch_callback,
         "the login came back through the branch app"

@@ -9,6 +9,7 @@
 //! secrets (codes, tokens), so a copy of the database does not hand out working credentials.
 
 pub mod cluster;
+#[cfg(any(test, feature = "testkit"))]
 pub mod conformance;
 pub mod durability;
 pub mod memory;
@@ -398,6 +399,7 @@ pub trait Store: Send + Sync + 'static {
 /// the impl's items: for test stores that wrap a real one and change a few methods (unit tests
 /// and `tests/` share it). The macro emits the whole impl so that `async_trait` sees the
 /// expanded methods.
+#[cfg(any(test, feature = "testkit"))]
 #[doc(hidden)]
 #[macro_export]
 macro_rules! delegate_store {

@@ -833,6 +833,7 @@ impl Store for PostgresStore {
 }
 
 /// Test support: a fresh schema per store on the server named by [`TEST_URL_ENV`].
+#[cfg(any(test, feature = "testkit"))]
 pub mod testing {
     use super::*;
 

@@ -1,0 +1,467 @@
+//! Helpers the end-to-end test binaries share (each `tests/*.rs` file is a crate of its own and
+//! includes this module with `mod common;`): browsers and redirect walks, token and userinfo
+//! requests, JWT decoding, PKCE values, and providers started in process on `127.0.0.1:0`
+//! beside the WeCom simulator (the demo, or one configured in code).
+//!
+//! Each binary uses a part of it, hence `dead_code` is allowed here and only here.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use reqwest::header::HeaderMap;
+use reqwest::redirect::Policy;
+use reqwest::StatusCode;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use wecom_oidc::clock::{SharedClock, SystemClock};
+use wecom_oidc::config::Config;
+use wecom_oidc::connector::registry::ConnectorConfig;
+use wecom_oidc::connector::wecom::WeComSettings;
+use wecom_oidc::demo::{self, DemoOptions, RunningDemo};
+use wecom_oidc::provider::Client;
+use wecom_oidc::simulator::{AppSpec, Simulator, SimulatorConfig};
+use wecom_oidc::storage::Store;
+
+// Not every binary uses both (and `dead_code` does not cover re-exports).
+#[allow(unused_imports)]
+pub use wecom_oidc::testkit::{client, wecom_app};
+
+/// The code verifier of RFC 7636 appendix B.
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+/// Its S256 code challenge (RFC 7636 appendix B).
+pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// The S256 code challenge of `verifier` (RFC 7636 §4.2).
+pub fn s256(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Browsers and redirects
+// ---------------------------------------------------------------------------------------------
+
+/// What every test browser is: it keeps cookies and walks redirects by hand, so each hop can be
+/// checked.
+pub fn browser_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+}
+
+/// A browser with its own cookie jar (per host: one session cookie serves every instance on
+/// 127.0.0.1) that follows no redirects.
+pub fn browser() -> reqwest::Client {
+    browser_builder().build().expect("client")
+}
+
+/// A [`browser`] that sends `user_agent` (WeCom's in-app browser, or a desktop one).
+pub fn browser_as(user_agent: &str) -> reqwest::Client {
+    browser_builder()
+        .user_agent(user_agent)
+        .build()
+        .expect("client")
+}
+
+/// The `Location` of a redirect, which must have one.
+pub fn location(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get("location")
+        .unwrap_or_else(|| panic!("no Location in a {} answer", resp.status()))
+        .to_str()
+        .expect("ASCII Location")
+        .to_owned()
+}
+
+/// The query parameters of `url`.
+pub fn query(url: &str) -> HashMap<String, String> {
+    url::Url::parse(url)
+        .expect("URL")
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+/// `{issuer}/authorize` with `params`, in order.
+pub fn authorize_url(issuer: &str, params: &[(&str, &str)]) -> String {
+    let mut u = url::Url::parse(&format!("{issuer}/authorize")).expect("issuer URL");
+    u.query_pairs_mut().extend_pairs(params);
+    u.to_string()
+}
+
+/// Where a walk of redirects ended.
+#[derive(Debug)]
+pub struct Walk {
+    /// Every URL requested, in order.
+    pub visited: Vec<String>,
+    /// The redirect target the walk stopped at, or the URL of the page it ended on.
+    pub end: String,
+    /// The status of the last response.
+    pub status: StatusCode,
+    /// The body of the final page, when the walk ended on one (not on a redirect).
+    pub body: Option<String>,
+    /// The headers of the last response.
+    pub headers: HeaderMap,
+}
+
+impl Walk {
+    /// Whether the walk went through the demo's WeCom simulator.
+    pub fn went_through_wecom(&self) -> bool {
+        self.visited
+            .iter()
+            .any(|u| u.contains(demo::SIMULATOR_PATH))
+    }
+
+    /// A query parameter of the URL the walk ended at.
+    pub fn param(&self, name: &str) -> Option<String> {
+        query(&self.end).remove(name)
+    }
+
+    /// The query of the redirect the walk stopped at; panics when it ended on a page.
+    pub fn redirect_query(&self) -> HashMap<String, String> {
+        if let Some(body) = &self.body {
+            panic!(
+                "expected a redirect, the walk ended on a {} page at {}: {body}",
+                self.status, self.end
+            );
+        }
+        query(&self.end)
+    }
+}
+
+/// Where a browser's login ends: the RP callback's query, or a page we showed instead.
+#[derive(Debug)]
+pub enum Outcome {
+    /// At the client's redirect URI, with this query.
+    Redirect(HashMap<String, String>),
+    /// On a page of ours.
+    Page(StatusCode, String),
+}
+
+impl Outcome {
+    /// The query of the client redirect; panics on a page.
+    pub fn query(self) -> HashMap<String, String> {
+        match self {
+            Outcome::Redirect(q) => q,
+            Outcome::Page(status, body) => panic!("a page {status} instead of a redirect: {body}"),
+        }
+    }
+}
+
+impl From<Walk> for Outcome {
+    fn from(w: Walk) -> Outcome {
+        match w.body {
+            None => Outcome::Redirect(query(&w.end)),
+            Some(body) => Outcome::Page(w.status, body),
+        }
+    }
+}
+
+/// Follows redirects from `start` (relative ones against the URL that sent them) until one
+/// points at a URL starting with `stop`, or an answer is not a redirect (with an empty `stop`,
+/// until a page).
+pub async fn walk(b: &reqwest::Client, start: &str, stop: &str) -> Walk {
+    walk_rewriting(b, start, stop, |_| None).await
+}
+
+/// Like [`walk`]; a redirect for which `rewrite` returns a URL goes there instead (a test that
+/// stands in for the member at WeCom's login page mints the code here).
+pub async fn walk_rewriting(
+    b: &reqwest::Client,
+    start: &str,
+    stop: &str,
+    rewrite: impl FnMut(&str) -> Option<String>,
+) -> Walk {
+    try_walk(b, start, stop, rewrite).await.expect("request")
+}
+
+/// Like [`walk_rewriting`]; `Err` on a transport error (the server is gone).
+pub async fn try_walk(
+    b: &reqwest::Client,
+    start: &str,
+    stop: &str,
+    mut rewrite: impl FnMut(&str) -> Option<String>,
+) -> Result<Walk, reqwest::Error> {
+    let mut url = url::Url::parse(start).expect("start URL");
+    let mut visited = Vec::new();
+    for _ in 0..12 {
+        visited.push(url.to_string());
+        let resp = b.get(url.clone()).send().await?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        if !status.is_redirection() {
+            let body = resp.text().await?;
+            return Ok(Walk {
+                visited,
+                end: url.to_string(),
+                status,
+                body: Some(body),
+                headers,
+            });
+        }
+        let next = url.join(&location(&resp)).expect("Location URL");
+        if !stop.is_empty() && next.as_str().starts_with(stop) {
+            return Ok(Walk {
+                visited,
+                end: next.to_string(),
+                status,
+                body: None,
+                headers,
+            });
+        }
+        url = match rewrite(next.as_str()) {
+            Some(other) => url::Url::parse(&other).expect("rewritten URL"),
+            None => next,
+        };
+    }
+    panic!("too many redirects: {visited:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests to the provider
+// ---------------------------------------------------------------------------------------------
+
+/// POSTs `form` to `url`, with HTTP Basic credentials when given: the status, the headers and
+/// the JSON body (`Null` when the body is not JSON).
+pub async fn post_form(
+    url: &str,
+    form: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+) -> (StatusCode, HeaderMap, Value) {
+    let mut req = reqwest::Client::new().post(url).form(form);
+    if let Some((user, password)) = basic {
+        req = req.basic_auth(user, Some(password));
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    (status, headers, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// A token request of `client` (HTTP Basic with `secret`) at `issuer`: status and JSON body.
+pub async fn token(
+    issuer: &str,
+    (client, secret): (&str, &str),
+    form: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let (status, _, body) =
+        post_form(&format!("{issuer}/token"), form, Some((client, secret))).await;
+    (status, body)
+}
+
+/// `GET {issuer}/userinfo` with `access_token` as the bearer token.
+pub async fn userinfo(issuer: &str, access_token: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(format!("{issuer}/userinfo"))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .expect("userinfo request")
+}
+
+/// A relying party of the `openidconnect` crate, as a client application would set it up.
+pub type Rp = openidconnect::core::CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
+/// The `openidconnect` relying party of client `client_id`, set up from `issuer`'s discovery
+/// document, and the HTTP client (following no redirects) it talks with.
+pub async fn discover_rp(
+    issuer: &str,
+    client_id: &str,
+    secret: &str,
+    redirect_uri: &str,
+) -> (Rp, reqwest::Client) {
+    use openidconnect::core::{CoreClient, CoreProviderMetadata};
+    use openidconnect::{ClientId, ClientSecret, IssuerUrl, RedirectUrl};
+    let http = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .expect("client");
+    let issuer = IssuerUrl::new(issuer.to_owned()).expect("issuer URL");
+    let meta = CoreProviderMetadata::discover_async(issuer, &http)
+        .await
+        .expect("discovery");
+    let rp = CoreClient::from_provider_metadata(
+        meta,
+        ClientId::new(client_id.into()),
+        Some(ClientSecret::new(secret.into())),
+    )
+    .set_redirect_uri(RedirectUrl::new(redirect_uri.into()).expect("redirect URI"));
+    (rp, http)
+}
+
+/// `v[key]`, which must be a string.
+pub fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key].as_str().unwrap_or_else(|| panic!("no {key} in {v}"))
+}
+
+/// The claims of a JWT, unverified (the tests that need it verify signatures separately).
+pub fn claims_of(jwt: &str) -> Value {
+    jwt_part(jwt, 1)
+}
+
+/// The JOSE header of a JWT.
+pub fn header_of(jwt: &str) -> Value {
+    jwt_part(jwt, 0)
+}
+
+fn jwt_part(jwt: &str, index: usize) -> Value {
+    let part = jwt.split('.').nth(index).expect("a JWT part");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url")).expect("JSON")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Providers
+// ---------------------------------------------------------------------------------------------
+
+/// The demo (provider + WeCom simulator) on `127.0.0.1:0` with `clients` registered beside the
+/// demo client, a temporary data folder and the system clock.
+pub async fn start_demo(auto_login: Option<&str>, clients: Vec<Client>) -> RunningDemo {
+    start_demo_with(auto_login, clients, None, Arc::new(SystemClock)).await
+}
+
+/// [`start_demo`] with its data in `data_dir` (`None`: a temporary folder) and `clock`.
+pub async fn start_demo_with(
+    auto_login: Option<&str>,
+    clients: Vec<Client>,
+    data_dir: Option<PathBuf>,
+    clock: SharedClock,
+) -> RunningDemo {
+    demo::spawn(demo_options(auto_login, clients, data_dir, clock).await)
+        .await
+        .expect("demo starts")
+}
+
+/// The options of [`start_demo_with`], on a freshly bound ephemeral port.
+pub async fn demo_options(
+    auto_login: Option<&str>,
+    clients: Vec<Client>,
+    data_dir: Option<PathBuf>,
+    clock: SharedClock,
+) -> DemoOptions {
+    DemoOptions {
+        listener: tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind"),
+        issuer: None,
+        auto_login: auto_login.map(str::to_owned),
+        extra_clients: clients,
+        data_dir,
+        clock,
+    }
+}
+
+/// A provider configured in code (no demo) and the WeCom simulator, served on one ephemeral
+/// port by the real server with the real middleware.
+pub struct Served {
+    /// The provider's issuer; the simulator is at [`Served::sim_base`].
+    pub issuer: String,
+    /// Where the simulator is mounted (every WeCom host of its apps).
+    pub sim_base: String,
+    /// The simulator (tests inspect and steer it).
+    pub simulator: Simulator,
+    /// The provider's store.
+    pub store: Arc<dyn Store>,
+    /// Keeps the data folder alive.
+    _dir: tempfile::TempDir,
+}
+
+/// What [`serve_with_simulator`] starts besides the connectors.
+#[derive(Default)]
+pub struct ServeOptions {
+    /// The member the simulator logs in at once (`None`: the tests mint codes).
+    pub auto_login: Option<&'static str>,
+    /// The registered clients.
+    pub clients: Vec<Client>,
+    /// The store; `None`: sled in a temporary folder, as `serve` opens it.
+    pub store: Option<Arc<dyn Store>>,
+    /// `[ui] playground`.
+    pub playground: bool,
+}
+
+/// Serves a provider whose connectors `apps` makes, given the simulator (to add corps and apps
+/// to) and its base URL, beside that simulator at `{issuer}/wecom-sim`.
+pub async fn serve_with_simulator(
+    options: ServeOptions,
+    apps: impl FnOnce(&Simulator, &str) -> Vec<WeComSettings>,
+) -> Served {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let issuer = format!("http://{addr}");
+    let sim_base = format!("{issuer}/wecom-sim");
+    let mut sim_config = SimulatorConfig::demo(sim_base.clone());
+    sim_config.auto_login = options.auto_login.map(str::to_owned);
+    let simulator = Simulator::new(sim_config, Arc::new(SystemClock));
+    let connectors = apps(&simulator, &sim_base)
+        .into_iter()
+        .map(|s| Arc::new(s) as Arc<dyn ConnectorConfig>)
+        .collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = Config {
+        playground: options.playground,
+        ..wecom_oidc::testkit::config(&issuer, addr, dir.path(), connectors, options.clients)
+    };
+    let built = match options.store {
+        Some(store) => wecom_oidc::app::build_with_store(&config, Arc::new(SystemClock), store),
+        None => wecom_oidc::app::build(&config, Arc::new(SystemClock)).await,
+    }
+    .expect("the provider builds");
+    let router =
+        wecom_oidc::app::with_middleware(built.router.nest("/wecom-sim", simulator.router()));
+    tokio::spawn(wecom_oidc::server::serve(
+        listener,
+        router,
+        std::future::pending(),
+    ));
+    Served {
+        issuer,
+        sim_base,
+        simulator,
+        store: built.store,
+        _dir: dir,
+    }
+}
+
+/// The simulator's demo app as a connector with id `id`.
+pub fn demo_app(simulator: &Simulator, base: &str, id: &str) -> WeComSettings {
+    let c = simulator.config();
+    WeComSettings {
+        id: id.into(),
+        ..wecom_app(base, &c.corp_id, c.agent_id, &c.secret)
+    }
+}
+
+/// The AgentId of the demo corp's second app (`branch`).
+pub const BRANCH_AGENT: i64 = 1_000_005;
+
+/// Two apps of the demo corp: `wecom` (the demo app, the default) and `branch` (a second app
+/// with its own AgentId and secret, added to the simulator here).
+pub fn demo_corp_with_branch_app(simulator: &Simulator, base: &str) -> Vec<WeComSettings> {
+    let corp = simulator.config().corp_id.clone();
+    assert!(simulator.add_app(
+        &corp,
+        AppSpec {
+            agent_id: BRANCH_AGENT,
+            secret: "branch-app-secret".into(),
+            visible_range: Default::default(),
+            trusted_domains: Vec::new(),
+            legacy_app: false,
+        },
+    ));
+    let branch = WeComSettings {
+        id: "branch".into(),
+        ..wecom_app(base, &corp, BRANCH_AGENT, "branch-app-secret")
+    };
+    vec![demo_app(simulator, base, "wecom"), branch]
+}
