@@ -367,6 +367,29 @@ fn cpu_seconds(pid: u32, ticks: f64) -> Result<f64> {
     Ok((utime + stime) / ticks)
 }
 
+/// Context switches (voluntary + involuntary) of every thread of a process so far: each is a
+/// hand-off between threads (a futex wait, a blocking read) or a preemption. Threads that ended
+/// are not counted, so read it around a phase of threads that live through it.
+fn context_switches(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .map(|status| {
+            status
+                .lines()
+                .filter_map(|l| {
+                    l.strip_prefix("voluntary_ctxt_switches:")
+                        .or_else(|| l.strip_prefix("nonvoluntary_ctxt_switches:"))
+                })
+                .filter_map(|v| v.trim().parse::<u64>().ok())
+                .sum::<u64>()
+        })
+        .sum()
+}
+
 /// A `/proc/PID/status` value in kB (`VmRSS`, `VmHWM`).
 fn status_kb(pid: u32, key: &str) -> Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
@@ -535,6 +558,8 @@ struct PhaseResult {
     server_cpu: f64,
     /// Generator CPU-seconds used in the window.
     generator_cpu: f64,
+    /// Context switches of the server's threads in the window.
+    server_switches: u64,
     /// Latencies in microseconds, sorted.
     latencies: Vec<u64>,
 }
@@ -556,11 +581,13 @@ impl PhaseResult {
     }
     fn summary(&self) -> String {
         format!(
-            "{} req in {:.2}s, {:.0}/s, server CPU {:.0}%, generator CPU {:.0}%, p50 {:.2} ms, p99 {:.2} ms, {} errors",
+            "{} req in {:.2}s, {:.0}/s, server CPU {:.0}% ({:.1} µs/req, {:.2} context switches/req), generator CPU {:.0}%, p50 {:.2} ms, p99 {:.2} ms, {} errors",
             self.requests,
             self.seconds,
             self.per_second(),
             100.0 * ratio(self.server_cpu, self.seconds),
+            1e6 * ratio(self.server_cpu, self.requests as f64),
+            ratio(self.server_switches as f64, self.requests as f64),
             100.0 * ratio(self.generator_cpu, self.seconds),
             self.percentile(0.5),
             self.percentile(0.99),
@@ -649,6 +676,7 @@ where
     shared.measuring.store(true, Ordering::SeqCst);
     let t0 = Instant::now();
     let (s0, g0) = (cpu_seconds(server_pid, ticks)?, cpu_seconds(me, ticks)?);
+    let c0 = context_switches(server_pid);
     let deadline = tokio::time::sleep(opts.duration);
     tokio::pin!(deadline);
     // Ends at the deadline, or earlier when every worker ran out of work.
@@ -661,6 +689,7 @@ where
     shared.measuring.store(false, Ordering::SeqCst);
     let seconds = t0.elapsed().as_secs_f64();
     let (s1, g1) = (cpu_seconds(server_pid, ticks)?, cpu_seconds(me, ticks)?);
+    let c1 = context_switches(server_pid);
     shared.stop.store(true, Ordering::SeqCst);
     // Workers stop after their current request, which is bounded by REQUEST_TIMEOUT.
     while set.join_next().await.is_some() {}
@@ -683,6 +712,7 @@ where
         seconds,
         server_cpu: s1 - s0,
         generator_cpu: g1 - g0,
+        server_switches: c1.saturating_sub(c0),
         latencies,
     })
 }

@@ -94,12 +94,14 @@ pub async fn build(config: &Config, clock: SharedClock) -> Result<App, StartErro
 /// Opens the configured store: sled in `data_dir`, or PostgreSQL (connected, schema migrated).
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
     match &config.store {
-        StoreLocation::Sled => Ok(Arc::new(SledStore::open(&config.data_dir).map_err(
-            |source| StartError::Store {
-                dir: config.data_dir.display().to_string(),
-                source,
-            },
-        )?)),
+        StoreLocation::Sled => Ok(Arc::new(
+            SledStore::open_with_cache(&config.data_dir, config.sled_cache_mb << 20).map_err(
+                |source| StartError::Store {
+                    dir: config.data_dir.display().to_string(),
+                    source,
+                },
+            )?,
+        )),
         StoreLocation::Postgres(pg) => {
             let failed = |source| StartError::Store {
                 dir: pg.url.clone(),

@@ -169,6 +169,7 @@ pub fn build_full(
     }
     let config = Config {
         keys_reload_interval: crate::tokens::shared::DEFAULT_RELOAD_INTERVAL_SECS,
+        sled_cache_mb: crate::config::DEFAULT_SLED_CACHE_MB,
         issuer: issuer.clone(),
         listen: addr,
         data_dir: data_dir.join("store"),
@@ -183,13 +184,14 @@ pub fn build_full(
         session: Default::default(),
         limits,
     };
-    let store: Arc<dyn Store> =
-        Arc::new(
-            SledStore::open(&config.data_dir).map_err(|source| app::StartError::Store {
+    let store: Arc<dyn Store> = Arc::new(
+        SledStore::open_with_cache(&config.data_dir, config.sled_cache_mb << 20).map_err(
+            |source| app::StartError::Store {
                 dir: config.data_dir.display().to_string(),
                 source,
-            })?,
-        );
+            },
+        )?,
+    );
     ensure_demo_keys(&config, opts.clock.as_ref())?;
     let built = app::build_with_store(&config, opts.clock, store.clone())?;
 

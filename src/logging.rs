@@ -9,13 +9,25 @@
 //! `2026-01-01T00:00:00.000000Z  INFO request{request_id="…" method=GET path=/jwks}:
 //! wecom_oidc::web::request_log: request status=200 latency_ms=0`.
 
+//!
+//! [`LogWriter`] is where the lines go: stderr, with the per-request access lines (and only
+//! those) collected in a buffer written out when it fills or every [`ACCESS_LOG_FLUSH_EVERY`];
+//! every other line writes the buffer and itself through at once. Like nginx's buffered
+//! `access_log`, a `kill -9` can lose the last access lines; warnings, errors, start-up and
+//! shutdown lines are never held back, and the login-event log is a store record, made durable
+//! with the credential it records, not a log line.
+
 use std::fmt;
+use std::io::Write;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use tracing::field::{Field, Visit};
-use tracing::{Event, Subscriber};
+use tracing::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 
@@ -107,6 +119,145 @@ impl Visit for PlainVisitor<'_> {
     }
 }
 
+/// The target of the per-request access line ([`crate::web::request_log`]): the one kind of
+/// line that is buffered.
+const ACCESS_LOG_TARGET: &str = "wecom_oidc::web::request_log";
+
+/// Buffered access lines are written out once they reach this many bytes.
+const ACCESS_LOG_BUFFER: usize = 32 * 1024;
+
+/// Buffered access lines are written out at least this often.
+pub const ACCESS_LOG_FLUSH_EVERY: Duration = Duration::from_millis(500);
+
+/// The log sink: stderr (or any writer, in tests), with access lines buffered (module docs).
+/// Cheap to clone; clones share one buffer.
+#[derive(Clone)]
+pub struct LogWriter {
+    shared: Arc<Mutex<Sink>>,
+    buffer_access_lines: bool,
+}
+
+struct Sink {
+    out: Box<dyn Write + Send>,
+    pending: Vec<u8>,
+}
+
+impl Sink {
+    fn write_pending(&mut self) {
+        if !self.pending.is_empty() {
+            // A log line that cannot be written has nowhere else to go: drop it.
+            let _ = self.out.write_all(&self.pending);
+            self.pending.clear();
+        }
+        let _ = self.out.flush();
+    }
+}
+
+impl fmt::Debug for LogWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LogWriter")
+            .field("buffer_access_lines", &self.buffer_access_lines)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LogWriter {
+    /// Lines to stderr. With `buffer_access_lines` (a log file or pipe, not a person at a
+    /// terminal), access lines are buffered and a thread writes them out every
+    /// [`ACCESS_LOG_FLUSH_EVERY`].
+    pub fn stderr(buffer_access_lines: bool) -> Self {
+        let writer = Self::new(Box::new(std::io::stderr()), buffer_access_lines);
+        if buffer_access_lines {
+            let weak = Arc::downgrade(&writer.shared);
+            // Best effort: without the thread, lines still go out when the buffer fills and
+            // with the next line that is not an access line.
+            let _ = std::thread::Builder::new()
+                .name("log-flush".into())
+                .spawn(move || loop {
+                    std::thread::sleep(ACCESS_LOG_FLUSH_EVERY);
+                    let Some(shared) = weak.upgrade() else { return };
+                    shared
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .write_pending();
+                });
+        }
+        writer
+    }
+
+    /// Lines to `out` (tests); no background flushing.
+    pub fn new(out: Box<dyn Write + Send>, buffer_access_lines: bool) -> Self {
+        Self {
+            shared: Arc::new(Mutex::new(Sink {
+                out,
+                pending: Vec::with_capacity(if buffer_access_lines {
+                    ACCESS_LOG_BUFFER
+                } else {
+                    0
+                }),
+            })),
+            buffer_access_lines,
+        }
+    }
+
+    /// Writes out every buffered line (call before the process exits).
+    pub fn flush(&self) {
+        self.shared
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .write_pending();
+    }
+}
+
+/// One line's writer from a [`LogWriter`]: tracing-subscriber formats a line, then writes it
+/// with one `write_all`.
+pub struct LineWriter<'a> {
+    shared: &'a Mutex<Sink>,
+    buffered: bool,
+}
+
+impl Write for LineWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut sink = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.buffered {
+            sink.pending.extend_from_slice(buf);
+            if sink.pending.len() >= ACCESS_LOG_BUFFER {
+                sink.write_pending();
+            }
+        } else {
+            // Behind whatever is buffered, so lines keep their order.
+            sink.write_pending();
+            let _ = sink.out.write_all(buf);
+            let _ = sink.out.flush();
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for LogWriter {
+    type Writer = LineWriter<'a>;
+
+    fn make_writer(&'a self) -> LineWriter<'a> {
+        LineWriter {
+            shared: &self.shared,
+            buffered: false,
+        }
+    }
+
+    fn make_writer_for(&'a self, meta: &Metadata<'_>) -> LineWriter<'a> {
+        LineWriter {
+            shared: &self.shared,
+            buffered: self.buffer_access_lines
+                && *meta.level() == Level::INFO
+                && meta.target() == ACCESS_LOG_TARGET,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,5 +328,47 @@ mod tests {
             out.ends_with(" WARN wecom_oidc::logging::tests: store flush failed error=\"x\"\n"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn access_lines_are_buffered_and_any_other_line_writes_them_out_first() {
+        let buffer = Buffer::default();
+        let writer = LogWriter::new(Box::new(buffer.clone()), true);
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .fmt_fields(PlainFields)
+            .event_format(PlainText)
+            .with_writer(writer.clone())
+            .finish();
+        let text = || String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(target: "wecom_oidc::web::request_log", status = 200u16, "request");
+            assert_eq!(text(), "", "an access line waits in the buffer");
+            tracing::warn!("grant revoked");
+            let out = text();
+            let access = out.find("status=200").expect("access line written");
+            let warning = out.find("grant revoked").expect("warning written");
+            assert!(access < warning, "order kept: {out}");
+            tracing::info!(target: "wecom_oidc::web::request_log", status = 404u16, "request");
+            assert!(!text().contains("status=404"));
+        });
+        writer.flush();
+        assert!(text().contains("status=404"), "flush writes the rest");
+    }
+
+    #[test]
+    fn without_buffering_every_line_is_written_at_once() {
+        let buffer = Buffer::default();
+        let writer = LogWriter::new(Box::new(buffer.clone()), false);
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(writer)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(target: "wecom_oidc::web::request_log", status = 200u16, "request");
+        });
+        assert!(String::from_utf8(buffer.0.lock().unwrap().clone())
+            .unwrap()
+            .contains("status=200"));
     }
 }

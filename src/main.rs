@@ -11,7 +11,7 @@ use wecom_oidc::{app, commands, config, demo};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
+    let log = init_tracing(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -41,6 +41,8 @@ fn main() -> ExitCode {
             },
         }
     });
+    // Buffered access lines (`logging::LogWriter`) go out before the process ends.
+    log.flush();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -102,7 +104,7 @@ async fn keys(
     Ok(())
 }
 
-fn init_tracing(format: LogFormat) {
+fn init_tracing(format: LogFormat) -> wecom_oidc::logging::LogWriter {
     use tracing_subscriber::EnvFilter;
     // sled logs record keys at trace level: keep it at info whatever RUST_LOG asks.
     let filter = EnvFilter::try_from_default_env()
@@ -110,10 +112,12 @@ fn init_tracing(format: LogFormat) {
         .add_directive("sled=info".parse().expect("static directive"));
     use std::io::IsTerminal;
     let terminal = std::io::stderr().is_terminal();
+    // Access lines are buffered except for a person at a terminal (`logging` module docs).
+    let writer = wecom_oidc::logging::LogWriter::stderr(!terminal);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(terminal)
-        .with_writer(std::io::stderr);
+        .with_writer(writer.clone());
     match format {
         // Colours for a person at a terminal; a log file gets the same line without escape
         // codes from a formatter that skips the styling work (docs/performance.md).
@@ -121,4 +125,5 @@ fn init_tracing(format: LogFormat) {
         LogFormat::Text => builder.event_format(wecom_oidc::logging::PlainText).init(),
         LogFormat::Json => builder.json().with_current_span(true).init(),
     }
+    writer
 }

@@ -120,6 +120,7 @@ async fn provider(
     client.settings.connector = Some("suite".into());
     let config = Config {
         keys_reload_interval: wecom_oidc::tokens::shared::DEFAULT_RELOAD_INTERVAL_SECS,
+        sled_cache_mb: wecom_oidc::config::DEFAULT_SLED_CACHE_MB,
         issuer: issuer.clone(),
         listen: addr,
         data_dir: data.join("store"),

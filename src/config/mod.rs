@@ -47,6 +47,9 @@ pub struct Config {
     /// `keys_reload_interval`: how often (seconds) a running instance re-reads the signing keys
     /// of a shared store, i.e. how soon a `keys rotate` reaches every instance.
     pub keys_reload_interval: u64,
+    /// `sled_cache_mb`: the page cache of the embedded sled store, in MiB
+    /// ([`DEFAULT_SLED_CACHE_MB`] unless set; unused with PostgreSQL).
+    pub sled_cache_mb: u64,
 }
 
 /// Where the provider's state lives: top-level `store` (absent: sled in `data_dir`).
@@ -92,6 +95,9 @@ impl PostgresLocation {
 
 /// Default `[events] retention_days`.
 pub const DEFAULT_EVENT_RETENTION_DAYS: i64 = 30;
+
+/// The sled page cache unless `sled_cache_mb` says otherwise (see `storage::sled_store`).
+pub const DEFAULT_SLED_CACHE_MB: u64 = crate::storage::sled_store::DEFAULT_CACHE_BYTES >> 20;
 
 /// Every problem found in a configuration file.
 #[derive(Debug, thiserror::Error)]
@@ -209,6 +215,7 @@ const TOP_KEYS: &[&str] = &[
     "store_password_env",
     "keys_dir",
     "keys_reload_interval",
+    "sled_cache_mb",
     "connectors",
     "wecom",
     "clients",
@@ -325,6 +332,17 @@ impl Validator<'_> {
                     None
                 }
             };
+        let sled_cache_mb = match self.integer(t, "sled_cache_mb", "sled_cache_mb") {
+            None => Some(DEFAULT_SLED_CACHE_MB),
+            Some(n) if (1..=65_536).contains(&n) => Some(n as u64),
+            Some(n) => {
+                self.problem(
+                    "sled_cache_mb",
+                    format!("{n} is not between 1 and 65536 MiB"),
+                );
+                None
+            }
+        };
         let login_event_retention = match t.get("events") {
             None => Some(DEFAULT_EVENT_RETENTION_DAYS * 86_400),
             Some(Value::Table(et)) => {
@@ -364,6 +382,7 @@ impl Validator<'_> {
         Some(Config {
             playground,
             keys_reload_interval: keys_reload_interval?,
+            sled_cache_mb: sled_cache_mb?,
             session: session?,
             limits: limits?,
             login_event_retention: login_event_retention?,

@@ -147,6 +147,18 @@ fn session_table_and_logout_client_settings_are_parsed() {
 }
 
 #[test]
+fn sled_cache_defaults_to_a_few_mib_and_is_bounded() {
+    assert_eq!(
+        parse(GOOD, "t.toml", &env).unwrap().sled_cache_mb,
+        DEFAULT_SLED_CACHE_MB
+    );
+    let set = format!("sled_cache_mb = 64\n{GOOD}");
+    assert_eq!(parse(&set, "t.toml", &env).unwrap().sled_cache_mb, 64);
+    let zero = format!("sled_cache_mb = 0\n{GOOD}");
+    assert!(parse(&zero, "t.toml", &env).is_err());
+}
+
+#[test]
 fn keys_reload_interval_defaults_to_30_s_and_is_bounded() {
     assert_eq!(
         parse(GOOD, "t.toml", &env).unwrap().keys_reload_interval,

@@ -6,15 +6,18 @@
 //! # Group commit
 //!
 //! One `fsync` per request would cap a busy server at the disk's sync rate. Instead every caller
-//! registers and waits for the completion of a flush that *started after* it registered (its
-//! writes are done by then, so that flush covers them). At most one flush runs at a time; callers
-//! that arrive while it runs all wait for the next one, which starts as soon as the running one
-//! ends and releases all of them at once. Under load, N concurrent requests cost about two
-//! flushes instead of N.
+//! registers for the next flush *round* and waits for it; a round covers every caller that
+//! registered before it started (their writes are done by then). At most one round runs at a
+//! time, so callers that arrive during a flush share the next one: under load, N concurrent
+//! requests cost about two flushes instead of N.
 //!
-//! Each flush runs in a spawned task (a backend whose flush blocks, like sled's `fsync`, moves it
-//! to the blocking pool itself), so a caller that goes away (the client disconnected) never
-//! stalls the others.
+//! One task runs the rounds while anybody waits. Before it starts a round it yields once to the
+//! runtime, so the requests that are ready to run at that moment do their writes and join this
+//! round instead of the next: larger batches, fewer flushes per request. A backend flushes
+//! without a thread hop of ours (sled hands the `fsync` to a dedicated flusher thread of its
+//! own, PostgreSQL has nothing to do); the waiters of a round are woken together by one
+//! `watch` update. A caller that goes away (the client disconnected) never stalls the others,
+//! and a panicking flush fails its round instead of stopping the barrier.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -32,14 +35,14 @@ struct Completion {
 }
 
 /// Round bookkeeping, under one mutex that is never held across an await.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Rounds {
-    /// The number of the latest round started.
-    started: u64,
-    /// Whether a round is running now.
-    running: bool,
-    /// Whether someone registered while a round was running and waits for the next one.
+    /// The round a caller registering now waits for: the next one to start.
+    next: u64,
+    /// Whether somebody waits for round `next`.
     wanted: bool,
+    /// Whether the task that runs rounds is alive (it ends when nobody waits).
+    active: bool,
 }
 
 /// Shared state of a [`Durability`].
@@ -47,6 +50,12 @@ struct Inner {
     store: Arc<dyn Store>,
     rounds: Mutex<Rounds>,
     done: watch::Sender<Completion>,
+}
+
+impl Inner {
+    fn rounds(&self) -> std::sync::MutexGuard<'_, Rounds> {
+        self.rounds.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// Group-commit barrier over a [`Store`]; cheap to clone (clones share one batch).
@@ -73,7 +82,11 @@ impl Durability {
         Self {
             inner: Arc::new(Inner {
                 store,
-                rounds: Mutex::new(Rounds::default()),
+                rounds: Mutex::new(Rounds {
+                    next: 1,
+                    wanted: false,
+                    active: false,
+                }),
                 done,
             }),
         }
@@ -88,25 +101,17 @@ impl Durability {
         }
         // Subscribe before registering, so the completion of our round cannot be missed.
         let mut done = self.inner.done.subscribe();
-        let (target, start) = {
-            let mut r = self
-                .inner
-                .rounds
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if r.running {
-                // The running round may have started before our writes: wait for the next.
-                r.wanted = true;
-                (r.started + 1, false)
-            } else {
-                r.started += 1;
-                r.running = true;
-                (r.started, true)
+        let target = {
+            let mut r = self.inner.rounds();
+            // Round `next` has not started: it starts after this registration, so it covers
+            // every write we made before it.
+            r.wanted = true;
+            if !r.active {
+                r.active = true;
+                tokio::spawn(run_rounds(self.inner.clone()));
             }
+            r.next
         };
-        if start {
-            tokio::spawn(run_rounds(self.inner.clone(), target));
-        }
         loop {
             {
                 let c = done.borrow_and_update();
@@ -122,32 +127,60 @@ impl Durability {
     }
 }
 
-/// Runs flush rounds from `first` until nobody waits for another.
-async fn run_rounds(inner: Arc<Inner>, first: u64) {
-    let mut round = first;
+/// Runs flush rounds until nobody waits for another.
+async fn run_rounds(inner: Arc<Inner>) {
     loop {
-        let store = inner.store.clone();
-        // In a task of its own (so a panicking backend fails the round, not the barrier).
-        let result = match tokio::spawn(async move { store.flush().await }).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => {
+        // Let the requests that are ready now make their writes and register for this round.
+        tokio::task::yield_now().await;
+        let round = {
+            let mut r = inner.rounds();
+            if !r.wanted {
+                r.active = false;
+                return;
+            }
+            r.wanted = false;
+            r.next += 1;
+            r.next - 1
+        };
+        // If the flush panics, the guard fails this round and lets the next caller start a new
+        // rounds task; the waiters of this round are released with an error, not left hanging.
+        let guard = PanicGuard {
+            inner: inner.clone(),
+            round,
+        };
+        let result = match inner.store.flush().await {
+            Ok(()) => Ok(()),
+            Err(e) => {
                 tracing::error!(error = %e, "durability flush failed");
                 Err(e.to_string())
             }
-            Err(e) => Err(format!("durability flush task failed: {e}")),
         };
-        // Publish and decide on the next round under the lock, so a caller that registers now
-        // either sees `running` (and is counted in `wanted`) or starts a round of its own.
-        let mut r = inner.rounds.lock().unwrap_or_else(PoisonError::into_inner);
+        std::mem::forget(guard);
         inner.done.send_replace(Completion { round, result });
-        if r.wanted {
-            r.wanted = false;
-            r.started += 1;
-            round = r.started;
-        } else {
-            r.running = false;
-            return;
+    }
+}
+
+/// Fails a round whose flush unwound (see [`run_rounds`]).
+struct PanicGuard {
+    inner: Arc<Inner>,
+    round: u64,
+}
+
+impl Drop for PanicGuard {
+    fn drop(&mut self) {
+        {
+            let mut r = self.inner.rounds();
+            if r.wanted {
+                // Callers already wait for the next round: a new task runs it.
+                tokio::spawn(run_rounds(self.inner.clone()));
+            } else {
+                r.active = false;
+            }
         }
+        self.inner.done.send_replace(Completion {
+            round: self.round,
+            result: Err("durability flush panicked".into()),
+        });
     }
 }
 
@@ -280,6 +313,76 @@ mod tests {
             durability.barrier().await,
             Err(StorageError::Backend(_))
         ));
+    }
+
+    /// A persistent-looking store whose first flush panics.
+    struct PanicFlush {
+        inner: MemoryStore,
+        flushes: AtomicUsize,
+    }
+
+    crate::delegate_store! {
+        impl Store for PanicFlush {
+            create_auth_request(k: &str, r: &crate::storage::AuthRequest) -> StoreResult<()>;
+            take_auth_request(k: &str) -> StoreResult<crate::storage::AuthRequest>;
+            count_auth_requests() -> StoreResult<usize>;
+            create_auth_code(k: &str, c: &crate::storage::AuthCode) -> StoreResult<()>;
+            redeem_auth_code(k: &str) -> StoreResult<crate::storage::AuthCode>;
+            create_access_token(k: &str, t: &crate::storage::AccessToken) -> StoreResult<()>;
+            find_access_token(k: &str) -> StoreResult<crate::storage::AccessToken>;
+            delete_access_token(k: &str) -> StoreResult<()>;
+            revoke_grant(g: &str, u: i64) -> StoreResult<()>;
+            is_grant_revoked(g: &str) -> StoreResult<bool>;
+            create_session(k: &str, s: &crate::storage::Session) -> StoreResult<()>;
+            find_session(k: &str) -> StoreResult<crate::storage::Session>;
+            touch_session(k: &str, c: &str, n: i64) -> StoreResult<crate::storage::Session>;
+            take_session(k: &str) -> StoreResult<crate::storage::Session>;
+            create_refresh_token(k: &str, t: &crate::storage::RefreshToken) -> StoreResult<()>;
+            find_refresh_token(k: &str) -> StoreResult<crate::storage::RefreshToken>;
+            spend_refresh_token(k: &str) -> StoreResult<crate::storage::RefreshToken>;
+            create_used_jti(k: &str, e: i64) -> StoreResult<()>;
+            find_upstream_token(k: &str) -> StoreResult<crate::storage::UpstreamToken>;
+            save_upstream_token(k: &str, t: &crate::storage::UpstreamToken) -> StoreResult<()>;
+            delete_upstream_token(k: &str) -> StoreResult<()>;
+            find_user_link(k: &str) -> StoreResult<String>;
+            save_user_link(k: &str, v: &str) -> StoreResult<()>;
+            delete_expired(n: i64) -> StoreResult<usize>;
+            create_login_event(e: &crate::storage::LoginEvent) -> StoreResult<()>;
+            list_login_events(l: usize) -> StoreResult<Vec<crate::storage::LoginEvent>>;
+            find_signing_keys() -> StoreResult<crate::storage::SigningKeySet>;
+            save_signing_keys(v: Option<i64>, s: &crate::storage::SigningKeySet) -> StoreResult<()>;
+            acquire_lease(n: &str, o: &str, t: i64, u: i64) -> StoreResult<bool>;
+            release_lease(n: &str, o: &str) -> StoreResult<()>;
+        }
+
+        async fn flush(&self) -> StoreResult<()> {
+            if self.flushes.fetch_add(1, Ordering::SeqCst) == 0 {
+                panic!("backend bug");
+            }
+            Ok(())
+        }
+
+        fn is_persistent(&self) -> bool {
+            true
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_flush_fails_its_round_and_the_next_barrier_still_works() {
+        let store = Arc::new(PanicFlush {
+            inner: MemoryStore::new(),
+            flushes: AtomicUsize::new(0),
+        });
+        let durability = Durability::new(store.clone());
+        assert!(matches!(
+            durability.barrier().await,
+            Err(StorageError::Backend(_))
+        ));
+        durability
+            .barrier()
+            .await
+            .expect("a new round after the panic");
+        assert_eq!(store.flushes.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

@@ -11,6 +11,16 @@
 //! nothing a client has seen is lost on `kill -9`. Writes no response depends on (a pending
 //! authorization request) ride on the periodic flush; losing one costs a repeated login.
 //!
+//! The flush itself runs on one dedicated thread of the store ("sled-flush"): a flush request
+//! is queued, the thread takes every request queued so far, flushes once and wakes them all
+//! together. No blocking-pool task per flush, and concurrent flushes share one `fsync`.
+//!
+//! # Memory
+//!
+//! sled keeps recently used pages in a cache of [`DEFAULT_CACHE_BYTES`] unless the store is
+//! opened with another size ([`SledStore::open_with_cache`], config key `sled_cache_mb`); sled's
+//! own default is 1 GiB, which lets a busy server grow to hold every record it ever wrote.
+//!
 //! # Pending authorization requests
 //!
 //! `count_auth_requests` must be cheap, and sled's `Tree::len` scans the tree, so the store
@@ -19,12 +29,14 @@
 use std::fmt;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
 
 use async_trait::async_trait;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
 
 use super::{
     AccessToken, AuthCode, AuthRequest, LoginEvent, RefreshToken, Result, Session, StorageError,
@@ -39,12 +51,118 @@ use super::SigningKeySet;
 /// does not sync once per request.
 pub const FLUSH_EVERY_MS: u64 = 200;
 
+/// The size of sled's page cache unless configured (`sled_cache_mb`): enough for the hot
+/// records of a deployment (live codes, sessions and tokens of a few thousand people); older
+/// pages are read back from disk when needed.
+pub const DEFAULT_CACHE_BYTES: u64 = 8 * 1024 * 1024;
+
 /// A [`Store`] on an embedded sled database.
 ///
 /// Cheap to share behind an `Arc`; every method is safe to call from many threads at once.
 pub struct SledStore {
-    /// Shared with the blocking-pool tasks that flush and sweep (see [`Store::flush`]).
+    /// Shared with the blocking-pool tasks that sweep and the flusher thread.
     inner: Arc<Trees>,
+    /// The dedicated flusher (module docs).
+    flusher: Flusher,
+}
+
+/// The flusher thread and its queue of waiting callers.
+struct Flusher {
+    queue: Arc<FlushQueue>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Callers waiting for the next flush, and the thread's wake-up.
+struct FlushQueue {
+    state: Mutex<FlushState>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct FlushState {
+    /// Callers whose writes the next flush must cover.
+    waiting: Vec<oneshot::Sender<std::result::Result<(), String>>>,
+    /// Set when the store is dropped: the thread serves who waits, then ends.
+    stop: bool,
+}
+
+impl FlushQueue {
+    fn state(&self) -> std::sync::MutexGuard<'_, FlushState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Flusher {
+    fn start(trees: Arc<Trees>) -> Result<Flusher> {
+        let queue = Arc::new(FlushQueue {
+            state: Mutex::new(FlushState::default()),
+            wake: Condvar::new(),
+        });
+        let q = queue.clone();
+        let thread = std::thread::Builder::new()
+            .name("sled-flush".into())
+            .spawn(move || flusher_loop(&q, &trees))
+            .map_err(|e| StorageError::Backend(format!("cannot start the sled flusher: {e}")))?;
+        Ok(Flusher {
+            queue,
+            thread: Some(thread),
+        })
+    }
+
+    /// Waits for a flush that starts after this call.
+    async fn flush(&self) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        let first = {
+            let mut state = self.queue.state();
+            state.waiting.push(tx);
+            state.waiting.len() == 1
+        };
+        // The thread sleeps only with an empty queue: later callers need not wake it.
+        if first {
+            self.queue.wake.notify_one();
+        }
+        match rx.await {
+            Ok(result) => result.map_err(StorageError::Backend),
+            Err(_) => Err(StorageError::Backend("the sled flusher stopped".into())),
+        }
+    }
+}
+
+/// Takes every queued caller, flushes once, answers them all; until the store is dropped.
+fn flusher_loop(queue: &FlushQueue, trees: &Trees) {
+    loop {
+        let batch = {
+            let mut state = queue.state();
+            while state.waiting.is_empty() && !state.stop {
+                state = queue
+                    .wake
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            if state.waiting.is_empty() {
+                return; // stopped, nobody waits
+            }
+            std::mem::take(&mut state.waiting)
+        };
+        // Every caller in `batch` queued after its writes, and the flush starts now.
+        let result = trees.flush().map_err(|e| e.to_string());
+        for waiter in batch {
+            // A caller that went away no longer needs the answer.
+            let _ = waiter.send(result.clone());
+        }
+    }
+}
+
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        self.flusher.queue.state().stop = true;
+        self.flusher.queue.wake.notify_one();
+        if let Some(thread) = self.flusher.thread.take() {
+            // The thread holds the database open: end it before the trees are dropped, so the
+            // directory's lock is released when the store is.
+            let _ = thread.join();
+        }
+    }
 }
 
 /// The database and its trees; every operation here is synchronous.
@@ -86,12 +204,17 @@ impl SledStore {
     /// something other than a sled database (a wrong `data_dir`) or a database sled cannot read
     /// (corrupt, or another sled version).
     pub fn open(path: &Path) -> Result<SledStore> {
+        Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`SledStore::open`] with a page cache of `cache_bytes` (module docs, "Memory").
+    pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<SledStore> {
         check_foreign(path)?;
         // sled creates `blobs/` before it reads the database; if the open fails, take back
         // what it created so a failed start leaves the directory as it was.
         let blobs = path.join("blobs");
         let had_blobs = blobs.exists();
-        let opened = Self::with_config(sled::Config::new().path(path));
+        let opened = Self::with_config(sled::Config::new().path(path).cache_capacity(cache_bytes));
         if opened.is_err() && !had_blobs {
             let _ = std::fs::remove_dir(&blobs); // only if still empty
         }
@@ -100,7 +223,11 @@ impl SledStore {
 
     /// A fresh database in a temporary location that is deleted when the store is dropped (tests).
     pub fn temporary() -> Result<SledStore> {
-        Self::with_config(sled::Config::new().temporary(true))
+        Self::with_config(
+            sled::Config::new()
+                .temporary(true)
+                .cache_capacity(DEFAULT_CACHE_BYTES),
+        )
     }
 
     fn with_config(config: sled::Config) -> Result<SledStore> {
@@ -124,8 +251,10 @@ impl SledStore {
             login_events: Table::open(&db, "login_events")?,
             db,
         };
+        let inner = Arc::new(trees);
         Ok(SledStore {
-            inner: Arc::new(trees),
+            flusher: Flusher::start(inner.clone())?,
+            inner,
         })
     }
 }
@@ -775,9 +904,8 @@ impl Store for SledStore {
     }
 
     async fn flush(&self) -> Result<()> {
-        // An fsync, which may take milliseconds: never on a runtime thread.
-        let trees = self.inner.clone();
-        blocking(move || trees.flush()).await
+        // An fsync, which may take milliseconds: on the flusher thread, never a runtime thread.
+        self.flusher.flush().await
     }
 
     async fn find_signing_keys(&self) -> Result<SigningKeySet> {

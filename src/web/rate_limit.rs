@@ -101,9 +101,13 @@ impl Default for RateLimits {
     }
 }
 
-/// How many keys we track before idle (full) buckets are dropped; bounds memory under a flood
-/// of distinct addresses.
-const PRUNE_ABOVE: usize = 10_000;
+/// The most keys one limiter tracks (each about 130 bytes with its key: at most about 1.3 MB per
+/// limiter, three limiters). At the cap, idle (full) buckets are dropped, which changes no
+/// answer; if that leaves more than half the cap, the least recently used buckets go too, down
+/// to half. Under a flood of more distinct keys than this (many addresses), the quietest keys
+/// may so get a fresh burst: the price of a bounded map, and why the cap is far above the
+/// number of clients and offices a deployment serves.
+pub const MAX_KEYS: usize = 10_000;
 
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
@@ -134,16 +138,22 @@ impl Limiter {
         let now = Instant::now();
         // A poisoned lock only means a panic elsewhere mid-update of a bucket of plain numbers.
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        if buckets.len() > PRUNE_ABOVE {
-            let (capacity, rate) = (self.capacity, self.per_second);
-            buckets.retain(|_, b| {
-                b.tokens + now.duration_since(b.last).as_secs_f64() * rate < capacity
-            });
+        if buckets.len() >= MAX_KEYS && !buckets.contains_key(key) {
+            self.prune(&mut buckets, now);
         }
-        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
-            tokens: self.capacity,
-            last: now,
-        });
+        // Looked up before inserting, so a known key (nearly every request) costs no allocation.
+        if !buckets.contains_key(key) {
+            buckets.insert(
+                key.to_owned(),
+                Bucket {
+                    tokens: self.capacity,
+                    last: now,
+                },
+            );
+        }
+        let Some(bucket) = buckets.get_mut(key) else {
+            return Ok(());
+        };
         let refill = now.duration_since(bucket.last).as_secs_f64() * self.per_second;
         bucket.tokens = (bucket.tokens + refill).min(self.capacity);
         bucket.last = now;
@@ -154,6 +164,33 @@ impl Limiter {
             let wait = (1.0 - bucket.tokens) / self.per_second;
             Err(Duration::from_secs_f64(wait))
         }
+    }
+}
+
+impl Limiter {
+    /// Makes room at the cap (see [`MAX_KEYS`]): each prune leaves at most half the cap, so its
+    /// linear cost is paid at most once per `MAX_KEYS / 2` new keys.
+    fn prune(&self, buckets: &mut HashMap<String, Bucket>, now: Instant) {
+        let (capacity, rate) = (self.capacity, self.per_second);
+        buckets
+            .retain(|_, b| b.tokens + now.duration_since(b.last).as_secs_f64() * rate < capacity);
+        let keep = MAX_KEYS / 2;
+        if buckets.len() > keep {
+            let mut last: Vec<Instant> = buckets.values().map(|b| b.last).collect();
+            let cut = last.len() - keep;
+            let (_, newest_dropped, _) = last.select_nth_unstable(cut - 1);
+            let newest_dropped = *newest_dropped;
+            buckets.retain(|_, b| b.last > newest_dropped);
+        }
+    }
+
+    /// How many keys are tracked (tests).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.buckets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 }
 
@@ -325,6 +362,23 @@ mod tests {
         tokio::time::advance(Duration::from_secs(1)).await;
         assert!(l.check("ip").is_ok());
         assert!(l.check("ip").is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_key_map_never_grows_past_its_cap_and_busy_keys_keep_their_state() {
+        let l = Limiter::new(2, 1);
+        // A busy key with an empty bucket.
+        assert!(l.check("busy").is_ok());
+        assert!(l.check("busy").is_ok());
+        for i in 0..3 * MAX_KEYS {
+            tokio::time::advance(Duration::from_micros(1)).await;
+            let _ = l.check(&format!("flood-{i}"));
+            if i % 1000 == 0 {
+                // Still limited: recently used, so never the first to go.
+                assert!(l.check("busy").is_err(), "after {i} keys");
+            }
+            assert!(l.len() <= MAX_KEYS, "{} keys", l.len());
+        }
     }
 
     #[test]
