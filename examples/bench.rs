@@ -2106,6 +2106,8 @@ struct SetupResult {
     login: PhaseResult,
     token: PhaseResult,
     gettoken_calls: u64,
+    /// `VmHWM` of the first instance after both phases, in MB (the simulator runs apart).
+    peak_rss: f64,
 }
 
 /// One setup of the comparison.
@@ -2254,11 +2256,13 @@ async fn run_setup(
             return Err(err(format!("{why} {}", log.trim())));
         }
     }
+    let peak_rss = mb(status_kb(pids[0], "VmHWM")?);
     Ok(SetupResult {
         label,
         login,
         token,
         gettoken_calls: stats.gettoken_calls,
+        peak_rss,
     })
 }
 
@@ -2340,6 +2344,15 @@ async fn store_comparison(
                 Some(false)
             },
             vec![r.token.per_second(), r.token.percentile(0.99)],
+        ));
+        rows.push(row(
+            &format!("serve, {}: peak RSS (VmHWM), simulator apart", r.label),
+            format!("{:.1} MB", r.peak_rss),
+            "-".into(),
+            "-".into(),
+            "(none; compare the setups)",
+            None,
+            vec![r.peak_rss],
         ));
         rows.push(row(
             &format!("serve, {}: WeCom gettoken calls", r.label),
