@@ -144,9 +144,10 @@ async fn run_rounds(inner: Arc<Inner>) {
         };
         // If the flush panics, the guard fails this round and lets the next caller start a new
         // rounds task; the waiters of this round are released with an error, not left hanging.
-        let guard = PanicGuard {
+        let mut guard = PanicGuard {
             inner: inner.clone(),
             round,
+            armed: true,
         };
         let result = match inner.store.flush().await {
             Ok(()) => Ok(()),
@@ -155,31 +156,46 @@ async fn run_rounds(inner: Arc<Inner>) {
                 Err(e.to_string())
             }
         };
-        std::mem::forget(guard);
+        guard.armed = false;
+        drop(guard);
         inner.done.send_replace(Completion { round, result });
     }
 }
 
-/// Fails a round whose flush unwound (see [`run_rounds`]).
+/// Fails a round whose flush unwound or was cancelled (see [`run_rounds`]).
 struct PanicGuard {
     inner: Arc<Inner>,
     round: u64,
+    /// Cleared once the flush returned: only an unwinding flush fails the round here.
+    armed: bool,
 }
 
 impl Drop for PanicGuard {
     fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        // Unwinding from a panicking flush, or dropped mid-flush (the runtime shutting down).
+        let panicked = std::thread::panicking();
         {
             let mut r = self.inner.rounds();
-            if r.wanted {
+            let runtime = tokio::runtime::Handle::try_current();
+            match runtime {
                 // Callers already wait for the next round: a new task runs it.
-                tokio::spawn(run_rounds(self.inner.clone()));
-            } else {
-                r.active = false;
+                Ok(handle) if panicked && r.wanted => {
+                    handle.spawn(run_rounds(self.inner.clone()));
+                }
+                _ => r.active = false,
             }
         }
+        let why = if panicked {
+            "durability flush panicked"
+        } else {
+            "durability flush cancelled"
+        };
         self.inner.done.send_replace(Completion {
             round: self.round,
-            result: Err("durability flush panicked".into()),
+            result: Err(why.into()),
         });
     }
 }
@@ -383,6 +399,20 @@ mod tests {
             .await
             .expect("a new round after the panic");
         assert_eq!(store.flushes.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn the_store_is_released_once_the_barrier_and_its_rounds_are_done() {
+        let store = slow(false);
+        let durability = Durability::new(store.clone());
+        durability.barrier().await.expect("barrier");
+        drop(durability);
+        // The rounds task ends at its next turn, when nobody waits for another round.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        // A store still held would keep a sled directory locked after the server let it go.
+        assert_eq!(Arc::strong_count(&store), 1);
     }
 
     #[tokio::test]
