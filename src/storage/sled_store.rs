@@ -144,8 +144,11 @@ fn flusher_loop(queue: &FlushQueue, trees: &Trees) {
             }
             std::mem::take(&mut state.waiting)
         };
-        // Every caller in `batch` queued after its writes, and the flush starts now.
-        let result = trees.flush().map_err(|e| e.to_string());
+        // Every caller in `batch` queued after its writes, and the flush starts now. A panic
+        // inside sled fails this batch, not the thread: later flushes are still served.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| trees.flush()))
+            .unwrap_or_else(|_| Err(StorageError::Backend("sled flush panicked".into())))
+            .map_err(|e| e.to_string());
         for waiter in batch {
             // A caller that went away no longer needs the answer.
             let _ = waiter.send(result.clone());
@@ -961,6 +964,34 @@ mod tests {
     async fn sled_store_passes_the_conformance_suite() {
         let store = SledStore::temporary().expect("temporary store");
         conformance::run_all(&store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_flushes_on_the_flusher_thread_all_return() {
+        // That a flush covers the writes before it is the kill -9 tests' business
+        // (tests/reliability.rs); here: many waiters at once are all answered, and dropping the
+        // store ends the flusher thread (its `Drop` joins it).
+        let store = Arc::new(SledStore::temporary().expect("temporary store"));
+        let mut tasks = Vec::new();
+        for i in 0..32 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store
+                    .create_access_token(&format!("at-{i}"), &token(500))
+                    .await
+                    .expect("create");
+                store.flush().await.expect("flush");
+            }));
+        }
+        for t in tasks {
+            t.await.expect("task");
+        }
+        for i in 0..32 {
+            store
+                .find_access_token(&format!("at-{i}"))
+                .await
+                .expect("written");
+        }
     }
 
     #[tokio::test]
