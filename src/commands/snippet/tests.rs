@@ -1,0 +1,158 @@
+//! Tests of the snippets.
+
+use super::*;
+use crate::secret::Secret;
+
+fn client(uris: &[&str]) -> Client {
+    Client {
+        id: "app1".into(),
+        name: "App".into(),
+        secret: Some(Secret::new("super-secret-value")),
+        redirect_uris: uris.iter().map(|s| s.to_string()).collect(),
+        settings: Default::default(),
+    }
+}
+
+#[test]
+fn the_redirect_uri_of_the_apps_form_is_chosen() {
+    let c = client(&[
+        "https://x.example/other",
+        "https://grafana.example/login/generic_oauth",
+    ]);
+    let (uri, warn) = pick_redirect(SnippetApp::Grafana, &c);
+    assert_eq!(uri, "https://grafana.example/login/generic_oauth");
+    assert!(warn.is_none());
+    let (uri, warn) = pick_redirect(SnippetApp::Gitlab, &c);
+    assert_eq!(uri, "https://x.example/other");
+    assert!(warn
+        .unwrap()
+        .contains("/users/auth/openid_connect/callback"));
+}
+
+#[test]
+fn snippets_never_contain_the_client_secret_nor_ask_for_phone_or_address() {
+    let c = client(&["https://a.example/cb"]);
+    for app in SnippetApp::ALL {
+        for facts in [
+            ProviderFacts::default(),
+            ProviderFacts {
+                email: EmailPolicy::Template("{userid_lower}@corp.example.com".into()),
+                email_verified: false,
+            },
+        ] {
+            let s = render_for(app, "https://sso.example.com", &c, &facts);
+            assert!(!s.text.contains("super-secret-value"), "{app:?}");
+            assert!(s.text.contains("app1"), "{app:?}");
+            for scope in app.scopes(&facts) {
+                assert!(!["phone", "address"].contains(scope), "{app:?}");
+            }
+            assert!(!s.text.contains("phone"), "{app:?}");
+        }
+    }
+}
+
+#[test]
+fn offline_access_is_asked_only_by_apps_that_refresh() {
+    let facts = ProviderFacts::default();
+    for app in SnippetApp::ALL {
+        assert_eq!(
+            app.scopes(&facts).contains(&"offline_access"),
+            app.refreshes(),
+            "{app:?}"
+        );
+    }
+}
+
+#[test]
+fn every_app_is_recognised_from_its_own_redirect_uri_and_only_from_it() {
+    let uris = [
+        (
+            SnippetApp::Grafana,
+            "https://g.example/grafana/login/generic_oauth",
+        ),
+        (
+            SnippetApp::Gitlab,
+            "https://gl.example/users/auth/openid_connect/callback",
+        ),
+        (SnippetApp::Oauth2Proxy, "https://a.example/oauth2/callback"),
+        (
+            SnippetApp::Jupyterhub,
+            "https://h.example/hub/oauth_callback",
+        ),
+        (
+            SnippetApp::Synapse,
+            "https://m.example/_synapse/client/oidc/callback",
+        ),
+        (
+            SnippetApp::Jenkins,
+            "https://j.example/securityRealm/finishLogin",
+        ),
+        (SnippetApp::Harbor, "https://hb.example/c/oidc/callback"),
+        (SnippetApp::Kubernetes, "http://localhost:8000"),
+        (SnippetApp::Argocd, "https://cd.example/auth/callback"),
+        (
+            SnippetApp::Gitea,
+            "https://git.example/user/oauth2/wecom/callback",
+        ),
+        (
+            SnippetApp::Jumpserver,
+            "https://js.example/core/auth/openid/callback/",
+        ),
+        (
+            SnippetApp::Nextcloud,
+            "https://nc.example/index.php/apps/user_oidc/code",
+        ),
+        (SnippetApp::Minio, "https://minio.example/oauth_callback"),
+        (
+            SnippetApp::Vault,
+            "https://v.example:8200/ui/vault/auth/oidc/oidc/callback",
+        ),
+        (SnippetApp::Vault, "http://localhost:8250/oidc/callback"),
+        (SnippetApp::Argocd, "http://localhost:8085/auth/callback"),
+    ];
+    for (app, uri) in uris {
+        assert_eq!(SnippetApp::infer(&client(&[uri])), Some(app), "{uri}");
+    }
+    assert_eq!(SnippetApp::infer(&client(&["https://x.example/cb"])), None);
+    assert_eq!(SnippetApp::parse("kubelogin"), Some(SnippetApp::Kubernetes));
+    assert_eq!(SnippetApp::parse("forgejo"), Some(SnippetApp::Gitea));
+    for app in SnippetApp::ALL {
+        assert_eq!(SnippetApp::parse(app.name()), Some(app));
+    }
+}
+
+#[test]
+fn oauth2_proxy_without_an_email_source_keys_on_the_userid() {
+    let c = client(&["https://a.example/oauth2/callback"]);
+    let s = render(SnippetApp::Oauth2Proxy, "https://sso.example.com", &c);
+    let t: toml::Table = toml::from_str(&s.text).expect("TOML");
+    assert_eq!(t["oidc_email_claim"].as_str(), Some("preferred_username"));
+    assert!(!t.contains_key("insecure_oidc_allow_unverified_email"));
+    let facts = ProviderFacts {
+        email: EmailPolicy::Template("{userid}@corp.example.com".into()),
+        email_verified: false,
+    };
+    let s = render_for(
+        SnippetApp::Oauth2Proxy,
+        "https://sso.example.com",
+        &c,
+        &facts,
+    );
+    let t: toml::Table = toml::from_str(&s.text).expect("TOML");
+    assert_eq!(t["oidc_email_claim"].as_str(), Some("email"));
+    assert_eq!(
+        t["insecure_oidc_allow_unverified_email"].as_bool(),
+        Some(true)
+    );
+}
+
+#[test]
+fn a_public_kubernetes_client_gets_no_warning_but_a_public_grafana_does() {
+    let mut c = client(&["http://localhost:8000", "http://localhost:18000"]);
+    c.secret = None;
+    c.settings.allow_offline_access = Some(true);
+    let s = render(SnippetApp::Kubernetes, "https://sso.example.com", &c);
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    let g = render(SnippetApp::Grafana, "https://sso.example.com", &c);
+    assert!(g.warnings.iter().any(|w| w.contains("confidential")));
+}
