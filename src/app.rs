@@ -14,7 +14,8 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::clock::SharedClock;
 use crate::config::{Config, StoreLocation};
-use crate::connector::registry::{self, ConnectorConfig, OpenDeps};
+use crate::connector::catalog;
+use crate::connector::registry::{ConnectorConfig, OpenDeps};
 use crate::connector::{Connector, ConnectorError};
 use crate::login_events::RecordingConnector;
 use crate::metrics::Metrics;
@@ -201,7 +202,7 @@ pub fn build_with_store_and_keys(
     // the configuration came from a file (which does this too) or was built in code.
     let mut configs: Vec<Box<dyn ConnectorConfig>> =
         config.connectors.iter().map(|c| c.clone_box()).collect();
-    let problems = registry::finish_all(&mut configs);
+    let problems = catalog::finish_all(&mut configs);
     if !problems.is_empty() {
         return Err(StartError::Connector(ConnectorError::Unavailable(
             problems.join("; "),

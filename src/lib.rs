@@ -3,6 +3,8 @@
 
 pub mod app;
 pub mod check;
+#[cfg(any(test, feature = "testkit"))]
+pub mod ci;
 pub mod cli;
 pub mod clock;
 pub mod commands;

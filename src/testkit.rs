@@ -11,20 +11,7 @@ use crate::provider::client::ClientSettings;
 use crate::provider::Client;
 use crate::secret::Secret;
 
-/// A test cannot find a service it needs (PostgreSQL, nginx, Chromium …). Under `CI=true` the
-/// test fails — a CI run must not pass by skipping what it was meant to exercise; elsewhere it
-/// prints why, and the caller returns.
-pub fn service_missing(test: &str, why: &str) {
-    if in_ci() {
-        panic!("{test}: {why} (required when CI=true)");
-    }
-    println!("{test}: skipped: {why}");
-}
-
-/// Whether this run is a CI run (`CI=true` or `CI=1`, as CI systems set it).
-pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
+pub use crate::ci::{in_ci, service_missing};
 
 /// A client as tests register it: named after its id, one redirect URI.
 pub fn client(

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use toml::{Table, Value};
 
-use crate::connector::registry::{self, ConnectorConfig};
+use crate::connector::catalog;
+use crate::connector::registry::ConnectorConfig;
 use crate::validate::Validator;
 
 /// What a `[[connectors]]` table holds besides its type's own keys.
@@ -49,7 +50,7 @@ impl Validator<'_> {
                 complete = false;
             }
         }
-        for ty in registry::TYPES {
+        for ty in catalog::TYPES {
             let Some(section) = ty.legacy_section else {
                 continue;
             };
@@ -115,7 +116,7 @@ impl Validator<'_> {
                 "connectors",
                 format!(
                     "no upstream configured: add a [[connectors]] table (type = one of: {})",
-                    registry::type_names()
+                    catalog::type_names()
                 ),
             );
             complete = false;
@@ -123,21 +124,21 @@ impl Validator<'_> {
         if !complete {
             return (None, deprecations);
         }
-        for problem in registry::finish_all(&mut configs) {
+        for problem in catalog::finish_all(&mut configs) {
             self.problem("connectors", problem);
         }
-        (Some(registry::share(configs)), deprecations)
+        (Some(catalog::share(configs)), deprecations)
     }
 
     /// One `[[connectors]]` table: its type's parser, with `id` required.
     fn connector(&mut self, c: &Table, key: &str) -> Option<Box<dyn ConnectorConfig>> {
         let type_name = self.required_string(c, &format!("{key}.type"), "type")?;
-        let Some(ty) = registry::find(&type_name) else {
+        let Some(ty) = catalog::find(&type_name) else {
             self.problem(
                 &format!("{key}.type"),
                 format!(
                     "{type_name:?} is not a connector type (one of: {})",
-                    registry::type_names()
+                    catalog::type_names()
                 ),
             );
             return None;

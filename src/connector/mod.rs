@@ -6,6 +6,7 @@
 mod handoff;
 pub use crate::identity::Identity;
 
+pub mod catalog;
 pub mod registry;
 pub mod token_cache;
 pub mod wecom;

@@ -1,7 +1,7 @@
-//! The connector registry, Dex-style: each connector type owns its configuration section (parsed
-//! and validated in its own folder with the shared [`Validator`]), knows how to open itself, and
-//! describes itself for the start page and `check`. Nothing outside a type's folder names it
-//! except its one line in [`TYPES`].
+//! What a connector type provides to the registry, Dex-style: each type owns its configuration
+//! section (parsed and validated in its own folder with the shared [`Validator`]), knows how to
+//! open itself, and describes itself for the start page and `check`. The list of types is
+//! [`super::catalog::TYPES`]; nothing outside a type's folder names it except its line there.
 
 use std::any::Any;
 use std::path::PathBuf;
@@ -16,12 +16,6 @@ use crate::clock::SharedClock;
 use crate::metrics::Metrics;
 use crate::storage::UpstreamStore;
 use crate::validate::Validator;
-
-/// Every connector type this build knows. Adding one = its folder + one line here.
-pub const TYPES: &[ConnectorType] = &[
-    super::wecom::CONNECTOR_TYPE,
-    super::wecom_suite::CONNECTOR_TYPE,
-];
 
 /// A type's parser: (validator, table, key for problems, `id` of a `[[connectors]]` table).
 pub type ParseFn =
@@ -102,42 +96,4 @@ pub struct CheckContext<'a> {
     /// ([`ConnectorConfig::check_reads_store`]) and it could be opened (a sled store held by a
     /// running server cannot).
     pub store: Option<Arc<dyn UpstreamStore>>,
-}
-
-/// The type named `name`.
-pub fn find(name: &str) -> Option<&'static ConnectorType> {
-    TYPES.iter().find(|t| t.name == name)
-}
-
-/// The names of every type, for error messages.
-pub fn type_names() -> String {
-    TYPES.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
-}
-
-/// Runs every type's `finish` over its own connectors (in configuration order).
-pub fn finish_all(configs: &mut [Box<dyn ConnectorConfig>]) -> Vec<String> {
-    let mut problems = Vec::new();
-    for t in TYPES {
-        let mut mine: Vec<Box<dyn ConnectorConfig>> = Vec::new();
-        let mut slots = Vec::new();
-        for (i, c) in configs.iter().enumerate() {
-            if c.type_name() == t.name {
-                mine.push(c.clone_box());
-                slots.push(i);
-            }
-        }
-        if mine.is_empty() {
-            continue;
-        }
-        problems.extend((t.finish)(&mut mine));
-        for (slot, c) in slots.into_iter().zip(mine) {
-            configs[slot] = c;
-        }
-    }
-    problems
-}
-
-/// Shares configurations after [`finish_all`].
-pub fn share(configs: Vec<Box<dyn ConnectorConfig>>) -> Vec<Arc<dyn ConnectorConfig>> {
-    configs.into_iter().map(Arc::from).collect()
 }

@@ -858,7 +858,7 @@ pub mod testing {
         match std::env::var(TEST_URL_ENV) {
             Ok(url) if !url.trim().is_empty() => Some(url),
             _ => {
-                crate::testkit::service_missing(
+                crate::ci::service_missing(
                     test,
                     &format!(
                         "set {TEST_URL_ENV} to run the PostgreSQL tests \

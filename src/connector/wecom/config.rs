@@ -373,7 +373,7 @@ pub fn demo_profile(file: &Table) -> Result<Option<ProfileMapping>, Vec<String>>
     }
 }
 
-/// The `wecom` entry of the connector registry ([`crate::connector::registry::TYPES`]).
+/// The `wecom` entry of the connector registry ([`crate::connector::catalog::TYPES`]).
 pub(crate) const CONNECTOR_TYPE: ConnectorType = ConnectorType {
     name: "wecom",
     parse,
