@@ -1021,6 +1021,12 @@ async fn nginx_with_the_example_config_in_front_of_two_instances_logs_people_in(
         login_through(client()).await;
     }
     let requests = |node: &Instance| node.log().matches("\"message\":\"request\"").count();
+    // Access lines are buffered and written at least every 0.5 s (docs/deploying.md): wait for
+    // them, boundedly, rather than read a log that is behind.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !nodes.iter().all(|n| requests(n) > 0) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(
         nodes.iter().all(|n| requests(n) > 0),
         "nginx used both instances: {:?}",
