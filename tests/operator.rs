@@ -912,7 +912,20 @@ async fn json_logs_have_one_line_per_request_with_request_id_and_no_codes_or_que
     let body = err.text().await.unwrap();
     assert!(body.contains(&rid), "the page shows the request id");
 
-    child.kill().await.unwrap();
+    // A graceful stop (SIGTERM), as systemd does: the buffered access lines are written on the
+    // way out (a kill -9 may lose the last ones, docs/deploying.md). The browser's idle
+    // connections go first, so the server has none to wait for.
+    drop(b);
+    let pid = child.id().expect("the demo runs");
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    if tokio::time::timeout(std::time::Duration::from_secs(15), child.wait())
+        .await
+        .is_err()
+    {
+        child.kill().await.unwrap();
+    }
     let mut logs = String::new();
     child
         .stderr
