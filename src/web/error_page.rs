@@ -29,6 +29,39 @@ struct ErrorPage<'a> {
     back_fields: Vec<(&'a str, &'a str)>,
 }
 
+impl<'a> ErrorPage<'a> {
+    /// A failure page (no way back) in Chinese when `zh`.
+    fn new(
+        zh: bool,
+        what_zh: &'a str,
+        what_en: &'a str,
+        error: &'a OAuthError,
+        request_id: &'a str,
+    ) -> Self {
+        Self {
+            lang: if zh { "zh-CN" } else { "en" },
+            zh,
+            what_zh,
+            what_en,
+            code: error.code.as_str(),
+            description: &error.description,
+            request_id,
+            denied: false,
+            back_url: None,
+            back_action: None,
+            back_fields: Vec::new(),
+        }
+    }
+}
+
+/// The id of this request's log line (web::request_log), so the operator finds it; a fresh one
+/// when the request has none.
+fn request_id_of(headers: &HeaderMap) -> String {
+    super::request_log::request_id(headers)
+        .map(str::to_owned)
+        .unwrap_or_else(|| random::alphanumeric(12))
+}
+
 /// Whether the person prefers Chinese, from `ui_locales` (if given) or `Accept-Language`.
 pub fn prefers_chinese(headers: &HeaderMap, ui_locales: Option<&str>) -> bool {
     if let Some(first) = ui_locales.and_then(|l| l.split(' ').find(|s| !s.is_empty())) {
@@ -95,10 +128,7 @@ pub fn render_full(
     what_zh: &str,
     what_en: &str,
 ) -> Response {
-    // The id of this request's log line (web::request_log), so the operator finds it.
-    let request_id = super::request_log::request_id(headers)
-        .map(str::to_owned)
-        .unwrap_or_else(|| random::alphanumeric(12));
+    let request_id = request_id_of(headers);
     tracing::warn!(
         request_id = %request_id,
         error = error.code.as_str(),
@@ -107,19 +137,7 @@ pub fn render_full(
         "showing error page"
     );
     let zh = prefers_chinese(headers, ui_locales);
-    let page = ErrorPage {
-        lang: if zh { "zh-CN" } else { "en" },
-        zh,
-        what_zh,
-        what_en,
-        code: error.code.as_str(),
-        description: &error.description,
-        request_id: &request_id,
-        denied: false,
-        back_url: None,
-        back_action: None,
-        back_fields: Vec::new(),
-    };
+    let page = ErrorPage::new(zh, what_zh, what_en, error, &request_id);
     let body = page
         .render()
         .unwrap_or_else(|_| format!("Sign-in error: {} (request id {request_id})", error.code));
@@ -138,21 +156,12 @@ pub fn render_denied(
     what_en: &str,
     back: &AuthorizationResponse,
 ) -> Response {
-    let request_id = super::request_log::request_id(headers)
-        .map(str::to_owned)
-        .unwrap_or_else(|| random::alphanumeric(12));
+    let request_id = request_id_of(headers);
     tracing::info!(request_id = %request_id, error = error.code.as_str(), "showing the access-denied page");
     let zh = prefers_chinese(headers, ui_locales);
     let url = back.to_url();
     let form_post = back.response_mode == ResponseMode::FormPost;
     let page = ErrorPage {
-        lang: if zh { "zh-CN" } else { "en" },
-        zh,
-        what_zh,
-        what_en,
-        code: error.code.as_str(),
-        description: &error.description,
-        request_id: &request_id,
         denied: true,
         back_url: (!form_post).then_some(url.as_str()),
         back_action: form_post.then_some(back.redirect_uri.as_str()),
@@ -164,6 +173,7 @@ pub fn render_denied(
         } else {
             Vec::new()
         },
+        ..ErrorPage::new(zh, what_zh, what_en, error, &request_id)
     };
     let body = page
         .render()
