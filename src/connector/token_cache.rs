@@ -121,6 +121,24 @@ impl TokenCache {
         self.fetch_shared(&mut cached, None).await
     }
 
+    /// Runs `call` with a usable token; when the upstream answers one of `rejected` (its
+    /// "invalid / expired token" codes — it may revoke a token early), replaces the token and
+    /// retries exactly once.
+    pub async fn call_with<T, F, Fut>(&self, rejected: &[i64], call: F) -> Result<T, ConnectorError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ConnectorError>>,
+    {
+        let token = self.get().await?;
+        match call(token.clone()).await {
+            Err(ConnectorError::Upstream { code, .. }) if rejected.contains(&code) => {
+                let fresh = self.replace(&token).await?;
+                call(fresh).await
+            }
+            other => other,
+        }
+    }
+
     /// Replaces `rejected`, which the upstream refused (WeCom: 40014 invalid, 42001 expired):
     /// forgets it in memory and in the store and fetches a new one. When another caller has
     /// already replaced it, that replacement is returned without a new fetch.

@@ -478,17 +478,9 @@ where
     F: Fn(String) -> Fut,
     Fut: Future<Output = Result<T, ConnectorError>>,
 {
-    let token = tokens.get().await?;
-    match call(token.clone()).await {
-        Err(ConnectorError::Upstream {
-            code: TOKEN_INVALID | TOKEN_EXPIRED,
-            ..
-        }) => {
-            let fresh = tokens.replace(&token).await?;
-            call(fresh).await
-        }
-        other => other,
-    }
+    tokens
+        .call_with(&[TOKEN_INVALID, TOKEN_EXPIRED], call)
+        .await
 }
 
 #[async_trait]

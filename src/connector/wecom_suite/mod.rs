@@ -235,33 +235,15 @@ impl TokenSource for CorpTokenSource {
     }
 }
 
-/// Runs `call` with the cached token of `cache`, replacing it once when WeCom rejects it
-/// (`rejected` codes).
-async fn with_cached<T, F, Fut>(
-    cache: &TokenCache,
-    rejected: [i64; 2],
-    call: F,
-) -> Result<T, ConnectorError>
-where
-    F: Fn(String) -> Fut,
-    Fut: std::future::Future<Output = Result<T, ConnectorError>>,
-{
-    let token = cache.get().await?;
-    match call(token.clone()).await {
-        Err(ConnectorError::Upstream { code, .. }) if rejected.contains(&code) => {
-            let fresh = cache.replace(&token).await?;
-            call(fresh).await
-        }
-        other => other,
-    }
-}
-
+/// Runs `call` with the suite token, replacing it once when WeCom rejects it (§8: 42009).
 async fn with_suite_token<T, F, Fut>(cache: &TokenCache, call: F) -> Result<T, ConnectorError>
 where
     F: Fn(String) -> Fut,
     Fut: std::future::Future<Output = Result<T, ConnectorError>>,
 {
-    with_cached(cache, [SUITE_TOKEN_INVALID, SUITE_TOKEN_EXPIRED], call).await
+    cache
+        .call_with(&[SUITE_TOKEN_INVALID, SUITE_TOKEN_EXPIRED], call)
+        .await
 }
 
 /// One WeCom suite as a login upstream.
@@ -408,7 +390,7 @@ impl SuiteConnector {
     async fn member(&self, corp: &str, userid: &str) -> Result<api::Member, ConnectorError> {
         let cache = self.corp_cache(corp);
         let api = &self.api;
-        let member = with_cached(&cache, [TOKEN_INVALID, TOKEN_EXPIRED], |token| async move {
+        let member = cache.call_with(&[TOKEN_INVALID, TOKEN_EXPIRED], |token| async move {
             api.user_get(&token, userid).await
         })
         .await
