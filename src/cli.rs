@@ -54,6 +54,27 @@ pub enum Command {
     /// List the newest login events (who, which client, when, from where, outcome, reason)
     /// from the store; run it while the server is stopped.
     Events(EventsArgs),
+    /// Act on the running server through its local admin socket (`<data_dir>/run/admin.sock`,
+    /// usable only by the server's own user).
+    Admin(AdminArgs),
+}
+
+/// Options of `admin`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AdminArgs {
+    /// The admin socket (default: `<data_dir>/run/admin.sock` of the configuration file).
+    #[arg(long)]
+    pub socket: Option<PathBuf>,
+    /// What to ask the server.
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+/// `admin` subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum AdminCommand {
+    /// Show which server answers (issuer, version, process id).
+    Status,
 }
 
 /// Options of `events`.

@@ -1,6 +1,7 @@
 //! wecom-oidc: an OpenID Connect provider that logs people in with WeCom (企业微信).
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod app;
 pub mod check;
 #[cfg(any(test, feature = "testkit"))]

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
             Command::Events(args) => {
                 commands::run_events(cli.config.as_deref(), args.limit, args.json).await
             }
+            Command::Admin(args) => commands::admin::run(cli.config.as_deref(), args).await,
             Command::Clients(args) => match args.command {
                 ClientsCommand::List => commands::run_clients_list(cli.config.as_deref()),
             },
@@ -61,7 +62,18 @@ async fn serve(config_path: Option<PathBuf>) -> Result<(), Box<dyn std::error::E
     // `build_on`: on a store shared by several instances the signing keys come from the store
     // and are re-read every `keys_reload_interval` seconds.
     let store = app::open_store(&config).await?;
-    let built = app::build_on(&config, Arc::new(SystemClock), store).await?;
+    let clock: wecom_oidc::clock::SharedClock = Arc::new(SystemClock);
+    let built = app::build_on(&config, clock.clone(), store).await?;
+    // The local admin socket: commands that act on this running server go through it.
+    let admin = wecom_oidc::admin::spawn(
+        &wecom_oidc::admin::socket_path(&config),
+        wecom_oidc::admin::router(wecom_oidc::admin::AdminContext {
+            config: Arc::new(config.clone()),
+            provider: built.provider.clone(),
+            store: built.store.clone(),
+            clock,
+        }),
+    );
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -77,6 +89,10 @@ async fn serve(config_path: Option<PathBuf>) -> Result<(), Box<dyn std::error::E
         }),
     );
     app::serve(listener, app::with_middleware(router), built.store).await?;
+    if let Some(admin) = admin {
+        admin.abort();
+        let _ = std::fs::remove_file(wecom_oidc::admin::socket_path(&config));
+    }
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! relying parties and the `clients list` view. They print for a person at a terminal and
 //! never show a secret.
 
+pub mod admin;
 pub mod app_checks;
 pub mod clients;
 pub mod doctor;

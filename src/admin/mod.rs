@@ -1,0 +1,77 @@
+//! The local admin endpoint: HTTP/1.1 over a Unix socket in the data directory.
+//!
+//! Commands that act on a running server (sign a person out everywhere, back up the store,
+//! reload the configuration, `admin status`) cannot open the store themselves — sled allows one
+//! process — so they ask the server through this socket. Who may ask is decided by the
+//! operating system: the socket lives in a directory only the server's user can enter (0700),
+//! and every connection's peer credentials are checked against that user as well, so a local
+//! user of another account is refused even if the directory's mode is loosened by hand.
+//!
+//! The socket serves only [`router`]'s routes, never the public provider routes, and the public
+//! listener never serves these.
+
+pub mod client;
+mod socket;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::provider::Provider;
+use crate::storage::Store;
+
+pub use socket::{bind, serve, spawn, AdminListener, AdminSocketError};
+
+/// Where the admin socket of a server with this configuration lives.
+pub fn socket_path(config: &Config) -> PathBuf {
+    socket_path_in(&config.data_dir)
+}
+
+/// The admin socket below a data directory: `<data_dir>/run/admin.sock`.
+pub fn socket_path_in(data_dir: &Path) -> PathBuf {
+    data_dir.join("run").join("admin.sock")
+}
+
+/// What the admin routes work on: the running server's own parts.
+#[derive(Clone)]
+pub struct AdminContext {
+    /// The running configuration.
+    pub config: Arc<Config>,
+    /// The OIDC core.
+    pub provider: Arc<Provider>,
+    /// The store the server serves from.
+    pub store: Arc<dyn Store>,
+    /// The server's clock.
+    pub clock: SharedClock,
+}
+
+/// The admin routes, under `/v1/`.
+pub fn router(ctx: AdminContext) -> Router {
+    Router::new()
+        .route("/v1/status", get(status))
+        .with_state(ctx)
+}
+
+/// `GET /v1/status`: enough to tell the CLI it reached the right server.
+#[derive(Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Status {
+    /// The issuer the server serves.
+    pub issuer: String,
+    /// The server's version.
+    pub version: String,
+    /// The server's process id.
+    pub pid: u32,
+}
+
+async fn status(axum::extract::State(ctx): axum::extract::State<AdminContext>) -> Json<Status> {
+    Json(Status {
+        issuer: ctx.config.issuer.to_string(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        pid: std::process::id(),
+    })
+}
