@@ -118,35 +118,38 @@ pub(in crate::simulator) async fn getuserdetail(
     body: Bytes,
 ) -> Response {
     let q = query(raw);
-    let outcome = sim.guarded("/cgi-bin/auth/getuserdetail", &q, |sim, key| {
-        // WeCom's global code 47001 is "data format error" (unparsable JSON).
-        let body: Value = serde_json::from_slice(&body).map_err(|_| 47001)?;
-        let configured = sim.quirks().user_ticket_errcode;
-        let errcode = |e: TicketError| match (configured, e) {
-            (0, TicketError::Expired) => 84014,
-            (0, TicketError::Invalid) => 84015,
-            (code, _) => code,
-        };
-        let ticket = body
-            .get("user_ticket")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-            .ok_or(errcode(TicketError::Invalid))?;
-        let userid = sim.ticket_user(key, ticket).map_err(errcode)?;
-        let state = sim.lock();
-        let member = state
-            .corp(&key.corp_id)
-            .and_then(|c| c.directory.member(&userid));
-        Ok(match member {
-            Some(member) => member.detail_fields(),
-            // A ticket for a userid the directory does not know (only via `issue_code`):
-            // §5's "nothing shared" answer, gender "0" and everything else empty.
-            None => fields(json!({
-                "userid": userid, "gender": "0", "avatar": "", "qr_code": "",
-                "mobile": "", "email": "", "biz_mail": "", "address": "",
-            })),
-        })
-    });
+    let outcome = sim.guarded_json(
+        "/cgi-bin/auth/getuserdetail",
+        &q,
+        &body,
+        |sim, key, body| {
+            let configured = sim.quirks().user_ticket_errcode;
+            let errcode = |e: TicketError| match (configured, e) {
+                (0, TicketError::Expired) => 84014,
+                (0, TicketError::Invalid) => 84015,
+                (code, _) => code,
+            };
+            let ticket = body
+                .get("user_ticket")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+                .ok_or(errcode(TicketError::Invalid))?;
+            let userid = sim.ticket_user(key, ticket).map_err(errcode)?;
+            let state = sim.lock();
+            let member = state
+                .corp(&key.corp_id)
+                .and_then(|c| c.directory.member(&userid));
+            Ok(match member {
+                Some(member) => member.detail_fields(),
+                // A ticket for a userid the directory does not know (only via `issue_code`):
+                // §5's "nothing shared" answer, gender "0" and everything else empty.
+                None => fields(json!({
+                    "userid": userid, "gender": "0", "avatar": "", "qr_code": "",
+                    "mobile": "", "email": "", "biz_mail": "", "address": "",
+                })),
+            })
+        },
+    );
     sim.answer(&ip, json!({}), outcome)
 }
 

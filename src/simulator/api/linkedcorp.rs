@@ -29,31 +29,35 @@ pub(in crate::simulator) async fn linkedcorp_user_get(
     body: Bytes,
 ) -> Response {
     let q = query(raw);
-    let outcome = sim.guarded("/cgi-bin/linkedcorp/user/get", &q, |sim, key| {
-        let body: Value = serde_json::from_slice(&body).map_err(|_| 47001)?;
-        let userid = body
-            .get("userid")
-            .and_then(Value::as_str)
-            .filter(|u| !u.is_empty())
-            .ok_or(41009)?;
-        let (linked_corp_id, bare) = split_linked(userid).ok_or(60111)?;
-        let qualified = sim.quirks().linked_userid_qualified;
-        let state = sim.lock();
-        let corp = state.corp(&key.corp_id).ok_or(40014)?;
-        let link = corp.link(linked_corp_id).ok_or(NO_PRIVILEGE)?;
-        let linked = state.corp(&link.corp_id).ok_or(NO_PRIVILEGE)?;
-        let member = linked
-            .directory
-            .member(bare)
-            .filter(|m| m.status != crate::simulator::directory::STATUS_LEFT)
-            .ok_or(60111)?;
-        let (member, departments) = state
-            .linked_member(&key.corp_id, &link.corp_id, &member.userid)
-            .ok_or(NO_PRIVILEGE)?;
-        Ok(fields(json!({
-            "user_info": member.linked_user_info(&link.corp_id, &departments, qualified),
-        })))
-    });
+    let outcome = sim.guarded_json(
+        "/cgi-bin/linkedcorp/user/get",
+        &q,
+        &body,
+        |sim, key, body| {
+            let userid = body
+                .get("userid")
+                .and_then(Value::as_str)
+                .filter(|u| !u.is_empty())
+                .ok_or(41009)?;
+            let (linked_corp_id, bare) = split_linked(userid).ok_or(60111)?;
+            let qualified = sim.quirks().linked_userid_qualified;
+            let state = sim.lock();
+            let corp = state.corp(&key.corp_id).ok_or(40014)?;
+            let link = corp.link(linked_corp_id).ok_or(NO_PRIVILEGE)?;
+            let linked = state.corp(&link.corp_id).ok_or(NO_PRIVILEGE)?;
+            let member = linked
+                .directory
+                .member(bare)
+                .filter(|m| m.status != crate::simulator::directory::STATUS_LEFT)
+                .ok_or(60111)?;
+            let (member, departments) = state
+                .linked_member(&key.corp_id, &link.corp_id, &member.userid)
+                .ok_or(NO_PRIVILEGE)?;
+            Ok(fields(json!({
+                "user_info": member.linked_user_info(&link.corp_id, &departments, qualified),
+            })))
+        },
+    );
     sim.answer(&ip, json!({}), outcome)
 }
 
@@ -73,29 +77,33 @@ pub(in crate::simulator) async fn linkedcorp_department_list(
     body: Bytes,
 ) -> Response {
     let q = query(raw);
-    let outcome = sim.guarded("/cgi-bin/linkedcorp/department/list", &q, |sim, key| {
-        let body: Value = serde_json::from_slice(&body).map_err(|_| 47001)?;
-        let (linked_corp_id, id) = body
-            .get("department_id")
-            .and_then(Value::as_str)
-            .and_then(split_linked)
-            .ok_or(60123)?;
-        let id: i64 = id.parse().map_err(|_| 60123)?;
-        let state = sim.lock();
-        let corp = state.corp(&key.corp_id).ok_or(40014)?;
-        let link = corp.link(linked_corp_id).ok_or(NO_PRIVILEGE)?;
-        let linked = state.corp(&link.corp_id).ok_or(NO_PRIVILEGE)?;
-        let subtree = linked.directory.subtree(id).ok_or(60123)?;
-        let shared = crate::simulator::corp::shared_departments(&linked.directory, link);
-        if !shared.contains(&id) {
-            return Err(NO_PRIVILEGE);
-        }
-        let list: Vec<Value> = subtree
-            .iter()
-            .filter(|d| shared.contains(&d.id))
-            .map(|d| d.to_linked_json(&link.corp_id))
-            .collect();
-        Ok(fields(json!({ "department_list": list })))
-    });
+    let outcome = sim.guarded_json(
+        "/cgi-bin/linkedcorp/department/list",
+        &q,
+        &body,
+        |sim, key, body| {
+            let (linked_corp_id, id) = body
+                .get("department_id")
+                .and_then(Value::as_str)
+                .and_then(split_linked)
+                .ok_or(60123)?;
+            let id: i64 = id.parse().map_err(|_| 60123)?;
+            let state = sim.lock();
+            let corp = state.corp(&key.corp_id).ok_or(40014)?;
+            let link = corp.link(linked_corp_id).ok_or(NO_PRIVILEGE)?;
+            let linked = state.corp(&link.corp_id).ok_or(NO_PRIVILEGE)?;
+            let subtree = linked.directory.subtree(id).ok_or(60123)?;
+            let shared = crate::simulator::corp::shared_departments(&linked.directory, link);
+            if !shared.contains(&id) {
+                return Err(NO_PRIVILEGE);
+            }
+            let list: Vec<Value> = subtree
+                .iter()
+                .filter(|d| shared.contains(&d.id))
+                .map(|d| d.to_linked_json(&link.corp_id))
+                .collect();
+            Ok(fields(json!({ "department_list": list })))
+        },
+    );
     sim.answer(&ip, json!({"department_list": []}), outcome)
 }

@@ -68,6 +68,21 @@ impl Simulator {
         endpoint(self, &app)
     }
 
+    /// `guarded` for the POST endpoints, whose parameters come as a JSON body: once the shared
+    /// checks pass, a body that does not parse is WeCom's global 47001 "data format error".
+    fn guarded_json(
+        &self,
+        path: &str,
+        query: &Params,
+        body: &[u8],
+        endpoint: impl FnOnce(&Simulator, &AppKey, Value) -> Outcome,
+    ) -> Outcome {
+        self.guarded(path, query, |sim, key| {
+            let body: Value = serde_json::from_slice(body).map_err(|_| 47001)?;
+            endpoint(sim, key, body)
+        })
+    }
+
     /// Turns an outcome into WeCom's HTTP 200 JSON answer.
     fn answer(&self, ip: &ClientIp, defaults: Value, outcome: Outcome) -> Response {
         match outcome {

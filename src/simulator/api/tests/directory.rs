@@ -5,6 +5,16 @@ use super::*;
 use super::{assert_err, get_json, ids, keys, set, setup, spec, token, token_for, user_get};
 use crate::simulator::CorpSeed;
 
+/// Fields of one department in `department/list` and `department/get` (§7).
+const DEPARTMENT_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "name_en",
+    "department_leader",
+    "parentid",
+    "order",
+];
+
 #[tokio::test]
 async fn department_endpoints_have_section7_shapes() {
     let (sim, _) = setup(|_| {});
@@ -16,17 +26,7 @@ async fn department_endpoints_have_section7_shapes() {
     .await;
     let list = v["department"].as_array().expect("array");
     assert_eq!(list.len(), 2, "recursive: 研发 and 平台");
-    assert_eq!(
-        keys(&list[0]),
-        set(&[
-            "id",
-            "name",
-            "name_en",
-            "department_leader",
-            "parentid",
-            "order"
-        ])
-    );
+    assert_eq!(keys(&list[0]), set(DEPARTMENT_FIELDS));
     assert_eq!(list[1]["name"], json!("平台"));
     let v = get_json(&sim, &format!("/cgi-bin/department/list?access_token={t}")).await;
     assert_eq!(v["department"].as_array().map(Vec::len), Some(4));
@@ -47,17 +47,7 @@ async fn department_endpoints_have_section7_shapes() {
     .await;
     assert_eq!(v["department"]["name"], json!("市场"));
     assert_eq!(v["department"]["parentid"], json!(1));
-    assert_eq!(
-        keys(&v["department"]),
-        set(&[
-            "id",
-            "name",
-            "name_en",
-            "department_leader",
-            "parentid",
-            "order"
-        ])
-    );
+    assert_eq!(keys(&v["department"]), set(DEPARTMENT_FIELDS));
 }
 
 #[tokio::test]

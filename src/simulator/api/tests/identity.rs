@@ -2,19 +2,55 @@
 
 use super::*;
 
-use super::{assert_err, get_json, keys, post_json, set, setup, token, CB};
+use super::{assert_err, get_json, getuserinfo, keys, post_json, set, setup, token, user_get, CB};
 use crate::simulator::SimulatorQuirks;
+
+/// `user/get` fields every app sees (§6).
+const USER_GET_FIELDS: &[&str] = &[
+    "errcode",
+    "errmsg",
+    "userid",
+    "name",
+    "department",
+    "order",
+    "position",
+    "is_leader_in_dept",
+    "direct_leader",
+    "telephone",
+    "alias",
+    "main_department",
+    "extattr",
+    "status",
+    "external_position",
+    "external_profile",
+];
+
+/// Fields `user/get` sends only to apps created before the 2022-06-20 privacy change (§6).
+const USER_GET_PRIVACY_FIELDS: &[&str] = &[
+    "mobile",
+    "gender",
+    "email",
+    "biz_mail",
+    "avatar",
+    "thumb_avatar",
+    "address",
+    "qr_code",
+];
+
+async fn legacy_getuserinfo(sim: &Simulator, t: &str, code: &str) -> Value {
+    get_json(
+        sim,
+        &format!("/cgi-bin/user/getuserinfo?access_token={t}&code={code}"),
+    )
+    .await
+}
 
 #[tokio::test]
 async fn member_code_gives_lowercase_userid_only() {
     let (sim, _) = setup(|_| {});
     let t = token(&sim).await;
     let code = sim.issue_code("ZhangSan", "snsapi_base", CB);
-    let v = get_json(
-        &sim,
-        &format!("/cgi-bin/auth/getuserinfo?access_token={t}&code={code}"),
-    )
-    .await;
+    let v = getuserinfo(&sim, &t, &code).await;
     assert_eq!(keys(&v), set(&["errcode", "errmsg", "userid"]));
     assert_eq!(v["userid"], json!("zhangsan"), "canonical userid");
 }
@@ -24,11 +60,7 @@ async fn privateinfo_code_adds_user_ticket_valid_1800s() {
     let (sim, _) = setup(|_| {});
     let t = token(&sim).await;
     let code = sim.issue_code("zhangsan", "snsapi_privateinfo", CB);
-    let v = get_json(
-        &sim,
-        &format!("/cgi-bin/auth/getuserinfo?access_token={t}&code={code}"),
-    )
-    .await;
+    let v = getuserinfo(&sim, &t, &code).await;
     assert_eq!(
         keys(&v),
         set(&["errcode", "errmsg", "userid", "user_ticket", "expires_in"])
@@ -43,11 +75,7 @@ async fn web_login_code_gives_userid_only() {
     let (sim, _) = setup(|_| {});
     let t = token(&sim).await;
     let code = sim.issue_code("lisi", "", CB);
-    let v = get_json(
-        &sim,
-        &format!("/cgi-bin/auth/getuserinfo?access_token={t}&code={code}"),
-    )
-    .await;
+    let v = getuserinfo(&sim, &t, &code).await;
     assert_eq!(keys(&v), set(&["errcode", "errmsg", "userid"]));
 }
 
@@ -56,21 +84,13 @@ async fn non_member_code_gives_openid_and_nothing_else() {
     let (sim, _) = setup(|_| {});
     let t = token(&sim).await;
     let code = sim.issue_non_member_code(CB);
-    let v = get_json(
-        &sim,
-        &format!("/cgi-bin/auth/getuserinfo?access_token={t}&code={code}"),
-    )
-    .await;
+    let v = getuserinfo(&sim, &t, &code).await;
     assert_eq!(keys(&v), set(&["errcode", "errmsg", "openid"]));
     assert!(v["openid"]
         .as_str()
         .is_some_and(|o| !o.is_empty() && o.len() <= 64));
     let code = sim.issue_external_contact_code(CB, "wmEXTERNAL");
-    let v = get_json(
-        &sim,
-        &format!("/cgi-bin/auth/getuserinfo?access_token={t}&code={code}"),
-    )
-    .await;
+    let v = getuserinfo(&sim, &t, &code).await;
     assert_eq!(
         keys(&v),
         set(&["errcode", "errmsg", "openid", "external_userid"])
@@ -82,11 +102,7 @@ async fn legacy_getuserinfo_uses_legacy_casing() {
     let (sim, _) = setup(|_| {});
     let t = token(&sim).await;
     let code = sim.issue_code("zhangsan", "snsapi_privateinfo", CB);
-    let v = get_json(
-        &sim,
-        &format!("/cgi-bin/user/getuserinfo?access_token={t}&code={code}"),
-    )
-    .await;
+    let v = legacy_getuserinfo(&sim, &t, &code).await;
     assert_eq!(
         keys(&v),
         set(&[
@@ -100,11 +116,7 @@ async fn legacy_getuserinfo_uses_legacy_casing() {
     );
     assert_eq!(v["UserId"], json!("zhangsan"));
     let code = sim.issue_non_member_code(CB);
-    let v = get_json(
-        &sim,
-        &format!("/cgi-bin/user/getuserinfo?access_token={t}&code={code}"),
-    )
-    .await;
+    let v = legacy_getuserinfo(&sim, &t, &code).await;
     assert_eq!(keys(&v), set(&["errcode", "errmsg", "OpenId", "DeviceId"]));
 }
 
@@ -113,11 +125,13 @@ async fn code_cannot_be_redeemed_twice() {
     let (sim, _) = setup(|_| {});
     let t = token(&sim).await;
     let code = sim.issue_code("zhangsan", "snsapi_base", CB);
-    let uri = format!("/cgi-bin/auth/getuserinfo?access_token={t}&code={code}");
-    assert_eq!(get_json(&sim, &uri).await["errcode"], json!(0));
-    assert_err(&get_json(&sim, &uri).await, 40029, "invalid code");
-    let legacy = format!("/cgi-bin/user/getuserinfo?access_token={t}&code={code}");
-    assert_err(&get_json(&sim, &legacy).await, 40029, "invalid code");
+    assert_eq!(getuserinfo(&sim, &t, &code).await["errcode"], json!(0));
+    assert_err(&getuserinfo(&sim, &t, &code).await, 40029, "invalid code");
+    assert_err(
+        &legacy_getuserinfo(&sim, &t, &code).await,
+        40029,
+        "invalid code",
+    );
 }
 
 #[tokio::test]
@@ -127,18 +141,10 @@ async fn code_expires_after_code_ttl() {
     let fresh = sim.issue_code("zhangsan", "snsapi_base", CB);
     let stale = sim.issue_code("zhangsan", "snsapi_base", CB);
     clock.advance(299);
-    let v = get_json(
-        &sim,
-        &format!("/cgi-bin/auth/getuserinfo?access_token={t}&code={fresh}"),
-    )
-    .await;
+    let v = getuserinfo(&sim, &t, &fresh).await;
     assert_eq!(v["errcode"], json!(0));
     clock.advance(1);
-    let v = get_json(
-        &sim,
-        &format!("/cgi-bin/auth/getuserinfo?access_token={t}&code={stale}"),
-    )
-    .await;
+    let v = getuserinfo(&sim, &t, &stale).await;
     assert_err(&v, 40029, "invalid code");
 }
 
@@ -146,11 +152,7 @@ async fn code_expires_after_code_ttl() {
 async fn unknown_or_missing_code_is_rejected() {
     let (sim, _) = setup(|_| {});
     let t = token(&sim).await;
-    let v = get_json(
-        &sim,
-        &format!("/cgi-bin/auth/getuserinfo?access_token={t}&code=nope"),
-    )
-    .await;
+    let v = getuserinfo(&sim, &t, "nope").await;
     assert_err(&v, 40029, "invalid code");
     let v = get_json(&sim, &format!("/cgi-bin/auth/getuserinfo?access_token={t}")).await;
     assert_err(&v, 41008, "missing code");
@@ -161,18 +163,10 @@ async fn code_for_untrusted_domain_gets_50001() {
     let (sim, _) = setup(|c| c.trusted_domains = vec!["app.example.com:8080".into()]);
     let t = token(&sim).await;
     let code = sim.issue_code("zhangsan", "snsapi_base", "http://app.example.com/callback");
-    let v = get_json(
-        &sim,
-        &format!("/cgi-bin/auth/getuserinfo?access_token={t}&code={code}"),
-    )
-    .await;
+    let v = getuserinfo(&sim, &t, &code).await;
     assert_err(&v, 50001, "redirect_uri unauthorized");
     let code = sim.issue_code("zhangsan", "snsapi_base", CB);
-    let v = get_json(
-        &sim,
-        &format!("/cgi-bin/auth/getuserinfo?access_token={t}&code={code}"),
-    )
-    .await;
+    let v = getuserinfo(&sim, &t, &code).await;
     assert_eq!(v["errcode"], json!(0));
 }
 
@@ -181,11 +175,7 @@ async fn getuserdetail_returns_string_fields_for_the_ticket_member() {
     let (sim, _) = setup(|_| {});
     let t = token(&sim).await;
     let code = sim.issue_code("zhangsan", "snsapi_privateinfo", CB);
-    let v = get_json(
-        &sim,
-        &format!("/cgi-bin/auth/getuserinfo?access_token={t}&code={code}"),
-    )
-    .await;
+    let v = getuserinfo(&sim, &t, &code).await;
     let ticket = v["user_ticket"].as_str().expect("ticket").to_string();
     let body = format!(r#"{{"user_ticket":"{ticket}"}}"#);
     let uri = format!("/cgi-bin/auth/getuserdetail?access_token={t}");
@@ -216,11 +206,7 @@ async fn ticket_expired_is_84014_and_invalid_is_84015_unless_configured() {
     let (sim, clock) = setup(|_| {});
     let t = token(&sim).await;
     let code = sim.issue_code("zhangsan", "snsapi_privateinfo", CB);
-    let v = get_json(
-        &sim,
-        &format!("/cgi-bin/auth/getuserinfo?access_token={t}&code={code}"),
-    )
-    .await;
+    let v = getuserinfo(&sim, &t, &code).await;
     let ticket = v["user_ticket"].as_str().expect("ticket").to_string();
     let uri = format!("/cgi-bin/auth/getuserdetail?access_token={t}");
     assert_err(
@@ -265,32 +251,8 @@ async fn ticket_expired_is_84014_and_invalid_is_84015_unless_configured() {
 async fn user_get_new_app_has_the_field_list_without_privacy_fields() {
     let (sim, _) = setup(|_| {});
     let t = token(&sim).await;
-    let v = get_json(
-        &sim,
-        &format!("/cgi-bin/user/get?access_token={t}&userid=ZHANGSAN"),
-    )
-    .await;
-    assert_eq!(
-        keys(&v),
-        set(&[
-            "errcode",
-            "errmsg",
-            "userid",
-            "name",
-            "department",
-            "order",
-            "position",
-            "is_leader_in_dept",
-            "direct_leader",
-            "telephone",
-            "alias",
-            "main_department",
-            "extattr",
-            "status",
-            "external_position",
-            "external_profile"
-        ])
-    );
+    let v = user_get(&sim, &t, "ZHANGSAN").await;
+    assert_eq!(keys(&v), set(USER_GET_FIELDS));
     assert_eq!(v["userid"], json!("zhangsan"));
     assert_eq!(v["name"], json!("张三"));
     assert_eq!(v["department"], json!([3]));
@@ -302,39 +264,10 @@ async fn user_get_new_app_has_the_field_list_without_privacy_fields() {
 async fn user_get_legacy_app_has_the_full_field_list() {
     let (sim, _) = setup(|c| c.legacy_app = true);
     let t = token(&sim).await;
-    let v = get_json(
-        &sim,
-        &format!("/cgi-bin/user/get?access_token={t}&userid=zhangsan"),
-    )
-    .await;
+    let v = user_get(&sim, &t, "zhangsan").await;
     assert_eq!(
         keys(&v),
-        set(&[
-            "errcode",
-            "errmsg",
-            "userid",
-            "name",
-            "department",
-            "order",
-            "position",
-            "mobile",
-            "gender",
-            "email",
-            "biz_mail",
-            "is_leader_in_dept",
-            "direct_leader",
-            "avatar",
-            "thumb_avatar",
-            "telephone",
-            "alias",
-            "address",
-            "main_department",
-            "extattr",
-            "status",
-            "qr_code",
-            "external_position",
-            "external_profile"
-        ])
+        &set(USER_GET_FIELDS) | &set(USER_GET_PRIVACY_FIELDS)
     );
     assert_eq!(v["gender"], json!("1"), "gender is a string");
     assert_eq!(v["email"], json!("zhangsan@example.com"));
@@ -344,18 +277,10 @@ async fn user_get_legacy_app_has_the_full_field_list() {
 async fn user_get_reports_status_changes() {
     let (sim, _) = setup(|_| {});
     let t = token(&sim).await;
-    let v = get_json(
-        &sim,
-        &format!("/cgi-bin/user/get?access_token={t}&userid=wangwu"),
-    )
-    .await;
+    let v = user_get(&sim, &t, "wangwu").await;
     assert_eq!(v["status"], json!(2));
     assert!(sim.set_member_status("zhangsan", 5));
-    let v = get_json(
-        &sim,
-        &format!("/cgi-bin/user/get?access_token={t}&userid=zhangsan"),
-    )
-    .await;
+    let v = user_get(&sim, &t, "zhangsan").await;
     assert_eq!(v["status"], json!(5));
 }
 
@@ -363,11 +288,7 @@ async fn user_get_reports_status_changes() {
 async fn user_get_unknown_userid_is_60111_with_default_fields() {
     let (sim, _) = setup(|_| {});
     let t = token(&sim).await;
-    let v = get_json(
-        &sim,
-        &format!("/cgi-bin/user/get?access_token={t}&userid=nobody"),
-    )
-    .await;
+    let v = user_get(&sim, &t, "nobody").await;
     assert_err(&v, 60111, "userid not found");
     assert_eq!(v["department"], json!([]));
     assert!(v.get("userid").is_none());
