@@ -232,7 +232,7 @@ async fn concurrent_uses_of_one_refresh_token_succeed_exactly_once_and_revoke_th
     let first = app_tokens(&d, "openid offline_access").await;
     let rt = str_of(&first, "refresh_token").to_string();
     let attempts = (0..6).map(|_| refresh(&d, &rt, &[]));
-    let results = futures_join_all(attempts).await;
+    let results = futures_util::future::join_all(attempts).await;
     let winners: Vec<&Value> = results
         .iter()
         .filter(|(s, _)| *s == StatusCode::OK)
@@ -242,34 +242,6 @@ async fn concurrent_uses_of_one_refresh_token_succeed_exactly_once_and_revoke_th
     // The other uses were reuse (RFC 9700 §4.14.2): the winner's new tokens die with the grant.
     let (s, _) = refresh(&d, str_of(winners[0], "refresh_token"), &[]).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-}
-
-/// `join_all` without a futures dependency: spawn-free, polls every future on this task.
-async fn futures_join_all<F: std::future::Future>(
-    futures: impl Iterator<Item = F>,
-) -> Vec<F::Output> {
-    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, slot) in pinned.iter_mut().zip(out.iter_mut()) {
-            if slot.is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => *slot = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    out.into_iter()
-        .map(|o| o.expect("every future completed"))
-        .collect()
 }
 
 #[tokio::test]

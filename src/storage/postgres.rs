@@ -320,6 +320,20 @@ impl PostgresStore {
         self.pool.get().await.map_err(|e| pool_error(&e))
     }
 
+    /// A pooled connection with `sql` prepared on it (cached per connection).
+    async fn prepared(
+        &self,
+        op: &str,
+        sql: &str,
+    ) -> Result<(deadpool_postgres::Object, tokio_postgres::Statement)> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(sql)
+            .await
+            .map_err(|e| pg_error(op, &e))?;
+        Ok((client, stmt))
+    }
+
     /// Runs `sql` with `params`; the number of rows it changed.
     async fn execute(
         &self,
@@ -327,11 +341,7 @@ impl PostgresStore {
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<u64> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(sql)
-            .await
-            .map_err(|e| pg_error(op, &e))?;
+        let (client, stmt) = self.prepared(op, sql).await?;
         client
             .execute(&stmt, params)
             .await
@@ -345,11 +355,7 @@ impl PostgresStore {
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Option<tokio_postgres::Row>> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(sql)
-            .await
-            .map_err(|e| pg_error(op, &e))?;
+        let (client, stmt) = self.prepared(op, sql).await?;
         client
             .query_opt(&stmt, params)
             .await
@@ -738,11 +744,12 @@ impl Store for PostgresStore {
 
     async fn list_login_events(&self, limit: usize) -> Result<Vec<LoginEvent>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached("SELECT record FROM login_events ORDER BY at DESC, id DESC LIMIT $1")
-            .await
-            .map_err(|e| pg_error("list login events", &e))?;
+        let (client, stmt) = self
+            .prepared(
+                "list login events",
+                "SELECT record FROM login_events ORDER BY at DESC, id DESC LIMIT $1",
+            )
+            .await?;
         let rows = client
             .query(&stmt, &[&limit])
             .await
@@ -940,6 +947,8 @@ pub mod testing {
 
 #[cfg(test)]
 mod tests {
+    use futures_util::future::join_all;
+
     use super::testing::{test_url, TestSchema};
     use super::*;
     use crate::identity::Identity;
@@ -989,104 +998,73 @@ mod tests {
         }
     }
 
-    /// Per key, how many of `racers` concurrent calls of `f` on each of the two stores won.
-    async fn race_two_instances<'a, F, Fut>(
+    /// Two stores (one pool each: two "instances") on a fresh schema, or `None` when no test
+    /// server is set.
+    async fn two_instances(test: &str) -> Option<(TestSchema, PostgresStore, PostgresStore)> {
+        let schema = TestSchema::create(&test_url(test)?).await;
+        let (a, b) = (schema.store().await, schema.store().await);
+        Some((schema, a, b))
+    }
+
+    /// Races eight calls of `f` per key, alternating between the two stores, and asserts that
+    /// exactly one call per key won.
+    async fn assert_one_winner_per_key<'a, F, Fut>(
         a: &'a PostgresStore,
         b: &'a PostgresStore,
         keys: &[String],
         f: F,
-    ) -> Vec<usize>
-    where
+    ) where
         F: Fn(&'a PostgresStore, String) -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
         let mut wins = Vec::new();
         for k in keys {
             let calls = (0..8).map(|i| f(if i % 2 == 0 { a } else { b }, k.clone()));
-            let results = futures_join_all(calls).await;
+            let results = join_all(calls).await;
             wins.push(results.into_iter().filter(|won| *won).count());
         }
-        wins
-    }
-
-    /// Polls every future at once on this task (no extra dependency for `join_all`).
-    async fn futures_join_all<Fut: std::future::Future>(
-        futs: impl Iterator<Item = Fut>,
-    ) -> Vec<Fut::Output> {
-        let mut set = Vec::new();
-        for f in futs {
-            set.push(Box::pin(f));
-        }
-        let mut out: Vec<Option<Fut::Output>> = set.iter().map(|_| None).collect();
-        std::future::poll_fn(|cx| {
-            let mut pending = false;
-            for (slot, f) in out.iter_mut().zip(set.iter_mut()) {
-                if slot.is_none() {
-                    match f.as_mut().poll(cx) {
-                        std::task::Poll::Ready(v) => *slot = Some(v),
-                        std::task::Poll::Pending => pending = true,
-                    }
-                }
-            }
-            if pending {
-                std::task::Poll::Pending
-            } else {
-                std::task::Poll::Ready(())
-            }
-        })
-        .await;
-        out.into_iter().map(|v| v.expect("finished")).collect()
+        assert!(wins.iter().all(|w| *w == 1), "winners per key: {wins:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_code_redeemed_at_two_instances_at_once_is_redeemed_exactly_once() {
-        let Some(url) =
-            test_url("a_code_redeemed_at_two_instances_at_once_is_redeemed_exactly_once")
+        let Some((schema, a, b)) =
+            two_instances("a_code_redeemed_at_two_instances_at_once_is_redeemed_exactly_once")
+                .await
         else {
             return;
         };
-        let schema = TestSchema::create(&url).await;
-        let (a, b) = (schema.store().await, schema.store().await);
         let keys: Vec<String> = (0..64).map(|i| format!("code-{i}")).collect();
         for k in &keys {
             a.create_auth_code(k, &code(4_000_000_000))
                 .await
                 .expect("create");
         }
-        let wins = race_two_instances(&a, &b, &keys, |s, k| async move {
+        assert_one_winner_per_key(&a, &b, &keys, |s, k| async move {
             !s.redeem_auth_code(&k).await.expect("redeem").redeemed
         })
         .await;
-        assert!(
-            wins.iter().all(|w| *w == 1),
-            "first redemptions per code: {wins:?}"
-        );
         schema.drop_schema().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_refresh_token_spent_at_two_instances_at_once_is_spent_exactly_once() {
-        let Some(url) =
-            test_url("a_refresh_token_spent_at_two_instances_at_once_is_spent_exactly_once")
+        let Some((schema, a, b)) =
+            two_instances("a_refresh_token_spent_at_two_instances_at_once_is_spent_exactly_once")
+                .await
         else {
             return;
         };
-        let schema = TestSchema::create(&url).await;
-        let (a, b) = (schema.store().await, schema.store().await);
         let keys: Vec<String> = (0..64).map(|i| format!("rt-{i}")).collect();
         for k in &keys {
             b.create_refresh_token(k, &refresh(4_000_000_000))
                 .await
                 .expect("create");
         }
-        let wins = race_two_instances(&a, &b, &keys, |s, k| async move {
+        assert_one_winner_per_key(&a, &b, &keys, |s, k| async move {
             !s.spend_refresh_token(&k).await.expect("spend").spent
         })
         .await;
-        assert!(
-            wins.iter().all(|w| *w == 1),
-            "first spends per token: {wins:?}"
-        );
         // And the other instance sees the token spent (reuse detection works cluster-wide).
         assert!(a.find_refresh_token(&keys[0]).await.expect("find").spent);
         schema.drop_schema().await;
@@ -1098,8 +1076,7 @@ mod tests {
             return;
         };
         let schema = TestSchema::create(&url).await;
-        let starts =
-            futures_join_all((0..4).map(|_| PostgresStore::connect(schema.config()))).await;
+        let starts = join_all((0..4).map(|_| PostgresStore::connect(schema.config()))).await;
         for s in &starts {
             assert!(
                 s.is_ok(),
