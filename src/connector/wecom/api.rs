@@ -414,10 +414,11 @@ impl ApiClient {
         access_token: &str,
         userid: &str,
     ) -> Result<UserGetResponse, ConnectorError> {
-        self.get(
+        self.read(
             "/cgi-bin/user/get",
-            &[("access_token", access_token), ("userid", userid)],
-            &[access_token],
+            access_token,
+            &[("userid", userid)],
+            None,
         )
         .await
     }
@@ -444,12 +445,8 @@ impl ApiClient {
         &self,
         access_token: &str,
     ) -> Result<DepartmentSimpleListResponse, ConnectorError> {
-        self.get(
-            "/cgi-bin/department/simplelist",
-            &[("access_token", access_token)],
-            &[access_token],
-        )
-        .await
+        self.read("/cgi-bin/department/simplelist", access_token, &[], None)
+            .await
     }
 
     /// `GET /cgi-bin/department/get?access_token=&id=` (wecom-api.md §7).
@@ -459,10 +456,11 @@ impl ApiClient {
         id: i64,
     ) -> Result<DepartmentGetResponse, ConnectorError> {
         let id = id.to_string();
-        self.get(
+        self.read(
             "/cgi-bin/department/get",
-            &[("access_token", access_token), ("id", &id)],
-            &[access_token],
+            access_token,
+            &[("id", &id)],
+            None,
         )
         .await
     }
@@ -475,11 +473,11 @@ impl ApiClient {
         userid: &str,
     ) -> Result<LinkedUserResponse, ConnectorError> {
         let body = serde_json::json!({ "userid": userid }).to_string();
-        self.call(
+        self.read(
             "/cgi-bin/linkedcorp/user/get",
-            &[("access_token", access_token)],
+            access_token,
+            &[],
             Some(&body),
-            &[access_token],
         )
         .await
     }
@@ -489,12 +487,8 @@ impl ApiClient {
         &self,
         access_token: &str,
     ) -> Result<TagListResponse, ConnectorError> {
-        self.get(
-            "/cgi-bin/tag/list",
-            &[("access_token", access_token)],
-            &[access_token],
-        )
-        .await
+        self.read("/cgi-bin/tag/list", access_token, &[], None)
+            .await
     }
 
     /// `GET /cgi-bin/tag/get?access_token=&tagid=` (wecom-api.md §7).
@@ -504,12 +498,8 @@ impl ApiClient {
         tagid: i64,
     ) -> Result<TagGetResponse, ConnectorError> {
         let tagid = tagid.to_string();
-        self.get(
-            "/cgi-bin/tag/get",
-            &[("access_token", access_token), ("tagid", &tagid)],
-            &[access_token],
-        )
-        .await
+        self.read("/cgi-bin/tag/get", access_token, &[("tagid", &tagid)], None)
+            .await
     }
 
     /// One GET with the busy retry. `secrets` are scrubbed from every message that leaves here.
@@ -520,6 +510,20 @@ impl ApiClient {
         secrets: &[&str],
     ) -> Result<T, ConnectorError> {
         self.call(path, query, None, secrets).await
+    }
+
+    /// A read of member or directory data: `access_token` first in the query, then `params`,
+    /// and the token scrubbed from every message. GET, or POST when there is a JSON `body`.
+    async fn read<T: ApiResponse>(
+        &self,
+        path: &'static str,
+        access_token: &str,
+        params: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Result<T, ConnectorError> {
+        let mut query = vec![("access_token", access_token)];
+        query.extend_from_slice(params);
+        self.call(path, &query, body, &[access_token]).await
     }
 
     /// One call (GET, or POST with a JSON `body`) with the busy retry: every endpoint we call
