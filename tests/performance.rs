@@ -1,4 +1,4 @@
-//! End-to-end checks behind the benchmark (`examples/bench.rs`, `docs/performance.md`): the
+//! End-to-end checks behind the benchmark (`examples/bench/`, `docs/performance.md`): the
 //! simulator-only counter endpoint the bench reads, and the issue-7 rule it checks, one WeCom
 //! `gettoken` per token lifetime whatever the number of logins.
 

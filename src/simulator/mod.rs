@@ -42,7 +42,7 @@ pub use suite::SuiteSpec;
 const USER_TICKET_TTL: i64 = 1800;
 
 /// Simulator-only path (relative to the mount point) answering [`SimulatorStats`] as JSON. WeCom
-/// has no such path; it exists so that a load generator in another process (`examples/bench.rs`)
+/// has no such path; it exists so that a load generator in another process (`examples/bench/`)
 /// can check that the provider calls `gettoken` once per token lifetime. It shows counters only,
 /// never a token, code or secret.
 pub const STATS_PATH: &str = "/_stats";
