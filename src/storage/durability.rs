@@ -208,25 +208,36 @@ mod tests {
     use super::*;
     use crate::storage::{MemoryStore, Result as StoreResult};
 
-    /// A persistent-looking store whose flush takes a while and counts itself; every other
-    /// method is the memory store's.
-    struct SlowFlush {
+    /// How the test store's flush behaves.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Flush {
+        /// Takes a while and succeeds.
+        Slow,
+        /// Takes a while and fails.
+        SlowAndFailing,
+        /// The first flush panics (a backend bug); later ones succeed at once.
+        PanicsFirst,
+    }
+
+    /// A persistent-looking store whose flush behaves as `mode` says and counts itself; every
+    /// other method is the memory store's.
+    struct FlushProbe {
         inner: MemoryStore,
+        mode: Flush,
         flushes: AtomicUsize,
         /// Bumped by `write`, read by `flush`: the highest write a flush covered.
         writes: AtomicU64,
         covered: AtomicU64,
-        fail: bool,
     }
 
-    impl SlowFlush {
+    impl FlushProbe {
         fn write(&self) -> u64 {
             self.writes.fetch_add(1, Ordering::SeqCst) + 1
         }
     }
 
     crate::delegate_store! {
-        impl Store for SlowFlush {
+        impl Store for FlushProbe {
             create_auth_request(k: &str, r: &crate::storage::AuthRequest) -> StoreResult<()>;
             take_auth_request(k: &str) -> StoreResult<crate::storage::AuthRequest>;
             count_auth_requests() -> StoreResult<usize>;
@@ -260,12 +271,18 @@ mod tests {
         }
 
         async fn flush(&self) -> StoreResult<()> {
+            if self.mode == Flush::PanicsFirst {
+                if self.flushes.fetch_add(1, Ordering::SeqCst) == 0 {
+                    panic!("backend bug");
+                }
+                return Ok(());
+            }
             let covered = self.writes.load(Ordering::SeqCst);
             // A slow disk: the flush takes long enough for other barriers to queue behind it.
             tokio::time::sleep(Duration::from_millis(20)).await;
             self.covered.fetch_max(covered, Ordering::SeqCst);
             self.flushes.fetch_add(1, Ordering::SeqCst);
-            if self.fail {
+            if self.mode == Flush::SlowAndFailing {
                 return Err(StorageError::Backend("disk full".into()));
             }
             Ok(())
@@ -276,19 +293,19 @@ mod tests {
         }
     }
 
-    fn slow(fail: bool) -> Arc<SlowFlush> {
-        Arc::new(SlowFlush {
+    fn store(mode: Flush) -> Arc<FlushProbe> {
+        Arc::new(FlushProbe {
             inner: MemoryStore::new(),
+            mode,
             flushes: AtomicUsize::new(0),
             writes: AtomicU64::new(0),
             covered: AtomicU64::new(0),
-            fail,
         })
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_barriers_share_flushes_and_each_write_is_covered() {
-        let store = slow(false);
+        let store = store(Flush::Slow);
         let durability = Durability::new(store.clone());
         let mut tasks = Vec::new();
         for _ in 0..64 {
@@ -312,7 +329,7 @@ mod tests {
 
     #[tokio::test]
     async fn sequential_barriers_each_wait_for_their_own_flush() {
-        let store = slow(false);
+        let store = store(Flush::Slow);
         let durability = Durability::new(store.clone());
         for i in 1..=3 {
             let mine = store.write();
@@ -324,71 +341,16 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_flush_fails_the_barrier() {
-        let durability = Durability::new(slow(true));
+        let durability = Durability::new(store(Flush::SlowAndFailing));
         assert!(matches!(
             durability.barrier().await,
             Err(StorageError::Backend(_))
         ));
     }
 
-    /// A persistent-looking store whose first flush panics.
-    struct PanicFlush {
-        inner: MemoryStore,
-        flushes: AtomicUsize,
-    }
-
-    crate::delegate_store! {
-        impl Store for PanicFlush {
-            create_auth_request(k: &str, r: &crate::storage::AuthRequest) -> StoreResult<()>;
-            take_auth_request(k: &str) -> StoreResult<crate::storage::AuthRequest>;
-            count_auth_requests() -> StoreResult<usize>;
-            create_auth_code(k: &str, c: &crate::storage::AuthCode) -> StoreResult<()>;
-            redeem_auth_code(k: &str) -> StoreResult<crate::storage::AuthCode>;
-            create_access_token(k: &str, t: &crate::storage::AccessToken) -> StoreResult<()>;
-            find_access_token(k: &str) -> StoreResult<crate::storage::AccessToken>;
-            delete_access_token(k: &str) -> StoreResult<()>;
-            revoke_grant(g: &str, u: i64) -> StoreResult<()>;
-            is_grant_revoked(g: &str) -> StoreResult<bool>;
-            create_session(k: &str, s: &crate::storage::Session) -> StoreResult<()>;
-            find_session(k: &str) -> StoreResult<crate::storage::Session>;
-            touch_session(k: &str, c: &str, n: i64) -> StoreResult<crate::storage::Session>;
-            take_session(k: &str) -> StoreResult<crate::storage::Session>;
-            create_refresh_token(k: &str, t: &crate::storage::RefreshToken) -> StoreResult<()>;
-            find_refresh_token(k: &str) -> StoreResult<crate::storage::RefreshToken>;
-            spend_refresh_token(k: &str) -> StoreResult<crate::storage::RefreshToken>;
-            create_used_jti(k: &str, e: i64) -> StoreResult<()>;
-            find_upstream_token(k: &str) -> StoreResult<crate::storage::UpstreamToken>;
-            save_upstream_token(k: &str, t: &crate::storage::UpstreamToken) -> StoreResult<()>;
-            delete_upstream_token(k: &str) -> StoreResult<()>;
-            find_user_link(k: &str) -> StoreResult<String>;
-            save_user_link(k: &str, v: &str) -> StoreResult<()>;
-            delete_expired(n: i64) -> StoreResult<usize>;
-            create_login_event(e: &crate::storage::LoginEvent) -> StoreResult<()>;
-            list_login_events(l: usize) -> StoreResult<Vec<crate::storage::LoginEvent>>;
-            find_signing_keys() -> StoreResult<crate::storage::SigningKeySet>;
-            save_signing_keys(v: Option<i64>, s: &crate::storage::SigningKeySet) -> StoreResult<()>;
-            acquire_lease(n: &str, o: &str, t: i64, u: i64) -> StoreResult<bool>;
-            release_lease(n: &str, o: &str) -> StoreResult<()>;
-        }
-
-        async fn flush(&self) -> StoreResult<()> {
-            if self.flushes.fetch_add(1, Ordering::SeqCst) == 0 {
-                panic!("backend bug");
-            }
-            Ok(())
-        }
-
-        fn is_persistent(&self) -> bool {
-            true
-        }
-    }
-
     #[tokio::test]
     async fn a_panicking_flush_fails_its_round_and_the_next_barrier_still_works() {
-        let store = Arc::new(PanicFlush {
-            inner: MemoryStore::new(),
-            flushes: AtomicUsize::new(0),
-        });
+        let store = store(Flush::PanicsFirst);
         let durability = Durability::new(store.clone());
         assert!(matches!(
             durability.barrier().await,
@@ -403,7 +365,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_store_is_released_once_the_barrier_and_its_rounds_are_done() {
-        let store = slow(false);
+        let store = store(Flush::Slow);
         let durability = Durability::new(store.clone());
         durability.barrier().await.expect("barrier");
         drop(durability);

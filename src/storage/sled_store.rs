@@ -338,12 +338,10 @@ impl Table {
     fn create<T: Serialize>(&self, key: &str, record: &T) -> Result<()> {
         let value = self.encode(record)?;
         // compare-and-swap from "absent": two racing creates cannot both succeed.
-        match self.sled(
-            "compare_and_swap",
-            self.tree.compare_and_swap(key, None::<&[u8]>, Some(value)),
-        )? {
-            Ok(()) => Ok(()),
-            Err(_) => Err(StorageError::AlreadyExists),
+        if self.swap(key.as_bytes(), None, Some(value))? {
+            Ok(())
+        } else {
+            Err(StorageError::AlreadyExists)
         }
     }
 
@@ -375,6 +373,43 @@ impl Table {
         Ok(())
     }
 
+    /// Writes `new` (or removes the key, for `None`) only if the stored value is still exactly
+    /// `current` (`None`: absent); false when something else was written meanwhile.
+    fn swap(&self, key: &[u8], current: Option<&[u8]>, new: Option<Vec<u8>>) -> Result<bool> {
+        let swapped = self.sled(
+            "compare_and_swap",
+            self.tree.compare_and_swap(key, current, new),
+        )?;
+        Ok(swapped.is_ok())
+    }
+
+    /// Reads the record under `key` and lets `change` judge it: `change` gives the answer, and
+    /// the new record to write or `None` for no write. The write lands only over exactly the
+    /// value read (a compare-and-swap loop rather than `fetch_and_update`, whose closure cannot
+    /// report a decode error); when another write came in between, `change` judges the newer
+    /// record. So of two racing single-use calls only one sees the record unused.
+    fn update<T, R>(
+        &self,
+        key: &str,
+        mut change: impl FnMut(T) -> Result<(R, Option<T>)>,
+    ) -> Result<R>
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        loop {
+            let current = self
+                .sled("get", self.tree.get(key))?
+                .ok_or(StorageError::NotFound)?;
+            let (answer, new) = change(self.decode(&current)?)?;
+            let Some(new) = new else {
+                return Ok(answer);
+            };
+            if self.swap(key.as_bytes(), Some(&current), Some(self.encode(&new)?))? {
+                return Ok(answer);
+            }
+        }
+    }
+
     /// Deletes every record whose `expiry` is strictly before `now`; returns how many went.
     ///
     /// A record that cannot be decoded is skipped with a warning rather than failing the sweep:
@@ -396,12 +431,7 @@ impl Table {
             // Remove only the exact value judged expired: if a concurrent call replaced it since
             // (a fresh upstream token under the same key, a code being redeemed), the swap fails
             // and the newer record survives until a later sweep looks at it.
-            let swapped = self.sled(
-                "compare_and_swap",
-                self.tree
-                    .compare_and_swap(&key, Some(&value), None::<sled::IVec>),
-            )?;
-            if swapped.is_ok() {
+            if self.swap(&key, Some(&value), None)? {
                 removed += 1;
             }
         }
@@ -434,35 +464,15 @@ impl Trees {
     }
 
     fn redeem_auth_code(&self, key: &str) -> Result<AuthCode> {
-        let table = &self.auth_codes;
-        // A compare-and-swap loop rather than `fetch_and_update`, whose closure cannot report a
-        // decode error. The swap succeeds only if the record is still exactly the one read, so
-        // of two racing redemptions only one can turn `redeemed` from false to true; the other
-        // re-reads and sees `redeemed == true` (RFC 6749 section 4.1.2: a code is single use).
-        loop {
-            let current = table
-                .sled("get", table.tree.get(key))?
-                .ok_or(StorageError::NotFound)?;
-            let before: AuthCode = table.decode(&current)?;
-            if before.redeemed {
-                return Ok(before);
-            }
-            let after = AuthCode {
+        // Of two racing redemptions only one turns `redeemed` from false to true; the other
+        // judges again and sees it true (RFC 6749 section 4.1.2: a code is single use).
+        self.auth_codes.update(key, |before: AuthCode| {
+            let after = (!before.redeemed).then(|| AuthCode {
                 redeemed: true,
                 ..before.clone()
-            };
-            let value = table.encode(&after)?;
-            let swapped = table.sled(
-                "compare_and_swap",
-                table
-                    .tree
-                    .compare_and_swap(key, Some(&current), Some(value)),
-            )?;
-            if swapped.is_ok() {
-                return Ok(before);
-            }
-            // Changed under us (redeemed or swept by someone else): look again.
-        }
+            });
+            Ok((before, after))
+        })
     }
 
     fn create_access_token(&self, key: &str, token: &AccessToken) -> Result<()> {
@@ -492,13 +502,7 @@ impl Trees {
                     }
                 }
             }
-            let swapped = table.sled(
-                "compare_and_swap",
-                table
-                    .tree
-                    .compare_and_swap(grant_id, current, Some(value.clone())),
-            )?;
-            if swapped.is_ok() {
+            if table.swap(grant_id.as_bytes(), current.as_deref(), Some(value.clone()))? {
                 break;
             }
         }
@@ -523,32 +527,15 @@ impl Trees {
     }
 
     fn spend_refresh_token(&self, key: &str) -> Result<RefreshToken> {
-        let table = &self.refresh_tokens;
-        // The same compare-and-swap loop as `redeem_auth_code`: of two racing refreshes only one
-        // can turn `spent` from false to true (RFC 9700 §4.14.2, rotation).
-        loop {
-            let current = table
-                .sled("get", table.tree.get(key))?
-                .ok_or(StorageError::NotFound)?;
-            let before: RefreshToken = table.decode(&current)?;
-            if before.spent {
-                return Ok(before);
-            }
-            let after = RefreshToken {
+        // As `redeem_auth_code`: of two racing refreshes only one turns `spent` from false to
+        // true (RFC 9700 §4.14.2, rotation).
+        self.refresh_tokens.update(key, |before: RefreshToken| {
+            let after = (!before.spent).then(|| RefreshToken {
                 spent: true,
                 ..before.clone()
-            };
-            let value = table.encode(&after)?;
-            let swapped = table.sled(
-                "compare_and_swap",
-                table
-                    .tree
-                    .compare_and_swap(key, Some(&current), Some(value)),
-            )?;
-            if swapped.is_ok() {
-                return Ok(before);
-            }
-        }
+            });
+            Ok((before, after))
+        })
     }
 
     fn create_used_jti(&self, key: &str, expires_at: i64) -> Result<()> {
@@ -564,27 +551,12 @@ impl Trees {
     }
 
     fn touch_session(&self, key: &str, client_id: &str, now: i64) -> Result<Session> {
-        let table = &self.sessions;
-        // Compare-and-swap loop, as in `redeem_auth_code`: two clients logging in through the
-        // same session at once must both end up in `clients`, so neither write may overwrite the
-        // other's.
-        loop {
-            let current = table
-                .sled("get", table.tree.get(key))?
-                .ok_or(StorageError::NotFound)?;
-            let mut session: Session = table.decode(&current)?;
+        // Two clients logging in through the same session at once must both end up in
+        // `clients`, so neither write may overwrite the other's.
+        self.sessions.update(key, |mut session: Session| {
             session.touch(client_id, now);
-            let value = table.encode(&session)?;
-            let swapped = table.sled(
-                "compare_and_swap",
-                table
-                    .tree
-                    .compare_and_swap(key, Some(&current), Some(value)),
-            )?;
-            if swapped.is_ok() {
-                return Ok(session);
-            }
-        }
+            Ok((session.clone(), Some(session)))
+        })
     }
 
     fn take_session(&self, key: &str) -> Result<Session> {
@@ -703,27 +675,14 @@ impl Trees {
         let Some(expected) = expected_version else {
             return table.create(Self::KEY_SET, set);
         };
-        let value = table.encode(set)?;
-        loop {
-            let current = table
-                .sled("get", table.tree.get(Self::KEY_SET))?
-                .ok_or(StorageError::NotFound)?;
-            let stored: SigningKeySet = table.decode(&current)?;
+        // Only over exactly the set that was compared: a concurrent change makes the swap fail
+        // and the comparison is made again on the newer set.
+        table.update(Self::KEY_SET, |stored: SigningKeySet| {
             if stored.version != expected {
                 return Err(StorageError::AlreadyExists);
             }
-            // Only over exactly the set that was compared: a concurrent change makes the swap
-            // fail and the comparison is made again on the newer set.
-            let swapped = table.sled(
-                "compare_and_swap",
-                table
-                    .tree
-                    .compare_and_swap(Self::KEY_SET, Some(&current), Some(value.clone())),
-            )?;
-            if swapped.is_ok() {
-                return Ok(());
-            }
-        }
+            Ok(((), Some(set.clone())))
+        })
     }
 
     pub(super) fn acquire_lease_now(
@@ -746,13 +705,7 @@ impl Trees {
                     return Ok(false);
                 }
             }
-            let swapped = table.sled(
-                "compare_and_swap",
-                table
-                    .tree
-                    .compare_and_swap(name, current.as_ref(), Some(value.clone())),
-            )?;
-            if swapped.is_ok() {
+            if table.swap(name.as_bytes(), current.as_deref(), Some(value.clone()))? {
                 return Ok(true);
             }
             // Someone took, extended or released it meanwhile: judge again.
@@ -770,13 +723,7 @@ impl Trees {
                 // Lapsed and taken by someone else: theirs now.
                 return Ok(());
             }
-            let swapped = table.sled(
-                "compare_and_swap",
-                table
-                    .tree
-                    .compare_and_swap(name, Some(&current), None::<sled::IVec>),
-            )?;
-            if swapped.is_ok() {
+            if table.swap(name.as_bytes(), Some(&current), None)? {
                 return Ok(());
             }
         }
