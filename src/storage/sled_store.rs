@@ -309,6 +309,16 @@ fn codec_error(op: &str, tree: &str, err: &serde_json::Error) -> StorageError {
 }
 
 /// One sled tree holding one record kind, named for error messages.
+/// What [`Table::update`] writes once it has judged the record.
+enum Write<T> {
+    /// Nothing.
+    Keep,
+    /// This record, created or replaced.
+    Put(T),
+    /// Nothing any more: the record is removed.
+    Remove,
+}
+
 struct Table {
     tree: sled::Tree,
     name: &'static str,
@@ -383,31 +393,44 @@ impl Table {
         Ok(swapped.is_ok())
     }
 
-    /// Reads the record under `key` and lets `change` judge it: `change` gives the answer, and
-    /// the new record to write or `None` for no write. The write lands only over exactly the
-    /// value read (a compare-and-swap loop rather than `fetch_and_update`, whose closure cannot
-    /// report a decode error); when another write came in between, `change` judges the newer
-    /// record. So of two racing single-use calls only one sees the record unused.
+    /// Reads the record under `key` (`None`: absent) and lets `change` judge it: `change` gives
+    /// the answer and what to write. The write lands only over exactly the value read (a
+    /// compare-and-swap loop rather than `fetch_and_update`, whose closure cannot report a
+    /// decode error); when another write came in between, `change` judges the newer record. So
+    /// of two racing single-use calls only one sees the record unused.
     fn update<T, R>(
         &self,
         key: &str,
-        mut change: impl FnMut(T) -> Result<(R, Option<T>)>,
+        mut change: impl FnMut(Option<T>) -> Result<(R, Write<T>)>,
     ) -> Result<R>
     where
         T: Serialize + DeserializeOwned,
     {
         loop {
-            let current = self
-                .sled("get", self.tree.get(key))?
-                .ok_or(StorageError::NotFound)?;
-            let (answer, new) = change(self.decode(&current)?)?;
-            let Some(new) = new else {
-                return Ok(answer);
+            let current = self.sled("get", self.tree.get(key))?;
+            let record = current.as_deref().map(|b| self.decode(b)).transpose()?;
+            let (answer, write) = change(record)?;
+            let new = match write {
+                Write::Keep => return Ok(answer),
+                Write::Put(record) => Some(self.encode(&record)?),
+                Write::Remove => None,
             };
-            if self.swap(key.as_bytes(), Some(&current), Some(self.encode(&new)?))? {
+            if self.swap(key.as_bytes(), current.as_deref(), new)? {
                 return Ok(answer);
             }
         }
+    }
+
+    /// [`Table::update`] of a record that must exist (`NotFound` otherwise).
+    fn update_found<T, R>(
+        &self,
+        key: &str,
+        mut change: impl FnMut(T) -> Result<(R, Write<T>)>,
+    ) -> Result<R>
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        self.update(key, |record| change(record.ok_or(StorageError::NotFound)?))
     }
 
     /// Deletes every record whose `expiry` is strictly before `now`; returns how many went.
@@ -466,12 +489,15 @@ impl Trees {
     fn redeem_auth_code(&self, key: &str) -> Result<AuthCode> {
         // Of two racing redemptions only one turns `redeemed` from false to true; the other
         // judges again and sees it true (RFC 6749 section 4.1.2: a code is single use).
-        self.auth_codes.update(key, |before: AuthCode| {
-            let after = (!before.redeemed).then(|| AuthCode {
+        self.auth_codes.update_found(key, |before: AuthCode| {
+            if before.redeemed {
+                return Ok((before, Write::Keep));
+            }
+            let after = AuthCode {
                 redeemed: true,
                 ..before.clone()
-            });
-            Ok((before, after))
+            };
+            Ok((before, Write::Put(after)))
         })
     }
 
@@ -529,13 +555,17 @@ impl Trees {
     fn spend_refresh_token(&self, key: &str) -> Result<RefreshToken> {
         // As `redeem_auth_code`: of two racing refreshes only one turns `spent` from false to
         // true (RFC 9700 §4.14.2, rotation).
-        self.refresh_tokens.update(key, |before: RefreshToken| {
-            let after = (!before.spent).then(|| RefreshToken {
-                spent: true,
-                ..before.clone()
-            });
-            Ok((before, after))
-        })
+        self.refresh_tokens
+            .update_found(key, |before: RefreshToken| {
+                if before.spent {
+                    return Ok((before, Write::Keep));
+                }
+                let after = RefreshToken {
+                    spent: true,
+                    ..before.clone()
+                };
+                Ok((before, Write::Put(after)))
+            })
     }
 
     fn create_used_jti(&self, key: &str, expires_at: i64) -> Result<()> {
@@ -553,9 +583,9 @@ impl Trees {
     fn touch_session(&self, key: &str, client_id: &str, now: i64) -> Result<Session> {
         // Two clients logging in through the same session at once must both end up in
         // `clients`, so neither write may overwrite the other's.
-        self.sessions.update(key, |mut session: Session| {
+        self.sessions.update_found(key, |mut session: Session| {
             session.touch(client_id, now);
-            Ok((session.clone(), Some(session)))
+            Ok((session.clone(), Write::Put(session)))
         })
     }
 
@@ -677,11 +707,11 @@ impl Trees {
         };
         // Only over exactly the set that was compared: a concurrent change makes the swap fail
         // and the comparison is made again on the newer set.
-        table.update(Self::KEY_SET, |stored: SigningKeySet| {
+        table.update_found(Self::KEY_SET, |stored: SigningKeySet| {
             if stored.version != expected {
                 return Err(StorageError::AlreadyExists);
             }
-            Ok(((), Some(set.clone())))
+            Ok(((), Write::Put(set.clone())))
         })
     }
 
@@ -692,41 +722,25 @@ impl Trees {
         now: i64,
         until: i64,
     ) -> Result<bool> {
-        let table = Table::open(&self.db, "leases")?;
-        let value = table.encode(&LeaseRecord {
-            owner: owner.to_owned(),
-            until,
-        })?;
-        loop {
-            let current = table.sled("get", table.tree.get(name))?;
-            if let Some(bytes) = &current {
-                let lease: LeaseRecord = table.decode(bytes)?;
-                if !lease.may_be_taken_by(owner, now) {
-                    return Ok(false);
-                }
+        // Someone taking, extending or releasing it meanwhile makes it judged again.
+        Table::open(&self.db, "leases")?.update(name, |lease: Option<LeaseRecord>| {
+            if lease.is_some_and(|l| !l.may_be_taken_by(owner, now)) {
+                return Ok((false, Write::Keep));
             }
-            if table.swap(name.as_bytes(), current.as_deref(), Some(value.clone()))? {
-                return Ok(true);
-            }
-            // Someone took, extended or released it meanwhile: judge again.
-        }
+            let ours = LeaseRecord {
+                owner: owner.to_owned(),
+                until,
+            };
+            Ok((true, Write::Put(ours)))
+        })
     }
 
     pub(super) fn release_lease_now(&self, name: &str, owner: &str) -> Result<()> {
-        let table = Table::open(&self.db, "leases")?;
-        loop {
-            let Some(current) = table.sled("get", table.tree.get(name))? else {
-                return Ok(());
-            };
-            let lease: LeaseRecord = table.decode(&current)?;
-            if lease.owner != owner {
-                // Lapsed and taken by someone else: theirs now.
-                return Ok(());
-            }
-            if table.swap(name.as_bytes(), Some(&current), None)? {
-                return Ok(());
-            }
-        }
+        Table::open(&self.db, "leases")?.update(name, |lease: Option<LeaseRecord>| match lease {
+            Some(l) if l.owner == owner => Ok(((), Write::Remove)),
+            // Gone, or lapsed and taken by someone else: theirs now.
+            _ => Ok(((), Write::Keep)),
+        })
     }
 
     /// Deletes the leases that lapsed before `now`.
