@@ -25,6 +25,24 @@ fn env(name: &str) -> Option<String> {
     }
 }
 
+/// The problems `text` is refused with (read with [`env`]), one a line.
+fn problems(text: &str) -> String {
+    parse(text, "t.toml", &env)
+        .expect_err("the file must be refused")
+        .problems
+        .join("\n")
+}
+
+/// Asserts that `text` is refused with a problem naming `key` first (`"clients[0].connector:"`).
+#[track_caller]
+fn assert_refused_at(text: &str, key: &str) {
+    let all = problems(text);
+    assert!(
+        all.lines().any(|p| p.starts_with(key)),
+        "no problem at {key} in:\n{all}"
+    );
+}
+
 const GOOD: &str = r#"
 issuer = "https://sso.example.com/"
 listen = "127.0.0.1:9000"
@@ -111,10 +129,7 @@ fn bad_store_settings_are_reported_naming_the_key_without_the_password() {
         ),
     ] {
         let text = format!("{line}\n{GOOD}");
-        let all = parse(&text, "t.toml", &env)
-            .unwrap_err()
-            .problems
-            .join("\n");
+        let all = problems(&text);
         assert!(all.starts_with(key), "{line}: {all}");
         assert!(!all.contains("hunter2"), "{all}");
     }
@@ -168,10 +183,7 @@ fn keys_reload_interval_defaults_to_30_s_and_is_bounded() {
     assert_eq!(parse(&set, "t.toml", &env).unwrap().keys_reload_interval, 2);
     for bad in ["0", "3601", "\"30s\""] {
         let text = format!("keys_reload_interval = {bad}\n{GOOD}");
-        let all = parse(&text, "t.toml", &env)
-            .unwrap_err()
-            .problems
-            .join("\n");
+        let all = problems(&text);
         assert!(all.contains("keys_reload_interval:"), "{bad}: {all}");
     }
 }
@@ -182,10 +194,7 @@ fn alg_none_and_bad_session_values_are_reported() {
         "public = true",
         "public = true\nid_token_signed_response_alg = \"none\"\nbackchannel_logout_uri = \"ftp://x\"",
     );
-    let all = parse(&text, "t.toml", &env)
-        .unwrap_err()
-        .problems
-        .join("\n");
+    let all = problems(&text);
     for key in [
         "clients[1].id_token_signed_response_alg:",
         "clients[1].backchannel_logout_uri:",
@@ -204,11 +213,7 @@ fn event_retention_is_read_in_days_and_bounded() {
         7 * 86_400
     );
     let t = format!("{GOOD}\n[events]\nretention_days = 0\n");
-    let err = parse(&t, "t", &env).unwrap_err();
-    assert!(err
-        .problems
-        .iter()
-        .any(|p| p.starts_with("events.retention_days:")));
+    assert_refused_at(&t, "events.retention_days:");
 }
 
 #[test]
@@ -461,8 +466,7 @@ callback_token = "t"
 verify_files = ["/srv/config.toml"]
 "#,
     );
-    let err = parse(&t, "t.toml", &env).unwrap_err();
-    let all = err.problems.join("\n");
+    let all = problems(&t);
     for key in [
         "wecom.privateinfo:",
         "wecom.email_template:",
@@ -516,12 +520,11 @@ wecom_app = "branch"
     let bad = t
         .replace("wecom_app = \"branch\"", "wecom_app = \"nowhere\"")
         .replace("secret = \"branch-secret\"", "");
-    let err = parse(&bad, "t.toml", &env).unwrap_err();
-    let all = err.problems.join("\n");
+    let all = problems(&bad);
     assert!(all.contains("wecom[1].secret_env:"), "{all}");
     let dup = t.replace("name = \"branch\"", "name = \"hq\"");
-    let err = parse(&dup, "t.toml", &env).unwrap_err();
-    assert!(err.problems.join("\n").contains("wecom[1].name:"), "{err}");
+    let all = problems(&dup);
+    assert!(all.contains("wecom[1].name:"), "{all}");
     // The first app's corp is the home corp: the branch corp's members are namespaced.
     assert_eq!(
         wecom(&c, 0).home_corp_id.as_deref(),
@@ -541,26 +544,17 @@ wecom_app = "branch"
             "secret = \"branch-secret\"",
             "secret = \"branch-secret\"\nsub = \"lowercase\"",
         );
-    let err = parse(&same_corp, "t.toml", &env).unwrap_err();
-    assert!(
-        err.problems.join("\n").contains("same subject form"),
-        "{err}"
-    );
+    let all = problems(&same_corp);
+    assert!(all.contains("same subject form"), "{all}");
     let same_app = t.replace(
         "corp_id = \"ww0000000000000001\"\nagent_id = 1000005",
         "corp_id = \"ww7f3c2a1b9d8e6f50\"\nagent_id = 1000002",
     );
-    let err = parse(&same_app, "t.toml", &env).unwrap_err();
-    assert!(
-        err.problems.join("\n").contains("the same WeCom app"),
-        "{err}"
-    );
+    let all = problems(&same_app);
+    assert!(all.contains("the same WeCom app"), "{all}");
     let unknown = t.replace("wecom_app = \"branch\"", "wecom_app = \"nowhere\"");
-    let err = parse(&unknown, "t.toml", &env).unwrap_err();
-    assert!(
-        err.problems.join("\n").contains("clients[0].connector:"),
-        "{err}"
-    );
+    let all = problems(&unknown);
+    assert!(all.contains("clients[0].connector:"), "{all}");
 }
 
 #[test]
@@ -595,37 +589,18 @@ connector = "hq"
 
     // Problems of a [[connectors]] table are named where the operator wrote them.
     let bad = t.replace("secret_env = \"WECOM_SECRET\"\n[[clients]]", "[[clients]]");
-    let err = parse(&bad, "t.toml", &env).unwrap_err();
-    assert!(
-        err.problems
-            .iter()
-            .any(|p| p.starts_with("connectors[0].secret_env:")),
-        "{err}"
-    );
+    assert_refused_at(&bad, "connectors[0].secret_env:");
     let unknown = t.replace("type = \"wecom\"", "type = \"feishu\"");
-    let err = parse(&unknown, "t.toml", &env).unwrap_err();
+    let all = problems(&unknown);
     assert!(
-        err.problems
-            .iter()
+        all.lines()
             .any(|p| p.starts_with("connectors[0].type:") && p.contains("wecom")),
-        "{err}"
+        "{all}"
     );
     let no_id = t.replace("id = \"hq\"\ncorp_id", "corp_id");
-    let err = parse(&no_id, "t.toml", &env).unwrap_err();
-    assert!(
-        err.problems
-            .iter()
-            .any(|p| p.starts_with("connectors[0].id:")),
-        "{err}"
-    );
+    assert_refused_at(&no_id, "connectors[0].id:");
     let nowhere = t.replace("connector = \"hq\"", "connector = \"nowhere\"");
-    let err = parse(&nowhere, "t.toml", &env).unwrap_err();
-    assert!(
-        err.problems
-            .iter()
-            .any(|p| p.starts_with("clients[0].connector:")),
-        "{err}"
-    );
+    assert_refused_at(&nowhere, "clients[0].connector:");
     let none = r#"
 issuer = "https://sso.example.com"
 [[clients]]
@@ -633,9 +608,5 @@ id = "cli"
 public = true
 redirect_uris = ["http://127.0.0.1:8400/callback"]
 "#;
-    let err = parse(none, "t.toml", &env).unwrap_err();
-    assert!(
-        err.problems.iter().any(|p| p.starts_with("connectors:")),
-        "{err}"
-    );
+    assert_refused_at(none, "connectors:");
 }
