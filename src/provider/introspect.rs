@@ -72,15 +72,8 @@ impl Provider {
                 "introspection is only for confidential clients",
             ));
         }
-        if let Some(name) = p.first_repeated() {
-            return Err(OAuthError::invalid_request(format!(
-                "parameter {name} is repeated"
-            )));
-        }
-        let token = p
-            .get("token")
-            .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
-        let found = if p.get("token_type_hint") == Some("refresh_token") {
+        let (token, hint) = super::revoke::token_and_hint(p)?;
+        let found = if hint == Some("refresh_token") {
             match self.introspect_refresh_token(client, token).await? {
                 Some(v) => Some(v),
                 None => self.introspect_access_token(client, token).await?,

@@ -7,6 +7,21 @@ use super::{Client, Provider};
 use crate::random;
 use crate::storage::StorageError;
 
+/// The `token` and `token_type_hint` of a revocation (RFC 7009 §2.1) or introspection (RFC 7662
+/// §2.1) request: `invalid_request` when the token is missing or any parameter is repeated
+/// (RFC 6749 §3.1: "parameters MUST NOT be included more than once").
+pub(super) fn token_and_hint(p: &Params) -> Result<(&str, Option<&str>), OAuthError> {
+    if let Some(name) = p.first_repeated() {
+        return Err(OAuthError::invalid_request(format!(
+            "parameter {name} is repeated"
+        )));
+    }
+    let token = p
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+    Ok((token, p.get("token_type_hint")))
+}
+
 impl Provider {
     /// Revokes `token` for the authenticated `client` (RFC 7009 §2.1).
     ///
@@ -19,15 +34,8 @@ impl Provider {
     /// other clients' tokens (§2.1 would also allow refusing it with an error; we prefer not to
     /// confirm that the token exists).
     pub async fn revoke(&self, client: &Client, p: &Params) -> Result<(), OAuthError> {
-        if let Some(name) = p.first_repeated() {
-            return Err(OAuthError::invalid_request(format!(
-                "parameter {name} is repeated"
-            )));
-        }
-        let token = p
-            .get("token")
-            .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
-        let access_first = p.get("token_type_hint") == Some("access_token");
+        let (token, hint) = token_and_hint(p)?;
+        let access_first = hint == Some("access_token");
         if access_first {
             if self.revoke_access_token(client, token).await? {
                 return Ok(());
