@@ -86,6 +86,22 @@ pub fn render(status: StatusCode, error: &OAuthError, headers: &HeaderMap) -> Re
     )
 }
 
+/// The 415 error page for a `request` (`"POST /logout"`) whose body is not a form, or nothing
+/// when it is one.
+#[allow(clippy::result_large_err)] // the Err is the finished response, returned at once
+pub fn require_form(headers: &HeaderMap, request: &str) -> Result<(), Response> {
+    if super::token::is_form(headers) {
+        return Ok(());
+    }
+    Err(render(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        &OAuthError::invalid_request(format!(
+            "{request} needs an application/x-www-form-urlencoded body"
+        )),
+        headers,
+    ))
+}
+
 const DEFAULT_WHAT_ZH: &str = "登录请求无效，或者登录链接已过期、已被使用。";
 const DEFAULT_WHAT_EN: &str =
     "The sign-in request is invalid, or the sign-in link has expired or was already used.";
@@ -205,6 +221,27 @@ mod tests {
         );
         assert!(prefers_chinese(&h, None));
         assert!(!prefers_chinese(&h, Some("en-US zh")));
+    }
+
+    #[test]
+    fn only_a_form_body_passes_require_form_and_others_get_415() {
+        let with = |ct: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+            h
+        };
+        for ok in [
+            "application/x-www-form-urlencoded",
+            "Application/X-WWW-Form-Urlencoded; charset=UTF-8",
+        ] {
+            assert!(require_form(&with(ok), "POST /logout").is_ok(), "{ok}");
+        }
+        for bad in ["application/json", "application/x-www-form-urlencodedx"] {
+            let page = require_form(&with(bad), "POST /logout").expect_err(bad);
+            assert_eq!(page.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        }
+        let none = require_form(&HeaderMap::new(), "POST /authorize").expect_err("no type");
+        assert_eq!(none.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     }
 
     #[test]

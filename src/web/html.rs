@@ -1,5 +1,6 @@
 //! What every HTML page we render shares: the security headers (a strict Content-Security-Policy,
-//! no framing, no referrer, no caching), and the form_post response page (OAuth 2.0 Form Post
+//! no framing, no referrer, no caching), redirects under the same no-referrer, no-store rule,
+//! and the form_post response page (OAuth 2.0 Form Post
 //! Response Mode §2), which sends the authorization response to the client as an auto-submitting
 //! form that also works with JavaScript off.
 
@@ -38,6 +39,26 @@ pub fn page(status: StatusCode, body: String, csp: &str) -> Response {
         Html(body),
     )
         .into_response()
+}
+
+/// A redirect to `url` that is neither cached nor followed with a `Referer` (the URL may carry
+/// a code or state); `None` when `url` cannot be a header value.
+pub fn redirect(status: StatusCode, url: &str) -> Option<Response> {
+    let location = HeaderValue::from_str(url).ok()?;
+    Some(
+        (
+            status,
+            [
+                (header::LOCATION, location),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                (
+                    header::REFERRER_POLICY,
+                    HeaderValue::from_static("no-referrer"),
+                ),
+            ],
+        )
+            .into_response(),
+    )
 }
 
 /// One hidden form field.
@@ -112,6 +133,19 @@ pub fn form_post(resp: &AuthorizationResponse, zh: bool) -> Response {
 mod tests {
     use super::*;
     use crate::provider::response::ResponseMode;
+
+    #[test]
+    fn redirects_are_not_cached_and_send_no_referrer() {
+        let r = redirect(StatusCode::SEE_OTHER, "https://rp.example/cb?code=c").expect("redirect");
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(
+            r.headers()[header::LOCATION],
+            "https://rp.example/cb?code=c"
+        );
+        assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
+        assert_eq!(r.headers()[header::REFERRER_POLICY], "no-referrer");
+        assert!(redirect(StatusCode::FOUND, "https://rp.example/\n").is_none());
+    }
 
     fn resp() -> AuthorizationResponse {
         AuthorizationResponse {

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 
@@ -41,18 +41,8 @@ pub async fn authorize_post(
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    let form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if !form {
-        return error_page::render(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            &crate::provider::OAuthError::invalid_request(
-                "POST /authorize needs an application/x-www-form-urlencoded body",
-            ),
-            &headers,
-        );
+    if let Err(page) = error_page::require_form(&headers, "POST /authorize") {
+        return page;
     }
     // 303: the browser must follow with GET, not re-POST (RFC 9700 §4.12).
     authorize(
@@ -278,19 +268,5 @@ fn reject(
 }
 
 fn redirect_to(status: StatusCode, url: &str) -> Response {
-    match HeaderValue::from_str(url) {
-        Ok(v) => (
-            status,
-            [
-                (header::LOCATION, v),
-                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-                (
-                    header::REFERRER_POLICY,
-                    HeaderValue::from_static("no-referrer"),
-                ),
-            ],
-        )
-            .into_response(),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    }
+    html::redirect(status, url).unwrap_or_else(|| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use askama::Template;
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
 
 use super::cookies::{clear_session_cookie, session_cookie};
 use super::{error_page, html, WebState};
@@ -38,18 +38,8 @@ pub async fn logout_get(
 
 /// `POST /logout` with a form body (RP-Initiated Logout 1.0 §2 allows both).
 pub async fn logout_post(State(s): State<WebState>, headers: HeaderMap, body: String) -> Response {
-    let form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if !form {
-        return error_page::render(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            &crate::provider::OAuthError::invalid_request(
-                "POST /logout needs an application/x-www-form-urlencoded body",
-            ),
-            &headers,
-        );
+    if let Err(page) = error_page::require_form(&headers, "POST /logout") {
+        return page;
     }
     logout(&s, &headers, &Params::parse(&body), StatusCode::SEE_OTHER).await
 }
@@ -75,21 +65,8 @@ async fn logout(s: &WebState, headers: &HeaderMap, p: &Params, redirect: StatusC
     }
     deliver_all(&s.http, outcome.backchannel).await;
     let mut resp = match &outcome.redirect {
-        Some(url) => match HeaderValue::from_str(url) {
-            Ok(v) => (
-                redirect,
-                [
-                    (header::LOCATION, v),
-                    (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-                    (
-                        header::REFERRER_POLICY,
-                        HeaderValue::from_static("no-referrer"),
-                    ),
-                ],
-            )
-                .into_response(),
-            Err(_) => logged_out_page(headers, outcome.ui_locales.as_deref()),
-        },
+        Some(url) => html::redirect(redirect, url)
+            .unwrap_or_else(|| logged_out_page(headers, outcome.ui_locales.as_deref())),
         None => logged_out_page(headers, outcome.ui_locales.as_deref()),
     };
     // Cleared even when no session was found: a stale cookie is worth nothing either.

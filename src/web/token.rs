@@ -92,6 +92,20 @@ pub(crate) fn basic_credentials(
     Ok(Some((id, Secret::new(decode(secret)?))))
 }
 
+/// Whether the body is a form: `Content-Type: application/x-www-form-urlencoded`, whatever its
+/// parameters and letter case (RFC 9110 §8.3.1).
+pub fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';').next().is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        })
+}
+
 /// Parses a client's form POST to `/token`, `/revoke` or `/introspect`: the form body and the
 /// client credentials (RFC 6749 §2.3.1). A request that is not a form, or has malformed Basic
 /// credentials, is answered with the OAuth error response.
@@ -101,16 +115,7 @@ pub fn client_form(
     body: &str,
 ) -> Result<(Params, ClientCredentials), Response> {
     let used_basic = headers.contains_key(header::AUTHORIZATION);
-    let form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';').next().is_some_and(|m| {
-                m.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            })
-        });
-    if !form {
+    if !is_form(headers) {
         return Err(oauth_error_response(
             &OAuthError::invalid_request("the request must be application/x-www-form-urlencoded"),
             used_basic,
