@@ -277,12 +277,8 @@ async fn refresh_may_narrow_the_scope_but_never_widen_it_rfc6749_6() {
     let (s, narrowed) = refresh(&d, &rt1, &[("scope", "openid")]).await;
     assert_eq!(s, StatusCode::OK, "{narrowed}");
     assert_eq!(str_of(&narrowed, "scope"), "openid");
-    let info: Value = reqwest::Client::new()
-        .get(format!("{}/userinfo", d.issuer))
-        .bearer_auth(str_of(&narrowed, "access_token"))
-        .send()
+    let info: Value = common::userinfo(&d.issuer, str_of(&narrowed, "access_token"))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

@@ -2,11 +2,12 @@
 //! endpoints, the `check` doctor against the WeCom simulator, snippets and client listings.
 //! Each test starts its own demo (provider + simulator) on `127.0.0.1:0`.
 
+use std::path::Path;
 use std::sync::Arc;
 
 mod common;
 
-use common::{browser, Walk};
+use common::{browser, config_file, Walk};
 
 use reqwest::redirect::Policy;
 use wecom_oidc::clock::SystemClock;
@@ -19,6 +20,28 @@ async fn start_demo(auto_login: Option<&str>) -> RunningDemo {
 /// Follows redirects by hand from `url` to the page they lead to.
 async fn walk(client: &reqwest::Client, url: &str) -> Walk {
     common::walk(client, url, "").await
+}
+
+/// Runs `wecom-oidc --config CONFIG ARGS…` to its end.
+async fn cli(config: &Path, args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_wecom-oidc"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .await
+        .expect("the CLI runs")
+}
+
+/// [`cli`] that must succeed: its stdout.
+async fn cli_ok(config: &Path, args: &[&str]) -> String {
+    let out = cli(config, args).await;
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[tokio::test]
@@ -52,10 +75,7 @@ async fn readyz_is_ready_when_store_keys_and_wecom_token_are_available() {
 #[tokio::test]
 async fn readyz_is_unavailable_when_wecom_refuses_the_token() {
     let clock = wecom_oidc::clock::ManualClock::new(1_800_000_000);
-    let d =
-        demo::spawn(common::demo_options(None, Vec::new(), None, Arc::new(clock.clone())).await)
-            .await
-            .unwrap();
+    let d = common::start_demo_with(None, Vec::new(), None, Arc::new(clock.clone())).await;
     d.simulator.fail_next("/cgi-bin/gettoken", 60020, 1);
     let resp = reqwest::get(format!("{}/readyz", d.issuer)).await.unwrap();
     assert_eq!(resp.status(), 503);
@@ -144,7 +164,6 @@ async fn metrics_count_requests_by_route_template_logins_and_wecom_calls() {
 // ---------------------------------------------------------------------------------------------
 // `wecom-oidc check` against the simulator.
 
-use std::path::PathBuf;
 use wecom_oidc::commands::doctor::{self, Level};
 use wecom_oidc::simulator::{Simulator, SimulatorConfig};
 
@@ -172,43 +191,6 @@ async fn start_simulator_with(adjust: impl FnOnce(&mut SimulatorConfig)) -> (Sim
         .await;
     });
     (sim, base)
-}
-
-/// A config file for the simulator's corp with `corp_id` and `secret` (the demo corp's own
-/// when `None`), in a fresh folder.
-fn config_file(
-    dir: &tempfile::TempDir,
-    api_base: &str,
-    corp_id: Option<&str>,
-    secret: Option<&str>,
-) -> PathBuf {
-    let demo = SimulatorConfig::demo("http://unused");
-    let text = format!(
-        r#"
-issuer = "https://sso.example.com:8443"
-data_dir = "{data}"
-keys_dir = "{keys}"
-[wecom]
-corp_id = "{corp}"
-agent_id = {agent}
-secret = "{secret}"
-api_base = "{api_base}"
-oauth_base = "{api_base}"
-sso_base = "{api_base}"
-[[clients]]
-id = "grafana"
-secret = "grafana-secret-value"
-redirect_uris = ["https://grafana.example.com/login/generic_oauth"]
-"#,
-        data = dir.path().join("data").display(),
-        keys = dir.path().join("keys").display(),
-        corp = corp_id.unwrap_or(&demo.corp_id),
-        agent = demo.agent_id,
-        secret = secret.unwrap_or(&demo.secret),
-    );
-    let path = dir.path().join("wecom-oidc.toml");
-    std::fs::write(&path, text).unwrap();
-    path
 }
 
 #[tokio::test]
@@ -363,25 +345,13 @@ async fn check_command_exit_code_says_pass_or_fail() {
     let (_sim, base) = start_simulator().await;
     let dir = tempfile::tempdir().unwrap();
     let good = config_file(&dir, &base, None, None);
-    let bin = env!("CARGO_BIN_EXE_wecom-oidc");
-    let run = |path: PathBuf| {
-        tokio::process::Command::new(bin)
-            .arg("--config")
-            .arg(path)
-            .arg("check")
-            .output()
-    };
-    let out = run(good).await.unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let out = cli(&good, &["check"]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("sso.example.com:8443"), "{stdout}");
     let dir2 = tempfile::tempdir().unwrap();
     let bad = config_file(&dir2, &base, None, Some("nope"));
-    let out = run(bad).await.unwrap();
+    let out = cli(&bad, &["check"]).await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("40001"));
 }
@@ -749,45 +719,18 @@ async fn snippet_and_clients_list_commands_read_the_config_and_hide_secrets() {
     let (_sim, base) = start_simulator().await;
     let dir = tempfile::tempdir().unwrap();
     let path = config_file(&dir, &base, None, None);
-    let bin = env!("CARGO_BIN_EXE_wecom-oidc");
-    let out = tokio::process::Command::new(bin)
-        .arg("--config")
-        .arg(&path)
-        .args(["snippet", "grafana", "--client", "grafana"])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = cli_ok(&path, &["snippet", "grafana", "--client", "grafana"]).await;
     assert!(
         stdout.contains("auth_url = https://sso.example.com:8443/authorize"),
         "{stdout}"
     );
     assert!(!stdout.contains("grafana-secret-value"));
 
-    let out = tokio::process::Command::new(bin)
-        .arg("--config")
-        .arg(&path)
-        .args(["snippet", "gitlab", "--client", "nobody"])
-        .output()
-        .await
-        .unwrap();
+    let out = cli(&path, &["snippet", "gitlab", "--client", "nobody"]).await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("registered: grafana"));
 
-    let out = tokio::process::Command::new(bin)
-        .arg("--config")
-        .arg(&path)
-        .args(["clients", "list"])
-        .output()
-        .await
-        .unwrap();
-    assert!(out.status.success());
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = cli_ok(&path, &["clients", "list"]).await;
     assert!(
         stdout.contains("https://grafana.example.com/login/generic_oauth"),
         "{stdout}"
@@ -802,9 +745,7 @@ async fn snippet_and_clients_list_commands_read_the_config_and_hide_secrets() {
 async fn start_page_shows_issuer_links_wecom_app_and_clients_but_no_secret() {
     let mut extra = rp_client("grafana", "https://grafana.example.com/login/generic_oauth");
     extra.name = "Grafana <ops>".into();
-    let d = demo::spawn(common::demo_options(None, vec![extra], None, Arc::new(SystemClock)).await)
-        .await
-        .unwrap();
+    let d = common::start_demo(None, vec![extra]).await;
     let resp = reqwest::Client::new()
         .get(format!("{}/start", d.issuer))
         .header("accept-language", "en-US,en;q=0.9")
@@ -1023,33 +964,14 @@ async fn events_command_lists_the_stores_login_events() {
         }
         store.flush().await.unwrap();
     }
-    let bin = env!("CARGO_BIN_EXE_wecom-oidc");
-    let out = tokio::process::Command::new(bin)
-        .arg("--config")
-        .arg(&path)
-        .args(["events", "--limit", "1"])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = cli_ok(&path, &["events", "--limit", "1"]).await;
     assert!(stdout.contains("2023-11-14 22:15:00  success"), "{stdout}");
     assert!(
         stdout.contains("zhangsan") && !stdout.contains("lisi"),
         "{stdout}"
     );
-    let out = tokio::process::Command::new(bin)
-        .arg("--config")
-        .arg(&path)
-        .args(["events", "--json"])
-        .output()
+    let lines: Vec<serde_json::Value> = cli_ok(&path, &["events", "--json"])
         .await
-        .unwrap();
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
@@ -1316,17 +1238,7 @@ fn rp_authorize(issuer: &str, extra: &str) -> String {
 /// authorization request's `ui_locales` over the browser's `Accept-Language`.
 #[tokio::test]
 async fn upstream_fault_page_follows_the_ui_locales_of_the_authorization_request() {
-    let d = demo::spawn(
-        common::demo_options(
-            Some("zhangsan"),
-            vec![confidential_rp()],
-            None,
-            Arc::new(SystemClock),
-        )
-        .await,
-    )
-    .await
-    .expect("demo starts");
+    let d = common::start_demo(Some("zhangsan"), vec![confidential_rp()]).await;
     for (ui_locales, accept_language, lang) in [
         ("en", "zh-CN,zh;q=0.9", "en"),
         ("zh-CN", "en-US,en;q=0.9", "zh-CN"),
@@ -1360,14 +1272,7 @@ async fn upstream_fault_page_follows_the_ui_locales_of_the_authorization_request
 /// `/readyz` and shown on the start page.
 #[tokio::test]
 async fn every_wecom_app_is_counted_logged_and_checked_for_readiness() {
-    let mut client = confidential_rp();
-    client.settings.connector = Some("branch".into());
-    let options = common::ServeOptions {
-        auto_login: Some("lisi"),
-        clients: vec![client],
-        ..Default::default()
-    };
-    let served = common::serve_with_simulator(options, common::demo_corp_with_branch_app).await;
+    let served = common::serve_branch_app(confidential_rp(), "lisi").await;
     let (issuer, store) = (served.issuer.clone(), served.store.clone());
 
     let w = common::walk(
@@ -1505,17 +1410,7 @@ async fn check_tests_every_wecom_app_of_a_wecom_list() {
 /// client and the OAuth error the page posts.
 #[tokio::test]
 async fn form_post_logins_are_logged_and_counted_with_their_client_and_error() {
-    let d = demo::spawn(
-        common::demo_options(
-            Some("zhangsan"),
-            vec![confidential_rp()],
-            None,
-            Arc::new(SystemClock),
-        )
-        .await,
-    )
-    .await
-    .expect("demo starts");
+    let d = common::start_demo(Some("zhangsan"), vec![confidential_rp()]).await;
     let url = rp_authorize(&d.issuer, "&response_mode=form_post");
     let page = walk(&browser(), &url).await;
     assert_eq!(page.status, 200, "the form_post page");

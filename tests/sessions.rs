@@ -123,7 +123,18 @@ async fn login(env: &Env, client_id: &str) -> String {
 async fn login_with(env: &Env, http: &reqwest::Client, client_id: &str) -> String {
     let w = walk(http, &authorize_url(env, client_id, &[])).await;
     assert!(w.went_through_wecom(), "first login goes through WeCom");
-    let code = w.param("code").expect("code");
+    id_token_of(env, client_id, &w).await
+}
+
+/// `app-b` asks for a login without interaction (`prompt=none`) with `hint` as its
+/// `id_token_hint` (OIDC Core §3.1.2.1).
+async fn silently_with_hint(env: &Env, hint: &str) -> Walk {
+    authorize(env, "app-b", &[("prompt", "none"), ("id_token_hint", hint)]).await
+}
+
+/// The id_token `client_id` gets for the code the walk `w` ended with.
+async fn id_token_of(env: &Env, client_id: &str, w: &Walk) -> String {
+    let code = w.param("code").expect("code for the client");
     redeem(env, client_id, &code).await["id_token"]
         .as_str()
         .expect("id_token")
@@ -223,11 +234,7 @@ async fn max_age_zero_forces_re_authentication_and_old_sessions_re_login() {
     env.clock.advance(50);
     let w = authorize(&env, "app-b", &[("max_age", "3600")]).await;
     assert!(!w.went_through_wecom());
-    let claims = claims_of(
-        redeem(&env, "app-b", &w.param("code").expect("code")).await["id_token"]
-            .as_str()
-            .expect("id_token"),
-    );
+    let claims = claims_of(&id_token_of(&env, "app-b", &w).await);
     assert_eq!(
         claims["auth_time"],
         START + 5,
@@ -262,12 +269,7 @@ async fn login_as(env: &Env, http: &reqwest::Client, client_id: &str, userid: &s
     back.query_pairs_mut()
         .append_pair("code", &code)
         .append_pair("state", &state);
-    let w = walk(http, back.as_str()).await;
-    let code = w.param("code").expect("code for the client");
-    redeem(env, client_id, &code).await["id_token"]
-        .as_str()
-        .expect("id_token")
-        .to_string()
+    id_token_of(env, client_id, &walk(http, back.as_str()).await).await
 }
 
 #[tokio::test]
@@ -275,22 +277,12 @@ async fn id_token_hint_for_another_user_is_login_required_with_prompt_none() {
     let env = start().await;
     let zhangsan = login(&env, "app-a").await;
     // The hint verifies (our signature, our iss) and names the session's user: SSO.
-    let w = authorize(
-        &env,
-        "app-b",
-        &[("prompt", "none"), ("id_token_hint", &zhangsan)],
-    )
-    .await;
+    let w = silently_with_hint(&env, &zhangsan).await;
     assert!(w.param("code").is_some(), "{}", w.end);
     // lisi's id_token, from another browser, as the hint in zhangsan's browser.
     let lisi = login_as(&env, &browser(), "app-a", "lisi").await;
     assert_eq!(claims_of(&lisi)["sub"], "lisi");
-    let w = authorize(
-        &env,
-        "app-b",
-        &[("prompt", "none"), ("id_token_hint", &lisi)],
-    )
-    .await;
+    let w = silently_with_hint(&env, &lisi).await;
     assert_eq!(
         w.param("error").as_deref(),
         Some("login_required"),
@@ -312,12 +304,7 @@ async fn id_token_hint_not_signed_by_us_is_refused() {
     claims["sub"] = Value::from("lisi");
     parts[1] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("json"));
     let forged = parts.join(".");
-    let w = authorize(
-        &env,
-        "app-b",
-        &[("prompt", "none"), ("id_token_hint", &forged)],
-    )
-    .await;
+    let w = silently_with_hint(&env, &forged).await;
     assert_eq!(
         w.param("error").as_deref(),
         Some("invalid_request"),
@@ -331,12 +318,7 @@ async fn expired_id_token_hint_is_still_accepted_oidc_core_3_1_2_1() {
     let env = start().await;
     let id_token = login(&env, "app-a").await;
     env.clock.advance(2 * 3600); // id_token expired (1 h), session alive (8 h)
-    let w = authorize(
-        &env,
-        "app-b",
-        &[("prompt", "none"), ("id_token_hint", &id_token)],
-    )
-    .await;
+    let w = silently_with_hint(&env, &id_token).await;
     assert!(w.param("code").is_some(), "{}", w.end);
 }
 

@@ -533,14 +533,7 @@ async fn pairwise_sub_is_the_sector_hash_oidc_core_8_1_and_is_advertised() {
 
 #[tokio::test]
 async fn each_client_logs_in_through_the_wecom_app_it_names() {
-    let mut client = rp_client();
-    client.settings.connector = Some("branch".into());
-    let options = common::ServeOptions {
-        auto_login: Some("lisi"),
-        clients: vec![client],
-        ..Default::default()
-    };
-    let served = common::serve_with_simulator(options, common::demo_corp_with_branch_app).await;
+    let served = common::serve_branch_app(rp_client(), "lisi").await;
     let issuer = &served.issuer;
 
     let authorize = format!(
@@ -872,34 +865,7 @@ async fn a_login_goes_through_the_configured_wecom_proxy() {
 /// A config file for `wecom-oidc check` with `[wecom] api_base` (and the login page) at `base`
 /// and `[wecom] proxy`.
 fn proxied_config(dir: &tempfile::TempDir, base: &str, proxy: &str) -> std::path::PathBuf {
-    let sim = SimulatorConfig::demo("http://unused");
-    let text = format!(
-        r#"
-issuer = "https://sso.example.com:8443"
-data_dir = "{data}"
-keys_dir = "{keys}"
-[wecom]
-corp_id = "{corp}"
-agent_id = {agent}
-secret = "{secret}"
-api_base = "{base}"
-oauth_base = "{base}"
-sso_base = "{base}"
-proxy = "{proxy}"
-[[clients]]
-id = "grafana"
-secret = "grafana-secret-value"
-redirect_uris = ["https://grafana.example.com/login/generic_oauth"]
-"#,
-        data = dir.path().join("data").display(),
-        keys = dir.path().join("keys").display(),
-        corp = sim.corp_id,
-        agent = sim.agent_id,
-        secret = sim.secret,
-    );
-    let path = dir.path().join("wecom-oidc.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    common::config_file_with(dir, base, None, None, &format!("proxy = \"{proxy}\"\n"))
 }
 
 #[tokio::test]

@@ -320,6 +320,59 @@ fn jwt_part(jwt: &str, index: usize) -> Value {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Config files
+// ---------------------------------------------------------------------------------------------
+
+/// A `wecom-oidc.toml` in `dir` for the commands that read a config file (`check`, `snippet`,
+/// `events`…): the simulator's demo app with its WeCom APIs and login pages at `api_base`, the
+/// demo corp's id and secret unless `corp_id` or `secret` say otherwise, and a `grafana` client.
+pub fn config_file(
+    dir: &tempfile::TempDir,
+    api_base: &str,
+    corp_id: Option<&str>,
+    secret: Option<&str>,
+) -> PathBuf {
+    config_file_with(dir, api_base, corp_id, secret, "")
+}
+
+/// [`config_file`] with `wecom_lines` added to its `[wecom]` table.
+pub fn config_file_with(
+    dir: &tempfile::TempDir,
+    api_base: &str,
+    corp_id: Option<&str>,
+    secret: Option<&str>,
+    wecom_lines: &str,
+) -> PathBuf {
+    let demo = SimulatorConfig::demo("http://unused");
+    let text = format!(
+        r#"
+issuer = "https://sso.example.com:8443"
+data_dir = "{data}"
+keys_dir = "{keys}"
+[wecom]
+corp_id = "{corp}"
+agent_id = {agent}
+secret = "{secret}"
+api_base = "{api_base}"
+oauth_base = "{api_base}"
+sso_base = "{api_base}"
+{wecom_lines}[[clients]]
+id = "grafana"
+secret = "grafana-secret-value"
+redirect_uris = ["https://grafana.example.com/login/generic_oauth"]
+"#,
+        data = dir.path().join("data").display(),
+        keys = dir.path().join("keys").display(),
+        corp = corp_id.unwrap_or(&demo.corp_id),
+        agent = demo.agent_id,
+        secret = secret.unwrap_or(&demo.secret),
+    );
+    let path = dir.path().join("wecom-oidc.toml");
+    std::fs::write(&path, text).expect("write the config file");
+    path
+}
+
+// ---------------------------------------------------------------------------------------------
 // Providers
 // ---------------------------------------------------------------------------------------------
 
@@ -464,4 +517,16 @@ pub fn demo_corp_with_branch_app(simulator: &Simulator, base: &str) -> Vec<WeCom
         ..wecom_app(base, &corp, BRANCH_AGENT, "branch-app-secret")
     };
     vec![demo_app(simulator, base, "wecom"), branch]
+}
+
+/// The demo corp with its `branch` app ([`demo_corp_with_branch_app`]) served with `client`
+/// registered to log in through `branch`, the simulator logging in `member` at once.
+pub async fn serve_branch_app(mut client: Client, member: &'static str) -> Served {
+    client.settings.connector = Some("branch".into());
+    let options = ServeOptions {
+        auto_login: Some(member),
+        clients: vec![client],
+        ..Default::default()
+    };
+    serve_with_simulator(options, demo_corp_with_branch_app).await
 }
