@@ -68,6 +68,23 @@ impl LeaseRecord {
     pub(crate) fn may_be_taken_by(&self, owner: &str, now: i64) -> bool {
         self.until <= now || self.owner == owner
     }
+
+    /// The lease `owner` holds until `until` once it takes the `current` one (`None`: free), or
+    /// `None` when someone else still holds it at `now`.
+    pub(crate) fn claim(
+        current: Option<&LeaseRecord>,
+        owner: &str,
+        now: i64,
+        until: i64,
+    ) -> Option<LeaseRecord> {
+        if current.is_some_and(|l| !l.may_be_taken_by(owner, now)) {
+            return None;
+        }
+        Some(LeaseRecord {
+            owner: owner.to_owned(),
+            until,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -105,5 +122,18 @@ mod tests {
         assert!(lease.may_be_taken_by("a", 50));
         assert!(!lease.may_be_taken_by("b", 99));
         assert!(lease.may_be_taken_by("b", 100));
+        assert_eq!(
+            LeaseRecord::claim(None, "b", 50, 200),
+            Some(LeaseRecord {
+                owner: "b".into(),
+                until: 200
+            })
+        );
+        assert_eq!(LeaseRecord::claim(Some(&lease), "b", 99, 200), None);
+        assert_eq!(
+            LeaseRecord::claim(Some(&lease), "a", 99, 300).map(|l| l.until),
+            Some(300),
+            "the holder extends it"
+        );
     }
 }

@@ -94,6 +94,24 @@ fn insert_new<V: Clone>(map: &Mutex<HashMap<String, V>>, key: &str, value: &V) -
     }
 }
 
+/// A copy of the value under `key`.
+fn find<V: Clone>(map: &Mutex<HashMap<String, V>>, key: &str) -> Result<V> {
+    lock(map).get(key).cloned().ok_or(StorageError::NotFound)
+}
+
+/// Changes the value under `key` in place with `change`, under the map's lock (so two racing
+/// changes are applied one after the other), and answers what `change` answers.
+fn update<V, R>(
+    map: &Mutex<HashMap<String, V>>,
+    key: &str,
+    change: impl FnOnce(&mut V) -> R,
+) -> Result<R> {
+    lock(map)
+        .get_mut(key)
+        .map(change)
+        .ok_or(StorageError::NotFound)
+}
+
 /// Removes every entry whose expiry is strictly before `now`; returns how many went.
 fn sweep<V>(map: &Mutex<HashMap<String, V>>, now: i64, expiry: impl Fn(&V) -> i64) -> usize {
     let mut map = lock(map);
@@ -123,11 +141,11 @@ impl Store for MemoryStore {
     }
 
     async fn redeem_auth_code(&self, key: &str) -> Result<AuthCode> {
-        let mut codes = lock(&self.auth_codes);
-        let code = codes.get_mut(key).ok_or(StorageError::NotFound)?;
-        let before = code.clone();
-        code.redeemed = true;
-        Ok(before)
+        update(&self.auth_codes, key, |code| {
+            let before = code.clone();
+            code.redeemed = true;
+            before
+        })
     }
 
     async fn create_access_token(&self, key: &str, token: &AccessToken) -> Result<()> {
@@ -135,10 +153,7 @@ impl Store for MemoryStore {
     }
 
     async fn find_access_token(&self, key: &str) -> Result<AccessToken> {
-        lock(&self.access_tokens)
-            .get(key)
-            .cloned()
-            .ok_or(StorageError::NotFound)
+        find(&self.access_tokens, key)
     }
 
     async fn delete_access_token(&self, key: &str) -> Result<()> {
@@ -163,18 +178,15 @@ impl Store for MemoryStore {
     }
 
     async fn find_refresh_token(&self, key: &str) -> Result<RefreshToken> {
-        lock(&self.refresh_tokens)
-            .get(key)
-            .cloned()
-            .ok_or(StorageError::NotFound)
+        find(&self.refresh_tokens, key)
     }
 
     async fn spend_refresh_token(&self, key: &str) -> Result<RefreshToken> {
-        let mut tokens = lock(&self.refresh_tokens);
-        let token = tokens.get_mut(key).ok_or(StorageError::NotFound)?;
-        let before = token.clone();
-        token.spent = true;
-        Ok(before)
+        update(&self.refresh_tokens, key, |token| {
+            let before = token.clone();
+            token.spent = true;
+            before
+        })
     }
 
     async fn create_used_jti(&self, key: &str, expires_at: i64) -> Result<()> {
@@ -186,17 +198,14 @@ impl Store for MemoryStore {
     }
 
     async fn find_session(&self, key: &str) -> Result<Session> {
-        lock(&self.sessions)
-            .get(key)
-            .cloned()
-            .ok_or(StorageError::NotFound)
+        find(&self.sessions, key)
     }
 
     async fn touch_session(&self, key: &str, client_id: &str, now: i64) -> Result<Session> {
-        let mut sessions = lock(&self.sessions);
-        let session = sessions.get_mut(key).ok_or(StorageError::NotFound)?;
-        session.touch(client_id, now);
-        Ok(session.clone())
+        update(&self.sessions, key, |session| {
+            session.touch(client_id, now);
+            session.clone()
+        })
     }
 
     async fn take_session(&self, key: &str) -> Result<Session> {
@@ -206,10 +215,7 @@ impl Store for MemoryStore {
     }
 
     async fn find_upstream_token(&self, key: &str) -> Result<UpstreamToken> {
-        lock(&self.upstream_tokens)
-            .get(key)
-            .cloned()
-            .ok_or(StorageError::NotFound)
+        find(&self.upstream_tokens, key)
     }
 
     async fn save_upstream_token(&self, key: &str, token: &UpstreamToken) -> Result<()> {
@@ -218,10 +224,7 @@ impl Store for MemoryStore {
     }
 
     async fn find_user_link(&self, key: &str) -> Result<String> {
-        lock(&self.user_links)
-            .get(key)
-            .cloned()
-            .ok_or(StorageError::NotFound)
+        find(&self.user_links, key)
     }
 
     async fn save_user_link(&self, key: &str, value: &str) -> Result<()> {
@@ -330,19 +333,13 @@ impl MemoryStore {
         until: i64,
     ) -> Result<bool> {
         let mut leases = lock(&self.cluster.1);
-        if let Some(lease) = leases.get(name) {
-            if !lease.may_be_taken_by(owner, now) {
-                return Ok(false);
+        match LeaseRecord::claim(leases.get(name), owner, now, until) {
+            Some(ours) => {
+                leases.insert(name.to_owned(), ours);
+                Ok(true)
             }
+            None => Ok(false),
         }
-        leases.insert(
-            name.to_owned(),
-            LeaseRecord {
-                owner: owner.to_owned(),
-                until,
-            },
-        );
-        Ok(true)
     }
 
     pub(super) fn release_lease_now(&self, name: &str, owner: &str) -> Result<()> {

@@ -319,6 +319,21 @@ enum Write<T> {
     Remove,
 }
 
+/// The [`Table::update`] step of a single-use record: left alone when `used` already, else
+/// written back marked by `mark`; the answer is the record as it was before.
+fn use_once<T: Clone>(
+    before: T,
+    used: impl Fn(&T) -> bool,
+    mark: impl FnOnce(&mut T),
+) -> Result<(T, Write<T>)> {
+    if used(&before) {
+        return Ok((before, Write::Keep));
+    }
+    let mut after = before.clone();
+    mark(&mut after);
+    Ok((before, Write::Put(after)))
+}
+
 struct Table {
     tree: sled::Tree,
     name: &'static str,
@@ -489,15 +504,8 @@ impl Trees {
     fn redeem_auth_code(&self, key: &str) -> Result<AuthCode> {
         // Of two racing redemptions only one turns `redeemed` from false to true; the other
         // judges again and sees it true (RFC 6749 section 4.1.2: a code is single use).
-        self.auth_codes.update_found(key, |before: AuthCode| {
-            if before.redeemed {
-                return Ok((before, Write::Keep));
-            }
-            let after = AuthCode {
-                redeemed: true,
-                ..before.clone()
-            };
-            Ok((before, Write::Put(after)))
+        self.auth_codes.update_found(key, |code: AuthCode| {
+            use_once(code, |c| c.redeemed, |c| c.redeemed = true)
         })
     }
 
@@ -556,15 +564,8 @@ impl Trees {
         // As `redeem_auth_code`: of two racing refreshes only one turns `spent` from false to
         // true (RFC 9700 §4.14.2, rotation).
         self.refresh_tokens
-            .update_found(key, |before: RefreshToken| {
-                if before.spent {
-                    return Ok((before, Write::Keep));
-                }
-                let after = RefreshToken {
-                    spent: true,
-                    ..before.clone()
-                };
-                Ok((before, Write::Put(after)))
+            .update_found(key, |token: RefreshToken| {
+                use_once(token, |t| t.spent, |t| t.spent = true)
             })
     }
 
@@ -724,14 +725,12 @@ impl Trees {
     ) -> Result<bool> {
         // Someone taking, extending or releasing it meanwhile makes it judged again.
         Table::open(&self.db, "leases")?.update(name, |lease: Option<LeaseRecord>| {
-            if lease.is_some_and(|l| !l.may_be_taken_by(owner, now)) {
-                return Ok((false, Write::Keep));
-            }
-            let ours = LeaseRecord {
-                owner: owner.to_owned(),
-                until,
-            };
-            Ok((true, Write::Put(ours)))
+            Ok(
+                match LeaseRecord::claim(lease.as_ref(), owner, now, until) {
+                    Some(ours) => (true, Write::Put(ours)),
+                    None => (false, Write::Keep),
+                },
+            )
         })
     }
 

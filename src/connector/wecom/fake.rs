@@ -354,20 +354,13 @@ impl UpstreamStore for TokenStore {
     ) -> StoreResult<bool> {
         self.check()?;
         let mut leases = lock(&self.leases);
-        if leases
-            .get(name)
-            .is_some_and(|l| !l.may_be_taken_by(owner, now))
-        {
-            return Ok(false);
+        let claimed =
+            crate::storage::cluster::LeaseRecord::claim(leases.get(name), owner, now, until);
+        let taken = claimed.is_some();
+        if let Some(ours) = claimed {
+            leases.insert(name.to_owned(), ours);
         }
-        leases.insert(
-            name.to_owned(),
-            crate::storage::cluster::LeaseRecord {
-                owner: owner.to_owned(),
-                until,
-            },
-        );
-        Ok(true)
+        Ok(taken)
     }
     async fn release_lease(&self, name: &str, owner: &str) -> StoreResult<()> {
         self.check()?;
