@@ -470,18 +470,7 @@ impl Simulator {
                 "/cgi-bin/service/auth/getuserinfo3rd",
                 get(suite::getuserinfo3rd),
             )
-            .route(
-                "/connect/oauth2/authorize",
-                get(pages::authorize_page).post(pages::authorize_submit),
-            )
-            .route(
-                "/wwlogin/sso/login",
-                get(pages::sso_login_page).post(pages::sso_login_submit),
-            )
-            .route(
-                "/wwopen/sso/qrConnect",
-                get(pages::qr_connect_page).post(pages::qr_connect_submit),
-            )
+            .merge(pages::routes())
             // Simulator-only, not a WeCom path: lets a benchmark in another process read the
             // call counters (see `stats`).
             .route(STATS_PATH, get(stats))

@@ -1,14 +1,13 @@
 //! The directory reads of §7: `department/list`, `department/simplelist`, `department/get`,
 //! `tag/list` and `tag/get`, limited to the calling app's visible range.
 
-use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::{fields, query, with_scope, NO_PRIVILEGE};
+use super::{fields, with_scope, Call, Outcome, NO_PRIVILEGE};
 use crate::simulator::corp::{Corp, Scope};
 use crate::simulator::directory::Department;
-use crate::simulator::reply::{ClientIp, Params};
+use crate::simulator::reply::Params;
 use crate::simulator::Simulator;
 
 /// Parses a department id; anything but an integer is 60123.
@@ -56,53 +55,55 @@ fn visible_departments<'a>(
 
 /// `GET /cgi-bin/department/list?access_token=&id=` (§7): the department and all below it;
 /// without `id`, every department the app may see.
-pub(in crate::simulator) async fn department_list(
-    State(sim): State<Simulator>,
-    ip: ClientIp,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let q = query(raw);
-    let outcome = sim.guarded("/cgi-bin/department/list", &q, |sim, key| {
-        let id = department_id(&q)?;
-        with_scope(sim, key, |corp, scope, _| {
-            let list: Vec<Value> = visible_departments(corp, scope, id)?
-                .iter()
-                .map(|d| d.to_json())
-                .collect();
-            Ok(fields(json!({ "department": list })))
-        })
-    });
+pub(in crate::simulator) async fn department_list(Call { sim, ip, q }: Call) -> Response {
+    let outcome = departments(
+        &sim,
+        &q,
+        "/cgi-bin/department/list",
+        "department",
+        Department::to_json,
+    );
     sim.answer(&ip, json!({"department": []}), outcome)
 }
 
 /// `GET /cgi-bin/department/simplelist?access_token=&id=` (§7), same scope as `list`.
-pub(in crate::simulator) async fn department_simplelist(
-    State(sim): State<Simulator>,
-    ip: ClientIp,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let q = query(raw);
-    let outcome = sim.guarded("/cgi-bin/department/simplelist", &q, |sim, key| {
-        let id = department_id(&q)?;
+pub(in crate::simulator) async fn department_simplelist(Call { sim, ip, q }: Call) -> Response {
+    let outcome = departments(
+        &sim,
+        &q,
+        "/cgi-bin/department/simplelist",
+        "department_id",
+        Department::to_simple_json,
+    );
+    sim.answer(&ip, json!({"department_id": []}), outcome)
+}
+
+/// The [`visible_departments`] of `list` and `simplelist`, each shown by `show`, as the array
+/// `field`.
+fn departments(
+    sim: &Simulator,
+    q: &Params,
+    path: &str,
+    field: &str,
+    show: fn(&Department) -> Value,
+) -> Outcome {
+    sim.guarded(path, q, |sim, key| {
+        let id = department_id(q)?;
         with_scope(sim, key, |corp, scope, _| {
             let list: Vec<Value> = visible_departments(corp, scope, id)?
-                .iter()
-                .map(|d| d.to_simple_json())
+                .into_iter()
+                .map(show)
                 .collect();
-            Ok(fields(json!({ "department_id": list })))
+            let mut answer = serde_json::Map::new();
+            answer.insert(field.to_owned(), Value::Array(list));
+            Ok(answer)
         })
-    });
-    sim.answer(&ip, json!({"department_id": []}), outcome)
+    })
 }
 
 /// `GET /cgi-bin/department/get?access_token=&id=` (§7); `id` is required. Unknown: 60123;
 /// outside the app's range: 60011.
-pub(in crate::simulator) async fn department_get(
-    State(sim): State<Simulator>,
-    ip: ClientIp,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let q = query(raw);
+pub(in crate::simulator) async fn department_get(Call { sim, ip, q }: Call) -> Response {
     let outcome = sim.guarded("/cgi-bin/department/get", &q, |sim, key| {
         let id = department_id(&q)?.ok_or(60123)?;
         with_scope(sim, key, |corp, scope, _| {
@@ -118,12 +119,7 @@ pub(in crate::simulator) async fn department_get(
 
 /// `GET /cgi-bin/tag/list?access_token=` (§7): the tags the app may see (whole corp: all;
 /// otherwise the tags of its range).
-pub(in crate::simulator) async fn tag_list(
-    State(sim): State<Simulator>,
-    ip: ClientIp,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let q = query(raw);
+pub(in crate::simulator) async fn tag_list(Call { sim, ip, q }: Call) -> Response {
     let outcome = sim.guarded("/cgi-bin/tag/list", &q, |sim, key| {
         with_scope(sim, key, |corp, scope, _| {
             let list: Vec<Value> = corp
@@ -143,12 +139,7 @@ pub(in crate::simulator) async fn tag_list(
 /// WeCom's global code 40068 "invalid tagid"; a tag the app may not see is 60011 (whose
 /// official text names tags). `partylist` is the tagged department ids as the admin set them,
 /// not expanded to sub-departments (see `directory::Tag`).
-pub(in crate::simulator) async fn tag_get(
-    State(sim): State<Simulator>,
-    ip: ClientIp,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let q = query(raw);
+pub(in crate::simulator) async fn tag_get(Call { sim, ip, q }: Call) -> Response {
     let outcome = sim.guarded("/cgi-bin/tag/get", &q, |sim, key| {
         let tagid: i64 = q.get("tagid").and_then(|s| s.parse().ok()).ok_or(40068)?;
         with_scope(sim, key, |corp, scope, _| {

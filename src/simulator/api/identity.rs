@@ -2,13 +2,12 @@
 //! `user/get` (§6), each answering only what the calling app's visible range allows.
 
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
-use super::{fields, query, with_scope, Outcome};
+use super::{fields, with_scope, Call, Outcome};
 use crate::simulator::corp::AppKey;
-use crate::simulator::reply::{ClientIp, Params};
+use crate::simulator::reply::Params;
 use crate::simulator::{CodeGrant, Simulator, Subject, TicketError};
 
 /// Redeems `code` for either `getuserinfo` flavour; `legacy` picks the casing.
@@ -87,23 +86,13 @@ fn identity_fields(
 }
 
 /// `GET /cgi-bin/auth/getuserinfo?access_token=&code=` (§4, current endpoint).
-pub(in crate::simulator) async fn auth_getuserinfo(
-    State(sim): State<Simulator>,
-    ip: ClientIp,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let q = query(raw);
+pub(in crate::simulator) async fn auth_getuserinfo(Call { sim, ip, q }: Call) -> Response {
     let outcome = getuserinfo(&sim, &q, "/cgi-bin/auth/getuserinfo", false);
     sim.answer(&ip, json!({}), outcome)
 }
 
 /// `GET /cgi-bin/user/getuserinfo?access_token=&code=` (§4, legacy casing).
-pub(in crate::simulator) async fn user_getuserinfo(
-    State(sim): State<Simulator>,
-    ip: ClientIp,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let q = query(raw);
+pub(in crate::simulator) async fn user_getuserinfo(Call { sim, ip, q }: Call) -> Response {
     let outcome = getuserinfo(&sim, &q, "/cgi-bin/user/getuserinfo", true);
     sim.answer(&ip, json!({}), outcome)
 }
@@ -112,12 +101,9 @@ pub(in crate::simulator) async fn user_getuserinfo(
 /// ticket answers 84014, an invalid one (unknown, forged, missing, or another app's) 84015,
 /// unless `SimulatorQuirks::user_ticket_errcode` says otherwise.
 pub(in crate::simulator) async fn getuserdetail(
-    State(sim): State<Simulator>,
-    ip: ClientIp,
-    RawQuery(raw): RawQuery,
+    Call { sim, ip, q }: Call,
     body: Bytes,
 ) -> Response {
-    let q = query(raw);
     let outcome = sim.guarded_json(
         "/cgi-bin/auth/getuserdetail",
         &q,
@@ -156,12 +142,7 @@ pub(in crate::simulator) async fn getuserdetail(
 /// `GET /cgi-bin/user/get?access_token=&userid=` (§6). A member outside the app's visible
 /// range answers `SimulatorQuirks::out_of_range_errcode` (60011 by default); `department`
 /// lists only departments the app may view.
-pub(in crate::simulator) async fn user_get(
-    State(sim): State<Simulator>,
-    ip: ClientIp,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let q = query(raw);
+pub(in crate::simulator) async fn user_get(Call { sim, ip, q }: Call) -> Response {
     let outcome = sim.guarded("/cgi-bin/user/get", &q, |sim, key| {
         // WeCom's global code 41009 is "missing userid".
         let userid = q.get("userid").ok_or(41009)?;

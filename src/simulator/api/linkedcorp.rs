@@ -2,13 +2,10 @@
 //! of a corp linked to the member's corp, limited to the shared departments.
 
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::{fields, query, NO_PRIVILEGE};
-use crate::simulator::reply::ClientIp;
-use crate::simulator::Simulator;
+use super::{fields, Call, NO_PRIVILEGE};
 
 /// Splits `"LINKEDCORPID/ID"`.
 fn split_linked(s: &str) -> Option<(&str, &str)> {
@@ -23,12 +20,9 @@ fn split_linked(s: &str) -> Option<(&str, &str)> {
 /// `CORPID`, and only for members in the shared departments: otherwise 60011. A userid without
 /// `CORPID/`, or one the linked corp does not have or who left it (status 5), is 60111.
 pub(in crate::simulator) async fn linkedcorp_user_get(
-    State(sim): State<Simulator>,
-    ip: ClientIp,
-    RawQuery(raw): RawQuery,
+    Call { sim, ip, q }: Call,
     body: Bytes,
 ) -> Response {
-    let q = query(raw);
     let outcome = sim.guarded_json(
         "/cgi-bin/linkedcorp/user/get",
         &q,
@@ -71,12 +65,9 @@ pub(in crate::simulator) async fn linkedcorp_user_get(
 /// name a linked member's departments. Not linked or outside the shared departments: 60011;
 /// unknown or malformed department: 60123.
 pub(in crate::simulator) async fn linkedcorp_department_list(
-    State(sim): State<Simulator>,
-    ip: ClientIp,
-    RawQuery(raw): RawQuery,
+    Call { sim, ip, q }: Call,
     body: Bytes,
 ) -> Response {
-    let q = query(raw);
     let outcome = sim.guarded_json(
         "/cgi-bin/linkedcorp/department/list",
         &q,

@@ -7,7 +7,10 @@ mod directory;
 mod identity;
 mod linkedcorp;
 
-use axum::extract::{RawQuery, State};
+use std::convert::Infallible;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
@@ -106,8 +109,26 @@ fn with_scope<T>(
     read(corp, &scope, app.legacy_app)
 }
 
-fn query(raw: Option<String>) -> Params {
-    Params::parse(raw.as_deref().unwrap_or("").as_bytes())
+/// What every API handler starts from: the simulator, the caller's IP (WeCom names it in
+/// `errmsg`) and the query string's parameters.
+pub(in crate::simulator) struct Call {
+    sim: Simulator,
+    ip: ClientIp,
+    q: Params,
+}
+
+impl FromRequestParts<Simulator> for Call {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, sim: &Simulator) -> Result<Call, Infallible> {
+        let ip = ClientIp::from_request_parts(parts, sim).await?;
+        let q = Params::parse(parts.uri.query().unwrap_or("").as_bytes());
+        Ok(Call {
+            sim: sim.clone(),
+            ip,
+            q,
+        })
+    }
 }
 
 /// Unknown paths: HTTP 404 with an empty body, like WeCom.
@@ -117,15 +138,10 @@ pub(super) async fn not_found() -> Response {
 
 /// `GET /cgi-bin/gettoken?corpid=&corpsecret=` (§1). The secret picks the app: each app of a
 /// corp has its own, and the token is bound to that app.
-pub(super) async fn gettoken(
-    State(sim): State<Simulator>,
-    ip: ClientIp,
-    RawQuery(raw): RawQuery,
-) -> Response {
+pub(super) async fn gettoken(Call { sim, ip, q }: Call) -> Response {
     sim.inner
         .gettoken_calls
         .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let q = query(raw);
     let outcome = (|| {
         let path = "/cgi-bin/gettoken";
         if let Some(errcode) = sim.take_fault(path) {

@@ -10,6 +10,8 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
 
 use super::corp::AppKey;
 use super::directory::Member;
@@ -33,6 +35,8 @@ enum Flow {
 }
 
 impl Flow {
+    const ALL: [Flow; 3] = [Flow::InApp, Flow::WebLogin, Flow::LegacyQr];
+
     fn path(self) -> &'static str {
         match self {
             Flow::InApp => "/connect/oauth2/authorize",
@@ -601,60 +605,20 @@ fn query(raw: Option<String>) -> Params {
     Params::parse(raw.as_deref().unwrap_or("").as_bytes())
 }
 
-/// `GET /connect/oauth2/authorize` (§2). The real page only works inside the WeCom client
-/// (ordinary browsers get an "open in client" prompt, unconfirmed); the simulator serves every
-/// browser so that end-to-end tests can drive it.
-pub(super) async fn authorize_page(
-    State(sim): State<Simulator>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    show(&sim, Flow::InApp, &query(raw), &headers)
-}
-
-/// `POST /connect/oauth2/authorize`: the simulator's own member-picker form.
-pub(super) async fn authorize_submit(
-    State(sim): State<Simulator>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    submit(&sim, Flow::InApp, &Params::parse(&body), &headers)
-}
-
-/// `GET /wwlogin/sso/login` (§3).
-pub(super) async fn sso_login_page(
-    State(sim): State<Simulator>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    show(&sim, Flow::WebLogin, &query(raw), &headers)
-}
-
-/// `POST /wwlogin/sso/login`: the simulator's own "scan as …" form.
-pub(super) async fn sso_login_submit(
-    State(sim): State<Simulator>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    submit(&sim, Flow::WebLogin, &Params::parse(&body), &headers)
-}
-
-/// `GET /wwopen/sso/qrConnect` (§3, legacy).
-pub(super) async fn qr_connect_page(
-    State(sim): State<Simulator>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    show(&sim, Flow::LegacyQr, &query(raw), &headers)
-}
-
-/// `POST /wwopen/sso/qrConnect`: the simulator's own "scan as …" form.
-pub(super) async fn qr_connect_submit(
-    State(sim): State<Simulator>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    submit(&sim, Flow::LegacyQr, &Params::parse(&body), &headers)
+/// The login pages, one path per [`Flow`]: `GET` shows the page (§2, §3), `POST` takes the
+/// simulator's own member-picker form ("scan as …"). The real in-app page only works inside the
+/// WeCom client (ordinary browsers get an "open in client" prompt, unconfirmed); the simulator
+/// serves every browser so that end-to-end tests can drive it.
+pub(super) fn routes() -> Router<Simulator> {
+    Flow::ALL.into_iter().fold(Router::new(), |router, flow| {
+        let page = move |State(sim): State<Simulator>, headers: HeaderMap, RawQuery(raw)| async move {
+            show(&sim, flow, &query(raw), &headers)
+        };
+        let form = move |State(sim): State<Simulator>, headers: HeaderMap, body: Bytes| async move {
+            submit(&sim, flow, &Params::parse(&body), &headers)
+        };
+        router.route(flow.path(), get(page).post(form))
+    })
 }
 
 #[cfg(test)]
