@@ -746,14 +746,18 @@ async fn start_page_shows_issuer_links_wecom_app_and_clients_but_no_secret() {
     let mut extra = rp_client("grafana", "https://grafana.example.com/login/generic_oauth");
     extra.name = "Grafana <ops>".into();
     let d = common::start_demo(None, vec![extra]).await;
-    let resp = reqwest::Client::new()
-        .get(format!("{}/start", d.issuer))
-        .header("accept-language", "en-US,en;q=0.9")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let html = resp.text().await.unwrap();
+    // The start page at `query`, asked for in `languages` (`Accept-Language`).
+    let start_page = async |query: &str, languages: &str| {
+        let resp = reqwest::Client::new()
+            .get(format!("{}/start{query}", d.issuer))
+            .header("accept-language", languages)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.text().await.unwrap()
+    };
+    let html = start_page("", "en-US,en;q=0.9").await;
     assert!(html.contains("name=\"viewport\""), "phone-readable");
     assert!(html.contains(&format!("{}/.well-known/openid-configuration", d.issuer)));
     assert!(html.contains(&format!("{}/jwks", d.issuer)));
@@ -771,25 +775,9 @@ async fn start_page_shows_issuer_links_wecom_app_and_clients_but_no_secret() {
     assert!(!html.contains("demo-wecom-app-secret"));
 
     // Chinese by Accept-Language, and ui_locales wins over it (OIDC Core §3.1.2.1).
-    let zh = reqwest::Client::new()
-        .get(format!("{}/start", d.issuer))
-        .header("accept-language", "zh-CN,zh;q=0.9")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let zh = start_page("", "zh-CN,zh;q=0.9").await;
     assert!(zh.contains("已注册应用") && zh.contains("lang=\"zh-CN\""));
-    let en = reqwest::Client::new()
-        .get(format!("{}/start?ui_locales=en", d.issuer))
-        .header("accept-language", "zh-CN")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let en = start_page("?ui_locales=en", "zh-CN").await;
     assert!(en.contains("Registered clients"));
 
     // The demo keeps its own page at `/`.
