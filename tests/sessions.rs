@@ -388,10 +388,11 @@ fn logout_client(id: &str, backchannel: Option<String>) -> Client {
     client(id, settings)
 }
 
-fn logout_url(env: &Env, params: &[(&str, &str)]) -> String {
+/// `GET /logout` with `params` (RP-Initiated Logout 1.0 §2) in the test browser.
+async fn logout(env: &Env, params: &[(&str, &str)]) -> reqwest::Response {
     let mut u = url::Url::parse(&format!("{}/logout", env.demo.issuer)).expect("url");
     u.query_pairs_mut().extend_pairs(params);
-    u.to_string()
+    env.browser.get(u).send().await.expect("logout")
 }
 
 #[tokio::test]
@@ -405,19 +406,15 @@ async fn logout_redirects_to_registered_post_logout_uri_with_state_and_ends_sess
     )
     .await;
     let id_token = login(&env, "app-a").await;
-    let resp = env
-        .browser
-        .get(logout_url(
-            &env,
-            &[
-                ("id_token_hint", &id_token),
-                ("post_logout_redirect_uri", "http://127.0.0.1:9/app-a/bye"),
-                ("state", "bye-1"),
-            ],
-        ))
-        .send()
-        .await
-        .expect("logout");
+    let resp = logout(
+        &env,
+        &[
+            ("id_token_hint", &id_token),
+            ("post_logout_redirect_uri", "http://127.0.0.1:9/app-a/bye"),
+            ("state", "bye-1"),
+        ],
+    )
+    .await;
     assert_eq!(resp.status(), 302);
     assert_eq!(
         resp.headers()["location"],
@@ -439,20 +436,16 @@ async fn logout_redirects_to_registered_post_logout_uri_with_state_and_ends_sess
 async fn logout_with_unregistered_post_logout_uri_shows_our_page_and_never_redirects() {
     let env = start_with(vec![logout_client("app-a", None)], None).await;
     let id_token = login(&env, "app-a").await;
-    let resp = env
-        .browser
-        .get(logout_url(
-            &env,
-            &[
-                ("id_token_hint", &id_token),
-                ("post_logout_redirect_uri", "https://evil.example/"),
-                ("state", "bye-1"),
-                ("ui_locales", "zh-CN"),
-            ],
-        ))
-        .send()
-        .await
-        .expect("logout");
+    let resp = logout(
+        &env,
+        &[
+            ("id_token_hint", &id_token),
+            ("post_logout_redirect_uri", "https://evil.example/"),
+            ("state", "bye-1"),
+            ("ui_locales", "zh-CN"),
+        ],
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     assert!(resp.headers().get("location").is_none());
     let csp = resp.headers()["content-security-policy"]
@@ -474,18 +467,14 @@ async fn logout_refuses_an_id_token_hint_we_did_not_sign() {
     let id_token = login(&env, "app-a").await;
     let mut forged: Vec<&str> = id_token.split('.').collect();
     forged[2] = "AAAA";
-    let resp = env
-        .browser
-        .get(logout_url(
-            &env,
-            &[
-                ("id_token_hint", &forged.join(".")),
-                ("post_logout_redirect_uri", "http://127.0.0.1:9/app-a/bye"),
-            ],
-        ))
-        .send()
-        .await
-        .expect("logout");
+    let resp = logout(
+        &env,
+        &[
+            ("id_token_hint", &forged.join(".")),
+            ("post_logout_redirect_uri", "http://127.0.0.1:9/app-a/bye"),
+        ],
+    )
+    .await;
     assert_eq!(resp.status(), 400);
     assert!(resp.headers().get("location").is_none());
 }
@@ -609,12 +598,7 @@ async fn logout_does_not_hang_on_an_unreachable_backchannel_endpoint() {
     let env = start_with(vec![logout_client("app-a", Some(uri))], None).await;
     let id_token = login(&env, "app-a").await;
     let started = std::time::Instant::now();
-    let resp = env
-        .browser
-        .get(logout_url(&env, &[("id_token_hint", &id_token)]))
-        .send()
-        .await
-        .expect("logout");
+    let resp = logout(&env, &[("id_token_hint", &id_token)]).await;
     assert_eq!(resp.status(), 200);
     assert!(
         started.elapsed() < std::time::Duration::from_secs(5),
