@@ -70,17 +70,24 @@ async fn token(
     common::post_form(&format!("{}/token", d.issuer), form, basic).await
 }
 
+/// The form of the authorization_code grant (RFC 6749 §4.1.3) for `code` and `redirect_uri`,
+/// with `extra` parameters after it.
+fn code_form<'a>(
+    code: &'a str,
+    redirect_uri: &'a str,
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect_uri),
+    ];
+    form.extend_from_slice(extra);
+    form
+}
+
 async fn exchange(d: &RunningDemo, code: &str) -> (StatusCode, Value) {
-    common::token(
-        &d.issuer,
-        (APP, APP_SECRET),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", APP_CB),
-        ],
-    )
-    .await
+    common::token(&d.issuer, (APP, APP_SECRET), &code_form(code, APP_CB, &[])).await
 }
 
 async fn userinfo(d: &RunningDemo, access_token: &str) -> reqwest::Response {
@@ -179,13 +186,11 @@ async fn public_client_logs_in_with_pkce_and_no_secret() {
     let code = query(&back)["code"].clone();
     let (s, _, body) = token(
         &d,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", SPA_CB),
-            ("client_id", SPA),
-            ("code_verifier", VERIFIER),
-        ],
+        &code_form(
+            &code,
+            SPA_CB,
+            &[("client_id", SPA), ("code_verifier", VERIFIER)],
+        ),
         None,
     )
     .await;
@@ -369,13 +374,11 @@ async fn token_response_is_no_store_and_complete() {
     let code = login_code(&d, &browser(), &[]).await;
     let (s, headers, body) = token(
         &d,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", APP_CB),
-            ("client_id", APP),
-            ("client_secret", APP_SECRET),
-        ],
+        &code_form(
+            &code,
+            APP_CB,
+            &[("client_id", APP), ("client_secret", APP_SECRET)],
+        ),
         None,
     )
     .await;
@@ -412,11 +415,7 @@ async fn wrong_redirect_uri_at_token_is_invalid_grant() {
     let code = login_code(&d, &browser(), &[]).await;
     let (s, _, body) = token(
         &d,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", "http://127.0.0.1:9/other"),
-        ],
+        &code_form(&code, "http://127.0.0.1:9/other", &[]),
         Some((APP, APP_SECRET)),
     )
     .await;
@@ -433,14 +432,8 @@ async fn pkce_verifier_mismatch_or_absence_is_invalid_grant() {
     ];
     for verifier in [Some("wrong-verifier-wrong-verifier-wrong-verifier-x"), None] {
         let code = login_code(&d, &browser(), &pkce).await;
-        let mut form = vec![
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", APP_CB),
-        ];
-        if let Some(v) = verifier {
-            form.push(("code_verifier", v));
-        }
+        let verifier_param: Vec<_> = verifier.map(|v| ("code_verifier", v)).into_iter().collect();
+        let form = code_form(&code, APP_CB, &verifier_param);
         let (s, _, body) = token(&d, &form, Some((APP, APP_SECRET))).await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
         assert_eq!(body["error"], "invalid_grant", "{verifier:?}");
@@ -449,12 +442,7 @@ async fn pkce_verifier_mismatch_or_absence_is_invalid_grant() {
     let code = login_code(&d, &browser(), &[]).await;
     let (_, _, body) = token(
         &d,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", APP_CB),
-            ("code_verifier", VERIFIER),
-        ],
+        &code_form(&code, APP_CB, &[("code_verifier", VERIFIER)]),
         Some((APP, APP_SECRET)),
     )
     .await;
@@ -465,11 +453,7 @@ async fn pkce_verifier_mismatch_or_absence_is_invalid_grant() {
 async fn wrong_client_secret_is_invalid_client_with_401() {
     let d = start(Some("zhangsan")).await;
     let code = login_code(&d, &browser(), &[]).await;
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", APP_CB),
-    ];
+    let form = code_form(&code, APP_CB, &[]);
     let (s, headers, body) = token(&d, &form, Some((APP, "wrong"))).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"], "invalid_client");
@@ -481,8 +465,7 @@ async fn wrong_client_secret_is_invalid_client_with_401() {
     let (s, _, body) = token(&d, &form, None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{body}");
     // Public client id pretending to be the confidential one.
-    let mut with_id = form.to_vec();
-    with_id.push(("client_id", APP));
+    let with_id = code_form(&code, APP_CB, &[("client_id", APP)]);
     let (s, _, body) = token(&d, &with_id, None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"], "invalid_client");
@@ -496,16 +479,7 @@ async fn token_endpoint_rejects_malformed_requests_with_oauth_json() {
     assert_eq!(body["error"], "unsupported_grant_type");
     let (_, _, body) = token(&d, &[], Some((APP, APP_SECRET))).await;
     assert_eq!(body["error"], "invalid_request");
-    let (_, _, body) = token(
-        &d,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", "nope"),
-            ("redirect_uri", APP_CB),
-        ],
-        Some((APP, APP_SECRET)),
-    )
-    .await;
+    let (_, _, body) = token(&d, &code_form("nope", APP_CB, &[]), Some((APP, APP_SECRET))).await;
     assert_eq!(body["error"], "invalid_grant");
     let resp = reqwest::Client::new()
         .post(format!("{}/token", d.issuer))
