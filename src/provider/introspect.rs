@@ -6,8 +6,6 @@ use serde::Serialize;
 use super::error::OAuthError;
 use super::params::Params;
 use super::{Client, Provider};
-use crate::random;
-use crate::storage::StorageError;
 
 /// An introspection answer (RFC 7662 §2.2): `{"active":false}` alone for a token that is not
 /// active or not the caller's, else what the token says.
@@ -92,13 +90,8 @@ impl Provider {
         caller: &Client,
         token: &str,
     ) -> Result<Option<Introspection>, OAuthError> {
-        let Some(key) = self.access_token_key(token) else {
+        let Some((_, record)) = self.stored_access_token(token).await? else {
             return Ok(None);
-        };
-        let record = match self.store.find_access_token(&key).await {
-            Ok(r) => r,
-            Err(StorageError::NotFound) => return Ok(None),
-            Err(e) => return Err(e.into()),
         };
         if record.expires_at <= self.now() || self.store.is_grant_revoked(&record.grant_id).await? {
             return Ok(None);
@@ -130,14 +123,8 @@ impl Provider {
         caller: &Client,
         token: &str,
     ) -> Result<Option<Introspection>, OAuthError> {
-        let record = match self
-            .store
-            .find_refresh_token(&random::hash_secret(token))
-            .await
-        {
-            Ok(r) => r,
-            Err(StorageError::NotFound) => return Ok(None),
-            Err(e) => return Err(e.into()),
+        let Some(record) = self.stored_refresh_token(token).await? else {
+            return Ok(None);
         };
         if record.spent
             || record.expires_at <= self.now()

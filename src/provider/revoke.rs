@@ -5,7 +5,7 @@ use super::error::OAuthError;
 use super::params::Params;
 use super::{Client, Provider};
 use crate::random;
-use crate::storage::StorageError;
+use crate::storage::{AccessToken, RefreshToken, StorageError};
 
 /// The `token` and `token_type_hint` of a revocation (RFC 7009 §2.1) or introspection (RFC 7662
 /// §2.1) request: `invalid_request` when the token is missing or any parameter is repeated
@@ -50,16 +50,41 @@ impl Provider {
         Ok(())
     }
 
-    /// Whether `token` is a refresh token we know; revokes its grant if it is `client`'s.
-    async fn revoke_refresh_token(&self, client: &Client, token: &str) -> Result<bool, OAuthError> {
-        let record = match self
+    /// The stored record of a presented refresh token, or `None` when we do not know it.
+    pub(super) async fn stored_refresh_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<RefreshToken>, OAuthError> {
+        match self
             .store
             .find_refresh_token(&random::hash_secret(token))
             .await
         {
-            Ok(r) => r,
-            Err(StorageError::NotFound) => return Ok(false),
-            Err(e) => return Err(e.into()),
+            Ok(r) => Ok(Some(r)),
+            Err(StorageError::NotFound) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The store key and record of a presented access token, or `None` when we do not know it.
+    pub(super) async fn stored_access_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<(String, AccessToken)>, OAuthError> {
+        let Some(key) = self.access_token_key(token) else {
+            return Ok(None);
+        };
+        match self.store.find_access_token(&key).await {
+            Ok(r) => Ok(Some((key, r))),
+            Err(StorageError::NotFound) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether `token` is a refresh token we know; revokes its grant if it is `client`'s.
+    async fn revoke_refresh_token(&self, client: &Client, token: &str) -> Result<bool, OAuthError> {
+        let Some(record) = self.stored_refresh_token(token).await? else {
+            return Ok(false);
         };
         if record.client_id == client.id {
             // §2.1: revoking a refresh token SHOULD also revoke the access tokens of the same
@@ -76,13 +101,8 @@ impl Provider {
 
     /// Whether `token` is an access token we know; deletes it if it is `client`'s.
     async fn revoke_access_token(&self, client: &Client, token: &str) -> Result<bool, OAuthError> {
-        let Some(key) = self.access_token_key(token) else {
+        let Some((key, record)) = self.stored_access_token(token).await? else {
             return Ok(false);
-        };
-        let record = match self.store.find_access_token(&key).await {
-            Ok(r) => r,
-            Err(StorageError::NotFound) => return Ok(false),
-            Err(e) => return Err(e.into()),
         };
         if record.client_id == client.id {
             self.store.delete_access_token(&key).await?;
