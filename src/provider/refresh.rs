@@ -192,6 +192,14 @@ mod tests {
         }
     }
 
+    /// The provider with the confidential `app` client and default lifetimes.
+    fn app_harness() -> Harness {
+        harness(
+            vec![app_client(ClientSettings::default())],
+            Lifetimes::default(),
+        )
+    }
+
     async fn use_token(h: &Harness, token: &str) -> Result<TokenResponse, OAuthError> {
         let p = Params::from_pairs([
             ("grant_type".to_string(), "refresh_token".to_string()),
@@ -202,10 +210,7 @@ mod tests {
 
     #[tokio::test]
     async fn access_denied_from_the_connector_ends_the_grant() {
-        let h = harness(
-            vec![app_client(ClientSettings::default())],
-            Lifetimes::default(),
-        );
+        let h = app_harness();
         let token = h.seed_refresh_token("app", "g1").await;
         h.upstream(RefreshAnswer::Denied);
         let err = use_token(&h, &token).await.expect_err("denied");
@@ -220,10 +225,7 @@ mod tests {
 
     #[tokio::test]
     async fn upstream_outage_at_refresh_does_not_spend_the_token() {
-        let h = harness(
-            vec![app_client(ClientSettings::default())],
-            Lifetimes::default(),
-        );
+        let h = app_harness();
         let token = h.seed_refresh_token("app", "g1").await;
         h.upstream(RefreshAnswer::Down);
         let err = use_token(&h, &token).await.expect_err("down");
@@ -237,10 +239,7 @@ mod tests {
 
     #[tokio::test]
     async fn expired_refresh_token_is_invalid_grant() {
-        let h = harness(
-            vec![app_client(ClientSettings::default())],
-            Lifetimes::default(),
-        );
+        let h = app_harness();
         let token = h.seed_refresh_token("app", "g1").await;
         h.clock.advance(Lifetimes::default().refresh_token);
         let err = use_token(&h, &token).await.expect_err("expired");

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::fake::{codes, FakeWeCom, TokenStore, AGENT_ID, CORP_ID, SECRET};
+use super::fake::{codes, FakeState, FakeWeCom, TokenStore, AGENT_ID, CORP_ID, SECRET};
 use super::*;
 use crate::clock::ManualClock;
 
@@ -283,36 +283,34 @@ async fn stored_token_past_its_expiry_is_not_reused_after_restart() {
 }
 
 #[tokio::test]
-async fn expired_token_42001_is_refreshed_and_the_call_retried_once() {
-    let h = Harness::start().await;
-    let c = h.connector();
-    login(&c, codes::ALICE).await.expect("login");
-    let old = h.fake.state.last_token().expect("token");
-    h.fake.state.expire_token(&old);
+async fn token_expired_42001_or_invalid_40014_is_refreshed_and_the_call_retried_once() {
+    type Reject = fn(&FakeState, &str);
+    let rejections: [(i64, Reject); 2] = [
+        (42001, FakeState::expire_token),
+        (40014, FakeState::invalidate_token),
+    ];
+    for (errcode, reject) in rejections {
+        let h = Harness::start().await;
+        let c = h.connector();
+        login(&c, codes::ALICE).await.expect("login");
+        let old = h.fake.state.last_token().expect("token");
+        reject(&h.fake.state, &old);
 
-    login(&c, codes::ALICE).await.expect("login after refresh");
-    assert_eq!(h.fake.state.gettoken(), 2);
-    assert_eq!(
-        h.fake.state.getuserinfo(),
-        3,
-        "1 + the rejected call + its retry"
-    );
-    let new = h.fake.state.last_token().expect("token");
-    assert_ne!(new, old);
-    assert_eq!(h.store.saved(STORE_KEY).map(|t| t.token), Some(new));
-}
-
-#[tokio::test]
-async fn invalid_token_40014_is_refreshed_and_the_call_retried_once() {
-    let h = Harness::start().await;
-    let c = h.connector();
-    login(&c, codes::ALICE).await.expect("login");
-    let old = h.fake.state.last_token().expect("token");
-    h.fake.state.invalidate_token(&old);
-
-    login(&c, codes::ALICE).await.expect("login after refresh");
-    assert_eq!(h.fake.state.gettoken(), 2);
-    assert_eq!(h.fake.state.getuserinfo(), 3);
+        login(&c, codes::ALICE).await.expect("login after refresh");
+        assert_eq!(h.fake.state.gettoken(), 2, "{errcode}");
+        assert_eq!(
+            h.fake.state.getuserinfo(),
+            3,
+            "{errcode}: 1 + the rejected call + its retry"
+        );
+        let new = h.fake.state.last_token().expect("token");
+        assert_ne!(new, old, "{errcode}");
+        assert_eq!(
+            h.store.saved(STORE_KEY).map(|t| t.token),
+            Some(new),
+            "{errcode}"
+        );
+    }
 }
 
 #[tokio::test]
