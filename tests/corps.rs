@@ -163,12 +163,7 @@ async fn redeem(w: &World, client: &str, query: &HashMap<String, String>) -> Val
     let code = query
         .get("code")
         .unwrap_or_else(|| panic!("no code in {query:?}"));
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", REDIRECT_URI),
-        ("code_verifier", VERIFIER),
-    ];
+    let form = common::code_form(code, REDIRECT_URI, &[("code_verifier", VERIFIER)]);
     let (status, body) = common::token(&w.issuer, (client, SECRET), &form).await;
     assert_eq!(status, reqwest::StatusCode::OK);
     body

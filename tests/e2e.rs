@@ -14,7 +14,7 @@ use wecom_oidc::provider::Client;
 
 mod common;
 
-use common::{browser, client, location, query, CHALLENGE, VERIFIER};
+use common::{browser, client, code_form, location, query, CHALLENGE, VERIFIER};
 
 const APP: &str = "app";
 const APP_SECRET: &str = "app-secret-0123456789abcdef";
@@ -68,22 +68,6 @@ async fn token(
     basic: Option<(&str, &str)>,
 ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
     common::post_form(&format!("{}/token", d.issuer), form, basic).await
-}
-
-/// The form of the authorization_code grant (RFC 6749 §4.1.3) for `code` and `redirect_uri`,
-/// with `extra` parameters after it.
-fn code_form<'a>(
-    code: &'a str,
-    redirect_uri: &'a str,
-    extra: &[(&'a str, &'a str)],
-) -> Vec<(&'a str, &'a str)> {
-    let mut form = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", redirect_uri),
-    ];
-    form.extend_from_slice(extra);
-    form
 }
 
 async fn exchange(d: &RunningDemo, code: &str) -> (StatusCode, Value) {

@@ -106,12 +106,7 @@ async fn redeem(
     extra: &[(&str, &str)],
     basic: Option<(&str, &str)>,
 ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-    let mut form = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", redirect_uri),
-        ("code_verifier", VERIFIER),
-    ];
+    let mut form = common::code_form(code, redirect_uri, &[("code_verifier", VERIFIER)]);
     form.extend_from_slice(extra);
     post(d, "/token", &form, basic).await
 }
@@ -248,12 +243,7 @@ async fn concurrent_uses_of_one_refresh_token_succeed_exactly_once_and_revoke_th
 async fn replayed_code_also_revokes_the_refresh_token_it_issued_rfc6749_4_1_2() {
     let Env { d, .. } = start().await;
     let code = login_code(&d, APP, APP_CB, "openid offline_access").await;
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", APP_CB),
-        ("code_verifier", VERIFIER),
-    ];
+    let form = common::code_form(&code, APP_CB, &[("code_verifier", VERIFIER)]);
     let (s, _, first) = post(&d, "/token", &form, Some((APP, APP_SECRET))).await;
     assert_eq!(s, StatusCode::OK);
     let (s, _, _) = post(&d, "/token", &form, Some((APP, APP_SECRET))).await;
@@ -705,12 +695,7 @@ async fn client_secret_stored_as_sha256_authenticates_basic_and_post_and_refuses
     let Env { d, .. } = start().await;
     for (i, basic) in [true, false].into_iter().enumerate() {
         let code = login_code(&d, HASHED, HASHED_CB, "openid").await;
-        let mut form = vec![
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", HASHED_CB),
-            ("code_verifier", VERIFIER),
-        ];
+        let mut form = common::code_form(&code, HASHED_CB, &[("code_verifier", VERIFIER)]);
         if !basic {
             form.push(("client_id", HASHED));
             form.push(("client_secret", HASHED_SECRET));
@@ -833,11 +818,7 @@ async fn token_endpoint_rate_limit_lets_a_burst_through_then_answers_429_with_re
         let resp = http
             .post(format!("{}/token", d.issuer))
             .basic_auth(APP, Some(APP_SECRET))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", "bogus"),
-                ("redirect_uri", APP_CB),
-            ])
+            .form(&common::code_form("bogus", APP_CB, &[]))
             .send()
             .await
             .unwrap();
@@ -868,11 +849,7 @@ async fn token_endpoint_rate_limit_lets_a_burst_through_then_answers_429_with_re
     let (s, _, _) = post(
         &d,
         "/token",
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", "bogus"),
-            ("redirect_uri", OTHER_CB),
-        ],
+        &common::code_form("bogus", OTHER_CB, &[]),
         Some((OTHER, OTHER_SECRET)),
     )
     .await;

@@ -99,19 +99,11 @@ fn authorize_url_scoped(env: &Env, client_id: &str, scope: &str, extra: &[(&str,
 
 /// Redeems `code` for `client_id`; returns the token response.
 async fn redeem(env: &Env, client_id: &str, code: &str) -> Value {
-    let resp = reqwest::Client::new()
-        .post(format!("{}/token", env.demo.issuer))
-        .basic_auth(client_id, Some(SECRET))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", &redirect_uri(client_id)),
-        ])
-        .send()
-        .await
-        .expect("token request");
-    assert_eq!(resp.status(), 200, "token endpoint refused the code");
-    resp.json().await.expect("token JSON")
+    let cb = redirect_uri(client_id);
+    let form = common::code_form(code, &cb, &[]);
+    let (status, body) = common::token(&env.demo.issuer, (client_id, SECRET), &form).await;
+    assert_eq!(status, 200, "token endpoint refused the code: {body}");
+    body
 }
 
 /// A full first login of `client_id` through WeCom; returns its id_token.

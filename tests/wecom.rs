@@ -117,29 +117,13 @@ async fn tokens_for(demo: &RunningDemo, outcome: Outcome) -> (Value, Value) {
     let code = query
         .get("code")
         .unwrap_or_else(|| panic!("no code in {query:?}"));
-    let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{}/token", demo.issuer))
-        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT_URI),
-            ("code_verifier", &"v".repeat(50)),
-        ])
-        .send()
-        .await
-        .expect("token request")
-        .json()
-        .await
-        .expect("token JSON");
+    let verifier = "v".repeat(50);
+    let form = common::code_form(code, REDIRECT_URI, &[("code_verifier", &verifier)]);
+    let (_, token) = common::token(&demo.issuer, (CLIENT_ID, CLIENT_SECRET), &form).await;
     let claims = common::claims_of(token["id_token"].as_str().expect("id_token"));
-    let userinfo: Value = http
-        .get(format!("{}/userinfo", demo.issuer))
-        .bearer_auth(token["access_token"].as_str().expect("access_token"))
-        .send()
+    let access_token = token["access_token"].as_str().expect("access_token");
+    let userinfo: Value = common::userinfo(&demo.issuer, access_token)
         .await
-        .expect("userinfo")
         .json()
         .await
         .expect("userinfo JSON");

@@ -241,6 +241,22 @@ pub async fn post_form(
     (status, headers, resp.json().await.unwrap_or(Value::Null))
 }
 
+/// The form of the authorization_code grant (RFC 6749 §4.1.3) for `code` and `redirect_uri`,
+/// with `extra` parameters after it.
+pub fn code_form<'a>(
+    code: &'a str,
+    redirect_uri: &'a str,
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect_uri),
+    ];
+    form.extend_from_slice(extra);
+    form
+}
+
 /// A token request of `client` (HTTP Basic with `secret`) at `issuer`: status and JSON body.
 pub async fn token(
     issuer: &str,
