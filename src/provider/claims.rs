@@ -100,6 +100,10 @@ pub struct UserClaims {
     /// `email_verified` (`email`), present exactly when `email` is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email_verified: Option<bool>,
+    /// The connector's own claims ([`Identity::extra_claims`], `profile`), never one of
+    /// [`SUPPORTED_CLAIMS`].
+    #[serde(flatten)]
+    pub extra: std::collections::BTreeMap<String, String>,
 }
 
 /// The `address` claim (OIDC Core §5.1.1): `formatted` only, since WeCom keeps one free-text
@@ -133,6 +137,13 @@ pub fn user_claims(identity: &Identity, scopes: &[String]) -> UserClaims {
         }
         c.picture = non_empty(&identity.picture);
         c.gender = non_empty(&identity.gender);
+        // A connector's claim never shadows or duplicates a claim of the core (`sub`, `iss` …).
+        c.extra = identity
+            .extra_claims
+            .iter()
+            .filter(|(name, value)| !SUPPORTED_CLAIMS.contains(&name.as_str()) && !value.is_empty())
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
     }
     if has("phone") {
         c.phone_number = non_empty(&identity.phone_number);

@@ -36,7 +36,7 @@ pub use callbacks::{seal_callback, CallbackTarget, Delivery};
 use corp::{App, AppKey, Corp};
 pub use corp::{AppSpec, CorpSeed, VisibleRange};
 use directory::Member;
-pub use suite::SuiteSpec;
+pub use suite::{SuiteKind, SuiteSpec};
 
 /// How long a `user_ticket` from `snsapi_privateinfo` stays valid, in seconds (wecom-api.md §4).
 const USER_TICKET_TTL: i64 = 1800;

@@ -1,10 +1,18 @@
 //! The simulator as a WeCom service provider (服务商, wecom-api.md §8, §11, §12): third-party apps
-//! ("suites") that simulated corps install and remove. It pushes the `suite_ticket` and the
-//! `create_auth` / `cancel_auth` commands to the suite's command callback (encrypted as §11
-//! with the SuiteID as receive id) when a test asks, and serves `get_suite_token`,
-//! `get_permanent_code`, `get_corp_token` and `getuserinfo3rd`. Installing a suite adds an app
-//! to the corp with the granted visible range, so the corp token it hands out reads the
-//! directory (`user/get`, …) exactly as a self-built app's token does.
+//! ("suites") and 代开发 templates (customised apps) that simulated corps install, change and
+//! remove. It pushes the `suite_ticket` and the `create_auth` / `change_auth` / `cancel_auth`
+//! commands to the suite's command callback (encrypted as §11 with the SuiteID as receive id)
+//! when a test asks, and serves `get_suite_token`, `get_permanent_code`, `get_corp_token` and
+//! `getuserinfo3rd`. Installing a suite adds an app to the corp with the granted visible range,
+//! so the corp token it hands out reads the directory (`user/get`, …) exactly as a self-built
+//! app's token does — except department names (§7): a third-party app gets the id in place of
+//! the name, a 代开发 app no name until an admin authorises names.
+//!
+//! A 代开发 app is an app of the customer corp: its people log in through the corp's ordinary
+//! login pages (`appid` = CorpID, `agentid`), its codes are redeemed with `auth/getuserinfo`.
+//! §12 says its token comes from `get_corp_token` with the permanent code; WeCom's 代开发 pages
+//! are also read as `gettoken` with `corpsecret` = the permanent code. The simulator serves
+//! both: the permanent code is the app's secret.
 //!
 //! Written from the reference alone, like the rest of the simulator. Where §8 names no error
 //! code, the code below is the one WeCom's service-provider docs use, marked unconfirmed.
@@ -16,7 +24,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
-use super::corp::{App, AppKey};
+use super::corp::{App, AppKey, DepartmentNames};
 use super::reply::{failure, success, ClientIp, Params};
 use super::{CallbackTarget, Delivery, Simulator, VisibleRange};
 use crate::random;
@@ -41,11 +49,25 @@ const BAD_JSON: i64 = 47001;
 /// First AgentId given to an installed suite in a corp.
 const FIRST_SUITE_AGENT: i64 = 3_000_001;
 
-/// A third-party app of the simulated service provider.
+/// What kind of app a suite is (§12 "App kinds").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SuiteKind {
+    /// A third-party app (第三方应用): `ServiceApp` web login, `getuserinfo3rd`, department ids
+    /// in place of names.
+    #[default]
+    ThirdParty,
+    /// A 代开发 template: each install is a customised app of that corp, logged in to like a
+    /// self-built one; department names withheld until authorised.
+    Customised,
+}
+
+/// A third-party app (or 代开发 template) of the simulated service provider.
 #[derive(Clone)]
 pub struct SuiteSpec {
     /// The SuiteID.
     pub suite_id: String,
+    /// Third-party app or 代开发 template.
+    pub kind: SuiteKind,
     /// The suite secret `get_suite_token` accepts.
     pub suite_secret: String,
     /// The command callback (指令回调URL) with its Token and EncodingAESKey.
@@ -82,7 +104,8 @@ struct Suite {
 struct SuiteCode {
     suite_id: String,
     corp_id: String,
-    userid: String,
+    /// The member; `None` for a WeChat user who is no member (§8: `openid` only).
+    userid: Option<String>,
     expires_at: i64,
 }
 
@@ -176,13 +199,25 @@ impl Simulator {
             let agent_id = (FIRST_SUITE_AGENT..)
                 .find(|a| corp.app(*a).is_none())
                 .ok_or("no AgentId left")?;
-            corp.apps.push(App::from_spec(super::AppSpec {
+            let kind = state
+                .suites
+                .suite(suite_id)
+                .ok_or("unknown suite")?
+                .spec
+                .kind;
+            let corp = state.corp_mut(corp_id).ok_or("unknown corp")?;
+            let mut app = App::from_spec(super::AppSpec {
                 agent_id,
                 secret: random::token(32),
                 visible_range: range,
                 trusted_domains: Vec::new(),
                 legacy_app: false,
-            }));
+            });
+            app.department_names = match kind {
+                SuiteKind::ThirdParty => DepartmentNames::Ids,
+                SuiteKind::Customised => DepartmentNames::Withheld,
+            };
+            corp.apps.push(app);
             let suites = &mut state.suites;
             suites.auth_codes.insert(
                 random::hash_secret(&auth_code),
@@ -236,33 +271,144 @@ impl Simulator {
     /// `ServiceApp` login page would mint it. An unknown member or a corp that has not
     /// installed the suite gets a code that was never issued (40029).
     pub fn issue_suite_code(&self, suite_id: &str, corp_id: &str, userid: &str) -> String {
+        self.mint_suite_code(suite_id, corp_id, Some(userid))
+            .unwrap_or_else(|| random::token(32))
+    }
+
+    /// Whether corp `corp_id` has installed suite `suite_id`.
+    pub(super) fn has_installed(&self, suite_id: &str, corp_id: &str) -> bool {
+        self.lock()
+            .suites
+            .suite(suite_id)
+            .is_some_and(|s| s.installs.contains_key(corp_id))
+    }
+
+    /// The kind of suite `suite_id`, `None` when there is no such suite.
+    pub(super) fn suite_kind(&self, suite_id: &str) -> Option<SuiteKind> {
+        self.lock().suites.suite(suite_id).map(|s| s.spec.kind)
+    }
+
+    /// The corps that installed suite `suite_id`, in install order of the simulator's corps.
+    pub(super) fn installing_corps(&self, suite_id: &str) -> Vec<String> {
+        let state = self.lock();
+        let Some(suite) = state.suites.suite(suite_id) else {
+            return Vec::new();
+        };
+        state
+            .corps
+            .iter()
+            .filter(|c| suite.installs.contains_key(&c.corp_id))
+            .map(|c| c.corp_id.clone())
+            .collect()
+    }
+
+    /// Mints a code of a suite login: of member `userid` of `corp_id` (the userid as the
+    /// directory spells it), or of a non-member with `None`. `None` when the corp has not
+    /// installed the suite or the member does not exist.
+    pub(super) fn mint_suite_code(
+        &self,
+        suite_id: &str,
+        corp_id: &str,
+        userid: Option<&str>,
+    ) -> Option<String> {
         let code = random::token(32);
         let now = self.now();
         let ttl = self.config().code_ttl;
-        let mut state = self.lock();
-        let installed = state
-            .suites
-            .suite(suite_id)
-            .is_some_and(|s| s.installs.contains_key(corp_id));
-        let Some(member) = state
-            .corp(corp_id)
-            .and_then(|c| c.directory.member(userid))
-            .map(|m| m.userid.clone())
-        else {
-            return code;
-        };
-        if installed {
-            state.suites.codes.insert(
-                random::hash_secret(&code),
-                SuiteCode {
-                    suite_id: suite_id.to_owned(),
-                    corp_id: corp_id.to_owned(),
-                    userid: member,
-                    expires_at: now + ttl,
-                },
-            );
+        if !self.has_installed(suite_id, corp_id) {
+            return None;
         }
-        code
+        let mut state = self.lock();
+        let userid = match userid {
+            Some(u) => Some(state.corp(corp_id)?.directory.member(u)?.userid.clone()),
+            None => None,
+        };
+        state.suites.codes.insert(
+            random::hash_secret(&code),
+            SuiteCode {
+                suite_id: suite_id.to_owned(),
+                corp_id: corp_id.to_owned(),
+                userid,
+                expires_at: now + ttl,
+            },
+        );
+        Some(code)
+    }
+
+    /// Corp `corp_id` changes what it granted suite `suite_id` (§8 `change_auth`): the app's
+    /// visible range becomes `range`, and the command callback gets `change_auth`.
+    pub async fn change_suite_auth(
+        &self,
+        suite_id: &str,
+        corp_id: &str,
+        range: VisibleRange,
+    ) -> Result<Delivery, String> {
+        let target = {
+            let mut state = self.lock();
+            let suite = state.suites.suite(suite_id).ok_or("unknown suite")?;
+            let agent_id = suite.installs.get(corp_id).ok_or("not installed")?.agent_id;
+            let target = suite.spec.callback.clone();
+            let app = state
+                .corp_mut(corp_id)
+                .and_then(|c| c.app_mut(agent_id))
+                .ok_or("no app")?;
+            app.range = range;
+            target
+        };
+        self.push_change_auth(suite_id, corp_id, &target).await
+    }
+
+    /// The admin of `corp_id` authorises the 代开发 app of `suite_id` to read department names
+    /// (§7, §12). Whether WeCom then pushes `change_auth` is not in the reference: with
+    /// `notify` the simulator does, without it nothing is pushed (a provider must then see the
+    /// names within its cache lifetime).
+    pub async fn authorise_department_names(
+        &self,
+        suite_id: &str,
+        corp_id: &str,
+        notify: bool,
+    ) -> Result<Option<Delivery>, String> {
+        let target = {
+            let mut state = self.lock();
+            let suite = state.suites.suite(suite_id).ok_or("unknown suite")?;
+            let agent_id = suite.installs.get(corp_id).ok_or("not installed")?.agent_id;
+            let target = suite.spec.callback.clone();
+            let app = state
+                .corp_mut(corp_id)
+                .and_then(|c| c.app_mut(agent_id))
+                .ok_or("no app")?;
+            app.department_names = DepartmentNames::Shown;
+            target
+        };
+        if !notify {
+            return Ok(None);
+        }
+        self.push_change_auth(suite_id, corp_id, &target)
+            .await
+            .map(Some)
+    }
+
+    async fn push_change_auth(
+        &self,
+        suite_id: &str,
+        corp_id: &str,
+        target: &CallbackTarget,
+    ) -> Result<Delivery, String> {
+        let msg = format!(
+            "<xml><SuiteId><![CDATA[{suite_id}]]></SuiteId><InfoType><![CDATA[change_auth]]></InfoType>\
+             <TimeStamp>{}</TimeStamp><AuthCorpId><![CDATA[{corp_id}]]></AuthCorpId></xml>",
+            self.now()
+        );
+        self.deliver_suite(suite_id, target, &msg).await
+    }
+
+    /// The AgentId of suite `suite_id`'s app in corp `corp_id`, once installed.
+    pub fn suite_agent_id(&self, suite_id: &str, corp_id: &str) -> Option<i64> {
+        self.lock()
+            .suites
+            .suite(suite_id)?
+            .installs
+            .get(corp_id)
+            .map(|i| i.agent_id)
     }
 
     /// The suite of a `suite_access_token`.
@@ -398,9 +544,16 @@ pub(super) async fn get_permanent_code(
         };
         let permanent_code = random::token(40);
         let suite = state.suites.suite_mut(&suite_id).ok_or(BAD_AUTH_CODE)?;
+        let kind = suite.spec.kind;
         let install = suite.installs.get_mut(&corp_id).ok_or(BAD_AUTH_CODE)?;
         install.permanent_code = random::hash_secret(&permanent_code);
         let agent_id = install.agent_id;
+        if kind == SuiteKind::Customised {
+            // A 代开发 app's permanent code is its secret (`gettoken`, see the module note).
+            if let Some(app) = state.corp_mut(&corp_id).and_then(|c| c.app_mut(agent_id)) {
+                app.secret = permanent_code.clone();
+            }
+        }
         let key = AppKey {
             corp_id: corp_id.clone(),
             agent_id,
@@ -492,11 +645,17 @@ pub(super) async fn getuserinfo3rd(
         if grant.expires_at <= now {
             return Err(CODE_INVALID);
         }
-        Ok(json!({
-            "corpid": grant.corp_id,
-            "userid": grant.userid,
-            "open_userid": open_userid(&grant.corp_id, &grant.userid),
-        }))
+        Ok(match &grant.userid {
+            Some(userid) => json!({
+                "corpid": grant.corp_id,
+                "userid": userid,
+                "open_userid": open_userid(&grant.corp_id, userid),
+            }),
+            // §8: a non-member gets `openid` only (unique within the corp, as in §4).
+            None => {
+                json!({"openid": state.corp(&grant.corp_id).map(|c| c.non_member_openid.clone())})
+            }
+        })
     })();
     sim.reply(&ip, outcome)
 }

@@ -6,7 +6,7 @@ use axum::response::Response;
 use serde_json::{json, Value};
 
 use super::{fields, query, with_scope, NO_PRIVILEGE};
-use crate::simulator::corp::{Corp, Scope};
+use crate::simulator::corp::{AppKey, Corp, DepartmentNames, Scope};
 use crate::simulator::directory::Department;
 use crate::simulator::reply::{ClientIp, Params};
 use crate::simulator::Simulator;
@@ -54,6 +54,31 @@ fn visible_departments<'a>(
         .collect())
 }
 
+/// A department's JSON as the calling app may read it (§7): a 代开发 app gets no `name` until
+/// an admin authorised names, a third-party app gets the id in place of the name. `name_en`
+/// goes with `name` (the reference says nothing of it; withholding it too is the safe reading).
+fn department_json(sim: &Simulator, key: &AppKey, d: &Department) -> Value {
+    let mode = sim
+        .lock()
+        .app(key)
+        .map_or(DepartmentNames::Shown, |(_, a)| a.department_names);
+    let mut json = d.to_json();
+    if let Value::Object(m) = &mut json {
+        match mode {
+            DepartmentNames::Shown => {}
+            DepartmentNames::Withheld => {
+                m.remove("name");
+                m.remove("name_en");
+            }
+            DepartmentNames::Ids => {
+                m.insert("name".into(), Value::String(d.id.to_string()));
+                m.remove("name_en");
+            }
+        }
+    }
+    json
+}
+
 /// `GET /cgi-bin/department/list?access_token=&id=` (§7): the department and all below it;
 /// without `id`, every department the app may see.
 pub(in crate::simulator) async fn department_list(
@@ -64,13 +89,14 @@ pub(in crate::simulator) async fn department_list(
     let q = query(raw);
     let outcome = sim.guarded("/cgi-bin/department/list", &q, |sim, key| {
         let id = department_id(&q)?;
-        with_scope(sim, key, |corp, scope, _| {
-            let list: Vec<Value> = visible_departments(corp, scope, id)?
-                .iter()
-                .map(|d| d.to_json())
-                .collect();
-            Ok(fields(json!({ "department": list })))
-        })
+        let list: Vec<Department> = with_scope(sim, key, |corp, scope, _| {
+            Ok(visible_departments(corp, scope, id)?
+                .into_iter()
+                .cloned()
+                .collect())
+        })?;
+        let list: Vec<Value> = list.iter().map(|d| department_json(sim, key, d)).collect();
+        Ok(fields(json!({ "department": list })))
     });
     sim.answer(&ip, json!({"department": []}), outcome)
 }
@@ -105,13 +131,16 @@ pub(in crate::simulator) async fn department_get(
     let q = query(raw);
     let outcome = sim.guarded("/cgi-bin/department/get", &q, |sim, key| {
         let id = department_id(&q)?.ok_or(60123)?;
-        with_scope(sim, key, |corp, scope, _| {
+        let dept = with_scope(sim, key, |corp, scope, _| {
             let dept = corp.directory.department(id).ok_or(60123)?;
             if !scope.sees_department(id) {
                 return Err(NO_PRIVILEGE);
             }
-            Ok(fields(json!({ "department": dept.to_json() })))
-        })
+            Ok(dept.clone())
+        })?;
+        Ok(fields(
+            json!({ "department": department_json(sim, key, &dept) }),
+        ))
     });
     sim.answer(&ip, json!({}), outcome)
 }

@@ -2,7 +2,9 @@
 //! PC/web QR login (`/wwlogin/sso/login`, §3) and the legacy `/wwopen/sso/qrConnect` — parameter
 //! validation as WeCom does it, the trusted-domain rule, and the redirect back with
 //! `code`/`state`. Instead of a phone scanning a QR code, the tester picks a seeded member.
+//! A third-party suite's pages (`login_type=ServiceApp`, `appid` = SuiteID) are in [`suite`].
 
+mod suite;
 mod texts;
 
 use askama::Template;
@@ -65,7 +67,7 @@ enum PageError {
     BadAppid,
     /// `agentid` absent where required, or no app of the corp: 40056.
     BadAgentid,
-    /// `login_type` other than `CorpApp` (third-party `ServiceApp` is not simulated).
+    /// `login_type` other than `CorpApp` (or `ServiceApp`, which [`suite`] serves).
     BadLoginType,
     /// `response_type` other than `code`.
     BadResponseType,
@@ -481,6 +483,9 @@ fn chosen_member(
 /// GET: validate, then either complete at once (`auto_login`, primary corp only) or show the
 /// member picker.
 fn show(sim: &Simulator, flow: Flow, p: &Params, headers: &HeaderMap) -> Response {
+    if suite::is_suite_request(sim, flow, p) {
+        return suite::show(sim, flow, p, headers);
+    }
     let lang = Lang::pick(p.get("lang"), headers);
     let switch = other_lang_url(sim, flow, p, lang);
     let valid = match validate(sim, flow, p) {
@@ -532,6 +537,9 @@ fn show(sim: &Simulator, flow: Flow, p: &Params, headers: &HeaderMap) -> Respons
 /// POST from our own forms: `choice` is `member:<userid>`, `agree:<userid>`, `external`,
 /// `cancel` or `deny` (`<userid>` may be `LINKEDCORPID/userid`).
 fn submit(sim: &Simulator, flow: Flow, p: &Params, headers: &HeaderMap) -> Response {
+    if suite::is_suite_request(sim, flow, p) {
+        return suite::submit(sim, flow, p, headers);
+    }
     let lang = Lang::pick(p.get("lang"), headers);
     let switch = other_lang_url(sim, flow, p, lang);
     let valid = match validate(sim, flow, p) {
