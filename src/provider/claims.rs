@@ -309,6 +309,18 @@ mod tests {
     }
 
     #[test]
+    fn a_connectors_extra_claims_come_with_profile_and_never_shadow_core_claims() {
+        let mut who = zhangsan();
+        who.extra_claims.insert("corp_id".into(), "wwa".into());
+        who.extra_claims.insert("sub".into(), "someone-else".into());
+        let c = map(user_claims(&who, &["openid".into(), "profile".into()]));
+        assert_eq!(c["corp_id"], "wwa");
+        assert_eq!(c["sub"], "zhangsan");
+        let c = map(user_claims(&who, &["openid".into()]));
+        assert!(!c.contains_key("corp_id"));
+    }
+
+    #[test]
     fn openid_scope_alone_releases_only_sub() {
         let c = map(user_claims(&zhangsan(), &["openid".into()]));
         assert_eq!(c.len(), 1);
