@@ -84,17 +84,15 @@ pub(super) async fn check_with_store(
         }
         Ok(Some(_)) => {}
     }
-    match connector.suite_access_token().await {
-        Ok(_) => {
-            let mut out = vec![Finding::new(
-                Level::Pass,
-                &topic,
-                "a suite_ticket has arrived and get_suite_token accepts the suite secret",
-                "已收到 suite_ticket，get_suite_token 接受 Secret",
-            )];
-            out.extend(check_corps(s, &connector, &topic).await);
-            out
-        }
+    let suite_token = connector.suite_access_token().await;
+    let token_ok = suite_token.is_ok();
+    let mut out = match suite_token {
+        Ok(_) => vec![Finding::new(
+            Level::Pass,
+            &topic,
+            "a suite_ticket has arrived and get_suite_token accepts the suite secret",
+            "已收到 suite_ticket，get_suite_token 接受 Secret",
+        )],
         Err(ConnectorError::Upstream { code, message }) => {
             let mut f = Finding::new(
                 Level::Fail,
@@ -113,12 +111,20 @@ pub(super) async fn check_with_store(
             format!("get_suite_token failed: {e}"),
             format!("get_suite_token 失败：{e}"),
         )],
-    }
+    };
+    out.extend(check_corps(s, &connector, &topic, token_ok).await);
+    out
 }
 
 /// The corps the configuration names (the 代开发 app's corp, or `allowed_corps`): installed,
-/// and their token obtainable with the stored permanent code.
-async fn check_corps(s: &SuiteSettings, c: &SuiteConnector, topic: &str) -> Vec<Finding> {
+/// and (when the suite token could be had) their token obtainable with the stored permanent
+/// code.
+async fn check_corps(
+    s: &SuiteSettings,
+    c: &SuiteConnector,
+    topic: &str,
+    try_tokens: bool,
+) -> Vec<Finding> {
     let corps: Vec<&str> = match s.kind {
         AppKind::Customised => vec![s.corp_id.as_str()],
         AppKind::ThirdParty => s.allowed_corps.iter().map(String::as_str).collect(),
@@ -163,6 +169,9 @@ async fn check_corps(s: &SuiteSettings, c: &SuiteConnector, topic: &str) -> Vec<
                     record.agent_id, s.agent_id
                 ),
             ));
+            continue;
+        }
+        if !try_tokens {
             continue;
         }
         out.push(match c.corp_access_token(corp).await {
