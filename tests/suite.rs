@@ -551,25 +551,21 @@ async fn a_restart_loses_neither_the_ticket_nor_the_permanent_codes() {
     p.stop().await;
 }
 
-/// §12 代开发: a member of the customer corp logs in through the corp's own `CorpApp` page; the
-/// token comes from the template's suite token and the corp's permanent code. Department names
-/// are withheld until the corp's admin authorises them (§7): until then `groups` carries `#id`;
-/// after `change_auth` the names.
-#[tokio::test]
-async fn a_member_of_a_customised_app_corp_logs_in_with_groups_as_ids_until_names_are_authorised() {
-    const TEMPLATE: &str = "wwsuite0000000dk01";
-    let clock = clock();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (sim, base) = simulator(&clock).await;
+/// The SuiteID of the 代开发 template.
+const TEMPLATE: &str = "wwsuite0000000dk01";
+
+/// A 代开发 connector for corp B's app made from [`TEMPLATE`].
+fn customised(s: &mut SuiteSettings) {
+    s.suite_id = TEMPLATE.into();
+    s.kind = AppKind::Customised;
+    s.corp_id = CORP_B.into();
     // The simulator gives the first installed app of a corp this AgentId.
-    let p = provider(&sim, &base, &clock, dir.path(), |s| {
-        s.suite_id = TEMPLATE.into();
-        s.kind = AppKind::Customised;
-        s.corp_id = CORP_B.into();
-        s.agent_id = 3_000_001;
-        s.subject = wecom_oidc::connector::wecom_suite::SuiteSubject::CorpUserid;
-    })
-    .await;
+    s.agent_id = 3_000_001;
+    s.subject = wecom_oidc::connector::wecom_suite::SuiteSubject::CorpUserid;
+}
+
+/// The template's ticket arrives and corp B authorises the 代开发 app.
+async fn template_installed_by_corp_b(sim: &Simulator) {
     for d in [
         sim.push_suite_ticket(TEMPLATE).await,
         sim.install_suite(TEMPLATE, CORP_B, VisibleRange::whole_corp())
@@ -579,6 +575,19 @@ async fn a_member_of_a_customised_app_corp_logs_in_with_groups_as_ids_until_name
         assert_eq!((d.status, d.body.as_str()), (200, "success"));
     }
     assert_eq!(sim.suite_agent_id(TEMPLATE, CORP_B), Some(3_000_001));
+}
+
+/// §12 代开发: a member of the customer corp logs in through the corp's own `CorpApp` page; the
+/// token comes from the template's suite token and the corp's permanent code. Department names
+/// are withheld until the corp's admin authorises them (§7): until then `groups` carries `#id`;
+/// after `change_auth` the names.
+#[tokio::test]
+async fn a_member_of_a_customised_app_corp_logs_in_with_groups_as_ids_until_names_are_authorised() {
+    let clock = clock();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sim, base) = simulator(&clock).await;
+    let p = provider(&sim, &base, &clock, dir.path(), customised).await;
+    template_installed_by_corp_b(&sim).await;
 
     let t = tokens_with(&p, &sim, CORP_B, "zhangsan", "openid profile groups").await;
     assert_eq!(sub(&t), format!("{CORP_B}/zhangsan"));
@@ -658,5 +667,25 @@ async fn before_the_first_suite_ticket_readyz_and_the_login_explain_it() {
     let page = resp.text().await.expect("page");
     assert!(page.contains("suite_ticket"), "{page}");
     let _ = sim;
+    p.stop().await;
+}
+
+/// The other reading of a 代开发 app's token (`corp_token = "gettoken"`: `gettoken` with the
+/// permanent code as `corpsecret`) logs in the same member, with no `get_corp_token` call.
+#[tokio::test]
+async fn a_customised_app_may_take_its_corp_token_from_gettoken_with_the_permanent_code() {
+    let clock = clock();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sim, base) = simulator(&clock).await;
+    let p = provider(&sim, &base, &clock, dir.path(), |s| {
+        customised(s);
+        s.corp_token = wecom_oidc::connector::wecom_suite::CorpTokenApi::Gettoken;
+    })
+    .await;
+    template_installed_by_corp_b(&sim).await;
+    let t = tokens(&p, &sim, CORP_B, "lisi").await;
+    assert_eq!(sub(&t), format!("{CORP_B}/lisi"));
+    assert_eq!(sim.suite_calls(), (1, 0), "no get_corp_token");
+    assert_eq!(sim.gettoken_calls(), 1);
     p.stop().await;
 }

@@ -178,6 +178,21 @@ impl SuiteApi {
         .await
     }
 
+    /// `gettoken` with the permanent code as `corpsecret` (a 代开发 app, see
+    /// [`super::CorpTokenApi`]).
+    pub(crate) async fn gettoken(
+        &self,
+        corp_id: &str,
+        permanent_code: &str,
+    ) -> Result<TokenAnswer, ConnectorError> {
+        self.call(
+            "/cgi-bin/gettoken",
+            &[("corpid", corp_id), ("corpsecret", permanent_code)],
+            None,
+        )
+        .await
+    }
+
     pub(crate) async fn user_info_3rd(
         &self,
         suite_token: &str,

@@ -38,6 +38,7 @@ const KEYS: &[&str] = &[
     "corp_id",
     "agent_id",
     "corp_id_claim",
+    "corp_token",
 ];
 
 /// The shortest `store_key` accepted: it is hashed to the AES-256 key, so it must carry about
@@ -87,6 +88,29 @@ impl AppKind {
     }
 }
 
+/// How a 代开发 app's corp token is fetched. wecom-api.md §12 says `service/get_corp_token`
+/// (the template's suite token and the permanent code); WeCom's 代开发 pages are also read as
+/// `gettoken` with `corpsecret` = the permanent code. The reference's way is the default; the
+/// other is one setting away, and the simulator serves both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CorpTokenApi {
+    /// `POST /cgi-bin/service/get_corp_token?suite_access_token=` (§8, §12).
+    #[default]
+    GetCorpToken,
+    /// `GET /cgi-bin/gettoken?corpid=&corpsecret=PERMANENT_CODE` (§1), 代开发 only.
+    Gettoken,
+}
+
+impl CorpTokenApi {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "get_corp_token" => Some(Self::GetCorpToken),
+            "gettoken" => Some(Self::Gettoken),
+            _ => None,
+        }
+    }
+}
+
 /// Settings of one WeCom third-party app (suite), or of a 代开发 app of one corp.
 #[derive(Clone)]
 pub struct SuiteSettings {
@@ -124,6 +148,8 @@ pub struct SuiteSettings {
     /// Whether tokens carry a `corp_id` claim (with the `profile` scope) naming the person's
     /// corp.
     pub corp_id_claim: bool,
+    /// How corp tokens are fetched (`gettoken` only for 代开发).
+    pub corp_token: CorpTokenApi,
 }
 
 impl std::fmt::Debug for SuiteSettings {
@@ -145,6 +171,7 @@ impl std::fmt::Debug for SuiteSettings {
             .field("corp_id", &self.corp_id)
             .field("agent_id", &self.agent_id)
             .field("corp_id_claim", &self.corp_id_claim)
+            .field("corp_token", &self.corp_token)
             .finish()
     }
 }
@@ -176,6 +203,7 @@ impl SuiteSettings {
             corp_id: String::new(),
             agent_id: 0,
             corp_id_claim: true,
+            corp_token: CorpTokenApi::GetCorpToken,
         }
     }
 
@@ -240,8 +268,11 @@ impl SuiteSettings {
             if self.subject == SuiteSubject::OpenUserid {
                 p.push("sub = \"open_userid\" needs a third-party app: a 代开发 app's logins carry no open_userid (use corp_userid)".to_owned());
             }
-        } else if !self.corp_id.is_empty() || self.agent_id != 0 {
-            p.push("corp_id and agent_id belong to kind = \"customised\"".to_owned());
+        } else if !self.corp_id.is_empty()
+            || self.agent_id != 0
+            || self.corp_token != CorpTokenApi::GetCorpToken
+        {
+            p.push("corp_id, agent_id and corp_token belong to kind = \"customised\"".to_owned());
         }
         p
     }
@@ -345,6 +376,14 @@ fn parse(
     );
     let corp_id = v.string(t, &at("corp_id"), "corp_id").unwrap_or_default();
     let agent_id = v.integer(t, &at("agent_id"), "agent_id").unwrap_or(0);
+    let corp_token = v.choice(
+        t,
+        &at("corp_token"),
+        "corp_token",
+        CorpTokenApi::default(),
+        CorpTokenApi::parse,
+        "get_corp_token, gettoken",
+    );
     let corp_id_claim = v
         .boolean(t, &at("corp_id_claim"), "corp_id_claim")
         .unwrap_or(true);
@@ -385,6 +424,7 @@ fn parse(
         corp_id,
         agent_id,
         corp_id_claim,
+        corp_token: corp_token?,
     };
     let problems = settings.problems();
     for p in &problems {
@@ -531,6 +571,60 @@ mod tests {
         assert!(
             !debug.contains("suite-secret") && !debug.contains("kkkk"),
             "{debug}"
+        );
+    }
+
+    const SECRETS: &str = "suite_id = \"wwsuite1\"\nsuite_secret = \"s\"\n\
+         store_key = \"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk\"\ncallback_token = \"tok\"\n\
+         callback_aes_key = \"6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt\"\n";
+
+    fn parse_text(extra: &str) -> (Option<Box<dyn ConnectorConfig>>, Vec<String>) {
+        let env = |_: &str| None;
+        let mut v = Validator::new(&env);
+        let out = parse(
+            &mut v,
+            &table(&format!("{SECRETS}{extra}")),
+            "connectors[0]",
+            Some("acme"),
+        );
+        (out, v.problems)
+    }
+
+    #[test]
+    fn a_customised_app_names_its_corp_and_agent_and_defaults_to_corp_userid() {
+        let (out, problems) = parse_text(
+            "kind = \"customised\"\ncorp_id = \"wwcustomer\"\nagent_id = 1000017\n\
+             corp_token = \"gettoken\"\ncorp_id_claim = false",
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        let out = out.expect("parses");
+        let s = out.as_any().downcast_ref::<SuiteSettings>().expect("suite");
+        assert_eq!(s.kind, AppKind::Customised);
+        assert_eq!((s.corp_id.as_str(), s.agent_id), ("wwcustomer", 1_000_017));
+        assert_eq!(s.subject, SuiteSubject::CorpUserid);
+        assert_eq!(s.corp_token, CorpTokenApi::Gettoken);
+        assert!(!s.corp_id_claim);
+    }
+
+    #[test]
+    fn customised_settings_without_corp_or_with_open_userid_are_refused() {
+        let (out, problems) = parse_text("kind = \"customised\"\nsub = \"open_userid\"");
+        assert!(out.is_none());
+        let all = problems.join("\n");
+        for needle in ["corp_id must be", "agent_id must be", "no open_userid"] {
+            assert!(all.contains(needle), "{needle}: {all}");
+        }
+        let (out, problems) = parse_text("corp_id = \"wwcustomer\"");
+        assert!(out.is_none());
+        assert!(
+            problems.join("\n").contains("belong to kind"),
+            "{problems:?}"
+        );
+        let (out, problems) = parse_text("kind = \"bespoke\"");
+        assert!(out.is_none());
+        assert!(
+            problems.join("\n").contains("third-party, customised"),
+            "{problems:?}"
         );
     }
 }

@@ -44,7 +44,7 @@ use crate::metrics::Metrics;
 use crate::storage::UpstreamStore;
 
 pub(crate) use self::config::CONNECTOR_TYPE;
-pub use self::config::{AppKind, SuiteSettings, SuiteSubject};
+pub use self::config::{AppKind, CorpTokenApi, SuiteSettings, SuiteSubject};
 
 /// The OAuth code was reused, is older than 5 minutes or is not a code (§4).
 const CODE_INVALID: i64 = 40029;
@@ -111,6 +111,7 @@ struct CorpTokenSource {
     secrets: Secrets,
     suite_tokens: Arc<TokenCache>,
     corp: String,
+    via: CorpTokenApi,
 }
 
 #[async_trait]
@@ -121,16 +122,18 @@ impl TokenSource for CorpTokenSource {
                 .installation(&self.corp)
                 .await?
                 .ok_or_else(|| {
-                    ConnectorError::NotPermitted(format!(
-                        "corp {} has not installed this WeCom app",
-                        self.corp
-                    ))
+                    ConnectorError::NotPermitted(format!("corp {} {NOT_INSTALLED}", self.corp))
                 })?;
         let (api, corp, code) = (&self.api, self.corp.as_str(), permanent_code.as_str());
-        let t = with_suite_token(&self.suite_tokens, |token| async move {
-            api.corp_token(&token, corp, code).await
-        })
-        .await?;
+        let t = match self.via {
+            CorpTokenApi::GetCorpToken => {
+                with_suite_token(&self.suite_tokens, |token| async move {
+                    api.corp_token(&token, corp, code).await
+                })
+                .await?
+            }
+            CorpTokenApi::Gettoken => api.gettoken(corp, code).await?,
+        };
         Ok((t.access_token, t.expires_in))
     }
 }
@@ -246,6 +249,7 @@ impl SuiteConnector {
                             secrets: self.secrets.clone(),
                             suite_tokens: self.suite_tokens.clone(),
                             corp: corp.to_owned(),
+                            via: self.settings.corp_token,
                         }),
                         self.store.clone(),
                         self.clock.clone(),
