@@ -342,19 +342,28 @@ impl Simulator {
         corp_id: &str,
         range: VisibleRange,
     ) -> Result<Delivery, String> {
-        let target = {
-            let mut state = self.lock();
-            let suite = state.suites.suite(suite_id).ok_or("unknown suite")?;
-            let agent_id = suite.installs.get(corp_id).ok_or("not installed")?.agent_id;
-            let target = suite.spec.callback.clone();
-            let app = state
-                .corp_mut(corp_id)
-                .and_then(|c| c.app_mut(agent_id))
-                .ok_or("no app")?;
-            app.range = range;
-            target
-        };
+        let target = self.change_installed_app(suite_id, corp_id, |app| app.range = range)?;
         self.push_change_auth(suite_id, corp_id, &target).await
+    }
+
+    /// Applies `change` to suite `suite_id`'s app in corp `corp_id`; the suite's command
+    /// callback, to tell it.
+    fn change_installed_app(
+        &self,
+        suite_id: &str,
+        corp_id: &str,
+        change: impl FnOnce(&mut App),
+    ) -> Result<CallbackTarget, String> {
+        let mut state = self.lock();
+        let suite = state.suites.suite(suite_id).ok_or("unknown suite")?;
+        let agent_id = suite.installs.get(corp_id).ok_or("not installed")?.agent_id;
+        let target = suite.spec.callback.clone();
+        let app = state
+            .corp_mut(corp_id)
+            .and_then(|c| c.app_mut(agent_id))
+            .ok_or("no app")?;
+        change(app);
+        Ok(target)
     }
 
     /// The admin of `corp_id` authorises the 代开发 app of `suite_id` to read department names
@@ -367,18 +376,9 @@ impl Simulator {
         corp_id: &str,
         notify: bool,
     ) -> Result<Option<Delivery>, String> {
-        let target = {
-            let mut state = self.lock();
-            let suite = state.suites.suite(suite_id).ok_or("unknown suite")?;
-            let agent_id = suite.installs.get(corp_id).ok_or("not installed")?.agent_id;
-            let target = suite.spec.callback.clone();
-            let app = state
-                .corp_mut(corp_id)
-                .and_then(|c| c.app_mut(agent_id))
-                .ok_or("no app")?;
+        let target = self.change_installed_app(suite_id, corp_id, |app| {
             app.department_names = DepartmentNames::Shown;
-            target
-        };
+        })?;
         if !notify {
             return Ok(None);
         }

@@ -31,16 +31,21 @@ fn deps() -> OpenDeps {
     }
 }
 
-#[tokio::test]
-async fn check_explains_that_no_suite_ticket_was_received_yet() {
-    let d = deps();
-    let ctx = CheckContext {
+/// What `check` is given, over `d`'s store.
+fn check_context(d: &OpenDeps) -> CheckContext<'static> {
+    CheckContext {
         issuer: "https://sso.example.com",
         trusted_domain: Some("sso.example.com"),
         label: "",
         clock: d.clock.clone(),
         store: Some(d.store.clone()),
-    };
+    }
+}
+
+#[tokio::test]
+async fn check_explains_that_no_suite_ticket_was_received_yet() {
+    let d = deps();
+    let ctx = check_context(&d);
     let findings = doctor::check(&settings(), &ctx).await;
     let fail = findings
         .iter()
@@ -158,13 +163,7 @@ async fn check_names_a_wrong_suite_secret_and_a_corp_that_has_not_installed() {
     s.allowed_corps = vec!["wwnotinstalled".into()];
     let c = SuiteConnector::open(s.clone(), &d).expect("opens");
     c.secrets.save_ticket("a-ticket").await.expect("saved");
-    let ctx = CheckContext {
-        issuer: "https://sso.example.com",
-        trusted_domain: Some("sso.example.com"),
-        label: "",
-        clock: d.clock.clone(),
-        store: Some(d.store.clone()),
-    };
+    let ctx = check_context(&d);
     let findings = doctor::check(&s, &ctx).await;
     let fails: Vec<&str> = findings
         .iter()

@@ -514,6 +514,32 @@ fn show(sim: &Simulator, flow: Flow, p: &Params, headers: &HeaderMap) -> Respons
             None => error_page(lang, &PageError::UnknownMember(userid.clone()), switch),
         };
     }
+    let members = member_rows(sim, &valid.app, lang.texts());
+    picker(
+        sim,
+        flow,
+        p,
+        lang,
+        app_line(sim, &valid.app),
+        &valid,
+        members,
+        switch,
+    )
+}
+
+/// The member picker of a login page: who logs in to `app`, with the page's parameters
+/// carried through its form.
+#[allow(clippy::too_many_arguments)]
+fn picker(
+    sim: &Simulator,
+    flow: Flow,
+    p: &Params,
+    lang: Lang,
+    app: String,
+    valid: &Valid,
+    members: Vec<MemberRow>,
+    other_lang_url: String,
+) -> Response {
     let t = lang.texts();
     let (title, intro, act) = match flow {
         Flow::InApp => (t.title_in_app, t.intro_in_app, t.act_in_app),
@@ -524,12 +550,12 @@ fn show(sim: &Simulator, flow: Flow, p: &Params, headers: &HeaderMap) -> Respons
         title,
         intro,
         act,
-        app: app_line(sim, &valid.app),
+        app,
         redirect_host: redirect_domain(&valid.redirect).unwrap_or_default(),
         action: format!("{}{}", sim.config().public_base, flow.path()),
         hidden: hidden_fields(flow, p, lang),
-        members: member_rows(sim, &valid.app, t),
-        other_lang_url: switch,
+        members,
+        other_lang_url,
     };
     render(&page, StatusCode::OK)
 }

@@ -6,18 +6,18 @@
 //! A 代开发 template has no such pages: its apps are apps of the customer corp and log in
 //! through the corp's own pages (`appid` = CorpID, `agentid`).
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::texts::Lang;
 use super::{
-    callback_url, error_page, hidden_fields, is_valid_state, other_lang_url, redirect, render,
-    Flow, LoginPage, MemberRow, PageError, Valid, MAX_LISTED_MEMBERS,
+    callback_url, error_page, is_valid_state, other_lang_url, picker, redirect, Flow, MemberRow,
+    PageError, Valid, MAX_LISTED_MEMBERS,
 };
 use crate::simulator::corp::AppKey;
 use crate::simulator::reply::Params;
 use crate::simulator::suite::SuiteKind;
-use crate::simulator::{redirect_domain, Simulator};
+use crate::simulator::Simulator;
 
 /// Whether the request is for a suite's page: `login_type=ServiceApp` on the web login, or an
 /// in-app link whose `appid` is a third-party suite's SuiteID rather than a CorpID.
@@ -133,24 +133,17 @@ pub(super) fn show(sim: &Simulator, flow: Flow, p: &Params, headers: &HeaderMap)
             );
         }
     }
-    let t = lang.texts();
-    let (title, intro, act) = match flow {
-        Flow::InApp => (t.title_in_app, t.intro_in_app, t.act_in_app),
-        Flow::WebLogin | Flow::LegacyQr => (t.title_qr, t.intro_qr, t.act_qr),
-    };
-    let page = LoginPage {
-        t,
-        title,
-        intro,
-        act,
-        app: format!("SuiteID {suite_id}"),
-        redirect_host: redirect_domain(&valid.redirect).unwrap_or_default(),
-        action: format!("{}{}", sim.config().public_base, flow.path()),
-        hidden: hidden_fields(flow, p, lang),
-        members: rows(sim, &suite_id, lang),
-        other_lang_url: switch,
-    };
-    render(&page, StatusCode::OK)
+    let members = rows(sim, &suite_id, lang);
+    picker(
+        sim,
+        flow,
+        p,
+        lang,
+        format!("SuiteID {suite_id}"),
+        &valid,
+        members,
+        switch,
+    )
 }
 
 /// POST from the picker: `member:CORPID/userid`, `external` (a non-member of the first
