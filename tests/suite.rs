@@ -47,9 +47,19 @@ const VERIFIER: &str = "suite-test-code-verifier-0123456789-abcdefghijklmnop";
 
 /// The simulator on its own port (it outlives a provider restart).
 async fn simulator(clock: &ManualClock) -> (Simulator, String) {
+    simulator_with(clock, |_| {}).await
+}
+
+/// [`simulator`] with its configuration changed by `configure`.
+async fn simulator_with(
+    clock: &ManualClock,
+    configure: fn(&mut SimulatorConfig),
+) -> (Simulator, String) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let sim = Simulator::new(SimulatorConfig::demo(base.clone()), Arc::new(clock.clone()));
+    let mut config = SimulatorConfig::demo(base.clone());
+    configure(&mut config);
+    let sim = Simulator::new(config, Arc::new(clock.clone()));
     sim.add_corp(
         CORP_B,
         CorpSeed::Second,
@@ -534,14 +544,16 @@ async fn cancel_auth_ends_logins_and_refreshes_for_that_corp_only() {
 async fn a_restart_loses_neither_the_ticket_nor_the_permanent_codes() {
     let clock = clock();
     let dir = tempfile::tempdir().expect("tempdir");
-    let (sim, base) = simulator(&clock).await;
+    // Tokens live 10 minutes here, so that they expire while the ticket (30 minutes) is
+    // still good and no new one is pushed.
+    let (sim, base) = simulator_with(&clock, |c| c.token_ttl = 600).await;
     let p = provider(&sim, &base, &clock, dir.path(), |_| {}).await;
     ticket_and_installs(&sim).await;
     let before = tokens(&p, &sim, CORP_B, "zhangsan").await;
     p.stop().await;
 
     let p = provider(&sim, &base, &clock, dir.path(), |_| {}).await;
-    clock.advance(7200 * 2);
+    clock.advance(600 * 2);
     let after = tokens(&p, &sim, CORP_B, "zhangsan").await;
     assert_eq!(sub(&before), sub(&after));
     tokens(&p, &sim, CORP_A, "zhangsan").await;
@@ -687,5 +699,42 @@ async fn a_customised_app_may_take_its_corp_token_from_gettoken_with_the_permane
     assert_eq!(sub(&t), format!("{CORP_B}/lisi"));
     assert_eq!(sim.suite_calls(), (1, 0), "no get_corp_token");
     assert_eq!(sim.gettoken_calls(), 1);
+    p.stop().await;
+}
+
+/// §8: WeCom pushes a `suite_ticket` on its own every 10 minutes (here every 50 ms); the
+/// provider keeps the latest, and a corp's install then works without any push by hand.
+#[tokio::test]
+async fn tickets_pushed_on_a_schedule_let_the_suite_work() {
+    let clock = clock();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sim, base) = simulator(&clock).await;
+    let p = provider(&sim, &base, &clock, dir.path(), |_| {}).await;
+    let pusher = sim.push_suite_tickets_every(SUITE_ID, std::time::Duration::from_millis(50));
+    // Bounded wait for the schedule: at most 5 s.
+    let mut waiting = true;
+    for _ in 0..100 {
+        let body = reqwest::get(format!("{}/readyz", p.issuer))
+            .await
+            .expect("readyz")
+            .text()
+            .await
+            .expect("body");
+        if !body.contains("no suite_ticket received yet") {
+            waiting = false;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!waiting, "no ticket arrived");
+    // Several tickets later, the latest still serves (WeCom accepts only the latest one).
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let d = sim
+        .install_suite(SUITE_ID, CORP_A, VisibleRange::whole_corp())
+        .await
+        .expect("delivered");
+    assert_eq!((d.status, d.body.as_str()), (200, "success"));
+    tokens(&p, &sim, CORP_A, "zhangsan").await;
+    pusher.abort();
     p.stop().await;
 }

@@ -46,6 +46,8 @@ const BAD_TICKET: i64 = 40085;
 const BAD_AUTH_CODE: i64 = 40078;
 const BAD_PERMANENT_CODE: i64 = 40084;
 const BAD_JSON: i64 = 47001;
+/// How long a pushed `suite_ticket` is accepted, seconds (see `Suite::tickets`).
+const TICKET_TTL: i64 = 1800;
 /// First AgentId given to an installed suite in a corp.
 const FIRST_SUITE_AGENT: i64 = 3_000_001;
 
@@ -93,9 +95,12 @@ struct Install {
 #[derive(Debug)]
 struct Suite {
     spec: SuiteSpec,
-    /// SHA-256 of the latest ticket: only the latest is accepted (the strictest reading of
-    /// §8 "the latest ticket is what get_suite_token needs").
-    ticket: Option<String>,
+    /// SHA-256 and push time of each ticket pushed, newest last. §8 says only that the latest
+    /// is what `get_suite_token` needs; a ticket pushed shortly before may still be in flight
+    /// to the provider while a newer one is minted, so the simulator accepts every ticket for
+    /// [`TICKET_TTL`] (WeCom's service-provider pages give a ticket 30 minutes), or with the
+    /// quirk `latest_suite_ticket_only` the latest alone.
+    tickets: Vec<(String, i64)>,
     installs: HashMap<String, Install>,
 }
 
@@ -154,7 +159,7 @@ impl Simulator {
     pub fn add_suite(&self, spec: SuiteSpec) {
         self.lock().suites.suites.push(Suite {
             spec,
-            ticket: None,
+            tickets: Vec::new(),
             installs: HashMap::new(),
         });
     }
@@ -171,7 +176,9 @@ impl Simulator {
         let target = {
             let mut state = self.lock();
             let suite = state.suites.suite_mut(suite_id).ok_or("unknown suite")?;
-            suite.ticket = Some(random::hash_secret(&ticket));
+            let now = self.now();
+            suite.tickets.retain(|(_, at)| now - at < TICKET_TTL);
+            suite.tickets.push((random::hash_secret(&ticket), now));
             suite.spec.callback.clone()
         };
         let msg = format!(
@@ -180,6 +187,26 @@ impl Simulator {
             self.now()
         );
         self.deliver_suite(suite_id, &target, &msg).await
+    }
+
+    /// Pushes a new `suite_ticket` to suite `suite_id` every `interval`, as WeCom does every 10
+    /// minutes (§8; tests pass a short interval), until the returned task is aborted. A failed
+    /// delivery is tried again at the next tick, as WeCom would.
+    pub fn push_suite_tickets_every(
+        &self,
+        suite_id: &str,
+        interval: std::time::Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let (sim, suite_id) = (self.clone(), suite_id.to_owned());
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            loop {
+                ticks.tick().await;
+                if let Err(e) = sim.push_suite_ticket(&suite_id).await {
+                    tracing::debug!(error = %e, "simulated suite_ticket push failed");
+                }
+            }
+        })
     }
 
     /// Corp `corp_id` installs suite `suite_id` with visible range `range`: the corp gets an
@@ -499,7 +526,15 @@ pub(super) async fn get_suite_token(
             if !random::constant_time_eq(secret.as_bytes(), suite.spec.suite_secret.as_bytes()) {
                 return Err(BAD_SECRET);
             }
-            if suite.ticket.as_deref() != Some(random::hash_secret(ticket).as_str()) {
+            let presented = random::hash_secret(ticket);
+            let now = sim.now();
+            let latest_only = state.quirks.latest_suite_ticket_only;
+            let valid = suite.tickets.iter().enumerate().any(|(i, (hash, at))| {
+                *hash == presented
+                    && now - at < TICKET_TTL
+                    && (!latest_only || i + 1 == suite.tickets.len())
+            });
+            if !valid {
                 return Err(BAD_TICKET);
             }
         }

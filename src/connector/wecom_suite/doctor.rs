@@ -93,6 +93,21 @@ pub(super) async fn check_with_store(
             "a suite_ticket has arrived and get_suite_token accepts the suite secret",
             "已收到 suite_ticket，get_suite_token 接受 Secret",
         )],
+        Err(ConnectorError::Upstream { code, message }) if code == super::notice::STALE_TICKET => {
+            let mut f = Finding::new(
+                Level::Fail,
+                &topic,
+                format!(
+                    "get_suite_token refused the stored suite_ticket ({code}, too old): the server \
+                     missed WeCom's pushes; a new ticket arrives within 10 minutes once \
+                     {}/callback/{}/events is reachable: {message}",
+                    ctx.issuer, s.id
+                ),
+                format!("get_suite_token 拒绝了已保存的 suite_ticket（{code}，已过期）：请确认指令回调URL可访问，企业微信每 10 分钟推送新的 suite_ticket"),
+            );
+            f.wecom_errcode = Some(code);
+            vec![f]
+        }
         Err(ConnectorError::Upstream { code, message }) => {
             let mut f = Finding::new(
                 Level::Fail,

@@ -7,6 +7,10 @@ use super::config::{AppKind, SuiteSettings};
 use super::{NOT_ALLOWED, NOT_INSTALLED, NO_TICKET, OUT_OF_RANGE_WHY};
 use crate::connector::{ConnectorError, FailureNotice};
 
+/// `get_suite_token`: the `suite_ticket` is invalid or too old (not in wecom-api.md; WeCom's
+/// service-provider error list).
+pub(super) const STALE_TICKET: i64 = 40085;
+
 /// The notice for `error`, `None` for failures that go back to the client as they are.
 pub(super) fn for_error(s: &SuiteSettings, error: &ConnectorError) -> Option<FailureNotice> {
     match error {
@@ -20,6 +24,21 @@ pub(super) fn for_error(s: &SuiteSettings, error: &ConnectorError) -> Option<Fai
                      the command callback URL; WeCom pushes a ticket every 10 minutes.",
                     NO_TICKET.replace("{id}", &s.id),
                     s.suite_id
+                ),
+                temporary: true,
+            })
+        }
+        ConnectorError::Upstream { code, message }
+            if message.starts_with("/cgi-bin/service/get_suite_token") && *code == STALE_TICKET =>
+        {
+            Some(FailureNotice {
+                zh: "此登录服务暂时无法使用：正在等待企业微信推送新的 suite_ticket。请稍后再试。".to_owned(),
+                en: "This sign-in service is waiting for WeCom to send it a new suite_ticket. Please try again in a few minutes.".to_owned(),
+                operator: format!(
+                    "get_suite_token refused the stored suite_ticket ({code}): it is too old (the \
+                     server missed WeCom's pushes to /callback/{}/events); a new one arrives \
+                     within 10 minutes once the callback URL is reachable",
+                    s.id
                 ),
                 temporary: true,
             })
@@ -123,5 +142,24 @@ mod tests {
             n.operator
         );
         assert!(for_error(&s, &ConnectorError::Unavailable("timeout".into())).is_none());
+    }
+
+    #[test]
+    fn a_stale_ticket_waits_for_the_next_push_and_a_wrong_secret_is_a_configuration_fault() {
+        let s = settings();
+        let refused = |code| ConnectorError::Upstream {
+            code,
+            message: "/cgi-bin/service/get_suite_token: refused".into(),
+        };
+        let stale = for_error(&s, &refused(STALE_TICKET)).expect("notice");
+        assert!(
+            stale.temporary && stale.operator.contains("too old"),
+            "{stale:?}"
+        );
+        let secret = for_error(&s, &refused(40001)).expect("notice");
+        assert!(
+            !secret.temporary && secret.operator.contains("suite_secret"),
+            "{secret:?}"
+        );
     }
 }
