@@ -46,4 +46,9 @@ pub struct Identity {
     /// it was kept: those came from their client's own connector. Never released as a claim.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub connector_id: String,
+    /// Further claims the connector vouches for (name → string value, e.g. the person's
+    /// organisation within a multi-tenant upstream), released with the `profile` scope. A name
+    /// the core releases itself is never taken from here.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub extra_claims: std::collections::BTreeMap<String, String>,
 }

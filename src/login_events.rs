@@ -115,6 +115,10 @@ impl Connector for RecordingConnector {
     async fn check_ready(&self) -> Result<(), ConnectorError> {
         self.inner.check_ready().await
     }
+
+    async fn readiness_note(&self) -> Option<String> {
+        self.inner.readiness_note().await
+    }
 }
 
 #[cfg(test)]

@@ -683,6 +683,114 @@ async fn the_cluster_fetches_one_wecom_token_when_every_instance_starts_and_logs
 }
 
 // ---------------------------------------------------------------------------------------------
+// A WeCom third-party app (suite) served by three instances.
+
+const SUITE_ID: &str = "wwsuite00000000001";
+const SUITE_SECRET: &str = "suite-secret-for-the-cluster";
+const SUITE_TOKEN: &str = "suiteCallbackToken";
+const SUITE_AES_KEY: &str = "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt";
+
+/// [`config_text`] with a `wecom-suite` connector `suite` for client [`APP`].
+fn suite_config_text(store_url: &str, sim: &Sim, dir: &std::path::Path) -> String {
+    config_text(store_url, sim, ISSUER, dir)
+        .replacen(
+            &format!("[[clients]]\nid = \"{APP}\"\n"),
+            &format!("[[clients]]\nid = \"{APP}\"\nconnector = \"suite\"\n"),
+            1,
+        )
+        .replacen(
+            "[[clients]]",
+            &format!(
+                r#"[[connectors]]
+id = "suite"
+type = "wecom-suite"
+suite_id = "{SUITE_ID}"
+suite_secret = "{SUITE_SECRET}"
+callback_token = "{SUITE_TOKEN}"
+callback_aes_key = "{SUITE_AES_KEY}"
+store_key = "store-key-of-the-cluster-suite-0123456789"
+api_base = "{sim}"
+oauth_base = "{sim}"
+sso_base = "{sim}"
+
+[[clients]]"#,
+                sim = sim.base
+            ),
+            1,
+        )
+}
+
+/// wecom-api.md §8: the suite_ticket pushed to one instance serves all; however many
+/// instances log people in at once, the cluster fetches one `suite_access_token` and one
+/// token of the installing corp per lifetime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_fetch_one_suite_token_and_one_corp_token() {
+    let Some(pg) = pg_url("three_instances_fetch_one_suite_token_and_one_corp_token") else {
+        return;
+    };
+    let db = TestDatabase::create(&pg).await;
+    let sim = start_simulator().await;
+    let starts = (0..3).map(|_| Instance::start(|dir| suite_config_text(&db.url, &sim, dir)));
+    let nodes = futures_util::future::join_all(starts).await;
+    // WeCom pushes to the one callback URL; here it reaches the first instance.
+    sim.sim.add_suite(wecom_oidc::simulator::SuiteSpec {
+        suite_id: SUITE_ID.into(),
+        kind: wecom_oidc::simulator::SuiteKind::ThirdParty,
+        suite_secret: SUITE_SECRET.into(),
+        callback: wecom_oidc::simulator::CallbackTarget {
+            url: format!("{}/callback/suite/events", nodes[0].base),
+            token: SUITE_TOKEN.into(),
+            encoding_aes_key: SUITE_AES_KEY.into(),
+        },
+    });
+    let corp = sim.sim.config().corp_id.clone();
+    for d in [
+        sim.sim.push_suite_ticket(SUITE_ID).await,
+        sim.sim
+            .install_suite(
+                SUITE_ID,
+                &corp,
+                wecom_oidc::simulator::VisibleRange::whole_corp(),
+            )
+            .await,
+    ] {
+        let d = d.expect("delivered");
+        assert_eq!(
+            (d.status, d.body.as_str()),
+            (200, "success"),
+            "{}",
+            nodes[0].log()
+        );
+    }
+    // Four logins per instance, all at once, each on its own instance (the suite's
+    // `ServiceApp` page completes as `zhangsan` of the installing corp).
+    let corp = &corp;
+    let logins = (0..12).map(|i| {
+        let node = &nodes[i % nodes.len()];
+        async move {
+            let code = login(&browser(), APP, APP_CB, node, node).await;
+            let (s, tokens) = redeem(node, &code).await;
+            assert_eq!(s, StatusCode::OK, "{tokens}");
+            let claims = common::claims_of(str_of(&tokens, "id_token"));
+            assert_eq!(claims["corp_id"], corp.as_str(), "{claims}");
+        }
+    });
+    futures_util::future::join_all(logins).await;
+    assert_eq!(
+        sim.sim.suite_calls(),
+        (1, 1),
+        "(get_suite_token, get_corp_token) for the whole cluster\n{}",
+        nodes
+            .iter()
+            .map(Instance::log)
+            .collect::<Vec<_>>()
+            .join("\n---\n")
+    );
+    drop(nodes);
+    drop(db);
+}
+
+// ---------------------------------------------------------------------------------------------
 // nginx in front of two instances, with the example configuration.
 
 /// The nginx binary, if installed (`.ci/test` installs Debian's `nginx` package).

@@ -175,4 +175,12 @@ pub trait Connector: Send + Sync {
     async fn check_ready(&self) -> Result<(), ConnectorError> {
         Ok(())
     }
+
+    /// What `/readyz` should say of a connector that is ready but cannot serve logins yet for
+    /// a reason the operator must see (e.g. it waits for the upstream to push a credential,
+    /// which it could not receive if it were taken out of the load balancer). `None` (the
+    /// default): nothing to add.
+    async fn readiness_note(&self) -> Option<String> {
+        None
+    }
 }

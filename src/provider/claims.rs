@@ -100,6 +100,10 @@ pub struct UserClaims {
     /// `email_verified` (`email`), present exactly when `email` is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email_verified: Option<bool>,
+    /// The connector's own claims ([`Identity::extra_claims`], `profile`), never one of
+    /// [`SUPPORTED_CLAIMS`].
+    #[serde(flatten)]
+    pub extra: std::collections::BTreeMap<String, String>,
 }
 
 /// The `address` claim (OIDC Core §5.1.1): `formatted` only, since WeCom keeps one free-text
@@ -133,6 +137,13 @@ pub fn user_claims(identity: &Identity, scopes: &[String]) -> UserClaims {
         }
         c.picture = non_empty(&identity.picture);
         c.gender = non_empty(&identity.gender);
+        // A connector's claim never shadows or duplicates a claim of the core (`sub`, `iss` …).
+        c.extra = identity
+            .extra_claims
+            .iter()
+            .filter(|(name, value)| !SUPPORTED_CLAIMS.contains(&name.as_str()) && !value.is_empty())
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
     }
     if has("phone") {
         c.phone_number = non_empty(&identity.phone_number);
@@ -295,6 +306,18 @@ mod tests {
             groups: vec![],
             ..Identity::default()
         }
+    }
+
+    #[test]
+    fn a_connectors_extra_claims_come_with_profile_and_never_shadow_core_claims() {
+        let mut who = zhangsan();
+        who.extra_claims.insert("corp_id".into(), "wwa".into());
+        who.extra_claims.insert("sub".into(), "someone-else".into());
+        let c = map(user_claims(&who, &["openid".into(), "profile".into()]));
+        assert_eq!(c["corp_id"], "wwa");
+        assert_eq!(c["sub"], "zhangsan");
+        let c = map(user_claims(&who, &["openid".into()]));
+        assert!(!c.contains_key("corp_id"));
     }
 
     #[test]

@@ -104,6 +104,19 @@ pub(super) struct App {
     /// `false`: the server's IP is not in 企业可信IP, and every token-protected API answers
     /// 60020 while `gettoken` still succeeds (§1).
     pub ip_trusted: bool,
+    /// What `department/*` answers as a department's `name` (§7).
+    pub department_names: DepartmentNames,
+}
+
+/// What an app's `department/get` and `department/list` answer as `name` (wecom-api.md §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum DepartmentNames {
+    /// The names (self-built apps).
+    Shown,
+    /// No `name` (nor `name_en`) at all: a 代开发 app before an admin authorised names.
+    Withheld,
+    /// The id, as a string, in place of the name: third-party apps.
+    Ids,
 }
 
 impl App {
@@ -115,6 +128,7 @@ impl App {
             trusted_domains: spec.trusted_domains,
             legacy_app: spec.legacy_app,
             ip_trusted: true,
+            department_names: DepartmentNames::Shown,
         }
     }
 
@@ -140,6 +154,7 @@ impl std::fmt::Debug for App {
             .field("trusted_domains", &self.trusted_domains)
             .field("legacy_app", &self.legacy_app)
             .field("ip_trusted", &self.ip_trusted)
+            .field("department_names", &self.department_names)
             .finish()
     }
 }

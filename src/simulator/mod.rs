@@ -36,7 +36,7 @@ pub use callbacks::{seal_callback, CallbackTarget, Delivery};
 use corp::{App, AppKey, Corp};
 pub use corp::{AppSpec, CorpSeed, VisibleRange};
 use directory::Member;
-pub use suite::SuiteSpec;
+pub use suite::{SuiteKind, SuiteSpec};
 
 /// How long a `user_ticket` from `snsapi_privateinfo` stays valid, in seconds (wecom-api.md §4).
 const USER_TICKET_TTL: i64 = 1800;
@@ -168,6 +168,10 @@ pub struct SimulatorQuirks {
     /// `linkedcorp/user/get`'s `user_info.userid` as `CORPID/USERID` instead of the bare userid
     /// beside `corpid` (§12: unconfirmed). Default `false` (bare, the stricter form).
     pub linked_userid_qualified: bool,
+    /// `get_suite_token` accepts only the latest `suite_ticket` pushed instead of every ticket
+    /// of the last 30 minutes (§8 names no validity; WeCom's service-provider pages give 30
+    /// minutes). Default `false`.
+    pub latest_suite_ticket_only: bool,
 }
 
 impl Default for SimulatorQuirks {
@@ -179,6 +183,7 @@ impl Default for SimulatorQuirks {
             out_of_range_errcode: 60011,
             member_range_shows_own_departments: false,
             linked_userid_qualified: false,
+            latest_suite_ticket_only: false,
         }
     }
 }

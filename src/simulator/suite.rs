@@ -1,10 +1,18 @@
 //! The simulator as a WeCom service provider (服务商, wecom-api.md §8, §11, §12): third-party apps
-//! ("suites") that simulated corps install and remove. It pushes the `suite_ticket` and the
-//! `create_auth` / `cancel_auth` commands to the suite's command callback (encrypted as §11
-//! with the SuiteID as receive id) when a test asks, and serves `get_suite_token`,
-//! `get_permanent_code`, `get_corp_token` and `getuserinfo3rd`. Installing a suite adds an app
-//! to the corp with the granted visible range, so the corp token it hands out reads the
-//! directory (`user/get`, …) exactly as a self-built app's token does.
+//! ("suites") and 代开发 templates (customised apps) that simulated corps install, change and
+//! remove. It pushes the `suite_ticket` and the `create_auth` / `change_auth` / `cancel_auth`
+//! commands to the suite's command callback (encrypted as §11 with the SuiteID as receive id)
+//! when a test asks, and serves `get_suite_token`, `get_permanent_code`, `get_corp_token` and
+//! `getuserinfo3rd`. Installing a suite adds an app to the corp with the granted visible range,
+//! so the corp token it hands out reads the directory (`user/get`, …) exactly as a self-built
+//! app's token does — except department names (§7): a third-party app gets the id in place of
+//! the name, a 代开发 app no name until an admin authorises names.
+//!
+//! A 代开发 app is an app of the customer corp: its people log in through the corp's ordinary
+//! login pages (`appid` = CorpID, `agentid`), its codes are redeemed with `auth/getuserinfo`.
+//! §12 says its token comes from `get_corp_token` with the permanent code; WeCom's 代开发 pages
+//! are also read as `gettoken` with `corpsecret` = the permanent code. The simulator serves
+//! both: the permanent code is the app's secret.
 //!
 //! Written from the reference alone, like the rest of the simulator. Where §8 names no error
 //! code, the code below is the one WeCom's service-provider docs use, marked unconfirmed.
@@ -16,7 +24,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
-use super::corp::{App, AppKey};
+use super::corp::{App, AppKey, DepartmentNames};
 use super::reply::{failure, success, ClientIp, Params};
 use super::{CallbackTarget, Delivery, Simulator, VisibleRange};
 use crate::random;
@@ -38,14 +46,30 @@ const BAD_TICKET: i64 = 40085;
 const BAD_AUTH_CODE: i64 = 40078;
 const BAD_PERMANENT_CODE: i64 = 40084;
 const BAD_JSON: i64 = 47001;
+/// How long a pushed `suite_ticket` is accepted, seconds (see `Suite::tickets`).
+const TICKET_TTL: i64 = 1800;
 /// First AgentId given to an installed suite in a corp.
 const FIRST_SUITE_AGENT: i64 = 3_000_001;
 
-/// A third-party app of the simulated service provider.
+/// What kind of app a suite is (§12 "App kinds").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SuiteKind {
+    /// A third-party app (第三方应用): `ServiceApp` web login, `getuserinfo3rd`, department ids
+    /// in place of names.
+    #[default]
+    ThirdParty,
+    /// A 代开发 template: each install is a customised app of that corp, logged in to like a
+    /// self-built one; department names withheld until authorised.
+    Customised,
+}
+
+/// A third-party app (or 代开发 template) of the simulated service provider.
 #[derive(Clone)]
 pub struct SuiteSpec {
     /// The SuiteID.
     pub suite_id: String,
+    /// Third-party app or 代开发 template.
+    pub kind: SuiteKind,
     /// The suite secret `get_suite_token` accepts.
     pub suite_secret: String,
     /// The command callback (指令回调URL) with its Token and EncodingAESKey.
@@ -71,9 +95,12 @@ struct Install {
 #[derive(Debug)]
 struct Suite {
     spec: SuiteSpec,
-    /// SHA-256 of the latest ticket: only the latest is accepted (the strictest reading of
-    /// §8 "the latest ticket is what get_suite_token needs").
-    ticket: Option<String>,
+    /// SHA-256 and push time of each ticket pushed, newest last. §8 says only that the latest
+    /// is what `get_suite_token` needs; a ticket pushed shortly before may still be in flight
+    /// to the provider while a newer one is minted, so the simulator accepts every ticket for
+    /// [`TICKET_TTL`] (WeCom's service-provider pages give a ticket 30 minutes), or with the
+    /// quirk `latest_suite_ticket_only` the latest alone.
+    tickets: Vec<(String, i64)>,
     installs: HashMap<String, Install>,
 }
 
@@ -82,7 +109,8 @@ struct Suite {
 struct SuiteCode {
     suite_id: String,
     corp_id: String,
-    userid: String,
+    /// The member; `None` for a WeChat user who is no member (§8: `openid` only).
+    userid: Option<String>,
     expires_at: i64,
 }
 
@@ -131,7 +159,7 @@ impl Simulator {
     pub fn add_suite(&self, spec: SuiteSpec) {
         self.lock().suites.suites.push(Suite {
             spec,
-            ticket: None,
+            tickets: Vec::new(),
             installs: HashMap::new(),
         });
     }
@@ -148,7 +176,9 @@ impl Simulator {
         let target = {
             let mut state = self.lock();
             let suite = state.suites.suite_mut(suite_id).ok_or("unknown suite")?;
-            suite.ticket = Some(random::hash_secret(&ticket));
+            let now = self.now();
+            suite.tickets.retain(|(_, at)| now - at < TICKET_TTL);
+            suite.tickets.push((random::hash_secret(&ticket), now));
             suite.spec.callback.clone()
         };
         let msg = format!(
@@ -157,6 +187,26 @@ impl Simulator {
             self.now()
         );
         self.deliver_suite(suite_id, &target, &msg).await
+    }
+
+    /// Pushes a new `suite_ticket` to suite `suite_id` every `interval`, as WeCom does every 10
+    /// minutes (§8; tests pass a short interval), until the returned task is aborted. A failed
+    /// delivery is tried again at the next tick, as WeCom would.
+    pub fn push_suite_tickets_every(
+        &self,
+        suite_id: &str,
+        interval: std::time::Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let (sim, suite_id) = (self.clone(), suite_id.to_owned());
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            loop {
+                ticks.tick().await;
+                if let Err(e) = sim.push_suite_ticket(&suite_id).await {
+                    tracing::debug!(error = %e, "simulated suite_ticket push failed");
+                }
+            }
+        })
     }
 
     /// Corp `corp_id` installs suite `suite_id` with visible range `range`: the corp gets an
@@ -176,13 +226,25 @@ impl Simulator {
             let agent_id = (FIRST_SUITE_AGENT..)
                 .find(|a| corp.app(*a).is_none())
                 .ok_or("no AgentId left")?;
-            corp.apps.push(App::from_spec(super::AppSpec {
+            let kind = state
+                .suites
+                .suite(suite_id)
+                .ok_or("unknown suite")?
+                .spec
+                .kind;
+            let corp = state.corp_mut(corp_id).ok_or("unknown corp")?;
+            let mut app = App::from_spec(super::AppSpec {
                 agent_id,
                 secret: random::token(32),
                 visible_range: range,
                 trusted_domains: Vec::new(),
                 legacy_app: false,
-            }));
+            });
+            app.department_names = match kind {
+                SuiteKind::ThirdParty => DepartmentNames::Ids,
+                SuiteKind::Customised => DepartmentNames::Withheld,
+            };
+            corp.apps.push(app);
             let suites = &mut state.suites;
             suites.auth_codes.insert(
                 random::hash_secret(&auth_code),
@@ -236,33 +298,144 @@ impl Simulator {
     /// `ServiceApp` login page would mint it. An unknown member or a corp that has not
     /// installed the suite gets a code that was never issued (40029).
     pub fn issue_suite_code(&self, suite_id: &str, corp_id: &str, userid: &str) -> String {
+        self.mint_suite_code(suite_id, corp_id, Some(userid))
+            .unwrap_or_else(|| random::token(32))
+    }
+
+    /// Whether corp `corp_id` has installed suite `suite_id`.
+    pub(super) fn has_installed(&self, suite_id: &str, corp_id: &str) -> bool {
+        self.lock()
+            .suites
+            .suite(suite_id)
+            .is_some_and(|s| s.installs.contains_key(corp_id))
+    }
+
+    /// The kind of suite `suite_id`, `None` when there is no such suite.
+    pub(super) fn suite_kind(&self, suite_id: &str) -> Option<SuiteKind> {
+        self.lock().suites.suite(suite_id).map(|s| s.spec.kind)
+    }
+
+    /// The corps that installed suite `suite_id`, in install order of the simulator's corps.
+    pub(super) fn installing_corps(&self, suite_id: &str) -> Vec<String> {
+        let state = self.lock();
+        let Some(suite) = state.suites.suite(suite_id) else {
+            return Vec::new();
+        };
+        state
+            .corps
+            .iter()
+            .filter(|c| suite.installs.contains_key(&c.corp_id))
+            .map(|c| c.corp_id.clone())
+            .collect()
+    }
+
+    /// Mints a code of a suite login: of member `userid` of `corp_id` (the userid as the
+    /// directory spells it), or of a non-member with `None`. `None` when the corp has not
+    /// installed the suite or the member does not exist.
+    pub(super) fn mint_suite_code(
+        &self,
+        suite_id: &str,
+        corp_id: &str,
+        userid: Option<&str>,
+    ) -> Option<String> {
         let code = random::token(32);
         let now = self.now();
         let ttl = self.config().code_ttl;
-        let mut state = self.lock();
-        let installed = state
-            .suites
-            .suite(suite_id)
-            .is_some_and(|s| s.installs.contains_key(corp_id));
-        let Some(member) = state
-            .corp(corp_id)
-            .and_then(|c| c.directory.member(userid))
-            .map(|m| m.userid.clone())
-        else {
-            return code;
-        };
-        if installed {
-            state.suites.codes.insert(
-                random::hash_secret(&code),
-                SuiteCode {
-                    suite_id: suite_id.to_owned(),
-                    corp_id: corp_id.to_owned(),
-                    userid: member,
-                    expires_at: now + ttl,
-                },
-            );
+        if !self.has_installed(suite_id, corp_id) {
+            return None;
         }
-        code
+        let mut state = self.lock();
+        let userid = match userid {
+            Some(u) => Some(state.corp(corp_id)?.directory.member(u)?.userid.clone()),
+            None => None,
+        };
+        state.suites.codes.insert(
+            random::hash_secret(&code),
+            SuiteCode {
+                suite_id: suite_id.to_owned(),
+                corp_id: corp_id.to_owned(),
+                userid,
+                expires_at: now + ttl,
+            },
+        );
+        Some(code)
+    }
+
+    /// Corp `corp_id` changes what it granted suite `suite_id` (§8 `change_auth`): the app's
+    /// visible range becomes `range`, and the command callback gets `change_auth`.
+    pub async fn change_suite_auth(
+        &self,
+        suite_id: &str,
+        corp_id: &str,
+        range: VisibleRange,
+    ) -> Result<Delivery, String> {
+        let target = self.change_installed_app(suite_id, corp_id, |app| app.range = range)?;
+        self.push_change_auth(suite_id, corp_id, &target).await
+    }
+
+    /// Applies `change` to suite `suite_id`'s app in corp `corp_id`; the suite's command
+    /// callback, to tell it.
+    fn change_installed_app(
+        &self,
+        suite_id: &str,
+        corp_id: &str,
+        change: impl FnOnce(&mut App),
+    ) -> Result<CallbackTarget, String> {
+        let mut state = self.lock();
+        let suite = state.suites.suite(suite_id).ok_or("unknown suite")?;
+        let agent_id = suite.installs.get(corp_id).ok_or("not installed")?.agent_id;
+        let target = suite.spec.callback.clone();
+        let app = state
+            .corp_mut(corp_id)
+            .and_then(|c| c.app_mut(agent_id))
+            .ok_or("no app")?;
+        change(app);
+        Ok(target)
+    }
+
+    /// The admin of `corp_id` authorises the 代开发 app of `suite_id` to read department names
+    /// (§7, §12). Whether WeCom then pushes `change_auth` is not in the reference: with
+    /// `notify` the simulator does, without it nothing is pushed (a provider must then see the
+    /// names within its cache lifetime).
+    pub async fn authorise_department_names(
+        &self,
+        suite_id: &str,
+        corp_id: &str,
+        notify: bool,
+    ) -> Result<Option<Delivery>, String> {
+        let target = self.change_installed_app(suite_id, corp_id, |app| {
+            app.department_names = DepartmentNames::Shown;
+        })?;
+        if !notify {
+            return Ok(None);
+        }
+        self.push_change_auth(suite_id, corp_id, &target)
+            .await
+            .map(Some)
+    }
+
+    async fn push_change_auth(
+        &self,
+        suite_id: &str,
+        corp_id: &str,
+        target: &CallbackTarget,
+    ) -> Result<Delivery, String> {
+        let msg = format!(
+            "<xml><SuiteId><![CDATA[{suite_id}]]></SuiteId><InfoType><![CDATA[change_auth]]></InfoType>\
+             <TimeStamp>{}</TimeStamp><AuthCorpId><![CDATA[{corp_id}]]></AuthCorpId></xml>",
+            self.now()
+        );
+        self.deliver_suite(suite_id, target, &msg).await
+    }
+
+    /// The AgentId of suite `suite_id`'s app in corp `corp_id`, once installed.
+    pub fn suite_agent_id(&self, suite_id: &str, corp_id: &str) -> Option<i64> {
+        self.lock()
+            .suites
+            .suite(suite_id)?
+            .installs
+            .get(corp_id)
+            .map(|i| i.agent_id)
     }
 
     /// The suite of a `suite_access_token`.
@@ -353,7 +526,15 @@ pub(super) async fn get_suite_token(
             if !random::constant_time_eq(secret.as_bytes(), suite.spec.suite_secret.as_bytes()) {
                 return Err(BAD_SECRET);
             }
-            if suite.ticket.as_deref() != Some(random::hash_secret(ticket).as_str()) {
+            let presented = random::hash_secret(ticket);
+            let now = sim.now();
+            let latest_only = state.quirks.latest_suite_ticket_only;
+            let valid = suite.tickets.iter().enumerate().any(|(i, (hash, at))| {
+                *hash == presented
+                    && now - at < TICKET_TTL
+                    && (!latest_only || i + 1 == suite.tickets.len())
+            });
+            if !valid {
                 return Err(BAD_TICKET);
             }
         }
@@ -398,9 +579,16 @@ pub(super) async fn get_permanent_code(
         };
         let permanent_code = random::token(40);
         let suite = state.suites.suite_mut(&suite_id).ok_or(BAD_AUTH_CODE)?;
+        let kind = suite.spec.kind;
         let install = suite.installs.get_mut(&corp_id).ok_or(BAD_AUTH_CODE)?;
         install.permanent_code = random::hash_secret(&permanent_code);
         let agent_id = install.agent_id;
+        if kind == SuiteKind::Customised {
+            // A 代开发 app's permanent code is its secret (`gettoken`, see the module note).
+            if let Some(app) = state.corp_mut(&corp_id).and_then(|c| c.app_mut(agent_id)) {
+                app.secret = permanent_code.clone();
+            }
+        }
         let key = AppKey {
             corp_id: corp_id.clone(),
             agent_id,
@@ -492,11 +680,17 @@ pub(super) async fn getuserinfo3rd(
         if grant.expires_at <= now {
             return Err(CODE_INVALID);
         }
-        Ok(json!({
-            "corpid": grant.corp_id,
-            "userid": grant.userid,
-            "open_userid": open_userid(&grant.corp_id, &grant.userid),
-        }))
+        Ok(match &grant.userid {
+            Some(userid) => json!({
+                "corpid": grant.corp_id,
+                "userid": userid,
+                "open_userid": open_userid(&grant.corp_id, userid),
+            }),
+            // §8: a non-member gets `openid` only (unique within the corp, as in §4).
+            None => {
+                json!({"openid": state.corp(&grant.corp_id).map(|c| c.non_member_openid.clone())})
+            }
+        })
     })();
     sim.reply(&ip, outcome)
 }

@@ -133,13 +133,18 @@ pub async fn readyz(State(s): State<HealthState>) -> Response {
                 result
             }
         };
+        let ok = result.is_ok();
+        let detail = match result {
+            Ok(()) => match c.readiness_note().await {
+                Some(note) => note,
+                None => "upstream token and data API available".into(),
+            },
+            Err(e) => e,
+        };
         checks.push(Check {
             name: format!("connector:{}", c.id()),
-            ok: result.is_ok(),
-            detail: match result {
-                Ok(()) => "upstream token and data API available".into(),
-                Err(e) => e,
-            },
+            ok,
+            detail,
         });
     }
     let ready = checks.iter().all(|c| c.ok);

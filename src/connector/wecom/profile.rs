@@ -292,6 +292,7 @@ impl MemberProfile {
             user_id: subject,
             groups: Vec::new(),
             connector_id: String::new(),
+            extra_claims: Default::default(),
         }
     }
 }

@@ -79,6 +79,14 @@ pub(crate) struct UserInfo3rd {
     pub(crate) open_userid: String,
 }
 
+/// `auth/getuserinfo` (§4), as a 代开发 app's code is redeemed: a member's `userid` (a
+/// non-member gets `openid` only, never an employee: no field needed).
+#[derive(Deserialize)]
+pub(crate) struct UserInfo {
+    #[serde(default)]
+    pub(crate) userid: String,
+}
+
 /// `user/get` (§6), the fields a suite login uses.
 #[derive(Deserialize)]
 pub(crate) struct Member {
@@ -86,6 +94,24 @@ pub(crate) struct Member {
     pub(crate) name: Option<String>,
     #[serde(default)]
     pub(crate) status: Option<i64>,
+    /// Only the departments the app may view (§6).
+    #[serde(default)]
+    pub(crate) department: Vec<i64>,
+}
+
+/// `department/get` (§7): `name` may be absent (代开发, not authorised) or the id itself
+/// (third-party apps).
+#[derive(Deserialize)]
+pub(crate) struct DepartmentAnswer {
+    #[serde(default)]
+    pub(crate) department: Option<Department>,
+}
+
+/// The department of [`DepartmentAnswer`].
+#[derive(Deserialize)]
+pub(crate) struct Department {
+    #[serde(default)]
+    pub(crate) name: Option<String>,
 }
 
 /// The suite's HTTP client.
@@ -152,6 +178,21 @@ impl SuiteApi {
         .await
     }
 
+    /// `gettoken` with the permanent code as `corpsecret` (a 代开发 app, see
+    /// [`super::CorpTokenApi`]).
+    pub(crate) async fn gettoken(
+        &self,
+        corp_id: &str,
+        permanent_code: &str,
+    ) -> Result<TokenAnswer, ConnectorError> {
+        self.call(
+            "/cgi-bin/gettoken",
+            &[("corpid", corp_id), ("corpsecret", permanent_code)],
+            None,
+        )
+        .await
+    }
+
     pub(crate) async fn user_info_3rd(
         &self,
         suite_token: &str,
@@ -173,6 +214,33 @@ impl SuiteApi {
         self.call(
             "/cgi-bin/user/get",
             &[("access_token", corp_token), ("userid", userid)],
+            None,
+        )
+        .await
+    }
+
+    pub(crate) async fn user_info(
+        &self,
+        corp_token: &str,
+        code: &str,
+    ) -> Result<UserInfo, ConnectorError> {
+        self.call(
+            "/cgi-bin/auth/getuserinfo",
+            &[("access_token", corp_token), ("code", code)],
+            None,
+        )
+        .await
+    }
+
+    pub(crate) async fn department_get(
+        &self,
+        corp_token: &str,
+        id: i64,
+    ) -> Result<DepartmentAnswer, ConnectorError> {
+        let id = id.to_string();
+        self.call(
+            "/cgi-bin/department/get",
+            &[("access_token", corp_token), ("id", &id)],
             None,
         )
         .await

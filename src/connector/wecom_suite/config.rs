@@ -34,6 +34,11 @@ const KEYS: &[&str] = &[
     "proxy",
     "sub",
     "allowed_corps",
+    "kind",
+    "corp_id",
+    "agent_id",
+    "corp_id_claim",
+    "corp_token",
 ];
 
 /// The shortest `store_key` accepted: it is hashed to the AES-256 key, so it must carry about
@@ -60,7 +65,53 @@ impl SuiteSubject {
     }
 }
 
-/// Settings of one WeCom third-party app (suite).
+/// Which kind of service-provider app the connector serves (wecom-api.md §12 "App kinds").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AppKind {
+    /// A third-party app (第三方应用): every installing corp, `ServiceApp` web login,
+    /// `getuserinfo3rd`.
+    #[default]
+    ThirdParty,
+    /// A 代开发 (customised) app built from the suite (the 代开发 template) for one corp: logged
+    /// in to like that corp's self-built app (`CorpApp`, `auth/getuserinfo`) with the token of
+    /// its permanent code.
+    Customised,
+}
+
+impl AppKind {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "third-party" => Some(Self::ThirdParty),
+            "customised" => Some(Self::Customised),
+            _ => None,
+        }
+    }
+}
+
+/// How a 代开发 app's corp token is fetched. wecom-api.md §12 says `service/get_corp_token`
+/// (the template's suite token and the permanent code); WeCom's 代开发 pages are also read as
+/// `gettoken` with `corpsecret` = the permanent code. The reference's way is the default; the
+/// other is one setting away, and the simulator serves both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CorpTokenApi {
+    /// `POST /cgi-bin/service/get_corp_token?suite_access_token=` (§8, §12).
+    #[default]
+    GetCorpToken,
+    /// `GET /cgi-bin/gettoken?corpid=&corpsecret=PERMANENT_CODE` (§1), 代开发 only.
+    Gettoken,
+}
+
+impl CorpTokenApi {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "get_corp_token" => Some(Self::GetCorpToken),
+            "gettoken" => Some(Self::Gettoken),
+            _ => None,
+        }
+    }
+}
+
+/// Settings of one WeCom third-party app (suite), or of a 代开发 app of one corp.
 #[derive(Clone)]
 pub struct SuiteSettings {
     /// The connector id (`/callback/{id}`, a client's `connector`).
@@ -88,6 +139,17 @@ pub struct SuiteSettings {
     pub subject: SuiteSubject,
     /// CorpIDs whose people may log in; empty: every corp that installed the app.
     pub allowed_corps: Vec<String>,
+    /// Third-party app or 代开发 app.
+    pub kind: AppKind,
+    /// 代开发: the customer corp's CorpID (`appid` of its login links); empty otherwise.
+    pub corp_id: String,
+    /// 代开发: the app's AgentId in that corp (`get_permanent_code`'s `auth_info.agent`).
+    pub agent_id: i64,
+    /// Whether tokens carry a `corp_id` claim (with the `profile` scope) naming the person's
+    /// corp.
+    pub corp_id_claim: bool,
+    /// How corp tokens are fetched (`gettoken` only for 代开发).
+    pub corp_token: CorpTokenApi,
 }
 
 impl std::fmt::Debug for SuiteSettings {
@@ -105,6 +167,11 @@ impl std::fmt::Debug for SuiteSettings {
             .field("proxy", &self.proxy.is_some())
             .field("subject", &self.subject)
             .field("allowed_corps", &self.allowed_corps)
+            .field("kind", &self.kind)
+            .field("corp_id", &self.corp_id)
+            .field("agent_id", &self.agent_id)
+            .field("corp_id_claim", &self.corp_id_claim)
+            .field("corp_token", &self.corp_token)
             .finish()
     }
 }
@@ -132,6 +199,31 @@ impl SuiteSettings {
             proxy: None,
             subject: SuiteSubject::default(),
             allowed_corps: Vec::new(),
+            kind: AppKind::ThirdParty,
+            corp_id: String::new(),
+            agent_id: 0,
+            corp_id_claim: true,
+            corp_token: CorpTokenApi::GetCorpToken,
+        }
+    }
+
+    /// Settings of a 代开发 app built from template `suite_id` for corp `corp_id`, app
+    /// `agent_id` there.
+    pub fn customised(
+        id: impl Into<String>,
+        suite_id: impl Into<String>,
+        suite_secret: impl Into<String>,
+        callback: CallbackSettings,
+        store_key: impl Into<String>,
+        corp_id: impl Into<String>,
+        agent_id: i64,
+    ) -> Self {
+        Self {
+            kind: AppKind::Customised,
+            corp_id: corp_id.into(),
+            agent_id,
+            subject: SuiteSubject::CorpUserid,
+            ..Self::new(id, suite_id, suite_secret, callback, store_key)
         }
     }
 
@@ -160,6 +252,27 @@ impl SuiteSettings {
         }
         if self.timeout.is_zero() {
             p.push("timeout is zero".to_owned());
+        }
+        if self.kind == AppKind::Customised {
+            if self.corp_id.is_empty() || !self.corp_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                p.push(
+                    "corp_id must be the customer corp's CorpID (kind = \"customised\")".to_owned(),
+                );
+            }
+            if self.agent_id <= 0 {
+                p.push(
+                    "agent_id must be the 代开发 app's AgentId (kind = \"customised\")".to_owned(),
+                );
+            }
+            // auth/getuserinfo names no open_userid (§4): the subject is CorpID/userid.
+            if self.subject == SuiteSubject::OpenUserid {
+                p.push("sub = \"open_userid\" needs a third-party app: a 代开发 app's logins carry no open_userid (use corp_userid)".to_owned());
+            }
+        } else if !self.corp_id.is_empty()
+            || self.agent_id != 0
+            || self.corp_token != CorpTokenApi::GetCorpToken
+        {
+            p.push("corp_id, agent_id and corp_token belong to kind = \"customised\"".to_owned());
         }
         p
     }
@@ -240,14 +353,40 @@ fn parse(
     {
         v.problem(&at("proxy"), problem);
     }
+    let kind = v.choice(
+        t,
+        &at("kind"),
+        "kind",
+        AppKind::default(),
+        AppKind::parse,
+        "third-party, customised",
+    );
+    // A 代开发 app has no open_userid: its default subject is CorpID/userid.
+    let default_subject = match kind {
+        Some(AppKind::Customised) => SuiteSubject::CorpUserid,
+        _ => SuiteSubject::default(),
+    };
     let subject = v.choice(
         t,
         &at("sub"),
         "sub",
-        SuiteSubject::default(),
+        default_subject,
         SuiteSubject::parse,
         "open_userid, corp_userid",
     );
+    let corp_id = v.string(t, &at("corp_id"), "corp_id").unwrap_or_default();
+    let agent_id = v.integer(t, &at("agent_id"), "agent_id").unwrap_or(0);
+    let corp_token = v.choice(
+        t,
+        &at("corp_token"),
+        "corp_token",
+        CorpTokenApi::default(),
+        CorpTokenApi::parse,
+        "get_corp_token, gettoken",
+    );
+    let corp_id_claim = v
+        .boolean(t, &at("corp_id_claim"), "corp_id_claim")
+        .unwrap_or(true);
     let allowed_corps = match t.get("allowed_corps") {
         None => Some(Vec::new()),
         Some(Value::Array(a)) if a.iter().all(|c| c.as_str().is_some_and(|s| !s.is_empty())) => {
@@ -281,6 +420,11 @@ fn parse(
         proxy,
         subject: subject?,
         allowed_corps: allowed_corps?,
+        kind: kind?,
+        corp_id,
+        agent_id,
+        corp_id_claim,
+        corp_token: corp_token?,
     };
     let problems = settings.problems();
     for p in &problems {
@@ -312,10 +456,14 @@ impl ConnectorConfig for SuiteSettings {
     }
 
     fn summary(&self) -> Vec<(String, String)> {
-        vec![
+        let mut rows = vec![
             (
                 "type".to_owned(),
-                "WeCom third-party app (企业微信第三方应用)".to_owned(),
+                match self.kind {
+                    AppKind::ThirdParty => "WeCom third-party app (企业微信第三方应用)",
+                    AppKind::Customised => "WeCom customised app (企业微信代开发应用)",
+                }
+                .to_owned(),
             ),
             ("SuiteID".to_owned(), self.suite_id.clone()),
             (
@@ -327,7 +475,21 @@ impl ConnectorConfig for SuiteSettings {
                 .to_owned(),
             ),
             ("API".to_owned(), self.api_base.clone()),
-        ]
+            (
+                "suite_ticket".to_owned(),
+                "pushed by WeCom every 10 minutes to the callback URL + /events (指令回调URL); \
+                 no login works before the first one arrives — /readyz says whether it has \
+                 (收到首个 suite_ticket 之前无法登录)"
+                    .to_owned(),
+            ),
+        ];
+        if self.kind == AppKind::Customised {
+            rows.push((
+                "corp".to_owned(),
+                format!("{} · AgentId {}", self.corp_id, self.agent_id),
+            ));
+        }
+        rows
     }
 
     async fn check(&self, ctx: &CheckContext<'_>) -> Vec<Finding> {
@@ -409,6 +571,60 @@ mod tests {
         assert!(
             !debug.contains("suite-secret") && !debug.contains("kkkk"),
             "{debug}"
+        );
+    }
+
+    const SECRETS: &str = "suite_id = \"wwsuite1\"\nsuite_secret = \"s\"\n\
+         store_key = \"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk\"\ncallback_token = \"tok\"\n\
+         callback_aes_key = \"6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt\"\n";
+
+    fn parse_text(extra: &str) -> (Option<Box<dyn ConnectorConfig>>, Vec<String>) {
+        let env = |_: &str| None;
+        let mut v = Validator::new(&env);
+        let out = parse(
+            &mut v,
+            &table(&format!("{SECRETS}{extra}")),
+            "connectors[0]",
+            Some("acme"),
+        );
+        (out, v.problems)
+    }
+
+    #[test]
+    fn a_customised_app_names_its_corp_and_agent_and_defaults_to_corp_userid() {
+        let (out, problems) = parse_text(
+            "kind = \"customised\"\ncorp_id = \"wwcustomer\"\nagent_id = 1000017\n\
+             corp_token = \"gettoken\"\ncorp_id_claim = false",
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        let out = out.expect("parses");
+        let s = out.as_any().downcast_ref::<SuiteSettings>().expect("suite");
+        assert_eq!(s.kind, AppKind::Customised);
+        assert_eq!((s.corp_id.as_str(), s.agent_id), ("wwcustomer", 1_000_017));
+        assert_eq!(s.subject, SuiteSubject::CorpUserid);
+        assert_eq!(s.corp_token, CorpTokenApi::Gettoken);
+        assert!(!s.corp_id_claim);
+    }
+
+    #[test]
+    fn customised_settings_without_corp_or_with_open_userid_are_refused() {
+        let (out, problems) = parse_text("kind = \"customised\"\nsub = \"open_userid\"");
+        assert!(out.is_none());
+        let all = problems.join("\n");
+        for needle in ["corp_id must be", "agent_id must be", "no open_userid"] {
+            assert!(all.contains(needle), "{needle}: {all}");
+        }
+        let (out, problems) = parse_text("corp_id = \"wwcustomer\"");
+        assert!(out.is_none());
+        assert!(
+            problems.join("\n").contains("belong to kind"),
+            "{problems:?}"
+        );
+        let (out, problems) = parse_text("kind = \"bespoke\"");
+        assert!(out.is_none());
+        assert!(
+            problems.join("\n").contains("third-party, customised"),
+            "{problems:?}"
         );
     }
 }

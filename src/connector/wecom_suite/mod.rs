@@ -9,33 +9,42 @@
 //! (`login_type=ServiceApp`), redeems the code with `getuserinfo3rd`, and reads the member with
 //! the corp's token (`user/get`), which refuses people outside the app's visible range.
 //!
+//! With `kind = "customised"` the same connector serves a 代开发 app built from the suite (the
+//! 代开发 template) for one customer corp: the template's ticket and the corp's permanent code
+//! give the corp token, and people log in as to that corp's self-built app (`CorpApp` link,
+//! `auth/getuserinfo`, §12 "App kinds").
+//!
 //! Everything outside this folder that names the type is its line in the registry.
 
 mod api;
 mod config;
 mod doctor;
+mod groups;
+mod notice;
+mod secrets;
 mod vault;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 
 use self::api::SuiteApi;
+use self::groups::NameCache;
+use self::secrets::{Keys, Secrets};
 use self::vault::Vault;
 use crate::clock::SharedClock;
 use crate::connector::registry::OpenDeps;
 use crate::connector::token_cache::{TokenCache, TokenSource};
 use crate::connector::wecom::{xml_field, CallbackCrypto};
 use crate::connector::{
-    Connector, ConnectorError, EventError, Identity, LoginRequest, UpstreamEvent,
+    Connector, ConnectorError, EventError, FailureNotice, Identity, LoginRequest, UpstreamEvent,
 };
 use crate::metrics::Metrics;
-use crate::storage::{StorageError, UpstreamStore, UpstreamToken};
+use crate::storage::UpstreamStore;
 
 pub(crate) use self::config::CONNECTOR_TYPE;
-pub use self::config::{SuiteSettings, SuiteSubject};
+pub use self::config::{AppKind, CorpTokenApi, SuiteSettings, SuiteSubject};
 
 /// The OAuth code was reused, is older than 5 minutes or is not a code (§4).
 const CODE_INVALID: i64 = 40029;
@@ -47,131 +56,22 @@ const TOKEN_INVALID: i64 = 40014;
 const TOKEN_EXPIRED: i64 = 42001;
 /// A member outside the app's visible range (§6, §12).
 const OUT_OF_RANGE: [i64; 3] = [60011, 60021, 50002];
+/// An invalid department id (§10).
+const DEPARTMENT_INVALID: i64 = 60123;
 /// The userid does not exist (§6).
 const USER_NOT_FOUND: i64 = 60111;
 /// `user/get` `status` of an active member (§6).
 const STATUS_ACTIVE: i64 = 1;
 /// WeCom codes are at most 512 bytes (§2).
 const MAX_CODE_BYTES: usize = 512;
-/// The stored ticket never expires by itself: the newest one pushed replaces it (§8).
-const KEEP_FOREVER: i64 = i64::MAX;
+/// The claim naming the person's corp (with the `profile` scope).
+const CORP_ID_CLAIM: &str = "corp_id";
 
-/// What the store keeps about one installing corp (a user-link record, JSON). The permanent
-/// code is sealed; the rest is not secret.
-#[derive(Serialize, Deserialize)]
-struct Installation {
-    corp_name: String,
-    #[serde(default)]
-    agent_id: i64,
-    /// [`Vault::seal`]ed `permanent_code`.
-    permanent_code: String,
-}
-
-/// Store keys of one suite: shared by every connector and instance of that SuiteID.
-#[derive(Clone)]
-struct Keys {
-    suite_id: String,
-}
-
-impl Keys {
-    fn ticket(&self) -> String {
-        format!("wecom-suite:{}:suite_ticket", self.suite_id)
-    }
-    fn suite_token(&self) -> String {
-        format!("wecom-suite:{}", self.suite_id)
-    }
-    fn corp_token(&self, corp: &str) -> String {
-        format!("wecom-suite:{}:corp:{corp}", self.suite_id)
-    }
-    fn installation(&self, corp: &str) -> String {
-        format!("wecom-suite:{}:auth:{corp}", self.suite_id)
-    }
-}
-
-/// The sealed secrets of a suite in the store.
-#[derive(Clone)]
-struct Secrets {
-    store: Arc<dyn UpstreamStore>,
-    vault: Vault,
-    keys: Keys,
-}
-
-impl Secrets {
-    /// The latest `suite_ticket`; `None` before the first push.
-    async fn ticket(&self) -> Result<Option<String>, ConnectorError> {
-        let key = self.keys.ticket();
-        match self.store.find_upstream_token(&key).await {
-            Ok(t) => Ok(Some(self.vault.open(&key, &t.token).map_err(unavailable)?)),
-            Err(StorageError::NotFound) => Ok(None),
-            Err(e) => Err(unavailable(e)),
-        }
-    }
-
-    async fn save_ticket(&self, ticket: &str) -> Result<(), ConnectorError> {
-        let key = self.keys.ticket();
-        let record = UpstreamToken {
-            token: self.vault.seal(&key, ticket).map_err(unavailable)?,
-            expires_at: KEEP_FOREVER,
-        };
-        self.store
-            .save_upstream_token(&key, &record)
-            .await
-            .map_err(unavailable)
-    }
-
-    /// The corp's installation with its permanent code opened; `None` when the corp has not
-    /// installed the app or has removed it (an empty record: the role cannot delete links).
-    async fn installation(
-        &self,
-        corp: &str,
-    ) -> Result<Option<(Installation, String)>, ConnectorError> {
-        let key = self.keys.installation(corp);
-        let raw = match self.store.find_user_link(&key).await {
-            Ok(raw) if raw.is_empty() => return Ok(None),
-            Ok(raw) => raw,
-            Err(StorageError::NotFound) => return Ok(None),
-            Err(e) => return Err(unavailable(e)),
-        };
-        let record: Installation = serde_json::from_str(&raw).map_err(unavailable)?;
-        let code = self
-            .vault
-            .open(&key, &record.permanent_code)
-            .map_err(unavailable)?;
-        Ok(Some((record, code)))
-    }
-
-    async fn save_installation(
-        &self,
-        corp: &str,
-        corp_name: &str,
-        agent_id: i64,
-        permanent_code: &str,
-    ) -> Result<(), ConnectorError> {
-        let key = self.keys.installation(corp);
-        let record = Installation {
-            corp_name: corp_name.to_owned(),
-            agent_id,
-            permanent_code: self.vault.seal(&key, permanent_code).map_err(unavailable)?,
-        };
-        let json = serde_json::to_string(&record).map_err(unavailable)?;
-        self.store
-            .save_user_link(&key, &json)
-            .await
-            .map_err(unavailable)
-    }
-
-    /// Ends the corp's installation: the record is emptied and its cached token dropped.
-    async fn remove_installation(&self, corp: &str) -> Result<(), ConnectorError> {
-        self.store
-            .save_user_link(&self.keys.installation(corp), "")
-            .await
-            .map_err(unavailable)?;
-        self.store
-            .delete_upstream_token(&self.keys.corp_token(corp))
-            .await
-            .map_err(unavailable)
-    }
-}
+/// Why a person was refused (the start of a `NotPermitted` message, read back by
+/// [`notice::for_error`] to say the right thing).
+const NOT_ALLOWED: &str = "not among this connector's allowed_corps";
+const NOT_INSTALLED: &str = "has not installed this WeCom app";
+const OUT_OF_RANGE_WHY: &str = "outside the app's visible range";
 
 fn unavailable(e: impl std::fmt::Display) -> ConnectorError {
     ConnectorError::Unavailable(e.to_string())
@@ -211,6 +111,7 @@ struct CorpTokenSource {
     secrets: Secrets,
     suite_tokens: Arc<TokenCache>,
     corp: String,
+    via: CorpTokenApi,
 }
 
 #[async_trait]
@@ -221,16 +122,18 @@ impl TokenSource for CorpTokenSource {
                 .installation(&self.corp)
                 .await?
                 .ok_or_else(|| {
-                    ConnectorError::NotPermitted(format!(
-                        "corp {} has not installed this WeCom app",
-                        self.corp
-                    ))
+                    ConnectorError::NotPermitted(format!("corp {} {NOT_INSTALLED}", self.corp))
                 })?;
         let (api, corp, code) = (&self.api, self.corp.as_str(), permanent_code.as_str());
-        let t = with_suite_token(&self.suite_tokens, |token| async move {
-            api.corp_token(&token, corp, code).await
-        })
-        .await?;
+        let t = match self.via {
+            CorpTokenApi::GetCorpToken => {
+                with_suite_token(&self.suite_tokens, |token| async move {
+                    api.corp_token(&token, corp, code).await
+                })
+                .await?
+            }
+            CorpTokenApi::Gettoken => api.gettoken(corp, code).await?,
+        };
         Ok((t.access_token, t.expires_in))
     }
 }
@@ -254,6 +157,8 @@ pub struct SuiteConnector {
     crypto: CallbackCrypto,
     suite_tokens: Arc<TokenCache>,
     corp_tokens: Mutex<HashMap<String, Arc<TokenCache>>>,
+    /// Department names per corp, for `groups`.
+    names: NameCache,
     store: Arc<dyn UpstreamStore>,
     clock: SharedClock,
     metrics: Arc<Metrics>,
@@ -319,6 +224,7 @@ impl SuiteConnector {
             crypto,
             suite_tokens,
             corp_tokens: Mutex::new(HashMap::new()),
+            names: NameCache::default(),
             store: deps.store.clone(),
             clock: deps.clock.clone(),
             metrics: deps.metrics.clone(),
@@ -343,6 +249,7 @@ impl SuiteConnector {
                             secrets: self.secrets.clone(),
                             suite_tokens: self.suite_tokens.clone(),
                             corp: corp.to_owned(),
+                            via: self.settings.corp_token,
                         }),
                         self.store.clone(),
                         self.clock.clone(),
@@ -372,14 +279,16 @@ impl SuiteConnector {
     /// ends at refresh).
     async fn admit_corp(&self, corp: &str) -> Result<(), ConnectorError> {
         let allowed = &self.settings.allowed_corps;
-        if !allowed.is_empty() && !allowed.iter().any(|c| c == corp) {
+        let customised_for_another =
+            self.settings.kind == AppKind::Customised && corp != self.settings.corp_id;
+        if customised_for_another || (!allowed.is_empty() && !allowed.iter().any(|c| c == corp)) {
             return Err(ConnectorError::NotPermitted(format!(
-                "corp {corp} is not among this connector's allowed_corps"
+                "corp {corp} is {NOT_ALLOWED}"
             )));
         }
         if self.secrets.installation(corp).await?.is_none() {
             return Err(ConnectorError::NotPermitted(format!(
-                "corp {corp} has not installed this WeCom app (or removed it)"
+                "corp {corp} {NOT_INSTALLED} (or removed it)"
             )));
         }
         Ok(())
@@ -390,22 +299,23 @@ impl SuiteConnector {
     async fn member(&self, corp: &str, userid: &str) -> Result<api::Member, ConnectorError> {
         let cache = self.corp_cache(corp);
         let api = &self.api;
-        let member = cache.call_with(&[TOKEN_INVALID, TOKEN_EXPIRED], |token| async move {
-            api.user_get(&token, userid).await
-        })
-        .await
-        .map_err(|e| match e {
-            ConnectorError::Upstream { code, .. } if OUT_OF_RANGE.contains(&code) => {
-                ConnectorError::NotPermitted(format!(
-                    "WeCom answered {code}: the member is outside the app's visible range in corp {corp}"
-                ))
-            }
-            ConnectorError::Upstream {
-                code: USER_NOT_FOUND,
-                ..
-            } => ConnectorError::AccessDenied("the WeCom member does not exist".to_owned()),
-            other => other,
-        })?;
+        let member = cache
+            .call_with(&[TOKEN_INVALID, TOKEN_EXPIRED], |token| async move {
+                api.user_get(&token, userid).await
+            })
+            .await
+            .map_err(|e| match e {
+                ConnectorError::Upstream { code, .. } if OUT_OF_RANGE.contains(&code) => {
+                    ConnectorError::NotPermitted(format!(
+                        "WeCom answered {code}: the member is {OUT_OF_RANGE_WHY} in corp {corp}"
+                    ))
+                }
+                ConnectorError::Upstream {
+                    code: USER_NOT_FOUND,
+                    ..
+                } => ConnectorError::AccessDenied("the WeCom member does not exist".to_owned()),
+                other => other,
+            })?;
         match member.status {
             None | Some(STATUS_ACTIVE) => Ok(member),
             Some(s) => Err(ConnectorError::AccessDenied(format!(
@@ -426,6 +336,10 @@ impl SuiteConnector {
             SuiteSubject::OpenUserid => open_userid.to_owned(),
             SuiteSubject::CorpUserid => format!("{corp}/{userid}"),
         };
+        let mut extra_claims = std::collections::BTreeMap::new();
+        if self.settings.corp_id_claim {
+            extra_claims.insert(CORP_ID_CLAIM.to_owned(), corp.to_owned());
+        }
         Identity {
             user_id: sub,
             username: userid.to_owned(),
@@ -433,8 +347,84 @@ impl SuiteConnector {
             // Refresh finds the person again by CorpID/userid (§12: a userid alone is no one).
             upstream_id: Some(format!("{corp}/{userid}")),
             connector_id: self.settings.id.clone(),
+            extra_claims,
             ..Identity::default()
         }
+    }
+
+    /// The `groups` of a member of `corp` in `departments` ([`groups`]).
+    async fn groups(&self, corp: &str, departments: &[i64]) -> Vec<String> {
+        let cache = self.corp_cache(corp);
+        let api = &self.api;
+        let cache = &cache;
+        let read = |id: i64| async move {
+            let answer = cache
+                .call_with(&[TOKEN_INVALID, TOKEN_EXPIRED], |token| async move {
+                    api.department_get(&token, id).await
+                })
+                .await;
+            match answer {
+                Ok(a) => Ok(a.department.and_then(|d| d.name)),
+                // Outside what the app may read: no name to be had (§7, §12).
+                Err(ConnectorError::Upstream { code, .. })
+                    if OUT_OF_RANGE.contains(&code) || code == DEPARTMENT_INVALID =>
+                {
+                    Ok(None)
+                }
+                Err(e) => Err(e),
+            }
+        };
+        self.names
+            .groups(&self.clock, corp, departments, read)
+            .await
+    }
+
+    /// The code of a 代开发 login, redeemed with the corp's token (`auth/getuserinfo`, §4):
+    /// the member's userid.
+    async fn customised_userid(&self, code: &str) -> Result<String, ConnectorError> {
+        let corp = self.settings.corp_id.as_str();
+        self.admit_corp(corp).await?;
+        let cache = self.corp_cache(corp);
+        let api = &self.api;
+        let info = cache
+            .call_with(&[TOKEN_INVALID, TOKEN_EXPIRED], |token| async move {
+                api.user_info(&token, code).await
+            })
+            .await
+            .map_err(invalid_code)?;
+        if info.userid.is_empty() {
+            // §4: an `openid` is someone outside the corp.
+            return Err(ConnectorError::AccessDenied(
+                "not a member of the corp of this WeCom app".to_owned(),
+            ));
+        }
+        Ok(info.userid)
+    }
+
+    /// The code of a third-party login (`getuserinfo3rd`, §8): CorpID, userid, open_userid.
+    async fn third_party_user(
+        &self,
+        code: &str,
+    ) -> Result<(String, String, String), ConnectorError> {
+        let api = &self.api;
+        let info = with_suite_token(&self.suite_tokens, |token| async move {
+            api.user_info_3rd(&token, code).await
+        })
+        .await
+        .map_err(invalid_code)?;
+        if info.userid.is_empty() || info.corpid.is_empty() {
+            // §4, §8: an `openid` is someone outside every installing corp.
+            return Err(ConnectorError::AccessDenied(
+                "not a member of a corp that installed this WeCom app".to_owned(),
+            ));
+        }
+        if self.settings.subject == SuiteSubject::OpenUserid && info.open_userid.is_empty() {
+            return Err(ConnectorError::Unavailable(
+                "getuserinfo3rd answered without open_userid".to_owned(),
+            ));
+        }
+        self.admit_corp(&info.corpid).await?;
+        Ok((info.corpid, info.userid, info.open_userid))
     }
 
     async fn on_message(&self, message: &str) -> Result<(), ConnectorError> {
@@ -486,14 +476,33 @@ impl SuiteConnector {
                     .ok_or_else(|| unavailable("cancel_auth without AuthCorpId"))?;
                 self.secrets.remove_installation(&corp).await?;
                 self.forget_corp(&corp);
+                self.names.forget(&corp);
                 tracing::info!(corp = %corp, "WeCom suite removed by a corp");
             }
-            // The visible range is read live (`user/get`) at every login and refresh, so a
-            // changed authorisation needs nothing stored.
-            "change_auth" => tracing::info!("WeCom suite authorisation changed"),
+            // The visible range is read live (`user/get`) at every login and refresh; what is
+            // cached from the old authorisation is the department names (a 代开发 admin may
+            // just have authorised them), so they are read again.
+            "change_auth" => {
+                let corp = xml_field(message, "AuthCorpId")
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| unavailable("change_auth without AuthCorpId"))?;
+                self.names.forget(&corp);
+                tracing::info!(corp = %corp, "WeCom suite authorisation changed");
+            }
             other => tracing::debug!(info_type = %other, "WeCom suite event ignored"),
         }
         Ok(())
+    }
+}
+
+/// A rejected login code is the person's problem (start again), not the server's (§4).
+fn invalid_code(e: ConnectorError) -> ConnectorError {
+    match e {
+        ConnectorError::Upstream {
+            code: CODE_INVALID,
+            message,
+        } => ConnectorError::InvalidCode(message),
+        other => other,
     }
 }
 
@@ -513,39 +522,84 @@ impl Connector for SuiteConnector {
         let in_app = req
             .user_agent
             .is_some_and(|ua| ua.to_ascii_lowercase().contains("wxwork"));
+        // Third-party: `appid` = SuiteID (§8); 代开发: the customer corp's own app (§12).
+        let customised = self.settings.kind == AppKind::Customised;
+        let appid = if customised {
+            &self.settings.corp_id
+        } else {
+            &self.settings.suite_id
+        };
+        let agent_id = self.settings.agent_id.to_string();
         let url = if in_app {
-            // §2 with appid = SuiteID (§8).
+            // §2.
             let mut u = url::Url::parse(&format!(
                 "{}/connect/oauth2/authorize",
                 self.settings.oauth_base
             ))
             .map_err(unavailable)?;
-            u.query_pairs_mut()
-                .append_pair("appid", &self.settings.suite_id)
-                .append_pair("redirect_uri", req.callback_url)
-                .append_pair("response_type", "code")
-                .append_pair("scope", "snsapi_base")
-                .append_pair("state", req.state);
+            {
+                let mut q = u.query_pairs_mut();
+                q.append_pair("appid", appid)
+                    .append_pair("redirect_uri", req.callback_url)
+                    .append_pair("response_type", "code")
+                    .append_pair("scope", "snsapi_base")
+                    .append_pair("state", req.state);
+                if customised {
+                    q.append_pair("agentid", &agent_id);
+                }
+            }
             u.set_fragment(Some("wechat_redirect"));
             u
         } else {
-            // §3 with login_type=ServiceApp and appid = SuiteID.
+            // §3: `ServiceApp` with the SuiteID, or `CorpApp` with CorpID and AgentId.
             let mut u = url::Url::parse(&format!("{}/wwlogin/sso/login", self.settings.sso_base))
                 .map_err(unavailable)?;
-            u.query_pairs_mut()
-                .append_pair("login_type", "ServiceApp")
-                .append_pair("appid", &self.settings.suite_id)
-                .append_pair("redirect_uri", req.callback_url)
-                .append_pair("state", req.state);
+            {
+                let mut q = u.query_pairs_mut();
+                if customised {
+                    q.append_pair("login_type", "CorpApp")
+                        .append_pair("appid", appid)
+                        .append_pair("agentid", &agent_id);
+                } else {
+                    q.append_pair("login_type", "ServiceApp")
+                        .append_pair("appid", appid);
+                }
+                q.append_pair("redirect_uri", req.callback_url)
+                    .append_pair("state", req.state);
+            }
             u
         };
         Ok(url.to_string())
     }
 
+    fn failure_notice(&self, error: &ConnectorError) -> Option<FailureNotice> {
+        notice::for_error(&self.settings, error)
+    }
+
+    /// Ready once the suite token can be had. Before the first `suite_ticket` the instance
+    /// stays ready: WeCom must be able to reach the command callback to push that ticket, and
+    /// a load balancer that took an unready instance out would never let it arrive.
+    async fn check_ready(&self) -> Result<(), ConnectorError> {
+        if self.secrets.ticket().await?.is_none() {
+            return Ok(());
+        }
+        self.suite_access_token().await.map(|_| ())
+    }
+
+    async fn readiness_note(&self) -> Option<String> {
+        match self.secrets.ticket().await {
+            Ok(None) => Some(format!(
+                "{} — logins fail until it arrives",
+                NO_TICKET.replace("{id}", &self.settings.id)
+            )),
+            _ => None,
+        }
+    }
+
     async fn handle_callback(
         &self,
         params: &HashMap<String, String>,
-        _scopes: &[String],
+        scopes: &[String],
     ) -> Result<Identity, ConnectorError> {
         let code = match params.get("code").map(String::as_str) {
             None | Some("") => return Err(ConnectorError::Cancelled),
@@ -554,32 +608,19 @@ impl Connector for SuiteConnector {
             }
             Some(c) => c,
         };
-        let api = &self.api;
-        let info = with_suite_token(&self.suite_tokens, |token| async move {
-            api.user_info_3rd(&token, code).await
-        })
-        .await
-        .map_err(|e| match e {
-            ConnectorError::Upstream {
-                code: CODE_INVALID,
-                message,
-            } => ConnectorError::InvalidCode(message),
-            other => other,
-        })?;
-        if info.userid.is_empty() || info.corpid.is_empty() {
-            // §4, §8: an `openid` is someone outside every installing corp.
-            return Err(ConnectorError::AccessDenied(
-                "not a member of a corp that installed this WeCom app".to_owned(),
-            ));
+        let (corp, userid, open_userid) = match self.settings.kind {
+            AppKind::ThirdParty => self.third_party_user(code).await?,
+            AppKind::Customised => {
+                let userid = self.customised_userid(code).await?;
+                (self.settings.corp_id.clone(), userid, String::new())
+            }
+        };
+        let member = self.member(&corp, &userid).await?;
+        let mut identity = self.identity(&corp, &userid, &open_userid, member.name);
+        if scopes.iter().any(|s| s == "groups") {
+            identity.groups = self.groups(&corp, &member.department).await;
         }
-        if self.settings.subject == SuiteSubject::OpenUserid && info.open_userid.is_empty() {
-            return Err(ConnectorError::Unavailable(
-                "getuserinfo3rd answered without open_userid".to_owned(),
-            ));
-        }
-        self.admit_corp(&info.corpid).await?;
-        let member = self.member(&info.corpid, &info.userid).await?;
-        Ok(self.identity(&info.corpid, &info.userid, &info.open_userid, member.name))
+        Ok(identity)
     }
 
     /// The corp must still be allowed and installed (after `cancel_auth` the grant ends), and
@@ -601,6 +642,9 @@ impl Connector for SuiteConnector {
         let mut fresh = identity.clone();
         if let Some(name) = member.name.filter(|n| !n.is_empty()) {
             fresh.name = Some(name);
+        }
+        if !identity.groups.is_empty() {
+            fresh.groups = self.groups(corp, &member.department).await;
         }
         Ok(fresh)
     }

@@ -31,16 +31,21 @@ fn deps() -> OpenDeps {
     }
 }
 
-#[tokio::test]
-async fn check_explains_that_no_suite_ticket_was_received_yet() {
-    let d = deps();
-    let ctx = CheckContext {
+/// What `check` is given, over `d`'s store.
+fn check_context(d: &OpenDeps) -> CheckContext<'static> {
+    CheckContext {
         issuer: "https://sso.example.com",
         trusted_domain: Some("sso.example.com"),
         label: "",
         clock: d.clock.clone(),
         store: Some(d.store.clone()),
-    };
+    }
+}
+
+#[tokio::test]
+async fn check_explains_that_no_suite_ticket_was_received_yet() {
+    let d = deps();
+    let ctx = check_context(&d);
     let findings = doctor::check(&settings(), &ctx).await;
     let fail = findings
         .iter()
@@ -121,4 +126,61 @@ async fn permanent_codes_are_sealed_in_the_store_and_removal_empties_them() {
         .expect("reads")
         .is_none());
     assert!(!format!("{c:?}").contains("suite-secret"));
+}
+
+/// `check` against the simulator's service provider: a wrong suite secret is named as such
+/// (§8 `get_suite_token` refuses it), and a corp of `allowed_corps` that never installed the
+/// app is named too.
+#[tokio::test]
+async fn check_names_a_wrong_suite_secret_and_a_corp_that_has_not_installed() {
+    use crate::simulator::{CallbackTarget, Simulator, SimulatorConfig, SuiteKind, SuiteSpec};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let d = deps();
+    let sim = Simulator::new(SimulatorConfig::demo(base.clone()), d.clock.clone());
+    sim.add_suite(SuiteSpec {
+        suite_id: "wwsuite0001".into(),
+        kind: SuiteKind::ThirdParty,
+        suite_secret: "the-right-secret".into(),
+        callback: CallbackTarget {
+            url: "http://127.0.0.1:9/unused".into(),
+            token: "tok".into(),
+            encoding_aes_key: "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt".into(),
+        },
+    });
+    let router = sim.router();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await;
+    });
+    let mut s = settings();
+    s.api_base = base;
+    s.allowed_corps = vec!["wwnotinstalled".into()];
+    let c = SuiteConnector::open(s.clone(), &d).expect("opens");
+    c.secrets.save_ticket("a-ticket").await.expect("saved");
+    let ctx = check_context(&d);
+    let findings = doctor::check(&s, &ctx).await;
+    let fails: Vec<&str> = findings
+        .iter()
+        .filter(|f| f.level == Level::Fail)
+        .map(|f| f.en.as_str())
+        .collect();
+    assert!(
+        fails
+            .iter()
+            .any(|f| f.contains("get_suite_token refused (40001)") && f.contains("suite_secret")),
+        "{fails:?}"
+    );
+    assert!(
+        fails
+            .iter()
+            .any(|f| f.contains("corp wwnotinstalled has not installed the app")),
+        "{fails:?}"
+    );
+    server.abort();
 }

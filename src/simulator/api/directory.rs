@@ -5,7 +5,7 @@ use axum::response::Response;
 use serde_json::{json, Value};
 
 use super::{fields, with_scope, Call, Outcome, NO_PRIVILEGE};
-use crate::simulator::corp::{Corp, Scope};
+use crate::simulator::corp::{AppKey, Corp, DepartmentNames, Scope};
 use crate::simulator::directory::Department;
 use crate::simulator::reply::Params;
 use crate::simulator::Simulator;
@@ -53,6 +53,31 @@ fn visible_departments<'a>(
         .collect())
 }
 
+/// A department's JSON as the calling app may read it (§7): a 代开发 app gets no `name` until
+/// an admin authorised names, a third-party app gets the id in place of the name. `name_en`
+/// goes with `name` (the reference says nothing of it; withholding it too is the safe reading).
+fn department_json(sim: &Simulator, key: &AppKey, d: &Department) -> Value {
+    let mode = sim
+        .lock()
+        .app(key)
+        .map_or(DepartmentNames::Shown, |(_, a)| a.department_names);
+    let mut json = d.to_json();
+    if let Value::Object(m) = &mut json {
+        match mode {
+            DepartmentNames::Shown => {}
+            DepartmentNames::Withheld => {
+                m.remove("name");
+                m.remove("name_en");
+            }
+            DepartmentNames::Ids => {
+                m.insert("name".into(), Value::String(d.id.to_string()));
+                m.remove("name_en");
+            }
+        }
+    }
+    json
+}
+
 /// `GET /cgi-bin/department/list?access_token=&id=` (§7): the department and all below it;
 /// without `id`, every department the app may see.
 pub(in crate::simulator) async fn department_list(Call { sim, ip, q }: Call) -> Response {
@@ -61,7 +86,7 @@ pub(in crate::simulator) async fn department_list(Call { sim, ip, q }: Call) -> 
         &q,
         "/cgi-bin/department/list",
         "department",
-        Department::to_json,
+        department_json,
     );
     sim.answer(&ip, json!({"department": []}), outcome)
 }
@@ -73,7 +98,7 @@ pub(in crate::simulator) async fn department_simplelist(Call { sim, ip, q }: Cal
         &q,
         "/cgi-bin/department/simplelist",
         "department_id",
-        Department::to_simple_json,
+        |_, _, d| d.to_simple_json(),
     );
     sim.answer(&ip, json!({"department_id": []}), outcome)
 }
@@ -85,19 +110,21 @@ fn departments(
     q: &Params,
     path: &str,
     field: &str,
-    show: fn(&Department) -> Value,
+    show: fn(&Simulator, &AppKey, &Department) -> Value,
 ) -> Outcome {
     sim.guarded(path, q, |sim, key| {
         let id = department_id(q)?;
-        with_scope(sim, key, |corp, scope, _| {
-            let list: Vec<Value> = visible_departments(corp, scope, id)?
+        // Cloned out of the scope first: `show` may read the app (and take the lock) itself.
+        let list: Vec<Department> = with_scope(sim, key, |corp, scope, _| {
+            Ok(visible_departments(corp, scope, id)?
                 .into_iter()
-                .map(show)
-                .collect();
-            let mut answer = serde_json::Map::new();
-            answer.insert(field.to_owned(), Value::Array(list));
-            Ok(answer)
-        })
+                .cloned()
+                .collect())
+        })?;
+        let list: Vec<Value> = list.iter().map(|d| show(sim, key, d)).collect();
+        let mut answer = serde_json::Map::new();
+        answer.insert(field.to_owned(), Value::Array(list));
+        Ok(answer)
     })
 }
 
@@ -106,13 +133,16 @@ fn departments(
 pub(in crate::simulator) async fn department_get(Call { sim, ip, q }: Call) -> Response {
     let outcome = sim.guarded("/cgi-bin/department/get", &q, |sim, key| {
         let id = department_id(&q)?.ok_or(60123)?;
-        with_scope(sim, key, |corp, scope, _| {
+        let dept = with_scope(sim, key, |corp, scope, _| {
             let dept = corp.directory.department(id).ok_or(60123)?;
             if !scope.sees_department(id) {
                 return Err(NO_PRIVILEGE);
             }
-            Ok(fields(json!({ "department": dept.to_json() })))
-        })
+            Ok(dept.clone())
+        })?;
+        Ok(fields(
+            json!({ "department": department_json(sim, key, &dept) }),
+        ))
     });
     sim.answer(&ip, json!({}), outcome)
 }

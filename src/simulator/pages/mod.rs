@@ -2,7 +2,9 @@
 //! PC/web QR login (`/wwlogin/sso/login`, §3) and the legacy `/wwopen/sso/qrConnect` — parameter
 //! validation as WeCom does it, the trusted-domain rule, and the redirect back with
 //! `code`/`state`. Instead of a phone scanning a QR code, the tester picks a seeded member.
+//! A third-party suite's pages (`login_type=ServiceApp`, `appid` = SuiteID) are in [`suite`].
 
+mod suite;
 mod texts;
 
 use askama::Template;
@@ -69,7 +71,7 @@ enum PageError {
     BadAppid,
     /// `agentid` absent where required, or no app of the corp: 40056.
     BadAgentid,
-    /// `login_type` other than `CorpApp` (third-party `ServiceApp` is not simulated).
+    /// `login_type` other than `CorpApp` (or `ServiceApp`, which [`suite`] serves).
     BadLoginType,
     /// `response_type` other than `code`.
     BadResponseType,
@@ -485,6 +487,9 @@ fn chosen_member(
 /// GET: validate, then either complete at once (`auto_login`, primary corp only) or show the
 /// member picker.
 fn show(sim: &Simulator, flow: Flow, p: &Params, headers: &HeaderMap) -> Response {
+    if suite::is_suite_request(sim, flow, p) {
+        return suite::show(sim, flow, p, headers);
+    }
     let lang = Lang::pick(p.get("lang"), headers);
     let switch = other_lang_url(sim, flow, p, lang);
     let valid = match validate(sim, flow, p) {
@@ -513,6 +518,32 @@ fn show(sim: &Simulator, flow: Flow, p: &Params, headers: &HeaderMap) -> Respons
             None => error_page(lang, &PageError::UnknownMember(userid.clone()), switch),
         };
     }
+    let members = member_rows(sim, &valid.app, lang.texts());
+    picker(
+        sim,
+        flow,
+        p,
+        lang,
+        app_line(sim, &valid.app),
+        &valid,
+        members,
+        switch,
+    )
+}
+
+/// The member picker of a login page: who logs in to `app`, with the page's parameters
+/// carried through its form.
+#[allow(clippy::too_many_arguments)]
+fn picker(
+    sim: &Simulator,
+    flow: Flow,
+    p: &Params,
+    lang: Lang,
+    app: String,
+    valid: &Valid,
+    members: Vec<MemberRow>,
+    other_lang_url: String,
+) -> Response {
     let t = lang.texts();
     let (title, intro, act) = match flow {
         Flow::InApp => (t.title_in_app, t.intro_in_app, t.act_in_app),
@@ -523,12 +554,12 @@ fn show(sim: &Simulator, flow: Flow, p: &Params, headers: &HeaderMap) -> Respons
         title,
         intro,
         act,
-        app: app_line(sim, &valid.app),
+        app,
         redirect_host: redirect_domain(&valid.redirect).unwrap_or_default(),
         action: format!("{}{}", sim.config().public_base, flow.path()),
         hidden: hidden_fields(flow, p, lang),
-        members: member_rows(sim, &valid.app, t),
-        other_lang_url: switch,
+        members,
+        other_lang_url,
     };
     render(&page, StatusCode::OK)
 }
@@ -536,6 +567,9 @@ fn show(sim: &Simulator, flow: Flow, p: &Params, headers: &HeaderMap) -> Respons
 /// POST from our own forms: `choice` is `member:<userid>`, `agree:<userid>`, `external`,
 /// `cancel` or `deny` (`<userid>` may be `LINKEDCORPID/userid`).
 fn submit(sim: &Simulator, flow: Flow, p: &Params, headers: &HeaderMap) -> Response {
+    if suite::is_suite_request(sim, flow, p) {
+        return suite::submit(sim, flow, p, headers);
+    }
     let lang = Lang::pick(p.get("lang"), headers);
     let switch = other_lang_url(sim, flow, p, lang);
     let valid = match validate(sim, flow, p) {

@@ -605,3 +605,66 @@ async fn large_corp_page_lists_a_bounded_number_of_members() {
         MAX_LISTED_MEMBERS
     );
 }
+
+/// §8: a suite's pages — `login_type=ServiceApp` with the SuiteID, and the in-app link with the
+/// SuiteID — offer the members of the installing corps only, and mint a code that
+/// `getuserinfo3rd` (not `auth/getuserinfo`) redeems.
+#[tokio::test]
+async fn suite_pages_offer_installing_corps_and_refuse_unknown_suites() {
+    use crate::simulator::{CallbackTarget, SuiteKind, SuiteSpec};
+    let sim = setup(|_| {});
+    sim.add_suite(SuiteSpec {
+        suite_id: "wwsuite1".into(),
+        kind: SuiteKind::ThirdParty,
+        suite_secret: "s".into(),
+        callback: CallbackTarget {
+            url: "http://127.0.0.1:9/events".into(),
+            token: "t".into(),
+            encoding_aes_key: "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt".into(),
+        },
+    });
+    let cb = encode("https://rp.example.com/cb");
+    let web = format!(
+        "/wwlogin/sso/login?login_type=ServiceApp&appid=wwsuite1&redirect_uri={cb}&state=S1"
+    );
+    let page = get(&sim, &web).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        !page.body.contains("member:"),
+        "nobody installed yet: {}",
+        page.body
+    );
+    // Installing needs a delivery target; the state change happens before the push.
+    let _ = sim
+        .install_suite("wwsuite1", CORP, VisibleRange::whole_corp())
+        .await;
+    let page = get(&sim, &web).await;
+    assert!(
+        page.body.contains(&format!("member:{CORP}/zhangsan")),
+        "{}",
+        page.body
+    );
+    let form = [
+        ("login_type", "ServiceApp"),
+        ("appid", "wwsuite1"),
+        ("redirect_uri", "https://rp.example.com/cb"),
+        ("state", "S1"),
+        ("choice", &format!("member:{CORP}/zhangsan")),
+    ];
+    let done = post(&sim, "/wwlogin/sso/login", &form).await;
+    let (base, pairs) = callback(done.location.as_deref().expect("redirect"));
+    assert_eq!(base, "https://rp.example.com/cb");
+    assert!(value(&pairs, "code").is_some() && value(&pairs, "state") == Some("S1"));
+
+    let in_app = format!("/connect/oauth2/authorize?appid=wwsuite1&redirect_uri={cb}&response_type=code&scope=snsapi_base&state=S1");
+    assert!(get(&sim, &in_app)
+        .await
+        .body
+        .contains(&format!("member:{CORP}/lisi")));
+    let unknown = get(
+        &sim,
+        &format!("/wwlogin/sso/login?login_type=ServiceApp&appid=wwnosuch&redirect_uri={cb}"),
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+}

@@ -137,3 +137,59 @@ async fn large_corp_builds_fast_and_answers_simplelist() {
         json!("张三")
     );
 }
+
+/// §7: a third-party app reads the id in place of a department's name; a 代开发 app reads no
+/// `name` (nor `name_en`) until the corp's admin authorises names, then the names.
+#[tokio::test]
+async fn department_names_are_ids_for_third_party_apps_and_withheld_for_customised_ones() {
+    use crate::simulator::corp::AppKey;
+    use crate::simulator::{CallbackTarget, SuiteKind, SuiteSpec};
+    let (sim, _) = setup(|_| {});
+    for (id, kind) in [
+        ("wwsuite3rd", SuiteKind::ThirdParty),
+        ("wwsuitedk", SuiteKind::Customised),
+    ] {
+        sim.add_suite(SuiteSpec {
+            suite_id: id.into(),
+            kind,
+            suite_secret: "s".into(),
+            // Nothing listens there: the push fails, the install is made before it.
+            callback: CallbackTarget {
+                url: "http://127.0.0.1:9/events".into(),
+                token: "t".into(),
+                encoding_aes_key: "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt".into(),
+            },
+        });
+        let _ = sim
+            .install_suite(id, CORP, VisibleRange::whole_corp())
+            .await;
+    }
+    let token_of = |suite: &str| {
+        let agent_id = sim.suite_agent_id(suite, CORP).expect("installed");
+        sim.mint_token(AppKey {
+            corp_id: CORP.into(),
+            agent_id,
+        })
+        .0
+    };
+    let (third, custom) = (token_of("wwsuite3rd"), token_of("wwsuitedk"));
+    let get = |t: &str| format!("/cgi-bin/department/get?access_token={t}&id=2");
+    let d = get_json(&sim, &get(&third)).await;
+    assert_eq!(d["department"]["name"], "2", "{d}");
+    let d = get_json(&sim, &get(&custom)).await;
+    assert_eq!(d["errcode"], 0, "{d}");
+    assert!(d["department"].get("name").is_none(), "{d}");
+    assert!(d["department"].get("name_en").is_none(), "{d}");
+    let list = get_json(
+        &sim,
+        &format!("/cgi-bin/department/list?access_token={custom}"),
+    )
+    .await;
+    assert!(list["department"][0].get("name").is_none(), "{list}");
+
+    let _ = sim
+        .authorise_department_names("wwsuitedk", CORP, false)
+        .await;
+    let d = get_json(&sim, &get(&custom)).await;
+    assert_eq!(d["department"]["name"], "研发", "{d}");
+}
