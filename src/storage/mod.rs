@@ -15,6 +15,8 @@ pub mod durability;
 pub mod memory;
 pub mod postgres;
 pub mod roles;
+pub mod sled_copy;
+pub mod sled_format;
 pub mod sled_store;
 
 use std::fmt;
@@ -386,6 +388,18 @@ pub trait Store: Send + Sync + 'static {
     /// Whether records survive a restart once [`Store::flush`] returns (a disk backend); `false`
     /// for a store that keeps nothing across restarts, whose durability barrier is then free.
     fn is_persistent(&self) -> bool;
+
+    /// Writes a copy of the store into the new directory `dir` while the server keeps serving
+    /// (`storage::sled_copy` says what the copy holds). A store with backup tools of its own
+    /// (PostgreSQL: `pg_dump`) or nothing to back up answers `Backend` with what to use instead.
+    async fn backup_to(&self, dir: &std::path::Path) -> Result<sled_copy::CopySummary> {
+        let _ = dir;
+        Err(StorageError::Backend(
+            "this store is not backed up through wecom-oidc: back up its database with the \
+             database's own tools (PostgreSQL: pg_dump)"
+                .into(),
+        ))
+    }
 
     /// Whether several server processes use this store at once (PostgreSQL): the signing keys
     /// then live in the store ([`Store::find_signing_keys`]) instead of `keys_dir`, so every

@@ -217,7 +217,10 @@ impl SledStore {
         // what it created so a failed start leaves the directory as it was.
         let blobs = path.join("blobs");
         let had_blobs = blobs.exists();
-        let opened = Self::with_config(sled::Config::new().path(path).cache_capacity(cache_bytes));
+        let opened = Self::with_config(
+            sled::Config::new().path(path).cache_capacity(cache_bytes),
+            &path.display().to_string(),
+        );
         if opened.is_err() && !had_blobs {
             let _ = std::fs::remove_dir(&blobs); // only if still empty
         }
@@ -230,14 +233,18 @@ impl SledStore {
             sled::Config::new()
                 .temporary(true)
                 .cache_capacity(DEFAULT_CACHE_BYTES),
+            "a temporary store",
         )
     }
 
-    fn with_config(config: sled::Config) -> Result<SledStore> {
+    fn with_config(config: sled::Config, label: &str) -> Result<SledStore> {
         let db = config
             .flush_every_ms(Some(FLUSH_EVERY_MS))
             .open()
             .map_err(|e| sled_error("open", "database", &e))?;
+        // Before any record tree is opened (or created): a newer release's store is refused
+        // untouched (`sled_format`).
+        super::sled_format::check_and_stamp(&db, label)?;
         let auth_requests = Table::open(&db, "auth_requests")?;
         let pending = auth_requests.tree.len();
         let trees = Trees {
@@ -904,6 +911,12 @@ impl Store for SledStore {
         // Up to `limit` records read and decoded: on the blocking pool, like the sweep.
         let trees = self.inner.clone();
         blocking(move || trees.list_login_events(limit)).await
+    }
+
+    async fn backup_to(&self, dir: &Path) -> Result<super::sled_copy::CopySummary> {
+        let (inner, dir) = (self.inner.clone(), dir.to_owned());
+        // Reads every record and writes as many: the blocking pool, never a runtime thread.
+        blocking(move || super::sled_copy::copy_db(&inner.db, &dir)).await
     }
 
     async fn flush(&self) -> Result<()> {
