@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -414,4 +414,502 @@ async fn a_backup_taken_under_load_restores_and_earlier_refresh_tokens_work_exac
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(body["error"], "invalid_grant");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The database restarts
+// ---------------------------------------------------------------------------------------------
+
+/// One answer the mixed load read.
+#[derive(Debug, Clone)]
+struct Answer {
+    /// What was asked.
+    what: &'static str,
+    /// When it was asked.
+    at: Instant,
+    took: Duration,
+    status: u16,
+    retry_after: bool,
+    /// The OAuth `error`, from a JSON body or from a redirect to the client.
+    error: Option<String>,
+}
+
+/// What one instance's client holds, and every answer it read.
+#[derive(Debug, Default)]
+struct Book {
+    /// Refresh tokens received in a 200.
+    current: Vec<String>,
+    /// Refresh tokens whose refresh failed while the database went down: the old token may
+    /// have been spent before the new one could be stored.
+    uncertain: Vec<String>,
+    answers: Vec<Answer>,
+}
+
+fn answer_of(what: &'static str, at: Instant, resp: &reqwest::Response) -> Answer {
+    Answer {
+        what,
+        at,
+        took: at.elapsed(),
+        status: resp.status().as_u16(),
+        retry_after: resp.headers().contains_key(reqwest::header::RETRY_AFTER),
+        error: None,
+    }
+}
+
+/// A token request without retries (the load counts a 429 as an answer like any other).
+async fn token_once(
+    http: &reqwest::Client,
+    issuer: &str,
+    form: &[(&str, &str)],
+) -> (Answer, Value) {
+    let at = Instant::now();
+    let resp = http
+        .post(format!("{issuer}/token"))
+        .basic_auth(APP, Some(APP_SECRET))
+        .form(form)
+        .send()
+        .await
+        .expect("the server answers");
+    let mut a = answer_of("token", at, &resp);
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    a.took = at.elapsed();
+    a.error = body["error"].as_str().map(str::to_owned);
+    (a, body)
+}
+
+/// Logins, code exchanges, refreshes, userinfo, discovery and JWKS against `issuer` until
+/// `stop`, every answer written to `book`.
+async fn mixed_load(issuer: String, book: Arc<std::sync::Mutex<Book>>, stop: Arc<AtomicBool>) {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let mut access_token: Option<String> = None;
+    let note = |a: Answer| book.lock().expect("book").answers.push(a);
+    while !stop.load(Ordering::Relaxed) {
+        for (what, path) in [
+            ("discovery", "/.well-known/openid-configuration"),
+            ("jwks", "/jwks"),
+        ] {
+            let at = Instant::now();
+            let resp = http
+                .get(format!("{issuer}{path}"))
+                .send()
+                .await
+                .expect("answer");
+            note(answer_of(what, at, &resp));
+        }
+        // A login: its redirects are answers too (the walk reports the last one).
+        let at = Instant::now();
+        let w = common::try_walk(
+            &common::browser(),
+            &authorize_url(&issuer, &[]),
+            APP_CB,
+            |_| None,
+        )
+        .await
+        .expect("the server answers");
+        let mut a = Answer {
+            what: "login",
+            at,
+            took: at.elapsed(),
+            status: w.status.as_u16(),
+            retry_after: w.headers.contains_key(reqwest::header::RETRY_AFTER),
+            error: None,
+        };
+        let code = match &w.body {
+            None => {
+                let q = w.redirect_query();
+                a.error = q.get("error").cloned();
+                q.get("code").cloned()
+            }
+            Some(_) => None,
+        };
+        note(a);
+        if let Some(code) = code {
+            let (a, body) = token_once(
+                &http,
+                &issuer,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", APP_CB),
+                    ("code_verifier", VERIFIER),
+                ],
+            )
+            .await;
+            if a.status == 200 {
+                book.lock()
+                    .expect("book")
+                    .current
+                    .push(str_of(&body, "refresh_token"));
+                access_token = Some(str_of(&body, "access_token"));
+            }
+            note(a);
+        }
+        let rt = book.lock().expect("book").current.pop();
+        if let Some(rt) = rt {
+            let (a, body) = token_once(
+                &http,
+                &issuer,
+                &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
+            )
+            .await;
+            let mut b = book.lock().expect("book");
+            match a.status {
+                200 => b.current.insert(0, str_of(&body, "refresh_token")),
+                // Refused before the grant was looked at.
+                429 => b.current.insert(0, rt),
+                _ => b.uncertain.push(rt),
+            }
+            b.answers.push(a);
+        }
+        if let Some(token) = &access_token {
+            let at = Instant::now();
+            let resp = http
+                .get(format!("{issuer}/userinfo"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("answer");
+            note(answer_of("userinfo", at, &resp));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn readyz(issuer: &str) -> u16 {
+    reqwest::get(format!("{issuer}/readyz"))
+        .await
+        .expect("readyz answers")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_restart_is_answered_503_with_retry_after_and_both_instances_recover_by_themselves(
+) {
+    use wecom_oidc::storage::pg_local::LocalPostgres;
+    use wecom_oidc::storage::postgres::testing::TestSchema;
+    use wecom_oidc::storage::postgres::{PoolSettings, PostgresStore};
+
+    let test = "a_database_restart_is_answered_503_with_retry_after_and_both_instances_recover";
+    let Some(pg) = LocalPostgres::start(test) else {
+        return;
+    };
+    let pg = Arc::new(pg);
+    let schema = TestSchema::create(&pg.url()).await;
+    let pool = PoolSettings {
+        size: 4,
+        timeout: Duration::from_secs(2),
+    };
+    let mut instances = Vec::new();
+    for _ in 0..2 {
+        let store = PostgresStore::connect_with(schema.config(), pool)
+            .await
+            .expect("connect");
+        instances.push(
+            common::serve_with_simulator(
+                common::ServeOptions {
+                    auto_login: Some("zhangsan"),
+                    clients: vec![app_client()],
+                    store: Some(Arc::new(store)),
+                    ..Default::default()
+                },
+                |sim, base| vec![common::demo_app(sim, base, "wecom")],
+            )
+            .await,
+        );
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let books: Vec<_> = (0..2)
+        .map(|_| Arc::new(std::sync::Mutex::new(Book::default())))
+        .collect();
+    let loads: Vec<_> = instances
+        .iter()
+        .zip(&books)
+        .map(|(s, b)| tokio::spawn(mixed_load(s.issuer.clone(), b.clone(), stop.clone())))
+        .collect();
+    let ok_tokens = |books: &[Arc<std::sync::Mutex<Book>>]| {
+        books
+            .iter()
+            .map(|b| b.lock().expect("book").current.len())
+            .min()
+            .unwrap_or(0)
+    };
+    while ok_tokens(&books) < 3 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Down.
+    let p = pg.clone();
+    tokio::task::spawn_blocking(move || p.stop())
+        .await
+        .expect("stop");
+    let down = Instant::now();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for s in &instances {
+        assert_eq!(
+            readyz(&s.issuer).await,
+            503,
+            "/readyz fails while the database is down"
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // Up again: each instance is ready again without a restart.
+    let p = pg.clone();
+    // The database may answer before `pg_ctl start` returns: "surely down" ends here.
+    let starting = Instant::now();
+    tokio::task::spawn_blocking(move || p.start_again())
+        .await
+        .expect("start");
+    let up = Instant::now();
+    let mut recovered = Vec::new();
+    for s in &instances {
+        while readyz(&s.issuer).await != 200 {
+            assert!(
+                up.elapsed() < Duration::from_secs(20),
+                "no recovery after 20 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        recovered.push(up.elapsed());
+    }
+    // The load goes on succeeding: new tokens after the restart.
+    let after = ok_tokens(&books);
+    while ok_tokens(&books) < after + 2 {
+        assert!(
+            up.elapsed() < Duration::from_secs(20),
+            "no token issued after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for load in loads {
+        load.await
+            .expect("the load ran without a transport failure");
+    }
+
+    let mut refused = 0;
+    let mut slowest = Duration::ZERO;
+    let mut uncertain = 0;
+    for book in &books {
+        let book = book.lock().expect("book");
+        for a in &book.answers {
+            assert_ne!(a.status, 500, "a 500 answered {a:?}");
+            assert!(a.took < Duration::from_secs(3), "a slow answer: {a:?}");
+            // While the database was surely down, every request that needs it was refused
+            // clearly: 503 with Retry-After (API or error page), or the client redirect with
+            // temporarily_unavailable (RFC 6749 §4.1.2.1); discovery and JWKS kept serving.
+            let surely_down = a.at > down && a.at + a.took < starting;
+            match a.what {
+                "discovery" | "jwks" => assert_eq!(a.status, 200, "{a:?}"),
+                _ if surely_down && a.status != 429 => {
+                    let clear = (a.status == 503 && a.retry_after)
+                        || a.error.as_deref() == Some("temporarily_unavailable");
+                    assert!(
+                        clear,
+                        "an unclear answer {} ms after the stop: {a:?}",
+                        (a.at - down).as_millis()
+                    );
+                    if a.status == 503 {
+                        refused += 1;
+                    }
+                    if a.what == "token" {
+                        assert_eq!(a.error.as_deref(), Some("temporarily_unavailable"), "{a:?}");
+                    }
+                }
+                _ => {}
+            }
+            if a.at > down && a.at < starting {
+                slowest = slowest.max(a.took);
+            }
+        }
+        uncertain += book.uncertain.len();
+    }
+
+    // Nothing a client was given is lost: every refresh token it holds works, once.
+    let issuer = &instances[0].issuer;
+    let mut held = 0;
+    for book in &books {
+        let tokens = book.lock().expect("book").current.clone();
+        for rt in tokens {
+            refresh_once(issuer, &rt).await;
+            let (status, _) = refresh(issuer, &rt).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            held += 1;
+        }
+    }
+    // A client keeps the token whose refresh was refused; it works unless the database went
+    // down between spending it and storing its successor (a window of a few milliseconds).
+    let mut lost = 0;
+    for book in &books {
+        let tokens = book.lock().expect("book").uncertain.clone();
+        for rt in tokens {
+            let (status, body) = refresh(issuer, &rt).await;
+            match status {
+                StatusCode::OK => {}
+                StatusCode::BAD_REQUEST if body["error"] == "invalid_grant" => lost += 1,
+                other => panic!("{other}: {body}"),
+            }
+        }
+    }
+    // Only a refresh in flight at the moment of the stop can be cut there: one per instance.
+    assert!(
+        lost <= instances.len(),
+        "{lost} of {uncertain} refused refreshes had spent their token"
+    );
+    println!(
+        "database restart: ready again {recovered:?} after the start; {refused} requests \
+         refused (503 + Retry-After) while down, slowest answer then {slowest:?}; {held} refresh \
+         tokens held all work; {uncertain} refreshes refused while down, {lost} of them lost"
+    );
+    drop(instances);
+    schema.drop_schema().await;
+}
+
+/// Copies `from` to `to`, holding every chunk for the current `delay_ms`.
+async fn pump(
+    mut from: impl tokio::io::AsyncRead + Unpin,
+    mut to: impl tokio::io::AsyncWrite + Unpin,
+    delay_ms: Arc<std::sync::atomic::AtomicU64>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let ms = delay_ms.load(Ordering::Relaxed);
+        if ms > 0 {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
+/// A TCP proxy to `127.0.0.1:port` that holds every chunk for `delay_ms` in each direction: a
+/// slow database, or a slow network to it. Returns its port.
+async fn latency_proxy(port: u16, delay_ms: Arc<std::sync::atomic::AtomicU64>) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let proxy_port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+                continue;
+            };
+            let (cr, cw) = client.into_split();
+            let (sr, sw) = server.into_split();
+            tokio::spawn(pump(cr, sw, delay_ms.clone()));
+            tokio::spawn(pump(sr, cw, delay_ms.clone()));
+        }
+    });
+    proxy_port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_database_is_answered_within_the_pool_timeout_and_reported() {
+    use wecom_oidc::storage::pg_local::LocalPostgres;
+    use wecom_oidc::storage::postgres::testing::TestSchema;
+    use wecom_oidc::storage::postgres::{PoolSettings, PostgresStore};
+
+    let test = "a_slow_database_is_answered_within_the_pool_timeout_and_reported";
+    let Some(pg) = LocalPostgres::start(test) else {
+        return;
+    };
+    let schema = TestSchema::create(&pg.url()).await;
+    let delay = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let proxy = latency_proxy(pg.port(), delay.clone()).await;
+    let mut config = wecom_oidc::storage::postgres::parse_url(&format!(
+        "postgres://wecom_oidc@127.0.0.1:{proxy}/postgres"
+    ))
+    .expect("URL");
+    config.options(format!("-c search_path={}", schema.name));
+    let pool = PoolSettings {
+        size: 2,
+        timeout: Duration::from_millis(500),
+    };
+    let store = PostgresStore::connect_with(config, pool)
+        .await
+        .expect("connect");
+    let s = common::serve_with_simulator(
+        common::ServeOptions {
+            auto_login: Some("zhangsan"),
+            clients: vec![app_client()],
+            store: Some(Arc::new(store)),
+            ..Default::default()
+        },
+        |sim, base| vec![common::demo_app(sim, base, "wecom")],
+    )
+    .await;
+    let q = login(&common::browser(), &s.issuer).await;
+    let access = str_of(&redeem(&s.issuer, &q["code"]).await, "access_token");
+    let userinfo_burst = |n: usize| {
+        let (issuer, access) = (s.issuer.clone(), access.clone());
+        async move {
+            let tasks: Vec<_> = (0..n)
+                .map(|_| {
+                    let (issuer, access) = (issuer.clone(), access.clone());
+                    tokio::spawn(async move {
+                        let at = Instant::now();
+                        let resp = common::userinfo(&issuer, &access).await;
+                        answer_of("userinfo", at, &resp)
+                    })
+                })
+                .collect();
+            let mut answers = Vec::new();
+            for t in tasks {
+                answers.push(t.await.expect("task"));
+            }
+            answers
+        }
+    };
+
+    // Every round trip to the database takes 2 × 250 ms: two requests hold the pool's two
+    // connections, the others wait 500 ms for one and are refused.
+    delay.store(250, Ordering::Relaxed);
+    let slow = userinfo_burst(12).await;
+    let served = slow.iter().filter(|a| a.status == 200).count();
+    let refused = slow.iter().filter(|a| a.status == 503).count();
+    let slowest = slow.iter().map(|a| a.took).max().unwrap_or_default();
+    for a in &slow {
+        assert!(
+            a.status == 200 || (a.status == 503 && a.retry_after),
+            "{a:?}"
+        );
+        // The pool's wait bound, plus the queries of the requests that got a connection.
+        assert!(a.took < Duration::from_secs(4), "{a:?}");
+    }
+    assert!(served >= 1 && refused >= 1, "{slow:?}");
+    // Reported: the refusals are counted by route and status for monitoring.
+    let metrics = reqwest::get(format!("{}/metrics", s.issuer))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.contains("route=\"/userinfo\"") && l.contains("status=\"503\"")),
+        "{metrics}"
+    );
+
+    // Fast again: the same burst is served in full.
+    delay.store(0, Ordering::Relaxed);
+    let fast = userinfo_burst(12).await;
+    assert!(fast.iter().all(|a| a.status == 200), "{fast:?}");
+    println!(
+        "slow database (+500 ms a round trip, pool 2, wait 500 ms): {served} served, {refused} \
+         refused 503 + Retry-After, slowest answer {slowest:?}"
+    );
+    drop(s);
+    schema.drop_schema().await;
 }

@@ -13,11 +13,14 @@ pub mod cluster;
 pub mod conformance;
 pub mod durability;
 pub mod memory;
+#[cfg(any(test, feature = "testkit"))]
+pub mod pg_local;
 pub mod postgres;
 pub mod roles;
 pub mod sled_copy;
 pub mod sled_format;
 pub mod sled_store;
+pub mod unavailable;
 
 use std::fmt;
 
@@ -42,9 +45,15 @@ pub enum StorageError {
     /// A record already exists under that key.
     #[error("already exists")]
     AlreadyExists,
-    /// The backend failed (I/O, corruption, serialization).
+    /// The backend failed (corruption, serialization, a bug).
     #[error("storage backend error: {0}")]
     Backend(String),
+    /// The backend cannot be reached or cannot write right now — the database is down or
+    /// restarting, no pooled connection came free in time, the disk is full — and the same
+    /// request may well succeed later. Nothing was changed by the failed call that a client
+    /// was told about: callers answer "temporarily unavailable", never a credential.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// Result alias for storage calls.

@@ -241,7 +241,9 @@ impl SledStore {
         let db = config
             .flush_every_ms(Some(FLUSH_EVERY_MS))
             .open()
-            .map_err(|e| sled_error("open", "database", &e))?;
+            // At open an I/O error (another process holds the lock, no permission) is no
+            // passing outage: the server does not start.
+            .map_err(|e| StorageError::Backend(format!("sled open on database: {e}")))?;
         // Before any record tree is opened (or created): a newer release's store is refused
         // untouched (`sled_format`).
         super::sled_format::check_and_stamp(&db, label)?;
@@ -299,8 +301,15 @@ impl fmt::Debug for SledStore {
 
 /// A sled error as a backend error. sled's messages name files, offsets and tree names, never
 /// values.
+///
+/// An I/O error (the disk full, or failing) is [`StorageError::Unavailable`]: the request may
+/// succeed once space returns. Anything else (corruption, a bug) is `Backend`.
 fn sled_error(op: &str, tree: &str, err: &sled::Error) -> StorageError {
-    StorageError::Backend(format!("sled {op} on {tree}: {err}"))
+    let message = format!("sled {op} on {tree}: {err}");
+    match err {
+        sled::Error::Io(_) => StorageError::Unavailable(message),
+        _ => StorageError::Backend(message),
+    }
 }
 
 /// A serde_json error as a backend error, *without* serde_json's message: it quotes offending
