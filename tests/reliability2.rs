@@ -913,3 +913,163 @@ async fn a_slow_database_is_answered_within_the_pool_timeout_and_reported() {
     drop(s);
     schema.drop_schema().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// WeCom slow under a crowd
+// ---------------------------------------------------------------------------------------------
+
+/// Resident memory of this process in KiB (Linux `/proc`).
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_logins_against_a_wecom_5_s_slow_end_clearly_in_bounded_time_and_memory_and_leave_no_task(
+) {
+    const CROWD: usize = 1000;
+    let timeout = Duration::from_secs(2);
+    let latency = Duration::from_secs(5);
+    let tasks = || {
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+    };
+    let limits = wecom_oidc::web::rate_limit::RateLimits {
+        authorize_burst: 10_000,
+        callback_burst: 10_000,
+        token_burst: 10_000,
+        ..Default::default()
+    };
+    let (router, d, listener) = wecom_oidc::demo::build_full(
+        common::demo_options(
+            Some("zhangsan"),
+            vec![app_client()],
+            None,
+            Arc::new(SystemClock),
+        )
+        .await,
+        limits,
+        |wecom, _| wecom.timeout = timeout,
+    )
+    .expect("demo");
+    tokio::spawn(wecom_oidc::server::serve(
+        listener,
+        router,
+        std::future::pending(),
+    ));
+    // One login at full speed: the app's access token is cached, as on a server that runs.
+    login(&common::browser(), &d.issuer).await;
+    let (tasks_before, rss_before) = (tasks(), rss_kib());
+
+    // WeCom now takes 5 s to answer a login's questions; the connector gives up after 2 s.
+    for path in ["/cgi-bin/auth/getuserinfo", "/cgi-bin/user/get"] {
+        d.simulator.set_latency(path, latency);
+    }
+    let peak = Arc::new(std::sync::atomic::AtomicU64::new(rss_before));
+    let sampler = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(rss_kib(), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    // A browser each (a cookie jar of its own), made before the clock starts: building a
+    // client loads the system's roots, the test's cost and not the server's.
+    let browsers: Vec<reqwest::Client> = (0..CROWD)
+        .map(|_| {
+            common::browser_builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("client")
+        })
+        .collect();
+    let started = Instant::now();
+    let crowd: Vec<_> = browsers
+        .into_iter()
+        .map(|b| {
+            let issuer = d.issuer.clone();
+            tokio::spawn(async move {
+                let at = Instant::now();
+                let w = common::try_walk(&b, &authorize_url(&issuer, &[]), APP_CB, |_| None)
+                    .await
+                    .expect("every login is answered");
+                (at.elapsed(), Outcome::from(w))
+            })
+        })
+        .collect();
+    let mut took = Vec::new();
+    let (mut completed, mut refused) = (0, 0);
+    for login in crowd {
+        let (t, outcome) = login.await.expect("login task");
+        took.push(t);
+        match outcome {
+            Outcome::Redirect(q) if q.contains_key("code") => completed += 1,
+            // The client hears "try again later" (RFC 6749 §4.1.2.1) ...
+            Outcome::Redirect(q) => {
+                assert_eq!(
+                    q.get("error").map(String::as_str),
+                    Some("temporarily_unavailable"),
+                    "{q:?}"
+                );
+                refused += 1;
+            }
+            // ... or our page says WeCom did not answer in time (5xx, HTML); never a hang.
+            Outcome::Page(status, body) => {
+                assert!(status.is_server_error(), "{status}: {body}");
+                assert!(
+                    body.contains("<html") || body.contains("<!DOCTYPE"),
+                    "{body}"
+                );
+                refused += 1;
+            }
+        }
+    }
+    let wall = started.elapsed();
+    took.sort();
+    let (p50, p99) = (took[took.len() / 2], took[took.len() * 99 / 100]);
+    sampler.abort();
+    let peak_growth = peak.load(Ordering::Relaxed).saturating_sub(rss_before);
+    assert_eq!(completed + refused, CROWD);
+    // The connector's timeout bounds each login's wait for WeCom; the rest is the crowd's
+    // share of two shared cores.
+    assert!(
+        *took.last().expect("times") < timeout + Duration::from_secs(15),
+        "slowest login {:?}",
+        took.last()
+    );
+    assert!(peak_growth < 300 * 1024, "memory grew {peak_growth} KiB");
+
+    // The provider gave up on WeCom's calls; once the simulator has answered them too (5 s),
+    // no task of the crowd is left behind.
+    for path in ["/cgi-bin/auth/getuserinfo", "/cgi-bin/user/get"] {
+        d.simulator.set_latency(path, Duration::ZERO);
+    }
+    let settle = Instant::now();
+    while tasks() > tasks_before + 5 {
+        assert!(
+            settle.elapsed() < latency + Duration::from_secs(10),
+            "{} tasks alive, {tasks_before} before the crowd",
+            tasks()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let tasks_after = tasks();
+    // And logins work again at once.
+    let q = login(&common::browser(), &d.issuer).await;
+    assert!(q.contains_key("code"));
+    println!(
+        "{CROWD} logins against a WeCom 5 s slow (timeout {timeout:?}): {completed} completed, \
+         {refused} refused clearly; p50 {p50:?}, p99 {p99:?}, slowest {:?}, all within {wall:?}; memory \
+         +{} MiB at the peak; tasks {tasks_before} before, {tasks_after} after",
+        took.last().expect("times"),
+        peak_growth / 1024
+    );
+}
