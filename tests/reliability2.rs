@@ -1073,3 +1073,214 @@ async fn a_thousand_logins_against_a_wecom_5_s_slow_end_clearly_in_bounded_time_
         peak_growth / 1024
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The disk fills
+// ---------------------------------------------------------------------------------------------
+
+/// A size-limited tmpfs mounted for the test, unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// Mounts a tmpfs of `mib` MiB; `None` after `service_missing` where mounting is not
+    /// allowed (not root, or a container without CAP_SYS_ADMIN).
+    fn mount(test: &str, mib: u32) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={mib}m,mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(SmallDisk { dir }),
+            Ok(o) => {
+                wecom_oidc::ci::service_missing(
+                    test,
+                    &format!(
+                        "cannot mount a small tmpfs (needs root): {}",
+                        String::from_utf8_lossy(&o.stderr).trim()
+                    ),
+                );
+                None
+            }
+            Err(e) => {
+                wecom_oidc::ci::service_missing(test, &format!("cannot run mount: {e}"));
+                None
+            }
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Fills the disk with one file (`filler`); returns how many bytes went in.
+    fn fill(&self) -> u64 {
+        use std::io::Write;
+        let mut f = std::fs::File::create(self.path().join("filler")).expect("filler");
+        let chunk = vec![0u8; 64 * 1024];
+        let mut written = 0;
+        loop {
+            match f.write(&chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => written += n as u64,
+            }
+        }
+        // The last partial blocks too.
+        for _ in 0..64 {
+            if f.write(&chunk[..512]).is_err() {
+                break;
+            }
+        }
+        written
+    }
+
+    /// Gives the space back.
+    fn free(&self) {
+        std::fs::remove_file(self.path().join("filler")).expect("remove filler");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_new_tokens_keeps_discovery_and_jwks_and_recovers_when_space_returns() {
+    let test = "a_full_disk_refuses_new_tokens_keeps_discovery_and_jwks_and_recovers";
+    let Some(disk) = SmallDisk::mount(test, 16) else {
+        return;
+    };
+    let data = disk.path().join("data");
+    let d = demo_on(&data, Arc::new(SystemClock)).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(grant(&d.issuer).await);
+    }
+
+    let filled = disk.fill();
+    let full = Instant::now();
+    // While full: every request that would store something is refused clearly, and no
+    // credential leaves that could not be stored.
+    let mut issued_while_full = Vec::new();
+    let mut refused = 0;
+    for i in 0..20 {
+        let w = common::try_walk(
+            &common::browser(),
+            &authorize_url(&d.issuer, &[]),
+            APP_CB,
+            |_| None,
+        )
+        .await
+        .expect("answer");
+        let outcome = Outcome::from(w);
+        if let Outcome::Redirect(q) = &outcome {
+            if let Some(code) = q.get("code") {
+                let (status, body) = token(
+                    &d.issuer,
+                    &[
+                        ("grant_type", "authorization_code"),
+                        ("code", code),
+                        ("redirect_uri", APP_CB),
+                        ("code_verifier", VERIFIER),
+                    ],
+                )
+                .await;
+                if status == StatusCode::OK {
+                    issued_while_full.push(str_of(&body, "refresh_token"));
+                } else {
+                    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+                    assert_eq!(body["error"], "temporarily_unavailable");
+                    refused += 1;
+                }
+                continue;
+            }
+        }
+        refused += 1;
+        match outcome {
+            Outcome::Redirect(q) => assert_eq!(
+                q.get("error").map(String::as_str),
+                Some("temporarily_unavailable"),
+                "{q:?}"
+            ),
+            Outcome::Page(status, body) => {
+                assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{i}: {body}")
+            }
+        }
+        for path in ["/.well-known/openid-configuration", "/jwks"] {
+            let resp = reqwest::get(format!("{}{path}", d.issuer))
+                .await
+                .expect("answer");
+            assert_eq!(
+                resp.status(),
+                StatusCode::OK,
+                "{path} while the disk is full"
+            );
+        }
+    }
+    let rt = held.pop().expect("a token");
+    let (status, body) = refresh(&d.issuer, &rt).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"], "temporarily_unavailable");
+    held.push(rt);
+    println!(
+        "full after {filled} bytes; {refused} refused, {} issued",
+        issued_while_full.len()
+    );
+
+    // Space returns: the server recovers by itself.
+    disk.free();
+    let freed = Instant::now();
+    let new = loop {
+        let w = common::try_walk(
+            &common::browser(),
+            &authorize_url(&d.issuer, &[]),
+            APP_CB,
+            |_| None,
+        )
+        .await
+        .expect("answer");
+        if let Outcome::Redirect(q) = Outcome::from(w) {
+            if let Some(code) = q.get("code") {
+                let (status, body) = token(
+                    &d.issuer,
+                    &[
+                        ("grant_type", "authorization_code"),
+                        ("code", code),
+                        ("redirect_uri", APP_CB),
+                        ("code_verifier", VERIFIER),
+                    ],
+                )
+                .await;
+                if status == StatusCode::OK {
+                    break str_of(&body, "refresh_token");
+                }
+            }
+        }
+        assert!(freed.elapsed() < Duration::from_secs(15), "no recovery");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let recovery = freed.elapsed();
+    // Nothing a client was given is lost: before, during (if anything was issued) and after.
+    for rt in held.iter().chain(&issued_while_full).chain([&new]) {
+        refresh_once(&d.issuer, rt).await;
+    }
+    println!(
+        "disk full for {:?}: {refused} requests refused clearly, {} tokens issued (all kept); \
+         recovered {recovery:?} after space returned",
+        freed - full,
+        issued_while_full.len()
+    );
+}

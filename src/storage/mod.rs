@@ -19,6 +19,7 @@ pub mod postgres;
 pub mod roles;
 pub mod sled_copy;
 pub mod sled_format;
+mod sled_reopen;
 pub mod sled_store;
 pub mod unavailable;
 
