@@ -360,7 +360,7 @@ pub fn with_middleware(router: Router) -> Router {
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(30),
+            REQUEST_TIMEOUT,
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -384,6 +384,9 @@ fn close_after_payload_too_large<B>(
     }
     response
 }
+
+/// The longest a request is worked on before it is answered `503`: nothing hangs longer.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Seconds a client is asked to wait before retrying a `503` (the store down or full, a
 /// request that timed out): long enough for a database restart to be under way, short enough

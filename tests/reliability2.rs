@@ -20,6 +20,10 @@ mod common;
 use common::{Outcome, CHALLENGE, VERIFIER};
 
 const APP: &str = "app";
+
+/// The tests that load the machine (a crowd, a mixed load, a database restart) take turns: on
+/// two shared cores, one test's load would otherwise show up as another's slow answers.
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const APP_SECRET: &str = "app-secret-0123456789abcdef";
 const APP_CB: &str = "http://127.0.0.1:9/app/callback";
 
@@ -327,6 +331,7 @@ fn admin_socket(d: &RunningDemo, dir: &Path) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_taken_under_load_restores_and_earlier_refresh_tokens_work_exactly_once() {
+    let _turn = HEAVY.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let d = demo_on(&dir.path().join("old"), Arc::new(SystemClock)).await;
     let socket = admin_socket(&d, &dir.path().join("admin"));
@@ -589,6 +594,7 @@ async fn readyz(issuer: &str) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_restart_is_answered_503_with_retry_after_and_both_instances_recover_by_themselves(
 ) {
+    let _turn = HEAVY.lock().await;
     use wecom_oidc::storage::pg_local::LocalPostgres;
     use wecom_oidc::storage::postgres::testing::TestSchema;
     use wecom_oidc::storage::postgres::{PoolSettings, PostgresStore};
@@ -816,6 +822,7 @@ async fn latency_proxy(port: u16, delay_ms: Arc<std::sync::atomic::AtomicU64>) -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_database_is_answered_within_the_pool_timeout_and_reported() {
+    let _turn = HEAVY.lock().await;
     use wecom_oidc::storage::pg_local::LocalPostgres;
     use wecom_oidc::storage::postgres::testing::TestSchema;
     use wecom_oidc::storage::postgres::{PoolSettings, PostgresStore};
@@ -918,6 +925,17 @@ async fn a_slow_database_is_answered_within_the_pool_timeout_and_reported() {
 // WeCom slow under a crowd
 // ---------------------------------------------------------------------------------------------
 
+/// CPU time (user + system) this process has used so far (Linux `/proc`, 10 ms ticks).
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    let rest = stat.rsplit_once(')').expect("stat").1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat(5); `rest` starts at field 3.
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    Duration::from_millis(ticks * 10)
+}
+
 /// Resident memory of this process in KiB (Linux `/proc`).
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
@@ -932,6 +950,7 @@ fn rss_kib() -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_logins_against_a_wecom_5_s_slow_end_clearly_in_bounded_time_and_memory_and_leave_no_task(
 ) {
+    let _turn = HEAVY.lock().await;
     const CROWD: usize = 1000;
     let timeout = Duration::from_secs(2);
     let latency = Duration::from_secs(5);
@@ -991,7 +1010,7 @@ async fn a_thousand_logins_against_a_wecom_5_s_slow_end_clearly_in_bounded_time_
                 .expect("client")
         })
         .collect();
-    let started = Instant::now();
+    let (started, cpu_before) = (Instant::now(), cpu_time());
     let crowd: Vec<_> = browsers
         .into_iter()
         .map(|b| {
@@ -1000,7 +1019,9 @@ async fn a_thousand_logins_against_a_wecom_5_s_slow_end_clearly_in_bounded_time_
                 let at = Instant::now();
                 let w = common::try_walk(&b, &authorize_url(&issuer, &[]), APP_CB, |_| None)
                     .await
-                    .expect("every login is answered");
+                    .unwrap_or_else(|e| {
+                        panic!("a login not answered after {:?}: {e:?}", at.elapsed())
+                    });
                 (at.elapsed(), Outcome::from(w))
             })
         })
@@ -1032,16 +1053,17 @@ async fn a_thousand_logins_against_a_wecom_5_s_slow_end_clearly_in_bounded_time_
             }
         }
     }
-    let wall = started.elapsed();
+    let (wall, cpu) = (started.elapsed(), cpu_time() - cpu_before);
     took.sort();
     let (p50, p99) = (took[took.len() / 2], took[took.len() * 99 / 100]);
     sampler.abort();
     let peak_growth = peak.load(Ordering::Relaxed).saturating_sub(rss_before);
     assert_eq!(completed + refused, CROWD);
     // The connector's timeout bounds each login's wait for WeCom; the rest is the crowd's
-    // share of two shared cores.
+    // share of two shared cores (debug build). No request of a login outlives the server's
+    // request timeout.
     assert!(
-        *took.last().expect("times") < timeout + Duration::from_secs(15),
+        *took.last().expect("times") < wecom_oidc::app::REQUEST_TIMEOUT,
         "slowest login {:?}",
         took.last()
     );
@@ -1067,7 +1089,8 @@ async fn a_thousand_logins_against_a_wecom_5_s_slow_end_clearly_in_bounded_time_
     assert!(q.contains_key("code"));
     println!(
         "{CROWD} logins against a WeCom 5 s slow (timeout {timeout:?}): {completed} completed, \
-         {refused} refused clearly; p50 {p50:?}, p99 {p99:?}, slowest {:?}, all within {wall:?}; memory \
+         {refused} refused clearly; p50 {p50:?}, p99 {p99:?}, slowest {:?}, all within {wall:?} using {cpu:?} of CPU (server, simulator and \
+         the 1000 clients in this one process); memory \
          +{} MiB at the peak; tasks {tasks_before} before, {tasks_after} after",
         took.last().expect("times"),
         peak_growth / 1024
@@ -1159,6 +1182,7 @@ impl Drop for SmallDisk {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_refuses_new_tokens_keeps_discovery_and_jwks_and_recovers_when_space_returns() {
+    let _turn = HEAVY.lock().await;
     let test = "a_full_disk_refuses_new_tokens_keeps_discovery_and_jwks_and_recovers";
     let Some(disk) = SmallDisk::mount(test, 16) else {
         return;
