@@ -74,17 +74,18 @@ async fn token(issuer: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
     panic!("the /token rate limit never let the request through");
 }
 
+/// The form of a code exchange (RFC 6749 §4.1.3) with PKCE.
+fn code_form(code: &str) -> [(&str, &str); 4] {
+    [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", APP_CB),
+        ("code_verifier", VERIFIER),
+    ]
+}
+
 async fn redeem(issuer: &str, code: &str) -> Value {
-    let (status, body) = token(
-        issuer,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", APP_CB),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
+    let (status, body) = token(issuer, &code_form(code)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body
 }
@@ -532,17 +533,7 @@ async fn mixed_load(issuer: String, book: Arc<std::sync::Mutex<Book>>, stop: Arc
         };
         note(a);
         if let Some(code) = code {
-            let (a, body) = token_once(
-                &http,
-                &issuer,
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", &code),
-                    ("redirect_uri", APP_CB),
-                    ("code_verifier", VERIFIER),
-                ],
-            )
-            .await;
+            let (a, body) = token_once(&http, &issuer, &code_form(&code)).await;
             if a.status == 200 {
                 book.lock()
                     .expect("book")
@@ -583,6 +574,27 @@ async fn mixed_load(issuer: String, book: Arc<std::sync::Mutex<Book>>, stop: Arc
     }
 }
 
+/// One instance (provider and simulator, the confidential client, auto-login) on the
+/// PostgreSQL store at `config` with a pool of `pool`.
+async fn serve_on_postgres(
+    config: tokio_postgres::Config,
+    pool: wecom_oidc::storage::postgres::PoolSettings,
+) -> common::Served {
+    let store = wecom_oidc::storage::PostgresStore::connect_with(config, pool)
+        .await
+        .expect("connect");
+    common::serve_with_simulator(
+        common::ServeOptions {
+            auto_login: Some("zhangsan"),
+            clients: vec![app_client()],
+            store: Some(Arc::new(store)),
+            ..Default::default()
+        },
+        |sim, base| vec![common::demo_app(sim, base, "wecom")],
+    )
+    .await
+}
+
 async fn readyz(issuer: &str) -> u16 {
     reqwest::get(format!("{issuer}/readyz"))
         .await
@@ -597,7 +609,7 @@ async fn a_database_restart_is_answered_503_with_retry_after_and_both_instances_
     let _turn = HEAVY.lock().await;
     use wecom_oidc::storage::pg_local::LocalPostgres;
     use wecom_oidc::storage::postgres::testing::TestSchema;
-    use wecom_oidc::storage::postgres::{PoolSettings, PostgresStore};
+    use wecom_oidc::storage::postgres::PoolSettings;
 
     let test = "a_database_restart_is_answered_503_with_retry_after_and_both_instances_recover";
     let Some(pg) = LocalPostgres::start(test) else {
@@ -611,21 +623,7 @@ async fn a_database_restart_is_answered_503_with_retry_after_and_both_instances_
     };
     let mut instances = Vec::new();
     for _ in 0..2 {
-        let store = PostgresStore::connect_with(schema.config(), pool)
-            .await
-            .expect("connect");
-        instances.push(
-            common::serve_with_simulator(
-                common::ServeOptions {
-                    auto_login: Some("zhangsan"),
-                    clients: vec![app_client()],
-                    store: Some(Arc::new(store)),
-                    ..Default::default()
-                },
-                |sim, base| vec![common::demo_app(sim, base, "wecom")],
-            )
-            .await,
-        );
+        instances.push(serve_on_postgres(schema.config(), pool).await);
     }
     let stop = Arc::new(AtomicBool::new(false));
     let books: Vec<_> = (0..2)
@@ -825,7 +823,7 @@ async fn a_slow_database_is_answered_within_the_pool_timeout_and_reported() {
     let _turn = HEAVY.lock().await;
     use wecom_oidc::storage::pg_local::LocalPostgres;
     use wecom_oidc::storage::postgres::testing::TestSchema;
-    use wecom_oidc::storage::postgres::{PoolSettings, PostgresStore};
+    use wecom_oidc::storage::postgres::PoolSettings;
 
     let test = "a_slow_database_is_answered_within_the_pool_timeout_and_reported";
     let Some(pg) = LocalPostgres::start(test) else {
@@ -843,19 +841,7 @@ async fn a_slow_database_is_answered_within_the_pool_timeout_and_reported() {
         size: 2,
         timeout: Duration::from_millis(500),
     };
-    let store = PostgresStore::connect_with(config, pool)
-        .await
-        .expect("connect");
-    let s = common::serve_with_simulator(
-        common::ServeOptions {
-            auto_login: Some("zhangsan"),
-            clients: vec![app_client()],
-            store: Some(Arc::new(store)),
-            ..Default::default()
-        },
-        |sim, base| vec![common::demo_app(sim, base, "wecom")],
-    )
-    .await;
+    let s = serve_on_postgres(config, pool).await;
     let q = login(&common::browser(), &s.issuer).await;
     let access = str_of(&redeem(&s.issuer, &q["code"]).await, "access_token");
     let userinfo_burst = |n: usize| {
@@ -1201,27 +1187,11 @@ async fn a_full_disk_refuses_new_tokens_keeps_discovery_and_jwks_and_recovers_wh
     let mut issued_while_full = Vec::new();
     let mut refused = 0;
     for i in 0..20 {
-        let w = common::try_walk(
-            &common::browser(),
-            &authorize_url(&d.issuer, &[]),
-            APP_CB,
-            |_| None,
-        )
-        .await
-        .expect("answer");
+        let w = common::walk(&common::browser(), &authorize_url(&d.issuer, &[]), APP_CB).await;
         let outcome = Outcome::from(w);
         if let Outcome::Redirect(q) = &outcome {
             if let Some(code) = q.get("code") {
-                let (status, body) = token(
-                    &d.issuer,
-                    &[
-                        ("grant_type", "authorization_code"),
-                        ("code", code),
-                        ("redirect_uri", APP_CB),
-                        ("code_verifier", VERIFIER),
-                    ],
-                )
-                .await;
+                let (status, body) = token(&d.issuer, &code_form(code)).await;
                 if status == StatusCode::OK {
                     issued_while_full.push(str_of(&body, "refresh_token"));
                 } else {
@@ -1268,26 +1238,10 @@ async fn a_full_disk_refuses_new_tokens_keeps_discovery_and_jwks_and_recovers_wh
     disk.free();
     let freed = Instant::now();
     let new = loop {
-        let w = common::try_walk(
-            &common::browser(),
-            &authorize_url(&d.issuer, &[]),
-            APP_CB,
-            |_| None,
-        )
-        .await
-        .expect("answer");
+        let w = common::walk(&common::browser(), &authorize_url(&d.issuer, &[]), APP_CB).await;
         if let Outcome::Redirect(q) = Outcome::from(w) {
             if let Some(code) = q.get("code") {
-                let (status, body) = token(
-                    &d.issuer,
-                    &[
-                        ("grant_type", "authorization_code"),
-                        ("code", code),
-                        ("redirect_uri", APP_CB),
-                        ("code_verifier", VERIFIER),
-                    ],
-                )
-                .await;
+                let (status, body) = token(&d.issuer, &code_form(code)).await;
                 if status == StatusCode::OK {
                     break str_of(&body, "refresh_token");
                 }
