@@ -356,10 +356,11 @@ pub fn with_middleware(router: Router) -> Router {
     // the timeout's own `503` needs an inner body type with a `Default`.
     let stack = tower::ServiceBuilder::new()
         .map_response(close_after_payload_too_large)
+        .map_response(retry_after_on_unavailable)
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(30),
+            REQUEST_TIMEOUT,
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -380,6 +381,27 @@ fn close_after_payload_too_large<B>(
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// The longest a request is worked on before it is answered `503`: nothing hangs longer.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Seconds a client is asked to wait before retrying a `503` (the store down or full, a
+/// request that timed out): long enough for a database restart to be under way, short enough
+/// that a person retrying by hand finds it back.
+pub const RETRY_AFTER_SECS: u32 = 5;
+
+/// Every `503` says when to retry (RFC 9110 §10.2.3, §15.6.4), unless its handler said it
+/// already (the rate limits compute their own wait).
+fn retry_after_on_unavailable<B>(mut response: axum::http::Response<B>) -> axum::http::Response<B> {
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE
+        && !response.headers().contains_key(header::RETRY_AFTER)
+    {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
     }
     response
 }
@@ -437,4 +459,51 @@ async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn every_503_says_when_to_retry_rfc9110_10_2_3_unless_it_already_does() {
+        let router = with_middleware(
+            Router::new()
+                .route(
+                    "/down",
+                    axum::routing::get(|| async { StatusCode::SERVICE_UNAVAILABLE }),
+                )
+                .route(
+                    "/limited",
+                    axum::routing::get(|| async {
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            [(header::RETRY_AFTER, "42")],
+                        )
+                    }),
+                )
+                .route("/ok", axum::routing::get(|| async { "ok" })),
+        );
+        let get = |path: &'static str| {
+            let router = router.clone();
+            async move {
+                router
+                    .oneshot(
+                        axum::http::Request::get(path)
+                            .body(axum::body::Body::empty())
+                            .expect("request"),
+                    )
+                    .await
+                    .expect("response")
+            }
+        };
+        let down = get("/down").await;
+        assert_eq!(
+            down.headers()[header::RETRY_AFTER],
+            RETRY_AFTER_SECS.to_string().as_str()
+        );
+        assert_eq!(get("/limited").await.headers()[header::RETRY_AFTER], "42");
+        assert!(!get("/ok").await.headers().contains_key(header::RETRY_AFTER));
+    }
 }

@@ -57,6 +57,34 @@ pub enum Command {
     /// Act on the running server through its local admin socket (`<data_dir>/run/admin.sock`,
     /// usable only by the server's own user).
     Admin(AdminArgs),
+    /// Back up the running server's store and signing keys into a new directory (the server
+    /// writes it, through its admin socket; it keeps serving meanwhile).
+    Backup(BackupArgs),
+    /// Put a backup back as the store and signing keys of the configuration; run it while the
+    /// server is stopped.
+    Restore(RestoreArgs),
+}
+
+/// Options of `backup`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackupArgs {
+    /// The new backup directory (absent or empty).
+    #[arg(long)]
+    pub to: PathBuf,
+    /// The admin socket (default: `<data_dir>/run/admin.sock` of the configuration file).
+    #[arg(long)]
+    pub socket: Option<PathBuf>,
+}
+
+/// Options of `restore`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RestoreArgs {
+    /// The backup directory (written by `backup`).
+    #[arg(long)]
+    pub from: PathBuf,
+    /// Replace a store and key folder that already hold data.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Options of `admin`.

@@ -54,6 +54,9 @@ pub struct RunningDemo {
     pub simulator: Simulator,
     /// The store.
     pub store: Arc<dyn Store>,
+    /// What the admin routes act on (`admin::router`): tests serve them on a socket of their
+    /// own, as `serve` does.
+    pub admin: crate::admin::AdminContext,
     /// Keeps the temporary data folder alive.
     _tmp: Option<tempfile::TempDir>,
 }
@@ -193,7 +196,13 @@ pub fn build_full(
         )?,
     );
     ensure_demo_keys(&config, opts.clock.as_ref())?;
-    let built = app::build_with_store(&config, opts.clock, store.clone())?;
+    let built = app::build_with_store(&config, opts.clock.clone(), store.clone())?;
+    let admin = crate::admin::AdminContext {
+        config: Arc::new(config.clone()),
+        provider: built.provider.clone(),
+        store: store.clone(),
+        clock: opts.clock,
+    };
 
     let rp = relying_party::demo_router(
         &issuer,
@@ -218,6 +227,7 @@ pub fn build_full(
         issuer,
         simulator,
         store,
+        admin,
         _tmp: tmp,
     };
     Ok((app::with_middleware(router), running, opts.listener))

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod backup;
 pub mod check;
 #[cfg(any(test, feature = "testkit"))]
 pub mod ci;

@@ -37,6 +37,8 @@ fn main() -> ExitCode {
                 commands::run_events(cli.config.as_deref(), args.limit, args.json).await
             }
             Command::Admin(args) => commands::admin::run(cli.config.as_deref(), args).await,
+            Command::Backup(args) => commands::backup::backup(cli.config.as_deref(), args).await,
+            Command::Restore(args) => commands::backup::restore(cli.config.as_deref(), &args),
             Command::Clients(args) => match args.command {
                 ClientsCommand::List => commands::run_clients_list(cli.config.as_deref()),
             },

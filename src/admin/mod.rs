@@ -10,13 +10,14 @@
 //! The socket serves only [`router`]'s routes, never the public provider routes, and the public
 //! listener never serves these.
 
+mod backup;
 pub mod client;
 mod socket;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 
@@ -54,6 +55,7 @@ pub struct AdminContext {
 pub fn router(ctx: AdminContext) -> Router {
     Router::new()
         .route("/v1/status", get(status))
+        .route("/v1/backup", post(backup::backup))
         .with_state(ctx)
 }
 

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod app_checks;
+pub mod backup;
 pub mod clients;
 pub mod doctor;
 pub mod login_events;

@@ -113,7 +113,37 @@ impl OAuthError {
 
 impl From<crate::storage::StorageError> for OAuthError {
     fn from(e: crate::storage::StorageError) -> Self {
-        tracing::error!(error = %e, "storage failure");
-        Self::server_error()
+        match e {
+            // A store that is down or full is the server being "temporarily unable to handle
+            // the request" (RFC 6749 §4.1.2.1, and the registered code §11.4 lets /token use
+            // it too): the client may retry, and the HTTP layer says when (Retry-After).
+            crate::storage::StorageError::Unavailable(_) => {
+                crate::storage::unavailable::note(&e);
+                Self::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "the server cannot reach its store right now; try again shortly",
+                )
+            }
+            _ => {
+                tracing::error!(error = %e, "storage failure");
+                Self::server_error()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::StorageError;
+
+    #[test]
+    fn an_unavailable_store_is_temporarily_unavailable_rfc6749_4_1_2_1_and_a_broken_one_a_server_error(
+    ) {
+        let down: OAuthError = StorageError::Unavailable("connection refused".into()).into();
+        assert_eq!(down.code, ErrorCode::TemporarilyUnavailable);
+        assert!(!down.description.contains("refused"), "no detail leaks");
+        let broken: OAuthError = StorageError::Backend("cannot decode".into()).into();
+        assert_eq!(broken.code, ErrorCode::ServerError);
     }
 }

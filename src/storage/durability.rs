@@ -152,7 +152,8 @@ async fn run_rounds(inner: Arc<Inner>) {
         let result = match inner.store.flush().await {
             Ok(()) => Ok(()),
             Err(e) => {
-                tracing::error!(error = %e, "durability flush failed");
+                // Every round fails alike while the disk is full: the cause once a minute.
+                super::unavailable::note(&format_args!("durability flush failed: {e}"));
                 Err(e.to_string())
             }
         };

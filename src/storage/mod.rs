@@ -13,9 +13,15 @@ pub mod cluster;
 pub mod conformance;
 pub mod durability;
 pub mod memory;
+#[cfg(any(test, feature = "testkit"))]
+pub mod pg_local;
 pub mod postgres;
 pub mod roles;
+pub mod sled_copy;
+pub mod sled_format;
+mod sled_reopen;
 pub mod sled_store;
+pub mod unavailable;
 
 use std::fmt;
 
@@ -40,9 +46,15 @@ pub enum StorageError {
     /// A record already exists under that key.
     #[error("already exists")]
     AlreadyExists,
-    /// The backend failed (I/O, corruption, serialization).
+    /// The backend failed (corruption, serialization, a bug).
     #[error("storage backend error: {0}")]
     Backend(String),
+    /// The backend cannot be reached or cannot write right now — the database is down or
+    /// restarting, no pooled connection came free in time, the disk is full — and the same
+    /// request may well succeed later. Nothing was changed by the failed call that a client
+    /// was told about: callers answer "temporarily unavailable", never a credential.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// Result alias for storage calls.
@@ -386,6 +398,18 @@ pub trait Store: Send + Sync + 'static {
     /// Whether records survive a restart once [`Store::flush`] returns (a disk backend); `false`
     /// for a store that keeps nothing across restarts, whose durability barrier is then free.
     fn is_persistent(&self) -> bool;
+
+    /// Writes a copy of the store into the new directory `dir` while the server keeps serving
+    /// (`storage::sled_copy` says what the copy holds). A store with backup tools of its own
+    /// (PostgreSQL: `pg_dump`) or nothing to back up answers `Backend` with what to use instead.
+    async fn backup_to(&self, dir: &std::path::Path) -> Result<sled_copy::CopySummary> {
+        let _ = dir;
+        Err(StorageError::Backend(
+            "this store is not backed up through wecom-oidc: back up its database with the \
+             database's own tools (PostgreSQL: pg_dump)"
+                .into(),
+        ))
+    }
 
     /// Whether several server processes use this store at once (PostgreSQL): the signing keys
     /// then live in the store ([`Store::find_signing_keys`]) instead of `keys_dir`, so every

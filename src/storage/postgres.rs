@@ -154,11 +154,32 @@ pub const POOL_SIZE: usize = 16;
 
 /// How long a call waits for a free connection or a new one before failing (503 upstream of it,
 /// never a hang).
-const POOL_TIMEOUT: Duration = Duration::from_secs(10);
+pub const POOL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The connection pool of one instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// Connections kept at most ([`POOL_SIZE`]).
+    pub size: usize,
+    /// How long a call waits for a free connection, and for a new one to be made
+    /// ([`POOL_TIMEOUT`]); past it the call fails `Unavailable` instead of queueing on.
+    pub timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            size: POOL_SIZE,
+            timeout: POOL_TIMEOUT,
+        }
+    }
+}
 
 /// A [`Store`] on PostgreSQL. Cheap to share behind an `Arc`.
 pub struct PostgresStore {
     pool: Pool,
+    /// The pool's wait bound, for the error that reports it.
+    timeout: Duration,
 }
 
 // Nothing in it is useful and safe to show (the pool's config holds the password).
@@ -198,21 +219,41 @@ pub fn parse_url(url: &str) -> std::result::Result<tokio_postgres::Config, Strin
 
 /// A PostgreSQL error as a backend error: the SQLSTATE and the server's message, never its
 /// DETAIL (which quotes row values) nor a parameter.
+///
+/// A lost or refused connection, and the server classes that mean "not now" (08 connection
+/// exception, 53 insufficient resources — a full disk among them —, 57P01–57P03 shutting
+/// down or starting up) are [`StorageError::Unavailable`]: the request may be retried once the
+/// database is back. Anything else (a constraint, a syntax error: a bug) is `Backend`.
 fn pg_error(op: &str, err: &tokio_postgres::Error) -> StorageError {
     match err.as_db_error() {
-        Some(db) => StorageError::Backend(format!(
-            "postgres {op}: {} ({})",
-            db.message(),
-            db.code().code()
-        )),
-        None => StorageError::Backend(format!("postgres {op}: {err}")),
+        Some(db) => {
+            let code = db.code().code();
+            let message = format!("postgres {op}: {} ({code})", db.message());
+            let transient = code.starts_with("08")
+                || code.starts_with("53")
+                || matches!(code, "57P01" | "57P02" | "57P03");
+            if transient {
+                StorageError::Unavailable(message)
+            } else {
+                StorageError::Backend(message)
+            }
+        }
+        // No answer from the server: the connection was refused, broke or timed out.
+        None => StorageError::Unavailable(format!("postgres {op}: {err}")),
     }
 }
 
-fn pool_error(err: &deadpool_postgres::PoolError) -> StorageError {
+/// A pool failure: no connection could be made, or none came free within the pool's timeouts
+/// (a slow or saturated database). Both are worth a retry later.
+fn pool_error(err: &deadpool_postgres::PoolError, timeout: Duration) -> StorageError {
     match err {
         deadpool_postgres::PoolError::Backend(e) => pg_error("connect", e),
-        other => StorageError::Backend(format!("postgres pool: {other}")),
+        deadpool_postgres::PoolError::Timeout(kind) => StorageError::Unavailable(format!(
+            "postgres pool: no connection within {} ms ({kind:?}): the database is slow, \
+             saturated or unreachable",
+            timeout.as_millis()
+        )),
+        other => StorageError::Unavailable(format!("postgres pool: {other}")),
     }
 }
 
@@ -241,6 +282,14 @@ impl PostgresStore {
     /// Fails if the server cannot be reached, refuses the login, or holds a schema newer than
     /// [`MIGRATIONS`] knows.
     pub async fn connect(config: tokio_postgres::Config) -> Result<PostgresStore> {
+        Self::connect_with(config, PoolSettings::default()).await
+    }
+
+    /// [`PostgresStore::connect`] with a pool of `settings`.
+    pub async fn connect_with(
+        config: tokio_postgres::Config,
+        settings: PoolSettings,
+    ) -> Result<PostgresStore> {
         let tls = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls())
             .map_err(|e| StorageError::Backend(format!("postgres TLS setup: {e}")))?
             .build();
@@ -253,13 +302,16 @@ impl PostgresStore {
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
+            .max_size(settings.size)
             .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(POOL_TIMEOUT))
-            .create_timeout(Some(POOL_TIMEOUT))
+            .wait_timeout(Some(settings.timeout))
+            .create_timeout(Some(settings.timeout))
             .build()
             .map_err(|e| StorageError::Backend(format!("postgres pool: {e}")))?;
-        let store = PostgresStore { pool };
+        let store = PostgresStore {
+            pool,
+            timeout: settings.timeout,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -317,7 +369,10 @@ impl PostgresStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object> {
-        self.pool.get().await.map_err(|e| pool_error(&e))
+        self.pool
+            .get()
+            .await
+            .map_err(|e| pool_error(&e, self.timeout))
     }
 
     /// A pooled connection with `sql` prepared on it (cached per connection).

@@ -44,6 +44,7 @@ use super::{
 };
 
 use super::cluster::LeaseRecord;
+use super::sled_reopen::Slot;
 use super::SigningKeySet;
 
 /// How often, in milliseconds, sled writes dirty data to disk in the background: the most a crash
@@ -60,8 +61,9 @@ pub const DEFAULT_CACHE_BYTES: u64 = 8 * 1024 * 1024;
 ///
 /// Cheap to share behind an `Arc`; every method is safe to call from many threads at once.
 pub struct SledStore {
-    /// Shared with the blocking-pool tasks that sweep and the flusher thread.
-    inner: Arc<Trees>,
+    /// The open database, reopened after an I/O failure (`sled_reopen`); shared with the
+    /// blocking-pool tasks that sweep and the flusher thread.
+    slot: Arc<Slot<Trees>>,
     /// The dedicated flusher (module docs).
     flusher: Flusher,
 }
@@ -93,7 +95,7 @@ impl FlushQueue {
 }
 
 impl Flusher {
-    fn start(trees: Arc<Trees>) -> Result<Flusher> {
+    fn start(trees: Arc<Slot<Trees>>) -> Result<Flusher> {
         let queue = Arc::new(FlushQueue {
             state: Mutex::new(FlushState::default()),
             wake: Condvar::new(),
@@ -129,7 +131,7 @@ impl Flusher {
 }
 
 /// Takes every queued caller, flushes once, answers them all; until the store is dropped.
-fn flusher_loop(queue: &FlushQueue, trees: &Trees) {
+fn flusher_loop(queue: &FlushQueue, slot: &Arc<Slot<Trees>>) {
     loop {
         let batch = {
             let mut state = queue.state();
@@ -146,9 +148,12 @@ fn flusher_loop(queue: &FlushQueue, trees: &Trees) {
         };
         // Every caller in `batch` queued after its writes, and the flush starts now. A panic
         // inside sled fails this batch, not the thread: later flushes are still served.
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| trees.flush()))
-            .unwrap_or_else(|_| Err(StorageError::Backend("sled flush panicked".into())))
-            .map_err(|e| e.to_string());
+        let flushed = slot.get().and_then(|trees| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| trees.flush()))
+                .unwrap_or_else(|_| Err(StorageError::Backend("sled flush panicked".into())))
+        });
+        // A failed write to disk leaves sled failing until it is reopened (`sled_reopen`).
+        let result = slot.watch(flushed).map_err(|e| e.to_string());
         for waiter in batch {
             // A caller that went away no longer needs the answer.
             let _ = waiter.send(result.clone());
@@ -217,7 +222,11 @@ impl SledStore {
         // what it created so a failed start leaves the directory as it was.
         let blobs = path.join("blobs");
         let had_blobs = blobs.exists();
-        let opened = Self::with_config(sled::Config::new().path(path).cache_capacity(cache_bytes));
+        let opened = Self::with_config(
+            sled::Config::new().path(path).cache_capacity(cache_bytes),
+            &path.display().to_string(),
+            true,
+        );
         if opened.is_err() && !had_blobs {
             let _ = std::fs::remove_dir(&blobs); // only if still empty
         }
@@ -230,36 +239,66 @@ impl SledStore {
             sled::Config::new()
                 .temporary(true)
                 .cache_capacity(DEFAULT_CACHE_BYTES),
+            "a temporary store",
+            false,
         )
     }
 
-    fn with_config(config: sled::Config) -> Result<SledStore> {
-        let db = config
-            .flush_every_ms(Some(FLUSH_EVERY_MS))
-            .open()
-            .map_err(|e| sled_error("open", "database", &e))?;
-        let auth_requests = Table::open(&db, "auth_requests")?;
-        let pending = auth_requests.tree.len();
-        let trees = Trees {
-            auth_requests,
-            pending_auth_requests: AtomicUsize::new(pending),
-            auth_codes: Table::open(&db, "auth_codes")?,
-            access_tokens: Table::open(&db, "access_tokens")?,
-            revoked_grants: Table::open(&db, "revoked_grants")?,
-            upstream_tokens: Table::open(&db, "upstream_tokens")?,
-            refresh_tokens: Table::open(&db, "refresh_tokens")?,
-            used_jtis: Table::open(&db, "used_jtis")?,
-            user_links: Table::open(&db, "user_links")?,
-            sessions: Table::open(&db, "sessions")?,
-            login_events: Table::open(&db, "login_events")?,
-            db,
+    fn with_config(config: sled::Config, label: &str, reopenable: bool) -> Result<SledStore> {
+        let trees = open_trees(config.clone(), label)?;
+        // A temporary database is gone once closed: it cannot be reopened.
+        let reopen: Option<Box<dyn Fn() -> Result<Trees> + Send + Sync>> = if reopenable {
+            let label = label.to_owned();
+            Some(Box::new(move || open_trees(config.clone(), &label)))
+        } else {
+            None
         };
-        let inner = Arc::new(trees);
+        let slot = Slot::new(trees, reopen);
         Ok(SledStore {
-            flusher: Flusher::start(inner.clone())?,
-            inner,
+            flusher: Flusher::start(slot.clone())?,
+            slot,
         })
     }
+
+    /// The open database, or `Unavailable` while it is reopened.
+    fn trees(&self) -> Result<Arc<Trees>> {
+        self.slot.get()
+    }
+
+    /// Passes `result` on, starting a reopening first if it is an I/O failure.
+    fn watch<T>(&self, result: Result<T>) -> Result<T> {
+        self.slot.watch(result)
+    }
+}
+
+/// Opens the database and its trees (at start, and again after an I/O failure).
+fn open_trees(config: sled::Config, label: &str) -> Result<Trees> {
+    let db = config
+        .flush_every_ms(Some(FLUSH_EVERY_MS))
+        .open()
+        // At open an I/O error (another process holds the lock, no permission) is no
+        // passing outage: the server does not start.
+        .map_err(|e| StorageError::Backend(format!("sled open on database: {e}")))?;
+    // Before any record tree is opened (or created): a newer release's store is refused
+    // untouched (`sled_format`).
+    super::sled_format::check_and_stamp(&db, label)?;
+    let auth_requests = Table::open(&db, "auth_requests")?;
+    let pending = auth_requests.tree.len();
+    let trees = Trees {
+        auth_requests,
+        pending_auth_requests: AtomicUsize::new(pending),
+        auth_codes: Table::open(&db, "auth_codes")?,
+        access_tokens: Table::open(&db, "access_tokens")?,
+        revoked_grants: Table::open(&db, "revoked_grants")?,
+        upstream_tokens: Table::open(&db, "upstream_tokens")?,
+        refresh_tokens: Table::open(&db, "refresh_tokens")?,
+        used_jtis: Table::open(&db, "used_jtis")?,
+        user_links: Table::open(&db, "user_links")?,
+        sessions: Table::open(&db, "sessions")?,
+        login_events: Table::open(&db, "login_events")?,
+        db,
+    };
+    Ok(trees)
 }
 
 /// Refuses a non-empty directory that is not a sled database: sled would add its files beside
@@ -292,8 +331,15 @@ impl fmt::Debug for SledStore {
 
 /// A sled error as a backend error. sled's messages name files, offsets and tree names, never
 /// values.
+///
+/// An I/O error (the disk full, or failing) is [`StorageError::Unavailable`]: the request may
+/// succeed once space returns. Anything else (corruption, a bug) is `Backend`.
 fn sled_error(op: &str, tree: &str, err: &sled::Error) -> StorageError {
-    StorageError::Backend(format!("sled {op} on {tree}: {err}"))
+    let message = format!("sled {op} on {tree}: {err}");
+    match err {
+        sled::Error::Io(_) => StorageError::Unavailable(message),
+        _ => StorageError::Backend(message),
+    }
 }
 
 /// A serde_json error as a backend error, *without* serde_json's message: it quotes offending
@@ -758,112 +804,118 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 #[async_trait]
 impl Store for SledStore {
     async fn create_auth_request(&self, key: &str, req: &AuthRequest) -> Result<()> {
-        self.inner.create_auth_request(key, req)
+        self.watch(self.trees()?.create_auth_request(key, req))
     }
 
     async fn take_auth_request(&self, key: &str) -> Result<AuthRequest> {
-        self.inner.take_auth_request(key)
+        self.watch(self.trees()?.take_auth_request(key))
     }
 
     async fn count_auth_requests(&self) -> Result<usize> {
-        self.inner.count_auth_requests()
+        self.watch(self.trees()?.count_auth_requests())
     }
 
     async fn create_auth_code(&self, key: &str, code: &AuthCode) -> Result<()> {
-        self.inner.create_auth_code(key, code)
+        self.watch(self.trees()?.create_auth_code(key, code))
     }
 
     async fn redeem_auth_code(&self, key: &str) -> Result<AuthCode> {
-        self.inner.redeem_auth_code(key)
+        self.watch(self.trees()?.redeem_auth_code(key))
     }
 
     async fn create_access_token(&self, key: &str, token: &AccessToken) -> Result<()> {
-        self.inner.create_access_token(key, token)
+        self.watch(self.trees()?.create_access_token(key, token))
     }
 
     async fn find_access_token(&self, key: &str) -> Result<AccessToken> {
-        self.inner.find_access_token(key)
+        self.watch(self.trees()?.find_access_token(key))
     }
 
     async fn delete_access_token(&self, key: &str) -> Result<()> {
-        self.inner.delete_access_token(key)
+        self.watch(self.trees()?.delete_access_token(key))
     }
 
     async fn revoke_grant(&self, grant_id: &str, keep_until: i64) -> Result<()> {
-        self.inner.revoke_grant(grant_id, keep_until)
+        self.watch(self.trees()?.revoke_grant(grant_id, keep_until))
     }
 
     async fn is_grant_revoked(&self, grant_id: &str) -> Result<bool> {
-        self.inner.is_grant_revoked(grant_id)
+        self.watch(self.trees()?.is_grant_revoked(grant_id))
     }
 
     async fn create_refresh_token(&self, key: &str, token: &RefreshToken) -> Result<()> {
-        self.inner.create_refresh_token(key, token)
+        self.watch(self.trees()?.create_refresh_token(key, token))
     }
 
     async fn find_refresh_token(&self, key: &str) -> Result<RefreshToken> {
-        self.inner.find_refresh_token(key)
+        self.watch(self.trees()?.find_refresh_token(key))
     }
 
     async fn spend_refresh_token(&self, key: &str) -> Result<RefreshToken> {
-        self.inner.spend_refresh_token(key)
+        self.watch(self.trees()?.spend_refresh_token(key))
     }
 
     async fn create_used_jti(&self, key: &str, expires_at: i64) -> Result<()> {
-        self.inner.create_used_jti(key, expires_at)
+        self.watch(self.trees()?.create_used_jti(key, expires_at))
     }
 
     async fn create_session(&self, key: &str, session: &Session) -> Result<()> {
-        self.inner.create_session(key, session)
+        self.watch(self.trees()?.create_session(key, session))
     }
 
     async fn find_session(&self, key: &str) -> Result<Session> {
-        self.inner.find_session(key)
+        self.watch(self.trees()?.find_session(key))
     }
 
     async fn touch_session(&self, key: &str, client_id: &str, now: i64) -> Result<Session> {
-        self.inner.touch_session(key, client_id, now)
+        self.watch(self.trees()?.touch_session(key, client_id, now))
     }
 
     async fn take_session(&self, key: &str) -> Result<Session> {
-        self.inner.take_session(key)
+        self.watch(self.trees()?.take_session(key))
     }
 
     async fn find_upstream_token(&self, key: &str) -> Result<UpstreamToken> {
-        self.inner.find_upstream_token(key)
+        self.watch(self.trees()?.find_upstream_token(key))
     }
 
     async fn save_upstream_token(&self, key: &str, token: &UpstreamToken) -> Result<()> {
-        self.inner.save_upstream_token(key, token)
+        self.watch(self.trees()?.save_upstream_token(key, token))
     }
 
     async fn delete_upstream_token(&self, key: &str) -> Result<()> {
-        self.inner.delete_upstream_token(key)
+        self.watch(self.trees()?.delete_upstream_token(key))
     }
 
     async fn find_user_link(&self, key: &str) -> Result<String> {
-        self.inner.find_user_link(key)
+        self.watch(self.trees()?.find_user_link(key))
     }
 
     async fn save_user_link(&self, key: &str, value: &str) -> Result<()> {
-        self.inner.save_user_link(key, value)
+        self.watch(self.trees()?.save_user_link(key, value))
     }
 
     async fn delete_expired(&self, now: i64) -> Result<usize> {
         // A scan of every tree: on the blocking pool, so a large store does not hold a runtime
         // thread for the length of the sweep.
-        let trees = self.inner.clone();
-        blocking(move || trees.delete_expired(now)).await
+        let trees = self.trees()?;
+        self.watch(blocking(move || trees.delete_expired(now)).await)
     }
 
     async fn create_login_event(&self, event: &LoginEvent) -> Result<()> {
-        self.inner.create_login_event(event)
+        self.watch(self.trees()?.create_login_event(event))
     }
 
     async fn list_login_events(&self, limit: usize) -> Result<Vec<LoginEvent>> {
         // Up to `limit` records read and decoded: on the blocking pool, like the sweep.
-        let trees = self.inner.clone();
-        blocking(move || trees.list_login_events(limit)).await
+        let trees = self.trees()?;
+        self.watch(blocking(move || trees.list_login_events(limit)).await)
+    }
+
+    async fn backup_to(&self, dir: &Path) -> Result<super::sled_copy::CopySummary> {
+        let (inner, dir) = (self.trees()?, dir.to_owned());
+        // Reads every record and writes as many: the blocking pool, never a runtime thread.
+        blocking(move || super::sled_copy::copy_db(&inner.db, &dir)).await
     }
 
     async fn flush(&self) -> Result<()> {
@@ -872,7 +924,7 @@ impl Store for SledStore {
     }
 
     async fn find_signing_keys(&self) -> Result<SigningKeySet> {
-        self.inner.find_signing_keys_now()
+        self.watch(self.trees()?.find_signing_keys_now())
     }
 
     async fn save_signing_keys(
@@ -880,15 +932,15 @@ impl Store for SledStore {
         expected_version: Option<i64>,
         set: &SigningKeySet,
     ) -> Result<()> {
-        self.inner.save_signing_keys_now(expected_version, set)
+        self.watch(self.trees()?.save_signing_keys_now(expected_version, set))
     }
 
     async fn acquire_lease(&self, name: &str, owner: &str, now: i64, until: i64) -> Result<bool> {
-        self.inner.acquire_lease_now(name, owner, now, until)
+        self.watch(self.trees()?.acquire_lease_now(name, owner, now, until))
     }
 
     async fn release_lease(&self, name: &str, owner: &str) -> Result<()> {
-        self.inner.release_lease_now(name, owner)
+        self.watch(self.trees()?.release_lease_now(name, owner))
     }
 
     fn is_persistent(&self) -> bool {
@@ -1063,7 +1115,8 @@ mod tests {
         let store = SledStore::temporary().expect("temporary store");
         // A record whose JSON has the wrong shape, with a value that must not leak.
         store
-            .inner
+            .trees()
+            .expect("open")
             .access_tokens
             .tree
             .insert(
@@ -1085,7 +1138,8 @@ mod tests {
     async fn expiry_sweep_skips_corrupt_records_and_still_removes_expired_ones() {
         let store = SledStore::temporary().expect("temporary store");
         store
-            .inner
+            .trees()
+            .expect("open")
             .access_tokens
             .tree
             .insert("bad", b"not json".to_vec())

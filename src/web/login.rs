@@ -213,7 +213,11 @@ fn reject(
 ) -> Response {
     match rejection {
         AuthorizeRejection::Page(e) => {
-            let status = if e.code == crate::provider::ErrorCode::ServerError {
+            let status = if matches!(
+                e.code,
+                crate::provider::ErrorCode::ServerError
+                    | crate::provider::ErrorCode::TemporarilyUnavailable
+            ) {
                 StatusCode::SERVICE_UNAVAILABLE
             } else {
                 StatusCode::BAD_REQUEST

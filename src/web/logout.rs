@@ -51,6 +51,10 @@ async fn logout(s: &WebState, headers: &HeaderMap, p: &Params, redirect: StatusC
         .await
     {
         Ok(o) => o,
+        // A store that cannot be reached is no fault of the request.
+        Err(e) if e.code == crate::provider::ErrorCode::TemporarilyUnavailable => {
+            return error_page::render(StatusCode::SERVICE_UNAVAILABLE, &e, headers)
+        }
         Err(e) => return error_page::render(StatusCode::BAD_REQUEST, &e, headers),
     };
     // The session's end must survive a crash before the person is told they are signed out.

@@ -47,7 +47,8 @@ pub struct WebState {
 /// so the credential must not leave: `temporarily_unavailable` (RFC 6749 §4.1.2.1, §5.2).
 pub(crate) async fn durable(s: &WebState) -> Result<(), crate::provider::OAuthError> {
     s.provider.durable().await.map_err(|e| {
-        tracing::error!(error = %e, "store flush failed; answering temporarily_unavailable");
+        // Logged by the store's flush round already (at most once a minute while it fails).
+        tracing::debug!(error = %e, "store flush failed; answering temporarily_unavailable");
         crate::provider::OAuthError::new(
             crate::provider::ErrorCode::TemporarilyUnavailable,
             "the server cannot store the grant right now; try again",

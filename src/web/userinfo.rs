@@ -42,6 +42,7 @@ fn challenge(e: Option<&OAuthError>) -> Response {
                 ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
                 ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
                 ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::UNAUTHORIZED,
             };
             (
