@@ -181,6 +181,7 @@ pub fn build_full(
         lifetimes: Lifetimes::default(),
         login_event_retention: config::DEFAULT_EVENT_RETENTION_DAYS * 86_400,
         playground: false,
+        admin: None,
         session: Default::default(),
         limits,
     };

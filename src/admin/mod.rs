@@ -10,13 +10,16 @@
 //! The socket serves only [`router`]'s routes, never the public provider routes, and the public
 //! listener never serves these.
 
+pub mod audit;
 pub mod client;
+mod error;
+pub mod keys;
 mod socket;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 
@@ -25,6 +28,7 @@ use crate::config::Config;
 use crate::provider::Provider;
 use crate::storage::Store;
 
+pub use error::AdminError;
 pub use socket::{bind, serve, spawn, AdminListener, AdminSocketError};
 
 /// Where the admin socket of a server with this configuration lives.
@@ -50,10 +54,16 @@ pub struct AdminContext {
     pub clock: SharedClock,
 }
 
-/// The admin routes, under `/v1/`.
+/// The admin routes, under `/v1/`. Every request that changes something is written to the
+/// audit log ([`audit`]).
 pub fn router(ctx: AdminContext) -> Router {
     Router::new()
         .route("/v1/status", get(status))
+        .route("/v1/keys/rotate", post(keys::rotate))
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            audit::record,
+        ))
         .with_state(ctx)
 }
 

@@ -46,7 +46,7 @@ pub fn clear_session_cookie(secure: bool) -> HeaderValue {
 
 /// The value of cookie `name` if it has the shape of a `random::token(32)` (43 base64url
 /// characters); anything else is ignored rather than looked up.
-fn token_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn token_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     for value in headers.get_all(COOKIE) {
         let Ok(s) = value.to_str() else { continue };
         for pair in s.split(';') {
