@@ -192,6 +192,7 @@ pub fn playground_router(issuer: &str, client_secret: String, clients: &[Client]
 #[derive(Template)]
 #[template(path = "demo/index.html")]
 struct IndexPage<'a> {
+    scopes: &'static [&'static str],
     issuer: &'a str,
     simulator: Option<String>,
     login_url: &'a str,
@@ -226,6 +227,7 @@ fn html(t: &impl Template) -> Response {
 async fn index(State(rp): State<Arc<DemoRp>>) -> Response {
     let login_url = format!("{}/login", rp.base);
     html(&IndexPage {
+        scopes: PICKABLE_SCOPES,
         issuer: &rp.issuer,
         simulator: rp.simulator.clone(),
         login_url: &login_url,
@@ -257,22 +259,42 @@ fn failure(rp: &DemoRp, msg: impl Into<String>) -> Response {
     r
 }
 
-async fn login(State(rp): State<Arc<DemoRp>>) -> Response {
+/// The scopes the index page's picker offers (besides `openid`, always asked for).
+pub(crate) const PICKABLE_SCOPES: &[&str] =
+    &["profile", "email", "phone", "groups", "offline_access"];
+
+/// The scopes picked on the index page (`?scope=…` repeated), in the picker's order; none
+/// picked (a plain link to the login) asks for `profile` and `email`.
+fn picked_scopes(query: Option<&str>) -> Vec<&'static str> {
+    let asked: Vec<String> = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .filter(|(k, _)| k == "scope")
+        .flat_map(|(_, v)| v.split(' ').map(str::to_owned).collect::<Vec<_>>())
+        .collect();
+    if asked.is_empty() {
+        return vec!["profile", "email"];
+    }
+    PICKABLE_SCOPES
+        .iter()
+        .copied()
+        .filter(|s| asked.iter().any(|a| a == s))
+        .collect()
+}
+
+async fn login(State(rp): State<Arc<DemoRp>>, RawQuery(query): RawQuery) -> Response {
     let client = match rp.client().await {
         Ok(c) => c,
         Err(e) => return failure(&rp, e),
     };
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, csrf, nonce) = client
-        .authorize_url(
-            AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .add_scope(Scope::new("profile".into()))
-        .add_scope(Scope::new("email".into()))
-        .set_pkce_challenge(challenge)
-        .url();
+    let mut request = client.authorize_url(
+        AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
+        CsrfToken::new_random,
+        Nonce::new_random,
+    );
+    for scope in picked_scopes(query.as_deref()) {
+        request = request.add_scope(Scope::new(scope.into()));
+    }
+    let (url, csrf, nonce) = request.set_pkce_challenge(challenge).url();
     {
         let mut pending = rp.pending.lock().unwrap_or_else(|p| p.into_inner());
         pending.retain(|_, p| p.created.elapsed() < Duration::from_secs(600));
@@ -306,17 +328,6 @@ async fn login(State(rp): State<Arc<DemoRp>>) -> Response {
     resp
 }
 
-fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|s| s.split(';'))
-        .filter_map(|p| p.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
-}
-
 async fn callback(
     State(rp): State<Arc<DemoRp>>,
     headers: HeaderMap,
@@ -347,7 +358,7 @@ async fn callback(
             "the callback's iss does not match the issuer (RFC 9207)",
         );
     }
-    let cookie_ok = cookie_value(&headers, STATE_COOKIE)
+    let cookie_ok = crate::web::cookies::cookie_value(&headers, STATE_COOKIE)
         .is_some_and(|c| random::constant_time_eq(c.as_bytes(), state.as_bytes()));
     if !cookie_ok {
         return failure(&rp, "state does not match this browser's login");
@@ -418,4 +429,22 @@ async fn finish(rp: &DemoRp, code: &str, pending: Pending) -> Result<ResultPage,
         userinfo: pretty(&serde_json::to_value(&userinfo).map_err(|e| e.to_string())?),
         error: String::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_picker_asks_for_the_picked_known_scopes_only_in_its_order() {
+        assert_eq!(picked_scopes(None), ["profile", "email"]);
+        assert_eq!(
+            picked_scopes(Some("scope=groups&scope=phone&scope=admin")),
+            ["phone", "groups"]
+        );
+        assert_eq!(
+            picked_scopes(Some("scope=offline_access+email")),
+            ["email", "offline_access"]
+        );
+    }
 }

@@ -752,3 +752,29 @@ async fn playground_runs_a_real_login_in_serve_mode_and_is_off_by_default() {
     assert!(result.contains("RS256"), "{result}");
     assert!(result.contains("&#34;preferred_username&#34;"), "{result}");
 }
+
+#[tokio::test]
+async fn demo_scope_picker_asks_the_provider_for_the_picked_scopes() {
+    let d = start(None).await;
+    let index = browser()
+        .get(format!("{}/", d.issuer))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for scope in ["profile", "email", "phone", "groups", "offline_access"] {
+        assert!(
+            index.contains(&format!("value=\"{scope}\"")),
+            "{scope} in the picker: {index}"
+        );
+    }
+    let resp = browser()
+        .get(format!("{}/demo/login?scope=phone&scope=groups", d.issuer))
+        .send()
+        .await
+        .unwrap();
+    let to = common::query(&location(&resp));
+    assert_eq!(to["scope"], "openid phone groups");
+}

@@ -18,6 +18,7 @@ use crate::provider::params::Params;
 use crate::provider::ClientCredentials;
 use crate::random;
 use crate::secret::Secret;
+use crate::web::cookies::cookie_value as cookie;
 
 /// The cookie binding a console login to the browser that started it (RFC 9700 §4.7).
 const LOGIN_COOKIE: &str = "wecom_oidc_admin_login";
@@ -39,17 +40,6 @@ pub(super) fn is_zh(headers: &HeaderMap) -> bool {
         Some("en") => false,
         _ => crate::web::error_page::prefers_chinese(headers, None),
     }
-}
-
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|s| s.split(';'))
-        .filter_map(|p| p.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
 }
 
 fn see_other(to: &str) -> Response {
