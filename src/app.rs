@@ -349,6 +349,7 @@ pub fn build_with_store_and_keys(
             &config.issuer,
             secret,
             &config.clients,
+            configs[0].claim_origins(),
         ));
     }
     let admin = crate::admin::router(crate::admin::AdminContext {

@@ -115,6 +115,16 @@ pub struct StatusLine {
     pub ok: bool,
 }
 
+/// Where a claim's value comes from upstream, for the demo's claims page (e.g. `email` ← WeCom
+/// `user/get` `email`, else `biz_mail`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimOrigin {
+    /// The claim name.
+    pub claim: String,
+    /// The upstream call and field(s) it is read from.
+    pub from: Bilingual,
+}
+
 /// An upstream identity provider.
 #[async_trait]
 pub trait Connector: Send + Sync {

@@ -13,6 +13,7 @@ mod config;
 mod doctor;
 mod groups;
 mod login_url;
+mod origins;
 mod profile;
 pub mod proxy;
 mod settings;

@@ -14,21 +14,20 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use openidconnect::core::{
-    CoreClient, CoreIdTokenClaims, CoreProviderMetadata, CoreResponseType, CoreUserInfoClaims,
-};
+use openidconnect::core::{CoreClient, CoreProviderMetadata, CoreResponseType};
 use openidconnect::{
-    AccessTokenHash, AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
+    EndpointNotSet, EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, Scope,
 };
 use tokio::sync::OnceCell;
 
+use crate::connector::ClaimOrigin;
 use crate::provider::Client;
 use crate::random;
 use crate::secret::Secret;
+
+mod signed_in;
 
 const STATE_COOKIE: &str = "demo_rp_state";
 
@@ -80,6 +79,10 @@ pub(crate) struct DemoRp {
     auto_login: Option<String>,
     /// The WeCom simulator's address, linked from the demo's index page.
     simulator: Option<String>,
+    /// Where each claim comes from upstream (the default connector's account of itself).
+    origins: Vec<ClaimOrigin>,
+    /// Who is signed in to this relying party, by its session cookie.
+    signed_in: signed_in::SignedIn,
 }
 
 /// At most this many logins may be in flight in the demo; older ones are dropped.
@@ -121,6 +124,7 @@ pub(crate) fn demo_router(
     clients: &[Client],
     auto_login: Option<String>,
     simulator: String,
+    origins: Vec<ClaimOrigin>,
 ) -> Router {
     let rp = Arc::new(DemoRp {
         base: "/demo",
@@ -134,11 +138,14 @@ pub(crate) fn demo_router(
         clients: client_rows(clients),
         auto_login,
         simulator: Some(simulator),
+        origins,
+        signed_in: Default::default(),
     });
     Router::new()
         .route("/", get(index))
         .route("/demo/login", get(login))
         .route("/demo/callback", get(callback))
+        .merge(signed_in::routes("/demo"))
         .with_state(rp)
 }
 
@@ -155,7 +162,10 @@ pub fn playground_client(issuer: &str) -> (Client, String) {
             name: "wecom-oidc playground".into(),
             secret: Some(Secret::new(secret.clone())),
             redirect_uris: vec![format!("{issuer}/playground/callback")],
-            settings: Default::default(),
+            settings: crate::provider::client::ClientSettings {
+                post_logout_redirect_uris: vec![format!("{issuer}/playground")],
+                ..Default::default()
+            },
         },
         secret,
     )
@@ -164,7 +174,12 @@ pub fn playground_client(issuer: &str) -> (Client, String) {
 /// The operators' "try a login" playground (`[ui] playground = true`): a real relying party on
 /// its own client that runs a code flow (PKCE, nonce, state) against this provider and shows the
 /// id_token header and claims, the verified signature and the userinfo answer.
-pub fn playground_router(issuer: &str, client_secret: String, clients: &[Client]) -> Router {
+pub fn playground_router(
+    issuer: &str,
+    client_secret: String,
+    clients: &[Client],
+    origins: Vec<ClaimOrigin>,
+) -> Router {
     let rp = Arc::new(DemoRp {
         base: "/playground",
         client_id: PLAYGROUND_CLIENT_ID.into(),
@@ -181,11 +196,14 @@ pub fn playground_router(issuer: &str, client_secret: String, clients: &[Client]
         clients: client_rows(clients),
         auto_login: None,
         simulator: None,
+        origins,
+        signed_in: Default::default(),
     });
     Router::new()
         .route("/playground", get(index))
         .route("/playground/login", get(login))
         .route("/playground/callback", get(callback))
+        .merge(signed_in::routes("/playground"))
         .with_state(rp)
 }
 
@@ -200,16 +218,24 @@ struct IndexPage<'a> {
     auto_login: Option<&'a str>,
 }
 
-#[derive(Template)]
+#[derive(Template, Clone, Default)]
 #[template(path = "demo/result.html")]
 struct ResultPage {
     home: &'static str,
+    /// Where the result's buttons post (`/demo`, `/playground`).
+    base: &'static str,
     ok: bool,
     subject: String,
     alg: String,
     header: String,
     claims: String,
+    /// Each claim of the id_token and userinfo, with where it came from upstream.
+    rows: Vec<signed_in::ClaimRow>,
     userinfo: String,
+    /// Whether a refresh token is held (the refresh button works).
+    has_refresh: bool,
+    /// What the last button did.
+    notice: String,
     error: String,
 }
 
@@ -247,13 +273,9 @@ fn home(rp: &DemoRp) -> &'static str {
 fn failure(rp: &DemoRp, msg: impl Into<String>) -> Response {
     let mut r = html(&ResultPage {
         home: home(rp),
-        ok: false,
-        subject: String::new(),
-        alg: String::new(),
-        header: String::new(),
-        claims: String::new(),
-        userinfo: String::new(),
+        base: rp.base,
         error: msg.into(),
+        ..ResultPage::default()
     });
     *r.status_mut() = StatusCode::BAD_REQUEST;
     r
@@ -372,12 +394,16 @@ async fn callback(
         return failure(&rp, "unknown or already used state");
     };
     match finish(&rp, code, pending).await {
-        Ok(page) => html(&page),
+        Ok((page, held)) => signed_in::keep(&rp, page, held),
         Err(e) => failure(&rp, e),
     }
 }
 
-async fn finish(rp: &DemoRp, code: &str, pending: Pending) -> Result<ResultPage, String> {
+async fn finish(
+    rp: &DemoRp,
+    code: &str,
+    pending: Pending,
+) -> Result<(ResultPage, signed_in::Held), String> {
     let client = rp.client().await?;
     let token = client
         .exchange_code(AuthorizationCode::new(code.to_string()))
@@ -386,49 +412,7 @@ async fn finish(rp: &DemoRp, code: &str, pending: Pending) -> Result<ResultPage,
         .request_async(&rp.http)
         .await
         .map_err(|e| format!("token request failed: {e}"))?;
-    let id_token = token
-        .id_token()
-        .ok_or("the token response has no id_token")?;
-    let verifier = client.id_token_verifier();
-    let claims: &CoreIdTokenClaims = id_token
-        .claims(&verifier, &Nonce::new(pending.nonce))
-        .map_err(|e| format!("id_token rejected: {e}"))?;
-    let alg = id_token.signing_alg().map_err(|e| e.to_string())?;
-    if let Some(expected) = claims.access_token_hash() {
-        let signing_key = id_token.signing_key(&verifier).map_err(|e| e.to_string())?;
-        let actual = AccessTokenHash::from_token(token.access_token(), alg, signing_key)
-            .map_err(|e| e.to_string())?;
-        if &actual != expected {
-            return Err("at_hash does not match the access token".into());
-        }
-    }
-    let userinfo: CoreUserInfoClaims = client
-        .user_info(token.access_token().clone(), None)
-        .map_err(|e| e.to_string())?
-        .request_async(&rp.http)
-        .await
-        .map_err(|e| format!("userinfo failed: {e}"))?;
-    let raw = id_token.to_string();
-    let header_json = raw
-        .split('.')
-        .next()
-        .and_then(|h| URL_SAFE_NO_PAD.decode(h).ok())
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .unwrap_or_default();
-    let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
-    Ok(ResultPage {
-        home: home(rp),
-        ok: true,
-        subject: claims.subject().to_string(),
-        alg: serde_json::to_value(alg)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default(),
-        header: pretty(&header_json),
-        claims: pretty(&serde_json::to_value(claims).map_err(|e| e.to_string())?),
-        userinfo: pretty(&serde_json::to_value(&userinfo).map_err(|e| e.to_string())?),
-        error: String::new(),
-    })
+    signed_in::page_of(rp, client, &token, Some(&pending.nonce)).await
 }
 
 #[cfg(test)]
