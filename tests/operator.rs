@@ -1717,8 +1717,8 @@ mod console {
                 }
             }
         }
-        // A few browsers at once: each start costs more than its page.
-        for batch in shots.chunks(4) {
+        // Several browsers at once: each mostly waits (start-up, load), little of it is CPU.
+        for batch in shots.chunks(3) {
             let runs = batch.iter().map(|(shot, html, (w, h))| {
                 let png = dir.join(format!("{shot}.png"));
                 let _ = std::fs::remove_file(&png);
