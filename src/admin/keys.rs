@@ -185,10 +185,7 @@ mod tests {
             .iter()
             .map(|k| k.kid.clone())
             .collect();
-        assert!(
-            published.contains(&old),
-            "the old key stays published"
-        );
+        assert!(published.contains(&old), "the old key stays published");
         let listed = KeyStore::list(&keys_dir).unwrap();
         assert_eq!(
             listed.len(),
