@@ -53,6 +53,12 @@ pub enum StartError {
         crate::relying_party::PLAYGROUND_CLIENT_ID
     )]
     PlaygroundClientId,
+    /// A registered client uses the console's reserved client id.
+    #[error(
+        "clients: the client id {:?} is reserved for the [admin] console",
+        crate::console::CONSOLE_CLIENT_ID
+    )]
+    ConsoleClientId,
     /// A configured WeCom verification file could not be read.
     #[error("wecom.verify_files: {0}")]
     VerifyFile(String),
@@ -84,6 +90,9 @@ pub struct App {
     pub store: Arc<dyn Store>,
     /// The metrics registry behind `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// The admin routes (`crate::admin::router`), for the admin socket; the console calls
+    /// the same router in-process.
+    pub admin: Router,
 }
 
 /// Opens the store and keys and builds the provider with its routes.
@@ -225,12 +234,19 @@ pub fn build_with_store_and_keys(
         clock: clock.clone(),
         metrics: metrics.clone(),
     };
-    let mut opened = configs
+    let recording = configs
         .iter()
-        .map(|c| -> Result<Arc<dyn Connector>, StartError> {
-            Ok(Arc::new(RecordingConnector::new(c.open(&deps)?)))
+        .map(|c| -> Result<Arc<RecordingConnector>, StartError> {
+            Ok(Arc::new(RecordingConnector::new(
+                c.open(&deps)?,
+                clock.clone(),
+            )))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let mut opened: Vec<Arc<dyn Connector>> = recording
+        .iter()
+        .map(|c| c.clone() as Arc<dyn Connector>)
+        .collect();
     let connector = opened.remove(0);
     let more_connectors = opened;
     let event_log = EventLogState {
@@ -263,6 +279,17 @@ pub fn build_with_store_and_keys(
     if let Some((client, _)) = &playground {
         if clients.iter().any(|c| c.id == client.id) {
             return Err(StartError::PlaygroundClientId);
+        }
+        clients.push(client.clone());
+    }
+    // `[admin]`: the console's own internal client, on the connector admins sign in through.
+    let console = config
+        .admin
+        .as_ref()
+        .map(|settings| crate::console::console_client(&config.issuer, settings));
+    if let Some((client, _)) = &console {
+        if clients.iter().any(|c| c.id == client.id) {
+            return Err(StartError::ConsoleClientId);
         }
         clients.push(client.clone());
     }
@@ -322,7 +349,27 @@ pub fn build_with_store_and_keys(
             &config.issuer,
             secret,
             &config.clients,
+            configs[0].claim_origins(),
         ));
+    }
+    let admin = crate::admin::router(crate::admin::AdminContext {
+        config: Arc::new(config.clone()),
+        provider: provider.clone(),
+        store: store.clone(),
+        clock: clock.clone(),
+    });
+    if let (Some((_, secret)), Some(settings)) = (console, &config.admin) {
+        router = router.merge(crate::console::router(crate::console::ConsoleParts {
+            settings: settings.clone(),
+            client_secret: secret,
+            provider: provider.clone(),
+            store: crate::storage::operator_role(store.clone()),
+            admin: admin.clone(),
+            connectors: recording,
+            connector_rows: start_info.connectors.clone(),
+            readiness_failures: health_state.recent_failures.clone(),
+            clock: clock.clone(),
+        }));
     }
     let router = router
         .merge(web::health::router(health_state))
@@ -339,6 +386,7 @@ pub fn build_with_store_and_keys(
         provider,
         store,
         metrics,
+        admin,
     })
 }
 

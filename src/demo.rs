@@ -151,6 +151,7 @@ pub fn build_full(
     };
     customize(&mut wecom, &mut sim_config);
     let simulator = Simulator::new(sim_config, opts.clock.clone());
+    let origins = crate::connector::registry::ConnectorConfig::claim_origins(&wecom);
 
     let demo_secret = random::token(24);
     let redirect_uri = format!("{issuer}/demo/callback");
@@ -159,7 +160,11 @@ pub fn build_full(
         name: "wecom-oidc demo".into(),
         secret: Some(Secret::new(demo_secret.clone())),
         redirect_uris: vec![redirect_uri.clone()],
-        settings: Default::default(),
+        settings: crate::provider::client::ClientSettings {
+            // The result page's "log out" comes back to the demo's home.
+            post_logout_redirect_uris: vec![format!("{issuer}/")],
+            ..Default::default()
+        },
     }];
     for c in opts.extra_clients {
         if clients.iter().any(|x| x.id == c.id) {
@@ -184,6 +189,7 @@ pub fn build_full(
         lifetimes: Lifetimes::default(),
         login_event_retention: config::DEFAULT_EVENT_RETENTION_DAYS * 86_400,
         playground: false,
+        admin: None,
         session: Default::default(),
         limits,
     };
@@ -217,6 +223,7 @@ pub fn build_full(
         &clients,
         opts.auto_login,
         format!("{issuer}{SIMULATOR_PATH}"),
+        origins,
     );
     let router = built
         .router

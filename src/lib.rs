@@ -12,6 +12,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod connector;
+pub mod console;
 pub mod demo;
 #[cfg(any(test, feature = "testkit"))]
 pub mod fuzzing;

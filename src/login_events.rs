@@ -5,12 +5,13 @@
 //!
 //! A task-local keeps the OIDC core out of it: it neither knows nor cares that logins are logged.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
+use crate::clock::SharedClock;
 use crate::connector::{
     Connector, ConnectorError, EventError, FailureNotice, Handoff, Identity, LoginRequest,
     UpstreamEvent,
@@ -42,15 +43,65 @@ fn note(update: impl FnOnce(&mut LoginNote)) {
     let _ = NOTE.try_with(|n| update(&mut n.lock().unwrap_or_else(|p| p.into_inner())));
 }
 
-/// Wraps a connector and notes each callback's identity or failure.
+/// Wraps a connector and notes each callback's identity or failure, and keeps the last few
+/// upstream faults with their fix for the operator's console.
 pub struct RecordingConnector {
     inner: Arc<dyn Connector>,
+    clock: SharedClock,
+    faults: Mutex<VecDeque<UpstreamFault>>,
 }
 
+/// An upstream failure that is not the person's doing (a rejected secret, an unreachable
+/// upstream, an untrusted IP …), as the console shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamFault {
+    /// When it happened (Unix seconds).
+    pub at: i64,
+    /// What failed (never a code, token or secret: connector errors carry none).
+    pub error: String,
+    /// What to change, when the connector knows.
+    pub fix: Option<String>,
+}
+
+/// How many faults each connector keeps.
+const KEPT_FAULTS: usize = 5;
+
 impl RecordingConnector {
-    /// Wraps `inner`.
-    pub fn new(inner: Arc<dyn Connector>) -> Self {
-        Self { inner }
+    /// Wraps `inner`; faults are timed by `clock`.
+    pub fn new(inner: Arc<dyn Connector>, clock: SharedClock) -> Self {
+        Self {
+            inner,
+            clock,
+            faults: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// The last upstream faults, newest first.
+    pub fn recent_faults(&self) -> Vec<UpstreamFault> {
+        let faults = self.faults.lock().unwrap_or_else(|p| p.into_inner());
+        faults.iter().rev().cloned().collect()
+    }
+
+    /// Keeps `error` when it is the upstream's or the deployment's fault, not the person's.
+    fn keep_fault(&self, error: &ConnectorError) {
+        let notice = self.inner.failure_notice(error);
+        let is_fault = notice.is_some()
+            || matches!(
+                error,
+                ConnectorError::Upstream { .. } | ConnectorError::Unavailable(_)
+            );
+        if !is_fault {
+            return;
+        }
+        let mut faults = self.faults.lock().unwrap_or_else(|p| p.into_inner());
+        if faults.len() >= KEPT_FAULTS {
+            faults.pop_front();
+        }
+        faults.push_back(UpstreamFault {
+            at: self.clock.now(),
+            error: error.to_string(),
+            fix: notice.map(|n| n.operator),
+        });
     }
 }
 
@@ -81,7 +132,10 @@ impl Connector for RecordingConnector {
         match &result {
             Ok(identity) => note(|n| n.user_id = Some(identity.user_id.clone())),
             // ConnectorError messages carry no codes, tokens or secrets (connector contract).
-            Err(e) => note(|n| n.reason = Some(e.to_string())),
+            Err(e) => {
+                note(|n| n.reason = Some(e.to_string()));
+                self.keep_fault(e);
+            }
         }
         result
     }
@@ -109,11 +163,23 @@ impl Connector for RecordingConnector {
     }
 
     async fn refresh(&self, identity: &Identity) -> Result<Identity, ConnectorError> {
-        self.inner.refresh(identity).await
+        let result = self.inner.refresh(identity).await;
+        if let Err(e) = &result {
+            self.keep_fault(e);
+        }
+        result
     }
 
     async fn check_ready(&self) -> Result<(), ConnectorError> {
-        self.inner.check_ready().await
+        let result = self.inner.check_ready().await;
+        if let Err(e) = &result {
+            self.keep_fault(e);
+        }
+        result
+    }
+
+    async fn status(&self) -> Vec<crate::connector::StatusLine> {
+        self.inner.status().await
     }
 
     async fn readiness_note(&self) -> Option<String> {
@@ -133,5 +199,59 @@ mod tests {
         })
         .await;
         assert_eq!(noted.user_id.as_deref(), Some("zhangsan"));
+    }
+
+    struct Failing;
+
+    #[async_trait]
+    impl Connector for Failing {
+        fn id(&self) -> &str {
+            "failing"
+        }
+        fn login_url(&self, _: &LoginRequest<'_>) -> Result<String, ConnectorError> {
+            Ok(String::new())
+        }
+        async fn handle_callback(
+            &self,
+            params: &HashMap<String, String>,
+            _: &[String],
+        ) -> Result<Identity, ConnectorError> {
+            Err(match params.get("why").map(String::as_str) {
+                Some("denied") => ConnectorError::AccessDenied("not a member".into()),
+                _ => ConnectorError::Upstream {
+                    code: 60020,
+                    message: "not allow to access from your ip".into(),
+                },
+            })
+        }
+        fn failure_notice(&self, e: &ConnectorError) -> Option<FailureNotice> {
+            matches!(e, ConnectorError::Upstream { .. }).then(|| FailureNotice {
+                zh: String::new(),
+                en: String::new(),
+                operator: "add the server's IP to the trusted IPs".into(),
+                temporary: false,
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn upstream_faults_are_kept_with_their_fix_but_a_persons_refusal_is_not() {
+        let clock = Arc::new(crate::clock::ManualClock::new(1_000));
+        let c = RecordingConnector::new(Arc::new(Failing), clock.clone());
+        let denied: HashMap<String, String> = [("why".to_owned(), "denied".to_owned())].into();
+        let _ = c.handle_callback(&denied, &[]).await;
+        assert!(c.recent_faults().is_empty(), "a refused person is no fault");
+        for _ in 0..KEPT_FAULTS + 2 {
+            clock.advance(1);
+            let _ = c.handle_callback(&HashMap::new(), &[]).await;
+        }
+        let faults = c.recent_faults();
+        assert_eq!(faults.len(), KEPT_FAULTS);
+        assert_eq!(faults[0].at, 1_000 + KEPT_FAULTS as i64 + 2, "newest first");
+        assert!(faults[0].error.contains("60020"), "{faults:?}");
+        assert_eq!(
+            faults[0].fix.as_deref(),
+            Some("add the server's IP to the trusted IPs")
+        );
     }
 }

@@ -69,12 +69,7 @@ async fn serve(config_path: Option<PathBuf>) -> Result<(), Box<dyn std::error::E
     // The local admin socket: commands that act on this running server go through it.
     let admin = wecom_oidc::admin::spawn(
         &wecom_oidc::admin::socket_path(&config),
-        wecom_oidc::admin::router(wecom_oidc::admin::AdminContext {
-            config: Arc::new(config.clone()),
-            provider: built.provider.clone(),
-            store: built.store.clone(),
-            clock,
-        }),
+        built.admin.clone(),
     );
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -63,6 +63,7 @@ pub fn config(
         limits: Default::default(),
         login_event_retention: crate::config::DEFAULT_EVENT_RETENTION_DAYS * 86_400,
         playground: false,
+        admin: None,
         keys_reload_interval: crate::tokens::shared::DEFAULT_RELOAD_INTERVAL_SECS,
         sled_cache_mb: crate::config::DEFAULT_SLED_CACHE_MB,
     }

@@ -752,3 +752,91 @@ async fn playground_runs_a_real_login_in_serve_mode_and_is_off_by_default() {
     assert!(result.contains("RS256"), "{result}");
     assert!(result.contains("&#34;preferred_username&#34;"), "{result}");
 }
+
+#[tokio::test]
+async fn demo_scope_picker_asks_the_provider_for_the_picked_scopes() {
+    let d = start(None).await;
+    let index = browser()
+        .get(format!("{}/", d.issuer))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for scope in ["profile", "email", "phone", "groups", "offline_access"] {
+        assert!(
+            index.contains(&format!("value=\"{scope}\"")),
+            "{scope} in the picker: {index}"
+        );
+    }
+    let resp = browser()
+        .get(format!("{}/demo/login?scope=phone&scope=groups", d.issuer))
+        .send()
+        .await
+        .unwrap();
+    let to = common::query(&location(&resp));
+    assert_eq!(to["scope"], "openid phone groups");
+}
+
+/// The demo's result page: each claim with its WeCom source, and buttons that refresh
+/// (OIDC Core §12), call userinfo (§5.3) and log out (RP-Initiated Logout 1.0 §2).
+#[tokio::test]
+async fn demo_result_shows_claim_sources_and_its_buttons_refresh_call_userinfo_and_log_out() {
+    let d = start(Some("qianjiu")).await;
+    let b = browser();
+    let w = common::walk(
+        &b,
+        &format!(
+            "{}/demo/login?scope=profile&scope=email&scope=offline_access",
+            d.issuer
+        ),
+        "",
+    )
+    .await;
+    let page = w.body.expect("the result page");
+    assert!(page.contains("id=\"sub\">qianjiu<"), "{page}");
+    assert!(page.contains("钱九"), "{page}");
+    // A member without any e-mail address gets no email claim, not an empty one.
+    assert!(!page.contains("<code>email</code>"), "{page}");
+    assert!(page.contains("user/get name"), "name's source: {page}");
+    assert!(
+        page.contains("wecom-oidc (this provider)"),
+        "iss's source: {page}"
+    );
+    let post = |path: &str| b.post(format!("{}{path}", d.issuer)).send();
+    let r = post("/demo/userinfo").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("userinfo called again"));
+    let r = post("/demo/refresh").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let refreshed = r.text().await.unwrap();
+    assert!(
+        refreshed.contains("Refreshed: new tokens issued"),
+        "{refreshed}"
+    );
+    let r = post("/demo/logout").await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let to = location(&r);
+    assert!(to.starts_with(&format!("{}/logout?", d.issuer)), "{to}");
+    let end = common::walk(&b, &to, "").await;
+    assert!(
+        end.end.starts_with(&format!("{}/", d.issuer)),
+        "{:?}",
+        end.visited
+    );
+    // The tokens are forgotten here.
+    let r = post("/demo/userinfo").await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn demo_refuses_a_disabled_member() {
+    let d = start(Some("wangwu")).await;
+    let w = common::walk(&browser(), &format!("{}/demo/login", d.issuer), "").await;
+    let page = w.body.unwrap_or_default();
+    assert!(
+        !page.contains("id=\"sub\""),
+        "wangwu must not sign in: {page}"
+    );
+}

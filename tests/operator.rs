@@ -1430,3 +1430,330 @@ async fn form_post_logins_are_logged_and_counted_with_their_client_and_error() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The console at /admin: signed in through WeCom, admins from [admin], actions through the
+// admin router, every page in both languages on a desktop and a phone.
+
+mod console {
+    use super::common::{self, browser, ServeOptions, Served};
+    use super::{png_size, CHROMIUM};
+    use wecom_oidc::config::AdminSettings;
+
+    async fn serve_console() -> Served {
+        common::serve_with_simulator(
+            ServeOptions {
+                admin: Some(AdminSettings {
+                    users: vec!["ZhouBa".into()],
+                    // zhangsan carries the tag 管理员 in the demo directory.
+                    groups: vec!["管理员".into()],
+                    connector: None,
+                    idle_timeout: 1800,
+                }),
+                ..Default::default()
+            },
+            |sim, base| vec![common::demo_app(sim, base, "wecom")],
+        )
+        .await
+    }
+
+    /// Signs `member` in at `/admin/login`, standing in for them at WeCom's login page; the
+    /// page the console answers with.
+    async fn sign_in(s: &Served, b: &reqwest::Client, member: &str) -> common::Walk {
+        let sim = &s.simulator;
+        let stand_in = |location: &str| {
+            if !location.contains("/wecom-sim/") {
+                return None;
+            }
+            let q = common::query(location);
+            let callback = &q["redirect_uri"];
+            let code = sim.issue_code(
+                member,
+                q.get("scope").map(String::as_str).unwrap_or(""),
+                callback,
+            );
+            Some(format!("{callback}?code={code}&state={}", q["state"]))
+        };
+        common::walk_rewriting(b, &format!("{}/admin/login", s.issuer), "", stand_in).await
+    }
+
+    async fn page(s: &Served, b: &reqwest::Client, path: &str, lang: &str) -> (u16, String) {
+        let r = b
+            .get(format!("{}{path}", s.issuer))
+            .header("accept-language", lang)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    /// The value of the first `name="csrf"` field.
+    fn csrf(html: &str) -> String {
+        let at = html.find(r#"name="csrf" value=""#).expect("a CSRF field") + 19;
+        html[at..at + html[at..].find('"').unwrap()].to_owned()
+    }
+
+    async fn post(
+        s: &Served,
+        b: &reqwest::Client,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (u16, String) {
+        let r = b
+            .post(format!("{}{path}", s.issuer))
+            .header("accept-language", "en")
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn console_signs_admins_in_through_wecom_rotates_a_key_and_audits_it() {
+        let s = serve_console().await;
+        let b = browser();
+        // Not signed in: every page leads to the sign-in.
+        let r = b
+            .get(format!("{}/admin/keys", s.issuer))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 303);
+        assert_eq!(common::location(&r), "/admin/login");
+
+        // zhangsan is an admin through the tag 管理员 (groups), not by user id.
+        let w = sign_in(&s, &b, "zhangsan").await;
+        assert_eq!(w.status.as_u16(), 200, "{:?}", w.body);
+        let set_cookie: Vec<_> = w
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        let session = set_cookie
+            .iter()
+            .find(|c| c.starts_with("wecom_oidc_admin="))
+            .expect("a console session cookie");
+        assert!(
+            session.contains("HttpOnly")
+                && session.contains("SameSite=Strict")
+                && session.contains("Path=/admin"),
+            "{session}"
+        );
+        let (status, overview) = page(&s, &b, "/admin", "en").await;
+        assert_eq!(status, 200);
+        assert!(
+            overview.contains("Upstream app") && overview.contains("access_token"),
+            "{overview}"
+        );
+
+        // Keys: rotate through the console; the new key signs at once and the old stays published.
+        let (_, keys) = page(&s, &b, "/admin/keys", "en").await;
+        let old_kid = wecom_oidc_jwks_kids(&s).await;
+        assert_eq!(old_kid.len(), 1);
+        assert!(keys.contains(&old_kid[0]));
+        let token = csrf(&keys);
+        let (status, body) = post(&s, &b, "/admin/keys/rotate", &[("alg", "RS256")]).await;
+        assert_eq!(status, 403, "no CSRF token, no action: {body}");
+        let (status, body) = post(
+            &s,
+            &b,
+            "/admin/keys/rotate",
+            &[("alg", "RS256"), ("csrf", "x".repeat(43).as_str())],
+        )
+        .await;
+        assert_eq!(status, 403, "a wrong CSRF token, no action: {body}");
+        assert_eq!(wecom_oidc_jwks_kids(&s).await, old_kid, "nothing rotated");
+        let (status, body) = post(
+            &s,
+            &b,
+            "/admin/keys/rotate",
+            &[("alg", "RS256"), ("csrf", &token)],
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("Key rotated"), "{body}");
+        let kids = wecom_oidc_jwks_kids(&s).await;
+        assert_eq!(kids.len(), 2, "old and new published: {kids:?}");
+        let new_kid = kids.iter().find(|k| **k != old_kid[0]).unwrap().clone();
+        assert!(body.contains(&new_kid), "{body}");
+        let (_, keys) = page(&s, &b, "/admin/keys", "zh-CN").await;
+        assert!(keys.contains("签名中") && keys.contains(&new_kid), "{keys}");
+
+        // Actions this server does not offer (yet) are a clear error, not a blank page.
+        let (status, body) = post(
+            &s,
+            &b,
+            "/admin/signout",
+            &[("user", "lisi"), ("csrf", &token)],
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains("does not offer this action"), "{body}");
+
+        // Every action is in the audit log with who asked.
+        let (_, audit) = page(&s, &b, "/admin/audit", "en").await;
+        assert!(
+            audit.contains("keys.rotate") && audit.contains("console:wecom/zhangsan"),
+            "{audit}"
+        );
+        assert!(audit.contains(&new_kid), "{audit}");
+        let logged = s.store.list_audit_events(10).await.unwrap();
+        assert!(
+            logged
+                .iter()
+                .any(|e| e.action == "keys.rotate" && e.outcome == "ok"),
+            "{logged:?}"
+        );
+
+        // Sessions, events and clients pages show what they should, and never a secret.
+        let (_, sessions) = page(&s, &b, "/admin/sessions", "en").await;
+        assert!(sessions.contains("zhangsan"), "{sessions}");
+        let (_, events) = page(&s, &b, "/admin/events?person=zhang&outcome=success", "en").await;
+        assert!(
+            events.contains("<svg") && events.contains("zhangsan"),
+            "{events}"
+        );
+        let (_, clients) = page(&s, &b, "/admin/clients", "en").await;
+        assert!(
+            !clients.contains("wecom-oidc-console"),
+            "the console's own client is not listed"
+        );
+
+        // Signing out ends the console session.
+        let (status, _) = post(&s, &b, "/admin/logout", &[("csrf", &token)]).await;
+        assert_eq!(status, 200);
+        let r = b.get(format!("{}/admin", s.issuer)).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 303);
+    }
+
+    async fn wecom_oidc_jwks_kids(s: &Served) -> Vec<String> {
+        let jwks: serde_json::Value = reqwest::get(format!("{}/jwks", s.issuer))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_member_who_is_no_admin_gets_a_clear_refusal_and_no_session() {
+        let s = serve_console().await;
+        let b = browser();
+        let w = sign_in(&s, &b, "lisi").await;
+        assert_eq!(w.status.as_u16(), 403);
+        let body = w.body.unwrap();
+        assert!(
+            body.contains("不是本服务的管理员") || body.contains("not an administrator"),
+            "{body}"
+        );
+        assert!(!w
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .any(|c| c.to_str().unwrap().starts_with("wecom_oidc_admin=")));
+        let r = b.get(format!("{}/admin", s.issuer)).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 303, "still signed out");
+    }
+
+    #[tokio::test]
+    async fn every_console_page_renders_in_chinese_and_english_on_a_desktop_and_a_phone() {
+        if !std::path::Path::new(CHROMIUM).exists() {
+            wecom_oidc::testkit::service_missing(
+                "every_console_page_renders_in_chinese_and_english_on_a_desktop_and_a_phone",
+                &format!("{CHROMIUM} is absent; install it (apt-get install -y chromium) to take the console screenshots"),
+            );
+            return;
+        }
+        let s = serve_console().await;
+        let b = browser();
+        assert_eq!(sign_in(&s, &b, "ZhouBa").await.status.as_u16(), 200);
+        // A failed login, so the events page and its chart have both kinds.
+        let _ = sign_in(&s, &browser(), "lisi").await;
+        let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        let pages = [
+            ("overview", "/admin", "上游应用", "Upstream app"),
+            ("events", "/admin/events", "最近 24 小时", "last 24 hours"),
+            (
+                "sessions",
+                "/admin/sessions",
+                "现在已登录的人员",
+                "Who is signed in now",
+            ),
+            (
+                "clients",
+                "/admin/clients",
+                "已注册应用",
+                "Registered clients",
+            ),
+            (
+                "keys",
+                "/admin/keys",
+                "已公布的签名密钥",
+                "Published signing keys",
+            ),
+            ("audit", "/admin/audit", "管理操作", "Operator actions"),
+        ];
+        let mut shots = Vec::new();
+        for (name, path, zh_text, en_text) in pages {
+            for (lang, text) in [("zh-CN", zh_text), ("en-US", en_text)] {
+                let (status, html) = page(&s, &b, path, lang).await;
+                assert_eq!(status, 200, "{name} {lang}");
+                assert!(html.contains(text), "{name} {lang}: {text:?} missing");
+                // The page as the browser got it (inline styles only: it renders the same from a
+                // file, with no session cookie needed).
+                let file = dir.join(format!("{name}-{lang}.html"));
+                std::fs::write(&file, html).unwrap();
+                for (device, size) in [("desktop", (1280, 900)), ("phone", (390, 844))] {
+                    shots.push((format!("{name}-{lang}-{device}"), file.clone(), size));
+                }
+            }
+        }
+        // Several browsers at once: each mostly waits (start-up, load), little of it is CPU.
+        for batch in shots.chunks(3) {
+            let runs = batch.iter().map(|(shot, html, (w, h))| {
+                let png = dir.join(format!("{shot}.png"));
+                let _ = std::fs::remove_file(&png);
+                let profile = tempfile::tempdir().unwrap();
+                let run = tokio::process::Command::new(CHROMIUM)
+                    .args([
+                        "--headless",
+                        "--no-sandbox",
+                        "--disable-gpu",
+                        "--hide-scrollbars",
+                        "--no-first-run",
+                    ])
+                    .arg(format!("--window-size={w},{h}"))
+                    .arg(format!("--user-data-dir={}", profile.path().display()))
+                    .arg(format!("--screenshot={}", png.display()))
+                    .arg(format!("file://{}", html.display()))
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status();
+                async move {
+                    let status = tokio::time::timeout(std::time::Duration::from_secs(60), run)
+                        .await
+                        .expect("chromium finishes within a minute")
+                        .unwrap();
+                    drop(profile);
+                    (shot.clone(), png, (*w, *h), status)
+                }
+            });
+            for (shot, png, size, status) in futures_util::future::join_all(runs).await {
+                assert!(status.success(), "chromium failed on {shot}");
+                let bytes = std::fs::read(&png).unwrap();
+                assert_eq!(png_size(&bytes), size, "{shot}");
+                assert!(bytes.len() > 8_000, "{shot}: the page is not blank");
+            }
+        }
+        eprintln!("console screenshots in {}", dir.display());
+    }
+}

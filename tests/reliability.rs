@@ -1412,6 +1412,9 @@ mod failing_disk {
             delete_expired(n: i64) -> StoreResult<usize>;
             create_login_event(e: &wecom_oidc::storage::LoginEvent) -> StoreResult<()>;
             list_login_events(l: usize) -> StoreResult<Vec<wecom_oidc::storage::LoginEvent>>;
+            list_sessions(n: i64, l: usize) -> StoreResult<Vec<wecom_oidc::storage::Session>>;
+            create_audit_event(e: &wecom_oidc::storage::AuditEvent) -> StoreResult<()>;
+            list_audit_events(l: usize) -> StoreResult<Vec<wecom_oidc::storage::AuditEvent>>;
             find_signing_keys() -> StoreResult<wecom_oidc::storage::SigningKeySet>;
             save_signing_keys(v: Option<i64>, s: &wecom_oidc::storage::SigningKeySet) -> StoreResult<()>;
             acquire_lease(n: &str, o: &str, t: i64, u: i64) -> StoreResult<bool>;

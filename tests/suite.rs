@@ -154,6 +154,7 @@ async fn provider(
         session: Default::default(),
         login_event_retention: wecom_oidc::config::DEFAULT_EVENT_RETENTION_DAYS * 86_400,
         playground: false,
+        admin: None,
     };
     // A restarted provider may find the previous one still letting go of the sled directory.
     let mut tries = 0;

@@ -10,8 +10,11 @@
 //! The socket serves only [`router`]'s routes, never the public provider routes, and the public
 //! listener never serves these.
 
+pub mod audit;
 mod backup;
 pub mod client;
+mod error;
+pub mod keys;
 mod socket;
 
 use std::path::{Path, PathBuf};
@@ -26,6 +29,7 @@ use crate::config::Config;
 use crate::provider::Provider;
 use crate::storage::Store;
 
+pub use error::AdminError;
 pub use socket::{bind, serve, spawn, AdminListener, AdminSocketError};
 
 /// Where the admin socket of a server with this configuration lives.
@@ -51,11 +55,18 @@ pub struct AdminContext {
     pub clock: SharedClock,
 }
 
-/// The admin routes, under `/v1/`.
+/// The admin routes, under `/v1/`. Every request that changes something is written to the
+/// audit log ([`audit`]).
 pub fn router(ctx: AdminContext) -> Router {
     Router::new()
         .route("/v1/status", get(status))
         .route("/v1/backup", post(backup::backup))
+        .route("/v1/keys/rotate", post(keys::rotate))
+        // After every route: a route added below this line would not be audited.
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            audit::record,
+        ))
         .with_state(ctx)
 }
 

@@ -44,6 +44,9 @@ pub struct Config {
     pub login_event_retention: i64,
     /// `[ui] playground`: the operators' "try a login" page at `/playground` (off by default).
     pub playground: bool,
+    /// `[admin]`: the web console at `/admin` and who may use it; `None` (the default): no
+    /// console.
+    pub admin: Option<AdminSettings>,
     /// `keys_reload_interval`: how often (seconds) a running instance re-reads the signing keys
     /// of a shared store, i.e. how soon a `keys rotate` reaches every instance.
     pub keys_reload_interval: u64,
@@ -207,6 +210,8 @@ pub fn parse_demo_file(
 
 use crate::validate::Validator;
 
+pub use admin::AdminSettings;
+
 const TOP_KEYS: &[&str] = &[
     "issuer",
     "listen",
@@ -224,6 +229,7 @@ const TOP_KEYS: &[&str] = &[
     "session",
     "events",
     "ui",
+    "admin",
 ];
 const UI_KEYS: &[&str] = &["playground"];
 const SESSION_KEYS: &[&str] = &["ttl", "idle_timeout"];
@@ -379,7 +385,12 @@ impl Validator<'_> {
                 false
             }
         };
+        let connector_ids: Option<Vec<String>> = connectors
+            .as_ref()
+            .map(|cs| cs.iter().map(|c| c.id().to_owned()).collect());
+        let admin = admin::parse(self, t.get("admin"), connector_ids.as_deref());
         Some(Config {
+            admin: admin?,
             playground,
             keys_reload_interval: keys_reload_interval?,
             sled_cache_mb: sled_cache_mb?,
@@ -556,6 +567,7 @@ impl Validator<'_> {
     }
 }
 
+mod admin;
 mod clients;
 mod connectors;
 #[cfg(test)]

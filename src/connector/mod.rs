@@ -103,6 +103,28 @@ pub enum EventError {
     Rejected(String),
 }
 
+/// One line of what a connector tells an operator about its state (the console's health view):
+/// never a credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusLine {
+    /// What it is about.
+    pub label: Bilingual,
+    /// Its value now.
+    pub value: Bilingual,
+    /// Whether it is as it should be (the console marks the others).
+    pub ok: bool,
+}
+
+/// Where a claim's value comes from upstream, for the demo's claims page (e.g. `email` ← WeCom
+/// `user/get` `email`, else `biz_mail`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimOrigin {
+    /// The claim name.
+    pub claim: String,
+    /// The upstream call and field(s) it is read from.
+    pub from: Bilingual,
+}
+
 /// An upstream identity provider.
 #[async_trait]
 pub trait Connector: Send + Sync {
@@ -168,6 +190,13 @@ pub trait Connector: Send + Sync {
     /// identity unchanged.
     async fn refresh(&self, identity: &Identity) -> Result<Identity, ConnectorError> {
         Ok(identity.clone())
+    }
+
+    /// What an operator should see of this connector's state (for WeCom: the app token's
+    /// remaining life, the directory read, the last callback received). Connectors with
+    /// nothing to tell keep the default.
+    async fn status(&self) -> Vec<StatusLine> {
+        Vec::new()
     }
 
     /// Whether the upstream can serve logins now (credentials accepted, reachable), for

@@ -58,6 +58,11 @@ pub trait ConnectorConfig: Send + Sync + std::fmt::Debug + Any {
     fn open(&self, deps: &OpenDeps) -> Result<Arc<dyn Connector>, ConnectorError>;
     /// Rows for the start page: (label, value), never a secret.
     fn summary(&self) -> Vec<(String, String)>;
+    /// Where each claim this connector fills comes from upstream (the demo's claims page);
+    /// empty when the type does not say.
+    fn claim_origins(&self) -> Vec<super::ClaimOrigin> {
+        Vec::new()
+    }
     /// Files the upstream wants served at the domain root (e.g. WeCom's domain verification).
     fn root_files(&self) -> Vec<PathBuf> {
         Vec::new()

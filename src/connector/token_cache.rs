@@ -104,6 +104,19 @@ impl TokenCache {
         self
     }
 
+    /// Until when the token in use is usable (Unix seconds), without fetching one: `None` when
+    /// no token has been fetched yet, or a fetch is running.
+    pub async fn usable_until(&self) -> Option<i64> {
+        if let Ok(cached) = self.cached.try_lock() {
+            if let Some(t) = cached.as_ref() {
+                return Some(t.usable_until);
+            }
+        }
+        self.load(self.clock.now(), None)
+            .await
+            .map(|t| t.usable_until)
+    }
+
     /// A usable token: from memory, else from the store, else fetched.
     pub async fn get(&self) -> Result<String, ConnectorError> {
         let mut cached = self.cached.lock().await;

@@ -265,6 +265,9 @@ mod tests {
             delete_expired(n: i64) -> StoreResult<usize>;
             create_login_event(e: &crate::storage::LoginEvent) -> StoreResult<()>;
             list_login_events(l: usize) -> StoreResult<Vec<crate::storage::LoginEvent>>;
+            list_sessions(n: i64, l: usize) -> StoreResult<Vec<crate::storage::Session>>;
+            create_audit_event(e: &crate::storage::AuditEvent) -> StoreResult<()>;
+            list_audit_events(l: usize) -> StoreResult<Vec<crate::storage::AuditEvent>>;
             find_signing_keys() -> StoreResult<crate::storage::SigningKeySet>;
             save_signing_keys(v: Option<i64>, s: &crate::storage::SigningKeySet) -> StoreResult<()>;
             acquire_lease(n: &str, o: &str, t: i64, u: i64) -> StoreResult<bool>;

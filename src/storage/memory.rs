@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 
 use super::{
-    AccessToken, AuthCode, AuthRequest, LoginEvent, RefreshToken, Result, Session, StorageError,
-    Store, UpstreamToken,
+    AccessToken, AuditEvent, AuthCode, AuthRequest, LoginEvent, RefreshToken, Result, Session,
+    StorageError, Store, UpstreamToken,
 };
 
 use super::cluster::LeaseRecord;
@@ -20,6 +20,8 @@ use super::SigningKeySet;
 
 /// Login events by (time, sequence number).
 type EventLog = BTreeMap<(i64, u64), LoginEvent>;
+/// Audit events by (time, sequence number).
+type AuditLog = BTreeMap<(i64, u64), AuditEvent>;
 
 /// A [`Store`] kept in process memory: one `Mutex<HashMap>` per record kind.
 ///
@@ -41,6 +43,8 @@ pub struct MemoryStore {
     sessions: Mutex<HashMap<String, Session>>,
     /// Login events by (time, sequence number): ordered, and never two under one key.
     login_events: Mutex<(u64, EventLog)>,
+    /// Audit events, as the login events.
+    audit_events: Mutex<(u64, AuditLog)>,
     /// The shared signing key set, and leases by name.
     cluster: (
         Mutex<Option<SigningKeySet>>,
@@ -252,6 +256,12 @@ impl Store for MemoryStore {
                 events.1.retain(|_, e| e.expires_at >= now);
                 before - events.1.len()
             }
+            + {
+                let mut events = lock(&self.audit_events);
+                let before = events.1.len();
+                events.1.retain(|_, e| e.expires_at >= now);
+                before - events.1.len()
+            }
             + self.sweep_leases(now))
     }
 
@@ -265,6 +275,35 @@ impl Store for MemoryStore {
 
     async fn list_login_events(&self, limit: usize) -> Result<Vec<LoginEvent>> {
         Ok(lock(&self.login_events)
+            .1
+            .values()
+            .rev()
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn list_sessions(&self, now: i64, limit: usize) -> Result<Vec<Session>> {
+        let mut live: Vec<Session> = lock(&self.sessions)
+            .values()
+            .filter(|s| s.expires_at >= now)
+            .cloned()
+            .collect();
+        live.sort_by_key(|s| std::cmp::Reverse(s.last_seen));
+        live.truncate(limit);
+        Ok(live)
+    }
+
+    async fn create_audit_event(&self, event: &AuditEvent) -> Result<()> {
+        let mut events = lock(&self.audit_events);
+        events.0 += 1;
+        let seq = events.0;
+        events.1.insert((event.at, seq), event.clone());
+        Ok(())
+    }
+
+    async fn list_audit_events(&self, limit: usize) -> Result<Vec<AuditEvent>> {
+        Ok(lock(&self.audit_events)
             .1
             .values()
             .rev()

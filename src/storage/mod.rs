@@ -34,7 +34,7 @@ pub use cluster::{SigningKeySet, StoredSigningKey};
 pub use durability::Durability;
 pub use memory::MemoryStore;
 pub use postgres::PostgresStore;
-pub use roles::{upstream_role, UpstreamStore};
+pub use roles::{operator_role, upstream_role, OperatorStore, UpstreamStore};
 pub use sled_store::SledStore;
 
 /// Storage failures.
@@ -272,6 +272,28 @@ pub struct LoginEvent {
     pub expires_at: i64,
 }
 
+/// One operator action (the console's or the admin socket's), for the audit log. Kept until
+/// `expires_at`, which the caller sets from the configured retention.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// When it was asked for (Unix seconds).
+    pub at: i64,
+    /// Who asked (e.g. `console:wecom/zhangsan`, `cli`).
+    pub actor: String,
+    /// What was asked (e.g. `keys.rotate`).
+    pub action: String,
+    /// What it was asked of (a person, an algorithm), when anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// `ok`, or the error the action ended with.
+    pub outcome: String,
+    /// What it did or why it failed, in words (never a code, token or secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Unix seconds after which the event may be deleted.
+    pub expires_at: i64,
+}
+
 /// The storage interface. Implementations must be safe to call from many tasks at once; the
 /// single-use operations (`take_auth_request`, `redeem_auth_code`, `spend_refresh_token`,
 /// `create_used_jti`) must be atomic, so that two racing requests never both succeed.
@@ -366,6 +388,16 @@ pub trait Store: Send + Sync + 'static {
     async fn create_login_event(&self, event: &LoginEvent) -> Result<()>;
     /// The newest `limit` login events, newest first.
     async fn list_login_events(&self, limit: usize) -> Result<Vec<LoginEvent>>;
+
+    /// Live sessions (`expires_at >= now`), the most recently used first, at most `limit`: the
+    /// operator's "who is signed in now". A scan; not for the login path.
+    async fn list_sessions(&self, now: i64, limit: usize) -> Result<Vec<Session>>;
+
+    /// Appends an operator action to the audit log; like login events, two never overwrite one
+    /// another. Swept by [`Store::delete_expired`].
+    async fn create_audit_event(&self, event: &AuditEvent) -> Result<()>;
+    /// The newest `limit` audit events, newest first.
+    async fn list_audit_events(&self, limit: usize) -> Result<Vec<AuditEvent>>;
 
     /// The signing key set shared by every instance over this store ([`SigningKeySet`]).
     /// `NotFound` if none was saved yet.

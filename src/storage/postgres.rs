@@ -39,8 +39,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{
-    AccessToken, AuthCode, AuthRequest, LoginEvent, RefreshToken, Result, Session, SigningKeySet,
-    StorageError, Store, UpstreamToken,
+    AccessToken, AuditEvent, AuthCode, AuthRequest, LoginEvent, RefreshToken, Result, Session,
+    SigningKeySet, StorageError, Store, UpstreamToken,
 };
 
 /// The schema, one migration per entry: entry `i` brings the schema to version `i + 1`. Append
@@ -145,6 +145,17 @@ CREATE TABLE leases (
     owner TEXT NOT NULL,
     until BIGINT NOT NULL
 );
+"#,
+    r#"
+-- The audit log of operator actions (console and admin socket), kept like the login events.
+CREATE TABLE audit_events (
+    id BIGSERIAL PRIMARY KEY,
+    at BIGINT NOT NULL,
+    record TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX audit_events_at ON audit_events (at, id);
+CREATE INDEX audit_events_expires_at ON audit_events (expires_at);
 "#,
 ];
 
@@ -275,6 +286,20 @@ fn decode<T: DeserializeOwned>(table: &str, text: &str) -> Result<T> {
     })
 }
 
+/// The records of `rows` (first column), skipping any that cannot be decoded: one bad record
+/// must not hide the others from an operator's list.
+fn decode_rows<T: DeserializeOwned>(table: &str, rows: &[tokio_postgres::Row]) -> Vec<T> {
+    rows.iter()
+        .filter_map(|row| match decode(table, row.get::<_, &str>(0)) {
+            Ok(record) => Some(record),
+            Err(err) => {
+                tracing::warn!(error = %err, "skipping an undecodable record");
+                None
+            }
+        })
+        .collect()
+}
+
 impl PostgresStore {
     /// Connects a pool with `config` (TLS when the server offers it, per the URL's `sslmode`,
     /// certificates checked against the system's roots) and brings the schema up to date.
@@ -401,6 +426,42 @@ impl PostgresStore {
             .execute(&stmt, params)
             .await
             .map_err(|e| pg_error(op, &e))
+    }
+
+    /// Appends a record to a log table (`login_events`, `audit_events`); the serial id keeps
+    /// records of the same second apart and in order.
+    async fn append(
+        &self,
+        table: &'static str,
+        at: i64,
+        record: &str,
+        expires_at: i64,
+    ) -> Result<()> {
+        let sql = format!("INSERT INTO {table} (at, record, expires_at) VALUES ($1, $2, $3)");
+        self.execute(
+            &format!("append to {table}"),
+            &sql,
+            &[&at, &record, &expires_at],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The newest `limit` records of a log table, newest first.
+    async fn newest<T: DeserializeOwned>(
+        &self,
+        table: &'static str,
+        limit: usize,
+    ) -> Result<Vec<T>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let op = format!("list {table}");
+        let sql = format!("SELECT record FROM {table} ORDER BY at DESC, id DESC LIMIT $1");
+        let (client, stmt) = self.prepared(&op, &sql).await?;
+        let rows = client
+            .query(&stmt, &[&limit])
+            .await
+            .map_err(|e| pg_error(&op, &e))?;
+        Ok(decode_rows(table, &rows))
     }
 
     /// Runs `sql` with `params`; its row, if any.
@@ -774,6 +835,10 @@ impl Store for PostgresStore {
                 "login_events",
                 "DELETE FROM login_events WHERE expires_at < $1",
             ),
+            (
+                "audit_events",
+                "DELETE FROM audit_events WHERE expires_at < $1",
+            ),
             // Lapsed leases only; the signing key set is never swept.
             ("leases", "DELETE FROM leases WHERE until < $1"),
         ];
@@ -787,36 +852,37 @@ impl Store for PostgresStore {
     }
 
     async fn create_login_event(&self, event: &LoginEvent) -> Result<()> {
-        // The serial id keeps events of the same second apart and in order.
-        self.execute(
-            "create login event",
-            "INSERT INTO login_events (at, record, expires_at) VALUES ($1, $2, $3)",
-            &[&event.at, &encode(event)?, &event.expires_at],
-        )
-        .await?;
-        Ok(())
+        self.append("login_events", event.at, &encode(event)?, event.expires_at)
+            .await
     }
 
     async fn list_login_events(&self, limit: usize) -> Result<Vec<LoginEvent>> {
+        self.newest("login_events", limit).await
+    }
+
+    async fn create_audit_event(&self, event: &AuditEvent) -> Result<()> {
+        self.append("audit_events", event.at, &encode(event)?, event.expires_at)
+            .await
+    }
+
+    async fn list_audit_events(&self, limit: usize) -> Result<Vec<AuditEvent>> {
+        self.newest("audit_events", limit).await
+    }
+
+    async fn list_sessions(&self, now: i64, limit: usize) -> Result<Vec<Session>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let (client, stmt) = self
             .prepared(
-                "list login events",
-                "SELECT record FROM login_events ORDER BY at DESC, id DESC LIMIT $1",
+                "list sessions",
+                "SELECT record FROM sessions WHERE expires_at >= $1 \
+                 ORDER BY (record::jsonb->>'last_seen')::bigint DESC LIMIT $2",
             )
             .await?;
         let rows = client
-            .query(&stmt, &[&limit])
+            .query(&stmt, &[&now, &limit])
             .await
-            .map_err(|e| pg_error("list login events", &e))?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            match decode("login_events", row.get::<_, &str>(0)) {
-                Ok(event) => out.push(event),
-                Err(err) => tracing::warn!(error = %err, "skipping an undecodable login event"),
-            }
-        }
-        Ok(out)
+            .map_err(|e| pg_error("list sessions", &e))?;
+        Ok(decode_rows("sessions", &rows))
     }
 
     async fn flush(&self) -> Result<()> {

@@ -1,13 +1,14 @@
 //! Narrow roles of the store: a layer depends on the part it uses, not on all of [`Store`]. A
 //! connector keeps only upstream tokens, user links and cluster leases ([`UpstreamStore`]); it
 //! gets a view of the full store in that role ([`upstream_role`]), and its tests implement the
-//! role alone. The conformance suite covers these methods on every backend through [`Store`].
+//! role alone. The operator's console reads and writes only what an operator sees
+//! ([`OperatorStore`]). The conformance suite covers these methods on every backend through [`Store`].
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{Result, Store, UpstreamToken};
+use super::{AuditEvent, LoginEvent, Result, Session, Store, UpstreamToken};
 
 /// What a connector keeps in the store.
 #[async_trait]
@@ -65,5 +66,48 @@ impl UpstreamStore for UpstreamView {
     }
     fn is_shared(&self) -> bool {
         self.0.is_shared()
+    }
+}
+
+/// What the operator's console reads and writes: who is signed in, the login event log and the
+/// audit log of operator actions.
+#[async_trait]
+pub trait OperatorStore: Send + Sync + 'static {
+    /// Live sessions, most recently used first ([`Store::list_sessions`]).
+    async fn list_sessions(&self, now: i64, limit: usize) -> Result<Vec<Session>>;
+    /// The newest login events ([`Store::list_login_events`]).
+    async fn list_login_events(&self, limit: usize) -> Result<Vec<LoginEvent>>;
+    /// Appends an operator action ([`Store::create_audit_event`]).
+    async fn create_audit_event(&self, event: &AuditEvent) -> Result<()>;
+    /// The newest operator actions ([`Store::list_audit_events`]).
+    async fn list_audit_events(&self, limit: usize) -> Result<Vec<AuditEvent>>;
+    /// Makes the writes so far durable ([`Store::flush`]).
+    async fn flush(&self) -> Result<()>;
+}
+
+/// The operator role of a full store.
+pub fn operator_role(store: Arc<dyn Store>) -> Arc<dyn OperatorStore> {
+    Arc::new(OperatorView(store))
+}
+
+/// A full store seen in its operator role.
+struct OperatorView(Arc<dyn Store>);
+
+#[async_trait]
+impl OperatorStore for OperatorView {
+    async fn list_sessions(&self, now: i64, limit: usize) -> Result<Vec<Session>> {
+        self.0.list_sessions(now, limit).await
+    }
+    async fn list_login_events(&self, limit: usize) -> Result<Vec<LoginEvent>> {
+        self.0.list_login_events(limit).await
+    }
+    async fn create_audit_event(&self, event: &AuditEvent) -> Result<()> {
+        self.0.create_audit_event(event).await
+    }
+    async fn list_audit_events(&self, limit: usize) -> Result<Vec<AuditEvent>> {
+        self.0.list_audit_events(limit).await
+    }
+    async fn flush(&self) -> Result<()> {
+        self.0.flush().await
     }
 }

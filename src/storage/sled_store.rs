@@ -39,8 +39,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use super::{
-    AccessToken, AuthCode, AuthRequest, LoginEvent, RefreshToken, Result, Session, StorageError,
-    Store, UpstreamToken,
+    AccessToken, AuditEvent, AuthCode, AuthRequest, LoginEvent, RefreshToken, Result, Session,
+    StorageError, Store, UpstreamToken,
 };
 
 use super::cluster::LeaseRecord;
@@ -186,6 +186,7 @@ struct Trees {
     user_links: Table,
     sessions: Table,
     login_events: Table,
+    audit_events: Table,
     /// Pending authorization requests (see the module docs).
     pending_auth_requests: AtomicUsize,
 }
@@ -296,6 +297,7 @@ fn open_trees(config: sled::Config, label: &str) -> Result<Trees> {
         user_links: Table::open(&db, "user_links")?,
         sessions: Table::open(&db, "sessions")?,
         login_events: Table::open(&db, "login_events")?,
+        audit_events: Table::open(&db, "audit_events")?,
         db,
     };
     Ok(trees)
@@ -437,6 +439,24 @@ impl Table {
             Some(bytes) => self.decode(&bytes),
             None => Err(StorageError::NotFound),
         }
+    }
+
+    /// The last `limit` records in key order, last first (a log table's newest).
+    fn newest<T: DeserializeOwned>(&self, limit: usize) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        for entry in self.tree.iter().rev() {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, value) = self.sled("iter", entry)?;
+            match self.decode(&value) {
+                Ok(record) => out.push(record),
+                Err(err) => {
+                    tracing::warn!(error = %err, tree = self.name, "skipping an undecodable record")
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn delete(&self, key: &str) -> Result<()> {
@@ -684,32 +704,45 @@ impl Trees {
             + self
                 .login_events
                 .sweep(now, |e: &LoginEvent| e.expires_at)?
+            + self
+                .audit_events
+                .sweep(now, |e: &AuditEvent| e.expires_at)?
             + self.sweep_leases(now)?)
     }
 
     fn create_login_event(&self, event: &LoginEvent) -> Result<()> {
-        // Key: zero-padded time, then sled's unique monotonic id, so keys sort by time and two
-        // events of the same second never collide.
-        let id = self
-            .login_events
-            .sled("generate_id", self.db.generate_id())?;
-        let key = format!("{:020}-{id:020}", event.at.max(0));
-        self.login_events.create(&key, event)
+        self.append(&self.login_events, event.at, event)
     }
 
     fn list_login_events(&self, limit: usize) -> Result<Vec<LoginEvent>> {
-        let mut out = Vec::new();
-        for entry in self.login_events.tree.iter().rev() {
-            if out.len() >= limit {
-                break;
-            }
-            let (_, value) = self.login_events.sled("iter", entry)?;
-            match self.login_events.decode(&value) {
-                Ok(event) => out.push(event),
-                Err(err) => tracing::warn!(error = %err, "skipping an undecodable login event"),
+        self.login_events.newest(limit)
+    }
+
+    fn create_audit_event(&self, event: &AuditEvent) -> Result<()> {
+        self.append(&self.audit_events, event.at, event)
+    }
+
+    /// Appends `record` to a log table. Key: zero-padded time, then sled's unique monotonic id,
+    /// so keys sort by time and two records of the same second never collide.
+    fn append<T: Serialize>(&self, table: &Table, at: i64, record: &T) -> Result<()> {
+        let id = table.sled("generate_id", self.db.generate_id())?;
+        let key = format!("{:020}-{id:020}", at.max(0));
+        table.create(&key, record)
+    }
+
+    fn list_sessions(&self, now: i64, limit: usize) -> Result<Vec<Session>> {
+        let mut live = Vec::new();
+        for entry in self.sessions.tree.iter() {
+            let (_, value) = self.sessions.sled("iter", entry)?;
+            match self.sessions.decode::<Session>(&value) {
+                Ok(s) if s.expires_at >= now => live.push(s),
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "skipping an undecodable session"),
             }
         }
-        Ok(out)
+        live.sort_by_key(|s| std::cmp::Reverse(s.last_seen));
+        live.truncate(limit);
+        Ok(live)
     }
 
     fn flush(&self) -> Result<()> {
@@ -916,6 +949,22 @@ impl Store for SledStore {
         let (inner, dir) = (self.trees()?, dir.to_owned());
         // Reads every record and writes as many: the blocking pool, never a runtime thread.
         blocking(move || super::sled_copy::copy_db(&inner.db, &dir)).await
+    }
+
+    async fn list_sessions(&self, now: i64, limit: usize) -> Result<Vec<Session>> {
+        // A scan of every session: on the blocking pool.
+        let trees = self.trees()?;
+        self.watch(blocking(move || trees.list_sessions(now, limit)).await)
+    }
+
+    async fn create_audit_event(&self, event: &AuditEvent) -> Result<()> {
+        let trees = self.trees()?;
+        self.watch(trees.create_audit_event(event))
+    }
+
+    async fn list_audit_events(&self, limit: usize) -> Result<Vec<AuditEvent>> {
+        let trees = self.trees()?;
+        self.watch(blocking(move || trees.audit_events.newest(limit)).await)
     }
 
     async fn flush(&self) -> Result<()> {

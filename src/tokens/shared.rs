@@ -82,6 +82,19 @@ impl KeyRing {
         }
     }
 
+    /// Swaps in a key set re-read from `keys_dir` (after a rotation made by the running server),
+    /// without dropping the tokens the previous set signed: a rotation keeps the old key
+    /// published, so they keep verifying.
+    pub fn replace(&self, keys: KeyStore) {
+        let kid = keys.active_kid().to_owned();
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Loaded {
+            keys: Arc::new(keys),
+            version: None,
+            next_expiry: None,
+        };
+        tracing::info!(active_kid = %kid, "signing keys reloaded from the key directory");
+    }
+
     /// The key set of `store`, generated there if the store has none yet (and exactly once
     /// when several instances start at the same moment). A new set starts with one `new_key_alg`
     /// key.

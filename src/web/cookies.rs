@@ -44,9 +44,21 @@ pub fn clear_session_cookie(secure: bool) -> HeaderValue {
     }
 }
 
+/// The value of cookie `name` as sent, whatever its shape.
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|s| s.split(';'))
+        .filter_map(|p| p.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
 /// The value of cookie `name` if it has the shape of a `random::token(32)` (43 base64url
 /// characters); anything else is ignored rather than looked up.
-fn token_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn token_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     for value in headers.get_all(COOKIE) {
         let Ok(s) = value.to_str() else { continue };
         for pair in s.split(';') {

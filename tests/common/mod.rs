@@ -455,6 +455,8 @@ pub struct ServeOptions {
     pub store: Option<Arc<dyn Store>>,
     /// `[ui] playground`.
     pub playground: bool,
+    /// `[admin]`: the console and its admins.
+    pub admin: Option<wecom_oidc::config::AdminSettings>,
 }
 
 /// Serves a provider whose connectors `apps` makes, given the simulator (to add corps and apps
@@ -479,6 +481,7 @@ pub async fn serve_with_simulator(
     let dir = tempfile::tempdir().expect("tempdir");
     let config = Config {
         playground: options.playground,
+        admin: options.admin,
         ..wecom_oidc::testkit::config(&issuer, addr, dir.path(), connectors, options.clients)
     };
     let built = match options.store {

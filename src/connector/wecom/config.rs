@@ -460,6 +460,10 @@ impl ConnectorConfig for WeComSettings {
         self.verify_files.clone()
     }
 
+    fn claim_origins(&self) -> Vec<crate::connector::ClaimOrigin> {
+        super::origins::claim_origins(self)
+    }
+
     fn is_pairwise(&self) -> bool {
         self.subject == SubjectMode::Pairwise
     }

@@ -315,6 +315,13 @@ impl DirectoryCache {
         })
     }
 
+    /// How many departments and tags the last walk saw, and when (`None`: not walked yet;
+    /// the directory is read for the first login that asks for `groups`).
+    pub(crate) fn size(&self) -> Option<(usize, usize, i64)> {
+        self.current()
+            .map(|s| (s.parents.len(), s.tags.len(), s.fetched_at))
+    }
+
     fn current(&self) -> Option<Arc<Snapshot>> {
         self.snapshot
             .read()

@@ -13,9 +13,11 @@ mod config;
 mod doctor;
 mod groups;
 mod login_url;
+mod origins;
 mod profile;
 pub mod proxy;
 mod settings;
+mod status;
 mod subjects;
 
 #[cfg(test)]
@@ -117,6 +119,8 @@ pub struct WeComConnector {
     clock: SharedClock,
     /// When a token-protected API last answered the readiness probe (unix seconds).
     data_probe_passed_at: std::sync::atomic::AtomicI64,
+    /// When the last authentic callback message arrived (unix seconds; `i64::MIN`: none yet).
+    last_event_at: std::sync::atomic::AtomicI64,
 }
 
 /// How many callback message hashes are remembered for de-duplication.
@@ -203,6 +207,7 @@ impl WeComConnector {
             recent_events: std::sync::Mutex::new(std::collections::VecDeque::new()),
             clock,
             data_probe_passed_at: std::sync::atomic::AtomicI64::new(i64::MIN),
+            last_event_at: std::sync::atomic::AtomicI64::new(i64::MIN),
         })
     }
 
@@ -693,6 +698,8 @@ impl Connector for WeComConnector {
         let message = crypto
             .open(q("msg_signature"), q("timestamp"), q("nonce"), &encrypted)
             .map_err(reject)?;
+        self.last_event_at
+            .store(self.clock.now(), std::sync::atomic::Ordering::Relaxed);
         let digest = crate::random::hash_secret(&encrypted);
         {
             let mut recent = self.recent_events.lock().unwrap_or_else(|p| p.into_inner());
@@ -719,6 +726,18 @@ impl Connector for WeComConnector {
             }
         }
         Ok(String::new())
+    }
+
+    async fn status(&self) -> Vec<crate::connector::StatusLine> {
+        status::lines(
+            &self.tokens,
+            &self.directory,
+            self.callback.is_some(),
+            self.last_event_at
+                .load(std::sync::atomic::Ordering::Relaxed),
+            self.clock.now(),
+        )
+        .await
     }
 
     /// Re-reads the member (following a recorded rename): a member who left, was disabled or

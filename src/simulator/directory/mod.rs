@@ -309,7 +309,8 @@ impl Directory {
     }
 
     /// The seeded demo corp: 示例科技 with R&D, Platform and Marketing; members in every status
-    /// WeCom knows (active, disabled, not activated, left) and one mixed-case userid to exercise
+    /// WeCom knows (active, disabled, not activated, left), one without any e-mail address, and
+    /// one mixed-case userid to exercise
     /// the case-insensitive lookup of §6. Tag 3 is set on 研发 (2), the parent of 平台 (3), so
     /// that a client's rule for members of sub-departments of a tagged department (§7) meets a
     /// real case.
@@ -323,6 +324,12 @@ impl Directory {
             member(p, "zhaoliu", "赵六", "Zhao Liu", "产品经理", "2", &[2, 4], 2, &[0, 0], &[], STATUS_LEFT, 4),
             member(p, "sunqi", "孙七", "Sun Qi", "实习生", "0", &[3], 3, &[0], &["zhangsan"], STATUS_NOT_ACTIVATED, 5),
             member(p, "ZhouBa", "周八", "Zhou Ba", "总经理", "1", &[1], 1, &[1], &[], STATUS_ACTIVE, 6),
+            // A member with no e-mail at all (neither personal nor corporate).
+            Member {
+                email: String::new(),
+                biz_mail: String::new(),
+                ..member(p, "qianjiu", "钱九", "Qian Jiu", "市场专员", "2", &[4], 4, &[0], &["lisi"], STATUS_ACTIVE, 7)
+            },
         ];
         let departments = vec![
             department(1, "示例科技", "Example Tech", &["ZhouBa"], 0, 100_000_000),

@@ -10,6 +10,7 @@
 mod auth_codes;
 mod grants;
 mod login_events;
+mod operator;
 mod sessions;
 mod signing_keys;
 mod sweeps;
@@ -44,6 +45,10 @@ pub use grants::{
 };
 pub use login_events::{
     login_events_are_listed_newest_first_and_expire, racing_login_events_are_all_kept,
+};
+pub use operator::{
+    audit_events_are_listed_newest_first_and_expire,
+    live_sessions_are_listed_most_recently_used_first,
 };
 pub use sessions::{
     expired_sessions_are_swept, racing_takes_of_a_session_succeed_exactly_once,
@@ -98,6 +103,8 @@ pub async fn run_all(store: &dyn Store) {
     delete_expired_removes_expired_refresh_tokens_and_used_jtis(store).await;
     login_events_are_listed_newest_first_and_expire(store).await;
     racing_login_events_are_all_kept(store).await;
+    live_sessions_are_listed_most_recently_used_first(store).await;
+    audit_events_are_listed_newest_first_and_expire(store).await;
     pending_auth_requests_are_counted_through_creates_takes_races_and_sweeps(store).await;
     flush_keeps_every_record_readable(store).await;
     a_lease_has_one_holder_until_released_or_lapsed(store).await;

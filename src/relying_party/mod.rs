@@ -14,21 +14,20 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use openidconnect::core::{
-    CoreClient, CoreIdTokenClaims, CoreProviderMetadata, CoreResponseType, CoreUserInfoClaims,
-};
+use openidconnect::core::{CoreClient, CoreProviderMetadata, CoreResponseType};
 use openidconnect::{
-    AccessTokenHash, AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
+    EndpointNotSet, EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, Scope,
 };
 use tokio::sync::OnceCell;
 
+use crate::connector::ClaimOrigin;
 use crate::provider::Client;
 use crate::random;
 use crate::secret::Secret;
+
+mod signed_in;
 
 const STATE_COOKIE: &str = "demo_rp_state";
 
@@ -80,6 +79,10 @@ pub(crate) struct DemoRp {
     auto_login: Option<String>,
     /// The WeCom simulator's address, linked from the demo's index page.
     simulator: Option<String>,
+    /// Where each claim comes from upstream (the default connector's account of itself).
+    origins: Vec<ClaimOrigin>,
+    /// Who is signed in to this relying party, by its session cookie.
+    signed_in: signed_in::SignedIn,
 }
 
 /// At most this many logins may be in flight in the demo; older ones are dropped.
@@ -121,6 +124,7 @@ pub(crate) fn demo_router(
     clients: &[Client],
     auto_login: Option<String>,
     simulator: String,
+    origins: Vec<ClaimOrigin>,
 ) -> Router {
     let rp = Arc::new(DemoRp {
         base: "/demo",
@@ -134,11 +138,14 @@ pub(crate) fn demo_router(
         clients: client_rows(clients),
         auto_login,
         simulator: Some(simulator),
+        origins,
+        signed_in: Default::default(),
     });
     Router::new()
         .route("/", get(index))
         .route("/demo/login", get(login))
         .route("/demo/callback", get(callback))
+        .merge(signed_in::routes("/demo"))
         .with_state(rp)
 }
 
@@ -155,7 +162,10 @@ pub fn playground_client(issuer: &str) -> (Client, String) {
             name: "wecom-oidc playground".into(),
             secret: Some(Secret::new(secret.clone())),
             redirect_uris: vec![format!("{issuer}/playground/callback")],
-            settings: Default::default(),
+            settings: crate::provider::client::ClientSettings {
+                post_logout_redirect_uris: vec![format!("{issuer}/playground")],
+                ..Default::default()
+            },
         },
         secret,
     )
@@ -164,7 +174,12 @@ pub fn playground_client(issuer: &str) -> (Client, String) {
 /// The operators' "try a login" playground (`[ui] playground = true`): a real relying party on
 /// its own client that runs a code flow (PKCE, nonce, state) against this provider and shows the
 /// id_token header and claims, the verified signature and the userinfo answer.
-pub fn playground_router(issuer: &str, client_secret: String, clients: &[Client]) -> Router {
+pub fn playground_router(
+    issuer: &str,
+    client_secret: String,
+    clients: &[Client],
+    origins: Vec<ClaimOrigin>,
+) -> Router {
     let rp = Arc::new(DemoRp {
         base: "/playground",
         client_id: PLAYGROUND_CLIENT_ID.into(),
@@ -181,17 +196,21 @@ pub fn playground_router(issuer: &str, client_secret: String, clients: &[Client]
         clients: client_rows(clients),
         auto_login: None,
         simulator: None,
+        origins,
+        signed_in: Default::default(),
     });
     Router::new()
         .route("/playground", get(index))
         .route("/playground/login", get(login))
         .route("/playground/callback", get(callback))
+        .merge(signed_in::routes("/playground"))
         .with_state(rp)
 }
 
 #[derive(Template)]
 #[template(path = "demo/index.html")]
 struct IndexPage<'a> {
+    scopes: &'static [&'static str],
     issuer: &'a str,
     simulator: Option<String>,
     login_url: &'a str,
@@ -199,16 +218,24 @@ struct IndexPage<'a> {
     auto_login: Option<&'a str>,
 }
 
-#[derive(Template)]
+#[derive(Template, Clone, Default)]
 #[template(path = "demo/result.html")]
 struct ResultPage {
     home: &'static str,
+    /// Where the result's buttons post (`/demo`, `/playground`).
+    base: &'static str,
     ok: bool,
     subject: String,
     alg: String,
     header: String,
     claims: String,
+    /// Each claim of the id_token and userinfo, with where it came from upstream.
+    rows: Vec<signed_in::ClaimRow>,
     userinfo: String,
+    /// Whether a refresh token is held (the refresh button works).
+    has_refresh: bool,
+    /// What the last button did.
+    notice: String,
     error: String,
 }
 
@@ -226,6 +253,7 @@ fn html(t: &impl Template) -> Response {
 async fn index(State(rp): State<Arc<DemoRp>>) -> Response {
     let login_url = format!("{}/login", rp.base);
     html(&IndexPage {
+        scopes: PICKABLE_SCOPES,
         issuer: &rp.issuer,
         simulator: rp.simulator.clone(),
         login_url: &login_url,
@@ -245,34 +273,50 @@ fn home(rp: &DemoRp) -> &'static str {
 fn failure(rp: &DemoRp, msg: impl Into<String>) -> Response {
     let mut r = html(&ResultPage {
         home: home(rp),
-        ok: false,
-        subject: String::new(),
-        alg: String::new(),
-        header: String::new(),
-        claims: String::new(),
-        userinfo: String::new(),
+        base: rp.base,
         error: msg.into(),
+        ..ResultPage::default()
     });
     *r.status_mut() = StatusCode::BAD_REQUEST;
     r
 }
 
-async fn login(State(rp): State<Arc<DemoRp>>) -> Response {
+/// The scopes the index page's picker offers (besides `openid`, always asked for).
+pub(crate) const PICKABLE_SCOPES: &[&str] =
+    &["profile", "email", "phone", "groups", "offline_access"];
+
+/// The scopes picked on the index page (`?scope=…` repeated), in the picker's order; none
+/// picked (a plain link to the login) asks for `profile` and `email`.
+fn picked_scopes(query: Option<&str>) -> Vec<&'static str> {
+    let asked: Vec<String> = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .filter(|(k, _)| k == "scope")
+        .flat_map(|(_, v)| v.split(' ').map(str::to_owned).collect::<Vec<_>>())
+        .collect();
+    if asked.is_empty() {
+        return vec!["profile", "email"];
+    }
+    PICKABLE_SCOPES
+        .iter()
+        .copied()
+        .filter(|s| asked.iter().any(|a| a == s))
+        .collect()
+}
+
+async fn login(State(rp): State<Arc<DemoRp>>, RawQuery(query): RawQuery) -> Response {
     let client = match rp.client().await {
         Ok(c) => c,
         Err(e) => return failure(&rp, e),
     };
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, csrf, nonce) = client
-        .authorize_url(
-            AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .add_scope(Scope::new("profile".into()))
-        .add_scope(Scope::new("email".into()))
-        .set_pkce_challenge(challenge)
-        .url();
+    let mut request = client.authorize_url(
+        AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
+        CsrfToken::new_random,
+        Nonce::new_random,
+    );
+    for scope in picked_scopes(query.as_deref()) {
+        request = request.add_scope(Scope::new(scope.into()));
+    }
+    let (url, csrf, nonce) = request.set_pkce_challenge(challenge).url();
     {
         let mut pending = rp.pending.lock().unwrap_or_else(|p| p.into_inner());
         pending.retain(|_, p| p.created.elapsed() < Duration::from_secs(600));
@@ -306,17 +350,6 @@ async fn login(State(rp): State<Arc<DemoRp>>) -> Response {
     resp
 }
 
-fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|s| s.split(';'))
-        .filter_map(|p| p.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
-}
-
 async fn callback(
     State(rp): State<Arc<DemoRp>>,
     headers: HeaderMap,
@@ -347,7 +380,7 @@ async fn callback(
             "the callback's iss does not match the issuer (RFC 9207)",
         );
     }
-    let cookie_ok = cookie_value(&headers, STATE_COOKIE)
+    let cookie_ok = crate::web::cookies::cookie_value(&headers, STATE_COOKIE)
         .is_some_and(|c| random::constant_time_eq(c.as_bytes(), state.as_bytes()));
     if !cookie_ok {
         return failure(&rp, "state does not match this browser's login");
@@ -361,12 +394,16 @@ async fn callback(
         return failure(&rp, "unknown or already used state");
     };
     match finish(&rp, code, pending).await {
-        Ok(page) => html(&page),
+        Ok((page, held)) => signed_in::keep(&rp, page, held),
         Err(e) => failure(&rp, e),
     }
 }
 
-async fn finish(rp: &DemoRp, code: &str, pending: Pending) -> Result<ResultPage, String> {
+async fn finish(
+    rp: &DemoRp,
+    code: &str,
+    pending: Pending,
+) -> Result<(ResultPage, signed_in::Held), String> {
     let client = rp.client().await?;
     let token = client
         .exchange_code(AuthorizationCode::new(code.to_string()))
@@ -375,47 +412,23 @@ async fn finish(rp: &DemoRp, code: &str, pending: Pending) -> Result<ResultPage,
         .request_async(&rp.http)
         .await
         .map_err(|e| format!("token request failed: {e}"))?;
-    let id_token = token
-        .id_token()
-        .ok_or("the token response has no id_token")?;
-    let verifier = client.id_token_verifier();
-    let claims: &CoreIdTokenClaims = id_token
-        .claims(&verifier, &Nonce::new(pending.nonce))
-        .map_err(|e| format!("id_token rejected: {e}"))?;
-    let alg = id_token.signing_alg().map_err(|e| e.to_string())?;
-    if let Some(expected) = claims.access_token_hash() {
-        let signing_key = id_token.signing_key(&verifier).map_err(|e| e.to_string())?;
-        let actual = AccessTokenHash::from_token(token.access_token(), alg, signing_key)
-            .map_err(|e| e.to_string())?;
-        if &actual != expected {
-            return Err("at_hash does not match the access token".into());
-        }
+    signed_in::page_of(rp, client, &token, Some(&pending.nonce)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_picker_asks_for_the_picked_known_scopes_only_in_its_order() {
+        assert_eq!(picked_scopes(None), ["profile", "email"]);
+        assert_eq!(
+            picked_scopes(Some("scope=groups&scope=phone&scope=admin")),
+            ["phone", "groups"]
+        );
+        assert_eq!(
+            picked_scopes(Some("scope=offline_access+email")),
+            ["email", "offline_access"]
+        );
     }
-    let userinfo: CoreUserInfoClaims = client
-        .user_info(token.access_token().clone(), None)
-        .map_err(|e| e.to_string())?
-        .request_async(&rp.http)
-        .await
-        .map_err(|e| format!("userinfo failed: {e}"))?;
-    let raw = id_token.to_string();
-    let header_json = raw
-        .split('.')
-        .next()
-        .and_then(|h| URL_SAFE_NO_PAD.decode(h).ok())
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .unwrap_or_default();
-    let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
-    Ok(ResultPage {
-        home: home(rp),
-        ok: true,
-        subject: claims.subject().to_string(),
-        alg: serde_json::to_value(alg)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default(),
-        header: pretty(&header_json),
-        claims: pretty(&serde_json::to_value(claims).map_err(|e| e.to_string())?),
-        userinfo: pretty(&serde_json::to_value(&userinfo).map_err(|e| e.to_string())?),
-        error: String::new(),
-    })
 }

@@ -1,0 +1,270 @@
+//! The console's actions: each checks the session and its CSRF token, then calls the admin
+//! router in-process (`tower::ServiceExt::oneshot`), so the CLI and the console share one
+//! implementation and one audit trail, and shows the answer — an error, including a route this
+//! server does not offer, in words.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, Method, Request, StatusCode};
+use axum::response::Response;
+use tower::ServiceExt;
+
+use super::auth::is_zh;
+use super::pages::{message, Message};
+use super::session::ConsoleSession;
+use super::Console;
+use crate::random;
+
+/// The session of a form post, once its CSRF token (and, when the browser sends one, its
+/// `Origin`) proves it came from a console page.
+pub(super) fn checked(
+    c: &Console,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<ConsoleSession, Box<Response>> {
+    let zh = is_zh(headers);
+    let refused = |zh_text: &str, en_text: &str| {
+        message(
+            StatusCode::FORBIDDEN,
+            &Message::new(zh, "操作被拒绝", "Action refused", zh_text, en_text).with_link(
+                "/admin",
+                "返回控制台",
+                "Back to the console",
+            ),
+        )
+    };
+    let Some(session) = c.sessions.current(headers, c.parts.clock.now()) else {
+        return Err(Box::new(refused(
+            "控制台会话已过期，请重新登录。",
+            "Your console session has ended; sign in again.",
+        )));
+    };
+    let origin_ok = match headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
+        None => true,
+        Some(origin) => url::Url::parse(c.parts.provider.issuer())
+            .is_ok_and(|u| u.origin().ascii_serialization() == origin),
+    };
+    let token_ok = form
+        .get("csrf")
+        .is_some_and(|t| random::constant_time_eq(t.as_bytes(), session.csrf.as_bytes()));
+    if !origin_ok || !token_ok {
+        tracing::warn!(user = %session.identity.user_id, "console form refused: CSRF check failed");
+        return Err(Box::new(refused(
+            "表单校验失败（可能来自其他网站）。请从控制台页面重新操作。",
+            "The form failed its check (it may have come from another site). Use the console page again.",
+        )));
+    }
+    Ok(session)
+}
+
+/// Calls `path` of the admin router with `body`; the status and the JSON answer.
+async fn call_admin(
+    c: &Console,
+    path: &str,
+    body: serde_json::Value,
+) -> (StatusCode, serde_json::Value) {
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()));
+    let Ok(req) = req else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, serde_json::Value::Null);
+    };
+    match c.parts.admin.clone().oneshot(req).await {
+        Ok(resp) => {
+            let status = resp.status();
+            let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+                .await
+                .unwrap_or_default();
+            (status, serde_json::from_slice(&bytes).unwrap_or_default())
+        }
+        Err(never) => match never {},
+    }
+}
+
+/// The result page of an action.
+fn outcome(
+    zh: bool,
+    what: (&str, &str),
+    status: StatusCode,
+    answer: &serde_json::Value,
+    done: (String, String),
+) -> Response {
+    let back = |m: Message| m.with_link("/admin", "返回控制台", "Back to the console");
+    if status.is_success() {
+        return message(
+            StatusCode::OK,
+            &back(Message::new(zh, what.0, what.1, &done.0, &done.1)),
+        );
+    }
+    let (zh_text, en_text) = if status == StatusCode::NOT_FOUND {
+        (
+            "本服务器不提供此操作（管理接口回答 404）。请升级 wecom-oidc 后再试。".to_owned(),
+            "This server does not offer this action (the admin API answered 404). Upgrade wecom-oidc and try again.".to_owned(),
+        )
+    } else {
+        let code = answer
+            .get("error")
+            .and_then(|v| v.as_str())
+            .unwrap_or("error");
+        let desc = answer
+            .get("error_description")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        let problems: Vec<&str> = answer
+            .get("problems")
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|p| p.as_str()).collect())
+            .unwrap_or_default();
+        let detail = if problems.is_empty() {
+            format!("{code}: {desc}")
+        } else {
+            format!("{code}: {}", problems.join("; "))
+        };
+        (
+            format!("操作失败（{}）：{detail}", status.as_u16()),
+            format!("The action failed ({}): {detail}", status.as_u16()),
+        )
+    };
+    message(
+        if status.is_client_error() {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::BAD_GATEWAY
+        },
+        &back(Message::new(
+            zh,
+            "操作失败",
+            "Action failed",
+            &zh_text,
+            &en_text,
+        ))
+        .marked_as_error(),
+    )
+}
+
+type Form = axum::Form<HashMap<String, String>>;
+
+/// `POST /admin/signout`: signs a person out everywhere (`POST /v1/signout`).
+pub(super) async fn signout(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    axum::Form(form): Form,
+) -> Response {
+    let session = match checked(&c, &headers, &form) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let zh = is_zh(&headers);
+    let user = form
+        .get("user")
+        .map(|u| u.trim())
+        .unwrap_or_default()
+        .to_owned();
+    if user.is_empty() {
+        return outcome(
+            zh,
+            ("退出登录", "Sign out"),
+            StatusCode::BAD_REQUEST,
+            &serde_json::json!({"error": "invalid_request", "error_description": "no person named"}),
+            Default::default(),
+        );
+    }
+    let mut body = serde_json::json!({
+        "user": user,
+        "reason": form.get("reason").map(|r| r.trim()).filter(|r| !r.is_empty()).unwrap_or("signed out from the console"),
+        "actor": session.actor(),
+    });
+    if let Some(connector) = form.get("connector").filter(|c| !c.is_empty()) {
+        body["connector"] = serde_json::json!(connector);
+    }
+    let (status, answer) = call_admin(&c, "/v1/signout", body).await;
+    let n = |k: &str| answer.get(k).and_then(|v| v.as_i64()).unwrap_or(0);
+    outcome(
+        zh,
+        ("已退出登录", "Signed out everywhere"),
+        status,
+        &answer,
+        (
+            format!("{user}：结束了 {} 个会话、{} 个授权、{} 个刷新令牌，通知了 {} 个应用。", n("sessions"), n("grants"), n("refresh_tokens"), n("logout_notifications")),
+            format!("{user}: {} sessions, {} grants and {} refresh tokens ended; {} applications notified.", n("sessions"), n("grants"), n("refresh_tokens"), n("logout_notifications")),
+        ),
+    )
+}
+
+/// `POST /admin/keys/rotate`: a new signing key (`POST /v1/keys/rotate`).
+pub(super) async fn rotate(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    axum::Form(form): Form,
+) -> Response {
+    let session = match checked(&c, &headers, &form) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let zh = is_zh(&headers);
+    let alg = form
+        .get("alg")
+        .cloned()
+        .unwrap_or_else(|| "RS256".to_owned());
+    let (status, answer) = call_admin(
+        &c,
+        "/v1/keys/rotate",
+        serde_json::json!({"alg": alg, "actor": session.actor()}),
+    )
+    .await;
+    let kid = answer
+        .get("kid")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    outcome(
+        zh,
+        ("已轮换密钥", "Key rotated"),
+        status,
+        &answer,
+        (
+            format!("新的 {alg} 签名密钥 {kid} 已启用；旧密钥在宽限期内继续公布。"),
+            format!("The new {alg} signing key {kid} is active; the previous one stays published for the grace period."),
+        ),
+    )
+}
+
+/// `POST /admin/reload`: re-reads the configuration (`POST /v1/reload`).
+pub(super) async fn reload(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    axum::Form(form): Form,
+) -> Response {
+    let session = match checked(&c, &headers, &form) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let zh = is_zh(&headers);
+    let (status, answer) = call_admin(
+        &c,
+        "/v1/reload",
+        serde_json::json!({"actor": session.actor()}),
+    )
+    .await;
+    let changes: Vec<&str> = answer
+        .get("changes")
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|p| p.as_str()).collect())
+        .unwrap_or_default();
+    let listed = if changes.is_empty() {
+        "-".to_owned()
+    } else {
+        changes.join("; ")
+    };
+    outcome(
+        zh,
+        ("已重新加载配置", "Configuration reloaded"),
+        status,
+        &answer,
+        (format!("变更：{listed}"), format!("Changes: {listed}")),
+    )
+}
