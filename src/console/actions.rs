@@ -12,53 +12,9 @@ use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::response::Response;
 use tower::ServiceExt;
 
-use super::auth::is_zh;
-use super::pages::{message, Message};
-use super::session::ConsoleSession;
+use super::auth::checked;
+use super::pages::{is_zh, message, Message};
 use super::Console;
-use crate::random;
-
-/// The session of a form post, once its CSRF token (and, when the browser sends one, its
-/// `Origin`) proves it came from a console page.
-pub(super) fn checked(
-    c: &Console,
-    headers: &HeaderMap,
-    form: &HashMap<String, String>,
-) -> Result<ConsoleSession, Box<Response>> {
-    let zh = is_zh(headers);
-    let refused = |zh_text: &str, en_text: &str| {
-        message(
-            StatusCode::FORBIDDEN,
-            &Message::new(zh, "操作被拒绝", "Action refused", zh_text, en_text).with_link(
-                "/admin",
-                "返回控制台",
-                "Back to the console",
-            ),
-        )
-    };
-    let Some(session) = c.sessions.current(headers, c.parts.clock.now()) else {
-        return Err(Box::new(refused(
-            "控制台会话已过期，请重新登录。",
-            "Your console session has ended; sign in again.",
-        )));
-    };
-    let origin_ok = match headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
-        None => true,
-        Some(origin) => url::Url::parse(c.parts.provider.issuer())
-            .is_ok_and(|u| u.origin().ascii_serialization() == origin),
-    };
-    let token_ok = form
-        .get("csrf")
-        .is_some_and(|t| random::constant_time_eq(t.as_bytes(), session.csrf.as_bytes()));
-    if !origin_ok || !token_ok {
-        tracing::warn!(user = %session.identity.user_id, "console form refused: CSRF check failed");
-        return Err(Box::new(refused(
-            "表单校验失败（可能来自其他网站）。请从控制台页面重新操作。",
-            "The form failed its check (it may have come from another site). Use the console page again.",
-        )));
-    }
-    Ok(session)
-}
 
 /// Calls `path` of the admin router with `body`; the status and the JSON answer.
 async fn call_admin(

@@ -11,7 +11,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use super::pages::{message, Message};
+use super::pages::{is_zh, message, Message, LANG_COOKIE};
+use super::session::ConsoleSession;
 use super::{session, Console, CONSOLE_CLIENT_ID, CONSOLE_PATH};
 use crate::identity::Identity;
 use crate::provider::params::Params;
@@ -23,7 +24,6 @@ use crate::web::cookies::cookie_value as cookie;
 /// The cookie binding a console login to the browser that started it (RFC 9700 §4.7).
 const LOGIN_COOKIE: &str = "wecom_oidc_admin_login";
 /// The language switch's cookie.
-const LANG_COOKIE: &str = "wecom_oidc_admin_lang";
 /// A console login not finished within this many seconds is forgotten.
 const LOGIN_TTL: i64 = 600;
 /// The most console logins in flight at once; the oldest go first.
@@ -33,13 +33,46 @@ const MAX_PENDING: usize = 1000;
 #[derive(Default)]
 pub(super) struct PendingLogins(Mutex<HashMap<String, (String, i64)>>);
 
-/// Whether the page is shown in Chinese: the switch's choice, else `Accept-Language`.
-pub(super) fn is_zh(headers: &HeaderMap) -> bool {
-    match cookie(headers, LANG_COOKIE).as_deref() {
-        Some("zh") => true,
-        Some("en") => false,
-        _ => crate::web::error_page::prefers_chinese(headers, None),
+/// The session of a form post, once its CSRF token (and, when the browser sends one, its
+/// `Origin`) proves it came from a console page.
+pub(super) fn checked(
+    c: &Console,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<ConsoleSession, Box<Response>> {
+    let zh = is_zh(headers);
+    let refused = |zh_text: &str, en_text: &str| {
+        message(
+            StatusCode::FORBIDDEN,
+            &Message::new(zh, "操作被拒绝", "Action refused", zh_text, en_text).with_link(
+                "/admin",
+                "返回控制台",
+                "Back to the console",
+            ),
+        )
+    };
+    let Some(session) = c.sessions.current(headers, c.parts.clock.now()) else {
+        return Err(Box::new(refused(
+            "控制台会话已过期，请重新登录。",
+            "Your console session has ended; sign in again.",
+        )));
+    };
+    let origin_ok = match headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
+        None => true,
+        Some(origin) => url::Url::parse(c.parts.provider.issuer())
+            .is_ok_and(|u| u.origin().ascii_serialization() == origin),
+    };
+    let token_ok = form
+        .get("csrf")
+        .is_some_and(|t| random::constant_time_eq(t.as_bytes(), session.csrf.as_bytes()));
+    if !origin_ok || !token_ok {
+        tracing::warn!(user = %session.identity.user_id, "console form refused: CSRF check failed");
+        return Err(Box::new(refused(
+            "表单校验失败（可能来自其他网站）。请从控制台页面重新操作。",
+            "The form failed its check (it may have come from another site). Use the console page again.",
+        )));
     }
+    Ok(session)
 }
 
 fn see_other(to: &str) -> Response {
@@ -271,7 +304,7 @@ pub(super) async fn logout(
     headers: HeaderMap,
     axum::Form(form): axum::Form<HashMap<String, String>>,
 ) -> Response {
-    if super::actions::checked(&c, &headers, &form).is_ok() {
+    if checked(&c, &headers, &form).is_ok() {
         c.sessions.end(&headers);
     }
     let zh = is_zh(&headers);

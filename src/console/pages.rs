@@ -9,7 +9,6 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::auth::is_zh;
 use super::session::ConsoleSession;
 use super::{chart, Console, CONSOLE_CLIENT_ID};
 use crate::commands::login_events::utc;
@@ -17,6 +16,19 @@ use crate::connector::{Bilingual, Connector, StatusLine};
 use crate::login_events::UpstreamFault;
 use crate::storage::{AuditEvent, LoginEvent, Session};
 use crate::tokens::KeyStatus;
+use crate::web::cookies::cookie_value as cookie;
+
+/// The cookie that keeps the language switch's choice.
+pub(super) const LANG_COOKIE: &str = "wecom_oidc_admin_lang";
+
+/// Whether the page is shown in Chinese: the switch's choice, else `Accept-Language`.
+pub(super) fn is_zh(headers: &HeaderMap) -> bool {
+    match cookie(headers, LANG_COOKIE).as_deref() {
+        Some("zh") => true,
+        Some("en") => false,
+        _ => crate::web::error_page::prefers_chinese(headers, None),
+    }
+}
 
 /// How many login events the events page reads (the chart's 24 hours and the filters).
 const EVENTS_READ: usize = 10_000;

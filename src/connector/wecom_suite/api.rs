@@ -10,6 +10,10 @@ use serde_json::json;
 
 use crate::connector::ConnectorError;
 
+/// `get_suite_token`: the `suite_ticket` is invalid or too old (not in wecom-api.md; WeCom's
+/// service-provider error list).
+pub(super) const STALE_TICKET: i64 = 40085;
+
 /// The largest body read from WeCom.
 const MAX_BODY_BYTES: usize = 1 << 20;
 /// `errmsg` is cut to this many characters before it reaches an error value or a log.

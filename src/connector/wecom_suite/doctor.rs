@@ -93,7 +93,7 @@ pub(super) async fn check_with_store(
             "a suite_ticket has arrived and get_suite_token accepts the suite secret",
             "已收到 suite_ticket，get_suite_token 接受 Secret",
         )],
-        Err(ConnectorError::Upstream { code, message }) if code == super::notice::STALE_TICKET => {
+        Err(ConnectorError::Upstream { code, message }) if code == super::api::STALE_TICKET => {
             let mut f = Finding::new(
                 Level::Fail,
                 &topic,

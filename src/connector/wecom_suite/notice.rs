@@ -3,13 +3,10 @@
 //! person is outside the visible range its admin granted), no `suite_ticket` has arrived yet,
 //! or WeCom refuses the suite's credentials.
 
+use super::api::STALE_TICKET;
 use super::config::{AppKind, SuiteSettings};
 use super::{NOT_ALLOWED, NOT_INSTALLED, NO_TICKET, OUT_OF_RANGE_WHY};
 use crate::connector::{ConnectorError, FailureNotice};
-
-/// `get_suite_token`: the `suite_ticket` is invalid or too old (not in wecom-api.md; WeCom's
-/// service-provider error list).
-pub(super) const STALE_TICKET: i64 = 40085;
 
 /// The notice for `error`, `None` for failures that go back to the client as they are.
 pub(super) fn for_error(s: &SuiteSettings, error: &ConnectorError) -> Option<FailureNotice> {
