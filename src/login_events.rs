@@ -154,6 +154,10 @@ impl Connector for RecordingConnector {
         self.inner.is_pairwise()
     }
 
+    fn signs_in_silently(&self, user_agent: Option<&str>) -> bool {
+        self.inner.signs_in_silently(user_agent)
+    }
+
     fn pairwise_subject(&self, identity: &Identity, sector: &str) -> Option<String> {
         self.inner.pairwise_subject(identity, sector)
     }

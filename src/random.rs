@@ -32,14 +32,27 @@ pub fn request_id(len: usize) -> String {
 }
 
 fn alphanumeric_from(rng: &mut impl RngCore, len: usize) -> String {
+    from_alphabet_with(rng, ALNUM, len)
+}
+
+/// A random string of `len` characters of `alphabet` (ASCII, at most 256 characters), from the
+/// OS CSPRNG, every character equally likely (e.g. RFC 8628 §6.1 user codes).
+pub fn from_alphabet(alphabet: &[u8], len: usize) -> String {
+    from_alphabet_with(&mut OsRng, alphabet, len)
+}
+
+fn from_alphabet_with(rng: &mut impl RngCore, alphabet: &[u8], len: usize) -> String {
+    let n = alphabet.len();
+    assert!((1..=256).contains(&n), "alphabet of 1 to 256 characters");
+    // Bytes at or above the largest multiple of n would bias the first characters.
+    let limit = 256 - 256 % n;
     let mut out = String::with_capacity(len);
     let mut buf = [0u8; 64];
     while out.len() < len {
         rng.fill_bytes(&mut buf);
         for b in buf {
-            // 248 = 4 * 62: bytes at or above it would bias the first characters.
-            if b < 248 && out.len() < len {
-                out.push(ALNUM[(b % 62) as usize] as char);
+            if usize::from(b) < limit && out.len() < len {
+                out.push(alphabet[usize::from(b) % n] as char);
             }
         }
     }

@@ -1391,6 +1391,9 @@ mod failing_disk {
             count_auth_requests() -> StoreResult<usize>;
             create_auth_code(k: &str, c: &AuthCode) -> StoreResult<()>;
             redeem_auth_code(k: &str) -> StoreResult<AuthCode>;
+            create_device_authorization(d: &str, u: &str, r: &wecom_oidc::storage::DeviceAuthorization) -> StoreResult<()>;
+            find_device_authorization(u: &str) -> StoreResult<(String, wecom_oidc::storage::DeviceAuthorization)>;
+            update_device_authorization(d: &str, c: wecom_oidc::storage::DeviceChange<'_>) -> StoreResult<wecom_oidc::storage::DeviceAuthorization>;
             create_access_token(k: &str, t: &AccessToken) -> StoreResult<()>;
             find_access_token(k: &str) -> StoreResult<AccessToken>;
             delete_access_token(k: &str) -> StoreResult<()>;

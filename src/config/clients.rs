@@ -3,7 +3,7 @@
 
 use toml::{Table, Value};
 
-use crate::provider::client::{AccessTokenFormat, AuthMethod, ClientSettings};
+use crate::provider::client::{AccessTokenFormat, AuthMethod, ClientSettings, GrantType};
 use crate::provider::Client;
 use crate::tokens::SigningAlg;
 use crate::validate::Validator;
@@ -30,6 +30,8 @@ const CLIENT_KEYS: &[&str] = &[
     "jwks_file",
     "access_token_format",
     "access_token_audience",
+    "grant_types",
+    "client_credentials_scopes",
 ];
 
 impl Validator<'_> {
@@ -108,7 +110,13 @@ impl Validator<'_> {
                 "a confidential client needs secret, secret_env, secret_sha256 or jwks (or set public = true and use PKCE)",
             );
         }
+        let grant_types = self.grant_types(c, key, public);
+        // A client without the code grant (a device or a service) redirects nowhere.
+        let redirects = grant_types
+            .as_ref()
+            .is_none_or(|g| g.contains(&GrantType::AuthorizationCode));
         let uris = match c.get("redirect_uris") {
+            None if !redirects => Vec::new(),
             Some(Value::Array(a)) if !a.is_empty() => {
                 let mut uris = Vec::new();
                 for (j, u) in a.iter().enumerate() {
@@ -160,7 +168,9 @@ impl Validator<'_> {
                 logout.backchannel_logout_session_required;
         }
         let id = id?;
-        let settings = extra?;
+        let mut settings = extra?;
+        settings.grant_types = grant_types;
+        settings.client_credentials_scopes = self.client_credentials_scopes(c, key, &settings);
         if !public
             && secret.is_none()
             && settings.secret_sha256.is_none()
@@ -179,6 +189,88 @@ impl Validator<'_> {
                 ..settings
             },
         })
+    }
+
+    /// `grant_types`: which grants the client may use (RFC 7591 §2 names); `None` when absent.
+    fn grant_types(&mut self, c: &Table, key: &str, public: bool) -> Option<Vec<GrantType>> {
+        let gkey = format!("{key}.grant_types");
+        let list = match c.get("grant_types") {
+            None => return None,
+            Some(Value::Array(a)) if !a.is_empty() => a,
+            Some(_) => {
+                self.problem(&gkey, "must be a non-empty list of grant types");
+                return None;
+            }
+        };
+        let mut out = Vec::new();
+        for (j, g) in list.iter().enumerate() {
+            match g.as_str().and_then(GrantType::parse) {
+                Some(GrantType::ClientCredentials) if public => self.problem(
+                    &format!("{gkey}[{j}]"),
+                    "client_credentials needs a confidential client (RFC 6749 §4.4): a public client has no credentials",
+                ),
+                Some(grant) if !out.contains(&grant) => out.push(grant),
+                Some(_) => {}
+                None => self.problem(
+                    &format!("{gkey}[{j}]"),
+                    format!(
+                        "must be one of {}",
+                        GrantType::ALL.map(GrantType::as_str).join(", ")
+                    ),
+                ),
+            }
+        }
+        Some(out)
+    }
+
+    /// `client_credentials_scopes`: the scopes a service token may carry (RFC 6749 §3.3
+    /// scope tokens). No person stands behind such a token, so the OpenID scopes are refused.
+    fn client_credentials_scopes(
+        &mut self,
+        c: &Table,
+        key: &str,
+        settings: &ClientSettings,
+    ) -> Vec<String> {
+        let skey = format!("{key}.client_credentials_scopes");
+        let Some(value) = c.get("client_credentials_scopes") else {
+            return Vec::new();
+        };
+        let Value::Array(list) = value else {
+            self.problem(&skey, "must be a list of scope names");
+            return Vec::new();
+        };
+        let enabled = settings
+            .grant_types
+            .as_ref()
+            .is_some_and(|g| g.contains(&GrantType::ClientCredentials));
+        if !enabled {
+            self.problem(
+                &skey,
+                "applies only to a client with \"client_credentials\" in grant_types",
+            );
+        }
+        let mut out = Vec::new();
+        for (j, v) in list.iter().enumerate() {
+            let scope_ok = |s: &str| {
+                !s.is_empty()
+                    && s.bytes().all(|b| {
+                        b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b)
+                    })
+            };
+            match v.as_str() {
+                Some(s) if crate::provider::authorize::SUPPORTED_SCOPES.contains(&s) => self
+                    .problem(
+                        &format!("{skey}[{j}]"),
+                        format!("{s:?} speaks for a person; a service token has none"),
+                    ),
+                Some(s) if scope_ok(s) => out.push(s.to_string()),
+                _ => self.problem(
+                    &format!("{skey}[{j}]"),
+                    "must be a scope name (printable ASCII without spaces, quotes or backslashes)",
+                ),
+            }
+        }
+        out
     }
 
     /// `app` (which relying party the client is: a `wecom-oidc snippet` name) and `app_config`

@@ -241,6 +241,8 @@ const TOKEN_KEYS: &[&str] = &[
     "id_token_ttl",
     "refresh_token_ttl",
     "grant_max_lifetime",
+    "device_code_ttl",
+    "device_poll_interval",
 ];
 const LIMIT_KEYS: &[&str] = &[
     "token_burst",
@@ -249,6 +251,8 @@ const LIMIT_KEYS: &[&str] = &[
     "callback_per_minute",
     "authorize_burst",
     "authorize_per_minute",
+    "device_burst",
+    "device_per_minute",
     "max_pending_authorizations",
 ];
 
@@ -527,6 +531,8 @@ impl Validator<'_> {
             callback_per_minute: get("callback_per_minute", d.callback_per_minute),
             authorize_burst: get("authorize_burst", d.authorize_burst),
             authorize_per_minute: get("authorize_per_minute", d.authorize_per_minute),
+            device_burst: get("device_burst", d.device_burst),
+            device_per_minute: get("device_per_minute", d.device_per_minute),
             max_pending_authorizations: d.max_pending_authorizations,
         };
         let key = "limits.max_pending_authorizations";
@@ -563,6 +569,8 @@ impl Validator<'_> {
             grant: t
                 .get("grant_max_lifetime")
                 .map(|_| get("grant_max_lifetime", 0, 60, 3660 * 86400)),
+            device_code: get("device_code_ttl", d.device_code, 5, 3600),
+            device_poll_interval: get("device_poll_interval", d.device_poll_interval, 1, 60),
         })
     }
 }

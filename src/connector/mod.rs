@@ -173,6 +173,13 @@ pub trait Connector: Send + Sync {
         false
     }
 
+    /// Whether this browser signs the person in upstream without a page of the upstream's own
+    /// (an upstream app's in-app browser). A page that would otherwise offer a "sign in" button
+    /// (the device verification page) then starts the login at once. `false` by default.
+    fn signs_in_silently(&self, _user_agent: Option<&str>) -> bool {
+        false
+    }
+
     /// The pairwise `sub` of `identity` for the client whose sector identifier is `sector`;
     /// `None` when subjects are public (the default).
     fn pairwise_subject(&self, _identity: &Identity, _sector: &str) -> Option<String> {

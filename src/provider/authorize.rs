@@ -270,6 +270,19 @@ impl Provider {
         browser_binding: &str,
         user_agent: Option<&str>,
     ) -> Result<LoginStart, ErrorRedirect> {
+        self.begin_login_for(req, browser_binding, user_agent, None)
+            .await
+    }
+
+    /// [`Self::begin_login`], for a device verification page when `device_user_code` is set:
+    /// the login then ends back on that page ([`Self::finish_login`]).
+    pub(crate) async fn begin_login_for(
+        &self,
+        req: &ValidAuthorizeRequest,
+        browser_binding: &str,
+        user_agent: Option<&str>,
+        device_user_code: Option<&str>,
+    ) -> Result<LoginStart, ErrorRedirect> {
         let fail = |error: OAuthError| ErrorRedirect {
             redirect_uri: req.redirect_uri.clone(),
             state: req.state.clone(),
@@ -319,6 +332,7 @@ impl Provider {
             claims: req.claims.clone(),
             connector_id: connector.id().to_string(),
             browser_binding: browser_binding.to_string(),
+            device_user_code: device_user_code.map(str::to_string),
             created_at: now,
             expires_at: now + self.lifetimes.auth_request,
         };
@@ -400,11 +414,15 @@ impl Provider {
                 "this login was started in another browser (or cookies are blocked); start the login again from the application",
             ));
         }
-        if !self
-            .clients
-            .get(&req.client_id)
-            .is_some_and(|c| c.has_redirect_uri(&req.redirect_uri))
-        {
+        let registered = match &req.device_user_code {
+            // The device page's own address, not a redirect URI of the client.
+            Some(_) => self.clients.get(&req.client_id).is_some(),
+            None => self
+                .clients
+                .get(&req.client_id)
+                .is_some_and(|c| c.has_redirect_uri(&req.redirect_uri)),
+        };
+        if !registered {
             // The client was reconfigured while the person was logging in.
             return Err(page(
                 "the application's registration changed; start the login again",
@@ -486,6 +504,16 @@ impl Provider {
                 tracing::warn!(error = %e, "could not record the client in the new session");
                 session
             });
+        if let Some(user_code) = &req.device_user_code {
+            // RFC 8628 §3.3: signed in, the person goes back to the verification page to see
+            // what the device asks and answer it; the device's tokens wait for that answer.
+            return Ok(LoginFinished {
+                response: self.device_page_return(user_code),
+                session_cookie,
+                ended_session_logouts,
+                ui_locales: req.ui_locales,
+            });
+        }
         let code = self
             .issue_code_for(
                 &CodeGrant {

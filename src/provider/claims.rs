@@ -245,8 +245,9 @@ pub struct AccessTokenClaims<'a> {
     pub jti: &'a str,
     /// `scope`: the granted scopes, space-separated.
     pub scope: &'a str,
-    /// `auth_time`.
-    pub auth_time: i64,
+    /// `auth_time`; absent from a token no person stands behind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
 }
 
 #[cfg(test)]

@@ -59,6 +59,52 @@ pub struct ClientSettings {
     /// Which relying-party software the client is (config keys `app`, `app_config`); read only
     /// by `wecom-oidc check`, never by the protocol.
     pub app: Option<ClientApp>,
+    /// The grant types the client may use (config key `grant_types`); `None` means the default:
+    /// `authorization_code` and `refresh_token`.
+    pub grant_types: Option<Vec<GrantType>>,
+    /// The scopes a `client_credentials` grant may carry (RFC 6749 §4.4.2); none by default.
+    pub client_credentials_scopes: Vec<String>,
+}
+
+/// A grant type a client may use at the token endpoint (RFC 7591 §2 names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantType {
+    /// RFC 6749 §4.1.
+    AuthorizationCode,
+    /// RFC 6749 §6.
+    RefreshToken,
+    /// RFC 8628 §3.4.
+    DeviceCode,
+    /// RFC 6749 §4.4.
+    ClientCredentials,
+}
+
+impl GrantType {
+    /// Every grant type, in the order discovery lists them.
+    pub const ALL: [GrantType; 4] = [
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
+        GrantType::DeviceCode,
+        GrantType::ClientCredentials,
+    ];
+
+    /// What a client gets without `grant_types`.
+    pub const DEFAULT: [GrantType; 2] = [GrantType::AuthorizationCode, GrantType::RefreshToken];
+
+    /// The `grant_type` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+
+    /// The grant type called `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == name)
+    }
 }
 
 /// The relying-party software behind a client, as the operator declared it.
@@ -133,6 +179,18 @@ impl Client {
         self.settings
             .allow_offline_access
             .unwrap_or(!self.is_public())
+    }
+
+    /// Whether the client may use `grant` (its `grant_types`, or the default ones). A public
+    /// client never uses `client_credentials`: it has no credentials to present.
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        if grant == GrantType::ClientCredentials && self.is_public() {
+            return false;
+        }
+        match &self.settings.grant_types {
+            Some(list) => list.contains(&grant),
+            None => GrantType::DEFAULT.contains(&grant),
+        }
     }
 
     /// Whether the client may authenticate with `method`.

@@ -36,6 +36,12 @@ pub enum ErrorCode {
     RegistrationNotSupported,
     /// The access token is invalid, expired or revoked (RFC 6750 §3.1).
     InvalidToken,
+    /// The person has not answered the device authorization yet (RFC 8628 §3.5).
+    AuthorizationPending,
+    /// The device polls too fast: wait 5 seconds longer between polls (RFC 8628 §3.5).
+    SlowDown,
+    /// The device code has expired (RFC 8628 §3.5).
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -57,6 +63,9 @@ impl ErrorCode {
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::RegistrationNotSupported => "registration_not_supported",
             Self::InvalidToken => "invalid_token",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
         }
     }
 }

@@ -6,6 +6,8 @@ pub mod authorize;
 pub mod claims;
 pub mod client;
 pub mod client_assertion;
+pub mod client_credentials;
+pub mod device;
 pub mod discovery;
 pub mod error;
 pub mod handoff;
@@ -31,7 +33,9 @@ use crate::connector::Connector;
 use crate::storage::Store;
 use crate::tokens::{KeyRing, KeyStore};
 
-pub use client::{AccessTokenFormat, AuthMethod, Client, ClientCredentials, ClientRegistry};
+pub use client::{
+    AccessTokenFormat, AuthMethod, Client, ClientCredentials, ClientRegistry, GrantType,
+};
 pub use error::{ErrorCode, OAuthError};
 pub use session::SessionSettings;
 
@@ -51,6 +55,11 @@ pub struct Lifetimes {
     /// The longest a grant may be kept alive by refreshing, from the original login; `None`
     /// means no limit beyond `refresh_token` inactivity.
     pub grant: Option<i64>,
+    /// A device authorization's codes (RFC 8628 §3.2 `expires_in`).
+    pub device_code: i64,
+    /// The least seconds between two polls of a device (RFC 8628 §3.2 `interval`; 5 is the
+    /// RFC's default).
+    pub device_poll_interval: i64,
 }
 
 impl Default for Lifetimes {
@@ -62,6 +71,8 @@ impl Default for Lifetimes {
             id_token: 3600,
             refresh_token: 30 * 24 * 3600,
             grant: None,
+            device_code: 600,
+            device_poll_interval: 5,
         }
     }
 }

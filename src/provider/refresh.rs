@@ -129,6 +129,7 @@ impl Provider {
                 // the scopes' claims.
                 sid: None,
                 claims: &ClaimsRequest::default(),
+                client_only: false,
             },
             now,
         )

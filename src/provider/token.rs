@@ -8,7 +8,7 @@ use super::claims::{user_claims, AccessTokenClaims, ClaimsRequest, IdTokenClaims
 use super::client::{AccessTokenFormat, AuthMethod};
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
-use super::{pkce, Client, ClientCredentials, Provider};
+use super::{pkce, Client, ClientCredentials, GrantType, Provider};
 use crate::connector::Identity;
 use crate::random;
 use crate::storage::{AccessToken, AuthCode, RefreshToken, StorageError};
@@ -35,6 +35,8 @@ pub(crate) struct Issue<'a> {
     pub sid: Option<&'a str>,
     /// Claims the `claims` parameter asked for (OIDC Core §5.5).
     pub claims: &'a ClaimsRequest,
+    /// Issued to the client itself (`client_credentials`): no person, no `auth_time`.
+    pub client_only: bool,
 }
 
 /// The JOSE `typ` of JWT access tokens (RFC 9068 §2.1).
@@ -85,15 +87,32 @@ impl Provider {
                 "parameter {name} is repeated"
             ))));
         }
-        match p.get("grant_type") {
-            None => Err(err(OAuthError::invalid_request("grant_type is missing"))),
-            Some("authorization_code") => self.exchange_code(client, p).await.map_err(err),
-            Some("refresh_token") => self.refresh(client, p).await.map_err(err),
-            Some(_) => Err(err(OAuthError::new(
+        let Some(grant_type) = p.get("grant_type") else {
+            return Err(err(OAuthError::invalid_request("grant_type is missing")));
+        };
+        let Some(grant) = GrantType::parse(grant_type) else {
+            return Err(err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
-                "supported grant types: authorization_code, refresh_token",
-            ))),
+                format!(
+                    "supported grant types: {}",
+                    GrantType::ALL.map(GrantType::as_str).join(", ")
+                ),
+            )));
+        };
+        // RFC 6749 §5.2: a grant the client is not registered for.
+        if !client.allows_grant(grant) {
+            return Err(err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                format!("this client may not use the {} grant", grant.as_str()),
+            )));
         }
+        match grant {
+            GrantType::AuthorizationCode => self.exchange_code(client, p).await,
+            GrantType::RefreshToken => self.refresh(client, p).await,
+            GrantType::DeviceCode => self.device_token(client, p).await,
+            GrantType::ClientCredentials => self.client_credentials(client, p).await,
+        }
+        .map_err(err)
     }
 
     /// Authenticates the client (RFC 6749 §2.3.1, OIDC Core §9): `client_secret_basic`,
@@ -270,6 +289,7 @@ impl Provider {
                 refresh_scopes,
                 sid: record.sid.as_deref(),
                 claims: &record.claims,
+                client_only: false,
             },
             now,
         )
@@ -302,6 +322,7 @@ impl Provider {
             identity: grant.identity.clone(),
             auth_time: grant.auth_time,
             userinfo_claims: grant.claims.userinfo.clone(),
+            client_only: grant.client_only,
             issued_at: now,
             expires_at,
         };
@@ -331,7 +352,8 @@ impl Provider {
                     iat: now,
                     jti: &jti,
                     scope: &scope,
-                    auth_time: grant.auth_time,
+                    // RFC 9068 §2.2.1: auth_time only when a person authenticated.
+                    auth_time: (!grant.client_only).then_some(grant.auth_time),
                 };
                 self.keys()
                     .sign_jwt_typed(&claims, JWT_ACCESS_TOKEN_TYP)

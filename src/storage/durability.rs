@@ -244,6 +244,9 @@ mod tests {
             count_auth_requests() -> StoreResult<usize>;
             create_auth_code(k: &str, c: &crate::storage::AuthCode) -> StoreResult<()>;
             redeem_auth_code(k: &str) -> StoreResult<crate::storage::AuthCode>;
+            create_device_authorization(d: &str, u: &str, r: &crate::storage::DeviceAuthorization) -> StoreResult<()>;
+            find_device_authorization(u: &str) -> StoreResult<(String, crate::storage::DeviceAuthorization)>;
+            update_device_authorization(d: &str, c: crate::storage::DeviceChange<'_>) -> StoreResult<crate::storage::DeviceAuthorization>;
             create_access_token(k: &str, t: &crate::storage::AccessToken) -> StoreResult<()>;
             find_access_token(k: &str) -> StoreResult<crate::storage::AccessToken>;
             delete_access_token(k: &str) -> StoreResult<()>;

@@ -11,12 +11,18 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 
 use super::{
-    AccessToken, AuditEvent, AuthCode, AuthRequest, LoginEvent, RefreshToken, Result, Session,
-    StorageError, Store, UpstreamToken,
+    AccessToken, AuditEvent, AuthCode, AuthRequest, DeviceAuthorization, DeviceChange,
+    LoginEvent, RefreshToken, Result, Session, StorageError, Store, UpstreamToken,
 };
 
 use super::cluster::LeaseRecord;
 use super::SigningKeySet;
+
+/// Device authorizations by device key, and the user-code index.
+type DeviceMaps = (
+    HashMap<String, DeviceAuthorization>,
+    HashMap<String, String>,
+);
 
 /// Login events by (time, sequence number).
 type EventLog = BTreeMap<(i64, u64), LoginEvent>;
@@ -41,6 +47,9 @@ pub struct MemoryStore {
     used_jtis: Mutex<HashMap<String, i64>>,
     user_links: Mutex<HashMap<String, String>>,
     sessions: Mutex<HashMap<String, Session>>,
+    /// Device authorizations by device key, and user key → device key (one lock for both, so
+    /// a new authorization is never half there).
+    devices: Mutex<DeviceMaps>,
     /// Login events by (time, sequence number): ordered, and never two under one key.
     login_events: Mutex<(u64, EventLog)>,
     /// Audit events, as the login events.
@@ -72,6 +81,7 @@ impl fmt::Debug for MemoryStore {
             .field("used_jtis", &lock(&self.used_jtis).len())
             .field("user_links", &lock(&self.user_links).len())
             .field("sessions", &lock(&self.sessions).len())
+            .field("devices", &lock(&self.devices).0.len())
             .field("login_events", &lock(&self.login_events).1.len())
             .finish()
     }
@@ -193,6 +203,46 @@ impl Store for MemoryStore {
         })
     }
 
+    async fn create_device_authorization(
+        &self,
+        device_key: &str,
+        user_key: &str,
+        record: &DeviceAuthorization,
+    ) -> Result<()> {
+        let mut devices = lock(&self.devices);
+        if devices.0.contains_key(device_key) || devices.1.contains_key(user_key) {
+            return Err(StorageError::AlreadyExists);
+        }
+        devices.0.insert(device_key.to_owned(), record.clone());
+        devices.1.insert(user_key.to_owned(), device_key.to_owned());
+        Ok(())
+    }
+
+    async fn find_device_authorization(
+        &self,
+        user_key: &str,
+    ) -> Result<(String, DeviceAuthorization)> {
+        let devices = lock(&self.devices);
+        let device_key = devices.1.get(user_key).ok_or(StorageError::NotFound)?;
+        let record = devices.0.get(device_key).ok_or(StorageError::NotFound)?;
+        Ok((device_key.clone(), record.clone()))
+    }
+
+    async fn update_device_authorization(
+        &self,
+        device_key: &str,
+        change: DeviceChange<'_>,
+    ) -> Result<DeviceAuthorization> {
+        let mut devices = lock(&self.devices);
+        let record = devices
+            .0
+            .get_mut(device_key)
+            .ok_or(StorageError::NotFound)?;
+        let before = record.clone();
+        change(record);
+        Ok(before)
+    }
+
     async fn create_used_jti(&self, key: &str, expires_at: i64) -> Result<()> {
         insert_new(&self.used_jtis, key, &expires_at)
     }
@@ -250,6 +300,14 @@ impl Store for MemoryStore {
             + sweep(&self.refresh_tokens, now, |t| t.expires_at)
             + sweep(&self.used_jtis, now, |expires_at| *expires_at)
             + sweep(&self.sessions, now, |s| s.expires_at)
+            + {
+                let mut devices = lock(&self.devices);
+                let (records, users) = &mut *devices;
+                let before = records.len();
+                records.retain(|_, d| d.keep_until >= now);
+                users.retain(|_, device_key| records.contains_key(device_key));
+                before - records.len()
+            }
             + {
                 let mut events = lock(&self.login_events);
                 let before = events.1.len();

@@ -11,6 +11,7 @@
 pub mod cluster;
 #[cfg(any(test, feature = "testkit"))]
 pub mod conformance;
+pub mod device;
 pub mod durability;
 pub mod memory;
 #[cfg(any(test, feature = "testkit"))]
@@ -31,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use crate::identity::Identity;
 
 pub use cluster::{SigningKeySet, StoredSigningKey};
+pub use device::{DeviceAuthorization, DeviceChange, DeviceStatus};
 pub use durability::Durability;
 pub use memory::MemoryStore;
 pub use postgres::PostgresStore;
@@ -90,6 +92,10 @@ pub struct AuthRequest {
     pub connector_id: String,
     /// Hash of the browser-binding cookie that started the flow.
     pub browser_binding: String,
+    /// For the login of a device verification page (RFC 8628 §3.3): the user code to return
+    /// to once the person is signed in, instead of a code for the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_user_code: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds after which the request is dead.
@@ -163,6 +169,10 @@ pub struct AccessToken {
     /// Claims requested individually for userinfo (OIDC Core §5.5), beyond the scopes'.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub userinfo_claims: Vec<String>,
+    /// Issued to the client itself (`client_credentials`, RFC 6749 §4.4): no person stands
+    /// behind it, so it opens no userinfo.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub client_only: bool,
     /// Unix seconds.
     pub issued_at: i64,
     /// Unix seconds.
@@ -358,6 +368,30 @@ pub trait Store: Send + Sync + 'static {
     /// *before* this call: a returned `spent == true` means it had already been used, so of two
     /// racing refreshes exactly one sees `spent == false`. `NotFound` if absent.
     async fn spend_refresh_token(&self, key: &str) -> Result<RefreshToken>;
+
+    /// Stores a new device authorization (RFC 8628 §3.2) under `device_key` (the device code's
+    /// hash), to be found by `user_key` (the user code's hash). `AlreadyExists` if either key is
+    /// taken: a user code collided, so the caller draws another.
+    async fn create_device_authorization(
+        &self,
+        device_key: &str,
+        user_key: &str,
+        record: &DeviceAuthorization,
+    ) -> Result<()>;
+    /// The device key and record of the device authorization whose user code hashes to
+    /// `user_key`. `NotFound` if absent; expiry is the caller's check.
+    async fn find_device_authorization(
+        &self,
+        user_key: &str,
+    ) -> Result<(String, DeviceAuthorization)>;
+    /// Atomically applies `change` to the device authorization under `device_key` and returns
+    /// the record as it was *before*: of two racing changes each sees the other's result, so an
+    /// approval is answered once and its tokens issued once. `NotFound` if absent.
+    async fn update_device_authorization(
+        &self,
+        device_key: &str,
+        change: DeviceChange<'_>,
+    ) -> Result<DeviceAuthorization>;
 
     /// Records a single-use identifier (a client assertion's `jti`, RFC 7523 §3) until
     /// `expires_at`. `AlreadyExists` if it was recorded before: of two racing calls with the same

@@ -39,9 +39,12 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{
-    AccessToken, AuditEvent, AuthCode, AuthRequest, LoginEvent, RefreshToken, Result, Session,
-    SigningKeySet, StorageError, Store, UpstreamToken,
+    AccessToken, AuditEvent, AuthCode, AuthRequest, DeviceAuthorization, DeviceChange,
+    LoginEvent, RefreshToken, Result, Session, SigningKeySet, StorageError, Store,
+    UpstreamToken,
 };
+
+mod device;
 
 /// The schema, one migration per entry: entry `i` brings the schema to version `i + 1`. Append
 /// only; never edit a released entry.
@@ -156,6 +159,16 @@ CREATE TABLE audit_events (
 );
 CREATE INDEX audit_events_at ON audit_events (at, id);
 CREATE INDEX audit_events_expires_at ON audit_events (expires_at);
+"#,
+    r#"
+-- Device authorizations (RFC 8628): found by the device code's hash or the user code's hash.
+CREATE TABLE device_authorizations (
+    key TEXT PRIMARY KEY,
+    user_key TEXT NOT NULL UNIQUE,
+    record TEXT NOT NULL,
+    keep_until BIGINT NOT NULL
+);
+CREATE INDEX device_authorizations_keep_until ON device_authorizations (keep_until);
 "#,
 ];
 
@@ -741,6 +754,32 @@ impl Store for PostgresStore {
         Ok(spent)
     }
 
+    async fn create_device_authorization(
+        &self,
+        device_key: &str,
+        user_key: &str,
+        record: &DeviceAuthorization,
+    ) -> Result<()> {
+        self.create_device_authorization_now(device_key, user_key, record)
+            .await
+    }
+
+    async fn find_device_authorization(
+        &self,
+        user_key: &str,
+    ) -> Result<(String, DeviceAuthorization)> {
+        self.find_device_authorization_now(user_key).await
+    }
+
+    async fn update_device_authorization(
+        &self,
+        device_key: &str,
+        change: DeviceChange<'_>,
+    ) -> Result<DeviceAuthorization> {
+        self.update_device_authorization_now(device_key, change)
+            .await
+    }
+
     async fn create_used_jti(&self, key: &str, expires_at: i64) -> Result<()> {
         self.create(
             "record used jti",
@@ -838,6 +877,10 @@ impl Store for PostgresStore {
             (
                 "audit_events",
                 "DELETE FROM audit_events WHERE expires_at < $1",
+            ),
+            (
+                "device_authorizations",
+                "DELETE FROM device_authorizations WHERE keep_until < $1",
             ),
             // Lapsed leases only; the signing key set is never swept.
             ("leases", "DELETE FROM leases WHERE until < $1"),

@@ -39,12 +39,14 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use super::{
-    AccessToken, AuditEvent, AuthCode, AuthRequest, LoginEvent, RefreshToken, Result, Session,
-    StorageError, Store, UpstreamToken,
+    AccessToken, AuditEvent, AuthCode, AuthRequest, DeviceAuthorization, DeviceChange,
+    LoginEvent, RefreshToken, Result, Session, StorageError, Store, UpstreamToken,
 };
 
 use super::cluster::LeaseRecord;
 use super::sled_reopen::Slot;
+
+mod device;
 use super::SigningKeySet;
 
 /// How often, in milliseconds, sled writes dirty data to disk in the background: the most a crash
@@ -707,7 +709,8 @@ impl Trees {
             + self
                 .audit_events
                 .sweep(now, |e: &AuditEvent| e.expires_at)?
-            + self.sweep_leases(now)?)
+            + self.sweep_leases(now)?
+            + self.sweep_device_authorizations(now)?)
     }
 
     fn create_login_event(&self, event: &LoginEvent) -> Result<()> {
@@ -888,6 +891,32 @@ impl Store for SledStore {
         self.watch(self.trees()?.spend_refresh_token(key))
     }
 
+    async fn create_device_authorization(
+        &self,
+        device_key: &str,
+        user_key: &str,
+        record: &DeviceAuthorization,
+    ) -> Result<()> {
+        self.inner
+            .create_device_authorization_now(device_key, user_key, record)
+    }
+
+    async fn find_device_authorization(
+        &self,
+        user_key: &str,
+    ) -> Result<(String, DeviceAuthorization)> {
+        self.inner.find_device_authorization_now(user_key)
+    }
+
+    async fn update_device_authorization(
+        &self,
+        device_key: &str,
+        change: DeviceChange<'_>,
+    ) -> Result<DeviceAuthorization> {
+        self.inner
+            .update_device_authorization_now(device_key, change)
+    }
+
     async fn create_used_jti(&self, key: &str, expires_at: i64) -> Result<()> {
         self.watch(self.trees()?.create_used_jti(key, expires_at))
     }
@@ -1005,6 +1034,7 @@ mod tests {
 
     fn token(expires_at: i64) -> AccessToken {
         AccessToken {
+            client_only: false,
             client_id: "client".into(),
             grant_id: "grant".into(),
             scopes: vec!["openid".into(), "profile".into()],

@@ -2,6 +2,7 @@
 
 pub mod cookies;
 pub mod cors;
+pub mod device;
 pub mod discovery;
 pub mod error_page;
 pub mod handoff_page;
@@ -110,6 +111,31 @@ pub fn router_with(state: WebState, limits: &rate_limit::RateLimits) -> Router {
                     rate_limit::limit_token,
                 ))
                 .layer(spa_api.clone()),
+        )
+        // RFC 8628: the device's request is a client request like /token (same budget); the
+        // verification page has a per-address budget of its own, which bounds user-code guesses.
+        .route(
+            "/device_authorization",
+            post(device::device_authorization).layer(from_fn_with_state(
+                limiters.clone(),
+                rate_limit::limit_token,
+            )),
+        )
+        .route(
+            "/device",
+            get(device::page)
+                .post(device::answer)
+                .layer(from_fn_with_state(
+                    limiters.clone(),
+                    rate_limit::limit_device,
+                )),
+        )
+        .route(
+            "/device/login",
+            get(device::login).layer(from_fn_with_state(
+                limiters.clone(),
+                rate_limit::limit_device,
+            )),
         )
         .route("/logout", get(logout::logout_get).post(logout::logout_post))
         .route(

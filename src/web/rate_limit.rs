@@ -62,6 +62,11 @@ pub struct RateLimits {
     pub authorize_burst: u32,
     /// Sustained `/authorize` requests starting an upstream login per minute per address.
     pub authorize_per_minute: u32,
+    /// Requests to the device verification page one address may make at once.
+    pub device_burst: u32,
+    /// Sustained requests to the device verification page per minute per address: the bound
+    /// on user-code guesses (RFC 8628 §5.1).
+    pub device_per_minute: u32,
     /// The most authorization requests waiting for an upstream login at once (a flood of
     /// `/authorize` cannot fill the disk); see `Provider::with_max_pending_authorizations`.
     pub max_pending_authorizations: u32,
@@ -79,6 +84,8 @@ impl RateLimits {
             callback_per_minute: 600_000,
             authorize_burst: 20_000,
             authorize_per_minute: 600_000,
+            device_burst: 20_000,
+            device_per_minute: 600_000,
             ..Self::default()
         }
     }
@@ -96,6 +103,10 @@ impl Default for RateLimits {
             // pending authorizations, 6 % of the default global cap.
             authorize_burst: 300,
             authorize_per_minute: 600,
+            // A person needs about five requests (code, sign-in, return, answer); a guesser
+            // gets 30 user codes a minute per address, against 20^8 codes (RFC 8628 §5.1).
+            device_burst: 60,
+            device_per_minute: 30,
             max_pending_authorizations: crate::provider::DEFAULT_MAX_PENDING_AUTHORIZATIONS as u32,
         }
     }
@@ -200,6 +211,7 @@ pub struct RateLimiters {
     token: Arc<Limiter>,
     callback: Arc<Limiter>,
     authorize: Arc<Limiter>,
+    device: Arc<Limiter>,
 }
 
 impl RateLimiters {
@@ -215,6 +227,7 @@ impl RateLimiters {
                 limits.authorize_burst,
                 limits.authorize_per_minute,
             )),
+            device: Arc::new(Limiter::new(limits.device_burst, limits.device_per_minute)),
         }
     }
 }
@@ -325,11 +338,26 @@ pub async fn limit_callback(
     req: Request,
     next: Next,
 ) -> Response {
+    limit_page(&limiters.callback, "login callback", req, next).await
+}
+
+/// Middleware for the device verification page: one bucket per address, which bounds the
+/// user codes one address can try (RFC 8628 §5.1).
+pub async fn limit_device(
+    State(limiters): State<RateLimiters>,
+    req: Request,
+    next: Next,
+) -> Response {
+    limit_page(&limiters.device, "device verification", req, next).await
+}
+
+/// One bucket per address for a page a person sees: over it, our error page with 429.
+async fn limit_page(limiter: &Limiter, what: &str, req: Request, next: Next) -> Response {
     let ip = peer(&req);
-    match limiters.callback.check(&ip) {
+    match limiter.check(&ip) {
         Ok(()) => next.run(req).await,
         Err(wait) => {
-            tracing::warn!(peer = %ip, "login callback rate limit hit");
+            tracing::warn!(peer = %ip, what, "page rate limit hit");
             let mut resp = super::error_page::render(
                 StatusCode::TOO_MANY_REQUESTS,
                 &OAuthError::new(

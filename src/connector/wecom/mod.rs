@@ -522,6 +522,11 @@ impl Connector for WeComConnector {
         }
     }
 
+    /// Inside WeCom the OAuth link signs the person in without a page (wecom-api.md §9).
+    fn signs_in_silently(&self, user_agent: Option<&str>) -> bool {
+        login_url::is_wecom_browser(user_agent)
+    }
+
     /// A phone's ordinary browser (or WeChat's) can use neither link (wecom-api.md §9): it gets
     /// a hand-off whose fallback is the PC login page of this login.
     fn handoff(&self, req: &LoginRequest<'_>) -> Result<Option<Handoff>, ConnectorError> {

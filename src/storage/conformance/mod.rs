@@ -8,6 +8,7 @@
 //! checks neither disturb one another nor rely on the store being empty.
 
 mod auth_codes;
+mod devices;
 mod grants;
 mod login_events;
 mod operator;
@@ -36,6 +37,10 @@ pub use auth_codes::{
     racing_creates_succeed_exactly_once, racing_redemptions_see_an_unredeemed_code_exactly_once,
     racing_takes_of_an_auth_request_succeed_exactly_once,
     redeem_returns_the_previous_state_and_marks_redeemed,
+};
+pub use devices::{
+    device_authorization_is_found_by_user_code_and_updated,
+    expired_device_authorizations_are_swept, racing_device_updates_are_atomic,
 };
 pub use grants::{
     access_token_can_be_created_found_and_deleted,
@@ -110,6 +115,9 @@ pub async fn run_all(store: &dyn Store) {
     a_lease_has_one_holder_until_released_or_lapsed(store).await;
     racing_lease_acquisitions_have_exactly_one_winner(store).await;
     the_signing_key_set_is_inserted_once_and_replaced_by_compare_and_swap(store).await;
+    device_authorization_is_found_by_user_code_and_updated(store).await;
+    racing_device_updates_are_atomic(store).await;
+    expired_device_authorizations_are_swept(store).await;
 }
 
 /// A fresh key no other check (or earlier run) uses.
@@ -148,6 +156,7 @@ fn auth_request(expires_at: i64) -> AuthRequest {
         },
         connector_id: "wecom".into(),
         browser_binding: random::hash_secret("binding"),
+        device_user_code: Some("BCDF-GHJK".into()),
         created_at: expires_at - 600,
         expires_at,
     }
@@ -164,6 +173,7 @@ fn minimal_auth_request(expires_at: i64) -> AuthRequest {
         ui_locales: None,
         claims: ClaimsRequest::default(),
         response_mode: "query".into(),
+        device_user_code: None,
         ..auth_request(expires_at)
     }
 }
@@ -190,6 +200,7 @@ fn auth_code(grant_id: &str, expires_at: i64) -> AuthCode {
 
 fn access_token(grant_id: &str, expires_at: i64) -> AccessToken {
     AccessToken {
+        client_only: false,
         client_id: "client-a".into(),
         grant_id: grant_id.into(),
         scopes: vec!["openid".into(), "email".into()],

@@ -1,0 +1,93 @@
+//! Device authorizations in sled: records by device key in one tree, the user-code index in
+//! another, both opened on use (sled caches open trees).
+
+use serde::{Deserialize, Serialize};
+
+use super::{Table, Trees};
+use crate::storage::{DeviceAuthorization, DeviceChange, Result, StorageError};
+
+/// The user-code index entry: which record, and until when (for the sweep).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct UserCodeEntry {
+    device_key: String,
+    keep_until: i64,
+}
+
+impl Trees {
+    fn device_tables(&self) -> Result<(Table, Table)> {
+        Ok((
+            Table::open(&self.db, "device_authorizations")?,
+            Table::open(&self.db, "device_user_codes")?,
+        ))
+    }
+
+    pub(super) fn create_device_authorization_now(
+        &self,
+        device_key: &str,
+        user_key: &str,
+        record: &DeviceAuthorization,
+    ) -> Result<()> {
+        let (records, users) = self.device_tables()?;
+        // The index first: a user-code collision is the one that can happen (a device key is
+        // 256 random bits), and it must leave nothing behind.
+        users.create(
+            user_key,
+            &UserCodeEntry {
+                device_key: device_key.to_owned(),
+                keep_until: record.keep_until,
+            },
+        )?;
+        if let Err(e) = records.create(device_key, record) {
+            users.delete(user_key)?;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    pub(super) fn find_device_authorization_now(
+        &self,
+        user_key: &str,
+    ) -> Result<(String, DeviceAuthorization)> {
+        let (records, users) = self.device_tables()?;
+        let entry: UserCodeEntry = users.find(user_key)?;
+        let record = records.find(&entry.device_key)?;
+        Ok((entry.device_key, record))
+    }
+
+    pub(super) fn update_device_authorization_now(
+        &self,
+        device_key: &str,
+        change: DeviceChange<'_>,
+    ) -> Result<DeviceAuthorization> {
+        let (records, _) = self.device_tables()?;
+        // Compare-and-swap: the change is written only over exactly the record it was applied
+        // to, so of two racing polls or answers each sees the other's result.
+        loop {
+            let current = records
+                .sled("get", records.tree.get(device_key))?
+                .ok_or(StorageError::NotFound)?;
+            let before: DeviceAuthorization = records.decode(&current)?;
+            let mut after = before.clone();
+            change(&mut after);
+            if after == before {
+                return Ok(before);
+            }
+            let value = records.encode(&after)?;
+            let swapped = records.sled(
+                "compare_and_swap",
+                records
+                    .tree
+                    .compare_and_swap(device_key, Some(&current), Some(value)),
+            )?;
+            if swapped.is_ok() {
+                return Ok(before);
+            }
+        }
+    }
+
+    pub(super) fn sweep_device_authorizations(&self, now: i64) -> Result<usize> {
+        let (records, users) = self.device_tables()?;
+        users.sweep(now, |e: &UserCodeEntry| e.keep_until)?;
+        records.sweep(now, |d: &DeviceAuthorization| d.keep_until)
+    }
+}
