@@ -42,6 +42,8 @@ pub struct DemoOptions {
     pub data_dir: Option<PathBuf>,
     /// The clock.
     pub clock: SharedClock,
+    /// Credential lifetimes (the `[tokens]` of `--config`).
+    pub lifetimes: Lifetimes,
 }
 
 /// A running demo.
@@ -186,7 +188,7 @@ pub fn build_full(
         connectors: vec![Arc::new(wecom)],
         deprecations: Vec::new(),
         clients: clients.clone(),
-        lifetimes: Lifetimes::default(),
+        lifetimes: opts.lifetimes,
         login_event_retention: config::DEFAULT_EVENT_RETENTION_DAYS * 86_400,
         playground: false,
         admin: None,
@@ -295,12 +297,12 @@ pub async fn spawn_with(
 
 /// `wecom-oidc demo`.
 pub async fn run(args: DemoArgs, extra: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
-    let (extra_clients, limits, profile) = match &extra {
+    let (extra_clients, limits, lifetimes, profile) = match &extra {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             let name = path.display().to_string();
-            let (clients, limits) =
+            let (clients, limits, lifetimes) =
                 config::parse_demo_file(&text, &name, &|n| std::env::var(n).ok())?;
             // The simulated app's e-mail policy and claim mapping may come from the file too,
             // so guides can be followed against the demo as written.
@@ -308,9 +310,9 @@ pub async fn run(args: DemoArgs, extra: Option<PathBuf>) -> Result<(), Box<dyn s
                 .map_err(|e| format!("{name}: not valid TOML: {}", e.message()))?;
             let profile = crate::connector::wecom::demo_profile(&table)
                 .map_err(|problems| format!("{name}: {}", problems.join("; ")))?;
-            (clients, limits, profile)
+            (clients, limits, lifetimes, profile)
         }
-        None => (Vec::new(), None, None),
+        None => (Vec::new(), None, None, None),
     };
     let limits = limits.unwrap_or_else(RateLimits::demo);
     let listener = TcpListener::bind(args.listen)
@@ -324,6 +326,7 @@ pub async fn run(args: DemoArgs, extra: Option<PathBuf>) -> Result<(), Box<dyn s
             extra_clients,
             data_dir: args.data_dir,
             clock: Arc::new(SystemClock),
+            lifetimes: lifetimes.unwrap_or_default(),
         },
         limits,
         |w, _| {

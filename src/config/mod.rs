@@ -177,13 +177,17 @@ pub fn parse_clients(
     }
 }
 
+/// What a demo's `--config` file adds: clients, and optionally `[limits]` and `[tokens]`.
+pub type DemoFile = (Vec<Client>, Option<RateLimits>, Option<Lifetimes>);
+
 /// What the demo takes from its `--config` file: the `[[clients]]` and, optionally, `[limits]`
-/// (load tests raise the rate limits); every other key is ignored.
+/// (load tests raise the rate limits) and `[tokens]` (interop tests shorten the device flow's
+/// timings); every other key is ignored.
 pub fn parse_demo_file(
     text: &str,
     file: &str,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(Vec<Client>, Option<RateLimits>), ConfigErrors> {
+) -> Result<DemoFile, ConfigErrors> {
     let table: Table = toml::from_str(text).map_err(|e| ConfigErrors {
         file: file.to_string(),
         problems: vec![format!("not valid TOML: {}", e.message())],
@@ -198,8 +202,17 @@ pub fn parse_demo_file(
             None
         }
     };
+    // The device flow's timings, so unattended clients can see `slow_down` and expiry soon.
+    let lifetimes = match table.get("tokens") {
+        None => None,
+        Some(Value::Table(t)) => v.lifetimes(t),
+        Some(_) => {
+            v.problem("tokens", "must be a table ([tokens])");
+            None
+        }
+    };
     if v.problems.is_empty() {
-        Ok((clients, limits))
+        Ok((clients, limits, lifetimes))
     } else {
         Err(ConfigErrors {
             file: file.to_string(),

@@ -51,6 +51,8 @@ pub struct ExtraMetadata {
     pub introspection_endpoint_auth_methods_supported: Vec<String>,
     /// RFC 8414 §2: JWS algorithms for `private_key_jwt` at the introspection endpoint.
     pub introspection_endpoint_auth_signing_alg_values_supported: Vec<String>,
+    /// RFC 8628 §4: the device authorization endpoint.
+    pub device_authorization_endpoint: String,
 }
 
 impl AdditionalProviderMetadata for ExtraMetadata {}
@@ -148,6 +150,7 @@ pub fn metadata_full(
                 .map(|m| m.as_str().to_string())
                 .collect(),
             introspection_endpoint_auth_signing_alg_values_supported: assertion_algs(),
+            device_authorization_endpoint: url("/device_authorization"),
         },
     )
     .set_token_endpoint(Some(TokenUrl::new(url("/token")).map_err(e)?))
@@ -162,9 +165,12 @@ pub fn metadata_full(
         CoreResponseMode::Query,
         CoreResponseMode::FormPost,
     ]))
+    // Each client uses only those of its `grant_types`; discovery lists what the server has.
     .set_grant_types_supported(Some(vec![
         CoreGrantType::AuthorizationCode,
         CoreGrantType::RefreshToken,
+        CoreGrantType::DeviceCode,
+        CoreGrantType::ClientCredentials,
     ]))
     .set_token_endpoint_auth_methods_supported(Some(vec![
         CoreClientAuthMethod::ClientSecretBasic,
@@ -273,7 +279,17 @@ mod tests {
         assert_eq!(json["frontchannel_logout_supported"], false);
         assert_eq!(
             json["grant_types_supported"],
-            serde_json::json!(["authorization_code", "refresh_token"])
+            serde_json::json!([
+                "authorization_code",
+                "refresh_token",
+                "urn:ietf:params:oauth:grant-type:device_code",
+                "client_credentials"
+            ])
+        );
+        // RFC 8628 §4.
+        assert_eq!(
+            json["device_authorization_endpoint"],
+            "https://sso.example.com/device_authorization"
         );
         assert_eq!(
             json["scopes_supported"],

@@ -426,6 +426,7 @@ pub async fn demo_options(
         extra_clients: clients,
         data_dir,
         clock,
+        lifetimes: Default::default(),
     }
 }
 
