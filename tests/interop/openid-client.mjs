@@ -33,6 +33,11 @@ const { values: args } = parseArgs({
     username: { type: 'string', default: 'zhangsan' },
     negative: { type: 'boolean', default: false },
     tamper: { type: 'string' },
+    // RFC 8628 and RFC 6749 §4.4 scenarios, each with its own client (see clients.toml).
+    'device-client-id': { type: 'string' },
+    'device-secret-env': { type: 'string' },
+    'service-client-id': { type: 'string' },
+    'service-secret-env': { type: 'string' },
   },
 });
 for (const k of ['issuer', 'client-id', 'secret-env', 'redirect-uri']) {
@@ -167,6 +172,66 @@ async function login(authUrl) {
   }
   throw new Error('login did not reach the redirect URI within 20 redirects');
 }
+
+/**
+ * Plays the person's browser on a page: follows redirects from `start` with `jar` and returns the
+ * page it ends on. `ua` is the User-Agent (WeCom's in-app browser signs in without a page).
+ */
+async function browse(start, jar, ua) {
+  let url = new URL(start);
+  for (let hop = 0; hop < 20; hop += 1) {
+    const headers = { 'user-agent': ua };
+    const cookie = jar.header();
+    if (cookie) headers.cookie = cookie;
+    const res = await fetch(url, { redirect: 'manual', headers, signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
+    jar.store(res);
+    const location = res.headers.get('location');
+    if (res.status >= 300 && res.status < 400 && location) {
+      url = new URL(location, url);
+      await res.body?.cancel();
+      continue;
+    }
+    return { url, status: res.status, body: await res.text() };
+  }
+  throw new Error('the page did not settle within 20 redirects');
+}
+
+const WECOM_UA = 'Mozilla/5.0 (iPhone) AppleWebKit/605.1.15 MicroMessenger/8.0 wxwork/4.1.0';
+
+/** The person scans the QR code with WeCom and taps "Allow" (RFC 8628 §3.3). */
+async function approveDevice(verificationUriComplete) {
+  const jar = new Jar();
+  const page = await browse(verificationUriComplete, jar, WECOM_UA);
+  const field = (name) => {
+    const m = page.body.match(new RegExp(`name="${name}" value="([^"]*)"`));
+    if (!m) throw new Error(`no ${name} on the verification page (HTTP ${page.status}): ${page.body.slice(0, 300)}`);
+    return m[1];
+  };
+  const res = await fetch(new URL('/device', issuer), {
+    method: 'POST',
+    headers: { cookie: jar.header(), 'user-agent': WECOM_UA },
+    body: new URLSearchParams({ user_code: field('user_code'), csrf: field('csrf'), decision: 'approve' }),
+    redirect: 'manual',
+    signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),
+  });
+  assert(res.status === 200, `the answer was refused: HTTP ${res.status}`);
+  await res.body?.cancel();
+}
+
+/** A fetch that records the `error` of every token endpoint response. */
+function recordTokenErrors(config, errors) {
+  const tokenEndpoint = config.serverMetadata().token_endpoint;
+  return async (url, options) => {
+    const res = await fetch(url, options);
+    if (url === tokenEndpoint && !res.ok) {
+      const body = await res.clone().json().catch(() => ({}));
+      errors.push(body.error);
+    }
+    return res;
+  };
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Discovery with the client registered for this run; `extra` adds client metadata. */
 async function discover(extra = {}, auth = client.ClientSecretBasic(clientSecret), id = clientId) {
@@ -379,6 +444,73 @@ if (discovered) {
         return expectRejection(() => client.refreshTokenGrant(config, refreshToken), /invalid_grant/);
       });
     }
+  }
+
+  // RFC 8628: the device authorization grant with openid-client's device-flow functions.
+  const deviceId = args['device-client-id'];
+  const deviceSecret = deviceId && process.env[args['device-secret-env']];
+  if (deviceId && !meta.device_authorization_endpoint) {
+    skip('RFC 8628: device authorization grant', 'no device_authorization_endpoint in discovery');
+  } else if (deviceId) {
+    const device = await discover({}, client.ClientSecretBasic(deviceSecret), deviceId);
+    const approved = (async () => {
+      const errors = [];
+      device[client.customFetch] = recordTokenErrors(device, errors);
+      const d = await client.initiateDeviceAuthorization(device, { scope: 'openid profile' });
+      assert(/^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/.test(d.user_code), `user_code ${d.user_code}`);
+      const polling = client.pollDeviceAuthorizationGrant(device, d, undefined, {
+        signal: AbortSignal.timeout((d.expires_in + 10) * 1000),
+      });
+      // Another poll between openid-client's: its next one comes too soon and hears
+      // slow_down, after which it waits 5 s longer (§3.5).
+      await sleep(Math.max(0, d.interval * 1000 - 500));
+      const raw = await fetch(meta.token_endpoint, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${deviceId}:${deviceSecret}`).toString('base64')}` },
+        body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: d.device_code }),
+      });
+      assert((await raw.json()).error === 'authorization_pending', 'a raw poll was not authorization_pending');
+      for (let i = 0; i < 50 && !errors.includes('slow_down'); i += 1) await sleep(100);
+      assert(errors.includes('slow_down'), `no slow_down seen: ${errors.join(', ')}`);
+      await approveDevice(d.verification_uri_complete);
+      const tokens = await polling;
+      const c = tokens.claims();
+      assert(c && c.sub === args.username, `sub ${c && c.sub}`);
+      const aud = Array.isArray(c.aud) ? c.aud : [c.aud];
+      assert(aud.includes(deviceId), `aud ${JSON.stringify(c.aud)}`);
+      const info = await client.fetchUserInfo(device, tokens.access_token, c.sub);
+      assert(info.sub === c.sub, 'userinfo answered another sub');
+      return `polls: ${errors.join(', ')}; sub=${c.sub}`;
+    })();
+    const expired = (async () => {
+      const d = await client.initiateDeviceAuthorization(device, { scope: 'openid' });
+      return expectRejection(
+        () => client.pollDeviceAuthorizationGrant(device, d, undefined, {
+          signal: AbortSignal.timeout((d.expires_in + 10) * 1000),
+        }),
+        /expired_token/,
+      );
+    })();
+    await check('RFC 8628 §3.4-3.5: device flow with slow_down completes after approval in WeCom', () => approved);
+    await check('RFC 8628 §3.5: an unanswered device code ends in expired_token', () => expired);
+    await check('RFC 8628 §3.1: a client without the grant is refused (unauthorized_client)', () =>
+      expectRejection(() => client.initiateDeviceAuthorization(config, { scope: 'openid' }), /unauthorized_client/));
+  }
+
+  // RFC 6749 §4.4: client_credentials with openid-client.
+  const serviceId = args['service-client-id'];
+  if (serviceId) {
+    const service = await discover({}, client.ClientSecretBasic(process.env[args['service-secret-env']]), serviceId);
+    await check('RFC 6749 §4.4: client_credentials issues a token for the client itself', async () => {
+      const tokens = await client.clientCredentialsGrant(service, { scope: 'deploy' });
+      assert(!tokens.refresh_token && !tokens.id_token, 'a refresh token or id_token came with it (§4.4.3)');
+      assert(tokens.scope === 'deploy', `scope ${tokens.scope}`);
+      const at = b64url.decode(tokens.access_token.split('.')[1]);
+      assert(at.sub === serviceId && at.client_id === serviceId, `sub ${at.sub}`);
+      return `sub=${at.sub}, aud=${at.aud}`;
+    });
+    await check('RFC 6749 §4.4: a client without the grant is refused (unauthorized_client)', () =>
+      expectRejection(() => client.clientCredentialsGrant(config, {}), /unauthorized_client/));
   }
 
   // Negative checks: they prove that openid-client really validates what the checks above rely
