@@ -411,9 +411,10 @@ impl Provider {
         let now = self.now();
         let status = if approve {
             DeviceStatus::Approved {
-                identity: self
-                    .subject_for_client(&record.client_id, session.identity.clone())
-                    .map_err(DevicePageError::Server)?,
+                identity: Box::new(
+                    self.subject_for_client(&record.client_id, session.identity.clone())
+                        .map_err(DevicePageError::Server)?,
+                ),
                 auth_time: session.auth_time,
                 sid: Some(session.sid.clone()),
             }

@@ -37,8 +37,8 @@ pub enum DeviceStatus {
     Pending,
     /// The person approved; the next poll receives the tokens.
     Approved {
-        /// Who approved, as the client sees them.
-        identity: Identity,
+        /// Who approved, as the client sees them (boxed: the other states are small).
+        identity: Box<Identity>,
         /// When they authenticated upstream.
         auth_time: i64,
         /// The provider session they approved from (the id_token's `sid`).

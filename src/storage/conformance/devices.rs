@@ -48,7 +48,7 @@ pub async fn device_authorization_is_found_by_user_code_and_updated(store: &dyn 
     let approve = |r: &mut DeviceAuthorization| {
         if r.is_pending() {
             r.status = DeviceStatus::Approved {
-                identity: identity(),
+                identity: Box::new(identity()),
                 auth_time: 7,
                 sid: Some("sid-1".into()),
             };
@@ -64,7 +64,7 @@ pub async fn device_authorization_is_found_by_user_code_and_updated(store: &dyn 
         .await
         .expect("update");
     assert!(
-        matches!(&again.status, DeviceStatus::Approved { identity: i, sid: Some(_), .. } if *i == identity()),
+        matches!(&again.status, DeviceStatus::Approved { identity: i, sid: Some(_), .. } if **i == identity()),
         "{again:?}"
     );
     assert_eq!(
