@@ -610,3 +610,80 @@ redirect_uris = ["http://127.0.0.1:8400/callback"]
 "#;
     assert_refused_at(none, "connectors:");
 }
+
+#[test]
+fn grant_types_and_service_scopes_are_parsed_and_checked_rfc8628_rfc6749_4_4() {
+    use crate::provider::GrantType;
+    let good = format!(
+        "{GOOD}{}",
+        r#"
+[tokens]
+device_poll_interval = 2
+device_code_ttl = 120
+[[clients]]
+id = "kubectl"
+public = true
+grant_types = ["urn:ietf:params:oauth:grant-type:device_code"]
+[[clients]]
+id = "deployer"
+secret_env = "GRAFANA_SECRET"
+grant_types = ["client_credentials"]
+client_credentials_scopes = ["deploy", "metrics:read"]
+"#
+    );
+    let c = parse(&good, "t.toml", &env).unwrap();
+    assert_eq!(
+        (c.lifetimes.device_poll_interval, c.lifetimes.device_code),
+        (2, 120)
+    );
+    let kubectl = c.clients.iter().find(|c| c.id == "kubectl").unwrap();
+    assert!(
+        kubectl.redirect_uris.is_empty(),
+        "a device redirects nowhere"
+    );
+    assert!(kubectl.allows_grant(GrantType::DeviceCode));
+    assert!(!kubectl.allows_grant(GrantType::AuthorizationCode));
+    let deployer = c.clients.iter().find(|c| c.id == "deployer").unwrap();
+    assert!(deployer.allows_grant(GrantType::ClientCredentials));
+    assert_eq!(
+        deployer.settings.client_credentials_scopes,
+        vec!["deploy", "metrics:read"]
+    );
+    // The default client keeps the code and refresh grants only.
+    assert!(c.clients[0].allows_grant(GrantType::RefreshToken));
+    assert!(!c.clients[0].allows_grant(GrantType::DeviceCode));
+
+    let bad = format!(
+        "{GOOD}{}",
+        r#"
+[[clients]]
+id = "public-service"
+public = true
+grant_types = ["client_credentials", "password"]
+[[clients]]
+id = "person-scopes"
+secret_env = "GRAFANA_SECRET"
+grant_types = ["client_credentials"]
+client_credentials_scopes = ["openid"]
+[[clients]]
+id = "scopes-without-grant"
+secret_env = "GRAFANA_SECRET"
+redirect_uris = ["https://x.example/cb"]
+client_credentials_scopes = ["deploy"]
+[[clients]]
+id = "code-without-redirect"
+secret_env = "GRAFANA_SECRET"
+grant_types = ["authorization_code"]
+"#
+    );
+    let text = parse(&bad, "t.toml", &env).unwrap_err().to_string();
+    for expected in [
+        "clients[2].grant_types[0]",
+        "clients[2].grant_types[1]",
+        "clients[3].client_credentials_scopes[0]",
+        "clients[4].client_credentials_scopes",
+        "clients[5].redirect_uris",
+    ] {
+        assert!(text.contains(expected), "{expected} missing in {text}");
+    }
+}

@@ -162,6 +162,13 @@ impl Provider {
                 ))
             }
         }
+        // RFC 6749 §4.1.2.1: a client registered without the code grant (a device, a service).
+        if !client.allows_grant(super::GrantType::AuthorizationCode) {
+            return Err(redirect(
+                ErrorCode::UnauthorizedClient,
+                "this client may not use the authorization code grant",
+            ));
+        }
         let Some(response_mode) = requested_mode else {
             return Err(invalid(
                 "unsupported response_mode (supported: query, form_post)",
@@ -720,5 +727,22 @@ mod tests {
             .begin_login(&req, "binding", None)
             .await
             .expect("after the sweep");
+    }
+
+    #[test]
+    fn a_client_without_the_code_grant_is_unauthorized_at_authorize_rfc6749_4_1_2_1() {
+        let mut client = crate::provider::testing::app_client(Default::default());
+        client.settings.grant_types = Some(vec![crate::provider::GrantType::DeviceCode]);
+        let h = crate::provider::testing::harness(vec![client], Default::default());
+        let params = Params::parse(
+            "response_type=code&client_id=app&redirect_uri=https%3A%2F%2Fapp.example%2Fcb\
+             &scope=openid&state=s1",
+        );
+        match h.provider.validate_authorize(&params) {
+            Err(AuthorizeRejection::Redirect(r)) => {
+                assert_eq!(r.error.code, ErrorCode::UnauthorizedClient)
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -338,7 +338,38 @@ pub(super) fn harbor(issuer: &str, id: &str, redirect: &str, scopes: &[&str]) ->
     (t, Vec::new())
 }
 
-pub(super) fn kubernetes(issuer: &str, id: &str, scopes: &[&str]) -> Rendered {
+/// How kubelogin gets its tokens: in a browser on the user's machine (`authcode`), or by a
+/// code the user confirms with WeCom on a phone (`device-code`, RFC 8628), for machines without
+/// a browser (SSH sessions, jump hosts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum KubeloginGrant {
+    /// The client has only the code grant.
+    AuthCode,
+    /// The client has only the device grant.
+    DeviceCode,
+    /// The client has both: the code grant, with the device grant shown as the alternative.
+    Both,
+}
+
+pub(super) fn kubernetes(
+    issuer: &str,
+    id: &str,
+    scopes: &[&str],
+    grant: KubeloginGrant,
+) -> Rendered {
+    let grant_arg = match grant {
+        KubeloginGrant::DeviceCode => "device-code",
+        KubeloginGrant::AuthCode | KubeloginGrant::Both => "authcode",
+    };
+    let device_note = match grant {
+        KubeloginGrant::AuthCode => String::new(),
+        KubeloginGrant::DeviceCode => "\n#    kubelogin prints a code and a link: open it (or scan its QR code with WeCom), \
+             sign in and tap Allow.\n#    Add --exec-arg=--skip-open-browser where no browser can open."
+            .to_string(),
+        KubeloginGrant::Both => "\n#    Without a browser (SSH, a jump host): --exec-arg=--grant-type=device-code \
+             instead, then open the\n#    printed link, or scan its QR code with WeCom, and tap Allow."
+            .to_string(),
+    };
     let extra: Vec<String> = scopes
         .iter()
         .filter(|s| **s != "openid")
@@ -354,7 +385,7 @@ pub(super) fn kubernetes(issuer: &str, id: &str, scopes: &[&str]) -> Rendered {
 --oidc-username-prefix=wecom:
 --oidc-groups-claim=groups
 --oidc-groups-prefix=wecom:
-# 2. Each user's kubeconfig (kubelogin; public client, PKCE, no secret):
+# 2. Each user's kubeconfig (kubelogin; public client, PKCE, no secret):{device_note}
 kubectl config set-credentials wecom \
   --exec-api-version=client.authentication.k8s.io/v1 \
   --exec-interactive-mode=IfAvailable \
@@ -363,7 +394,7 @@ kubectl config set-credentials wecom \
   --exec-arg=get-token \
   --exec-arg=--oidc-issuer-url={issuer} \
   --exec-arg=--oidc-client-id={id} \
-  --exec-arg=--grant-type=authcode \
+  --exec-arg=--grant-type={grant_arg} \
 {extra}
   --exec-arg=--token-cache-storage=keyring
 "#,

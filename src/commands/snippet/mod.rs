@@ -317,7 +317,10 @@ pub fn render_for(
     facts: &ProviderFacts,
 ) -> Snippet {
     let (redirect, warning) = pick_redirect(app, client);
-    let mut warnings: Vec<String> = warning.into_iter().collect();
+    // kubelogin's device-code grant (RFC 8628) redirects nowhere.
+    let redirects = !(app == SnippetApp::Kubernetes
+        && kubelogin_grant(client) == apps::KubeloginGrant::DeviceCode);
+    let mut warnings: Vec<String> = warning.filter(|_| redirects).into_iter().collect();
     let scopes = app.scopes(facts);
     let id = &client.id;
     let public = client.is_public();
@@ -350,7 +353,7 @@ pub fn render_for(
         SnippetApp::Synapse => synapse(issuer, id, &redirect, scopes),
         SnippetApp::Jenkins => jenkins(issuer, id, &redirect, scopes),
         SnippetApp::Harbor => harbor(issuer, id, &redirect, scopes),
-        SnippetApp::Kubernetes => kubernetes(issuer, id, scopes),
+        SnippetApp::Kubernetes => kubernetes(issuer, id, scopes, kubelogin_grant(client)),
         SnippetApp::Argocd => argocd(issuer, id, &redirect, scopes),
         SnippetApp::Gitea => gitea(issuer, id, &redirect, scopes, facts),
         SnippetApp::Jumpserver => jumpserver(issuer, id, &redirect, scopes, facts),
@@ -360,6 +363,19 @@ pub fn render_for(
     };
     warnings.extend(more);
     Snippet { text, warnings }
+}
+
+/// Which kubelogin grant `client` is registered for.
+fn kubelogin_grant(client: &Client) -> apps::KubeloginGrant {
+    use crate::provider::GrantType;
+    match (
+        client.allows_grant(GrantType::AuthorizationCode),
+        client.allows_grant(GrantType::DeviceCode),
+    ) {
+        (true, true) => apps::KubeloginGrant::Both,
+        (false, true) => apps::KubeloginGrant::DeviceCode,
+        _ => apps::KubeloginGrant::AuthCode,
+    }
 }
 
 type Rendered = (String, Vec<String>);

@@ -156,3 +156,37 @@ fn a_public_kubernetes_client_gets_no_warning_but_a_public_grafana_does() {
     let g = render(SnippetApp::Grafana, "https://sso.example.com", &c);
     assert!(g.warnings.iter().any(|w| w.contains("confidential")));
 }
+
+#[test]
+fn kubernetes_uses_the_device_code_grant_when_the_client_has_it_rfc8628() {
+    use crate::provider::GrantType;
+    let mut c = client(&["http://localhost:8000"]);
+    c.secret = None;
+    c.settings.allow_offline_access = Some(true);
+    let authcode = render(SnippetApp::Kubernetes, "https://sso.example.com", &c);
+    assert!(
+        authcode.text.contains("--grant-type=authcode"),
+        "{}",
+        authcode.text
+    );
+    assert!(!authcode.text.contains("device-code"), "{}", authcode.text);
+    c.settings.grant_types = Some(vec![GrantType::AuthorizationCode, GrantType::DeviceCode]);
+    let both = render(SnippetApp::Kubernetes, "https://sso.example.com", &c);
+    assert!(both.text.contains("--grant-type=authcode"), "{}", both.text);
+    assert!(
+        both.text.contains("--exec-arg=--grant-type=device-code"),
+        "{}",
+        both.text
+    );
+    c.settings.grant_types = Some(vec![GrantType::DeviceCode, GrantType::RefreshToken]);
+    c.redirect_uris.clear();
+    let device = render(SnippetApp::Kubernetes, "https://sso.example.com", &c);
+    assert!(
+        device
+            .text
+            .contains("--exec-arg=--grant-type=device-code \\"),
+        "{}",
+        device.text
+    );
+    assert!(device.warnings.is_empty(), "{:?}", device.warnings);
+}
