@@ -172,6 +172,17 @@ async fn device_logs_in_after_the_person_approves_on_the_verification_page_rfc86
     assert!(page.contains(user_code) && page.contains("cli"), "{page}");
     let (status, done) = answer(&b, issuer, &page, "approve").await;
     assert_eq!(status, StatusCode::OK, "{done}");
+    // The sign-in is a login event like others, for the device's client and with its grant.
+    let events = d.store.list_login_events(10).await.expect("events");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.client_id.as_deref() == Some(DEVICE.0)
+                && e.grant.as_deref() == Some("device_code")
+                && e.user_id.as_deref() == Some("zhangsan")
+                && e.outcome == "success"),
+        "{events:?}"
+    );
 
     // The approval is single use: the tokens come once, with the person's sub.
     let (status, tokens) = poll(issuer, device_code).await;

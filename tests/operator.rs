@@ -943,6 +943,7 @@ async fn events_command_lists_the_stores_login_events() {
                     client_id: Some("grafana".into()),
                     address: Some("198.51.100.4".into()),
                     outcome: "success".into(),
+                    grant: None,
                     reason: None,
                     request_id: None,
                     expires_at: at + 86_400,

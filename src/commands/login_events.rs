@@ -41,7 +41,11 @@ pub fn table(events: &[LoginEvent]) -> String {
             utc(e.at),
             e.outcome,
             e.user_id.as_deref().unwrap_or("-"),
-            e.client_id.as_deref().unwrap_or("-"),
+            match (&e.client_id, &e.grant) {
+                (Some(c), Some(g)) => format!("{c} ({g})"),
+                (Some(c), None) => c.clone(),
+                (None, _) => "-".into(),
+            },
             e.address.as_deref().unwrap_or("-"),
             e.reason.as_deref().unwrap_or(""),
         );
@@ -83,6 +87,7 @@ mod tests {
             client_id: Some("grafana".into()),
             address: None,
             outcome: "access_denied".into(),
+            grant: None,
             reason: Some("not a member".into()),
             request_id: None,
             expires_at: 1,

@@ -44,6 +44,9 @@ pub struct LoginFinished {
     /// The `ui_locales` of the authorization request, for the language of any page shown
     /// (OIDC Core §3.1.2.1).
     pub ui_locales: Option<String>,
+    /// For the sign-in of a device verification page (RFC 8628): the device's client, which
+    /// the answer (back to that page) does not name.
+    pub device_client: Option<String>,
 }
 
 /// Why an authorization request was refused.
@@ -519,6 +522,7 @@ impl Provider {
                 session_cookie,
                 ended_session_logouts,
                 ui_locales: req.ui_locales,
+                device_client: Some(req.client_id),
             });
         }
         let code = self
@@ -547,6 +551,7 @@ impl Provider {
             session_cookie,
             ended_session_logouts,
             ui_locales: req.ui_locales,
+            device_client: None,
         })
     }
 

@@ -272,6 +272,10 @@ pub struct LoginEvent {
     pub address: Option<String>,
     /// `success`, or the OAuth error / failure class.
     pub outcome: String,
+    /// The grant the login was for when it was not a browser's code flow: `device_code` for
+    /// the sign-in of a device verification page (RFC 8628).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<String>,
     /// Why it failed, in words (never a code, token or secret).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,

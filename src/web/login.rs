@@ -192,6 +192,10 @@ pub async fn callback(
             }
             super::logout::deliver_all(&s.http, done.ended_session_logouts).await;
             let mut resp = respond(&done.response, StatusCode::FOUND, zh);
+            if let Some(client_id) = done.device_client {
+                resp.extensions_mut()
+                    .insert(super::login_events::DeviceLogin { client_id });
+            }
             let max_age = s.provider.session_settings().ttl;
             if let Some(c) = set_session_cookie(&done.session_cookie, s.secure_cookies, max_age) {
                 resp.headers_mut().append(header::SET_COOKIE, c);

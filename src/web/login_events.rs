@@ -62,9 +62,13 @@ pub(crate) async fn record_callback(s: &EventLogState, request: Request, next: N
         .and_then(|l| l.to_str().ok());
     // A form_post page (response_mode=form_post) says where it posts and what, instead.
     let form_post = response.extensions().get::<FormPostSent>();
+    // A device verification page's sign-in goes back to that page, not to a client.
+    let device = response.extensions().get::<DeviceLogin>();
     let client_id = location
         .or(form_post.map(|f| f.redirect_uri.as_str()))
-        .and_then(|l| client_of(&s.clients, l));
+        .and_then(|l| client_of(&s.clients, l))
+        .or_else(|| device.map(|d| d.client_id.clone()));
+    let grant = device.map(|_| "device_code".to_owned());
     let description = location
         .and_then(|l| url::Url::parse(l).ok())
         .and_then(|u| {
@@ -88,6 +92,7 @@ pub(crate) async fn record_callback(s: &EventLogState, request: Request, next: N
         client_id,
         address,
         outcome: outcome.to_owned(),
+        grant,
         reason,
         request_id,
         expires_at: at.saturating_add(s.retention),
@@ -96,6 +101,14 @@ pub(crate) async fn record_callback(s: &EventLogState, request: Request, next: N
         tracing::warn!(error = %e, "cannot record the login event");
     }
     response
+}
+
+/// Attached to the answer of a device verification page's sign-in (RFC 8628 §3.3): the
+/// device's client, for the event log.
+#[derive(Debug, Clone)]
+pub(crate) struct DeviceLogin {
+    /// The device's client.
+    pub(crate) client_id: String,
 }
 
 /// What a form_post page sends the client (OAuth 2.0 Form Post Response Mode §2), attached to

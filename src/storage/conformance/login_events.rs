@@ -10,6 +10,7 @@ fn login_event(at: i64, marker: &str, expires_at: i64) -> LoginEvent {
         client_id: Some("client-a".into()),
         address: Some("203.0.113.7".into()),
         outcome: "success".into(),
+        grant: Some("device_code".into()),
         reason: Some(marker.to_owned()),
         request_id: Some("rid".into()),
         expires_at,
