@@ -1085,10 +1085,25 @@ async fn every_page_renders_on_a_phone_in_chinese_and_english_headless_chromium(
             ),
         ),
     ];
-    const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1";
+    let pages: Vec<(&str, String, Option<&str>)> = pages
+        .into_iter()
+        .map(|(name, url)| {
+            let ua = (name == "handoff").then_some(IPHONE);
+            (name, url, ua)
+        })
+        .collect();
+    screenshots(&pages).await;
+}
+
+/// An iPhone's Safari.
+const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1";
+
+/// Takes a phone-sized screenshot of each `(name, url, user agent)` in Chinese and English with
+/// headless Chromium, and checks that each is phone-sized and not blank.
+async fn screenshots(pages: &[(&str, String, Option<&str>)]) {
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
     std::fs::create_dir_all(&dir).unwrap();
-    for (name, url) in &pages {
+    for (name, url, user_agent) in pages {
         for lang in ["zh-CN", "en-US"] {
             let file = dir.join(format!("{name}-{lang}.png"));
             let _ = std::fs::remove_file(&file);
@@ -1107,7 +1122,7 @@ async fn every_page_renders_on_a_phone_in_chinese_and_english_headless_chromium(
                     .arg(format!("--lang={lang}"))
                     .arg(format!("--accept-lang={lang}"))
                     .arg(format!("--user-data-dir={}", profile.path().display()))
-                    .args((*name == "handoff").then(|| format!("--user-agent={IPHONE}")))
+                    .args(user_agent.map(|ua| format!("--user-agent={ua}")))
                     .arg(format!("--screenshot={}", file.display()))
                     .arg(url)
                     .stdout(std::process::Stdio::null())
@@ -1128,6 +1143,47 @@ async fn every_page_renders_on_a_phone_in_chinese_and_english_headless_chromium(
         }
     }
     eprintln!("screenshots in {}", dir.display());
+}
+
+/// The device verification pages (RFC 8628 §3.3) on a phone: the code entry, the code with its
+/// QR code in an ordinary browser, and — inside WeCom, signed in silently by the simulator's
+/// auto-login — the one-tap confirmation.
+#[tokio::test]
+async fn device_pages_render_on_a_phone_in_chinese_and_english_headless_chromium() {
+    if !std::path::Path::new(CHROMIUM).exists() {
+        wecom_oidc::testkit::service_missing(
+            "device_pages_render_on_a_phone_in_chinese_and_english_headless_chromium",
+            &format!("{CHROMIUM} is absent; install it (apt-get install -y chromium) to take the page screenshots"),
+        );
+        return;
+    }
+    let mut settings = wecom_oidc::provider::client::ClientSettings::default();
+    settings.grant_types = Some(vec![wecom_oidc::provider::GrantType::DeviceCode]);
+    let device = common::client(
+        "kubectl",
+        Some("kubectl-secret"),
+        "https://unused.example/cb",
+        settings,
+    );
+    let d = common::start_demo(Some("zhangsan"), vec![device]).await;
+    let (status, _, auth) = common::post_form(
+        &format!("{}/device_authorization", d.issuer),
+        &[("scope", "openid profile groups")],
+        Some(("kubectl", "kubectl-secret")),
+    )
+    .await;
+    assert_eq!(status, 200, "{auth}");
+    let complete = auth["verification_uri_complete"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    const WECOM: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0 wxwork/4.1.20 Language/zh";
+    screenshots(&[
+        ("device-enter", format!("{}/device", d.issuer), Some(IPHONE)),
+        ("device-code", complete.clone(), Some(IPHONE)),
+        ("device-confirm", complete, Some(WECOM)),
+    ])
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------------
