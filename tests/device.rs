@@ -10,7 +10,7 @@ use std::sync::Arc;
 use reqwest::StatusCode;
 use serde_json::Value;
 use wecom_oidc::clock::{ManualClock, SharedClock, SystemClock};
-use wecom_oidc::demo::{self, RunningDemo};
+use wecom_oidc::demo::RunningDemo;
 use wecom_oidc::provider::client::{ClientSettings, GrantType};
 use wecom_oidc::provider::Client;
 use wecom_oidc::web::rate_limit::RateLimits;
@@ -56,18 +56,7 @@ fn clients() -> Vec<Client> {
 }
 
 async fn start(clock: SharedClock, limits: RateLimits) -> RunningDemo {
-    let (router, running, listener) = demo::build_full(
-        common::demo_options(Some("zhangsan"), clients(), None, clock).await,
-        limits,
-        |_, _| {},
-    )
-    .expect("demo");
-    tokio::spawn(wecom_oidc::server::serve(
-        listener,
-        router,
-        std::future::pending(),
-    ));
-    running
+    common::start_demo_with_limits(Some("zhangsan"), clients(), None, clock, limits).await
 }
 
 /// Starts a device authorization as the device client.

@@ -951,24 +951,14 @@ async fn start_demo_with_limits(
     limits: wecom_oidc::web::rate_limit::RateLimits,
     data_dir: Option<&Path>,
 ) -> RunningDemo {
-    let (router, running, listener) = demo::build_full(
-        common::demo_options(
-            Some("zhangsan"),
-            vec![app_client()],
-            data_dir.map(Path::to_path_buf),
-            Arc::new(SystemClock),
-        )
-        .await,
+    common::start_demo_with_limits(
+        Some("zhangsan"),
+        vec![app_client()],
+        data_dir.map(Path::to_path_buf),
+        Arc::new(SystemClock),
         limits,
-        |_, _| {},
     )
-    .expect("demo");
-    tokio::spawn(wecom_oidc::server::serve(
-        listener,
-        router,
-        std::future::pending(),
-    ));
-    running
+    .await
 }
 
 /// A fresh browser (own cookie jar) from `local`, an address of the loopback range.

@@ -77,26 +77,14 @@ fn service_scopes(client: &Client, asked: Option<&str>) -> Result<Vec<String>, O
 mod tests {
     use super::*;
     use crate::provider::client::ClientSettings;
-    use crate::provider::testing::{app_client, harness};
-    use crate::provider::{ClientCredentials, Lifetimes};
-    use crate::secret::Secret;
+    use crate::provider::testing::{app_basic as basic, app_client, harness, params};
+    use crate::provider::Lifetimes;
 
     fn service(grants: Option<Vec<GrantType>>) -> Client {
         let mut client = app_client(ClientSettings::default());
         client.settings.grant_types = grants;
         client.settings.client_credentials_scopes = vec!["read".into(), "write".into()];
         client
-    }
-
-    fn basic() -> ClientCredentials {
-        ClientCredentials {
-            basic: Some(("app".into(), Secret::new("app-secret"))),
-            ..ClientCredentials::default()
-        }
-    }
-
-    fn params(pairs: &[(&str, &str)]) -> Params {
-        Params::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
     }
 
     #[tokio::test]

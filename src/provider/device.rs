@@ -171,12 +171,7 @@ impl Provider {
     ) -> Result<DeviceAuthorizationResponse, TokenError> {
         let used_basic = creds.used_basic();
         let err = |error: OAuthError| TokenError { error, used_basic };
-        let client = self.authenticate_client(p, creds).await.map_err(err)?;
-        if let Some(name) = p.first_repeated() {
-            return Err(err(OAuthError::invalid_request(format!(
-                "parameter {name} is repeated"
-            ))));
-        }
+        let client = self.authenticate_request(p, creds).await?;
         if !client.allows_grant(GrantType::DeviceCode) {
             return Err(err(OAuthError::new(
                 ErrorCode::UnauthorizedClient,

@@ -86,6 +86,19 @@ pub fn app_client(settings: ClientSettings) -> Client {
     }
 }
 
+/// `app`'s credentials by HTTP Basic.
+pub fn app_basic() -> super::ClientCredentials {
+    super::ClientCredentials {
+        basic: Some(("app".into(), Secret::new("app-secret"))),
+        ..super::ClientCredentials::default()
+    }
+}
+
+/// Request parameters from pairs.
+pub fn params(pairs: &[(&str, &str)]) -> super::params::Params {
+    super::params::Params::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+}
+
 /// A provider with `clients` and `lifetimes`.
 pub fn harness(clients: Vec<Client>, lifetimes: Lifetimes) -> Harness {
     let clock = ManualClock::new(T0);

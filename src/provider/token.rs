@@ -81,12 +81,7 @@ impl Provider {
     ) -> Result<TokenResponse, TokenError> {
         let used_basic = creds.used_basic();
         let err = |error: OAuthError| TokenError { error, used_basic };
-        let client = self.authenticate_client(p, creds).await.map_err(err)?;
-        if let Some(name) = p.first_repeated() {
-            return Err(err(OAuthError::invalid_request(format!(
-                "parameter {name} is repeated"
-            ))));
-        }
+        let client = self.authenticate_request(p, creds).await?;
         let Some(grant_type) = p.get("grant_type") else {
             return Err(err(OAuthError::invalid_request("grant_type is missing")));
         };
@@ -113,6 +108,24 @@ impl Provider {
             GrantType::ClientCredentials => self.client_credentials(client, p).await,
         }
         .map_err(err)
+    }
+
+    /// Authenticates the client of a token-endpoint-style request (`/token`, RFC 8628's
+    /// `/device_authorization`) and refuses repeated parameters (RFC 6749 §3.2).
+    pub(crate) async fn authenticate_request(
+        &self,
+        p: &Params,
+        creds: &ClientCredentials,
+    ) -> Result<&Client, TokenError> {
+        let used_basic = creds.used_basic();
+        let err = |error: OAuthError| TokenError { error, used_basic };
+        let client = self.authenticate_client(p, creds).await.map_err(err)?;
+        if let Some(name) = p.first_repeated() {
+            return Err(err(OAuthError::invalid_request(format!(
+                "parameter {name} is repeated"
+            ))));
+        }
+        Ok(client)
     }
 
     /// Authenticates the client (RFC 6749 §2.3.1, OIDC Core §9): `client_secret_basic`,
@@ -517,13 +530,9 @@ impl Provider {
 mod tests {
     use super::*;
     use crate::provider::client::ClientSettings;
-    use crate::provider::testing::{app_client, harness};
+    use crate::provider::testing::{app_client, harness, params};
     use crate::provider::Lifetimes;
     use crate::secret::Secret;
-
-    fn params(pairs: &[(&str, &str)]) -> Params {
-        Params::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
-    }
 
     #[tokio::test]
     async fn two_authentication_methods_at_once_are_refused_rfc6749_2_3() {

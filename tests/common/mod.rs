@@ -410,6 +410,29 @@ pub async fn start_demo_with(
         .expect("demo starts")
 }
 
+/// [`start_demo_with`] with the rate limits `limits`, served by the production server (peer
+/// addresses reach the limiters).
+pub async fn start_demo_with_limits(
+    auto_login: Option<&str>,
+    clients: Vec<Client>,
+    data_dir: Option<PathBuf>,
+    clock: SharedClock,
+    limits: wecom_oidc::web::rate_limit::RateLimits,
+) -> RunningDemo {
+    let (router, running, listener) = demo::build_full(
+        demo_options(auto_login, clients, data_dir, clock).await,
+        limits,
+        |_, _| {},
+    )
+    .expect("demo");
+    tokio::spawn(wecom_oidc::server::serve(
+        listener,
+        router,
+        std::future::pending(),
+    ));
+    running
+}
+
 /// The options of [`start_demo_with`], on a freshly bound ephemeral port.
 pub async fn demo_options(
     auto_login: Option<&str>,

@@ -1,24 +1,12 @@
 use super::*;
 use crate::provider::client::ClientSettings;
-use crate::provider::testing::{app_client, harness, Harness};
+use crate::provider::testing::{app_basic as basic, app_client, harness, params, Harness};
 use crate::provider::Lifetimes;
-use crate::secret::Secret;
 
 fn device_client() -> Client {
     let mut client = app_client(ClientSettings::default());
     client.settings.grant_types = Some(vec![GrantType::DeviceCode, GrantType::RefreshToken]);
     client
-}
-
-fn basic() -> ClientCredentials {
-    ClientCredentials {
-        basic: Some(("app".into(), Secret::new("app-secret"))),
-        ..ClientCredentials::default()
-    }
-}
-
-fn params(pairs: &[(&str, &str)]) -> Params {
-    Params::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
 }
 
 async fn start(h: &Harness) -> DeviceAuthorizationResponse {
