@@ -157,8 +157,10 @@ fn static_findings(
 ) -> Vec<Found> {
     let facts = ProviderFacts::of(wecom);
     let mut out = Vec::new();
+    // A client without the code grant (kubelogin's device code, RFC 8628) redirects nowhere.
     if declared
         && app != SnippetApp::ModAuthOpenidc
+        && client.allows_grant(crate::provider::GrantType::AuthorizationCode)
         && !client.redirect_uris.iter().any(|u| app.is_callback(u))
     {
         out.push((
@@ -681,6 +683,21 @@ mod tests {
         assert!(
             messages(&static_findings(app, declared, &c, &wecom())).contains("/c/oidc/callback")
         );
+    }
+
+    #[test]
+    fn a_device_code_kubelogin_client_needs_no_redirect_uri_rfc8628() {
+        let mut c = client("https://x.example/cb");
+        c.redirect_uris.clear();
+        c.settings.app = Some(ClientApp {
+            name: Some("kubernetes".into()),
+            config: None,
+        });
+        let (app, declared) = app_of(&c).unwrap();
+        let found = |c: &Client| messages(&static_findings(app, declared, c, &wecom()));
+        assert!(found(&c).contains("no redirect URI"), "{}", found(&c));
+        c.settings.grant_types = Some(vec![crate::provider::GrantType::DeviceCode]);
+        assert!(!found(&c).contains("no redirect URI"), "{}", found(&c));
     }
 
     #[test]
