@@ -45,6 +45,8 @@ fn secrets() -> HashMap<String, String> {
         "INTEROP_APACHE_SECRET",
         "INTEROP_OPENID_CLIENT_ES256_SECRET",
         "INTEROP_GO_OIDC_SECRET",
+        "INTEROP_DEVICE_SECRET",
+        "INTEROP_SERVICE_SECRET",
     ]
     .iter()
     .map(|n| (n.to_string(), random::token(24)))
@@ -78,6 +80,36 @@ fn interop_clients_toml_is_a_valid_demo_config_with_exact_redirect_uris() {
         vec![format!(
             "http://127.0.0.1:{APACHE_PORT}/protected/redirect_uri"
         )]
+    );
+    // The RFC 8628 and RFC 6749 §4.4 checks: each client has its grant only, and `run` hands the
+    // suite their ids and exports their secrets.
+    use wecom_oidc::provider::GrantType;
+    let device = by_id["interop-device"];
+    assert!(device.allows_grant(GrantType::DeviceCode));
+    assert!(!device.allows_grant(GrantType::AuthorizationCode));
+    let service = by_id["interop-service"];
+    assert!(service.allows_grant(GrantType::ClientCredentials));
+    assert!(
+        !oc.allows_grant(GrantType::ClientCredentials) && !oc.allows_grant(GrantType::DeviceCode)
+    );
+    let run = read("run");
+    for needle in [
+        "--device-client-id interop-device",
+        "--service-client-id interop-service",
+        "INTEROP_DEVICE_SECRET=",
+        "INTEROP_SERVICE_SECRET=",
+    ] {
+        assert!(run.contains(needle), "run lacks {needle}");
+    }
+    // Its [tokens] shortens the device flow so that slow_down and expiry are seen in seconds.
+    let s = secrets();
+    let text = read("clients.toml").replace("@APACHE_PORT@", &APACHE_PORT.to_string());
+    let (_, _, lifetimes) = config::parse_demo_file(&text, "clients.toml", &|n| s.get(n).cloned())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let lifetimes = lifetimes.expect("[tokens]");
+    assert_eq!(
+        (lifetimes.device_poll_interval, lifetimes.device_code),
+        (2, 12)
     );
 }
 
