@@ -280,17 +280,8 @@ async fn start_login(s: &WebState, headers: &HeaderMap, typed: &str) -> Response
         .device_login(typed, &random::hash_secret(&binding), user_agent)
         .await
     {
-        Ok(LoginStart::Redirect(url)) => match HeaderValue::from_str(&url) {
-            Ok(location) => (
-                StatusCode::FOUND,
-                [
-                    (header::LOCATION, location),
-                    (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-                ],
-            )
-                .into_response(),
-            Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-        },
+        Ok(LoginStart::Redirect(url)) => super::html::redirect(StatusCode::FOUND, &url)
+            .unwrap_or_else(|| StatusCode::INTERNAL_SERVER_ERROR.into_response()),
         Ok(LoginStart::Handoff(page)) => super::handoff_page::render(&page, headers),
         Err(e) => return page_error(headers, typed, e),
     };
@@ -302,12 +293,8 @@ async fn start_login(s: &WebState, headers: &HeaderMap, typed: &str) -> Response
 
 /// `POST /device`: the person's answer (form with `user_code`, `csrf`, `decision`).
 pub async fn answer(State(s): State<WebState>, headers: HeaderMap, body: String) -> Response {
-    let form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if !form {
-        return enter_page(&headers, "", None, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    if let Err(resp) = super::error_page::require_form(&headers, "POST /device") {
+        return resp;
     }
     let p = Params::parse(&body);
     let typed = p.get("user_code").unwrap_or("");
@@ -333,14 +320,8 @@ pub async fn answer(State(s): State<WebState>, headers: HeaderMap, body: String)
         Err(DevicePageError::LoginRequired) => {
             // The session ended meanwhile: sign in again on the page of this code.
             let to = format!("/device?user_code={canonical}");
-            return (
-                StatusCode::SEE_OTHER,
-                [(
-                    header::LOCATION,
-                    HeaderValue::from_str(&to).unwrap_or(HeaderValue::from_static("/device")),
-                )],
-            )
-                .into_response();
+            return super::html::redirect(StatusCode::SEE_OTHER, &to)
+                .unwrap_or_else(|| StatusCode::INTERNAL_SERVER_ERROR.into_response());
         }
         Err(e) => return page_error(&headers, typed, e),
     };

@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Table, Trees};
-use crate::storage::{DeviceAuthorization, DeviceChange, Result, StorageError};
+use super::{Table, Trees, Write};
+use crate::storage::{DeviceAuthorization, DeviceChange, Result};
 
 /// The user-code index entry: which record, and until when (for the sweep).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -60,29 +60,18 @@ impl Trees {
         change: DeviceChange<'_>,
     ) -> Result<DeviceAuthorization> {
         let (records, _) = self.device_tables()?;
-        // Compare-and-swap: the change is written only over exactly the record it was applied
-        // to, so of two racing polls or answers each sees the other's result.
-        loop {
-            let current = records
-                .sled("get", records.tree.get(device_key))?
-                .ok_or(StorageError::NotFound)?;
-            let before: DeviceAuthorization = records.decode(&current)?;
+        // Compare-and-swap (`Table::update`): the change is written only over exactly the record
+        // it was applied to, so of two racing polls or answers each sees the other's result.
+        records.update_found(device_key, |before: DeviceAuthorization| {
             let mut after = before.clone();
             change(&mut after);
-            if after == before {
-                return Ok(before);
-            }
-            let value = records.encode(&after)?;
-            let swapped = records.sled(
-                "compare_and_swap",
-                records
-                    .tree
-                    .compare_and_swap(device_key, Some(&current), Some(value)),
-            )?;
-            if swapped.is_ok() {
-                return Ok(before);
-            }
-        }
+            let write = if after == before {
+                Write::Keep
+            } else {
+                Write::Put(after)
+            };
+            Ok((before, write))
+        })
     }
 
     pub(super) fn sweep_device_authorizations(&self, now: i64) -> Result<usize> {
