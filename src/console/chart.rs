@@ -86,6 +86,7 @@ mod tests {
             client_id: None,
             address: None,
             outcome: outcome.into(),
+            grant: None,
             reason: None,
             request_id: None,
             expires_at: i64::MAX,

@@ -517,6 +517,7 @@ mod tests {
             client_id: Some("grafana".into()),
             address: None,
             outcome: "access_denied".into(),
+            grant: None,
             reason: Some("outside the visible range".into()),
             request_id: None,
             expires_at: 2,

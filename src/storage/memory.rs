@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 
 use super::{
-    AccessToken, AuditEvent, AuthCode, AuthRequest, DeviceAuthorization, DeviceChange,
-    LoginEvent, RefreshToken, Result, Session, StorageError, Store, UpstreamToken,
+    AccessToken, AuditEvent, AuthCode, AuthRequest, DeviceAuthorization, DeviceChange, LoginEvent,
+    RefreshToken, Result, Session, StorageError, Store, UpstreamToken,
 };
 
 use super::cluster::LeaseRecord;

@@ -39,9 +39,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{
-    AccessToken, AuditEvent, AuthCode, AuthRequest, DeviceAuthorization, DeviceChange,
-    LoginEvent, RefreshToken, Result, Session, SigningKeySet, StorageError, Store,
-    UpstreamToken,
+    AccessToken, AuditEvent, AuthCode, AuthRequest, DeviceAuthorization, DeviceChange, LoginEvent,
+    RefreshToken, Result, Session, SigningKeySet, StorageError, Store, UpstreamToken,
 };
 
 mod device;

@@ -39,8 +39,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use super::{
-    AccessToken, AuditEvent, AuthCode, AuthRequest, DeviceAuthorization, DeviceChange,
-    LoginEvent, RefreshToken, Result, Session, StorageError, Store, UpstreamToken,
+    AccessToken, AuditEvent, AuthCode, AuthRequest, DeviceAuthorization, DeviceChange, LoginEvent,
+    RefreshToken, Result, Session, StorageError, Store, UpstreamToken,
 };
 
 use super::cluster::LeaseRecord;
@@ -897,15 +897,17 @@ impl Store for SledStore {
         user_key: &str,
         record: &DeviceAuthorization,
     ) -> Result<()> {
-        self.inner
-            .create_device_authorization_now(device_key, user_key, record)
+        self.watch(
+            self.trees()?
+                .create_device_authorization_now(device_key, user_key, record),
+        )
     }
 
     async fn find_device_authorization(
         &self,
         user_key: &str,
     ) -> Result<(String, DeviceAuthorization)> {
-        self.inner.find_device_authorization_now(user_key)
+        self.watch(self.trees()?.find_device_authorization_now(user_key))
     }
 
     async fn update_device_authorization(
@@ -913,8 +915,10 @@ impl Store for SledStore {
         device_key: &str,
         change: DeviceChange<'_>,
     ) -> Result<DeviceAuthorization> {
-        self.inner
-            .update_device_authorization_now(device_key, change)
+        self.watch(
+            self.trees()?
+                .update_device_authorization_now(device_key, change),
+        )
     }
 
     async fn create_used_jti(&self, key: &str, expires_at: i64) -> Result<()> {
