@@ -610,3 +610,15 @@ redirect_uris = ["http://127.0.0.1:8400/callback"]
 "#;
     assert_refused_at(none, "connectors:");
 }
+
+#[test]
+fn an_issuer_path_is_kept_unless_it_starts_with_one_of_the_servers_routes() {
+    let with_path = GOOD.replace("https://sso.example.com/", "https://corp.example.com/sso/");
+    let c = parse(&with_path, "t.toml", &env).unwrap();
+    assert_eq!(c.issuer, "https://corp.example.com/sso");
+    let clash = GOOD.replace("https://sso.example.com/", "https://corp.example.com/start");
+    assert_eq!(
+        problems(&clash),
+        "issuer: its path must not start with /start: the server has a route there (e.g. use /sso)"
+    );
+}

@@ -1,6 +1,8 @@
 //! The token endpoint's logic (RFC 6749 §4.1.3, OIDC Core §3.1.3): client authentication, the
 //! `authorization_code` grant with PKCE, and the one signature each response costs.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -87,8 +89,8 @@ impl Provider {
         }
         match p.get("grant_type") {
             None => Err(err(OAuthError::invalid_request("grant_type is missing"))),
-            Some("authorization_code") => self.exchange_code(client, p).await.map_err(err),
-            Some("refresh_token") => self.refresh(client, p).await.map_err(err),
+            Some("authorization_code") => self.exchange_code(&client, p).await.map_err(err),
+            Some("refresh_token") => self.refresh(&client, p).await.map_err(err),
             Some(_) => Err(err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 "supported grant types: authorization_code, refresh_token",
@@ -104,7 +106,7 @@ impl Provider {
         &self,
         p: &Params,
         creds: &ClientCredentials,
-    ) -> Result<&Client, OAuthError> {
+    ) -> Result<Arc<Client>, OAuthError> {
         if [
             "client_id",
             "client_secret",
@@ -142,7 +144,7 @@ impl Provider {
             let client = self
                 .verify_client_assertion(p, creds.body_client_id.as_deref())
                 .await?;
-            accepts(client, AuthMethod::PrivateKeyJwt)?;
+            accepts(&client, AuthMethod::PrivateKeyJwt)?;
             return Ok(client);
         }
         match (
@@ -160,7 +162,7 @@ impl Provider {
                 if !client.secret_matches(secret.expose()) {
                     return Err(unknown());
                 }
-                accepts(client, AuthMethod::ClientSecretBasic)?;
+                accepts(&client, AuthMethod::ClientSecretBasic)?;
                 Ok(client)
             }
             (None, Some(id), Some(secret)) => {
@@ -168,7 +170,7 @@ impl Provider {
                 if !client.secret_matches(secret.expose()) {
                     return Err(unknown());
                 }
-                accepts(client, AuthMethod::ClientSecretPost)?;
+                accepts(&client, AuthMethod::ClientSecretPost)?;
                 Ok(client)
             }
             (None, Some(id), None) => {
@@ -279,7 +281,7 @@ impl Provider {
     /// How long a grant revocation must be remembered: until every token the grant may have
     /// issued so far has expired, plus a minute for a refresh racing the revocation.
     pub(crate) fn grant_revocation_horizon(&self, now: i64) -> i64 {
-        let l = &self.lifetimes;
+        let l = &self.lifetimes();
         now + l
             .access_token
             .max(l.code)
@@ -294,7 +296,7 @@ impl Provider {
         grant: &Issue<'_>,
         now: i64,
     ) -> Result<TokenResponse, OAuthError> {
-        let expires_at = now + self.lifetimes.access_token;
+        let expires_at = now + self.lifetimes().access_token;
         let record = AccessToken {
             client_id: client.id.clone(),
             grant_id: grant.grant_id.to_string(),
@@ -360,7 +362,7 @@ impl Provider {
                 iss: self.issuer(),
                 aud: &client.id,
                 iat: now,
-                exp: now + self.lifetimes.id_token,
+                exp: now + self.lifetimes().id_token,
                 auth_time: grant.auth_time,
                 nonce: grant.nonce,
                 // Back-Channel Logout 1.0 §2.1: the session the login came from.
@@ -378,7 +380,7 @@ impl Provider {
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",
-            expires_in: self.lifetimes.access_token,
+            expires_in: self.lifetimes().access_token,
             id_token,
             scope: grant.scopes.join(" "),
             refresh_token,
@@ -410,8 +412,8 @@ impl Provider {
         scopes: &[String],
         now: i64,
     ) -> Result<String, OAuthError> {
-        let mut expires_at = now + self.lifetimes.refresh_token;
-        if let Some(max) = self.lifetimes.grant {
+        let mut expires_at = now + self.lifetimes().refresh_token;
+        if let Some(max) = self.lifetimes().grant {
             expires_at = expires_at.min(grant.auth_time + max);
         }
         let token = random::token(32);
