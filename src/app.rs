@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::Router;
@@ -24,7 +25,7 @@ use crate::storage::{PostgresStore, SledStore, Store};
 use crate::tokens::{KeyRing, KeyStore, SigningAlg};
 use crate::web::health::HealthState;
 use crate::web::login_events::EventLogState;
-use crate::web::start::{ClientRow, ConnectorRow, StartInfo};
+use crate::web::start::ConnectorRow;
 use crate::web::{self, WebState};
 
 /// Largest request body we read; OAuth requests are small (RFC 9700 §4.16 asks for limits).
@@ -93,6 +94,10 @@ pub struct App {
     /// The admin routes (`crate::admin::router`), for the admin socket; the console calls
     /// the same router in-process.
     pub admin: Router,
+    /// What a configuration reload changes while the server serves (`crate::reload`).
+    pub live: crate::reload::LiveParts,
+    /// Where `serve` puts its reloader for the admin routes (`POST /v1/reload`).
+    pub reloader: crate::admin::ReloaderSlot,
 }
 
 /// Opens the store and keys and builds the provider with its routes.
@@ -249,18 +254,6 @@ pub fn build_with_store_and_keys(
         .collect();
     let connector = opened.remove(0);
     let more_connectors = opened;
-    let event_log = EventLogState {
-        store: store.clone(),
-        clock: clock.clone(),
-        retention: config.login_event_retention,
-        clients: Arc::new(
-            config
-                .clients
-                .iter()
-                .map(|c| (c.id.clone(), c.redirect_uris.clone()))
-                .collect(),
-        ),
-    };
     let health_state = HealthState {
         store: store.clone(),
         keys: keys.clone(),
@@ -293,9 +286,18 @@ pub fn build_with_store_and_keys(
         }
         clients.push(client.clone());
     }
+    // One registry handle shared by the provider, the event log and CORS: a reload replaces
+    // the set in it for all of them at once.
+    let registry = ClientRegistry::new(clients);
+    let event_log = EventLogState {
+        store: store.clone(),
+        clock: clock.clone(),
+        retention: config.login_event_retention,
+        clients: registry.clone(),
+    };
     let mut provider = Provider::new(ProviderParts {
         issuer: config.issuer.clone(),
-        clients: ClientRegistry::new(clients),
+        clients: registry,
         store: store.clone(),
         keys: keys.clone(),
         clock: clock.clone(),
@@ -309,41 +311,50 @@ pub fn build_with_store_and_keys(
         provider = provider.with_connector(more);
     }
     let provider = Arc::new(provider);
+    let discovery_bytes = discovery::metadata_json_full(&config.issuer, &algs, pairwise)?;
     let state = WebState {
         provider: provider.clone(),
-        discovery: discovery::metadata_json_full(&config.issuer, &algs, pairwise)?,
-        secure_cookies: config.issuer.starts_with("https://"),
+        discovery: Arc::new(ArcSwap::from_pointee(discovery_bytes.clone())),
+        cookies: web::cookies::CookieScope::for_issuer(&config.issuer),
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(web::logout::BACKCHANNEL_TIMEOUT)
             .build()
             .map_err(|e| StartError::Http(e.to_string()))?,
     };
-    let start_info = Arc::new(StartInfo {
-        issuer: config.issuer.clone(),
-        connectors: configs
+    let connector_rows: Vec<ConnectorRow> = configs
+        .iter()
+        .map(|c| ConnectorRow {
+            id: c.id().to_owned(),
+            summary: c.summary(),
+            callback_url: provider.callback_url(c.id()),
+        })
+        .collect();
+    let start_info = Arc::new(ArcSwap::from_pointee(crate::reload::start_info(
+        &config.issuer,
+        &connector_rows,
+        &config.clients,
+        &discovery_bytes,
+        &initial_keys,
+    )));
+    let live = crate::reload::LiveParts {
+        provider: provider.clone(),
+        discovery: state.discovery.clone(),
+        limiters: web::rate_limit::RateLimiters::new(&config.limits),
+        cors: web::cors::CorsPolicy::public_client_origins(provider.clients()),
+        start: start_info.clone(),
+        connector_rows,
+        pairwise,
+        internal_clients: playground
             .iter()
-            .map(|c| ConnectorRow {
-                id: c.id().to_owned(),
-                summary: c.summary(),
-                callback_url: provider.callback_url(c.id()),
-            })
+            .chain(console.iter())
+            .map(|(c, _)| c.clone())
             .collect(),
-        clients: config
-            .clients
-            .iter()
-            .map(|c| ClientRow {
-                id: c.id.clone(),
-                name: c.name.clone(),
-                public: c.is_public(),
-                redirect_uris: c.redirect_uris.clone(),
-            })
-            .collect(),
-        discovery: StartInfo::pretty(&state.discovery),
-        jwks: StartInfo::pretty(&initial_keys.jwks_bytes()),
-    });
-    let mut router =
-        web::router_with(state, &config.limits).merge(web::verify::router(verify_files));
+        keys_in_store: store.is_shared(),
+        clock: clock.clone(),
+    };
+    let mut router = web::router_live(state, live.limiters.clone(), live.cors.clone())
+        .merge(web::verify::router(verify_files));
     if let Some((_, secret)) = playground {
         router = router.merge(crate::relying_party::playground_router(
             &config.issuer,
@@ -352,11 +363,13 @@ pub fn build_with_store_and_keys(
             configs[0].claim_origins(),
         ));
     }
+    let reloader = crate::admin::ReloaderSlot::default();
     let admin = crate::admin::router(crate::admin::AdminContext {
         config: Arc::new(config.clone()),
         provider: provider.clone(),
         store: store.clone(),
         clock: clock.clone(),
+        reloader: reloader.clone(),
     });
     if let (Some((_, secret)), Some(settings)) = (console, &config.admin) {
         router = router.merge(crate::console::router(crate::console::ConsoleParts {
@@ -366,7 +379,7 @@ pub fn build_with_store_and_keys(
             store: crate::storage::operator_role(store.clone()),
             admin: admin.clone(),
             connectors: recording,
-            connector_rows: start_info.connectors.clone(),
+            connector_rows: live.connector_rows.clone(),
             readiness_failures: health_state.recent_failures.clone(),
             clock: clock.clone(),
         }));
@@ -387,6 +400,8 @@ pub fn build_with_store_and_keys(
         store,
         metrics,
         admin,
+        live,
+        reloader,
     })
 }
 
@@ -398,6 +413,14 @@ pub fn build_with_store_and_keys(
 /// the router nests inside a router that has only this stack as its fallback, so a request
 /// clones one box (docs/performance.md, "middleware").
 pub fn with_middleware(router: Router) -> Router {
+    with_middleware_at(router, "")
+}
+
+/// [`with_middleware`] for a server whose issuer is `issuer`: when it has a path, requests
+/// under that path are routed without it, and requests without it as they come (a proxy that
+/// strips the path), see [`web::issuer_path`].
+pub fn with_middleware_at(router: Router, issuer: &str) -> Router {
+    let prefix = web::issuer_path::of(issuer);
     let router =
         router.fallback(|| async { (StatusCode::NOT_FOUND, "not found\n").into_response() });
     // The body limit outside the timeout: it answers `413` at once from `Content-Length`, and
@@ -415,6 +438,7 @@ pub fn with_middleware(router: Router) -> Router {
             HeaderValue::from_static("nosniff"),
         ))
         .layer(web::request_log::RequestLogLayer)
+        .map_request(move |req| web::issuer_path::strip(&prefix, req))
         .service(router);
     Router::new().fallback_service(stack)
 }

@@ -103,6 +103,9 @@ pub struct AdminArgs {
 pub enum AdminCommand {
     /// Show which server answers (issuer, version, process id).
     Status,
+    /// Re-read the configuration file and key folder (as `kill -HUP` does) and print what
+    /// changed, or every problem of the file (then the running configuration keeps serving).
+    Reload,
 }
 
 /// Options of `events`.

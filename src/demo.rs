@@ -210,6 +210,8 @@ pub fn build_full(
         provider: built.provider.clone(),
         store: store.clone(),
         clock: opts.clock,
+        // The demo's configuration is built in code: nothing to re-read.
+        reloader: Default::default(),
     };
 
     let rp = relying_party::demo_router(
@@ -239,7 +241,9 @@ pub fn build_full(
         admin,
         _tmp: tmp,
     };
-    Ok((app::with_middleware(router), running, opts.listener))
+    // An `--issuer` with a path: its pages and the simulator are reached under it as well.
+    let router = app::with_middleware_at(router, &running.issuer);
+    Ok((router, running, opts.listener))
 }
 
 /// The demo signs with RS256 and ES256 out of the box (and with any other algorithm a client

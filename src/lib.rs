@@ -22,6 +22,7 @@ pub mod login_events;
 pub mod metrics;
 pub mod provider;
 pub mod random;
+pub mod reload;
 pub mod relying_party;
 pub mod secret;
 pub mod server;

@@ -66,6 +66,14 @@ async fn serve(config_path: Option<PathBuf>) -> Result<(), Box<dyn std::error::E
     let store = app::open_store(&config).await?;
     let clock: wecom_oidc::clock::SharedClock = Arc::new(SystemClock);
     let built = app::build_on(&config, clock.clone(), store).await?;
+    let reloader = Arc::new(wecom_oidc::reload::Reloader::new(
+        &path,
+        config.clone(),
+        built.live.clone(),
+    ));
+    spawn_reload_on_hangup(reloader.clone());
+    // The admin routes (socket and console) reload through the same reloader.
+    let _ = built.reloader.set(reloader);
     // The local admin socket: commands that act on this running server go through it.
     let admin = wecom_oidc::admin::spawn(
         &wecom_oidc::admin::socket_path(&config),
@@ -79,18 +87,45 @@ async fn serve(config_path: Option<PathBuf>) -> Result<(), Box<dyn std::error::E
     let bound = listener.local_addr().unwrap_or(config.listen);
     tracing::info!(issuer = %config.issuer, listen = %bound, "wecom-oidc is serving");
     // The start page is `/` in serve mode only; the demo keeps its own page at `/`.
+    // In the browser's terms: under the issuer's path, however the request arrived.
+    let start = format!(
+        "{}{}",
+        wecom_oidc::web::issuer_path::of(&config.issuer),
+        wecom_oidc::web::start::START_PATH
+    );
     let router = built.router.route(
         "/",
-        axum::routing::get(|| async {
-            axum::response::Redirect::to(wecom_oidc::web::start::START_PATH)
-        }),
+        axum::routing::get(move || async move { axum::response::Redirect::to(&start) }),
     );
-    app::serve(listener, app::with_middleware(router), built.store).await?;
+    app::serve(
+        listener,
+        app::with_middleware_at(router, &config.issuer),
+        built.store,
+    )
+    .await?;
     if let Some(admin) = admin {
         admin.abort();
         let _ = std::fs::remove_file(wecom_oidc::admin::socket_path(&config));
     }
     Ok(())
+}
+
+/// `SIGHUP` reloads the configuration (`wecom_oidc::reload`); the outcome is logged.
+fn spawn_reload_on_hangup(reloader: Arc<wecom_oidc::reload::Reloader>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "SIGHUP cannot be caught; reload through `wecom-oidc admin reload`");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            // Refusals are logged by the reloader with every problem.
+            let _ = reloader.reload("SIGHUP").await;
+        }
+    });
 }
 
 /// `keys`: against the store when the configuration names a shared one (PostgreSQL), else

@@ -10,21 +10,17 @@
 //! The last test puts the real nginx (`examples/nginx/wecom-oidc.conf`) in front of two
 //! instances and logs in through it.
 
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::redirect::Policy;
 use reqwest::StatusCode;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-use wecom_oidc::clock::SystemClock;
-use wecom_oidc::simulator::{Simulator, SimulatorConfig, STATS_PATH};
+use tokio::process::Command;
+use wecom_oidc::simulator::{Simulator, STATS_PATH};
 
 mod common;
 
-use common::{browser, header_of, location, query, str_of};
+use common::{browser, header_of, location, nginx_binary, query, start_nginx, str_of, Instance};
 
 /// What every instance calls itself; the test rewrites it to the instance it picks.
 /// (`localhost`, so that it is the prefix of no other URL of the test, all on 127.0.0.1.)
@@ -101,21 +97,10 @@ struct Sim {
 }
 
 async fn start_simulator() -> Sim {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}/wecom-sim", listener.local_addr().expect("addr"));
-    let mut config = SimulatorConfig::demo(&base);
-    config.auto_login = Some("zhangsan".into());
-    let sim = Simulator::new(config, Arc::new(SystemClock));
-    let app = axum::Router::new().nest("/wecom-sim", sim.router());
-    tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await;
-    });
+    let (sim, base) = common::serve_simulator("/wecom-sim", |c| {
+        c.auto_login = Some("zhangsan".into());
+    })
+    .await;
     Sim { sim, base }
 }
 
@@ -137,7 +122,6 @@ impl Sim {
 /// The configuration every instance of a test shares (each gets its own copy of the file, with
 /// its own `data_dir` and `keys_dir`, which a shared store does not use for keys or records).
 fn config_text(store_url: &str, sim: &Sim, issuer: &str, dir: &std::path::Path) -> String {
-    let demo = SimulatorConfig::demo("http://unused");
     format!(
         r#"
 issuer = "{issuer}"
@@ -147,14 +131,7 @@ data_dir = "{data}"
 keys_dir = "{keys}"
 keys_reload_interval = {RELOAD_SECS}
 
-[wecom]
-corp_id = "{corp}"
-agent_id = {agent}
-secret = "{secret}"
-api_base = "{sim}"
-oauth_base = "{sim}"
-sso_base = "{sim}"
-
+{wecom}
 [[clients]]
 id = "{APP}"
 secret = "{APP_SECRET}"
@@ -173,86 +150,17 @@ callback_per_minute = 100000
 "#,
         data = dir.join("data").display(),
         keys = dir.join("keys").display(),
-        corp = demo.corp_id,
-        agent = demo.agent_id,
-        secret = demo.secret,
-        sim = sim.base,
+        wecom = common::wecom_section(&sim.base),
     )
 }
 
-/// One running `wecom-oidc serve` process.
-struct Instance {
-    child: Child,
-    /// `http://127.0.0.1:PORT`.
-    base: String,
-    /// Its log so far (JSON lines), for failure messages.
-    log: Arc<Mutex<Vec<String>>>,
-    config: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
 impl Instance {
-    /// Starts an instance with `config` (see [`config_text`]) and waits until it serves.
-    async fn start(make_config: impl FnOnce(&std::path::Path) -> String) -> Instance {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = dir.path().join("wecom-oidc.toml");
-        std::fs::write(&config, make_config(dir.path())).expect("write config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wecom-oidc"))
-            .arg("--config")
-            .arg(&config)
-            .args(["--log-format", "json", "serve"])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start wecom-oidc");
-        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let mut base = None;
-        while let Ok(Some(line)) = lines.next_line().await {
-            log.lock().unwrap().push(line.clone());
-            let Ok(v) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            if v["fields"]["message"] == "wecom-oidc is serving" {
-                let listen = v["fields"]["listen"].as_str().expect("listen").to_owned();
-                base = Some(format!("http://{listen}"));
-                break;
-            }
-        }
-        let Some(base) = base else {
-            panic!(
-                "the instance exited before serving:\n{}",
-                log.lock().unwrap().join("\n")
-            );
-        };
-        // Keep draining the log so the process never blocks on a full pipe.
-        let sink = log.clone();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Instance {
-            child,
-            base,
-            log,
-            config,
-            _dir: dir,
-        }
-    }
-
     /// `url` (one of the issuer's) as sent to this instance.
     fn at(&self, url: &str) -> String {
         match of_issuer(url) {
             Some(path) => format!("{}{path}", self.base),
             None => url.to_owned(),
         }
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().join("\n")
     }
 }
 
@@ -793,19 +701,6 @@ async fn three_instances_fetch_one_suite_token_and_one_corp_token() {
 // ---------------------------------------------------------------------------------------------
 // nginx in front of two instances, with the example configuration.
 
-/// The nginx binary, if installed (`.ci/test` installs Debian's `nginx` package).
-fn nginx_binary() -> Option<std::path::PathBuf> {
-    [
-        "/usr/sbin/nginx",
-        "/usr/local/sbin/nginx",
-        "/usr/local/bin/nginx",
-        "/usr/bin/nginx",
-    ]
-    .iter()
-    .map(std::path::PathBuf::from)
-    .find(|p| p.is_file())
-}
-
 /// `examples/nginx/wecom-oidc.conf` with the instances, the listen address and the certificate
 /// substituted. Every substituted line must be found, so a change to the example's shape
 /// fails this test rather than silently testing something else.
@@ -853,93 +748,6 @@ fn nginx_site(upstreams: &[&Instance], listen: &str, cert: &str, key: &str) -> S
         "the example changed shape"
     );
     out
-}
-
-/// A running nginx, stopped on drop.
-struct Nginx {
-    child: Child,
-    prefix: tempfile::TempDir,
-}
-
-impl Nginx {
-    fn error_log(&self) -> String {
-        std::fs::read_to_string(self.prefix.path().join("error.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-/// Starts nginx in the foreground with its own prefix, configuration, pid and logs in a
-/// temporary directory, listening on `port` with `site` included.
-async fn start_nginx(
-    bin: &std::path::Path,
-    prefix: tempfile::TempDir,
-    site: &str,
-    port: u16,
-) -> Nginx {
-    let p = prefix.path();
-    std::fs::write(p.join("wecom-oidc.conf"), site).expect("site");
-    for d in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
-        std::fs::create_dir_all(p.join("tmp").join(d)).expect("temp dirs");
-    }
-    let main = format!(
-        r#"
-# A foreground, single-process nginx owned by the test (no system service, no root paths).
-daemon off;
-master_process off;
-worker_processes 1;
-pid {p}/nginx.pid;
-error_log {p}/error.log info;
-events {{ worker_connections 256; }}
-http {{
-    access_log {p}/access.log;
-    client_body_temp_path {p}/tmp/body;
-    proxy_temp_path {p}/tmp/proxy;
-    fastcgi_temp_path {p}/tmp/fastcgi;
-    uwsgi_temp_path {p}/tmp/uwsgi;
-    scgi_temp_path {p}/tmp/scgi;
-    include {p}/wecom-oidc.conf;
-}}
-"#,
-        p = p.display()
-    );
-    std::fs::write(p.join("nginx.conf"), main).expect("nginx.conf");
-    let child = Command::new(bin)
-        .arg("-p")
-        .arg(p)
-        .arg("-c")
-        .arg(p.join("nginx.conf"))
-        .arg("-e")
-        .arg(p.join("error.log"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start nginx");
-    let mut nginx = Nginx { child, prefix };
-    // Bounded wait until it accepts connections (or has exited).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return nginx;
-        }
-        if let Ok(Some(status)) = nginx.child.try_wait() {
-            panic!("nginx exited with {status}:\n{}", nginx.error_log());
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "nginx did not start listening:\n{}",
-            nginx.error_log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// A test CA and a certificate it issued for 127.0.0.1 (openssl CLI); returns the CA

@@ -175,22 +175,7 @@ async fn start_simulator() -> (Simulator, String) {
 
 /// Like [`start_simulator`], with `adjust` applied to the simulated corp first.
 async fn start_simulator_with(adjust: impl FnOnce(&mut SimulatorConfig)) -> (Simulator, String) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let mut config = SimulatorConfig::demo(&base);
-    adjust(&mut config);
-    let sim = Simulator::new(config, Arc::new(SystemClock));
-    let app = sim.router();
-    tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await;
-    });
-    (sim, base)
+    common::serve_simulator("", adjust).await
 }
 
 #[tokio::test]
@@ -993,7 +978,7 @@ fn systemd_unit_runs_check_then_serve_with_arguments_the_cli_accepts() {
     let unit = example("systemd/wecom-oidc.service");
     let ini = parse_ini(&unit);
     let service = &ini["Service"];
-    for key in ["ExecStartPre", "ExecStart"] {
+    for key in ["ExecStartPre", "ExecStart", "ExecReload"] {
         let args: Vec<&str> = service[key].split_whitespace().collect();
         assert_eq!(args[0], "/usr/local/bin/wecom-oidc");
         let cli =
@@ -1005,6 +990,7 @@ fn systemd_unit_runs_check_then_serve_with_arguments_the_cli_accepts() {
     }
     assert!(service["ExecStart"].ends_with(" serve"));
     assert!(service["ExecStartPre"].ends_with(" check"));
+    assert!(service["ExecReload"].ends_with(" admin reload"));
     assert_eq!(service["KillSignal"], "SIGTERM");
     assert_eq!(service["StateDirectory"], "wecom-oidc");
     let config = example("wecom-oidc.example.toml");

@@ -130,6 +130,7 @@ mod tests {
             provider: provider.clone(),
             store,
             clock,
+            reloader: Default::default(),
         });
         (r, provider)
     }

@@ -20,9 +20,11 @@ mod socket;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::clock::SharedClock;
 use crate::config::Config;
@@ -53,7 +55,13 @@ pub struct AdminContext {
     pub store: Arc<dyn Store>,
     /// The server's clock.
     pub clock: SharedClock,
+    /// Re-reads the configuration file and key folder (`POST /v1/reload`). Set by `serve`
+    /// once it knows the file; empty for a server not started from one (the demo).
+    pub reloader: ReloaderSlot,
 }
+
+/// Where the server's [`crate::reload::Reloader`] goes once it is made.
+pub type ReloaderSlot = Arc<std::sync::OnceLock<Arc<crate::reload::Reloader>>>;
 
 /// The admin routes, under `/v1/`. Every request that changes something is written to the
 /// audit log ([`audit`]).
@@ -62,6 +70,7 @@ pub fn router(ctx: AdminContext) -> Router {
         .route("/v1/status", get(status))
         .route("/v1/backup", post(backup::backup))
         .route("/v1/keys/rotate", post(keys::rotate))
+        .route("/v1/reload", post(reload))
         // After every route: a route added below this line would not be audited.
         .layer(axum::middleware::from_fn_with_state(
             ctx.clone(),
@@ -87,4 +96,45 @@ async fn status(axum::extract::State(ctx): axum::extract::State<AdminContext>) -
         version: env!("CARGO_PKG_VERSION").to_owned(),
         pid: std::process::id(),
     })
+}
+
+/// The body of `POST /v1/reload`.
+#[derive(Debug, Default, Deserialize)]
+pub struct ReloadRequest {
+    /// Who asks (logged with the outcome).
+    #[serde(default)]
+    pub actor: Option<String>,
+}
+
+/// `POST /v1/reload`: 200 with what changed, or 422 with every problem of the file (the
+/// running configuration keeps serving).
+async fn reload(
+    axum::extract::State(ctx): axum::extract::State<AdminContext>,
+    body: Option<Json<ReloadRequest>>,
+) -> Response {
+    let actor = body
+        .and_then(|Json(b)| b.actor)
+        .unwrap_or_else(|| "admin socket".to_owned());
+    let Some(reloader) = ctx.reloader.get().cloned() else {
+        return (
+            StatusCode::CONFLICT,
+            Json(serde_json::json!({
+                "error": "not_supported",
+                "error_description": "this server was not started from a configuration file",
+            })),
+        )
+            .into_response();
+    };
+    match reloader.reload(&actor).await {
+        Ok(report) => Json(report).into_response(),
+        Err(refused) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(serde_json::json!({
+                "error": "invalid_configuration",
+                "error_description": format!("{} has {} problem(s); the running configuration keeps serving", refused.file, refused.problems.len()),
+                "problems": refused.problems,
+            })),
+        )
+            .into_response(),
+    }
 }

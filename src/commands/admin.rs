@@ -27,12 +27,66 @@ pub async fn run(
     let socket = socket_of(config_path, args.socket)?;
     let (method, path, body) = match args.command {
         AdminCommand::Status => (Method::GET, "/v1/status", None),
+        AdminCommand::Reload => (
+            Method::POST,
+            "/v1/reload",
+            Some(serde_json::json!({ "actor": format!("cli ({})", whoami()) })),
+        ),
     };
     let answer = client::request(&socket, method, path, body).await?;
     let text = String::from_utf8_lossy(&answer.body);
     if !answer.status.is_success() {
-        return Err(format!("the server refused ({}): {text}", answer.status).into());
+        return Err(refusal(answer.status, &text).into());
     }
     println!("{text}");
     Ok(())
+}
+
+/// The server's refusal for a person: its description and, for a refused configuration, one
+/// problem per line (as `check` and a start print them).
+fn refusal(status: axum::http::StatusCode, body: &str) -> String {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
+        return format!("the server refused ({status}): {body}");
+    };
+    let mut out = format!(
+        "the server refused ({status}): {}",
+        v["error_description"]
+            .as_str()
+            .or(v["error"].as_str())
+            .unwrap_or(body)
+    );
+    for p in v["problems"].as_array().into_iter().flatten() {
+        out.push_str("\n  - ");
+        out.push_str(p.as_str().unwrap_or_default());
+    }
+    out
+}
+
+/// The local user who runs the command (for the server's log of who asked).
+fn whoami() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown user".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_configuration_is_printed_one_problem_per_line() {
+        let body = serde_json::json!({
+            "error": "invalid_configuration",
+            "error_description": "f.toml has 2 problem(s)",
+            "problems": ["issuer: must use https", "clients[0].id: is missing"],
+        });
+        let text = refusal(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            &body.to_string(),
+        );
+        assert_eq!(
+            text,
+            "the server refused (422 Unprocessable Entity): f.toml has 2 problem(s)\n  - issuer: must use https\n  - clients[0].id: is missing"
+        );
+    }
 }

@@ -492,6 +492,12 @@ impl Validator<'_> {
         if url.username() != "" || url.password().is_some() {
             self.problem("issuer", "must not contain credentials");
         }
+        if let Some(segment) = crate::web::issuer_path::collision(trimmed) {
+            self.problem(
+                "issuer",
+                format!("its path must not start with /{segment}: the server has a route there (e.g. use /sso)"),
+            );
+        }
         Some(trimmed.to_string())
     }
 

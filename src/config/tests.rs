@@ -687,3 +687,15 @@ grant_types = ["authorization_code"]
         assert!(text.contains(expected), "{expected} missing in {text}");
     }
 }
+
+#[test]
+fn an_issuer_path_is_kept_unless_it_starts_with_one_of_the_servers_routes() {
+    let with_path = GOOD.replace("https://sso.example.com/", "https://corp.example.com/sso/");
+    let c = parse(&with_path, "t.toml", &env).unwrap();
+    assert_eq!(c.issuer, "https://corp.example.com/sso");
+    let clash = GOOD.replace("https://sso.example.com/", "https://corp.example.com/start");
+    assert_eq!(
+        problems(&clash),
+        "issuer: its path must not start with /start: the server has a route there (e.g. use /sso)"
+    );
+}

@@ -3,6 +3,7 @@
 //! an authorization code for the client.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 
 use super::claims::{parse_claims_request, ClaimsRequest};
 use super::error::{ErrorCode, OAuthError};
@@ -95,10 +96,11 @@ impl Provider {
         let client_id = p
             .get("client_id")
             .ok_or_else(|| page("client_id is missing"))?;
-        let client: &Client = self
+        let client = self
             .clients
             .get(client_id)
             .ok_or_else(|| page("client_id is not a registered client"))?;
+        let client: &Client = &client;
         if p.is_repeated("redirect_uri") {
             return Err(page("redirect_uri is repeated"));
         }
@@ -302,7 +304,7 @@ impl Provider {
         // Each client may name the upstream app its logins use (several WeCom apps in one
         // provider); the others use the default one.
         let connector_id = self.connector_id_for_client(&req.client_id);
-        let connector = self.connectors.get(connector_id).ok_or_else(|| {
+        let connector = self.connectors.get(&connector_id).ok_or_else(|| {
             tracing::error!(
                 connector = connector_id,
                 "the client's connector does not exist"
@@ -316,7 +318,7 @@ impl Provider {
             .count_auth_requests()
             .await
             .map_err(|e| fail(e.into()))?;
-        if pending >= self.max_pending_authorizations {
+        if pending >= self.max_pending_authorizations.load(Ordering::Relaxed) {
             tracing::warn!(
                 pending,
                 "too many pending authorization requests; refusing new logins for now"
@@ -344,7 +346,7 @@ impl Provider {
             browser_binding: browser_binding.to_string(),
             device_user_code: device_user_code.map(str::to_string),
             created_at: now,
-            expires_at: now + self.lifetimes.auth_request,
+            expires_at: now + self.lifetimes().auth_request,
         };
         self.store
             .create_auth_request(&random::hash_secret(&upstream_state), &record)
@@ -595,7 +597,7 @@ impl Provider {
             identity,
             auth_time,
             grant_id: random::token(16),
-            expires_at: now + self.lifetimes.code,
+            expires_at: now + self.lifetimes().code,
             redeemed: false,
             sid,
             claims: grant.claims.clone(),
@@ -609,11 +611,11 @@ impl Provider {
 
 impl Provider {
     /// The id of the connector (upstream app) `client_id`'s logins go through.
-    pub(crate) fn connector_id_for_client(&self, client_id: &str) -> &str {
+    pub(crate) fn connector_id_for_client(&self, client_id: &str) -> String {
         self.clients
             .get(client_id)
-            .and_then(|c| c.settings.connector.as_deref())
-            .unwrap_or(&self.default_connector)
+            .and_then(|c| c.settings.connector.clone())
+            .unwrap_or_else(|| self.default_connector.clone())
     }
 
     /// The identity as `client_id` sees it: with a pairwise connector, `sub` is the client's
@@ -624,7 +626,10 @@ impl Provider {
         client_id: &str,
         mut identity: Identity,
     ) -> Result<Identity, OAuthError> {
-        let Some(connector) = self.connectors.get(self.connector_id_for_client(client_id)) else {
+        let Some(connector) = self
+            .connectors
+            .get(&self.connector_id_for_client(client_id))
+        else {
             return Err(OAuthError::server_error());
         };
         if !connector.is_pairwise() {
@@ -633,7 +638,7 @@ impl Provider {
         let sector = self
             .clients
             .get(client_id)
-            .map(Client::sector_identifier)
+            .map(|c| c.sector_identifier())
             .unwrap_or_else(|| client_id.to_string());
         let Some(sub) = connector.pairwise_subject(&identity, &sector) else {
             tracing::error!("the connector is pairwise but produced no pairwise subject");

@@ -1,6 +1,9 @@
 //! Registered relying parties (clients) and how they authenticate at the token endpoint.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use crate::secret::Secret;
 use crate::tokens::SigningAlg;
@@ -252,10 +255,18 @@ impl Client {
     }
 }
 
-/// All registered clients, by id.
-#[derive(Debug, Clone, Default)]
+/// All registered clients, by id. A handle: clones share one set, which [`ClientRegistry::replace`]
+/// swaps atomically (a configuration reload), so a request that already holds a [`Client`]
+/// finishes with the registration it started with.
+#[derive(Clone, Default)]
 pub struct ClientRegistry {
-    clients: HashMap<String, Client>,
+    clients: Arc<ArcSwap<HashMap<String, Arc<Client>>>>,
+}
+
+impl std::fmt::Debug for ClientRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.all()).finish()
+    }
 }
 
 impl ClientRegistry {
@@ -263,20 +274,32 @@ impl ClientRegistry {
     /// validation rejects duplicates before this point).
     pub fn new(clients: impl IntoIterator<Item = Client>) -> Self {
         Self {
-            clients: clients.into_iter().map(|c| (c.id.clone(), c)).collect(),
+            clients: Arc::new(ArcSwap::from_pointee(Self::map(clients))),
         }
     }
 
-    /// The client with `id`.
-    pub fn get(&self, id: &str) -> Option<&Client> {
-        self.clients.get(id)
+    fn map(clients: impl IntoIterator<Item = Client>) -> HashMap<String, Arc<Client>> {
+        clients
+            .into_iter()
+            .map(|c| (c.id.clone(), Arc::new(c)))
+            .collect()
+    }
+
+    /// The client with `id`, as registered now.
+    pub fn get(&self, id: &str) -> Option<Arc<Client>> {
+        self.clients.load().get(id).cloned()
     }
 
     /// Every client, sorted by id.
-    pub fn all(&self) -> Vec<&Client> {
-        let mut v: Vec<&Client> = self.clients.values().collect();
+    pub fn all(&self) -> Vec<Arc<Client>> {
+        let mut v: Vec<Arc<Client>> = self.clients.load().values().cloned().collect();
         v.sort_by(|a, b| a.id.cmp(&b.id));
         v
+    }
+
+    /// Replaces every registration at once (every clone of this registry sees the new set).
+    pub fn replace(&self, clients: impl IntoIterator<Item = Client>) {
+        self.clients.store(Arc::new(Self::map(clients)));
     }
 }
 

@@ -2,6 +2,8 @@
 //! the client signs a short-lived JWT with its private key; we check it against the JWK Set
 //! registered for the client in the configuration.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::error::OAuthError;
@@ -30,7 +32,7 @@ impl Provider {
         &self,
         p: &Params,
         body_client_id: Option<&str>,
-    ) -> Result<&Client, OAuthError> {
+    ) -> Result<Arc<Client>, OAuthError> {
         let (assertion, kind) = match (p.get("client_assertion"), p.get("client_assertion_type")) {
             (Some(a), Some(t)) => (a, t),
             _ => {

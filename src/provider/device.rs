@@ -178,10 +178,10 @@ impl Provider {
                 "this client may not use the device authorization grant",
             )));
         }
-        let scopes = device_scopes(client, p.get("scope"));
+        let scopes = device_scopes(&client, p.get("scope"));
         let now = self.now();
         let device_code = random::token(32);
-        let expires_at = now + self.lifetimes.device_code;
+        let expires_at = now + self.lifetimes().device_code;
         // A user code may collide with a live one (§5.1: the space is small on purpose);
         // draw again. Eight collisions in a row would take billions of live codes.
         for _ in 0..8 {
@@ -192,7 +192,7 @@ impl Provider {
                 client_id: client.id.clone(),
                 scopes: scopes.clone(),
                 user_key: user_key(&user_code),
-                interval: self.lifetimes.device_poll_interval,
+                interval: self.lifetimes().device_poll_interval,
                 last_polled_at: None,
                 expires_at,
                 keep_until: expires_at + KEEP_AFTER_EXPIRY,
@@ -213,8 +213,8 @@ impl Provider {
                         verification_uri_complete: self.verification_uri_complete(&user_code),
                         user_code,
                         verification_uri: self.url(VERIFICATION_PATH),
-                        expires_in: self.lifetimes.device_code,
-                        interval: self.lifetimes.device_poll_interval,
+                        expires_in: self.lifetimes().device_code,
+                        interval: self.lifetimes().device_poll_interval,
                     })
                 }
                 Err(StorageError::AlreadyExists) => continue,
@@ -454,7 +454,7 @@ impl Provider {
     /// page ([`crate::connector::Connector::signs_in_silently`]).
     pub fn device_signs_in_silently(&self, client_id: &str, user_agent: Option<&str>) -> bool {
         self.connectors
-            .get(self.connector_id_for_client(client_id))
+            .get(&self.connector_id_for_client(client_id))
             .is_some_and(|c| c.signs_in_silently(user_agent))
     }
 

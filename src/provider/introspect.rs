@@ -97,7 +97,7 @@ impl Provider {
             return Ok(None);
         }
         let aud = match self.clients.get(&record.client_id) {
-            Some(owner) => self.access_token_audience(owner),
+            Some(owner) => self.access_token_audience(&owner),
             None => record.client_id.clone(),
         };
         if record.client_id != caller.id && aud != caller.id {

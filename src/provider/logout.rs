@@ -160,7 +160,7 @@ impl Provider {
                 sid: &session.sid,
                 events: LogoutEvents::default(),
             };
-            let alg = self.id_token_alg(client);
+            let alg = self.id_token_alg(&client);
             match self.keys().sign_jwt_with(alg, "logout+jwt", &claims) {
                 Ok(logout_token) => out.push(BackchannelLogout {
                     client_id: client.id.clone(),

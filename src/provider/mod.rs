@@ -26,7 +26,10 @@ pub mod token;
 pub mod userinfo;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use crate::clock::SharedClock;
 use crate::connector::Connector;
@@ -84,14 +87,16 @@ pub struct Provider {
     store: Arc<dyn Store>,
     keys: Arc<KeyRing>,
     clock: SharedClock,
-    lifetimes: Lifetimes,
+    // The settings below are swapped whole by a configuration reload (`Provider::reconfigure`);
+    // an operation reads each once, so it never mixes an old and a new value.
+    lifetimes: ArcSwap<Lifetimes>,
     connectors: HashMap<String, Arc<dyn Connector>>,
     default_connector: String,
-    session: SessionSettings,
+    session: ArcSwap<SessionSettings>,
     /// Group-commit barrier awaited before a credential leaves the server.
     durability: crate::storage::Durability,
     /// The most authorization requests that may wait for an upstream login at once.
-    max_pending_authorizations: usize,
+    max_pending_authorizations: AtomicUsize,
 }
 
 /// Default cap on pending authorization requests: at about 1 KiB each, 100 MiB of store at most,
@@ -139,22 +144,41 @@ impl Provider {
             clients: parts.clients,
             keys: parts.keys,
             clock: parts.clock,
-            lifetimes: parts.lifetimes,
+            lifetimes: ArcSwap::from_pointee(parts.lifetimes),
             connectors,
             default_connector: id,
-            session: parts.session,
+            session: ArcSwap::from_pointee(parts.session),
             durability: crate::storage::Durability::new(parts.store.clone()),
             store: parts.store,
-            max_pending_authorizations: DEFAULT_MAX_PENDING_AUTHORIZATIONS,
+            max_pending_authorizations: AtomicUsize::new(DEFAULT_MAX_PENDING_AUTHORIZATIONS),
         }
     }
 
     /// Caps the pending authorization requests (`[limits] max_pending_authorizations`): past
     /// the cap `/authorize` answers `temporarily_unavailable` instead of storing more, so a
     /// flood cannot fill the disk. Expired requests leave the count when they are swept.
-    pub fn with_max_pending_authorizations(mut self, max: usize) -> Self {
-        self.max_pending_authorizations = max;
+    pub fn with_max_pending_authorizations(self, max: usize) -> Self {
+        self.max_pending_authorizations
+            .store(max, Ordering::Relaxed);
         self
+    }
+
+    /// Applies a reloaded configuration's live settings: the registered clients, credential
+    /// and session lifetimes, and the pending-authorization cap. Requests already running keep
+    /// what they read; the next ones see the new values. Records already written (codes,
+    /// tokens, sessions) keep the expiry they were given.
+    pub fn reconfigure(
+        &self,
+        clients: Vec<Client>,
+        lifetimes: Lifetimes,
+        session: SessionSettings,
+        max_pending_authorizations: usize,
+    ) {
+        self.clients.replace(clients);
+        self.lifetimes.store(Arc::new(lifetimes));
+        self.session.store(Arc::new(session));
+        self.max_pending_authorizations
+            .store(max_pending_authorizations, Ordering::Relaxed);
     }
 
     /// Adds another connector (e.g. a second WeCom app), reachable by its id from clients
@@ -216,7 +240,7 @@ impl Provider {
 
     /// Credential lifetimes.
     pub fn lifetimes(&self) -> Lifetimes {
-        self.lifetimes
+        **self.lifetimes.load()
     }
 
     /// The connector with `id`.

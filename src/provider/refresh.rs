@@ -63,7 +63,7 @@ impl Provider {
         // id names another person in another upstream app (another WeCom corp). Records written
         // before the connector was kept came from their client's own connector.
         let connector_id = if record.identity.connector_id.is_empty() {
-            self.connector_id_for_client(&client.id)
+            &self.connector_id_for_client(&client.id)
         } else {
             record.identity.connector_id.as_str()
         };

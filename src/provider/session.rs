@@ -78,7 +78,7 @@ pub enum AuthorizeNext {
 impl Provider {
     /// Session lifetimes.
     pub fn session_settings(&self) -> SessionSettings {
-        self.session
+        **self.session.load()
     }
 
     /// The live session whose cookie value is `cookie`, with its store key: present, within
@@ -95,7 +95,7 @@ impl Provider {
         };
         let now = self.now();
         let idle = self
-            .session
+            .session_settings()
             .idle_timeout
             .is_some_and(|t| session.last_seen.saturating_add(t) <= now);
         if session.expires_at <= now || idle {
@@ -133,7 +133,7 @@ impl Provider {
             connector_id: connector_id.to_string(),
             auth_time: now,
             last_seen: now,
-            expires_at: now.saturating_add(self.session.ttl),
+            expires_at: now.saturating_add(self.session_settings().ttl),
             clients,
         };
         self.store
@@ -181,7 +181,7 @@ impl Provider {
         let identity = if session.connector_id == client_connector {
             session.identity.clone()
         } else {
-            match self.recheck_in(client_connector, &session).await {
+            match self.recheck_in(&client_connector, &session).await {
                 Recheck::Confirmed(identity) => *identity,
                 Recheck::OtherRealm | Recheck::Unavailable => {
                     return login_required("the user is not logged in with this client's upstream app")

@@ -1,6 +1,8 @@
 //! The token endpoint's logic (RFC 6749 §4.1.3, OIDC Core §3.1.3): client authentication, the
 //! `authorization_code` grant with PKCE, and the one signature each response costs.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -102,10 +104,10 @@ impl Provider {
             )));
         }
         match grant {
-            GrantType::AuthorizationCode => self.exchange_code(client, p).await,
-            GrantType::RefreshToken => self.refresh(client, p).await,
-            GrantType::DeviceCode => self.device_token(client, p).await,
-            GrantType::ClientCredentials => self.client_credentials(client, p).await,
+            GrantType::AuthorizationCode => self.exchange_code(&client, p).await,
+            GrantType::RefreshToken => self.refresh(&client, p).await,
+            GrantType::DeviceCode => self.device_token(&client, p).await,
+            GrantType::ClientCredentials => self.client_credentials(&client, p).await,
         }
         .map_err(err)
     }
@@ -116,7 +118,7 @@ impl Provider {
         &self,
         p: &Params,
         creds: &ClientCredentials,
-    ) -> Result<&Client, TokenError> {
+    ) -> Result<Arc<Client>, TokenError> {
         let used_basic = creds.used_basic();
         let err = |error: OAuthError| TokenError { error, used_basic };
         let client = self.authenticate_client(p, creds).await.map_err(err)?;
@@ -136,7 +138,7 @@ impl Provider {
         &self,
         p: &Params,
         creds: &ClientCredentials,
-    ) -> Result<&Client, OAuthError> {
+    ) -> Result<Arc<Client>, OAuthError> {
         if [
             "client_id",
             "client_secret",
@@ -174,7 +176,7 @@ impl Provider {
             let client = self
                 .verify_client_assertion(p, creds.body_client_id.as_deref())
                 .await?;
-            accepts(client, AuthMethod::PrivateKeyJwt)?;
+            accepts(&client, AuthMethod::PrivateKeyJwt)?;
             return Ok(client);
         }
         match (
@@ -192,7 +194,7 @@ impl Provider {
                 if !client.secret_matches(secret.expose()) {
                     return Err(unknown());
                 }
-                accepts(client, AuthMethod::ClientSecretBasic)?;
+                accepts(&client, AuthMethod::ClientSecretBasic)?;
                 Ok(client)
             }
             (None, Some(id), Some(secret)) => {
@@ -200,7 +202,7 @@ impl Provider {
                 if !client.secret_matches(secret.expose()) {
                     return Err(unknown());
                 }
-                accepts(client, AuthMethod::ClientSecretPost)?;
+                accepts(&client, AuthMethod::ClientSecretPost)?;
                 Ok(client)
             }
             (None, Some(id), None) => {
@@ -312,7 +314,7 @@ impl Provider {
     /// How long a grant revocation must be remembered: until every token the grant may have
     /// issued so far has expired, plus a minute for a refresh racing the revocation.
     pub(crate) fn grant_revocation_horizon(&self, now: i64) -> i64 {
-        let l = &self.lifetimes;
+        let l = &self.lifetimes();
         now + l
             .access_token
             .max(l.code)
@@ -327,7 +329,7 @@ impl Provider {
         grant: &Issue<'_>,
         now: i64,
     ) -> Result<TokenResponse, OAuthError> {
-        let expires_at = now + self.lifetimes.access_token;
+        let expires_at = now + self.lifetimes().access_token;
         let record = AccessToken {
             client_id: client.id.clone(),
             grant_id: grant.grant_id.to_string(),
@@ -395,7 +397,7 @@ impl Provider {
                 iss: self.issuer(),
                 aud: &client.id,
                 iat: now,
-                exp: now + self.lifetimes.id_token,
+                exp: now + self.lifetimes().id_token,
                 auth_time: grant.auth_time,
                 nonce: grant.nonce,
                 // Back-Channel Logout 1.0 §2.1: the session the login came from.
@@ -413,7 +415,7 @@ impl Provider {
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",
-            expires_in: self.lifetimes.access_token,
+            expires_in: self.lifetimes().access_token,
             id_token,
             scope: grant.scopes.join(" "),
             refresh_token,
@@ -445,8 +447,8 @@ impl Provider {
         scopes: &[String],
         now: i64,
     ) -> Result<String, OAuthError> {
-        let mut expires_at = now + self.lifetimes.refresh_token;
-        if let Some(max) = self.lifetimes.grant {
+        let mut expires_at = now + self.lifetimes().refresh_token;
+        if let Some(max) = self.lifetimes().grant {
             expires_at = expires_at.min(grant.auth_time + max);
         }
         let token = random::token(32);

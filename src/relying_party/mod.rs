@@ -66,8 +66,9 @@ struct ClientRow {
 
 /// The demo relying party; also the operators' "try a login" playground in `serve` mode.
 pub(crate) struct DemoRp {
-    /// Path prefix of its pages: `/demo` in the demo, `/playground` in serve mode.
-    base: &'static str,
+    /// Path prefix of its pages as the browser sees them: `/demo` in the demo, `/playground`
+    /// (after the issuer's path, if it has one) in serve mode.
+    base: String,
     client_id: String,
     issuer: String,
     client_secret: String,
@@ -127,7 +128,7 @@ pub(crate) fn demo_router(
     origins: Vec<ClaimOrigin>,
 ) -> Router {
     let rp = Arc::new(DemoRp {
-        base: "/demo",
+        base: "/demo".to_owned(),
         client_id: client_id.to_owned(),
         issuer: issuer.to_owned(),
         client_secret,
@@ -181,7 +182,7 @@ pub fn playground_router(
     origins: Vec<ClaimOrigin>,
 ) -> Router {
     let rp = Arc::new(DemoRp {
-        base: "/playground",
+        base: format!("{}/playground", crate::web::issuer_path::of(issuer)),
         client_id: PLAYGROUND_CLIENT_ID.into(),
         issuer: issuer.to_string(),
         client_secret,
@@ -221,9 +222,9 @@ struct IndexPage<'a> {
 #[derive(Template, Clone, Default)]
 #[template(path = "demo/result.html")]
 struct ResultPage {
-    home: &'static str,
+    home: String,
     /// Where the result's buttons post (`/demo`, `/playground`).
-    base: &'static str,
+    base: String,
     ok: bool,
     subject: String,
     alg: String,
@@ -262,18 +263,18 @@ async fn index(State(rp): State<Arc<DemoRp>>) -> Response {
     })
 }
 
-fn home(rp: &DemoRp) -> &'static str {
+fn home(rp: &DemoRp) -> String {
     if rp.base == "/demo" {
-        "/"
+        "/".to_owned()
     } else {
-        "/playground"
+        rp.base.clone()
     }
 }
 
 fn failure(rp: &DemoRp, msg: impl Into<String>) -> Response {
     let mut r = html(&ResultPage {
         home: home(rp),
-        base: rp.base,
+        base: rp.base.clone(),
         error: msg.into(),
         ..ResultPage::default()
     });

@@ -151,7 +151,7 @@ pub(super) async fn page_of(
     let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
     let page = ResultPage {
         home: home(rp),
-        base: rp.base,
+        base: rp.base.clone(),
         ok: true,
         subject: claims.subject().to_string(),
         alg: serde_json::to_value(alg)

@@ -22,26 +22,58 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
     token_cookie(headers, SESSION_COOKIE)
 }
 
+/// Where our cookies apply: `Secure` when the issuer is https, and `Path` the issuer's path
+/// (`/` for an issuer without one), so a provider at `https://corp.example.com/sso` does not
+/// send its cookies to the other applications of that host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieScope {
+    /// Whether cookies carry `Secure`.
+    pub secure: bool,
+    /// The cookies' `Path`.
+    pub path: String,
+}
+
+impl CookieScope {
+    /// The scope for `issuer`.
+    pub fn for_issuer(issuer: &str) -> Self {
+        let path = super::issuer_path::of(issuer);
+        Self {
+            secure: issuer.starts_with("https://"),
+            path: if path.is_empty() {
+                "/".to_owned()
+            } else {
+                path
+            },
+        }
+    }
+
+    fn attributes(&self) -> String {
+        format!(
+            "Path={}; HttpOnly; SameSite=Lax{}",
+            self.path,
+            if self.secure { "; Secure" } else { "" }
+        )
+    }
+}
+
 /// `Set-Cookie` for a new session: HttpOnly (no script reads it), SameSite=Lax (sent on the
 /// top-level GET redirects of a login from another site, not on cross-site subrequests or
-/// POSTs), Secure on https, Path=/ and a Max-Age equal to the session lifetime.
-pub fn set_session_cookie(value: &str, secure: bool, max_age: i64) -> Option<HeaderValue> {
+/// POSTs), Secure on https, the issuer's path and a Max-Age equal to the session lifetime.
+pub fn set_session_cookie(value: &str, scope: &CookieScope, max_age: i64) -> Option<HeaderValue> {
     HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
-        if secure { "; Secure" } else { "" }
+        "{SESSION_COOKIE}={value}; {}; Max-Age={max_age}",
+        scope.attributes()
     ))
     .ok()
 }
 
 /// `Set-Cookie` that removes the session cookie (logout).
-pub fn clear_session_cookie(secure: bool) -> HeaderValue {
-    if secure {
-        HeaderValue::from_static(
-            "wecom_oidc_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0; Secure",
-        )
-    } else {
-        HeaderValue::from_static("wecom_oidc_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
-    }
+pub fn clear_session_cookie(scope: &CookieScope) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}=; {}; Max-Age=0",
+        scope.attributes()
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("wecom_oidc_session=; Path=/; Max-Age=0"))
 }
 
 /// The value of cookie `name` as sent, whatever its shape.
@@ -77,17 +109,17 @@ pub(crate) fn token_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// The existing binding, or a fresh one with the `Set-Cookie` header that installs it.
-pub fn ensure_browser_binding(headers: &HeaderMap, secure: bool) -> (String, Option<HeaderValue>) {
+pub fn ensure_browser_binding(
+    headers: &HeaderMap,
+    scope: &CookieScope,
+) -> (String, Option<HeaderValue>) {
     if let Some(v) = browser_binding(headers) {
         return (v, None);
     }
     let v = random::token(32);
     // SameSite=Lax: the upstream returns the browser with a top-level GET, which carries Lax
     // cookies; cross-site subresource requests do not.
-    let cookie = format!(
-        "{BROWSER_COOKIE}={v}; Path=/; HttpOnly; SameSite=Lax{}",
-        if secure { "; Secure" } else { "" }
-    );
+    let cookie = format!("{BROWSER_COOKIE}={v}; {}", scope.attributes());
     let header = HeaderValue::from_str(&cookie).ok();
     (v, header)
 }
@@ -99,16 +131,23 @@ pub const SET_COOKIE_HEADER: axum::http::HeaderName = SET_COOKIE;
 mod tests {
     use super::*;
 
+    fn scope(secure: bool) -> CookieScope {
+        CookieScope {
+            secure,
+            path: "/".into(),
+        }
+    }
+
     #[test]
     fn new_binding_cookie_is_httponly_lax_and_secure_on_https() {
-        let (v, h) = ensure_browser_binding(&HeaderMap::new(), true);
+        let (v, h) = ensure_browser_binding(&HeaderMap::new(), &scope(true));
         let h = h.unwrap();
         let s = h.to_str().unwrap();
         assert!(s.starts_with(&format!("{BROWSER_COOKIE}={v}")));
         assert!(s.contains("HttpOnly"));
         assert!(s.contains("SameSite=Lax"));
         assert!(s.contains("Secure"));
-        let (_, h) = ensure_browser_binding(&HeaderMap::new(), false);
+        let (_, h) = ensure_browser_binding(&HeaderMap::new(), &scope(false));
         assert!(!h.unwrap().to_str().unwrap().contains("Secure"));
     }
 
@@ -120,7 +159,7 @@ mod tests {
             COOKIE,
             HeaderValue::from_str(&format!("a=b; {BROWSER_COOKIE}={v}")).unwrap(),
         );
-        assert_eq!(ensure_browser_binding(&headers, false), (v, None));
+        assert_eq!(ensure_browser_binding(&headers, &scope(false)), (v, None));
         let mut bad = HeaderMap::new();
         bad.insert(COOKIE, HeaderValue::from_static("wecom_oidc_browser=short"));
         assert!(browser_binding(&bad).is_none());
@@ -129,7 +168,7 @@ mod tests {
     #[test]
     fn session_cookie_is_httponly_lax_root_path_and_secure_on_https() {
         let v = random::token(32);
-        let h = set_session_cookie(&v, true, 28_800).unwrap();
+        let h = set_session_cookie(&v, &scope(true), 28_800).unwrap();
         let s = h.to_str().unwrap();
         assert!(s.starts_with(&format!("{SESSION_COOKIE}={v};")), "{s}");
         for part in [
@@ -141,12 +180,12 @@ mod tests {
         ] {
             assert!(s.contains(part), "{part} missing in {s}");
         }
-        assert!(!set_session_cookie(&v, false, 1)
+        assert!(!set_session_cookie(&v, &scope(false), 1)
             .unwrap()
             .to_str()
             .unwrap()
             .contains("Secure"));
-        assert!(clear_session_cookie(true)
+        assert!(clear_session_cookie(&scope(true))
             .to_str()
             .unwrap()
             .contains("Max-Age=0"));

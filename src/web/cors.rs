@@ -18,6 +18,8 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use arc_swap::ArcSwap;
+
 use crate::provider::ClientRegistry;
 
 /// How long a browser may cache a preflight answer, in seconds.
@@ -28,31 +30,42 @@ const PREFLIGHT_MAX_AGE: &str = "600";
 pub enum CorsPolicy {
     /// Any origin (`*`).
     Any,
-    /// Only these exact origins (`scheme://host[:port]`).
-    Origins(Arc<HashSet<String>>),
+    /// Only these exact origins (`scheme://host[:port]`); a handle whose set a configuration
+    /// reload replaces ([`CorsPolicy::refresh`]).
+    Origins(Arc<ArcSwap<HashSet<String>>>),
 }
 
 impl CorsPolicy {
     /// The origins of the public clients' redirect URIs.
     pub fn public_client_origins(clients: &ClientRegistry) -> Self {
-        let origins = clients
+        Self::Origins(Arc::new(ArcSwap::from_pointee(Self::origins_of(clients))))
+    }
+
+    /// Recomputes the origins from `clients` (after a configuration reload).
+    pub fn refresh(&self, clients: &ClientRegistry) {
+        if let Self::Origins(set) = self {
+            set.store(Arc::new(Self::origins_of(clients)));
+        }
+    }
+
+    fn origins_of(clients: &ClientRegistry) -> HashSet<String> {
+        clients
             .all()
             .into_iter()
             .filter(|c| c.is_public())
-            .flat_map(|c| c.redirect_uris.iter())
-            .filter_map(|u| url::Url::parse(u).ok())
+            .flat_map(|c| c.redirect_uris.clone())
+            .filter_map(|u| url::Url::parse(&u).ok())
             .filter(|u| matches!(u.scheme(), "http" | "https"))
             .map(|u| u.origin().ascii_serialization())
             .filter(|o| o != "null")
-            .collect();
-        Self::Origins(Arc::new(origins))
+            .collect()
     }
 
     /// The `Access-Control-Allow-Origin` value for a request from `origin`, if allowed.
-    fn allow(&self, origin: &str) -> Option<HeaderValue> {
+    pub(crate) fn allow(&self, origin: &str) -> Option<HeaderValue> {
         match self {
             Self::Any => Some(HeaderValue::from_static("*")),
-            Self::Origins(set) if set.contains(origin) => HeaderValue::from_str(origin).ok(),
+            Self::Origins(set) if set.load().contains(origin) => HeaderValue::from_str(origin).ok(),
             Self::Origins(_) => None,
         }
     }
@@ -171,5 +184,22 @@ mod tests {
         assert!(p.allow("https://server.example").is_none());
         assert!(p.allow("https://evil.example").is_none());
         assert!(p.allow("https://spa.example.evil.example").is_none());
+    }
+
+    #[test]
+    fn a_reload_changes_the_allowed_origins_of_every_clone() {
+        let clients = registry();
+        let p = CorsPolicy::public_client_origins(&clients);
+        let layer_copy = p.clone();
+        clients.replace([Client {
+            id: "spa2".into(),
+            name: "spa2".into(),
+            secret: None,
+            redirect_uris: vec!["https://new-spa.example/cb".into()],
+            settings: Default::default(),
+        }]);
+        p.refresh(&clients);
+        assert!(layer_copy.allow("https://new-spa.example").is_some());
+        assert!(layer_copy.allow("https://spa.example").is_none());
     }
 }

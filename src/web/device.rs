@@ -271,7 +271,7 @@ pub async fn login(
 }
 
 async fn start_login(s: &WebState, headers: &HeaderMap, typed: &str) -> Response {
-    let (binding, set_cookie) = ensure_browser_binding(headers, s.secure_cookies);
+    let (binding, set_cookie) = ensure_browser_binding(headers, &s.cookies);
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());

@@ -1,5 +1,6 @@
-//! Discovery metadata and the JWK Set, served from bytes serialized at startup (the JWKS again
-//! whenever the signing keys are reloaded from a shared store).
+//! Discovery metadata and the JWK Set, served from bytes serialized at startup and again at
+//! each configuration reload (the JWKS also whenever the signing keys are reloaded from a
+//! shared store).
 
 use axum::extract::State;
 use axum::http::header;
@@ -15,7 +16,8 @@ pub async fn openid_configuration(State(s): State<WebState>) -> impl IntoRespons
             (header::CACHE_CONTROL, "public, max-age=3600"),
             (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
         ],
-        s.discovery.clone(),
+        // Swapped whole by a configuration reload (the signing algorithms may change).
+        bytes::Bytes::clone(&s.discovery.load()),
     )
 }
 

@@ -114,7 +114,7 @@ async fn authorize(
         resp.headers_mut().insert(header::RETRY_AFTER, retry_after);
         return resp;
     }
-    let (binding, set_cookie) = ensure_browser_binding(headers, s.secure_cookies);
+    let (binding, set_cookie) = ensure_browser_binding(headers, &s.cookies);
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
@@ -197,7 +197,7 @@ pub async fn callback(
                     .insert(super::login_events::DeviceLogin { client_id });
             }
             let max_age = s.provider.session_settings().ttl;
-            if let Some(c) = set_session_cookie(&done.session_cookie, s.secure_cookies, max_age) {
+            if let Some(c) = set_session_cookie(&done.session_cookie, &s.cookies, max_age) {
                 resp.headers_mut().append(header::SET_COOKIE, c);
             }
             resp

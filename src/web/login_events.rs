@@ -15,6 +15,7 @@ use axum::response::Response;
 use super::request_log;
 use crate::clock::SharedClock;
 use crate::login_events;
+use crate::provider::ClientRegistry;
 use crate::storage::{LoginEvent, Store};
 
 /// What the recorder needs.
@@ -26,15 +27,19 @@ pub struct EventLogState {
     pub clock: SharedClock,
     /// How long events are kept, seconds.
     pub retention: i64,
-    /// Each client's id and redirect URIs, to tell which client a redirect goes to.
-    pub clients: Arc<Vec<(String, Vec<String>)>>,
+    /// The registered clients (as a reload leaves them), to tell which client a redirect
+    /// goes to.
+    pub clients: ClientRegistry,
 }
 
 /// The client whose registered redirect URI `location` extends (RFC 6749 §4.1.2: parameters are
 /// added to the registered URI's query).
-fn client_of(clients: &[(String, Vec<String>)], location: &str) -> Option<String> {
+fn client_of<'a>(
+    clients: impl IntoIterator<Item = (&'a str, &'a [String])>,
+    location: &str,
+) -> Option<String> {
     clients
-        .iter()
+        .into_iter()
         .find(|(_, uris)| {
             uris.iter().any(|u| {
                 location
@@ -42,7 +47,7 @@ fn client_of(clients: &[(String, Vec<String>)], location: &str) -> Option<String
                     .is_some_and(|rest| rest.is_empty() || rest.starts_with(['?', '&']))
             })
         })
-        .map(|(id, _)| id.clone())
+        .map(|(id, _)| id.to_owned())
 }
 
 /// Runs a request to the login callback (`next`) and records its event; called by
@@ -66,7 +71,15 @@ pub(crate) async fn record_callback(s: &EventLogState, request: Request, next: N
     let device = response.extensions().get::<DeviceLogin>();
     let client_id = location
         .or(form_post.map(|f| f.redirect_uri.as_str()))
-        .and_then(|l| client_of(&s.clients, l))
+        .and_then(|l| {
+            let clients = s.clients.all();
+            client_of(
+                clients
+                    .iter()
+                    .map(|c| (c.id.as_str(), c.redirect_uris.as_slice())),
+                l,
+            )
+        })
         .or_else(|| device.map(|d| d.client_id.clone()));
     let grant = device.map(|_| "device_code".to_owned());
     let description = location
@@ -182,6 +195,12 @@ mod tests {
     use axum::http::{HeaderValue, StatusCode};
     use axum::response::IntoResponse;
 
+    fn pairs(clients: &[(String, Vec<String>)]) -> impl Iterator<Item = (&str, &[String])> {
+        clients
+            .iter()
+            .map(|(id, uris)| (id.as_str(), uris.as_slice()))
+    }
+
     #[test]
     fn the_client_is_the_one_whose_redirect_uri_the_answer_extends() {
         let clients = vec![
@@ -189,14 +208,17 @@ mod tests {
             ("b".to_owned(), vec!["https://b.example/cb?x=1".to_owned()]),
         ];
         assert_eq!(
-            client_of(&clients, "https://a.example/cb?code=1").as_deref(),
+            client_of(pairs(&clients), "https://a.example/cb?code=1").as_deref(),
             Some("a")
         );
         assert_eq!(
-            client_of(&clients, "https://b.example/cb?x=1&code=1").as_deref(),
+            client_of(pairs(&clients), "https://b.example/cb?x=1&code=1").as_deref(),
             Some("b")
         );
-        assert_eq!(client_of(&clients, "https://a.example/cb2?code=1"), None);
+        assert_eq!(
+            client_of(pairs(&clients), "https://a.example/cb2?code=1"),
+            None
+        );
     }
 
     fn redirect(location: &str) -> Response {

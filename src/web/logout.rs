@@ -75,7 +75,7 @@ async fn logout(s: &WebState, headers: &HeaderMap, p: &Params, redirect: StatusC
     };
     // Cleared even when no session was found: a stale cookie is worth nothing either.
     resp.headers_mut()
-        .append(header::SET_COOKIE, clear_session_cookie(s.secure_cookies));
+        .append(header::SET_COOKIE, clear_session_cookie(&s.cookies));
     resp
 }
 

@@ -8,6 +8,7 @@ pub mod error_page;
 pub mod handoff_page;
 pub mod health;
 pub mod html;
+pub mod issuer_path;
 pub mod login;
 pub mod login_events;
 pub mod logout;
@@ -35,10 +36,10 @@ use crate::provider::Provider;
 pub struct WebState {
     /// The OIDC core.
     pub provider: Arc<Provider>,
-    /// Discovery document, serialized once.
-    pub discovery: Bytes,
-    /// Whether cookies carry `Secure` (issuer is https).
-    pub secure_cookies: bool,
+    /// Discovery document, serialized at start and at each configuration reload.
+    pub discovery: Arc<arc_swap::ArcSwap<Bytes>>,
+    /// Our cookies' `Secure` and `Path` (from the issuer).
+    pub cookies: cookies::CookieScope,
     /// Outgoing HTTP (back-channel logout deliveries); no redirects followed.
     pub http: reqwest::Client,
 }
@@ -69,11 +70,18 @@ pub fn router(state: WebState) -> Router {
 /// `/token` (shared with `/revoke` and `/introspect`), the login callback and the logins
 /// `/authorize` starts.
 pub fn router_with(state: WebState, limits: &rate_limit::RateLimits) -> Router {
-    let limiters = rate_limit::RateLimiters::new(limits);
-    let spa_api = from_fn_with_state(
-        cors::CorsPolicy::public_client_origins(state.provider.clients()),
-        cors::cors,
-    );
+    let cors = cors::CorsPolicy::public_client_origins(state.provider.clients());
+    router_live(state, rate_limit::RateLimiters::new(limits), cors)
+}
+
+/// [`router_with`] on limiters and a CORS policy the caller keeps, to change them while the
+/// routes serve (a configuration reload).
+pub fn router_live(
+    state: WebState,
+    limiters: rate_limit::RateLimiters,
+    cors: cors::CorsPolicy,
+) -> Router {
+    let spa_api = from_fn_with_state(cors, cors::cors);
     Router::new()
         .route(
             "/.well-known/openid-configuration",

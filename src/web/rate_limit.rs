@@ -36,6 +36,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -205,9 +206,16 @@ impl Limiter {
     }
 }
 
-/// The limiters of one server.
+/// The limiters of one server. A handle: clones share one set, which a configuration reload
+/// replaces with [`RateLimiters::reconfigure`].
 #[derive(Debug, Clone)]
 pub struct RateLimiters {
+    set: Arc<ArcSwap<LimiterSet>>,
+}
+
+#[derive(Debug)]
+struct LimiterSet {
+    limits: RateLimits,
     token: Arc<Limiter>,
     callback: Arc<Limiter>,
     authorize: Arc<Limiter>,
@@ -218,17 +226,59 @@ impl RateLimiters {
     /// Limiters for `limits`.
     pub fn new(limits: &RateLimits) -> Self {
         Self {
-            token: Arc::new(Limiter::new(limits.token_burst, limits.token_per_minute)),
-            callback: Arc::new(Limiter::new(
-                limits.callback_burst,
-                limits.callback_per_minute,
-            )),
-            authorize: Arc::new(Limiter::new(
-                limits.authorize_burst,
-                limits.authorize_per_minute,
-            )),
-            device: Arc::new(Limiter::new(limits.device_burst, limits.device_per_minute)),
+            set: Arc::new(ArcSwap::from_pointee(LimiterSet {
+                limits: *limits,
+                token: Arc::new(Limiter::new(limits.token_burst, limits.token_per_minute)),
+                callback: Arc::new(Limiter::new(
+                    limits.callback_burst,
+                    limits.callback_per_minute,
+                )),
+                authorize: Arc::new(Limiter::new(
+                    limits.authorize_burst,
+                    limits.authorize_per_minute,
+                )),
+                device: Arc::new(Limiter::new(limits.device_burst, limits.device_per_minute)),
+            })),
         }
+    }
+
+    /// Applies new limits. A limiter whose numbers did not change keeps its buckets, so a
+    /// reload is no way to hand a client that is being throttled a fresh burst; a changed one
+    /// starts with full buckets at its new size.
+    pub fn reconfigure(&self, limits: &RateLimits) {
+        let old = self.set.load();
+        let keep = |old: &Arc<Limiter>, was: (u32, u32), now: (u32, u32)| {
+            if was == now {
+                old.clone()
+            } else {
+                Arc::new(Limiter::new(now.0, now.1))
+            }
+        };
+        let (o, l) = (&old.limits, limits);
+        let set = LimiterSet {
+            limits: *limits,
+            token: keep(
+                &old.token,
+                (o.token_burst, o.token_per_minute),
+                (l.token_burst, l.token_per_minute),
+            ),
+            callback: keep(
+                &old.callback,
+                (o.callback_burst, o.callback_per_minute),
+                (l.callback_burst, l.callback_per_minute),
+            ),
+            authorize: keep(
+                &old.authorize,
+                (o.authorize_burst, o.authorize_per_minute),
+                (l.authorize_burst, l.authorize_per_minute),
+            ),
+            device: keep(
+                &old.device,
+                (o.device_burst, o.device_per_minute),
+                (l.device_burst, l.device_per_minute),
+            ),
+        };
+        self.set.store(Arc::new(set));
     }
 }
 
@@ -280,7 +330,7 @@ pub async fn limit_token(
     let client = token_client_id(&parts.headers, &bytes);
     // Long ids cannot grow the key without bound: hash them.
     let key = format!("{ip} {}", crate::random::hash_secret(&client));
-    match limiters.token.check(&key) {
+    match limiters.set.load().token.check(&key) {
         Ok(()) => next.run(Request::from_parts(parts, bytes.into())).await,
         Err(wait) => {
             tracing::warn!(client_id = %client.chars().take(64).collect::<String>(), peer = %ip, "token endpoint rate limit hit");
@@ -325,7 +375,7 @@ pub async fn authorize_budget(
     next: Next,
 ) -> Response {
     let budget = AuthorizeBudget {
-        limiter: limiters.authorize.clone(),
+        limiter: limiters.set.load().authorize.clone(),
         peer: peer(&req),
     };
     req.extensions_mut().insert(budget);
@@ -338,7 +388,7 @@ pub async fn limit_callback(
     req: Request,
     next: Next,
 ) -> Response {
-    limit_page(&limiters.callback, "login callback", req, next).await
+    limit_page(&limiters.set.load().callback, "login callback", req, next).await
 }
 
 /// Middleware for the device verification page: one bucket per address, which bounds the
@@ -348,7 +398,13 @@ pub async fn limit_device(
     req: Request,
     next: Next,
 ) -> Response {
-    limit_page(&limiters.device, "device verification", req, next).await
+    limit_page(
+        &limiters.set.load().device,
+        "device verification",
+        req,
+        next,
+    )
+    .await
 }
 
 /// One bucket per address for a page a person sees: over it, our error page with 429.
@@ -425,5 +481,31 @@ mod tests {
                 .expect("header"),
         );
         assert_eq!(token_client_id(&h, b"client_id=app"), "basic-app");
+    }
+
+    #[tokio::test]
+    async fn a_reload_keeps_the_buckets_of_unchanged_limits_and_resizes_changed_ones() {
+        let limits = RateLimits {
+            token_burst: 1,
+            token_per_minute: 1,
+            callback_burst: 1,
+            callback_per_minute: 1,
+            ..RateLimits::default()
+        };
+        let limiters = RateLimiters::new(&limits);
+        let in_a_layer = limiters.clone();
+        assert!(in_a_layer.set.load().token.check("k").is_ok());
+        assert!(in_a_layer.set.load().callback.check("k").is_ok());
+        limiters.reconfigure(&RateLimits {
+            callback_burst: 3,
+            ..limits
+        });
+        // The token limit did not change: the spent bucket stays spent, no fresh burst.
+        assert!(in_a_layer.set.load().token.check("k").is_err());
+        // The callback limit grew: three at once now.
+        for _ in 0..3 {
+            assert!(in_a_layer.set.load().callback.check("k").is_ok());
+        }
+        assert!(in_a_layer.set.load().callback.check("k").is_err());
     }
 }

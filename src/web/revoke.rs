@@ -1,6 +1,8 @@
 //! `POST /revoke` (RFC 7009 §2) and `POST /introspect` (RFC 7662 §2): client-authenticated form
 //! posts whose logic lives in the core.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -20,11 +22,11 @@ const NO_STORE: [(header::HeaderName, HeaderValue); 2] = [
 /// §2.1, RFC 7662 §2.1), the client, and whether it used Basic credentials (for the 401
 /// challenge); or the finished error response.
 #[allow(clippy::result_large_err)] // the Err is the finished response, returned at once
-async fn authenticated<'s>(
-    s: &'s WebState,
+async fn authenticated(
+    s: &WebState,
     headers: &HeaderMap,
     body: &str,
-) -> Result<(Params, &'s Client, bool), Response> {
+) -> Result<(Params, Arc<Client>, bool), Response> {
     let (params, creds) = client_form(headers, body)?;
     let used_basic = creds.used_basic();
     let client = s
@@ -43,7 +45,7 @@ pub async fn revoke(State(s): State<WebState>, headers: HeaderMap, body: String)
         Ok(x) => x,
         Err(resp) => return resp,
     };
-    match s.provider.revoke(client, &params).await {
+    match s.provider.revoke(&client, &params).await {
         // The 200 promises the token is dead (RFC 7009 §2.2): only once that is on disk.
         Ok(()) => match super::durable(&s).await {
             Ok(()) => (StatusCode::OK, NO_STORE).into_response(),
@@ -60,7 +62,7 @@ pub async fn introspect(State(s): State<WebState>, headers: HeaderMap, body: Str
         Ok(x) => x,
         Err(resp) => return resp,
     };
-    match s.provider.introspect(client, &params).await {
+    match s.provider.introspect(&client, &params).await {
         Ok(answer) => (StatusCode::OK, NO_STORE, Json(answer)).into_response(),
         Err(e) => oauth_error_response(&e, used_basic),
     }

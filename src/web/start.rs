@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -42,7 +43,7 @@ pub struct ConnectorRow {
     pub callback_url: String,
 }
 
-/// What the start page shows, computed once at start.
+/// What the start page shows, computed at start and at each configuration reload.
 #[derive(Debug)]
 pub struct StartInfo {
     /// Issuer identifier.
@@ -71,6 +72,8 @@ impl StartInfo {
 #[template(path = "start.html")]
 struct StartPage<'a> {
     lang: &'a str,
+    /// The issuer's path, before our own links.
+    base: &'a str,
     zh: bool,
     issuer: &'a str,
     connectors: &'a [ConnectorRow],
@@ -86,7 +89,7 @@ pub struct LocaleQuery {
 }
 
 /// The `/start` route.
-pub fn router(info: Arc<StartInfo>) -> Router {
+pub fn router(info: Arc<ArcSwap<StartInfo>>) -> Router {
     Router::new()
         .route(START_PATH, get(start_page))
         .with_state(info)
@@ -94,13 +97,16 @@ pub fn router(info: Arc<StartInfo>) -> Router {
 
 /// Renders the start page.
 pub async fn start_page(
-    State(info): State<Arc<StartInfo>>,
+    State(info): State<Arc<ArcSwap<StartInfo>>>,
     Query(q): Query<LocaleQuery>,
     headers: HeaderMap,
 ) -> Response {
+    let info = info.load();
     let zh = prefers_chinese(&headers, q.ui_locales.as_deref());
+    let base = super::issuer_path::of(&info.issuer);
     let page = StartPage {
         lang: if zh { "zh-CN" } else { "en" },
+        base: &base,
         zh,
         issuer: &info.issuer,
         connectors: &info.connectors,

@@ -359,29 +359,19 @@ pub fn config_file_with(
     secret: Option<&str>,
     wecom_lines: &str,
 ) -> PathBuf {
-    let demo = SimulatorConfig::demo("http://unused");
     let text = format!(
         r#"
 issuer = "https://sso.example.com:8443"
 data_dir = "{data}"
 keys_dir = "{keys}"
-[wecom]
-corp_id = "{corp}"
-agent_id = {agent}
-secret = "{secret}"
-api_base = "{api_base}"
-oauth_base = "{api_base}"
-sso_base = "{api_base}"
-{wecom_lines}[[clients]]
+{wecom}{wecom_lines}[[clients]]
 id = "grafana"
 secret = "grafana-secret-value"
 redirect_uris = ["https://grafana.example.com/login/generic_oauth"]
 "#,
         data = dir.path().join("data").display(),
         keys = dir.path().join("keys").display(),
-        corp = corp_id.unwrap_or(&demo.corp_id),
-        agent = demo.agent_id,
-        secret = secret.unwrap_or(&demo.secret),
+        wecom = wecom_section_of(api_base, corp_id, secret),
     );
     let path = dir.path().join("wecom-oidc.toml");
     std::fs::write(&path, text).expect("write the config file");
@@ -481,10 +471,15 @@ pub struct ServeOptions {
     pub playground: bool,
     /// `[admin]`: the console and its admins.
     pub admin: Option<wecom_oidc::config::AdminSettings>,
+    /// The issuer's path (`""`, or e.g. `"/sso"`): the provider is served under it.
+    pub issuer_path: &'static str,
+    /// Where browsers reach the provider, when not directly (a proxy in front); the issuer is
+    /// this plus `issuer_path`. `None`: `http://` and the listening address.
+    pub public_base: Option<String>,
 }
 
 /// Serves a provider whose connectors `apps` makes, given the simulator (to add corps and apps
-/// to) and its base URL, beside that simulator at `{issuer}/wecom-sim`.
+/// to) and its base URL, beside that simulator at `http://ADDRESS/wecom-sim`.
 pub async fn serve_with_simulator(
     options: ServeOptions,
     apps: impl FnOnce(&Simulator, &str) -> Vec<WeComSettings>,
@@ -493,8 +488,15 @@ pub async fn serve_with_simulator(
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let issuer = format!("http://{addr}");
-    let sim_base = format!("{issuer}/wecom-sim");
+    let issuer = format!(
+        "{}{}",
+        options
+            .public_base
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}")),
+        options.issuer_path
+    );
+    let sim_base = format!("http://{addr}/wecom-sim");
     let mut sim_config = SimulatorConfig::demo(sim_base.clone());
     sim_config.auto_login = options.auto_login.map(str::to_owned);
     let simulator = Simulator::new(sim_config, Arc::new(SystemClock));
@@ -513,8 +515,10 @@ pub async fn serve_with_simulator(
         None => wecom_oidc::app::build(&config, Arc::new(SystemClock)).await,
     }
     .expect("the provider builds");
-    let router =
-        wecom_oidc::app::with_middleware(built.router.nest("/wecom-sim", simulator.router()));
+    let router = wecom_oidc::app::with_middleware_at(
+        built.router.nest("/wecom-sim", simulator.router()),
+        &issuer,
+    );
     tokio::spawn(wecom_oidc::server::serve(
         listener,
         router,
@@ -527,6 +531,52 @@ pub async fn serve_with_simulator(
         store: built.store,
         _dir: dir,
     }
+}
+
+/// A simulator of the demo corp served on a port of its own at `mount` (`""` or e.g.
+/// `"/wecom-sim"`), with `adjust` applied to its corp first; with connect info, so its
+/// `errmsg` carries `from ip: 127.0.0.1` like WeCom's. Returns it and its base URL.
+pub async fn serve_simulator(
+    mount: &str,
+    adjust: impl FnOnce(&mut SimulatorConfig),
+) -> (Simulator, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}{mount}", listener.local_addr().expect("addr"));
+    let mut config = SimulatorConfig::demo(&base);
+    adjust(&mut config);
+    let sim = Simulator::new(config, Arc::new(SystemClock));
+    let app = if mount.is_empty() {
+        sim.router()
+    } else {
+        axum::Router::new().nest(mount, sim.router())
+    };
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await;
+    });
+    (sim, base)
+}
+
+/// The `[wecom]` section of a configuration file for the simulator's demo app, with every
+/// WeCom host at `sim` (the simulator's base URL).
+pub fn wecom_section(sim: &str) -> String {
+    wecom_section_of(sim, None, None)
+}
+
+/// [`wecom_section`] with another corp id or secret than the demo corp's.
+pub fn wecom_section_of(sim: &str, corp_id: Option<&str>, secret: Option<&str>) -> String {
+    let demo = SimulatorConfig::demo("http://unused");
+    format!(
+        "[wecom]\ncorp_id = \"{}\"\nagent_id = {}\nsecret = \"{}\"\napi_base = \"{sim}\"\noauth_base = \"{sim}\"\nsso_base = \"{sim}\"\n",
+        corp_id.unwrap_or(&demo.corp_id),
+        demo.agent_id,
+        secret.unwrap_or(&demo.secret)
+    )
 }
 
 /// The simulator's demo app as a connector with id `id`.
@@ -572,4 +622,187 @@ pub async fn serve_branch_app(mut client: Client, member: &'static str) -> Serve
         ..Default::default()
     };
     serve_with_simulator(options, demo_corp_with_branch_app).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// nginx in front of a provider
+// ---------------------------------------------------------------------------------------------
+
+/// The nginx binary, if installed (`.ci/test` installs Debian's `nginx` package).
+pub fn nginx_binary() -> Option<std::path::PathBuf> {
+    [
+        "/usr/sbin/nginx",
+        "/usr/local/sbin/nginx",
+        "/usr/local/bin/nginx",
+        "/usr/bin/nginx",
+    ]
+    .iter()
+    .map(std::path::PathBuf::from)
+    .find(|p| p.is_file())
+}
+
+/// A running nginx, stopped on drop.
+pub struct Nginx {
+    /// The nginx process.
+    pub child: tokio::process::Child,
+    prefix: tempfile::TempDir,
+}
+
+impl Nginx {
+    /// What nginx logged (for failure messages).
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.prefix.path().join("error.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// Starts nginx in the foreground with its own prefix, configuration, pid and logs in a
+/// temporary directory, listening on `port` with `site` included.
+pub async fn start_nginx(
+    bin: &std::path::Path,
+    prefix: tempfile::TempDir,
+    site: &str,
+    port: u16,
+) -> Nginx {
+    let p = prefix.path();
+    std::fs::write(p.join("wecom-oidc.conf"), site).expect("site");
+    for d in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
+        std::fs::create_dir_all(p.join("tmp").join(d)).expect("temp dirs");
+    }
+    let main = format!(
+        r#"
+# A foreground, single-process nginx owned by the test (no system service, no root paths).
+daemon off;
+master_process off;
+worker_processes 1;
+pid {p}/nginx.pid;
+error_log {p}/error.log info;
+events {{ worker_connections 256; }}
+http {{
+    access_log {p}/access.log;
+    client_body_temp_path {p}/tmp/body;
+    proxy_temp_path {p}/tmp/proxy;
+    fastcgi_temp_path {p}/tmp/fastcgi;
+    uwsgi_temp_path {p}/tmp/uwsgi;
+    scgi_temp_path {p}/tmp/scgi;
+    include {p}/wecom-oidc.conf;
+}}
+"#,
+        p = p.display()
+    );
+    std::fs::write(p.join("nginx.conf"), main).expect("nginx.conf");
+    let child = tokio::process::Command::new(bin)
+        .arg("-p")
+        .arg(p)
+        .arg("-c")
+        .arg(p.join("nginx.conf"))
+        .arg("-e")
+        .arg(p.join("error.log"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start nginx");
+    let mut nginx = Nginx { child, prefix };
+    // Bounded wait until it accepts connections (or has exited).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return nginx;
+        }
+        if let Ok(Some(status)) = nginx.child.try_wait() {
+            panic!("nginx exited with {status}:\n{}", nginx.error_log());
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nginx did not start listening:\n{}",
+            nginx.error_log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The real binary
+// ---------------------------------------------------------------------------------------------
+
+/// One running `wecom-oidc serve` process (the real binary), with its JSON log.
+pub struct Instance {
+    /// The process.
+    pub child: tokio::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Its log so far (JSON lines), for failure messages.
+    pub log: Arc<std::sync::Mutex<Vec<String>>>,
+    /// Its configuration file.
+    pub config: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Instance {
+    /// Starts an instance with the configuration `make_config` writes for its folder and
+    /// waits until it serves.
+    pub async fn start(make_config: impl FnOnce(&std::path::Path) -> String) -> Instance {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("wecom-oidc.toml");
+        std::fs::write(&config, make_config(dir.path())).expect("write config");
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_wecom-oidc"))
+            .arg("--config")
+            .arg(&config)
+            .args(["--log-format", "json", "serve"])
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start wecom-oidc");
+        use tokio::io::AsyncBufReadExt;
+        let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut base = None;
+        while let Ok(Some(line)) = lines.next_line().await {
+            log.lock().unwrap().push(line.clone());
+            let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if v["fields"]["message"] == "wecom-oidc is serving" {
+                let listen = v["fields"]["listen"].as_str().expect("listen").to_owned();
+                base = Some(format!("http://{listen}"));
+                break;
+            }
+        }
+        let Some(base) = base else {
+            panic!(
+                "the instance exited before serving:\n{}",
+                log.lock().unwrap().join("\n")
+            );
+        };
+        // Keep draining the log so the process never blocks on a full pipe.
+        let sink = log.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Instance {
+            child,
+            base,
+            log,
+            config,
+            _dir: dir,
+        }
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
 }
