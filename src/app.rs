@@ -303,8 +303,15 @@ pub fn build_with_store_and_keys(
         connector,
         session: config.session,
     });
-    provider =
-        provider.with_max_pending_authorizations(config.limits.max_pending_authorizations as usize);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(web::logout::BACKCHANNEL_TIMEOUT)
+        .build()
+        .map_err(|e| StartError::Http(e.to_string()))?;
+    provider = provider
+        .with_max_pending_authorizations(config.limits.max_pending_authorizations as usize)
+        .with_event_retention(config.login_event_retention)
+        .with_logout_notifier(Arc::new(web::logout::HttpLogoutNotifier::new(http.clone())));
     for more in more_connectors {
         provider = provider.with_connector(more);
     }
@@ -313,11 +320,7 @@ pub fn build_with_store_and_keys(
         provider: provider.clone(),
         discovery: discovery::metadata_json_full(&config.issuer, &algs, pairwise)?,
         secure_cookies: config.issuer.starts_with("https://"),
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(web::logout::BACKCHANNEL_TIMEOUT)
-            .build()
-            .map_err(|e| StartError::Http(e.to_string()))?,
+        http,
     };
     let start_info = Arc::new(StartInfo {
         issuer: config.issuer.clone(),

@@ -103,6 +103,22 @@ pub struct AdminArgs {
 pub enum AdminCommand {
     /// Show which server answers (issuer, version, process id).
     Status,
+    /// Sign a person out everywhere: their sessions, grants, refresh and access tokens end at
+    /// once on every instance, and their clients get back-channel logout tokens.
+    Signout(SignoutArgs),
+}
+
+/// Options of `admin signout`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SignoutArgs {
+    /// The person's id at the upstream (for WeCom: the UserId).
+    pub user: String,
+    /// The connector (upstream app) that names them (default: the first configured).
+    #[arg(long)]
+    pub connector: Option<String>,
+    /// Why, for the login event log.
+    #[arg(long)]
+    pub reason: Option<String>,
 }
 
 /// Options of `events`.

@@ -27,6 +27,16 @@ pub async fn run(
     let socket = socket_of(config_path, args.socket)?;
     let (method, path, body) = match args.command {
         AdminCommand::Status => (Method::GET, "/v1/status", None),
+        AdminCommand::Signout(a) => (
+            Method::POST,
+            "/v1/signout",
+            Some(serde_json::json!({
+                "user": a.user,
+                "connector": a.connector,
+                "reason": a.reason,
+                "actor": actor(),
+            })),
+        ),
     };
     let answer = client::request(&socket, method, path, body).await?;
     let text = String::from_utf8_lossy(&answer.body);
@@ -35,4 +45,16 @@ pub async fn run(
     }
     println!("{text}");
     Ok(())
+}
+
+/// Who runs the command, for the event log: the login name of this process (the socket only
+/// admits the server's own user or root, so this says which person used that account).
+fn actor() -> String {
+    let login = ["SUDO_USER", "LOGNAME", "USER"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()));
+    match login {
+        Some(name) => format!("{name} (wecom-oidc admin)"),
+        None => "wecom-oidc admin".to_owned(),
+    }
 }

@@ -610,3 +610,24 @@ redirect_uris = ["http://127.0.0.1:8400/callback"]
 "#;
     assert_refused_at(none, "connectors:");
 }
+
+#[test]
+fn session_recheck_after_defaults_to_15_minutes_and_is_bounded_by_the_session_ttl() {
+    let c = parse(GOOD, "t.toml", &env).unwrap();
+    assert_eq!(c.session.recheck_after, 900);
+    let t = format!("{GOOD}\n[session]\nttl = 3600\nrecheck_after = 300\n");
+    assert_eq!(
+        parse(&t, "t.toml", &env).unwrap().session.recheck_after,
+        300
+    );
+    for bad in ["30", "7200", "\"15m\""] {
+        let t = format!("{GOOD}\n[session]\nttl = 3600\nrecheck_after = {bad}\n");
+        let problems = parse(&t, "t.toml", &env).unwrap_err().problems;
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("session.recheck_after")),
+            "{bad}: {problems:?}"
+        );
+    }
+}
