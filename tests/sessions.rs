@@ -471,31 +471,6 @@ async fn logout_refuses_an_id_token_hint_we_did_not_sign() {
     assert!(resp.headers().get("location").is_none());
 }
 
-/// A relying party's back-channel logout endpoint on 127.0.0.1:0 that records what it gets.
-async fn receiver() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
-    use axum::routing::post;
-    let got = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = got.clone();
-    let app = axum::Router::new().route(
-        "/bcl",
-        post(move |body: String| {
-            let sink = sink.clone();
-            async move {
-                sink.lock().expect("lock").push(body);
-                axum::http::StatusCode::OK
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{addr}/bcl"), got)
-}
-
 /// Verifies `jwt` against the provider's JWKS the way a relying party would.
 async fn verify_with_jwks(env: &Env, jwt: &str) -> serde_json::Map<String, Value> {
     use josekit::jwk::Jwk;
@@ -530,8 +505,8 @@ async fn verify_with_jwks(env: &Env, jwt: &str) -> serde_json::Map<String, Value
 
 #[tokio::test]
 async fn backchannel_logout_token_reaches_every_client_of_the_session_and_verifies() {
-    let (bcl_a, got_a) = receiver().await;
-    let (bcl_b, got_b) = receiver().await;
+    let (bcl_a, got_a) = common::logout_receiver().await;
+    let (bcl_b, got_b) = common::logout_receiver().await;
     let env = start_with(
         vec![
             logout_client("app-a", Some(bcl_a)),
@@ -787,7 +762,7 @@ async fn error_page_follows_ui_locales_and_carries_security_headers() {
 
 #[tokio::test]
 async fn another_users_login_in_the_same_browser_ends_the_first_session_for_its_clients() {
-    let (bcl, got) = receiver().await;
+    let (bcl, got) = common::logout_receiver().await;
     let env = start_with(
         vec![
             logout_client("app-a", Some(bcl)),

@@ -45,13 +45,15 @@ pub(super) fn error(status: StatusCode, code: &str, description: impl Into<Strin
 pub(super) async fn signout(State(ctx): State<AdminContext>, body: Bytes) -> Response {
     let req: SignOutRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            format!(
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!(
                 "the body must be {{\"user\": …, \"connector\"?, \"reason\"?, \"actor\"?}}: {e}"
             ),
-        ),
+            )
+        }
     };
     let user = req.user.trim();
     let reason = req.reason.as_deref().map(str::trim).unwrap_or_default();

@@ -549,3 +549,65 @@ pub async fn serve_branch_app(mut client: Client, member: &'static str) -> Serve
     };
     serve_with_simulator(options, demo_corp_with_branch_app).await
 }
+
+// ---------------------------------------------------------------------------------------------
+// Back-channel logout
+// ---------------------------------------------------------------------------------------------
+
+/// Bodies a client's back-channel logout endpoint received, in order.
+pub type Received = Arc<std::sync::Mutex<Vec<String>>>;
+
+/// A client's back-channel logout endpoint (Back-Channel Logout 1.0 §2.5) on `127.0.0.1:0`
+/// that answers 200 and keeps every body: its URL and what it received.
+pub async fn logout_receiver() -> (String, Received) {
+    use axum::routing::post;
+    let got: Received = Arc::default();
+    let sink = got.clone();
+    let app = axum::Router::new().route(
+        "/bcl",
+        post(move |body: String| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().expect("lock").push(body);
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}/bcl"), got)
+}
+
+/// The `logout_token`s `got` has received so far.
+pub fn logout_tokens(got: &Received) -> Vec<String> {
+    got.lock()
+        .expect("lock")
+        .iter()
+        .filter_map(|body| {
+            url::form_urlencoded::parse(body.as_bytes())
+                .find(|(k, _)| k == "logout_token")
+                .map(|(_, v)| v.into_owned())
+        })
+        .collect()
+}
+
+/// Waits (polling, at most `limit`) until `got` has received `n` logout tokens; returns them.
+pub async fn wait_for_logout_tokens(
+    got: &Received,
+    n: usize,
+    limit: std::time::Duration,
+) -> Vec<String> {
+    let until = std::time::Instant::now() + limit;
+    loop {
+        let tokens = logout_tokens(got);
+        if tokens.len() >= n || std::time::Instant::now() >= until {
+            return tokens;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
