@@ -822,33 +822,21 @@ async fn three_instances_fetch_one_suite_token_and_one_corp_token() {
 
 // ---- Offboarding: a person signed out everywhere ----
 
-/// What a signed-out person still holds, as every instance sees it: whether `access` still
-/// works at userinfo, whether the browser's session still gives `APP2` a code silently, and
-/// whether `refresh` still refreshes (a refused refresh spends nothing, so asking is harmless).
+/// What a signed-out person still holds at `node` ([`common::still_working`]); only for
+/// checks after the sign-out (a working refresh would rotate `refresh`).
 async fn still_works(
     node: &Instance,
     b: &reqwest::Client,
     access: &str,
     refresh: &str,
 ) -> Vec<&'static str> {
-    let mut working = Vec::new();
-    if userinfo(node, access).await == StatusCode::OK {
-        working.push("access token at userinfo");
-    }
-    let silent = authorize_url(APP2, APP2_CB, &[("prompt", "none")]);
-    let resp = b.get(node.at(&silent)).send().await.expect("authorize");
-    if query(&location(&resp)).contains_key("code") {
-        working.push("session");
-    }
-    let (status, _) = token(
-        node,
-        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
-    )
-    .await;
-    if status == StatusCode::OK {
-        working.push("refresh token");
-    }
-    working
+    let mut held = common::Held {
+        client: (APP, APP_SECRET),
+        access: access.to_owned(),
+        refresh: refresh.to_owned(),
+        silent: (APP2, APP2_CB),
+    };
+    common::still_working(&node.base, b, &mut held).await
 }
 
 /// The login event log of the cluster (read through `node`'s configuration), newest first.

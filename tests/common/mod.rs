@@ -611,3 +611,58 @@ pub async fn wait_for_logout_tokens(
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// What a person holds at a provider, to check after a sign-out everywhere.
+pub struct Held<'a> {
+    /// A client and its secret, which hold `access` and `refresh`.
+    pub client: (&'a str, &'a str),
+    /// An access token.
+    pub access: String,
+    /// A refresh token; replaced by its successor whenever a check refreshes successfully.
+    pub refresh: String,
+    /// A client id and redirect URI the browser's session would give a code silently.
+    pub silent: (&'a str, &'a str),
+}
+
+/// What of `held` still works at the provider at `base` for `browser`: the access token at
+/// userinfo, the refresh token, the session (a `prompt=none` request answered with a code).
+/// Empty once the person is signed out everywhere.
+pub async fn still_working(
+    base: &str,
+    browser: &reqwest::Client,
+    held: &mut Held<'_>,
+) -> Vec<&'static str> {
+    let mut working = Vec::new();
+    if userinfo(base, &held.access).await.status() == StatusCode::OK {
+        working.push("access token at userinfo");
+    }
+    let (client, redirect_uri) = held.silent;
+    let silent = authorize_url(
+        base,
+        &[
+            ("client_id", client),
+            ("redirect_uri", redirect_uri),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("prompt", "none"),
+        ],
+    );
+    let resp = browser.get(&silent).send().await.expect("authorize");
+    if resp.status().is_redirection() && query(&location(&resp)).contains_key("code") {
+        working.push("session");
+    }
+    let (status, body) = token(
+        base,
+        held.client,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &held.refresh),
+        ],
+    )
+    .await;
+    if status == StatusCode::OK {
+        working.push("refresh token");
+        held.refresh = str_of(&body, "refresh_token").to_owned();
+    }
+    working
+}
