@@ -814,3 +814,48 @@ async fn claims_parameter_adds_requested_claims_to_id_token_and_userinfo_oidc_co
     let w = authorize(&env, "app-a", &[("claims", "[1]")]).await;
     assert_eq!(w.param("error").as_deref(), Some("invalid_request"));
 }
+
+// ---- [session] recheck_after: old sessions ask WeCom again ----
+
+#[tokio::test]
+async fn a_session_older_than_recheck_after_re_reads_the_member_and_still_serves_an_active_one() {
+    let env = start().await;
+    login(&env, "app-a").await;
+    env.clock.advance(15 * 60);
+    let w = authorize(&env, "app-b", &[("prompt", "none")]).await;
+    assert!(w.param("code").is_some(), "{:?}", w.end);
+    assert!(!w.went_through_wecom(), "re-read server to server, not a login");
+}
+
+#[tokio::test]
+async fn without_callbacks_a_disabled_member_is_signed_out_when_the_session_passes_recheck_after() {
+    let (bcl, got) = common::logout_receiver().await;
+    let env = start_with(
+        vec![
+            logout_client("app-a", Some(bcl)),
+            client("app-b", ClientSettings::default()),
+        ],
+        None,
+    )
+    .await;
+    login(&env, "app-a").await;
+    // Disabled in WeCom, and no callback tells us.
+    assert!(env.demo.simulator.set_member_status("zhangsan", 2));
+    // Until recheck_after (default 15 min) the session is trusted as it is: that is the bound.
+    env.clock.advance(15 * 60 - 1);
+    let w = authorize(&env, "app-b", &[("prompt", "none")]).await;
+    assert!(w.param("code").is_some(), "{:?}", w.end);
+    env.clock.advance(1);
+    let w = authorize(&env, "app-b", &[("prompt", "none")]).await;
+    assert_eq!(w.param("error").as_deref(), Some("login_required"), "{:?}", w.end);
+    let tokens = common::wait_for_logout_tokens(&got, 1, std::time::Duration::from_secs(5)).await;
+    assert_eq!(tokens.len(), 1, "app-a is told: {tokens:?}");
+    assert_eq!(common::claims_of(&tokens[0])["sub"], "zhangsan");
+    let events = env.demo.store.list_login_events(10).await.expect("events");
+    let signed_out = events
+        .iter()
+        .find(|e| e.outcome == "signed_out")
+        .expect("the sign-out is in the login event log");
+    let reason = signed_out.reason.as_deref().unwrap_or_default();
+    assert!(reason.contains("session re-check") && reason.contains("disabled"), "{reason}");
+}
