@@ -824,7 +824,10 @@ async fn a_session_older_than_recheck_after_re_reads_the_member_and_still_serves
     env.clock.advance(15 * 60);
     let w = authorize(&env, "app-b", &[("prompt", "none")]).await;
     assert!(w.param("code").is_some(), "{:?}", w.end);
-    assert!(!w.went_through_wecom(), "re-read server to server, not a login");
+    assert!(
+        !w.went_through_wecom(),
+        "re-read server to server, not a login"
+    );
 }
 
 #[tokio::test]
@@ -847,7 +850,12 @@ async fn without_callbacks_a_disabled_member_is_signed_out_when_the_session_pass
     assert!(w.param("code").is_some(), "{:?}", w.end);
     env.clock.advance(1);
     let w = authorize(&env, "app-b", &[("prompt", "none")]).await;
-    assert_eq!(w.param("error").as_deref(), Some("login_required"), "{:?}", w.end);
+    assert_eq!(
+        w.param("error").as_deref(),
+        Some("login_required"),
+        "{:?}",
+        w.end
+    );
     let tokens = common::wait_for_logout_tokens(&got, 1, std::time::Duration::from_secs(5)).await;
     assert_eq!(tokens.len(), 1, "app-a is told: {tokens:?}");
     assert_eq!(common::claims_of(&tokens[0])["sub"], "zhangsan");
@@ -857,5 +865,8 @@ async fn without_callbacks_a_disabled_member_is_signed_out_when_the_session_pass
         .find(|e| e.outcome == "signed_out")
         .expect("the sign-out is in the login event log");
     let reason = signed_out.reason.as_deref().unwrap_or_default();
-    assert!(reason.contains("session re-check") && reason.contains("disabled"), "{reason}");
+    assert!(
+        reason.contains("session re-check") && reason.contains("disabled"),
+        "{reason}"
+    );
 }

@@ -283,3 +283,127 @@ impl Provider {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::connector::{Connector, LoginRequest};
+    use crate::provider::client::ClientSettings;
+    use crate::provider::testing::{app_client, harness, T0};
+    use crate::provider::Lifetimes;
+
+    /// A connector named `id` in realm `realm` that does nothing else.
+    struct Named(&'static str, &'static str);
+
+    #[async_trait::async_trait]
+    impl Connector for Named {
+        fn id(&self) -> &str {
+            self.0
+        }
+        fn realm(&self) -> &str {
+            self.1
+        }
+        fn login_url(&self, _: &LoginRequest<'_>) -> Result<String, ConnectorError> {
+            Err(ConnectorError::Cancelled)
+        }
+        async fn handle_callback(
+            &self,
+            _: &HashMap<String, String>,
+            _: &[String],
+        ) -> Result<Identity, ConnectorError> {
+            Err(ConnectorError::Cancelled)
+        }
+    }
+
+    fn person(connector: &str) -> Identity {
+        Identity {
+            user_id: "zhangsan".into(),
+            connector_id: connector.into(),
+            ..Identity::default()
+        }
+    }
+
+    fn sign_out<'a>(connector_id: &'a str, reach: Reach) -> SignOut<'a> {
+        SignOut {
+            connector_id,
+            user_id: "zhangsan",
+            reach,
+            reason: "left",
+            actor: "test",
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sign_out_voids_credentials_from_logins_up_to_its_second_and_not_later_ones() {
+        let h = harness(
+            vec![app_client(ClientSettings::default())],
+            Lifetimes::default(),
+        );
+        let p = &h.provider;
+        h.seed_refresh_token("app", "grant-1").await;
+        assert!(!p.is_signed_out(&person(""), T0, "app").await.unwrap());
+        let summary = p.sign_out(&sign_out("stub", Reach::Realm)).await.unwrap();
+        assert_eq!(
+            summary,
+            SignOutSummary {
+                sessions: 0,
+                grants: 1,
+                refresh_tokens: 1,
+                logout_notifications: 0
+            }
+        );
+        assert!(p.store().is_grant_revoked("grant-1").await.unwrap());
+        // Older records name no connector: their client's connector ("stub") is theirs.
+        assert!(p.is_signed_out(&person(""), T0, "app").await.unwrap());
+        assert!(p.is_signed_out(&person("stub"), T0, "app").await.unwrap());
+        assert!(!p
+            .is_signed_out(&person("stub"), T0 + 1, "app")
+            .await
+            .unwrap());
+        let lisi = Identity {
+            user_id: "lisi".into(),
+            ..person("stub")
+        };
+        assert!(!p.is_signed_out(&lisi, T0, "app").await.unwrap());
+        let events = p.store().list_login_events(5).await.unwrap();
+        assert_eq!(events[0].outcome, "signed_out");
+        assert_eq!(events[0].user_id.as_deref(), Some("zhangsan"));
+        assert!(events[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("by test: left"));
+    }
+
+    #[tokio::test]
+    async fn a_realm_sign_out_reaches_every_app_of_the_realm_and_an_app_one_only_that_app() {
+        let mut h = harness(Vec::new(), Lifetimes::default());
+        h.provider = h
+            .provider
+            .with_connector(Arc::new(Named("a", "corp-1")))
+            .with_connector(Arc::new(Named("b", "corp-1")))
+            .with_connector(Arc::new(Named("c", "corp-2")));
+        let p = &h.provider;
+        p.sign_out(&sign_out("a", Reach::Connector)).await.unwrap();
+        let voided =
+            |c: &'static str| async move { p.is_signed_out(&person(c), T0, "app").await.unwrap() };
+        assert!(voided("a").await);
+        assert!(
+            !voided("b").await,
+            "another app of the corp may still let them in"
+        );
+        h.clock.advance(10);
+        p.sign_out(&sign_out("b", Reach::Realm)).await.unwrap();
+        assert!(voided("a").await && voided("b").await);
+        assert!(
+            !voided("c").await,
+            "another corp's zhangsan is another person"
+        );
+        assert!(matches!(
+            p.sign_out(&sign_out("nope", Reach::Realm)).await,
+            Err(SignOutError::UnknownConnector(_))
+        ));
+    }
+}
