@@ -124,3 +124,100 @@ pub(super) async fn signout(State(ctx): State<AdminContext>, body: Bytes) -> Res
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::provider::client::ClientSettings;
+    use crate::provider::testing::{app_client, harness};
+    use crate::provider::Lifetimes;
+
+    async fn call(ctx: &AdminContext, body: &str) -> (StatusCode, serde_json::Value) {
+        let resp = super::super::router(ctx.clone())
+            .oneshot(
+                Request::post("/v1/signout")
+                    .header("content-type", "application/json")
+                    .body(Body::from(body.to_owned()))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn signout_answers_a_summary_and_refuses_bad_requests_with_json_errors() {
+        let h = harness(
+            vec![app_client(ClientSettings::default())],
+            Lifetimes::default(),
+        );
+        h.seed_refresh_token("app", "grant-1").await;
+        let clock: crate::clock::SharedClock = Arc::new(h.clock.clone());
+        let (provider, _keys) = h.into_shared();
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = AdminContext {
+            config: Arc::new(crate::testkit::config(
+                "https://sso.example.com",
+                "127.0.0.1:0".parse().unwrap(),
+                dir.path(),
+                Vec::new(),
+                Vec::new(),
+            )),
+            store: provider.store().clone(),
+            provider,
+            clock,
+        };
+        for (body, status, error) in [
+            ("not json", StatusCode::BAD_REQUEST, "invalid_request"),
+            (
+                r#"{"user": " "}"#,
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+            ),
+            (
+                r#"{"user": "a\nb"}"#,
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+            ),
+            (
+                r#"{"user": "x", "extra": 1}"#,
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+            ),
+            (
+                r#"{"user": "zhangsan", "connector": "nope"}"#,
+                StatusCode::NOT_FOUND,
+                "unknown_connector",
+            ),
+        ] {
+            let (s, v) = call(&ctx, body).await;
+            assert_eq!(
+                (s, v["error"].as_str()),
+                (status, Some(error)),
+                "{body}: {v}"
+            );
+            assert!(v["error_description"].is_string(), "{v}");
+        }
+        let (s, v) = call(
+            &ctx,
+            r#"{"user": "zhangsan", "reason": "left", "actor": "ops"}"#,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(
+            v,
+            serde_json::json!({"sessions": 0, "grants": 1, "refresh_tokens": 1, "logout_notifications": 0})
+        );
+        assert!(ctx.store.is_grant_revoked("grant-1").await.unwrap());
+    }
+}

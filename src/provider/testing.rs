@@ -115,6 +115,11 @@ pub fn harness(clients: Vec<Client>, lifetimes: Lifetimes) -> Harness {
 }
 
 impl Harness {
+    /// The provider to share (an admin route's context) and what keeps its keys alive.
+    pub fn into_shared(self) -> (Arc<Provider>, tempfile::TempDir) {
+        (Arc::new(self.provider), self._keys)
+    }
+
     /// Stores a fresh refresh token of `client_id` for grant `grant_id`; returns the token.
     pub async fn seed_refresh_token(&self, client_id: &str, grant_id: &str) -> String {
         let token = crate::random::token(32);
