@@ -151,8 +151,24 @@ impl Provider {
         } else {
             identity.connector_id.as_str()
         };
-        self.is_session_signed_out(connector, &identity.user_id, auth_time)
-            .await
+        if self
+            .is_session_signed_out(connector, &identity.user_id, auth_time)
+            .await?
+        {
+            return Ok(true);
+        }
+        // For a client with pairwise subjects `user_id` is the client's `sub`; the person's
+        // own id is kept as `upstream_id`.
+        let pairwise = self
+            .connectors
+            .get(connector)
+            .is_some_and(|c| c.is_pairwise());
+        match &identity.upstream_id {
+            Some(own) if pairwise && *own != identity.user_id => {
+                self.is_session_signed_out(connector, own, auth_time).await
+            }
+            _ => Ok(false),
+        }
     }
 
     /// [`Self::is_signed_out`] for a session (which always names its connector).

@@ -306,9 +306,12 @@ pub struct Subject {
 }
 
 impl Subject {
-    /// Whether a code, token or grant record for `identity` belongs to this subject.
+    /// Whether a code, token or grant record for `identity` belongs to this subject. A record
+    /// for a client with pairwise subjects carries the client's `sub` as `user_id` and the
+    /// person's own id as `upstream_id`.
     pub fn owns(&self, identity: &Identity) -> bool {
-        identity.user_id == self.user_id
+        (identity.user_id == self.user_id
+            || identity.upstream_id.as_deref() == Some(self.user_id.as_str()))
             && (identity.connector_id.is_empty()
                 || self.connectors.contains(&identity.connector_id))
     }

@@ -734,17 +734,20 @@ impl Store for PostgresStore {
         let stmt = client
             .prepare_cached(
                 "SELECT record::jsonb ->> 'grant_id', false FROM auth_codes
-                 WHERE expires_at >= $3 AND (record::jsonb #>> '{identity,user_id}') = $1
+                 WHERE expires_at >= $3
+                   AND $1 IN (record::jsonb #>> '{identity,user_id}', record::jsonb #>> '{identity,upstream_id}')
                    AND (COALESCE(record::jsonb #>> '{identity,connector_id}', '') = ''
                         OR (record::jsonb #>> '{identity,connector_id}') = ANY($2))
                  UNION ALL
                  SELECT record::jsonb ->> 'grant_id', false FROM access_tokens
-                 WHERE expires_at >= $3 AND (record::jsonb #>> '{identity,user_id}') = $1
+                 WHERE expires_at >= $3
+                   AND $1 IN (record::jsonb #>> '{identity,user_id}', record::jsonb #>> '{identity,upstream_id}')
                    AND (COALESCE(record::jsonb #>> '{identity,connector_id}', '') = ''
                         OR (record::jsonb #>> '{identity,connector_id}') = ANY($2))
                  UNION ALL
                  SELECT record::jsonb ->> 'grant_id', NOT spent FROM refresh_tokens
-                 WHERE expires_at >= $3 AND (record::jsonb #>> '{identity,user_id}') = $1
+                 WHERE expires_at >= $3
+                   AND $1 IN (record::jsonb #>> '{identity,user_id}', record::jsonb #>> '{identity,upstream_id}')
                    AND (COALESCE(record::jsonb #>> '{identity,connector_id}', '') = ''
                         OR (record::jsonb #>> '{identity,connector_id}') = ANY($2))",
             )

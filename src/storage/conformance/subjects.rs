@@ -98,6 +98,16 @@ pub async fn a_subjects_sessions_are_taken_and_grants_found_but_nobody_elses(sto
         .create_refresh_token(&random::token(16), &legacy)
         .await
         .expect("legacy");
+    // A pairwise client's record: its `sub` as user_id, the person's own id as upstream_id.
+    let g_pairwise = key("g");
+    let mut pairwise = access_token(&g_pairwise, FAR_FUTURE);
+    pairwise.identity = with_user(identity(), "wecom");
+    pairwise.identity.upstream_id = Some(user.clone());
+    pairwise.identity.user_id = "pairwise-sub".into();
+    store
+        .create_access_token(&random::token(16), &pairwise)
+        .await
+        .expect("pairwise");
     let mut foreign = refresh_token(&key("g"), FAR_FUTURE);
     foreign.identity = with_user(identity(), "other-corp");
     store
@@ -110,7 +120,8 @@ pub async fn a_subjects_sessions_are_taken_and_grants_found_but_nobody_elses(sto
         .expect("someone else's");
 
     let found = store.find_grants_of(&subject, now).await.expect("grants");
-    let mut expected: Vec<String> = vec![g_code, g_access, g_refresh, g_spent, g_legacy];
+    let mut expected: Vec<String> =
+        vec![g_code, g_access, g_refresh, g_spent, g_legacy, g_pairwise];
     expected.sort();
     assert_eq!(found.grant_ids.into_iter().collect::<Vec<_>>(), expected);
     assert_eq!(found.live_refresh_tokens, 2, "the live and the legacy one");
