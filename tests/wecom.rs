@@ -1103,3 +1103,39 @@ async fn a_member_deleted_in_wecom_is_signed_out_and_a_retried_callback_changes_
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(common::logout_tokens(&got).len(), 1);
 }
+
+#[tokio::test]
+async fn an_update_user_without_status_re_reads_the_member_and_signs_out_only_a_refused_one() {
+    let (demo, target, got) = start_offboarding().await;
+    let b = common::browser();
+    let mut held = signed_in(&demo, &b).await;
+    // Callback URLs saved after 2022-08-15 get UserID and Department only (wecom-api.md §11).
+    let department_change = format!(
+        "<xml><ToUserName><![CDATA[{}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>\
+         <CreateTime>1</CreateTime><MsgType><![CDATA[event]]></MsgType>\
+         <Event><![CDATA[change_contact]]></Event><ChangeType>update_user</ChangeType>\
+         <UserID><![CDATA[zhangsan]]></UserID><Department><![CDATA[1,2]]></Department></xml>",
+        demo.simulator.config().corp_id
+    );
+    let d = demo
+        .simulator
+        .deliver(&target, &department_change)
+        .await
+        .expect("delivered");
+    assert_eq!(d.status, 200, "{}", d.body);
+    let working = common::still_working(&demo.issuer, &b, &mut held).await;
+    assert_eq!(
+        working.len(),
+        3,
+        "an active member keeps everything: {working:?}"
+    );
+    // Disabled without a status in the event: the re-read finds out.
+    assert!(demo.simulator.set_member_status("zhangsan", 2));
+    let d = demo
+        .simulator
+        .deliver(&target, &department_change.replace("1,2", "2"))
+        .await
+        .expect("delivered");
+    assert_eq!(d.status, 200, "{}", d.body);
+    assert_signed_out(&demo, &b, &mut held, &got, "disabled").await;
+}

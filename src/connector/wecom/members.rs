@@ -10,8 +10,8 @@ use crate::connector::{ConnectorError, Departure};
 impl WeComConnector {
     /// Acts on one decrypted event; the people it removed.
     ///
-    /// An `update_user` without `Status` (callback URLs set after 2022-08-15 get only UserID,
-    /// Department and NewUserID, §11) and an `unsubscribe` (which WeCom also sends when a
+    /// An `update_user` without `Status` or rename (callback URLs set after 2022-08-15 get only
+    /// UserID, Department and NewUserID, §11) and an `unsubscribe` (which WeCom also sends when a
     /// member unfollows the app) do not say whether the member may still log in, so the member
     /// is read again (`user/get`) and reported only when WeCom refuses them: a department
     /// move may have taken them out of the visible range, and an unfollow alone changes nothing.
@@ -25,6 +25,7 @@ impl WeComConnector {
                 new_userid,
                 status,
             } => {
+                let renamed = new_userid.is_some();
                 let current = match new_userid {
                     Some(new) => {
                         self.record_rename(&userid, &new).await?;
@@ -43,6 +44,10 @@ impl WeComConnector {
                         )
                         .await?,
                     ]),
+                    // A rename says who the member is now, not whether they may log in; reading
+                    // the new id at once could race WeCom's own propagation of the rename and
+                    // sign out someone who only changed their id.
+                    None if renamed => Ok(Vec::new()),
                     None => self.reread(&current).await,
                 }
             }
