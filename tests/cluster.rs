@@ -872,6 +872,31 @@ async fn signed_in(browser: &reqwest::Client, a: &Instance, b: &Instance) -> (St
     (access, refresh)
 }
 
+/// A two-instance cluster whose client `APP` has a back-channel logout endpoint, with zhangsan
+/// signed in ([`signed_in`]): the cluster, the endpoint's receipts, the browser, and zhangsan's
+/// access and refresh tokens. `None` (after printing why) without PostgreSQL.
+async fn cluster_with_zhangsan(
+    test: &str,
+) -> Option<(Cluster, common::Received, reqwest::Client, String, String)> {
+    let pg = pg_url(test)?;
+    let (bcl, got) = common::logout_receiver().await;
+    let c = start_cluster_with(&pg, 2, Some(&bcl)).await;
+    let browser = browser();
+    let (access, refresh) = signed_in(&browser, &c.nodes[0], &c.nodes[1]).await;
+    Some((c, got, browser, access, refresh))
+}
+
+/// The `signed_out` entry of the cluster's login event log, read through `node`: its reason.
+fn sign_out_reason(node: &Instance) -> String {
+    let events = events_of(node);
+    let e = events
+        .iter()
+        .find(|e| e["outcome"] == "signed_out")
+        .expect("the sign-out is in the login event log");
+    assert_eq!(e["user_id"], "zhangsan");
+    e["reason"].as_str().expect("reason").to_owned()
+}
+
 /// The logout token `got` received: for zhangsan's session, to `APP`.
 fn assert_one_logout_token_for_zhangsan(tokens: &[String]) {
     assert_eq!(
@@ -890,16 +915,14 @@ fn assert_one_logout_token_for_zhangsan(tokens: &[String]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_deleted_in_wecom_is_refused_by_every_instance_within_5_s_of_the_callback() {
-    let Some(pg) =
-        pg_url("a_member_deleted_in_wecom_is_refused_by_every_instance_within_5_s_of_the_callback")
+    let Some((c, got, browser, access, refresh)) = cluster_with_zhangsan(
+        "a_member_deleted_in_wecom_is_refused_by_every_instance_within_5_s_of_the_callback",
+    )
+    .await
     else {
         return;
     };
-    let (bcl, got) = common::logout_receiver().await;
-    let c = start_cluster_with(&pg, 2, Some(&bcl)).await;
     let [a, b] = [&c.nodes[0], &c.nodes[1]];
-    let browser = browser();
-    let (access, refresh) = signed_in(&browser, a, b).await;
     // WeCom tells instance B; the load balancer may send the person's next requests anywhere.
     let target = wecom_oidc::simulator::CallbackTarget {
         url: format!("{}/callback/wecom/events", b.base),
@@ -932,28 +955,20 @@ async fn a_member_deleted_in_wecom_is_refused_by_every_instance_within_5_s_of_th
     assert_one_logout_token_for_zhangsan(&tokens);
     assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
     println!("deleted member refused everywhere and client told in {elapsed:?}");
-    let events = events_of(a);
-    let signed_out = events
-        .iter()
-        .find(|e| e["outcome"] == "signed_out")
-        .expect("the sign-out is in the login event log");
-    assert_eq!(signed_out["user_id"], "zhangsan");
-    let reason = signed_out["reason"].as_str().expect("reason");
+    let reason = sign_out_reason(a);
     assert!(reason.contains("deleted"), "{reason}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_signout_from_the_cli_ends_a_persons_session_and_tokens_on_every_instance() {
-    let Some(pg) =
-        pg_url("admin_signout_from_the_cli_ends_a_persons_session_and_tokens_on_every_instance")
+    let Some((c, got, browser, access, refresh)) = cluster_with_zhangsan(
+        "admin_signout_from_the_cli_ends_a_persons_session_and_tokens_on_every_instance",
+    )
+    .await
     else {
         return;
     };
-    let (bcl, got) = common::logout_receiver().await;
-    let c = start_cluster_with(&pg, 2, Some(&bcl)).await;
     let [a, b] = [&c.nodes[0], &c.nodes[1]];
-    let browser = browser();
-    let (access, refresh) = signed_in(&browser, a, b).await;
     // The operator asks instance B, through its admin socket, by the person's WeCom UserId.
     let out = Command::new(env!("CARGO_BIN_EXE_wecom-oidc"))
         .arg("--config")
@@ -984,12 +999,7 @@ async fn admin_signout_from_the_cli_ends_a_persons_session_and_tokens_on_every_i
     assert_one_logout_token_for_zhangsan(
         &common::wait_for_logout_tokens(&got, 1, Duration::from_secs(5)).await,
     );
-    let events = events_of(a);
-    let e = events
-        .iter()
-        .find(|e| e["outcome"] == "signed_out")
-        .expect("the sign-out is in the login event log");
-    let reason = e["reason"].as_str().expect("reason");
+    let reason = sign_out_reason(a);
     assert!(
         reason.contains("ops-li") && reason.contains("laptop stolen"),
         "{reason}"

@@ -760,8 +760,9 @@ async fn error_page_follows_ui_locales_and_carries_security_headers() {
     assert!(body.contains("无法完成登录"), "{body}");
 }
 
-#[tokio::test]
-async fn another_users_login_in_the_same_browser_ends_the_first_session_for_its_clients() {
+/// [`start`] whose `app-a` has a back-channel logout endpoint: the environment and what the
+/// endpoint receives.
+async fn start_with_backchannel() -> (Env, common::Received) {
     let (bcl, got) = common::logout_receiver().await;
     let env = start_with(
         vec![
@@ -771,6 +772,12 @@ async fn another_users_login_in_the_same_browser_ends_the_first_session_for_its_
         None,
     )
     .await;
+    (env, got)
+}
+
+#[tokio::test]
+async fn another_users_login_in_the_same_browser_ends_the_first_session_for_its_clients() {
+    let (env, got) = start_with_backchannel().await;
     login(&env, "app-a").await; // zhangsan's session, app-a in it
     let lisi = login_as(&env, &env.browser, "app-b", "lisi").await;
     assert_eq!(claims_of(&lisi)["sub"], "lisi");
@@ -832,15 +839,7 @@ async fn a_session_older_than_recheck_after_re_reads_the_member_and_still_serves
 
 #[tokio::test]
 async fn without_callbacks_a_disabled_member_is_signed_out_when_the_session_passes_recheck_after() {
-    let (bcl, got) = common::logout_receiver().await;
-    let env = start_with(
-        vec![
-            logout_client("app-a", Some(bcl)),
-            client("app-b", ClientSettings::default()),
-        ],
-        None,
-    )
-    .await;
+    let (env, got) = start_with_backchannel().await;
     login(&env, "app-a").await;
     // Disabled in WeCom, and no callback tells us.
     assert!(env.demo.simulator.set_member_status("zhangsan", 2));

@@ -302,36 +302,10 @@ impl Provider {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
-    use crate::connector::{Connector, LoginRequest};
     use crate::provider::client::ClientSettings;
-    use crate::provider::testing::{app_client, harness, T0};
+    use crate::provider::testing::{app_client, harness, StubConnector, T0};
     use crate::provider::Lifetimes;
-
-    /// A connector named `id` in realm `realm` that does nothing else.
-    struct Named(&'static str, &'static str);
-
-    #[async_trait::async_trait]
-    impl Connector for Named {
-        fn id(&self) -> &str {
-            self.0
-        }
-        fn realm(&self) -> &str {
-            self.1
-        }
-        fn login_url(&self, _: &LoginRequest<'_>) -> Result<String, ConnectorError> {
-            Err(ConnectorError::Cancelled)
-        }
-        async fn handle_callback(
-            &self,
-            _: &HashMap<String, String>,
-            _: &[String],
-        ) -> Result<Identity, ConnectorError> {
-            Err(ConnectorError::Cancelled)
-        }
-    }
 
     fn person(connector: &str) -> Identity {
         Identity {
@@ -398,9 +372,9 @@ mod tests {
         let mut h = harness(Vec::new(), Lifetimes::default());
         h.provider = h
             .provider
-            .with_connector(Arc::new(Named("a", "corp-1")))
-            .with_connector(Arc::new(Named("b", "corp-1")))
-            .with_connector(Arc::new(Named("c", "corp-2")));
+            .with_connector(Arc::new(StubConnector::named("a", "corp-1")))
+            .with_connector(Arc::new(StubConnector::named("b", "corp-1")))
+            .with_connector(Arc::new(StubConnector::named("c", "corp-2")));
         let p = &h.provider;
         p.sign_out(&sign_out("a", Reach::Connector)).await.unwrap();
         let voided =
