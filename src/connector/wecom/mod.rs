@@ -211,6 +211,14 @@ impl WeComConnector {
         })
     }
 
+    /// Drops a message from the de-duplication memory, so its next delivery is acted on.
+    fn forget_event(&self, digest: &str) {
+        self.recent_events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|d| d != digest);
+    }
+
     /// The app's access_token: cached in memory and in the store, fetched with `gettoken` when
     /// missing or about to expire. For health checks; never show or log it.
     pub async fn access_token(&self) -> Result<String, ConnectorError> {
@@ -720,16 +728,21 @@ impl Connector for WeComConnector {
             .on_member_event(callback::contact_event(&message))
             .await
         {
-            Ok(departures) => Ok(EventReply {
-                body: String::new(),
-                departures,
-            }),
+            Ok(departures) => {
+                if !departures.is_empty() {
+                    // The core signs these people out after this returns; if that fails, the
+                    // event fails and WeCom's retry must not be taken for a duplicate. A
+                    // sign-out done twice changes nothing the second time.
+                    self.forget_event(&digest);
+                }
+                Ok(EventReply {
+                    body: String::new(),
+                    departures,
+                })
+            }
             Err(e) => {
                 // Forget the message so WeCom's retry gets another chance.
-                self.recent_events
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .retain(|d| d != &digest);
+                self.forget_event(&digest);
                 tracing::error!(error = %e, "cannot act on a WeCom callback");
                 Err(EventError::Rejected(e.to_string()))
             }
