@@ -625,7 +625,8 @@ pub struct Held<'a> {
 }
 
 /// What of `held` still works at the provider at `base` for `browser`: the access token at
-/// userinfo, the refresh token, the session (a `prompt=none` request answered with a code).
+/// userinfo and at introspection (RFC 7662 `active`), the refresh token, the session (a
+/// `prompt=none` request answered with a code).
 /// Empty once the person is signed out everywhere.
 pub async fn still_working(
     base: &str,
@@ -635,6 +636,15 @@ pub async fn still_working(
     let mut working = Vec::new();
     if userinfo(base, &held.access).await.status() == StatusCode::OK {
         working.push("access token at userinfo");
+    }
+    let (_, _, introspection) = post_form(
+        &format!("{base}/introspect"),
+        &[("token", &held.access)],
+        Some(held.client),
+    )
+    .await;
+    if introspection["active"] == true {
+        working.push("access token at introspection");
     }
     let (client, redirect_uri) = held.silent;
     let silent = authorize_url(
