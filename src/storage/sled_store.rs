@@ -996,32 +996,34 @@ impl Store for SledStore {
 
     async fn take_sessions_of(&self, subject: &Subject) -> Result<Vec<Session>> {
         // Scans: on the blocking pool, like the expiry sweep.
-        let trees = self.inner.clone();
+        let trees = self.trees()?;
         let subject = subject.clone();
-        blocking(move || trees.take_sessions_of(&subject)).await
+        self.watch(blocking(move || trees.take_sessions_of(&subject)).await)
     }
 
     async fn find_grants_of(&self, subject: &Subject, now: i64) -> Result<SubjectGrants> {
-        let trees = self.inner.clone();
+        let trees = self.trees()?;
         let subject = subject.clone();
-        blocking(move || trees.find_grants_of(&subject, now)).await
+        self.watch(blocking(move || trees.find_grants_of(&subject, now)).await)
     }
 
     async fn save_subject_mark(&self, key: &str, not_before: i64, keep_until: i64) -> Result<()> {
-        self.inner.save_subject_mark(
+        self.watch(self.trees()?.save_subject_mark(
             key,
             SubjectMark {
                 not_before,
                 keep_until,
             },
-        )
+        ))
     }
 
     async fn find_subject_mark(&self, key: &str) -> Result<i64> {
-        self.inner
-            .subject_marks
-            .find::<SubjectMark>(key)
-            .map(|m| m.not_before)
+        self.watch(
+            self.trees()?
+                .subject_marks
+                .find::<SubjectMark>(key)
+                .map(|m| m.not_before),
+        )
     }
 
     async fn find_upstream_token(&self, key: &str) -> Result<UpstreamToken> {
