@@ -292,6 +292,8 @@ pub struct AuditEvent {
     pub detail: Option<String>,
     /// Unix seconds after which the event may be deleted.
     pub expires_at: i64,
+}
+
 /// Whose records a sign-out reaches ([`Store::take_sessions_of`], [`Store::find_grants_of`]): one
 /// person's `Identity::user_id` as vouched for by any of `connectors` (the upstream apps of their
 /// realm, or one app). Records written before identities named their connector (empty
