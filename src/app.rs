@@ -305,8 +305,15 @@ pub fn build_with_store_and_keys(
         connector,
         session: config.session,
     });
-    provider =
-        provider.with_max_pending_authorizations(config.limits.max_pending_authorizations as usize);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(web::logout::BACKCHANNEL_TIMEOUT)
+        .build()
+        .map_err(|e| StartError::Http(e.to_string()))?;
+    provider = provider
+        .with_max_pending_authorizations(config.limits.max_pending_authorizations as usize)
+        .with_event_retention(config.login_event_retention)
+        .with_logout_notifier(Arc::new(web::logout::HttpLogoutNotifier::new(http.clone())));
     for more in more_connectors {
         provider = provider.with_connector(more);
     }
@@ -316,11 +323,7 @@ pub fn build_with_store_and_keys(
         provider: provider.clone(),
         discovery: Arc::new(ArcSwap::from_pointee(discovery_bytes.clone())),
         cookies: web::cookies::CookieScope::for_issuer(&config.issuer),
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(web::logout::BACKCHANNEL_TIMEOUT)
-            .build()
-            .map_err(|e| StartError::Http(e.to_string()))?,
+        http,
     };
     let connector_rows: Vec<ConnectorRow> = configs
         .iter()

@@ -106,6 +106,22 @@ pub enum AdminCommand {
     /// Re-read the configuration file and key folder (as `kill -HUP` does) and print what
     /// changed, or every problem of the file (then the running configuration keeps serving).
     Reload,
+    /// Sign a person out everywhere: their sessions, grants, refresh and access tokens end at
+    /// once on every instance, and their clients get back-channel logout tokens.
+    Signout(SignoutArgs),
+}
+
+/// Options of `admin signout`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SignoutArgs {
+    /// The person's id at the upstream (for WeCom: the UserId).
+    pub user: String,
+    /// The connector (upstream app) that names them (default: the first configured).
+    #[arg(long)]
+    pub connector: Option<String>,
+    /// Why, for the login event log.
+    #[arg(long)]
+    pub reason: Option<String>,
 }
 
 /// Options of `events`.

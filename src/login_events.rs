@@ -13,8 +13,8 @@ use async_trait::async_trait;
 
 use crate::clock::SharedClock;
 use crate::connector::{
-    Connector, ConnectorError, EventError, FailureNotice, Handoff, Identity, LoginRequest,
-    UpstreamEvent,
+    Connector, ConnectorError, EventError, EventReply, FailureNotice, Handoff, Identity,
+    LoginRequest, UpstreamEvent,
 };
 
 /// What the connector learnt during one callback.
@@ -162,8 +162,12 @@ impl Connector for RecordingConnector {
         self.inner.pairwise_subject(identity, sector)
     }
 
-    async fn handle_event(&self, event: &UpstreamEvent<'_>) -> Result<String, EventError> {
+    async fn handle_event(&self, event: &UpstreamEvent<'_>) -> Result<EventReply, EventError> {
         self.inner.handle_event(event).await
+    }
+
+    async fn local_user_id(&self, upstream_id: &str) -> Result<String, ConnectorError> {
+        self.inner.local_user_id(upstream_id).await
     }
 
     async fn refresh(&self, identity: &Identity) -> Result<Identity, ConnectorError> {

@@ -30,6 +30,9 @@ const APP_SECRET: &str = "app-secret-0123456789abcdef";
 const APP_CB: &str = "http://127.0.0.1:9/app/callback";
 const APP2: &str = "app2";
 const APP2_CB: &str = "http://127.0.0.1:9/app2/callback";
+/// The Token and EncodingAESKey of WeCom's callback URL (wecom-api.md §11 sample keys).
+const CALLBACK_TOKEN: &str = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo";
+const CALLBACK_AES_KEY: &str = "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt";
 /// How often instances re-read the shared signing keys in these tests (seconds).
 const RELOAD_SECS: u64 = 1;
 
@@ -122,6 +125,21 @@ impl Sim {
 /// The configuration every instance of a test shares (each gets its own copy of the file, with
 /// its own `data_dir` and `keys_dir`, which a shared store does not use for keys or records).
 fn config_text(store_url: &str, sim: &Sim, issuer: &str, dir: &std::path::Path) -> String {
+    config_text_with(store_url, sim, issuer, dir, None)
+}
+
+/// [`config_text`] whose client `APP` registers `backchannel` as its back-channel logout URI.
+/// Every instance takes WeCom's callbacks (with [`CALLBACK_TOKEN`] and [`CALLBACK_AES_KEY`]).
+fn config_text_with(
+    store_url: &str,
+    sim: &Sim,
+    issuer: &str,
+    dir: &std::path::Path,
+    backchannel: Option<&str>,
+) -> String {
+    let backchannel = backchannel
+        .map(|uri| format!("backchannel_logout_uri = \"{uri}\""))
+        .unwrap_or_default();
     format!(
         r#"
 issuer = "{issuer}"
@@ -131,11 +149,14 @@ data_dir = "{data}"
 keys_dir = "{keys}"
 keys_reload_interval = {RELOAD_SECS}
 
-{wecom}
+{wecom}callback_token = "{CALLBACK_TOKEN}"
+callback_aes_key = "{CALLBACK_AES_KEY}"
+
 [[clients]]
 id = "{APP}"
 secret = "{APP_SECRET}"
 redirect_uris = ["{APP_CB}"]
+{backchannel}
 
 [[clients]]
 id = "{APP2}"
@@ -177,10 +198,16 @@ struct Cluster {
 }
 
 async fn start_cluster(pg: &str, n: usize) -> Cluster {
+    start_cluster_with(pg, n, None).await
+}
+
+/// [`start_cluster`] with [`config_text_with`]`(…, backchannel)`.
+async fn start_cluster_with(pg: &str, n: usize, backchannel: Option<&str>) -> Cluster {
     let db = TestDatabase::create(pg).await;
     let sim = start_simulator().await;
     let starts = (0..n).map(|_| {
-        let text = |dir: &std::path::Path| config_text(&db.url, &sim, ISSUER, dir);
+        let text =
+            |dir: &std::path::Path| config_text_with(&db.url, &sim, ISSUER, dir, backchannel);
         Instance::start(text)
     });
     let nodes = futures_util::future::join_all(starts).await;
@@ -700,6 +727,211 @@ async fn three_instances_fetch_one_suite_token_and_one_corp_token() {
 
 // ---------------------------------------------------------------------------------------------
 // nginx in front of two instances, with the example configuration.
+
+// ---- Offboarding: a person signed out everywhere ----
+
+/// What a signed-out person still holds at `node` ([`common::still_working`]); only for
+/// checks after the sign-out (a working refresh would rotate `refresh`).
+async fn still_works(
+    node: &Instance,
+    b: &reqwest::Client,
+    access: &str,
+    refresh: &str,
+) -> Vec<&'static str> {
+    let mut held = common::Held {
+        client: (APP, APP_SECRET),
+        access: access.to_owned(),
+        refresh: refresh.to_owned(),
+        silent: (APP2, APP2_CB),
+    };
+    common::still_working(&node.base, b, &mut held).await
+}
+
+/// The login event log of the cluster (read through `node`'s configuration), newest first.
+fn events_of(node: &Instance) -> Vec<Value> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wecom-oidc"))
+        .arg("--config")
+        .arg(&node.config)
+        .args(["events", "--json"])
+        .output()
+        .expect("wecom-oidc events");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("an event as JSON"))
+        .collect()
+}
+
+/// Logs zhangsan in for `APP` (authorize at `a`, WeCom callback at `b`) and gives `APP2` a
+/// code through the session; the access and refresh tokens of `APP`.
+async fn signed_in(browser: &reqwest::Client, a: &Instance, b: &Instance) -> (String, String) {
+    let code = login(browser, APP, APP_CB, a, b).await;
+    let (s, tokens) = redeem(a, &code).await;
+    assert_eq!(s, StatusCode::OK, "{tokens}");
+    let access = str_of(&tokens, "access_token").to_owned();
+    let refresh = str_of(&tokens, "refresh_token").to_owned();
+    for node in [a, b] {
+        assert_eq!(userinfo(node, &access).await, StatusCode::OK);
+    }
+    (access, refresh)
+}
+
+/// A two-instance cluster whose client `APP` has a back-channel logout endpoint, with zhangsan
+/// signed in ([`signed_in`]): the cluster, the endpoint's receipts, the browser, and zhangsan's
+/// access and refresh tokens. `None` (after printing why) without PostgreSQL.
+async fn cluster_with_zhangsan(
+    test: &str,
+) -> Option<(Cluster, common::Received, reqwest::Client, String, String)> {
+    let pg = pg_url(test)?;
+    let (bcl, got) = common::logout_receiver().await;
+    let c = start_cluster_with(&pg, 2, Some(&bcl)).await;
+    let browser = browser();
+    let (access, refresh) = signed_in(&browser, &c.nodes[0], &c.nodes[1]).await;
+    Some((c, got, browser, access, refresh))
+}
+
+/// The `signed_out` entry of the cluster's login event log, read through `node`: its reason.
+fn sign_out_reason(node: &Instance) -> String {
+    let events = events_of(node);
+    let e = events
+        .iter()
+        .find(|e| e["outcome"] == "signed_out")
+        .expect("the sign-out is in the login event log");
+    assert_eq!(e["user_id"], "zhangsan");
+    e["reason"].as_str().expect("reason").to_owned()
+}
+
+/// The logout token `got` received: for zhangsan's session, to `APP`.
+fn assert_one_logout_token_for_zhangsan(tokens: &[String]) {
+    assert_eq!(
+        tokens.len(),
+        1,
+        "one back-channel logout for the one session: {tokens:?}"
+    );
+    let claims = common::claims_of(&tokens[0]);
+    assert_eq!(claims["sub"], "zhangsan");
+    assert_eq!(claims["aud"], APP);
+    assert!(claims["sid"].is_string(), "{claims}");
+    assert!(claims["events"]
+        .get("http://schemas.openid.net/event/backchannel-logout")
+        .is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_deleted_in_wecom_is_refused_by_every_instance_within_5_s_of_the_callback() {
+    let Some((c, got, browser, access, refresh)) = cluster_with_zhangsan(
+        "a_member_deleted_in_wecom_is_refused_by_every_instance_within_5_s_of_the_callback",
+    )
+    .await
+    else {
+        return;
+    };
+    let [a, b] = [&c.nodes[0], &c.nodes[1]];
+    // WeCom tells instance B; the load balancer may send the person's next requests anywhere.
+    let target = wecom_oidc::simulator::CallbackTarget {
+        url: format!("{}/callback/wecom/events", b.base),
+        token: CALLBACK_TOKEN.into(),
+        encoding_aes_key: CALLBACK_AES_KEY.into(),
+    };
+    let started = std::time::Instant::now();
+    let delivery = c
+        .sim
+        .sim
+        .delete_member_and_notify("zhangsan", &target)
+        .await
+        .expect("delivered");
+    assert_eq!(delivery.status, 200, "{}", delivery.body);
+    let mut left: Vec<(String, Vec<&str>)> = Vec::new();
+    for node in [a, b] {
+        left.push((
+            node.base.clone(),
+            still_works(node, &browser, &access, &refresh).await,
+        ));
+    }
+    let tokens = common::wait_for_logout_tokens(&got, 1, Duration::from_secs(5)).await;
+    let elapsed = started.elapsed();
+    assert!(
+        left.iter().all(|(_, w)| w.is_empty()),
+        "still working after the callback: {left:?}\n{}\n{}",
+        a.log(),
+        b.log()
+    );
+    assert_one_logout_token_for_zhangsan(&tokens);
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+    println!("deleted member refused everywhere and client told in {elapsed:?}");
+    let reason = sign_out_reason(a);
+    assert!(reason.contains("deleted"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_signout_from_the_cli_ends_a_persons_session_and_tokens_on_every_instance() {
+    let Some((c, got, browser, access, refresh)) = cluster_with_zhangsan(
+        "admin_signout_from_the_cli_ends_a_persons_session_and_tokens_on_every_instance",
+    )
+    .await
+    else {
+        return;
+    };
+    let [a, b] = [&c.nodes[0], &c.nodes[1]];
+    // The operator asks instance B, through its admin socket, by the person's WeCom UserId.
+    let out = Command::new(env!("CARGO_BIN_EXE_wecom-oidc"))
+        .arg("--config")
+        .arg(&b.config)
+        .args(["admin", "signout", "zhangsan", "--reason", "laptop stolen"])
+        .env_remove("SUDO_USER")
+        .env("LOGNAME", "ops-li")
+        .env("USER", "ops-li")
+        .output()
+        .await
+        .expect("wecom-oidc admin signout");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("JSON summary");
+    assert_eq!(
+        summary,
+        serde_json::json!({"sessions": 1, "grants": 1, "refresh_tokens": 1, "logout_notifications": 1}),
+    );
+    // The member is still active in WeCom: only the sign-out refuses them.
+    for node in [a, b] {
+        let w = still_works(node, &browser, &access, &refresh).await;
+        assert!(w.is_empty(), "{} still honours {w:?}", node.base);
+    }
+    assert_one_logout_token_for_zhangsan(
+        &common::wait_for_logout_tokens(&got, 1, Duration::from_secs(5)).await,
+    );
+    let reason = sign_out_reason(a);
+    assert!(
+        reason.contains("ops-li") && reason.contains("laptop stolen"),
+        "{reason}"
+    );
+    // A new login works again: the sign-out ends what was, not the person. (Credentials from
+    // logins in the second of the sign-out are void too: the store counts whole seconds.)
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let code = login(&browser, APP, APP_CB, a, b).await;
+    assert_eq!(redeem(b, &code).await.0, StatusCode::OK);
+    // Bad requests get the admin API's JSON errors.
+    let out = Command::new(env!("CARGO_BIN_EXE_wecom-oidc"))
+        .arg("--config")
+        .arg(&a.config)
+        .args(["admin", "signout", "zhangsan", "--connector", "nope"])
+        .output()
+        .await
+        .expect("wecom-oidc admin signout");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown_connector"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
 
 /// `examples/nginx/wecom-oidc.conf` with the instances, the listen address and the certificate
 /// substituted. Every substituted line must be found, so a change to the example's shape

@@ -1393,6 +1393,10 @@ mod failing_disk {
             find_session(k: &str) -> StoreResult<Session>;
             touch_session(k: &str, c: &str, n: i64) -> StoreResult<Session>;
             take_session(k: &str) -> StoreResult<Session>;
+            take_sessions_of(s: &wecom_oidc::storage::Subject) -> StoreResult<Vec<wecom_oidc::storage::Session>>;
+            find_grants_of(s: &wecom_oidc::storage::Subject, n: i64) -> StoreResult<wecom_oidc::storage::SubjectGrants>;
+            save_subject_mark(k: &str, n: i64, u: i64) -> StoreResult<()>;
+            find_subject_mark(k: &str) -> StoreResult<i64>;
             create_refresh_token(k: &str, t: &RefreshToken) -> StoreResult<()>;
             find_refresh_token(k: &str) -> StoreResult<RefreshToken>;
             spend_refresh_token(k: &str) -> StoreResult<RefreshToken>;

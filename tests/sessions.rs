@@ -471,31 +471,6 @@ async fn logout_refuses_an_id_token_hint_we_did_not_sign() {
     assert!(resp.headers().get("location").is_none());
 }
 
-/// A relying party's back-channel logout endpoint on 127.0.0.1:0 that records what it gets.
-async fn receiver() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
-    use axum::routing::post;
-    let got = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = got.clone();
-    let app = axum::Router::new().route(
-        "/bcl",
-        post(move |body: String| {
-            let sink = sink.clone();
-            async move {
-                sink.lock().expect("lock").push(body);
-                axum::http::StatusCode::OK
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{addr}/bcl"), got)
-}
-
 /// Verifies `jwt` against the provider's JWKS the way a relying party would.
 async fn verify_with_jwks(env: &Env, jwt: &str) -> serde_json::Map<String, Value> {
     use josekit::jwk::Jwk;
@@ -530,8 +505,8 @@ async fn verify_with_jwks(env: &Env, jwt: &str) -> serde_json::Map<String, Value
 
 #[tokio::test]
 async fn backchannel_logout_token_reaches_every_client_of_the_session_and_verifies() {
-    let (bcl_a, got_a) = receiver().await;
-    let (bcl_b, got_b) = receiver().await;
+    let (bcl_a, got_a) = common::logout_receiver().await;
+    let (bcl_b, got_b) = common::logout_receiver().await;
     let env = start_with(
         vec![
             logout_client("app-a", Some(bcl_a)),
@@ -785,9 +760,10 @@ async fn error_page_follows_ui_locales_and_carries_security_headers() {
     assert!(body.contains("无法完成登录"), "{body}");
 }
 
-#[tokio::test]
-async fn another_users_login_in_the_same_browser_ends_the_first_session_for_its_clients() {
-    let (bcl, got) = receiver().await;
+/// [`start`] whose `app-a` has a back-channel logout endpoint: the environment and what the
+/// endpoint receives.
+async fn start_with_backchannel() -> (Env, common::Received) {
+    let (bcl, got) = common::logout_receiver().await;
     let env = start_with(
         vec![
             logout_client("app-a", Some(bcl)),
@@ -796,6 +772,12 @@ async fn another_users_login_in_the_same_browser_ends_the_first_session_for_its_
         None,
     )
     .await;
+    (env, got)
+}
+
+#[tokio::test]
+async fn another_users_login_in_the_same_browser_ends_the_first_session_for_its_clients() {
+    let (env, got) = start_with_backchannel().await;
     login(&env, "app-a").await; // zhangsan's session, app-a in it
     let lisi = login_as(&env, &env.browser, "app-b", "lisi").await;
     assert_eq!(claims_of(&lisi)["sub"], "lisi");
@@ -838,4 +820,52 @@ async fn claims_parameter_adds_requested_claims_to_id_token_and_userinfo_oidc_co
     // A malformed claims parameter is an invalid_request back to the client.
     let w = authorize(&env, "app-a", &[("claims", "[1]")]).await;
     assert_eq!(w.param("error").as_deref(), Some("invalid_request"));
+}
+
+// ---- [session] recheck_after: old sessions ask WeCom again ----
+
+#[tokio::test]
+async fn a_session_older_than_recheck_after_re_reads_the_member_and_still_serves_an_active_one() {
+    let env = start().await;
+    login(&env, "app-a").await;
+    env.clock.advance(15 * 60);
+    let w = authorize(&env, "app-b", &[("prompt", "none")]).await;
+    assert!(w.param("code").is_some(), "{:?}", w.end);
+    assert!(
+        !w.went_through_wecom(),
+        "re-read server to server, not a login"
+    );
+}
+
+#[tokio::test]
+async fn without_callbacks_a_disabled_member_is_signed_out_when_the_session_passes_recheck_after() {
+    let (env, got) = start_with_backchannel().await;
+    login(&env, "app-a").await;
+    // Disabled in WeCom, and no callback tells us.
+    assert!(env.demo.simulator.set_member_status("zhangsan", 2));
+    // Until recheck_after (default 15 min) the session is trusted as it is: that is the bound.
+    env.clock.advance(15 * 60 - 1);
+    let w = authorize(&env, "app-b", &[("prompt", "none")]).await;
+    assert!(w.param("code").is_some(), "{:?}", w.end);
+    env.clock.advance(1);
+    let w = authorize(&env, "app-b", &[("prompt", "none")]).await;
+    assert_eq!(
+        w.param("error").as_deref(),
+        Some("login_required"),
+        "{:?}",
+        w.end
+    );
+    let tokens = common::wait_for_logout_tokens(&got, 1, std::time::Duration::from_secs(5)).await;
+    assert_eq!(tokens.len(), 1, "app-a is told: {tokens:?}");
+    assert_eq!(common::claims_of(&tokens[0])["sub"], "zhangsan");
+    let events = env.demo.store.list_login_events(10).await.expect("events");
+    let signed_out = events
+        .iter()
+        .find(|e| e.outcome == "signed_out")
+        .expect("the sign-out is in the login event log");
+    let reason = signed_out.reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains("session re-check") && reason.contains("disabled"),
+        "{reason}"
+    );
 }

@@ -932,3 +932,210 @@ fn wecom_proxy_must_be_an_http_url_with_a_host() {
         );
     }
 }
+
+// ---- Offboarding: members removed in WeCom are signed out everywhere ----
+
+/// A client that registered a back-channel logout URI.
+const BCL_CLIENT: &str = "bcl-rp";
+
+/// The demo with callbacks and [`BCL_CLIENT`], whose back-channel logout endpoint is the
+/// returned receiver; logins complete as zhangsan.
+async fn start_offboarding() -> (RunningDemo, CallbackTarget, common::Received) {
+    let (bcl, got) = common::logout_receiver().await;
+    let mut settings = wecom_oidc::provider::client::ClientSettings::default();
+    settings.backchannel_logout_uri = Some(bcl);
+    let bcl_client = common::client(BCL_CLIENT, Some(CLIENT_SECRET), REDIRECT_URI, settings);
+    let options = common::demo_options(
+        Some("zhangsan"),
+        vec![rp_client(), bcl_client],
+        None,
+        Arc::new(SystemClock),
+    )
+    .await;
+    let demo = demo::spawn_with(options, |w, _| {
+        w.callback = Some(CallbackSettings {
+            token: CALLBACK_TOKEN.into(),
+            encoding_aes_key: CALLBACK_AES_KEY.into(),
+        });
+    })
+    .await
+    .expect("demo starts");
+    let target = CallbackTarget {
+        url: format!("{}/callback/wecom/events", demo.issuer),
+        token: CALLBACK_TOKEN.into(),
+        encoding_aes_key: CALLBACK_AES_KEY.into(),
+    };
+    (demo, target, got)
+}
+
+/// Logs zhangsan in for [`BCL_CLIENT`] in `browser`; what they then hold.
+async fn signed_in(demo: &RunningDemo, browser: &reqwest::Client) -> common::Held<'static> {
+    let url = common::authorize_url(
+        &demo.issuer,
+        &[
+            ("client_id", BCL_CLIENT),
+            ("redirect_uri", REDIRECT_URI),
+            ("response_type", "code"),
+            ("scope", "openid offline_access"),
+            ("state", "s1"),
+        ],
+    );
+    let q = common::walk(browser, &url, REDIRECT_URI)
+        .await
+        .redirect_query();
+    let (status, tokens) = common::token(
+        &demo.issuer,
+        (BCL_CLIENT, CLIENT_SECRET),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &q["code"]),
+            ("redirect_uri", REDIRECT_URI),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    common::Held {
+        client: (BCL_CLIENT, CLIENT_SECRET),
+        access: common::str_of(&tokens, "access_token").to_owned(),
+        refresh: common::str_of(&tokens, "refresh_token").to_owned(),
+        silent: (CLIENT_ID, REDIRECT_URI),
+    }
+}
+
+/// Asserts that zhangsan's session, refresh token and access token are refused, that
+/// [`BCL_CLIENT`] got one logout token for them, and that the event log says why.
+async fn assert_signed_out(
+    demo: &RunningDemo,
+    browser: &reqwest::Client,
+    held: &mut common::Held<'_>,
+    got: &common::Received,
+    why: &str,
+) {
+    let working = common::still_working(&demo.issuer, browser, held).await;
+    assert!(working.is_empty(), "still working: {working:?}");
+    let tokens = common::wait_for_logout_tokens(got, 1, std::time::Duration::from_secs(5)).await;
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+    let claims = common::claims_of(&tokens[0]);
+    assert_eq!(claims["sub"], "zhangsan");
+    assert_eq!(claims["aud"], BCL_CLIENT);
+    let events = demo.store.list_login_events(20).await.expect("events");
+    let event = events
+        .iter()
+        .find(|e| e.outcome == "signed_out" && e.user_id.as_deref() == Some("zhangsan"))
+        .expect("the sign-out is in the login event log");
+    let reason = event.reason.as_deref().unwrap_or_default();
+    assert!(reason.contains(why), "{reason}");
+}
+
+#[tokio::test]
+async fn a_member_disabled_in_wecom_is_signed_out_everywhere_at_the_update_user_callback() {
+    let (demo, target, got) = start_offboarding().await;
+    let b = common::browser();
+    let mut held = signed_in(&demo, &b).await;
+    let delivery = demo
+        .simulator
+        .set_member_status_and_notify("zhangsan", 2, &target)
+        .await
+        .expect("delivered");
+    assert_eq!(delivery.status, 200, "{}", delivery.body);
+    assert_signed_out(&demo, &b, &mut held, &got, "disabled").await;
+}
+
+#[tokio::test]
+async fn a_member_taken_out_of_the_visible_range_is_signed_out_and_others_are_not() {
+    let (demo, target, got) = start_offboarding().await;
+    let b = common::browser();
+    let mut held = signed_in(&demo, &b).await;
+    let agent = demo.simulator.config().agent_id;
+    // Narrowed to zhangsan and lisi: the others are told they left the range; zhangsan keeps
+    // everything (an `unsubscribe` is checked against WeCom before anyone is signed out).
+    let range = |users: &[&str]| wecom_oidc::simulator::VisibleRange {
+        users: users.iter().map(|u| u.to_string()).collect(),
+        ..Default::default()
+    };
+    let deliveries = demo
+        .simulator
+        .set_visible_range_and_notify(agent, range(&["zhangsan", "lisi"]), &target)
+        .await
+        .expect("delivered");
+    assert!(!deliveries.is_empty() && deliveries.iter().all(|d| d.status == 200));
+    let working = common::still_working(&demo.issuer, &b, &mut held).await;
+    assert_eq!(working.len(), 4, "zhangsan is still in range: {working:?}");
+    assert!(common::logout_tokens(&got).is_empty());
+    // Now without zhangsan.
+    let deliveries = demo
+        .simulator
+        .set_visible_range_and_notify(agent, range(&["lisi"]), &target)
+        .await
+        .expect("delivered");
+    assert_eq!(deliveries.len(), 1, "one member left the range");
+    assert_eq!(deliveries[0].status, 200, "{}", deliveries[0].body);
+    assert_signed_out(&demo, &b, &mut held, &got, "visible range").await;
+}
+
+#[tokio::test]
+async fn a_member_deleted_in_wecom_is_signed_out_and_a_retried_callback_changes_nothing() {
+    let (demo, target, got) = start_offboarding().await;
+    let b = common::browser();
+    let mut held = signed_in(&demo, &b).await;
+    let delivery = demo
+        .simulator
+        .delete_member_and_notify("zhangsan", &target)
+        .await
+        .expect("delivered");
+    assert_eq!(delivery.status, 200, "{}", delivery.body);
+    assert_signed_out(&demo, &b, &mut held, &got, "deleted").await;
+    // WeCom sends an event again when it missed our answer: acknowledged, and nobody is told
+    // twice (the sessions are gone already).
+    let msg = format!(
+        "<xml><ToUserName><![CDATA[{}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>\
+         <CreateTime>1</CreateTime><MsgType><![CDATA[event]]></MsgType>\
+         <Event><![CDATA[change_contact]]></Event><ChangeType>delete_user</ChangeType>\
+         <UserID><![CDATA[zhangsan]]></UserID></xml>",
+        demo.simulator.config().corp_id
+    );
+    let again = demo
+        .simulator
+        .deliver(&target, &msg)
+        .await
+        .expect("delivered");
+    assert_eq!(again.status, 200, "{}", again.body);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(common::logout_tokens(&got).len(), 1);
+}
+
+#[tokio::test]
+async fn an_update_user_without_status_re_reads_the_member_and_signs_out_only_a_refused_one() {
+    let (demo, target, got) = start_offboarding().await;
+    let b = common::browser();
+    let mut held = signed_in(&demo, &b).await;
+    // Callback URLs saved after 2022-08-15 get UserID and Department only (wecom-api.md §11).
+    let department_change = format!(
+        "<xml><ToUserName><![CDATA[{}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>\
+         <CreateTime>1</CreateTime><MsgType><![CDATA[event]]></MsgType>\
+         <Event><![CDATA[change_contact]]></Event><ChangeType>update_user</ChangeType>\
+         <UserID><![CDATA[zhangsan]]></UserID><Department><![CDATA[1,2]]></Department></xml>",
+        demo.simulator.config().corp_id
+    );
+    let d = demo
+        .simulator
+        .deliver(&target, &department_change)
+        .await
+        .expect("delivered");
+    assert_eq!(d.status, 200, "{}", d.body);
+    let working = common::still_working(&demo.issuer, &b, &mut held).await;
+    assert_eq!(
+        working.len(),
+        4,
+        "an active member keeps everything: {working:?}"
+    );
+    // Disabled without a status in the event: the re-read finds out.
+    assert!(demo.simulator.set_member_status("zhangsan", 2));
+    let d = demo
+        .simulator
+        .deliver(&target, &department_change.replace("1,2", "2"))
+        .await
+        .expect("delivered");
+    assert_eq!(d.status, 200, "{}", d.body);
+    assert_signed_out(&demo, &b, &mut held, &got, "disabled").await;
+}

@@ -85,7 +85,7 @@ pub async fn rotate(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
 
     use axum::body::Body;
     use axum::http::{Method, Request, StatusCode};
@@ -93,7 +93,7 @@ mod tests {
 
     use crate::admin::{router, AdminContext};
     use crate::clock::{ManualClock, SharedClock};
-    use crate::provider::testing::{RefreshAnswer, StubConnector};
+    use crate::provider::testing::StubConnector;
     use crate::provider::{ClientRegistry, Provider, ProviderParts};
     use crate::storage::{MemoryStore, Store};
     use crate::tokens::{KeyRing, KeyStore, SigningAlg};
@@ -113,9 +113,7 @@ mod tests {
             keys,
             clock: clock.clone(),
             lifetimes: Default::default(),
-            connector: Arc::new(StubConnector {
-                answer: Mutex::new(RefreshAnswer::Same),
-            }),
+            connector: Arc::new(StubConnector::named("stub", "stub")),
             session: Default::default(),
         }));
         let config = crate::testkit::config(

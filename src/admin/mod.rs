@@ -15,6 +15,7 @@ mod backup;
 pub mod client;
 mod error;
 pub mod keys;
+mod signout;
 mod socket;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +33,7 @@ use crate::provider::Provider;
 use crate::storage::Store;
 
 pub use error::AdminError;
+pub use signout::SignOutRequest;
 pub use socket::{bind, serve, spawn, AdminListener, AdminSocketError};
 
 /// Where the admin socket of a server with this configuration lives.
@@ -69,6 +71,7 @@ pub fn router(ctx: AdminContext) -> Router {
     Router::new()
         .route("/v1/status", get(status))
         .route("/v1/backup", post(backup::backup))
+        .route("/v1/signout", axum::routing::post(signout::signout))
         .route("/v1/keys/rotate", post(keys::rotate))
         .route("/v1/reload", post(reload))
         // After every route: a route added below this line would not be audited.

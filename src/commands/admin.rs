@@ -30,7 +30,17 @@ pub async fn run(
         AdminCommand::Reload => (
             Method::POST,
             "/v1/reload",
-            Some(serde_json::json!({ "actor": format!("cli ({})", whoami()) })),
+            Some(serde_json::json!({ "actor": actor() })),
+        ),
+        AdminCommand::Signout(a) => (
+            Method::POST,
+            "/v1/signout",
+            Some(serde_json::json!({
+                "user": a.user,
+                "connector": a.connector,
+                "reason": a.reason,
+                "actor": actor(),
+            })),
         ),
     };
     let answer = client::request(&socket, method, path, body).await?;
@@ -40,6 +50,18 @@ pub async fn run(
     }
     println!("{text}");
     Ok(())
+}
+
+/// Who runs the command, for the event log: the login name of this process (the socket only
+/// admits the server's own user or root, so this says which person used that account).
+fn actor() -> String {
+    let login = ["SUDO_USER", "LOGNAME", "USER"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()));
+    match login {
+        Some(name) => format!("{name} (wecom-oidc admin)"),
+        None => "wecom-oidc admin".to_owned(),
+    }
 }
 
 /// The server's refusal for a person: its description and, for a refused configuration, one
@@ -60,13 +82,6 @@ fn refusal(status: axum::http::StatusCode, body: &str) -> String {
         out.push_str(p.as_str().unwrap_or_default());
     }
     out
-}
-
-/// The local user who runs the command (for the server's log of who asked).
-fn whoami() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown user".to_owned())
 }
 
 #[cfg(test)]

@@ -245,7 +245,7 @@ const TOP_KEYS: &[&str] = &[
     "admin",
 ];
 const UI_KEYS: &[&str] = &["playground"];
-const SESSION_KEYS: &[&str] = &["ttl", "idle_timeout"];
+const SESSION_KEYS: &[&str] = &["ttl", "idle_timeout", "recheck_after"];
 const EVENTS_KEYS: &[&str] = &["retention_days"];
 const TOKEN_KEYS: &[&str] = &[
     "auth_request_ttl",
@@ -526,7 +526,24 @@ impl Validator<'_> {
                 None
             }
         };
-        SessionSettings { ttl, idle_timeout }
+        // A session younger than this is trusted as it is; older, it asks the upstream again
+        // before serving a client. Above `ttl` it would never ask.
+        let recheck_after = match self.integer(t, "session.recheck_after", "recheck_after") {
+            None => d.recheck_after,
+            Some(n) if (60..=ttl).contains(&n) => n,
+            Some(_) => {
+                self.problem(
+                    "session.recheck_after",
+                    "must be between 60 seconds and session.ttl",
+                );
+                d.recheck_after
+            }
+        };
+        SessionSettings {
+            ttl,
+            idle_timeout,
+            recheck_after,
+        }
     }
 
     fn limits(&mut self, t: &Table) -> RateLimits {

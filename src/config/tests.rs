@@ -699,3 +699,24 @@ fn an_issuer_path_is_kept_unless_it_starts_with_one_of_the_servers_routes() {
         "issuer: its path must not start with /start: the server has a route there (e.g. use /sso)"
     );
 }
+
+#[test]
+fn session_recheck_after_defaults_to_15_minutes_and_is_bounded_by_the_session_ttl() {
+    let c = parse(GOOD, "t.toml", &env).unwrap();
+    assert_eq!(c.session.recheck_after, 900);
+    let t = format!("{GOOD}\n[session]\nttl = 3600\nrecheck_after = 300\n");
+    assert_eq!(
+        parse(&t, "t.toml", &env).unwrap().session.recheck_after,
+        300
+    );
+    for bad in ["30", "7200", "\"15m\""] {
+        let t = format!("{GOOD}\n[session]\nttl = 3600\nrecheck_after = {bad}\n");
+        let problems = parse(&t, "t.toml", &env).unwrap_err().problems;
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("session.recheck_after")),
+            "{bad}: {problems:?}"
+        );
+    }
+}

@@ -92,6 +92,38 @@ pub struct UpstreamEvent<'a> {
     pub body: &'a [u8],
 }
 
+/// What a connector made of an upstream event: the body to answer with, and the people it says
+/// may no longer log in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventReply {
+    /// The body of the HTTP 200 answer.
+    pub body: String,
+    /// People the event removed (the core signs each out everywhere it reaches).
+    pub departures: Vec<Departure>,
+}
+
+impl EventReply {
+    /// An answer with `body` and nobody removed.
+    pub fn body(body: impl Into<String>) -> Self {
+        Self {
+            body: body.into(),
+            departures: Vec::new(),
+        }
+    }
+}
+
+/// A person the upstream says may no longer log in through this connector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Departure {
+    /// Their `Identity::user_id` as this connector gives it (following renames).
+    pub user_id: String,
+    /// `true` when they are gone from the whole realm (left, deleted, disabled); `false` when
+    /// only this connector's own access rules leave them out (e.g. a WeCom app's visible range).
+    pub whole_realm: bool,
+    /// Why, in words (no codes, tokens or secrets), for the login event log.
+    pub reason: String,
+}
+
 /// Why an upstream event was not accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
@@ -187,9 +219,17 @@ pub trait Connector: Send + Sync {
     }
 
     /// Handles an event the upstream pushed to `/callback/{id}/events` and returns the body to
-    /// answer with (HTTP 200). Connectors without events keep the default.
-    async fn handle_event(&self, _event: &UpstreamEvent<'_>) -> Result<String, EventError> {
+    /// answer with (HTTP 200) and the people it removed. Connectors without events keep the
+    /// default.
+    async fn handle_event(&self, _event: &UpstreamEvent<'_>) -> Result<EventReply, EventError> {
         Err(EventError::NotSupported)
+    }
+
+    /// The `Identity::user_id` this connector gives the person the upstream knows by
+    /// `upstream_id` now (an operator names people by their upstream id). The default: the
+    /// same id.
+    async fn local_user_id(&self, upstream_id: &str) -> Result<String, ConnectorError> {
+        Ok(upstream_id.to_owned())
     }
 
     /// Re-checks a person at refresh time (still a member? still active?) and returns their

@@ -93,7 +93,12 @@ impl Provider {
         let Some((_, record)) = self.stored_access_token(token).await? else {
             return Ok(None);
         };
-        if record.expires_at <= self.now() || self.store.is_grant_revoked(&record.grant_id).await? {
+        if record.expires_at <= self.now()
+            || self.store.is_grant_revoked(&record.grant_id).await?
+            || self
+                .is_signed_out(&record.identity, record.auth_time, &record.client_id)
+                .await?
+        {
             return Ok(None);
         }
         let aud = match self.clients.get(&record.client_id) {
@@ -130,6 +135,9 @@ impl Provider {
             || record.expires_at <= self.now()
             || record.client_id != caller.id
             || self.store.is_grant_revoked(&record.grant_id).await?
+            || self
+                .is_signed_out(&record.identity, record.auth_time, &record.client_id)
+                .await?
         {
             return Ok(None);
         }

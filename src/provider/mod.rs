@@ -13,6 +13,7 @@ pub mod error;
 pub mod handoff;
 pub mod introspect;
 pub mod logout;
+pub mod offboarding;
 pub mod params;
 pub mod pkce;
 pub mod refresh;
@@ -97,6 +98,10 @@ pub struct Provider {
     durability: crate::storage::Durability,
     /// The most authorization requests that may wait for an upstream login at once.
     max_pending_authorizations: AtomicUsize,
+    /// Sends the logout tokens of a sign-out everywhere (the web layer's HTTP client).
+    notifier: Option<std::sync::Arc<dyn offboarding::LogoutNotifier>>,
+    /// How long login events (a sign-out is one) are kept, seconds.
+    event_retention: i64,
 }
 
 /// Default cap on pending authorization requests: at about 1 KiB each, 100 MiB of store at most,
@@ -151,7 +156,25 @@ impl Provider {
             durability: crate::storage::Durability::new(parts.store.clone()),
             store: parts.store,
             max_pending_authorizations: AtomicUsize::new(DEFAULT_MAX_PENDING_AUTHORIZATIONS),
+            notifier: None,
+            event_retention: 30 * 86_400,
         }
+    }
+
+    /// Sends the logout tokens of sign-outs everywhere through `notifier` (without one they
+    /// are logged as unsent).
+    pub fn with_logout_notifier(
+        mut self,
+        notifier: std::sync::Arc<dyn offboarding::LogoutNotifier>,
+    ) -> Self {
+        self.notifier = Some(notifier);
+        self
+    }
+
+    /// Keeps the login events the provider writes (sign-outs) for `seconds`.
+    pub fn with_event_retention(mut self, seconds: i64) -> Self {
+        self.event_retention = seconds;
+        self
     }
 
     /// Caps the pending authorization requests (`[limits] max_pending_authorizations`): past
@@ -191,16 +214,37 @@ impl Provider {
     }
 
     /// Hands an event the upstream pushed (e.g. a WeCom contact-change callback) to the
-    /// connector `connector_id`; `NotSupported` for an unknown connector.
+    /// connector `connector_id`, signs out everyone it says may no longer log in, and returns
+    /// the body to answer with; `NotSupported` for an unknown connector. A sign-out that fails
+    /// fails the event, so the upstream sends it again.
     pub async fn upstream_event(
         &self,
         connector_id: &str,
         event: &crate::connector::UpstreamEvent<'_>,
     ) -> Result<String, crate::connector::EventError> {
-        match self.connectors.get(connector_id) {
-            Some(c) => c.handle_event(event).await,
-            None => Err(crate::connector::EventError::NotSupported),
+        let Some(c) = self.connectors.get(connector_id) else {
+            return Err(crate::connector::EventError::NotSupported);
+        };
+        let reply = c.handle_event(event).await?;
+        for d in &reply.departures {
+            self.sign_out(&offboarding::SignOut {
+                connector_id,
+                user_id: &d.user_id,
+                reach: if d.whole_realm {
+                    offboarding::Reach::Realm
+                } else {
+                    offboarding::Reach::Connector
+                },
+                reason: &d.reason,
+                actor: "upstream event",
+            })
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "could not sign out a person the upstream removed");
+                crate::connector::EventError::Rejected(e.to_string())
+            })?;
         }
+        Ok(reply.body)
     }
 
     /// The issuer identifier.
@@ -241,6 +285,11 @@ impl Provider {
     /// Credential lifetimes.
     pub fn lifetimes(&self) -> Lifetimes {
         **self.lifetimes.load()
+    }
+
+    /// The id of the default connector (the first configured).
+    pub fn default_connector_id(&self) -> &str {
+        &self.default_connector
     }
 
     /// The connector with `id`.

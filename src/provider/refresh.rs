@@ -47,7 +47,11 @@ impl Provider {
         if record.expires_at <= now {
             return Err(invalid());
         }
-        if self.store.is_grant_revoked(&record.grant_id).await? {
+        if self.store.is_grant_revoked(&record.grant_id).await?
+            || self
+                .is_signed_out(&record.identity, record.auth_time, &client.id)
+                .await?
+        {
             return Err(OAuthError::invalid_grant("the grant has been revoked"));
         }
         if !client.allows_offline_access() {
@@ -83,11 +87,29 @@ impl Provider {
                 identity.connector_id = connector_id.to_string();
                 identity
             }
-            Ok(_) | Err(ConnectorError::AccessDenied(_) | ConnectorError::NotPermitted(_)) => {
+            Ok(_) => {
+                self.store
+                    .revoke_grant(&record.grant_id, self.grant_revocation_horizon(now))
+                    .await?;
+                tracing::info!(client_id = %client.id, "refresh answered for another person; grant ended");
+                return Err(OAuthError::invalid_grant(
+                    "the user may no longer sign in; the grant has ended",
+                ));
+            }
+            Err(refusal @ (ConnectorError::AccessDenied(_) | ConnectorError::NotPermitted(_))) => {
                 self.store
                     .revoke_grant(&record.grant_id, self.grant_revocation_horizon(now))
                     .await?;
                 tracing::info!(client_id = %client.id, "refresh refused upstream; grant ended");
+                // What the upstream said holds for everything the person holds, not only this
+                // grant.
+                self.sign_out_refused(
+                    connector_id,
+                    &record.identity.user_id,
+                    &refusal,
+                    "refresh re-check",
+                )
+                .await;
                 return Err(OAuthError::invalid_grant(
                     "the user may no longer sign in; the grant has ended",
                 ));

@@ -11,8 +11,9 @@
 //! - `prompt=consent` is satisfied without a page: clients are registered by the operator, who
 //!   consents on the organisation's behalf, and we never ask the person.
 //! - `prompt=select_account` sends the person to WeCom again, where the account is chosen.
-//! - The member's status is not re-checked upstream while a session lives; `[session] ttl`
-//!   (default 8 h) bounds how long a disabled member keeps single sign-on.
+//! - A session older than `[session] recheck_after` (default 15 min) re-reads its person
+//!   upstream each time it serves a client; a person the upstream refuses is signed out
+//!   everywhere (`offboarding`). Upstream events (a WeCom callback) do it within seconds.
 
 use serde_json::{Map, Value};
 
@@ -44,13 +45,21 @@ pub struct SessionSettings {
     pub ttl: i64,
     /// Seconds without use after which a session ends; `None`: only `ttl` applies.
     pub idle_timeout: Option<i64>,
+    /// Seconds after the upstream login past which the session re-reads its person upstream
+    /// before it serves a client (a member removed without a callback reaching us is signed
+    /// out then).
+    pub recheck_after: i64,
 }
+
+/// Default `[session] recheck_after`: 15 minutes.
+pub const DEFAULT_RECHECK_AFTER: i64 = 15 * 60;
 
 impl Default for SessionSettings {
     fn default() -> Self {
         Self {
             ttl: 8 * 3600,
             idle_timeout: None,
+            recheck_after: DEFAULT_RECHECK_AFTER,
         }
     }
 }
@@ -101,7 +110,23 @@ impl Provider {
         if session.expires_at <= now || idle {
             return None;
         }
-        Some((key, session))
+        // Taken out of the store by a sign-out everywhere; the mark also covers a session a
+        // login racing with the sign-out created after it.
+        match self
+            .is_session_signed_out(
+                &session.connector_id,
+                &session.identity.user_id,
+                session.auth_time,
+            )
+            .await
+        {
+            Ok(false) => Some((key, session)),
+            Ok(true) => None,
+            Err(e) => {
+                tracing::error!(error = %e, "sign-out mark lookup failed; treating as logged out");
+                None
+            }
+        }
     }
 
     /// Starts a session for `identity` after an upstream login and returns the cookie value,
@@ -179,7 +204,25 @@ impl Provider {
         // (another corp) an id names another person: a new login through the client's app.
         let client_connector = self.connector_id_for_client(&req.client_id);
         let identity = if session.connector_id == client_connector {
-            session.identity.clone()
+            if self.now().saturating_sub(session.auth_time) < self.session_settings().recheck_after
+            {
+                session.identity.clone()
+            } else {
+                // An old session asks the upstream again before it serves a client: a member
+                // who left or was disabled without a callback reaching us ends here.
+                match self.recheck_own(&session).await {
+                    Recheck::Confirmed(identity) => *identity,
+                    Recheck::Refused => {
+                        return login_required("the upstream no longer lets the user in; the session has ended")
+                    }
+                    Recheck::OtherRealm | Recheck::Unavailable => {
+                        return Err(fail(
+                            ErrorCode::TemporarilyUnavailable,
+                            "the identity provider could not be reached to re-check the session; retry later",
+                        ))
+                    }
+                }
+            }
         } else {
             match self.recheck_in(&client_connector, &session).await {
                 Recheck::Confirmed(identity) => *identity,
@@ -244,6 +287,35 @@ impl Provider {
             &code,
             req.state.as_deref(),
         )))
+    }
+
+    /// Asks the session's own connector about its person, signing them out everywhere the
+    /// refusal reaches when it refuses them.
+    async fn recheck_own(&self, session: &Session) -> Recheck {
+        let Some(connector) = self.connectors.get(&session.connector_id) else {
+            return Recheck::Unavailable;
+        };
+        match connector.refresh(&session.identity).await {
+            Ok(mut identity) if identity.user_id == session.identity.user_id => {
+                identity.connector_id.clone_from(&session.connector_id);
+                Recheck::Confirmed(Box::new(identity))
+            }
+            Ok(_) => Recheck::Refused,
+            Err(refusal @ (ConnectorError::AccessDenied(_) | ConnectorError::NotPermitted(_))) => {
+                self.sign_out_refused(
+                    &session.connector_id,
+                    &session.identity.user_id,
+                    &refusal,
+                    "session re-check",
+                )
+                .await;
+                Recheck::Refused
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, connector = %session.connector_id, "could not re-check an old session's person");
+                Recheck::Unavailable
+            }
+        }
     }
 
     /// Asks `connector_id` about the person of `session`, which another connector vouched for.
@@ -382,6 +454,7 @@ mod tests {
         let settings = SessionSettings {
             ttl: 3_600,
             idle_timeout: Some(600),
+            ..SessionSettings::default()
         };
         let p = provider(&clock, settings, dir.path());
         let (cookie, _, _) = p

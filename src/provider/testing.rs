@@ -33,12 +33,30 @@ pub enum RefreshAnswer {
 pub struct StubConnector {
     /// The next refresh answer.
     pub answer: Mutex<RefreshAnswer>,
+    /// Its id.
+    pub id: &'static str,
+    /// Its realm.
+    pub realm: &'static str,
+}
+
+impl StubConnector {
+    /// A stub with id `id` in realm `realm` that refreshes people unchanged.
+    pub fn named(id: &'static str, realm: &'static str) -> Self {
+        Self {
+            answer: Mutex::new(RefreshAnswer::Same),
+            id,
+            realm,
+        }
+    }
 }
 
 #[async_trait]
 impl Connector for StubConnector {
     fn id(&self) -> &str {
-        "stub"
+        self.id
+    }
+    fn realm(&self) -> &str {
+        self.realm
     }
     fn login_url(&self, _: &LoginRequest<'_>) -> Result<String, ConnectorError> {
         Ok("https://upstream.example/login".into())
@@ -105,9 +123,7 @@ pub fn harness(clients: Vec<Client>, lifetimes: Lifetimes) -> Harness {
     let dir = tempfile::tempdir().expect("tempdir");
     let keys =
         KeyStore::load_or_generate_with(dir.path(), SigningAlg::Es256, &clock).expect("keys");
-    let connector = Arc::new(StubConnector {
-        answer: Mutex::new(RefreshAnswer::Same),
-    });
+    let connector = Arc::new(StubConnector::named("stub", "stub"));
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let provider = Provider::new(ProviderParts {
         issuer: "https://sso.example.com".into(),
@@ -128,6 +144,11 @@ pub fn harness(clients: Vec<Client>, lifetimes: Lifetimes) -> Harness {
 }
 
 impl Harness {
+    /// The provider to share (an admin route's context) and what keeps its keys alive.
+    pub fn into_shared(self) -> (Arc<Provider>, tempfile::TempDir) {
+        (Arc::new(self.provider), self._keys)
+    }
+
     /// Stores a fresh refresh token of `client_id` for grant `grant_id`; returns the token.
     pub async fn seed_refresh_token(&self, client_id: &str, grant_id: &str) -> String {
         let token = crate::random::token(32);

@@ -266,6 +266,15 @@ impl Provider {
                 "the authorization code was issued to another client",
             ));
         }
+        // The person was signed out everywhere after this code's login.
+        if self
+            .is_signed_out(&record.identity, record.auth_time, &client.id)
+            .await?
+        {
+            return Err(OAuthError::invalid_grant(
+                "the user has been signed out since this code was issued",
+            ));
+        }
         if record.redirect_uri != redirect_uri {
             return Err(OAuthError::invalid_grant(
                 "redirect_uri does not match the authorization request",
@@ -518,7 +527,11 @@ impl Provider {
                 "the access token has expired",
             ));
         }
-        if self.store.is_grant_revoked(&record.grant_id).await? {
+        if self.store.is_grant_revoked(&record.grant_id).await?
+            || self
+                .is_signed_out(&record.identity, record.auth_time, &record.client_id)
+                .await?
+        {
             return Err(OAuthError::new(
                 ErrorCode::InvalidToken,
                 "the access token has been revoked",

@@ -256,6 +256,10 @@ mod tests {
             find_session(k: &str) -> StoreResult<crate::storage::Session>;
             touch_session(k: &str, c: &str, n: i64) -> StoreResult<crate::storage::Session>;
             take_session(k: &str) -> StoreResult<crate::storage::Session>;
+            take_sessions_of(s: &crate::storage::Subject) -> StoreResult<Vec<crate::storage::Session>>;
+            find_grants_of(s: &crate::storage::Subject, n: i64) -> StoreResult<crate::storage::SubjectGrants>;
+            save_subject_mark(k: &str, n: i64, u: i64) -> StoreResult<()>;
+            find_subject_mark(k: &str) -> StoreResult<i64>;
             create_refresh_token(k: &str, t: &crate::storage::RefreshToken) -> StoreResult<()>;
             find_refresh_token(k: &str) -> StoreResult<crate::storage::RefreshToken>;
             spend_refresh_token(k: &str) -> StoreResult<crate::storage::RefreshToken>;

@@ -12,7 +12,8 @@ use async_trait::async_trait;
 
 use super::{
     AccessToken, AuditEvent, AuthCode, AuthRequest, DeviceAuthorization, DeviceChange, LoginEvent,
-    RefreshToken, Result, Session, StorageError, Store, UpstreamToken,
+    RefreshToken, Result, Session, StorageError, Store, Subject, SubjectGrants, SubjectMark,
+    UpstreamToken,
 };
 
 use super::cluster::LeaseRecord;
@@ -50,6 +51,7 @@ pub struct MemoryStore {
     /// Device authorizations by device key, and user key → device key (one lock for both, so
     /// a new authorization is never half there).
     devices: Mutex<DeviceMaps>,
+    subject_marks: Mutex<HashMap<String, SubjectMark>>,
     /// Login events by (time, sequence number): ordered, and never two under one key.
     login_events: Mutex<(u64, EventLog)>,
     /// Audit events, as the login events.
@@ -268,6 +270,55 @@ impl Store for MemoryStore {
             .ok_or(StorageError::NotFound)
     }
 
+    async fn take_sessions_of(&self, subject: &Subject) -> Result<Vec<Session>> {
+        let mut sessions = lock(&self.sessions);
+        let keys: Vec<String> = sessions
+            .iter()
+            .filter(|(_, s)| subject.owns_session(s))
+            .map(|(k, _)| k.clone())
+            .collect();
+        Ok(keys.iter().filter_map(|k| sessions.remove(k)).collect())
+    }
+
+    async fn find_grants_of(&self, subject: &Subject, now: i64) -> Result<SubjectGrants> {
+        let mut found = SubjectGrants::default();
+        for c in lock(&self.auth_codes).values() {
+            if c.expires_at >= now && subject.owns(&c.identity) {
+                found.add(&c.grant_id, false);
+            }
+        }
+        for t in lock(&self.access_tokens).values() {
+            if t.expires_at >= now && subject.owns(&t.identity) {
+                found.add(&t.grant_id, false);
+            }
+        }
+        for t in lock(&self.refresh_tokens).values() {
+            if t.expires_at >= now && subject.owns(&t.identity) {
+                found.add(&t.grant_id, !t.spent);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn save_subject_mark(&self, key: &str, not_before: i64, keep_until: i64) -> Result<()> {
+        let mark = SubjectMark {
+            not_before,
+            keep_until,
+        };
+        lock(&self.subject_marks)
+            .entry(key.to_owned())
+            .and_modify(|m| *m = m.merge(mark))
+            .or_insert(mark);
+        Ok(())
+    }
+
+    async fn find_subject_mark(&self, key: &str) -> Result<i64> {
+        lock(&self.subject_marks)
+            .get(key)
+            .map(|m| m.not_before)
+            .ok_or(StorageError::NotFound)
+    }
+
     async fn find_upstream_token(&self, key: &str) -> Result<UpstreamToken> {
         find(&self.upstream_tokens, key)
     }
@@ -300,6 +351,7 @@ impl Store for MemoryStore {
             + sweep(&self.refresh_tokens, now, |t| t.expires_at)
             + sweep(&self.used_jtis, now, |expires_at| *expires_at)
             + sweep(&self.sessions, now, |s| s.expires_at)
+            + sweep(&self.subject_marks, now, |m| m.keep_until)
             + {
                 let mut devices = lock(&self.devices);
                 let (records, users) = &mut *devices;

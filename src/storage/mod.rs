@@ -308,6 +308,74 @@ pub struct AuditEvent {
     pub expires_at: i64,
 }
 
+/// Whose records a sign-out reaches ([`Store::take_sessions_of`], [`Store::find_grants_of`]): one
+/// person's `Identity::user_id` as vouched for by any of `connectors` (the upstream apps of their
+/// realm, or one app). Records written before identities named their connector (empty
+/// `connector_id`) match on the user id alone: over-reaching there ends a stale grant, which is
+/// the safe side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    /// `Identity::user_id` (the `sub` before any pairwise mapping).
+    pub user_id: String,
+    /// Connector ids whose records count.
+    pub connectors: Vec<String>,
+}
+
+impl Subject {
+    /// Whether a code, token or grant record for `identity` belongs to this subject. A record
+    /// for a client with pairwise subjects carries the client's `sub` as `user_id` and the
+    /// person's own id as `upstream_id`.
+    pub fn owns(&self, identity: &Identity) -> bool {
+        (identity.user_id == self.user_id
+            || identity.upstream_id.as_deref() == Some(self.user_id.as_str()))
+            && (identity.connector_id.is_empty()
+                || self.connectors.contains(&identity.connector_id))
+    }
+
+    /// Whether `session` belongs to this subject.
+    pub fn owns_session(&self, session: &Session) -> bool {
+        session.identity.user_id == self.user_id && self.connectors.contains(&session.connector_id)
+    }
+}
+
+/// The grants a subject holds now ([`Store::find_grants_of`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubjectGrants {
+    /// Ids of the grants of their unexpired codes, access tokens and refresh tokens.
+    pub grant_ids: std::collections::BTreeSet<String>,
+    /// How many of their refresh tokens are live (unspent, unexpired).
+    pub live_refresh_tokens: usize,
+}
+
+impl SubjectGrants {
+    /// Adds a record of `grant_id`; `live_refresh` when it is a live refresh token.
+    pub fn add(&mut self, grant_id: &str, live_refresh: bool) {
+        self.grant_ids.insert(grant_id.to_owned());
+        if live_refresh {
+            self.live_refresh_tokens += 1;
+        }
+    }
+}
+
+/// A subject mark ([`Store::save_subject_mark`]) as the embedded backends keep it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubjectMark {
+    /// Credentials from logins before this (Unix seconds) are void.
+    pub not_before: i64,
+    /// Unix seconds after which the mark may be dropped.
+    pub keep_until: i64,
+}
+
+impl SubjectMark {
+    /// The mark that keeps the later of both times of `self` and `other`.
+    pub fn merge(self, other: SubjectMark) -> SubjectMark {
+        SubjectMark {
+            not_before: self.not_before.max(other.not_before),
+            keep_until: self.keep_until.max(other.keep_until),
+        }
+    }
+}
+
 /// The storage interface. Implementations must be safe to call from many tasks at once; the
 /// single-use operations (`take_auth_request`, `redeem_auth_code`, `spend_refresh_token`,
 /// `create_used_jti`) must be atomic, so that two racing requests never both succeed.
@@ -415,6 +483,19 @@ pub trait Store: Send + Sync + 'static {
     async fn find_user_link(&self, key: &str) -> Result<String>;
     /// Saves (replaces) the upstream user link under `key`.
     async fn save_user_link(&self, key: &str, value: &str) -> Result<()>;
+
+    /// Atomically removes and returns every session of `subject` (a sign-out everywhere): a
+    /// session taken here is not also taken by a racing logout, so its clients are told once.
+    async fn take_sessions_of(&self, subject: &Subject) -> Result<Vec<Session>>;
+    /// The grants of `subject`'s codes, access tokens and refresh tokens that have not expired
+    /// at `now`, and how many of those refresh tokens are live.
+    async fn find_grants_of(&self, subject: &Subject, now: i64) -> Result<SubjectGrants>;
+    /// Records that every credential of the subject under `key` from a login before
+    /// `not_before` is void; the mark may be dropped after `keep_until`. A later `not_before`
+    /// and a later `keep_until` win over earlier ones (a repeated sign-out never shortens one).
+    async fn save_subject_mark(&self, key: &str, not_before: i64, keep_until: i64) -> Result<()>;
+    /// The `not_before` of the subject mark under `key`. `NotFound` if there is none.
+    async fn find_subject_mark(&self, key: &str) -> Result<i64>;
 
     /// Deletes every record (login events included) whose expiry (or `keep_until`) is strictly
     /// before `now`; returns how many. Redeemed codes and spent refresh tokens are kept until they

@@ -40,7 +40,8 @@ use serde::Serialize;
 
 use super::{
     AccessToken, AuditEvent, AuthCode, AuthRequest, DeviceAuthorization, DeviceChange, LoginEvent,
-    RefreshToken, Result, Session, SigningKeySet, StorageError, Store, UpstreamToken,
+    RefreshToken, Result, Session, SigningKeySet, StorageError, Store, Subject, SubjectGrants,
+    UpstreamToken,
 };
 
 mod device;
@@ -168,6 +169,16 @@ CREATE TABLE device_authorizations (
     keep_until BIGINT NOT NULL
 );
 CREATE INDEX device_authorizations_keep_until ON device_authorizations (keep_until);
+"#,
+    r#"
+-- Sign-outs everywhere (provider::offboarding): per person and upstream app, credentials from
+-- logins before `not_before` are void, on every instance at once.
+CREATE TABLE subject_marks (
+    key TEXT PRIMARY KEY,
+    not_before BIGINT NOT NULL,
+    keep_until BIGINT NOT NULL
+);
+CREATE INDEX subject_marks_keep_until ON subject_marks (keep_until);
 "#,
 ];
 
@@ -709,6 +720,90 @@ impl Store for PostgresStore {
         .await
     }
 
+    async fn take_sessions_of(&self, subject: &Subject) -> Result<Vec<Session>> {
+        // One statement: each row is deleted (and returned) by exactly one of racing calls.
+        // Records are JSON text; a sign-out is rare enough for a scan.
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "DELETE FROM sessions
+                 WHERE (record::jsonb #>> '{identity,user_id}') = $1
+                   AND (record::jsonb ->> 'connector_id') = ANY($2)
+                 RETURNING record",
+            )
+            .await
+            .map_err(|e| pg_error("take sessions of", &e))?;
+        let rows = client
+            .query(&stmt, &[&subject.user_id, &subject.connectors])
+            .await
+            .map_err(|e| pg_error("take sessions of", &e))?;
+        rows.iter()
+            .map(|row| decode("sessions", row.get::<_, &str>(0)))
+            .collect()
+    }
+
+    async fn find_grants_of(&self, subject: &Subject, now: i64) -> Result<SubjectGrants> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT record::jsonb ->> 'grant_id', false FROM auth_codes
+                 WHERE expires_at >= $3
+                   AND $1 IN (record::jsonb #>> '{identity,user_id}', record::jsonb #>> '{identity,upstream_id}')
+                   AND (COALESCE(record::jsonb #>> '{identity,connector_id}', '') = ''
+                        OR (record::jsonb #>> '{identity,connector_id}') = ANY($2))
+                 UNION ALL
+                 SELECT record::jsonb ->> 'grant_id', false FROM access_tokens
+                 WHERE expires_at >= $3
+                   AND $1 IN (record::jsonb #>> '{identity,user_id}', record::jsonb #>> '{identity,upstream_id}')
+                   AND (COALESCE(record::jsonb #>> '{identity,connector_id}', '') = ''
+                        OR (record::jsonb #>> '{identity,connector_id}') = ANY($2))
+                 UNION ALL
+                 SELECT record::jsonb ->> 'grant_id', NOT spent FROM refresh_tokens
+                 WHERE expires_at >= $3
+                   AND $1 IN (record::jsonb #>> '{identity,user_id}', record::jsonb #>> '{identity,upstream_id}')
+                   AND (COALESCE(record::jsonb #>> '{identity,connector_id}', '') = ''
+                        OR (record::jsonb #>> '{identity,connector_id}') = ANY($2))",
+            )
+            .await
+            .map_err(|e| pg_error("find grants of", &e))?;
+        let rows = client
+            .query(&stmt, &[&subject.user_id, &subject.connectors, &now])
+            .await
+            .map_err(|e| pg_error("find grants of", &e))?;
+        let mut found = SubjectGrants::default();
+        for row in rows {
+            if let Some(grant) = row.get::<_, Option<&str>>(0) {
+                found.add(grant, row.get(1));
+            }
+        }
+        Ok(found)
+    }
+
+    async fn save_subject_mark(&self, key: &str, not_before: i64, keep_until: i64) -> Result<()> {
+        self.execute(
+            "save subject mark",
+            "INSERT INTO subject_marks (key, not_before, keep_until) VALUES ($1, $2, $3)
+             ON CONFLICT (key) DO UPDATE
+             SET not_before = GREATEST(subject_marks.not_before, EXCLUDED.not_before),
+                 keep_until = GREATEST(subject_marks.keep_until, EXCLUDED.keep_until)",
+            &[&key, &not_before, &keep_until],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn find_subject_mark(&self, key: &str) -> Result<i64> {
+        let row = self
+            .query_opt(
+                "find subject mark",
+                "SELECT not_before FROM subject_marks WHERE key = $1",
+                &[&key],
+            )
+            .await?
+            .ok_or(StorageError::NotFound)?;
+        Ok(row.get(0))
+    }
+
     async fn create_refresh_token(&self, key: &str, token: &RefreshToken) -> Result<()> {
         self.create(
             "create refresh token",
@@ -869,6 +964,10 @@ impl Store for PostgresStore {
             ),
             ("used_jtis", "DELETE FROM used_jtis WHERE expires_at < $1"),
             ("sessions", "DELETE FROM sessions WHERE expires_at < $1"),
+            (
+                "subject_marks",
+                "DELETE FROM subject_marks WHERE keep_until < $1",
+            ),
             (
                 "login_events",
                 "DELETE FROM login_events WHERE expires_at < $1",

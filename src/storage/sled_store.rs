@@ -40,7 +40,8 @@ use tokio::sync::oneshot;
 
 use super::{
     AccessToken, AuditEvent, AuthCode, AuthRequest, DeviceAuthorization, DeviceChange, LoginEvent,
-    RefreshToken, Result, Session, StorageError, Store, UpstreamToken,
+    RefreshToken, Result, Session, StorageError, Store, Subject, SubjectGrants, SubjectMark,
+    UpstreamToken,
 };
 
 use super::cluster::LeaseRecord;
@@ -189,6 +190,7 @@ struct Trees {
     sessions: Table,
     login_events: Table,
     audit_events: Table,
+    subject_marks: Table,
     /// Pending authorization requests (see the module docs).
     pending_auth_requests: AtomicUsize,
 }
@@ -300,6 +302,7 @@ fn open_trees(config: sled::Config, label: &str) -> Result<Trees> {
         sessions: Table::open(&db, "sessions")?,
         login_events: Table::open(&db, "login_events")?,
         audit_events: Table::open(&db, "audit_events")?,
+        subject_marks: Table::open(&db, "subject_marks")?,
         db,
     };
     Ok(trees)
@@ -662,6 +665,87 @@ impl Trees {
         self.sessions.take(key)
     }
 
+    fn take_sessions_of(&self, subject: &Subject) -> Result<Vec<Session>> {
+        let table = &self.sessions;
+        let mut taken = Vec::new();
+        for entry in table.tree.iter() {
+            let (key, value) = table.sled("iter", entry)?;
+            let Ok(session) = table.decode::<Session>(&value) else {
+                continue;
+            };
+            if !subject.owns_session(&session) {
+                continue;
+            }
+            // Only the exact record judged: a session taken by a racing logout meanwhile is
+            // that logout's to announce.
+            let swapped = table.sled(
+                "compare_and_swap",
+                table
+                    .tree
+                    .compare_and_swap(&key, Some(&value), None::<sled::IVec>),
+            )?;
+            if swapped.is_ok() {
+                taken.push(session);
+            }
+        }
+        Ok(taken)
+    }
+
+    fn find_grants_of(&self, subject: &Subject, now: i64) -> Result<SubjectGrants> {
+        let mut found = SubjectGrants::default();
+        self.each(&self.auth_codes, |c: AuthCode| {
+            if c.expires_at >= now && subject.owns(&c.identity) {
+                found.add(&c.grant_id, false);
+            }
+        })?;
+        self.each(&self.access_tokens, |t: AccessToken| {
+            if t.expires_at >= now && subject.owns(&t.identity) {
+                found.add(&t.grant_id, false);
+            }
+        })?;
+        self.each(&self.refresh_tokens, |t: RefreshToken| {
+            if t.expires_at >= now && subject.owns(&t.identity) {
+                found.add(&t.grant_id, !t.spent);
+            }
+        })?;
+        Ok(found)
+    }
+
+    /// Calls `f` with every decodable record of `table` (an undecodable one is skipped).
+    fn each<T: DeserializeOwned>(&self, table: &Table, mut f: impl FnMut(T)) -> Result<()> {
+        for entry in table.tree.iter() {
+            let (_, value) = table.sled("iter", entry)?;
+            if let Ok(record) = table.decode(&value) {
+                f(record);
+            }
+        }
+        Ok(())
+    }
+
+    fn save_subject_mark(&self, key: &str, mark: SubjectMark) -> Result<()> {
+        let table = &self.subject_marks;
+        // A swap loop, as in `revoke_grant`: a racing earlier mark never replaces a later one.
+        loop {
+            let current = table.sled("get", table.tree.get(key))?;
+            let merged = match &current {
+                Some(bytes) => match table.decode::<SubjectMark>(bytes) {
+                    Ok(existing) => existing.merge(mark),
+                    Err(_) => mark,
+                },
+                None => mark,
+            };
+            let swapped = table.sled(
+                "compare_and_swap",
+                table
+                    .tree
+                    .compare_and_swap(key, current, Some(table.encode(&merged)?)),
+            )?;
+            if swapped.is_ok() {
+                return Ok(());
+            }
+        }
+    }
+
     fn find_upstream_token(&self, key: &str) -> Result<UpstreamToken> {
         self.upstream_tokens.find(key)
     }
@@ -703,6 +787,9 @@ impl Trees {
                 .sweep(now, |t: &RefreshToken| t.expires_at)?
             + self.used_jtis.sweep(now, |j: &UsedJti| j.expires_at)?
             + self.sessions.sweep(now, |s: &Session| s.expires_at)?
+            + self
+                .subject_marks
+                .sweep(now, |m: &SubjectMark| m.keep_until)?
             + self
                 .login_events
                 .sweep(now, |e: &LoginEvent| e.expires_at)?
@@ -939,6 +1026,38 @@ impl Store for SledStore {
 
     async fn take_session(&self, key: &str) -> Result<Session> {
         self.watch(self.trees()?.take_session(key))
+    }
+
+    async fn take_sessions_of(&self, subject: &Subject) -> Result<Vec<Session>> {
+        // Scans: on the blocking pool, like the expiry sweep.
+        let trees = self.trees()?;
+        let subject = subject.clone();
+        self.watch(blocking(move || trees.take_sessions_of(&subject)).await)
+    }
+
+    async fn find_grants_of(&self, subject: &Subject, now: i64) -> Result<SubjectGrants> {
+        let trees = self.trees()?;
+        let subject = subject.clone();
+        self.watch(blocking(move || trees.find_grants_of(&subject, now)).await)
+    }
+
+    async fn save_subject_mark(&self, key: &str, not_before: i64, keep_until: i64) -> Result<()> {
+        self.watch(self.trees()?.save_subject_mark(
+            key,
+            SubjectMark {
+                not_before,
+                keep_until,
+            },
+        ))
+    }
+
+    async fn find_subject_mark(&self, key: &str) -> Result<i64> {
+        self.watch(
+            self.trees()?
+                .subject_marks
+                .find::<SubjectMark>(key)
+                .map(|m| m.not_before),
+        )
     }
 
     async fn find_upstream_token(&self, key: &str) -> Result<UpstreamToken> {

@@ -91,6 +91,26 @@ fn logged_out_page(headers: &HeaderMap, ui_locales: Option<&str>) -> Response {
     html::page(StatusCode::OK, body, html::PAGE_CSP)
 }
 
+/// Sends the logout tokens of a sign-out everywhere ([`crate::provider::offboarding`]) the way
+/// `/logout` sends its own: [`deliver_all`].
+pub struct HttpLogoutNotifier {
+    http: reqwest::Client,
+}
+
+impl HttpLogoutNotifier {
+    /// With the server's outgoing client (no redirects, [`BACKCHANNEL_TIMEOUT`]).
+    pub fn new(http: reqwest::Client) -> Self {
+        Self { http }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::provider::offboarding::LogoutNotifier for HttpLogoutNotifier {
+    async fn deliver(&self, deliveries: Vec<BackchannelLogout>) {
+        deliver_all(&self.http, deliveries).await;
+    }
+}
+
 /// POSTs every logout token at once and waits at most [`BACKCHANNEL_WAIT`] for them: a slow
 /// or dead client must not keep the person's logout hanging. Failures are logged (client and
 /// status, never the token).

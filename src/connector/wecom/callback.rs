@@ -1,6 +1,7 @@
 //! WeCom server callbacks (接收事件, wecom-api.md §11): URL verification, the SHA-1 signature,
-//! AES-256-CBC with 32-byte PKCS#7 blocks, and the contact-change event that carries a UserID
-//! rename (`change_contact` / `update_user` with `NewUserID`).
+//! AES-256-CBC with 32-byte PKCS#7 blocks, and the events about members we act on: a contact
+//! change (`update_user` with a rename or a status, `delete_user`) and a member leaving an app's
+//! visible range (`unsubscribe`).
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -253,15 +254,31 @@ fn entity(name: &str) -> Option<char> {
     }
 }
 
-/// A decrypted contact-change event we act on.
+/// A decrypted event we act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ContactEvent {
-    /// `update_user` with a `NewUserID`: the member `old` is now `new`.
-    Renamed {
-        /// `UserID`: the old id.
-        old: String,
-        /// `NewUserID`.
-        new: String,
+    /// `change_contact` / `update_user`: the member `userid` changed — renamed to `new_userid`
+    /// when that is present and differs, and with `status` when WeCom sent it (callback URLs
+    /// set after 2022-08-15 get neither status nor most attributes, §11).
+    Updated {
+        /// `UserID`: the id before this change.
+        userid: String,
+        /// `NewUserID`, when the id changed.
+        new_userid: Option<String>,
+        /// `Status` (§6: 1 active, 2 disabled, 4 not activated, 5 left), when sent.
+        status: Option<i64>,
+    },
+    /// `change_contact` / `delete_user`: the member was removed from the corp.
+    Deleted {
+        /// `UserID`.
+        userid: String,
+    },
+    /// `unsubscribe` (official doc 90376, 成员关注及取消关注事件): sent to an app when an admin
+    /// takes a member out of its visible range (or the member unfollows it). `FromUserName`
+    /// is the member's UserID.
+    Unsubscribed {
+        /// `FromUserName`.
+        userid: String,
     },
     /// Any other event: acknowledged, nothing to do.
     Other,
@@ -269,14 +286,27 @@ pub(crate) enum ContactEvent {
 
 /// Reads a decrypted message (§11 "Decrypted contact events").
 pub(crate) fn contact_event(xml: &str) -> ContactEvent {
+    let field = |name: &str| xml_field(xml, name).filter(|v| !v.is_empty());
     let is = |name: &str, value: &str| xml_field(xml, name).as_deref() == Some(value);
-    if !(is("Event", "change_contact") && is("ChangeType", "update_user")) {
+    if is("Event", "unsubscribe") {
+        return match field("FromUserName") {
+            Some(userid) => ContactEvent::Unsubscribed { userid },
+            None => ContactEvent::Other,
+        };
+    }
+    if !is("Event", "change_contact") {
         return ContactEvent::Other;
     }
-    match (xml_field(xml, "UserID"), xml_field(xml, "NewUserID")) {
-        (Some(old), Some(new)) if !old.is_empty() && !new.is_empty() && old != new => {
-            ContactEvent::Renamed { old, new }
-        }
+    let Some(userid) = field("UserID") else {
+        return ContactEvent::Other;
+    };
+    match xml_field(xml, "ChangeType").as_deref() {
+        Some("delete_user") => ContactEvent::Deleted { userid },
+        Some("update_user") => ContactEvent::Updated {
+            new_userid: field("NewUserID").filter(|n| *n != userid),
+            status: field("Status").and_then(|s| s.parse().ok()),
+            userid,
+        },
         _ => ContactEvent::Other,
     }
 }
@@ -344,9 +374,10 @@ mod tests {
         assert!(msg.starts_with("<xml><ToUserName><![CDATA[ww1436e0e65a779aee]]>"));
         assert_eq!(
             contact_event(&msg),
-            ContactEvent::Renamed {
-                old: "zhangsan".into(),
-                new: "zhangsan001".into()
+            ContactEvent::Updated {
+                userid: "zhangsan".into(),
+                new_userid: Some("zhangsan001".into()),
+                status: None,
             }
         );
     }
@@ -430,6 +461,47 @@ mod tests {
         assert_eq!(
             xml_field("<xml><Name>a &#38; b &#x3C; &lt;</Name></xml>", "Name").as_deref(),
             Some("a & b < <")
+        );
+    }
+
+    #[test]
+    fn member_events_are_read_delete_status_and_leaving_the_visible_range() {
+        let contact = |body: &str| {
+            format!("<xml><ToUserName><![CDATA[ww1]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName><CreateTime>1</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[change_contact]]></Event>{body}</xml>")
+        };
+        assert_eq!(
+            contact_event(&contact(
+                "<ChangeType>delete_user</ChangeType><UserID><![CDATA[lisi]]></UserID>"
+            )),
+            ContactEvent::Deleted {
+                userid: "lisi".into()
+            }
+        );
+        assert_eq!(
+            contact_event(&contact("<ChangeType><![CDATA[update_user]]></ChangeType><UserID><![CDATA[lisi]]></UserID><Status>2</Status>")),
+            ContactEvent::Updated { userid: "lisi".into(), new_userid: None, status: Some(2) }
+        );
+        assert_eq!(
+            contact_event(&contact("<ChangeType>update_user</ChangeType><UserID>lisi</UserID><NewUserID>lisi</NewUserID><Department>1,2</Department>")),
+            ContactEvent::Updated { userid: "lisi".into(), new_userid: None, status: None }
+        );
+        assert_eq!(
+            contact_event(&contact("<ChangeType>delete_user</ChangeType>")),
+            ContactEvent::Other,
+            "no UserID: nothing to act on"
+        );
+        assert_eq!(
+            contact_event(&contact(
+                "<ChangeType>create_user</ChangeType><UserID>new</UserID>"
+            )),
+            ContactEvent::Other
+        );
+        let unsubscribe = "<xml><ToUserName><![CDATA[ww1]]></ToUserName><FromUserName><![CDATA[wangwu]]></FromUserName><CreateTime>1</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[unsubscribe]]></Event><EventKey><![CDATA[]]></EventKey><AgentID>1000002</AgentID></xml>";
+        assert_eq!(
+            contact_event(unsubscribe),
+            ContactEvent::Unsubscribed {
+                userid: "wangwu".into()
+            }
         );
     }
 }

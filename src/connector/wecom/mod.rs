@@ -13,6 +13,7 @@ mod config;
 mod doctor;
 mod groups;
 mod login_url;
+mod members;
 mod origins;
 mod profile;
 pub mod proxy;
@@ -30,7 +31,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use self::api::ApiClient;
-use self::callback::ContactEvent;
 pub(crate) use self::callback::{xml_field, CallbackCrypto};
 use self::groups::DirectoryCache;
 use self::login_url::LinkParams;
@@ -38,8 +38,8 @@ use self::profile::{non_empty, MemberProfile};
 use crate::clock::SharedClock;
 use crate::connector::token_cache::{TokenCache, TokenSource};
 use crate::connector::{
-    Connector, ConnectorError, EventError, FailureNotice, Handoff, Identity, LoginRequest,
-    UpstreamEvent,
+    Connector, ConnectorError, EventError, EventReply, FailureNotice, Handoff, Identity,
+    LoginRequest, UpstreamEvent,
 };
 use crate::metrics::Metrics;
 use crate::storage::UpstreamStore;
@@ -211,6 +211,14 @@ impl WeComConnector {
         })
     }
 
+    /// Drops a message from the de-duplication memory, so its next delivery is acted on.
+    fn forget_event(&self, digest: &str) {
+        self.recent_events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|d| d != digest);
+    }
+
     /// The app's access_token: cached in memory and in the store, fetched with `gettoken` when
     /// missing or about to expire. For health checks; never show or log it.
     pub async fn access_token(&self) -> Result<String, ConnectorError> {
@@ -294,17 +302,10 @@ impl WeComConnector {
         // An absent status is accepted: getuserinfo has just vouched for the member.
         match user.status {
             None | Some(STATUS_ACTIVE) => Ok(user),
-            Some(status) => {
-                let why = match status {
-                    2 => "disabled".to_owned(),
-                    4 => "not activated".to_owned(),
-                    5 => "no longer in the corp".to_owned(),
-                    other => format!("not active (status {other})"),
-                };
-                Err(ConnectorError::AccessDenied(format!(
-                    "the WeCom member is {why}"
-                )))
-            }
+            Some(status) => Err(ConnectorError::AccessDenied(format!(
+                "the WeCom member is {}",
+                status_words(status)
+            ))),
         }
     }
 
@@ -434,6 +435,16 @@ impl WeComConnector {
         }
         identity.connector_id.clone_from(&self.settings.id);
         Ok(identity)
+    }
+}
+
+/// A `user/get` `status` other than active, in words (wecom-api.md §6).
+fn status_words(status: i64) -> String {
+    match status {
+        2 => "disabled".to_owned(),
+        4 => "not activated".to_owned(),
+        5 => "no longer in the corp".to_owned(),
+        other => format!("not active (status {other})"),
     }
 }
 
@@ -681,10 +692,11 @@ impl Connector for WeComConnector {
     }
 
     /// WeCom's callback URL (wecom-api.md §11): `GET` is the URL verification (answer the
-    /// decrypted `echostr`), `POST` a message; an `update_user` with `NewUserID` is recorded
-    /// so the renamed member keeps their `sub`. Other events are acknowledged and ignored.
-    /// Recording is two store writes, fast enough to do before answering within WeCom's 5 s.
-    async fn handle_event(&self, event: &UpstreamEvent<'_>) -> Result<String, EventError> {
+    /// decrypted `echostr`), `POST` a message. Events about a member are acted on
+    /// ([`Self::on_member_event`]: renames recorded, members gone reported); others are
+    /// acknowledged and ignored. All of it is a few store writes and at most one `user/get`,
+    /// done before answering within WeCom's 5 s so a failure is retried by WeCom.
+    async fn handle_event(&self, event: &UpstreamEvent<'_>) -> Result<EventReply, EventError> {
         let crypto = self.callback.as_ref().ok_or(EventError::NotSupported)?;
         let q = |k: &str| event.query.get(k).map(String::as_str).unwrap_or_default();
         let reject = |e: callback::CallbackError| {
@@ -694,6 +706,7 @@ impl Connector for WeComConnector {
         if !event.is_post {
             return crypto
                 .open(q("msg_signature"), q("timestamp"), q("nonce"), q("echostr"))
+                .map(EventReply::body)
                 .map_err(reject);
         }
         let body =
@@ -709,28 +722,41 @@ impl Connector for WeComConnector {
         {
             let mut recent = self.recent_events.lock().unwrap_or_else(|p| p.into_inner());
             if recent.contains(&digest) {
-                return Ok(String::new());
+                return Ok(EventReply::default());
             }
             if recent.len() >= RECENT_EVENTS {
                 recent.pop_front();
             }
             recent.push_back(digest.clone());
         }
-        if let ContactEvent::Renamed { old, new } = callback::contact_event(&message) {
-            match self.record_rename(&old, &new).await {
-                Ok(_) => tracing::info!(old = %old, new = %new, "WeCom UserId rename recorded"),
-                Err(e) => {
-                    // Forget the message so WeCom's retry gets another chance.
-                    self.recent_events
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .retain(|d| d != &digest);
-                    tracing::error!(error = %e, "cannot record a WeCom UserId rename");
-                    return Err(EventError::Rejected(e.to_string()));
+        match self
+            .on_member_event(callback::contact_event(&message))
+            .await
+        {
+            Ok(departures) => {
+                if !departures.is_empty() {
+                    // The core signs these people out after this returns; if that fails, the
+                    // event fails and WeCom's retry must not be taken for a duplicate. A
+                    // sign-out done twice changes nothing the second time.
+                    self.forget_event(&digest);
                 }
+                Ok(EventReply {
+                    body: String::new(),
+                    departures,
+                })
+            }
+            Err(e) => {
+                // Forget the message so WeCom's retry gets another chance.
+                self.forget_event(&digest);
+                tracing::error!(error = %e, "cannot act on a WeCom callback");
+                Err(EventError::Rejected(e.to_string()))
             }
         }
-        Ok(String::new())
+    }
+
+    /// The UserId's `sub`: the member's own after a rename ([`Self::subject_of`]).
+    async fn local_user_id(&self, upstream_id: &str) -> Result<String, ConnectorError> {
+        self.subject_of(upstream_id).await
     }
 
     async fn status(&self) -> Vec<crate::connector::StatusLine> {

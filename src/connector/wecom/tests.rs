@@ -671,3 +671,53 @@ async fn a_member_without_user_get_visibility_is_refused_not_accepted_unchecked(
         .expect_err("unknown to user/get");
     assert!(matches!(err, ConnectorError::AccessDenied(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn a_delete_user_event_reports_the_member_at_every_delivery_so_a_failed_sign_out_is_retried()
+{
+    let h = Harness::start().await;
+    let (token, key) = (
+        "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo",
+        "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt",
+    );
+    let c = h.connector_with(WeComSettings {
+        callback: Some(CallbackSettings {
+            token: token.into(),
+            encoding_aes_key: key.into(),
+        }),
+        ..h.settings()
+    });
+    let msg = format!(
+        "<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>\
+         <CreateTime>1</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[change_contact]]></Event>\
+         <ChangeType>delete_user</ChangeType><UserID><![CDATA[ZhangSan]]></UserID></xml>"
+    );
+    let (signature, encrypted) =
+        crate::simulator::seal_callback(token, key, CORP_ID, "1", "2", &msg).expect("sealed");
+    let query: HashMap<String, String> = [
+        ("msg_signature", signature.as_str()),
+        ("timestamp", "1"),
+        ("nonce", "2"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let body = format!("<xml><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>");
+    let event = UpstreamEvent {
+        is_post: true,
+        query: &query,
+        body: body.as_bytes(),
+    };
+    for delivery in 0..2 {
+        let reply = c.handle_event(&event).await.expect("accepted");
+        assert_eq!(
+            reply.departures,
+            vec![crate::connector::Departure {
+                user_id: "ZhangSan".into(),
+                whole_realm: true,
+                reason: "WeCom reports the member deleted from the corp".into(),
+            }],
+            "delivery {delivery}"
+        );
+    }
+}

@@ -38,7 +38,8 @@ use crate::connector::registry::OpenDeps;
 use crate::connector::token_cache::{TokenCache, TokenSource};
 use crate::connector::wecom::{xml_field, CallbackCrypto};
 use crate::connector::{
-    Connector, ConnectorError, EventError, FailureNotice, Identity, LoginRequest, UpstreamEvent,
+    Connector, ConnectorError, EventError, EventReply, FailureNotice, Identity, LoginRequest,
+    UpstreamEvent,
 };
 use crate::metrics::Metrics;
 use crate::storage::UpstreamStore;
@@ -649,7 +650,7 @@ impl Connector for SuiteConnector {
         Ok(fresh)
     }
 
-    async fn handle_event(&self, event: &UpstreamEvent<'_>) -> Result<String, EventError> {
+    async fn handle_event(&self, event: &UpstreamEvent<'_>) -> Result<EventReply, EventError> {
         let q = |k: &str| event.query.get(k).map(String::as_str).unwrap_or_default();
         let reject = |e: &dyn std::fmt::Display| {
             tracing::warn!(error = %e, "WeCom suite callback refused");
@@ -662,6 +663,7 @@ impl Connector for SuiteConnector {
             return self
                 .crypto
                 .open(q("msg_signature"), q("timestamp"), q("nonce"), q("echostr"))
+                .map(EventReply::body)
                 .map_err(|e| reject(&e));
         }
         let body = std::str::from_utf8(event.body).map_err(|e| reject(&e))?;
@@ -692,7 +694,7 @@ impl Connector for SuiteConnector {
             processed.push_back(digest);
         }
         // §11: third-party suite callbacks answer the literal `success`.
-        Ok("success".to_owned())
+        Ok(EventReply::body("success"))
     }
 }
 

@@ -529,6 +529,24 @@ impl Directory {
         Some(old_id)
     }
 
+    /// Removes member `userid` (an admin deleting them, §11 `delete_user`), from tags too; the
+    /// member as they were, or `None` when there is no such member.
+    pub fn remove_member(&mut self, userid: &str) -> Option<Member> {
+        let i = *self.member_index.get(&userid.to_ascii_lowercase())?;
+        let member = self.members.remove(i);
+        for tag in &mut self.tags {
+            tag.users
+                .retain(|u| !u.eq_ignore_ascii_case(&member.userid));
+        }
+        self.member_index = self
+            .members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.userid.to_ascii_lowercase(), i))
+            .collect();
+        Some(member)
+    }
+
     /// The department with this id.
     pub fn department(&self, id: i64) -> Option<&Department> {
         self.departments.get(*self.department_index.get(&id)?)

@@ -158,3 +158,26 @@ fn user_get_department_lists_only_visible_departments_in_step() {
     assert_eq!(f.get("is_leader_in_dept"), Some(&json!([0])));
     assert_eq!(f.get("main_department"), Some(&json!(2)));
 }
+
+#[test]
+fn remove_keeps_the_index_and_tags_in_step() {
+    let mut d = Directory::seed();
+    let before = d.members().len();
+    let lisi = d.member("lisi").map(|m| m.name.clone());
+    assert_eq!(
+        d.remove_member("ZHANGSAN").map(|m| m.userid),
+        Some("zhangsan".to_string())
+    );
+    assert!(d.member("zhangsan").is_none());
+    assert_eq!(d.members().len(), before - 1);
+    assert_eq!(
+        d.member("lisi").map(|m| m.name.clone()),
+        lisi,
+        "others still found"
+    );
+    assert!(d
+        .tags()
+        .iter()
+        .all(|t| !t.users.iter().any(|u| u == "zhangsan")));
+    assert!(d.remove_member("zhangsan").is_none());
+}

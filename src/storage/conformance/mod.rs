@@ -14,6 +14,7 @@ mod login_events;
 mod operator;
 mod sessions;
 mod signing_keys;
+mod subjects;
 mod sweeps;
 mod upstream;
 
@@ -60,6 +61,10 @@ pub use sessions::{
     racing_touches_of_a_session_keep_every_client, session_can_be_created_found_touched_and_taken,
 };
 pub use signing_keys::the_signing_key_set_is_inserted_once_and_replaced_by_compare_and_swap;
+pub use subjects::{
+    a_subjects_sessions_are_taken_and_grants_found_but_nobody_elses,
+    subject_marks_keep_the_latest_time_and_are_swept_after_keep_until,
+};
 pub use sweeps::{
     absent_keys_are_not_found, delete_expired_removes_exactly_the_expired_records_of_every_kind,
     flush_keeps_every_record_readable,
@@ -118,6 +123,8 @@ pub async fn run_all(store: &dyn Store) {
     device_authorization_is_found_by_user_code_and_updated(store).await;
     racing_device_updates_are_atomic(store).await;
     expired_device_authorizations_are_swept(store).await;
+    a_subjects_sessions_are_taken_and_grants_found_but_nobody_elses(store).await;
+    subject_marks_keep_the_latest_time_and_are_swept_after_keep_until(store).await;
 }
 
 /// A fresh key no other check (or earlier run) uses.
