@@ -1624,7 +1624,10 @@ mod console {
         let (_, keys) = page(&s, &b, "/admin/keys", "zh-CN").await;
         assert!(keys.contains("签名中") && keys.contains(&new_kid), "{keys}");
 
-        // Actions this server does not offer (yet) are a clear error, not a blank page.
+        // Sign a person out everywhere from the console (the route `admin signout` uses): lisi,
+        // signed in at the provider from another browser, loses that session.
+        let lisi_browser = browser();
+        let _refused = sign_in(&s, &lisi_browser, "lisi").await;
         let (status, body) = post(
             &s,
             &b,
@@ -1632,13 +1635,27 @@ mod console {
             &[("user", "lisi"), ("csrf", &token)],
         )
         .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            body.contains("Signed out everywhere")
+                && body.contains("lisi: ")
+                && !body.contains("lisi: 0 sessions"),
+            "{body}"
+        );
+        // Reload: this server was not started from a file, and the console says so plainly.
+        let (status, body) = post(&s, &b, "/admin/reload", &[("csrf", &token)]).await;
         assert_eq!(status, 400, "{body}");
-        assert!(body.contains("does not offer this action"), "{body}");
+        assert!(
+            body.contains("not started from a configuration file"),
+            "{body}"
+        );
 
         // Every action is in the audit log with who asked.
         let (_, audit) = page(&s, &b, "/admin/audit", "en").await;
         assert!(
-            audit.contains("keys.rotate") && audit.contains("console:wecom/zhangsan"),
+            audit.contains("keys.rotate")
+                && audit.contains("signout")
+                && audit.contains("console:wecom/zhangsan"),
             "{audit}"
         );
         assert!(audit.contains(&new_kid), "{audit}");
