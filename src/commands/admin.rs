@@ -70,13 +70,13 @@ fn refusal(status: axum::http::StatusCode, body: &str) -> String {
     let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
         return format!("the server refused ({status}): {body}");
     };
-    let mut out = format!(
-        "the server refused ({status}): {}",
-        v["error_description"]
-            .as_str()
-            .or(v["error"].as_str())
-            .unwrap_or(body)
-    );
+    // The error code (what a script matches on) and its description (what a person reads).
+    let what = match (v["error"].as_str(), v["error_description"].as_str()) {
+        (Some(code), Some(description)) => format!("{code}: {description}"),
+        (Some(one), None) | (None, Some(one)) => one.to_owned(),
+        (None, None) => body.to_owned(),
+    };
+    let mut out = format!("the server refused ({status}): {what}");
     for p in v["problems"].as_array().into_iter().flatten() {
         out.push_str("\n  - ");
         out.push_str(p.as_str().unwrap_or_default());
@@ -101,7 +101,7 @@ mod tests {
         );
         assert_eq!(
             text,
-            "the server refused (422 Unprocessable Entity): f.toml has 2 problem(s)\n  - issuer: must use https\n  - clients[0].id: is missing"
+            "the server refused (422 Unprocessable Entity): invalid_configuration: f.toml has 2 problem(s)\n  - issuer: must use https\n  - clients[0].id: is missing"
         );
     }
 }
