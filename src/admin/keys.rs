@@ -87,9 +87,7 @@ pub async fn rotate(
 mod tests {
     use std::sync::Arc;
 
-    use axum::body::Body;
-    use axum::http::{Method, Request, StatusCode};
-    use tower::ServiceExt;
+    use axum::http::StatusCode;
 
     use crate::admin::{router, AdminContext};
     use crate::clock::{ManualClock, SharedClock};
@@ -134,23 +132,7 @@ mod tests {
     }
 
     async fn post(r: &axum::Router, body: &str) -> (StatusCode, serde_json::Value) {
-        let resp = r
-            .clone()
-            .oneshot(
-                Request::builder()
-                    .method(Method::POST)
-                    .uri("/v1/keys/rotate")
-                    .header("content-type", "application/json")
-                    .body(Body::from(body.to_owned()))
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
-        let status = resp.status();
-        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap_or_default())
+        crate::admin::post_in_process(r.clone(), "/v1/keys/rotate", body.to_owned()).await
     }
 
     #[tokio::test]

@@ -36,6 +36,31 @@ pub use error::AdminError;
 pub use signout::SignOutRequest;
 pub use socket::{bind, serve, spawn, AdminListener, AdminSocketError};
 
+/// Posts `json_body` to `path` of the admin router in-process (the console's actions go this
+/// way, so they share the CLI's implementation and audit trail): the status and the answer's
+/// JSON (`Null` when the answer is not JSON).
+pub async fn post_in_process(
+    router: Router,
+    path: &str,
+    json_body: String,
+) -> (StatusCode, serde_json::Value) {
+    use tower::ServiceExt;
+    let req = axum::http::Request::builder()
+        .method(axum::http::Method::POST)
+        .uri(path)
+        .header(axum::http::header::CONTENT_TYPE, "application/json")
+        .body(axum::body::Body::from(json_body));
+    let Ok(req) = req else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, serde_json::Value::Null);
+    };
+    let Ok(resp) = router.oneshot(req).await;
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap_or_default();
+    (status, serde_json::from_slice(&bytes).unwrap_or_default())
+}
+
 /// Where the admin socket of a server with this configuration lives.
 pub fn socket_path(config: &Config) -> PathBuf {
     socket_path_in(&config.data_dir)

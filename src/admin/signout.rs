@@ -129,30 +129,18 @@ pub(super) async fn signout(State(ctx): State<AdminContext>, body: Bytes) -> Res
 mod tests {
     use std::sync::Arc;
 
-    use axum::body::Body;
-    use axum::http::Request;
-    use tower::ServiceExt;
-
     use super::*;
     use crate::provider::client::ClientSettings;
     use crate::provider::testing::{app_client, harness};
     use crate::provider::Lifetimes;
 
     async fn call(ctx: &AdminContext, body: &str) -> (StatusCode, serde_json::Value) {
-        let resp = super::super::router(ctx.clone())
-            .oneshot(
-                Request::post("/v1/signout")
-                    .header("content-type", "application/json")
-                    .body(Body::from(body.to_owned()))
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
-        let status = resp.status();
-        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap())
+        crate::admin::post_in_process(
+            super::super::router(ctx.clone()),
+            "/v1/signout",
+            body.to_owned(),
+        )
+        .await
     }
 
     #[tokio::test]

@@ -6,11 +6,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, Method, Request, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use tower::ServiceExt;
 
 use super::auth::checked;
 use super::pages::{is_zh, message, Message};
@@ -22,24 +20,7 @@ async fn call_admin(
     path: &str,
     body: serde_json::Value,
 ) -> (StatusCode, serde_json::Value) {
-    let req = Request::builder()
-        .method(Method::POST)
-        .uri(path)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body.to_string()));
-    let Ok(req) = req else {
-        return (StatusCode::INTERNAL_SERVER_ERROR, serde_json::Value::Null);
-    };
-    match c.parts.admin.clone().oneshot(req).await {
-        Ok(resp) => {
-            let status = resp.status();
-            let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
-                .await
-                .unwrap_or_default();
-            (status, serde_json::from_slice(&bytes).unwrap_or_default())
-        }
-        Err(never) => match never {},
-    }
+    crate::admin::post_in_process(c.parts.admin.clone(), path, body.to_string()).await
 }
 
 /// The result page of an action.
