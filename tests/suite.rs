@@ -10,17 +10,14 @@
 //!
 //! Run with `cargo test --test suite`.
 
-use std::collections::HashMap;
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use wecom_oidc::clock::ManualClock;
-use wecom_oidc::config::Config;
 use wecom_oidc::connector::registry::ConnectorConfig;
 use wecom_oidc::connector::wecom::CallbackSettings;
 use wecom_oidc::connector::wecom_suite::AppKind;
@@ -28,8 +25,12 @@ use wecom_oidc::connector::wecom_suite::SuiteSettings;
 use wecom_oidc::provider::Client;
 use wecom_oidc::secret::Secret;
 use wecom_oidc::simulator::{
-    AppSpec, CallbackTarget, CorpSeed, Simulator, SimulatorConfig, SuiteKind, SuiteSpec,
+    AppSpec, CallbackTarget, CorpSeed, Delivery, Simulator, SimulatorConfig, SuiteKind, SuiteSpec,
     VisibleRange,
+};
+
+use common::{
+    browser_as, claims_of, code_form, location, pkce, query, refresh_form, str_of, Outcome,
 };
 
 /// The simulator's primary corp (示例科技) and a second company; both have a `zhangsan`.
@@ -45,21 +46,14 @@ const SECRET: &str = "rp-secret-for-suite-tests";
 const REDIRECT_URI: &str = "http://127.0.0.1:9/cb";
 const VERIFIER: &str = "suite-test-code-verifier-0123456789-abcdefghijklmnop";
 
-/// The simulator on its own port (it outlives a provider restart).
-async fn simulator(clock: &ManualClock) -> (Simulator, String) {
-    simulator_with(clock, |_| {}).await
-}
-
-/// [`simulator`] with its configuration changed by `configure`.
+/// The simulator on its own port (it outlives a provider restart), with its configuration
+/// changed by `configure` and corp B added.
 async fn simulator_with(
     clock: &ManualClock,
     configure: fn(&mut SimulatorConfig),
 ) -> (Simulator, String) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let mut config = SimulatorConfig::demo(base.clone());
-    configure(&mut config);
-    let sim = Simulator::new(config, Arc::new(clock.clone()));
+    let (sim, base) =
+        common::serve_simulator_with_clock("", Arc::new(clock.clone()), configure).await;
     sim.add_corp(
         CORP_B,
         CorpSeed::Second,
@@ -71,14 +65,6 @@ async fn simulator_with(
             legacy_app: false,
         },
     );
-    let router = sim.router();
-    tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await;
-    });
     (sim, base)
 }
 
@@ -138,24 +124,8 @@ async fn provider(
         settings: Default::default(),
     };
     client.settings.connector = Some("suite".into());
-    let config = Config {
-        keys_reload_interval: wecom_oidc::tokens::shared::DEFAULT_RELOAD_INTERVAL_SECS,
-        sled_cache_mb: wecom_oidc::config::DEFAULT_SLED_CACHE_MB,
-        issuer: issuer.clone(),
-        listen: addr,
-        data_dir: data.join("store"),
-        store: Default::default(),
-        keys_dir: data.join("keys"),
-        connectors: vec![Arc::new(s) as Arc<dyn ConnectorConfig>],
-        deprecations: Vec::new(),
-        clients: vec![client],
-        lifetimes: Default::default(),
-        limits: Default::default(),
-        session: Default::default(),
-        login_event_retention: wecom_oidc::config::DEFAULT_EVENT_RETENTION_DAYS * 86_400,
-        playground: false,
-        admin: None,
-    };
+    let connectors = vec![Arc::new(s) as Arc<dyn ConnectorConfig>];
+    let config = wecom_oidc::testkit::config(&issuer, addr, data, connectors, vec![client]);
     // A restarted provider may find the previous one still letting go of the sled directory.
     let mut tries = 0;
     let built = loop {
@@ -192,29 +162,55 @@ async fn provider(
     Provider { issuer, stop, done }
 }
 
+/// What each test starts from: a clock, a data folder, the simulator and a provider over them.
+struct World {
+    clock: ManualClock,
+    dir: tempfile::TempDir,
+    sim: Simulator,
+    base: String,
+    p: Provider,
+}
+
+/// A [`World`] whose `wecom-suite` connector `customize` changes.
+async fn world(customize: fn(&mut SuiteSettings)) -> World {
+    world_with(|_| {}, customize).await
+}
+
+/// [`world`] with the simulator's configuration changed by `configure`.
+async fn world_with(
+    configure: fn(&mut SimulatorConfig),
+    customize: fn(&mut SuiteSettings),
+) -> World {
+    let clock = clock();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sim, base) = simulator_with(&clock, configure).await;
+    let p = provider(&sim, &base, &clock, dir.path(), customize).await;
+    World {
+        clock,
+        dir,
+        sim,
+        base,
+        p,
+    }
+}
+
+/// A [`world`] where WeCom's ticket has arrived and both corps have installed the suite.
+async fn installed(customize: fn(&mut SuiteSettings)) -> World {
+    let w = world(customize).await;
+    ticket_and_installs(&w.sim).await;
+    w
+}
+
 /// A desktop browser.
 const DESKTOP: &str = "Mozilla/5.0 (X11; Linux x86_64)";
 /// WeCom's in-app browser (§9: `wxwork`).
 const IN_APP: &str = "Mozilla/5.0 (iPhone) wxwork/4.1.0 MicroMessenger/7.0.1";
 
-fn browser() -> reqwest::Client {
-    browser_as(DESKTOP)
-}
-
-fn browser_as(user_agent: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(user_agent)
-        .build()
-        .expect("client")
-}
-
-/// Where a login ends: the RP callback's query, or a page we showed instead.
-#[derive(Debug)]
-enum Outcome {
-    Redirect(HashMap<String, String>),
-    Page(reqwest::StatusCode, String),
+/// `/authorize` of our client with `scope`, PKCE and `state=s1`.
+fn authorize_url(p: &Provider, scope: &str) -> String {
+    let challenge = common::s256(VERIFIER);
+    let client = (CLIENT, REDIRECT_URI);
+    common::code_request_url(&p.issuer, client, scope, ("s1", "n1"), &pkce(&challenge))
 }
 
 /// `/authorize` with `scope`, then the login page WeCom would show: the suite's `ServiceApp`
@@ -233,31 +229,16 @@ async fn login_as(
     scope: &str,
 ) -> Outcome {
     let b = browser_as(user_agent);
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(VERIFIER.as_bytes()));
-    let mut url = url::Url::parse(&format!("{}/authorize", p.issuer)).expect("url");
-    url.query_pairs_mut()
-        .append_pair("client_id", CLIENT)
-        .append_pair("redirect_uri", REDIRECT_URI)
-        .append_pair("response_type", "code")
-        .append_pair("scope", scope)
-        .append_pair("state", "s1")
-        .append_pair("nonce", "n1")
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256");
-    let mut next = url.to_string();
+    let mut next = authorize_url(p, scope);
     for _ in 0..8 {
         let resp = b.get(&next).send().await.expect("request");
         let status = resp.status();
         if !status.is_redirection() {
             return Outcome::Page(status, resp.text().await.unwrap_or_default());
         }
-        let location = resp.headers()["location"]
-            .to_str()
-            .expect("ascii")
-            .to_owned();
+        let location = location(&resp);
         if location.starts_with(REDIRECT_URI) {
-            let u = url::Url::parse(&location).expect("location");
-            return Outcome::Redirect(u.query_pairs().into_owned().collect());
+            return Outcome::Redirect(query(&location));
         }
         if location.contains("/wwlogin/sso/login") || location.contains("/connect/oauth2/authorize")
         {
@@ -308,32 +289,19 @@ async fn pick_member(b: &reqwest::Client, page: &str, corp: &str, member: &str) 
     action.set_query(None);
     let resp = b.post(action).form(&form).send().await.expect("submit");
     assert!(resp.status().is_redirection(), "{}", resp.status());
-    resp.headers()["location"]
-        .to_str()
-        .expect("ascii")
-        .to_owned()
+    location(&resp)
 }
 
 /// `/authorize`, then straight back to our callback with `code` in place of WeCom's page (a
 /// code the page issued earlier, or none at all).
 async fn callback_with_code(p: &Provider, code: &str) -> reqwest::Response {
-    let b = browser();
-    let mut url = url::Url::parse(&format!("{}/authorize", p.issuer)).expect("url");
-    url.query_pairs_mut()
-        .append_pair("client_id", CLIENT)
-        .append_pair("redirect_uri", REDIRECT_URI)
-        .append_pair("response_type", "code")
-        .append_pair("scope", "openid")
-        .append_pair("state", "s1")
-        .append_pair(
-            "code_challenge",
-            &URL_SAFE_NO_PAD.encode(Sha256::digest(VERIFIER.as_bytes())),
-        )
-        .append_pair("code_challenge_method", "S256");
-    let resp = b.get(url.as_str()).send().await.expect("authorize");
-    let to_wecom =
-        url::Url::parse(resp.headers()["location"].to_str().expect("ascii")).expect("url");
-    let q: HashMap<String, String> = to_wecom.query_pairs().into_owned().collect();
+    let b = browser_as(DESKTOP);
+    let resp = b
+        .get(authorize_url(p, "openid"))
+        .send()
+        .await
+        .expect("authorize");
+    let q = query(&location(&resp));
     b.get(format!(
         "{}?code={code}&state={}",
         q["redirect_uri"], q["state"]
@@ -343,68 +311,33 @@ async fn callback_with_code(p: &Provider, code: &str) -> reqwest::Response {
     .expect("callback")
 }
 
-async fn login(p: &Provider, _sim: &Simulator, corp: &str, member: &str) -> Outcome {
-    login_with(p, corp, member, "openid profile offline_access").await
+async fn login(w: &World, corp: &str, member: &str) -> Outcome {
+    login_with(&w.p, corp, member, "openid profile offline_access").await
 }
 
-async fn tokens(p: &Provider, sim: &Simulator, corp: &str, member: &str) -> Value {
-    tokens_with(p, sim, corp, member, "openid profile offline_access").await
+async fn tokens(w: &World, corp: &str, member: &str) -> Value {
+    tokens_with(w, corp, member, "openid profile offline_access").await
 }
 
-async fn tokens_with(
-    p: &Provider,
-    _sim: &Simulator,
-    corp: &str,
-    member: &str,
-    scope: &str,
-) -> Value {
-    let q = match login_with(p, corp, member, scope).await {
-        Outcome::Redirect(q) => q,
-        other => panic!("login failed: {other:?}"),
-    };
+async fn tokens_with(w: &World, corp: &str, member: &str, scope: &str) -> Value {
+    let q = login_with(&w.p, corp, member, scope).await.query();
     let code = q.get("code").unwrap_or_else(|| panic!("no code: {q:?}"));
-    let resp = reqwest::Client::new()
-        .post(format!("{}/token", p.issuer))
-        .basic_auth(CLIENT, Some(SECRET))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT_URI),
-            ("code_verifier", VERIFIER),
-        ])
-        .send()
-        .await
-        .expect("token request");
-    assert_eq!(resp.status(), reqwest::StatusCode::OK);
-    resp.json().await.expect("token JSON")
+    let form = code_form(code, REDIRECT_URI, &[("code_verifier", VERIFIER)]);
+    let (status, body) = common::token(&w.p.issuer, (CLIENT, SECRET), &form).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    body
 }
 
-async fn refresh(p: &Provider, refresh_token: &str) -> (reqwest::StatusCode, Value) {
-    let resp = reqwest::Client::new()
-        .post(format!("{}/token", p.issuer))
-        .basic_auth(CLIENT, Some(SECRET))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-        ])
-        .send()
-        .await
-        .expect("refresh request");
-    let status = resp.status();
-    (status, resp.json().await.expect("JSON"))
+async fn refresh(w: &World, refresh_token: &str) -> (reqwest::StatusCode, Value) {
+    common::token(&w.p.issuer, (CLIENT, SECRET), &refresh_form(refresh_token)).await
 }
 
 fn claims(token_response: &Value) -> Value {
-    let jwt = token_response["id_token"].as_str().expect("id_token");
-    let payload = jwt.split('.').nth(1).expect("payload");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("JSON")
+    claims_of(str_of(token_response, "id_token"))
 }
 
 fn sub(token_response: &Value) -> String {
-    claims(token_response)["sub"]
-        .as_str()
-        .expect("sub")
-        .to_owned()
+    str_of(&claims(token_response), "sub").to_owned()
 }
 
 /// The `groups` claim of a token response.
@@ -417,6 +350,12 @@ fn groups(token_response: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Asserts that a callback of the simulator was delivered and answered `success`.
+fn answered_success(d: Result<Delivery, String>) {
+    let d = d.expect("delivered");
+    assert_eq!((d.status, d.body.as_str()), (200, "success"));
+}
+
 /// The ticket arrives and both corps install the suite, each delivery answered `success`.
 async fn ticket_and_installs(sim: &Simulator) {
     for d in [
@@ -426,8 +365,7 @@ async fn ticket_and_installs(sim: &Simulator) {
         sim.install_suite(SUITE_ID, CORP_B, VisibleRange::whole_corp())
             .await,
     ] {
-        let d = d.expect("delivered");
-        assert_eq!((d.status, d.body.as_str()), (200, "success"));
+        answered_success(d);
     }
 }
 
@@ -443,15 +381,11 @@ fn clock() -> ManualClock {
 /// two subjects. The suite token is fetched once for all of it, each corp token once.
 #[tokio::test]
 async fn members_of_two_installing_corps_get_distinct_subjects_from_one_client() {
-    let clock = clock();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (sim, base) = simulator(&clock).await;
-    let p = provider(&sim, &base, &clock, dir.path(), |_| {}).await;
-    ticket_and_installs(&sim).await;
+    let w = installed(|_| {}).await;
 
-    let a = tokens(&p, &sim, CORP_A, "zhangsan").await;
-    let b = tokens(&p, &sim, CORP_B, "zhangsan").await;
-    let again = tokens(&p, &sim, CORP_A, "zhangsan").await;
+    let a = tokens(&w, CORP_A, "zhangsan").await;
+    let b = tokens(&w, CORP_B, "zhangsan").await;
+    let again = tokens(&w, CORP_A, "zhangsan").await;
     assert_ne!(sub(&a), sub(&b));
     assert_eq!(sub(&a), sub(&again), "open_userid is stable");
     assert!(
@@ -462,40 +396,36 @@ async fn members_of_two_installing_corps_get_distinct_subjects_from_one_client()
     assert_eq!(claims(&a)["corp_id"], CORP_A);
     assert_eq!(claims(&b)["corp_id"], CORP_B);
     assert_eq!(
-        sim.suite_calls(),
+        w.sim.suite_calls(),
         (1, 2),
         "(get_suite_token, get_corp_token) calls"
     );
     // Inside WeCom: the OAuth link with the SuiteID (§8), same person, same subject.
-    match login_as(IN_APP, &p, CORP_B, "zhangsan", "openid").await {
+    match login_as(IN_APP, &w.p, CORP_B, "zhangsan", "openid").await {
         Outcome::Redirect(q) => assert!(q.contains_key("code"), "{q:?}"),
         other => panic!("in-app login: {other:?}"),
     }
     // §7: a third-party app reads the id in place of a department name: `#id` in `groups`.
-    let g = groups(&tokens_with(&p, &sim, CORP_A, "zhangsan", "openid groups").await);
+    let g = groups(&tokens_with(&w, CORP_A, "zhangsan", "openid groups").await);
     assert!(
         !g.is_empty() && g.iter().all(|x| x.starts_with('#')),
         "{g:?}"
     );
-    p.stop().await;
+    w.p.stop().await;
 }
 
 /// `sub = "corp_userid"` gives `CorpID/userid`; `allowed_corps` refuses other corps' people
 /// with an access-denied page.
 #[tokio::test]
 async fn allowed_corps_refuses_other_corps_and_corp_userid_subjects_name_the_corp() {
-    let clock = clock();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (sim, base) = simulator(&clock).await;
-    let p = provider(&sim, &base, &clock, dir.path(), |s| {
+    let w = installed(|s| {
         s.subject = wecom_oidc::connector::wecom_suite::SuiteSubject::CorpUserid;
         s.allowed_corps = vec![CORP_A.into()];
     })
     .await;
-    ticket_and_installs(&sim).await;
-    let a = tokens(&p, &sim, CORP_A, "zhangsan").await;
+    let a = tokens(&w, CORP_A, "zhangsan").await;
     assert_eq!(sub(&a), format!("{CORP_A}/zhangsan"));
-    match login(&p, &sim, CORP_B, "zhangsan").await {
+    match login(&w, CORP_B, "zhangsan").await {
         Outcome::Page(status, body) => {
             assert_eq!(status, reqwest::StatusCode::FORBIDDEN, "{body}");
             assert!(
@@ -506,36 +436,31 @@ async fn allowed_corps_refuses_other_corps_and_corp_userid_subjects_name_the_cor
         }
         other => panic!("a page saying why: {other:?}"),
     }
-    p.stop().await;
+    w.p.stop().await;
 }
 
 /// After `cancel_auth` the corp's people can no longer log in, and their grants end at the
 /// next refresh; the other corp is untouched.
 #[tokio::test]
 async fn cancel_auth_ends_logins_and_refreshes_for_that_corp_only() {
-    let clock = clock();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (sim, base) = simulator(&clock).await;
-    let p = provider(&sim, &base, &clock, dir.path(), |_| {}).await;
-    ticket_and_installs(&sim).await;
-    let a = tokens(&p, &sim, CORP_A, "zhangsan").await;
-    let b = tokens(&p, &sim, CORP_B, "zhangsan").await;
+    let w = installed(|_| {}).await;
+    let a = tokens(&w, CORP_A, "zhangsan").await;
+    let b = tokens(&w, CORP_B, "zhangsan").await;
 
     // A code WeCom issued just before the corp removed the app.
-    let late = sim.issue_suite_code(SUITE_ID, CORP_B, "zhangsan");
-    let d = sim.cancel_suite(SUITE_ID, CORP_B).await.expect("delivered");
-    assert_eq!((d.status, d.body.as_str()), (200, "success"));
+    let late = w.sim.issue_suite_code(SUITE_ID, CORP_B, "zhangsan");
+    answered_success(w.sim.cancel_suite(SUITE_ID, CORP_B).await);
 
-    let (status, body) = refresh(&p, b["refresh_token"].as_str().expect("rt")).await;
+    let (status, body) = refresh(&w, b["refresh_token"].as_str().expect("rt")).await;
     assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"], "invalid_grant");
-    let resp = callback_with_code(&p, &late).await;
+    let resp = callback_with_code(&w.p, &late).await;
     assert_eq!(resp.status(), reqwest::StatusCode::FORBIDDEN);
     let page = resp.text().await.expect("page");
     assert!(page.contains("has not installed this WeCom app"), "{page}");
-    let (status, body) = refresh(&p, a["refresh_token"].as_str().expect("rt")).await;
+    let (status, body) = refresh(&w, a["refresh_token"].as_str().expect("rt")).await;
     assert_eq!(status, reqwest::StatusCode::OK, "{body}");
-    p.stop().await;
+    w.p.stop().await;
 }
 
 /// A restarted provider over the same sled directory still has the ticket and the permanent
@@ -543,25 +468,36 @@ async fn cancel_auth_ends_logins_and_refreshes_for_that_corp_only() {
 /// push or install.
 #[tokio::test]
 async fn a_restart_loses_neither_the_ticket_nor_the_permanent_codes() {
-    let clock = clock();
-    let dir = tempfile::tempdir().expect("tempdir");
     // Tokens live 10 minutes here, so that they expire while the ticket (30 minutes) is
     // still good and no new one is pushed.
-    let (sim, base) = simulator_with(&clock, |c| c.token_ttl = 600).await;
-    let p = provider(&sim, &base, &clock, dir.path(), |_| {}).await;
-    ticket_and_installs(&sim).await;
-    let before = tokens(&p, &sim, CORP_B, "zhangsan").await;
+    let w = world_with(|c| c.token_ttl = 600, |_| {}).await;
+    ticket_and_installs(&w.sim).await;
+    let before = tokens(&w, CORP_B, "zhangsan").await;
+    let World {
+        clock,
+        dir,
+        sim,
+        base,
+        p,
+    } = w;
     p.stop().await;
 
     let p = provider(&sim, &base, &clock, dir.path(), |_| {}).await;
-    clock.advance(600 * 2);
-    let after = tokens(&p, &sim, CORP_B, "zhangsan").await;
+    let w = World {
+        clock,
+        dir,
+        sim,
+        base,
+        p,
+    };
+    w.clock.advance(600 * 2);
+    let after = tokens(&w, CORP_B, "zhangsan").await;
     assert_eq!(sub(&before), sub(&after));
-    tokens(&p, &sim, CORP_A, "zhangsan").await;
-    let (suite_calls, corp_calls) = sim.suite_calls();
+    tokens(&w, CORP_A, "zhangsan").await;
+    let (suite_calls, corp_calls) = w.sim.suite_calls();
     assert_eq!(suite_calls, 2, "one suite token before, one after expiry");
     assert_eq!(corp_calls, 3, "B before; B and A after expiry");
-    p.stop().await;
+    w.p.stop().await;
 }
 
 /// The SuiteID of the 代开发 template.
@@ -584,8 +520,7 @@ async fn template_installed_by_corp_b(sim: &Simulator) {
         sim.install_suite(TEMPLATE, CORP_B, VisibleRange::whole_corp())
             .await,
     ] {
-        let d = d.expect("delivered");
-        assert_eq!((d.status, d.body.as_str()), (200, "success"));
+        answered_success(d);
     }
     assert_eq!(sim.suite_agent_id(TEMPLATE, CORP_B), Some(3_000_001));
 }
@@ -596,13 +531,10 @@ async fn template_installed_by_corp_b(sim: &Simulator) {
 /// after `change_auth` the names.
 #[tokio::test]
 async fn a_member_of_a_customised_app_corp_logs_in_with_groups_as_ids_until_names_are_authorised() {
-    let clock = clock();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (sim, base) = simulator(&clock).await;
-    let p = provider(&sim, &base, &clock, dir.path(), customised).await;
-    template_installed_by_corp_b(&sim).await;
+    let w = world(customised).await;
+    template_installed_by_corp_b(&w.sim).await;
 
-    let t = tokens_with(&p, &sim, CORP_B, "zhangsan", "openid profile groups").await;
+    let t = tokens_with(&w, CORP_B, "zhangsan", "openid profile groups").await;
     assert_eq!(sub(&t), format!("{CORP_B}/zhangsan"));
     assert_eq!(claims(&t)["corp_id"], CORP_B);
     let before = groups(&t);
@@ -610,53 +542,52 @@ async fn a_member_of_a_customised_app_corp_logs_in_with_groups_as_ids_until_name
         !before.is_empty() && before.iter().all(|g| g.starts_with('#')),
         "{before:?}"
     );
-    assert_eq!(sim.suite_calls(), (1, 1));
+    assert_eq!(w.sim.suite_calls(), (1, 1));
 
-    let d = sim
+    let d = w
+        .sim
         .authorise_department_names(TEMPLATE, CORP_B, true)
         .await
         .expect("delivered")
         .expect("change_auth pushed");
     assert_eq!((d.status, d.body.as_str()), (200, "success"));
-    let after = groups(&tokens_with(&p, &sim, CORP_B, "zhangsan", "openid groups").await);
+    let after = groups(&tokens_with(&w, CORP_B, "zhangsan", "openid groups").await);
     assert_eq!(after.len(), before.len(), "{before:?} {after:?}");
     assert!(after.iter().all(|g| !g.starts_with('#')), "{after:?}");
 
     // A 代开发 connector serves its one corp: corp A's people are not offered (its page is
     // corp B's), and corp A's code would not be redeemed by corp B's token anyway.
-    p.stop().await;
+    w.p.stop().await;
 }
 
 /// §8 `change_auth`: a corp that widens the app's visible range lets in the member it had
 /// left out, without a restart; before that the member gets the page saying who can change it.
 #[tokio::test]
 async fn change_auth_widening_the_visible_range_lets_the_member_in() {
-    let clock = clock();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (sim, base) = simulator(&clock).await;
-    let p = provider(&sim, &base, &clock, dir.path(), |_| {}).await;
-    sim.push_suite_ticket(SUITE_ID).await.expect("ticket");
+    let w = world(|_| {}).await;
+    w.sim.push_suite_ticket(SUITE_ID).await.expect("ticket");
     let only_lisi = VisibleRange {
         users: vec!["lisi".into()],
         ..VisibleRange::default()
     };
-    sim.install_suite(SUITE_ID, CORP_A, only_lisi)
+    w.sim
+        .install_suite(SUITE_ID, CORP_A, only_lisi)
         .await
         .expect("installed");
-    match login(&p, &sim, CORP_A, "zhangsan").await {
+    match login(&w, CORP_A, "zhangsan").await {
         Outcome::Page(status, body) => {
             assert_eq!(status, reqwest::StatusCode::FORBIDDEN, "{body}");
             assert!(body.contains("visible range"), "{body}");
         }
         other => panic!("refused: {other:?}"),
     }
-    let d = sim
-        .change_suite_auth(SUITE_ID, CORP_A, VisibleRange::whole_corp())
-        .await
-        .expect("delivered");
-    assert_eq!((d.status, d.body.as_str()), (200, "success"));
-    tokens(&p, &sim, CORP_A, "zhangsan").await;
-    p.stop().await;
+    answered_success(
+        w.sim
+            .change_suite_auth(SUITE_ID, CORP_A, VisibleRange::whole_corp())
+            .await,
+    );
+    tokens(&w, CORP_A, "zhangsan").await;
+    w.p.stop().await;
 }
 
 /// Before WeCom's first `suite_ticket` the provider stays ready (WeCom must reach its callback
@@ -664,63 +595,47 @@ async fn change_auth_widening_the_visible_range_lets_the_member_in() {
 /// ends on a page explaining it, not a 500.
 #[tokio::test]
 async fn before_the_first_suite_ticket_readyz_and_the_login_explain_it() {
-    let clock = clock();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (sim, base) = simulator(&clock).await;
-    let p = provider(&sim, &base, &clock, dir.path(), |_| {}).await;
-    let ready = reqwest::get(format!("{}/readyz", p.issuer))
-        .await
-        .expect("readyz");
-    assert_eq!(ready.status(), reqwest::StatusCode::OK);
-    let body = ready.text().await.expect("body");
+    let w = world(|_| {}).await;
+    let (status, body) = common::get(format!("{}/readyz", w.p.issuer)).await;
+    assert_eq!(status, reqwest::StatusCode::OK);
     assert!(body.contains("no suite_ticket received yet"), "{body}");
 
-    let resp = callback_with_code(&p, "some-code").await;
+    let resp = callback_with_code(&w.p, "some-code").await;
     assert_eq!(resp.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
     let page = resp.text().await.expect("page");
     assert!(page.contains("suite_ticket"), "{page}");
-    let _ = sim;
-    p.stop().await;
+    w.p.stop().await;
 }
 
 /// The other reading of a 代开发 app's token (`corp_token = "gettoken"`: `gettoken` with the
 /// permanent code as `corpsecret`) logs in the same member, with no `get_corp_token` call.
 #[tokio::test]
 async fn a_customised_app_may_take_its_corp_token_from_gettoken_with_the_permanent_code() {
-    let clock = clock();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (sim, base) = simulator(&clock).await;
-    let p = provider(&sim, &base, &clock, dir.path(), |s| {
+    let w = world(|s| {
         customised(s);
         s.corp_token = wecom_oidc::connector::wecom_suite::CorpTokenApi::Gettoken;
     })
     .await;
-    template_installed_by_corp_b(&sim).await;
-    let t = tokens(&p, &sim, CORP_B, "lisi").await;
+    template_installed_by_corp_b(&w.sim).await;
+    let t = tokens(&w, CORP_B, "lisi").await;
     assert_eq!(sub(&t), format!("{CORP_B}/lisi"));
-    assert_eq!(sim.suite_calls(), (1, 0), "no get_corp_token");
-    assert_eq!(sim.gettoken_calls(), 1);
-    p.stop().await;
+    assert_eq!(w.sim.suite_calls(), (1, 0), "no get_corp_token");
+    assert_eq!(w.sim.gettoken_calls(), 1);
+    w.p.stop().await;
 }
 
 /// §8: WeCom pushes a `suite_ticket` on its own every 10 minutes (here every 50 ms); the
 /// provider keeps the latest, and a corp's install then works without any push by hand.
 #[tokio::test]
 async fn tickets_pushed_on_a_schedule_let_the_suite_work() {
-    let clock = clock();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (sim, base) = simulator(&clock).await;
-    let p = provider(&sim, &base, &clock, dir.path(), |_| {}).await;
-    let pusher = sim.push_suite_tickets_every(SUITE_ID, std::time::Duration::from_millis(50));
+    let w = world(|_| {}).await;
+    let pusher = w
+        .sim
+        .push_suite_tickets_every(SUITE_ID, std::time::Duration::from_millis(50));
     // Bounded wait for the schedule: at most 5 s.
     let mut waiting = true;
     for _ in 0..100 {
-        let body = reqwest::get(format!("{}/readyz", p.issuer))
-            .await
-            .expect("readyz")
-            .text()
-            .await
-            .expect("body");
+        let body = common::get_text(format!("{}/readyz", w.p.issuer)).await;
         if !body.contains("no suite_ticket received yet") {
             waiting = false;
             break;
@@ -730,12 +645,12 @@ async fn tickets_pushed_on_a_schedule_let_the_suite_work() {
     assert!(!waiting, "no ticket arrived");
     // Several tickets later, the latest still serves (WeCom accepts only the latest one).
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let d = sim
-        .install_suite(SUITE_ID, CORP_A, VisibleRange::whole_corp())
-        .await
-        .expect("delivered");
-    assert_eq!((d.status, d.body.as_str()), (200, "success"));
-    tokens(&p, &sim, CORP_A, "zhangsan").await;
+    answered_success(
+        w.sim
+            .install_suite(SUITE_ID, CORP_A, VisibleRange::whole_corp())
+            .await,
+    );
+    tokens(&w, CORP_A, "zhangsan").await;
     pusher.abort();
-    p.stop().await;
+    w.p.stop().await;
 }
