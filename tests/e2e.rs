@@ -2,11 +2,8 @@
 //! a real relying party (the `openidconnect` crate), and the negative cases each rule protects.
 //! Run with `cargo test --test e2e`.
 
-use openidconnect::core::{CoreIdTokenClaims, CoreResponseType, CoreUserInfoClaims};
-use openidconnect::{
-    AccessTokenHash, AuthenticationFlow, AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, Scope, TokenResponse,
-};
+use openidconnect::core::{CoreIdTokenClaims, CoreUserInfoClaims};
+use openidconnect::{AccessTokenHash, Nonce, OAuth2TokenResponse, TokenResponse};
 use reqwest::StatusCode;
 use serde_json::Value;
 use wecom_oidc::demo::RunningDemo;
@@ -14,19 +11,16 @@ use wecom_oidc::provider::Client;
 
 mod common;
 
-use common::{browser, client, code_form, location, query, CHALLENGE, VERIFIER};
+use common::{
+    app_client, browser, client, code_form, location, query, APP, APP_CB, APP_SECRET, CHALLENGE,
+    VERIFIER,
+};
 
-const APP: &str = "app";
-const APP_SECRET: &str = "app-secret-0123456789abcdef";
-const APP_CB: &str = "http://127.0.0.1:9/app/callback";
 const SPA: &str = "spa";
 const SPA_CB: &str = "http://127.0.0.1:9/spa/callback";
 
 fn clients() -> Vec<Client> {
-    vec![
-        client(APP, Some(APP_SECRET), APP_CB, Default::default()),
-        client(SPA, None, SPA_CB, Default::default()),
-    ]
+    vec![app_client(), client(SPA, None, SPA_CB, Default::default())]
 }
 
 async fn start(auto_login: Option<&str>) -> RunningDemo {
@@ -41,16 +35,8 @@ async fn follow_until(b: &reqwest::Client, start: &str, stop: &str) -> String {
 }
 
 fn authorize_url(d: &RunningDemo, client_id: &str, cb: &str, extra: &[(&str, &str)]) -> String {
-    let mut params = vec![
-        ("client_id", client_id),
-        ("redirect_uri", cb),
-        ("response_type", "code"),
-        ("scope", "openid profile"),
-        ("state", "st-123"),
-        ("nonce", "n-456"),
-    ];
-    params.extend_from_slice(extra);
-    common::authorize_url(&d.issuer, &params)
+    let (scope, state_and_nonce) = ("openid profile", ("st-123", "n-456"));
+    common::code_request_url(&d.issuer, (client_id, cb), scope, state_and_nonce, extra)
 }
 
 /// Runs a login for the confidential test client and returns the code.
@@ -81,32 +67,12 @@ async fn userinfo(d: &RunningDemo, access_token: &str) -> reqwest::Response {
 #[tokio::test]
 async fn openidconnect_rp_logs_in_with_pkce_nonce_and_verified_id_token() {
     let d = start(Some("zhangsan")).await;
-    let (rp, http) = common::discover_rp(&d.issuer, APP, APP_SECRET, APP_CB).await;
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (auth_url, csrf, nonce) = rp
-        .authorize_url(
-            AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .add_scope(Scope::new("profile".into()))
-        .set_pkce_challenge(challenge)
-        .url();
-    let b = browser();
-    let back = follow_until(&b, auth_url.as_str(), APP_CB).await;
-    let q = query(&back);
-    assert_eq!(q["state"], *csrf.secret());
-    let token = rp
-        .exchange_code(AuthorizationCode::new(q["code"].clone()))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&http)
-        .await
-        .unwrap();
+    let login = common::rp_login(&d.issuer, (APP, APP_SECRET, APP_CB)).await;
+    let (rp, http, token, nonce) = (&login.rp, &login.http, &login.token, &login.nonce);
     let id_token = token.id_token().expect("id_token");
     let verifier = rp.id_token_verifier();
     // Signature (against /jwks), iss, aud, exp and nonce are checked by the RP library.
-    let claims: &CoreIdTokenClaims = id_token.claims(&verifier, &nonce).unwrap();
+    let claims: &CoreIdTokenClaims = id_token.claims(&verifier, nonce).unwrap();
     assert_eq!(claims.subject().as_str(), "zhangsan");
     assert!(claims.auth_time().is_some());
     let alg = id_token.signing_alg().unwrap();
@@ -118,7 +84,7 @@ async fn openidconnect_rp_logs_in_with_pkce_nonce_and_verified_id_token() {
     let info: CoreUserInfoClaims = rp
         .user_info(token.access_token().clone(), None)
         .unwrap()
-        .request_async(&http)
+        .request_async(http)
         .await
         .unwrap();
     assert_eq!(info.subject().as_str(), "zhangsan");
@@ -131,25 +97,12 @@ async fn openidconnect_rp_logs_in_with_pkce_nonce_and_verified_id_token() {
 #[tokio::test]
 async fn a_wrong_nonce_makes_the_rp_reject_the_id_token() {
     let d = start(Some("lisi")).await;
-    let (rp, http) = common::discover_rp(&d.issuer, APP, APP_SECRET, APP_CB).await;
-    let (auth_url, _, _) = rp
-        .authorize_url(
-            AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .url();
-    let back = follow_until(&browser(), auth_url.as_str(), APP_CB).await;
-    let token = rp
-        .exchange_code(AuthorizationCode::new(query(&back)["code"].clone()))
-        .unwrap()
-        .request_async(&http)
-        .await
-        .unwrap();
-    let claims = token
+    let login = common::rp_login(&d.issuer, (APP, APP_SECRET, APP_CB)).await;
+    let claims = login
+        .token
         .id_token()
         .unwrap()
-        .claims(&rp.id_token_verifier(), &Nonce::new("another".into()));
+        .claims(&login.rp.id_token_verifier(), &Nonce::new("another".into()));
     assert!(claims.is_err(), "a mismatched nonce must fail verification");
 }
 
@@ -168,16 +121,12 @@ async fn public_client_logs_in_with_pkce_and_no_secret() {
     );
     let back = follow_until(&b, &url, SPA_CB).await;
     let code = query(&back)["code"].clone();
-    let (s, _, body) = token(
-        &d,
-        &code_form(
-            &code,
-            SPA_CB,
-            &[("client_id", SPA), ("code_verifier", VERIFIER)],
-        ),
-        None,
-    )
-    .await;
+    let form = code_form(
+        &code,
+        SPA_CB,
+        &[("client_id", SPA), ("code_verifier", VERIFIER)],
+    );
+    let (s, _, body) = token(&d, &form, None).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(body["token_type"], "Bearer");
 }
@@ -299,15 +248,20 @@ async fn authorize_errors_after_a_valid_redirect_uri_go_to_the_client_oidc_3_1_2
     assert_eq!(query(&location(&resp))["error"], "invalid_scope");
 }
 
+/// `/authorize` of [`APP`] from a browser that sends `user_agent`.
+async fn authorize_as(d: &RunningDemo, user_agent: &str) -> reqwest::Response {
+    let url = authorize_url(d, APP, APP_CB, &[]);
+    common::browser_as(user_agent)
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn browser_goes_to_the_qr_page_on_pc_and_the_in_app_link_inside_wecom() {
     let d = start(None).await;
-    let pc = browser()
-        .get(authorize_url(&d, APP, APP_CB, &[]))
-        .header("user-agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/120")
-        .send()
-        .await
-        .unwrap();
+    let pc = authorize_as(&d, "Mozilla/5.0 (X11; Linux x86_64) Chrome/120").await;
     let loc = location(&pc);
     assert!(loc.contains("/wwlogin/sso/login?"), "{loc}");
     assert!(loc.contains("login_type=CorpApp"), "{loc}");
@@ -316,15 +270,8 @@ async fn browser_goes_to_the_qr_page_on_pc_and_the_in_app_link_inside_wecom() {
         .get_all("set-cookie")
         .iter()
         .any(|c| c.to_str().unwrap().contains("HttpOnly")));
-    let app = browser()
-        .get(authorize_url(&d, APP, APP_CB, &[]))
-        .header(
-            "user-agent",
-            "Mozilla/5.0 (iPhone) AppleWebKit MicroMessenger/8.0 wxwork/4.1.0 Language/zh",
-        )
-        .send()
-        .await
-        .unwrap();
+    let in_app = "Mozilla/5.0 (iPhone) AppleWebKit MicroMessenger/8.0 wxwork/4.1.0 Language/zh";
+    let app = authorize_as(&d, in_app).await;
     let loc = location(&app);
     assert!(loc.contains("/connect/oauth2/authorize?"), "{loc}");
     assert!(loc.ends_with("#wechat_redirect"), "{loc}");
@@ -356,16 +303,8 @@ async fn post_authorize_is_supported_and_answers_303() {
 async fn token_response_is_no_store_and_complete() {
     let d = start(Some("zhangsan")).await;
     let code = login_code(&d, &browser(), &[]).await;
-    let (s, headers, body) = token(
-        &d,
-        &code_form(
-            &code,
-            APP_CB,
-            &[("client_id", APP), ("client_secret", APP_SECRET)],
-        ),
-        None,
-    )
-    .await;
+    let in_body = [("client_id", APP), ("client_secret", APP_SECRET)];
+    let (s, headers, body) = token(&d, &code_form(&code, APP_CB, &in_body), None).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(headers["cache-control"], "no-store");
     assert_eq!(headers["pragma"], "no-cache");
@@ -397,12 +336,8 @@ async fn code_cannot_be_redeemed_twice_and_replay_revokes_its_tokens() {
 async fn wrong_redirect_uri_at_token_is_invalid_grant() {
     let d = start(Some("zhangsan")).await;
     let code = login_code(&d, &browser(), &[]).await;
-    let (s, _, body) = token(
-        &d,
-        &code_form(&code, "http://127.0.0.1:9/other", &[]),
-        Some((APP, APP_SECRET)),
-    )
-    .await;
+    let form = code_form(&code, "http://127.0.0.1:9/other", &[]);
+    let (s, _, body) = token(&d, &form, Some((APP, APP_SECRET))).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "invalid_grant");
 }
@@ -424,12 +359,8 @@ async fn pkce_verifier_mismatch_or_absence_is_invalid_grant() {
     }
     // A verifier without a challenge is a downgrade attempt (RFC 9700 §2.1.1).
     let code = login_code(&d, &browser(), &[]).await;
-    let (_, _, body) = token(
-        &d,
-        &code_form(&code, APP_CB, &[("code_verifier", VERIFIER)]),
-        Some((APP, APP_SECRET)),
-    )
-    .await;
+    let form = code_form(&code, APP_CB, &[("code_verifier", VERIFIER)]);
+    let (_, _, body) = token(&d, &form, Some((APP, APP_SECRET))).await;
     assert_eq!(body["error"], "invalid_grant");
 }
 
@@ -475,6 +406,16 @@ async fn token_endpoint_rejects_malformed_requests_with_oauth_json() {
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"], "invalid_request");
+}
+
+/// `url` with its `code` parameter replaced by `code` (`None`: without one).
+fn with_code(url: &str, code: Option<String>) -> String {
+    let mut q = query(url);
+    q.remove("code");
+    q.extend(code.map(|c| ("code".to_owned(), c)));
+    let mut u = url::Url::parse(url).unwrap();
+    u.query_pairs_mut().clear().extend_pairs(q.iter());
+    u.to_string()
 }
 
 /// Starts a flow and stops at the provider's callback URL (the simulator auto-logs in).
@@ -535,11 +476,8 @@ async fn wecom_40029_reaches_the_client_as_access_denied() {
     assert!(location(&b.get(&used).send().await.unwrap()).starts_with(APP_CB));
     // A fresh flow whose callback carries the already-redeemed WeCom code.
     let fresh = callback_url(&d, &b).await;
-    let mut q = query(&fresh);
-    q.insert("code".into(), query(&used)["code"].clone());
-    let mut u = url::Url::parse(&fresh).unwrap();
-    u.query_pairs_mut().clear().extend_pairs(q.iter());
-    let resp = b.get(u.as_str()).send().await.unwrap();
+    let replayed = with_code(&fresh, Some(query(&used)["code"].clone()));
+    let resp = b.get(replayed).send().await.unwrap();
     let loc = location(&resp);
     assert!(loc.starts_with(APP_CB), "{loc}");
     let q = query(&loc);
@@ -553,12 +491,9 @@ async fn non_member_is_refused() {
     let d = start(Some("zhangsan")).await;
     let b = browser();
     let fresh = callback_url(&d, &b).await;
-    let mut q = query(&fresh);
     let cb_base = format!("{}/callback/wecom", d.issuer);
-    q.insert("code".into(), d.simulator.issue_non_member_code(&cb_base));
-    let mut u = url::Url::parse(&fresh).unwrap();
-    u.query_pairs_mut().clear().extend_pairs(q.iter());
-    let loc = location(&b.get(u.as_str()).send().await.unwrap());
+    let outsider = with_code(&fresh, Some(d.simulator.issue_non_member_code(&cb_base)));
+    let loc = location(&b.get(outsider).send().await.unwrap());
     assert_eq!(query(&loc)["error"], "access_denied");
 }
 
@@ -577,11 +512,7 @@ async fn cancelled_wecom_login_reaches_the_client_as_access_denied() {
     let d = start(Some("zhangsan")).await;
     let b = browser();
     let cb = callback_url(&d, &b).await;
-    let mut q = query(&cb);
-    q.remove("code");
-    let mut u = url::Url::parse(&cb).unwrap();
-    u.query_pairs_mut().clear().extend_pairs(q.iter());
-    let loc = location(&b.get(u.as_str()).send().await.unwrap());
+    let loc = location(&b.get(with_code(&cb, None)).send().await.unwrap());
     let q = query(&loc);
     assert_eq!(q["error"], "access_denied");
     assert!(!q.contains_key("code"));
@@ -609,14 +540,10 @@ async fn userinfo_requires_a_valid_bearer_token_rfc6750_3() {
     // POST with the token in the form body (RFC 6750 §2.2) works too.
     let code = login_code(&d, &browser(), &[]).await;
     let (_, tok) = exchange(&d, &code).await;
-    let resp = reqwest::Client::new()
-        .post(format!("{}/userinfo", d.issuer))
-        .form(&[("access_token", tok["access_token"].as_str().unwrap())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    let body: Value = resp.json().await.unwrap();
+    let in_form = [("access_token", common::str_of(&tok, "access_token"))];
+    let (status, _, body) =
+        common::post_form(&format!("{}/userinfo", d.issuer), &in_form, None).await;
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(body["sub"], "zhangsan");
     assert_eq!(body["name"], "张三");
 }
@@ -625,14 +552,7 @@ async fn userinfo_requires_a_valid_bearer_token_rfc6750_3() {
 async fn discovery_and_jwks_are_true_of_the_server() {
     let d = start(Some("zhangsan")).await;
     let http = reqwest::Client::new();
-    let meta: Value = http
-        .get(format!("{}/.well-known/openid-configuration", d.issuer))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let meta = common::get_json(format!("{}/.well-known/openid-configuration", d.issuer)).await;
     assert_eq!(meta["issuer"], d.issuer);
     for key in [
         "authorization_endpoint",
@@ -645,14 +565,7 @@ async fn discovery_and_jwks_are_true_of_the_server() {
         let status = http.get(url).send().await.unwrap().status();
         assert_ne!(status, StatusCode::NOT_FOUND, "{key} {url}");
     }
-    let jwks: Value = http
-        .get(meta["jwks_uri"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = common::get_json(common::str_of(&meta, "jwks_uri")).await;
     let keys = jwks["keys"].as_array().unwrap();
     assert!(!keys.is_empty());
     let algs: Vec<&str> = meta["id_token_signing_alg_values_supported"]
@@ -682,18 +595,7 @@ async fn discovery_and_jwks_are_true_of_the_server() {
 async fn demo_client_completes_the_flow_and_shows_claims() {
     let d = start(Some("lisi")).await;
     let b = browser();
-    let mut url = format!("{}/demo/login", d.issuer);
-    let mut page = String::new();
-    for _ in 0..10 {
-        let resp = b.get(&url).send().await.unwrap();
-        if resp.status().is_redirection() {
-            url = location(&resp);
-            continue;
-        }
-        assert_eq!(resp.status(), StatusCode::OK);
-        page = resp.text().await.unwrap();
-        break;
-    }
+    let page = common::page_after_redirects(&b, &format!("{}/demo/login", d.issuer)).await;
     assert!(page.contains("id=\"sub\">lisi<"), "{page}");
     assert!(page.contains("李四"), "{page}");
 }
@@ -702,7 +604,7 @@ async fn demo_client_completes_the_flow_and_shows_claims() {
 async fn serve_mode(playground: bool) -> common::Served {
     let options = common::ServeOptions {
         auto_login: Some("zhangsan"),
-        clients: vec![client(APP, Some(APP_SECRET), APP_CB, Default::default())],
+        clients: vec![app_client()],
         playground,
         ..Default::default()
     };
@@ -725,29 +627,11 @@ async fn playground_runs_a_real_login_in_serve_mode_and_is_off_by_default() {
     let served = serve_mode(true).await;
     let issuer = &served.issuer;
     let b = browser();
-    let page = b
-        .get(format!("{issuer}/playground"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = common::get_text_with(&b, format!("{issuer}/playground")).await;
     assert!(page.contains("/playground/login"), "{page}");
     assert!(page.contains(APP), "lists the configured clients: {page}");
     assert!(!page.contains(APP_SECRET), "never shows secrets");
-    let mut url = format!("{issuer}/playground/login");
-    let mut result = String::new();
-    for _ in 0..10 {
-        let resp = b.get(&url).send().await.unwrap();
-        if resp.status().is_redirection() {
-            url = location(&resp);
-            continue;
-        }
-        assert_eq!(resp.status(), StatusCode::OK, "{url}");
-        result = resp.text().await.unwrap();
-        break;
-    }
+    let result = common::page_after_redirects(&b, &format!("{issuer}/playground/login")).await;
     assert!(result.contains("id=\"sub\">zhangsan<"), "{result}");
     assert!(result.contains("RS256"), "{result}");
     assert!(result.contains("&#34;preferred_username&#34;"), "{result}");
@@ -756,14 +640,7 @@ async fn playground_runs_a_real_login_in_serve_mode_and_is_off_by_default() {
 #[tokio::test]
 async fn demo_scope_picker_asks_the_provider_for_the_picked_scopes() {
     let d = start(None).await;
-    let index = browser()
-        .get(format!("{}/", d.issuer))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let index = common::get_text_with(&browser(), format!("{}/", d.issuer)).await;
     for scope in ["profile", "email", "phone", "groups", "offline_access"] {
         assert!(
             index.contains(&format!("value=\"{scope}\"")),

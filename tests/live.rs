@@ -11,21 +11,17 @@ mod common;
 use std::time::Duration;
 
 use axum::http::Method;
-use openidconnect::core::{CoreIdTokenClaims, CoreResponseType, CoreUserInfoClaims};
-use openidconnect::{
-    AuthenticationFlow, AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, Scope, TokenResponse,
-};
+use openidconnect::core::{CoreIdTokenClaims, CoreUserInfoClaims};
+use openidconnect::{OAuth2TokenResponse, TokenResponse};
 use reqwest::StatusCode;
 use serde_json::Value;
-use wecom_oidc::provider::Client;
 use wecom_oidc::simulator::Simulator;
 
-use common::{authorize_url, browser, location, query, str_of, walk, Instance};
+use common::{
+    authorize_url, browser, free_port, location, query, str_of, walk, Instance, APP, APP_CB,
+    APP_SECRET,
+};
 
-const APP: &str = "app";
-const APP_SECRET: &str = "app-secret-0123456789abcdef";
-const APP_CB: &str = "http://127.0.0.1:9/app/callback";
 const APP_CB2: &str = "http://127.0.0.1:9/app/callback-v2";
 const NEW: &str = "new-app";
 const NEW_SECRET: &str = "new-app-secret-0123456789abcdef";
@@ -49,12 +45,6 @@ fn authorize(issuer: &str, client_id: &str, redirect_uri: &str, extra: &[(&str, 
     ];
     params.extend_from_slice(extra);
     authorize_url(issuer, &params)
-}
-
-/// A port nobody listens on now: the issuer must name the port before the server starts.
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
 }
 
 /// A configuration on the simulator at `sim`, listening on `port` with the issuer's `path`,
@@ -373,12 +363,7 @@ async fn a_broken_file_is_refused_with_every_problem_and_the_running_configurati
 async fn keys_added_to_the_folder_appear_in_the_jwks_after_a_reload() {
     let s = Running::start(&app_client(&[APP_CB])).await;
     let jwks = || async {
-        let v: Value = reqwest::get(format!("{}/jwks", s.issuer()))
-            .await
-            .expect("jwks")
-            .json()
-            .await
-            .expect("JSON");
+        let v = common::get_json(format!("{}/jwks", s.issuer())).await;
         v["keys"].as_array().expect("keys").clone()
     };
     assert_eq!(jwks().await.len(), 1);
@@ -398,23 +383,15 @@ async fn keys_added_to_the_folder_appear_in_the_jwks_after_a_reload() {
         .arg(s.folder.join("keys"))
         .output()
         .expect("keys generate");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out, "keys generate");
     s.hangup("configuration reloaded").await;
     assert!(s.node.log().contains("keys: added"), "{}", s.node.log());
 
     let keys = jwks().await;
     assert_eq!(keys.len(), 2);
     assert!(keys.iter().any(|k| k["kty"] == "EC" && k["alg"] == "ES256"));
-    let discovery: Value = reqwest::get(format!("{}/.well-known/openid-configuration", s.issuer()))
-        .await
-        .expect("discovery")
-        .json()
-        .await
-        .expect("JSON");
+    let discovery =
+        common::get_json(format!("{}/.well-known/openid-configuration", s.issuer())).await;
     assert!(discovery["id_token_signing_alg_values_supported"]
         .to_string()
         .contains("ES256"));
@@ -427,48 +404,29 @@ async fn keys_added_to_the_folder_appear_in_the_jwks_after_a_reload() {
 // ---------------------------------------------------------------------------------------------
 // An issuer with a path
 
-fn rp_client() -> Client {
-    common::client(APP, Some(APP_SECRET), APP_CB, Default::default())
-}
-
 /// A full login of the `openidconnect` relying party at `issuer` (discovery, authorize with
 /// PKCE and nonce, code exchange, id_token verification against the JWKS, userinfo).
 async fn openidconnect_login(issuer: &str) {
-    let (rp, http) = common::discover_rp(issuer, APP, APP_SECRET, APP_CB).await;
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (auth_url, csrf, nonce) = rp
-        .authorize_url(
-            AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .add_scope(Scope::new("profile".into()))
-        .set_pkce_challenge(challenge)
-        .url();
-    assert!(auth_url
+    let login = common::rp_login(issuer, (APP, APP_SECRET, APP_CB)).await;
+    assert!(login
+        .auth_url
         .as_str()
         .starts_with(&format!("{issuer}/authorize?")));
-    let b = browser();
-    let q = walk(&b, auth_url.as_str(), APP_CB).await.redirect_query();
-    assert_eq!(q["state"], *csrf.secret());
-    assert_eq!(q["iss"], issuer, "RFC 9207 iss is the issuer with its path");
-    let token = rp
-        .exchange_code(AuthorizationCode::new(q["code"].clone()))
-        .expect("token endpoint")
-        .set_pkce_verifier(verifier)
-        .request_async(&http)
-        .await
-        .expect("token response");
+    assert_eq!(
+        login.query["iss"], issuer,
+        "RFC 9207 iss is the issuer with its path"
+    );
+    let (rp, token) = (&login.rp, &login.token);
     let id_token = token.id_token().expect("id_token");
     let claims: &CoreIdTokenClaims = id_token
-        .claims(&rp.id_token_verifier(), &nonce)
+        .claims(&rp.id_token_verifier(), &login.nonce)
         .expect("a valid id_token");
     assert_eq!(claims.issuer().as_str(), issuer);
     assert_eq!(claims.subject().as_str(), "zhangsan");
     let info: CoreUserInfoClaims = rp
         .user_info(token.access_token().clone(), None)
         .expect("userinfo endpoint")
-        .request_async(&http)
+        .request_async(&login.http)
         .await
         .expect("userinfo");
     assert_eq!(info.subject().as_str(), "zhangsan");
@@ -479,7 +437,7 @@ async fn an_issuer_with_a_path_serves_every_endpoint_under_it_and_the_openidconn
     let served = common::serve_with_simulator(
         common::ServeOptions {
             auto_login: Some("zhangsan"),
-            clients: vec![rp_client()],
+            clients: vec![common::app_client()],
             issuer_path: "/sso",
             ..Default::default()
         },
@@ -503,14 +461,7 @@ async fn an_issuer_with_a_path_serves_every_endpoint_under_it_and_the_openidconn
     let redirect_uri = query(&at_wecom)["redirect_uri"].clone();
     assert_eq!(redirect_uri, format!("{issuer}/callback/wecom"));
     // The start page links under the path.
-    let start = b
-        .get(format!("{issuer}/start"))
-        .send()
-        .await
-        .expect("start")
-        .text()
-        .await
-        .expect("page");
+    let start = common::get_text_with(&b, format!("{issuer}/start")).await;
     assert!(start.contains("href=\"/sso/healthz\""), "{start}");
 }
 
@@ -528,12 +479,7 @@ async fn serve_under_an_issuer_path_answers_with_and_without_it_and_sends_the_ro
         format!("{root}/sso/.well-known/openid-configuration"),
         format!("{root}/.well-known/openid-configuration"),
     ] {
-        let doc: Value = reqwest::get(&discovery)
-            .await
-            .expect("discovery")
-            .json()
-            .await
-            .expect("JSON");
+        let doc = common::get_json(&discovery).await;
         assert_eq!(doc["issuer"], s.issuer(), "{discovery}");
         assert_eq!(doc["token_endpoint"], format!("{}/token", s.issuer()));
     }
@@ -546,18 +492,16 @@ async fn serve_under_an_issuer_path_answers_with_and_without_it_and_sends_the_ro
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_issuer_with_a_path_works_behind_nginx_stripping_the_path() {
-    let Some(nginx_bin) = common::nginx_binary() else {
-        wecom_oidc::testkit::service_missing(
-            "an_issuer_with_a_path_works_behind_nginx_stripping_the_path",
-            "nginx is not installed (apt-get install nginx)",
-        );
+    let Some(nginx_bin) =
+        common::nginx_for("an_issuer_with_a_path_works_behind_nginx_stripping_the_path")
+    else {
         return;
     };
     let port = free_port();
     let served = common::serve_with_simulator(
         common::ServeOptions {
             auto_login: Some("zhangsan"),
-            clients: vec![rp_client()],
+            clients: vec![common::app_client()],
             issuer_path: "/sso",
             public_base: Some(format!("http://127.0.0.1:{port}")),
             ..Default::default()

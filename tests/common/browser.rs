@@ -155,6 +155,13 @@ pub async fn walk(b: &reqwest::Client, start: &str, stop: &str) -> Walk {
     walk_rewriting(b, start, stop, |_| None).await
 }
 
+/// The page that `b` reaches from `start` through redirects, which must answer 200: its body.
+pub async fn page_after_redirects(b: &reqwest::Client, start: &str) -> String {
+    let w = walk(b, start, "").await;
+    assert_eq!(w.status, StatusCode::OK, "{:?}", w.visited);
+    w.body.expect("a page")
+}
+
 /// Like [`walk`]; a redirect for which `rewrite` returns a URL goes there instead (a test that
 /// stands in for the member at WeCom's login page mints the code here).
 pub async fn walk_rewriting(

@@ -97,6 +97,13 @@ pub async fn get_json(url: impl reqwest::IntoUrl) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
+/// `GET url` with `http` (a browser or a client with settings of its own), which must
+/// answer: its body as text.
+pub async fn get_text_with(http: &reqwest::Client, url: impl reqwest::IntoUrl) -> String {
+    let resp = http.get(url).send().await.expect("GET");
+    resp.text().await.expect("body")
+}
+
 /// `GET url` with `http` (a browser or a client with settings of its own): the JSON.
 pub async fn get_json_with(http: &reqwest::Client, url: impl reqwest::IntoUrl) -> Value {
     let resp = http.get(url).send().await.expect("GET");
@@ -158,6 +165,67 @@ pub async fn discover_rp(
     )
     .set_redirect_uri(RedirectUrl::new(redirect_uri.into()).expect("redirect URI"));
     (rp, http)
+}
+
+/// Where a login of an `openidconnect` relying party ended ([`rp_login`]).
+pub struct RpLogin {
+    /// The relying party.
+    pub rp: Rp,
+    /// The HTTP client it talks with.
+    pub http: reqwest::Client,
+    /// The authorization request it sent the browser to.
+    pub auth_url: url::Url,
+    /// The query of the redirect back to it (its `state` checked already).
+    pub query: HashMap<String, String>,
+    /// The nonce it sent, to verify the id_token with.
+    pub nonce: openidconnect::Nonce,
+    /// The token response to its code.
+    pub token: openidconnect::core::CoreTokenResponse,
+}
+
+/// A login of the `openidconnect` relying party of `client` (id, secret, redirect URI) at
+/// `issuer`, as a client application does it: discovery, authorization with the `profile`
+/// scope, PKCE S256 and a nonce, a browser's walk to the redirect URI (its `state` must come
+/// back, OIDC Core §3.1.2.5), the code exchanged with the verifier. The id_token is left to the
+/// caller to verify.
+pub async fn rp_login(
+    issuer: &str,
+    (client_id, secret, redirect_uri): (&str, &str, &str),
+) -> RpLogin {
+    use openidconnect::core::CoreResponseType;
+    use openidconnect::{
+        AuthenticationFlow, AuthorizationCode, CsrfToken, Nonce, PkceCodeChallenge, Scope,
+    };
+    let (rp, http) = discover_rp(issuer, client_id, secret, redirect_uri).await;
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, csrf, nonce) = rp
+        .authorize_url(
+            AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("profile".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let query = walk(&browser(), auth_url.as_str(), redirect_uri)
+        .await
+        .redirect_query();
+    assert_eq!(query["state"], *csrf.secret());
+    let token = rp
+        .exchange_code(AuthorizationCode::new(query["code"].clone()))
+        .expect("token endpoint")
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .expect("token response");
+    RpLogin {
+        rp,
+        http,
+        auth_url,
+        query,
+        nonce,
+        token,
+    }
 }
 
 /// `v[key]`, which must be a string.
