@@ -17,15 +17,13 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use wecom_oidc::clock::SystemClock;
 use wecom_oidc::demo::{self, RunningDemo};
-use wecom_oidc::provider::Client;
 
 mod common;
 
-use common::{query, Outcome, CHALLENGE, VERIFIER};
-
-const APP: &str = "app";
-const APP_SECRET: &str = "app-secret-0123456789abcdef";
-const APP_CB: &str = "http://127.0.0.1:9/app/callback";
+use common::{
+    app_client, code_form, free_port, pkce, query, refresh_form, Outcome, APP, APP_CB, APP_SECRET,
+    CHALLENGE, VERIFIER,
+};
 
 /// A browser: keeps cookies, does not follow redirects by itself, gives up after 20 s.
 fn browser() -> reqwest::Client {
@@ -36,19 +34,22 @@ fn browser() -> reqwest::Client {
 }
 
 fn authorize_url(issuer: &str, state: &str) -> String {
-    common::authorize_url(
-        issuer,
-        &[
-            ("client_id", APP),
-            ("redirect_uri", APP_CB),
-            ("response_type", "code"),
-            ("scope", "openid offline_access"),
-            ("state", state),
-            ("nonce", "n"),
-            ("code_challenge", CHALLENGE),
-            ("code_challenge_method", "S256"),
-        ],
-    )
+    let scope = "openid offline_access";
+    common::code_request_url(issuer, (APP, APP_CB), scope, (state, "n"), &pkce(CHALLENGE))
+}
+
+/// Asserts a login ended at the client with a code; `why` opens the failure message.
+fn assert_code(end: &Outcome, why: &str) {
+    assert!(
+        matches!(end, Outcome::Redirect(q) if q.contains_key("code")),
+        "{why}{end:?}"
+    );
+}
+
+/// Asserts a token answer is 400 (`what` says what it refused); returns its body.
+fn assert_bad_request((status, body): (StatusCode, Value), what: &str) -> Value {
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {body}");
+    body
 }
 
 /// Walks a login by hand; `Err` on a transport error (the server is gone).
@@ -65,20 +66,7 @@ async fn token(
     issuer: &str,
     form: &[(&str, &str)],
 ) -> Result<(StatusCode, Value), reqwest::Error> {
-    for _ in 0..100 {
-        let resp = http
-            .post(format!("{issuer}/token"))
-            .basic_auth(APP, Some(APP_SECRET))
-            .form(form)
-            .send()
-            .await?;
-        let status = resp.status();
-        if status != StatusCode::TOO_MANY_REQUESTS {
-            return Ok((status, resp.json().await.unwrap_or(Value::Null)));
-        }
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
-    panic!("the /token rate limit never let the request through");
+    common::app_token_patiently(http, issuer, form).await
 }
 
 async fn redeem(
@@ -86,17 +74,8 @@ async fn redeem(
     issuer: &str,
     code: &str,
 ) -> Result<(StatusCode, Value), reqwest::Error> {
-    token(
-        http,
-        issuer,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", APP_CB),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await
+    let form = code_form(code, APP_CB, &[("code_verifier", VERIFIER)]);
+    token(http, issuer, &form).await
 }
 
 async fn refresh(
@@ -104,12 +83,7 @@ async fn refresh(
     issuer: &str,
     rt: &str,
 ) -> Result<(StatusCode, Value), reqwest::Error> {
-    token(
-        http,
-        issuer,
-        &[("grant_type", "refresh_token"), ("refresh_token", rt)],
-    )
-    .await
+    token(http, issuer, &refresh_form(rt)).await
 }
 
 fn str_of(v: &Value, key: &str) -> String {
@@ -144,6 +118,21 @@ struct Server {
 }
 
 impl Server {
+    /// The first start over `dir`: writes its `clients.toml` (the confidential client) and
+    /// starts on a free port. Returns the server, its port (for restarts) and its issuer.
+    fn first(dir: &Path) -> (Server, u16, String) {
+        let client = format!(
+            "[[clients]]\nid = \"{APP}\"\nsecret = \"{APP_SECRET}\"\nredirect_uris = [\"{APP_CB}\"]\n"
+        );
+        std::fs::write(dir.join("clients.toml"), client).expect("clients.toml");
+        let port = free_port();
+        (
+            Server::start(port, dir),
+            port,
+            format!("http://127.0.0.1:{port}"),
+        )
+    }
+
     fn start(port: u16, dir: &Path) -> Server {
         let issuer = format!("http://127.0.0.1:{port}");
         let mut child = Command::new(env!("CARGO_BIN_EXE_wecom-oidc"))
@@ -183,26 +172,8 @@ impl Server {
     }
 }
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
 async fn kids(http: &reqwest::Client, issuer: &str) -> Vec<String> {
-    let jwks: Value = http
-        .get(format!("{issuer}/jwks"))
-        .send()
-        .await
-        .expect("jwks")
-        .json()
-        .await
-        .expect("jwks json");
-    let mut kids: Vec<String> = jwks["keys"]
-        .as_array()
-        .expect("keys")
-        .iter()
-        .map(|k| str_of(k, "kid"))
-        .collect();
+    let mut kids = common::kids_of(&common::get_json_with(http, format!("{issuer}/jwks")).await);
     kids.sort();
     kids
 }
@@ -268,19 +239,10 @@ async fn traffic(issuer: String, book: Arc<Mutex<ClientBook>>) {
 async fn kill_9_at_random_points_loses_no_received_refresh_token_code_redemption_or_key() {
     const KILLS: usize = 5;
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(
-        dir.path().join("clients.toml"),
-        format!(
-            "[[clients]]\nid = \"{APP}\"\nsecret = \"{APP_SECRET}\"\nredirect_uris = [\"{APP_CB}\"]\n"
-        ),
-    )
-    .expect("clients.toml");
-    let port = free_port();
-    let issuer = format!("http://127.0.0.1:{port}");
+    let (server, port, issuer) = Server::first(dir.path());
     let http = reqwest::Client::new();
     let book = Arc::new(Mutex::new(ClientBook::default()));
 
-    let server = Server::start(port, dir.path());
     let first_kids = kids(&http, &issuer).await;
     let mut server = Some(server);
     let mut uncertain_resolved = 0;
@@ -340,12 +302,8 @@ async fn kill_9_at_random_points_loses_no_received_refresh_token_code_redemption
             StatusCode::OK,
             "a received refresh token was lost: {b1}"
         );
-        let (s2, b2) = refresh(&http, &issuer, rt).await.expect("refresh");
-        assert_eq!(
-            s2,
-            StatusCode::BAD_REQUEST,
-            "a refresh token worked twice: {b2}"
-        );
+        let again = refresh(&http, &issuer, rt).await.expect("refresh");
+        let b2 = assert_bad_request(again, "a refresh token worked twice");
         assert_eq!(b2["error"], "invalid_grant");
     }
     // A sample keeps the last checks within the `/token` rate limit's burst.
@@ -356,20 +314,12 @@ async fn kill_9_at_random_points_loses_no_received_refresh_token_code_redemption
             .collect()
     };
     for rt in &sample(&spent) {
-        let (status, body) = refresh(&http, &issuer, rt).await.expect("refresh");
-        assert_eq!(
-            status,
-            StatusCode::BAD_REQUEST,
-            "a spent token was accepted: {body}"
-        );
+        let answer = refresh(&http, &issuer, rt).await.expect("refresh");
+        assert_bad_request(answer, "a spent token was accepted");
     }
     for code in &sample(&codes) {
-        let (status, body) = redeem(&http, &issuer, code).await.expect("redeem");
-        assert_eq!(
-            status,
-            StatusCode::BAD_REQUEST,
-            "a redeemed code was accepted again after kill -9: {body}"
-        );
+        let answer = redeem(&http, &issuer, code).await.expect("redeem");
+        assert_bad_request(answer, "a redeemed code was accepted again after kill -9");
     }
     eprintln!(
         "kill -9 x{KILLS}: {done} operations confirmed, {} codes, {} rotations, {uncertain_resolved} cut mid-request",
@@ -384,10 +334,6 @@ async fn kill_9_at_random_points_loses_no_received_refresh_token_code_redemption
 // ---------------------------------------------------------------------------------------------
 // The cost of durability
 // ---------------------------------------------------------------------------------------------
-
-fn app_client() -> Client {
-    common::client(APP, Some(APP_SECRET), APP_CB, Default::default())
-}
 
 async fn start_demo() -> RunningDemo {
     common::start_demo(Some("zhangsan"), vec![app_client()]).await
@@ -500,16 +446,9 @@ const WECOM_APIS: [&str; 4] = [
 ];
 
 async fn start_demo_with_upstream_timeout(timeout: Duration) -> RunningDemo {
-    demo::spawn_with(
-        common::demo_options(
-            Some("zhangsan"),
-            vec![app_client()],
-            None,
-            Arc::new(SystemClock),
-        )
-        .await,
-        |wecom, _| wecom.timeout = timeout,
-    )
+    demo::spawn_with(common::app_demo_options().await, |wecom, _| {
+        wecom.timeout = timeout
+    })
     .await
     .expect("demo")
 }
@@ -604,10 +543,7 @@ async fn wecom_outage_fails_logins_fast_and_clearly_recovers_and_spares_token_us
             continue;
         }
         let end = walk_login(&browser(), &d.issuer).await.expect("answer");
-        assert!(
-            matches!(&end, Outcome::Redirect(q) if q.contains_key("code")),
-            "no recovery: {end:?}"
-        );
+        assert_code(&end, "no recovery: ");
     }
     // The code issued before the outage is still redeemable: /token never calls WeCom.
     for path in WECOM_APIS {
@@ -640,10 +576,7 @@ async fn slow_wecom_times_out_logins_within_the_connector_timeout_and_recovers()
         d.simulator.set_latency(path, Duration::ZERO);
     }
     let end = walk_login(&browser(), &d.issuer).await.expect("answer");
-    assert!(
-        matches!(&end, Outcome::Redirect(q) if q.contains_key("code")),
-        "no recovery: {end:?}"
-    );
+    assert_code(&end, "no recovery: ");
 }
 
 /// Issue 8 / 4A: refresh re-checks membership upstream; when WeCom is down the answer is 503
@@ -759,10 +692,7 @@ async fn authorize_flood_stays_within_memory_and_disk_bounds_and_real_logins_suc
     let pid = server.child.id();
     // Warm up (the first login loads the simulator, keys and store), then measure.
     let end = walk_login(&browser(), &issuer).await.expect("login");
-    assert!(
-        matches!(&end, Outcome::Redirect(q) if q.contains_key("code")),
-        "{end:?}"
-    );
+    assert_code(&end, "");
     let rss_before = rss_of(pid);
     let disk_before = dir_size(dir.path());
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
@@ -787,10 +717,7 @@ async fn authorize_flood_stays_within_memory_and_disk_bounds_and_real_logins_suc
         let end = walk_login(&client_from("127.0.0.2"), &issuer)
             .await
             .expect("login");
-        assert!(
-            matches!(&end, Outcome::Redirect(q) if q.contains_key("code")),
-            "a legitimate login failed during the flood: {end:?}"
-        );
+        assert_code(&end, "a legitimate login failed during the flood: ");
         logins_during += 1;
     }
     let mut rss_peak = rss_of(pid);
@@ -808,10 +735,7 @@ async fn authorize_flood_stays_within_memory_and_disk_bounds_and_real_logins_suc
     let own_cpu = per_request(own_cpu, cpu_of("self"));
     // Past sled's 200 ms background flush every record is on disk.
     let end = walk_login(&browser(), &issuer).await.expect("login");
-    assert!(
-        matches!(&end, Outcome::Redirect(q) if q.contains_key("code")),
-        "{end:?}"
-    );
+    assert_code(&end, "");
     let rss_after = rss_of(pid);
     let disk = dir_size(dir.path());
     eprintln!(
@@ -854,16 +778,7 @@ async fn sustained_mixed_traffic_has_zero_errors_and_flat_memory() {
         .unwrap_or(20)
         .clamp(6, 3600);
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(
-        dir.path().join("clients.toml"),
-        format!(
-            "[[clients]]\nid = \"{APP}\"\nsecret = \"{APP_SECRET}\"\nredirect_uris = [\"{APP_CB}\"]\n"
-        ),
-    )
-    .expect("clients.toml");
-    let port = free_port();
-    let issuer = format!("http://127.0.0.1:{port}");
-    let server = Server::start(port, dir.path());
+    let (server, _, issuer) = Server::first(dir.path());
     let pid = server.child.id();
     let deadline = Instant::now() + Duration::from_secs(secs);
     let counts = Arc::new(Mutex::new([0usize; 3]));
@@ -971,6 +886,14 @@ fn client_from(local: &str) -> reqwest::Client {
         .expect("client")
 }
 
+/// `url` (an authorization request) from a fresh browser at `local`, which must be redirected
+/// (302).
+async fn authorize_from(local: &str, url: &str) -> reqwest::Response {
+    let r = client_from(local).get(url).send().await.expect("authorize");
+    assert_eq!(r.status(), StatusCode::FOUND);
+    r
+}
+
 /// Issue 8: one address cannot use the whole pending-authorization cap. Past
 /// `[limits] authorize_burst` logins started from one address, `/authorize` answers the
 /// client's (validated) redirect URI with `error=temporarily_unavailable` and its `state`
@@ -989,30 +912,17 @@ async fn one_address_cannot_take_the_pending_authorization_cap_rfc6749_4_1_2_1()
     // A real login first (one unit of the budget): this browser has a session afterwards.
     let with_session = browser();
     let end = walk_login(&with_session, &d.issuer).await.expect("login");
-    assert!(
-        matches!(&end, Outcome::Redirect(q) if q.contains_key("code")),
-        "{end:?}"
-    );
+    assert_code(&end, "");
     let url = authorize_url(&d.issuer, "flood");
     let upstream = format!("{}/wecom-sim/", d.issuer);
     for i in 1..BURST {
-        let r = client_from("127.0.0.1")
-            .get(&url)
-            .send()
-            .await
-            .expect("authorize");
-        assert_eq!(r.status(), StatusCode::FOUND);
+        let r = authorize_from("127.0.0.1", &url).await;
         let location = r.headers()["location"].to_str().expect("location");
         assert!(location.starts_with(&upstream), "request {i}: {location}");
     }
     let pending = d.store.count_auth_requests().await.expect("count");
     // Over the budget: the OAuth error at the client, nothing stored.
-    let r = client_from("127.0.0.1")
-        .get(&url)
-        .send()
-        .await
-        .expect("authorize");
-    assert_eq!(r.status(), StatusCode::FOUND);
+    let r = authorize_from("127.0.0.1", &url).await;
     let retry: u64 = r.headers()["retry-after"]
         .to_str()
         .expect("retry-after")
@@ -1042,17 +952,11 @@ async fn one_address_cannot_take_the_pending_authorization_cap_rfc6749_4_1_2_1()
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     // The browser with a session gets its code: no pending authorization is needed.
     let end = walk_login(&with_session, &d.issuer).await.expect("login");
-    assert!(
-        matches!(&end, Outcome::Redirect(q) if q.contains_key("code")),
-        "{end:?}"
-    );
+    assert_code(&end, "");
     // Another address has its own budget: its login completes.
     let end = walk_login(&client_from("127.0.0.2"), &d.issuer).await;
     let end = end.expect("login from 127.0.0.2");
-    assert!(
-        matches!(&end, Outcome::Redirect(q) if q.contains_key("code")),
-        "{end:?}"
-    );
+    assert_code(&end, "");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1176,18 +1080,8 @@ mod hostile {
             .enable_all()
             .build()
             .expect("runtime");
-        let (router, running, _listener) = rt.block_on(async {
-            demo::build(
-                common::demo_options(
-                    Some("zhangsan"),
-                    vec![app_client()],
-                    None,
-                    Arc::new(SystemClock),
-                )
-                .await,
-            )
-            .expect("demo")
-        });
+        let (router, running, _listener) =
+            rt.block_on(async { demo::build(common::app_demo_options().await).expect("demo") });
         (router, running, rt)
     }
 

@@ -57,15 +57,37 @@ async fn start_at(now: i64, clients: Vec<Client>, data_dir: Option<std::path::Pa
     }
 }
 
+/// `app-a` and `app-b` with default settings.
+fn two_clients() -> Vec<Client> {
+    vec![
+        client("app-a", ClientSettings::default()),
+        client("app-b", ClientSettings::default()),
+    ]
+}
+
 async fn start() -> Env {
-    start_with(
-        vec![
-            client("app-a", ClientSettings::default()),
-            client("app-b", ClientSettings::default()),
-        ],
-        None,
-    )
-    .await
+    start_with(two_clients(), None).await
+}
+
+/// [`start`], then a first login of `app-a` through WeCom: the browser has a session. Returns
+/// the id_token `app-a` got.
+async fn start_signed_in() -> (Env, String) {
+    signed_in_with(two_clients()).await
+}
+
+/// [`start_signed_in`], then `secs` pass: the browser's session (and the id_token) is that old.
+async fn session_aged(secs: i64) -> (Env, String) {
+    let (env, id_token) = start_signed_in().await;
+    env.clock.advance(secs);
+    (env, id_token)
+}
+
+/// [`start_with`] `clients`, then a first login of `app-a` through WeCom; returns the id_token
+/// `app-a` got.
+async fn signed_in_with(clients: Vec<Client>) -> (Env, String) {
+    let env = start_with(clients, None).await;
+    let id_token = login(&env, "app-a").await;
+    (env, id_token)
 }
 
 /// Follows redirects from `start` until one leads to `http://127.0.0.1:9/` (a client redirect
@@ -84,17 +106,9 @@ fn authorize_url(env: &Env, client_id: &str, extra: &[(&str, &str)]) -> String {
 }
 
 fn authorize_url_scoped(env: &Env, client_id: &str, scope: &str, extra: &[(&str, &str)]) -> String {
-    let redirect_uri = redirect_uri(client_id);
-    let mut params = vec![
-        ("response_type", "code"),
-        ("client_id", client_id),
-        ("redirect_uri", &redirect_uri),
-        ("scope", scope),
-        ("state", "st-123"),
-        ("nonce", "n-456"),
-    ];
-    params.extend_from_slice(extra);
-    common::authorize_url(&env.demo.issuer, &params)
+    let client = (client_id, redirect_uri(client_id));
+    let (issuer, state_and_nonce) = (&env.demo.issuer, ("st-123", "n-456"));
+    common::code_request_url(issuer, (client.0, &client.1), scope, state_and_nonce, extra)
 }
 
 /// Redeems `code` for `client_id`; returns the token response.
@@ -118,6 +132,11 @@ async fn login_with(env: &Env, http: &reqwest::Client, client_id: &str) -> Strin
     id_token_of(env, client_id, &w).await
 }
 
+/// Asserts the walk `w` ended at the client with the OAuth `error`.
+fn assert_error(w: &Walk, error: &str) {
+    assert_eq!(w.param("error").as_deref(), Some(error), "{}", w.end);
+}
+
 /// `app-b` asks for a login without interaction (`prompt=none`) with `hint` as its
 /// `id_token_hint` (OIDC Core §3.1.2.1).
 async fn silently_with_hint(env: &Env, hint: &str) -> Walk {
@@ -135,9 +154,7 @@ async fn id_token_of(env: &Env, client_id: &str, w: &Walk) -> String {
 
 #[tokio::test]
 async fn second_client_signs_in_from_the_session_without_wecom() {
-    let env = start().await;
-    let first = login(&env, "app-a").await;
-    env.clock.advance(30);
+    let (env, first) = session_aged(30).await;
     let w = authorize(&env, "app-b", &[]).await;
     assert!(
         !w.went_through_wecom(),
@@ -184,15 +201,14 @@ async fn prompt_none_without_session_returns_login_required_oidc_core_3_1_2_6() 
     let env = start().await;
     let w = authorize(&env, "app-a", &[("prompt", "none")]).await;
     assert!(!w.went_through_wecom());
-    assert_eq!(w.param("error").as_deref(), Some("login_required"));
+    assert_error(&w, "login_required");
     assert_eq!(w.param("state").as_deref(), Some("st-123"));
     assert_eq!(w.param("iss").as_deref(), Some(env.demo.issuer.as_str()));
 }
 
 #[tokio::test]
 async fn prompt_none_with_session_returns_a_code_without_ui() {
-    let env = start().await;
-    login(&env, "app-a").await;
+    let (env, _) = start_signed_in().await;
     let w = authorize(&env, "app-b", &[("prompt", "none")]).await;
     assert!(!w.went_through_wecom());
     assert!(w.param("error").is_none(), "{}", w.end);
@@ -201,9 +217,7 @@ async fn prompt_none_with_session_returns_a_code_without_ui() {
 
 #[tokio::test]
 async fn prompt_login_forces_wecom_even_with_a_session() {
-    let env = start().await;
-    login(&env, "app-a").await;
-    env.clock.advance(100);
+    let (env, _) = session_aged(100).await;
     let w = authorize(&env, "app-a", &[("prompt", "login")]).await;
     assert!(w.went_through_wecom(), "prompt=login must re-authenticate");
     let tokens = redeem(&env, "app-a", &w.param("code").expect("code")).await;
@@ -217,9 +231,7 @@ async fn prompt_login_forces_wecom_even_with_a_session() {
 
 #[tokio::test]
 async fn max_age_zero_forces_re_authentication_and_old_sessions_re_login() {
-    let env = start().await;
-    login(&env, "app-a").await;
-    env.clock.advance(5);
+    let (env, _) = session_aged(5).await;
     let w = authorize(&env, "app-b", &[("max_age", "0")]).await;
     assert!(w.went_through_wecom(), "max_age=0 acts as prompt=login");
     // A recent enough login is reused; an older one is not.
@@ -233,7 +245,7 @@ async fn max_age_zero_forces_re_authentication_and_old_sessions_re_login() {
         "auth_time REQUIRED with max_age"
     );
     let w = authorize(&env, "app-b", &[("max_age", "10"), ("prompt", "none")]).await;
-    assert_eq!(w.param("error").as_deref(), Some("login_required"));
+    assert_error(&w, "login_required");
 }
 
 /// A login of `client_id` in `http` as WeCom member `userid`: the simulator's page is skipped
@@ -266,8 +278,7 @@ async fn login_as(env: &Env, http: &reqwest::Client, client_id: &str, userid: &s
 
 #[tokio::test]
 async fn id_token_hint_for_another_user_is_login_required_with_prompt_none() {
-    let env = start().await;
-    let zhangsan = login(&env, "app-a").await;
+    let (env, zhangsan) = start_signed_in().await;
     // The hint verifies (our signature, our iss) and names the session's user: SSO.
     let w = silently_with_hint(&env, &zhangsan).await;
     assert!(w.param("code").is_some(), "{}", w.end);
@@ -275,12 +286,7 @@ async fn id_token_hint_for_another_user_is_login_required_with_prompt_none() {
     let lisi = login_as(&env, &browser(), "app-a", "lisi").await;
     assert_eq!(claims_of(&lisi)["sub"], "lisi");
     let w = silently_with_hint(&env, &lisi).await;
-    assert_eq!(
-        w.param("error").as_deref(),
-        Some("login_required"),
-        "{}",
-        w.end
-    );
+    assert_error(&w, "login_required");
     // Without prompt=none the person is sent to log in again.
     let w = authorize(&env, "app-b", &[("id_token_hint", &lisi)]).await;
     assert!(w.went_through_wecom());
@@ -288,8 +294,7 @@ async fn id_token_hint_for_another_user_is_login_required_with_prompt_none() {
 
 #[tokio::test]
 async fn id_token_hint_not_signed_by_us_is_refused() {
-    let env = start().await;
-    let id_token = login(&env, "app-a").await;
+    let (env, id_token) = start_signed_in().await;
     // Same header and signature, different sub: the signature no longer verifies.
     let mut parts: Vec<String> = id_token.split('.').map(str::to_string).collect();
     let mut claims = claims_of(&id_token);
@@ -297,36 +302,27 @@ async fn id_token_hint_not_signed_by_us_is_refused() {
     parts[1] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("json"));
     let forged = parts.join(".");
     let w = silently_with_hint(&env, &forged).await;
-    assert_eq!(
-        w.param("error").as_deref(),
-        Some("invalid_request"),
-        "{}",
-        w.end
-    );
+    assert_error(&w, "invalid_request");
 }
 
 #[tokio::test]
 async fn expired_id_token_hint_is_still_accepted_oidc_core_3_1_2_1() {
-    let env = start().await;
-    let id_token = login(&env, "app-a").await;
-    env.clock.advance(2 * 3600); // id_token expired (1 h), session alive (8 h)
+    // The id_token has expired (1 h), the session is alive (8 h).
+    let (env, id_token) = session_aged(2 * 3600).await;
     let w = silently_with_hint(&env, &id_token).await;
     assert!(w.param("code").is_some(), "{}", w.end);
 }
 
 #[tokio::test]
 async fn session_expires_after_its_ttl() {
-    let env = start().await;
-    login(&env, "app-a").await;
-    env.clock.advance(8 * 3600);
+    let (env, _) = session_aged(8 * 3600).await;
     let w = authorize(&env, "app-b", &[("prompt", "none")]).await;
-    assert_eq!(w.param("error").as_deref(), Some("login_required"));
+    assert_error(&w, "login_required");
 }
 
 #[tokio::test]
 async fn form_post_success_is_an_auto_submitting_form_with_strict_csp() {
-    let env = start().await;
-    login(&env, "app-a").await;
+    let (env, _) = start_signed_in().await;
     let w = authorize(&env, "app-b", &[("response_mode", "form_post")]).await;
     let body = w.body.as_deref().expect("a page, not a redirect");
     assert!(
@@ -380,6 +376,21 @@ fn logout_client(id: &str, backchannel: Option<String>) -> Client {
     client(id, settings)
 }
 
+/// [`logout`] with `id_token_hint` and `post_logout_redirect_uri`, then `extra`.
+async fn logout_to(
+    env: &Env,
+    id_token_hint: &str,
+    post_logout_redirect_uri: &str,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut params = vec![
+        ("id_token_hint", id_token_hint),
+        ("post_logout_redirect_uri", post_logout_redirect_uri),
+    ];
+    params.extend_from_slice(extra);
+    logout(env, &params).await
+}
+
 /// `GET /logout` with `params` (RP-Initiated Logout 1.0 §2) in the test browser.
 async fn logout(env: &Env, params: &[(&str, &str)]) -> reqwest::Response {
     let mut u = url::Url::parse(&format!("{}/logout", env.demo.issuer)).expect("url");
@@ -398,15 +409,8 @@ async fn logout_redirects_to_registered_post_logout_uri_with_state_and_ends_sess
     )
     .await;
     let id_token = login(&env, "app-a").await;
-    let resp = logout(
-        &env,
-        &[
-            ("id_token_hint", &id_token),
-            ("post_logout_redirect_uri", "http://127.0.0.1:9/app-a/bye"),
-            ("state", "bye-1"),
-        ],
-    )
-    .await;
+    let bye = "http://127.0.0.1:9/app-a/bye";
+    let resp = logout_to(&env, &id_token, bye, &[("state", "bye-1")]).await;
     assert_eq!(resp.status(), 302);
     assert_eq!(
         resp.headers()["location"],
@@ -421,23 +425,14 @@ async fn logout_redirects_to_registered_post_logout_uri_with_state_and_ends_sess
     assert!(cleared, "the session cookie is cleared");
     // The session is gone server-side too, whatever the browser keeps.
     let w = authorize(&env, "app-b", &[("prompt", "none")]).await;
-    assert_eq!(w.param("error").as_deref(), Some("login_required"));
+    assert_error(&w, "login_required");
 }
 
 #[tokio::test]
 async fn logout_with_unregistered_post_logout_uri_shows_our_page_and_never_redirects() {
-    let env = start_with(vec![logout_client("app-a", None)], None).await;
-    let id_token = login(&env, "app-a").await;
-    let resp = logout(
-        &env,
-        &[
-            ("id_token_hint", &id_token),
-            ("post_logout_redirect_uri", "https://evil.example/"),
-            ("state", "bye-1"),
-            ("ui_locales", "zh-CN"),
-        ],
-    )
-    .await;
+    let (env, id_token) = signed_in_with(vec![logout_client("app-a", None)]).await;
+    let extra = [("state", "bye-1"), ("ui_locales", "zh-CN")];
+    let resp = logout_to(&env, &id_token, "https://evil.example/", &extra).await;
     assert_eq!(resp.status(), 200);
     assert!(resp.headers().get("location").is_none());
     let csp = resp.headers()["content-security-policy"]
@@ -450,23 +445,16 @@ async fn logout_with_unregistered_post_logout_uri_shows_our_page_and_never_redir
     assert!(body.contains("您已退出登录"), "{body}");
     assert!(body.contains("You are signed out"), "bilingual: {body}");
     let w = authorize(&env, "app-a", &[("prompt", "none")]).await;
-    assert_eq!(w.param("error").as_deref(), Some("login_required"));
+    assert_error(&w, "login_required");
 }
 
 #[tokio::test]
 async fn logout_refuses_an_id_token_hint_we_did_not_sign() {
-    let env = start_with(vec![logout_client("app-a", None)], None).await;
-    let id_token = login(&env, "app-a").await;
+    let (env, id_token) = signed_in_with(vec![logout_client("app-a", None)]).await;
     let mut forged: Vec<&str> = id_token.split('.').collect();
     forged[2] = "AAAA";
-    let resp = logout(
-        &env,
-        &[
-            ("id_token_hint", &forged.join(".")),
-            ("post_logout_redirect_uri", "http://127.0.0.1:9/app-a/bye"),
-        ],
-    )
-    .await;
+    let bye = "http://127.0.0.1:9/app-a/bye";
+    let resp = logout_to(&env, &forged.join("."), bye, &[]).await;
     assert_eq!(resp.status(), 400);
     assert!(resp.headers().get("location").is_none());
 }
@@ -475,12 +463,7 @@ async fn logout_refuses_an_id_token_hint_we_did_not_sign() {
 async fn verify_with_jwks(env: &Env, jwt: &str) -> serde_json::Map<String, Value> {
     use josekit::jwk::Jwk;
     use josekit::jws::{EdDSA, JwsVerifier, ES256, RS256};
-    let jwks: Value = reqwest::get(format!("{}/jwks", env.demo.issuer))
-        .await
-        .expect("jwks")
-        .json()
-        .await
-        .expect("json");
+    let jwks = common::get_json(format!("{}/jwks", env.demo.issuer)).await;
     let header = header_of(jwt);
     let jwk = jwks["keys"]
         .as_array()
@@ -593,12 +576,8 @@ fn alg_client(id: &str, alg: SigningAlg) -> Client {
 /// Verifies `jwt` as a relying party with the openidconnect crate: JWKS from the server, only
 /// `alg` allowed, issuer, audience, nonce and expiry checked.
 async fn verify_as_rp(env: &Env, client_id: &str, jwt: &str, alg: CoreJwsSigningAlgorithm) {
-    let jwks: CoreJsonWebKeySet = reqwest::get(format!("{}/jwks", env.demo.issuer))
-        .await
-        .expect("jwks")
-        .json()
-        .await
-        .expect("JWKS JSON");
+    let jwks = common::get_json(format!("{}/jwks", env.demo.issuer)).await;
+    let jwks: CoreJsonWebKeySet = serde_json::from_value(jwks).expect("JWKS JSON");
     let verifier = CoreIdTokenVerifier::new_confidential_client(
         ClientId::new(client_id.into()),
         ClientSecret::new(SECRET.into()),
@@ -631,15 +610,11 @@ async fn es256_and_eddsa_clients_get_id_tokens_that_verify_with_the_jwks() {
         Some(data.path().to_path_buf()),
     )
     .await;
-    let discovery: Value = reqwest::get(format!(
+    let discovery = common::get_json(format!(
         "{}/.well-known/openid-configuration",
         env.demo.issuer
     ))
-    .await
-    .expect("discovery")
-    .json()
-    .await
-    .expect("json");
+    .await;
     assert_eq!(
         discovery["id_token_signing_alg_values_supported"],
         serde_json::json!(["RS256", "ES256", "EdDSA"]),
@@ -706,22 +681,11 @@ async fn keys_rotate_keeps_the_old_kid_in_the_jwks_and_signs_with_the_new() {
         Some(data.path().to_path_buf()),
     )
     .await;
-    let jwks: Value = reqwest::get(format!("{}/jwks", env.demo.issuer))
-        .await
-        .expect("jwks")
-        .json()
-        .await
-        .expect("json");
-    let kids: Vec<&str> = jwks["keys"]
-        .as_array()
-        .expect("keys")
-        .iter()
-        .filter_map(|k| k["kid"].as_str())
-        .collect();
+    let kids = common::kids_of(&common::get_json(format!("{}/jwks", env.demo.issuer)).await);
     // The demo adds its ES256 key; the RS256 ones are the rotated pair, the new one first.
     let rs256: Vec<&str> = kids
         .iter()
-        .copied()
+        .map(String::as_str)
         .filter(|k| *k == rotation.new_key.kid || *k == old.kid)
         .collect();
     assert_eq!(rs256, [rotation.new_key.kid.as_str(), old.kid.as_str()]);
@@ -819,16 +783,14 @@ async fn claims_parameter_adds_requested_claims_to_id_token_and_userinfo_oidc_co
     );
     // A malformed claims parameter is an invalid_request back to the client.
     let w = authorize(&env, "app-a", &[("claims", "[1]")]).await;
-    assert_eq!(w.param("error").as_deref(), Some("invalid_request"));
+    assert_error(&w, "invalid_request");
 }
 
 // ---- [session] recheck_after: old sessions ask WeCom again ----
 
 #[tokio::test]
 async fn a_session_older_than_recheck_after_re_reads_the_member_and_still_serves_an_active_one() {
-    let env = start().await;
-    login(&env, "app-a").await;
-    env.clock.advance(15 * 60);
+    let (env, _) = session_aged(15 * 60).await;
     let w = authorize(&env, "app-b", &[("prompt", "none")]).await;
     assert!(w.param("code").is_some(), "{:?}", w.end);
     assert!(

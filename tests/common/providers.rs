@@ -107,6 +107,18 @@ pub async fn demo_options(
     }
 }
 
+/// The options of a demo with [`app_client`] registered and the simulator logging in
+/// `zhangsan` at once (temporary data, the system clock).
+pub async fn app_demo_options() -> DemoOptions {
+    demo_options(
+        Some("zhangsan"),
+        vec![app_client()],
+        None,
+        Arc::new(SystemClock),
+    )
+    .await
+}
+
 /// A provider configured in code (no demo) and the WeCom simulator, served on one ephemeral
 /// port by the real server with the real middleware.
 pub struct Served {
