@@ -20,14 +20,14 @@ use wecom_oidc::simulator::{Simulator, STATS_PATH};
 
 mod common;
 
-use common::{browser, header_of, location, nginx_binary, query, start_nginx, str_of, Instance};
+use common::{
+    browser, code_form, header_of, location, query, refresh_form, start_nginx, str_of, Instance,
+    APP, APP_CB, APP_SECRET,
+};
 
 /// What every instance calls itself; the test rewrites it to the instance it picks.
 /// (`localhost`, so that it is the prefix of no other URL of the test, all on 127.0.0.1.)
 const ISSUER: &str = "http://localhost";
-const APP: &str = "app";
-const APP_SECRET: &str = "app-secret-0123456789abcdef";
-const APP_CB: &str = "http://127.0.0.1:9/app/callback";
 const APP2: &str = "app2";
 const APP2_CB: &str = "http://127.0.0.1:9/app2/callback";
 /// The Token and EncodingAESKey of WeCom's callback URL (wecom-api.md §11 sample keys).
@@ -72,11 +72,7 @@ fn psql(url: &str, sql: &str) {
         .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
         .output()
         .expect("run psql (installed with PostgreSQL)");
-    assert!(
-        out.status.success(),
-        "psql {sql:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out, &format!("psql {sql:?}"));
 }
 
 impl Drop for TestDatabase {
@@ -110,12 +106,7 @@ async fn start_simulator() -> Sim {
 impl Sim {
     /// `gettoken` calls so far, as a process outside the simulator reads them.
     async fn gettoken_calls(&self) -> u64 {
-        let stats: Value = reqwest::get(format!("{}{STATS_PATH}", self.base))
-            .await
-            .expect("stats")
-            .json()
-            .await
-            .expect("stats JSON");
+        let stats = common::get_json(format!("{}{STATS_PATH}", self.base)).await;
         let calls = stats["gettoken_calls"].as_u64().expect("gettoken_calls");
         assert_eq!(calls, self.sim.gettoken_calls());
         calls
@@ -219,16 +210,8 @@ async fn start_cluster_with(pg: &str, n: usize, backchannel: Option<&str>) -> Cl
 }
 
 fn authorize_url(client_id: &str, cb: &str, extra: &[(&str, &str)]) -> String {
-    let mut params = vec![
-        ("client_id", client_id),
-        ("redirect_uri", cb),
-        ("response_type", "code"),
-        ("scope", "openid profile offline_access"),
-        ("state", "st-123"),
-        ("nonce", "n-456"),
-    ];
-    params.extend_from_slice(extra);
-    common::authorize_url(ISSUER, &params)
+    let (scope, state_and_nonce) = ("openid profile offline_access", ("st-123", "n-456"));
+    common::code_request_url(ISSUER, (client_id, cb), scope, state_and_nonce, extra)
 }
 
 /// Follows the redirects of a login from `start` until one reaches `cb`, sending the first
@@ -295,26 +278,11 @@ async fn token(node: &Instance, form: &[(&str, &str)]) -> (StatusCode, Value) {
 }
 
 async fn redeem(node: &Instance, code: &str) -> (StatusCode, Value) {
-    token(
-        node,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", APP_CB),
-        ],
-    )
-    .await
+    token(node, &code_form(code, APP_CB, &[])).await
 }
 
 async fn refresh(node: &Instance, refresh_token: &str) -> (StatusCode, Value) {
-    token(
-        node,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-        ],
-    )
-    .await
+    token(node, &refresh_form(refresh_token)).await
 }
 
 async fn userinfo(node: &Instance, access_token: &str) -> StatusCode {
@@ -322,22 +290,11 @@ async fn userinfo(node: &Instance, access_token: &str) -> StatusCode {
 }
 
 async fn jwks(node: &Instance) -> String {
-    reqwest::get(format!("{}/jwks", node.base))
-        .await
-        .expect("jwks")
-        .text()
-        .await
-        .expect("jwks body")
+    common::get_text(format!("{}/jwks", node.base)).await
 }
 
 fn kids(jwks: &str) -> Vec<String> {
-    let v: Value = serde_json::from_str(jwks).expect("JWKS JSON");
-    v["keys"]
-        .as_array()
-        .expect("keys")
-        .iter()
-        .map(|k| k["kid"].as_str().expect("kid").to_owned())
-        .collect()
+    common::kids_of(&serde_json::from_str(jwks).expect("JWKS JSON"))
 }
 
 /// The `kid` in the header of a compact JWS.
@@ -401,11 +358,7 @@ async fn a_code_and_a_refresh_token_redeemed_at_two_instances_at_once_succeed_ex
         let code = login(&browser(), APP, APP_CB, a, b).await;
         let (ra, rb) = tokio::join!(redeem(a, &code), redeem(b, &code));
         let results = [ra, rb];
-        let winners: Vec<&Value> = results
-            .iter()
-            .filter(|(s, _)| *s == StatusCode::OK)
-            .map(|(_, v)| v)
-            .collect();
+        let winners = common::winners(&results);
         assert_eq!(winners.len(), 1, "round {round}: {results:?}");
         let loser = results
             .iter()
@@ -428,11 +381,7 @@ async fn a_code_and_a_refresh_token_redeemed_at_two_instances_at_once_succeed_ex
         let rt = str_of(&tokens, "refresh_token");
         let (ra, rb) = tokio::join!(refresh(a, rt), refresh(b, rt));
         let results = [ra, rb];
-        let winners: Vec<&Value> = results
-            .iter()
-            .filter(|(s, _)| *s == StatusCode::OK)
-            .map(|(_, v)| v)
-            .collect();
+        let winners = common::winners(&results);
         assert_eq!(winners.len(), 1, "round {round}: {results:?}");
         // Reuse of the spent token revoked the grant (RFC 9700 §4.14.2): the winner's new
         // refresh token and access token no longer work, at either instance.
@@ -523,11 +472,7 @@ async fn every_instance_publishes_the_same_keys_and_a_rotation_on_one_reaches_al
         .output()
         .await
         .expect("keys rotate");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out, "keys rotate");
     let printed = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(printed.contains(&old_kid), "{printed}");
     // Every instance publishes the new key within the reload interval; the poll is bounded
@@ -755,11 +700,7 @@ fn events_of(node: &Instance) -> Vec<Value> {
         .args(["events", "--json"])
         .output()
         .expect("wecom-oidc events");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out, "wecom-oidc events");
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("an event as JSON"))
@@ -991,11 +932,7 @@ fn test_certificates(dir: &std::path::Path) -> (String, String, String) {
             .args(args)
             .output()
             .expect("openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::assert_success(&out, &format!("openssl {args:?}"));
     };
     let (ca, ca_key) = (path("ca.pem"), path("ca-key.pem"));
     let (cert, key, csr, ext) = (
@@ -1062,11 +999,9 @@ async fn nginx_with_the_example_config_in_front_of_two_instances_logs_people_in(
     else {
         return;
     };
-    let Some(nginx_bin) = nginx_binary() else {
-        wecom_oidc::testkit::service_missing(
-            "nginx_with_the_example_config_in_front_of_two_instances_logs_people_in",
-            "nginx is not installed (apt-get install nginx)",
-        );
+    let Some(nginx_bin) =
+        common::nginx_for("nginx_with_the_example_config_in_front_of_two_instances_logs_people_in")
+    else {
         return;
     };
     let db = TestDatabase::create(&pg).await;
@@ -1104,20 +1039,14 @@ async fn nginx_with_the_example_config_in_front_of_two_instances_logs_people_in(
     };
 
     // Discovery through nginx names the public issuer.
-    let discovery: Value = client()
-        .get(format!("{issuer}/.well-known/openid-configuration"))
-        .send()
-        .await
-        .expect("discovery")
-        .json()
-        .await
-        .expect("discovery JSON");
+    let discovery = common::get_json_with(
+        &client(),
+        format!("{issuer}/.well-known/openid-configuration"),
+    )
+    .await;
     assert_eq!(discovery["issuer"], issuer.as_str());
-    let ready = client()
-        .get(format!("{issuer}/readyz"))
-        .send()
-        .await
-        .expect("readyz");
+    let readyz = format!("{issuer}/readyz");
+    let ready = client().get(readyz).send().await.expect("readyz");
     assert_eq!(ready.status(), StatusCode::OK, "{}", nginx.error_log());
 
     // Logins through nginx, which spreads their requests over both instances.

@@ -607,12 +607,7 @@ async fn a_rate_limited_api_is_not_called_again_during_its_block() {
         assert_eq!(status, reqwest::StatusCode::SERVICE_UNAVAILABLE);
         assert!(body.contains("一分钟") || body.contains("minute"), "{body}");
     }
-    let metrics = reqwest::get(format!("{}/metrics", w.issuer))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("body");
+    let metrics = common::get_text(format!("{}/metrics", w.issuer)).await;
     assert!(
         metrics
             .lines()

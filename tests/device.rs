@@ -397,12 +397,7 @@ async fn client_credentials_issue_a_service_token_only_to_clients_that_enable_it
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // Discovery advertises both grants and the device endpoint (RFC 8628 §4).
-    let meta: Value = reqwest::get(format!("{issuer}/.well-known/openid-configuration"))
-        .await
-        .expect("discovery")
-        .json()
-        .await
-        .expect("json");
+    let meta: Value = common::get_json(format!("{issuer}/.well-known/openid-configuration")).await;
     assert_eq!(
         meta["device_authorization_endpoint"],
         format!("{issuer}/device_authorization")

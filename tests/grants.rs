@@ -143,12 +143,7 @@ async fn userinfo_status(d: &RunningDemo, access_token: &str) -> StatusCode {
 
 /// The claims of a JWT, verified against the provider's JWKS with josekit (not our own code).
 async fn verified_claims(d: &RunningDemo, jwt: &str) -> (Value, Value) {
-    let jwks: Value = reqwest::get(format!("{}/jwks", d.issuer))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = common::get_json(format!("{}/jwks", d.issuer)).await;
     let header = common::header_of(jwt);
     let key = jwks["keys"]
         .as_array()
@@ -228,11 +223,7 @@ async fn concurrent_uses_of_one_refresh_token_succeed_exactly_once_and_revoke_th
     let rt = str_of(&first, "refresh_token").to_string();
     let attempts = (0..6).map(|_| refresh(&d, &rt, &[]));
     let results = futures_util::future::join_all(attempts).await;
-    let winners: Vec<&Value> = results
-        .iter()
-        .filter(|(s, _)| *s == StatusCode::OK)
-        .map(|(_, b)| b)
-        .collect();
+    let winners = common::winners(&results);
     assert_eq!(winners.len(), 1, "refreshes that succeeded with one token");
     // The other uses were reuse (RFC 9700 §4.14.2): the winner's new tokens die with the grant.
     let (s, _) = refresh(&d, str_of(winners[0], "refresh_token"), &[]).await;
@@ -859,12 +850,8 @@ async fn token_endpoint_rate_limit_lets_a_burst_through_then_answers_429_with_re
 #[tokio::test]
 async fn discovery_advertises_refresh_revocation_introspection_and_private_key_jwt() {
     let Env { d, .. } = start().await;
-    let meta: Value = reqwest::get(format!("{}/.well-known/openid-configuration", d.issuer))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let meta: Value =
+        common::get_json(format!("{}/.well-known/openid-configuration", d.issuer)).await;
     let has = |key: &str, value: &str| {
         meta[key]
             .as_array()

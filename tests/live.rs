@@ -527,11 +527,8 @@ async fn an_issuer_with_a_path_works_behind_nginx_stripping_the_path() {
     assert_eq!(issuer, format!("http://127.0.0.1:{port}/sso"));
     openidconnect_login(&issuer).await;
     // `/sso` itself leads to the start page, under the path.
-    let resp = browser()
-        .get(format!("http://127.0.0.1:{port}/sso"))
-        .send()
-        .await
-        .expect("/sso");
+    let bare = format!("http://127.0.0.1:{port}/sso");
+    let resp = browser().get(bare).send().await.expect("/sso");
     assert_eq!(resp.status(), StatusCode::FOUND, "{}", nginx.error_log());
     let target = url::Url::parse(&issuer)
         .and_then(|u| u.join(&location(&resp)))

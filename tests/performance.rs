@@ -12,12 +12,8 @@ async fn start() -> RunningDemo {
 }
 
 async fn stats(d: &RunningDemo) -> SimulatorStats {
-    reqwest::get(format!("{}{SIMULATOR_PATH}{STATS_PATH}", d.issuer))
-        .await
-        .expect("stats answer")
-        .json()
-        .await
-        .expect("stats JSON")
+    let stats = common::get_json(format!("{}{SIMULATOR_PATH}{STATS_PATH}", d.issuer)).await;
+    serde_json::from_value(stats).expect("stats JSON")
 }
 
 #[tokio::test]

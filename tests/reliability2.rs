@@ -370,11 +370,7 @@ async fn a_backup_taken_under_load_restores_and_earlier_refresh_tokens_work_exac
         .output()
         .await
         .expect("run backup");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out, "backup");
     let during = served.load(Ordering::Relaxed) - at_start;
     stop.store(true, Ordering::Relaxed);
     load.await.expect("the load ran without a failure");
@@ -401,14 +397,7 @@ async fn a_backup_taken_under_load_restores_and_earlier_refresh_tokens_work_exac
     wecom_oidc::backup::restore(&target, &new.join("store"), &new.join("keys"), false)
         .expect("restore");
     let restored = demo_on(&new, Arc::new(SystemClock)).await;
-    let jwks = |issuer: String| async move {
-        reqwest::get(format!("{issuer}/jwks"))
-            .await
-            .expect("jwks")
-            .json::<Value>()
-            .await
-            .expect("json")
-    };
+    let jwks = |issuer: String| async move { common::get_json(format!("{issuer}/jwks")).await };
     assert_eq!(
         jwks(d.issuer.clone()).await,
         jwks(restored.issuer.clone()).await,
@@ -882,12 +871,7 @@ async fn a_slow_database_is_answered_within_the_pool_timeout_and_reported() {
     }
     assert!(served >= 1 && refused >= 1, "{slow:?}");
     // Reported: the refusals are counted by route and status for monitoring.
-    let metrics = reqwest::get(format!("{}/metrics", s.issuer))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = common::get_text(format!("{}/metrics", s.issuer)).await;
     assert!(
         metrics
             .lines()

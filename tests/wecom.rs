@@ -503,12 +503,8 @@ async fn pairwise_sub_is_the_sector_hash_oidc_core_8_1_and_is_advertised() {
     assert_eq!(userinfo["sub"], expected.as_str());
     let (second, _) = login_ok(&demo, "openid", "Mozilla/5.0").await;
     assert_eq!(second["sub"], first["sub"], "stable for the same client");
-    let meta: Value = reqwest::get(format!("{}/.well-known/openid-configuration", demo.issuer))
-        .await
-        .expect("discovery")
-        .json()
-        .await
-        .expect("JSON");
+    let meta: Value =
+        common::get_json(format!("{}/.well-known/openid-configuration", demo.issuer)).await;
     assert_eq!(
         meta["subject_types_supported"],
         serde_json::json!(["public", "pairwise"])

@@ -79,11 +79,27 @@ pub async fn app_token_patiently(
     panic!("the /token rate limit never let the request through");
 }
 
+/// The bodies of the answers in `results` that were 200 (for races where exactly one may win).
+pub fn winners(results: &[(StatusCode, Value)]) -> Vec<&Value> {
+    results
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::OK)
+        .map(|(_, body)| body)
+        .collect()
+}
+
 /// `GET url`: the status and the body as text.
 pub async fn get(url: impl reqwest::IntoUrl) -> (StatusCode, String) {
     let resp = reqwest::get(url).await.expect("GET");
     let status = resp.status();
     (status, resp.text().await.expect("body"))
+}
+
+/// `GET url`, which must answer JSON whatever its status: the status and the JSON.
+pub async fn get_json_answer(url: impl reqwest::IntoUrl) -> (StatusCode, Value) {
+    let (status, text) = get(url).await;
+    let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    (status, json)
 }
 
 /// `GET url`, which must answer: its body as text.

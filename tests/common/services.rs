@@ -35,6 +35,47 @@ pub fn chromium_for(test: &str) -> bool {
     found
 }
 
+/// Headless Chromium's screenshot of `url` in a window of `width` × `height` into `png`, with
+/// `extra` arguments (language, user agent); bounded by a minute, and it must succeed.
+pub async fn chromium_screenshot(
+    url: &str,
+    png: &std::path::Path,
+    (width, height): (u32, u32),
+    extra: &[String],
+) {
+    let _ = std::fs::remove_file(png);
+    let profile = tempfile::tempdir().expect("tempdir");
+    let run = tokio::process::Command::new(CHROMIUM)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--no-first-run",
+        ])
+        .arg(format!("--window-size={width},{height}"))
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(extra)
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(url)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    let status = tokio::time::timeout(std::time::Duration::from_secs(60), run)
+        .await
+        .expect("chromium finishes within a minute")
+        .expect("start chromium");
+    assert!(status.success(), "chromium failed on {url} ({extra:?})");
+}
+
+/// Width and height from a PNG's IHDR chunk.
+pub fn png_size(bytes: &[u8]) -> (u32, u32) {
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "a PNG");
+    let w = u32::from_be_bytes([bytes[16], bytes[17], bytes[18], bytes[19]]);
+    let h = u32::from_be_bytes([bytes[20], bytes[21], bytes[22], bytes[23]]);
+    (w, h)
+}
+
 /// Asserts that a command `what` succeeded; its stderr is the failure message.
 pub fn assert_success(out: &std::process::Output, what: &str) {
     assert!(
