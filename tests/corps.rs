@@ -62,6 +62,21 @@ struct World {
     _served: common::Served,
 }
 
+/// The home corp's app `hq` (the simulator's demo app).
+fn hq() -> AppDef {
+    app("hq", CORP_A, 1_000_002, "demo-wecom-app-secret")
+}
+
+/// A provider with the home corp's app `hq` alone; `trusted`: whether the corp's trusted IPs
+/// (企业可信IP) include ours (wecom-api.md §1).
+async fn hq_world(trusted: bool) -> World {
+    let hq = vec![hq()];
+    world(hq, |sim| {
+        assert!(sim.set_ip_trusted(CORP_A, 1_000_002, trusted));
+    })
+    .await
+}
+
 /// Starts a provider with `apps` (the first is the default and its corp the home corp) over a
 /// simulator that `prepare` has populated.
 async fn world(apps: Vec<AppDef>, prepare: impl FnOnce(&Simulator)) -> World {
@@ -127,18 +142,10 @@ async fn login(
     prompt: Option<&str>,
 ) -> Outcome {
     let challenge = common::s256(VERIFIER);
-    let mut params = vec![
-        ("client_id", client),
-        ("redirect_uri", REDIRECT_URI),
-        ("response_type", "code"),
-        ("scope", scope),
-        ("state", "s1"),
-        ("nonce", "n1"),
-        ("code_challenge", &challenge),
-        ("code_challenge_method", "S256"),
-    ];
-    params.extend(prompt.map(|p| ("prompt", p)));
-    let url = common::authorize_url(&w.issuer, &params);
+    let mut extra = common::pkce(&challenge).to_vec();
+    extra.extend(prompt.map(|p| ("prompt", p)));
+    let client = (client, REDIRECT_URI);
+    let url = common::code_request_url(&w.issuer, client, scope, ("s1", "n1"), &extra);
     let stand_in = |location: &str| {
         if !location.contains("/wecom-sim/") {
             return None;
@@ -202,10 +209,7 @@ async fn login_tokens(
 /// (B).
 async fn two_corps() -> World {
     world(
-        vec![
-            app("hq", CORP_A, 1_000_002, "demo-wecom-app-secret"),
-            app("branch", CORP_B, 1_000_003, "corp-b-app-secret"),
-        ],
+        vec![hq(), app("branch", CORP_B, 1_000_003, "corp-b-app-secret")],
         |sim| {
             sim.add_corp(
                 CORP_B,
@@ -292,10 +296,7 @@ async fn two_corps_members_with_one_userid_never_share_a_sub_a_session_or_a_refr
 /// Corp A's second app `ops` sees only 研发 (department 2, with 平台 below it).
 async fn two_apps_of_one_corp() -> World {
     world(
-        vec![
-            app("hq", CORP_A, 1_000_002, "demo-wecom-app-secret"),
-            app("ops", CORP_A, 1_000_010, "ops-app-secret"),
-        ],
+        vec![hq(), app("ops", CORP_A, 1_000_010, "ops-app-secret")],
         |sim| {
             assert!(sim.add_app(
                 CORP_A,
@@ -398,7 +399,7 @@ async fn a_grant_ends_at_refresh_once_the_member_leaves_the_visible_range() {
 async fn group_paths_follow_the_visible_range() {
     let w = world(
         vec![
-            app("hq", CORP_A, 1_000_002, "demo-wecom-app-secret"),
+            hq(),
             app("rd", CORP_A, 1_000_011, "rd-secret"),
             app("platform", CORP_A, 1_000_012, "platform-secret"),
             app("solo", CORP_A, 1_000_013, "solo-secret"),
@@ -464,11 +465,7 @@ async fn group_paths_follow_the_visible_range() {
 /// A tag on a parent department covers the members of its sub-departments (docs/wecom.md).
 #[tokio::test]
 async fn a_tag_on_a_parent_department_reaches_members_of_its_sub_departments() {
-    let w = world(
-        vec![app("hq", CORP_A, 1_000_002, "demo-wecom-app-secret")],
-        |_| {},
-    )
-    .await;
+    let w = hq_world(true).await;
     let t = login_tokens(&w, &browser("x"), "rp-hq", "openid groups", "zhangsan").await;
     let g = claims(t["id_token"].as_str().expect("id_token"))["groups"].clone();
     // The simulator's demo corp tags 研发 (2) as 研发全员; zhangsan is in 平台 (3), below it.
@@ -483,17 +480,14 @@ async fn a_tag_on_a_parent_department_reaches_members_of_its_sub_departments() {
 
 #[tokio::test]
 async fn linked_corp_members_log_in_with_a_corp_qualified_sub() {
-    let w = world(
-        vec![app("hq", CORP_A, 1_000_002, "demo-wecom-app-secret")],
-        |sim| {
-            sim.add_corp(
-                CORP_L,
-                CorpSeed::Second,
-                spec(1_000_020, "linked-own-secret", VisibleRange::whole_corp()),
-            );
-            assert!(sim.link_corp(CORP_A, CORP_L, Vec::new()));
-        },
-    )
+    let w = world(vec![hq()], |sim| {
+        sim.add_corp(
+            CORP_L,
+            CorpSeed::Second,
+            spec(1_000_020, "linked-own-secret", VisibleRange::whole_corp()),
+        );
+        assert!(sim.link_corp(CORP_A, CORP_L, Vec::new()));
+    })
     .await;
     let linked = format!("{CORP_L}/lisi");
     let t = login_tokens(
@@ -522,44 +516,23 @@ async fn linked_corp_members_log_in_with_a_corp_qualified_sub() {
 /// wecom-api.md §1: `gettoken` works from an IP outside 企业可信IP while data APIs answer 60020.
 #[tokio::test]
 async fn readiness_fails_with_the_trusted_ip_fix_when_only_data_apis_refuse_the_ip() {
-    let w = world(
-        vec![app("hq", CORP_A, 1_000_002, "demo-wecom-app-secret")],
-        |sim| {
-            assert!(sim.set_ip_trusted(CORP_A, 1_000_002, false));
-        },
-    )
-    .await;
-    let resp = reqwest::get(format!("{}/readyz", w.issuer))
-        .await
-        .expect("readyz");
-    assert_eq!(resp.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
-    let body = resp.text().await.expect("body");
+    let w = hq_world(false).await;
+    let (status, body) = common::get(format!("{}/readyz", w.issuer)).await;
+    assert_eq!(status, reqwest::StatusCode::SERVICE_UNAVAILABLE);
     assert!(body.contains("60020"), "{body}");
     assert!(body.contains("企业可信IP"), "{body}");
 
     w.sim.set_ip_trusted(CORP_A, 1_000_002, true);
     // The failure is remembered for a short while; a fresh provider over a trusting simulator
     // is ready.
-    let ok = world(
-        vec![app("hq", CORP_A, 1_000_002, "demo-wecom-app-secret")],
-        |_| {},
-    )
-    .await;
-    let resp = reqwest::get(format!("{}/readyz", ok.issuer))
-        .await
-        .expect("readyz");
-    assert_eq!(resp.status(), reqwest::StatusCode::OK);
+    let ok = hq_world(true).await;
+    let (status, _) = common::get(format!("{}/readyz", ok.issuer)).await;
+    assert_eq!(status, reqwest::StatusCode::OK);
 }
 
 #[tokio::test]
 async fn check_reports_data_apis_refusing_the_ip_although_gettoken_works() {
-    let w = world(
-        vec![app("hq", CORP_A, 1_000_002, "demo-wecom-app-secret")],
-        |sim| {
-            assert!(sim.set_ip_trusted(CORP_A, 1_000_002, false));
-        },
-    )
-    .await;
+    let w = hq_world(false).await;
     let toml = format!(
         r#"
 issuer = "https://sso.example.com"
@@ -593,11 +566,7 @@ redirect_uris = ["https://rp.example.com/cb"]
 /// call, so a call would have succeeded).
 #[tokio::test]
 async fn a_rate_limited_api_is_not_called_again_during_its_block() {
-    let w = world(
-        vec![app("hq", CORP_A, 1_000_002, "demo-wecom-app-secret")],
-        |_| {},
-    )
-    .await;
+    let w = hq_world(true).await;
     w.sim.fail_next("/cgi-bin/user/get", 45009, 1);
     for _ in 0..2 {
         let outcome = login(&w, &browser("x"), "rp-hq", "openid", Some("zhangsan"), None).await;
@@ -621,7 +590,7 @@ async fn a_rate_limited_api_is_not_called_again_during_its_block() {
 #[tokio::test]
 async fn user_ticket_errors_log_in_without_the_private_profile() {
     for errcode in [84014, 84015] {
-        let mut hq = app("hq", CORP_A, 1_000_002, "demo-wecom-app-secret");
+        let mut hq = hq();
         hq.customize = |s| s.privateinfo = PrivateInfo::Always;
         let w = world(vec![hq], |_| {}).await;
         w.sim.fail_next("/cgi-bin/auth/getuserdetail", errcode, 1);

@@ -18,11 +18,11 @@ use wecom_oidc::provider::client::{AccessTokenFormat, ClientSettings};
 
 mod common;
 
-use common::{browser, claims_of as unverified_claims, client, str_of, CHALLENGE, VERIFIER};
+use common::{
+    app_client, browser, claims_of as unverified_claims, client, str_of, APP, APP_CB, APP_SECRET,
+    CHALLENGE, VERIFIER,
+};
 
-const APP: &str = "app";
-const APP_SECRET: &str = "app-secret-0123456789abcdef";
-const APP_CB: &str = "http://127.0.0.1:9/app/callback";
 const OTHER: &str = "other";
 const OTHER_SECRET: &str = "other-secret-0123456789abcdef";
 const OTHER_CB: &str = "http://127.0.0.1:9/other/callback";
@@ -60,7 +60,7 @@ async fn start() -> Env {
     let d = common::start_demo(
         Some("zhangsan"),
         vec![
-            client(APP, Some(APP_SECRET), APP_CB, ClientSettings::default()),
+            app_client(),
             client(
                 OTHER,
                 Some(OTHER_SECRET),
@@ -79,19 +79,9 @@ async fn start() -> Env {
 
 /// Walks the login of `client_id` through the simulator and returns the authorization code.
 async fn login_code(d: &RunningDemo, client_id: &str, cb: &str, scope: &str) -> String {
-    let url = common::authorize_url(
-        &d.issuer,
-        &[
-            ("client_id", client_id),
-            ("redirect_uri", cb),
-            ("response_type", "code"),
-            ("scope", scope),
-            ("state", "st"),
-            ("nonce", "n-original"),
-            ("code_challenge", CHALLENGE),
-            ("code_challenge_method", "S256"),
-        ],
-    );
+    let state_and_nonce = ("st", "n-original");
+    let pkce = common::pkce(CHALLENGE);
+    let url = common::code_request_url(&d.issuer, (client_id, cb), scope, state_and_nonce, &pkce);
     let w = common::walk(&browser(), &url, cb).await;
     w.redirect_query()
         .remove("code")
@@ -120,6 +110,21 @@ async fn post(
     common::post_form(&format!("{}{path}", d.issuer), form, basic).await
 }
 
+/// [`post`] as `APP` (HTTP Basic).
+async fn post_as_app(
+    d: &RunningDemo,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    post(d, path, form, Some((APP, APP_SECRET))).await
+}
+
+/// The form of a revocation or introspection request: `token` with its `token_type_hint`
+/// (RFC 7009 §2.1, RFC 7662 §2.1).
+fn hinted<'a>(token: &'a str, hint: &'a str) -> [(&'a str, &'a str); 2] {
+    [("token", token), ("token_type_hint", hint)]
+}
+
 /// Logs in `APP` with `scope` and redeems the code.
 async fn app_tokens(d: &RunningDemo, scope: &str) -> Value {
     let code = login_code(d, APP, APP_CB, scope).await;
@@ -130,11 +135,26 @@ async fn app_tokens(d: &RunningDemo, scope: &str) -> Value {
 }
 
 async fn refresh(d: &RunningDemo, token: &str, extra: &[(&str, &str)]) -> (StatusCode, Value) {
-    let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
+    let mut form = common::refresh_form(token).to_vec();
     form.extend_from_slice(extra);
     let (s, h, body) = post(d, "/token", &form, Some((APP, APP_SECRET))).await;
     assert_eq!(h["cache-control"], "no-store");
     (s, body)
+}
+
+/// A demo where `APP` has logged in with `openid offline_access`: the demo and the tokens.
+async fn granted() -> (RunningDemo, Value) {
+    let Env { d, .. } = start().await;
+    let tokens = app_tokens(&d, "openid offline_access").await;
+    (d, tokens)
+}
+
+/// Asserts that userinfo refuses `access_token` (401).
+async fn assert_access_refused(d: &RunningDemo, access_token: &str) {
+    assert_eq!(
+        userinfo_status(d, access_token).await,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 async fn userinfo_status(d: &RunningDemo, access_token: &str) -> StatusCode {
@@ -195,8 +215,7 @@ async fn offline_access_is_ignored_for_a_public_client_without_permission_oidc_c
 
 #[tokio::test]
 async fn reused_refresh_token_revokes_the_whole_grant_rfc9700_4_14_2() {
-    let Env { d, .. } = start().await;
-    let first = app_tokens(&d, "openid offline_access").await;
+    let (d, first) = granted().await;
     let rt1 = str_of(&first, "refresh_token").to_string();
     let (_, second) = refresh(&d, &rt1, &[]).await;
     let rt2 = str_of(&second, "refresh_token").to_string();
@@ -210,16 +229,12 @@ async fn reused_refresh_token_revokes_the_whole_grant_rfc9700_4_14_2() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "invalid_grant");
     assert_eq!(userinfo_status(&d, &at2).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        userinfo_status(&d, str_of(&first, "access_token")).await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_access_refused(&d, str_of(&first, "access_token")).await;
 }
 
 #[tokio::test]
 async fn concurrent_uses_of_one_refresh_token_succeed_exactly_once_and_revoke_the_grant() {
-    let Env { d, .. } = start().await;
-    let first = app_tokens(&d, "openid offline_access").await;
+    let (d, first) = granted().await;
     let rt = str_of(&first, "refresh_token").to_string();
     let attempts = (0..6).map(|_| refresh(&d, &rt, &[]));
     let results = futures_util::future::join_all(attempts).await;
@@ -276,8 +291,7 @@ async fn refresh_may_narrow_the_scope_but_never_widen_it_rfc6749_6() {
 
 #[tokio::test]
 async fn refreshed_id_token_keeps_iss_sub_aud_and_auth_time_without_nonce_oidc_core_12_2() {
-    let Env { d, .. } = start().await;
-    let first = app_tokens(&d, "openid offline_access").await;
+    let (d, first) = granted().await;
     let (_, original) = verified_claims(&d, str_of(&first, "id_token")).await;
     assert_eq!(original["nonce"], "n-original");
     let (s, second) = refresh(&d, str_of(&first, "refresh_token"), &[]).await;
@@ -291,8 +305,7 @@ async fn refreshed_id_token_keeps_iss_sub_aud_and_auth_time_without_nonce_oidc_c
 
 #[tokio::test]
 async fn refresh_is_refused_and_the_grant_ended_when_the_member_is_disabled_upstream() {
-    let Env { d, .. } = start().await;
-    let first = app_tokens(&d, "openid offline_access").await;
+    let (d, first) = granted().await;
     assert!(d.simulator.set_member_status("zhangsan", 2));
     let (s, body) = refresh(&d, str_of(&first, "refresh_token"), &[]).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
@@ -301,21 +314,17 @@ async fn refresh_is_refused_and_the_grant_ended_when_the_member_is_disabled_upst
     assert!(d.simulator.set_member_status("zhangsan", 1));
     let (s, _) = refresh(&d, str_of(&first, "refresh_token"), &[]).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert_eq!(
-        userinfo_status(&d, str_of(&first, "access_token")).await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_access_refused(&d, str_of(&first, "access_token")).await;
 }
 
 #[tokio::test]
 async fn refresh_token_of_another_client_is_invalid_grant_and_stays_usable_rfc6749_6() {
-    let Env { d, .. } = start().await;
-    let first = app_tokens(&d, "openid offline_access").await;
+    let (d, first) = granted().await;
     let rt = str_of(&first, "refresh_token");
     let (s, _, body) = post(
         &d,
         "/token",
-        &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+        &common::refresh_form(rt),
         Some((OTHER, OTHER_SECRET)),
     )
     .await;
@@ -327,16 +336,9 @@ async fn refresh_token_of_another_client_is_invalid_grant_and_stays_usable_rfc67
 
 #[tokio::test]
 async fn revoking_a_refresh_token_ends_the_grant_rfc7009_2_1() {
-    let Env { d, .. } = start().await;
-    let first = app_tokens(&d, "openid offline_access").await;
+    let (d, first) = granted().await;
     let rt = str_of(&first, "refresh_token");
-    let (s, h, _) = post(
-        &d,
-        "/revoke",
-        &[("token", rt), ("token_type_hint", "refresh_token")],
-        Some((APP, APP_SECRET)),
-    )
-    .await;
+    let (s, h, _) = post_as_app(&d, "/revoke", &hinted(rt, "refresh_token")).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(h["cache-control"], "no-store");
     let (s, body) = refresh(&d, rt, &[]).await;
@@ -344,25 +346,15 @@ async fn revoking_a_refresh_token_ends_the_grant_rfc7009_2_1() {
         (s, body["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_grant"))
     );
-    assert_eq!(
-        userinfo_status(&d, str_of(&first, "access_token")).await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_access_refused(&d, str_of(&first, "access_token")).await;
 }
 
 #[tokio::test]
 async fn revoked_access_token_is_refused_at_userinfo_even_with_a_wrong_hint_rfc7009_2_1() {
-    let Env { d, .. } = start().await;
-    let first = app_tokens(&d, "openid offline_access").await;
+    let (d, first) = granted().await;
     let at = str_of(&first, "access_token");
     assert_eq!(userinfo_status(&d, at).await, StatusCode::OK);
-    let (s, _, _) = post(
-        &d,
-        "/revoke",
-        &[("token", at), ("token_type_hint", "refresh_token")],
-        Some((APP, APP_SECRET)),
-    )
-    .await;
+    let (s, _, _) = post_as_app(&d, "/revoke", &hinted(at, "refresh_token")).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(userinfo_status(&d, at).await, StatusCode::UNAUTHORIZED);
     // Revoking an access token leaves the refresh token (RFC 7009 §2.1 makes that optional).
@@ -373,15 +365,8 @@ async fn revoked_access_token_is_refused_at_userinfo_even_with_a_wrong_hint_rfc7
 #[tokio::test]
 async fn revocation_of_unknown_or_another_clients_token_answers_200_and_revokes_nothing_rfc7009_2_2(
 ) {
-    let Env { d, .. } = start().await;
-    let first = app_tokens(&d, "openid offline_access").await;
-    let (s, _, _) = post(
-        &d,
-        "/revoke",
-        &[("token", "no-such-token")],
-        Some((APP, APP_SECRET)),
-    )
-    .await;
+    let (d, first) = granted().await;
+    let (s, _, _) = post_as_app(&d, "/revoke", &[("token", "no-such-token")]).await;
     assert_eq!(s, StatusCode::OK);
     for token in [
         str_of(&first, "access_token"),
@@ -417,7 +402,7 @@ async fn revocation_requires_client_authentication_rfc7009_2_1() {
     let (s, _, _) = post(&d, "/revoke", &[("token", at), ("client_id", APP)], None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert_eq!(userinfo_status(&d, at).await, StatusCode::OK);
-    let (s, _, body) = post(&d, "/revoke", &[], Some((APP, APP_SECRET))).await;
+    let (s, _, body) = post_as_app(&d, "/revoke", &[]).await;
     assert_eq!(
         (s, body["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_request"))
@@ -440,7 +425,7 @@ async fn introspection_reports_active_tokens_then_inactive_after_revocation_rfc7
     let Env { d, .. } = start().await;
     let first = app_tokens(&d, "openid profile offline_access").await;
     let at = str_of(&first, "access_token");
-    let (s, h, body) = post(&d, "/introspect", &[("token", at)], Some((APP, APP_SECRET))).await;
+    let (s, h, body) = post_as_app(&d, "/introspect", &[("token", at)]).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(h["cache-control"], "no-store");
     assert_eq!(body["active"], true);
@@ -454,13 +439,7 @@ async fn introspection_reports_active_tokens_then_inactive_after_revocation_rfc7
     assert!(body["exp"].as_i64().unwrap() > body["iat"].as_i64().unwrap());
 
     let rt = str_of(&first, "refresh_token");
-    let (_, _, body) = post(
-        &d,
-        "/introspect",
-        &[("token", rt), ("token_type_hint", "refresh_token")],
-        Some((APP, APP_SECRET)),
-    )
-    .await;
+    let (_, _, body) = post_as_app(&d, "/introspect", &hinted(rt, "refresh_token")).await;
     assert_eq!(body["active"], true, "{body}");
 
     // Another client learns nothing about this client's tokens.
@@ -473,15 +452,9 @@ async fn introspection_reports_active_tokens_then_inactive_after_revocation_rfc7
     .await;
     assert_eq!(body, json!({ "active": false }));
 
-    post(&d, "/revoke", &[("token", rt)], Some((APP, APP_SECRET))).await;
+    post_as_app(&d, "/revoke", &[("token", rt)]).await;
     for token in [at, rt, "never-issued"] {
-        let (s, _, body) = post(
-            &d,
-            "/introspect",
-            &[("token", token)],
-            Some((APP, APP_SECRET)),
-        )
-        .await;
+        let (s, _, body) = post_as_app(&d, "/introspect", &[("token", token)]).await;
         assert_eq!(s, StatusCode::OK);
         assert_eq!(body, json!({ "active": false }));
     }
@@ -525,10 +498,7 @@ async fn jwt_access_token_has_typ_at_jwt_verifies_with_the_jwks_and_works_at_use
     assert_eq!(userinfo_status(&d, at).await, StatusCode::OK);
 
     // The id_token is not an access token, although signed with the same key (RFC 9068 §4).
-    assert_eq!(
-        userinfo_status(&d, str_of(&body, "id_token")).await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_access_refused(&d, str_of(&body, "id_token")).await;
     let (_, _, intro) = post(
         &d,
         "/introspect",

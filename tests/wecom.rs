@@ -79,19 +79,9 @@ async fn login_via(
     as_member: Option<&str>,
 ) -> Outcome {
     let challenge = common::s256(&"v".repeat(50));
-    let url = common::authorize_url(
-        &demo.issuer,
-        &[
-            ("client_id", CLIENT_ID),
-            ("redirect_uri", REDIRECT_URI),
-            ("response_type", "code"),
-            ("scope", scope),
-            ("state", "s1"),
-            ("nonce", "n1"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ],
-    );
+    let client = (CLIENT_ID, REDIRECT_URI);
+    let pkce = common::pkce(&challenge);
+    let url = common::code_request_url(&demo.issuer, client, scope, ("s1", "n1"), &pkce);
     let callback = format!("{}/callback/wecom", demo.issuer);
     let stand_in = |location: &str| {
         let member = as_member.filter(|_| location.contains(demo::SIMULATOR_PATH))?;
@@ -434,10 +424,8 @@ async fn callbacks_with_a_bad_signature_are_rejected_and_change_nothing() {
 #[tokio::test]
 async fn events_endpoint_is_not_found_when_no_callback_is_configured() {
     let demo = start("zhangsan").await;
-    let resp = reqwest::get(format!("{}/callback/wecom/events?echostr=x", demo.issuer))
-        .await
-        .expect("answers");
-    assert_eq!(resp.status(), reqwest::StatusCode::NOT_FOUND);
+    let (status, _) = common::get(format!("{}/callback/wecom/events?echostr=x", demo.issuer)).await;
+    assert_eq!(status, reqwest::StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -459,10 +447,8 @@ async fn verify_files_are_served_at_the_root_byte_for_byte() {
         .expect("answers");
     assert_eq!(resp.status(), reqwest::StatusCode::OK);
     assert_eq!(&resp.bytes().await.expect("body")[..], b"Ab12Cd34xyz");
-    let other = reqwest::get(format!("{}/WW_verify_Zz.txt", demo.issuer))
-        .await
-        .expect("answers");
-    assert_eq!(other.status(), reqwest::StatusCode::NOT_FOUND);
+    let (status, _) = common::get(format!("{}/WW_verify_Zz.txt", demo.issuer)).await;
+    assert_eq!(status, reqwest::StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
