@@ -99,6 +99,39 @@ async fn login_ok(demo: &RunningDemo, scope: &str, user_agent: &str) -> (Value, 
     tokens_for(demo, login(demo, scope, user_agent).await).await
 }
 
+/// WeCom member `member` logs in with `scope` (the simulator's page stood in for): the
+/// id_token's claims and the userinfo answer ([`tokens_for`]).
+async fn tokens_of_member(demo: &RunningDemo, scope: &str, member: &str) -> (Value, Value) {
+    let outcome = login_via(demo, scope, "Mozilla/5.0", Some(member)).await;
+    tokens_for(demo, outcome).await
+}
+
+/// A connector of the demo's WeCom app over the demo's store, as a restarted provider would
+/// open it (nothing in memory).
+fn connector_on_store(demo: &RunningDemo) -> wecom_oidc::connector::wecom::WeComConnector {
+    let sim_base = format!("{}{}", demo.issuer, demo::SIMULATOR_PATH);
+    let settings = common::demo_app(&demo.simulator, &sim_base, WeComSettings::DEFAULT_ID);
+    wecom_oidc::connector::wecom::WeComConnector::new(
+        settings,
+        wecom_oidc::storage::upstream_role(demo.store.clone()),
+        Arc::new(SystemClock),
+    )
+    .expect("connector")
+}
+
+/// The simulator renames `from` to `to` and tells `target` (the `update_user` callback, §11).
+async fn rename(
+    demo: &RunningDemo,
+    from: &str,
+    to: &str,
+    target: &CallbackTarget,
+) -> wecom_oidc::simulator::Delivery {
+    demo.simulator
+        .rename_member_and_notify(from, to, target)
+        .await
+        .expect("delivered")
+}
+
 async fn tokens_for(demo: &RunningDemo, outcome: Outcome) -> (Value, Value) {
     let query = match outcome {
         Outcome::Redirect(q) => q,
@@ -142,14 +175,7 @@ async fn a_restarted_connector_reuses_the_token_persisted_in_the_store() {
     login_ok(&demo, "openid", "Mozilla/5.0").await;
     assert_eq!(demo.simulator.gettoken_calls(), 1);
     // A new connector on the same store has nothing in memory, as after a restart.
-    let sim_base = format!("{}{}", demo.issuer, demo::SIMULATOR_PATH);
-    let settings = common::demo_app(&demo.simulator, &sim_base, WeComSettings::DEFAULT_ID);
-    let restarted = wecom_oidc::connector::wecom::WeComConnector::new(
-        settings,
-        wecom_oidc::storage::upstream_role(demo.store.clone()),
-        Arc::new(SystemClock),
-    )
-    .expect("connector");
+    let restarted = connector_on_store(&demo);
     restarted.access_token().await.expect("token");
     assert_eq!(
         demo.simulator.gettoken_calls(),
@@ -278,14 +304,7 @@ async fn inactive_members_are_refused_at_login() {
 async fn a_member_disabled_after_login_is_refused_at_refresh() {
     use wecom_oidc::connector::Connector;
     let demo = start("zhangsan").await;
-    let sim_base = format!("{}{}", demo.issuer, demo::SIMULATOR_PATH);
-    let settings = common::demo_app(&demo.simulator, &sim_base, WeComSettings::DEFAULT_ID);
-    let connector = wecom_oidc::connector::wecom::WeComConnector::new(
-        settings,
-        wecom_oidc::storage::upstream_role(demo.store.clone()),
-        Arc::new(SystemClock),
-    )
-    .expect("connector");
+    let connector = connector_on_store(&demo);
     let identity = wecom_oidc::connector::Identity {
         user_id: "zhangsan".into(),
         username: "zhangsan".into(),
@@ -386,15 +405,10 @@ async fn a_renamed_member_keeps_the_same_sub_after_the_update_user_callback() {
     let (demo, target) = start_with_callbacks("zhangsan").await;
     let (before, _) = login_ok(&demo, "openid", "Mozilla/5.0").await;
     assert_eq!(before["sub"], "zhangsan");
-    let delivery = demo
-        .simulator
-        .rename_member_and_notify("zhangsan", "zhangsan001", &target)
-        .await
-        .expect("delivered");
+    let delivery = rename(&demo, "zhangsan", "zhangsan001", &target).await;
     assert_eq!(delivery.status, 200);
     // WeCom retries: a second delivery of a rename is harmless.
-    let outcome = login_via(&demo, "openid profile", "Mozilla/5.0", Some("zhangsan001")).await;
-    let (after, userinfo) = tokens_for(&demo, outcome).await;
+    let (after, userinfo) = tokens_of_member(&demo, "openid profile", "zhangsan001").await;
     assert_eq!(
         after["sub"], "zhangsan",
         "old and new UserId map to the same sub"
@@ -410,14 +424,9 @@ async fn callbacks_with_a_bad_signature_are_rejected_and_change_nothing() {
         token: "forged".into(),
         ..target
     };
-    let delivery = demo
-        .simulator
-        .rename_member_and_notify("lisi", "lisi001", &forged)
-        .await
-        .expect("delivered");
+    let delivery = rename(&demo, "lisi", "lisi001", &forged).await;
     assert_eq!(delivery.status, 400);
-    let outcome = login_via(&demo, "openid", "Mozilla/5.0", Some("lisi001")).await;
-    let (claims, _) = tokens_for(&demo, outcome).await;
+    let (claims, _) = tokens_of_member(&demo, "openid", "lisi001").await;
     assert_eq!(claims["sub"], "lisi001", "no rename was recorded");
 }
 
@@ -569,14 +578,9 @@ async fn callback_endpoint_accepts_the_reference_vectors_a1_and_d() {
         token: CALLBACK_TOKEN.into(),
         encoding_aes_key: CALLBACK_AES_KEY.into(),
     };
-    let again = demo
-        .simulator
-        .rename_member_and_notify("zhangsan", "zhangsan001", &target)
-        .await
-        .expect("delivered");
+    let again = rename(&demo, "zhangsan", "zhangsan001", &target).await;
     assert_eq!(again.status, 200);
-    let outcome = login_via(&demo, "openid", "Mozilla/5.0", Some("zhangsan001")).await;
-    let (claims, _) = tokens_for(&demo, outcome).await;
+    let (claims, _) = tokens_of_member(&demo, "openid", "zhangsan001").await;
     assert_eq!(claims["sub"], "zhangsan");
 }
 
@@ -922,6 +926,41 @@ const BCL_CLIENT: &str = "bcl-rp";
 
 /// The demo with callbacks and [`BCL_CLIENT`], whose back-channel logout endpoint is the
 /// returned receiver; logins complete as zhangsan.
+/// A `change_contact` event (wecom-api.md §11) of the demo corp: `change_type` with `fields`.
+fn change_contact(demo: &RunningDemo, change_type: &str, fields: &str) -> String {
+    format!(
+        "<xml><ToUserName><![CDATA[{}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>\
+         <CreateTime>1</CreateTime><MsgType><![CDATA[event]]></MsgType>\
+         <Event><![CDATA[change_contact]]></Event><ChangeType>{change_type}</ChangeType>{fields}</xml>",
+        demo.simulator.config().corp_id
+    )
+}
+
+/// Delivers callback `xml` to `target`, which must answer 200.
+async fn delivered_ok(demo: &RunningDemo, target: &CallbackTarget, xml: &str) {
+    let d = demo
+        .simulator
+        .deliver(target, xml)
+        .await
+        .expect("delivered");
+    assert_eq!(d.status, 200, "{}", d.body);
+}
+
+/// [`start_offboarding`] with zhangsan signed in ([`signed_in`]) in a browser: the demo, the
+/// callback target, the logout receipts, the browser and what zhangsan holds.
+async fn offboarding_signed_in() -> (
+    RunningDemo,
+    CallbackTarget,
+    common::Received,
+    reqwest::Client,
+    common::Held<'static>,
+) {
+    let (demo, target, got) = start_offboarding().await;
+    let b = common::browser();
+    let held = signed_in(&demo, &b).await;
+    (demo, target, got, b, held)
+}
+
 async fn start_offboarding() -> (RunningDemo, CallbackTarget, common::Received) {
     let (bcl, got) = common::logout_receiver().await;
     let mut settings = wecom_oidc::provider::client::ClientSettings::default();
@@ -1011,9 +1050,7 @@ async fn assert_signed_out(
 
 #[tokio::test]
 async fn a_member_disabled_in_wecom_is_signed_out_everywhere_at_the_update_user_callback() {
-    let (demo, target, got) = start_offboarding().await;
-    let b = common::browser();
-    let mut held = signed_in(&demo, &b).await;
+    let (demo, target, got, b, mut held) = offboarding_signed_in().await;
     let delivery = demo
         .simulator
         .set_member_status_and_notify("zhangsan", 2, &target)
@@ -1025,9 +1062,7 @@ async fn a_member_disabled_in_wecom_is_signed_out_everywhere_at_the_update_user_
 
 #[tokio::test]
 async fn a_member_taken_out_of_the_visible_range_is_signed_out_and_others_are_not() {
-    let (demo, target, got) = start_offboarding().await;
-    let b = common::browser();
-    let mut held = signed_in(&demo, &b).await;
+    let (demo, target, got, b, mut held) = offboarding_signed_in().await;
     let agent = demo.simulator.config().agent_id;
     // Narrowed to zhangsan and lisi: the others are told they left the range; zhangsan keeps
     // everything (an `unsubscribe` is checked against WeCom before anyone is signed out).
@@ -1057,9 +1092,7 @@ async fn a_member_taken_out_of_the_visible_range_is_signed_out_and_others_are_no
 
 #[tokio::test]
 async fn a_member_deleted_in_wecom_is_signed_out_and_a_retried_callback_changes_nothing() {
-    let (demo, target, got) = start_offboarding().await;
-    let b = common::browser();
-    let mut held = signed_in(&demo, &b).await;
+    let (demo, target, got, b, mut held) = offboarding_signed_in().await;
     let delivery = demo
         .simulator
         .delete_member_and_notify("zhangsan", &target)
@@ -1069,42 +1102,26 @@ async fn a_member_deleted_in_wecom_is_signed_out_and_a_retried_callback_changes_
     assert_signed_out(&demo, &b, &mut held, &got, "deleted").await;
     // WeCom sends an event again when it missed our answer: acknowledged, and nobody is told
     // twice (the sessions are gone already).
-    let msg = format!(
-        "<xml><ToUserName><![CDATA[{}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>\
-         <CreateTime>1</CreateTime><MsgType><![CDATA[event]]></MsgType>\
-         <Event><![CDATA[change_contact]]></Event><ChangeType>delete_user</ChangeType>\
-         <UserID><![CDATA[zhangsan]]></UserID></xml>",
-        demo.simulator.config().corp_id
+    let msg = change_contact(
+        &demo,
+        "delete_user",
+        "<UserID><![CDATA[zhangsan]]></UserID>",
     );
-    let again = demo
-        .simulator
-        .deliver(&target, &msg)
-        .await
-        .expect("delivered");
-    assert_eq!(again.status, 200, "{}", again.body);
+    delivered_ok(&demo, &target, &msg).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(common::logout_tokens(&got).len(), 1);
 }
 
 #[tokio::test]
 async fn an_update_user_without_status_re_reads_the_member_and_signs_out_only_a_refused_one() {
-    let (demo, target, got) = start_offboarding().await;
-    let b = common::browser();
-    let mut held = signed_in(&demo, &b).await;
+    let (demo, target, got, b, mut held) = offboarding_signed_in().await;
     // Callback URLs saved after 2022-08-15 get UserID and Department only (wecom-api.md §11).
-    let department_change = format!(
-        "<xml><ToUserName><![CDATA[{}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>\
-         <CreateTime>1</CreateTime><MsgType><![CDATA[event]]></MsgType>\
-         <Event><![CDATA[change_contact]]></Event><ChangeType>update_user</ChangeType>\
-         <UserID><![CDATA[zhangsan]]></UserID><Department><![CDATA[1,2]]></Department></xml>",
-        demo.simulator.config().corp_id
+    let department_change = change_contact(
+        &demo,
+        "update_user",
+        "<UserID><![CDATA[zhangsan]]></UserID><Department><![CDATA[1,2]]></Department>",
     );
-    let d = demo
-        .simulator
-        .deliver(&target, &department_change)
-        .await
-        .expect("delivered");
-    assert_eq!(d.status, 200, "{}", d.body);
+    delivered_ok(&demo, &target, &department_change).await;
     let working = common::still_working(&demo.issuer, &b, &mut held).await;
     assert_eq!(
         working.len(),
