@@ -31,9 +31,11 @@ const CORP_B: &str = "wwb0b0b0b0b0b0b0b0";
 const CORP_L: &str = "wwl1l1l1l1l1l1l1l1";
 /// A generated corp of 50,000 members.
 const CORP_BIG: &str = "wwbig0000000000000";
+/// The secret of every client `rp-<app>`.
 const SECRET: &str = "rp-secret-for-corps-tests";
 /// Never contacted: the tests read the code from the redirect's `Location`.
 const REDIRECT_URI: &str = "http://127.0.0.1:9/cb";
+/// The PKCE code verifier of every login (RFC 7636 §4.1: 43 to 128 characters).
 const VERIFIER: &str = "corps-test-code-verifier-0123456789-abcdefghijklmnop";
 
 /// One provider app (connector) and its client `rp-<name>`.
@@ -578,9 +580,7 @@ async fn a_rate_limited_api_is_not_called_again_during_its_block() {
     }
     let metrics = common::get_text(format!("{}/metrics", w.issuer)).await;
     assert!(
-        metrics
-            .lines()
-            .any(|l| l.contains("/cgi-bin/user/get") && l.contains("backoff")),
+        common::has_metric_line(&metrics, &["/cgi-bin/user/get", "backoff"]),
         "the second login was answered by the back-off: {metrics}"
     );
 }

@@ -26,6 +26,8 @@ use common::{
 const OTHER: &str = "other";
 const OTHER_SECRET: &str = "other-secret-0123456789abcdef";
 const OTHER_CB: &str = "http://127.0.0.1:9/other/callback";
+/// HTTP Basic credentials of `OTHER`.
+const AS_OTHER: Option<(&str, &str)> = Some((OTHER, OTHER_SECRET));
 const SPA: &str = "spa";
 const SPA_ORIGIN: &str = "http://localhost:5173";
 const SPA_CB: &str = "http://localhost:5173/callback";
@@ -163,19 +165,10 @@ async fn userinfo_status(d: &RunningDemo, access_token: &str) -> StatusCode {
 
 /// The claims of a JWT, verified against the provider's JWKS with josekit (not our own code).
 async fn verified_claims(d: &RunningDemo, jwt: &str) -> (Value, Value) {
-    let jwks: Value = common::get_json(format!("{}/jwks", d.issuer)).await;
-    let header = common::header_of(jwt);
-    let key = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["kid"] == header["kid"])
-        .expect("kid of the token is in the JWKS");
-    let jwk = Jwk::from_map(key.as_object().unwrap().clone()).unwrap();
+    let jwks = common::get_json(format!("{}/jwks", d.issuer)).await;
+    let (header, claims) = common::verified_jws(&jwks, jwt);
     assert_eq!(header["alg"], "RS256");
-    let verifier = josekit::jws::RS256.verifier_from_jwk(&jwk).unwrap();
-    let (payload, _) = josekit::jws::deserialize_compact(jwt, &verifier).unwrap();
-    (header, serde_json::from_slice(&payload).unwrap())
+    (header, claims)
 }
 
 #[tokio::test]
@@ -321,13 +314,7 @@ async fn refresh_is_refused_and_the_grant_ended_when_the_member_is_disabled_upst
 async fn refresh_token_of_another_client_is_invalid_grant_and_stays_usable_rfc6749_6() {
     let (d, first) = granted().await;
     let rt = str_of(&first, "refresh_token");
-    let (s, _, body) = post(
-        &d,
-        "/token",
-        &common::refresh_form(rt),
-        Some((OTHER, OTHER_SECRET)),
-    )
-    .await;
+    let (s, _, body) = post(&d, "/token", &common::refresh_form(rt), AS_OTHER).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "invalid_grant");
     let (s, _) = refresh(&d, rt, &[]).await;
@@ -372,13 +359,7 @@ async fn revocation_of_unknown_or_another_clients_token_answers_200_and_revokes_
         str_of(&first, "access_token"),
         str_of(&first, "refresh_token"),
     ] {
-        let (s, _, _) = post(
-            &d,
-            "/revoke",
-            &[("token", token)],
-            Some((OTHER, OTHER_SECRET)),
-        )
-        .await;
+        let (s, _, _) = post(&d, "/revoke", &[("token", token)], AS_OTHER).await;
         assert_eq!(s, StatusCode::OK);
     }
     assert_eq!(
@@ -443,13 +424,7 @@ async fn introspection_reports_active_tokens_then_inactive_after_revocation_rfc7
     assert_eq!(body["active"], true, "{body}");
 
     // Another client learns nothing about this client's tokens.
-    let (_, _, body) = post(
-        &d,
-        "/introspect",
-        &[("token", at)],
-        Some((OTHER, OTHER_SECRET)),
-    )
-    .await;
+    let (_, _, body) = post(&d, "/introspect", &[("token", at)], AS_OTHER).await;
     assert_eq!(body, json!({ "active": false }));
 
     post_as_app(&d, "/revoke", &[("token", rt)]).await;
@@ -682,22 +657,33 @@ async fn client_secret_stored_as_sha256_authenticates_basic_and_post_and_refuses
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{body}");
 }
 
+/// A CORS preflight (`OPTIONS`, Fetch standard §3.2.2) of `url` from `origin` for `method`,
+/// with `headers` as the request headers it would send.
+async fn preflight(
+    http: &reqwest::Client,
+    url: &str,
+    origin: &str,
+    method: &str,
+    headers: Option<&str>,
+) -> reqwest::Response {
+    let mut req = http
+        .request(reqwest::Method::OPTIONS, url)
+        .header("origin", origin)
+        .header("access-control-request-method", method);
+    if let Some(headers) = headers {
+        req = req.header("access-control-request-headers", headers);
+    }
+    req.send().await.unwrap()
+}
+
 #[tokio::test]
 async fn cors_preflight_allows_the_registered_spa_origin_on_token_userinfo_and_revoke() {
     let Env { d, .. } = start().await;
     let http = reqwest::Client::new();
     for path in ["/token", "/userinfo", "/revoke"] {
-        let resp = http
-            .request(reqwest::Method::OPTIONS, format!("{}{path}", d.issuer))
-            .header("origin", SPA_ORIGIN)
-            .header("access-control-request-method", "POST")
-            .header(
-                "access-control-request-headers",
-                "authorization, content-type",
-            )
-            .send()
-            .await
-            .unwrap();
+        let url = format!("{}{path}", d.issuer);
+        let headers = Some("authorization, content-type");
+        let resp = preflight(&http, &url, SPA_ORIGIN, "POST", headers).await;
         assert!(resp.status().is_success(), "{path}: {}", resp.status());
         let h = resp.headers();
         assert_eq!(h["access-control-allow-origin"], SPA_ORIGIN, "{path}");
@@ -712,13 +698,8 @@ async fn cors_preflight_allows_the_registered_spa_origin_on_token_userinfo_and_r
         assert!(allowed.contains("authorization") && allowed.contains("content-type"));
         assert!(!h.contains_key("access-control-allow-credentials"));
 
-        let evil = http
-            .request(reqwest::Method::OPTIONS, format!("{}{path}", d.issuer))
-            .header("origin", "https://evil.example")
-            .header("access-control-request-method", "POST")
-            .send()
-            .await
-            .unwrap();
+        let url = format!("{}{path}", d.issuer);
+        let evil = preflight(&http, &url, "https://evil.example", "POST", None).await;
         assert!(
             !evil.headers().contains_key("access-control-allow-origin"),
             "{path}"
@@ -743,29 +724,16 @@ async fn cors_allows_any_origin_on_discovery_and_jwks_but_none_on_authorize() {
         .build()
         .unwrap();
     for path in ["/.well-known/openid-configuration", "/jwks"] {
-        let pre = http
-            .request(reqwest::Method::OPTIONS, format!("{}{path}", d.issuer))
-            .header("origin", "https://anyone.example")
-            .header("access-control-request-method", "GET")
-            .send()
-            .await
-            .unwrap();
+        let url = format!("{}{path}", d.issuer);
+        let pre = preflight(&http, &url, "https://anyone.example", "GET", None).await;
         assert!(pre.status().is_success(), "{path}");
         assert_eq!(pre.headers()["access-control-allow-origin"], "*");
-        let get = http
-            .get(format!("{}{path}", d.issuer))
-            .header("origin", "https://anyone.example")
-            .send()
-            .await
-            .unwrap();
+        let get = http.get(&url).header("origin", "https://anyone.example");
+        let get = get.send().await.unwrap();
         assert_eq!(get.headers()["access-control-allow-origin"], "*");
     }
-    let resp = http
-        .get(format!("{}/authorize?client_id={SPA}", d.issuer))
-        .header("origin", SPA_ORIGIN)
-        .send()
-        .await
-        .unwrap();
+    let authorize = http.get(format!("{}/authorize?client_id={SPA}", d.issuer));
+    let resp = authorize.header("origin", SPA_ORIGIN).send().await.unwrap();
     assert!(!resp.headers().contains_key("access-control-allow-origin"));
 }
 
@@ -811,7 +779,7 @@ async fn token_endpoint_rate_limit_lets_a_burst_through_then_answers_429_with_re
         &d,
         "/token",
         &common::code_form("bogus", OTHER_CB, &[]),
-        Some((OTHER, OTHER_SECRET)),
+        AS_OTHER,
     )
     .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);

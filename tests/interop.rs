@@ -93,14 +93,14 @@ fn interop_clients_toml_is_a_valid_demo_config_with_exact_redirect_uris() {
         !oc.allows_grant(GrantType::ClientCredentials) && !oc.allows_grant(GrantType::DeviceCode)
     );
     let run = read("run");
-    for needle in [
+    let wanted = [
         "--device-client-id interop-device",
         "--service-client-id interop-service",
         "INTEROP_DEVICE_SECRET=",
         "INTEROP_SERVICE_SECRET=",
-    ] {
-        assert!(run.contains(needle), "run lacks {needle}");
-    }
+    ];
+    let missing: Vec<&str> = wanted.into_iter().filter(|w| !run.contains(w)).collect();
+    assert!(missing.is_empty(), "run lacks {missing:?}");
     // Its [tokens] shortens the device flow so that slow_down and expiry are seen in seconds.
     let s = secrets();
     let text = read("clients.toml").replace("@APACHE_PORT@", &APACHE_PORT.to_string());

@@ -88,6 +88,13 @@ pub fn winners(results: &[(StatusCode, Value)]) -> Vec<&Value> {
         .collect()
 }
 
+/// Whether one line of a Prometheus exposition (`/metrics`) contains every one of `parts`.
+pub fn has_metric_line(metrics: &str, parts: &[&str]) -> bool {
+    metrics
+        .lines()
+        .any(|l| parts.iter().all(|part| l.contains(part)))
+}
+
 /// `GET url`: the status and the body as text.
 pub async fn get(url: impl reqwest::IntoUrl) -> (StatusCode, String) {
     let resp = reqwest::get(url).await.expect("GET");
@@ -242,6 +249,34 @@ pub async fn rp_login(
         nonce,
         token,
     }
+}
+
+/// The JOSE header and the claims of the compact JWS `jwt`, whose signature must verify with
+/// the key of its `kid` in `jwks` (verified with josekit, not with the provider's own code).
+pub fn verified_jws(jwks: &Value, jwt: &str) -> (Value, Value) {
+    use josekit::jwk::Jwk;
+    use josekit::jws::{EdDSA, JwsVerifier, ES256, RS256};
+    let header = header_of(jwt);
+    let key = jwks["keys"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no keys in {jwks}"))
+        .iter()
+        .find(|k| k["kid"] == header["kid"])
+        .unwrap_or_else(|| panic!("the kid of {header} is not in the JWKS"));
+    let jwk = Jwk::from_map(key.as_object().expect("a JWK object").clone()).expect("JWK");
+    let alg = str_of(&header, "alg");
+    let verifier: Box<dyn JwsVerifier> = match alg {
+        "RS256" => Box::new(RS256.verifier_from_jwk(&jwk).expect("an RS256 key")),
+        "ES256" => Box::new(ES256.verifier_from_jwk(&jwk).expect("an ES256 key")),
+        "EdDSA" => Box::new(EdDSA.verifier_from_jwk(&jwk).expect("an EdDSA key")),
+        other => panic!("unexpected alg {other}"),
+    };
+    let (payload, _) =
+        josekit::jws::deserialize_compact(jwt, verifier.as_ref()).expect("signature verifies");
+    (
+        header,
+        serde_json::from_slice(&payload).expect("claims JSON"),
+    )
 }
 
 /// `v[key]`, which must be a string.
