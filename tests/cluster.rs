@@ -1009,10 +1009,7 @@ async fn nginx_with_the_example_config_in_front_of_two_instances_logs_people_in(
     // nginx cannot listen on port 0 and tell us the port, and the issuer must be known before
     // the instances start: take a free port from the kernel and hand it to nginx. Another
     // process could take it in between; nginx then fails to start and says so.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    };
+    let port = common::free_port();
     let issuer = format!("https://127.0.0.1:{port}");
     let starts = (0..2).map(|_| {
         let text = |dir: &std::path::Path| config_text(&db.url, &sim, &issuer, dir);

@@ -296,11 +296,7 @@ async fn check_explains_each_other_gettoken_error_the_simulator_can_inject() {
 async fn check_reports_an_unreachable_wecom_and_an_invalid_file() {
     let dir = tempfile::tempdir().unwrap();
     // A port nothing listens on: bind, read the port, drop the listener.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let path = config_file(&dir, &format!("http://127.0.0.1:{port}"), None, None);
     let report = doctor::check_file(&path, Arc::new(SystemClock)).await;
     assert!(!report.passed());
@@ -1109,11 +1105,7 @@ async fn serve_mode_shows_the_start_page_at_root_and_stops_cleanly_on_sigterm() 
     let dir = tempfile::tempdir().unwrap();
     let path = config_file(&dir, &base, None, None);
     // An ephemeral port for the server: bound, read, released (the server binds it next).
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let text = std::fs::read_to_string(&path).unwrap().replace(
         "data_dir =",
         &format!("listen = \"127.0.0.1:{port}\"\ndata_dir ="),

@@ -16,7 +16,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::Value;
-use tokio::net::TcpListener;
 use wecom_oidc::clock::ManualClock;
 use wecom_oidc::connector::registry::ConnectorConfig;
 use wecom_oidc::connector::wecom::CallbackSettings;
@@ -92,7 +91,7 @@ async fn provider(
     data: &Path,
     customize: fn(&mut SuiteSettings),
 ) -> Provider {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = common::ephemeral_listener().await;
     let addr = listener.local_addr().expect("addr");
     let issuer = format!("http://{addr}");
     let mut s = SuiteSettings::new(

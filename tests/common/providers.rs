@@ -95,9 +95,7 @@ pub async fn demo_options(
     clock: SharedClock,
 ) -> DemoOptions {
     DemoOptions {
-        listener: tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind"),
+        listener: ephemeral_listener().await,
         issuer: None,
         auto_login: auto_login.map(str::to_owned),
         extra_clients: clients,
@@ -160,9 +158,7 @@ pub async fn serve_with_simulator(
     options: ServeOptions,
     apps: impl FnOnce(&Simulator, &str) -> Vec<WeComSettings>,
 ) -> Served {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = ephemeral_listener().await;
     let addr = listener.local_addr().expect("addr");
     let issuer = format!(
         "{}{}",
@@ -225,9 +221,7 @@ pub async fn serve_simulator_with_clock(
     clock: SharedClock,
     adjust: impl FnOnce(&mut SimulatorConfig),
 ) -> (Simulator, String) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = ephemeral_listener().await;
     let base = format!("http://{}{mount}", listener.local_addr().expect("addr"));
     let mut config = SimulatorConfig::demo(&base);
     adjust(&mut config);

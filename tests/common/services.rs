@@ -85,6 +85,13 @@ pub fn assert_success(out: &std::process::Output, what: &str) {
     );
 }
 
+/// A listener on an ephemeral loopback port (`127.0.0.1:0`).
+pub async fn ephemeral_listener() -> tokio::net::TcpListener {
+    tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind an ephemeral port")
+}
+
 /// A port nobody listens on now (for what must know its port before it starts: nginx, an
 /// issuer naming its port).
 pub fn free_port() -> u16 {
