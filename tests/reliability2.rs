@@ -32,18 +32,10 @@ fn app_client() -> Client {
 }
 
 fn authorize_url(issuer: &str, extra: &[(&str, &str)]) -> String {
-    let mut params = vec![
-        ("client_id", APP),
-        ("redirect_uri", APP_CB),
-        ("response_type", "code"),
-        ("scope", "openid offline_access"),
-        ("state", "st"),
-        ("nonce", "n"),
-        ("code_challenge", CHALLENGE),
-        ("code_challenge_method", "S256"),
-    ];
+    let mut params = common::pkce(CHALLENGE).to_vec();
     params.extend_from_slice(extra);
-    common::authorize_url(issuer, &params)
+    let scope = "openid offline_access";
+    common::code_request_url(issuer, (APP, APP_CB), scope, ("st", "n"), &params)
 }
 
 /// A browser whose cookies the test can read and set.
@@ -64,24 +56,14 @@ async fn login(b: &reqwest::Client, issuer: &str) -> std::collections::HashMap<S
 /// `/token` as the confidential client, a 429 of the rate limiter retried (it answers before
 /// the grant is looked at).
 async fn token(issuer: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
-    for _ in 0..100 {
-        let (status, body) = common::token(issuer, (APP, APP_SECRET), form).await;
-        if status != StatusCode::TOO_MANY_REQUESTS {
-            return (status, body);
-        }
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
-    panic!("the /token rate limit never let the request through");
+    let http = reqwest::Client::new();
+    let answer = common::app_token_patiently(&http, issuer, form).await;
+    answer.expect("a /token answer")
 }
 
 /// The form of a code exchange (RFC 6749 §4.1.3) with PKCE.
-fn code_form(code: &str) -> [(&str, &str); 4] {
-    [
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", APP_CB),
-        ("code_verifier", VERIFIER),
-    ]
+fn code_form(code: &str) -> Vec<(&str, &str)> {
+    common::code_form(code, APP_CB, &[("code_verifier", VERIFIER)])
 }
 
 async fn redeem(issuer: &str, code: &str) -> Value {
@@ -91,11 +73,7 @@ async fn redeem(issuer: &str, code: &str) -> Value {
 }
 
 async fn refresh(issuer: &str, rt: &str) -> (StatusCode, Value) {
-    token(
-        issuer,
-        &[("grant_type", "refresh_token"), ("refresh_token", rt)],
-    )
-    .await
+    token(issuer, &common::refresh_form(rt)).await
 }
 
 fn str_of(v: &Value, key: &str) -> String {
