@@ -31,7 +31,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use self::api::ApiClient;
-pub(crate) use self::callback::{xml_field, CallbackCrypto};
+pub(crate) use self::callback::{xml_field, CallbackCrypto, RecentMessages};
 use self::groups::DirectoryCache;
 use self::login_url::LinkParams;
 use self::profile::{non_empty, MemberProfile};
@@ -113,9 +113,8 @@ pub struct WeComConnector {
     directory: Arc<DirectoryCache>,
     store: Arc<dyn UpstreamStore>,
     callback: Option<CallbackCrypto>,
-    /// Hashes of recently handled callback messages: WeCom retries until it gets a 200 within
-    /// 5 s (wecom-api.md §11), so a message may arrive more than once.
-    recent_events: std::sync::Mutex<std::collections::VecDeque<String>>,
+    /// Callback messages handled lately (WeCom retries a delivery).
+    recent_events: RecentMessages,
     clock: SharedClock,
     /// When a token-protected API last answered the readiness probe (unix seconds).
     data_probe_passed_at: std::sync::atomic::AtomicI64,
@@ -123,16 +122,7 @@ pub struct WeComConnector {
     last_event_at: std::sync::atomic::AtomicI64,
 }
 
-/// How many callback message hashes are remembered for de-duplication.
-const RECENT_EVENTS: usize = 1024;
-
-impl std::fmt::Debug for WeComConnector {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WeComConnector")
-            .field("settings", &self.settings)
-            .finish_non_exhaustive()
-    }
-}
+crate::secret::debug_showing!(WeComConnector: settings);
 
 impl WeComConnector {
     /// A connector for `settings`, caching the app's access_token in `store`.
@@ -204,19 +194,11 @@ impl WeComConnector {
             directory,
             store,
             callback,
-            recent_events: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            recent_events: RecentMessages::default(),
             clock,
             data_probe_passed_at: std::sync::atomic::AtomicI64::new(i64::MIN),
             last_event_at: std::sync::atomic::AtomicI64::new(i64::MIN),
         })
-    }
-
-    /// Drops a message from the de-duplication memory, so its next delivery is acted on.
-    fn forget_event(&self, digest: &str) {
-        self.recent_events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|d| d != digest);
     }
 
     /// The app's access_token: cached in memory and in the store, fetched with `gettoken` when
@@ -719,15 +701,8 @@ impl Connector for WeComConnector {
         self.last_event_at
             .store(self.clock.now(), std::sync::atomic::Ordering::Relaxed);
         let digest = crate::random::hash_secret(&encrypted);
-        {
-            let mut recent = self.recent_events.lock().unwrap_or_else(|p| p.into_inner());
-            if recent.contains(&digest) {
-                return Ok(EventReply::default());
-            }
-            if recent.len() >= RECENT_EVENTS {
-                recent.pop_front();
-            }
-            recent.push_back(digest.clone());
+        if !self.recent_events.insert(&digest) {
+            return Ok(EventReply::default());
         }
         match self
             .on_member_event(callback::contact_event(&message))
@@ -738,7 +713,7 @@ impl Connector for WeComConnector {
                     // The core signs these people out after this returns; if that fails, the
                     // event fails and WeCom's retry must not be taken for a duplicate. A
                     // sign-out done twice changes nothing the second time.
-                    self.forget_event(&digest);
+                    self.recent_events.forget(&digest);
                 }
                 Ok(EventReply {
                     body: String::new(),
@@ -747,7 +722,7 @@ impl Connector for WeComConnector {
             }
             Err(e) => {
                 // Forget the message so WeCom's retry gets another chance.
-                self.forget_event(&digest);
+                self.recent_events.forget(&digest);
                 tracing::error!(error = %e, "cannot act on a WeCom callback");
                 Err(EventError::Rejected(e.to_string()))
             }
