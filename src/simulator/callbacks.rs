@@ -21,13 +21,7 @@ pub struct CallbackTarget {
     pub encoding_aes_key: String,
 }
 
-impl std::fmt::Debug for CallbackTarget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CallbackTarget")
-            .field("url", &self.url)
-            .finish_non_exhaustive()
-    }
-}
+crate::secret::debug_showing!(CallbackTarget: url);
 
 /// What a delivery got back.
 #[derive(Debug, Clone, PartialEq, Eq)]

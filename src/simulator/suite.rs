@@ -20,12 +20,13 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
+use super::api::Call;
 use super::corp::{App, AppKey, DepartmentNames};
-use super::reply::{failure, success, ClientIp, Params};
+use super::reply::{failure, success, ClientIp};
 use super::{CallbackTarget, Delivery, Simulator, VisibleRange};
 use crate::random;
 
@@ -76,13 +77,7 @@ pub struct SuiteSpec {
     pub callback: CallbackTarget,
 }
 
-impl std::fmt::Debug for SuiteSpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SuiteSpec")
-            .field("suite_id", &self.suite_id)
-            .finish_non_exhaustive()
-    }
-}
+crate::secret::debug_showing!(SuiteSpec: suite_id);
 
 /// One installation of a suite in a corp.
 #[derive(Debug, Clone)]
@@ -552,13 +547,7 @@ pub(super) async fn get_suite_token(
 }
 
 /// `POST /cgi-bin/service/get_permanent_code?suite_access_token=` body `{auth_code}` (§8).
-pub(super) async fn get_permanent_code(
-    State(sim): State<Simulator>,
-    ip: ClientIp,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Response {
-    let q = Params::parse(raw.as_deref().unwrap_or("").as_bytes());
+pub(super) async fn get_permanent_code(Call { sim, ip, q }: Call, body: Bytes) -> Response {
     let outcome = (|| {
         let suite_id = sim.check_suite_token(q.get("suite_access_token"))?;
         let b = body_json(&body)?;
@@ -620,13 +609,7 @@ pub(super) async fn get_permanent_code(
 /// `POST /cgi-bin/service/get_corp_token?suite_access_token=` body
 /// `{auth_corpid, permanent_code}` (§8): an ordinary access token of the suite's app in that
 /// corp.
-pub(super) async fn get_corp_token(
-    State(sim): State<Simulator>,
-    ip: ClientIp,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Response {
-    let q = Params::parse(raw.as_deref().unwrap_or("").as_bytes());
+pub(super) async fn get_corp_token(Call { sim, ip, q }: Call, body: Bytes) -> Response {
     let outcome = (|| {
         sim.lock().suites.corp_token_calls += 1;
         let suite_id = sim.check_suite_token(q.get("suite_access_token"))?;
@@ -660,12 +643,7 @@ pub(super) async fn get_corp_token(
 /// `userid`, `open_userid` (web-login form: no `user_ticket`). Serves codes of the in-app link
 /// and of the `ServiceApp` web login alike: §8 leaves the web login's redemption unconfirmed,
 /// and the connector makes the same choice.
-pub(super) async fn getuserinfo3rd(
-    State(sim): State<Simulator>,
-    ip: ClientIp,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let q = Params::parse(raw.as_deref().unwrap_or("").as_bytes());
+pub(super) async fn getuserinfo3rd(Call { sim, ip, q }: Call) -> Response {
     let outcome = (|| {
         let suite_id = sim.check_suite_token(q.get("suite_access_token"))?;
         let code = q.get("code").ok_or(CODE_INVALID)?;
