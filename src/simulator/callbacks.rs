@@ -152,7 +152,8 @@ impl Simulator {
     }
 }
 
-async fn send(request: reqwest::RequestBuilder) -> Result<Delivery, String> {
+/// Delivers one callback request and reads the answer.
+pub(super) async fn send(request: reqwest::RequestBuilder) -> Result<Delivery, String> {
     // §11: WeCom waits 5 s for the answer.
     let resp = request
         .timeout(std::time::Duration::from_secs(5))

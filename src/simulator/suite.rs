@@ -25,6 +25,7 @@ use axum::response::Response;
 use serde_json::{json, Map, Value};
 
 use super::api::Call;
+use super::callbacks::send;
 use super::corp::{App, AppKey, DepartmentNames};
 use super::reply::{failure, success, ClientIp};
 use super::{CallbackTarget, Delivery, Simulator, VisibleRange};
@@ -469,16 +470,7 @@ impl Simulator {
             .append_pair("msg_signature", &signature)
             .append_pair("timestamp", &timestamp)
             .append_pair("nonce", &nonce);
-        let resp = reqwest::Client::new()
-            .post(url)
-            .body(body)
-            .timeout(std::time::Duration::from_secs(5))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = resp.status().as_u16();
-        let body = resp.text().await.map_err(|e| e.to_string())?;
-        Ok(Delivery { status, body })
+        send(reqwest::Client::new().post(url).body(body)).await
     }
 
     fn reply(&self, ip: &ClientIp, outcome: Result<Value, i64>) -> Response {

@@ -100,10 +100,21 @@ const DATA_PROBE_TTL_SECS: i64 = 60;
 /// concurrent first logins of that next holder all derive the same `sub`. Starts with a NUL,
 /// which no UserId or `sub` contains, so it cannot be confused with a recorded `sub`.
 const RETIRED_USERID: &str = "\u{0}retired:";
-/// WeCom codes are at most 512 bytes (wecom-api.md §2); anything longer is not worth a call.
-const MAX_CODE_BYTES: usize = 512;
 /// `user/get` `status` of an active member (wecom-api.md §6).
 const STATUS_ACTIVE: i64 = 1;
+
+/// The `code` of a login callback, for either WeCom type: without one the person refused
+/// (wecom-api.md §3), and one longer than WeCom's 512 bytes (§2) is not worth a call.
+pub(crate) fn callback_code(params: &HashMap<String, String>) -> Result<&str, ConnectorError> {
+    const MAX_CODE_BYTES: usize = 512;
+    match params.get("code").map(String::as_str) {
+        None | Some("") => Err(ConnectorError::Cancelled),
+        Some(code) if code.len() > MAX_CODE_BYTES => Err(ConnectorError::InvalidCode(format!(
+            "the code is longer than WeCom's {MAX_CODE_BYTES} bytes"
+        ))),
+        Some(code) => Ok(code),
+    }
+}
 
 /// One WeCom self-built app as a login upstream.
 pub struct WeComConnector {
@@ -559,16 +570,7 @@ impl Connector for WeComConnector {
         params: &HashMap<String, String>,
         scopes: &[String],
     ) -> Result<Identity, ConnectorError> {
-        let code = match params.get("code").map(String::as_str) {
-            None | Some("") => return Err(ConnectorError::Cancelled),
-            Some(code) => code,
-        };
-        if code.len() > MAX_CODE_BYTES {
-            return Err(ConnectorError::InvalidCode(format!(
-                "the code is longer than WeCom's {MAX_CODE_BYTES} bytes"
-            )));
-        }
-        let (userid, ticket) = self.redeem_code(code).await?;
+        let (userid, ticket) = self.redeem_code(callback_code(params)?).await?;
         let with_groups = scopes.iter().any(|s| s == "groups");
         self.read_member(&userid, ticket.as_deref(), with_groups)
             .await

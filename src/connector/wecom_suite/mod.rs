@@ -36,7 +36,7 @@ use self::vault::Vault;
 use crate::clock::SharedClock;
 use crate::connector::registry::OpenDeps;
 use crate::connector::token_cache::{TokenCache, TokenSource};
-use crate::connector::wecom::{xml_field, CallbackCrypto, RecentMessages};
+use crate::connector::wecom::{callback_code, xml_field, CallbackCrypto, RecentMessages};
 use crate::connector::{
     Connector, ConnectorError, EventError, EventReply, FailureNotice, Identity, LoginRequest,
     UpstreamEvent,
@@ -63,8 +63,6 @@ const DEPARTMENT_INVALID: i64 = 60123;
 const USER_NOT_FOUND: i64 = 60111;
 /// `user/get` `status` of an active member (§6).
 const STATUS_ACTIVE: i64 = 1;
-/// WeCom codes are at most 512 bytes (§2).
-const MAX_CODE_BYTES: usize = 512;
 /// The claim naming the person's corp (with the `profile` scope).
 const CORP_ID_CLAIM: &str = "corp_id";
 
@@ -593,13 +591,7 @@ impl Connector for SuiteConnector {
         params: &HashMap<String, String>,
         scopes: &[String],
     ) -> Result<Identity, ConnectorError> {
-        let code = match params.get("code").map(String::as_str) {
-            None | Some("") => return Err(ConnectorError::Cancelled),
-            Some(c) if c.len() > MAX_CODE_BYTES => {
-                return Err(ConnectorError::InvalidCode("code too long".to_owned()))
-            }
-            Some(c) => c,
-        };
+        let code = callback_code(params)?;
         let (corp, userid, open_userid) = match self.settings.kind {
             AppKind::ThirdParty => self.third_party_user(code).await?,
             AppKind::Customised => {
