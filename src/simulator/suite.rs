@@ -25,7 +25,7 @@ use axum::response::Response;
 use serde_json::{json, Map, Value};
 
 use super::api::Call;
-use super::callbacks::send;
+use super::callbacks::post_signed;
 use super::corp::{App, AppKey, DepartmentNames};
 use super::reply::{failure, success, ClientIp};
 use super::{CallbackTarget, Delivery, Simulator, VisibleRange};
@@ -465,12 +465,7 @@ impl Simulator {
         let body = format!(
             "<xml><ToUserName><![CDATA[{suite_id}]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt><AgentID><![CDATA[]]></AgentID></xml>"
         );
-        let mut url = url::Url::parse(&target.url).map_err(|e| e.to_string())?;
-        url.query_pairs_mut()
-            .append_pair("msg_signature", &signature)
-            .append_pair("timestamp", &timestamp)
-            .append_pair("nonce", &nonce);
-        send(reqwest::Client::new().post(url).body(body)).await
+        post_signed(target, [&signature, &timestamp, &nonce], body).await
     }
 
     fn reply(&self, ip: &ClientIp, outcome: Result<Value, i64>) -> Response {
