@@ -29,6 +29,22 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// `Debug` for a struct that shows only the fields named and ends with `..`: the others hold
+/// secrets, or clients and caches whose contents say nothing useful (and may hold tokens).
+/// `debug_showing!(TokenCache: key);`
+macro_rules! debug_showing {
+    ($t:ident: $($field:ident),+) => {
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($t))
+                    $(.field(stringify!($field), &self.$field))+
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+pub(crate) use debug_showing;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,6 +54,21 @@ mod tests {
         let s = Secret::new("hunter2-very-secret");
         assert_eq!(format!("{s:?}"), "Secret(***)");
         assert!(!format!("{:?}", Some(&s)).contains("hunter2"));
+    }
+
+    #[test]
+    fn debug_showing_names_only_the_fields_given() {
+        struct Client {
+            id: &'static str,
+            #[allow(dead_code)]
+            secret: &'static str,
+        }
+        debug_showing!(Client: id);
+        let c = Client {
+            id: "app",
+            secret: "hunter2",
+        };
+        assert_eq!(format!("{c:?}"), r#"Client { id: "app", .. }"#);
     }
 
     #[test]

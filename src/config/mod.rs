@@ -140,19 +140,7 @@ pub fn parse(
     file: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigErrors> {
-    let table: Table = toml::from_str(text).map_err(|e| ConfigErrors {
-        file: file.to_string(),
-        problems: vec![format!("not valid TOML: {}", e.message())],
-    })?;
-    let mut v = Validator::new(env);
-    let cfg = v.config(&table);
-    match cfg {
-        Some(c) if v.problems.is_empty() => Ok(c),
-        _ => Err(ConfigErrors {
-            file: file.to_string(),
-            problems: v.problems,
-        }),
-    }
+    validated(text, file, env, |v, table| v.config(table))
 }
 
 /// Parses only the `[[clients]]` of a file (the demo's `--config` adds them to its own client).
@@ -161,20 +149,7 @@ pub fn parse_clients(
     file: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<Client>, ConfigErrors> {
-    let table: Table = toml::from_str(text).map_err(|e| ConfigErrors {
-        file: file.to_string(),
-        problems: vec![format!("not valid TOML: {}", e.message())],
-    })?;
-    let mut v = Validator::new(env);
-    let clients = v.clients(&table);
-    if v.problems.is_empty() {
-        Ok(clients)
-    } else {
-        Err(ConfigErrors {
-            file: file.to_string(),
-            problems: v.problems,
-        })
-    }
+    validated(text, file, env, |v, table| Some(v.clients(table)))
 }
 
 /// What a demo's `--config` file adds: clients, and optionally `[limits]` and `[tokens]`.
@@ -188,36 +163,48 @@ pub fn parse_demo_file(
     file: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<DemoFile, ConfigErrors> {
+    validated(text, file, env, |v, table| {
+        let clients = v.clients(table);
+        let limits = match table.get("limits") {
+            None => None,
+            Some(Value::Table(t)) => Some(v.limits(t)),
+            Some(_) => {
+                v.problem("limits", "must be a table ([limits])");
+                None
+            }
+        };
+        // The device flow's timings, so unattended clients can see `slow_down` and expiry soon.
+        let lifetimes = match table.get("tokens") {
+            None => None,
+            Some(Value::Table(t)) => v.lifetimes(t),
+            Some(_) => {
+                v.problem("tokens", "must be a table ([tokens])");
+                None
+            }
+        };
+        Some((clients, limits, lifetimes))
+    })
+}
+
+/// Reads `text` as TOML and `read`s it with a fresh validator: what `read` made, or every
+/// problem named on the way (a value is only returned when there are none).
+fn validated<T>(
+    text: &str,
+    file: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    read: impl FnOnce(&mut Validator<'_>, &Table) -> Option<T>,
+) -> Result<T, ConfigErrors> {
     let table: Table = toml::from_str(text).map_err(|e| ConfigErrors {
         file: file.to_string(),
         problems: vec![format!("not valid TOML: {}", e.message())],
     })?;
     let mut v = Validator::new(env);
-    let clients = v.clients(&table);
-    let limits = match table.get("limits") {
-        None => None,
-        Some(Value::Table(t)) => Some(v.limits(t)),
-        Some(_) => {
-            v.problem("limits", "must be a table ([limits])");
-            None
-        }
-    };
-    // The device flow's timings, so unattended clients can see `slow_down` and expiry soon.
-    let lifetimes = match table.get("tokens") {
-        None => None,
-        Some(Value::Table(t)) => v.lifetimes(t),
-        Some(_) => {
-            v.problem("tokens", "must be a table ([tokens])");
-            None
-        }
-    };
-    if v.problems.is_empty() {
-        Ok((clients, limits, lifetimes))
-    } else {
-        Err(ConfigErrors {
+    match read(&mut v, &table) {
+        Some(value) if v.problems.is_empty() => Ok(value),
+        _ => Err(ConfigErrors {
             file: file.to_string(),
             problems: v.problems,
-        })
+        }),
     }
 }
 

@@ -49,7 +49,7 @@ pub struct OpenDeps {
 
 /// One configured connector: its type's validated settings.
 #[async_trait]
-pub trait ConnectorConfig: Send + Sync + std::fmt::Debug + Any {
+pub trait ConnectorConfig: ConfigObject + Send + Sync + std::fmt::Debug {
     /// The connector id (`/callback/{id}`, a client's `connector`).
     fn id(&self) -> &str;
     /// The type name (`wecom`).
@@ -79,12 +79,31 @@ pub trait ConnectorConfig: Send + Sync + std::fmt::Debug + Any {
     fn check_reads_store(&self) -> bool {
         false
     }
+}
+
+/// What every configuration has by being `Clone` and `'static`, written once here rather than
+/// in each type's folder.
+pub trait ConfigObject: Any {
     /// A copy (configurations are shared behind `Arc`s and finished on copies).
     fn clone_box(&self) -> Box<dyn ConnectorConfig>;
     /// For the type's own `finish`, which downcasts its configurations.
     fn as_any_mut(&mut self) -> &mut dyn Any;
     /// For code that needs the type's own settings (tests, the demo).
     fn as_any(&self) -> &dyn Any;
+}
+
+impl<T: ConnectorConfig + Clone + 'static> ConfigObject for T {
+    fn clone_box(&self) -> Box<dyn ConnectorConfig> {
+        Box::new(self.clone())
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
 }
 
 /// What `check` tells a connector about the deployment.

@@ -71,13 +71,7 @@ pub struct TokenCache {
     lease_owner: String,
 }
 
-impl std::fmt::Debug for TokenCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenCache")
-            .field("key", &self.key)
-            .finish_non_exhaustive()
-    }
-}
+crate::secret::debug_showing!(TokenCache: key);
 
 impl TokenCache {
     /// A cache of the tokens `source` fetches, kept in `store` under `key`.

@@ -3,15 +3,14 @@
 //! implementation and one audit trail, and shows the answer — an error, including a route this
 //! server does not offer, in words.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::auth::checked;
-use super::pages::{is_zh, message, Message};
+use super::auth::CheckedForm;
+use super::pages::{message, Message};
 use super::Console;
 
 /// Calls `path` of the admin router with `body`; the status and the JSON answer.
@@ -21,6 +20,15 @@ async fn call_admin(
     body: serde_json::Value,
 ) -> (StatusCode, serde_json::Value) {
     crate::admin::post_in_process(c.parts.admin.clone(), path, body.to_string()).await
+}
+
+/// The strings listed under `key` in an admin answer.
+fn strings<'a>(answer: &'a serde_json::Value, key: &str) -> Vec<&'a str> {
+    answer
+        .get(key)
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|p| p.as_str()).collect())
+        .unwrap_or_default()
 }
 
 /// The result page of an action.
@@ -52,11 +60,7 @@ fn outcome(
             .get("error_description")
             .and_then(|v| v.as_str())
             .unwrap_or_default();
-        let problems: Vec<&str> = answer
-            .get("problems")
-            .and_then(|v| v.as_array())
-            .map(|a| a.iter().filter_map(|p| p.as_str()).collect())
-            .unwrap_or_default();
+        let problems = strings(answer, "problems");
         let detail = if problems.is_empty() {
             format!("{code}: {desc}")
         } else {
@@ -84,19 +88,11 @@ fn outcome(
     )
 }
 
-type Form = axum::Form<HashMap<String, String>>;
-
 /// `POST /admin/signout`: signs a person out everywhere (`POST /v1/signout`).
 pub(super) async fn signout(
     State(c): State<Arc<Console>>,
-    headers: HeaderMap,
-    axum::Form(form): Form,
+    CheckedForm { session, zh, form }: CheckedForm,
 ) -> Response {
-    let session = match checked(&c, &headers, &form) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let zh = is_zh(&headers);
     let user = form
         .get("user")
         .map(|u| u.trim())
@@ -136,14 +132,8 @@ pub(super) async fn signout(
 /// `POST /admin/keys/rotate`: a new signing key (`POST /v1/keys/rotate`).
 pub(super) async fn rotate(
     State(c): State<Arc<Console>>,
-    headers: HeaderMap,
-    axum::Form(form): Form,
+    CheckedForm { session, zh, form }: CheckedForm,
 ) -> Response {
-    let session = match checked(&c, &headers, &form) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let zh = is_zh(&headers);
     let alg = form
         .get("alg")
         .cloned()
@@ -173,25 +163,15 @@ pub(super) async fn rotate(
 /// `POST /admin/reload`: re-reads the configuration (`POST /v1/reload`).
 pub(super) async fn reload(
     State(c): State<Arc<Console>>,
-    headers: HeaderMap,
-    axum::Form(form): Form,
+    CheckedForm { session, zh, .. }: CheckedForm,
 ) -> Response {
-    let session = match checked(&c, &headers, &form) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let zh = is_zh(&headers);
     let (status, answer) = call_admin(
         &c,
         "/v1/reload",
         serde_json::json!({"actor": session.actor()}),
     )
     .await;
-    let changes: Vec<&str> = answer
-        .get("changes")
-        .and_then(|v| v.as_array())
-        .map(|a| a.iter().filter_map(|p| p.as_str()).collect())
-        .unwrap_or_default();
+    let changes = strings(&answer, "changes");
     let listed = if changes.is_empty() {
         "-".to_owned()
     } else {

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Query, RawQuery, State};
+use axum::extract::{FromRequest, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -73,6 +73,31 @@ pub(super) fn checked(
         )));
     }
     Ok(session)
+}
+
+/// A console form post that passed [`checked`]: the operator, the page language and the form.
+/// Every action starts here; a post that fails the check gets the refusal page.
+pub(super) struct CheckedForm {
+    pub(super) session: ConsoleSession,
+    pub(super) zh: bool,
+    pub(super) form: HashMap<String, String>,
+}
+
+impl FromRequest<Arc<Console>> for CheckedForm {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, c: &Arc<Console>) -> Result<Self, Response> {
+        let headers = req.headers().clone();
+        let axum::Form(form) = axum::Form::<HashMap<String, String>>::from_request(req, c)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let session = checked(c, &headers, &form).map_err(|r| *r)?;
+        Ok(CheckedForm {
+            session,
+            zh: is_zh(&headers),
+            form,
+        })
+    }
 }
 
 fn see_other(to: &str) -> Response {
@@ -153,13 +178,9 @@ fn redirect_uri(issuer: &str) -> String {
 pub(super) async fn callback(
     State(c): State<Arc<Console>>,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    Query(p): Query<HashMap<String, String>>,
 ) -> Response {
     let zh = is_zh(&headers);
-    let p: HashMap<String, String> =
-        url::form_urlencoded::parse(query.as_deref().unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
     let fail = |status, zh_text: &str, en_text: &str| {
         message(
             status,

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
@@ -138,20 +139,33 @@ pub(super) fn message(status: StatusCode, m: &Message) -> Response {
     render(status, m)
 }
 
-/// The signed-in operator, or the way to sign in.
-fn signed_in(c: &Console, headers: &HeaderMap) -> Result<ConsoleSession, Box<Response>> {
-    c.sessions
-        .current(headers, c.parts.clock.now())
-        .ok_or_else(|| Box::new(Redirect::to("/admin/login").into_response()))
+/// The signed-in operator and the language of the page: where every page starts. Without a
+/// console session the browser is sent to sign in.
+pub(super) struct Operator {
+    session: ConsoleSession,
+    zh: bool,
 }
 
-macro_rules! session_or_login {
-    ($c:expr, $headers:expr) => {
-        match signed_in(&$c, &$headers) {
-            Ok(s) => s,
-            Err(r) => return *r,
-        }
-    };
+impl FromRequestParts<Arc<Console>> for Operator {
+    type Rejection = Redirect;
+
+    async fn from_request_parts(parts: &mut Parts, c: &Arc<Console>) -> Result<Self, Redirect> {
+        let session = c
+            .sessions
+            .current(&parts.headers, c.parts.clock.now())
+            .ok_or_else(|| Redirect::to("/admin/login"))?;
+        Ok(Operator {
+            session,
+            zh: is_zh(&parts.headers),
+        })
+    }
+}
+
+impl Operator {
+    /// The frame of the page `active`.
+    fn frame(&self, active: &'static str) -> Frame {
+        Frame::new(self.zh, active, &self.session)
+    }
 }
 
 /// One upstream app as the overview shows it.
@@ -174,8 +188,7 @@ struct Overview {
 }
 
 /// `GET /admin`: each upstream app's health.
-pub(super) async fn overview(State(c): State<Arc<Console>>, headers: HeaderMap) -> Response {
-    let s = session_or_login!(c, headers);
+pub(super) async fn overview(State(c): State<Arc<Console>>, op: Operator) -> Response {
     let now = c.parts.clock.now();
     let failures = c
         .parts
@@ -212,7 +225,7 @@ pub(super) async fn overview(State(c): State<Arc<Console>>, headers: HeaderMap) 
     render(
         StatusCode::OK,
         &Overview {
-            f: Frame::new(is_zh(&headers), "overview", &s),
+            f: op.frame("overview"),
             apps,
             sessions,
             logins_24h: b.iter().map(|x| x.0).sum(),
@@ -266,11 +279,9 @@ fn matches(e: &LoginEvent, q: &HashMap<String, String>) -> bool {
 /// under the 24-hour chart of every login.
 pub(super) async fn events(
     State(c): State<Arc<Console>>,
-    headers: HeaderMap,
+    op: Operator,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let s = session_or_login!(c, headers);
-    let zh = is_zh(&headers);
     let now = c.parts.clock.now();
     let events = c
         .parts
@@ -278,7 +289,7 @@ pub(super) async fn events(
         .list_login_events(EVENTS_READ)
         .await
         .unwrap_or_default();
-    let chart = chart::svg(&chart::buckets(&events, now), zh);
+    let chart = chart::svg(&chart::buckets(&events, now), op.zh);
     let matching: Vec<&LoginEvent> = events.iter().filter(|e| matches(e, &q)).collect();
     let rows = matching
         .iter()
@@ -297,7 +308,7 @@ pub(super) async fn events(
     render(
         StatusCode::OK,
         &Events {
-            f: Frame::new(zh, "events", &s),
+            f: op.frame("events"),
             chart,
             person: get("person"),
             client: get("client"),
@@ -344,8 +355,7 @@ fn session_row(s: &Session) -> SessionRow {
 }
 
 /// `GET /admin/sessions`: who is signed in now, each with "sign out everywhere".
-pub(super) async fn sessions(State(c): State<Arc<Console>>, headers: HeaderMap) -> Response {
-    let s = session_or_login!(c, headers);
+pub(super) async fn sessions(State(c): State<Arc<Console>>, op: Operator) -> Response {
     let now = c.parts.clock.now();
     let rows = c
         .parts
@@ -359,7 +369,7 @@ pub(super) async fn sessions(State(c): State<Arc<Console>>, headers: HeaderMap) 
     render(
         StatusCode::OK,
         &Sessions {
-            f: Frame::new(is_zh(&headers), "sessions", &s),
+            f: op.frame("sessions"),
             rows,
         },
     )
@@ -382,8 +392,7 @@ struct Clients {
 }
 
 /// `GET /admin/clients`: the registered clients (never their secrets).
-pub(super) async fn clients(State(c): State<Arc<Console>>, headers: HeaderMap) -> Response {
-    let s = session_or_login!(c, headers);
+pub(super) async fn clients(State(c): State<Arc<Console>>, op: Operator) -> Response {
     let rows = c
         .parts
         .provider
@@ -402,7 +411,7 @@ pub(super) async fn clients(State(c): State<Arc<Console>>, headers: HeaderMap) -
     render(
         StatusCode::OK,
         &Clients {
-            f: Frame::new(is_zh(&headers), "clients", &s),
+            f: op.frame("clients"),
             rows,
         },
     )
@@ -425,8 +434,7 @@ struct Keys {
 }
 
 /// `GET /admin/keys`: the published signing keys (kid, alg, age) and the rotation form.
-pub(super) async fn keys(State(c): State<Arc<Console>>, headers: HeaderMap) -> Response {
-    let s = session_or_login!(c, headers);
+pub(super) async fn keys(State(c): State<Arc<Console>>, op: Operator) -> Response {
     let now = c.parts.clock.now();
     let rows = c
         .parts
@@ -448,7 +456,7 @@ pub(super) async fn keys(State(c): State<Arc<Console>>, headers: HeaderMap) -> R
     render(
         StatusCode::OK,
         &Keys {
-            f: Frame::new(is_zh(&headers), "keys", &s),
+            f: op.frame("keys"),
             rows,
         },
     )
@@ -485,8 +493,7 @@ fn audit_row(e: &AuditEvent) -> AuditRow {
 }
 
 /// `GET /admin/audit`: every operator action, from the console and the CLI.
-pub(super) async fn audit(State(c): State<Arc<Console>>, headers: HeaderMap) -> Response {
-    let s = session_or_login!(c, headers);
+pub(super) async fn audit(State(c): State<Arc<Console>>, op: Operator) -> Response {
     let rows = c
         .parts
         .store
@@ -499,7 +506,7 @@ pub(super) async fn audit(State(c): State<Arc<Console>>, headers: HeaderMap) -> 
     render(
         StatusCode::OK,
         &Audit {
-            f: Frame::new(is_zh(&headers), "audit", &s),
+            f: op.frame("audit"),
             rows,
         },
     )

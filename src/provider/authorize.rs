@@ -295,12 +295,7 @@ impl Provider {
         user_agent: Option<&str>,
         device_user_code: Option<&str>,
     ) -> Result<LoginStart, ErrorRedirect> {
-        let fail = |error: OAuthError| ErrorRedirect {
-            redirect_uri: req.redirect_uri.clone(),
-            state: req.state.clone(),
-            response_mode: req.response_mode,
-            error,
-        };
+        let fail = |error: OAuthError| req.error_redirect(error);
         // Each client may name the upstream app its logins use (several WeCom apps in one
         // provider); the others use the default one.
         let connector_id = self.connector_id_for_client(&req.client_id);
@@ -441,14 +436,13 @@ impl Provider {
             ));
         }
         let response_mode = ResponseMode::parse(&req.response_mode).unwrap_or(ResponseMode::Query);
-        let fail = |error: OAuthError| {
-            AuthorizeRejection::Redirect(ErrorRedirect {
-                redirect_uri: req.redirect_uri.clone(),
-                state: req.state.clone(),
-                response_mode,
-                error,
-            })
+        let redirect_with = |error: OAuthError| ErrorRedirect {
+            redirect_uri: req.redirect_uri.clone(),
+            state: req.state.clone(),
+            response_mode,
+            error,
         };
+        let fail = |error: OAuthError| AuthorizeRejection::Redirect(redirect_with(error));
         let identity = match connector.handle_callback(params, &req.scopes).await {
             // Whatever the connector wrote, this is the connector that vouched for the person.
             Ok(mut identity) => {
@@ -465,12 +459,7 @@ impl Provider {
                             "upstream app's access rules refused the person"
                         );
                         return Err(AuthorizeRejection::Denied {
-                            redirect: ErrorRedirect {
-                                redirect_uri: req.redirect_uri.clone(),
-                                state: req.state.clone(),
-                                response_mode,
-                                error: connector_error_to_oauth(&e),
-                            },
+                            redirect: redirect_with(connector_error_to_oauth(&e)),
                             notice: Box::new(notice),
                             ui_locales: req.ui_locales.clone(),
                         });

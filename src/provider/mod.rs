@@ -108,15 +108,7 @@ pub struct Provider {
 /// and far above what a company logs in within [`Lifetimes::auth_request`].
 pub const DEFAULT_MAX_PENDING_AUTHORIZATIONS: usize = 100_000;
 
-impl std::fmt::Debug for Provider {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Provider")
-            .field("issuer", &self.issuer)
-            .field("clients", &self.clients)
-            .field("lifetimes", &self.lifetimes)
-            .finish_non_exhaustive()
-    }
-}
+crate::secret::debug_showing!(Provider: issuer, clients, lifetimes);
 
 /// Builds a [`Provider`].
 pub struct ProviderParts {

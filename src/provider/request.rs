@@ -3,7 +3,8 @@
 //! hand-off page, code issue) reads.
 
 use super::claims::ClaimsRequest;
-use super::response::ResponseMode;
+use super::error::OAuthError;
+use super::response::{ErrorRedirect, ResponseMode};
 
 /// The `prompt` values of an authorization request (OIDC Core §3.1.2.1).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -88,6 +89,31 @@ pub struct ValidAuthorizeRequest {
     pub id_token_hint_sub: Option<String>,
     /// The `claims` parameter (OIDC Core §5.5), reduced to claims we can supply.
     pub claims: ClaimsRequest,
+}
+
+impl ValidAuthorizeRequest {
+    /// `error`, sent back to this request's redirect URI in its response mode, with its
+    /// `state` (OIDC Core §3.1.2.6).
+    pub(crate) fn error_redirect(&self, error: OAuthError) -> ErrorRedirect {
+        ErrorRedirect {
+            redirect_uri: self.redirect_uri.clone(),
+            state: self.state.clone(),
+            response_mode: self.response_mode,
+            error,
+        }
+    }
+
+    /// What a code issued for this request is bound to.
+    pub(crate) fn code_grant(&self) -> CodeGrant<'_> {
+        CodeGrant {
+            client_id: &self.client_id,
+            redirect_uri: &self.redirect_uri,
+            scopes: &self.scopes,
+            nonce: self.nonce.as_deref(),
+            code_challenge: self.code_challenge.as_deref(),
+            claims: &self.claims,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 
 use super::error::{ErrorCode, OAuthError};
 pub use super::request::Prompt;
-use super::request::{CodeGrant, ValidAuthorizeRequest};
+use super::request::ValidAuthorizeRequest;
 use super::response::{AuthorizationResponse, ErrorRedirect};
 use super::Provider;
 use crate::connector::{ConnectorError, Identity};
@@ -175,12 +175,7 @@ impl Provider {
         req: &ValidAuthorizeRequest,
         session_cookie: Option<&str>,
     ) -> Result<AuthorizeNext, ErrorRedirect> {
-        let fail = |code: ErrorCode, msg: &str| ErrorRedirect {
-            redirect_uri: req.redirect_uri.clone(),
-            state: req.state.clone(),
-            response_mode: req.response_mode,
-            error: OAuthError::new(code, msg),
-        };
+        let fail = |code: ErrorCode, msg: &str| req.error_redirect(OAuthError::new(code, msg));
         let login_required = |msg: &str| {
             if req.prompt.none {
                 Err(fail(ErrorCode::LoginRequired, msg))
@@ -253,33 +248,16 @@ impl Provider {
             .store
             .touch_session(&key, &req.client_id, self.now())
             .await
-            .map_err(|e| ErrorRedirect {
-                redirect_uri: req.redirect_uri.clone(),
-                state: req.state.clone(),
-                response_mode: req.response_mode,
-                error: e.into(),
-            })?;
+            .map_err(|e| req.error_redirect(e.into()))?;
         let code = self
             .issue_code_for(
-                &CodeGrant {
-                    client_id: &req.client_id,
-                    redirect_uri: &req.redirect_uri,
-                    scopes: &req.scopes,
-                    nonce: req.nonce.as_deref(),
-                    code_challenge: req.code_challenge.as_deref(),
-                    claims: &req.claims,
-                },
+                &req.code_grant(),
                 identity,
                 session.auth_time,
                 Some(session.sid.clone()),
             )
             .await
-            .map_err(|error| ErrorRedirect {
-                redirect_uri: req.redirect_uri.clone(),
-                state: req.state.clone(),
-                response_mode: req.response_mode,
-                error,
-            })?;
+            .map_err(|error| req.error_redirect(error))?;
         tracing::info!(client_id = %req.client_id, "signed in from the provider session");
         Ok(AuthorizeNext::Respond(self.code_response(
             &req.redirect_uri,
@@ -392,51 +370,13 @@ impl Provider {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-    use std::sync::Arc;
+    use crate::provider::testing::{harness_with_sessions, Harness};
+    use crate::provider::Lifetimes;
+    use crate::tokens::SigningAlg;
 
-    use crate::clock::ManualClock;
-    use crate::connector::{Connector, ConnectorError, LoginRequest};
-    use crate::provider::{ClientRegistry, Lifetimes, ProviderParts};
-    use crate::storage::MemoryStore;
-    use crate::tokens::{KeyRing, KeyStore, SigningAlg};
-
-    struct NoUpstream;
-
-    #[async_trait::async_trait]
-    impl Connector for NoUpstream {
-        fn id(&self) -> &str {
-            "none"
-        }
-        fn login_url(&self, _: &LoginRequest<'_>) -> Result<String, ConnectorError> {
-            Err(ConnectorError::Unavailable("test".into()))
-        }
-        async fn handle_callback(
-            &self,
-            _: &HashMap<String, String>,
-            _: &[String],
-        ) -> Result<Identity, ConnectorError> {
-            Err(ConnectorError::Cancelled)
-        }
-    }
-
-    fn provider(
-        clock: &ManualClock,
-        session: SessionSettings,
-        keys_dir: &std::path::Path,
-    ) -> Provider {
-        Provider::new(ProviderParts {
-            issuer: "https://op.example".into(),
-            clients: ClientRegistry::default(),
-            store: Arc::new(MemoryStore::new()),
-            keys: Arc::new(KeyRing::fixed(
-                KeyStore::load_or_generate_with(keys_dir, SigningAlg::EdDsa, clock).expect("keys"),
-            )),
-            clock: Arc::new(clock.clone()),
-            lifetimes: Lifetimes::default(),
-            connector: Arc::new(NoUpstream),
-            session,
-        })
+    /// A provider with sessions as `settings` say, and its clock.
+    fn provider(settings: SessionSettings) -> Harness {
+        harness_with_sessions(Vec::new(), Lifetimes::default(), settings)
     }
 
     fn zhangsan() -> Identity {
@@ -449,14 +389,12 @@ mod tests {
 
     #[tokio::test]
     async fn session_ends_after_ttl_and_after_idle_timeout_but_use_keeps_it_alive() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let clock = ManualClock::new(10_000);
-        let settings = SessionSettings {
+        let h = provider(SessionSettings {
             ttl: 3_600,
             idle_timeout: Some(600),
             ..SessionSettings::default()
-        };
-        let p = provider(&clock, settings, dir.path());
+        });
+        let (p, clock) = (&h.provider, &h.clock);
         let (cookie, _, _) = p
             .start_session(&zhangsan(), "none", None)
             .await
@@ -490,9 +428,8 @@ mod tests {
 
     #[tokio::test]
     async fn new_login_of_the_same_person_keeps_the_clients_of_the_old_session() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let clock = ManualClock::new(10_000);
-        let p = provider(&clock, SessionSettings::default(), dir.path());
+        let h = provider(SessionSettings::default());
+        let p = &h.provider;
         let (old, _, _) = p
             .start_session(&zhangsan(), "none", None)
             .await
@@ -529,11 +466,10 @@ mod tests {
 
     #[test]
     fn own_id_token_verifies_even_when_expired_but_not_from_another_issuer() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let clock = ManualClock::new(10_000);
-        let p = provider(&clock, SessionSettings::default(), dir.path());
+        let h = provider(SessionSettings::default());
+        let p = &h.provider;
         let mut claims = Map::new();
-        claims.insert("iss".into(), "https://op.example".into());
+        claims.insert("iss".into(), p.issuer().into());
         claims.insert("sub".into(), "zhangsan".into());
         claims.insert("aud".into(), serde_json::json!(["app-a", "app-b"]));
         claims.insert("exp".into(), 1.into());
@@ -543,7 +479,7 @@ mod tests {
         assert_eq!(hint.aud, vec!["app-a", "app-b"]);
         let typed = p
             .keys()
-            .sign_jwt_with(SigningAlg::EdDsa, "at+jwt", &claims)
+            .sign_jwt_with(SigningAlg::Es256, "at+jwt", &claims)
             .expect("sign");
         assert!(
             p.verify_own_id_token(&typed).is_err(),

@@ -119,6 +119,15 @@ pub fn params(pairs: &[(&str, &str)]) -> super::params::Params {
 
 /// A provider with `clients` and `lifetimes`.
 pub fn harness(clients: Vec<Client>, lifetimes: Lifetimes) -> Harness {
+    harness_with_sessions(clients, lifetimes, Default::default())
+}
+
+/// A provider with `clients`, `lifetimes` and provider sessions as `session` says.
+pub fn harness_with_sessions(
+    clients: Vec<Client>,
+    lifetimes: Lifetimes,
+    session: super::SessionSettings,
+) -> Harness {
     let clock = ManualClock::new(T0);
     let dir = tempfile::tempdir().expect("tempdir");
     let keys =
@@ -133,7 +142,7 @@ pub fn harness(clients: Vec<Client>, lifetimes: Lifetimes) -> Harness {
         clock: Arc::new(clock.clone()),
         lifetimes,
         connector: connector.clone(),
-        session: Default::default(),
+        session,
     });
     Harness {
         provider,

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use askama::Template;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Query, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -354,12 +354,8 @@ async fn login(State(rp): State<Arc<DemoRp>>, RawQuery(query): RawQuery) -> Resp
 async fn callback(
     State(rp): State<Arc<DemoRp>>,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let params: HashMap<String, String> =
-        url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
-            .into_owned()
-            .collect();
     if let Some(err) = params.get("error") {
         return failure(
             &rp,

@@ -21,13 +21,7 @@ pub struct CallbackTarget {
     pub encoding_aes_key: String,
 }
 
-impl std::fmt::Debug for CallbackTarget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CallbackTarget")
-            .field("url", &self.url)
-            .finish_non_exhaustive()
-    }
-}
+crate::secret::debug_showing!(CallbackTarget: url);
 
 /// What a delivery got back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,12 +124,7 @@ impl Simulator {
             self.config().corp_id,
             self.config().agent_id
         );
-        let mut url = url::Url::parse(&target.url).map_err(|e| e.to_string())?;
-        url.query_pairs_mut()
-            .append_pair("msg_signature", &signature)
-            .append_pair("timestamp", &timestamp)
-            .append_pair("nonce", &nonce);
-        send(reqwest::Client::new().post(url).body(body)).await
+        post_signed(target, [&signature, &timestamp, &nonce], body).await
     }
 
     /// WeCom's URL verification (§11): a GET with an encrypted `echostr`; `Ok(true)` when the
@@ -158,6 +147,22 @@ impl Simulator {
     }
 }
 
+/// POSTs the encrypted message `body` to `target` with its `[msg_signature, timestamp, nonce]`
+/// in the query (§11).
+pub(super) async fn post_signed(
+    target: &CallbackTarget,
+    [signature, timestamp, nonce]: [&str; 3],
+    body: String,
+) -> Result<Delivery, String> {
+    let mut url = url::Url::parse(&target.url).map_err(|e| e.to_string())?;
+    url.query_pairs_mut()
+        .append_pair("msg_signature", signature)
+        .append_pair("timestamp", timestamp)
+        .append_pair("nonce", nonce);
+    send(reqwest::Client::new().post(url).body(body)).await
+}
+
+/// Delivers one callback request and reads the answer.
 async fn send(request: reqwest::RequestBuilder) -> Result<Delivery, String> {
     // §11: WeCom waits 5 s for the answer.
     let resp = request

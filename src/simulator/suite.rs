@@ -20,12 +20,14 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
+use super::api::Call;
+use super::callbacks::post_signed;
 use super::corp::{App, AppKey, DepartmentNames};
-use super::reply::{failure, success, ClientIp, Params};
+use super::reply::{failure, success, ClientIp};
 use super::{CallbackTarget, Delivery, Simulator, VisibleRange};
 use crate::random;
 
@@ -76,13 +78,7 @@ pub struct SuiteSpec {
     pub callback: CallbackTarget,
 }
 
-impl std::fmt::Debug for SuiteSpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SuiteSpec")
-            .field("suite_id", &self.suite_id)
-            .finish_non_exhaustive()
-    }
-}
+crate::secret::debug_showing!(SuiteSpec: suite_id);
 
 /// One installation of a suite in a corp.
 #[derive(Debug, Clone)]
@@ -469,21 +465,7 @@ impl Simulator {
         let body = format!(
             "<xml><ToUserName><![CDATA[{suite_id}]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt><AgentID><![CDATA[]]></AgentID></xml>"
         );
-        let mut url = url::Url::parse(&target.url).map_err(|e| e.to_string())?;
-        url.query_pairs_mut()
-            .append_pair("msg_signature", &signature)
-            .append_pair("timestamp", &timestamp)
-            .append_pair("nonce", &nonce);
-        let resp = reqwest::Client::new()
-            .post(url)
-            .body(body)
-            .timeout(std::time::Duration::from_secs(5))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = resp.status().as_u16();
-        let body = resp.text().await.map_err(|e| e.to_string())?;
-        Ok(Delivery { status, body })
+        post_signed(target, [&signature, &timestamp, &nonce], body).await
     }
 
     fn reply(&self, ip: &ClientIp, outcome: Result<Value, i64>) -> Response {
@@ -552,13 +534,7 @@ pub(super) async fn get_suite_token(
 }
 
 /// `POST /cgi-bin/service/get_permanent_code?suite_access_token=` body `{auth_code}` (§8).
-pub(super) async fn get_permanent_code(
-    State(sim): State<Simulator>,
-    ip: ClientIp,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Response {
-    let q = Params::parse(raw.as_deref().unwrap_or("").as_bytes());
+pub(super) async fn get_permanent_code(Call { sim, ip, q }: Call, body: Bytes) -> Response {
     let outcome = (|| {
         let suite_id = sim.check_suite_token(q.get("suite_access_token"))?;
         let b = body_json(&body)?;
@@ -620,13 +596,7 @@ pub(super) async fn get_permanent_code(
 /// `POST /cgi-bin/service/get_corp_token?suite_access_token=` body
 /// `{auth_corpid, permanent_code}` (§8): an ordinary access token of the suite's app in that
 /// corp.
-pub(super) async fn get_corp_token(
-    State(sim): State<Simulator>,
-    ip: ClientIp,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Response {
-    let q = Params::parse(raw.as_deref().unwrap_or("").as_bytes());
+pub(super) async fn get_corp_token(Call { sim, ip, q }: Call, body: Bytes) -> Response {
     let outcome = (|| {
         sim.lock().suites.corp_token_calls += 1;
         let suite_id = sim.check_suite_token(q.get("suite_access_token"))?;
@@ -660,12 +630,7 @@ pub(super) async fn get_corp_token(
 /// `userid`, `open_userid` (web-login form: no `user_ticket`). Serves codes of the in-app link
 /// and of the `ServiceApp` web login alike: §8 leaves the web login's redemption unconfirmed,
 /// and the connector makes the same choice.
-pub(super) async fn getuserinfo3rd(
-    State(sim): State<Simulator>,
-    ip: ClientIp,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let q = Params::parse(raw.as_deref().unwrap_or("").as_bytes());
+pub(super) async fn getuserinfo3rd(Call { sim, ip, q }: Call) -> Response {
     let outcome = (|| {
         let suite_id = sim.check_suite_token(q.get("suite_access_token"))?;
         let code = q.get("code").ok_or(CODE_INVALID)?;

@@ -209,6 +209,39 @@ struct RevokedGrant {
     keep_until: i64,
 }
 
+/// A record the expiry sweep removes once its end has passed.
+pub(super) trait Expiring: DeserializeOwned {
+    /// Unix seconds after which the record may be dropped.
+    fn end(&self) -> i64;
+}
+
+/// Which field ends each kind of record the sweep looks at.
+macro_rules! expiring {
+    ($($t:ty => $field:ident),* $(,)?) => {
+        $(impl $crate::storage::sled_store::Expiring for $t {
+            fn end(&self) -> i64 {
+                self.$field
+            }
+        })*
+    };
+}
+pub(super) use expiring;
+
+expiring!(
+    AuthRequest => expires_at,
+    AuthCode => expires_at,
+    AccessToken => expires_at,
+    RevokedGrant => keep_until,
+    UpstreamToken => expires_at,
+    RefreshToken => expires_at,
+    UsedJti => expires_at,
+    Session => expires_at,
+    SubjectMark => keep_until,
+    LoginEvent => expires_at,
+    AuditEvent => expires_at,
+    LeaseRecord => until,
+);
+
 impl SledStore {
     /// Opens (or creates) the database in the directory `path`.
     ///
@@ -519,11 +552,11 @@ impl Table {
         self.update(key, |record| change(record.ok_or(StorageError::NotFound)?))
     }
 
-    /// Deletes every record whose `expiry` is strictly before `now`; returns how many went.
+    /// Deletes every `T` whose end is strictly before `now`; returns how many went.
     ///
     /// A record that cannot be decoded is skipped with a warning rather than failing the sweep:
     /// one bad record must not stop expired credentials from being cleaned up.
-    fn sweep<T: DeserializeOwned>(&self, now: i64, expiry: impl Fn(&T) -> i64) -> Result<usize> {
+    fn sweep<T: Expiring>(&self, now: i64) -> Result<usize> {
         let mut removed = 0;
         for entry in self.tree.iter() {
             let (key, value) = self.sled("iter", entry)?;
@@ -534,7 +567,7 @@ impl Table {
                     continue;
                 }
             };
-            if expiry(&record) >= now {
+            if record.end() >= now {
                 continue;
             }
             // Remove only the exact value judged expired: if a concurrent call replaced it since
@@ -767,35 +800,19 @@ impl Trees {
     }
 
     fn delete_expired(&self, now: i64) -> Result<usize> {
-        let requests = self
-            .auth_requests
-            .sweep(now, |r: &AuthRequest| r.expires_at)?;
+        let requests = self.auth_requests.sweep::<AuthRequest>(now)?;
         self.uncount_auth_requests(requests);
         Ok(requests
-            + self.auth_codes.sweep(now, |c: &AuthCode| c.expires_at)?
-            + self
-                .access_tokens
-                .sweep(now, |t: &AccessToken| t.expires_at)?
-            + self
-                .revoked_grants
-                .sweep(now, |g: &RevokedGrant| g.keep_until)?
-            + self
-                .upstream_tokens
-                .sweep(now, |t: &UpstreamToken| t.expires_at)?
-            + self
-                .refresh_tokens
-                .sweep(now, |t: &RefreshToken| t.expires_at)?
-            + self.used_jtis.sweep(now, |j: &UsedJti| j.expires_at)?
-            + self.sessions.sweep(now, |s: &Session| s.expires_at)?
-            + self
-                .subject_marks
-                .sweep(now, |m: &SubjectMark| m.keep_until)?
-            + self
-                .login_events
-                .sweep(now, |e: &LoginEvent| e.expires_at)?
-            + self
-                .audit_events
-                .sweep(now, |e: &AuditEvent| e.expires_at)?
+            + self.auth_codes.sweep::<AuthCode>(now)?
+            + self.access_tokens.sweep::<AccessToken>(now)?
+            + self.revoked_grants.sweep::<RevokedGrant>(now)?
+            + self.upstream_tokens.sweep::<UpstreamToken>(now)?
+            + self.refresh_tokens.sweep::<RefreshToken>(now)?
+            + self.used_jtis.sweep::<UsedJti>(now)?
+            + self.sessions.sweep::<Session>(now)?
+            + self.subject_marks.sweep::<SubjectMark>(now)?
+            + self.login_events.sweep::<LoginEvent>(now)?
+            + self.audit_events.sweep::<AuditEvent>(now)?
             + self.sweep_leases(now)?
             + self.sweep_device_authorizations(now)?)
     }
@@ -913,7 +930,7 @@ impl Trees {
 
     /// Deletes the leases that lapsed before `now`.
     pub(super) fn sweep_leases(&self, now: i64) -> Result<usize> {
-        Table::open(&self.db, "leases")?.sweep(now, |l: &LeaseRecord| l.until)
+        Table::open(&self.db, "leases")?.sweep::<LeaseRecord>(now)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
@@ -84,12 +84,7 @@ async fn authorize(
             // A code issued from the session: durable before the client can redeem it. If not,
             // the client hears `temporarily_unavailable` (RFC 6749 §4.1.2.1) instead of a code.
             if let Err(error) = super::durable(s).await {
-                let e = ErrorRedirect {
-                    redirect_uri: req.redirect_uri.clone(),
-                    state: req.state.clone(),
-                    response_mode: req.response_mode,
-                    error,
-                };
+                let e = req.error_redirect(error);
                 return respond(&e.to_response(provider.issuer()), redirect, zh);
             }
             return respond(&resp, redirect, zh);
@@ -101,15 +96,10 @@ async fn authorize(
     // budget (`web::rate_limit`); over it, the client hears `temporarily_unavailable`
     // (RFC 6749 §4.1.2.1) at its validated redirect URI.
     if let Some(Err(retry_after)) = budget.map(AuthorizeBudget::take) {
-        let e = ErrorRedirect {
-            redirect_uri: req.redirect_uri.clone(),
-            state: req.state.clone(),
-            response_mode: req.response_mode,
-            error: crate::provider::OAuthError::new(
-                crate::provider::ErrorCode::TemporarilyUnavailable,
-                "too many sign-in requests from this network; try again in a moment",
-            ),
-        };
+        let e = req.error_redirect(crate::provider::OAuthError::new(
+            crate::provider::ErrorCode::TemporarilyUnavailable,
+            "too many sign-in requests from this network; try again in a moment",
+        ));
         let mut resp = respond(&e.to_response(provider.issuer()), redirect, zh);
         resp.headers_mut().insert(header::RETRY_AFTER, retry_after);
         return resp;
@@ -157,12 +147,8 @@ pub async fn callback(
     State(s): State<WebState>,
     Path(connector): Path<String>,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let params: HashMap<String, String> =
-        url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
-            .into_owned()
-            .collect();
     let binding = browser_binding(&headers);
     let previous = session_cookie(&headers);
     match s

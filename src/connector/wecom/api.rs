@@ -32,40 +32,20 @@ const MAX_ERRMSG_CHARS: usize = 200;
 /// What replaces a secret found inside an upstream message.
 const REDACTED: &str = "[redacted]";
 
-/// Implemented by every endpoint's response: the common `errcode` / `errmsg` envelope.
-pub(crate) trait ApiResponse: DeserializeOwned {
+/// Every answer: WeCom's `errcode` / `errmsg` envelope (`errcode` absent on success for some
+/// endpoints) around the endpoint's own fields, which all have defaults so that an error body
+/// decodes too.
+#[derive(Deserialize)]
+struct Reply<T> {
     /// WeCom's error code; 0 is success.
-    fn errcode(&self) -> i64;
+    #[serde(default)]
+    errcode: i64,
     /// WeCom's error message (`"ok"` on success).
-    fn errmsg(&self) -> &str;
+    #[serde(default)]
+    errmsg: Option<String>,
+    #[serde(flatten)]
+    body: T,
 }
-
-/// Every typed response carries `errcode` and `errmsg` the same way (absent on success for some
-/// endpoints), so one implementation serves them all.
-macro_rules! api_response {
-    ($($t:ty),* $(,)?) => {
-        $(impl ApiResponse for $t {
-            fn errcode(&self) -> i64 {
-                self.errcode
-            }
-            fn errmsg(&self) -> &str {
-                self.errmsg.as_deref().unwrap_or_default()
-            }
-        })*
-    };
-}
-
-api_response!(
-    GetTokenResponse,
-    UserDetailResponse,
-    TagListResponse,
-    TagGetResponse,
-    GetUserInfoResponse,
-    UserGetResponse,
-    LinkedUserResponse,
-    DepartmentSimpleListResponse,
-    DepartmentGetResponse
-);
 
 /// `GET /cgi-bin/gettoken` (wecom-api.md §1).
 ///
@@ -73,10 +53,6 @@ api_response!(
 /// `errcode` alone. A body without `errcode` counts as 0, and is then checked for a usable token.
 #[derive(Deserialize)]
 pub(crate) struct GetTokenResponse {
-    #[serde(default)]
-    errcode: i64,
-    #[serde(default)]
-    errmsg: Option<String>,
     /// The app's access token (at most 512 bytes).
     #[serde(default)]
     pub(crate) access_token: Option<String>,
@@ -88,8 +64,6 @@ pub(crate) struct GetTokenResponse {
 impl std::fmt::Debug for GetTokenResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GetTokenResponse")
-            .field("errcode", &self.errcode)
-            .field("errmsg", &self.errmsg)
             .field(
                 "access_token",
                 &self.access_token.as_ref().map(|_| REDACTED),
@@ -104,10 +78,6 @@ impl std::fmt::Debug for GetTokenResponse {
 /// `snsapi_privateinfo`.
 #[derive(Deserialize)]
 pub(crate) struct GetUserInfoResponse {
-    #[serde(default)]
-    errcode: i64,
-    #[serde(default)]
-    errmsg: Option<String>,
     /// The member's UserId; present only for corp members.
     #[serde(default)]
     pub(crate) userid: Option<String>,
@@ -123,8 +93,6 @@ pub(crate) struct GetUserInfoResponse {
 impl std::fmt::Debug for GetUserInfoResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GetUserInfoResponse")
-            .field("errcode", &self.errcode)
-            .field("errmsg", &self.errmsg)
             .field("userid", &self.userid)
             .field("openid", &self.openid)
             .field("user_ticket", &self.user_ticket.as_ref().map(|_| REDACTED))
@@ -136,10 +104,6 @@ impl std::fmt::Debug for GetUserInfoResponse {
 /// strings; empty ones are treated as absent.
 #[derive(Debug, Deserialize)]
 pub(crate) struct UserDetailResponse {
-    #[serde(default)]
-    errcode: i64,
-    #[serde(default)]
-    errmsg: Option<String>,
     /// `"0"` unknown, `"1"` male, `"2"` female.
     #[serde(default)]
     pub(crate) gender: Option<String>,
@@ -182,10 +146,6 @@ pub(crate) struct TagEntry {
 /// `GET /cgi-bin/tag/list` (wecom-api.md §7).
 #[derive(Debug, Deserialize)]
 pub(crate) struct TagListResponse {
-    #[serde(default)]
-    errcode: i64,
-    #[serde(default)]
-    errmsg: Option<String>,
     /// Every tag.
     #[serde(default)]
     pub(crate) taglist: Vec<TagEntry>,
@@ -201,10 +161,6 @@ pub(crate) struct TagUser {
 /// `GET /cgi-bin/tag/get?tagid=` (wecom-api.md §7): the tag's members and departments.
 #[derive(Debug, Deserialize)]
 pub(crate) struct TagGetResponse {
-    #[serde(default)]
-    errcode: i64,
-    #[serde(default)]
-    errmsg: Option<String>,
     /// Members tagged directly.
     #[serde(default)]
     pub(crate) userlist: Vec<TagUser>,
@@ -218,10 +174,6 @@ pub(crate) struct TagGetResponse {
 /// keys are dropped or sent empty is unconfirmed, so both are optional and empty means absent.
 #[derive(Debug, Deserialize)]
 pub(crate) struct UserGetResponse {
-    #[serde(default)]
-    errcode: i64,
-    #[serde(default)]
-    errmsg: Option<String>,
     /// Display name; not removed by the 2022 privacy change.
     #[serde(default)]
     pub(crate) name: Option<String>,
@@ -262,10 +214,6 @@ pub(crate) struct UserGetResponse {
 /// `linkedcorp/user/list`); an answer without it is treated as "cannot read this member".
 #[derive(Debug, Deserialize)]
 pub(crate) struct LinkedUserResponse {
-    #[serde(default)]
-    errcode: i64,
-    #[serde(default)]
-    errmsg: Option<String>,
     /// The member.
     #[serde(default)]
     pub(crate) user_info: Option<LinkedUserInfo>,
@@ -308,10 +256,6 @@ pub(crate) struct SimpleDepartment {
 /// ids and parents only — one cheap call for the whole structure, even in a large corp.
 #[derive(Debug, Deserialize)]
 pub(crate) struct DepartmentSimpleListResponse {
-    #[serde(default)]
-    errcode: i64,
-    #[serde(default)]
-    errmsg: Option<String>,
     /// The departments.
     #[serde(default)]
     pub(crate) department_id: Vec<SimpleDepartment>,
@@ -320,10 +264,6 @@ pub(crate) struct DepartmentSimpleListResponse {
 /// `GET /cgi-bin/department/get?id=` (wecom-api.md §7): one department with its name.
 #[derive(Debug, Deserialize)]
 pub(crate) struct DepartmentGetResponse {
-    #[serde(default)]
-    errcode: i64,
-    #[serde(default)]
-    errmsg: Option<String>,
     /// The department.
     #[serde(default)]
     pub(crate) department: Option<DepartmentEntry>,
@@ -414,13 +354,8 @@ impl ApiClient {
         access_token: &str,
         userid: &str,
     ) -> Result<UserGetResponse, ConnectorError> {
-        self.read(
-            "/cgi-bin/user/get",
-            access_token,
-            &[("userid", userid)],
-            None,
-        )
-        .await
+        self.read("/cgi-bin/user/get", access_token, &[("userid", userid)])
+            .await
     }
 
     /// `POST /cgi-bin/auth/getuserdetail?access_token=` with `{"user_ticket": …}`
@@ -445,7 +380,7 @@ impl ApiClient {
         &self,
         access_token: &str,
     ) -> Result<DepartmentSimpleListResponse, ConnectorError> {
-        self.read("/cgi-bin/department/simplelist", access_token, &[], None)
+        self.read("/cgi-bin/department/simplelist", access_token, &[])
             .await
     }
 
@@ -456,13 +391,8 @@ impl ApiClient {
         id: i64,
     ) -> Result<DepartmentGetResponse, ConnectorError> {
         let id = id.to_string();
-        self.read(
-            "/cgi-bin/department/get",
-            access_token,
-            &[("id", &id)],
-            None,
-        )
-        .await
+        self.read("/cgi-bin/department/get", access_token, &[("id", &id)])
+            .await
     }
 
     /// `POST /cgi-bin/linkedcorp/user/get?access_token=` with `{"userid": "CORPID/USERID"}`
@@ -473,13 +403,8 @@ impl ApiClient {
         userid: &str,
     ) -> Result<LinkedUserResponse, ConnectorError> {
         let body = serde_json::json!({ "userid": userid }).to_string();
-        self.read(
-            "/cgi-bin/linkedcorp/user/get",
-            access_token,
-            &[],
-            Some(&body),
-        )
-        .await
+        self.read_posting("/cgi-bin/linkedcorp/user/get", access_token, &body)
+            .await
     }
 
     /// `GET /cgi-bin/tag/list?access_token=` (wecom-api.md §7).
@@ -487,8 +412,7 @@ impl ApiClient {
         &self,
         access_token: &str,
     ) -> Result<TagListResponse, ConnectorError> {
-        self.read("/cgi-bin/tag/list", access_token, &[], None)
-            .await
+        self.read("/cgi-bin/tag/list", access_token, &[]).await
     }
 
     /// `GET /cgi-bin/tag/get?access_token=&tagid=` (wecom-api.md §7).
@@ -498,12 +422,12 @@ impl ApiClient {
         tagid: i64,
     ) -> Result<TagGetResponse, ConnectorError> {
         let tagid = tagid.to_string();
-        self.read("/cgi-bin/tag/get", access_token, &[("tagid", &tagid)], None)
+        self.read("/cgi-bin/tag/get", access_token, &[("tagid", &tagid)])
             .await
     }
 
     /// One GET with the busy retry. `secrets` are scrubbed from every message that leaves here.
-    async fn get<T: ApiResponse>(
+    async fn get<T: DeserializeOwned>(
         &self,
         path: &'static str,
         query: &[(&str, &str)],
@@ -512,23 +436,34 @@ impl ApiClient {
         self.call(path, query, None, secrets).await
     }
 
-    /// A read of member or directory data: `access_token` first in the query, then `params`,
-    /// and the token scrubbed from every message. GET, or POST when there is a JSON `body`.
-    async fn read<T: ApiResponse>(
+    /// A GET of member or directory data: `access_token` first in the query, then `params`,
+    /// and the token scrubbed from every message.
+    async fn read<T: DeserializeOwned>(
         &self,
         path: &'static str,
         access_token: &str,
         params: &[(&str, &str)],
-        body: Option<&str>,
     ) -> Result<T, ConnectorError> {
         let mut query = vec![("access_token", access_token)];
         query.extend_from_slice(params);
-        self.call(path, &query, body, &[access_token]).await
+        self.call(path, &query, None, &[access_token]).await
+    }
+
+    /// A read of member data asked for with a JSON `body` (POST), the token scrubbed from
+    /// every message.
+    async fn read_posting<T: DeserializeOwned>(
+        &self,
+        path: &'static str,
+        access_token: &str,
+        body: &str,
+    ) -> Result<T, ConnectorError> {
+        let query = [("access_token", access_token)];
+        self.call(path, &query, Some(body), &[access_token]).await
     }
 
     /// One call (GET, or POST with a JSON `body`) with the busy retry: every endpoint we call
     /// is a read, so repeating it is safe.
-    async fn call<T: ApiResponse>(
+    async fn call<T: DeserializeOwned>(
         &self,
         path: &'static str,
         query: &[(&str, &str)],
@@ -550,7 +485,7 @@ impl ApiClient {
                 });
             }
             let started = std::time::Instant::now();
-            let response: T = match self.get_once(path, query, body, secrets).await {
+            let response: Reply<T> = match self.get_once(path, query, body, secrets).await {
                 Ok(r) => r,
                 Err(e) => {
                     self.metrics
@@ -558,14 +493,14 @@ impl ApiClient {
                     return Err(e);
                 }
             };
-            let code = response.errcode();
+            let code = response.errcode;
             self.metrics
                 .record_wecom_call(path, &code.to_string(), started.elapsed());
             tracing::debug!(path, errcode = code, "WeCom API call");
             match code {
                 0 => {
                     self.backoff.succeeded(path);
-                    return Ok(response);
+                    return Ok(response.body);
                 }
                 SYSTEM_BUSY if busy_retries < MAX_BUSY_RETRIES => {
                     busy_retries += 1;
@@ -586,13 +521,13 @@ impl ApiClient {
                     );
                     return Err(ConnectorError::Upstream {
                         code,
-                        message: sanitize(response.errmsg(), secrets),
+                        message: sanitize(response.errmsg.as_deref().unwrap_or_default(), secrets),
                     });
                 }
                 _ => {
                     return Err(ConnectorError::Upstream {
                         code,
-                        message: sanitize(response.errmsg(), secrets),
+                        message: sanitize(response.errmsg.as_deref().unwrap_or_default(), secrets),
                     })
                 }
             }
@@ -740,13 +675,13 @@ mod tests {
 
     #[test]
     fn error_bodies_decode_with_absent_fields() {
-        let r: UserGetResponse = serde_json::from_str(
+        let r: Reply<UserGetResponse> = serde_json::from_str(
             r#"{"errcode":60111,"errmsg":"userid not found","department":[]}"#,
         )
         .expect("decodes");
-        assert_eq!(r.errcode(), 60111);
-        assert_eq!(r.errmsg(), "userid not found");
-        assert!(r.name.is_none() && r.status.is_none());
+        assert_eq!(r.errcode, 60111);
+        assert_eq!(r.errmsg.as_deref(), Some("userid not found"));
+        assert!(r.body.name.is_none() && r.body.status.is_none());
     }
 
     #[test]

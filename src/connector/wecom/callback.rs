@@ -95,6 +95,44 @@ pub fn signature(token: &str, timestamp: &str, nonce: &str, msg_encrypt: &str) -
     hex::encode(openssl::sha::sha1(parts.concat().as_bytes()))
 }
 
+/// The callback messages handled lately, by digest: WeCom retries a delivery it did not see
+/// answered within 5 s (wecom-api.md §11), so one message may arrive more than once. Bounded:
+/// the oldest are forgotten first.
+#[derive(Debug, Default)]
+pub(crate) struct RecentMessages(std::sync::Mutex<std::collections::VecDeque<String>>);
+
+impl RecentMessages {
+    /// How many digests are remembered.
+    const CAPACITY: usize = 1024;
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<String>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `digest` was remembered.
+    pub(crate) fn contains(&self, digest: &str) -> bool {
+        self.lock().iter().any(|d| d == digest)
+    }
+
+    /// Remembers `digest`; `false` when it already was.
+    pub(crate) fn insert(&self, digest: &str) -> bool {
+        let mut recent = self.lock();
+        if recent.iter().any(|d| d == digest) {
+            return false;
+        }
+        if recent.len() >= Self::CAPACITY {
+            recent.pop_front();
+        }
+        recent.push_back(digest.to_owned());
+        true
+    }
+
+    /// Forgets `digest`, so its next delivery is acted on.
+    pub(crate) fn forget(&self, digest: &str) {
+        self.lock().retain(|d| d != digest);
+    }
+}
+
 /// Decrypts and checks WeCom callbacks for one app.
 pub(crate) struct CallbackCrypto {
     token: String,
@@ -102,13 +140,7 @@ pub(crate) struct CallbackCrypto {
     receive_id: String,
 }
 
-impl std::fmt::Debug for CallbackCrypto {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CallbackCrypto")
-            .field("receive_id", &self.receive_id)
-            .finish_non_exhaustive()
-    }
-}
+crate::secret::debug_showing!(CallbackCrypto: receive_id);
 
 impl CallbackCrypto {
     /// For `settings`, accepting messages addressed to `receive_id` (the CorpID).

@@ -2,7 +2,6 @@
 //! (or the older `[wecom]` / `[[wecom]]`), parsed and validated here with the shared validator,
 //! and its entry in the connector registry.
 
-use std::any::Any;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +47,15 @@ pub(crate) const WECOM_KEYS: &[&str] = &[
     "pairwise_salt_env",
 ];
 
+/// Where WeCom is and how it is reached, as [`Validator::wecom_hosts`] read it.
+pub(crate) struct WeComHosts {
+    pub(crate) api_base: Option<String>,
+    pub(crate) oauth_base: Option<String>,
+    pub(crate) sso_base: Option<String>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) proxy: Option<String>,
+}
+
 impl Validator<'_> {
     pub(crate) fn wecom(&mut self, w: &Table) -> Option<WeComSettings> {
         self.unknown_keys(w, "wecom", WECOM_KEYS);
@@ -77,38 +85,7 @@ impl Validator<'_> {
                 "the app secret is required: set secret_env = \"WECOM_SECRET\" (or secret)",
             );
         }
-        let mut base = |name: &str, default: &str| -> Option<String> {
-            let key = format!("wecom.{name}");
-            let s = self
-                .string(w, &key, name)
-                .unwrap_or_else(|| default.to_string());
-            let s = s.trim_end_matches('/').to_string();
-            match url::Url::parse(&s) {
-                Ok(u) if u.scheme() == "https" || u.scheme() == "http" => Some(s),
-                _ => {
-                    self.problem(&key, format!("{s:?} is not an http(s) URL"));
-                    None
-                }
-            }
-        };
-        let api_base = base("api_base", WeComSettings::DEFAULT_API_BASE);
-        let oauth_base = base("oauth_base", WeComSettings::DEFAULT_OAUTH_BASE);
-        let sso_base = base("sso_base", WeComSettings::DEFAULT_SSO_BASE);
-        let timeout = match self.integer(w, "wecom.timeout_secs", "timeout_secs") {
-            None => Some(Duration::from_secs(5)),
-            Some(n) if (1..=60).contains(&n) => Some(Duration::from_secs(n as u64)),
-            Some(_) => {
-                self.problem("wecom.timeout_secs", "must be between 1 and 60");
-                None
-            }
-        };
-        let proxy = self.string(w, "wecom.proxy", "proxy");
-        if let Some(problem) = proxy
-            .as_deref()
-            .and_then(crate::connector::wecom::proxy::proxy_problem)
-        {
-            self.problem("wecom.proxy", format!("{proxy:?} {problem}"));
-        }
+        let hosts = self.wecom_hosts(w, "wecom");
         if let Some(id) = agent_id {
             if id <= 0 {
                 self.problem("wecom.agent_id", "must be a positive integer");
@@ -151,11 +128,11 @@ impl Validator<'_> {
             corp_id: corp_id?,
             agent_id: agent_id.filter(|i| *i > 0)?,
             secret: secret?.expose().to_string(),
-            api_base: api_base?,
-            oauth_base: oauth_base?,
-            sso_base: sso_base?,
-            timeout: timeout?,
-            proxy,
+            api_base: hosts.api_base?,
+            oauth_base: hosts.oauth_base?,
+            sso_base: hosts.sso_base?,
+            timeout: hosts.timeout?,
+            proxy: hosts.proxy,
             privateinfo: privateinfo?,
             profile: profile?,
             subject: subject?,
@@ -165,6 +142,52 @@ impl Validator<'_> {
             pairwise_salt: pairwise_salt?,
             home_corp_id: None,
         })
+    }
+
+    /// `api_base`, `oauth_base`, `sso_base` (http(s) URLs; WeCom's own hosts when absent),
+    /// `timeout_secs` (1 to 60) and `proxy` of the table `t` at `key`: the keys every WeCom
+    /// connector type shares. `None` in a field that had a problem.
+    pub(crate) fn wecom_hosts(&mut self, t: &Table, key: &str) -> WeComHosts {
+        let at = |name: &str| format!("{key}.{name}");
+        let mut base = |name: &str, default: &str| -> Option<String> {
+            let s = self
+                .string(t, &at(name), name)
+                .unwrap_or_else(|| default.to_string());
+            let s = s.trim_end_matches('/').to_string();
+            match url::Url::parse(&s) {
+                Ok(u) if u.scheme() == "https" || u.scheme() == "http" => Some(s),
+                _ => {
+                    self.problem(&at(name), format!("{s:?} is not an http(s) URL"));
+                    None
+                }
+            }
+        };
+        let api_base = base("api_base", WeComSettings::DEFAULT_API_BASE);
+        let oauth_base = base("oauth_base", WeComSettings::DEFAULT_OAUTH_BASE);
+        let sso_base = base("sso_base", WeComSettings::DEFAULT_SSO_BASE);
+        let timeout = match self.integer(t, &at("timeout_secs"), "timeout_secs") {
+            None => Some(WeComSettings::DEFAULT_TIMEOUT),
+            Some(n) if (1..=60).contains(&n) => Some(Duration::from_secs(n.unsigned_abs())),
+            Some(_) => {
+                self.problem(&at("timeout_secs"), "must be between 1 and 60");
+                None
+            }
+        };
+        let proxy = self.string(t, &at("proxy"), "proxy");
+        // The value is not repeated: a proxy URL may carry a password.
+        if let Some(problem) = proxy
+            .as_deref()
+            .and_then(crate::connector::wecom::proxy::proxy_problem)
+        {
+            self.problem(&at("proxy"), problem);
+        }
+        WeComHosts {
+            api_base,
+            oauth_base,
+            sso_base,
+            timeout,
+            proxy,
+        }
     }
 
     /// `callback_token(_env)` and `callback_aes_key(_env)`: both or neither.
@@ -470,17 +493,5 @@ impl ConnectorConfig for WeComSettings {
 
     async fn check(&self, ctx: &CheckContext<'_>) -> Vec<Finding> {
         super::doctor::check(self, ctx).await
-    }
-
-    fn clone_box(&self) -> Box<dyn ConnectorConfig> {
-        Box::new(self.clone())
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

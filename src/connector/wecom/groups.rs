@@ -288,13 +288,7 @@ pub(crate) struct DirectoryCache {
     refreshing: Arc<AtomicBool>,
 }
 
-impl std::fmt::Debug for DirectoryCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DirectoryCache")
-            .field("options", &self.options)
-            .finish_non_exhaustive()
-    }
-}
+crate::secret::debug_showing!(DirectoryCache: options);
 
 impl DirectoryCache {
     pub(crate) fn new(

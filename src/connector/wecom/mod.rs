@@ -31,7 +31,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use self::api::ApiClient;
-pub(crate) use self::callback::{xml_field, CallbackCrypto};
+pub(crate) use self::callback::{xml_field, CallbackCrypto, RecentMessages};
 use self::groups::DirectoryCache;
 use self::login_url::LinkParams;
 use self::profile::{non_empty, MemberProfile};
@@ -100,10 +100,21 @@ const DATA_PROBE_TTL_SECS: i64 = 60;
 /// concurrent first logins of that next holder all derive the same `sub`. Starts with a NUL,
 /// which no UserId or `sub` contains, so it cannot be confused with a recorded `sub`.
 const RETIRED_USERID: &str = "\u{0}retired:";
-/// WeCom codes are at most 512 bytes (wecom-api.md §2); anything longer is not worth a call.
-const MAX_CODE_BYTES: usize = 512;
 /// `user/get` `status` of an active member (wecom-api.md §6).
 const STATUS_ACTIVE: i64 = 1;
+
+/// The `code` of a login callback, for either WeCom type: without one the person refused
+/// (wecom-api.md §3), and one longer than WeCom's 512 bytes (§2) is not worth a call.
+pub(crate) fn callback_code(params: &HashMap<String, String>) -> Result<&str, ConnectorError> {
+    const MAX_CODE_BYTES: usize = 512;
+    match params.get("code").map(String::as_str) {
+        None | Some("") => Err(ConnectorError::Cancelled),
+        Some(code) if code.len() > MAX_CODE_BYTES => Err(ConnectorError::InvalidCode(format!(
+            "the code is longer than WeCom's {MAX_CODE_BYTES} bytes"
+        ))),
+        Some(code) => Ok(code),
+    }
+}
 
 /// One WeCom self-built app as a login upstream.
 pub struct WeComConnector {
@@ -113,9 +124,8 @@ pub struct WeComConnector {
     directory: Arc<DirectoryCache>,
     store: Arc<dyn UpstreamStore>,
     callback: Option<CallbackCrypto>,
-    /// Hashes of recently handled callback messages: WeCom retries until it gets a 200 within
-    /// 5 s (wecom-api.md §11), so a message may arrive more than once.
-    recent_events: std::sync::Mutex<std::collections::VecDeque<String>>,
+    /// Callback messages handled lately (WeCom retries a delivery).
+    recent_events: RecentMessages,
     clock: SharedClock,
     /// When a token-protected API last answered the readiness probe (unix seconds).
     data_probe_passed_at: std::sync::atomic::AtomicI64,
@@ -123,16 +133,7 @@ pub struct WeComConnector {
     last_event_at: std::sync::atomic::AtomicI64,
 }
 
-/// How many callback message hashes are remembered for de-duplication.
-const RECENT_EVENTS: usize = 1024;
-
-impl std::fmt::Debug for WeComConnector {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WeComConnector")
-            .field("settings", &self.settings)
-            .finish_non_exhaustive()
-    }
-}
+crate::secret::debug_showing!(WeComConnector: settings);
 
 impl WeComConnector {
     /// A connector for `settings`, caching the app's access_token in `store`.
@@ -204,19 +205,11 @@ impl WeComConnector {
             directory,
             store,
             callback,
-            recent_events: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            recent_events: RecentMessages::default(),
             clock,
             data_probe_passed_at: std::sync::atomic::AtomicI64::new(i64::MIN),
             last_event_at: std::sync::atomic::AtomicI64::new(i64::MIN),
         })
-    }
-
-    /// Drops a message from the de-duplication memory, so its next delivery is acted on.
-    fn forget_event(&self, digest: &str) {
-        self.recent_events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|d| d != digest);
     }
 
     /// The app's access_token: cached in memory and in the store, fetched with `gettoken` when
@@ -577,16 +570,7 @@ impl Connector for WeComConnector {
         params: &HashMap<String, String>,
         scopes: &[String],
     ) -> Result<Identity, ConnectorError> {
-        let code = match params.get("code").map(String::as_str) {
-            None | Some("") => return Err(ConnectorError::Cancelled),
-            Some(code) => code,
-        };
-        if code.len() > MAX_CODE_BYTES {
-            return Err(ConnectorError::InvalidCode(format!(
-                "the code is longer than WeCom's {MAX_CODE_BYTES} bytes"
-            )));
-        }
-        let (userid, ticket) = self.redeem_code(code).await?;
+        let (userid, ticket) = self.redeem_code(callback_code(params)?).await?;
         let with_groups = scopes.iter().any(|s| s == "groups");
         self.read_member(&userid, ticket.as_deref(), with_groups)
             .await
@@ -719,15 +703,8 @@ impl Connector for WeComConnector {
         self.last_event_at
             .store(self.clock.now(), std::sync::atomic::Ordering::Relaxed);
         let digest = crate::random::hash_secret(&encrypted);
-        {
-            let mut recent = self.recent_events.lock().unwrap_or_else(|p| p.into_inner());
-            if recent.contains(&digest) {
-                return Ok(EventReply::default());
-            }
-            if recent.len() >= RECENT_EVENTS {
-                recent.pop_front();
-            }
-            recent.push_back(digest.clone());
+        if !self.recent_events.insert(&digest) {
+            return Ok(EventReply::default());
         }
         match self
             .on_member_event(callback::contact_event(&message))
@@ -738,7 +715,7 @@ impl Connector for WeComConnector {
                     // The core signs these people out after this returns; if that fails, the
                     // event fails and WeCom's retry must not be taken for a duplicate. A
                     // sign-out done twice changes nothing the second time.
-                    self.forget_event(&digest);
+                    self.recent_events.forget(&digest);
                 }
                 Ok(EventReply {
                     body: String::new(),
@@ -747,7 +724,7 @@ impl Connector for WeComConnector {
             }
             Err(e) => {
                 // Forget the message so WeCom's retry gets another chance.
-                self.forget_event(&digest);
+                self.recent_events.forget(&digest);
                 tracing::error!(error = %e, "cannot act on a WeCom callback");
                 Err(EventError::Rejected(e.to_string()))
             }

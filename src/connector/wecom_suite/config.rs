@@ -2,7 +2,6 @@
 //! `type = "wecom-suite"`, parsed and validated with the shared validator, and its entry in the
 //! connector registry.
 
-use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -321,38 +320,7 @@ fn parse(
         "store_key",
         "a random secret of 32+ characters sealing permanent codes in the store",
     );
-    let base = |v: &mut Validator<'_>, name: &str, default: &str| -> Option<String> {
-        let s = v
-            .string(t, &at(name), name)
-            .unwrap_or_else(|| default.to_owned());
-        let s = s.trim_end_matches('/').to_owned();
-        match url::Url::parse(&s) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => Some(s),
-            _ => {
-                v.problem(&at(name), format!("{s:?} is not an http(s) URL"));
-                None
-            }
-        }
-    };
-    use crate::connector::wecom::WeComSettings as W;
-    let api_base = base(v, "api_base", W::DEFAULT_API_BASE);
-    let oauth_base = base(v, "oauth_base", W::DEFAULT_OAUTH_BASE);
-    let sso_base = base(v, "sso_base", W::DEFAULT_SSO_BASE);
-    let timeout = match v.integer(t, &at("timeout_secs"), "timeout_secs") {
-        None => Some(W::DEFAULT_TIMEOUT),
-        Some(n) if (1..=60).contains(&n) => Some(Duration::from_secs(n.unsigned_abs())),
-        Some(_) => {
-            v.problem(&at("timeout_secs"), "must be between 1 and 60");
-            None
-        }
-    };
-    let proxy = v.string(t, &at("proxy"), "proxy");
-    if let Some(problem) = proxy
-        .as_deref()
-        .and_then(crate::connector::wecom::proxy::proxy_problem)
-    {
-        v.problem(&at("proxy"), problem);
-    }
+    let hosts = v.wecom_hosts(t, key);
     let kind = v.choice(
         t,
         &at("kind"),
@@ -413,11 +381,11 @@ fn parse(
             encoding_aes_key: aes?,
         },
         store_key: store_key?,
-        api_base: api_base?,
-        oauth_base: oauth_base?,
-        sso_base: sso_base?,
-        timeout: timeout?,
-        proxy,
+        api_base: hosts.api_base?,
+        oauth_base: hosts.oauth_base?,
+        sso_base: hosts.sso_base?,
+        timeout: hosts.timeout?,
+        proxy: hosts.proxy,
         subject: subject?,
         allowed_corps: allowed_corps?,
         kind: kind?,
@@ -498,18 +466,6 @@ impl ConnectorConfig for SuiteSettings {
 
     fn check_reads_store(&self) -> bool {
         true
-    }
-
-    fn clone_box(&self) -> Box<dyn ConnectorConfig> {
-        Box::new(self.clone())
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

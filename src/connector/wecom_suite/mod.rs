@@ -36,7 +36,7 @@ use self::vault::Vault;
 use crate::clock::SharedClock;
 use crate::connector::registry::OpenDeps;
 use crate::connector::token_cache::{TokenCache, TokenSource};
-use crate::connector::wecom::{xml_field, CallbackCrypto};
+use crate::connector::wecom::{callback_code, xml_field, CallbackCrypto, RecentMessages};
 use crate::connector::{
     Connector, ConnectorError, EventError, EventReply, FailureNotice, Identity, LoginRequest,
     UpstreamEvent,
@@ -63,8 +63,6 @@ const DEPARTMENT_INVALID: i64 = 60123;
 const USER_NOT_FOUND: i64 = 60111;
 /// `user/get` `status` of an active member (§6).
 const STATUS_ACTIVE: i64 = 1;
-/// WeCom codes are at most 512 bytes (§2).
-const MAX_CODE_BYTES: usize = 512;
 /// The claim naming the person's corp (with the `profile` scope).
 const CORP_ID_CLAIM: &str = "corp_id";
 
@@ -163,21 +161,12 @@ pub struct SuiteConnector {
     store: Arc<dyn UpstreamStore>,
     clock: SharedClock,
     metrics: Arc<Metrics>,
-    /// Hashes of the callback messages processed lately: WeCom retries a delivery it did not
-    /// see answered in time (§11), and a retried `create_auth` carries an AuthCode already spent.
-    processed: std::sync::Mutex<std::collections::VecDeque<String>>,
+    /// Callback messages processed lately: WeCom retries a delivery it did not see answered in
+    /// time (§11), and a retried `create_auth` carries an AuthCode already spent.
+    processed: RecentMessages,
 }
 
-/// How many processed callback messages are remembered.
-const PROCESSED_MESSAGES: usize = 1024;
-
-impl std::fmt::Debug for SuiteConnector {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SuiteConnector")
-            .field("settings", &self.settings)
-            .finish_non_exhaustive()
-    }
-}
+crate::secret::debug_showing!(SuiteConnector: settings);
 
 impl SuiteConnector {
     /// Opens the suite over `deps`; no call is made to WeCom.
@@ -229,7 +218,7 @@ impl SuiteConnector {
             store: deps.store.clone(),
             clock: deps.clock.clone(),
             metrics: deps.metrics.clone(),
-            processed: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            processed: RecentMessages::default(),
         })
     }
 
@@ -602,13 +591,7 @@ impl Connector for SuiteConnector {
         params: &HashMap<String, String>,
         scopes: &[String],
     ) -> Result<Identity, ConnectorError> {
-        let code = match params.get("code").map(String::as_str) {
-            None | Some("") => return Err(ConnectorError::Cancelled),
-            Some(c) if c.len() > MAX_CODE_BYTES => {
-                return Err(ConnectorError::InvalidCode("code too long".to_owned()))
-            }
-            Some(c) => c,
-        };
+        let code = callback_code(params)?;
         let (corp, userid, open_userid) = match self.settings.kind {
             AppKind::ThirdParty => self.third_party_user(code).await?,
             AppKind::Customised => {
@@ -675,23 +658,12 @@ impl Connector for SuiteConnector {
         // A retry of a message already processed is acknowledged again and changes nothing (its
         // AuthCode is spent). A failure is not remembered: WeCom's retry gets another chance.
         let digest = crate::random::hash_secret(&encrypted);
-        let seen = |d: &str| {
-            self.processed
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-                .any(|x| x == d)
-        };
-        if !seen(&digest) {
+        if !self.processed.contains(&digest) {
             self.on_message(&message).await.map_err(|e| {
                 tracing::error!(error = %e, "WeCom suite callback not processed");
                 EventError::Rejected(e.to_string())
             })?;
-            let mut processed = self.processed.lock().unwrap_or_else(|p| p.into_inner());
-            if processed.len() >= PROCESSED_MESSAGES {
-                processed.pop_front();
-            }
-            processed.push_back(digest);
+            self.processed.insert(&digest);
         }
         // §11: third-party suite callbacks answer the literal `success`.
         Ok(EventReply::body("success"))

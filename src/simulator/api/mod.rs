@@ -112,9 +112,9 @@ fn with_scope<T>(
 /// What every API handler starts from: the simulator, the caller's IP (WeCom names it in
 /// `errmsg`) and the query string's parameters.
 pub(in crate::simulator) struct Call {
-    sim: Simulator,
-    ip: ClientIp,
-    q: Params,
+    pub(in crate::simulator) sim: Simulator,
+    pub(in crate::simulator) ip: ClientIp,
+    pub(in crate::simulator) q: Params,
 }
 
 impl FromRequestParts<Simulator> for Call {

@@ -13,6 +13,8 @@ struct UserCodeEntry {
     keep_until: i64,
 }
 
+super::expiring!(UserCodeEntry => keep_until, DeviceAuthorization => keep_until);
+
 impl Trees {
     fn device_tables(&self) -> Result<(Table, Table)> {
         Ok((
@@ -76,7 +78,7 @@ impl Trees {
 
     pub(super) fn sweep_device_authorizations(&self, now: i64) -> Result<usize> {
         let (records, users) = self.device_tables()?;
-        users.sweep(now, |e: &UserCodeEntry| e.keep_until)?;
-        records.sweep(now, |d: &DeviceAuthorization| d.keep_until)
+        users.sweep::<UserCodeEntry>(now)?;
+        records.sweep::<DeviceAuthorization>(now)
     }
 }
