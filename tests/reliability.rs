@@ -1291,7 +1291,7 @@ mod failing_disk {
             find_subject_mark(k: &str) -> StoreResult<i64>;
             create_refresh_token(k: &str, t: &RefreshToken) -> StoreResult<()>;
             find_refresh_token(k: &str) -> StoreResult<RefreshToken>;
-            spend_refresh_token(k: &str) -> StoreResult<RefreshToken>;
+            rotate_refresh_token(k: &str, r: &wecom_oidc::storage::Rotation<'_>) -> StoreResult<RefreshToken>;
             create_used_jti(k: &str, e: i64) -> StoreResult<()>;
             find_upstream_token(k: &str) -> StoreResult<UpstreamToken>;
             save_upstream_token(k: &str, t: &UpstreamToken) -> StoreResult<()>;

@@ -412,8 +412,8 @@ struct Answer {
 struct Book {
     /// Refresh tokens received in a 200.
     current: Vec<String>,
-    /// Refresh tokens whose refresh failed while the database went down: the old token may
-    /// have been spent before the new one could be stored.
+    /// Refresh tokens whose refresh was refused while the database went down: the client keeps
+    /// them and retries.
     uncertain: Vec<String>,
     answers: Vec<Answer>,
 }
@@ -712,8 +712,9 @@ async fn a_database_restart_is_answered_503_with_retry_after_and_both_instances_
             held += 1;
         }
     }
-    // A client keeps the token whose refresh was refused; it works unless the database went
-    // down between spending it and storing its successor (a window of a few milliseconds).
+    // A client keeps the token whose refresh was refused, and it works: the rotation spends
+    // it and stores its successor in one transaction, so a refresh the outage cut spent
+    // nothing (RFC 9700 §4.14.2 rotation, `Store::rotate_refresh_token`).
     let mut lost = 0;
     for book in &books {
         let tokens = book.lock().expect("book").uncertain.clone();
@@ -726,9 +727,8 @@ async fn a_database_restart_is_answered_503_with_retry_after_and_both_instances_
             }
         }
     }
-    // Only a refresh in flight at the moment of the stop can be cut there: one per instance.
-    assert!(
-        lost <= instances.len(),
+    assert_eq!(
+        lost, 0,
         "{lost} of {uncertain} refused refreshes had spent their token"
     );
     println!(
@@ -961,20 +961,29 @@ async fn a_thousand_logins_against_a_wecom_5_s_slow_end_clearly_in_bounded_time_
             let issuer = d.issuer.clone();
             tokio::spawn(async move {
                 let at = Instant::now();
-                let w = common::try_walk(&b, &authorize_url(&issuer, &[]), APP_CB, |_| None)
-                    .await
-                    .unwrap_or_else(|e| {
-                        panic!("a login not answered after {:?}: {e:?}", at.elapsed())
-                    });
-                (at.elapsed(), Outcome::from(w))
+                // When the browser is sent back to our callback: from there the login waits
+                // for WeCom, and its answer (a code or the clear error) ends the walk.
+                let mut back_at = None;
+                let w = common::try_walk(&b, &authorize_url(&issuer, &[]), APP_CB, |next| {
+                    if next.contains("/callback/") {
+                        back_at = Some(Instant::now());
+                    }
+                    None
+                })
+                .await
+                .unwrap_or_else(|e| panic!("a login not answered after {:?}: {e:?}", at.elapsed()));
+                let callback = back_at.map(|t| t.elapsed());
+                (at.elapsed(), callback, Outcome::from(w))
             })
         })
         .collect();
     let mut took = Vec::new();
+    let mut callbacks = Vec::new();
     let (mut completed, mut refused) = (0, 0);
     for login in crowd {
-        let (t, outcome) = login.await.expect("login task");
+        let (t, callback, outcome) = login.await.expect("login task");
         took.push(t);
+        callbacks.push(callback.expect("every login reaches the callback"));
         match outcome {
             Outcome::Redirect(q) if q.contains_key("code") => completed += 1,
             // The client hears "try again later" (RFC 6749 §4.1.2.1) ...
@@ -999,13 +1008,55 @@ async fn a_thousand_logins_against_a_wecom_5_s_slow_end_clearly_in_bounded_time_
     }
     let (wall, cpu) = (started.elapsed(), cpu_time() - cpu_before);
     took.sort();
+    callbacks.sort();
     let (p50, p99) = (took[took.len() / 2], took[took.len() * 99 / 100]);
+    let (cb50, cb99) = (
+        callbacks[callbacks.len() / 2],
+        callbacks[callbacks.len() * 99 / 100],
+    );
     sampler.abort();
     let peak_growth = peak.load(Ordering::Relaxed).saturating_sub(rss_before);
     assert_eq!(completed + refused, CROWD);
-    // The connector's timeout bounds each login's wait for WeCom; the rest is the crowd's
-    // share of two shared cores (debug build). No request of a login outlives the server's
-    // request timeout.
+    // Each login waits for WeCom once, for at most the connector's timeout: from the moment
+    // the browser is back at our callback, its answer (a code, or the clear error) comes
+    // within the timeout plus a margin for its turn on the CPU. All 1 000 logins, the
+    // simulator and the server share this process's two workers (debug build, on cores shared
+    // with other work), so that turn is measured in the same run rather than guessed: the
+    // slowest time any login needed to get to the callback, through pages that wait on
+    // nothing but the CPU (our /authorize, the simulator's login page), plus 1 s.
+    let cpu_queue = took
+        .iter()
+        .zip(&callbacks)
+        .map(|(t, c)| t.saturating_sub(*c))
+        .max()
+        .expect("times");
+    let bound = timeout + Duration::from_secs(1) + cpu_queue;
+    let slowest_callback = *callbacks.last().expect("times");
+    assert!(
+        slowest_callback <= bound,
+        "a login answered {slowest_callback:?} after its callback: more than the connector \
+         timeout {timeout:?} + 1 s + the crowd's CPU queue {cpu_queue:?}"
+    );
+    // Once: no retry stacks a second wait on the first (one getuserinfo per login, counted by
+    // the connector, and the warm-up login's).
+    let metrics = common::get_text(format!("{}/metrics", d.issuer)).await;
+    let calls = |endpoint: &str| -> usize {
+        let prefix = format!(
+            "wecom_oidc_wecom_api_duration_seconds_count{{endpoint=\"/cgi-bin/{endpoint}\"}} "
+        );
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no count for {endpoint}: {metrics}"))
+    };
+    assert_eq!(
+        calls("auth/getuserinfo"),
+        CROWD + 1,
+        "WeCom calls per login"
+    );
+    assert_eq!(calls("user/get"), 1, "only the warm-up login got that far");
+    // And no request of a login outlives the server's request timeout.
     assert!(
         *took.last().expect("times") < wecom_oidc::app::REQUEST_TIMEOUT,
         "slowest login {:?}",
@@ -1014,12 +1065,12 @@ async fn a_thousand_logins_against_a_wecom_5_s_slow_end_clearly_in_bounded_time_
     assert!(peak_growth < 300 * 1024, "memory grew {peak_growth} KiB");
 
     // The provider gave up on WeCom's calls; once the simulator has answered them too (5 s),
-    // no task of the crowd is left behind.
+    // no task of the crowd is left behind: the count is back where it started.
     for path in ["/cgi-bin/auth/getuserinfo", "/cgi-bin/user/get"] {
         d.simulator.set_latency(path, Duration::ZERO);
     }
     let settle = Instant::now();
-    while tasks() > tasks_before + 5 {
+    while tasks() > tasks_before {
         assert!(
             settle.elapsed() < latency + Duration::from_secs(10),
             "{} tasks alive, {tasks_before} before the crowd",
@@ -1034,9 +1085,10 @@ async fn a_thousand_logins_against_a_wecom_5_s_slow_end_clearly_in_bounded_time_
     println!(
         "{CROWD} logins against a WeCom 5 s slow (timeout {timeout:?}): {completed} completed, \
          {refused} refused clearly; p50 {p50:?}, p99 {p99:?}, slowest {:?}, all within {wall:?} using {cpu:?} of CPU (server, simulator and \
-         the 1000 clients in this one process); memory \
+         the 1000 clients in this one process); from the callback: p50 {cb50:?}, p99 {cb99:?}, slowest {:?} (bound {bound:?}); memory \
          +{} MiB at the peak; tasks {tasks_before} before, {tasks_after} after",
         took.last().expect("times"),
+        callbacks.last().expect("times"),
         peak_growth / 1024
     );
 }

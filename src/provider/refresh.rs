@@ -9,15 +9,17 @@ use super::token::{Issue, TokenResponse};
 use super::{Client, Provider};
 use crate::connector::ConnectorError;
 use crate::random;
-use crate::storage::StorageError;
+use crate::storage::{Rotation, StorageError};
 
 impl Provider {
     /// Exchanges a refresh token for new tokens.
     ///
     /// Order matters: everything that can be checked without spending the token is checked
-    /// first (owner, expiry, revocation, scope, the upstream), so that a malformed request or an
-    /// upstream outage does not cost the client its refresh token; then the token is spent
-    /// atomically, so of two racing uses exactly one succeeds and the other is treated as reuse.
+    /// first (owner, expiry, revocation, scope, the upstream) and the new tokens are signed, so
+    /// that a malformed request or an upstream outage does not cost the client its refresh
+    /// token; then one atomic store call spends it and stores its successor, so of two racing
+    /// uses exactly one succeeds and the other is treated as reuse, and a store failure spends
+    /// nothing.
     pub(crate) async fn refresh(
         &self,
         client: &Client,
@@ -123,7 +125,36 @@ impl Provider {
             }
         };
 
-        let before = match self.store.spend_refresh_token(&key).await {
+        // OIDC Core §12.2: the new id_token keeps iss, sub, aud and the original auth_time. It
+        // carries no nonce: the nonce binds an id_token to one authentication request, and a
+        // refresh is not one (§12.2 has no nonce rule; §3.1.3.6 ties it to the request).
+        let issue = Issue {
+            grant_id: &record.grant_id,
+            scopes: &scopes,
+            identity: &identity,
+            auth_time: record.auth_time,
+            nonce: None,
+            // RFC 6749 §6: the new refresh token has exactly the old one's scope.
+            refresh_scopes: Some(&record.scopes),
+            // Refresh tokens outlive the session; their id_tokens carry no sid and only the
+            // scopes' claims.
+            sid: None,
+            claims: &ClaimsRequest::default(),
+            client_only: false,
+        };
+        let mut minted = self.mint_tokens(client, &issue, now)?;
+        let successor = self.mint_refresh_token(client, &issue, &record.scopes, now);
+        // One store call spends the old token and stores the new ones, all or nothing: if the
+        // store fails (the database went away, the disk is full) the old token stays unspent
+        // and the client, told `temporarily_unavailable`, retries with it. Two separate writes
+        // would leave a window where the old token is spent and its successor never stored.
+        let rotation = Rotation {
+            refresh_key: &successor.key,
+            refresh: &successor.record,
+            access_key: &minted.access_key,
+            access: &minted.access,
+        };
+        let before = match self.store.rotate_refresh_token(&key, &rotation).await {
             Ok(r) => r,
             // Swept between the two reads: it had expired.
             Err(StorageError::NotFound) => return Err(invalid()),
@@ -134,28 +165,8 @@ impl Provider {
                 .refresh_token_reused(client, &record.grant_id, now)
                 .await?);
         }
-        // OIDC Core §12.2: the new id_token keeps iss, sub, aud and the original auth_time. It
-        // carries no nonce: the nonce binds an id_token to one authentication request, and a
-        // refresh is not one (§12.2 has no nonce rule; §3.1.3.6 ties it to the request).
-        self.issue_tokens(
-            client,
-            &Issue {
-                grant_id: &record.grant_id,
-                scopes: &scopes,
-                identity: &identity,
-                auth_time: record.auth_time,
-                nonce: None,
-                // RFC 6749 §6: the new refresh token has exactly the old one's scope.
-                refresh_scopes: Some(&record.scopes),
-                // Refresh tokens outlive the session; their id_tokens carry no sid and only
-                // the scopes' claims.
-                sid: None,
-                claims: &ClaimsRequest::default(),
-                client_only: false,
-            },
-            now,
-        )
-        .await
+        minted.response.refresh_token = Some(successor.token);
+        Ok(minted.response)
     }
 
     /// A spent refresh token came back: someone holds a copy. RFC 9700 §4.14.2: revoke the whole
@@ -204,9 +215,12 @@ fn narrowed_scopes(p: &Params, granted: &[String]) -> Result<Vec<String>, OAuthE
 mod tests {
     use super::*;
     use crate::provider::client::ClientSettings;
-    use crate::provider::testing::{app_client, harness, Harness, RefreshAnswer};
+    use crate::provider::testing::{app_client, harness, harness_on, Harness, RefreshAnswer};
     use crate::provider::{ClientCredentials, Lifetimes};
     use crate::secret::Secret;
+    use crate::storage::outage::Outage;
+    use crate::storage::MemoryStore;
+    use std::sync::Arc;
 
     fn creds() -> ClientCredentials {
         ClientCredentials {
@@ -258,6 +272,48 @@ mod tests {
             .await
             .expect("usable after the outage");
         assert!(ok.refresh_token.is_some());
+    }
+
+    /// Wherever the store goes away during a refresh (before the rotation, or after any number
+    /// of writes), the client either gets its new tokens or `temporarily_unavailable` with its
+    /// old token still good: never a spent token without a successor (RFC 9700 §4.14.2, RFC 6749
+    /// §5.2). A refresh that spent its token in one write and stored the successor in another
+    /// fails here at the cut between them.
+    #[tokio::test]
+    async fn a_store_outage_at_any_point_of_a_refresh_keeps_the_grant() {
+        for cut in 0..4 {
+            let outage = Arc::new(Outage::new(Arc::new(MemoryStore::new())));
+            let h = harness_on(
+                vec![app_client(ClientSettings::default())],
+                Lifetimes::default(),
+                Default::default(),
+                outage.clone(),
+            );
+            let token = h.seed_refresh_token("app", "g1").await;
+            outage.cut_after_writes(cut);
+            let answer = use_token(&h, &token).await;
+            outage.restore();
+            let next = match answer {
+                Ok(tokens) => tokens.refresh_token.expect("rotated"),
+                Err(err) => {
+                    assert_eq!(err.code, ErrorCode::TemporarilyUnavailable, "cut {cut}");
+                    let retried = use_token(&h, &token)
+                        .await
+                        .unwrap_or_else(|e| panic!("cut {cut}: the token was lost: {e}"));
+                    retried.refresh_token.expect("rotated")
+                }
+            };
+            // The grant lives on: its newest token works, and it was not revoked.
+            use_token(&h, &next)
+                .await
+                .unwrap_or_else(|e| panic!("cut {cut}: the successor fails: {e}"));
+            assert!(!h
+                .provider
+                .store()
+                .is_grant_revoked("g1")
+                .await
+                .expect("store"));
+        }
     }
 
     #[tokio::test]

@@ -128,12 +128,21 @@ pub fn harness_with_sessions(
     lifetimes: Lifetimes,
     session: super::SessionSettings,
 ) -> Harness {
+    harness_on(clients, lifetimes, session, Arc::new(MemoryStore::new()))
+}
+
+/// [`harness_with_sessions`] on `store`.
+pub fn harness_on(
+    clients: Vec<Client>,
+    lifetimes: Lifetimes,
+    session: super::SessionSettings,
+    store: Arc<dyn Store>,
+) -> Harness {
     let clock = ManualClock::new(T0);
     let dir = tempfile::tempdir().expect("tempdir");
     let keys =
         KeyStore::load_or_generate_with(dir.path(), SigningAlg::Es256, &clock).expect("keys");
     let connector = Arc::new(StubConnector::named("stub", "stub"));
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let provider = Provider::new(ProviderParts {
         issuer: "https://sso.example.com".into(),
         clients: ClientRegistry::new(clients),

@@ -41,6 +41,27 @@ pub(crate) struct Issue<'a> {
     pub client_only: bool,
 }
 
+/// A token response signed and ready ([`Provider::mint_tokens`]), and the access token record
+/// that must be stored before it leaves.
+pub(crate) struct Minted {
+    /// The response, without a refresh token.
+    pub response: TokenResponse,
+    /// The access token's store key (the token's hash, or its `jti`'s).
+    pub access_key: String,
+    /// The access token's record.
+    pub access: AccessToken,
+}
+
+/// A refresh token made but not yet stored ([`Provider::mint_refresh_token`]).
+pub(crate) struct NewRefreshToken {
+    /// The token, for the response.
+    pub token: String,
+    /// Its store key (the token's hash).
+    pub key: String,
+    /// Its record.
+    pub record: RefreshToken,
+}
+
 /// The JOSE `typ` of JWT access tokens (RFC 9068 §2.1).
 pub const JWT_ACCESS_TOKEN_TYP: &str = "at+jwt";
 
@@ -332,14 +353,39 @@ impl Provider {
             + 60
     }
 
+    /// Signs and stores the tokens of one response.
     pub(crate) async fn issue_tokens(
         &self,
         client: &Client,
         grant: &Issue<'_>,
         now: i64,
     ) -> Result<TokenResponse, OAuthError> {
+        let mut minted = self.mint_tokens(client, grant, now)?;
+        self.store
+            .create_access_token(&minted.access_key, &minted.access)
+            .await?;
+        if let Some(scopes) = grant.refresh_scopes {
+            let refresh = self.mint_refresh_token(client, grant, scopes, now);
+            self.store
+                .create_refresh_token(&refresh.key, &refresh.record)
+                .await?;
+            minted.response.refresh_token = Some(refresh.token);
+        }
+        Ok(minted.response)
+    }
+
+    /// The response for `grant` — access token, id_token, signed — without a refresh token, and
+    /// the access token's record, which the caller stores before the response may leave.
+    /// Everything that can fail short of the store is done here, so that a refresh spends its
+    /// token only once nothing is left to fail but the one store write.
+    pub(crate) fn mint_tokens(
+        &self,
+        client: &Client,
+        grant: &Issue<'_>,
+        now: i64,
+    ) -> Result<Minted, OAuthError> {
         let expires_at = now + self.lifetimes().access_token;
-        let record = AccessToken {
+        let access = AccessToken {
             client_id: client.id.clone(),
             grant_id: grant.grant_id.to_string(),
             scopes: grant.scopes.to_vec(),
@@ -350,21 +396,16 @@ impl Provider {
             issued_at: now,
             expires_at,
         };
-        let access_token = match client.settings.access_token_format {
+        let (access_token, access_key) = match client.settings.access_token_format {
             AccessTokenFormat::Opaque => {
                 let token = random::token(32);
-                self.store
-                    .create_access_token(&random::hash_secret(&token), &record)
-                    .await?;
-                token
+                let key = random::hash_secret(&token);
+                (token, key)
             }
             AccessTokenFormat::Jwt => {
                 // RFC 9068 §2.2. The record is stored under the hash of the jti so that
                 // revocation and userinfo work exactly as for opaque tokens.
                 let jti = random::token(32);
-                self.store
-                    .create_access_token(&random::hash_secret(&jti), &record)
-                    .await?;
                 let audience = self.access_token_audience(client);
                 let scope = grant.scopes.join(" ");
                 let claims = AccessTokenClaims {
@@ -379,21 +420,15 @@ impl Provider {
                     // RFC 9068 §2.2.1: auth_time only when a person authenticated.
                     auth_time: (!grant.client_only).then_some(grant.auth_time),
                 };
-                self.keys()
+                let token = self
+                    .keys()
                     .sign_jwt_typed(&claims, JWT_ACCESS_TOKEN_TYP)
                     .map_err(|e| {
                         tracing::error!(error = %e, "access token signing failed");
                         OAuthError::server_error()
-                    })?
+                    })?;
+                (token, random::hash_secret(&jti))
             }
-        };
-
-        let refresh_token = match grant.refresh_scopes {
-            Some(scopes) => Some(
-                self.create_refresh_token(client, grant, scopes, now)
-                    .await?,
-            ),
-            None => None,
         };
 
         let id_token = if grant.scopes.iter().any(|s| s == "openid") {
@@ -421,13 +456,17 @@ impl Provider {
         } else {
             None
         };
-        Ok(TokenResponse {
-            access_token,
-            token_type: "Bearer",
-            expires_in: self.lifetimes().access_token,
-            id_token,
-            scope: grant.scopes.join(" "),
-            refresh_token,
+        Ok(Minted {
+            response: TokenResponse {
+                access_token,
+                token_type: "Bearer",
+                expires_in: self.lifetimes().access_token,
+                id_token,
+                scope: grant.scopes.join(" "),
+                refresh_token: None,
+            },
+            access_key,
+            access,
         })
     }
 
@@ -447,36 +486,34 @@ impl Provider {
             })
     }
 
-    /// Creates and stores a refresh token for `grant` with `scopes`. It lives
+    /// A new refresh token for `grant` with `scopes`, not yet stored. It lives
     /// `refresh_token_ttl`, but never beyond the grant's absolute lifetime from the login.
-    async fn create_refresh_token(
+    pub(crate) fn mint_refresh_token(
         &self,
         client: &Client,
         grant: &Issue<'_>,
         scopes: &[String],
         now: i64,
-    ) -> Result<String, OAuthError> {
+    ) -> NewRefreshToken {
         let mut expires_at = now + self.lifetimes().refresh_token;
         if let Some(max) = self.lifetimes().grant {
             expires_at = expires_at.min(grant.auth_time + max);
         }
         let token = random::token(32);
-        self.store
-            .create_refresh_token(
-                &random::hash_secret(&token),
-                &RefreshToken {
-                    client_id: client.id.clone(),
-                    grant_id: grant.grant_id.to_string(),
-                    scopes: scopes.to_vec(),
-                    identity: grant.identity.clone(),
-                    auth_time: grant.auth_time,
-                    issued_at: now,
-                    expires_at,
-                    spent: false,
-                },
-            )
-            .await?;
-        Ok(token)
+        NewRefreshToken {
+            key: random::hash_secret(&token),
+            token,
+            record: RefreshToken {
+                client_id: client.id.clone(),
+                grant_id: grant.grant_id.to_string(),
+                scopes: scopes.to_vec(),
+                identity: grant.identity.clone(),
+                auth_time: grant.auth_time,
+                issued_at: now,
+                expires_at,
+                spent: false,
+            },
+        }
     }
 
     /// The `aud` of `client`'s JWT access tokens.

@@ -262,7 +262,7 @@ mod tests {
             find_subject_mark(k: &str) -> StoreResult<i64>;
             create_refresh_token(k: &str, t: &crate::storage::RefreshToken) -> StoreResult<()>;
             find_refresh_token(k: &str) -> StoreResult<crate::storage::RefreshToken>;
-            spend_refresh_token(k: &str) -> StoreResult<crate::storage::RefreshToken>;
+            rotate_refresh_token(k: &str, r: &crate::storage::Rotation<'_>) -> StoreResult<crate::storage::RefreshToken>;
             create_used_jti(k: &str, e: i64) -> StoreResult<()>;
             find_upstream_token(k: &str) -> StoreResult<crate::storage::UpstreamToken>;
             save_upstream_token(k: &str, t: &crate::storage::UpstreamToken) -> StoreResult<()>;

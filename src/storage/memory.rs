@@ -12,8 +12,8 @@ use async_trait::async_trait;
 
 use super::{
     AccessToken, AuditEvent, AuthCode, AuthRequest, DeviceAuthorization, DeviceChange, LoginEvent,
-    RefreshToken, Result, Session, StorageError, Store, Subject, SubjectGrants, SubjectMark,
-    UpstreamToken,
+    RefreshToken, Result, Rotation, Session, StorageError, Store, Subject, SubjectGrants,
+    SubjectMark, UpstreamToken,
 };
 
 use super::cluster::LeaseRecord;
@@ -33,7 +33,8 @@ type AuditLog = BTreeMap<(i64, u64), AuditEvent>;
 /// A [`Store`] kept in process memory: one `Mutex<HashMap>` per record kind.
 ///
 /// Every operation holds the lock of its map for its whole read-modify-write, which is what makes
-/// `take_auth_request` and `redeem_auth_code` atomic. No operation holds two locks at once, so
+/// `take_auth_request` and `redeem_auth_code` atomic. Only `rotate_refresh_token` holds two locks
+/// at once (refresh tokens, then access tokens) and nothing takes them the other way round, so
 /// there is no lock order to get wrong.
 #[derive(Default)]
 pub struct MemoryStore {
@@ -197,12 +198,31 @@ impl Store for MemoryStore {
         find(&self.refresh_tokens, key)
     }
 
-    async fn spend_refresh_token(&self, key: &str) -> Result<RefreshToken> {
-        update(&self.refresh_tokens, key, |token| {
-            let before = token.clone();
-            token.spent = true;
-            before
-        })
+    async fn rotate_refresh_token(
+        &self,
+        key: &str,
+        rotation: &Rotation<'_>,
+    ) -> Result<RefreshToken> {
+        // Both maps' locks for the whole check-and-write (refresh tokens first, the one place
+        // that holds two): nothing can fail between the writes, and a racing rotation of the
+        // same token waits for this one and then finds it spent.
+        let mut refresh = lock(&self.refresh_tokens);
+        let mut access = lock(&self.access_tokens);
+        let before = refresh.get(key).cloned().ok_or(StorageError::NotFound)?;
+        if before.spent {
+            return Ok(before);
+        }
+        if refresh.contains_key(rotation.refresh_key) || access.contains_key(rotation.access_key) {
+            return Err(StorageError::AlreadyExists);
+        }
+        // Copies first: nothing is left to fail once the first map changes.
+        let (successor, access_token) = (rotation.refresh.clone(), rotation.access.clone());
+        if let Some(old) = refresh.get_mut(key) {
+            old.spent = true;
+        }
+        refresh.insert(rotation.refresh_key.to_owned(), successor);
+        access.insert(rotation.access_key.to_owned(), access_token);
+        Ok(before)
     }
 
     async fn create_device_authorization(

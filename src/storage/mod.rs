@@ -15,6 +15,8 @@ pub mod device;
 pub mod durability;
 pub mod memory;
 #[cfg(any(test, feature = "testkit"))]
+pub mod outage;
+#[cfg(any(test, feature = "testkit"))]
 pub mod pg_local;
 pub mod postgres;
 pub mod roles;
@@ -235,6 +237,22 @@ pub struct RefreshToken {
     pub spent: bool,
 }
 
+/// What replaces a refresh token when it is used ([`Store::rotate_refresh_token`]): its successor
+/// and the access token issued beside it. Stored together with the spending of the old token,
+/// all or nothing, so that no failure between the writes leaves a client whose token is spent
+/// and which never received the next one.
+#[derive(Debug, Clone, Copy)]
+pub struct Rotation<'a> {
+    /// The successor's key (the new token's hash).
+    pub refresh_key: &'a str,
+    /// The successor.
+    pub refresh: &'a RefreshToken,
+    /// The new access token's key (the token's or its `jti`'s hash).
+    pub access_key: &'a str,
+    /// The new access token.
+    pub access: &'a AccessToken,
+}
+
 /// A cached upstream credential (e.g. a WeCom app access_token), kept across restarts so a restart
 /// does not cost a new upstream token. Its `Debug` output redacts the token.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -377,7 +395,7 @@ impl SubjectMark {
 }
 
 /// The storage interface. Implementations must be safe to call from many tasks at once; the
-/// single-use operations (`take_auth_request`, `redeem_auth_code`, `spend_refresh_token`,
+/// single-use operations (`take_auth_request`, `redeem_auth_code`, `rotate_refresh_token`,
 /// `create_used_jti`) must be atomic, so that two racing requests never both succeed.
 ///
 /// The methods are async so that a networked backend waits without holding a runtime thread.
@@ -436,10 +454,19 @@ pub trait Store: Send + Sync + 'static {
     async fn create_refresh_token(&self, key: &str, token: &RefreshToken) -> Result<()>;
     /// Returns the refresh token under `key` without changing it. `NotFound` if absent.
     async fn find_refresh_token(&self, key: &str) -> Result<RefreshToken>;
-    /// Atomically marks the refresh token under `key` as spent and returns the record as it was
-    /// *before* this call: a returned `spent == true` means it had already been used, so of two
-    /// racing refreshes exactly one sees `spent == false`. `NotFound` if absent.
-    async fn spend_refresh_token(&self, key: &str) -> Result<RefreshToken>;
+    /// Rotates the refresh token under `key` (RFC 9700 §4.14.2) in one transaction: marks it
+    /// spent and stores `rotation`'s successor and access token, all or nothing. Returns the
+    /// record as it was *before* this call: a returned `spent == true` means it had already been
+    /// used, and then nothing was written; so of two racing rotations exactly one sees
+    /// `spent == false` and stores its tokens. `NotFound` if absent; `AlreadyExists` if a new
+    /// key is taken. On any error nothing was written: the old token is still unspent (a failure
+    /// whose outcome the backend cannot know, such as a connection lost during the commit, is
+    /// the one exception, and is reported `Unavailable`).
+    async fn rotate_refresh_token(
+        &self,
+        key: &str,
+        rotation: &Rotation<'_>,
+    ) -> Result<RefreshToken>;
 
     /// Stores a new device authorization (RFC 8628 §3.2) under `device_key` (the device code's
     /// hash), to be found by `user_key` (the user code's hash). `AlreadyExists` if either key is

@@ -8,7 +8,8 @@
 //! READ COMMITTED re-evaluates an `UPDATE`/`DELETE`'s condition on the newest row version):
 //!
 //! - an authorization code is redeemed by `UPDATE … SET redeemed = true WHERE … AND NOT redeemed
-//!   RETURNING` (RFC 6749 §4.1.2), a refresh token spent likewise (RFC 9700 §4.14.2);
+//!   RETURNING` (RFC 6749 §4.1.2), a refresh token spent likewise, in the same statement that
+//!   stores its successor and the new access token (`postgres::rotation`, RFC 9700 §4.14.2);
 //! - a pending authorization request or a session is taken by `DELETE … RETURNING`;
 //! - creates are `INSERT … ON CONFLICT DO NOTHING`: no row inserted means `AlreadyExists`
 //!   (a used `jti`, RFC 7523 §3, included);
@@ -45,6 +46,7 @@ use super::{
 };
 
 mod device;
+mod rotation;
 
 /// The schema, one migration per entry: entry `i` brings the schema to version `i + 1`. Append
 /// only; never edit a released entry.
@@ -828,24 +830,12 @@ impl Store for PostgresStore {
         Ok(token)
     }
 
-    async fn spend_refresh_token(&self, key: &str) -> Result<RefreshToken> {
-        // As `redeem_auth_code`: exactly one of racing refreshes, in any instance, sees a row.
-        if let Some(row) = self
-            .query_opt(
-                "spend refresh token",
-                "UPDATE refresh_tokens SET spent = true WHERE key = $1 AND NOT spent
-                 RETURNING record",
-                &[&key],
-            )
-            .await?
-        {
-            let mut before: RefreshToken = decode("refresh_tokens", row.get::<_, &str>(0))?;
-            before.spent = false;
-            return Ok(before);
-        }
-        let mut spent = self.find_refresh_token(key).await?;
-        spent.spent = true;
-        Ok(spent)
+    async fn rotate_refresh_token(
+        &self,
+        key: &str,
+        rotation: &super::Rotation<'_>,
+    ) -> Result<RefreshToken> {
+        self.rotate_refresh_token_now(key, rotation).await
     }
 
     async fn create_device_authorization(
@@ -1247,7 +1237,7 @@ mod tests {
         }
     }
 
-    fn refresh(expires_at: i64) -> RefreshToken {
+    pub(super) fn refresh(expires_at: i64) -> RefreshToken {
         RefreshToken {
             client_id: "client".into(),
             grant_id: "grant".into(),
@@ -1257,6 +1247,20 @@ mod tests {
             issued_at: 100,
             expires_at,
             spent: false,
+        }
+    }
+
+    pub(super) fn access(expires_at: i64) -> AccessToken {
+        AccessToken {
+            client_id: "client".into(),
+            grant_id: "grant".into(),
+            scopes: vec!["openid".into()],
+            identity: code(expires_at).identity,
+            auth_time: 100,
+            userinfo_claims: Vec::new(),
+            client_only: false,
+            issued_at: 100,
+            expires_at,
         }
     }
 
@@ -1310,9 +1314,9 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_refresh_token_spent_at_two_instances_at_once_is_spent_exactly_once() {
+    async fn a_refresh_token_rotated_at_two_instances_at_once_is_spent_exactly_once() {
         let Some((schema, a, b)) =
-            two_instances("a_refresh_token_spent_at_two_instances_at_once_is_spent_exactly_once")
+            two_instances("a_refresh_token_rotated_at_two_instances_at_once_is_spent_exactly_once")
                 .await
         else {
             return;
@@ -1323,8 +1327,22 @@ mod tests {
                 .await
                 .expect("create");
         }
-        assert_one_winner_per_key(&a, &b, &keys, |s, k| async move {
-            !s.spend_refresh_token(&k).await.expect("spend").spent
+        let (successor, access) = (refresh(4_000_000_000), access(4_000_000_000));
+        assert_one_winner_per_key(&a, &b, &keys, |s, k| {
+            let (successor, access) = (&successor, &access);
+            async move {
+                let (new_key, access_key) = (crate::random::token(16), crate::random::token(16));
+                let rotation = crate::storage::Rotation {
+                    refresh_key: &new_key,
+                    refresh: successor,
+                    access_key: &access_key,
+                    access,
+                };
+                !s.rotate_refresh_token(&k, &rotation)
+                    .await
+                    .expect("rotate")
+                    .spent
+            }
         })
         .await;
         // And the other instance sees the token spent (reuse detection works cluster-wide).

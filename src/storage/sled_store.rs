@@ -40,14 +40,15 @@ use tokio::sync::oneshot;
 
 use super::{
     AccessToken, AuditEvent, AuthCode, AuthRequest, DeviceAuthorization, DeviceChange, LoginEvent,
-    RefreshToken, Result, Session, StorageError, Store, Subject, SubjectGrants, SubjectMark,
-    UpstreamToken,
+    RefreshToken, Result, Rotation, Session, StorageError, Store, Subject, SubjectGrants,
+    SubjectMark, UpstreamToken,
 };
 
 use super::cluster::LeaseRecord;
 use super::sled_reopen::Slot;
 
 mod device;
+mod rotation;
 use super::SigningKeySet;
 
 /// How often, in milliseconds, sled writes dirty data to disk in the background: the most a crash
@@ -664,15 +665,6 @@ impl Trees {
         self.refresh_tokens.find(key)
     }
 
-    fn spend_refresh_token(&self, key: &str) -> Result<RefreshToken> {
-        // As `redeem_auth_code`: of two racing refreshes only one turns `spent` from false to
-        // true (RFC 9700 §4.14.2, rotation).
-        self.refresh_tokens
-            .update_found(key, |token: RefreshToken| {
-                use_once(token, |t| t.spent, |t| t.spent = true)
-            })
-    }
-
     fn create_used_jti(&self, key: &str, expires_at: i64) -> Result<()> {
         self.used_jtis.create(key, &UsedJti { expires_at })
     }
@@ -991,8 +983,12 @@ impl Store for SledStore {
         self.watch(self.trees()?.find_refresh_token(key))
     }
 
-    async fn spend_refresh_token(&self, key: &str) -> Result<RefreshToken> {
-        self.watch(self.trees()?.spend_refresh_token(key))
+    async fn rotate_refresh_token(
+        &self,
+        key: &str,
+        rotation: &Rotation<'_>,
+    ) -> Result<RefreshToken> {
+        self.watch(self.trees()?.rotate_refresh_token_now(key, rotation))
     }
 
     async fn create_device_authorization(

@@ -54,10 +54,9 @@ pub async fn grant_revocation_is_remembered(store: &dyn Store) {
     assert!(!store.is_grant_revoked(&other).await.expect("other grant"));
 }
 
-/// A refresh token reads back unchanged until spent; spending returns the state before the call,
-/// so the first spend sees `spent == false` and every later one `spent == true`; a duplicate
-/// create fails without overwriting.
-pub async fn refresh_token_can_be_created_found_and_spent(store: &dyn Store) {
+/// A refresh token reads back unchanged; a duplicate create fails without overwriting
+/// (spending it is rotation's: `conformance::rotation`).
+pub async fn refresh_token_can_be_created_and_found(store: &dyn Store) {
     let k = key("refresh");
     let token = refresh_token("grant-refresh", FAR_FUTURE);
     store
@@ -71,47 +70,11 @@ pub async fn refresh_token_can_be_created_found_and_spent(store: &dyn Store) {
             .await
     ));
     assert_eq!(
-        store.spend_refresh_token(&k).await.expect("first spend"),
+        store.find_refresh_token(&k).await.expect("find after dup"),
         token
-    );
-    let spent = RefreshToken {
-        spent: true,
-        ..token
-    };
-    assert_eq!(
-        store.spend_refresh_token(&k).await.expect("second spend"),
-        spent
-    );
-    assert_eq!(
-        store.find_refresh_token(&k).await.expect("find spent"),
-        spent
     );
     let absent = key("refresh-absent");
     assert!(is_not_found(&store.find_refresh_token(&absent).await));
-    assert!(is_not_found(&store.spend_refresh_token(&absent).await));
-}
-
-/// Of many threads spending the same refresh token at once, exactly one sees it unspent
-/// (RFC 9700 section 4.14.2: rotation makes every refresh token single use).
-pub async fn racing_refreshes_see_an_unspent_token_exactly_once(store: &dyn Store) {
-    let keys = race_keys("race-refresh");
-    for k in &keys {
-        store
-            .create_refresh_token(k, &refresh_token("grant-race", FAR_FUTURE))
-            .await
-            .expect("create");
-    }
-    for per_key in race(&keys, |k| store.spend_refresh_token(k)) {
-        let mut first_uses = 0;
-        for outcome in per_key {
-            match outcome {
-                Ok(token) if !token.spent => first_uses += 1,
-                Ok(_) => {}
-                Err(err) => panic!("racing spend failed: {err}"),
-            }
-        }
-        assert_eq!(first_uses, 1, "racing spends that saw an unspent token");
-    }
 }
 
 /// A used `jti` is recorded once: a second record is `AlreadyExists`, and of many threads
@@ -151,11 +114,14 @@ pub async fn delete_expired_removes_expired_refresh_tokens_and_used_jtis(store: 
         .create_refresh_token(&dead, &refresh_token("g", now - 1))
         .await
         .expect("create");
+    let spent = RefreshToken {
+        spent: true,
+        ..refresh_token("g", now - 1)
+    };
     store
-        .create_refresh_token(&dead_spent, &refresh_token("g", now - 1))
+        .create_refresh_token(&dead_spent, &spent)
         .await
         .expect("create");
-    store.spend_refresh_token(&dead_spent).await.expect("spend");
     store
         .create_refresh_token(&live, &refresh_token("g", now))
         .await

@@ -12,6 +12,7 @@ mod devices;
 mod grants;
 mod login_events;
 mod operator;
+mod rotation;
 mod sessions;
 mod signing_keys;
 mod subjects;
@@ -46,8 +47,7 @@ pub use devices::{
 pub use grants::{
     access_token_can_be_created_found_and_deleted,
     delete_expired_removes_expired_refresh_tokens_and_used_jtis, grant_revocation_is_remembered,
-    racing_refreshes_see_an_unspent_token_exactly_once,
-    refresh_token_can_be_created_found_and_spent, used_jti_is_recorded_once_even_under_races,
+    refresh_token_can_be_created_and_found, used_jti_is_recorded_once_even_under_races,
 };
 pub use login_events::{
     login_events_are_listed_newest_first_and_expire, racing_login_events_are_all_kept,
@@ -55,6 +55,11 @@ pub use login_events::{
 pub use operator::{
     audit_events_are_listed_newest_first_and_expire,
     live_sessions_are_listed_most_recently_used_first,
+};
+pub use rotation::{
+    a_failed_rotation_leaves_the_old_token_unspent_and_writes_nothing,
+    a_rotation_spends_the_token_and_stores_its_successor_and_access_token,
+    racing_rotations_of_one_token_have_exactly_one_winner,
 };
 pub use sessions::{
     expired_sessions_are_swept, racing_takes_of_a_session_succeed_exactly_once,
@@ -107,8 +112,10 @@ pub async fn run_all(store: &dyn Store) {
     racing_touches_of_a_session_keep_every_client(store).await;
     racing_takes_of_a_session_succeed_exactly_once(store).await;
     expired_sessions_are_swept(store).await;
-    refresh_token_can_be_created_found_and_spent(store).await;
-    racing_refreshes_see_an_unspent_token_exactly_once(store).await;
+    refresh_token_can_be_created_and_found(store).await;
+    a_rotation_spends_the_token_and_stores_its_successor_and_access_token(store).await;
+    a_failed_rotation_leaves_the_old_token_unspent_and_writes_nothing(store).await;
+    racing_rotations_of_one_token_have_exactly_one_winner(store).await;
     used_jti_is_recorded_once_even_under_races(store).await;
     delete_expired_removes_expired_refresh_tokens_and_used_jtis(store).await;
     login_events_are_listed_newest_first_and_expire(store).await;
