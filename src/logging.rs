@@ -123,7 +123,9 @@ fn write_line_time(w: &mut impl fmt::Write, since_epoch: Duration) -> fmt::Resul
 /// `YYYY-MM-DDTHH:MM:SS.` of `secs` after 1970 (below [`YEAR_10000`]), in UTC.
 fn second_text(secs: u64) -> [u8; 20] {
     let (days, of_day) = (secs / 86_400, secs % 86_400);
-    let (year, month, day) = civil_from_days(days);
+    // Below YEAR_10000, so the day count fits an i64 and the date is positive.
+    let (year, month, day) = crate::clock::civil_from_days(days as i64);
+    let (year, month, day) = (year as u64, month as u64, day as u64);
     let mut out = *b"0000-00-00T00:00:00.";
     let mut put = |at: usize, width: usize, mut value: u64| {
         for i in (at..at + width).rev() {
@@ -138,21 +140,6 @@ fn second_text(secs: u64) -> [u8; 20] {
     put(14, 2, of_day % 3600 / 60);
     put(17, 2, of_day % 60);
     out
-}
-
-/// The proleptic Gregorian (year, month, day) of `days` after 1970-01-01 (H. Hinnant's
-/// `civil_from_days`, for days on or after the epoch).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 /// The plain-text field format: `name=value` separated by spaces, strings quoted, the message
@@ -461,7 +448,8 @@ mod tests {
                 // Re-anchor now and then on the slow count, so it stays fast.
                 expected = date_by_counting(day);
             }
-            assert_eq!(civil_from_days(day), expected, "day {day}");
+            let (y, m, d) = crate::clock::civil_from_days(day as i64);
+            assert_eq!((y as u64, m as u64, d as u64), expected, "day {day}");
             expected = next_day(expected);
         }
     }
