@@ -11,7 +11,6 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 
 use crate::clock::SharedClock;
 use crate::config::{Config, StoreLocation};
@@ -426,15 +425,15 @@ pub fn with_middleware_at(router: Router, issuer: &str) -> Router {
     let prefix = web::issuer_path::of(issuer);
     let router =
         router.fallback(|| async { (StatusCode::NOT_FOUND, "not found\n").into_response() });
-    // The body limit outside the timeout: it answers `413` at once from `Content-Length`, and
-    // the timeout's own `503` needs an inner body type with a `Default`.
+    // The body limit outside the deadline: it answers `413` at once from `Content-Length`, and
+    // the deadline's own `503` needs an inner body type with a `Default`.
     let stack = tower::ServiceBuilder::new()
         .map_response(close_after_payload_too_large)
         .map_response(retry_after_on_unavailable)
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
+        .layer(web::deadline::DeadlineLayer::new(
             REQUEST_TIMEOUT,
+            StatusCode::SERVICE_UNAVAILABLE,
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,

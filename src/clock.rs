@@ -53,6 +53,21 @@ impl Clock for ManualClock {
 /// The clock shared across the server.
 pub type SharedClock = Arc<dyn Clock>;
 
+/// The proleptic Gregorian `(year, month, day)` of `days` after 1970-01-01 (negative: before),
+/// by Howard Hinnant's `civil_from_days`: dates for log lines and tables without a date crate.
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,7 +47,7 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         let meta = event.metadata();
-        SystemTime.format_time(&mut writer)?;
+        LineTime.format_time(&mut writer)?;
         write!(writer, " {:>5} ", meta.level().as_str())?;
         if let Some(scope) = ctx.event_scope() {
             let mut any = false;
@@ -69,6 +69,77 @@ where
         ctx.format_fields(writer.by_ref(), event)?;
         writeln!(writer)
     }
+}
+
+/// The time of a line, as `tracing_subscriber`'s `SystemTime` writes it (RFC 3339 in UTC with
+/// microseconds, `2026-01-01T00:00:00.000000Z`), with the date and time of day kept per thread
+/// for the current second: turning a timestamp into a calendar date for every line was a
+/// sixth of the access line's cost (docs/performance.md).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LineTime;
+
+thread_local! {
+    /// The second last formatted on this thread and its `YYYY-MM-DDTHH:MM:SS.` text.
+    static SECOND: std::cell::Cell<(u64, [u8; 20])> = const { std::cell::Cell::new((u64::MAX, [0; 20])) };
+}
+
+impl FormatTime for LineTime {
+    fn format_time(&self, w: &mut Writer<'_>) -> fmt::Result {
+        match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            Ok(since) if since.as_secs() < YEAR_10000 => write_line_time(w, since),
+            // Before 1970 or after 9999: the general formatter.
+            _ => SystemTime.format_time(w),
+        }
+    }
+}
+
+/// Seconds from 1970 to 10000-01-01, where the fixed-width form ends.
+const YEAR_10000: u64 = 253_402_300_800;
+
+fn write_line_time(w: &mut impl fmt::Write, since_epoch: Duration) -> fmt::Result {
+    let secs = since_epoch.as_secs();
+    let prefix = SECOND.with(|cached| {
+        let (second, text) = cached.get();
+        if second == secs {
+            return text;
+        }
+        let text = second_text(secs);
+        cached.set((secs, text));
+        text
+    });
+    // ASCII digits and separators only.
+    w.write_str(std::str::from_utf8(&prefix).map_err(|_| fmt::Error)?)?;
+    let micros = since_epoch.subsec_micros();
+    let mut digits = [b'0'; 7];
+    let mut rest = micros;
+    for d in digits[..6].iter_mut().rev() {
+        *d = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    digits[6] = b'Z';
+    w.write_str(std::str::from_utf8(&digits).map_err(|_| fmt::Error)?)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.` of `secs` after 1970 (below [`YEAR_10000`]), in UTC.
+fn second_text(secs: u64) -> [u8; 20] {
+    let (days, of_day) = (secs / 86_400, secs % 86_400);
+    // Below YEAR_10000, so the day count fits an i64 and the date is positive.
+    let (year, month, day) = crate::clock::civil_from_days(days as i64);
+    let (year, month, day) = (year as u64, month as u64, day as u64);
+    let mut out = *b"0000-00-00T00:00:00.";
+    let mut put = |at: usize, width: usize, mut value: u64| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(0, 4, year);
+    put(5, 2, month);
+    put(8, 2, day);
+    put(11, 2, of_day / 3600);
+    put(14, 2, of_day % 3600 / 60);
+    put(17, 2, of_day % 60);
+    out
 }
 
 /// The plain-text field format: `name=value` separated by spaces, strings quoted, the message
@@ -305,6 +376,97 @@ mod tests {
             " INFO request{request_id=\"abc\" method=GET}: wecom_oidc::logging::tests: request status=200\n"
         );
         assert!(!out.contains('\u{1b}'), "no escape codes: {out:?}");
+    }
+
+    fn line_time(secs: u64, micros: u32) -> String {
+        let mut out = String::new();
+        write_line_time(
+            &mut out,
+            Duration::from_secs(secs) + Duration::from_micros(u64::from(micros)),
+        )
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn line_times_are_rfc3339_utc_with_microseconds_across_leap_days_and_centuries() {
+        assert_eq!(line_time(0, 0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(line_time(951_782_400, 7), "2000-02-29T00:00:00.000007Z");
+        assert_eq!(
+            line_time(951_868_799, 999_999),
+            "2000-02-29T23:59:59.999999Z"
+        );
+        assert_eq!(line_time(4_107_542_400, 120), "2100-03-01T00:00:00.000120Z");
+        assert_eq!(
+            line_time(1_798_761_599, 500_000),
+            "2026-12-31T23:59:59.500000Z"
+        );
+        // The cached second is replaced when the second changes, also going back.
+        assert_eq!(line_time(1_798_761_600, 1), "2027-01-01T00:00:00.000001Z");
+        assert_eq!(line_time(0, 1), "1970-01-01T00:00:00.000001Z");
+        assert_eq!(line_time(YEAR_10000 - 1, 0), "9999-12-31T23:59:59.000000Z");
+    }
+
+    /// The date of `days` after 1970 counted the slow, obvious way.
+    fn date_by_counting(mut days: u64) -> (u64, u64, u64) {
+        let leap = |y: u64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        let mut year = 1970;
+        while days >= if leap(year) { 366 } else { 365 } {
+            days -= if leap(year) { 366 } else { 365 };
+            year += 1;
+        }
+        let lengths = [
+            31,
+            if leap(year) { 29 } else { 28 },
+            31,
+            30,
+            31,
+            30,
+            31,
+            31,
+            30,
+            31,
+            30,
+            31,
+        ];
+        let mut month = 1;
+        for len in lengths {
+            if days < len {
+                break;
+            }
+            days -= len;
+            month += 1;
+        }
+        (year, month, days + 1)
+    }
+
+    #[test]
+    fn the_calendar_date_is_right_for_every_day_of_a_400_year_cycle() {
+        let mut expected = (1970, 1, 1);
+        for day in 0..146_097u64 {
+            if day % 4096 == 0 {
+                // Re-anchor now and then on the slow count, so it stays fast.
+                expected = date_by_counting(day);
+            }
+            let (y, m, d) = crate::clock::civil_from_days(day as i64);
+            assert_eq!((y as u64, m as u64, d as u64), expected, "day {day}");
+            expected = next_day(expected);
+        }
+    }
+
+    fn next_day((y, m, d): (u64, u64, u64)) -> (u64, u64, u64) {
+        let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        let len = match m {
+            2 if leap => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        };
+        match (d < len, m < 12) {
+            (true, _) => (y, m, d + 1),
+            (false, true) => (y, m + 1, 1),
+            (false, false) => (y + 1, 1, 1),
+        }
     }
 
     #[test]

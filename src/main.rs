@@ -170,7 +170,10 @@ fn init_tracing(format: LogFormat) -> wecom_oidc::logging::LogWriter {
         // Colours for a person at a terminal; a log file gets the same line without escape
         // codes from a formatter that skips the styling work (docs/performance.md).
         LogFormat::Text if terminal => builder.init(),
-        LogFormat::Text => builder.event_format(wecom_oidc::logging::PlainText).init(),
+        LogFormat::Text => builder
+            .fmt_fields(wecom_oidc::logging::PlainFields)
+            .event_format(wecom_oidc::logging::PlainText)
+            .init(),
         LogFormat::Json => builder.json().with_current_span(true).init(),
     }
     writer

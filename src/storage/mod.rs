@@ -11,6 +11,7 @@
 pub mod cluster;
 #[cfg(any(test, feature = "testkit"))]
 pub mod conformance;
+mod decode_cache;
 pub mod device;
 pub mod durability;
 pub mod memory;

@@ -194,6 +194,8 @@ struct Trees {
     subject_marks: Table,
     /// Pending authorization requests (see the module docs).
     pending_auth_requests: AtomicUsize,
+    /// Access tokens decoded before, by their stored bytes (`/userinfo` reads one repeatedly).
+    access_token_decodes: super::decode_cache::DecodeCache<AccessToken>,
 }
 
 /// The record stored for a used single-use identifier.
@@ -337,6 +339,7 @@ fn open_trees(config: sled::Config, label: &str) -> Result<Trees> {
         login_events: Table::open(&db, "login_events")?,
         audit_events: Table::open(&db, "audit_events")?,
         subject_marks: Table::open(&db, "subject_marks")?,
+        access_token_decodes: Default::default(),
         db,
     };
     Ok(trees)
@@ -619,7 +622,13 @@ impl Trees {
     }
 
     fn find_access_token(&self, key: &str) -> Result<AccessToken> {
-        self.access_tokens.find(key)
+        let table = &self.access_tokens;
+        match table.sled("get", table.tree.get(key))? {
+            Some(bytes) => self
+                .access_token_decodes
+                .decode(key, bytes, |b| table.decode(b)),
+            None => Err(StorageError::NotFound),
+        }
     }
 
     fn delete_access_token(&self, key: &str) -> Result<()> {

@@ -2,6 +2,7 @@
 
 pub mod cookies;
 pub mod cors;
+pub mod deadline;
 pub mod device;
 pub mod discovery;
 pub mod error_page;

@@ -1,6 +1,6 @@
 //! `GET|POST /userinfo` (OIDC Core §5.3) with bearer tokens (RFC 6750).
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -79,9 +79,9 @@ async fn answer(s: &WebState, token: Result<Option<String>, OAuthError>) -> Resp
     }
 }
 
-/// `GET /userinfo`.
-pub async fn userinfo_get(State(s): State<WebState>, headers: HeaderMap) -> Response {
-    answer(&s, bearer_from_header(&headers)).await
+/// `GET /userinfo`. Takes the request whole: a `HeaderMap` argument would copy every header.
+pub async fn userinfo_get(State(s): State<WebState>, request: Request) -> Response {
+    answer(&s, bearer_from_header(request.headers())).await
 }
 
 /// `POST /userinfo`: the token in the header or, per RFC 6750 §2.2, in a form body.
