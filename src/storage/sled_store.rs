@@ -544,6 +544,32 @@ impl Table {
         }
     }
 
+    /// Sets the single-use flag `flag` of the record under `key` (`NotFound` if absent) unless
+    /// it is set already, and answers the record as it was before. The write lands only over
+    /// exactly the value read, as in [`Table::update`], so of two racing calls one sees the flag
+    /// clear. Unlike `update` with [`use_once`], the record is not cloned: the flag is set for
+    /// the encoding and cleared again for the answer (this is every `/token`'s code redemption).
+    fn flip_once<T>(&self, key: &str, flag: impl Fn(&mut T) -> &mut bool) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        loop {
+            let current = self
+                .sled("get", self.tree.get(key))?
+                .ok_or(StorageError::NotFound)?;
+            let mut record: T = self.decode(&current)?;
+            if *flag(&mut record) {
+                return Ok(record);
+            }
+            *flag(&mut record) = true;
+            let new = self.encode(&record)?;
+            *flag(&mut record) = false;
+            if self.swap(key.as_bytes(), Some(&current), Some(new))? {
+                return Ok(record);
+            }
+        }
+    }
+
     /// [`Table::update`] of a record that must exist (`NotFound` otherwise).
     fn update_found<T, R>(
         &self,
@@ -612,9 +638,8 @@ impl Trees {
     fn redeem_auth_code(&self, key: &str) -> Result<AuthCode> {
         // Of two racing redemptions only one turns `redeemed` from false to true; the other
         // judges again and sees it true (RFC 6749 section 4.1.2: a code is single use).
-        self.auth_codes.update_found(key, |code: AuthCode| {
-            use_once(code, |c| c.redeemed, |c| c.redeemed = true)
-        })
+        self.auth_codes
+            .flip_once(key, |c: &mut AuthCode| &mut c.redeemed)
     }
 
     fn create_access_token(&self, key: &str, token: &AccessToken) -> Result<()> {

@@ -123,9 +123,7 @@ impl SigningAlg {
             SigningAlg::Es256 => {
                 let pair = EcKeyPair::from_pem(pem, Some(EcCurve::P256))
                     .map_err(|_| "not a PEM P-256 EC private key")?;
-                let signer = ES256
-                    .signer_from_pem(pem)
-                    .map_err(|_| "EC private key unusable for ES256")?;
+                let signer = super::es256::Es256Signer::from_pem(pem)?;
                 (pair.to_jwk_public_key(), Box::new(signer))
             }
             SigningAlg::EdDsa => {

@@ -3,6 +3,7 @@
 
 mod alg;
 mod error;
+mod es256;
 mod jwk;
 mod keystore;
 mod manifest;

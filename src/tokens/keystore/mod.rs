@@ -25,8 +25,10 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::{fmt, fs};
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use bytes::Bytes;
-use josekit::jws::{JwsHeader, JwsSigner, JwsVerifier};
+use josekit::jws::{JwsSigner, JwsVerifier};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -77,6 +79,14 @@ struct ActiveSigner {
     alg: SigningAlg,
     kid: String,
     signer: Box<dyn JwsSigner>,
+}
+
+/// The protected header of the JWTs we sign, in the member order josekit writes.
+#[derive(Serialize)]
+struct ProtectedHeader<'a> {
+    typ: &'a str,
+    kid: &'a str,
+    alg: &'a str,
 }
 
 /// A key read from disk (or from a shared store, `tokens::shared`), before the key store is
@@ -257,18 +267,36 @@ impl KeyStore {
             .iter()
             .find(|s| s.alg == alg)
             .ok_or_else(|| KeyError::UnsupportedAlg(alg.as_str().to_owned()))?;
-        let payload = serde_json::to_vec(claims).map_err(|e| KeyError::Sign {
+        let json = |e: serde_json::Error| KeyError::Sign {
             reason: format!("cannot serialize the claims: {e}"),
-        })?;
-        let mut header = JwsHeader::new();
-        header.set_token_type(typ);
-        header.set_key_id(active.kid.clone());
-        josekit::jws::serialize_compact(&payload, &header, active.signer.as_ref()).map_err(
-            // The error comes from the crypto library's signing step; it has no claim values.
-            |e| KeyError::Sign {
+        };
+        let payload = serde_json::to_vec(claims).map_err(json)?;
+        // RFC 7515 §7.1, written here rather than by josekit's `serialize_compact`, which
+        // builds the header as a JSON map per call (a third of a token response's allocations
+        // besides the signature). The header is the one it writes: `typ`, `kid`, then `alg`.
+        let header = serde_json::to_vec(&ProtectedHeader {
+            typ,
+            kid: active.signer.key_id().unwrap_or(&active.kid),
+            alg: active.signer.algorithm().name(),
+        })
+        .map_err(json)?;
+        let b64 = |bytes: usize| bytes.div_ceil(3) * 4;
+        let mut jws = String::with_capacity(
+            b64(header.len()) + b64(payload.len()) + b64(active.signer.signature_len()) + 2,
+        );
+        URL_SAFE_NO_PAD.encode_string(&header, &mut jws);
+        jws.push('.');
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut jws);
+        // The error comes from the crypto library's signing step; it has no claim values.
+        let signature = active
+            .signer
+            .sign(jws.as_bytes())
+            .map_err(|e| KeyError::Sign {
                 reason: e.to_string(),
-            },
-        )
+            })?;
+        jws.push('.');
+        URL_SAFE_NO_PAD.encode_string(&signature, &mut jws);
+        Ok(jws)
     }
 
     /// Verifies the signature of a compact JWS that one of our published keys made (found by

@@ -156,6 +156,29 @@ fn signed_jwt_verifies_against_the_jwks_and_names_kid_alg_typ() {
 }
 
 #[test]
+fn protected_header_is_typ_kid_alg_as_josekit_writes_it_rfc7515_7_1() {
+    for alg in [SigningAlg::Rs256, SigningAlg::Es256, SigningAlg::EdDsa] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = KeyStore::load_or_generate_with(dir.path(), alg, &ManualClock::new(1))
+            .expect("generate");
+        let jwt = store
+            .sign_jwt_with(alg, "logout+jwt", &claims())
+            .expect("sign");
+        let header = jwt.split('.').next().expect("header");
+        let header = URL_SAFE_NO_PAD.decode(header).expect("base64url");
+        assert_eq!(
+            String::from_utf8(header).expect("utf-8"),
+            format!(
+                r#"{{"typ":"logout+jwt","kid":"{}","alg":"{}"}}"#,
+                store.active_kid(),
+                alg.as_str()
+            )
+        );
+        assert_eq!(verify(&store, &jwt).1, claims());
+    }
+}
+
+#[test]
 fn jwt_signed_before_restart_verifies_after_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let jwt = KeyStore::load_or_generate(dir.path())
