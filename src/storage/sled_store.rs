@@ -409,21 +409,6 @@ enum Write<T> {
     Remove,
 }
 
-/// The [`Table::update`] step of a single-use record: left alone when `used` already, else
-/// written back marked by `mark`; the answer is the record as it was before.
-fn use_once<T: Clone>(
-    before: T,
-    used: impl Fn(&T) -> bool,
-    mark: impl FnOnce(&mut T),
-) -> Result<(T, Write<T>)> {
-    if used(&before) {
-        return Ok((before, Write::Keep));
-    }
-    let mut after = before.clone();
-    mark(&mut after);
-    Ok((before, Write::Put(after)))
-}
-
 struct Table {
     tree: sled::Tree,
     name: &'static str,
@@ -547,7 +532,7 @@ impl Table {
     /// Sets the single-use flag `flag` of the record under `key` (`NotFound` if absent) unless
     /// it is set already, and answers the record as it was before. The write lands only over
     /// exactly the value read, as in [`Table::update`], so of two racing calls one sees the flag
-    /// clear. Unlike `update` with [`use_once`], the record is not cloned: the flag is set for
+    /// clear. The record is not cloned for the write: the flag is set for
     /// the encoding and cleared again for the answer (this is every `/token`'s code redemption).
     fn flip_once<T>(&self, key: &str, flag: impl Fn(&mut T) -> &mut bool) -> Result<T>
     where
