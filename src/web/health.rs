@@ -168,10 +168,7 @@ pub async fn readyz(State(s): State<HealthState>) -> Response {
 pub async fn metrics(State(s): State<HealthState>) -> Response {
     (
         [
-            (
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            ),
+            (header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE),
             (header::CACHE_CONTROL, "no-store"),
         ],
         s.metrics.render(),
