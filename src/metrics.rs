@@ -1,34 +1,48 @@
-//! The in-process metrics registry (a `prometheus-client` [`Registry`]) and its exposition in
-//! the Prometheus text format 0.0.4: HTTP requests by route template and status, logins by
-//! outcome, WeCom API calls by endpoint and errcode with their latency, and the WeCom token
-//! cache's hits and refreshes.
+//! A small in-process metrics registry rendered in the Prometheus text exposition format
+//! (version 0.0.4): HTTP requests by route template and status, logins by outcome, WeCom API
+//! calls by endpoint and errcode with their latency, and the WeCom token cache's hits and
+//! refreshes.
 //!
 //! It sits below every other layer (web, connector) so each can record into the one shared
 //! [`Metrics`] handed to it at assembly time; there is no global registry. Labels only ever hold
 //! route templates, endpoint paths, numeric codes and fixed outcome words, never request data,
 //! so the number of series stays bounded and no secret can reach `/metrics`.
-//!
-//! Counting a request takes a read lock on its family and bumps an atomic counter; only the
-//! first request of a new (method, route, status) series takes the write lock.
 
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
-
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::registry::Registry;
 
 /// Upper bounds (seconds) of the WeCom latency histogram buckets.
 const LATENCY_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
-/// The content type of [`Metrics::render`]'s text.
-pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+/// One histogram: cumulative bucket counts, count and sum.
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    buckets: Vec<u64>,
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, secs: f64) {
+        if self.buckets.is_empty() {
+            self.buckets = vec![0; LATENCY_BUCKETS.len()];
+        }
+        for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
+            if secs <= *bound {
+                self.buckets[i] += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += secs;
+    }
+}
 
 /// How the WeCom token cache answered one request for the app's access_token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenCacheEvent {
-    // The order of `ALL`: the discriminant indexes `Metrics::token_cache`.
     /// Served from memory.
     MemoryHit,
     /// Served from the store (e.g. after a restart).
@@ -39,129 +53,33 @@ pub enum TokenCacheEvent {
     Replace,
 }
 
-impl TokenCacheEvent {
-    const ALL: [Self; 4] = [
-        Self::MemoryHit,
-        Self::StoreHit,
-        Self::Refresh,
-        Self::Replace,
-    ];
-
-    /// The `result` label value.
-    fn label(self) -> &'static str {
-        match self {
-            Self::MemoryHit => "memory_hit",
-            Self::StoreHit => "store_hit",
-            Self::Refresh => "refresh",
-            Self::Replace => "replace",
-        }
-    }
-}
-
-/// `wecom_oidc_http_requests_total` labels, in exposition order.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct RequestLabels {
-    method: &'static str,
-    route: String,
-    status: u16,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct LoginLabels {
-    outcome: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct CallLabels {
-    endpoint: String,
-    errcode: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct EndpointLabels {
-    endpoint: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct CacheLabels {
-    result: &'static str,
-}
-
-fn latency_histogram() -> Histogram {
-    Histogram::new(LATENCY_BUCKETS.iter().copied())
-}
+/// Request counts of one route template by (method, status).
+type RouteCounts = HashMap<(&'static str, u16), u64>;
 
 /// The registry. Cheap to share behind an `Arc`; every method takes `&self`.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Metrics {
-    registry: Registry,
-    requests: Family<RequestLabels, Counter>,
-    logins: Family<LoginLabels, Counter>,
-    wecom_calls: Family<CallLabels, Counter>,
-    wecom_latency: Family<EndpointLabels, Histogram, fn() -> Histogram>,
-    /// The four `wecom_oidc_wecom_token_cache_total` series, in [`TokenCacheEvent::ALL`] order:
-    /// created up front, so they are exposed (at 0) before the first event.
-    token_cache: [Counter; 4],
+    /// Per route template, per (method, status). Keyed by route first so that counting a
+    /// request looks the route up by `&str` and allocates nothing once the series exists.
+    requests: Mutex<HashMap<String, RouteCounts>>,
+    logins: Mutex<BTreeMap<String, u64>>,
+    wecom_calls: Mutex<BTreeMap<(String, String), u64>>,
+    wecom_latency: Mutex<BTreeMap<String, Histogram>>,
+    token_memory_hits: AtomicU64,
+    token_store_hits: AtomicU64,
+    token_refreshes: AtomicU64,
+    token_replacements: AtomicU64,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
+/// Locks `m`, going on with the data if a panicking thread poisoned it: counters stay usable.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Metrics {
     /// An empty registry.
     pub fn new() -> Self {
-        let requests = Family::<RequestLabels, Counter>::default();
-        let logins = Family::<LoginLabels, Counter>::default();
-        let wecom_calls = Family::<CallLabels, Counter>::default();
-        let wecom_latency: Family<EndpointLabels, Histogram, fn() -> Histogram> =
-            Family::new_with_constructor(latency_histogram);
-        let token_family = Family::<CacheLabels, Counter>::default();
-        let token_cache = TokenCacheEvent::ALL.map(|event| {
-            token_family
-                .get_or_create(&CacheLabels {
-                    result: event.label(),
-                })
-                .clone()
-        });
-        // Counter names without `_total`: the encoder appends it (OpenMetrics naming), so the
-        // exposed names are those of the help texts. The encoder also appends the final period.
-        let mut registry = Registry::default();
-        registry.register(
-            "wecom_oidc_http_requests",
-            "HTTP requests by method, route template and status",
-            requests.clone(),
-        );
-        registry.register(
-            "wecom_oidc_logins",
-            "Finished login callbacks by outcome",
-            logins.clone(),
-        );
-        registry.register(
-            "wecom_oidc_wecom_api_calls",
-            "WeCom API calls by endpoint and errcode",
-            wecom_calls.clone(),
-        );
-        registry.register(
-            "wecom_oidc_wecom_api_duration_seconds",
-            "Latency of WeCom API calls by endpoint",
-            wecom_latency.clone(),
-        );
-        registry.register(
-            "wecom_oidc_wecom_token_cache",
-            "How the WeCom access_token cache served requests",
-            token_family,
-        );
-        Self {
-            registry,
-            requests,
-            logins,
-            wecom_calls,
-            wecom_latency,
-            token_cache,
-        }
+        Self::default()
     }
 
     /// Counts one HTTP request answered with `status` on the route template `route`
@@ -179,68 +97,148 @@ impl Metrics {
             "PATCH" => "PATCH",
             _ => "OTHER",
         };
-        self.requests
-            .get_or_create(&RequestLabels {
-                method,
-                route: route.to_owned(),
-                status,
-            })
-            .inc();
+        let mut requests = lock(&self.requests);
+        let per_route = match requests.get_mut(route) {
+            Some(m) => m,
+            None => requests.entry(route.to_owned()).or_default(),
+        };
+        *per_route.entry((method, status)).or_default() += 1;
     }
 
     /// Counts one finished login attempt; `outcome` is a fixed word such as `success`,
     /// `access_denied` or `server_error`.
     pub fn record_login(&self, outcome: &str) {
-        self.logins
-            .get_or_create(&LoginLabels {
-                outcome: outcome.to_owned(),
-            })
-            .inc();
+        *lock(&self.logins).entry(outcome.to_owned()).or_default() += 1;
     }
 
     /// Counts one WeCom API call to `endpoint` (a path such as `/cgi-bin/gettoken`) that ended
     /// with `errcode` (`"0"` on success, `"transport"` when no JSON answer came) after `elapsed`.
     pub fn record_wecom_call(&self, endpoint: &str, errcode: &str, elapsed: Duration) {
-        self.wecom_calls
-            .get_or_create(&CallLabels {
-                endpoint: endpoint.to_owned(),
-                errcode: errcode.to_owned(),
-            })
-            .inc();
-        self.wecom_latency
-            .get_or_create(&EndpointLabels {
-                endpoint: endpoint.to_owned(),
-            })
+        *lock(&self.wecom_calls)
+            .entry((endpoint.to_owned(), errcode.to_owned()))
+            .or_default() += 1;
+        lock(&self.wecom_latency)
+            .entry(endpoint.to_owned())
+            .or_default()
             .observe(elapsed.as_secs_f64());
     }
 
     /// Counts how the token cache served one request.
     pub fn record_token_cache(&self, event: TokenCacheEvent) {
-        self.token_cache[event as usize].inc();
+        let counter = match event {
+            TokenCacheEvent::MemoryHit => &self.token_memory_hits,
+            TokenCacheEvent::StoreHit => &self.token_store_hits,
+            TokenCacheEvent::Refresh => &self.token_refreshes,
+            TokenCacheEvent::Replace => &self.token_replacements,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// How many logins ended with `outcome` so far.
     pub fn logins(&self, outcome: &str) -> u64 {
-        self.logins
-            .get(&LoginLabels {
-                outcome: outcome.to_owned(),
-            })
-            .map_or(0, |c| c.get())
+        lock(&self.logins).get(outcome).copied().unwrap_or(0)
     }
 
-    /// The registry in the Prometheus text format 0.0.4 ([`CONTENT_TYPE`]). A family is listed
-    /// once it has a series: the token cache's always, the others from their first event.
+    /// The registry in the Prometheus text format (content type
+    /// `text/plain; version=0.0.4; charset=utf-8`).
     pub fn render(&self) -> String {
         let mut out = String::new();
-        // Writing into a String cannot fail; an encoder error would only cut the text short.
-        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);
+        out.push_str("# HELP wecom_oidc_http_requests_total HTTP requests by method, route template and status.\n");
+        out.push_str("# TYPE wecom_oidc_http_requests_total counter\n");
+        let guard = lock(&self.requests);
+        // Sorted, so the exposition is stable from one scrape to the next.
+        let requests: BTreeMap<(&str, &str, u16), u64> = guard
+            .iter()
+            .flat_map(|(route, m)| {
+                m.iter()
+                    .map(move |((method, status), n)| ((*method, route.as_str(), *status), *n))
+            })
+            .collect();
+        for ((method, route, status), n) in requests {
+            let _ = writeln!(
+                out,
+                "wecom_oidc_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}",
+                escape(method),
+                escape(route)
+            );
+        }
+        out.push_str("# HELP wecom_oidc_logins_total Finished login callbacks by outcome.\n");
+        out.push_str("# TYPE wecom_oidc_logins_total counter\n");
+        for (outcome, n) in lock(&self.logins).iter() {
+            let _ = writeln!(
+                out,
+                "wecom_oidc_logins_total{{outcome=\"{}\"}} {n}",
+                escape(outcome)
+            );
+        }
+        out.push_str(
+            "# HELP wecom_oidc_wecom_api_calls_total WeCom API calls by endpoint and errcode.\n",
+        );
+        out.push_str("# TYPE wecom_oidc_wecom_api_calls_total counter\n");
+        for ((endpoint, errcode), n) in lock(&self.wecom_calls).iter() {
+            let _ = writeln!(
+                out,
+                "wecom_oidc_wecom_api_calls_total{{endpoint=\"{}\",errcode=\"{}\"}} {n}",
+                escape(endpoint),
+                escape(errcode)
+            );
+        }
+        out.push_str(
+            "# HELP wecom_oidc_wecom_api_duration_seconds Latency of WeCom API calls by endpoint.\n",
+        );
+        out.push_str("# TYPE wecom_oidc_wecom_api_duration_seconds histogram\n");
+        for (endpoint, h) in lock(&self.wecom_latency).iter() {
+            let ep = escape(endpoint);
+            for (bound, n) in LATENCY_BUCKETS.iter().zip(&h.buckets) {
+                let _ = writeln!(
+                    out,
+                    "wecom_oidc_wecom_api_duration_seconds_bucket{{endpoint=\"{ep}\",le=\"{bound}\"}} {n}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "wecom_oidc_wecom_api_duration_seconds_bucket{{endpoint=\"{ep}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "wecom_oidc_wecom_api_duration_seconds_sum{{endpoint=\"{ep}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "wecom_oidc_wecom_api_duration_seconds_count{{endpoint=\"{ep}\"}} {}",
+                h.count
+            );
+        }
+        out.push_str("# HELP wecom_oidc_wecom_token_cache_total How the WeCom access_token cache served requests.\n");
+        out.push_str("# TYPE wecom_oidc_wecom_token_cache_total counter\n");
+        for (result, counter) in [
+            ("memory_hit", &self.token_memory_hits),
+            ("store_hit", &self.token_store_hits),
+            ("refresh", &self.token_refreshes),
+            ("replace", &self.token_replacements),
+        ] {
+            let _ = writeln!(
+                out,
+                "wecom_oidc_wecom_token_cache_total{{result=\"{result}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
         out
     }
 }
 
+/// Escapes a label value as the text format requires: backslash, double quote and newline.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, HashSet};
+    use std::collections::HashSet;
 
     use super::*;
 
@@ -409,44 +407,19 @@ mod tests {
     }
 
     #[test]
-    fn a_fresh_registry_exposes_the_token_cache_series_at_zero() {
+    fn every_family_has_help_and_type_lines_even_when_empty() {
         let text = Metrics::new().render();
-        let samples = parse(&text).expect(&text);
-        for result in ["memory_hit", "store_hit", "refresh", "replace"] {
-            let v = value(
-                &samples,
-                "wecom_oidc_wecom_token_cache_total",
-                &[("result", result)],
-            );
-            assert_eq!(v, Some(0.0), "{text}");
-        }
-    }
-
-    #[test]
-    fn every_family_keeps_its_name_type_and_labels_and_the_text_parses() {
-        let m = Metrics::new();
-        m.record_request("GET", "/authorize", 302);
-        m.record_login("success");
-        m.record_wecom_call("/cgi-bin/gettoken", "0", Duration::from_millis(30));
-        let text = m.render();
-        for (family, kind) in [
-            ("wecom_oidc_http_requests_total", "counter"),
-            ("wecom_oidc_logins_total", "counter"),
-            ("wecom_oidc_wecom_api_calls_total", "counter"),
-            ("wecom_oidc_wecom_api_duration_seconds", "histogram"),
-            ("wecom_oidc_wecom_token_cache_total", "counter"),
+        for family in [
+            "wecom_oidc_http_requests_total",
+            "wecom_oidc_logins_total",
+            "wecom_oidc_wecom_api_calls_total",
+            "wecom_oidc_wecom_api_duration_seconds",
+            "wecom_oidc_wecom_token_cache_total",
         ] {
-            assert!(
-                text.contains(&format!("\n# TYPE {family} {kind}\n")),
-                "{text}"
-            );
             assert!(text.contains(&format!("# HELP {family} ")), "{text}");
+            assert!(text.contains(&format!("# TYPE {family} ")), "{text}");
         }
-        assert!(text.contains(
-            "# HELP wecom_oidc_http_requests_total HTTP requests by method, route template and status.\n"
-        ));
-        let samples = parse(&text).expect(&text);
-        assert_eq!(samples.len(), 1 + 1 + 1 + (11 + 2) + 4, "{text}");
+        assert!(text.ends_with('\n'));
     }
 
     #[test]
@@ -469,22 +442,7 @@ mod tests {
         assert!(text.contains("wecom_oidc_logins_total{outcome=\"success\"} 1\n"));
         assert!(text.contains("wecom_oidc_wecom_token_cache_total{result=\"memory_hit\"} 2\n"));
         assert!(text.contains("wecom_oidc_wecom_token_cache_total{result=\"refresh\"} 1\n"));
-        assert!(text.contains("wecom_oidc_wecom_token_cache_total{result=\"replace\"} 0\n"));
         assert_eq!(m.logins("success"), 1);
-        assert_eq!(m.logins("access_denied"), 0);
-    }
-
-    #[test]
-    fn unknown_methods_share_one_series() {
-        let m = Metrics::new();
-        m.record_request("FOO", "/token", 405);
-        m.record_request("BAR", "/token", 405);
-        let samples = parse(&m.render()).expect("parses");
-        let labels = [("method", "OTHER"), ("route", "/token"), ("status", "405")];
-        assert_eq!(
-            value(&samples, "wecom_oidc_http_requests_total", &labels),
-            Some(2.0)
-        );
     }
 
     #[test]
@@ -501,28 +459,54 @@ mod tests {
         assert!(text.contains("_bucket{endpoint=\"/cgi-bin/gettoken\",le=\"5\"} 2\n"));
         assert!(text.contains("_bucket{endpoint=\"/cgi-bin/gettoken\",le=\"+Inf\"} 2\n"));
         assert!(text.contains("_count{endpoint=\"/cgi-bin/gettoken\"} 2\n"));
-        let samples = parse(&text).expect(&text);
-        let sum = value(
-            &samples,
-            "wecom_oidc_wecom_api_duration_seconds_sum",
-            &[("endpoint", "/cgi-bin/gettoken")],
-        );
-        assert!(sum.is_some_and(|s| (s - 3.03).abs() < 1e-9), "{text}");
     }
 
     #[test]
     fn label_values_are_escaped_per_text_format() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn the_exposition_parses_as_text_format_0_0_4_with_every_family_and_label() {
         let m = Metrics::new();
+        assert!(parse(&m.render()).is_ok(), "{}", m.render());
         let route = "/a\"b\\c\nd";
         m.record_request("GET", route, 200);
+        m.record_request("FOO", "/token", 405);
+        m.record_login("success");
+        m.record_wecom_call("/cgi-bin/gettoken", "0", Duration::from_millis(30));
+        m.record_wecom_call("/cgi-bin/gettoken", "40001", Duration::from_secs(3));
+        m.record_token_cache(TokenCacheEvent::StoreHit);
         let text = m.render();
-        assert!(text.contains("route=\"/a\\\"b\\\\c\\nd\""), "{text}");
         let samples = parse(&text).expect(&text);
-        let labels = [("method", "GET"), ("route", route), ("status", "200")];
-        assert_eq!(
-            value(&samples, "wecom_oidc_http_requests_total", &labels),
-            Some(1.0)
-        );
+        for (family, kind) in [
+            ("wecom_oidc_http_requests_total", "counter"),
+            ("wecom_oidc_logins_total", "counter"),
+            ("wecom_oidc_wecom_api_calls_total", "counter"),
+            ("wecom_oidc_wecom_api_duration_seconds", "histogram"),
+            ("wecom_oidc_wecom_token_cache_total", "counter"),
+        ] {
+            assert!(
+                text.contains(&format!("\n# TYPE {family} {kind}\n")),
+                "{text}"
+            );
+        }
+        let requests = "wecom_oidc_http_requests_total";
+        let get = [("method", "GET"), ("route", route), ("status", "200")];
+        assert_eq!(value(&samples, requests, &get), Some(1.0), "{text}");
+        let other = [("method", "OTHER"), ("route", "/token"), ("status", "405")];
+        assert_eq!(value(&samples, requests, &other), Some(1.0), "{text}");
+        let calls = [("endpoint", "/cgi-bin/gettoken"), ("errcode", "40001")];
+        let calls_total = "wecom_oidc_wecom_api_calls_total";
+        assert_eq!(value(&samples, calls_total, &calls), Some(1.0));
+        let sum = "wecom_oidc_wecom_api_duration_seconds_sum";
+        let sum = value(&samples, sum, &[("endpoint", "/cgi-bin/gettoken")]);
+        assert!(sum.is_some_and(|s| (s - 3.03).abs() < 1e-9), "{text}");
+        let cache = [("result", "store_hit")];
+        let cache_total = "wecom_oidc_wecom_token_cache_total";
+        assert_eq!(value(&samples, cache_total, &cache), Some(1.0));
+        // 1 + 1 requests, 1 login, 2 calls, 10 + 1 buckets with sum and count, 4 cache results.
+        assert_eq!(samples.len(), 2 + 1 + 2 + 13 + 4, "{text}");
     }
 
     #[test]

@@ -168,7 +168,10 @@ pub async fn readyz(State(s): State<HealthState>) -> Response {
 pub async fn metrics(State(s): State<HealthState>) -> Response {
     (
         [
-            (header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE),
+            (
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            ),
             (header::CACHE_CONTROL, "no-store"),
         ],
         s.metrics.render(),
