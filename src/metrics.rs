@@ -238,7 +238,173 @@ fn escape(v: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
+
+    /// Label names and values.
+    type Labels = Vec<(String, String)>;
+
+    /// One sample line: metric name and labels (sorted by name), value.
+    type Samples = BTreeMap<(String, Labels), f64>;
+
+    fn is_name(s: &str) -> bool {
+        let mut chars = s.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    }
+
+    /// `{name="value",…}` at the start of `s`: the labels (values unescaped) and the rest.
+    fn parse_labels(s: &str) -> Result<(Labels, &str), String> {
+        let mut labels = Vec::new();
+        let Some(mut rest) = s.strip_prefix('{') else {
+            return Ok((labels, s));
+        };
+        loop {
+            if let Some(after) = rest.strip_prefix('}') {
+                return Ok((labels, after));
+            }
+            let (name, after) = rest.split_once("=\"").ok_or("label without =\"")?;
+            if !is_name(name) || name.starts_with("__") {
+                return Err(format!("bad label name {name:?}"));
+            }
+            let mut value = String::new();
+            let mut chars = after.char_indices();
+            let end = loop {
+                match chars.next().ok_or("unterminated label value")? {
+                    (i, '"') => break i,
+                    (_, '\\') => match chars.next().ok_or("dangling escape")?.1 {
+                        '\\' => value.push('\\'),
+                        '"' => value.push('"'),
+                        'n' => value.push('\n'),
+                        c => return Err(format!("bad escape \\{c}")),
+                    },
+                    (_, '\n') => return Err("raw newline in a label value".into()),
+                    (_, c) => value.push(c),
+                }
+            };
+            if labels.iter().any(|(n, _)| n == name) {
+                return Err(format!("label {name} twice"));
+            }
+            labels.push((name.to_owned(), value));
+            rest = &after[end + 1..];
+            rest = rest.strip_prefix(',').unwrap_or(rest);
+        }
+    }
+
+    /// Parses `text` by the Prometheus text exposition format 0.0.4: every family has one
+    /// `# HELP` and one `# TYPE` line before its samples, which are contiguous and named after
+    /// it (`_bucket`, `_sum`, `_count` for a histogram, whose buckets are cumulative and end with
+    /// `le="+Inf"` equal to `_count`).
+    fn parse(text: &str) -> Result<Samples, String> {
+        if !text.ends_with('\n') {
+            return Err("no final newline".into());
+        }
+        let mut samples = Samples::new();
+        let mut seen = HashSet::new();
+        let mut family: Option<(String, String)> = None;
+        let mut help: Option<String> = None;
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let (name, _) = rest.split_once(' ').ok_or("HELP without text")?;
+                help = Some(name.to_owned());
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').ok_or("TYPE without type")?;
+                if help.as_deref() != Some(name) || !is_name(name) || !seen.insert(name.to_owned())
+                {
+                    return Err(format!(
+                        "TYPE {name}: no HELP just before, or declared twice"
+                    ));
+                }
+                if !["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind) {
+                    return Err(format!("bad type {kind}"));
+                }
+                family = Some((name.to_owned(), kind.to_owned()));
+                continue;
+            }
+            if line.starts_with('#') || line.is_empty() {
+                return Err(format!("unexpected line {line:?}"));
+            }
+            let (name_end, _) = line
+                .char_indices()
+                .find(|(_, c)| *c == '{' || *c == ' ')
+                .ok_or("sample without value")?;
+            let name = &line[..name_end];
+            let (fam, kind) = family.as_ref().ok_or("sample before any TYPE")?;
+            let belongs = match kind.as_str() {
+                "histogram" => ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .any(|s| name.strip_suffix(s) == Some(fam.as_str())),
+                _ => name == fam,
+            };
+            if !belongs {
+                return Err(format!("sample {name} outside its family {fam}"));
+            }
+            let (mut labels, rest) = parse_labels(&line[name_end..])?;
+            let value = rest.strip_prefix(' ').ok_or("no space before the value")?;
+            let value: f64 = match value {
+                "+Inf" => f64::INFINITY,
+                "-Inf" => f64::NEG_INFINITY,
+                v => v.parse().map_err(|_| format!("bad value {v:?}"))?,
+            };
+            labels.sort();
+            if samples.insert((name.to_owned(), labels), value).is_some() {
+                return Err(format!("duplicate series in {line:?}"));
+            }
+        }
+        check_histograms(&samples)?;
+        Ok(samples)
+    }
+
+    fn check_histograms(samples: &Samples) -> Result<(), String> {
+        let mut buckets: BTreeMap<(String, Labels), Vec<(f64, f64)>> = BTreeMap::new();
+        for ((name, labels), value) in samples {
+            let Some(base) = name.strip_suffix("_bucket") else {
+                continue;
+            };
+            let le = labels
+                .iter()
+                .find(|(n, _)| n == "le")
+                .ok_or("bucket without le")?;
+            let bound: f64 = match le.1.as_str() {
+                "+Inf" => f64::INFINITY,
+                v => v.parse().map_err(|_| format!("bad le {v:?}"))?,
+            };
+            let rest: Vec<_> = labels.iter().filter(|(n, _)| n != "le").cloned().collect();
+            buckets
+                .entry((base.to_owned(), rest))
+                .or_default()
+                .push((bound, *value));
+        }
+        for ((base, labels), mut series) in buckets {
+            series.sort_by(|a, b| a.0.total_cmp(&b.0));
+            if series.windows(2).any(|w| w[0].1 > w[1].1) {
+                return Err(format!("{base} buckets not cumulative"));
+            }
+            let count = samples.get(&(format!("{base}_count"), labels.clone()));
+            let last = series.last().ok_or("no buckets")?;
+            if last.0 != f64::INFINITY || Some(&last.1) != count {
+                return Err(format!("{base}: +Inf bucket missing or not _count"));
+            }
+            if !samples.contains_key(&(format!("{base}_sum"), labels)) {
+                return Err(format!("{base}: no _sum"));
+            }
+        }
+        Ok(())
+    }
+
+    fn value(samples: &Samples, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let mut key: Labels = labels
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        key.sort();
+        samples.get(&(name.to_owned(), key)).copied()
+    }
 
     #[test]
     fn every_family_has_help_and_type_lines_even_when_empty() {
@@ -298,5 +464,64 @@ mod tests {
     #[test]
     fn label_values_are_escaped_per_text_format() {
         assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn the_exposition_parses_as_text_format_0_0_4_with_every_family_and_label() {
+        let m = Metrics::new();
+        assert!(parse(&m.render()).is_ok(), "{}", m.render());
+        let route = "/a\"b\\c\nd";
+        m.record_request("GET", route, 200);
+        m.record_request("FOO", "/token", 405);
+        m.record_login("success");
+        m.record_wecom_call("/cgi-bin/gettoken", "0", Duration::from_millis(30));
+        m.record_wecom_call("/cgi-bin/gettoken", "40001", Duration::from_secs(3));
+        m.record_token_cache(TokenCacheEvent::StoreHit);
+        let text = m.render();
+        let samples = parse(&text).expect(&text);
+        for (family, kind) in [
+            ("wecom_oidc_http_requests_total", "counter"),
+            ("wecom_oidc_logins_total", "counter"),
+            ("wecom_oidc_wecom_api_calls_total", "counter"),
+            ("wecom_oidc_wecom_api_duration_seconds", "histogram"),
+            ("wecom_oidc_wecom_token_cache_total", "counter"),
+        ] {
+            assert!(
+                text.contains(&format!("\n# TYPE {family} {kind}\n")),
+                "{text}"
+            );
+        }
+        let requests = "wecom_oidc_http_requests_total";
+        let get = [("method", "GET"), ("route", route), ("status", "200")];
+        assert_eq!(value(&samples, requests, &get), Some(1.0), "{text}");
+        let other = [("method", "OTHER"), ("route", "/token"), ("status", "405")];
+        assert_eq!(value(&samples, requests, &other), Some(1.0), "{text}");
+        let calls = [("endpoint", "/cgi-bin/gettoken"), ("errcode", "40001")];
+        let calls_total = "wecom_oidc_wecom_api_calls_total";
+        assert_eq!(value(&samples, calls_total, &calls), Some(1.0));
+        let sum = "wecom_oidc_wecom_api_duration_seconds_sum";
+        let sum = value(&samples, sum, &[("endpoint", "/cgi-bin/gettoken")]);
+        assert!(sum.is_some_and(|s| (s - 3.03).abs() < 1e-9), "{text}");
+        let cache = [("result", "store_hit")];
+        let cache_total = "wecom_oidc_wecom_token_cache_total";
+        assert_eq!(value(&samples, cache_total, &cache), Some(1.0));
+        // 1 + 1 requests, 1 login, 2 calls, 10 + 1 buckets with sum and count, 4 cache results.
+        assert_eq!(samples.len(), 2 + 1 + 2 + 13 + 4, "{text}");
+    }
+
+    #[test]
+    fn the_parser_refuses_what_the_format_forbids() {
+        let ok = "# HELP a_total x.\n# TYPE a_total counter\na_total{l=\"v\"} 1\n";
+        assert!(parse(ok).is_ok());
+        for bad in [
+            "a_total 1\n",
+            "# HELP a_total x.\n# TYPE a_total counter\nb_total 1\n",
+            "# HELP a_total x.\n# TYPE a_total counter\na_total{l=\"v\\q\"} 1\n",
+            "# HELP a_total x.\n# TYPE a_total counter\na_total{l=\"v} 1\n",
+            "# HELP a_total x.\n# TYPE a_total counter\na_total one\n",
+            "# HELP h x.\n# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! Rate limits on `POST /token` (per client and IP address; `/revoke` and `/introspect`, which
 //! authenticate clients the same way, share that budget), on the upstream login callback (per
 //! IP address) and on `/authorize` requests that start an upstream login (per IP address): an
-//! in-memory token bucket per key.
+//! in-memory token bucket per key (governor's keyed GCRA limiter, which is a token bucket
+//! computed from one timestamp per key).
 //!
 //! The defaults let a legitimate burst through — a whole office behind one NAT address logging
 //! in at the start of the day (50 logins at once is far below `*_burst`) — while capping
@@ -31,9 +32,11 @@
 //! The key uses the TCP peer address. Behind a reverse proxy every request shares the proxy's
 //! address: the `/token` key still separates clients, and the burst sizes should be raised.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::num::NonZeroU32;
+use std::ops::Add;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -43,6 +46,12 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use governor::clock::{Clock, Reference};
+use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
+use governor::state::keyed::{DashMapStateStore, ShrinkableKeyedStateStore};
+use governor::state::{InMemoryState, NotKeyed, StateStore};
+use governor::{Quota, RateLimiter};
 use tokio::time::Instant;
 
 use crate::provider::params::Params;
@@ -113,96 +122,173 @@ impl Default for RateLimits {
     }
 }
 
-/// The most keys one limiter tracks (each about 130 bytes with its key: at most about 1.3 MB per
-/// limiter, three limiters). At the cap, idle (full) buckets are dropped, which changes no
-/// answer; if that leaves more than half the cap, the least recently used buckets go too, down
-/// to half. Under a flood of more distinct keys than this (many addresses), the quietest keys
-/// may so get a fresh burst: the price of a bounded map, and why the cap is far above the
-/// number of clients and offices a deployment serves.
+/// The most keys one limiter tracks (each about 130 bytes with its key and the map's overhead:
+/// at most about 1.3 MB per limiter, four limiters). Every [`SWEEP_EVERY`] checks a limiter near
+/// the cap first drops the keys whose bucket is full again (governor's `retain_recent`: that
+/// changes no answer); if that leaves more than half the cap, the keys owing the least (those
+/// nearest a full bucket) go too, down to half, so a throttled key keeps its state. Under a flood
+/// of more distinct busy keys than this (many addresses), the evicted keys may so get back up to
+/// a burst: the price of a bounded map, and why the cap is far above the number of clients and
+/// offices a deployment serves.
 pub const MAX_KEYS: usize = 10_000;
 
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    last: Instant,
+/// How many checks pass between two looks at a limiter's size: between two looks at most this
+/// many keys are added, so a look prunes once the map is within this of [`MAX_KEYS`].
+const SWEEP_EVERY: u64 = 64;
+
+/// The limiter's time: tokio's monotonic clock, which tests pause and advance.
+#[derive(Debug, Clone, Copy, Default)]
+struct TokioClock;
+
+/// A reading of [`TokioClock`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Tick(Instant);
+
+impl Add<Nanos> for Tick {
+    type Output = Self;
+
+    fn add(self, d: Nanos) -> Self {
+        Tick(self.0 + Duration::from(d))
+    }
 }
 
-/// A set of token buckets with one capacity and refill rate.
+impl Reference for Tick {
+    fn duration_since(&self, earlier: Self) -> Nanos {
+        self.0.saturating_duration_since(earlier.0).into()
+    }
+
+    fn saturating_sub(&self, d: Nanos) -> Self {
+        Tick(self.0.checked_sub(Duration::from(d)).unwrap_or(self.0))
+    }
+}
+
+impl Clock for TokioClock {
+    type Instant = Tick;
+
+    fn now(&self) -> Tick {
+        Tick(Instant::now())
+    }
+}
+
+/// governor's concurrent keyed store, shared so that [`Limiter::sweep`] can evict by debt
+/// when dropping the idle keys is not enough.
+#[derive(Debug, Clone, Default)]
+struct Keys(Arc<DashMapStateStore<String>>);
+
+impl StateStore for Keys {
+    type Key = String;
+
+    fn measure_and_replace<T, F, E>(&self, key: &String, f: F) -> Result<T, E>
+    where
+        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
+    {
+        self.0.measure_and_replace(key, f)
+    }
+}
+
+impl ShrinkableKeyedStateStore<String> for Keys {
+    fn retain_recent(&self, drop_below: Nanos) {
+        ShrinkableKeyedStateStore::retain_recent(&*self.0, drop_below);
+    }
+
+    fn shrink_to_fit(&self) {
+        self.0.shrink_to_fit();
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A key's theoretical arrival time (GCRA): how far its bucket is in debt. Read through the
+/// state's own measure, with a closure that declines to change it.
+fn debt(state: &InMemoryState) -> u64 {
+    state
+        .measure_and_replace(&NotKeyed::NonKey, |tat| {
+            Err::<((), Nanos), u64>(tat.map_or(0, Nanos::as_u64))
+        })
+        .err()
+        .unwrap_or_default()
+}
+
+/// A set of token buckets with one capacity and refill rate: governor's keyed GCRA limiter,
+/// bounded to [`MAX_KEYS`] keys.
 #[derive(Debug)]
 pub struct Limiter {
-    capacity: f64,
-    per_second: f64,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    limiter: RateLimiter<String, Keys, TokioClock, NoOpMiddleware<Tick>>,
+    keys: Keys,
+    checks: AtomicU64,
 }
 
 impl Limiter {
     /// Buckets holding `burst` requests, refilled at `per_minute` per minute.
     pub fn new(burst: u32, per_minute: u32) -> Self {
+        let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+        let per_minute = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
+        let keys = Keys::default();
         Self {
-            capacity: f64::from(burst.max(1)),
-            per_second: f64::from(per_minute.max(1)) / 60.0,
-            buckets: Mutex::new(HashMap::new()),
+            limiter: RateLimiter::new(
+                Quota::per_minute(per_minute).allow_burst(burst),
+                keys.clone(),
+                TokioClock,
+            ),
+            keys,
+            checks: AtomicU64::new(0),
         }
     }
 
     /// Takes one request from `key`'s bucket; over the limit, how long until one is available.
-    pub fn check(&self, key: &str) -> Result<(), Duration> {
-        let now = Instant::now();
-        // A poisoned lock only means a panic elsewhere mid-update of a bucket of plain numbers.
-        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        if buckets.len() >= MAX_KEYS && !buckets.contains_key(key) {
-            self.prune(&mut buckets, now);
+    // `&String`: governor's keyed store looks keys up by `&K`, and a `&str` would cost an
+    // allocation per request to make one.
+    #[allow(clippy::ptr_arg)]
+    pub fn check(&self, key: &String) -> Result<(), Duration> {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == 0 {
+            self.sweep();
         }
-        // Looked up before inserting, so a known key (nearly every request) costs no allocation.
-        if !buckets.contains_key(key) {
-            buckets.insert(
-                key.to_owned(),
-                Bucket {
-                    tokens: self.capacity,
-                    last: now,
-                },
-            );
-        }
-        let Some(bucket) = buckets.get_mut(key) else {
-            return Ok(());
-        };
-        let refill = now.duration_since(bucket.last).as_secs_f64() * self.per_second;
-        bucket.tokens = (bucket.tokens + refill).min(self.capacity);
-        bucket.last = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            let wait = (1.0 - bucket.tokens) / self.per_second;
-            Err(Duration::from_secs_f64(wait))
-        }
+        self.limiter
+            .check_key(key)
+            .map_err(|not_until| not_until.wait_time_from(TokioClock.now()))
     }
-}
 
-impl Limiter {
-    /// Makes room at the cap (see [`MAX_KEYS`]): each prune leaves at most half the cap, so its
-    /// linear cost is paid at most once per `MAX_KEYS / 2` new keys.
-    fn prune(&self, buckets: &mut HashMap<String, Bucket>, now: Instant) {
-        let (capacity, rate) = (self.capacity, self.per_second);
-        buckets
-            .retain(|_, b| b.tokens + now.duration_since(b.last).as_secs_f64() * rate < capacity);
-        let keep = MAX_KEYS / 2;
-        if buckets.len() > keep {
-            let mut last: Vec<Instant> = buckets.values().map(|b| b.last).collect();
-            let cut = last.len() - keep;
-            let (_, newest_dropped, _) = last.select_nth_unstable(cut - 1);
-            let newest_dropped = *newest_dropped;
-            buckets.retain(|_, b| b.last > newest_dropped);
+    /// Keeps the map under [`MAX_KEYS`] (see there): nothing to do until it is within
+    /// [`SWEEP_EVERY`] of the cap; each prune leaves at most half the cap, so its linear cost is
+    /// paid at most once per `MAX_KEYS / 2 - SWEEP_EVERY` new keys.
+    fn sweep(&self) {
+        let margin = SWEEP_EVERY as usize;
+        if self.limiter.len() + margin < MAX_KEYS {
+            return;
         }
+        self.limiter.retain_recent();
+        let keep = MAX_KEYS / 2;
+        if self.limiter.len() > keep {
+            let mut debts: Vec<u64> = self.keys.0.iter().map(|e| debt(e.value())).collect();
+            if debts.len() > keep {
+                // The smallest debt kept; of the keys owing exactly that, only as many as fit.
+                let first_kept = debts.len() - keep;
+                let (_, least_kept, larger) = debts.select_nth_unstable(first_kept);
+                let least_kept = *least_kept;
+                let mut ties = keep - larger.iter().filter(|d| **d > least_kept).count();
+                self.keys.0.retain(|_, state| {
+                    let d = debt(state);
+                    if d == least_kept && ties > 0 {
+                        ties -= 1;
+                        return true;
+                    }
+                    d > least_kept
+                });
+            }
+        }
+        self.limiter.shrink_to_fit();
     }
 
     /// How many keys are tracked (tests).
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.buckets
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.limiter.len()
     }
 }
 
@@ -433,36 +519,65 @@ async fn limit_page(limiter: &Limiter, what: &str, req: Request, next: Next) -> 
 mod tests {
     use super::*;
 
+    fn key(k: &str) -> String {
+        k.to_owned()
+    }
+
     #[tokio::test(start_paused = true)]
     async fn burst_passes_then_the_limit_holds_until_refilled_rfc6585_4() {
         let l = Limiter::new(50, 60);
         for _ in 0..50 {
-            assert!(l.check("ip").is_ok());
+            assert!(l.check(&key("ip")).is_ok());
         }
-        let wait = l.check("ip").expect_err("51st request in the same instant");
+        let wait = l
+            .check(&key("ip"))
+            .expect_err("51st request in the same instant");
         assert!(wait <= Duration::from_secs(1), "{wait:?}");
         // Another key has its own bucket.
-        assert!(l.check("other").is_ok());
+        assert!(l.check(&key("other")).is_ok());
         tokio::time::advance(Duration::from_secs(1)).await;
-        assert!(l.check("ip").is_ok());
-        assert!(l.check("ip").is_err());
+        assert!(l.check(&key("ip")).is_ok());
+        assert!(l.check(&key("ip")).is_err());
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_key_map_never_grows_past_its_cap_and_busy_keys_keep_their_state() {
+    async fn a_flood_of_distinct_keys_stays_under_the_cap_and_a_throttled_key_stays_throttled() {
         let l = Limiter::new(2, 1);
-        // A busy key with an empty bucket.
-        assert!(l.check("busy").is_ok());
-        assert!(l.check("busy").is_ok());
+        // A busy key with an empty bucket: it owes the most, so it is never the one to go.
+        assert!(l.check(&key("busy")).is_ok());
+        assert!(l.check(&key("busy")).is_ok());
+        let mut largest = 0;
         for i in 0..3 * MAX_KEYS {
             tokio::time::advance(Duration::from_micros(1)).await;
             let _ = l.check(&format!("flood-{i}"));
             if i % 1000 == 0 {
-                // Still limited: recently used, so never the first to go.
-                assert!(l.check("busy").is_err(), "after {i} keys");
+                assert!(l.check(&key("busy")).is_err(), "after {i} keys");
             }
-            assert!(l.len() <= MAX_KEYS, "{} keys", l.len());
+            largest = largest.max(l.len());
         }
+        assert!(largest <= MAX_KEYS, "{largest} keys");
+        assert!(largest > MAX_KEYS / 2, "the cap was reached: {largest}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_keys_are_dropped_first_and_change_no_answer() {
+        // One request a second: a key used once has a full bucket again a second later.
+        let l = Limiter::new(1, 60);
+        let below_the_sweep = MAX_KEYS - 2 * SWEEP_EVERY as usize;
+        for i in 0..below_the_sweep {
+            let _ = l.check(&format!("idle-{i}"));
+        }
+        assert_eq!(l.len(), below_the_sweep);
+        tokio::time::advance(Duration::from_secs(3)).await;
+        assert!(l.check(&key("busy")).is_ok());
+        // Near the cap, the next sweep drops every idle key and nothing else.
+        for i in 0..2 * SWEEP_EVERY {
+            let _ = l.check(&format!("new-{i}"));
+        }
+        assert!(l.len() <= 1 + 2 * SWEEP_EVERY as usize, "{} keys", l.len());
+        assert!(l.check(&key("busy")).is_err(), "a spent key stays spent");
+        // A dropped key starts again with a full bucket, as it would have had anyway.
+        assert!(l.check(&key("idle-7")).is_ok());
     }
 
     #[test]
@@ -494,18 +609,18 @@ mod tests {
         };
         let limiters = RateLimiters::new(&limits);
         let in_a_layer = limiters.clone();
-        assert!(in_a_layer.set.load().token.check("k").is_ok());
-        assert!(in_a_layer.set.load().callback.check("k").is_ok());
+        assert!(in_a_layer.set.load().token.check(&key("k")).is_ok());
+        assert!(in_a_layer.set.load().callback.check(&key("k")).is_ok());
         limiters.reconfigure(&RateLimits {
             callback_burst: 3,
             ..limits
         });
         // The token limit did not change: the spent bucket stays spent, no fresh burst.
-        assert!(in_a_layer.set.load().token.check("k").is_err());
+        assert!(in_a_layer.set.load().token.check(&key("k")).is_err());
         // The callback limit grew: three at once now.
         for _ in 0..3 {
-            assert!(in_a_layer.set.load().callback.check("k").is_ok());
+            assert!(in_a_layer.set.load().callback.check(&key("k")).is_ok());
         }
-        assert!(in_a_layer.set.load().callback.check("k").is_err());
+        assert!(in_a_layer.set.load().callback.check(&key("k")).is_err());
     }
 }
