@@ -41,11 +41,12 @@ use serde::Serialize;
 
 use super::{
     AccessToken, AuditEvent, AuthCode, AuthRequest, DeviceAuthorization, DeviceChange, LoginEvent,
-    RefreshToken, Result, Session, SigningKeySet, StorageError, Store, Subject, SubjectGrants,
-    UpstreamToken,
+    NewLogin, RefreshToken, Result, Session, SigningKeySet, StorageError, Store, Subject,
+    SubjectGrants, UpstreamToken,
 };
 
 mod device;
+mod login;
 mod rotation;
 
 /// The schema, one migration per entry: entry `i` brings the schema to version `i + 1`. Append
@@ -181,6 +182,22 @@ CREATE TABLE subject_marks (
     keep_until BIGINT NOT NULL
 );
 CREATE INDEX subject_marks_keep_until ON subject_marks (keep_until);
+"#,
+    r#"
+-- The pending count in 256 slots instead of 16. A connection's slot is its backend pid modulo
+-- the slot count, and the pids of one instance's 16 pooled connections collided modulo 16 (about
+-- seven pairs shared a slot): a shared slot's row stays locked until its transaction's commit is
+-- flushed, so logins on those connections queued behind one another's WAL flush. Counts already
+-- in slots 0–15 stay where they are; the sum is unchanged.
+INSERT INTO auth_request_count SELECT s, 0 FROM generate_series(16, 255) AS s;
+CREATE OR REPLACE FUNCTION auth_request_count_moved() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE auth_request_count
+       SET n = n + (CASE WHEN TG_OP = 'INSERT' THEN 1 ELSE -1 END)
+     WHERE slot = pg_backend_pid() % 256;
+    RETURN NULL;
+END
+$$;
 "#,
 ];
 
@@ -720,6 +737,10 @@ impl Store for PostgresStore {
             &[&key],
         )
         .await
+    }
+
+    async fn start_login(&self, login: &NewLogin<'_>) -> Result<Option<Session>> {
+        self.start_login_now(login).await
     }
 
     async fn take_sessions_of(&self, subject: &Subject) -> Result<Vec<Session>> {
