@@ -13,8 +13,10 @@
 //! - a pending authorization request or a session is taken by `DELETE … RETURNING`;
 //! - creates are `INSERT … ON CONFLICT DO NOTHING`: no row inserted means `AlreadyExists`
 //!   (a used `jti`, RFC 7523 §3, included);
-//! - a session is touched under `SELECT … FOR UPDATE` in a transaction, so two clients logging in
-//!   through one session at once are both remembered.
+//! - a session is touched by compare-and-swap on its record, so two clients logging in through
+//!   one session at once are both remembered;
+//! - a finished login's writes (the previous session taken, the new session and its code) are one
+//!   transaction of pipelined statements (`login`).
 //!
 //! # Durability
 //!
