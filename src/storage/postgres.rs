@@ -1239,7 +1239,7 @@ mod tests {
         schema.drop_schema().await;
     }
 
-    fn code(expires_at: i64) -> AuthCode {
+    pub(super) fn code(expires_at: i64) -> AuthCode {
         AuthCode {
             client_id: "client".into(),
             redirect_uri: "https://rp.example/cb".into(),

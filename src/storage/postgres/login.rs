@@ -168,20 +168,7 @@ mod tests {
     }
 
     fn code() -> AuthCode {
-        AuthCode {
-            client_id: "client".into(),
-            redirect_uri: "https://rp.example/cb".into(),
-            scopes: vec!["openid".into()],
-            nonce: None,
-            code_challenge: None,
-            identity: session("zhangsan", &[]).identity,
-            auth_time: 100,
-            grant_id: "grant".into(),
-            expires_at: 4_000_000_000,
-            redeemed: false,
-            sid: None,
-            claims: Default::default(),
-        }
+        super::super::tests::code(4_000_000_000)
     }
 
     /// A store whose pool has one connection: a call that left its connection inside a
