@@ -1401,6 +1401,40 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_pending_before_the_count_got_more_slots_are_still_counted() {
+        let Some(url) =
+            test_url("requests_pending_before_the_count_got_more_slots_are_still_counted")
+        else {
+            return;
+        };
+        let schema = TestSchema::create(&url).await;
+        // The schema as the release before the 256 slots left it, with two pending requests
+        // counted in its 16 slots.
+        let before = 5;
+        let mut sql = String::from(
+            "CREATE TABLE schema_version (version INT PRIMARY KEY, \
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now());",
+        );
+        for (i, migration) in MIGRATIONS[..before].iter().enumerate() {
+            sql.push_str(migration);
+            sql.push_str(&format!(
+                "INSERT INTO schema_version (version) VALUES ({});",
+                i + 1
+            ));
+        }
+        sql.push_str(
+            "INSERT INTO auth_requests (key, record, expires_at) \
+             VALUES ('a', '{}', 1), ('b', '{}', 1);",
+        );
+        schema.execute(&sql).await.expect("the older schema");
+        let store = schema.store().await;
+        assert_eq!(store.count_auth_requests().await.expect("count"), 2);
+        store.delete_expired(2).await.expect("sweep");
+        assert_eq!(store.count_auth_requests().await.expect("count"), 0);
+        schema.drop_schema().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_database_with_a_newer_schema_is_refused_and_left_unchanged() {
         let Some(url) = test_url("a_database_with_a_newer_schema_is_refused_and_left_unchanged")
         else {
