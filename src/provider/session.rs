@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 
 use super::error::{ErrorCode, OAuthError};
 pub use super::request::Prompt;
-use super::request::ValidAuthorizeRequest;
+use super::request::{CodeGrant, ValidAuthorizeRequest};
 use super::response::{AuthorizationResponse, ErrorRedirect};
 use super::Provider;
 use crate::connector::{ConnectorError, Identity};
