@@ -486,63 +486,45 @@ impl Provider {
                 return Err(fail(connector_error_to_oauth(&e)));
             }
         };
-        let (session_cookie, session, replaced) = self
-            .start_session(&identity, connector_id, previous_session)
+        let grant = CodeGrant {
+            client_id: &req.client_id,
+            redirect_uri: &req.redirect_uri,
+            scopes: &req.scopes,
+            nonce: req.nonce.as_deref(),
+            code_challenge: req.code_challenge.as_deref(),
+            claims: &req.claims,
+        };
+        // A device verification page's sign-in issues no code: the device's tokens wait for
+        // the person's answer on that page.
+        let started = self
+            .start_login_session(
+                &identity,
+                connector_id,
+                previous_session,
+                &req.client_id,
+                req.device_user_code.is_none().then_some(&grant),
+            )
             .await
             .map_err(fail)?;
-        let ended_session_logouts = replaced
+        let ended_session_logouts = started
+            .replaced
             .map(|old| self.logout_tokens(&old))
             .unwrap_or_default();
-        let session = self
-            .store
-            .touch_session(
-                &random::hash_secret(&session_cookie),
-                &req.client_id,
-                self.now(),
-            )
-            .await
-            .unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "could not record the client in the new session");
-                session
-            });
-        if let Some(user_code) = &req.device_user_code {
+        let response = match (&req.device_user_code, &started.code) {
             // RFC 8628 §3.3: signed in, the person goes back to the verification page to see
-            // what the device asks and answer it; the device's tokens wait for that answer.
-            return Ok(LoginFinished {
-                response: self.device_page_return(user_code),
-                session_cookie,
-                ended_session_logouts,
-                ui_locales: req.ui_locales,
-                device_client: Some(req.client_id),
-            });
-        }
-        let code = self
-            .issue_code_for(
-                &CodeGrant {
-                    client_id: &req.client_id,
-                    redirect_uri: &req.redirect_uri,
-                    scopes: &req.scopes,
-                    nonce: req.nonce.as_deref(),
-                    code_challenge: req.code_challenge.as_deref(),
-                    claims: &req.claims,
-                },
-                identity,
-                session.auth_time,
-                Some(session.sid),
-            )
-            .await
-            .map_err(fail)?;
+            // what the device asks and answer it.
+            (Some(user_code), _) => self.device_page_return(user_code),
+            (None, Some(code)) => {
+                self.code_response(&req.redirect_uri, response_mode, code, req.state.as_deref())
+            }
+            (None, None) => return Err(fail(OAuthError::server_error())),
+        };
         Ok(LoginFinished {
-            response: self.code_response(
-                &req.redirect_uri,
-                response_mode,
-                &code,
-                req.state.as_deref(),
-            ),
-            session_cookie,
+            response,
+            session_cookie: started.cookie,
             ended_session_logouts,
             ui_locales: req.ui_locales,
-            device_client: None,
+            device_client: req.device_user_code.is_some().then_some(req.client_id),
         })
     }
 
@@ -574,6 +556,21 @@ impl Provider {
         auth_time: i64,
         sid: Option<String>,
     ) -> Result<String, OAuthError> {
+        let (code, record) = self.new_code(grant, identity, auth_time, sid)?;
+        self.store
+            .create_auth_code(&random::hash_secret(&code), &record)
+            .await?;
+        Ok(code)
+    }
+
+    /// A fresh code for `grant` and its record, not stored yet.
+    pub(crate) fn new_code(
+        &self,
+        grant: &CodeGrant<'_>,
+        identity: Identity,
+        auth_time: i64,
+        sid: Option<String>,
+    ) -> Result<(String, AuthCode), OAuthError> {
         let identity = self.subject_for_client(grant.client_id, identity)?;
         let code = random::token(32);
         let now = self.now();
@@ -591,10 +588,7 @@ impl Provider {
             sid,
             claims: grant.claims.clone(),
         };
-        self.store
-            .create_auth_code(&random::hash_secret(&code), &record)
-            .await?;
-        Ok(code)
+        Ok((code, record))
     }
 }
 

@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 
 use super::error::{ErrorCode, OAuthError};
 pub use super::request::Prompt;
-use super::request::ValidAuthorizeRequest;
+use super::request::{CodeGrant, ValidAuthorizeRequest};
 use super::response::{AuthorizationResponse, ErrorRedirect};
 use super::Provider;
 use crate::connector::{ConnectorError, Identity};
@@ -36,7 +36,7 @@ enum Recheck {
     Unavailable,
 }
 use crate::random;
-use crate::storage::{Session, StorageError};
+use crate::storage::{NewLogin, Session, StorageError};
 
 /// Session lifetimes (`[session]` in the configuration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +62,17 @@ impl Default for SessionSettings {
             recheck_after: DEFAULT_RECHECK_AFTER,
         }
     }
+}
+
+/// What [`Provider::start_login_session`] started.
+pub(crate) struct StartedSession {
+    /// The new session cookie's value.
+    pub(crate) cookie: String,
+    /// The browser's previous session when it was another person's (its clients must be told
+    /// of its end).
+    pub(crate) replaced: Option<Session>,
+    /// The code issued from the session, when a grant was given.
+    pub(crate) code: Option<String>,
 }
 
 /// The facts we use from an id_token we issued and a client handed back.
@@ -134,37 +145,73 @@ impl Provider {
     /// must be told of its end). When the browser already had a session for the same person, its
     /// clients carry over so a later logout still reaches them; the old record is removed either
     /// way.
+    #[cfg(test)]
     pub(crate) async fn start_session(
         &self,
         identity: &Identity,
         connector_id: &str,
         previous_cookie: Option<&str>,
     ) -> Result<(String, Session, Option<Session>), OAuthError> {
+        let started = self
+            .start_login_session(identity, connector_id, previous_cookie, "", None)
+            .await?;
+        let session = self
+            .store
+            .find_session(&random::hash_secret(&started.cookie))
+            .await?;
+        Ok((started.cookie, session, started.replaced))
+    }
+
+    /// Starts a session for `identity` after an upstream login to `client_id` (recorded in the
+    /// session; empty: none), ending the browser's previous session (`previous_cookie`), with
+    /// the code of `grant` issued from it: all in one store call
+    /// ([`crate::storage::Store::start_login`]), one transaction where the store has them. The
+    /// previous session's clients carry over when it was the same person's, so a later logout
+    /// still reaches them; when it was another person's, it comes back as `replaced` (its
+    /// clients must be told of its end).
+    pub(crate) async fn start_login_session(
+        &self,
+        identity: &Identity,
+        connector_id: &str,
+        previous_cookie: Option<&str>,
+        client_id: &str,
+        grant: Option<&CodeGrant<'_>>,
+    ) -> Result<StartedSession, OAuthError> {
         let now = self.now();
-        let mut clients = Vec::new();
-        let mut replaced = None;
-        if let Some(old) = previous_cookie {
-            match self.store.take_session(&random::hash_secret(old)).await {
-                Ok(s) if s.identity.user_id == identity.user_id => clients = s.clients,
-                Ok(s) => replaced = Some(s),
-                Err(StorageError::NotFound) => {}
-                Err(e) => tracing::warn!(error = %e, "could not remove the previous session"),
-            }
-        }
         let cookie = random::token(32);
-        let session = Session {
+        let mut session = Session {
             sid: random::token(16),
             identity: identity.clone(),
             connector_id: connector_id.to_string(),
             auth_time: now,
             last_seen: now,
             expires_at: now.saturating_add(self.session_settings().ttl),
-            clients,
+            clients: Vec::new(),
         };
-        self.store
-            .create_session(&random::hash_secret(&cookie), &session)
+        if !client_id.is_empty() {
+            session.touch(client_id, now);
+        }
+        let code = grant
+            .map(|g| self.new_code(g, identity.clone(), now, Some(session.sid.clone())))
+            .transpose()?;
+        let session_key = random::hash_secret(&cookie);
+        let previous_key = previous_cookie.map(random::hash_secret);
+        let code_key = code.as_ref().map(|(c, _)| random::hash_secret(c));
+        let previous = self
+            .store
+            .start_login(&NewLogin {
+                previous: previous_key.as_deref(),
+                session_key: &session_key,
+                session: &session,
+                code: code_key.as_deref().zip(code.as_ref().map(|(_, r)| r)),
+            })
             .await?;
-        Ok((cookie, session, replaced))
+        let replaced = previous.filter(|p| !session.is_same_person(p));
+        Ok(StartedSession {
+            cookie,
+            replaced,
+            code: code.map(|(c, _)| c),
+        })
     }
 
     /// Decides what a valid authorization request gets, given the browser's session cookie:

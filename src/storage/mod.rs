@@ -212,6 +212,42 @@ impl Session {
             self.clients.push(client_id.to_owned());
         }
     }
+
+    /// Whether `other` is a session of the same person.
+    pub fn is_same_person(&self, other: &Session) -> bool {
+        self.identity.user_id == other.identity.user_id
+    }
+
+    /// Takes over the clients of `previous`, the browser's session this one replaces, when it
+    /// was the same person's, so that a later logout still reaches them (theirs first, in their
+    /// order). Another person's session hands nothing over. Whether it was the same person.
+    pub fn carry_over(&mut self, previous: &Session) -> bool {
+        if !self.is_same_person(previous) {
+            return false;
+        }
+        let own = std::mem::replace(&mut self.clients, previous.clients.clone());
+        for client in own {
+            if !self.clients.contains(&client) {
+                self.clients.push(client);
+            }
+        }
+        true
+    }
+}
+
+/// What a finished upstream login writes ([`Store::start_login`]): the session it starts, the
+/// browser's session it ends, and the authorization code it issues.
+#[derive(Debug, Clone, Copy)]
+pub struct NewLogin<'a> {
+    /// The store key (cookie hash) of the browser's previous session, which ends.
+    pub previous: Option<&'a str>,
+    /// The store key (cookie hash) of the new session.
+    pub session_key: &'a str,
+    /// The new session, the client it was started for already in `clients`.
+    pub session: &'a Session,
+    /// The code issued from the session, under its store key (the code's hash); none for the
+    /// sign-in of a device verification page, which issues no code.
+    pub code: Option<(&'a str, &'a AuthCode)>,
 }
 
 /// A refresh token we issued (OIDC Core §12, RFC 6749 §6). Stored under the hash of the token.
@@ -450,6 +486,33 @@ pub trait Store: Send + Sync + 'static {
     /// Atomically removes and returns the session under `key`, so that of two racing logouts only
     /// one notifies the clients. `NotFound` if absent.
     async fn take_session(&self, key: &str) -> Result<Session>;
+    /// A finished upstream login's writes: takes the previous session (if `login.previous` names
+    /// one that exists), stores `login.session` with the previous session's clients carried over
+    /// ([`Session::carry_over`]), and stores the code. Returns the previous session as taken.
+    /// `AlreadyExists` if the session's or the code's key is taken.
+    ///
+    /// The default makes the three calls one after another; a networked backend does them in
+    /// one transaction (all or nothing, one commit). Either way the caller's durability barrier
+    /// comes after, before the code is handed out.
+    async fn start_login(&self, login: &NewLogin<'_>) -> Result<Option<Session>> {
+        let previous = match login.previous {
+            Some(key) => match self.take_session(key).await {
+                Ok(session) => Some(session),
+                Err(StorageError::NotFound) => None,
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
+        let mut session = login.session.clone();
+        if let Some(previous) = &previous {
+            session.carry_over(previous);
+        }
+        self.create_session(login.session_key, &session).await?;
+        if let Some((key, code)) = login.code {
+            self.create_auth_code(key, code).await?;
+        }
+        Ok(previous)
+    }
 
     /// Stores a new refresh token under `key` (the token's hash). `AlreadyExists` if taken.
     async fn create_refresh_token(&self, key: &str, token: &RefreshToken) -> Result<()>;

@@ -13,8 +13,10 @@
 //! - a pending authorization request or a session is taken by `DELETE … RETURNING`;
 //! - creates are `INSERT … ON CONFLICT DO NOTHING`: no row inserted means `AlreadyExists`
 //!   (a used `jti`, RFC 7523 §3, included);
-//! - a session is touched under `SELECT … FOR UPDATE` in a transaction, so two clients logging in
-//!   through one session at once are both remembered.
+//! - a session is touched by compare-and-swap on its record, so two clients logging in through
+//!   one session at once are both remembered;
+//! - a finished login's writes (the previous session taken, the new session and its code) are one
+//!   transaction of pipelined statements (`login`).
 //!
 //! # Durability
 //!
@@ -41,11 +43,12 @@ use serde::Serialize;
 
 use super::{
     AccessToken, AuditEvent, AuthCode, AuthRequest, DeviceAuthorization, DeviceChange, LoginEvent,
-    RefreshToken, Result, Session, SigningKeySet, StorageError, Store, Subject, SubjectGrants,
-    UpstreamToken,
+    NewLogin, RefreshToken, Result, Session, SigningKeySet, StorageError, Store, Subject,
+    SubjectGrants, UpstreamToken,
 };
 
 mod device;
+mod login;
 mod rotation;
 
 /// The schema, one migration per entry: entry `i` brings the schema to version `i + 1`. Append
@@ -181,6 +184,22 @@ CREATE TABLE subject_marks (
     keep_until BIGINT NOT NULL
 );
 CREATE INDEX subject_marks_keep_until ON subject_marks (keep_until);
+"#,
+    r#"
+-- The pending count in 256 slots instead of 16. A connection's slot is its backend pid modulo
+-- the slot count, and the pids of one instance's 16 pooled connections collided modulo 16 (about
+-- seven pairs shared a slot): a shared slot's row stays locked until its transaction's commit is
+-- flushed, so logins on those connections queued behind one another's WAL flush. Counts already
+-- in slots 0–15 stay where they are; the sum is unchanged.
+INSERT INTO auth_request_count SELECT s, 0 FROM generate_series(16, 255) AS s;
+CREATE OR REPLACE FUNCTION auth_request_count_moved() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE auth_request_count
+       SET n = n + (CASE WHEN TG_OP = 'INSERT' THEN 1 ELSE -1 END)
+     WHERE slot = pg_backend_pid() % 256;
+    RETURN NULL;
+END
+$$;
 "#,
 ];
 
@@ -722,6 +741,10 @@ impl Store for PostgresStore {
         .await
     }
 
+    async fn start_login(&self, login: &NewLogin<'_>) -> Result<Option<Session>> {
+        self.start_login_now(login).await
+    }
+
     async fn take_sessions_of(&self, subject: &Subject) -> Result<Vec<Session>> {
         // One statement: each row is deleted (and returned) by exactly one of racing calls.
         // Records are JSON text; a sign-out is rare enough for a scan.
@@ -1216,7 +1239,7 @@ mod tests {
         schema.drop_schema().await;
     }
 
-    fn code(expires_at: i64) -> AuthCode {
+    pub(super) fn code(expires_at: i64) -> AuthCode {
         AuthCode {
             client_id: "client".into(),
             redirect_uri: "https://rp.example/cb".into(),
@@ -1374,6 +1397,40 @@ mod tests {
         let expected: Vec<i32> = (1..=MIGRATIONS.len() as i32).collect();
         assert_eq!(versions, expected);
         drop(client);
+        schema.drop_schema().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_pending_before_the_count_got_more_slots_are_still_counted() {
+        let Some(url) =
+            test_url("requests_pending_before_the_count_got_more_slots_are_still_counted")
+        else {
+            return;
+        };
+        let schema = TestSchema::create(&url).await;
+        // The schema as the release before the 256 slots left it, with two pending requests
+        // counted in its 16 slots.
+        let before = 5;
+        let mut sql = String::from(
+            "CREATE TABLE schema_version (version INT PRIMARY KEY, \
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now());",
+        );
+        for (i, migration) in MIGRATIONS[..before].iter().enumerate() {
+            sql.push_str(migration);
+            sql.push_str(&format!(
+                "INSERT INTO schema_version (version) VALUES ({});",
+                i + 1
+            ));
+        }
+        sql.push_str(
+            "INSERT INTO auth_requests (key, record, expires_at) \
+             VALUES ('a', '{}', 1), ('b', '{}', 1);",
+        );
+        schema.execute(&sql).await.expect("the older schema");
+        let store = schema.store().await;
+        assert_eq!(store.count_auth_requests().await.expect("count"), 2);
+        store.delete_expired(2).await.expect("sweep");
+        assert_eq!(store.count_auth_requests().await.expect("count"), 0);
         schema.drop_schema().await;
     }
 

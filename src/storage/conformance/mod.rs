@@ -62,8 +62,10 @@ pub use rotation::{
     racing_rotations_of_one_token_have_exactly_one_winner,
 };
 pub use sessions::{
-    expired_sessions_are_swept, racing_takes_of_a_session_succeed_exactly_once,
-    racing_touches_of_a_session_keep_every_client, session_can_be_created_found_touched_and_taken,
+    a_login_replaces_the_previous_session_and_stores_its_code, expired_sessions_are_swept,
+    racing_logins_take_the_previous_session_exactly_once,
+    racing_takes_of_a_session_succeed_exactly_once, racing_touches_of_a_session_keep_every_client,
+    session_can_be_created_found_touched_and_taken,
 };
 pub use signing_keys::the_signing_key_set_is_inserted_once_and_replaced_by_compare_and_swap;
 pub use subjects::{
@@ -112,6 +114,8 @@ pub async fn run_all(store: &dyn Store) {
     racing_touches_of_a_session_keep_every_client(store).await;
     racing_takes_of_a_session_succeed_exactly_once(store).await;
     expired_sessions_are_swept(store).await;
+    a_login_replaces_the_previous_session_and_stores_its_code(store).await;
+    racing_logins_take_the_previous_session_exactly_once(store).await;
     refresh_token_can_be_created_and_found(store).await;
     a_rotation_spends_the_token_and_stores_its_successor_and_access_token(store).await;
     a_failed_rotation_leaves_the_old_token_unspent_and_writes_nothing(store).await;

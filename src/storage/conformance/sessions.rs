@@ -3,10 +3,11 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{
-    identity, is_already_exists, is_not_found, key, race, race_keys, FAR_FUTURE, RACERS, SWEEP_NOW,
+    auth_code, identity, is_already_exists, is_not_found, key, race, race_keys, FAR_FUTURE, RACERS,
+    SWEEP_NOW,
 };
 use crate::random;
-use crate::storage::{Session, Store};
+use crate::storage::{NewLogin, Session, Store};
 
 pub(super) fn session(expires_at: i64) -> Session {
     Session {
@@ -109,4 +110,122 @@ pub async fn expired_sessions_are_swept(store: &dyn Store) {
     assert_eq!(store.delete_expired(now).await.expect("sweep"), 1);
     assert!(is_not_found(&store.find_session(&dead).await));
     assert_eq!(store.take_session(&live).await.expect("live"), live_session);
+}
+
+/// A finished login's writes (`start_login`): the previous session is taken and returned, the
+/// new one stored with the clients of the same person's previous session carried over (another
+/// person's are not), and the code stored unredeemed; a taken session or code key is
+/// `AlreadyExists`.
+pub async fn a_login_replaces_the_previous_session_and_stores_its_code(store: &dyn Store) {
+    // No previous session: the session and the code.
+    let (first, code_key) = (key("login-session"), key("login-code"));
+    let mut s = session(FAR_FUTURE);
+    s.clients = vec!["client-b".into()];
+    let code = auth_code("grant-login", FAR_FUTURE);
+    let login = NewLogin {
+        previous: None,
+        session_key: &first,
+        session: &s,
+        code: Some((&code_key, &code)),
+    };
+    assert_eq!(store.start_login(&login).await.expect("login"), None);
+    assert_eq!(store.find_session(&first).await.expect("session"), s);
+    assert_eq!(store.redeem_auth_code(&code_key).await.expect("code"), code);
+    assert!(is_already_exists(&store.start_login(&login).await));
+    let other_code = NewLogin {
+        session_key: &key("login-session"),
+        ..login
+    };
+    assert!(
+        is_already_exists(&store.start_login(&other_code).await),
+        "the code's key is taken"
+    );
+
+    // The same person's previous session: taken, its clients first in the new one.
+    let mut previous = session(FAR_FUTURE);
+    previous.clients = vec!["client-a".into(), "client-b".into(), "client-c".into()];
+    let previous_key = key("login-previous");
+    store
+        .create_session(&previous_key, &previous)
+        .await
+        .expect("create");
+    let second = key("login-session");
+    let mut new = session(FAR_FUTURE);
+    new.clients = vec!["client-d".into(), "client-b".into()];
+    let taken = store
+        .start_login(&NewLogin {
+            previous: Some(&previous_key),
+            session_key: &second,
+            session: &new,
+            code: None,
+        })
+        .await
+        .expect("login");
+    assert_eq!(taken, Some(previous));
+    assert!(is_not_found(&store.find_session(&previous_key).await));
+    assert_eq!(
+        store.find_session(&second).await.expect("session").clients,
+        vec!["client-a", "client-b", "client-c", "client-d"]
+    );
+
+    // Another person's previous session: taken, nothing carried over. An absent one: nothing.
+    let mut lisi = session(FAR_FUTURE);
+    lisi.identity.user_id = "LiSi".into();
+    store
+        .create_session(&previous_key, &lisi)
+        .await
+        .expect("create");
+    let third = key("login-session");
+    let taken = store
+        .start_login(&NewLogin {
+            previous: Some(&previous_key),
+            session_key: &third,
+            session: &s,
+            code: None,
+        })
+        .await
+        .expect("login");
+    assert_eq!(taken, Some(lisi));
+    assert_eq!(store.find_session(&third).await.expect("session"), s);
+    let fourth = key("login-session");
+    let taken = store
+        .start_login(&NewLogin {
+            previous: Some(&previous_key),
+            session_key: &fourth,
+            session: &s,
+            code: None,
+        })
+        .await
+        .expect("login");
+    assert_eq!(taken, None);
+    assert_eq!(store.find_session(&fourth).await.expect("session"), s);
+}
+
+/// Of logins racing from one browser, exactly one takes its previous session (so another
+/// person's old session is ended, and its clients told, once).
+pub async fn racing_logins_take_the_previous_session_exactly_once(store: &dyn Store) {
+    let keys = race_keys("login-race");
+    for k in &keys {
+        store
+            .create_session(k, &session(FAR_FUTURE))
+            .await
+            .expect("create");
+    }
+    let new = session(FAR_FUTURE);
+    let new = &new;
+    let results = race(&keys, |k| async move {
+        store
+            .start_login(&NewLogin {
+                previous: Some(k),
+                session_key: &key("login-race-new"),
+                session: new,
+                code: None,
+            })
+            .await
+            .expect("login")
+    });
+    for (k, results) in keys.iter().zip(results) {
+        let took = results.iter().filter(|r| r.is_some()).count();
+        assert_eq!(took, 1, "previous session {k} taken {took} times");
+    }
 }
