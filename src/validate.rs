@@ -45,6 +45,25 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// The section `[name]` of `t` as `read` makes it, `absent` when there is none; a problem
+    /// (and `None`) when `name` is not a table.
+    pub fn section<T>(
+        &mut self,
+        t: &Table,
+        name: &str,
+        absent: T,
+        read: impl FnOnce(&mut Self, &Table) -> Option<T>,
+    ) -> Option<T> {
+        match t.get(name) {
+            None => Some(absent),
+            Some(Value::Table(section)) => read(self, section),
+            Some(_) => {
+                self.problem(name, format!("must be a table ([{name}])"));
+                None
+            }
+        }
+    }
+
     /// The string at `name`, if present; a problem when it is not a string.
     pub fn string(&mut self, t: &Table, key: &str, name: &str) -> Option<String> {
         match t.get(name) {

@@ -142,6 +142,14 @@ mod tests {
         Router::new().route("/v1/hello", get(|| async { "hello" }))
     }
 
+    /// `GET uri` over the socket at `path`.
+    async fn get_over(
+        path: &Path,
+        uri: &str,
+    ) -> Result<crate::admin::client::AdminResponse, crate::admin::client::AdminClientError> {
+        crate::admin::client::request(path, Method::GET, uri, None).await
+    }
+
     #[tokio::test]
     async fn answers_its_owner_and_only_its_own_routes() {
         let dir = tempfile::tempdir().unwrap();
@@ -153,14 +161,10 @@ mod tests {
             "the socket's directory is the server user's alone"
         );
         tokio::spawn(serve(bound, hello(), std::future::pending()));
-        let ok = crate::admin::client::request(&path, Method::GET, "/v1/hello", None)
-            .await
-            .unwrap();
+        let ok = get_over(&path, "/v1/hello").await.unwrap();
         assert_eq!(ok.status, StatusCode::OK);
         assert_eq!(&ok.body[..], b"hello");
-        let missing = crate::admin::client::request(&path, Method::GET, "/authorize", None)
-            .await
-            .unwrap();
+        let missing = get_over(&path, "/authorize").await.unwrap();
         assert_eq!(missing.status, StatusCode::NOT_FOUND);
     }
 
@@ -175,9 +179,7 @@ mod tests {
         assert!(path.exists());
         let again = bind(&path).expect("a stale socket file is replaced");
         tokio::spawn(serve(again, hello(), std::future::pending()));
-        let ok = crate::admin::client::request(&path, Method::GET, "/v1/hello", None)
-            .await
-            .unwrap();
+        let ok = get_over(&path, "/v1/hello").await.unwrap();
         assert_eq!(ok.status, StatusCode::OK);
     }
 
@@ -185,9 +187,7 @@ mod tests {
     async fn no_server_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         let path = crate::admin::socket_path_in(dir.path());
-        let err = crate::admin::client::request(&path, Method::GET, "/v1/status", None)
-            .await
-            .unwrap_err();
+        let err = get_over(&path, "/v1/status").await.unwrap_err();
         assert!(err.to_string().contains("no running server"), "{err}");
     }
 }

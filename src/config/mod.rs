@@ -165,23 +165,13 @@ pub fn parse_demo_file(
 ) -> Result<DemoFile, ConfigErrors> {
     validated(text, file, env, |v, table| {
         let clients = v.clients(table);
-        let limits = match table.get("limits") {
-            None => None,
-            Some(Value::Table(t)) => Some(v.limits(t)),
-            Some(_) => {
-                v.problem("limits", "must be a table ([limits])");
-                None
-            }
-        };
+        let limits = v
+            .section(table, "limits", None, |v, t| Some(Some(v.limits(t))))
+            .flatten();
         // The device flow's timings, so unattended clients can see `slow_down` and expiry soon.
-        let lifetimes = match table.get("tokens") {
-            None => None,
-            Some(Value::Table(t)) => v.lifetimes(t),
-            Some(_) => {
-                v.problem("tokens", "must be a table ([tokens])");
-                None
-            }
-        };
+        let lifetimes = v
+            .section(table, "tokens", None, |v, t| Some(v.lifetimes(t)))
+            .flatten();
         Some((clients, limits, lifetimes))
     })
 }
@@ -306,30 +296,13 @@ impl Validator<'_> {
                 "no [[clients]] registered: no application could log in",
             );
         }
-        let lifetimes = match t.get("tokens") {
-            None => Some(Lifetimes::default()),
-            Some(Value::Table(tt)) => self.lifetimes(tt),
-            Some(_) => {
-                self.problem("tokens", "must be a table ([tokens])");
-                None
-            }
-        };
-        let session = match t.get("session") {
-            None => Some(SessionSettings::default()),
-            Some(Value::Table(st)) => Some(self.session(st)),
-            Some(_) => {
-                self.problem("session", "must be a table ([session])");
-                None
-            }
-        };
-        let limits = match t.get("limits") {
-            None => Some(RateLimits::default()),
-            Some(Value::Table(lt)) => Some(self.limits(lt)),
-            Some(_) => {
-                self.problem("limits", "must be a table ([limits])");
-                None
-            }
-        };
+        let lifetimes = self.section(t, "tokens", Lifetimes::default(), |v, tt| v.lifetimes(tt));
+        let session = self.section(t, "session", SessionSettings::default(), |v, st| {
+            Some(v.session(st))
+        });
+        let limits = self.section(t, "limits", RateLimits::default(), |v, lt| {
+            Some(v.limits(lt))
+        });
         let keys_reload_interval =
             match self.integer(t, "keys_reload_interval", "keys_reload_interval") {
                 None => Some(crate::tokens::shared::DEFAULT_RELOAD_INTERVAL_SECS),
@@ -353,42 +326,32 @@ impl Validator<'_> {
                 None
             }
         };
-        let login_event_retention = match t.get("events") {
-            None => Some(DEFAULT_EVENT_RETENTION_DAYS * 86_400),
-            Some(Value::Table(et)) => {
-                self.unknown_keys(et, "events", EVENTS_KEYS);
-                match self.integer(et, "events.retention_days", "retention_days") {
-                    None => Some(DEFAULT_EVENT_RETENTION_DAYS * 86_400),
-                    Some(d) if (1..=3650).contains(&d) => Some(d * 86_400),
-                    Some(_) => {
-                        self.problem("events.retention_days", "must be between 1 and 3650 days");
-                        None
-                    }
+        let default_retention = DEFAULT_EVENT_RETENTION_DAYS * 86_400;
+        let login_event_retention = self.section(t, "events", default_retention, |v, et| {
+            v.unknown_keys(et, "events", EVENTS_KEYS);
+            match v.integer(et, "events.retention_days", "retention_days") {
+                None => Some(default_retention),
+                Some(d) if (1..=3650).contains(&d) => Some(d * 86_400),
+                Some(_) => {
+                    v.problem("events.retention_days", "must be between 1 and 3650 days");
+                    None
                 }
             }
-            Some(_) => {
-                self.problem("events", "must be a table ([events])");
-                None
-            }
-        };
-        let playground = match t.get("ui") {
-            None => false,
-            Some(Value::Table(ut)) => {
-                self.unknown_keys(ut, "ui", UI_KEYS);
+        });
+        // `[ui]` that is not a table is a noted problem: the file is refused whatever this says.
+        let playground = self
+            .section(t, "ui", false, |v, ut| {
+                v.unknown_keys(ut, "ui", UI_KEYS);
                 match ut.get("playground") {
-                    None => false,
-                    Some(Value::Boolean(b)) => *b,
+                    None => Some(false),
+                    Some(Value::Boolean(b)) => Some(*b),
                     Some(_) => {
-                        self.problem("ui.playground", "must be true or false");
-                        false
+                        v.problem("ui.playground", "must be true or false");
+                        Some(false)
                     }
                 }
-            }
-            Some(_) => {
-                self.problem("ui", "must be a table ([ui])");
-                false
-            }
-        };
+            })
+            .unwrap_or(false);
         let connector_ids: Option<Vec<String>> = connectors
             .as_ref()
             .map(|cs| cs.iter().map(|c| c.id().to_owned()).collect());

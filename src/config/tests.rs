@@ -33,6 +33,14 @@ fn problems(text: &str) -> String {
         .join("\n")
 }
 
+/// Asserts that the problems `all` mention each of `keys`.
+#[track_caller]
+fn assert_mentions_each(all: &str, keys: &[&str]) {
+    for key in keys {
+        assert!(all.contains(key), "missing problem for {key} in:\n{all}");
+    }
+}
+
 /// Asserts that `text` is refused with a problem naming `key` first (`"clients[0].connector:"`).
 #[track_caller]
 fn assert_refused_at(text: &str, key: &str) {
@@ -195,14 +203,15 @@ fn alg_none_and_bad_session_values_are_reported() {
         "public = true\nid_token_signed_response_alg = \"none\"\nbackchannel_logout_uri = \"ftp://x\"",
     );
     let all = problems(&text);
-    for key in [
-        "clients[1].id_token_signed_response_alg:",
-        "clients[1].backchannel_logout_uri:",
-        "session.ttl:",
-        "session.colour:",
-    ] {
-        assert!(all.contains(key), "missing {key} in:\n{all}");
-    }
+    assert_mentions_each(
+        &all,
+        &[
+            "clients[1].id_token_signed_response_alg:",
+            "clients[1].backchannel_logout_uri:",
+            "session.ttl:",
+            "session.colour:",
+        ],
+    );
 }
 
 #[test]
@@ -238,21 +247,22 @@ code_ttl = 100000
 "#;
     let err = parse(text, "bad.toml", &env).unwrap_err();
     let all = err.problems.join("\n");
-    for key in [
-        "issuer:",
-        "listen:",
-        "colour:",
-        "wecom.corp_id:",
-        "wecom.agent_id:",
-        "wecom.secret_env:",
-        "clients[0].secret_env:",
-        "clients[0].redirect_uris[0]:",
-        "clients[1].secret:",
-        "clients[1].redirect_uris:",
-        "tokens.code_ttl:",
-    ] {
-        assert!(all.contains(key), "missing problem for {key} in:\n{all}");
-    }
+    assert_mentions_each(
+        &all,
+        &[
+            "issuer:",
+            "listen:",
+            "colour:",
+            "wecom.corp_id:",
+            "wecom.agent_id:",
+            "wecom.secret_env:",
+            "clients[0].secret_env:",
+            "clients[0].redirect_uris[0]:",
+            "clients[1].secret:",
+            "clients[1].redirect_uris:",
+            "tokens.code_ttl:",
+        ],
+    );
     assert!(err.to_string().starts_with("bad.toml has "));
 }
 
@@ -372,17 +382,18 @@ token_burst = 0
     );
     let err = parse(&text, "bad.toml", &env).expect_err("invalid");
     let all = err.problems.join("\n");
-    for key in [
-        "clients[2].secret_sha256:",
-        "clients[2].token_endpoint_auth_method:",
-        "clients[2].access_token_format:",
-        "clients[3].jwks:",
-        "clients[3].token_endpoint_auth_method:",
-        "clients[4].token_endpoint_auth_method:",
-        "limits.token_burst:",
-    ] {
-        assert!(all.contains(key), "missing problem for {key} in:\n{all}");
-    }
+    assert_mentions_each(
+        &all,
+        &[
+            "clients[2].secret_sha256:",
+            "clients[2].token_endpoint_auth_method:",
+            "clients[2].access_token_format:",
+            "clients[3].jwks:",
+            "clients[3].token_endpoint_auth_method:",
+            "clients[4].token_endpoint_auth_method:",
+            "limits.token_burst:",
+        ],
+    );
 }
 
 #[test]
@@ -467,17 +478,18 @@ verify_files = ["/srv/config.toml"]
 "#,
     );
     let all = problems(&t);
-    for key in [
-        "wecom.privateinfo:",
-        "wecom.email_template:",
-        "wecom.name_claim:",
-        "wecom.sub:",
-        "wecom.groups:",
-        "wecom.callback_aes_key_env:",
-        "wecom.verify_files[0]:",
-    ] {
-        assert!(all.contains(key), "missing problem for {key} in:\n{all}");
-    }
+    assert_mentions_each(
+        &all,
+        &[
+            "wecom.privateinfo:",
+            "wecom.email_template:",
+            "wecom.name_claim:",
+            "wecom.sub:",
+            "wecom.groups:",
+            "wecom.callback_aes_key_env:",
+            "wecom.verify_files[0]:",
+        ],
+    );
 }
 
 #[test]

@@ -245,6 +245,14 @@ mod tests {
         h.provider.token(&p, &creds()).await.map_err(|e| e.error)
     }
 
+    async fn is_revoked(h: &Harness, grant_id: &str) -> bool {
+        h.provider
+            .store()
+            .is_grant_revoked(grant_id)
+            .await
+            .expect("store")
+    }
+
     #[tokio::test]
     async fn access_denied_from_the_connector_ends_the_grant() {
         let h = app_harness();
@@ -252,12 +260,7 @@ mod tests {
         h.upstream(RefreshAnswer::Denied);
         let err = use_token(&h, &token).await.expect_err("denied");
         assert_eq!(err.code, ErrorCode::InvalidGrant);
-        assert!(h
-            .provider
-            .store()
-            .is_grant_revoked("g1")
-            .await
-            .expect("store"));
+        assert!(is_revoked(&h, "g1").await);
     }
 
     #[tokio::test]
@@ -307,12 +310,7 @@ mod tests {
             use_token(&h, &next)
                 .await
                 .unwrap_or_else(|e| panic!("cut {cut}: the successor fails: {e}"));
-            assert!(!h
-                .provider
-                .store()
-                .is_grant_revoked("g1")
-                .await
-                .expect("store"));
+            assert!(!is_revoked(&h, "g1").await);
         }
     }
 

@@ -582,9 +582,24 @@ impl Provider {
 mod tests {
     use super::*;
     use crate::provider::client::ClientSettings;
-    use crate::provider::testing::{app_client, harness, params};
+    use crate::provider::params::Params;
+    use crate::provider::testing::{app_client, harness, params, Harness};
     use crate::provider::Lifetimes;
     use crate::secret::Secret;
+
+    /// The error code the client authentication of `p` with `creds` is refused with.
+    async fn refusal(h: &Harness, p: &Params, creds: &ClientCredentials) -> ErrorCode {
+        let result = h.provider.authenticate_client(p, creds).await;
+        result.expect_err("the client must be refused").code
+    }
+
+    /// A request authenticating with a `client_assertion` of `kind` (RFC 7521 §4.2).
+    fn with_assertion(kind: &str, assertion: &str) -> Params {
+        params(&[
+            ("client_assertion_type", kind),
+            ("client_assertion", assertion),
+        ])
+    }
 
     #[tokio::test]
     async fn two_authentication_methods_at_once_are_refused_rfc6749_2_3() {
@@ -597,29 +612,16 @@ mod tests {
             body_client_id: Some("app".into()),
             body_client_secret: Some(Secret::new("app-secret")),
         };
-        let err = h
-            .provider
-            .authenticate_client(&params(&[]), &creds)
-            .await
-            .expect_err("two methods");
-        assert_eq!(err.code, ErrorCode::InvalidRequest);
+        assert_eq!(
+            refusal(&h, &params(&[]), &creds).await,
+            ErrorCode::InvalidRequest
+        );
         let creds = ClientCredentials {
             basic: Some(("app".into(), Secret::new("app-secret"))),
             ..ClientCredentials::default()
         };
-        let p = params(&[
-            (
-                "client_assertion_type",
-                super::super::client_assertion::JWT_BEARER,
-            ),
-            ("client_assertion", "a.b.c"),
-        ]);
-        let err = h
-            .provider
-            .authenticate_client(&p, &creds)
-            .await
-            .expect_err("basic and assertion");
-        assert_eq!(err.code, ErrorCode::InvalidRequest);
+        let p = with_assertion(super::super::client_assertion::JWT_BEARER, "a.b.c");
+        assert_eq!(refusal(&h, &p, &creds).await, ErrorCode::InvalidRequest);
     }
 
     #[tokio::test]
@@ -633,12 +635,10 @@ mod tests {
             basic: Some(("app".into(), Secret::new("app-secret"))),
             ..ClientCredentials::default()
         };
-        let err = h
-            .provider
-            .authenticate_client(&params(&[]), &basic)
-            .await
-            .expect_err("basic refused");
-        assert_eq!(err.code, ErrorCode::InvalidClient);
+        assert_eq!(
+            refusal(&h, &params(&[]), &basic).await,
+            ErrorCode::InvalidClient
+        );
         let post = ClientCredentials {
             body_client_id: Some("app".into()),
             body_client_secret: Some(Secret::new("app-secret")),
@@ -665,35 +665,17 @@ mod tests {
             "e30.e30.",
             "eyJhbGciOiJub25lIn0.e30.",
         ] {
-            let p = params(&[
-                (
-                    "client_assertion_type",
-                    super::super::client_assertion::JWT_BEARER,
-                ),
-                ("client_assertion", assertion),
-            ]);
-            let result = h
-                .provider
-                .authenticate_client(&p, &ClientCredentials::default())
-                .await;
-            let err = result.expect_err("refused");
+            let p = with_assertion(super::super::client_assertion::JWT_BEARER, assertion);
+            let code = refusal(&h, &p, &ClientCredentials::default()).await;
             assert!(
-                matches!(
-                    err.code,
-                    ErrorCode::InvalidClient | ErrorCode::InvalidRequest
-                ),
-                "{assertion}: {err}"
+                matches!(code, ErrorCode::InvalidClient | ErrorCode::InvalidRequest),
+                "{assertion}: {code:?}"
             );
         }
-        let p = params(&[
-            ("client_assertion_type", "urn:example:other"),
-            ("client_assertion", "a.b.c"),
-        ]);
-        let err = h
-            .provider
-            .authenticate_client(&p, &ClientCredentials::default())
-            .await
-            .expect_err("unknown type");
-        assert_eq!(err.code, ErrorCode::InvalidClient);
+        let p = with_assertion("urn:example:other", "a.b.c");
+        assert_eq!(
+            refusal(&h, &p, &ClientCredentials::default()).await,
+            ErrorCode::InvalidClient
+        );
     }
 }

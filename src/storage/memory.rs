@@ -25,10 +25,39 @@ type DeviceMaps = (
     HashMap<String, String>,
 );
 
-/// Login events by (time, sequence number).
-type EventLog = BTreeMap<(i64, u64), LoginEvent>;
-/// Audit events by (time, sequence number).
-type AuditLog = BTreeMap<(i64, u64), AuditEvent>;
+/// Events by (time, sequence number): ordered, and never two under one key.
+struct Timeline<T> {
+    last_seq: u64,
+    events: BTreeMap<(i64, u64), T>,
+}
+
+impl<T> Default for Timeline<T> {
+    fn default() -> Self {
+        Self {
+            last_seq: 0,
+            events: BTreeMap::new(),
+        }
+    }
+}
+
+impl<T: Clone> Timeline<T> {
+    fn push(&mut self, at: i64, event: T) {
+        self.last_seq += 1;
+        self.events.insert((at, self.last_seq), event);
+    }
+
+    /// Up to `limit` events, newest first.
+    fn newest(&self, limit: usize) -> Vec<T> {
+        self.events.values().rev().take(limit).cloned().collect()
+    }
+
+    /// Drops the events whose `expires_at` is before `now`; returns how many.
+    fn sweep(&mut self, now: i64, expires_at: impl Fn(&T) -> i64) -> usize {
+        let before = self.events.len();
+        self.events.retain(|_, e| expires_at(e) >= now);
+        before - self.events.len()
+    }
+}
 
 /// A [`Store`] kept in process memory: one `Mutex<HashMap>` per record kind.
 ///
@@ -53,10 +82,8 @@ pub struct MemoryStore {
     /// a new authorization is never half there).
     devices: Mutex<DeviceMaps>,
     subject_marks: Mutex<HashMap<String, SubjectMark>>,
-    /// Login events by (time, sequence number): ordered, and never two under one key.
-    login_events: Mutex<(u64, EventLog)>,
-    /// Audit events, as the login events.
-    audit_events: Mutex<(u64, AuditLog)>,
+    login_events: Mutex<Timeline<LoginEvent>>,
+    audit_events: Mutex<Timeline<AuditEvent>>,
     /// The shared signing key set, and leases by name.
     cluster: (
         Mutex<Option<SigningKeySet>>,
@@ -85,7 +112,7 @@ impl fmt::Debug for MemoryStore {
             .field("user_links", &lock(&self.user_links).len())
             .field("sessions", &lock(&self.sessions).len())
             .field("devices", &lock(&self.devices).0.len())
-            .field("login_events", &lock(&self.login_events).1.len())
+            .field("login_events", &lock(&self.login_events).events.len())
             .finish()
     }
 }
@@ -380,37 +407,18 @@ impl Store for MemoryStore {
                 users.retain(|_, device_key| records.contains_key(device_key));
                 before - records.len()
             }
-            + {
-                let mut events = lock(&self.login_events);
-                let before = events.1.len();
-                events.1.retain(|_, e| e.expires_at >= now);
-                before - events.1.len()
-            }
-            + {
-                let mut events = lock(&self.audit_events);
-                let before = events.1.len();
-                events.1.retain(|_, e| e.expires_at >= now);
-                before - events.1.len()
-            }
+            + lock(&self.login_events).sweep(now, |e| e.expires_at)
+            + lock(&self.audit_events).sweep(now, |e| e.expires_at)
             + self.sweep_leases(now))
     }
 
     async fn create_login_event(&self, event: &LoginEvent) -> Result<()> {
-        let mut events = lock(&self.login_events);
-        events.0 += 1;
-        let seq = events.0;
-        events.1.insert((event.at, seq), event.clone());
+        lock(&self.login_events).push(event.at, event.clone());
         Ok(())
     }
 
     async fn list_login_events(&self, limit: usize) -> Result<Vec<LoginEvent>> {
-        Ok(lock(&self.login_events)
-            .1
-            .values()
-            .rev()
-            .take(limit)
-            .cloned()
-            .collect())
+        Ok(lock(&self.login_events).newest(limit))
     }
 
     async fn list_sessions(&self, now: i64, limit: usize) -> Result<Vec<Session>> {
@@ -425,21 +433,12 @@ impl Store for MemoryStore {
     }
 
     async fn create_audit_event(&self, event: &AuditEvent) -> Result<()> {
-        let mut events = lock(&self.audit_events);
-        events.0 += 1;
-        let seq = events.0;
-        events.1.insert((event.at, seq), event.clone());
+        lock(&self.audit_events).push(event.at, event.clone());
         Ok(())
     }
 
     async fn list_audit_events(&self, limit: usize) -> Result<Vec<AuditEvent>> {
-        Ok(lock(&self.audit_events)
-            .1
-            .values()
-            .rev()
-            .take(limit)
-            .cloned()
-            .collect())
+        Ok(lock(&self.audit_events).newest(limit))
     }
 
     async fn flush(&self) -> Result<()> {

@@ -952,112 +952,72 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
         .map_err(|e| StorageError::Backend(format!("sled task failed: {e}")))?
 }
 
-#[async_trait]
-impl Store for SledStore {
-    async fn create_auth_request(&self, key: &str, req: &AuthRequest) -> Result<()> {
-        self.watch(self.trees()?.create_auth_request(key, req))
-    }
+/// Writes `impl Store for SledStore`: the listed methods pass `Trees`' answer through `watch`,
+/// then come the impl's other items. The macro emits the whole impl so that `async_trait` sees
+/// the expanded methods (as `delegate_store!` does).
+macro_rules! sled_store_impl {
+    (
+        same_name { $($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)* }
+        renamed { $($alias:ident($($a_arg:ident: $a_ty:ty),*) -> $a_ret:ty => $target:ident;)* }
+        $($rest:tt)*
+    ) => {
+        #[async_trait]
+        impl Store for SledStore {
+            $(async fn $name(&self, $($arg: $ty),*) -> Result<$ret> {
+                self.watch(self.trees()?.$name($($arg),*))
+            })*
+            $(async fn $alias(&self, $($a_arg: $a_ty),*) -> Result<$a_ret> {
+                self.watch(self.trees()?.$target($($a_arg),*))
+            })*
+            $($rest)*
+        }
+    };
+}
 
-    async fn take_auth_request(&self, key: &str) -> Result<AuthRequest> {
-        self.watch(self.trees()?.take_auth_request(key))
+sled_store_impl! {
+    // Each runs `Trees`' method of the same name on the caller's thread: one key's read or write
+    // is quick, and `watch` notes a failure that calls for reopening the database.
+    same_name {
+        create_auth_request(key: &str, req: &AuthRequest) -> ();
+        take_auth_request(key: &str) -> AuthRequest;
+        count_auth_requests() -> usize;
+        create_auth_code(key: &str, code: &AuthCode) -> ();
+        redeem_auth_code(key: &str) -> AuthCode;
+        create_access_token(key: &str, token: &AccessToken) -> ();
+        find_access_token(key: &str) -> AccessToken;
+        delete_access_token(key: &str) -> ();
+        revoke_grant(grant_id: &str, keep_until: i64) -> ();
+        is_grant_revoked(grant_id: &str) -> bool;
+        create_refresh_token(key: &str, token: &RefreshToken) -> ();
+        find_refresh_token(key: &str) -> RefreshToken;
+        create_used_jti(key: &str, expires_at: i64) -> ();
+        create_session(key: &str, session: &Session) -> ();
+        find_session(key: &str) -> Session;
+        touch_session(key: &str, client_id: &str, now: i64) -> Session;
+        take_session(key: &str) -> Session;
+        find_upstream_token(key: &str) -> UpstreamToken;
+        save_upstream_token(key: &str, token: &UpstreamToken) -> ();
+        delete_upstream_token(key: &str) -> ();
+        find_user_link(key: &str) -> String;
+        save_user_link(key: &str, value: &str) -> ();
+        create_login_event(event: &LoginEvent) -> ();
+        create_audit_event(event: &AuditEvent) -> ();
     }
-
-    async fn count_auth_requests(&self) -> Result<usize> {
-        self.watch(self.trees()?.count_auth_requests())
-    }
-
-    async fn create_auth_code(&self, key: &str, code: &AuthCode) -> Result<()> {
-        self.watch(self.trees()?.create_auth_code(key, code))
-    }
-
-    async fn redeem_auth_code(&self, key: &str) -> Result<AuthCode> {
-        self.watch(self.trees()?.redeem_auth_code(key))
-    }
-
-    async fn create_access_token(&self, key: &str, token: &AccessToken) -> Result<()> {
-        self.watch(self.trees()?.create_access_token(key, token))
-    }
-
-    async fn find_access_token(&self, key: &str) -> Result<AccessToken> {
-        self.watch(self.trees()?.find_access_token(key))
-    }
-
-    async fn delete_access_token(&self, key: &str) -> Result<()> {
-        self.watch(self.trees()?.delete_access_token(key))
-    }
-
-    async fn revoke_grant(&self, grant_id: &str, keep_until: i64) -> Result<()> {
-        self.watch(self.trees()?.revoke_grant(grant_id, keep_until))
-    }
-
-    async fn is_grant_revoked(&self, grant_id: &str) -> Result<bool> {
-        self.watch(self.trees()?.is_grant_revoked(grant_id))
-    }
-
-    async fn create_refresh_token(&self, key: &str, token: &RefreshToken) -> Result<()> {
-        self.watch(self.trees()?.create_refresh_token(key, token))
-    }
-
-    async fn find_refresh_token(&self, key: &str) -> Result<RefreshToken> {
-        self.watch(self.trees()?.find_refresh_token(key))
-    }
-
-    async fn rotate_refresh_token(
-        &self,
-        key: &str,
-        rotation: &Rotation<'_>,
-    ) -> Result<RefreshToken> {
-        self.watch(self.trees()?.rotate_refresh_token_now(key, rotation))
-    }
-
-    async fn create_device_authorization(
-        &self,
-        device_key: &str,
-        user_key: &str,
-        record: &DeviceAuthorization,
-    ) -> Result<()> {
-        self.watch(
-            self.trees()?
-                .create_device_authorization_now(device_key, user_key, record),
-        )
-    }
-
-    async fn find_device_authorization(
-        &self,
-        user_key: &str,
-    ) -> Result<(String, DeviceAuthorization)> {
-        self.watch(self.trees()?.find_device_authorization_now(user_key))
-    }
-
-    async fn update_device_authorization(
-        &self,
-        device_key: &str,
-        change: DeviceChange<'_>,
-    ) -> Result<DeviceAuthorization> {
-        self.watch(
-            self.trees()?
-                .update_device_authorization_now(device_key, change),
-        )
-    }
-
-    async fn create_used_jti(&self, key: &str, expires_at: i64) -> Result<()> {
-        self.watch(self.trees()?.create_used_jti(key, expires_at))
-    }
-
-    async fn create_session(&self, key: &str, session: &Session) -> Result<()> {
-        self.watch(self.trees()?.create_session(key, session))
-    }
-
-    async fn find_session(&self, key: &str) -> Result<Session> {
-        self.watch(self.trees()?.find_session(key))
-    }
-
-    async fn touch_session(&self, key: &str, client_id: &str, now: i64) -> Result<Session> {
-        self.watch(self.trees()?.touch_session(key, client_id, now))
-    }
-
-    async fn take_session(&self, key: &str) -> Result<Session> {
-        self.watch(self.trees()?.take_session(key))
+    // The same, for `Trees`' methods whose own name differs.
+    renamed {
+        rotate_refresh_token(key: &str, rotation: &Rotation<'_>) -> RefreshToken
+            => rotate_refresh_token_now;
+        create_device_authorization(device_key: &str, user_key: &str, record: &DeviceAuthorization)
+            -> () => create_device_authorization_now;
+        find_device_authorization(user_key: &str) -> (String, DeviceAuthorization)
+            => find_device_authorization_now;
+        update_device_authorization(device_key: &str, change: DeviceChange<'_>)
+            -> DeviceAuthorization => update_device_authorization_now;
+        find_signing_keys() -> SigningKeySet => find_signing_keys_now;
+        save_signing_keys(expected_version: Option<i64>, set: &SigningKeySet)
+            -> () => save_signing_keys_now;
+        acquire_lease(name: &str, owner: &str, now: i64, until: i64) -> bool => acquire_lease_now;
+        release_lease(name: &str, owner: &str) -> () => release_lease_now;
     }
 
     async fn take_sessions_of(&self, subject: &Subject) -> Result<Vec<Session>> {
@@ -1092,35 +1052,11 @@ impl Store for SledStore {
         )
     }
 
-    async fn find_upstream_token(&self, key: &str) -> Result<UpstreamToken> {
-        self.watch(self.trees()?.find_upstream_token(key))
-    }
-
-    async fn save_upstream_token(&self, key: &str, token: &UpstreamToken) -> Result<()> {
-        self.watch(self.trees()?.save_upstream_token(key, token))
-    }
-
-    async fn delete_upstream_token(&self, key: &str) -> Result<()> {
-        self.watch(self.trees()?.delete_upstream_token(key))
-    }
-
-    async fn find_user_link(&self, key: &str) -> Result<String> {
-        self.watch(self.trees()?.find_user_link(key))
-    }
-
-    async fn save_user_link(&self, key: &str, value: &str) -> Result<()> {
-        self.watch(self.trees()?.save_user_link(key, value))
-    }
-
     async fn delete_expired(&self, now: i64) -> Result<usize> {
         // A scan of every tree: on the blocking pool, so a large store does not hold a runtime
         // thread for the length of the sweep.
         let trees = self.trees()?;
         self.watch(blocking(move || trees.delete_expired(now)).await)
-    }
-
-    async fn create_login_event(&self, event: &LoginEvent) -> Result<()> {
-        self.watch(self.trees()?.create_login_event(event))
     }
 
     async fn list_login_events(&self, limit: usize) -> Result<Vec<LoginEvent>> {
@@ -1141,11 +1077,6 @@ impl Store for SledStore {
         self.watch(blocking(move || trees.list_sessions(now, limit)).await)
     }
 
-    async fn create_audit_event(&self, event: &AuditEvent) -> Result<()> {
-        let trees = self.trees()?;
-        self.watch(trees.create_audit_event(event))
-    }
-
     async fn list_audit_events(&self, limit: usize) -> Result<Vec<AuditEvent>> {
         let trees = self.trees()?;
         self.watch(blocking(move || trees.audit_events.newest(limit)).await)
@@ -1154,26 +1085,6 @@ impl Store for SledStore {
     async fn flush(&self) -> Result<()> {
         // An fsync, which may take milliseconds: on the flusher thread, never a runtime thread.
         self.flusher.flush().await
-    }
-
-    async fn find_signing_keys(&self) -> Result<SigningKeySet> {
-        self.watch(self.trees()?.find_signing_keys_now())
-    }
-
-    async fn save_signing_keys(
-        &self,
-        expected_version: Option<i64>,
-        set: &SigningKeySet,
-    ) -> Result<()> {
-        self.watch(self.trees()?.save_signing_keys_now(expected_version, set))
-    }
-
-    async fn acquire_lease(&self, name: &str, owner: &str, now: i64, until: i64) -> Result<bool> {
-        self.watch(self.trees()?.acquire_lease_now(name, owner, now, until))
-    }
-
-    async fn release_lease(&self, name: &str, owner: &str) -> Result<()> {
-        self.watch(self.trees()?.release_lease_now(name, owner))
     }
 
     fn is_persistent(&self) -> bool {

@@ -312,19 +312,7 @@ impl RateLimiters {
     /// Limiters for `limits`.
     pub fn new(limits: &RateLimits) -> Self {
         Self {
-            set: Arc::new(ArcSwap::from_pointee(LimiterSet {
-                limits: *limits,
-                token: Arc::new(Limiter::new(limits.token_burst, limits.token_per_minute)),
-                callback: Arc::new(Limiter::new(
-                    limits.callback_burst,
-                    limits.callback_per_minute,
-                )),
-                authorize: Arc::new(Limiter::new(
-                    limits.authorize_burst,
-                    limits.authorize_per_minute,
-                )),
-                device: Arc::new(Limiter::new(limits.device_burst, limits.device_per_minute)),
-            })),
+            set: Arc::new(ArcSwap::from_pointee(LimiterSet::build(limits, None))),
         }
     }
 
@@ -332,39 +320,36 @@ impl RateLimiters {
     /// reload is no way to hand a client that is being throttled a fresh burst; a changed one
     /// starts with full buckets at its new size.
     pub fn reconfigure(&self, limits: &RateLimits) {
-        let old = self.set.load();
-        let keep = |old: &Arc<Limiter>, was: (u32, u32), now: (u32, u32)| {
-            if was == now {
-                old.clone()
-            } else {
-                Arc::new(Limiter::new(now.0, now.1))
+        let set = LimiterSet::build(limits, Some(&self.set.load()));
+        self.set.store(Arc::new(set));
+    }
+}
+
+impl LimiterSet {
+    /// Limiters for `limits`, each keeping `old`'s limiter (and its buckets) where its numbers
+    /// are unchanged.
+    fn build(limits: &RateLimits, old: Option<&LimiterSet>) -> Self {
+        let limiter = |pick: fn(&LimiterSet) -> &Arc<Limiter>,
+                       numbers: fn(&RateLimits) -> (u32, u32)| match old {
+            Some(old) if numbers(&old.limits) == numbers(limits) => pick(old).clone(),
+            _ => {
+                let (burst, per_minute) = numbers(limits);
+                Arc::new(Limiter::new(burst, per_minute))
             }
         };
-        let (o, l) = (&old.limits, limits);
-        let set = LimiterSet {
+        Self {
             limits: *limits,
-            token: keep(
-                &old.token,
-                (o.token_burst, o.token_per_minute),
-                (l.token_burst, l.token_per_minute),
+            token: limiter(|s| &s.token, |l| (l.token_burst, l.token_per_minute)),
+            callback: limiter(
+                |s| &s.callback,
+                |l| (l.callback_burst, l.callback_per_minute),
             ),
-            callback: keep(
-                &old.callback,
-                (o.callback_burst, o.callback_per_minute),
-                (l.callback_burst, l.callback_per_minute),
+            authorize: limiter(
+                |s| &s.authorize,
+                |l| (l.authorize_burst, l.authorize_per_minute),
             ),
-            authorize: keep(
-                &old.authorize,
-                (o.authorize_burst, o.authorize_per_minute),
-                (l.authorize_burst, l.authorize_per_minute),
-            ),
-            device: keep(
-                &old.device,
-                (o.device_burst, o.device_per_minute),
-                (l.device_burst, l.device_per_minute),
-            ),
-        };
-        self.set.store(Arc::new(set));
+            device: limiter(|s| &s.device, |l| (l.device_burst, l.device_per_minute)),
+        }
     }
 }
 

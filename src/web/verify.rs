@@ -70,6 +70,12 @@ mod tests {
     use axum::http::{Request, StatusCode};
     use tower::ServiceExt;
 
+    /// `app`'s answer to `GET uri`.
+    async fn get_from(app: Router, uri: &str) -> axum::response::Response {
+        let request = Request::get(uri).body(Body::empty()).expect("request");
+        app.oneshot(request).await.expect("response")
+    }
+
     #[test]
     fn only_ww_verify_names_are_accepted() {
         assert!(is_verify_file_name("WW_verify_abcDEF123.txt"));
@@ -87,28 +93,13 @@ mod tests {
         // A trailing space and no newline: served exactly as downloaded.
         std::fs::write(&path, b"Ab12cd34 ").expect("write");
         let app = router(load(&[path]).expect("load"));
-        let resp = app
-            .clone()
-            .oneshot(
-                Request::get("/WW_verify_Ab12.txt")
-                    .body(Body::empty())
-                    .expect("request"),
-            )
-            .await
-            .expect("response");
+        let resp = get_from(app.clone(), "/WW_verify_Ab12.txt").await;
         assert_eq!(resp.status(), StatusCode::OK);
         let body = axum::body::to_bytes(resp.into_body(), 1024)
             .await
             .expect("body");
         assert_eq!(&body[..], b"Ab12cd34 ");
-        let other = app
-            .oneshot(
-                Request::get("/WW_verify_Other.txt")
-                    .body(Body::empty())
-                    .expect("request"),
-            )
-            .await
-            .expect("response");
+        let other = get_from(app, "/WW_verify_Other.txt").await;
         assert_eq!(other.status(), StatusCode::NOT_FOUND);
     }
 

@@ -51,13 +51,12 @@ struct Reply<T> {
 ///
 /// Every field has a default: error bodies omit the token fields, and success is decided by
 /// `errcode` alone. A body without `errcode` counts as 0, and is then checked for a usable token.
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 pub(crate) struct GetTokenResponse {
     /// The app's access token (at most 512 bytes).
-    #[serde(default)]
     pub(crate) access_token: Option<String>,
     /// Seconds until the token expires, normally 7200.
-    #[serde(default)]
     pub(crate) expires_in: Option<i64>,
 }
 
@@ -76,16 +75,14 @@ impl std::fmt::Debug for GetTokenResponse {
 /// `GET /cgi-bin/auth/getuserinfo` (wecom-api.md §4): `userid` for a corp member, `openid`
 /// (and maybe `external_userid`) for anyone else, and a `user_ticket` when the login used
 /// `snsapi_privateinfo`.
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 pub(crate) struct GetUserInfoResponse {
     /// The member's UserId; present only for corp members.
-    #[serde(default)]
     pub(crate) userid: Option<String>,
     /// Set instead of `userid` for a person who is not a member of the corp.
-    #[serde(default)]
     pub(crate) openid: Option<String>,
     /// The ticket for `getuserdetail` (≤ 512 bytes, 1800 s), only after `snsapi_privateinfo`.
-    #[serde(default)]
     pub(crate) user_ticket: Option<String>,
 }
 
@@ -102,25 +99,20 @@ impl std::fmt::Debug for GetUserInfoResponse {
 
 /// `POST /cgi-bin/auth/getuserdetail` (wecom-api.md §5): the sensitive profile fields, all
 /// strings; empty ones are treated as absent.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub(crate) struct UserDetailResponse {
     /// `"0"` unknown, `"1"` male, `"2"` female.
-    #[serde(default)]
     pub(crate) gender: Option<String>,
     /// Avatar URL (a default image when the member shared nothing).
-    #[serde(default)]
     pub(crate) avatar: Option<String>,
     /// Mobile number.
-    #[serde(default)]
     pub(crate) mobile: Option<String>,
     /// Personal e-mail.
-    #[serde(default)]
     pub(crate) email: Option<String>,
     /// Corporate e-mail.
-    #[serde(default)]
     pub(crate) biz_mail: Option<String>,
     /// Postal address.
-    #[serde(default)]
     pub(crate) address: Option<String>,
 }
 
@@ -159,53 +151,42 @@ pub(crate) struct TagUser {
 }
 
 /// `GET /cgi-bin/tag/get?tagid=` (wecom-api.md §7): the tag's members and departments.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub(crate) struct TagGetResponse {
     /// Members tagged directly.
-    #[serde(default)]
     pub(crate) userlist: Vec<TagUser>,
     /// Departments tagged: their members count as tagged.
-    #[serde(default)]
     pub(crate) partylist: Vec<i64>,
 }
 
 /// `GET /cgi-bin/user/get` (wecom-api.md §6), only the fields the login uses. Since the 2022
 /// privacy change apps created after 2022-06-20 get no `email` / `biz_mail` here; whether the
 /// keys are dropped or sent empty is unconfirmed, so both are optional and empty means absent.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub(crate) struct UserGetResponse {
     /// Display name; not removed by the 2022 privacy change.
-    #[serde(default)]
     pub(crate) name: Option<String>,
     /// Personal e-mail.
-    #[serde(default)]
     pub(crate) email: Option<String>,
     /// Corporate e-mail (企业邮箱).
-    #[serde(default)]
     pub(crate) biz_mail: Option<String>,
     /// 1 active, 2 disabled, 4 not activated, 5 left.
-    #[serde(default)]
     pub(crate) status: Option<i64>,
     /// English name / alias.
-    #[serde(default)]
     pub(crate) alias: Option<String>,
     /// Job title.
-    #[serde(default)]
     pub(crate) position: Option<String>,
     /// Mobile number (withheld from apps created after 2022-06-20).
-    #[serde(default)]
     pub(crate) mobile: Option<String>,
     /// `"0"` unknown, `"1"` male, `"2"` female (withheld from new apps).
-    #[serde(default)]
     pub(crate) gender: Option<String>,
     /// Avatar URL (withheld from new apps).
-    #[serde(default)]
     pub(crate) avatar: Option<String>,
     /// Postal address (withheld from new apps).
-    #[serde(default)]
     pub(crate) address: Option<String>,
     /// Ids of the member's departments the app may view.
-    #[serde(default)]
     pub(crate) department: Vec<i64>,
 }
 
@@ -221,24 +202,19 @@ pub(crate) struct LinkedUserResponse {
 
 /// The member of a linked corp, as `linkedcorp/user/get` describes them (wecom-api.md §12).
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub(crate) struct LinkedUserInfo {
     /// The linked corp's CorpID.
-    #[serde(default)]
     pub(crate) corpid: Option<String>,
     /// Display name.
-    #[serde(default)]
     pub(crate) name: Option<String>,
     /// Departments as `LINKEDID/DEPTID` strings.
-    #[serde(default)]
     pub(crate) department: Vec<String>,
     /// Mobile number.
-    #[serde(default)]
     pub(crate) mobile: Option<String>,
     /// E-mail.
-    #[serde(default)]
     pub(crate) email: Option<String>,
     /// Job title.
-    #[serde(default)]
     pub(crate) position: Option<String>,
 }
 

@@ -111,6 +111,22 @@ impl FakeState {
         self.getuserinfo_calls.load(Ordering::SeqCst)
     }
 
+    /// Counts a call in `calls`, then answers it with the next scripted errcode of `script`, if
+    /// any, or else checks its token.
+    fn admit(
+        &self,
+        calls: &AtomicUsize,
+        script: &Mutex<VecDeque<i64>>,
+        q: &HashMap<String, String>,
+    ) -> Result<(), Json<Value>> {
+        calls.fetch_add(1, Ordering::SeqCst);
+        let scripted = lock(script).pop_front();
+        if let Some(errcode) = scripted {
+            return Err(error(errcode, format!("scripted error {errcode}")));
+        }
+        self.check_token(q)
+    }
+
     /// Checks the `access_token` of a call the way WeCom does (wecom-api.md §1, §10). The
     /// messages echo the token, which the connector must scrub.
     fn check_token(&self, q: &HashMap<String, String>) -> Result<(), Json<Value>> {
@@ -200,12 +216,7 @@ async fn getuserinfo(
     State(state): State<Arc<FakeState>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Json<Value> {
-    state.getuserinfo_calls.fetch_add(1, Ordering::SeqCst);
-    let scripted = lock(&state.getuserinfo_script).pop_front();
-    if let Some(errcode) = scripted {
-        return error(errcode, format!("scripted error {errcode}"));
-    }
-    if let Err(e) = state.check_token(&q) {
+    if let Err(e) = state.admit(&state.getuserinfo_calls, &state.getuserinfo_script, &q) {
         return e;
     }
     let code = q.get("code").map(String::as_str).unwrap_or_default();
@@ -238,12 +249,7 @@ async fn user_get(
     State(state): State<Arc<FakeState>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Json<Value> {
-    state.user_get_calls.fetch_add(1, Ordering::SeqCst);
-    let scripted = lock(&state.user_get_script).pop_front();
-    if let Some(errcode) = scripted {
-        return error(errcode, format!("scripted error {errcode}"));
-    }
-    if let Err(e) = state.check_token(&q) {
+    if let Err(e) = state.admit(&state.user_get_calls, &state.user_get_script, &q) {
         return e;
     }
     let body = match q.get("userid").map(String::as_str).unwrap_or_default() {

@@ -278,19 +278,13 @@ impl WeComConnector {
         let user = self
             .with_token(|token| async move { self.api.get_user(&token, userid).await })
             .await
-            .map_err(|e| match e {
-                ConnectorError::Upstream {
-                    code: USER_NOT_FOUND,
-                    ..
-                } => ConnectorError::AccessDenied("the WeCom member does not exist".to_owned()),
-                ConnectorError::Upstream {
-                    code: code @ (NO_PRIVILEGE | USER_NOT_VISIBLE | MEMBER_OUT_OF_RANGE),
-                    ..
-                } => ConnectorError::NotPermitted(format!(
-                    "WeCom answered {code} for this member: outside the visible range of app {}",
-                    self.settings.agent_id
-                )),
-                other => other,
+            .map_err(|e| {
+                refuse_unreadable_member(e, "the WeCom member does not exist", |code| {
+                    format!(
+                        "WeCom answered {code} for this member: outside the visible range of app {}",
+                        self.settings.agent_id
+                    )
+                })
             })?;
         // An absent status is accepted: getuserinfo has just vouched for the member.
         match user.status {
@@ -371,21 +365,17 @@ impl WeComConnector {
         let answer = self
             .with_token(|token| async move { self.api.get_linked_user(&token, userid).await })
             .await
-            .map_err(|e| match e {
-                ConnectorError::Upstream {
-                    code: USER_NOT_FOUND,
-                    ..
-                } => ConnectorError::AccessDenied(
-                    "the linked-corp member does not exist (any more)".to_owned(),
-                ),
-                ConnectorError::Upstream {
-                    code: code @ (NO_PRIVILEGE | USER_NOT_VISIBLE | MEMBER_OUT_OF_RANGE),
-                    ..
-                } => ConnectorError::NotPermitted(format!(
-                    "WeCom answered {code} for a linked-corp member: app {} may not read linked corp {corp}",
-                    self.settings.agent_id
-                )),
-                other => other,
+            .map_err(|e| {
+                refuse_unreadable_member(
+                    e,
+                    "the linked-corp member does not exist (any more)",
+                    |code| {
+                        format!(
+                            "WeCom answered {code} for a linked-corp member: app {} may not read linked corp {corp}",
+                            self.settings.agent_id
+                        )
+                    },
+                )
             })?;
         let Some(info) = answer.user_info else {
             return Err(ConnectorError::Unavailable(
@@ -428,6 +418,28 @@ impl WeComConnector {
         }
         identity.connector_id.clone_from(&self.settings.id);
         Ok(identity)
+    }
+}
+
+/// What a failed read of one member means for the login: a member WeCom does not know
+/// (60111) is refused with `gone`; one the app may not read is not
+/// permitted (60011, 60021, 50002), `out_of_range` saying why from the errcode; any other
+/// failure stays as it came.
+fn refuse_unreadable_member(
+    e: ConnectorError,
+    gone: &str,
+    out_of_range: impl FnOnce(i64) -> String,
+) -> ConnectorError {
+    match e {
+        ConnectorError::Upstream {
+            code: USER_NOT_FOUND,
+            ..
+        } => ConnectorError::AccessDenied(gone.to_owned()),
+        ConnectorError::Upstream {
+            code: code @ (NO_PRIVILEGE | USER_NOT_VISIBLE | MEMBER_OUT_OF_RANGE),
+            ..
+        } => ConnectorError::NotPermitted(out_of_range(code)),
+        other => other,
     }
 }
 

@@ -16,6 +16,15 @@ fn span(secs: i64) -> Bilingual {
     }
 }
 
+/// A line labelled `zh` / `en` saying `value`, `ok` or not.
+fn line(zh: &str, en: &str, (value, ok): (Bilingual, bool)) -> StatusLine {
+    StatusLine {
+        label: Bilingual::new(zh, en),
+        value,
+        ok,
+    }
+}
+
 /// The status lines of one app at `now`.
 pub(super) async fn lines(
     tokens: &TokenCache,
@@ -24,86 +33,74 @@ pub(super) async fn lines(
     last_event_at: i64,
     now: i64,
 ) -> Vec<StatusLine> {
-    let mut out = Vec::new();
     // WeCom answers `expires_in` 7200 (wecom-api.md §1); the cache keeps a margin before it.
-    out.push(match tokens.usable_until().await {
+    let token = match tokens.usable_until().await {
         Some(until) if until > now => {
             let left = span(until - now);
-            StatusLine {
-                label: Bilingual::new("access_token", "access_token"),
-                value: Bilingual::new(
-                    format!("有效，还剩 {}", left.zh),
-                    format!("usable for another {}", left.en),
-                ),
-                ok: true,
-            }
+            Bilingual::new(
+                format!("有效，还剩 {}", left.zh),
+                format!("usable for another {}", left.en),
+            )
         }
-        _ => StatusLine {
-            label: Bilingual::new("access_token", "access_token"),
-            value: Bilingual::new(
-                "尚未获取（首次登录时获取）",
-                "not fetched yet (the first login fetches it)",
-            ),
-            ok: true,
-        },
-    });
-    out.push(match directory.size() {
+        _ => Bilingual::new(
+            "尚未获取（首次登录时获取）",
+            "not fetched yet (the first login fetches it)",
+        ),
+    };
+    let directory = match directory.size() {
         Some((departments, tags, at)) => {
             let ago = span(now - at);
-            StatusLine {
-                label: Bilingual::new("通讯录", "Directory"),
-                value: Bilingual::new(
-                    format!(
-                        "可见 {departments} 个部门、{tags} 个标签（{} 前读取）",
-                        ago.zh
-                    ),
-                    format!(
-                        "{departments} departments, {tags} tags visible (read {} ago)",
-                        ago.en
-                    ),
+            let seen = Bilingual::new(
+                format!(
+                    "可见 {departments} 个部门、{tags} 个标签（{} 前读取）",
+                    ago.zh
                 ),
-                ok: departments > 0,
-            }
+                format!(
+                    "{departments} departments, {tags} tags visible (read {} ago)",
+                    ago.en
+                ),
+            );
+            (seen, departments > 0)
         }
-        None => StatusLine {
-            label: Bilingual::new("通讯录", "Directory"),
-            value: Bilingual::new(
+        None => (
+            Bilingual::new(
                 "尚未读取（首个请求 groups 的登录时读取）",
                 "not read yet (read at the first login that asks for groups)",
             ),
-            ok: true,
-        },
-    });
-    out.push(if !has_callback {
-        StatusLine {
-            label: Bilingual::new("回调", "Callbacks"),
-            value: Bilingual::new(
+            true,
+        ),
+    };
+    let callbacks = if !has_callback {
+        (
+            Bilingual::new(
                 "未配置（离职、停用要等会话到期或刷新时才生效）",
                 "not configured (a departure takes effect only at refresh or session expiry)",
             ),
-            ok: false,
-        }
+            false,
+        )
     } else if last_event_at == i64::MIN {
-        StatusLine {
-            label: Bilingual::new("回调", "Callbacks"),
-            value: Bilingual::new(
+        (
+            Bilingual::new(
                 "已配置，本次启动后尚未收到",
                 "configured; none received since start",
             ),
-            ok: true,
-        }
+            true,
+        )
     } else {
         let ago = span(now - last_event_at);
-        StatusLine {
-            label: Bilingual::new("回调", "Callbacks"),
-            value: Bilingual::new(
+        (
+            Bilingual::new(
                 format!("最近一次在 {} 前收到", ago.zh),
                 format!("last received {} ago", ago.en),
             ),
-            ok: true,
-        }
-    });
-    out
+            true,
+        )
+    };
+    vec![
+        line("access_token", "access_token", (token, true)),
+        line("通讯录", "Directory", directory),
+        line("回调", "Callbacks", callbacks),
+    ]
 }
 
 #[cfg(test)]

@@ -39,10 +39,9 @@ pub(crate) struct TokenAnswer {
 
 /// The corp in a `get_permanent_code` answer.
 #[derive(Deserialize, Default)]
+#[serde(default)]
 pub(crate) struct AuthCorpInfo {
-    #[serde(default)]
     pub(crate) corpid: String,
-    #[serde(default)]
     pub(crate) corp_name: String,
 }
 
@@ -61,13 +60,11 @@ pub(crate) struct AuthInfo {
 }
 
 /// `service/get_permanent_code` (§8).
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 pub(crate) struct PermanentCodeAnswer {
-    #[serde(default)]
     pub(crate) permanent_code: String,
-    #[serde(default)]
     pub(crate) auth_corp_info: AuthCorpInfo,
-    #[serde(default)]
     pub(crate) auth_info: AuthInfo,
 }
 
@@ -92,14 +89,12 @@ pub(crate) struct UserInfo {
 }
 
 /// `user/get` (§6), the fields a suite login uses.
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 pub(crate) struct Member {
-    #[serde(default)]
     pub(crate) name: Option<String>,
-    #[serde(default)]
     pub(crate) status: Option<i64>,
     /// Only the departments the app may view (§6).
-    #[serde(default)]
     pub(crate) department: Vec<i64>,
 }
 
