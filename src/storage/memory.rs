@@ -447,37 +447,10 @@ impl Store for MemoryStore {
     }
 
     async fn find_signing_keys(&self) -> Result<SigningKeySet> {
-        self.find_signing_keys_now()
-    }
-
-    async fn save_signing_keys(
-        &self,
-        expected_version: Option<i64>,
-        set: &SigningKeySet,
-    ) -> Result<()> {
-        self.save_signing_keys_now(expected_version, set)
-    }
-
-    async fn acquire_lease(&self, name: &str, owner: &str, now: i64, until: i64) -> Result<bool> {
-        self.acquire_lease_now(name, owner, now, until)
-    }
-
-    async fn release_lease(&self, name: &str, owner: &str) -> Result<()> {
-        self.release_lease_now(name, owner)
-    }
-
-    fn is_persistent(&self) -> bool {
-        false
-    }
-}
-
-/// The shared signing key set and named leases (`storage::cluster`).
-impl MemoryStore {
-    pub(super) fn find_signing_keys_now(&self) -> Result<SigningKeySet> {
         lock(&self.cluster.0).clone().ok_or(StorageError::NotFound)
     }
 
-    pub(super) fn save_signing_keys_now(
+    async fn save_signing_keys(
         &self,
         expected_version: Option<i64>,
         set: &SigningKeySet,
@@ -493,13 +466,7 @@ impl MemoryStore {
         Ok(())
     }
 
-    pub(super) fn acquire_lease_now(
-        &self,
-        name: &str,
-        owner: &str,
-        now: i64,
-        until: i64,
-    ) -> Result<bool> {
+    async fn acquire_lease(&self, name: &str, owner: &str, now: i64, until: i64) -> Result<bool> {
         let mut leases = lock(&self.cluster.1);
         match LeaseRecord::claim(leases.get(name), owner, now, until) {
             Some(ours) => {
@@ -510,7 +477,7 @@ impl MemoryStore {
         }
     }
 
-    pub(super) fn release_lease_now(&self, name: &str, owner: &str) -> Result<()> {
+    async fn release_lease(&self, name: &str, owner: &str) -> Result<()> {
         let mut leases = lock(&self.cluster.1);
         if leases.get(name).is_some_and(|l| l.owner == owner) {
             leases.remove(name);
@@ -518,6 +485,13 @@ impl MemoryStore {
         Ok(())
     }
 
+    fn is_persistent(&self) -> bool {
+        false
+    }
+}
+
+/// The named leases (`storage::cluster`).
+impl MemoryStore {
     /// Deletes the leases that lapsed before `now`.
     pub(super) fn sweep_leases(&self, now: i64) -> usize {
         let mut leases = lock(&self.cluster.1);

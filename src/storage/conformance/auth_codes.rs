@@ -1,22 +1,19 @@
 //! Conformance checks for authorization requests and codes: single use, created once, races, the
 //! pending-request counter.
 
-use std::panic;
-
 use super::{
-    access_token, auth_code, auth_request, is_already_exists, is_not_found, key,
-    minimal_auth_request, race, race_keys, with_threads, FAR_FUTURE, RACERS, RACE_KEYS,
+    access_token, already_exists, auth_code, auth_request, is_already_exists, is_not_found, key,
+    minimal_auth_request, no_error, not_found, race, race_keys, spread, winners, FAR_FUTURE,
+    RACE_KEYS,
 };
-use crate::storage::{AuthCode, StorageError, Store};
+use super::{create, put};
+use crate::storage::{AuthCode, Store};
 
 /// A stored authorization request comes back unchanged once, then is gone.
 pub async fn auth_request_is_single_use(store: &dyn Store) {
     for req in [auth_request(FAR_FUTURE), minimal_auth_request(FAR_FUTURE)] {
         let k = key("authreq");
-        store
-            .create_auth_request(&k, &req)
-            .await
-            .expect("create auth request");
+        put(store, &k, req.clone()).await;
         assert_eq!(store.take_auth_request(&k).await.expect("first take"), req);
         assert!(
             is_not_found(&store.take_auth_request(&k).await),
@@ -30,10 +27,8 @@ pub async fn auth_request_cannot_be_created_twice(store: &dyn Store) {
     let k = key("authreq-dup");
     let first = auth_request(FAR_FUTURE);
     let second = minimal_auth_request(FAR_FUTURE);
-    store.create_auth_request(&k, &first).await.expect("create");
-    assert!(is_already_exists(
-        &store.create_auth_request(&k, &second).await
-    ));
+    put(store, &k, first.clone()).await;
+    assert!(is_already_exists(&create(store, &k, second).await));
     assert_eq!(store.take_auth_request(&k).await.expect("take"), first);
 }
 
@@ -42,10 +37,8 @@ pub async fn auth_code_cannot_be_created_twice(store: &dyn Store) {
     let k = key("code-dup");
     let first = auth_code("grant-first", FAR_FUTURE);
     let second = auth_code("grant-second", FAR_FUTURE);
-    store.create_auth_code(&k, &first).await.expect("create");
-    assert!(is_already_exists(
-        &store.create_auth_code(&k, &second).await
-    ));
+    put(store, &k, first.clone()).await;
+    assert!(is_already_exists(&create(store, &k, second).await));
     assert_eq!(store.redeem_auth_code(&k).await.expect("redeem"), first);
 }
 
@@ -58,23 +51,17 @@ pub async fn racing_creates_succeed_exactly_once(store: &dyn Store) {
     let token = access_token("grant-race-create", FAR_FUTURE);
     let (req, code, token) = (&req, &code, &token);
     let outcomes = race(&keys, |k| async move {
-        (
+        [
             store.create_auth_request(k, req).await,
             store.create_auth_code(k, code).await,
             store.create_access_token(k, token).await,
-        )
+        ]
     });
     for per_key in outcomes {
-        let mut created = [0; 3];
-        for (req, code, token) in &per_key {
-            for (i, outcome) in [req, code, token].into_iter().enumerate() {
-                match outcome {
-                    Ok(()) => created[i] += 1,
-                    Err(StorageError::AlreadyExists) => {}
-                    Err(other) => panic!("racing create failed: {other}"),
-                }
-            }
-        }
+        let created = [0, 1, 2].map(|kind| {
+            let outcomes = per_key.iter().map(|o| &o[kind]);
+            winners(outcomes, already_exists, "racing create", |_| true)
+        });
         assert_eq!(
             created,
             [1, 1, 1],
@@ -88,7 +75,7 @@ pub async fn racing_creates_succeed_exactly_once(store: &dyn Store) {
 pub async fn redeem_returns_the_previous_state_and_marks_redeemed(store: &dyn Store) {
     let k = key("code");
     let code = auth_code("grant-redeem", FAR_FUTURE);
-    store.create_auth_code(&k, &code).await.expect("create");
+    put(store, &k, code.clone()).await;
     assert_eq!(
         store.redeem_auth_code(&k).await.expect("first redeem"),
         code
@@ -112,20 +99,10 @@ pub async fn redeem_returns_the_previous_state_and_marks_redeemed(store: &dyn St
 pub async fn racing_redemptions_see_an_unredeemed_code_exactly_once(store: &dyn Store) {
     let keys = race_keys("race-code");
     for k in &keys {
-        store
-            .create_auth_code(k, &auth_code("grant-race", FAR_FUTURE))
-            .await
-            .expect("create");
+        put(store, k, auth_code("grant-race", FAR_FUTURE)).await;
     }
     for per_key in race(&keys, |k| store.redeem_auth_code(k)) {
-        let mut first_uses = 0;
-        for outcome in per_key {
-            match outcome {
-                Ok(code) if !code.redeemed => first_uses += 1,
-                Ok(_) => {}
-                Err(err) => panic!("racing redemption failed: {err}"),
-            }
-        }
+        let first_uses = winners(&per_key, no_error, "racing redemption", |c| !c.redeemed);
         assert_eq!(first_uses, 1, "racing redemptions that saw an unused code");
     }
 }
@@ -136,20 +113,13 @@ pub async fn racing_takes_of_an_auth_request_succeed_exactly_once(store: &dyn St
     let keys = race_keys("race-authreq");
     let req = auth_request(FAR_FUTURE);
     for k in &keys {
-        store.create_auth_request(k, &req).await.expect("create");
+        put(store, k, req.clone()).await;
     }
     for per_key in race(&keys, |k| store.take_auth_request(k)) {
-        let mut taken = 0;
-        for outcome in per_key {
-            match outcome {
-                Ok(got) => {
-                    assert_eq!(got, req);
-                    taken += 1;
-                }
-                Err(StorageError::NotFound) => {}
-                Err(err) => panic!("racing take failed: {err}"),
-            }
-        }
+        let taken = winners(&per_key, not_found, "racing take", |got| {
+            assert_eq!(got, &req);
+            true
+        });
         assert_eq!(taken, 1, "racing takes that got the request");
     }
 }
@@ -168,10 +138,7 @@ pub async fn pending_auth_requests_are_counted_through_creates_takes_races_and_s
     let start = count().await;
     let keys: Vec<String> = (0..3).map(|_| key("authreq-count")).collect();
     for k in &keys {
-        store
-            .create_auth_request(k, &auth_request(FAR_FUTURE))
-            .await
-            .expect("create");
+        put(store, k, auth_request(FAR_FUTURE)).await;
     }
     assert!(is_already_exists(
         &store
@@ -192,43 +159,15 @@ pub async fn pending_auth_requests_are_counted_through_creates_takes_races_and_s
     );
     // Racing creates and takes of distinct keys: every one is counted once.
     let raced = race_keys("authreq-count-race");
-    with_threads(|rt| {
-        std::thread::scope(|scope| {
-            for chunk in raced.chunks(RACE_KEYS / RACERS) {
-                scope.spawn(move || {
-                    rt.block_on(async {
-                        for k in chunk {
-                            store
-                                .create_auth_request(k, &auth_request(FAR_FUTURE))
-                                .await
-                                .expect("create");
-                        }
-                    })
-                });
-            }
-        })
-    });
+    spread(&raced, |k| put(store, k, auth_request(FAR_FUTURE)));
     assert_eq!(count().await, start + 2 + RACE_KEYS);
-    with_threads(|rt| {
-        std::thread::scope(|scope| {
-            for chunk in raced.chunks(RACE_KEYS / RACERS) {
-                scope.spawn(move || {
-                    rt.block_on(async {
-                        for k in chunk {
-                            store.take_auth_request(k).await.expect("take");
-                        }
-                    })
-                });
-            }
-        })
+    spread(&raced, |k| async move {
+        store.take_auth_request(k).await.expect("take");
     });
     assert_eq!(count().await, start + 2);
     // An expired request leaves the count when it is swept (a `now` no other record reaches).
     let old = key("authreq-count-old");
-    store
-        .create_auth_request(&old, &auth_request(5))
-        .await
-        .expect("create");
+    put(store, &old, auth_request(5)).await;
     assert_eq!(count().await, start + 3);
     assert!(store.delete_expired(6).await.expect("sweep") >= 1);
     assert!(is_not_found(&store.take_auth_request(&old).await));

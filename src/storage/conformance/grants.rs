@@ -1,28 +1,25 @@
 //! Conformance checks for access tokens, refresh tokens, grant revocation and used `jti`s.
 
-use std::panic;
-
 use super::{
-    access_token, is_already_exists, is_not_found, key, race, race_keys, refresh_token, FAR_FUTURE,
-    SWEEP_NOW,
+    access_token, already_exists, is_already_exists, is_not_found, key, race, race_keys,
+    refresh_token, winners, FAR_FUTURE,
 };
-use crate::storage::{RefreshToken, StorageError, Store};
+use super::{create, put, sweep_leftovers, Record};
+use crate::storage::{RefreshToken, Store};
 
 /// An access token can be found until deleted; a second create under the same key fails without
 /// overwriting; deleting an absent token is not an error.
 pub async fn access_token_can_be_created_found_and_deleted(store: &dyn Store) {
     let k = key("token");
     let token = access_token("grant-token", FAR_FUTURE);
-    store.create_access_token(&k, &token).await.expect("create");
+    put(store, &k, token.clone()).await;
     assert_eq!(store.find_access_token(&k).await.expect("find"), token);
     assert_eq!(
         store.find_access_token(&k).await.expect("find again"),
         token
     );
     assert!(is_already_exists(
-        &store
-            .create_access_token(&k, &access_token("grant-other", FAR_FUTURE))
-            .await
+        &create(store, &k, access_token("grant-other", FAR_FUTURE)).await
     ));
     assert_eq!(
         store.find_access_token(&k).await.expect("find after dup"),
@@ -59,15 +56,10 @@ pub async fn grant_revocation_is_remembered(store: &dyn Store) {
 pub async fn refresh_token_can_be_created_and_found(store: &dyn Store) {
     let k = key("refresh");
     let token = refresh_token("grant-refresh", FAR_FUTURE);
-    store
-        .create_refresh_token(&k, &token)
-        .await
-        .expect("create");
+    put(store, &k, token.clone()).await;
     assert_eq!(store.find_refresh_token(&k).await.expect("find"), token);
     assert!(is_already_exists(
-        &store
-            .create_refresh_token(&k, &refresh_token("grant-other", FAR_FUTURE))
-            .await
+        &create(store, &k, refresh_token("grant-other", FAR_FUTURE)).await
     ));
     assert_eq!(
         store.find_refresh_token(&k).await.expect("find after dup"),
@@ -81,23 +73,13 @@ pub async fn refresh_token_can_be_created_and_found(store: &dyn Store) {
 /// recording it at once exactly one succeeds (RFC 7523 section 3: single-use assertions).
 pub async fn used_jti_is_recorded_once_even_under_races(store: &dyn Store) {
     let k = key("jti");
-    store
-        .create_used_jti(&k, FAR_FUTURE)
-        .await
-        .expect("first use");
+    put(store, &k, Record::Jti(FAR_FUTURE)).await;
     assert!(is_already_exists(
-        &store.create_used_jti(&k, FAR_FUTURE).await
+        &create(store, &k, Record::Jti(FAR_FUTURE)).await
     ));
     let keys = race_keys("race-jti");
     for per_key in race(&keys, |k| store.create_used_jti(k, FAR_FUTURE)) {
-        let mut recorded = 0;
-        for outcome in per_key {
-            match outcome {
-                Ok(()) => recorded += 1,
-                Err(StorageError::AlreadyExists) => {}
-                Err(err) => panic!("racing jti record failed: {err}"),
-            }
-        }
+        let recorded = winners(&per_key, already_exists, "racing jti record", |_| true);
         assert_eq!(recorded, 1, "racing jti records that succeeded");
     }
 }
@@ -105,37 +87,22 @@ pub async fn used_jti_is_recorded_once_even_under_races(store: &dyn Store) {
 /// `delete_expired` also removes refresh tokens (spent or not) and used `jti`s strictly before
 /// `now`, and keeps those expiring at `now` or later.
 pub async fn delete_expired_removes_expired_refresh_tokens_and_used_jtis(store: &dyn Store) {
-    let now = SWEEP_NOW;
-    store.delete_expired(now).await.expect("initial sweep");
-    let dead = key("sweep-refresh");
-    let dead_spent = key("sweep-refresh");
-    let live = key("sweep-refresh");
-    store
-        .create_refresh_token(&dead, &refresh_token("g", now - 1))
-        .await
-        .expect("create");
+    let now = sweep_leftovers(store).await;
+    let (dead, dead_spent, live) = (
+        key("sweep-refresh"),
+        key("sweep-refresh"),
+        key("sweep-refresh"),
+    );
+    put(store, &dead, refresh_token("g", now - 1)).await;
     let spent = RefreshToken {
         spent: true,
         ..refresh_token("g", now - 1)
     };
-    store
-        .create_refresh_token(&dead_spent, &spent)
-        .await
-        .expect("create");
-    store
-        .create_refresh_token(&live, &refresh_token("g", now))
-        .await
-        .expect("create");
-    let dead_jti = key("sweep-jti");
-    let live_jti = key("sweep-jti");
-    store
-        .create_used_jti(&dead_jti, now - 1)
-        .await
-        .expect("record");
-    store
-        .create_used_jti(&live_jti, now + 60)
-        .await
-        .expect("record");
+    put(store, &dead_spent, spent.clone()).await;
+    put(store, &live, refresh_token("g", now)).await;
+    let (dead_jti, live_jti) = (key("sweep-jti"), key("sweep-jti"));
+    put(store, &dead_jti, Record::Jti(now - 1)).await;
+    put(store, &live_jti, Record::Jti(now + 60)).await;
     assert_eq!(
         store.delete_expired(now).await.expect("sweep"),
         3,
@@ -148,11 +115,8 @@ pub async fn delete_expired_removes_expired_refresh_tokens_and_used_jtis(store: 
         refresh_token("g", now)
     );
     // A swept jti may be used again: its assertion has expired, so it is refused for that.
-    store
-        .create_used_jti(&dead_jti, FAR_FUTURE)
-        .await
-        .expect("reuse");
+    put(store, &dead_jti, Record::Jti(FAR_FUTURE)).await;
     assert!(is_already_exists(
-        &store.create_used_jti(&live_jti, now).await
+        &create(store, &live_jti, Record::Jti(now)).await
     ));
 }

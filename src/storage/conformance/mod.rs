@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::runtime::Handle;
 
 use super::{
-    AccessToken, AuthCode, AuthRequest, ClaimsRequest, RefreshToken, StorageError, Store,
+    AccessToken, AuthCode, AuthRequest, ClaimsRequest, RefreshToken, Session, StorageError, Store,
     UpstreamToken,
 };
 use crate::identity::Identity;
@@ -250,12 +250,117 @@ fn upstream_token(token: &str, expires_at: i64) -> UpstreamToken {
     }
 }
 
+/// A record of any kind the checks store through [`put`].
+enum Record {
+    Request(AuthRequest),
+    Code(AuthCode),
+    Access(AccessToken),
+    Refresh(RefreshToken),
+    Session(Session),
+    Upstream(UpstreamToken),
+    /// A used `jti`, kept until the given expiry.
+    Jti(i64),
+}
+
+macro_rules! record_from {
+    ($($kind:ident($ty:ty)),*) => {
+        $(impl From<$ty> for Record {
+            fn from(record: $ty) -> Record {
+                Record::$kind(record)
+            }
+        })*
+    };
+}
+
+record_from!(
+    Request(AuthRequest),
+    Code(AuthCode),
+    Access(AccessToken),
+    Refresh(RefreshToken),
+    Session(Session),
+    Upstream(UpstreamToken)
+);
+
+/// Stores `record` under `k` with its kind's `create_` (`save_` for an upstream token); the
+/// store's answer.
+async fn create(store: &dyn Store, k: &str, record: impl Into<Record>) -> Result<(), StorageError> {
+    match record.into() {
+        Record::Request(r) => store.create_auth_request(k, &r).await,
+        Record::Code(r) => store.create_auth_code(k, &r).await,
+        Record::Access(r) => store.create_access_token(k, &r).await,
+        Record::Refresh(r) => store.create_refresh_token(k, &r).await,
+        Record::Session(r) => store.create_session(k, &r).await,
+        Record::Upstream(r) => store.save_upstream_token(k, &r).await,
+        Record::Jti(expires_at) => store.create_used_jti(k, expires_at).await,
+    }
+}
+
+/// [`create`], for a record the check needs stored: a store that refuses it fails the check.
+async fn put(store: &dyn Store, k: &str, record: impl Into<Record>) {
+    if let Err(err) = create(store, k, record).await {
+        panic!("storing a record under {k} failed: {err}");
+    }
+}
+
+/// The record a lookup found, or `None` for `NotFound`; any other error fails the check.
+fn found<T>(result: Result<T, StorageError>) -> Option<T> {
+    match result {
+        Ok(record) => Some(record),
+        Err(StorageError::NotFound) => None,
+        Err(err) => panic!("a lookup failed: {err}"),
+    }
+}
+
+/// Sweeps what earlier runs (or an interrupted one) left expired before [`SWEEP_NOW`], so that a
+/// check's own sweep counts only its records; returns that `now`.
+async fn sweep_leftovers(store: &dyn Store) -> i64 {
+    store
+        .delete_expired(SWEEP_NOW)
+        .await
+        .expect("initial sweep");
+    SWEEP_NOW
+}
+
 fn is_not_found<T>(result: &Result<T, StorageError>) -> bool {
     matches!(result, Err(StorageError::NotFound))
 }
 
 fn is_already_exists<T>(result: &Result<T, StorageError>) -> bool {
     matches!(result, Err(StorageError::AlreadyExists))
+}
+
+/// The error a loser of a create race sees.
+fn already_exists(err: &StorageError) -> bool {
+    matches!(err, StorageError::AlreadyExists)
+}
+
+/// The error a loser of a take race sees.
+fn not_found(err: &StorageError) -> bool {
+    matches!(err, StorageError::NotFound)
+}
+
+/// For races whose losers see no error at all (they get the record as it is now).
+fn no_error(_: &StorageError) -> bool {
+    false
+}
+
+/// How many of one key's racing `outcomes` won, as `won` judges them. An error is a lost race
+/// when `lost` accepts it (the error the operation gives a loser); any other fails the check.
+fn winners<'a, T: 'a>(
+    outcomes: impl IntoIterator<Item = &'a Result<T, StorageError>>,
+    lost: fn(&StorageError) -> bool,
+    what: &str,
+    won: impl Fn(&T) -> bool,
+) -> usize {
+    let mut winners = 0;
+    for outcome in outcomes {
+        match outcome {
+            Ok(value) => winners += usize::from(won(value)),
+            Err(err) if lost(err) => {}
+            Err(err) => panic!("{what} failed: {err}"),
+        }
+    }
+    winners
 }
 
 /// A barrier that releases its threads within a few hundred nanoseconds of one another.
@@ -338,6 +443,23 @@ fn race<'a, T: Send, F: Future<Output = T>>(
         }
     }
     per_key
+}
+
+/// Runs `f` on every item, the items shared out among [`RACERS`] threads running at once (each
+/// thread takes its share in turn): a networked store serves them in parallel, not one by one.
+fn spread<'a, T: Sync, F: Future<Output = ()>>(items: &'a [T], f: impl Fn(&'a T) -> F + Sync) {
+    with_threads(|rt| {
+        std::thread::scope(|scope| {
+            for chunk in items.chunks(items.len().div_ceil(RACERS)) {
+                let f = &f;
+                scope.spawn(move || {
+                    for item in chunk {
+                        rt.block_on(f(item));
+                    }
+                });
+            }
+        })
+    });
 }
 
 /// [`RACE_KEYS`] fresh keys for one race.

@@ -2,7 +2,8 @@
 //! successor and access token stored as one step, all or nothing, once.
 
 use super::{access_token, is_already_exists, is_not_found, key, race, race_keys, refresh_token};
-use super::{with_threads, FAR_FUTURE, RACERS};
+use super::{found, put};
+use super::{no_error, spread, winners, FAR_FUTURE, RACERS};
 use crate::storage::{AccessToken, RefreshToken, Rotation, StorageError, Store};
 
 /// A rotation's new records under fresh keys.
@@ -24,6 +25,11 @@ impl Successor {
             access_key: key("rotation-access"),
             access: access_token(grant_id, FAR_FUTURE),
         }
+    }
+
+    /// Rotates the token under `old` into these records.
+    async fn rotate(&self, store: &dyn Store, old: &str) -> Result<RefreshToken, StorageError> {
+        store.rotate_refresh_token(old, &self.rotation()).await
     }
 
     fn rotation(&self) -> Rotation<'_> {
@@ -59,15 +65,9 @@ pub async fn a_rotation_spends_the_token_and_stores_its_successor_and_access_tok
 ) {
     let old = key("rotation-old");
     let token = refresh_token("grant-rotation", FAR_FUTURE);
-    store
-        .create_refresh_token(&old, &token)
-        .await
-        .expect("create");
+    put(store, &old, token.clone()).await;
     let first = Successor::new("grant-rotation");
-    let before = store
-        .rotate_refresh_token(&old, &first.rotation())
-        .await
-        .expect("rotate");
+    let before = first.rotate(store, &old).await.expect("rotate");
     assert_eq!(before, token, "the record as it was before");
     let spent = RefreshToken {
         spent: true,
@@ -80,18 +80,13 @@ pub async fn a_rotation_spends_the_token_and_stores_its_successor_and_access_tok
     );
 
     let replay = Successor::new("grant-rotation");
-    let again = store
-        .rotate_refresh_token(&old, &replay.rotation())
-        .await
-        .expect("rotate again");
+    let again = replay.rotate(store, &old).await.expect("rotate again");
     assert_eq!(again, spent, "a second rotation sees the token spent");
     assert!(!replay.stored(store).await, "a replay stored tokens");
 
     let absent = Successor::new("grant-rotation");
     assert!(is_not_found(
-        &store
-            .rotate_refresh_token(&key("rotation-absent"), &absent.rotation())
-            .await
+        &absent.rotate(store, &key("rotation-absent")).await
     ));
     assert!(
         !absent.stored(store).await,
@@ -105,59 +100,34 @@ pub async fn a_rotation_spends_the_token_and_stores_its_successor_and_access_tok
 pub async fn a_failed_rotation_leaves_the_old_token_unspent_and_writes_nothing(store: &dyn Store) {
     let old = key("rotation-old");
     let token = refresh_token("grant-rotation-fails", FAR_FUTURE);
-    store
-        .create_refresh_token(&old, &token)
-        .await
-        .expect("create");
+    put(store, &old, token.clone()).await;
 
-    // The successor's key is taken.
-    let taken = Successor::new("grant-rotation-fails");
-    let other_refresh = refresh_token("grant-other", FAR_FUTURE);
-    store
-        .create_refresh_token(&taken.refresh_key, &other_refresh)
-        .await
-        .expect("create the taken key");
-    assert!(is_already_exists(
-        &store.rotate_refresh_token(&old, &taken.rotation()).await
-    ));
-    assert_eq!(store.find_refresh_token(&old).await.expect("old"), token);
-    assert_eq!(
-        store
-            .find_refresh_token(&taken.refresh_key)
-            .await
-            .expect("taken"),
-        other_refresh
-    );
-    assert!(is_not_found(
-        &store.find_access_token(&taken.access_key).await
-    ));
-
-    // The access token's key is taken.
-    let taken = Successor::new("grant-rotation-fails");
-    let other_access = access_token("grant-other", FAR_FUTURE);
-    store
-        .create_access_token(&taken.access_key, &other_access)
-        .await
-        .expect("create the taken key");
-    assert!(is_already_exists(
-        &store.rotate_refresh_token(&old, &taken.rotation()).await
-    ));
-    assert_eq!(store.find_refresh_token(&old).await.expect("old"), token);
-    assert!(is_not_found(
-        &store.find_refresh_token(&taken.refresh_key).await
-    ));
-    assert_eq!(
-        store
-            .find_access_token(&taken.access_key)
-            .await
-            .expect("taken"),
-        other_access
-    );
+    // Either of the new keys taken: the rotation fails, and only the taken key holds a record.
+    for refresh_key_taken in [true, false] {
+        let taken = Successor::new("grant-rotation-fails");
+        let other_refresh = refresh_token("grant-other", FAR_FUTURE);
+        let other_access = access_token("grant-other", FAR_FUTURE);
+        if refresh_key_taken {
+            put(store, &taken.refresh_key, other_refresh.clone()).await;
+        } else {
+            put(store, &taken.access_key, other_access.clone()).await;
+        }
+        assert!(is_already_exists(&taken.rotate(store, &old).await));
+        assert_eq!(store.find_refresh_token(&old).await.expect("old"), token);
+        assert_eq!(
+            found(store.find_refresh_token(&taken.refresh_key).await),
+            refresh_key_taken.then_some(other_refresh)
+        );
+        assert_eq!(
+            found(store.find_access_token(&taken.access_key).await),
+            (!refresh_key_taken).then_some(other_access)
+        );
+    }
 
     // The old token still rotates, once.
     let next = Successor::new("grant-rotation-fails");
-    let before = store
-        .rotate_refresh_token(&old, &next.rotation())
+    let before = next
+        .rotate(store, &old)
         .await
         .expect("rotate after the failures");
     assert!(!before.spent, "the failed rotations spent the token");
@@ -170,45 +140,30 @@ pub async fn a_failed_rotation_leaves_the_old_token_unspent_and_writes_nothing(s
 pub async fn racing_rotations_of_one_token_have_exactly_one_winner(store: &dyn Store) {
     let keys = race_keys("race-rotation");
     for k in &keys {
-        store
-            .create_refresh_token(k, &refresh_token("grant-race", FAR_FUTURE))
-            .await
-            .expect("create");
+        put(store, k, refresh_token("grant-race", FAR_FUTURE)).await;
     }
     let per_key = race(&keys, |k| async move {
         let successor = Successor::new("grant-race");
-        let result = store.rotate_refresh_token(k, &successor.rotation()).await;
+        let result = successor.rotate(store, k).await;
         (result, successor)
     });
     let mut calls = Vec::new();
     for outcomes in per_key {
         assert_eq!(outcomes.len(), RACERS);
-        let mut winners = 0;
+        let results = outcomes.iter().map(|(result, _)| result);
+        let won = winners(results, no_error, "racing rotation", |b| !b.spent);
+        assert_eq!(won, 1, "racing rotations that saw an unspent token");
         for (result, successor) in outcomes {
-            let won = match result {
-                Ok(before) => !before.spent,
-                Err(err) => panic!("racing rotation failed: {err}"),
-            };
-            winners += usize::from(won);
-            calls.push((won, successor));
+            calls.push((result.is_ok_and(|before| !before.spent), successor));
         }
-        assert_eq!(winners, 1, "racing rotations that saw an unspent token");
     }
     // On as many threads as raced: a networked store answers thousands of reads in parallel
     // rather than in turn.
-    with_threads(|rt| {
-        std::thread::scope(|s| {
-            for chunk in calls.chunks(calls.len().div_ceil(RACERS)) {
-                s.spawn(move || {
-                    for (won, successor) in chunk {
-                        assert_eq!(
-                            rt.block_on(successor.stored(store)),
-                            *won,
-                            "a rotation's tokens are stored exactly when it won"
-                        );
-                    }
-                });
-            }
-        });
+    spread(&calls, |(won, successor)| async move {
+        assert_eq!(
+            successor.stored(store).await,
+            *won,
+            "a rotation's tokens are stored exactly when it won"
+        );
     });
 }

@@ -3,9 +3,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{
-    auth_code, identity, is_already_exists, is_not_found, key, race, race_keys, FAR_FUTURE, RACERS,
-    SWEEP_NOW,
+    auth_code, identity, is_already_exists, is_not_found, key, not_found, race, race_keys, winners,
+    FAR_FUTURE, RACERS,
 };
+use super::{create, put, sweep_leftovers};
 use crate::random;
 use crate::storage::{NewLogin, Session, Store};
 
@@ -21,13 +22,31 @@ pub(super) fn session(expires_at: i64) -> Session {
     }
 }
 
+/// Logs in through the browser's session under `previous`, issuing no code: the new session's
+/// key and the previous session as `start_login` took it.
+async fn login_after(
+    store: &dyn Store,
+    previous: &str,
+    session: &Session,
+) -> (String, Option<Session>) {
+    let k = key("login-session");
+    let login = NewLogin {
+        previous: Some(previous),
+        session_key: &k,
+        session,
+        code: None,
+    };
+    let taken = store.start_login(&login).await.expect("login");
+    (k, taken)
+}
+
 /// A session is created once, found unchanged, touched (client added once, `last_seen` moved
 /// forward only) and taken exactly once.
 pub async fn session_can_be_created_found_touched_and_taken(store: &dyn Store) {
     let k = key("session");
     let s = session(FAR_FUTURE);
-    store.create_session(&k, &s).await.expect("create");
-    assert!(is_already_exists(&store.create_session(&k, &s).await));
+    put(store, &k, s.clone()).await;
+    assert!(is_already_exists(&create(store, &k, s.clone()).await));
     assert_eq!(store.find_session(&k).await.expect("find"), s);
     let now = s.last_seen + 10;
     let touched = store
@@ -56,10 +75,7 @@ pub async fn session_can_be_created_found_touched_and_taken(store: &dyn Store) {
 pub async fn racing_touches_of_a_session_keep_every_client(store: &dyn Store) {
     let keys = race_keys("session-touch");
     for k in &keys {
-        store
-            .create_session(k, &session(FAR_FUTURE))
-            .await
-            .expect("create");
+        put(store, k, session(FAR_FUTURE)).await;
     }
     let next = AtomicUsize::new(0);
     let next = &next;
@@ -81,32 +97,21 @@ pub async fn racing_touches_of_a_session_keep_every_client(store: &dyn Store) {
 pub async fn racing_takes_of_a_session_succeed_exactly_once(store: &dyn Store) {
     let keys = race_keys("session-take");
     for k in &keys {
-        store
-            .create_session(k, &session(FAR_FUTURE))
-            .await
-            .expect("create");
+        put(store, k, session(FAR_FUTURE)).await;
     }
     for (k, results) in keys.iter().zip(race(&keys, |k| store.take_session(k))) {
-        let won = results.iter().filter(|r| r.is_ok()).count();
+        let won = winners(&results, not_found, "racing session take", |_| true);
         assert_eq!(won, 1, "session {k} taken {won} times");
     }
 }
 
 /// `delete_expired` removes sessions past `expires_at` and keeps live ones.
 pub async fn expired_sessions_are_swept(store: &dyn Store) {
-    let now = SWEEP_NOW;
-    store.delete_expired(now).await.expect("initial sweep");
-    let dead = key("sweep-session");
-    let live = key("sweep-session");
+    let now = sweep_leftovers(store).await;
+    let (dead, live) = (key("sweep-session"), key("sweep-session"));
     let live_session = session(now);
-    store
-        .create_session(&dead, &session(now - 1))
-        .await
-        .expect("create");
-    store
-        .create_session(&live, &live_session)
-        .await
-        .expect("create");
+    put(store, &dead, session(now - 1)).await;
+    put(store, &live, live_session.clone()).await;
     assert_eq!(store.delete_expired(now).await.expect("sweep"), 1);
     assert!(is_not_found(&store.find_session(&dead).await));
     assert_eq!(store.take_session(&live).await.expect("live"), live_session);
@@ -145,22 +150,10 @@ pub async fn a_login_replaces_the_previous_session_and_stores_its_code(store: &d
     let mut previous = session(FAR_FUTURE);
     previous.clients = vec!["client-a".into(), "client-b".into(), "client-c".into()];
     let previous_key = key("login-previous");
-    store
-        .create_session(&previous_key, &previous)
-        .await
-        .expect("create");
-    let second = key("login-session");
+    put(store, &previous_key, previous.clone()).await;
     let mut new = session(FAR_FUTURE);
     new.clients = vec!["client-d".into(), "client-b".into()];
-    let taken = store
-        .start_login(&NewLogin {
-            previous: Some(&previous_key),
-            session_key: &second,
-            session: &new,
-            code: None,
-        })
-        .await
-        .expect("login");
+    let (second, taken) = login_after(store, &previous_key, &new).await;
     assert_eq!(taken, Some(previous));
     assert!(is_not_found(&store.find_session(&previous_key).await));
     assert_eq!(
@@ -171,32 +164,11 @@ pub async fn a_login_replaces_the_previous_session_and_stores_its_code(store: &d
     // Another person's previous session: taken, nothing carried over. An absent one: nothing.
     let mut lisi = session(FAR_FUTURE);
     lisi.identity.user_id = "LiSi".into();
-    store
-        .create_session(&previous_key, &lisi)
-        .await
-        .expect("create");
-    let third = key("login-session");
-    let taken = store
-        .start_login(&NewLogin {
-            previous: Some(&previous_key),
-            session_key: &third,
-            session: &s,
-            code: None,
-        })
-        .await
-        .expect("login");
+    put(store, &previous_key, lisi.clone()).await;
+    let (third, taken) = login_after(store, &previous_key, &s).await;
     assert_eq!(taken, Some(lisi));
     assert_eq!(store.find_session(&third).await.expect("session"), s);
-    let fourth = key("login-session");
-    let taken = store
-        .start_login(&NewLogin {
-            previous: Some(&previous_key),
-            session_key: &fourth,
-            session: &s,
-            code: None,
-        })
-        .await
-        .expect("login");
+    let (fourth, taken) = login_after(store, &previous_key, &s).await;
     assert_eq!(taken, None);
     assert_eq!(store.find_session(&fourth).await.expect("session"), s);
 }
@@ -206,24 +178,11 @@ pub async fn a_login_replaces_the_previous_session_and_stores_its_code(store: &d
 pub async fn racing_logins_take_the_previous_session_exactly_once(store: &dyn Store) {
     let keys = race_keys("login-race");
     for k in &keys {
-        store
-            .create_session(k, &session(FAR_FUTURE))
-            .await
-            .expect("create");
+        put(store, k, session(FAR_FUTURE)).await;
     }
     let new = session(FAR_FUTURE);
     let new = &new;
-    let results = race(&keys, |k| async move {
-        store
-            .start_login(&NewLogin {
-                previous: Some(k),
-                session_key: &key("login-race-new"),
-                session: new,
-                code: None,
-            })
-            .await
-            .expect("login")
-    });
+    let results = race(&keys, |k| async move { login_after(store, k, new).await.1 });
     for (k, results) in keys.iter().zip(results) {
         let took = results.iter().filter(|r| r.is_some()).count();
         assert_eq!(took, 1, "previous session {k} taken {took} times");

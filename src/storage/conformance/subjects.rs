@@ -1,6 +1,7 @@
 //! Conformance checks for signing one person out everywhere: their sessions taken at once, their
 //! grants found, and the subject marks that void what they held before.
 
+use super::put;
 use super::sessions::session;
 use super::{access_token, auth_code, identity, is_not_found, key, refresh_token, FAR_FUTURE};
 use crate::random;
@@ -24,16 +25,10 @@ pub async fn a_subjects_sessions_are_taken_and_grants_found_but_nobody_elses(sto
     };
     let (a, b, elsewhere, other) = (key("s"), key("s"), key("s"), key("s"));
     let (session_a, session_b) = (mine("wecom"), mine("branch"));
-    store.create_session(&a, &session_a).await.expect("a");
-    store.create_session(&b, &session_b).await.expect("b");
-    store
-        .create_session(&elsewhere, &mine("other-corp"))
-        .await
-        .expect("other corp");
-    store
-        .create_session(&other, &session(FAR_FUTURE))
-        .await
-        .expect("someone else");
+    put(store, &a, session_a.clone()).await;
+    put(store, &b, session_b.clone()).await;
+    put(store, &elsewhere, mine("other-corp")).await;
+    put(store, &other, session(FAR_FUTURE)).await;
     let mut taken = store.take_sessions_of(&subject).await.expect("take");
     taken.sort_by(|x, y| x.connector_id.cmp(&y.connector_id));
     assert_eq!(taken, vec![session_b, session_a]);
@@ -63,57 +58,33 @@ pub async fn a_subjects_sessions_are_taken_and_grants_found_but_nobody_elses(sto
         (key("g"), key("g"), key("g"), key("g"), key("g"), key("g"));
     let mut code = auth_code(&g_code, FAR_FUTURE);
     code.identity = with_user(identity(), "wecom");
-    store
-        .create_auth_code(&random::token(16), &code)
-        .await
-        .expect("code");
+    put(store, &random::token(16), code.clone()).await;
     let mut at = access_token(&g_access, FAR_FUTURE);
     at.identity = with_user(identity(), "branch");
-    store
-        .create_access_token(&random::token(16), &at)
-        .await
-        .expect("at");
+    put(store, &random::token(16), at.clone()).await;
     let mut rt = refresh_token(&g_refresh, FAR_FUTURE);
     rt.identity = with_user(identity(), "wecom");
-    store
-        .create_refresh_token(&random::token(16), &rt)
-        .await
-        .expect("rt");
+    put(store, &random::token(16), rt.clone()).await;
     let mut spent = refresh_token(&g_spent, FAR_FUTURE);
     spent.identity = with_user(identity(), "wecom");
     spent.spent = true;
-    store
-        .create_refresh_token(&random::token(16), &spent)
-        .await
-        .expect("spent");
+    put(store, &random::token(16), spent.clone()).await;
     let mut expired = refresh_token(&g_old, now - 1);
     expired.identity = with_user(identity(), "wecom");
-    store
-        .create_refresh_token(&random::token(16), &expired)
-        .await
-        .expect("expired");
+    put(store, &random::token(16), expired.clone()).await;
     let mut legacy = refresh_token(&g_legacy, FAR_FUTURE);
     legacy.identity = with_user(identity(), "");
-    store
-        .create_refresh_token(&random::token(16), &legacy)
-        .await
-        .expect("legacy");
+    put(store, &random::token(16), legacy.clone()).await;
     // A pairwise client's record: its `sub` as user_id, the person's own id as upstream_id.
     let g_pairwise = key("g");
     let mut pairwise = access_token(&g_pairwise, FAR_FUTURE);
     pairwise.identity = with_user(identity(), "wecom");
     pairwise.identity.upstream_id = Some(user.clone());
     pairwise.identity.user_id = "pairwise-sub".into();
-    store
-        .create_access_token(&random::token(16), &pairwise)
-        .await
-        .expect("pairwise");
+    put(store, &random::token(16), pairwise.clone()).await;
     let mut foreign = refresh_token(&key("g"), FAR_FUTURE);
     foreign.identity = with_user(identity(), "other-corp");
-    store
-        .create_refresh_token(&random::token(16), &foreign)
-        .await
-        .expect("foreign");
+    put(store, &random::token(16), foreign.clone()).await;
     store
         .create_refresh_token(&random::token(16), &refresh_token(&key("g"), FAR_FUTURE))
         .await

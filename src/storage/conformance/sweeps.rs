@@ -3,64 +3,37 @@
 use super::sessions::session;
 use super::{
     access_token, auth_code, auth_request, is_not_found, key, refresh_token, upstream_token,
-    FAR_FUTURE, SWEEP_NOW,
+    FAR_FUTURE,
 };
+use super::{put, sweep_leftovers};
 use crate::storage::Store;
 
 /// `delete_expired(now)` removes exactly the records of every kind whose expiry is strictly
 /// before `now`, counts them, keeps the rest (including one expiring at `now` exactly), and keeps a
 /// grant revoked until the later of two `keep_until`s.
 pub async fn delete_expired_removes_exactly_the_expired_records_of_every_kind(store: &dyn Store) {
-    let now = SWEEP_NOW;
+    let now = sweep_leftovers(store).await;
     let (past, at_now, later) = (now - 1, now, now + 3600);
-    // Leftovers of an interrupted earlier run would otherwise be counted below.
-    store.delete_expired(now).await.expect("initial sweep");
 
     let dead_req = key("sweep-authreq");
     let live_req = key("sweep-authreq");
-    store
-        .create_auth_request(&dead_req, &auth_request(past))
-        .await
-        .expect("create");
-    store
-        .create_auth_request(&live_req, &auth_request(at_now))
-        .await
-        .expect("create");
+    put(store, &dead_req, auth_request(past)).await;
+    put(store, &live_req, auth_request(at_now)).await;
 
     let dead_code = key("sweep-code");
     let dead_used_code = key("sweep-code");
     let live_used_code = key("sweep-code");
-    store
-        .create_auth_code(&dead_code, &auth_code("g", past))
-        .await
-        .expect("create");
-    store
-        .create_auth_code(&dead_used_code, &auth_code("g", past))
-        .await
-        .expect("create");
-    store
-        .redeem_auth_code(&dead_used_code)
-        .await
-        .expect("redeem");
-    store
-        .create_auth_code(&live_used_code, &auth_code("g", later))
-        .await
-        .expect("create");
-    store
-        .redeem_auth_code(&live_used_code)
-        .await
-        .expect("redeem");
+    put(store, &dead_code, auth_code("g", past)).await;
+    put(store, &dead_used_code, auth_code("g", past)).await;
+    put(store, &live_used_code, auth_code("g", later)).await;
+    for used in [&dead_used_code, &live_used_code] {
+        store.redeem_auth_code(used).await.expect("redeem");
+    }
 
     let dead_token = key("sweep-token");
     let live_token = key("sweep-token");
-    store
-        .create_access_token(&dead_token, &access_token("g", past))
-        .await
-        .expect("create");
-    store
-        .create_access_token(&live_token, &access_token("g", later))
-        .await
-        .expect("create");
+    put(store, &dead_token, access_token("g", past)).await;
+    put(store, &live_token, access_token("g", later)).await;
 
     let dead_grant = key("sweep-grant");
     let live_grant = key("sweep-grant");
@@ -77,14 +50,8 @@ pub async fn delete_expired_removes_exactly_the_expired_records_of_every_kind(st
 
     let dead_upstream = key("sweep-upstream");
     let live_upstream = key("sweep-upstream");
-    store
-        .save_upstream_token(&dead_upstream, &upstream_token("old", past))
-        .await
-        .expect("save");
-    store
-        .save_upstream_token(&live_upstream, &upstream_token("fresh", later))
-        .await
-        .expect("save");
+    put(store, &dead_upstream, upstream_token("old", past)).await;
+    put(store, &live_upstream, upstream_token("fresh", later)).await;
 
     assert_eq!(
         store.delete_expired(now).await.expect("sweep"),
@@ -164,20 +131,11 @@ pub async fn absent_keys_are_not_found(store: &dyn Store) {
 /// barrier calls before a credential is handed out).
 pub async fn flush_keeps_every_record_readable(store: &dyn Store) {
     let (req, sess, refresh) = (key("flush-req"), key("flush-session"), key("flush-rt"));
-    store
-        .create_auth_request(&req, &auth_request(FAR_FUTURE))
-        .await
-        .expect("create request");
+    put(store, &req, auth_request(FAR_FUTURE)).await;
     let s = session(FAR_FUTURE);
-    store
-        .create_session(&sess, &s)
-        .await
-        .expect("create session");
+    put(store, &sess, s.clone()).await;
     let rt = refresh_token("flush-grant", FAR_FUTURE);
-    store
-        .create_refresh_token(&refresh, &rt)
-        .await
-        .expect("create refresh");
+    put(store, &refresh, rt.clone()).await;
     store.flush().await.expect("flush");
     store
         .flush()

@@ -1,6 +1,8 @@
 //! Conformance checks for what a connector keeps: upstream tokens, user links and leases.
 
-use super::{is_not_found, key, race, race_keys, upstream_token, FAR_FUTURE, SWEEP_NOW};
+use super::put;
+use super::{is_not_found, key, no_error, race, race_keys, upstream_token, winners};
+use super::{FAR_FUTURE, SWEEP_NOW};
 use crate::random;
 use crate::storage::Store;
 
@@ -34,12 +36,9 @@ pub async fn upstream_token_can_be_saved_replaced_found_and_deleted(store: &dyn 
     let k = key("upstream");
     let first = upstream_token("first-upstream-token", FAR_FUTURE);
     let second = upstream_token("second-upstream-token", FAR_FUTURE + 7200);
-    store.save_upstream_token(&k, &first).await.expect("save");
+    put(store, &k, first.clone()).await;
     assert_eq!(store.find_upstream_token(&k).await.expect("find"), first);
-    store
-        .save_upstream_token(&k, &second)
-        .await
-        .expect("replace");
+    put(store, &k, second.clone()).await;
     assert_eq!(
         store.find_upstream_token(&k).await.expect("find replaced"),
         second
@@ -59,58 +58,35 @@ const LEASE_NOW: i64 = FAR_FUTURE - 100_000;
 /// extend it; releasing someone else's lease changes nothing.
 pub async fn a_lease_has_one_holder_until_released_or_lapsed(store: &dyn Store) {
     let name = key("lease");
-    let t = LEASE_NOW;
-    assert!(store
-        .acquire_lease(&name, "a", t, t + 10)
-        .await
-        .expect("acquire"));
-    assert!(
-        !store
-            .acquire_lease(&name, "b", t + 1, t + 11)
-            .await
-            .expect("acquire"),
-        "two holders"
-    );
-    assert!(
-        store
-            .acquire_lease(&name, "a", t + 5, t + 20)
-            .await
-            .expect("extend"),
-        "the holder extends"
-    );
-    store
-        .release_lease(&name, "b")
-        .await
-        .expect("release by another");
-    assert!(
-        !store
-            .acquire_lease(&name, "b", t + 19, t + 30)
-            .await
-            .expect("acquire"),
-        "released by a non-holder"
-    );
+    // Whether `owner` holds the lease after asking at `LEASE_NOW + at` to hold it until
+    // `LEASE_NOW + until`.
+    let acquire = |owner: &'static str, at: i64, until: i64| {
+        let name = &name;
+        async move {
+            let (now, until) = (LEASE_NOW + at, LEASE_NOW + until);
+            store
+                .acquire_lease(name, owner, now, until)
+                .await
+                .expect("acquire")
+        }
+    };
+    let release = |owner: &'static str| {
+        let name = &name;
+        async move { store.release_lease(name, owner).await.expect("release") }
+    };
+    assert!(acquire("a", 0, 10).await);
+    assert!(!acquire("b", 1, 11).await, "two holders");
+    assert!(acquire("a", 5, 20).await, "the holder extends");
+    release("b").await;
+    assert!(!acquire("b", 19, 30).await, "released by a non-holder");
     // Lapsed at its `until`: someone else may take it, and the old holder's release is a no-op.
-    assert!(store
-        .acquire_lease(&name, "b", t + 20, t + 40)
-        .await
-        .expect("take over"));
-    store
-        .release_lease(&name, "a")
-        .await
-        .expect("stale release");
-    assert!(
-        !store
-            .acquire_lease(&name, "a", t + 21, t + 50)
-            .await
-            .expect("acquire"),
-        "a stale release freed it"
-    );
-    store.release_lease(&name, "b").await.expect("release");
-    assert!(store
-        .acquire_lease(&name, "a", t + 22, t + 50)
-        .await
-        .expect("acquire after release"));
+    assert!(acquire("b", 20, 40).await, "taken over");
+    release("a").await;
+    assert!(!acquire("a", 21, 50).await, "a stale release freed it");
+    release("b").await;
+    assert!(acquire("a", 22, 50).await, "acquired after release");
     // Leases are independent by name.
+    let t = LEASE_NOW;
     assert!(store
         .acquire_lease(&key("lease"), "b", t + 22, t + 50)
         .await
@@ -131,11 +107,7 @@ pub async fn racing_lease_acquisitions_have_exactly_one_winner(store: &dyn Store
             .acquire_lease(k, &owner, LEASE_NOW, LEASE_NOW + 60)
             .await
     })) {
-        let won = results
-            .into_iter()
-            .map(|r| r.expect("acquire"))
-            .filter(|won| *won)
-            .count();
+        let won = winners(&results, no_error, "racing lease acquisition", |won| *won);
         assert_eq!(won, 1, "lease {k} had {won} holders at once");
     }
 }
