@@ -3,8 +3,9 @@
 //! loopback port and a socket directory of its own, run by an unprivileged user when the test
 //! runs as root (initdb and postgres refuse root). Trust authentication on loopback only.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 /// A private PostgreSQL server; stopped (immediately) and deleted when dropped.
 pub struct LocalPostgres {
@@ -105,25 +106,15 @@ impl LocalPostgres {
             port: 0,
             run_as,
         };
-        let out = pg
-            .command("initdb")
-            .arg("-D")
-            .arg(pg.data())
-            .args([
-                "-U",
-                "wecom_oidc",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--locale=C.UTF-8",
-            ])
-            .output()
-            .expect("run initdb");
-        assert!(
-            out.status.success(),
-            "initdb failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let initdb = [
+            "-U",
+            "wecom_oidc",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ];
+        pg.must_run("initdb", initdb);
         let mut pg = pg;
         for _ in 0..8 {
             pg.port = free_port();
@@ -146,6 +137,31 @@ impl LocalPostgres {
         }
     }
 
+    /// Runs `program -D <data directory> args…`.
+    fn run<S: AsRef<OsStr>>(
+        &self,
+        program: &str,
+        args: impl IntoIterator<Item = S>,
+    ) -> std::io::Result<Output> {
+        self.command(program)
+            .arg("-D")
+            .arg(self.data())
+            .args(args)
+            .output()
+    }
+
+    /// [`LocalPostgres::run`], failing the test unless the program succeeds.
+    fn must_run<S: AsRef<OsStr>>(&self, program: &str, args: impl IntoIterator<Item = S>) {
+        let out = self
+            .run(program, args)
+            .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+        assert!(
+            out.status.success(),
+            "{program} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     fn data(&self) -> PathBuf {
         self.dir.path().join("data")
     }
@@ -161,14 +177,12 @@ impl LocalPostgres {
             self.port,
             self.dir.path().display()
         );
-        self.command("pg_ctl")
-            .arg("-D")
-            .arg(self.data())
-            .arg("-l")
-            .arg(self.dir.path().join("server.log"))
-            .args(["-w", "-t", "30", "-o", &options, "start"])
-            .output()
-            .is_ok_and(|o| o.status.success())
+        let log = self.dir.path().join("server.log");
+        let args = [OsStr::new("-l"), log.as_os_str()];
+        let args = args
+            .into_iter()
+            .chain(["-w", "-t", "30", "-o", &options, "start"].map(OsStr::new));
+        self.run("pg_ctl", args).is_ok_and(|o| o.status.success())
     }
 
     /// Starts the server again on its port (after [`LocalPostgres::stop`]).
@@ -183,18 +197,7 @@ impl LocalPostgres {
     /// Stops the server as an operator's restart does (`pg_ctl stop -m fast`: open sessions are
     /// ended, the data is checkpointed), and waits until it is down.
     pub fn stop(&self) {
-        let out = self
-            .command("pg_ctl")
-            .arg("-D")
-            .arg(self.data())
-            .args(["-m", "fast", "-w", "-t", "30", "stop"])
-            .output()
-            .expect("run pg_ctl stop");
-        assert!(
-            out.status.success(),
-            "pg_ctl stop failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        self.must_run("pg_ctl", ["-m", "fast", "-w", "-t", "30", "stop"]);
     }
 
     /// Its port on 127.0.0.1.

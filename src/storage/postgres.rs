@@ -535,6 +535,63 @@ impl PostgresStore {
         }
     }
 
+    /// Runs `sql` with `params`; its row, `NotFound` without one.
+    async fn row(
+        &self,
+        op: &str,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<tokio_postgres::Row> {
+        self.query_opt(op, sql, params)
+            .await?
+            .ok_or(StorageError::NotFound)
+    }
+
+    /// A compare-and-swap on one record (`select` reads it by key, `update` writes it only where
+    /// it is still exactly the text read): `change` gets the stored text and answers the text to
+    /// write over it (`None`: nothing to write) and the call's result. Under READ COMMITTED the
+    /// UPDATE re-checks the record on the newest row version once it holds the row lock, so of
+    /// two racing changes one writes and the other sees no row changed, reads again and applies
+    /// itself to the newer record: neither is lost. Two prepared statements, two round trips (a
+    /// transaction with `SELECT … FOR UPDATE` took six).
+    async fn swap_record<R>(
+        &self,
+        op: &str,
+        [select, update]: [&str; 2],
+        key: &str,
+        change: impl Fn(&str) -> Result<(Option<String>, R)>,
+    ) -> Result<R> {
+        let client = self.client().await?;
+        let select = client
+            .prepare_cached(select)
+            .await
+            .map_err(|e| pg_error(op, &e))?;
+        let update = client
+            .prepare_cached(update)
+            .await
+            .map_err(|e| pg_error(op, &e))?;
+        loop {
+            let row = client
+                .query_opt(&select, &[&key])
+                .await
+                .map_err(|e| pg_error(op, &e))?
+                .ok_or(StorageError::NotFound)?;
+            let current: &str = row.get(0);
+            let (write, result) = change(current)?;
+            let Some(new) = write else {
+                return Ok(result);
+            };
+            let changed = client
+                .execute(&update, &[&key, &new, &current])
+                .await
+                .map_err(|e| pg_error(op, &e))?;
+            if changed == 1 {
+                return Ok(result);
+            }
+            // Changed (or taken) meanwhile: judge again on what is there now.
+        }
+    }
+
     /// The JSON record of the row `sql` returns, decoded; `NotFound` without a row.
     async fn record<T: DeserializeOwned>(
         &self,
@@ -542,10 +599,7 @@ impl PostgresStore {
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<T> {
-        let row = self
-            .query_opt(table, sql, params)
-            .await?
-            .ok_or(StorageError::NotFound)?;
+        let row = self.row(table, sql, params).await?;
         decode(table, row.get::<_, &str>(0))
     }
 }
@@ -573,13 +627,12 @@ impl Store for PostgresStore {
 
     async fn count_auth_requests(&self) -> Result<usize> {
         let row = self
-            .query_opt(
+            .row(
                 "count auth requests",
                 "SELECT COALESCE(SUM(n), 0)::BIGINT FROM auth_request_count",
                 &[],
             )
-            .await?
-            .ok_or(StorageError::NotFound)?;
+            .await?;
         Ok(usize::try_from(row.get::<_, i64>(0)).unwrap_or(0))
     }
 
@@ -692,44 +745,20 @@ impl Store for PostgresStore {
     }
 
     async fn touch_session(&self, key: &str, client_id: &str, now: i64) -> Result<Session> {
-        // A compare-and-swap on the record, like sled's: read it, apply the touch, and write it
-        // only if it is still exactly what was read. Under READ COMMITTED the UPDATE re-checks
-        // `record = $3` on the newest row version once it holds the row lock, so of two racing
-        // touches one writes and the other sees no row changed, reads again and adds its
-        // client to the newer record: neither client is lost. Two prepared statements, two
-        // round trips (a transaction with `SELECT … FOR UPDATE` took six).
-        let client = self.client().await?;
-        let select = client
-            .prepare_cached("SELECT record FROM sessions WHERE key = $1")
-            .await
-            .map_err(|e| pg_error("touch session", &e))?;
-        let update = client
-            .prepare_cached("UPDATE sessions SET record = $2 WHERE key = $1 AND record = $3")
-            .await
-            .map_err(|e| pg_error("touch session", &e))?;
-        loop {
-            let row = client
-                .query_opt(&select, &[&key])
-                .await
-                .map_err(|e| pg_error("touch session", &e))?
-                .ok_or(StorageError::NotFound)?;
-            let current: &str = row.get(0);
+        // By compare-and-swap, like sled's: two clients logging in through one session at once
+        // are both remembered.
+        let sql = [
+            "SELECT record FROM sessions WHERE key = $1",
+            "UPDATE sessions SET record = $2 WHERE key = $1 AND record = $3",
+        ];
+        self.swap_record("touch session", sql, key, |current| {
             let mut session: Session = decode("sessions", current)?;
             session.touch(client_id, now);
             let touched = encode(&session)?;
-            if touched == current {
-                // Already recorded (a repeated login of the same client in the same second).
-                return Ok(session);
-            }
-            let changed = client
-                .execute(&update, &[&key, &touched, &current])
-                .await
-                .map_err(|e| pg_error("touch session", &e))?;
-            if changed == 1 {
-                return Ok(session);
-            }
-            // Changed (or taken) meanwhile: judge again on what is there now.
-        }
+            // Unchanged: already recorded (a repeated login of the same client in one second).
+            Ok(((touched != current).then_some(touched), session))
+        })
+        .await
     }
 
     async fn take_session(&self, key: &str) -> Result<Session> {
@@ -819,13 +848,12 @@ impl Store for PostgresStore {
 
     async fn find_subject_mark(&self, key: &str) -> Result<i64> {
         let row = self
-            .query_opt(
+            .row(
                 "find subject mark",
                 "SELECT not_before FROM subject_marks WHERE key = $1",
                 &[&key],
             )
-            .await?
-            .ok_or(StorageError::NotFound)?;
+            .await?;
         Ok(row.get(0))
     }
 
@@ -841,13 +869,12 @@ impl Store for PostgresStore {
 
     async fn find_refresh_token(&self, key: &str) -> Result<RefreshToken> {
         let row = self
-            .query_opt(
+            .row(
                 "find refresh token",
                 "SELECT record, spent FROM refresh_tokens WHERE key = $1",
                 &[&key],
             )
-            .await?
-            .ok_or(StorageError::NotFound)?;
+            .await?;
         let mut token: RefreshToken = decode("refresh_tokens", row.get::<_, &str>(0))?;
         token.spent = row.get(1);
         Ok(token)
@@ -929,13 +956,12 @@ impl Store for PostgresStore {
 
     async fn find_user_link(&self, key: &str) -> Result<String> {
         let row = self
-            .query_opt(
+            .row(
                 "find user link",
                 "SELECT value FROM user_links WHERE key = $1",
                 &[&key],
             )
-            .await?
-            .ok_or(StorageError::NotFound)?;
+            .await?;
         Ok(row.get(0))
     }
 
@@ -1187,6 +1213,12 @@ pub mod testing {
             TestSchema { base, name }
         }
 
+        /// A fresh schema on the test server for `test`, or `None` when no server is set (after
+        /// saying so, as [`test_url`] does).
+        pub async fn for_test(test: &str) -> Option<TestSchema> {
+            Some(TestSchema::create(&test_url(test)?).await)
+        }
+
         /// The connection config whose `search_path` is this schema.
         pub fn config(&self) -> tokio_postgres::Config {
             let mut c = self.base.clone();
@@ -1224,17 +1256,18 @@ pub mod testing {
 mod tests {
     use futures_util::future::join_all;
 
-    use super::testing::{test_url, TestSchema};
+    use super::testing::TestSchema;
     use super::*;
     use crate::identity::Identity;
     use crate::storage::conformance;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres_store_passes_the_conformance_suite() {
-        let Some(url) = test_url("postgres_store_passes_the_conformance_suite") else {
+        let Some(schema) =
+            TestSchema::for_test("postgres_store_passes_the_conformance_suite").await
+        else {
             return;
         };
-        let schema = TestSchema::create(&url).await;
         conformance::run_all(&schema.store().await).await;
         schema.drop_schema().await;
     }
@@ -1290,7 +1323,7 @@ mod tests {
     /// Two stores (one pool each: two "instances") on a fresh schema, or `None` when no test
     /// server is set.
     async fn two_instances(test: &str) -> Option<(TestSchema, PostgresStore, PostgresStore)> {
-        let schema = TestSchema::create(&test_url(test)?).await;
+        let schema = TestSchema::for_test(test).await?;
         let (a, b) = (schema.store().await, schema.store().await);
         Some((schema, a, b))
     }
@@ -1375,10 +1408,11 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn instances_starting_at_once_migrate_the_schema_once() {
-        let Some(url) = test_url("instances_starting_at_once_migrate_the_schema_once") else {
+        let Some(schema) =
+            TestSchema::for_test("instances_starting_at_once_migrate_the_schema_once").await
+        else {
             return;
         };
-        let schema = TestSchema::create(&url).await;
         let starts = join_all((0..4).map(|_| PostgresStore::connect(schema.config()))).await;
         for s in &starts {
             assert!(
@@ -1402,12 +1436,13 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn requests_pending_before_the_count_got_more_slots_are_still_counted() {
-        let Some(url) =
-            test_url("requests_pending_before_the_count_got_more_slots_are_still_counted")
+        let Some(schema) = TestSchema::for_test(
+            "requests_pending_before_the_count_got_more_slots_are_still_counted",
+        )
+        .await
         else {
             return;
         };
-        let schema = TestSchema::create(&url).await;
         // The schema as the release before the 256 slots left it, with two pending requests
         // counted in its 16 slots.
         let before = 5;
@@ -1436,11 +1471,12 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_database_with_a_newer_schema_is_refused_and_left_unchanged() {
-        let Some(url) = test_url("a_database_with_a_newer_schema_is_refused_and_left_unchanged")
+        let Some(schema) =
+            TestSchema::for_test("a_database_with_a_newer_schema_is_refused_and_left_unchanged")
+                .await
         else {
             return;
         };
-        let schema = TestSchema::create(&url).await;
         drop(schema.store().await);
         let newer = MIGRATIONS.len() + 1;
         schema
@@ -1463,10 +1499,11 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn records_written_by_one_instance_survive_a_new_pool() {
-        let Some(url) = test_url("records_written_by_one_instance_survive_a_new_pool") else {
+        let Some(schema) =
+            TestSchema::for_test("records_written_by_one_instance_survive_a_new_pool").await
+        else {
             return;
         };
-        let schema = TestSchema::create(&url).await;
         {
             let a = schema.store().await;
             a.create_auth_code("c", &code(500)).await.expect("create");

@@ -43,6 +43,14 @@ fn backend(what: &str, e: impl std::fmt::Display) -> StorageError {
     StorageError::Backend(format!("{what}: {e}"))
 }
 
+/// Opens the sled database in `dir`, creating it if absent; `what` names the step in the error.
+fn open_db(dir: &Path, what: &str) -> Result<sled::Db> {
+    sled::Config::new()
+        .path(dir)
+        .open()
+        .map_err(|e| backend(what, e))
+}
+
 /// Copies every tree of `src` into a new sled database in `dir`, which must be absent or
 /// empty, and flushes it.
 pub fn copy_db(src: &sled::Db, dir: &Path) -> Result<CopySummary> {
@@ -52,10 +60,7 @@ pub fn copy_db(src: &sled::Db, dir: &Path) -> Result<CopySummary> {
             dir.display()
         )));
     }
-    let dst = sled::Config::new()
-        .path(dir)
-        .open()
-        .map_err(|e| backend("cannot create the copy", e))?;
+    let dst = open_db(dir, "cannot create the copy")?;
     let mut summary = CopySummary {
         trees: BTreeMap::new(),
         records: 0,
@@ -95,10 +100,10 @@ pub fn copy_dir(from: &Path, to: &Path) -> Result<CopySummary> {
             from.display()
         )));
     }
-    let src = sled::Config::new()
-        .path(from)
-        .open()
-        .map_err(|e| backend(&format!("cannot open the store in {}", from.display()), e))?;
+    let src = open_db(
+        from,
+        &format!("cannot open the store in {}", from.display()),
+    )?;
     if let Some(v) = sled_format::read_version(&src)? {
         if v > FORMAT_VERSION {
             return Err(StorageError::Backend(format!(
@@ -143,10 +148,7 @@ mod tests {
         assert_eq!(back, summary);
         let db = sled::open(dir.path().join("back")).expect("open");
         assert_eq!(
-            db.open_tree("refresh_tokens")
-                .expect("t")
-                .get("rt")
-                .expect("get"),
+            sled_format::stored(&db, "refresh_tokens", "rt"),
             Some(sled::IVec::from("record"))
         );
     }

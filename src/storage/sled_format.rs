@@ -127,6 +127,15 @@ fn migrate(_db: &sled::Db, from: u32) -> Result<()> {
     Ok(())
 }
 
+/// The value under `key` in `tree` of `db`, for tests that look behind the store.
+#[cfg(test)]
+pub(crate) fn stored(db: &sled::Db, tree: &str, key: &str) -> Option<sled::IVec> {
+    db.open_tree(tree)
+        .expect("open tree")
+        .get(key)
+        .expect("read")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,13 +168,7 @@ mod tests {
             Opened::Migrated { from: 0 }
         );
         assert_eq!(read_version(&old).expect("read"), Some(FORMAT_VERSION));
-        assert_eq!(
-            old.open_tree("sessions")
-                .expect("tree")
-                .get("k")
-                .expect("get"),
-            Some(sled::IVec::from("v"))
-        );
+        assert_eq!(stored(&old, "sessions", "k"), Some(sled::IVec::from("v")));
     }
 
     #[test]

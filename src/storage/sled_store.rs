@@ -1151,64 +1151,58 @@ mod tests {
         }
     }
 
+    /// A store on a fresh directory that `write` fills and then drops, opened again: the
+    /// directory (which must outlive it) and the reopened store.
+    async fn reopened<F: std::future::Future<Output = ()>>(
+        write: impl FnOnce(SledStore) -> F,
+    ) -> (tempfile::TempDir, SledStore) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(SledStore::open(dir.path()).expect("open")).await;
+        let store = SledStore::open(dir.path()).expect("reopen");
+        (dir, store)
+    }
+
     #[tokio::test]
     async fn flushed_data_survives_reopen() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        {
-            let store = SledStore::open(dir.path()).expect("open");
+        let (_dir, store) = reopened(|store| async move {
             store
                 .create_access_token("at", &token(500))
                 .await
                 .expect("create");
             store.revoke_grant("revoked", 900).await.expect("revoke");
+            let upstream = UpstreamToken {
+                token: "upstream".into(),
+                expires_at: 700,
+            };
             store
-                .save_upstream_token(
-                    "wecom",
-                    &UpstreamToken {
-                        token: "upstream".into(),
-                        expires_at: 700,
-                    },
-                )
+                .save_upstream_token("wecom", &upstream)
                 .await
                 .expect("save");
             store.flush().await.expect("flush");
-        }
-        let store = SledStore::open(dir.path()).expect("reopen");
+        })
+        .await;
         assert_eq!(
             store.find_access_token("at").await.expect("find"),
             token(500)
         );
         assert!(store.is_grant_revoked("revoked").await.expect("revoked"));
-        assert_eq!(
-            store
-                .find_upstream_token("wecom")
-                .await
-                .expect("find")
-                .token,
-            "upstream"
-        );
+        let upstream = store.find_upstream_token("wecom").await.expect("find");
+        assert_eq!(upstream.token, "upstream");
     }
 
     #[tokio::test]
     async fn unflushed_write_survives_reopen_because_drop_flushes() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        {
-            let store = SledStore::open(dir.path()).expect("open");
-            store
-                .create_access_token("at", &token(500))
-                .await
-                .expect("create");
-        }
-        let store = SledStore::open(dir.path()).expect("reopen");
-        assert_eq!(
-            store.find_access_token("at").await.expect("find"),
-            token(500)
-        );
+        let (_dir, store) = reopened(|store| async move {
+            let created = store.create_access_token("at", &token(500)).await;
+            created.expect("create");
+        })
+        .await;
+        let found = store.find_access_token("at").await.expect("find");
+        assert_eq!(found, token(500));
     }
 
     #[tokio::test]
     async fn redeemed_mark_survives_reopen() {
-        let dir = tempfile::tempdir().expect("tempdir");
         let t = token(500);
         let code = AuthCode {
             client_id: t.client_id,
@@ -1224,25 +1218,14 @@ mod tests {
             sid: None,
             claims: Default::default(),
         };
-        {
-            let store = SledStore::open(dir.path()).expect("open");
+        let (_dir, store) = reopened(|store| async move {
             store.create_auth_code("code", &code).await.expect("create");
-            assert!(
-                !store
-                    .redeem_auth_code("code")
-                    .await
-                    .expect("redeem")
-                    .redeemed
-            );
-        }
-        let store = SledStore::open(dir.path()).expect("reopen");
-        assert!(
-            store
-                .redeem_auth_code("code")
-                .await
-                .expect("redeem")
-                .redeemed
-        );
+            let first = store.redeem_auth_code("code").await.expect("redeem");
+            assert!(!first.redeemed);
+        })
+        .await;
+        let again = store.redeem_auth_code("code").await.expect("redeem");
+        assert!(again.redeemed);
     }
 
     #[test]
@@ -1255,20 +1238,21 @@ mod tests {
         ));
     }
 
+    /// Writes `bytes` as the access token record under `key`, behind the store's encoding.
+    fn put_raw_access_token(store: &SledStore, key: &str, bytes: &[u8]) {
+        let trees = store.trees().expect("open");
+        trees.access_tokens.tree.insert(key, bytes).expect("insert");
+    }
+
     #[tokio::test]
     async fn corrupt_record_errors_do_not_quote_record_contents() {
         let store = SledStore::temporary().expect("temporary store");
         // A record whose JSON has the wrong shape, with a value that must not leak.
-        store
-            .trees()
-            .expect("open")
-            .access_tokens
-            .tree
-            .insert(
-                "at",
-                br#"{"client_id": 4242424, "secret": "alice-private"}"#.to_vec(),
-            )
-            .expect("insert");
+        put_raw_access_token(
+            &store,
+            "at",
+            br#"{"client_id": 4242424, "secret": "alice-private"}"#,
+        );
         let err = store
             .find_access_token("at")
             .await
@@ -1282,13 +1266,7 @@ mod tests {
     #[tokio::test]
     async fn expiry_sweep_skips_corrupt_records_and_still_removes_expired_ones() {
         let store = SledStore::temporary().expect("temporary store");
-        store
-            .trees()
-            .expect("open")
-            .access_tokens
-            .tree
-            .insert("bad", b"not json".to_vec())
-            .expect("insert");
+        put_raw_access_token(&store, "bad", b"not json");
         store
             .create_access_token("old", &token(10))
             .await
