@@ -29,16 +29,26 @@ pub struct StoredSigningKey {
     pub retire_at: Option<i64>,
 }
 
-// Written by hand so that a private key never reaches a log line through `{:?}`.
+// Written by hand so that a private key never reaches a log line through `{:?}`. The record is
+// taken apart field by field, so that a field added later does not compile until it is shown or
+// redacted here on purpose.
 impl fmt::Debug for StoredSigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let StoredSigningKey {
+            kid,
+            alg,
+            private_pem: _,
+            created_at,
+            status,
+            retire_at,
+        } = self;
         f.debug_struct("StoredSigningKey")
-            .field("kid", &self.kid)
-            .field("alg", &self.alg)
+            .field("kid", kid)
+            .field("alg", alg)
             .field("private_pem", &"<redacted>")
-            .field("created_at", &self.created_at)
-            .field("status", &self.status)
-            .field("retire_at", &self.retire_at)
+            .field("created_at", created_at)
+            .field("status", status)
+            .field("retire_at", retire_at)
             .finish()
     }
 }
