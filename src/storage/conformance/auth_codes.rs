@@ -2,11 +2,10 @@
 //! pending-request counter.
 
 use super::{
-    access_token, already_exists, auth_code, auth_request, is_already_exists, is_not_found, key,
-    minimal_auth_request, no_error, not_found, race, race_keys, spread, winners, FAR_FUTURE,
-    RACE_KEYS,
+    access_token, already_exists, auth_code, auth_request, create, is_already_exists, is_not_found,
+    key, minimal_auth_request, no_error, not_found, put, race, race_keys, spread, winners,
+    FAR_FUTURE, RACE_KEYS,
 };
-use super::{create, put};
 use crate::storage::{AuthCode, Store};
 
 /// A stored authorization request comes back unchanged once, then is gone.

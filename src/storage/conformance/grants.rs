@@ -1,10 +1,9 @@
 //! Conformance checks for access tokens, refresh tokens, grant revocation and used `jti`s.
 
 use super::{
-    access_token, already_exists, is_already_exists, is_not_found, key, race, race_keys,
-    refresh_token, winners, FAR_FUTURE,
+    access_token, already_exists, create, is_already_exists, is_not_found, key, put, race,
+    race_keys, refresh_token, sweep_leftovers, winners, Record, FAR_FUTURE,
 };
-use super::{create, put, sweep_leftovers, Record};
 use crate::storage::{RefreshToken, Store};
 
 /// An access token can be found until deleted; a second create under the same key fails without

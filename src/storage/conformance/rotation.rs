@@ -1,9 +1,10 @@
 //! Conformance checks for refresh-token rotation (RFC 9700 §4.14.2): the old token spent and its
 //! successor and access token stored as one step, all or nothing, once.
 
-use super::{access_token, is_already_exists, is_not_found, key, race, race_keys, refresh_token};
-use super::{found, put};
-use super::{no_error, spread, winners, FAR_FUTURE, RACERS};
+use super::{
+    access_token, found, is_already_exists, is_not_found, key, no_error, put, race, race_keys,
+    refresh_token, spread, winners, FAR_FUTURE, RACERS,
+};
 use crate::storage::{AccessToken, RefreshToken, Rotation, StorageError, Store};
 
 /// A rotation's new records under fresh keys.

@@ -3,10 +3,9 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{
-    auth_code, identity, is_already_exists, is_not_found, key, not_found, race, race_keys, winners,
-    FAR_FUTURE, RACERS,
+    auth_code, create, identity, is_already_exists, is_not_found, key, not_found, put, race,
+    race_keys, sweep_leftovers, winners, FAR_FUTURE, RACERS,
 };
-use super::{create, put, sweep_leftovers};
 use crate::random;
 use crate::storage::{NewLogin, Session, Store};
 

@@ -1,9 +1,8 @@
 //! Conformance checks for signing one person out everywhere: their sessions taken at once, their
 //! grants found, and the subject marks that void what they held before.
 
-use super::put;
 use super::sessions::session;
-use super::{access_token, auth_code, identity, is_not_found, key, refresh_token, FAR_FUTURE};
+use super::{access_token, auth_code, identity, is_not_found, key, put, refresh_token, FAR_FUTURE};
 use crate::random;
 use crate::storage::{Store, Subject};
 

@@ -2,10 +2,9 @@
 
 use super::sessions::session;
 use super::{
-    access_token, auth_code, auth_request, is_not_found, key, refresh_token, upstream_token,
-    FAR_FUTURE,
+    access_token, auth_code, auth_request, is_not_found, key, put, refresh_token, sweep_leftovers,
+    upstream_token, FAR_FUTURE,
 };
-use super::{put, sweep_leftovers};
 use crate::storage::Store;
 
 /// `delete_expired(now)` removes exactly the records of every kind whose expiry is strictly

@@ -1,8 +1,8 @@
 //! Conformance checks for what a connector keeps: upstream tokens, user links and leases.
 
-use super::put;
-use super::{is_not_found, key, no_error, race, race_keys, upstream_token, winners};
-use super::{FAR_FUTURE, SWEEP_NOW};
+use super::{
+    is_not_found, key, no_error, race, race_keys, upstream_token, winners, FAR_FUTURE, SWEEP_NOW,
+};
 use crate::random;
 use crate::storage::Store;
 
@@ -36,9 +36,12 @@ pub async fn upstream_token_can_be_saved_replaced_found_and_deleted(store: &dyn 
     let k = key("upstream");
     let first = upstream_token("first-upstream-token", FAR_FUTURE);
     let second = upstream_token("second-upstream-token", FAR_FUTURE + 7200);
-    put(store, &k, first.clone()).await;
+    store.save_upstream_token(&k, &first).await.expect("save");
     assert_eq!(store.find_upstream_token(&k).await.expect("find"), first);
-    put(store, &k, second.clone()).await;
+    store
+        .save_upstream_token(&k, &second)
+        .await
+        .expect("replace");
     assert_eq!(
         store.find_upstream_token(&k).await.expect("find replaced"),
         second
