@@ -1162,13 +1162,18 @@ mod tests {
         (dir, store)
     }
 
+    /// Writes the access token the reopen checks look for under `at`.
+    async fn create_token_at(store: &SledStore) {
+        store
+            .create_access_token("at", &token(500))
+            .await
+            .expect("create");
+    }
+
     #[tokio::test]
     async fn flushed_data_survives_reopen() {
         let (_dir, store) = reopened(|store| async move {
-            store
-                .create_access_token("at", &token(500))
-                .await
-                .expect("create");
+            create_token_at(&store).await;
             store.revoke_grant("revoked", 900).await.expect("revoke");
             let upstream = UpstreamToken {
                 token: "upstream".into(),
@@ -1192,11 +1197,7 @@ mod tests {
 
     #[tokio::test]
     async fn unflushed_write_survives_reopen_because_drop_flushes() {
-        let (_dir, store) = reopened(|store| async move {
-            let created = store.create_access_token("at", &token(500)).await;
-            created.expect("create");
-        })
-        .await;
+        let (_dir, store) = reopened(|store| async move { create_token_at(&store).await }).await;
         let found = store.find_access_token("at").await.expect("find");
         assert_eq!(found, token(500));
     }
