@@ -238,7 +238,7 @@ impl Scope {
         if members_add_departments {
             for u in &range.users {
                 if let Some(m) = directory.member(u) {
-                    shown_departments.extend(m.department.iter().copied());
+                    shown_departments.extend(m.departments());
                 }
             }
         }
@@ -259,10 +259,7 @@ impl Scope {
     pub fn sees_member(&self, member: &Member) -> bool {
         self.whole
             || self.users.contains(&member.userid.to_ascii_lowercase())
-            || member
-                .department
-                .iter()
-                .any(|d| self.departments.contains(d))
+            || member.departments().any(|d| self.departments.contains(&d))
     }
 
     /// Whether the app may see department `id`.

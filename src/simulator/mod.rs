@@ -296,9 +296,7 @@ impl State {
         let member = linked.member(userid)?;
         let shared = corp::shared_departments(linked, link);
         let departments: Vec<i64> = member
-            .department
-            .iter()
-            .copied()
+            .departments()
             .filter(|d| shared.contains(d))
             .collect();
         (!departments.is_empty()).then_some((member, departments))

@@ -434,7 +434,7 @@ fn member_rows(sim: &Simulator, app: &AppKey, t: &'static Texts) -> Vec<MemberRo
                 .directory
                 .members()
                 .iter()
-                .filter(|m| m.department.iter().any(|d| shared.contains(d)))
+                .filter(|m| m.departments().any(|d| shared.contains(&d)))
                 .take(room)
                 .map(|m| {
                     let userid = format!("{}/{}", link.corp_id, m.userid);
