@@ -86,33 +86,6 @@ pub fn seal_callback(
 }
 
 impl Simulator {
-    /// Renames member `old` to `new` in the simulated directory (an admin changing a
-    /// system-generated UserId, wecom-api.md §8) and delivers the `change_contact` /
-    /// `update_user` event with `UserID` = `old`, `NewUserID` = `new` to `target`, encrypted
-    /// and signed like WeCom. Fails when `old` is no member or the delivery cannot be made.
-    pub async fn rename_member_and_notify(
-        &self,
-        old: &str,
-        new: &str,
-        target: &CallbackTarget,
-    ) -> Result<Delivery, String> {
-        let old_id = self
-            .lock()
-            .primary_mut()
-            .directory
-            .rename_member(old, new)
-            .ok_or_else(|| format!("{old} is not a member"))?;
-        let corp = &self.config().corp_id;
-        let msg = format!(
-            "<xml><ToUserName><![CDATA[{corp}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>\
-             <CreateTime>{}</CreateTime><MsgType><![CDATA[event]]></MsgType>\
-             <Event><![CDATA[change_contact]]></Event><ChangeType>update_user</ChangeType>\
-             <UserID><![CDATA[{old_id}]]></UserID><NewUserID><![CDATA[{new}]]></NewUserID></xml>",
-            self.now()
-        );
-        self.deliver(target, &msg).await
-    }
-
     /// Delivers `msg` (a plaintext event XML) to `target` as WeCom's encrypted POST (§11).
     pub async fn deliver(&self, target: &CallbackTarget, msg: &str) -> Result<Delivery, String> {
         let encrypted = encrypt(&target.encoding_aes_key, &self.config().corp_id, msg)?;

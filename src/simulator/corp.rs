@@ -45,17 +45,8 @@ pub struct AppSpec {
     pub legacy_app: bool,
 }
 
-impl std::fmt::Debug for AppSpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppSpec")
-            .field("agent_id", &self.agent_id)
-            .field("secret", &"<redacted>")
-            .field("visible_range", &self.visible_range)
-            .field("trusted_domains", &self.trusted_domains)
-            .field("legacy_app", &self.legacy_app)
-            .finish()
-    }
-}
+// The secret never reaches a log line.
+crate::secret::debug_showing!(AppSpec: agent_id, visible_range, trusted_domains, legacy_app);
 
 /// Which directory a simulated corp starts with.
 #[derive(Debug, Clone)]
@@ -145,18 +136,9 @@ pub(super) fn is_trusted(trusted: &[String], domain: &str) -> bool {
     trusted.is_empty() || trusted.iter().any(|t| t.eq_ignore_ascii_case(domain))
 }
 
-impl std::fmt::Debug for App {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("App")
-            .field("agent_id", &self.agent_id)
-            .field("secret", &"<redacted>")
-            .field("range", &self.range)
-            .field("trusted_domains", &self.trusted_domains)
-            .field("legacy_app", &self.legacy_app)
-            .field("ip_trusted", &self.ip_trusted)
-            .field("department_names", &self.department_names)
-            .finish()
-    }
+// The secret never reaches a log line.
+crate::secret::debug_showing! {
+    App: agent_id, range, trusted_domains, legacy_app, ip_trusted, department_names
 }
 
 /// A linked corp whose members (in `departments`, recursively; empty = all) may use this
@@ -256,7 +238,7 @@ impl Scope {
         if members_add_departments {
             for u in &range.users {
                 if let Some(m) = directory.member(u) {
-                    shown_departments.extend(m.department.iter().copied());
+                    shown_departments.extend(m.departments());
                 }
             }
         }
@@ -277,10 +259,7 @@ impl Scope {
     pub fn sees_member(&self, member: &Member) -> bool {
         self.whole
             || self.users.contains(&member.userid.to_ascii_lowercase())
-            || member
-                .department
-                .iter()
-                .any(|d| self.departments.contains(d))
+            || member.departments().any(|d| self.departments.contains(&d))
     }
 
     /// Whether the app may see department `id`.

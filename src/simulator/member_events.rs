@@ -1,15 +1,37 @@
 //! The simulator as the admin console changing who may log in, with the callbacks WeCom sends
 //! for it (wecom-api.md §11, and the official event reference for `unsubscribe`): a member
-//! deleted (`change_contact` / `delete_user`), a member's status changed (`update_user` with
+//! renamed (`change_contact` / `update_user` with `NewUserID`, §8), a member deleted
+//! (`delete_user`), a member's status changed (`update_user` with
 //! `Status`, as callback URLs set before 2022-08-15 receive it), and an app's visible range
 //! changed (`unsubscribe` to the app for each member taken out of it, `subscribe` for each one
 //! added: official doc 90376, 成员关注及取消关注事件 — "管理员添加成员到应用可见范围(或移除可见范围)时").
 
 use super::callbacks::{CallbackTarget, Delivery};
 use super::corp::{Scope, VisibleRange};
+use super::directory::Directory;
 use super::Simulator;
 
 impl Simulator {
+    /// Renames member `old` to `new` in the simulated directory (an admin changing a
+    /// system-generated UserId, wecom-api.md §8) and delivers the `change_contact` /
+    /// `update_user` event with `UserID` = `old`, `NewUserID` = `new` to `target`, encrypted
+    /// and signed like WeCom. Fails when `old` is no member or the delivery cannot be made.
+    pub async fn rename_member_and_notify(
+        &self,
+        old: &str,
+        new: &str,
+        target: &CallbackTarget,
+    ) -> Result<Delivery, String> {
+        let old_id = self.change_member(old, |d| d.rename_member(old, new))?;
+        let msg = self.contact_change(
+            "update_user",
+            &format!(
+                "<UserID><![CDATA[{old_id}]]></UserID><NewUserID><![CDATA[{new}]]></NewUserID>"
+            ),
+        );
+        self.deliver(target, &msg).await
+    }
+
     /// Deletes member `userid` from the primary corp's directory and delivers the
     /// `delete_user` event to `target`. Fails when there is no such member or the delivery
     /// cannot be made.
@@ -18,12 +40,7 @@ impl Simulator {
         userid: &str,
         target: &CallbackTarget,
     ) -> Result<Delivery, String> {
-        let member = self
-            .lock()
-            .primary_mut()
-            .directory
-            .remove_member(userid)
-            .ok_or_else(|| format!("{userid} is not a member"))?;
+        let member = self.change_member(userid, |d| d.remove_member(userid))?;
         let msg = self.contact_change(
             "delete_user",
             &format!("<UserID><![CDATA[{}]]></UserID>", member.userid),
@@ -98,6 +115,17 @@ impl Simulator {
             deliveries.push(self.deliver(target, &msg).await?);
         }
         Ok(deliveries)
+    }
+
+    /// Runs `change` on the primary corp's directory; `None` from it means `userid` is no
+    /// member there.
+    fn change_member<T>(
+        &self,
+        userid: &str,
+        change: impl FnOnce(&mut Directory) -> Option<T>,
+    ) -> Result<T, String> {
+        change(&mut self.lock().primary_mut().directory)
+            .ok_or_else(|| format!("{userid} is not a member"))
     }
 
     /// A `change_contact` message of `change_type` with `fields` (§11).

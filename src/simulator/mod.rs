@@ -28,7 +28,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 
 use crate::clock::SharedClock;
@@ -126,20 +126,10 @@ impl SimulatorConfig {
     }
 }
 
-impl std::fmt::Debug for SimulatorConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SimulatorConfig")
-            .field("corp_id", &self.corp_id)
-            .field("agent_id", &self.agent_id)
-            .field("secret", &"<redacted>")
-            .field("public_base", &self.public_base)
-            .field("trusted_domains", &self.trusted_domains)
-            .field("auto_login", &self.auto_login)
-            .field("token_ttl", &self.token_ttl)
-            .field("code_ttl", &self.code_ttl)
-            .field("legacy_app", &self.legacy_app)
-            .finish()
-    }
+// The secret never reaches a log line.
+crate::secret::debug_showing! {
+    SimulatorConfig: corp_id, agent_id, public_base, trusted_domains, auto_login, token_ttl,
+    code_ttl, legacy_app
 }
 
 /// Switches for behaviours the reference marks "unconfirmed" (and a few it documents more than
@@ -306,9 +296,7 @@ impl State {
         let member = linked.member(userid)?;
         let shared = corp::shared_departments(linked, link);
         let departments: Vec<i64> = member
-            .department
-            .iter()
-            .copied()
+            .departments()
             .filter(|d| shared.contains(d))
             .collect();
         (!departments.is_empty()).then_some((member, departments))
@@ -438,44 +426,11 @@ impl Simulator {
     /// in-app OAuth page `/connect/oauth2/authorize`, the web login pages `/wwlogin/sso/login`
     /// and `/wwopen/sso/qrConnect`. Anything else answers 404 with an empty body, like WeCom.
     pub fn router(&self) -> Router {
-        Router::new()
-            .route("/cgi-bin/gettoken", get(api::gettoken))
-            .route("/cgi-bin/auth/getuserinfo", get(api::auth_getuserinfo))
-            .route("/cgi-bin/user/getuserinfo", get(api::user_getuserinfo))
-            .route("/cgi-bin/user/get", get(api::user_get))
-            .route("/cgi-bin/auth/getuserdetail", post(api::getuserdetail))
-            .route("/cgi-bin/department/list", get(api::department_list))
-            .route(
-                "/cgi-bin/department/simplelist",
-                get(api::department_simplelist),
-            )
-            .route("/cgi-bin/department/get", get(api::department_get))
-            .route("/cgi-bin/tag/list", get(api::tag_list))
-            .route("/cgi-bin/tag/get", get(api::tag_get))
-            .route(
-                "/cgi-bin/linkedcorp/user/get",
-                post(api::linkedcorp_user_get),
-            )
-            .route(
-                "/cgi-bin/linkedcorp/department/list",
-                post(api::linkedcorp_department_list),
-            )
-            .route(
-                "/cgi-bin/service/get_suite_token",
-                post(suite::get_suite_token),
-            )
-            .route(
-                "/cgi-bin/service/get_permanent_code",
-                post(suite::get_permanent_code),
-            )
-            .route(
-                "/cgi-bin/service/get_corp_token",
-                post(suite::get_corp_token),
-            )
-            .route(
-                "/cgi-bin/service/auth/getuserinfo3rd",
-                get(suite::getuserinfo3rd),
-            )
+        api_routes()
+            .into_iter()
+            .fold(Router::new(), |router, (path, answer)| {
+                router.route(&format!("/cgi-bin/{path}"), answer)
+            })
             .merge(pages::routes())
             // Simulator-only, not a WeCom path: lets a benchmark in another process read the
             // call counters (see `stats`).
@@ -521,6 +476,35 @@ impl Simulator {
             gettoken_calls: self.gettoken_calls(),
         }
     }
+}
+
+/// WeCom's JSON API: each path below `/cgi-bin/` and what answers it (wecom-api.md §1,
+/// §4–§8, §12).
+fn api_routes() -> [(&'static str, MethodRouter<Simulator>); 16] {
+    [
+        ("gettoken", get(api::gettoken)),
+        ("auth/getuserinfo", get(api::auth_getuserinfo)),
+        ("user/getuserinfo", get(api::user_getuserinfo)),
+        ("user/get", get(api::user_get)),
+        ("auth/getuserdetail", post(api::getuserdetail)),
+        ("department/list", get(api::department_list)),
+        ("department/simplelist", get(api::department_simplelist)),
+        ("department/get", get(api::department_get)),
+        ("tag/list", get(api::tag_list)),
+        ("tag/get", get(api::tag_get)),
+        ("linkedcorp/user/get", post(api::linkedcorp_user_get)),
+        (
+            "linkedcorp/department/list",
+            post(api::linkedcorp_department_list),
+        ),
+        ("service/get_suite_token", post(suite::get_suite_token)),
+        (
+            "service/get_permanent_code",
+            post(suite::get_permanent_code),
+        ),
+        ("service/get_corp_token", post(suite::get_corp_token)),
+        ("service/auth/getuserinfo3rd", get(suite::getuserinfo3rd)),
+    ]
 }
 
 /// Sleeps for the latency configured for the request's path (see [`Simulator::set_latency`]).
@@ -613,16 +597,14 @@ mod tests {
 
     #[test]
     fn redirect_domain_includes_only_explicit_ports() {
-        let d = |s: &str| url::Url::parse(s).ok().and_then(|u| redirect_domain(&u));
-        assert_eq!(d("http://127.0.0.1:8080/cb"), Some("127.0.0.1:8080".into()));
-        assert_eq!(
-            d("https://sso.example.com/cb"),
-            Some("sso.example.com".into())
-        );
-        assert_eq!(
-            d("https://sso.example.com:443/cb"),
-            Some("sso.example.com".into())
-        );
+        for (url, domain) in [
+            ("http://127.0.0.1:8080/cb", "127.0.0.1:8080"),
+            ("https://sso.example.com/cb", "sso.example.com"),
+            ("https://sso.example.com:443/cb", "sso.example.com"),
+        ] {
+            let parsed = url::Url::parse(url).expect("a URL");
+            assert_eq!(redirect_domain(&parsed).as_deref(), Some(domain), "{url}");
+        }
     }
 
     #[test]
@@ -643,6 +625,12 @@ mod served_tests {
     use super::*;
     use crate::clock::SystemClock;
 
+    /// The JSON body of an answer that must be HTTP 200 (WeCom's status even for errors).
+    async fn ok_json(answer: reqwest::Response) -> serde_json::Value {
+        assert_eq!(answer.status(), reqwest::StatusCode::OK);
+        answer.json().await.expect("JSON")
+    }
+
     #[tokio::test]
     async fn nested_router_serves_wecom_paths_and_names_the_caller_ip() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -660,49 +648,31 @@ mod served_tests {
             .await
         });
         let http = reqwest::Client::new();
+        let get = |path: &str| {
+            let answer = http.get(format!("{base}{path}")).send();
+            async { answer.await.expect("the simulator answers") }
+        };
 
-        let url = format!(
-            "{base}/cgi-bin/gettoken?corpid=ww7f3c2a1b9d8e6f50&corpsecret=demo-wecom-app-secret"
-        );
-        let ok: serde_json::Value = http
-            .get(url)
-            .send()
-            .await
-            .expect("gettoken answers")
-            .json()
-            .await
-            .expect("JSON");
-        assert_eq!(ok["errcode"], serde_json::json!(0));
+        let ok =
+            get("/cgi-bin/gettoken?corpid=ww7f3c2a1b9d8e6f50&corpsecret=demo-wecom-app-secret");
+        assert_eq!(ok_json(ok.await).await["errcode"], serde_json::json!(0));
 
-        let bad = http
-            .get(format!("{base}/cgi-bin/gettoken?corpid=x"))
-            .send()
-            .await
-            .expect("gettoken answers");
-        assert_eq!(bad.status(), reqwest::StatusCode::OK);
-        let bad: serde_json::Value = bad.json().await.expect("JSON");
+        let bad = ok_json(get("/cgi-bin/gettoken?corpid=x").await).await;
         let msg = bad["errmsg"].as_str().unwrap_or("");
         assert!(msg.contains("from ip: 127.0.0.1,"), "{msg}");
 
-        let missing = http
-            .get(format!("{base}/cgi-bin/no/such/api"))
-            .send()
-            .await
-            .expect("answers");
+        let missing = get("/cgi-bin/no/such/api").await;
         assert_eq!(missing.status(), reqwest::StatusCode::NOT_FOUND);
         assert!(missing.bytes().await.expect("body").is_empty());
         assert_eq!(sim.gettoken_calls(), 2);
 
         // The simulator-only counter endpoint reports the same count, and nothing secret.
-        let stats = http
-            .get(format!("{base}{STATS_PATH}"))
-            .send()
-            .await
-            .expect("stats answer");
-        assert_eq!(stats.status(), reqwest::StatusCode::OK);
-        let text = stats.text().await.expect("body");
-        assert!(!text.contains("demo-wecom-app-secret"), "{text}");
-        let stats: SimulatorStats = serde_json::from_str(&text).expect("stats JSON");
+        let stats = ok_json(get(STATS_PATH).await).await;
+        assert!(
+            !stats.to_string().contains("demo-wecom-app-secret"),
+            "{stats}"
+        );
+        let stats: SimulatorStats = serde_json::from_value(stats).expect("stats JSON");
         assert_eq!(stats, SimulatorStats { gettoken_calls: 2 });
         server.abort();
     }

@@ -2,9 +2,9 @@
 //! `tag/list` and `tag/get`, limited to the calling app's visible range.
 
 use axum::response::Response;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
-use super::{fields, with_scope, Call, Outcome, NO_PRIVILEGE};
+use super::{fields, with_scope, Call, NO_PRIVILEGE};
 use crate::simulator::corp::{AppKey, Corp, DepartmentNames, Scope};
 use crate::simulator::directory::Department;
 use crate::simulator::reply::Params;
@@ -80,59 +80,52 @@ fn department_json(sim: &Simulator, key: &AppKey, d: &Department) -> Value {
 
 /// `GET /cgi-bin/department/list?access_token=&id=` (§7): the department and all below it;
 /// without `id`, every department the app may see.
-pub(in crate::simulator) async fn department_list(Call { sim, ip, q }: Call) -> Response {
-    let outcome = departments(
-        &sim,
-        &q,
+pub(in crate::simulator) async fn department_list(call: Call) -> Response {
+    departments(
+        &call,
         "/cgi-bin/department/list",
         "department",
         department_json,
-    );
-    sim.answer(&ip, json!({"department": []}), outcome)
+    )
 }
 
 /// `GET /cgi-bin/department/simplelist?access_token=&id=` (§7), same scope as `list`.
-pub(in crate::simulator) async fn department_simplelist(Call { sim, ip, q }: Call) -> Response {
-    let outcome = departments(
-        &sim,
-        &q,
+pub(in crate::simulator) async fn department_simplelist(call: Call) -> Response {
+    departments(
+        &call,
         "/cgi-bin/department/simplelist",
         "department_id",
         |_, _, d| d.to_simple_json(),
-    );
-    sim.answer(&ip, json!({"department_id": []}), outcome)
+    )
 }
 
 /// The [`visible_departments`] of `list` and `simplelist`, each shown by `show`, as the array
-/// `field`.
+/// `field` (empty in an error answer).
 fn departments(
-    sim: &Simulator,
-    q: &Params,
+    call: &Call,
     path: &str,
     field: &str,
     show: fn(&Simulator, &AppKey, &Department) -> Value,
-) -> Outcome {
-    sim.guarded(path, q, |sim, key| {
-        let id = department_id(q)?;
+) -> Response {
+    let named = |list: Vec<Value>| Map::from_iter([(field.to_owned(), Value::Array(list))]);
+    call.reply(path, Value::Object(named(Vec::new())), |sim, key| {
+        let id = department_id(&call.q)?;
         // Cloned out of the scope first: `show` may read the app (and take the lock) itself.
-        let list: Vec<Department> = with_scope(sim, key, |corp, scope, _| {
+        let visible: Vec<Department> = with_scope(sim, key, |corp, scope, _| {
             Ok(visible_departments(corp, scope, id)?
                 .into_iter()
                 .cloned()
                 .collect())
         })?;
-        let list: Vec<Value> = list.iter().map(|d| show(sim, key, d)).collect();
-        let mut answer = serde_json::Map::new();
-        answer.insert(field.to_owned(), Value::Array(list));
-        Ok(answer)
+        Ok(named(visible.iter().map(|d| show(sim, key, d)).collect()))
     })
 }
 
 /// `GET /cgi-bin/department/get?access_token=&id=` (§7); `id` is required. Unknown: 60123;
 /// outside the app's range: 60011.
-pub(in crate::simulator) async fn department_get(Call { sim, ip, q }: Call) -> Response {
-    let outcome = sim.guarded("/cgi-bin/department/get", &q, |sim, key| {
-        let id = department_id(&q)?.ok_or(60123)?;
+pub(in crate::simulator) async fn department_get(call: Call) -> Response {
+    call.reply("/cgi-bin/department/get", json!({}), |sim, key| {
+        let id = department_id(&call.q)?.ok_or(60123)?;
         let dept = with_scope(sim, key, |corp, scope, _| {
             let dept = corp.directory.department(id).ok_or(60123)?;
             if !scope.sees_department(id) {
@@ -143,14 +136,13 @@ pub(in crate::simulator) async fn department_get(Call { sim, ip, q }: Call) -> R
         Ok(fields(
             json!({ "department": department_json(sim, key, &dept) }),
         ))
-    });
-    sim.answer(&ip, json!({}), outcome)
+    })
 }
 
 /// `GET /cgi-bin/tag/list?access_token=` (§7): the tags the app may see (whole corp: all;
 /// otherwise the tags of its range).
-pub(in crate::simulator) async fn tag_list(Call { sim, ip, q }: Call) -> Response {
-    let outcome = sim.guarded("/cgi-bin/tag/list", &q, |sim, key| {
+pub(in crate::simulator) async fn tag_list(call: Call) -> Response {
+    call.reply("/cgi-bin/tag/list", json!({"taglist": []}), |sim, key| {
         with_scope(sim, key, |corp, scope, _| {
             let list: Vec<Value> = corp
                 .directory
@@ -161,17 +153,21 @@ pub(in crate::simulator) async fn tag_list(Call { sim, ip, q }: Call) -> Respons
                 .collect();
             Ok(fields(json!({ "taglist": list })))
         })
-    });
-    sim.answer(&ip, json!({"taglist": []}), outcome)
+    })
 }
 
 /// `GET /cgi-bin/tag/get?access_token=&tagid=` (§7). A missing, malformed or unknown tagid is
 /// WeCom's global code 40068 "invalid tagid"; a tag the app may not see is 60011 (whose
 /// official text names tags). `partylist` is the tagged department ids as the admin set them,
 /// not expanded to sub-departments (see `directory::Tag`).
-pub(in crate::simulator) async fn tag_get(Call { sim, ip, q }: Call) -> Response {
-    let outcome = sim.guarded("/cgi-bin/tag/get", &q, |sim, key| {
-        let tagid: i64 = q.get("tagid").and_then(|s| s.parse().ok()).ok_or(40068)?;
+pub(in crate::simulator) async fn tag_get(call: Call) -> Response {
+    let defaults = json!({"userlist": [], "partylist": []});
+    call.reply("/cgi-bin/tag/get", defaults, |sim, key| {
+        let tagid: i64 = call
+            .q
+            .get("tagid")
+            .and_then(|s| s.parse().ok())
+            .ok_or(40068)?;
         with_scope(sim, key, |corp, scope, _| {
             let directory = &corp.directory;
             let tag = directory.tag(tagid).ok_or(40068)?;
@@ -190,6 +186,5 @@ pub(in crate::simulator) async fn tag_get(Call { sim, ip, q }: Call) -> Response
                 "partylist": tag.parties,
             })))
         })
-    });
-    sim.answer(&ip, json!({"userlist": [], "partylist": []}), outcome)
+    })
 }

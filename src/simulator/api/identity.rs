@@ -5,16 +5,15 @@ use axum::body::Bytes;
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
-use super::{fields, with_scope, Call, Outcome};
+use super::{fields, with_scope, Call};
 use crate::simulator::corp::AppKey;
-use crate::simulator::reply::Params;
 use crate::simulator::{CodeGrant, Simulator, Subject, TicketError};
 
 /// Redeems `code` for either `getuserinfo` flavour; `legacy` picks the casing.
-pub(super) fn getuserinfo(sim: &Simulator, q: &Params, path: &str, legacy: bool) -> Outcome {
-    sim.guarded(path, q, |sim, key| {
+fn getuserinfo(call: &Call, path: &str, legacy: bool) -> Response {
+    call.reply(path, json!({}), |sim, key| {
         // WeCom's global code 41008 is "missing oauth code".
-        let code = q.get("code").ok_or(41008)?;
+        let code = call.q.get("code").ok_or(41008)?;
         let grant = sim.redeem_code_as(code, key).map_err(|e| e.errcode())?;
         Ok(identity_fields(sim, key, grant, legacy))
     })
@@ -86,28 +85,23 @@ fn identity_fields(
 }
 
 /// `GET /cgi-bin/auth/getuserinfo?access_token=&code=` (§4, current endpoint).
-pub(in crate::simulator) async fn auth_getuserinfo(Call { sim, ip, q }: Call) -> Response {
-    let outcome = getuserinfo(&sim, &q, "/cgi-bin/auth/getuserinfo", false);
-    sim.answer(&ip, json!({}), outcome)
+pub(in crate::simulator) async fn auth_getuserinfo(call: Call) -> Response {
+    getuserinfo(&call, "/cgi-bin/auth/getuserinfo", false)
 }
 
 /// `GET /cgi-bin/user/getuserinfo?access_token=&code=` (§4, legacy casing).
-pub(in crate::simulator) async fn user_getuserinfo(Call { sim, ip, q }: Call) -> Response {
-    let outcome = getuserinfo(&sim, &q, "/cgi-bin/user/getuserinfo", true);
-    sim.answer(&ip, json!({}), outcome)
+pub(in crate::simulator) async fn user_getuserinfo(call: Call) -> Response {
+    getuserinfo(&call, "/cgi-bin/user/getuserinfo", true)
 }
 
 /// `POST /cgi-bin/auth/getuserdetail?access_token=` with `{"user_ticket":"…"}` (§5). An expired
 /// ticket answers 84014, an invalid one (unknown, forged, missing, or another app's) 84015,
 /// unless `SimulatorQuirks::user_ticket_errcode` says otherwise.
-pub(in crate::simulator) async fn getuserdetail(
-    Call { sim, ip, q }: Call,
-    body: Bytes,
-) -> Response {
-    let outcome = sim.guarded_json(
+pub(in crate::simulator) async fn getuserdetail(call: Call, body: Bytes) -> Response {
+    call.reply_json(
         "/cgi-bin/auth/getuserdetail",
-        &q,
         &body,
+        json!({}),
         |sim, key, body| {
             let configured = sim.quirks().user_ticket_errcode;
             let errcode = |e: TicketError| match (configured, e) {
@@ -135,17 +129,20 @@ pub(in crate::simulator) async fn getuserdetail(
                 })),
             })
         },
-    );
-    sim.answer(&ip, json!({}), outcome)
+    )
 }
 
 /// `GET /cgi-bin/user/get?access_token=&userid=` (§6). A member outside the app's visible
 /// range answers `SimulatorQuirks::out_of_range_errcode` (60011 by default); `department`
 /// lists only departments the app may view.
-pub(in crate::simulator) async fn user_get(Call { sim, ip, q }: Call) -> Response {
-    let outcome = sim.guarded("/cgi-bin/user/get", &q, |sim, key| {
+pub(in crate::simulator) async fn user_get(call: Call) -> Response {
+    // §6 / Conventions: error bodies keep the endpoint's default empty fields.
+    let defaults = json!({
+        "department": [], "order": [], "is_leader_in_dept": [], "direct_leader": [],
+    });
+    call.reply("/cgi-bin/user/get", defaults, |sim, key| {
         // WeCom's global code 41009 is "missing userid".
-        let userid = q.get("userid").ok_or(41009)?;
+        let userid = call.q.get("userid").ok_or(41009)?;
         // §12: `user/get` cannot read linked members (`CorpId/userid`). Which code WeCom gives
         // is not documented; no userid of the corp contains a '/', so the simulator answers
         // what it answers for any userid it does not have: 60111. A client must read them with
@@ -166,10 +163,5 @@ pub(in crate::simulator) async fn user_get(Call { sim, ip, q }: Call) -> Respons
                 &|d| scope.sees_department(d),
             ))
         })
-    });
-    // §6 / Conventions: error bodies keep the endpoint's default empty fields.
-    let defaults = json!({
-        "department": [], "order": [], "is_leader_in_dept": [], "direct_leader": [],
-    });
-    sim.answer(&ip, defaults, outcome)
+    })
 }

@@ -6,11 +6,25 @@ use axum::response::Response;
 use serde_json::{json, Value};
 
 use super::{fields, Call, NO_PRIVILEGE};
+use crate::simulator::corp::{AppKey, Corp, Link};
+use crate::simulator::State;
 
 /// Splits `"LINKEDCORPID/ID"`.
 fn split_linked(s: &str) -> Option<(&str, &str)> {
     s.split_once('/')
         .filter(|(c, id)| !c.is_empty() && !id.is_empty())
+}
+
+/// The link from the token's corp to `linked_corp_id`, and that corp: 60011 when the two are
+/// not linked.
+fn linked_corp<'s>(
+    state: &'s State,
+    key: &AppKey,
+    linked_corp_id: &str,
+) -> Result<(&'s Link, &'s Corp), i64> {
+    let corp = state.corp(&key.corp_id).ok_or(40014)?;
+    let link = corp.link(linked_corp_id).ok_or(NO_PRIVILEGE)?;
+    Ok((link, state.corp(&link.corp_id).ok_or(NO_PRIVILEGE)?))
 }
 
 /// `POST /cgi-bin/linkedcorp/user/get?access_token=` with `{"userid":"CORPID/USERID"}` (§12).
@@ -19,14 +33,11 @@ fn split_linked(s: &str) -> Option<(&str, &str)> {
 /// of `linkedcorp/user/list`, see `Member::linked_user_info`). Only for apps of a corp linked to
 /// `CORPID`, and only for members in the shared departments: otherwise 60011. A userid without
 /// `CORPID/`, or one the linked corp does not have or who left it (status 5), is 60111.
-pub(in crate::simulator) async fn linkedcorp_user_get(
-    Call { sim, ip, q }: Call,
-    body: Bytes,
-) -> Response {
-    let outcome = sim.guarded_json(
+pub(in crate::simulator) async fn linkedcorp_user_get(call: Call, body: Bytes) -> Response {
+    call.reply_json(
         "/cgi-bin/linkedcorp/user/get",
-        &q,
         &body,
+        json!({}),
         |sim, key, body| {
             let userid = body
                 .get("userid")
@@ -36,9 +47,7 @@ pub(in crate::simulator) async fn linkedcorp_user_get(
             let (linked_corp_id, bare) = split_linked(userid).ok_or(60111)?;
             let qualified = sim.quirks().linked_userid_qualified;
             let state = sim.lock();
-            let corp = state.corp(&key.corp_id).ok_or(40014)?;
-            let link = corp.link(linked_corp_id).ok_or(NO_PRIVILEGE)?;
-            let linked = state.corp(&link.corp_id).ok_or(NO_PRIVILEGE)?;
+            let (link, linked) = linked_corp(&state, key, linked_corp_id)?;
             let member = linked
                 .directory
                 .member(bare)
@@ -51,8 +60,7 @@ pub(in crate::simulator) async fn linkedcorp_user_get(
                 "user_info": member.linked_user_info(&link.corp_id, &departments, qualified),
             })))
         },
-    );
-    sim.answer(&ip, json!({}), outcome)
+    )
 }
 
 /// `POST /cgi-bin/linkedcorp/department/list?access_token=` with
@@ -64,14 +72,11 @@ pub(in crate::simulator) async fn linkedcorp_user_get(
 /// shape follows WeCom's naming for the linked-corp family and is here so that a client can
 /// name a linked member's departments. Not linked or outside the shared departments: 60011;
 /// unknown or malformed department: 60123.
-pub(in crate::simulator) async fn linkedcorp_department_list(
-    Call { sim, ip, q }: Call,
-    body: Bytes,
-) -> Response {
-    let outcome = sim.guarded_json(
+pub(in crate::simulator) async fn linkedcorp_department_list(call: Call, body: Bytes) -> Response {
+    call.reply_json(
         "/cgi-bin/linkedcorp/department/list",
-        &q,
         &body,
+        json!({"department_list": []}),
         |sim, key, body| {
             let (linked_corp_id, id) = body
                 .get("department_id")
@@ -80,9 +85,7 @@ pub(in crate::simulator) async fn linkedcorp_department_list(
                 .ok_or(60123)?;
             let id: i64 = id.parse().map_err(|_| 60123)?;
             let state = sim.lock();
-            let corp = state.corp(&key.corp_id).ok_or(40014)?;
-            let link = corp.link(linked_corp_id).ok_or(NO_PRIVILEGE)?;
-            let linked = state.corp(&link.corp_id).ok_or(NO_PRIVILEGE)?;
+            let (link, linked) = linked_corp(&state, key, linked_corp_id)?;
             let subtree = linked.directory.subtree(id).ok_or(60123)?;
             let shared = crate::simulator::corp::shared_departments(&linked.directory, link);
             if !shared.contains(&id) {
@@ -95,6 +98,5 @@ pub(in crate::simulator) async fn linkedcorp_department_list(
                 .collect();
             Ok(fields(json!({ "department_list": list })))
         },
-    );
-    sim.answer(&ip, json!({"department_list": []}), outcome)
+    )
 }

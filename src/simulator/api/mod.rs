@@ -71,27 +71,43 @@ impl Simulator {
         endpoint(self, &app)
     }
 
-    /// `guarded` for the POST endpoints, whose parameters come as a JSON body: once the shared
-    /// checks pass, a body that does not parse is WeCom's global 47001 "data format error".
-    fn guarded_json(
-        &self,
-        path: &str,
-        query: &Params,
-        body: &[u8],
-        endpoint: impl FnOnce(&Simulator, &AppKey, Value) -> Outcome,
-    ) -> Outcome {
-        self.guarded(path, query, |sim, key| {
-            let body: Value = serde_json::from_slice(body).map_err(|_| 47001)?;
-            endpoint(sim, key, body)
-        })
-    }
-
     /// Turns an outcome into WeCom's HTTP 200 JSON answer.
     fn answer(&self, ip: &ClientIp, defaults: Value, outcome: Outcome) -> Response {
         match outcome {
             Ok(body) => success(body),
             Err(code) => failure(code, fields(defaults), &ip.0, self.now()),
         }
+    }
+}
+
+impl Call {
+    /// Answers a token-protected endpoint at `path`: the checks of [`Simulator::guarded`], then
+    /// `endpoint`; an error answer carries the endpoint's `defaults` fields (§6: e.g.
+    /// `"department":[]`).
+    fn reply(
+        &self,
+        path: &str,
+        defaults: Value,
+        endpoint: impl FnOnce(&Simulator, &AppKey) -> Outcome,
+    ) -> Response {
+        let outcome = self.sim.guarded(path, &self.q, endpoint);
+        self.sim.answer(&self.ip, defaults, outcome)
+    }
+
+    /// [`Call::reply`] for the POST endpoints, whose parameters come as a JSON body: once the
+    /// shared checks pass, a body that does not parse is WeCom's global 47001 "data format
+    /// error".
+    fn reply_json(
+        &self,
+        path: &str,
+        body: &[u8],
+        defaults: Value,
+        endpoint: impl FnOnce(&Simulator, &AppKey, Value) -> Outcome,
+    ) -> Response {
+        self.reply(path, defaults, |sim, key| {
+            let body: Value = serde_json::from_slice(body).map_err(|_| 47001)?;
+            endpoint(sim, key, body)
+        })
     }
 }
 

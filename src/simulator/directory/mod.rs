@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use serde_json::{json, Map, Value};
 
 use seed::{
-    department, member, tag, SplitMix, DEMO_PROFILE, GIVEN_NAMES, LEVELS, MAX_DEPTH, POSITIONS,
-    SECOND_PROFILE, SURNAMES, TOPICS,
+    department, member, tag, without_email, SplitMix, DEMO_PROFILE, GIVEN_NAMES, LEVELS, MAX_DEPTH,
+    POSITIONS, SECOND_PROFILE, SURNAMES, TOPICS,
 };
 
 /// Member status values of `user/get` (wecom-api.md §6).
@@ -41,25 +41,71 @@ pub(super) struct Member {
     /// WeCom's `alias`, used here for the member's English name.
     pub alias: String,
     pub position: String,
-    pub mobile: String,
-    /// `"0"` unknown, `"1"` male, `"2"` female (a string, §5/§6).
-    pub gender: &'static str,
-    pub email: String,
-    pub biz_mail: String,
     pub telephone: String,
-    pub address: String,
-    pub department: Vec<i64>,
-    pub order: Vec<i64>,
-    pub is_leader_in_dept: Vec<i64>,
-    pub direct_leader: Vec<String>,
+    /// The member's departments, each with its `order` and `is_leader_in_dept` entry.
+    pub placements: Vec<Placement>,
     pub main_department: i64,
+    pub direct_leader: Vec<String>,
+    pub private: Private,
     pub status: i64,
     pub employee_no: String,
     /// Distinguishes the avatar and QR links of two corps' members who share a userid.
     pub pic_id: String,
 }
 
+/// One department of a member. §6 sends `department`, `order` and `is_leader_in_dept` as
+/// three arrays in step; kept together here, they cannot fall out of step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Placement {
+    pub department: i64,
+    /// The member's sort order in the department.
+    pub order: i64,
+    pub is_leader: bool,
+}
+
+impl Placement {
+    /// The member in `department`, not leading it, in the default order 0.
+    pub fn member_of(department: i64) -> Self {
+        Self {
+            department,
+            order: 0,
+            is_leader: false,
+        }
+    }
+}
+
+/// The sensitive fields of a member: with the avatar and QR code, what `getuserdetail` gives
+/// (§5) and what `user/get` withholds from apps created after 2022-06-20 (§6).
+#[derive(Debug, Clone)]
+pub(super) struct Private {
+    /// `"0"` unknown, `"1"` male, `"2"` female (a string, §5/§6).
+    pub gender: &'static str,
+    pub mobile: String,
+    pub email: String,
+    pub biz_mail: String,
+    pub address: String,
+}
+
 impl Member {
+    /// The ids of the member's departments.
+    pub fn departments(&self) -> impl Iterator<Item = i64> + '_ {
+        self.placements.iter().map(|p| p.department)
+    }
+
+    /// The sensitive fields (§5, §6), all strings, under WeCom's names.
+    fn private_fields(&self) -> [(&'static str, String); 7] {
+        let p = &self.private;
+        [
+            ("gender", p.gender.to_string()),
+            ("avatar", self.avatar()),
+            ("qr_code", self.qr_code()),
+            ("mobile", p.mobile.clone()),
+            ("email", p.email.clone()),
+            ("biz_mail", p.biz_mail.clone()),
+            ("address", p.address.clone()),
+        ]
+    }
+
     /// The member's avatar URL. WeCom serves avatars from its own image host; the simulator only
     /// hands out URLs of the same shape and never serves them.
     pub fn avatar(&self) -> String {
@@ -100,16 +146,14 @@ impl Member {
         privacy_fields_empty: bool,
         sees_department: &dyn Fn(i64) -> bool,
     ) -> Map<String, Value> {
-        let mut department = Vec::new();
-        let mut order = Vec::new();
-        let mut is_leader = Vec::new();
-        for (i, d) in self.department.iter().enumerate() {
-            if sees_department(*d) {
-                department.push(*d);
-                order.push(self.order.get(i).copied().unwrap_or(0));
-                is_leader.push(self.is_leader_in_dept.get(i).copied().unwrap_or(0));
-            }
-        }
+        let seen: Vec<&Placement> = self
+            .placements
+            .iter()
+            .filter(|p| sees_department(p.department))
+            .collect();
+        let department: Vec<i64> = seen.iter().map(|p| p.department).collect();
+        let order: Vec<i64> = seen.iter().map(|p| p.order).collect();
+        let is_leader: Vec<i64> = seen.iter().map(|p| i64::from(p.is_leader)).collect();
         let mut m = Map::new();
         m.insert("userid".into(), json!(self.userid));
         m.insert("name".into(), json!(self.name));
@@ -130,17 +174,9 @@ impl Member {
         );
         // `open_userid` is only returned to third-party apps (§6, §8): a self-built app's
         // `user/get` does not carry it.
-        let private = [
-            ("avatar", self.avatar()),
-            ("thumb_avatar", self.thumb_avatar()),
-            ("gender", self.gender.to_string()),
-            ("mobile", self.mobile.clone()),
-            ("email", self.email.clone()),
-            ("biz_mail", self.biz_mail.clone()),
-            ("qr_code", self.qr_code()),
-            ("address", self.address.clone()),
-        ];
-        for (key, value) in private {
+        let private = self.private_fields();
+        let thumb = ("thumb_avatar", self.thumb_avatar());
+        for (key, value) in private.into_iter().chain([thumb]) {
             if legacy_app {
                 m.insert(key.into(), json!(value));
             } else if privacy_fields_empty {
@@ -184,9 +220,9 @@ impl Member {
             "corpid": corp_id,
             "name": self.name,
             "department": department,
-            "mobile": self.mobile,
+            "mobile": self.private.mobile,
             "telephone": self.telephone,
-            "email": self.email,
+            "email": self.private.email,
             "position": self.position,
             "extattr": {"attrs": []},
         })
@@ -196,13 +232,9 @@ impl Member {
     pub fn detail_fields(&self) -> Map<String, Value> {
         let mut m = Map::new();
         m.insert("userid".into(), json!(self.userid));
-        m.insert("gender".into(), json!(self.gender));
-        m.insert("avatar".into(), json!(self.avatar()));
-        m.insert("qr_code".into(), json!(self.qr_code()));
-        m.insert("mobile".into(), json!(self.mobile));
-        m.insert("email".into(), json!(self.email));
-        m.insert("biz_mail".into(), json!(self.biz_mail));
-        m.insert("address".into(), json!(self.address));
+        for (key, value) in self.private_fields() {
+            m.insert(key.into(), json!(value));
+        }
         m
     }
 }
@@ -325,11 +357,7 @@ impl Directory {
             member(p, "sunqi", "孙七", "Sun Qi", "实习生", "0", &[3], 3, &[0], &["zhangsan"], STATUS_NOT_ACTIVATED, 5),
             member(p, "ZhouBa", "周八", "Zhou Ba", "总经理", "1", &[1], 1, &[1], &[], STATUS_ACTIVE, 6),
             // A member with no e-mail at all (neither personal nor corporate).
-            Member {
-                email: String::new(),
-                biz_mail: String::new(),
-                ..member(p, "qianjiu", "钱九", "Qian Jiu", "市场专员", "2", &[4], 4, &[0], &["lisi"], STATUS_ACTIVE, 7)
-            },
+            without_email(member(p, "qianjiu", "钱九", "Qian Jiu", "市场专员", "2", &[4], 4, &[0], &["lisi"], STATUS_ACTIVE, 7)),
         ];
         let departments = vec![
             department(1, "示例科技", "Example Tech", &["ZhouBa"], 0, 100_000_000),
@@ -435,17 +463,17 @@ impl Directory {
                 name: format!("{surname}{given}"),
                 alias: format!("{given_en} {surname_en}"),
                 position: POSITIONS[rng.below(POSITIONS.len())].to_string(),
-                mobile: format!("13{n:09}"),
-                gender,
-                email: format!("{userid}@large.example"),
-                biz_mail: format!("{userid}@large.wecom.work"),
                 telephone: format!("0755-{n:08}"),
-                address: "深圳市南山区大型路100号".to_string(),
-                order: department.iter().map(|_| 0).collect(),
-                is_leader_in_dept: department.iter().map(|_| 0).collect(),
-                department,
-                direct_leader: Vec::new(),
+                placements: department.into_iter().map(Placement::member_of).collect(),
                 main_department: main,
+                direct_leader: Vec::new(),
+                private: Private {
+                    gender,
+                    mobile: format!("13{n:09}"),
+                    email: format!("{userid}@large.example"),
+                    biz_mail: format!("{userid}@large.wecom.work"),
+                    address: "深圳市南山区大型路100号".to_string(),
+                },
                 status,
                 employee_no: format!("L{n:06}"),
                 pic_id: format!("sim3_{userid}"),

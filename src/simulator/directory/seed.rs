@@ -1,7 +1,7 @@
 //! What seeded directories are made of: the contact profile of each seeded corp, member,
 //! department and tag builders, and the deterministic name generator of large corps.
 
-use super::{Department, Member, Tag};
+use super::{Department, Member, Placement, Private, Tag};
 
 /// How a seeded corp's contact details are written, so that two corps' members never share
 /// an e-mail, a phone number or an avatar.
@@ -52,26 +52,41 @@ pub(super) fn member(
     serial: u32,
 ) -> Member {
     let lower = userid.to_ascii_lowercase();
+    let placements = department
+        .iter()
+        .zip(is_leader_in_dept)
+        .map(|(&department, &leads)| Placement {
+            is_leader: leads == 1,
+            ..Placement::member_of(department)
+        })
+        .collect();
     Member {
         userid: userid.to_string(),
         name: name.to_string(),
         alias: alias.to_string(),
         position: position.to_string(),
-        mobile: format!("{}{serial:04}", p.mobile_prefix),
-        gender,
-        email: format!("{lower}@{}", p.email_domain),
-        biz_mail: format!("{lower}@{}", p.mail_domain),
         telephone: format!("{}{serial:04}", p.telephone_prefix),
-        address: p.address.to_string(),
-        department: department.to_vec(),
-        order: department.iter().map(|_| 0).collect(),
-        is_leader_in_dept: is_leader_in_dept.to_vec(),
-        direct_leader: direct_leader.iter().map(|s| s.to_string()).collect(),
+        placements,
         main_department,
+        direct_leader: direct_leader.iter().map(|s| s.to_string()).collect(),
+        private: Private {
+            gender,
+            mobile: format!("{}{serial:04}", p.mobile_prefix),
+            email: format!("{lower}@{}", p.email_domain),
+            biz_mail: format!("{lower}@{}", p.mail_domain),
+            address: p.address.to_string(),
+        },
         status,
         employee_no: format!("{}{serial:04}", p.employee_prefix),
         pic_id: format!("{}_{userid}", p.pic_prefix),
     }
+}
+
+/// `member` with neither a personal nor a corporate e-mail address.
+pub(super) fn without_email(mut member: Member) -> Member {
+    member.private.email.clear();
+    member.private.biz_mail.clear();
+    member
 }
 
 pub(super) fn department(

@@ -5,11 +5,11 @@ fn seeded_corp_matches_the_brief() {
     let d = Directory::seed();
     let zs = d.member("zhangsan").expect("zhangsan is seeded");
     assert_eq!((zs.name.as_str(), zs.main_department), ("张三", 3));
-    assert_eq!(zs.department, vec![3]);
-    assert_eq!(zs.email, "zhangsan@example.com");
+    assert_eq!(zs.departments().collect::<Vec<_>>(), vec![3]);
+    assert_eq!(zs.private.email, "zhangsan@example.com");
     assert_eq!(d.member("wangwu").map(|m| m.status), Some(STATUS_DISABLED));
     assert_eq!(
-        d.member("zhaoliu").map(|m| m.department.clone()),
+        d.member("zhaoliu").map(|m| m.departments().collect()),
         Some(vec![2, 4])
     );
     assert_eq!(d.member("zhaoliu").map(|m| m.status), Some(STATUS_LEFT));
@@ -30,10 +30,10 @@ fn second_corp_has_another_zhangsan() {
         b.member("zhangsan").expect("seeded"),
     );
     assert_eq!(zb.name, "张三丰");
-    assert_ne!(za.email, zb.email);
-    assert_ne!(za.mobile, zb.mobile);
+    assert_ne!(za.private.email, zb.private.email);
+    assert_ne!(za.private.mobile, zb.private.mobile);
     assert_ne!(za.avatar(), zb.avatar());
-    assert_ne!(za.department, zb.department);
+    assert_ne!(za.placements, zb.placements);
     assert!(b.member("lisi").is_some());
     assert_eq!(b.corp_name(), "远航贸易");
     assert_eq!(b.tags().len(), 1);
@@ -108,15 +108,15 @@ fn large_corp_is_deterministic_indexed_and_at_most_five_deep() {
         );
     }
     for m in d.members() {
-        assert!(m.department.iter().all(|x| d.department(*x).is_some()));
+        assert!(m.departments().all(|x| d.department(x).is_some()));
     }
     let again = Directory::large(5_000);
     assert_eq!(
         again
             .member("u01234")
-            .map(|m| (m.name.clone(), m.department.clone())),
+            .map(|m| (m.name.clone(), m.placements.clone())),
         d.member("u01234")
-            .map(|m| (m.name.clone(), m.department.clone()))
+            .map(|m| (m.name.clone(), m.placements.clone()))
     );
     assert_eq!(d.subtree(1).map(|v| v.len()), Some(200));
 }

@@ -434,7 +434,7 @@ fn member_rows(sim: &Simulator, app: &AppKey, t: &'static Texts) -> Vec<MemberRo
                 .directory
                 .members()
                 .iter()
-                .filter(|m| m.department.iter().any(|d| shared.contains(d)))
+                .filter(|m| m.departments().any(|d| shared.contains(&d)))
                 .take(room)
                 .map(|m| {
                     let userid = format!("{}/{}", link.corp_id, m.userid);
@@ -484,18 +484,85 @@ fn chosen_member(
     }
 }
 
+/// One request to a login page: the simulator, which page, its parameters (query or form) and
+/// the language it answers in.
+struct Page<'a> {
+    sim: &'a Simulator,
+    flow: Flow,
+    p: &'a Params,
+    lang: Lang,
+}
+
+impl<'a> Page<'a> {
+    fn new(sim: &'a Simulator, flow: Flow, p: &'a Params, headers: &HeaderMap) -> Self {
+        let lang = Lang::pick(p.get("lang"), headers);
+        Self { sim, flow, p, lang }
+    }
+
+    /// Answers with `handle`, or with the error page when the request is refused (WeCom shows
+    /// an error page and never redirects).
+    fn answer(&self, handle: fn(&Page) -> Result<Response, PageError>) -> Response {
+        handle(self).unwrap_or_else(|e| error_page(self.lang, &e, self.other_lang_url()))
+    }
+
+    /// The same page in the other language.
+    fn other_lang_url(&self) -> String {
+        other_lang_url(self.sim, self.flow, self.p, self.lang)
+    }
+
+    /// Where the page's form posts to: the page itself.
+    fn action(&self) -> String {
+        format!("{}{}", self.sim.config().public_base, self.flow.path())
+    }
+
+    /// The member picker: who logs in to `app`, with the page's parameters carried through
+    /// its form.
+    fn picker(&self, app: String, valid: &Valid, members: Vec<MemberRow>) -> Response {
+        let t = self.lang.texts();
+        let (title, intro, act) = match self.flow {
+            Flow::InApp => (t.title_in_app, t.intro_in_app, t.act_in_app),
+            Flow::WebLogin | Flow::LegacyQr => (t.title_qr, t.intro_qr, t.act_qr),
+        };
+        let page = LoginPage {
+            t,
+            title,
+            intro,
+            act,
+            app,
+            redirect_host: redirect_domain(&valid.redirect).unwrap_or_default(),
+            action: self.action(),
+            hidden: hidden_fields(self.flow, self.p, self.lang),
+            members,
+            other_lang_url: self.other_lang_url(),
+        };
+        render(&page, StatusCode::OK)
+    }
+
+    /// The `snsapi_privateinfo` consent screen (§2: "the member must confirm").
+    fn confirm(&self, valid: &Valid, member: MemberRow) -> Response {
+        let t = self.lang.texts();
+        let page = ConfirmPage {
+            t,
+            title: t.title_confirm,
+            app: app_line(self.sim, &valid.app),
+            action: self.action(),
+            hidden: hidden_fields(self.flow, self.p, self.lang),
+            agree_value: format!("agree:{}", member.userid),
+            member,
+            other_lang_url: String::new(),
+        };
+        render(&page, StatusCode::OK)
+    }
+}
+
 /// GET: validate, then either complete at once (`auto_login`, primary corp only) or show the
 /// member picker.
-fn show(sim: &Simulator, flow: Flow, p: &Params, headers: &HeaderMap) -> Response {
-    if suite::is_suite_request(sim, flow, p) {
-        return suite::show(sim, flow, p, headers);
+fn show(page: &Page) -> Result<Response, PageError> {
+    if suite::is_suite_request(page) {
+        return suite::show(page);
     }
-    let lang = Lang::pick(p.get("lang"), headers);
-    let switch = other_lang_url(sim, flow, p, lang);
-    let valid = match validate(sim, flow, p) {
-        Ok(v) => v,
-        Err(e) => return error_page(lang, &e, switch),
-    };
+    let sim = page.sim;
+    let valid = validate(sim, page.flow, page.p)?;
     // `auto_login` names a member of the primary corp: another corp may have a member with the
     // same userid, a different person (§12), who must not be logged in by it.
     let auto_login = sim
@@ -509,78 +576,28 @@ fn show(sim: &Simulator, flow: Flow, p: &Params, headers: &HeaderMap) -> Respons
             .primary()
             .directory
             .member(userid)
-            .map(|m| m.userid.clone());
-        return match member {
-            Some(userid) => {
-                let private_info = valid.private_info;
-                complete(sim, &valid, Subject::Member(userid), private_info)
-            }
-            None => error_page(lang, &PageError::UnknownMember(userid.clone()), switch),
-        };
+            .map(|m| m.userid.clone())
+            .ok_or_else(|| PageError::UnknownMember(userid.clone()))?;
+        let private_info = valid.private_info;
+        return Ok(complete(sim, &valid, Subject::Member(member), private_info));
     }
-    let members = member_rows(sim, &valid.app, lang.texts());
-    picker(
-        sim,
-        flow,
-        p,
-        lang,
-        app_line(sim, &valid.app),
-        &valid,
-        members,
-        switch,
-    )
-}
-
-/// The member picker of a login page: who logs in to `app`, with the page's parameters
-/// carried through its form.
-#[allow(clippy::too_many_arguments)]
-fn picker(
-    sim: &Simulator,
-    flow: Flow,
-    p: &Params,
-    lang: Lang,
-    app: String,
-    valid: &Valid,
-    members: Vec<MemberRow>,
-    other_lang_url: String,
-) -> Response {
-    let t = lang.texts();
-    let (title, intro, act) = match flow {
-        Flow::InApp => (t.title_in_app, t.intro_in_app, t.act_in_app),
-        Flow::WebLogin | Flow::LegacyQr => (t.title_qr, t.intro_qr, t.act_qr),
-    };
-    let page = LoginPage {
-        t,
-        title,
-        intro,
-        act,
-        app,
-        redirect_host: redirect_domain(&valid.redirect).unwrap_or_default(),
-        action: format!("{}{}", sim.config().public_base, flow.path()),
-        hidden: hidden_fields(flow, p, lang),
-        members,
-        other_lang_url,
-    };
-    render(&page, StatusCode::OK)
+    let members = member_rows(sim, &valid.app, page.lang.texts());
+    Ok(page.picker(app_line(sim, &valid.app), &valid, members))
 }
 
 /// POST from our own forms: `choice` is `member:<userid>`, `agree:<userid>`, `external`,
 /// `cancel` or `deny` (`<userid>` may be `LINKEDCORPID/userid`).
-fn submit(sim: &Simulator, flow: Flow, p: &Params, headers: &HeaderMap) -> Response {
-    if suite::is_suite_request(sim, flow, p) {
-        return suite::submit(sim, flow, p, headers);
+fn submit(page: &Page) -> Result<Response, PageError> {
+    if suite::is_suite_request(page) {
+        return suite::submit(page);
     }
-    let lang = Lang::pick(p.get("lang"), headers);
-    let switch = other_lang_url(sim, flow, p, lang);
-    let valid = match validate(sim, flow, p) {
-        Ok(v) => v,
-        Err(e) => return error_page(lang, &e, switch),
-    };
-    let choice = p.get("choice").unwrap_or("");
+    let sim = page.sim;
+    let valid = validate(sim, page.flow, page.p)?;
+    let choice = page.p.get("choice").unwrap_or("");
     match choice.split_once(':') {
         // §3: refusing returns only `state`; the client reads a callback without `code` as
         // "the user cancelled". Denying the privateinfo screen is treated the same way.
-        None if choice == "cancel" || choice == "deny" => redirect(callback_url(&valid, None)),
+        None if choice == "cancel" || choice == "deny" => Ok(redirect(callback_url(&valid, None))),
         None if choice == "external" => {
             let openid = sim
                 .lock()
@@ -591,48 +608,23 @@ fn submit(sim: &Simulator, flow: Flow, p: &Params, headers: &HeaderMap) -> Respo
                 openid,
                 external_userid: None,
             };
-            complete(sim, &valid, subject, false)
+            Ok(complete(sim, &valid, subject, false))
         }
         // Inactive members (disabled, not activated, left) are offered and accepted on
         // purpose: WeCom would not let them scan, but a provider must check `status` from
         // `user/get` itself (§6), and letting them through is how the demo and tests show it.
         // Members outside the app's visible range are accepted too: §4 gives their userid.
         Some((kind @ ("member" | "agree"), userid)) => {
-            let t = lang.texts();
-            let Some((row, subject)) = chosen_member(sim, &valid.app, userid, t) else {
-                return error_page(lang, &PageError::UnknownMember(userid.to_string()), switch);
-            };
+            let (row, subject) = chosen_member(sim, &valid.app, userid, page.lang.texts())
+                .ok_or_else(|| PageError::UnknownMember(userid.to_string()))?;
             if kind == "member" && valid.private_info {
-                return confirm_page(sim, &valid, flow, p, lang, row);
+                return Ok(page.confirm(&valid, row));
             }
             let private_info = valid.private_info;
-            complete(sim, &valid, subject, private_info)
+            Ok(complete(sim, &valid, subject, private_info))
         }
-        _ => error_page(lang, &PageError::BadChoice, switch),
+        _ => Err(PageError::BadChoice),
     }
-}
-
-/// The `snsapi_privateinfo` consent screen (§2: "the member must confirm").
-fn confirm_page(
-    sim: &Simulator,
-    valid: &Valid,
-    flow: Flow,
-    p: &Params,
-    lang: Lang,
-    member: MemberRow,
-) -> Response {
-    let t = lang.texts();
-    let page = ConfirmPage {
-        t,
-        title: t.title_confirm,
-        app: app_line(sim, &valid.app),
-        action: format!("{}{}", sim.config().public_base, flow.path()),
-        hidden: hidden_fields(flow, p, lang),
-        agree_value: format!("agree:{}", member.userid),
-        member,
-        other_lang_url: String::new(),
-    };
-    render(&page, StatusCode::OK)
 }
 
 fn query(raw: Option<String>) -> Params {
@@ -646,10 +638,10 @@ fn query(raw: Option<String>) -> Params {
 pub(super) fn routes() -> Router<Simulator> {
     Flow::ALL.into_iter().fold(Router::new(), |router, flow| {
         let page = move |State(sim): State<Simulator>, headers: HeaderMap, RawQuery(raw)| async move {
-            show(&sim, flow, &query(raw), &headers)
+            Page::new(&sim, flow, &query(raw), &headers).answer(show)
         };
         let form = move |State(sim): State<Simulator>, headers: HeaderMap, body: Bytes| async move {
-            submit(&sim, flow, &Params::parse(&body), &headers)
+            Page::new(&sim, flow, &Params::parse(&body), &headers).answer(submit)
         };
         router.route(flow.path(), get(page).post(form))
     })

@@ -6,13 +6,12 @@
 //! A 代开发 template has no such pages: its apps are apps of the customer corp and log in
 //! through the corp's own pages (`appid` = CorpID, `agentid`).
 
-use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::texts::Lang;
 use super::{
-    callback_url, error_page, is_valid_state, other_lang_url, picker, redirect, Flow, MemberRow,
-    PageError, Valid, MAX_LISTED_MEMBERS,
+    callback_url, is_valid_state, redirect, Flow, MemberRow, Page, PageError, Valid,
+    MAX_LISTED_MEMBERS,
 };
 use crate::simulator::corp::AppKey;
 use crate::simulator::reply::Params;
@@ -21,8 +20,9 @@ use crate::simulator::Simulator;
 
 /// Whether the request is for a suite's page: `login_type=ServiceApp` on the web login, or an
 /// in-app link whose `appid` is a third-party suite's SuiteID rather than a CorpID.
-pub(super) fn is_suite_request(sim: &Simulator, flow: Flow, p: &Params) -> bool {
-    match flow {
+pub(super) fn is_suite_request(page: &Page) -> bool {
+    let (sim, p) = (page.sim, page.p);
+    match page.flow {
         Flow::WebLogin => p.get("login_type") == Some("ServiceApp"),
         Flow::InApp => p
             .get("appid")
@@ -97,81 +97,50 @@ fn complete(
     valid: &Valid,
     corp_id: &str,
     userid: Option<&str>,
-    lang: Lang,
-    switch: String,
-) -> Response {
-    match sim.mint_suite_code(suite_id, corp_id, userid) {
-        Some(code) => redirect(callback_url(valid, Some(&code))),
-        None => error_page(
-            lang,
-            &PageError::UnknownMember(format!("{corp_id}/{}", userid.unwrap_or_default())),
-            switch,
-        ),
-    }
+) -> Result<Response, PageError> {
+    let code = sim
+        .mint_suite_code(suite_id, corp_id, userid)
+        .ok_or_else(|| {
+            PageError::UnknownMember(format!("{corp_id}/{}", userid.unwrap_or_default()))
+        })?;
+    Ok(redirect(callback_url(valid, Some(&code))))
 }
 
 /// GET: the member picker, or at once `auto_login`'s member of the primary corp when that corp
 /// installed the suite.
-pub(super) fn show(sim: &Simulator, flow: Flow, p: &Params, headers: &HeaderMap) -> Response {
-    let lang = Lang::pick(p.get("lang"), headers);
-    let switch = other_lang_url(sim, flow, p, lang);
-    let (suite_id, valid) = match validate(sim, flow, p) {
-        Ok(v) => v,
-        Err(e) => return error_page(lang, &e, switch),
-    };
-    let primary = sim.config().corp_id.clone();
-    if let Some(userid) = sim.config().auto_login.clone() {
-        if sim.has_installed(&suite_id, &primary) {
-            return complete(
-                sim,
-                &suite_id,
-                &valid,
-                &primary,
-                Some(&userid),
-                lang,
-                switch,
-            );
+pub(super) fn show(page: &Page) -> Result<Response, PageError> {
+    let sim = page.sim;
+    let (suite_id, valid) = validate(sim, page.flow, page.p)?;
+    let primary = &sim.config().corp_id;
+    if let Some(userid) = &sim.config().auto_login {
+        if sim.has_installed(&suite_id, primary) {
+            return complete(sim, &suite_id, &valid, primary, Some(userid));
         }
     }
-    let members = rows(sim, &suite_id, lang);
-    picker(
-        sim,
-        flow,
-        p,
-        lang,
-        format!("SuiteID {suite_id}"),
-        &valid,
-        members,
-        switch,
-    )
+    let members = rows(sim, &suite_id, page.lang);
+    Ok(page.picker(format!("SuiteID {suite_id}"), &valid, members))
 }
 
 /// POST from the picker: `member:CORPID/userid`, `external` (a non-member of the first
 /// installing corp) or `cancel`.
-pub(super) fn submit(sim: &Simulator, flow: Flow, p: &Params, headers: &HeaderMap) -> Response {
-    let lang = Lang::pick(p.get("lang"), headers);
-    let switch = other_lang_url(sim, flow, p, lang);
-    let (suite_id, valid) = match validate(sim, flow, p) {
-        Ok(v) => v,
-        Err(e) => return error_page(lang, &e, switch),
-    };
-    let choice = p.get("choice").unwrap_or("");
+pub(super) fn submit(page: &Page) -> Result<Response, PageError> {
+    let sim = page.sim;
+    let (suite_id, valid) = validate(sim, page.flow, page.p)?;
+    let choice = page.p.get("choice").unwrap_or("");
     if choice == "cancel" || choice == "deny" {
-        return redirect(callback_url(&valid, None));
+        return Ok(redirect(callback_url(&valid, None)));
     }
     if choice == "external" {
-        let Some(corp_id) = sim.installing_corps(&suite_id).into_iter().next() else {
-            return error_page(lang, &PageError::BadChoice, switch);
-        };
-        return complete(sim, &suite_id, &valid, &corp_id, None, lang, switch);
+        let corp_id = sim
+            .installing_corps(&suite_id)
+            .into_iter()
+            .next()
+            .ok_or(PageError::BadChoice)?;
+        return complete(sim, &suite_id, &valid, &corp_id, None);
     }
-    match choice
+    let (corp_id, userid) = choice
         .strip_prefix("member:")
         .and_then(|who| who.split_once('/'))
-    {
-        Some((corp_id, userid)) => {
-            complete(sim, &suite_id, &valid, corp_id, Some(userid), lang, switch)
-        }
-        None => error_page(lang, &PageError::BadChoice, switch),
-    }
+        .ok_or(PageError::BadChoice)?;
+    complete(sim, &suite_id, &valid, corp_id, Some(userid))
 }

@@ -4,12 +4,14 @@ use axum::body::Body;
 use axum::http::{Method, Request};
 use tower::ServiceExt;
 
-use super::super::{AppSpec, CorpSeed, SimulatorConfig, SimulatorQuirks, VisibleRange};
+use super::super::{AppSpec, CodeGrant, CorpSeed, SimulatorConfig, SimulatorQuirks, VisibleRange};
 use super::*;
 use crate::clock::ManualClock;
 
 const CORP: &str = "ww7f3c2a1b9d8e6f50";
 const BASE: &str = "http://127.0.0.1:9/wecom-sim";
+/// A redirect URI on the primary app's trusted domain.
+const CB: &str = "http://app.example.com:8080/cb";
 
 fn setup(config: impl FnOnce(&mut SimulatorConfig)) -> Simulator {
     let mut c = SimulatorConfig::demo(BASE);
@@ -66,6 +68,14 @@ fn encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
+/// The legacy QR login page of app `agentid` of corp `appid`, back to `redirect_uri`, state `a`.
+fn qr_connect(appid: &str, agentid: i64, redirect_uri: &str) -> String {
+    let redirect_uri = encode(redirect_uri);
+    format!(
+        "/wwopen/sso/qrConnect?appid={appid}&agentid={agentid}&redirect_uri={redirect_uri}&state=a"
+    )
+}
+
 fn sso_form<'a>(redirect_uri: &'a str, state: &'a str, choice: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
         ("login_type", "CorpApp"),
@@ -77,20 +87,29 @@ fn sso_form<'a>(redirect_uri: &'a str, state: &'a str, choice: &'a str) -> Vec<(
     ]
 }
 
-fn oauth_form<'a>(
-    scope: &'a str,
-    redirect_uri: &'a str,
-    choice: &'a str,
-) -> Vec<(&'a str, &'a str)> {
-    vec![
+/// Picks `choice` on the web login page (`/wwlogin/sso/login`) of the primary app.
+async fn scan(sim: &Simulator, redirect_uri: &str, state: &str, choice: &str) -> Answer {
+    post(
+        sim,
+        "/wwlogin/sso/login",
+        &sso_form(redirect_uri, state, choice),
+    )
+    .await
+}
+
+/// Picks `choice` on the in-app page of the primary app, with `scope`, state `S1`, back to
+/// [`CB`].
+async fn in_app(sim: &Simulator, scope: &str, choice: &str) -> Answer {
+    let form = [
         ("appid", CORP),
-        ("redirect_uri", redirect_uri),
+        ("redirect_uri", CB),
         ("response_type", "code"),
         ("scope", scope),
         ("state", "S1"),
         ("agentid", "1000002"),
         ("choice", choice),
-    ]
+    ];
+    post(sim, "/connect/oauth2/authorize", &form).await
 }
 
 /// Splits a callback URL into its base and its query pairs.
@@ -109,12 +128,36 @@ fn value<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// WeCom refuses on the page itself: no redirect, and the page names `needle`.
+#[track_caller]
+fn assert_error_page(answer: &Answer, needle: &str) {
+    assert!(answer.location.is_none(), "{}", answer.body);
+    assert!(
+        answer.body.contains(needle),
+        "missing {needle}: {}",
+        answer.body
+    );
+}
+
+/// The person refused (§3): back to [`CB`] with `state` and no `code`.
+fn assert_refused(answer: &Answer, state: &str) {
+    let expected = format!("{CB}?state={state}");
+    assert_eq!(answer.location.as_deref(), Some(expected.as_str()));
+}
+
+/// What the code of a redirect back to the client stands for (redeeming it).
+fn grant_of(sim: &Simulator, answer: &Answer) -> CodeGrant {
+    let (_, pairs) = callback(answer.location.as_deref().expect("Location"));
+    let code = value(&pairs, "code").expect("code");
+    sim.redeem_code(code).expect("the code is live")
+}
+
 #[tokio::test]
 async fn sso_login_page_lists_seeded_members_and_choices() {
     let sim = setup(|_| {});
     let uri = format!(
         "/wwlogin/sso/login?login_type=CorpApp&appid={CORP}&agentid=1000002&redirect_uri={}&state=abc&lang=zh",
-        encode("http://app.example.com:8080/cb")
+        encode(CB)
     );
     let a = get(&sim, &uri).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
@@ -136,15 +179,10 @@ async fn sso_login_page_lists_seeded_members_and_choices() {
 #[tokio::test]
 async fn scanning_as_member_redirects_with_code_and_state() {
     let sim = setup(|_| {});
-    let form = sso_form(
-        "http://app.example.com:8080/cb",
-        "xyz123",
-        "member:zhangsan",
-    );
-    let a = post(&sim, "/wwlogin/sso/login", &form).await;
+    let a = scan(&sim, CB, "xyz123", "member:zhangsan").await;
     assert_eq!(a.status, StatusCode::FOUND);
     let (base, pairs) = callback(a.location.as_deref().expect("Location"));
-    assert_eq!(base, "http://app.example.com:8080/cb");
+    assert_eq!(base, CB);
     assert_eq!(value(&pairs, "state"), Some("xyz123"));
     let code = value(&pairs, "code").expect("code");
     assert!(code.len() <= 512);
@@ -156,8 +194,7 @@ async fn scanning_as_member_redirects_with_code_and_state() {
 #[tokio::test]
 async fn callback_joins_existing_query_with_ampersand_and_keeps_empty_state() {
     let sim = setup(|_| {});
-    let form = sso_form("http://app.example.com:8080/cb?x=1", "", "member:lisi");
-    let a = post(&sim, "/wwlogin/sso/login", &form).await;
+    let a = scan(&sim, &format!("{CB}?x=1"), "", "member:lisi").await;
     let location = a.location.expect("Location");
     assert!(
         location.starts_with("http://app.example.com:8080/cb?x=1&code="),
@@ -172,26 +209,17 @@ async fn callback_joins_existing_query_with_ampersand_and_keeps_empty_state() {
 #[tokio::test]
 async fn cancel_has_no_code() {
     let sim = setup(|_| {});
-    let form = sso_form("http://app.example.com:8080/cb", "st", "cancel");
-    let a = post(&sim, "/wwlogin/sso/login", &form).await;
+    let a = scan(&sim, CB, "st", "cancel").await;
     assert_eq!(a.status, StatusCode::FOUND);
-    assert_eq!(
-        a.location.as_deref(),
-        Some("http://app.example.com:8080/cb?state=st")
-    );
+    assert_refused(&a, "st");
 }
 
 #[tokio::test]
 async fn not_a_member_choice_yields_a_non_member_code() {
     let sim = setup(|_| {});
-    let form = sso_form("http://app.example.com:8080/cb", "st", "external");
-    let a = post(&sim, "/wwlogin/sso/login", &form).await;
-    let (_, pairs) = callback(a.location.as_deref().expect("Location"));
-    let grant = sim
-        .redeem_code(value(&pairs, "code").expect("code"))
-        .expect("live");
+    let a = scan(&sim, CB, "st", "external").await;
     assert!(matches!(
-        grant.subject,
+        grant_of(&sim, &a).subject,
         Subject::NonMember {
             external_userid: None,
             ..
@@ -208,18 +236,17 @@ async fn untrusted_redirect_domain_is_not_redirected_to() {
         encode(evil)
     );
     let a = get(&sim, &uri).await;
-    assert!(a.location.is_none());
     assert!(!a.status.is_redirection());
-    assert!(
-        a.body.contains("redirect_uri需使用应用可信域名"),
-        "{}",
-        a.body
-    );
+    assert_error_page(&a, "redirect_uri需使用应用可信域名");
     // The port is part of the domain: same host, other port is untrusted too.
-    let form = sso_form("http://app.example.com:9999/cb", "s", "member:zhangsan");
-    let a = post(&sim, "/wwlogin/sso/login", &form).await;
-    assert!(a.location.is_none());
-    assert!(a.body.contains("redirect_uri需使用应用可信域名"));
+    let a = scan(
+        &sim,
+        "http://app.example.com:9999/cb",
+        "s",
+        "member:zhangsan",
+    )
+    .await;
+    assert_error_page(&a, "redirect_uri需使用应用可信域名");
     // auto_login does not bypass the domain rule.
     let sim = setup(|c| c.auto_login = Some("zhangsan".into()));
     let a = get(&sim, &uri).await;
@@ -231,12 +258,12 @@ async fn auto_login_redirects_at_once_as_the_member() {
     let sim = setup(|c| c.auto_login = Some("ZHANGSAN".into()));
     let uri = format!(
         "/connect/oauth2/authorize?appid={CORP}&redirect_uri={}&response_type=code&scope=snsapi_privateinfo&state=abc&agentid=1000002",
-        encode("http://app.example.com:8080/cb")
+        encode(CB)
     );
     let a = get(&sim, &uri).await;
     assert_eq!(a.status, StatusCode::FOUND);
     let (base, pairs) = callback(a.location.as_deref().expect("Location"));
-    assert_eq!(base, "http://app.example.com:8080/cb");
+    assert_eq!(base, CB);
     assert_eq!(pairs.len(), 2);
     assert_eq!(pairs[0].0, "code");
     assert_eq!(pairs[1], ("state".to_string(), "abc".to_string()));
@@ -248,68 +275,30 @@ async fn auto_login_redirects_at_once_as_the_member() {
 #[tokio::test]
 async fn auto_login_as_unknown_member_shows_an_error() {
     let sim = setup(|c| c.auto_login = Some("nobody".into()));
-    let uri = format!(
-        "/wwopen/sso/qrConnect?appid={CORP}&agentid=1000002&redirect_uri={}&state=a",
-        encode("http://app.example.com:8080/cb")
-    );
-    let a = get(&sim, &uri).await;
-    assert!(a.location.is_none());
-    assert!(a.body.contains("nobody"));
+    let a = get(&sim, &qr_connect(CORP, 1_000_002, CB)).await;
+    assert_error_page(&a, "nobody");
 }
 
 #[tokio::test]
 async fn privateinfo_asks_for_confirmation_before_redirecting() {
     let sim = setup(|_| {});
-    let cb = "http://app.example.com:8080/cb";
-    let a = post(
-        &sim,
-        "/connect/oauth2/authorize",
-        &oauth_form("snsapi_privateinfo", cb, "member:zhangsan"),
-    )
-    .await;
+    let a = in_app(&sim, "snsapi_privateinfo", "member:zhangsan").await;
     assert_eq!(a.status, StatusCode::OK);
     assert!(a.location.is_none());
     assert!(a.body.contains("value=\"agree:zhangsan\""), "{}", a.body);
     assert!(a.body.contains("value=\"deny\""));
-    let a = post(
-        &sim,
-        "/connect/oauth2/authorize",
-        &oauth_form("snsapi_privateinfo", cb, "agree:zhangsan"),
-    )
-    .await;
-    let (_, pairs) = callback(a.location.as_deref().expect("Location"));
-    let grant = sim
-        .redeem_code(value(&pairs, "code").expect("code"))
-        .expect("live");
+    let a = in_app(&sim, "snsapi_privateinfo", "agree:zhangsan").await;
+    let grant = grant_of(&sim, &a);
     assert!(grant.private_info);
     assert!(!grant.device_id.is_empty(), "in-app logins have a DeviceId");
-    let a = post(
-        &sim,
-        "/connect/oauth2/authorize",
-        &oauth_form("snsapi_privateinfo", cb, "deny"),
-    )
-    .await;
-    assert_eq!(
-        a.location.as_deref(),
-        Some("http://app.example.com:8080/cb?state=S1")
-    );
+    assert_refused(&in_app(&sim, "snsapi_privateinfo", "deny").await, "S1");
 }
 
 #[tokio::test]
 async fn base_scope_redirects_without_confirmation() {
     let sim = setup(|_| {});
-    let cb = "http://app.example.com:8080/cb";
-    let a = post(
-        &sim,
-        "/connect/oauth2/authorize",
-        &oauth_form("snsapi_base", cb, "member:lisi"),
-    )
-    .await;
-    let (_, pairs) = callback(a.location.as_deref().expect("Location"));
-    let grant = sim
-        .redeem_code(value(&pairs, "code").expect("code"))
-        .expect("live");
-    assert!(!grant.private_info);
+    let a = in_app(&sim, "snsapi_base", "member:lisi").await;
+    assert!(!grant_of(&sim, &a).private_info);
 }
 
 #[tokio::test]
@@ -318,31 +307,27 @@ async fn privateinfo_without_agentid_errors_unless_fallback_is_configured() {
     let form = |choice| {
         vec![
             ("appid", CORP),
-            ("redirect_uri", "http://app.example.com:8080/cb"),
+            ("redirect_uri", CB),
             ("response_type", "code"),
             ("scope", "snsapi_privateinfo"),
             ("choice", choice),
         ]
     };
     let a = post(&sim, "/connect/oauth2/authorize", &form("member:zhangsan")).await;
-    assert!(a.location.is_none());
-    assert!(a.body.contains("40056"));
+    assert_error_page(&a, "40056");
     sim.set_quirks(SimulatorQuirks {
         privateinfo_without_agentid_falls_back: true,
         ..SimulatorQuirks::default()
     });
     let a = post(&sim, "/connect/oauth2/authorize", &form("member:zhangsan")).await;
-    let (_, pairs) = callback(a.location.as_deref().expect("falls back to snsapi_base"));
-    let grant = sim
-        .redeem_code(value(&pairs, "code").expect("code"))
-        .expect("live");
-    assert!(!grant.private_info);
+    assert!(a.location.is_some(), "falls back to snsapi_base");
+    assert!(!grant_of(&sim, &a).private_info);
 }
 
 #[tokio::test]
 async fn invalid_parameters_show_an_error_and_never_redirect() {
     let sim = setup(|_| {});
-    let cb = encode("http://app.example.com:8080/cb");
+    let cb = encode(CB);
     let long_state = "a".repeat(129);
     let cases = [
         (format!("/connect/oauth2/authorize?appid=wwother&redirect_uri={cb}&response_type=code&scope=snsapi_base"), "40013"),
@@ -359,32 +344,20 @@ async fn invalid_parameters_show_an_error_and_never_redirect() {
     for (uri, needle) in cases {
         let a = get(&sim, &uri).await;
         assert_eq!(a.status, StatusCode::BAD_REQUEST, "{uri}");
-        assert!(a.location.is_none(), "{uri}");
-        assert!(a.body.contains(needle), "{uri}: {}", a.body);
+        assert_error_page(&a, needle);
     }
-    let a = post(
-        &sim,
-        "/wwlogin/sso/login",
-        &sso_form("http://app.example.com:8080/cb", "s", "member:nobody"),
-    )
-    .await;
-    assert!(a.location.is_none());
-    let a = post(
-        &sim,
-        "/wwlogin/sso/login",
-        &sso_form("http://app.example.com:8080/cb", "s", "bogus"),
-    )
-    .await;
-    assert!(a.location.is_none());
+    for choice in ["member:nobody", "bogus"] {
+        assert!(
+            scan(&sim, CB, "s", choice).await.location.is_none(),
+            "{choice}"
+        );
+    }
 }
 
 #[tokio::test]
 async fn page_language_follows_lang_then_accept_language() {
     let sim = setup(|_| {});
-    let base = format!(
-        "/wwopen/sso/qrConnect?appid={CORP}&agentid=1000002&redirect_uri={}&state=a",
-        encode("http://app.example.com:8080/cb")
-    );
+    let base = qr_connect(CORP, 1_000_002, CB);
     let a = get(&sim, &format!("{base}&lang=en")).await;
     assert!(a.body.contains("Scan as") && a.body.contains("lang=\"en\""));
     let req = Request::get(&base)
@@ -412,12 +385,8 @@ async fn page_language_follows_lang_then_accept_language() {
 #[tokio::test]
 async fn page_escapes_reflected_parameters() {
     let sim = setup(|c| c.trusted_domains.clear());
-    let cb = encode("http://app.example.com/cb?x=\"><script>");
-    let a = get(
-        &sim,
-        &format!("/wwopen/sso/qrConnect?appid={CORP}&agentid=1000002&redirect_uri={cb}"),
-    )
-    .await;
+    let cb = "http://app.example.com/cb?x=\"><script>";
+    let a = get(&sim, &qr_connect(CORP, 1_000_002, cb)).await;
     assert_eq!(a.status, StatusCode::OK);
     assert!(!a.body.contains("<script>"));
 }
@@ -432,6 +401,8 @@ fn state_rule_is_alphanumeric_up_to_128_bytes() {
 }
 
 const SECOND: &str = "ww2b2b2b2b2b2b2b2b";
+/// A redirect URI on the trusted domain of [`SECOND`]'s app.
+const SECOND_CB: &str = "https://rp.second.example/cb";
 
 fn second_corp(sim: &Simulator) {
     sim.add_corp(
@@ -451,7 +422,7 @@ fn second_corp(sim: &Simulator) {
 async fn pages_serve_every_corp_and_app_and_bind_codes_to_it() {
     let sim = setup(|_| {});
     second_corp(&sim);
-    let cb = "https://rp.second.example/cb";
+    let cb = SECOND_CB;
     let uri = format!(
         "/wwlogin/sso/login?login_type=CorpApp&appid={SECOND}&agentid=1000005&redirect_uri={}&state=s",
         encode(cb)
@@ -505,11 +476,7 @@ async fn pages_serve_every_corp_and_app_and_bind_codes_to_it() {
 async fn auto_login_applies_to_the_primary_corp_only() {
     let sim = setup(|c| c.auto_login = Some("zhangsan".into()));
     second_corp(&sim);
-    let uri = format!(
-        "/wwopen/sso/qrConnect?appid={SECOND}&agentid=1000005&redirect_uri={}&state=a",
-        encode("https://rp.second.example/cb")
-    );
-    let a = get(&sim, &uri).await;
+    let a = get(&sim, &qr_connect(SECOND, 1_000_005, SECOND_CB)).await;
     assert_eq!(a.status, StatusCode::OK);
     assert!(
         a.location.is_none(),
@@ -522,15 +489,7 @@ async fn linked_members_are_listed_and_log_in_as_corp_slash_userid() {
     let sim = setup(|_| {});
     second_corp(&sim);
     assert!(sim.link_corp(CORP, SECOND, vec![3]));
-    let cb = "http://app.example.com:8080/cb";
-    let a = get(
-        &sim,
-        &format!(
-            "/wwopen/sso/qrConnect?appid={CORP}&agentid=1000002&redirect_uri={}&state=a",
-            encode(cb)
-        ),
-    )
-    .await;
+    let a = get(&sim, &qr_connect(CORP, 1_000_002, CB)).await;
     assert!(
         a.body
             .contains(&format!("value=\"member:{SECOND}/wangfang\"")),
@@ -541,23 +500,8 @@ async fn linked_members_are_listed_and_log_in_as_corp_slash_userid() {
         !a.body.contains(&format!("member:{SECOND}/zhangsan")),
         "销售 is not shared"
     );
-    let a = post(
-        &sim,
-        "/connect/oauth2/authorize",
-        &[
-            ("appid", CORP),
-            ("redirect_uri", cb),
-            ("response_type", "code"),
-            ("scope", "snsapi_base"),
-            ("agentid", "1000002"),
-            ("choice", &format!("member:{SECOND}/WANGFANG")),
-        ],
-    )
-    .await;
-    let (_, pairs) = callback(a.location.as_deref().expect("Location"));
-    let grant = sim
-        .redeem_code(value(&pairs, "code").expect("code"))
-        .expect("live");
+    let a = in_app(&sim, "snsapi_base", &format!("member:{SECOND}/WANGFANG")).await;
+    let grant = grant_of(&sim, &a);
     assert!(
         matches!(grant.subject, Subject::Linked { ref corp_id, ref userid } if corp_id == SECOND && userid == "wangfang")
     );
@@ -567,15 +511,13 @@ async fn linked_members_are_listed_and_log_in_as_corp_slash_userid() {
         &[
             ("appid", CORP),
             ("agentid", "1000002"),
-            ("redirect_uri", cb),
+            ("redirect_uri", CB),
             ("choice", &format!("member:{SECOND}/zhangsan")),
         ],
     )
     .await;
-    assert!(
-        a.location.is_none(),
-        "a member outside the shared departments cannot pick"
-    );
+    // A member outside the shared departments cannot be picked.
+    assert_error_page(&a, &format!("{SECOND}/zhangsan"));
 }
 
 #[tokio::test]
@@ -592,14 +534,7 @@ async fn large_corp_page_lists_a_bounded_number_of_members() {
             legacy_app: false,
         },
     );
-    let a = get(
-        &sim,
-        &format!(
-            "/wwopen/sso/qrConnect?appid=wwlarge&agentid=7&redirect_uri={}",
-            encode("http://app.example.com:8080/cb")
-        ),
-    )
-    .await;
+    let a = get(&sim, &qr_connect("wwlarge", 7, CB)).await;
     assert_eq!(
         a.body.matches("value=\"member:").count(),
         MAX_LISTED_MEMBERS

@@ -3,8 +3,8 @@
 use super::*;
 
 use super::{
-    assert_err, get_json, getuserinfo, ids, keys, post_json, range, set, setup, spec, token,
-    token_for, user_get, AGENT, CB, CORP, LINKED, SECOND, SECOND_SECRET,
+    assert_err, assert_no_privilege, getuserinfo, ids, keys, post_json, range, ranged, read, set,
+    setup, spec, token, token_for, user_get, AGENT, CB, CORP, LINKED, SECOND, SECOND_SECRET,
 };
 use crate::simulator::{CorpSeed, SimulatorQuirks, VisibleRange};
 
@@ -50,7 +50,7 @@ async fn two_corps_with_one_userid_answer_two_different_people() {
         json!("zhangsan")
     );
     // Each corp's own tag 1.
-    let v = get_json(&sim, &format!("/cgi-bin/tag/get?access_token={tb}&tagid=1")).await;
+    let v = read(&sim, &tb, "tag/get?tagid=1").await;
     assert_eq!(v["tagname"], json!("销售精英"));
     // Statuses are per corp.
     assert!(sim.set_member_status_in(SECOND, "zhangsan", 2));
@@ -101,18 +101,10 @@ async fn out_of_range_member_gets_a_userid_but_user_get_refuses_with_60011() {
         "no user_ticket out of range"
     );
     let code = sim.issue_code("zhangsan", "snsapi_privateinfo", CB);
-    let v = get_json(
-        &sim,
-        &format!("/cgi-bin/user/getuserinfo?access_token={t}&code={code}"),
-    )
-    .await;
+    let v = read(&sim, &t, &format!("user/getuserinfo?code={code}")).await;
     assert_eq!(v["UserId"], json!("zhangsan"));
     let v = user_get(&sim, &t, "zhangsan").await;
-    assert_err(
-        &v,
-        60011,
-        "no privilege to access/modify contact/party/agent",
-    );
+    assert_no_privilege(&v);
     assert_eq!(v["department"], json!([]));
     assert!(v.get("name").is_none());
     let code = sim.issue_code("lisi", "snsapi_privateinfo", CB);
@@ -136,61 +128,35 @@ async fn out_of_range_member_gets_a_userid_but_user_get_refuses_with_60011() {
 
 #[tokio::test]
 async fn subtree_range_lists_from_the_subtree_top_whose_parent_is_invisible() {
-    let (sim, _) = setup(|_| {});
-    sim.set_visible_range(CORP, AGENT, range(&[], &[2], &[]));
-    let t = token(&sim).await;
-    let v = get_json(&sim, &format!("/cgi-bin/department/list?access_token={t}")).await;
+    let (sim, t) = ranged(range(&[], &[2], &[])).await;
+    let v = read(&sim, &t, "department/list").await;
     assert_eq!(ids(&v, "department", "id"), vec![2, 3]);
     assert_eq!(
         v["department"][0]["parentid"],
         json!(1),
         "研发's parent, which the app cannot see"
     );
-    let v = get_json(
-        &sim,
-        &format!("/cgi-bin/department/simplelist?access_token={t}"),
-    )
-    .await;
+    let v = read(&sim, &t, "department/simplelist").await;
     assert_eq!(ids(&v, "department_id", "id"), vec![2, 3]);
-    let v = get_json(
-        &sim,
-        &format!("/cgi-bin/department/list?access_token={t}&id=3"),
-    )
-    .await;
+    let v = read(&sim, &t, "department/list?id=3").await;
     assert_eq!(ids(&v, "department", "id"), vec![3]);
-    for uri in [
-        format!("/cgi-bin/department/get?access_token={t}&id=1"),
-        format!("/cgi-bin/department/get?access_token={t}&id=4"),
-        format!("/cgi-bin/department/list?access_token={t}&id=1"),
-        format!("/cgi-bin/department/simplelist?access_token={t}&id=1"),
+    for api in [
+        "department/get?id=1",
+        "department/get?id=4",
+        "department/list?id=1",
+        "department/simplelist?id=1",
     ] {
-        let v = get_json(&sim, &uri).await;
-        assert_err(
-            &v,
-            60011,
-            "no privilege to access/modify contact/party/agent",
-        );
+        let v = read(&sim, &t, api).await;
+        assert_no_privilege(&v);
     }
-    let v = get_json(
-        &sim,
-        &format!("/cgi-bin/department/list?access_token={t}&id=1"),
-    )
-    .await;
+    let v = read(&sim, &t, "department/list?id=1").await;
     assert_eq!(v["department"], json!([]));
     assert_err(
-        &get_json(
-            &sim,
-            &format!("/cgi-bin/department/get?access_token={t}&id=99"),
-        )
-        .await,
+        &read(&sim, &t, "department/get?id=99").await,
         60123,
         "invalid department id",
     );
-    let v = get_json(
-        &sim,
-        &format!("/cgi-bin/department/get?access_token={t}&id=3"),
-    )
-    .await;
+    let v = read(&sim, &t, "department/get?id=3").await;
     assert_eq!(v["department"]["name"], json!("平台"));
     assert_eq!(
         user_get(&sim, &t, "zhangsan").await["department"],
@@ -202,16 +168,14 @@ async fn subtree_range_lists_from_the_subtree_top_whose_parent_is_invisible() {
     );
     assert_eq!(user_get(&sim, &t, "lisi").await["errcode"], json!(60011));
     assert_eq!(user_get(&sim, &t, "ZhouBa").await["errcode"], json!(60011));
-    let v = get_json(&sim, &format!("/cgi-bin/tag/list?access_token={t}")).await;
+    let v = read(&sim, &t, "tag/list").await;
     assert_eq!(v["taglist"], json!([]), "no tag in the range");
 }
 
 #[tokio::test]
 async fn single_department_range_sees_that_department_and_its_members_only() {
-    let (sim, _) = setup(|_| {});
-    sim.set_visible_range(CORP, AGENT, range(&[], &[3], &[]));
-    let t = token(&sim).await;
-    let v = get_json(&sim, &format!("/cgi-bin/department/list?access_token={t}")).await;
+    let (sim, t) = ranged(range(&[], &[3], &[])).await;
+    let v = read(&sim, &t, "department/list").await;
     assert_eq!(ids(&v, "department", "id"), vec![3]);
     assert_eq!(v["department"][0]["parentid"], json!(2));
     assert_eq!(user_get(&sim, &t, "zhangsan").await["errcode"], json!(0));
@@ -221,19 +185,13 @@ async fn single_department_range_sees_that_department_and_its_members_only() {
 
 #[tokio::test]
 async fn single_member_range_sees_no_department_unless_configured() {
-    let (sim, _) = setup(|_| {});
-    sim.set_visible_range(CORP, AGENT, range(&["LiSi"], &[], &[]));
-    let t = token(&sim).await;
-    let v = get_json(&sim, &format!("/cgi-bin/department/list?access_token={t}")).await;
+    let (sim, t) = ranged(range(&["LiSi"], &[], &[])).await;
+    let v = read(&sim, &t, "department/list").await;
     assert_eq!(
         (v["errcode"].clone(), v["department"].clone()),
         (json!(0), json!([]))
     );
-    let v = get_json(
-        &sim,
-        &format!("/cgi-bin/department/simplelist?access_token={t}"),
-    )
-    .await;
+    let v = read(&sim, &t, "department/simplelist").await;
     assert_eq!(v["department_id"], json!([]));
     let v = user_get(&sim, &t, "lisi").await;
     assert_eq!(
@@ -250,7 +208,7 @@ async fn single_member_range_sees_no_department_unless_configured() {
         member_range_shows_own_departments: true,
         ..SimulatorQuirks::default()
     });
-    let v = get_json(&sim, &format!("/cgi-bin/department/list?access_token={t}")).await;
+    let v = read(&sim, &t, "department/list").await;
     assert_eq!(ids(&v, "department", "id"), vec![4]);
     assert_eq!(user_get(&sim, &t, "lisi").await["department"], json!([4]));
     assert_eq!(
@@ -262,20 +220,14 @@ async fn single_member_range_sees_no_department_unless_configured() {
 
 #[tokio::test]
 async fn tag_range_shows_its_tags_and_members_under_a_tagged_parent() {
-    let (sim, _) = setup(|_| {});
-    sim.set_visible_range(CORP, AGENT, range(&[], &[], &[3]));
-    let t = token(&sim).await;
-    let v = get_json(&sim, &format!("/cgi-bin/tag/list?access_token={t}")).await;
+    let (sim, t) = ranged(range(&[], &[], &[3])).await;
+    let v = read(&sim, &t, "tag/list").await;
     assert_eq!(v["taglist"], json!([{"tagid": 3, "tagname": "研发全员"}]));
-    let v = get_json(&sim, &format!("/cgi-bin/tag/get?access_token={t}&tagid=3")).await;
+    let v = read(&sim, &t, "tag/get?tagid=3").await;
     assert_eq!(v["partylist"], json!([2]), "the tagged ids, not expanded");
     assert_eq!(v["userlist"], json!([]));
-    let v = get_json(&sim, &format!("/cgi-bin/tag/get?access_token={t}&tagid=1")).await;
-    assert_err(
-        &v,
-        60011,
-        "no privilege to access/modify contact/party/agent",
-    );
+    let v = read(&sim, &t, "tag/get?tagid=1").await;
+    assert_no_privilege(&v);
     assert_eq!(v["userlist"], json!([]));
     assert_eq!(
         user_get(&sim, &t, "zhangsan").await["errcode"],
@@ -283,7 +235,7 @@ async fn tag_range_shows_its_tags_and_members_under_a_tagged_parent() {
         "平台 sits under the tagged 研发"
     );
     assert_eq!(user_get(&sim, &t, "lisi").await["errcode"], json!(60011));
-    let v = get_json(&sim, &format!("/cgi-bin/department/list?access_token={t}")).await;
+    let v = read(&sim, &t, "department/list").await;
     assert_eq!(ids(&v, "department", "id"), vec![2, 3]);
     // A tag of members only: those members, no department.
     sim.set_visible_range(CORP, AGENT, range(&[], &[], &[1]));
@@ -294,7 +246,7 @@ async fn tag_range_shows_its_tags_and_members_under_a_tagged_parent() {
     assert_eq!(user_get(&sim, &t, "ZhouBa").await["errcode"], json!(60011));
     // Whole corp again: all tags.
     sim.set_visible_range(CORP, AGENT, VisibleRange::whole_corp());
-    let v = get_json(&sim, &format!("/cgi-bin/tag/list?access_token={t}")).await;
+    let v = read(&sim, &t, "tag/list").await;
     assert_eq!(v["taglist"].as_array().map(Vec::len), Some(3));
 }
 
@@ -328,11 +280,7 @@ async fn linked_member_logs_in_as_corp_slash_userid_and_is_read_with_linkedcorp_
         "snsapi_base",
         CB,
     );
-    let v = get_json(
-        &sim,
-        &format!("/cgi-bin/user/getuserinfo?access_token={t}&code={code}"),
-    )
-    .await;
+    let v = read(&sim, &t, &format!("user/getuserinfo?code={code}")).await;
     assert_eq!(v["UserId"], json!(format!("{LINKED}/wangfang")));
 
     assert_err(
@@ -365,11 +313,7 @@ async fn linked_member_logs_in_as_corp_slash_userid_and_is_read_with_linkedcorp_
     assert_eq!(v["user_info"]["department"], json!([format!("{LINKED}/2")]));
     assert_eq!(v["user_info"]["extattr"], json!({"attrs": []}));
     let v = post_json(&sim, &uri, &body(&format!("{LINKED}/lisi"))).await;
-    assert_err(
-        &v,
-        60011,
-        "no privilege to access/modify contact/party/agent",
-    );
+    assert_no_privilege(&v);
     let v = post_json(&sim, &uri, &body(&format!("{LINKED}/nobody"))).await;
     assert_err(&v, 60111, "userid not found");
     assert_eq!(

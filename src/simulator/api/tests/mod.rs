@@ -62,13 +62,22 @@ async fn post_json(sim: &Simulator, uri: &str, body: &str) -> Value {
     serde_json::from_slice(&body).expect("JSON body")
 }
 
+/// An `access_token` of the primary app.
 async fn token(sim: &Simulator) -> String {
-    let v = get_json(
-        sim,
-        &format!("/cgi-bin/gettoken?corpid={CORP}&corpsecret={SECRET}"),
-    )
-    .await;
-    v["access_token"].as_str().expect("token").to_string()
+    token_for(sim, CORP, SECRET).await
+}
+
+/// [`setup`], with an `access_token` of the primary app.
+async fn ready(config: impl FnOnce(&mut SimulatorConfig)) -> (Simulator, ManualClock, String) {
+    let (sim, clock) = setup(config);
+    let t = token(&sim).await;
+    (sim, clock, t)
+}
+
+/// GETs `/cgi-bin/{api}` (which may carry a query) with `access_token` `t` added.
+async fn read(sim: &Simulator, t: &str, api: &str) -> Value {
+    let sep = if api.contains('?') { '&' } else { '?' };
+    get_json(sim, &format!("/cgi-bin/{api}{sep}access_token={t}")).await
 }
 
 fn keys(v: &Value) -> BTreeSet<String> {
@@ -90,6 +99,16 @@ fn assert_err(v: &Value, code: i64, msg: &str) {
             "more info at https://open.work.weixin.qq.com/devtool/query?e={code}"
         )),
         "{v}"
+    );
+}
+
+/// 60011, the answer to every read outside the app's visible range (§6, §7).
+#[track_caller]
+fn assert_no_privilege(v: &Value) {
+    assert_err(
+        v,
+        60011,
+        "no privilege to access/modify contact/party/agent",
     );
 }
 
@@ -121,19 +140,16 @@ async fn token_for(sim: &Simulator, corp: &str, secret: &str) -> String {
 }
 
 async fn user_get(sim: &Simulator, t: &str, userid: &str) -> Value {
-    get_json(
-        sim,
-        &format!("/cgi-bin/user/get?access_token={t}&userid={userid}"),
-    )
-    .await
+    read(sim, t, &format!("user/get?userid={userid}")).await
 }
 
 async fn getuserinfo(sim: &Simulator, t: &str, code: &str) -> Value {
-    get_json(
-        sim,
-        &format!("/cgi-bin/auth/getuserinfo?access_token={t}&code={code}"),
-    )
-    .await
+    read(sim, t, &format!("auth/getuserinfo?code={code}")).await
+}
+
+/// `getuserinfo` of a fresh code of the primary app for `userid` with `scope`.
+async fn log_in(sim: &Simulator, t: &str, userid: &str, scope: &str) -> Value {
+    getuserinfo(sim, t, &sim.issue_code(userid, scope, CB)).await
 }
 
 fn ids(v: &Value, list: &str, field: &str) -> Vec<i64> {
@@ -141,6 +157,13 @@ fn ids(v: &Value, list: &str, field: &str) -> Vec<i64> {
         .as_array()
         .map(|a| a.iter().filter_map(|d| d[field].as_i64()).collect())
         .unwrap_or_default()
+}
+
+/// A simulator whose primary app sees `range`, and a token of that app.
+async fn ranged(range: VisibleRange) -> (Simulator, String) {
+    let (sim, _, t) = ready(|_| {}).await;
+    assert!(sim.set_visible_range(CORP, AGENT, range));
+    (sim, t)
 }
 
 fn range(users: &[&str], departments: &[i64], tags: &[i64]) -> VisibleRange {
