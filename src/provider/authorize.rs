@@ -12,7 +12,7 @@ use super::params::Params;
 pub use super::request::ValidAuthorizeRequest;
 use super::request::{CodeGrant, Prompt};
 pub use super::response::{success_redirect, AuthorizationResponse, ErrorRedirect, ResponseMode};
-use super::{pkce, Client, Provider};
+use super::{pkce, scopes, Client, Provider};
 use crate::connector::{ConnectorError, FailureNotice, Identity, LoginRequest};
 use crate::random;
 use crate::storage::{AuthCode, AuthRequest, StorageError};
@@ -20,17 +20,7 @@ use crate::storage::{AuthCode, AuthRequest, StorageError};
 /// Longest `state` or `nonce` we keep; values are echoed back, so they are bounded.
 const MAX_ECHOED_VALUE: usize = 2048;
 
-/// Scopes this provider understands; others are ignored (RFC 6749 §3.3 lets the server narrow).
-/// `groups` is ours (not OIDC Core §5.4): it releases the `groups` claim.
-pub const SUPPORTED_SCOPES: &[&str] = &[
-    "openid",
-    "profile",
-    "email",
-    "phone",
-    "address",
-    "groups",
-    "offline_access",
-];
+pub use super::scopes::SUPPORTED_SCOPES;
 
 /// The end of an upstream login: the response for the client and the new session's cookie.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,21 +169,12 @@ impl Provider {
                 "unsupported response_mode (supported: query, form_post)",
             ));
         };
-        let requested: Vec<&str> = p
-            .get("scope")
-            .map(|s| s.split(' ').filter(|s| !s.is_empty()).collect())
-            .unwrap_or_default();
-        if !requested.contains(&"openid") {
+        let mut scopes = scopes::supported(p.get("scope").unwrap_or_default());
+        if !scopes.iter().any(|s| s == "openid") {
             return Err(redirect(
                 ErrorCode::InvalidScope,
                 "the openid scope is required",
             ));
-        }
-        let mut scopes: Vec<String> = Vec::new();
-        for s in requested {
-            if SUPPORTED_SCOPES.contains(&s) && !scopes.iter().any(|x| x == s) {
-                scopes.push(s.to_string());
-            }
         }
         // OIDC Core §11: offline_access needs prompt=consent "unless other conditions for
         // processing the request permitting offline access to the requested resources are
@@ -638,47 +619,45 @@ impl Provider {
 
 /// Maps a connector failure to the error the client sees; details stay in our log.
 fn connector_error_to_oauth(e: &ConnectorError) -> OAuthError {
+    use ErrorCode::{AccessDenied, ServerError, TemporarilyUnavailable};
+    // A refusal is the person's own business, a rejected code may be a replay, the rest are
+    // faults of the upstream or of our configuration.
     match e {
-        ConnectorError::Cancelled => OAuthError::new(
-            ErrorCode::AccessDenied,
-            "the user cancelled the WeCom login",
-        ),
-        ConnectorError::AccessDenied(why) => {
-            tracing::info!(reason = %why, "upstream login refused");
-            OAuthError::new(
-                ErrorCode::AccessDenied,
-                "the account may not log in here (not an active member of the organisation)",
-            )
+        ConnectorError::Cancelled => {}
+        ConnectorError::AccessDenied(_) | ConnectorError::NotPermitted(_) => {
+            tracing::info!(error = %e, "upstream login refused")
         }
-        ConnectorError::NotPermitted(why) => {
-            tracing::info!(reason = %why, "upstream app's access rules refused the person");
-            OAuthError::new(
-                ErrorCode::AccessDenied,
-                "the account may not use this application (outside the upstream app's visible range)",
-            )
+        ConnectorError::InvalidCode(_) => {
+            tracing::warn!(error = %e, "upstream login code rejected")
         }
-        ConnectorError::InvalidCode(why) => {
-            tracing::warn!(reason = %why, "upstream rejected the login code");
-            OAuthError::new(
-                ErrorCode::AccessDenied,
-                "the upstream login code was invalid, expired or already used",
-            )
-        }
-        ConnectorError::Upstream { code, message } => {
-            tracing::error!(upstream_code = code, upstream_message = %message, "upstream error during login");
-            OAuthError::new(
-                ErrorCode::ServerError,
-                "the upstream identity provider returned an error",
-            )
-        }
-        ConnectorError::Unavailable(why) => {
-            tracing::error!(reason = %why, "upstream unavailable during login");
-            OAuthError::new(
-                ErrorCode::TemporarilyUnavailable,
-                "the upstream identity provider is unavailable; try again later",
-            )
+        ConnectorError::Upstream { .. } | ConnectorError::Unavailable(_) => {
+            tracing::error!(error = %e, "upstream failure during login")
         }
     }
+    let (code, description) = match e {
+        ConnectorError::Cancelled => (AccessDenied, "the user cancelled the WeCom login"),
+        ConnectorError::AccessDenied(_) => (
+            AccessDenied,
+            "the account may not log in here (not an active member of the organisation)",
+        ),
+        ConnectorError::NotPermitted(_) => (
+            AccessDenied,
+            "the account may not use this application (outside the upstream app's visible range)",
+        ),
+        ConnectorError::InvalidCode(_) => (
+            AccessDenied,
+            "the upstream login code was invalid, expired or already used",
+        ),
+        ConnectorError::Upstream { .. } => (
+            ServerError,
+            "the upstream identity provider returned an error",
+        ),
+        ConnectorError::Unavailable(_) => (
+            TemporarilyUnavailable,
+            "the upstream identity provider is unavailable; try again later",
+        ),
+    };
+    OAuthError::new(code, description)
 }
 
 #[cfg(test)]

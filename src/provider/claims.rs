@@ -199,18 +199,27 @@ impl UserClaims {
     }
 }
 
-/// The claims of an id_token (OIDC Core §2): the user claims of its scopes and `claims`
-/// request, beside the token's own.
+/// The registered claims every JWT we sign carries (RFC 7519 §4.1): who issued it, for whom,
+/// when, and until when.
 #[derive(Debug, Serialize)]
-pub struct IdTokenClaims<'a> {
+pub struct JwtClaims<'a> {
     /// `iss`.
     pub iss: &'a str,
-    /// `aud`: the client.
+    /// `aud`: the client (the resource server of a JWT access token, RFC 9068 §2.2).
     pub aud: &'a str,
     /// `iat`.
     pub iat: i64,
     /// `exp`.
     pub exp: i64,
+}
+
+/// The claims of an id_token (OIDC Core §2): the user claims of its scopes and `claims`
+/// request, beside the token's own.
+#[derive(Debug, Serialize)]
+pub struct IdTokenClaims<'a> {
+    /// `iss`, `aud` (the client), `iat`, `exp`.
+    #[serde(flatten)]
+    pub jwt: JwtClaims<'a>,
     /// `auth_time`: when the person logged in upstream.
     pub auth_time: i64,
     /// `nonce`, when the authorization request carried one.
@@ -229,18 +238,13 @@ pub struct IdTokenClaims<'a> {
 /// The claims of a JWT access token (RFC 9068 §2.2).
 #[derive(Debug, Serialize)]
 pub struct AccessTokenClaims<'a> {
-    /// `iss`.
-    pub iss: &'a str,
-    /// `exp`.
-    pub exp: i64,
-    /// `aud`: the resource server (the client's `access_token_audience`, else the client).
-    pub aud: &'a str,
+    /// `iss`, `aud` (the client's `access_token_audience`, else the client), `iat`, `exp`.
+    #[serde(flatten)]
+    pub jwt: JwtClaims<'a>,
     /// `sub`.
     pub sub: &'a str,
     /// `client_id`.
     pub client_id: &'a str,
-    /// `iat`.
-    pub iat: i64,
     /// `jti`: the token's store key is its hash.
     pub jti: &'a str,
     /// `scope`: the granted scopes, space-separated.
