@@ -277,24 +277,22 @@ impl Provider {
             }
             Err(e) => return Err(e.into()),
         };
+        let refuse = |code, description| Err(OAuthError::new(code, description));
         match poll(&before, &client.id, now).0 {
-            Poll::Pending => Err(OAuthError::new(
+            Poll::Pending => refuse(
                 ErrorCode::AuthorizationPending,
                 "the person has not answered yet",
-            )),
-            Poll::SlowDown => Err(OAuthError::new(
+            ),
+            Poll::SlowDown => refuse(
                 ErrorCode::SlowDown,
                 "polling too fast: wait 5 seconds longer between requests",
-            )),
-            Poll::Denied => Err(OAuthError::new(
-                ErrorCode::AccessDenied,
-                "the person denied the request",
-            )),
-            Poll::Expired => Err(OAuthError::new(
+            ),
+            Poll::Denied => refuse(ErrorCode::AccessDenied, "the person denied the request"),
+            Poll::Expired => refuse(
                 ErrorCode::ExpiredToken,
                 "the device code has expired; start again",
-            )),
-            Poll::Invalid(why) => Err(OAuthError::invalid_grant(why)),
+            ),
+            Poll::Invalid(why) => refuse(ErrorCode::InvalidGrant, why),
             Poll::Issue => {
                 let DeviceStatus::Approved {
                     identity,

@@ -213,12 +213,16 @@ mod tests {
         }
     }
 
-    /// The provider with the confidential `app` client and default lifetimes.
-    fn app_harness() -> Harness {
-        harness(
+    /// The provider with the confidential `app` client and default lifetimes, a refresh token
+    /// of grant `g1`, and the upstream answering `upstream`.
+    async fn seeded(upstream: RefreshAnswer) -> (Harness, String) {
+        let h = harness(
             vec![app_client(ClientSettings::default())],
             Lifetimes::default(),
-        )
+        );
+        let token = h.seed_refresh_token("app", "g1").await;
+        h.upstream(upstream);
+        (h, token)
     }
 
     async fn use_token(h: &Harness, token: &str) -> Result<TokenResponse, OAuthError> {
@@ -239,9 +243,7 @@ mod tests {
 
     #[tokio::test]
     async fn access_denied_from_the_connector_ends_the_grant() {
-        let h = app_harness();
-        let token = h.seed_refresh_token("app", "g1").await;
-        h.upstream(RefreshAnswer::Denied);
+        let (h, token) = seeded(RefreshAnswer::Denied).await;
         let err = use_token(&h, &token).await.expect_err("denied");
         assert_eq!(err.code, ErrorCode::InvalidGrant);
         assert!(is_revoked(&h, "g1").await);
@@ -249,9 +251,7 @@ mod tests {
 
     #[tokio::test]
     async fn upstream_outage_at_refresh_does_not_spend_the_token() {
-        let h = app_harness();
-        let token = h.seed_refresh_token("app", "g1").await;
-        h.upstream(RefreshAnswer::Down);
+        let (h, token) = seeded(RefreshAnswer::Down).await;
         let err = use_token(&h, &token).await.expect_err("down");
         assert_eq!(err.code, ErrorCode::TemporarilyUnavailable);
         h.upstream(RefreshAnswer::Same);
@@ -300,8 +300,7 @@ mod tests {
 
     #[tokio::test]
     async fn expired_refresh_token_is_invalid_grant() {
-        let h = app_harness();
-        let token = h.seed_refresh_token("app", "g1").await;
+        let (h, token) = seeded(RefreshAnswer::Same).await;
         h.clock.advance(Lifetimes::default().refresh_token);
         let err = use_token(&h, &token).await.expect_err("expired");
         assert_eq!(err.code, ErrorCode::InvalidGrant);
