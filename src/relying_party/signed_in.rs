@@ -19,7 +19,7 @@ use openidconnect::{
     AccessToken, AccessTokenHash, Nonce, OAuth2TokenResponse, RefreshToken, TokenResponse,
 };
 
-use super::{failure, home, html, DemoOidcClient, DemoRp, ResultPage};
+use super::{failure, home, html, insert_bounded, DemoOidcClient, DemoRp, ResultPage};
 use crate::random;
 
 /// The relying party's own session cookie.
@@ -193,20 +193,14 @@ async fn call_userinfo(
 /// Shows `page` and keeps `held` for its buttons under a fresh cookie.
 pub(super) fn keep(rp: &DemoRp, page: ResultPage, held: Held) -> Response {
     let cookie = random::token(32);
-    {
-        let mut all = rp.signed_in.0.lock().unwrap_or_else(|p| p.into_inner());
-        all.retain(|_, h| h.since.elapsed() < KEEP);
-        if all.len() >= MAX_KEPT {
-            if let Some(oldest) = all
-                .iter()
-                .min_by_key(|(_, h)| h.since)
-                .map(|(k, _)| k.clone())
-            {
-                all.remove(&oldest);
-            }
-        }
-        all.insert(cookie.clone(), held);
-    }
+    insert_bounded(
+        &mut rp.signed_in.0.lock().unwrap_or_else(|p| p.into_inner()),
+        cookie.clone(),
+        held,
+        MAX_KEPT,
+        KEEP,
+        |h| h.since,
+    );
     let mut r = html(&page);
     // Strict: the buttons post from our own page; no other site's form carries it.
     if let Ok(v) = HeaderValue::from_str(&format!(
