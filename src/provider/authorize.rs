@@ -431,40 +431,32 @@ impl Provider {
                 identity
             }
             Err(e) => {
-                if let ConnectorError::NotPermitted(why) = &e {
-                    if let Some(notice) = connector.failure_notice(&e) {
-                        tracing::info!(
-                            connector = connector_id,
-                            reason = %why,
-                            fix = %notice.operator,
-                            "upstream app's access rules refused the person"
-                        );
-                        return Err(AuthorizeRejection::Denied {
-                            redirect: redirect_with(connector_error_to_oauth(&e)),
-                            notice: Box::new(notice),
-                            ui_locales: req.ui_locales.clone(),
-                        });
-                    }
-                }
-                if let Some(notice) = connector.failure_notice(&e) {
-                    tracing::error!(
-                        connector = connector_id,
-                        error = %e,
-                        fix = %notice.operator,
-                        "upstream login failed: configuration or rate limit"
-                    );
-                    let error = if notice.temporary {
-                        OAuthError::new(ErrorCode::TemporarilyUnavailable, &notice.en)
-                    } else {
-                        OAuthError::new(ErrorCode::ServerError, &notice.en)
-                    };
-                    return Err(AuthorizeRejection::Upstream {
-                        error,
-                        notice: Box::new(notice),
-                        ui_locales: req.ui_locales.clone(),
+                let Some(notice) = connector.failure_notice(&e) else {
+                    return Err(fail(connector_error_to_oauth(&e)));
+                };
+                let (notice, ui_locales) = (Box::new(notice), req.ui_locales.clone());
+                // Outside the upstream app's access rules: our page says who can change that,
+                // and the way back hands `access_denied` to the client.
+                if matches!(e, ConnectorError::NotPermitted(_)) {
+                    tracing::info!(connector = connector_id, error = %e, fix = %notice.operator, "upstream app's access rules refused the person");
+                    let redirect = redirect_with(connector_error_to_oauth(&e));
+                    return Err(AuthorizeRejection::Denied {
+                        redirect,
+                        notice,
+                        ui_locales,
                     });
                 }
-                return Err(fail(connector_error_to_oauth(&e)));
+                tracing::error!(connector = connector_id, error = %e, fix = %notice.operator, "upstream login failed: configuration or rate limit");
+                let code = if notice.temporary {
+                    ErrorCode::TemporarilyUnavailable
+                } else {
+                    ErrorCode::ServerError
+                };
+                return Err(AuthorizeRejection::Upstream {
+                    error: OAuthError::new(code, &notice.en),
+                    notice,
+                    ui_locales,
+                });
             }
         };
         let grant = CodeGrant {
@@ -553,23 +545,9 @@ impl Provider {
         sid: Option<String>,
     ) -> Result<(String, AuthCode), OAuthError> {
         let identity = self.subject_for_client(grant.client_id, identity)?;
-        let code = random::token(32);
-        let now = self.now();
-        let record = AuthCode {
-            client_id: grant.client_id.to_string(),
-            redirect_uri: grant.redirect_uri.to_string(),
-            scopes: grant.scopes.to_vec(),
-            nonce: grant.nonce.map(str::to_string),
-            code_challenge: grant.code_challenge.map(str::to_string),
-            identity,
-            auth_time,
-            grant_id: random::token(16),
-            expires_at: now + self.lifetimes().code,
-            redeemed: false,
-            sid,
-            claims: grant.claims.clone(),
-        };
-        Ok((code, record))
+        let expires_at = self.now() + self.lifetimes().code;
+        let record = grant.record(identity, auth_time, sid, expires_at);
+        Ok((random::token(32), record))
     }
 }
 

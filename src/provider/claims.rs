@@ -45,9 +45,9 @@ pub fn parse_claims_request(json: &str) -> Result<ClaimsRequest, &'static str> {
     })
 }
 
-/// Claim names we can release, for discovery's `claims_supported`.
-pub const SUPPORTED_CLAIMS: &[&str] = &[
-    "sub",
+/// Claims the provider sets itself, about the token rather than the person (OIDC Core §2;
+/// `sid`: Back-Channel Logout 1.0 §2.1).
+pub const TOKEN_CLAIMS: &[&str] = &[
     "iss",
     "aud",
     "exp",
@@ -56,6 +56,10 @@ pub const SUPPORTED_CLAIMS: &[&str] = &[
     "nonce",
     "at_hash",
     "sid",
+];
+
+/// Claims about the person we can release besides `sub` (OIDC Core §5.1; `groups` is ours).
+pub const PERSON_CLAIMS: &[&str] = &[
     "name",
     "preferred_username",
     "email",
@@ -66,6 +70,12 @@ pub const SUPPORTED_CLAIMS: &[&str] = &[
     "address",
     "groups",
 ];
+
+/// Claim names we can release, for discovery's `claims_supported`: `sub`, the token's, the
+/// person's.
+pub fn supported_claims() -> impl Iterator<Item = &'static str> {
+    std::iter::once("sub").chain(TOKEN_CLAIMS.iter().chain(PERSON_CLAIMS).copied())
+}
 
 /// The user claims of a token or userinfo answer (OIDC Core §5.1), as released by
 /// [`user_claims`]. Absent values are absent claims, never empty strings or empty arrays.
@@ -101,7 +111,7 @@ pub struct UserClaims {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email_verified: Option<bool>,
     /// The connector's own claims ([`Identity::extra_claims`], `profile`), never one of
-    /// [`SUPPORTED_CLAIMS`].
+    /// [`supported_claims`].
     #[serde(flatten)]
     pub extra: std::collections::BTreeMap<String, String>,
 }
@@ -141,7 +151,7 @@ pub fn user_claims(identity: &Identity, scopes: &[String]) -> UserClaims {
         c.extra = identity
             .extra_claims
             .iter()
-            .filter(|(name, value)| !SUPPORTED_CLAIMS.contains(&name.as_str()) && !value.is_empty())
+            .filter(|(name, value)| !supported_claims().any(|c| c == *name) && !value.is_empty())
             .map(|(n, v)| (n.clone(), v.clone()))
             .collect();
     }

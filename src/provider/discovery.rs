@@ -11,7 +11,7 @@ use openidconnect::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::claims::SUPPORTED_CLAIMS;
+use super::claims::supported_claims;
 use super::client::AuthMethod;
 use super::scopes::SUPPORTED_SCOPES;
 use crate::tokens::verify::VERIFY_ALGS;
@@ -168,8 +168,7 @@ pub fn metadata_full(
     ))
     .set_claim_types_supported(Some(vec![CoreClaimType::Normal]))
     .set_claims_supported(Some(
-        SUPPORTED_CLAIMS
-            .iter()
+        supported_claims()
             .map(|c| CoreClaimName::new(c.to_string()))
             .collect(),
     ))

@@ -20,6 +20,7 @@ use openidconnect::{
 };
 
 use super::{failure, home, html, insert_bounded, DemoOidcClient, DemoRp, ResultPage};
+use crate::provider::claims::TOKEN_CLAIMS;
 use crate::random;
 
 /// The relying party's own session cookie.
@@ -28,21 +29,6 @@ const COOKIE: &str = "demo_rp_session";
 const KEEP: Duration = Duration::from_secs(3600);
 /// The most signed-in browsers kept; the oldest go first.
 const MAX_KEPT: usize = 1000;
-/// Claims the provider itself sets (OIDC Core §2, §3.1.3.6; Back-Channel Logout 1.0 §2.1).
-const PROVIDER_CLAIMS: &[&str] = &[
-    "iss",
-    "aud",
-    "exp",
-    "iat",
-    "auth_time",
-    "nonce",
-    "at_hash",
-    "azp",
-    "sid",
-    "acr",
-    "amr",
-];
-
 /// One claim of the result page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct ClaimRow {
@@ -79,7 +65,9 @@ fn claim_rows(
             if rows.iter().any(|r| &r.claim == claim) {
                 continue;
             }
-            let (from_zh, from_en) = if PROVIDER_CLAIMS.contains(&claim.as_str()) {
+            // The claims this provider sets itself about the token (the result page is of a
+            // login at this provider).
+            let (from_zh, from_en) = if TOKEN_CLAIMS.contains(&claim.as_str()) {
                 (
                     "wecom-oidc（本提供方）".to_owned(),
                     "wecom-oidc (this provider)".to_owned(),
