@@ -165,12 +165,7 @@ impl Manifest {
                 return Err(bad(format!("file {:?} is listed twice", entry.file)));
             }
         }
-        let active = self
-            .keys
-            .iter()
-            .filter(|e| e.status == KeyStatus::Active)
-            .count();
-        if active == 0 {
+        if !self.keys.iter().any(|e| e.status == KeyStatus::Active) {
             return Err(bad(
                 "no key is marked active; at least one must be".to_owned()
             ));
