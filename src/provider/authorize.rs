@@ -12,7 +12,7 @@ use super::params::Params;
 pub use super::request::ValidAuthorizeRequest;
 use super::request::{CodeGrant, Prompt};
 pub use super::response::{success_redirect, AuthorizationResponse, ErrorRedirect, ResponseMode};
-use super::{pkce, Client, Provider};
+use super::{pkce, scopes, Client, Provider};
 use crate::connector::{ConnectorError, FailureNotice, Identity, LoginRequest};
 use crate::random;
 use crate::storage::{AuthCode, AuthRequest, StorageError};
@@ -20,17 +20,7 @@ use crate::storage::{AuthCode, AuthRequest, StorageError};
 /// Longest `state` or `nonce` we keep; values are echoed back, so they are bounded.
 const MAX_ECHOED_VALUE: usize = 2048;
 
-/// Scopes this provider understands; others are ignored (RFC 6749 §3.3 lets the server narrow).
-/// `groups` is ours (not OIDC Core §5.4): it releases the `groups` claim.
-pub const SUPPORTED_SCOPES: &[&str] = &[
-    "openid",
-    "profile",
-    "email",
-    "phone",
-    "address",
-    "groups",
-    "offline_access",
-];
+pub use super::scopes::SUPPORTED_SCOPES;
 
 /// The end of an upstream login: the response for the client and the new session's cookie.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,21 +169,12 @@ impl Provider {
                 "unsupported response_mode (supported: query, form_post)",
             ));
         };
-        let requested: Vec<&str> = p
-            .get("scope")
-            .map(|s| s.split(' ').filter(|s| !s.is_empty()).collect())
-            .unwrap_or_default();
-        if !requested.contains(&"openid") {
+        let mut scopes = scopes::supported(p.get("scope").unwrap_or_default());
+        if !scopes.iter().any(|s| s == "openid") {
             return Err(redirect(
                 ErrorCode::InvalidScope,
                 "the openid scope is required",
             ));
-        }
-        let mut scopes: Vec<String> = Vec::new();
-        for s in requested {
-            if SUPPORTED_SCOPES.contains(&s) && !scopes.iter().any(|x| x == s) {
-                scopes.push(s.to_string());
-            }
         }
         // OIDC Core §11: offline_access needs prompt=consent "unless other conditions for
         // processing the request permitting offline access to the requested resources are
@@ -450,40 +431,32 @@ impl Provider {
                 identity
             }
             Err(e) => {
-                if let ConnectorError::NotPermitted(why) = &e {
-                    if let Some(notice) = connector.failure_notice(&e) {
-                        tracing::info!(
-                            connector = connector_id,
-                            reason = %why,
-                            fix = %notice.operator,
-                            "upstream app's access rules refused the person"
-                        );
-                        return Err(AuthorizeRejection::Denied {
-                            redirect: redirect_with(connector_error_to_oauth(&e)),
-                            notice: Box::new(notice),
-                            ui_locales: req.ui_locales.clone(),
-                        });
-                    }
-                }
-                if let Some(notice) = connector.failure_notice(&e) {
-                    tracing::error!(
-                        connector = connector_id,
-                        error = %e,
-                        fix = %notice.operator,
-                        "upstream login failed: configuration or rate limit"
-                    );
-                    let error = if notice.temporary {
-                        OAuthError::new(ErrorCode::TemporarilyUnavailable, &notice.en)
-                    } else {
-                        OAuthError::new(ErrorCode::ServerError, &notice.en)
-                    };
-                    return Err(AuthorizeRejection::Upstream {
-                        error,
-                        notice: Box::new(notice),
-                        ui_locales: req.ui_locales.clone(),
+                let Some(notice) = connector.failure_notice(&e) else {
+                    return Err(fail(connector_error_to_oauth(&e)));
+                };
+                let (notice, ui_locales) = (Box::new(notice), req.ui_locales.clone());
+                // Outside the upstream app's access rules: our page says who can change that,
+                // and the way back hands `access_denied` to the client.
+                if matches!(e, ConnectorError::NotPermitted(_)) {
+                    tracing::info!(connector = connector_id, error = %e, fix = %notice.operator, "upstream app's access rules refused the person");
+                    let redirect = redirect_with(connector_error_to_oauth(&e));
+                    return Err(AuthorizeRejection::Denied {
+                        redirect,
+                        notice,
+                        ui_locales,
                     });
                 }
-                return Err(fail(connector_error_to_oauth(&e)));
+                tracing::error!(connector = connector_id, error = %e, fix = %notice.operator, "upstream login failed: configuration or rate limit");
+                let code = if notice.temporary {
+                    ErrorCode::TemporarilyUnavailable
+                } else {
+                    ErrorCode::ServerError
+                };
+                return Err(AuthorizeRejection::Upstream {
+                    error: OAuthError::new(code, &notice.en),
+                    notice,
+                    ui_locales,
+                });
             }
         };
         let grant = CodeGrant {
@@ -572,23 +545,9 @@ impl Provider {
         sid: Option<String>,
     ) -> Result<(String, AuthCode), OAuthError> {
         let identity = self.subject_for_client(grant.client_id, identity)?;
-        let code = random::token(32);
-        let now = self.now();
-        let record = AuthCode {
-            client_id: grant.client_id.to_string(),
-            redirect_uri: grant.redirect_uri.to_string(),
-            scopes: grant.scopes.to_vec(),
-            nonce: grant.nonce.map(str::to_string),
-            code_challenge: grant.code_challenge.map(str::to_string),
-            identity,
-            auth_time,
-            grant_id: random::token(16),
-            expires_at: now + self.lifetimes().code,
-            redeemed: false,
-            sid,
-            claims: grant.claims.clone(),
-        };
-        Ok((code, record))
+        let expires_at = self.now() + self.lifetimes().code;
+        let record = grant.record(identity, auth_time, sid, expires_at);
+        Ok((random::token(32), record))
     }
 }
 
@@ -638,47 +597,45 @@ impl Provider {
 
 /// Maps a connector failure to the error the client sees; details stay in our log.
 fn connector_error_to_oauth(e: &ConnectorError) -> OAuthError {
+    use ErrorCode::{AccessDenied, ServerError, TemporarilyUnavailable};
+    // A refusal is the person's own business, a rejected code may be a replay, the rest are
+    // faults of the upstream or of our configuration.
     match e {
-        ConnectorError::Cancelled => OAuthError::new(
-            ErrorCode::AccessDenied,
-            "the user cancelled the WeCom login",
-        ),
-        ConnectorError::AccessDenied(why) => {
-            tracing::info!(reason = %why, "upstream login refused");
-            OAuthError::new(
-                ErrorCode::AccessDenied,
-                "the account may not log in here (not an active member of the organisation)",
-            )
+        ConnectorError::Cancelled => {}
+        ConnectorError::AccessDenied(_) | ConnectorError::NotPermitted(_) => {
+            tracing::info!(error = %e, "upstream login refused")
         }
-        ConnectorError::NotPermitted(why) => {
-            tracing::info!(reason = %why, "upstream app's access rules refused the person");
-            OAuthError::new(
-                ErrorCode::AccessDenied,
-                "the account may not use this application (outside the upstream app's visible range)",
-            )
+        ConnectorError::InvalidCode(_) => {
+            tracing::warn!(error = %e, "upstream login code rejected")
         }
-        ConnectorError::InvalidCode(why) => {
-            tracing::warn!(reason = %why, "upstream rejected the login code");
-            OAuthError::new(
-                ErrorCode::AccessDenied,
-                "the upstream login code was invalid, expired or already used",
-            )
-        }
-        ConnectorError::Upstream { code, message } => {
-            tracing::error!(upstream_code = code, upstream_message = %message, "upstream error during login");
-            OAuthError::new(
-                ErrorCode::ServerError,
-                "the upstream identity provider returned an error",
-            )
-        }
-        ConnectorError::Unavailable(why) => {
-            tracing::error!(reason = %why, "upstream unavailable during login");
-            OAuthError::new(
-                ErrorCode::TemporarilyUnavailable,
-                "the upstream identity provider is unavailable; try again later",
-            )
+        ConnectorError::Upstream { .. } | ConnectorError::Unavailable(_) => {
+            tracing::error!(error = %e, "upstream failure during login")
         }
     }
+    let (code, description) = match e {
+        ConnectorError::Cancelled => (AccessDenied, "the user cancelled the WeCom login"),
+        ConnectorError::AccessDenied(_) => (
+            AccessDenied,
+            "the account may not log in here (not an active member of the organisation)",
+        ),
+        ConnectorError::NotPermitted(_) => (
+            AccessDenied,
+            "the account may not use this application (outside the upstream app's visible range)",
+        ),
+        ConnectorError::InvalidCode(_) => (
+            AccessDenied,
+            "the upstream login code was invalid, expired or already used",
+        ),
+        ConnectorError::Upstream { .. } => (
+            ServerError,
+            "the upstream identity provider returned an error",
+        ),
+        ConnectorError::Unavailable(_) => (
+            TemporarilyUnavailable,
+            "the upstream identity provider is unavailable; try again later",
+        ),
+    };
+    OAuthError::new(code, description)
 }
 
 #[cfg(test)]

@@ -45,9 +45,9 @@ pub fn parse_claims_request(json: &str) -> Result<ClaimsRequest, &'static str> {
     })
 }
 
-/// Claim names we can release, for discovery's `claims_supported`.
-pub const SUPPORTED_CLAIMS: &[&str] = &[
-    "sub",
+/// Claims the provider sets itself, about the token rather than the person (OIDC Core §2;
+/// `sid`: Back-Channel Logout 1.0 §2.1).
+pub const TOKEN_CLAIMS: &[&str] = &[
     "iss",
     "aud",
     "exp",
@@ -56,6 +56,10 @@ pub const SUPPORTED_CLAIMS: &[&str] = &[
     "nonce",
     "at_hash",
     "sid",
+];
+
+/// Claims about the person we can release besides `sub` (OIDC Core §5.1; `groups` is ours).
+pub const PERSON_CLAIMS: &[&str] = &[
     "name",
     "preferred_username",
     "email",
@@ -66,6 +70,12 @@ pub const SUPPORTED_CLAIMS: &[&str] = &[
     "address",
     "groups",
 ];
+
+/// Claim names we can release, for discovery's `claims_supported`: `sub`, the token's, the
+/// person's.
+pub fn supported_claims() -> impl Iterator<Item = &'static str> {
+    std::iter::once("sub").chain(TOKEN_CLAIMS.iter().chain(PERSON_CLAIMS).copied())
+}
 
 /// The user claims of a token or userinfo answer (OIDC Core §5.1), as released by
 /// [`user_claims`]. Absent values are absent claims, never empty strings or empty arrays.
@@ -101,7 +111,7 @@ pub struct UserClaims {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email_verified: Option<bool>,
     /// The connector's own claims ([`Identity::extra_claims`], `profile`), never one of
-    /// [`SUPPORTED_CLAIMS`].
+    /// [`supported_claims`].
     #[serde(flatten)]
     pub extra: std::collections::BTreeMap<String, String>,
 }
@@ -141,7 +151,7 @@ pub fn user_claims(identity: &Identity, scopes: &[String]) -> UserClaims {
         c.extra = identity
             .extra_claims
             .iter()
-            .filter(|(name, value)| !SUPPORTED_CLAIMS.contains(&name.as_str()) && !value.is_empty())
+            .filter(|(name, value)| !supported_claims().any(|c| c == *name) && !value.is_empty())
             .map(|(n, v)| (n.clone(), v.clone()))
             .collect();
     }
@@ -199,18 +209,27 @@ impl UserClaims {
     }
 }
 
-/// The claims of an id_token (OIDC Core §2): the user claims of its scopes and `claims`
-/// request, beside the token's own.
+/// The registered claims every JWT we sign carries (RFC 7519 §4.1): who issued it, for whom,
+/// when, and until when.
 #[derive(Debug, Serialize)]
-pub struct IdTokenClaims<'a> {
+pub struct JwtClaims<'a> {
     /// `iss`.
     pub iss: &'a str,
-    /// `aud`: the client.
+    /// `aud`: the client (the resource server of a JWT access token, RFC 9068 §2.2).
     pub aud: &'a str,
     /// `iat`.
     pub iat: i64,
     /// `exp`.
     pub exp: i64,
+}
+
+/// The claims of an id_token (OIDC Core §2): the user claims of its scopes and `claims`
+/// request, beside the token's own.
+#[derive(Debug, Serialize)]
+pub struct IdTokenClaims<'a> {
+    /// `iss`, `aud` (the client), `iat`, `exp`.
+    #[serde(flatten)]
+    pub jwt: JwtClaims<'a>,
     /// `auth_time`: when the person logged in upstream.
     pub auth_time: i64,
     /// `nonce`, when the authorization request carried one.
@@ -229,18 +248,13 @@ pub struct IdTokenClaims<'a> {
 /// The claims of a JWT access token (RFC 9068 §2.2).
 #[derive(Debug, Serialize)]
 pub struct AccessTokenClaims<'a> {
-    /// `iss`.
-    pub iss: &'a str,
-    /// `exp`.
-    pub exp: i64,
-    /// `aud`: the resource server (the client's `access_token_audience`, else the client).
-    pub aud: &'a str,
+    /// `iss`, `aud` (the client's `access_token_audience`, else the client), `iat`, `exp`.
+    #[serde(flatten)]
+    pub jwt: JwtClaims<'a>,
     /// `sub`.
     pub sub: &'a str,
     /// `client_id`.
     pub client_id: &'a str,
-    /// `iat`.
-    pub iat: i64,
     /// `jti`: the token's store key is its hash.
     pub jti: &'a str,
     /// `scope`: the granted scopes, space-separated.

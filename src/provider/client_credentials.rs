@@ -3,28 +3,21 @@
 //! only the scopes the client was configured with.
 
 use super::error::{ErrorCode, OAuthError};
-use super::params::Params;
 use super::token::{Issue, TokenResponse};
-use super::{Client, GrantType, Provider};
+use super::{scopes, Client, Provider};
 use crate::connector::Identity;
 use crate::random;
 use crate::storage::ClaimsRequest;
 
 impl Provider {
-    /// Issues a token to `client` itself (already authenticated: a public client never gets
-    /// here, [`Client::allows_grant`]).
+    /// Issues a token to `client` itself, authenticated and allowed the grant ([`Self::token`]
+    /// checked; a public client never is, [`Client::allows_grant`]).
     pub(super) async fn client_credentials(
         &self,
         client: &Client,
-        p: &Params,
+        scope: Option<&str>,
     ) -> Result<TokenResponse, OAuthError> {
-        if !client.allows_grant(GrantType::ClientCredentials) {
-            return Err(OAuthError::new(
-                ErrorCode::UnauthorizedClient,
-                "this client may not use the client_credentials grant",
-            ));
-        }
-        let scopes = service_scopes(client, p.get("scope"))?;
+        let scopes = service_scopes(client, scope)?;
         let identity = Identity {
             user_id: client.id.clone(),
             username: client.id.clone(),
@@ -58,19 +51,12 @@ fn service_scopes(client: &Client, asked: Option<&str>) -> Result<Vec<String>, O
     let Some(asked) = asked else {
         return Ok(allowed.clone());
     };
-    let mut scopes: Vec<String> = Vec::new();
-    for s in asked.split(' ').filter(|s| !s.is_empty()) {
-        if !allowed.iter().any(|a| a == s) {
-            return Err(OAuthError::new(
-                ErrorCode::InvalidScope,
-                format!("scope {s:?} is not configured for this client"),
-            ));
-        }
-        if !scopes.iter().any(|x| x == s) {
-            scopes.push(s.to_string());
-        }
-    }
-    Ok(scopes)
+    scopes::within(asked, allowed).map_err(|s| {
+        OAuthError::new(
+            ErrorCode::InvalidScope,
+            format!("scope {s:?} is not configured for this client"),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -78,7 +64,7 @@ mod tests {
     use super::*;
     use crate::provider::client::ClientSettings;
     use crate::provider::testing::{app_basic as basic, app_client, harness, params};
-    use crate::provider::Lifetimes;
+    use crate::provider::{GrantType, Lifetimes};
 
     fn service(grants: Option<Vec<GrantType>>) -> Client {
         let mut client = app_client(ClientSettings::default());

@@ -3,15 +3,17 @@
 //! confirms the user code on the verification page, signs in upstream as for any login, and
 //! approves or denies. The device's polls are answered by §3.5.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
-use super::authorize::{AuthorizationResponse, ResponseMode, SUPPORTED_SCOPES};
+use super::authorize::{AuthorizationResponse, ResponseMode};
 use super::error::{ErrorCode, OAuthError};
 use super::handoff::LoginStart;
 use super::params::Params;
 use super::request::{Prompt, ValidAuthorizeRequest};
 use super::token::{Issue, TokenError, TokenResponse, OFFLINE_ACCESS};
-use super::{Client, ClientCredentials, GrantType, Provider};
+use super::{scopes, Client, ClientCredentials, GrantType, Provider};
 use crate::random;
 use crate::storage::{ClaimsRequest, DeviceAuthorization, DeviceStatus, StorageError};
 
@@ -169,16 +171,25 @@ impl Provider {
         p: &Params,
         creds: &ClientCredentials,
     ) -> Result<DeviceAuthorizationResponse, TokenError> {
-        let used_basic = creds.used_basic();
-        let err = |error: OAuthError| TokenError { error, used_basic };
-        let client = self.authenticate_request(p, creds).await?;
+        self.for_client(p, creds, |client| {
+            self.new_device_codes(client, p.get("scope"))
+        })
+        .await
+    }
+
+    /// A device code and a user code for `client`, asking for `scope`.
+    async fn new_device_codes(
+        &self,
+        client: Arc<Client>,
+        scope: Option<&str>,
+    ) -> Result<DeviceAuthorizationResponse, OAuthError> {
         if !client.allows_grant(GrantType::DeviceCode) {
-            return Err(err(OAuthError::new(
+            return Err(OAuthError::new(
                 ErrorCode::UnauthorizedClient,
                 "this client may not use the device authorization grant",
-            )));
+            ));
         }
-        let scopes = device_scopes(&client, p.get("scope"));
+        let scopes = device_scopes(&client, scope);
         let now = self.now();
         let device_code = random::token(32);
         let expires_at = now + self.lifetimes().device_code;
@@ -187,7 +198,7 @@ impl Provider {
         for _ in 0..8 {
             let user_code =
                 normalize_user_code(&random::from_alphabet(USER_CODE_ALPHABET, USER_CODE_LEN))
-                    .ok_or_else(|| err(OAuthError::server_error()))?;
+                    .ok_or_else(OAuthError::server_error)?;
             let record = DeviceAuthorization {
                 client_id: client.id.clone(),
                 scopes: scopes.clone(),
@@ -218,14 +229,14 @@ impl Provider {
                     })
                 }
                 Err(StorageError::AlreadyExists) => continue,
-                Err(e) => return Err(err(e.into())),
+                Err(e) => return Err(e.into()),
             }
         }
         tracing::error!("no free user code after eight draws");
-        Err(err(OAuthError::new(
+        Err(OAuthError::new(
             ErrorCode::TemporarilyUnavailable,
             "too many device logins are in progress; try again later",
-        )))
+        ))
     }
 
     /// `verification_uri_complete` for a canonical user code.
@@ -242,21 +253,13 @@ impl Provider {
         }
     }
 
-    /// The token request of a polling device (RFC 8628 §3.4–3.5).
+    /// The token request of a polling device (RFC 8628 §3.4–3.5), from a client that may use
+    /// the grant ([`Self::token`] checked).
     pub(super) async fn device_token(
         &self,
         client: &Client,
-        p: &Params,
+        device_code: &str,
     ) -> Result<TokenResponse, OAuthError> {
-        if !client.allows_grant(GrantType::DeviceCode) {
-            return Err(OAuthError::new(
-                ErrorCode::UnauthorizedClient,
-                "this client may not use the device authorization grant",
-            ));
-        }
-        let device_code = p
-            .get("device_code")
-            .ok_or_else(|| OAuthError::invalid_request("device_code is missing"))?;
         let now = self.now();
         let change = |r: &mut DeviceAuthorization| {
             if let (_, Some(next)) = poll(r, &client.id, now) {
@@ -274,24 +277,22 @@ impl Provider {
             }
             Err(e) => return Err(e.into()),
         };
+        let refuse = |code, description| Err(OAuthError::new(code, description));
         match poll(&before, &client.id, now).0 {
-            Poll::Pending => Err(OAuthError::new(
+            Poll::Pending => refuse(
                 ErrorCode::AuthorizationPending,
                 "the person has not answered yet",
-            )),
-            Poll::SlowDown => Err(OAuthError::new(
+            ),
+            Poll::SlowDown => refuse(
                 ErrorCode::SlowDown,
                 "polling too fast: wait 5 seconds longer between requests",
-            )),
-            Poll::Denied => Err(OAuthError::new(
-                ErrorCode::AccessDenied,
-                "the person denied the request",
-            )),
-            Poll::Expired => Err(OAuthError::new(
+            ),
+            Poll::Denied => refuse(ErrorCode::AccessDenied, "the person denied the request"),
+            Poll::Expired => refuse(
                 ErrorCode::ExpiredToken,
                 "the device code has expired; start again",
-            )),
-            Poll::Invalid(why) => Err(OAuthError::invalid_grant(why)),
+            ),
+            Poll::Invalid(why) => refuse(ErrorCode::InvalidGrant, why),
             Poll::Issue => {
                 let DeviceStatus::Approved {
                     identity,
@@ -481,12 +482,7 @@ impl Provider {
 /// The scopes of a device authorization: the supported ones asked for (RFC 6749 §3.3 lets the
 /// server narrow), without `offline_access` for a client that may not have it (OIDC Core §11).
 fn device_scopes(client: &Client, asked: Option<&str>) -> Vec<String> {
-    let mut scopes: Vec<String> = Vec::new();
-    for s in asked.unwrap_or("openid").split(' ') {
-        if SUPPORTED_SCOPES.contains(&s) && !scopes.iter().any(|x| x == s) {
-            scopes.push(s.to_string());
-        }
-    }
+    let mut scopes = scopes::supported(asked.unwrap_or("openid"));
     if !client.allows_offline_access() || !client.allows_grant(GrantType::RefreshToken) {
         scopes.retain(|s| s != OFFLINE_ACCESS);
     }

@@ -11,9 +11,9 @@ use openidconnect::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::authorize::SUPPORTED_SCOPES;
-use super::claims::SUPPORTED_CLAIMS;
+use super::claims::supported_claims;
 use super::client::AuthMethod;
+use super::scopes::SUPPORTED_SCOPES;
 use crate::tokens::verify::VERIFY_ALGS;
 
 /// The client assertion algorithms we verify (`private_key_jwt`).
@@ -80,27 +80,6 @@ const _: fn(CoreProviderMetadata) = |_| {};
 #[derive(Debug, thiserror::Error)]
 #[error("invalid URL in provider metadata: {0}")]
 pub struct DiscoveryError(String);
-
-/// Builds the metadata for `issuer` (no trailing slash) signing with `signing_alg`.
-pub fn metadata(issuer: &str, signing_alg: &str) -> Result<Metadata, DiscoveryError> {
-    metadata_full(issuer, &[signing_alg], false)
-}
-
-/// [`metadata`], advertising `pairwise` beside `public` in `subject_types_supported` when a
-/// connector issues pairwise subjects (OIDC Core §8, Discovery §3).
-pub fn metadata_with_subject_types(
-    issuer: &str,
-    signing_alg: &str,
-    pairwise: bool,
-) -> Result<Metadata, DiscoveryError> {
-    metadata_full(issuer, &[signing_alg], pairwise)
-}
-
-/// Builds the metadata for `issuer` whose keys sign with `signing_algs` (those with an active
-/// key, the default first): exactly the id_token algorithms clients may register.
-pub fn metadata_for_algs(issuer: &str, signing_algs: &[&str]) -> Result<Metadata, DiscoveryError> {
-    metadata_full(issuer, signing_algs, false)
-}
 
 /// The metadata for `issuer`, its signing algorithms and whether pairwise subjects are issued.
 pub fn metadata_full(
@@ -189,8 +168,7 @@ pub fn metadata_full(
     ))
     .set_claim_types_supported(Some(vec![CoreClaimType::Normal]))
     .set_claims_supported(Some(
-        SUPPORTED_CLAIMS
-            .iter()
+        supported_claims()
             .map(|c| CoreClaimName::new(c.to_string()))
             .collect(),
     ))
@@ -200,18 +178,6 @@ pub fn metadata_full(
     .set_request_parameter_supported(Some(false))
     .set_request_uri_parameter_supported(Some(false));
     Ok(meta)
-}
-
-/// [`metadata_with_subject_types`] serialized to JSON bytes, once at startup.
-pub fn metadata_json_with_subject_types(
-    issuer: &str,
-    signing_alg: &str,
-    pairwise: bool,
-) -> Result<bytes::Bytes, DiscoveryError> {
-    let meta = metadata_with_subject_types(issuer, signing_alg, pairwise)?;
-    serde_json::to_vec(&meta)
-        .map(bytes::Bytes::from)
-        .map_err(|x| DiscoveryError(x.to_string()))
 }
 
 /// [`metadata_full`] serialized to JSON bytes, once at startup.
@@ -226,30 +192,16 @@ pub fn metadata_json_full(
         .map_err(|x| DiscoveryError(x.to_string()))
 }
 
-/// The metadata serialized to JSON bytes, once at startup.
-pub fn metadata_json(issuer: &str, signing_alg: &str) -> Result<bytes::Bytes, DiscoveryError> {
-    metadata_json_for_algs(issuer, &[signing_alg])
-}
-
-/// [`metadata_for_algs`] serialized to JSON bytes, once at startup.
-pub fn metadata_json_for_algs(
-    issuer: &str,
-    signing_algs: &[&str],
-) -> Result<bytes::Bytes, DiscoveryError> {
-    let meta = metadata_for_algs(issuer, signing_algs)?;
-    serde_json::to_vec(&meta)
-        .map(bytes::Bytes::from)
-        .map_err(|x| DiscoveryError(x.to_string()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const ISSUER: &str = "https://sso.example.com";
+
     #[test]
     fn metadata_advertises_exactly_what_we_support() {
         let json: serde_json::Value =
-            serde_json::from_slice(&metadata_json("https://sso.example.com", "RS256").unwrap())
+            serde_json::from_slice(&metadata_json_full(ISSUER, &["RS256"], false).unwrap())
                 .unwrap();
         assert_eq!(json["issuer"], "https://sso.example.com");
         assert_eq!(
@@ -291,18 +243,12 @@ mod tests {
             json["device_authorization_endpoint"],
             "https://sso.example.com/device_authorization"
         );
+        // Exactly the scopes /authorize understands; Discovery §3: "openid" among them.
         assert_eq!(
             json["scopes_supported"],
-            serde_json::json!([
-                "openid",
-                "profile",
-                "email",
-                "phone",
-                "address",
-                "groups",
-                "offline_access"
-            ])
+            serde_json::json!(SUPPORTED_SCOPES)
         );
+        assert!(SUPPORTED_SCOPES.contains(&"openid"));
         assert_eq!(
             json["token_endpoint_auth_methods_supported"],
             serde_json::json!([
@@ -361,10 +307,8 @@ mod tests {
             );
         }
         assert!(json.get("registration_endpoint").is_none());
-        let pairwise: serde_json::Value = serde_json::from_slice(
-            &metadata_json_with_subject_types("https://sso.example.com", "RS256", true).unwrap(),
-        )
-        .unwrap();
+        let pairwise: serde_json::Value =
+            serde_json::from_slice(&metadata_json_full(ISSUER, &["RS256"], true).unwrap()).unwrap();
         assert_eq!(
             pairwise["subject_types_supported"],
             serde_json::json!(["public", "pairwise"])
@@ -375,8 +319,7 @@ mod tests {
     #[test]
     fn signing_algs_are_exactly_those_with_keys_never_none() {
         let json: serde_json::Value = serde_json::from_slice(
-            &metadata_json_for_algs("https://sso.example.com", &["RS256", "ES256", "EdDSA"])
-                .unwrap(),
+            &metadata_json_full(ISSUER, &["RS256", "ES256", "EdDSA"], false).unwrap(),
         )
         .unwrap();
         assert_eq!(

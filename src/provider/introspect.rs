@@ -13,43 +13,50 @@ use super::{Client, Provider};
 pub struct Introspection {
     /// Whether the token is active.
     pub active: bool,
+    /// What an active token says; nothing for one that is not.
+    #[serde(flatten)]
+    pub token: Option<ActiveToken>,
+}
+
+/// What an active token says (RFC 7662 §2.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActiveToken {
     /// The granted scopes, space-separated.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub scope: Option<String>,
+    pub scope: String,
     /// The client the token was issued to.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_id: Option<String>,
+    pub client_id: String,
     /// The person's username.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
+    pub username: String,
     /// `Bearer` for access tokens; absent for refresh tokens, since §2.2 defines it by
     /// RFC 6749 §5.1's access token types.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_type: Option<&'static str>,
     /// Expiry.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exp: Option<i64>,
+    pub exp: i64,
     /// Issue time.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub iat: Option<i64>,
+    pub iat: i64,
     /// The subject.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sub: Option<String>,
+    pub sub: String,
     /// The audience.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
+    pub aud: String,
     /// The issuer.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub iss: Option<String>,
+    pub iss: String,
     /// When the person logged in upstream.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub auth_time: Option<i64>,
+    pub auth_time: i64,
 }
 
 impl Introspection {
     /// `{"active":false}`.
     pub fn inactive() -> Self {
         Self::default()
+    }
+
+    /// `"active":true` and what `token` says.
+    fn active(token: ActiveToken) -> Self {
+        Self {
+            active: true,
+            token: Some(token),
+        }
     }
 }
 
@@ -108,19 +115,18 @@ impl Provider {
         if record.client_id != caller.id && aud != caller.id {
             return Ok(None);
         }
-        Ok(Some(Introspection {
-            active: true,
-            scope: Some(record.scopes.join(" ")),
-            client_id: Some(record.client_id),
-            username: Some(record.identity.username),
+        Ok(Some(Introspection::active(ActiveToken {
+            scope: record.scopes.join(" "),
+            client_id: record.client_id,
+            username: record.identity.username,
             token_type: Some("Bearer"),
-            exp: Some(record.expires_at),
-            iat: Some(record.issued_at),
-            sub: Some(record.identity.user_id),
-            aud: Some(aud),
-            iss: Some(self.issuer().to_owned()),
-            auth_time: Some(record.auth_time),
-        }))
+            exp: record.expires_at,
+            iat: record.issued_at,
+            sub: record.identity.user_id,
+            aud,
+            iss: self.issuer().to_owned(),
+            auth_time: record.auth_time,
+        })))
     }
 
     async fn introspect_refresh_token(
@@ -141,19 +147,18 @@ impl Provider {
         {
             return Ok(None);
         }
-        Ok(Some(Introspection {
-            active: true,
-            scope: Some(record.scopes.join(" ")),
-            username: Some(record.identity.username),
+        Ok(Some(Introspection::active(ActiveToken {
+            scope: record.scopes.join(" "),
+            username: record.identity.username,
             token_type: None,
-            exp: Some(record.expires_at),
-            iat: Some(record.issued_at),
-            sub: Some(record.identity.user_id),
-            aud: Some(record.client_id.clone()),
-            client_id: Some(record.client_id),
-            iss: Some(self.issuer().to_owned()),
-            auth_time: Some(record.auth_time),
-        }))
+            exp: record.expires_at,
+            iat: record.issued_at,
+            sub: record.identity.user_id,
+            aud: record.client_id.clone(),
+            client_id: record.client_id,
+            iss: self.issuer().to_owned(),
+            auth_time: record.auth_time,
+        })))
     }
 }
 
@@ -166,6 +171,30 @@ mod tests {
         assert_eq!(
             serde_json::to_value(Introspection::inactive()).expect("serializes"),
             serde_json::json!({ "active": false })
+        );
+    }
+
+    #[test]
+    fn an_active_answer_says_what_the_token_says_rfc7662_2_2() {
+        let answer = Introspection::active(ActiveToken {
+            scope: "openid".into(),
+            client_id: "app".into(),
+            username: "zhangsan".into(),
+            token_type: None,
+            exp: 2,
+            iat: 1,
+            sub: "zhangsan".into(),
+            aud: "app".into(),
+            iss: "https://op.example".into(),
+            auth_time: 1,
+        });
+        assert_eq!(
+            serde_json::to_value(answer).expect("serializes"),
+            serde_json::json!({
+                "active": true, "scope": "openid", "client_id": "app", "username": "zhangsan",
+                "exp": 2, "iat": 1, "sub": "zhangsan", "aud": "app", "iss": "https://op.example",
+                "auth_time": 1
+            })
         );
     }
 }

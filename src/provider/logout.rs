@@ -11,6 +11,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::claims::JwtClaims;
 use super::error::OAuthError;
 use super::params::Params;
 use super::response::success_redirect;
@@ -59,11 +60,7 @@ impl Provider {
         p: &Params,
         session_cookie: Option<&str>,
     ) -> Result<LogoutOutcome, OAuthError> {
-        if let Some(name) = p.first_repeated() {
-            return Err(OAuthError::invalid_request(format!(
-                "parameter {name} is repeated"
-            )));
-        }
+        p.refuse_repeated()?;
         // §2: the hint must be an id_token we issued; an expired one is fine.
         let hint = match p.get("id_token_hint") {
             Some(h) => Some(self.verify_own_id_token(h)?),
@@ -151,10 +148,12 @@ impl Provider {
             };
             let jti = random::token(16);
             let claims = LogoutTokenClaims {
-                iss: self.issuer(),
-                aud: &client.id,
-                iat: now,
-                exp: now + LOGOUT_TOKEN_TTL,
+                jwt: JwtClaims {
+                    iss: self.issuer(),
+                    aud: &client.id,
+                    iat: now,
+                    exp: now + LOGOUT_TOKEN_TTL,
+                },
                 jti: &jti,
                 sub: &session.identity.user_id,
                 sid: &session.sid,
@@ -180,14 +179,9 @@ impl Provider {
 /// forbids one.
 #[derive(Debug, Serialize)]
 pub struct LogoutTokenClaims<'a> {
-    /// `iss`.
-    pub iss: &'a str,
-    /// `aud`: the client told of the logout.
-    pub aud: &'a str,
-    /// `iat`.
-    pub iat: i64,
-    /// `exp`.
-    pub exp: i64,
+    /// `iss`, `aud` (the client told of the logout), `iat`, `exp`.
+    #[serde(flatten)]
+    pub jwt: JwtClaims<'a>,
     /// `jti`.
     pub jti: &'a str,
     /// `sub`: the person whose session ended.
@@ -229,10 +223,12 @@ mod tests {
     #[test]
     fn typed_logout_token_claims_have_the_shape_of_bcl_2_4() {
         let claims = LogoutTokenClaims {
-            iss: "https://op.example",
-            aud: "app",
-            iat: 1,
-            exp: 121,
+            jwt: JwtClaims {
+                iss: "https://op.example",
+                aud: "app",
+                iat: 1,
+                exp: 121,
+            },
             jti: "j",
             sub: "zhangsan",
             sid: "s",

@@ -20,6 +20,7 @@ pub mod refresh;
 pub mod request;
 pub mod response;
 pub mod revoke;
+pub mod scopes;
 pub mod session;
 #[cfg(test)]
 pub(crate) mod testing;

@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use super::error::OAuthError;
+
 /// Decoded `application/x-www-form-urlencoded` parameters (query string or body).
 #[derive(Debug, Clone, Default)]
 pub struct Params {
@@ -48,6 +50,12 @@ impl Params {
         self.values.get(name).map(String::as_str)
     }
 
+    /// The value of `name`, or `invalid_request` naming it when it is missing (or repeated).
+    pub fn required(&self, name: &str) -> Result<&str, OAuthError> {
+        self.get(name)
+            .ok_or_else(|| OAuthError::invalid_request(format!("{name} is missing")))
+    }
+
     /// Whether `name` appeared more than once (RFC 6749 §3.1, §3.2).
     pub fn is_repeated(&self, name: &str) -> bool {
         self.repeated.iter().any(|r| r == name)
@@ -56,6 +64,17 @@ impl Params {
     /// The first repeated parameter, if any.
     pub fn first_repeated(&self) -> Option<&str> {
         self.repeated.first().map(String::as_str)
+    }
+
+    /// `invalid_request` naming the first repeated parameter, if any (RFC 6749 §3.1: "Request
+    /// and response parameters MUST NOT be included more than once").
+    pub fn refuse_repeated(&self) -> Result<(), OAuthError> {
+        match self.first_repeated() {
+            Some(name) => Err(OAuthError::invalid_request(format!(
+                "parameter {name} is repeated"
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// Whether `name` was sent (with a value).
@@ -83,6 +102,17 @@ mod tests {
         assert_eq!(p.get("scope"), None);
         assert_eq!(p.first_repeated(), Some("scope"));
         assert_eq!(p.get("a"), Some("1"));
+    }
+
+    #[test]
+    fn a_missing_or_repeated_required_parameter_is_invalid_request_rfc6749_5_2() {
+        let p = Params::parse("code=c&state=a&state=b");
+        assert_eq!(p.required("code"), Ok("c"));
+        for name in ["redirect_uri", "state"] {
+            let err = p.required(name).expect_err(name);
+            assert_eq!(err.code, super::super::ErrorCode::InvalidRequest);
+            assert_eq!(err.description, format!("{name} is missing"));
+        }
     }
 
     #[test]

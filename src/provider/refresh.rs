@@ -6,7 +6,7 @@ use super::claims::ClaimsRequest;
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use super::token::{Issue, TokenResponse};
-use super::{Client, Provider};
+use super::{scopes, Client, Provider};
 use crate::connector::ConnectorError;
 use crate::random;
 use crate::storage::{Rotation, StorageError};
@@ -23,11 +23,9 @@ impl Provider {
     pub(crate) async fn refresh(
         &self,
         client: &Client,
+        token: &str,
         p: &Params,
     ) -> Result<TokenResponse, OAuthError> {
-        let token = p
-            .get("refresh_token")
-            .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
         let key = random::hash_secret(token);
         let invalid = || OAuthError::invalid_grant("the refresh token is invalid or expired");
         let record = match self.store.find_refresh_token(&key).await {
@@ -75,9 +73,7 @@ impl Provider {
         };
         let Some(connector) = self.connector(connector_id) else {
             // The upstream app was removed from the configuration: nobody can vouch any more.
-            self.store
-                .revoke_grant(&record.grant_id, self.grant_revocation_horizon(now))
-                .await?;
+            self.end_grant(&record.grant_id, now).await?;
             tracing::info!(client_id = %client.id, connector = connector_id, "refresh for a removed upstream app; grant ended");
             return Err(OAuthError::invalid_grant(
                 "the grant's upstream app is no longer configured; the grant has ended",
@@ -90,18 +86,14 @@ impl Provider {
                 identity
             }
             Ok(_) => {
-                self.store
-                    .revoke_grant(&record.grant_id, self.grant_revocation_horizon(now))
-                    .await?;
+                self.end_grant(&record.grant_id, now).await?;
                 tracing::info!(client_id = %client.id, "refresh answered for another person; grant ended");
                 return Err(OAuthError::invalid_grant(
                     "the user may no longer sign in; the grant has ended",
                 ));
             }
             Err(refusal @ (ConnectorError::AccessDenied(_) | ConnectorError::NotPermitted(_))) => {
-                self.store
-                    .revoke_grant(&record.grant_id, self.grant_revocation_horizon(now))
-                    .await?;
+                self.end_grant(&record.grant_id, now).await?;
                 tracing::info!(client_id = %client.id, "refresh refused upstream; grant ended");
                 // What the upstream said holds for everything the person holds, not only this
                 // grant.
@@ -177,9 +169,7 @@ impl Provider {
         grant_id: &str,
         now: i64,
     ) -> Result<OAuthError, OAuthError> {
-        self.store
-            .revoke_grant(grant_id, self.grant_revocation_horizon(now))
-            .await?;
+        self.end_grant(grant_id, now).await?;
         tracing::warn!(client_id = %client.id, "refresh token reused; grant revoked");
         Ok(OAuthError::invalid_grant(
             "the refresh token was already used; the grant has been revoked",
@@ -193,18 +183,12 @@ fn narrowed_scopes(p: &Params, granted: &[String]) -> Result<Vec<String>, OAuthE
     let Some(requested) = p.get("scope") else {
         return Ok(granted.to_vec());
     };
-    let mut scopes: Vec<String> = Vec::new();
-    for s in requested.split(' ').filter(|s| !s.is_empty()) {
-        if !granted.iter().any(|g| g == s) {
-            return Err(OAuthError::new(
-                ErrorCode::InvalidScope,
-                "the requested scope exceeds the scope originally granted",
-            ));
-        }
-        if !scopes.iter().any(|x| x == s) {
-            scopes.push(s.to_string());
-        }
-    }
+    let scopes = scopes::within(requested, granted).map_err(|_| {
+        OAuthError::new(
+            ErrorCode::InvalidScope,
+            "the requested scope exceeds the scope originally granted",
+        )
+    })?;
     if scopes.is_empty() {
         return Ok(granted.to_vec());
     }
@@ -229,12 +213,16 @@ mod tests {
         }
     }
 
-    /// The provider with the confidential `app` client and default lifetimes.
-    fn app_harness() -> Harness {
-        harness(
+    /// The provider with the confidential `app` client and default lifetimes, a refresh token
+    /// of grant `g1`, and the upstream answering `upstream`.
+    async fn seeded(upstream: RefreshAnswer) -> (Harness, String) {
+        let h = harness(
             vec![app_client(ClientSettings::default())],
             Lifetimes::default(),
-        )
+        );
+        let token = h.seed_refresh_token("app", "g1").await;
+        h.upstream(upstream);
+        (h, token)
     }
 
     async fn use_token(h: &Harness, token: &str) -> Result<TokenResponse, OAuthError> {
@@ -255,9 +243,7 @@ mod tests {
 
     #[tokio::test]
     async fn access_denied_from_the_connector_ends_the_grant() {
-        let h = app_harness();
-        let token = h.seed_refresh_token("app", "g1").await;
-        h.upstream(RefreshAnswer::Denied);
+        let (h, token) = seeded(RefreshAnswer::Denied).await;
         let err = use_token(&h, &token).await.expect_err("denied");
         assert_eq!(err.code, ErrorCode::InvalidGrant);
         assert!(is_revoked(&h, "g1").await);
@@ -265,9 +251,7 @@ mod tests {
 
     #[tokio::test]
     async fn upstream_outage_at_refresh_does_not_spend_the_token() {
-        let h = app_harness();
-        let token = h.seed_refresh_token("app", "g1").await;
-        h.upstream(RefreshAnswer::Down);
+        let (h, token) = seeded(RefreshAnswer::Down).await;
         let err = use_token(&h, &token).await.expect_err("down");
         assert_eq!(err.code, ErrorCode::TemporarilyUnavailable);
         h.upstream(RefreshAnswer::Same);
@@ -316,8 +300,7 @@ mod tests {
 
     #[tokio::test]
     async fn expired_refresh_token_is_invalid_grant() {
-        let h = app_harness();
-        let token = h.seed_refresh_token("app", "g1").await;
+        let (h, token) = seeded(RefreshAnswer::Same).await;
         h.clock.advance(Lifetimes::default().refresh_token);
         let err = use_token(&h, &token).await.expect_err("expired");
         assert_eq!(err.code, ErrorCode::InvalidGrant);

@@ -5,6 +5,9 @@
 use super::claims::ClaimsRequest;
 use super::error::OAuthError;
 use super::response::{ErrorRedirect, ResponseMode};
+use crate::connector::Identity;
+use crate::random;
+use crate::storage::AuthCode;
 
 /// The `prompt` values of an authorization request (OIDC Core §3.1.2.1).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -58,6 +61,33 @@ pub(crate) struct CodeGrant<'a> {
     pub(crate) nonce: Option<&'a str>,
     pub(crate) code_challenge: Option<&'a str>,
     pub(crate) claims: &'a ClaimsRequest,
+}
+
+impl CodeGrant<'_> {
+    /// The record of a new code bound to this grant, for `identity` as the client sees it, in
+    /// a new grant (RFC 6749 §4.1.2: a code is single use and short-lived).
+    pub(crate) fn record(
+        &self,
+        identity: Identity,
+        auth_time: i64,
+        sid: Option<String>,
+        expires_at: i64,
+    ) -> AuthCode {
+        AuthCode {
+            client_id: self.client_id.to_string(),
+            redirect_uri: self.redirect_uri.to_string(),
+            scopes: self.scopes.to_vec(),
+            nonce: self.nonce.map(str::to_string),
+            code_challenge: self.code_challenge.map(str::to_string),
+            identity,
+            auth_time,
+            grant_id: random::token(16),
+            expires_at,
+            redeemed: false,
+            sid,
+            claims: self.claims.clone(),
+        }
+    }
 }
 
 /// A validated authorization request.

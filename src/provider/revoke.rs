@@ -11,15 +11,8 @@ use crate::storage::{AccessToken, RefreshToken, StorageError};
 /// §2.1) request: `invalid_request` when the token is missing or any parameter is repeated
 /// (RFC 6749 §3.1: "parameters MUST NOT be included more than once").
 pub(super) fn token_and_hint(p: &Params) -> Result<(&str, Option<&str>), OAuthError> {
-    if let Some(name) = p.first_repeated() {
-        return Err(OAuthError::invalid_request(format!(
-            "parameter {name} is repeated"
-        )));
-    }
-    let token = p
-        .get("token")
-        .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
-    Ok((token, p.get("token_type_hint")))
+    p.refuse_repeated()?;
+    Ok((p.required("token")?, p.get("token_type_hint")))
 }
 
 impl Provider {
@@ -89,9 +82,7 @@ impl Provider {
         if record.client_id == client.id {
             // §2.1: revoking a refresh token SHOULD also revoke the access tokens of the same
             // grant; revoking the grant does both.
-            self.store
-                .revoke_grant(&record.grant_id, self.grant_revocation_horizon(self.now()))
-                .await?;
+            self.end_grant(&record.grant_id, self.now()).await?;
             tracing::info!(client_id = %client.id, "refresh token revoked; grant ended");
         } else {
             tracing::warn!(client_id = %client.id, "revocation of another client's refresh token ignored");

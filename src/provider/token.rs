@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::claims::{user_claims, AccessTokenClaims, ClaimsRequest, IdTokenClaims};
+use super::claims::{user_claims, AccessTokenClaims, ClaimsRequest, IdTokenClaims, JwtClaims};
 use super::client::{AccessTokenFormat, AuthMethod};
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
@@ -95,6 +95,16 @@ pub struct TokenError {
     pub used_basic: bool,
 }
 
+impl TokenError {
+    /// `error`, answered to a client that authenticated with `creds`.
+    pub fn new(error: OAuthError, creds: &ClientCredentials) -> Self {
+        Self {
+            error,
+            used_basic: creds.used_basic(),
+        }
+    }
+}
+
 impl Provider {
     /// Handles a token request.
     pub async fn token(
@@ -102,53 +112,67 @@ impl Provider {
         p: &Params,
         creds: &ClientCredentials,
     ) -> Result<TokenResponse, TokenError> {
-        let used_basic = creds.used_basic();
-        let err = |error: OAuthError| TokenError { error, used_basic };
-        let client = self.authenticate_request(p, creds).await?;
-        let Some(grant_type) = p.get("grant_type") else {
-            return Err(err(OAuthError::invalid_request("grant_type is missing")));
+        self.for_client(p, creds, |client| self.grant_tokens(client, p))
+            .await
+    }
+
+    /// Answers a token-endpoint-style request (`/token`, RFC 8628's `/device_authorization`)
+    /// with `answer` once its client is authenticated and no parameter is repeated (RFC 6749
+    /// §2.3, §3.2); every error carries whether the client tried HTTP Basic.
+    pub(crate) async fn for_client<T, F>(
+        &self,
+        p: &Params,
+        creds: &ClientCredentials,
+        answer: impl FnOnce(Arc<Client>) -> F,
+    ) -> Result<T, TokenError>
+    where
+        F: std::future::Future<Output = Result<T, OAuthError>>,
+    {
+        let answered = async {
+            let client = self.authenticate_client(p, creds).await?;
+            p.refuse_repeated()?;
+            answer(client).await
         };
-        let Some(grant) = GrantType::parse(grant_type) else {
-            return Err(err(OAuthError::new(
+        answered
+            .await
+            .map_err(|error| TokenError::new(error, creds))
+    }
+
+    /// The grant of a token request by `client`, with the parameter each grant needs.
+    async fn grant_tokens(
+        &self,
+        client: Arc<Client>,
+        p: &Params,
+    ) -> Result<TokenResponse, OAuthError> {
+        let Some(grant) = GrantType::parse(p.required("grant_type")?) else {
+            return Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 format!(
                     "supported grant types: {}",
                     GrantType::ALL.map(GrantType::as_str).join(", ")
                 ),
-            )));
+            ));
         };
-        // RFC 6749 §5.2: a grant the client is not registered for.
+        // RFC 6749 §5.2: a grant the client is not registered for. The grants below rely on
+        // this check.
         if !client.allows_grant(grant) {
-            return Err(err(OAuthError::new(
+            return Err(OAuthError::new(
                 ErrorCode::UnauthorizedClient,
                 format!("this client may not use the {} grant", grant.as_str()),
-            )));
+            ));
         }
         match grant {
-            GrantType::AuthorizationCode => self.exchange_code(&client, p).await,
-            GrantType::RefreshToken => self.refresh(&client, p).await,
-            GrantType::DeviceCode => self.device_token(&client, p).await,
-            GrantType::ClientCredentials => self.client_credentials(&client, p).await,
+            // RFC 6749 §4.1.3.
+            GrantType::AuthorizationCode => {
+                self.exchange_code(&client, p.required("code")?, p).await
+            }
+            // RFC 6749 §6.
+            GrantType::RefreshToken => self.refresh(&client, p.required("refresh_token")?, p).await,
+            // RFC 8628 §3.4.
+            GrantType::DeviceCode => self.device_token(&client, p.required("device_code")?).await,
+            // RFC 6749 §4.4.2.
+            GrantType::ClientCredentials => self.client_credentials(&client, p.get("scope")).await,
         }
-        .map_err(err)
-    }
-
-    /// Authenticates the client of a token-endpoint-style request (`/token`, RFC 8628's
-    /// `/device_authorization`) and refuses repeated parameters (RFC 6749 §3.2).
-    pub(crate) async fn authenticate_request(
-        &self,
-        p: &Params,
-        creds: &ClientCredentials,
-    ) -> Result<Arc<Client>, TokenError> {
-        let used_basic = creds.used_basic();
-        let err = |error: OAuthError| TokenError { error, used_basic };
-        let client = self.authenticate_client(p, creds).await.map_err(err)?;
-        if let Some(name) = p.first_repeated() {
-            return Err(err(OAuthError::invalid_request(format!(
-                "parameter {name} is repeated"
-            ))));
-        }
-        Ok(client)
     }
 
     /// Authenticates the client (RFC 6749 §2.3.1, OIDC Core §9): `client_secret_basic`,
@@ -239,17 +263,15 @@ impl Provider {
         }
     }
 
+    /// Redeems `code` for `client` (RFC 6749 §4.1.3), with the request's `redirect_uri` and PKCE
+    /// `code_verifier` (RFC 7636 §4.5).
     async fn exchange_code(
         &self,
         client: &Client,
+        code: &str,
         p: &Params,
     ) -> Result<TokenResponse, OAuthError> {
-        let code = p
-            .get("code")
-            .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
-        let redirect_uri = p
-            .get("redirect_uri")
-            .ok_or_else(|| OAuthError::invalid_request("redirect_uri is missing"))?;
+        let redirect_uri = p.required("redirect_uri")?;
         let now = self.now();
         // Redeeming first makes the code single use even when the rest of the request is
         // wrong: a code that was presented once is spent.
@@ -269,9 +291,7 @@ impl Provider {
         if record.redeemed {
             // RFC 6749 §4.1.2 / RFC 9700 §4.2.4: a replayed code revokes what it issued.
             // The horizon covers refresh tokens too, which the grant may have issued.
-            self.store
-                .revoke_grant(&record.grant_id, self.grant_revocation_horizon(now))
-                .await?;
+            self.end_grant(&record.grant_id, now).await?;
             tracing::warn!(client_id = %client.id, "authorization code replayed; grant revoked");
             return Err(OAuthError::invalid_grant(
                 "the authorization code was already used",
@@ -341,16 +361,17 @@ impl Provider {
         .await
     }
 
-    /// How long a grant revocation must be remembered: until every token the grant may have
+    /// Revokes grant `grant_id` at `now`, remembered until every token the grant may have
     /// issued so far has expired, plus a minute for a refresh racing the revocation.
-    pub(crate) fn grant_revocation_horizon(&self, now: i64) -> i64 {
+    pub(crate) async fn end_grant(&self, grant_id: &str, now: i64) -> crate::storage::Result<()> {
         let l = &self.lifetimes();
-        now + l
-            .access_token
-            .max(l.code)
-            .max(l.refresh_token)
-            .max(l.id_token)
-            + 60
+        let horizon = now
+            + l.access_token
+                .max(l.code)
+                .max(l.refresh_token)
+                .max(l.id_token)
+            + 60;
+        self.store.revoke_grant(grant_id, horizon).await
     }
 
     /// Signs and stores the tokens of one response.
@@ -409,12 +430,14 @@ impl Provider {
                 let audience = self.access_token_audience(client);
                 let scope = grant.scopes.join(" ");
                 let claims = AccessTokenClaims {
-                    iss: self.issuer(),
-                    exp: expires_at,
-                    aud: &audience,
+                    jwt: JwtClaims {
+                        iss: self.issuer(),
+                        aud: &audience,
+                        iat: now,
+                        exp: expires_at,
+                    },
                     sub: &grant.identity.user_id,
                     client_id: &client.id,
-                    iat: now,
                     jti: &jti,
                     scope: &scope,
                     // RFC 9068 §2.2.1: auth_time only when a person authenticated.
@@ -438,10 +461,12 @@ impl Provider {
             user.add_requested(grant.identity, &grant.claims.id_token);
             let alg = self.id_token_alg(client);
             let claims = IdTokenClaims {
-                iss: self.issuer(),
-                aud: &client.id,
-                iat: now,
-                exp: now + self.lifetimes().id_token,
+                jwt: JwtClaims {
+                    iss: self.issuer(),
+                    aud: &client.id,
+                    iat: now,
+                    exp: now + self.lifetimes().id_token,
+                },
                 auth_time: grant.auth_time,
                 nonce: grant.nonce,
                 // Back-Channel Logout 1.0 §2.1: the session the login came from.

@@ -88,6 +88,8 @@ pub(crate) struct DemoRp {
 
 /// At most this many logins may be in flight in the demo; older ones are dropped.
 const MAX_PENDING: usize = 1000;
+/// How long a login may stay in flight.
+const PENDING_TTL: Duration = Duration::from_secs(600);
 
 impl DemoRp {
     async fn client(&self) -> Result<&DemoOidcClient, String> {
@@ -127,7 +129,7 @@ pub(crate) fn demo_router(
     simulator: String,
     origins: Vec<ClaimOrigin>,
 ) -> Router {
-    let rp = Arc::new(DemoRp {
+    let rp = DemoRp {
         base: "/demo".to_owned(),
         client_id: client_id.to_owned(),
         issuer: issuer.to_owned(),
@@ -141,13 +143,8 @@ pub(crate) fn demo_router(
         simulator: Some(simulator),
         origins,
         signed_in: Default::default(),
-    });
-    Router::new()
-        .route("/", get(index))
-        .route("/demo/login", get(login))
-        .route("/demo/callback", get(callback))
-        .merge(signed_in::routes("/demo"))
-        .with_state(rp)
+    };
+    rp_routes(rp, "/", "/demo")
 }
 
 /// The client id of the playground's own internal client (serve mode, `[ui] playground`).
@@ -181,7 +178,7 @@ pub fn playground_router(
     clients: &[Client],
     origins: Vec<ClaimOrigin>,
 ) -> Router {
-    let rp = Arc::new(DemoRp {
+    let rp = DemoRp {
         base: format!("{}/playground", crate::web::issuer_path::of(issuer)),
         client_id: PLAYGROUND_CLIENT_ID.into(),
         issuer: issuer.to_string(),
@@ -199,13 +196,42 @@ pub fn playground_router(
         simulator: None,
         origins,
         signed_in: Default::default(),
-    });
+    };
+    rp_routes(rp, "/playground", "/playground")
+}
+
+/// The routes of `rp`: its index page at `index`, its login, callback and buttons under
+/// `prefix`.
+fn rp_routes(rp: DemoRp, index_path: &str, prefix: &str) -> Router {
     Router::new()
-        .route("/playground", get(index))
-        .route("/playground/login", get(login))
-        .route("/playground/callback", get(callback))
-        .merge(signed_in::routes("/playground"))
-        .with_state(rp)
+        .route(index_path, get(index))
+        .route(&format!("{prefix}/login"), get(login))
+        .route(&format!("{prefix}/callback"), get(callback))
+        .merge(signed_in::routes(prefix))
+        .with_state(Arc::new(rp))
+}
+
+/// Inserts `value` under `key` into `map`, whose entries live `ttl` from `since`: expired ones
+/// go first, then the oldest while the map holds `max` or more, so the map stays bounded.
+fn insert_bounded<V>(
+    map: &mut HashMap<String, V>,
+    key: String,
+    value: V,
+    max: usize,
+    ttl: Duration,
+    since: impl Fn(&V) -> Instant,
+) {
+    map.retain(|_, v| since(v).elapsed() < ttl);
+    if map.len() >= max {
+        if let Some(oldest) = map
+            .iter()
+            .min_by_key(|(_, v)| since(v))
+            .map(|(k, _)| k.clone())
+        {
+            map.remove(&oldest);
+        }
+    }
+    map.insert(key, value);
 }
 
 #[derive(Template)]
@@ -318,27 +344,18 @@ async fn login(State(rp): State<Arc<DemoRp>>, RawQuery(query): RawQuery) -> Resp
         request = request.add_scope(Scope::new(scope.into()));
     }
     let (url, csrf, nonce) = request.set_pkce_challenge(challenge).url();
-    {
-        let mut pending = rp.pending.lock().unwrap_or_else(|p| p.into_inner());
-        pending.retain(|_, p| p.created.elapsed() < Duration::from_secs(600));
-        if pending.len() >= MAX_PENDING {
-            if let Some(oldest) = pending
-                .iter()
-                .min_by_key(|(_, p)| p.created)
-                .map(|(k, _)| k.clone())
-            {
-                pending.remove(&oldest);
-            }
-        }
-        pending.insert(
-            csrf.secret().clone(),
-            Pending {
-                verifier: verifier.secret().clone(),
-                nonce: nonce.secret().clone(),
-                created: Instant::now(),
-            },
-        );
-    }
+    insert_bounded(
+        &mut rp.pending.lock().unwrap_or_else(|p| p.into_inner()),
+        csrf.secret().clone(),
+        Pending {
+            verifier: verifier.secret().clone(),
+            nonce: nonce.secret().clone(),
+            created: Instant::now(),
+        },
+        MAX_PENDING,
+        PENDING_TTL,
+        |p| p.created,
+    );
     let cookie = format!(
         "{STATE_COOKIE}={}; Path={}; HttpOnly; SameSite=Lax",
         csrf.secret(),
@@ -415,6 +432,22 @@ async fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_kept_maps_drop_expired_entries_then_the_oldest_when_full() {
+        let now = Instant::now();
+        let ttl = Duration::from_secs(60);
+        let mut map = HashMap::new();
+        for (key, age) in [("expired", 61), ("old", 30), ("new", 1)] {
+            map.insert(key.to_owned(), now - Duration::from_secs(age));
+        }
+        insert_bounded(&mut map, "a".into(), now, 3, ttl, |t| *t);
+        let mut keys: Vec<_> = map.keys().cloned().collect();
+        keys.sort();
+        assert_eq!(keys, ["a", "new", "old"]);
+        insert_bounded(&mut map, "b".into(), now, 3, ttl, |t| *t);
+        assert!(!map.contains_key("old") && map.contains_key("b") && map.len() == 3);
+    }
 
     #[test]
     fn the_picker_asks_for_the_picked_known_scopes_only_in_its_order() {

@@ -19,7 +19,8 @@ use openidconnect::{
     AccessToken, AccessTokenHash, Nonce, OAuth2TokenResponse, RefreshToken, TokenResponse,
 };
 
-use super::{failure, home, html, DemoOidcClient, DemoRp, ResultPage};
+use super::{failure, home, html, insert_bounded, DemoOidcClient, DemoRp, ResultPage};
+use crate::provider::claims::TOKEN_CLAIMS;
 use crate::random;
 
 /// The relying party's own session cookie.
@@ -28,21 +29,6 @@ const COOKIE: &str = "demo_rp_session";
 const KEEP: Duration = Duration::from_secs(3600);
 /// The most signed-in browsers kept; the oldest go first.
 const MAX_KEPT: usize = 1000;
-/// Claims the provider itself sets (OIDC Core §2, §3.1.3.6; Back-Channel Logout 1.0 §2.1).
-const PROVIDER_CLAIMS: &[&str] = &[
-    "iss",
-    "aud",
-    "exp",
-    "iat",
-    "auth_time",
-    "nonce",
-    "at_hash",
-    "azp",
-    "sid",
-    "acr",
-    "amr",
-];
-
 /// One claim of the result page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct ClaimRow {
@@ -79,7 +65,9 @@ fn claim_rows(
             if rows.iter().any(|r| &r.claim == claim) {
                 continue;
             }
-            let (from_zh, from_en) = if PROVIDER_CLAIMS.contains(&claim.as_str()) {
+            // The claims this provider sets itself about the token (the result page is of a
+            // login at this provider).
+            let (from_zh, from_en) = if TOKEN_CLAIMS.contains(&claim.as_str()) {
                 (
                     "wecom-oidc（本提供方）".to_owned(),
                     "wecom-oidc (this provider)".to_owned(),
@@ -193,20 +181,14 @@ async fn call_userinfo(
 /// Shows `page` and keeps `held` for its buttons under a fresh cookie.
 pub(super) fn keep(rp: &DemoRp, page: ResultPage, held: Held) -> Response {
     let cookie = random::token(32);
-    {
-        let mut all = rp.signed_in.0.lock().unwrap_or_else(|p| p.into_inner());
-        all.retain(|_, h| h.since.elapsed() < KEEP);
-        if all.len() >= MAX_KEPT {
-            if let Some(oldest) = all
-                .iter()
-                .min_by_key(|(_, h)| h.since)
-                .map(|(k, _)| k.clone())
-            {
-                all.remove(&oldest);
-            }
-        }
-        all.insert(cookie.clone(), held);
-    }
+    insert_bounded(
+        &mut rp.signed_in.0.lock().unwrap_or_else(|p| p.into_inner()),
+        cookie.clone(),
+        held,
+        MAX_KEPT,
+        KEEP,
+        |h| h.since,
+    );
     let mut r = html(&page);
     // Strict: the buttons post from our own page; no other site's form carries it.
     if let Ok(v) = HeaderValue::from_str(&format!(

@@ -23,6 +23,72 @@ pub enum KeyStatus {
     Retiring,
 }
 
+/// A key as a rotation sees it, whether the manifest or the shared store keeps it: both rotate
+/// by [`retire_and_expire`]. Implemented by [`rotating_key!`] for records with the fields of
+/// the same names.
+pub(crate) trait RotatingKey {
+    /// The key's `kid`.
+    fn kid(&self) -> &str;
+    /// The key's algorithm.
+    fn alg(&self) -> SigningAlg;
+    /// Active or retiring.
+    fn status(&self) -> KeyStatus;
+    /// For a retiring key, when its grace period ends.
+    fn retire_at(&self) -> Option<i64>;
+    /// Makes the key retiring until `at`.
+    fn retire(&mut self, at: i64);
+}
+
+/// Implements [`RotatingKey`] for a key record with `kid`, `alg`, `status` and `retire_at` fields.
+macro_rules! rotating_key {
+    ($record:ty) => {
+        impl $crate::tokens::manifest::RotatingKey for $record {
+            fn kid(&self) -> &str {
+                &self.kid
+            }
+            fn alg(&self) -> $crate::tokens::SigningAlg {
+                self.alg
+            }
+            fn status(&self) -> $crate::tokens::KeyStatus {
+                self.status
+            }
+            fn retire_at(&self) -> Option<i64> {
+                self.retire_at
+            }
+            fn retire(&mut self, at: i64) {
+                self.status = $crate::tokens::KeyStatus::Retiring;
+                self.retire_at = Some(at);
+            }
+        }
+    };
+}
+pub(crate) use rotating_key;
+
+rotating_key!(ManifestEntry);
+
+/// The rotation of `alg` at `now`, before the new key joins `keys`: the active key of `alg`
+/// retires for `grace_secs`, then retiring keys whose grace period has ended leave. Returns the
+/// retired key's kid and the keys that left.
+pub(crate) fn retire_and_expire<K: RotatingKey>(
+    keys: &mut Vec<K>,
+    alg: SigningAlg,
+    now: i64,
+    grace_secs: i64,
+) -> (Option<String>, Vec<K>) {
+    let mut retired = None;
+    for k in keys.iter_mut() {
+        if k.alg() == alg && k.status() == KeyStatus::Active {
+            k.retire(now.saturating_add(grace_secs.max(0)));
+            retired = Some(k.kid().to_owned());
+        }
+    }
+    let (expired, kept) = std::mem::take(keys).into_iter().partition(|k| {
+        k.status() == KeyStatus::Retiring && k.retire_at().is_some_and(|t| t <= now)
+    });
+    *keys = kept;
+    (retired, expired)
+}
+
 /// One key as recorded in the manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ManifestEntry {
@@ -99,12 +165,7 @@ impl Manifest {
                 return Err(bad(format!("file {:?} is listed twice", entry.file)));
             }
         }
-        let active = self
-            .keys
-            .iter()
-            .filter(|e| e.status == KeyStatus::Active)
-            .count();
-        if active == 0 {
+        if !self.keys.iter().any(|e| e.status == KeyStatus::Active) {
             return Err(bad(
                 "no key is marked active; at least one must be".to_owned()
             ));
@@ -218,37 +279,30 @@ mod tests {
         assert_eq!(Manifest::read(dir.path()).ok(), Some(None));
     }
 
+    /// Whether a manifest listing `keys` passes validation.
+    fn is_valid(keys: Vec<ManifestEntry>) -> bool {
+        Manifest { keys }.validate(Path::new("keys.json")).is_ok()
+    }
+
     #[test]
     fn manifest_may_have_one_active_key_per_algorithm() {
-        let path = Path::new("keys.json");
         let mut es = entry("b", "b.pem", KeyStatus::Active);
         es.alg = SigningAlg::Es256;
-        let m = Manifest {
-            keys: vec![entry("a", "a.pem", KeyStatus::Active), es],
-        };
-        assert!(m.validate(path).is_ok());
+        assert!(is_valid(vec![entry("a", "a.pem", KeyStatus::Active), es]));
     }
 
     #[test]
     fn manifest_must_have_exactly_one_active_key() {
-        let path = Path::new("keys.json");
-        let none = Manifest {
-            keys: vec![entry("a", "a.pem", KeyStatus::Retiring)],
-        };
-        assert!(none.validate(path).is_err());
-        let two = Manifest {
-            keys: vec![
-                entry("a", "a.pem", KeyStatus::Active),
-                entry("b", "b.pem", KeyStatus::Active),
-            ],
-        };
-        assert!(two.validate(path).is_err());
-        assert!(Manifest::default().validate(path).is_err());
+        assert!(!is_valid(vec![entry("a", "a.pem", KeyStatus::Retiring)]));
+        assert!(!is_valid(vec![
+            entry("a", "a.pem", KeyStatus::Active),
+            entry("b", "b.pem", KeyStatus::Active),
+        ]));
+        assert!(!is_valid(Vec::new()));
     }
 
     #[test]
     fn manifest_file_names_cannot_leave_the_key_directory() {
-        let path = Path::new("keys.json");
         for file in [
             "../a.pem",
             "/etc/a.pem",
@@ -259,30 +313,24 @@ mod tests {
             ".hidden.pem",
             "a\\b.pem",
         ] {
-            let m = Manifest {
-                keys: vec![entry("a", file, KeyStatus::Active)],
-            };
-            assert!(m.validate(path).is_err(), "{file:?} accepted");
+            assert!(
+                !is_valid(vec![entry("a", file, KeyStatus::Active)]),
+                "{file:?} accepted"
+            );
         }
     }
 
     #[test]
     fn manifest_rejects_duplicate_kids_and_files() {
-        let path = Path::new("keys.json");
-        let dup_kid = Manifest {
-            keys: vec![
-                entry("a", "a.pem", KeyStatus::Active),
-                entry("a", "b.pem", KeyStatus::Retiring),
-            ],
-        };
-        assert!(dup_kid.validate(path).is_err());
-        let dup_file = Manifest {
-            keys: vec![
-                entry("a", "a.pem", KeyStatus::Active),
-                entry("b", "a.pem", KeyStatus::Retiring),
-            ],
-        };
-        assert!(dup_file.validate(path).is_err());
+        for (kid, file) in [("a", "b.pem"), ("b", "a.pem")] {
+            assert!(
+                !is_valid(vec![
+                    entry("a", "a.pem", KeyStatus::Active),
+                    entry(kid, file, KeyStatus::Retiring),
+                ]),
+                "{kid} {file}"
+            );
+        }
     }
 
     #[test]

@@ -21,6 +21,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::keystore::{KeyInfo, KeyStore, LoadedKey, Rotation};
+use super::manifest::{retire_and_expire, rotating_key};
 use super::{jwk_thumbprint, KeyError, KeyStatus, SigningAlg};
 use crate::clock::{Clock, SharedClock};
 use crate::storage::{SigningKeySet, StorageError, Store, StoredSigningKey};
@@ -52,6 +53,17 @@ struct Loaded {
     next_expiry: Option<i64>,
 }
 
+impl Loaded {
+    /// Keys from `keys_dir`: no store version, no grace period to watch.
+    fn from_dir(keys: KeyStore) -> Loaded {
+        Loaded {
+            keys: Arc::new(keys),
+            version: None,
+            next_expiry: None,
+        }
+    }
+}
+
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeyRing")
@@ -64,12 +76,24 @@ impl KeyRing {
     /// Keys that never change while the server runs (loaded from `keys_dir`).
     pub fn fixed(keys: KeyStore) -> KeyRing {
         KeyRing {
-            current: RwLock::new(Loaded {
-                keys: Arc::new(keys),
-                version: None,
-                next_expiry: None,
-            }),
+            current: RwLock::new(Loaded::from_dir(keys)),
         }
+    }
+
+    /// The key set of `store`, generated there if the store has none yet (and exactly once
+    /// when several instances start at the same moment). A new set starts with one `new_key_alg`
+    /// key.
+    pub async fn load_shared(
+        store: &dyn Store,
+        new_key_alg: SigningAlg,
+        clock: &dyn Clock,
+    ) -> Result<KeyRing, KeyError> {
+        let now = clock.now();
+        let set = find_or_create(store, new_key_alg, now).await?;
+        let loaded = assemble(&set, now)?;
+        Ok(KeyRing {
+            current: RwLock::new(loaded),
+        })
     }
 
     /// The key set in use now.
@@ -87,27 +111,8 @@ impl KeyRing {
     /// published, so they keep verifying.
     pub fn replace(&self, keys: KeyStore) {
         let kid = keys.active_kid().to_owned();
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Loaded {
-            keys: Arc::new(keys),
-            version: None,
-            next_expiry: None,
-        };
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Loaded::from_dir(keys);
         tracing::info!(active_kid = %kid, "signing keys reloaded from the key directory");
-    }
-
-    /// The key set of `store`, generated there if the store has none yet (and exactly once
-    /// when several instances start at the same moment). A new set starts with one `new_key_alg`
-    /// key.
-    pub async fn load_shared(
-        store: &dyn Store,
-        new_key_alg: SigningAlg,
-        clock: &dyn Clock,
-    ) -> Result<KeyRing, KeyError> {
-        let set = find_or_create(store, new_key_alg, clock).await?;
-        let loaded = assemble(&set, clock.now())?;
-        Ok(KeyRing {
-            current: RwLock::new(loaded),
-        })
     }
 
     /// Re-reads the key set of `store` and swaps it in when it changed (or a retiring key's
@@ -118,13 +123,9 @@ impl KeyRing {
             let l = self.current.read().unwrap_or_else(|p| p.into_inner());
             (l.version, l.next_expiry)
         };
-        let set = match store.find_signing_keys().await {
-            Ok(set) => set,
-            Err(StorageError::NotFound) => {
-                return Err(store_error("the key set has disappeared from the store"))
-            }
-            Err(e) => return Err(store_error(&e.to_string())),
-        };
+        let set = find_set(store)
+            .await?
+            .ok_or_else(|| store_error("the key set has disappeared from the store"))?;
         let expired = next_expiry.is_some_and(|t| t <= now);
         if version == Some(set.version) && !expired {
             return Ok(false);
@@ -193,28 +194,13 @@ pub async fn rotate_in_store(
 ) -> Result<Rotation, KeyError> {
     change_set(store, clock, |set, now| {
         let key = new_stored_key(alg, now)?;
-        let mut retired = None;
-        for k in &mut set.keys {
-            if k.alg == alg && k.status == KeyStatus::Active {
-                k.status = KeyStatus::Retiring;
-                k.retire_at = Some(now.saturating_add(grace_secs.max(0)));
-                retired = Some(k.kid.clone());
-            }
-        }
-        let mut removed = Vec::new();
-        set.keys.retain(|k| {
-            let expired = k.status == KeyStatus::Retiring && k.retire_at.is_some_and(|t| t <= now);
-            if expired {
-                removed.push(k.kid.clone());
-            }
-            !expired
-        });
+        let (retired, removed) = retire_and_expire(&mut set.keys, alg, now, grace_secs);
         let new_key = info_of(&key);
         set.keys.push(key);
         Ok(Rotation {
             new_key,
             retired,
-            removed,
+            removed: removed.into_iter().map(|k| k.kid).collect(),
         })
     })
     .await
@@ -223,11 +209,8 @@ pub async fn rotate_in_store(
 /// `keys list` against a shared store: every key of the set (retiring ones past their grace
 /// period included); empty when the store has no set yet.
 pub async fn list_in_store(store: &dyn Store) -> Result<Vec<KeyInfo>, KeyError> {
-    match store.find_signing_keys().await {
-        Ok(set) => Ok(set.keys.iter().map(info_of).collect()),
-        Err(StorageError::NotFound) => Ok(Vec::new()),
-        Err(e) => Err(store_error(&e.to_string())),
-    }
+    let set = find_set(store).await?;
+    Ok(set.iter().flat_map(|s| &s.keys).map(info_of).collect())
 }
 
 /// Reads the set, applies `change` to a copy and writes it back with the next version if the
@@ -240,20 +223,12 @@ async fn change_set<T>(
     change: impl Fn(&mut SigningKeySet, i64) -> Result<T, KeyError>,
 ) -> Result<T, KeyError> {
     for _ in 0..MAX_SWAP_ATTEMPTS {
-        let (mut set, expected) = match store.find_signing_keys().await {
-            Ok(set) => {
-                let v = set.version;
-                (set, Some(v))
-            }
-            Err(StorageError::NotFound) => (
-                SigningKeySet {
-                    version: 0,
-                    keys: Vec::new(),
-                },
-                None,
-            ),
-            Err(e) => return Err(store_error(&e.to_string())),
-        };
+        let found = find_set(store).await?;
+        let expected = found.as_ref().map(|s| s.version);
+        let mut set = found.unwrap_or(SigningKeySet {
+            version: 0,
+            keys: Vec::new(),
+        });
         let out = change(&mut set, clock.now())?;
         set.version = expected.unwrap_or(0) + 1;
         // Never write a set that could not be served.
@@ -267,21 +242,30 @@ async fn change_set<T>(
     Err(store_error("the key set kept changing under us; try again"))
 }
 
-/// The stored set, or a new one with one `alg` key inserted if absent. Of several instances
+rotating_key!(StoredSigningKey);
+
+/// The stored set, `None` when the store has none yet.
+async fn find_set(store: &dyn Store) -> Result<Option<SigningKeySet>, KeyError> {
+    match store.find_signing_keys().await {
+        Ok(set) => Ok(Some(set)),
+        Err(StorageError::NotFound) => Ok(None),
+        Err(e) => Err(store_error(&e.to_string())),
+    }
+}
+
+/// The stored set, or a new one with one `alg` key made at `now` inserted if absent. Of several instances
 /// inserting at once, one wins; the others read and use its set.
 async fn find_or_create(
     store: &dyn Store,
     alg: SigningAlg,
-    clock: &dyn Clock,
+    now: i64,
 ) -> Result<SigningKeySet, KeyError> {
-    match store.find_signing_keys().await {
-        Ok(set) => return Ok(set),
-        Err(StorageError::NotFound) => {}
-        Err(e) => return Err(store_error(&e.to_string())),
+    if let Some(set) = find_set(store).await? {
+        return Ok(set);
     }
     let set = SigningKeySet {
         version: 1,
-        keys: vec![new_stored_key(alg, clock.now())?],
+        keys: vec![new_stored_key(alg, now)?],
     };
     match store.save_signing_keys(None, &set).await {
         Ok(()) => {
@@ -409,6 +393,16 @@ mod tests {
             .collect()
     }
 
+    /// A new memory store, a clock, and the key ring of the ES256 key set started in the store.
+    async fn ring_in_new_store() -> (MemoryStore, ManualClock, KeyRing) {
+        let store = MemoryStore::new();
+        let clock = ManualClock::new(1_000);
+        let ring = KeyRing::load_shared(&store, SigningAlg::Es256, &clock)
+            .await
+            .expect("load");
+        (store, clock, ring)
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn instances_starting_at_once_on_an_empty_store_generate_exactly_one_key_set() {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
@@ -438,11 +432,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_rotation_in_the_store_is_swapped_in_by_the_next_reload() {
-        let store = MemoryStore::new();
-        let clock = ManualClock::new(1_000);
-        let ring = KeyRing::load_shared(&store, SigningAlg::Es256, &clock)
-            .await
-            .expect("load");
+        let (store, clock, ring) = ring_in_new_store().await;
         let before = ring.current();
         let old = before.active_kid().to_owned();
         assert!(
@@ -470,11 +460,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_retiring_key_leaves_the_jwks_when_its_grace_period_ends_without_any_change() {
-        let store = MemoryStore::new();
-        let clock = ManualClock::new(1_000);
-        let ring = KeyRing::load_shared(&store, SigningAlg::Es256, &clock)
-            .await
-            .expect("load");
+        let (store, clock, ring) = ring_in_new_store().await;
         let r = rotate_in_store(&store, SigningAlg::Es256, 10, &clock)
             .await
             .expect("rotate");
@@ -524,11 +510,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_broken_key_set_in_the_store_is_refused_and_the_keys_in_use_stay() {
-        let store = MemoryStore::new();
-        let clock = ManualClock::new(1_000);
-        let ring = KeyRing::load_shared(&store, SigningAlg::Es256, &clock)
-            .await
-            .expect("load");
+        let (store, clock, ring) = ring_in_new_store().await;
         let kid = ring.current().active_kid().to_owned();
         let mut set = store.find_signing_keys().await.expect("set");
         set.keys[0].kid = "not-its-thumbprint".into();

@@ -19,6 +19,19 @@ async fn start(h: &Harness) -> DeviceAuthorizationResponse {
         .expect("device authorization")
 }
 
+/// The provider with a device client, and a device authorization it started.
+async fn started() -> (Harness, DeviceAuthorizationResponse) {
+    let h = harness(vec![device_client()], Lifetimes::default());
+    let d = start(&h).await;
+    (h, d)
+}
+
+/// Asserts that a poll with `device_code` now is refused with `expected` (RFC 8628 §3.5).
+async fn assert_poll_refused(h: &Harness, device_code: &str, expected: ErrorCode) {
+    let got = poll_once(h, device_code).await.map(|_| "tokens");
+    assert_eq!(got, Err(expected));
+}
+
 async fn poll_once(h: &Harness, device_code: &str) -> Result<TokenResponse, ErrorCode> {
     h.provider
         .token(
@@ -63,14 +76,13 @@ fn user_codes_use_the_unambiguous_alphabet_and_normalize_rfc8628_6_1() {
             "{code}"
         );
     }
-    assert_eq!(
-        normalize_user_code("bcdf-ghjk").as_deref(),
-        Some("BCDF-GHJK")
-    );
-    assert_eq!(
-        normalize_user_code(" BCDF GHJK ").as_deref(),
-        Some("BCDF-GHJK")
-    );
+    for typed in ["bcdf-ghjk", " BCDF GHJK ", "BcDfGhJk"] {
+        assert_eq!(
+            normalize_user_code(typed).as_deref(),
+            Some("BCDF-GHJK"),
+            "{typed}"
+        );
+    }
     for bad in [
         "",
         "BCDF-GHJ",
@@ -85,48 +97,31 @@ fn user_codes_use_the_unambiguous_alphabet_and_normalize_rfc8628_6_1() {
 
 #[tokio::test]
 async fn polling_answers_pending_slow_down_then_tokens_once_rfc8628_3_5() {
-    let h = harness(vec![device_client()], Lifetimes::default());
-    let d = start(&h).await;
+    let (h, d) = started().await;
     assert_eq!(d.interval, 5);
     assert!(d
         .verification_uri_complete
         .ends_with(&format!("/device?user_code={}", d.user_code)));
-    assert_eq!(
-        poll_once(&h, &d.device_code).await.unwrap_err(),
-        ErrorCode::AuthorizationPending
-    );
+    assert_poll_refused(&h, &d.device_code, ErrorCode::AuthorizationPending).await;
     h.clock.advance(2);
-    assert_eq!(
-        poll_once(&h, &d.device_code).await.unwrap_err(),
-        ErrorCode::SlowDown
-    );
+    assert_poll_refused(&h, &d.device_code, ErrorCode::SlowDown).await;
     // The interval grew by 5 s: 7 s later is still too soon, 10 s is not.
     h.clock.advance(7);
-    assert_eq!(
-        poll_once(&h, &d.device_code).await.unwrap_err(),
-        ErrorCode::SlowDown
-    );
+    assert_poll_refused(&h, &d.device_code, ErrorCode::SlowDown).await;
     h.clock.advance(15);
-    assert_eq!(
-        poll_once(&h, &d.device_code).await.unwrap_err(),
-        ErrorCode::AuthorizationPending
-    );
+    assert_poll_refused(&h, &d.device_code, ErrorCode::AuthorizationPending).await;
     approve(&h, &d.user_code, true).await.expect("approved");
     h.clock.advance(15);
     let tokens = poll_once(&h, &d.device_code).await.expect("tokens");
     assert!(tokens.id_token.is_some() && tokens.refresh_token.is_some());
     assert_eq!(tokens.scope, "openid profile offline_access");
     h.clock.advance(15);
-    assert_eq!(
-        poll_once(&h, &d.device_code).await.unwrap_err(),
-        ErrorCode::InvalidGrant
-    );
+    assert_poll_refused(&h, &d.device_code, ErrorCode::InvalidGrant).await;
 }
 
 #[tokio::test]
 async fn a_user_code_is_answered_once_and_denial_is_access_denied_rfc8628_3_5() {
-    let h = harness(vec![device_client()], Lifetimes::default());
-    let d = start(&h).await;
+    let (h, d) = started().await;
     approve(&h, &d.user_code, false).await.expect("denied");
     assert_eq!(
         approve(&h, &d.user_code, true).await,
@@ -136,31 +131,23 @@ async fn a_user_code_is_answered_once_and_denial_is_access_denied_rfc8628_3_5() 
         h.provider.device_request(&d.user_code).await,
         Err(DevicePageError::Invalid)
     );
-    assert_eq!(
-        poll_once(&h, &d.device_code).await.unwrap_err(),
-        ErrorCode::AccessDenied
-    );
+    assert_poll_refused(&h, &d.device_code, ErrorCode::AccessDenied).await;
 }
 
 #[tokio::test]
 async fn expired_device_codes_answer_expired_token_and_cannot_be_approved_rfc8628_3_5() {
-    let h = harness(vec![device_client()], Lifetimes::default());
-    let d = start(&h).await;
+    let (h, d) = started().await;
     h.clock.advance(600);
     assert_eq!(
         approve(&h, &d.user_code, true).await,
         Err(DevicePageError::Invalid)
     );
-    assert_eq!(
-        poll_once(&h, &d.device_code).await.unwrap_err(),
-        ErrorCode::ExpiredToken
-    );
+    assert_poll_refused(&h, &d.device_code, ErrorCode::ExpiredToken).await;
 }
 
 #[tokio::test]
 async fn answering_needs_a_session_and_clients_without_the_grant_are_refused() {
-    let h = harness(vec![device_client()], Lifetimes::default());
-    let d = start(&h).await;
+    let (h, d) = started().await;
     assert_eq!(
         h.provider.device_answer(&d.user_code, None, true).await,
         Err(DevicePageError::LoginRequired)
@@ -181,8 +168,5 @@ async fn answering_needs_a_session_and_clients_without_the_grant_are_refused() {
         .await
         .expect_err("not enabled");
     assert_eq!(err.error.code, ErrorCode::UnauthorizedClient);
-    assert_eq!(
-        poll_once(&plain, "whatever").await.unwrap_err(),
-        ErrorCode::UnauthorizedClient
-    );
+    assert_poll_refused(&plain, "whatever", ErrorCode::UnauthorizedClient).await;
 }

@@ -36,7 +36,7 @@ use self::files::{
     adopt, create_key_dir, generate, load_from_manifest, manifest_or_adopt, new_key_file,
     pem_files, public_jwk,
 };
-use super::manifest::{Manifest, ManifestEntry, MANIFEST_FILE};
+use super::manifest::{retire_and_expire, Manifest, MANIFEST_FILE};
 use super::{JwksVerifier, KeyError, KeyStatus, SigningAlg};
 use crate::clock::{Clock, SystemClock};
 
@@ -370,19 +370,7 @@ impl KeyStore {
         let mut manifest = manifest_or_adopt(dir)?;
         let now = clock.now();
         let (info, entry) = new_key_file(dir, alg, clock)?;
-        let mut retired = None;
-        for e in &mut manifest.keys {
-            if e.alg == alg && e.status == KeyStatus::Active {
-                e.status = KeyStatus::Retiring;
-                e.retire_at = Some(now.saturating_add(grace_secs.max(0)));
-                retired = Some(e.kid.clone());
-            }
-        }
-        let (expired, kept): (Vec<ManifestEntry>, Vec<ManifestEntry>) =
-            manifest.keys.into_iter().partition(|e| {
-                e.status == KeyStatus::Retiring && e.retire_at.is_some_and(|t| t <= now)
-            });
-        manifest.keys = kept;
+        let (retired, expired) = retire_and_expire(&mut manifest.keys, alg, now, grace_secs);
         manifest.keys.push(entry);
         manifest.write(dir)?;
         // Only once the manifest no longer lists them: a crash before this leaves stray files,

@@ -4,6 +4,7 @@ use super::files::write_new_key_file;
 use super::*;
 use crate::clock::ManualClock;
 use crate::tokens::jwk_thumbprint;
+use crate::tokens::manifest::ManifestEntry;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use josekit::jwk::Jwk;
@@ -254,23 +255,25 @@ fn missing_key_file_listed_in_manifest_is_an_error_naming_it() {
     );
 }
 
-#[test]
-fn key_file_swapped_behind_the_manifest_is_a_kid_mismatch() {
+/// The error of loading a new key directory again after its (RS256) active key file was
+/// overwritten with a fresh key of `alg`, behind the manifest's back.
+fn reload_after_swapping_the_active_key_for(alg: SigningAlg) -> KeyError {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = KeyStore::load_or_generate(dir.path()).expect("load");
-    let other = SigningAlg::Rs256.generate_pem().expect("generate");
+    let other = alg.generate_pem().expect("generate");
     fs::write(&store.keys()[0].path, other).expect("swap");
-    let err = KeyStore::load_or_generate(dir.path()).expect_err("swapped key accepted");
+    KeyStore::load_or_generate(dir.path()).expect_err("swapped key accepted")
+}
+
+#[test]
+fn key_file_swapped_behind_the_manifest_is_a_kid_mismatch() {
+    let err = reload_after_swapping_the_active_key_for(SigningAlg::Rs256);
     assert!(matches!(err, KeyError::KidMismatch { .. }), "{err}");
 }
 
 #[test]
 fn key_of_another_type_than_the_manifest_says_is_an_error() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = KeyStore::load_or_generate(dir.path()).expect("load");
-    let ec = SigningAlg::Es256.generate_pem().expect("generate");
-    fs::write(&store.keys()[0].path, ec).expect("swap");
-    let err = KeyStore::load_or_generate(dir.path()).expect_err("EC key accepted as RS256");
+    let err = reload_after_swapping_the_active_key_for(SigningAlg::Es256);
     assert!(err.to_string().contains("ES256"), "{err}");
 }
 
