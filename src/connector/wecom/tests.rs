@@ -661,10 +661,19 @@ async fn deployment_faults_get_a_notice_telling_the_operator_what_to_fix() {
 
 #[tokio::test]
 async fn a_member_without_user_get_visibility_is_refused_not_accepted_unchecked() {
-    // Linked-corp ids (`CorpId/userid`) that user/get will not show behave like GHOST here.
+    // Linked-corp ids (`CorpId/userid`) that user/get will not show behave like GHOST here;
+    // a member outside the app's range (60011, 60021, 50002) is not permitted either.
     let h = Harness::start().await;
     let err = h.refused(codes::GHOST).await;
     assert!(matches!(err, ConnectorError::AccessDenied(_)), "{err:?}");
+    for code in [60011, 60021, 50002] {
+        h.fake.state.script_user_get(&[code]);
+        let err = h.refused(codes::ALICE).await;
+        assert!(
+            matches!(err, ConnectorError::NotPermitted(_)),
+            "{code}: {err:?}"
+        );
+    }
 }
 
 #[tokio::test]
