@@ -46,6 +46,18 @@ impl Harness {
         self.connector_with(self.settings())
     }
 
+    /// The error fetching a token ends in when WeCom's API is looked for at `api_base`.
+    async fn token_refused_at(&self, api_base: String) -> ConnectorError {
+        let settings = WeComSettings {
+            api_base,
+            ..self.settings()
+        };
+        self.connector_with(settings)
+            .access_token()
+            .await
+            .expect_err("no token")
+    }
+
     /// The error a login with `code` on a fresh connector ends in.
     async fn refused(&self, code: &str) -> ConnectorError {
         login(&self.connector(), code)
@@ -423,15 +435,7 @@ async fn unreachable_wecom_is_unavailable() {
     let addr = listener.local_addr().expect("addr");
     drop(listener);
     let h = Harness::start().await;
-    let settings = WeComSettings {
-        api_base: format!("http://{addr}"),
-        ..h.settings()
-    };
-    let err = h
-        .connector_with(settings)
-        .access_token()
-        .await
-        .expect_err("unreachable");
+    let err = h.token_refused_at(format!("http://{addr}")).await;
     assert!(matches!(err, ConnectorError::Unavailable(_)), "{err:?}");
     assert!(!err.to_string().contains(SECRET), "{err}");
 }
@@ -439,15 +443,7 @@ async fn unreachable_wecom_is_unavailable() {
 #[tokio::test]
 async fn wrong_api_base_answering_404_is_unavailable() {
     let h = Harness::start().await;
-    let settings = WeComSettings {
-        api_base: format!("{}/nowhere", h.fake.base),
-        ..h.settings()
-    };
-    let err = h
-        .connector_with(settings)
-        .access_token()
-        .await
-        .expect_err("404");
+    let err = h.token_refused_at(format!("{}/nowhere", h.fake.base)).await;
     assert!(
         matches!(&err, ConnectorError::Unavailable(m) if m.contains("404")),
         "{err:?}"
