@@ -6,7 +6,7 @@
 //! ([`login_url`]), then redeems the returned code with `auth/getuserinfo` and reads the member
 //! with `user/get` ([`api`]), using the app's cached access_token ([`token_cache`]).
 
-mod api;
+pub(crate) mod api;
 mod backoff;
 mod callback;
 mod config;

@@ -212,12 +212,12 @@ impl MemberProfile {
             name: non_empty(user.name.clone()),
             alias: non_empty(user.alias.clone()),
             position: non_empty(user.position.clone()),
-            email: non_empty(user.email.clone()),
-            biz_mail: non_empty(user.biz_mail.clone()),
-            mobile: non_empty(user.mobile.clone()),
-            gender: non_empty(user.gender.clone()),
-            avatar: non_empty(user.avatar.clone()),
-            address: non_empty(user.address.clone()),
+            email: non_empty(user.private.email.clone()),
+            biz_mail: non_empty(user.private.biz_mail.clone()),
+            mobile: non_empty(user.private.mobile.clone()),
+            gender: non_empty(user.private.gender.clone()),
+            avatar: non_empty(user.private.avatar.clone()),
+            address: non_empty(user.private.address.clone()),
         }
     }
 

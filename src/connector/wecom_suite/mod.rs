@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use self::api::SuiteApi;
+use self::api::{SuiteApi, DEPARTMENT_GET, GETTOKEN, USER_GET, USER_INFO, USER_INFO_3RD};
 use self::groups::NameCache;
 use self::secrets::{Keys, Secrets};
 use self::vault::Vault;
@@ -131,7 +131,7 @@ impl TokenSource for CorpTokenSource {
                 })
                 .await?
             }
-            CorpTokenApi::Gettoken => api.gettoken(corp, code).await?,
+            CorpTokenApi::Gettoken => api.get(GETTOKEN, [corp, code]).await?,
         };
         Ok((t.access_token, t.expires_in))
     }
@@ -299,7 +299,7 @@ impl SuiteConnector {
     async fn member(&self, corp: &str, userid: &str) -> Result<api::Member, ConnectorError> {
         let api = &self.api;
         let member = with_corp_token(&self.corp_cache(corp), |token| async move {
-            api.user_get(&token, userid).await
+            api.get(USER_GET, [&token, userid]).await
         })
         .await
         .map_err(|e| match e {
@@ -357,11 +357,11 @@ impl SuiteConnector {
         let cache = &cache;
         let read = |id: i64| async move {
             let answer = with_corp_token(cache, |token| async move {
-                api.department_get(&token, id).await
+                api.get(DEPARTMENT_GET, [&token, &id.to_string()]).await
             })
             .await;
             match answer {
-                Ok(a) => Ok(a.department.and_then(|d| d.name)),
+                Ok(a) => Ok(a.department.map(|d| d.name).filter(|n| !n.is_empty())),
                 // Outside what the app may read: no name to be had (§7, §12).
                 Err(ConnectorError::Upstream { code, .. })
                     if OUT_OF_RANGE.contains(&code) || code == DEPARTMENT_INVALID =>
@@ -383,7 +383,7 @@ impl SuiteConnector {
         self.admit_corp(corp).await?;
         let api = &self.api;
         let info = with_corp_token(&self.corp_cache(corp), |token| async move {
-            api.user_info(&token, code).await
+            api.get(USER_INFO, [&token, code]).await
         })
         .await
         .map_err(invalid_code)?;
@@ -403,7 +403,7 @@ impl SuiteConnector {
     ) -> Result<(String, String, String), ConnectorError> {
         let api = &self.api;
         let info = with_suite_token(&self.suite_tokens, |token| async move {
-            api.user_info_3rd(&token, code).await
+            api.get(USER_INFO_3RD, [&token, code]).await
         })
         .await
         .map_err(invalid_code)?;
