@@ -100,7 +100,7 @@ impl std::fmt::Debug for GetUserInfoResponse {
 /// `POST /cgi-bin/auth/getuserdetail` (wecom-api.md §5): the sensitive profile fields, all
 /// strings; empty ones are treated as absent. `user/get` (§6) carries the same fields, but
 /// withholds them from apps created after 2022-06-20.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
 pub(crate) struct UserDetailResponse {
     /// `"0"` unknown, `"1"` male, `"2"` female.
