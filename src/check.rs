@@ -43,4 +43,10 @@ impl Finding {
             wecom_errcode: None,
         }
     }
+
+    /// This finding, caused by WeCom's error `code`.
+    pub fn with_errcode(mut self, code: i64) -> Self {
+        self.wecom_errcode = Some(code);
+        self
+    }
 }

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod app;
 pub mod backup;
+pub mod bounded;
 pub mod check;
 #[cfg(any(test, feature = "testkit"))]
 pub mod ci;

@@ -348,18 +348,31 @@ mod tests {
         }
     }
 
-    fn logged(f: impl FnOnce()) -> String {
-        let buffer = Buffer::default();
-        let sink = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
+    impl Buffer {
+        /// Everything written so far.
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    /// A subscriber writing our plain text format to `writer`, as `main` sets it up.
+    fn plain_text<W>(writer: W) -> impl tracing::Subscriber
+    where
+        W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+    {
+        tracing_subscriber::fmt()
             .with_ansi(false)
             .fmt_fields(PlainFields)
             .event_format(PlainText)
-            .with_writer(move || sink.clone())
-            .finish();
-        tracing::subscriber::with_default(subscriber, f);
-        let bytes = buffer.0.lock().unwrap().clone();
-        String::from_utf8(bytes).unwrap()
+            .with_writer(writer)
+            .finish()
+    }
+
+    fn logged(f: impl FnOnce()) -> String {
+        let buffer = Buffer::default();
+        let sink = buffer.clone();
+        tracing::subscriber::with_default(plain_text(move || sink.clone()), f);
+        buffer.text()
     }
 
     #[test]
@@ -496,14 +509,8 @@ mod tests {
     fn access_lines_are_buffered_and_any_other_line_writes_them_out_first() {
         let buffer = Buffer::default();
         let writer = LogWriter::new(Box::new(buffer.clone()), true);
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .fmt_fields(PlainFields)
-            .event_format(PlainText)
-            .with_writer(writer.clone())
-            .finish();
-        let text = || String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-        tracing::subscriber::with_default(subscriber, || {
+        let text = || buffer.text();
+        tracing::subscriber::with_default(plain_text(writer.clone()), || {
             tracing::info!(target: "wecom_oidc::web::request_log", status = 200u16, "request");
             assert_eq!(text(), "", "an access line waits in the buffer");
             tracing::warn!("grant revoked");
@@ -529,8 +536,6 @@ mod tests {
         tracing::subscriber::with_default(subscriber, || {
             tracing::info!(target: "wecom_oidc::web::request_log", status = 200u16, "request");
         });
-        assert!(String::from_utf8(buffer.0.lock().unwrap().clone())
-            .unwrap()
-            .contains("status=200"));
+        assert!(buffer.text().contains("status=200"));
     }
 }

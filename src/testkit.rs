@@ -29,6 +29,22 @@ pub fn client(
     }
 }
 
+/// A login for `grafana` refused (`access_denied`) at `at` for `reason`, of `user_id` when the
+/// upstream named the person; kept for one second.
+pub fn refused_login(at: i64, user_id: Option<&str>, reason: &str) -> crate::storage::LoginEvent {
+    crate::storage::LoginEvent {
+        at,
+        user_id: user_id.map(str::to_owned),
+        client_id: Some("grafana".into()),
+        address: None,
+        outcome: "access_denied".into(),
+        grant: None,
+        reason: Some(reason.into()),
+        request_id: None,
+        expires_at: at + 1,
+    }
+}
+
 /// The settings of WeCom app `agent_id` of `corp_id` with every WeCom host at `base` (the
 /// simulator, or a port nothing listens on).
 pub fn wecom_app(base: &str, corp_id: &str, agent_id: i64, secret: &str) -> WeComSettings {

@@ -64,6 +64,30 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// The entries of the array at `name`, each with its own key (`{key}[{i}]`); absent is
+    /// none. Anything but an array is a problem at `key`, saying it `must_be` …: `None`.
+    pub fn array<'t>(
+        &mut self,
+        t: &'t Table,
+        key: &str,
+        name: &str,
+        must_be: &str,
+    ) -> Option<Vec<(String, &'t Value)>> {
+        match t.get(name) {
+            None => Some(Vec::new()),
+            Some(Value::Array(a)) => Some(
+                a.iter()
+                    .enumerate()
+                    .map(|(i, v)| (format!("{key}[{i}]"), v))
+                    .collect(),
+            ),
+            Some(_) => {
+                self.problem(key, format!("must be {must_be}"));
+                None
+            }
+        }
+    }
+
     /// The string at `name`, if present; a problem when it is not a string.
     pub fn string(&mut self, t: &Table, key: &str, name: &str) -> Option<String> {
         match t.get(name) {

@@ -505,11 +505,8 @@ const TEMPLATE: &str = "wwsuite0000000dk01";
 /// A 代开发 connector for corp B's app made from [`TEMPLATE`].
 fn customised(s: &mut SuiteSettings) {
     s.suite_id = TEMPLATE.into();
-    s.kind = AppKind::Customised;
-    s.corp_id = CORP_B.into();
     // The simulator gives the first installed app of a corp this AgentId.
-    s.agent_id = 3_000_001;
-    s.subject = wecom_oidc::connector::wecom_suite::SuiteSubject::CorpUserid;
+    *s = s.clone().customised(CORP_B, 3_000_001);
 }
 
 /// The template's ticket arrives and corp B authorises the 代开发 app.

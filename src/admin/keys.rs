@@ -131,6 +131,16 @@ mod tests {
         (r, provider)
     }
 
+    /// The admin router on a memory store, with an RS256 key generated in `dir/keys`.
+    fn with_key_folder(dir: &std::path::Path) -> (axum::Router, Arc<Provider>, Arc<dyn Store>) {
+        let clock = ManualClock::new(1_700_000_000);
+        let keys =
+            KeyStore::load_or_generate_with(&dir.join("keys"), SigningAlg::Rs256, &clock).unwrap();
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let (r, provider) = admin(store.clone(), Arc::new(KeyRing::fixed(keys)), dir, clock);
+        (r, provider, store)
+    }
+
     async fn post(r: &axum::Router, body: &str) -> (StatusCode, serde_json::Value) {
         crate::admin::post_in_process(r.clone(), "/v1/keys/rotate", body.to_owned()).await
     }
@@ -138,17 +148,9 @@ mod tests {
     #[tokio::test]
     async fn rotation_in_the_key_folder_signs_with_the_new_key_at_once_and_is_audited() {
         let dir = tempfile::tempdir().unwrap();
-        let clock = ManualClock::new(1_700_000_000);
+        let (r, provider, store) = with_key_folder(dir.path());
         let keys_dir = dir.path().join("keys");
-        let keys = KeyStore::load_or_generate_with(&keys_dir, SigningAlg::Rs256, &clock).unwrap();
-        let old = keys.active_kid().to_owned();
-        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        let (r, provider) = admin(
-            store.clone(),
-            Arc::new(KeyRing::fixed(keys)),
-            dir.path(),
-            clock,
-        );
+        let old = provider.keys().active_kid().to_owned();
         let (status, answer) =
             post(&r, r#"{"alg": "RS256", "actor": "console:wecom/zhangsan"}"#).await;
         assert_eq!(status, StatusCode::OK, "{answer}");
@@ -185,17 +187,7 @@ mod tests {
     #[tokio::test]
     async fn a_bad_request_is_refused_as_json_and_audited_too() {
         let dir = tempfile::tempdir().unwrap();
-        let clock = ManualClock::new(1_700_000_000);
-        let keys =
-            KeyStore::load_or_generate_with(&dir.path().join("keys"), SigningAlg::Rs256, &clock)
-                .unwrap();
-        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        let (r, _) = admin(
-            store.clone(),
-            Arc::new(KeyRing::fixed(keys)),
-            dir.path(),
-            clock,
-        );
+        let (r, _, store) = with_key_folder(dir.path());
         let (status, answer) = post(&r, r#"{"alg": "HS256"}"#).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(answer["error"], "invalid_request");

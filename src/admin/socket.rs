@@ -150,10 +150,23 @@ mod tests {
         crate::admin::client::request(path, Method::GET, uri, None).await
     }
 
-    #[tokio::test]
-    async fn answers_its_owner_and_only_its_own_routes() {
+    /// A socket path in a fresh folder (removed when the `TempDir` drops).
+    fn temp_socket() -> (tempfile::TempDir, std::path::PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = crate::admin::socket_path_in(dir.path());
+        (dir, path)
+    }
+
+    /// The server on `path` answers `/v1/hello` of [`hello`].
+    async fn assert_says_hello(path: &Path) {
+        let ok = get_over(path, "/v1/hello").await.unwrap();
+        assert_eq!(ok.status, StatusCode::OK);
+        assert_eq!(&ok.body[..], b"hello");
+    }
+
+    #[tokio::test]
+    async fn answers_its_owner_and_only_its_own_routes() {
+        let (_dir, path) = temp_socket();
         let bound = bind(&path).unwrap();
         let mode = std::fs::metadata(path.parent().unwrap()).unwrap().mode() & 0o777;
         assert_eq!(
@@ -161,17 +174,14 @@ mod tests {
             "the socket's directory is the server user's alone"
         );
         tokio::spawn(serve(bound, hello(), std::future::pending()));
-        let ok = get_over(&path, "/v1/hello").await.unwrap();
-        assert_eq!(ok.status, StatusCode::OK);
-        assert_eq!(&ok.body[..], b"hello");
+        assert_says_hello(&path).await;
         let missing = get_over(&path, "/authorize").await.unwrap();
         assert_eq!(missing.status, StatusCode::NOT_FOUND);
     }
 
     #[tokio::test]
     async fn a_live_socket_is_not_taken_over_but_a_dead_ones_file_is_replaced() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = crate::admin::socket_path_in(dir.path());
+        let (_dir, path) = temp_socket();
         let bound = bind(&path).unwrap();
         assert!(matches!(bind(&path), Err(AdminSocketError::InUse(_))));
         // Dropping the listener without removing the file is what kill -9 leaves behind.
@@ -179,14 +189,12 @@ mod tests {
         assert!(path.exists());
         let again = bind(&path).expect("a stale socket file is replaced");
         tokio::spawn(serve(again, hello(), std::future::pending()));
-        let ok = get_over(&path, "/v1/hello").await.unwrap();
-        assert_eq!(ok.status, StatusCode::OK);
+        assert_says_hello(&path).await;
     }
 
     #[tokio::test]
     async fn no_server_is_a_clear_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = crate::admin::socket_path_in(dir.path());
+        let (_dir, path) = temp_socket();
         let err = get_over(&path, "/v1/status").await.unwrap_err();
         assert!(err.to_string().contains("no running server"), "{err}");
     }

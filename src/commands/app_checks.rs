@@ -458,11 +458,18 @@ fn group_findings(names: &[String], directory: &Result<BTreeSet<String>, String>
     )]
 }
 
+/// A directory answer: WeCom's `errcode` / `errmsg` around the list asked for.
 #[derive(Deserialize)]
-struct DepartmentList {
+struct Listed<T> {
     errcode: i64,
     #[serde(default)]
     errmsg: String,
+    #[serde(flatten)]
+    list: T,
+}
+
+#[derive(Deserialize)]
+struct DepartmentList {
     #[serde(default)]
     department: Vec<Department>,
 }
@@ -477,9 +484,6 @@ struct Department {
 
 #[derive(Deserialize)]
 struct TagList {
-    errcode: i64,
-    #[serde(default)]
-    errmsg: String,
     #[serde(default)]
     taglist: Vec<Tag>,
 }
@@ -506,33 +510,31 @@ async fn directory_groups(
         .timeout(w.timeout)
         .build()
         .map_err(|e| e.to_string())?;
-    let get = |path: &str| {
-        http.get(format!("{}/cgi-bin/{path}", w.api_base))
-            .query(&[("access_token", token.as_str())])
-            .send()
-    };
-    let departments: DepartmentList = get("department/list")
-        .await
-        .map_err(|e| e.without_url().to_string())?
-        .json()
-        .await
-        .map_err(|e| e.without_url().to_string())?;
-    if departments.errcode != 0 {
-        return Err(format!(
-            "department/list: {} {}",
-            departments.errcode, departments.errmsg
-        ));
-    }
-    let tags: TagList = get("tag/list")
-        .await
-        .map_err(|e| e.without_url().to_string())?
-        .json()
-        .await
-        .map_err(|e| e.without_url().to_string())?;
-    if tags.errcode != 0 {
-        return Err(format!("tag/list: {} {}", tags.errcode, tags.errmsg));
-    }
+    let departments: DepartmentList = list(&http, &w.api_base, &token, "department/list").await?;
+    let tags: TagList = list(&http, &w.api_base, &token, "tag/list").await?;
     Ok(group_names(&departments.department, &tags.taglist))
+}
+
+/// One GET of `{api_base}/cgi-bin/{path}`, decoded, its `errcode` checked.
+async fn list<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    api_base: &str,
+    token: &str,
+    path: &str,
+) -> Result<T, String> {
+    let reply: Listed<T> = http
+        .get(format!("{api_base}/cgi-bin/{path}"))
+        .query(&[("access_token", token)])
+        .send()
+        .await
+        .map_err(|e| e.without_url().to_string())?
+        .json()
+        .await
+        .map_err(|e| e.without_url().to_string())?;
+    if reply.errcode != 0 {
+        return Err(format!("{path}: {} {}", reply.errcode, reply.errmsg));
+    }
+    Ok(reply.list)
 }
 
 fn group_names(departments: &[Department], tags: &[Tag]) -> BTreeSet<String> {

@@ -72,17 +72,7 @@ mod tests {
 
     #[test]
     fn table_shows_dashes_for_unknown_fields() {
-        let e = LoginEvent {
-            at: 0,
-            user_id: None,
-            client_id: Some("grafana".into()),
-            address: None,
-            outcome: "access_denied".into(),
-            grant: None,
-            reason: Some("not a member".into()),
-            request_id: None,
-            expires_at: 1,
-        };
+        let e = crate::testkit::refused_login(0, None, "not a member");
         let t = table(&[e]);
         assert!(t.contains("1970-01-01 00:00:00  access_denied    -                 grafana"));
         assert!(t.contains("not a member"));

@@ -36,17 +36,12 @@ const CLIENT_KEYS: &[&str] = &[
 
 impl Validator<'_> {
     pub(super) fn clients(&mut self, t: &Table) -> Vec<Client> {
-        let list = match t.get("clients") {
-            None => return Vec::new(),
-            Some(Value::Array(a)) => a,
-            Some(_) => {
-                self.problem("clients", "must be an array of tables ([[clients]])");
-                return Vec::new();
-            }
+        let Some(list) = self.array(t, "clients", "clients", "an array of tables ([[clients]])")
+        else {
+            return Vec::new();
         };
         let mut out: Vec<Client> = Vec::new();
-        for (i, item) in list.iter().enumerate() {
-            let key = format!("clients[{i}]");
+        for (key, item) in list {
             let Value::Table(c) = item else {
                 self.problem(&key, "must be a table");
                 continue;
@@ -300,22 +295,21 @@ impl Validator<'_> {
             }
         }
         let plr_key = format!("{key}.post_logout_redirect_uris");
-        match c.get("post_logout_redirect_uris") {
-            None => {}
-            Some(Value::Array(a)) => {
-                for (j, u) in a.iter().enumerate() {
-                    let ukey = format!("{plr_key}[{j}]");
-                    match u {
-                        Value::String(s) => {
-                            if let Some(s) = self.redirect_uri(s, &ukey) {
-                                settings.post_logout_redirect_uris.push(s);
-                            }
-                        }
-                        _ => self.problem(&ukey, "must be a string"),
+        let uris = self.array(
+            c,
+            &plr_key,
+            "post_logout_redirect_uris",
+            "a list of exact URIs",
+        );
+        for (ukey, u) in uris.unwrap_or_default() {
+            match u {
+                Value::String(s) => {
+                    if let Some(s) = self.redirect_uri(s, &ukey) {
+                        settings.post_logout_redirect_uris.push(s);
                     }
                 }
+                _ => self.problem(&ukey, "must be a string"),
             }
-            Some(_) => self.problem(&plr_key, "must be a list of exact URIs"),
         }
         let bcl_key = format!("{key}.backchannel_logout_uri");
         if let Some(u) = self.string(c, &bcl_key, "backchannel_logout_uri") {

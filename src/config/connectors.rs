@@ -25,29 +25,26 @@ impl Validator<'_> {
         let mut id_keys: Vec<String> = Vec::new();
         let mut deprecations = Vec::new();
         let mut complete = true;
-        match t.get("connectors") {
-            None => {}
-            Some(Value::Array(list)) => {
-                for (i, item) in list.iter().enumerate() {
-                    let key = format!("connectors[{i}]");
-                    match item {
-                        Value::Table(c) => match self.connector(c, &key) {
-                            Some(c) => {
-                                configs.push(c);
-                                id_keys.push(format!("{key}.id"));
-                            }
-                            None => complete = false,
-                        },
-                        _ => {
-                            self.problem(&key, "must be a table ([[connectors]])");
-                            complete = false;
-                        }
+        let list = self.array(
+            t,
+            "connectors",
+            "connectors",
+            "an array of tables ([[connectors]])",
+        );
+        complete &= list.is_some();
+        for (key, item) in list.unwrap_or_default() {
+            match item {
+                Value::Table(c) => match self.connector(c, &key) {
+                    Some(c) => {
+                        configs.push(c);
+                        id_keys.push(format!("{key}.id"));
                     }
+                    None => complete = false,
+                },
+                _ => {
+                    self.problem(&key, "must be a table ([[connectors]])");
+                    complete = false;
                 }
-            }
-            Some(_) => {
-                self.problem("connectors", "must be an array of tables ([[connectors]])");
-                complete = false;
             }
         }
         for ty in catalog::TYPES {

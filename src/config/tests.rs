@@ -51,22 +51,41 @@ fn assert_refused_at(text: &str, key: &str) {
     );
 }
 
-const GOOD: &str = r#"
-issuer = "https://sso.example.com/"
-listen = "127.0.0.1:9000"
-[wecom]
-corp_id = "ww7f3c2a1b9d8e6f50"
+/// The keys of the home corp's WeCom app, shared by the fixtures (a string literal for `concat!`).
+macro_rules! hq_app_keys {
+    () => {
+        r#"corp_id = "ww7f3c2a1b9d8e6f50"
 agent_id = 1000002
 secret_env = "WECOM_SECRET"
-[[clients]]
+"#
+    };
+}
+
+/// The confidential Grafana client of the fixtures (a string literal for `concat!`).
+macro_rules! grafana_client {
+    () => {
+        r#"[[clients]]
 id = "grafana"
 secret_env = "GRAFANA_SECRET"
 redirect_uris = ["https://grafana.example.com/login/generic_oauth"]
-[[clients]]
+"#
+    };
+}
+
+const GOOD: &str = concat!(
+    r#"
+issuer = "https://sso.example.com/"
+listen = "127.0.0.1:9000"
+[wecom]
+"#,
+    hq_app_keys!(),
+    grafana_client!(),
+    r#"[[clients]]
 id = "cli"
 public = true
 redirect_uris = ["http://127.0.0.1:8400/callback"]
-"#;
+"#
+);
 
 #[test]
 fn valid_file_parses_with_defaults_and_env_secrets() {
@@ -505,24 +524,22 @@ fn wecom_defaults_are_silent_login_upstream_email_and_userid_sub() {
 
 #[test]
 fn several_wecom_apps_parse_and_clients_must_name_an_existing_one() {
-    let t = r#"
+    let t = concat!(
+        r#"
 issuer = "https://sso.example.com"
 [[wecom]]
 name = "hq"
-corp_id = "ww7f3c2a1b9d8e6f50"
-agent_id = 1000002
-secret_env = "WECOM_SECRET"
-[[wecom]]
+"#,
+        hq_app_keys!(),
+        r#"[[wecom]]
 name = "branch"
 corp_id = "ww0000000000000001"
 agent_id = 1000005
 secret = "branch-secret"
-[[clients]]
-id = "grafana"
-secret_env = "GRAFANA_SECRET"
-redirect_uris = ["https://grafana.example.com/login/generic_oauth"]
-wecom_app = "branch"
-"#;
+"#,
+        grafana_client!(),
+        "wecom_app = \"branch\"\n"
+    );
     let c = parse(t, "t.toml", &env).unwrap();
     assert_eq!(wecom(&c, 0).id, "hq");
     assert_eq!(c.connectors.len(), 2);
@@ -571,20 +588,17 @@ wecom_app = "branch"
 
 #[test]
 fn connectors_tables_name_their_type_and_id_and_the_wecom_table_still_works() {
-    let t = r#"
+    let t = concat!(
+        r#"
 issuer = "https://sso.example.com"
 [[connectors]]
 type = "wecom"
 id = "hq"
-corp_id = "ww7f3c2a1b9d8e6f50"
-agent_id = 1000002
-secret_env = "WECOM_SECRET"
-[[clients]]
-id = "grafana"
-secret_env = "GRAFANA_SECRET"
-redirect_uris = ["https://grafana.example.com/login/generic_oauth"]
-connector = "hq"
-"#;
+"#,
+        hq_app_keys!(),
+        grafana_client!(),
+        "connector = \"hq\"\n"
+    );
     let c = parse(t, "t.toml", &env).unwrap();
     assert_eq!(c.connectors.len(), 1);
     assert_eq!(c.connectors[0].id(), "hq");

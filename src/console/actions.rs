@@ -3,6 +3,7 @@
 //! implementation and one audit trail, and shows the answer — an error, including a route this
 //! server does not offer, in words.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -88,16 +89,17 @@ fn outcome(
     )
 }
 
+/// The form field `name`, trimmed; `None` when absent or blank.
+fn text<'f>(form: &'f HashMap<String, String>, name: &str) -> Option<&'f str> {
+    form.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+}
+
 /// `POST /admin/signout`: signs a person out everywhere (`POST /v1/signout`).
 pub(super) async fn signout(
     State(c): State<Arc<Console>>,
     CheckedForm { session, zh, form }: CheckedForm,
 ) -> Response {
-    let user = form
-        .get("user")
-        .map(|u| u.trim())
-        .unwrap_or_default()
-        .to_owned();
+    let user = text(&form, "user").unwrap_or_default().to_owned();
     if user.is_empty() {
         return outcome(
             zh,
@@ -109,7 +111,7 @@ pub(super) async fn signout(
     }
     let mut body = serde_json::json!({
         "user": user,
-        "reason": form.get("reason").map(|r| r.trim()).filter(|r| !r.is_empty()).unwrap_or("signed out from the console"),
+        "reason": text(&form, "reason").unwrap_or("signed out from the console"),
         "actor": session.actor(),
     });
     if let Some(connector) = form.get("connector").filter(|c| !c.is_empty()) {

@@ -518,17 +518,7 @@ mod tests {
 
     #[test]
     fn event_filters_match_person_client_outcome_and_reason() {
-        let e = LoginEvent {
-            at: 1,
-            user_id: Some("ZhangSan".into()),
-            client_id: Some("grafana".into()),
-            address: None,
-            outcome: "access_denied".into(),
-            grant: None,
-            reason: Some("outside the visible range".into()),
-            request_id: None,
-            expires_at: 2,
-        };
+        let e = crate::testkit::refused_login(1, Some("ZhangSan"), "outside the visible range");
         let q = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
             pairs
                 .iter()

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use axum::http::{HeaderMap, HeaderValue};
 
+use crate::bounded::insert_evicting_oldest;
 use crate::identity::Identity;
 use crate::random;
 
@@ -57,23 +58,18 @@ impl Sessions {
         let cookie = random::token(32);
         let mut all = self.by_hash.lock().unwrap_or_else(|p| p.into_inner());
         all.retain(|_, s| self.is_live(s, now));
-        if all.len() >= MAX_SESSIONS {
-            if let Some(oldest) = all
-                .iter()
-                .min_by_key(|(_, s)| s.last_seen)
-                .map(|(k, _)| k.clone())
-            {
-                all.remove(&oldest);
-            }
-        }
-        all.insert(
+        let session = ConsoleSession {
+            identity,
+            csrf: random::token(32),
+            created: now,
+            last_seen: now,
+        };
+        insert_evicting_oldest(
+            &mut all,
+            MAX_SESSIONS,
             random::hash_secret(&cookie),
-            ConsoleSession {
-                identity,
-                csrf: random::token(32),
-                created: now,
-                last_seen: now,
-            },
+            session,
+            |s| s.last_seen,
         );
         cookie
     }

@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -24,6 +24,16 @@ use crate::provider::ClientRegistry;
 
 /// How long a browser may cache a preflight answer, in seconds.
 const PREFLIGHT_MAX_AGE: &str = "600";
+/// What a preflight from an allowed origin is told beside the origin: the methods and request
+/// headers it may use, and for how long it may remember that.
+const PREFLIGHT_GRANTS: [(HeaderName, &str); 3] = [
+    (header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, OPTIONS"),
+    (
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        "Authorization, Content-Type",
+    ),
+    (header::ACCESS_CONTROL_MAX_AGE, PREFLIGHT_MAX_AGE),
+];
 
 /// Which origins may read an endpoint's responses.
 #[derive(Debug, Clone)]
@@ -85,18 +95,9 @@ fn preflight_answer(allowed: Option<HeaderValue>) -> Response {
     h.insert(header::VARY, HeaderValue::from_static("Origin"));
     if let Some(allowed) = allowed {
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allowed);
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, POST, OPTIONS"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("Authorization, Content-Type"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_MAX_AGE,
-            HeaderValue::from_static(PREFLIGHT_MAX_AGE),
-        );
+        for (name, value) in PREFLIGHT_GRANTS {
+            h.insert(name, HeaderValue::from_static(value));
+        }
     }
     resp
 }

@@ -3,13 +3,14 @@
 //! signs in upstream, and allows or denies with one tap. Bilingual by `Accept-Language`.
 
 use askama::Template;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::cookies::{ensure_browser_binding, session_cookie};
 use super::error_page::prefers_chinese;
+use super::query::QueryParams;
 use super::token::{client_form, oauth_error_response};
 use super::WebState;
 use crate::provider::device::{normalize_user_code, DevicePageError, DeviceRequest};
@@ -166,18 +167,13 @@ fn csrf_token(session_cookie: &str, user_code: &str) -> String {
     random::hash_secret(&format!("device-csrf\0{session_cookie}\0{user_code}"))
 }
 
-fn query(raw: Option<&str>) -> Params {
-    Params::parse(raw.unwrap_or(""))
-}
-
 /// `GET /device`: the code entry, then (for a live code) the sign-in offer with its QR code, or
 /// the confirmation once the person is signed in.
 pub async fn page(
     State(s): State<WebState>,
     headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    QueryParams(q): QueryParams,
 ) -> Response {
-    let q = query(raw.as_deref());
     if q.has("error") {
         // A failed upstream login comes back here (its `state` is the user code).
         let typed = q.get("state").unwrap_or("");
@@ -263,9 +259,8 @@ fn page_error(headers: &HeaderMap, typed: &str, e: DevicePageError) -> Response 
 pub async fn login(
     State(s): State<WebState>,
     headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    QueryParams(q): QueryParams,
 ) -> Response {
-    let q = query(raw.as_deref());
     let typed = q.get("user_code").unwrap_or("");
     start_login(&s, &headers, typed).await
 }

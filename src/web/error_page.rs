@@ -250,9 +250,7 @@ mod tests {
         let resp = render(StatusCode::BAD_REQUEST, &e, &HeaderMap::new());
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
         // Security headers on every HTML page.
-        let csp = resp.headers()[header::CONTENT_SECURITY_POLICY]
-            .to_str()
-            .unwrap();
+        let csp = crate::web::testing::csp(&resp);
         assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
         assert_eq!(resp.headers()[header::X_FRAME_OPTIONS], "DENY");
         assert_eq!(resp.headers()[header::REFERRER_POLICY], "no-referrer");

@@ -91,6 +91,7 @@ pub fn render(p: &HandoffPage, headers: &HeaderMap) -> Response {
 mod tests {
     use super::*;
     use crate::connector::{Bilingual, Handoff};
+    use crate::web::testing::{body, csp};
     use axum::http::{header, HeaderValue};
 
     fn page(app_address: Option<&str>) -> HandoffPage {
@@ -108,19 +109,11 @@ mod tests {
         }
     }
 
-    async fn body(r: Response) -> String {
-        let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
-        String::from_utf8(bytes.to_vec()).unwrap()
-    }
-
     #[tokio::test]
     async fn handoff_page_offers_the_address_to_copy_and_the_upstream_page_escaped() {
         let r = render(&page(Some("https://grafana.example/")), &HeaderMap::new());
         assert_eq!(r.status(), StatusCode::OK);
-        let csp = r.headers()[header::CONTENT_SECURITY_POLICY]
-            .to_str()
-            .unwrap()
-            .to_owned();
+        let csp = csp(&r);
         assert!(
             csp.contains(&format!("script-src {};", script_hash())),
             "{csp}"

@@ -133,6 +133,7 @@ pub fn form_post(resp: &AuthorizationResponse, zh: bool) -> Response {
 mod tests {
     use super::*;
     use crate::provider::response::ResponseMode;
+    use crate::web::testing::{body, csp};
 
     #[test]
     fn redirects_are_not_cached_and_send_no_referrer() {
@@ -158,19 +159,11 @@ mod tests {
         }
     }
 
-    async fn body(r: Response) -> String {
-        let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
-        String::from_utf8(bytes.to_vec()).unwrap()
-    }
-
     #[tokio::test]
     async fn form_post_page_posts_escaped_fields_to_the_redirect_uri_form_post_2() {
         let r = form_post(&resp(), false);
         assert_eq!(r.status(), StatusCode::OK);
-        let csp = r.headers()[header::CONTENT_SECURITY_POLICY]
-            .to_str()
-            .unwrap()
-            .to_string();
+        let csp = csp(&r);
         assert!(
             csp.contains("form-action https://rp.example:8443;"),
             "{csp}"

@@ -2,12 +2,13 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 
 use super::cookies::{browser_binding, ensure_browser_binding, session_cookie, set_session_cookie};
+use super::query::QueryParams;
 use super::rate_limit::AuthorizeBudget;
 use super::{error_page, html, WebState};
 use crate::provider::authorize::AuthorizeRejection;
@@ -22,16 +23,9 @@ pub async fn authorize_get(
     State(s): State<WebState>,
     budget: Option<Extension<AuthorizeBudget>>,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    QueryParams(query): QueryParams,
 ) -> Response {
-    authorize(
-        &s,
-        budget.as_deref(),
-        &headers,
-        &Params::parse(query.as_deref().unwrap_or("")),
-        StatusCode::FOUND,
-    )
-    .await
+    authorize(&s, budget.as_deref(), &headers, &query, StatusCode::FOUND).await
 }
 
 /// `POST /authorize` with a form body (OIDC Core §3.1.2.1).

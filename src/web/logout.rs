@@ -4,11 +4,12 @@
 use std::time::Duration;
 
 use askama::Template;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 
 use super::cookies::{clear_session_cookie, session_cookie};
+use super::query::QueryParams;
 use super::{error_page, html, WebState};
 use crate::provider::logout::BackchannelLogout;
 use crate::provider::params::Params;
@@ -30,9 +31,8 @@ struct LoggedOutPage<'a> {
 pub async fn logout_get(
     State(s): State<WebState>,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    QueryParams(params): QueryParams,
 ) -> Response {
-    let params = Params::parse(query.as_deref().unwrap_or(""));
     logout(&s, &headers, &params, StatusCode::FOUND).await
 }
 

@@ -14,10 +14,13 @@ pub mod login;
 pub mod login_events;
 pub mod logout;
 pub mod observe;
+pub mod query;
 pub mod rate_limit;
 pub mod request_log;
 pub mod revoke;
 pub mod start;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod token;
 pub mod upstream_events;
 pub mod userinfo;

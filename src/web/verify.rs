@@ -79,11 +79,15 @@ mod tests {
     #[test]
     fn only_ww_verify_names_are_accepted() {
         assert!(is_verify_file_name("WW_verify_abcDEF123.txt"));
-        assert!(!is_verify_file_name("WW_verify_.txt"));
-        assert!(!is_verify_file_name("WW_verify_a/b.txt"));
-        assert!(!is_verify_file_name("WW_verify_x.txt.bak"));
-        assert!(!is_verify_file_name("config.toml"));
-        assert!(!is_verify_file_name("WW_verify_../x.txt"));
+        for refused in [
+            "WW_verify_.txt",
+            "WW_verify_a/b.txt",
+            "WW_verify_x.txt.bak",
+            "config.toml",
+            "WW_verify_../x.txt",
+        ] {
+            assert!(!is_verify_file_name(refused), "{refused}");
+        }
     }
 
     #[tokio::test]

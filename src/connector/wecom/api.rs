@@ -98,8 +98,9 @@ impl std::fmt::Debug for GetUserInfoResponse {
 }
 
 /// `POST /cgi-bin/auth/getuserdetail` (wecom-api.md §5): the sensitive profile fields, all
-/// strings; empty ones are treated as absent.
-#[derive(Debug, Default, Deserialize)]
+/// strings; empty ones are treated as absent. `user/get` (§6) carries the same fields, but
+/// withholds them from apps created after 2022-06-20.
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
 pub(crate) struct UserDetailResponse {
     /// `"0"` unknown, `"1"` male, `"2"` female.
@@ -110,7 +111,7 @@ pub(crate) struct UserDetailResponse {
     pub(crate) mobile: Option<String>,
     /// Personal e-mail.
     pub(crate) email: Option<String>,
-    /// Corporate e-mail.
+    /// Corporate e-mail (企业邮箱).
     pub(crate) biz_mail: Option<String>,
     /// Postal address.
     pub(crate) address: Option<String>,
@@ -168,26 +169,18 @@ pub(crate) struct TagGetResponse {
 pub(crate) struct UserGetResponse {
     /// Display name; not removed by the 2022 privacy change.
     pub(crate) name: Option<String>,
-    /// Personal e-mail.
-    pub(crate) email: Option<String>,
-    /// Corporate e-mail (企业邮箱).
-    pub(crate) biz_mail: Option<String>,
     /// 1 active, 2 disabled, 4 not activated, 5 left.
     pub(crate) status: Option<i64>,
     /// English name / alias.
     pub(crate) alias: Option<String>,
     /// Job title.
     pub(crate) position: Option<String>,
-    /// Mobile number (withheld from apps created after 2022-06-20).
-    pub(crate) mobile: Option<String>,
-    /// `"0"` unknown, `"1"` male, `"2"` female (withheld from new apps).
-    pub(crate) gender: Option<String>,
-    /// Avatar URL (withheld from new apps).
-    pub(crate) avatar: Option<String>,
-    /// Postal address (withheld from new apps).
-    pub(crate) address: Option<String>,
     /// Ids of the member's departments the app may view.
     pub(crate) department: Vec<i64>,
+    /// The sensitive fields (`mobile`, `gender`, `email`, `biz_mail`, `avatar`, `address`),
+    /// as `getuserdetail` names them.
+    #[serde(flatten)]
+    pub(crate) private: UserDetailResponse,
 }
 
 /// `POST /cgi-bin/linkedcorp/user/get` (wecom-api.md §12): a member of a linked corp

@@ -363,28 +363,31 @@ mod tests {
         .expect("valid keys")
     }
 
+    /// The plaintext of a §11 vector, which must open.
+    fn open(msg_signature: &str, timestamp: &str, nonce: &str, encrypted: &str) -> String {
+        crypto()
+            .open(msg_signature, timestamp, nonce, encrypted)
+            .expect("the vector opens")
+    }
+
     #[test]
     fn vector_a1_url_verification_decrypts_echostr() {
         let echostr = "fsi1xnbH4yQh0+PJxcOdhhK6TDXkjMyhEPA7xB2TGz6b+g7xyAbEkRxN/3cNXW9qdqjnoVzEtpbhnFyq6SVHyA==";
         let sig = "012bc692d0a58dd4b10f8dfe5c4ac00ae211ebeb";
         assert_eq!(signature(TOKEN, "1476416373", "47744683", echostr), sig);
-        let reply = crypto()
-            .open(sig, "1476416373", "47744683", echostr)
-            .expect("A1");
+        let reply = open(sig, "1476416373", "47744683", echostr);
         assert_eq!(reply, "1288432023552776189");
     }
 
     #[test]
     fn vector_a2_post_uses_32_byte_padding() {
         let encrypt = "Kl7kjoSf6DMD1zh7rtrHjFaDapSCkaOnwu3bqLc5tAybhhMl9pFeK8NslNPVdMwmBQTNoW4mY7AIjeLvEl3NyeTkAgGzBhzTtRLNshw2AEew+kkYcD+Fq72Kt00fT0WnN87hGrW8SqGc+NcT3mu87Ha3dz1pSDi6GaUA6A0sqfde0VJPQbZ9U+3JWcoD4Z5jaU0y9GSh010wsHF8KZD24YhmZH4ch4Ka7ilEbjbfvhKkNL65HHL0J6EYJIZUC2pFrdkJ7MhmEbU2qARR4iQHE7wy24qy0cRX3Mfp6iELcDNfSsPGjUQVDGxQDCWjayJOpcwocugux082f49HKYg84EpHSGXAyh+/oxwaWbvL6aSDPOYuPDGOCI8jmnKiypE+";
-        let msg = crypto()
-            .open(
-                "0c3914025cb4b4d68103f6bfc8db550f79dcf48e",
-                "1476422779",
-                "1597212914",
-                encrypt,
-            )
-            .expect("A2");
+        let msg = open(
+            "0c3914025cb4b4d68103f6bfc8db550f79dcf48e",
+            "1476422779",
+            "1597212914",
+            encrypt,
+        );
         assert_eq!(
             msg,
             "<xml><ToUserName>ww1436e0e65a779aee</ToUserName><FromUserName>ChenJiaShun</FromUserName><CreateTime>1476422779</CreateTime><MsgType>text</MsgType><Content>你好</Content><MsgId>1456453720</MsgId><AgentID>1000002</AgentID></xml>"
@@ -395,14 +398,12 @@ mod tests {
     #[test]
     fn vector_d_update_user_carries_the_rename() {
         let encrypt = "/K4xJYsBwQssQzE/v2nbvPiz8m9hNp0ww+8LDzsdpZ/NcqD8q6xAFVzsVUG1+zQYNvItjZgVzmFxrX71LjPP6f4P0nQemIw9Ks2isQHNpdUWKB4HRsJhA3NV9m5ZBh759awIau6jPTl3NQjYVtMBWtv4elmfhreeMdmj6P7ZB0NTgomgnFW08h+SDi2hIenXgWEX/BIGJUAM2JRBx3hqH8CLmxCjWi4JpB6Kl0dItCaOLyZ0xtyQXJSE7z3Vjfo7H31qcVTqpM+/F+EVB3+aeFHqYgCEXc7hco3uxYlA/G1XyPN3nUCo2pwCQYKQbZQhRSXVJVS8tdn5HkRdIwCACexDFMPHVB5A33juhIGLBxp1peKLuvvfxOOCJzvRMhOVLCgRrGrUUy5o0GqltbI7Gufn5GGjqhUNIX0ZTt4j8fJsdVF3OVGQE7RsB1hMw3R1jgjJLuJFbKfrhsoOaz1550LTdhAjoXRpUqXOEXXiTpzjcXQ+FJlm5YlSq52FdjKHQSXXyp0y9kmnaDCHBvEFiWgsa7lMIPq2OrZvXrnTOgs=";
-        let msg = crypto()
-            .open(
-                "5527913e6e2607115d352e341a1e1f99e1e00e09",
-                "1700000000",
-                "1372623149",
-                encrypt,
-            )
-            .expect("D");
+        let msg = open(
+            "5527913e6e2607115d352e341a1e1f99e1e00e09",
+            "1700000000",
+            "1372623149",
+            encrypt,
+        );
         assert!(msg.starts_with("<xml><ToUserName><![CDATA[ww1436e0e65a779aee]]>"));
         assert_eq!(
             contact_event(&msg),

@@ -229,18 +229,15 @@ impl Validator<'_> {
     /// `verify_files = ["path/WW_verify_<token>.txt"]` (wecom-api.md §9). Only the name is
     /// checked here; the files are read at startup.
     fn verify_files(&mut self, w: &Table) -> Option<Vec<PathBuf>> {
-        let list = match w.get("verify_files") {
-            None => return Some(Vec::new()),
-            Some(Value::Array(a)) => a,
-            Some(_) => {
-                self.problem("wecom.verify_files", "must be a list of file paths");
-                return None;
-            }
-        };
+        let list = self.array(
+            w,
+            "wecom.verify_files",
+            "verify_files",
+            "a list of file paths",
+        )?;
         let mut out = Vec::new();
         let mut ok = true;
-        for (i, v) in list.iter().enumerate() {
-            let key = format!("wecom.verify_files[{i}]");
+        for (key, v) in list {
             let Some(path) = v.as_str() else {
                 self.problem(&key, "must be a string");
                 ok = false;

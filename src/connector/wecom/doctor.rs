@@ -101,7 +101,7 @@ async fn check_login_page(ctx: &CheckContext<'_>, w: &WeComSettings, out: &mut V
             ),
         ));
     } else if body.contains("40056") || body.contains("agentid参数错误") {
-        let mut f = Finding::new(
+        out.push(Finding::new(
             Level::Fail,
             topic(label, "wecom login page"),
             format!(
@@ -112,9 +112,8 @@ async fn check_login_page(ctx: &CheckContext<'_>, w: &WeComSettings, out: &mut V
                 "企业微信不认识 AgentId {}：请从「应用管理 → 自建 → 该应用」复制 AgentId 到 wecom.agent_id",
                 w.agent_id
             ),
-        );
-        f.wecom_errcode = Some(40056);
-        out.push(f);
+        )
+        .with_errcode(40056));
     } else {
         out.push(Finding::new(
             Level::Pass,
@@ -164,14 +163,15 @@ async fn check_wecom(w: &WeComSettings, label: &str, clock: SharedClock, out: &m
         }
         Err(ConnectorError::Upstream { code, message }) => {
             let (en, zh) = explain(code, &message, w.agent_id);
-            let mut f = Finding::new(
-                Level::Fail,
-                topic(label, "wecom"),
-                format!("gettoken failed with {code}: {en}"),
-                format!("gettoken 失败（{code}）：{zh}"),
+            out.push(
+                Finding::new(
+                    Level::Fail,
+                    topic(label, "wecom"),
+                    format!("gettoken failed with {code}: {en}"),
+                    format!("gettoken 失败（{code}）：{zh}"),
+                )
+                .with_errcode(code),
             );
-            f.wecom_errcode = Some(code);
-            out.push(f);
         }
         Err(e) => out.push(Finding::new(
             Level::Fail,
@@ -216,16 +216,15 @@ async fn check_wecom_data_api(
         )),
         Err(ConnectorError::Upstream { code, message }) => {
             let (en, zh) = explain(code, &message, w.agent_id);
-            let mut f = Finding::new(
+            out.push(Finding::new(
                 Level::Fail,
                 topic(label, "wecom"),
                 format!(
                     "gettoken works but the data APIs fail with {code}, so every login would fail: {en}"
                 ),
                 format!("gettoken 成功，但数据接口返回 {code}，所有登录都会失败：{zh}"),
-            );
-            f.wecom_errcode = Some(code);
-            out.push(f);
+            )
+            .with_errcode(code));
         }
         Err(e) => out.push(Finding::new(
             Level::Fail,

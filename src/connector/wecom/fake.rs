@@ -309,6 +309,19 @@ impl TokenStore {
         );
     }
 
+    /// A read of `map` as the store answers it: failing when told to, `NotFound` when absent.
+    fn find<V: Clone>(&self, map: &Mutex<HashMap<String, V>>, key: &str) -> StoreResult<V> {
+        self.check()?;
+        lock(map).get(key).cloned().ok_or(StorageError::NotFound)
+    }
+
+    /// A write of `value` under `key` in `map`, failing when told to.
+    fn save<V>(&self, map: &Mutex<HashMap<String, V>>, key: &str, value: V) -> StoreResult<()> {
+        self.check()?;
+        lock(map).insert(key.to_owned(), value);
+        Ok(())
+    }
+
     fn check(&self) -> StoreResult<()> {
         if self.failing.load(Ordering::SeqCst) {
             Err(StorageError::Backend("disk on fire".to_owned()))
@@ -323,16 +336,10 @@ impl TokenStore {
 #[async_trait::async_trait]
 impl UpstreamStore for TokenStore {
     async fn find_upstream_token(&self, key: &str) -> StoreResult<UpstreamToken> {
-        self.check()?;
-        lock(&self.tokens)
-            .get(key)
-            .cloned()
-            .ok_or(StorageError::NotFound)
+        self.find(&self.tokens, key)
     }
     async fn save_upstream_token(&self, key: &str, token: &UpstreamToken) -> StoreResult<()> {
-        self.check()?;
-        lock(&self.tokens).insert(key.to_owned(), token.clone());
-        Ok(())
+        self.save(&self.tokens, key, token.clone())
     }
     async fn delete_upstream_token(&self, key: &str) -> StoreResult<()> {
         self.check()?;
@@ -340,16 +347,10 @@ impl UpstreamStore for TokenStore {
         Ok(())
     }
     async fn find_user_link(&self, key: &str) -> StoreResult<String> {
-        self.check()?;
-        lock(&self.links)
-            .get(key)
-            .cloned()
-            .ok_or(StorageError::NotFound)
+        self.find(&self.links, key)
     }
     async fn save_user_link(&self, key: &str, value: &str) -> StoreResult<()> {
-        self.check()?;
-        lock(&self.links).insert(key.to_owned(), value.to_owned());
-        Ok(())
+        self.save(&self.links, key, value.to_owned())
     }
     async fn acquire_lease(
         &self,

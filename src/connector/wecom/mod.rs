@@ -6,7 +6,7 @@
 //! ([`login_url`]), then redeems the returned code with `auth/getuserinfo` and reads the member
 //! with `user/get` ([`api`]), using the app's cached access_token ([`token_cache`]).
 
-mod api;
+pub(crate) mod api;
 mod backoff;
 mod callback;
 mod config;
@@ -392,14 +392,17 @@ impl WeComConnector {
                 "WeCom linkedcorp/user/get answered about another corp".to_owned(),
             ));
         }
-        let profile = MemberProfile {
+        let mut profile = MemberProfile {
             userid: userid.to_owned(),
             name: non_empty(info.name),
             position: non_empty(info.position),
-            email: non_empty(info.email),
-            mobile: non_empty(info.mobile),
             ..MemberProfile::default()
         };
+        profile.merge_detail(api::UserDetailResponse {
+            email: info.email,
+            mobile: info.mobile,
+            ..Default::default()
+        });
         // An e-mail template names addresses of our corp's domain, not of a linked corp's.
         let mut mapping = self.settings.profile.clone();
         mapping.email = EmailPolicy::Upstream;

@@ -178,11 +178,14 @@ mod tests {
         let full = MemberProfile {
             userid: "zhangsan".into(),
             name: Some("张三".into()),
-            email: Some("z@example.com".into()),
-            mobile: Some("138".into()),
-            gender: Some("1".into()),
-            avatar: Some("https://example.com/a".into()),
-            address: Some("北京".into()),
+            private: crate::connector::wecom::api::UserDetailResponse {
+                email: Some("z@example.com".into()),
+                mobile: Some("138".into()),
+                gender: Some("1".into()),
+                avatar: Some("https://example.com/a".into()),
+                address: Some("北京".into()),
+                biz_mail: None,
+            },
             ..MemberProfile::default()
         }
         .to_identity(&s.profile, "zhangsan".into());

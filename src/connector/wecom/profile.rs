@@ -196,49 +196,45 @@ pub(crate) struct MemberProfile {
     pub(crate) name: Option<String>,
     pub(crate) alias: Option<String>,
     pub(crate) position: Option<String>,
-    pub(crate) email: Option<String>,
-    pub(crate) biz_mail: Option<String>,
-    pub(crate) mobile: Option<String>,
-    pub(crate) gender: Option<String>,
-    pub(crate) avatar: Option<String>,
-    pub(crate) address: Option<String>,
+    /// The sensitive fields, each `None` or non-empty.
+    pub(crate) private: UserDetailResponse,
 }
 
 impl MemberProfile {
     /// From `user/get` (§6).
     pub(crate) fn from_user(userid: &str, user: &UserGetResponse) -> Self {
-        Self {
+        let mut profile = Self {
             userid: userid.to_owned(),
             name: non_empty(user.name.clone()),
             alias: non_empty(user.alias.clone()),
             position: non_empty(user.position.clone()),
-            email: non_empty(user.email.clone()),
-            biz_mail: non_empty(user.biz_mail.clone()),
-            mobile: non_empty(user.mobile.clone()),
-            gender: non_empty(user.gender.clone()),
-            avatar: non_empty(user.avatar.clone()),
-            address: non_empty(user.address.clone()),
-        }
+            private: UserDetailResponse::default(),
+        };
+        profile.merge_detail(user.private.clone());
+        profile
     }
 
-    /// Overlays the `getuserdetail` answer (§5): each non-empty field replaces ours.
+    /// Overlays the `getuserdetail` answer (§5), or `user/get`'s same fields: each non-empty
+    /// field replaces ours.
     pub(crate) fn merge_detail(&mut self, d: UserDetailResponse) {
         let take = |ours: &mut Option<String>, theirs: Option<String>| {
             if let Some(v) = non_empty(theirs) {
                 *ours = Some(v);
             }
         };
-        take(&mut self.email, d.email);
-        take(&mut self.biz_mail, d.biz_mail);
-        take(&mut self.mobile, d.mobile);
-        take(&mut self.gender, d.gender);
-        take(&mut self.avatar, d.avatar);
-        take(&mut self.address, d.address);
+        let ours = &mut self.private;
+        take(&mut ours.email, d.email);
+        take(&mut ours.biz_mail, d.biz_mail);
+        take(&mut ours.mobile, d.mobile);
+        take(&mut ours.gender, d.gender);
+        take(&mut ours.avatar, d.avatar);
+        take(&mut ours.address, d.address);
     }
 
     /// The member's address: personal e-mail, else the corporate one (issue 3).
     fn upstream_email(&self) -> Option<&str> {
-        self.email.as_deref().or(self.biz_mail.as_deref())
+        let p = &self.private;
+        p.email.as_deref().or(p.biz_mail.as_deref())
     }
 
     fn field(&self, source: ClaimSource) -> Option<String> {
@@ -278,16 +274,16 @@ impl MemberProfile {
             name: self.field(mapping.name),
             email,
             email_verified,
-            picture: self.avatar.clone(),
+            picture: self.private.avatar.clone(),
             // OIDC Core §5.1: `female` and `male` are the defined values; WeCom's "0" means
             // unknown, which is no claim at all.
-            gender: match self.gender.as_deref() {
+            gender: match self.private.gender.as_deref() {
                 Some("1") => Some("male".to_owned()),
                 Some("2") => Some("female".to_owned()),
                 _ => None,
             },
-            phone_number: self.mobile.clone(),
-            address: self.address.clone(),
+            phone_number: self.private.mobile.clone(),
+            address: self.private.address.clone(),
             upstream_id,
             user_id: subject,
             groups: Vec::new(),
@@ -347,10 +343,10 @@ mod tests {
             ..ProfileMapping::default()
         };
         let mut m = member();
-        m.biz_mail = Some("zs@corp.wecom.work".into());
+        m.private.biz_mail = Some("zs@corp.wecom.work".into());
         let id = m.to_identity(&mapping, "ZhangSan".into());
         assert_eq!(id.email.as_deref(), Some("zs@corp.wecom.work"));
-        m.email = Some("zs@home.example".into());
+        m.private.email = Some("zs@home.example".into());
         let id = m.to_identity(&mapping, "ZhangSan".into());
         assert_eq!(id.email.as_deref(), Some("zs@home.example"));
         assert!(id.email_verified);
@@ -359,7 +355,7 @@ mod tests {
     #[test]
     fn detail_fills_gaps_and_empty_detail_strings_change_nothing() {
         let mut m = member();
-        m.mobile = Some("13800000000".into());
+        m.private.mobile = Some("13800000000".into());
         let detail: UserDetailResponse = serde_json::from_str(
             r#"{"errcode":0,"userid":"ZhangSan","gender":"2","avatar":"https://a/p.png",
                 "mobile":"","email":"zs@example.com","biz_mail":"","address":""}"#,
@@ -377,7 +373,7 @@ mod tests {
     #[test]
     fn unknown_gender_zero_is_no_claim() {
         let mut m = member();
-        m.gender = Some("0".into());
+        m.private.gender = Some("0".into());
         assert_eq!(
             m.to_identity(&ProfileMapping::default(), "x".into()).gender,
             None

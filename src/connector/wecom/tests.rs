@@ -45,6 +45,25 @@ impl Harness {
     fn connector(&self) -> WeComConnector {
         self.connector_with(self.settings())
     }
+
+    /// The error fetching a token ends in when WeCom's API is looked for at `api_base`.
+    async fn token_refused_at(&self, api_base: String) -> ConnectorError {
+        let settings = WeComSettings {
+            api_base,
+            ..self.settings()
+        };
+        self.connector_with(settings)
+            .access_token()
+            .await
+            .expect_err("no token")
+    }
+
+    /// The error a login with `code` on a fresh connector ends in.
+    async fn refused(&self, code: &str) -> ConnectorError {
+        login(&self.connector(), code)
+            .await
+            .expect_err("the login is refused")
+    }
 }
 
 fn callback(code: &str) -> HashMap<String, String> {
@@ -179,9 +198,7 @@ async fn rejected_code_40029_is_invalid_code_and_message_hides_code_and_token() 
 #[tokio::test]
 async fn non_member_with_only_openid_is_denied() {
     let h = Harness::start().await;
-    let err = login(&h.connector(), codes::GUEST)
-        .await
-        .expect_err("denied");
+    let err = h.refused(codes::GUEST).await;
     assert!(
         matches!(&err, ConnectorError::AccessDenied(m) if m == "not a member of this WeCom corp"),
         "{err:?}"
@@ -191,7 +208,7 @@ async fn non_member_with_only_openid_is_denied() {
 #[tokio::test]
 async fn disabled_member_is_denied() {
     let h = Harness::start().await;
-    let err = login(&h.connector(), codes::BOB).await.expect_err("denied");
+    let err = h.refused(codes::BOB).await;
     assert!(
         matches!(&err, ConnectorError::AccessDenied(m) if m.contains("disabled")),
         "{err:?}"
@@ -201,9 +218,7 @@ async fn disabled_member_is_denied() {
 #[tokio::test]
 async fn unknown_member_60111_is_denied() {
     let h = Harness::start().await;
-    let err = login(&h.connector(), codes::GHOST)
-        .await
-        .expect_err("denied");
+    let err = h.refused(codes::GHOST).await;
     assert!(matches!(err, ConnectorError::AccessDenied(_)), "{err:?}");
 }
 
@@ -211,9 +226,7 @@ async fn unknown_member_60111_is_denied() {
 async fn untrusted_domain_50001_is_an_upstream_error() {
     let h = Harness::start().await;
     h.fake.state.script_getuserinfo(&[50001]);
-    let err = login(&h.connector(), codes::ALICE)
-        .await
-        .expect_err("50001");
+    let err = h.refused(codes::ALICE).await;
     assert!(
         matches!(err, ConnectorError::Upstream { code: 50001, .. }),
         "{err:?}"
@@ -328,9 +341,7 @@ async fn expired_token_on_user_get_is_refreshed_and_the_call_retried_once() {
 async fn token_rejected_again_after_refresh_is_not_retried_a_second_time() {
     let h = Harness::start().await;
     h.fake.state.reject_every_token_with(42001);
-    let err = login(&h.connector(), codes::ALICE)
-        .await
-        .expect_err("42001");
+    let err = h.refused(codes::ALICE).await;
     assert!(
         matches!(err, ConnectorError::Upstream { code: 42001, .. }),
         "{err:?}"
@@ -424,15 +435,7 @@ async fn unreachable_wecom_is_unavailable() {
     let addr = listener.local_addr().expect("addr");
     drop(listener);
     let h = Harness::start().await;
-    let settings = WeComSettings {
-        api_base: format!("http://{addr}"),
-        ..h.settings()
-    };
-    let err = h
-        .connector_with(settings)
-        .access_token()
-        .await
-        .expect_err("unreachable");
+    let err = h.token_refused_at(format!("http://{addr}")).await;
     assert!(matches!(err, ConnectorError::Unavailable(_)), "{err:?}");
     assert!(!err.to_string().contains(SECRET), "{err}");
 }
@@ -440,15 +443,7 @@ async fn unreachable_wecom_is_unavailable() {
 #[tokio::test]
 async fn wrong_api_base_answering_404_is_unavailable() {
     let h = Harness::start().await;
-    let settings = WeComSettings {
-        api_base: format!("{}/nowhere", h.fake.base),
-        ..h.settings()
-    };
-    let err = h
-        .connector_with(settings)
-        .access_token()
-        .await
-        .expect_err("404");
+    let err = h.token_refused_at(format!("{}/nowhere", h.fake.base)).await;
     assert!(
         matches!(&err, ConnectorError::Unavailable(m) if m.contains("404")),
         "{err:?}"
@@ -555,9 +550,7 @@ async fn broken_token_store_does_not_cost_extra_gettokens() {
 async fn broken_store_fails_the_login_rather_than_guess_a_renamed_members_subject() {
     let h = Harness::start().await;
     h.store.fail();
-    let err = login(&h.connector(), codes::ALICE)
-        .await
-        .expect_err("cannot tell whether alice was renamed");
+    let err = h.refused(codes::ALICE).await;
     assert!(matches!(err, ConnectorError::Unavailable(_)), "{err:?}");
 }
 
@@ -664,12 +657,19 @@ async fn deployment_faults_get_a_notice_telling_the_operator_what_to_fix() {
 
 #[tokio::test]
 async fn a_member_without_user_get_visibility_is_refused_not_accepted_unchecked() {
-    // Linked-corp ids (`CorpId/userid`) that user/get will not show behave like GHOST here.
+    // Linked-corp ids (`CorpId/userid`) that user/get will not show behave like GHOST here;
+    // a member outside the app's range (60011, 60021, 50002) is not permitted either.
     let h = Harness::start().await;
-    let err = login(&h.connector(), codes::GHOST)
-        .await
-        .expect_err("unknown to user/get");
+    let err = h.refused(codes::GHOST).await;
     assert!(matches!(err, ConnectorError::AccessDenied(_)), "{err:?}");
+    for code in [60011, 60021, 50002] {
+        h.fake.state.script_user_get(&[code]);
+        let err = h.refused(codes::ALICE).await;
+        assert!(
+            matches!(err, ConnectorError::NotPermitted(_)),
+            "{code}: {err:?}"
+        );
+    }
 }
 
 #[tokio::test]

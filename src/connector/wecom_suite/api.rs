@@ -2,6 +2,7 @@
 //! one data API a login needs (`user/get`, §6): success decided by `errcode` alone, tokens in
 //! the query string, errors that never carry a token, a code or a secret.
 
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -88,30 +89,47 @@ pub(crate) struct UserInfo {
     pub(crate) userid: String,
 }
 
-/// `user/get` (§6), the fields a suite login uses.
-#[derive(Default, Deserialize)]
-#[serde(default)]
-pub(crate) struct Member {
-    pub(crate) name: Option<String>,
-    pub(crate) status: Option<i64>,
-    /// Only the departments the app may view (§6).
-    pub(crate) department: Vec<i64>,
+/// `user/get` (§6) and `department/get` (§7) answer a suite as they answer a self-built app:
+/// the same response types. A department's `name` may be absent (代开发, not authorised: read
+/// as empty) or the id itself (third-party apps).
+pub(crate) use crate::connector::wecom::api::{
+    DepartmentGetResponse as DepartmentAnswer, UserGetResponse as Member,
+};
+
+/// A GET endpoint: its path and the names of its two query parameters; `T` is its answer.
+pub(crate) struct Get<T> {
+    path: &'static str,
+    params: [&'static str; 2],
+    answer: PhantomData<fn() -> T>,
 }
 
-/// `department/get` (§7): `name` may be absent (代开发, not authorised) or the id itself
-/// (third-party apps).
-#[derive(Deserialize)]
-pub(crate) struct DepartmentAnswer {
-    #[serde(default)]
-    pub(crate) department: Option<Department>,
+impl<T> Get<T> {
+    const fn new(path: &'static str, params: [&'static str; 2]) -> Self {
+        Self {
+            path,
+            params,
+            answer: PhantomData,
+        }
+    }
 }
 
-/// The department of [`DepartmentAnswer`].
-#[derive(Deserialize)]
-pub(crate) struct Department {
-    #[serde(default)]
-    pub(crate) name: Option<String>,
-}
+/// `gettoken` (§1) with the permanent code as `corpsecret` (a 代开发 app, see
+/// [`super::CorpTokenApi`]).
+pub(crate) const GETTOKEN: Get<TokenAnswer> =
+    Get::new("/cgi-bin/gettoken", ["corpid", "corpsecret"]);
+/// `service/auth/getuserinfo3rd` (§8): a third-party app's login code.
+pub(crate) const USER_INFO_3RD: Get<UserInfo3rd> = Get::new(
+    "/cgi-bin/service/auth/getuserinfo3rd",
+    ["suite_access_token", "code"],
+);
+/// `auth/getuserinfo` (§4): a 代开发 app's login code, with the corp's token.
+pub(crate) const USER_INFO: Get<UserInfo> =
+    Get::new("/cgi-bin/auth/getuserinfo", ["access_token", "code"]);
+/// `user/get` (§6), with the corp's token.
+pub(crate) const USER_GET: Get<Member> = Get::new("/cgi-bin/user/get", ["access_token", "userid"]);
+/// `department/get` (§7), with the corp's token.
+pub(crate) const DEPARTMENT_GET: Get<DepartmentAnswer> =
+    Get::new("/cgi-bin/department/get", ["access_token", "id"]);
 
 /// The suite's HTTP client.
 #[derive(Clone)]
@@ -177,72 +195,15 @@ impl SuiteApi {
         .await
     }
 
-    /// `gettoken` with the permanent code as `corpsecret` (a 代开发 app, see
-    /// [`super::CorpTokenApi`]).
-    pub(crate) async fn gettoken(
+    /// One GET of `endpoint` with its two query parameters set to `values`.
+    pub(crate) async fn get<T: DeserializeOwned>(
         &self,
-        corp_id: &str,
-        permanent_code: &str,
-    ) -> Result<TokenAnswer, ConnectorError> {
-        self.call(
-            "/cgi-bin/gettoken",
-            &[("corpid", corp_id), ("corpsecret", permanent_code)],
-            None,
-        )
-        .await
-    }
-
-    pub(crate) async fn user_info_3rd(
-        &self,
-        suite_token: &str,
-        code: &str,
-    ) -> Result<UserInfo3rd, ConnectorError> {
-        self.call(
-            "/cgi-bin/service/auth/getuserinfo3rd",
-            &[("suite_access_token", suite_token), ("code", code)],
-            None,
-        )
-        .await
-    }
-
-    pub(crate) async fn user_get(
-        &self,
-        corp_token: &str,
-        userid: &str,
-    ) -> Result<Member, ConnectorError> {
-        self.call(
-            "/cgi-bin/user/get",
-            &[("access_token", corp_token), ("userid", userid)],
-            None,
-        )
-        .await
-    }
-
-    pub(crate) async fn user_info(
-        &self,
-        corp_token: &str,
-        code: &str,
-    ) -> Result<UserInfo, ConnectorError> {
-        self.call(
-            "/cgi-bin/auth/getuserinfo",
-            &[("access_token", corp_token), ("code", code)],
-            None,
-        )
-        .await
-    }
-
-    pub(crate) async fn department_get(
-        &self,
-        corp_token: &str,
-        id: i64,
-    ) -> Result<DepartmentAnswer, ConnectorError> {
-        let id = id.to_string();
-        self.call(
-            "/cgi-bin/department/get",
-            &[("access_token", corp_token), ("id", &id)],
-            None,
-        )
-        .await
+        endpoint: Get<T>,
+        values: [&str; 2],
+    ) -> Result<T, ConnectorError> {
+        let [a, b] = endpoint.params;
+        self.call(endpoint.path, &[(a, values[0]), (b, values[1])], None)
+            .await
     }
 
     /// GET (no body) or POST JSON; `errcode != 0` is [`ConnectorError::Upstream`].

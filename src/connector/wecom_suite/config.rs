@@ -206,23 +206,15 @@ impl SuiteSettings {
         }
     }
 
-    /// Settings of a 代开发 app built from template `suite_id` for corp `corp_id`, app
-    /// `agent_id` there.
-    pub fn customised(
-        id: impl Into<String>,
-        suite_id: impl Into<String>,
-        suite_secret: impl Into<String>,
-        callback: CallbackSettings,
-        store_key: impl Into<String>,
-        corp_id: impl Into<String>,
-        agent_id: i64,
-    ) -> Self {
+    /// These settings as a 代开发 app built from the template `suite_id` for corp `corp_id`,
+    /// app `agent_id` there.
+    pub fn customised(self, corp_id: impl Into<String>, agent_id: i64) -> Self {
         Self {
             kind: AppKind::Customised,
             corp_id: corp_id.into(),
             agent_id,
             subject: SuiteSubject::CorpUserid,
-            ..Self::new(id, suite_id, suite_secret, callback, store_key)
+            ..self
         }
     }
 

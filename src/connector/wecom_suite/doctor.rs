@@ -94,7 +94,7 @@ pub(super) async fn check_with_store(
             "已收到 suite_ticket，get_suite_token 接受 Secret",
         )],
         Err(ConnectorError::Upstream { code, message }) if code == super::api::STALE_TICKET => {
-            let mut f = Finding::new(
+            vec![Finding::new(
                 Level::Fail,
                 &topic,
                 format!(
@@ -104,21 +104,19 @@ pub(super) async fn check_with_store(
                     ctx.issuer, s.id
                 ),
                 format!("get_suite_token 拒绝了已保存的 suite_ticket（{code}，已过期）：请确认指令回调URL可访问，企业微信每 10 分钟推送新的 suite_ticket"),
-            );
-            f.wecom_errcode = Some(code);
-            vec![f]
+            )
+            .with_errcode(code)]
         }
         Err(ConnectorError::Upstream { code, message }) => {
-            let mut f = Finding::new(
+            vec![Finding::new(
                 Level::Fail,
                 &topic,
                 format!(
                     "get_suite_token refused ({code}): check suite_id and suite_secret in the vendor console (服务商管理后台 → 应用管理): {message}"
                 ),
                 format!("get_suite_token 失败（{code}）：请核对服务商管理后台中的 SuiteID 与 Secret"),
-            );
-            f.wecom_errcode = Some(code);
-            vec![f]
+            )
+            .with_errcode(code)]
         }
         Err(e) => vec![Finding::new(
             Level::Fail,

@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use self::api::SuiteApi;
+use self::api::{SuiteApi, DEPARTMENT_GET, GETTOKEN, USER_GET, USER_INFO, USER_INFO_3RD};
 use self::groups::NameCache;
 use self::secrets::{Keys, Secrets};
 use self::vault::Vault;
@@ -131,7 +131,7 @@ impl TokenSource for CorpTokenSource {
                 })
                 .await?
             }
-            CorpTokenApi::Gettoken => api.gettoken(corp, code).await?,
+            CorpTokenApi::Gettoken => api.get(GETTOKEN, [corp, code]).await?,
         };
         Ok((t.access_token, t.expires_in))
     }
@@ -146,6 +146,16 @@ where
     cache
         .call_with(&[SUITE_TOKEN_INVALID, SUITE_TOKEN_EXPIRED], call)
         .await
+}
+
+/// Runs `call` with a corp's token from `cache`, replacing it once when WeCom rejects it
+/// (§1: 40014, 42001).
+async fn with_corp_token<T, F, Fut>(cache: &TokenCache, call: F) -> Result<T, ConnectorError>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<T, ConnectorError>>,
+{
+    cache.call_with(&[TOKEN_INVALID, TOKEN_EXPIRED], call).await
 }
 
 /// One WeCom suite as a login upstream.
@@ -287,25 +297,23 @@ impl SuiteConnector {
     /// Reads the member with the corp's token: gone, inactive or outside the visible range
     /// ends the login or the grant.
     async fn member(&self, corp: &str, userid: &str) -> Result<api::Member, ConnectorError> {
-        let cache = self.corp_cache(corp);
         let api = &self.api;
-        let member = cache
-            .call_with(&[TOKEN_INVALID, TOKEN_EXPIRED], |token| async move {
-                api.user_get(&token, userid).await
-            })
-            .await
-            .map_err(|e| match e {
-                ConnectorError::Upstream { code, .. } if OUT_OF_RANGE.contains(&code) => {
-                    ConnectorError::NotPermitted(format!(
-                        "WeCom answered {code}: the member is {OUT_OF_RANGE_WHY} in corp {corp}"
-                    ))
-                }
-                ConnectorError::Upstream {
-                    code: USER_NOT_FOUND,
-                    ..
-                } => ConnectorError::AccessDenied("the WeCom member does not exist".to_owned()),
-                other => other,
-            })?;
+        let member = with_corp_token(&self.corp_cache(corp), |token| async move {
+            api.get(USER_GET, [&token, userid]).await
+        })
+        .await
+        .map_err(|e| match e {
+            ConnectorError::Upstream { code, .. } if OUT_OF_RANGE.contains(&code) => {
+                ConnectorError::NotPermitted(format!(
+                    "WeCom answered {code}: the member is {OUT_OF_RANGE_WHY} in corp {corp}"
+                ))
+            }
+            ConnectorError::Upstream {
+                code: USER_NOT_FOUND,
+                ..
+            } => ConnectorError::AccessDenied("the WeCom member does not exist".to_owned()),
+            other => other,
+        })?;
         match member.status {
             None | Some(STATUS_ACTIVE) => Ok(member),
             Some(s) => Err(ConnectorError::AccessDenied(format!(
@@ -348,13 +356,12 @@ impl SuiteConnector {
         let api = &self.api;
         let cache = &cache;
         let read = |id: i64| async move {
-            let answer = cache
-                .call_with(&[TOKEN_INVALID, TOKEN_EXPIRED], |token| async move {
-                    api.department_get(&token, id).await
-                })
-                .await;
+            let answer = with_corp_token(cache, |token| async move {
+                api.get(DEPARTMENT_GET, [&token, &id.to_string()]).await
+            })
+            .await;
             match answer {
-                Ok(a) => Ok(a.department.and_then(|d| d.name)),
+                Ok(a) => Ok(a.department.map(|d| d.name).filter(|n| !n.is_empty())),
                 // Outside what the app may read: no name to be had (§7, §12).
                 Err(ConnectorError::Upstream { code, .. })
                     if OUT_OF_RANGE.contains(&code) || code == DEPARTMENT_INVALID =>
@@ -374,14 +381,12 @@ impl SuiteConnector {
     async fn customised_userid(&self, code: &str) -> Result<String, ConnectorError> {
         let corp = self.settings.corp_id.as_str();
         self.admit_corp(corp).await?;
-        let cache = self.corp_cache(corp);
         let api = &self.api;
-        let info = cache
-            .call_with(&[TOKEN_INVALID, TOKEN_EXPIRED], |token| async move {
-                api.user_info(&token, code).await
-            })
-            .await
-            .map_err(invalid_code)?;
+        let info = with_corp_token(&self.corp_cache(corp), |token| async move {
+            api.get(USER_INFO, [&token, code]).await
+        })
+        .await
+        .map_err(invalid_code)?;
         if info.userid.is_empty() {
             // §4: an `openid` is someone outside the corp.
             return Err(ConnectorError::AccessDenied(
@@ -398,7 +403,7 @@ impl SuiteConnector {
     ) -> Result<(String, String, String), ConnectorError> {
         let api = &self.api;
         let info = with_suite_token(&self.suite_tokens, |token| async move {
-            api.user_info_3rd(&token, code).await
+            api.get(USER_INFO_3RD, [&token, code]).await
         })
         .await
         .map_err(invalid_code)?;
