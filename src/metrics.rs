@@ -1,20 +1,21 @@
 //! A small in-process metrics registry rendered in the Prometheus text exposition format
-//! (version 0.0.4): HTTP requests by route template and status, logins by outcome, WeCom API
-//! calls by endpoint and errcode with their latency, and the WeCom token cache's hits and
-//! refreshes.
+//! (version 0.0.4): HTTP requests by route template and status, logins by outcome, and for each
+//! upstream service its API calls by endpoint and error code with their latency and its token
+//! cache's hits and refreshes. An upstream's families carry its name
+//! (`wecom_oidc_{upstream}_api_calls_total`, e.g. `wecom_oidc_wecom_api_calls_total`), given by
+//! the connector that calls it: the registry itself names no upstream.
 //!
 //! It sits below every other layer (web, connector) so each can record into the one shared
 //! [`Metrics`] handed to it at assembly time; there is no global registry. Labels only ever hold
 //! route templates, endpoint paths, numeric codes and fixed outcome words, never request data,
 //! so the number of series stays bounded and no secret can reach `/metrics`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// Upper bounds (seconds) of the WeCom latency histogram buckets.
+/// Upper bounds (seconds) of the upstream latency histogram buckets.
 const LATENCY_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 /// One histogram: cumulative bucket counts, count and sum.
@@ -40,17 +41,56 @@ impl Histogram {
     }
 }
 
-/// How the WeCom token cache answered one request for the app's access_token.
+/// How an upstream token cache answered one request for the upstream's access token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenCacheEvent {
     /// Served from memory.
     MemoryHit,
     /// Served from the store (e.g. after a restart).
     StoreHit,
-    /// Fetched with `gettoken` because none was cached or it was about to expire.
+    /// Fetched because none was cached or it was about to expire.
     Refresh,
-    /// Fetched with `gettoken` because WeCom rejected the cached one (40014 / 42001).
+    /// Fetched because the upstream rejected the cached one (WeCom: 40014 / 42001).
     Replace,
+}
+
+impl TokenCacheEvent {
+    /// Every event, in the order of the exposition's `result` label values.
+    const ALL: [TokenCacheEvent; 4] = [
+        TokenCacheEvent::MemoryHit,
+        TokenCacheEvent::StoreHit,
+        TokenCacheEvent::Refresh,
+        TokenCacheEvent::Replace,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            TokenCacheEvent::MemoryHit => "memory_hit",
+            TokenCacheEvent::StoreHit => "store_hit",
+            TokenCacheEvent::Refresh => "refresh",
+            TokenCacheEvent::Replace => "replace",
+        }
+    }
+}
+
+/// The metric-name part that names an upstream service (`wecom`): it becomes part of family
+/// names, so it is checked once, where a connector hands it over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Upstream(&'static str);
+
+impl Upstream {
+    /// `name` must be lower-case ASCII letters, digits and `_`, starting with a letter, as
+    /// Prometheus metric names allow; anything else is a programming error.
+    pub const fn new(name: &'static str) -> Self {
+        let b = name.as_bytes();
+        assert!(!b.is_empty() && b[0].is_ascii_lowercase());
+        let mut i = 0;
+        while i < b.len() {
+            assert!(b[i].is_ascii_lowercase() || b[i].is_ascii_digit() || b[i] == b'_');
+            i += 1;
+        }
+        Upstream(name)
+    }
 }
 
 /// Request counts of one route template by (method, status).
@@ -63,12 +103,10 @@ pub struct Metrics {
     /// request looks the route up by `&str` and allocates nothing once the series exists.
     requests: Mutex<HashMap<String, RouteCounts>>,
     logins: Mutex<BTreeMap<String, u64>>,
-    wecom_calls: Mutex<BTreeMap<(String, String), u64>>,
-    wecom_latency: Mutex<BTreeMap<String, Histogram>>,
-    token_memory_hits: AtomicU64,
-    token_store_hits: AtomicU64,
-    token_refreshes: AtomicU64,
-    token_replacements: AtomicU64,
+    upstream_calls: Mutex<BTreeMap<(Upstream, String, String), u64>>,
+    upstream_latency: Mutex<BTreeMap<(Upstream, String), Histogram>>,
+    /// Per upstream, a count per [`TokenCacheEvent`] (in the order of `TokenCacheEvent::ALL`).
+    token_cache: Mutex<BTreeMap<Upstream, [u64; 4]>>,
 }
 
 /// Locks `m`, going on with the data if a panicking thread poisoned it: counters stay usable.
@@ -111,27 +149,37 @@ impl Metrics {
         *lock(&self.logins).entry(outcome.to_owned()).or_default() += 1;
     }
 
-    /// Counts one WeCom API call to `endpoint` (a path such as `/cgi-bin/gettoken`) that ended
-    /// with `errcode` (`"0"` on success, `"transport"` when no JSON answer came) after `elapsed`.
-    pub fn record_wecom_call(&self, endpoint: &str, errcode: &str, elapsed: Duration) {
-        *lock(&self.wecom_calls)
-            .entry((endpoint.to_owned(), errcode.to_owned()))
+    /// Counts one call to `upstream`'s API at `endpoint` (a path such as `/cgi-bin/gettoken`)
+    /// that ended with `errcode` (`"0"` on success, `"transport"` when no answer came, or a
+    /// word of the connector's such as `"backoff"`) after `elapsed`.
+    pub fn record_upstream_call(
+        &self,
+        upstream: Upstream,
+        endpoint: &str,
+        errcode: &str,
+        elapsed: Duration,
+    ) {
+        *lock(&self.upstream_calls)
+            .entry((upstream, endpoint.to_owned(), errcode.to_owned()))
             .or_default() += 1;
-        lock(&self.wecom_latency)
-            .entry(endpoint.to_owned())
+        lock(&self.upstream_latency)
+            .entry((upstream, endpoint.to_owned()))
             .or_default()
             .observe(elapsed.as_secs_f64());
     }
 
-    /// Counts how the token cache served one request.
-    pub fn record_token_cache(&self, event: TokenCacheEvent) {
-        let counter = match event {
-            TokenCacheEvent::MemoryHit => &self.token_memory_hits,
-            TokenCacheEvent::StoreHit => &self.token_store_hits,
-            TokenCacheEvent::Refresh => &self.token_refreshes,
-            TokenCacheEvent::Replace => &self.token_replacements,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+    /// Shows `upstream`'s token cache family from now on, at zero until something is counted.
+    pub fn register_token_cache(&self, upstream: Upstream) {
+        lock(&self.token_cache).entry(upstream).or_default();
+    }
+
+    /// Counts how `upstream`'s token cache served one request.
+    pub fn record_token_cache(&self, upstream: Upstream, event: TokenCacheEvent) {
+        let i = TokenCacheEvent::ALL
+            .iter()
+            .position(|e| *e == event)
+            .unwrap_or_default();
+        lock(&self.token_cache).entry(upstream).or_default()[i] += 1;
     }
 
     /// How many logins ended with `outcome` so far.
@@ -171,59 +219,64 @@ impl Metrics {
                 escape(outcome)
             );
         }
-        out.push_str(
-            "# HELP wecom_oidc_wecom_api_calls_total WeCom API calls by endpoint and errcode.\n",
-        );
-        out.push_str("# TYPE wecom_oidc_wecom_api_calls_total counter\n");
-        for ((endpoint, errcode), n) in lock(&self.wecom_calls).iter() {
+        let calls = lock(&self.upstream_calls);
+        let latency = lock(&self.upstream_latency);
+        let caches = lock(&self.token_cache);
+        let upstreams: BTreeSet<Upstream> = calls
+            .keys()
+            .map(|k| k.0)
+            .chain(latency.keys().map(|k| k.0))
+            .chain(caches.keys().copied())
+            .collect();
+        for up in upstreams {
+            let name = up.0;
+            let family = format!("wecom_oidc_{name}_api_calls_total");
             let _ = writeln!(
                 out,
-                "wecom_oidc_wecom_api_calls_total{{endpoint=\"{}\",errcode=\"{}\"}} {n}",
-                escape(endpoint),
-                escape(errcode)
+                "# HELP {family} Calls to the {name} API by endpoint and error code."
             );
-        }
-        out.push_str(
-            "# HELP wecom_oidc_wecom_api_duration_seconds Latency of WeCom API calls by endpoint.\n",
-        );
-        out.push_str("# TYPE wecom_oidc_wecom_api_duration_seconds histogram\n");
-        for (endpoint, h) in lock(&self.wecom_latency).iter() {
-            let ep = escape(endpoint);
-            for (bound, n) in LATENCY_BUCKETS.iter().zip(&h.buckets) {
+            let _ = writeln!(out, "# TYPE {family} counter");
+            for ((_, endpoint, errcode), n) in calls.iter().filter(|(k, _)| k.0 == up) {
                 let _ = writeln!(
                     out,
-                    "wecom_oidc_wecom_api_duration_seconds_bucket{{endpoint=\"{ep}\",le=\"{bound}\"}} {n}"
+                    "{family}{{endpoint=\"{}\",errcode=\"{}\"}} {n}",
+                    escape(endpoint),
+                    escape(errcode)
                 );
             }
+            let family = format!("wecom_oidc_{name}_api_duration_seconds");
             let _ = writeln!(
                 out,
-                "wecom_oidc_wecom_api_duration_seconds_bucket{{endpoint=\"{ep}\",le=\"+Inf\"}} {}",
-                h.count
+                "# HELP {family} Latency of calls to the {name} API by endpoint."
             );
-            let _ = writeln!(
-                out,
-                "wecom_oidc_wecom_api_duration_seconds_sum{{endpoint=\"{ep}\"}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "wecom_oidc_wecom_api_duration_seconds_count{{endpoint=\"{ep}\"}} {}",
-                h.count
-            );
-        }
-        out.push_str("# HELP wecom_oidc_wecom_token_cache_total How the WeCom access_token cache served requests.\n");
-        out.push_str("# TYPE wecom_oidc_wecom_token_cache_total counter\n");
-        for (result, counter) in [
-            ("memory_hit", &self.token_memory_hits),
-            ("store_hit", &self.token_store_hits),
-            ("refresh", &self.token_refreshes),
-            ("replace", &self.token_replacements),
-        ] {
-            let _ = writeln!(
-                out,
-                "wecom_oidc_wecom_token_cache_total{{result=\"{result}\"}} {}",
-                counter.load(Ordering::Relaxed)
-            );
+            let _ = writeln!(out, "# TYPE {family} histogram");
+            for ((_, endpoint), h) in latency.iter().filter(|(k, _)| k.0 == up) {
+                let ep = escape(endpoint);
+                for (bound, n) in LATENCY_BUCKETS.iter().zip(&h.buckets) {
+                    let _ = writeln!(
+                        out,
+                        "{family}_bucket{{endpoint=\"{ep}\",le=\"{bound}\"}} {n}"
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "{family}_bucket{{endpoint=\"{ep}\",le=\"+Inf\"}} {}",
+                    h.count
+                );
+                let _ = writeln!(out, "{family}_sum{{endpoint=\"{ep}\"}} {}", h.sum);
+                let _ = writeln!(out, "{family}_count{{endpoint=\"{ep}\"}} {}", h.count);
+            }
+            if let Some(counts) = caches.get(&up) {
+                let family = format!("wecom_oidc_{name}_token_cache_total");
+                let _ = writeln!(
+                    out,
+                    "# HELP {family} How the {name} access token cache served requests."
+                );
+                let _ = writeln!(out, "# TYPE {family} counter");
+                for (event, n) in TokenCacheEvent::ALL.iter().zip(counts) {
+                    let _ = writeln!(out, "{family}{{result=\"{}\"}} {n}", event.label());
+                }
+            }
         }
         out
     }
@@ -241,6 +294,8 @@ mod tests {
     use std::collections::HashSet;
 
     use super::*;
+
+    const WECOM: Upstream = Upstream::new("wecom");
 
     /// Label names and values.
     type Labels = Vec<(String, String)>;
@@ -408,7 +463,10 @@ mod tests {
 
     #[test]
     fn every_family_has_help_and_type_lines_even_when_empty() {
-        let text = Metrics::new().render();
+        // A connector registers its upstream's cache when it opens, before any call.
+        let m = Metrics::new();
+        m.register_token_cache(WECOM);
+        let text = m.render();
         for family in [
             "wecom_oidc_http_requests_total",
             "wecom_oidc_logins_total",
@@ -429,9 +487,9 @@ mod tests {
         m.record_request("GET", "/authorize", 302);
         m.record_request("POST", "/token", 400);
         m.record_login("success");
-        m.record_token_cache(TokenCacheEvent::Refresh);
-        m.record_token_cache(TokenCacheEvent::MemoryHit);
-        m.record_token_cache(TokenCacheEvent::MemoryHit);
+        m.record_token_cache(WECOM, TokenCacheEvent::Refresh);
+        m.record_token_cache(WECOM, TokenCacheEvent::MemoryHit);
+        m.record_token_cache(WECOM, TokenCacheEvent::MemoryHit);
         let text = m.render();
         assert!(text.contains(
             "wecom_oidc_http_requests_total{method=\"GET\",route=\"/authorize\",status=\"302\"} 2\n"
@@ -448,8 +506,8 @@ mod tests {
     #[test]
     fn histogram_buckets_are_cumulative_and_end_with_inf() {
         let m = Metrics::new();
-        m.record_wecom_call("/cgi-bin/gettoken", "0", Duration::from_millis(30));
-        m.record_wecom_call("/cgi-bin/gettoken", "40001", Duration::from_secs(3));
+        m.record_upstream_call(WECOM, "/cgi-bin/gettoken", "0", Duration::from_millis(30));
+        m.record_upstream_call(WECOM, "/cgi-bin/gettoken", "40001", Duration::from_secs(3));
         let text = m.render();
         assert!(text.contains(
             "wecom_oidc_wecom_api_calls_total{endpoint=\"/cgi-bin/gettoken\",errcode=\"40001\"} 1\n"
@@ -459,6 +517,52 @@ mod tests {
         assert!(text.contains("_bucket{endpoint=\"/cgi-bin/gettoken\",le=\"5\"} 2\n"));
         assert!(text.contains("_bucket{endpoint=\"/cgi-bin/gettoken\",le=\"+Inf\"} 2\n"));
         assert!(text.contains("_count{endpoint=\"/cgi-bin/gettoken\"} 2\n"));
+    }
+
+    #[test]
+    fn each_upstream_has_its_own_families_named_after_it() {
+        let m = Metrics::new();
+        let other = Upstream::new("feishu");
+        m.register_token_cache(other);
+        m.record_upstream_call(WECOM, "/cgi-bin/gettoken", "0", Duration::from_millis(5));
+        m.record_upstream_call(
+            other,
+            "/open-apis/auth",
+            "99991663",
+            Duration::from_millis(7),
+        );
+        let text = m.render();
+        let samples = parse(&text).expect(&text);
+        let wecom = [("endpoint", "/cgi-bin/gettoken"), ("errcode", "0")];
+        let feishu = [("endpoint", "/open-apis/auth"), ("errcode", "99991663")];
+        assert_eq!(
+            value(&samples, "wecom_oidc_wecom_api_calls_total", &wecom),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(&samples, "wecom_oidc_feishu_api_calls_total", &feishu),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(&samples, "wecom_oidc_wecom_api_calls_total", &feishu),
+            None
+        );
+        // A registered cache shows at zero; an upstream without a cache has no cache family.
+        let hits = [("result", "memory_hit")];
+        assert_eq!(
+            value(&samples, "wecom_oidc_feishu_token_cache_total", &hits),
+            Some(0.0)
+        );
+        assert!(
+            !text.contains("wecom_oidc_wecom_token_cache_total"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    #[should_panic]
+    fn an_upstream_name_that_is_no_metric_name_part_is_refused() {
+        let _ = Upstream::new("We-Com");
     }
 
     #[test]
@@ -474,9 +578,9 @@ mod tests {
         m.record_request("GET", route, 200);
         m.record_request("FOO", "/token", 405);
         m.record_login("success");
-        m.record_wecom_call("/cgi-bin/gettoken", "0", Duration::from_millis(30));
-        m.record_wecom_call("/cgi-bin/gettoken", "40001", Duration::from_secs(3));
-        m.record_token_cache(TokenCacheEvent::StoreHit);
+        m.record_upstream_call(WECOM, "/cgi-bin/gettoken", "0", Duration::from_millis(30));
+        m.record_upstream_call(WECOM, "/cgi-bin/gettoken", "40001", Duration::from_secs(3));
+        m.record_token_cache(WECOM, TokenCacheEvent::StoreHit);
         let text = m.render();
         let samples = parse(&text).expect(&text);
         for (family, kind) in [

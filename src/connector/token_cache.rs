@@ -18,7 +18,7 @@ use tokio::sync::Mutex;
 
 use crate::clock::SharedClock;
 use crate::connector::ConnectorError;
-use crate::metrics::{Metrics, TokenCacheEvent};
+use crate::metrics::{Metrics, TokenCacheEvent, Upstream};
 use crate::random::{self, constant_time_eq};
 use crate::storage::{StorageError, UpstreamStore, UpstreamToken};
 
@@ -64,8 +64,9 @@ pub struct TokenCache {
     /// Held across a fetch, so concurrent callers that find no token wait for the one fetch
     /// instead of each asking the upstream.
     cached: Mutex<Option<CachedToken>>,
-    /// Counts hits and refreshes.
+    /// Counts hits and refreshes, under `upstream`'s name.
     metrics: Arc<Metrics>,
+    upstream: Upstream,
     /// This cache's holder id for the fetch lease: random per process, so two instances
     /// never mistake each other's lease for their own.
     lease_owner: String,
@@ -88,13 +89,16 @@ impl TokenCache {
             key,
             cached: Mutex::new(None),
             metrics: Arc::new(Metrics::new()),
+            upstream: Upstream::new("upstream"),
             lease_owner: random::token(16),
         }
     }
 
-    /// The same cache, counting hits and refreshes into `metrics`.
-    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+    /// The same cache, counting hits and refreshes into `metrics` as `upstream`'s cache.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>, upstream: Upstream) -> Self {
+        metrics.register_token_cache(upstream);
         self.metrics = metrics;
+        self.upstream = upstream;
         self
     }
 
@@ -116,11 +120,13 @@ impl TokenCache {
         let mut cached = self.cached.lock().await;
         let now = self.clock.now();
         if let Some(t) = cached.as_ref().filter(|t| now < t.usable_until) {
-            self.metrics.record_token_cache(TokenCacheEvent::MemoryHit);
+            self.metrics
+                .record_token_cache(self.upstream, TokenCacheEvent::MemoryHit);
             return Ok(t.token.clone());
         }
         if let Some(t) = self.load(now, None).await {
-            self.metrics.record_token_cache(TokenCacheEvent::StoreHit);
+            self.metrics
+                .record_token_cache(self.upstream, TokenCacheEvent::StoreHit);
             let token = t.token.clone();
             *cached = Some(t);
             return Ok(token);
@@ -158,7 +164,8 @@ impl TokenCache {
             }
         }
         *cached = None;
-        self.metrics.record_token_cache(TokenCacheEvent::Replace);
+        self.metrics
+            .record_token_cache(self.upstream, TokenCacheEvent::Replace);
         // The rejected token is not deleted from the store: another instance may already have
         // saved its replacement there, which a delete would throw away. It is skipped instead,
         // and overwritten by the replacement.
@@ -212,7 +219,8 @@ impl TokenCache {
                     // before letting go of it.
                     let result = match self.load(now, rejected).await {
                         Some(t) => {
-                            self.metrics.record_token_cache(TokenCacheEvent::StoreHit);
+                            self.metrics
+                                .record_token_cache(self.upstream, TokenCacheEvent::StoreHit);
                             let token = t.token.clone();
                             *cached = Some(t);
                             Ok(token)
@@ -244,7 +252,8 @@ impl TokenCache {
             }
             tokio::time::sleep(WAIT_POLL).await;
             if let Some(t) = self.load(self.clock.now(), rejected).await {
-                self.metrics.record_token_cache(TokenCacheEvent::StoreHit);
+                self.metrics
+                    .record_token_cache(self.upstream, TokenCacheEvent::StoreHit);
                 let token = t.token.clone();
                 *cached = Some(t);
                 return Ok(token);
@@ -256,7 +265,8 @@ impl TokenCache {
     /// replacement already).
     fn count_fetch(&self, rejected: Option<&str>) {
         if rejected.is_none() {
-            self.metrics.record_token_cache(TokenCacheEvent::Refresh);
+            self.metrics
+                .record_token_cache(self.upstream, TokenCacheEvent::Refresh);
         }
     }
 

@@ -443,8 +443,12 @@ impl ApiClient {
         let mut concurrency_retried = false;
         loop {
             if let Some(wait) = self.backoff.blocked_for(path) {
-                self.metrics
-                    .record_wecom_call(path, "backoff", Duration::ZERO);
+                self.metrics.record_upstream_call(
+                    super::METRICS_NAME,
+                    path,
+                    "backoff",
+                    Duration::ZERO,
+                );
                 return Err(ConnectorError::Upstream {
                     code: RATE_LIMITED,
                     message: format!(
@@ -457,14 +461,22 @@ impl ApiClient {
             let response: Reply<T> = match self.get_once(path, query, body, secrets).await {
                 Ok(r) => r,
                 Err(e) => {
-                    self.metrics
-                        .record_wecom_call(path, "transport", started.elapsed());
+                    self.metrics.record_upstream_call(
+                        super::METRICS_NAME,
+                        path,
+                        "transport",
+                        started.elapsed(),
+                    );
                     return Err(e);
                 }
             };
             let code = response.errcode;
-            self.metrics
-                .record_wecom_call(path, &code.to_string(), started.elapsed());
+            self.metrics.record_upstream_call(
+                super::METRICS_NAME,
+                path,
+                &code.to_string(),
+                started.elapsed(),
+            );
             tracing::debug!(path, errcode = code, "WeCom API call");
             match code {
                 0 => {

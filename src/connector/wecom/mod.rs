@@ -41,7 +41,11 @@ use crate::connector::{
     Connector, ConnectorError, EventError, EventReply, FailureNotice, Handoff, Identity,
     LoginRequest, UpstreamEvent,
 };
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Upstream};
+
+/// How WeCom is named in metric families (`wecom_oidc_wecom_api_calls_total`): every connector
+/// that talks to WeCom's API, self-built or third-party, counts under it.
+pub(crate) const METRICS_NAME: Upstream = Upstream::new("wecom");
 use crate::storage::UpstreamStore;
 
 pub use self::callback::{signature as callback_signature, CallbackSettings};
@@ -188,7 +192,7 @@ impl WeComConnector {
                 clock.clone(),
                 format!("wecom:{}:{}", settings.corp_id, settings.agent_id),
             )
-            .with_metrics(metrics),
+            .with_metrics(metrics, METRICS_NAME),
         );
         let directory =
             DirectoryCache::new(api.clone(), tokens.clone(), clock.clone(), settings.groups);

@@ -212,7 +212,7 @@ impl SuiteConnector {
                 deps.clock.clone(),
                 secrets.keys.suite_token(),
             )
-            .with_metrics(deps.metrics.clone()),
+            .with_metrics(deps.metrics.clone(), crate::connector::wecom::METRICS_NAME),
         );
         // §8: suite callbacks are encrypted for the SuiteID, not a CorpID.
         let crypto = CallbackCrypto::new(&settings.callback, &settings.suite_id)
@@ -255,7 +255,7 @@ impl SuiteConnector {
                         self.clock.clone(),
                         self.secrets.keys.corp_token(corp),
                     )
-                    .with_metrics(self.metrics.clone()),
+                    .with_metrics(self.metrics.clone(), crate::connector::wecom::METRICS_NAME),
                 )
             })
             .clone()
