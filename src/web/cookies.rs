@@ -29,8 +29,8 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
 pub struct CookieScope {
     /// Whether cookies carry `Secure`.
     pub secure: bool,
-    /// The cookies' `Path`.
-    pub path: String,
+    /// The cookies' `Path`; shared, because the state holding it is cloned for every request.
+    pub path: std::sync::Arc<str>,
 }
 
 impl CookieScope {
@@ -40,9 +40,9 @@ impl CookieScope {
         Self {
             secure: issuer.starts_with("https://"),
             path: if path.is_empty() {
-                "/".to_owned()
+                "/".into()
             } else {
-                path
+                path.into()
             },
         }
     }

@@ -56,9 +56,12 @@ fn id_for(headers: &axum::http::HeaderMap) -> HeaderValue {
             return v.clone();
         }
     }
-    // Alphanumeric, so always a valid header value.
-    HeaderValue::from_str(&random::request_id(NEW_ID_LEN))
-        .unwrap_or_else(|_| HeaderValue::from_static("-"))
+    // Alphanumeric, so always a valid header value; the string's buffer becomes the value's
+    // (`from_str` would copy it into a second one).
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(
+        random::request_id(NEW_ID_LEN).into_bytes(),
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
 /// Adds the request id and the per-request log line to every request of the wrapped service.

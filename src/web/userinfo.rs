@@ -55,7 +55,11 @@ fn challenge(e: Option<&OAuthError>) -> Response {
             )
         }
     };
-    let mut resp = (status, [(header::CACHE_CONTROL, "no-store")]).into_response();
+    let mut resp = (
+        status,
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+    )
+        .into_response();
     if let Ok(v) = HeaderValue::from_str(&value) {
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
@@ -71,7 +75,7 @@ async fn answer(s: &WebState, token: Result<Option<String>, OAuthError>) -> Resp
     match s.provider.userinfo(&token).await {
         Ok(claims) => (
             StatusCode::OK,
-            [(header::CACHE_CONTROL, "no-store")],
+            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
             Json(claims),
         )
             .into_response(),
