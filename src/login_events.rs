@@ -3,7 +3,10 @@
 //! or why it refused; the web layer then stores one [`LoginEvent`](crate::storage::LoginEvent)
 //! per callback with the client, the address, the outcome and that note.
 //!
-//! A task-local keeps the OIDC core out of it: it neither knows nor cares that logins are logged.
+//! A task-local keeps the OIDC core out of it: it never decides what is logged. It asks once,
+//! for a login it completes, for the callback's success event ([`success_event`]), so that the
+//! store writes the event in the login's own transaction (one commit, not two); the web layer
+//! then stores only the events of callbacks that did not end so.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -16,6 +19,7 @@ use crate::connector::{
     Connector, ConnectorError, EventError, EventReply, FailureNotice, Handoff, Identity,
     LoginRequest, UpstreamEvent,
 };
+use crate::storage::LoginEvent;
 
 /// What the connector learnt during one callback.
 #[derive(Debug, Clone, Default)]
@@ -24,18 +28,59 @@ pub struct LoginNote {
     pub user_id: Option<String>,
     /// Why the upstream part failed, when it did.
     pub reason: Option<String>,
+    /// Whether a [`success_event`] was handed out, to be stored with the login: the web layer
+    /// stores no second event for a callback that succeeded.
+    pub recorded: bool,
+    /// What the web layer knew before the callback ran.
+    context: CallbackContext,
+}
+
+/// What the web layer knows of a callback before it runs, for [`success_event`].
+#[derive(Debug, Clone, Default)]
+pub struct CallbackContext {
+    /// The address the browser came from.
+    pub address: Option<String>,
+    /// The callback's request id.
+    pub request_id: Option<String>,
+    /// How long events are kept, seconds.
+    pub retention: i64,
 }
 
 tokio::task_local! {
     static NOTE: Arc<Mutex<LoginNote>>;
 }
 
-/// Runs `fut` with a fresh note; returns its output and what was noted.
-pub async fn scope<F: Future>(fut: F) -> (F::Output, LoginNote) {
-    let note = Arc::new(Mutex::new(LoginNote::default()));
+/// Runs `fut` (a callback) with a fresh note; returns its output and what was noted.
+pub async fn scope<F: Future>(context: CallbackContext, fut: F) -> (F::Output, LoginNote) {
+    let note = Arc::new(Mutex::new(LoginNote {
+        context,
+        ..LoginNote::default()
+    }));
     let out = NOTE.scope(note.clone(), fut).await;
     let noted = note.lock().unwrap_or_else(|p| p.into_inner()).clone();
     (out, noted)
+}
+
+/// The event of the callback running in this task if it succeeds at `at` for `client_id`
+/// (`device`: the sign-in of a device verification page), for the store to write in the login's
+/// transaction; `None` outside a callback. Afterwards the callback counts as recorded.
+pub fn success_event(at: i64, client_id: &str, device: bool) -> Option<LoginEvent> {
+    NOTE.try_with(|n| {
+        let mut n = n.lock().unwrap_or_else(|p| p.into_inner());
+        n.recorded = true;
+        LoginEvent {
+            at,
+            user_id: n.user_id.clone(),
+            client_id: Some(client_id.to_owned()),
+            address: n.context.address.clone(),
+            outcome: "success".to_owned(),
+            grant: device.then(|| "device_code".to_owned()),
+            reason: n.reason.clone(),
+            request_id: n.context.request_id.clone(),
+            expires_at: at.saturating_add(n.context.retention),
+        }
+    })
+    .ok()
 }
 
 fn note(update: impl FnOnce(&mut LoginNote)) {
@@ -202,11 +247,45 @@ mod tests {
     #[tokio::test]
     async fn notes_are_collected_inside_a_scope_only() {
         note(|n| n.user_id = Some("outside".into()));
-        let ((), noted) = scope(async {
+        let ((), noted) = scope(CallbackContext::default(), async {
             note(|n| n.user_id = Some("zhangsan".into()));
         })
         .await;
         assert_eq!(noted.user_id.as_deref(), Some("zhangsan"));
+        assert!(!noted.recorded, "no success event was asked for");
+    }
+
+    #[tokio::test]
+    async fn a_success_event_carries_the_callbacks_context_and_marks_it_recorded() {
+        assert!(
+            success_event(100, "app", false).is_none(),
+            "outside a callback"
+        );
+        let context = CallbackContext {
+            address: Some("192.0.2.7".into()),
+            request_id: Some("req-1".into()),
+            retention: 50,
+        };
+        let (event, noted) = scope(context, async {
+            note(|n| n.user_id = Some("zhangsan".into()));
+            success_event(100, "app", true)
+        })
+        .await;
+        assert!(noted.recorded);
+        assert_eq!(
+            event,
+            Some(LoginEvent {
+                at: 100,
+                user_id: Some("zhangsan".into()),
+                client_id: Some("app".into()),
+                address: Some("192.0.2.7".into()),
+                outcome: "success".into(),
+                grant: Some("device_code".into()),
+                reason: None,
+                request_id: Some("req-1".into()),
+                expires_at: 150,
+            })
+        );
     }
 
     struct Failing;

@@ -287,23 +287,6 @@ impl Provider {
             );
             fail(OAuthError::server_error())
         })?;
-        // A flood of /authorize requests must not fill the store: past the cap, say "try again
-        // later" (RFC 6749 §4.1.2.1 temporarily_unavailable) instead of storing more.
-        let pending = self
-            .store
-            .count_auth_requests()
-            .await
-            .map_err(|e| fail(e.into()))?;
-        if pending >= self.max_pending_authorizations.load(Ordering::Relaxed) {
-            tracing::warn!(
-                pending,
-                "too many pending authorization requests; refusing new logins for now"
-            );
-            return Err(fail(OAuthError::new(
-                ErrorCode::TemporarilyUnavailable,
-                "too many logins are in progress; try again in a few minutes",
-            )));
-        }
         let upstream_state = random::alphanumeric(43);
         let now = self.now();
         let record = AuthRequest {
@@ -324,10 +307,24 @@ impl Provider {
             created_at: now,
             expires_at: now + self.lifetimes().auth_request,
         };
-        self.store
-            .create_auth_request(&random::hash_secret(&upstream_state), &record)
+        // A flood of /authorize requests must not fill the store: past the cap, say "try again
+        // later" (RFC 6749 §4.1.2.1 temporarily_unavailable) instead of storing more.
+        let cap = self.max_pending_authorizations.load(Ordering::Relaxed);
+        let stored = self
+            .store
+            .create_auth_request_within(&random::hash_secret(&upstream_state), &record, cap)
             .await
             .map_err(|e| fail(e.into()))?;
+        if !stored {
+            tracing::warn!(
+                cap,
+                "too many pending authorization requests; refusing new logins for now"
+            );
+            return Err(fail(OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "too many logins are in progress; try again in a few minutes",
+            )));
+        }
         let callback = self.callback_url(connector.id());
         let login = LoginRequest {
             state: &upstream_state,

@@ -197,15 +197,21 @@ impl Provider {
         let session_key = random::hash_secret(&cookie);
         let previous_key = previous_cookie.map(random::hash_secret);
         let code_key = code.as_ref().map(|(c, _)| random::hash_secret(c));
-        let previous = self
-            .store
-            .start_login(&NewLogin {
-                previous: previous_key.as_deref(),
-                session_key: &session_key,
-                session: &session,
-                code: code_key.as_deref().zip(code.as_ref().map(|(_, r)| r)),
-            })
-            .await?;
+        let login = NewLogin {
+            previous: previous_key.as_deref(),
+            session_key: &session_key,
+            session: &session,
+            code: code_key.as_deref().zip(code.as_ref().map(|(_, r)| r)),
+        };
+        // Inside a login callback, its event is written with the login (one commit).
+        let event = match client_id {
+            "" => None,
+            client_id => crate::login_events::success_event(now, client_id, grant.is_none()),
+        };
+        let previous = match &event {
+            Some(event) => self.store.start_login_recorded(&login, event).await?,
+            None => self.store.start_login(&login).await?,
+        };
         let replaced = previous.filter(|p| !session.is_same_person(p));
         Ok(StartedSession {
             cookie,
@@ -230,6 +236,11 @@ impl Provider {
                 Ok(AuthorizeNext::Login)
             }
         };
+        // `prompt=login` (never combined with `none`) asks for an upstream login whatever the
+        // session: no store read decides anything here (OIDC Core §3.1.2.1).
+        if req.prompt.forces_login() {
+            return Ok(AuthorizeNext::Login);
+        }
         let live = match session_cookie {
             Some(c) => self.live_session(c).await,
             None => None,
@@ -237,9 +248,6 @@ impl Provider {
         let Some((key, session)) = live else {
             return login_required("the user is not logged in");
         };
-        if req.prompt.forces_login() {
-            return Ok(AuthorizeNext::Login);
-        }
         // A session vouches for clients of its own upstream app. A client of another app of the
         // same realm (another WeCom app of the same corp) is served once that app has re-checked
         // the person — its own access rules (visible range) may leave them out. Across realms

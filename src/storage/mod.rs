@@ -450,6 +450,22 @@ pub trait Store: Send + Sync + 'static {
     /// expired ones not yet swept. Must be cheap (no scan): `/authorize` asks on every request to
     /// cap the pending set against floods.
     async fn count_auth_requests(&self) -> Result<usize>;
+    /// Stores a pending authorization request under `key` unless `cap` or more are pending
+    /// ([`Store::count_auth_requests`]): `Ok(false)` at the cap, and nothing is stored.
+    /// `AlreadyExists` if the key is taken. The default counts, then creates; a networked
+    /// backend does both in one statement (one round trip).
+    async fn create_auth_request_within(
+        &self,
+        key: &str,
+        req: &AuthRequest,
+        cap: usize,
+    ) -> Result<bool> {
+        if self.count_auth_requests().await? >= cap {
+            return Ok(false);
+        }
+        self.create_auth_request(key, req).await?;
+        Ok(true)
+    }
 
     /// Stores a new authorization code under `key` (the code's hash). `AlreadyExists` if taken.
     async fn create_auth_code(&self, key: &str, code: &AuthCode) -> Result<()>;
@@ -511,6 +527,19 @@ pub trait Store: Send + Sync + 'static {
         if let Some((key, code)) = login.code {
             self.create_auth_code(key, code).await?;
         }
+        Ok(previous)
+    }
+
+    /// [`Store::start_login`], and `event`, the login event that records this login. The default
+    /// makes the calls one after another (the event last); a networked backend writes the event
+    /// in the login's transaction: one commit, and no login without its event.
+    async fn start_login_recorded(
+        &self,
+        login: &NewLogin<'_>,
+        event: &LoginEvent,
+    ) -> Result<Option<Session>> {
+        let previous = self.start_login(login).await?;
+        self.create_login_event(event).await?;
         Ok(previous)
     }
 

@@ -24,6 +24,17 @@
 //! `fsync`, with the server's default `synchronous_commit = on`). So [`Store::flush`] has
 //! nothing left to do and returns at once; [`Store::is_persistent`] is true.
 //!
+//! Three writes commit without waiting for their WAL flush ([`relaxed!`]): a pending
+//! authorization request stored, one taken, and a code redeemed. None of them is answered as a
+//! credential: the request's redirect to the upstream hands nothing out (sled leaves it to its
+//! periodic flush too: a lost one costs a repeated login), and the take and the redemption are
+//! followed, on their success path, by a synchronous commit (the login's session and code, the
+//! code's access token) before anything is answered. WAL is one sequence, so that commit's flush
+//! makes every earlier commit durable with it: a code, token or session is still answered only
+//! once everything it rests on is on disk. Each is still atomic and seen at once by every
+//! instance; a database crash within its WAL writer delay may only undo it (the request is
+//! pending again, the code redeemable again by the client that never got its tokens).
+//!
 //! # Schema
 //!
 //! [`MIGRATIONS`] are embedded and applied at start in one transaction under an advisory lock, so
@@ -50,6 +61,20 @@ use super::{
 mod device;
 mod login;
 mod rotation;
+
+/// `$sql` (one statement) in a transaction that commits without waiting for its WAL flush:
+/// `set_config(…, true)` is `SET LOCAL`, so the setting ends with the statement's own
+/// transaction and never reaches the connection's next one. Only for the writes the module
+/// docs list; the statement must select `FROM relaxed` (or join it) so that the setting is
+/// evaluated. `$sql` may begin with more common table expressions (`, name AS (…) INSERT …`).
+macro_rules! relaxed {
+    ($sql:literal) => {
+        concat!(
+            "WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)) ",
+            $sql
+        )
+    };
+}
 
 /// The schema, one migration per entry: entry `i` brings the schema to version `i + 1`. Append
 /// only; never edit a released entry.
@@ -609,17 +634,49 @@ impl Store for PostgresStore {
     async fn create_auth_request(&self, key: &str, req: &AuthRequest) -> Result<()> {
         self.create(
             "create auth request",
-            "INSERT INTO auth_requests (key, record, expires_at) VALUES ($1, $2, $3)
-             ON CONFLICT DO NOTHING",
+            relaxed!(
+                "INSERT INTO auth_requests (key, record, expires_at)
+                 SELECT $1, $2, $3 FROM relaxed ON CONFLICT DO NOTHING"
+            ),
             &[&key, &encode(req)?, &req.expires_at],
         )
         .await
     }
 
+    async fn create_auth_request_within(
+        &self,
+        key: &str,
+        req: &AuthRequest,
+        cap: usize,
+    ) -> Result<bool> {
+        let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+        let inserted = self
+            .query_opt(
+                "create auth request",
+                relaxed!(
+                    ", pending AS (SELECT COALESCE(SUM(n), 0)::BIGINT AS n FROM auth_request_count)
+                     INSERT INTO auth_requests (key, record, expires_at)
+                     SELECT $1, $2, $3 FROM relaxed, pending WHERE pending.n < $4
+                     ON CONFLICT DO NOTHING RETURNING 1"
+                ),
+                &[&key, &encode(req)?, &req.expires_at, &cap],
+            )
+            .await?;
+        if inserted.is_some() {
+            return Ok(true);
+        }
+        // Nothing stored: the cap, or (never for a fresh random key) the key was taken.
+        if i64::try_from(self.count_auth_requests().await?).unwrap_or(i64::MAX) >= cap {
+            Ok(false)
+        } else {
+            Err(StorageError::AlreadyExists)
+        }
+    }
+
     async fn take_auth_request(&self, key: &str) -> Result<AuthRequest> {
         self.record(
             "auth_requests",
-            "DELETE FROM auth_requests WHERE key = $1 RETURNING record",
+            relaxed!("DELETE FROM auth_requests USING relaxed WHERE key = $1 RETURNING record"),
             &[&key],
         )
         .await
@@ -652,8 +709,10 @@ impl Store for PostgresStore {
         if let Some(row) = self
             .query_opt(
                 "redeem auth code",
-                "UPDATE auth_codes SET redeemed = true WHERE key = $1 AND NOT redeemed
-                 RETURNING record",
+                relaxed!(
+                    "UPDATE auth_codes SET redeemed = true FROM relaxed
+                     WHERE key = $1 AND NOT redeemed RETURNING record"
+                ),
                 &[&key],
             )
             .await?
@@ -771,7 +830,15 @@ impl Store for PostgresStore {
     }
 
     async fn start_login(&self, login: &NewLogin<'_>) -> Result<Option<Session>> {
-        self.start_login_now(login).await
+        self.start_login_now(login, None).await
+    }
+
+    async fn start_login_recorded(
+        &self,
+        login: &NewLogin<'_>,
+        event: &LoginEvent,
+    ) -> Result<Option<Session>> {
+        self.start_login_now(login, Some(event)).await
     }
 
     async fn take_sessions_of(&self, subject: &Subject) -> Result<Vec<Session>> {
@@ -1404,6 +1471,63 @@ mod tests {
         // And the other instance sees the token spent (reuse detection works cluster-wide).
         assert!(a.find_refresh_token(&keys[0]).await.expect("find").spent);
         schema.drop_schema().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_relaxed_commit_never_relaxes_the_connections_next_transaction() {
+        let Some(url) = test_url("a_relaxed_commit_never_relaxes_the_connections_next_transaction")
+        else {
+            return;
+        };
+        let schema = TestSchema::create(&url).await;
+        // One connection: every call below runs on the connection the relaxed ones used.
+        let settings = PoolSettings {
+            size: 1,
+            ..PoolSettings::default()
+        };
+        let store = PostgresStore::connect_with(schema.config(), settings)
+            .await
+            .expect("connect");
+        let request = pending_request();
+        store
+            .create_auth_request("r", &request)
+            .await
+            .expect("create");
+        store.take_auth_request("r").await.expect("take");
+        store
+            .create_auth_code("c", &code(4_000_000_000))
+            .await
+            .expect("code");
+        assert!(!store.redeem_auth_code("c").await.expect("redeem").redeemed);
+        let client = store.client().await.expect("client");
+        let row = client
+            .query_one("SHOW synchronous_commit", &[])
+            .await
+            .expect("show");
+        assert_eq!(row.get::<_, &str>(0), "on");
+        drop(client);
+        schema.drop_schema().await;
+    }
+
+    fn pending_request() -> AuthRequest {
+        AuthRequest {
+            client_id: "client".into(),
+            redirect_uri: "https://rp.example/cb".into(),
+            scopes: vec!["openid".into()],
+            state: None,
+            nonce: None,
+            code_challenge: None,
+            response_mode: "query".into(),
+            max_age: None,
+            login_hint: None,
+            ui_locales: None,
+            claims: Default::default(),
+            connector_id: "wecom".into(),
+            browser_binding: "binding".into(),
+            device_user_code: None,
+            created_at: 100,
+            expires_at: 4_000_000_000,
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

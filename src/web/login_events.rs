@@ -58,9 +58,23 @@ pub(crate) async fn record_callback(s: &EventLogState, request: Request, next: N
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(a)| a.ip().to_string());
     let request_id = request_log::request_id(request.headers()).map(str::to_owned);
-    let (response, note) = login_events::scope(next.run(request)).await;
+    let context = login_events::CallbackContext {
+        address,
+        request_id,
+        retention: s.retention,
+    };
+    let (response, note) = login_events::scope(context.clone(), next.run(request)).await;
 
     let outcome = login_outcome(&response);
+    // Stored with the login's session and code, in their transaction.
+    if note.recorded && outcome == "success" {
+        return response;
+    }
+    let login_events::CallbackContext {
+        address,
+        request_id,
+        ..
+    } = context;
     let location = response
         .headers()
         .get(header::LOCATION)

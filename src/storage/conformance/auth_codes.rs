@@ -180,3 +180,30 @@ pub async fn pending_auth_requests_are_counted_through_creates_takes_races_and_s
     }
     assert_eq!(count().await, start);
 }
+
+/// `create_auth_request_within` stores a request below the cap and counts it; at the cap it
+/// stores nothing; a taken key is `AlreadyExists` (the flood cap of `/authorize`).
+pub async fn auth_requests_are_created_within_the_cap_only(store: &dyn Store) {
+    let start = store.count_auth_requests().await.expect("count");
+    let (below, above) = (key("authreq-cap"), key("authreq-cap"));
+    assert!(store
+        .create_auth_request_within(&below, &auth_request(FAR_FUTURE), start + 1)
+        .await
+        .expect("below the cap"));
+    assert_eq!(store.count_auth_requests().await.expect("count"), start + 1);
+    assert!(!store
+        .create_auth_request_within(&above, &auth_request(FAR_FUTURE), start + 1)
+        .await
+        .expect("at the cap"));
+    assert!(is_not_found(&store.take_auth_request(&above).await));
+    assert!(is_already_exists(
+        &store
+            .create_auth_request_within(&below, &auth_request(FAR_FUTURE), start + 10)
+            .await
+    ));
+    assert_eq!(
+        store.take_auth_request(&below).await.expect("take"),
+        auth_request(FAR_FUTURE)
+    );
+    assert_eq!(store.count_auth_requests().await.expect("count"), start);
+}

@@ -1,7 +1,8 @@
 //! Conformance checks for the login event log: newest first, expiry, concurrent writers.
 
-use super::{key, with_threads, FAR_FUTURE, RACERS, SWEEP_NOW};
-use crate::storage::{LoginEvent, Store};
+use super::sessions::session;
+use super::{auth_code, is_already_exists, key, with_threads, FAR_FUTURE, RACERS, SWEEP_NOW};
+use crate::storage::{LoginEvent, NewLogin, Store};
 
 fn login_event(at: i64, marker: &str, expires_at: i64) -> LoginEvent {
     LoginEvent {
@@ -88,4 +89,49 @@ pub async fn racing_login_events_are_all_kept(store: &dyn Store) {
         .filter(|e| e.reason.as_deref() == Some(marker.as_str()))
         .count();
     assert_eq!(count, RACERS * 16);
+}
+
+/// A login stored with its event (`start_login_recorded`) leaves the session, the code and the
+/// event; a login refused (its session key taken) leaves no event either.
+pub async fn a_recorded_login_stores_its_event_with_its_session_and_code(store: &dyn Store) {
+    let marker = key("login-event");
+    let (session_key, code_key) = (key("recorded-session"), key("recorded-code"));
+    let new = session(FAR_FUTURE);
+    let code = auth_code("grant-recorded", FAR_FUTURE);
+    let event = login_event(FAR_FUTURE - 40, &marker, FAR_FUTURE);
+    let login = NewLogin {
+        previous: None,
+        session_key: &session_key,
+        session: &new,
+        code: Some((&code_key, &code)),
+    };
+    let previous = store
+        .start_login_recorded(&login, &event)
+        .await
+        .expect("login");
+    assert_eq!(previous, None);
+    assert_eq!(
+        store.find_session(&session_key).await.expect("session"),
+        new
+    );
+    assert_eq!(store.redeem_auth_code(&code_key).await.expect("code"), code);
+    let refused = NewLogin {
+        code: None,
+        ..login
+    };
+    assert!(is_already_exists(
+        &store.start_login_recorded(&refused, &event).await
+    ));
+    let events: Vec<LoginEvent> = store
+        .list_login_events(usize::MAX)
+        .await
+        .expect("list")
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some(marker.as_str()))
+        .collect();
+    assert_eq!(
+        events,
+        vec![event],
+        "one event, of the login that was stored"
+    );
 }

@@ -34,7 +34,7 @@ use crate::random;
 
 pub use auth_codes::{
     auth_code_cannot_be_created_twice, auth_request_cannot_be_created_twice,
-    auth_request_is_single_use,
+    auth_request_is_single_use, auth_requests_are_created_within_the_cap_only,
     pending_auth_requests_are_counted_through_creates_takes_races_and_sweeps,
     racing_creates_succeed_exactly_once, racing_redemptions_see_an_unredeemed_code_exactly_once,
     racing_takes_of_an_auth_request_succeed_exactly_once,
@@ -50,6 +50,7 @@ pub use grants::{
     refresh_token_can_be_created_and_found, used_jti_is_recorded_once_even_under_races,
 };
 pub use login_events::{
+    a_recorded_login_stores_its_event_with_its_session_and_code,
     login_events_are_listed_newest_first_and_expire, racing_login_events_are_all_kept,
 };
 pub use operator::{
@@ -124,9 +125,11 @@ pub async fn run_all(store: &dyn Store) {
     delete_expired_removes_expired_refresh_tokens_and_used_jtis(store).await;
     login_events_are_listed_newest_first_and_expire(store).await;
     racing_login_events_are_all_kept(store).await;
+    a_recorded_login_stores_its_event_with_its_session_and_code(store).await;
     live_sessions_are_listed_most_recently_used_first(store).await;
     audit_events_are_listed_newest_first_and_expire(store).await;
     pending_auth_requests_are_counted_through_creates_takes_races_and_sweeps(store).await;
+    auth_requests_are_created_within_the_cap_only(store).await;
     flush_keeps_every_record_readable(store).await;
     a_lease_has_one_holder_until_released_or_lapsed(store).await;
     racing_lease_acquisitions_have_exactly_one_winner(store).await;

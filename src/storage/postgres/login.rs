@@ -1,11 +1,12 @@
 //! A finished login's writes in PostgreSQL ([`Store::start_login`](crate::storage::Store)): the
-//! browser's previous session taken, the new session and its code inserted — one transaction,
-//! one commit (one WAL flush), its statements pipelined on one connection.
+//! browser's previous session taken, the new session, its code and the callback's login event
+//! ([`Store::start_login_recorded`](crate::storage::Store)) inserted — one transaction, one
+//! commit (one WAL flush), its statements pipelined on one connection.
 //!
-//! Round trips: without a previous session, `BEGIN`, both inserts and `COMMIT` go out together
+//! Round trips: without a previous session, `BEGIN`, the inserts and `COMMIT` go out together
 //! (one round trip); with one, `BEGIN` and its `DELETE … RETURNING` go first (the new session
 //! takes over its clients, a decision made here on the returned record), then the inserts and
-//! `COMMIT` (two). The separate calls took a commit each and a round trip each, four in all.
+//! `COMMIT` (two). The separate calls took a commit each and a round trip each, five in all.
 //!
 //! The transaction runs in a task of its own: a request dropped half-way (the browser went away)
 //! must not hand its connection back to the pool inside an open transaction. The inserts have no
@@ -17,12 +18,13 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
 use super::{decode, encode, pg_error, pool_error, PostgresStore};
-use crate::storage::{NewLogin, Result, Session, StorageError};
+use crate::storage::{LoginEvent, NewLogin, Result, Session, StorageError};
 
 const TAKE_SESSION: &str = "DELETE FROM sessions WHERE key = $1 RETURNING record";
 const INSERT_SESSION: &str = "INSERT INTO sessions (key, record, expires_at) VALUES ($1, $2, $3)";
 const INSERT_CODE: &str =
     "INSERT INTO auth_codes (key, record, redeemed, expires_at) VALUES ($1, $2, $3, $4)";
+const INSERT_EVENT: &str = "INSERT INTO login_events (at, record, expires_at) VALUES ($1, $2, $3)";
 
 /// The owned inputs of the transaction's task.
 struct Login {
@@ -30,10 +32,16 @@ struct Login {
     session_key: String,
     session: Session,
     code: Option<(String, String, bool, i64)>,
+    /// The login event: when, its record, until when it is kept.
+    event: Option<(i64, String, i64)>,
 }
 
 impl PostgresStore {
-    pub(super) async fn start_login_now(&self, login: &NewLogin<'_>) -> Result<Option<Session>> {
+    pub(super) async fn start_login_now(
+        &self,
+        login: &NewLogin<'_>,
+        event: Option<&LoginEvent>,
+    ) -> Result<Option<Session>> {
         let owned = Login {
             previous: login.previous.map(str::to_owned),
             session_key: login.session_key.to_owned(),
@@ -43,6 +51,9 @@ impl PostgresStore {
                 .map(|(key, code)| {
                     encode(code).map(|r| (key.to_owned(), r, code.redeemed, code.expires_at))
                 })
+                .transpose()?,
+            event: event
+                .map(|e| encode(e).map(|r| (e.at, r, e.expires_at)))
                 .transpose()?,
         };
         let pool = self.pool.clone();
@@ -79,6 +90,10 @@ async fn start_login(
         .map_err(|e| login_error(&e))?;
     let insert_code = client
         .prepare_cached(INSERT_CODE)
+        .await
+        .map_err(|e| login_error(&e))?;
+    let insert_event = client
+        .prepare_cached(INSERT_EVENT)
         .await
         .map_err(|e| login_error(&e))?;
 
@@ -131,11 +146,28 @@ async fn start_login(
             None => Ok(()),
         }
     };
+    let inserted_event = async {
+        match &login.event {
+            Some((at, record, expires_at)) => {
+                let params: [&(dyn ToSql + Sync); 3] = [at, record, expires_at];
+                client.execute(&insert_event, &params).await.map(|_| ())
+            }
+            None => Ok(()),
+        }
+    };
     // After an error above the transaction is aborted and this COMMIT rolls it back.
     let commit = client.batch_execute("COMMIT");
-    let (b, s, c, committed) = tokio::join!(biased; begun, inserted_session, inserted_code, commit);
+    let (b, s, c, e, committed) = tokio::join!(
+        biased;
+        begun,
+        inserted_session,
+        inserted_code,
+        inserted_event,
+        commit
+    );
     b.and(s)
         .and(c)
+        .and(e)
         .and(committed)
         .map_err(|e| login_error(&e))?;
     Ok(previous)
