@@ -589,12 +589,11 @@ impl Provider {
                 "the access token has expired",
             ));
         }
-        // Two independent reads, asked together: one round trip of waiting on a networked store.
-        let (revoked, signed_out) = tokio::join!(
-            self.store.is_grant_revoked(&record.grant_id),
-            self.is_signed_out(&record.identity, record.auth_time, &record.client_id)
-        );
-        if revoked? || signed_out? {
+        if self.store.is_grant_revoked(&record.grant_id).await?
+            || self
+                .is_signed_out(&record.identity, record.auth_time, &record.client_id)
+                .await?
+        {
             return Err(OAuthError::new(
                 ErrorCode::InvalidToken,
                 "the access token has been revoked",
