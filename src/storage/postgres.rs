@@ -1360,6 +1360,18 @@ mod tests {
         }
     }
 
+    /// A store whose pool has one connection: a call that left its connection inside a
+    /// transaction, or with a setting of its own, would spoil the next one.
+    pub(super) async fn one_connection(schema: &TestSchema) -> PostgresStore {
+        let settings = PoolSettings {
+            size: 1,
+            ..PoolSettings::default()
+        };
+        PostgresStore::connect_with(schema.config(), settings)
+            .await
+            .expect("connect")
+    }
+
     pub(super) fn refresh(expires_at: i64) -> RefreshToken {
         RefreshToken {
             client_id: "client".into(),
@@ -1480,14 +1492,8 @@ mod tests {
             return;
         };
         let schema = TestSchema::create(&url).await;
-        // One connection: every call below runs on the connection the relaxed ones used.
-        let settings = PoolSettings {
-            size: 1,
-            ..PoolSettings::default()
-        };
-        let store = PostgresStore::connect_with(schema.config(), settings)
-            .await
-            .expect("connect");
+        // Every call below runs on the connection the relaxed ones used.
+        let store = one_connection(&schema).await;
         let request = pending_request();
         store
             .create_auth_request("r", &request)

@@ -18,6 +18,17 @@ fn login_event(at: i64, marker: &str, expires_at: i64) -> LoginEvent {
     }
 }
 
+/// Every event whose reason is `marker`, newest first.
+async fn marked(store: &dyn Store, marker: &str) -> Vec<LoginEvent> {
+    store
+        .list_login_events(usize::MAX)
+        .await
+        .expect("list events")
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some(marker))
+        .collect()
+}
+
 /// Events come back newest first, intact, within `limit`; expired ones are swept.
 pub async fn login_events_are_listed_newest_first_and_expire(store: &dyn Store) {
     let marker = key("event");
@@ -81,14 +92,7 @@ pub async fn racing_login_events_are_all_kept(store: &dyn Store) {
             }
         })
     });
-    let count = store
-        .list_login_events(usize::MAX)
-        .await
-        .expect("list")
-        .iter()
-        .filter(|e| e.reason.as_deref() == Some(marker.as_str()))
-        .count();
-    assert_eq!(count, RACERS * 16);
+    assert_eq!(marked(store, &marker).await.len(), RACERS * 16);
 }
 
 /// A login stored with its event (`start_login_recorded`) leaves the session, the code and the
@@ -122,15 +126,8 @@ pub async fn a_recorded_login_stores_its_event_with_its_session_and_code(store: 
     assert!(is_already_exists(
         &store.start_login_recorded(&refused, &event).await
     ));
-    let events: Vec<LoginEvent> = store
-        .list_login_events(usize::MAX)
-        .await
-        .expect("list")
-        .into_iter()
-        .filter(|e| e.reason.as_deref() == Some(marker.as_str()))
-        .collect();
     assert_eq!(
-        events,
+        marked(store, &marker).await,
         vec![event],
         "one event, of the login that was stored"
     );

@@ -178,7 +178,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::super::testing::{test_url, TestSchema};
-    use super::super::PoolSettings;
+    use super::super::tests::one_connection;
     use super::*;
     use crate::identity::Identity;
     use crate::storage::{AuthCode, Store};
@@ -201,18 +201,6 @@ mod tests {
 
     fn code() -> AuthCode {
         super::super::tests::code(4_000_000_000)
-    }
-
-    /// A store whose pool has one connection: a call that left its connection inside a
-    /// transaction would spoil the next one.
-    async fn one_connection(schema: &TestSchema) -> PostgresStore {
-        let settings = PoolSettings {
-            size: 1,
-            ..PoolSettings::default()
-        };
-        PostgresStore::connect_with(schema.config(), settings)
-            .await
-            .expect("connect")
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
