@@ -1,6 +1,8 @@
 //! Middleware that writes one login event per WeCom callback into the store: who (from the
 //! connector's note, [`crate::login_events`]), which client (from where the answer redirects), when,
-//! from which address, the outcome and the reason. Listed by `wecom-oidc events`. It runs inside
+//! from which address, the outcome and the reason. Listed by `wecom-oidc events`. A callback
+//! that succeeded already had its event written with its session and code (the login asked
+//! [`crate::login_events::success_event`] for it); this writes the others. It runs inside
 //! [`super::observe::observe`], the one middleware that looks at every routed request, which
 //! also counts each callback under its [`login_outcome`].
 
