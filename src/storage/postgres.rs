@@ -1487,11 +1487,12 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_relaxed_commit_never_relaxes_the_connections_next_transaction() {
-        let Some(url) = test_url("a_relaxed_commit_never_relaxes_the_connections_next_transaction")
+        let Some(schema) =
+            TestSchema::for_test("a_relaxed_commit_never_relaxes_the_connections_next_transaction")
+                .await
         else {
             return;
         };
-        let schema = TestSchema::create(&url).await;
         // Every call below runs on the connection the relaxed ones used.
         let store = one_connection(&schema).await;
         let request = pending_request();
