@@ -80,22 +80,19 @@ async fn start_login(
 ) -> Result<Option<Session>> {
     let client = pool.get().await.map_err(|e| pool_error(&e, timeout))?;
     // Cached per connection: a round trip each on a connection's first login only.
-    let take = client
-        .prepare_cached(TAKE_SESSION)
-        .await
-        .map_err(|e| login_error(&e))?;
-    let insert_session = client
-        .prepare_cached(INSERT_SESSION)
-        .await
-        .map_err(|e| login_error(&e))?;
-    let insert_code = client
-        .prepare_cached(INSERT_CODE)
-        .await
-        .map_err(|e| login_error(&e))?;
-    let insert_event = client
-        .prepare_cached(INSERT_EVENT)
-        .await
-        .map_err(|e| login_error(&e))?;
+    let prepare = |sql: &'static str| {
+        let client = &client;
+        async move {
+            client
+                .prepare_cached(sql)
+                .await
+                .map_err(|e| login_error(&e))
+        }
+    };
+    let take = prepare(TAKE_SESSION).await?;
+    let insert_session = prepare(INSERT_SESSION).await?;
+    let insert_code = prepare(INSERT_CODE).await?;
+    let insert_event = prepare(INSERT_EVENT).await?;
 
     // Each request goes out when its future is first polled, so `biased` joins (polled in
     // order) send them in order, pipelined, and wait for all the answers.
