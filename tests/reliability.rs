@@ -1255,10 +1255,8 @@ mod failing_disk {
 
     use super::*;
 
-    use wecom_oidc::storage::{
-        AccessToken, AuthCode, AuthRequest, RefreshToken, Result as StoreResult, Session,
-        SledStore, StorageError, UpstreamToken,
-    };
+    use wecom_oidc::storage::hooked::{Hooked, StoreHook};
+    use wecom_oidc::storage::{Result as StoreResult, SledStore, StorageError, Store};
 
     /// sled, except that `flush` fails while `broken` is set (a full or failing disk).
     struct FailingDisk {
@@ -1266,52 +1264,10 @@ mod failing_disk {
         broken: AtomicBool,
     }
 
-    wecom_oidc::delegate_store! {
-        impl Store for FailingDisk {
-            create_auth_request(k: &str, r: &AuthRequest) -> StoreResult<()>;
-            take_auth_request(k: &str) -> StoreResult<AuthRequest>;
-            count_auth_requests() -> StoreResult<usize>;
-            create_auth_code(k: &str, c: &AuthCode) -> StoreResult<()>;
-            redeem_auth_code(k: &str) -> StoreResult<AuthCode>;
-            create_device_authorization(d: &str, u: &str, r: &wecom_oidc::storage::DeviceAuthorization) -> StoreResult<()>;
-            find_device_authorization(u: &str) -> StoreResult<(String, wecom_oidc::storage::DeviceAuthorization)>;
-            update_device_authorization(d: &str, c: wecom_oidc::storage::DeviceChange<'_>) -> StoreResult<wecom_oidc::storage::DeviceAuthorization>;
-            create_access_token(k: &str, t: &AccessToken) -> StoreResult<()>;
-            find_access_token(k: &str) -> StoreResult<AccessToken>;
-            delete_access_token(k: &str) -> StoreResult<()>;
-            revoke_grant(g: &str, u: i64) -> StoreResult<()>;
-            is_grant_revoked(g: &str) -> StoreResult<bool>;
-            create_session(k: &str, s: &Session) -> StoreResult<()>;
-            find_session(k: &str) -> StoreResult<Session>;
-            touch_session(k: &str, c: &str, n: i64) -> StoreResult<Session>;
-            take_session(k: &str) -> StoreResult<Session>;
-            take_sessions_of(s: &wecom_oidc::storage::Subject) -> StoreResult<Vec<wecom_oidc::storage::Session>>;
-            find_grants_of(s: &wecom_oidc::storage::Subject, n: i64) -> StoreResult<wecom_oidc::storage::SubjectGrants>;
-            save_subject_mark(k: &str, n: i64, u: i64) -> StoreResult<()>;
-            find_subject_mark(k: &str) -> StoreResult<i64>;
-            create_refresh_token(k: &str, t: &RefreshToken) -> StoreResult<()>;
-            find_refresh_token(k: &str) -> StoreResult<RefreshToken>;
-            rotate_refresh_token(k: &str, r: &wecom_oidc::storage::Rotation<'_>) -> StoreResult<RefreshToken>;
-            create_used_jti(k: &str, e: i64) -> StoreResult<()>;
-            find_upstream_token(k: &str) -> StoreResult<UpstreamToken>;
-            save_upstream_token(k: &str, t: &UpstreamToken) -> StoreResult<()>;
-            delete_upstream_token(k: &str) -> StoreResult<()>;
-            find_user_link(k: &str) -> StoreResult<String>;
-            save_user_link(k: &str, v: &str) -> StoreResult<()>;
-            delete_expired(n: i64) -> StoreResult<usize>;
-            create_login_event(e: &wecom_oidc::storage::LoginEvent) -> StoreResult<()>;
-            list_login_events(l: usize) -> StoreResult<Vec<wecom_oidc::storage::LoginEvent>>;
-            list_sessions(n: i64, l: usize) -> StoreResult<Vec<wecom_oidc::storage::Session>>;
-            create_audit_event(e: &wecom_oidc::storage::AuditEvent) -> StoreResult<()>;
-            list_audit_events(l: usize) -> StoreResult<Vec<wecom_oidc::storage::AuditEvent>>;
-            find_signing_keys() -> StoreResult<wecom_oidc::storage::SigningKeySet>;
-            save_signing_keys(v: Option<i64>, s: &wecom_oidc::storage::SigningKeySet) -> StoreResult<()>;
-            acquire_lease(n: &str, o: &str, t: i64, u: i64) -> StoreResult<bool>;
-            release_lease(n: &str, o: &str) -> StoreResult<()>;
-        }
-
-        fn is_persistent(&self) -> bool {
-            self.inner.is_persistent()
+    #[async_trait::async_trait]
+    impl StoreHook for FailingDisk {
+        fn inner(&self) -> &dyn Store {
+            &self.inner
         }
 
         async fn flush(&self) -> StoreResult<()> {
@@ -1323,7 +1279,7 @@ mod failing_disk {
     }
 
     /// The provider and simulator on `store`, served.
-    async fn serve_on(store: Arc<FailingDisk>) -> common::Served {
+    async fn serve_on(store: Arc<Hooked<FailingDisk>>) -> common::Served {
         let options = common::ServeOptions {
             auto_login: Some("zhangsan"),
             clients: vec![app_client()],
@@ -1343,10 +1299,10 @@ mod failing_disk {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn failed_flush_withholds_tokens_and_codes_with_temporarily_unavailable() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Arc::new(FailingDisk {
+        let store = Arc::new(Hooked(FailingDisk {
             inner: SledStore::open(&dir.path().join("store")).expect("store"),
             broken: AtomicBool::new(false),
-        });
+        }));
         let served = serve_on(store.clone()).await;
         let issuer = served.issuer.clone();
         let http = reqwest::Client::new();

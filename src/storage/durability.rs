@@ -207,6 +207,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::storage::hooked::{Hooked, StoreHook};
     use crate::storage::{MemoryStore, Result as StoreResult};
 
     /// How the test store's flush behaves.
@@ -220,8 +221,8 @@ mod tests {
         PanicsFirst,
     }
 
-    /// A persistent-looking store whose flush behaves as `mode` says and counts itself; every
-    /// other method is the memory store's.
+    /// A persistent-looking store's hook: its flush behaves as `mode` says and counts itself;
+    /// every other method is the memory store's.
     struct FlushProbe {
         inner: MemoryStore,
         mode: Flush,
@@ -237,48 +238,10 @@ mod tests {
         }
     }
 
-    crate::delegate_store! {
-        impl Store for FlushProbe {
-            create_auth_request(k: &str, r: &crate::storage::AuthRequest) -> StoreResult<()>;
-            take_auth_request(k: &str) -> StoreResult<crate::storage::AuthRequest>;
-            count_auth_requests() -> StoreResult<usize>;
-            create_auth_code(k: &str, c: &crate::storage::AuthCode) -> StoreResult<()>;
-            redeem_auth_code(k: &str) -> StoreResult<crate::storage::AuthCode>;
-            create_device_authorization(d: &str, u: &str, r: &crate::storage::DeviceAuthorization) -> StoreResult<()>;
-            find_device_authorization(u: &str) -> StoreResult<(String, crate::storage::DeviceAuthorization)>;
-            update_device_authorization(d: &str, c: crate::storage::DeviceChange<'_>) -> StoreResult<crate::storage::DeviceAuthorization>;
-            create_access_token(k: &str, t: &crate::storage::AccessToken) -> StoreResult<()>;
-            find_access_token(k: &str) -> StoreResult<crate::storage::AccessToken>;
-            delete_access_token(k: &str) -> StoreResult<()>;
-            revoke_grant(g: &str, u: i64) -> StoreResult<()>;
-            is_grant_revoked(g: &str) -> StoreResult<bool>;
-            create_session(k: &str, s: &crate::storage::Session) -> StoreResult<()>;
-            find_session(k: &str) -> StoreResult<crate::storage::Session>;
-            touch_session(k: &str, c: &str, n: i64) -> StoreResult<crate::storage::Session>;
-            take_session(k: &str) -> StoreResult<crate::storage::Session>;
-            take_sessions_of(s: &crate::storage::Subject) -> StoreResult<Vec<crate::storage::Session>>;
-            find_grants_of(s: &crate::storage::Subject, n: i64) -> StoreResult<crate::storage::SubjectGrants>;
-            save_subject_mark(k: &str, n: i64, u: i64) -> StoreResult<()>;
-            find_subject_mark(k: &str) -> StoreResult<i64>;
-            create_refresh_token(k: &str, t: &crate::storage::RefreshToken) -> StoreResult<()>;
-            find_refresh_token(k: &str) -> StoreResult<crate::storage::RefreshToken>;
-            rotate_refresh_token(k: &str, r: &crate::storage::Rotation<'_>) -> StoreResult<crate::storage::RefreshToken>;
-            create_used_jti(k: &str, e: i64) -> StoreResult<()>;
-            find_upstream_token(k: &str) -> StoreResult<crate::storage::UpstreamToken>;
-            save_upstream_token(k: &str, t: &crate::storage::UpstreamToken) -> StoreResult<()>;
-            delete_upstream_token(k: &str) -> StoreResult<()>;
-            find_user_link(k: &str) -> StoreResult<String>;
-            save_user_link(k: &str, v: &str) -> StoreResult<()>;
-            delete_expired(n: i64) -> StoreResult<usize>;
-            create_login_event(e: &crate::storage::LoginEvent) -> StoreResult<()>;
-            list_login_events(l: usize) -> StoreResult<Vec<crate::storage::LoginEvent>>;
-            list_sessions(n: i64, l: usize) -> StoreResult<Vec<crate::storage::Session>>;
-            create_audit_event(e: &crate::storage::AuditEvent) -> StoreResult<()>;
-            list_audit_events(l: usize) -> StoreResult<Vec<crate::storage::AuditEvent>>;
-            find_signing_keys() -> StoreResult<crate::storage::SigningKeySet>;
-            save_signing_keys(v: Option<i64>, s: &crate::storage::SigningKeySet) -> StoreResult<()>;
-            acquire_lease(n: &str, o: &str, t: i64, u: i64) -> StoreResult<bool>;
-            release_lease(n: &str, o: &str) -> StoreResult<()>;
+    #[async_trait::async_trait]
+    impl StoreHook for FlushProbe {
+        fn inner(&self) -> &dyn Store {
+            &self.inner
         }
 
         async fn flush(&self) -> StoreResult<()> {
@@ -304,14 +267,14 @@ mod tests {
         }
     }
 
-    fn store(mode: Flush) -> Arc<FlushProbe> {
-        Arc::new(FlushProbe {
+    fn store(mode: Flush) -> Arc<Hooked<FlushProbe>> {
+        Arc::new(Hooked(FlushProbe {
             inner: MemoryStore::new(),
             mode,
             flushes: AtomicUsize::new(0),
             writes: AtomicU64::new(0),
             covered: AtomicU64::new(0),
-        })
+        }))
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,6 +14,8 @@ pub mod conformance;
 mod decode_cache;
 pub mod device;
 pub mod durability;
+#[cfg(any(test, feature = "testkit"))]
+pub mod hooked;
 pub mod memory;
 #[cfg(any(test, feature = "testkit"))]
 pub mod outage;
@@ -688,30 +690,6 @@ pub trait Store: Send + Sync + 'static {
     fn is_shared(&self) -> bool {
         false
     }
-}
-
-/// Writes `impl Store for T` whose listed methods call `self.inner`'s, followed by the rest of
-/// the impl's items: for test stores that wrap a real one and change a few methods (unit tests
-/// and `tests/` share it). The macro emits the whole impl so that `async_trait` sees the
-/// expanded methods.
-#[cfg(any(test, feature = "testkit"))]
-#[doc(hidden)]
-#[macro_export]
-macro_rules! delegate_store {
-    (
-        impl Store for $store:ty {
-            $($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*
-        }
-        $($rest:tt)*
-    ) => {
-        #[async_trait::async_trait]
-        impl $crate::storage::Store for $store {
-            $(async fn $name(&self, $($arg: $ty),*) -> $ret {
-                self.inner.$name($($arg),*).await
-            })*
-            $($rest)*
-        }
-    };
 }
 
 #[cfg(test)]

@@ -954,7 +954,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 
 /// Writes `impl Store for SledStore`: the listed methods pass `Trees`' answer through `watch`,
 /// then come the impl's other items. The macro emits the whole impl so that `async_trait` sees
-/// the expanded methods (as `delegate_store!` does).
+/// the expanded methods.
 macro_rules! sled_store_impl {
     (
         same_name { $($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)* }
