@@ -174,7 +174,7 @@ async fn start_login(
 mod tests {
     use std::time::{Duration, Instant};
 
-    use super::super::testing::{test_url, TestSchema};
+    use super::super::testing::TestSchema;
     use super::super::tests::one_connection;
     use super::*;
     use crate::identity::Identity;
@@ -202,12 +202,13 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_login_whose_code_key_is_taken_writes_nothing_and_keeps_the_previous_session() {
-        let Some(url) = test_url(
+        let Some(schema) = TestSchema::for_test(
             "a_login_whose_code_key_is_taken_writes_nothing_and_keeps_the_previous_session",
-        ) else {
+        )
+        .await
+        else {
             return;
         };
-        let schema = TestSchema::create(&url).await;
         let store = one_connection(&schema).await;
         let old = session("zhangsan", &["app-a"]);
         store.create_session("old", &old).await.expect("create");
@@ -257,10 +258,11 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_login_dropped_half_way_still_ends_its_transaction() {
-        let Some(url) = test_url("a_login_dropped_half_way_still_ends_its_transaction") else {
+        let Some(schema) =
+            TestSchema::for_test("a_login_dropped_half_way_still_ends_its_transaction").await
+        else {
             return;
         };
-        let schema = TestSchema::create(&url).await;
         let store = one_connection(&schema).await;
         store
             .create_session("old", &session("zhangsan", &[]))
