@@ -1158,8 +1158,22 @@ mod tests {
     ) -> (tempfile::TempDir, SledStore) {
         let dir = tempfile::tempdir().expect("tempdir");
         write(SledStore::open(dir.path()).expect("open")).await;
-        let store = SledStore::open(dir.path()).expect("reopen");
-        (dir, store)
+        // sled 0.34 may finish a segment write on its own I/O threads just after the last
+        // handle is dropped, holding the directory's lock for a moment longer: wait for it
+        // (bounded), as a restarted process would find it released.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match SledStore::open(dir.path()) {
+                Ok(store) => return (dir, store),
+                Err(e)
+                    if e.to_string().contains("could not acquire lock")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                Err(e) => panic!("reopen: {e:?}"),
+            }
+        }
     }
 
     /// Writes the access token the reopen checks look for under `at`.
