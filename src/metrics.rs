@@ -463,7 +463,14 @@ mod tests {
 
     #[test]
     fn every_family_has_help_and_type_lines_even_when_empty() {
-        // A connector registers its upstream's cache when it opens, before any call.
+        // Before any connector opens: the core's own families.
+        let text = Metrics::new().render();
+        for family in ["wecom_oidc_http_requests_total", "wecom_oidc_logins_total"] {
+            assert!(text.contains(&format!("# HELP {family} ")), "{text}");
+            assert!(text.contains(&format!("# TYPE {family} ")), "{text}");
+        }
+        // A connector registers its upstream's cache when it opens, before any call: from then
+        // on every family of that upstream is there, at zero.
         let m = Metrics::new();
         m.register_token_cache(WECOM);
         let text = m.render();

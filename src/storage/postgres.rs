@@ -650,26 +650,27 @@ impl Store for PostgresStore {
         cap: usize,
     ) -> Result<bool> {
         let cap = i64::try_from(cap).unwrap_or(i64::MAX);
-        let inserted = self
-            .query_opt(
+        // The cap and the insert are decided on one snapshot of the pending count, so a
+        // request at the cap is told so even when others are taken meanwhile (RFC 6749
+        // §4.1.2.1 `temporarily_unavailable`), and a taken key is told apart from it.
+        let row = self
+            .row(
                 "create auth request",
                 relaxed!(
-                    ", pending AS (SELECT COALESCE(SUM(n), 0)::BIGINT AS n FROM auth_request_count)
-                     INSERT INTO auth_requests (key, record, expires_at)
-                     SELECT $1, $2, $3 FROM relaxed, pending WHERE pending.n < $4
-                     ON CONFLICT DO NOTHING RETURNING 1"
+                    ", pending AS (SELECT COALESCE(SUM(n), 0)::BIGINT AS n FROM auth_request_count),
+                     ins AS (INSERT INTO auth_requests (key, record, expires_at)
+                             SELECT $1, $2, $3 FROM relaxed, pending WHERE pending.n < $4
+                             ON CONFLICT DO NOTHING RETURNING 1)
+                     SELECT pending.n < $4, EXISTS (SELECT 1 FROM ins) FROM pending"
                 ),
                 &[&key, &encode(req)?, &req.expires_at, &cap],
             )
             .await?;
-        if inserted.is_some() {
-            return Ok(true);
-        }
-        // Nothing stored: the cap, or (never for a fresh random key) the key was taken.
-        if i64::try_from(self.count_auth_requests().await?).unwrap_or(i64::MAX) >= cap {
-            Ok(false)
-        } else {
-            Err(StorageError::AlreadyExists)
+        let (under_cap, inserted): (bool, bool) = (row.get(0), row.get(1));
+        match (under_cap, inserted) {
+            (_, true) => Ok(true),
+            (false, false) => Ok(false),
+            (true, false) => Err(StorageError::AlreadyExists),
         }
     }
 
@@ -1501,6 +1502,12 @@ mod tests {
             .await
             .expect("create");
         store.take_auth_request("r").await.expect("take");
+        // What `/authorize` runs: the cap and the insert in one relaxed statement.
+        assert!(store
+            .create_auth_request_within("w", &request, 10)
+            .await
+            .expect("create within"));
+        store.take_auth_request("w").await.expect("take");
         store
             .create_auth_code("c", &code(4_000_000_000))
             .await

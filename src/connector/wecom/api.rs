@@ -121,9 +121,14 @@ pub(crate) struct UserDetailResponse {
 /// comes from `department/simplelist`).
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct DepartmentEntry {
-    /// Display name (withheld, empty, for some app kinds: §7).
-    #[serde(default)]
+    /// Display name (withheld — absent, empty or `null` — for some app kinds: §7).
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub(crate) name: String,
+}
+
+/// A string field an upstream may send as `null`: read as empty, like an absent one.
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
 
 /// One tag of `tag/list` (wecom-api.md §7).
@@ -663,6 +668,20 @@ mod tests {
         assert_eq!(r.errcode, 60111);
         assert_eq!(r.errmsg.as_deref(), Some("userid not found"));
         assert!(r.body.name.is_none() && r.body.status.is_none());
+    }
+
+    #[test]
+    fn a_withheld_department_name_reads_empty_whether_absent_empty_or_null() {
+        for body in [
+            r#"{"id":2}"#,
+            r#"{"id":2,"name":""}"#,
+            r#"{"id":2,"name":null}"#,
+        ] {
+            let d: DepartmentEntry = serde_json::from_str(body).expect(body);
+            assert_eq!(d.name, "", "{body}");
+        }
+        let d: DepartmentEntry = serde_json::from_str(r#"{"name":"研发"}"#).expect("named");
+        assert_eq!(d.name, "研发");
     }
 
     #[test]

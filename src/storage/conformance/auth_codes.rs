@@ -207,3 +207,55 @@ pub async fn auth_requests_are_created_within_the_cap_only(store: &dyn Store) {
     );
     assert_eq!(store.count_auth_requests().await.expect("count"), start);
 }
+
+/// At the cap, under a flood, a fresh key is either stored or told "at the cap" — never "taken"
+/// (which the provider would answer as `server_error`) — while other requests are taken in the
+/// meantime (RFC 6749 §4.1.2.1: the flood is answered `temporarily_unavailable`).
+pub async fn a_fresh_key_at_the_cap_is_stored_or_refused_never_reported_taken(store: &dyn Store) {
+    use futures_util::future::{join_all, BoxFuture, FutureExt};
+
+    const HELD: usize = 16;
+    let start = store.count_auth_requests().await.expect("count");
+    let cap = start + HELD;
+    let held: Vec<String> = (0..HELD).map(|_| key("authreq-flood")).collect();
+    for k in &held {
+        put(store, k, auth_request(FAR_FUTURE)).await;
+    }
+    let fresh: Vec<String> = (0..4 * HELD).map(|_| key("authreq-flood")).collect();
+    let request = auth_request(FAR_FUTURE);
+    // Takes interleaved with the creates, so that some are taken between a create's look at the
+    // cap and its answer.
+    // A create's key and answer; a take answers `None`.
+    type Answer<'k> = Option<(&'k str, crate::storage::Result<bool>)>;
+    let mut calls: Vec<BoxFuture<'_, Answer<'_>>> = Vec::new();
+    for (i, k) in fresh.iter().enumerate() {
+        calls.push(
+            store
+                .create_auth_request_within(k, &request, cap)
+                .map(move |answer| Some((k.as_str(), answer)))
+                .boxed(),
+        );
+        if i % 4 == 3 {
+            let taken = &held[i / 4];
+            calls.push(
+                store
+                    .take_auth_request(taken)
+                    .map(|t| {
+                        t.expect("take");
+                        None
+                    })
+                    .boxed(),
+            );
+        }
+    }
+    for (k, answer) in join_all(calls).await.into_iter().flatten() {
+        match answer {
+            Ok(true) => {
+                store.take_auth_request(k).await.expect("stored");
+            }
+            Ok(false) => assert!(is_not_found(&store.take_auth_request(k).await)),
+            Err(e) => panic!("a fresh key at the cap was answered {e:?}"),
+        }
+    }
+    assert_eq!(store.count_auth_requests().await.expect("count"), start);
+}

@@ -33,6 +33,7 @@ use crate::identity::Identity;
 use crate::random;
 
 pub use auth_codes::{
+    a_fresh_key_at_the_cap_is_stored_or_refused_never_reported_taken,
     auth_code_cannot_be_created_twice, auth_request_cannot_be_created_twice,
     auth_request_is_single_use, auth_requests_are_created_within_the_cap_only,
     pending_auth_requests_are_counted_through_creates_takes_races_and_sweeps,
@@ -130,6 +131,7 @@ pub async fn run_all(store: &dyn Store) {
     audit_events_are_listed_newest_first_and_expire(store).await;
     pending_auth_requests_are_counted_through_creates_takes_races_and_sweeps(store).await;
     auth_requests_are_created_within_the_cap_only(store).await;
+    a_fresh_key_at_the_cap_is_stored_or_refused_never_reported_taken(store).await;
     flush_keeps_every_record_readable(store).await;
     a_lease_has_one_holder_until_released_or_lapsed(store).await;
     racing_lease_acquisitions_have_exactly_one_winner(store).await;
