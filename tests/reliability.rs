@@ -1329,6 +1329,15 @@ mod failing_disk {
             }
             other => panic!("expected an error redirect: {other:?}"),
         }
+        // The login was stored with its success event before the flush failed: the event log
+        // says the login failed, and that the stored success was never answered.
+        let events = store.list_login_events(10).await.expect("events");
+        let failed = events
+            .iter()
+            .find(|e| e.outcome == "temporarily_unavailable")
+            .unwrap_or_else(|| panic!("no failure event: {events:?}"));
+        let reason = failed.reason.as_deref().unwrap_or_default();
+        assert!(reason.contains("never answered"), "{reason}");
 
         store.broken.store(false, Ordering::SeqCst);
         let Ok(Outcome::Redirect(after)) = walk_login(&browser(), &issuer).await else {

@@ -114,6 +114,15 @@ pub(crate) async fn record_callback(s: &EventLogState, request: Request, next: N
             )
         })
     });
+    // The login was stored with a success event, then failed before its answer (its writes
+    // could not be made durable): this event says so, so the log does not read as a success.
+    let reason = match (note.recorded, reason) {
+        (true, reason) => Some(format!(
+            "{}; the success recorded with the login was never answered",
+            reason.unwrap_or_else(|| "failed after the login was stored".to_owned())
+        )),
+        (false, reason) => reason,
+    };
     let at = s.clock.now();
     let event = LoginEvent {
         at,
