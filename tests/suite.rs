@@ -410,6 +410,29 @@ async fn members_of_two_installing_corps_get_distinct_subjects_from_one_client()
         !g.is_empty() && g.iter().all(|x| x.starts_with('#')),
         "{g:?}"
     );
+    // The suite's WeCom calls are counted under WeCom's metric families, like a self-built
+    // app's: one suite token, two corp tokens.
+    let (status, metrics) = common::get(format!("{}/metrics", w.p.issuer)).await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    for (endpoint, n) in [
+        ("/cgi-bin/service/get_suite_token", "1"),
+        ("/cgi-bin/service/get_corp_token", "2"),
+    ] {
+        let line = format!(
+            "wecom_oidc_wecom_api_calls_total{{endpoint=\"{endpoint}\",errcode=\"0\"}} {n}"
+        );
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
+    assert!(
+        common::has_metric_line(
+            &metrics,
+            &[
+                "wecom_oidc_wecom_api_calls_total",
+                "/cgi-bin/service/auth/getuserinfo3rd"
+            ]
+        ),
+        "{metrics}"
+    );
     w.p.stop().await;
 }
 

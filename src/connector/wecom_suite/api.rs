@@ -3,6 +3,7 @@
 //! the query string, errors that never carry a token, a code or a secret.
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -10,6 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::connector::ConnectorError;
+use crate::metrics::Metrics;
 
 /// `get_suite_token`: the `suite_ticket` is invalid or too old (not in wecom-api.md; WeCom's
 /// service-provider error list).
@@ -136,6 +138,8 @@ pub(crate) const DEPARTMENT_GET: Get<DepartmentAnswer> =
 pub(crate) struct SuiteApi {
     http: reqwest::Client,
     base: String,
+    /// Where each call is counted, under WeCom's name (`wecom_oidc_wecom_api_*`).
+    metrics: Arc<Metrics>,
 }
 
 impl SuiteApi {
@@ -154,7 +158,14 @@ impl SuiteApi {
         Ok(Self {
             http,
             base: base.trim_end_matches('/').to_owned(),
+            metrics: Arc::new(Metrics::new()),
         })
+    }
+
+    /// The same client, counting its calls into `metrics`.
+    pub(crate) fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     pub(crate) async fn suite_token(
@@ -206,8 +217,31 @@ impl SuiteApi {
             .await
     }
 
-    /// GET (no body) or POST JSON; `errcode != 0` is [`ConnectorError::Upstream`].
+    /// GET (no body) or POST JSON; `errcode != 0` is [`ConnectorError::Upstream`]. Counted by
+    /// endpoint and errcode (`transport` when no WeCom answer came).
     async fn call<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<serde_json::Value>,
+    ) -> Result<T, ConnectorError> {
+        let started = std::time::Instant::now();
+        let answer = self.call_once(path, query, body).await;
+        let code = match &answer {
+            Ok(_) => "0".to_owned(),
+            Err(ConnectorError::Upstream { code, .. }) => code.to_string(),
+            Err(_) => "transport".to_owned(),
+        };
+        self.metrics.record_upstream_call(
+            crate::connector::wecom::METRICS_NAME,
+            path,
+            &code,
+            started.elapsed(),
+        );
+        answer
+    }
+
+    async fn call_once<T: DeserializeOwned>(
         &self,
         path: &str,
         query: &[(&str, &str)],

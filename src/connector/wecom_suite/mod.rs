@@ -192,7 +192,8 @@ impl SuiteConnector {
             &settings.api_base,
             settings.timeout,
             settings.proxy.as_deref(),
-        )?;
+        )?
+        .with_metrics(deps.metrics.clone());
         let secrets = Secrets {
             store: deps.store.clone(),
             vault: Vault::new(&settings.store_key),
