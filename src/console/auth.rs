@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use super::pages::{is_zh, message, Message, LANG_COOKIE};
 use super::session::ConsoleSession;
 use super::{session, Console, CONSOLE_CLIENT_ID, CONSOLE_PATH};
+use crate::bounded::insert_evicting_oldest;
 use crate::identity::Identity;
 use crate::provider::params::Params;
 use crate::provider::ClientCredentials;
@@ -136,16 +137,14 @@ pub(super) async fn login(State(c): State<Arc<Console>>) -> Response {
     {
         let mut pending = c.logins.0.lock().unwrap_or_else(|p| p.into_inner());
         pending.retain(|_, (_, at)| now < at.saturating_add(LOGIN_TTL));
-        if pending.len() >= MAX_PENDING {
-            if let Some(oldest) = pending
-                .iter()
-                .min_by_key(|(_, (_, at))| *at)
-                .map(|(k, _)| k.clone())
-            {
-                pending.remove(&oldest);
-            }
-        }
-        pending.insert(state.clone(), (verifier, now));
+        let entry = (verifier, now);
+        insert_evicting_oldest(
+            &mut *pending,
+            MAX_PENDING,
+            state.clone(),
+            entry,
+            |(_, at)| *at,
+        );
     }
     let issuer = c.parts.provider.issuer();
     let query = url::form_urlencoded::Serializer::new(String::new())

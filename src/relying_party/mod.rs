@@ -222,16 +222,7 @@ fn insert_bounded<V>(
     since: impl Fn(&V) -> Instant,
 ) {
     map.retain(|_, v| since(v).elapsed() < ttl);
-    if map.len() >= max {
-        if let Some(oldest) = map
-            .iter()
-            .min_by_key(|(_, v)| since(v))
-            .map(|(k, _)| k.clone())
-        {
-            map.remove(&oldest);
-        }
-    }
-    map.insert(key, value);
+    crate::bounded::insert_evicting_oldest(map, max, key, value, since);
 }
 
 #[derive(Template)]
