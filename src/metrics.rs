@@ -175,11 +175,8 @@ impl Metrics {
 
     /// Counts how `upstream`'s token cache served one request.
     pub fn record_token_cache(&self, upstream: Upstream, event: TokenCacheEvent) {
-        let i = TokenCacheEvent::ALL
-            .iter()
-            .position(|e| *e == event)
-            .unwrap_or_default();
-        lock(&self.token_cache).entry(upstream).or_default()[i] += 1;
+        // `ALL` lists the events in declaration order, so the discriminant is the index.
+        lock(&self.token_cache).entry(upstream).or_default()[event as usize] += 1;
     }
 
     /// How many logins ended with `outcome` so far.
