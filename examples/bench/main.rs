@@ -25,7 +25,9 @@
 //!   wall-clock ratio is printed beside it.
 //! - Baselines from the same run: a static 1 KB axum handler served by this very binary in a
 //!   child process (`--baseline-server`, same runtime and pinning as the server), and
-//!   `openssl speed rsa2048 ecdsap256` on one core.
+//!   `openssl speed rsa2048 ecdsap256` on one core, and the floor of a durable signed `/token`
+//!   (`--floor-server`: the least a code exchange does, written with the same crates; see
+//!   `floor`) for both algorithms.
 //!
 //! - `--store postgres://USER@HOST:PORT/DB` adds the store and instance comparison: complete
 //!   logins and `/token` against `wecom-oidc serve` (not the demo) with sled, with PostgreSQL,
@@ -40,11 +42,12 @@
 //! The modules: `options` (the command line), `procs` (child processes and `/proc`), `conn`
 //! (the lean HTTP client), `phase` (closed-loop measurement), `browser` (the login walk),
 //! `phases` (what is measured), `servers` (the servers under test and the helper servers),
-//! `report` (baselines and the result table), `run` (the benchmark), `stores` (`--store`) and
+//! `report` (baselines and the result table), `floor` (the `/token` floor), `run` (the benchmark), `stores` (`--store`) and
 //! `soak` (`--soak`).
 
 mod browser;
 mod conn;
+mod floor;
 mod options;
 mod phase;
 mod phases;
@@ -84,6 +87,9 @@ fn main() -> ExitCode {
     let args = Args::parse();
     if let Some(port) = args.baseline_server {
         return servers::baseline_server(port);
+    }
+    if let Some(port) = args.floor_server {
+        return floor::floor_server(port);
     }
     if let Some(port) = args.simulator_server {
         return servers::simulator_server(port);

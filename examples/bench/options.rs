@@ -41,6 +41,9 @@ pub struct Args {
     /// Internal: serve the static baseline on this port (the bench starts itself so).
     #[arg(long, value_name = "PORT", hide = true)]
     pub baseline_server: Option<u16>,
+    /// Internal: serve the durable signed `/token` floor on this port (the bench starts itself so).
+    #[arg(long, value_name = "PORT", hide = true)]
+    pub floor_server: Option<u16>,
     /// Internal: serve the WeCom simulator on this port (the bench starts itself so).
     #[arg(long, value_name = "PORT", hide = true)]
     pub simulator_server: Option<u16>,

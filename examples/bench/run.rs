@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::browser::{BenchClient, Browser};
 use crate::conn::{Conn, RequestSpec};
+use crate::floor::{floor_client, seeded_codes, FLOOR_ES256, FLOOR_ES256_VOLATILE, FLOOR_RS256};
 use crate::options::Options;
 use crate::phase::{hammer, ratio, PhaseResult};
 use crate::phases::{logins, prepare_codes, simulator_only, token_phase};
@@ -61,6 +62,7 @@ pub async fn run(opts: Options, pinned: bool) -> Result<bool> {
     eprintln!("bench: openssl speed rsa2048 ecdsap256 (one core)…");
     let signs = openssl_speed(&opts, pinned);
     let base = static_baseline(&opts, pinned, ticks).await?;
+    let floor = token_floor(&opts, pinned, ticks).await?;
     let cold = cold_starts(&opts, &bin, tmp.path(), pinned).await?;
     let demo = against_the_demo(&opts, &bin, tmp.path(), pinned, ticks, signs).await?;
     // `--store`: sled vs PostgreSQL, one vs several instances, on `serve` (the demo is stopped,
@@ -73,6 +75,7 @@ pub async fn run(opts: Options, pinned: bool) -> Result<bool> {
     };
 
     let mut rows = table(&opts, signs, &base, &cold, &demo);
+    rows.extend(floor_rows(&floor, &demo));
     rows.extend(cluster_rows);
 
     println!();
@@ -109,6 +112,9 @@ pub async fn run(opts: Options, pinned: bool) -> Result<bool> {
     if opts.smoke {
         let phases = [
             &base,
+            &floor.rs256,
+            &floor.es256,
+            &floor.es256_volatile,
             &demo.discovery,
             &demo.jwks,
             &demo.login,
@@ -153,6 +159,92 @@ async fn static_baseline(opts: &Options, pinned: bool, ticks: f64) -> Result<Pha
     .await?;
     eprintln!("bench:   {}", r.summary());
     Ok(r)
+}
+
+/// The floor of a signed `/token` (`floor`) on codes the floor seeded: durable RS256, durable
+/// ES256, and ES256 without the flush.
+struct Floor {
+    rs256: PhaseResult,
+    es256: PhaseResult,
+    es256_volatile: PhaseResult,
+}
+
+async fn token_floor(opts: &Options, pinned: bool, ticks: f64) -> Result<Floor> {
+    eprintln!("bench: /token floor (axum + sled + OpenSSL, nothing else)…");
+    let (guard, addr) = start_helper("floor server", "--floor-server", "/ready", pinned).await?;
+    let token_opts = opts.for_token();
+    let mut phases = Vec::new();
+    for (id, want) in [
+        (FLOOR_RS256, "RS256"),
+        (FLOOR_ES256, "ES256"),
+        (FLOOR_ES256_VOLATILE, "ES256"),
+    ] {
+        let (phase, alg) = token_phase(
+            &token_opts,
+            &[addr],
+            guard.pid(),
+            ticks,
+            &floor_client(id),
+            seeded_codes(id),
+        )
+        .await?;
+        if alg != want {
+            return Err(err(format!(
+                "the floor's {id} signed with {alg:?}, not {want}"
+            )));
+        }
+        eprintln!("bench:   {id}: {}", phase.summary());
+        phases.push(phase);
+    }
+    let mut phases = phases.into_iter();
+    let mut next = || phases.next().ok_or_else(|| err("a floor phase is missing"));
+    Ok(Floor {
+        rs256: next()?,
+        es256: next()?,
+        es256_volatile: next()?,
+    })
+}
+
+/// Our `/token` against its floor: what the server spends above the least the design allows.
+fn floor_rows(floor: &Floor, d: &DemoFigures) -> Vec<Row> {
+    let against = |name: &str, floor: &PhaseResult, ours: Option<&PhaseResult>| {
+        let over_us = ours.map_or(f64::NAN, |p| {
+            1e6 / p.per_cpu_second() - 1e6 / floor.per_cpu_second()
+        });
+        row(
+            name,
+            floor.throughput(),
+            ours.map_or("-".into(), |p| {
+                format!("ours {:.0}/CPU-s", p.per_cpu_second())
+            }),
+            ours.map_or("-".into(), |p| {
+                format!(
+                    "{:.2} ×, +{over_us:.0} µs",
+                    ratio(p.per_cpu_second(), floor.per_cpu_second())
+                )
+            }),
+            "baseline",
+            None,
+            vec![floor.per_cpu_second()],
+        )
+    };
+    vec![
+        against(
+            "/token floor, RS256 (axum + sled + OpenSSL)",
+            &floor.rs256,
+            Some(&d.token_rs),
+        ),
+        against(
+            "/token floor, ES256 (axum + sled + OpenSSL)",
+            &floor.es256,
+            d.token_es.as_ref(),
+        ),
+        against(
+            "/token floor, ES256 without the flush (not durable)",
+            &floor.es256_volatile,
+            d.token_es.as_ref(),
+        ),
+    ]
 }
 
 /// Cold starts with existing keys, in ms to the first 200 (the first start generates the keys

@@ -23,7 +23,7 @@ const DISCOVERY: &str = "/.well-known/openid-configuration";
 
 /// Binds `127.0.0.1:port` and runs `serve` on it with the runtime our server uses (tokio's
 /// default multi-thread runtime, as `src/main.rs` builds it).
-fn serve_helper<F, Fut>(port: u16, serve: F) -> ExitCode
+pub fn serve_helper<F, Fut>(port: u16, serve: F) -> ExitCode
 where
     F: FnOnce(tokio::net::TcpListener) -> Fut,
     Fut: std::future::Future<Output = std::io::Result<()>>,
