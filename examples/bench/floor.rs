@@ -179,11 +179,12 @@ struct Floor {
     clients: Vec<(BenchClient, Signer, bool)>,
 }
 
-/// `--floor-server PORT`: the floor's `/token` (and `/ready`), its sled in a temporary folder.
-pub fn floor_server(port: u16) -> ExitCode {
+/// `--floor-server PORT`: the floor's `/token` (and `/ready`), its sled in a temporary folder,
+/// `seeds` codes per client in it.
+pub fn floor_server(port: u16, seeds: usize) -> ExitCode {
     crate::servers::serve_helper(port, |listener| async move {
         let dir = tempfile::tempdir()?;
-        let floor = Arc::new(open(dir.path(), port).map_err(std::io::Error::other)?);
+        let floor = Arc::new(open(dir.path(), port, seeds).map_err(std::io::Error::other)?);
         let app = axum::Router::new()
             .route("/token", axum::routing::post(token))
             .route("/ready", axum::routing::get(|| async { "ready" }))
@@ -192,7 +193,7 @@ pub fn floor_server(port: u16) -> ExitCode {
     })
 }
 
-fn open(dir: &std::path::Path, port: u16) -> crate::Result<Floor> {
+fn open(dir: &std::path::Path, port: u16, seeds: usize) -> crate::Result<Floor> {
     let db = sled::Config::new()
         .path(dir)
         .cache_capacity(8 << 20)
@@ -210,7 +211,7 @@ fn open(dir: &std::path::Path, port: u16) -> crate::Result<Floor> {
     ];
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(VERIFIER));
     for (client, _, _) in &clients {
-        for i in 0..FLOOR_CODES {
+        for i in 0..seeds {
             let record = CodeRecord {
                 client_id: client.id.clone(),
                 redirect_uri: client.redirect_uri.clone(),

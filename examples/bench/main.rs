@@ -89,7 +89,7 @@ fn main() -> ExitCode {
         return servers::baseline_server(port);
     }
     if let Some(port) = args.floor_server {
-        return floor::floor_server(port);
+        return floor::floor_server(port, args.floor_codes);
     }
     if let Some(port) = args.simulator_server {
         return servers::simulator_server(port);

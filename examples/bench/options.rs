@@ -44,6 +44,9 @@ pub struct Args {
     /// Internal: serve the durable signed `/token` floor on this port (the bench starts itself so).
     #[arg(long, value_name = "PORT", hide = true)]
     pub floor_server: Option<u16>,
+    /// Internal: how many codes per client the floor seeds (the profile scripts seed fewer).
+    #[arg(long, value_name = "N", hide = true, default_value_t = crate::floor::FLOOR_CODES)]
+    pub floor_codes: usize,
     /// Internal: serve the WeCom simulator on this port (the bench starts itself so).
     #[arg(long, value_name = "PORT", hide = true)]
     pub simulator_server: Option<u16>,
