@@ -6,6 +6,7 @@ Starts `BENCH --floor-server PORT --floor-codes N+10` under callgrind, redeems o
 client to warm up, then for each client zeroes the counters, redeems N seeded codes on one
 keep-alive connection and dumps."""
 import base64, glob, http.client, os, re, socket, subprocess, sys, time, urllib.parse
+from callgrind_dumps import report
 
 BIN, OUT, N = sys.argv[1], sys.argv[2], int(sys.argv[3])
 os.makedirs(OUT, exist_ok=True)
@@ -41,23 +42,4 @@ for client in clients:
     for i in range(N): redeem(client, i)
     ctl("--dump=" + client)
 p.terminate(); p.wait()
-ALLOC = {"malloc", "calloc", "realloc", "posix_memalign", "aligned_alloc", "memalign"}
-def allocations(txt):
-    """Calls into the allocator's entry points: the sum of `calls=` under a `cfn=` naming one."""
-    names, callee, n = {}, None, 0
-    for line in txt.splitlines():
-        m = re.match(r"c?fn=\((\d+)\)(?: (.*))?$", line)
-        if m:
-            if m.group(2): names[m.group(1)] = m.group(2)
-            if line.startswith("cfn="): callee = names.get(m.group(1))
-            continue
-        if line.startswith("calls=") and callee in ALLOC:
-            n += int(line[6:].split()[0])
-    return n
-for f in sorted(glob.glob(OUT + "/cg.out*")):
-    txt = open(f, errors="replace").read()
-    m = re.search(r"^desc: Trigger: (?:Client Request: |dump )(\S+)", txt, re.M)
-    t = re.search(r"^(?:summary|totals): (\d+)", txt, re.M)
-    if m and t and m.group(1) in clients:
-        print(f"{m.group(1):22s} {int(t.group(1)) / N:>12,.0f} instructions/request "
-              f"{allocations(txt) / N:>8,.1f} allocations/request")
+report(OUT, {c: N for c in clients}, 22)

@@ -5,6 +5,7 @@ Starts `BIN demo` under callgrind, prepares a token, then for each phase zeroes 
 sends N keep-alive requests and dumps; prints instructions and allocator calls (malloc, calloc,
 realloc, aligned forms) per request per phase."""
 import base64, hashlib, http.client, os, secrets, socket, subprocess, sys, tempfile, time, urllib.parse, glob, re
+from callgrind_dumps import report
 
 BIN, OUT = sys.argv[1], sys.argv[2]
 N = int(sys.argv[3]) if len(sys.argv) > 3 else 2000
@@ -105,24 +106,4 @@ def login():
 phase("login", login, nl)
 p.terminate(); p.wait()
 ns = {"discovery": N, "jwks": N, "userinfo": N, "token_rs256": nt, "token_es256": nt, "login": nl}
-ALLOC = {"malloc", "calloc", "realloc", "posix_memalign", "aligned_alloc", "memalign"}
-def allocations(txt):
-    """Calls into the allocator's entry points: the sum of `calls=` under a `cfn=` naming one."""
-    names, callee, n = {}, None, 0
-    for line in txt.splitlines():
-        m = re.match(r"c?fn=\((\d+)\)(?: (.*))?$", line)
-        if m:
-            if m.group(2): names[m.group(1)] = m.group(2)
-            if line.startswith("cfn="): callee = names.get(m.group(1))
-            continue
-        if line.startswith("calls=") and callee in ALLOC:
-            n += int(line[6:].split()[0])
-    return n
-for f in sorted(glob.glob(OUT + "/cg.out*")):
-    txt = open(f, errors="replace").read()
-    m = re.search(r"^desc: Trigger: (?:Client Request: |dump )(\S+)", txt, re.M)
-    t = re.search(r"^(?:summary|totals): (\d+)", txt, re.M)
-    if m and t and m.group(1) in ns:
-        k = ns[m.group(1)]
-        print(f"{m.group(1):12s} {int(t.group(1)) / k:>12,.0f} instructions/request "
-              f"{allocations(txt) / k:>8,.1f} allocations/request")
+report(OUT, ns)
