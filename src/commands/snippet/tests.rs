@@ -63,54 +63,57 @@ fn offline_access_is_asked_only_by_apps_that_refresh() {
     }
 }
 
+/// Each application's own form of redirect URI (Vault and Argo CD have a second, for their
+/// command-line logins).
+const OWN_URIS: [(SnippetApp, &str); 16] = [
+    (
+        SnippetApp::Grafana,
+        "https://g.example/grafana/login/generic_oauth",
+    ),
+    (
+        SnippetApp::Gitlab,
+        "https://gl.example/users/auth/openid_connect/callback",
+    ),
+    (SnippetApp::Oauth2Proxy, "https://a.example/oauth2/callback"),
+    (
+        SnippetApp::Jupyterhub,
+        "https://h.example/hub/oauth_callback",
+    ),
+    (
+        SnippetApp::Synapse,
+        "https://m.example/_synapse/client/oidc/callback",
+    ),
+    (
+        SnippetApp::Jenkins,
+        "https://j.example/securityRealm/finishLogin",
+    ),
+    (SnippetApp::Harbor, "https://hb.example/c/oidc/callback"),
+    (SnippetApp::Kubernetes, "http://localhost:8000"),
+    (SnippetApp::Argocd, "https://cd.example/auth/callback"),
+    (
+        SnippetApp::Gitea,
+        "https://git.example/user/oauth2/wecom/callback",
+    ),
+    (
+        SnippetApp::Jumpserver,
+        "https://js.example/core/auth/openid/callback/",
+    ),
+    (
+        SnippetApp::Nextcloud,
+        "https://nc.example/index.php/apps/user_oidc/code",
+    ),
+    (SnippetApp::Minio, "https://minio.example/oauth_callback"),
+    (
+        SnippetApp::Vault,
+        "https://v.example:8200/ui/vault/auth/oidc/oidc/callback",
+    ),
+    (SnippetApp::Vault, "http://localhost:8250/oidc/callback"),
+    (SnippetApp::Argocd, "http://localhost:8085/auth/callback"),
+];
+
 #[test]
 fn every_app_is_recognised_from_its_own_redirect_uri_and_only_from_it() {
-    let uris = [
-        (
-            SnippetApp::Grafana,
-            "https://g.example/grafana/login/generic_oauth",
-        ),
-        (
-            SnippetApp::Gitlab,
-            "https://gl.example/users/auth/openid_connect/callback",
-        ),
-        (SnippetApp::Oauth2Proxy, "https://a.example/oauth2/callback"),
-        (
-            SnippetApp::Jupyterhub,
-            "https://h.example/hub/oauth_callback",
-        ),
-        (
-            SnippetApp::Synapse,
-            "https://m.example/_synapse/client/oidc/callback",
-        ),
-        (
-            SnippetApp::Jenkins,
-            "https://j.example/securityRealm/finishLogin",
-        ),
-        (SnippetApp::Harbor, "https://hb.example/c/oidc/callback"),
-        (SnippetApp::Kubernetes, "http://localhost:8000"),
-        (SnippetApp::Argocd, "https://cd.example/auth/callback"),
-        (
-            SnippetApp::Gitea,
-            "https://git.example/user/oauth2/wecom/callback",
-        ),
-        (
-            SnippetApp::Jumpserver,
-            "https://js.example/core/auth/openid/callback/",
-        ),
-        (
-            SnippetApp::Nextcloud,
-            "https://nc.example/index.php/apps/user_oidc/code",
-        ),
-        (SnippetApp::Minio, "https://minio.example/oauth_callback"),
-        (
-            SnippetApp::Vault,
-            "https://v.example:8200/ui/vault/auth/oidc/oidc/callback",
-        ),
-        (SnippetApp::Vault, "http://localhost:8250/oidc/callback"),
-        (SnippetApp::Argocd, "http://localhost:8085/auth/callback"),
-    ];
-    for (app, uri) in uris {
+    for (app, uri) in OWN_URIS {
         assert_eq!(SnippetApp::infer(&client(&[uri])), Some(app), "{uri}");
     }
     assert_eq!(SnippetApp::infer(&client(&["https://x.example/cb"])), None);
@@ -189,4 +192,87 @@ fn kubernetes_uses_the_device_code_grant_when_the_client_has_it_rfc8628() {
         device.text
     );
     assert!(device.warnings.is_empty(), "{:?}", device.warnings);
+}
+
+/// Every snippet, for every form of redirect URI and e-mail setting it adapts to, as
+/// `golden.txt` pins it: a change to a block's text shows here as a diff to review.
+fn every_snippet() -> String {
+    use crate::provider::GrantType;
+    let facts = [
+        ProviderFacts::default(),
+        ProviderFacts {
+            email: EmailPolicy::Template("{userid_lower}@corp.example.com".into()),
+            email_verified: false,
+        },
+        ProviderFacts {
+            email: EmailPolicy::Template("{userid}@corp.example.com".into()),
+            email_verified: true,
+        },
+    ];
+    let mut out = String::new();
+    let mut show = |app: SnippetApp, c: &Client, facts: &ProviderFacts| {
+        let s = render_for(app, "https://corp.example/sso", c, facts);
+        let _ = write!(
+            out,
+            "===== {} {:?} {:?} {:?} verified={}\n{}----- warnings\n",
+            app.name(),
+            c.redirect_uris,
+            c.settings.grant_types,
+            facts.email_domain(),
+            facts.email_verified,
+            s.text
+        );
+        for w in s.warnings {
+            out.push_str(&w);
+            out.push('\n');
+        }
+    };
+    for app in SnippetApp::ALL {
+        let mut uris: Vec<&str> = OWN_URIS
+            .iter()
+            .filter(|(a, _)| *a == app)
+            .map(|(_, u)| *u)
+            .collect();
+        if app == SnippetApp::ModAuthOpenidc {
+            uris.push("https://a.example/protected/redirect_uri");
+        }
+        uris.push("https://x.example/sub/cb");
+        for uri in uris {
+            for f in &facts {
+                show(app, &client(&[uri]), f);
+            }
+        }
+    }
+    let mut public = client(&["http://localhost:8000"]);
+    public.secret = None;
+    public.settings.allow_offline_access = Some(true);
+    for grants in [
+        vec![GrantType::AuthorizationCode, GrantType::DeviceCode],
+        vec![GrantType::DeviceCode, GrantType::RefreshToken],
+    ] {
+        public.settings.grant_types = Some(grants);
+        show(SnippetApp::Kubernetes, &public, &facts[0]);
+    }
+    out
+}
+
+#[test]
+fn every_snippet_stays_as_golden_txt_pins_it() {
+    let got = every_snippet();
+    let want = include_str!("golden.txt");
+    if got != want {
+        let at = std::env::temp_dir().join("wecom-oidc-snippets-golden.txt");
+        let _ = std::fs::write(&at, &got);
+        let line = got
+            .lines()
+            .zip(want.lines())
+            .position(|(g, w)| g != w)
+            .map_or(got.lines().count().min(want.lines().count()), |i| i);
+        panic!(
+            "snippets differ from golden.txt from line {} on; they are in {} (copy them over \
+             golden.txt if the change is meant)",
+            line + 1,
+            at.display()
+        );
+    }
 }
