@@ -187,15 +187,29 @@ struct Overview {
     failures_24h: u32,
 }
 
-/// `GET /admin`: each upstream app's health.
-pub(super) async fn overview(State(c): State<Arc<Console>>, op: Operator) -> Response {
-    let now = c.parts.clock.now();
-    let failures = c
-        .parts
+/// The last [`EVENTS_READ`] login events, newest first (none when the store fails: the page
+/// still shows the rest).
+async fn recent_events(c: &Console) -> Vec<LoginEvent> {
+    c.parts
+        .store
+        .list_login_events(EVENTS_READ)
+        .await
+        .unwrap_or_default()
+}
+
+/// A snapshot of the readiness probe's last failure per upstream app: when, and why.
+fn readiness_failures(c: &Console) -> HashMap<String, (i64, String)> {
+    c.parts
         .readiness_failures
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .clone();
+        .clone()
+}
+
+/// `GET /admin`: each upstream app's health.
+pub(super) async fn overview(State(c): State<Arc<Console>>, op: Operator) -> Response {
+    let now = c.parts.clock.now();
+    let failures = readiness_failures(&c);
     let mut apps = Vec::new();
     for (conn, row) in c.parts.connectors.iter().zip(&c.parts.connector_rows) {
         apps.push(AppHealth {
@@ -215,12 +229,7 @@ pub(super) async fn overview(State(c): State<Arc<Console>>, op: Operator) -> Res
         .await
         .map(|v| v.len())
         .unwrap_or(0);
-    let events = c
-        .parts
-        .store
-        .list_login_events(EVENTS_READ)
-        .await
-        .unwrap_or_default();
+    let events = recent_events(&c).await;
     let b = chart::buckets(&events, now);
     render(
         StatusCode::OK,
@@ -283,12 +292,7 @@ pub(super) async fn events(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let now = c.parts.clock.now();
-    let events = c
-        .parts
-        .store
-        .list_login_events(EVENTS_READ)
-        .await
-        .unwrap_or_default();
+    let events = recent_events(&c).await;
     let chart = chart::svg(&chart::buckets(&events, now), op.zh);
     let matching: Vec<&LoginEvent> = events.iter().filter(|e| matches(e, &q)).collect();
     let rows = matching
