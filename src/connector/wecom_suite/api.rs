@@ -184,12 +184,9 @@ impl SuiteApi {
         suite_token: &str,
         auth_code: &str,
     ) -> Result<PermanentCodeAnswer, ConnectorError> {
-        self.call(
-            "/cgi-bin/service/get_permanent_code",
-            &[("suite_access_token", suite_token)],
-            Some(json!({ "auth_code": auth_code })),
-        )
-        .await
+        let body = json!({ "auth_code": auth_code });
+        self.post_as_suite("/cgi-bin/service/get_permanent_code", suite_token, body)
+            .await
     }
 
     pub(crate) async fn corp_token(
@@ -198,12 +195,20 @@ impl SuiteApi {
         corp_id: &str,
         permanent_code: &str,
     ) -> Result<TokenAnswer, ConnectorError> {
-        self.call(
-            "/cgi-bin/service/get_corp_token",
-            &[("suite_access_token", suite_token)],
-            Some(json!({"auth_corpid": corp_id, "permanent_code": permanent_code})),
-        )
-        .await
+        let body = json!({"auth_corpid": corp_id, "permanent_code": permanent_code});
+        self.post_as_suite("/cgi-bin/service/get_corp_token", suite_token, body)
+            .await
+    }
+
+    /// A POST of the service-provider API (§8), authorised by the suite's token.
+    async fn post_as_suite<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        suite_token: &str,
+        body: serde_json::Value,
+    ) -> Result<T, ConnectorError> {
+        self.call(path, &[("suite_access_token", suite_token)], Some(body))
+            .await
     }
 
     /// One GET of `endpoint` with its two query parameters set to `values`.
@@ -225,8 +230,13 @@ impl SuiteApi {
         query: &[(&str, &str)],
         body: Option<serde_json::Value>,
     ) -> Result<T, ConnectorError> {
+        let url = format!("{}{path}", self.base);
+        let request = match body {
+            Some(b) => self.http.post(url).json(&b),
+            None => self.http.get(url),
+        };
         let started = std::time::Instant::now();
-        let answer = self.call_once(path, query, body).await;
+        let answer = answer_of(path, request.query(query)).await;
         let code = match &answer {
             Ok(_) => "0".to_owned(),
             Err(ConnectorError::Upstream { code, .. }) => code.to_string(),
@@ -240,53 +250,48 @@ impl SuiteApi {
         );
         answer
     }
+}
 
-    async fn call_once<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        query: &[(&str, &str)],
-        body: Option<serde_json::Value>,
-    ) -> Result<T, ConnectorError> {
-        let url = format!("{}{path}", self.base);
-        let request = match body {
-            Some(b) => self.http.post(url).json(&b),
-            None => self.http.get(url),
-        };
-        let response = request.query(query).send().await.map_err(|e| {
-            ConnectorError::Unavailable(format!("WeCom {path}: {}", e.without_url()))
-        })?;
-        if !response.status().is_success() {
-            return Err(ConnectorError::Unavailable(format!(
-                "WeCom {path} answered HTTP {}",
-                response.status()
-            )));
-        }
-        let bytes = response.bytes().await.map_err(|e| {
-            ConnectorError::Unavailable(format!("WeCom {path}: {}", e.without_url()))
-        })?;
-        if bytes.len() > MAX_BODY_BYTES {
-            return Err(ConnectorError::Unavailable(format!(
-                "WeCom {path} answered too much"
-            )));
-        }
-        let envelope: Envelope = serde_json::from_slice(&bytes).map_err(|_| {
-            ConnectorError::Unavailable(format!("WeCom {path} answered something not JSON"))
-        })?;
-        if envelope.errcode != 0 {
-            return Err(ConnectorError::Upstream {
-                code: envelope.errcode,
-                message: format!(
-                    "{path}: {}",
-                    envelope
-                        .errmsg
-                        .chars()
-                        .take(MAX_ERRMSG_CHARS)
-                        .collect::<String>()
-                ),
-            });
-        }
-        serde_json::from_slice(&bytes).map_err(|_| {
-            ConnectorError::Unavailable(format!("WeCom {path} answered unexpected JSON"))
-        })
+/// Sends `request` to `path` and reads WeCom's answer: `errcode != 0` is
+/// [`ConnectorError::Upstream`], anything but a JSON answer of `T` is
+/// [`ConnectorError::Unavailable`].
+async fn answer_of<T: DeserializeOwned>(
+    path: &str,
+    request: reqwest::RequestBuilder,
+) -> Result<T, ConnectorError> {
+    // Without the URL: its query holds the token or the code.
+    let transport = |e: reqwest::Error| {
+        ConnectorError::Unavailable(format!("WeCom {path}: {}", e.without_url()))
+    };
+    let response = request.send().await.map_err(transport)?;
+    if !response.status().is_success() {
+        return Err(ConnectorError::Unavailable(format!(
+            "WeCom {path} answered HTTP {}",
+            response.status()
+        )));
     }
+    let bytes = response.bytes().await.map_err(transport)?;
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ConnectorError::Unavailable(format!(
+            "WeCom {path} answered too much"
+        )));
+    }
+    let envelope: Envelope = serde_json::from_slice(&bytes).map_err(|_| {
+        ConnectorError::Unavailable(format!("WeCom {path} answered something not JSON"))
+    })?;
+    if envelope.errcode != 0 {
+        return Err(ConnectorError::Upstream {
+            code: envelope.errcode,
+            message: format!(
+                "{path}: {}",
+                envelope
+                    .errmsg
+                    .chars()
+                    .take(MAX_ERRMSG_CHARS)
+                    .collect::<String>()
+            ),
+        });
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|_| ConnectorError::Unavailable(format!("WeCom {path} answered unexpected JSON")))
 }
