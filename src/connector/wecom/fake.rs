@@ -146,6 +146,9 @@ impl FakeState {
     }
 }
 
+/// A handler's answer: WeCom answers errors with HTTP 200 too, so both sides are the JSON body.
+type Answer = Result<Json<Value>, Json<Value>>;
+
 fn error(errcode: i64, errmsg: String) -> Json<Value> {
     Json(json!({ "errcode": errcode, "errmsg": errmsg }))
 }
@@ -215,19 +218,19 @@ async fn gettoken(
 async fn getuserinfo(
     State(state): State<Arc<FakeState>>,
     Query(q): Query<HashMap<String, String>>,
-) -> Json<Value> {
-    if let Err(e) = state.admit(&state.getuserinfo_calls, &state.getuserinfo_script, &q) {
-        return e;
-    }
+) -> Answer {
+    state.admit(&state.getuserinfo_calls, &state.getuserinfo_script, &q)?;
     let code = q.get("code").map(String::as_str).unwrap_or_default();
     let userid = match code {
         codes::SLOW => {
             // Never answer: the connector's timeout must end the call.
             std::future::pending::<()>().await;
-            return error(-1, "unreachable".to_owned());
+            return Err(error(-1, "unreachable".to_owned()));
         }
         codes::GUEST => {
-            return Json(json!({ "errcode": 0, "errmsg": "ok", "openid": "oGUEST0001" }));
+            return Ok(Json(
+                json!({ "errcode": 0, "errmsg": "ok", "openid": "oGUEST0001" }),
+            ));
         }
         codes::BOB => "bob",
         codes::CAROL => "carol",
@@ -235,23 +238,23 @@ async fn getuserinfo(
         c if c.starts_with(codes::ALICE_PREFIX) => "alice",
         // Echo the code, as a careless upstream might: the connector must scrub it.
         other => {
-            return error(
+            return Err(error(
                 40029,
                 format!("invalid code {other}, more info at https://open.work.weixin.qq.com/devtool/query?e=40029"),
-            )
+            ))
         }
     };
-    Json(json!({ "errcode": 0, "errmsg": "ok", "userid": userid }))
+    Ok(Json(
+        json!({ "errcode": 0, "errmsg": "ok", "userid": userid }),
+    ))
 }
 
 /// `GET /cgi-bin/user/get` (wecom-api.md §6).
 async fn user_get(
     State(state): State<Arc<FakeState>>,
     Query(q): Query<HashMap<String, String>>,
-) -> Json<Value> {
-    if let Err(e) = state.admit(&state.user_get_calls, &state.user_get_script, &q) {
-        return e;
-    }
+) -> Answer {
+    state.admit(&state.user_get_calls, &state.user_get_script, &q)?;
     let body = match q.get("userid").map(String::as_str).unwrap_or_default() {
         "alice" => json!({
             "errcode": 0, "errmsg": "ok", "userid": "alice", "name": "张三 Alice",
@@ -267,7 +270,7 @@ async fn user_get(
         // Error bodies still carry the endpoint's default fields (wecom-api.md "Conventions").
         _ => json!({ "errcode": 60111, "errmsg": "userid not found", "department": [] }),
     };
-    Json(body)
+    Ok(Json(body))
 }
 
 /// A store for the connector tests: keeps upstream tokens in memory and can be told to fail.
