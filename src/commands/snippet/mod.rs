@@ -13,8 +13,6 @@
 //! environment variable, the way that application reads it when started as a service, so the
 //! output can be pasted into a ticket or a repository without leaking it.
 
-use std::fmt::Write as _;
-
 use crate::connector::wecom::{EmailPolicy, WeComSettings};
 use crate::provider::Client;
 
@@ -344,24 +342,30 @@ pub fn render_for(
             app.name()
         ));
     }
-    let (text, more) = match app {
-        SnippetApp::Grafana => grafana(issuer, id, &redirect, scopes, facts),
-        SnippetApp::Gitlab => gitlab(issuer, id, &redirect, scopes, facts),
-        SnippetApp::Oauth2Proxy => oauth2_proxy(issuer, id, &redirect, scopes, facts),
-        SnippetApp::ModAuthOpenidc => mod_auth_openidc(issuer, id, &redirect, scopes),
-        SnippetApp::Jupyterhub => jupyterhub(issuer, id, &redirect, scopes),
-        SnippetApp::Synapse => synapse(issuer, id, &redirect, scopes),
-        SnippetApp::Jenkins => jenkins(issuer, id, &redirect, scopes),
-        SnippetApp::Harbor => harbor(issuer, id, &redirect, scopes),
-        SnippetApp::Kubernetes => kubernetes(issuer, id, scopes, kubelogin_grant(client)),
-        SnippetApp::Argocd => argocd(issuer, id, &redirect, scopes),
-        SnippetApp::Gitea => gitea(issuer, id, &redirect, scopes, facts),
-        SnippetApp::Jumpserver => jumpserver(issuer, id, &redirect, scopes, facts),
-        SnippetApp::Nextcloud => nextcloud(issuer, id, &redirect, scopes),
-        SnippetApp::Minio => minio(issuer, id, &redirect, scopes),
-        SnippetApp::Vault => vault(issuer, id, &redirect, scopes),
+    let target = Target {
+        issuer,
+        id,
+        redirect: &redirect,
+        scopes,
+        facts,
     };
-    warnings.extend(more);
+    let text = match app {
+        SnippetApp::Grafana => grafana(&target, &mut warnings),
+        SnippetApp::Gitlab => gitlab(&target, &mut warnings),
+        SnippetApp::Oauth2Proxy => oauth2_proxy(&target),
+        SnippetApp::ModAuthOpenidc => mod_auth_openidc(&target),
+        SnippetApp::Jupyterhub => jupyterhub(&target),
+        SnippetApp::Synapse => synapse(&target),
+        SnippetApp::Jenkins => jenkins(&target),
+        SnippetApp::Harbor => harbor(&target),
+        SnippetApp::Kubernetes => kubernetes(&target, kubelogin_grant(client)),
+        SnippetApp::Argocd => argocd(&target),
+        SnippetApp::Gitea => gitea(&target, &mut warnings),
+        SnippetApp::Jumpserver => jumpserver(&target),
+        SnippetApp::Nextcloud => nextcloud(&target),
+        SnippetApp::Minio => minio(&target),
+        SnippetApp::Vault => vault(&target),
+    };
     Snippet { text, warnings }
 }
 
@@ -378,7 +382,33 @@ fn kubelogin_grant(client: &Client) -> apps::KubeloginGrant {
     }
 }
 
-type Rendered = (String, Vec<String>);
+/// What every snippet is written from.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    /// The issuer, without a trailing slash.
+    issuer: &'a str,
+    /// The client id.
+    id: &'a str,
+    /// The redirect URI the application sends.
+    redirect: &'a str,
+    /// The scopes the application asks for.
+    scopes: &'a [&'a str],
+    /// The provider's e-mail settings.
+    facts: &'a ProviderFacts,
+}
+
+impl Target<'_> {
+    /// The issuer, the client id, the redirect URI and the scopes: what every snippet names.
+    fn parts(&self) -> (&str, &str, &str, &[&str]) {
+        (self.issuer, self.id, self.redirect, self.scopes)
+    }
+
+    /// Where the application lives: the redirect URI without the application's own
+    /// `callback_path` (a sub-path before it is kept).
+    fn home(&self, callback_path: &str) -> String {
+        self.redirect.trim_end_matches(callback_path).to_string()
+    }
+}
 
 mod apps;
 #[cfg(test)]

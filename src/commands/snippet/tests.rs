@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::secret::Secret;
+use std::fmt::Write as _;
 
 fn client(uris: &[&str]) -> Client {
     Client {
