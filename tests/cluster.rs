@@ -722,17 +722,50 @@ async fn signed_in(browser: &reqwest::Client, a: &Instance, b: &Instance) -> (St
 }
 
 /// A two-instance cluster whose client `APP` has a back-channel logout endpoint, with zhangsan
-/// signed in ([`signed_in`]): the cluster, the endpoint's receipts, the browser, and zhangsan's
-/// access and refresh tokens. `None` (after printing why) without PostgreSQL.
-async fn cluster_with_zhangsan(
-    test: &str,
-) -> Option<(Cluster, common::Received, reqwest::Client, String, String)> {
+/// signed in ([`signed_in`]).
+struct Offboarding {
+    c: Cluster,
+    /// The logout tokens the endpoint received.
+    got: common::Received,
+    /// zhangsan's browser.
+    browser: reqwest::Client,
+    /// zhangsan's access and refresh tokens for `APP`.
+    access: String,
+    refresh: String,
+}
+
+/// The [`Offboarding`] cluster; `None` (after printing why, under `test`) without PostgreSQL.
+async fn cluster_with_zhangsan(test: &str) -> Option<Offboarding> {
     let pg = pg_url(test)?;
     let (bcl, got) = common::logout_receiver().await;
     let c = start_cluster_with(&pg, 2, Some(&bcl)).await;
     let browser = browser();
     let (access, refresh) = signed_in(&browser, &c.nodes[0], &c.nodes[1]).await;
-    Some((c, got, browser, access, refresh))
+    Some(Offboarding {
+        c,
+        got,
+        browser,
+        access,
+        refresh,
+    })
+}
+
+/// After zhangsan's sign-out: no instance honours his session, access or refresh token any
+/// more, and `APP` was sent one logout token for his session within 5 s.
+async fn assert_refused_everywhere(z: &Offboarding) {
+    let mut left: Vec<(String, Vec<&str>)> = Vec::new();
+    for node in &z.c.nodes {
+        let held = still_works(node, &z.browser, &z.access, &z.refresh).await;
+        left.push((node.base.clone(), held));
+    }
+    let tokens = common::wait_for_logout_tokens(&z.got, 1, Duration::from_secs(5)).await;
+    let logs: Vec<String> = z.c.nodes.iter().map(|n| n.log()).collect();
+    assert!(
+        left.iter().all(|(_, w)| w.is_empty()),
+        "still working after the sign-out: {left:?}\n{}",
+        logs.join("\n")
+    );
+    assert_one_logout_token_for_zhangsan(&tokens);
 }
 
 /// The `signed_out` entry of the cluster's login event log, read through `node`: its reason.
@@ -764,60 +797,37 @@ fn assert_one_logout_token_for_zhangsan(tokens: &[String]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_deleted_in_wecom_is_refused_by_every_instance_within_5_s_of_the_callback() {
-    let Some((c, got, browser, access, refresh)) = cluster_with_zhangsan(
-        "a_member_deleted_in_wecom_is_refused_by_every_instance_within_5_s_of_the_callback",
-    )
-    .await
-    else {
+    let Some(z) = cluster_with_zhangsan("offboarding: a member deleted in WeCom").await else {
         return;
     };
-    let [a, b] = [&c.nodes[0], &c.nodes[1]];
     // WeCom tells instance B; the load balancer may send the person's next requests anywhere.
     let target = wecom_oidc::simulator::CallbackTarget {
-        url: format!("{}/callback/wecom/events", b.base),
+        url: format!("{}/callback/wecom/events", z.c.nodes[1].base),
         token: CALLBACK_TOKEN.into(),
         encoding_aes_key: CALLBACK_AES_KEY.into(),
     };
     let started = std::time::Instant::now();
-    let delivery = c
-        .sim
-        .sim
-        .delete_member_and_notify("zhangsan", &target)
-        .await
-        .expect("delivered");
+    let delivery =
+        z.c.sim
+            .sim
+            .delete_member_and_notify("zhangsan", &target)
+            .await
+            .expect("delivered");
     assert_eq!(delivery.status, 200, "{}", delivery.body);
-    let mut left: Vec<(String, Vec<&str>)> = Vec::new();
-    for node in [a, b] {
-        left.push((
-            node.base.clone(),
-            still_works(node, &browser, &access, &refresh).await,
-        ));
-    }
-    let tokens = common::wait_for_logout_tokens(&got, 1, Duration::from_secs(5)).await;
+    assert_refused_everywhere(&z).await;
     let elapsed = started.elapsed();
-    assert!(
-        left.iter().all(|(_, w)| w.is_empty()),
-        "still working after the callback: {left:?}\n{}\n{}",
-        a.log(),
-        b.log()
-    );
-    assert_one_logout_token_for_zhangsan(&tokens);
     assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
     println!("deleted member refused everywhere and client told in {elapsed:?}");
-    let reason = sign_out_reason(a);
+    let reason = sign_out_reason(&z.c.nodes[0]);
     assert!(reason.contains("deleted"), "{reason}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_signout_from_the_cli_ends_a_persons_session_and_tokens_on_every_instance() {
-    let Some((c, got, browser, access, refresh)) = cluster_with_zhangsan(
-        "admin_signout_from_the_cli_ends_a_persons_session_and_tokens_on_every_instance",
-    )
-    .await
-    else {
+    let Some(z) = cluster_with_zhangsan("offboarding: admin signout").await else {
         return;
     };
-    let [a, b] = [&c.nodes[0], &c.nodes[1]];
+    let [a, b] = [&z.c.nodes[0], &z.c.nodes[1]];
     // The operator asks instance B, through its admin socket, by the person's WeCom UserId.
     let out = Command::new(env!("CARGO_BIN_EXE_wecom-oidc"))
         .arg("--config")
@@ -841,13 +851,7 @@ async fn admin_signout_from_the_cli_ends_a_persons_session_and_tokens_on_every_i
         serde_json::json!({"sessions": 1, "grants": 1, "refresh_tokens": 1, "logout_notifications": 1}),
     );
     // The member is still active in WeCom: only the sign-out refuses them.
-    for node in [a, b] {
-        let w = still_works(node, &browser, &access, &refresh).await;
-        assert!(w.is_empty(), "{} still honours {w:?}", node.base);
-    }
-    assert_one_logout_token_for_zhangsan(
-        &common::wait_for_logout_tokens(&got, 1, Duration::from_secs(5)).await,
-    );
+    assert_refused_everywhere(&z).await;
     let reason = sign_out_reason(a);
     assert!(
         reason.contains("ops-li") && reason.contains("laptop stolen"),
@@ -856,7 +860,7 @@ async fn admin_signout_from_the_cli_ends_a_persons_session_and_tokens_on_every_i
     // A new login works again: the sign-out ends what was, not the person. (Credentials from
     // logins in the second of the sign-out are void too: the store counts whole seconds.)
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let code = login(&browser, APP, APP_CB, a, b).await;
+    let code = login(&z.browser, APP, APP_CB, a, b).await;
     assert_eq!(redeem(b, &code).await.0, StatusCode::OK);
     // Bad requests get the admin API's JSON errors.
     let out = Command::new(env!("CARGO_BIN_EXE_wecom-oidc"))
