@@ -295,22 +295,33 @@ pub fn run_keys(
         }
         KeysAction::Rotate { alg, grace } => {
             let r = KeyStore::rotate(&dir, *alg, *grace, clock).map_err(|e| e.to_string())?;
-            let mut out = format!("new active {} key {}\n", r.new_key.alg, r.new_key.kid);
-            if let Some(old) = r.retired {
-                out.push_str(&format!(
-                    "previous key {old} stays published for {grace} s (retiring)\n"
-                ));
-            }
-            for kid in r.removed {
-                out.push_str(&format!("removed expired key {kid}\n"));
-            }
-            out.push_str("restart the server to sign with the new key\n");
-            Ok(out)
+            Ok(render_rotation(
+                r,
+                *grace,
+                "restart the server to sign with the new key",
+            ))
         }
     }
 }
 
 /// The `keys list` table.
+/// What `keys rotate` prints: the new key, the retiring and removed ones, then `next_step`
+/// (what the operator still has to do, if anything, for servers to sign with it).
+fn render_rotation(r: crate::tokens::Rotation, grace: i64, next_step: &str) -> String {
+    let mut out = format!("new active {} key {}\n", r.new_key.alg, r.new_key.kid);
+    if let Some(old) = r.retired {
+        out.push_str(&format!(
+            "previous key {old} stays published for {grace} s (retiring)\n"
+        ));
+    }
+    for kid in r.removed {
+        out.push_str(&format!("removed expired key {kid}\n"));
+    }
+    out.push_str(next_step);
+    out.push('\n');
+    out
+}
+
 fn render_key_list(keys: Vec<crate::tokens::KeyInfo>, now: i64) -> String {
     let mut out = format!(
         "{:<9} {:<6} {:<44} {:<11} {:<11} FILE\n",
@@ -369,17 +380,7 @@ pub async fn run_keys_in_store(
             let r = shared::rotate_in_store(store, *alg, *grace, clock)
                 .await
                 .map_err(|e| e.to_string())?;
-            let mut out = format!("new active {} key {}\n", r.new_key.alg, r.new_key.kid);
-            if let Some(old) = r.retired {
-                out.push_str(&format!(
-                    "previous key {old} stays published for {grace} s (retiring)\n"
-                ));
-            }
-            for kid in r.removed {
-                out.push_str(&format!("removed expired key {kid}\n"));
-            }
-            out.push_str(&format!("{reload}\n"));
-            Ok(out)
+            Ok(render_rotation(r, *grace, reload))
         }
     }
 }
@@ -448,6 +449,34 @@ mod keys_tests {
         let list = run_keys(&args(KeysAction::List), None, &clock).expect("list");
         assert_eq!(list.matches("active").count(), 2, "{list}");
         assert_eq!(list.matches("retiring").count(), 1, "{list}");
+    }
+
+    #[test]
+    fn keys_rotate_prints_the_new_retiring_and_removed_keys_then_the_next_step() {
+        let rotation = |retired: Option<&str>, removed: &[&str]| crate::tokens::Rotation {
+            new_key: crate::tokens::KeyInfo {
+                kid: "NEW".into(),
+                alg: SigningAlg::Es256,
+                status: crate::tokens::KeyStatus::Active,
+                created_at: None,
+                retire_at: None,
+                path: PathBuf::new(),
+            },
+            retired: retired.map(str::to_owned),
+            removed: removed.iter().map(|k| k.to_string()).collect(),
+        };
+        assert_eq!(
+            render_rotation(rotation(Some("OLD"), &["GONE1", "GONE2"]), 3600, "restart"),
+            "new active ES256 key NEW\n\
+             previous key OLD stays published for 3600 s (retiring)\n\
+             removed expired key GONE1\n\
+             removed expired key GONE2\n\
+             restart\n"
+        );
+        assert_eq!(
+            render_rotation(rotation(None, &[]), 60, "reload"),
+            "new active ES256 key NEW\nreload\n"
+        );
     }
 
     #[test]
