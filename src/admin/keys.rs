@@ -14,17 +14,14 @@ use crate::tokens::{shared, KeyStore, SigningAlg};
 /// `keys rotate`'s default, longer than any id_token or access token lives.
 pub const DEFAULT_GRACE_SECS: i64 = 86_400;
 
-/// The request body.
+/// The request body; serde reads a missing member as `None`.
 #[derive(Debug, Deserialize)]
 pub struct RotateRequest {
     /// RS256 (default), ES256 or EdDSA.
-    #[serde(default)]
     pub alg: Option<String>,
     /// Seconds the previous key stays published.
-    #[serde(default)]
     pub grace: Option<i64>,
     /// Who asks (for the audit log).
-    #[serde(default)]
     pub actor: Option<String>,
 }
 
