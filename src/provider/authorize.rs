@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use super::claims::{parse_claims_request, ClaimsRequest};
 use super::error::{ErrorCode, OAuthError};
-use super::handoff::LoginStart;
+use super::handoff::{LoginBrowser, LoginStart};
 use super::params::Params;
 pub use super::request::ValidAuthorizeRequest;
 use super::request::{CodeGrant, Prompt};
@@ -256,15 +256,12 @@ impl Provider {
 
     /// Stores the request and returns the upstream login URL to send the browser to, or the
     /// hand-off page when the connector says this browser cannot log in upstream by itself.
-    /// `browser_binding` is the hash of the cookie that ties the flow to this browser.
     pub async fn begin_login(
         &self,
         req: &ValidAuthorizeRequest,
-        browser_binding: &str,
-        user_agent: Option<&str>,
+        browser: LoginBrowser<'_>,
     ) -> Result<LoginStart, ErrorRedirect> {
-        self.begin_login_for(req, browser_binding, user_agent, None)
-            .await
+        self.begin_login_for(req, browser, None).await
     }
 
     /// [`Self::begin_login`], for a device verification page when `device_user_code` is set:
@@ -272,8 +269,7 @@ impl Provider {
     pub(crate) async fn begin_login_for(
         &self,
         req: &ValidAuthorizeRequest,
-        browser_binding: &str,
-        user_agent: Option<&str>,
+        browser: LoginBrowser<'_>,
         device_user_code: Option<&str>,
     ) -> Result<LoginStart, ErrorRedirect> {
         let fail = |error: OAuthError| req.error_redirect(error);
@@ -302,7 +298,7 @@ impl Provider {
             ui_locales: req.ui_locales.clone(),
             claims: req.claims.clone(),
             connector_id: connector.id().to_string(),
-            browser_binding: browser_binding.to_string(),
+            browser_binding: browser.binding.to_string(),
             device_user_code: device_user_code.map(str::to_string),
             created_at: now,
             expires_at: now + self.lifetimes().auth_request,
@@ -330,7 +326,7 @@ impl Provider {
             state: &upstream_state,
             callback_url: &callback,
             scopes: &req.scopes,
-            user_agent,
+            user_agent: browser.user_agent,
             login_hint: req.login_hint.as_deref(),
             ui_locales: req.ui_locales.as_deref(),
         };
@@ -639,6 +635,12 @@ fn connector_error_to_oauth(e: &ConnectorError) -> OAuthError {
 mod tests {
     use super::*;
 
+    /// A browser without a `User-Agent`.
+    const BROWSER: LoginBrowser<'static> = LoginBrowser {
+        binding: "binding",
+        user_agent: None,
+    };
+
     #[tokio::test]
     async fn pending_authorizations_are_capped_with_temporarily_unavailable_rfc6749_4_1_2_1() {
         let h = crate::provider::testing::harness(
@@ -653,12 +655,12 @@ mod tests {
         let req = provider.validate_authorize(&params).expect("valid request");
         for _ in 0..3 {
             provider
-                .begin_login(&req, "binding", None)
+                .begin_login(&req, BROWSER)
                 .await
                 .expect("under the cap");
         }
         let refused = provider
-            .begin_login(&req, "binding", None)
+            .begin_login(&req, BROWSER)
             .await
             .expect_err("over the cap");
         assert_eq!(refused.error.code, ErrorCode::TemporarilyUnavailable);
@@ -671,7 +673,7 @@ mod tests {
         let later = provider.now() + provider.lifetimes().auth_request + 1;
         provider.store().delete_expired(later).await.expect("sweep");
         provider
-            .begin_login(&req, "binding", None)
+            .begin_login(&req, BROWSER)
             .await
             .expect("after the sweep");
     }

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::authorize::{AuthorizationResponse, ResponseMode};
 use super::error::{ErrorCode, OAuthError};
-use super::handoff::LoginStart;
+use super::handoff::{LoginBrowser, LoginStart};
 use super::params::Params;
 use super::request::{Prompt, ValidAuthorizeRequest};
 use super::token::{Issue, TokenError, TokenResponse, OFFLINE_ACCESS};
@@ -366,8 +366,7 @@ impl Provider {
     pub async fn device_login(
         &self,
         user_code: &str,
-        browser_binding: &str,
-        user_agent: Option<&str>,
+        browser: LoginBrowser<'_>,
     ) -> Result<LoginStart, DevicePageError> {
         let request = self.device_request(user_code).await?;
         let req = ValidAuthorizeRequest {
@@ -386,7 +385,7 @@ impl Provider {
             id_token_hint_sub: None,
             claims: ClaimsRequest::default(),
         };
-        self.begin_login_for(&req, browser_binding, user_agent, Some(&request.user_code))
+        self.begin_login_for(&req, browser, Some(&request.user_code))
             .await
             .map_err(|redirect| DevicePageError::Server(redirect.error))
     }

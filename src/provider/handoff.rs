@@ -14,6 +14,16 @@ use super::request::ValidAuthorizeRequest;
 use super::Provider;
 use crate::connector::Handoff;
 
+/// The browser a login starts in.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginBrowser<'a> {
+    /// The hash of the cookie that ties the flow to this browser (RFC 9700 §4.7).
+    pub binding: &'a str,
+    /// Its `User-Agent`: the connector decides from it whether this browser can log in
+    /// upstream by itself.
+    pub user_agent: Option<&'a str>,
+}
+
 /// Where the browser goes after `/authorize` when it needs an upstream login.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoginStart {

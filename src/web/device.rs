@@ -14,7 +14,7 @@ use super::query::QueryParams;
 use super::token::{client_form, oauth_error_response};
 use super::WebState;
 use crate::provider::device::{normalize_user_code, DevicePageError, DeviceRequest};
-use crate::provider::handoff::LoginStart;
+use crate::provider::handoff::{LoginBrowser, LoginStart};
 use crate::provider::params::Params;
 use crate::random;
 
@@ -272,7 +272,13 @@ async fn start_login(s: &WebState, headers: &HeaderMap, typed: &str) -> Response
         .and_then(|v| v.to_str().ok());
     let mut resp = match s
         .provider
-        .device_login(typed, &random::hash_secret(&binding), user_agent)
+        .device_login(
+            typed,
+            LoginBrowser {
+                binding: &random::hash_secret(&binding),
+                user_agent,
+            },
+        )
         .await
     {
         Ok(LoginStart::Redirect(url)) => super::html::redirect(StatusCode::FOUND, &url)

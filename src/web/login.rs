@@ -12,7 +12,7 @@ use super::query::QueryParams;
 use super::rate_limit::AuthorizeBudget;
 use super::{error_page, html, WebState};
 use crate::provider::authorize::AuthorizeRejection;
-use crate::provider::handoff::LoginStart;
+use crate::provider::handoff::{LoginBrowser, LoginStart};
 use crate::provider::params::Params;
 use crate::provider::response::{AuthorizationResponse, ErrorRedirect, ResponseMode};
 use crate::provider::session::AuthorizeNext;
@@ -103,7 +103,13 @@ async fn authorize(
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
     match provider
-        .begin_login(&req, &random::hash_secret(&binding), user_agent)
+        .begin_login(
+            &req,
+            LoginBrowser {
+                binding: &random::hash_secret(&binding),
+                user_agent,
+            },
+        )
         .await
     {
         Ok(start) => {
