@@ -304,7 +304,6 @@ pub fn run_keys(
     }
 }
 
-/// The `keys list` table.
 /// What `keys rotate` prints: the new key, the retiring and removed ones, then `next_step`
 /// (what the operator still has to do, if anything, for servers to sign with it).
 fn render_rotation(r: crate::tokens::Rotation, grace: i64, next_step: &str) -> String {
@@ -322,6 +321,7 @@ fn render_rotation(r: crate::tokens::Rotation, grace: i64, next_step: &str) -> S
     out
 }
 
+/// The `keys list` table.
 fn render_key_list(keys: Vec<crate::tokens::KeyInfo>, now: i64) -> String {
     let mut out = format!(
         "{:<9} {:<6} {:<44} {:<11} {:<11} FILE\n",

@@ -797,7 +797,11 @@ fn assert_one_logout_token_for_zhangsan(tokens: &[String]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_deleted_in_wecom_is_refused_by_every_instance_within_5_s_of_the_callback() {
-    let Some(z) = cluster_with_zhangsan("offboarding: a member deleted in WeCom").await else {
+    let Some(z) = cluster_with_zhangsan(
+        "a_member_deleted_in_wecom_is_refused_by_every_instance_within_5_s_of_the_callback",
+    )
+    .await
+    else {
         return;
     };
     // WeCom tells instance B; the load balancer may send the person's next requests anywhere.
@@ -824,7 +828,11 @@ async fn a_member_deleted_in_wecom_is_refused_by_every_instance_within_5_s_of_th
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_signout_from_the_cli_ends_a_persons_session_and_tokens_on_every_instance() {
-    let Some(z) = cluster_with_zhangsan("offboarding: admin signout").await else {
+    let Some(z) = cluster_with_zhangsan(
+        "admin_signout_from_the_cli_ends_a_persons_session_and_tokens_on_every_instance",
+    )
+    .await
+    else {
         return;
     };
     let [a, b] = [&z.c.nodes[0], &z.c.nodes[1]];
