@@ -669,6 +669,22 @@ pub(super) async fn getuserinfo3rd(Call { sim, ip, q }: Call) -> Response {
     sim.reply(&ip, outcome)
 }
 
+/// A suite whose command callback nothing listens on (tests): a push to it fails, and the
+/// state change it announces (an install, a ticket) is made before the push.
+#[cfg(test)]
+pub(super) fn unreachable_suite(suite_id: &str, kind: SuiteKind) -> SuiteSpec {
+    SuiteSpec {
+        suite_id: suite_id.into(),
+        kind,
+        suite_secret: "s".into(),
+        callback: CallbackTarget {
+            url: "http://127.0.0.1:9/events".into(),
+            token: "t".into(),
+            encoding_aes_key: "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt".into(),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -685,17 +701,7 @@ mod tests {
         let ttl = config.code_ttl;
         let sim = Simulator::new(config, std::sync::Arc::new(clock.clone()));
         for suite_id in ["wwsuite1", "wwsuite2"] {
-            sim.add_suite(SuiteSpec {
-                suite_id: suite_id.into(),
-                kind: SuiteKind::ThirdParty,
-                suite_secret: "s".into(),
-                // Nothing listens there: the push fails, the install is made before it.
-                callback: CallbackTarget {
-                    url: "http://127.0.0.1:9/events".into(),
-                    token: "t".into(),
-                    encoding_aes_key: "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt".into(),
-                },
-            });
+            sim.add_suite(unreachable_suite(suite_id, SuiteKind::ThirdParty));
         }
         let _ = sim
             .install_suite("wwsuite1", &corp, VisibleRange::whole_corp())
