@@ -4,8 +4,8 @@
 use std::sync::MutexGuard;
 
 use super::{
-    redirect_domain, CodeError, CodeGrant, Simulator, State, Subject, TicketError, TicketGrant,
-    TokenError, TokenGrant, USER_TICKET_TTL,
+    expiry, redirect_domain, CodeError, CodeGrant, Simulator, State, Subject, TicketError,
+    TicketGrant, TokenError, TokenGrant, USER_TICKET_TTL,
 };
 use crate::random;
 use crate::simulator::corp::{App, AppKey};
@@ -84,20 +84,20 @@ impl Simulator {
         } else {
             String::new()
         };
-        let mut state = self.lock();
-        // Expired codes answer 40029 exactly like unknown ones, so they can go.
-        state.codes.retain(|_, g| g.expires_at > now);
-        state.codes.insert(
-            random::hash_secret(&code),
-            CodeGrant {
-                app,
-                subject,
-                private_info,
-                redirect_domain,
-                device_id,
-                expires_at: now + self.inner.config.code_ttl,
-            },
-        );
+        let grant = CodeGrant {
+            app,
+            subject,
+            private_info,
+            redirect_domain,
+            device_id,
+            expires_at: now + self.inner.config.code_ttl,
+        };
+        // Expired codes answer 40029 exactly like unknown ones, so they can go at once.
+        let key = random::hash_secret(&code);
+        let codes = &mut self.lock().codes;
+        expiry::insert(codes, now, 0, expiry::MAX_CODES, key, grant, |g| {
+            g.expires_at
+        });
         code
     }
 
@@ -131,17 +131,17 @@ impl Simulator {
         let now = self.now();
         let ttl = self.inner.config.token_ttl;
         let token = random::token(48);
-        let mut state = self.lock();
-        // Keep expired tokens for one more lifetime so that their use answers 42001 rather
-        // than 40014; older ones are dropped to bound memory.
-        state.tokens.retain(|_, t| t.expires_at + ttl > now);
-        state.tokens.insert(
-            random::hash_secret(&token),
-            TokenGrant {
-                app,
-                expires_at: now + ttl,
-            },
-        );
+        let grant = TokenGrant {
+            app,
+            expires_at: now + ttl,
+        };
+        // Expired tokens stay one more lifetime so that their use answers 42001 rather than
+        // 40014.
+        let key = random::hash_secret(&token);
+        let tokens = &mut self.lock().tokens;
+        expiry::insert(tokens, now, ttl, expiry::MAX_TOKENS, key, grant, |t| {
+            t.expires_at
+        });
         (token, ttl)
     }
 
@@ -195,20 +195,17 @@ impl Simulator {
     pub(super) fn mint_ticket(&self, app: &AppKey, userid: &str) -> String {
         let now = self.now();
         let ticket = random::token(64);
-        let mut state = self.lock();
-        // Keep expired tickets for one more lifetime so that their use answers 84014 rather
-        // than 84015; older ones are dropped to bound memory.
-        state
-            .tickets
-            .retain(|_, t| t.expires_at + USER_TICKET_TTL > now);
-        state.tickets.insert(
-            random::hash_secret(&ticket),
-            TicketGrant {
-                app: app.clone(),
-                userid: userid.to_string(),
-                expires_at: now + USER_TICKET_TTL,
-            },
-        );
+        let grant = TicketGrant {
+            app: app.clone(),
+            userid: userid.to_string(),
+            expires_at: now + USER_TICKET_TTL,
+        };
+        // Expired tickets stay one more lifetime so that their use answers 84014 rather than
+        // 84015.
+        let key = random::hash_secret(&ticket);
+        let tickets = &mut self.lock().tickets;
+        let (grace, cap) = (USER_TICKET_TTL, expiry::MAX_TICKETS);
+        expiry::insert(tickets, now, grace, cap, key, grant, |t| t.expires_at);
         ticket
     }
 

@@ -19,6 +19,7 @@ mod control;
 mod corp;
 mod credentials;
 mod directory;
+mod expiry;
 mod member_events;
 mod pages;
 mod reply;

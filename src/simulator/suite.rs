@@ -28,7 +28,7 @@ use super::api::Call;
 use super::callbacks::post_signed;
 use super::corp::{App, AppKey, DepartmentNames};
 use super::reply::{failure, success, ClientIp};
-use super::{CallbackTarget, Delivery, Simulator, VisibleRange};
+use super::{expiry, CallbackTarget, Delivery, Simulator, VisibleRange};
 use crate::random;
 
 /// Missing token (§1).
@@ -242,10 +242,9 @@ impl Simulator {
             };
             corp.apps.push(app);
             let suites = &mut state.suites;
-            suites.auth_codes.insert(
-                random::hash_secret(&auth_code),
-                (suite_id.to_owned(), corp_id.to_owned(), now + ttl),
-            );
+            let grant = (suite_id.to_owned(), corp_id.to_owned(), now + ttl);
+            let (key, cap) = (random::hash_secret(&auth_code), expiry::MAX_AUTH_CODES);
+            expiry::insert(&mut suites.auth_codes, now, 0, cap, key, grant, |g| g.2);
             let suite = suites.suite_mut(suite_id).ok_or("unknown suite")?;
             suite.installs.insert(
                 corp_id.to_owned(),
@@ -345,15 +344,15 @@ impl Simulator {
             Some(u) => Some(state.corp(corp_id)?.directory.member(u)?.userid.clone()),
             None => None,
         };
-        state.suites.codes.insert(
-            random::hash_secret(&code),
-            SuiteCode {
-                suite_id: suite_id.to_owned(),
-                corp_id: corp_id.to_owned(),
-                userid,
-                expires_at: now + ttl,
-            },
-        );
+        let grant = SuiteCode {
+            suite_id: suite_id.to_owned(),
+            corp_id: corp_id.to_owned(),
+            userid,
+            expires_at: now + ttl,
+        };
+        let (key, cap) = (random::hash_secret(&code), expiry::MAX_CODES);
+        let codes = &mut state.suites.codes;
+        expiry::insert(codes, now, 0, cap, key, grant, |g| g.expires_at);
         Some(code)
     }
 
@@ -522,9 +521,19 @@ pub(super) async fn get_suite_token(
         }
         let token = random::token(48);
         let ttl = sim.config().token_ttl;
-        sim.lock().suites.tokens.insert(
-            random::hash_secret(&token),
-            (id.to_owned(), sim.now() + ttl),
+        // Expired suite tokens stay one more lifetime so that their use answers 42009
+        // rather than 40082.
+        let now = sim.now();
+        let (key, cap) = (random::hash_secret(&token), expiry::MAX_TOKENS);
+        let tokens = &mut sim.lock().suites.tokens;
+        expiry::insert(
+            tokens,
+            now,
+            ttl,
+            cap,
+            key,
+            (id.to_owned(), now + ttl),
+            |t| t.1,
         );
         // §8: the success body carries no errcode in WeCom's docs; the simulator sends the
         // usual `errcode: 0`, which a client must accept as well.
@@ -660,9 +669,60 @@ pub(super) async fn getuserinfo3rd(Call { sim, ip, q }: Call) -> Response {
     sim.reply(&ip, outcome)
 }
 
+/// A suite whose command callback nothing listens on (tests): a push to it fails, and the
+/// state change it announces (an install, a ticket) is made before the push.
+#[cfg(test)]
+pub(super) fn unreachable_suite(suite_id: &str, kind: SuiteKind) -> SuiteSpec {
+    SuiteSpec {
+        suite_id: suite_id.into(),
+        kind,
+        suite_secret: "s".into(),
+        callback: CallbackTarget {
+            url: "http://127.0.0.1:9/events".into(),
+            token: "t".into(),
+            encoding_aes_key: "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt".into(),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ManualClock;
+
+    /// Login codes a suite's pages minted and nobody redeemed, and install auth codes nobody
+    /// exchanged, go once expired (wecom-api.md §8: codes live 5 minutes) instead of staying
+    /// for the life of the process.
+    #[tokio::test]
+    async fn unredeemed_suite_codes_and_auth_codes_are_dropped_once_expired() {
+        let clock = ManualClock::new(1_700_000_000);
+        let config = super::super::SimulatorConfig::demo("http://127.0.0.1:9/wecom-sim");
+        let corp = config.corp_id.clone();
+        let ttl = config.code_ttl;
+        let sim = Simulator::new(config, std::sync::Arc::new(clock.clone()));
+        for suite_id in ["wwsuite1", "wwsuite2"] {
+            sim.add_suite(unreachable_suite(suite_id, SuiteKind::ThirdParty));
+        }
+        let _ = sim
+            .install_suite("wwsuite1", &corp, VisibleRange::whole_corp())
+            .await;
+        for _ in 0..3 {
+            sim.issue_suite_code("wwsuite1", &corp, "zhangsan");
+        }
+        assert_eq!(sim.lock().suites.codes.len(), 3);
+        clock.advance(ttl);
+        sim.issue_suite_code("wwsuite1", &corp, "zhangsan");
+        let _ = sim
+            .install_suite("wwsuite2", &corp, VisibleRange::whole_corp())
+            .await;
+        let state = sim.lock();
+        assert_eq!(state.suites.codes.len(), 1, "the three expired codes went");
+        assert_eq!(
+            state.suites.auth_codes.len(),
+            1,
+            "the expired auth code went"
+        );
+    }
 
     #[test]
     fn open_userid_is_per_corp_and_case_insensitive() {

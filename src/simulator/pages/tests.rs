@@ -546,18 +546,10 @@ async fn large_corp_page_lists_a_bounded_number_of_members() {
 /// `getuserinfo3rd` (not `auth/getuserinfo`) redeems.
 #[tokio::test]
 async fn suite_pages_offer_installing_corps_and_refuse_unknown_suites() {
-    use crate::simulator::{CallbackTarget, SuiteKind, SuiteSpec};
+    use crate::simulator::suite::unreachable_suite;
+    use crate::simulator::SuiteKind;
     let sim = setup(|_| {});
-    sim.add_suite(SuiteSpec {
-        suite_id: "wwsuite1".into(),
-        kind: SuiteKind::ThirdParty,
-        suite_secret: "s".into(),
-        callback: CallbackTarget {
-            url: "http://127.0.0.1:9/events".into(),
-            token: "t".into(),
-            encoding_aes_key: "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt".into(),
-        },
-    });
+    sim.add_suite(unreachable_suite("wwsuite1", SuiteKind::ThirdParty));
     let cb = encode("https://rp.example.com/cb");
     let web = format!(
         "/wwlogin/sso/login?login_type=ServiceApp&appid=wwsuite1&redirect_uri={cb}&state=S1"

@@ -143,23 +143,13 @@ async fn large_corp_builds_fast_and_answers_simplelist() {
 #[tokio::test]
 async fn department_names_are_ids_for_third_party_apps_and_withheld_for_customised_ones() {
     use crate::simulator::corp::AppKey;
-    use crate::simulator::{CallbackTarget, SuiteKind, SuiteSpec};
+    use crate::simulator::SuiteKind;
     let (sim, _) = setup(|_| {});
     for (id, kind) in [
         ("wwsuite3rd", SuiteKind::ThirdParty),
         ("wwsuitedk", SuiteKind::Customised),
     ] {
-        sim.add_suite(SuiteSpec {
-            suite_id: id.into(),
-            kind,
-            suite_secret: "s".into(),
-            // Nothing listens there: the push fails, the install is made before it.
-            callback: CallbackTarget {
-                url: "http://127.0.0.1:9/events".into(),
-                token: "t".into(),
-                encoding_aes_key: "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt".into(),
-            },
-        });
+        sim.add_suite(crate::simulator::suite::unreachable_suite(id, kind));
         let _ = sim
             .install_suite(id, CORP, VisibleRange::whole_corp())
             .await;
