@@ -24,7 +24,9 @@ use super::logout::BackchannelLogout;
 use super::Provider;
 use crate::connector::ConnectorError;
 use crate::identity::Identity;
-use crate::storage::{LoginEvent, StorageError, Subject};
+use crate::storage::{
+    subject_mark_key as mark_key, LoginEvent, StorageError, Subject, SubjectMarks,
+};
 
 /// How far a sign-out reaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,12 +84,6 @@ pub enum SignOutError {
 pub trait LogoutNotifier: Send + Sync {
     /// POSTs each token to its client; failures are the implementation's to log.
     async fn deliver(&self, deliveries: Vec<BackchannelLogout>);
-}
-
-/// The store key of the mark of `user_id` as named by `connector_id`.
-fn mark_key(connector_id: &str, user_id: &str) -> String {
-    // Connector ids are config identifiers without line breaks, so the key is unambiguous.
-    format!("{connector_id}\n{user_id}")
 }
 
 impl Provider {
@@ -157,18 +153,43 @@ impl Provider {
         {
             return Ok(true);
         }
-        // For a client with pairwise subjects `user_id` is the client's `sub`; the person's
-        // own id is kept as `upstream_id`.
+        match self.pairwise_own_id(identity, &connector) {
+            Some(own) => self.is_session_signed_out(&connector, own, auth_time).await,
+            None => Ok(false),
+        }
+    }
+
+    /// [`Self::is_signed_out`] with the marks the store read with the credential
+    /// ([`SubjectMarks`]); only a record that names no connector needs reads of its own.
+    pub(crate) async fn is_signed_out_marked(
+        &self,
+        identity: &Identity,
+        auth_time: i64,
+        client_id: &str,
+        marks: &SubjectMarks,
+    ) -> Result<bool, StorageError> {
+        if identity.connector_id.is_empty() {
+            return self.is_signed_out(identity, auth_time, client_id).await;
+        }
+        let voids = |mark: Option<i64>| mark.is_some_and(|not_before| auth_time < not_before);
+        Ok(voids(marks.of_user)
+            || (self
+                .pairwise_own_id(identity, &identity.connector_id)
+                .is_some()
+                && voids(marks.of_upstream)))
+    }
+
+    /// For a client with pairwise subjects `user_id` is the client's `sub`; the person's own id
+    /// is kept as `upstream_id`, and its mark counts too.
+    fn pairwise_own_id<'a>(&self, identity: &'a Identity, connector: &str) -> Option<&'a str> {
         let pairwise = self
             .connectors
-            .get(&connector)
+            .get(connector)
             .is_some_and(|c| c.is_pairwise());
-        match &identity.upstream_id {
-            Some(own) if pairwise && *own != identity.user_id => {
-                self.is_session_signed_out(&connector, own, auth_time).await
-            }
-            _ => Ok(false),
-        }
+        identity
+            .upstream_id
+            .as_deref()
+            .filter(|own| pairwise && *own != identity.user_id)
     }
 
     /// [`Self::is_signed_out`] for a session (which always names its connector).
@@ -396,5 +417,106 @@ mod tests {
             p.sign_out(&sign_out("nope", Reach::Realm)).await,
             Err(SignOutError::UnknownConnector(_))
         ));
+    }
+
+    /// The stub, giving each client its own `sub`.
+    #[derive(Debug)]
+    struct Pairwise(StubConnector);
+
+    #[async_trait::async_trait]
+    impl crate::connector::Connector for Pairwise {
+        fn id(&self) -> &str {
+            self.0.id()
+        }
+        fn realm(&self) -> &str {
+            self.0.realm()
+        }
+        fn login_url(
+            &self,
+            r: &crate::connector::LoginRequest<'_>,
+        ) -> Result<String, ConnectorError> {
+            self.0.login_url(r)
+        }
+        async fn handle_callback(
+            &self,
+            q: &std::collections::HashMap<String, String>,
+            s: &[String],
+        ) -> Result<Identity, ConnectorError> {
+            self.0.handle_callback(q, s).await
+        }
+        async fn refresh(&self, identity: &Identity) -> Result<Identity, ConnectorError> {
+            self.0.refresh(identity).await
+        }
+        fn is_pairwise(&self) -> bool {
+            true
+        }
+    }
+
+    #[tokio::test]
+    async fn marks_read_with_a_credential_void_exactly_what_the_separate_reads_void() {
+        let mut h = harness(
+            vec![app_client(ClientSettings::default())],
+            Lifetimes::default(),
+        );
+        h.provider = h
+            .provider
+            .with_connector(Arc::new(Pairwise(StubConnector::named("pw", "corp-2"))));
+        let p = &h.provider;
+        let (own, other) = (person("stub"), person("pw"));
+        // A pairwise client's record: its `sub` as user_id, the person's own id as upstream_id;
+        // a renamed person's record elsewhere carries their current id the same way.
+        let as_pairwise = |connector: &str| Identity {
+            user_id: "pairwise-sub".into(),
+            upstream_id: Some("zhangsan".into()),
+            ..person(connector)
+        };
+        let people = &[
+            own.clone(),
+            other,
+            person(""),
+            as_pairwise("pw"),
+            as_pairwise("stub"),
+        ];
+        let agree = |label: &'static str| async move {
+            for identity in people {
+                let marks = SubjectMarks::read(p.store().as_ref(), identity)
+                    .await
+                    .unwrap();
+                for auth_time in [T0 - 1, T0, T0 + 1, T0 + 20] {
+                    let separate = p.is_signed_out(identity, auth_time, "app").await.unwrap();
+                    let marked = p
+                        .is_signed_out_marked(identity, auth_time, "app", &marks)
+                        .await
+                        .unwrap();
+                    assert_eq!(marked, separate, "{label}: {identity:?} at {auth_time}");
+                }
+            }
+        };
+        agree("nobody signed out").await;
+        p.sign_out(&sign_out("pw", Reach::Connector)).await.unwrap();
+        agree("signed out of the pairwise app").await;
+        let voided = |identity: Identity| async move {
+            let marks = SubjectMarks::read(p.store().as_ref(), &identity)
+                .await
+                .unwrap();
+            p.is_signed_out_marked(&identity, T0, "app", &marks)
+                .await
+                .unwrap()
+        };
+        assert!(
+            voided(as_pairwise("pw")).await,
+            "the person's own id counts"
+        );
+        assert!(!voided(own.clone()).await);
+        h.clock.advance(10);
+        p.sign_out(&sign_out("stub", Reach::Connector))
+            .await
+            .unwrap();
+        agree("signed out of both").await;
+        assert!(voided(own).await);
+        assert!(
+            !voided(as_pairwise("stub")).await,
+            "upstream_id is the person's own id only for a pairwise connector"
+        );
     }
 }

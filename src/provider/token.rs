@@ -13,7 +13,7 @@ use super::params::Params;
 use super::{pkce, Client, ClientCredentials, GrantType, Provider};
 use crate::connector::Identity;
 use crate::random;
-use crate::storage::{AccessToken, AuthCode, RefreshToken, StorageError};
+use crate::storage::{AccessToken, AuthCode, RefreshToken, StorageError, SubjectMarks};
 use crate::tokens::{at_hash, SigningAlg};
 
 /// The scope that asks for a refresh token (OIDC Core §11).
@@ -275,9 +275,9 @@ impl Provider {
         let now = self.now();
         // Redeeming first makes the code single use even when the rest of the request is
         // wrong: a code that was presented once is spent.
-        let record: AuthCode = match self
+        let (record, marks): (AuthCode, SubjectMarks) = match self
             .store
-            .redeem_auth_code(&random::hash_secret(code))
+            .redeem_auth_code_marked(&random::hash_secret(code))
             .await
         {
             Ok(r) => r,
@@ -309,7 +309,7 @@ impl Provider {
         }
         // The person was signed out everywhere after this code's login.
         if self
-            .is_signed_out(&record.identity, record.auth_time, &client.id)
+            .is_signed_out_marked(&record.identity, record.auth_time, &client.id, &marks)
             .await?
         {
             return Err(OAuthError::invalid_grant(
@@ -578,20 +578,26 @@ impl Provider {
     pub async fn find_live_access_token(&self, token: &str) -> Result<AccessToken, OAuthError> {
         let invalid = || OAuthError::new(ErrorCode::InvalidToken, "the access token is invalid");
         let key = self.access_token_key(token).ok_or_else(invalid)?;
-        let record = match self.store.find_access_token(&key).await {
+        let checked = match self.store.find_access_token_checked(&key).await {
             Ok(r) => r,
             Err(StorageError::NotFound) => return Err(invalid()),
             Err(e) => return Err(e.into()),
         };
+        let record = checked.token;
         if record.expires_at <= self.now() {
             return Err(OAuthError::new(
                 ErrorCode::InvalidToken,
                 "the access token has expired",
             ));
         }
-        if self.store.is_grant_revoked(&record.grant_id).await?
+        if checked.grant_revoked
             || self
-                .is_signed_out(&record.identity, record.auth_time, &record.client_id)
+                .is_signed_out_marked(
+                    &record.identity,
+                    record.auth_time,
+                    &record.client_id,
+                    &checked.marks,
+                )
                 .await?
         {
             return Err(OAuthError::new(

@@ -16,6 +16,7 @@ pub mod device;
 pub mod durability;
 #[cfg(any(test, feature = "testkit"))]
 pub mod hooked;
+pub mod marks;
 pub mod memory;
 #[cfg(any(test, feature = "testkit"))]
 pub mod outage;
@@ -39,6 +40,7 @@ use crate::identity::Identity;
 pub use cluster::{SigningKeySet, StoredSigningKey};
 pub use device::{DeviceAuthorization, DeviceChange, DeviceStatus};
 pub use durability::Durability;
+pub use marks::{subject_mark_key, CheckedAccessToken, SubjectMarks};
 pub use memory::MemoryStore;
 pub use postgres::PostgresStore;
 pub use roles::{operator_role, upstream_role, OperatorStore, UpstreamStore};
@@ -475,6 +477,15 @@ pub trait Store: Send + Sync + 'static {
     /// *before* this call: a returned `redeemed == true` means the code had already been used.
     /// `NotFound` if absent.
     async fn redeem_auth_code(&self, key: &str) -> Result<AuthCode>;
+    /// [`Store::redeem_auth_code`], and the sign-out marks of the code's person read with it
+    /// ([`SubjectMarks`]): a code exchange needs both, and a networked backend answers them in
+    /// one round trip. A mark saved after this call is not in them; the sign-out that saved it
+    /// also revokes the grants of the person's codes, this one's included.
+    async fn redeem_auth_code_marked(&self, key: &str) -> Result<(AuthCode, SubjectMarks)> {
+        let code = self.redeem_auth_code(key).await?;
+        let marks = SubjectMarks::read(self, &code.identity).await?;
+        Ok((code, marks))
+    }
 
     /// Stores an access token under `key` (the token's hash). `AlreadyExists` if taken (a fresh
     /// random token never collides; refusing keeps an existing grant from being overwritten).
@@ -482,6 +493,12 @@ pub trait Store: Send + Sync + 'static {
     /// Returns the access token under `key`. `NotFound` if absent. Expiry and grant revocation
     /// are the caller's checks.
     async fn find_access_token(&self, key: &str) -> Result<AccessToken>;
+    /// [`Store::find_access_token`] with what voids it besides its expiry, the grant's
+    /// revocation and its person's sign-out marks: what every use of an access token checks, in
+    /// one call (one round trip for a networked backend). `NotFound` if absent.
+    async fn find_access_token_checked(&self, key: &str) -> Result<CheckedAccessToken> {
+        CheckedAccessToken::read(self, key).await
+    }
     /// Deletes the access token under `key`; deleting an absent token is not an error.
     async fn delete_access_token(&self, key: &str) -> Result<()>;
 

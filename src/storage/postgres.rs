@@ -15,8 +15,8 @@
 //!   (a used `jti`, RFC 7523 §3, included);
 //! - a session is touched by compare-and-swap on its record, so two clients logging in through
 //!   one session at once are both remembered;
-//! - a finished login's writes (the previous session taken, the new session and its code) are one
-//!   transaction of pipelined statements (`login`).
+//! - a finished login's writes (the previous session taken, the new session, its code and its
+//!   login event) are one statement (`login`).
 //!
 //! # Durability
 //!
@@ -24,7 +24,8 @@
 //! `fsync`, with the server's default `synchronous_commit = on`). So [`Store::flush`] has
 //! nothing left to do and returns at once; [`Store::is_persistent`] is true.
 //!
-//! Three writes commit without waiting for their WAL flush ([`relaxed!`]): a pending
+//! Three writes commit without waiting for their WAL flush ([`relaxed!`], and `pending`'s
+//! statements, which also move the pending count themselves): a pending
 //! authorization request stored, one taken, and a code redeemed. None of them is answered as a
 //! credential: the request's redirect to the upstream hands nothing out (sled leaves it to its
 //! periodic flush too: a lost one costs a repeated login), and the take and the redemption are
@@ -53,14 +54,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{
-    AccessToken, AuditEvent, AuthCode, AuthRequest, DeviceAuthorization, DeviceChange, LoginEvent,
-    NewLogin, RefreshToken, Result, Session, SigningKeySet, StorageError, Store, Subject,
-    SubjectGrants, UpstreamToken,
+    AccessToken, AuditEvent, AuthCode, AuthRequest, CheckedAccessToken, DeviceAuthorization,
+    DeviceChange, LoginEvent, NewLogin, RefreshToken, Result, Session, SigningKeySet, StorageError,
+    Store, Subject, SubjectGrants, SubjectMarks, UpstreamToken,
 };
-
-mod device;
-mod login;
-mod rotation;
 
 /// `$sql` (one statement) in a transaction that commits without waiting for its WAL flush:
 /// `set_config(…, true)` is `SET LOCAL`, so the setting ends with the statement's own
@@ -68,13 +65,20 @@ mod rotation;
 /// docs list; the statement must select `FROM relaxed` (or join it) so that the setting is
 /// evaluated. `$sql` may begin with more common table expressions (`, name AS (…) INSERT …`).
 macro_rules! relaxed {
-    ($sql:literal) => {
+    ($($sql:tt)+) => {
         concat!(
             "WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)) ",
-            $sql
+            $($sql)+
         )
     };
 }
+
+// After `relaxed!`, which they use.
+mod device;
+mod login;
+mod marks;
+mod pending;
+mod rotation;
 
 /// The schema, one migration per entry: entry `i` brings the schema to version `i + 1`. Append
 /// only; never edit a released entry.
@@ -225,6 +229,18 @@ BEGIN
     RETURN NULL;
 END
 $$;
+"#,
+    r#"
+-- The statements that insert or take a pending request move their count slot themselves, in the
+-- same statement, and mark their transaction `wecom_oidc.counted`; the trigger counts only the
+-- rows of transactions not so marked: the expiry sweep, and instances of the release before
+-- this one, still running during a rolling upgrade, which count through the trigger alone.
+-- A WHEN condition is checked without calling the function: a marked row costs no PL/pgSQL call
+-- and no separate UPDATE.
+DROP TRIGGER auth_request_count_moved ON auth_requests;
+CREATE TRIGGER auth_request_count_moved AFTER INSERT OR DELETE ON auth_requests
+    FOR EACH ROW WHEN (current_setting('wecom_oidc.counted', true) IS DISTINCT FROM 'on')
+    EXECUTE FUNCTION auth_request_count_moved();
 "#,
 ];
 
@@ -632,15 +648,7 @@ impl PostgresStore {
 #[async_trait]
 impl Store for PostgresStore {
     async fn create_auth_request(&self, key: &str, req: &AuthRequest) -> Result<()> {
-        self.create(
-            "create auth request",
-            relaxed!(
-                "INSERT INTO auth_requests (key, record, expires_at)
-                 SELECT $1, $2, $3 FROM relaxed ON CONFLICT DO NOTHING"
-            ),
-            &[&key, &encode(req)?, &req.expires_at],
-        )
-        .await
+        self.create_auth_request_now(key, req).await
     }
 
     async fn create_auth_request_within(
@@ -649,49 +657,15 @@ impl Store for PostgresStore {
         req: &AuthRequest,
         cap: usize,
     ) -> Result<bool> {
-        let cap = i64::try_from(cap).unwrap_or(i64::MAX);
-        // The cap and the insert are decided on one snapshot of the pending count, so a
-        // request at the cap is told so even when others are taken meanwhile (RFC 6749
-        // §4.1.2.1 `temporarily_unavailable`), and a taken key is told apart from it.
-        let row = self
-            .row(
-                "create auth request",
-                relaxed!(
-                    ", pending AS (SELECT COALESCE(SUM(n), 0)::BIGINT AS n FROM auth_request_count),
-                     ins AS (INSERT INTO auth_requests (key, record, expires_at)
-                             SELECT $1, $2, $3 FROM relaxed, pending WHERE pending.n < $4
-                             ON CONFLICT DO NOTHING RETURNING 1)
-                     SELECT pending.n < $4, EXISTS (SELECT 1 FROM ins) FROM pending"
-                ),
-                &[&key, &encode(req)?, &req.expires_at, &cap],
-            )
-            .await?;
-        let (under_cap, inserted): (bool, bool) = (row.get(0), row.get(1));
-        match (under_cap, inserted) {
-            (_, true) => Ok(true),
-            (false, false) => Ok(false),
-            (true, false) => Err(StorageError::AlreadyExists),
-        }
+        self.create_auth_request_within_now(key, req, cap).await
     }
 
     async fn take_auth_request(&self, key: &str) -> Result<AuthRequest> {
-        self.record(
-            "auth_requests",
-            relaxed!("DELETE FROM auth_requests USING relaxed WHERE key = $1 RETURNING record"),
-            &[&key],
-        )
-        .await
+        self.take_auth_request_now(key).await
     }
 
     async fn count_auth_requests(&self) -> Result<usize> {
-        let row = self
-            .row(
-                "count auth requests",
-                "SELECT COALESCE(SUM(n), 0)::BIGINT FROM auth_request_count",
-                &[],
-            )
-            .await?;
-        Ok(usize::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+        self.count_auth_requests_now().await
     }
 
     async fn create_auth_code(&self, key: &str, code: &AuthCode) -> Result<()> {
@@ -705,32 +679,11 @@ impl Store for PostgresStore {
     }
 
     async fn redeem_auth_code(&self, key: &str) -> Result<AuthCode> {
-        // Of racing redemptions exactly one sees a row here: the others wait on its row lock and
-        // then find `redeemed` true (module docs).
-        if let Some(row) = self
-            .query_opt(
-                "redeem auth code",
-                relaxed!(
-                    "UPDATE auth_codes SET redeemed = true FROM relaxed
-                     WHERE key = $1 AND NOT redeemed RETURNING record"
-                ),
-                &[&key],
-            )
-            .await?
-        {
-            let mut before: AuthCode = decode("auth_codes", row.get::<_, &str>(0))?;
-            before.redeemed = false;
-            return Ok(before);
-        }
-        let mut used: AuthCode = self
-            .record(
-                "auth_codes",
-                "SELECT record FROM auth_codes WHERE key = $1",
-                &[&key],
-            )
-            .await?;
-        used.redeemed = true;
-        Ok(used)
+        Ok(self.redeem_auth_code_marked_now(key).await?.0)
+    }
+
+    async fn redeem_auth_code_marked(&self, key: &str) -> Result<(AuthCode, SubjectMarks)> {
+        self.redeem_auth_code_marked_now(key).await
     }
 
     async fn create_access_token(&self, key: &str, token: &AccessToken) -> Result<()> {
@@ -750,6 +703,10 @@ impl Store for PostgresStore {
             &[&key],
         )
         .await
+    }
+
+    async fn find_access_token_checked(&self, key: &str) -> Result<CheckedAccessToken> {
+        self.find_access_token_checked_now(key).await
     }
 
     async fn delete_access_token(&self, key: &str) -> Result<()> {
@@ -1523,7 +1480,7 @@ mod tests {
         schema.drop_schema().await;
     }
 
-    fn pending_request() -> AuthRequest {
+    pub(super) fn pending_request() -> AuthRequest {
         AuthRequest {
             client_id: "client".into(),
             redirect_uri: "https://rp.example/cb".into(),

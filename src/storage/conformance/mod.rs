@@ -11,6 +11,7 @@ mod auth_codes;
 mod devices;
 mod grants;
 mod login_events;
+mod marks;
 mod operator;
 mod rotation;
 mod sessions;
@@ -53,6 +54,10 @@ pub use grants::{
 pub use login_events::{
     a_recorded_login_stores_its_event_with_its_session_and_code,
     login_events_are_listed_newest_first_and_expire, racing_login_events_are_all_kept,
+};
+pub use marks::{
+    a_redeemed_code_comes_with_its_persons_sign_out_marks,
+    an_access_token_comes_with_its_grants_revocation_and_its_persons_marks,
 };
 pub use operator::{
     audit_events_are_listed_newest_first_and_expire,
@@ -141,6 +146,8 @@ pub async fn run_all(store: &dyn Store) {
     expired_device_authorizations_are_swept(store).await;
     a_subjects_sessions_are_taken_and_grants_found_but_nobody_elses(store).await;
     subject_marks_keep_the_latest_time_and_are_swept_after_keep_until(store).await;
+    a_redeemed_code_comes_with_its_persons_sign_out_marks(store).await;
+    an_access_token_comes_with_its_grants_revocation_and_its_persons_marks(store).await;
 }
 
 /// A fresh key no other check (or earlier run) uses.

@@ -151,7 +151,7 @@ pub async fn a_login_replaces_the_previous_session_and_stores_its_code(store: &d
     let previous_key = key("login-previous");
     put(store, &previous_key, previous.clone()).await;
     let mut new = session(FAR_FUTURE);
-    new.clients = vec!["client-d".into(), "client-b".into()];
+    new.clients = vec!["client-d".into(), "client-b".into(), "client-d".into()];
     let (second, taken) = login_after(store, &previous_key, &new).await;
     assert_eq!(taken, Some(previous));
     assert!(is_not_found(&store.find_session(&previous_key).await));

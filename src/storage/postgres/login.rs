@@ -1,17 +1,18 @@
 //! A finished login's writes in PostgreSQL ([`Store::start_login`](crate::storage::Store)): the
 //! browser's previous session taken, the new session, its code and the callback's login event
-//! ([`Store::start_login_recorded`](crate::storage::Store)) inserted — one transaction, one
-//! commit (one WAL flush), its statements pipelined on one connection.
+//! ([`Store::start_login_recorded`](crate::storage::Store)) inserted — one statement, so one
+//! transaction, one commit (one WAL flush) and one round trip, with or without a previous
+//! session. (The separate calls took a commit and a round trip each, five in all; a transaction
+//! of pipelined statements took two round trips and six statements with `BEGIN` and `COMMIT`.)
 //!
-//! Round trips: without a previous session, `BEGIN`, the inserts and `COMMIT` go out together
-//! (one round trip); with one, `BEGIN` and its `DELETE … RETURNING` go first (the new session
-//! takes over its clients, a decision made here on the returned record), then the inserts and
-//! `COMMIT` (two). The separate calls took a commit each and a round trip each, five in all.
+//! The new session takes over the previous one's clients ([`Session::carry_over`]) in the
+//! statement itself, on the record it deletes: the previous session's clients first, then the
+//! new session's own that it lacks. The inserts have no `ON CONFLICT`: a taken key is a unique
+//! violation, which fails the statement as a whole, so nothing of the login is written.
 //!
-//! The transaction runs in a task of its own: a request dropped half-way (the browser went away)
-//! must not hand its connection back to the pool inside an open transaction. The inserts have no
-//! `ON CONFLICT`: a taken key is a unique violation, which aborts the transaction, so the
-//! pipelined `COMMIT` ends it as a rollback and nothing of the login is written.
+//! The statement runs in a task of its own: a request dropped half-way (the browser went away)
+//! still has its login written or not written as a whole, and its connection goes back to the
+//! pool with the answer read.
 
 use deadpool_postgres::Pool;
 use tokio_postgres::error::SqlState;
@@ -20,13 +21,35 @@ use tokio_postgres::types::ToSql;
 use super::{decode, encode, pg_error, pool_error, PostgresStore};
 use crate::storage::{LoginEvent, NewLogin, Result, Session, StorageError};
 
-const TAKE_SESSION: &str = "DELETE FROM sessions WHERE key = $1 RETURNING record";
-const INSERT_SESSION: &str = "INSERT INTO sessions (key, record, expires_at) VALUES ($1, $2, $3)";
-const INSERT_CODE: &str =
-    "INSERT INTO auth_codes (key, record, redeemed, expires_at) VALUES ($1, $2, $3, $4)";
-const INSERT_EVENT: &str = "INSERT INTO login_events (at, record, expires_at) VALUES ($1, $2, $3)";
+/// `$1` the previous session's key (NULL: none), `$2`–`$4` the new session's key, record and
+/// expiry, `$5` its person's user id and `$6` its own clients (without repeats), `$7`–`$10` the
+/// code (NULL key: none), `$11`–`$13` the login event (NULL time: none). Answers the previous
+/// session's record as taken (NULL: none).
+///
+/// The record stored is `$3` unless the previous session was the same person's
+/// ([`Session::is_same_person`]): then `$3` with `clients` replaced by the previous session's
+/// clients followed by those of `$6` it lacks, in order.
+const LOGIN: &str = "
+WITH prev AS (DELETE FROM sessions WHERE key = $1::text RETURNING record),
+p AS (SELECT record::jsonb AS j FROM prev),
+new AS (
+    SELECT CASE WHEN p.j #>> '{identity,user_id}' = $5::text THEN
+        jsonb_set($3::text::jsonb, '{clients}', to_jsonb(
+            ARRAY(SELECT theirs.c
+                  FROM jsonb_array_elements_text(p.j -> 'clients') WITH ORDINALITY AS theirs(c, i)
+                  ORDER BY theirs.i)
+            || ARRAY(SELECT own.c FROM unnest($6::text[]) WITH ORDINALITY AS own(c, i)
+                     WHERE NOT (p.j -> 'clients') ? own.c ORDER BY own.i)))::text
+    ELSE $3::text END AS record
+    FROM (SELECT 1) AS one LEFT JOIN p ON true),
+s AS (INSERT INTO sessions (key, record, expires_at) SELECT $2::text, new.record, $4::bigint FROM new),
+c AS (INSERT INTO auth_codes (key, record, redeemed, expires_at)
+      SELECT $7::text, $8::text, $9::boolean, $10::bigint WHERE $7::text IS NOT NULL),
+e AS (INSERT INTO login_events (at, record, expires_at)
+      SELECT $11::bigint, $12::text, $13::bigint WHERE $11::bigint IS NOT NULL)
+SELECT (SELECT record FROM prev)";
 
-/// The owned inputs of the transaction's task.
+/// The owned inputs of the statement's task.
 struct Login {
     previous: Option<String>,
     session_key: String,
@@ -79,95 +102,55 @@ async fn start_login(
     login: Login,
 ) -> Result<Option<Session>> {
     let client = pool.get().await.map_err(|e| pool_error(&e, timeout))?;
-    // Cached per connection: a round trip each on a connection's first login only.
-    let prepare = |sql: &'static str| {
-        let client = &client;
-        async move {
-            client
-                .prepare_cached(sql)
-                .await
-                .map_err(|e| login_error(&e))
-        }
-    };
-    let take = prepare(TAKE_SESSION).await?;
-    let insert_session = prepare(INSERT_SESSION).await?;
-    let insert_code = prepare(INSERT_CODE).await?;
-    let insert_event = prepare(INSERT_EVENT).await?;
-
-    // Each request goes out when its future is first polled, so `biased` joins (polled in
-    // order) send them in order, pipelined, and wait for all the answers.
-    let begin = client.batch_execute("BEGIN");
-    // With a previous session, BEGIN goes out with its take; without, with the inserts below.
-    let mut session = login.session;
-    let (begin, previous) = match &login.previous {
-        Some(key) => {
-            let params: [&(dyn ToSql + Sync); 1] = [key];
-            let (begun, taken) = tokio::join!(biased; begin, client.query_opt(&take, &params));
-            let previous = begun
-                .and(taken)
-                .map_err(|e| login_error(&e))
-                .and_then(|row| {
-                    row.map(|r| decode::<Session>("sessions", r.get(0)))
-                        .transpose()
-                });
-            match previous {
-                Ok(previous) => (None, previous),
-                Err(e) => {
-                    // Nothing was written; end the transaction before the connection goes back.
-                    let _ = client.batch_execute("ROLLBACK").await;
-                    return Err(e);
-                }
-            }
-        }
-        None => (Some(begin), None),
-    };
-    if let Some(previous) = &previous {
-        session.carry_over(previous);
-    }
-    let record = encode(&session)?;
-    let session_params: [&(dyn ToSql + Sync); 3] =
-        [&login.session_key, &record, &session.expires_at];
-    let begun = async {
-        match begin {
-            Some(begin) => begin.await,
-            None => Ok(()),
-        }
-    };
-    let inserted_session = client.execute(&insert_session, &session_params);
-    let inserted_code = async {
-        match &login.code {
-            Some((key, record, redeemed, expires_at)) => {
-                let params: [&(dyn ToSql + Sync); 4] = [key, record, redeemed, expires_at];
-                client.execute(&insert_code, &params).await.map(|_| ())
-            }
-            None => Ok(()),
-        }
-    };
-    let inserted_event = async {
-        match &login.event {
-            Some((at, record, expires_at)) => {
-                let params: [&(dyn ToSql + Sync); 3] = [at, record, expires_at];
-                client.execute(&insert_event, &params).await.map(|_| ())
-            }
-            None => Ok(()),
-        }
-    };
-    // After an error above the transaction is aborted and this COMMIT rolls it back.
-    let commit = client.batch_execute("COMMIT");
-    let (b, s, c, e, committed) = tokio::join!(
-        biased;
-        begun,
-        inserted_session,
-        inserted_code,
-        inserted_event,
-        commit
-    );
-    b.and(s)
-        .and(c)
-        .and(e)
-        .and(committed)
+    // Cached per connection: a round trip on a connection's first login only.
+    let statement = client
+        .prepare_cached(LOGIN)
+        .await
         .map_err(|e| login_error(&e))?;
-    Ok(previous)
+    let session = &login.session;
+    let record = encode(session)?;
+    // What `Session::carry_over` appends: each of the session's own clients once.
+    let mut own: Vec<&str> = Vec::with_capacity(session.clients.len());
+    for client in &session.clients {
+        if !own.contains(&client.as_str()) {
+            own.push(client);
+        }
+    }
+    let (code_key, code_record, redeemed, code_expires) = match &login.code {
+        Some((key, record, redeemed, expires_at)) => (
+            Some(key.as_str()),
+            Some(record.as_str()),
+            Some(*redeemed),
+            Some(*expires_at),
+        ),
+        None => (None, None, None, None),
+    };
+    let (event_at, event_record, event_expires) = match &login.event {
+        Some((at, record, expires_at)) => (Some(*at), Some(record.as_str()), Some(*expires_at)),
+        None => (None, None, None),
+    };
+    let params: [&(dyn ToSql + Sync); 13] = [
+        &login.previous,
+        &login.session_key,
+        &record,
+        &session.expires_at,
+        &session.identity.user_id,
+        &own,
+        &code_key,
+        &code_record,
+        &redeemed,
+        &code_expires,
+        &event_at,
+        &event_record,
+        &event_expires,
+    ];
+    let row = client
+        .query_one(&statement, &params)
+        .await
+        .map_err(|e| login_error(&e))?;
+    row.get::<_, Option<&str>>(0)
+        .map(|previous| decode::<Session>("sessions", previous))
+        .transpose()
 }
 
 #[cfg(test)]

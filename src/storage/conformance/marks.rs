@@ -1,0 +1,185 @@
+//! Conformance checks for a credential read with what voids it: the sign-out marks of its person
+//! under the key [`subject_mark_key`] forms, and an access token's grant revocation.
+
+use super::{access_token, auth_code, identity, is_not_found, key, put, FAR_FUTURE};
+use crate::identity::Identity;
+use crate::storage::{subject_mark_key, Store, SubjectMarks};
+
+/// A person of a fresh id under `connector`, with an upstream id of their own.
+fn person(connector: &str) -> Identity {
+    Identity {
+        user_id: key("user"),
+        upstream_id: Some(key("own")),
+        connector_id: connector.into(),
+        ..identity()
+    }
+}
+
+/// Saves the marks `of_user` and `of_upstream` for `who` under `connector`.
+async fn mark(store: &dyn Store, connector: &str, who: &Identity, marks: SubjectMarks) {
+    let own = who.upstream_id.as_deref().expect("an upstream id");
+    for (user_id, not_before) in [(&*who.user_id, marks.of_user), (own, marks.of_upstream)] {
+        if let Some(not_before) = not_before {
+            store
+                .save_subject_mark(
+                    &subject_mark_key(connector, user_id),
+                    not_before,
+                    FAR_FUTURE,
+                )
+                .await
+                .expect("save mark");
+        }
+    }
+}
+
+/// A code redeemed comes with the marks of its person's user id and upstream id under its own
+/// connector, and none of another connector's, another person's, or (for a record that names no
+/// connector) of an empty connector id; redeemed again, it is still reported redeemed.
+pub async fn a_redeemed_code_comes_with_its_persons_sign_out_marks(store: &dyn Store) {
+    let cases = [
+        (
+            "both marked",
+            SubjectMarks {
+                of_user: Some(1_700_000_100),
+                of_upstream: Some(1_700_000_200),
+            },
+        ),
+        (
+            "user only",
+            SubjectMarks {
+                of_user: Some(1_700_000_300),
+                of_upstream: None,
+            },
+        ),
+        (
+            "upstream only",
+            SubjectMarks {
+                of_user: None,
+                of_upstream: Some(1_700_000_400),
+            },
+        ),
+        ("none", SubjectMarks::default()),
+    ];
+    for (case, marks) in cases {
+        let who = person("wecom");
+        mark(store, "wecom", &who, marks).await;
+        // Another connector's marks of the same ids are another person's.
+        mark(
+            store,
+            "branch",
+            &who,
+            SubjectMarks {
+                of_user: Some(1),
+                of_upstream: Some(1),
+            },
+        )
+        .await;
+        let k = key("code");
+        let mut code = auth_code(&key("grant"), FAR_FUTURE);
+        code.identity = who.clone();
+        put(store, &k, code.clone()).await;
+        let (before, read) = store.redeem_auth_code_marked(&k).await.expect("redeem");
+        assert_eq!(before, code, "{case}: the record as it was");
+        assert_eq!(read, marks, "{case}");
+        let (again, _) = store.redeem_auth_code_marked(&k).await.expect("again");
+        assert!(
+            again.redeemed,
+            "{case}: a second redemption sees it redeemed"
+        );
+    }
+
+    // A record that names no connector gets no marks, even under an empty connector id.
+    let mut who = person("");
+    who.connector_id.clear();
+    mark(
+        store,
+        "",
+        &who,
+        SubjectMarks {
+            of_user: Some(1),
+            of_upstream: Some(1),
+        },
+    )
+    .await;
+    let k = key("code");
+    let mut code = auth_code(&key("grant"), FAR_FUTURE);
+    code.identity = who;
+    put(store, &k, code).await;
+    let (_, read) = store.redeem_auth_code_marked(&k).await.expect("redeem");
+    assert_eq!(read, SubjectMarks::default());
+
+    assert!(is_not_found(
+        &store.redeem_auth_code_marked(&key("absent")).await
+    ));
+}
+
+/// An access token comes with whether its grant is revoked and its person's marks, as the single
+/// reads answer them.
+pub async fn an_access_token_comes_with_its_grants_revocation_and_its_persons_marks(
+    store: &dyn Store,
+) {
+    let who = person("wecom");
+    let marks = SubjectMarks {
+        of_user: Some(1_700_000_500),
+        of_upstream: Some(1_700_000_600),
+    };
+    mark(store, "wecom", &who, marks).await;
+    let (live, revoked) = (key("grant"), key("grant"));
+    store
+        .revoke_grant(&revoked, FAR_FUTURE)
+        .await
+        .expect("revoke");
+    for (grant, is_revoked) in [(&live, false), (&revoked, true)] {
+        let k = key("at");
+        let mut token = access_token(grant, FAR_FUTURE);
+        token.identity = who.clone();
+        put(store, &k, token.clone()).await;
+        let checked = store.find_access_token_checked(&k).await.expect("find");
+        assert_eq!(checked.token, token);
+        assert_eq!(checked.grant_revoked, is_revoked);
+        assert_eq!(checked.marks, marks);
+        assert_eq!(
+            checked.token,
+            store.find_access_token(&k).await.expect("find")
+        );
+    }
+
+    // Without an upstream id, only the user's mark; without any mark, none.
+    let mut plain = person("wecom");
+    plain.upstream_id = None;
+    let k = key("at");
+    let mut token = access_token(&live, FAR_FUTURE);
+    token.identity = plain.clone();
+    put(store, &k, token).await;
+    assert_eq!(
+        store
+            .find_access_token_checked(&k)
+            .await
+            .expect("find")
+            .marks,
+        SubjectMarks::default()
+    );
+    store
+        .save_subject_mark(
+            &subject_mark_key("wecom", &plain.user_id),
+            1_700_000_700,
+            FAR_FUTURE,
+        )
+        .await
+        .expect("save mark");
+    assert_eq!(
+        store
+            .find_access_token_checked(&k)
+            .await
+            .expect("find")
+            .marks,
+        SubjectMarks {
+            of_user: Some(1_700_000_700),
+            of_upstream: None,
+        }
+    );
+
+    assert!(is_not_found(
+        &store.find_access_token_checked(&key("absent")).await
+    ));
+}
