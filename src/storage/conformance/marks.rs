@@ -36,78 +36,57 @@ async fn mark(store: &dyn Store, connector: &str, who: &Identity, marks: Subject
 /// connector, and none of another connector's, another person's, or (for a record that names no
 /// connector) of an empty connector id; redeemed again, it is still reported redeemed.
 pub async fn a_redeemed_code_comes_with_its_persons_sign_out_marks(store: &dyn Store) {
+    let marked = |of_user: Option<i64>, of_upstream: Option<i64>| SubjectMarks {
+        of_user,
+        of_upstream,
+    };
+    let none = SubjectMarks::default();
+    // (case, the record's connector, the marks saved under it, the marks expected)
     let cases = [
         (
             "both marked",
-            SubjectMarks {
-                of_user: Some(1_700_000_100),
-                of_upstream: Some(1_700_000_200),
-            },
+            "wecom",
+            marked(Some(1_700_000_100), Some(1_700_000_200)),
+            None,
         ),
         (
             "user only",
-            SubjectMarks {
-                of_user: Some(1_700_000_300),
-                of_upstream: None,
-            },
+            "wecom",
+            marked(Some(1_700_000_300), None),
+            None,
         ),
         (
             "upstream only",
-            SubjectMarks {
-                of_user: None,
-                of_upstream: Some(1_700_000_400),
-            },
+            "wecom",
+            marked(None, Some(1_700_000_400)),
+            None,
         ),
-        ("none", SubjectMarks::default()),
+        ("none", "wecom", none, None),
+        (
+            "no connector named",
+            "",
+            marked(Some(1), Some(1)),
+            Some(none),
+        ),
     ];
-    for (case, marks) in cases {
-        let who = person("wecom");
-        mark(store, "wecom", &who, marks).await;
+    for (case, connector, saved, expected) in cases {
+        let who = person(connector);
+        mark(store, connector, &who, saved).await;
         // Another connector's marks of the same ids are another person's.
-        mark(
-            store,
-            "branch",
-            &who,
-            SubjectMarks {
-                of_user: Some(1),
-                of_upstream: Some(1),
-            },
-        )
-        .await;
+        mark(store, "branch", &who, marked(Some(1), Some(1))).await;
         let k = key("code");
         let mut code = auth_code(&key("grant"), FAR_FUTURE);
-        code.identity = who.clone();
+        code.identity = who;
         put(store, &k, code.clone()).await;
         let (before, read) = store.redeem_auth_code_marked(&k).await.expect("redeem");
         assert_eq!(before, code, "{case}: the record as it was");
-        assert_eq!(read, marks, "{case}");
+        assert_eq!(read, expected.unwrap_or(saved), "{case}");
         let (again, _) = store.redeem_auth_code_marked(&k).await.expect("again");
         assert!(
             again.redeemed,
             "{case}: a second redemption sees it redeemed"
         );
     }
-
-    // A record that names no connector gets no marks, even under an empty connector id.
-    let mut who = person("");
-    who.connector_id.clear();
-    mark(
-        store,
-        "",
-        &who,
-        SubjectMarks {
-            of_user: Some(1),
-            of_upstream: Some(1),
-        },
-    )
-    .await;
-    let k = key("code");
-    let mut code = auth_code(&key("grant"), FAR_FUTURE);
-    code.identity = who;
-    put(store, &k, code).await;
-    let (_, read) = store.redeem_auth_code_marked(&k).await.expect("redeem");
-    assert_eq!(read, SubjectMarks::default());
-
     assert!(is_not_found(
         &store.redeem_auth_code_marked(&key("absent")).await
     ));
@@ -151,33 +130,21 @@ pub async fn an_access_token_comes_with_its_grants_revocation_and_its_persons_ma
     let mut token = access_token(&live, FAR_FUTURE);
     token.identity = plain.clone();
     put(store, &k, token).await;
-    assert_eq!(
-        store
-            .find_access_token_checked(&k)
-            .await
-            .expect("find")
-            .marks,
-        SubjectMarks::default()
-    );
+    let marks_now = || async {
+        let checked = store.find_access_token_checked(&k).await.expect("find");
+        checked.marks
+    };
+    assert_eq!(marks_now().await, SubjectMarks::default());
+    let own_mark = subject_mark_key("wecom", &plain.user_id);
     store
-        .save_subject_mark(
-            &subject_mark_key("wecom", &plain.user_id),
-            1_700_000_700,
-            FAR_FUTURE,
-        )
+        .save_subject_mark(&own_mark, 1_700_000_700, FAR_FUTURE)
         .await
         .expect("save mark");
-    assert_eq!(
-        store
-            .find_access_token_checked(&k)
-            .await
-            .expect("find")
-            .marks,
-        SubjectMarks {
-            of_user: Some(1_700_000_700),
-            of_upstream: None,
-        }
-    );
+    let expected = SubjectMarks {
+        of_user: Some(1_700_000_700),
+        of_upstream: None,
+    };
+    assert_eq!(marks_now().await, expected);
 
     assert!(is_not_found(
         &store.find_access_token_checked(&key("absent")).await
