@@ -8,7 +8,9 @@
 //! The new session takes over the previous one's clients ([`Session::carry_over`]) in the
 //! statement itself, on the record it deletes: the previous session's clients first, then the
 //! new session's own that it lacks. The inserts have no `ON CONFLICT`: a taken key is a unique
-//! violation, which fails the statement as a whole, so nothing of the login is written.
+//! violation, which fails the statement as a whole, so nothing of the login is written. A
+//! previous session whose JSON PostgreSQL cannot parse fails it likewise; the same writes then
+//! go out as a transaction of single statements ([`in_steps`]).
 //!
 //! The statement runs in a task of its own: a request dropped half-way (the browser went away)
 //! still has its login written or not written as a whole, and its connection goes back to the
@@ -144,13 +146,65 @@ async fn start_login(
         &event_record,
         &event_expires,
     ];
-    let row = client
-        .query_one(&statement, &params)
-        .await
-        .map_err(|e| login_error(&e))?;
+    let row = match client.query_one(&statement, &params).await {
+        Ok(row) => row,
+        // The previous session's JSON holds a `\u0000` escape (a NUL character), which
+        // PostgreSQL's JSON operators refuse: the statement changed nothing, so the same writes
+        // go out one by one, the clients carried over here.
+        Err(e) if e.code() == Some(&SqlState::UNTRANSLATABLE_CHARACTER) => {
+            return in_steps(client, &login).await
+        }
+        Err(e) => return Err(login_error(&e)),
+    };
     row.get::<_, Option<&str>>(0)
         .map(|previous| decode::<Session>("sessions", previous))
         .transpose()
+}
+
+/// [`LOGIN`]'s writes as a transaction of single statements that read no JSON.
+async fn in_steps(mut client: deadpool_postgres::Object, login: &Login) -> Result<Option<Session>> {
+    let tx = client.transaction().await.map_err(|e| login_error(&e))?;
+    let previous = match &login.previous {
+        Some(key) => tx
+            .query_opt(
+                "DELETE FROM sessions WHERE key = $1 RETURNING record",
+                &[key],
+            )
+            .await
+            .map_err(|e| login_error(&e))?
+            .map(|row| decode::<Session>("sessions", row.get(0)))
+            .transpose()?,
+        None => None,
+    };
+    let mut session = login.session.clone();
+    if let Some(previous) = &previous {
+        session.carry_over(previous);
+    }
+    tx.execute(
+        "INSERT INTO sessions (key, record, expires_at) VALUES ($1, $2, $3)",
+        &[&login.session_key, &encode(&session)?, &session.expires_at],
+    )
+    .await
+    .map_err(|e| login_error(&e))?;
+    if let Some((key, record, redeemed, expires_at)) = &login.code {
+        tx.execute(
+            "INSERT INTO auth_codes (key, record, redeemed, expires_at) VALUES ($1, $2, $3, $4)",
+            &[key, record, redeemed, expires_at],
+        )
+        .await
+        .map_err(|e| login_error(&e))?;
+    }
+    if let Some((at, record, expires_at)) = &login.event {
+        tx.execute(
+            "INSERT INTO login_events (at, record, expires_at) VALUES ($1, $2, $3)",
+            &[at, record, expires_at],
+        )
+        .await
+        .map_err(|e| login_error(&e))?;
+    }
+    // Dropped without a commit (an error above), the transaction rolls back.
+    tx.commit().await.map_err(|e| login_error(&e))?;
+    Ok(previous)
 }
 
 #[cfg(test)]
@@ -236,6 +290,62 @@ mod tests {
                 .expect("code")
                 .redeemed
         );
+        schema.drop_schema().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_previous_session_whose_json_postgres_cannot_read_is_still_carried_over() {
+        let Some(schema) = TestSchema::for_test(
+            "a_previous_session_whose_json_postgres_cannot_read_is_still_carried_over",
+        )
+        .await
+        else {
+            return;
+        };
+        let store = one_connection(&schema).await;
+        // A name with a NUL character: serde writes `\u0000`, which PostgreSQL's JSON operators
+        // refuse (SQLSTATE 22P05).
+        let mut old = session("zhangsan", &["app-a"]);
+        old.identity.name = Some("zhang\u{0}san".into());
+        store.create_session("old", &old).await.expect("create");
+        let new = session("zhangsan", &["app-b"]);
+        let event = crate::storage::LoginEvent {
+            at: 100,
+            user_id: Some("zhangsan".into()),
+            client_id: Some("app-b".into()),
+            address: None,
+            outcome: "success".into(),
+            grant: None,
+            reason: None,
+            request_id: None,
+            expires_at: 4_000_000_000,
+        };
+        let login = NewLogin {
+            previous: Some("old"),
+            session_key: "new",
+            session: &new,
+            code: Some(("code", &code())),
+        };
+        assert_eq!(
+            store
+                .start_login_recorded(&login, &event)
+                .await
+                .expect("login"),
+            Some(old)
+        );
+        assert_eq!(
+            store.find_session("new").await.expect("new").clients,
+            vec!["app-a", "app-b"]
+        );
+        assert!(!store.redeem_auth_code("code").await.expect("code").redeemed);
+        assert_eq!(
+            store.list_login_events(5).await.expect("events"),
+            vec![event]
+        );
+        assert!(matches!(
+            store.find_session("old").await,
+            Err(StorageError::NotFound)
+        ));
         schema.drop_schema().await;
     }
 
