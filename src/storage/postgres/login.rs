@@ -209,9 +209,9 @@ async fn in_steps(mut client: deadpool_postgres::Object, login: &Login) -> Resul
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::schema_or_skip;
     use std::time::{Duration, Instant};
 
-    use super::super::testing::TestSchema;
     use super::super::tests::one_connection;
     use super::*;
     use crate::identity::Identity;
@@ -239,13 +239,9 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_login_whose_code_key_is_taken_writes_nothing_and_keeps_the_previous_session() {
-        let Some(schema) = TestSchema::for_test(
-            "a_login_whose_code_key_is_taken_writes_nothing_and_keeps_the_previous_session",
-        )
-        .await
-        else {
-            return;
-        };
+        let schema = schema_or_skip!(
+            "a_login_whose_code_key_is_taken_writes_nothing_and_keeps_the_previous_session"
+        );
         let store = one_connection(&schema).await;
         let old = session("zhangsan", &["app-a"]);
         store.create_session("old", &old).await.expect("create");
@@ -295,13 +291,9 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_previous_session_whose_json_postgres_cannot_read_is_still_carried_over() {
-        let Some(schema) = TestSchema::for_test(
-            "a_previous_session_whose_json_postgres_cannot_read_is_still_carried_over",
-        )
-        .await
-        else {
-            return;
-        };
+        let schema = schema_or_skip!(
+            "a_previous_session_whose_json_postgres_cannot_read_is_still_carried_over"
+        );
         let store = one_connection(&schema).await;
         // A name with a NUL character: serde writes `\u0000`, which PostgreSQL's JSON operators
         // refuse (SQLSTATE 22P05).
@@ -351,11 +343,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_login_dropped_half_way_still_ends_its_transaction() {
-        let Some(schema) =
-            TestSchema::for_test("a_login_dropped_half_way_still_ends_its_transaction").await
-        else {
-            return;
-        };
+        let schema = schema_or_skip!("a_login_dropped_half_way_still_ends_its_transaction");
         let store = one_connection(&schema).await;
         store
             .create_session("old", &session("zhangsan", &[]))

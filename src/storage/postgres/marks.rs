@@ -143,19 +143,15 @@ impl PostgresStore {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::TestSchema;
+    use super::super::tests::schema_or_skip;
     use super::super::tests::{access, code};
     use crate::storage::{subject_mark_key, Store, SubjectMarks};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_record_whose_json_postgres_cannot_read_is_still_read_with_its_marks() {
-        let Some(schema) = TestSchema::for_test(
-            "a_record_whose_json_postgres_cannot_read_is_still_read_with_its_marks",
-        )
-        .await
-        else {
-            return;
-        };
+        let schema = schema_or_skip!(
+            "a_record_whose_json_postgres_cannot_read_is_still_read_with_its_marks"
+        );
         let store = schema.store().await;
         // A name with a NUL character: serde writes `\u0000`, which PostgreSQL's JSON operators
         // refuse (SQLSTATE 22P05).

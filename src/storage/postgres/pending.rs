@@ -118,7 +118,7 @@ impl PostgresStore {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::TestSchema;
+    use super::super::tests::schema_or_skip;
     use super::super::tests::{one_connection, pending_request};
     use crate::storage::Store;
 
@@ -132,13 +132,9 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn requests_of_an_earlier_release_and_of_this_one_are_counted_once_each_way() {
-        let Some(schema) = TestSchema::for_test(
-            "requests_of_an_earlier_release_and_of_this_one_are_counted_once_each_way",
-        )
-        .await
-        else {
-            return;
-        };
+        let schema = schema_or_skip!(
+            "requests_of_an_earlier_release_and_of_this_one_are_counted_once_each_way"
+        );
         // One connection: the earlier release's statements run on the very connection this
         // release's marked ones used, so a mark that outlived its statement would show.
         let store = one_connection(&schema).await;

@@ -10,10 +10,7 @@ use crate::storage::conformance;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_passes_the_conformance_suite() {
-    let Some(schema) = TestSchema::for_test("postgres_store_passes_the_conformance_suite").await
-    else {
-        return;
-    };
+    let schema = schema_or_skip!("postgres_store_passes_the_conformance_suite");
     conformance::run_all(&schema.store().await).await;
     schema.drop_schema().await;
 }
@@ -38,6 +35,18 @@ pub(super) fn code(expires_at: i64) -> AuthCode {
         claims: Default::default(),
     }
 }
+
+/// The test's own fresh schema, or a return from the test (after saying why) when no PostgreSQL
+/// server is configured: the opening every PostgreSQL test shares.
+macro_rules! schema_or_skip {
+    ($test:literal) => {
+        match $crate::storage::postgres::testing::TestSchema::for_test($test).await {
+            Some(schema) => schema,
+            None => return,
+        }
+    };
+}
+pub(super) use schema_or_skip;
 
 /// A store whose pool has one connection: a call that left its connection inside a
 /// transaction, or with a setting of its own, would spoil the next one.
@@ -165,12 +174,7 @@ async fn a_refresh_token_rotated_at_two_instances_at_once_is_spent_exactly_once(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relaxed_commit_never_relaxes_the_connections_next_transaction() {
-    let Some(schema) =
-        TestSchema::for_test("a_relaxed_commit_never_relaxes_the_connections_next_transaction")
-            .await
-    else {
-        return;
-    };
+    let schema = schema_or_skip!("a_relaxed_commit_never_relaxes_the_connections_next_transaction");
     // Every call below runs on the connection the relaxed ones used.
     let store = one_connection(&schema).await;
     let request = pending_request();
@@ -223,11 +227,7 @@ pub(super) fn pending_request() -> AuthRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_starting_at_once_migrate_the_schema_once() {
-    let Some(schema) =
-        TestSchema::for_test("instances_starting_at_once_migrate_the_schema_once").await
-    else {
-        return;
-    };
+    let schema = schema_or_skip!("instances_starting_at_once_migrate_the_schema_once");
     let starts = join_all((0..4).map(|_| PostgresStore::connect(schema.config()))).await;
     for s in &starts {
         assert!(
@@ -251,12 +251,8 @@ async fn instances_starting_at_once_migrate_the_schema_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_pending_before_the_count_got_more_slots_are_still_counted() {
-    let Some(schema) =
-        TestSchema::for_test("requests_pending_before_the_count_got_more_slots_are_still_counted")
-            .await
-    else {
-        return;
-    };
+    let schema =
+        schema_or_skip!("requests_pending_before_the_count_got_more_slots_are_still_counted");
     // The schema as the release before the 256 slots left it, with two pending requests
     // counted in its 16 slots.
     let before = 5;
@@ -285,11 +281,7 @@ async fn requests_pending_before_the_count_got_more_slots_are_still_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_with_a_newer_schema_is_refused_and_left_unchanged() {
-    let Some(schema) =
-        TestSchema::for_test("a_database_with_a_newer_schema_is_refused_and_left_unchanged").await
-    else {
-        return;
-    };
+    let schema = schema_or_skip!("a_database_with_a_newer_schema_is_refused_and_left_unchanged");
     drop(schema.store().await);
     let newer = MIGRATIONS.len() + 1;
     schema
@@ -312,11 +304,7 @@ async fn a_database_with_a_newer_schema_is_refused_and_left_unchanged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_written_by_one_instance_survive_a_new_pool() {
-    let Some(schema) =
-        TestSchema::for_test("records_written_by_one_instance_survive_a_new_pool").await
-    else {
-        return;
-    };
+    let schema = schema_or_skip!("records_written_by_one_instance_survive_a_new_pool");
     {
         let a = schema.store().await;
         a.create_auth_code("c", &code(500)).await.expect("create");
