@@ -480,7 +480,9 @@ pub trait Store: Send + Sync + 'static {
     /// [`Store::redeem_auth_code`], and the sign-out marks of the code's person read with it
     /// ([`SubjectMarks`]): a code exchange needs both, and a networked backend answers them in
     /// one round trip. A mark saved after this call is not in them; the sign-out that saved it
-    /// also revokes the grants of the person's codes, this one's included.
+    /// also revokes the grants of the person's codes, this one's included. When the code was
+    /// already redeemed (`redeemed == true`) the marks may be empty: a replay is refused
+    /// whatever they say (RFC 6749 §4.1.2), so a backend need not read them.
     async fn redeem_auth_code_marked(&self, key: &str) -> Result<(AuthCode, SubjectMarks)> {
         let code = self.redeem_auth_code(key).await?;
         let marks = SubjectMarks::read(self, &code.identity).await?;

@@ -80,6 +80,7 @@ mod marks;
 mod pending;
 mod rotation;
 mod schema;
+mod subject_scan;
 
 pub use schema::MIGRATIONS;
 
@@ -599,10 +600,18 @@ impl Store for PostgresStore {
             )
             .await
             .map_err(|e| pg_error("take sessions of", &e))?;
-        let rows = client
+        let rows = match client
             .query(&stmt, &[&subject.user_id, &subject.connectors])
             .await
-            .map_err(|e| pg_error("take sessions of", &e))?;
+        {
+            Ok(rows) => rows,
+            Err(e) if subject_scan::unreadable_json(&e) => {
+                // The statement deleted nothing; its connection goes back before the scan.
+                drop(client);
+                return self.take_sessions_of_in_rust(subject).await;
+            }
+            Err(e) => return Err(pg_error("take sessions of", &e)),
+        };
         rows.iter()
             .map(|row| decode("sessions", row.get::<_, &str>(0)))
             .collect()
@@ -632,10 +641,17 @@ impl Store for PostgresStore {
             )
             .await
             .map_err(|e| pg_error("find grants of", &e))?;
-        let rows = client
+        let rows = match client
             .query(&stmt, &[&subject.user_id, &subject.connectors, &now])
             .await
-            .map_err(|e| pg_error("find grants of", &e))?;
+        {
+            Ok(rows) => rows,
+            Err(e) if subject_scan::unreadable_json(&e) => {
+                drop(client);
+                return self.find_grants_of_in_rust(subject, now).await;
+            }
+            Err(e) => return Err(pg_error("find grants of", &e)),
+        };
         let mut found = SubjectGrants::default();
         for row in rows {
             if let Some(grant) = row.get::<_, Option<&str>>(0) {

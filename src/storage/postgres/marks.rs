@@ -49,7 +49,7 @@ const FIND_ACCESS_CHECKED: &str = concat!(
     " WHERE c.key = $1"
 );
 
-/// The marks in columns 2 and 3 of `row`.
+/// The marks in columns `first` and `first + 1` of `row`.
 fn marks(row: &tokio_postgres::Row, first: usize) -> SubjectMarks {
     SubjectMarks {
         of_user: row.get(first),
