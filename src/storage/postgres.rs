@@ -153,6 +153,14 @@ pub fn parse_url(url: &str) -> std::result::Result<tokio_postgres::Config, Strin
     Ok(config)
 }
 
+/// Whether `err` is PostgreSQL refusing to read a stored record's JSON: a string with the
+/// escape `\u0000` (a NUL character, which serde writes and PostgreSQL's JSON operators cannot
+/// turn into text; SQLSTATE 22P05). The statement failed as a whole and changed nothing, so the
+/// caller can make the same reads and writes without JSON operators.
+fn unreadable_json(err: &tokio_postgres::Error) -> bool {
+    err.code() == Some(&tokio_postgres::error::SqlState::UNTRANSLATABLE_CHARACTER)
+}
+
 /// A PostgreSQL error as a backend error: the SQLSTATE and the server's message, never its
 /// DETAIL (which quotes row values) nor a parameter.
 ///
@@ -605,7 +613,7 @@ impl Store for PostgresStore {
             .await
         {
             Ok(rows) => rows,
-            Err(e) if subject_scan::unreadable_json(&e) => {
+            Err(e) if unreadable_json(&e) => {
                 // The statement deleted nothing; its connection goes back before the scan.
                 drop(client);
                 return self.take_sessions_of_in_rust(subject).await;
@@ -646,7 +654,7 @@ impl Store for PostgresStore {
             .await
         {
             Ok(rows) => rows,
-            Err(e) if subject_scan::unreadable_json(&e) => {
+            Err(e) if unreadable_json(&e) => {
                 drop(client);
                 return self.find_grants_of_in_rust(subject, now).await;
             }

@@ -20,7 +20,7 @@ use deadpool_postgres::Pool;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
-use super::{decode, encode, pg_error, pool_error, PostgresStore};
+use super::{decode, encode, pg_error, pool_error, unreadable_json, PostgresStore};
 use crate::storage::{LoginEvent, NewLogin, Result, Session, StorageError};
 
 /// `$1` the previous session's key (NULL: none), `$2`–`$4` the new session's key, record and
@@ -151,9 +151,7 @@ async fn start_login(
         // The previous session's JSON holds a `\u0000` escape (a NUL character), which
         // PostgreSQL's JSON operators refuse: the statement changed nothing, so the same writes
         // go out one by one, the clients carried over here.
-        Err(e) if e.code() == Some(&SqlState::UNTRANSLATABLE_CHARACTER) => {
-            return in_steps(client, &login).await
-        }
+        Err(e) if unreadable_json(&e) => return in_steps(client, &login).await,
         Err(e) => return Err(login_error(&e)),
     };
     row.get::<_, Option<&str>>(0)

@@ -10,9 +10,7 @@
 //! each key expression). A record PostgreSQL cannot parse ([`Read::Unreadable`]) is read the
 //! single way instead.
 
-use tokio_postgres::error::SqlState;
-
-use super::{decode, pg_error, PostgresStore};
+use super::{decode, pg_error, unreadable_json, PostgresStore};
 use crate::storage::{AuthCode, CheckedAccessToken, Result, StorageError, SubjectMarks};
 
 /// The joins that add the marks of the credential row `c`, whose parsed record is `r.j`, as
@@ -79,7 +77,7 @@ impl PostgresStore {
         let (client, statement) = self.prepared(op, sql).await?;
         match client.query_opt(&statement, &[&key]).await {
             Ok(row) => Ok(Read::Row(row)),
-            Err(e) if e.code() == Some(&SqlState::UNTRANSLATABLE_CHARACTER) => Ok(Read::Unreadable),
+            Err(e) if unreadable_json(&e) => Ok(Read::Unreadable),
             Err(e) => Err(pg_error(op, &e)),
         }
     }

@@ -6,17 +6,10 @@
 //! record, so the store then reads the rows as text and decides with the same [`Subject`] rules
 //! as the other stores. Only sign-outs meeting such a record pay for the longer scan.
 
-use tokio_postgres::error::SqlState;
-
 use super::{decode, pg_error, PostgresStore};
 use crate::storage::{
     AccessToken, AuthCode, RefreshToken, Result, Session, Subject, SubjectGrants,
 };
-
-/// Whether `err` is PostgreSQL refusing a `\u0000` escape in JSON it was asked to read.
-pub(super) fn unreadable_json(err: &tokio_postgres::Error) -> bool {
-    err.code() == Some(&SqlState::UNTRANSLATABLE_CHARACTER)
-}
 
 impl PostgresStore {
     /// [`Store::take_sessions_of`](crate::storage::Store::take_sessions_of), decided in Rust.
