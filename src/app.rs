@@ -5,12 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Router;
 use tokio::net::TcpListener;
-use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::clock::SharedClock;
 use crate::config::{Config, StoreLocation};
@@ -26,9 +24,6 @@ use crate::web::health::HealthState;
 use crate::web::login_events::EventLogState;
 use crate::web::start::ConnectorRow;
 use crate::web::{self, WebState};
-
-/// Largest request body we read; OAuth requests are small (RFC 9700 §4.16 asks for limits).
-const MAX_BODY: usize = 64 * 1024;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -389,12 +384,11 @@ pub fn build_with_store_and_keys(
     let router = router
         .merge(web::health::router(health_state))
         .merge(web::start::router(start_info))
-        .layer(axum::middleware::from_fn_with_state(
+        .layer(web::observe::ObserveLayer::new(
             web::observe::ObserveState {
                 metrics: metrics.clone(),
                 events: event_log,
             },
-            web::observe::observe,
         ));
     Ok(App {
         router,
@@ -407,83 +401,28 @@ pub fn build_with_store_and_keys(
     })
 }
 
-/// Adds the middleware every request gets: body limit, timeout, `X-Content-Type-Options` and
-/// the request log with its id.
-///
-/// They wrap the router as one service stack instead of `Router::layer`, which would wrap every
-/// route in each layer as its own boxed service and clone that box chain on every request; here
-/// the router nests inside a router that has only this stack as its fallback, so a request
-/// clones one box (docs/performance.md, "middleware").
-pub fn with_middleware(router: Router) -> Router {
+/// Puts the router behind the rules every request gets: body limit, deadline,
+/// `X-Content-Type-Options`, `Retry-After` on `503`s and the request log with its id
+/// ([`web::edge`]).
+pub fn with_middleware(router: Router) -> web::edge::Edge {
     with_middleware_at(router, "")
 }
 
 /// [`with_middleware`] for a server whose issuer is `issuer`: when it has a path, requests
 /// under that path are routed without it, and requests without it as they come (a proxy that
 /// strips the path), see [`web::issuer_path`].
-pub fn with_middleware_at(router: Router, issuer: &str) -> Router {
-    let prefix = web::issuer_path::of(issuer);
+pub fn with_middleware_at(router: Router, issuer: &str) -> web::edge::Edge {
     let router =
         router.fallback(|| async { (StatusCode::NOT_FOUND, "not found\n").into_response() });
-    // The body limit outside the deadline: it answers `413` at once from `Content-Length`, and
-    // the deadline's own `503` needs an inner body type with a `Default`.
-    let stack = tower::ServiceBuilder::new()
-        .map_response(close_after_payload_too_large)
-        .map_response(retry_after_on_unavailable)
-        .layer(RequestBodyLimitLayer::new(MAX_BODY))
-        .layer(web::deadline::DeadlineLayer::new(
-            REQUEST_TIMEOUT,
-            StatusCode::SERVICE_UNAVAILABLE,
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(web::request_log::RequestLogLayer)
-        .map_request(move |req| web::issuer_path::strip(&prefix, req))
-        .service(router);
-    Router::new().fallback_service(stack)
+    web::edge::Edge::new(router, &web::issuer_path::of(issuer))
 }
 
-/// A `413` is sent before the body it refuses has been read, so the connection cannot carry
-/// another request: say so (`Connection: close`, RFC 9112 §9.6), or a keep-alive client would
-/// send its next request on a connection the server is about to close and see it fail.
-fn close_after_payload_too_large<B>(
-    mut response: axum::http::Response<B>,
-) -> axum::http::Response<B> {
-    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    response
-}
-
-/// The longest a request is worked on before it is answered `503`: nothing hangs longer.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Seconds a client is asked to wait before retrying a `503` (the store down or full, a
-/// request that timed out): long enough for a database restart to be under way, short enough
-/// that a person retrying by hand finds it back.
-pub const RETRY_AFTER_SECS: u32 = 5;
-
-/// Every `503` says when to retry (RFC 9110 §10.2.3, §15.6.4), unless its handler said it
-/// already (the rate limits compute their own wait).
-fn retry_after_on_unavailable<B>(mut response: axum::http::Response<B>) -> axum::http::Response<B> {
-    if response.status() == StatusCode::SERVICE_UNAVAILABLE
-        && !response.headers().contains_key(header::RETRY_AFTER)
-    {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-    }
-    response
-}
+pub use web::edge::{REQUEST_TIMEOUT, RETRY_AFTER_SECS};
 
 /// Serves `router` on `listener` until Ctrl-C or SIGTERM, then flushes the store.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    router: web::edge::Edge,
     store: Arc<dyn Store>,
 ) -> std::io::Result<()> {
     let flusher = spawn_maintenance(store.clone());
@@ -533,51 +472,4 @@ async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutting down");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tower::ServiceExt;
-
-    #[tokio::test]
-    async fn every_503_says_when_to_retry_rfc9110_10_2_3_unless_it_already_does() {
-        let router = with_middleware(
-            Router::new()
-                .route(
-                    "/down",
-                    axum::routing::get(|| async { StatusCode::SERVICE_UNAVAILABLE }),
-                )
-                .route(
-                    "/limited",
-                    axum::routing::get(|| async {
-                        (
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            [(header::RETRY_AFTER, "42")],
-                        )
-                    }),
-                )
-                .route("/ok", axum::routing::get(|| async { "ok" })),
-        );
-        let get = |path: &'static str| {
-            let router = router.clone();
-            async move {
-                router
-                    .oneshot(
-                        axum::http::Request::get(path)
-                            .body(axum::body::Body::empty())
-                            .expect("request"),
-                    )
-                    .await
-                    .expect("response")
-            }
-        };
-        let down = get("/down").await;
-        assert_eq!(
-            down.headers()[header::RETRY_AFTER],
-            RETRY_AFTER_SECS.to_string().as_str()
-        );
-        assert_eq!(get("/limited").await.headers()[header::RETRY_AFTER], "42");
-        assert!(!get("/ok").await.headers().contains_key(header::RETRY_AFTER));
-    }
 }

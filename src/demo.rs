@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
+use crate::web::edge::Edge;
 use tokio::net::TcpListener;
 
 use crate::app;
@@ -92,7 +92,7 @@ pub fn default_issuer(addr: SocketAddr) -> String {
 }
 
 /// Builds the demo and returns its router and handles; the caller serves the router.
-pub fn build(opts: DemoOptions) -> Result<(Router, RunningDemo, TcpListener), DemoError> {
+pub fn build(opts: DemoOptions) -> Result<(Edge, RunningDemo, TcpListener), DemoError> {
     build_with(opts, |_, _| {})
 }
 
@@ -101,7 +101,7 @@ pub fn build(opts: DemoOptions) -> Result<(Router, RunningDemo, TcpListener), De
 pub fn build_with(
     opts: DemoOptions,
     customize: impl FnOnce(&mut WeComSettings, &mut SimulatorConfig),
-) -> Result<(Router, RunningDemo, TcpListener), DemoError> {
+) -> Result<(Edge, RunningDemo, TcpListener), DemoError> {
     build_full(opts, RateLimits::default(), customize)
 }
 
@@ -111,7 +111,7 @@ pub fn build_full(
     opts: DemoOptions,
     limits: RateLimits,
     customize: impl FnOnce(&mut WeComSettings, &mut SimulatorConfig),
-) -> Result<(Router, RunningDemo, TcpListener), DemoError> {
+) -> Result<(Edge, RunningDemo, TcpListener), DemoError> {
     let addr = opts.listener.local_addr()?;
     let issuer = opts
         .issuer
@@ -289,12 +289,8 @@ pub async fn spawn_with(
 ) -> Result<RunningDemo, DemoError> {
     let (router, running, listener) = build_with(opts, customize)?;
     tokio::spawn(async move {
-        // With the peer address, as `spawn` does.
-        let _ = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
+        // The production connection layer, as `spawn` does.
+        let _ = crate::server::serve(listener, router, std::future::pending()).await;
     });
     Ok(running)
 }

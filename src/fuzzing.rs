@@ -18,7 +18,6 @@ use std::sync::OnceLock;
 
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode};
-use axum::Router;
 use josekit::jwk::Jwk;
 use percent_encoding::{AsciiSet, CONTROLS};
 use serde_json::{json, Map, Value};
@@ -69,7 +68,7 @@ const VALUE: &AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'~');
 
 struct Fixture {
-    router: Router,
+    router: crate::web::edge::Edge,
     provider: std::sync::Arc<Provider>,
     runtime: tokio::runtime::Runtime,
     /// The private key of the `private_key_jwt` client `jwt`.

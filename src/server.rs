@@ -15,17 +15,23 @@
 //! - bodies and whole requests are bounded by `app::with_middleware` (64 KiB, 30 s).
 
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use std::convert::Infallible;
+
 use axum::extract::ConnectInfo;
-use axum::Router;
+use axum::http::{Request, Response};
+use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tower::ServiceExt;
+use tower::{Service, ServiceExt};
 
 /// How long a client may take to send a request's head (RFC 9112 §9.8 lets a server close
 /// slow or idle connections). Generous for a person on a bad mobile link, short for an attacker
@@ -43,14 +49,23 @@ pub const H2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// After the shutdown signal, how long open connections get to finish.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves `router` on `listener` until `shutdown` completes, then stops accepting, lets open
+/// Serves `service` (a router behind `web::edge`) on `listener` until `shutdown` completes, then stops accepting, lets open
 /// connections finish (at most [`DRAIN_TIMEOUT`]) and returns. Handlers can read the peer
 /// address with `ConnectInfo<SocketAddr>` (the rate limits key on it).
-pub async fn serve(
+pub async fn serve<S, B>(
     listener: TcpListener,
-    router: Router,
+    service: S,
     shutdown: impl Future<Output = ()> + Send,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let (stop_tx, stop_rx) = watch::channel(false);
     // Each connection task holds a receiver; `closed()` tells when all have ended.
     let (alive_tx, alive_rx) = watch::channel(());
@@ -69,9 +84,9 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = router
+        let service = service
             .clone()
-            .map_request(move |mut req: axum::http::Request<Incoming>| {
+            .map_request(move |mut req: Request<Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
                 req
             });
@@ -123,7 +138,7 @@ pub async fn serve(
 fn builder() -> Builder<TokioExecutor> {
     let mut b = Builder::new(TokioExecutor::new());
     b.http1()
-        .timer(TokioTimer::new())
+        .timer(HeadTimer::default())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(MAX_HEAD_BYTES)
         .max_headers(MAX_HEADERS);
@@ -132,4 +147,96 @@ fn builder() -> Builder<TokioExecutor> {
         .keep_alive_interval(H2_KEEPALIVE)
         .keep_alive_timeout(H2_KEEPALIVE_TIMEOUT);
     b
+}
+
+/// hyper's timer for one HTTP/1 connection, used for its header-read timeout: every request's
+/// timeout on the connection shares one tokio timer entry, moved to the new deadline when the
+/// next head starts, instead of a timer entry registered and removed for every request.
+///
+/// hyper asks for a new sleep each time it starts reading a head and drops it once the head is
+/// in. With `TokioTimer` that registered a tokio timer entry when the (idle) connection first
+/// waited and removed it again when the head arrived; moving the one entry to a later deadline
+/// is an atomic update (docs/performance.md, "the middleware as one service"). The deadline
+/// each sleep answers for is its own, so the rule of the module docs is unchanged. While no
+/// head is being read the shared entry may still run out and wake the connection's task once,
+/// which finds nothing to do.
+#[derive(Clone, Default)]
+struct HeadTimer {
+    shared: Arc<Mutex<Option<Pin<Box<tokio::time::Sleep>>>>>,
+}
+
+impl hyper::rt::Timer for HeadTimer {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        self.sleep_until(self.now() + duration)
+    }
+
+    // tokio's clock, which tests can pause and move.
+    fn now(&self) -> std::time::Instant {
+        tokio::time::Instant::now().into_std()
+    }
+
+    fn sleep_until(&self, deadline: std::time::Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(HeadSleep {
+            shared: self.shared.clone(),
+            deadline: deadline.into(),
+        })
+    }
+}
+
+/// One deadline of a [`HeadTimer`].
+struct HeadSleep {
+    shared: Arc<Mutex<Option<Pin<Box<tokio::time::Sleep>>>>>,
+    deadline: tokio::time::Instant,
+}
+
+impl Future for HeadSleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let deadline = self.deadline;
+        let mut slot = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        let sleep = slot.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if sleep.deadline() != deadline {
+            sleep.as_mut().reset(deadline);
+        }
+        sleep.as_mut().poll(cx)
+    }
+}
+
+impl hyper::rt::Sleep for HeadSleep {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::rt::Timer;
+
+    fn is_ready(sleep: &mut Pin<Box<dyn hyper::rt::Sleep>>) -> bool {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        sleep.as_mut().poll(&mut cx).is_ready()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_head_gets_its_own_deadline_on_the_shared_timer_entry() {
+        let timer = HeadTimer::default();
+        let mut first = timer.sleep(HEADER_READ_TIMEOUT);
+        assert!(!is_ready(&mut first));
+        // The head arrived after 4 s; hyper drops its sleep and starts the next head's.
+        tokio::time::advance(Duration::from_secs(4)).await;
+        drop(first);
+        let mut second = timer.sleep(HEADER_READ_TIMEOUT);
+        assert!(!is_ready(&mut second));
+        // Past the first deadline, not yet past the second.
+        tokio::time::advance(Duration::from_secs(7)).await;
+        assert!(!is_ready(&mut second));
+        tokio::time::advance(Duration::from_secs(3)).await;
+        assert!(
+            is_ready(&mut second),
+            "a silent client is cut off at its deadline"
+        );
+        // A later head after the entry ran out gets a full new period again.
+        let mut third = timer.sleep(HEADER_READ_TIMEOUT);
+        assert!(!is_ready(&mut third));
+        tokio::time::advance(HEADER_READ_TIMEOUT).await;
+        assert!(is_ready(&mut third));
+    }
 }

@@ -1072,7 +1072,11 @@ mod hostile {
 
     /// The demo's router (provider, simulator, demo RP), not served: requests go through
     /// `oneshot`.
-    fn router() -> (axum::Router, RunningDemo, tokio::runtime::Runtime) {
+    fn router() -> (
+        wecom_oidc::web::edge::Edge,
+        RunningDemo,
+        tokio::runtime::Runtime,
+    ) {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -1084,7 +1088,7 @@ mod hostile {
     }
 
     thread_local! {
-        static APP: (axum::Router, RunningDemo, tokio::runtime::Runtime) = router();
+        static APP: (wecom_oidc::web::edge::Edge, RunningDemo, tokio::runtime::Runtime) = router();
     }
 
     /// Sends `req` through the router; the status.

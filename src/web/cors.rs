@@ -11,12 +11,16 @@
 //!   endpoint sends `Access-Control-Allow-Credentials`: none of them uses cookies.
 
 use std::collections::HashSet;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tower::{Layer, Service};
 
 use arc_swap::ArcSwap;
 
@@ -103,7 +107,7 @@ fn preflight_answer(allowed: Option<HeaderValue>) -> Response {
 }
 
 /// `OPTIONS` on the public documents (discovery, JWKS), which any origin may read: a preflight
-/// gets the same answer as from [`cors`] with [`CorsPolicy::Any`]; any other `OPTIONS` gets the
+/// gets the same answer as from [`CorsLayer`] with [`CorsPolicy::Any`]; any other `OPTIONS` gets the
 /// `405` the route would give. Their `GET` handlers send `Access-Control-Allow-Origin: *`
 /// themselves, so these hot routes need no CORS middleware (docs/performance.md).
 pub async fn public_preflight(headers: HeaderMap) -> Response {
@@ -118,33 +122,129 @@ pub async fn public_preflight(headers: HeaderMap) -> Response {
     preflight_answer(allowed)
 }
 
-/// Middleware: answers preflights (`OPTIONS` with `Access-Control-Request-Method`) itself and adds
-/// `Access-Control-Allow-Origin` to the responses of allowed origins.
-pub async fn cors(State(policy): State<CorsPolicy>, req: Request, next: Next) -> Response {
-    let origin = origin(req.headers());
-    let is_preflight = req.method() == Method::OPTIONS
-        && req
-            .headers()
-            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-    let allowed = origin.as_deref().and_then(|o| policy.allow(o));
-    if is_preflight {
-        return preflight_answer(allowed);
+/// The CORS rules of [`CorsPolicy`] on the routes it wraps: answers preflights (`OPTIONS` with
+/// `Access-Control-Request-Method`) itself and adds `Access-Control-Allow-Origin` to the
+/// responses of allowed origins. A hand-written layer rather than `from_fn`, which cloned the
+/// policy and the wrapped route and boxed a future on every request (docs/performance.md).
+#[derive(Debug, Clone)]
+pub struct CorsLayer {
+    policy: CorsPolicy,
+}
+
+impl CorsLayer {
+    /// The layer applying `policy`.
+    pub fn new(policy: CorsPolicy) -> Self {
+        Self { policy }
     }
-    let mut resp = next.run(req).await;
-    let h = resp.headers_mut();
-    if let CorsPolicy::Origins(_) = policy {
-        // The answer depends on the Origin header: caches must keep them apart.
-        h.append(header::VARY, HeaderValue::from_static("Origin"));
+}
+
+impl<S> Layer<S> for CorsLayer {
+    type Service = Cors<S>;
+
+    fn layer(&self, inner: S) -> Cors<S> {
+        Cors {
+            inner,
+            policy: self.policy.clone(),
+        }
     }
-    if let Some(allowed) = allowed {
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allowed);
-        // Lets scripts read the challenge of a 401 (RFC 6750 §3).
-        h.insert(
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("WWW-Authenticate, Retry-After"),
-        );
+}
+
+/// The service of [`CorsLayer`].
+#[derive(Debug, Clone)]
+pub struct Cors<S> {
+    inner: S,
+    policy: CorsPolicy,
+}
+
+impl<S> Service<Request> for Cors<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = CorsFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
     }
-    resp
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let headers = request.headers();
+        let allowed = headers
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|o| self.policy.allow(o));
+        let is_preflight = request.method() == Method::OPTIONS
+            && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+        if is_preflight {
+            return CorsFuture {
+                state: CorsState::Preflight {
+                    answer: Some(preflight_answer(allowed)),
+                },
+            };
+        }
+        CorsFuture {
+            state: CorsState::Routed {
+                future: self.inner.call(request),
+                allowed,
+                // The answer depends on the Origin header: caches must keep them apart.
+                vary: matches!(self.policy, CorsPolicy::Origins(_)),
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`Cors`].
+    pub struct CorsFuture<F> {
+        #[pin]
+        state: CorsState<F>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = CorsProj]
+    enum CorsState<F> {
+        // A preflight, answered without the route.
+        Preflight { answer: Option<Response> },
+        // Any other request, answered by the route.
+        Routed { #[pin] future: F, allowed: Option<HeaderValue>, vary: bool },
+    }
+}
+
+impl<F> Future for CorsFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            CorsProj::Preflight { answer } => {
+                Poll::Ready(Ok(answer.take().expect("polled after completion")))
+            }
+            CorsProj::Routed {
+                future,
+                allowed,
+                vary,
+            } => {
+                let Ok(mut response) = std::task::ready!(future.poll(cx));
+                let h = response.headers_mut();
+                if *vary {
+                    h.append(header::VARY, HeaderValue::from_static("Origin"));
+                }
+                if let Some(allowed) = allowed.take() {
+                    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allowed);
+                    // Lets scripts read the challenge of a 401 (RFC 6750 §3).
+                    h.insert(
+                        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                        HeaderValue::from_static("WWW-Authenticate, Retry-After"),
+                    );
+                }
+                Poll::Ready(Ok(response))
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -185,6 +285,81 @@ mod tests {
         assert!(p.allow("https://server.example").is_none());
         assert!(p.allow("https://evil.example").is_none());
         assert!(p.allow("https://spa.example.evil.example").is_none());
+    }
+
+    async fn through_layer(policy: CorsPolicy, request: Request) -> Response {
+        use tower::ServiceExt;
+        let routes = axum::Router::new()
+            .route(
+                "/userinfo",
+                axum::routing::get(|| async { "claims" }).post(|| async { "claims" }),
+            )
+            .layer(CorsLayer::new(policy));
+        routes.oneshot(request).await.expect("infallible")
+    }
+
+    fn from_origin(method: Method, origin: &str) -> axum::http::request::Builder {
+        axum::http::Request::builder()
+            .method(method)
+            .uri("/userinfo")
+            .header(header::ORIGIN, origin)
+    }
+
+    #[tokio::test]
+    async fn a_preflight_is_answered_by_the_layer_for_allowed_origins_only() {
+        let p = CorsPolicy::public_client_origins(&registry());
+        let preflight = |origin| {
+            from_origin(Method::OPTIONS, origin)
+                .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+                .body(axum::body::Body::empty())
+                .expect("request")
+        };
+        let allowed = through_layer(p.clone(), preflight("https://spa.example")).await;
+        assert_eq!(allowed.status(), StatusCode::NO_CONTENT);
+        let h = allowed.headers();
+        assert_eq!(
+            h[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+            "https://spa.example"
+        );
+        assert_eq!(h[header::ACCESS_CONTROL_MAX_AGE], PREFLIGHT_MAX_AGE);
+        assert_eq!(h[header::VARY], "Origin");
+        assert!(!h.contains_key(header::ACCESS_CONTROL_ALLOW_CREDENTIALS));
+        let refused = through_layer(p, preflight("https://evil.example")).await;
+        assert_eq!(refused.status(), StatusCode::NO_CONTENT);
+        assert!(!refused
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
+    }
+
+    #[tokio::test]
+    async fn answers_name_allowed_origins_and_always_vary_on_origin() {
+        let p = CorsPolicy::public_client_origins(&registry());
+        let request = |origin| {
+            from_origin(Method::POST, origin)
+                .body(axum::body::Body::empty())
+                .expect("request")
+        };
+        let allowed = through_layer(p.clone(), request("http://localhost:5173")).await;
+        assert_eq!(allowed.status(), StatusCode::OK);
+        let h = allowed.headers();
+        assert_eq!(
+            h[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+            "http://localhost:5173"
+        );
+        assert_eq!(
+            h[header::ACCESS_CONTROL_EXPOSE_HEADERS],
+            "WWW-Authenticate, Retry-After"
+        );
+        assert_eq!(h[header::VARY], "Origin");
+        let other = through_layer(p.clone(), request("https://server.example")).await;
+        assert_eq!(other.status(), StatusCode::OK);
+        assert!(!other
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
+        assert_eq!(other.headers()[header::VARY], "Origin");
+        let any = through_layer(CorsPolicy::Any, request("https://evil.example")).await;
+        assert_eq!(any.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        assert!(!any.headers().contains_key(header::VARY));
     }
 
     #[test]

@@ -1,48 +1,72 @@
 //! Discovery metadata and the JWK Set, served from bytes serialized at startup and again at
 //! each configuration reload (the JWKS also whenever the signing keys are reloaded from a
 //! shared store). Header values are static (`from_static`): a `&str` would be copied into a new
-//! buffer on every request.
+//! buffer on every request. The handlers take only the parts of the state they read
+//! ([`Documents`]), not a clone of the whole [`WebState`].
 
-use axum::extract::State;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use axum::body::Body;
+use axum::extract::{FromRef, State};
 use axum::http::{header, HeaderValue};
-use axum::response::IntoResponse;
+use axum::response::Response;
+use bytes::Bytes;
 
 use super::WebState;
+use crate::provider::Provider;
+
+/// What the two documents are read from.
+#[derive(Clone)]
+pub struct Documents {
+    discovery: Arc<ArcSwap<Bytes>>,
+    provider: Arc<Provider>,
+}
+
+impl FromRef<WebState> for Documents {
+    fn from_ref(s: &WebState) -> Self {
+        Self {
+            discovery: s.discovery.clone(),
+            provider: s.provider.clone(),
+        }
+    }
+}
 
 /// A public JSON document any origin may read (`Access-Control-Allow-Origin: *`), cacheable
-/// for `cache_control`'s time.
+/// for `cache_control`'s time. Built as a response directly: the tuple form converts each
+/// header through `IntoResponseParts` and grows the header map twice.
 fn public_document(
     content_type: &'static str,
     cache_control: &'static str,
-    body: bytes::Bytes,
-) -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static(cache_control),
-            ),
-            (
-                header::ACCESS_CONTROL_ALLOW_ORIGIN,
-                HeaderValue::from_static("*"),
-            ),
-        ],
-        body,
-    )
+    body: Bytes,
+) -> Response {
+    let mut response = Response::new(Body::from(body));
+    let headers = response.headers_mut();
+    // Ours, then the edge's request id and `nosniff`.
+    headers.reserve(5);
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(cache_control),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    response
 }
 
 /// `GET /.well-known/openid-configuration` (Discovery 1.0 §4).
-pub async fn openid_configuration(State(s): State<WebState>) -> impl IntoResponse {
+pub async fn openid_configuration(State(d): State<Documents>) -> Response {
     // Swapped whole by a configuration reload (the signing algorithms may change).
-    let body = bytes::Bytes::clone(&s.discovery.load());
+    let body = Bytes::clone(&d.discovery.load());
     public_document("application/json", "public, max-age=3600", body)
 }
 
 /// `GET /jwks` (RFC 7517 §5): the public signing keys.
-pub async fn jwks(State(s): State<WebState>) -> impl IntoResponse {
+pub async fn jwks(State(d): State<Documents>) -> Response {
     // The key set in use now: a reload from a shared store swaps it as a whole. The cache time
     // is short enough that a rotated key is picked up quickly.
-    let body = s.provider.keys().jwks_bytes();
+    let body = d.provider.keys().jwks_bytes();
     public_document("application/jwk-set+json", "public, max-age=300", body)
 }

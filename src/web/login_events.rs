@@ -3,15 +3,15 @@
 //! from which address, the outcome and the reason. Listed by `wecom-oidc events`. A callback
 //! that succeeded already had its event written with its session and code (the login asked
 //! [`crate::login_events::success_event`] for it); this writes the others. It runs inside
-//! [`super::observe::observe`], the one middleware that looks at every routed request, which
+//! [`super::observe`], the one layer that looks at every routed request, which
 //! also counts each callback under its [`login_outcome`].
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request};
 use axum::http::header;
-use axum::middleware::Next;
 use axum::response::Response;
 
 use super::request_log;
@@ -52,9 +52,13 @@ fn client_of<'a>(
         .map(|(id, _)| id.to_owned())
 }
 
-/// Runs a request to the login callback (`next`) and records its event; called by
-/// [`super::observe::observe`] for that route only.
-pub(crate) async fn record_callback(s: &EventLogState, request: Request, next: Next) -> Response {
+/// Runs a request to the login callback (`run`) and records its event; called by
+/// [`super::observe`] for that route only.
+pub(crate) async fn record_callback<F: Future<Output = Response>>(
+    s: &EventLogState,
+    request: Request,
+    run: impl FnOnce(Request) -> F,
+) -> Response {
     let address = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -65,7 +69,7 @@ pub(crate) async fn record_callback(s: &EventLogState, request: Request, next: N
         request_id,
         retention: s.retention,
     };
-    let (response, note) = login_events::scope(context.clone(), next.run(request)).await;
+    let (response, note) = login_events::scope(context.clone(), run(request)).await;
 
     let outcome = login_outcome(&response);
     // Stored with the login's session and code, in their transaction.

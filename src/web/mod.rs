@@ -2,9 +2,9 @@
 
 pub mod cookies;
 pub mod cors;
-pub mod deadline;
 pub mod device;
 pub mod discovery;
+pub mod edge;
 pub mod error_page;
 pub mod handoff_page;
 pub mod health;
@@ -85,7 +85,7 @@ pub fn router_live(
     limiters: rate_limit::RateLimiters,
     cors: cors::CorsPolicy,
 ) -> Router {
-    let spa_api = from_fn_with_state(cors, cors::cors);
+    let spa_api = cors::CorsLayer::new(cors);
     Router::new()
         .route(
             "/.well-known/openid-configuration",

@@ -7,18 +7,14 @@
 //! queries carry WeCom codes, `/authorize` queries carry state and PKCE values, `/token` bodies
 //! carry codes and client secrets, and simulator URLs carry app secrets.
 //!
-//! The layer is one hand-written tower service around the whole router (see
-//! `app::with_middleware`), not `TraceLayer` plus a `from_fn` middleware: every request passes
-//! it, and the generic pair cost two boxed services cloned per request and a second span
-//! callback (docs/performance.md, "request log").
+//! The edge service ([`super::edge`]) opens the span and writes the line, instead of
+//! `TraceLayer` plus a `from_fn` middleware: every request passes it, and the generic pair cost
+//! two boxed services cloned per request and a second span callback (docs/performance.md,
+//! "request log").
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::Duration;
 
-use axum::http::{HeaderName, HeaderValue, Request, Response};
-use tower::{Layer, Service};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use tracing::Span;
 
 use crate::random;
@@ -32,7 +28,7 @@ const MAX_INCOMING_ID: usize = 64;
 /// Length of a request id we draw.
 const NEW_ID_LEN: usize = 16;
 
-/// The request id of a request that went through [`RequestLogLayer`], if any.
+/// The request id of a request that went through [`super::edge`], if any.
 pub fn request_id(headers: &axum::http::HeaderMap) -> Option<&str> {
     headers
         .get(REQUEST_ID_HEADER)
@@ -50,7 +46,7 @@ fn is_well_formed(id: &str) -> bool {
 }
 
 /// The id for a request: its own well-formed `X-Request-Id`, or a new random one.
-fn id_for(headers: &axum::http::HeaderMap) -> HeaderValue {
+pub(crate) fn id_for(headers: &axum::http::HeaderMap) -> HeaderValue {
     if let Some(v) = headers.get(REQUEST_ID_HEADER) {
         if v.to_str().is_ok_and(is_well_formed) {
             return v.clone();
@@ -64,92 +60,24 @@ fn id_for(headers: &axum::http::HeaderMap) -> HeaderValue {
     .unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
-/// Adds the request id and the per-request log line to every request of the wrapped service.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RequestLogLayer;
-
-impl<S> Layer<S> for RequestLogLayer {
-    type Service = RequestLog<S>;
-
-    fn layer(&self, inner: S) -> RequestLog<S> {
-        RequestLog { inner }
-    }
+/// The span a request runs in: every log line of the request carries its id, method and path.
+/// The path only: see the module docs for why never the query.
+pub(crate) fn span(id: &HeaderValue, method: &Method, path: &str) -> Span {
+    tracing::info_span!(
+        "request",
+        request_id = id.to_str().unwrap_or("-"),
+        method = %method,
+        path = %path,
+    )
 }
 
-/// The service of [`RequestLogLayer`].
-#[derive(Debug, Clone)]
-pub struct RequestLog<S> {
-    inner: S,
-}
-
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequestLog<S>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-{
-    type Response = Response<ResBody>;
-    type Error = S::Error;
-    type Future = LogFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let id = id_for(request.headers());
-        let span = tracing::info_span!(
-            "request",
-            request_id = id.to_str().unwrap_or("-"),
-            method = %request.method(),
-            // The path only: see the module docs for why never the query.
-            path = %request.uri().path(),
-        );
-        request.headers_mut().insert(REQUEST_ID_HEADER, id.clone());
-        let inner = {
-            let _entered = span.enter();
-            self.inner.call(request)
-        };
-        LogFuture {
-            inner,
-            span,
-            id: Some(id),
-            start: Instant::now(),
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// Runs the request inside its span; on the response, adds the id and writes the line.
-    pub struct LogFuture<F> {
-        #[pin]
-        inner: F,
-        span: Span,
-        id: Option<HeaderValue>,
-        start: Instant,
-    }
-}
-
-impl<F, ResBody, E> Future for LogFuture<F>
-where
-    F: Future<Output = Result<Response<ResBody>, E>>,
-{
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let _entered = this.span.enter();
-        let mut result = std::task::ready!(this.inner.poll(cx));
-        if let Ok(response) = &mut result {
-            tracing::info!(
-                status = response.status().as_u16(),
-                latency_ms = this.start.elapsed().as_millis() as u64,
-                "request"
-            );
-            if let Some(id) = this.id.take() {
-                response.headers_mut().insert(REQUEST_ID_HEADER, id);
-            }
-        }
-        Poll::Ready(result)
-    }
+/// The access line of a request answered `status` after `latency`, written in its span.
+pub(crate) fn line(status: StatusCode, latency: Duration) {
+    tracing::info!(
+        status = status.as_u16(),
+        latency_ms = latency.as_millis() as u64,
+        "request"
+    );
 }
 
 #[cfg(test)]

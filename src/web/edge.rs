@@ -1,0 +1,471 @@
+//! The edge of the server: the one service every request passes before routing, applying the
+//! rules every request gets, in one future:
+//!
+//! - the issuer's path taken off the front of the path ([`super::issuer_path`]);
+//! - the request id and the access line in the request's span ([`super::request_log`]);
+//! - the body limit: a `Content-Length` over [`MAX_BODY`] is answered `413` at once, a longer
+//!   streamed body fails when read (the extractors answer `413`); every `413` carries
+//!   `Connection: close`, since the unread body leaves the connection unusable (RFC 9112 §9.6);
+//! - the deadline: a request still being worked on [`REQUEST_TIMEOUT`] after it arrived is
+//!   answered `503`; the timer is armed only when the request first waits, so a request answered
+//!   on its first poll never registers one;
+//! - `Retry-After` on every `503` that has none (RFC 9110 §10.2.3, §15.6.4);
+//! - `X-Content-Type-Options: nosniff` on every response that has none.
+//!
+//! These were once seven tower layers around a router nested in a second router: each layer's
+//! future moved inside the next, the outer router cloned a boxed service and the body was boxed
+//! twice. One hand-written service does the same work with one future and one boxed body
+//! (docs/performance.md, "the middleware as one service").
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
+use axum::routing::future::RouteFuture;
+use axum::Router;
+use bytes::Bytes;
+use http_body_util::Limited;
+use tokio::time::{Instant, Sleep};
+use tower::Service;
+use tracing::Span;
+
+use super::{issuer_path, request_log};
+
+/// Largest request body we read; OAuth requests are small (RFC 9700 §4.16 asks for limits).
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// The longest a request is worked on before it is answered `503`: nothing hangs longer.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Seconds a client is asked to wait before retrying a `503` (the store down or full, a
+/// request that timed out): long enough for a database restart to be under way, short enough
+/// that a person retrying by hand finds it back.
+pub const RETRY_AFTER_SECS: u32 = 5;
+
+/// The router behind the rules of the module docs. Cheap to clone (one per connection).
+#[derive(Clone)]
+pub struct Edge {
+    router: Router,
+    /// The issuer's path (`""` when it has none).
+    prefix: Arc<str>,
+    timeout: Duration,
+}
+
+impl Edge {
+    /// `router` behind the edge for a server whose issuer has the path `prefix`
+    /// ([`issuer_path::of`]).
+    pub fn new(router: Router, prefix: &str) -> Self {
+        Self {
+            router,
+            prefix: prefix.into(),
+            timeout: REQUEST_TIMEOUT,
+        }
+    }
+
+    /// The same edge with another deadline (tests).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+impl std::fmt::Debug for Edge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Edge")
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The declared body length, when it is a number.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+impl<B> Service<Request<B>> for Edge
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = EdgeFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // A `Router` is always ready.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> EdgeFuture {
+        let arrived = Instant::now();
+        // The line shows the path as it arrived, with the issuer's path if it had it.
+        let id = request_log::id_for(request.headers());
+        let span = request_log::span(&id, request.method(), request.uri().path());
+        let request = issuer_path::strip(&self.prefix, request);
+        let (mut parts, body) = request.into_parts();
+        parts
+            .headers
+            .insert(request_log::REQUEST_ID_HEADER, id.clone());
+        let routed = match content_length(&parts.headers) {
+            Some(declared) if declared > MAX_BODY as u64 => None,
+            _ => {
+                let request = Request::from_parts(parts, Body::new(Limited::new(body, MAX_BODY)));
+                let _entered = span.enter();
+                Some(self.router.call(request))
+            }
+        };
+        EdgeFuture {
+            routed,
+            sleep: None,
+            arrived,
+            timeout: self.timeout,
+            span,
+            id: Some(id),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`Edge`].
+    pub struct EdgeFuture {
+        // `None` for a request refused on its `Content-Length`.
+        #[pin]
+        routed: Option<RouteFuture<Infallible>>,
+        // Armed at the first `Pending` of `routed`, for `arrived + timeout`.
+        #[pin]
+        sleep: Option<Sleep>,
+        arrived: Instant,
+        timeout: Duration,
+        span: Span,
+        id: Option<HeaderValue>,
+    }
+}
+
+impl Future for EdgeFuture {
+    type Output = Result<Response<Body>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let _entered = this.span.enter();
+        let mut response = match this.routed.as_pin_mut() {
+            None => payload_too_large(),
+            Some(routed) => match routed.poll(cx) {
+                Poll::Ready(Ok(response)) => response,
+                Poll::Ready(Err(never)) => match never {},
+                Poll::Pending => {
+                    if this.sleep.is_none() {
+                        this.sleep.set(Some(tokio::time::sleep_until(
+                            *this.arrived + *this.timeout,
+                        )));
+                    }
+                    match this.sleep.as_pin_mut().map(|s| s.poll(cx)) {
+                        Some(Poll::Ready(())) => status_only(StatusCode::SERVICE_UNAVAILABLE),
+                        _ => return Poll::Pending,
+                    }
+                }
+            },
+        };
+        finish(&mut response);
+        request_log::line(response.status(), this.arrived.elapsed());
+        if let Some(id) = this.id.take() {
+            response
+                .headers_mut()
+                .insert(request_log::REQUEST_ID_HEADER, id);
+        }
+        Poll::Ready(Ok(response))
+    }
+}
+
+/// The headers every answer gets (module docs).
+fn finish(response: &mut Response<Body>) {
+    let status = response.status();
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::X_CONTENT_TYPE_OPTIONS) {
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE && !headers.contains_key(header::RETRY_AFTER) {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    }
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+}
+
+fn status_only(status: StatusCode) -> Response<Body> {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = status;
+    response
+}
+
+/// The answer to a body declared longer than [`MAX_BODY`] (RFC 9110 §15.5.14).
+fn payload_too_large() -> Response<Body> {
+    let mut response = Response::new(Body::from("length limit exceeded"));
+    *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::{get, post};
+    use std::sync::Mutex;
+    use tower::ServiceExt;
+
+    fn app() -> Edge {
+        let router = Router::new()
+            .route("/now", get(|| async { "at once" }))
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(31)).await;
+                    "too late"
+                }),
+            )
+            .route(
+                "/waits",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(29)).await;
+                    "in time"
+                }),
+            )
+            .route("/down", get(|| async { StatusCode::SERVICE_UNAVAILABLE }))
+            .route(
+                "/limited",
+                get(|| async {
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        [(header::RETRY_AFTER, "42")],
+                    )
+                }),
+            )
+            .route(
+                "/sniffable",
+                get(|| async { ([(header::X_CONTENT_TYPE_OPTIONS, "other")], "x") }),
+            )
+            .route(
+                "/echo-id",
+                get(|headers: HeaderMap| async move {
+                    request_log::request_id(&headers)
+                        .unwrap_or("none")
+                        .to_owned()
+                }),
+            )
+            .route(
+                "/form",
+                post(|body: Bytes| async move { body.len().to_string() }),
+            );
+        Edge::new(router, "/sso")
+    }
+
+    async fn send(edge: Edge, request: Request<Body>) -> Response<Body> {
+        edge.oneshot(request).await.expect("infallible")
+    }
+
+    async fn get_path(path: &str) -> Response<Body> {
+        send(
+            app(),
+            Request::get(path).body(Body::empty()).expect("request"),
+        )
+        .await
+    }
+
+    /// The lines the default subscriber would write while `f` runs, in our plain format.
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lines").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Lines {
+        fn capture(&self) -> tracing::subscriber::DefaultGuard {
+            let sink = self.clone();
+            tracing::subscriber::set_default(
+                tracing_subscriber::fmt()
+                    .with_ansi(false)
+                    .without_time()
+                    .fmt_fields(crate::logging::PlainFields)
+                    .event_format(crate::logging::PlainText)
+                    .with_writer(move || sink.clone())
+                    .finish(),
+            )
+        }
+
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().expect("lines").clone()).expect("utf-8")
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_still_working_after_the_limit_is_answered_503_with_retry_after_and_logged() {
+        let lines = Lines::default();
+        let _guard = lines.capture();
+        let answer = get_path("/slow").await;
+        assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            answer.headers()[header::RETRY_AFTER],
+            RETRY_AFTER_SECS.to_string().as_str()
+        );
+        assert_eq!(answer.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        let id = answer.headers()[request_log::REQUEST_ID_HEADER]
+            .to_str()
+            .expect("id")
+            .to_owned();
+        let text = lines.text();
+        assert!(
+            text.contains(&format!(
+                "request{{request_id=\"{id}\" method=GET path=/slow}}: wecom_oidc::web::request_log: request status=503 latency_ms=30000\n"
+            )),
+            "{text}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_that_waits_but_ends_within_the_limit_gets_its_own_answer() {
+        assert_eq!(get_path("/waits").await.status(), StatusCode::OK);
+        assert_eq!(get_path("/now").await.status(), StatusCode::OK);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_limit_counts_from_the_arrival_not_from_the_first_wait() {
+        let mut edge = app();
+        let call = ServiceExt::<Request<Body>>::ready(&mut edge)
+            .await
+            .expect("ready")
+            .call(Request::get("/waits").body(Body::empty()).expect("request"));
+        // The request sits unpolled for 2 s (a busy worker): 2 + 29 s is past the limit.
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let answer = call.await.expect("response");
+        assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[tokio::test]
+    async fn every_503_says_when_to_retry_rfc9110_10_2_3_unless_it_already_does() {
+        let down = get_path("/down").await;
+        assert_eq!(
+            down.headers()[header::RETRY_AFTER],
+            RETRY_AFTER_SECS.to_string().as_str()
+        );
+        assert_eq!(
+            get_path("/limited").await.headers()[header::RETRY_AFTER],
+            "42"
+        );
+        assert!(!get_path("/now")
+            .await
+            .headers()
+            .contains_key(header::RETRY_AFTER));
+    }
+
+    #[tokio::test]
+    async fn every_answer_says_nosniff_unless_its_handler_chose_otherwise() {
+        for path in ["/now", "/down", "/nowhere"] {
+            assert_eq!(
+                get_path(path).await.headers()[header::X_CONTENT_TYPE_OPTIONS],
+                "nosniff",
+                "{path}"
+            );
+        }
+        assert_eq!(
+            get_path("/sniffable").await.headers()[header::X_CONTENT_TYPE_OPTIONS],
+            "other"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_declared_too_long_is_refused_413_with_connection_close_rfc9112_9_6() {
+        let lines = Lines::default();
+        let _guard = lines.capture();
+        let answer = send(
+            app(),
+            Request::post("/form")
+                .header(header::CONTENT_LENGTH, (MAX_BODY + 1).to_string())
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(answer.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(answer.headers()[header::CONNECTION], "close");
+        assert_eq!(answer.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert!(answer
+            .headers()
+            .contains_key(request_log::REQUEST_ID_HEADER));
+        assert!(
+            lines
+                .text()
+                .contains("path=/form}: wecom_oidc::web::request_log: request status=413"),
+            "{}",
+            lines.text()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_streamed_body_over_the_limit_is_refused_413_with_connection_close() {
+        let chunks =
+            (0..MAX_BODY / 1024 + 1).map(|_| Ok::<_, Infallible>(Bytes::from(vec![b'a'; 1024])));
+        let body = Body::from_stream(futures_util::stream::iter(chunks));
+        let answer = send(app(), Request::post("/form").body(body).expect("request")).await;
+        assert_eq!(answer.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(answer.headers()[header::CONNECTION], "close");
+        let fits = send(
+            app(),
+            Request::post("/form")
+                .body(Body::from(vec![b'a'; MAX_BODY]))
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(fits.status(), StatusCode::OK);
+        assert!(!fits.headers().contains_key(header::CONNECTION));
+    }
+
+    #[tokio::test]
+    async fn the_request_id_reaches_the_handler_and_the_answer_and_a_proxy_id_is_kept() {
+        let answer = get_path("/echo-id").await;
+        let id = answer.headers()[request_log::REQUEST_ID_HEADER].clone();
+        let body = axum::body::to_bytes(answer.into_body(), 1024)
+            .await
+            .expect("body");
+        assert_eq!(body, id.as_bytes());
+        let proxied = send(
+            app(),
+            Request::get("/echo-id")
+                .header(request_log::REQUEST_ID_HEADER, "front-1")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(proxied.headers()[request_log::REQUEST_ID_HEADER], "front-1");
+    }
+
+    #[tokio::test]
+    async fn the_issuer_path_is_routed_without_it_and_logged_as_it_arrived() {
+        let lines = Lines::default();
+        let _guard = lines.capture();
+        assert_eq!(get_path("/sso/now").await.status(), StatusCode::OK);
+        assert_eq!(get_path("/now").await.status(), StatusCode::OK);
+        let text = lines.text();
+        assert!(text.contains("method=GET path=/sso/now}"), "{text}");
+        assert!(text.contains("method=GET path=/now}"), "{text}");
+    }
+}
