@@ -9,7 +9,8 @@
 //!   request, and a new connection that sends nothing at all, so idle connections are closed
 //!   after that long;
 //! - the head may not exceed [`MAX_HEAD_BYTES`] (hyper answers `431`) nor [`MAX_HEADERS`]
-//!   headers;
+//!   headers (`web::edge` answers `431`; hyper itself refuses more than 100, the most it
+//!   parses without a per-request buffer);
 //! - HTTP/2 connections are pinged every [`H2_KEEPALIVE`] and closed when a ping goes
 //!   unanswered for [`H2_KEEPALIVE_TIMEOUT`];
 //! - bodies and whole requests are bounded by `app::with_middleware` (64 KiB, 30 s).
@@ -140,8 +141,9 @@ fn builder() -> Builder<TokioExecutor> {
     b.http1()
         .timer(HeadTimer::default())
         .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(MAX_HEAD_BYTES)
-        .max_headers(MAX_HEADERS);
+        // No `max_headers`: with it hyper fills a header buffer of that size for every request
+        // it parses (1,400 instructions, docs/performance.md); `web::edge` counts them instead.
+        .max_buf_size(MAX_HEAD_BYTES);
     b.http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(H2_KEEPALIVE)

@@ -3,6 +3,7 @@
 //!
 //! - the issuer's path taken off the front of the path ([`super::issuer_path`]);
 //! - the request id and the access line in the request's span ([`super::request_log`]);
+//! - at most [`crate::server::MAX_HEADERS`] header fields (`431`, RFC 6585 §5);
 //! - the body limit: a `Content-Length` over [`MAX_BODY`] is answered `413` at once, a longer
 //!   streamed body fails when read (the extractors answer `413`); every `413` carries
 //!   `Connection: close`, since the unread body leaves the connection unusable (RFC 9112 §9.6);
@@ -112,18 +113,29 @@ where
         let span = request_log::span(&id, request.method(), request.uri().path());
         let request = issuer_path::strip(&self.prefix, request);
         let (mut parts, body) = request.into_parts();
+        let fields = parts.headers.len();
         parts
             .headers
             .insert(request_log::REQUEST_ID_HEADER, id.clone());
-        let routed = match content_length(&parts.headers) {
-            Some(declared) if declared > MAX_BODY as u64 => None,
-            _ => {
+        // Counted as they arrived, before the request id is added.
+        let refused = if fields > crate::server::MAX_HEADERS {
+            Some(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+        } else {
+            match content_length(&parts.headers) {
+                Some(declared) if declared > MAX_BODY as u64 => Some(StatusCode::PAYLOAD_TOO_LARGE),
+                _ => None,
+            }
+        };
+        let routed = match refused {
+            Some(_) => None,
+            None => {
                 let request = Request::from_parts(parts, Body::new(Limited::new(body, MAX_BODY)));
                 let _entered = span.enter();
                 Some(self.router.call(request))
             }
         };
         EdgeFuture {
+            refused: refused.unwrap_or(StatusCode::PAYLOAD_TOO_LARGE),
             routed,
             sleep: None,
             arrived,
@@ -137,9 +149,10 @@ where
 pin_project_lite::pin_project! {
     /// The response future of [`Edge`].
     pub struct EdgeFuture {
-        // `None` for a request refused on its `Content-Length`.
+        // `None` for a request refused before routing, with `refused`.
         #[pin]
         routed: Option<RouteFuture<Infallible>>,
+        refused: StatusCode,
         // Armed at the first `Pending` of `routed`, for `arrived + timeout`.
         #[pin]
         sleep: Option<Sleep>,
@@ -157,7 +170,7 @@ impl Future for EdgeFuture {
         let mut this = self.project();
         let _entered = this.span.enter();
         let mut response = match this.routed.as_pin_mut() {
-            None => payload_too_large(),
+            None => refusal(*this.refused),
             Some(routed) => match routed.poll(cx) {
                 Poll::Ready(Ok(response)) => response,
                 Poll::Ready(Err(never)) => match never {},
@@ -209,10 +222,16 @@ fn status_only(status: StatusCode) -> Response<Body> {
     response
 }
 
-/// The answer to a body declared longer than [`MAX_BODY`] (RFC 9110 §15.5.14).
-fn payload_too_large() -> Response<Body> {
-    let mut response = Response::new(Body::from("length limit exceeded"));
-    *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+/// The answer to a request refused before routing: a body declared longer than [`MAX_BODY`]
+/// (`413`, RFC 9110 §15.5.14) or too many header fields (`431`, RFC 6585 §5).
+fn refusal(status: StatusCode) -> Response<Body> {
+    let text = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        "length limit exceeded"
+    } else {
+        "too many header fields"
+    };
+    let mut response = Response::new(Body::from(text));
+    *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
@@ -418,6 +437,28 @@ mod tests {
             "{}",
             lines.text()
         );
+    }
+
+    #[tokio::test]
+    async fn more_header_fields_than_the_limit_are_refused_431_rfc6585_5() {
+        let with_fields = |n: usize| {
+            let mut request = Request::get("/now");
+            for i in 0..n {
+                request = request.header(format!("x-field-{i}"), "v");
+            }
+            request.body(Body::empty()).expect("request")
+        };
+        let limit = crate::server::MAX_HEADERS;
+        assert_eq!(
+            send(app(), with_fields(limit)).await.status(),
+            StatusCode::OK
+        );
+        let refused = send(app(), with_fields(limit + 1)).await;
+        assert_eq!(
+            refused.status(),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        );
+        assert_eq!(refused.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
     }
 
     #[tokio::test]
