@@ -113,11 +113,11 @@ where
         let span = request_log::span(&id, request.method(), request.uri().path());
         let request = issuer_path::strip(&self.prefix, request);
         let (mut parts, body) = request.into_parts();
+        // Counted as they arrived, before the request id is added.
         let fields = parts.headers.len();
         parts
             .headers
             .insert(request_log::REQUEST_ID_HEADER, id.clone());
-        // Counted as they arrived, before the request id is added.
         let refused = if fields > crate::server::MAX_HEADERS {
             Some(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
         } else {
