@@ -269,3 +269,28 @@ fn building_the_index_twice_writes_the_same_entries() {
     assert_eq!(build_index(&db).expect("again"), 1);
     assert_eq!(db.open_tree(TREE).expect("index").len(), 1);
 }
+
+#[tokio::test]
+async fn the_release_0_1_0_store_is_indexed_on_open_and_swept_to_its_lasting_records() {
+    // The real store of the first release (format version 1), copied so the fixture stays.
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v0.1.0");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let copy = dir.path().join("store");
+    crate::storage::sled_copy::copy_dir(&fixture.join("store"), &copy).expect("copy");
+    let store = open_store(&copy).await;
+    // access token, code, login event, refresh token, session, upstream token
+    assert_eq!(entries(&store).len(), 6);
+    assert_eq!(store.delete_expired(i64::MAX).await.expect("sweep"), 6);
+    assert!(entries(&store).is_empty());
+    let trees = store.trees().expect("open");
+    for table in [
+        &trees.access_tokens,
+        &trees.auth_codes,
+        &trees.login_events,
+        &trees.refresh_tokens,
+        &trees.sessions,
+        &trees.upstream_tokens,
+    ] {
+        assert!(table.tree.is_empty(), "{} swept", table.name);
+    }
+}
