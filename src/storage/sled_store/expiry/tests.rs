@@ -28,6 +28,13 @@ fn upstream(expires_at: i64) -> UpstreamToken {
     }
 }
 
+async fn save_upstream(store: &SledStore, key: &str, expires_at: i64) {
+    store
+        .save_upstream_token(key, &upstream(expires_at))
+        .await
+        .expect("save");
+}
+
 #[test]
 fn index_keys_sort_by_end_including_negative_ends() {
     let ends = [i64::MIN, -3_600, -1, 0, 1, 59, 1_700_000_000, i64::MAX];
@@ -52,10 +59,7 @@ fn every_kind_has_its_own_tag_in_tree_order() {
 async fn creates_and_saves_write_an_index_entry_and_never_expiring_kinds_none() {
     let store = SledStore::temporary().expect("store");
     store.create_used_jti("jti", 50).await.expect("jti");
-    store
-        .save_upstream_token("wecom", &upstream(70))
-        .await
-        .expect("save");
+    save_upstream(&store, "wecom", 70).await;
     store.revoke_grant("grant", 90).await.expect("revoke");
     store.save_user_link("link", "value").await.expect("link");
     assert_eq!(
@@ -71,10 +75,7 @@ async fn creates_and_saves_write_an_index_entry_and_never_expiring_kinds_none() 
 #[tokio::test]
 async fn stale_entries_are_dropped_without_counting_or_touching_records() {
     let store = SledStore::temporary().expect("store");
-    store
-        .save_upstream_token("gone", &upstream(10))
-        .await
-        .expect("save");
+    save_upstream(&store, "gone", 10).await;
     store.delete_upstream_token("gone").await.expect("delete");
     // A create that loses leaves its entry behind; the winner's record has a later end.
     store.create_used_jti("jti", 100).await.expect("jti");
@@ -89,14 +90,8 @@ async fn stale_entries_are_dropped_without_counting_or_touching_records() {
 #[tokio::test]
 async fn a_record_whose_end_moved_later_survives_the_sweep_of_its_old_end() {
     let store = SledStore::temporary().expect("store");
-    store
-        .save_upstream_token("wecom", &upstream(10))
-        .await
-        .expect("save");
-    store
-        .save_upstream_token("wecom", &upstream(100))
-        .await
-        .expect("replace");
+    save_upstream(&store, "wecom", 10).await;
+    save_upstream(&store, "wecom", 100).await;
     assert!(store
         .acquire_lease("lease", "a", 0, 10)
         .await
@@ -203,14 +198,8 @@ async fn a_version_1_store_gets_its_index_and_its_expired_records_are_swept() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
         let store = open_store(dir.path()).await;
-        store
-            .save_upstream_token("old", &upstream(10))
-            .await
-            .expect("save");
-        store
-            .save_upstream_token("live", &upstream(1_000))
-            .await
-            .expect("save");
+        save_upstream(&store, "old", 10).await;
+        save_upstream(&store, "live", 1_000).await;
         store.create_used_jti("old-jti", 10).await.expect("jti");
         store
             .acquire_lease("old-lease", "a", 0, 10)
@@ -272,11 +261,19 @@ fn building_the_index_twice_writes_the_same_entries() {
 
 #[tokio::test]
 async fn the_release_0_1_0_store_is_indexed_on_open_and_swept_to_its_lasting_records() {
-    // The real store of the first release (format version 1), copied so the fixture stays.
+    // The real store of the first release (format version 1), copied so the fixture stays
+    // as committed.
     let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v0.1.0");
     let dir = tempfile::tempdir().expect("tempdir");
     let copy = dir.path().join("store");
-    crate::storage::sled_copy::copy_dir(&fixture.join("store"), &copy).expect("copy");
+    // File by file: opening the fixture itself, even to copy it, would let sled write into it.
+    std::fs::create_dir(&copy).expect("mkdir");
+    for file in std::fs::read_dir(fixture.join("store")).expect("fixture") {
+        let file = file.expect("entry");
+        if file.path().is_file() {
+            std::fs::copy(file.path(), copy.join(file.file_name())).expect("copy");
+        }
+    }
     let store = open_store(&copy).await;
     // access token, code, login event, refresh token, session, upstream token
     assert_eq!(entries(&store).len(), 6);
