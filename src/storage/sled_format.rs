@@ -15,6 +15,10 @@
 //! Every release can open the stores of every earlier release. `tests/fixtures/` keeps one data
 //! directory per release (made by `tests/reliability2.rs`'s fixture generator) and the test
 //! suite opens each one and refreshes a token from it.
+//!
+//! Version 2 adds the expiry index (`sled_store::expiry`). A release of version 1 refuses a
+//! version 2 store, which is what it must do: it would write records without index entries,
+//! records no later sweep would find.
 
 use super::{Result, StorageError};
 
