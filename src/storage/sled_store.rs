@@ -53,6 +53,7 @@ mod rotation;
 use super::SigningKeySet;
 pub(super) use expiry::build_index as build_expiry_index;
 use expiry::Ends;
+pub(super) use expiry::TREE as EXPIRY_TREE;
 
 /// How often, in milliseconds, sled writes dirty data to disk in the background: the most a crash
 /// can lose. Short enough that a crash costs a handful of logins, long enough that a busy server

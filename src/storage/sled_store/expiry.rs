@@ -242,8 +242,12 @@ pub(in crate::storage) fn build_index(db: &sled::Db) -> Result<u64> {
         StorageError::Backend(format!("sled cannot build the expiry index ({what}): {e}"))
     };
     let index = db.open_tree(TREE).map_err(|e| backend("open", e))?;
-    let mut written = 0;
+    let (mut written, present) = (0, db.tree_names());
     for &(name, tag, end_of) in KINDS {
+        // Never creates a tree (a backup's copy holds the trees its source had).
+        if !present.iter().any(|n| &n[..] == name.as_bytes()) {
+            continue;
+        }
         let tree = db.open_tree(name).map_err(|e| backend("open", e))?;
         for record in tree.iter() {
             let (key, value) = record.map_err(|e| backend("read", e))?;
