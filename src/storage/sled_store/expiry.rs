@@ -68,6 +68,10 @@ const KINDS: &[(&str, u8, EndOf)] = &[
 /// The tag of the auth-request kind, whose removals move the pending-request counter.
 const AUTH_REQUESTS: u8 = 1;
 
+/// The tag of the user-code kind: the lookup half of a device authorization, not counted as a
+/// record of its own when swept (the authorization it points to is).
+const DEVICE_USER_CODES: u8 = 14;
+
 /// The index tree and the tag of one record kind: what a [`Table`] of an expiring kind carries.
 #[derive(Clone)]
 pub(super) struct Index {
@@ -212,10 +216,8 @@ impl Trees {
                     let at = usize::from(tag) - 1;
                     let judged = tables[at].sweep_one(key, KINDS[at].2, now)?;
                     if matches!(judged, Judged::Removed) {
-                        removed += 1;
-                        if tag == AUTH_REQUESTS {
-                            requests += 1;
-                        }
+                        removed += usize::from(tag != DEVICE_USER_CODES);
+                        requests += usize::from(tag == AUTH_REQUESTS);
                     }
                     judged
                 }

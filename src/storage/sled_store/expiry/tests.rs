@@ -53,6 +53,8 @@ fn every_kind_has_its_own_tag_in_tree_order() {
     for (i, (_, tag, _)) in KINDS.iter().enumerate() {
         assert_eq!(usize::from(*tag), i + 1);
     }
+    assert_eq!(tag("auth_requests"), AUTH_REQUESTS);
+    assert_eq!(tag("device_user_codes"), DEVICE_USER_CODES);
 }
 
 #[tokio::test]
@@ -325,4 +327,27 @@ fn no_reader_ever_sees_a_record_before_its_index_entry() {
         trees.create_used_jti(key, i as i64).expect("create");
     }
     assert_eq!(reader.join().expect("reader"), 0);
+}
+
+#[tokio::test]
+async fn a_device_authorization_counts_once_though_two_keys_go() {
+    let store = SledStore::temporary().expect("store");
+    let record = DeviceAuthorization {
+        client_id: "tv".into(),
+        scopes: vec!["openid".into()],
+        user_key: "user".into(),
+        interval: 5,
+        last_polled_at: None,
+        expires_at: 5,
+        keep_until: 10,
+        status: crate::storage::DeviceStatus::Pending,
+    };
+    store
+        .create_device_authorization("device", "user", &record)
+        .await
+        .expect("create");
+    assert_eq!(entries(&store).len(), 2);
+    assert_eq!(store.delete_expired(20).await.expect("sweep"), 1);
+    assert!(entries(&store).is_empty());
+    assert!(store.find_device_authorization("user").await.is_err());
 }
