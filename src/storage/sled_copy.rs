@@ -19,6 +19,11 @@
 //!   one absent — which is what restoring any backup means for what happened after it: those
 //!   clients log in again.
 //!
+//! The copy's expiry index is built again from the records it holds: copied while writes go on,
+//! the source's index may miss a record of the copy (one the sweep removed, with its entry,
+//! between the copy of its tree and the copy of the index), which no sweep of the restored store
+//! would then find.
+//!
 //! sled's own `Db::export`/`import` copy the same records but panic on an I/O error: a full
 //! backup disk would take a server thread down. This copy returns the error instead.
 
@@ -86,6 +91,17 @@ pub fn copy_db(src: &sled::Db, dir: &Path) -> Result<CopySummary> {
             .insert(String::from_utf8_lossy(&name).into_owned(), n);
     }
     summary.format_version = sled_format::read_version(&dst)?.unwrap_or(0);
+    if summary.format_version >= 2 {
+        // From version 2 on (a store of an older one gets its index when it is opened).
+        super::sled_store::build_expiry_index(&dst)?;
+        let name = super::sled_store::EXPIRY_TREE;
+        let index = dst
+            .open_tree(name)
+            .map_err(|e| backend("cannot write the copy", e))?;
+        let (now, before) = (index.len() as u64, summary.trees.insert(name.into(), 0));
+        summary.records = summary.records - before.unwrap_or(0) + now;
+        summary.trees.insert(name.into(), now);
+    }
     dst.flush()
         .map_err(|e| backend("cannot write the copy", e))?;
     Ok(summary)
@@ -151,6 +167,22 @@ mod tests {
             sled_format::stored(&db, "refresh_tokens", "rt"),
             Some(sled::IVec::from("record"))
         );
+    }
+
+    #[test]
+    fn a_copy_indexes_every_expiring_record_it_holds() {
+        let src = sled::Config::new().temporary(true).open().expect("open");
+        sled_format::check_and_stamp(&src, "src").expect("stamp");
+        // A record whose entry the source lacks, as a sweep racing the copy can leave it.
+        src.open_tree("used_jtis")
+            .expect("tree")
+            .insert("jti", &br#"{"expires_at":5}"#[..])
+            .expect("insert");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let summary = copy_db(&src, &dir.path().join("copy")).expect("copy");
+        assert_eq!(summary.trees["used_jtis"], 1);
+        let db = sled::open(dir.path().join("copy")).expect("open");
+        assert_eq!(db.open_tree("expiry").expect("index").len(), 1);
     }
 
     #[test]

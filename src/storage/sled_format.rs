@@ -15,13 +15,17 @@
 //! Every release can open the stores of every earlier release. `tests/fixtures/` keeps one data
 //! directory per release (made by `tests/reliability2.rs`'s fixture generator) and the test
 //! suite opens each one and refreshes a token from it.
+//!
+//! Version 2 adds the expiry index (`sled_store::expiry`). A release of version 1 refuses a
+//! version 2 store, which is what it must do: it would write records without index entries,
+//! records no later sweep would find.
 
 use super::{Result, StorageError};
 
 /// The format this release writes. Raise it (and add the step to [`migrate`]) whenever a record
 /// changes in a way an older release would misread; a field added with `#[serde(default)]` is
 /// not such a change.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Where the version is kept in sled's default tree.
 pub const VERSION_KEY: &[u8] = b"wecom-oidc.format_version";
@@ -116,11 +120,18 @@ fn is_empty(db: &sled::Db) -> bool {
 
 /// Brings a store of version `from` (older than [`FORMAT_VERSION`]) up to date, one step per
 /// version. Each step must be idempotent: a crash between a step and the stamp repeats it.
-fn migrate(_db: &sled::Db, from: u32) -> Result<()> {
+fn migrate(db: &sled::Db, from: u32) -> Result<()> {
     for version in from..FORMAT_VERSION {
         match version {
             // 0 → 1: the version started being recorded; the records are unchanged.
             0 => {}
+            // 1 → 2: the expiry index (`sled_store::expiry`), built from one scan of every
+            // tree. A release that knows only version 1 refuses the store from now on: it would
+            // write records without index entries, which no sweep would ever find.
+            1 => {
+                let entries = super::sled_store::build_expiry_index(db)?;
+                tracing::info!(entries, "expiry index built");
+            }
             _ => unreachable!("no format step from version {version}"),
         }
     }

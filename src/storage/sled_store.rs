@@ -48,8 +48,12 @@ use super::cluster::LeaseRecord;
 use super::sled_reopen::Slot;
 
 mod device;
+mod expiry;
 mod rotation;
 use super::SigningKeySet;
+pub(super) use expiry::build_index as build_expiry_index;
+use expiry::Ends;
+pub(super) use expiry::TREE as EXPIRY_TREE;
 
 /// How often, in milliseconds, sled writes dirty data to disk in the background: the most a crash
 /// can lose. Short enough that a crash costs a handful of logins, long enough that a busy server
@@ -192,6 +196,8 @@ struct Trees {
     login_events: Table,
     audit_events: Table,
     subject_marks: Table,
+    /// The expiry index (`expiry`): what the sweep reads.
+    expiry: sled::Tree,
     /// Pending authorization requests (see the module docs).
     pending_auth_requests: AtomicUsize,
     /// Access tokens decoded before, by their stored bytes (`/userinfo` reads one repeatedly).
@@ -339,6 +345,9 @@ fn open_trees(config: sled::Config, label: &str) -> Result<Trees> {
         login_events: Table::open(&db, "login_events")?,
         audit_events: Table::open(&db, "audit_events")?,
         subject_marks: Table::open(&db, "subject_marks")?,
+        expiry: db
+            .open_tree(expiry::TREE)
+            .map_err(|e| sled_error("open_tree", expiry::TREE, &e))?,
         access_token_decodes: Default::default(),
         db,
     };
@@ -412,6 +421,8 @@ enum Write<T> {
 struct Table {
     tree: sled::Tree,
     name: &'static str,
+    /// Where the records' ends are indexed; `None` for a kind that never expires.
+    index: Option<expiry::Index>,
 }
 
 impl Table {
@@ -419,7 +430,8 @@ impl Table {
         let tree = db
             .open_tree(name)
             .map_err(|e| sled_error("open_tree", name, &e))?;
-        Ok(Table { tree, name })
+        let index = expiry::index_for(db, name)?;
+        Ok(Table { tree, name, index })
     }
 
     fn encode<T: Serialize>(&self, record: &T) -> Result<Vec<u8>> {
@@ -435,8 +447,10 @@ impl Table {
     }
 
     /// Inserts `record` under `key` unless the key is taken, in one atomic step.
-    fn create<T: Serialize>(&self, key: &str, record: &T) -> Result<()> {
+    fn create<T: Ends>(&self, key: &str, record: &T) -> Result<()> {
         let value = self.encode(record)?;
+        // Index first (`expiry`): if the create loses, the entry is stale and the sweep drops it.
+        self.index(record.ends_at(), key.as_bytes())?;
         // compare-and-swap from "absent": two racing creates cannot both succeed.
         if self.swap(key.as_bytes(), None, Some(value))? {
             Ok(())
@@ -446,8 +460,9 @@ impl Table {
     }
 
     /// Inserts or replaces `record` under `key`.
-    fn save<T: Serialize>(&self, key: &str, record: &T) -> Result<()> {
+    fn save<T: Ends>(&self, key: &str, record: &T) -> Result<()> {
         let value = self.encode(record)?;
+        self.index(record.ends_at(), key.as_bytes())?;
         self.sled("insert", self.tree.insert(key, value))?;
         Ok(())
     }
@@ -512,15 +527,23 @@ impl Table {
         mut change: impl FnMut(Option<T>) -> Result<(R, Write<T>)>,
     ) -> Result<R>
     where
-        T: Serialize + DeserializeOwned,
+        T: Ends + DeserializeOwned,
     {
         loop {
             let current = self.sled("get", self.tree.get(key))?;
-            let record = current.as_deref().map(|b| self.decode(b)).transpose()?;
+            let record: Option<T> = current.as_deref().map(|b| self.decode(b)).transpose()?;
+            let before = record.as_ref().and_then(Ends::ends_at);
             let (answer, write) = change(record)?;
             let new = match write {
                 Write::Keep => return Ok(answer),
-                Write::Put(record) => Some(self.encode(&record)?),
+                Write::Put(record) => {
+                    // A record whose end stays has its entry already (a touched session).
+                    let end = record.ends_at();
+                    if end != before {
+                        self.index(end, key.as_bytes())?;
+                    }
+                    Some(self.encode(&record)?)
+                }
                 Write::Remove => None,
             };
             if self.swap(key.as_bytes(), current.as_deref(), new)? {
@@ -534,6 +557,7 @@ impl Table {
     /// exactly the value read, as in [`Table::update`], so of two racing calls one sees the flag
     /// clear. The record is not cloned for the write: the flag is set for
     /// the encoding and cleared again for the answer (this is every `/token`'s code redemption).
+    /// A flag is not an end: the record's index entry stays as it is.
     fn flip_once<T>(&self, key: &str, flag: impl Fn(&mut T) -> &mut bool) -> Result<T>
     where
         T: Serialize + DeserializeOwned,
@@ -562,37 +586,9 @@ impl Table {
         mut change: impl FnMut(T) -> Result<(R, Write<T>)>,
     ) -> Result<R>
     where
-        T: Serialize + DeserializeOwned,
+        T: Ends + DeserializeOwned,
     {
         self.update(key, |record| change(record.ok_or(StorageError::NotFound)?))
-    }
-
-    /// Deletes every `T` whose end is strictly before `now`; returns how many went.
-    ///
-    /// A record that cannot be decoded is skipped with a warning rather than failing the sweep:
-    /// one bad record must not stop expired credentials from being cleaned up.
-    fn sweep<T: Expiring>(&self, now: i64) -> Result<usize> {
-        let mut removed = 0;
-        for entry in self.tree.iter() {
-            let (key, value) = self.sled("iter", entry)?;
-            let record: T = match self.decode(&value) {
-                Ok(record) => record,
-                Err(err) => {
-                    tracing::warn!(error = %err, "skipping an undecodable record in the expiry sweep");
-                    continue;
-                }
-            };
-            if record.end() >= now {
-                continue;
-            }
-            // Remove only the exact value judged expired: if a concurrent call replaced it since
-            // (a fresh upstream token under the same key, a code being redeemed), the swap fails
-            // and the newer record survives until a later sweep looks at it.
-            if self.swap(&key, Some(&value), None)? {
-                removed += 1;
-            }
-        }
-        Ok(removed)
     }
 }
 
@@ -660,6 +656,7 @@ impl Trees {
                     }
                 }
             }
+            table.index(Some(keep_until), grant_id.as_bytes())?;
             if table.swap(grant_id.as_bytes(), current.as_deref(), Some(value.clone()))? {
                 break;
             }
@@ -778,6 +775,7 @@ impl Trees {
                 },
                 None => mark,
             };
+            table.index(Some(merged.keep_until), key.as_bytes())?;
             let swapped = table.sled(
                 "compare_and_swap",
                 table
@@ -811,21 +809,8 @@ impl Trees {
     }
 
     fn delete_expired(&self, now: i64) -> Result<usize> {
-        let requests = self.auth_requests.sweep::<AuthRequest>(now)?;
-        self.uncount_auth_requests(requests);
-        Ok(requests
-            + self.auth_codes.sweep::<AuthCode>(now)?
-            + self.access_tokens.sweep::<AccessToken>(now)?
-            + self.revoked_grants.sweep::<RevokedGrant>(now)?
-            + self.upstream_tokens.sweep::<UpstreamToken>(now)?
-            + self.refresh_tokens.sweep::<RefreshToken>(now)?
-            + self.used_jtis.sweep::<UsedJti>(now)?
-            + self.sessions.sweep::<Session>(now)?
-            + self.subject_marks.sweep::<SubjectMark>(now)?
-            + self.login_events.sweep::<LoginEvent>(now)?
-            + self.audit_events.sweep::<AuditEvent>(now)?
-            + self.sweep_leases(now)?
-            + self.sweep_device_authorizations(now)?)
+        // Only what came due in the index, never a scan of the record trees (`expiry`).
+        self.sweep_index(now)
     }
 
     fn create_login_event(&self, event: &LoginEvent) -> Result<()> {
@@ -842,7 +827,7 @@ impl Trees {
 
     /// Appends `record` to a log table. Key: zero-padded time, then sled's unique monotonic id,
     /// so keys sort by time and two records of the same second never collide.
-    fn append<T: Serialize>(&self, table: &Table, at: i64, record: &T) -> Result<()> {
+    fn append<T: Ends>(&self, table: &Table, at: i64, record: &T) -> Result<()> {
         let id = table.sled("generate_id", self.db.generate_id())?;
         let key = format!("{:020}-{id:020}", at.max(0));
         table.create(&key, record)
@@ -937,11 +922,6 @@ impl Trees {
             // Gone, or lapsed and taken by someone else: theirs now.
             _ => Ok(((), Write::Keep)),
         })
-    }
-
-    /// Deletes the leases that lapsed before `now`.
-    pub(super) fn sweep_leases(&self, now: i64) -> Result<usize> {
-        Table::open(&self.db, "leases")?.sweep::<LeaseRecord>(now)
     }
 }
 

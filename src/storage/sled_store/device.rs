@@ -8,7 +8,7 @@ use crate::storage::{DeviceAuthorization, DeviceChange, Result};
 
 /// The user-code index entry: which record, and until when (for the sweep).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct UserCodeEntry {
+pub(super) struct UserCodeEntry {
     device_key: String,
     keep_until: i64,
 }
@@ -16,7 +16,7 @@ struct UserCodeEntry {
 super::expiring!(UserCodeEntry => keep_until, DeviceAuthorization => keep_until);
 
 impl Trees {
-    fn device_tables(&self) -> Result<(Table, Table)> {
+    pub(super) fn device_tables(&self) -> Result<(Table, Table)> {
         Ok((
             Table::open(&self.db, "device_authorizations")?,
             Table::open(&self.db, "device_user_codes")?,
@@ -74,11 +74,5 @@ impl Trees {
             };
             Ok((before, write))
         })
-    }
-
-    pub(super) fn sweep_device_authorizations(&self, now: i64) -> Result<usize> {
-        let (records, users) = self.device_tables()?;
-        users.sweep::<UserCodeEntry>(now)?;
-        records.sweep::<DeviceAuthorization>(now)
     }
 }

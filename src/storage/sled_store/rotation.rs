@@ -19,6 +19,16 @@ impl Trees {
         let (refresh, access) = (&self.refresh_tokens, &self.access_tokens);
         let new_refresh = refresh.encode(rotation.refresh)?;
         let new_access = access.encode(rotation.access)?;
+        // The successors' index entries before the transaction writes them (`expiry`): if it
+        // aborts, they are stale entries the sweep drops. The spent token keeps its end.
+        refresh.index(
+            Some(rotation.refresh.expires_at),
+            rotation.refresh_key.as_bytes(),
+        )?;
+        access.index(
+            Some(rotation.access.expires_at),
+            rotation.access_key.as_bytes(),
+        )?;
         let outcome = (&refresh.tree, &access.tree).transaction(|(refresh_tx, access_tx)| {
             let Some(bytes) = refresh_tx.get(key)? else {
                 return abort(StorageError::NotFound);
