@@ -1033,8 +1033,8 @@ sled_store_impl! {
     }
 
     async fn delete_expired(&self, now: i64) -> Result<usize> {
-        // A scan of every tree: on the blocking pool, so a large store does not hold a runtime
-        // thread for the length of the sweep.
+        // On the blocking pool: a large backlog of due entries (the first sweep after a long
+        // stop) must not hold a runtime thread for the length of the sweep.
         let trees = self.trees()?;
         self.watch(blocking(move || trees.delete_expired(now)).await)
     }
@@ -1262,6 +1262,9 @@ mod tests {
     async fn expiry_sweep_skips_corrupt_records_and_still_removes_expired_ones() {
         let store = SledStore::temporary().expect("temporary store");
         put_raw_access_token(&store, "bad", b"not json");
+        // Indexed as due, so the sweep reads it and must get past it.
+        let trees = store.trees().expect("open");
+        trees.access_tokens.index(Some(5), b"bad").expect("index");
         store
             .create_access_token("old", &token(10))
             .await
@@ -1271,6 +1274,8 @@ mod tests {
             store.find_access_token("old").await,
             Err(StorageError::NotFound)
         ));
+        // The unreadable record is left as it is, never removed unread.
+        assert!(trees.access_tokens.tree.get("bad").expect("get").is_some());
     }
 
     #[test]

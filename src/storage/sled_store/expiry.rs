@@ -147,10 +147,19 @@ impl Table {
         Ok(())
     }
 
-    /// Judges the record `key` for an index entry that came due before `now`.
-    fn sweep_one(&self, key: &[u8], end_of: EndOf, now: i64) -> Result<Judged> {
+    /// Judges the record `key` for an index entry that ended at `entry_end`, before `now`.
+    fn sweep_one(&self, key: &[u8], entry_end: i64, end_of: EndOf, now: i64) -> Result<Judged> {
         let Some(value) = self.sled("get", self.tree.get(key))? else {
-            return Ok(Judged::Stale); // taken, deleted, or its create lost a race
+            // Taken, deleted, or its create lost a race — or not written *yet*: a writer puts
+            // the entry first, and a record created with an end already close to passing (a
+            // client assertion's `jti` with `exp = now + 1`) may still be on its way. Dropping
+            // the entry then would leave that record unindexed for ever, so an entry without a
+            // record is kept until it is [`ABSENT_GRACE_SECS`] overdue.
+            return Ok(if entry_end < now.saturating_sub(ABSENT_GRACE_SECS) {
+                Judged::Stale
+            } else {
+                Judged::Raced
+            });
         };
         let Some(end) = end_of(&value) else {
             // Never removed unread: the record stays, as it would have without the index, and
@@ -175,13 +184,18 @@ impl Table {
     }
 }
 
+/// How long past its end an index entry whose record is absent is kept (see
+/// [`Table::sweep_one`]): far longer than any write takes between its entry and its record.
+const ABSENT_GRACE_SECS: i64 = 300;
+
 /// What the sweep made of one index entry.
 enum Judged {
     /// The record expired and was removed; the entry goes too.
     Removed,
     /// The entry names no expired record; it goes, the record (if any) stays.
     Stale,
-    /// The record changed while being judged; the entry stays for the next sweep.
+    /// The record changed while being judged, or may still be on its way; the entry stays for
+    /// the next sweep.
     Raced,
 }
 
@@ -207,17 +221,23 @@ impl Trees {
             &devices,
             &user_codes,
         ];
+        debug_assert!(
+            tables.len() == KINDS.len() && tables.iter().zip(KINDS).all(|(t, k)| t.name == k.0)
+        );
         let index = &self.expiry;
-        let (mut removed, mut requests) = (0, 0);
+        let mut removed = 0;
         for entry in index.range(..end_prefix(now)) {
             let (entry, _) = entry.map_err(|e| sled_error("iter", TREE, &e))?;
             let judged = match split_entry(&entry) {
-                Some((_, tag, key)) if (1..=KINDS.len()).contains(&usize::from(tag)) => {
+                Some((end, tag, key)) if (1..=tables.len()).contains(&usize::from(tag)) => {
                     let at = usize::from(tag) - 1;
-                    let judged = tables[at].sweep_one(key, KINDS[at].2, now)?;
+                    let judged = tables[at].sweep_one(key, end, KINDS[at].2, now)?;
                     if matches!(judged, Judged::Removed) {
                         removed += usize::from(tag != DEVICE_USER_CODES);
-                        requests += usize::from(tag == AUTH_REQUESTS);
+                        // Counted at once: a later error must not leave the count too high.
+                        if tag == AUTH_REQUESTS {
+                            self.uncount_auth_requests(1);
+                        }
                     }
                     judged
                 }
@@ -230,7 +250,6 @@ impl Trees {
                     .map_err(|e| sled_error("remove", TREE, &e))?;
             }
         }
-        self.uncount_auth_requests(requests);
         Ok(removed)
     }
 }

@@ -80,13 +80,23 @@ async fn stale_entries_are_dropped_without_counting_or_touching_records() {
     save_upstream(&store, "gone", 10).await;
     store.delete_upstream_token("gone").await.expect("delete");
     // A create that loses leaves its entry behind; the winner's record has a later end.
-    store.create_used_jti("jti", 100).await.expect("jti");
+    store.create_used_jti("jti", 1000).await.expect("jti");
     assert!(store.create_used_jti("jti", 5).await.is_err());
     assert_eq!(entries(&store).len(), 3);
 
+    // The entry naming a record that now ends later goes at once; the one of the deleted
+    // record waits out the grace (its record might still be on its way), then goes too.
     assert_eq!(store.delete_expired(20).await.expect("sweep"), 0);
-    assert_eq!(entries(&store), [(100, tag("used_jtis"), "jti".into())]);
-    assert!(store.create_used_jti("jti", 100).await.is_err(), "kept");
+    assert_eq!(entries(&store).len(), 2);
+    assert_eq!(
+        store
+            .delete_expired(11 + ABSENT_GRACE_SECS)
+            .await
+            .expect("sweep"),
+        0
+    );
+    assert_eq!(entries(&store), [(1000, tag("used_jtis"), "jti".into())]);
+    assert!(store.create_used_jti("jti", 1000).await.is_err(), "kept");
 }
 
 #[tokio::test]
@@ -350,4 +360,67 @@ async fn a_device_authorization_counts_once_though_two_keys_go() {
     assert_eq!(store.delete_expired(20).await.expect("sweep"), 1);
     assert!(entries(&store).is_empty());
     assert!(store.find_device_authorization("user").await.is_err());
+}
+
+#[tokio::test]
+async fn an_entry_whose_record_is_not_written_yet_is_kept_until_well_overdue() {
+    // A writer puts the entry first; a sweep that runs before the record lands must not drop
+    // the entry, or a record created with an end already passed would never be swept.
+    let store = SledStore::temporary().expect("store");
+    let trees = store.trees().expect("open");
+    trees.used_jtis.index(Some(10), b"late").expect("index");
+    assert_eq!(store.delete_expired(11).await.expect("sweep"), 0);
+    assert_eq!(entries(&store), [(10, tag("used_jtis"), "late".into())]);
+    store.create_used_jti("late", 10).await.expect("record");
+    assert_eq!(store.delete_expired(12).await.expect("sweep"), 1);
+    assert!(entries(&store).is_empty());
+    // An entry whose record never comes goes once it is past the grace period.
+    trees.used_jtis.index(Some(20), b"never").expect("index");
+    assert_eq!(
+        store
+            .delete_expired(20 + ABSENT_GRACE_SECS)
+            .await
+            .expect("sweep"),
+        0
+    );
+    assert_eq!(entries(&store).len(), 1);
+    assert_eq!(
+        store
+            .delete_expired(21 + ABSENT_GRACE_SECS)
+            .await
+            .expect("sweep"),
+        0
+    );
+    assert!(entries(&store).is_empty());
+}
+
+#[tokio::test]
+async fn a_record_whose_end_moved_earlier_is_swept_at_its_new_end() {
+    let store = SledStore::temporary().expect("store");
+    save_upstream(&store, "wecom", 100).await;
+    save_upstream(&store, "wecom", 10).await;
+    assert_eq!(store.delete_expired(50).await.expect("sweep"), 1);
+    assert!(matches!(
+        store.find_upstream_token("wecom").await,
+        Err(StorageError::NotFound)
+    ));
+    // The entry of the old end stays until it comes due, then goes as stale.
+    assert_eq!(
+        entries(&store),
+        [(100, tag("upstream_tokens"), "wecom".into())]
+    );
+    assert_eq!(store.delete_expired(101).await.expect("sweep"), 0);
+    assert_eq!(
+        entries(&store).len(),
+        1,
+        "absent record: kept within the grace"
+    );
+    assert_eq!(
+        store
+            .delete_expired(101 + ABSENT_GRACE_SECS)
+            .await
+            .expect("sweep"),
+        0
+    );
+    assert!(entries(&store).is_empty());
 }
