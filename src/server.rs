@@ -136,6 +136,10 @@ where
 }
 
 /// The per-connection protocol settings (see the module docs).
+///
+/// Call it once per connection, never share its result: the [`HeadTimer`] in it holds one
+/// timer entry, and two connections sharing it would move each other's header-read deadline
+/// and only the last to poll would be woken, which would let a slow head outlive its timeout.
 fn builder() -> Builder<TokioExecutor> {
     let mut b = Builder::new(TokioExecutor::new());
     b.http1()

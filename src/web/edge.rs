@@ -3,7 +3,9 @@
 //!
 //! - the issuer's path taken off the front of the path ([`super::issuer_path`]);
 //! - the request id and the access line in the request's span ([`super::request_log`]);
-//! - at most [`crate::server::MAX_HEADERS`] header fields (`431`, RFC 6585 §5);
+//! - at most [`crate::server::MAX_HEADERS`] header fields on an HTTP/1 request (`431`, RFC 6585
+//!   §5; HTTP/2 bounds its header block itself, and lets a client send each cookie as a field of
+//!   its own, RFC 9113 §8.2.3);
 //! - the body limit: a `Content-Length` over [`MAX_BODY`] is answered `413` at once, a longer
 //!   streamed body fails when read (the extractors answer `413`); every `413` carries
 //!   `Connection: close`, since the unread body leaves the connection unusable (RFC 9112 §9.6);
@@ -11,7 +13,9 @@
 //!   answered `503`; the timer is armed only when the request first waits, so a request answered
 //!   on its first poll never registers one;
 //! - `Retry-After` on every `503` that has none (RFC 9110 §10.2.3, §15.6.4);
-//! - `X-Content-Type-Options: nosniff` on every response that has none.
+//! - `X-Content-Type-Options: nosniff` on every response that has none;
+//! - a request dropped before its answer (the client went away, or the shutdown's drain ran
+//!   out) still gets its access line, with status `499` as nginx logs it.
 //!
 //! These were once seven tower layers around a router nested in a second router: each layer's
 //! future moved inside the next, the outer router cloned a boxed service and the body was boxed
@@ -113,8 +117,12 @@ where
         let span = request_log::span(&id, request.method(), request.uri().path());
         let request = issuer_path::strip(&self.prefix, request);
         let (mut parts, body) = request.into_parts();
-        // Counted as they arrived, before the request id is added.
-        let fields = parts.headers.len();
+        // Counted as they arrived, before the request id is added; HTTP/1 only (module docs).
+        let fields = if parts.version <= axum::http::Version::HTTP_11 {
+            parts.headers.len()
+        } else {
+            0
+        };
         parts
             .headers
             .insert(request_log::REQUEST_ID_HEADER, id.clone());
@@ -159,9 +167,27 @@ pin_project_lite::pin_project! {
         arrived: Instant,
         timeout: Duration,
         span: Span,
+        // Taken when the answer leaves; still here when the future is dropped unanswered.
         id: Option<HeaderValue>,
     }
+
+    impl PinnedDrop for EdgeFuture {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if this.id.is_some() {
+                let _entered = this.span.enter();
+                request_log::line(CLIENT_CLOSED, this.arrived.elapsed());
+            }
+        }
+    }
 }
+
+/// The status an access line shows for a request dropped before its answer (nginx's 499,
+/// "client closed request"); no client ever receives it.
+const CLIENT_CLOSED: StatusCode = match StatusCode::from_u16(499) {
+    Ok(status) => status,
+    Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
+};
 
 impl Future for EdgeFuture {
     type Output = Result<Response<Body>, Infallible>;
@@ -459,6 +485,38 @@ mod tests {
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
         );
         assert_eq!(refused.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    }
+
+    #[tokio::test]
+    async fn an_http2_request_may_carry_each_cookie_as_a_field_of_its_own_rfc9113_8_2_3() {
+        let mut request = Request::get("/now").version(axum::http::Version::HTTP_2);
+        for i in 0..crate::server::MAX_HEADERS + 10 {
+            request = request.header(header::COOKIE, format!("c{i}=v"));
+        }
+        let request = request.body(Body::empty()).expect("request");
+        assert_eq!(send(app(), request).await.status(), StatusCode::OK);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_dropped_before_its_answer_still_gets_its_access_line_with_499() {
+        let lines = Lines::default();
+        let _guard = lines.capture();
+        let request = Request::get("/slow")
+            .header(request_log::REQUEST_ID_HEADER, "gone-client-1")
+            .body(Body::empty())
+            .expect("request");
+        let mut edge = app();
+        let pending = edge.call(request);
+        // The client goes away after a second: hyper drops the response future.
+        let _ = tokio::time::timeout(Duration::from_secs(1), pending).await;
+        let text = lines.text();
+        assert!(
+            text.contains(
+                "request{request_id=\"gone-client-1\" method=GET path=/slow}: wecom_oidc::web::request_log: request status=499 latency_ms=1000\n"
+            ),
+            "{text}"
+        );
+        assert_eq!(text.matches("status=").count(), 1, "{text}");
     }
 
     #[tokio::test]
