@@ -10,7 +10,9 @@
 //! Only for release builds of the `wecom-oidc` binary on x86-64 Linux, where rustc links with
 //! LLD (the default since Rust 1.90): LLD reads `--symbol-ordering-file`; GNU ld would refuse
 //! it. A listed function missing from the binary (another Rust release changes symbol hashes,
-//! a function was renamed) is skipped, so a stale list costs memory, never a build.
+//! a function was renamed, or a build that also compiles the tests turned on the `testkit`
+//! feature, which renames the crate's functions) is skipped, so a stale list costs memory,
+//! never a build.
 //! `WECOM_OIDC_LINK_ORDER=0` turns it off.
 
 use std::env;
