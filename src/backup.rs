@@ -293,8 +293,8 @@ fn restore_store(from: &Path, data_dir: &Path) -> Result<CopySummary, BackupErro
             .unwrap_or_default()
     ));
     let _ = fs::remove_dir_all(&staging);
-    let copy =
-        sled_copy::copy_dir(from, &staging).map_err(|e| BackupError::Failed(e.to_string()))?;
+    let copy = sled_copy::copy_dir(from, &staging, &crate::storage::sled_store::REINDEX)
+        .map_err(|e| BackupError::Failed(e.to_string()))?;
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)

@@ -45,9 +45,13 @@ pub enum Opened {
     },
 }
 
+/// Builds a store's expiry index from its records (the 1 → 2 step); the store module passes
+/// its own, so that this module needs nothing of it.
+pub type BuildIndex = fn(&sled::Db) -> Result<u64>;
+
 /// Reads the version of the database `db` (just opened, before any record tree is), migrates
 /// an older one and stamps it, refuses a newer one. `path` names the store in messages.
-pub fn check_and_stamp(db: &sled::Db, path: &str) -> Result<Opened> {
+pub fn check_and_stamp(db: &sled::Db, path: &str, build_index: BuildIndex) -> Result<Opened> {
     let found = read_version(db)?;
     let opened = match found {
         Some(v) if v == FORMAT_VERSION => return Ok(Opened::Current),
@@ -61,12 +65,12 @@ pub fn check_and_stamp(db: &sled::Db, path: &str) -> Result<Opened> {
             )))
         }
         Some(v) => {
-            migrate(db, v)?;
+            migrate(db, v, build_index)?;
             Opened::Migrated { from: v }
         }
         None if is_empty(db) => Opened::Created,
         None => {
-            migrate(db, 0)?;
+            migrate(db, 0, build_index)?;
             Opened::Migrated { from: 0 }
         }
     };
@@ -120,7 +124,7 @@ fn is_empty(db: &sled::Db) -> bool {
 
 /// Brings a store of version `from` (older than [`FORMAT_VERSION`]) up to date, one step per
 /// version. Each step must be idempotent: a crash between a step and the stamp repeats it.
-fn migrate(db: &sled::Db, from: u32) -> Result<()> {
+fn migrate(db: &sled::Db, from: u32, build_index: BuildIndex) -> Result<()> {
     for version in from..FORMAT_VERSION {
         match version {
             // 0 → 1: the version started being recorded; the records are unchanged.
@@ -129,7 +133,7 @@ fn migrate(db: &sled::Db, from: u32) -> Result<()> {
             // tree. A release that knows only version 1 refuses the store from now on: it would
             // write records without index entries, which no sweep would ever find.
             1 => {
-                let entries = super::sled_store::build_expiry_index(db)?;
+                let entries = build_index(db)?;
                 tracing::info!(entries, "expiry index built");
             }
             _ => unreachable!("no format step from version {version}"),
@@ -151,6 +155,11 @@ pub(crate) fn stored(db: &sled::Db, tree: &str, key: &str) -> Option<sled::IVec>
 mod tests {
     use super::*;
 
+    /// These tests are about the version; the index step has its own (`sled_store::expiry`).
+    fn no_index(_: &sled::Db) -> Result<u64> {
+        Ok(0)
+    }
+
     fn db(dir: &std::path::Path) -> sled::Db {
         sled::Config::new().path(dir).open().expect("open")
     }
@@ -159,10 +168,16 @@ mod tests {
     fn a_new_store_is_stamped_and_reopens_as_current() {
         let dir = tempfile::tempdir().expect("tempdir");
         let first = db(dir.path());
-        assert_eq!(check_and_stamp(&first, "x").expect("open"), Opened::Created);
+        assert_eq!(
+            check_and_stamp(&first, "x", no_index).expect("open"),
+            Opened::Created
+        );
         drop(first);
         let again = db(dir.path());
-        assert_eq!(check_and_stamp(&again, "x").expect("open"), Opened::Current);
+        assert_eq!(
+            check_and_stamp(&again, "x", no_index).expect("open"),
+            Opened::Current
+        );
         assert_eq!(read_version(&again).expect("read"), Some(FORMAT_VERSION));
     }
 
@@ -175,7 +190,7 @@ mod tests {
             .insert("k", "v")
             .expect("insert");
         assert_eq!(
-            check_and_stamp(&old, "x").expect("open"),
+            check_and_stamp(&old, "x", no_index).expect("open"),
             Opened::Migrated { from: 0 }
         );
         assert_eq!(read_version(&old).expect("read"), Some(FORMAT_VERSION));
@@ -190,7 +205,7 @@ mod tests {
         newer
             .insert(VERSION_KEY, future.as_bytes())
             .expect("insert");
-        let err = check_and_stamp(&newer, "/srv/store").expect_err("refused");
+        let err = check_and_stamp(&newer, "/srv/store", no_index).expect_err("refused");
         let message = err.to_string();
         assert!(
             message.contains(&format!("format version {future}")),
@@ -209,6 +224,6 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let odd = db(dir.path());
         odd.insert(VERSION_KEY, &b"\xff\x01"[..]).expect("insert");
-        assert!(check_and_stamp(&odd, "x").is_err());
+        assert!(check_and_stamp(&odd, "x", no_index).is_err());
     }
 }

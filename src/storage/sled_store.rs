@@ -51,9 +51,14 @@ mod device;
 mod expiry;
 mod rotation;
 use super::SigningKeySet;
-pub(super) use expiry::build_index as build_expiry_index;
+use expiry::build_index as build_expiry_index;
 use expiry::Ends;
-pub(super) use expiry::TREE as EXPIRY_TREE;
+
+/// How a backup's copy of this store rebuilds its expiry index ([`super::sled_copy`]).
+pub const REINDEX: super::sled_copy::Reindex = super::sled_copy::Reindex {
+    tree: expiry::TREE,
+    build: expiry::build_index,
+};
 
 /// How often, in milliseconds, sled writes dirty data to disk in the background: the most a crash
 /// can lose. Short enough that a crash costs a handful of logins, long enough that a busy server
@@ -328,7 +333,7 @@ fn open_trees(config: sled::Config, label: &str) -> Result<Trees> {
         .map_err(|e| StorageError::Backend(format!("sled open on database: {e}")))?;
     // Before any record tree is opened (or created): a newer release's store is refused
     // untouched (`sled_format`).
-    super::sled_format::check_and_stamp(&db, label)?;
+    super::sled_format::check_and_stamp(&db, label, build_expiry_index)?;
     let auth_requests = Table::open(&db, "auth_requests")?;
     let pending = auth_requests.tree.len();
     let trees = Trees {
@@ -1048,7 +1053,7 @@ sled_store_impl! {
     async fn backup_to(&self, dir: &Path) -> Result<super::sled_copy::CopySummary> {
         let (inner, dir) = (self.trees()?, dir.to_owned());
         // Reads every record and writes as many: the blocking pool, never a runtime thread.
-        blocking(move || super::sled_copy::copy_db(&inner.db, &dir)).await
+        blocking(move || super::sled_copy::copy_db(&inner.db, &dir, &REINDEX)).await
     }
 
     async fn list_sessions(&self, now: i64, limit: usize) -> Result<Vec<Session>> {

@@ -234,7 +234,7 @@ async fn a_version_1_store_gets_its_index_and_its_expired_records_are_swept() {
     {
         let db = open_db(dir.path()).await;
         assert_eq!(
-            sled_format::check_and_stamp(&db, "x").expect("migrate"),
+            sled_format::check_and_stamp(&db, "x", build_index).expect("migrate"),
             Opened::Migrated { from: 1 }
         );
     }
@@ -423,4 +423,23 @@ async fn a_record_whose_end_moved_earlier_is_swept_at_its_new_end() {
         0
     );
     assert!(entries(&store).is_empty());
+}
+
+#[test]
+fn a_backup_copy_indexes_every_expiring_record_it_holds() {
+    let src = sled::Config::new().temporary(true).open().expect("open");
+    sled_format::check_and_stamp(&src, "src", build_index).expect("stamp");
+    // A record whose entry the source lacks, as a sweep racing the copy can leave it.
+    src.open_tree("used_jtis")
+        .expect("tree")
+        .insert("jti", &br#"{"expires_at":5}"#[..])
+        .expect("insert");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let copy = dir.path().join("copy");
+    let summary =
+        crate::storage::sled_copy::copy_db(&src, &copy, &super::super::REINDEX).expect("copy");
+    assert_eq!(summary.trees["used_jtis"], 1);
+    assert_eq!(summary.trees[TREE], 1);
+    let db = sled::open(copy).expect("open");
+    assert_eq!(db.open_tree(TREE).expect("index").len(), 1);
 }
