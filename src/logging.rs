@@ -32,6 +32,8 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 
+pub mod context;
+
 /// The plain-text event format (see the module docs).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PlainText;
@@ -52,8 +54,10 @@ where
         // The pieces go out with `write_str`, not `write!`: the formatting machinery was a
         // third of the line's cost (docs/performance.md).
         writer.write_str(padded_level(meta.level()))?;
+        // A request's context comes first, where its span would be the root
+        // (`context` module docs).
+        let mut any = context::write_current(&mut writer)?;
         if let Some(scope) = ctx.event_scope() {
-            let mut any = false;
             for span in scope.from_root() {
                 writer.write_str(span.name())?;
                 if let Some(fields) = span.extensions().get::<FormattedFields<N>>() {
@@ -66,9 +70,9 @@ where
                 writer.write_char(':')?;
                 any = true;
             }
-            if any {
-                writer.write_char(' ')?;
-            }
+        }
+        if any {
+            writer.write_char(' ')?;
         }
         writer.write_str(meta.target())?;
         writer.write_str(": ")?;
@@ -102,10 +106,17 @@ thread_local! {
 
 impl FormatTime for LineTime {
     fn format_time(&self, w: &mut Writer<'_>) -> fmt::Result {
+        Self::write(w)
+    }
+}
+
+impl LineTime {
+    /// Writes the time of a line written now.
+    fn write(w: &mut impl fmt::Write) -> fmt::Result {
         match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
             Ok(since) if since.as_secs() < YEAR_10000 => write_line_time(w, since),
             // Before 1970 or after 9999: the general formatter.
-            _ => SystemTime.format_time(w),
+            _ => SystemTime.format_time(&mut Writer::new(w)),
         }
     }
 }
@@ -402,12 +413,38 @@ impl LogWriter {
         }
     }
 
+    /// Appends an access line that `write` formats, held back like one that went through
+    /// [`LineWriter`] (module docs). Formatted straight into the buffer, under its lock: no
+    /// line buffer of its own ([`context`]).
+    fn append_access_line(&self, write: impl FnOnce(&mut PendingText<'_>) -> fmt::Result) {
+        let mut sink = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        let start = sink.pending.len();
+        if write(&mut PendingText(&mut sink.pending)).is_err() {
+            // Not a whole line: drop it rather than write half of it.
+            sink.pending.truncate(start);
+            return;
+        }
+        if !self.buffer_access_lines || sink.pending.len() >= ACCESS_LOG_BUFFER {
+            sink.write_pending();
+        }
+    }
+
     /// Writes out every buffered line (call before the process exits).
     pub fn flush(&self) {
         self.shared
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .write_pending();
+    }
+}
+
+/// The buffer of a [`LogWriter`] as a text sink.
+struct PendingText<'a>(&'a mut Vec<u8>);
+
+impl fmt::Write for PendingText<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
     }
 }
 

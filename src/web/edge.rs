@@ -2,7 +2,7 @@
 //! rules every request gets, in one future:
 //!
 //! - the issuer's path taken off the front of the path ([`super::issuer_path`]);
-//! - the request id and the access line in the request's span ([`super::request_log`]);
+//! - the request id, the request's log scope and its access line ([`super::request_log`]);
 //! - at most [`crate::server::MAX_HEADERS`] header fields on an HTTP/1 request (`431`, RFC 6585
 //!   §5; HTTP/2 bounds its header block itself, and lets a client send each cookie as a field of
 //!   its own, RFC 9113 §8.2.3);
@@ -37,7 +37,6 @@ use bytes::Bytes;
 use http_body_util::Limited;
 use tokio::time::{Instant, Sleep};
 use tower::Service;
-use tracing::Span;
 
 use super::{issuer_path, request_log};
 
@@ -114,7 +113,7 @@ where
         let arrived = Instant::now();
         // The line shows the path as it arrived, with the issuer's path if it had it.
         let id = request_log::id_for(request.headers());
-        let span = request_log::span(&id, request.method(), request.uri().path());
+        let mut scope = request_log::Scope::new(&id, request.method(), request.uri().path());
         let request = issuer_path::strip(&self.prefix, request);
         let (mut parts, body) = request.into_parts();
         // Counted as they arrived, before the request id is added; HTTP/1 only (module docs).
@@ -138,7 +137,7 @@ where
             Some(_) => None,
             None => {
                 let request = Request::from_parts(parts, Body::new(Limited::new(body, MAX_BODY)));
-                let _entered = span.enter();
+                let _entered = scope.enter();
                 Some(self.router.call(request))
             }
         };
@@ -148,7 +147,7 @@ where
             sleep: None,
             arrived,
             timeout: self.timeout,
-            span,
+            scope,
             id: Some(id),
         }
     }
@@ -166,7 +165,7 @@ pin_project_lite::pin_project! {
         sleep: Option<Sleep>,
         arrived: Instant,
         timeout: Duration,
-        span: Span,
+        scope: request_log::Scope,
         // Taken when the answer leaves; still here when the future is dropped unanswered.
         id: Option<HeaderValue>,
     }
@@ -175,8 +174,7 @@ pin_project_lite::pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             if this.id.is_some() {
-                let _entered = this.span.enter();
-                request_log::line(CLIENT_CLOSED, this.arrived.elapsed());
+                this.scope.line(CLIENT_CLOSED, this.arrived.elapsed());
             }
         }
     }
@@ -194,7 +192,7 @@ impl Future for EdgeFuture {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let _entered = this.span.enter();
+        let entered = this.scope.enter();
         let mut response = match this.routed.as_pin_mut() {
             None => refusal(*this.refused),
             Some(routed) => match routed.poll(cx) {
@@ -213,8 +211,9 @@ impl Future for EdgeFuture {
                 }
             },
         };
+        drop(entered);
         finish(&mut response);
-        request_log::line(response.status(), this.arrived.elapsed());
+        this.scope.line(response.status(), this.arrived.elapsed());
         if let Some(id) = this.id.take() {
             response
                 .headers_mut()
@@ -361,6 +360,69 @@ mod tests {
         fn text(&self) -> String {
             String::from_utf8(self.0.lock().expect("lines").clone()).expect("utf-8")
         }
+    }
+
+    /// The access lines of requests answered through the server's own log writer (the line
+    /// written straight into its buffer, `logging::context`), as `main` sets it up.
+    #[tokio::test(start_paused = true)]
+    async fn through_the_log_writer_every_request_gets_its_line_even_one_dropped_unanswered() {
+        let lines = Lines::default();
+        let writer = crate::logging::LogWriter::new(Box::new(lines.clone()), true);
+        let _guard = tracing::subscriber::set_default(
+            tracing_subscriber::fmt()
+                .with_ansi(false)
+                .fmt_fields(crate::logging::PlainFields)
+                .event_format(crate::logging::PlainText)
+                .with_writer(writer.clone())
+                .finish(),
+        );
+        let answered = get_path("/sso/now").await;
+        let id = answered.headers()[request_log::REQUEST_ID_HEADER].clone();
+        let request = Request::get("/slow")
+            .header(request_log::REQUEST_ID_HEADER, "gone-client-2")
+            .body(Body::empty())
+            .expect("request");
+        let _ = tokio::time::timeout(Duration::from_secs(1), app().call(request)).await;
+        writer.flush();
+        let text = lines.text();
+        assert!(
+            text.contains(&format!(
+                "  INFO request{{request_id=\"{}\" method=GET path=/sso/now}}: wecom_oidc::web::request_log: request status=200 latency_ms=0\n",
+                id.to_str().expect("id")
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains("  INFO request{request_id=\"gone-client-2\" method=GET path=/slow}: wecom_oidc::web::request_log: request status=499 latency_ms=1000\n"),
+            "{text}"
+        );
+        assert_eq!(text.lines().count(), 2, "{text}");
+    }
+
+    /// Other formats lay out spans their own way: a request runs in a `tracing` span there.
+    #[tokio::test]
+    async fn in_the_json_format_the_access_line_carries_the_request_span() {
+        let lines = Lines::default();
+        let sink = lines.clone();
+        let _guard = tracing::subscriber::set_default(
+            tracing_subscriber::fmt()
+                .json()
+                .with_current_span(true)
+                .with_writer(move || sink.clone())
+                .finish(),
+        );
+        let answered = get_path("/now").await;
+        let id = answered.headers()[request_log::REQUEST_ID_HEADER].clone();
+        let text = lines.text();
+        let line: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON line");
+        assert_eq!(line["fields"]["status"], 200, "{text}");
+        assert_eq!(line["span"]["name"], "request", "{text}");
+        assert_eq!(
+            line["span"]["request_id"],
+            id.to_str().expect("id"),
+            "{text}"
+        );
+        assert_eq!(line["span"]["path"], "/now", "{text}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,13 +1,13 @@
 //! One log line per request, carrying a request id. The id comes from a well-formed incoming
 //! `X-Request-Id` (set by a trusted front proxy) or is drawn from the CSPRNG; it is put on the
-//! request (so the HTML error page shows the same id), on the response, and on the tracing span
-//! every log event of the request runs in.
+//! request (so the HTML error page shows the same id), on the response, and on the scope every
+//! log line of the request is written in ([`Scope`]).
 //!
 //! Only the method and the path are logged, never the query string or the body: `/callback`
 //! queries carry WeCom codes, `/authorize` queries carry state and PKCE values, `/token` bodies
 //! carry codes and client secrets, and simulator URLs carry app secrets.
 //!
-//! The edge service ([`super::edge`]) opens the span and writes the line, instead of
+//! The edge service ([`super::edge`]) opens the scope and writes the line, instead of
 //! `TraceLayer` plus a `from_fn` middleware: every request passes it, and the generic pair cost
 //! two boxed services cloned per request and a second span callback (docs/performance.md,
 //! "request log").
@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use tracing::Span;
+
+use crate::logging::context::{self, RequestContext};
 
 use crate::random;
 
@@ -60,24 +62,57 @@ pub(crate) fn id_for(headers: &axum::http::HeaderMap) -> HeaderValue {
     .unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
-/// The span a request runs in: every log line of the request carries its id, method and path.
-/// The path only: see the module docs for why never the query.
-pub(crate) fn span(id: &HeaderValue, method: &Method, path: &str) -> Span {
-    tracing::info_span!(
-        "request",
-        request_id = id.to_str().unwrap_or("-"),
-        method = %method,
-        path = %path,
-    )
+/// What a request's log lines run in: its id, method and path, as a [`RequestContext`] when
+/// the plain-text format writes the lines (the cheaper way, [`context`] docs),
+/// else as a `tracing` span. The path only: see the module docs for why never the query.
+pub(crate) enum Scope {
+    Context(RequestContext),
+    Span(Span),
 }
 
-/// The access line of a request answered `status` after `latency`, written in its span.
-pub(crate) fn line(status: StatusCode, latency: Duration) {
-    tracing::info!(
-        status = status.as_u16(),
-        latency_ms = latency.as_millis() as u64,
-        "request"
-    );
+/// The guard of [`Scope::enter`].
+// The guards are held for what their drop does, never read.
+#[allow(dead_code)]
+pub(crate) enum Entered<'a> {
+    Context(context::Entered<'a>),
+    Span(tracing::span::Entered<'a>),
+}
+
+impl Scope {
+    pub(crate) fn new(id: &HeaderValue, method: &Method, path: &str) -> Self {
+        // A well-formed id or one we drew: letters, digits, `-` and `_` (`is_well_formed`).
+        let id = id.to_str().unwrap_or("-");
+        if context::is_written_by_current_format() {
+            Self::Context(RequestContext::new(id, method.as_str(), path))
+        } else {
+            Self::Span(tracing::info_span!(
+                "request",
+                request_id = id,
+                method = %method,
+                path = %path,
+            ))
+        }
+    }
+
+    /// Makes this the scope of the log lines written until the guard is dropped.
+    pub(crate) fn enter(&mut self) -> Entered<'_> {
+        match self {
+            Self::Context(context) => Entered::Context(context.enter()),
+            Self::Span(span) => Entered::Span(span.enter()),
+        }
+    }
+
+    /// The access line of a request answered `status` after `latency`.
+    pub(crate) fn line(&mut self, status: StatusCode, latency: Duration) {
+        let latency_ms = latency.as_millis() as u64;
+        match self {
+            Self::Context(context) => context.access_line(status.as_u16(), latency_ms),
+            Self::Span(span) => {
+                let _entered = span.enter();
+                tracing::info!(status = status.as_u16(), latency_ms, "request");
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,297 @@
+//! A request's log context and its access line without a `tracing` span, for the plain-text
+//! format.
+//!
+//! Every log line of a request carries `request{request_id="…" method=GET path=/x}:` and every
+//! request ends with an access line. As a `tracing` span, that context cost a slot in the
+//! registry, its extension map and a formatted `String` per request, and the access line went
+//! through the subscriber's event dispatch and field visitors: together a quarter of a
+//! discovery request (docs/performance.md, "the request's log context"). When the installed
+//! subscriber formats with [`PlainText`], the edge instead keeps the context as its text, made
+//! current on the thread while the request's future runs ([`RequestContext::enter`]), and
+//! [`PlainText`] writes it where the span's name and fields would go; with a [`LogWriter`] as
+//! well, the access line is written straight into the writer's buffer. The bytes are the same
+//! as the span and the event would give (tests below). Any other format (JSON, the terminal's
+//! colours) gets the span as before: its layout of spans is its own.
+//!
+//! Filter directives on a span's name (`[request]=debug`) do not see a context that is not a
+//! span; directives on targets and levels apply as before (the access line is written only when
+//! `wecom_oidc::web::request_log` is enabled at INFO).
+
+use std::cell::Cell;
+use std::fmt;
+
+use tracing::Level;
+
+use super::{padded_level, write_decimal, LineTime, LogWriter, PlainText, ACCESS_LOG_TARGET};
+
+thread_local! {
+    /// The context of the request whose future this thread is running; empty outside one.
+    static CURRENT: Cell<String> = const { Cell::new(String::new()) };
+}
+
+/// Whether the subscriber of this thread formats with [`PlainText`], the one format that reads
+/// a [`RequestContext`].
+pub fn is_written_by_current_format() -> bool {
+    tracing::dispatcher::get_default(|dispatch| dispatch.downcast_ref::<PlainText>().is_some())
+}
+
+/// The text a request's span would show: `request{request_id="…" method=GET path=/x}`.
+#[derive(Debug, Default)]
+pub struct RequestContext {
+    text: String,
+}
+
+impl RequestContext {
+    /// The context of a request with the id `id` (already checked to need no escaping: letters,
+    /// digits, `-` and `_`), `method` and `path`, written as the span's fields would be: the id
+    /// quoted, the method and path as they are (they were `Display` fields).
+    pub fn new(id: &str, method: &str, path: &str) -> Self {
+        const FIXED: [&str; 4] = ["request{request_id=\"", "\" method=", " path=", "}"];
+        let mut text = String::with_capacity(
+            FIXED.iter().map(|s| s.len()).sum::<usize>() + id.len() + method.len() + path.len(),
+        );
+        for (fixed, value) in FIXED.iter().zip([id, method, path, ""]) {
+            text.push_str(fixed);
+            text.push_str(value);
+        }
+        Self { text }
+    }
+
+    /// Makes this the current context of the thread until the guard is dropped (the previous
+    /// one, if any, comes back then). Moves the text, allocates nothing.
+    pub fn enter(&mut self) -> Entered<'_> {
+        let previous = CURRENT.replace(std::mem::take(&mut self.text));
+        Entered {
+            home: self,
+            previous,
+        }
+    }
+
+    /// Writes the access line of this request, answered `status` after `latency_ms`: straight
+    /// into the subscriber's [`LogWriter`] when it has one, else as an INFO event of the access
+    /// log's target, formatted by the subscriber (with this context current).
+    pub fn access_line(&mut self, status: u16, latency_ms: u64) {
+        if !tracing::enabled!(target: ACCESS_LOG_TARGET, Level::INFO) {
+            return;
+        }
+        let written = tracing::dispatcher::get_default(|dispatch| {
+            let Some(writer) = dispatch.downcast_ref::<LogWriter>() else {
+                return false;
+            };
+            if dispatch.downcast_ref::<PlainText>().is_none() {
+                return false;
+            }
+            writer.append_access_line(|out| write_access_line(out, &self.text, status, latency_ms));
+            true
+        });
+        if !written {
+            let _entered = self.enter();
+            tracing::info!(target: ACCESS_LOG_TARGET, status, latency_ms, "request");
+        }
+    }
+}
+
+/// The guard of [`RequestContext::enter`].
+pub struct Entered<'a> {
+    home: &'a mut RequestContext,
+    previous: String,
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        self.home.text = CURRENT.replace(std::mem::take(&mut self.previous));
+    }
+}
+
+/// Writes the thread's current request context, if there is one, followed by `:`; whether it
+/// wrote anything.
+pub(super) fn write_current(w: &mut impl fmt::Write) -> Result<bool, fmt::Error> {
+    let text = CURRENT.take();
+    let result = if text.is_empty() {
+        Ok(false)
+    } else {
+        w.write_str(&text)
+            .and_then(|()| w.write_char(':'))
+            .map(|()| true)
+    };
+    CURRENT.set(text);
+    result
+}
+
+/// The access line as [`PlainText`] formats the event
+/// `info!(target: ACCESS_LOG_TARGET, status, latency_ms, "request")` in the span `context`.
+fn write_access_line(
+    w: &mut impl fmt::Write,
+    context: &str,
+    status: u16,
+    latency_ms: u64,
+) -> fmt::Result {
+    LineTime::write(w)?;
+    w.write_str(padded_level(&Level::INFO))?;
+    w.write_str(context)?;
+    w.write_str(": ")?;
+    w.write_str(ACCESS_LOG_TARGET)?;
+    w.write_str(": request status=")?;
+    write_decimal(w, u64::from(status))?;
+    w.write_str(" latency_ms=")?;
+    write_decimal(w, latency_ms)?;
+    w.write_char('\n')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Buffer {
+        /// What was written, each line without its time (the first word).
+        fn lines_without_time(&self) -> Vec<String> {
+            let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+            text.lines()
+                .map(|line| line.split_once(' ').expect("time first").1.to_owned())
+                .collect()
+        }
+    }
+
+    const ID: &str = "Ab3-_x";
+    const PATH: &str = "/a%20b/{x}\"q";
+
+    /// A request's lines the way the edge writes them: a line inside the request with a
+    /// nested span, then the access line; as a `tracing` span, or as a context.
+    fn request_lines(as_span: bool) {
+        let inside = || {
+            let inner = tracing::info_span!("store", tree = "codes");
+            let _e = inner.enter();
+            tracing::warn!(error = "x", "flush failed");
+        };
+        if as_span {
+            let span =
+                tracing::info_span!("request", request_id = ID, method = %"GET", path = %PATH);
+            let _e = span.enter();
+            inside();
+            tracing::info!(target: ACCESS_LOG_TARGET, status = 200u16, latency_ms = 3u64, "request");
+        } else {
+            let mut context = RequestContext::new(ID, "GET", PATH);
+            {
+                let _e = context.enter();
+                inside();
+            }
+            context.access_line(200, 3);
+        }
+    }
+
+    fn plain_text(writer: LogWriter) -> impl tracing::Subscriber {
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .fmt_fields(super::super::PlainFields)
+            .event_format(PlainText)
+            .with_writer(writer)
+            .finish()
+    }
+
+    /// The reference: `tracing_subscriber`'s own format of the span and events.
+    fn default_format(buffer: Buffer) -> impl tracing::Subscriber {
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || buffer.clone())
+            .finish()
+    }
+
+    #[test]
+    fn a_context_and_its_access_line_read_exactly_as_the_span_and_event_would() {
+        let reference = Buffer::default();
+        tracing::subscriber::with_default(default_format(reference.clone()), || {
+            assert!(!is_written_by_current_format());
+            request_lines(true);
+        });
+        let expected = reference.lines_without_time();
+        assert_eq!(expected.len(), 2, "{expected:?}");
+        assert!(expected[1].contains("request status=200 latency_ms=3"));
+
+        // Through our writer: the access line is written straight into its buffer.
+        let direct = Buffer::default();
+        let writer = LogWriter::new(Box::new(direct.clone()), true);
+        tracing::subscriber::with_default(plain_text(writer.clone()), || {
+            assert!(is_written_by_current_format());
+            request_lines(false);
+        });
+        writer.flush();
+        assert_eq!(direct.lines_without_time(), expected);
+
+        // Through any other writer: the access line is an event our format writes.
+        let evented = Buffer::default();
+        let sink = evented.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .fmt_fields(super::super::PlainFields)
+            .event_format(PlainText)
+            .with_writer(move || sink.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || request_lines(false));
+        assert_eq!(evented.lines_without_time(), expected);
+    }
+
+    #[test]
+    fn the_access_line_is_held_back_like_any_access_line_and_follows_the_filter() {
+        let buffer = Buffer::default();
+        let writer = LogWriter::new(Box::new(buffer.clone()), true);
+        tracing::subscriber::with_default(plain_text(writer.clone()), || {
+            RequestContext::new("a", "GET", "/").access_line(200, 0);
+            assert!(buffer.lines_without_time().is_empty(), "buffered");
+            tracing::warn!("other");
+            let lines = buffer.lines_without_time();
+            assert_eq!(lines.len(), 2, "{lines:?}");
+            assert!(lines[0].contains("status=200"), "{lines:?}");
+        });
+        let quiet = Buffer::default();
+        let writer = LogWriter::new(Box::new(quiet.clone()), false);
+        let warn_only = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+            .fmt_fields(super::super::PlainFields)
+            .event_format(PlainText)
+            .with_writer(writer)
+            .finish();
+        tracing::subscriber::with_default(warn_only, || {
+            RequestContext::new("a", "GET", "/").access_line(200, 0);
+        });
+        assert!(quiet.lines_without_time().is_empty());
+    }
+
+    #[test]
+    fn contexts_nest_and_leave_nothing_behind() {
+        let mut outer = RequestContext::new("o", "GET", "/o");
+        let mut inner = RequestContext::new("i", "POST", "/i");
+        let current = || {
+            let mut s = String::new();
+            write_current(&mut s).unwrap();
+            s
+        };
+        assert_eq!(current(), "");
+        {
+            let _o = outer.enter();
+            assert!(current().starts_with("request{request_id=\"o\""));
+            {
+                let _i = inner.enter();
+                assert_eq!(current(), "request{request_id=\"i\" method=POST path=/i}:");
+            }
+            assert!(current().starts_with("request{request_id=\"o\""));
+        }
+        assert_eq!(current(), "");
+        assert_eq!(inner.text, "request{request_id=\"i\" method=POST path=/i}");
+    }
+}
