@@ -10,7 +10,9 @@
 //! route templates, endpoint paths, numeric codes and fixed outcome words, never request data,
 //! so the number of series stays bounded and no secret can reach `/metrics`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::FxHashMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -94,14 +96,18 @@ impl Upstream {
 }
 
 /// Request counts of one route template by (method, status).
-type RouteCounts = HashMap<(&'static str, u16), u64>;
+///
+/// Both maps of request counts hash with `FxHash`, not the default SipHash: their keys are route
+/// templates, fixed method names and status codes, never text a client chooses, so they need no
+/// protection from crafted collisions, and SipHash was two-thirds of counting a request.
+type RouteCounts = FxHashMap<(&'static str, u16), u64>;
 
 /// The registry. Cheap to share behind an `Arc`; every method takes `&self`.
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// Per route template, per (method, status). Keyed by route first so that counting a
     /// request looks the route up by `&str` and allocates nothing once the series exists.
-    requests: Mutex<HashMap<String, RouteCounts>>,
+    requests: Mutex<FxHashMap<String, RouteCounts>>,
     logins: Mutex<BTreeMap<String, u64>>,
     upstream_calls: Mutex<BTreeMap<(Upstream, String, String), u64>>,
     upstream_latency: Mutex<BTreeMap<(Upstream, String), Histogram>>,
