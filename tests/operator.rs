@@ -739,8 +739,9 @@ async fn start_page_shows_issuer_links_wecom_app_and_clients_but_no_secret() {
 // ---------------------------------------------------------------------------------------------
 // Structured logs.
 
-#[tokio::test]
-async fn json_logs_have_one_line_per_request_with_request_id_and_no_codes_or_queries() {
+/// Runs the demo with `--log-format format`, logs in once, opens an error page, stops it as
+/// systemd does, and returns its stderr and the error page's request id.
+async fn demo_logs(format: &str) -> (String, String) {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt};
     let bin = env!("CARGO_BIN_EXE_wecom-oidc");
     let dir = tempfile::tempdir().unwrap();
@@ -754,7 +755,7 @@ async fn json_logs_have_one_line_per_request_with_request_id_and_no_codes_or_que
         ])
         .arg("--data-dir")
         .arg(dir.path())
-        .args(["--log-format", "json"])
+        .args(["--log-format", format])
         .env("RUST_LOG", "info")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -809,6 +810,17 @@ async fn json_logs_have_one_line_per_request_with_request_id_and_no_codes_or_que
         .read_to_string(&mut logs)
         .await
         .unwrap();
+    // No query string, code, or secret reaches the log, in any format.
+    assert!(!logs.contains("code="), "{logs}");
+    assert!(!logs.contains("corpsecret"), "{logs}");
+    assert!(!logs.contains("demo-wecom-app-secret"), "{logs}");
+    assert!(!logs.contains("client_secret"), "{logs}");
+    (logs, rid)
+}
+
+#[tokio::test]
+async fn json_logs_have_one_line_per_request_with_request_id_and_no_codes_or_queries() {
+    let (logs, rid) = demo_logs("json").await;
     let lines: Vec<serde_json::Value> = logs
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
@@ -832,11 +844,44 @@ async fn json_logs_have_one_line_per_request_with_request_id_and_no_codes_or_que
         .iter()
         .any(|l| l["fields"]["message"] == "showing error page"
             && l["span"]["request_id"] == rid.as_str()));
-    // No query string, code, or secret reaches the log.
-    assert!(!logs.contains("code="), "{logs}");
-    assert!(!logs.contains("corpsecret"), "{logs}");
-    assert!(!logs.contains("demo-wecom-app-secret"), "{logs}");
-    assert!(!logs.contains("client_secret"), "{logs}");
+}
+
+/// The plain-text format of a log file or pipe: each request's context written without a
+/// `tracing` span, its access line straight into the log buffer (`logging::context`).
+#[tokio::test]
+async fn plain_text_logs_carry_each_requests_context_on_its_access_line_and_its_warnings() {
+    let (logs, rid) = demo_logs("text").await;
+    let context = format!("request{{request_id=\"{rid}\" method=GET path=/authorize}}: ");
+    let with_context: Vec<&str> = logs.lines().filter(|l| l.contains(&context)).collect();
+    assert!(
+        with_context
+            .iter()
+            .any(|l| l.contains("  INFO request{request_id=\"",)
+                && l.contains(": wecom_oidc::web::request_log: request status=400 latency_ms=")),
+        "{logs}"
+    );
+    assert!(
+        with_context
+            .iter()
+            .any(|l| l.contains("showing error page")),
+        "the warning carries the request's context: {logs}"
+    );
+    let callback = logs
+        .lines()
+        .find(|l| l.contains(" method=GET path=/callback/wecom}: wecom_oidc::web::request_log: request status=302 "))
+        .unwrap_or_else(|| panic!("a line for the WeCom callback: {logs}"));
+    assert!(
+        callback.contains("  INFO request{request_id=\""),
+        "{callback}"
+    );
+    assert!(
+        logs.lines()
+            .any(|l| l.contains(" method=POST path=/token}: ")),
+        "{logs}"
+    );
+    // Nothing at start or shutdown is an error (sled once logged one for a harmless clone of
+    // its configuration).
+    assert!(!logs.contains(" ERROR "), "{logs}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -297,6 +297,9 @@ impl SledStore {
     }
 
     fn with_config(config: sled::Config, label: &str, reopenable: bool) -> Result<SledStore> {
+        // Set before the first clone: sled logs an error when a shared configuration is
+        // changed (it takes that for one already in use).
+        let config = config.flush_every_ms(Some(FLUSH_EVERY_MS));
         let trees = open_trees(config.clone(), label)?;
         // A temporary database is gone once closed: it cannot be reopened.
         let reopen: Option<Box<dyn Fn() -> Result<Trees> + Send + Sync>> = if reopenable {
@@ -326,7 +329,6 @@ impl SledStore {
 /// Opens the database and its trees (at start, and again after an I/O failure).
 fn open_trees(config: sled::Config, label: &str) -> Result<Trees> {
     let db = config
-        .flush_every_ms(Some(FLUSH_EVERY_MS))
         .open()
         // At open an I/O error (another process holds the lock, no permission) is no
         // passing outage: the server does not start.
