@@ -60,7 +60,15 @@ impl RequestContext {
     /// Makes this the current context of the thread until the guard is dropped (the previous
     /// one, if any, comes back then). Moves the text, allocates nothing.
     pub fn enter(&mut self) -> Entered<'_> {
-        let previous = CURRENT.replace(std::mem::take(&mut self.text));
+        let mut text = Some(std::mem::take(&mut self.text));
+        // `try_with`: a future dropped while its thread ends (a runtime shutting down) finds
+        // the slot gone; its lines then go without the context rather than panic.
+        let previous = CURRENT
+            .try_with(|current| current.replace(text.take().unwrap_or_default()))
+            .ok();
+        if let Some(text) = text {
+            self.text = text;
+        }
         Entered {
             home: self,
             previous,
@@ -94,19 +102,30 @@ impl RequestContext {
 /// The guard of [`RequestContext::enter`].
 pub struct Entered<'a> {
     home: &'a mut RequestContext,
-    previous: String,
+    /// What was current before; `None` if the thread's slot was already gone.
+    previous: Option<String>,
 }
 
 impl Drop for Entered<'_> {
     fn drop(&mut self) {
-        self.home.text = CURRENT.replace(std::mem::take(&mut self.previous));
+        let mut previous = self.previous.take();
+        if previous.is_none() {
+            return;
+        }
+        if let Ok(text) =
+            CURRENT.try_with(|current| current.replace(previous.take().unwrap_or_default()))
+        {
+            self.home.text = text;
+        }
     }
 }
 
 /// Writes the thread's current request context, if there is one, followed by `:`; whether it
 /// wrote anything.
 pub(super) fn write_current(w: &mut impl fmt::Write) -> Result<bool, fmt::Error> {
-    let text = CURRENT.take();
+    let Ok(text) = CURRENT.try_with(Cell::take) else {
+        return Ok(false);
+    };
     let result = if text.is_empty() {
         Ok(false)
     } else {
@@ -114,7 +133,7 @@ pub(super) fn write_current(w: &mut impl fmt::Write) -> Result<bool, fmt::Error>
             .and_then(|()| w.write_char(':'))
             .map(|()| true)
     };
-    CURRENT.set(text);
+    let _ = CURRENT.try_with(|current| current.set(text));
     result
 }
 
