@@ -133,17 +133,18 @@ where
                 _ => None,
             }
         };
-        let routed = match refused {
-            Some(_) => None,
+        let work = match refused {
+            Some(status) => Work::Refused { status },
             None => {
                 let request = Request::from_parts(parts, Body::new(Limited::new(body, MAX_BODY)));
                 let _entered = scope.enter();
-                Some(self.router.call(request))
+                Work::Routed {
+                    future: self.router.call(request),
+                }
             }
         };
         EdgeFuture {
-            refused: refused.unwrap_or(StatusCode::PAYLOAD_TOO_LARGE),
-            routed,
+            work,
             sleep: None,
             arrived,
             timeout: self.timeout,
@@ -154,13 +155,20 @@ where
 }
 
 pin_project_lite::pin_project! {
+    /// What a request gets: the router's answer, or a refusal before routing.
+    #[project = WorkProj]
+    enum Work {
+        Routed { #[pin] future: RouteFuture<Infallible> },
+        Refused { status: StatusCode },
+    }
+}
+
+pin_project_lite::pin_project! {
     /// The response future of [`Edge`].
     pub struct EdgeFuture {
-        // `None` for a request refused before routing, with `refused`.
         #[pin]
-        routed: Option<RouteFuture<Infallible>>,
-        refused: StatusCode,
-        // Armed at the first `Pending` of `routed`, for `arrived + timeout`.
+        work: Work,
+        // Armed at the first `Pending` of the router's future, for `arrived + timeout`.
         #[pin]
         sleep: Option<Sleep>,
         arrived: Instant,
@@ -193,9 +201,9 @@ impl Future for EdgeFuture {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let entered = this.scope.enter();
-        let mut response = match this.routed.as_pin_mut() {
-            None => refusal(*this.refused),
-            Some(routed) => match routed.poll(cx) {
+        let mut response = match this.work.project() {
+            WorkProj::Refused { status } => refusal(*status),
+            WorkProj::Routed { future } => match future.poll(cx) {
                 Poll::Ready(Ok(response)) => response,
                 Poll::Ready(Err(never)) => match never {},
                 Poll::Pending => {
