@@ -315,6 +315,20 @@ async fn token_response_is_no_store_and_complete() {
 }
 
 #[tokio::test]
+async fn userinfo_answers_a_json_object_that_is_not_cached_oidc_core_5_3_2() {
+    let d = start(Some("zhangsan")).await;
+    let code = login_code(&d, &browser(), &[]).await;
+    let (s, tokens) = exchange(&d, &code).await;
+    assert_eq!(s, StatusCode::OK);
+    let resp = userinfo(&d, tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let claims: Value = resp.json().await.unwrap();
+    assert_eq!(claims["sub"], "zhangsan");
+}
+
+#[tokio::test]
 async fn code_cannot_be_redeemed_twice_and_replay_revokes_its_tokens() {
     let d = start(Some("zhangsan")).await;
     let code = login_code(&d, &browser(), &[]).await;

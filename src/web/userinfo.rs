@@ -1,9 +1,9 @@
 //! `GET|POST /userinfo` (OIDC Core §5.3) with bearer tokens (RFC 6750).
 
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 
 use super::WebState;
 use crate::provider::params::Params;
@@ -73,15 +73,24 @@ async fn answer(s: &WebState, token: Result<Option<&str>, OAuthError>) -> Respon
         Err(e) => return challenge(Some(&e)),
     };
     match s.provider.userinfo(token).await {
-        Ok(info) => {
-            // The claims are serialised here, borrowing the token's record; the header is set
-            // on the response directly rather than through a tuple's `IntoResponseParts`.
-            let mut response = Json(info.claims()).into_response();
-            response
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
-        }
+        // The claims are serialised here, borrowing the token's record; the response is built
+        // directly rather than through `Json` and a header tuple's `IntoResponseParts`.
+        Ok(info) => match serde_json::to_vec(&info.claims()) {
+            Ok(json) => {
+                let mut response = Response::new(Body::from(json));
+                let headers = response.headers_mut();
+                headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                response
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "userinfo claims cannot be serialised");
+                challenge(Some(&OAuthError::server_error()))
+            }
+        },
         Err(e) => challenge(Some(&e)),
     }
 }
