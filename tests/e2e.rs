@@ -300,7 +300,7 @@ async fn post_authorize_is_supported_and_answers_303() {
 }
 
 #[tokio::test]
-async fn token_response_is_no_store_and_complete() {
+async fn token_and_userinfo_responses_are_no_store_and_complete_oidc_core_5_3_2() {
     let d = start(Some("zhangsan")).await;
     let code = login_code(&d, &browser(), &[]).await;
     let in_body = [("client_id", APP), ("client_secret", APP_SECRET)];
@@ -312,6 +312,13 @@ async fn token_response_is_no_store_and_complete() {
     assert!(body["expires_in"].as_i64().unwrap() > 0);
     assert!(body["access_token"].as_str().unwrap().len() >= 43);
     assert_eq!(body["id_token"].as_str().unwrap().split('.').count(), 3);
+    // OIDC Core §5.3.2: the UserInfo answer is a JSON object; like the token, never cached.
+    let resp = userinfo(&d, body["access_token"].as_str().unwrap()).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let claims: Value = resp.json().await.unwrap();
+    assert_eq!(claims["sub"], "zhangsan");
 }
 
 #[tokio::test]

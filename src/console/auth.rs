@@ -315,7 +315,7 @@ async fn redeem(c: &Console, code: &str, verifier: &str) -> Result<Identity, Str
     {
         tracing::warn!(error = %e, "cannot revoke the console's sign-in grant");
     }
-    Ok(record.identity)
+    Ok(record.identity.clone())
 }
 
 /// `POST /admin/logout`: ends the console session (CSRF-checked like every form).

@@ -79,49 +79,51 @@ pub fn supported_claims() -> impl Iterator<Item = &'static str> {
 
 /// The user claims of a token or userinfo answer (OIDC Core §5.1), as released by
 /// [`user_claims`]. Absent values are absent claims, never empty strings or empty arrays.
+/// Borrowed from the [`Identity`] they describe: they are serialised once, at once, so copying
+/// each value first would only add an allocation per claim.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct UserClaims {
+pub struct UserClaims<'a> {
     /// `sub`: always present.
-    pub sub: String,
+    pub sub: &'a str,
     /// `name` (`profile`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    pub name: Option<&'a str>,
     /// `preferred_username` (`profile`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub preferred_username: Option<String>,
+    pub preferred_username: Option<&'a str>,
     /// `picture` (`profile`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub picture: Option<String>,
+    pub picture: Option<&'a str>,
     /// `gender` (`profile`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub gender: Option<String>,
+    pub gender: Option<&'a str>,
     /// `phone_number` (`phone`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub phone_number: Option<String>,
+    pub phone_number: Option<&'a str>,
     /// `address` (`address`): the §5.1.1 JSON object.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub address: Option<AddressClaim>,
+    pub address: Option<AddressClaim<'a>>,
     /// `groups` (`groups`): an array of strings, absent when empty.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub groups: Vec<String>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub groups: &'a [String],
     /// `email` (`email`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
+    pub email: Option<&'a str>,
     /// `email_verified` (`email`), present exactly when `email` is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email_verified: Option<bool>,
     /// The connector's own claims ([`Identity::extra_claims`], `profile`), never one of
     /// [`supported_claims`].
     #[serde(flatten)]
-    pub extra: std::collections::BTreeMap<String, String>,
+    pub extra: std::collections::BTreeMap<&'a str, &'a str>,
 }
 
 /// The `address` claim (OIDC Core §5.1.1): `formatted` only, since WeCom keeps one free-text
 /// line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AddressClaim {
+pub struct AddressClaim<'a> {
     /// The full address as one line.
-    pub formatted: String,
+    pub formatted: &'a str,
 }
 
 /// The user claims for `scopes` (OIDC Core §5.4): `sub` always; `profile` → `name`,
@@ -129,10 +131,10 @@ pub struct AddressClaim {
 /// address is known; `phone` → `phone_number`; `address` → `address` as the §5.1.1 JSON object
 /// (`formatted` only: WeCom keeps one free-text line); `groups` → `groups`, an array of strings.
 /// Absent values are absent claims, never empty strings or empty arrays.
-pub fn user_claims(identity: &Identity, scopes: &[String]) -> UserClaims {
+pub fn user_claims<'a>(identity: &'a Identity, scopes: &[String]) -> UserClaims<'a> {
     let has = |s: &str| scopes.iter().any(|x| x == s);
     let mut c = UserClaims {
-        sub: identity.user_id.clone(),
+        sub: &identity.user_id,
         ..UserClaims::default()
     };
     if has("profile") {
@@ -141,9 +143,9 @@ pub fn user_claims(identity: &Identity, scopes: &[String]) -> UserClaims {
             .as_deref()
             .filter(|n| !n.is_empty())
             .unwrap_or(&identity.user_id);
-        c.name = Some(name.to_string());
+        c.name = Some(name);
         if !identity.username.is_empty() {
-            c.preferred_username = Some(identity.username.clone());
+            c.preferred_username = Some(&identity.username);
         }
         c.picture = non_empty(&identity.picture);
         c.gender = non_empty(&identity.gender);
@@ -152,7 +154,7 @@ pub fn user_claims(identity: &Identity, scopes: &[String]) -> UserClaims {
             .extra_claims
             .iter()
             .filter(|(name, value)| !supported_claims().any(|c| c == *name) && !value.is_empty())
-            .map(|(n, v)| (n.clone(), v.clone()))
+            .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
     }
     if has("phone") {
@@ -162,7 +164,7 @@ pub fn user_claims(identity: &Identity, scopes: &[String]) -> UserClaims {
         c.address = non_empty(&identity.address).map(|formatted| AddressClaim { formatted });
     }
     if has("groups") {
-        c.groups = identity.groups.clone();
+        c.groups = &identity.groups;
     }
     if has("email") {
         if let Some(email) = non_empty(&identity.email) {
@@ -173,23 +175,20 @@ pub fn user_claims(identity: &Identity, scopes: &[String]) -> UserClaims {
     c
 }
 
-fn non_empty(value: &Option<String>) -> Option<String> {
-    value
-        .as_deref()
-        .filter(|v| !v.is_empty())
-        .map(str::to_string)
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.is_empty())
 }
 
-impl UserClaims {
+impl<'a> UserClaims<'a> {
     /// Adds the claims named in `names` that `identity` can supply, as `claims` requested them
     /// (OIDC Core §5.5), beside those of the scopes; absent data stays absent.
-    pub fn add_requested(&mut self, identity: &Identity, names: &[String]) {
+    pub fn add_requested(&mut self, identity: &'a Identity, names: &[String]) {
         if names.is_empty() {
             return;
         }
         let all = user_claims(identity, &["profile".to_string(), "email".to_string()]);
         let wants = |claim: &str| names.iter().any(|n| n == claim);
-        let take = |mine: &mut Option<String>, theirs: Option<String>, claim: &str| {
+        let take = |mine: &mut Option<&'a str>, theirs: Option<&'a str>, claim: &str| {
             if wants(claim) && theirs.is_some() {
                 *mine = theirs;
             }
@@ -242,7 +241,7 @@ pub struct IdTokenClaims<'a> {
     pub at_hash: String,
     /// The user claims.
     #[serde(flatten)]
-    pub user: UserClaims,
+    pub user: UserClaims<'a>,
 }
 
 /// The claims of a JWT access token (RFC 9068 §2.2).
@@ -289,7 +288,7 @@ mod tests {
     }
 
     /// The claims as the JSON object they are sent as.
-    fn map(c: UserClaims) -> serde_json::Map<String, Value> {
+    fn map(c: UserClaims<'_>) -> serde_json::Map<String, Value> {
         match serde_json::to_value(c).expect("serializes") {
             Value::Object(m) => m,
             other => panic!("not an object: {other}"),

@@ -172,11 +172,12 @@ impl Provider {
             return self.is_signed_out(identity, auth_time, client_id).await;
         }
         let voids = |mark: Option<i64>| mark.is_some_and(|not_before| auth_time < not_before);
+        // The upstream id's mark before the connector lookup: it is almost always absent.
         Ok(voids(marks.of_user)
-            || (self
-                .pairwise_own_id(identity, &identity.connector_id)
-                .is_some()
-                && voids(marks.of_upstream)))
+            || (voids(marks.of_upstream)
+                && self
+                    .pairwise_own_id(identity, &identity.connector_id)
+                    .is_some()))
     }
 
     /// For a client with pairwise subjects `user_id` is the client's `sub`; the person's own id

@@ -3,6 +3,7 @@
 
 use super::error::OAuthError;
 use super::params::Params;
+use super::token_key::TokenKey;
 use super::{Client, Provider};
 use crate::random;
 use crate::storage::{AccessToken, RefreshToken, StorageError};
@@ -63,7 +64,7 @@ impl Provider {
     pub(super) async fn stored_access_token(
         &self,
         token: &str,
-    ) -> Result<Option<(String, AccessToken)>, OAuthError> {
+    ) -> Result<Option<(TokenKey, AccessToken)>, OAuthError> {
         let Some(key) = self.access_token_key(token) else {
             return Ok(None);
         };

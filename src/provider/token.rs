@@ -10,6 +10,7 @@ use super::claims::{user_claims, AccessTokenClaims, ClaimsRequest, IdTokenClaims
 use super::client::{AccessTokenFormat, AuthMethod};
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
+use super::token_key::TokenKey;
 use super::{pkce, Client, ClientCredentials, GrantType, Provider};
 use crate::connector::Identity;
 use crate::random;
@@ -553,9 +554,9 @@ impl Provider {
     /// The store key of an access token: the hash of an opaque token, or of a JWT access
     /// token's `jti` once its signature (by one of our published keys) and `typ` are checked.
     /// `None` for a JWT that is not ours.
-    pub(crate) fn access_token_key(&self, token: &str) -> Option<String> {
+    pub(crate) fn access_token_key(&self, token: &str) -> Option<TokenKey> {
         if !token.contains('.') {
-            return Some(random::hash_secret(token));
+            return Some(TokenKey::of(token));
         }
         let keys = self.keys();
         let verifier = keys.jwks_verifier()?;
@@ -571,11 +572,15 @@ impl Provider {
             return None;
         }
         let jti = claims.get("jti").and_then(Value::as_str)?;
-        Some(random::hash_secret(jti))
+        Some(TokenKey::of(jti))
     }
 
-    /// Looks up a live access token: present, not expired, grant not revoked.
-    pub async fn find_live_access_token(&self, token: &str) -> Result<AccessToken, OAuthError> {
+    /// Looks up a live access token: present, not expired, grant not revoked. Shared, not
+    /// copied: a store may hand out the record it decoded before (`storage::decode_cache`).
+    pub async fn find_live_access_token(
+        &self,
+        token: &str,
+    ) -> Result<Arc<AccessToken>, OAuthError> {
         let invalid = || OAuthError::new(ErrorCode::InvalidToken, "the access token is invalid");
         let key = self.access_token_key(token).ok_or_else(invalid)?;
         let checked = match self.store.find_access_token_checked(&key).await {

@@ -39,14 +39,15 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use super::{
-    AccessToken, AuditEvent, AuthCode, AuthRequest, DeviceAuthorization, DeviceChange, LoginEvent,
-    RefreshToken, Result, Rotation, Session, StorageError, Store, Subject, SubjectGrants,
-    SubjectMark, UpstreamToken,
+    AccessToken, AuditEvent, AuthCode, AuthRequest, CheckedAccessToken, DeviceAuthorization,
+    DeviceChange, LoginEvent, RefreshToken, Result, Rotation, Session, StorageError, Store,
+    Subject, SubjectGrants, SubjectMark, UpstreamToken,
 };
 
 use super::cluster::LeaseRecord;
 use super::sled_reopen::Slot;
 
+mod checked;
 mod device;
 mod expiry;
 mod rotation;
@@ -635,13 +636,7 @@ impl Trees {
     }
 
     fn find_access_token(&self, key: &str) -> Result<AccessToken> {
-        let table = &self.access_tokens;
-        match table.sled("get", table.tree.get(key))? {
-            Some(bytes) => self
-                .access_token_decodes
-                .decode(key, bytes, |b| table.decode(b)),
-            None => Err(StorageError::NotFound),
-        }
+        self.find_access_token_shared(key).map(Arc::unwrap_or_clone)
     }
 
     fn delete_access_token(&self, key: &str) -> Result<()> {
@@ -768,6 +763,12 @@ impl Trees {
             }
         }
         Ok(())
+    }
+
+    fn find_subject_mark(&self, key: &str) -> Result<i64> {
+        self.subject_marks
+            .find::<SubjectMark>(key)
+            .map(|m| m.not_before)
     }
 
     fn save_subject_mark(&self, key: &str, mark: SubjectMark) -> Result<()> {
@@ -972,6 +973,7 @@ sled_store_impl! {
         redeem_auth_code(key: &str) -> AuthCode;
         create_access_token(key: &str, token: &AccessToken) -> ();
         find_access_token(key: &str) -> AccessToken;
+        find_subject_mark(key: &str) -> i64;
         delete_access_token(key: &str) -> ();
         revoke_grant(grant_id: &str, keep_until: i64) -> ();
         is_grant_revoked(grant_id: &str) -> bool;
@@ -1000,6 +1002,8 @@ sled_store_impl! {
             => find_device_authorization_now;
         update_device_authorization(device_key: &str, change: DeviceChange<'_>)
             -> DeviceAuthorization => update_device_authorization_now;
+        find_access_token_checked(key: &str) -> CheckedAccessToken
+            => find_access_token_checked_now;
         find_signing_keys() -> SigningKeySet => find_signing_keys_now;
         save_signing_keys(expected_version: Option<i64>, set: &SigningKeySet)
             -> () => save_signing_keys_now;
@@ -1028,15 +1032,6 @@ sled_store_impl! {
                 keep_until,
             },
         ))
-    }
-
-    async fn find_subject_mark(&self, key: &str) -> Result<i64> {
-        self.watch(
-            self.trees()?
-                .subject_marks
-                .find::<SubjectMark>(key)
-                .map(|m| m.not_before),
-        )
     }
 
     async fn delete_expired(&self, now: i64) -> Result<usize> {

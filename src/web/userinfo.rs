@@ -1,16 +1,16 @@
 //! `GET|POST /userinfo` (OIDC Core §5.3) with bearer tokens (RFC 6750).
 
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 
 use super::WebState;
 use crate::provider::params::Params;
 use crate::provider::{ErrorCode, OAuthError};
 
-/// The bearer token from `Authorization: Bearer` (RFC 6750 §2.1).
-pub(crate) fn bearer_from_header(headers: &HeaderMap) -> Result<Option<String>, OAuthError> {
+/// The bearer token from `Authorization: Bearer` (RFC 6750 §2.1), borrowed from the header.
+pub(crate) fn bearer_from_header(headers: &HeaderMap) -> Result<Option<&str>, OAuthError> {
     let Some(v) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -21,7 +21,7 @@ pub(crate) fn bearer_from_header(headers: &HeaderMap) -> Result<Option<String>, 
         Some((scheme, token))
             if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
         {
-            Ok(Some(token.trim().to_string()))
+            Ok(Some(token.trim()))
         }
         _ => Err(OAuthError::invalid_request(
             "the Authorization header must use the Bearer scheme",
@@ -66,19 +66,31 @@ fn challenge(e: Option<&OAuthError>) -> Response {
     resp
 }
 
-async fn answer(s: &WebState, token: Result<Option<String>, OAuthError>) -> Response {
+async fn answer(s: &WebState, token: Result<Option<&str>, OAuthError>) -> Response {
     let token = match token {
         Ok(Some(t)) => t,
         Ok(None) => return challenge(None),
         Err(e) => return challenge(Some(&e)),
     };
-    match s.provider.userinfo(&token).await {
-        Ok(claims) => (
-            StatusCode::OK,
-            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-            Json(claims),
-        )
-            .into_response(),
+    match s.provider.userinfo(token).await {
+        // The claims are serialised here, borrowing the token's record; the response is built
+        // directly rather than through `Json` and a header tuple's `IntoResponseParts`.
+        Ok(info) => match serde_json::to_vec(&info.claims()) {
+            Ok(json) => {
+                let mut response = Response::new(Body::from(json));
+                let headers = response.headers_mut();
+                headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                response
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "userinfo claims cannot be serialised");
+                challenge(Some(&OAuthError::server_error()))
+            }
+        },
         Err(e) => challenge(Some(&e)),
     }
 }
@@ -99,17 +111,13 @@ pub async fn userinfo_post(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    let body_token = if is_form {
-        let p = Params::parse(&body);
-        if p.is_repeated("access_token") {
-            return challenge(Some(&OAuthError::invalid_request(
-                "access_token is repeated",
-            )));
-        }
-        p.get("access_token").map(str::to_string)
-    } else {
-        None
-    };
+    let form = is_form.then(|| Params::parse(&body));
+    if form.as_ref().is_some_and(|p| p.is_repeated("access_token")) {
+        return challenge(Some(&OAuthError::invalid_request(
+            "access_token is repeated",
+        )));
+    }
+    let body_token = form.as_ref().and_then(|p| p.get("access_token"));
     let token = match (header_token, body_token) {
         // RFC 6750 §2: a client MUST NOT use more than one method.
         (Ok(Some(_)), Some(_)) => Err(OAuthError::invalid_request(

@@ -114,11 +114,11 @@ pub async fn an_access_token_comes_with_its_grants_revocation_and_its_persons_ma
         token.identity = who.clone();
         put(store, &k, token.clone()).await;
         let checked = store.find_access_token_checked(&k).await.expect("find");
-        assert_eq!(checked.token, token);
+        assert_eq!(*checked.token, token);
         assert_eq!(checked.grant_revoked, is_revoked);
         assert_eq!(checked.marks, marks);
         assert_eq!(
-            checked.token,
+            *checked.token,
             store.find_access_token(&k).await.expect("find")
         );
     }
@@ -149,4 +149,37 @@ pub async fn an_access_token_comes_with_its_grants_revocation_and_its_persons_ma
     assert!(is_not_found(
         &store.find_access_token_checked(&key("absent")).await
     ));
+}
+
+/// What voids an access token (its grant's revocation, its person's sign-out, its deletion by
+/// RFC 7009 revocation) is in the very next read, also when the same token was read just
+/// before: a backend may reuse what it decoded, never what it answered.
+pub async fn what_voids_an_access_token_is_read_at_once_after_a_read_of_it(store: &dyn Store) {
+    let who = person("wecom");
+    let grant = key("grant");
+    let k = key("at");
+    let mut token = access_token(&grant, FAR_FUTURE);
+    token.identity = who.clone();
+    put(store, &k, token.clone()).await;
+    let read = || async { store.find_access_token_checked(&k).await };
+    for _ in 0..2 {
+        let checked = read().await.expect("find");
+        assert_eq!(*checked.token, token);
+        assert!(!checked.grant_revoked);
+        assert_eq!(checked.marks, SubjectMarks::default());
+    }
+    store
+        .revoke_grant(&grant, FAR_FUTURE)
+        .await
+        .expect("revoke");
+    assert!(read().await.expect("find").grant_revoked);
+    let signed_out = SubjectMarks {
+        of_user: Some(1_700_000_900),
+        of_upstream: None,
+    };
+    mark(store, "wecom", &who, signed_out).await;
+    assert_eq!(read().await.expect("find").marks, signed_out);
+    store.delete_access_token(&k).await.expect("delete");
+    assert!(is_not_found(&read().await));
+    assert!(is_not_found(&store.find_access_token(&k).await));
 }

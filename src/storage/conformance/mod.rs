@@ -58,6 +58,7 @@ pub use login_events::{
 pub use marks::{
     a_redeemed_code_comes_with_its_persons_sign_out_marks,
     an_access_token_comes_with_its_grants_revocation_and_its_persons_marks,
+    what_voids_an_access_token_is_read_at_once_after_a_read_of_it,
 };
 pub use operator::{
     audit_events_are_listed_newest_first_and_expire,
@@ -148,6 +149,7 @@ pub async fn run_all(store: &dyn Store) {
     subject_marks_keep_the_latest_time_and_are_swept_after_keep_until(store).await;
     a_redeemed_code_comes_with_its_persons_sign_out_marks(store).await;
     an_access_token_comes_with_its_grants_revocation_and_its_persons_marks(store).await;
+    what_voids_an_access_token_is_read_at_once_after_a_read_of_it(store).await;
 }
 
 /// A fresh key no other check (or earlier run) uses.

@@ -10,6 +10,8 @@
 //! each key expression). A record PostgreSQL cannot parse ([`Read::Unreadable`]) is read the
 //! single way instead.
 
+use std::sync::Arc;
+
 use super::{decode, pg_error, unreadable_json, PostgresStore};
 use crate::storage::{AuthCode, CheckedAccessToken, Result, StorageError, SubjectMarks};
 
@@ -129,7 +131,7 @@ impl PostgresStore {
             .await?
         {
             Read::Row(Some(row)) => Ok(CheckedAccessToken {
-                token: decode("access_tokens", row.get::<_, &str>(0))?,
+                token: Arc::new(decode("access_tokens", row.get::<_, &str>(0))?),
                 grant_revoked: row.get(1),
                 marks: marks(&row, 2),
             }),
@@ -174,7 +176,7 @@ mod tests {
             .await
             .expect("token");
         let checked = store.find_access_token_checked("at").await.expect("read");
-        assert_eq!(checked.token, token);
+        assert_eq!(*checked.token, token);
         assert!(checked.grant_revoked);
         assert_eq!(checked.marks, expected);
 
