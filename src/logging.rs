@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Metadata, Subscriber};
+use tracing_log::NormalizeEvent;
 use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
@@ -49,7 +50,10 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let meta = event.metadata();
+        // A record of the `log` crate (sled, rustls, tokio-postgres) under its own target and
+        // level, as the default format shows it, not as `log` with `log.*` fields.
+        let normalized = event.normalized_metadata();
+        let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
         LineTime.format_time(&mut writer)?;
         // The pieces go out with `write_str`, not `write!`: the formatting machinery was a
         // third of the line's cost (docs/performance.md).
@@ -244,9 +248,13 @@ impl PlainVisitor<'_, '_> {
         if self.result.is_err() {
             return false;
         }
+        let name = field.name();
+        if name.starts_with("log.") {
+            // A `log` record's metadata, shown as the line's target (`format_event`).
+            return false;
+        }
         let sep = if self.first { "" } else { " " };
         self.first = false;
-        let name = field.name();
         self.result = if name == "message" {
             self.writer.write_str(sep)
         } else {
@@ -269,7 +277,7 @@ impl Visit for PlainVisitor<'_, '_> {
             return;
         }
         self.result = if Self::is_message(field) {
-            self.writer.write_str(value)
+            EscapeControls(&mut *self.writer).write_str(value)
         } else if needs_no_escape(value) {
             // What `{:?}` writes for such a string, without escaping it char by char.
             (self.writer.write_char('"'))
@@ -305,8 +313,44 @@ impl Visit for PlainVisitor<'_, '_> {
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if self.start(field) {
-            self.result = write!(self.writer, "{value:?}");
+            self.result = if Self::is_message(field) {
+                write!(EscapeControls(&mut *self.writer), "{value:?}")
+            } else {
+                write!(self.writer, "{value:?}")
+            };
         }
+    }
+}
+
+/// A message's text with the control characters a terminal acts on escaped (ESC, BEL, BS, FF,
+/// DEL as `\x1b` …, C1 controls as `\u{9b}` …), as the default format escapes a message: a log
+/// read with `less -R` or `cat` cannot have its lines recoloured or rewritten by text a client
+/// chose. Other fields are written with `{:?}`, which escapes them already.
+struct EscapeControls<'a, W: fmt::Write>(&'a mut W);
+
+impl<W: fmt::Write> fmt::Write for EscapeControls<'_, W> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let acts = |c: char| {
+            matches!(
+                c,
+                '\x1b' | '\x07' | '\x08' | '\x0c' | '\x7f' | '\u{80}'..='\u{9f}'
+            )
+        };
+        if !s.chars().any(acts) {
+            return self.0.write_str(s);
+        }
+        for c in s.chars() {
+            match c {
+                '\x1b' => self.0.write_str("\\x1b")?,
+                '\x07' => self.0.write_str("\\x07")?,
+                '\x08' => self.0.write_str("\\x08")?,
+                '\x0c' => self.0.write_str("\\x0c")?,
+                '\x7f' => self.0.write_str("\\x7f")?,
+                c if acts(c) => write!(self.0, "\\u{{{:x}}}", c as u32)?,
+                c => self.0.write_char(c)?,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -730,6 +774,53 @@ mod tests {
             ours.contains("big=18446744073709551615 zero=0 neg=-42 min=-9223372036854775808"),
             "{ours}"
         );
+    }
+
+    /// A `log` crate record (as sled writes one) and messages with terminal control characters
+    /// read as the default format writes them: under the record's own target, without its
+    /// `log.*` fields, the controls escaped.
+    #[test]
+    fn log_records_and_control_characters_in_messages_read_as_the_default_format_writes_them() {
+        fn lines(ours: bool) -> Vec<String> {
+            let buffer = Buffer::default();
+            let sink = buffer.clone();
+            let events = || {
+                let record = tracing_log::log::Record::builder()
+                    .args(format_args!("disk \x1b[2J full"))
+                    .level(tracing_log::log::Level::Warn)
+                    .target("sled::pagecache")
+                    .module_path_static(Some("sled::pagecache"))
+                    .file_static(Some("src/pagecache.rs"))
+                    .line(Some(3))
+                    .build();
+                tracing_log::format_trace(&record).unwrap();
+                tracing::warn!(
+                    who = "\x1b[31m",
+                    "bell \x07 c1 \u{9b}31m del \x7f {}",
+                    "\x1b[0m"
+                );
+                tracing::warn!(message = "as a str: \x1b[1m \x08 \x0c");
+            };
+            if ours {
+                tracing::subscriber::with_default(plain_text(move || sink.clone()), events);
+            } else {
+                let s = tracing_subscriber::fmt()
+                    .with_ansi(false)
+                    .with_writer(move || sink.clone())
+                    .finish();
+                tracing::subscriber::with_default(s, events);
+            }
+            buffer
+                .text()
+                .lines()
+                .map(|l| l.split_once(' ').expect("time first").1.to_owned())
+                .collect()
+        }
+        let ours = lines(true);
+        assert_eq!(ours, lines(false));
+        assert_eq!(ours.len(), 3, "{ours:?}");
+        assert_eq!(ours[0], " WARN sled::pagecache: disk \\x1b[2J full");
+        assert!(!ours.concat().contains('\x1b'), "{ours:?}");
     }
 
     #[test]

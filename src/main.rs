@@ -44,7 +44,10 @@ fn main() -> ExitCode {
             },
         }
     });
-    // Buffered access lines (`logging::LogWriter`) go out before the process ends.
+    // The runtime first: connections still open after the shutdown's drain are dropped with
+    // it, and each request dropped unanswered appends its access line (status 499). Then the
+    // buffered access lines (`logging::LogWriter`) go out before the process ends.
+    drop(runtime);
     log.flush();
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,9 +13,11 @@
 //! as the span and the event would give (tests below). Any other format (JSON, the terminal's
 //! colours) gets the span as before: its layout of spans is its own.
 //!
-//! Filter directives on a span's name (`[request]=debug`) do not see a context that is not a
-//! span; directives on targets and levels apply as before (the access line is written only when
-//! `wecom_oidc::web::request_log` is enabled at INFO).
+//! Filter directives on a span's name or fields (`[request]=debug`, `[{request_id=…}]=debug`)
+//! do not see a context that is not a span; directives on targets and levels apply as before
+//! (the access line is written only when `wecom_oidc::web::request_log` is enabled at INFO).
+//! The context is the thread's while the request's future runs, not a parent of spans: a span
+//! made during a request but entered later, elsewhere, no longer shows it (none of ours is).
 
 use std::cell::Cell;
 use std::fmt;
@@ -36,7 +38,7 @@ pub fn is_written_by_current_format() -> bool {
 }
 
 /// The text a request's span would show: `request{request_id="…" method=GET path=/x}`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RequestContext {
     text: String,
 }
@@ -147,8 +149,12 @@ fn write_access_line(
 ) -> fmt::Result {
     LineTime::write(w)?;
     w.write_str(padded_level(&Level::INFO))?;
-    w.write_str(context)?;
-    w.write_str(": ")?;
+    // Never empty but for a context whose text its thread's end took (`enter`): the line
+    // then goes without it, as an event outside any span would.
+    if !context.is_empty() {
+        w.write_str(context)?;
+        w.write_str(": ")?;
+    }
     w.write_str(ACCESS_LOG_TARGET)?;
     w.write_str(": request status=")?;
     write_decimal(w, u64::from(status))?;
@@ -262,6 +268,53 @@ mod tests {
             .finish();
         tracing::subscriber::with_default(subscriber, || request_lines(false));
         assert_eq!(evented.lines_without_time(), expected);
+    }
+
+    /// Counts the access-log events that reach the subscriber.
+    struct CountAccessEvents(Arc<std::sync::atomic::AtomicUsize>);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountAccessEvents {
+        fn on_event(
+            &self,
+            event: &tracing::Event<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            if event.metadata().target() == ACCESS_LOG_TARGET {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    }
+
+    #[test]
+    fn with_our_writer_the_access_line_skips_the_event_dispatch_and_with_another_it_does_not() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let count = |with_log_writer: bool| {
+            let events = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let buffer = Buffer::default();
+            let fmt = tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .fmt_fields(super::super::PlainFields)
+                .event_format(PlainText);
+            let counter = CountAccessEvents(events.clone());
+            let registry = tracing_subscriber::registry().with(counter);
+            if with_log_writer {
+                let writer = LogWriter::new(Box::new(buffer.clone()), false);
+                let subscriber = registry.with(fmt.with_writer(writer));
+                tracing::subscriber::with_default(subscriber, || {
+                    RequestContext::new("a", "GET", "/").access_line(200, 0);
+                });
+            } else {
+                let sink = buffer.clone();
+                let subscriber = registry.with(fmt.with_writer(move || sink.clone()));
+                tracing::subscriber::with_default(subscriber, || {
+                    RequestContext::new("a", "GET", "/").access_line(200, 0);
+                });
+            }
+            assert_eq!(buffer.lines_without_time().len(), 1);
+            events.load(std::sync::atomic::Ordering::SeqCst)
+        };
+        assert_eq!(count(true), 0, "written straight into the log writer");
+        assert_eq!(count(false), 1, "an event for any other writer");
     }
 
     #[test]
