@@ -547,8 +547,9 @@ mod tests {
     use std::io::Write;
     use std::sync::{Arc, Mutex};
 
+    /// A log sink for tests (also `context`'s).
     #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    pub(super) struct Buffer(Arc<Mutex<Vec<u8>>>);
 
     impl Write for Buffer {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -562,7 +563,7 @@ mod tests {
 
     impl Buffer {
         /// Everything written so far.
-        fn text(&self) -> String {
+        pub(super) fn text(&self) -> String {
             String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
         }
     }
