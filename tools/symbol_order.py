@@ -7,8 +7,9 @@ The kernel maps a program's code in 64 KiB runs around each page it touches (fau
 what a start touches, scattered over the binary, keeps most of the binary resident. This runs
 `BIN demo` under callgrind, records the functions a start and an idle second execute, then
 those of every request kind the bench measures, and lists them in that order: the linker
-places them first, together. Regenerate after upgrading Rust (symbol hashes change) and
-before a release."""
+places them first, together. Regenerate after upgrading Rust, after changing the dependencies
+or their features (either renames every function: symbol hashes change), and before a
+release."""
 import os, re, subprocess, sys, time
 import demo_flows
 
