@@ -69,7 +69,37 @@ fn from_alphabet_with(rng: &mut impl RngCore, alphabet: &[u8], len: usize) -> St
 /// SHA-256 of `secret`, base64url without padding: the form in which codes and tokens are stored,
 /// so a copy of the database does not hand out working credentials.
 pub fn hash_secret(secret: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(secret.as_bytes()))
+    (*SecretHash::of(secret)).to_owned()
+}
+
+/// Characters of an unpadded base64url SHA-256: 32 bytes are 43 characters (RFC 4648 §5).
+const SECRET_HASH_LEN: usize = 43;
+
+/// [`hash_secret`] built on the stack: `/userinfo` and introspection build one per request to
+/// look a presented token up, and the store only borrows it. Derefs to the key's text.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SecretHash([u8; SECRET_HASH_LEN]);
+
+impl SecretHash {
+    /// The stored form of `secret`.
+    pub fn of(secret: &str) -> SecretHash {
+        let mut text = [0u8; SECRET_HASH_LEN];
+        // A SHA-256 is always 32 bytes, which always fill exactly 43 characters.
+        let written = URL_SAFE_NO_PAD
+            .encode_slice(Sha256::digest(secret.as_bytes()), &mut text)
+            .unwrap_or(0);
+        debug_assert_eq!(written, SECRET_HASH_LEN);
+        SecretHash(text)
+    }
+}
+
+impl std::ops::Deref for SecretHash {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        // base64url's alphabet is ASCII, so this never fails; the check costs a few instructions.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
 }
 
 /// Compares two secrets in constant time (with respect to their contents).
@@ -137,6 +167,23 @@ mod tests {
             hash_secret("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
+    }
+
+    #[test]
+    fn the_stored_form_is_base64url_sha256_for_every_token_length_we_issue_and_longer() {
+        // Every `token(n)` we hand out (16 to 64 bytes: 22 to 86 characters), the lengths
+        // around SHA-256's one-block limit (55 bytes), and a long JWT-sized input.
+        let reference = |s: &str| URL_SAFE_NO_PAD.encode(Sha256::digest(s.as_bytes()));
+        for n in [0, 1, 16, 24, 32, 40, 48, 64, 200] {
+            let t = token(n);
+            assert_eq!(hash_secret(&t), reference(&t), "{n} bytes");
+        }
+        for len in 0..=130 {
+            let text: String = "aé".chars().cycle().take(len).collect();
+            assert_eq!(&*SecretHash::of(&text), reference(&text), "{len}");
+        }
+        let long = "x.".repeat(4096);
+        assert_eq!(&*SecretHash::of(&long), reference(&long));
     }
 
     #[test]

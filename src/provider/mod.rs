@@ -25,7 +25,6 @@ pub mod session;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod token;
-pub mod token_key;
 pub mod userinfo;
 
 use std::collections::HashMap;

@@ -3,9 +3,9 @@
 
 use super::error::OAuthError;
 use super::params::Params;
-use super::token_key::TokenKey;
 use super::{Client, Provider};
 use crate::random;
+use crate::random::SecretHash;
 use crate::storage::{AccessToken, RefreshToken, StorageError};
 
 /// The `token` and `token_type_hint` of a revocation (RFC 7009 §2.1) or introspection (RFC 7662
@@ -64,7 +64,7 @@ impl Provider {
     pub(super) async fn stored_access_token(
         &self,
         token: &str,
-    ) -> Result<Option<(TokenKey, AccessToken)>, OAuthError> {
+    ) -> Result<Option<(SecretHash, AccessToken)>, OAuthError> {
         let Some(key) = self.access_token_key(token) else {
             return Ok(None);
         };

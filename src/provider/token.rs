@@ -10,10 +10,9 @@ use super::claims::{user_claims, AccessTokenClaims, ClaimsRequest, IdTokenClaims
 use super::client::{AccessTokenFormat, AuthMethod};
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
-use super::token_key::TokenKey;
 use super::{pkce, Client, ClientCredentials, GrantType, Provider};
 use crate::connector::Identity;
-use crate::random;
+use crate::random::{self, SecretHash};
 use crate::storage::{AccessToken, AuthCode, RefreshToken, StorageError, SubjectMarks};
 use crate::tokens::{at_hash, SigningAlg};
 
@@ -554,9 +553,9 @@ impl Provider {
     /// The store key of an access token: the hash of an opaque token, or of a JWT access
     /// token's `jti` once its signature (by one of our published keys) and `typ` are checked.
     /// `None` for a JWT that is not ours.
-    pub(crate) fn access_token_key(&self, token: &str) -> Option<TokenKey> {
+    pub(crate) fn access_token_key(&self, token: &str) -> Option<SecretHash> {
         if !token.contains('.') {
-            return Some(TokenKey::of(token));
+            return Some(SecretHash::of(token));
         }
         let keys = self.keys();
         let verifier = keys.jwks_verifier()?;
@@ -572,7 +571,7 @@ impl Provider {
             return None;
         }
         let jti = claims.get("jti").and_then(Value::as_str)?;
-        Some(TokenKey::of(jti))
+        Some(SecretHash::of(jti))
     }
 
     /// Looks up a live access token: present, not expired, grant not revoked. Shared, not
