@@ -31,23 +31,33 @@ thread_local! {
     static CURRENT: Cell<String> = const { Cell::new(String::new()) };
 }
 
-/// Whether the subscriber of this thread formats with [`PlainText`], the one format that reads
-/// a [`RequestContext`].
-pub fn is_written_by_current_format() -> bool {
-    tracing::dispatcher::get_default(|dispatch| dispatch.downcast_ref::<PlainText>().is_some())
-}
-
-/// The text a request's span would show: `request{request_id="…" method=GET path=/x}`.
+/// The text a request's span would show, `request{request_id="…" method=GET path=/x}`, and the
+/// subscriber's [`LogWriter`] the access line goes straight into, if it has one.
 #[derive(Debug)]
 pub struct RequestContext {
     text: String,
+    writer: Option<LogWriter>,
 }
 
 impl RequestContext {
     /// The context of a request with the id `id` (already checked to need no escaping: letters,
-    /// digits, `-` and `_`), `method` and `path`, written as the span's fields would be: the id
-    /// quoted, the method and path as they are (they were `Display` fields).
-    pub fn new(id: &str, method: &str, path: &str) -> Self {
+    /// digits, `-` and `_`), `method` and `path`, when the subscriber of this thread formats with
+    /// [`PlainText`], the one format that reads a context; `None` under any other format. The
+    /// subscriber is asked once, here, for its format and its writer.
+    pub fn for_current_format(id: &str, method: &str, path: &str) -> Option<Self> {
+        let writer = tracing::dispatcher::get_default(|dispatch| {
+            dispatch.downcast_ref::<PlainText>()?;
+            Some(dispatch.downcast_ref::<LogWriter>().cloned())
+        })?;
+        Some(Self {
+            text: Self::text(id, method, path),
+            writer,
+        })
+    }
+
+    /// The fields written as the span's would be: the id quoted, the method and path as they are
+    /// (they were `Display` fields).
+    fn text(id: &str, method: &str, path: &str) -> String {
         const FIXED: [&str; 4] = ["request{request_id=\"", "\" method=", " path=", "}"];
         let mut text = String::with_capacity(
             FIXED.iter().map(|s| s.len()).sum::<usize>() + id.len() + method.len() + path.len(),
@@ -56,7 +66,7 @@ impl RequestContext {
             text.push_str(fixed);
             text.push_str(value);
         }
-        Self { text }
+        text
     }
 
     /// Makes this the current context of the thread until the guard is dropped (the previous
@@ -84,19 +94,13 @@ impl RequestContext {
         if !tracing::enabled!(target: ACCESS_LOG_TARGET, Level::INFO) {
             return;
         }
-        let written = tracing::dispatcher::get_default(|dispatch| {
-            let Some(writer) = dispatch.downcast_ref::<LogWriter>() else {
-                return false;
-            };
-            if dispatch.downcast_ref::<PlainText>().is_none() {
-                return false;
+        match &self.writer {
+            Some(writer) => writer
+                .append_access_line(|out| write_access_line(out, &self.text, status, latency_ms)),
+            None => {
+                let _entered = self.enter();
+                tracing::info!(target: ACCESS_LOG_TARGET, status, latency_ms, "request");
             }
-            writer.append_access_line(|out| write_access_line(out, &self.text, status, latency_ms));
-            true
-        });
-        if !written {
-            let _entered = self.enter();
-            tracing::info!(target: ACCESS_LOG_TARGET, status, latency_ms, "request");
         }
     }
 }
@@ -180,6 +184,11 @@ mod tests {
         }
     }
 
+    /// The context the edge makes under the current subscriber (the plain-text format).
+    fn context(id: &str, method: &str, path: &str) -> RequestContext {
+        RequestContext::for_current_format(id, method, path).expect("the plain-text format")
+    }
+
     const ID: &str = "Ab3-_x";
     const PATH: &str = "/a%20b/{x}\"q";
 
@@ -198,7 +207,7 @@ mod tests {
             inside();
             tracing::info!(target: ACCESS_LOG_TARGET, status = 200u16, latency_ms = 3u64, "request");
         } else {
-            let mut context = RequestContext::new(ID, "GET", PATH);
+            let mut context = context(ID, "GET", PATH);
             {
                 let _e = context.enter();
                 inside();
@@ -228,7 +237,7 @@ mod tests {
     fn a_context_and_its_access_line_read_exactly_as_the_span_and_event_would() {
         let reference = Buffer::default();
         tracing::subscriber::with_default(default_format(reference.clone()), || {
-            assert!(!is_written_by_current_format());
+            assert!(RequestContext::for_current_format(ID, "GET", PATH).is_none());
             request_lines(true);
         });
         let expected = reference.lines_without_time();
@@ -239,7 +248,7 @@ mod tests {
         let direct = Buffer::default();
         let writer = LogWriter::new(Box::new(direct.clone()), true);
         tracing::subscriber::with_default(plain_text(writer.clone()), || {
-            assert!(is_written_by_current_format());
+            assert!(RequestContext::for_current_format(ID, "GET", PATH).is_some());
             request_lines(false);
         });
         writer.flush();
@@ -289,13 +298,13 @@ mod tests {
                 let writer = LogWriter::new(Box::new(buffer.clone()), false);
                 let subscriber = registry.with(fmt.with_writer(writer));
                 tracing::subscriber::with_default(subscriber, || {
-                    RequestContext::new("a", "GET", "/").access_line(200, 0);
+                    context("a", "GET", "/").access_line(200, 0);
                 });
             } else {
                 let sink = buffer.clone();
                 let subscriber = registry.with(fmt.with_writer(move || sink.clone()));
                 tracing::subscriber::with_default(subscriber, || {
-                    RequestContext::new("a", "GET", "/").access_line(200, 0);
+                    context("a", "GET", "/").access_line(200, 0);
                 });
             }
             assert_eq!(buffer.lines_without_time().len(), 1);
@@ -310,7 +319,7 @@ mod tests {
         let buffer = Buffer::default();
         let writer = LogWriter::new(Box::new(buffer.clone()), true);
         tracing::subscriber::with_default(plain_text(writer.clone()), || {
-            RequestContext::new("a", "GET", "/").access_line(200, 0);
+            context("a", "GET", "/").access_line(200, 0);
             assert!(buffer.lines_without_time().is_empty(), "buffered");
             tracing::warn!("other");
             let lines = buffer.lines_without_time();
@@ -327,15 +336,20 @@ mod tests {
             .with_writer(writer)
             .finish();
         tracing::subscriber::with_default(warn_only, || {
-            RequestContext::new("a", "GET", "/").access_line(200, 0);
+            context("a", "GET", "/").access_line(200, 0);
         });
         assert!(quiet.lines_without_time().is_empty());
     }
 
     #[test]
     fn contexts_nest_and_leave_nothing_behind() {
-        let mut outer = RequestContext::new("o", "GET", "/o");
-        let mut inner = RequestContext::new("i", "POST", "/i");
+        // No subscriber here: contexts made directly.
+        let bare = |id, method, path| RequestContext {
+            text: RequestContext::text(id, method, path),
+            writer: None,
+        };
+        let mut outer = bare("o", "GET", "/o");
+        let mut inner = bare("i", "POST", "/i");
         let current = || {
             let mut s = String::new();
             write_current(&mut s).unwrap();

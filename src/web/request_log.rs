@@ -82,8 +82,8 @@ impl Scope {
     pub(crate) fn new(id: &HeaderValue, method: &Method, path: &str) -> Self {
         // A well-formed id or one we drew: letters, digits, `-` and `_` (`is_well_formed`).
         let id = id.to_str().unwrap_or("-");
-        if context::is_written_by_current_format() {
-            Self::Context(RequestContext::new(id, method.as_str(), path))
+        if let Some(context) = RequestContext::for_current_format(id, method.as_str(), path) {
+            Self::Context(context)
         } else {
             Self::Span(tracing::info_span!(
                 "request",
