@@ -85,6 +85,8 @@ pub struct App {
     pub store: Arc<dyn Store>,
     /// The metrics registry behind `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// The routes the edge answers before routing ([`web::edge::Edge::with_hot_routes`]).
+    pub hot: web::hot_routes::HotRoutes,
     /// The admin routes (`crate::admin::router`), for the admin socket; the console calls
     /// the same router in-process.
     pub admin: Router,
@@ -350,6 +352,7 @@ pub fn build_with_store_and_keys(
         keys_in_store: store.is_shared(),
         clock: clock.clone(),
     };
+    let hot = web::hot_routes::HotRoutes::new(&state, live.cors.clone(), metrics.clone());
     let mut router = web::router_live(state, live.limiters.clone(), live.cors.clone())
         .merge(web::verify::router(verify_files));
     if let Some((_, secret)) = playground {
@@ -395,6 +398,7 @@ pub fn build_with_store_and_keys(
         provider,
         store,
         metrics,
+        hot,
         admin,
         live,
         reloader,

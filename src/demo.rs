@@ -229,6 +229,7 @@ pub fn build_full(
         format!("{issuer}{SIMULATOR_PATH}"),
         origins,
     );
+    let hot = built.hot;
     let router = built
         .router
         .merge(rp)
@@ -242,7 +243,7 @@ pub fn build_full(
         _tmp: tmp,
     };
     // An `--issuer` with a path: its pages and the simulator are reached under it as well.
-    let router = app::with_middleware_at(router, &running.issuer);
+    let router = app::with_middleware_at(router, &running.issuer).with_hot_routes(hot);
     Ok((router, running, opts.listener))
 }
 

@@ -127,7 +127,7 @@ fn fixture() -> &'static Fixture {
                 .expect("fuzzing provider")
         };
         Fixture {
-            router: crate::app::with_middleware(built.router),
+            router: crate::app::with_middleware(built.router).with_hot_routes(built.hot),
             provider: built.provider,
             runtime,
             client_key,

@@ -96,13 +96,14 @@ async fn serve(config_path: Option<PathBuf>) -> Result<(), Box<dyn std::error::E
         wecom_oidc::web::issuer_path::of(&config.issuer),
         wecom_oidc::web::start::START_PATH
     );
+    let hot = built.hot;
     let router = built.router.route(
         "/",
         axum::routing::get(move || async move { axum::response::Redirect::to(&start) }),
     );
     app::serve(
         listener,
-        app::with_middleware_at(router, &config.issuer),
+        app::with_middleware_at(router, &config.issuer).with_hot_routes(hot),
         built.store,
     )
     .await?;

@@ -731,6 +731,9 @@ async fn cors_allows_any_origin_on_discovery_and_jwks_but_none_on_authorize() {
         let get = http.get(&url).header("origin", "https://anyone.example");
         let get = get.send().await.unwrap();
         assert_eq!(get.headers()["access-control-allow-origin"], "*");
+        assert_eq!(get.headers()["x-content-type-options"], "nosniff");
+        let length = get.content_length().expect("a Content-Length");
+        assert_eq!(get.bytes().await.unwrap().len() as u64, length, "{path}");
     }
     let authorize = http.get(format!("{}/authorize?client_id={SPA}", d.issuer));
     let resp = authorize.header("origin", SPA_ORIGIN).send().await.unwrap();

@@ -138,7 +138,7 @@ async fn provider(
             Err(e) => panic!("provider does not start: {e}"),
         }
     };
-    let router = wecom_oidc::app::with_middleware(built.router);
+    let router = wecom_oidc::app::with_middleware(built.router).with_hot_routes(built.hot);
     drop(built.provider);
     drop(built.store);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

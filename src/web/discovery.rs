@@ -16,6 +16,12 @@ use bytes::Bytes;
 use super::WebState;
 use crate::provider::Provider;
 
+/// Where the discovery document is served (Discovery 1.0 §4).
+pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+
+/// Where the JWK Set is served (`jwks_uri` of the discovery document).
+pub const JWKS_PATH: &str = "/jwks";
+
 /// What the two documents are read from.
 #[derive(Clone)]
 pub struct Documents {
@@ -56,17 +62,49 @@ fn public_document(
     response
 }
 
+impl Documents {
+    fn discovery(&self) -> Response {
+        // Swapped whole by a configuration reload (the signing algorithms may change).
+        let body = Bytes::clone(&self.discovery.load());
+        public_document("application/json", "public, max-age=3600", body)
+    }
+
+    fn jwks(&self) -> Response {
+        // The key set in use now: a reload from a shared store swaps it as a whole. The cache
+        // time is short enough that a rotated key is picked up quickly.
+        let body = self.provider.keys().jwks_bytes();
+        public_document("application/jwk-set+json", "public, max-age=300", body)
+    }
+}
+
 /// `GET /.well-known/openid-configuration` (Discovery 1.0 §4).
 pub async fn openid_configuration(State(d): State<Documents>) -> Response {
-    // Swapped whole by a configuration reload (the signing algorithms may change).
-    let body = Bytes::clone(&d.discovery.load());
-    public_document("application/json", "public, max-age=3600", body)
+    d.discovery()
 }
 
 /// `GET /jwks` (RFC 7517 §5): the public signing keys.
 pub async fn jwks(State(d): State<Documents>) -> Response {
-    // The key set in use now: a reload from a shared store swaps it as a whole. The cache time
-    // is short enough that a rotated key is picked up quickly.
-    let body = d.provider.keys().jwks_bytes();
-    public_document("application/jwk-set+json", "public, max-age=300", body)
+    d.jwks()
+}
+
+/// The two documents as the edge answers them, before routing ([`super::hot_routes`]): their
+/// answer depends on nothing in the request but its path.
+#[derive(Clone)]
+pub struct PublicDocuments(Documents);
+
+impl PublicDocuments {
+    /// The documents of `state`.
+    pub fn new(state: &WebState) -> Self {
+        Self(Documents::from_ref(state))
+    }
+
+    /// The route and answer of a `GET` of `path` (the issuer's path already taken off), when
+    /// it is one of the two documents: exactly the routed handler's answer.
+    pub fn answer_get(&self, path: &str) -> Option<(&'static str, Response)> {
+        match path {
+            DISCOVERY_PATH => Some((DISCOVERY_PATH, self.0.discovery())),
+            JWKS_PATH => Some((JWKS_PATH, self.0.jwks())),
+            _ => None,
+        }
+    }
 }

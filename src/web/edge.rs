@@ -38,6 +38,7 @@ use http_body_util::Limited;
 use tokio::time::{Instant, Sleep};
 use tower::Service;
 
+use super::hot_routes::{HotFuture, HotRoutes};
 use super::{issuer_path, request_log};
 
 /// Largest request body we read; OAuth requests are small (RFC 9700 §4.16 asks for limits).
@@ -58,6 +59,8 @@ pub struct Edge {
     /// The issuer's path (`""` when it has none).
     prefix: Arc<str>,
     timeout: Duration,
+    /// Answered before routing when present ([`super::hot_routes`]).
+    hot: Option<HotRoutes>,
 }
 
 impl Edge {
@@ -68,7 +71,15 @@ impl Edge {
             router,
             prefix: prefix.into(),
             timeout: REQUEST_TIMEOUT,
+            hot: None,
         }
+    }
+
+    /// The same edge answering the requests of `hot` itself, without the router (which still
+    /// serves them the same way when they reach it).
+    pub fn with_hot_routes(mut self, hot: HotRoutes) -> Self {
+        self.hot = Some(hot);
+        self
     }
 
     /// The same edge with another deadline (tests).
@@ -83,7 +94,33 @@ impl std::fmt::Debug for Edge {
         f.debug_struct("Edge")
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
+            .field("hot_routes", &self.hot.is_some())
             .finish_non_exhaustive()
+    }
+}
+
+impl Edge {
+    /// The router's work on a request that passed the edge's rules.
+    fn routed<B>(
+        &mut self,
+        mut parts: axum::http::request::Parts,
+        body: B,
+        id: &HeaderValue,
+        scope: &mut request_log::Scope,
+    ) -> Work
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        // Handlers read the id from the request (a hot route does not need it).
+        parts
+            .headers
+            .insert(request_log::REQUEST_ID_HEADER, id.clone());
+        let request = Request::from_parts(parts, Body::new(Limited::new(body, MAX_BODY)));
+        let _entered = scope.enter();
+        Work::Routed {
+            future: self.router.call(request),
+        }
     }
 }
 
@@ -115,16 +152,13 @@ where
         let id = request_log::id_for(request.headers());
         let mut scope = request_log::Scope::new(&id, request.method(), request.uri().path());
         let request = issuer_path::strip(&self.prefix, request);
-        let (mut parts, body) = request.into_parts();
+        let (parts, body) = request.into_parts();
         // Counted as they arrived, before the request id is added; HTTP/1 only (module docs).
         let fields = if parts.version <= axum::http::Version::HTTP_11 {
             parts.headers.len()
         } else {
             0
         };
-        parts
-            .headers
-            .insert(request_log::REQUEST_ID_HEADER, id.clone());
         let refused = if fields > crate::server::MAX_HEADERS {
             Some(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
         } else {
@@ -133,15 +167,13 @@ where
                 _ => None,
             }
         };
-        let work = match refused {
-            Some(status) => Work::Refused { status },
-            None => {
-                let request = Request::from_parts(parts, Body::new(Limited::new(body, MAX_BODY)));
-                let _entered = scope.enter();
-                Work::Routed {
-                    future: self.router.call(request),
-                }
-            }
+        let work = match (refused, &mut self.hot) {
+            (Some(status), _) => Work::Refused { status },
+            (None, Some(hot)) => match hot.route(parts) {
+                Ok(future) => Work::Hot { future },
+                Err(parts) => self.routed(parts, body, &id, &mut scope),
+            },
+            (None, None) => self.routed(parts, body, &id, &mut scope),
         };
         EdgeFuture {
             work,
@@ -155,10 +187,12 @@ where
 }
 
 pin_project_lite::pin_project! {
-    /// What a request gets: the router's answer, or a refusal before routing.
+    /// What a request gets: the router's answer, a hot route's answered before routing, or a
+    /// refusal before routing.
     #[project = WorkProj]
     enum Work {
         Routed { #[pin] future: RouteFuture<Infallible> },
+        Hot { #[pin] future: HotFuture },
         Refused { status: StatusCode },
     }
 }
@@ -201,23 +235,24 @@ impl Future for EdgeFuture {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let entered = this.scope.enter();
-        let mut response = match this.work.project() {
-            WorkProj::Refused { status } => refusal(*status),
-            WorkProj::Routed { future } => match future.poll(cx) {
-                Poll::Ready(Ok(response)) => response,
-                Poll::Ready(Err(never)) => match never {},
-                Poll::Pending => {
-                    if this.sleep.is_none() {
-                        this.sleep.set(Some(tokio::time::sleep_until(
-                            *this.arrived + *this.timeout,
-                        )));
-                    }
-                    match this.sleep.as_pin_mut().map(|s| s.poll(cx)) {
-                        Some(Poll::Ready(())) => status_only(StatusCode::SERVICE_UNAVAILABLE),
-                        _ => return Poll::Pending,
-                    }
+        let answered = match this.work.project() {
+            WorkProj::Refused { status } => Poll::Ready(refusal(*status)),
+            WorkProj::Hot { future } => future.poll(cx),
+            WorkProj::Routed { future } => future.poll(cx).map(|Ok(response)| response),
+        };
+        let mut response = match answered {
+            Poll::Ready(response) => response,
+            Poll::Pending => {
+                if this.sleep.is_none() {
+                    this.sleep.set(Some(tokio::time::sleep_until(
+                        *this.arrived + *this.timeout,
+                    )));
                 }
-            },
+                match this.sleep.as_pin_mut().map(|s| s.poll(cx)) {
+                    Some(Poll::Ready(())) => status_only(StatusCode::SERVICE_UNAVAILABLE),
+                    _ => return Poll::Pending,
+                }
+            }
         };
         drop(entered);
         finish(&mut response);

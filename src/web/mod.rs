@@ -8,6 +8,7 @@ pub mod edge;
 pub mod error_page;
 pub mod handoff_page;
 pub mod health;
+pub mod hot_routes;
 pub mod html;
 pub mod issuer_path;
 pub mod login;
@@ -88,11 +89,11 @@ pub fn router_live(
     let spa_api = cors::CorsLayer::new(cors);
     Router::new()
         .route(
-            "/.well-known/openid-configuration",
+            discovery::DISCOVERY_PATH,
             get(discovery::openid_configuration).options(cors::public_preflight),
         )
         .route(
-            "/jwks",
+            discovery::JWKS_PATH,
             get(discovery::jwks).options(cors::public_preflight),
         )
         .route(
@@ -151,7 +152,7 @@ pub fn router_live(
         )
         .route("/logout", get(logout::logout_get).post(logout::logout_post))
         .route(
-            "/userinfo",
+            userinfo::PATH,
             get(userinfo::userinfo_get)
                 .post(userinfo::userinfo_post)
                 .layer(spa_api.clone()),

@@ -1,5 +1,11 @@
 //! `GET|POST /userinfo` (OIDC Core §5.3) with bearer tokens (RFC 6750).
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -7,6 +13,9 @@ use axum::response::{IntoResponse, Response};
 
 use super::WebState;
 use crate::provider::params::Params;
+
+/// Where the UserInfo endpoint is served (`userinfo_endpoint` of the discovery document).
+pub const PATH: &str = "/userinfo";
 use crate::provider::{ErrorCode, OAuthError};
 
 /// The bearer token from `Authorization: Bearer` (RFC 6750 §2.1), borrowed from the header.
@@ -98,6 +107,37 @@ async fn answer(s: &WebState, token: Result<Option<&str>, OAuthError>) -> Respon
 /// `GET /userinfo`. Takes the request whole: a `HeaderMap` argument would copy every header.
 pub async fn userinfo_get(State(s): State<WebState>, request: Request) -> Response {
     answer(&s, bearer_from_header(request.headers())).await
+}
+
+/// [`userinfo_get`] as a service of its own, for the edge to call without the router
+/// ([`super::hot_routes`]); the same answer from the same function.
+#[derive(Clone)]
+pub struct UserinfoGet {
+    state: Arc<WebState>,
+}
+
+impl UserinfoGet {
+    /// The endpoint of `state`.
+    pub fn new(state: WebState) -> Self {
+        Self {
+            state: Arc::new(state),
+        }
+    }
+}
+
+impl tower::Service<Request> for UserinfoGet {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let state = self.state.clone();
+        Box::pin(async move { Ok(answer(&state, bearer_from_header(request.headers())).await) })
+    }
 }
 
 /// `POST /userinfo`: the token in the header or, per RFC 6750 §2.2, in a form body.

@@ -190,7 +190,8 @@ pub async fn serve_with_simulator(
     let router = wecom_oidc::app::with_middleware_at(
         built.router.nest("/wecom-sim", simulator.router()),
         &issuer,
-    );
+    )
+    .with_hot_routes(built.hot);
     tokio::spawn(wecom_oidc::server::serve(
         listener,
         router,
