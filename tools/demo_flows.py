@@ -20,7 +20,8 @@ class Server:
             for cid, extra in (("bench-rs256", ""), ("bench-es256", 'id_token_signed_response_alg = "ES256"\n')):
                 f.write(f'[[clients]]\nid = "{cid}"\nsecret = "{self.secret}"\nredirect_uris = ["{REDIRECT}"]\n{extra}\n')
             f.write("[limits]\ntoken_burst = 1000000\ntoken_per_minute = 1000000\n"
-                    "callback_burst = 1000000\ncallback_per_minute = 1000000\n")
+                    "callback_burst = 1000000\ncallback_per_minute = 1000000\n"
+                    "authorize_burst = 1000000\nauthorize_per_minute = 1000000\n")
         self.issuer = f"http://127.0.0.1:{self.port}"
         cmd = [a.replace("{out}", self.out) for a in wrapper] + [
             binary, "demo", "--listen", f"127.0.0.1:{self.port}", "--issuer", self.issuer,
