@@ -2,6 +2,8 @@
 //! rules every request gets, in one future:
 //!
 //! - the issuer's path taken off the front of the path ([`super::issuer_path`]);
+//! - a `GET` of a hot route answered without the router ([`super::hot_routes`]), once the
+//!   header-count and body-size checks below have passed;
 //! - the request id, the request's log scope and its access line ([`super::request_log`]);
 //! - at most [`crate::server::MAX_HEADERS`] header fields on an HTTP/1 request (`431`, RFC 6585
 //!   §5; HTTP/2 bounds its header block itself, and lets a client send each cookie as a field of

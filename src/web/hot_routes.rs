@@ -17,8 +17,9 @@ use std::task::{Context, Poll};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::request::Parts;
-use axum::http::Method;
+use axum::http::{header, HeaderValue, Method};
 use axum::response::Response;
+use http_body::Body as _;
 use tower::{Layer, Service};
 
 use super::cors::{Cors, CorsFuture, CorsLayer, CorsPolicy};
@@ -54,23 +55,26 @@ impl HotRoutes {
         if parts.method != Method::GET {
             return Err(parts);
         }
+        let metrics = self.metrics.clone();
         if parts.uri.path() == userinfo::PATH {
             // A `GET`'s body means nothing to `/userinfo` (the routed handler ignores it too).
             let request = Request::from_parts(parts, Body::empty());
+            // Both services are always ready (`poll_ready` answers `Ready` at once), as the
+            // router's own routes are.
+            let future = self.userinfo.call(request);
             return Ok(HotFuture {
-                state: HotState::Userinfo {
-                    future: self.userinfo.call(request),
-                    metrics: self.metrics.clone(),
-                },
+                state: HotState::Userinfo { future },
+                route: userinfo::PATH,
+                metrics,
             });
         }
         let (route, response) = self.documents.answer_get(parts.uri.path()).ok_or(parts)?;
-        self.metrics
-            .record_request("GET", route, response.status().as_u16());
         Ok(HotFuture {
             state: HotState::Ready {
                 response: Some(response),
             },
+            route,
+            metrics,
         })
     }
 }
@@ -80,18 +84,18 @@ type UserinfoFuture = CorsFuture<<UserinfoGet as Service<Request>>::Future>;
 pin_project_lite::pin_project! {
     #[project = HotProj]
     enum HotState {
-        // A document, counted already.
         Ready { response: Option<Response> },
-        // Counted when it is answered: its status is known then.
-        Userinfo { #[pin] future: UserinfoFuture, metrics: Arc<Metrics> },
+        Userinfo { #[pin] future: UserinfoFuture },
     }
 }
 
 pin_project_lite::pin_project! {
-    /// The answer of a hot route.
+    /// The answer of a hot route, counted when it is answered, like a routed one.
     pub struct HotFuture {
         #[pin]
         state: HotState,
+        route: &'static str,
+        metrics: Arc<Metrics>,
     }
 }
 
@@ -99,25 +103,41 @@ impl Future for HotFuture {
     type Output = Response;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
-        match self.project().state.project() {
-            HotProj::Ready { response } => {
-                Poll::Ready(response.take().expect("polled after completion"))
-            }
-            HotProj::Userinfo { future, metrics } => {
+        let this = self.project();
+        let mut response = match this.state.project() {
+            HotProj::Ready { response } => response.take().expect("polled after completion"),
+            HotProj::Userinfo { future } => {
                 let Ok(response) = std::task::ready!(future.poll(cx));
-                metrics.record_request("GET", userinfo::PATH, response.status().as_u16());
-                Poll::Ready(response)
+                response
             }
-        }
+        };
+        set_content_length(&mut response);
+        this.metrics
+            .record_request("GET", this.route, response.status().as_u16());
+        Poll::Ready(response)
+    }
+}
+
+/// `Content-Length` from the body's exact size, as axum's routes write it: hyper would write it
+/// itself for HTTP/1, but over HTTP/2 it leaves it out of an empty body's answer.
+fn set_content_length(response: &mut Response) {
+    if response.headers().contains_key(header::CONTENT_LENGTH) {
+        return;
+    }
+    if let Some(size) = response.body().size_hint().exact() {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(size));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::MemoryStore;
+    use crate::storage::{AccessToken, MemoryStore, Store};
     use crate::testkit;
-    use axum::http::{header, HeaderMap, StatusCode};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::Router;
     use bytes::Bytes;
     use tower::ServiceExt;
 
@@ -127,8 +147,10 @@ mod tests {
 
     const ISSUER: &str = "https://sso.example.com/sso";
     const SPA_ORIGIN: &str = "https://spa.example";
+    const TOKEN: &str = "a-live-opaque-access-token";
 
-    fn app(dir: &std::path::Path) -> crate::app::App {
+    /// A server whose store holds one live access token, [`TOKEN`], of a person.
+    async fn app(dir: &std::path::Path) -> crate::app::App {
         let config = testkit::config(
             ISSUER,
             "127.0.0.1:0".parse().expect("addr"),
@@ -146,19 +168,53 @@ mod tests {
                 Default::default(),
             )],
         );
-        crate::app::build_with_store(
-            &config,
-            Arc::new(crate::clock::SystemClock),
-            Arc::new(MemoryStore::new()),
-        )
-        .expect("the provider builds")
+        let store = Arc::new(MemoryStore::new());
+        let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+        let token = AccessToken {
+            client_id: "spa".into(),
+            grant_id: "grant-1".into(),
+            scopes: vec!["openid".into(), "profile".into(), "email".into()],
+            identity: crate::identity::Identity {
+                user_id: "zhangsan".into(),
+                username: "zhangsan".into(),
+                name: Some("张三".into()),
+                email: Some("zhangsan@example.com".into()),
+                ..Default::default()
+            },
+            auth_time: now,
+            userinfo_claims: Vec::new(),
+            client_only: false,
+            issued_at: now,
+            expires_at: now + 3600,
+        };
+        store
+            .create_access_token(&crate::random::hash_secret(TOKEN), &token)
+            .await
+            .expect("stored");
+        crate::app::build_with_store(&config, Arc::new(crate::clock::SystemClock), store)
+            .expect("the provider builds")
     }
 
-    /// The same server twice: with its hot routes, and with the router alone.
-    fn edges(built: crate::app::App) -> (Edge, Edge) {
-        let routed = crate::app::with_middleware_at(built.router.clone(), ISSUER);
-        let hot = crate::app::with_middleware_at(built.router, ISSUER).with_hot_routes(built.hot);
-        (hot, routed)
+    /// The same server three ways: its hot routes in front of a router that has none of their
+    /// routes (so whatever they answer, they answered themselves), its hot routes in front of
+    /// its own router (as served), and its router alone.
+    struct Edges {
+        hot_only: Edge,
+        served: Edge,
+        routed: Edge,
+        metrics: Arc<Metrics>,
+    }
+
+    async fn edges(dir: &std::path::Path) -> Edges {
+        let built = app(dir).await;
+        Edges {
+            hot_only: crate::app::with_middleware_at(Router::new(), ISSUER)
+                .with_hot_routes(built.hot.clone()),
+            served: crate::app::with_middleware_at(built.router.clone(), ISSUER)
+                .with_hot_routes(built.hot),
+            routed: crate::app::with_middleware_at(built.router, ISSUER),
+            metrics: built.metrics,
+        }
     }
 
     type Field<'a> = (header::HeaderName, &'a str);
@@ -169,7 +225,6 @@ mod tests {
         path: &str,
         headers: &[Field<'_>],
     ) -> (StatusCode, HeaderMap, Bytes) {
-        let is_head = method == Method::HEAD;
         let mut request = Request::builder().method(method).uri(path);
         for (name, value) in headers {
             request = request.header(name, *value);
@@ -181,45 +236,42 @@ mod tests {
         let mut headers = parts.headers;
         // Each answer has an id of its own.
         assert!(headers.remove(REQUEST_ID_HEADER).is_some());
-        // axum writes the length the server writes anyway from the body's exact size
-        // (hyper's `Content-Length` for a known length, RFC 9112 §6.3); a `HEAD`'s is the
-        // length a `GET` would have (RFC 9110 §9.3.2).
-        if let Some(length) = headers.remove(header::CONTENT_LENGTH) {
-            assert!(is_head || length == body.len().to_string().as_str());
-        }
         (parts.status, headers, body)
     }
 
-    fn counted(metrics: &str, method: &str, route: &str, status: u16) -> u64 {
+    fn counted(metrics: &Metrics, method: &str, route: &str, status: u16) -> u64 {
         let series = format!(
             "wecom_oidc_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} "
         );
         metrics
+            .render()
             .lines()
             .find_map(|l| l.strip_prefix(series.as_str()))
             .map_or(0, |n| n.parse().expect("a count"))
     }
 
-    /// A `GET` answered at the edge is exactly the router's answer (Discovery 1.0 §4, RFC 7517
-    /// §5, OIDC Core §5.3 with RFC 6750 §3's challenges, the CORS headers of `/userinfo`),
-    /// under the issuer's path too, and is counted under the same route.
+    /// A `GET` answered at the edge is exactly the router's answer, headers (`Content-Length`
+    /// included) and body: Discovery 1.0 §4, RFC 7517 §5, OIDC Core §5.3 with its claims and
+    /// RFC 6750 §3's challenges, the CORS headers of `/userinfo`; under the issuer's path and
+    /// without it; and it is counted under the same route.
     #[tokio::test]
     async fn a_hot_route_answers_what_the_router_answers_and_is_counted_alike() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let built = app(dir.path());
-        let metrics = built.metrics.clone();
-        let (hot, routed) = edges(built);
-        let bearer = [(header::AUTHORIZATION, "Bearer not-a-token")];
+        let e = edges(dir.path()).await;
+        let live = format!("Bearer {TOKEN}");
+        let bearer = [(header::AUTHORIZATION, live.as_str())];
         let spa = [
-            (header::AUTHORIZATION, "Bearer not-a-token"),
+            (header::AUTHORIZATION, live.as_str()),
             (header::ORIGIN, SPA_ORIGIN),
         ];
-        let cases: [(&str, &[Field], StatusCode); 6] = [
+        let unknown = [(header::AUTHORIZATION, "Bearer not-a-token")];
+        let cases: [(&str, &[Field], StatusCode); 7] = [
             (DISCOVERY_PATH, &[], StatusCode::OK),
             (JWKS_PATH, &[], StatusCode::OK),
+            (userinfo::PATH, &bearer, StatusCode::OK),
+            (userinfo::PATH, &spa, StatusCode::OK),
             (userinfo::PATH, &[], StatusCode::UNAUTHORIZED),
-            (userinfo::PATH, &bearer, StatusCode::UNAUTHORIZED),
-            (userinfo::PATH, &spa, StatusCode::UNAUTHORIZED),
+            (userinfo::PATH, &unknown, StatusCode::UNAUTHORIZED),
             (
                 userinfo::PATH,
                 &[(header::AUTHORIZATION, "Basic eDp5")],
@@ -229,21 +281,26 @@ mod tests {
         for (path, headers, status) in cases {
             for prefix in ["/sso", ""] {
                 let at = format!("{prefix}{path}");
-                let fast = send(hot.clone(), Method::GET, &at, headers).await;
-                let slow = send(routed.clone(), Method::GET, &at, headers).await;
-                assert_eq!(fast.0, status, "{at} {headers:?}");
-                assert_eq!(fast, slow, "{at} {headers:?}");
+                let hot = send(e.hot_only.clone(), Method::GET, &at, headers).await;
+                let routed = send(e.routed.clone(), Method::GET, &at, headers).await;
+                assert_eq!(hot.0, status, "{at} {headers:?}");
+                assert_eq!(hot, routed, "{at} {headers:?}");
+                assert!(hot.1.contains_key(header::CONTENT_LENGTH), "{at}");
             }
         }
-        // The allowed origin is told so, and may read the challenge.
-        let fast = send(hot.clone(), Method::GET, userinfo::PATH, &spa).await;
-        assert_eq!(fast.1[header::ACCESS_CONTROL_ALLOW_ORIGIN], SPA_ORIGIN);
-        assert!(fast.1.contains_key(header::WWW_AUTHENTICATE));
-        let text = metrics.render();
-        assert_eq!(counted(&text, "GET", DISCOVERY_PATH, 200), 4, "{text}");
-        assert_eq!(counted(&text, "GET", JWKS_PATH, 200), 4, "{text}");
-        assert_eq!(counted(&text, "GET", userinfo::PATH, 401), 13, "{text}");
-        assert_eq!(counted(&text, "GET", userinfo::PATH, 400), 4, "{text}");
+        // The person's claims, readable by the allowed origin.
+        let (_, headers, body) = send(e.hot_only.clone(), Method::GET, userinfo::PATH, &spa).await;
+        assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], SPA_ORIGIN);
+        assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+        let claims: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+        assert_eq!(claims["sub"], "zhangsan");
+        assert_eq!(claims["name"], "张三");
+        let m = &e.metrics;
+        assert_eq!(counted(m, "GET", DISCOVERY_PATH, 200), 4);
+        assert_eq!(counted(m, "GET", JWKS_PATH, 200), 4);
+        assert_eq!(counted(m, "GET", userinfo::PATH, 200), 9);
+        assert_eq!(counted(m, "GET", userinfo::PATH, 401), 8);
+        assert_eq!(counted(m, "GET", userinfo::PATH, 400), 4);
     }
 
     /// Only a `GET` of the exact path is answered at the edge: `HEAD` (RFC 9110 §9.3.2), a
@@ -251,22 +308,27 @@ mod tests {
     #[tokio::test]
     async fn other_methods_and_paths_are_left_to_the_router() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let built = app(dir.path());
-        let metrics = built.metrics.clone();
-        let (hot, _) = edges(built);
-        let (status, headers, body) = send(hot.clone(), Method::HEAD, JWKS_PATH, &[]).await;
+        let e = edges(dir.path()).await;
+        let (status, _, _) = send(e.hot_only.clone(), Method::HEAD, JWKS_PATH, &[]).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "not a hot route");
+        let (status, headers, body) = send(e.served.clone(), Method::HEAD, JWKS_PATH, &[]).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(headers[header::CONTENT_TYPE], "application/jwk-set+json");
         assert!(body.is_empty());
-        let (status, headers, _) = send(hot.clone(), Method::POST, DISCOVERY_PATH, &[]).await;
+        let (status, headers, _) = send(e.served.clone(), Method::POST, DISCOVERY_PATH, &[]).await;
         assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
         assert!(headers.contains_key(header::ALLOW));
         let preflight = [
             (header::ORIGIN, SPA_ORIGIN),
             (header::ACCESS_CONTROL_REQUEST_METHOD, "GET"),
         ];
-        let (status, headers, _) =
-            send(hot.clone(), Method::OPTIONS, userinfo::PATH, &preflight).await;
+        let (status, headers, _) = send(
+            e.served.clone(),
+            Method::OPTIONS,
+            userinfo::PATH,
+            &preflight,
+        )
+        .await;
         assert_eq!(status, StatusCode::NO_CONTENT);
         assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], SPA_ORIGIN);
         for path in [
@@ -275,12 +337,12 @@ mod tests {
             "/userinfo/x",
             "/.well-known/openid-configuration/x",
         ] {
-            let (status, _, _) = send(hot.clone(), Method::GET, path, &[]).await;
+            let (status, _, _) = send(e.served.clone(), Method::GET, path, &[]).await;
             assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
         }
-        let text = metrics.render();
-        assert_eq!(counted(&text, "HEAD", JWKS_PATH, 200), 1, "{text}");
-        assert_eq!(counted(&text, "POST", DISCOVERY_PATH, 405), 1, "{text}");
-        assert_eq!(counted(&text, "OPTIONS", userinfo::PATH, 204), 1, "{text}");
+        let m = &e.metrics;
+        assert_eq!(counted(m, "HEAD", JWKS_PATH, 200), 1);
+        assert_eq!(counted(m, "POST", DISCOVERY_PATH, 405), 1);
+        assert_eq!(counted(m, "OPTIONS", userinfo::PATH, 204), 1);
     }
 }

@@ -1,7 +1,8 @@
 //! One log line per request, carrying a request id. The id comes from a well-formed incoming
 //! `X-Request-Id` (set by a trusted front proxy) or is drawn from the CSPRNG; it is put on the
-//! request (so the HTML error page shows the same id), on the response, and on the scope every
-//! log line of the request is written in ([`Scope`]).
+//! request the router gets (so the HTML error page shows the same id; the edge's hot routes
+//! show no page), on the response, and on the scope every log line of the request is written
+//! in ([`Scope`]).
 //!
 //! Only the method and the path are logged, never the query string or the body: `/callback`
 //! queries carry WeCom codes, `/authorize` queries carry state and PKCE values, `/token` bodies

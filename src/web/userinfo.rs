@@ -13,10 +13,10 @@ use axum::response::{IntoResponse, Response};
 
 use super::WebState;
 use crate::provider::params::Params;
+use crate::provider::{ErrorCode, OAuthError};
 
 /// Where the UserInfo endpoint is served (`userinfo_endpoint` of the discovery document).
 pub const PATH: &str = "/userinfo";
-use crate::provider::{ErrorCode, OAuthError};
 
 /// The bearer token from `Authorization: Bearer` (RFC 6750 §2.1), borrowed from the header.
 pub(crate) fn bearer_from_header(headers: &HeaderMap) -> Result<Option<&str>, OAuthError> {
