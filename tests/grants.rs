@@ -740,6 +740,31 @@ async fn cors_allows_any_origin_on_discovery_and_jwks_but_none_on_authorize() {
     assert!(!resp.headers().contains_key("access-control-allow-origin"));
 }
 
+/// The public documents and `/userinfo` say their length over HTTP/2 as over HTTP/1 (RFC 9113
+/// §8.1.1 allows it; RFC 9110 §8.6), an empty challenge included: the server's own edge answers
+/// these and must write what the router's answers carry.
+#[tokio::test]
+async fn public_documents_and_userinfo_carry_their_length_over_http2_too() {
+    let Env { d, .. } = start().await;
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    for (path, status) in [
+        ("/.well-known/openid-configuration", StatusCode::OK),
+        ("/jwks", StatusCode::OK),
+        ("/userinfo", StatusCode::UNAUTHORIZED),
+    ] {
+        let resp = h2.get(format!("{}{path}", d.issuer)).send().await.unwrap();
+        assert_eq!(resp.version(), reqwest::Version::HTTP_2, "{path}");
+        assert_eq!(resp.status(), status, "{path}");
+        let length = resp.headers().get("content-length").cloned();
+        let body = resp.bytes().await.unwrap();
+        let length = length.unwrap_or_else(|| panic!("{path}: no Content-Length"));
+        assert_eq!(length.to_str().unwrap(), body.len().to_string(), "{path}");
+    }
+}
+
 #[tokio::test]
 async fn token_endpoint_rate_limit_lets_a_burst_through_then_answers_429_with_retry_after_rfc6585_4(
 ) {
