@@ -63,6 +63,17 @@ fn public_document(
 }
 
 impl Documents {
+    /// The route and answer of a `GET` of `path` (the issuer's path already taken off), when
+    /// it is one of the two documents: the routed handlers' answer, for the edge to give
+    /// before routing ([`super::hot_routes`]); it depends on nothing in the request but its path.
+    pub fn answer_get(&self, path: &str) -> Option<(&'static str, Response)> {
+        match path {
+            DISCOVERY_PATH => Some((DISCOVERY_PATH, self.discovery())),
+            JWKS_PATH => Some((JWKS_PATH, self.jwks())),
+            _ => None,
+        }
+    }
+
     fn discovery(&self) -> Response {
         // Swapped whole by a configuration reload (the signing algorithms may change).
         let body = Bytes::clone(&self.discovery.load());
@@ -85,26 +96,4 @@ pub async fn openid_configuration(State(d): State<Documents>) -> Response {
 /// `GET /jwks` (RFC 7517 §5): the public signing keys.
 pub async fn jwks(State(d): State<Documents>) -> Response {
     d.jwks()
-}
-
-/// The two documents as the edge answers them, before routing ([`super::hot_routes`]): their
-/// answer depends on nothing in the request but its path.
-#[derive(Clone)]
-pub struct PublicDocuments(Documents);
-
-impl PublicDocuments {
-    /// The documents of `state`.
-    pub fn new(state: &WebState) -> Self {
-        Self(Documents::from_ref(state))
-    }
-
-    /// The route and answer of a `GET` of `path` (the issuer's path already taken off), when
-    /// it is one of the two documents: exactly the routed handler's answer.
-    pub fn answer_get(&self, path: &str) -> Option<(&'static str, Response)> {
-        match path {
-            DISCOVERY_PATH => Some((DISCOVERY_PATH, self.0.discovery())),
-            JWKS_PATH => Some((JWKS_PATH, self.0.jwks())),
-            _ => None,
-        }
-    }
 }

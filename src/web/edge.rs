@@ -89,19 +89,7 @@ impl Edge {
         self.timeout = timeout;
         self
     }
-}
 
-impl std::fmt::Debug for Edge {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Edge")
-            .field("prefix", &self.prefix)
-            .field("timeout", &self.timeout)
-            .field("hot_routes", &self.hot.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Edge {
     /// The router's work on a request that passed the edge's rules.
     fn routed<B>(
         &mut self,
@@ -123,6 +111,16 @@ impl Edge {
         Work::Routed {
             future: self.router.call(request),
         }
+    }
+}
+
+impl std::fmt::Debug for Edge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Edge")
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .field("hot_routes", &self.hot.is_some())
+            .finish_non_exhaustive()
     }
 }
 

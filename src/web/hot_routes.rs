@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{FromRef, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, Method};
 use axum::response::Response;
@@ -23,7 +23,7 @@ use http_body::Body as _;
 use tower::{Layer, Service};
 
 use super::cors::{Cors, CorsFuture, CorsLayer, CorsPolicy};
-use super::discovery::PublicDocuments;
+use super::discovery::Documents;
 use super::userinfo::{self, UserinfoGet};
 use super::WebState;
 use crate::metrics::Metrics;
@@ -31,7 +31,7 @@ use crate::metrics::Metrics;
 /// The hot routes of one server; cloned with the edge, once per connection.
 #[derive(Clone)]
 pub struct HotRoutes {
-    documents: PublicDocuments,
+    documents: Documents,
     userinfo: Cors<UserinfoGet>,
     metrics: Arc<Metrics>,
 }
@@ -41,7 +41,7 @@ impl HotRoutes {
     /// `/userinfo` has), counted in `metrics`.
     pub fn new(state: &WebState, cors: CorsPolicy, metrics: Arc<Metrics>) -> Self {
         Self {
-            documents: PublicDocuments::new(state),
+            documents: Documents::from_ref(state),
             userinfo: CorsLayer::new(cors).layer(UserinfoGet::new(state.clone())),
             metrics,
         }
