@@ -30,7 +30,7 @@ pub mod verify;
 use std::sync::Arc;
 
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post};
+use axum::routing::{get, get_service, post};
 use axum::Router;
 use bytes::Bytes;
 
@@ -153,7 +153,8 @@ pub fn router_live(
         .route("/logout", get(logout::logout_get).post(logout::logout_post))
         .route(
             userinfo::PATH,
-            get(userinfo::userinfo_get)
+            // The one `GET` implementation, which the edge's hot routes call as well.
+            get_service(userinfo::UserinfoGet::new(state.clone()))
                 .post(userinfo::userinfo_post)
                 .layer(spa_api.clone()),
         )

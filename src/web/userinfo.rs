@@ -104,13 +104,9 @@ async fn answer(s: &WebState, token: Result<Option<&str>, OAuthError>) -> Respon
     }
 }
 
-/// `GET /userinfo`. Takes the request whole: a `HeaderMap` argument would copy every header.
-pub async fn userinfo_get(State(s): State<WebState>, request: Request) -> Response {
-    answer(&s, bearer_from_header(request.headers())).await
-}
-
-/// [`userinfo_get`] as a service of its own, for the edge to call without the router
-/// ([`super::hot_routes`]); the same answer from the same function.
+/// `GET /userinfo`, as a service: the router serves it, and so does the edge without the
+/// router ([`super::hot_routes`]). Takes the request whole: a `HeaderMap` would copy every
+/// header.
 #[derive(Clone)]
 pub struct UserinfoGet {
     state: Arc<WebState>,
