@@ -34,7 +34,9 @@
 //!   and with `--instances N` (default 2) instances over that PostgreSQL, the browsers and token
 //!   connections spread round-robin over the instances. The WeCom simulator then runs in a child
 //!   process of its own (`--simulator-server`), pinned with the servers. Each setup gets a fresh
-//!   database (the URL's user must be allowed to create databases), dropped afterwards.
+//!   database (the URL's user must be allowed to create databases), dropped afterwards. A
+//!   PostgreSQL on this machine is moved off the server's CPU for those phases (`store_cpus`;
+//!   `--store-cpus-as-they-are` leaves it where it is).
 //!
 //! Everything listens on loopback only, every phase has a bounded duration, and every request
 //! has a timeout.
@@ -42,8 +44,8 @@
 //! The modules: `options` (the command line), `procs` (child processes and `/proc`), `conn`
 //! (the lean HTTP client), `phase` (closed-loop measurement), `browser` (the login walk),
 //! `phases` (what is measured), `servers` (the servers under test and the helper servers),
-//! `report` (baselines and the result table), `floor` (the `/token` floor), `run` (the benchmark), `stores` (`--store`) and
-//! `soak` (`--soak`).
+//! `report` (baselines and the result table), `floor` (the `/token` floor), `run` (the benchmark), `stores` (`--store`),
+//! `store_cpus` (a local PostgreSQL kept off the server's CPU) and `soak` (`--soak`).
 
 mod browser;
 mod conn;
@@ -56,6 +58,7 @@ mod report;
 mod run;
 mod servers;
 mod soak;
+mod store_cpus;
 mod stores;
 
 use std::process::{Command, ExitCode, Stdio};

@@ -35,6 +35,10 @@ pub struct Args {
     /// Add the store and instance comparison against this PostgreSQL server.
     #[arg(long, value_name = "postgres://USER@HOST:PORT/DB", value_parser = postgres_url)]
     store: Option<String>,
+    /// Leave a PostgreSQL of this machine on the CPUs it has, instead of moving it off the
+    /// server's CPU for the comparison (then it shares the server's core).
+    #[arg(long)]
+    store_cpus_as_they_are: bool,
     /// How many instances share the PostgreSQL store in the comparison (1 to 8).
     #[arg(long, value_name = "N", default_value_t = 2)]
     instances: usize,
@@ -89,6 +93,9 @@ pub struct Options {
     pub store: Option<String>,
     /// `--instances`: how many instances share the PostgreSQL store in the comparison.
     pub instances: usize,
+    /// Whether a PostgreSQL of this machine is moved off the server's CPU (not
+    /// `--store-cpus-as-they-are`).
+    pub store_apart: bool,
 }
 
 impl From<Args> for Options {
@@ -112,6 +119,7 @@ impl From<Args> for Options {
             soak: a.soak.map(Duration::from_secs),
             store: a.store,
             instances: a.instances.clamp(1, 8),
+            store_apart: !a.store_cpus_as_they_are,
         }
     }
 }

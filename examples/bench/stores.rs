@@ -12,9 +12,10 @@ use crate::options::Options;
 use crate::phase::PhaseResult;
 use crate::phases::{logins, prepare_codes, token_phase};
 use crate::procs::{free_port, mb, spawn, status_kb, total_cpu_seconds};
-use crate::report::{alone_row, failed_or_info, Row};
+use crate::report::{alone_row, failed_or_info, row, Row};
 use crate::run::gettoken_calls;
 use crate::servers::{clients_toml, start_helper, wait_ready, SIM_MOUNT};
+use crate::store_cpus::StoreCpus;
 use crate::{err, Result};
 
 /// The issuer every instance of the comparison names; each browser's requests to it go to its
@@ -218,6 +219,38 @@ async fn run_setup(
     })
 }
 
+/// The target of one instance on PostgreSQL: complete logins per second at least this share of
+/// sled's, on the same machine with the same browsers.
+const PG_LOGINS_SHARE: f64 = 0.7;
+
+/// Complete logins on PostgreSQL against sled, one instance each: judged per second of wall
+/// time (what a deployment sees), with the ratio per CPU-second of the server beside it.
+fn pg_against_sled(sled: &SetupResult, pg: &SetupResult, browsers: usize, apart: bool) -> Row {
+    let wall = pg.login.per_second() / sled.login.per_second();
+    let per_cpu = pg.login.per_cpu_second() / sled.login.per_cpu_second();
+    row(
+        "serve, PostgreSQL, 1 instance: complete logins against sled",
+        format!(
+            "{:.0}/s with {browsers} browsers, PostgreSQL {}",
+            pg.login.per_second(),
+            if apart {
+                "off the server's CPU"
+            } else {
+                "where it was"
+            }
+        ),
+        format!("sled: {:.0}/s", sled.login.per_second()),
+        format!("{wall:.2} (per CPU-s of the server {per_cpu:.2})"),
+        &format!("≥ {PG_LOGINS_SHARE} × sled"),
+        Some(
+            wall >= PG_LOGINS_SHARE
+                && failed_or_info(&pg.login).is_none()
+                && failed_or_info(&sled.login).is_none(),
+        ),
+        vec![wall, per_cpu],
+    )
+}
+
 /// sled ×1, PostgreSQL ×1 and PostgreSQL ×`--instances`: rows for the table.
 pub async fn store_comparison(
     opts: &Options,
@@ -239,6 +272,8 @@ pub async fn store_comparison(
     if opts.instances > 1 {
         counts.push(opts.instances);
     }
+    let store_cpus = StoreCpus::keep_apart(pg, pinned, opts.store_apart);
+    eprintln!("bench: PostgreSQL's processes: {}", store_cpus.placement);
     for n in counts {
         let db = BenchDatabase::create(pg)?;
         let setup = Setup {
@@ -271,7 +306,21 @@ pub async fn store_comparison(
             vec![p.per_second(), p.percentile(0.99)],
         )
     };
-    let mut rows = Vec::new();
+    let (store_cpus_placement, apart) = (store_cpus.placement.clone(), store_cpus.apart);
+    drop(store_cpus);
+    let mut rows = vec![alone_row(
+        "serve, PostgreSQL: its processes' CPUs",
+        store_cpus_placement,
+        "(none; where the database ran)",
+        None,
+        Vec::new(),
+    )];
+    rows.push(pg_against_sled(
+        &results[0],
+        &results[1],
+        opts.browsers,
+        apart,
+    ));
     for r in &results {
         let browsers = format!(" with {} browsers", opts.browsers);
         rows.push(compared(&r.label, "complete logins", &r.login, &browsers));
