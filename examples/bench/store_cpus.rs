@@ -18,8 +18,10 @@ use crate::SERVER_CPU;
 /// The local PostgreSQL's processes while they are kept off the server's CPU; their affinity is
 /// given back on drop.
 pub struct StoreCpus {
-    /// Each process moved, with the affinity list it had.
+    /// Each process moved, with the affinity list it had; the postmaster first.
     moved: Vec<(u32, String)>,
+    /// The affinity list they were given.
+    set: String,
     /// What was done, for the result table.
     pub placement: String,
     /// Whether the store runs off the server's CPU.
@@ -31,6 +33,7 @@ impl StoreCpus {
     fn unmoved(why: String) -> StoreCpus {
         StoreCpus {
             moved: Vec::new(),
+            set: String::new(),
             placement: why,
             apart: false,
         }
@@ -46,29 +49,55 @@ impl StoreCpus {
             return Self::unmoved("as they are (--store-cpus-as-they-are)".into());
         }
         let Some(port) = local_port(url) else {
-            return Self::unmoved("as they are (the database is not on this machine)".into());
+            return Self::unmoved("as they are (the URL's host is not a loopback address)".into());
         };
         let Some(postmaster) = listening_pid(port) else {
             return Self::unmoved(format!(
-                "as they are (no process of this machine visibly listens on port {port})"
+                "as they are (no process found listening on port {port}, or its sockets may \
+                 not be read)"
             ));
         };
-        let cpus = other_cpus();
-        if cpus.is_empty() {
-            return Self::unmoved("as they are (no CPU besides the server's)".into());
+        if !is_postgres(postmaster) {
+            return Self::unmoved(format!(
+                "as they are (process {postmaster} on port {port} is not PostgreSQL's postmaster)"
+            ));
         }
-        let Some(before) = affinity(postmaster).filter(|_| set_affinity(postmaster, &cpus)) else {
+        // Listed before the postmaster moves, so that a child started meanwhile is not taken
+        // for one that had the moved setting of its own.
+        let children = descendants(postmaster);
+        let Some(before) = affinity(postmaster) else {
+            return Self::unmoved(format!(
+                "as they are (taskset may not read process {postmaster})"
+            ));
+        };
+        let cpus = without_server_cpu(&before);
+        if cpus.is_empty() {
+            return Self::unmoved(
+                "as they are (PostgreSQL may use no CPU but the server's)".into(),
+            );
+        }
+        if !set_affinity(postmaster, &cpus) {
             // Without the postmaster, new backends would still land anywhere.
             return Self::unmoved(format!(
                 "as they are (taskset may not move PostgreSQL's process {postmaster})"
             ));
-        };
+        }
         let mut moved = vec![(postmaster, before)];
-        for pid in descendants(postmaster) {
+        for pid in children {
             if let Some(before) = affinity(pid).filter(|_| set_affinity(pid, &cpus)) {
                 moved.push((pid, before));
             }
         }
+        // A SIGKILL of the bench skips `Drop`: say how to undo it by hand.
+        let undo: Vec<String> = moved
+            .iter()
+            .map(|(pid, before)| format!("taskset -a -p -c {before} {pid}"))
+            .collect();
+        eprintln!(
+            "bench: PostgreSQL moved to CPU {cpus}; if the bench is killed before it restores \
+             them: {}",
+            undo.join("; ")
+        );
         let placement = format!(
             "on CPU {cpus}, apart from the server's (PostgreSQL pid {postmaster} and {} \
              processes it started; backends started later inherit it)",
@@ -76,6 +105,7 @@ impl StoreCpus {
         );
         StoreCpus {
             moved,
+            set: cpus,
             placement,
             apart: true,
         }
@@ -84,10 +114,55 @@ impl StoreCpus {
 
 impl Drop for StoreCpus {
     fn drop(&mut self) {
+        let Some((postmaster, postmaster_before)) = self.moved.first().cloned() else {
+            return;
+        };
+        // Processes the postmaster started during the run inherited the setting: they get the
+        // postmaster's own back, like it.
+        let moved: Vec<u32> = self.moved.iter().map(|(pid, _)| *pid).collect();
+        for pid in descendants(postmaster) {
+            if !moved.contains(&pid)
+                && affinity(pid).is_some_and(|a| cpus_of(&a) == cpus_of(&self.set))
+            {
+                set_affinity(pid, &postmaster_before);
+            }
+        }
         for (pid, before) in self.moved.drain(..) {
             set_affinity(pid, &before);
         }
     }
+}
+
+/// Whether `pid` runs PostgreSQL's server (`postgres`, or `postmaster` on older packagings).
+fn is_postgres(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .is_ok_and(|c| matches!(c.trim(), "postgres" | "postmaster"))
+}
+
+/// The CPUs of a `taskset` list (`0-3,6`) but the server's, as a list again.
+fn without_server_cpu(list: &str) -> String {
+    cpus_of(list)
+        .into_iter()
+        .filter(|c| *c != SERVER_CPU)
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The CPUs of a `taskset` list such as `0-3,6` (an unreadable item counts for nothing).
+fn cpus_of(list: &str) -> Vec<usize> {
+    let mut cpus = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        match item.split_once('-') {
+            Some((a, b)) => {
+                if let (Ok(a), Ok(b)) = (a.parse::<usize>(), b.parse::<usize>()) {
+                    cpus.extend(a..=b);
+                }
+            }
+            None => cpus.extend(item.parse::<usize>()),
+        }
+    }
+    cpus
 }
 
 /// The port of `url` when its host is this machine's loopback.
@@ -188,21 +263,6 @@ fn descendants(root: u32) -> Vec<u32> {
     found
 }
 
-/// Every CPU of the machine but the server's, as a `taskset` list.
-fn other_cpus() -> String {
-    // Counted from /proc/cpuinfo: this process is already pinned to one CPU.
-    let n = std::fs::read_to_string("/proc/cpuinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.starts_with("processor"))
-        .count();
-    (0..n)
-        .filter(|c| *c != SERVER_CPU)
-        .map(|c| c.to_string())
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 /// The affinity list of `pid` (`taskset -p -c`), e.g. `0,1`.
 fn affinity(pid: u32) -> Option<String> {
     let out = Command::new("taskset")
@@ -252,6 +312,15 @@ mod tests {
         assert_eq!(listening_inode(listen, 5433), None);
         assert_eq!(listening_inode(conn, 5432), None);
         assert_eq!(listening_inode("garbage", 5432), None);
+    }
+
+    #[test]
+    fn the_server_cpu_is_taken_out_of_a_taskset_list() {
+        assert_eq!(cpus_of("0-3,6"), vec![0, 1, 2, 3, 6]);
+        assert_eq!(cpus_of(" 2 , x, 4-3"), vec![2]);
+        assert_eq!(without_server_cpu("0,1"), "0");
+        assert_eq!(without_server_cpu("0-3"), "0,2,3");
+        assert_eq!(without_server_cpu("1"), "");
     }
 
     #[test]

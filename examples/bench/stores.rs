@@ -25,7 +25,17 @@ const CLUSTER_ISSUER: &str = "http://localhost";
 /// Runs one SQL command with `psql` against `url`.
 fn psql(url: &str, sql: &str) -> Result<()> {
     let out = Command::new("psql")
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
+        .args([
+            "-X",
+            "-q",
+            "-w",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            url,
+            "-c",
+            sql,
+        ])
         .output()
         .map_err(|e| err(format!("psql (installed with PostgreSQL): {e}")))?;
     if !out.status.success() {
@@ -247,7 +257,9 @@ fn pg_against_sled(sled: &SetupResult, pg: &SetupResult, browsers: usize, apart:
                 && failed_or_info(&pg.login).is_none()
                 && failed_or_info(&sled.login).is_none(),
         ),
-        vec![wall, per_cpu],
+        // Judged on the wall-clock ratio; the per-CPU one is shown (a short smoke phase may
+        // measure no CPU tick).
+        vec![wall],
     )
 }
 
