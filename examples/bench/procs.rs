@@ -133,15 +133,17 @@ pub fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
+/// The fields of a `/proc/PID/stat` line after the command name (which may itself hold spaces
+/// and parentheses): the first is the state, field 3 of proc(5).
+pub fn stat_fields_after_comm(stat: &str) -> Option<Vec<&str>> {
+    stat.rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+}
+
 /// CPU seconds (user + system) a process has used so far.
 pub fn cpu_seconds(pid: u32, ticks: f64) -> Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // The command name may contain spaces: fields start after the last ')'.
-    let rest = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r)
-        .ok_or_else(|| err("unreadable /proc/PID/stat"))?;
-    let f: Vec<&str> = rest.split_whitespace().collect();
+    let f = stat_fields_after_comm(&stat).ok_or_else(|| err("unreadable /proc/PID/stat"))?;
     // After ')': state is field 3, utime field 14, stime field 15 (proc(5)).
     let utime: f64 = f.get(11).ok_or_else(|| err("no utime"))?.parse()?;
     let stime: f64 = f.get(12).ok_or_else(|| err("no stime"))?.parse()?;

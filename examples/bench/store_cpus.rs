@@ -13,6 +13,7 @@
 
 use std::process::{Command, Stdio};
 
+use crate::procs::stat_fields_after_comm;
 use crate::SERVER_CPU;
 
 /// The local PostgreSQL's processes while they are kept off the server's CPU; their affinity is
@@ -24,8 +25,6 @@ pub struct StoreCpus {
     set: String,
     /// What was done, for the result table.
     pub placement: String,
-    /// Whether the store runs off the server's CPU.
-    pub apart: bool,
 }
 
 impl StoreCpus {
@@ -35,7 +34,6 @@ impl StoreCpus {
             moved: Vec::new(),
             set: String::new(),
             placement: why,
-            apart: false,
         }
     }
 
@@ -107,8 +105,12 @@ impl StoreCpus {
             moved,
             set: cpus,
             placement,
-            apart: true,
         }
+    }
+
+    /// Whether the store runs off the server's CPU.
+    pub fn apart(&self) -> bool {
+        !self.moved.is_empty()
     }
 }
 
@@ -120,10 +122,9 @@ impl Drop for StoreCpus {
         // Processes the postmaster started during the run inherited the setting: they get the
         // postmaster's own back, like it.
         let moved: Vec<u32> = self.moved.iter().map(|(pid, _)| *pid).collect();
+        let set = cpus_of(&self.set);
         for pid in descendants(postmaster) {
-            if !moved.contains(&pid)
-                && affinity(pid).is_some_and(|a| cpus_of(&a) == cpus_of(&self.set))
-            {
+            if !moved.contains(&pid) && affinity(pid).is_some_and(|a| cpus_of(&a) == set) {
                 set_affinity(pid, &postmaster_before);
             }
         }
@@ -234,16 +235,15 @@ fn pids() -> Vec<u32> {
         .unwrap_or_default()
 }
 
-/// The parent of `pid`, from `/proc/PID/stat` (the field after the command name, which may
-/// itself hold spaces and parentheses).
+/// The parent of `pid`, from `/proc/PID/stat`.
 fn parent(pid: u32) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     parent_in_stat(&stat)
 }
 
 fn parent_in_stat(stat: &str) -> Option<u32> {
-    let (_, after) = stat.rsplit_once(')')?;
-    after.split_whitespace().nth(1)?.parse().ok()
+    // After the command name: state (field 3), then the parent (field 4).
+    stat_fields_after_comm(stat)?.get(1)?.parse().ok()
 }
 
 /// Every process started by `root`, and by those, and so on.

@@ -9,7 +9,7 @@ use std::time::Instant;
 use crate::browser::{BenchClient, Browser};
 use crate::conn::Conn;
 use crate::options::Options;
-use crate::phase::PhaseResult;
+use crate::phase::{ratio, PhaseResult};
 use crate::phases::{logins, prepare_codes, token_phase};
 use crate::procs::{free_port, mb, spawn, status_kb, total_cpu_seconds};
 use crate::report::{alone_row, failed_or_info, row, Row};
@@ -236,8 +236,8 @@ const PG_LOGINS_SHARE: f64 = 0.7;
 /// Complete logins on PostgreSQL against sled, one instance each: judged per second of wall
 /// time (what a deployment sees), with the ratio per CPU-second of the server beside it.
 fn pg_against_sled(sled: &SetupResult, pg: &SetupResult, browsers: usize, apart: bool) -> Row {
-    let wall = pg.login.per_second() / sled.login.per_second();
-    let per_cpu = pg.login.per_cpu_second() / sled.login.per_cpu_second();
+    let wall = ratio(pg.login.per_second(), sled.login.per_second());
+    let per_cpu = ratio(pg.login.per_cpu_second(), sled.login.per_cpu_second());
     row(
         "serve, PostgreSQL, 1 instance: complete logins against sled",
         format!(
@@ -318,11 +318,9 @@ pub async fn store_comparison(
             vec![p.per_second(), p.percentile(0.99)],
         )
     };
-    let (store_cpus_placement, apart) = (store_cpus.placement.clone(), store_cpus.apart);
-    drop(store_cpus);
     let mut rows = vec![alone_row(
         "serve, PostgreSQL: its processes' CPUs",
-        store_cpus_placement,
+        store_cpus.placement.clone(),
         "(none; where the database ran)",
         None,
         Vec::new(),
@@ -331,7 +329,7 @@ pub async fn store_comparison(
         &results[0],
         &results[1],
         opts.browsers,
-        apart,
+        store_cpus.apart(),
     ));
     for r in &results {
         let browsers = format!(" with {} browsers", opts.browsers);
