@@ -9,6 +9,11 @@
 //! access line, request id, metrics, rate limit, deadline, body limit or security header; no
 //! grant record, no second instance's view, no audit event. What the server spends above this
 //! floor is its own choices; what the floor spends is the bound of the design.
+//!
+//! The same server, seeded with the codes the demo's `/token` phases prepared and given the
+//! server's own sled cache and flush interval, is the floor of memory ([`Seeding::Memory`]):
+//! after it has exchanged as many codes as the demo did, its peak RSS is what sled, axum and
+//! OpenSSL hold at that write volume with the smallest records a code exchange can keep.
 
 use std::process::ExitCode;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -39,8 +44,60 @@ pub const FLOOR_CODES: usize = 30_000;
 pub const FLOOR_ES256: &str = "floor-es256";
 pub const FLOOR_RS256: &str = "floor-rs256";
 pub const FLOOR_ES256_VOLATILE: &str = "floor-es256-volatile";
-/// sled's page cache of the floor (the server's default is 8 MiB).
+/// sled's page cache of the `/token` floor (the server's default is 8 MiB).
 const FLOOR_CACHE: u64 = 512 << 20;
+/// sled's flush interval of the `/token` floor.
+const FLOOR_FLUSH_EVERY_MS: u64 = 500;
+
+/// What a floor server seeds, and with which sled settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seeding {
+    /// The `/token` floor: this many codes for each client, in a cache that holds them all.
+    Cpu(usize),
+    /// The memory floor: these many codes for the RS256 and the ES256 client (none for the
+    /// volatile one), with the server's own cache and flush interval.
+    Memory { rs256: usize, es256: usize },
+}
+
+impl Seeding {
+    /// Codes seeded for `client_id`.
+    fn codes_for(self, client_id: &str) -> usize {
+        match self {
+            Seeding::Cpu(n) => n,
+            Seeding::Memory { rs256, .. } if client_id == FLOOR_RS256 => rs256,
+            Seeding::Memory { es256, .. } if client_id == FLOOR_ES256 => es256,
+            Seeding::Memory { .. } => 0,
+        }
+    }
+
+    /// sled's cache and flush interval.
+    fn sled(self) -> (u64, u64) {
+        match self {
+            Seeding::Cpu(_) => (FLOOR_CACHE, FLOOR_FLUSH_EVERY_MS),
+            Seeding::Memory { .. } => (
+                wecom_oidc::storage::sled_store::DEFAULT_CACHE_BYTES,
+                wecom_oidc::storage::sled_store::FLUSH_EVERY_MS,
+            ),
+        }
+    }
+
+    /// The command-line value of `--floor-memory` (`RS256,ES256`).
+    pub fn memory_arg(rs256: usize, es256: usize) -> String {
+        format!("{rs256},{es256}")
+    }
+
+    /// Parses `--floor-memory`'s value.
+    pub fn parse_memory(s: &str) -> Result<Seeding, String> {
+        let (rs, es) = s
+            .split_once(',')
+            .ok_or_else(|| format!("{s:?}: expected RS256,ES256 code counts"))?;
+        let count = |v: &str| v.trim().parse::<usize>().map_err(|e| format!("{v:?}: {e}"));
+        Ok(Seeding::Memory {
+            rs256: count(rs)?,
+            es256: count(es)?,
+        })
+    }
+}
 /// The PKCE verifier of every seeded code (RFC 7636 §4.1: 43 characters).
 const VERIFIER: &str = "floor-verifier-floor-verifier-floor-verifie";
 
@@ -183,7 +240,7 @@ struct Floor {
 
 /// `--floor-server PORT`: the floor's `/token` (and `/ready`), its sled in a temporary folder,
 /// `seeds` codes per client in it.
-pub fn floor_server(port: u16, seeds: usize) -> ExitCode {
+pub fn floor_server(port: u16, seeds: Seeding) -> ExitCode {
     crate::servers::serve_helper(port, |listener| async move {
         let dir = tempfile::tempdir()?;
         let floor = Arc::new(open(dir.path(), port, seeds).map_err(std::io::Error::other)?);
@@ -195,13 +252,15 @@ pub fn floor_server(port: u16, seeds: usize) -> ExitCode {
     })
 }
 
-fn open(dir: &std::path::Path, port: u16, seeds: usize) -> crate::Result<Floor> {
-    // A cache that holds the whole seeded tree, so that the floor never reads a page back:
-    // the most favourable case, for a floor that bounds from below.
+fn open(dir: &std::path::Path, port: u16, seeds: Seeding) -> crate::Result<Floor> {
+    // The `/token` floor's cache holds the whole seeded tree, so that it never reads a page
+    // back: the most favourable case, for a floor that bounds time from below. The memory
+    // floor has the server's cache, the setting the server's memory is measured with.
+    let (cache, flush_every_ms) = seeds.sled();
     let db = sled::Config::new()
         .path(dir)
-        .cache_capacity(FLOOR_CACHE)
-        .flush_every_ms(Some(500))
+        .cache_capacity(cache)
+        .flush_every_ms(Some(flush_every_ms))
         .open()?;
     let codes = db.open_tree("codes")?;
     let tokens = db.open_tree("tokens")?;
@@ -215,7 +274,7 @@ fn open(dir: &std::path::Path, port: u16, seeds: usize) -> crate::Result<Floor> 
     ];
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(VERIFIER));
     for (client, _, _) in &clients {
-        for i in 0..seeds {
+        for i in 0..seeds.codes_for(&client.id) {
             let record = CodeRecord {
                 client_id: client.id.clone(),
                 redirect_uri: client.redirect_uri.clone(),
@@ -252,9 +311,9 @@ pub fn floor_client(id: &str) -> BenchClient {
     }
 }
 
-/// The codes the floor seeded for `client_id`, for the generator.
-pub fn seeded_codes(client_id: &str) -> Vec<PreparedCode> {
-    (0..FLOOR_CODES)
+/// The first `count` codes the floor seeded for `client_id`, for the generator.
+pub fn seeded_codes(client_id: &str, count: usize) -> Vec<PreparedCode> {
+    (0..count)
         .map(|i| PreparedCode {
             code: code_name(client_id, i),
             verifier: VERIFIER.to_string(),
@@ -395,5 +454,53 @@ async fn token(State(floor): State<Arc<Floor>>, headers: HeaderMap, body: Bytes)
         )
             .into_response(),
         Err(_) => refuse(StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_floor_seeds_the_demos_counts_with_the_servers_sled_settings() {
+        let memory = Seeding::parse_memory(&Seeding::memory_arg(14_310, 30_015)).unwrap();
+        assert_eq!(
+            memory,
+            Seeding::Memory {
+                rs256: 14_310,
+                es256: 30_015
+            }
+        );
+        assert_eq!(memory.codes_for(FLOOR_RS256), 14_310);
+        assert_eq!(memory.codes_for(FLOOR_ES256), 30_015);
+        assert_eq!(memory.codes_for(FLOOR_ES256_VOLATILE), 0);
+        assert_eq!(
+            memory.sled(),
+            (
+                wecom_oidc::storage::sled_store::DEFAULT_CACHE_BYTES,
+                wecom_oidc::storage::sled_store::FLUSH_EVERY_MS
+            )
+        );
+        // The `/token` floor keeps every seeded code in its cache.
+        let cpu = Seeding::Cpu(FLOOR_CODES);
+        assert_eq!(cpu.codes_for(FLOOR_ES256_VOLATILE), FLOOR_CODES);
+        assert_eq!(cpu.sled(), (FLOOR_CACHE, FLOOR_FLUSH_EVERY_MS));
+    }
+
+    #[test]
+    fn a_malformed_memory_seeding_is_refused() {
+        for bad in ["", "12", "12;3", "a,1", "1,-2", "1,2,3"] {
+            assert!(Seeding::parse_memory(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_generator_gets_the_first_codes_the_floor_seeded() {
+        let codes = seeded_codes(FLOOR_RS256, 3);
+        let names: Vec<_> = codes.iter().map(|c| c.code.as_str()).collect();
+        assert_eq!(
+            names,
+            [0, 1, 2].map(|i| code_name(FLOOR_RS256, i)).as_slice()
+        );
     }
 }

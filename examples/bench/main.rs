@@ -92,7 +92,10 @@ fn main() -> ExitCode {
         return servers::baseline_server(port);
     }
     if let Some(port) = args.floor_server {
-        return floor::floor_server(port, args.floor_codes);
+        let seeding = args
+            .floor_memory
+            .unwrap_or(floor::Seeding::Cpu(args.floor_codes));
+        return floor::floor_server(port, seeding);
     }
     if let Some(port) = args.simulator_server {
         return servers::simulator_server(port);

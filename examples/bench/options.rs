@@ -51,6 +51,9 @@ pub struct Args {
     /// Internal: how many codes per client the floor seeds (the profile scripts seed fewer).
     #[arg(long, value_name = "N", hide = true, default_value_t = crate::floor::FLOOR_CODES)]
     pub floor_codes: usize,
+    /// Internal: the floor server is the memory floor, seeded with RS256,ES256 codes.
+    #[arg(long, value_name = "RS256,ES256", hide = true, value_parser = crate::floor::Seeding::parse_memory)]
+    pub floor_memory: Option<crate::floor::Seeding>,
     /// Internal: serve the WeCom simulator on this port (the bench starts itself so).
     #[arg(long, value_name = "PORT", hide = true)]
     pub simulator_server: Option<u16>,

@@ -86,8 +86,16 @@ pub async fn prepare_codes(
     Ok(codes)
 }
 
-/// `/token` alone on prepared codes; each code is used once. Returns the phase and the id_token
-/// `alg` seen.
+/// A `/token` phase on prepared codes.
+pub struct Exchanges {
+    pub phase: PhaseResult,
+    /// The id_token `alg` seen.
+    pub alg: String,
+    /// Codes sent, the warm-up's included (each code is sent once).
+    pub codes_sent: usize,
+}
+
+/// `/token` alone on prepared codes; each code is used once.
 pub async fn token_phase(
     opts: &Options,
     addrs: &[SocketAddr],
@@ -95,8 +103,10 @@ pub async fn token_phase(
     ticks: f64,
     client: &BenchClient,
     codes: Vec<PreparedCode>,
-) -> Result<(PhaseResult, String)> {
+) -> Result<Exchanges> {
+    let given = codes.len();
     let codes = Arc::new(Mutex::new(codes));
+    let left = codes.clone();
     let alg = Arc::new(Mutex::new(String::new()));
     let basic = format!(
         "Basic {}",
@@ -157,7 +167,12 @@ pub async fn token_phase(
     )
     .await?;
     let alg = alg.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    Ok((phase, alg))
+    let codes_sent = given - left.lock().unwrap_or_else(|p| p.into_inner()).len();
+    Ok(Exchanges {
+        phase,
+        alg,
+        codes_sent,
+    })
 }
 
 /// The simulator's share of a login, measured alone: the PC login page (auto-login answers a

@@ -11,13 +11,18 @@ use sha2::{Digest, Sha256};
 
 use crate::browser::{BenchClient, Browser};
 use crate::conn::{Conn, RequestSpec};
-use crate::floor::{floor_client, seeded_codes, FLOOR_ES256, FLOOR_ES256_VOLATILE, FLOOR_RS256};
+use crate::floor::{
+    floor_client, seeded_codes, Seeding, FLOOR_CODES, FLOOR_ES256, FLOOR_ES256_VOLATILE,
+    FLOOR_RS256,
+};
 use crate::options::Options;
 use crate::phase::{hammer, ratio, PhaseResult};
-use crate::phases::{logins, prepare_codes, simulator_only, token_phase};
+use crate::phases::{logins, prepare_codes, simulator_only, token_phase, Exchanges};
 use crate::procs::{build_server, clock_ticks, mb, status_kb};
 use crate::report::{alone_row, machine, median, openssl_speed, print_table, ratio_row, row, Row};
-use crate::servers::{start_helper, start_main, start_server, wait_ready, BASELINE_BODY};
+use crate::servers::{
+    start_helper, start_helper_with, start_main, start_server, wait_ready, BASELINE_BODY,
+};
 use crate::{err, Result, GENERATOR_CPU, SERVER_CPU};
 
 /// What was measured against the demo.
@@ -35,6 +40,16 @@ struct DemoFigures {
     gettoken_calls: u64,
     peak_rss: f64,
     after_rss: f64,
+    /// The codes of the `/token` phases, for the memory floor.
+    codes_rs: CodeCounts,
+    codes_es: CodeCounts,
+}
+
+/// Codes of one `/token` phase: how many were prepared (all of them stored), how many sent.
+#[derive(Debug, Clone, Copy, Default)]
+struct CodeCounts {
+    prepared: usize,
+    sent: usize,
 }
 
 pub async fn run(opts: Options, pinned: bool) -> Result<bool> {
@@ -65,6 +80,7 @@ pub async fn run(opts: Options, pinned: bool) -> Result<bool> {
     let floor = token_floor(&opts, pinned, ticks).await?;
     let cold = cold_starts(&opts, &bin, tmp.path(), pinned).await?;
     let demo = against_the_demo(&opts, &bin, tmp.path(), pinned, ticks, signs).await?;
+    let memory = memory_floor(&opts, pinned, ticks, &demo).await?;
     // `--store`: sled vs PostgreSQL, one vs several instances, on `serve` (the demo is stopped,
     // so these servers have the server core to themselves).
     let cluster_rows = match &opts.store {
@@ -74,7 +90,7 @@ pub async fn run(opts: Options, pinned: bool) -> Result<bool> {
         None => Vec::new(),
     };
 
-    let mut rows = table(&opts, signs, &base, &cold, &demo);
+    let mut rows = table(&opts, signs, &base, &cold, &demo, &memory);
     rows.extend(floor_rows(&floor, &demo));
     rows.extend(cluster_rows);
 
@@ -122,10 +138,12 @@ pub async fn run(opts: Options, pinned: bool) -> Result<bool> {
             &demo.token_rs,
             &demo.sim,
         ];
+        // The memory floor may spend its few codes within the warm-up: only its errors count.
         let errors = phases
             .iter()
             .map(|p| p.errors + u64::from(p.requests == 0))
-            .sum::<u64>();
+            .sum::<u64>()
+            + memory.errors;
         if errors > 0 {
             eprintln!("bench: smoke failed: a phase had errors or no request");
             return Ok(false);
@@ -179,13 +197,13 @@ async fn token_floor(opts: &Options, pinned: bool, ticks: f64) -> Result<Floor> 
         (FLOOR_ES256, "ES256"),
         (FLOOR_ES256_VOLATILE, "ES256"),
     ] {
-        let (phase, alg) = token_phase(
+        let Exchanges { phase, alg, .. } = token_phase(
             &token_opts,
             &[addr],
             guard.pid(),
             ticks,
             &floor_client(id),
-            seeded_codes(id),
+            seeded_codes(id, FLOOR_CODES),
         )
         .await?;
         if alg != want {
@@ -349,22 +367,28 @@ async fn against_the_demo(
             opts.code_preparation_limit(),
         )
         .await?;
-        eprintln!("bench: /token ({name}) on {} prepared codes…", codes.len());
-        token_phase(&token_opts, &[addr], pid, ticks, client, codes).await
+        let prepared = codes.len();
+        eprintln!("bench: /token ({name}) on {prepared} prepared codes…");
+        let x = token_phase(&token_opts, &[addr], pid, ticks, client, codes).await?;
+        let counts = CodeCounts {
+            prepared,
+            sent: x.codes_sent,
+        };
+        Ok::<_, crate::Error>((x.phase, x.alg, counts))
     };
-    let (token_rs, alg_rs) = token_alone(&rs, rsa_signs, "RS256").await?;
+    let (token_rs, alg_rs, codes_rs) = token_alone(&rs, rsa_signs, "RS256").await?;
     eprintln!(
         "bench:   {} (id_token alg {alg_rs}); server VmHWM {:.1} MB",
         token_rs.summary(),
         mb(status_kb(pid, "VmHWM")?)
     );
-    let token_es = match &es_client {
+    let (token_es, codes_es) = match &es_client {
         Some(es) => {
-            let (r, alg) = token_alone(es, ec_signs, "ES256").await?;
+            let (r, alg, counts) = token_alone(es, ec_signs, "ES256").await?;
             eprintln!("bench:   {} (id_token alg {alg})", r.summary());
-            (alg == "ES256").then_some(r)
+            ((alg == "ES256").then_some(r), counts)
         }
-        None => None,
+        None => (None, CodeCounts::default()),
     };
 
     // gettoken calls made by the provider so far (the simulator-only phase below makes one of
@@ -376,6 +400,11 @@ async fn against_the_demo(
 
     let peak_rss = mb(status_kb(pid, "VmHWM")?);
     let after_rss = mb(status_kb(pid, "VmRSS")?);
+    eprintln!(
+        "bench:   server VmHWM {peak_rss:.1} MB (now {:.1} MB anonymous, {:.1} MB file pages)",
+        mb(status_kb(pid, "RssAnon")?),
+        mb(status_kb(pid, "RssFile")?)
+    );
     if let Some(why) = server.guard.exited() {
         return Err(err(why));
     }
@@ -392,7 +421,65 @@ async fn against_the_demo(
         gettoken_calls,
         peak_rss,
         after_rss,
+        codes_rs,
+        codes_es,
     })
+}
+
+/// The memory floor's peak RSS (`floor::Seeding::Memory`).
+struct MemoryFloor {
+    peak_rss: f64,
+    /// Failed exchanges (the smoke run requires none).
+    errors: u64,
+}
+
+/// The floor server seeded with the codes the demo's `/token` phases prepared, with the
+/// server's sled settings, exchanging as many codes as the demo sent: the least memory
+/// sled, axum and OpenSSL hold after the demo's code exchanges, with the smallest records a
+/// code exchange can keep (no session, no login, no `/userinfo`, no simulator).
+async fn memory_floor(
+    opts: &Options,
+    pinned: bool,
+    ticks: f64,
+    d: &DemoFigures,
+) -> Result<MemoryFloor> {
+    eprintln!(
+        "bench: memory floor (axum + sled with the server's cache + OpenSSL): {} + {} codes, \
+         {} + {} exchanged as in the demo…",
+        d.codes_rs.prepared, d.codes_es.prepared, d.codes_rs.sent, d.codes_es.sent
+    );
+    let seeding = Seeding::memory_arg(d.codes_rs.prepared, d.codes_es.prepared);
+    let (guard, addr) = start_helper_with(
+        "memory floor",
+        "--floor-server",
+        &["--floor-memory".to_string(), seeding],
+        "/ready",
+        pinned,
+    )
+    .await?;
+    let mut errors = 0;
+    for (id, counts) in [(FLOOR_RS256, d.codes_rs), (FLOOR_ES256, d.codes_es)] {
+        if counts.sent == 0 {
+            continue;
+        }
+        let x = token_phase(
+            &opts.for_token(),
+            &[addr],
+            guard.pid(),
+            ticks,
+            &floor_client(id),
+            seeded_codes(id, counts.sent),
+        )
+        .await?;
+        errors += x.phase.errors;
+    }
+    let peak_rss = mb(status_kb(guard.pid(), "VmHWM")?);
+    eprintln!(
+        "bench:   memory floor VmHWM {peak_rss:.1} MB (now {:.1} MB anonymous, {:.1} MB file pages)",
+        mb(status_kb(guard.pid(), "RssAnon")?),
+        mb(status_kb(guard.pid(), "RssFile")?)
+    );
+    Ok(MemoryFloor { peak_rss, errors })
 }
 
 /// The simulator's `gettoken` counter, from its stats endpoint under `mount`.
@@ -455,6 +542,7 @@ fn table(
     base: &PhaseResult,
     cold: &[f64],
     d: &DemoFigures,
+    memory: &MemoryFloor,
 ) -> Vec<Row> {
     let cold_ms = median(cold.to_vec());
     let login_cpu_ms = 1000.0 * ratio(d.login.server_cpu, d.login.requests as f64);
@@ -550,12 +638,17 @@ fn table(
             Some(d.idle_rss <= 16.0),
             vec![d.idle_rss],
         ),
-        alone_row(
+        row(
             "peak RSS under load (VmHWM)",
             format!("{:.1} MB (after load {:.1} MB)", d.peak_rss, d.after_rss),
+            format!(
+                "memory floor {:.1} MB (axum + sled, the server's cache, + OpenSSL; the demo's codes)",
+                memory.peak_rss
+            ),
+            format!("{:.2} ×", ratio(d.peak_rss, memory.peak_rss)),
             "≤ 32 MB",
             Some(d.peak_rss <= 32.0),
-            vec![d.peak_rss],
+            vec![d.peak_rss, memory.peak_rss],
         ),
         alone_row(
             "cold start, existing keys, to first 200",

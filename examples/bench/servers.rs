@@ -86,15 +86,22 @@ pub async fn start_helper(
     ready_path: &str,
     pinned: bool,
 ) -> Result<(Guard, SocketAddr)> {
+    start_helper_with(name, flag, &[], ready_path, pinned).await
+}
+
+/// [`start_helper`] with more arguments after `flag PORT`.
+pub async fn start_helper_with(
+    name: &'static str,
+    flag: &str,
+    more: &[String],
+    ready_path: &str,
+    pinned: bool,
+) -> Result<(Guard, SocketAddr)> {
     let port = free_port()?;
     let exe = std::env::current_exe()?;
-    let mut guard = spawn(
-        name,
-        &exe,
-        &[flag.to_string(), port.to_string()],
-        pinned,
-        None,
-    )?;
+    let mut args = vec![flag.to_string(), port.to_string()];
+    args.extend_from_slice(more);
+    let mut guard = spawn(name, &exe, &args, pinned, None)?;
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     wait_answering(&mut guard, addr, ready_path, Instant::now(), None).await?;
     Ok((guard, addr))

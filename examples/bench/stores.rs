@@ -199,7 +199,9 @@ async fn run_setup(
     let want = if opts.smoke { 200 } else { 4_000 };
     let codes = prepare_codes(browsers()?, &rs, want, opts.code_preparation_limit()).await?;
     eprintln!("bench: {label}: /token on {} prepared codes…", codes.len());
-    let (mut token, _) = token_phase(&opts.for_token(), &addrs, pids[0], ticks, &rs, codes).await?;
+    let mut token = token_phase(&opts.for_token(), &addrs, pids[0], ticks, &rs, codes)
+        .await?
+        .phase;
     let cpu1 = total_cpu_seconds(&pids, ticks);
     // `measure` samples the first instance's CPU only; with several instances the phases'
     // server CPU is not split per phase, so their per-CPU figures are left out (NaN → "-").
