@@ -2,6 +2,7 @@
 //! beforehand, and the simulator's share of a login.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,13 @@ use crate::{err, Error, Result, MEMBER};
 /// The scope of the measured logins.
 pub const LOGIN_SCOPE: &str = "openid profile email";
 
+/// A login phase.
+pub struct Logins {
+    pub phase: PhaseResult,
+    /// Logins that got their tokens, the warm-up's included (each stored a code).
+    pub completed: usize,
+}
+
 /// Complete logins: authorize → simulator → callback → token → userinfo, one worker per
 /// browser. Keeps up to 64 of the access tokens issued, for the userinfo phase.
 pub async fn logins(
@@ -28,19 +36,23 @@ pub async fn logins(
     ticks: f64,
     client: &BenchClient,
     tokens: Arc<Mutex<Vec<String>>>,
-) -> Result<PhaseResult> {
+) -> Result<Logins> {
     let browsers: Vec<Arc<Browser>> = browsers.into_iter().map(Arc::new).collect();
     let workers = browsers.len();
     let client = client.clone();
-    measure(opts, server_pid, ticks, workers, move |i, shared| {
+    let completed = Arc::new(AtomicUsize::new(0));
+    let counter = completed.clone();
+    let phase = measure(opts, server_pid, ticks, workers, move |i, shared| {
         let browser = browsers[i].clone();
         let client = client.clone();
         let tokens = tokens.clone();
+        let counter = counter.clone();
         async move {
             shared
                 .work_forever(async || {
                     let code = browser.code(&client, LOGIN_SCOPE).await?;
                     let answer = browser.token(&client, &code).await?;
+                    counter.fetch_add(1, Ordering::Relaxed);
                     browser.userinfo(&answer.access_token).await?;
                     let mut t = tokens.lock().unwrap_or_else(|p| p.into_inner());
                     if t.len() < 64 {
@@ -51,7 +63,11 @@ pub async fn logins(
                 .await;
         }
     })
-    .await
+    .await?;
+    Ok(Logins {
+        phase,
+        completed: completed.load(Ordering::Relaxed),
+    })
 }
 
 /// Prepares up to `count` codes for `client` with the given browsers, within `limit`.

@@ -17,7 +17,7 @@ use crate::floor::{
 };
 use crate::options::Options;
 use crate::phase::{hammer, ratio, PhaseResult};
-use crate::phases::{logins, prepare_codes, simulator_only, token_phase, Exchanges};
+use crate::phases::{logins, prepare_codes, simulator_only, token_phase, Exchanges, Logins};
 use crate::procs::{build_server, clock_ticks, mb, status_kb};
 use crate::report::{alone_row, machine, median, openssl_speed, print_table, ratio_row, row, Row};
 use crate::servers::{
@@ -40,16 +40,17 @@ struct DemoFigures {
     gettoken_calls: u64,
     peak_rss: f64,
     after_rss: f64,
-    /// The codes of the `/token` phases, for the memory floor.
+    /// The codes the demo stored and exchanged (complete logins and the `/token` phases), for
+    /// the memory floor.
     codes_rs: CodeCounts,
     codes_es: CodeCounts,
 }
 
-/// Codes of one `/token` phase: how many were prepared (all of them stored), how many sent.
+/// Codes of a client: how many the server stored, how many were exchanged.
 #[derive(Debug, Clone, Copy, Default)]
-struct CodeCounts {
-    prepared: usize,
-    sent: usize,
+pub struct CodeCounts {
+    pub prepared: usize,
+    pub sent: usize,
 }
 
 pub async fn run(opts: Options, pinned: bool) -> Result<bool> {
@@ -80,7 +81,7 @@ pub async fn run(opts: Options, pinned: bool) -> Result<bool> {
     let floor = token_floor(&opts, pinned, ticks).await?;
     let cold = cold_starts(&opts, &bin, tmp.path(), pinned).await?;
     let demo = against_the_demo(&opts, &bin, tmp.path(), pinned, ticks, signs).await?;
-    let memory = memory_floor(&opts, pinned, ticks, &demo).await?;
+    let memory = memory_floor(&opts, pinned, ticks, (demo.codes_rs, demo.codes_es)).await?;
     // `--store`: sled vs PostgreSQL, one vs several instances, on `serve` (the demo is stopped,
     // so these servers have the server core to themselves).
     let cluster_rows = match &opts.store {
@@ -332,7 +333,10 @@ async fn against_the_demo(
     let browsers = (0..opts.browsers)
         .map(|_| Browser::new(&server.issuer))
         .collect::<Result<Vec<_>>>()?;
-    let login = logins(opts, browsers, pid, ticks, &rs, tokens.clone()).await?;
+    let Logins {
+        phase: login,
+        completed: logged_in,
+    } = logins(opts, browsers, pid, ticks, &rs, tokens.clone()).await?;
     login.report(pid)?;
 
     let access_token = tokens
@@ -376,7 +380,12 @@ async fn against_the_demo(
         };
         Ok::<_, crate::Error>((x.phase, x.alg, counts))
     };
-    let (token_rs, alg_rs, codes_rs) = token_alone(&rs, rsa_signs, "RS256").await?;
+    let (token_rs, alg_rs, prepared_rs) = token_alone(&rs, rsa_signs, "RS256").await?;
+    // Every complete login stored and exchanged a code of the RS256 client too.
+    let codes_rs = CodeCounts {
+        prepared: logged_in + prepared_rs.prepared,
+        sent: logged_in + prepared_rs.sent,
+    };
     eprintln!(
         "bench:   {} (id_token alg {alg_rs}); server VmHWM {:.1} MB",
         token_rs.summary(),
@@ -427,28 +436,28 @@ async fn against_the_demo(
 }
 
 /// The memory floor's peak RSS (`floor::Seeding::Memory`).
-struct MemoryFloor {
-    peak_rss: f64,
+pub struct MemoryFloor {
+    pub peak_rss: f64,
     /// Failed exchanges (the smoke run requires none).
-    errors: u64,
+    pub errors: u64,
 }
 
-/// The floor server seeded with the codes the demo's `/token` phases prepared, with the
-/// server's sled settings, exchanging as many codes as the demo sent: the least memory
-/// sled, axum and OpenSSL hold after the demo's code exchanges, with the smallest records a
-/// code exchange can keep (no session, no login, no `/userinfo`, no simulator).
-async fn memory_floor(
+/// The floor server seeded with as many RS256 and ES256 codes as a server under test stored,
+/// with the server's sled settings, exchanging as many as it did: the least memory sled, axum
+/// and OpenSSL hold after those code exchanges, with the smallest records a code exchange can
+/// keep (no session, no login, no `/userinfo`, no simulator).
+pub async fn memory_floor(
     opts: &Options,
     pinned: bool,
     ticks: f64,
-    d: &DemoFigures,
+    (rs, es): (CodeCounts, CodeCounts),
 ) -> Result<MemoryFloor> {
     eprintln!(
         "bench: memory floor (axum + sled with the server's cache + OpenSSL): {} + {} codes, \
-         {} + {} exchanged as in the demo…",
-        d.codes_rs.prepared, d.codes_es.prepared, d.codes_rs.sent, d.codes_es.sent
+         {} + {} exchanged…",
+        rs.prepared, es.prepared, rs.sent, es.sent
     );
-    let seeding = Seeding::memory_arg(d.codes_rs.prepared, d.codes_es.prepared);
+    let seeding = Seeding::memory_arg(rs.prepared, es.prepared);
     let (guard, addr) = start_helper_with(
         "memory floor",
         "--floor-server",
@@ -458,7 +467,7 @@ async fn memory_floor(
     )
     .await?;
     let mut errors = 0;
-    for (id, counts) in [(FLOOR_RS256, d.codes_rs), (FLOOR_ES256, d.codes_es)] {
+    for (id, counts) in [(FLOOR_RS256, rs), (FLOOR_ES256, es)] {
         if counts.sent == 0 {
             continue;
         }

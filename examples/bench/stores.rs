@@ -10,10 +10,10 @@ use crate::browser::{BenchClient, Browser};
 use crate::conn::Conn;
 use crate::options::Options;
 use crate::phase::{ratio, PhaseResult};
-use crate::phases::{logins, prepare_codes, token_phase};
+use crate::phases::{logins, prepare_codes, token_phase, Logins};
 use crate::procs::{free_port, mb, spawn, status_kb, total_cpu_seconds};
 use crate::report::{alone_row, failed_or_info, row, Row};
-use crate::run::gettoken_calls;
+use crate::run::{gettoken_calls, memory_floor, CodeCounts};
 use crate::servers::{clients_toml, start_helper, wait_ready, SIM_MOUNT};
 use crate::store_cpus::StoreCpus;
 use crate::{err, Result};
@@ -111,6 +111,8 @@ struct SetupResult {
     gettoken_calls: u64,
     /// `VmHWM` of the first instance after both phases, in MB (the simulator runs apart).
     peak_rss: f64,
+    /// The codes the setup stored (one per login, and the prepared ones) and exchanged.
+    codes: CodeCounts,
 }
 
 /// One setup of the comparison.
@@ -186,7 +188,10 @@ async fn run_setup(
         opts.browsers
     );
     let cpu0 = total_cpu_seconds(&pids, ticks);
-    let mut login = logins(
+    let Logins {
+        phase: mut login,
+        completed: logged_in,
+    } = logins(
         opts,
         browsers()?,
         pids[0],
@@ -198,10 +203,14 @@ async fn run_setup(
     eprintln!("bench:   {}", login.summary());
     let want = if opts.smoke { 200 } else { 4_000 };
     let codes = prepare_codes(browsers()?, &rs, want, opts.code_preparation_limit()).await?;
-    eprintln!("bench: {label}: /token on {} prepared codes…", codes.len());
-    let mut token = token_phase(&opts.for_token(), &addrs, pids[0], ticks, &rs, codes)
-        .await?
-        .phase;
+    let prepared = codes.len();
+    eprintln!("bench: {label}: /token on {prepared} prepared codes…");
+    let exchanged = token_phase(&opts.for_token(), &addrs, pids[0], ticks, &rs, codes).await?;
+    let codes = CodeCounts {
+        prepared: logged_in + prepared,
+        sent: logged_in + exchanged.codes_sent,
+    };
+    let mut token = exchanged.phase;
     let cpu1 = total_cpu_seconds(&pids, ticks);
     // `measure` samples the first instance's CPU only; with several instances the phases'
     // server CPU is not split per phase, so their per-CPU figures are left out (NaN → "-").
@@ -228,6 +237,7 @@ async fn run_setup(
         token,
         gettoken_calls,
         peak_rss,
+        codes,
     })
 }
 
@@ -282,6 +292,14 @@ pub async fn store_comparison(
         dir: tmp.join("serve-sled"),
     };
     results.push(run_setup(opts, bin, pinned, ticks, sled).await?);
+    // The least memory sled holds after as many code exchanges (run before PostgreSQL moves).
+    let sled_floor = memory_floor(
+        opts,
+        pinned,
+        ticks,
+        (results[0].codes, CodeCounts::default()),
+    )
+    .await?;
     let mut counts = vec![1];
     if opts.instances > 1 {
         counts.push(opts.instances);
@@ -333,17 +351,36 @@ pub async fn store_comparison(
         opts.browsers,
         store_cpus.apart(),
     ));
-    for r in &results {
+    for (i, r) in results.iter().enumerate() {
         let browsers = format!(" with {} browsers", opts.browsers);
         rows.push(compared(&r.label, "complete logins", &r.login, &browsers));
         rows.push(compared(&r.label, "/token RS256", &r.token, ""));
-        rows.push(alone_row(
-            &format!("serve, {}: peak RSS (VmHWM), simulator apart", r.label),
-            format!("{:.1} MB", r.peak_rss),
-            "(none; compare the setups)",
-            None,
-            vec![r.peak_rss],
-        ));
+        let peak = format!("serve, {}: peak RSS (VmHWM), simulator apart", r.label);
+        rows.push(if i == 0 {
+            // A floor whose exchanges failed gives no number (a smoke run then fails).
+            let floor = if sled_floor.errors == 0 {
+                sled_floor.peak_rss
+            } else {
+                f64::NAN
+            };
+            row(
+                &peak,
+                format!("{:.1} MB", r.peak_rss),
+                format!("memory floor {floor:.1} MB (the same codes)"),
+                format!("{:.2} ×", ratio(r.peak_rss, floor)),
+                "(none; compare the setups)",
+                None,
+                vec![r.peak_rss, floor],
+            )
+        } else {
+            alone_row(
+                &peak,
+                format!("{:.1} MB", r.peak_rss),
+                "(none; compare the setups)",
+                None,
+                vec![r.peak_rss],
+            )
+        });
         rows.push(alone_row(
             &format!("serve, {}: WeCom gettoken calls", r.label),
             format!("{}", r.gettoken_calls),
