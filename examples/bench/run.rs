@@ -669,10 +669,9 @@ fn table(
         alone_row(
             "WeCom gettoken calls",
             format!(
-                "{} in {} logins + {} prepared codes",
+                "{} in {} logins through WeCom (complete logins and prepared codes)",
                 d.gettoken_calls,
-                d.login.requests,
-                d.token_rs.requests + d.token_es.as_ref().map_or(0, |p| p.requests)
+                d.codes_rs.prepared + d.codes_es.prepared
             ),
             "exactly 1 per token lifetime",
             Some(d.gettoken_calls == 1),
