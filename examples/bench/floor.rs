@@ -10,10 +10,11 @@
 //! grant record, no second instance's view, no audit event. What the server spends above this
 //! floor is its own choices; what the floor spends is the bound of the design.
 //!
-//! The same server, seeded with the codes the demo's `/token` phases prepared and given the
-//! server's own sled cache and flush interval, is the floor of memory ([`Seeding::Memory`]):
-//! after it has exchanged as many codes as the demo did, its peak RSS is what sled, axum and
-//! OpenSSL hold at that write volume with the smallest records a code exchange can keep.
+//! The same server, seeded with as many codes as a server under test stored (one per complete
+//! login and every prepared code) and given the server's own sled cache and flush interval, is
+//! the floor of memory ([`Seeding::Memory`]): after it has exchanged as many codes as that
+//! server did, its peak RSS is what sled, axum and OpenSSL hold at that write volume with the
+//! smallest records a code exchange can keep.
 
 use std::process::ExitCode;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};

@@ -194,3 +194,15 @@ pub fn total_cpu_seconds(pids: &[u32], ticks: f64) -> f64 {
 pub fn mb(kb: f64) -> f64 {
     kb / 1024.0
 }
+
+/// `VmHWM` of `pid` in MB, and a line that gives it with the anonymous and file-backed parts of
+/// the process's resident set now.
+pub fn peak_and_split(pid: u32) -> Result<(f64, String)> {
+    let peak = mb(status_kb(pid, "VmHWM")?);
+    let line = format!(
+        "VmHWM {peak:.1} MB (now {:.1} MB anonymous, {:.1} MB file pages)",
+        mb(status_kb(pid, "RssAnon")?),
+        mb(status_kb(pid, "RssFile")?)
+    );
+    Ok((peak, line))
+}

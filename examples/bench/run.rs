@@ -18,7 +18,7 @@ use crate::floor::{
 use crate::options::Options;
 use crate::phase::{hammer, ratio, PhaseResult};
 use crate::phases::{logins, prepare_codes, simulator_only, token_phase, Exchanges, Logins};
-use crate::procs::{build_server, clock_ticks, mb, status_kb};
+use crate::procs::{build_server, clock_ticks, mb, peak_and_split, status_kb};
 use crate::report::{alone_row, machine, median, openssl_speed, print_table, ratio_row, row, Row};
 use crate::servers::{
     start_helper, start_helper_with, start_main, start_server, wait_ready, BASELINE_BODY,
@@ -51,6 +51,17 @@ struct DemoFigures {
 pub struct CodeCounts {
     pub prepared: usize,
     pub sent: usize,
+}
+
+impl CodeCounts {
+    /// The codes of `logged_in` complete logins (each stored one and exchanged it) and of a
+    /// `/token` phase that sent `sent` of `prepared` codes.
+    pub fn of(logged_in: usize, prepared: usize, sent: usize) -> Self {
+        Self {
+            prepared: logged_in + prepared,
+            sent: logged_in + sent,
+        }
+    }
 }
 
 pub async fn run(opts: Options, pinned: bool) -> Result<bool> {
@@ -374,18 +385,11 @@ async fn against_the_demo(
         let prepared = codes.len();
         eprintln!("bench: /token ({name}) on {prepared} prepared codes…");
         let x = token_phase(&token_opts, &[addr], pid, ticks, client, codes).await?;
-        let counts = CodeCounts {
-            prepared,
-            sent: x.codes_sent,
-        };
-        Ok::<_, crate::Error>((x.phase, x.alg, counts))
+        Ok::<_, crate::Error>((x.phase, x.alg, (prepared, x.codes_sent)))
     };
-    let (token_rs, alg_rs, prepared_rs) = token_alone(&rs, rsa_signs, "RS256").await?;
+    let (token_rs, alg_rs, (prepared, sent)) = token_alone(&rs, rsa_signs, "RS256").await?;
     // Every complete login stored and exchanged a code of the RS256 client too.
-    let codes_rs = CodeCounts {
-        prepared: logged_in + prepared_rs.prepared,
-        sent: logged_in + prepared_rs.sent,
-    };
+    let codes_rs = CodeCounts::of(logged_in, prepared, sent);
     eprintln!(
         "bench:   {} (id_token alg {alg_rs}); server VmHWM {:.1} MB",
         token_rs.summary(),
@@ -393,9 +397,12 @@ async fn against_the_demo(
     );
     let (token_es, codes_es) = match &es_client {
         Some(es) => {
-            let (r, alg, counts) = token_alone(es, ec_signs, "ES256").await?;
+            let (r, alg, (prepared, sent)) = token_alone(es, ec_signs, "ES256").await?;
             eprintln!("bench:   {} (id_token alg {alg})", r.summary());
-            ((alg == "ES256").then_some(r), counts)
+            (
+                (alg == "ES256").then_some(r),
+                CodeCounts::of(0, prepared, sent),
+            )
         }
         None => (None, CodeCounts::default()),
     };
@@ -407,13 +414,9 @@ async fn against_the_demo(
     let sim = simulator_alone(opts, &mut c, &server.issuer, &rs, (addr, pid, ticks)).await?;
     sim.report(pid)?;
 
-    let peak_rss = mb(status_kb(pid, "VmHWM")?);
+    let (peak_rss, split) = peak_and_split(pid)?;
     let after_rss = mb(status_kb(pid, "VmRSS")?);
-    eprintln!(
-        "bench:   server VmHWM {peak_rss:.1} MB (now {:.1} MB anonymous, {:.1} MB file pages)",
-        mb(status_kb(pid, "RssAnon")?),
-        mb(status_kb(pid, "RssFile")?)
-    );
+    eprintln!("bench:   server {split}");
     if let Some(why) = server.guard.exited() {
         return Err(err(why));
     }
@@ -482,12 +485,8 @@ pub async fn memory_floor(
         .await?;
         errors += x.phase.errors;
     }
-    let peak_rss = mb(status_kb(guard.pid(), "VmHWM")?);
-    eprintln!(
-        "bench:   memory floor VmHWM {peak_rss:.1} MB (now {:.1} MB anonymous, {:.1} MB file pages)",
-        mb(status_kb(guard.pid(), "RssAnon")?),
-        mb(status_kb(guard.pid(), "RssFile")?)
-    );
+    let (peak_rss, split) = peak_and_split(guard.pid())?;
+    eprintln!("bench:   memory floor {split}");
     Ok(MemoryFloor { peak_rss, errors })
 }
 

@@ -206,10 +206,7 @@ async fn run_setup(
     let prepared = codes.len();
     eprintln!("bench: {label}: /token on {prepared} prepared codes…");
     let exchanged = token_phase(&opts.for_token(), &addrs, pids[0], ticks, &rs, codes).await?;
-    let codes = CodeCounts {
-        prepared: logged_in + prepared,
-        sent: logged_in + exchanged.codes_sent,
-    };
+    let codes = CodeCounts::of(logged_in, prepared, exchanged.codes_sent);
     let mut token = exchanged.phase;
     let cpu1 = total_cpu_seconds(&pids, ticks);
     // `measure` samples the first instance's CPU only; with several instances the phases'
